@@ -1,0 +1,101 @@
+import { describe, expect, it } from '@jest/globals'
+import { InputError, readSettings, splitList, validateRepository, validateTag } from '../../src/settings.js'
+
+const reader =
+  (inputs: Record<string, string>) =>
+  (name: string): string =>
+    inputs[name] ?? ''
+
+const minimal = { images: 'localhost:5000/go-build', tags: '1.25.4' }
+
+describe('readSettings', () => {
+  it('fills the documented defaults', () => {
+    const settings = readSettings(reader(minimal))
+    expect(settings).toEqual({
+      context: '.',
+      file: 'Dockerfile',
+      images: ['localhost:5000/go-build'],
+      tags: ['1.25.4'],
+      platforms: [
+        { os: 'linux', architecture: 'amd64' },
+        { os: 'linux', architecture: 'arm64' },
+        { os: 'linux', architecture: 'ppc64le' },
+        { os: 'linux', architecture: 's390x' }
+      ],
+      push: true,
+      buildArgs: []
+    })
+  })
+
+  it('puts the default Dockerfile in the context', () => {
+    expect(readSettings(reader({ ...minimal, context: 'images/go' })).file).toBe('images/go/Dockerfile')
+  })
+
+  it('reads lists separated by newlines and commas, without duplicates', () => {
+    const settings = readSettings(
+      reader({
+        images: 'localhost:5000/a\nlocalhost:5001/b, localhost:5000/a',
+        tags: 'x,y\n# a comment\ny',
+        platforms: 'linux/arm64\nlinux/amd64,linux/arm64'
+      })
+    )
+    expect(settings.images).toEqual(['localhost:5000/a', 'localhost:5001/b'])
+    expect(settings.tags).toEqual(['x', 'y'])
+    expect(settings.platforms.map(p => p.architecture)).toEqual(['arm64', 'amd64'])
+  })
+
+  it('reads build args one per line, values may hold = and spaces', () => {
+    const settings = readSettings(reader({ ...minimal, 'build-args': 'GO_IMAGE=localhost:5000/base/golang\nFLAGS=-a -b=c\n' }))
+    expect(settings.buildArgs).toEqual([
+      { name: 'GO_IMAGE', value: 'localhost:5000/base/golang' },
+      { name: 'FLAGS', value: '-a -b=c' }
+    ])
+  })
+
+  it.each([
+    [{ images: '' }, 'images', /is empty/],
+    [{ images: 'localhost:5000/Go-Build' }, 'images', /lowercase.*did you mean "localhost:5000\/go-build"/],
+    [{ images: 'localhost:5000/go-build:1.0' }, 'images', /without a tag/],
+    [{ images: 'localhost:5000/go-build@sha256:abc' }, 'images', /without a digest/],
+    [{ images: 'localhost:5000/go build' }, 'images', /not a valid repository/],
+    [{ tags: '' }, 'tags', /is empty/],
+    [{ tags: 'v1 2' }, 'tags', /letters, digits/],
+    [{ tags: '-leading-dash' }, 'tags', /starts with/],
+    [{ tags: 'x'.repeat(129) }, 'tags', /at most 128 characters \(this one has 129\)/],
+    [{ platforms: 'linux/amd64,linux/sparc' }, 'platforms', /linux\/sparc/],
+    [{ push: 'maybe' }, 'push', /not a boolean/],
+    [{ 'build-args': 'JUSTANAME' }, 'build-args', /not NAME=value/],
+    [{ 'build-args': '1BAD=x' }, 'build-args', /not NAME=value/]
+  ])('rejects %j naming input %s', (override, input, message) => {
+    const read = reader({ ...minimal, ...override })
+    let caught: unknown
+    try {
+      readSettings(read)
+    } catch (error) {
+      caught = error
+    }
+    expect(caught).toBeInstanceOf(InputError)
+    expect((caught as InputError).input).toBe(input)
+    expect((caught as Error).message).toMatch(new RegExp(`^input "${input}": `))
+    expect((caught as Error).message).toMatch(message)
+  })
+})
+
+describe('splitList', () => {
+  it('drops blanks and comment lines', () => {
+    expect(splitList('a\n\n  # no\n b ,, c')).toEqual(['a', 'b', 'c'])
+  })
+})
+
+describe('validateRepository', () => {
+  it.each(['go-build', 'calico/go-build', 'ghcr.io/org/go-build', 'localhost:5000/base/busybox', '[::1]:5000/x', 'a.b_c__d-e/f'])(
+    'accepts %s',
+    image => expect(validateRepository(image)).toBeUndefined()
+  )
+})
+
+describe('validateTag', () => {
+  it.each(['1.25.4-llvm18.1.8-k8s1.34.1', '1.26.5-llvm21.1.8-k8s1.37.0-beta.0', '_x', 'x'.repeat(128)])('accepts %s', tag =>
+    expect(validateTag(tag)).toBeUndefined()
+  )
+})

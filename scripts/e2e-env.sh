@@ -1,0 +1,398 @@
+#!/usr/bin/env bash
+# The real local environment for go-build-action's e2e tests, demo and CI.
+#
+#   scripts/e2e-env.sh up       install (where missing) and start everything; idempotent
+#   scripts/e2e-env.sh down     stop what this script started (registries, and the engine if it started it)
+#   scripts/e2e-env.sh status   say what runs and what is missing; exit 1 when something is missing
+#
+# What "up" gives you:
+#   - a docker engine with the containerd image store and buildx (installed from Debian when absent);
+#   - QEMU user emulation with binfmt handlers for arm64, ppc64le and s390x;
+#   - an open OCI registry on 127.0.0.1:5000 and one with htpasswd auth on 127.0.0.1:5001
+#     (user $E2E_REGISTRY_USER, password $E2E_REGISTRY_PASSWORD below; test credentials only);
+#   - base images built from Debian packages, pushed to the open registry:
+#       localhost:5000/base/busybox   busybox-static for linux/amd64, arm64, ppc64le, s390x
+#       localhost:5000/base/golang    Debian's Go toolchain for the build platform
+#
+# Only loopback addresses are used. Nothing is pulled from the internet: packages come from Debian's archive.
+set -euo pipefail
+
+E2E_REGISTRY_PORT=${E2E_REGISTRY_PORT:-5000}
+E2E_AUTH_REGISTRY_PORT=${E2E_AUTH_REGISTRY_PORT:-5001}
+E2E_REGISTRY_USER=${E2E_REGISTRY_USER:-e2e-user}
+E2E_REGISTRY_PASSWORD=${E2E_REGISTRY_PASSWORD:-e2e-Passw0rd-not-secret}
+STATE_DIR=${E2E_STATE_DIR:-/var/lib/go-build-action-e2e}
+LOG_DIR="$STATE_DIR/log"
+BASE_ARCHES=(amd64 arm64 ppc64le s390x)
+GO_PACKAGE_VERSION=1.19
+BUSYBOX_IMAGE="localhost:$E2E_REGISTRY_PORT/base/busybox"
+GOLANG_IMAGE="localhost:$E2E_REGISTRY_PORT/base/golang"
+
+say() { printf 'e2e-env: %s\n' "$*"; }
+die() { printf 'e2e-env: error: %s\n' "$*" >&2; exit 1; }
+
+# ---------------------------------------------------------------------------------------------------------
+# Checks
+# ---------------------------------------------------------------------------------------------------------
+ctr_ok() { ctr version >/dev/null 2>&1; }
+engine_running() { docker info >/dev/null 2>&1; }
+buildx_present() { docker buildx version >/dev/null 2>&1; }
+containerd_store() { docker info -f '{{.DriverStatus}}' 2>/dev/null | grep -q 'io.containerd.snapshotter'; }
+registry_up() { curl -fsS -o /dev/null -m 2 "http://127.0.0.1:$1/v2/" 2>/dev/null || [ "$(curl -s -o /dev/null -m 2 -w '%{http_code}' "http://127.0.0.1:$1/v2/" 2>/dev/null)" = 401 ]; }
+binfmt_mounted() { [ -e /proc/sys/fs/binfmt_misc/register ]; }
+binfmt_has() { [ -e "/proc/sys/fs/binfmt_misc/qemu-$1" ] && head -n1 "/proc/sys/fs/binfmt_misc/qemu-$1" | grep -q enabled; }
+image_present() { curl -fsS -o /dev/null -m 5 -H 'Accept: application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.list.v2+json' "http://127.0.0.1:$E2E_REGISTRY_PORT/v2/$1/manifests/latest" 2>/dev/null; }
+
+host_arch() { dpkg --print-architecture 2>/dev/null || uname -m; }
+qemu_name() { case "$1" in arm64) echo aarch64 ;; amd64) echo x86_64 ;; *) echo "$1" ;; esac; }
+# Docker's architecture names are OCI's; Debian calls ppc64le ppc64el.
+deb_arch() { case "$1" in ppc64le) echo ppc64el ;; *) echo "$1" ;; esac; }
+host_oci_arch() { case "$(host_arch)" in ppc64el) echo ppc64le ;; *) host_arch ;; esac; }
+
+need_root() { [ "$(id -u)" = 0 ] || die "$1 needs root (run as root, or start it yourself and rerun)"; }
+
+wait_for() { # wait_for SECONDS DESCRIPTION COMMAND...
+  local secs=$1 what=$2; shift 2
+  for ((i = 0; i < secs * 4; i++)); do "$@" && return 0; sleep 0.25; done
+  die "$what did not come up within ${secs}s (logs: $LOG_DIR)"
+}
+
+# ---------------------------------------------------------------------------------------------------------
+# Packages (Debian only)
+# ---------------------------------------------------------------------------------------------------------
+APT_UPDATED=
+apt_update() {
+  [ -z "$APT_UPDATED" ] || return 0
+  local try
+  for try in 1 2 3 4; do
+    [ "$try" = 1 ] && say "apt-get update" || say "apt-get update (retry $try)"
+    # A mirror mid-sync answers with index files of the wrong size; that passes on a retry.
+    if apt-get update -qq -o APT::Update::Error-Mode=any >/dev/null; then APT_UPDATED=1; return 0; fi
+    sleep $((try * 5))
+  done
+  die "apt-get update kept failing: check the machine's access to Debian's archive"
+}
+apt_install() { apt_update; say "apt-get install $*"; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null; }
+pkg_installed() { dpkg-query -W -f '${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
+
+require_debian() { command -v apt-get >/dev/null 2>&1 || die "$1 is missing and this is not a Debian machine: install it yourself ($2) and rerun"; }
+
+# The Debian mirror this machine's apt already uses (its main archive, not the security one), unless
+# E2E_DEBIAN_MIRROR names another.
+debian_mirror() {
+  if [ -n "${E2E_DEBIAN_MIRROR:-}" ]; then echo "$E2E_DEBIAN_MIRROR"; return 0; fi
+  local uri
+  uri=$(cat /etc/apt/sources.list.d/*.sources 2>/dev/null | awk '/^URIs:/ { for (i = 2; i <= NF; i++) print $i }' | grep -v security | grep '/debian/\?$' | head -n1 || true)
+  [ -n "$uri" ] || uri=$(awk '$1 == "deb" { for (i = 2; i <= NF; i++) if ($i ~ /^[a-z]+:\/\//) { print $i; break } }' /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null | grep -v security | grep '/debian/\?$' | head -n1 || true)
+  [ -n "$uri" ] || die "cannot find this machine's Debian mirror in /etc/apt; set E2E_DEBIAN_MIRROR to its URL"
+  echo "${uri%/}"
+}
+
+add_trixie_suite() {
+  [ -f /etc/apt/sources.list.d/trixie.sources ] && return 0
+  local mirror; mirror=$(debian_mirror)
+  say "adding Debian trixie to apt with pin priority 100 (only docker.io, docker-cli and docker-buildx come from it)"
+  cat >/etc/apt/sources.list.d/trixie.sources <<SRC
+Types: deb
+URIs: $mirror
+Suites: trixie
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+SRC
+  cat >/etc/apt/preferences.d/trixie-low <<'PIN'
+Package: *
+Pin: release n=trixie
+Pin-Priority: 100
+PIN
+  APT_UPDATED=
+}
+
+install_engine() {
+  need_root "installing the docker engine"
+  require_debian "a docker engine with buildx" "docker engine >= 26 with the containerd image store, and buildx"
+  # The engine from bookworm brings containerd, runc and iptables; then docker.io, docker-cli and docker-buildx
+  # alone are upgraded from trixie (engine 26, buildx 0.13).
+  pkg_installed docker.io || apt_install docker.io
+  add_trixie_suite
+  if ! pkg_installed docker-buildx; then
+    apt_update
+    say "apt-get install -t trixie docker.io docker-cli docker-buildx"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends -t trixie docker.io docker-cli docker-buildx >/dev/null
+  fi
+}
+
+install_host_tools() {
+  local missing=()
+  command -v curl >/dev/null || missing+=(curl)
+  command -v htpasswd >/dev/null || missing+=(apache2-utils)
+  command -v docker-registry >/dev/null || missing+=(docker-registry)
+  [ -e /usr/bin/qemu-aarch64-static ] || missing+=(qemu-user-static)
+  if [ ${#missing[@]} -gt 0 ]; then
+    need_root "installing ${missing[*]}"
+    require_debian "${missing[*]}" "the packages ${missing[*]}"
+    apt_install "${missing[@]}"
+  fi
+}
+
+# ---------------------------------------------------------------------------------------------------------
+# Engine
+# ---------------------------------------------------------------------------------------------------------
+start_engine() {
+  if engine_running; then
+    say "docker engine already running ($(docker version -f '{{.Server.Version}}' 2>/dev/null))"
+    containerd_store || say "warning: this engine does not use the containerd image store; multi-platform --load needs it"
+    return 0
+  fi
+  command -v dockerd >/dev/null 2>&1 || install_engine
+  need_root "starting the docker engine"
+  mkdir -p /etc/docker "$LOG_DIR"
+  if [ ! -f /etc/docker/daemon.json ] || ! grep -q containerd-snapshotter /etc/docker/daemon.json; then
+    say "writing /etc/docker/daemon.json (containerd image store)"
+    printf '%s\n' '{"features":{"containerd-snapshotter":true}}' >/etc/docker/daemon.json
+  fi
+  if ! ctr_ok; then
+    say "starting containerd"
+    nohup containerd >"$LOG_DIR/containerd.log" 2>&1 &
+    echo $! >"$STATE_DIR/containerd.pid"
+    wait_for 30 containerd ctr_ok
+  fi
+  say "starting dockerd"
+  nohup dockerd --containerd=/run/containerd/containerd.sock >"$LOG_DIR/dockerd.log" 2>&1 &
+  echo $! >"$STATE_DIR/dockerd.pid"
+  wait_for 60 dockerd engine_running
+  say "docker engine $(docker version -f '{{.Server.Version}}') running"
+}
+
+check_buildx() {
+  if ! buildx_present; then
+    need_root "installing buildx"
+    install_engine
+  fi
+  buildx_present || die "docker buildx is missing: install the docker-buildx plugin and rerun"
+  say "$(docker buildx version)"
+}
+
+# ---------------------------------------------------------------------------------------------------------
+# QEMU / binfmt
+# ---------------------------------------------------------------------------------------------------------
+setup_binfmt() {
+  if ! binfmt_mounted; then
+    need_root "mounting binfmt_misc"
+    mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc || die "cannot mount binfmt_misc"
+  fi
+  local arch q conf
+  for arch in "${BASE_ARCHES[@]}"; do
+    [ "$arch" = "$(host_oci_arch)" ] && continue
+    q=$(qemu_name "$arch")
+    binfmt_has "$q" && continue
+    conf=/usr/lib/binfmt.d/qemu-$q.conf
+    [ -f "$conf" ] || die "no binfmt rule $conf: install qemu-user-static"
+    need_root "registering binfmt handlers"
+    say "registering binfmt handler qemu-$q"
+    grep -v '^#' "$conf" | grep -v '^$' >/proc/sys/fs/binfmt_misc/register
+  done
+}
+
+# ---------------------------------------------------------------------------------------------------------
+# Registries
+# ---------------------------------------------------------------------------------------------------------
+start_registry() { # start_registry PORT NAME [auth]
+  local port=$1 name=$2 auth=${3:-}
+  if registry_up "$port"; then say "registry $name already listening on 127.0.0.1:$port"; return 0; fi
+  local dir="$STATE_DIR/$name"
+  mkdir -p "$dir/data" "$LOG_DIR"
+  local auth_conf=""
+  if [ -n "$auth" ]; then
+    htpasswd -Bbn "$E2E_REGISTRY_USER" "$E2E_REGISTRY_PASSWORD" >"$dir/htpasswd"
+    auth_conf=$(printf 'auth:\n  htpasswd:\n    realm: go-build-action-e2e\n    path: %s\n' "$dir/htpasswd")
+  fi
+  cat >"$dir/config.yml" <<CONF
+version: 0.1
+log:
+  level: warn
+storage:
+  filesystem:
+    rootdirectory: $dir/data
+  delete:
+    enabled: true
+http:
+  addr: 127.0.0.1:$port
+$auth_conf
+CONF
+  say "starting registry $name on 127.0.0.1:$port"
+  nohup docker-registry serve "$dir/config.yml" >"$LOG_DIR/$name.log" 2>&1 &
+  echo $! >"$STATE_DIR/$name.pid"
+  wait_for 20 "registry $name" registry_up "$port"
+}
+
+# ---------------------------------------------------------------------------------------------------------
+# Base images
+# ---------------------------------------------------------------------------------------------------------
+# Base-image packages are downloaded through a private apt configuration under $STATE_DIR: the machine's own
+# sources and dpkg architectures are left alone, and only bookworm's main suite is read (its security suite
+# adds nothing these images need).
+APT_PRIVATE_UPDATED=
+apt_private() {
+  local root="$STATE_DIR/apt"
+  mkdir -p "$root/lists/partial" "$root/cache/archives/partial" "$root/parts"
+  local arches; arches=$(for a in "${BASE_ARCHES[@]}"; do deb_arch "$a"; done | paste -sd, -)
+  local mirror; mirror=$(debian_mirror)
+  printf 'deb [arch=%s signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] %s bookworm main\n' \
+    "$arches" "$mirror" >"$root/sources.list"
+  apt-get -qq -o Dir::Etc::SourceList="$root/sources.list" -o Dir::Etc::SourceParts="$root/parts" \
+    -o Dir::State::Lists="$root/lists" -o Dir::Cache="$root/cache" -o APT::Architectures="$arches" \
+    -o APT::Architecture="$(host_arch)" -o APT::Sandbox::User=root -o Debug::NoLocking=1 "$@"
+}
+
+download_debs() { # download_debs DIR PKG:DEBARCH...
+  local dir=$1; shift
+  mkdir -p "$dir"
+  local missing=() p
+  for p in "$@"; do ls "$dir/${p%%:*}_"*"_${p##*:}.deb" >/dev/null 2>&1 || missing+=("$p"); done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  if [ -z "$APT_PRIVATE_UPDATED" ]; then
+    local try
+    for try in 1 2 3; do
+      say "reading Debian bookworm's package lists (for the base images)"
+      apt_private update >/dev/null && { APT_PRIVATE_UPDATED=1; break; }
+      sleep $((try * 5))
+    done
+    [ -n "$APT_PRIVATE_UPDATED" ] || die "cannot read Debian's package lists: check the machine's access to Debian's archive"
+  fi
+  say "apt-get download ${missing[*]}"
+  (cd "$dir" && apt_private download "${missing[@]}" >/dev/null) || die "apt-get download ${missing[*]} failed"
+}
+
+build_busybox_image() {
+  if image_present base/busybox; then say "$BUSYBOX_IMAGE already in the registry"; return 0; fi
+  require_debian "busybox-static packages" "push a multi-arch busybox image to $BUSYBOX_IMAGE yourself"
+  local work="$STATE_DIR/build/busybox" arch
+  rm -rf "$work/ctx"; mkdir -p "$work/ctx"
+  local pkgs=(); for arch in "${BASE_ARCHES[@]}"; do pkgs+=("busybox-static:$(deb_arch "$arch")"); done
+  download_debs "$work/debs" "${pkgs[@]}"
+  for arch in "${BASE_ARCHES[@]}"; do
+    local root="$work/ctx/rootfs-$arch"
+    mkdir -p "$root"
+    dpkg -x "$work/debs/"busybox-static_*_"$(deb_arch "$arch")".deb "$root"
+    mkdir -p "$root/tmp" "$root/etc" "$root/usr/bin" "$root/usr/sbin" "$root/sbin"
+    chmod 1777 "$root/tmp"
+    printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n' >"$root/etc/passwd"
+    printf 'root:x:0:\nnogroup:x:65534:\n' >"$root/etc/group"
+  done
+  # The applet list is the same on every architecture of one package version; read it with the host's binary.
+  local host_root="$work/ctx/rootfs-$(host_oci_arch)" applet
+  [ -x "$host_root/bin/busybox" ] || die "busybox-static for the host architecture $(host_oci_arch) is missing"
+  for arch in "${BASE_ARCHES[@]}"; do
+    for applet in $("$host_root/bin/busybox" --list); do
+      [ "$applet" = busybox ] || [ -e "$work/ctx/rootfs-$arch/bin/$applet" ] || ln -s busybox "$work/ctx/rootfs-$arch/bin/$applet"
+    done
+  done
+  cat >"$work/ctx/Dockerfile" <<'DF'
+FROM scratch
+ARG TARGETARCH
+COPY rootfs-${TARGETARCH}/ /
+ENV PATH=/bin:/usr/bin:/sbin:/usr/sbin
+CMD ["/bin/sh"]
+DF
+  local platforms; platforms=$(printf 'linux/%s,' "${BASE_ARCHES[@]}"); platforms=${platforms%,}
+  say "building $BUSYBOX_IMAGE for $platforms"
+  docker buildx build --builder default --platform "$platforms" --provenance=false -t "$BUSYBOX_IMAGE:latest" --push "$work/ctx" >"$LOG_DIR/busybox-build.log" 2>&1 \
+    || die "building $BUSYBOX_IMAGE failed (log: $LOG_DIR/busybox-build.log)"
+}
+
+build_golang_image() {
+  if image_present base/golang; then say "$GOLANG_IMAGE already in the registry"; return 0; fi
+  require_debian "Debian's Go toolchain" "push a Go builder image to $GOLANG_IMAGE yourself"
+  local arch; arch=$(host_oci_arch)
+  local work="$STATE_DIR/build/golang"
+  rm -rf "$work/ctx"; mkdir -p "$work/ctx/rootfs"
+  download_debs "$work/debs" "golang-$GO_PACKAGE_VERSION-go:$(host_arch)" "golang-$GO_PACKAGE_VERSION-src:all" "libc6:$(host_arch)" "busybox-static:$(host_arch)"
+  local deb
+  for deb in "$work/debs/"*.deb; do dpkg -x "$deb" "$work/ctx/rootfs"; done
+  local root="$work/ctx/rootfs" applet
+  for applet in $("$root/bin/busybox" --list); do
+    [ "$applet" = busybox ] || [ -e "$root/bin/$applet" ] || ln -s busybox "$root/bin/$applet"
+  done
+  mkdir -p "$root/tmp" "$root/etc" "$root/go"; chmod 1777 "$root/tmp"
+  printf 'root:x:0:0:root:/root:/bin/sh\n' >"$root/etc/passwd"
+  ln -sfn "go-$GO_PACKAGE_VERSION" "$root/usr/lib/go"
+  cat >"$work/ctx/Dockerfile" <<'DF'
+FROM scratch
+COPY rootfs/ /
+ENV PATH=/usr/lib/go/bin:/bin:/usr/bin:/sbin:/usr/sbin \
+    GOROOT=/usr/lib/go \
+    GOPATH=/go \
+    GOCACHE=/tmp/go-cache \
+    GOFLAGS=-mod=mod \
+    GOPROXY=off \
+    CGO_ENABLED=0
+WORKDIR /go
+CMD ["go", "version"]
+DF
+  say "building $GOLANG_IMAGE for linux/$arch (Debian golang-$GO_PACKAGE_VERSION)"
+  docker buildx build --builder default --platform "linux/$arch" --provenance=false -t "$GOLANG_IMAGE:latest" --push "$work/ctx" >"$LOG_DIR/golang-build.log" 2>&1 \
+    || die "building $GOLANG_IMAGE failed (log: $LOG_DIR/golang-build.log)"
+}
+
+# ---------------------------------------------------------------------------------------------------------
+# Commands
+# ---------------------------------------------------------------------------------------------------------
+cmd_up() {
+  mkdir -p "$STATE_DIR" "$LOG_DIR"
+  command -v docker >/dev/null 2>&1 && engine_running || { need_root "installing and starting the docker engine"; }
+  install_host_tools
+  start_engine
+  check_buildx
+  setup_binfmt
+  start_registry "$E2E_REGISTRY_PORT" registry
+  start_registry "$E2E_AUTH_REGISTRY_PORT" registry-auth auth
+  build_busybox_image
+  build_golang_image
+  say "ready: registries 127.0.0.1:$E2E_REGISTRY_PORT (open) and 127.0.0.1:$E2E_AUTH_REGISTRY_PORT (htpasswd), $BUSYBOX_IMAGE, $GOLANG_IMAGE"
+}
+
+stop_pid() { # stop_pid NAME
+  local f="$STATE_DIR/$1.pid"
+  [ -f "$f" ] || return 0
+  local pid; pid=$(cat "$f")
+  if kill -0 "$pid" 2>/dev/null; then
+    say "stopping $1 (pid $pid)"
+    kill "$pid" 2>/dev/null || true
+    for ((i = 0; i < 80; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.25; done
+  fi
+  rm -f "$f"
+}
+
+cmd_down() {
+  stop_pid registry
+  stop_pid registry-auth
+  stop_pid dockerd
+  stop_pid containerd
+  say "down (registry data kept in $STATE_DIR; remove it for a fresh start)"
+}
+
+cmd_status() {
+  local ok=0
+  report() { if "${@:2}"; then say "ok       $1"; else say "missing  $1"; ok=1; fi; }
+  report "docker engine" engine_running
+  report "containerd image store" containerd_store
+  report "buildx" buildx_present
+  report "binfmt_misc mounted" binfmt_mounted
+  local arch
+  for arch in "${BASE_ARCHES[@]}"; do
+    [ "$arch" = "$(host_oci_arch)" ] && continue
+    report "binfmt handler qemu-$(qemu_name "$arch")" binfmt_has "$(qemu_name "$arch")"
+  done
+  report "registry 127.0.0.1:$E2E_REGISTRY_PORT" registry_up "$E2E_REGISTRY_PORT"
+  report "registry 127.0.0.1:$E2E_AUTH_REGISTRY_PORT (htpasswd)" registry_up "$E2E_AUTH_REGISTRY_PORT"
+  report "$BUSYBOX_IMAGE" image_present base/busybox
+  report "$GOLANG_IMAGE" image_present base/golang
+  return $ok
+}
+
+case "${1:-}" in
+  up) cmd_up ;;
+  down) cmd_down ;;
+  status) cmd_status ;;
+  *) echo "usage: $0 up|down|status" >&2; exit 2 ;;
+esac

@@ -1,0 +1,26 @@
+export const repoRoot: string
+export function runnerNode(): string
+export function inputVariable(name: string): string
+export function parseCommandFile(text: string): Record<string, string>
+
+export interface StepResult {
+  exitCode: number
+  log: string
+}
+
+export interface ActionRun {
+  main: StepResult
+  post?: StepResult
+  outputs: Record<string, string>
+  state: Record<string, string>
+  summary: string
+  runnerDir: string
+}
+
+export function runAction(options?: {
+  inputs?: Record<string, string>
+  env?: Record<string, string>
+  cwd?: string
+  echo?: boolean
+  post?: boolean
+}): Promise<ActionRun>

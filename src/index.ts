@@ -1,0 +1,15 @@
+/**
+ * Entry point of both the main and the post step (the runner starts the same bundle twice; the post step sees
+ * the state the main step saved).
+ */
+import * as core from '@actions/core'
+import { run } from './main.js'
+import { errorMessage } from './errors.js'
+import { runPost } from './post.js'
+import { isPostStep } from './state.js'
+
+if (isPostStep()) {
+  await runPost().catch(error => core.warning(`post step: ${errorMessage(error)}`))
+} else {
+  await run().catch(error => core.setFailed(errorMessage(error)))
+}

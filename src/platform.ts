@@ -1,0 +1,86 @@
+/**
+ * Platforms as buildx and OCI name them: `os/architecture[/variant]`.
+ */
+
+export interface Platform {
+  os: string
+  architecture: string
+  variant?: string
+}
+
+/** The platforms this action publishes when the `platforms` input is not set. */
+export const DEFAULT_PLATFORMS = ['linux/amd64', 'linux/arm64', 'linux/ppc64le', 'linux/s390x'] as const
+
+/** Architectures Go and buildx can target on Linux, with the variants each accepts. */
+const KNOWN_ARCHITECTURES: Readonly<Record<string, readonly string[]>> = {
+  amd64: ['v1', 'v2', 'v3', 'v4'],
+  arm64: ['v8'],
+  arm: ['v5', 'v6', 'v7'],
+  '386': [],
+  ppc64le: [],
+  s390x: [],
+  riscv64: [],
+  mips64le: [],
+  mips64: [],
+  loong64: []
+}
+
+/** Common spellings people write that have one canonical OCI name. */
+const ALIASES: Readonly<Record<string, string>> = {
+  x86_64: 'amd64',
+  'x86-64': 'amd64',
+  aarch64: 'arm64',
+  ppc64el: 'ppc64le',
+  armhf: 'arm/v7',
+  armel: 'arm/v6',
+  i386: '386'
+}
+
+export class PlatformError extends Error {}
+
+/** Parses `linux/arm64`, `linux/arm/v7`, or a bare architecture (`arm64`, meaning linux). */
+export function parsePlatform(text: string): Platform {
+  const trimmed = text.trim()
+  const parts = trimmed.split('/')
+  if (parts.length === 1) parts.unshift('linux')
+  const [os, rawArch, ...rest] = parts
+  const alias = ALIASES[rawArch ?? '']
+  const [architecture, aliasVariant] = alias ? alias.split('/') : [rawArch]
+  const variant = rest.length > 0 ? rest.join('/') : aliasVariant
+  if (!os || !architecture || parts.length > 3 || (variant !== undefined && variant === '')) {
+    throw new PlatformError(`"${trimmed}" is not a platform: write it as os/architecture[/variant], e.g. linux/arm64`)
+  }
+  if (os !== 'linux') {
+    throw new PlatformError(`"${trimmed}": only linux platforms can be built into these images (got os "${os}")`)
+  }
+  const variants = KNOWN_ARCHITECTURES[architecture]
+  if (!variants) {
+    throw new PlatformError(
+      `"${trimmed}" is not a known platform; known architectures: ${Object.keys(KNOWN_ARCHITECTURES).join(', ')}`
+    )
+  }
+  if (variant !== undefined && !variants.includes(variant)) {
+    const allowed = variants.length ? `one of ${variants.join(', ')}` : 'none'
+    throw new PlatformError(`"${trimmed}": architecture ${architecture} has no variant "${variant}" (variants: ${allowed})`)
+  }
+  return variant === undefined ? { os, architecture } : { os, architecture, variant }
+}
+
+export function formatPlatform(p: Platform): string {
+  return p.variant ? `${p.os}/${p.architecture}/${p.variant}` : `${p.os}/${p.architecture}`
+}
+
+/**
+ * The suffix of a per-architecture tag: `amd64`, `arm64`, and for variants `arm-v7` (a `/` is not allowed in a
+ * tag, and `armv7` could be misread as an architecture of its own).
+ */
+export function archTagSuffix(p: Platform): string {
+  return p.variant ? `${p.architecture}-${p.variant}` : p.architecture
+}
+
+/** Whether two platforms name the same thing (arm64 and arm64/v8 are the same platform). */
+export function samePlatform(a: Platform, b: Platform): boolean {
+  const norm = (p: Platform): string =>
+    p.architecture === 'arm64' && p.variant === 'v8' ? `${p.os}/arm64` : formatPlatform(p)
+  return norm(a) === norm(b)
+}

@@ -1,0 +1,78 @@
+/**
+ * Reading what a registry holds, through `docker buildx imagetools inspect --raw`.
+ */
+import { createHash } from 'node:crypto'
+import type { Docker } from './docker.js'
+import { formatPlatform, type Platform } from './platform.js'
+
+export interface Descriptor {
+  mediaType: string
+  digest: string
+  size: number
+  platform?: Platform & { 'os.version'?: string }
+  annotations?: Record<string, string>
+}
+
+/** An OCI image index or Docker manifest list. */
+export interface ImageIndex {
+  schemaVersion: number
+  mediaType?: string
+  manifests: Descriptor[]
+  annotations?: Record<string, string>
+}
+
+export interface RegistryIndex {
+  reference: string
+  /** The digest of the bytes the registry serves for the reference. */
+  digest: string
+  /** The manifest exactly as the registry serves it. */
+  raw: string
+  index: ImageIndex
+}
+
+const INDEX_MEDIA_TYPES = [
+  'application/vnd.oci.image.index.v1+json',
+  'application/vnd.docker.distribution.manifest.list.v2+json'
+]
+
+export function sha256Digest(bytes: string): string {
+  return `sha256:${createHash('sha256').update(bytes, 'utf8').digest('hex')}`
+}
+
+/** Parses raw manifest bytes as an index; an image manifest (single platform) is an error here. */
+export function parseIndex(raw: string, reference: string): ImageIndex {
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(raw)
+  } catch {
+    throw new Error(`the registry answered for ${reference} with something that is not JSON`)
+  }
+  const index = parsed as Partial<ImageIndex>
+  if (!Array.isArray(index.manifests) || (index.mediaType && !INDEX_MEDIA_TYPES.includes(index.mediaType))) {
+    throw new Error(`${reference} is a single-platform manifest (${index.mediaType ?? 'no media type'}), not a multi-arch index`)
+  }
+  return index as ImageIndex
+}
+
+/** Attestation manifests (provenance, SBOM) sit in the index as `unknown/unknown` entries. */
+export function isAttestation(descriptor: Descriptor): boolean {
+  return (
+    descriptor.annotations?.['vnd.docker.reference.type'] === 'attestation-manifest' ||
+    (descriptor.platform?.os === 'unknown' && descriptor.platform?.architecture === 'unknown')
+  )
+}
+
+/** Platform (`linux/arm64`) → manifest digest, for the image entries of an index (attestations left out). */
+export function platformDigests(index: ImageIndex): Record<string, string> {
+  const digests: Record<string, string> = {}
+  for (const descriptor of index.manifests) {
+    if (isAttestation(descriptor) || !descriptor.platform) continue
+    digests[formatPlatform(descriptor.platform)] = descriptor.digest
+  }
+  return digests
+}
+
+export async function inspectIndex(docker: Docker, reference: string): Promise<RegistryIndex> {
+  const { stdout } = await docker.run(['buildx', 'imagetools', 'inspect', '--raw', reference], { silent: true })
+  return { reference, digest: sha256Digest(stdout), raw: stdout, index: parseIndex(stdout, reference) }
+}
