@@ -1,30 +1,77 @@
 /**
  * `docker buildx build`: the argv from settings, and what buildx reports back in its metadata file.
  */
-import { readFile } from 'node:fs/promises'
-import type { Docker } from './docker.js'
-import type { BuildArg } from './settings.js'
+import { readFile, stat, writeFile } from 'node:fs/promises'
+import * as path from 'node:path'
+import { InputError } from './input.js'
+import { DockerCommandError, type Docker } from './docker.js'
+import type { RetryPolicy } from './retry.js'
+import type { BuildArg, BuildSecret } from './settings.js'
 import { formatPlatform, type Platform } from './platform.js'
+
+/**
+ * Where the built index goes:
+ * - `load`: into the engine's image store under a local name (the `docker` driver with the containerd store);
+ *   every platform can then run locally before anything leaves the machine;
+ * - `push-by-digest`: to a repository without any tag (drivers with their own BuildKit, e.g. `docker-container`);
+ * - `none`: nowhere (a build-only run on a driver that cannot load a multi-platform image).
+ */
+export type BuildOutput =
+  | { kind: 'load'; name: string }
+  | { kind: 'push-by-digest'; repository: string }
+  | { kind: 'none' }
 
 export interface BuildRequest {
   context: string
   file: string
   platforms: Platform[]
-  /** Full references (`repo:tag`) the build is pushed under. */
-  references: string[]
+  output: BuildOutput
   buildArgs: BuildArg[]
-  push: boolean
   /** Where buildx writes its metadata JSON. */
   metadataFile: string
+  builder?: string
+  target?: string
+  labels?: string[]
+  annotations?: string[]
+  /** Build secrets as files: `--secret id=ID,src=FILE` (the value never reaches argv). */
+  secretFiles?: Array<{ id: string; file: string }>
+  cacheFrom?: string[]
+  cacheTo?: string[]
+  noCache?: boolean
+  pull?: boolean
+  /** `--provenance` value (`false`, `mode=min`, `mode=max`, ...). */
+  provenance?: string
+  /** `--sbom` value (`false`, `true`, ...). */
+  sbom?: string
 }
 
 /** The argv (after `docker`) for one multi-platform build. */
 export function buildxBuildArgs(request: BuildRequest): string[] {
-  const args = ['buildx', 'build', '--file', request.file, '--platform', request.platforms.map(formatPlatform).join(',')]
+  const args = ['buildx', 'build']
+  if (request.builder) args.push('--builder', request.builder)
+  args.push('--file', request.file, '--platform', request.platforms.map(formatPlatform).join(','))
+  if (request.target) args.push('--target', request.target)
   for (const arg of request.buildArgs) args.push('--build-arg', `${arg.name}=${arg.value}`)
-  for (const ref of request.references) args.push('--tag', ref)
+  for (const label of request.labels ?? []) args.push('--label', label)
+  for (const annotation of request.annotations ?? []) args.push('--annotation', annotation)
+  for (const secret of request.secretFiles ?? []) args.push('--secret', `id=${secret.id},src=${secret.file}`)
+  for (const cache of request.cacheFrom ?? []) args.push('--cache-from', cache)
+  for (const cache of request.cacheTo ?? []) args.push('--cache-to', cache)
+  if (request.noCache) args.push('--no-cache')
+  if (request.pull) args.push('--pull')
+  if (request.provenance !== undefined) args.push(`--provenance=${request.provenance}`)
+  if (request.sbom !== undefined) args.push(`--sbom=${request.sbom}`)
+  switch (request.output.kind) {
+    case 'load':
+      args.push('--tag', request.output.name, '--load')
+      break
+    case 'push-by-digest':
+      args.push('--output', `type=image,name=${request.output.repository},push-by-digest=true,name-canonical=true,push=true`)
+      break
+    case 'none':
+      break
+  }
   args.push('--metadata-file', request.metadataFile)
-  if (request.push) args.push('--push')
   args.push(request.context)
   return args
 }
@@ -80,9 +127,15 @@ export class BuildError extends Error {
 }
 
 /** Runs the build and returns buildx's metadata. A failed build ends in a {@link BuildError} naming the platform. */
-export async function runBuild(docker: Docker, request: BuildRequest): Promise<BuildMetadata> {
-  const result = await docker.run(buildxBuildArgs(request), { allowFailure: true })
-  if (result.exitCode !== 0) throw new BuildError(describeBuildFailure(result.stderr || result.stdout))
+export async function runBuild(docker: Docker, request: BuildRequest, retry?: RetryPolicy): Promise<BuildMetadata> {
+  try {
+    await docker.run(buildxBuildArgs(request), retry ? { retry } : {})
+  } catch (error) {
+    if (error instanceof DockerCommandError) {
+      throw new BuildError(describeBuildFailure(error.result.stderr || error.result.stdout), { cause: error })
+    }
+    throw error
+  }
   let json: string
   try {
     json = await readFile(request.metadataFile, 'utf8')
@@ -90,4 +143,46 @@ export async function runBuild(docker: Docker, request: BuildRequest): Promise<B
     throw new Error(`buildx succeeded but wrote no metadata file at ${request.metadataFile}`, { cause: error })
   }
   return parseBuildMetadata(json)
+}
+
+/** The driver of a builder (current one when `builder` is empty), from `docker buildx inspect`. */
+export async function builderDriver(docker: Docker, builder?: string): Promise<string> {
+  const args = ['buildx', 'inspect']
+  if (builder) args.push(builder)
+  const { stdout } = await docker.run(args, { silent: true })
+  const driver = /^Driver:\s*(\S+)/m.exec(stdout)?.[1]
+  if (!driver) throw new Error(`docker ${args.join(' ')} did not say which driver the builder uses`)
+  return driver
+}
+
+/**
+ * Where a build's result goes for a driver: the `docker` driver loads into the engine's store (it cannot push by
+ * digest); other drivers push by digest when publishing, and keep the result in their cache otherwise.
+ */
+export function chooseOutput(driver: string, push: boolean, firstRepository: string, stagingName: string): BuildOutput {
+  if (driver === 'docker') return { kind: 'load', name: stagingName }
+  return push ? { kind: 'push-by-digest', repository: firstRepository } : { kind: 'none' }
+}
+
+/** Fails early, naming the input, when the context or the Dockerfile is not there. */
+export async function checkBuildFiles(context: string, file: string): Promise<void> {
+  const contextStat = await stat(context).catch(() => undefined)
+  if (!contextStat?.isDirectory()) {
+    throw new InputError('context', `directory "${context}" does not exist (relative paths start at ${process.cwd()}): check out the repository first, or fix the path`)
+  }
+  const fileStat = await stat(file).catch(() => undefined)
+  if (!fileStat?.isFile()) {
+    throw new InputError('file', `Dockerfile "${file}" does not exist (relative paths start at ${process.cwd()}): set "file" to its path`)
+  }
+}
+
+/** Writes each build secret to its own file (mode 0600) in `dir`, for `--secret id=...,src=FILE`. */
+export async function writeSecretFiles(dir: string, secrets: readonly BuildSecret[]): Promise<Array<{ id: string; file: string }>> {
+  const files: Array<{ id: string; file: string }> = []
+  for (const secret of secrets) {
+    const file = path.join(dir, `secret-${files.length}`)
+    await writeFile(file, secret.value, { mode: 0o600 })
+    files.push({ id: secret.id, file })
+  }
+  return files
 }

@@ -5,67 +5,124 @@ import * as core from '@actions/core'
 import { mkdtemp } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import * as path from 'node:path'
-import { runBuild } from './build.js'
+import { builderDriver, checkBuildFiles, chooseOutput, runBuild, writeSecretFiles } from './build.js'
 import { createDocker, type Docker } from './docker.js'
-import { Output, setOutputs } from './outputs.js'
+import { loginTo } from './login.js'
+import { reportOutputs } from './outputs.js'
+import { Phases } from './phases.js'
+import { moveTags, plannedMoves, stageIndex, STAGING_TAG, type PublishResult } from './publish.js'
 import { platformDigests } from './registry.js'
-import { readSettings } from './settings.js'
-import { saveState, State } from './state.js'
+import { readSettings, type Settings } from './settings.js'
+import { saveJsonState, saveState, State } from './state.js'
 import { writeSummary } from './summary.js'
-import { imageReferences } from './tags.js'
-import { verifyPublished } from './verify.js'
-import type { PublishResult } from './publish.js'
+import { basicTagPlan } from './tags.js'
+import { runVerifyCommand, verifyStagedIndex } from './verify.js'
 
 export async function run(docker: Docker = createDocker()): Promise<void> {
   saveState(State.IsPost, 'true')
+  const phases = new Phases()
 
   const settings = readSettings(name => core.getInput(name))
-  const references = imageReferences(settings.images, settings.tags)
+  maskSecrets(settings)
+  const plan = basicTagPlan(settings)
   const workDir = await mkdtemp(path.join(process.env.RUNNER_TEMP || tmpdir(), 'go-build-action-'))
   saveState(State.WorkDir, workDir)
+  await checkBuildFiles(settings.context, settings.file)
 
-  const metadata = await core.group(`Build ${settings.platforms.length} platforms`, () =>
-    runBuild(docker, {
-      context: settings.context,
-      file: settings.file,
-      platforms: settings.platforms,
-      references,
-      buildArgs: settings.buildArgs,
-      push: settings.push,
-      metadataFile: path.join(workDir, 'metadata.json')
-    })
+  await phases.run('Log in', async () => {
+    const loggedIn: string[] = []
+    for (const login of settings.logins) {
+      await loginTo(docker, login, settings.retry)
+      loggedIn.push(login.registry)
+      saveJsonState(State.Logins, loggedIn)
+    }
+    if (settings.logins.length === 0) core.info('no login inputs: using the credentials earlier steps stored')
+  })
+
+  const driver = await phases.run('Builder', () => builderDriver(docker))
+  const [firstRepository] = settings.images as [string, ...string[]]
+  const output = chooseOutput(driver, plan.push, firstRepository, `${firstRepository}:${STAGING_TAG}`)
+  if (output.kind === 'load') saveJsonState(State.LocalImages, [output.name])
+
+  const metadata = await phases.run(`Build ${settings.platforms.length} platforms`, async () =>
+    runBuild(
+      docker,
+      {
+        context: settings.context,
+        file: settings.file,
+        platforms: settings.platforms,
+        output,
+        buildArgs: settings.buildArgs,
+        metadataFile: path.join(workDir, 'metadata.json'),
+        target: settings.target || undefined,
+        labels: settings.labels,
+        annotations: settings.annotations,
+        secretFiles: await writeSecretFiles(workDir, settings.secrets),
+        cacheFrom: settings.cacheFrom,
+        cacheTo: settings.cacheTo,
+        noCache: settings.noCache,
+        pull: settings.pull,
+        provenance: settings.provenance,
+        sbom: settings.sbom
+      },
+      settings.retry
+    )
   )
+
+  if (output.kind === 'load' && settings.verifyCommand.length > 0) {
+    await phases.run('Verify locally, before anything is pushed', () =>
+      runVerifyCommand(docker, output.name, settings.platforms, settings.verifyCommand, false)
+    )
+  }
 
   let result: PublishResult = {
     pushed: false,
-    references,
+    references: [],
     digest: metadata.digest ?? '',
+    pinned: [],
     platformDigests: {},
     manifest: '',
     metadata
   }
-  if (settings.push) {
-    const published = await core.group('Verify what the registry serves', () =>
-      verifyPublished(docker, references, settings.platforms)
+  let platforms: Array<{ platform: string; digest: string; size: number }> = []
+
+  if (plan.push) {
+    const staged = await phases.run('Push (by digest, no tag moves)', () =>
+      stageIndex(docker, output, metadata.digest, settings.images, settings.retry)
     )
+    const verified = await phases.run('Verify what the registries hold', async () => {
+      const checked = await verifyStagedIndex(docker, staged.repositories, staged.digest, settings.platforms, settings.retry)
+      if (output.kind !== 'load' && settings.verifyCommand.length > 0) {
+        await runVerifyCommand(docker, `${firstRepository}@${staged.digest}`, settings.platforms, settings.verifyCommand, true)
+      }
+      return checked
+    })
+    const digests = platformDigests(verified.index.index)
+    await phases.run('Move tags', async () => {
+      const created = await moveTags(docker, staged, plan.indexTags, plan.platformTags, digests, settings.retry)
+      saveJsonState(State.LocalImages, [...(output.kind === 'load' ? [output.name] : []), ...created])
+    })
+    const moves = plannedMoves(staged.repositories, plan.indexTags, plan.platformTags)
+    platforms = verified.platforms
     result = {
-      ...result,
       pushed: true,
-      digest: published.digest,
-      platformDigests: platformDigests(published.index),
-      manifest: published.raw
+      references: [...moves.index, ...Object.values(moves.platforms).flat()],
+      digest: staged.digest,
+      pinned: staged.repositories.map(r => `${r}@${staged.digest}`),
+      platformDigests: digests,
+      manifest: verified.index.raw,
+      metadata
     }
   }
 
   await core.group('Report', async () => {
-    setOutputs({
-      [Output.Digest]: result.digest,
-      [Output.Tags]: result.references.join('\n'),
-      [Output.PlatformDigests]: JSON.stringify(result.platformDigests),
-      [Output.Manifest]: result.manifest,
-      [Output.Metadata]: JSON.stringify(result.metadata.raw)
-    })
-    for (const [platform, digest] of Object.entries(result.platformDigests)) core.info(`${platform}  ${digest}`)
-    await writeSummary(result)
+    reportOutputs(result, plan.tag)
+    await writeSummary(result, platforms, phases.timings)
   })
+}
+
+/** Masks every secret value before anything can print it. */
+function maskSecrets(settings: Settings): void {
+  for (const login of settings.logins) core.setSecret(login.password)
+  for (const secret of settings.secrets) core.setSecret(secret.value)
 }

@@ -2,12 +2,17 @@
  * Step outputs: typed names, so a typo is a compile error, and one place that sets them all.
  */
 import * as core from '@actions/core'
+import type { PublishResult } from './publish.js'
 
 export const Output = {
   /** Digest of the pushed multi-arch index. */
   Digest: 'digest',
+  /** The main tag. */
+  Tag: 'tag',
   /** Every full reference published, newline separated. */
   Tags: 'tags',
+  /** `repository@digest` for every repository, newline separated. */
+  Images: 'images',
   /** JSON object: platform (`linux/arm64`) → manifest digest. */
   PlatformDigests: 'platform-digests',
   /** The index exactly as the registry serves it. */
@@ -20,6 +25,18 @@ export type OutputName = (typeof Output)[keyof typeof Output]
 
 export type Outputs = Record<OutputName, string>
 
-export function setOutputs(outputs: Outputs): void {
-  for (const [name, value] of Object.entries(outputs)) core.setOutput(name, value)
+export function outputsOf(result: PublishResult, tag: string): Outputs {
+  return {
+    [Output.Digest]: result.digest,
+    [Output.Tag]: tag,
+    [Output.Tags]: result.references.join('\n'),
+    [Output.Images]: result.pinned.join('\n'),
+    [Output.PlatformDigests]: JSON.stringify(result.platformDigests),
+    [Output.Manifest]: result.manifest,
+    [Output.Metadata]: JSON.stringify(result.metadata.raw)
+  }
+}
+
+export function reportOutputs(result: PublishResult, tag: string): void {
+  for (const [name, value] of Object.entries(outputsOf(result, tag))) core.setOutput(name, value)
 }

@@ -1,18 +1,238 @@
 /**
- * What a run published.
+ * Publishing, all-or-nothing.
+ *
+ * 1. stage: the built index reaches every repository by digest, under no tag a user pulls;
+ * 2. (the caller verifies what the registries now hold);
+ * 3. move tags: only then do `TAG`, the extra tags and `TAG-ARCH` move, all to content already verified.
+ *
+ * How the index reaches the first repository depends on the driver. With its own BuildKit (`docker-container`)
+ * buildx pushes it by digest. The `docker` driver cannot push by digest; it loads the image into the engine's
+ * containerd store and `docker push` sends it under the one staging tag {@link STAGING_TAG}, which users do not
+ * pull. Further repositories get a copy by digest (`imagetools create -t repo@digest`), so no tag moves there.
  */
-import type { BuildMetadata } from './build.js'
+import type { BuildMetadata, BuildOutput } from './build.js'
+import { DockerCommandError, lastLines, type Docker } from './docker.js'
+import type { RetryPolicy } from './retry.js'
 
+/** The tag the `docker` driver path pushes through before anything is verified. */
+export const STAGING_TAG = 'go-build-action-staging'
+
+export interface StagedIndex {
+  /** Digest of the index, the same in every repository. */
+  digest: string
+  /** Every repository, each holding the index by digest. */
+  repositories: string[]
+}
+
+export interface TagMoves {
+  /** Full references that point at the index. */
+  index: string[]
+  /** Full references that point at one platform's manifest: platform → references. */
+  platforms: Record<string, string[]>
+}
+
+/** What a run published. */
 export interface PublishResult {
   /** Whether anything was pushed (false with `push: false`). */
   pushed: boolean
-  /** Every full reference published. */
+  /** Every full reference published: index tags, then per-platform tags. */
   references: string[]
   /** Digest of the index the references point at. */
   digest: string
+  /** `repo@digest` for every repository. */
+  pinned: string[]
   /** Platform → manifest digest, attestations left out. */
   platformDigests: Record<string, string>
   /** The index exactly as the registry serves it. */
   manifest: string
   metadata: BuildMetadata
+}
+
+/** The digest `docker push` reports on its last line: `TAG: digest: sha256:... size: N`. */
+export function parsePushDigest(output: string): string | undefined {
+  const matches = [...output.matchAll(/digest: (sha256:[0-9a-f]{64})/g)]
+  return matches.at(-1)?.[1]
+}
+
+/** `docker push` of the loaded index under the staging tag; returns the digest the registry got. */
+export async function pushLoadedIndex(docker: Docker, localName: string, retry: RetryPolicy): Promise<string> {
+  const { stdout, stderr } = await docker.run(['push', localName], { retry })
+  const digest = parsePushDigest(`${stdout}\n${stderr}`)
+  if (!digest) throw new Error(`docker push ${localName} did not report a digest`)
+  return digest
+}
+
+/** Copies the index by digest from the first repository into every other one; no tag moves. */
+export async function copyByDigest(
+  docker: Docker,
+  source: string,
+  digest: string,
+  targets: readonly string[],
+  retry: RetryPolicy
+): Promise<void> {
+  for (const target of targets) {
+    if (target === source) continue
+    await docker.run(['buildx', 'imagetools', 'create', '--tag', `${target}@${digest}`, `${source}@${digest}`], { retry })
+  }
+}
+
+/** The references each tag move creates, per repository. */
+export function plannedMoves(
+  repositories: readonly string[],
+  indexTags: readonly string[],
+  platformTags: Record<string, string>
+): TagMoves {
+  const platforms: Record<string, string[]> = {}
+  for (const [platform, tag] of Object.entries(platformTags)) platforms[platform] = repositories.map(r => `${r}:${tag}`)
+  return { index: repositories.flatMap(r => indexTags.map(t => `${r}:${t}`)), platforms }
+}
+
+/** argv that points every index tag of one repository at the staged index. */
+export function indexTagArgs(repository: string, digest: string, indexTags: readonly string[]): string[] {
+  const args = ['buildx', 'imagetools', 'create']
+  for (const tag of indexTags) args.push('--tag', `${repository}:${tag}`)
+  args.push(`${repository}@${digest}`)
+  return args
+}
+
+/**
+ * Points a tag at one platform's manifest itself (not a one-entry index wrapping it), so its digest is the one
+ * in the index. Newer buildx does this with `imagetools create --prefer-index=false`; buildx 0.13 cannot, and the
+ * engine's containerd store pulls the manifest by digest, tags it and pushes it unchanged.
+ */
+export async function tagPlatformManifest(
+  docker: Docker,
+  repository: string,
+  manifestDigest: string,
+  tag: string,
+  preferIndexFlag: boolean,
+  retry: RetryPolicy
+): Promise<void> {
+  const source = `${repository}@${manifestDigest}`
+  const target = `${repository}:${tag}`
+  if (preferIndexFlag) {
+    await docker.run(['buildx', 'imagetools', 'create', '--prefer-index=false', '--tag', target, source], { retry })
+    return
+  }
+  await docker.run(['pull', '--quiet', source], { retry })
+  await docker.run(['tag', source, target])
+  await docker.run(['push', target], { retry })
+}
+
+/** Whether this buildx has `imagetools create --prefer-index`. */
+export async function supportsPreferIndex(docker: Docker): Promise<boolean> {
+  const help = await docker.run(['buildx', 'imagetools', 'create', '--help'], { silent: true, allowFailure: true })
+  return help.stdout.includes('--prefer-index')
+}
+
+/**
+ * Moves every tag to content that is already staged and verified: per-platform tags first, then the index tags.
+ * Returns the local image names the containerd-store path created, for the post step to remove.
+ */
+export async function moveTags(
+  docker: Docker,
+  staged: StagedIndex,
+  indexTags: readonly string[],
+  platformTags: Record<string, string>,
+  platformDigests: Record<string, string>,
+  retry: RetryPolicy
+): Promise<string[]> {
+  const preferIndexFlag = Object.keys(platformTags).length > 0 && (await supportsPreferIndex(docker))
+  const localNames: string[] = []
+  for (const repository of staged.repositories) {
+    for (const [platform, tag] of Object.entries(platformTags)) {
+      const digest = platformDigests[platform]
+      if (!digest) throw new Error(`the index has no manifest for ${platform}, so ${repository}:${tag} cannot be published`)
+      await tagPlatformManifest(docker, repository, digest, tag, preferIndexFlag, retry)
+      if (!preferIndexFlag) localNames.push(`${repository}:${tag}`)
+    }
+  }
+  for (const repository of staged.repositories) {
+    await docker.run(indexTagArgs(repository, staged.digest, indexTags), { retry })
+  }
+  return localNames
+}
+
+/**
+ * Gets the built index into every repository by digest. The `docker` driver's loaded index is pushed through
+ * the staging tag of the first repository; a push-by-digest build is there already. The digest the registry
+ * reports must be the one buildx built.
+ */
+export async function stageIndex(
+  docker: Docker,
+  output: BuildOutput,
+  builtDigest: string | undefined,
+  repositories: readonly string[],
+  retry: RetryPolicy
+): Promise<StagedIndex> {
+  const [first] = repositories
+  if (!first) throw new Error('no repository to publish to')
+  try {
+    return await stageTo(docker, output, builtDigest, first, repositories, retry)
+  } catch (error) {
+    throw explainRegistryFailure(error, error instanceof DockerCommandError ? repositoryIn(error.args, repositories) : first)
+  }
+}
+
+/** The repository a failed command wrote to (the `--tag` target, else the pushed name), for messages. */
+export function repositoryIn(args: readonly string[], repositories: readonly string[]): string {
+  const tagIndex = args.indexOf('--tag')
+  const target = tagIndex >= 0 ? args[tagIndex + 1] : args.at(-1)
+  const matches = repositories.filter(r => target?.startsWith(`${r}:`) || target?.startsWith(`${r}@`))
+  return matches.sort((a, b) => b.length - a.length)[0] ?? repositories[0] ?? ''
+}
+
+async function stageTo(
+  docker: Docker,
+  output: BuildOutput,
+  builtDigest: string | undefined,
+  first: string,
+  repositories: readonly string[],
+  retry: RetryPolicy
+): Promise<StagedIndex> {
+  let digest: string
+  switch (output.kind) {
+    case 'load':
+      digest = await pushLoadedIndex(docker, output.name, retry)
+      if (builtDigest && digest !== builtDigest) {
+        throw new Error(`docker push sent ${digest}, but buildx built ${builtDigest}: the local image ${output.name} changed during the run`)
+      }
+      break
+    case 'push-by-digest':
+      if (!builtDigest) throw new Error('buildx pushed by digest but its metadata has no containerimage.digest')
+      digest = builtDigest
+      break
+    case 'none':
+      throw new Error('nothing to stage: the build kept its result in the builder only')
+  }
+  await copyByDigest(docker, first, digest, repositories, retry)
+  return { digest, repositories: [...repositories] }
+}
+
+/** The registry host of a repository (`localhost:5000/a/b` → `localhost:5000`; Docker Hub for bare names). */
+export function registryOf(repository: string): string {
+  const first = repository.split('/')[0] ?? ''
+  return repository.includes('/') && (first.includes('.') || first.includes(':') || first === 'localhost') ? first : 'docker.io'
+}
+
+/** Turns a failed registry operation into one message that names the registry, the input and the fix. */
+export function explainRegistryFailure(error: unknown, repository: string): unknown {
+  if (!(error instanceof DockerCommandError)) return error
+  const registry = registryOf(repository)
+  const detail = lastLines(error.result.stderr || error.result.stdout, 1)
+  switch (error.failure.kind) {
+    case 'auth':
+      return new Error(
+        `${registry} refused ${repository} (${detail}): log in with the "registry", "username" and "password" inputs (or "logins"), or give the token push access to ${repository}`,
+        { cause: error }
+      )
+    case 'transient':
+    case 'rate-limited':
+      return new Error(
+        `${registry} did not accept ${repository} after ${error.attempts} attempt(s) (${error.failure.cause}: ${detail}): check the registry address in "images" and that the runner can reach it, or raise "retry-attempts"`,
+        { cause: error }
+      )
+    default:
+      return error
+  }
 }

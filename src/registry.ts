@@ -3,6 +3,7 @@
  */
 import { createHash } from 'node:crypto'
 import type { Docker } from './docker.js'
+import type { RetryPolicy } from './retry.js'
 import { formatPlatform, type Platform } from './platform.js'
 
 export interface Descriptor {
@@ -72,7 +73,7 @@ export function platformDigests(index: ImageIndex): Record<string, string> {
   return digests
 }
 
-export async function inspectIndex(docker: Docker, reference: string): Promise<RegistryIndex> {
-  const { stdout } = await docker.run(['buildx', 'imagetools', 'inspect', '--raw', reference], { silent: true })
+export async function inspectIndex(docker: Docker, reference: string, retry?: RetryPolicy): Promise<RegistryIndex> {
+  const { stdout } = await docker.run(['buildx', 'imagetools', 'inspect', '--raw', reference], retry ? { silent: true, retry } : { silent: true })
   return { reference, digest: sha256Digest(stdout), raw: stdout, index: parseIndex(stdout, reference) }
 }

@@ -2,7 +2,12 @@
  * Every input, parsed and validated once into one typed object. Nothing else reads inputs.
  */
 import * as path from 'node:path'
+import { InputError, readBoolean, readNumber, splitCommand, splitLines, splitList, type InputReader } from './input.js'
+import { readLogins, type RegistryLogin } from './login.js'
 import { DEFAULT_PLATFORMS, formatPlatform, parsePlatform, PlatformError, type Platform } from './platform.js'
+import { DEFAULT_RETRY, type RetryPolicy } from './retry.js'
+
+export { InputError, readBoolean, splitList, type InputReader } from './input.js'
 
 export interface Settings {
   /** Build context directory. */
@@ -19,6 +24,34 @@ export interface Settings {
   push: boolean
   /** `--build-arg` values, in the order given. */
   buildArgs: BuildArg[]
+  /** Registries to log in to before anything else (empty: use the credentials earlier steps stored). */
+  logins: RegistryLogin[]
+  /** How registry operations retry transient faults. */
+  retry: RetryPolicy
+  /** A command run in every platform's image before any tag moves (empty: none), as argv. */
+  verifyCommand: string[]
+  /** `--provenance` value. */
+  provenance: string
+  /** `--sbom` value. */
+  sbom: string
+  /** `--label` values (`key=value`). */
+  labels: string[]
+  /** `--annotation` values (`[type:]key=value`). */
+  annotations: string[]
+  /** `--target` stage ('' for the last stage). */
+  target: string
+  /** Build secrets (`--secret id=...`), given to buildx as files. Values are masked. */
+  secrets: BuildSecret[]
+  cacheFrom: string[]
+  cacheTo: string[]
+  noCache: boolean
+  /** Always pull base images (`--pull`). */
+  pull: boolean
+}
+
+export interface BuildSecret {
+  id: string
+  value: string
 }
 
 export interface BuildArg {
@@ -26,50 +59,85 @@ export interface BuildArg {
   value: string
 }
 
-/** Reads one input's raw value ('' when unset), like `core.getInput`. */
-export type InputReader = (name: string) => string
-
-/** A problem with an input the user can fix; the message names the input. */
-export class InputError extends Error {
-  constructor(
-    readonly input: string,
-    problem: string
-  ) {
-    super(`input "${input}": ${problem}`)
-    this.name = 'InputError'
-  }
-}
-
 export function readSettings(read: InputReader): Settings {
   const context = read('context').trim() || '.'
   const file = read('file').trim() || path.join(context, 'Dockerfile')
-  return {
+  const settings: Settings = {
     context,
     file,
     images: readImages(read),
     tags: readTags(read),
     platforms: readPlatforms(read),
     push: readBoolean(read, 'push', true),
-    buildArgs: readBuildArgs(read)
+    buildArgs: readBuildArgs(read),
+    logins: readLogins(read),
+    retry: readRetry(read),
+    verifyCommand: readVerifyCommand(read),
+    provenance: readAttestation(read, 'provenance', 'mode=min', /^(true|false|mode=(min|max)(,[a-z-]+=[^,]+)*)$/),
+    sbom: readAttestation(read, 'sbom', 'false', /^(true|false|generator=[^,\s]+)$/),
+    labels: readKeyValues(read, 'labels'),
+    annotations: readKeyValues(read, 'annotations'),
+    target: read('target').trim(),
+    secrets: readSecrets(read),
+    cacheFrom: splitLines(read('cache-from')),
+    cacheTo: splitLines(read('cache-to')),
+    noCache: readBoolean(read, 'no-cache', false),
+    pull: readBoolean(read, 'pull', false)
+  }
+  if (settings.noCache && settings.cacheFrom.length > 0) {
+    throw new InputError('no-cache', 'is true and "cache-from" is set: a build without cache reads none; drop one of them')
+  }
+  return settings
+}
+
+function readRetry(read: InputReader): RetryPolicy {
+  const attempts = readNumber(read, 'retry-attempts', DEFAULT_RETRY.attempts, 1, 10)
+  if (!Number.isInteger(attempts)) throw new InputError('retry-attempts', `"${attempts}" is not a whole number from 1 to 10`)
+  const delaySeconds = readNumber(read, 'retry-delay', DEFAULT_RETRY.baseDelayMs / 1000, 0, 60)
+  return { attempts, baseDelayMs: delaySeconds * 1000, maxDelayMs: DEFAULT_RETRY.maxDelayMs }
+}
+
+function readVerifyCommand(read: InputReader): string[] {
+  try {
+    return splitCommand(read('verify-command').trim())
+  } catch (error) {
+    throw new InputError('verify-command', `${(error as Error).message}: write a command such as "go version"`)
   }
 }
 
-/** Splits a list input on newlines and commas; trims; drops empty items and `#` comment lines. */
-export function splitList(value: string): string[] {
+function readAttestation(read: InputReader, name: string, fallback: string, pattern: RegExp): string {
+  const value = read(name).trim() || fallback
+  if (!pattern.test(value)) {
+    throw new InputError(name, `"${value}" is not a value buildx takes for --${name}: write false, true${name === 'provenance' ? ', mode=min or mode=max' : ''}`)
+  }
   return value
-    .split('\n')
-    .filter(line => !line.trim().startsWith('#'))
-    .flatMap(line => line.split(','))
-    .map(item => item.trim())
-    .filter(item => item !== '')
 }
 
-export function readBoolean(read: InputReader, name: string, fallback: boolean): boolean {
-  const value = read(name).trim().toLowerCase()
-  if (value === '') return fallback
-  if (['true', 'yes', 'on', '1'].includes(value)) return true
-  if (['false', 'no', 'off', '0'].includes(value)) return false
-  throw new InputError(name, `"${read(name).trim()}" is not a boolean: write true or false`)
+function readKeyValues(read: InputReader, name: string): string[] {
+  const items = splitLines(read(name))
+  for (const item of items) {
+    if (!/^[^=\s]+=/.test(item)) throw new InputError(name, `"${item}" is not key=value (one per line)`)
+  }
+  return items
+}
+
+/** `id=value` per line. Messages name the line, never the value. */
+function readSecrets(read: InputReader): BuildSecret[] {
+  const ids = new Set<string>()
+  return read('secrets')
+    .split('\n')
+    .map((line, i) => ({ line: line.trim(), number: i + 1 }))
+    .filter(({ line }) => line !== '' && !line.startsWith('#'))
+    .map(({ line, number }) => {
+      const eq = line.indexOf('=')
+      const id = eq === -1 ? '' : line.slice(0, eq)
+      if (eq <= 0 || !/^[A-Za-z0-9_.-]+$/.test(id)) {
+        throw new InputError('secrets', `line ${number} is not id=value (the id is letters, digits, _ . -)`)
+      }
+      if (ids.has(id)) throw new InputError('secrets', `secret id "${id}" is given twice`)
+      ids.add(id)
+      return { id, value: line.slice(eq + 1) }
+    })
 }
 
 // The distribution reference grammar: [host[:port]/]path where path components are lowercase.

@@ -6,8 +6,12 @@ import * as core from '@actions/core'
 export const State = {
   /** Set by the main step; the post step is the same bundle started again with this in STATE_isPost. */
   IsPost: 'isPost',
-  /** Temporary directory for metadata files; removed by the post step. */
-  WorkDir: 'workDir'
+  /** Temporary directory for metadata and secret files; removed by the post step. */
+  WorkDir: 'workDir',
+  /** JSON list of the registries this action logged into ('' for Docker Hub); logged out by the post step. */
+  Logins: 'logins',
+  /** JSON list of image names this action created in the engine's store; removed by the post step. */
+  LocalImages: 'localImages'
 } as const
 
 export type StateName = (typeof State)[keyof typeof State]
@@ -18,6 +22,20 @@ export function saveState(name: StateName, value: string): void {
 
 export function loadState(name: StateName): string {
   return core.getState(name)
+}
+
+export function saveJsonState(name: StateName, value: unknown): void {
+  core.saveState(name, JSON.stringify(value))
+}
+
+/** A JSON list saved with {@link saveJsonState}; [] when absent or unreadable. */
+export function loadListState(name: StateName): string[] {
+  try {
+    const value = JSON.parse(loadState(name) || '[]') as unknown
+    return Array.isArray(value) ? value.filter((v): v is string => typeof v === 'string') : []
+  } catch {
+    return []
+  }
 }
 
 export function isPostStep(): boolean {

@@ -1,8 +1,10 @@
 /**
- * The job summary: what was published, per platform, at a glance.
+ * The job summary: what was published, per platform, and how long each phase took, at a glance.
  */
 import * as core from '@actions/core'
+import type { PhaseTiming } from './phases.js'
 import type { PublishResult } from './publish.js'
+import type { PlatformReport } from './verify.js'
 
 const code = (text: string): string => `<code>${escapeHtml(text)}</code>`
 
@@ -10,28 +12,69 @@ export function escapeHtml(text: string): string {
   return text.replace(/[&<>"]/g, c => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c] ?? c)
 }
 
-/** One row per platform: platform, manifest digest. */
-export function platformRows(result: PublishResult): string[][] {
-  return Object.entries(result.platformDigests).map(([platform, digest]) => [escapeHtml(platform), code(digest)])
+export function formatBytes(bytes: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB']
+  let value = bytes
+  let unit = 0
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024
+    unit++
+  }
+  return `${unit === 0 ? value : value.toFixed(1)} ${units[unit]}`
 }
 
-export async function writeSummary(result: PublishResult): Promise<void> {
+export function formatDuration(ms: number): string {
+  return ms < 60_000 ? `${(ms / 1000).toFixed(1)} s` : `${Math.floor(ms / 60_000)} min ${Math.round((ms % 60_000) / 1000)} s`
+}
+
+/** A mermaid Gantt chart of the phases (GitHub renders mermaid in job summaries). */
+export function timingChart(timings: readonly PhaseTiming[]): string {
+  const lines = ['```mermaid', 'gantt', '  dateFormat x', '  axisFormat %M:%S', '  section go-build-action']
+  for (const t of timings) {
+    const name = t.name.replace(/[:;#]/g, ' ')
+    lines.push(`  ${name} :${t.ok ? '' : 'crit, '}${t.startMs}, ${Math.max(t.durationMs, 1)}ms`)
+  }
+  lines.push('```')
+  return lines.join('\n')
+}
+
+export function platformRows(platforms: readonly PlatformReport[], result: PublishResult): string[][] {
+  return platforms.map(p => [escapeHtml(p.platform), code(p.digest), formatBytes(p.size), result.pushed ? 'published' : 'built'])
+}
+
+export async function writeSummary(
+  result: PublishResult,
+  platforms: readonly PlatformReport[],
+  timings: readonly PhaseTiming[]
+): Promise<void> {
   const summary = core.summary.addHeading('go-build-action', 2)
   if (result.pushed) {
     summary.addRaw(`<p>Published index ${code(result.digest)} under:</p>`, true)
     summary.addList(result.references.map(code))
   } else {
-    summary.addRaw('<p>Built every platform without pushing (input <code>push</code> is false).</p>', true)
+    summary.addRaw('<p>Built every platform; nothing was pushed (input <code>push</code> is false).</p>', true)
   }
-  const rows = platformRows(result)
-  if (rows.length > 0) {
+  if (platforms.length > 0) {
     summary.addTable([
       [
         { data: 'Platform', header: true },
-        { data: 'Manifest digest', header: true }
+        { data: 'Manifest digest', header: true },
+        { data: 'Size', header: true },
+        { data: 'Result', header: true }
       ],
-      ...rows
+      ...platformRows(platforms, result)
     ])
+  }
+  if (timings.length > 0) {
+    summary.addHeading('Phases', 3)
+    summary.addTable([
+      [
+        { data: 'Phase', header: true },
+        { data: 'Time', header: true }
+      ],
+      ...timings.map(t => [escapeHtml(t.name), formatDuration(t.durationMs)])
+    ])
+    summary.addRaw(`\n${timingChart(timings)}\n`, true)
   }
   await summary.write()
 }

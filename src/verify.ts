@@ -1,9 +1,10 @@
 /**
- * Checks that what the registry serves is what was asked for.
+ * Checks, before any tag a user pulls moves, that what was built and staged is what was asked for.
  */
+import type { Docker } from './docker.js'
 import { formatPlatform, parsePlatform, samePlatform, type Platform } from './platform.js'
 import { inspectIndex, isAttestation, platformDigests, type ImageIndex, type RegistryIndex } from './registry.js'
-import type { Docker } from './docker.js'
+import type { RetryPolicy } from './retry.js'
 
 export interface IndexCheck {
   missing: string[]
@@ -11,7 +12,7 @@ export interface IndexCheck {
   attestations: number
 }
 
-/** Compares the image entries of an index with the requested platforms. */
+/** Compares the image entries of an index with the requested platforms; attestations are counted apart. */
 export function checkIndexPlatforms(index: ImageIndex, requested: readonly Platform[]): IndexCheck {
   const present = Object.keys(platformDigests(index)).map(p => parsePlatform(p))
   return {
@@ -21,31 +22,142 @@ export function checkIndexPlatforms(index: ImageIndex, requested: readonly Platf
   }
 }
 
-/**
- * Reads every published reference back from its registry; they must all serve one index that lists exactly the
- * requested platforms.
- */
-export async function verifyPublished(
-  docker: Docker,
-  references: readonly string[],
-  platforms: readonly Platform[]
-): Promise<RegistryIndex> {
-  const [first, ...rest] = references
-  if (first === undefined) throw new Error('nothing was published: no references')
-  const published = await inspectIndex(docker, first)
-  const check = checkIndexPlatforms(published.index, platforms)
-  if (check.missing.length > 0 || check.unexpected.length > 0) {
-    const parts = [
-      check.missing.length ? `missing ${check.missing.join(', ')}` : '',
-      check.unexpected.length ? `not requested ${check.unexpected.join(', ')}` : ''
-    ].filter(Boolean)
-    throw new Error(`${first} does not list exactly the requested platforms: ${parts.join('; ')}`)
-  }
-  for (const reference of rest) {
-    const other = await inspectIndex(docker, reference)
-    if (other.digest !== published.digest) {
-      throw new Error(`${reference} serves ${other.digest}, but ${first} serves ${published.digest}`)
+export function describeIndexCheck(reference: string, check: IndexCheck): string | undefined {
+  if (check.missing.length === 0 && check.unexpected.length === 0) return undefined
+  const parts = [
+    check.missing.length ? `missing ${check.missing.join(', ')}` : '',
+    check.unexpected.length ? `not requested ${check.unexpected.join(', ')}` : ''
+  ].filter(Boolean)
+  return `${reference} does not list exactly the requested platforms: ${parts.join('; ')}`
+}
+
+/** An image config as `imagetools inspect --format '{{json .Image}}'` prints it (the fields checked here). */
+export interface ImageConfig {
+  os?: string
+  architecture?: string
+  variant?: string
+}
+
+/** Platforms whose config does not say the os/architecture/variant its index entry says. */
+export function checkConfigs(configs: Record<string, ImageConfig>, requested: readonly Platform[]): string[] {
+  const problems: string[] = []
+  for (const platform of requested) {
+    const key = Object.keys(configs).find(k => samePlatform(parsePlatform(k), platform))
+    const config = key ? configs[key] : undefined
+    if (!config) {
+      problems.push(`${formatPlatform(platform)}: no image config`)
+      continue
+    }
+    const actual: Platform = config.variant
+      ? { os: config.os ?? '', architecture: config.architecture ?? '', variant: config.variant }
+      : { os: config.os ?? '', architecture: config.architecture ?? '' }
+    if (!samePlatform(actual, platform)) {
+      problems.push(`${formatPlatform(platform)}: its image config says ${actual.os}/${actual.architecture}${actual.variant ? `/${actual.variant}` : ''}`)
     }
   }
-  return published
+  return problems
 }
+
+export interface PlatformReport {
+  platform: string
+  digest: string
+  /** Bytes of the manifest, its config and its layers (compressed), as the registry stores them. */
+  size: number
+}
+
+export interface VerifiedIndex {
+  index: RegistryIndex
+  platforms: PlatformReport[]
+  attestations: number
+}
+
+interface ImageManifest {
+  config?: { size?: number }
+  layers?: Array<{ size?: number }>
+}
+
+/**
+ * Reads the staged index back from the first repository by digest: it must list exactly the requested platforms,
+ * each platform's config must name that platform, and each platform manifest must be served. Every other
+ * repository must serve the same digest.
+ */
+export async function verifyStagedIndex(
+  docker: Docker,
+  repositories: readonly string[],
+  digest: string,
+  requested: readonly Platform[],
+  retry: RetryPolicy
+): Promise<VerifiedIndex> {
+  const [first, ...others] = repositories
+  if (!first) throw new Error('no repository to verify')
+  const index = await inspectIndex(docker, `${first}@${digest}`, retry)
+  if (index.digest !== digest) throw new Error(`${first} serves ${index.digest} for ${digest}`)
+  const check = checkIndexPlatforms(index.index, requested)
+  const indexProblem = describeIndexCheck(`${first}@${digest}`, check)
+  if (indexProblem) throw new Error(indexProblem)
+
+  const configs = await docker.run(['buildx', 'imagetools', 'inspect', '--format', '{{json .Image}}', `${first}@${digest}`], {
+    silent: true,
+    retry
+  })
+  const configProblems = checkConfigs(JSON.parse(configs.stdout) as Record<string, ImageConfig>, requested)
+  if (configProblems.length > 0) throw new Error(`wrong image config: ${configProblems.join('; ')}`)
+
+  const platforms: PlatformReport[] = []
+  for (const descriptor of index.index.manifests) {
+    if (isAttestation(descriptor) || !descriptor.platform) continue
+    const raw = await docker.run(['buildx', 'imagetools', 'inspect', '--raw', `${first}@${descriptor.digest}`], { silent: true, retry })
+    const manifest = JSON.parse(raw.stdout) as ImageManifest
+    const size = descriptor.size + (manifest.config?.size ?? 0) + (manifest.layers ?? []).reduce((sum, l) => sum + (l.size ?? 0), 0)
+    platforms.push({ platform: formatPlatform(descriptor.platform), digest: descriptor.digest, size })
+  }
+
+  for (const repository of others) {
+    const copy = await inspectIndex(docker, `${repository}@${digest}`, retry)
+    if (copy.digest !== digest) throw new Error(`${repository} serves ${copy.digest} for ${digest}`)
+  }
+  return { index, platforms, attestations: check.attestations }
+}
+
+/** argv that runs the verify command in one platform's image, whatever the image's entrypoint. */
+export function verifyCommandArgs(image: string, platform: Platform, command: readonly string[]): string[] {
+  const [program, ...rest] = command
+  if (!program) throw new Error('empty verify command')
+  return ['run', '--rm', '--pull', 'never', '--platform', formatPlatform(platform), '--entrypoint', program, image, ...rest]
+}
+
+/** Why a verify run failed, in words a user can act on. */
+export function describeVerifyFailure(platform: Platform, output: string, exitCode: number): string {
+  const name = formatPlatform(platform)
+  if (/exec format error/i.test(output)) {
+    return `${name}: the image does not run here (exec format error): no QEMU handler for ${platform.architecture} is registered, or the image holds binaries for another architecture`
+  }
+  const last = output.trim().split('\n').filter(Boolean).slice(-2).join(' | ')
+  return `${name}: the verify command exited ${exitCode}${last ? `: ${last}` : ''}`
+}
+
+/**
+ * Runs the verify command once per platform (through QEMU for foreign ones). All platforms run; the error lists
+ * every one that failed.
+ */
+export async function runVerifyCommand(
+  docker: Docker,
+  image: string,
+  platforms: readonly Platform[],
+  command: readonly string[],
+  pull: boolean
+): Promise<Record<string, string>> {
+  const outputs: Record<string, string> = {}
+  const failures: string[] = []
+  for (const platform of platforms) {
+    const args = verifyCommandArgs(image, platform, command)
+    if (pull) args.splice(args.indexOf('never'), 1, 'missing')
+    const result = await docker.run(args, { allowFailure: true })
+    const output = `${result.stdout}\n${result.stderr}`
+    if (result.exitCode !== 0) failures.push(describeVerifyFailure(platform, output, result.exitCode))
+    else outputs[formatPlatform(platform)] = result.stdout.trim()
+  }
+  if (failures.length > 0) throw new Error(`verify-command failed on ${failures.length} platform(s): ${failures.join('; ')}`)
+  return outputs
+}
+

@@ -51,7 +51,7 @@ describe('publishing examples/hello for four platforms', () => {
     expect(run.outputs.digest).toMatch(/^sha256:[0-9a-f]{64}$/)
     expect(run.outputs.digest).toBe(served.digest)
     expect(run.outputs.manifest).toBe(served.body)
-    expect(run.outputs.tags).toBe(reference)
+    expect(run.outputs.tags?.split('\n')).toEqual([reference, ...['amd64', 'arm64', 'ppc64le', 's390x'].map(a => `${reference}-${a}`)])
   })
 
   it('publishes an index that lists exactly the four platforms, as platform-digests says', async () => {

@@ -1,5 +1,13 @@
 import { describe, expect, it } from '@jest/globals'
-import { buildxBuildArgs, describeBuildFailure, parseBuildMetadata, runBuild, type BuildRequest } from '../../src/build.js'
+import {
+  builderDriver,
+  buildxBuildArgs,
+  chooseOutput,
+  describeBuildFailure,
+  parseBuildMetadata,
+  runBuild,
+  type BuildRequest
+} from '../../src/build.js'
 import { parsePlatform } from '../../src/platform.js'
 import { FakeDocker } from '../../__fixtures__/fake-docker.js'
 import { fixture } from '../../__fixtures__/fixtures.js'
@@ -8,14 +16,13 @@ const request: BuildRequest = {
   context: 'examples/hello',
   file: 'examples/hello/Dockerfile',
   platforms: ['linux/amd64', 'linux/arm64', 'linux/arm/v7'].map(parsePlatform),
-  references: ['localhost:5000/hello:1.0', 'localhost:5001/hello:1.0'],
+  output: { kind: 'push-by-digest', repository: 'localhost:5000/hello' },
   buildArgs: [{ name: 'GO_IMAGE', value: 'localhost:5000/base/golang' }],
-  push: true,
   metadataFile: '/tmp/x/metadata.json'
 }
 
 describe('buildxBuildArgs', () => {
-  it('builds every platform in one buildx call, context last', () => {
+  it('pushes every platform by digest in one buildx call, context last', () => {
     expect(buildxBuildArgs(request)).toEqual([
       'buildx',
       'build',
@@ -25,19 +32,70 @@ describe('buildxBuildArgs', () => {
       'linux/amd64,linux/arm64,linux/arm/v7',
       '--build-arg',
       'GO_IMAGE=localhost:5000/base/golang',
-      '--tag',
-      'localhost:5000/hello:1.0',
-      '--tag',
-      'localhost:5001/hello:1.0',
+      '--output',
+      'type=image,name=localhost:5000/hello,push-by-digest=true,name-canonical=true,push=true',
       '--metadata-file',
       '/tmp/x/metadata.json',
-      '--push',
       'examples/hello'
     ])
   })
 
-  it('leaves --push out when not pushing', () => {
-    expect(buildxBuildArgs({ ...request, push: false })).not.toContain('--push')
+  it('loads into the engine under the staging name with the docker driver', () => {
+    const args = buildxBuildArgs({ ...request, output: { kind: 'load', name: 'localhost:5000/hello:go-build-action-staging' } })
+    expect(args).toEqual(expect.arrayContaining(['--tag', 'localhost:5000/hello:go-build-action-staging', '--load']))
+    expect(args.join(' ')).not.toMatch(/--push|--output/)
+  })
+
+  it('sends nothing anywhere for a build-only run', () => {
+    expect(buildxBuildArgs({ ...request, output: { kind: 'none' } }).join(' ')).not.toMatch(/--push|--output|--load|--tag/)
+  })
+
+  it('passes every build option, secrets as files only', () => {
+    const args = buildxBuildArgs({
+      ...request,
+      builder: 'gba-builder',
+      target: 'release',
+      labels: ['org.opencontainers.image.title=hello'],
+      annotations: ['index:org.opencontainers.image.description=hi'],
+      secretFiles: [{ id: 'token', file: '/tmp/x/secret-0' }],
+      cacheFrom: ['type=registry,ref=localhost:5000/cache'],
+      cacheTo: ['type=inline'],
+      noCache: true,
+      pull: true,
+      provenance: 'mode=min',
+      sbom: 'false'
+    })
+    expect(args.slice(0, 4)).toEqual(['buildx', 'build', '--builder', 'gba-builder'])
+    for (const pair of [
+      ['--target', 'release'],
+      ['--label', 'org.opencontainers.image.title=hello'],
+      ['--annotation', 'index:org.opencontainers.image.description=hi'],
+      ['--secret', 'id=token,src=/tmp/x/secret-0'],
+      ['--cache-from', 'type=registry,ref=localhost:5000/cache'],
+      ['--cache-to', 'type=inline']
+    ]) {
+      expect(args[args.indexOf(pair[0]!) + 1]).toBe(pair[1])
+    }
+    expect(args).toEqual(expect.arrayContaining(['--no-cache', '--pull', '--provenance=mode=min', '--sbom=false']))
+  })
+})
+
+describe('chooseOutput', () => {
+  it.each([
+    ['docker', true, 'load'],
+    ['docker', false, 'load'],
+    ['docker-container', true, 'push-by-digest'],
+    ['docker-container', false, 'none'],
+    ['remote', true, 'push-by-digest']
+  ] as const)('%s driver, push %s → %s', (driver, push, kind) => {
+    expect(chooseOutput(driver, push, 'r', 'r:staging').kind).toBe(kind)
+  })
+})
+
+describe('builderDriver', () => {
+  it('reads the driver from buildx inspect', async () => {
+    const docker = new FakeDocker().on(['buildx', 'inspect'], { stdout: fixture('buildx-inspect-default.txt') })
+    await expect(builderDriver(docker)).resolves.toBe('docker')
   })
 })
 

@@ -23,7 +23,20 @@ describe('readSettings', () => {
         { os: 'linux', architecture: 's390x' }
       ],
       push: true,
-      buildArgs: []
+      buildArgs: [],
+      logins: [],
+      retry: { attempts: 4, baseDelayMs: 2000, maxDelayMs: 60_000 },
+      verifyCommand: [],
+      provenance: 'mode=min',
+      sbom: 'false',
+      labels: [],
+      annotations: [],
+      target: '',
+      secrets: [],
+      cacheFrom: [],
+      cacheTo: [],
+      noCache: false,
+      pull: false
     })
   })
 

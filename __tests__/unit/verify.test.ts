@@ -1,19 +1,36 @@
 import { describe, expect, it } from '@jest/globals'
-import { checkIndexPlatforms, verifyPublished } from '../../src/verify.js'
+import {
+  checkConfigs,
+  checkIndexPlatforms,
+  describeVerifyFailure,
+  runVerifyCommand,
+  verifyCommandArgs,
+  verifyStagedIndex
+} from '../../src/verify.js'
 import { parsePlatform } from '../../src/platform.js'
-import { parseIndex } from '../../src/registry.js'
+import { parseIndex, sha256Digest } from '../../src/registry.js'
+import { NO_RETRY } from '../../src/retry.js'
 import { FakeDocker } from '../../__fixtures__/fake-docker.js'
 import { fixture } from '../../__fixtures__/fixtures.js'
 
 const raw = fixture('index-with-attestations.json')
+const digest = sha256Digest(raw)
 const four = ['linux/amd64', 'linux/arm64', 'linux/ppc64le', 'linux/s390x'].map(parsePlatform)
+
+function registry(): FakeDocker {
+  return new FakeDocker()
+    .on(['buildx', 'imagetools', 'inspect', '--format'], { stdout: fixture('image-configs.json') })
+    .on(['buildx', 'imagetools', 'inspect', '--raw'], args => ({
+      stdout: args.at(-1)?.endsWith(digest) ? raw : fixture('image-manifest.json')
+    }))
+}
 
 describe('checkIndexPlatforms', () => {
   it('finds nothing wrong when the index lists exactly the requested platforms', () => {
     expect(checkIndexPlatforms(parseIndex(raw, 'x'), four)).toEqual({ missing: [], unexpected: [], attestations: 4 })
   })
 
-  it('reports missing and unexpected platforms', () => {
+  it('reports missing and unexpected platforms, never counting attestations as platforms', () => {
     const requested = ['linux/amd64', 'linux/arm64', 'linux/arm/v7'].map(parsePlatform)
     expect(checkIndexPlatforms(parseIndex(raw, 'x'), requested)).toEqual({
       missing: ['linux/arm/v7'],
@@ -23,26 +40,78 @@ describe('checkIndexPlatforms', () => {
   })
 })
 
-describe('verifyPublished', () => {
-  it('reads every reference back and returns the index', async () => {
-    const docker = new FakeDocker().on(['buildx', 'imagetools', 'inspect'], { stdout: raw })
-    const published = await verifyPublished(docker, ['localhost:5000/a:1', 'localhost:5001/a:1'], four)
-    expect(published.reference).toBe('localhost:5000/a:1')
-    expect(docker.calls.map(c => c.args.at(-1))).toEqual(['localhost:5000/a:1', 'localhost:5001/a:1'])
+describe('checkConfigs', () => {
+  const configs = JSON.parse(fixture('image-configs.json')) as Record<string, { os: string; architecture: string }>
+
+  it('accepts configs that name their platform', () => {
+    expect(checkConfigs(configs, four)).toEqual([])
   })
 
-  it('fails when the index lacks a requested platform', async () => {
-    const docker = new FakeDocker().on(['buildx', 'imagetools', 'inspect'], { stdout: raw })
-    await expect(verifyPublished(docker, ['r:1'], [...four, parsePlatform('linux/riscv64')])).rejects.toThrow(
-      'r:1 does not list exactly the requested platforms: missing linux/riscv64'
+  it('names a platform whose config says another architecture', () => {
+    const wrong = { ...configs, 'linux/s390x': { ...configs['linux/s390x']!, architecture: 'amd64' } }
+    expect(checkConfigs(wrong, four)).toEqual(['linux/s390x: its image config says linux/amd64'])
+  })
+
+  it('names a platform with no config', () => {
+    expect(checkConfigs({}, [parsePlatform('linux/arm64')])).toEqual(['linux/arm64: no image config'])
+  })
+})
+
+describe('verifyStagedIndex', () => {
+  it('checks the index, the configs and every platform manifest, and every other repository', async () => {
+    const docker = registry()
+    const verified = await verifyStagedIndex(docker, ['localhost:5000/a', 'localhost:5001/b'], digest, four, NO_RETRY)
+    expect(verified.attestations).toBe(4)
+    expect(verified.platforms.map(p => p.platform)).toEqual(['linux/amd64', 'linux/arm64', 'linux/ppc64le', 'linux/s390x'])
+    // manifest (673) + config + layers of the image-manifest fixture
+    const manifest = JSON.parse(fixture('image-manifest.json')) as { config: { size: number }; layers: Array<{ size: number }> }
+    expect(verified.platforms[0]?.size).toBe(673 + manifest.config.size + manifest.layers.reduce((s, l) => s + l.size, 0))
+    expect(docker.calls.map(c => c.args.at(-1))).toContain(`localhost:5001/b@${digest}`)
+  })
+
+  it('fails before any tag moves when a requested platform is missing', async () => {
+    await expect(verifyStagedIndex(registry(), ['r'], digest, [...four, parsePlatform('linux/riscv64')], NO_RETRY)).rejects.toThrow(
+      `r@${digest} does not list exactly the requested platforms: missing linux/riscv64`
     )
   })
 
-  it('fails when two references serve different indexes', async () => {
-    const other = raw.replace('"size": 673', '"size": 674')
-    const docker = new FakeDocker().on(['buildx', 'imagetools', 'inspect'], args => ({
-      stdout: args.at(-1) === 'r:1' ? raw : other
-    }))
-    await expect(verifyPublished(docker, ['r:1', 's:1'], four)).rejects.toThrow(/^s:1 serves sha256:\w+, but r:1 serves/)
+  it('fails when the registry serves other bytes for the digest', async () => {
+    const docker = new FakeDocker().on(['buildx', 'imagetools', 'inspect', '--raw'], { stdout: raw })
+    await expect(verifyStagedIndex(docker, ['r'], `sha256:${'0'.repeat(64)}`, four, NO_RETRY)).rejects.toThrow(`r serves ${digest} for sha256:000`)
+  })
+})
+
+describe('the verify command', () => {
+  it('overrides the entrypoint so any image can run it', () => {
+    expect(verifyCommandArgs('r:staging', parsePlatform('linux/arm64'), ['go', 'version'])).toEqual([
+      'run', '--rm', '--pull', 'never', '--platform', 'linux/arm64', '--entrypoint', 'go', 'r:staging', 'version'
+    ])
+  })
+
+  it('explains an exec format error as a missing QEMU handler', () => {
+    expect(describeVerifyFailure(parsePlatform('linux/s390x'), 'exec /usr/bin/go: exec format error', 1)).toMatch(
+      /^linux\/s390x: the image does not run here \(exec format error\): no QEMU handler for s390x/
+    )
+  })
+
+  it('runs every platform and names each one that failed', async () => {
+    const docker = new FakeDocker().on(['run'], args =>
+      args.includes('linux/arm64') || args.includes('linux/s390x')
+        ? { exitCode: 1, stderr: args.includes('linux/arm64') ? 'exec format error' : 'go: not found' }
+        : { stdout: 'go version go1.19.8\n' }
+    )
+    await expect(runVerifyCommand(docker, 'r:s', four, ['go', 'version'], false)).rejects.toThrow(
+      /^verify-command failed on 2 platform\(s\): linux\/arm64: the image does not run here.*; linux\/s390x: the verify command exited 1: go: not found$/
+    )
+    expect(docker.calls).toHaveLength(4)
+  })
+
+  it('returns what each platform printed', async () => {
+    const docker = new FakeDocker().on(['run'], args => ({ stdout: `ran ${args[5]}\n` }))
+    await expect(runVerifyCommand(docker, 'r@sha256:x', four.slice(0, 2), ['true'], true)).resolves.toEqual({
+      'linux/amd64': 'ran linux/amd64',
+      'linux/arm64': 'ran linux/arm64'
+    })
+    expect(docker.calls[0]?.args).toContain('missing')
   })
 })

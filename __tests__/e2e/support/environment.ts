@@ -61,3 +61,47 @@ export async function registryManifest(reference: string, auth?: { user: string;
   const response = await fetch(`http://127.0.0.1:${port}/v2/${repository}/manifests/${tag ?? digest}`, { headers })
   return { status: response.status, digest: response.headers.get('docker-content-digest'), body: await response.text() }
 }
+
+export const AUTH = { user: 'e2e-user', password: 'e2e-Passw0rd-not-secret' }
+
+/** The tags a repository has, straight from the registry ([] when the repository does not exist). */
+export async function registryTags(repository: string, auth?: { user: string; password: string }): Promise<string[]> {
+  const [host, ...path] = repository.split('/')
+  const port = host!.split(':')[1] ?? '80'
+  const headers: Record<string, string> = {}
+  if (auth) headers.Authorization = `Basic ${Buffer.from(`${auth.user}:${auth.password}`).toString('base64')}`
+  const response = await fetch(`http://127.0.0.1:${port}/v2/${path.join('/')}/tags/list`, { headers })
+  if (response.status === 404) return []
+  if (!response.ok) throw new Error(`tags/list of ${repository}: HTTP ${response.status}`)
+  const body = (await response.json()) as { tags?: string[] | null }
+  return [...(body.tags ?? [])].sort()
+}
+
+/**
+ * A go-build-style context: a versions file and a Dockerfile whose RUN steps run on the local busybox base for
+ * every platform (foreign ones under QEMU). `variant` changes the content, for runs that must differ.
+ */
+export async function goBuildStyleContext(variant = ''): Promise<string> {
+  const { mkdtemp, writeFile } = await import('node:fs/promises')
+  const { tmpdir } = await import('node:os')
+  const dir = await mkdtemp(path.join(tmpdir(), 'go-build-action-gb-'))
+  await writeFile(
+    path.join(dir, 'versions.yaml'),
+    'golang:\n  version: 1.25.4\nllvm:\n  version: 18.1.8\nkubernetes:\n  version: 1.34.1\n'
+  )
+  await writeFile(
+    path.join(dir, 'Dockerfile'),
+    [
+      'ARG BASE_IMAGE',
+      'FROM ${BASE_IMAGE}',
+      'ARG GO_VERSION=1.25.4',
+      'ARG LLVM_VERSION=18.1.8',
+      'ARG K8S_VERSION=1.34.1',
+      'RUN mkdir -p /etc/go-build && echo "go=$GO_VERSION llvm=$LLVM_VERSION k8s=$K8S_VERSION" > /etc/go-build/versions',
+      `RUN uname -m > /etc/go-build/built-on${variant ? ` && echo ${variant} > /etc/go-build/variant` : ''}`,
+      'CMD ["cat", "/etc/go-build/versions", "/etc/go-build/built-on"]',
+      ''
+    ].join('\n')
+  )
+  return dir
+}

@@ -1,0 +1,85 @@
+/**
+ * Reading raw inputs: the reader type, the user-facing input error, and list/boolean/number helpers.
+ */
+
+/** Reads one input's raw value ('' when unset), like `core.getInput`. */
+export type InputReader = (name: string) => string
+
+/** A problem with an input the user can fix; the message names the input. */
+export class InputError extends Error {
+  constructor(
+    readonly input: string,
+    problem: string
+  ) {
+    super(`input "${input}": ${problem}`)
+    this.name = 'InputError'
+  }
+}
+
+/** Splits a list input on newlines and commas; trims; drops empty items and `#` comment lines. */
+export function splitList(value: string): string[] {
+  return value
+    .split('\n')
+    .filter(line => !line.trim().startsWith('#'))
+    .flatMap(line => line.split(','))
+    .map(item => item.trim())
+    .filter(item => item !== '')
+}
+
+/** Splits a list input on newlines only (for items that may hold commas, like cache and annotation specs). */
+export function splitLines(value: string): string[] {
+  return value
+    .split('\n')
+    .map(line => line.trim())
+    .filter(line => line !== '' && !line.startsWith('#'))
+}
+
+export function readBoolean(read: InputReader, name: string, fallback: boolean): boolean {
+  const value = read(name).trim().toLowerCase()
+  if (value === '') return fallback
+  if (['true', 'yes', 'on', '1'].includes(value)) return true
+  if (['false', 'no', 'off', '0'].includes(value)) return false
+  throw new InputError(name, `"${read(name).trim()}" is not a boolean: write true or false`)
+}
+
+export function readNumber(read: InputReader, name: string, fallback: number, min: number, max: number): number {
+  const text = read(name).trim()
+  if (text === '') return fallback
+  const value = Number(text)
+  if (!Number.isFinite(value) || value < min || value > max) {
+    throw new InputError(name, `"${text}" is not a number from ${min} to ${max}`)
+  }
+  return value
+}
+
+/** Splits a command line into words: spaces separate, '…' and "…" quote, \ escapes. No shell runs it. */
+export function splitCommand(command: string): string[] {
+  const words: string[] = []
+  let current = ''
+  let inWord = false
+  let quote: '"' | "'" | undefined
+  for (let i = 0; i < command.length; i++) {
+    const c = command[i]!
+    if (quote) {
+      if (c === quote) quote = undefined
+      else if (c === '\\' && quote === '"' && i + 1 < command.length) current += command[++i]
+      else current += c
+    } else if (c === '"' || c === "'") {
+      quote = c
+      inWord = true
+    } else if (c === '\\' && i + 1 < command.length) {
+      current += command[++i]
+      inWord = true
+    } else if (/\s/.test(c)) {
+      if (inWord) words.push(current)
+      current = ''
+      inWord = false
+    } else {
+      current += c
+      inWord = true
+    }
+  }
+  if (quote) throw new Error(`unterminated ${quote} quote`)
+  if (inWord) words.push(current)
+  return words
+}

@@ -1,0 +1,79 @@
+/**
+ * Which registry failures are worth another try, and how long to wait before it.
+ *
+ * docker and buildx report registry faults as text on stderr; these patterns come from their real messages
+ * (see __fixtures__/registry-errors.txt). A fault a retry cannot fix (authentication, a bad request, a missing
+ * manifest) is never retried.
+ */
+
+export interface RetryPolicy {
+  /** Total attempts, the first included (1 = no retry). */
+  attempts: number
+  /** Delay before the first retry, in milliseconds; doubles on each further retry. */
+  baseDelayMs: number
+  /** Upper bound of any one delay. */
+  maxDelayMs: number
+}
+
+export const DEFAULT_RETRY: RetryPolicy = { attempts: 4, baseDelayMs: 2000, maxDelayMs: 60_000 }
+export const NO_RETRY: RetryPolicy = { attempts: 1, baseDelayMs: 0, maxDelayMs: 0 }
+
+export type FailureKind = 'transient' | 'rate-limited' | 'auth' | 'not-found' | 'permanent'
+
+export interface Classified {
+  kind: FailureKind
+  /** A short cause for logs: `HTTP 503`, `connection reset`, ... */
+  cause: string
+  /** Seconds the registry asked to wait (Retry-After), where it said so. */
+  retryAfterSeconds?: number
+}
+
+const RULES: Array<{ kind: FailureKind; cause: string; pattern: RegExp }> = [
+  // A Dockerfile step that failed is the user's build, not the registry: whatever it printed, never retried.
+  { kind: 'permanent', cause: 'a build step failed', pattern: /did not complete successfully|failed to solve: .*(dockerfile|parse)/i },
+  // Never retried: the same request fails the same way.
+  { kind: 'auth', cause: 'authentication failed', pattern: /\b401\b|unauthorized|authentication required|no basic auth credentials|incorrect username or password/i },
+  { kind: 'auth', cause: 'access denied', pattern: /\b403\b|forbidden|\bdenied\b/i },
+  { kind: 'rate-limited', cause: 'HTTP 429', pattern: /\b429\b|too many requests|toomanyrequests|rate limit/i },
+  { kind: 'transient', cause: 'HTTP 5xx', pattern: /\b50[0-4]\b|internal server error|bad gateway|service unavailable|gateway time-?out/i },
+  { kind: 'transient', cause: 'connection reset', pattern: /connection reset|broken pipe|connection closed/i },
+  { kind: 'transient', cause: 'unexpected EOF', pattern: /\bEOF\b/ },
+  { kind: 'transient', cause: 'timeout', pattern: /timeout|timed out|deadline exceeded/i },
+  { kind: 'transient', cause: 'connection refused', pattern: /connection refused|no route to host|network is unreachable/i },
+  { kind: 'not-found', cause: 'not found', pattern: /\b404\b|manifest unknown|not found|name unknown|blob unknown/i },
+  { kind: 'permanent', cause: 'bad request', pattern: /\b400\b|bad request|invalid|manifest invalid|unsupported/i }
+]
+
+/** Classifies a failed command's output. Unknown failures are permanent: retrying blind hides real bugs. */
+export function classifyFailure(output: string): Classified {
+  // The cause is usually in the last lines; earlier progress lines can mention words like "timeout" harmlessly.
+  const tail = output.split('\n').slice(-15).join('\n')
+  for (const rule of RULES) {
+    if (rule.pattern.test(tail)) {
+      const retryAfter = /retry-after:?\s*(\d+)/i.exec(tail)
+      const status = /\b(5\d\d|429)\b/.exec(tail)?.[1]
+      const cause = rule.cause === 'HTTP 5xx' && status ? `HTTP ${status}` : rule.cause
+      return retryAfter
+        ? { kind: rule.kind, cause, retryAfterSeconds: Number(retryAfter[1]) }
+        : { kind: rule.kind, cause }
+    }
+  }
+  return { kind: 'permanent', cause: 'failed' }
+}
+
+export function isRetryable(kind: FailureKind): boolean {
+  return kind === 'transient' || kind === 'rate-limited'
+}
+
+/**
+ * Delay before retry number `retry` (1 for the first retry): exponential from the base, bounded; a rate limit
+ * waits at least what the registry asked for, or four times the base when it did not say.
+ */
+export function retryDelayMs(policy: RetryPolicy, retry: number, failure: Classified): number {
+  const exponential = policy.baseDelayMs * 2 ** (retry - 1)
+  if (failure.kind === 'rate-limited') {
+    const asked = failure.retryAfterSeconds !== undefined ? failure.retryAfterSeconds * 1000 : exponential * 4
+    return Math.min(Math.max(asked, exponential), policy.maxDelayMs)
+  }
+  return Math.min(exponential, policy.maxDelayMs)
+}
