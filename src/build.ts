@@ -16,11 +16,15 @@ export interface BuildRequest {
   push: boolean
   /** Where buildx writes its metadata JSON. */
   metadataFile: string
+  /** The buildx builder to build on (`--builder`); unset: buildx's current builder. */
+  builder?: string
 }
 
 /** The argv (after `docker`) for one multi-platform build. */
 export function buildxBuildArgs(request: BuildRequest): string[] {
-  const args = ['buildx', 'build', '--file', request.file, '--platform', request.platforms.map(formatPlatform).join(',')]
+  const args = ['buildx', 'build']
+  if (request.builder) args.push('--builder', request.builder)
+  args.push('--file', request.file, '--platform', request.platforms.map(formatPlatform).join(','))
   for (const arg of request.buildArgs) args.push('--build-arg', `${arg.name}=${arg.value}`)
   for (const ref of request.references) args.push('--tag', ref)
   args.push('--metadata-file', request.metadataFile)

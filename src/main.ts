@@ -6,6 +6,10 @@ import { mkdtemp } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import * as path from 'node:path'
 import { runBuild } from './build.js'
+import { setUpBuilder } from './builder.js'
+import { installBuildx } from './buildx-install.js'
+import { formatPlatform } from './platform.js'
+import { setUpQemu } from './qemu.js'
 import { createDocker, type Docker } from './docker.js'
 import { Output, setOutputs } from './outputs.js'
 import { platformDigests } from './registry.js'
@@ -24,6 +28,14 @@ export async function run(docker: Docker = createDocker()): Promise<void> {
   const workDir = await mkdtemp(path.join(process.env.RUNNER_TEMP || tmpdir(), 'go-build-action-'))
   saveState(State.WorkDir, workDir)
 
+  const qemu = await core.group('Set up QEMU', () => setUpQemu(docker, settings.qemu, settings.platforms))
+  setOutputs({ [Output.QemuPlatforms]: qemu.emulated.map(formatPlatform).join(',') })
+  if (settings.buildx.version) await core.group('Install buildx', () => installBuildx(docker, settings.buildx))
+  const builder = await core.group('Set up the builder', () =>
+    setUpBuilder(docker, settings.builder, settings.platforms, qemu.emulated)
+  )
+  setOutputs({ [Output.Builder]: builder.name, [Output.BuilderPlatforms]: builder.platforms.join(',') })
+
   const metadata = await core.group(`Build ${settings.platforms.length} platforms`, () =>
     runBuild(docker, {
       context: settings.context,
@@ -32,7 +44,8 @@ export async function run(docker: Docker = createDocker()): Promise<void> {
       references,
       buildArgs: settings.buildArgs,
       push: settings.push,
-      metadataFile: path.join(workDir, 'metadata.json')
+      metadataFile: path.join(workDir, 'metadata.json'),
+      builder: builder.name
     })
   )
 

@@ -13,13 +13,19 @@ export const Output = {
   /** The index exactly as the registry serves it. */
   Manifest: 'manifest',
   /** buildx's metadata JSON. */
-  Metadata: 'metadata'
+  Metadata: 'metadata',
+  /** The requested platforms that run through QEMU on this runner, comma separated. */
+  QemuPlatforms: 'qemu-platforms',
+  /** The buildx builder the build ran on. */
+  Builder: 'builder',
+  /** The platforms that builder supports, comma separated. */
+  BuilderPlatforms: 'builder-platforms'
 } as const
 
 export type OutputName = (typeof Output)[keyof typeof Output]
 
 export type Outputs = Record<OutputName, string>
 
-export function setOutputs(outputs: Outputs): void {
+export function setOutputs(outputs: Partial<Outputs>): void {
   for (const [name, value] of Object.entries(outputs)) core.setOutput(name, value)
 }

@@ -3,10 +3,18 @@
  */
 import * as core from '@actions/core'
 import { rm } from 'node:fs/promises'
+import { removeBuilder } from './builder.js'
+import { createDocker } from './docker.js'
 import { errorMessage } from './errors.js'
 import { loadState, State } from './state.js'
 
 export async function runPost(): Promise<void> {
+  const builder = loadState(State.Builder)
+  const context = loadState(State.DockerContext)
+  await cleanup('removing the builder this action created', async () => {
+    if (!builder && !context) return
+    for (const line of await removeBuilder(createDocker(), builder, context)) core.info(line)
+  })
   const workDir = loadState(State.WorkDir)
   await cleanup('removing the work directory', async () => {
     if (!workDir) return

@@ -2,7 +2,10 @@
  * Every input, parsed and validated once into one typed object. Nothing else reads inputs.
  */
 import * as path from 'node:path'
+import { readBuilderSettings, type BuilderSettings } from './builder.js'
+import { readBuildxInstallSettings, type BuildxInstallSettings } from './buildx-install.js'
 import { DEFAULT_PLATFORMS, formatPlatform, parsePlatform, PlatformError, type Platform } from './platform.js'
+import { readQemuSettings, type QemuSettings } from './qemu.js'
 
 export interface Settings {
   /** Build context directory. */
@@ -19,6 +22,12 @@ export interface Settings {
   push: boolean
   /** `--build-arg` values, in the order given. */
   buildArgs: BuildArg[]
+  /** QEMU emulation (`qemu`, `binfmt-image`). */
+  qemu: QemuSettings
+  /** The buildx builder (`builder`, `driver`, `driver-opts`, `buildkit-image`, `buildkitd-config`). */
+  builder: BuilderSettings
+  /** A pinned buildx (`buildx-version`, `buildx-download-url`). */
+  buildx: BuildxInstallSettings
 }
 
 export interface BuildArg {
@@ -50,7 +59,10 @@ export function readSettings(read: InputReader): Settings {
     tags: readTags(read),
     platforms: readPlatforms(read),
     push: readBoolean(read, 'push', true),
-    buildArgs: readBuildArgs(read)
+    buildArgs: readBuildArgs(read),
+    qemu: readQemuSettings(read),
+    builder: readBuilderSettings(read),
+    buildx: readBuildxInstallSettings(read)
   }
 }
 
