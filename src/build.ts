@@ -18,11 +18,16 @@ export interface BuildRequest {
   metadataFile: string
   /** The buildx builder to build on (`--builder`); unset: buildx's current builder. */
   builder?: string
+  /**
+   * The docker context that builder belongs to (`docker --context`): buildx runs a `docker`-driver builder
+   * only from its own context.
+   */
+  dockerContext?: string
 }
 
 /** The argv (after `docker`) for one multi-platform build. */
 export function buildxBuildArgs(request: BuildRequest): string[] {
-  const args = ['buildx', 'build']
+  const args = request.dockerContext ? ['--context', request.dockerContext, 'buildx', 'build'] : ['buildx', 'build']
   if (request.builder) args.push('--builder', request.builder)
   args.push('--file', request.file, '--platform', request.platforms.map(formatPlatform).join(','))
   for (const arg of request.buildArgs) args.push('--build-arg', `${arg.name}=${arg.value}`)

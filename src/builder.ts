@@ -182,6 +182,8 @@ export interface BuilderResult {
   platforms: string[]
   /** True when this action created it (and the post step removes it). */
   created: boolean
+  /** For a `docker`-driver builder: its docker context, which buildx must be run from. */
+  dockerContext?: string
 }
 
 function freshName(): string {
@@ -266,7 +268,9 @@ export async function setUpBuilder(
     )
   }
   core.info(`builder ${name} (${info.driver}) supports ${supported.join(', ')}`)
-  return { name, driver: info.driver, platforms: supported, created }
+  // A docker-driver builder is named after its docker context (buildx makes one per context).
+  const dockerContext = info.driver === 'docker' ? name : undefined
+  return { name, driver: info.driver, platforms: supported, created, dockerContext }
 }
 
 /** Post step: removes what {@link setUpBuilder} created; each removal on its own. */

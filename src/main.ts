@@ -45,7 +45,8 @@ export async function run(docker: Docker = createDocker()): Promise<void> {
       buildArgs: settings.buildArgs,
       push: settings.push,
       metadataFile: path.join(workDir, 'metadata.json'),
-      builder: builder.name
+      builder: builder.name,
+      dockerContext: builder.dockerContext
     })
   )
 
