@@ -39,6 +39,18 @@ describe('buildxBuildArgs', () => {
   it('leaves --push out when not pushing', () => {
     expect(buildxBuildArgs({ ...request, push: false })).not.toContain('--push')
   })
+
+  it.each([
+    ['no builder', {}, ['buildx', 'build', '--file']],
+    ['a docker-container builder', { builder: 'b1' }, ['buildx', 'build', '--builder', 'b1', '--file']],
+    [
+      'a docker-driver builder, run from its context',
+      { builder: 'ctx1', dockerContext: 'ctx1' },
+      ['--context', 'ctx1', 'buildx', 'build', '--builder', 'ctx1', '--file']
+    ]
+  ])('starts the argv for %s', (_name, extra, start) => {
+    expect(buildxBuildArgs({ ...request, ...extra }).slice(0, start.length)).toEqual(start)
+  })
 })
 
 describe('parseBuildMetadata', () => {
