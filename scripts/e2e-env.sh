@@ -27,6 +27,11 @@ BASE_ARCHES=(amd64 arm64 ppc64le s390x)
 GO_PACKAGE_VERSION=1.19
 BUSYBOX_IMAGE="localhost:$E2E_REGISTRY_PORT/base/busybox"
 GOLANG_IMAGE="localhost:$E2E_REGISTRY_PORT/base/golang"
+# Test-only images for the QEMU tests, which only ever touch the arm and riscv64 handlers (no other test uses
+# them): a linux/arm/v7 busybox to run through QEMU, and a stand-in for tonistiigi/binfmt.
+ARM_BUSYBOX_IMAGE="localhost:$E2E_REGISTRY_PORT/test/busybox-arm"
+TEST_BINFMT_IMAGE="localhost:$E2E_REGISTRY_PORT/test/binfmt"
+TEST_BINFMT_QEMU=(arm riscv64)
 
 say() { printf 'e2e-env: %s\n' "$*"; }
 die() { printf 'e2e-env: error: %s\n' "$*" >&2; exit 1; }
@@ -235,7 +240,7 @@ APT_PRIVATE_UPDATED=
 apt_private() {
   local root="$STATE_DIR/apt"
   mkdir -p "$root/lists/partial" "$root/cache/archives/partial" "$root/parts"
-  local arches; arches=$(for a in "${BASE_ARCHES[@]}"; do deb_arch "$a"; done | paste -sd, -)
+  local arches; arches=$( (for a in "${BASE_ARCHES[@]}"; do deb_arch "$a"; done; echo armhf) | paste -sd, -)
   local mirror; mirror=$(debian_mirror)
   printf 'deb [arch=%s signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] %s bookworm main\n' \
     "$arches" "$mirror" >"$root/sources.list"
@@ -334,6 +339,66 @@ DF
     || die "building $GOLANG_IMAGE failed (log: $LOG_DIR/golang-build.log)"
 }
 
+build_arm_busybox_image() {
+  if image_present test/busybox-arm; then say "$ARM_BUSYBOX_IMAGE already in the registry"; return 0; fi
+  require_debian "busybox-static:armhf" "push a linux/arm/v7 busybox image to $ARM_BUSYBOX_IMAGE yourself"
+  local work="$STATE_DIR/build/busybox-arm"
+  rm -rf "$work/ctx"; mkdir -p "$work/ctx/rootfs"
+  download_debs "$STATE_DIR/build/busybox/debs" busybox-static:armhf
+  local root="$work/ctx/rootfs"
+  dpkg -x "$STATE_DIR/build/busybox/debs/"busybox-static_*_armhf.deb "$root"
+  mkdir -p "$root/tmp" "$root/etc"; chmod 1777 "$root/tmp"
+  printf 'root:x:0:0:root:/root:/bin/sh\n' >"$root/etc/passwd"
+  local applet
+  for applet in sh uname echo cat true; do ln -sf busybox "$root/bin/$applet"; done
+  printf 'FROM scratch\nCOPY rootfs/ /\nENV PATH=/bin\nCMD ["/bin/sh"]\n' >"$work/ctx/Dockerfile"
+  say "building $ARM_BUSYBOX_IMAGE for linux/arm/v7 (Debian busybox-static:armhf; built without running anything)"
+  docker buildx build --builder default --platform linux/arm/v7 --provenance=false -t "$ARM_BUSYBOX_IMAGE:latest" --push "$work/ctx" >"$LOG_DIR/busybox-arm-build.log" 2>&1 \
+    || die "building $ARM_BUSYBOX_IMAGE failed (log: $LOG_DIR/busybox-arm-build.log)"
+}
+
+# A stand-in for tonistiigi/binfmt with the same command-line contract (`--install arm,riscv64`), made from
+# Debian's static QEMU binaries: busybox sh, the binaries, and registration lines with the F (fix-binary) flag,
+# so the kernel keeps the interpreter open after the container is gone.
+build_test_binfmt_image() {
+  if image_present test/binfmt; then say "$TEST_BINFMT_IMAGE already in the registry"; return 0; fi
+  local work="$STATE_DIR/build/binfmt" q
+  rm -rf "$work/ctx"; mkdir -p "$work/ctx/usr/bin" "$work/ctx/binfmt.d"
+  for q in "${TEST_BINFMT_QEMU[@]}"; do
+    [ -x "/usr/bin/qemu-$q-static" ] && [ -f "/usr/lib/binfmt.d/qemu-$q.conf" ] || die "qemu-$q-static is missing: install qemu-user-static"
+    cp "/usr/bin/qemu-$q-static" "$work/ctx/usr/bin/"
+    # :name:type:offset:magic:mask:interpreter:flags -> interpreter inside the image, flags F.
+    grep -v '^#' "/usr/lib/binfmt.d/qemu-$q.conf" | grep -v '^$' | sed -E "s#:[^:]*:[A-Z]*\$#:/usr/bin/qemu-$q-static:F#" >"$work/ctx/binfmt.d/qemu-$q.conf"
+  done
+  cat >"$work/ctx/install.sh" <<'SH'
+#!/bin/sh
+# Test-only binfmt installer: --install ARCH[,ARCH...] with OCI architecture names (arm, riscv64).
+set -e
+if [ "$1" != --install ] || [ -z "$2" ]; then echo "usage: --install arch[,arch...]" >&2; exit 2; fi
+dir=/proc/sys/fs/binfmt_misc
+[ -e "$dir/register" ] || mount -t binfmt_misc binfmt_misc "$dir"
+for arch in $(echo "$2" | tr ',' ' '); do
+  case "$arch" in
+    arm64) q=aarch64 ;; 386) q=i386 ;; amd64) q=x86_64 ;; mips64le) q=mips64el ;; loong64) q=loongarch64 ;; *) q=$arch ;;
+  esac
+  if [ ! -f "/binfmt.d/qemu-$q.conf" ]; then echo "this test image has no emulator for $arch" >&2; exit 1; fi
+  if [ -e "$dir/qemu-$q" ]; then echo "qemu-$q already registered"; continue; fi
+  cat "/binfmt.d/qemu-$q.conf" >"$dir/register"
+  echo "installed qemu-$q"
+done
+SH
+  cat >"$work/ctx/Dockerfile" <<DF
+FROM $BUSYBOX_IMAGE
+COPY usr/bin/ /usr/bin/
+COPY binfmt.d/ /binfmt.d/
+COPY --chmod=755 install.sh /install.sh
+ENTRYPOINT ["/bin/sh", "/install.sh"]
+DF
+  say "building $TEST_BINFMT_IMAGE for linux/$(host_oci_arch) (qemu ${TEST_BINFMT_QEMU[*]} from qemu-user-static)"
+  docker buildx build --builder default --platform "linux/$(host_oci_arch)" --provenance=false -t "$TEST_BINFMT_IMAGE:latest" --push "$work/ctx" >"$LOG_DIR/binfmt-build.log" 2>&1 \
+    || die "building $TEST_BINFMT_IMAGE failed (log: $LOG_DIR/binfmt-build.log)"
+}
+
 # ---------------------------------------------------------------------------------------------------------
 # Commands
 # ---------------------------------------------------------------------------------------------------------
@@ -348,6 +413,8 @@ cmd_up() {
   start_registry "$E2E_AUTH_REGISTRY_PORT" registry-auth auth
   build_busybox_image
   build_golang_image
+  build_arm_busybox_image
+  build_test_binfmt_image
   say "ready: registries 127.0.0.1:$E2E_REGISTRY_PORT (open) and 127.0.0.1:$E2E_AUTH_REGISTRY_PORT (htpasswd), $BUSYBOX_IMAGE, $GOLANG_IMAGE"
 }
 
@@ -387,6 +454,8 @@ cmd_status() {
   report "registry 127.0.0.1:$E2E_AUTH_REGISTRY_PORT (htpasswd)" registry_up "$E2E_AUTH_REGISTRY_PORT"
   report "$BUSYBOX_IMAGE" image_present base/busybox
   report "$GOLANG_IMAGE" image_present base/golang
+  report "$ARM_BUSYBOX_IMAGE" image_present test/busybox-arm
+  report "$TEST_BINFMT_IMAGE" image_present test/binfmt
   return $ok
 }
 

@@ -29,7 +29,13 @@ export interface BuildRequest {
   buildArgs: BuildArg[]
   /** Where buildx writes its metadata JSON. */
   metadataFile: string
+  /** The buildx builder to build on (`--builder`); unset: buildx's current builder. */
   builder?: string
+  /**
+   * The docker context that builder belongs to (`docker --context`): buildx runs a `docker`-driver builder
+   * only from its own context.
+   */
+  dockerContext?: string
   target?: string
   labels?: string[]
   annotations?: string[]
@@ -47,7 +53,7 @@ export interface BuildRequest {
 
 /** The argv (after `docker`) for one multi-platform build. */
 export function buildxBuildArgs(request: BuildRequest): string[] {
-  const args = ['buildx', 'build']
+  const args = request.dockerContext ? ['--context', request.dockerContext, 'buildx', 'build'] : ['buildx', 'build']
   if (request.builder) args.push('--builder', request.builder)
   args.push('--file', request.file, '--platform', request.platforms.map(formatPlatform).join(','))
   if (request.target) args.push('--target', request.target)
@@ -143,16 +149,6 @@ export async function runBuild(docker: Docker, request: BuildRequest, retry?: Re
     throw new Error(`buildx succeeded but wrote no metadata file at ${request.metadataFile}`, { cause: error })
   }
   return parseBuildMetadata(json)
-}
-
-/** The driver of a builder (current one when `builder` is empty), from `docker buildx inspect`. */
-export async function builderDriver(docker: Docker, builder?: string): Promise<string> {
-  const args = ['buildx', 'inspect']
-  if (builder) args.push(builder)
-  const { stdout } = await docker.run(args, { silent: true })
-  const driver = /^Driver:\s*(\S+)/m.exec(stdout)?.[1]
-  if (!driver) throw new Error(`docker ${args.join(' ')} did not say which driver the builder uses`)
-  return driver
 }
 
 /**

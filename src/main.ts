@@ -5,10 +5,14 @@ import * as core from '@actions/core'
 import { mkdtemp } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import * as path from 'node:path'
-import { builderDriver, checkBuildFiles, chooseOutput, runBuild, writeSecretFiles } from './build.js'
+import { checkBuildFiles, chooseOutput, runBuild, writeSecretFiles } from './build.js'
+import { setUpBuilder } from './builder.js'
+import { installBuildx } from './buildx-install.js'
+import { formatPlatform } from './platform.js'
+import { setUpQemu } from './qemu.js'
 import { createDocker, type Docker } from './docker.js'
 import { loginTo } from './login.js'
-import { reportOutputs } from './outputs.js'
+import { Output, reportOutputs, setOutputs } from './outputs.js'
 import { Phases } from './phases.js'
 import { moveTags, plannedMoves, stageIndex, STAGING_TAG, type PublishResult } from './publish.js'
 import { platformDigests } from './registry.js'
@@ -39,9 +43,16 @@ export async function run(docker: Docker = createDocker()): Promise<void> {
     if (settings.logins.length === 0) core.info('no login inputs: using the credentials earlier steps stored')
   })
 
-  const driver = await phases.run('Builder', () => builderDriver(docker))
+  const qemu = await phases.run('Set up QEMU', () => setUpQemu(docker, settings.qemu, settings.platforms))
+  setOutputs({ [Output.QemuPlatforms]: qemu.emulated.map(formatPlatform).join(',') })
+  if (settings.buildx.version) await phases.run('Install buildx', () => installBuildx(docker, settings.buildx))
+  const builder = await phases.run('Set up the builder', () =>
+    setUpBuilder(docker, settings.builder, settings.platforms, qemu.emulated)
+  )
+  setOutputs({ [Output.Builder]: builder.name, [Output.BuilderPlatforms]: builder.platforms.join(',') })
+
   const [firstRepository] = settings.images as [string, ...string[]]
-  const output = chooseOutput(driver, plan.push, firstRepository, `${firstRepository}:${STAGING_TAG}`)
+  const output = chooseOutput(builder.driver, plan.push, firstRepository, `${firstRepository}:${STAGING_TAG}`)
   if (output.kind === 'load') saveJsonState(State.LocalImages, [output.name])
 
   const metadata = await phases.run(`Build ${settings.platforms.length} platforms`, async () =>
@@ -54,6 +65,8 @@ export async function run(docker: Docker = createDocker()): Promise<void> {
         output,
         buildArgs: settings.buildArgs,
         metadataFile: path.join(workDir, 'metadata.json'),
+        builder: builder.name,
+        dockerContext: builder.dockerContext,
         target: settings.target || undefined,
         labels: settings.labels,
         annotations: settings.annotations,

@@ -18,14 +18,21 @@ export const Output = {
   /** The index exactly as the registry serves it. */
   Manifest: 'manifest',
   /** buildx's metadata JSON. */
-  Metadata: 'metadata'
+  Metadata: 'metadata',
+  /** The requested platforms that run through QEMU on this runner, comma separated. */
+  QemuPlatforms: 'qemu-platforms',
+  /** The buildx builder the build ran on. */
+  Builder: 'builder',
+  /** The platforms that builder supports, comma separated. */
+  BuilderPlatforms: 'builder-platforms'
 } as const
 
 export type OutputName = (typeof Output)[keyof typeof Output]
 
 export type Outputs = Record<OutputName, string>
 
-export function outputsOf(result: PublishResult, tag: string): Outputs {
+/** The outputs that describe what was published (the setup phases set theirs as they go). */
+export function outputsOf(result: PublishResult, tag: string): Partial<Outputs> {
   return {
     [Output.Digest]: result.digest,
     [Output.Tag]: tag,
@@ -39,4 +46,9 @@ export function outputsOf(result: PublishResult, tag: string): Outputs {
 
 export function reportOutputs(result: PublishResult, tag: string): void {
   for (const [name, value] of Object.entries(outputsOf(result, tag))) core.setOutput(name, value)
+}
+
+/** Sets some outputs now (setup phases report theirs as soon as they are known). */
+export function setOutputs(outputs: Partial<Outputs>): void {
+  for (const [name, value] of Object.entries(outputs)) core.setOutput(name, value)
 }

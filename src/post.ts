@@ -3,6 +3,7 @@
  */
 import * as core from '@actions/core'
 import { rm } from 'node:fs/promises'
+import { removeBuilder } from './builder.js'
 import { createDocker, type Docker } from './docker.js'
 import { errorMessage } from './errors.js'
 import { logoutFrom } from './login.js'
@@ -21,6 +22,13 @@ export async function runPost(docker: Docker = createDocker()): Promise<void> {
       const result = await docker.run(['image', 'rm', name], { silent: true, allowFailure: true })
       if (result.exitCode === 0) core.info(`removed the local image name ${name}`)
       else if (!/no such image/i.test(result.stderr)) throw new Error(result.stderr.trim())
+    })
+  }
+  const builder = loadState(State.Builder)
+  const context = loadState(State.DockerContext)
+  if (builder || context) {
+    await cleanup('removing the builder this action created', async () => {
+      for (const line of await removeBuilder(docker, builder, context)) core.info(line)
     })
   }
   const workDir = loadState(State.WorkDir)

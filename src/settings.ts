@@ -2,9 +2,12 @@
  * Every input, parsed and validated once into one typed object. Nothing else reads inputs.
  */
 import * as path from 'node:path'
+import { readBuilderSettings, type BuilderSettings } from './builder.js'
+import { readBuildxInstallSettings, type BuildxInstallSettings } from './buildx-install.js'
 import { InputError, readBoolean, readNumber, splitCommand, splitLines, splitList, type InputReader } from './input.js'
 import { readLogins, type RegistryLogin } from './login.js'
 import { DEFAULT_PLATFORMS, formatPlatform, parsePlatform, PlatformError, type Platform } from './platform.js'
+import { readQemuSettings, type QemuSettings } from './qemu.js'
 import { DEFAULT_RETRY, type RetryPolicy } from './retry.js'
 
 export { InputError, readBoolean, splitList, type InputReader } from './input.js'
@@ -24,6 +27,12 @@ export interface Settings {
   push: boolean
   /** `--build-arg` values, in the order given. */
   buildArgs: BuildArg[]
+  /** QEMU emulation (`qemu`, `binfmt-image`). */
+  qemu: QemuSettings
+  /** The buildx builder (`builder`, `driver`, `driver-opts`, `buildkit-image`, `buildkitd-config`). */
+  builder: BuilderSettings
+  /** A pinned buildx (`buildx-version`, `buildx-download-url`). */
+  buildx: BuildxInstallSettings
   /** Registries to log in to before anything else (empty: use the credentials earlier steps stored). */
   logins: RegistryLogin[]
   /** How registry operations retry transient faults. */
@@ -70,6 +79,9 @@ export function readSettings(read: InputReader): Settings {
     platforms: readPlatforms(read),
     push: readBoolean(read, 'push', true),
     buildArgs: readBuildArgs(read),
+    qemu: readQemuSettings(read),
+    builder: readBuilderSettings(read),
+    buildx: readBuildxInstallSettings(read),
     logins: readLogins(read),
     retry: readRetry(read),
     verifyCommand: readVerifyCommand(read),

@@ -11,7 +11,11 @@ export const State = {
   /** JSON list of the registries this action logged into ('' for Docker Hub); logged out by the post step. */
   Logins: 'logins',
   /** JSON list of image names this action created in the engine's store; removed by the post step. */
-  LocalImages: 'localImages'
+  LocalImages: 'localImages',
+  /** A buildx builder this action created (docker-container driver); the post step removes it. */
+  Builder: 'builder',
+  /** A docker context this action created for its docker-driver builder; the post step removes it. */
+  DockerContext: 'dockerContext'
 } as const
 
 export type StateName = (typeof State)[keyof typeof State]

@@ -38,6 +38,19 @@ export interface ImageConfig {
   variant?: string
 }
 
+/**
+ * `imagetools inspect --format '{{json .Image}}'` prints a map platform → config for an index of several
+ * images, but the bare config when the index holds one image (attestations aside): key that one by its platform.
+ */
+export function configsByPlatform(printed: unknown, index: ImageIndex): Record<string, ImageConfig> {
+  const record = (printed ?? {}) as Record<string, unknown>
+  if (typeof record.architecture === 'string' || typeof record.os === 'string') {
+    const [only] = Object.keys(platformDigests(index))
+    return only ? { [only]: record as ImageConfig } : {}
+  }
+  return record as Record<string, ImageConfig>
+}
+
 /** Platforms whose config does not say the os/architecture/variant its index entry says. */
 export function checkConfigs(configs: Record<string, ImageConfig>, requested: readonly Platform[]): string[] {
   const problems: string[] = []
@@ -100,7 +113,7 @@ export async function verifyStagedIndex(
     silent: true,
     retry
   })
-  const configProblems = checkConfigs(JSON.parse(configs.stdout) as Record<string, ImageConfig>, requested)
+  const configProblems = checkConfigs(configsByPlatform(JSON.parse(configs.stdout), index.index), requested)
   if (configProblems.length > 0) throw new Error(`wrong image config: ${configProblems.join('; ')}`)
 
   const platforms: PlatformReport[] = []

@@ -1,6 +1,5 @@
 import { describe, expect, it } from '@jest/globals'
 import {
-  builderDriver,
   buildxBuildArgs,
   chooseOutput,
   describeBuildFailure,
@@ -89,13 +88,6 @@ describe('chooseOutput', () => {
     ['remote', true, 'push-by-digest']
   ] as const)('%s driver, push %s → %s', (driver, push, kind) => {
     expect(chooseOutput(driver, push, 'r', 'r:staging').kind).toBe(kind)
-  })
-})
-
-describe('builderDriver', () => {
-  it('reads the driver from buildx inspect', async () => {
-    const docker = new FakeDocker().on(['buildx', 'inspect'], { stdout: fixture('buildx-inspect-default.txt') })
-    await expect(builderDriver(docker)).resolves.toBe('docker')
   })
 })
 

@@ -11,7 +11,7 @@ const minimal = { images: 'localhost:5000/go-build', tags: '1.25.4' }
 describe('readSettings', () => {
   it('fills the documented defaults', () => {
     const settings = readSettings(reader(minimal))
-    expect(settings).toEqual({
+    expect(settings).toMatchObject({
       context: '.',
       file: 'Dockerfile',
       images: ['localhost:5000/go-build'],

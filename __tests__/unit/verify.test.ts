@@ -2,6 +2,7 @@ import { describe, expect, it } from '@jest/globals'
 import {
   checkConfigs,
   checkIndexPlatforms,
+  configsByPlatform,
   describeVerifyFailure,
   runVerifyCommand,
   verifyCommandArgs,
@@ -54,6 +55,21 @@ describe('checkConfigs', () => {
 
   it('names a platform with no config', () => {
     expect(checkConfigs({}, [parsePlatform('linux/arm64')])).toEqual(['linux/arm64: no image config'])
+  })
+})
+
+describe('configsByPlatform', () => {
+  it('keys the bare config buildx prints for a one-image index by that image\'s platform', () => {
+    const index = parseIndex(raw, 'x')
+    const one = { ...index, manifests: index.manifests.filter(m => m.platform?.architecture === 's390x') }
+    expect(configsByPlatform({ os: 'linux', architecture: 's390x', created: 'x' }, one)).toEqual({
+      'linux/s390x': { os: 'linux', architecture: 's390x', created: 'x' }
+    })
+  })
+
+  it('passes a platform map through', () => {
+    const configs = JSON.parse(fixture('image-configs.json'))
+    expect(configsByPlatform(configs, parseIndex(raw, 'x'))).toBe(configs)
   })
 })
 

@@ -1,0 +1,126 @@
+/**
+ * A pinned buildx for real: a local HTTP server on loopback serves Debian's buildx binary and a checksums.txt in
+ * GitHub's release layout; the action downloads it once, verifies it, caches it in the tool cache, and installs it
+ * as the job's docker CLI plugin (a temporary DOCKER_CONFIG, so the machine's own plugin is left alone).
+ */
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals'
+import { createHash } from 'node:crypto'
+import { existsSync, readFileSync } from 'node:fs'
+import { mkdtemp, readdir, writeFile } from 'node:fs/promises'
+import { createServer, type Server } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { tmpdir } from 'node:os'
+import * as path from 'node:path'
+import { promisify } from 'node:util'
+import { execFile } from 'node:child_process'
+import { runAction, type ActionRun } from '../../scripts/run-action.mjs'
+import { freshRepository, requireEnvironment } from './support/environment.js'
+
+const MINUTES = 60_000
+const DEBIAN_BUILDX = '/usr/libexec/docker/cli-plugins/docker-buildx'
+// A version name the machine's buildx (0.13.1+ds1) is not, served with Debian's binary.
+const VERSION = '0.12.1'
+const FILE = `buildx-v${VERSION}.linux-amd64`
+
+const binary = readFileSync(DEBIAN_BUILDX)
+const sha256 = createHash('sha256').update(binary).digest('hex')
+const requests: string[] = []
+let server: Server
+let base = ''
+
+async function copyOnlyContext(): Promise<string> {
+  const context = await mkdtemp(path.join(tmpdir(), 'go-build-action-buildx-'))
+  await writeFile(path.join(context, 'Dockerfile'), 'FROM scratch\nCOPY hello.txt /\n')
+  await writeFile(path.join(context, 'hello.txt'), 'hello\n')
+  return context
+}
+
+const temp = (name: string): Promise<string> => mkdtemp(path.join(tmpdir(), `go-build-action-${name}-`))
+
+function run(mirror: 'good' | 'bad', dockerConfig: string, toolCache: string): Promise<ActionRun> {
+  return copyOnlyContext().then(cwd =>
+    runAction({
+      cwd,
+      env: { DOCKER_CONFIG: dockerConfig, RUNNER_TOOL_CACHE: toolCache },
+      inputs: {
+        images: freshRepository('buildx-pinned'),
+        tags: 'x',
+        push: 'false',
+        platforms: 'linux/amd64',
+        'buildx-version': VERSION,
+        'buildx-download-url': `${base}/${mirror}/v{version}/buildx-v{version}.{os}-{arch}`
+      }
+    })
+  )
+}
+
+beforeAll(async () => {
+  await requireEnvironment()
+  server = createServer((req, res) => {
+    requests.push(req.url ?? '')
+    const [, mirror, dir, file] = (req.url ?? '').split('/')
+    if (dir !== `v${VERSION}` || (mirror !== 'good' && mirror !== 'bad')) return void res.writeHead(404).end()
+    if (file === FILE) return void res.writeHead(200, { 'content-type': 'application/octet-stream' }).end(binary)
+    if (file === 'checksums.txt') {
+      const sum = mirror === 'good' ? sha256 : createHash('sha256').update('something else').digest('hex')
+      return void res.writeHead(200).end(`${'0'.repeat(64)} *buildx-v${VERSION}.linux-arm64\n${sum} *${FILE}\n`)
+    }
+    res.writeHead(404).end()
+  })
+  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
+  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+}, MINUTES)
+
+afterAll(async () => {
+  await new Promise(resolve => server.close(resolve))
+})
+
+describe('buildx-version', () => {
+  let toolCache: string
+
+  it('downloads once, verifies, caches and installs the plugin; the second run uses the tool cache', async () => {
+    toolCache = await temp('toolcache')
+    const firstConfig = await temp('docker-config')
+    const first = await run('good', firstConfig, toolCache)
+    expect({ main: first.main.exitCode, log: first.main.exitCode === 0 ? '' : first.main.log }).toEqual({ main: 0, log: '' })
+    expect(first.post?.exitCode).toBe(0)
+    expect(first.main.log).toContain(`buildx 0.13.1+ds1 is installed; buildx-version asks for ${VERSION}`)
+    expect(first.main.log).toContain(`sha256 ${sha256} matches`)
+    expect(requests).toEqual([`/good/v${VERSION}/checksums.txt`, `/good/v${VERSION}/${FILE}`])
+
+    const plugin = path.join(firstConfig, 'cli-plugins', 'docker-buildx')
+    expect(createHash('sha256').update(readFileSync(plugin)).digest('hex')).toBe(sha256)
+    const cached = path.join(toolCache, 'docker-buildx', VERSION, 'amd64')
+    expect(await readdir(cached)).toEqual(['docker-buildx'])
+    expect(existsSync(`${cached}.complete`)).toBe(true)
+    // The docker CLI of this job now runs the installed plugin, not the machine's.
+    const { stdout } = await promisify(execFile)('docker', ['info', '--format', '{{json .ClientInfo.Plugins}}'], {
+      env: { ...process.env, DOCKER_CONFIG: firstConfig }
+    })
+    const buildx = (JSON.parse(stdout) as Array<{ Name: string; Path: string }>).find(p => p.Name === 'buildx')
+    expect(buildx?.Path).toBe(plugin)
+
+    const secondConfig = await temp('docker-config')
+    const second = await run('good', secondConfig, toolCache)
+    expect({ main: second.main.exitCode, log: second.main.exitCode === 0 ? '' : second.main.log }).toEqual({ main: 0, log: '' })
+    expect(second.main.log).toContain(`buildx ${VERSION} found in the tool cache`)
+    expect(requests).toHaveLength(2) // nothing downloaded the second time
+    expect(existsSync(path.join(secondConfig, 'cli-plugins', 'docker-buildx'))).toBe(true)
+  }, 10 * MINUTES)
+
+  it('fails clearly on a checksum mismatch and installs nothing', async () => {
+    const before = requests.length
+    const dockerConfig = await temp('docker-config')
+    const emptyCache = await temp('toolcache')
+    const bad = await run('bad', dockerConfig, emptyCache)
+    expect(bad.main.exitCode).toBe(1)
+    expect(requests.slice(before)).toEqual([`/bad/v${VERSION}/checksums.txt`, `/bad/v${VERSION}/${FILE}`])
+    expect(bad.main.log).toMatch(
+      new RegExp(`::error::the buildx ${VERSION} download from .*/bad/v${VERSION}/${FILE} has sha256 ${sha256}, but .*checksums.txt says [0-9a-f]{64}: nothing was installed`)
+    )
+    expect(existsSync(path.join(dockerConfig, 'cli-plugins'))).toBe(false)
+    expect(await readdir(emptyCache)).toEqual([])
+    expect(bad.main.log).not.toMatch(/buildx build/)
+    expect(bad.post?.exitCode).toBe(0)
+  }, 5 * MINUTES)
+})

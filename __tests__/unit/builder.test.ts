@@ -1,0 +1,181 @@
+import { describe, expect, it } from '@jest/globals'
+import {
+  DEFAULT_BUILDKIT_IMAGE,
+  builderPlatforms,
+  covers,
+  createBuilderArgs,
+  createContextArgs,
+  defaultDriver,
+  isImagePullFailure,
+  parseInspect,
+  readBuilderSettings,
+  setUpBuilder,
+  unsupportedPlatforms,
+  type BuilderSettings
+} from '../../src/builder.js'
+import { parsePlatform } from '../../src/platform.js'
+import { FakeDocker } from '../../__fixtures__/fake-docker.js'
+import { fixture } from '../../__fixtures__/fixtures.js'
+
+const reader =
+  (inputs: Record<string, string>) =>
+  (name: string): string =>
+    inputs[name] ?? ''
+const platforms = (...names: string[]) => names.map(parsePlatform)
+const container: BuilderSettings = { driver: 'docker-container', driverOpts: [], buildkitImage: DEFAULT_BUILDKIT_IMAGE }
+
+describe('the default driver', () => {
+  it.each([
+    [{ RUNNER_ENVIRONMENT: 'github-hosted' }, 'docker-container'],
+    [{ RUNNER_ENVIRONMENT: 'self-hosted' }, 'docker'],
+    [{}, 'docker']
+  ])('with %j is %s', (env, driver) => {
+    expect(defaultDriver(env)).toBe(driver)
+    expect(readBuilderSettings(reader({}), env).driver).toBe(driver)
+  })
+})
+
+describe('readBuilderSettings', () => {
+  it('reads an existing builder', () => {
+    expect(readBuilderSettings(reader({ builder: ' mine ' }), {}).existing).toBe('mine')
+  })
+  it.each([
+    [{ driver: 'kubernetes' }, /input "driver": "kubernetes" is not supported/],
+    [{ driver: 'docker', 'driver-opts': 'network=host' }, /input "driver-opts": only applies to the docker-container driver/],
+    [{ driver: 'docker', 'buildkitd-config': 'buildkitd.toml' }, /input "buildkitd-config": only applies/],
+    [{ driver: 'docker-container', 'driver-opts': 'network' }, /input "driver-opts": "network" is not key=value/],
+    [{ driver: 'docker-container', 'buildkitd-config': '/no/such/buildkitd.toml' }, /input "buildkitd-config": \/no\/such\/buildkitd.toml does not exist/]
+  ])('rejects %j', (inputs, message) => {
+    expect(() => readBuilderSettings(reader(inputs), {})).toThrow(message)
+  })
+})
+
+describe('createBuilderArgs (docker-container)', () => {
+  it.each([
+    [
+      'the defaults: the pinned BuildKit image, booted',
+      container,
+      ['buildx', 'create', '--name', 'b', '--driver', 'docker-container', '--driver-opt', `image=${DEFAULT_BUILDKIT_IMAGE}`, '--bootstrap']
+    ],
+    [
+      'driver options after the image, and a buildkitd config',
+      { ...container, driverOpts: ['network=host', 'memory=2g'], buildkitdConfig: 'ci/buildkitd.toml' },
+      [
+        'buildx', 'create', '--name', 'b', '--driver', 'docker-container',
+        '--driver-opt', `image=${DEFAULT_BUILDKIT_IMAGE}`, '--driver-opt', 'network=host', '--driver-opt', 'memory=2g',
+        '--config', 'ci/buildkitd.toml', '--bootstrap'
+      ]
+    ],
+    [
+      'buildkit-image',
+      { ...container, buildkitImage: 'localhost:5000/moby/buildkit:v0.13.2' },
+      ['buildx', 'create', '--name', 'b', '--driver', 'docker-container', '--driver-opt', 'image=localhost:5000/moby/buildkit:v0.13.2', '--bootstrap']
+    ],
+    [
+      'an image= driver option, which wins over buildkit-image',
+      { ...container, driverOpts: ['image=mirror/buildkit:1'] },
+      ['buildx', 'create', '--name', 'b', '--driver', 'docker-container', '--driver-opt', 'image=mirror/buildkit:1', '--bootstrap']
+    ]
+  ])('%s', (_name, settings, args) => {
+    expect(createBuilderArgs('b', settings)).toEqual(args)
+  })
+})
+
+describe('createContextArgs (docker driver)', () => {
+  it('makes a context on the current engine endpoint', () => {
+    expect(createContextArgs('ctx', 'unix:///var/run/docker.sock')).toEqual([
+      'context', 'create', 'ctx', '--description', 'go-build-action builder (removed by its post step)',
+      '--docker', 'host=unix:///var/run/docker.sock'
+    ])
+  })
+})
+
+describe('parseInspect (captured from docker buildx inspect)', () => {
+  it.each([
+    ['buildx-inspect-default.txt', 'default', 'docker', 'running', 7],
+    ['buildx-inspect-context.txt', 'gba-probe', 'docker', 'running', 7],
+    ['buildx-inspect-inactive.txt', 'gba-probe-dc', 'docker-container', 'inactive', 0]
+  ])('%s', (file, name, driver, status, count) => {
+    const info = parseInspect(fixture(file))
+    expect(info.name).toBe(name)
+    expect(info.driver).toBe(driver)
+    expect(info.nodes).toHaveLength(1)
+    expect(info.nodes[0]?.status).toBe(status)
+    expect(builderPlatforms(info)).toHaveLength(count)
+  })
+
+  it('reads every platform of a node', () => {
+    expect(builderPlatforms(parseInspect(fixture('buildx-inspect-default.txt')))).toEqual([
+      'linux/amd64', 'linux/amd64/v2', 'linux/amd64/v3', 'linux/amd64/v4', 'linux/arm64', 'linux/ppc64le', 'linux/s390x'
+    ])
+  })
+
+  it('merges the nodes of a multi-node builder and drops the * buildx marks configured platforms with', () => {
+    const text = `Name:   multi\nDriver: docker-container\n\nNodes:\nName:      multi0\nEndpoint:  unix:///var/run/docker.sock\nStatus:    running\nPlatforms: linux/amd64*, linux/386\n\nName:      multi1\nEndpoint:  ssh://arm\nStatus:    running\nPlatforms: linux/arm64*, linux/arm/v7\n`
+    expect(builderPlatforms(parseInspect(text))).toEqual(['linux/amd64', 'linux/386', 'linux/arm64', 'linux/arm/v7'])
+  })
+})
+
+describe('platform support', () => {
+  const supported = ['linux/amd64', 'linux/amd64/v2', 'linux/arm64', 'linux/arm/v7']
+  it.each([
+    ['linux/amd64', true],
+    ['linux/amd64/v2', true],
+    ['linux/amd64/v3', false],
+    ['linux/arm64', true],
+    ['linux/arm64/v8', true],
+    ['linux/arm/v7', true],
+    ['linux/arm/v6', false],
+    ['linux/s390x', false]
+  ])('%s covered: %s', (platform, expected) => {
+    expect(covers(supported, parsePlatform(platform))).toBe(expected)
+  })
+
+  it('counts an emulated platform as supported by the docker driver only', () => {
+    const docker = parseInspect(fixture('buildx-inspect-default.txt'))
+    const requested = platforms('linux/amd64', 'linux/arm/v7', 'linux/riscv64')
+    expect(unsupportedPlatforms(requested, docker, platforms('linux/arm/v7')).map(p => p.architecture)).toEqual(['riscv64'])
+    const containerInfo = { ...docker, driver: 'docker-container' }
+    expect(unsupportedPlatforms(requested, containerInfo, platforms('linux/arm/v7'))).toHaveLength(2)
+  })
+})
+
+describe('isImagePullFailure', () => {
+  it('recognizes the real offline boot failure', () => {
+    expect(isImagePullFailure(fixture('buildx-create-pull-failure.txt'))).toBe(true)
+  })
+  it('does not take a config error for one', () => {
+    expect(isImagePullFailure('ERROR: failed to parse buildkitd config: toml: line 1')).toBe(false)
+  })
+})
+
+describe('setUpBuilder', () => {
+  it('fails before building, listing what the builder supports', async () => {
+    const docker = new FakeDocker().on(['buildx', 'inspect'], { stdout: fixture('buildx-inspect-default.txt') })
+    await expect(
+      setUpBuilder(docker, { ...container, existing: 'default' }, platforms('linux/amd64', 'linux/mips64le'))
+    ).rejects.toThrow(
+      /input "platforms": the builder "default" cannot build linux\/mips64le; it supports linux\/amd64, linux\/amd64\/v2, linux\/amd64\/v3, linux\/amd64\/v4, linux\/arm64, linux\/ppc64le, linux\/s390x/
+    )
+    expect(docker.calls.map(c => c.args.slice(0, 2))).toEqual([['buildx', 'inspect']])
+  })
+
+  it('says the BuildKit image could not be pulled, and what to set instead', async () => {
+    const docker = new FakeDocker().on(['buildx', 'create'], { exitCode: 1, stderr: fixture('buildx-create-pull-failure.txt') })
+    await expect(setUpBuilder(docker, container, platforms('linux/amd64'))).rejects.toThrow(
+      /BuildKit image moby\/buildkit:v0.13.2 could not be pulled .*Set "driver: docker".*"buildkit-image"/
+    )
+  })
+
+  it('uses the context builder it creates for the docker driver', async () => {
+    const docker = new FakeDocker()
+      .on(['context', 'inspect'], { stdout: 'unix:///var/run/docker.sock\n' })
+      .on(['context', 'create'], {})
+      .on(['buildx', 'inspect'], { stdout: fixture('buildx-inspect-context.txt') })
+    const result = await setUpBuilder(docker, { ...container, driver: 'docker' }, platforms('linux/amd64', 'linux/arm64'))
+    const created = docker.calls[1]?.args ?? []
+    expect(created.slice(0, 2)).toEqual(['context', 'create'])
+    expect(result).toMatchObject({ name: created[2], created: true, dockerContext: created[2] })
+    expect(docker.calls[2]?.args).toEqual(['buildx', 'inspect', '--bootstrap', created[2]])
+  })
+})

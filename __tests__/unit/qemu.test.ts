@@ -1,0 +1,266 @@
+import { describe, expect, it } from '@jest/globals'
+import { cp, mkdtemp, readFile, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import * as path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import {
+  DEFAULT_BINFMT_IMAGE,
+  architectures,
+  handlerName,
+  hostArchitecture,
+  nativeArchitectures,
+  planQemu,
+  readHandler,
+  readQemuSettings,
+  registerFromHost,
+  ruleLines,
+  setUpQemu,
+  withFixBinary,
+  type QemuHost
+} from '../../src/qemu.js'
+import { InputError } from '../../src/settings.js'
+import { formatPlatform, parsePlatform } from '../../src/platform.js'
+import { FakeDocker } from '../../__fixtures__/fake-docker.js'
+import { fixture } from '../../__fixtures__/fixtures.js'
+
+const fixtures = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '__fixtures__')
+const registered = path.join(fixtures, 'binfmt_misc', 'registered')
+const reader =
+  (inputs: Record<string, string>) =>
+  (name: string): string =>
+    inputs[name] ?? ''
+const platforms = (...names: string[]) => names.map(parsePlatform)
+const names = (ps: { os: string; architecture: string; variant?: string }[]) => ps.map(formatPlatform)
+
+describe('handlerName', () => {
+  it.each([
+    ['linux/arm64', 'qemu-aarch64'],
+    ['linux/arm/v7', 'qemu-arm'],
+    ['linux/arm/v6', 'qemu-arm'],
+    ['linux/ppc64le', 'qemu-ppc64le'],
+    ['linux/s390x', 'qemu-s390x'],
+    ['linux/riscv64', 'qemu-riscv64'],
+    ['linux/mips64le', 'qemu-mips64el'],
+    ['linux/mips64', 'qemu-mips64'],
+    ['linux/loong64', 'qemu-loongarch64'],
+    ['linux/386', 'qemu-i386'],
+    ['linux/amd64', 'qemu-x86_64']
+  ])('%s is handled by %s', (platform, name) => {
+    expect(handlerName(parsePlatform(platform))).toBe(name)
+  })
+})
+
+describe('host architecture', () => {
+  it.each([
+    ['x64', 'amd64', ['amd64', '386']],
+    ['x86_64', 'amd64', ['amd64', '386']],
+    ['arm64', 'arm64', ['arm64']],
+    ['aarch64', 'arm64', ['arm64']],
+    ['ppc64', 'ppc64le', ['ppc64le']],
+    ['s390x', 's390x', ['s390x']],
+    ['riscv64', 'riscv64', ['riscv64']]
+  ])('%s is %s and runs %j natively', (arch, oci, native) => {
+    expect(hostArchitecture(arch)).toBe(oci)
+    expect(nativeArchitectures(oci)).toEqual(native)
+  })
+})
+
+describe('planQemu', () => {
+  const handlers = {
+    'qemu-aarch64': { enabled: true, interpreter: '/x', flags: 'F' },
+    'qemu-s390x': { enabled: false, interpreter: '/x', flags: 'F' }
+  }
+  it.each([
+    ['everything native on amd64', 'amd64', ['linux/amd64', 'linux/386', 'linux/amd64/v3'], [3, 0, []]],
+    ['a registered and a disabled handler', 'amd64', ['linux/amd64', 'linux/arm64', 'linux/s390x'], [1, 1, ['linux/s390x']]],
+    ['missing handlers', 'amd64', ['linux/arm/v7', 'linux/riscv64'], [0, 0, ['linux/arm/v7', 'linux/riscv64']]],
+    ['an arm64 host emulates amd64 and arm/v7', 'arm64', ['linux/arm64', 'linux/amd64', 'linux/arm/v7'], [1, 0, ['linux/amd64', 'linux/arm/v7']]]
+  ] as const)('%s', (_name, host, requested, [native, emulated, missing]) => {
+    const plan = planQemu(platforms(...requested), host, handlers)
+    expect(plan.native).toHaveLength(native)
+    expect(plan.registered).toHaveLength(emulated)
+    expect(names(plan.missing)).toEqual(missing)
+  })
+
+  it('treats every foreign platform as missing when binfmt_misc is off', () => {
+    expect(names(planQemu(platforms('linux/arm64'), 'amd64', handlers, false).missing)).toEqual(['linux/arm64'])
+  })
+
+  it('asks the installer for each architecture once', () => {
+    expect(architectures(platforms('linux/arm/v7', 'linux/arm/v6', 'linux/riscv64'))).toEqual(['arm', 'riscv64'])
+  })
+})
+
+describe('reading /proc/sys/fs/binfmt_misc (captured fixtures)', () => {
+  it('reads an enabled handler', async () => {
+    expect(await readHandler(registered, 'qemu-aarch64')).toEqual({
+      enabled: true,
+      interpreter: '/usr/libexec/qemu-binfmt/aarch64-binfmt-P',
+      flags: 'POF'
+    })
+  })
+  it('reads a disabled handler', async () => {
+    expect((await readHandler(registered, 'qemu-s390x'))?.enabled).toBe(false)
+  })
+  it('reports no handler as undefined', async () => {
+    expect(await readHandler(registered, 'qemu-arm')).toBeUndefined()
+  })
+})
+
+describe('withFixBinary', () => {
+  const rule = fixture('binfmt.d/qemu-arm.conf').trim()
+  it.each([
+    ['keeps a rule that has F', ':qemu-arm:M::\\x7f:\\xff:/usr/bin/qemu-arm:OPF', ':qemu-arm:M::\\x7f:\\xff:/usr/bin/qemu-arm:OPF'],
+    ['adds F to other flags', ':qemu-arm:M::\\x7f:\\xff:/usr/bin/qemu-arm:OC', ':qemu-arm:M::\\x7f:\\xff:/usr/bin/qemu-arm:OCF'],
+    ['adds F to empty flags', ':qemu-arm:M::\\x7f:\\xff:/usr/bin/qemu-arm:', ':qemu-arm:M::\\x7f:\\xff:/usr/bin/qemu-arm:F'],
+    ['adds a flags field when there is none', ':qemu-arm:M::\\x7f:\\xff:/usr/bin/qemu-arm', ':qemu-arm:M::\\x7f:\\xff:/usr/bin/qemu-arm:F'],
+    ['honours another separator', ',qemu-arm,M,,\\x7f,\\xff,/usr/bin/qemu-arm,P', ',qemu-arm,M,,\\x7f,\\xff,/usr/bin/qemu-arm,PF'],
+    ['leaves Debian\'s shipped rule (OPF) as it is', rule, rule]
+  ])('%s', (_name, line, expected) => {
+    expect(withFixBinary(line)).toBe(expected)
+  })
+
+  it('refuses a line that is not a rule', () => {
+    expect(() => withFixBinary(':qemu-arm:M')).toThrow(/not a binfmt rule/)
+  })
+
+  it('drops comments and blank lines from a binfmt.d file', () => {
+    expect(ruleLines(`# comment\n\n${rule}\n`)).toEqual([rule])
+  })
+})
+
+describe('readQemuSettings', () => {
+  it('defaults to auto and the pinned image', () => {
+    expect(readQemuSettings(reader({}))).toEqual({ mode: 'auto', binfmtImage: DEFAULT_BINFMT_IMAGE })
+    expect(DEFAULT_BINFMT_IMAGE).toMatch(/:qemu-v\d+\.\d+\.\d+/)
+  })
+  it.each(['auto', 'image', 'host', 'off', 'HOST'])('accepts %s', mode => {
+    expect(readQemuSettings(reader({ qemu: mode })).mode).toBe(mode.toLowerCase())
+  })
+  it('names the input for an unknown mode', () => {
+    expect(() => readQemuSettings(reader({ qemu: 'all' }))).toThrow(InputError)
+    expect(() => readQemuSettings(reader({ qemu: 'all' }))).toThrow(/input "qemu": "all" is not a mode/)
+  })
+})
+
+/** A host whose binfmt_misc is a copy of the fixture directory; `register` is a plain file there. */
+async function fixtureHost(from = registered): Promise<{ host: QemuHost; commands: string[][] }> {
+  const dir = await mkdtemp(path.join(tmpdir(), 'binfmt-'))
+  await cp(from, dir, { recursive: true })
+  const commands: string[][] = []
+  return {
+    commands,
+    host: {
+      binfmtDir: dir,
+      confDir: path.join(fixtures, 'binfmt.d'),
+      hostArch: 'amd64',
+      isRoot: true,
+      async exec(command, args) {
+        commands.push([command, ...args])
+      }
+    }
+  }
+}
+
+describe('setUpQemu', () => {
+  it('runs nothing when every platform is native or registered', async () => {
+    const { host } = await fixtureHost()
+    const docker = new FakeDocker()
+    const result = await setUpQemu(docker, { mode: 'auto', binfmtImage: 'x' }, platforms('linux/amd64', 'linux/arm64'), host)
+    expect(docker.calls).toEqual([])
+    expect(result.installedWith).toBe('none')
+    expect(names(result.emulated)).toEqual(['linux/arm64'])
+  })
+
+  it('image mode installs only the missing architectures, then verifies them', async () => {
+    const { host } = await fixtureHost()
+    const docker = new FakeDocker().on(['run'], args => {
+      // What the binfmt image does, in the fixture directory.
+      for (const arch of String(args.at(-1)).split(',')) {
+        const name = handlerName(parsePlatform(arch))
+        void writeFile(path.join(host.binfmtDir, name), 'enabled\ninterpreter /usr/bin/x\nflags: F\n')
+      }
+      return {}
+    })
+    const result = await setUpQemu(
+      docker,
+      { mode: 'image', binfmtImage: 'localhost:5000/test/binfmt' },
+      platforms('linux/amd64', 'linux/arm64', 'linux/arm/v7', 'linux/riscv64'),
+      host
+    )
+    expect(docker.calls.map(c => c.args)).toEqual([['run', '--rm', '--privileged', 'localhost:5000/test/binfmt', '--install', 'arm,riscv64']])
+    expect(names(result.emulated)).toEqual(['linux/arm64', 'linux/arm/v7', 'linux/riscv64'])
+  })
+
+  it('fails naming the platform and the fix when a handler is still missing', async () => {
+    const { host } = await fixtureHost()
+    const docker = new FakeDocker().on(['run'], {})
+    await expect(setUpQemu(docker, { mode: 'image', binfmtImage: 'img' }, platforms('linux/riscv64'), host)).rejects.toThrow(
+      /no enabled binfmt handler for linux\/riscv64 \(qemu-riscv64\).*qemu: host/
+    )
+  })
+
+  it('names binfmt-image when the installer fails', async () => {
+    const { host } = await fixtureHost()
+    const docker = new FakeDocker().on(['run'], { exitCode: 125, stderr: 'Unable to find image' })
+    await expect(setUpQemu(docker, { mode: 'image', binfmtImage: 'img' }, platforms('linux/riscv64'), host)).rejects.toThrow(
+      /input "binfmt-image": running img --install riscv64 failed/
+    )
+  })
+
+  it.each([
+    ['the host qemu-user-static when it has the rule and the binary', true],
+    ['the binfmt image when the host has a rule but no binary', false]
+  ])('auto uses %s', async (_name, binaryPresent) => {
+    const { host } = await fixtureHost()
+    const confDir = await mkdtemp(path.join(tmpdir(), 'binfmt.d-'))
+    const interpreter = binaryPresent ? process.execPath : path.join(confDir, 'no-such-qemu')
+    await writeFile(path.join(confDir, 'qemu-arm.conf'), `# test\n:qemu-arm:M::\\x7f:\\xff:${interpreter}:OP\n`)
+    const docker = new FakeDocker().on(['run'], () => {
+      void writeFile(path.join(host.binfmtDir, 'qemu-arm'), 'enabled\ninterpreter x\nflags: F\n')
+      return {}
+    })
+    if (binaryPresent) {
+      await expect(setUpQemu(docker, { mode: 'auto', binfmtImage: 'img' }, platforms('linux/arm/v7'), { ...host, confDir })).rejects.toThrow(
+        /no enabled binfmt handler for linux\/arm\/v7/ // `register` is a plain file here: nothing appears
+      )
+      expect(docker.calls).toEqual([])
+      expect(await readFile(path.join(host.binfmtDir, 'register'), 'utf8')).toBe(`:qemu-arm:M::\\x7f:\\xff:${interpreter}:OPF\n`)
+    } else {
+      const result = await setUpQemu(docker, { mode: 'auto', binfmtImage: 'img' }, platforms('linux/arm/v7'), { ...host, confDir })
+      expect(result.installedWith).toBe('image')
+      expect(docker.calls.map(c => c.args.at(-1))).toEqual(['arm'])
+    }
+  })
+})
+
+describe('registerFromHost', () => {
+  it('writes the rule with F to register, replacing a disabled handler first', async () => {
+    const { host, commands } = await fixtureHost()
+    await registerFromHost(host, platforms('linux/arm/v7', 'linux/s390x'))
+    expect(commands).toEqual([])
+    // The last write to `register` (a plain file here) is the s390x rule; the disabled one got -1 first.
+    expect(await readFile(path.join(host.binfmtDir, 'qemu-s390x'), 'utf8')).toBe('-1')
+    const written = await readFile(path.join(host.binfmtDir, 'register'), 'utf8')
+    expect(written).toMatch(/^:qemu-s390x:M::.*:OPF\n$/)
+  })
+
+  it('mounts binfmt_misc when it is not mounted', async () => {
+    const { host, commands } = await fixtureHost(path.join(fixtures, 'binfmt_misc', 'unmounted'))
+    await registerFromHost(host, platforms('linux/riscv64'))
+    expect(commands).toEqual([['mount', '-t', 'binfmt_misc', 'binfmt_misc', host.binfmtDir]])
+    expect(await readFile(path.join(host.binfmtDir, 'register'), 'utf8')).toMatch(/^:qemu-riscv64:M::.*:OPF\n$/)
+  })
+
+  it('uses sudo without a shell when not root', async () => {
+    const { host, commands } = await fixtureHost(path.join(fixtures, 'binfmt_misc', 'unmounted'))
+    await registerFromHost({ ...host, isRoot: false }, platforms('linux/riscv64'))
+    expect(commands[0]).toEqual(['sudo', '-n', 'mount', '-t', 'binfmt_misc', 'binfmt_misc', host.binfmtDir])
+    expect(commands[1]?.slice(0, 3)).toEqual(['sudo', '-n', 'tee'])
+  })
+
+  it('names the fix when the host has no rule for the platform', async () => {
+    const { host } = await fixtureHost()
+    await expect(registerFromHost(host, platforms('linux/mips64le'))).rejects.toThrow(/install qemu-user-static.*qemu: image/)
+  })
+})

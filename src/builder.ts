@@ -1,0 +1,294 @@
+/**
+ * The buildx builder: an existing one (`builder` input, never removed), or one this action creates, bootstraps,
+ * checks against the requested platforms, and leaves in state for the post step to remove.
+ *
+ * Default driver: `docker-container` on GitHub-hosted runners (RUNNER_ENVIRONMENT=github-hosted), where pulling
+ * the pinned BuildKit image works and the builder is isolated from the engine; `docker` everywhere else
+ * (self-hosted runners, local runs), which needs nothing from the internet. buildx allows only one `docker`
+ * driver builder per docker context, so for `docker` the action creates a docker context on the current engine
+ * endpoint and uses the builder buildx makes for it; the post step removes that context.
+ */
+import * as core from '@actions/core'
+import { randomBytes } from 'node:crypto'
+import { existsSync } from 'node:fs'
+import type { Docker } from './docker.js'
+import { lastLines } from './docker.js'
+import { formatPlatform, type Platform } from './platform.js'
+import { InputError, splitList, type InputReader } from './settings.js'
+import { saveState, State } from './state.js'
+
+export const DRIVERS = ['docker-container', 'docker'] as const
+export type Driver = (typeof DRIVERS)[number]
+
+/** Pinned: a builder's BuildKit should change when this action changes, not when a tag moves. */
+export const DEFAULT_BUILDKIT_IMAGE = 'moby/buildkit:v0.13.2'
+
+export interface BuilderSettings {
+  /** An existing builder to use as is; undefined: create one. */
+  existing?: string
+  driver: Driver
+  driverOpts: string[]
+  buildkitImage: string
+  /** A buildkitd.toml for the docker-container driver. */
+  buildkitdConfig?: string
+}
+
+export function defaultDriver(env: NodeJS.ProcessEnv = process.env): Driver {
+  return env.RUNNER_ENVIRONMENT === 'github-hosted' ? 'docker-container' : 'docker'
+}
+
+export function readBuilderSettings(read: InputReader, env: NodeJS.ProcessEnv = process.env): BuilderSettings {
+  const existing = read('builder').trim() || undefined
+  const rawDriver = read('driver').trim()
+  const driver = (rawDriver || defaultDriver(env)) as Driver
+  if (!DRIVERS.includes(driver)) {
+    throw new InputError('driver', `"${rawDriver}" is not supported: write docker-container or docker`)
+  }
+  const driverOpts = splitList(read('driver-opts'))
+  for (const opt of driverOpts) {
+    if (!/^[A-Za-z0-9_.-]+=/.test(opt)) throw new InputError('driver-opts', `"${opt}" is not key=value`)
+  }
+  const buildkitImage = read('buildkit-image').trim() || DEFAULT_BUILDKIT_IMAGE
+  const buildkitdConfig = read('buildkitd-config').trim() || undefined
+  if (driver === 'docker' && !existing) {
+    if (driverOpts.length > 0) {
+      throw new InputError('driver-opts', 'only applies to the docker-container driver: remove it, or set "driver: docker-container"')
+    }
+    if (buildkitdConfig) {
+      throw new InputError('buildkitd-config', 'only applies to the docker-container driver (the docker driver uses the engine\'s BuildKit): remove it, or set "driver: docker-container"')
+    }
+  }
+  if (buildkitdConfig && !existsSync(buildkitdConfig)) {
+    throw new InputError('buildkitd-config', `${buildkitdConfig} does not exist`)
+  }
+  return { existing, driver, driverOpts, buildkitImage, buildkitdConfig }
+}
+
+/** The argv (after `docker`) that creates and boots a docker-container builder. */
+export function createBuilderArgs(name: string, settings: BuilderSettings): string[] {
+  const args = ['buildx', 'create', '--name', name, '--driver', settings.driver]
+  const opts = [...settings.driverOpts]
+  if (!opts.some(o => o.startsWith('image='))) opts.unshift(`image=${settings.buildkitImage}`)
+  for (const opt of opts) args.push('--driver-opt', opt)
+  if (settings.buildkitdConfig) args.push('--config', settings.buildkitdConfig)
+  args.push('--bootstrap')
+  return args
+}
+
+/** The argv that creates a docker context on an engine endpoint. */
+export function createContextArgs(name: string, endpoint: string): string[] {
+  return ['context', 'create', name, '--description', 'go-build-action builder (removed by its post step)', '--docker', `host=${endpoint}`]
+}
+
+export interface BuilderNode {
+  name: string
+  endpoint: string
+  status: string
+  platforms: string[]
+}
+
+export interface BuilderInfo {
+  name: string
+  driver: string
+  nodes: BuilderNode[]
+}
+
+/** Parses `docker buildx inspect` output (buildx 0.13's `Key: value` layout). */
+export function parseInspect(text: string): BuilderInfo {
+  const info: BuilderInfo = { name: '', driver: '', nodes: [] }
+  let inNodes = false
+  let node: BuilderNode | undefined
+  for (const raw of text.split('\n')) {
+    if (/^\s/.test(raw)) continue // label continuation lines
+    const m = /^([A-Za-z][A-Za-z ]*?):\s*(.*)$/.exec(raw)
+    if (!m) continue
+    const key = m[1] ?? ''
+    const value = (m[2] ?? '').trim()
+    if (key === 'Nodes') inNodes = true
+    else if (!inNodes) {
+      if (key === 'Name') info.name = value
+      else if (key === 'Driver') info.driver = value
+    } else if (key === 'Name') {
+      node = { name: value, endpoint: '', status: '', platforms: [] }
+      info.nodes.push(node)
+    } else if (node && key === 'Endpoint') node.endpoint = value
+    else if (node && key === 'Status') node.status = value
+    else if (node && key === 'Platforms') {
+      node.platforms = value
+        .split(',')
+        .map(p => p.trim().replace(/\*$/, ''))
+        .filter(p => p !== '')
+    }
+  }
+  return info
+}
+
+/** Every platform any node of the builder supports, deduplicated, in order. */
+export function builderPlatforms(info: BuilderInfo): string[] {
+  return [...new Set(info.nodes.flatMap(n => n.platforms))]
+}
+
+function splitPlatform(text: string): { os: string; architecture: string; variant?: string } {
+  const [os = '', architecture = '', variant] = text.split('/')
+  return { os, architecture, variant }
+}
+
+/**
+ * Whether a builder platform list covers a requested platform: same os and architecture, and the same variant
+ * when one is asked for (`linux/arm64` and `linux/arm64/v8` are one platform).
+ */
+export function covers(supported: readonly string[], platform: Platform): boolean {
+  return supported.some(text => {
+    const s = splitPlatform(text)
+    if (s.os !== platform.os || s.architecture !== platform.architecture) return false
+    if (!platform.variant) return true
+    if (platform.architecture === 'arm64' && platform.variant === 'v8') return !s.variant || s.variant === 'v8'
+    return s.variant === platform.variant
+  })
+}
+
+/**
+ * The requested platforms the builder cannot build. `emulated` are platforms with an enabled QEMU handler: the
+ * `docker` driver lists the platforms the engine found when it started, yet runs any platform the kernel can
+ * execute, so for that driver those count as supported.
+ */
+export function unsupportedPlatforms(
+  requested: readonly Platform[],
+  info: BuilderInfo,
+  emulated: readonly Platform[] = []
+): Platform[] {
+  const supported = builderPlatforms(info)
+  return requested.filter(p => {
+    if (covers(supported, p)) return false
+    if (info.driver === 'docker' && emulated.some(e => formatPlatform(e) === formatPlatform(p))) return false
+    return true
+  })
+}
+
+/** Whether a failed boot was BuildKit's image failing to pull. */
+export function isImagePullFailure(output: string): boolean {
+  return /pulling image|failed to resolve reference|pull access denied|manifest unknown|not found: manifest|failed to do request|no such host|TLS handshake timeout|i\/o timeout|connection refused/i.test(
+    output
+  )
+}
+
+export class BuilderError extends Error {
+  override name = 'BuilderError'
+}
+
+export interface BuilderResult {
+  name: string
+  driver: string
+  platforms: string[]
+  /** True when this action created it (and the post step removes it). */
+  created: boolean
+  /** For a `docker`-driver builder: its docker context, which buildx must be run from. */
+  dockerContext?: string
+}
+
+function freshName(): string {
+  return `go-build-action-${randomBytes(4).toString('hex')}`
+}
+
+async function inspect(docker: Docker, name: string): Promise<{ info?: BuilderInfo; output: string }> {
+  const result = await docker.run(['buildx', 'inspect', '--bootstrap', name], { allowFailure: true })
+  const output = `${result.stdout}\n${result.stderr}`
+  if (result.exitCode !== 0) return { output }
+  return { info: parseInspect(result.stdout), output }
+}
+
+/** The current docker context's engine endpoint (`unix:///var/run/docker.sock`). */
+async function currentEndpoint(docker: Docker): Promise<string> {
+  const result = await docker.run(['context', 'inspect', '--format', '{{.Endpoints.docker.Host}}'], { silent: true })
+  const endpoint = result.stdout.trim()
+  if (!endpoint) throw new BuilderError('docker context inspect reported no engine endpoint for the current context')
+  return endpoint
+}
+
+async function createDockerBuilder(docker: Docker): Promise<string> {
+  const name = freshName()
+  const endpoint = await currentEndpoint(docker)
+  // Saved before creating, so the post step removes even a half-made context.
+  saveState(State.DockerContext, name)
+  await docker.run(createContextArgs(name, endpoint))
+  core.info(`created docker context ${name} on ${endpoint}; its builder is ${name} (docker driver)`)
+  return name
+}
+
+async function createContainerBuilder(docker: Docker, settings: BuilderSettings): Promise<string> {
+  const name = freshName()
+  saveState(State.Builder, name)
+  const result = await docker.run(createBuilderArgs(name, settings), { allowFailure: true })
+  if (result.exitCode !== 0) {
+    const output = `${result.stdout}\n${result.stderr}`
+    if (isImagePullFailure(output)) {
+      const image = settings.driverOpts.find(o => o.startsWith('image='))?.slice('image='.length) ?? settings.buildkitImage
+      throw new BuilderError(
+        `the docker-container builder could not boot: its BuildKit image ${image} could not be pulled (${lastLines(result.stderr || result.stdout, 1)}). ` +
+          'Set "driver: docker" to build with the engine\'s own BuildKit, or set "buildkit-image" to a BuildKit image in a registry this runner can reach.'
+      )
+    }
+    throw new BuilderError(`docker buildx create --driver ${settings.driver} failed: ${lastLines(result.stderr || result.stdout)}`)
+  }
+  return name
+}
+
+/** The builder phase: use or create, bootstrap, read and check its platforms. */
+export async function setUpBuilder(
+  docker: Docker,
+  settings: BuilderSettings,
+  platforms: readonly Platform[],
+  emulated: readonly Platform[] = []
+): Promise<BuilderResult> {
+  let name: string
+  let created = false
+  if (settings.existing) {
+    name = settings.existing
+    core.info(`using the existing builder ${name} (it is left in place after the job)`)
+  } else {
+    name = settings.driver === 'docker' ? await createDockerBuilder(docker) : await createContainerBuilder(docker, settings)
+    created = true
+  }
+
+  const { info, output } = await inspect(docker, name)
+  if (!info) {
+    if (settings.existing) {
+      throw new InputError('builder', `cannot use the builder "${name}": ${lastLines(output, 1)}. Name a builder listed by "docker buildx ls", or leave "builder" empty to let the action create one`)
+    }
+    throw new BuilderError(`the new builder ${name} did not boot: ${lastLines(output)}`)
+  }
+  const supported = builderPlatforms(info)
+  const lacking = unsupportedPlatforms(platforms, info, emulated)
+  if (lacking.length > 0) {
+    const where = settings.existing ? `the builder "${name}"` : `the ${info.driver} builder ${name}`
+    throw new InputError(
+      'platforms',
+      `${where} cannot build ${lacking.map(formatPlatform).join(', ')}; it supports ${supported.join(', ') || 'no platforms'}. ` +
+        'Remove the platform, or let QEMU emulate it ("qemu: auto"), or use a builder that supports it'
+    )
+  }
+  core.info(`builder ${name} (${info.driver}) supports ${supported.join(', ')}`)
+  // A docker-driver builder is named after its docker context (buildx makes one per context).
+  const dockerContext = info.driver === 'docker' ? name : undefined
+  return { name, driver: info.driver, platforms: supported, created, dockerContext }
+}
+
+/** Post step: removes what {@link setUpBuilder} created; each removal on its own. */
+export async function removeBuilder(docker: Docker, builder: string, context: string): Promise<string[]> {
+  const done: string[] = []
+  if (builder) {
+    const exists = await docker.run(['buildx', 'inspect', builder], { allowFailure: true, silent: true })
+    if (exists.exitCode === 0) {
+      await docker.run(['buildx', 'rm', builder])
+      done.push(`removed builder ${builder}`)
+    } else done.push(`builder ${builder} was never created`)
+  }
+  if (context) {
+    const exists = await docker.run(['context', 'inspect', context], { allowFailure: true, silent: true })
+    if (exists.exitCode === 0) {
+      await docker.run(['context', 'rm', '--force', context])
+      done.push(`removed docker context ${context} (and its builder)`)
+    } else done.push(`docker context ${context} was never created`)
+  }
+  return done
+}

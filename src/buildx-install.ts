@@ -1,0 +1,203 @@
+/**
+ * A pinned buildx (`buildx-version`): when the installed one differs, download that release (from GitHub, or the
+ * mirror `buildx-download-url` names), verify its sha256 against the release's checksums.txt, cache it in the
+ * runner's tool cache, and install it as this job's docker CLI plugin ($DOCKER_CONFIG/cli-plugins/docker-buildx).
+ */
+import * as core from '@actions/core'
+import * as tc from '@actions/tool-cache'
+import { createHash } from 'node:crypto'
+import { createReadStream } from 'node:fs'
+import { chmod, copyFile, mkdir, readFile, rename, rm } from 'node:fs/promises'
+import { homedir } from 'node:os'
+import * as path from 'node:path'
+import type { Docker } from './docker.js'
+import { InputError, type InputReader } from './settings.js'
+
+export const DEFAULT_BUILDX_DOWNLOAD_URL =
+  'https://github.com/docker/buildx/releases/download/v{version}/buildx-v{version}.{os}-{arch}'
+
+const TOOL_NAME = 'docker-buildx'
+
+export interface BuildxInstallSettings {
+  /** The wanted version without a leading `v` (`0.13.1`); undefined: use what is installed. */
+  version?: string
+  /** URL template with {version}, {os} and {arch}. */
+  downloadUrl: string
+}
+
+export function readBuildxInstallSettings(read: InputReader): BuildxInstallSettings {
+  const raw = read('buildx-version').trim()
+  const version = raw.replace(/^v/, '') || undefined
+  if (version !== undefined && !/^\d+\.\d+\.\d+(?:[-+][0-9A-Za-z.+-]+)?$/.test(version)) {
+    throw new InputError('buildx-version', `"${raw}" is not a buildx release version: write it like 0.13.1`)
+  }
+  const downloadUrl = read('buildx-download-url').trim() || DEFAULT_BUILDX_DOWNLOAD_URL
+  if (!downloadUrl.includes('{version}')) {
+    throw new InputError('buildx-download-url', 'has no {version} placeholder: write a URL template like the default')
+  }
+  try {
+    new URL(downloadUrl.replace(/\{(version|os|arch)\}/g, 'x'))
+  } catch {
+    throw new InputError('buildx-download-url', `"${downloadUrl}" is not a URL template`)
+  }
+  return { version, downloadUrl }
+}
+
+/** buildx's names for the runner's OS and architecture, as in its release file names. */
+export function releasePlatform(platform: string = process.platform, arch: string = process.arch): { os: string; arch: string } {
+  const os = platform === 'win32' ? 'windows' : platform
+  const archs: Record<string, string> = {
+    x64: 'amd64',
+    arm64: 'arm64',
+    arm: 'arm-v7',
+    ppc64: 'ppc64le',
+    s390x: 's390x',
+    riscv64: 'riscv64',
+    ia32: '386'
+  }
+  return { os, arch: archs[arch] ?? arch }
+}
+
+/** Fills the URL template. */
+export function releaseUrl(template: string, version: string, os: string, arch: string): string {
+  const url = template.replaceAll('{version}', version).replaceAll('{os}', os).replaceAll('{arch}', arch)
+  return os === 'windows' && !url.endsWith('.exe') ? `${url}.exe` : url
+}
+
+/** The checksums.txt beside a release file (same directory). */
+export function checksumsUrl(fileUrl: string): string {
+  const url = new URL(fileUrl)
+  url.pathname = `${url.pathname.slice(0, url.pathname.lastIndexOf('/') + 1)}checksums.txt`
+  url.search = ''
+  return url.toString()
+}
+
+/** Parses `sha256sum` output (`<hex>  name` or `<hex> *name`) into file name → lowercase hex digest. */
+export function parseChecksums(text: string): Map<string, string> {
+  const sums = new Map<string, string>()
+  for (const line of text.split('\n')) {
+    const m = /^([0-9a-fA-F]{64})\s+\*?(.+?)\s*$/.exec(line)
+    if (m && m[1] && m[2]) sums.set(path.posix.basename(m[2]), m[1].toLowerCase())
+  }
+  return sums
+}
+
+/** The version `docker buildx version` reports (`0.13.1+ds1` from "github.com/docker/buildx 0.13.1+ds1 ..."). */
+export function parseBuildxVersion(output: string): string | undefined {
+  const m = /buildx\s+v?(\d+\.\d+\.\d+[^\s]*)/.exec(output)
+  return m?.[1]
+}
+
+/** Whether an installed version is the wanted one (build metadata after `+` does not count). */
+export function sameVersion(installed: string | undefined, wanted: string): boolean {
+  if (!installed) return false
+  const strip = (v: string): string => v.replace(/^v/, '').split('+')[0] ?? ''
+  return strip(installed) === strip(wanted)
+}
+
+export async function sha256File(file: string): Promise<string> {
+  const hash = createHash('sha256')
+  for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer)
+  return hash.digest('hex')
+}
+
+export function dockerConfigDir(env: NodeJS.ProcessEnv = process.env): string {
+  return env.DOCKER_CONFIG || path.join(homedir(), '.docker')
+}
+
+export class BuildxInstallError extends Error {
+  override name = 'BuildxInstallError'
+}
+
+export interface BuildxInstallResult {
+  version: string
+  /** `installed` (already the wanted version), `cache` or `download`. */
+  source: 'installed' | 'cache' | 'download'
+  plugin?: string
+}
+
+async function installedVersion(docker: Docker): Promise<string | undefined> {
+  const result = await docker.run(['buildx', 'version'], { allowFailure: true, silent: true })
+  return result.exitCode === 0 ? parseBuildxVersion(result.stdout) : undefined
+}
+
+async function downloadVerified(settings: BuildxInstallSettings, version: string, os: string, arch: string): Promise<string> {
+  const url = releaseUrl(settings.downloadUrl, version, os, arch)
+  const fileName = path.posix.basename(new URL(url).pathname)
+  const sumsUrl = checksumsUrl(url)
+  core.info(`downloading ${url}`)
+  let sumsFile: string
+  let binary: string
+  try {
+    sumsFile = await tc.downloadTool(sumsUrl)
+  } catch (error) {
+    throw new BuildxInstallError(
+      `cannot download buildx ${version}'s checksums from ${sumsUrl}: ${(error as Error).message}. Check "buildx-version", or point "buildx-download-url" at a mirror with the release layout`,
+      { cause: error }
+    )
+  }
+  const expected = parseChecksums(await readFile(sumsFile, 'utf8')).get(fileName)
+  await rm(sumsFile, { force: true })
+  if (!expected) throw new BuildxInstallError(`${sumsUrl} lists no checksum for ${fileName}; nothing was installed`)
+  try {
+    binary = await tc.downloadTool(url)
+  } catch (error) {
+    throw new BuildxInstallError(
+      `cannot download buildx ${version} from ${url}: ${(error as Error).message}. Check "buildx-version", or point "buildx-download-url" at a mirror with the release layout`,
+      { cause: error }
+    )
+  }
+  const actual = await sha256File(binary)
+  if (actual !== expected) {
+    await rm(binary, { force: true })
+    throw new BuildxInstallError(
+      `the buildx ${version} download from ${url} has sha256 ${actual}, but ${sumsUrl} says ${expected}: nothing was installed. ` +
+        'The download or the mirror is corrupt or tampered with; fix the mirror named by "buildx-download-url"'
+    )
+  }
+  core.info(`sha256 ${actual} matches ${sumsUrl}`)
+  return binary
+}
+
+/** The buildx phase: nothing when unpinned or already the wanted version. */
+export async function installBuildx(
+  docker: Docker,
+  settings: BuildxInstallSettings,
+  env: NodeJS.ProcessEnv = process.env
+): Promise<BuildxInstallResult | undefined> {
+  const version = settings.version
+  if (!version) return undefined
+  const current = await installedVersion(docker)
+  if (sameVersion(current, version)) {
+    core.info(`buildx ${current} is installed: nothing to download`)
+    return { version, source: 'installed' }
+  }
+  core.info(`buildx ${current ?? '(none)'} is installed; buildx-version asks for ${version}`)
+  const { os, arch } = releasePlatform()
+  const exe = os === 'windows' ? `${TOOL_NAME}.exe` : TOOL_NAME
+
+  let cachedDir = tc.find(TOOL_NAME, version, arch)
+  let source: BuildxInstallResult['source'] = 'cache'
+  if (cachedDir) core.info(`buildx ${version} found in the tool cache: ${cachedDir}`)
+  else {
+    const binary = await downloadVerified(settings, version, os, arch)
+    cachedDir = await tc.cacheFile(binary, exe, TOOL_NAME, version, arch)
+    await rm(binary, { force: true })
+    source = 'download'
+  }
+
+  const pluginDir = path.join(dockerConfigDir(env), 'cli-plugins')
+  const plugin = path.join(pluginDir, exe)
+  await mkdir(pluginDir, { recursive: true })
+  const temporary = `${plugin}.${process.pid}.tmp`
+  await copyFile(path.join(cachedDir, exe), temporary)
+  await chmod(temporary, 0o755)
+  await rename(temporary, plugin)
+  core.info(`installed buildx ${version} as ${plugin}`)
+
+  const reported = await installedVersion(docker)
+  if (!sameVersion(reported, version)) {
+    core.warning(`buildx ${version} was installed as ${plugin}, but "docker buildx version" reports ${reported ?? 'nothing'}`)
+  }
+  return { version, source, plugin }
+}
