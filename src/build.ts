@@ -14,6 +14,10 @@ export interface BuildRequest {
   references: string[]
   buildArgs: BuildArg[]
   push: boolean
+  /** `--label` values for the image config. */
+  labels?: Record<string, string>
+  /** Annotations for the index and every platform manifest (`--annotation index:…`, `manifest:…`). */
+  annotations?: Record<string, string>
   /** Where buildx writes its metadata JSON. */
   metadataFile: string
 }
@@ -22,6 +26,10 @@ export interface BuildRequest {
 export function buildxBuildArgs(request: BuildRequest): string[] {
   const args = ['buildx', 'build', '--file', request.file, '--platform', request.platforms.map(formatPlatform).join(',')]
   for (const arg of request.buildArgs) args.push('--build-arg', `${arg.name}=${arg.value}`)
+  for (const [key, value] of Object.entries(request.labels ?? {})) args.push('--label', `${key}=${value}`)
+  for (const [key, value] of Object.entries(request.annotations ?? {})) {
+    args.push('--annotation', `index:${key}=${value}`, '--annotation', `manifest:${key}=${value}`)
+  }
   for (const ref of request.references) args.push('--tag', ref)
   args.push('--metadata-file', request.metadataFile)
   if (request.push) args.push('--push')

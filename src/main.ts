@@ -12,7 +12,8 @@ import { platformDigests } from './registry.js'
 import { readSettings } from './settings.js'
 import { saveState, State } from './state.js'
 import { writeSummary } from './summary.js'
-import { imageReferences } from './tags.js'
+import { indexReferences, planTags, readGitHubContext } from './tags.js'
+import { resolveVersions, versionValues, withVersionBuildArgs } from './versions.js'
 import { verifyPublished } from './verify.js'
 import type { PublishResult } from './publish.js'
 
@@ -20,7 +21,12 @@ export async function run(docker: Docker = createDocker()): Promise<void> {
   saveState(State.IsPost, 'true')
 
   const settings = readSettings(name => core.getInput(name))
-  const references = imageReferences(settings.images, settings.tags)
+  const versions = await resolveVersions(settings.versions, settings.file)
+  for (const [name, version] of Object.entries(versions.resolved)) core.info(`${name} ${version.value} (from ${version.source})`)
+  const buildArgs = withVersionBuildArgs(settings.buildArgs, versions)
+  const plan = await core.group('Plan tags', () => planTags(docker, settings, versions, readGitHubContext()))
+  // Until the publisher takes over: every index tag is a --tag of the build; per-platform tags are not pushed yet.
+  const references = indexReferences(settings.images, plan)
   const workDir = await mkdtemp(path.join(process.env.RUNNER_TEMP || tmpdir(), 'go-build-action-'))
   saveState(State.WorkDir, workDir)
 
@@ -30,8 +36,10 @@ export async function run(docker: Docker = createDocker()): Promise<void> {
       file: settings.file,
       platforms: settings.platforms,
       references,
-      buildArgs: settings.buildArgs,
-      push: settings.push,
+      buildArgs,
+      push: plan.push,
+      labels: plan.labels,
+      annotations: plan.annotations,
       metadataFile: path.join(workDir, 'metadata.json')
     })
   )
@@ -44,7 +52,7 @@ export async function run(docker: Docker = createDocker()): Promise<void> {
     manifest: '',
     metadata
   }
-  if (settings.push) {
+  if (plan.push) {
     const published = await core.group('Verify what the registry serves', () =>
       verifyPublished(docker, references, settings.platforms)
     )
@@ -60,7 +68,9 @@ export async function run(docker: Docker = createDocker()): Promise<void> {
   await core.group('Report', async () => {
     setOutputs({
       [Output.Digest]: result.digest,
+      [Output.Tag]: plan.tag,
       [Output.Tags]: result.references.join('\n'),
+      [Output.Versions]: JSON.stringify(versionValues(versions)),
       [Output.PlatformDigests]: JSON.stringify(result.platformDigests),
       [Output.Manifest]: result.manifest,
       [Output.Metadata]: JSON.stringify(result.metadata.raw)

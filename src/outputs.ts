@@ -6,8 +6,12 @@ import * as core from '@actions/core'
 export const Output = {
   /** Digest of the pushed multi-arch index. */
   Digest: 'digest',
+  /** The main tag (after rebuild handling). */
+  Tag: 'tag',
   /** Every full reference published, newline separated. */
   Tags: 'tags',
+  /** JSON object: version name (`go`) → the version the image was built with. */
+  Versions: 'versions',
   /** JSON object: platform (`linux/arm64`) → manifest digest. */
   PlatformDigests: 'platform-digests',
   /** The index exactly as the registry serves it. */

@@ -3,6 +3,8 @@
  */
 import * as path from 'node:path'
 import { DEFAULT_PLATFORMS, formatPlatform, parsePlatform, PlatformError, type Platform } from './platform.js'
+import { readTagSettings, type TagSettings } from './tags.js'
+import { readVersionSettings, type VersionSettings } from './versions.js'
 
 export interface Settings {
   /** Build context directory. */
@@ -11,14 +13,14 @@ export interface Settings {
   file: string
   /** Repositories to publish to, e.g. `ghcr.io/org/go-build`, `localhost:5000/go-build`. */
   images: string[]
-  /** Tags to publish under every repository. */
-  tags: string[]
   /** Target platforms, deduplicated, in the order given. */
   platforms: Platform[]
-  /** Push to the registries (false: build only). */
-  push: boolean
   /** `--build-arg` values, in the order given. */
   buildArgs: BuildArg[]
+  /** Where versions come from (see versions.ts). */
+  versions: VersionSettings
+  /** How tags are named, and whether to push (see tags.ts). */
+  tagging: TagSettings
 }
 
 export interface BuildArg {
@@ -47,10 +49,10 @@ export function readSettings(read: InputReader): Settings {
     context,
     file,
     images: readImages(read),
-    tags: readTags(read),
     platforms: readPlatforms(read),
-    push: readBoolean(read, 'push', true),
-    buildArgs: readBuildArgs(read)
+    buildArgs: readBuildArgs(read),
+    versions: readVersionSettings(read),
+    tagging: readTagSettings(read)
   }
 }
 
@@ -111,16 +113,6 @@ function readImages(read: InputReader): string[] {
     if (problem) throw new InputError('images', `"${image}": ${problem}`)
   }
   return images
-}
-
-function readTags(read: InputReader): string[] {
-  const tags = unique(splitList(read('tags')))
-  if (tags.length === 0) throw new InputError('tags', 'is empty: give at least one tag, e.g. 1.25.4-llvm18.1.8-k8s1.34.1')
-  for (const tag of tags) {
-    const problem = validateTag(tag)
-    if (problem) throw new InputError('tags', `"${tag}": ${problem}`)
-  }
-  return tags
 }
 
 function readPlatforms(read: InputReader): Platform[] {
