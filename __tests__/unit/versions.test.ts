@@ -107,6 +107,17 @@ describe('parseVersionsFile', () => {
     )
   })
 
+  it('throws a SourceFileError that carries the file and line', () => {
+    let caught: unknown
+    try {
+      parseVersionsFile('go: [\n', 'v.yaml', NAMES)
+    } catch (error) {
+      caught = error
+    }
+    expect(caught).toBeInstanceOf(SourceFileError)
+    expect({ file: (caught as SourceFileError).file, line: (caught as SourceFileError).line }).toEqual({ file: 'v.yaml', line: 2 })
+  })
+
   it('rejects a top level that is not a mapping', () => {
     expect(() => parseVersionsFile('- 1.25.4\n', 'v.yaml', NAMES)).toThrow(/^v\.yaml:1: expected a mapping/)
   })
