@@ -21,7 +21,7 @@ export async function writeSummary(result: PublishResult): Promise<void> {
     summary.addRaw(`<p>Published index ${code(result.digest)} under:</p>`, true)
     summary.addList(result.references.map(code))
   } else {
-    summary.addRaw('<p>Built every platform without pushing (input <code>push</code> is false).</p>', true)
+    summary.addRaw('<p>Built every platform without pushing (input <code>push</code> is <code>false</code>, or <code>auto</code> on a pull request).</p>', true)
   }
   const rows = platformRows(result)
   if (rows.length > 0) {

@@ -140,7 +140,7 @@ export function renderTemplate(template: string, input: string, versions: Versio
       const input2 = VERSION_INPUTS[name]
       throw new InputError(
         input,
-        `"${template}": {${name}} has no value; looked in ${searched.join(', ')}. Set ${input2 ? `"${input2}", ` : ''}the versions file, or an ARG default`
+        `"${template}": {${name}} has no value; looked in ${searched.join(', ')}. Set ${input2 ? `"${input2}", ` : ''}the versions file or an ARG default, or write the tag into ${input}`
       )
     })
     .join('')

@@ -244,7 +244,7 @@ describe('templates', () => {
 
   it('names every place looked in for a placeholder with no source', () => {
     expect(() => renderTemplate('{go}-llvm{llvm}', 'tag-template', versionsOf({ go: '1.25.4' }))).toThrow(
-      'input "tag-template": "{go}-llvm{llvm}": {llvm} has no value; looked in input "llvm-version", versions.yaml (…), the default of ARG LLVM_VERSION in Dockerfile. Set "llvm-version", the versions file, or an ARG default'
+      'input "tag-template": "{go}-llvm{llvm}": {llvm} has no value; looked in input "llvm-version", versions.yaml (…), the default of ARG LLVM_VERSION in Dockerfile. Set "llvm-version", the versions file or an ARG default, or write the tag into tag-template'
     )
   })
 })
