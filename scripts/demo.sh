@@ -10,6 +10,7 @@ image=localhost:5000/demo/hello
 echo "demo: publishing examples/hello for linux/amd64, arm64, ppc64le and s390x to $image:demo" >&2
 node scripts/run-action.mjs --cwd examples/hello \
   "images=$image" \
-  "tags=demo" \
+  "tag-template=demo" \
+  "rebuild=overwrite" \
   "build-args=GO_IMAGE=localhost:5000/base/golang\nBASE_IMAGE=localhost:5000/base/busybox"
 echo "demo: try it: docker run --rm --platform linux/s390x $image:demo" >&2

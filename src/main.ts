@@ -8,19 +8,20 @@ import * as path from 'node:path'
 import { checkBuildFiles, chooseOutput, runBuild, writeSecretFiles } from './build.js'
 import { setUpBuilder } from './builder.js'
 import { installBuildx } from './buildx-install.js'
-import { formatPlatform } from './platform.js'
-import { setUpQemu } from './qemu.js'
 import { createDocker, type Docker } from './docker.js'
 import { loginTo } from './login.js'
 import { Output, reportOutputs, setOutputs } from './outputs.js'
 import { Phases } from './phases.js'
+import { formatPlatform } from './platform.js'
 import { moveTags, plannedMoves, stageIndex, STAGING_TAG, type PublishResult } from './publish.js'
+import { setUpQemu } from './qemu.js'
 import { platformDigests } from './registry.js'
 import { readSettings, type Settings } from './settings.js'
 import { saveJsonState, saveState, State } from './state.js'
 import { writeSummary } from './summary.js'
-import { basicTagPlan } from './tags.js'
-import { runVerifyCommand, verifyStagedIndex } from './verify.js'
+import { annotationArgs, buildTime, labelArgs, planTags, readGitHubContext } from './tags.js'
+import { runVerifyCommand, verifyStagedIndex, type PlatformReport } from './verify.js'
+import { resolveVersions, versionValues, withVersionBuildArgs } from './versions.js'
 
 export async function run(docker: Docker = createDocker()): Promise<void> {
   saveState(State.IsPost, 'true')
@@ -28,7 +29,6 @@ export async function run(docker: Docker = createDocker()): Promise<void> {
 
   const settings = readSettings(name => core.getInput(name))
   maskSecrets(settings)
-  const plan = basicTagPlan(settings)
   const workDir = await mkdtemp(path.join(process.env.RUNNER_TEMP || tmpdir(), 'go-build-action-'))
   saveState(State.WorkDir, workDir)
   await checkBuildFiles(settings.context, settings.file)
@@ -42,6 +42,15 @@ export async function run(docker: Docker = createDocker()): Promise<void> {
     }
     if (settings.logins.length === 0) core.info('no login inputs: using the credentials earlier steps stored')
   })
+
+  const { versions, plan } = await phases.run('Versions and tags', async () => {
+    const resolved = await resolveVersions(settings.versions, settings.file)
+    for (const [name, version] of Object.entries(resolved.resolved)) core.info(`${name} ${version.value} (from ${version.source})`)
+    const tagPlan = await planTags(docker, settings, resolved, readGitHubContext(), buildTime(settings.buildArgs))
+    core.info(`main tag ${tagPlan.tag}; ${tagPlan.push ? 'pushing' : 'not pushing'}`)
+    return { versions: resolved, plan: tagPlan }
+  })
+  setOutputs({ [Output.Tag]: plan.tag, [Output.Versions]: JSON.stringify(versionValues(versions)) })
 
   const qemu = await phases.run('Set up QEMU', () => setUpQemu(docker, settings.qemu, settings.platforms))
   setOutputs({ [Output.QemuPlatforms]: qemu.emulated.map(formatPlatform).join(',') })
@@ -63,13 +72,13 @@ export async function run(docker: Docker = createDocker()): Promise<void> {
         file: settings.file,
         platforms: settings.platforms,
         output,
-        buildArgs: settings.buildArgs,
+        buildArgs: withVersionBuildArgs(settings.buildArgs, versions),
         metadataFile: path.join(workDir, 'metadata.json'),
         builder: builder.name,
         dockerContext: builder.dockerContext,
         target: settings.target || undefined,
-        labels: settings.labels,
-        annotations: settings.annotations,
+        labels: [...labelArgs(plan.labels), ...settings.labels],
+        annotations: [...annotationArgs(plan.annotations), ...settings.annotations],
         secretFiles: await writeSecretFiles(workDir, settings.secrets),
         cacheFrom: settings.cacheFrom,
         cacheTo: settings.cacheTo,
@@ -97,7 +106,7 @@ export async function run(docker: Docker = createDocker()): Promise<void> {
     manifest: '',
     metadata
   }
-  let platforms: Array<{ platform: string; digest: string; size: number }> = []
+  let platforms: PlatformReport[] = []
 
   if (plan.push) {
     const staged = await phases.run('Push (by digest, no tag moves)', () =>

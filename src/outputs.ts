@@ -13,6 +13,8 @@ export const Output = {
   Tags: 'tags',
   /** `repository@digest` for every repository, newline separated. */
   Images: 'images',
+  /** JSON object: version name (`go`) → the version the image was built with. */
+  Versions: 'versions',
   /** JSON object: platform (`linux/arm64`) → manifest digest. */
   PlatformDigests: 'platform-digests',
   /** The index exactly as the registry serves it. */

@@ -77,3 +77,40 @@ export async function inspectIndex(docker: Docker, reference: string, retry?: Re
   const { stdout } = await docker.run(['buildx', 'imagetools', 'inspect', '--raw', reference], retry ? { silent: true, retry } : { silent: true })
   return { reference, digest: sha256Digest(stdout), raw: stdout, index: parseIndex(stdout, reference) }
 }
+
+/**
+ * Whether buildx's output for a failed `imagetools inspect` says the registry has no such manifest (buildx 0.13:
+ * `ERROR: host/repo:tag: not found`; registries: `manifest unknown`, `MANIFEST_UNKNOWN`, `NAME_UNKNOWN`), as
+ * opposed to a registry that could not be reached or refused to answer.
+ */
+export function isNotFound(output: string): boolean {
+  return output
+    .split('\n')
+    .some(line => /:\s*not found\s*$/i.test(line.trim()) || /manifest unknown|MANIFEST_UNKNOWN|NAME_UNKNOWN/.test(line))
+}
+
+/** The registry could not be asked (unreachable, unauthorized, …): never read as "the tag is free". */
+export class RegistryQueryError extends Error {
+  override name = 'RegistryQueryError'
+}
+
+/** Asks the registry whether `reference` exists, with a real `imagetools inspect`. */
+export async function referenceExists(docker: Docker, reference: string): Promise<boolean> {
+  const result = await docker.run(['buildx', 'imagetools', 'inspect', '--raw', reference], {
+    silent: true,
+    allowFailure: true
+  })
+  if (result.exitCode === 0) return true
+  const output = `${result.stderr}\n${result.stdout}`
+  if (isNotFound(output)) return false
+  const cause = output
+    .split('\n')
+    .map(l => l.trim().replace(/^ERROR:\s*/, ''))
+    .filter(l => l !== '')
+    .slice(-1)[0]
+  const unauthorized = /unauthorized|authorization|denied|\b40[13]\b/i.test(output)
+  const fix = unauthorized
+    ? 'log in to the registry before this step (e.g. docker/login-action) with a token that may read it; a repository that does not exist yet may also be refused this way: create it, or publish the first time with rebuild: overwrite'
+    : 'check the registry address and that the registry is up'
+  throw new RegistryQueryError(`cannot tell whether ${reference} exists (${cause ?? 'no output'}): ${fix}`)
+}

@@ -8,6 +8,8 @@ import { InputError, readBoolean, readNumber, splitCommand, splitLines, splitLis
 import { readLogins, type RegistryLogin } from './login.js'
 import { DEFAULT_PLATFORMS, formatPlatform, parsePlatform, PlatformError, type Platform } from './platform.js'
 import { readQemuSettings, type QemuSettings } from './qemu.js'
+import { readTagSettings, type TagSettings } from './tags.js'
+import { readVersionSettings, type VersionSettings } from './versions.js'
 import { DEFAULT_RETRY, type RetryPolicy } from './retry.js'
 
 export { InputError, readBoolean, splitList, type InputReader } from './input.js'
@@ -19,14 +21,14 @@ export interface Settings {
   file: string
   /** Repositories to publish to, e.g. `ghcr.io/org/go-build`, `localhost:5000/go-build`. */
   images: string[]
-  /** Tags to publish under every repository. */
-  tags: string[]
   /** Target platforms, deduplicated, in the order given. */
   platforms: Platform[]
-  /** Push to the registries (false: build only). */
-  push: boolean
   /** `--build-arg` values, in the order given. */
   buildArgs: BuildArg[]
+  /** Where versions come from (see versions.ts). */
+  versions: VersionSettings
+  /** How tags are named, and whether to push (see tags.ts). */
+  tagging: TagSettings
   /** QEMU emulation (`qemu`, `binfmt-image`). */
   qemu: QemuSettings
   /** The buildx builder (`builder`, `driver`, `driver-opts`, `buildkit-image`, `buildkitd-config`). */
@@ -75,10 +77,10 @@ export function readSettings(read: InputReader): Settings {
     context,
     file,
     images: readImages(read),
-    tags: readTags(read),
     platforms: readPlatforms(read),
-    push: readBoolean(read, 'push', true),
     buildArgs: readBuildArgs(read),
+    versions: readVersionSettings(read),
+    tagging: readTagSettings(read),
     qemu: readQemuSettings(read),
     builder: readBuilderSettings(read),
     buildx: readBuildxInstallSettings(read),
@@ -191,16 +193,6 @@ function readImages(read: InputReader): string[] {
     if (problem) throw new InputError('images', `"${image}": ${problem}`)
   }
   return images
-}
-
-function readTags(read: InputReader): string[] {
-  const tags = unique(splitList(read('tags')))
-  if (tags.length === 0) throw new InputError('tags', 'is empty: give at least one tag, e.g. 1.25.4-llvm18.1.8-k8s1.34.1')
-  for (const tag of tags) {
-    const problem = validateTag(tag)
-    if (problem) throw new InputError('tags', `"${tag}": ${problem}`)
-  }
-  return tags
 }
 
 function readPlatforms(read: InputReader): Platform[] {

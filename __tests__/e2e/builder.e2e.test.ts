@@ -34,7 +34,7 @@ describe('a builder the action creates (docker driver, the default outside GitHu
   it('builds on it, reports it, and the post step removes its docker context', async () => {
     const run = await runAction({
       cwd: await copyOnlyContext(),
-      inputs: { images: freshRepository('builder-created'), tags: 'x', push: 'false', platforms: 'linux/amd64,linux/arm64' }
+      inputs: { images: freshRepository('builder-created'), 'tag-template': 'x', push: 'false', platforms: 'linux/amd64,linux/arm64' }
     })
     expect({ main: run.main.exitCode, log: run.main.exitCode === 0 ? '' : run.main.log }).toEqual({ main: 0, log: '' })
     const name = run.outputs.builder ?? ''
@@ -62,7 +62,7 @@ describe('an existing builder passed as "builder"', () => {
   it('is used and survives the post step', async () => {
     const run = await runAction({
       cwd: await copyOnlyContext(),
-      inputs: { images: freshRepository('builder-existing'), tags: 'x', push: 'false', platforms: 'linux/amd64', builder: name }
+      inputs: { images: freshRepository('builder-existing'), 'tag-template': 'x', push: 'false', platforms: 'linux/amd64', builder: name }
     })
     expect({ main: run.main.exitCode, log: run.main.exitCode === 0 ? '' : run.main.log }).toEqual({ main: 0, log: '' })
     expect(run.outputs.builder).toBe(name)
@@ -78,7 +78,7 @@ describe('an existing builder passed as "builder"', () => {
   it('that does not exist fails naming the input', async () => {
     const run = await runAction({
       cwd: await copyOnlyContext(),
-      inputs: { images: freshRepository('builder-missing'), tags: 'x', push: 'false', platforms: 'linux/amd64', builder: 'no-such-builder-e2e' }
+      inputs: { images: freshRepository('builder-missing'), 'tag-template': 'x', push: 'false', platforms: 'linux/amd64', builder: 'no-such-builder-e2e' }
     })
     expect(run.main.exitCode).toBe(1)
     expect(run.main.log).toMatch(/::error::input "builder": cannot use the builder "no-such-builder-e2e"/)
@@ -91,7 +91,7 @@ describe('a requested platform the builder lacks', () => {
     // qemu: off, and mips64le has no handler on this machine (none of the tests registers qemu-mips64el).
     const run = await runAction({
       cwd: await copyOnlyContext(),
-      inputs: { images: freshRepository('builder-lacks'), tags: 'x', push: 'false', platforms: 'linux/amd64,linux/mips64le', qemu: 'off' }
+      inputs: { images: freshRepository('builder-lacks'), 'tag-template': 'x', push: 'false', platforms: 'linux/amd64,linux/mips64le', qemu: 'off' }
     })
     expect(run.main.exitCode).toBe(1)
     expect(run.main.log).toMatch(/::error::input "platforms": the docker builder go-build-action-[0-9a-f]{8} cannot build linux\/mips64le; it supports linux\/amd64, /)
@@ -105,7 +105,7 @@ describe('the docker-container driver on this offline machine', () => {
   it('says the BuildKit image could not be pulled and what to set, and the post step removes the half-made builder', async () => {
     const run = await runAction({
       cwd: await copyOnlyContext(),
-      inputs: { images: freshRepository('builder-offline'), tags: 'x', push: 'false', platforms: 'linux/amd64', driver: 'docker-container' }
+      inputs: { images: freshRepository('builder-offline'), 'tag-template': 'x', push: 'false', platforms: 'linux/amd64', driver: 'docker-container' }
     })
     expect(run.main.exitCode).toBe(1)
     expect(run.main.log).toMatch(

@@ -44,7 +44,7 @@ function run(mirror: 'good' | 'bad', dockerConfig: string, toolCache: string): P
       env: { DOCKER_CONFIG: dockerConfig, RUNNER_TOOL_CACHE: toolCache },
       inputs: {
         images: freshRepository('buildx-pinned'),
-        tags: 'x',
+        'tag-template': 'x',
         push: 'false',
         platforms: 'linux/amd64',
         'buildx-version': VERSION,

@@ -23,7 +23,8 @@ describe('registry faults', () => {
       cwd: HELLO_CONTEXT,
       inputs: {
         images: repository,
-        tags: TAG,
+        'tag-template': TAG,
+        rebuild: 'overwrite',
         'build-args': `GO_IMAGE=${GO_IMAGE}\nBASE_IMAGE=${BASE_IMAGE}\nSOURCE_DATE_EPOCH=${epoch}`,
         provenance: 'false',
         'retry-attempts': '4',

@@ -40,7 +40,6 @@ describe('publishing to two registries', () => {
       cwd: context,
       inputs: {
         images: `${open}\n${authed}`,
-        tags: TAG,
         'build-args': `BASE_IMAGE=${BASE_IMAGE}`,
         registry: AUTH_REGISTRY,
         username: AUTH.user,
@@ -70,6 +69,7 @@ describe('publishing to two registries', () => {
       expect(served.body).toBe(run.outputs.manifest)
     }
     expect(run.outputs.tag).toBe(TAG)
+    expect(JSON.parse(run.outputs.versions ?? '{}')).toEqual({ go: '1.25.4', llvm: '18.1.8', k8s: '1.34.1' })
     expect(run.outputs.images?.split('\n')).toEqual([`${open}@${run.outputs.digest}`, `${authed}@${run.outputs.digest}`])
     expect(run.outputs.tags?.split('\n').sort()).toEqual(
       [open, authed].flatMap(r => [`${r}:${TAG}`, ...ARCHES.map(a => `${r}:${TAG}-${a}`)]).sort()

@@ -33,7 +33,7 @@ describe('publishing examples/hello for four platforms', () => {
       cwd: HELLO_CONTEXT,
       inputs: {
         images: repository,
-        tags: 'skeleton',
+        'tag-template': 'skeleton',
         'build-args': `GO_IMAGE=${GO_IMAGE}\nBASE_IMAGE=${BASE_IMAGE}`
       }
     })
@@ -92,7 +92,7 @@ describe('a platform that fails to build', () => {
     const repository = freshRepository('fails-on-s390x')
     const run = await runAction({
       cwd: context,
-      inputs: { images: repository, tags: 'never', 'build-args': `BASE_IMAGE=${BASE_IMAGE}` }
+      inputs: { images: repository, 'tag-template': 'never', 'build-args': `BASE_IMAGE=${BASE_IMAGE}` }
     })
     expect(run.main.exitCode).toBe(1)
     expect(run.main.log).toMatch(/::error::the build failed for linux\/s390x at `RUN echo "building for s390x"/)

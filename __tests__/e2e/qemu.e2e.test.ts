@@ -46,7 +46,7 @@ describe('qemu: host', () => {
     const repository = freshRepository('qemu-host')
     const run = await runAction({
       cwd: context,
-      inputs: { images: repository, tags: 'arm', platforms: 'linux/arm/v7', qemu: 'host' }
+      inputs: { images: repository, 'tag-template': 'arm', platforms: 'linux/arm/v7', qemu: 'host' }
     })
     succeeded(run)
     const arm = handler('qemu-arm')
@@ -70,7 +70,7 @@ describe('qemu: image', () => {
       cwd: await copyOnlyContext(),
       inputs: {
         images: freshRepository('qemu-image'),
-        tags: 'x',
+        'tag-template': 'x',
         push: 'false',
         platforms: 'linux/amd64,linux/arm/v7,linux/riscv64',
         qemu: 'image',
@@ -94,7 +94,7 @@ describe('qemu: image', () => {
       cwd: await copyOnlyContext(),
       inputs: {
         images: freshRepository('qemu-image-missing'),
-        tags: 'x',
+        'tag-template': 'x',
         push: 'false',
         platforms: 'linux/riscv64',
         qemu: 'image',
@@ -113,7 +113,7 @@ describe('qemu: auto', () => {
     expect(handler('qemu-aarch64')?.enabled).toBe(true)
     const run = await runAction({
       cwd: await copyOnlyContext(),
-      inputs: { images: freshRepository('qemu-auto-none'), tags: 'x', push: 'false', platforms: 'linux/amd64,linux/arm64' }
+      inputs: { images: freshRepository('qemu-auto-none'), 'tag-template': 'x', push: 'false', platforms: 'linux/amd64,linux/arm64' }
     })
     succeeded(run)
     expect(run.main.log).toContain('nothing to install: every foreign platform already has an enabled binfmt handler')
@@ -125,7 +125,7 @@ describe('qemu: auto', () => {
   it('says every platform is native when none is foreign', async () => {
     const run = await runAction({
       cwd: await copyOnlyContext(),
-      inputs: { images: freshRepository('qemu-auto-native'), tags: 'x', push: 'false', platforms: 'linux/amd64' }
+      inputs: { images: freshRepository('qemu-auto-native'), 'tag-template': 'x', push: 'false', platforms: 'linux/amd64' }
     })
     succeeded(run)
     expect(run.main.log).toContain('nothing to install: every requested platform runs natively on this runner')
@@ -140,7 +140,7 @@ describe('qemu: auto', () => {
       cwd: await copyOnlyContext(),
       inputs: {
         images: freshRepository('qemu-auto-missing'),
-        tags: 'x',
+        'tag-template': 'x',
         push: 'false',
         platforms: 'linux/amd64,linux/arm64,linux/arm/v7,linux/riscv64'
       }

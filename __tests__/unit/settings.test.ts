@@ -6,7 +6,7 @@ const reader =
   (name: string): string =>
     inputs[name] ?? ''
 
-const minimal = { images: 'localhost:5000/go-build', tags: '1.25.4' }
+const minimal = { images: 'localhost:5000/go-build' }
 
 describe('readSettings', () => {
   it('fills the documented defaults', () => {
@@ -15,15 +15,24 @@ describe('readSettings', () => {
       context: '.',
       file: 'Dockerfile',
       images: ['localhost:5000/go-build'],
-      tags: ['1.25.4'],
       platforms: [
         { os: 'linux', architecture: 'amd64' },
         { os: 'linux', architecture: 'arm64' },
         { os: 'linux', architecture: 'ppc64le' },
         { os: 'linux', architecture: 's390x' }
       ],
-      push: true,
       buildArgs: [],
+      versions: { args: { go: 'GO_VERSION', llvm: 'LLVM_VERSION', k8s: 'K8S_VERSION' }, inputs: {} },
+      tagging: {
+        template: '{go}-llvm{llvm}-k8s{k8s}',
+        extraTags: [],
+        prefix: '',
+        suffix: '',
+        platformTags: true,
+        rebuild: 'suffix',
+        latest: 'false',
+        push: 'auto'
+      },
       logins: [],
       retry: { attempts: 4, baseDelayMs: 2000, maxDelayMs: 60_000 },
       verifyCommand: [],
@@ -53,7 +62,7 @@ describe('readSettings', () => {
       })
     )
     expect(settings.images).toEqual(['localhost:5000/a', 'localhost:5001/b'])
-    expect(settings.tags).toEqual(['x', 'y'])
+    expect(settings.tagging.extraTags).toEqual(['x', 'y'])
     expect(settings.platforms.map(p => p.architecture)).toEqual(['arm64', 'amd64'])
   })
 
@@ -71,12 +80,8 @@ describe('readSettings', () => {
     [{ images: 'localhost:5000/go-build:1.0' }, 'images', /without a tag/],
     [{ images: 'localhost:5000/go-build@sha256:abc' }, 'images', /without a digest/],
     [{ images: 'localhost:5000/go build' }, 'images', /not a valid repository/],
-    [{ tags: '' }, 'tags', /is empty/],
-    [{ tags: 'v1 2' }, 'tags', /letters, digits/],
-    [{ tags: '-leading-dash' }, 'tags', /starts with/],
-    [{ tags: 'x'.repeat(129) }, 'tags', /at most 128 characters \(this one has 129\)/],
     [{ platforms: 'linux/amd64,linux/sparc' }, 'platforms', /linux\/sparc/],
-    [{ push: 'maybe' }, 'push', /not a boolean/],
+    [{ push: 'maybe' }, 'push', /not one of auto, true, false/],
     [{ 'build-args': 'JUSTANAME' }, 'build-args', /not NAME=value/],
     [{ 'build-args': '1BAD=x' }, 'build-args', /not NAME=value/]
   ])('rejects %j naming input %s', (override, input, message) => {

@@ -1,7 +1,308 @@
 import { describe, expect, it } from '@jest/globals'
-import { imageReferences } from '../../src/tags.js'
+import { FakeDocker } from '../../__fixtures__/fake-docker.js'
+import { fixture } from '../../__fixtures__/fixtures.js'
+import { parsePlatform } from '../../src/platform.js'
+import { isNotFound, referenceExists, RegistryQueryError } from '../../src/registry.js'
+import { InputError, readSettings } from '../../src/settings.js'
+import {
+  imageReferences,
+  buildTime,
+  indexReferences,
+  parseTemplate,
+  planTags,
+  platformReferences,
+  readGitHubContext,
+  readTagSettings,
+  renderTemplate,
+  sanitizeTag,
+  shouldPush,
+  type GitHubContext,
+  type PlanSettings,
+  type TagSettings
+} from '../../src/tags.js'
+import type { Versions } from '../../src/versions.js'
+import { mkdtempSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import * as path from 'node:path'
 
-describe('imageReferences', () => {
+const NOW = new Date('2025-11-23T07:21:00.000Z')
+const IMAGE = 'localhost:5000/go-build'
+const FOUR = ['linux/amd64', 'linux/arm64', 'linux/ppc64le', 'linux/s390x'].map(p => parsePlatform(p))
+
+function versionsOf(values: Record<string, string>): Versions {
+  const args: Record<string, string> = { go: 'GO_VERSION', llvm: 'LLVM_VERSION', k8s: 'K8S_VERSION' }
+  return {
+    args,
+    resolved: Object.fromEntries(Object.entries(values).map(([k, value]) => [k, { value, source: `test (${k})` }])),
+    searched: Object.fromEntries(
+      Object.keys(args).map(k => [k, [`input "${k}-version"`, 'versions.yaml (…)', `the default of ARG ${args[k]} in Dockerfile`]])
+    )
+  }
+}
+
+const V = versionsOf({ go: '1.25.4', llvm: '18.1.8', k8s: '1.34.1' })
+
+const dispatch: GitHubContext = {
+  eventName: 'workflow_dispatch',
+  ref: 'refs/heads/main',
+  sha: '0123456789abcdef0123456789abcdef01234567',
+  repositoryUrl: 'https://github.com/org/go-build',
+  defaultBranch: 'main'
+}
+
+function tagging(over: Partial<TagSettings> = {}): TagSettings {
+  return { ...readTagSettings(() => ''), ...over }
+}
+
+function settings(over: Partial<TagSettings> = {}, images = [IMAGE], platforms = FOUR): PlanSettings {
+  return { images, platforms, tagging: tagging(over) }
+}
+
+/** A registry that holds exactly the given references; every other tag is "not found" as buildx 0.13 says it. */
+function registryHolding(...references: string[]): FakeDocker {
+  return new FakeDocker().on(['buildx', 'imagetools', 'inspect', '--raw'], args => {
+    const ref = args[4] ?? ''
+    return references.includes(ref)
+      ? { stdout: fixture('index-with-attestations.json') }
+      : { exitCode: 1, stderr: `ERROR: ${ref}: not found\n` }
+  })
+}
+
+const inspected = (docker: FakeDocker): string[] => docker.calls.map(c => c.args[4] ?? '')
+
+describe('planTags: real-world tags', () => {
+  it.each([
+    [{ go: '1.25.4', llvm: '18.1.8', k8s: '1.34.1' }, '1.25.4-llvm18.1.8-k8s1.34.1'],
+    [{ go: '1.26.5', llvm: '21.1.8', k8s: '1.37.0-beta.0' }, '1.26.5-llvm21.1.8-k8s1.37.0-beta.0'],
+    [{ go: '1.24.10', llvm: '19.10.12', k8s: '1.33.11' }, '1.24.10-llvm19.10.12-k8s1.33.11'],
+    [{ go: '1.25.4', llvm: '21.10', k8s: '1.34.1' }, '1.25.4-llvm21.10-k8s1.34.1']
+  ])('%j → %s, per-platform tags, and labels', async (values, tag) => {
+    const docker = registryHolding()
+    const plan = await planTags(docker, settings(), versionsOf(values), dispatch, NOW)
+    expect(plan).toEqual({
+      tag,
+      indexTags: [tag],
+      platformTags: {
+        'linux/amd64': `${tag}-amd64`,
+        'linux/arm64': `${tag}-arm64`,
+        'linux/ppc64le': `${tag}-ppc64le`,
+        'linux/s390x': `${tag}-s390x`
+      },
+      push: true,
+      labels: {
+        'org.opencontainers.image.version': tag,
+        'org.opencontainers.image.created': '2025-11-23T07:21:00.000Z',
+        'org.opencontainers.image.revision': dispatch.sha,
+        'org.opencontainers.image.source': 'https://github.com/org/go-build',
+        'io.go-build.golang.version': values.go,
+        'io.go-build.llvm.version': values.llvm,
+        'io.go-build.kubernetes.version': values.k8s
+      },
+      annotations: plan.labels
+    })
+    expect(inspected(docker)).toEqual([`${IMAGE}:${tag}`])
+  })
+
+  it('names variant platforms unambiguously and can switch per-platform tags off', async () => {
+    const platforms = ['linux/amd64', 'linux/arm/v7', 'linux/arm64'].map(p => parsePlatform(p))
+    const plan = await planTags(registryHolding(), settings({}, [IMAGE], platforms), V, dispatch, NOW)
+    expect(plan.platformTags).toEqual({
+      'linux/amd64': '1.25.4-llvm18.1.8-k8s1.34.1-amd64',
+      'linux/arm/v7': '1.25.4-llvm18.1.8-k8s1.34.1-arm-v7',
+      'linux/arm64': '1.25.4-llvm18.1.8-k8s1.34.1-arm64'
+    })
+    expect((await planTags(registryHolding(), settings({ platformTags: false }), V, dispatch, NOW)).platformTags).toEqual({})
+  })
+
+  it('wraps the main and extra tags in tag-prefix / tag-suffix, templates the extra tags, and leaves latest alone', async () => {
+    const plan = await planTags(
+      registryHolding(),
+      settings({ prefix: 'go', suffix: '-bookworm', extraTags: ['{go}', 'llvm{llvm}'], latest: 'always' }),
+      V,
+      dispatch,
+      NOW
+    )
+    expect(plan.tag).toBe('go1.25.4-llvm18.1.8-k8s1.34.1-bookworm')
+    expect(plan.indexTags).toEqual(['go1.25.4-llvm18.1.8-k8s1.34.1-bookworm', 'latest', 'go1.25.4-bookworm', 'gollvm18.1.8-bookworm'])
+    expect(plan.platformTags['linux/s390x']).toBe('go1.25.4-llvm18.1.8-k8s1.34.1-bookworm-s390x')
+  })
+
+  it('uses a custom template and a version mapped through version-args', async () => {
+    const versions = versionsOf({ go: '1.25.4' })
+    versions.args.protoc = 'PROTOC_VERSION'
+    versions.resolved.protoc = { value: '33.1', source: 'test' }
+    versions.searched.protoc = []
+    const plan = await planTags(registryHolding(), settings({ template: 'go{go}-protoc{protoc}' }), versions, dispatch, NOW)
+    expect(plan.tag).toBe('go1.25.4-protoc33.1')
+    expect(plan.labels['io.go-build.protoc.version']).toBe('33.1')
+  })
+})
+
+describe('planTags: GitHub events', () => {
+  const TAG = '1.25.4-llvm18.1.8-k8s1.34.1'
+
+  it.each<[string, Partial<GitHubContext>, Partial<TagSettings>, string[], boolean]>([
+    ['a published release v1.2.3', { eventName: 'release', ref: 'refs/tags/v1.2.3', releaseTag: 'v1.2.3' }, {}, [TAG, 'v1.2.3'], true],
+    ['a release named release/2025.11', { eventName: 'release', releaseTag: 'release/2025.11' }, {}, [TAG, 'release-2025.11'], true],
+    ['a push to the default branch with latest: true', { eventName: 'push', ref: 'refs/heads/main' }, { latest: 'true' }, [TAG, 'latest'], true],
+    ['a push to another branch with latest: true', { eventName: 'push', ref: 'refs/heads/dev' }, { latest: 'true' }, [TAG], true],
+    ['a push to the default branch with latest: false', { eventName: 'push', ref: 'refs/heads/main' }, {}, [TAG], true],
+    ['workflow_dispatch', {}, {}, [TAG], true],
+    ['a pull request (push: auto)', { eventName: 'pull_request', ref: 'refs/pull/7/merge' }, {}, [TAG], false],
+    ['a pull request with push: true', { eventName: 'pull_request', ref: 'refs/pull/7/merge' }, { push: 'true' }, [TAG], true],
+    ['workflow_dispatch with push: false', {}, { push: 'false' }, [TAG], false]
+  ])('%s', async (_name, event, over, indexTags, push) => {
+    const docker = registryHolding(`${IMAGE}:${TAG}`)
+    const plan = await planTags(docker, settings({ rebuild: 'overwrite', ...over }), V, { ...dispatch, ...event }, NOW)
+    expect({ indexTags: plan.indexTags, push: plan.push }).toEqual({ indexTags, push })
+  })
+
+  it('builds a pull request without pushing and without asking the registry, even though TAG exists', async () => {
+    const docker = registryHolding(`${IMAGE}:${TAG}`)
+    const plan = await planTags(docker, settings(), V, { ...dispatch, eventName: 'pull_request' }, NOW)
+    expect(plan.push).toBe(false)
+    expect(plan.tag).toBe(TAG)
+    expect(docker.calls).toEqual([])
+  })
+})
+
+describe('planTags: rebuilds', () => {
+  const TAG = '1.25.4-llvm18.1.8-k8s1.34.1'
+
+  it('suffix: publishes TAG-2 when TAG and TAG-1 exist', async () => {
+    const docker = registryHolding(`${IMAGE}:${TAG}`, `${IMAGE}:${TAG}-1`)
+    const plan = await planTags(docker, settings({ rebuild: 'suffix' }), V, dispatch, NOW)
+    expect(plan.tag).toBe(`${TAG}-2`)
+    expect(plan.indexTags).toEqual([`${TAG}-2`])
+    expect(plan.platformTags['linux/arm64']).toBe(`${TAG}-2-arm64`)
+    expect(plan.labels['org.opencontainers.image.version']).toBe(`${TAG}-2`)
+    expect(inspected(docker)).toEqual([`${IMAGE}:${TAG}`, `${IMAGE}:${TAG}-1`, `${IMAGE}:${TAG}-2`])
+    expect(docker.calls.every(c => c.options.allowFailure && c.options.silent)).toBe(true)
+  })
+
+  it('suffix: picks a number free in every repository', async () => {
+    const other = 'localhost:5001/mirror/go-build'
+    const docker = registryHolding(`${IMAGE}:${TAG}`, `${other}:${TAG}-1`)
+    const plan = await planTags(docker, settings({ rebuild: 'suffix' }, [IMAGE, other]), V, dispatch, NOW)
+    expect(plan.tag).toBe(`${TAG}-2`)
+    expect(indexReferences([IMAGE, other], plan)).toEqual([`${IMAGE}:${TAG}-2`, `${other}:${TAG}-2`])
+  })
+
+  it('suffix: keeps TAG when it is new', async () => {
+    expect((await planTags(registryHolding(), settings(), V, dispatch, NOW)).tag).toBe(TAG)
+  })
+
+  it('overwrite: moves TAG without asking the registry', async () => {
+    const docker = registryHolding(`${IMAGE}:${TAG}`)
+    expect((await planTags(docker, settings({ rebuild: 'overwrite' }), V, dispatch, NOW)).tag).toBe(TAG)
+    expect(docker.calls).toEqual([])
+  })
+
+  it('fail: stops when TAG exists, naming the reference and the other choices', async () => {
+    await expect(planTags(registryHolding(`${IMAGE}:${TAG}`), settings({ rebuild: 'fail' }), V, dispatch, NOW)).rejects.toThrow(
+      `input "rebuild": ${IMAGE}:${TAG} already exists and rebuild is "fail": set rebuild: suffix to publish ${TAG}-1, or overwrite to move ${TAG}`
+    )
+  })
+
+  it.each([
+    ['imagetools-inspect-connection-refused.txt', /cannot tell whether .* exists \(.*connection refused\): check the registry address/],
+    ['imagetools-inspect-unauthorized.txt', /cannot tell whether .* exists \(pull access denied.*\): log in to the registry/],
+    ['imagetools-inspect-bad-credentials.txt', /cannot tell whether .* exists \(.*401 Unauthorized\): log in to the registry/]
+  ])('never takes a registry that answers like %s for a free tag', async (file, message) => {
+    const docker = new FakeDocker().on(['buildx', 'imagetools', 'inspect'], { exitCode: 1, stderr: fixture(file) })
+    const planned = planTags(docker, settings(), V, dispatch, NOW)
+    await expect(planned).rejects.toThrow(RegistryQueryError)
+    await expect(planTags(docker, settings(), V, dispatch, NOW)).rejects.toThrow(message)
+  })
+})
+
+describe('isNotFound / referenceExists (buildx 0.13 output captured against localhost:5000/5001)', () => {
+  it.each([
+    ['imagetools-inspect-not-found.txt', true],
+    ['imagetools-inspect-repository-not-found.txt', true],
+    ['imagetools-inspect-connection-refused.txt', false],
+    ['imagetools-inspect-unauthorized.txt', false],
+    ['imagetools-inspect-bad-credentials.txt', false]
+  ])('%s → not found: %s', (file, notFound) => expect(isNotFound(fixture(file))).toBe(notFound))
+
+  it.each(['ERROR: failed to resolve: manifest unknown', 'MANIFEST_UNKNOWN: manifest unknown', 'NAME_UNKNOWN: repository name not known'])(
+    'reads registry wording %j as not found',
+    text => expect(isNotFound(text)).toBe(true)
+  )
+
+  it('answers true for a reference the registry serves, false for one it does not have', async () => {
+    const docker = registryHolding(`${IMAGE}:a`)
+    expect(await referenceExists(docker, `${IMAGE}:a`)).toBe(true)
+    expect(await referenceExists(docker, `${IMAGE}:b`)).toBe(false)
+  })
+})
+
+describe('templates', () => {
+  it('splits text and placeholders', () => {
+    expect(parseTemplate('{go}-llvm{llvm}', 't')).toEqual([{ placeholder: 'go' }, { text: '-llvm' }, { placeholder: 'llvm' }])
+    expect(parseTemplate('fixed', 't')).toEqual([{ text: 'fixed' }])
+  })
+
+  it('names every place looked in for a placeholder with no source', () => {
+    expect(() => renderTemplate('{go}-llvm{llvm}', 'tag-template', versionsOf({ go: '1.25.4' }))).toThrow(
+      'input "tag-template": "{go}-llvm{llvm}": {llvm} has no value; looked in input "llvm-version", versions.yaml (…), the default of ARG LLVM_VERSION in Dockerfile. Set "llvm-version", the versions file or an ARG default, or write the tag into tag-template'
+    )
+  })
+})
+
+describe('sanitizeTag / shouldPush', () => {
+  it.each([
+    ['v1.2.3', 'v1.2.3'],
+    ['release/2025.11', 'release-2025.11'],
+    ['.hidden', 'hidden'],
+    ['v2+build.7', 'v2-build.7'],
+    ['x'.repeat(200), 'x'.repeat(128)]
+  ])('%s → %s', (name, tag) => expect(sanitizeTag(name)).toBe(tag))
+
+  it.each([
+    ['auto', 'pull_request', false],
+    ['auto', 'pull_request_target', false],
+    ['auto', 'push', true],
+    ['auto', 'release', true],
+    ['true', 'pull_request', true],
+    ['false', 'push', false]
+  ] as const)('push: %s on %s → %s', (mode, eventName, push) => expect(shouldPush(mode, { ...dispatch, eventName })).toBe(push))
+})
+
+describe('readGitHubContext', () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'github-context-'))
+  const payload = (name: string, body: unknown): string => {
+    const file = path.join(dir, name)
+    writeFileSync(file, JSON.stringify(body))
+    return file
+  }
+  const base = { GITHUB_SHA: 'abc', GITHUB_SERVER_URL: 'https://github.com', GITHUB_REPOSITORY: 'org/repo' }
+
+  it('reads a published release and the default branch from the payload', () => {
+    const file = payload('release.json', { action: 'published', release: { tag_name: 'v1.2.3' }, repository: { default_branch: 'main' } })
+    expect(readGitHubContext({ ...base, GITHUB_EVENT_NAME: 'release', GITHUB_REF: 'refs/tags/v1.2.3', GITHUB_EVENT_PATH: file })).toEqual({
+      eventName: 'release',
+      ref: 'refs/tags/v1.2.3',
+      sha: 'abc',
+      repositoryUrl: 'https://github.com/org/repo',
+      defaultBranch: 'main',
+      releaseTag: 'v1.2.3'
+    })
+  })
+
+  it('ignores a release that is only created, and a missing payload file', () => {
+    const file = payload('created.json', { action: 'created', release: { tag_name: 'v1.2.3' } })
+    expect(readGitHubContext({ GITHUB_EVENT_NAME: 'release', GITHUB_EVENT_PATH: file }).releaseTag).toBeUndefined()
+    expect(readGitHubContext({ GITHUB_EVENT_NAME: 'push', GITHUB_EVENT_PATH: path.join(dir, 'none.json') })).toEqual({
+      eventName: 'push',
+      ref: '',
+      sha: '',
+      repositoryUrl: ''
+    })
+  })
+})
+
+describe('references', () => {
   it('publishes every tag in every repository', () => {
     expect(imageReferences(['localhost:5000/a', 'localhost:5001/b'], ['1', '1-amd64'])).toEqual([
       'localhost:5000/a:1',
@@ -9,5 +310,77 @@ describe('imageReferences', () => {
       'localhost:5001/b:1',
       'localhost:5001/b:1-amd64'
     ])
+  })
+
+  it('lists the per-platform references of each platform', () => {
+    expect(platformReferences(['r/a', 'r/b'], { platformTags: { 'linux/amd64': 'T-amd64' } })).toEqual({
+      'linux/amd64': ['r/a:T-amd64', 'r/b:T-amd64']
+    })
+  })
+})
+
+/**
+ * Malformed inputs: each ends in one message that names the input (or file) and the rule, before anything is
+ * built or pushed (the FakeDocker below answers nothing, so any docker call would fail the test differently).
+ */
+describe('malformed inputs', () => {
+  const reader =
+    (inputs: Record<string, string>) =>
+    (name: string): string =>
+      inputs[name] ?? ''
+
+  it.each<[string, Record<string, string>, string, RegExp]>([
+    ['uppercase image name', { images: 'localhost:5000/Go-Build' }, 'images', /lowercase/],
+    ['bad rebuild value', { rebuild: 'bump' }, 'rebuild', /"bump" is not one of suffix, overwrite, fail/],
+    ['bad push value', { push: 'sometimes' }, 'push', /not one of auto, true, false/],
+    ['bad latest value', { latest: 'maybe' }, 'latest', /not one of true, false, always/],
+    ['bad platform-tags value', { 'platform-tags': 'perhaps' }, 'platform-tags', /not one of true, false/],
+    ['version with spaces', { 'go-version': '1.25 .4' }, 'go-version', /contains whitespace/],
+    ['version with go prefix', { 'go-version': 'go1.25.4' }, 'go-version', /write 1.25.4/],
+    ['version not starting with a digit', { 'llvm-version': 'latest' }, 'llvm-version', /does not start with a digit/],
+    ['version with a +', { 'k8s-version': '1.34.1+k3s1' }, 'k8s-version', /contains "\+"/],
+    ['malformed version-args', { 'version-args': 'go:GO_VERSION' }, 'version-args', /not name=ARG_NAME/],
+    ['version-args mapping one ARG twice', { 'version-args': 'llvm=GO_VERSION' }, 'version-args', /mapped to both "go" and "llvm"/]
+  ])('%s', (_name, inputs, input, message) => {
+    expect(() => readSettings(reader({ images: IMAGE, ...inputs }))).toThrow(InputError)
+    expect(() => readSettings(reader({ images: IMAGE, ...inputs }))).toThrow(new RegExp(`^input "${input}": .*${message.source}`))
+  })
+
+  it.each<[string, Partial<TagSettings>, Versions, string, RegExp]>([
+    ['a placeholder with no source', {}, versionsOf({ go: '1.25.4', llvm: '18.1.8' }), 'tag-template', /\{k8s\} has no value; looked in input "k8s-version"/],
+    ['an unknown placeholder', { template: '{go}-{golang}' }, V, 'tag-template', /\{golang\} is not a known placeholder \(known: \{go\}, \{llvm\}, \{k8s\}\)/],
+    ['an unclosed brace', { template: '{go}-llvm{llvm' }, V, 'tag-template', /"\{" at position 10 is not closed/],
+    ['a stray closing brace', { template: 'go}-{llvm}' }, V, 'tag-template', /"\}" at position 3 closes nothing/],
+    ['empty braces', { template: '{go}-{}' }, V, 'tag-template', /"\{\}" is not a placeholder/],
+    ['nested braces', { template: '{{go}}' }, V, 'tag-template', /"\{" at position 1 is not closed/],
+    ['a tag over 128 characters', { suffix: `-${'x'.repeat(110)}` }, V, 'tag-template', /at most 128 characters \(this one has 138\)/],
+    ['a template with a space', { template: '{go} llvm{llvm}' }, V, 'tag-template', /"1.25.4 llvm18.1.8" is not a valid tag: a tag is letters/],
+    ['an extra tag with a slash', { extraTags: ['feature/x'] }, V, 'tags', /the tag "feature\/x" is not a valid tag/],
+    ['an extra tag starting with a dash', { extraTags: ['-x'] }, V, 'tags', /starts with a letter, digit or _/],
+    ['a tag-prefix starting with a dot', { prefix: '.x' }, V, 'tag-prefix', /would start the tag with "\."/],
+    ['a tag-suffix with a colon', { suffix: ':x' }, V, 'tag-suffix', /characters a tag cannot/],
+    ['an extra tag that is a per-platform tag', { extraTags: ['{go}-llvm{llvm}-k8s{k8s}-amd64'] }, V, 'tags', /would name both the multi-arch index and the linux\/amd64 image/]
+  ])('%s', async (_name, over, versions, input, message) => {
+    const docker = registryHolding()
+    const planned = planTags(docker, settings(over), versions, dispatch, NOW)
+    await expect(planned).rejects.toThrow(InputError)
+    await expect(planTags(docker, settings(over), versions, dispatch, NOW)).rejects.toThrow(
+      new RegExp(`^input "${input}": .*${message.source}`)
+    )
+  })
+})
+
+describe('buildTime', () => {
+  it('takes SOURCE_DATE_EPOCH from the build args first, then the environment', () => {
+    expect(buildTime([{ name: 'SOURCE_DATE_EPOCH', value: '0' }], { SOURCE_DATE_EPOCH: '99' }).toISOString()).toBe('1970-01-01T00:00:00.000Z')
+    expect(buildTime([], { SOURCE_DATE_EPOCH: '86400' }).toISOString()).toBe('1970-01-02T00:00:00.000Z')
+  })
+
+  it('is now without one', () => {
+    expect(Math.abs(buildTime([], {}).getTime() - Date.now())).toBeLessThan(5000)
+  })
+
+  it('names the build arg when the epoch is not a number', () => {
+    expect(() => buildTime([{ name: 'SOURCE_DATE_EPOCH', value: 'yesterday' }], {})).toThrow(/^input "build-args": SOURCE_DATE_EPOCH "yesterday"/)
   })
 })
