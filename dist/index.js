@@ -40216,7 +40216,8 @@ function readLogins(read) {
 function parseLogins(text) {
     let doc;
     try {
-        doc = (0,yaml__WEBPACK_IMPORTED_MODULE_0__/* .parse */ .qg)(text);
+        // Failsafe schema: every value stays the text written (a password 0123 is not the number 123).
+        doc = (0,yaml__WEBPACK_IMPORTED_MODULE_0__/* .parse */ .qg)(text, { schema: 'failsafe' });
     }
     catch (error) {
         // The YAML parser's message can quote the offending line, which may hold a password: keep only its position.
@@ -40229,7 +40230,7 @@ function parseLogins(text) {
         const item = entry;
         const field = (name) => {
             const value = item?.[name];
-            return typeof value === 'string' || typeof value === 'number' ? String(value).trim() : '';
+            return typeof value === 'string' ? value.trim() : '';
         };
         if (typeof item !== 'object' || item === null)
             throw new _input_js__WEBPACK_IMPORTED_MODULE_2__/* .InputError */ .dz('logins', `entry ${i + 1} is not a mapping of registry, username, password`);
@@ -40440,6 +40441,8 @@ async function writeSecretFiles(dir, secrets) {
 var src_builder = __nccwpck_require__(4868);
 // EXTERNAL MODULE: ./src/buildx-install.ts + 4 modules
 var buildx_install = __nccwpck_require__(4707);
+// EXTERNAL MODULE: ./src/errors.ts
+var errors = __nccwpck_require__(3916);
 // EXTERNAL MODULE: ./src/login.ts
 var src_login = __nccwpck_require__(49);
 ;// CONCATENATED MODULE: ./src/outputs.ts
@@ -40464,6 +40467,8 @@ const Output = {
     Manifest: 'manifest',
     /** buildx's metadata JSON. */
     Metadata: 'metadata',
+    /** JSON list of the index's attestation manifests: digest, the platform attested, predicate types. */
+    Attestations: 'attestations',
     /** The requested platforms that run through QEMU on this runner, comma separated. */
     QemuPlatforms: 'qemu-platforms',
     /** The buildx builder the build ran on. */
@@ -40480,7 +40485,8 @@ function outputsOf(result, tag) {
         [Output.Images]: result.pinned.join('\n'),
         [Output.PlatformDigests]: JSON.stringify(result.platformDigests),
         [Output.Manifest]: result.manifest,
-        [Output.Metadata]: JSON.stringify(result.metadata.raw)
+        [Output.Metadata]: JSON.stringify(result.metadata.raw),
+        [Output.Attestations]: JSON.stringify(result.attestations)
     };
 }
 function reportOutputs(result, tag) {
@@ -40712,6 +40718,31 @@ function timingChart(timings) {
 function platformRows(platforms, result) {
     return platforms.map(p => [escapeHtml(p.platform), code(p.digest), formatBytes(p.size), result.pushed ? 'published' : 'built']);
 }
+/** The timing table and chart, for success and failure alike. */
+function addTimings(summary, timings) {
+    if (timings.length === 0)
+        return;
+    summary.addHeading('Phases', 3);
+    summary.addTable([
+        [
+            { data: 'Phase', header: true },
+            { data: 'Time', header: true }
+        ],
+        ...timings.map(t => [escapeHtml(t.name), `${formatDuration(t.durationMs)}${t.ok ? '' : ' (failed)'}`])
+    ]);
+    summary.addRaw(`\n${timingChart(timings)}\n`, true);
+}
+/** A failed run's summary: the error, and how far the pipeline got. No tag a user pulls has moved before "Move tags". */
+async function writeFailureSummary(message, timings) {
+    const summary = core/* summary */.z.addHeading('go-build-action failed', 2);
+    summary.addRaw(`<p>${escapeHtml(message)}</p>`, true);
+    const moved = timings.some(t => t.name === 'Move tags');
+    summary.addRaw(moved
+        ? '<p>The run failed while moving tags: some tags may already point at the new index.</p>'
+        : '<p>No tag a user pulls was moved.</p>', true);
+    addTimings(summary, timings);
+    await summary.write();
+}
 async function writeSummary(result, platforms, timings) {
     const summary = core/* summary */.z.addHeading('go-build-action', 2);
     if (result.pushed) {
@@ -40732,17 +40763,11 @@ async function writeSummary(result, platforms, timings) {
             ...platformRows(platforms, result)
         ]);
     }
-    if (timings.length > 0) {
-        summary.addHeading('Phases', 3);
-        summary.addTable([
-            [
-                { data: 'Phase', header: true },
-                { data: 'Time', header: true }
-            ],
-            ...timings.map(t => [escapeHtml(t.name), formatDuration(t.durationMs)])
-        ]);
-        summary.addRaw(`\n${timingChart(timings)}\n`, true);
+    if (result.attestations.length > 0) {
+        const types = [...new Set(result.attestations.flatMap(a => a.predicateTypes))];
+        summary.addRaw(`<p>The index also holds ${result.attestations.length} attestation manifest(s) (${types.map(code).join(', ') || 'no predicate type'}), one per platform image; they are not platforms.</p>`, true);
     }
+    addTimings(summary, timings);
     await summary.write();
 }
 
@@ -40800,6 +40825,10 @@ function checkConfigs(configs, requested) {
     }
     return problems;
 }
+/** The predicate types an attestation manifest's layers declare. */
+function predicateTypes(manifest) {
+    return [...new Set((manifest.layers ?? []).map(l => l.annotations?.['in-toto.io/predicate-type']).filter((t) => !!t))];
+}
 /**
  * Reads the staged index back from the first repository by digest: it must list exactly the requested platforms,
  * each platform's config must name that platform, and each platform manifest must be served. Every other
@@ -40824,11 +40853,18 @@ async function verifyStagedIndex(docker, repositories, digest, requested, retry)
     if (configProblems.length > 0)
         throw new Error(`wrong image config: ${configProblems.join('; ')}`);
     const platforms = [];
+    const attestations = [];
+    const byDigest = Object.fromEntries(Object.entries((0,registry/* platformDigests */.Hm)(index.index)).map(([platform, d]) => [d, platform]));
     for (const descriptor of index.index.manifests) {
-        if ((0,registry/* isAttestation */.H3)(descriptor) || !descriptor.platform)
+        if (!descriptor.platform && !(0,registry/* isAttestation */.H3)(descriptor))
             continue;
         const raw = await docker.run(['buildx', 'imagetools', 'inspect', '--raw', `${first}@${descriptor.digest}`], { silent: true, retry });
         const manifest = JSON.parse(raw.stdout);
+        if ((0,registry/* isAttestation */.H3)(descriptor)) {
+            const about = descriptor.annotations?.['vnd.docker.reference.digest'] ?? '';
+            attestations.push({ digest: descriptor.digest, platform: byDigest[about] ?? '', predicateTypes: predicateTypes(manifest) });
+            continue;
+        }
         const size = descriptor.size + (manifest.config?.size ?? 0) + (manifest.layers ?? []).reduce((sum, l) => sum + (l.size ?? 0), 0);
         platforms.push({ platform: (0,src_platform/* formatPlatform */.Bq)(descriptor.platform), digest: descriptor.digest, size });
     }
@@ -40837,7 +40873,7 @@ async function verifyStagedIndex(docker, repositories, digest, requested, retry)
         if (copy.digest !== digest)
             throw new Error(`${repository} serves ${copy.digest} for ${digest}`);
     }
-    return { index, platforms, attestations: check.attestations };
+    return { index, platforms, attestations };
 }
 /** argv that runs the verify command in one platform's image, whatever the image's entrypoint. */
 function verifyCommandArgs(image, platform, command) {
@@ -40905,9 +40941,20 @@ var src_versions = __nccwpck_require__(7902);
 
 
 
+
 async function run(docker = (0,src_docker/* createDocker */.hC)()) {
     (0,state/* saveState */.LZ)(state/* State */.Uw.IsPost, 'true');
     const phases = new Phases();
+    try {
+        await publish(docker, phases);
+    }
+    catch (error) {
+        await writeFailureSummary((0,errors/* errorMessage */.g)(error), phases.timings).catch(() => undefined);
+        throw error;
+    }
+}
+/** Inputs → versions and tags → QEMU → builder → build → push by digest → verify → move tags → report. */
+async function publish(docker, phases) {
     const settings = (0,src_settings/* readSettings */.sb)(name => core/* getInput */.V4(name));
     maskSecrets(settings);
     const workDir = await (0,promises_.mkdtemp)(external_node_path_.join(process.env.RUNNER_TEMP || (0,external_node_os_.tmpdir)(), 'go-build-action-'));
@@ -40972,6 +41019,7 @@ async function run(docker = (0,src_docker/* createDocker */.hC)()) {
         pinned: [],
         platformDigests: {},
         manifest: '',
+        attestations: [],
         metadata
     };
     let platforms = [];
@@ -40998,6 +41046,7 @@ async function run(docker = (0,src_docker/* createDocker */.hC)()) {
             pinned: staged.repositories.map(r => `${r}@${staged.digest}`),
             platformDigests: digests,
             manifest: verified.index.raw,
+            attestations: verified.attestations,
             metadata
         };
     }

@@ -47,7 +47,8 @@ export function readLogins(read: InputReader): RegistryLogin[] {
 export function parseLogins(text: string): RegistryLogin[] {
   let doc: unknown
   try {
-    doc = parse(text)
+    // Failsafe schema: every value stays the text written (a password 0123 is not the number 123).
+    doc = parse(text, { schema: 'failsafe' })
   } catch (error) {
     // The YAML parser's message can quote the offending line, which may hold a password: keep only its position.
     const position = (error as { linePos?: Array<{ line: number }> }).linePos?.[0]?.line
@@ -58,7 +59,7 @@ export function parseLogins(text: string): RegistryLogin[] {
     const item = entry as Record<string, unknown> | null
     const field = (name: string): string => {
       const value = item?.[name]
-      return typeof value === 'string' || typeof value === 'number' ? String(value).trim() : ''
+      return typeof value === 'string' ? value.trim() : ''
     }
     if (typeof item !== 'object' || item === null) throw new InputError('logins', `entry ${i + 1} is not a mapping of registry, username, password`)
     const unknown = Object.keys(item).filter(k => !['registry', 'username', 'password'].includes(k))

@@ -9,6 +9,7 @@ import { checkBuildFiles, chooseOutput, runBuild, writeSecretFiles } from './bui
 import { setUpBuilder } from './builder.js'
 import { installBuildx } from './buildx-install.js'
 import { createDocker, type Docker } from './docker.js'
+import { errorMessage } from './errors.js'
 import { loginTo } from './login.js'
 import { Output, reportOutputs, setOutputs } from './outputs.js'
 import { Phases } from './phases.js'
@@ -18,7 +19,7 @@ import { setUpQemu } from './qemu.js'
 import { platformDigests } from './registry.js'
 import { readSettings, type Settings } from './settings.js'
 import { saveJsonState, saveState, State } from './state.js'
-import { writeSummary } from './summary.js'
+import { writeFailureSummary, writeSummary } from './summary.js'
 import { annotationArgs, buildTime, labelArgs, planTags, readGitHubContext } from './tags.js'
 import { runVerifyCommand, verifyStagedIndex, type PlatformReport } from './verify.js'
 import { resolveVersions, versionValues, withVersionBuildArgs } from './versions.js'
@@ -26,7 +27,16 @@ import { resolveVersions, versionValues, withVersionBuildArgs } from './versions
 export async function run(docker: Docker = createDocker()): Promise<void> {
   saveState(State.IsPost, 'true')
   const phases = new Phases()
+  try {
+    await publish(docker, phases)
+  } catch (error) {
+    await writeFailureSummary(errorMessage(error), phases.timings).catch(() => undefined)
+    throw error
+  }
+}
 
+/** Inputs → versions and tags → QEMU → builder → build → push by digest → verify → move tags → report. */
+async function publish(docker: Docker, phases: Phases): Promise<void> {
   const settings = readSettings(name => core.getInput(name))
   maskSecrets(settings)
   const workDir = await mkdtemp(path.join(process.env.RUNNER_TEMP || tmpdir(), 'go-build-action-'))
@@ -104,6 +114,7 @@ export async function run(docker: Docker = createDocker()): Promise<void> {
     pinned: [],
     platformDigests: {},
     manifest: '',
+    attestations: [],
     metadata
   }
   let platforms: PlatformReport[] = []
@@ -133,6 +144,7 @@ export async function run(docker: Docker = createDocker()): Promise<void> {
       pinned: staged.repositories.map(r => `${r}@${staged.digest}`),
       platformDigests: digests,
       manifest: verified.index.raw,
+      attestations: verified.attestations,
       metadata
     }
   }

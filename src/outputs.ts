@@ -21,6 +21,8 @@ export const Output = {
   Manifest: 'manifest',
   /** buildx's metadata JSON. */
   Metadata: 'metadata',
+  /** JSON list of the index's attestation manifests: digest, the platform attested, predicate types. */
+  Attestations: 'attestations',
   /** The requested platforms that run through QEMU on this runner, comma separated. */
   QemuPlatforms: 'qemu-platforms',
   /** The buildx builder the build ran on. */
@@ -42,7 +44,8 @@ export function outputsOf(result: PublishResult, tag: string): Partial<Outputs> 
     [Output.Images]: result.pinned.join('\n'),
     [Output.PlatformDigests]: JSON.stringify(result.platformDigests),
     [Output.Manifest]: result.manifest,
-    [Output.Metadata]: JSON.stringify(result.metadata.raw)
+    [Output.Metadata]: JSON.stringify(result.metadata.raw),
+    [Output.Attestations]: JSON.stringify(result.attestations)
   }
 }
 

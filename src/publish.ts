@@ -13,6 +13,7 @@
 import type { BuildMetadata, BuildOutput } from './build.js'
 import { DockerCommandError, lastLines, type Docker } from './docker.js'
 import type { RetryPolicy } from './retry.js'
+import type { AttestationReport } from './verify.js'
 
 /** The tag the `docker` driver path pushes through before anything is verified. */
 export const STAGING_TAG = 'go-build-action-staging'
@@ -45,6 +46,8 @@ export interface PublishResult {
   platformDigests: Record<string, string>
   /** The index exactly as the registry serves it. */
   manifest: string
+  /** Attestation manifests in the index (provenance, SBOM). */
+  attestations: AttestationReport[]
   metadata: BuildMetadata
 }
 

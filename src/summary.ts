@@ -42,6 +42,35 @@ export function platformRows(platforms: readonly PlatformReport[], result: Publi
   return platforms.map(p => [escapeHtml(p.platform), code(p.digest), formatBytes(p.size), result.pushed ? 'published' : 'built'])
 }
 
+/** The timing table and chart, for success and failure alike. */
+function addTimings(summary: typeof core.summary, timings: readonly PhaseTiming[]): void {
+  if (timings.length === 0) return
+  summary.addHeading('Phases', 3)
+  summary.addTable([
+    [
+      { data: 'Phase', header: true },
+      { data: 'Time', header: true }
+    ],
+    ...timings.map(t => [escapeHtml(t.name), `${formatDuration(t.durationMs)}${t.ok ? '' : ' (failed)'}`])
+  ])
+  summary.addRaw(`\n${timingChart(timings)}\n`, true)
+}
+
+/** A failed run's summary: the error, and how far the pipeline got. No tag a user pulls has moved before "Move tags". */
+export async function writeFailureSummary(message: string, timings: readonly PhaseTiming[]): Promise<void> {
+  const summary = core.summary.addHeading('go-build-action failed', 2)
+  summary.addRaw(`<p>${escapeHtml(message)}</p>`, true)
+  const moved = timings.some(t => t.name === 'Move tags')
+  summary.addRaw(
+    moved
+      ? '<p>The run failed while moving tags: some tags may already point at the new index.</p>'
+      : '<p>No tag a user pulls was moved.</p>',
+    true
+  )
+  addTimings(summary, timings)
+  await summary.write()
+}
+
 export async function writeSummary(
   result: PublishResult,
   platforms: readonly PlatformReport[],
@@ -65,16 +94,13 @@ export async function writeSummary(
       ...platformRows(platforms, result)
     ])
   }
-  if (timings.length > 0) {
-    summary.addHeading('Phases', 3)
-    summary.addTable([
-      [
-        { data: 'Phase', header: true },
-        { data: 'Time', header: true }
-      ],
-      ...timings.map(t => [escapeHtml(t.name), formatDuration(t.durationMs)])
-    ])
-    summary.addRaw(`\n${timingChart(timings)}\n`, true)
+  if (result.attestations.length > 0) {
+    const types = [...new Set(result.attestations.flatMap(a => a.predicateTypes))]
+    summary.addRaw(
+      `<p>The index also holds ${result.attestations.length} attestation manifest(s) (${types.map(code).join(', ') || 'no predicate type'}), one per platform image; they are not platforms.</p>`,
+      true
+    )
   }
+  addTimings(summary, timings)
   await summary.write()
 }

@@ -78,15 +78,29 @@ export interface PlatformReport {
   size: number
 }
 
+/** An attestation manifest in the index (provenance, SBOM), and the platform image it is about. */
+export interface AttestationReport {
+  digest: string
+  /** The platform of the image it attests (`vnd.docker.reference.digest`), or '' when that is not in the index. */
+  platform: string
+  /** The in-toto predicate types it carries, e.g. `https://slsa.dev/provenance/v0.2`, `https://spdx.dev/Document`. */
+  predicateTypes: string[]
+}
+
 export interface VerifiedIndex {
   index: RegistryIndex
   platforms: PlatformReport[]
-  attestations: number
+  attestations: AttestationReport[]
 }
 
 interface ImageManifest {
   config?: { size?: number }
-  layers?: Array<{ size?: number }>
+  layers?: Array<{ size?: number; annotations?: Record<string, string> }>
+}
+
+/** The predicate types an attestation manifest's layers declare. */
+export function predicateTypes(manifest: ImageManifest): string[] {
+  return [...new Set((manifest.layers ?? []).map(l => l.annotations?.['in-toto.io/predicate-type']).filter((t): t is string => !!t))]
 }
 
 /**
@@ -117,19 +131,26 @@ export async function verifyStagedIndex(
   if (configProblems.length > 0) throw new Error(`wrong image config: ${configProblems.join('; ')}`)
 
   const platforms: PlatformReport[] = []
+  const attestations: AttestationReport[] = []
+  const byDigest = Object.fromEntries(Object.entries(platformDigests(index.index)).map(([platform, d]) => [d, platform]))
   for (const descriptor of index.index.manifests) {
-    if (isAttestation(descriptor) || !descriptor.platform) continue
+    if (!descriptor.platform && !isAttestation(descriptor)) continue
     const raw = await docker.run(['buildx', 'imagetools', 'inspect', '--raw', `${first}@${descriptor.digest}`], { silent: true, retry })
     const manifest = JSON.parse(raw.stdout) as ImageManifest
+    if (isAttestation(descriptor)) {
+      const about = descriptor.annotations?.['vnd.docker.reference.digest'] ?? ''
+      attestations.push({ digest: descriptor.digest, platform: byDigest[about] ?? '', predicateTypes: predicateTypes(manifest) })
+      continue
+    }
     const size = descriptor.size + (manifest.config?.size ?? 0) + (manifest.layers ?? []).reduce((sum, l) => sum + (l.size ?? 0), 0)
-    platforms.push({ platform: formatPlatform(descriptor.platform), digest: descriptor.digest, size })
+    platforms.push({ platform: formatPlatform(descriptor.platform!), digest: descriptor.digest, size })
   }
 
   for (const repository of others) {
     const copy = await inspectIndex(docker, `${repository}@${digest}`, retry)
     if (copy.digest !== digest) throw new Error(`${repository} serves ${copy.digest} for ${digest}`)
   }
-  return { index, platforms, attestations: check.attestations }
+  return { index, platforms, attestations }
 }
 
 /** argv that runs the verify command in one platform's image, whatever the image's entrypoint. */

@@ -88,6 +88,15 @@ describe('publishing to two registries', () => {
     }
   })
 
+  it('reports the provenance attestations (provenance: mode=min by default) apart from the platforms', async () => {
+    const attestations = JSON.parse(run.outputs.attestations ?? '[]') as Array<{ digest: string; platform: string; predicateTypes: string[] }>
+    expect(attestations.map(a => a.platform).sort()).toEqual([...FOUR_PLATFORMS].sort())
+    for (const a of attestations) expect(a.predicateTypes).toEqual(['https://slsa.dev/provenance/v0.2'])
+    const index = JSON.parse(run.outputs.manifest ?? '{}') as { manifests: Array<{ digest: string; platform: { os: string } }> }
+    expect(index.manifests.filter(m => m.platform.os === 'unknown').map(m => m.digest).sort()).toEqual(attestations.map(a => a.digest).sort())
+    expect(run.summary).toContain('4 attestation manifest(s)')
+  })
+
   it.each(ARCHES)('runs TAG-%s on this amd64 host and it was built on that architecture', async arch => {
     const { stdout } = await docker(['run', '--rm', '--pull', 'always', `${open}:${TAG}-${arch}`])
     const machine = { amd64: 'x86_64', arm64: 'aarch64', ppc64le: 'ppc64le', s390x: 's390x' }[arch]

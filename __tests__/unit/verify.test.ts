@@ -18,12 +18,22 @@ const raw = fixture('index-with-attestations.json')
 const digest = sha256Digest(raw)
 const four = ['linux/amd64', 'linux/arm64', 'linux/ppc64le', 'linux/s390x'].map(parsePlatform)
 
+const attestationDigests = new Set(
+  (JSON.parse(raw) as { manifests: Array<{ digest: string; platform: { os: string } }> }).manifests
+    .filter(m => m.platform.os === 'unknown')
+    .map(m => m.digest)
+)
+
+/** Serves the fixtures: the index, its image configs, image manifests and attestation manifests. */
 function registry(): FakeDocker {
   return new FakeDocker()
     .on(['buildx', 'imagetools', 'inspect', '--format'], { stdout: fixture('image-configs.json') })
-    .on(['buildx', 'imagetools', 'inspect', '--raw'], args => ({
-      stdout: args.at(-1)?.endsWith(digest) ? raw : fixture('image-manifest.json')
-    }))
+    .on(['buildx', 'imagetools', 'inspect', '--raw'], args => {
+      const reference = args.at(-1) ?? ''
+      if (reference.endsWith(digest)) return { stdout: raw }
+      const attestation = [...attestationDigests].some(d => reference.endsWith(d))
+      return { stdout: fixture(attestation ? 'attestation-manifest.json' : 'image-manifest.json') }
+    })
 }
 
 describe('checkIndexPlatforms', () => {
@@ -77,7 +87,9 @@ describe('verifyStagedIndex', () => {
   it('checks the index, the configs and every platform manifest, and every other repository', async () => {
     const docker = registry()
     const verified = await verifyStagedIndex(docker, ['localhost:5000/a', 'localhost:5001/b'], digest, four, NO_RETRY)
-    expect(verified.attestations).toBe(4)
+    expect(verified.attestations).toHaveLength(4)
+    expect(verified.attestations.map(a => a.platform)).toEqual(['linux/amd64', 'linux/arm64', 'linux/ppc64le', 'linux/s390x'])
+    expect(verified.attestations[0]?.predicateTypes).toEqual(['https://slsa.dev/provenance/v0.2'])
     expect(verified.platforms.map(p => p.platform)).toEqual(['linux/amd64', 'linux/arm64', 'linux/ppc64le', 'linux/s390x'])
     // manifest (673) + config + layers of the image-manifest fixture
     const manifest = JSON.parse(fixture('image-manifest.json')) as { config: { size: number }; layers: Array<{ size: number }> }
