@@ -56,7 +56,7 @@ export function parsePlatform(text: string): Platform {
   const variants = KNOWN_ARCHITECTURES[architecture]
   if (!variants) {
     throw new PlatformError(
-      `"${trimmed}" is not a known platform; known architectures: ${Object.keys(KNOWN_ARCHITECTURES).join(', ')}`
+      `"${trimmed}" is not a known platform: write linux/ARCHITECTURE, e.g. linux/arm64; known architectures: ${Object.keys(KNOWN_ARCHITECTURES).join(', ')}`
     )
   }
   if (variant !== undefined && !variants.includes(variant)) {

@@ -16,6 +16,7 @@ import { readFileSync } from 'node:fs'
 import type { Docker } from './docker.js'
 import { archTagSuffix, formatPlatform, type Platform } from './platform.js'
 import { referenceExists } from './registry.js'
+import type { RetryPolicy } from './retry.js'
 import { InputError, splitList, validateTag, type InputReader } from './settings.js'
 import { VERSION_INPUTS, versionValues, type Versions } from './versions.js'
 
@@ -230,6 +231,8 @@ export interface PlanSettings {
   images: string[]
   platforms: Platform[]
   tagging: TagSettings
+  /** How the registry check of the main tag retries transient faults (unset: no retry). */
+  retry?: RetryPolicy
 }
 
 /** How far `rebuild: suffix` counts before giving up. */
@@ -279,7 +282,7 @@ export async function planTags(
   if (!push) {
     core.info(`not pushing (push: ${t.push}, event ${github.eventName || 'unknown'}): the registry is not asked whether ${base} exists`)
   } else if (t.rebuild !== 'overwrite') {
-    tag = await resolveRebuild(docker, settings.images, base, t.rebuild)
+    tag = await resolveRebuild(docker, settings.images, base, t.rebuild, settings.retry)
   }
   checkTag(tag, 'tag-template', 'the main tag with its rebuild number')
 
@@ -304,10 +307,16 @@ export async function planTags(
 }
 
 /** `suffix`: the main tag if free in every repository, else the first `TAG-n` free in all. `fail`: the tag, or an error. */
-async function resolveRebuild(docker: Docker, images: readonly string[], base: string, mode: RebuildMode): Promise<string> {
+async function resolveRebuild(
+  docker: Docker,
+  images: readonly string[],
+  base: string,
+  mode: RebuildMode,
+  retry?: RetryPolicy
+): Promise<string> {
   const existing = async (tag: string): Promise<string | undefined> => {
     for (const image of images) {
-      if (await referenceExists(docker, `${image}:${tag}`)) return `${image}:${tag}`
+      if (await referenceExists(docker, `${image}:${tag}`, retry)) return `${image}:${tag}`
     }
     return undefined
   }
