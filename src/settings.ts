@@ -148,7 +148,7 @@ function readSecrets(read: InputReader): BuildSecret[] {
       if (eq <= 0 || !/^[A-Za-z0-9_.-]+$/.test(id)) {
         throw new InputError('secrets', `line ${number} is not id=value: write one secret per line as id=value (the id is letters, digits, _ . -)`)
       }
-      if (ids.has(id)) throw new InputError('secrets', `secret id "${id}" is given twice`)
+      if (ids.has(id)) throw new InputError('secrets', `secret id "${id}" is given twice: give each secret its own id`)
       ids.add(id)
       return { id, value: line.slice(eq + 1) }
     })
@@ -169,9 +169,9 @@ export function validateRepository(image: string): string | undefined {
   if (!REPOSITORY_RE.test(image)) {
     const lower = image.toLowerCase()
     if (lower !== image && REPOSITORY_RE.test(lower.replace(/^[^/]*\//, m => m))) {
-      return `repository names must be lowercase (did you mean "${lower}"?)`
+      return `repository names must be lowercase: write "${lower}"`
     }
-    return 'not a valid repository name: [registry[:port]/]path with lowercase letters, digits and . _ - / separators'
+    return 'not a valid repository name: write [registry[:port]/]path with lowercase letters, digits and . _ - / separators'
   }
   return undefined
 }

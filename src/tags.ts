@@ -81,7 +81,7 @@ function readChoice<T extends string>(read: InputReader, name: string, choices: 
   const lower = raw.toLowerCase()
   const value = (choices as readonly string[]).includes('true') ? (BOOLEAN_WORDS[lower] ?? lower) : lower
   if ((choices as readonly string[]).includes(value)) return value as T
-  throw new InputError(name, `"${raw}" is not one of ${choices.join(', ')}`)
+  throw new InputError(name, `"${raw}" is not valid: write one of ${choices.join(', ')}`)
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -97,7 +97,7 @@ export function parseTemplate(template: string, input: string): TemplatePart[] {
     const open = template.indexOf('{', i)
     const close = template.indexOf('}', i)
     if (close !== -1 && (open === -1 || close < open)) {
-      throw new InputError(input, `"${template}": "}" at position ${close + 1} closes nothing; placeholders look like {go}`)
+      throw new InputError(input, `"${template}": "}" at position ${close + 1} closes nothing: remove it, or write a placeholder such as {go}`)
     }
     if (open === -1) {
       parts.push({ text: template.slice(i) })
@@ -107,11 +107,11 @@ export function parseTemplate(template: string, input: string): TemplatePart[] {
     const end = template.indexOf('}', open)
     const nested = template.indexOf('{', open + 1)
     if (end === -1 || (nested !== -1 && nested < end)) {
-      throw new InputError(input, `"${template}": "{" at position ${open + 1} is not closed; placeholders look like {go}`)
+      throw new InputError(input, `"${template}": "{" at position ${open + 1} is not closed: close it with "}", placeholders look like {go}`)
     }
     const name = template.slice(open + 1, end).trim()
     if (!/^[a-z][a-z0-9_]*$/.test(name)) {
-      throw new InputError(input, `"${template}": "{${template.slice(open + 1, end)}}" is not a placeholder; placeholders look like {go}`)
+      throw new InputError(input, `"${template}": "{${template.slice(open + 1, end)}}" is not a placeholder: write placeholders such as {go}, lowercase letters, digits and _`)
     }
     parts.push({ placeholder: name })
     i = end + 1

@@ -76,12 +76,12 @@ describe('readSettings', () => {
 
   it.each([
     [{ images: '' }, 'images', /is empty/],
-    [{ images: 'localhost:5000/Go-Build' }, 'images', /lowercase.*did you mean "localhost:5000\/go-build"/],
+    [{ images: 'localhost:5000/Go-Build' }, 'images', /lowercase: write "localhost:5000\/go-build"$/],
     [{ images: 'localhost:5000/go-build:1.0' }, 'images', /without a tag/],
     [{ images: 'localhost:5000/go-build@sha256:abc' }, 'images', /without a digest/],
     [{ images: 'localhost:5000/go build' }, 'images', /not a valid repository/],
     [{ platforms: 'linux/amd64,linux/sparc' }, 'platforms', /linux\/sparc/],
-    [{ push: 'maybe' }, 'push', /not one of auto, true, false/],
+    [{ push: 'maybe' }, 'push', /is not valid: write one of auto, true, false$/],
     [{ 'build-args': 'JUSTANAME' }, 'build-args', /not NAME=value/],
     [{ 'build-args': '1BAD=x' }, 'build-args', /not NAME=value: write one NAME=value per line/],
     [{ images: 'localhost:5000/go-build:1.0' }, 'images', /without a tag \(tags come from "tag-template" and "tags"\)/],

@@ -359,10 +359,10 @@ describe('malformed inputs', () => {
 
   it.each<[string, Record<string, string>, string, RegExp]>([
     ['uppercase image name', { images: 'localhost:5000/Go-Build' }, 'images', /lowercase/],
-    ['bad rebuild value', { rebuild: 'bump' }, 'rebuild', /"bump" is not one of suffix, overwrite, fail/],
-    ['bad push value', { push: 'sometimes' }, 'push', /not one of auto, true, false/],
-    ['bad latest value', { latest: 'maybe' }, 'latest', /not one of true, false, always/],
-    ['bad platform-tags value', { 'platform-tags': 'perhaps' }, 'platform-tags', /not one of true, false/],
+    ['bad rebuild value', { rebuild: 'bump' }, 'rebuild', /"bump" is not valid: write one of suffix, overwrite, fail$/],
+    ['bad push value', { push: 'sometimes' }, 'push', /not valid: write one of auto, true, false$/],
+    ['bad latest value', { latest: 'maybe' }, 'latest', /not valid: write one of true, false, always$/],
+    ['bad platform-tags value', { 'platform-tags': 'perhaps' }, 'platform-tags', /not valid: write one of true, false$/],
     ['version with spaces', { 'go-version': '1.25 .4' }, 'go-version', /contains whitespace/],
     ['version with go prefix', { 'go-version': 'go1.25.4' }, 'go-version', /write 1.25.4/],
     ['version not starting with a digit', { 'llvm-version': 'latest' }, 'llvm-version', /does not start with a digit/],
