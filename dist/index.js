@@ -40112,7 +40112,7 @@ function readNumber(read, name, fallback, min, max) {
         return fallback;
     const value = Number(text);
     if (!Number.isFinite(value) || value < min || value > max) {
-        throw new InputError(name, `"${text}" is not a number from ${min} to ${max}`);
+        throw new InputError(name, `"${text}" is not a number from ${min} to ${max}: write one in that range`);
     }
     return value;
 }
@@ -40225,7 +40225,7 @@ function parseLogins(text) {
         throw new _input_js__WEBPACK_IMPORTED_MODULE_2__/* .InputError */ .dz('logins', `is not valid YAML${position ? ` (line ${position})` : ''}: write a list of {registry, username, password}`);
     }
     if (!Array.isArray(doc))
-        throw new _input_js__WEBPACK_IMPORTED_MODULE_2__/* .InputError */ .dz('logins', 'must be a YAML list of {registry, username, password}');
+        throw new _input_js__WEBPACK_IMPORTED_MODULE_2__/* .InputError */ .dz('logins', 'is not a YAML list: write one "- registry: HOST" entry with username and password per registry');
     return doc.map((entry, i) => {
         const item = entry;
         const field = (name) => {
@@ -40239,9 +40239,9 @@ function parseLogins(text) {
             throw new _input_js__WEBPACK_IMPORTED_MODULE_2__/* .InputError */ .dz('logins', `entry ${i + 1} has unknown key(s) ${unknown.join(', ')}: use registry, username, password`);
         const login = { registry: field('registry'), username: field('username'), password: field('password') };
         if (!login.registry)
-            throw new _input_js__WEBPACK_IMPORTED_MODULE_2__/* .InputError */ .dz('logins', `entry ${i + 1} has no registry`);
+            throw new _input_js__WEBPACK_IMPORTED_MODULE_2__/* .InputError */ .dz('logins', `entry ${i + 1} has no registry: give the registry host, e.g. ghcr.io`);
         if (!login.username || !login.password)
-            throw new _input_js__WEBPACK_IMPORTED_MODULE_2__/* .InputError */ .dz('logins', `entry ${i + 1} (${login.registry}) needs both username and password`);
+            throw new _input_js__WEBPACK_IMPORTED_MODULE_2__/* .InputError */ .dz('logins', `entry ${i + 1} (${login.registry}) needs both username and password: give both`);
         return login;
     });
 }
@@ -40261,9 +40261,11 @@ async function loginTo(docker, login, retry) {
             throw error;
         const detail = (0,_docker_js__WEBPACK_IMPORTED_MODULE_1__/* .lastLines */ .w$)(error.result.stderr || error.result.stdout, 1);
         if (error.failure.kind === 'auth') {
-            throw new Error(`login to ${where} failed: the registry refused user "${login.username}" with the given password (${detail}); check the username and password inputs (or the secret behind them)`, { cause: error });
+            throw new Error(`login to ${where} failed: the registry refused user "${login.username}" with the given password (${detail}); check the "username" and "password" inputs (or "logins", or the secret behind them)`, { cause: error });
         }
-        throw new Error(`login to ${where} failed: ${detail}`, { cause: error });
+        throw new Error(`login to ${where} failed: ${detail}: check the registry host in input "registry" (or "logins") and that the registry is up`, {
+            cause: error
+        });
     }
 }
 async function logoutFrom(docker, registry) {
@@ -40393,7 +40395,8 @@ async function runBuild(docker, request, retry) {
     }
     catch (error) {
         if (error instanceof src_docker/* DockerCommandError */.YJ) {
-            throw new BuildError(describeBuildFailure(error.result.stderr || error.result.stdout), { cause: error });
+            const failure = describeBuildFailure(error.result.stderr || error.result.stdout);
+            throw new BuildError(`${failure}; fix ${request.file} (the step's output is in the build log above)`, { cause: error });
         }
         throw error;
     }
@@ -40669,7 +40672,7 @@ function explainRegistryFailure(error, repository) {
             return new Error(`${registry} refused ${repository} (${detail}): log in with the "registry", "username" and "password" inputs (or "logins"), or give the token push access to ${repository}`, { cause: error });
         case 'transient':
         case 'rate-limited':
-            return new Error(`${registry} did not accept ${repository} after ${error.attempts} attempt(s) (${error.failure.cause}: ${detail}): check the registry address in "images" and that the runner can reach it, or raise "retry-attempts"`, { cause: error });
+            return new Error(`${registry} did not accept ${repository} after ${error.attempts} attempt(s) (${error.failure.cause}: ${detail}): check the registry address in input "images" and that the runner can reach it, or raise "retry-attempts"`, { cause: error });
         default:
             return error;
     }
@@ -40882,14 +40885,28 @@ function verifyCommandArgs(image, platform, command) {
         throw new Error('empty verify command');
     return ['run', '--rm', '--pull', 'never', '--platform', (0,src_platform/* formatPlatform */.Bq)(platform), '--entrypoint', program, image, ...rest];
 }
-/** Why a verify run failed, in words a user can act on. */
-function describeVerifyFailure(platform, output, exitCode) {
-    const name = (0,src_platform/* formatPlatform */.Bq)(platform);
+/** Lines docker itself adds to a failed `docker run`, which say nothing about the cause. */
+const DOCKER_RUN_NOISE = /^Run 'docker run --help' for more information$/;
+/** Why a verify run failed, in words a user can act on (the platform is named by the caller). */
+function verifyFailureCause(platform, output, exitCode, program = '') {
     if (/exec format error/i.test(output)) {
-        return `${name}: the image does not run here (exec format error): no QEMU handler for ${platform.architecture} is registered, or the image holds binaries for another architecture`;
+        return `the image does not run here (exec format error): no QEMU handler for ${platform.architecture} is registered, or the image holds binaries for another architecture`;
     }
-    const last = output.trim().split('\n').filter(Boolean).slice(-2).join(' | ');
-    return `${name}: the verify command exited ${exitCode}${last ? `: ${last}` : ''}`;
+    if (/executable file not found|no such file or directory/i.test(output) && /OCI runtime create failed|exec:/i.test(output)) {
+        return `${program ? `"${program}"` : 'the command'} is not in the image (executable file not found): install it in the image, or change "verify-command"`;
+    }
+    const last = output
+        .trim()
+        .split('\n')
+        .map(l => l.trim())
+        .filter(l => l !== '' && !DOCKER_RUN_NOISE.test(l))
+        .slice(-2)
+        .join(' | ');
+    return `the verify command exited ${exitCode}${last ? `: ${last}` : ''}`;
+}
+/** Why a verify run failed, naming the platform. */
+function describeVerifyFailure(platform, output, exitCode, program = '') {
+    return `${formatPlatform(platform)}: ${verifyFailureCause(platform, output, exitCode, program)}`;
 }
 /**
  * Runs the verify command once per platform (through QEMU for foreign ones). All platforms run; the error lists
@@ -40897,20 +40914,28 @@ function describeVerifyFailure(platform, output, exitCode) {
  */
 async function runVerifyCommand(docker, image, platforms, command, pull) {
     const outputs = {};
-    const failures = [];
+    // cause → the platforms that failed with it, so the same cause on every platform is said once
+    const failures = new Map();
     for (const platform of platforms) {
         const args = verifyCommandArgs(image, platform, command);
         if (pull)
             args.splice(args.indexOf('never'), 1, 'missing');
         const result = await docker.run(args, { allowFailure: true });
         const output = `${result.stdout}\n${result.stderr}`;
-        if (result.exitCode !== 0)
-            failures.push(describeVerifyFailure(platform, output, result.exitCode));
+        if (result.exitCode !== 0) {
+            const cause = verifyFailureCause(platform, output, result.exitCode, command[0]);
+            failures.set(cause, [...(failures.get(cause) ?? []), (0,src_platform/* formatPlatform */.Bq)(platform)]);
+        }
         else
             outputs[(0,src_platform/* formatPlatform */.Bq)(platform)] = result.stdout.trim();
     }
-    if (failures.length > 0)
-        throw new Error(`verify-command failed on ${failures.length} platform(s): ${failures.join('; ')}`);
+    if (failures.size > 0) {
+        const failed = [...failures.values()].flat();
+        const causes = [...failures].map(([cause, names]) => `${names.join(', ')}: ${cause}`);
+        const exited = [...failures.keys()].some(cause => cause.startsWith('the verify command exited'));
+        const fix = exited ? '; the command must exit 0 in every platform\'s image: fix the image, or change "verify-command"' : '';
+        throw new Error(`input "verify-command" failed on ${failed.length} of ${platforms.length} platform(s), so no tag moved: ${causes.join('; ')}${fix}`);
+    }
     return outputs;
 }
 
@@ -41121,15 +41146,15 @@ function parsePlatform(text) {
         throw new PlatformError(`"${trimmed}" is not a platform: write it as os/architecture[/variant], e.g. linux/arm64`);
     }
     if (os !== 'linux') {
-        throw new PlatformError(`"${trimmed}": only linux platforms can be built into these images (got os "${os}")`);
+        throw new PlatformError(`"${trimmed}": only linux platforms can be built into these images (got os "${os}"): write linux/ARCHITECTURE, e.g. linux/arm64`);
     }
     const variants = KNOWN_ARCHITECTURES[architecture];
     if (!variants) {
-        throw new PlatformError(`"${trimmed}" is not a known platform; known architectures: ${Object.keys(KNOWN_ARCHITECTURES).join(', ')}`);
+        throw new PlatformError(`"${trimmed}" is not a known platform: write linux/ARCHITECTURE, e.g. linux/arm64; known architectures: ${Object.keys(KNOWN_ARCHITECTURES).join(', ')}`);
     }
     if (variant !== undefined && !variants.includes(variant)) {
         const allowed = variants.length ? `one of ${variants.join(', ')}` : 'none';
-        throw new PlatformError(`"${trimmed}": architecture ${architecture} has no variant "${variant}" (variants: ${allowed})`);
+        throw new PlatformError(`"${trimmed}": architecture ${architecture} has no variant "${variant}" (variants: ${allowed}): write it without the variant, or with one of those`);
     }
     return variant === undefined ? { os, architecture } : { os, architecture, variant };
 }
@@ -41546,10 +41571,12 @@ async function setUpQemu(docker, settings, platforms, host = realQemuHost()) {
 /* unused harmony exports sha256Digest, parseIndex, isNotFound, RegistryQueryError */
 /* harmony import */ var node_crypto__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(7598);
 /* harmony import */ var node_crypto__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__nccwpck_require__.n(node_crypto__WEBPACK_IMPORTED_MODULE_0__);
-/* harmony import */ var _platform_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(3728);
+/* harmony import */ var _docker_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(3871);
+/* harmony import */ var _platform_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(3728);
 /**
  * Reading what a registry holds, through `docker buildx imagetools inspect --raw`.
  */
+
 
 
 const INDEX_MEDIA_TYPES = [
@@ -41585,7 +41612,7 @@ function platformDigests(index) {
     for (const descriptor of index.manifests) {
         if (isAttestation(descriptor) || !descriptor.platform)
             continue;
-        digests[(0,_platform_js__WEBPACK_IMPORTED_MODULE_1__/* .formatPlatform */ .Bq)(descriptor.platform)] = descriptor.digest;
+        digests[(0,_platform_js__WEBPACK_IMPORTED_MODULE_2__/* .formatPlatform */ .Bq)(descriptor.platform)] = descriptor.digest;
     }
     return digests;
 }
@@ -41608,11 +41635,25 @@ class RegistryQueryError extends Error {
     name = 'RegistryQueryError';
 }
 /** Asks the registry whether `reference` exists, with a real `imagetools inspect`. */
-async function referenceExists(docker, reference) {
-    const result = await docker.run(['buildx', 'imagetools', 'inspect', '--raw', reference], {
-        silent: true,
-        allowFailure: true
-    });
+async function referenceExists(docker, reference, retry) {
+    const args = ['buildx', 'imagetools', 'inspect', '--raw', reference];
+    let result;
+    let attempts = 1;
+    if (retry) {
+        // transient faults (5xx, 429, resets, refused connections) are retried; anything else answers the question
+        try {
+            result = await docker.run(args, { silent: true, retry });
+        }
+        catch (error) {
+            if (!(error instanceof _docker_js__WEBPACK_IMPORTED_MODULE_1__/* .DockerCommandError */ .YJ))
+                throw error;
+            result = error.result;
+            attempts = error.attempts;
+        }
+    }
+    else {
+        result = await docker.run(args, { silent: true, allowFailure: true });
+    }
     if (result.exitCode === 0)
         return true;
     const output = `${result.stderr}\n${result.stdout}`;
@@ -41626,8 +41667,9 @@ async function referenceExists(docker, reference) {
     const unauthorized = /unauthorized|authorization|denied|\b40[13]\b/i.test(output);
     const fix = unauthorized
         ? 'log in to the registry before this step (e.g. docker/login-action) with a token that may read it; a repository that does not exist yet may also be refused this way: create it, or publish the first time with rebuild: overwrite'
-        : 'check the registry address and that the registry is up';
-    throw new RegistryQueryError(`cannot tell whether ${reference} exists (${cause ?? 'no output'}): ${fix}`);
+        : 'check the registry address in input "images" and that the registry is up';
+    const tries = attempts > 1 ? ` after ${attempts} attempts` : '';
+    throw new RegistryQueryError(`cannot tell whether ${reference} exists${tries} (${cause ?? 'no output'}): ${fix}`);
 }
 
 
@@ -41773,7 +41815,7 @@ function readSettings(read) {
 function readRetry(read) {
     const attempts = (0,_input_js__WEBPACK_IMPORTED_MODULE_3__/* .readNumber */ .kz)(read, 'retry-attempts', _retry_js__WEBPACK_IMPORTED_MODULE_9__/* .DEFAULT_RETRY */ .vI.attempts, 1, 10);
     if (!Number.isInteger(attempts))
-        throw new _input_js__WEBPACK_IMPORTED_MODULE_3__/* .InputError */ .dz('retry-attempts', `"${attempts}" is not a whole number from 1 to 10`);
+        throw new _input_js__WEBPACK_IMPORTED_MODULE_3__/* .InputError */ .dz('retry-attempts', `"${attempts}" is not a whole number: write how many times to try, from 1 to 10`);
     const delaySeconds = (0,_input_js__WEBPACK_IMPORTED_MODULE_3__/* .readNumber */ .kz)(read, 'retry-delay', _retry_js__WEBPACK_IMPORTED_MODULE_9__/* .DEFAULT_RETRY */ .vI.baseDelayMs / 1000, 0, 60);
     return { attempts, baseDelayMs: delaySeconds * 1000, maxDelayMs: _retry_js__WEBPACK_IMPORTED_MODULE_9__/* .DEFAULT_RETRY */ .vI.maxDelayMs };
 }
@@ -41788,7 +41830,7 @@ function readVerifyCommand(read) {
 function readAttestation(read, name, fallback, pattern) {
     const value = read(name).trim() || fallback;
     if (!pattern.test(value)) {
-        throw new _input_js__WEBPACK_IMPORTED_MODULE_3__/* .InputError */ .dz(name, `"${value}" is not a value buildx takes for --${name}: write false, true${name === 'provenance' ? ', mode=min or mode=max' : ''}`);
+        throw new _input_js__WEBPACK_IMPORTED_MODULE_3__/* .InputError */ .dz(name, `"${value}" is not a value buildx takes for --${name}: write false, true${name === 'provenance' ? ', mode=min or mode=max' : ' or generator=IMAGE'}`);
     }
     return value;
 }
@@ -41796,7 +41838,7 @@ function readKeyValues(read, name) {
     const items = (0,_input_js__WEBPACK_IMPORTED_MODULE_3__/* .splitLines */ .uz)(read(name));
     for (const item of items) {
         if (!/^[^=\s]+=/.test(item))
-            throw new _input_js__WEBPACK_IMPORTED_MODULE_3__/* .InputError */ .dz(name, `"${item}" is not key=value (one per line)`);
+            throw new _input_js__WEBPACK_IMPORTED_MODULE_3__/* .InputError */ .dz(name, `"${item}" is not key=value: write one key=value per line`);
     }
     return items;
 }
@@ -41811,10 +41853,10 @@ function readSecrets(read) {
         const eq = line.indexOf('=');
         const id = eq === -1 ? '' : line.slice(0, eq);
         if (eq <= 0 || !/^[A-Za-z0-9_.-]+$/.test(id)) {
-            throw new _input_js__WEBPACK_IMPORTED_MODULE_3__/* .InputError */ .dz('secrets', `line ${number} is not id=value (the id is letters, digits, _ . -)`);
+            throw new _input_js__WEBPACK_IMPORTED_MODULE_3__/* .InputError */ .dz('secrets', `line ${number} is not id=value: write one secret per line as id=value (the id is letters, digits, _ . -)`);
         }
         if (ids.has(id))
-            throw new _input_js__WEBPACK_IMPORTED_MODULE_3__/* .InputError */ .dz('secrets', `secret id "${id}" is given twice`);
+            throw new _input_js__WEBPACK_IMPORTED_MODULE_3__/* .InputError */ .dz('secrets', `secret id "${id}" is given twice: give each secret its own id`);
         ids.add(id);
         return { id, value: line.slice(eq + 1) };
     });
@@ -41830,24 +41872,24 @@ function validateRepository(image) {
         return 'give the repository without a digest';
     const lastSlash = image.lastIndexOf('/');
     if (image.slice(lastSlash + 1).includes(':'))
-        return 'give the repository without a tag (tags come from "tags")';
+        return 'give the repository without a tag (tags come from "tag-template" and "tags")';
     if (image.length > 255)
         return 'a repository name is at most 255 characters';
     if (!REPOSITORY_RE.test(image)) {
         const lower = image.toLowerCase();
         if (lower !== image && REPOSITORY_RE.test(lower.replace(/^[^/]*\//, m => m))) {
-            return `repository names must be lowercase (did you mean "${lower}"?)`;
+            return `repository names must be lowercase: write "${lower}"`;
         }
-        return 'not a valid repository name: [registry[:port]/]path with lowercase letters, digits and . _ - / separators';
+        return 'not a valid repository name: write [registry[:port]/]path with lowercase letters, digits and . _ - / separators';
     }
     return undefined;
 }
 /** Checks a tag against the OCI tag grammar `[A-Za-z0-9_][A-Za-z0-9._-]{0,127}`. */
 function validateTag(tag) {
     if (tag.length > 128)
-        return `a tag is at most 128 characters (this one has ${tag.length})`;
+        return `a tag is at most 128 characters (this one has ${tag.length}): shorten it`;
     if (!TAG_RE.test(tag))
-        return 'a tag is letters, digits, _ . and -, starts with a letter, digit or _';
+        return 'a tag is letters, digits, _ . and -, starts with a letter, digit or _: use only those characters';
     return undefined;
 }
 function readImages(read) {
@@ -41890,7 +41932,7 @@ function readBuildArgs(read) {
         const eq = line.indexOf('=');
         const name = eq === -1 ? line : line.slice(0, eq);
         if (eq <= 0 || !/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) {
-            throw new _input_js__WEBPACK_IMPORTED_MODULE_3__/* .InputError */ .dz('build-args', `"${line}" is not NAME=value (one per line)`);
+            throw new _input_js__WEBPACK_IMPORTED_MODULE_3__/* .InputError */ .dz('build-args', `"${line}" is not NAME=value: write one NAME=value per line (NAME is letters, digits and _)`);
         }
         return { name, value: line.slice(eq + 1) };
     });
@@ -42020,7 +42062,7 @@ function readChoice(read, name, choices, fallback) {
     const value = choices.includes('true') ? (BOOLEAN_WORDS[lower] ?? lower) : lower;
     if (choices.includes(value))
         return value;
-    throw new _settings_js__WEBPACK_IMPORTED_MODULE_4__/* .InputError */ .dz(name, `"${raw}" is not one of ${choices.join(', ')}`);
+    throw new _settings_js__WEBPACK_IMPORTED_MODULE_4__/* .InputError */ .dz(name, `"${raw}" is not valid: write one of ${choices.join(', ')}`);
 }
 /** Splits `{go}-llvm{llvm}` into text and placeholders; unbalanced or empty braces are an error naming the input. */
 function parseTemplate(template, input) {
@@ -42030,7 +42072,7 @@ function parseTemplate(template, input) {
         const open = template.indexOf('{', i);
         const close = template.indexOf('}', i);
         if (close !== -1 && (open === -1 || close < open)) {
-            throw new _settings_js__WEBPACK_IMPORTED_MODULE_4__/* .InputError */ .dz(input, `"${template}": "}" at position ${close + 1} closes nothing; placeholders look like {go}`);
+            throw new _settings_js__WEBPACK_IMPORTED_MODULE_4__/* .InputError */ .dz(input, `"${template}": "}" at position ${close + 1} closes nothing: remove it, or write a placeholder such as {go}`);
         }
         if (open === -1) {
             parts.push({ text: template.slice(i) });
@@ -42041,11 +42083,11 @@ function parseTemplate(template, input) {
         const end = template.indexOf('}', open);
         const nested = template.indexOf('{', open + 1);
         if (end === -1 || (nested !== -1 && nested < end)) {
-            throw new _settings_js__WEBPACK_IMPORTED_MODULE_4__/* .InputError */ .dz(input, `"${template}": "{" at position ${open + 1} is not closed; placeholders look like {go}`);
+            throw new _settings_js__WEBPACK_IMPORTED_MODULE_4__/* .InputError */ .dz(input, `"${template}": "{" at position ${open + 1} is not closed: close it with "}", placeholders look like {go}`);
         }
         const name = template.slice(open + 1, end).trim();
         if (!/^[a-z][a-z0-9_]*$/.test(name)) {
-            throw new _settings_js__WEBPACK_IMPORTED_MODULE_4__/* .InputError */ .dz(input, `"${template}": "{${template.slice(open + 1, end)}}" is not a placeholder; placeholders look like {go}`);
+            throw new _settings_js__WEBPACK_IMPORTED_MODULE_4__/* .InputError */ .dz(input, `"${template}": "{${template.slice(open + 1, end)}}" is not a placeholder: write placeholders such as {go}, lowercase letters, digits and _`);
         }
         parts.push({ placeholder: name });
         i = end + 1;
@@ -42178,7 +42220,7 @@ async function planTags(docker, settings, versions, github, now = new Date()) {
         _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .info */ .pq(`not pushing (push: ${t.push}, event ${github.eventName || 'unknown'}): the registry is not asked whether ${base} exists`);
     }
     else if (t.rebuild !== 'overwrite') {
-        tag = await resolveRebuild(docker, settings.images, base, t.rebuild);
+        tag = await resolveRebuild(docker, settings.images, base, t.rebuild, settings.retry);
     }
     checkTag(tag, 'tag-template', 'the main tag with its rebuild number');
     const platformTags = {};
@@ -42197,10 +42239,10 @@ async function planTags(docker, settings, versions, github, now = new Date()) {
     return { tag, indexTags, platformTags, push, labels: metadata, annotations: { ...metadata } };
 }
 /** `suffix`: the main tag if free in every repository, else the first `TAG-n` free in all. `fail`: the tag, or an error. */
-async function resolveRebuild(docker, images, base, mode) {
+async function resolveRebuild(docker, images, base, mode, retry) {
     const existing = async (tag) => {
         for (const image of images) {
-            if (await (0,_registry_js__WEBPACK_IMPORTED_MODULE_3__/* .referenceExists */ .m$)(docker, `${image}:${tag}`))
+            if (await (0,_registry_js__WEBPACK_IMPORTED_MODULE_3__/* .referenceExists */ .m$)(docker, `${image}:${tag}`, retry))
                 return `${image}:${tag}`;
         }
         return undefined;

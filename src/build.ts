@@ -138,7 +138,8 @@ export async function runBuild(docker: Docker, request: BuildRequest, retry?: Re
     await docker.run(buildxBuildArgs(request), retry ? { retry } : {})
   } catch (error) {
     if (error instanceof DockerCommandError) {
-      throw new BuildError(describeBuildFailure(error.result.stderr || error.result.stdout), { cause: error })
+      const failure = describeBuildFailure(error.result.stderr || error.result.stdout)
+      throw new BuildError(`${failure}; fix ${request.file} (the step's output is in the build log above)`, { cause: error })
     }
     throw error
   }

@@ -47,7 +47,7 @@ export function readNumber(read: InputReader, name: string, fallback: number, mi
   if (text === '') return fallback
   const value = Number(text)
   if (!Number.isFinite(value) || value < min || value > max) {
-    throw new InputError(name, `"${text}" is not a number from ${min} to ${max}`)
+    throw new InputError(name, `"${text}" is not a number from ${min} to ${max}: write one in that range`)
   }
   return value
 }

@@ -54,7 +54,7 @@ export function parseLogins(text: string): RegistryLogin[] {
     const position = (error as { linePos?: Array<{ line: number }> }).linePos?.[0]?.line
     throw new InputError('logins', `is not valid YAML${position ? ` (line ${position})` : ''}: write a list of {registry, username, password}`)
   }
-  if (!Array.isArray(doc)) throw new InputError('logins', 'must be a YAML list of {registry, username, password}')
+  if (!Array.isArray(doc)) throw new InputError('logins', 'is not a YAML list: write one "- registry: HOST" entry with username and password per registry')
   return doc.map((entry: unknown, i) => {
     const item = entry as Record<string, unknown> | null
     const field = (name: string): string => {
@@ -65,8 +65,8 @@ export function parseLogins(text: string): RegistryLogin[] {
     const unknown = Object.keys(item).filter(k => !['registry', 'username', 'password'].includes(k))
     if (unknown.length) throw new InputError('logins', `entry ${i + 1} has unknown key(s) ${unknown.join(', ')}: use registry, username, password`)
     const login = { registry: field('registry'), username: field('username'), password: field('password') }
-    if (!login.registry) throw new InputError('logins', `entry ${i + 1} has no registry`)
-    if (!login.username || !login.password) throw new InputError('logins', `entry ${i + 1} (${login.registry}) needs both username and password`)
+    if (!login.registry) throw new InputError('logins', `entry ${i + 1} has no registry: give the registry host, e.g. ghcr.io`)
+    if (!login.username || !login.password) throw new InputError('logins', `entry ${i + 1} (${login.registry}) needs both username and password: give both`)
     return login
   })
 }
@@ -85,9 +85,11 @@ export async function loginTo(docker: Docker, login: RegistryLogin, retry: Retry
     if (!(error instanceof DockerCommandError)) throw error
     const detail = lastLines(error.result.stderr || error.result.stdout, 1)
     if (error.failure.kind === 'auth') {
-      throw new Error(`login to ${where} failed: the registry refused user "${login.username}" with the given password (${detail}); check the username and password inputs (or the secret behind them)`, { cause: error })
+      throw new Error(`login to ${where} failed: the registry refused user "${login.username}" with the given password (${detail}); check the "username" and "password" inputs (or "logins", or the secret behind them)`, { cause: error })
     }
-    throw new Error(`login to ${where} failed: ${detail}`, { cause: error })
+    throw new Error(`login to ${where} failed: ${detail}: check the registry host in input "registry" (or "logins") and that the registry is up`, {
+      cause: error
+    })
   }
 }
 

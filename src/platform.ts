@@ -51,17 +51,17 @@ export function parsePlatform(text: string): Platform {
     throw new PlatformError(`"${trimmed}" is not a platform: write it as os/architecture[/variant], e.g. linux/arm64`)
   }
   if (os !== 'linux') {
-    throw new PlatformError(`"${trimmed}": only linux platforms can be built into these images (got os "${os}")`)
+    throw new PlatformError(`"${trimmed}": only linux platforms can be built into these images (got os "${os}"): write linux/ARCHITECTURE, e.g. linux/arm64`)
   }
   const variants = KNOWN_ARCHITECTURES[architecture]
   if (!variants) {
     throw new PlatformError(
-      `"${trimmed}" is not a known platform; known architectures: ${Object.keys(KNOWN_ARCHITECTURES).join(', ')}`
+      `"${trimmed}" is not a known platform: write linux/ARCHITECTURE, e.g. linux/arm64; known architectures: ${Object.keys(KNOWN_ARCHITECTURES).join(', ')}`
     )
   }
   if (variant !== undefined && !variants.includes(variant)) {
     const allowed = variants.length ? `one of ${variants.join(', ')}` : 'none'
-    throw new PlatformError(`"${trimmed}": architecture ${architecture} has no variant "${variant}" (variants: ${allowed})`)
+    throw new PlatformError(`"${trimmed}": architecture ${architecture} has no variant "${variant}" (variants: ${allowed}): write it without the variant, or with one of those`)
   }
   return variant === undefined ? { os, architecture } : { os, architecture, variant }
 }

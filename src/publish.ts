@@ -232,7 +232,7 @@ export function explainRegistryFailure(error: unknown, repository: string): unkn
     case 'transient':
     case 'rate-limited':
       return new Error(
-        `${registry} did not accept ${repository} after ${error.attempts} attempt(s) (${error.failure.cause}: ${detail}): check the registry address in "images" and that the runner can reach it, or raise "retry-attempts"`,
+        `${registry} did not accept ${repository} after ${error.attempts} attempt(s) (${error.failure.cause}: ${detail}): check the registry address in input "images" and that the runner can reach it, or raise "retry-attempts"`,
         { cause: error }
       )
     default:

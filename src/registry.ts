@@ -2,7 +2,7 @@
  * Reading what a registry holds, through `docker buildx imagetools inspect --raw`.
  */
 import { createHash } from 'node:crypto'
-import type { Docker } from './docker.js'
+import { DockerCommandError, type CommandResult, type Docker } from './docker.js'
 import type { RetryPolicy } from './retry.js'
 import { formatPlatform, type Platform } from './platform.js'
 
@@ -95,11 +95,22 @@ export class RegistryQueryError extends Error {
 }
 
 /** Asks the registry whether `reference` exists, with a real `imagetools inspect`. */
-export async function referenceExists(docker: Docker, reference: string): Promise<boolean> {
-  const result = await docker.run(['buildx', 'imagetools', 'inspect', '--raw', reference], {
-    silent: true,
-    allowFailure: true
-  })
+export async function referenceExists(docker: Docker, reference: string, retry?: RetryPolicy): Promise<boolean> {
+  const args = ['buildx', 'imagetools', 'inspect', '--raw', reference]
+  let result: CommandResult
+  let attempts = 1
+  if (retry) {
+    // transient faults (5xx, 429, resets, refused connections) are retried; anything else answers the question
+    try {
+      result = await docker.run(args, { silent: true, retry })
+    } catch (error) {
+      if (!(error instanceof DockerCommandError)) throw error
+      result = error.result
+      attempts = error.attempts
+    }
+  } else {
+    result = await docker.run(args, { silent: true, allowFailure: true })
+  }
   if (result.exitCode === 0) return true
   const output = `${result.stderr}\n${result.stdout}`
   if (isNotFound(output)) return false
@@ -111,6 +122,7 @@ export async function referenceExists(docker: Docker, reference: string): Promis
   const unauthorized = /unauthorized|authorization|denied|\b40[13]\b/i.test(output)
   const fix = unauthorized
     ? 'log in to the registry before this step (e.g. docker/login-action) with a token that may read it; a repository that does not exist yet may also be refused this way: create it, or publish the first time with rebuild: overwrite'
-    : 'check the registry address and that the registry is up'
-  throw new RegistryQueryError(`cannot tell whether ${reference} exists (${cause ?? 'no output'}): ${fix}`)
+    : 'check the registry address in input "images" and that the registry is up'
+  const tries = attempts > 1 ? ` after ${attempts} attempts` : ''
+  throw new RegistryQueryError(`cannot tell whether ${reference} exists${tries} (${cause ?? 'no output'}): ${fix}`)
 }

@@ -106,7 +106,7 @@ export function readSettings(read: InputReader): Settings {
 
 function readRetry(read: InputReader): RetryPolicy {
   const attempts = readNumber(read, 'retry-attempts', DEFAULT_RETRY.attempts, 1, 10)
-  if (!Number.isInteger(attempts)) throw new InputError('retry-attempts', `"${attempts}" is not a whole number from 1 to 10`)
+  if (!Number.isInteger(attempts)) throw new InputError('retry-attempts', `"${attempts}" is not a whole number: write how many times to try, from 1 to 10`)
   const delaySeconds = readNumber(read, 'retry-delay', DEFAULT_RETRY.baseDelayMs / 1000, 0, 60)
   return { attempts, baseDelayMs: delaySeconds * 1000, maxDelayMs: DEFAULT_RETRY.maxDelayMs }
 }
@@ -122,7 +122,7 @@ function readVerifyCommand(read: InputReader): string[] {
 function readAttestation(read: InputReader, name: string, fallback: string, pattern: RegExp): string {
   const value = read(name).trim() || fallback
   if (!pattern.test(value)) {
-    throw new InputError(name, `"${value}" is not a value buildx takes for --${name}: write false, true${name === 'provenance' ? ', mode=min or mode=max' : ''}`)
+    throw new InputError(name, `"${value}" is not a value buildx takes for --${name}: write false, true${name === 'provenance' ? ', mode=min or mode=max' : ' or generator=IMAGE'}`)
   }
   return value
 }
@@ -130,7 +130,7 @@ function readAttestation(read: InputReader, name: string, fallback: string, patt
 function readKeyValues(read: InputReader, name: string): string[] {
   const items = splitLines(read(name))
   for (const item of items) {
-    if (!/^[^=\s]+=/.test(item)) throw new InputError(name, `"${item}" is not key=value (one per line)`)
+    if (!/^[^=\s]+=/.test(item)) throw new InputError(name, `"${item}" is not key=value: write one key=value per line`)
   }
   return items
 }
@@ -146,9 +146,9 @@ function readSecrets(read: InputReader): BuildSecret[] {
       const eq = line.indexOf('=')
       const id = eq === -1 ? '' : line.slice(0, eq)
       if (eq <= 0 || !/^[A-Za-z0-9_.-]+$/.test(id)) {
-        throw new InputError('secrets', `line ${number} is not id=value (the id is letters, digits, _ . -)`)
+        throw new InputError('secrets', `line ${number} is not id=value: write one secret per line as id=value (the id is letters, digits, _ . -)`)
       }
-      if (ids.has(id)) throw new InputError('secrets', `secret id "${id}" is given twice`)
+      if (ids.has(id)) throw new InputError('secrets', `secret id "${id}" is given twice: give each secret its own id`)
       ids.add(id)
       return { id, value: line.slice(eq + 1) }
     })
@@ -164,22 +164,22 @@ const TAG_RE = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/
 export function validateRepository(image: string): string | undefined {
   if (image.includes('@')) return 'give the repository without a digest'
   const lastSlash = image.lastIndexOf('/')
-  if (image.slice(lastSlash + 1).includes(':')) return 'give the repository without a tag (tags come from "tags")'
+  if (image.slice(lastSlash + 1).includes(':')) return 'give the repository without a tag (tags come from "tag-template" and "tags")'
   if (image.length > 255) return 'a repository name is at most 255 characters'
   if (!REPOSITORY_RE.test(image)) {
     const lower = image.toLowerCase()
     if (lower !== image && REPOSITORY_RE.test(lower.replace(/^[^/]*\//, m => m))) {
-      return `repository names must be lowercase (did you mean "${lower}"?)`
+      return `repository names must be lowercase: write "${lower}"`
     }
-    return 'not a valid repository name: [registry[:port]/]path with lowercase letters, digits and . _ - / separators'
+    return 'not a valid repository name: write [registry[:port]/]path with lowercase letters, digits and . _ - / separators'
   }
   return undefined
 }
 
 /** Checks a tag against the OCI tag grammar `[A-Za-z0-9_][A-Za-z0-9._-]{0,127}`. */
 export function validateTag(tag: string): string | undefined {
-  if (tag.length > 128) return `a tag is at most 128 characters (this one has ${tag.length})`
-  if (!TAG_RE.test(tag)) return 'a tag is letters, digits, _ . and -, starts with a letter, digit or _'
+  if (tag.length > 128) return `a tag is at most 128 characters (this one has ${tag.length}): shorten it`
+  if (!TAG_RE.test(tag)) return 'a tag is letters, digits, _ . and -, starts with a letter, digit or _: use only those characters'
   return undefined
 }
 
@@ -221,7 +221,7 @@ function readBuildArgs(read: InputReader): BuildArg[] {
       const eq = line.indexOf('=')
       const name = eq === -1 ? line : line.slice(0, eq)
       if (eq <= 0 || !/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) {
-        throw new InputError('build-args', `"${line}" is not NAME=value (one per line)`)
+        throw new InputError('build-args', `"${line}" is not NAME=value: write one NAME=value per line (NAME is letters, digits and _)`)
       }
       return { name, value: line.slice(eq + 1) }
     })

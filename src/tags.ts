@@ -16,6 +16,7 @@ import { readFileSync } from 'node:fs'
 import type { Docker } from './docker.js'
 import { archTagSuffix, formatPlatform, type Platform } from './platform.js'
 import { referenceExists } from './registry.js'
+import type { RetryPolicy } from './retry.js'
 import { InputError, splitList, validateTag, type InputReader } from './settings.js'
 import { VERSION_INPUTS, versionValues, type Versions } from './versions.js'
 
@@ -80,7 +81,7 @@ function readChoice<T extends string>(read: InputReader, name: string, choices: 
   const lower = raw.toLowerCase()
   const value = (choices as readonly string[]).includes('true') ? (BOOLEAN_WORDS[lower] ?? lower) : lower
   if ((choices as readonly string[]).includes(value)) return value as T
-  throw new InputError(name, `"${raw}" is not one of ${choices.join(', ')}`)
+  throw new InputError(name, `"${raw}" is not valid: write one of ${choices.join(', ')}`)
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -96,7 +97,7 @@ export function parseTemplate(template: string, input: string): TemplatePart[] {
     const open = template.indexOf('{', i)
     const close = template.indexOf('}', i)
     if (close !== -1 && (open === -1 || close < open)) {
-      throw new InputError(input, `"${template}": "}" at position ${close + 1} closes nothing; placeholders look like {go}`)
+      throw new InputError(input, `"${template}": "}" at position ${close + 1} closes nothing: remove it, or write a placeholder such as {go}`)
     }
     if (open === -1) {
       parts.push({ text: template.slice(i) })
@@ -106,11 +107,11 @@ export function parseTemplate(template: string, input: string): TemplatePart[] {
     const end = template.indexOf('}', open)
     const nested = template.indexOf('{', open + 1)
     if (end === -1 || (nested !== -1 && nested < end)) {
-      throw new InputError(input, `"${template}": "{" at position ${open + 1} is not closed; placeholders look like {go}`)
+      throw new InputError(input, `"${template}": "{" at position ${open + 1} is not closed: close it with "}", placeholders look like {go}`)
     }
     const name = template.slice(open + 1, end).trim()
     if (!/^[a-z][a-z0-9_]*$/.test(name)) {
-      throw new InputError(input, `"${template}": "{${template.slice(open + 1, end)}}" is not a placeholder; placeholders look like {go}`)
+      throw new InputError(input, `"${template}": "{${template.slice(open + 1, end)}}" is not a placeholder: write placeholders such as {go}, lowercase letters, digits and _`)
     }
     parts.push({ placeholder: name })
     i = end + 1
@@ -230,6 +231,8 @@ export interface PlanSettings {
   images: string[]
   platforms: Platform[]
   tagging: TagSettings
+  /** How the registry check of the main tag retries transient faults (unset: no retry). */
+  retry?: RetryPolicy
 }
 
 /** How far `rebuild: suffix` counts before giving up. */
@@ -279,7 +282,7 @@ export async function planTags(
   if (!push) {
     core.info(`not pushing (push: ${t.push}, event ${github.eventName || 'unknown'}): the registry is not asked whether ${base} exists`)
   } else if (t.rebuild !== 'overwrite') {
-    tag = await resolveRebuild(docker, settings.images, base, t.rebuild)
+    tag = await resolveRebuild(docker, settings.images, base, t.rebuild, settings.retry)
   }
   checkTag(tag, 'tag-template', 'the main tag with its rebuild number')
 
@@ -304,10 +307,16 @@ export async function planTags(
 }
 
 /** `suffix`: the main tag if free in every repository, else the first `TAG-n` free in all. `fail`: the tag, or an error. */
-async function resolveRebuild(docker: Docker, images: readonly string[], base: string, mode: RebuildMode): Promise<string> {
+async function resolveRebuild(
+  docker: Docker,
+  images: readonly string[],
+  base: string,
+  mode: RebuildMode,
+  retry?: RetryPolicy
+): Promise<string> {
   const existing = async (tag: string): Promise<string | undefined> => {
     for (const image of images) {
-      if (await referenceExists(docker, `${image}:${tag}`)) return `${image}:${tag}`
+      if (await referenceExists(docker, `${image}:${tag}`, retry)) return `${image}:${tag}`
     }
     return undefined
   }

@@ -160,14 +160,30 @@ export function verifyCommandArgs(image: string, platform: Platform, command: re
   return ['run', '--rm', '--pull', 'never', '--platform', formatPlatform(platform), '--entrypoint', program, image, ...rest]
 }
 
-/** Why a verify run failed, in words a user can act on. */
-export function describeVerifyFailure(platform: Platform, output: string, exitCode: number): string {
-  const name = formatPlatform(platform)
+/** Lines docker itself adds to a failed `docker run`, which say nothing about the cause. */
+const DOCKER_RUN_NOISE = /^Run 'docker run --help' for more information$/
+
+/** Why a verify run failed, in words a user can act on (the platform is named by the caller). */
+export function verifyFailureCause(platform: Platform, output: string, exitCode: number, program = ''): string {
   if (/exec format error/i.test(output)) {
-    return `${name}: the image does not run here (exec format error): no QEMU handler for ${platform.architecture} is registered, or the image holds binaries for another architecture`
+    return `the image does not run here (exec format error): no QEMU handler for ${platform.architecture} is registered, or the image holds binaries for another architecture`
   }
-  const last = output.trim().split('\n').filter(Boolean).slice(-2).join(' | ')
-  return `${name}: the verify command exited ${exitCode}${last ? `: ${last}` : ''}`
+  if (/executable file not found|no such file or directory/i.test(output) && /OCI runtime create failed|exec:/i.test(output)) {
+    return `${program ? `"${program}"` : 'the command'} is not in the image (executable file not found): install it in the image, or change "verify-command"`
+  }
+  const last = output
+    .trim()
+    .split('\n')
+    .map(l => l.trim())
+    .filter(l => l !== '' && !DOCKER_RUN_NOISE.test(l))
+    .slice(-2)
+    .join(' | ')
+  return `the verify command exited ${exitCode}${last ? `: ${last}` : ''}`
+}
+
+/** Why a verify run failed, naming the platform. */
+export function describeVerifyFailure(platform: Platform, output: string, exitCode: number, program = ''): string {
+  return `${formatPlatform(platform)}: ${verifyFailureCause(platform, output, exitCode, program)}`
 }
 
 /**
@@ -182,16 +198,26 @@ export async function runVerifyCommand(
   pull: boolean
 ): Promise<Record<string, string>> {
   const outputs: Record<string, string> = {}
-  const failures: string[] = []
+  // cause → the platforms that failed with it, so the same cause on every platform is said once
+  const failures = new Map<string, string[]>()
   for (const platform of platforms) {
     const args = verifyCommandArgs(image, platform, command)
     if (pull) args.splice(args.indexOf('never'), 1, 'missing')
     const result = await docker.run(args, { allowFailure: true })
     const output = `${result.stdout}\n${result.stderr}`
-    if (result.exitCode !== 0) failures.push(describeVerifyFailure(platform, output, result.exitCode))
-    else outputs[formatPlatform(platform)] = result.stdout.trim()
+    if (result.exitCode !== 0) {
+      const cause = verifyFailureCause(platform, output, result.exitCode, command[0])
+      failures.set(cause, [...(failures.get(cause) ?? []), formatPlatform(platform)])
+    } else outputs[formatPlatform(platform)] = result.stdout.trim()
   }
-  if (failures.length > 0) throw new Error(`verify-command failed on ${failures.length} platform(s): ${failures.join('; ')}`)
+  if (failures.size > 0) {
+    const failed = [...failures.values()].flat()
+    const causes = [...failures].map(([cause, names]) => `${names.join(', ')}: ${cause}`)
+    const exited = [...failures.keys()].some(cause => cause.startsWith('the verify command exited'))
+    const fix = exited ? '; the command must exit 0 in every platform\'s image: fix the image, or change "verify-command"' : ''
+    throw new Error(
+      `input "verify-command" failed on ${failed.length} of ${platforms.length} platform(s), so no tag moved: ${causes.join('; ')}${fix}`
+    )
+  }
   return outputs
 }
-

@@ -4,8 +4,8 @@
  * summary, and the password nowhere in what the run printed or saved.
  */
 import { beforeAll, describe, expect, it } from '@jest/globals'
-import { readFile } from 'node:fs/promises'
-import { homedir } from 'node:os'
+import { mkdtemp, readFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
 import * as path from 'node:path'
 import { runAction, type ActionRun } from '../../scripts/run-action.mjs'
 import { STAGING_TAG } from '../../src/publish.js'
@@ -34,10 +34,15 @@ describe('publishing to two registries', () => {
   const authed = freshRepository('go-build', AUTH_REGISTRY)
   let run: ActionRun
 
+  // The run logs in and out: give it a docker config of its own, so this machine's stays as it was.
+  let dockerConfig: string
+
   beforeAll(async () => {
     const context = await goBuildStyleContext()
+    dockerConfig = await mkdtemp(path.join(tmpdir(), 'go-build-action-docker-config-'))
     run = await runAction({
       cwd: context,
+      env: { DOCKER_CONFIG: dockerConfig },
       inputs: {
         images: `${open}\n${authed}`,
         'build-args': `BASE_IMAGE=${BASE_IMAGE}`,
@@ -139,7 +144,7 @@ describe('publishing to two registries', () => {
 
   it('logs out of the registry it logged into, in the post step', async () => {
     expect(run.post?.log).toContain(`logged out of ${AUTH_REGISTRY}`)
-    const config = JSON.parse(await readFile(path.join(process.env.DOCKER_CONFIG ?? path.join(homedir(), '.docker'), 'config.json'), 'utf8').catch(() => '{}'))
+    const config = JSON.parse(await readFile(path.join(dockerConfig, 'config.json'), 'utf8'))
     expect(Object.keys(config.auths ?? {})).not.toContain(AUTH_REGISTRY)
   })
 })

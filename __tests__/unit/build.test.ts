@@ -124,5 +124,8 @@ describe('runBuild', () => {
   it('turns a failed build into an error naming the platform', async () => {
     const docker = new FakeDocker().on(['buildx', 'build'], { exitCode: 1, stderr: fixture('buildx-failure-arm64.txt') })
     await expect(runBuild(docker, request)).rejects.toThrow(/^the build failed for linux\/arm64 at/)
+    await expect(runBuild(docker, request)).rejects.toThrow(
+      /exit code: 1; fix examples\/hello\/Dockerfile \(the step's output is in the build log above\)$/
+    )
   })
 })

@@ -1,101 +1,108 @@
 import { describe, expect, it } from '@jest/globals'
-import { loginArgs, loginTo, parseLogins, readLogins } from '../../src/login.js'
-import { InputError } from '../../src/input.js'
-import { NO_RETRY } from '../../src/retry.js'
 import { FakeDocker } from '../../__fixtures__/fake-docker.js'
 import { fixture } from '../../__fixtures__/fixtures.js'
+import { InputError } from '../../src/input.js'
+import { loginArgs, loginTo, parseLogins, readLogins } from '../../src/login.js'
+import { NO_RETRY } from '../../src/retry.js'
 
+const PASSWORD = 'pa55-word-never-printed'
 const reader =
-  (inputs: Record<string, string>) =>
+  (values: Record<string, string>) =>
   (name: string): string =>
-    inputs[name] ?? ''
+    values[name] ?? ''
 
-const SECRET = 's3cr3t-value-never-printed'
-
-function inputError(fn: () => unknown): InputError {
+function inputError(values: Record<string, string>): InputError {
   try {
-    fn()
+    readLogins(reader(values))
   } catch (error) {
     if (error instanceof InputError) return error
     throw error
   }
-  throw new Error('no InputError thrown')
+  throw new Error('readLogins accepted the inputs')
 }
 
 describe('readLogins', () => {
-  it('is empty without login inputs (earlier steps\' credentials are used as they are)', () => {
+  it('reads registry/username/password and a logins list', () => {
+    expect(
+      readLogins(
+        reader({
+          registry: 'localhost:5001',
+          username: 'u',
+          password: ` ${PASSWORD}\n`,
+          logins: '- registry: ghcr.io\n  username: bot\n  password: t0ken\n'
+        })
+      )
+    ).toEqual([
+      { registry: 'localhost:5001', username: 'u', password: PASSWORD },
+      { registry: 'ghcr.io', username: 'bot', password: 't0ken' }
+    ])
+  })
+
+  it('reads nothing when no login input is given (earlier steps\' credentials are used)', () => {
     expect(readLogins(reader({}))).toEqual([])
   })
 
-  it('reads one registry from registry/username/password', () => {
-    expect(readLogins(reader({ registry: 'localhost:5001', username: 'u', password: SECRET }))).toEqual([
-      { registry: 'localhost:5001', username: 'u', password: SECRET }
-    ])
-  })
-
-  it('reads several from logins, after the single one', () => {
-    const logins = readLogins(
-      reader({
-        registry: 'ghcr.io',
-        username: 'a',
-        password: 'p1',
-        logins: '- registry: localhost:5001\n  username: b\n  password: p2\n- registry: quay.io\n  username: c\n  password: 1234\n'
-      })
-    )
-    expect(logins.map(l => [l.registry, l.username, l.password])).toEqual([
-      ['ghcr.io', 'a', 'p1'],
-      ['localhost:5001', 'b', 'p2'],
-      ['quay.io', 'c', '1234']
-    ])
-  })
-
-  it.each([
-    [{ username: 'u' }, 'password', /is empty but "username" is set/],
-    [{ password: SECRET }, 'username', /is empty but "password" is set/],
-    [{ registry: 'localhost:5001' }, 'registry', /"username" and "password" are not/],
-    [{ logins: 'registry: x' }, 'logins', /must be a YAML list/],
-    [{ logins: `- registry: x\n  username: u\n  password: [${SECRET}` }, 'logins', /is not valid YAML/],
-    [{ logins: '- registry: x\n  username: u' }, 'logins', /entry 1 \(x\) needs both username and password/],
-    [{ logins: `- username: u\n  password: ${SECRET}` }, 'logins', /entry 1 has no registry/],
-    [{ logins: `- registry: x\n  user: u\n  password: ${SECRET}` }, 'logins', /unknown key\(s\) user/],
-    [{ logins: '- just a string' }, 'logins', /entry 1 is not a mapping/],
+  it.each<[string, Record<string, string>, string, RegExp]>([
+    ['username without password', { username: 'u' }, 'password', /is empty but "username" is set: give both, or neither$/],
+    ['password without username', { password: PASSWORD }, 'username', /is empty but "password" is set: give both, or neither$/],
+    ['registry without credentials', { registry: 'localhost:5001' }, 'registry', /is set \(localhost:5001\) but "username" and "password" are not: give them/],
     [
-      { registry: 'localhost:5001', username: 'u', password: SECRET, logins: `- registry: localhost:5001\n  username: v\n  password: ${SECRET}` },
+      'the same registry twice',
+      { registry: 'localhost:5001', username: 'u', password: PASSWORD, logins: `- registry: localhost:5001\n  username: u\n  password: ${PASSWORD}\n` },
       'logins',
-      /"localhost:5001" is given twice/
-    ]
-  ])('rejects %j naming input %s, never quoting the password', (inputs, input, message) => {
-    const error = inputError(() => readLogins(reader(inputs)))
+      /registry "localhost:5001" is given twice: log in to each registry once$/
+    ],
+    ['invalid YAML', { logins: `- registry: x\n  password: [${PASSWORD}\n` }, 'logins', /^input "logins": is not valid YAML \(line \d+\): write a list of/],
+    ['not a list', { logins: `registry: x\nusername: u\npassword: ${PASSWORD}\n` }, 'logins', /is not a YAML list: write one "- registry: HOST" entry/],
+    ['an entry that is not a mapping', { logins: '- localhost:5001\n' }, 'logins', /entry 1 is not a mapping of registry, username, password/],
+    ['an entry without registry', { logins: `- username: u\n  password: ${PASSWORD}\n` }, 'logins', /entry 1 has no registry: give the registry host/],
+    ['an entry without password', { logins: '- registry: localhost:5001\n  username: u\n' }, 'logins', /entry 1 \(localhost:5001\) needs both username and password: give both$/],
+    ['an unknown key', { logins: `- registry: r\n  user: u\n  password: ${PASSWORD}\n` }, 'logins', /entry 1 has unknown key\(s\) user: use registry, username, password$/]
+  ])('%s: names input %s and never quotes the password', (_name, values, input, message) => {
+    const error = inputError(values)
     expect(error.input).toBe(input)
+    expect(error.message).toMatch(new RegExp(`^input "${input}": `))
     expect(error.message).toMatch(message)
-    expect(error.message).not.toContain(SECRET)
+    expect(error.message).not.toContain(PASSWORD)
+  })
+})
+
+describe('docker login', () => {
+  const login = { registry: 'localhost:5001', username: 'e2e-user', password: PASSWORD }
+
+  it('sends the password on stdin, never on argv', async () => {
+    expect(loginArgs(login)).toEqual(['login', '--username', 'e2e-user', '--password-stdin', 'localhost:5001'])
+    const docker = new FakeDocker().on(['login'], { stdout: 'Login Succeeded' })
+    await loginTo(docker, login, NO_RETRY)
+    expect(docker.calls[0]!.args.join(' ')).not.toContain(PASSWORD)
+    expect(docker.calls[0]!.options).toMatchObject({ input: PASSWORD, silent: true })
+  })
+
+  it('a refused password names the registry, the user and the inputs to fix, not the password', async () => {
+    const docker = new FakeDocker().on(['login'], { exitCode: 1, stderr: fixture('login-wrong-password.txt') })
+    const failure = loginTo(docker, login, NO_RETRY)
+    await expect(failure).rejects.toThrow(
+      /^login to localhost:5001 failed: the registry refused user "e2e-user" with the given password \(.*401 Unauthorized\); check the "username" and "password" inputs \(or "logins", or the secret behind them\)$/
+    )
+    await expect(loginTo(docker, login, NO_RETRY)).rejects.not.toThrow(PASSWORD)
+  })
+
+  it('an unreachable registry says where to look', async () => {
+    const stderr = 'Error response from daemon: Get "http://localhost:5999/v2/": dial tcp 127.0.0.1:5999: connect: connection refused'
+    const docker = new FakeDocker().on(['login'], { exitCode: 1, stderr })
+    await expect(loginTo(docker, { ...login, registry: 'localhost:5999' }, NO_RETRY)).rejects.toThrow(
+      /^login to localhost:5999 failed: .*connection refused: check the registry host in input "registry" \(or "logins"\) and that the registry is up$/
+    )
   })
 })
 
 describe('parseLogins', () => {
-  it('keeps numbers as text', () => {
+  it('keeps every value as the text written (a password 0123 is not the number 123)', () => {
     expect(parseLogins('- registry: r\n  username: 42\n  password: 0123')[0]).toEqual({ registry: 'r', username: '42', password: '0123' })
   })
 })
 
-describe('loginTo', () => {
-  it('gives the password on standard input only', async () => {
-    const docker = new FakeDocker().on(['login'], { stdout: 'Login Succeeded' })
-    await loginTo(docker, { registry: 'localhost:5001', username: 'u', password: SECRET }, NO_RETRY)
-    const [call] = docker.calls
-    expect(call?.args).toEqual(['login', '--username', 'u', '--password-stdin', 'localhost:5001'])
-    expect(call?.args.join(' ')).not.toContain(SECRET)
-    expect(call?.options.input).toBe(SECRET)
-    expect(call?.options.silent).toBe(true)
-  })
-
-  it('says which registry refused which user, and what to check, on a 401', async () => {
-    const docker = new FakeDocker().on(['login'], { exitCode: 1, stderr: fixture('login-wrong-password.txt') })
-    await expect(loginTo(docker, { registry: 'localhost:5001', username: 'e2e-user', password: SECRET }, NO_RETRY)).rejects.toThrow(
-      /^login to localhost:5001 failed: the registry refused user "e2e-user" with the given password .*check the username and password inputs/
-    )
-  })
-
+describe('loginArgs', () => {
   it('logs in to Docker Hub when no registry is named', () => {
     expect(loginArgs({ registry: '', username: 'u', password: 'p' })).toEqual(['login', '--username', 'u', '--password-stdin'])
   })

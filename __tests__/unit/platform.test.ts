@@ -17,9 +17,9 @@ describe('parsePlatform', () => {
   })
 
   it.each([
-    ['windows/amd64', /only linux/],
-    ['linux/sparc', /not a known platform.*known architectures: .*amd64, arm64/],
-    ['linux/arm/v9', /no variant "v9".*v5, v6, v7/],
+    ['windows/amd64', /only linux.*\(got os "windows"\): write linux\/ARCHITECTURE, e\.g\. linux\/arm64$/],
+    ['linux/sparc', /not a known platform: write linux\/ARCHITECTURE, e\.g\. linux\/arm64; known architectures: .*amd64, arm64/],
+    ['linux/arm/v9', /no variant "v9".*v5, v6, v7\): write it without the variant, or with one of those$/],
     ['linux/s390x/v2', /no variant "v2".*none/],
     ['linux/arm64/v8/x', /not a platform/],
     ['/amd64', /not a platform/],

@@ -70,7 +70,7 @@ describe('stageIndex', () => {
       stderr: 'dial tcp 127.0.0.1:5999: connect: connection refused'
     })
     await expect(stageIndex(docker, { kind: 'load', name: 'localhost:5999/x:s' }, D, ['localhost:5999/x'], NO_RETRY)).rejects.toThrow(
-      /^localhost:5999 did not accept localhost:5999\/x after 1 attempt\(s\) \(connection refused.*check the registry address in "images"/
+      /^localhost:5999 did not accept localhost:5999\/x after 1 attempt\(s\) \(connection refused.*check the registry address in input "images"/
     )
   })
 

@@ -76,14 +76,22 @@ describe('readSettings', () => {
 
   it.each([
     [{ images: '' }, 'images', /is empty/],
-    [{ images: 'localhost:5000/Go-Build' }, 'images', /lowercase.*did you mean "localhost:5000\/go-build"/],
+    [{ images: 'localhost:5000/Go-Build' }, 'images', /lowercase: write "localhost:5000\/go-build"$/],
     [{ images: 'localhost:5000/go-build:1.0' }, 'images', /without a tag/],
     [{ images: 'localhost:5000/go-build@sha256:abc' }, 'images', /without a digest/],
     [{ images: 'localhost:5000/go build' }, 'images', /not a valid repository/],
     [{ platforms: 'linux/amd64,linux/sparc' }, 'platforms', /linux\/sparc/],
-    [{ push: 'maybe' }, 'push', /not one of auto, true, false/],
+    [{ push: 'maybe' }, 'push', /is not valid: write one of auto, true, false$/],
     [{ 'build-args': 'JUSTANAME' }, 'build-args', /not NAME=value/],
-    [{ 'build-args': '1BAD=x' }, 'build-args', /not NAME=value/]
+    [{ 'build-args': '1BAD=x' }, 'build-args', /not NAME=value: write one NAME=value per line/],
+    [{ images: 'localhost:5000/go-build:1.0' }, 'images', /without a tag \(tags come from "tag-template" and "tags"\)/],
+    [{ platforms: 'linux/sparc' }, 'platforms', /"linux\/sparc" is not a known platform: write linux\/ARCHITECTURE, e.g. linux\/arm64; known architectures: /],
+    [{ secrets: 'justavalue' }, 'secrets', /^input "secrets": line 1 is not id=value: write one secret per line as id=value/],
+    [{ 'retry-attempts': '0' }, 'retry-attempts', /"0" is not a number from 1 to 10: write one in that range/],
+    [{ 'retry-attempts': '2.5' }, 'retry-attempts', /"2.5" is not a whole number: write how many times to try, from 1 to 10/],
+    [{ sbom: 'yes please' }, 'sbom', /write false, true or generator=IMAGE/],
+    [{ labels: 'novalue' }, 'labels', /"novalue" is not key=value: write one key=value per line/],
+    [{ annotations: '=x' }, 'annotations', /"=x" is not key=value: write one key=value per line/]
   ])('rejects %j naming input %s', (override, input, message) => {
     const read = reader({ ...minimal, ...override })
     let caught: unknown

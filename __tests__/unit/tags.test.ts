@@ -2,6 +2,7 @@ import { describe, expect, it } from '@jest/globals'
 import { FakeDocker } from '../../__fixtures__/fake-docker.js'
 import { fixture } from '../../__fixtures__/fixtures.js'
 import { parsePlatform } from '../../src/platform.js'
+import { runWithRetries, type RunOptions } from '../../src/docker.js'
 import { isNotFound, referenceExists, RegistryQueryError } from '../../src/registry.js'
 import { InputError, readSettings } from '../../src/settings.js'
 import {
@@ -205,7 +206,7 @@ describe('planTags: rebuilds', () => {
   })
 
   it.each([
-    ['imagetools-inspect-connection-refused.txt', /cannot tell whether .* exists \(.*connection refused\): check the registry address/],
+    ['imagetools-inspect-connection-refused.txt', /cannot tell whether .* exists \(.*connection refused\): check the registry address in input "images"/],
     ['imagetools-inspect-unauthorized.txt', /cannot tell whether .* exists \(pull access denied.*\): log in to the registry/],
     ['imagetools-inspect-bad-credentials.txt', /cannot tell whether .* exists \(.*401 Unauthorized\): log in to the registry/]
   ])('never takes a registry that answers like %s for a free tag', async (file, message) => {
@@ -229,6 +230,33 @@ describe('isNotFound / referenceExists (buildx 0.13 output captured against loca
     'reads registry wording %j as not found',
     text => expect(isNotFound(text)).toBe(true)
   )
+
+  it('retries a registry it cannot reach as often as the retry policy says, then names input "images"', async () => {
+    const calls: string[][] = []
+    const refused = fixture('imagetools-inspect-connection-refused.txt')
+    const docker = {
+      run: (args: readonly string[], options: RunOptions = {}) =>
+        runWithRetries(
+          async a => {
+            calls.push([...a])
+            return { exitCode: 1, stdout: '', stderr: refused }
+          },
+          args,
+          options,
+          async () => {}
+        )
+    }
+    await expect(referenceExists(docker, `${IMAGE}:a`, { attempts: 2, baseDelayMs: 1, maxDelayMs: 1 })).rejects.toThrow(
+      new RegExp(`^cannot tell whether ${IMAGE}:a exists after 2 attempts \\(.*connection refused\\): check the registry address in input "images"`)
+    )
+    expect(calls).toHaveLength(2)
+  })
+
+  it('does not retry a registry that says "not found": the tag is free', async () => {
+    const docker = new FakeDocker().on(['buildx', 'imagetools', 'inspect'], { exitCode: 1, stderr: fixture('imagetools-inspect-not-found.txt') })
+    expect(await referenceExists(docker, `${IMAGE}:a`, { attempts: 3, baseDelayMs: 1, maxDelayMs: 1 })).toBe(false)
+    expect(docker.calls).toHaveLength(1)
+  })
 
   it('answers true for a reference the registry serves, false for one it does not have', async () => {
     const docker = registryHolding(`${IMAGE}:a`)
@@ -331,10 +359,10 @@ describe('malformed inputs', () => {
 
   it.each<[string, Record<string, string>, string, RegExp]>([
     ['uppercase image name', { images: 'localhost:5000/Go-Build' }, 'images', /lowercase/],
-    ['bad rebuild value', { rebuild: 'bump' }, 'rebuild', /"bump" is not one of suffix, overwrite, fail/],
-    ['bad push value', { push: 'sometimes' }, 'push', /not one of auto, true, false/],
-    ['bad latest value', { latest: 'maybe' }, 'latest', /not one of true, false, always/],
-    ['bad platform-tags value', { 'platform-tags': 'perhaps' }, 'platform-tags', /not one of true, false/],
+    ['bad rebuild value', { rebuild: 'bump' }, 'rebuild', /"bump" is not valid: write one of suffix, overwrite, fail$/],
+    ['bad push value', { push: 'sometimes' }, 'push', /not valid: write one of auto, true, false$/],
+    ['bad latest value', { latest: 'maybe' }, 'latest', /not valid: write one of true, false, always$/],
+    ['bad platform-tags value', { 'platform-tags': 'perhaps' }, 'platform-tags', /not valid: write one of true, false$/],
     ['version with spaces', { 'go-version': '1.25 .4' }, 'go-version', /contains whitespace/],
     ['version with go prefix', { 'go-version': 'go1.25.4' }, 'go-version', /write 1.25.4/],
     ['version not starting with a digit', { 'llvm-version': 'latest' }, 'llvm-version', /does not start with a digit/],
@@ -353,9 +381,9 @@ describe('malformed inputs', () => {
     ['a stray closing brace', { template: 'go}-{llvm}' }, V, 'tag-template', /"\}" at position 3 closes nothing/],
     ['empty braces', { template: '{go}-{}' }, V, 'tag-template', /"\{\}" is not a placeholder/],
     ['nested braces', { template: '{{go}}' }, V, 'tag-template', /"\{" at position 1 is not closed/],
-    ['a tag over 128 characters', { suffix: `-${'x'.repeat(110)}` }, V, 'tag-template', /at most 128 characters \(this one has 138\)/],
+    ['a tag over 128 characters', { suffix: `-${'x'.repeat(110)}` }, V, 'tag-template', /at most 128 characters \(this one has 138\): shorten it$/],
     ['a template with a space', { template: '{go} llvm{llvm}' }, V, 'tag-template', /"1.25.4 llvm18.1.8" is not a valid tag: a tag is letters/],
-    ['an extra tag with a slash', { extraTags: ['feature/x'] }, V, 'tags', /the tag "feature\/x" is not a valid tag/],
+    ['an extra tag with a slash', { extraTags: ['feature/x'] }, V, 'tags', /the tag "feature\/x" is not a valid tag: a tag is letters, digits, _ . and -, starts with a letter, digit or _: use only those characters$/],
     ['an extra tag starting with a dash', { extraTags: ['-x'] }, V, 'tags', /starts with a letter, digit or _/],
     ['a tag-prefix starting with a dot', { prefix: '.x' }, V, 'tag-prefix', /would start the tag with "\."/],
     ['a tag-suffix with a colon', { suffix: ':x' }, V, 'tag-suffix', /characters a tag cannot/],

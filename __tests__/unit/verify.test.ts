@@ -129,9 +129,27 @@ describe('the verify command', () => {
         : { stdout: 'go version go1.19.8\n' }
     )
     await expect(runVerifyCommand(docker, 'r:s', four, ['go', 'version'], false)).rejects.toThrow(
-      /^verify-command failed on 2 platform\(s\): linux\/arm64: the image does not run here.*; linux\/s390x: the verify command exited 1: go: not found$/
+      /^input "verify-command" failed on 2 of 4 platform\(s\), so no tag moved: linux\/arm64: the image does not run here.*; linux\/s390x: the verify command exited 1: go: not found; the command must exit 0 in every platform's image: fix the image, or change "verify-command"$/
     )
     expect(docker.calls).toHaveLength(4)
+  })
+
+  it('says a cause that every platform shares once, naming the platforms', async () => {
+    const docker = new FakeDocker().on(['run'], { exitCode: 1, stderr: "docker: exit status 1\nRun 'docker run --help' for more information\n" })
+    await expect(runVerifyCommand(docker, 'r:s', four.slice(0, 2), ['false'], false)).rejects.toThrow(
+      /^input "verify-command" failed on 2 of 2 platform\(s\), so no tag moved: linux\/amd64, linux\/arm64: the verify command exited 1: docker: exit status 1; the command/
+    )
+  })
+
+  it('says which program is not in the image, without docker\'s runtime noise', async () => {
+    // what docker 26 prints for `docker run --entrypoint no-such-binary` (captured on the e2e machine)
+    const stderr =
+      'docker: Error response from daemon: failed to create task for container: failed to create shim task: OCI runtime create failed: runc create failed: unable to start container process: exec: "no-such-binary": executable file not found in $PATH: unknown.\n' +
+      "Run 'docker run --help' for more information\n"
+    const docker = new FakeDocker().on(['run'], { exitCode: 127, stderr })
+    await expect(runVerifyCommand(docker, 'r:s', four.slice(0, 2), ['no-such-binary', '--version'], false)).rejects.toThrow(
+      'input "verify-command" failed on 2 of 2 platform(s), so no tag moved: linux/amd64, linux/arm64: "no-such-binary" is not in the image (executable file not found): install it in the image, or change "verify-command"'
+    )
   })
 
   it('returns what each platform printed', async () => {

@@ -1,0 +1,361 @@
+/**
+ * Bad inputs, end to end: each one runs the real bundled action (main step, then post step) against the local
+ * engine and registries. Unit tests cover the parsing; here each bad input must end the run with ONE clear
+ * `::error::` line that names the input, the platform or the file and says what to do, a post step that still
+ * passes, and nothing at all pushed to any repository of the run (the registry's own tag list is empty).
+ */
+import { beforeAll, describe, expect, it } from '@jest/globals'
+import { mkdtemp, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import * as path from 'node:path'
+import { runAction } from '../../scripts/run-action.mjs'
+import {
+  AUTH,
+  AUTH_REGISTRY,
+  BASE_IMAGE,
+  freshRepository,
+  GO_IMAGE,
+  HELLO_CONTEXT,
+  registryTags,
+  requireEnvironment
+} from './support/environment.js'
+
+const MINUTES = 60_000
+const BUILD_ARGS = `GO_IMAGE=${GO_IMAGE}\nBASE_IMAGE=${BASE_IMAGE}`
+/** A port nothing listens on (the e2e registries are 5000 and 5001). */
+const UNREACHABLE = 'localhost:5999'
+const SECRET = 'hunter2-bad-input-secret'
+/** Words that tell the user what to do; every message must contain one. */
+const FIX = /\b(write|give|set|drop|check|fix|use|shorten|install|change|log in|name at least one|raise|remove|close|map)\b/
+
+/** The repositories of one run: a fresh one on :5000 and, where logins are involved, one on the htpasswd :5001. */
+interface Repositories {
+  open: string
+  auth: string
+}
+
+type Context = 'hello' | 's390x-fails' | 'versions-yaml-error' | 'versions-missing-k8s'
+
+interface BadInput {
+  name: string
+  inputs: (r: Repositories) => Record<string, string>
+  /** What the one `::error::` line says (after `::error::`). */
+  message: RegExp | ((r: Repositories) => RegExp)
+  /** Also put the :5001 repository into `images`. */
+  auth?: boolean
+  /** The directory the action runs in (default: examples/hello). */
+  context?: Context
+  /** The run builds before it fails (so it may take seconds, not a fraction of one). */
+  builds?: boolean
+}
+
+const escape = (text: string): string => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
+const LONG_TAG = `t${'x'.repeat(128)}`
+const LOGIN = (registry: string, password = SECRET): string => `- registry: ${registry}\n  username: ${AUTH.user}\n  password: ${password}\n`
+
+const CASES: BadInput[] = [
+  // platforms
+  {
+    name: 'unknown platform',
+    inputs: () => ({ platforms: 'linux/amd64,linux/sparc' }),
+    message: /^input "platforms": "linux\/sparc" is not a known platform: write linux\/ARCHITECTURE, e\.g\. linux\/arm64; known architectures: .*s390x/
+  },
+  {
+    name: 'a platform that is not linux',
+    inputs: () => ({ platforms: 'windows/amd64' }),
+    message: /^input "platforms": "windows\/amd64": only linux platforms can be built .*: write linux\/ARCHITECTURE, e\.g\. linux\/arm64$/
+  },
+  // images
+  { name: 'empty images', inputs: () => ({ images: ' \n, ' }), message: /^input "images": is empty: name at least one repository/ },
+  {
+    name: 'a repository in uppercase',
+    inputs: r => ({ images: r.open.replace('/e2e/', '/E2E/') }),
+    message: r => new RegExp(`^input "images": ".*/E2E/.*": repository names must be lowercase: write "${escape(r.open)}"$`)
+  },
+  {
+    name: 'a repository with a tag',
+    inputs: r => ({ images: `${r.open}:v1` }),
+    message: /^input "images": ".*:v1": give the repository without a tag \(tags come from "tag-template" and "tags"\)$/
+  },
+  {
+    name: 'a repository with a digest',
+    inputs: r => ({ images: `${r.open}@sha256:${'0'.repeat(64)}` }),
+    message: /^input "images": ".*@sha256:0+": give the repository without a digest$/
+  },
+  {
+    name: 'a repository name with a space',
+    inputs: r => ({ images: `${r.open} copy` }),
+    message: /^input "images": ".* copy": not a valid repository name: write \[registry\[:port\]\/\]path/
+  },
+  // tags
+  {
+    name: 'a bad tag in tags',
+    inputs: () => ({ tags: 'latest-ok,feature/x' }),
+    message: /^input "tags": the tag "feature\/x" is not a valid tag: .*use only those characters$/
+  },
+  {
+    name: 'a tag over 128 characters',
+    inputs: () => ({ tags: LONG_TAG }),
+    message: /^input "tags": the tag "tx+" is not a valid tag: a tag is at most 128 characters \(this one has 129\): shorten it$/
+  },
+  {
+    name: 'an unbalanced tag-template',
+    inputs: () => ({ 'tag-template': '{go-llvm' }),
+    message: /^input "tag-template": "\{go-llvm": "\{" at position 1 is not closed: close it with "\}", placeholders look like \{go\}$/
+  },
+  // registries that cannot be reached
+  {
+    name: 'an unreachable registry (found by the rebuild check, before the build)',
+    inputs: r => ({ images: `${r.open}\n${UNREACHABLE}/e2e/nowhere`, 'retry-attempts': '2', 'retry-delay': '0.1' }),
+    message: new RegExp(
+      `^cannot tell whether ${UNREACHABLE}/e2e/nowhere:bad exists after 2 attempts \\(.*connection refused\\): check the registry address in input "images"`
+    )
+  },
+  {
+    name: 'an unreachable registry (rebuild: overwrite, found by the push after the build)',
+    inputs: r => ({
+      images: `${UNREACHABLE}/e2e/nowhere\n${r.open}`,
+      rebuild: 'overwrite',
+      'retry-attempts': '2',
+      'retry-delay': '0.1'
+    }),
+    message: new RegExp(
+      `^${UNREACHABLE} did not accept ${UNREACHABLE}/e2e/nowhere after 2 attempt\\(s\\) \\(connection refused: .*\\): check the registry address in input "images" and that the runner can reach it, or raise "retry-attempts"$`
+    ),
+    builds: true
+  },
+  // files
+  {
+    name: 'the Dockerfile missing',
+    inputs: () => ({ file: 'docker/Dockerfile.missing' }),
+    message: /^input "file": Dockerfile "docker\/Dockerfile\.missing" does not exist \(relative paths start at .*\): set "file" to its path$/
+  },
+  {
+    name: 'the context missing',
+    inputs: () => ({ context: 'no-such-dir' }),
+    message: /^input "context": directory "no-such-dir" does not exist \(relative paths start at .*\): check out the repository first, or fix the path$/
+  },
+  {
+    name: 'a build error in one platform (RUN fails only on s390x)',
+    inputs: () => ({}),
+    context: 's390x-fails',
+    message: /^the build failed for linux\/s390x at `RUN test "\$\(uname -m\)" != s390x`: .*exit code: 1; fix Dockerfile \(the step's output is in the build log above\)$/,
+    builds: true
+  },
+  {
+    name: 'a versions file with a YAML error',
+    inputs: () => ({ 'tag-template': '' }),
+    context: 'versions-yaml-error',
+    message: /^versions\.yaml:\d+: not valid YAML \(.*\): fix the syntax; the expected form is/
+  },
+  {
+    name: 'a tag-template placeholder with no source',
+    inputs: () => ({ 'tag-template': '' }),
+    context: 'versions-missing-k8s',
+    message:
+      /^input "tag-template": "\{go\}-llvm\{llvm\}-k8s\{k8s\}": \{k8s\} has no value; looked in input "k8s-version", versions\.yaml .*, the default of ARG K8S_VERSION in Dockerfile\. Set "k8s-version"/
+  },
+  // secrets
+  {
+    name: 'secrets: a line without id=',
+    inputs: () => ({ secrets: `token=ok\n${SECRET}` }),
+    message: /^input "secrets": line 2 is not id=value: write one secret per line as id=value \(the id is letters, digits, _ \. -\)$/
+  },
+  {
+    name: 'secrets: a line with an empty id',
+    inputs: () => ({ secrets: `=${SECRET}` }),
+    message: /^input "secrets": line 1 is not id=value: write one secret per line/
+  },
+  { name: 'secrets: the same id twice', inputs: () => ({ secrets: `token=${SECRET}\ntoken=${SECRET}2` }), message: /^input "secrets": secret id "token" is given twice: give each secret its own id$/ },
+  // conflicting inputs
+  {
+    name: 'no-cache with cache-from',
+    inputs: () => ({ 'no-cache': 'true', 'cache-from': 'type=registry,ref=localhost:5000/e2e/cache' }),
+    message: /^input "no-cache": is true and "cache-from" is set: a build without cache reads none; drop one of them$/
+  },
+  {
+    name: 'username without password',
+    inputs: () => ({ registry: AUTH_REGISTRY, username: AUTH.user }),
+    auth: true,
+    message: /^input "password": is empty but "username" is set: give both, or neither$/
+  },
+  {
+    name: 'password without username',
+    inputs: () => ({ registry: AUTH_REGISTRY, password: SECRET }),
+    auth: true,
+    message: /^input "username": is empty but "password" is set: give both, or neither$/
+  },
+  {
+    name: 'registry without credentials',
+    inputs: () => ({ registry: AUTH_REGISTRY }),
+    auth: true,
+    message: /^input "registry": is set \(localhost:5001\) but "username" and "password" are not: give them to log in, or drop "registry"/
+  },
+  {
+    name: 'the same registry twice (registry/username/password and logins)',
+    inputs: () => ({ registry: AUTH_REGISTRY, username: AUTH.user, password: SECRET, logins: LOGIN(AUTH_REGISTRY, `${SECRET}-2`) }),
+    auth: true,
+    message: /^input "logins": registry "localhost:5001" is given twice: log in to each registry once$/
+  },
+  // logins
+  {
+    name: 'logins is not valid YAML',
+    inputs: () => ({ logins: `- registry: ${AUTH_REGISTRY}\n  username: ${AUTH.user}\n  password: [${SECRET}\n` }),
+    auth: true,
+    message: /^input "logins": is not valid YAML \(line \d+\): write a list of \{registry, username, password\}$/
+  },
+  {
+    name: 'logins is not a list',
+    inputs: () => ({ logins: `registry: ${AUTH_REGISTRY}\nusername: ${AUTH.user}\npassword: ${SECRET}\n` }),
+    auth: true,
+    message: /^input "logins": is not a YAML list: write one "- registry: HOST" entry with username and password per registry$/
+  },
+  {
+    name: 'a logins entry without password',
+    inputs: () => ({ logins: `- registry: ${AUTH_REGISTRY}\n  username: ${AUTH.user}\n` }),
+    auth: true,
+    message: /^input "logins": entry 1 \(localhost:5001\) needs both username and password: give both$/
+  },
+  {
+    name: 'a logins entry with an unknown key',
+    inputs: () => ({ logins: `- registry: ${AUTH_REGISTRY}\n  user: ${AUTH.user}\n  password: ${SECRET}\n` }),
+    auth: true,
+    message: /^input "logins": entry 1 has unknown key\(s\) user: use registry, username, password$/
+  },
+  // attestations
+  {
+    name: 'provenance: an invalid value',
+    inputs: () => ({ provenance: 'maximal' }),
+    message: /^input "provenance": "maximal" is not a value buildx takes for --provenance: write false, true, mode=min or mode=max$/
+  },
+  {
+    name: 'sbom: an invalid value',
+    inputs: () => ({ sbom: 'yes please' }),
+    message: /^input "sbom": "yes please" is not a value buildx takes for --sbom: write false, true or generator=IMAGE$/
+  },
+  // retries
+  { name: 'retry-attempts 0', inputs: () => ({ 'retry-attempts': '0' }), message: /^input "retry-attempts": "0" is not a number from 1 to 10: write one in that range$/ },
+  {
+    name: 'retry-attempts not a number',
+    inputs: () => ({ 'retry-attempts': 'three' }),
+    message: /^input "retry-attempts": "three" is not a number from 1 to 10/
+  },
+  {
+    name: 'retry-attempts not whole',
+    inputs: () => ({ 'retry-attempts': '2.5' }),
+    message: /^input "retry-attempts": "2\.5" is not a whole number: write how many times to try, from 1 to 10$/
+  },
+  { name: 'retry-delay out of range', inputs: () => ({ 'retry-delay': '100' }), message: /^input "retry-delay": "100" is not a number from 0 to 60/ },
+  // verify-command
+  {
+    name: 'verify-command with an unterminated quote',
+    inputs: () => ({ 'verify-command': 'go "version' }),
+    message: /^input "verify-command": unterminated " quote: write a command such as "go version"$/
+  },
+  {
+    name: 'a verify-command that fails on every platform',
+    inputs: () => ({ 'verify-command': 'false' }),
+    message:
+      /^input "verify-command" failed on 2 of 2 platform\(s\), so no tag moved: linux\/amd64, linux\/s390x: the verify command exited 1; the command must exit 0 in every platform's image: fix the image, or change "verify-command"$/,
+    builds: true
+  },
+  {
+    name: 'a verify-command whose program is not in the image',
+    inputs: () => ({ 'verify-command': 'no-such-binary --version' }),
+    message:
+      /^input "verify-command" failed on 2 of 2 platform\(s\), so no tag moved: linux\/amd64, linux\/s390x: "no-such-binary" is not in the image \(executable file not found\): install it in the image, or change "verify-command"$/,
+    builds: true
+  },
+  // key=value lists
+  { name: 'labels not key=value', inputs: () => ({ labels: 'org.example.ok=1\nnovalue' }), message: /^input "labels": "novalue" is not key=value: write one key=value per line$/ },
+  { name: 'annotations not key=value', inputs: () => ({ annotations: '=x' }), message: /^input "annotations": "=x" is not key=value: write one key=value per line$/ },
+  {
+    name: 'build-args malformed',
+    inputs: () => ({ 'build-args': `${BUILD_ARGS}\n1BAD=x` }),
+    message: /^input "build-args": "1BAD=x" is not NAME=value: write one NAME=value per line/
+  },
+  // choices
+  { name: 'a bad rebuild value', inputs: () => ({ rebuild: 'sometimes' }), message: /^input "rebuild": "sometimes" is not valid: write one of suffix, overwrite, fail$/ },
+  { name: 'a bad push value', inputs: () => ({ push: 'maybe' }), message: /^input "push": "maybe" is not valid: write one of auto, true, false$/ },
+  { name: 'a bad no-cache value', inputs: () => ({ 'no-cache': 'sometimes' }), message: /^input "no-cache": "sometimes" is not a boolean: write true or false$/ },
+  { name: 'a bad qemu value', inputs: () => ({ qemu: 'fast' }), message: /^input "qemu": "fast" is not a mode: write one of auto, image, host, off$/ },
+  { name: 'a bad driver value', inputs: () => ({ driver: 'kubernetes' }), message: /^input "driver": "kubernetes" is not supported: write docker-container or docker$/ },
+  {
+    name: 'driver-opts with the docker driver',
+    inputs: () => ({ driver: 'docker', 'driver-opts': 'network=host' }),
+    message: /^input "driver-opts": only applies to the docker-container driver: remove it, or set "driver: docker-container"$/
+  }
+]
+
+async function contextDir(files: Record<string, string>): Promise<string> {
+  const dir = await mkdtemp(path.join(tmpdir(), 'go-build-action-bad-'))
+  for (const [name, text] of Object.entries(files)) await writeFile(path.join(dir, name), text)
+  return dir
+}
+
+const contexts: Record<Context, string> = {
+  hello: HELLO_CONTEXT,
+  's390x-fails': '',
+  'versions-yaml-error': '',
+  'versions-missing-k8s': ''
+}
+
+beforeAll(async () => {
+  await requireEnvironment()
+  const versioned = 'ARG BASE_IMAGE\nFROM ${BASE_IMAGE}\nARG GO_VERSION\nARG LLVM_VERSION\nARG K8S_VERSION\n'
+  contexts['s390x-fails'] = await contextDir({
+    Dockerfile: 'ARG BASE_IMAGE\nFROM ${BASE_IMAGE}\nRUN test "$(uname -m)" != s390x\n'
+  })
+  contexts['versions-yaml-error'] = await contextDir({ Dockerfile: versioned, 'versions.yaml': 'golang:\n  version: [1.25.4\n' })
+  contexts['versions-missing-k8s'] = await contextDir({ Dockerfile: versioned, 'versions.yaml': 'go: 1.25.4\nllvm: 18.1.8\n' })
+}, MINUTES)
+
+describe('bad inputs: one clear error, a clean post step, nothing pushed', () => {
+  it('covers at least 30 bad inputs', () => {
+    expect(CASES.length).toBeGreaterThanOrEqual(30)
+    expect(new Set(CASES.map(c => c.name)).size).toBe(CASES.length)
+  })
+
+  it.each(CASES.map(c => [c.name, c] as const))('%s', async (_name, bad) => {
+    const repositories: Repositories = {
+      open: freshRepository('bad-input'),
+      auth: freshRepository('bad-input', AUTH_REGISTRY)
+    }
+    const started = Date.now()
+    const run = await runAction({
+      cwd: contexts[bad.context ?? 'hello'],
+      inputs: {
+        images: bad.auth ? `${repositories.open}\n${repositories.auth}` : repositories.open,
+        'tag-template': 'bad',
+        'build-args': BUILD_ARGS,
+        platforms: 'linux/amd64,linux/s390x',
+        ...bad.inputs(repositories)
+      }
+    })
+    const seconds = (Date.now() - started) / 1000
+    const errors = run.main.log.split('\n').filter(line => line.startsWith('::error::'))
+
+    expect({ exitCode: run.main.exitCode, errors: errors.length }).toEqual({ exitCode: 1, errors: 1 })
+    const message = errors[0]!.slice('::error::'.length)
+    expect(message).toMatch(typeof bad.message === 'function' ? bad.message(repositories) : bad.message)
+    // names the input, a platform or a file, and says what to do
+    expect(message).toMatch(/input "[a-z-]+"|linux\/[a-z0-9]+|Dockerfile|versions\.yaml/)
+    expect(message).toMatch(FIX)
+    // the post step cleans up without failing
+    expect(run.post?.exitCode).toBe(0)
+    expect(run.post?.log).not.toMatch(/^::error::/m)
+    // no secret given to the run is printed anywhere but in the mask command
+    for (const step of [run.main.log, run.post?.log ?? '']) {
+      expect(step.split('\n').filter(line => line.includes(SECRET) && !line.startsWith('::add-mask::'))).toEqual([])
+    }
+    expect(JSON.stringify([run.outputs, run.state, run.summary])).not.toContain(SECRET)
+    // nothing was pushed, to any repository of the run
+    expect(await registryTags(repositories.open)).toEqual([])
+    expect(await registryTags(repositories.auth, AUTH)).toEqual([])
+    // an input rejected before the build costs a fraction of a second
+    if (!bad.builds) {
+      expect(run.main.log).not.toMatch(/\[internal\] load build definition/)
+      expect(seconds).toBeLessThan(10)
+    }
+  }, 5 * MINUTES)
+})
