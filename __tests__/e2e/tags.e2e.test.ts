@@ -11,7 +11,16 @@ import { mkdtemp, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import * as path from 'node:path'
 import { repoRoot, runAction, type ActionRun } from '../../scripts/run-action.mjs'
-import { AUTH_REGISTRY, BASE_IMAGE, FOUR_PLATFORMS, docker, freshRepository, registryManifest, requireEnvironment } from './support/environment.js'
+import {
+  AUTH_REGISTRY,
+  BASE_IMAGE,
+  FOUR_PLATFORMS,
+  docker,
+  freshRepository,
+  httpGet,
+  registryManifest,
+  requireEnvironment
+} from './support/environment.js'
 
 const MINUTES = 60_000
 const EXAMPLE = path.join(repoRoot, 'examples', 'go-build')
@@ -52,8 +61,8 @@ async function indexOf(reference: string): Promise<{ digest: string | null; inde
 async function configLabels(repository: string, manifestDigest: string): Promise<Record<string, string>> {
   const manifest = JSON.parse((await registryManifest(`${repository}@${manifestDigest}`)).body) as { config: { digest: string } }
   const [host, ...rest] = repository.split('/')
-  const response = await fetch(`http://127.0.0.1:${host!.split(':')[1]}/v2/${rest.join('/')}/blobs/${manifest.config.digest}`)
-  const config = (await response.json()) as { config: { Labels?: Record<string, string> } }
+  const response = await httpGet(`http://127.0.0.1:${host!.split(':')[1]}/v2/${rest.join('/')}/blobs/${manifest.config.digest}`)
+  const config = JSON.parse(response.body) as { config: { Labels?: Record<string, string> } }
   return config.config.Labels ?? {}
 }
 
@@ -211,7 +220,7 @@ describe('runs that must push nothing', () => {
     expect(run.main.log).not.toMatch(/docker buildx build|\[internal\] load build definition/)
     expect(run.post?.exitCode).toBe(0)
     // the registry knows no tag at all in the repository
-    const tags = await fetch(`http://127.0.0.1:5000/v2/${repository.replace(/^[^/]+\//, '')}/tags/list`)
+    const tags = await httpGet(`http://127.0.0.1:5000/v2/${repository.replace(/^[^/]+\//, '')}/tags/list`)
     expect(tags.status).toBe(404)
   }, 5 * MINUTES)
 

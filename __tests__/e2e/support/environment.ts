@@ -3,11 +3,33 @@
  * registry-side helpers that read the registry over HTTP, independently of the action's own code.
  */
 import { execFile } from 'node:child_process'
+import * as http from 'node:http'
 import * as path from 'node:path'
 import { promisify } from 'node:util'
 import { repoRoot } from '../../../scripts/run-action.mjs'
 
 const execFileAsync = promisify(execFile)
+
+export interface HttpAnswer {
+  status: number
+  headers: http.IncomingHttpHeaders
+  body: string
+}
+
+/**
+ * GET from a registry on loopback, one connection per request (no keep-alive pool that would outlive the tests).
+ */
+export function httpGet(url: string, headers: Record<string, string> = {}): Promise<HttpAnswer> {
+  return new Promise((resolve, reject) => {
+    const request = http.get(url, { headers, agent: false }, response => {
+      let body = ''
+      response.setEncoding('utf8')
+      response.on('data', chunk => (body += chunk))
+      response.on('end', () => resolve({ status: response.statusCode ?? 0, headers: response.headers, body }))
+    })
+    request.on('error', reject)
+  })
+}
 
 export const REGISTRY = 'localhost:5000'
 export const AUTH_REGISTRY = 'localhost:5001'
@@ -58,8 +80,9 @@ export async function registryManifest(reference: string, auth?: { user: string;
   const port = host!.split(':')[1] ?? '80'
   const headers: Record<string, string> = { Accept: MANIFEST_TYPES }
   if (auth) headers.Authorization = `Basic ${Buffer.from(`${auth.user}:${auth.password}`).toString('base64')}`
-  const response = await fetch(`http://127.0.0.1:${port}/v2/${repository}/manifests/${tag ?? digest}`, { headers })
-  return { status: response.status, digest: response.headers.get('docker-content-digest'), body: await response.text() }
+  const response = await httpGet(`http://127.0.0.1:${port}/v2/${repository}/manifests/${tag ?? digest}`, headers)
+  const digestHeader = response.headers['docker-content-digest']
+  return { status: response.status, digest: typeof digestHeader === 'string' ? digestHeader : null, body: response.body }
 }
 
 export const AUTH = { user: 'e2e-user', password: 'e2e-Passw0rd-not-secret' }
@@ -70,10 +93,10 @@ export async function registryTags(repository: string, auth?: { user: string; pa
   const port = host!.split(':')[1] ?? '80'
   const headers: Record<string, string> = {}
   if (auth) headers.Authorization = `Basic ${Buffer.from(`${auth.user}:${auth.password}`).toString('base64')}`
-  const response = await fetch(`http://127.0.0.1:${port}/v2/${path.join('/')}/tags/list`, { headers })
+  const response = await httpGet(`http://127.0.0.1:${port}/v2/${path.join('/')}/tags/list`, headers)
   if (response.status === 404) return []
-  if (!response.ok) throw new Error(`tags/list of ${repository}: HTTP ${response.status}`)
-  const body = (await response.json()) as { tags?: string[] | null }
+  if (response.status !== 200) throw new Error(`tags/list of ${repository}: HTTP ${response.status}`)
+  const body = JSON.parse(response.body) as { tags?: string[] | null }
   return [...(body.tags ?? [])].sort()
 }
 
