@@ -40165,19 +40165,21 @@ function splitCommand(command) {
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   R4: () => (/* binding */ logInAll),
 /* harmony export */   Tm: () => (/* binding */ logoutFrom),
-/* harmony export */   rC: () => (/* binding */ readLogins),
-/* harmony export */   z6: () => (/* binding */ loginTo)
+/* harmony export */   rC: () => (/* binding */ readLogins)
 /* harmony export */ });
-/* unused harmony exports parseLogins, loginArgs */
-/* harmony import */ var yaml__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(8815);
-/* harmony import */ var _docker_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(3871);
-/* harmony import */ var _input_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(3599);
+/* unused harmony exports parseLogins, loginArgs, loginTo */
+/* harmony import */ var _actions_core__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(6058);
+/* harmony import */ var yaml__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(8815);
+/* harmony import */ var _docker_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(3871);
+/* harmony import */ var _input_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(3599);
 /**
  * Registry logins: `docker login --password-stdin` (the password never reaches argv), and logout in the post step
  * for exactly the registries this action logged into. With no login input, credentials an earlier step stored
  * (docker/login-action, `docker login`) are used as they are.
  */
+
 
 
 
@@ -40192,13 +40194,13 @@ function readLogins(read) {
     const password = read('password');
     if (username || password) {
         if (!username)
-            throw new _input_js__WEBPACK_IMPORTED_MODULE_2__/* .InputError */ .dz('username', 'is empty but "password" is set: give both, or neither');
+            throw new _input_js__WEBPACK_IMPORTED_MODULE_3__/* .InputError */ .dz('username', 'is empty but "password" is set: give both, or neither');
         if (!password)
-            throw new _input_js__WEBPACK_IMPORTED_MODULE_2__/* .InputError */ .dz('password', 'is empty but "username" is set: give both, or neither');
+            throw new _input_js__WEBPACK_IMPORTED_MODULE_3__/* .InputError */ .dz('password', 'is empty but "username" is set: give both, or neither');
         logins.push({ registry, username, password: password.trim() });
     }
     else if (registry) {
-        throw new _input_js__WEBPACK_IMPORTED_MODULE_2__/* .InputError */ .dz('registry', `is set (${registry}) but "username" and "password" are not: give them to log in, or drop "registry" to use the credentials an earlier step stored`);
+        throw new _input_js__WEBPACK_IMPORTED_MODULE_3__/* .InputError */ .dz('registry', `is set (${registry}) but "username" and "password" are not: give them to log in, or drop "registry" to use the credentials an earlier step stored`);
     }
     const text = read('logins');
     if (text.trim())
@@ -40206,7 +40208,7 @@ function readLogins(read) {
     const seen = new Set();
     for (const login of logins) {
         if (seen.has(login.registry)) {
-            throw new _input_js__WEBPACK_IMPORTED_MODULE_2__/* .InputError */ .dz('logins', `registry "${login.registry || 'docker.io'}" is given twice: log in to each registry once`);
+            throw new _input_js__WEBPACK_IMPORTED_MODULE_3__/* .InputError */ .dz('logins', `registry "${login.registry || 'docker.io'}" is given twice: log in to each registry once`);
         }
         seen.add(login.registry);
     }
@@ -40217,15 +40219,15 @@ function parseLogins(text) {
     let doc;
     try {
         // Failsafe schema: every value stays the text written (a password 0123 is not the number 123).
-        doc = (0,yaml__WEBPACK_IMPORTED_MODULE_0__/* .parse */ .qg)(text, { schema: 'failsafe' });
+        doc = (0,yaml__WEBPACK_IMPORTED_MODULE_1__/* .parse */ .qg)(text, { schema: 'failsafe' });
     }
     catch (error) {
         // The YAML parser's message can quote the offending line, which may hold a password: keep only its position.
         const position = error.linePos?.[0]?.line;
-        throw new _input_js__WEBPACK_IMPORTED_MODULE_2__/* .InputError */ .dz('logins', `is not valid YAML${position ? ` (line ${position})` : ''}: write a list of {registry, username, password}`);
+        throw new _input_js__WEBPACK_IMPORTED_MODULE_3__/* .InputError */ .dz('logins', `is not valid YAML${position ? ` (line ${position})` : ''}: write a list of {registry, username, password}`);
     }
     if (!Array.isArray(doc))
-        throw new _input_js__WEBPACK_IMPORTED_MODULE_2__/* .InputError */ .dz('logins', 'is not a YAML list: write one "- registry: HOST" entry with username and password per registry');
+        throw new _input_js__WEBPACK_IMPORTED_MODULE_3__/* .InputError */ .dz('logins', 'is not a YAML list: write one "- registry: HOST" entry with username and password per registry');
     return doc.map((entry, i) => {
         const item = entry;
         const field = (name) => {
@@ -40233,15 +40235,15 @@ function parseLogins(text) {
             return typeof value === 'string' ? value.trim() : '';
         };
         if (typeof item !== 'object' || item === null)
-            throw new _input_js__WEBPACK_IMPORTED_MODULE_2__/* .InputError */ .dz('logins', `entry ${i + 1} is not a mapping of registry, username, password`);
+            throw new _input_js__WEBPACK_IMPORTED_MODULE_3__/* .InputError */ .dz('logins', `entry ${i + 1} is not a mapping of registry, username, password`);
         const unknown = Object.keys(item).filter(k => !['registry', 'username', 'password'].includes(k));
         if (unknown.length)
-            throw new _input_js__WEBPACK_IMPORTED_MODULE_2__/* .InputError */ .dz('logins', `entry ${i + 1} has unknown key(s) ${unknown.join(', ')}: use registry, username, password`);
+            throw new _input_js__WEBPACK_IMPORTED_MODULE_3__/* .InputError */ .dz('logins', `entry ${i + 1} has unknown key(s) ${unknown.join(', ')}: use registry, username, password`);
         const login = { registry: field('registry'), username: field('username'), password: field('password') };
         if (!login.registry)
-            throw new _input_js__WEBPACK_IMPORTED_MODULE_2__/* .InputError */ .dz('logins', `entry ${i + 1} has no registry: give the registry host, e.g. ghcr.io`);
+            throw new _input_js__WEBPACK_IMPORTED_MODULE_3__/* .InputError */ .dz('logins', `entry ${i + 1} has no registry: give the registry host, e.g. ghcr.io`);
         if (!login.username || !login.password)
-            throw new _input_js__WEBPACK_IMPORTED_MODULE_2__/* .InputError */ .dz('logins', `entry ${i + 1} (${login.registry}) needs both username and password: give both`);
+            throw new _input_js__WEBPACK_IMPORTED_MODULE_3__/* .InputError */ .dz('logins', `entry ${i + 1} (${login.registry}) needs both username and password: give both`);
         return login;
     });
 }
@@ -40257,9 +40259,9 @@ async function loginTo(docker, login, retry) {
         await docker.run(loginArgs(login), { input: login.password, retry, silent: true });
     }
     catch (error) {
-        if (!(error instanceof _docker_js__WEBPACK_IMPORTED_MODULE_1__/* .DockerCommandError */ .YJ))
+        if (!(error instanceof _docker_js__WEBPACK_IMPORTED_MODULE_2__/* .DockerCommandError */ .YJ))
             throw error;
-        const detail = (0,_docker_js__WEBPACK_IMPORTED_MODULE_1__/* .lastLines */ .w$)(error.result.stderr || error.result.stdout, 1);
+        const detail = (0,_docker_js__WEBPACK_IMPORTED_MODULE_2__/* .lastLines */ .w$)(error.result.stderr || error.result.stdout, 1);
         if (error.failure.kind === 'auth') {
             throw new Error(`login to ${where} failed: the registry refused user "${login.username}" with the given password (${detail}); check the "username" and "password" inputs (or "logins", or the secret behind them)`, { cause: error });
         }
@@ -40271,6 +40273,23 @@ async function loginTo(docker, login, retry) {
 async function logoutFrom(docker, registry) {
     const args = registry ? ['logout', registry] : ['logout'];
     await docker.run(args, { silent: true });
+}
+/**
+ * Logs in to every registry in order; `remember` is told the registries logged into so far after each one, so
+ * the post step logs out of exactly those even when a later login fails.
+ */
+async function logInAll(docker, logins, retry, remember) {
+    if (logins.length === 0) {
+        _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .info */ .pq('no login inputs: using the credentials earlier steps stored');
+        return;
+    }
+    const loggedIn = [];
+    for (const login of logins) {
+        await loginTo(docker, login, retry);
+        loggedIn.push(login.registry);
+        remember([...loggedIn]);
+        _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .info */ .pq(`logged in to ${login.registry || 'docker.io'} as ${login.username}`);
+    }
 }
 
 
@@ -40447,7 +40466,7 @@ var buildx_install = __nccwpck_require__(4707);
 // EXTERNAL MODULE: ./src/errors.ts
 var errors = __nccwpck_require__(3916);
 // EXTERNAL MODULE: ./src/login.ts
-var src_login = __nccwpck_require__(49);
+var login = __nccwpck_require__(49);
 ;// CONCATENATED MODULE: ./src/outputs.ts
 /**
  * Step outputs: typed names, so a typo is a compile error, and one place that sets them all.
@@ -40985,16 +41004,7 @@ async function publish(docker, phases) {
     const workDir = await (0,promises_.mkdtemp)(external_node_path_.join(process.env.RUNNER_TEMP || (0,external_node_os_.tmpdir)(), 'go-build-action-'));
     (0,state/* saveState */.LZ)(state/* State */.Uw.WorkDir, workDir);
     await checkBuildFiles(settings.context, settings.file);
-    await phases.run('Log in', async () => {
-        const loggedIn = [];
-        for (const login of settings.logins) {
-            await (0,src_login/* loginTo */.z6)(docker, login, settings.retry);
-            loggedIn.push(login.registry);
-            (0,state/* saveJsonState */.p1)(state/* State */.Uw.Logins, loggedIn);
-        }
-        if (settings.logins.length === 0)
-            core/* info */.pq('no login inputs: using the credentials earlier steps stored');
-    });
+    await phases.run('Log in', () => (0,login/* logInAll */.R4)(docker, settings.logins, settings.retry, registries => (0,state/* saveJsonState */.p1)(state/* State */.Uw.Logins, registries)));
     const { versions, plan } = await phases.run('Versions and tags', async () => {
         const resolved = await (0,src_versions/* resolveVersions */.St)(settings.versions, settings.file);
         for (const [name, version] of Object.entries(resolved.resolved))

@@ -3,6 +3,7 @@
  * for exactly the registries this action logged into. With no login input, credentials an earlier step stored
  * (docker/login-action, `docker login`) are used as they are.
  */
+import * as core from '@actions/core'
 import { parse } from 'yaml'
 import { DockerCommandError, lastLines, type Docker } from './docker.js'
 import { InputError, type InputReader } from './input.js'
@@ -96,4 +97,27 @@ export async function loginTo(docker: Docker, login: RegistryLogin, retry: Retry
 export async function logoutFrom(docker: Docker, registry: string): Promise<void> {
   const args = registry ? ['logout', registry] : ['logout']
   await docker.run(args, { silent: true })
+}
+
+/**
+ * Logs in to every registry in order; `remember` is told the registries logged into so far after each one, so
+ * the post step logs out of exactly those even when a later login fails.
+ */
+export async function logInAll(
+  docker: Docker,
+  logins: readonly RegistryLogin[],
+  retry: RetryPolicy,
+  remember: (registries: string[]) => void
+): Promise<void> {
+  if (logins.length === 0) {
+    core.info('no login inputs: using the credentials earlier steps stored')
+    return
+  }
+  const loggedIn: string[] = []
+  for (const login of logins) {
+    await loginTo(docker, login, retry)
+    loggedIn.push(login.registry)
+    remember([...loggedIn])
+    core.info(`logged in to ${login.registry || 'docker.io'} as ${login.username}`)
+  }
 }

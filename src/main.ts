@@ -10,7 +10,7 @@ import { setUpBuilder } from './builder.js'
 import { installBuildx } from './buildx-install.js'
 import { createDocker, type Docker } from './docker.js'
 import { errorMessage } from './errors.js'
-import { loginTo } from './login.js'
+import { logInAll } from './login.js'
 import { Output, reportOutputs, setOutputs } from './outputs.js'
 import { Phases } from './phases.js'
 import { formatPlatform } from './platform.js'
@@ -43,15 +43,9 @@ async function publish(docker: Docker, phases: Phases): Promise<void> {
   saveState(State.WorkDir, workDir)
   await checkBuildFiles(settings.context, settings.file)
 
-  await phases.run('Log in', async () => {
-    const loggedIn: string[] = []
-    for (const login of settings.logins) {
-      await loginTo(docker, login, settings.retry)
-      loggedIn.push(login.registry)
-      saveJsonState(State.Logins, loggedIn)
-    }
-    if (settings.logins.length === 0) core.info('no login inputs: using the credentials earlier steps stored')
-  })
+  await phases.run('Log in', () =>
+    logInAll(docker, settings.logins, settings.retry, registries => saveJsonState(State.Logins, registries))
+  )
 
   const { versions, plan } = await phases.run('Versions and tags', async () => {
     const resolved = await resolveVersions(settings.versions, settings.file)

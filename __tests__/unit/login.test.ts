@@ -2,7 +2,7 @@ import { describe, expect, it } from '@jest/globals'
 import { FakeDocker } from '../../__fixtures__/fake-docker.js'
 import { fixture } from '../../__fixtures__/fixtures.js'
 import { InputError } from '../../src/input.js'
-import { loginArgs, loginTo, parseLogins, readLogins } from '../../src/login.js'
+import { logInAll, loginArgs, loginTo, parseLogins, readLogins } from '../../src/login.js'
 import { NO_RETRY } from '../../src/retry.js'
 
 const PASSWORD = 'pa55-word-never-printed'
@@ -105,5 +105,28 @@ describe('parseLogins', () => {
 describe('loginArgs', () => {
   it('logs in to Docker Hub when no registry is named', () => {
     expect(loginArgs({ registry: '', username: 'u', password: 'p' })).toEqual(['login', '--username', 'u', '--password-stdin'])
+  })
+})
+
+describe('logInAll', () => {
+  it('remembers each registry as soon as it is logged into, so a later failure still logs out of the earlier', async () => {
+    const docker = new FakeDocker().on(['login'], args =>
+      args.at(-1) === 'localhost:5999' ? { exitCode: 1, stderr: 'unauthorized: authentication required' } : { stdout: 'Login Succeeded' }
+    )
+    const remembered: string[][] = []
+    const logins = [
+      { registry: 'localhost:5001', username: 'u', password: 'p' },
+      { registry: 'localhost:5999', username: 'u', password: 'p' }
+    ]
+    await expect(logInAll(docker, logins, NO_RETRY, r => remembered.push(r))).rejects.toThrow(/^login to localhost:5999 failed/)
+    expect(remembered).toEqual([['localhost:5001']])
+  })
+
+  it('logs in to nothing without login inputs', async () => {
+    const docker = new FakeDocker()
+    await logInAll(docker, [], NO_RETRY, () => {
+      throw new Error('nothing to remember')
+    })
+    expect(docker.calls).toHaveLength(0)
   })
 })
