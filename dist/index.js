@@ -40603,7 +40603,12 @@ async function tagPlatformManifest(docker, repository, manifestDigest, tag, pref
     }
     await docker.run(['pull', '--quiet', source], { retry });
     await docker.run(['tag', source, target]);
-    await docker.run(['push', target], { retry });
+    const pushed = await docker.run(['push', target], { retry });
+    const digest = parsePushDigest(`${pushed.stdout}\n${pushed.stderr}`);
+    if (digest !== manifestDigest) {
+        // The classic image store rewrites manifests it pushes; only the containerd store pushes them unchanged.
+        throw new Error(`${target} was pushed as ${digest ?? 'an unknown digest'}, not as the platform manifest ${manifestDigest}: this engine rewrites manifests on push. Use a buildx with "imagetools create --prefer-index" (input "buildx-version"), or an engine with the containerd image store; set "platform-tags: false" to publish without per-platform tags`);
+    }
 }
 /** Whether this buildx has `imagetools create --prefer-index`. */
 async function supportsPreferIndex(docker) {

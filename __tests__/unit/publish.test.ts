@@ -99,7 +99,7 @@ describe('moveTags', () => {
       .on(['buildx', 'imagetools', 'create'], {})
       .on(['pull'], {})
       .on(['tag'], {})
-      .on(['push'], {})
+      .on(['push'], args => ({ stdout: `${args[1]}: digest: ${args[1]?.endsWith('amd64') ? P['linux/amd64'] : P['linux/s390x']} size: 673` }))
     const created = await moveTags(docker, { digest: D, repositories: ['r'] }, ['t'], { 'linux/amd64': 't-amd64', 'linux/s390x': 't-s390x' }, P, NO_RETRY)
     expect(docker.calls.map(c => c.args).slice(1)).toEqual([
       ['pull', '--quiet', `r@${P['linux/amd64']}`],
@@ -111,6 +111,18 @@ describe('moveTags', () => {
       ['buildx', 'imagetools', 'create', '--tag', 'r:t', `r@${D}`]
     ])
     expect(created).toEqual(['r:t-amd64', 'r:t-s390x'])
+  })
+
+  it('stops when the engine pushed a rewritten manifest instead of the platform manifest', async () => {
+    const docker = new FakeDocker()
+      .on(['buildx', 'imagetools', 'create', '--help'], { stdout: '' })
+      .on(['pull'], {})
+      .on(['tag'], {})
+      .on(['push'], { stdout: `t-amd64: digest: sha256:${'9'.repeat(64)} size: 525` })
+    await expect(moveTags(docker, { digest: D, repositories: ['r'] }, ['t'], { 'linux/amd64': 't-amd64' }, P, NO_RETRY)).rejects.toThrow(
+      /^r:t-amd64 was pushed as sha256:9+, not as the platform manifest sha256:1+: this engine rewrites manifests on push/
+    )
+    expect(docker.calls.some(c => c.args.includes('r:t'))).toBe(false)
   })
 
   it('with a buildx that has --prefer-index: one imagetools create per platform tag, nothing local', async () => {
