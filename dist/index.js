@@ -38644,7 +38644,7 @@ var __spreadArray = (this && this.__spreadArray) || function (to, from, pack) {
 /* harmony import */ var node_fs__WEBPACK_IMPORTED_MODULE_2___default = /*#__PURE__*/__nccwpck_require__.n(node_fs__WEBPACK_IMPORTED_MODULE_2__);
 /* harmony import */ var _docker_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(3871);
 /* harmony import */ var _platform_js__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(3728);
-/* harmony import */ var _settings_js__WEBPACK_IMPORTED_MODULE_5__ = __nccwpck_require__(8750);
+/* harmony import */ var _input_js__WEBPACK_IMPORTED_MODULE_5__ = __nccwpck_require__(3599);
 /* harmony import */ var _state_js__WEBPACK_IMPORTED_MODULE_6__ = __nccwpck_require__(2462);
 /**
  * The buildx builder: an existing one (`builder` input, never removed), or one this action creates, bootstraps,
@@ -38674,25 +38674,25 @@ function readBuilderSettings(read, env = process.env) {
     const rawDriver = read('driver').trim();
     const driver = (rawDriver || defaultDriver(env));
     if (!DRIVERS.includes(driver)) {
-        throw new _settings_js__WEBPACK_IMPORTED_MODULE_5__/* .InputError */ .dz('driver', `"${rawDriver}" is not supported: write docker-container or docker`);
+        throw new _input_js__WEBPACK_IMPORTED_MODULE_5__/* .InputError */ .dz('driver', `"${rawDriver}" is not supported: write docker-container or docker`);
     }
-    const driverOpts = (0,_settings_js__WEBPACK_IMPORTED_MODULE_5__/* .splitList */ .ry)(read('driver-opts'));
+    const driverOpts = (0,_input_js__WEBPACK_IMPORTED_MODULE_5__/* .splitList */ .ry)(read('driver-opts'));
     for (const opt of driverOpts) {
         if (!/^[A-Za-z0-9_.-]+=/.test(opt))
-            throw new _settings_js__WEBPACK_IMPORTED_MODULE_5__/* .InputError */ .dz('driver-opts', `"${opt}" is not key=value`);
+            throw new _input_js__WEBPACK_IMPORTED_MODULE_5__/* .InputError */ .dz('driver-opts', `"${opt}" is not key=value`);
     }
     const buildkitImage = read('buildkit-image').trim() || DEFAULT_BUILDKIT_IMAGE;
     const buildkitdConfig = read('buildkitd-config').trim() || undefined;
     if (driver === 'docker' && !existing) {
         if (driverOpts.length > 0) {
-            throw new _settings_js__WEBPACK_IMPORTED_MODULE_5__/* .InputError */ .dz('driver-opts', 'only applies to the docker-container driver: remove it, or set "driver: docker-container"');
+            throw new _input_js__WEBPACK_IMPORTED_MODULE_5__/* .InputError */ .dz('driver-opts', 'only applies to the docker-container driver: remove it, or set "driver: docker-container"');
         }
         if (buildkitdConfig) {
-            throw new _settings_js__WEBPACK_IMPORTED_MODULE_5__/* .InputError */ .dz('buildkitd-config', 'only applies to the docker-container driver (the docker driver uses the engine\'s BuildKit): remove it, or set "driver: docker-container"');
+            throw new _input_js__WEBPACK_IMPORTED_MODULE_5__/* .InputError */ .dz('buildkitd-config', 'only applies to the docker-container driver (the docker driver uses the engine\'s BuildKit): remove it, or set "driver: docker-container"');
         }
     }
     if (buildkitdConfig && !(0,node_fs__WEBPACK_IMPORTED_MODULE_2__.existsSync)(buildkitdConfig)) {
-        throw new _settings_js__WEBPACK_IMPORTED_MODULE_5__/* .InputError */ .dz('buildkitd-config', `${buildkitdConfig} does not exist`);
+        throw new _input_js__WEBPACK_IMPORTED_MODULE_5__/* .InputError */ .dz('buildkitd-config', `${buildkitdConfig} does not exist`);
     }
     return { existing, driver, driverOpts, buildkitImage, buildkitdConfig };
 }
@@ -38755,24 +38755,20 @@ function parseInspect(text) {
 function builderPlatforms(info) {
     return [...new Set(info.nodes.flatMap(n => n.platforms))];
 }
-function splitPlatform(text) {
-    const [os = '', architecture = '', variant] = text.split('/');
-    return { os, architecture, variant };
-}
 /**
- * Whether a builder platform list covers a requested platform: same os and architecture, and the same variant
- * when one is asked for (`linux/arm64` and `linux/arm64/v8` are one platform).
+ * Whether a builder platform list covers a requested platform: the same platform (`linux/arm64` and
+ * `linux/arm64/v8` are one), or any variant of its architecture when no variant is asked for.
  */
 function covers(supported, platform) {
     return supported.some(text => {
-        const s = splitPlatform(text);
-        if (s.os !== platform.os || s.architecture !== platform.architecture)
-            return false;
-        if (!platform.variant)
-            return true;
-        if (platform.architecture === 'arm64' && platform.variant === 'v8')
-            return !s.variant || s.variant === 'v8';
-        return s.variant === platform.variant;
+        let s;
+        try {
+            s = (0,_platform_js__WEBPACK_IMPORTED_MODULE_4__/* .parsePlatform */ .FL)(text);
+        }
+        catch {
+            return false; // a platform this action cannot build anyway (e.g. another os)
+        }
+        return (0,_platform_js__WEBPACK_IMPORTED_MODULE_4__/* .samePlatform */ .my)(s, platform) || (!platform.variant && s.os === platform.os && s.architecture === platform.architecture);
     });
 }
 /**
@@ -38854,7 +38850,7 @@ async function setUpBuilder(docker, settings, platforms, emulated = []) {
     const { info, output } = await inspect(docker, name);
     if (!info) {
         if (settings.existing) {
-            throw new _settings_js__WEBPACK_IMPORTED_MODULE_5__/* .InputError */ .dz('builder', `cannot use the builder "${name}": ${(0,_docker_js__WEBPACK_IMPORTED_MODULE_3__/* .lastLines */ .w$)(output, 1)}. Name a builder listed by "docker buildx ls", or leave "builder" empty to let the action create one`);
+            throw new _input_js__WEBPACK_IMPORTED_MODULE_5__/* .InputError */ .dz('builder', `cannot use the builder "${name}": ${(0,_docker_js__WEBPACK_IMPORTED_MODULE_3__/* .lastLines */ .w$)(output, 1)}. Name a builder listed by "docker buildx ls", or leave "builder" empty to let the action create one`);
         }
         throw new BuilderError(`the new builder ${name} did not boot: ${(0,_docker_js__WEBPACK_IMPORTED_MODULE_3__/* .lastLines */ .w$)(output)}`);
     }
@@ -38862,7 +38858,7 @@ async function setUpBuilder(docker, settings, platforms, emulated = []) {
     const lacking = unsupportedPlatforms(platforms, info, emulated);
     if (lacking.length > 0) {
         const where = settings.existing ? `the builder "${name}"` : `the ${info.driver} builder ${name}`;
-        throw new _settings_js__WEBPACK_IMPORTED_MODULE_5__/* .InputError */ .dz('platforms', `${where} cannot build ${lacking.map(_platform_js__WEBPACK_IMPORTED_MODULE_4__/* .formatPlatform */ .Bq).join(', ')}; it supports ${supported.join(', ') || 'no platforms'}. ` +
+        throw new _input_js__WEBPACK_IMPORTED_MODULE_5__/* .InputError */ .dz('platforms', `${where} cannot build ${lacking.map(_platform_js__WEBPACK_IMPORTED_MODULE_4__/* .formatPlatform */ .Bq).join(', ')}; it supports ${supported.join(', ') || 'no platforms'}. ` +
             'Remove the platform, or let QEMU emulate it ("qemu: auto"), or use a builder that supports it');
     }
     _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .info */ .pq(`builder ${name} (${info.driver}) supports ${supported.join(', ')}`);
@@ -38897,20 +38893,555 @@ async function removeBuilder(docker, builder, context) {
 
 /***/ }),
 
-/***/ 4707:
+/***/ 3871:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   YJ: () => (/* binding */ DockerCommandError),
+/* harmony export */   hC: () => (/* binding */ createDocker),
+/* harmony export */   w$: () => (/* binding */ lastLines)
+/* harmony export */ });
+/* unused harmony exports describeArgs, runWithRetries */
+/* harmony import */ var _actions_core__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(6058);
+/* harmony import */ var _actions_exec__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(5260);
+/* harmony import */ var _retry_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(9809);
+/**
+ * The one wrapper through which every docker / buildx command runs: argv arrays (never shell strings), captured
+ * output, retries of transient registry faults, and errors that say which command failed and why.
+ */
+
+
+
+class DockerCommandError extends Error {
+    args;
+    result;
+    attempts;
+    failure;
+    constructor(args, result, attempts = 1) {
+        const tries = attempts > 1 ? ` after ${attempts} attempts` : '';
+        super(`docker ${describeArgs(args)} failed${tries} (exit ${result.exitCode}): ${lastLines(result.stderr || result.stdout)}`);
+        this.args = args;
+        this.result = result;
+        this.attempts = attempts;
+        this.name = 'DockerCommandError';
+        this.failure = (0,_retry_js__WEBPACK_IMPORTED_MODULE_2__/* .classifyFailure */ .XE)(`${result.stdout}\n${result.stderr}`);
+    }
+}
+/** The command's subcommand words, without flags' values, for messages: `buildx imagetools inspect`. */
+function describeArgs(args) {
+    const words = [];
+    for (const a of args) {
+        if (a.startsWith('-'))
+            break;
+        words.push(a);
+    }
+    return words.join(' ');
+}
+/** The last meaningful lines of a command's output, which is where docker and buildx put the cause. */
+function lastLines(text, count = 3) {
+    const lines = text
+        .split('\n')
+        .map(l => l.trim())
+        .filter(l => l !== '');
+    return lines.slice(-count).join(' | ') || '(no output)';
+}
+const realSleep = ms => new Promise(resolve => setTimeout(resolve, ms));
+/** The real docker CLI through `@actions/exec`. */
+function createDocker(binary = 'docker', sleep = realSleep) {
+    const once = async (args, options) => {
+        try {
+            const out = await _actions_exec__WEBPACK_IMPORTED_MODULE_1__/* .getExecOutput */ .H(binary, [...args], {
+                ignoreReturnCode: true,
+                silent: options.silent ?? false,
+                input: options.input === undefined ? undefined : Buffer.from(options.input)
+            });
+            return { exitCode: out.exitCode, stdout: out.stdout, stderr: out.stderr };
+        }
+        catch (error) {
+            const cause = error instanceof Error ? error.message : String(error);
+            throw new Error(`cannot run "${binary}": ${cause}. Install the docker CLI with the buildx plugin on the runner.`, {
+                cause: error
+            });
+        }
+    };
+    return { run: (args, options = {}) => runWithRetries(once, args, options, sleep) };
+}
+/** Runs `once` until it succeeds, fails for good, or the policy's attempts are spent. */
+async function runWithRetries(once, args, options, sleep) {
+    const policy = options.allowFailure ? _retry_js__WEBPACK_IMPORTED_MODULE_2__/* .NO_RETRY */ .PE : (options.retry ?? _retry_js__WEBPACK_IMPORTED_MODULE_2__/* .NO_RETRY */ .PE);
+    for (let attempt = 1;; attempt++) {
+        const result = await once(args, options);
+        if (result.exitCode === 0 || options.allowFailure)
+            return result;
+        const error = new DockerCommandError(args, result, attempt);
+        if (!(0,_retry_js__WEBPACK_IMPORTED_MODULE_2__/* .isRetryable */ .r3)(error.failure.kind) || attempt >= policy.attempts)
+            throw error;
+        const delay = (0,_retry_js__WEBPACK_IMPORTED_MODULE_2__/* .retryDelayMs */ .qO)(policy, attempt, error.failure);
+        _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .warning */ .$e(`docker ${describeArgs(args)}: ${error.failure.cause} (attempt ${attempt} of ${policy.attempts}); retrying in ${Math.round(delay / 100) / 10}s: ${lastLines(result.stderr || result.stdout, 1)}`);
+        await sleep(delay);
+    }
+}
+
+
+/***/ }),
+
+/***/ 3916:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   g: () => (/* binding */ errorMessage)
+/* harmony export */ });
+/** A message for any thrown value, not only `Error`. */
+function errorMessage(error) {
+    if (error instanceof Error)
+        return error.message;
+    if (typeof error === 'string')
+        return error;
+    try {
+        return JSON.stringify(error) ?? String(error);
+    }
+    catch {
+        return String(error);
+    }
+}
+
+
+/***/ }),
+
+/***/ 9407:
+/***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
+
+__nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
+/* harmony import */ var _actions_core__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(6058);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(8694);
+/* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(3916);
+/* harmony import */ var _post_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(6661);
+/* harmony import */ var _state_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(2462);
+/**
+ * Entry point of both the main and the post step (the runner starts the same bundle twice; the post step sees
+ * the state the main step saved).
+ */
+
+
+
+
+
+if ((0,_state_js__WEBPACK_IMPORTED_MODULE_3__/* .isPostStep */ .pq)()) {
+    await (0,_post_js__WEBPACK_IMPORTED_MODULE_2__/* .runPost */ .a)().catch(error => _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .warning */ .$e(`post step: ${(0,_errors_js__WEBPACK_IMPORTED_MODULE_4__/* .errorMessage */ .g)(error)}`));
+}
+else {
+    await (0,_main_js__WEBPACK_IMPORTED_MODULE_1__/* .run */ .e)().catch(error => _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .setFailed */ .C1((0,_errors_js__WEBPACK_IMPORTED_MODULE_4__/* .errorMessage */ .g)(error)));
+}
+
+__webpack_async_result__();
+} catch(e) { __webpack_async_result__(e); } }, 1);
+
+/***/ }),
+
+/***/ 3599:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   GW: () => (/* binding */ splitCommand),
+/* harmony export */   Vf: () => (/* binding */ readBoolean),
+/* harmony export */   dz: () => (/* binding */ InputError),
+/* harmony export */   kz: () => (/* binding */ readNumber),
+/* harmony export */   ry: () => (/* binding */ splitList),
+/* harmony export */   uz: () => (/* binding */ splitLines)
+/* harmony export */ });
+/**
+ * Reading raw inputs: the reader type, the user-facing input error, and list/boolean/number helpers.
+ */
+/** A problem with an input the user can fix; the message names the input. */
+class InputError extends Error {
+    input;
+    constructor(input, problem) {
+        super(`input "${input}": ${problem}`);
+        this.input = input;
+        this.name = 'InputError';
+    }
+}
+/** Splits a list input on newlines and commas; trims; drops empty items and `#` comment lines. */
+function splitList(value) {
+    return value
+        .split('\n')
+        .filter(line => !line.trim().startsWith('#'))
+        .flatMap(line => line.split(','))
+        .map(item => item.trim())
+        .filter(item => item !== '');
+}
+/** Splits a list input on newlines only (for items that may hold commas, like cache and annotation specs). */
+function splitLines(value) {
+    return value
+        .split('\n')
+        .map(line => line.trim())
+        .filter(line => line !== '' && !line.startsWith('#'));
+}
+function readBoolean(read, name, fallback) {
+    const value = read(name).trim().toLowerCase();
+    if (value === '')
+        return fallback;
+    if (['true', 'yes', 'on', '1'].includes(value))
+        return true;
+    if (['false', 'no', 'off', '0'].includes(value))
+        return false;
+    throw new InputError(name, `"${read(name).trim()}" is not a boolean: write true or false`);
+}
+function readNumber(read, name, fallback, min, max) {
+    const text = read(name).trim();
+    if (text === '')
+        return fallback;
+    const value = Number(text);
+    if (!Number.isFinite(value) || value < min || value > max) {
+        throw new InputError(name, `"${text}" is not a number from ${min} to ${max}: write one in that range`);
+    }
+    return value;
+}
+/** Splits a command line into words: spaces separate, '…' and "…" quote, \ escapes. No shell runs it. */
+function splitCommand(command) {
+    const words = [];
+    let current = '';
+    let inWord = false;
+    let quote;
+    for (let i = 0; i < command.length; i++) {
+        const c = command[i];
+        if (quote) {
+            if (c === quote)
+                quote = undefined;
+            else if (c === '\\' && quote === '"' && i + 1 < command.length)
+                current += command[++i];
+            else
+                current += c;
+        }
+        else if (c === '"' || c === "'") {
+            quote = c;
+            inWord = true;
+        }
+        else if (c === '\\' && i + 1 < command.length) {
+            current += command[++i];
+            inWord = true;
+        }
+        else if (/\s/.test(c)) {
+            if (inWord)
+                words.push(current);
+            current = '';
+            inWord = false;
+        }
+        else {
+            current += c;
+            inWord = true;
+        }
+    }
+    if (quote)
+        throw new Error(`unterminated ${quote} quote`);
+    if (inWord)
+        words.push(current);
+    return words;
+}
+
+
+/***/ }),
+
+/***/ 49:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   R4: () => (/* binding */ logInAll),
+/* harmony export */   Tm: () => (/* binding */ logoutFrom),
+/* harmony export */   rC: () => (/* binding */ readLogins)
+/* harmony export */ });
+/* unused harmony exports parseLogins, loginArgs, loginTo */
+/* harmony import */ var _actions_core__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(6058);
+/* harmony import */ var yaml__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(8815);
+/* harmony import */ var _docker_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(3871);
+/* harmony import */ var _input_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(3599);
+/**
+ * Registry logins: `docker login --password-stdin` (the password never reaches argv), and logout in the post step
+ * for exactly the registries this action logged into. With no login input, credentials an earlier step stored
+ * (docker/login-action, `docker login`) are used as they are.
+ */
+
+
+
+
+/**
+ * `registry` + `username` + `password` for one registry, and `logins` (a YAML list of
+ * `{registry, username, password}`) for several.
+ */
+function readLogins(read) {
+    const logins = [];
+    const registry = read('registry').trim();
+    const username = read('username').trim();
+    const password = read('password');
+    if (username || password) {
+        if (!username)
+            throw new _input_js__WEBPACK_IMPORTED_MODULE_3__/* .InputError */ .dz('username', 'is empty but "password" is set: give both, or neither');
+        if (!password)
+            throw new _input_js__WEBPACK_IMPORTED_MODULE_3__/* .InputError */ .dz('password', 'is empty but "username" is set: give both, or neither');
+        logins.push({ registry, username, password: password.trim() });
+    }
+    else if (registry) {
+        throw new _input_js__WEBPACK_IMPORTED_MODULE_3__/* .InputError */ .dz('registry', `is set (${registry}) but "username" and "password" are not: give them to log in, or drop "registry" to use the credentials an earlier step stored`);
+    }
+    const text = read('logins');
+    if (text.trim())
+        logins.push(...parseLogins(text));
+    const seen = new Set();
+    for (const login of logins) {
+        if (seen.has(login.registry)) {
+            throw new _input_js__WEBPACK_IMPORTED_MODULE_3__/* .InputError */ .dz('logins', `registry "${login.registry || 'docker.io'}" is given twice: log in to each registry once`);
+        }
+        seen.add(login.registry);
+    }
+    return logins;
+}
+/** Parses the `logins` input. Messages never quote a password. */
+function parseLogins(text) {
+    let doc;
+    try {
+        // Failsafe schema: every value stays the text written (a password 0123 is not the number 123).
+        doc = (0,yaml__WEBPACK_IMPORTED_MODULE_1__/* .parse */ .qg)(text, { schema: 'failsafe' });
+    }
+    catch (error) {
+        // The YAML parser's message can quote the offending line, which may hold a password: keep only its position.
+        const position = error.linePos?.[0]?.line;
+        throw new _input_js__WEBPACK_IMPORTED_MODULE_3__/* .InputError */ .dz('logins', `is not valid YAML${position ? ` (line ${position})` : ''}: write a list of {registry, username, password}`);
+    }
+    if (!Array.isArray(doc))
+        throw new _input_js__WEBPACK_IMPORTED_MODULE_3__/* .InputError */ .dz('logins', 'is not a YAML list: write one "- registry: HOST" entry with username and password per registry');
+    return doc.map((entry, i) => {
+        const item = entry;
+        const field = (name) => {
+            const value = item?.[name];
+            return typeof value === 'string' ? value.trim() : '';
+        };
+        if (typeof item !== 'object' || item === null)
+            throw new _input_js__WEBPACK_IMPORTED_MODULE_3__/* .InputError */ .dz('logins', `entry ${i + 1} is not a mapping of registry, username, password`);
+        const unknown = Object.keys(item).filter(k => !['registry', 'username', 'password'].includes(k));
+        if (unknown.length)
+            throw new _input_js__WEBPACK_IMPORTED_MODULE_3__/* .InputError */ .dz('logins', `entry ${i + 1} has unknown key(s) ${unknown.join(', ')}: use registry, username, password`);
+        const login = { registry: field('registry'), username: field('username'), password: field('password') };
+        if (!login.registry)
+            throw new _input_js__WEBPACK_IMPORTED_MODULE_3__/* .InputError */ .dz('logins', `entry ${i + 1} has no registry: give the registry host, e.g. ghcr.io`);
+        if (!login.username || !login.password)
+            throw new _input_js__WEBPACK_IMPORTED_MODULE_3__/* .InputError */ .dz('logins', `entry ${i + 1} (${login.registry}) needs both username and password: give both`);
+        return login;
+    });
+}
+function loginArgs(login) {
+    const args = ['login', '--username', login.username, '--password-stdin'];
+    if (login.registry)
+        args.push(login.registry);
+    return args;
+}
+async function loginTo(docker, login, retry) {
+    const where = login.registry || 'docker.io';
+    try {
+        await docker.run(loginArgs(login), { input: login.password, retry, silent: true });
+    }
+    catch (error) {
+        if (!(error instanceof _docker_js__WEBPACK_IMPORTED_MODULE_2__/* .DockerCommandError */ .YJ))
+            throw error;
+        const detail = (0,_docker_js__WEBPACK_IMPORTED_MODULE_2__/* .lastLines */ .w$)(error.result.stderr || error.result.stdout, 1);
+        if (error.failure.kind === 'auth') {
+            throw new Error(`login to ${where} failed: the registry refused user "${login.username}" with the given password (${detail}); check the "username" and "password" inputs (or "logins", or the secret behind them)`, { cause: error });
+        }
+        throw new Error(`login to ${where} failed: ${detail}: check the registry host in input "registry" (or "logins") and that the registry is up`, {
+            cause: error
+        });
+    }
+}
+async function logoutFrom(docker, registry) {
+    const args = registry ? ['logout', registry] : ['logout'];
+    await docker.run(args, { silent: true });
+}
+/**
+ * Logs in to every registry in order; `remember` is told the registries logged into so far after each one, so
+ * the post step logs out of exactly those even when a later login fails.
+ */
+async function logInAll(docker, logins, retry, remember) {
+    if (logins.length === 0) {
+        _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .info */ .pq('no login inputs: using the credentials earlier steps stored');
+        return;
+    }
+    const loggedIn = [];
+    for (const login of logins) {
+        await loginTo(docker, login, retry);
+        loggedIn.push(login.registry);
+        remember([...loggedIn]);
+        _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .info */ .pq(`logged in to ${login.registry || 'docker.io'} as ${login.username}`);
+    }
+}
+
+
+/***/ }),
+
+/***/ 8694:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
 // EXPORTS
 __nccwpck_require__.d(__webpack_exports__, {
-  K2: () => (/* binding */ installBuildx),
-  jZ: () => (/* binding */ readBuildxInstallSettings)
+  e: () => (/* binding */ run)
 });
-
-// UNUSED EXPORTS: BuildxInstallError, DEFAULT_BUILDX_DOWNLOAD_URL, checksumsUrl, dockerConfigDir, parseBuildxVersion, parseChecksums, releasePlatform, releaseUrl, sameVersion, sha256File
 
 // EXTERNAL MODULE: ./node_modules/@actions/core/lib/core.js + 8 modules
 var lib_core = __nccwpck_require__(6058);
+// EXTERNAL MODULE: external "node:fs/promises"
+var promises_ = __nccwpck_require__(1455);
+;// CONCATENATED MODULE: external "node:os"
+const external_node_os_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:os");
+;// CONCATENATED MODULE: external "node:path"
+const external_node_path_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:path");
+// EXTERNAL MODULE: ./src/input.ts
+var src_input = __nccwpck_require__(3599);
+// EXTERNAL MODULE: ./src/docker.ts
+var src_docker = __nccwpck_require__(3871);
+// EXTERNAL MODULE: ./src/platform.ts
+var src_platform = __nccwpck_require__(3728);
+;// CONCATENATED MODULE: ./src/build.ts
+/**
+ * `docker buildx build`: the argv from settings, and what buildx reports back in its metadata file.
+ */
+
+
+
+
+
+/** The argv (after `docker`) for one multi-platform build. */
+function buildxBuildArgs(request) {
+    const args = request.dockerContext ? ['--context', request.dockerContext, 'buildx', 'build'] : ['buildx', 'build'];
+    if (request.builder)
+        args.push('--builder', request.builder);
+    args.push('--file', request.file, '--platform', request.platforms.map(src_platform/* formatPlatform */.Bq).join(','));
+    if (request.target)
+        args.push('--target', request.target);
+    for (const arg of request.buildArgs)
+        args.push('--build-arg', `${arg.name}=${arg.value}`);
+    for (const label of request.labels ?? [])
+        args.push('--label', label);
+    for (const annotation of request.annotations ?? [])
+        args.push('--annotation', annotation);
+    for (const secret of request.secretFiles ?? [])
+        args.push('--secret', `id=${secret.id},src=${secret.file}`);
+    for (const cache of request.cacheFrom ?? [])
+        args.push('--cache-from', cache);
+    for (const cache of request.cacheTo ?? [])
+        args.push('--cache-to', cache);
+    if (request.noCache)
+        args.push('--no-cache');
+    if (request.pull)
+        args.push('--pull');
+    if (request.provenance !== undefined)
+        args.push(`--provenance=${request.provenance}`);
+    if (request.sbom !== undefined)
+        args.push(`--sbom=${request.sbom}`);
+    switch (request.output.kind) {
+        case 'load':
+            args.push('--tag', request.output.name, '--load');
+            break;
+        case 'push-by-digest':
+            args.push('--output', `type=image,name=${request.output.repository},push-by-digest=true,name-canonical=true,push=true`);
+            break;
+        case 'none':
+            break;
+    }
+    args.push('--metadata-file', request.metadataFile);
+    args.push(request.context);
+    return args;
+}
+function parseBuildMetadata(json) {
+    let raw;
+    try {
+        raw = JSON.parse(json);
+    }
+    catch (error) {
+        throw new Error(`buildx wrote a metadata file that is not JSON: ${error.message}`, { cause: error });
+    }
+    if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+        throw new Error('buildx wrote a metadata file that is not a JSON object');
+    }
+    const record = raw;
+    const digest = record['containerimage.digest'];
+    const names = record['image.name'];
+    return {
+        digest: typeof digest === 'string' ? digest : undefined,
+        imageNames: typeof names === 'string' ? names.split(',').filter(n => n !== '') : [],
+        raw: record
+    };
+}
+/**
+ * The platform and cause of a failed build, from buildx's progress output. buildx prefixes each step with
+ * `[linux/arm64 build 3/4]` and ends with `ERROR: failed to solve: ...`.
+ */
+function describeBuildFailure(output) {
+    const lines = output.split('\n').map(l => l.trim());
+    const errorLine = [...lines].reverse().find(l => /^ERROR:/.test(l) || /^error:/i.test(l));
+    const cause = (errorLine ?? lines.filter(l => l !== '').slice(-1)[0] ?? 'no output').replace(/^ERROR:\s*/, '');
+    const failedStep = [...lines].reverse().find(l => /^> \[[^\]]+\]/.test(l)) ?? '';
+    const platform = /\[(\w+\/[\w.]+(?:\/\w+)?)\s/.exec(failedStep)?.[1];
+    const step = /^> \[[^\]]+\]\s*(.*?):?$/.exec(failedStep)?.[1];
+    const where = platform ? ` for ${platform}` : '';
+    const what = step ? ` at \`${step}\`` : '';
+    return `the build failed${where}${what}: ${cause}`;
+}
+class BuildError extends Error {
+    name = 'BuildError';
+}
+/** Runs the build and returns buildx's metadata. A failed build ends in a {@link BuildError} naming the platform. */
+async function runBuild(docker, request, retry) {
+    try {
+        await docker.run(buildxBuildArgs(request), retry ? { retry } : {});
+    }
+    catch (error) {
+        if (error instanceof src_docker/* DockerCommandError */.YJ) {
+            const failure = describeBuildFailure(error.result.stderr || error.result.stdout);
+            throw new BuildError(`${failure}; fix ${request.file} (the step's output is in the build log above)`, { cause: error });
+        }
+        throw error;
+    }
+    let json;
+    try {
+        json = await (0,promises_.readFile)(request.metadataFile, 'utf8');
+    }
+    catch (error) {
+        throw new Error(`buildx succeeded but wrote no metadata file at ${request.metadataFile}`, { cause: error });
+    }
+    return parseBuildMetadata(json);
+}
+/**
+ * Where a build's result goes for a driver: the `docker` driver loads into the engine's store (it cannot push by
+ * digest); other drivers push by digest when publishing, and keep the result in their cache otherwise.
+ */
+function chooseOutput(driver, push, firstRepository, stagingName) {
+    if (driver === 'docker')
+        return { kind: 'load', name: stagingName };
+    return push ? { kind: 'push-by-digest', repository: firstRepository } : { kind: 'none' };
+}
+/** Fails early, naming the input, when the context or the Dockerfile is not there. */
+async function checkBuildFiles(context, file) {
+    const contextStat = await (0,promises_.stat)(context).catch(() => undefined);
+    if (!contextStat?.isDirectory()) {
+        throw new src_input/* InputError */.dz('context', `directory "${context}" does not exist (relative paths start at ${process.cwd()}): check out the repository first, or fix the path`);
+    }
+    const fileStat = await (0,promises_.stat)(file).catch(() => undefined);
+    if (!fileStat?.isFile()) {
+        throw new src_input/* InputError */.dz('file', `Dockerfile "${file}" does not exist (relative paths start at ${process.cwd()}): set "file" to its path`);
+    }
+}
+/** Writes each build secret to its own file (mode 0600) in `dir`, for `--secret id=...,src=FILE`. */
+async function writeSecretFiles(dir, secrets) {
+    const files = [];
+    for (const secret of secrets) {
+        const file = external_node_path_namespaceObject.join(dir, `secret-${files.length}`);
+        await (0,promises_.writeFile)(file, secret.value, { mode: 0o600 });
+        files.push({ id: secret.id, file });
+    }
+    return files;
+}
+
+// EXTERNAL MODULE: ./src/builder.ts
+var src_builder = __nccwpck_require__(4868);
 // EXTERNAL MODULE: ./node_modules/@actions/io/lib/io.js
 var lib_io = __nccwpck_require__(8701);
 // EXTERNAL MODULE: external "crypto"
@@ -39733,14 +40264,6 @@ function _unique(values) {
 var external_node_crypto_ = __nccwpck_require__(7598);
 // EXTERNAL MODULE: external "node:fs"
 var external_node_fs_ = __nccwpck_require__(3024);
-// EXTERNAL MODULE: external "node:fs/promises"
-var promises_ = __nccwpck_require__(1455);
-// EXTERNAL MODULE: external "node:os"
-var external_node_os_ = __nccwpck_require__(8161);
-// EXTERNAL MODULE: external "node:path"
-var external_node_path_ = __nccwpck_require__(6760);
-// EXTERNAL MODULE: ./src/settings.ts
-var settings = __nccwpck_require__(8750);
 ;// CONCATENATED MODULE: ./src/buildx-install.ts
 /**
  * A pinned buildx (`buildx-version`): when the installed one differs, download that release (from GitHub, or the
@@ -39761,17 +40284,17 @@ function readBuildxInstallSettings(read) {
     const raw = read('buildx-version').trim();
     const version = raw.replace(/^v/, '') || undefined;
     if (version !== undefined && !/^\d+\.\d+\.\d+(?:[-+][0-9A-Za-z.+-]+)?$/.test(version)) {
-        throw new settings/* InputError */.dz('buildx-version', `"${raw}" is not a buildx release version: write it like 0.13.1`);
+        throw new src_input/* InputError */.dz('buildx-version', `"${raw}" is not a buildx release version: write it like 0.13.1`);
     }
     const downloadUrl = read('buildx-download-url').trim() || DEFAULT_BUILDX_DOWNLOAD_URL;
     if (!downloadUrl.includes('{version}')) {
-        throw new settings/* InputError */.dz('buildx-download-url', 'has no {version} placeholder: write a URL template like the default');
+        throw new src_input/* InputError */.dz('buildx-download-url', 'has no {version} placeholder: write a URL template like the default');
     }
     try {
         new URL(downloadUrl.replace(/\{(version|os|arch)\}/g, 'x'));
     }
     catch {
-        throw new settings/* InputError */.dz('buildx-download-url', `"${downloadUrl}" is not a URL template`);
+        throw new src_input/* InputError */.dz('buildx-download-url', `"${downloadUrl}" is not a URL template`);
     }
     return { version, downloadUrl };
 }
@@ -39807,7 +40330,7 @@ function parseChecksums(text) {
     for (const line of text.split('\n')) {
         const m = /^([0-9a-fA-F]{64})\s+\*?(.+?)\s*$/.exec(line);
         if (m && m[1] && m[2])
-            sums.set(external_node_path_.posix.basename(m[2]), m[1].toLowerCase());
+            sums.set(external_node_path_namespaceObject.posix.basename(m[2]), m[1].toLowerCase());
     }
     return sums;
 }
@@ -39830,7 +40353,7 @@ async function sha256File(file) {
     return hash.digest('hex');
 }
 function dockerConfigDir(env = process.env) {
-    return env.DOCKER_CONFIG || external_node_path_.join((0,external_node_os_.homedir)(), '.docker');
+    return env.DOCKER_CONFIG || external_node_path_namespaceObject.join((0,external_node_os_namespaceObject.homedir)(), '.docker');
 }
 class BuildxInstallError extends Error {
     name = 'BuildxInstallError';
@@ -39841,7 +40364,7 @@ async function installedVersion(docker) {
 }
 async function downloadVerified(settings, version, os, arch) {
     const url = releaseUrl(settings.downloadUrl, version, os, arch);
-    const fileName = external_node_path_.posix.basename(new URL(url).pathname);
+    const fileName = external_node_path_namespaceObject.posix.basename(new URL(url).pathname);
     const sumsUrl = checksumsUrl(url);
     lib_core/* info */.pq(`downloading ${url}`);
     let sumsFile;
@@ -39894,11 +40417,11 @@ async function installBuildx(docker, settings, env = process.env) {
         await (0,promises_.rm)(binary, { force: true });
         source = 'download';
     }
-    const pluginDir = external_node_path_.join(dockerConfigDir(env), 'cli-plugins');
-    const plugin = external_node_path_.join(pluginDir, exe);
+    const pluginDir = external_node_path_namespaceObject.join(dockerConfigDir(env), 'cli-plugins');
+    const plugin = external_node_path_namespaceObject.join(pluginDir, exe);
     await (0,promises_.mkdir)(pluginDir, { recursive: true });
     const temporary = `${plugin}.${process.pid}.tmp`;
-    await (0,promises_.copyFile)(external_node_path_.join(cachedDir, exe), temporary);
+    await (0,promises_.copyFile)(external_node_path_namespaceObject.join(cachedDir, exe), temporary);
     await (0,promises_.chmod)(temporary, 0o755);
     await (0,promises_.rename)(temporary, plugin);
     lib_core/* info */.pq(`installed buildx ${version} as ${plugin}`);
@@ -39909,560 +40432,6 @@ async function installBuildx(docker, settings, env = process.env) {
     return { version, source, plugin };
 }
 
-
-/***/ }),
-
-/***/ 3871:
-/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
-
-/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
-/* harmony export */   YJ: () => (/* binding */ DockerCommandError),
-/* harmony export */   hC: () => (/* binding */ createDocker),
-/* harmony export */   w$: () => (/* binding */ lastLines)
-/* harmony export */ });
-/* unused harmony exports describeArgs, runWithRetries */
-/* harmony import */ var _actions_core__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(6058);
-/* harmony import */ var _actions_exec__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(5260);
-/* harmony import */ var _retry_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(9809);
-/**
- * The one wrapper through which every docker / buildx command runs: argv arrays (never shell strings), captured
- * output, retries of transient registry faults, and errors that say which command failed and why.
- */
-
-
-
-class DockerCommandError extends Error {
-    args;
-    result;
-    attempts;
-    failure;
-    constructor(args, result, attempts = 1) {
-        const tries = attempts > 1 ? ` after ${attempts} attempts` : '';
-        super(`docker ${describeArgs(args)} failed${tries} (exit ${result.exitCode}): ${lastLines(result.stderr || result.stdout)}`);
-        this.args = args;
-        this.result = result;
-        this.attempts = attempts;
-        this.name = 'DockerCommandError';
-        this.failure = (0,_retry_js__WEBPACK_IMPORTED_MODULE_2__/* .classifyFailure */ .XE)(`${result.stdout}\n${result.stderr}`);
-    }
-}
-/** The command's subcommand words, without flags' values, for messages: `buildx imagetools inspect`. */
-function describeArgs(args) {
-    const words = [];
-    for (const a of args) {
-        if (a.startsWith('-'))
-            break;
-        words.push(a);
-    }
-    return words.join(' ');
-}
-/** The last meaningful lines of a command's output, which is where docker and buildx put the cause. */
-function lastLines(text, count = 3) {
-    const lines = text
-        .split('\n')
-        .map(l => l.trim())
-        .filter(l => l !== '');
-    return lines.slice(-count).join(' | ') || '(no output)';
-}
-const realSleep = ms => new Promise(resolve => setTimeout(resolve, ms));
-/** The real docker CLI through `@actions/exec`. */
-function createDocker(binary = 'docker', sleep = realSleep) {
-    const once = async (args, options) => {
-        try {
-            const out = await _actions_exec__WEBPACK_IMPORTED_MODULE_1__/* .getExecOutput */ .H(binary, [...args], {
-                ignoreReturnCode: true,
-                silent: options.silent ?? false,
-                input: options.input === undefined ? undefined : Buffer.from(options.input)
-            });
-            return { exitCode: out.exitCode, stdout: out.stdout, stderr: out.stderr };
-        }
-        catch (error) {
-            const cause = error instanceof Error ? error.message : String(error);
-            throw new Error(`cannot run "${binary}": ${cause}. Install the docker CLI with the buildx plugin on the runner.`, {
-                cause: error
-            });
-        }
-    };
-    return { run: (args, options = {}) => runWithRetries(once, args, options, sleep) };
-}
-/** Runs `once` until it succeeds, fails for good, or the policy's attempts are spent. */
-async function runWithRetries(once, args, options, sleep) {
-    const policy = options.allowFailure ? _retry_js__WEBPACK_IMPORTED_MODULE_2__/* .NO_RETRY */ .PE : (options.retry ?? _retry_js__WEBPACK_IMPORTED_MODULE_2__/* .NO_RETRY */ .PE);
-    for (let attempt = 1;; attempt++) {
-        const result = await once(args, options);
-        if (result.exitCode === 0 || options.allowFailure)
-            return result;
-        const error = new DockerCommandError(args, result, attempt);
-        if (!(0,_retry_js__WEBPACK_IMPORTED_MODULE_2__/* .isRetryable */ .r3)(error.failure.kind) || attempt >= policy.attempts)
-            throw error;
-        const delay = (0,_retry_js__WEBPACK_IMPORTED_MODULE_2__/* .retryDelayMs */ .qO)(policy, attempt, error.failure);
-        _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .warning */ .$e(`docker ${describeArgs(args)}: ${error.failure.cause} (attempt ${attempt} of ${policy.attempts}); retrying in ${Math.round(delay / 100) / 10}s: ${lastLines(result.stderr || result.stdout, 1)}`);
-        await sleep(delay);
-    }
-}
-
-
-/***/ }),
-
-/***/ 3916:
-/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
-
-/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
-/* harmony export */   g: () => (/* binding */ errorMessage)
-/* harmony export */ });
-/** A message for any thrown value, not only `Error`. */
-function errorMessage(error) {
-    if (error instanceof Error)
-        return error.message;
-    if (typeof error === 'string')
-        return error;
-    try {
-        return JSON.stringify(error) ?? String(error);
-    }
-    catch {
-        return String(error);
-    }
-}
-
-
-/***/ }),
-
-/***/ 9407:
-/***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
-
-__nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _actions_core__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(6058);
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(200);
-/* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(3916);
-/* harmony import */ var _post_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(6661);
-/* harmony import */ var _state_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(2462);
-/**
- * Entry point of both the main and the post step (the runner starts the same bundle twice; the post step sees
- * the state the main step saved).
- */
-
-
-
-
-
-if ((0,_state_js__WEBPACK_IMPORTED_MODULE_3__/* .isPostStep */ .pq)()) {
-    await (0,_post_js__WEBPACK_IMPORTED_MODULE_2__/* .runPost */ .a)().catch(error => _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .warning */ .$e(`post step: ${(0,_errors_js__WEBPACK_IMPORTED_MODULE_4__/* .errorMessage */ .g)(error)}`));
-}
-else {
-    await (0,_main_js__WEBPACK_IMPORTED_MODULE_1__/* .run */ .e)().catch(error => _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .setFailed */ .C1((0,_errors_js__WEBPACK_IMPORTED_MODULE_4__/* .errorMessage */ .g)(error)));
-}
-
-__webpack_async_result__();
-} catch(e) { __webpack_async_result__(e); } }, 1);
-
-/***/ }),
-
-/***/ 3599:
-/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
-
-/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
-/* harmony export */   GW: () => (/* binding */ splitCommand),
-/* harmony export */   Vf: () => (/* binding */ readBoolean),
-/* harmony export */   dz: () => (/* binding */ InputError),
-/* harmony export */   kz: () => (/* binding */ readNumber),
-/* harmony export */   ry: () => (/* binding */ splitList),
-/* harmony export */   uz: () => (/* binding */ splitLines)
-/* harmony export */ });
-/**
- * Reading raw inputs: the reader type, the user-facing input error, and list/boolean/number helpers.
- */
-/** A problem with an input the user can fix; the message names the input. */
-class InputError extends Error {
-    input;
-    constructor(input, problem) {
-        super(`input "${input}": ${problem}`);
-        this.input = input;
-        this.name = 'InputError';
-    }
-}
-/** Splits a list input on newlines and commas; trims; drops empty items and `#` comment lines. */
-function splitList(value) {
-    return value
-        .split('\n')
-        .filter(line => !line.trim().startsWith('#'))
-        .flatMap(line => line.split(','))
-        .map(item => item.trim())
-        .filter(item => item !== '');
-}
-/** Splits a list input on newlines only (for items that may hold commas, like cache and annotation specs). */
-function splitLines(value) {
-    return value
-        .split('\n')
-        .map(line => line.trim())
-        .filter(line => line !== '' && !line.startsWith('#'));
-}
-function readBoolean(read, name, fallback) {
-    const value = read(name).trim().toLowerCase();
-    if (value === '')
-        return fallback;
-    if (['true', 'yes', 'on', '1'].includes(value))
-        return true;
-    if (['false', 'no', 'off', '0'].includes(value))
-        return false;
-    throw new InputError(name, `"${read(name).trim()}" is not a boolean: write true or false`);
-}
-function readNumber(read, name, fallback, min, max) {
-    const text = read(name).trim();
-    if (text === '')
-        return fallback;
-    const value = Number(text);
-    if (!Number.isFinite(value) || value < min || value > max) {
-        throw new InputError(name, `"${text}" is not a number from ${min} to ${max}: write one in that range`);
-    }
-    return value;
-}
-/** Splits a command line into words: spaces separate, '…' and "…" quote, \ escapes. No shell runs it. */
-function splitCommand(command) {
-    const words = [];
-    let current = '';
-    let inWord = false;
-    let quote;
-    for (let i = 0; i < command.length; i++) {
-        const c = command[i];
-        if (quote) {
-            if (c === quote)
-                quote = undefined;
-            else if (c === '\\' && quote === '"' && i + 1 < command.length)
-                current += command[++i];
-            else
-                current += c;
-        }
-        else if (c === '"' || c === "'") {
-            quote = c;
-            inWord = true;
-        }
-        else if (c === '\\' && i + 1 < command.length) {
-            current += command[++i];
-            inWord = true;
-        }
-        else if (/\s/.test(c)) {
-            if (inWord)
-                words.push(current);
-            current = '';
-            inWord = false;
-        }
-        else {
-            current += c;
-            inWord = true;
-        }
-    }
-    if (quote)
-        throw new Error(`unterminated ${quote} quote`);
-    if (inWord)
-        words.push(current);
-    return words;
-}
-
-
-/***/ }),
-
-/***/ 49:
-/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
-
-/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
-/* harmony export */   R4: () => (/* binding */ logInAll),
-/* harmony export */   Tm: () => (/* binding */ logoutFrom),
-/* harmony export */   rC: () => (/* binding */ readLogins)
-/* harmony export */ });
-/* unused harmony exports parseLogins, loginArgs, loginTo */
-/* harmony import */ var _actions_core__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(6058);
-/* harmony import */ var yaml__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(8815);
-/* harmony import */ var _docker_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(3871);
-/* harmony import */ var _input_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(3599);
-/**
- * Registry logins: `docker login --password-stdin` (the password never reaches argv), and logout in the post step
- * for exactly the registries this action logged into. With no login input, credentials an earlier step stored
- * (docker/login-action, `docker login`) are used as they are.
- */
-
-
-
-
-/**
- * `registry` + `username` + `password` for one registry, and `logins` (a YAML list of
- * `{registry, username, password}`) for several.
- */
-function readLogins(read) {
-    const logins = [];
-    const registry = read('registry').trim();
-    const username = read('username').trim();
-    const password = read('password');
-    if (username || password) {
-        if (!username)
-            throw new _input_js__WEBPACK_IMPORTED_MODULE_3__/* .InputError */ .dz('username', 'is empty but "password" is set: give both, or neither');
-        if (!password)
-            throw new _input_js__WEBPACK_IMPORTED_MODULE_3__/* .InputError */ .dz('password', 'is empty but "username" is set: give both, or neither');
-        logins.push({ registry, username, password: password.trim() });
-    }
-    else if (registry) {
-        throw new _input_js__WEBPACK_IMPORTED_MODULE_3__/* .InputError */ .dz('registry', `is set (${registry}) but "username" and "password" are not: give them to log in, or drop "registry" to use the credentials an earlier step stored`);
-    }
-    const text = read('logins');
-    if (text.trim())
-        logins.push(...parseLogins(text));
-    const seen = new Set();
-    for (const login of logins) {
-        if (seen.has(login.registry)) {
-            throw new _input_js__WEBPACK_IMPORTED_MODULE_3__/* .InputError */ .dz('logins', `registry "${login.registry || 'docker.io'}" is given twice: log in to each registry once`);
-        }
-        seen.add(login.registry);
-    }
-    return logins;
-}
-/** Parses the `logins` input. Messages never quote a password. */
-function parseLogins(text) {
-    let doc;
-    try {
-        // Failsafe schema: every value stays the text written (a password 0123 is not the number 123).
-        doc = (0,yaml__WEBPACK_IMPORTED_MODULE_1__/* .parse */ .qg)(text, { schema: 'failsafe' });
-    }
-    catch (error) {
-        // The YAML parser's message can quote the offending line, which may hold a password: keep only its position.
-        const position = error.linePos?.[0]?.line;
-        throw new _input_js__WEBPACK_IMPORTED_MODULE_3__/* .InputError */ .dz('logins', `is not valid YAML${position ? ` (line ${position})` : ''}: write a list of {registry, username, password}`);
-    }
-    if (!Array.isArray(doc))
-        throw new _input_js__WEBPACK_IMPORTED_MODULE_3__/* .InputError */ .dz('logins', 'is not a YAML list: write one "- registry: HOST" entry with username and password per registry');
-    return doc.map((entry, i) => {
-        const item = entry;
-        const field = (name) => {
-            const value = item?.[name];
-            return typeof value === 'string' ? value.trim() : '';
-        };
-        if (typeof item !== 'object' || item === null)
-            throw new _input_js__WEBPACK_IMPORTED_MODULE_3__/* .InputError */ .dz('logins', `entry ${i + 1} is not a mapping of registry, username, password`);
-        const unknown = Object.keys(item).filter(k => !['registry', 'username', 'password'].includes(k));
-        if (unknown.length)
-            throw new _input_js__WEBPACK_IMPORTED_MODULE_3__/* .InputError */ .dz('logins', `entry ${i + 1} has unknown key(s) ${unknown.join(', ')}: use registry, username, password`);
-        const login = { registry: field('registry'), username: field('username'), password: field('password') };
-        if (!login.registry)
-            throw new _input_js__WEBPACK_IMPORTED_MODULE_3__/* .InputError */ .dz('logins', `entry ${i + 1} has no registry: give the registry host, e.g. ghcr.io`);
-        if (!login.username || !login.password)
-            throw new _input_js__WEBPACK_IMPORTED_MODULE_3__/* .InputError */ .dz('logins', `entry ${i + 1} (${login.registry}) needs both username and password: give both`);
-        return login;
-    });
-}
-function loginArgs(login) {
-    const args = ['login', '--username', login.username, '--password-stdin'];
-    if (login.registry)
-        args.push(login.registry);
-    return args;
-}
-async function loginTo(docker, login, retry) {
-    const where = login.registry || 'docker.io';
-    try {
-        await docker.run(loginArgs(login), { input: login.password, retry, silent: true });
-    }
-    catch (error) {
-        if (!(error instanceof _docker_js__WEBPACK_IMPORTED_MODULE_2__/* .DockerCommandError */ .YJ))
-            throw error;
-        const detail = (0,_docker_js__WEBPACK_IMPORTED_MODULE_2__/* .lastLines */ .w$)(error.result.stderr || error.result.stdout, 1);
-        if (error.failure.kind === 'auth') {
-            throw new Error(`login to ${where} failed: the registry refused user "${login.username}" with the given password (${detail}); check the "username" and "password" inputs (or "logins", or the secret behind them)`, { cause: error });
-        }
-        throw new Error(`login to ${where} failed: ${detail}: check the registry host in input "registry" (or "logins") and that the registry is up`, {
-            cause: error
-        });
-    }
-}
-async function logoutFrom(docker, registry) {
-    const args = registry ? ['logout', registry] : ['logout'];
-    await docker.run(args, { silent: true });
-}
-/**
- * Logs in to every registry in order; `remember` is told the registries logged into so far after each one, so
- * the post step logs out of exactly those even when a later login fails.
- */
-async function logInAll(docker, logins, retry, remember) {
-    if (logins.length === 0) {
-        _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .info */ .pq('no login inputs: using the credentials earlier steps stored');
-        return;
-    }
-    const loggedIn = [];
-    for (const login of logins) {
-        await loginTo(docker, login, retry);
-        loggedIn.push(login.registry);
-        remember([...loggedIn]);
-        _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .info */ .pq(`logged in to ${login.registry || 'docker.io'} as ${login.username}`);
-    }
-}
-
-
-/***/ }),
-
-/***/ 200:
-/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
-
-
-// EXPORTS
-__nccwpck_require__.d(__webpack_exports__, {
-  e: () => (/* binding */ run)
-});
-
-// EXTERNAL MODULE: ./node_modules/@actions/core/lib/core.js + 8 modules
-var core = __nccwpck_require__(6058);
-// EXTERNAL MODULE: external "node:fs/promises"
-var promises_ = __nccwpck_require__(1455);
-// EXTERNAL MODULE: external "node:os"
-var external_node_os_ = __nccwpck_require__(8161);
-// EXTERNAL MODULE: external "node:path"
-var external_node_path_ = __nccwpck_require__(6760);
-// EXTERNAL MODULE: ./src/input.ts
-var input = __nccwpck_require__(3599);
-// EXTERNAL MODULE: ./src/docker.ts
-var src_docker = __nccwpck_require__(3871);
-// EXTERNAL MODULE: ./src/platform.ts
-var src_platform = __nccwpck_require__(3728);
-;// CONCATENATED MODULE: ./src/build.ts
-/**
- * `docker buildx build`: the argv from settings, and what buildx reports back in its metadata file.
- */
-
-
-
-
-
-/** The argv (after `docker`) for one multi-platform build. */
-function buildxBuildArgs(request) {
-    const args = request.dockerContext ? ['--context', request.dockerContext, 'buildx', 'build'] : ['buildx', 'build'];
-    if (request.builder)
-        args.push('--builder', request.builder);
-    args.push('--file', request.file, '--platform', request.platforms.map(src_platform/* formatPlatform */.Bq).join(','));
-    if (request.target)
-        args.push('--target', request.target);
-    for (const arg of request.buildArgs)
-        args.push('--build-arg', `${arg.name}=${arg.value}`);
-    for (const label of request.labels ?? [])
-        args.push('--label', label);
-    for (const annotation of request.annotations ?? [])
-        args.push('--annotation', annotation);
-    for (const secret of request.secretFiles ?? [])
-        args.push('--secret', `id=${secret.id},src=${secret.file}`);
-    for (const cache of request.cacheFrom ?? [])
-        args.push('--cache-from', cache);
-    for (const cache of request.cacheTo ?? [])
-        args.push('--cache-to', cache);
-    if (request.noCache)
-        args.push('--no-cache');
-    if (request.pull)
-        args.push('--pull');
-    if (request.provenance !== undefined)
-        args.push(`--provenance=${request.provenance}`);
-    if (request.sbom !== undefined)
-        args.push(`--sbom=${request.sbom}`);
-    switch (request.output.kind) {
-        case 'load':
-            args.push('--tag', request.output.name, '--load');
-            break;
-        case 'push-by-digest':
-            args.push('--output', `type=image,name=${request.output.repository},push-by-digest=true,name-canonical=true,push=true`);
-            break;
-        case 'none':
-            break;
-    }
-    args.push('--metadata-file', request.metadataFile);
-    args.push(request.context);
-    return args;
-}
-function parseBuildMetadata(json) {
-    let raw;
-    try {
-        raw = JSON.parse(json);
-    }
-    catch (error) {
-        throw new Error(`buildx wrote a metadata file that is not JSON: ${error.message}`, { cause: error });
-    }
-    if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
-        throw new Error('buildx wrote a metadata file that is not a JSON object');
-    }
-    const record = raw;
-    const digest = record['containerimage.digest'];
-    const names = record['image.name'];
-    return {
-        digest: typeof digest === 'string' ? digest : undefined,
-        imageNames: typeof names === 'string' ? names.split(',').filter(n => n !== '') : [],
-        raw: record
-    };
-}
-/**
- * The platform and cause of a failed build, from buildx's progress output. buildx prefixes each step with
- * `[linux/arm64 build 3/4]` and ends with `ERROR: failed to solve: ...`.
- */
-function describeBuildFailure(output) {
-    const lines = output.split('\n').map(l => l.trim());
-    const errorLine = [...lines].reverse().find(l => /^ERROR:/.test(l) || /^error:/i.test(l));
-    const cause = (errorLine ?? lines.filter(l => l !== '').slice(-1)[0] ?? 'no output').replace(/^ERROR:\s*/, '');
-    const failedStep = [...lines].reverse().find(l => /^> \[[^\]]+\]/.test(l)) ?? '';
-    const platform = /\[(\w+\/[\w.]+(?:\/\w+)?)\s/.exec(failedStep)?.[1];
-    const step = /^> \[[^\]]+\]\s*(.*?):?$/.exec(failedStep)?.[1];
-    const where = platform ? ` for ${platform}` : '';
-    const what = step ? ` at \`${step}\`` : '';
-    return `the build failed${where}${what}: ${cause}`;
-}
-class BuildError extends Error {
-    name = 'BuildError';
-}
-/** Runs the build and returns buildx's metadata. A failed build ends in a {@link BuildError} naming the platform. */
-async function runBuild(docker, request, retry) {
-    try {
-        await docker.run(buildxBuildArgs(request), retry ? { retry } : {});
-    }
-    catch (error) {
-        if (error instanceof src_docker/* DockerCommandError */.YJ) {
-            const failure = describeBuildFailure(error.result.stderr || error.result.stdout);
-            throw new BuildError(`${failure}; fix ${request.file} (the step's output is in the build log above)`, { cause: error });
-        }
-        throw error;
-    }
-    let json;
-    try {
-        json = await (0,promises_.readFile)(request.metadataFile, 'utf8');
-    }
-    catch (error) {
-        throw new Error(`buildx succeeded but wrote no metadata file at ${request.metadataFile}`, { cause: error });
-    }
-    return parseBuildMetadata(json);
-}
-/**
- * Where a build's result goes for a driver: the `docker` driver loads into the engine's store (it cannot push by
- * digest); other drivers push by digest when publishing, and keep the result in their cache otherwise.
- */
-function chooseOutput(driver, push, firstRepository, stagingName) {
-    if (driver === 'docker')
-        return { kind: 'load', name: stagingName };
-    return push ? { kind: 'push-by-digest', repository: firstRepository } : { kind: 'none' };
-}
-/** Fails early, naming the input, when the context or the Dockerfile is not there. */
-async function checkBuildFiles(context, file) {
-    const contextStat = await (0,promises_.stat)(context).catch(() => undefined);
-    if (!contextStat?.isDirectory()) {
-        throw new input/* InputError */.dz('context', `directory "${context}" does not exist (relative paths start at ${process.cwd()}): check out the repository first, or fix the path`);
-    }
-    const fileStat = await (0,promises_.stat)(file).catch(() => undefined);
-    if (!fileStat?.isFile()) {
-        throw new input/* InputError */.dz('file', `Dockerfile "${file}" does not exist (relative paths start at ${process.cwd()}): set "file" to its path`);
-    }
-}
-/** Writes each build secret to its own file (mode 0600) in `dir`, for `--secret id=...,src=FILE`. */
-async function writeSecretFiles(dir, secrets) {
-    const files = [];
-    for (const secret of secrets) {
-        const file = external_node_path_.join(dir, `secret-${files.length}`);
-        await (0,promises_.writeFile)(file, secret.value, { mode: 0o600 });
-        files.push({ id: secret.id, file });
-    }
-    return files;
-}
-
-// EXTERNAL MODULE: ./src/builder.ts
-var src_builder = __nccwpck_require__(4868);
-// EXTERNAL MODULE: ./src/buildx-install.ts + 4 modules
-var buildx_install = __nccwpck_require__(4707);
 // EXTERNAL MODULE: ./src/errors.ts
 var errors = __nccwpck_require__(3916);
 // EXTERNAL MODULE: ./src/login.ts
@@ -40513,12 +40482,12 @@ function outputsOf(result, tag) {
 }
 function reportOutputs(result, tag) {
     for (const [name, value] of Object.entries(outputsOf(result, tag)))
-        core/* setOutput */.uH(name, value);
+        lib_core/* setOutput */.uH(name, value);
 }
 /** Sets some outputs now (setup phases report theirs as soon as they are known). */
 function setOutputs(outputs) {
     for (const [name, value] of Object.entries(outputs))
-        core/* setOutput */.uH(name, value);
+        lib_core/* setOutput */.uH(name, value);
 }
 
 ;// CONCATENATED MODULE: ./src/phases.ts
@@ -40539,7 +40508,7 @@ class Phases {
         const start = this.now();
         let ok = false;
         try {
-            const result = await core/* group */.Os(name, body);
+            const result = await lib_core/* group */.Os(name, body);
             ok = true;
             return result;
         }
@@ -40702,12 +40671,1171 @@ function explainRegistryFailure(error, repository) {
     }
 }
 
-// EXTERNAL MODULE: ./src/qemu.ts
-var src_qemu = __nccwpck_require__(4803);
-// EXTERNAL MODULE: ./src/registry.ts
-var registry = __nccwpck_require__(2976);
-// EXTERNAL MODULE: ./src/settings.ts
-var src_settings = __nccwpck_require__(8750);
+;// CONCATENATED MODULE: ./src/qemu.ts
+/**
+ * QEMU user emulation for the platforms the runner cannot execute itself: which requested platforms are native,
+ * which already have a binfmt_misc handler, and installing only the missing handlers (`qemu` input).
+ *
+ *   auto   nothing when every platform is native or already registered; otherwise installs only the missing
+ *          handlers: from the host's qemu-user-static when it is installed (its /usr/lib/binfmt.d rules and
+ *          binaries), else with the binfmt image.
+ *   image  `docker run --rm --privileged <binfmt-image> --install <arches>`.
+ *   host   mounts binfmt_misc if needed and registers the host's qemu-user-static rules with the F flag.
+ *   off    touches nothing and checks nothing.
+ */
+
+
+
+
+
+
+
+const QEMU_MODES = ['auto', 'image', 'host', 'off'];
+/**
+ * Pinned, never a floating tag: `tonistiigi/binfmt:latest` once shipped a QEMU (9.2) whose emulated programs
+ * segfaulted at random on ubuntu-24.04 runners (docker/setup-qemu-action#198, tonistiigi/binfmt#240); the 8.1.5
+ * build is the one those reports settled on.
+ */
+const DEFAULT_BINFMT_IMAGE = 'tonistiigi/binfmt:qemu-v8.1.5';
+const BINFMT_MISC_DIR = '/proc/sys/fs/binfmt_misc';
+const BINFMT_CONF_DIR = '/usr/lib/binfmt.d';
+function readQemuSettings(read) {
+    const raw = read('qemu').trim().toLowerCase() || 'auto';
+    if (!QEMU_MODES.includes(raw)) {
+        throw new src_input/* InputError */.dz('qemu', `"${read('qemu').trim()}" is not a mode: write one of ${QEMU_MODES.join(', ')}`);
+    }
+    const binfmtImage = read('binfmt-image').trim() || DEFAULT_BINFMT_IMAGE;
+    if (/\s/.test(binfmtImage))
+        throw new src_input/* InputError */.dz('binfmt-image', `"${binfmtImage}" is not an image reference`);
+    return { mode: raw, binfmtImage };
+}
+/** The binfmt handler name's suffix (`qemu-<name>`) QEMU uses for each OCI architecture. */
+const QEMU_NAMES = {
+    amd64: 'x86_64',
+    '386': 'i386',
+    arm64: 'aarch64',
+    arm: 'arm',
+    ppc64le: 'ppc64le',
+    s390x: 's390x',
+    riscv64: 'riscv64',
+    mips64le: 'mips64el',
+    mips64: 'mips64',
+    loong64: 'loongarch64'
+};
+/** `qemu-aarch64` for linux/arm64: the file name of the handler under /proc/sys/fs/binfmt_misc. */
+function handlerName(platform) {
+    const name = QEMU_NAMES[platform.architecture];
+    if (!name)
+        throw new Error(`no QEMU emulator is known for ${(0,src_platform/* formatPlatform */.Bq)(platform)}`);
+    return `qemu-${name}`;
+}
+/** Node's `process.arch` (or `uname -m`) as an OCI architecture. */
+function hostArchitecture(arch = process.arch) {
+    const map = {
+        x64: 'amd64',
+        x86_64: 'amd64',
+        arm64: 'arm64',
+        aarch64: 'arm64',
+        ia32: '386',
+        i686: '386',
+        arm: 'arm',
+        armv7l: 'arm',
+        ppc64: 'ppc64le',
+        ppc64le: 'ppc64le',
+        s390x: 's390x',
+        riscv64: 'riscv64',
+        loong64: 'loong64',
+        loongarch64: 'loong64',
+        mips64el: 'mips64le'
+    };
+    return map[arch] ?? arch;
+}
+/** Architectures a host runs without emulation: its own, and 386 on amd64 (x86-64 CPUs run 32-bit code). */
+function nativeArchitectures(hostArch) {
+    return hostArch === 'amd64' ? ['amd64', '386'] : [hostArch];
+}
+/** Parses one /proc/sys/fs/binfmt_misc/<name> file. */
+function parseHandler(text) {
+    const lines = text.split('\n').map(l => l.trim());
+    return {
+        enabled: lines[0] === 'enabled',
+        interpreter: lines.find(l => l.startsWith('interpreter '))?.slice('interpreter '.length) ?? '',
+        flags: lines.find(l => l.startsWith('flags:'))?.slice('flags:'.length).trim() ?? ''
+    };
+}
+/** The handler registered under `dir/<name>`, or undefined when there is none. */
+async function readHandler(dir, name) {
+    try {
+        return parseHandler(await (0,promises_.readFile)(external_node_path_namespaceObject.join(dir, name), 'utf8'));
+    }
+    catch (error) {
+        if (error.code === 'ENOENT')
+            return undefined;
+        throw error;
+    }
+}
+/** Whether binfmt_misc as a whole is mounted and enabled (`dir/status`). */
+async function binfmtEnabled(dir) {
+    try {
+        return (await (0,promises_.readFile)(external_node_path_namespaceObject.join(dir, 'status'), 'utf8')).trim() === 'enabled';
+    }
+    catch {
+        return false;
+    }
+}
+/** Sorts the requested platforms into native, already emulated, and missing a handler. */
+function planQemu(platforms, hostArch, handlers, binfmtOn = true) {
+    const native = nativeArchitectures(hostArch);
+    const plan = { native: [], registered: [], missing: [] };
+    for (const platform of platforms) {
+        if (native.includes(platform.architecture))
+            plan.native.push(platform);
+        else if (binfmtOn && handlers[handlerName(platform)]?.enabled)
+            plan.registered.push(platform);
+        else
+            plan.missing.push(platform);
+    }
+    return plan;
+}
+/** The distinct architectures of some platforms, in order (`--install arm,riscv64`). */
+function architectures(platforms) {
+    return [...new Set(platforms.map(p => p.architecture))];
+}
+/**
+ * A binfmt.d rule (`:name:type:offset:magic:mask:interpreter:flags`) with the F (fix-binary) flag: the kernel
+ * opens the interpreter when the rule is registered, so it works inside containers that do not have it.
+ * The first character is the field separator, as the kernel reads it.
+ */
+function withFixBinary(line) {
+    const rule = line.trim();
+    const sep = rule[0];
+    if (!sep)
+        throw new Error('empty binfmt rule');
+    const fields = rule.slice(1).split(sep);
+    if (fields.length < 6 || fields.length > 7) {
+        throw new Error(`not a binfmt rule (:name:type:offset:magic:mask:interpreter:flags): ${rule}`);
+    }
+    const flags = fields[6] ?? '';
+    fields[6] = flags.includes('F') ? flags : `${flags}F`;
+    return sep + fields.join(sep);
+}
+/** The rule lines of a binfmt.d file (no comments, no blank lines). */
+function ruleLines(conf) {
+    return conf
+        .split('\n')
+        .map(l => l.trim())
+        .filter(l => l !== '' && !l.startsWith('#') && !l.startsWith(';'));
+}
+function realQemuHost() {
+    return {
+        binfmtDir: BINFMT_MISC_DIR,
+        confDir: BINFMT_CONF_DIR,
+        hostArch: hostArchitecture(),
+        isRoot: process.getuid?.() === 0,
+        async exec(command, args, input) {
+            const out = await lib_exec/* getExecOutput */.H(command, args, {
+                ignoreReturnCode: true,
+                input: input === undefined ? undefined : Buffer.from(input)
+            });
+            if (out.exitCode !== 0) {
+                throw new Error(`${command} ${args.join(' ')} failed (exit ${out.exitCode}): ${(out.stderr || out.stdout).trim()}`);
+            }
+        }
+    };
+}
+/** Whether the host's qemu-user-static has a rule and an interpreter for every given platform. */
+async function hostHasQemu(host, platforms) {
+    for (const platform of platforms) {
+        const conf = external_node_path_namespaceObject.join(host.confDir, `${handlerName(platform)}.conf`);
+        let text;
+        try {
+            text = await (0,promises_.readFile)(conf, 'utf8');
+        }
+        catch {
+            return false;
+        }
+        const rule = ruleLines(text)[0];
+        if (!rule)
+            return false;
+        const interpreter = rule.slice(1).split(rule[0] ?? ':')[5];
+        if (!interpreter || !(0,external_node_fs_.existsSync)(interpreter))
+            return false;
+    }
+    return true;
+}
+async function readHandlers(host, platforms) {
+    const handlers = {};
+    for (const platform of platforms) {
+        if (nativeArchitectures(host.hostArch).includes(platform.architecture))
+            continue;
+        const name = handlerName(platform);
+        handlers[name] = await readHandler(host.binfmtDir, name);
+    }
+    return handlers;
+}
+async function writeProc(host, file, content) {
+    if (host.isRoot) {
+        await (0,promises_.writeFile)(file, content);
+        return;
+    }
+    // Not root (GitHub-hosted runners): passwordless sudo, without a shell.
+    await host.exec('sudo', ['-n', 'tee', file], content);
+}
+/** `host` mode: registers the host's qemu-user-static rules, with F, for the given platforms. */
+async function registerFromHost(host, platforms) {
+    if (!(0,external_node_fs_.existsSync)(external_node_path_namespaceObject.join(host.binfmtDir, 'register'))) {
+        lib_core/* info */.pq(`mounting binfmt_misc on ${host.binfmtDir}`);
+        const args = ['-t', 'binfmt_misc', 'binfmt_misc', host.binfmtDir];
+        if (host.isRoot)
+            await host.exec('mount', args);
+        else
+            await host.exec('sudo', ['-n', 'mount', ...args]);
+    }
+    for (const platform of platforms) {
+        const name = handlerName(platform);
+        const conf = external_node_path_namespaceObject.join(host.confDir, `${name}.conf`);
+        let text;
+        try {
+            text = await (0,promises_.readFile)(conf, 'utf8');
+        }
+        catch {
+            throw new src_input/* InputError */.dz('qemu', `host mode needs ${conf} for ${(0,src_platform/* formatPlatform */.Bq)(platform)}, and it is missing: install qemu-user-static on the runner (apt-get install qemu-user-static), or set "qemu: image"`);
+        }
+        const existing = await readHandler(host.binfmtDir, name);
+        if (existing) {
+            // A disabled (or F-less) leftover: the kernel refuses a second rule with the same name.
+            lib_core/* info */.pq(`replacing the ${existing.enabled ? 'enabled' : 'disabled'} handler ${name}`);
+            await writeProc(host, external_node_path_namespaceObject.join(host.binfmtDir, name), '-1');
+        }
+        for (const rule of ruleLines(text)) {
+            const line = withFixBinary(rule);
+            lib_core/* info */.pq(`registering ${name} for ${(0,src_platform/* formatPlatform */.Bq)(platform)}: ${line}`);
+            await writeProc(host, external_node_path_namespaceObject.join(host.binfmtDir, 'register'), `${line}\n`);
+        }
+    }
+}
+/** `image` mode: the binfmt image installs the handlers. */
+async function registerWithImage(docker, image, platforms) {
+    const arches = architectures(platforms).join(',');
+    lib_core/* info */.pq(`installing QEMU handlers for ${arches} with ${image}`);
+    const result = await docker.run(['run', '--rm', '--privileged', image, '--install', arches], { allowFailure: true });
+    if (result.exitCode !== 0) {
+        const cause = (result.stderr || result.stdout).trim().split('\n').slice(-3).join(' | ');
+        throw new src_input/* InputError */.dz('binfmt-image', `running ${image} --install ${arches} failed (exit ${result.exitCode}): ${cause}. Point "binfmt-image" at a binfmt image this runner can pull, or set "qemu: host" with qemu-user-static installed`);
+    }
+}
+/** The whole QEMU phase: plan, install the missing handlers, verify. */
+async function setUpQemu(docker, settings, platforms, host = realQemuHost()) {
+    const binfmtOn = await binfmtEnabled(host.binfmtDir);
+    const plan = planQemu(platforms, host.hostArch, await readHandlers(host, platforms), binfmtOn);
+    const list = (ps) => ps.map(src_platform/* formatPlatform */.Bq).join(', ') || 'none';
+    lib_core/* info */.pq(`host architecture ${host.hostArch}; native: ${list(plan.native)}; emulated already: ${list(plan.registered)}; missing a handler: ${list(plan.missing)}`);
+    if (settings.mode === 'off') {
+        lib_core/* info */.pq('qemu: off: no handler is installed or checked');
+        return { installedWith: 'none', plan, emulated: plan.registered };
+    }
+    let installedWith = 'none';
+    if (plan.missing.length === 0) {
+        lib_core/* info */.pq(plan.registered.length === 0
+            ? 'nothing to install: every requested platform runs natively on this runner'
+            : 'nothing to install: every foreign platform already has an enabled binfmt handler');
+    }
+    else {
+        let mode = settings.mode;
+        if (mode === 'auto') {
+            mode = (await hostHasQemu(host, plan.missing)) ? 'host' : 'image';
+            lib_core/* info */.pq(mode === 'host'
+                ? `qemu: auto: using the host's qemu-user-static for ${list(plan.missing)}`
+                : `qemu: auto: no host qemu-user-static for ${list(plan.missing)}; using ${settings.binfmtImage}`);
+        }
+        if (mode === 'host')
+            await registerFromHost(host, plan.missing);
+        else
+            await registerWithImage(docker, settings.binfmtImage, plan.missing);
+        installedWith = mode === 'host' ? 'host' : 'image';
+    }
+    const after = await readHandlers(host, platforms);
+    const verified = planQemu(platforms, host.hostArch, after, await binfmtEnabled(host.binfmtDir));
+    if (verified.missing.length > 0) {
+        const names = verified.missing.map(p => `${(0,src_platform/* formatPlatform */.Bq)(p)} (${handlerName(p)})`).join(', ');
+        throw new src_input/* InputError */.dz('qemu', `no enabled binfmt handler for ${names} after setting up QEMU (${installedWith === 'none' ? settings.mode : installedWith}): ` +
+            'set "qemu: host" with qemu-user-static installed on the runner, or "qemu: image" with a "binfmt-image" this runner can pull, or remove the platform');
+    }
+    return { installedWith, plan, emulated: verified.registered };
+}
+
+// EXTERNAL MODULE: ./src/retry.ts
+var src_retry = __nccwpck_require__(9809);
+;// CONCATENATED MODULE: ./src/registry.ts
+/**
+ * Reading what a registry holds, through `docker buildx imagetools inspect --raw`.
+ */
+
+
+
+
+const INDEX_MEDIA_TYPES = [
+    'application/vnd.oci.image.index.v1+json',
+    'application/vnd.docker.distribution.manifest.list.v2+json'
+];
+function sha256Digest(bytes) {
+    return `sha256:${(0,external_node_crypto_.createHash)('sha256').update(bytes, 'utf8').digest('hex')}`;
+}
+/** Parses raw manifest bytes as an index; an image manifest (single platform) is an error here. */
+function parseIndex(raw, reference) {
+    let parsed;
+    try {
+        parsed = JSON.parse(raw);
+    }
+    catch {
+        throw new Error(`the registry answered for ${reference} with something that is not JSON`);
+    }
+    const index = parsed;
+    if (!Array.isArray(index.manifests) || (index.mediaType && !INDEX_MEDIA_TYPES.includes(index.mediaType))) {
+        throw new Error(`${reference} is a single-platform manifest (${index.mediaType ?? 'no media type'}), not a multi-arch index`);
+    }
+    return index;
+}
+/** Attestation manifests (provenance, SBOM) sit in the index as `unknown/unknown` entries. */
+function isAttestation(descriptor) {
+    return (descriptor.annotations?.['vnd.docker.reference.type'] === 'attestation-manifest' ||
+        (descriptor.platform?.os === 'unknown' && descriptor.platform?.architecture === 'unknown'));
+}
+/** Platform (`linux/arm64`) → manifest digest, for the image entries of an index (attestations left out). */
+function platformDigests(index) {
+    const digests = {};
+    for (const descriptor of index.manifests) {
+        if (isAttestation(descriptor) || !descriptor.platform)
+            continue;
+        digests[(0,src_platform/* formatPlatform */.Bq)(descriptor.platform)] = descriptor.digest;
+    }
+    return digests;
+}
+async function inspectIndex(docker, reference, retry) {
+    const { stdout } = await docker.run(['buildx', 'imagetools', 'inspect', '--raw', reference], retry ? { silent: true, retry } : { silent: true });
+    return { reference, digest: sha256Digest(stdout), raw: stdout, index: parseIndex(stdout, reference) };
+}
+/**
+ * Whether buildx's output for a failed `imagetools inspect` says the registry has no such manifest (buildx 0.13:
+ * `ERROR: host/repo:tag: not found`; registries: `manifest unknown`, `MANIFEST_UNKNOWN`, `NAME_UNKNOWN`), as
+ * opposed to a registry that could not be reached or refused to answer. The same classification that decides
+ * retries (retry.ts), so "not found" means one thing everywhere.
+ */
+function isNotFound(output) {
+    return (0,src_retry/* classifyFailure */.XE)(output).kind === 'not-found';
+}
+/** The registry could not be asked (unreachable, unauthorized, …): never read as "the tag is free". */
+class RegistryQueryError extends Error {
+    name = 'RegistryQueryError';
+}
+/** Asks the registry whether `reference` exists, with a real `imagetools inspect`. */
+async function referenceExists(docker, reference, retry) {
+    const args = ['buildx', 'imagetools', 'inspect', '--raw', reference];
+    let result;
+    let attempts = 1;
+    if (retry) {
+        // transient faults (5xx, 429, resets, refused connections) are retried; anything else answers the question
+        try {
+            result = await docker.run(args, { silent: true, retry });
+        }
+        catch (error) {
+            if (!(error instanceof src_docker/* DockerCommandError */.YJ))
+                throw error;
+            result = error.result;
+            attempts = error.attempts;
+        }
+    }
+    else {
+        result = await docker.run(args, { silent: true, allowFailure: true });
+    }
+    if (result.exitCode === 0)
+        return true;
+    const output = `${result.stderr}\n${result.stdout}`;
+    if (isNotFound(output))
+        return false;
+    const cause = output
+        .split('\n')
+        .map(l => l.trim().replace(/^ERROR:\s*/, ''))
+        .filter(l => l !== '')
+        .slice(-1)[0];
+    const unauthorized = (0,src_retry/* classifyFailure */.XE)(output).kind === 'auth';
+    const fix = unauthorized
+        ? 'log in to the registry before this step (e.g. docker/login-action) with a token that may read it; a repository that does not exist yet may also be refused this way: create it, or publish the first time with rebuild: overwrite'
+        : 'check the registry address in input "images" and that the registry is up';
+    const tries = attempts > 1 ? ` after ${attempts} attempts` : '';
+    throw new RegistryQueryError(`cannot tell whether ${reference} exists${tries} (${cause ?? 'no output'}): ${fix}`);
+}
+
+;// CONCATENATED MODULE: ./src/reference.ts
+/**
+ * The OCI distribution grammar for repository names and tags.
+ */
+// The distribution reference grammar: [host[:port]/]path where path components are lowercase.
+const HOST = String.raw `(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*|\[[0-9a-fA-F:]+\])(?::[0-9]+)?`;
+const COMPONENT = String.raw `[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*`;
+const REPOSITORY_RE = new RegExp(`^(?:${HOST}/)?${COMPONENT}(?:/${COMPONENT})*$`);
+const TAG_RE = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/;
+/** Checks a repository name (no tag, no digest) against the distribution reference grammar. */
+function validateRepository(image) {
+    if (image.includes('@'))
+        return 'give the repository without a digest';
+    const lastSlash = image.lastIndexOf('/');
+    if (image.slice(lastSlash + 1).includes(':'))
+        return 'give the repository without a tag (tags come from "tag-template" and "tags")';
+    if (image.length > 255)
+        return 'a repository name is at most 255 characters';
+    if (!REPOSITORY_RE.test(image)) {
+        const lower = image.toLowerCase();
+        if (lower !== image && REPOSITORY_RE.test(lower.replace(/^[^/]*\//, m => m))) {
+            return `repository names must be lowercase: write "${lower}"`;
+        }
+        return 'not a valid repository name: write [registry[:port]/]path with lowercase letters, digits and . _ - / separators';
+    }
+    return undefined;
+}
+/** Checks a tag against the OCI tag grammar `[A-Za-z0-9_][A-Za-z0-9._-]{0,127}`. */
+function validateTag(tag) {
+    if (tag.length > 128)
+        return `a tag is at most 128 characters (this one has ${tag.length}): shorten it`;
+    if (!TAG_RE.test(tag))
+        return 'a tag is letters, digits, _ . and -, starts with a letter, digit or _: use only those characters';
+    return undefined;
+}
+
+// EXTERNAL MODULE: ./node_modules/dockerfile-ast/lib/main.js
+var main = __nccwpck_require__(8390);
+// EXTERNAL MODULE: ./node_modules/yaml/dist/index.js
+var dist = __nccwpck_require__(8815);
+;// CONCATENATED MODULE: ./src/versions.ts
+/**
+ * The versions an image is named after (Go, LLVM, Kubernetes, …), from three sources in order of precedence:
+ *
+ * 1. inputs `go-version`, `llvm-version`, `k8s-version`;
+ * 2. a versions file (`versions-file`, default `versions.yaml` next to the Dockerfile when it exists), in the
+ *    established nested form (`golang.version`, `llvm.version`, `kubernetes.version`; other keys such as
+ *    `golang.checksum.sha256.amd64` are ignored) or the flat form (`go:`, `llvm:`, `k8s:`);
+ * 3. the defaults of the Dockerfile's `ARG`s (`ARG GO_VERSION=1.25.4`), read with a Dockerfile parser.
+ *
+ * Which `ARG` carries which version is the `version-args` input. The resolved versions are passed back to the
+ * build under those `ARG` names, so the tag and what the Dockerfile builds cannot disagree.
+ *
+ * Versions are written without a leading `v`; a `v` before a digit (`v1.34.1`, as Kubernetes releases are
+ * named) is dropped, so the tag reads `k8s1.34.1`. Anything else that could not sit in a tag is rejected.
+ */
+
+
+
+
+
+
+/** The ARG each version is passed as, unless `version-args` says otherwise. */
+const DEFAULT_VERSION_ARGS = {
+    go: 'GO_VERSION',
+    llvm: 'LLVM_VERSION',
+    k8s: 'K8S_VERSION'
+};
+/** The input that sets each version directly. */
+const VERSION_INPUTS = {
+    go: 'go-version',
+    llvm: 'llvm-version',
+    k8s: 'k8s-version'
+};
+/** The keys a version may have in a versions file: `golang: {version: …}` or `go: 1.25.4`. */
+const FILE_KEYS = {
+    go: ['golang', 'go'],
+    llvm: ['llvm'],
+    k8s: ['kubernetes', 'k8s']
+};
+const DEFAULT_VERSIONS_FILE = 'versions.yaml';
+/** A problem in a file the user wrote (versions file, Dockerfile); the message names the file and line. */
+class SourceFileError extends Error {
+    file;
+    line;
+    constructor(file, line, problem) {
+        super(`${line === undefined ? file : `${file}:${line}`}: ${problem}`);
+        this.file = file;
+        this.line = line;
+        this.name = 'SourceFileError';
+    }
+}
+const VERSION_NAME_RE = /^[a-z][a-z0-9_]*$/;
+const ARG_NAME_RE = /^[A-Za-z_][A-Za-z0-9_]*$/;
+/** Reads `version-args`, `versions-file` and the version inputs. Called from `readSettings`. */
+function readVersionSettings(read) {
+    const args = { ...DEFAULT_VERSION_ARGS };
+    for (const item of (0,src_input/* splitList */.ry)(read('version-args'))) {
+        const eq = item.indexOf('=');
+        const name = item.slice(0, eq).trim();
+        const arg = item.slice(eq + 1).trim();
+        if (eq <= 0 || !VERSION_NAME_RE.test(name) || !ARG_NAME_RE.test(arg)) {
+            throw new src_input/* InputError */.dz('version-args', `"${item}" is not name=ARG_NAME (e.g. go=GO_VERSION): the name is lowercase letters, digits and _, the ARG a Dockerfile ARG name`);
+        }
+        args[name] = arg;
+    }
+    const byArg = new Map();
+    for (const [name, arg] of Object.entries(args)) {
+        const other = byArg.get(arg);
+        if (other !== undefined) {
+            throw new src_input/* InputError */.dz('version-args', `ARG ${arg} is mapped to both "${other}" and "${name}": give each version its own ARG`);
+        }
+        byArg.set(arg, name);
+    }
+    const inputs = {};
+    for (const [name, input] of Object.entries(VERSION_INPUTS)) {
+        const raw = read(input).trim();
+        if (raw === '')
+            continue;
+        const checked = checkVersion(raw);
+        if ('problem' in checked)
+            throw new src_input/* InputError */.dz(input, `"${raw}" ${checked.problem}`);
+        inputs[name] = checked.value;
+    }
+    const file = read('versions-file').trim();
+    return file === '' ? { args, inputs } : { args, inputs, file };
+}
+/**
+ * Checks one version: what a tag can hold, starting with a digit. A leading `v` before a digit is dropped
+ * (`v1.34.1` → `1.34.1`).
+ */
+function checkVersion(raw) {
+    if (raw === '')
+        return { problem: 'is empty: give a version such as 1.25.4' };
+    if (/\s/.test(raw))
+        return { problem: 'contains whitespace: a version is one word such as 1.25.4' };
+    const value = /^v[0-9]/.test(raw) ? raw.slice(1) : raw;
+    if (/^go[0-9]/.test(value))
+        return { problem: `starts with "go": write ${value.slice(2)}` };
+    if (value.length > 64)
+        return { problem: `is ${value.length} characters long: a version is at most 64` };
+    if (!/^[0-9]/.test(value))
+        return { problem: 'does not start with a digit: write a version such as 1.25.4 (a leading v is allowed)' };
+    if (!/^[0-9A-Za-z._-]+$/.test(value)) {
+        const bad = [...new Set(value.replace(/[0-9A-Za-z._-]/g, ''))].map(c => `"${c}"`).join(', ');
+        return { problem: `contains ${bad}: a version is letters, digits, . _ and - only, so that it fits in a tag` };
+    }
+    return { value };
+}
+/** The versions file to read: the input's (which must exist), else `versions.yaml` next to the Dockerfile. */
+function versionsFilePath(settings, dockerfile) {
+    if (settings.file !== undefined) {
+        if (!(0,external_node_fs_.existsSync)(settings.file)) {
+            throw new src_input/* InputError */.dz('versions-file', `"${settings.file}" does not exist (relative to ${process.cwd()}): fix the path, or leave the input empty to use ${DEFAULT_VERSIONS_FILE} next to the Dockerfile`);
+        }
+        return settings.file;
+    }
+    const beside = external_node_path_namespaceObject.join(external_node_path_namespaceObject.dirname(dockerfile), DEFAULT_VERSIONS_FILE);
+    return (0,external_node_fs_.existsSync)(beside) ? beside : undefined;
+}
+/** Resolves every version from inputs, the versions file and the Dockerfile's ARG defaults. */
+async function resolveVersions(settings, dockerfile) {
+    const file = versionsFilePath(settings, dockerfile);
+    const fromFile = file === undefined ? {} : parseVersionsFile(await (0,promises_.readFile)(file, 'utf8'), file, Object.keys(settings.args));
+    let dockerfileText;
+    try {
+        dockerfileText = await (0,promises_.readFile)(dockerfile, 'utf8');
+    }
+    catch (error) {
+        throw new src_input/* InputError */.dz('file', `cannot read the Dockerfile "${dockerfile}" (${error.code ?? 'error'}): fix "file" or "context"`);
+    }
+    const fromArgs = dockerfileArgDefaults(dockerfileText, dockerfile, Object.values(settings.args));
+    const resolved = {};
+    const searched = {};
+    for (const [name, arg] of Object.entries(settings.args)) {
+        const places = [];
+        const input = VERSION_INPUTS[name];
+        if (input !== undefined)
+            places.push(`input "${input}"`);
+        places.push(file === undefined
+            ? `a versions file (none given in "versions-file", no ${external_node_path_namespaceObject.join(external_node_path_namespaceObject.dirname(dockerfile), DEFAULT_VERSIONS_FILE)})`
+            : `${file} (${fileKeys(name).join(' or ')})`);
+        places.push(`the default of ARG ${arg} in ${dockerfile}`);
+        searched[name] = places;
+        const given = settings.inputs[name];
+        const found = input !== undefined && given !== undefined ? { value: given, source: `input "${input}"` } : (fromFile[name] ?? fromArgs[arg]);
+        if (found && 'error' in found)
+            throw found.error;
+        if (found)
+            resolved[name] = found;
+    }
+    return { args: { ...settings.args }, resolved, searched };
+}
+function fileKeys(name) {
+    const keys = FILE_KEYS[name] ?? [name];
+    return keys.flatMap(key => [`${key}.version`, key]);
+}
+/** Version name → value: what the `versions` output reports. */
+function versionValues(versions) {
+    return Object.fromEntries(Object.entries(versions.resolved).map(([name, v]) => [name, v.value]));
+}
+/**
+ * The user's build args plus one per resolved version (`GO_VERSION=1.25.4`). A user build arg that sets a
+ * version ARG to something else is an error: the tag would lie about the build.
+ */
+function withVersionBuildArgs(buildArgs, versions) {
+    const merged = [...buildArgs];
+    for (const [name, version] of Object.entries(versions.resolved)) {
+        const arg = versions.args[name];
+        if (arg === undefined)
+            continue;
+        const user = buildArgs.find(b => b.name === arg);
+        if (user === undefined) {
+            merged.push({ name: arg, value: version.value });
+        }
+        else if (user.value !== version.value) {
+            const input = VERSION_INPUTS[name];
+            throw new src_input/* InputError */.dz('build-args', `${arg}=${user.value} disagrees with the ${name} version ${version.value} (from ${version.source}), which names the tag: remove ${arg} from build-args${input ? ` and set "${input}"` : ''} instead`);
+        }
+    }
+    return merged;
+}
+/**
+ * Reads the versions a versions file holds: version name → value with its file and line. Mappings such as
+ * `golang: {version: 1.25.4, checksum: {sha256: {amd64: …}}}` give their `version`; scalars (`go: 1.25.4`) are
+ * the version itself. Everything is read as text (YAML's failsafe schema), so `18.10` stays `18.10`.
+ */
+function parseVersionsFile(text, file, names) {
+    const lineCounter = new dist/* LineCounter */.HN();
+    const doc = (0,dist/* parseDocument */.Tp)(text, { schema: 'failsafe', lineCounter, prettyErrors: false, uniqueKeys: true });
+    const lineOf = (offset) => offset === undefined ? undefined : lineCounter.linePos(offset).line;
+    const firstError = doc.errors[0];
+    if (firstError) {
+        throw new SourceFileError(file, lineOf(firstError.pos[0]), `not valid YAML (${firstError.message.split('\n')[0]}): fix the syntax; the expected form is "golang:\\n  version: 1.25.4" or "go: 1.25.4"`);
+    }
+    const root = doc.contents;
+    if (root === null)
+        return {};
+    if (!(0,dist/* isMap */.jh)(root)) {
+        throw new SourceFileError(file, lineOf(root.range?.[0]), 'expected a mapping such as "golang:\\n  version: 1.25.4" or "go: 1.25.4" at the top level');
+    }
+    const found = {};
+    for (const name of names) {
+        const entries = [];
+        for (const key of FILE_KEYS[name] ?? [name]) {
+            const entry = root.get(key, true);
+            if (entry === undefined)
+                continue;
+            let valueNode = entry;
+            let where = key;
+            if ((0,dist/* isMap */.jh)(entry)) {
+                valueNode = entry.get('version', true);
+                where = `${key}.version`;
+                if (valueNode === undefined)
+                    continue;
+            }
+            const line = lineOf((valueNode ?? entry)?.range?.[0]);
+            if (valueNode === null || !(0,dist/* isScalar */.jn)(valueNode)) {
+                found[name] ??= {
+                    error: new SourceFileError(file, line, `${where} must be a version such as 1.25.4 (found ${describeNode(valueNode)})`)
+                };
+                continue;
+            }
+            const raw = String(valueNode.value);
+            const checked = checkVersion(raw);
+            if ('problem' in checked) {
+                found[name] ??= { error: new SourceFileError(file, line, `${where}: "${raw}" ${checked.problem}`) };
+                continue;
+            }
+            const previous = entries[0];
+            if (previous && previous.value !== checked.value) {
+                found[name] = {
+                    error: new SourceFileError(file, line, `${where} (${checked.value}) and ${previous.where} (${previous.value}) disagree: keep one of them`)
+                };
+            }
+            entries.push({ value: checked.value, line, where });
+            found[name] ??= { value: checked.value, source: `${file}:${line ?? '?'} (${where})` };
+        }
+    }
+    return found;
+}
+function describeNode(node) {
+    if (node === null || node === undefined)
+        return 'nothing';
+    if ((0,dist/* isMap */.jh)(node))
+        return 'a mapping';
+    return 'a list';
+}
+/**
+ * The defaults of the given ARGs in a Dockerfile: ARG name → value with file and line. An ARG declared with
+ * different defaults in two places, or whose default refers to another variable, is an error.
+ */
+function dockerfileArgDefaults(text, file, argNames) {
+    const wanted = new Set(argNames);
+    const found = {};
+    const firstLine = {};
+    const dockerfile = main.DockerfileParser.parse(text);
+    for (const instruction of dockerfile.getARGs()) {
+        for (const property of instruction.getProperties()) {
+            const name = property.getName();
+            const raw = property.getValue();
+            if (!wanted.has(name) || raw === null)
+                continue;
+            const line = property.getRange().start.line + 1;
+            const previous = found[name];
+            if (previous && 'error' in previous)
+                continue;
+            if (/\$/.test(raw)) {
+                found[name] = {
+                    error: new SourceFileError(file, line, `the default of ARG ${name} ("${raw}") refers to a variable; write the version itself, or give it in the versions file or an input`)
+                };
+                continue;
+            }
+            const checked = checkVersion(raw);
+            if ('problem' in checked) {
+                found[name] = { error: new SourceFileError(file, line, `ARG ${name}: "${raw}" ${checked.problem}`) };
+                continue;
+            }
+            if (previous && previous.value !== checked.value) {
+                found[name] = {
+                    error: new SourceFileError(file, line, `ARG ${name} defaults to ${checked.value} here but to ${previous.value} on line ${firstLine[name]}: keep one default (or set the version in the versions file or an input)`)
+                };
+                continue;
+            }
+            if (!previous) {
+                found[name] = { value: checked.value, source: `${file}:${line} (ARG ${name})` };
+                firstLine[name] = line;
+            }
+        }
+    }
+    return found;
+}
+
+;// CONCATENATED MODULE: ./src/tags.ts
+/**
+ * The tag plan: which tags a run publishes, computed from the versions, the inputs, the GitHub event and what
+ * the registry already holds. The publisher consumes the {@link TagPlan}; nothing here pushes.
+ *
+ * - The main tag is `tag-prefix` + `tag-template` (default `{go}-llvm{llvm}-k8s{k8s}`) + `tag-suffix`.
+ * - `rebuild` decides what happens when the main tag already exists: `suffix` publishes the next free
+ *   `TAG-1`, `TAG-2`, … (in every repository), `overwrite` moves `TAG`, `fail` stops. Only the main tag is
+ *   checked; the release tag, `latest` and extra `tags` always move.
+ * - Per-platform tags are the main tag plus `-<arch>` (`-arm-v7` for variants), on unless `platform-tags: false`.
+ * - A published `release` adds the release's tag name (made fit for a tag); `latest: true` adds `latest` on a
+ *   push to the default branch (`always`: on every pushing run).
+ * - `push: auto` pushes on every event but `pull_request` / `pull_request_target`.
+ */
+
+
+
+
+
+
+
+const REBUILD_MODES = ['suffix', 'overwrite', 'fail'];
+const DEFAULT_TAG_TEMPLATE = '{go}-llvm{llvm}-k8s{k8s}';
+/** Reads the naming inputs. Called from `readSettings`. */
+function readTagSettings(read) {
+    return {
+        template: read('tag-template').trim() || DEFAULT_TAG_TEMPLATE,
+        extraTags: [...new Set((0,src_input/* splitList */.ry)(read('tags')))],
+        prefix: read('tag-prefix').trim(),
+        suffix: read('tag-suffix').trim(),
+        platformTags: readChoice(read, 'platform-tags', ['true', 'false'], 'true') === 'true',
+        rebuild: readChoice(read, 'rebuild', REBUILD_MODES, 'suffix'),
+        latest: readChoice(read, 'latest', ['true', 'false', 'always'], 'false'),
+        push: readChoice(read, 'push', ['auto', 'true', 'false'], 'auto')
+    };
+}
+const BOOLEAN_WORDS = { yes: 'true', on: 'true', '1': 'true', no: 'false', off: 'false', '0': 'false' };
+function readChoice(read, name, choices, fallback) {
+    const raw = read(name).trim();
+    if (raw === '')
+        return fallback;
+    const lower = raw.toLowerCase();
+    const value = choices.includes('true') ? (BOOLEAN_WORDS[lower] ?? lower) : lower;
+    if (choices.includes(value))
+        return value;
+    throw new src_input/* InputError */.dz(name, `"${raw}" is not valid: write one of ${choices.join(', ')}`);
+}
+/** Splits `{go}-llvm{llvm}` into text and placeholders; unbalanced or empty braces are an error naming the input. */
+function parseTemplate(template, input) {
+    const parts = [];
+    let i = 0;
+    while (i < template.length) {
+        const open = template.indexOf('{', i);
+        const close = template.indexOf('}', i);
+        if (close !== -1 && (open === -1 || close < open)) {
+            throw new src_input/* InputError */.dz(input, `"${template}": "}" at position ${close + 1} closes nothing: remove it, or write a placeholder such as {go}`);
+        }
+        if (open === -1) {
+            parts.push({ text: template.slice(i) });
+            break;
+        }
+        if (open > i)
+            parts.push({ text: template.slice(i, open) });
+        const end = template.indexOf('}', open);
+        const nested = template.indexOf('{', open + 1);
+        if (end === -1 || (nested !== -1 && nested < end)) {
+            throw new src_input/* InputError */.dz(input, `"${template}": "{" at position ${open + 1} is not closed: close it with "}", placeholders look like {go}`);
+        }
+        const name = template.slice(open + 1, end).trim();
+        if (!/^[a-z][a-z0-9_]*$/.test(name)) {
+            throw new src_input/* InputError */.dz(input, `"${template}": "{${template.slice(open + 1, end)}}" is not a placeholder: write placeholders such as {go}, lowercase letters, digits and _`);
+        }
+        parts.push({ placeholder: name });
+        i = end + 1;
+    }
+    return parts;
+}
+/** Fills a template's placeholders from the versions; a version found nowhere names every place looked in. */
+function renderTemplate(template, input, versions) {
+    const values = versionValues(versions);
+    return parseTemplate(template, input)
+        .map(part => {
+        if ('text' in part)
+            return part.text;
+        const name = part.placeholder;
+        const value = values[name];
+        if (value !== undefined)
+            return value;
+        const searched = versions.searched[name];
+        if (searched === undefined) {
+            const known = Object.keys(versions.args)
+                .map(n => `{${n}}`)
+                .join(', ');
+            throw new src_input/* InputError */.dz(input, `"${template}": {${name}} is not a known placeholder (known: ${known}); map it to a Dockerfile ARG in version-args, e.g. ${name}=${name.toUpperCase()}_VERSION`);
+        }
+        const input2 = VERSION_INPUTS[name];
+        throw new src_input/* InputError */.dz(input, `"${template}": {${name}} has no value; looked in ${searched.join(', ')}. Set ${input2 ? `"${input2}", ` : ''}the versions file or an ARG default, or write the tag into ${input}`);
+    })
+        .join('');
+}
+/** The context the runner provides in the environment and the event payload file. */
+function readGitHubContext(env = process.env) {
+    const payload = readEventPayload(env.GITHUB_EVENT_PATH);
+    const eventName = env.GITHUB_EVENT_NAME ?? '';
+    const repository = payload.repository;
+    const release = payload.release;
+    const context = {
+        eventName,
+        ref: env.GITHUB_REF ?? '',
+        sha: env.GITHUB_SHA ?? '',
+        repositoryUrl: env.GITHUB_SERVER_URL && env.GITHUB_REPOSITORY ? `${env.GITHUB_SERVER_URL}/${env.GITHUB_REPOSITORY}` : ''
+    };
+    if (typeof repository?.default_branch === 'string')
+        context.defaultBranch = repository.default_branch;
+    if (eventName === 'release' && payload.action === 'published') {
+        if (typeof release?.tag_name !== 'string' || release.tag_name === '') {
+            throw new Error(`the release event payload (${env.GITHUB_EVENT_PATH ?? 'GITHUB_EVENT_PATH unset'}) has no release.tag_name`);
+        }
+        context.releaseTag = release.tag_name;
+    }
+    return context;
+}
+function readEventPayload(file) {
+    if (!file)
+        return {};
+    let text;
+    try {
+        text = (0,external_node_fs_.readFileSync)(file, 'utf8');
+    }
+    catch {
+        return {};
+    }
+    try {
+        const payload = JSON.parse(text);
+        return typeof payload === 'object' && payload !== null ? payload : {};
+    }
+    catch (error) {
+        throw new Error(`the event payload ${file} (GITHUB_EVENT_PATH) is not JSON: ${error.message}`, { cause: error });
+    }
+}
+/** Whether the run pushes: `push: auto` builds without pushing for pull requests. */
+function shouldPush(mode, github) {
+    if (mode !== 'auto')
+        return mode === 'true';
+    return github.eventName !== 'pull_request' && github.eventName !== 'pull_request_target';
+}
+/**
+ * A git tag name made fit for the OCI tag grammar: characters outside `[A-Za-z0-9._-]` become `-`, leading
+ * `.` and `-` are dropped, and it is cut to 128 characters. `v1.2.3` stays `v1.2.3`; `release/1.2` → `release-1.2`.
+ */
+function sanitizeTag(name) {
+    return name
+        .replace(/[^A-Za-z0-9._-]/g, '-')
+        .replace(/^[.-]+/, '')
+        .slice(0, 128);
+}
+// ---------------------------------------------------------------------------------------------------------------
+// The plan
+function checkTag(tag, input, what) {
+    const problem = validateTag(tag);
+    if (problem)
+        throw new src_input/* InputError */.dz(input, `${what} "${tag}" is not a valid tag: ${problem}`);
+    return tag;
+}
+/** How far `rebuild: suffix` counts before giving up. */
+const MAX_REBUILDS = 99;
+/**
+ * Computes every tag of this run. With `rebuild: suffix` or `fail` and a pushing run, asks the registry (a real
+ * `imagetools inspect`) whether the main tag exists; an unreachable or refusing registry is an error, never
+ * taken for "free".
+ */
+async function planTags(docker, settings, versions, github, now = new Date()) {
+    const t = settings.tagging;
+    for (const [input, value] of [
+        ['tag-prefix', t.prefix],
+        ['tag-suffix', t.suffix]
+    ]) {
+        if (value !== '' && !/^[A-Za-z0-9._-]+$/.test(value)) {
+            throw new src_input/* InputError */.dz(input, `"${value}" holds characters a tag cannot: use letters, digits, _ . and -`);
+        }
+    }
+    if (t.prefix !== '' && !/^[A-Za-z0-9_]/.test(t.prefix)) {
+        throw new src_input/* InputError */.dz('tag-prefix', `"${t.prefix}" would start the tag with "${t.prefix[0]}": a tag starts with a letter, digit or _`);
+    }
+    const wrap = (tag) => `${t.prefix}${tag}${t.suffix}`;
+    const base = checkTag(wrap(renderTemplate(t.template, 'tag-template', versions)), 'tag-template', 'the main tag');
+    const extra = t.extraTags.map(template => checkTag(wrap(renderTemplate(template, 'tags', versions)), 'tags', 'the tag'));
+    const push = shouldPush(t.push, github);
+    const indexExtras = [];
+    if (github.releaseTag !== undefined) {
+        const sanitized = sanitizeTag(github.releaseTag);
+        if (sanitized === '')
+            throw new Error(`the release tag "${github.releaseTag}" has nothing a container tag can hold`);
+        indexExtras.push(checkTag(wrap(sanitized).slice(0, 128), 'tag-prefix', 'the release tag'));
+    }
+    const onDefaultBranch = github.eventName === 'push' && github.defaultBranch !== undefined && github.ref === `refs/heads/${github.defaultBranch}`;
+    if (t.latest === 'always' || (t.latest === 'true' && onDefaultBranch))
+        indexExtras.push('latest');
+    let tag = base;
+    if (!push) {
+        lib_core/* info */.pq(`not pushing (push: ${t.push}, event ${github.eventName || 'unknown'}): the registry is not asked whether ${base} exists`);
+    }
+    else if (t.rebuild !== 'overwrite') {
+        tag = await resolveRebuild(docker, settings.images, base, t.rebuild, settings.retry);
+    }
+    checkTag(tag, 'tag-template', 'the main tag with its rebuild number');
+    const platformTags = {};
+    if (t.platformTags) {
+        for (const platform of settings.platforms) {
+            platformTags[(0,src_platform/* formatPlatform */.Bq)(platform)] = checkTag(`${tag}-${(0,src_platform/* archTagSuffix */.wm)(platform)}`, 'tag-template', 'the per-platform tag');
+        }
+    }
+    const indexTags = [...new Set([tag, ...indexExtras, ...extra])];
+    for (const [platform, platformTag] of Object.entries(platformTags)) {
+        if (indexTags.includes(platformTag)) {
+            throw new src_input/* InputError */.dz('tags', `"${platformTag}" would name both the multi-arch index and the ${platform} image: drop it from tags, or set platform-tags: false`);
+        }
+    }
+    const metadata = imageMetadata(tag, versions, github, now);
+    return { tag, indexTags, platformTags, push, labels: metadata, annotations: { ...metadata } };
+}
+/** `suffix`: the main tag if free in every repository, else the first `TAG-n` free in all. `fail`: the tag, or an error. */
+async function resolveRebuild(docker, images, base, mode, retry) {
+    const existing = async (tag) => {
+        for (const image of images) {
+            if (await referenceExists(docker, `${image}:${tag}`, retry))
+                return `${image}:${tag}`;
+        }
+        return undefined;
+    };
+    const found = await existing(base);
+    if (found === undefined) {
+        lib_core/* info */.pq(`${base} is new in ${images.join(', ')}`);
+        return base;
+    }
+    if (mode === 'fail') {
+        throw new src_input/* InputError */.dz('rebuild', `${found} already exists and rebuild is "fail": set rebuild: suffix to publish ${base}-1, or overwrite to move ${base}`);
+    }
+    for (let n = 1; n <= MAX_REBUILDS; n++) {
+        const candidate = `${base}-${n}`;
+        const taken = await existing(candidate);
+        if (taken === undefined) {
+            lib_core/* info */.pq(`${found} exists; this rebuild publishes ${candidate}`);
+            return candidate;
+        }
+        lib_core/* info */.pq(`${taken} exists too`);
+    }
+    throw new src_input/* InputError */.dz('rebuild', `${base}-1 … ${base}-${MAX_REBUILDS} all exist: bump a version, or set rebuild: overwrite`);
+}
+/** Version name → the label namespace the established versions file uses. */
+const LABEL_NAMES = { go: 'golang', k8s: 'kubernetes' };
+/** OCI labels (and the same as annotations): version (the tag), revision, source, created, and every version. */
+function imageMetadata(tag, versions, github, now) {
+    const metadata = {
+        'org.opencontainers.image.version': tag,
+        'org.opencontainers.image.created': now.toISOString()
+    };
+    if (github.sha)
+        metadata['org.opencontainers.image.revision'] = github.sha;
+    if (github.repositoryUrl)
+        metadata['org.opencontainers.image.source'] = github.repositoryUrl;
+    for (const [name, value] of Object.entries(versionValues(versions))) {
+        metadata[`io.go-build.${LABEL_NAMES[name] ?? name}.version`] = value;
+    }
+    return metadata;
+}
+/** `--label` values for the plan's labels. */
+function labelArgs(labels) {
+    return Object.entries(labels).map(([key, value]) => `${key}=${value}`);
+}
+/** `--annotation` values that put the plan's annotations on the index and on every platform manifest. */
+function annotationArgs(annotations) {
+    return Object.entries(annotations).flatMap(([key, value]) => [`index:${key}=${value}`, `manifest:${key}=${value}`]);
+}
+/**
+ * The build's time for `org.opencontainers.image.created`: SOURCE_DATE_EPOCH (a build arg, else the environment)
+ * when set, so reproducible builds stay reproducible; now otherwise.
+ */
+function buildTime(buildArgs, env = process.env) {
+    const epoch = buildArgs.find(a => a.name === 'SOURCE_DATE_EPOCH')?.value ?? env.SOURCE_DATE_EPOCH;
+    if (epoch === undefined || epoch.trim() === '')
+        return new Date();
+    const seconds = Number(epoch);
+    if (!Number.isInteger(seconds) || seconds < 0) {
+        throw new src_input/* InputError */.dz('build-args', `SOURCE_DATE_EPOCH "${epoch}" is not a whole number of seconds since 1970`);
+    }
+    return new Date(seconds * 1000);
+}
+
+;// CONCATENATED MODULE: ./src/settings.ts
+/**
+ * Every input, parsed and validated once into one typed object. Nothing else reads inputs.
+ */
+
+
+
+
+
+
+
+
+
+
+
+
+
+function readSettings(read) {
+    const context = read('context').trim() || '.';
+    const file = read('file').trim() || external_node_path_namespaceObject.join(context, 'Dockerfile');
+    const settings = {
+        context,
+        file,
+        images: readImages(read),
+        platforms: readPlatforms(read),
+        buildArgs: readBuildArgs(read),
+        versions: readVersionSettings(read),
+        tagging: readTagSettings(read),
+        qemu: readQemuSettings(read),
+        builder: (0,src_builder/* readBuilderSettings */.lQ)(read),
+        buildx: readBuildxInstallSettings(read),
+        logins: (0,login/* readLogins */.rC)(read),
+        retry: readRetry(read),
+        verifyCommand: readVerifyCommand(read),
+        provenance: readAttestation(read, 'provenance', 'mode=min', /^(true|false|mode=(min|max)(,[a-z-]+=[^,]+)*)$/),
+        sbom: readAttestation(read, 'sbom', 'false', /^(true|false|generator=[^,\s]+)$/),
+        labels: readKeyValues(read, 'labels'),
+        annotations: readKeyValues(read, 'annotations'),
+        target: read('target').trim(),
+        secrets: readSecrets(read),
+        cacheFrom: (0,src_input/* splitLines */.uz)(read('cache-from')),
+        cacheTo: (0,src_input/* splitLines */.uz)(read('cache-to')),
+        noCache: (0,src_input/* readBoolean */.Vf)(read, 'no-cache', false),
+        pull: (0,src_input/* readBoolean */.Vf)(read, 'pull', false)
+    };
+    if (settings.noCache && settings.cacheFrom.length > 0) {
+        throw new src_input/* InputError */.dz('no-cache', 'is true and "cache-from" is set: a build without cache reads none; drop one of them');
+    }
+    return settings;
+}
+function readRetry(read) {
+    const attempts = (0,src_input/* readNumber */.kz)(read, 'retry-attempts', src_retry/* DEFAULT_RETRY */.vI.attempts, 1, 10);
+    if (!Number.isInteger(attempts))
+        throw new src_input/* InputError */.dz('retry-attempts', `"${attempts}" is not a whole number: write how many times to try, from 1 to 10`);
+    const delaySeconds = (0,src_input/* readNumber */.kz)(read, 'retry-delay', src_retry/* DEFAULT_RETRY */.vI.baseDelayMs / 1000, 0, 60);
+    return { attempts, baseDelayMs: delaySeconds * 1000, maxDelayMs: src_retry/* DEFAULT_RETRY */.vI.maxDelayMs };
+}
+function readVerifyCommand(read) {
+    try {
+        return (0,src_input/* splitCommand */.GW)(read('verify-command').trim());
+    }
+    catch (error) {
+        throw new src_input/* InputError */.dz('verify-command', `${error.message}: write a command such as "go version"`);
+    }
+}
+function readAttestation(read, name, fallback, pattern) {
+    const value = read(name).trim() || fallback;
+    if (!pattern.test(value)) {
+        throw new src_input/* InputError */.dz(name, `"${value}" is not a value buildx takes for --${name}: write false, true${name === 'provenance' ? ', mode=min or mode=max' : ' or generator=IMAGE'}`);
+    }
+    return value;
+}
+function readKeyValues(read, name) {
+    const items = (0,src_input/* splitLines */.uz)(read(name));
+    for (const item of items) {
+        if (!/^[^=\s]+=/.test(item))
+            throw new src_input/* InputError */.dz(name, `"${item}" is not key=value: write one key=value per line`);
+    }
+    return items;
+}
+/** `id=value` per line. Messages name the line, never the value. */
+function readSecrets(read) {
+    const ids = new Set();
+    return read('secrets')
+        .split('\n')
+        .map((line, i) => ({ line: line.trim(), number: i + 1 }))
+        .filter(({ line }) => line !== '' && !line.startsWith('#'))
+        .map(({ line, number }) => {
+        const eq = line.indexOf('=');
+        const id = eq === -1 ? '' : line.slice(0, eq);
+        if (eq <= 0 || !/^[A-Za-z0-9_.-]+$/.test(id)) {
+            throw new src_input/* InputError */.dz('secrets', `line ${number} is not id=value: write one secret per line as id=value (the id is letters, digits, _ . -)`);
+        }
+        if (ids.has(id))
+            throw new src_input/* InputError */.dz('secrets', `secret id "${id}" is given twice: give each secret its own id`);
+        ids.add(id);
+        return { id, value: line.slice(eq + 1) };
+    });
+}
+function readImages(read) {
+    const images = unique((0,src_input/* splitList */.ry)(read('images')));
+    if (images.length === 0) {
+        throw new src_input/* InputError */.dz('images', 'is empty: name at least one repository to publish to, e.g. ghcr.io/org/go-build');
+    }
+    for (const image of images) {
+        const problem = validateRepository(image);
+        if (problem)
+            throw new src_input/* InputError */.dz('images', `"${image}": ${problem}`);
+    }
+    return images;
+}
+function readPlatforms(read) {
+    const raw = (0,src_input/* splitList */.ry)(read('platforms'));
+    const items = raw.length > 0 ? raw : [...src_platform/* DEFAULT_PLATFORMS */.pu];
+    const platforms = [];
+    for (const item of items) {
+        let platform;
+        try {
+            platform = (0,src_platform/* parsePlatform */.FL)(item);
+        }
+        catch (error) {
+            if (error instanceof src_platform/* PlatformError */.Wk)
+                throw new src_input/* InputError */.dz('platforms', error.message);
+            throw error;
+        }
+        if (!platforms.some(p => (0,src_platform/* formatPlatform */.Bq)(p) === (0,src_platform/* formatPlatform */.Bq)(platform)))
+            platforms.push(platform);
+    }
+    return platforms;
+}
+function readBuildArgs(read) {
+    return read('build-args')
+        .split('\n')
+        .map(line => line.trim())
+        .filter(line => line !== '' && !line.startsWith('#'))
+        .map(line => {
+        const eq = line.indexOf('=');
+        const name = eq === -1 ? line : line.slice(0, eq);
+        if (eq <= 0 || !/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) {
+            throw new src_input/* InputError */.dz('build-args', `"${line}" is not NAME=value: write one NAME=value per line (NAME is letters, digits and _)`);
+        }
+        return { name, value: line.slice(eq + 1) };
+    });
+}
+function unique(items) {
+    return [...new Set(items)];
+}
+
 // EXTERNAL MODULE: ./src/state.ts
 var state = __nccwpck_require__(2462);
 ;// CONCATENATED MODULE: ./src/summary.ts
@@ -40761,7 +41889,7 @@ function addTimings(summary, timings) {
 }
 /** A failed run's summary: the error, and how far the pipeline got. No tag a user pulls has moved before "Move tags". */
 async function writeFailureSummary(message, timings) {
-    const summary = core/* summary */.z.addHeading('go-build-action failed', 2);
+    const summary = lib_core/* summary */.z.addHeading('go-build-action failed', 2);
     summary.addRaw(`<p>${escapeHtml(message)}</p>`, true);
     const moved = timings.some(t => t.name === 'Move tags');
     summary.addRaw(moved
@@ -40771,7 +41899,7 @@ async function writeFailureSummary(message, timings) {
     await summary.write();
 }
 async function writeSummary(result, platforms, timings) {
-    const summary = core/* summary */.z.addHeading('go-build-action', 2);
+    const summary = lib_core/* summary */.z.addHeading('go-build-action', 2);
     if (result.pushed) {
         summary.addRaw(`<p>Published index ${code(result.digest)} under:</p>`, true);
         summary.addList(result.references.map(code));
@@ -40798,18 +41926,16 @@ async function writeSummary(result, platforms, timings) {
     await summary.write();
 }
 
-// EXTERNAL MODULE: ./src/tags.ts
-var tags = __nccwpck_require__(9506);
 ;// CONCATENATED MODULE: ./src/verify.ts
 
 
 /** Compares the image entries of an index with the requested platforms; attestations are counted apart. */
 function checkIndexPlatforms(index, requested) {
-    const present = Object.keys((0,registry/* platformDigests */.Hm)(index)).map(p => (0,src_platform/* parsePlatform */.FL)(p));
+    const present = Object.keys(platformDigests(index)).map(p => (0,src_platform/* parsePlatform */.FL)(p));
     return {
         missing: requested.filter(r => !present.some(p => (0,src_platform/* samePlatform */.my)(p, r))).map(src_platform/* formatPlatform */.Bq),
         unexpected: present.filter(p => !requested.some(r => (0,src_platform/* samePlatform */.my)(p, r))).map(src_platform/* formatPlatform */.Bq),
-        attestations: index.manifests.filter(registry/* isAttestation */.H3).length
+        attestations: index.manifests.filter(isAttestation).length
     };
 }
 function describeIndexCheck(reference, check) {
@@ -40828,7 +41954,7 @@ function describeIndexCheck(reference, check) {
 function configsByPlatform(printed, index) {
     const record = (printed ?? {});
     if (typeof record.architecture === 'string' || typeof record.os === 'string') {
-        const [only] = Object.keys((0,registry/* platformDigests */.Hm)(index));
+        const [only] = Object.keys(platformDigests(index));
         return only ? { [only]: record } : {};
     }
     return record;
@@ -40865,7 +41991,7 @@ async function verifyStagedIndex(docker, repositories, digest, requested, retry)
     const [first, ...others] = repositories;
     if (!first)
         throw new Error('no repository to verify');
-    const index = await (0,registry/* inspectIndex */.TF)(docker, `${first}@${digest}`, retry);
+    const index = await inspectIndex(docker, `${first}@${digest}`, retry);
     if (index.digest !== digest)
         throw new Error(`${first} serves ${index.digest} for ${digest}`);
     const check = checkIndexPlatforms(index.index, requested);
@@ -40881,13 +42007,13 @@ async function verifyStagedIndex(docker, repositories, digest, requested, retry)
         throw new Error(`wrong image config: ${configProblems.join('; ')}`);
     const platforms = [];
     const attestations = [];
-    const byDigest = Object.fromEntries(Object.entries((0,registry/* platformDigests */.Hm)(index.index)).map(([platform, d]) => [d, platform]));
+    const byDigest = Object.fromEntries(Object.entries(platformDigests(index.index)).map(([platform, d]) => [d, platform]));
     for (const descriptor of index.index.manifests) {
-        if (!descriptor.platform && !(0,registry/* isAttestation */.H3)(descriptor))
+        if (!descriptor.platform && !isAttestation(descriptor))
             continue;
         const raw = await docker.run(['buildx', 'imagetools', 'inspect', '--raw', `${first}@${descriptor.digest}`], { silent: true, retry });
         const manifest = JSON.parse(raw.stdout);
-        if ((0,registry/* isAttestation */.H3)(descriptor)) {
+        if (isAttestation(descriptor)) {
             const about = descriptor.annotations?.['vnd.docker.reference.digest'] ?? '';
             attestations.push({ digest: descriptor.digest, platform: byDigest[about] ?? '', predicateTypes: predicateTypes(manifest) });
             continue;
@@ -40896,7 +42022,7 @@ async function verifyStagedIndex(docker, repositories, digest, requested, retry)
         platforms.push({ platform: (0,src_platform/* formatPlatform */.Bq)(descriptor.platform), digest: descriptor.digest, size });
     }
     for (const repository of others) {
-        const copy = await (0,registry/* inspectIndex */.TF)(docker, `${repository}@${digest}`, retry);
+        const copy = await inspectIndex(docker, `${repository}@${digest}`, retry);
         if (copy.digest !== digest)
             throw new Error(`${repository} serves ${copy.digest} for ${digest}`);
     }
@@ -40963,8 +42089,6 @@ async function runVerifyCommand(docker, image, platforms, command, pull) {
     return outputs;
 }
 
-// EXTERNAL MODULE: ./src/versions.ts
-var src_versions = __nccwpck_require__(7902);
 ;// CONCATENATED MODULE: ./src/main.ts
 /**
  * The pipeline, phase by phase. No logic of its own: each phase lives in its module.
@@ -41004,25 +42128,25 @@ async function run(docker = (0,src_docker/* createDocker */.hC)()) {
 }
 /** Inputs → versions and tags → QEMU → builder → build → push by digest → verify → move tags → report. */
 async function publish(docker, phases) {
-    const settings = (0,src_settings/* readSettings */.sb)(name => core/* getInput */.V4(name));
+    const settings = readSettings(name => lib_core/* getInput */.V4(name));
     maskSecrets(settings);
-    const workDir = await (0,promises_.mkdtemp)(external_node_path_.join(process.env.RUNNER_TEMP || (0,external_node_os_.tmpdir)(), 'go-build-action-'));
+    const workDir = await (0,promises_.mkdtemp)(external_node_path_namespaceObject.join(process.env.RUNNER_TEMP || (0,external_node_os_namespaceObject.tmpdir)(), 'go-build-action-'));
     (0,state/* saveState */.LZ)(state/* State */.Uw.WorkDir, workDir);
     await checkBuildFiles(settings.context, settings.file);
     await phases.run('Log in', () => (0,login/* logInAll */.R4)(docker, settings.logins, settings.retry, registries => (0,state/* saveJsonState */.p1)(state/* State */.Uw.Logins, registries)));
     const { versions, plan } = await phases.run('Versions and tags', async () => {
-        const resolved = await (0,src_versions/* resolveVersions */.St)(settings.versions, settings.file);
+        const resolved = await resolveVersions(settings.versions, settings.file);
         for (const [name, version] of Object.entries(resolved.resolved))
-            core/* info */.pq(`${name} ${version.value} (from ${version.source})`);
-        const tagPlan = await (0,tags/* planTags */.Vd)(docker, settings, resolved, (0,tags/* readGitHubContext */.L7)(), (0,tags/* buildTime */.aD)(settings.buildArgs));
-        core/* info */.pq(`main tag ${tagPlan.tag}; ${tagPlan.push ? 'pushing' : 'not pushing'}`);
+            lib_core/* info */.pq(`${name} ${version.value} (from ${version.source})`);
+        const tagPlan = await planTags(docker, settings, resolved, readGitHubContext(), buildTime(settings.buildArgs));
+        lib_core/* info */.pq(`main tag ${tagPlan.tag}; ${tagPlan.push ? 'pushing' : 'not pushing'}`);
         return { versions: resolved, plan: tagPlan };
     });
-    setOutputs({ [Output.Tag]: plan.tag, [Output.Versions]: JSON.stringify((0,src_versions/* versionValues */.v7)(versions)) });
-    const qemu = await phases.run('Set up QEMU', () => (0,src_qemu/* setUpQemu */.ke)(docker, settings.qemu, settings.platforms));
+    setOutputs({ [Output.Tag]: plan.tag, [Output.Versions]: JSON.stringify(versionValues(versions)) });
+    const qemu = await phases.run('Set up QEMU', () => setUpQemu(docker, settings.qemu, settings.platforms));
     setOutputs({ [Output.QemuPlatforms]: qemu.emulated.map(src_platform/* formatPlatform */.Bq).join(',') });
     if (settings.buildx.version)
-        await phases.run('Install buildx', () => (0,buildx_install/* installBuildx */.K2)(docker, settings.buildx));
+        await phases.run('Install buildx', () => installBuildx(docker, settings.buildx));
     const builder = await phases.run('Set up the builder', () => (0,src_builder/* setUpBuilder */.Vk)(docker, settings.builder, settings.platforms, qemu.emulated));
     setOutputs({ [Output.Builder]: builder.name, [Output.BuilderPlatforms]: builder.platforms.join(',') });
     const [firstRepository] = settings.images;
@@ -41034,13 +42158,13 @@ async function publish(docker, phases) {
         file: settings.file,
         platforms: settings.platforms,
         output,
-        buildArgs: (0,src_versions/* withVersionBuildArgs */.u_)(settings.buildArgs, versions),
-        metadataFile: external_node_path_.join(workDir, 'metadata.json'),
+        buildArgs: withVersionBuildArgs(settings.buildArgs, versions),
+        metadataFile: external_node_path_namespaceObject.join(workDir, 'metadata.json'),
         builder: builder.name,
         dockerContext: builder.dockerContext,
         target: settings.target || undefined,
-        labels: [...(0,tags/* labelArgs */.SW)(plan.labels), ...settings.labels],
-        annotations: [...(0,tags/* annotationArgs */.lM)(plan.annotations), ...settings.annotations],
+        labels: [...labelArgs(plan.labels), ...settings.labels],
+        annotations: [...annotationArgs(plan.annotations), ...settings.annotations],
         secretFiles: await writeSecretFiles(workDir, settings.secrets),
         cacheFrom: settings.cacheFrom,
         cacheTo: settings.cacheTo,
@@ -41072,7 +42196,7 @@ async function publish(docker, phases) {
             }
             return checked;
         });
-        const digests = (0,registry/* platformDigests */.Hm)(verified.index.index);
+        const digests = platformDigests(verified.index.index);
         await phases.run('Move tags', async () => {
             const created = await moveTags(docker, staged, plan.indexTags, plan.platformTags, digests, settings.retry);
             (0,state/* saveJsonState */.p1)(state/* State */.Uw.LocalImages, [...(output.kind === 'load' ? [output.name] : []), ...created]);
@@ -41090,7 +42214,7 @@ async function publish(docker, phases) {
             metadata
         };
     }
-    await core/* group */.Os('Report', async () => {
+    await lib_core/* group */.Os('Report', async () => {
         reportOutputs(result, plan.tag);
         await writeSummary(result, platforms, phases.timings);
     });
@@ -41098,9 +42222,9 @@ async function publish(docker, phases) {
 /** Masks every secret value before anything can print it. */
 function maskSecrets(settings) {
     for (const login of settings.logins)
-        core/* setSecret */.Pq(login.password);
+        lib_core/* setSecret */.Pq(login.password);
     for (const secret of settings.secrets)
-        core/* setSecret */.Pq(secret.value);
+        lib_core/* setSecret */.Pq(secret.value);
 }
 
 
@@ -41261,435 +42385,6 @@ async function cleanup(what, action) {
 
 /***/ }),
 
-/***/ 4803:
-/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
-
-/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
-/* harmony export */   ke: () => (/* binding */ setUpQemu),
-/* harmony export */   qm: () => (/* binding */ readQemuSettings)
-/* harmony export */ });
-/* unused harmony exports QEMU_MODES, DEFAULT_BINFMT_IMAGE, BINFMT_MISC_DIR, BINFMT_CONF_DIR, handlerName, hostArchitecture, nativeArchitectures, parseHandler, readHandler, binfmtEnabled, planQemu, architectures, withFixBinary, ruleLines, realQemuHost, hostHasQemu, registerFromHost, registerWithImage */
-/* harmony import */ var _actions_core__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(6058);
-/* harmony import */ var _actions_exec__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(5260);
-/* harmony import */ var node_fs__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(3024);
-/* harmony import */ var node_fs__WEBPACK_IMPORTED_MODULE_2___default = /*#__PURE__*/__nccwpck_require__.n(node_fs__WEBPACK_IMPORTED_MODULE_2__);
-/* harmony import */ var node_fs_promises__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(1455);
-/* harmony import */ var node_fs_promises__WEBPACK_IMPORTED_MODULE_3___default = /*#__PURE__*/__nccwpck_require__.n(node_fs_promises__WEBPACK_IMPORTED_MODULE_3__);
-/* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(6760);
-/* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_4___default = /*#__PURE__*/__nccwpck_require__.n(node_path__WEBPACK_IMPORTED_MODULE_4__);
-/* harmony import */ var _platform_js__WEBPACK_IMPORTED_MODULE_5__ = __nccwpck_require__(3728);
-/* harmony import */ var _settings_js__WEBPACK_IMPORTED_MODULE_6__ = __nccwpck_require__(8750);
-/**
- * QEMU user emulation for the platforms the runner cannot execute itself: which requested platforms are native,
- * which already have a binfmt_misc handler, and installing only the missing handlers (`qemu` input).
- *
- *   auto   nothing when every platform is native or already registered; otherwise installs only the missing
- *          handlers: from the host's qemu-user-static when it is installed (its /usr/lib/binfmt.d rules and
- *          binaries), else with the binfmt image.
- *   image  `docker run --rm --privileged <binfmt-image> --install <arches>`.
- *   host   mounts binfmt_misc if needed and registers the host's qemu-user-static rules with the F flag.
- *   off    touches nothing and checks nothing.
- */
-
-
-
-
-
-
-
-const QEMU_MODES = ['auto', 'image', 'host', 'off'];
-/**
- * Pinned, never a floating tag: `tonistiigi/binfmt:latest` once shipped a QEMU (9.2) whose emulated programs
- * segfaulted at random on ubuntu-24.04 runners (docker/setup-qemu-action#198, tonistiigi/binfmt#240); the 8.1.5
- * build is the one those reports settled on.
- */
-const DEFAULT_BINFMT_IMAGE = 'tonistiigi/binfmt:qemu-v8.1.5';
-const BINFMT_MISC_DIR = '/proc/sys/fs/binfmt_misc';
-const BINFMT_CONF_DIR = '/usr/lib/binfmt.d';
-function readQemuSettings(read) {
-    const raw = read('qemu').trim().toLowerCase() || 'auto';
-    if (!QEMU_MODES.includes(raw)) {
-        throw new _settings_js__WEBPACK_IMPORTED_MODULE_6__/* .InputError */ .dz('qemu', `"${read('qemu').trim()}" is not a mode: write one of ${QEMU_MODES.join(', ')}`);
-    }
-    const binfmtImage = read('binfmt-image').trim() || DEFAULT_BINFMT_IMAGE;
-    if (/\s/.test(binfmtImage))
-        throw new _settings_js__WEBPACK_IMPORTED_MODULE_6__/* .InputError */ .dz('binfmt-image', `"${binfmtImage}" is not an image reference`);
-    return { mode: raw, binfmtImage };
-}
-/** The binfmt handler name's suffix (`qemu-<name>`) QEMU uses for each OCI architecture. */
-const QEMU_NAMES = {
-    amd64: 'x86_64',
-    '386': 'i386',
-    arm64: 'aarch64',
-    arm: 'arm',
-    ppc64le: 'ppc64le',
-    s390x: 's390x',
-    riscv64: 'riscv64',
-    mips64le: 'mips64el',
-    mips64: 'mips64',
-    loong64: 'loongarch64'
-};
-/** `qemu-aarch64` for linux/arm64: the file name of the handler under /proc/sys/fs/binfmt_misc. */
-function handlerName(platform) {
-    const name = QEMU_NAMES[platform.architecture];
-    if (!name)
-        throw new Error(`no QEMU emulator is known for ${(0,_platform_js__WEBPACK_IMPORTED_MODULE_5__/* .formatPlatform */ .Bq)(platform)}`);
-    return `qemu-${name}`;
-}
-/** Node's `process.arch` (or `uname -m`) as an OCI architecture. */
-function hostArchitecture(arch = process.arch) {
-    const map = {
-        x64: 'amd64',
-        x86_64: 'amd64',
-        arm64: 'arm64',
-        aarch64: 'arm64',
-        ia32: '386',
-        i686: '386',
-        arm: 'arm',
-        armv7l: 'arm',
-        ppc64: 'ppc64le',
-        ppc64le: 'ppc64le',
-        s390x: 's390x',
-        riscv64: 'riscv64',
-        loong64: 'loong64',
-        loongarch64: 'loong64',
-        mips64el: 'mips64le'
-    };
-    return map[arch] ?? arch;
-}
-/** Architectures a host runs without emulation: its own, and 386 on amd64 (x86-64 CPUs run 32-bit code). */
-function nativeArchitectures(hostArch) {
-    return hostArch === 'amd64' ? ['amd64', '386'] : [hostArch];
-}
-/** Parses one /proc/sys/fs/binfmt_misc/<name> file. */
-function parseHandler(text) {
-    const lines = text.split('\n').map(l => l.trim());
-    return {
-        enabled: lines[0] === 'enabled',
-        interpreter: lines.find(l => l.startsWith('interpreter '))?.slice('interpreter '.length) ?? '',
-        flags: lines.find(l => l.startsWith('flags:'))?.slice('flags:'.length).trim() ?? ''
-    };
-}
-/** The handler registered under `dir/<name>`, or undefined when there is none. */
-async function readHandler(dir, name) {
-    try {
-        return parseHandler(await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_3__.readFile)(node_path__WEBPACK_IMPORTED_MODULE_4__.join(dir, name), 'utf8'));
-    }
-    catch (error) {
-        if (error.code === 'ENOENT')
-            return undefined;
-        throw error;
-    }
-}
-/** Whether binfmt_misc as a whole is mounted and enabled (`dir/status`). */
-async function binfmtEnabled(dir) {
-    try {
-        return (await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_3__.readFile)(node_path__WEBPACK_IMPORTED_MODULE_4__.join(dir, 'status'), 'utf8')).trim() === 'enabled';
-    }
-    catch {
-        return false;
-    }
-}
-/** Sorts the requested platforms into native, already emulated, and missing a handler. */
-function planQemu(platforms, hostArch, handlers, binfmtOn = true) {
-    const native = nativeArchitectures(hostArch);
-    const plan = { native: [], registered: [], missing: [] };
-    for (const platform of platforms) {
-        if (native.includes(platform.architecture))
-            plan.native.push(platform);
-        else if (binfmtOn && handlers[handlerName(platform)]?.enabled)
-            plan.registered.push(platform);
-        else
-            plan.missing.push(platform);
-    }
-    return plan;
-}
-/** The distinct architectures of some platforms, in order (`--install arm,riscv64`). */
-function architectures(platforms) {
-    return [...new Set(platforms.map(p => p.architecture))];
-}
-/**
- * A binfmt.d rule (`:name:type:offset:magic:mask:interpreter:flags`) with the F (fix-binary) flag: the kernel
- * opens the interpreter when the rule is registered, so it works inside containers that do not have it.
- * The first character is the field separator, as the kernel reads it.
- */
-function withFixBinary(line) {
-    const rule = line.trim();
-    const sep = rule[0];
-    if (!sep)
-        throw new Error('empty binfmt rule');
-    const fields = rule.slice(1).split(sep);
-    if (fields.length < 6 || fields.length > 7) {
-        throw new Error(`not a binfmt rule (:name:type:offset:magic:mask:interpreter:flags): ${rule}`);
-    }
-    const flags = fields[6] ?? '';
-    fields[6] = flags.includes('F') ? flags : `${flags}F`;
-    return sep + fields.join(sep);
-}
-/** The rule lines of a binfmt.d file (no comments, no blank lines). */
-function ruleLines(conf) {
-    return conf
-        .split('\n')
-        .map(l => l.trim())
-        .filter(l => l !== '' && !l.startsWith('#') && !l.startsWith(';'));
-}
-function realQemuHost() {
-    return {
-        binfmtDir: BINFMT_MISC_DIR,
-        confDir: BINFMT_CONF_DIR,
-        hostArch: hostArchitecture(),
-        isRoot: process.getuid?.() === 0,
-        async exec(command, args, input) {
-            const out = await _actions_exec__WEBPACK_IMPORTED_MODULE_1__/* .getExecOutput */ .H(command, args, {
-                ignoreReturnCode: true,
-                input: input === undefined ? undefined : Buffer.from(input)
-            });
-            if (out.exitCode !== 0) {
-                throw new Error(`${command} ${args.join(' ')} failed (exit ${out.exitCode}): ${(out.stderr || out.stdout).trim()}`);
-            }
-        }
-    };
-}
-/** Whether the host's qemu-user-static has a rule and an interpreter for every given platform. */
-async function hostHasQemu(host, platforms) {
-    for (const platform of platforms) {
-        const conf = node_path__WEBPACK_IMPORTED_MODULE_4__.join(host.confDir, `${handlerName(platform)}.conf`);
-        let text;
-        try {
-            text = await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_3__.readFile)(conf, 'utf8');
-        }
-        catch {
-            return false;
-        }
-        const rule = ruleLines(text)[0];
-        if (!rule)
-            return false;
-        const interpreter = rule.slice(1).split(rule[0] ?? ':')[5];
-        if (!interpreter || !(0,node_fs__WEBPACK_IMPORTED_MODULE_2__.existsSync)(interpreter))
-            return false;
-    }
-    return true;
-}
-async function readHandlers(host, platforms) {
-    const handlers = {};
-    for (const platform of platforms) {
-        if (nativeArchitectures(host.hostArch).includes(platform.architecture))
-            continue;
-        const name = handlerName(platform);
-        handlers[name] = await readHandler(host.binfmtDir, name);
-    }
-    return handlers;
-}
-async function writeProc(host, file, content) {
-    if (host.isRoot) {
-        await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_3__.writeFile)(file, content);
-        return;
-    }
-    // Not root (GitHub-hosted runners): passwordless sudo, without a shell.
-    await host.exec('sudo', ['-n', 'tee', file], content);
-}
-/** `host` mode: registers the host's qemu-user-static rules, with F, for the given platforms. */
-async function registerFromHost(host, platforms) {
-    if (!(0,node_fs__WEBPACK_IMPORTED_MODULE_2__.existsSync)(node_path__WEBPACK_IMPORTED_MODULE_4__.join(host.binfmtDir, 'register'))) {
-        _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .info */ .pq(`mounting binfmt_misc on ${host.binfmtDir}`);
-        const args = ['-t', 'binfmt_misc', 'binfmt_misc', host.binfmtDir];
-        if (host.isRoot)
-            await host.exec('mount', args);
-        else
-            await host.exec('sudo', ['-n', 'mount', ...args]);
-    }
-    for (const platform of platforms) {
-        const name = handlerName(platform);
-        const conf = node_path__WEBPACK_IMPORTED_MODULE_4__.join(host.confDir, `${name}.conf`);
-        let text;
-        try {
-            text = await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_3__.readFile)(conf, 'utf8');
-        }
-        catch {
-            throw new _settings_js__WEBPACK_IMPORTED_MODULE_6__/* .InputError */ .dz('qemu', `host mode needs ${conf} for ${(0,_platform_js__WEBPACK_IMPORTED_MODULE_5__/* .formatPlatform */ .Bq)(platform)}, and it is missing: install qemu-user-static on the runner (apt-get install qemu-user-static), or set "qemu: image"`);
-        }
-        const existing = await readHandler(host.binfmtDir, name);
-        if (existing) {
-            // A disabled (or F-less) leftover: the kernel refuses a second rule with the same name.
-            _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .info */ .pq(`replacing the ${existing.enabled ? 'enabled' : 'disabled'} handler ${name}`);
-            await writeProc(host, node_path__WEBPACK_IMPORTED_MODULE_4__.join(host.binfmtDir, name), '-1');
-        }
-        for (const rule of ruleLines(text)) {
-            const line = withFixBinary(rule);
-            _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .info */ .pq(`registering ${name} for ${(0,_platform_js__WEBPACK_IMPORTED_MODULE_5__/* .formatPlatform */ .Bq)(platform)}: ${line}`);
-            await writeProc(host, node_path__WEBPACK_IMPORTED_MODULE_4__.join(host.binfmtDir, 'register'), `${line}\n`);
-        }
-    }
-}
-/** `image` mode: the binfmt image installs the handlers. */
-async function registerWithImage(docker, image, platforms) {
-    const arches = architectures(platforms).join(',');
-    _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .info */ .pq(`installing QEMU handlers for ${arches} with ${image}`);
-    const result = await docker.run(['run', '--rm', '--privileged', image, '--install', arches], { allowFailure: true });
-    if (result.exitCode !== 0) {
-        const cause = (result.stderr || result.stdout).trim().split('\n').slice(-3).join(' | ');
-        throw new _settings_js__WEBPACK_IMPORTED_MODULE_6__/* .InputError */ .dz('binfmt-image', `running ${image} --install ${arches} failed (exit ${result.exitCode}): ${cause}. Point "binfmt-image" at a binfmt image this runner can pull, or set "qemu: host" with qemu-user-static installed`);
-    }
-}
-/** The whole QEMU phase: plan, install the missing handlers, verify. */
-async function setUpQemu(docker, settings, platforms, host = realQemuHost()) {
-    const binfmtOn = await binfmtEnabled(host.binfmtDir);
-    const plan = planQemu(platforms, host.hostArch, await readHandlers(host, platforms), binfmtOn);
-    const list = (ps) => ps.map(_platform_js__WEBPACK_IMPORTED_MODULE_5__/* .formatPlatform */ .Bq).join(', ') || 'none';
-    _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .info */ .pq(`host architecture ${host.hostArch}; native: ${list(plan.native)}; emulated already: ${list(plan.registered)}; missing a handler: ${list(plan.missing)}`);
-    if (settings.mode === 'off') {
-        _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .info */ .pq('qemu: off: no handler is installed or checked');
-        return { installedWith: 'none', plan, emulated: plan.registered };
-    }
-    let installedWith = 'none';
-    if (plan.missing.length === 0) {
-        _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .info */ .pq(plan.registered.length === 0
-            ? 'nothing to install: every requested platform runs natively on this runner'
-            : 'nothing to install: every foreign platform already has an enabled binfmt handler');
-    }
-    else {
-        let mode = settings.mode;
-        if (mode === 'auto') {
-            mode = (await hostHasQemu(host, plan.missing)) ? 'host' : 'image';
-            _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .info */ .pq(mode === 'host'
-                ? `qemu: auto: using the host's qemu-user-static for ${list(plan.missing)}`
-                : `qemu: auto: no host qemu-user-static for ${list(plan.missing)}; using ${settings.binfmtImage}`);
-        }
-        if (mode === 'host')
-            await registerFromHost(host, plan.missing);
-        else
-            await registerWithImage(docker, settings.binfmtImage, plan.missing);
-        installedWith = mode === 'host' ? 'host' : 'image';
-    }
-    const after = await readHandlers(host, platforms);
-    const verified = planQemu(platforms, host.hostArch, after, await binfmtEnabled(host.binfmtDir));
-    if (verified.missing.length > 0) {
-        const names = verified.missing.map(p => `${(0,_platform_js__WEBPACK_IMPORTED_MODULE_5__/* .formatPlatform */ .Bq)(p)} (${handlerName(p)})`).join(', ');
-        throw new _settings_js__WEBPACK_IMPORTED_MODULE_6__/* .InputError */ .dz('qemu', `no enabled binfmt handler for ${names} after setting up QEMU (${installedWith === 'none' ? settings.mode : installedWith}): ` +
-            'set "qemu: host" with qemu-user-static installed on the runner, or "qemu: image" with a "binfmt-image" this runner can pull, or remove the platform');
-    }
-    return { installedWith, plan, emulated: verified.registered };
-}
-
-
-/***/ }),
-
-/***/ 2976:
-/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
-
-/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
-/* harmony export */   H3: () => (/* binding */ isAttestation),
-/* harmony export */   Hm: () => (/* binding */ platformDigests),
-/* harmony export */   TF: () => (/* binding */ inspectIndex),
-/* harmony export */   m$: () => (/* binding */ referenceExists)
-/* harmony export */ });
-/* unused harmony exports sha256Digest, parseIndex, isNotFound, RegistryQueryError */
-/* harmony import */ var node_crypto__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(7598);
-/* harmony import */ var node_crypto__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__nccwpck_require__.n(node_crypto__WEBPACK_IMPORTED_MODULE_0__);
-/* harmony import */ var _docker_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(3871);
-/* harmony import */ var _platform_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(3728);
-/**
- * Reading what a registry holds, through `docker buildx imagetools inspect --raw`.
- */
-
-
-
-const INDEX_MEDIA_TYPES = [
-    'application/vnd.oci.image.index.v1+json',
-    'application/vnd.docker.distribution.manifest.list.v2+json'
-];
-function sha256Digest(bytes) {
-    return `sha256:${(0,node_crypto__WEBPACK_IMPORTED_MODULE_0__.createHash)('sha256').update(bytes, 'utf8').digest('hex')}`;
-}
-/** Parses raw manifest bytes as an index; an image manifest (single platform) is an error here. */
-function parseIndex(raw, reference) {
-    let parsed;
-    try {
-        parsed = JSON.parse(raw);
-    }
-    catch {
-        throw new Error(`the registry answered for ${reference} with something that is not JSON`);
-    }
-    const index = parsed;
-    if (!Array.isArray(index.manifests) || (index.mediaType && !INDEX_MEDIA_TYPES.includes(index.mediaType))) {
-        throw new Error(`${reference} is a single-platform manifest (${index.mediaType ?? 'no media type'}), not a multi-arch index`);
-    }
-    return index;
-}
-/** Attestation manifests (provenance, SBOM) sit in the index as `unknown/unknown` entries. */
-function isAttestation(descriptor) {
-    return (descriptor.annotations?.['vnd.docker.reference.type'] === 'attestation-manifest' ||
-        (descriptor.platform?.os === 'unknown' && descriptor.platform?.architecture === 'unknown'));
-}
-/** Platform (`linux/arm64`) → manifest digest, for the image entries of an index (attestations left out). */
-function platformDigests(index) {
-    const digests = {};
-    for (const descriptor of index.manifests) {
-        if (isAttestation(descriptor) || !descriptor.platform)
-            continue;
-        digests[(0,_platform_js__WEBPACK_IMPORTED_MODULE_2__/* .formatPlatform */ .Bq)(descriptor.platform)] = descriptor.digest;
-    }
-    return digests;
-}
-async function inspectIndex(docker, reference, retry) {
-    const { stdout } = await docker.run(['buildx', 'imagetools', 'inspect', '--raw', reference], retry ? { silent: true, retry } : { silent: true });
-    return { reference, digest: sha256Digest(stdout), raw: stdout, index: parseIndex(stdout, reference) };
-}
-/**
- * Whether buildx's output for a failed `imagetools inspect` says the registry has no such manifest (buildx 0.13:
- * `ERROR: host/repo:tag: not found`; registries: `manifest unknown`, `MANIFEST_UNKNOWN`, `NAME_UNKNOWN`), as
- * opposed to a registry that could not be reached or refused to answer.
- */
-function isNotFound(output) {
-    return output
-        .split('\n')
-        .some(line => /:\s*not found\s*$/i.test(line.trim()) || /manifest unknown|MANIFEST_UNKNOWN|NAME_UNKNOWN/.test(line));
-}
-/** The registry could not be asked (unreachable, unauthorized, …): never read as "the tag is free". */
-class RegistryQueryError extends Error {
-    name = 'RegistryQueryError';
-}
-/** Asks the registry whether `reference` exists, with a real `imagetools inspect`. */
-async function referenceExists(docker, reference, retry) {
-    const args = ['buildx', 'imagetools', 'inspect', '--raw', reference];
-    let result;
-    let attempts = 1;
-    if (retry) {
-        // transient faults (5xx, 429, resets, refused connections) are retried; anything else answers the question
-        try {
-            result = await docker.run(args, { silent: true, retry });
-        }
-        catch (error) {
-            if (!(error instanceof _docker_js__WEBPACK_IMPORTED_MODULE_1__/* .DockerCommandError */ .YJ))
-                throw error;
-            result = error.result;
-            attempts = error.attempts;
-        }
-    }
-    else {
-        result = await docker.run(args, { silent: true, allowFailure: true });
-    }
-    if (result.exitCode === 0)
-        return true;
-    const output = `${result.stderr}\n${result.stdout}`;
-    if (isNotFound(output))
-        return false;
-    const cause = output
-        .split('\n')
-        .map(l => l.trim().replace(/^ERROR:\s*/, ''))
-        .filter(l => l !== '')
-        .slice(-1)[0];
-    const unauthorized = /unauthorized|authorization|denied|\b40[13]\b/i.test(output);
-    const fix = unauthorized
-        ? 'log in to the registry before this step (e.g. docker/login-action) with a token that may read it; a repository that does not exist yet may also be refused this way: create it, or publish the first time with rebuild: overwrite'
-        : 'check the registry address in input "images" and that the registry is up';
-    const tries = attempts > 1 ? ` after ${attempts} attempts` : '';
-    throw new RegistryQueryError(`cannot tell whether ${reference} exists${tries} (${cause ?? 'no output'}): ${fix}`);
-}
-
-
-/***/ }),
-
 /***/ 9809:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
@@ -41721,7 +42416,7 @@ const RULES = [
     { kind: 'transient', cause: 'unexpected EOF', pattern: /\bEOF\b/ },
     { kind: 'transient', cause: 'timeout', pattern: /timeout|timed out|deadline exceeded/i },
     { kind: 'transient', cause: 'connection refused', pattern: /connection refused|no route to host|network is unreachable/i },
-    { kind: 'not-found', cause: 'not found', pattern: /\b404\b|manifest unknown|not found|name unknown|blob unknown/i },
+    { kind: 'not-found', cause: 'not found', pattern: /\b404\b|manifest[ _]unknown|not found|name[ _]unknown|blob[ _]unknown|not known to registry/i },
     { kind: 'permanent', cause: 'bad request', pattern: /\b400\b|bad request|invalid|manifest invalid|unsupported/i }
 ];
 /** Classifies a failed command's output. Unknown failures are permanent: retrying blind hides real bugs. */
@@ -41754,206 +42449,6 @@ function retryDelayMs(policy, retry, failure) {
         return Math.min(Math.max(asked, exponential), policy.maxDelayMs);
     }
     return Math.min(exponential, policy.maxDelayMs);
-}
-
-
-/***/ }),
-
-/***/ 8750:
-/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
-
-/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
-/* harmony export */   dz: () => (/* reexport safe */ _input_js__WEBPACK_IMPORTED_MODULE_3__.dz),
-/* harmony export */   ry: () => (/* reexport safe */ _input_js__WEBPACK_IMPORTED_MODULE_3__.ry),
-/* harmony export */   sb: () => (/* binding */ readSettings),
-/* harmony export */   z7: () => (/* binding */ validateTag)
-/* harmony export */ });
-/* unused harmony export validateRepository */
-/* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(6760);
-/* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__nccwpck_require__.n(node_path__WEBPACK_IMPORTED_MODULE_0__);
-/* harmony import */ var _builder_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(4868);
-/* harmony import */ var _buildx_install_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(4707);
-/* harmony import */ var _input_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(3599);
-/* harmony import */ var _login_js__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(49);
-/* harmony import */ var _platform_js__WEBPACK_IMPORTED_MODULE_5__ = __nccwpck_require__(3728);
-/* harmony import */ var _qemu_js__WEBPACK_IMPORTED_MODULE_6__ = __nccwpck_require__(4803);
-/* harmony import */ var _tags_js__WEBPACK_IMPORTED_MODULE_7__ = __nccwpck_require__(9506);
-/* harmony import */ var _versions_js__WEBPACK_IMPORTED_MODULE_8__ = __nccwpck_require__(7902);
-/* harmony import */ var _retry_js__WEBPACK_IMPORTED_MODULE_9__ = __nccwpck_require__(9809);
-/**
- * Every input, parsed and validated once into one typed object. Nothing else reads inputs.
- */
-
-
-
-
-
-
-
-
-
-
-
-function readSettings(read) {
-    const context = read('context').trim() || '.';
-    const file = read('file').trim() || node_path__WEBPACK_IMPORTED_MODULE_0__.join(context, 'Dockerfile');
-    const settings = {
-        context,
-        file,
-        images: readImages(read),
-        platforms: readPlatforms(read),
-        buildArgs: readBuildArgs(read),
-        versions: (0,_versions_js__WEBPACK_IMPORTED_MODULE_8__/* .readVersionSettings */ .QM)(read),
-        tagging: (0,_tags_js__WEBPACK_IMPORTED_MODULE_7__/* .readTagSettings */ .Sn)(read),
-        qemu: (0,_qemu_js__WEBPACK_IMPORTED_MODULE_6__/* .readQemuSettings */ .qm)(read),
-        builder: (0,_builder_js__WEBPACK_IMPORTED_MODULE_1__/* .readBuilderSettings */ .lQ)(read),
-        buildx: (0,_buildx_install_js__WEBPACK_IMPORTED_MODULE_2__/* .readBuildxInstallSettings */ .jZ)(read),
-        logins: (0,_login_js__WEBPACK_IMPORTED_MODULE_4__/* .readLogins */ .rC)(read),
-        retry: readRetry(read),
-        verifyCommand: readVerifyCommand(read),
-        provenance: readAttestation(read, 'provenance', 'mode=min', /^(true|false|mode=(min|max)(,[a-z-]+=[^,]+)*)$/),
-        sbom: readAttestation(read, 'sbom', 'false', /^(true|false|generator=[^,\s]+)$/),
-        labels: readKeyValues(read, 'labels'),
-        annotations: readKeyValues(read, 'annotations'),
-        target: read('target').trim(),
-        secrets: readSecrets(read),
-        cacheFrom: (0,_input_js__WEBPACK_IMPORTED_MODULE_3__/* .splitLines */ .uz)(read('cache-from')),
-        cacheTo: (0,_input_js__WEBPACK_IMPORTED_MODULE_3__/* .splitLines */ .uz)(read('cache-to')),
-        noCache: (0,_input_js__WEBPACK_IMPORTED_MODULE_3__/* .readBoolean */ .Vf)(read, 'no-cache', false),
-        pull: (0,_input_js__WEBPACK_IMPORTED_MODULE_3__/* .readBoolean */ .Vf)(read, 'pull', false)
-    };
-    if (settings.noCache && settings.cacheFrom.length > 0) {
-        throw new _input_js__WEBPACK_IMPORTED_MODULE_3__/* .InputError */ .dz('no-cache', 'is true and "cache-from" is set: a build without cache reads none; drop one of them');
-    }
-    return settings;
-}
-function readRetry(read) {
-    const attempts = (0,_input_js__WEBPACK_IMPORTED_MODULE_3__/* .readNumber */ .kz)(read, 'retry-attempts', _retry_js__WEBPACK_IMPORTED_MODULE_9__/* .DEFAULT_RETRY */ .vI.attempts, 1, 10);
-    if (!Number.isInteger(attempts))
-        throw new _input_js__WEBPACK_IMPORTED_MODULE_3__/* .InputError */ .dz('retry-attempts', `"${attempts}" is not a whole number: write how many times to try, from 1 to 10`);
-    const delaySeconds = (0,_input_js__WEBPACK_IMPORTED_MODULE_3__/* .readNumber */ .kz)(read, 'retry-delay', _retry_js__WEBPACK_IMPORTED_MODULE_9__/* .DEFAULT_RETRY */ .vI.baseDelayMs / 1000, 0, 60);
-    return { attempts, baseDelayMs: delaySeconds * 1000, maxDelayMs: _retry_js__WEBPACK_IMPORTED_MODULE_9__/* .DEFAULT_RETRY */ .vI.maxDelayMs };
-}
-function readVerifyCommand(read) {
-    try {
-        return (0,_input_js__WEBPACK_IMPORTED_MODULE_3__/* .splitCommand */ .GW)(read('verify-command').trim());
-    }
-    catch (error) {
-        throw new _input_js__WEBPACK_IMPORTED_MODULE_3__/* .InputError */ .dz('verify-command', `${error.message}: write a command such as "go version"`);
-    }
-}
-function readAttestation(read, name, fallback, pattern) {
-    const value = read(name).trim() || fallback;
-    if (!pattern.test(value)) {
-        throw new _input_js__WEBPACK_IMPORTED_MODULE_3__/* .InputError */ .dz(name, `"${value}" is not a value buildx takes for --${name}: write false, true${name === 'provenance' ? ', mode=min or mode=max' : ' or generator=IMAGE'}`);
-    }
-    return value;
-}
-function readKeyValues(read, name) {
-    const items = (0,_input_js__WEBPACK_IMPORTED_MODULE_3__/* .splitLines */ .uz)(read(name));
-    for (const item of items) {
-        if (!/^[^=\s]+=/.test(item))
-            throw new _input_js__WEBPACK_IMPORTED_MODULE_3__/* .InputError */ .dz(name, `"${item}" is not key=value: write one key=value per line`);
-    }
-    return items;
-}
-/** `id=value` per line. Messages name the line, never the value. */
-function readSecrets(read) {
-    const ids = new Set();
-    return read('secrets')
-        .split('\n')
-        .map((line, i) => ({ line: line.trim(), number: i + 1 }))
-        .filter(({ line }) => line !== '' && !line.startsWith('#'))
-        .map(({ line, number }) => {
-        const eq = line.indexOf('=');
-        const id = eq === -1 ? '' : line.slice(0, eq);
-        if (eq <= 0 || !/^[A-Za-z0-9_.-]+$/.test(id)) {
-            throw new _input_js__WEBPACK_IMPORTED_MODULE_3__/* .InputError */ .dz('secrets', `line ${number} is not id=value: write one secret per line as id=value (the id is letters, digits, _ . -)`);
-        }
-        if (ids.has(id))
-            throw new _input_js__WEBPACK_IMPORTED_MODULE_3__/* .InputError */ .dz('secrets', `secret id "${id}" is given twice: give each secret its own id`);
-        ids.add(id);
-        return { id, value: line.slice(eq + 1) };
-    });
-}
-// The distribution reference grammar: [host[:port]/]path where path components are lowercase.
-const HOST = String.raw `(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*|\[[0-9a-fA-F:]+\])(?::[0-9]+)?`;
-const COMPONENT = String.raw `[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*`;
-const REPOSITORY_RE = new RegExp(`^(?:${HOST}/)?${COMPONENT}(?:/${COMPONENT})*$`);
-const TAG_RE = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/;
-/** Checks a repository name (no tag, no digest) against the distribution reference grammar. */
-function validateRepository(image) {
-    if (image.includes('@'))
-        return 'give the repository without a digest';
-    const lastSlash = image.lastIndexOf('/');
-    if (image.slice(lastSlash + 1).includes(':'))
-        return 'give the repository without a tag (tags come from "tag-template" and "tags")';
-    if (image.length > 255)
-        return 'a repository name is at most 255 characters';
-    if (!REPOSITORY_RE.test(image)) {
-        const lower = image.toLowerCase();
-        if (lower !== image && REPOSITORY_RE.test(lower.replace(/^[^/]*\//, m => m))) {
-            return `repository names must be lowercase: write "${lower}"`;
-        }
-        return 'not a valid repository name: write [registry[:port]/]path with lowercase letters, digits and . _ - / separators';
-    }
-    return undefined;
-}
-/** Checks a tag against the OCI tag grammar `[A-Za-z0-9_][A-Za-z0-9._-]{0,127}`. */
-function validateTag(tag) {
-    if (tag.length > 128)
-        return `a tag is at most 128 characters (this one has ${tag.length}): shorten it`;
-    if (!TAG_RE.test(tag))
-        return 'a tag is letters, digits, _ . and -, starts with a letter, digit or _: use only those characters';
-    return undefined;
-}
-function readImages(read) {
-    const images = unique((0,_input_js__WEBPACK_IMPORTED_MODULE_3__/* .splitList */ .ry)(read('images')));
-    if (images.length === 0) {
-        throw new _input_js__WEBPACK_IMPORTED_MODULE_3__/* .InputError */ .dz('images', 'is empty: name at least one repository to publish to, e.g. ghcr.io/org/go-build');
-    }
-    for (const image of images) {
-        const problem = validateRepository(image);
-        if (problem)
-            throw new _input_js__WEBPACK_IMPORTED_MODULE_3__/* .InputError */ .dz('images', `"${image}": ${problem}`);
-    }
-    return images;
-}
-function readPlatforms(read) {
-    const raw = (0,_input_js__WEBPACK_IMPORTED_MODULE_3__/* .splitList */ .ry)(read('platforms'));
-    const items = raw.length > 0 ? raw : [..._platform_js__WEBPACK_IMPORTED_MODULE_5__/* .DEFAULT_PLATFORMS */ .pu];
-    const platforms = [];
-    for (const item of items) {
-        let platform;
-        try {
-            platform = (0,_platform_js__WEBPACK_IMPORTED_MODULE_5__/* .parsePlatform */ .FL)(item);
-        }
-        catch (error) {
-            if (error instanceof _platform_js__WEBPACK_IMPORTED_MODULE_5__/* .PlatformError */ .Wk)
-                throw new _input_js__WEBPACK_IMPORTED_MODULE_3__/* .InputError */ .dz('platforms', error.message);
-            throw error;
-        }
-        if (!platforms.some(p => (0,_platform_js__WEBPACK_IMPORTED_MODULE_5__/* .formatPlatform */ .Bq)(p) === (0,_platform_js__WEBPACK_IMPORTED_MODULE_5__/* .formatPlatform */ .Bq)(platform)))
-            platforms.push(platform);
-    }
-    return platforms;
-}
-function readBuildArgs(read) {
-    return read('build-args')
-        .split('\n')
-        .map(line => line.trim())
-        .filter(line => line !== '' && !line.startsWith('#'))
-        .map(line => {
-        const eq = line.indexOf('=');
-        const name = eq === -1 ? line : line.slice(0, eq);
-        if (eq <= 0 || !/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) {
-            throw new _input_js__WEBPACK_IMPORTED_MODULE_3__/* .InputError */ .dz('build-args', `"${line}" is not NAME=value: write one NAME=value per line (NAME is letters, digits and _)`);
-        }
-        return { name, value: line.slice(eq + 1) };
-    });
-}
-function unique(items) {
-    return [...new Set(items)];
 }
 
 
@@ -42010,642 +42505,6 @@ function loadListState(name) {
 }
 function isPostStep() {
     return loadState(State.IsPost) === 'true';
-}
-
-
-/***/ }),
-
-/***/ 9506:
-/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
-
-/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
-/* harmony export */   L7: () => (/* binding */ readGitHubContext),
-/* harmony export */   SW: () => (/* binding */ labelArgs),
-/* harmony export */   Sn: () => (/* binding */ readTagSettings),
-/* harmony export */   Vd: () => (/* binding */ planTags),
-/* harmony export */   aD: () => (/* binding */ buildTime),
-/* harmony export */   lM: () => (/* binding */ annotationArgs)
-/* harmony export */ });
-/* unused harmony exports REBUILD_MODES, DEFAULT_TAG_TEMPLATE, parseTemplate, renderTemplate, shouldPush, sanitizeTag, MAX_REBUILDS, imageMetadata, imageReferences, indexReferences, platformReferences */
-/* harmony import */ var _actions_core__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(6058);
-/* harmony import */ var node_fs__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(3024);
-/* harmony import */ var node_fs__WEBPACK_IMPORTED_MODULE_1___default = /*#__PURE__*/__nccwpck_require__.n(node_fs__WEBPACK_IMPORTED_MODULE_1__);
-/* harmony import */ var _platform_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(3728);
-/* harmony import */ var _registry_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(2976);
-/* harmony import */ var _settings_js__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(8750);
-/* harmony import */ var _versions_js__WEBPACK_IMPORTED_MODULE_5__ = __nccwpck_require__(7902);
-/**
- * The tag plan: which tags a run publishes, computed from the versions, the inputs, the GitHub event and what
- * the registry already holds. The publisher consumes the {@link TagPlan}; nothing here pushes.
- *
- * - The main tag is `tag-prefix` + `tag-template` (default `{go}-llvm{llvm}-k8s{k8s}`) + `tag-suffix`.
- * - `rebuild` decides what happens when the main tag already exists: `suffix` publishes the next free
- *   `TAG-1`, `TAG-2`, … (in every repository), `overwrite` moves `TAG`, `fail` stops. Only the main tag is
- *   checked; the release tag, `latest` and extra `tags` always move.
- * - Per-platform tags are the main tag plus `-<arch>` (`-arm-v7` for variants), on unless `platform-tags: false`.
- * - A published `release` adds the release's tag name (made fit for a tag); `latest: true` adds `latest` on a
- *   push to the default branch (`always`: on every pushing run).
- * - `push: auto` pushes on every event but `pull_request` / `pull_request_target`.
- */
-
-
-
-
-
-
-const REBUILD_MODES = ['suffix', 'overwrite', 'fail'];
-const DEFAULT_TAG_TEMPLATE = '{go}-llvm{llvm}-k8s{k8s}';
-/** Reads the naming inputs. Called from `readSettings`. */
-function readTagSettings(read) {
-    return {
-        template: read('tag-template').trim() || DEFAULT_TAG_TEMPLATE,
-        extraTags: [...new Set((0,_settings_js__WEBPACK_IMPORTED_MODULE_4__/* .splitList */ .ry)(read('tags')))],
-        prefix: read('tag-prefix').trim(),
-        suffix: read('tag-suffix').trim(),
-        platformTags: readChoice(read, 'platform-tags', ['true', 'false'], 'true') === 'true',
-        rebuild: readChoice(read, 'rebuild', REBUILD_MODES, 'suffix'),
-        latest: readChoice(read, 'latest', ['true', 'false', 'always'], 'false'),
-        push: readChoice(read, 'push', ['auto', 'true', 'false'], 'auto')
-    };
-}
-const BOOLEAN_WORDS = { yes: 'true', on: 'true', '1': 'true', no: 'false', off: 'false', '0': 'false' };
-function readChoice(read, name, choices, fallback) {
-    const raw = read(name).trim();
-    if (raw === '')
-        return fallback;
-    const lower = raw.toLowerCase();
-    const value = choices.includes('true') ? (BOOLEAN_WORDS[lower] ?? lower) : lower;
-    if (choices.includes(value))
-        return value;
-    throw new _settings_js__WEBPACK_IMPORTED_MODULE_4__/* .InputError */ .dz(name, `"${raw}" is not valid: write one of ${choices.join(', ')}`);
-}
-/** Splits `{go}-llvm{llvm}` into text and placeholders; unbalanced or empty braces are an error naming the input. */
-function parseTemplate(template, input) {
-    const parts = [];
-    let i = 0;
-    while (i < template.length) {
-        const open = template.indexOf('{', i);
-        const close = template.indexOf('}', i);
-        if (close !== -1 && (open === -1 || close < open)) {
-            throw new _settings_js__WEBPACK_IMPORTED_MODULE_4__/* .InputError */ .dz(input, `"${template}": "}" at position ${close + 1} closes nothing: remove it, or write a placeholder such as {go}`);
-        }
-        if (open === -1) {
-            parts.push({ text: template.slice(i) });
-            break;
-        }
-        if (open > i)
-            parts.push({ text: template.slice(i, open) });
-        const end = template.indexOf('}', open);
-        const nested = template.indexOf('{', open + 1);
-        if (end === -1 || (nested !== -1 && nested < end)) {
-            throw new _settings_js__WEBPACK_IMPORTED_MODULE_4__/* .InputError */ .dz(input, `"${template}": "{" at position ${open + 1} is not closed: close it with "}", placeholders look like {go}`);
-        }
-        const name = template.slice(open + 1, end).trim();
-        if (!/^[a-z][a-z0-9_]*$/.test(name)) {
-            throw new _settings_js__WEBPACK_IMPORTED_MODULE_4__/* .InputError */ .dz(input, `"${template}": "{${template.slice(open + 1, end)}}" is not a placeholder: write placeholders such as {go}, lowercase letters, digits and _`);
-        }
-        parts.push({ placeholder: name });
-        i = end + 1;
-    }
-    return parts;
-}
-/** Fills a template's placeholders from the versions; a version found nowhere names every place looked in. */
-function renderTemplate(template, input, versions) {
-    const values = (0,_versions_js__WEBPACK_IMPORTED_MODULE_5__/* .versionValues */ .v7)(versions);
-    return parseTemplate(template, input)
-        .map(part => {
-        if ('text' in part)
-            return part.text;
-        const name = part.placeholder;
-        const value = values[name];
-        if (value !== undefined)
-            return value;
-        const searched = versions.searched[name];
-        if (searched === undefined) {
-            const known = Object.keys(versions.args)
-                .map(n => `{${n}}`)
-                .join(', ');
-            throw new _settings_js__WEBPACK_IMPORTED_MODULE_4__/* .InputError */ .dz(input, `"${template}": {${name}} is not a known placeholder (known: ${known}); map it to a Dockerfile ARG in version-args, e.g. ${name}=${name.toUpperCase()}_VERSION`);
-        }
-        const input2 = _versions_js__WEBPACK_IMPORTED_MODULE_5__/* .VERSION_INPUTS */ .hq[name];
-        throw new _settings_js__WEBPACK_IMPORTED_MODULE_4__/* .InputError */ .dz(input, `"${template}": {${name}} has no value; looked in ${searched.join(', ')}. Set ${input2 ? `"${input2}", ` : ''}the versions file or an ARG default, or write the tag into ${input}`);
-    })
-        .join('');
-}
-/** The context the runner provides in the environment and the event payload file. */
-function readGitHubContext(env = process.env) {
-    const payload = readEventPayload(env.GITHUB_EVENT_PATH);
-    const eventName = env.GITHUB_EVENT_NAME ?? '';
-    const repository = payload.repository;
-    const release = payload.release;
-    const context = {
-        eventName,
-        ref: env.GITHUB_REF ?? '',
-        sha: env.GITHUB_SHA ?? '',
-        repositoryUrl: env.GITHUB_SERVER_URL && env.GITHUB_REPOSITORY ? `${env.GITHUB_SERVER_URL}/${env.GITHUB_REPOSITORY}` : ''
-    };
-    if (typeof repository?.default_branch === 'string')
-        context.defaultBranch = repository.default_branch;
-    if (eventName === 'release' && payload.action === 'published') {
-        if (typeof release?.tag_name !== 'string' || release.tag_name === '') {
-            throw new Error(`the release event payload (${env.GITHUB_EVENT_PATH ?? 'GITHUB_EVENT_PATH unset'}) has no release.tag_name`);
-        }
-        context.releaseTag = release.tag_name;
-    }
-    return context;
-}
-function readEventPayload(file) {
-    if (!file)
-        return {};
-    let text;
-    try {
-        text = (0,node_fs__WEBPACK_IMPORTED_MODULE_1__.readFileSync)(file, 'utf8');
-    }
-    catch {
-        return {};
-    }
-    try {
-        const payload = JSON.parse(text);
-        return typeof payload === 'object' && payload !== null ? payload : {};
-    }
-    catch (error) {
-        throw new Error(`the event payload ${file} (GITHUB_EVENT_PATH) is not JSON: ${error.message}`, { cause: error });
-    }
-}
-/** Whether the run pushes: `push: auto` builds without pushing for pull requests. */
-function shouldPush(mode, github) {
-    if (mode !== 'auto')
-        return mode === 'true';
-    return github.eventName !== 'pull_request' && github.eventName !== 'pull_request_target';
-}
-/**
- * A git tag name made fit for the OCI tag grammar: characters outside `[A-Za-z0-9._-]` become `-`, leading
- * `.` and `-` are dropped, and it is cut to 128 characters. `v1.2.3` stays `v1.2.3`; `release/1.2` → `release-1.2`.
- */
-function sanitizeTag(name) {
-    return name
-        .replace(/[^A-Za-z0-9._-]/g, '-')
-        .replace(/^[.-]+/, '')
-        .slice(0, 128);
-}
-// ---------------------------------------------------------------------------------------------------------------
-// The plan
-function checkTag(tag, input, what) {
-    const problem = (0,_settings_js__WEBPACK_IMPORTED_MODULE_4__/* .validateTag */ .z7)(tag);
-    if (problem)
-        throw new _settings_js__WEBPACK_IMPORTED_MODULE_4__/* .InputError */ .dz(input, `${what} "${tag}" is not a valid tag: ${problem}`);
-    return tag;
-}
-/** How far `rebuild: suffix` counts before giving up. */
-const MAX_REBUILDS = 99;
-/**
- * Computes every tag of this run. With `rebuild: suffix` or `fail` and a pushing run, asks the registry (a real
- * `imagetools inspect`) whether the main tag exists; an unreachable or refusing registry is an error, never
- * taken for "free".
- */
-async function planTags(docker, settings, versions, github, now = new Date()) {
-    const t = settings.tagging;
-    for (const [input, value] of [
-        ['tag-prefix', t.prefix],
-        ['tag-suffix', t.suffix]
-    ]) {
-        if (value !== '' && !/^[A-Za-z0-9._-]+$/.test(value)) {
-            throw new _settings_js__WEBPACK_IMPORTED_MODULE_4__/* .InputError */ .dz(input, `"${value}" holds characters a tag cannot: use letters, digits, _ . and -`);
-        }
-    }
-    if (t.prefix !== '' && !/^[A-Za-z0-9_]/.test(t.prefix)) {
-        throw new _settings_js__WEBPACK_IMPORTED_MODULE_4__/* .InputError */ .dz('tag-prefix', `"${t.prefix}" would start the tag with "${t.prefix[0]}": a tag starts with a letter, digit or _`);
-    }
-    const wrap = (tag) => `${t.prefix}${tag}${t.suffix}`;
-    const base = checkTag(wrap(renderTemplate(t.template, 'tag-template', versions)), 'tag-template', 'the main tag');
-    const extra = t.extraTags.map(template => checkTag(wrap(renderTemplate(template, 'tags', versions)), 'tags', 'the tag'));
-    const push = shouldPush(t.push, github);
-    const indexExtras = [];
-    if (github.releaseTag !== undefined) {
-        const sanitized = sanitizeTag(github.releaseTag);
-        if (sanitized === '')
-            throw new Error(`the release tag "${github.releaseTag}" has nothing a container tag can hold`);
-        indexExtras.push(checkTag(wrap(sanitized).slice(0, 128), 'tag-prefix', 'the release tag'));
-    }
-    const onDefaultBranch = github.eventName === 'push' && github.defaultBranch !== undefined && github.ref === `refs/heads/${github.defaultBranch}`;
-    if (t.latest === 'always' || (t.latest === 'true' && onDefaultBranch))
-        indexExtras.push('latest');
-    let tag = base;
-    if (!push) {
-        _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .info */ .pq(`not pushing (push: ${t.push}, event ${github.eventName || 'unknown'}): the registry is not asked whether ${base} exists`);
-    }
-    else if (t.rebuild !== 'overwrite') {
-        tag = await resolveRebuild(docker, settings.images, base, t.rebuild, settings.retry);
-    }
-    checkTag(tag, 'tag-template', 'the main tag with its rebuild number');
-    const platformTags = {};
-    if (t.platformTags) {
-        for (const platform of settings.platforms) {
-            platformTags[(0,_platform_js__WEBPACK_IMPORTED_MODULE_2__/* .formatPlatform */ .Bq)(platform)] = checkTag(`${tag}-${(0,_platform_js__WEBPACK_IMPORTED_MODULE_2__/* .archTagSuffix */ .wm)(platform)}`, 'tag-template', 'the per-platform tag');
-        }
-    }
-    const indexTags = [...new Set([tag, ...indexExtras, ...extra])];
-    for (const [platform, platformTag] of Object.entries(platformTags)) {
-        if (indexTags.includes(platformTag)) {
-            throw new _settings_js__WEBPACK_IMPORTED_MODULE_4__/* .InputError */ .dz('tags', `"${platformTag}" would name both the multi-arch index and the ${platform} image: drop it from tags, or set platform-tags: false`);
-        }
-    }
-    const metadata = imageMetadata(tag, versions, github, now);
-    return { tag, indexTags, platformTags, push, labels: metadata, annotations: { ...metadata } };
-}
-/** `suffix`: the main tag if free in every repository, else the first `TAG-n` free in all. `fail`: the tag, or an error. */
-async function resolveRebuild(docker, images, base, mode, retry) {
-    const existing = async (tag) => {
-        for (const image of images) {
-            if (await (0,_registry_js__WEBPACK_IMPORTED_MODULE_3__/* .referenceExists */ .m$)(docker, `${image}:${tag}`, retry))
-                return `${image}:${tag}`;
-        }
-        return undefined;
-    };
-    const found = await existing(base);
-    if (found === undefined) {
-        _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .info */ .pq(`${base} is new in ${images.join(', ')}`);
-        return base;
-    }
-    if (mode === 'fail') {
-        throw new _settings_js__WEBPACK_IMPORTED_MODULE_4__/* .InputError */ .dz('rebuild', `${found} already exists and rebuild is "fail": set rebuild: suffix to publish ${base}-1, or overwrite to move ${base}`);
-    }
-    for (let n = 1; n <= MAX_REBUILDS; n++) {
-        const candidate = `${base}-${n}`;
-        const taken = await existing(candidate);
-        if (taken === undefined) {
-            _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .info */ .pq(`${found} exists; this rebuild publishes ${candidate}`);
-            return candidate;
-        }
-        _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .info */ .pq(`${taken} exists too`);
-    }
-    throw new _settings_js__WEBPACK_IMPORTED_MODULE_4__/* .InputError */ .dz('rebuild', `${base}-1 … ${base}-${MAX_REBUILDS} all exist: bump a version, or set rebuild: overwrite`);
-}
-/** Version name → the label namespace the established versions file uses. */
-const LABEL_NAMES = { go: 'golang', k8s: 'kubernetes' };
-/** OCI labels (and the same as annotations): version (the tag), revision, source, created, and every version. */
-function imageMetadata(tag, versions, github, now) {
-    const metadata = {
-        'org.opencontainers.image.version': tag,
-        'org.opencontainers.image.created': now.toISOString()
-    };
-    if (github.sha)
-        metadata['org.opencontainers.image.revision'] = github.sha;
-    if (github.repositoryUrl)
-        metadata['org.opencontainers.image.source'] = github.repositoryUrl;
-    for (const [name, value] of Object.entries((0,_versions_js__WEBPACK_IMPORTED_MODULE_5__/* .versionValues */ .v7)(versions))) {
-        metadata[`io.go-build.${LABEL_NAMES[name] ?? name}.version`] = value;
-    }
-    return metadata;
-}
-/** Every `image:tag` pair, images first, in the order given. */
-function imageReferences(images, tags) {
-    return images.flatMap(image => tags.map(tag => `${image}:${tag}`));
-}
-/** Every full reference that points at the multi-arch index. */
-function indexReferences(images, plan) {
-    return imageReferences(images, plan.indexTags);
-}
-/** Platform (`linux/arm64`) → the full references of its per-platform tag in every repository. */
-function platformReferences(images, plan) {
-    return Object.fromEntries(Object.entries(plan.platformTags).map(([platform, tag]) => [platform, imageReferences(images, [tag])]));
-}
-/** `--label` values for the plan's labels. */
-function labelArgs(labels) {
-    return Object.entries(labels).map(([key, value]) => `${key}=${value}`);
-}
-/** `--annotation` values that put the plan's annotations on the index and on every platform manifest. */
-function annotationArgs(annotations) {
-    return Object.entries(annotations).flatMap(([key, value]) => [`index:${key}=${value}`, `manifest:${key}=${value}`]);
-}
-/**
- * The build's time for `org.opencontainers.image.created`: SOURCE_DATE_EPOCH (a build arg, else the environment)
- * when set, so reproducible builds stay reproducible; now otherwise.
- */
-function buildTime(buildArgs, env = process.env) {
-    const epoch = buildArgs.find(a => a.name === 'SOURCE_DATE_EPOCH')?.value ?? env.SOURCE_DATE_EPOCH;
-    if (epoch === undefined || epoch.trim() === '')
-        return new Date();
-    const seconds = Number(epoch);
-    if (!Number.isInteger(seconds) || seconds < 0) {
-        throw new _settings_js__WEBPACK_IMPORTED_MODULE_4__/* .InputError */ .dz('build-args', `SOURCE_DATE_EPOCH "${epoch}" is not a whole number of seconds since 1970`);
-    }
-    return new Date(seconds * 1000);
-}
-
-
-/***/ }),
-
-/***/ 7902:
-/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
-
-/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
-/* harmony export */   QM: () => (/* binding */ readVersionSettings),
-/* harmony export */   St: () => (/* binding */ resolveVersions),
-/* harmony export */   hq: () => (/* binding */ VERSION_INPUTS),
-/* harmony export */   u_: () => (/* binding */ withVersionBuildArgs),
-/* harmony export */   v7: () => (/* binding */ versionValues)
-/* harmony export */ });
-/* unused harmony exports DEFAULT_VERSION_ARGS, DEFAULT_VERSIONS_FILE, SourceFileError, checkVersion, versionsFilePath, parseVersionsFile, dockerfileArgDefaults */
-/* harmony import */ var node_fs__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(3024);
-/* harmony import */ var node_fs__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__nccwpck_require__.n(node_fs__WEBPACK_IMPORTED_MODULE_0__);
-/* harmony import */ var node_fs_promises__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(1455);
-/* harmony import */ var node_fs_promises__WEBPACK_IMPORTED_MODULE_1___default = /*#__PURE__*/__nccwpck_require__.n(node_fs_promises__WEBPACK_IMPORTED_MODULE_1__);
-/* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(6760);
-/* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_2___default = /*#__PURE__*/__nccwpck_require__.n(node_path__WEBPACK_IMPORTED_MODULE_2__);
-/* harmony import */ var dockerfile_ast__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(8390);
-/* harmony import */ var yaml__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(8815);
-/* harmony import */ var _settings_js__WEBPACK_IMPORTED_MODULE_5__ = __nccwpck_require__(8750);
-/**
- * The versions an image is named after (Go, LLVM, Kubernetes, …), from three sources in order of precedence:
- *
- * 1. inputs `go-version`, `llvm-version`, `k8s-version`;
- * 2. a versions file (`versions-file`, default `versions.yaml` next to the Dockerfile when it exists), in the
- *    established nested form (`golang.version`, `llvm.version`, `kubernetes.version`; other keys such as
- *    `golang.checksum.sha256.amd64` are ignored) or the flat form (`go:`, `llvm:`, `k8s:`);
- * 3. the defaults of the Dockerfile's `ARG`s (`ARG GO_VERSION=1.25.4`), read with a Dockerfile parser.
- *
- * Which `ARG` carries which version is the `version-args` input. The resolved versions are passed back to the
- * build under those `ARG` names, so the tag and what the Dockerfile builds cannot disagree.
- *
- * Versions are written without a leading `v`; a `v` before a digit (`v1.34.1`, as Kubernetes releases are
- * named) is dropped, so the tag reads `k8s1.34.1`. Anything else that could not sit in a tag is rejected.
- */
-
-
-
-
-
-
-/** The ARG each version is passed as, unless `version-args` says otherwise. */
-const DEFAULT_VERSION_ARGS = {
-    go: 'GO_VERSION',
-    llvm: 'LLVM_VERSION',
-    k8s: 'K8S_VERSION'
-};
-/** The input that sets each version directly. */
-const VERSION_INPUTS = {
-    go: 'go-version',
-    llvm: 'llvm-version',
-    k8s: 'k8s-version'
-};
-/** The keys a version may have in a versions file: `golang: {version: …}` or `go: 1.25.4`. */
-const FILE_KEYS = {
-    go: ['golang', 'go'],
-    llvm: ['llvm'],
-    k8s: ['kubernetes', 'k8s']
-};
-const DEFAULT_VERSIONS_FILE = 'versions.yaml';
-/** A problem in a file the user wrote (versions file, Dockerfile); the message names the file and line. */
-class SourceFileError extends Error {
-    file;
-    line;
-    constructor(file, line, problem) {
-        super(`${line === undefined ? file : `${file}:${line}`}: ${problem}`);
-        this.file = file;
-        this.line = line;
-        this.name = 'SourceFileError';
-    }
-}
-const VERSION_NAME_RE = /^[a-z][a-z0-9_]*$/;
-const ARG_NAME_RE = /^[A-Za-z_][A-Za-z0-9_]*$/;
-/** Reads `version-args`, `versions-file` and the version inputs. Called from `readSettings`. */
-function readVersionSettings(read) {
-    const args = { ...DEFAULT_VERSION_ARGS };
-    for (const item of (0,_settings_js__WEBPACK_IMPORTED_MODULE_5__/* .splitList */ .ry)(read('version-args'))) {
-        const eq = item.indexOf('=');
-        const name = item.slice(0, eq).trim();
-        const arg = item.slice(eq + 1).trim();
-        if (eq <= 0 || !VERSION_NAME_RE.test(name) || !ARG_NAME_RE.test(arg)) {
-            throw new _settings_js__WEBPACK_IMPORTED_MODULE_5__/* .InputError */ .dz('version-args', `"${item}" is not name=ARG_NAME (e.g. go=GO_VERSION): the name is lowercase letters, digits and _, the ARG a Dockerfile ARG name`);
-        }
-        args[name] = arg;
-    }
-    const byArg = new Map();
-    for (const [name, arg] of Object.entries(args)) {
-        const other = byArg.get(arg);
-        if (other !== undefined) {
-            throw new _settings_js__WEBPACK_IMPORTED_MODULE_5__/* .InputError */ .dz('version-args', `ARG ${arg} is mapped to both "${other}" and "${name}": give each version its own ARG`);
-        }
-        byArg.set(arg, name);
-    }
-    const inputs = {};
-    for (const [name, input] of Object.entries(VERSION_INPUTS)) {
-        const raw = read(input).trim();
-        if (raw === '')
-            continue;
-        const checked = checkVersion(raw);
-        if ('problem' in checked)
-            throw new _settings_js__WEBPACK_IMPORTED_MODULE_5__/* .InputError */ .dz(input, `"${raw}" ${checked.problem}`);
-        inputs[name] = checked.value;
-    }
-    const file = read('versions-file').trim();
-    return file === '' ? { args, inputs } : { args, inputs, file };
-}
-/**
- * Checks one version: what a tag can hold, starting with a digit. A leading `v` before a digit is dropped
- * (`v1.34.1` → `1.34.1`).
- */
-function checkVersion(raw) {
-    if (raw === '')
-        return { problem: 'is empty: give a version such as 1.25.4' };
-    if (/\s/.test(raw))
-        return { problem: 'contains whitespace: a version is one word such as 1.25.4' };
-    const value = /^v[0-9]/.test(raw) ? raw.slice(1) : raw;
-    if (/^go[0-9]/.test(value))
-        return { problem: `starts with "go": write ${value.slice(2)}` };
-    if (value.length > 64)
-        return { problem: `is ${value.length} characters long: a version is at most 64` };
-    if (!/^[0-9]/.test(value))
-        return { problem: 'does not start with a digit: write a version such as 1.25.4 (a leading v is allowed)' };
-    if (!/^[0-9A-Za-z._-]+$/.test(value)) {
-        const bad = [...new Set(value.replace(/[0-9A-Za-z._-]/g, ''))].map(c => `"${c}"`).join(', ');
-        return { problem: `contains ${bad}: a version is letters, digits, . _ and - only, so that it fits in a tag` };
-    }
-    return { value };
-}
-/** The versions file to read: the input's (which must exist), else `versions.yaml` next to the Dockerfile. */
-function versionsFilePath(settings, dockerfile) {
-    if (settings.file !== undefined) {
-        if (!(0,node_fs__WEBPACK_IMPORTED_MODULE_0__.existsSync)(settings.file)) {
-            throw new _settings_js__WEBPACK_IMPORTED_MODULE_5__/* .InputError */ .dz('versions-file', `"${settings.file}" does not exist (relative to ${process.cwd()}): fix the path, or leave the input empty to use ${DEFAULT_VERSIONS_FILE} next to the Dockerfile`);
-        }
-        return settings.file;
-    }
-    const beside = node_path__WEBPACK_IMPORTED_MODULE_2__.join(node_path__WEBPACK_IMPORTED_MODULE_2__.dirname(dockerfile), DEFAULT_VERSIONS_FILE);
-    return (0,node_fs__WEBPACK_IMPORTED_MODULE_0__.existsSync)(beside) ? beside : undefined;
-}
-/** Resolves every version from inputs, the versions file and the Dockerfile's ARG defaults. */
-async function resolveVersions(settings, dockerfile) {
-    const file = versionsFilePath(settings, dockerfile);
-    const fromFile = file === undefined ? {} : parseVersionsFile(await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_1__.readFile)(file, 'utf8'), file, Object.keys(settings.args));
-    let dockerfileText;
-    try {
-        dockerfileText = await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_1__.readFile)(dockerfile, 'utf8');
-    }
-    catch (error) {
-        throw new _settings_js__WEBPACK_IMPORTED_MODULE_5__/* .InputError */ .dz('file', `cannot read the Dockerfile "${dockerfile}" (${error.code ?? 'error'}): fix "file" or "context"`);
-    }
-    const fromArgs = dockerfileArgDefaults(dockerfileText, dockerfile, Object.values(settings.args));
-    const resolved = {};
-    const searched = {};
-    for (const [name, arg] of Object.entries(settings.args)) {
-        const places = [];
-        const input = VERSION_INPUTS[name];
-        if (input !== undefined)
-            places.push(`input "${input}"`);
-        places.push(file === undefined
-            ? `a versions file (none given in "versions-file", no ${node_path__WEBPACK_IMPORTED_MODULE_2__.join(node_path__WEBPACK_IMPORTED_MODULE_2__.dirname(dockerfile), DEFAULT_VERSIONS_FILE)})`
-            : `${file} (${fileKeys(name).join(' or ')})`);
-        places.push(`the default of ARG ${arg} in ${dockerfile}`);
-        searched[name] = places;
-        const given = settings.inputs[name];
-        const found = input !== undefined && given !== undefined ? { value: given, source: `input "${input}"` } : (fromFile[name] ?? fromArgs[arg]);
-        if (found && 'error' in found)
-            throw found.error;
-        if (found)
-            resolved[name] = found;
-    }
-    return { args: { ...settings.args }, resolved, searched };
-}
-function fileKeys(name) {
-    const keys = FILE_KEYS[name] ?? [name];
-    return keys.flatMap(key => [`${key}.version`, key]);
-}
-/** Version name → value: what the `versions` output reports. */
-function versionValues(versions) {
-    return Object.fromEntries(Object.entries(versions.resolved).map(([name, v]) => [name, v.value]));
-}
-/**
- * The user's build args plus one per resolved version (`GO_VERSION=1.25.4`). A user build arg that sets a
- * version ARG to something else is an error: the tag would lie about the build.
- */
-function withVersionBuildArgs(buildArgs, versions) {
-    const merged = [...buildArgs];
-    for (const [name, version] of Object.entries(versions.resolved)) {
-        const arg = versions.args[name];
-        if (arg === undefined)
-            continue;
-        const user = buildArgs.find(b => b.name === arg);
-        if (user === undefined) {
-            merged.push({ name: arg, value: version.value });
-        }
-        else if (user.value !== version.value) {
-            const input = VERSION_INPUTS[name];
-            throw new _settings_js__WEBPACK_IMPORTED_MODULE_5__/* .InputError */ .dz('build-args', `${arg}=${user.value} disagrees with the ${name} version ${version.value} (from ${version.source}), which names the tag: remove ${arg} from build-args${input ? ` and set "${input}"` : ''} instead`);
-        }
-    }
-    return merged;
-}
-/**
- * Reads the versions a versions file holds: version name → value with its file and line. Mappings such as
- * `golang: {version: 1.25.4, checksum: {sha256: {amd64: …}}}` give their `version`; scalars (`go: 1.25.4`) are
- * the version itself. Everything is read as text (YAML's failsafe schema), so `18.10` stays `18.10`.
- */
-function parseVersionsFile(text, file, names) {
-    const lineCounter = new yaml__WEBPACK_IMPORTED_MODULE_4__/* .LineCounter */ .HN();
-    const doc = (0,yaml__WEBPACK_IMPORTED_MODULE_4__/* .parseDocument */ .Tp)(text, { schema: 'failsafe', lineCounter, prettyErrors: false, uniqueKeys: true });
-    const lineOf = (offset) => offset === undefined ? undefined : lineCounter.linePos(offset).line;
-    const firstError = doc.errors[0];
-    if (firstError) {
-        throw new SourceFileError(file, lineOf(firstError.pos[0]), `not valid YAML (${firstError.message.split('\n')[0]}): fix the syntax; the expected form is "golang:\\n  version: 1.25.4" or "go: 1.25.4"`);
-    }
-    const root = doc.contents;
-    if (root === null)
-        return {};
-    if (!(0,yaml__WEBPACK_IMPORTED_MODULE_4__/* .isMap */ .jh)(root)) {
-        throw new SourceFileError(file, lineOf(root.range?.[0]), 'expected a mapping such as "golang:\\n  version: 1.25.4" or "go: 1.25.4" at the top level');
-    }
-    const found = {};
-    for (const name of names) {
-        const entries = [];
-        for (const key of FILE_KEYS[name] ?? [name]) {
-            const entry = root.get(key, true);
-            if (entry === undefined)
-                continue;
-            let valueNode = entry;
-            let where = key;
-            if ((0,yaml__WEBPACK_IMPORTED_MODULE_4__/* .isMap */ .jh)(entry)) {
-                valueNode = entry.get('version', true);
-                where = `${key}.version`;
-                if (valueNode === undefined)
-                    continue;
-            }
-            const line = lineOf((valueNode ?? entry)?.range?.[0]);
-            if (valueNode === null || !(0,yaml__WEBPACK_IMPORTED_MODULE_4__/* .isScalar */ .jn)(valueNode)) {
-                found[name] ??= {
-                    error: new SourceFileError(file, line, `${where} must be a version such as 1.25.4 (found ${describeNode(valueNode)})`)
-                };
-                continue;
-            }
-            const raw = String(valueNode.value);
-            const checked = checkVersion(raw);
-            if ('problem' in checked) {
-                found[name] ??= { error: new SourceFileError(file, line, `${where}: "${raw}" ${checked.problem}`) };
-                continue;
-            }
-            const previous = entries[0];
-            if (previous && previous.value !== checked.value) {
-                found[name] = {
-                    error: new SourceFileError(file, line, `${where} (${checked.value}) and ${previous.where} (${previous.value}) disagree: keep one of them`)
-                };
-            }
-            entries.push({ value: checked.value, line, where });
-            found[name] ??= { value: checked.value, source: `${file}:${line ?? '?'} (${where})` };
-        }
-    }
-    return found;
-}
-function describeNode(node) {
-    if (node === null || node === undefined)
-        return 'nothing';
-    if ((0,yaml__WEBPACK_IMPORTED_MODULE_4__/* .isMap */ .jh)(node))
-        return 'a mapping';
-    return 'a list';
-}
-/**
- * The defaults of the given ARGs in a Dockerfile: ARG name → value with file and line. An ARG declared with
- * different defaults in two places, or whose default refers to another variable, is an error.
- */
-function dockerfileArgDefaults(text, file, argNames) {
-    const wanted = new Set(argNames);
-    const found = {};
-    const firstLine = {};
-    const dockerfile = dockerfile_ast__WEBPACK_IMPORTED_MODULE_3__.DockerfileParser.parse(text);
-    for (const instruction of dockerfile.getARGs()) {
-        for (const property of instruction.getProperties()) {
-            const name = property.getName();
-            const raw = property.getValue();
-            if (!wanted.has(name) || raw === null)
-                continue;
-            const line = property.getRange().start.line + 1;
-            const previous = found[name];
-            if (previous && 'error' in previous)
-                continue;
-            if (/\$/.test(raw)) {
-                found[name] = {
-                    error: new SourceFileError(file, line, `the default of ARG ${name} ("${raw}") refers to a variable; write the version itself, or give it in the versions file or an input`)
-                };
-                continue;
-            }
-            const checked = checkVersion(raw);
-            if ('problem' in checked) {
-                found[name] = { error: new SourceFileError(file, line, `ARG ${name}: "${raw}" ${checked.problem}`) };
-                continue;
-            }
-            if (previous && previous.value !== checked.value) {
-                found[name] = {
-                    error: new SourceFileError(file, line, `ARG ${name} defaults to ${checked.value} here but to ${previous.value} on line ${firstLine[name]}: keep one default (or set the version in the versions file or an input)`)
-                };
-                continue;
-            }
-            if (!previous) {
-                found[name] = { value: checked.value, source: `${file}:${line} (ARG ${name})` };
-                firstLine[name] = line;
-            }
-        }
-    }
-    return found;
 }
 
 
@@ -42802,20 +42661,6 @@ module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:http2")
 /***/ ((module) => {
 
 module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:net");
-
-/***/ }),
-
-/***/ 8161:
-/***/ ((module) => {
-
-module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:os");
-
-/***/ }),
-
-/***/ 6760:
-/***/ ((module) => {
-
-module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:path");
 
 /***/ }),
 

@@ -11,10 +11,9 @@
 import * as core from '@actions/core'
 import { randomBytes } from 'node:crypto'
 import { existsSync } from 'node:fs'
-import type { Docker } from './docker.js'
-import { lastLines } from './docker.js'
-import { formatPlatform, type Platform } from './platform.js'
-import { InputError, splitList, type InputReader } from './settings.js'
+import { lastLines, type Docker } from './docker.js'
+import { formatPlatform, parsePlatform, samePlatform, type Platform } from './platform.js'
+import { InputError, splitList, type InputReader } from './input.js'
 import { saveState, State } from './state.js'
 
 export const DRIVERS = ['docker-container', 'docker'] as const
@@ -128,22 +127,19 @@ export function builderPlatforms(info: BuilderInfo): string[] {
   return [...new Set(info.nodes.flatMap(n => n.platforms))]
 }
 
-function splitPlatform(text: string): { os: string; architecture: string; variant?: string } {
-  const [os = '', architecture = '', variant] = text.split('/')
-  return { os, architecture, variant }
-}
-
 /**
- * Whether a builder platform list covers a requested platform: same os and architecture, and the same variant
- * when one is asked for (`linux/arm64` and `linux/arm64/v8` are one platform).
+ * Whether a builder platform list covers a requested platform: the same platform (`linux/arm64` and
+ * `linux/arm64/v8` are one), or any variant of its architecture when no variant is asked for.
  */
 export function covers(supported: readonly string[], platform: Platform): boolean {
   return supported.some(text => {
-    const s = splitPlatform(text)
-    if (s.os !== platform.os || s.architecture !== platform.architecture) return false
-    if (!platform.variant) return true
-    if (platform.architecture === 'arm64' && platform.variant === 'v8') return !s.variant || s.variant === 'v8'
-    return s.variant === platform.variant
+    let s: Platform
+    try {
+      s = parsePlatform(text)
+    } catch {
+      return false // a platform this action cannot build anyway (e.g. another os)
+    }
+    return samePlatform(s, platform) || (!platform.variant && s.os === platform.os && s.architecture === platform.architecture)
   })
 }
 

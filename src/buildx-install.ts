@@ -11,7 +11,7 @@ import { chmod, copyFile, mkdir, readFile, rename, rm } from 'node:fs/promises'
 import { homedir } from 'node:os'
 import * as path from 'node:path'
 import type { Docker } from './docker.js'
-import { InputError, type InputReader } from './settings.js'
+import { InputError, type InputReader } from './input.js'
 
 export const DEFAULT_BUILDX_DOWNLOAD_URL =
   'https://github.com/docker/buildx/releases/download/v{version}/buildx-v{version}.{os}-{arch}'

@@ -16,7 +16,7 @@ import { readFile, writeFile } from 'node:fs/promises'
 import * as path from 'node:path'
 import type { Docker } from './docker.js'
 import { formatPlatform, type Platform } from './platform.js'
-import { InputError, type InputReader } from './settings.js'
+import { InputError, type InputReader } from './input.js'
 
 export const QEMU_MODES = ['auto', 'image', 'host', 'off'] as const
 export type QemuMode = (typeof QEMU_MODES)[number]

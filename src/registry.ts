@@ -3,7 +3,7 @@
  */
 import { createHash } from 'node:crypto'
 import { DockerCommandError, type CommandResult, type Docker } from './docker.js'
-import type { RetryPolicy } from './retry.js'
+import { classifyFailure, type RetryPolicy } from './retry.js'
 import { formatPlatform, type Platform } from './platform.js'
 
 export interface Descriptor {
@@ -81,12 +81,11 @@ export async function inspectIndex(docker: Docker, reference: string, retry?: Re
 /**
  * Whether buildx's output for a failed `imagetools inspect` says the registry has no such manifest (buildx 0.13:
  * `ERROR: host/repo:tag: not found`; registries: `manifest unknown`, `MANIFEST_UNKNOWN`, `NAME_UNKNOWN`), as
- * opposed to a registry that could not be reached or refused to answer.
+ * opposed to a registry that could not be reached or refused to answer. The same classification that decides
+ * retries (retry.ts), so "not found" means one thing everywhere.
  */
 export function isNotFound(output: string): boolean {
-  return output
-    .split('\n')
-    .some(line => /:\s*not found\s*$/i.test(line.trim()) || /manifest unknown|MANIFEST_UNKNOWN|NAME_UNKNOWN/.test(line))
+  return classifyFailure(output).kind === 'not-found'
 }
 
 /** The registry could not be asked (unreachable, unauthorized, …): never read as "the tag is free". */
@@ -119,7 +118,7 @@ export async function referenceExists(docker: Docker, reference: string, retry?:
     .map(l => l.trim().replace(/^ERROR:\s*/, ''))
     .filter(l => l !== '')
     .slice(-1)[0]
-  const unauthorized = /unauthorized|authorization|denied|\b40[13]\b/i.test(output)
+  const unauthorized = classifyFailure(output).kind === 'auth'
   const fix = unauthorized
     ? 'log in to the registry before this step (e.g. docker/login-action) with a token that may read it; a repository that does not exist yet may also be refused this way: create it, or publish the first time with rebuild: overwrite'
     : 'check the registry address in input "images" and that the registry is up'

@@ -40,7 +40,7 @@ const RULES: Array<{ kind: FailureKind; cause: string; pattern: RegExp }> = [
   { kind: 'transient', cause: 'unexpected EOF', pattern: /\bEOF\b/ },
   { kind: 'transient', cause: 'timeout', pattern: /timeout|timed out|deadline exceeded/i },
   { kind: 'transient', cause: 'connection refused', pattern: /connection refused|no route to host|network is unreachable/i },
-  { kind: 'not-found', cause: 'not found', pattern: /\b404\b|manifest unknown|not found|name unknown|blob unknown/i },
+  { kind: 'not-found', cause: 'not found', pattern: /\b404\b|manifest[ _]unknown|not found|name[ _]unknown|blob[ _]unknown|not known to registry/i },
   { kind: 'permanent', cause: 'bad request', pattern: /\b400\b|bad request|invalid|manifest invalid|unsupported/i }
 ]
 

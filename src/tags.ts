@@ -17,7 +17,8 @@ import type { Docker } from './docker.js'
 import { archTagSuffix, formatPlatform, type Platform } from './platform.js'
 import { referenceExists } from './registry.js'
 import type { RetryPolicy } from './retry.js'
-import { InputError, splitList, validateTag, type InputReader } from './settings.js'
+import { InputError, splitList, type InputReader } from './input.js'
+import { validateTag } from './reference.js'
 import { VERSION_INPUTS, versionValues, type Versions } from './versions.js'
 
 export interface TagPlan {
@@ -358,23 +359,6 @@ export function imageMetadata(tag: string, versions: Versions, github: GitHubCon
     metadata[`io.go-build.${LABEL_NAMES[name] ?? name}.version`] = value
   }
   return metadata
-}
-
-/** Every `image:tag` pair, images first, in the order given. */
-export function imageReferences(images: readonly string[], tags: readonly string[]): string[] {
-  return images.flatMap(image => tags.map(tag => `${image}:${tag}`))
-}
-
-/** Every full reference that points at the multi-arch index. */
-export function indexReferences(images: readonly string[], plan: Pick<TagPlan, 'indexTags'>): string[] {
-  return imageReferences(images, plan.indexTags)
-}
-
-/** Platform (`linux/arm64`) → the full references of its per-platform tag in every repository. */
-export function platformReferences(images: readonly string[], plan: Pick<TagPlan, 'platformTags'>): Record<string, string[]> {
-  return Object.fromEntries(
-    Object.entries(plan.platformTags).map(([platform, tag]) => [platform, imageReferences(images, [tag])])
-  )
 }
 
 /** `--label` values for the plan's labels. */

@@ -2,16 +2,14 @@ import { describe, expect, it } from '@jest/globals'
 import { FakeDocker } from '../../__fixtures__/fake-docker.js'
 import { fixture } from '../../__fixtures__/fixtures.js'
 import { parsePlatform } from '../../src/platform.js'
+import { plannedMoves } from '../../src/publish.js'
 import { runWithRetries, type RunOptions } from '../../src/docker.js'
 import { isNotFound, referenceExists, RegistryQueryError } from '../../src/registry.js'
 import { InputError, readSettings } from '../../src/settings.js'
 import {
-  imageReferences,
   buildTime,
-  indexReferences,
   parseTemplate,
   planTags,
-  platformReferences,
   readGitHubContext,
   readTagSettings,
   renderTemplate,
@@ -186,7 +184,7 @@ describe('planTags: rebuilds', () => {
     const docker = registryHolding(`${IMAGE}:${TAG}`, `${other}:${TAG}-1`)
     const plan = await planTags(docker, settings({ rebuild: 'suffix' }, [IMAGE, other]), V, dispatch, NOW)
     expect(plan.tag).toBe(`${TAG}-2`)
-    expect(indexReferences([IMAGE, other], plan)).toEqual([`${IMAGE}:${TAG}-2`, `${other}:${TAG}-2`])
+    expect(plannedMoves([IMAGE, other], plan.indexTags, plan.platformTags).index).toEqual([`${IMAGE}:${TAG}-2`, `${other}:${TAG}-2`])
   })
 
   it('suffix: keeps TAG when it is new', async () => {
@@ -326,23 +324,6 @@ describe('readGitHubContext', () => {
       ref: '',
       sha: '',
       repositoryUrl: ''
-    })
-  })
-})
-
-describe('references', () => {
-  it('publishes every tag in every repository', () => {
-    expect(imageReferences(['localhost:5000/a', 'localhost:5001/b'], ['1', '1-amd64'])).toEqual([
-      'localhost:5000/a:1',
-      'localhost:5000/a:1-amd64',
-      'localhost:5001/b:1',
-      'localhost:5001/b:1-amd64'
-    ])
-  })
-
-  it('lists the per-platform references of each platform', () => {
-    expect(platformReferences(['r/a', 'r/b'], { platformTags: { 'linux/amd64': 'T-amd64' } })).toEqual({
-      'linux/amd64': ['r/a:T-amd64', 'r/b:T-amd64']
     })
   })
 })
