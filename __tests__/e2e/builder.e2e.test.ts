@@ -4,20 +4,10 @@
  * the docker-container driver failing to boot here (its BuildKit image cannot be pulled offline).
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals'
-import { mkdtemp, writeFile } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import * as path from 'node:path'
 import { runAction } from '../../scripts/run-action.mjs'
-import { docker, freshRepository, requireEnvironment } from './support/environment.js'
+import { copyOnlyContext, docker, freshRepository, requireEnvironment } from './support/environment.js'
 
 const MINUTES = 60_000
-
-async function copyOnlyContext(): Promise<string> {
-  const context = await mkdtemp(path.join(tmpdir(), 'go-build-action-builder-'))
-  await writeFile(path.join(context, 'Dockerfile'), 'FROM scratch\nCOPY hello.txt /\n')
-  await writeFile(path.join(context, 'hello.txt'), 'hello\n')
-  return context
-}
 
 async function exists(args: string[]): Promise<boolean> {
   return docker(args).then(

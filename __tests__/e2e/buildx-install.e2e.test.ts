@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals'
 import { createHash } from 'node:crypto'
 import { existsSync, readFileSync } from 'node:fs'
-import { mkdtemp, readdir, writeFile } from 'node:fs/promises'
+import { mkdtemp, readdir } from 'node:fs/promises'
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
@@ -14,7 +14,7 @@ import * as path from 'node:path'
 import { promisify } from 'node:util'
 import { execFile } from 'node:child_process'
 import { runAction, type ActionRun } from '../../scripts/run-action.mjs'
-import { freshRepository, requireEnvironment } from './support/environment.js'
+import { copyOnlyContext, freshRepository, requireEnvironment } from './support/environment.js'
 
 const MINUTES = 60_000
 const DEBIAN_BUILDX = '/usr/libexec/docker/cli-plugins/docker-buildx'
@@ -27,13 +27,6 @@ const sha256 = createHash('sha256').update(binary).digest('hex')
 const requests: string[] = []
 let server: Server
 let base = ''
-
-async function copyOnlyContext(): Promise<string> {
-  const context = await mkdtemp(path.join(tmpdir(), 'go-build-action-buildx-'))
-  await writeFile(path.join(context, 'Dockerfile'), 'FROM scratch\nCOPY hello.txt /\n')
-  await writeFile(path.join(context, 'hello.txt'), 'hello\n')
-  return context
-}
 
 const temp = (name: string): Promise<string> => mkdtemp(path.join(tmpdir(), `go-build-action-${name}-`))
 

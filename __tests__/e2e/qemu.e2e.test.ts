@@ -8,24 +8,11 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals'
 import { mkdtemp, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import * as path from 'node:path'
-import { runAction, type ActionRun } from '../../scripts/run-action.mjs'
+import { runAction } from '../../scripts/run-action.mjs'
 import { ARM_BUSYBOX, TEST_BINFMT_IMAGE, handler, unregister } from './support/binfmt.js'
-import { docker, freshRepository, requireEnvironment } from './support/environment.js'
+import { copyOnlyContext, docker, expectSucceeded, freshRepository, requireEnvironment } from './support/environment.js'
 
 const MINUTES = 60_000
-
-/** A context that needs no emulation to build (no RUN), so only the QEMU phase is under test. */
-async function copyOnlyContext(): Promise<string> {
-  const context = await mkdtemp(path.join(tmpdir(), 'go-build-action-qemu-'))
-  await writeFile(path.join(context, 'Dockerfile'), 'FROM scratch\nCOPY hello.txt /\n')
-  await writeFile(path.join(context, 'hello.txt'), 'hello\n')
-  return context
-}
-
-function succeeded(run: ActionRun): void {
-  expect({ main: run.main.exitCode, log: run.main.exitCode === 0 ? '' : run.main.log }).toEqual({ main: 0, log: '' })
-  expect(run.post?.exitCode).toBe(0)
-}
 
 /** Whether the action's log shows a container run (@actions/exec echoes every command it runs). */
 const ranContainer = (log: string): boolean => /\[command\]\S*docker run\b/.test(log)
@@ -48,7 +35,7 @@ describe('qemu: host', () => {
       cwd: context,
       inputs: { images: repository, 'tag-template': 'arm', platforms: 'linux/arm/v7', qemu: 'host' }
     })
-    succeeded(run)
+    expectSucceeded(run)
     const arm = handler('qemu-arm')
     expect(arm).toMatchObject({ enabled: true, interpreter: '/usr/libexec/qemu-binfmt/arm-binfmt-P' })
     expect(arm?.flags).toContain('F')
@@ -77,7 +64,7 @@ describe('qemu: image', () => {
         'binfmt-image': TEST_BINFMT_IMAGE
       }
     })
-    succeeded(run)
+    expectSucceeded(run)
     expect(run.main.log).toContain(`docker run --rm --privileged ${TEST_BINFMT_IMAGE} --install arm,riscv64`)
     for (const name of ['qemu-arm', 'qemu-riscv64']) {
       expect(handler(name)).toMatchObject({ enabled: true, flags: 'F', interpreter: `/usr/bin/${name}-static` })
@@ -115,7 +102,7 @@ describe('qemu: auto', () => {
       cwd: await copyOnlyContext(),
       inputs: { images: freshRepository('qemu-auto-none'), 'tag-template': 'x', push: 'false', platforms: 'linux/amd64,linux/arm64' }
     })
-    succeeded(run)
+    expectSucceeded(run)
     expect(run.main.log).toContain('nothing to install: every foreign platform already has an enabled binfmt handler')
     expect(run.main.log).toMatch(/native: linux\/amd64; emulated already: linux\/arm64; missing a handler: none/)
     expect(ranContainer(run.main.log)).toBe(false)
@@ -127,7 +114,7 @@ describe('qemu: auto', () => {
       cwd: await copyOnlyContext(),
       inputs: { images: freshRepository('qemu-auto-native'), 'tag-template': 'x', push: 'false', platforms: 'linux/amd64' }
     })
-    succeeded(run)
+    expectSucceeded(run)
     expect(run.main.log).toContain('nothing to install: every requested platform runs natively on this runner')
     expect(ranContainer(run.main.log)).toBe(false)
   }, 5 * MINUTES)
@@ -145,7 +132,7 @@ describe('qemu: auto', () => {
         platforms: 'linux/amd64,linux/arm64,linux/arm/v7,linux/riscv64'
       }
     })
-    succeeded(run)
+    expectSucceeded(run)
     expect(run.main.log).toMatch(/missing a handler: linux\/arm\/v7, linux\/riscv64/)
     expect(run.main.log).toContain("qemu: auto: using the host's qemu-user-static for linux/arm/v7, linux/riscv64")
     const registered = [...run.main.log.matchAll(/registering (qemu-\S+) for/g)].map(m => m[1])

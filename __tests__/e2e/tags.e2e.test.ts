@@ -16,6 +16,7 @@ import {
   BASE_IMAGE,
   FOUR_PLATFORMS,
   docker,
+  expectSucceeded,
   freshRepository,
   httpGet,
   registryManifest,
@@ -66,11 +67,6 @@ async function configLabels(repository: string, manifestDigest: string): Promise
   return config.config.Labels ?? {}
 }
 
-function succeeded(run: ActionRun): void {
-  expect({ exitCode: run.main.exitCode, log: run.main.exitCode === 0 ? '' : run.main.log }).toEqual({ exitCode: 0, log: '' })
-  expect(run.post?.exitCode).toBe(0)
-}
-
 /** The one `::error::` line of a failed run. */
 function errorLine(run: ActionRun): string {
   return run.main.log.split('\n').find(line => line.startsWith('::error::')) ?? `(no ::error:: line in)\n${run.main.log}`
@@ -89,7 +85,7 @@ describe('examples/go-build: versions file → tag, then rebuilds with rebuild: 
   }, 15 * MINUTES)
 
   it('the first run publishes TAG from versions.yaml and reports tag, tags and versions', async () => {
-    succeeded(runs[0]!)
+    expectSucceeded(runs[0]!)
     expect(runs[0]!.outputs.tag).toBe(TAG)
     expect(runs[0]!.outputs.tags).toBe(published(repository, TAG))
     expect(JSON.parse(runs[0]!.outputs.versions ?? '')).toEqual(VERSIONS)
@@ -137,7 +133,7 @@ describe('examples/go-build: versions file → tag, then rebuilds with rebuild: 
   }, 5 * MINUTES)
 
   it('the second run publishes TAG-1 and leaves TAG untouched', async () => {
-    succeeded(runs[1]!)
+    expectSucceeded(runs[1]!)
     expect(runs[1]!.outputs.tag).toBe(`${TAG}-1`)
     expect(runs[1]!.outputs.tags).toBe(published(repository, `${TAG}-1`))
     expect(runs[1]!.main.log).toContain(`${repository}:${TAG} exists; this rebuild publishes ${TAG}-1`)
@@ -149,7 +145,7 @@ describe('examples/go-build: versions file → tag, then rebuilds with rebuild: 
   })
 
   it('the third run publishes TAG-2; TAG and TAG-1 still serve what they served', async () => {
-    succeeded(runs[2]!)
+    expectSucceeded(runs[2]!)
     expect(runs[2]!.outputs.tag).toBe(`${TAG}-2`)
     expect((await indexOf(`${repository}:${TAG}-2`)).digest).toBe(runs[2]!.outputs.digest)
     expect(digests[2]).toBe(digests[0])
@@ -168,7 +164,7 @@ describe('events', () => {
       inputs: { images: repository, 'build-args': BUILD_ARGS },
       env: { GITHUB_EVENT_NAME: 'release', GITHUB_REF: 'refs/tags/v1.2.3', GITHUB_EVENT_PATH: event }
     })
-    succeeded(run)
+    expectSucceeded(run)
     expect(run.outputs.tags).toBe(published(repository, TAG, 'v1.2.3'))
     const main = await indexOf(`${repository}:${TAG}`)
     expect((await indexOf(`${repository}:v1.2.3`)).digest).toBe(main.digest)
@@ -181,7 +177,7 @@ describe('events', () => {
       inputs: { images: repository, 'build-args': BUILD_ARGS },
       env: { GITHUB_EVENT_NAME: 'pull_request', GITHUB_REF: 'refs/pull/7/merge' }
     })
-    succeeded(run)
+    expectSucceeded(run)
     expect(run.outputs.tag).toBe(TAG)
     expect(run.main.log).toContain('not pushing (push: auto, event pull_request)')
     for (const platform of FOUR_PLATFORMS) expect(run.main.log).toContain(platform)

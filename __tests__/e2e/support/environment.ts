@@ -2,6 +2,7 @@
  * The real local environment the e2e tests run against (brought up by scripts/e2e-env.sh up), and small
  * registry-side helpers that read the registry over HTTP, independently of the action's own code.
  */
+import { expect } from '@jest/globals'
 import { execFile } from 'node:child_process'
 import * as http from 'node:http'
 import * as path from 'node:path'
@@ -127,4 +128,21 @@ export async function goBuildStyleContext(variant = ''): Promise<string> {
     ].join('\n')
   )
   return dir
+}
+
+/** A context that builds with no RUN step (nothing to emulate): `FROM scratch` and one copied file. */
+export async function copyOnlyContext(): Promise<string> {
+  const { mkdtemp, writeFile } = await import('node:fs/promises')
+  const { tmpdir } = await import('node:os')
+  const context = await mkdtemp(path.join(tmpdir(), 'go-build-action-copy-only-'))
+  await writeFile(path.join(context, 'Dockerfile'), 'FROM scratch\nCOPY hello.txt /\n')
+  await writeFile(path.join(context, 'hello.txt'), 'hello\n')
+  return context
+}
+
+/** Expects the main and post steps to have passed; shows the main step's log when it did not. */
+export function expectSucceeded(run: { main: { exitCode: number; log: string }; post?: { exitCode: number } }): void {
+  const tail = (log: string): string => log.slice(-4000)
+  expect({ exitCode: run.main.exitCode, log: run.main.exitCode === 0 ? '' : tail(run.main.log) }).toEqual({ exitCode: 0, log: '' })
+  expect(run.post?.exitCode).toBe(0)
 }
