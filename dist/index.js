@@ -38642,10 +38642,11 @@ var __spreadArray = (this && this.__spreadArray) || function (to, from, pack) {
 /* harmony import */ var node_crypto__WEBPACK_IMPORTED_MODULE_1___default = /*#__PURE__*/__nccwpck_require__.n(node_crypto__WEBPACK_IMPORTED_MODULE_1__);
 /* harmony import */ var node_fs__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(3024);
 /* harmony import */ var node_fs__WEBPACK_IMPORTED_MODULE_2___default = /*#__PURE__*/__nccwpck_require__.n(node_fs__WEBPACK_IMPORTED_MODULE_2__);
-/* harmony import */ var _docker_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(3871);
-/* harmony import */ var _platform_js__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(3728);
-/* harmony import */ var _input_js__WEBPACK_IMPORTED_MODULE_5__ = __nccwpck_require__(3599);
-/* harmony import */ var _state_js__WEBPACK_IMPORTED_MODULE_6__ = __nccwpck_require__(2462);
+/* harmony import */ var _buildx_install_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(4707);
+/* harmony import */ var _docker_js__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(3871);
+/* harmony import */ var _platform_js__WEBPACK_IMPORTED_MODULE_5__ = __nccwpck_require__(3728);
+/* harmony import */ var _input_js__WEBPACK_IMPORTED_MODULE_6__ = __nccwpck_require__(3599);
+/* harmony import */ var _state_js__WEBPACK_IMPORTED_MODULE_7__ = __nccwpck_require__(2462);
 /**
  * The buildx builder: an existing one (`builder` input, never removed), or one this action creates, bootstraps,
  * checks against the requested platforms, and leaves in state for the post step to remove.
@@ -38663,9 +38664,10 @@ var __spreadArray = (this && this.__spreadArray) || function (to, from, pack) {
 
 
 
+
 const DRIVERS = ['docker-container', 'docker'];
 /** Pinned: a builder's BuildKit should change when this action changes, not when a tag moves. */
-const DEFAULT_BUILDKIT_IMAGE = 'moby/buildkit:v0.13.2';
+const DEFAULT_BUILDKIT_IMAGE = 'moby/buildkit:v0.26.3';
 function defaultDriver(env = process.env) {
     return env.RUNNER_ENVIRONMENT === 'github-hosted' ? 'docker-container' : 'docker';
 }
@@ -38674,25 +38676,25 @@ function readBuilderSettings(read, env = process.env) {
     const rawDriver = read('driver').trim();
     const driver = (rawDriver || defaultDriver(env));
     if (!DRIVERS.includes(driver)) {
-        throw new _input_js__WEBPACK_IMPORTED_MODULE_5__/* .InputError */ .dz('driver', `"${rawDriver}" is not supported: write docker-container or docker`);
+        throw new _input_js__WEBPACK_IMPORTED_MODULE_6__/* .InputError */ .dz('driver', `"${rawDriver}" is not supported: write docker-container or docker`);
     }
-    const driverOpts = (0,_input_js__WEBPACK_IMPORTED_MODULE_5__/* .splitList */ .ry)(read('driver-opts'));
+    const driverOpts = (0,_input_js__WEBPACK_IMPORTED_MODULE_6__/* .splitList */ .ry)(read('driver-opts'));
     for (const opt of driverOpts) {
         if (!/^[A-Za-z0-9_.-]+=/.test(opt))
-            throw new _input_js__WEBPACK_IMPORTED_MODULE_5__/* .InputError */ .dz('driver-opts', `"${opt}" is not key=value`);
+            throw new _input_js__WEBPACK_IMPORTED_MODULE_6__/* .InputError */ .dz('driver-opts', `"${opt}" is not key=value`);
     }
     const buildkitImage = read('buildkit-image').trim() || DEFAULT_BUILDKIT_IMAGE;
     const buildkitdConfig = read('buildkitd-config').trim() || undefined;
     if (driver === 'docker' && !existing) {
         if (driverOpts.length > 0) {
-            throw new _input_js__WEBPACK_IMPORTED_MODULE_5__/* .InputError */ .dz('driver-opts', 'only applies to the docker-container driver: remove it, or set "driver: docker-container"');
+            throw new _input_js__WEBPACK_IMPORTED_MODULE_6__/* .InputError */ .dz('driver-opts', 'only applies to the docker-container driver: remove it, or set "driver: docker-container"');
         }
         if (buildkitdConfig) {
-            throw new _input_js__WEBPACK_IMPORTED_MODULE_5__/* .InputError */ .dz('buildkitd-config', 'only applies to the docker-container driver (the docker driver uses the engine\'s BuildKit): remove it, or set "driver: docker-container"');
+            throw new _input_js__WEBPACK_IMPORTED_MODULE_6__/* .InputError */ .dz('buildkitd-config', 'only applies to the docker-container driver (the docker driver uses the engine\'s BuildKit): remove it, or set "driver: docker-container"');
         }
     }
     if (buildkitdConfig && !(0,node_fs__WEBPACK_IMPORTED_MODULE_2__.existsSync)(buildkitdConfig)) {
-        throw new _input_js__WEBPACK_IMPORTED_MODULE_5__/* .InputError */ .dz('buildkitd-config', `${buildkitdConfig} does not exist`);
+        throw new _input_js__WEBPACK_IMPORTED_MODULE_6__/* .InputError */ .dz('buildkitd-config', `${buildkitdConfig} does not exist`);
     }
     return { existing, driver, driverOpts, buildkitImage, buildkitdConfig };
 }
@@ -38763,12 +38765,12 @@ function covers(supported, platform) {
     return supported.some(text => {
         let s;
         try {
-            s = (0,_platform_js__WEBPACK_IMPORTED_MODULE_4__/* .parsePlatform */ .FL)(text);
+            s = (0,_platform_js__WEBPACK_IMPORTED_MODULE_5__/* .parsePlatform */ .FL)(text);
         }
         catch {
             return false; // a platform this action cannot build anyway (e.g. another os)
         }
-        return (0,_platform_js__WEBPACK_IMPORTED_MODULE_4__/* .samePlatform */ .my)(s, platform) || (!platform.variant && s.os === platform.os && s.architecture === platform.architecture);
+        return (0,_platform_js__WEBPACK_IMPORTED_MODULE_5__/* .samePlatform */ .my)(s, platform) || (!platform.variant && s.os === platform.os && s.architecture === platform.architecture);
     });
 }
 /**
@@ -38781,7 +38783,7 @@ function unsupportedPlatforms(requested, info, emulated = []) {
     return requested.filter(p => {
         if (covers(supported, p))
             return false;
-        if (info.driver === 'docker' && emulated.some(e => (0,_platform_js__WEBPACK_IMPORTED_MODULE_4__/* .formatPlatform */ .Bq)(e) === (0,_platform_js__WEBPACK_IMPORTED_MODULE_4__/* .formatPlatform */ .Bq)(p)))
+        if (info.driver === 'docker' && emulated.some(e => (0,_platform_js__WEBPACK_IMPORTED_MODULE_5__/* .formatPlatform */ .Bq)(e) === (0,_platform_js__WEBPACK_IMPORTED_MODULE_5__/* .formatPlatform */ .Bq)(p)))
             return false;
         return true;
     });
@@ -38815,28 +38817,31 @@ async function createDockerBuilder(docker) {
     const name = freshName();
     const endpoint = await currentEndpoint(docker);
     // Saved before creating, so the post step removes even a half-made context.
-    (0,_state_js__WEBPACK_IMPORTED_MODULE_6__/* .saveState */ .LZ)(_state_js__WEBPACK_IMPORTED_MODULE_6__/* .State */ .Uw.DockerContext, name);
+    (0,_state_js__WEBPACK_IMPORTED_MODULE_7__/* .saveState */ .LZ)(_state_js__WEBPACK_IMPORTED_MODULE_7__/* .State */ .Uw.DockerContext, name);
     await docker.run(createContextArgs(name, endpoint));
     _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .info */ .pq(`created docker context ${name} on ${endpoint}; its builder is ${name} (docker driver)`);
     return name;
 }
 async function createContainerBuilder(docker, settings) {
     const name = freshName();
-    (0,_state_js__WEBPACK_IMPORTED_MODULE_6__/* .saveState */ .LZ)(_state_js__WEBPACK_IMPORTED_MODULE_6__/* .State */ .Uw.Builder, name);
+    (0,_state_js__WEBPACK_IMPORTED_MODULE_7__/* .saveState */ .LZ)(_state_js__WEBPACK_IMPORTED_MODULE_7__/* .State */ .Uw.Builder, name);
     const result = await docker.run(createBuilderArgs(name, settings), { allowFailure: true });
     if (result.exitCode !== 0) {
         const output = `${result.stdout}\n${result.stderr}`;
         if (isImagePullFailure(output)) {
             const image = settings.driverOpts.find(o => o.startsWith('image='))?.slice('image='.length) ?? settings.buildkitImage;
-            throw new BuilderError(`the docker-container builder could not boot: its BuildKit image ${image} could not be pulled (${(0,_docker_js__WEBPACK_IMPORTED_MODULE_3__/* .lastLines */ .w$)(result.stderr || result.stdout, 1)}). ` +
+            throw new BuilderError(`the docker-container builder could not boot: its BuildKit image ${image} could not be pulled (${(0,_docker_js__WEBPACK_IMPORTED_MODULE_4__/* .lastLines */ .w$)(result.stderr || result.stdout, 1)}). ` +
                 'Set "driver: docker" to build with the engine\'s own BuildKit, or set "buildkit-image" to a BuildKit image in a registry this runner can reach.');
         }
-        throw new BuilderError(`docker buildx create --driver ${settings.driver} failed: ${(0,_docker_js__WEBPACK_IMPORTED_MODULE_3__/* .lastLines */ .w$)(result.stderr || result.stdout)}`);
+        throw new BuilderError(`docker buildx create --driver ${settings.driver} failed: ${(0,_docker_js__WEBPACK_IMPORTED_MODULE_4__/* .lastLines */ .w$)(result.stderr || result.stdout)}`);
     }
     return name;
 }
 /** The builder phase: use or create, bootstrap, read and check its platforms. */
 async function setUpBuilder(docker, settings, platforms, emulated = []) {
+    // In the log, so a run shows which buildx built it (the runner's, or the one "buildx-version" installed).
+    const version = await docker.run(['buildx', 'version'], { allowFailure: true });
+    const buildxVersion = version.exitCode === 0 ? (0,_buildx_install_js__WEBPACK_IMPORTED_MODULE_3__/* .parseBuildxVersion */ .Ou)(version.stdout) : undefined;
     let name;
     let created = false;
     if (settings.existing) {
@@ -38850,21 +38855,21 @@ async function setUpBuilder(docker, settings, platforms, emulated = []) {
     const { info, output } = await inspect(docker, name);
     if (!info) {
         if (settings.existing) {
-            throw new _input_js__WEBPACK_IMPORTED_MODULE_5__/* .InputError */ .dz('builder', `cannot use the builder "${name}": ${(0,_docker_js__WEBPACK_IMPORTED_MODULE_3__/* .lastLines */ .w$)(output, 1)}. Name a builder listed by "docker buildx ls", or leave "builder" empty to let the action create one`);
+            throw new _input_js__WEBPACK_IMPORTED_MODULE_6__/* .InputError */ .dz('builder', `cannot use the builder "${name}": ${(0,_docker_js__WEBPACK_IMPORTED_MODULE_4__/* .lastLines */ .w$)(output, 1)}. Name a builder listed by "docker buildx ls", or leave "builder" empty to let the action create one`);
         }
-        throw new BuilderError(`the new builder ${name} did not boot: ${(0,_docker_js__WEBPACK_IMPORTED_MODULE_3__/* .lastLines */ .w$)(output)}`);
+        throw new BuilderError(`the new builder ${name} did not boot: ${(0,_docker_js__WEBPACK_IMPORTED_MODULE_4__/* .lastLines */ .w$)(output)}`);
     }
     const supported = builderPlatforms(info);
     const lacking = unsupportedPlatforms(platforms, info, emulated);
     if (lacking.length > 0) {
         const where = settings.existing ? `the builder "${name}"` : `the ${info.driver} builder ${name}`;
-        throw new _input_js__WEBPACK_IMPORTED_MODULE_5__/* .InputError */ .dz('platforms', `${where} cannot build ${lacking.map(_platform_js__WEBPACK_IMPORTED_MODULE_4__/* .formatPlatform */ .Bq).join(', ')}; it supports ${supported.join(', ') || 'no platforms'}. ` +
+        throw new _input_js__WEBPACK_IMPORTED_MODULE_6__/* .InputError */ .dz('platforms', `${where} cannot build ${lacking.map(_platform_js__WEBPACK_IMPORTED_MODULE_5__/* .formatPlatform */ .Bq).join(', ')}; it supports ${supported.join(', ') || 'no platforms'}. ` +
             'Remove the platform, or let QEMU emulate it ("qemu: auto"), or use a builder that supports it');
     }
-    _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .info */ .pq(`builder ${name} (${info.driver}) supports ${supported.join(', ')}`);
+    _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .info */ .pq(`builder ${name} (${info.driver}, buildx ${buildxVersion ?? 'of unknown version'}) supports ${supported.join(', ')}`);
     // A docker-driver builder is named after its docker context (buildx makes one per context).
     const dockerContext = info.driver === 'docker' ? name : undefined;
-    return { name, driver: info.driver, platforms: supported, created, dockerContext };
+    return { name, driver: info.driver, platforms: supported, created, dockerContext, buildxVersion };
 }
 /** Post step: removes what {@link setUpBuilder} created; each removal on its own. */
 async function removeBuilder(docker, builder, context) {
@@ -38893,555 +38898,21 @@ async function removeBuilder(docker, builder, context) {
 
 /***/ }),
 
-/***/ 3871:
-/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
-
-/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
-/* harmony export */   YJ: () => (/* binding */ DockerCommandError),
-/* harmony export */   hC: () => (/* binding */ createDocker),
-/* harmony export */   w$: () => (/* binding */ lastLines)
-/* harmony export */ });
-/* unused harmony exports describeArgs, runWithRetries */
-/* harmony import */ var _actions_core__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(6058);
-/* harmony import */ var _actions_exec__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(5260);
-/* harmony import */ var _retry_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(9809);
-/**
- * The one wrapper through which every docker / buildx command runs: argv arrays (never shell strings), captured
- * output, retries of transient registry faults, and errors that say which command failed and why.
- */
-
-
-
-class DockerCommandError extends Error {
-    args;
-    result;
-    attempts;
-    failure;
-    constructor(args, result, attempts = 1) {
-        const tries = attempts > 1 ? ` after ${attempts} attempts` : '';
-        super(`docker ${describeArgs(args)} failed${tries} (exit ${result.exitCode}): ${lastLines(result.stderr || result.stdout)}`);
-        this.args = args;
-        this.result = result;
-        this.attempts = attempts;
-        this.name = 'DockerCommandError';
-        this.failure = (0,_retry_js__WEBPACK_IMPORTED_MODULE_2__/* .classifyFailure */ .XE)(`${result.stdout}\n${result.stderr}`);
-    }
-}
-/** The command's subcommand words, without flags' values, for messages: `buildx imagetools inspect`. */
-function describeArgs(args) {
-    const words = [];
-    for (const a of args) {
-        if (a.startsWith('-'))
-            break;
-        words.push(a);
-    }
-    return words.join(' ');
-}
-/** The last meaningful lines of a command's output, which is where docker and buildx put the cause. */
-function lastLines(text, count = 3) {
-    const lines = text
-        .split('\n')
-        .map(l => l.trim())
-        .filter(l => l !== '');
-    return lines.slice(-count).join(' | ') || '(no output)';
-}
-const realSleep = ms => new Promise(resolve => setTimeout(resolve, ms));
-/** The real docker CLI through `@actions/exec`. */
-function createDocker(binary = 'docker', sleep = realSleep) {
-    const once = async (args, options) => {
-        try {
-            const out = await _actions_exec__WEBPACK_IMPORTED_MODULE_1__/* .getExecOutput */ .H(binary, [...args], {
-                ignoreReturnCode: true,
-                silent: options.silent ?? false,
-                input: options.input === undefined ? undefined : Buffer.from(options.input)
-            });
-            return { exitCode: out.exitCode, stdout: out.stdout, stderr: out.stderr };
-        }
-        catch (error) {
-            const cause = error instanceof Error ? error.message : String(error);
-            throw new Error(`cannot run "${binary}": ${cause}. Install the docker CLI with the buildx plugin on the runner.`, {
-                cause: error
-            });
-        }
-    };
-    return { run: (args, options = {}) => runWithRetries(once, args, options, sleep) };
-}
-/** Runs `once` until it succeeds, fails for good, or the policy's attempts are spent. */
-async function runWithRetries(once, args, options, sleep) {
-    const policy = options.allowFailure ? _retry_js__WEBPACK_IMPORTED_MODULE_2__/* .NO_RETRY */ .PE : (options.retry ?? _retry_js__WEBPACK_IMPORTED_MODULE_2__/* .NO_RETRY */ .PE);
-    for (let attempt = 1;; attempt++) {
-        const result = await once(args, options);
-        if (result.exitCode === 0 || options.allowFailure)
-            return result;
-        const error = new DockerCommandError(args, result, attempt);
-        if (!(0,_retry_js__WEBPACK_IMPORTED_MODULE_2__/* .isRetryable */ .r3)(error.failure.kind) || attempt >= policy.attempts)
-            throw error;
-        const delay = (0,_retry_js__WEBPACK_IMPORTED_MODULE_2__/* .retryDelayMs */ .qO)(policy, attempt, error.failure);
-        _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .warning */ .$e(`docker ${describeArgs(args)}: ${error.failure.cause} (attempt ${attempt} of ${policy.attempts}); retrying in ${Math.round(delay / 100) / 10}s: ${lastLines(result.stderr || result.stdout, 1)}`);
-        await sleep(delay);
-    }
-}
-
-
-/***/ }),
-
-/***/ 3916:
-/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
-
-/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
-/* harmony export */   g: () => (/* binding */ errorMessage)
-/* harmony export */ });
-/** A message for any thrown value, not only `Error`. */
-function errorMessage(error) {
-    if (error instanceof Error)
-        return error.message;
-    if (typeof error === 'string')
-        return error;
-    try {
-        return JSON.stringify(error) ?? String(error);
-    }
-    catch {
-        return String(error);
-    }
-}
-
-
-/***/ }),
-
-/***/ 9407:
-/***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
-
-__nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _actions_core__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(6058);
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(8694);
-/* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(3916);
-/* harmony import */ var _post_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(6661);
-/* harmony import */ var _state_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(2462);
-/**
- * Entry point of both the main and the post step (the runner starts the same bundle twice; the post step sees
- * the state the main step saved).
- */
-
-
-
-
-
-if ((0,_state_js__WEBPACK_IMPORTED_MODULE_3__/* .isPostStep */ .pq)()) {
-    await (0,_post_js__WEBPACK_IMPORTED_MODULE_2__/* .runPost */ .a)().catch(error => _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .warning */ .$e(`post step: ${(0,_errors_js__WEBPACK_IMPORTED_MODULE_4__/* .errorMessage */ .g)(error)}`));
-}
-else {
-    await (0,_main_js__WEBPACK_IMPORTED_MODULE_1__/* .run */ .e)().catch(error => _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .setFailed */ .C1((0,_errors_js__WEBPACK_IMPORTED_MODULE_4__/* .errorMessage */ .g)(error)));
-}
-
-__webpack_async_result__();
-} catch(e) { __webpack_async_result__(e); } }, 1);
-
-/***/ }),
-
-/***/ 3599:
-/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
-
-/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
-/* harmony export */   GW: () => (/* binding */ splitCommand),
-/* harmony export */   Vf: () => (/* binding */ readBoolean),
-/* harmony export */   dz: () => (/* binding */ InputError),
-/* harmony export */   kz: () => (/* binding */ readNumber),
-/* harmony export */   ry: () => (/* binding */ splitList),
-/* harmony export */   uz: () => (/* binding */ splitLines)
-/* harmony export */ });
-/**
- * Reading raw inputs: the reader type, the user-facing input error, and list/boolean/number helpers.
- */
-/** A problem with an input the user can fix; the message names the input. */
-class InputError extends Error {
-    input;
-    constructor(input, problem) {
-        super(`input "${input}": ${problem}`);
-        this.input = input;
-        this.name = 'InputError';
-    }
-}
-/** Splits a list input on newlines and commas; trims; drops empty items and `#` comment lines. */
-function splitList(value) {
-    return value
-        .split('\n')
-        .filter(line => !line.trim().startsWith('#'))
-        .flatMap(line => line.split(','))
-        .map(item => item.trim())
-        .filter(item => item !== '');
-}
-/** Splits a list input on newlines only (for items that may hold commas, like cache and annotation specs). */
-function splitLines(value) {
-    return value
-        .split('\n')
-        .map(line => line.trim())
-        .filter(line => line !== '' && !line.startsWith('#'));
-}
-function readBoolean(read, name, fallback) {
-    const value = read(name).trim().toLowerCase();
-    if (value === '')
-        return fallback;
-    if (['true', 'yes', 'on', '1'].includes(value))
-        return true;
-    if (['false', 'no', 'off', '0'].includes(value))
-        return false;
-    throw new InputError(name, `"${read(name).trim()}" is not a boolean: write true or false`);
-}
-function readNumber(read, name, fallback, min, max) {
-    const text = read(name).trim();
-    if (text === '')
-        return fallback;
-    const value = Number(text);
-    if (!Number.isFinite(value) || value < min || value > max) {
-        throw new InputError(name, `"${text}" is not a number from ${min} to ${max}: write one in that range`);
-    }
-    return value;
-}
-/** Splits a command line into words: spaces separate, '…' and "…" quote, \ escapes. No shell runs it. */
-function splitCommand(command) {
-    const words = [];
-    let current = '';
-    let inWord = false;
-    let quote;
-    for (let i = 0; i < command.length; i++) {
-        const c = command[i];
-        if (quote) {
-            if (c === quote)
-                quote = undefined;
-            else if (c === '\\' && quote === '"' && i + 1 < command.length)
-                current += command[++i];
-            else
-                current += c;
-        }
-        else if (c === '"' || c === "'") {
-            quote = c;
-            inWord = true;
-        }
-        else if (c === '\\' && i + 1 < command.length) {
-            current += command[++i];
-            inWord = true;
-        }
-        else if (/\s/.test(c)) {
-            if (inWord)
-                words.push(current);
-            current = '';
-            inWord = false;
-        }
-        else {
-            current += c;
-            inWord = true;
-        }
-    }
-    if (quote)
-        throw new Error(`unterminated ${quote} quote`);
-    if (inWord)
-        words.push(current);
-    return words;
-}
-
-
-/***/ }),
-
-/***/ 49:
-/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
-
-/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
-/* harmony export */   R4: () => (/* binding */ logInAll),
-/* harmony export */   Tm: () => (/* binding */ logoutFrom),
-/* harmony export */   rC: () => (/* binding */ readLogins)
-/* harmony export */ });
-/* unused harmony exports parseLogins, loginArgs, loginTo */
-/* harmony import */ var _actions_core__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(6058);
-/* harmony import */ var yaml__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(8815);
-/* harmony import */ var _docker_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(3871);
-/* harmony import */ var _input_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(3599);
-/**
- * Registry logins: `docker login --password-stdin` (the password never reaches argv), and logout in the post step
- * for exactly the registries this action logged into. With no login input, credentials an earlier step stored
- * (docker/login-action, `docker login`) are used as they are.
- */
-
-
-
-
-/**
- * `registry` + `username` + `password` for one registry, and `logins` (a YAML list of
- * `{registry, username, password}`) for several.
- */
-function readLogins(read) {
-    const logins = [];
-    const registry = read('registry').trim();
-    const username = read('username').trim();
-    const password = read('password');
-    if (username || password) {
-        if (!username)
-            throw new _input_js__WEBPACK_IMPORTED_MODULE_3__/* .InputError */ .dz('username', 'is empty but "password" is set: give both, or neither');
-        if (!password)
-            throw new _input_js__WEBPACK_IMPORTED_MODULE_3__/* .InputError */ .dz('password', 'is empty but "username" is set: give both, or neither');
-        logins.push({ registry, username, password: password.trim() });
-    }
-    else if (registry) {
-        throw new _input_js__WEBPACK_IMPORTED_MODULE_3__/* .InputError */ .dz('registry', `is set (${registry}) but "username" and "password" are not: give them to log in, or drop "registry" to use the credentials an earlier step stored`);
-    }
-    const text = read('logins');
-    if (text.trim())
-        logins.push(...parseLogins(text));
-    const seen = new Set();
-    for (const login of logins) {
-        if (seen.has(login.registry)) {
-            throw new _input_js__WEBPACK_IMPORTED_MODULE_3__/* .InputError */ .dz('logins', `registry "${login.registry || 'docker.io'}" is given twice: log in to each registry once`);
-        }
-        seen.add(login.registry);
-    }
-    return logins;
-}
-/** Parses the `logins` input. Messages never quote a password. */
-function parseLogins(text) {
-    let doc;
-    try {
-        // Failsafe schema: every value stays the text written (a password 0123 is not the number 123).
-        doc = (0,yaml__WEBPACK_IMPORTED_MODULE_1__/* .parse */ .qg)(text, { schema: 'failsafe' });
-    }
-    catch (error) {
-        // The YAML parser's message can quote the offending line, which may hold a password: keep only its position.
-        const position = error.linePos?.[0]?.line;
-        throw new _input_js__WEBPACK_IMPORTED_MODULE_3__/* .InputError */ .dz('logins', `is not valid YAML${position ? ` (line ${position})` : ''}: write a list of {registry, username, password}`);
-    }
-    if (!Array.isArray(doc))
-        throw new _input_js__WEBPACK_IMPORTED_MODULE_3__/* .InputError */ .dz('logins', 'is not a YAML list: write one "- registry: HOST" entry with username and password per registry');
-    return doc.map((entry, i) => {
-        const item = entry;
-        const field = (name) => {
-            const value = item?.[name];
-            return typeof value === 'string' ? value.trim() : '';
-        };
-        if (typeof item !== 'object' || item === null)
-            throw new _input_js__WEBPACK_IMPORTED_MODULE_3__/* .InputError */ .dz('logins', `entry ${i + 1} is not a mapping of registry, username, password`);
-        const unknown = Object.keys(item).filter(k => !['registry', 'username', 'password'].includes(k));
-        if (unknown.length)
-            throw new _input_js__WEBPACK_IMPORTED_MODULE_3__/* .InputError */ .dz('logins', `entry ${i + 1} has unknown key(s) ${unknown.join(', ')}: use registry, username, password`);
-        const login = { registry: field('registry'), username: field('username'), password: field('password') };
-        if (!login.registry)
-            throw new _input_js__WEBPACK_IMPORTED_MODULE_3__/* .InputError */ .dz('logins', `entry ${i + 1} has no registry: give the registry host, e.g. ghcr.io`);
-        if (!login.username || !login.password)
-            throw new _input_js__WEBPACK_IMPORTED_MODULE_3__/* .InputError */ .dz('logins', `entry ${i + 1} (${login.registry}) needs both username and password: give both`);
-        return login;
-    });
-}
-function loginArgs(login) {
-    const args = ['login', '--username', login.username, '--password-stdin'];
-    if (login.registry)
-        args.push(login.registry);
-    return args;
-}
-async function loginTo(docker, login, retry) {
-    const where = login.registry || 'docker.io';
-    try {
-        await docker.run(loginArgs(login), { input: login.password, retry, silent: true });
-    }
-    catch (error) {
-        if (!(error instanceof _docker_js__WEBPACK_IMPORTED_MODULE_2__/* .DockerCommandError */ .YJ))
-            throw error;
-        const detail = (0,_docker_js__WEBPACK_IMPORTED_MODULE_2__/* .lastLines */ .w$)(error.result.stderr || error.result.stdout, 1);
-        if (error.failure.kind === 'auth') {
-            throw new Error(`login to ${where} failed: the registry refused user "${login.username}" with the given password (${detail}); check the "username" and "password" inputs (or "logins", or the secret behind them)`, { cause: error });
-        }
-        throw new Error(`login to ${where} failed: ${detail}: check the registry host in input "registry" (or "logins") and that the registry is up`, {
-            cause: error
-        });
-    }
-}
-async function logoutFrom(docker, registry) {
-    const args = registry ? ['logout', registry] : ['logout'];
-    await docker.run(args, { silent: true });
-}
-/**
- * Logs in to every registry in order; `remember` is told the registries logged into so far after each one, so
- * the post step logs out of exactly those even when a later login fails.
- */
-async function logInAll(docker, logins, retry, remember) {
-    if (logins.length === 0) {
-        _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .info */ .pq('no login inputs: using the credentials earlier steps stored');
-        return;
-    }
-    const loggedIn = [];
-    for (const login of logins) {
-        await loginTo(docker, login, retry);
-        loggedIn.push(login.registry);
-        remember([...loggedIn]);
-        _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .info */ .pq(`logged in to ${login.registry || 'docker.io'} as ${login.username}`);
-    }
-}
-
-
-/***/ }),
-
-/***/ 8694:
+/***/ 4707:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
 // EXPORTS
 __nccwpck_require__.d(__webpack_exports__, {
-  e: () => (/* binding */ run)
+  K2: () => (/* binding */ installBuildx),
+  Ou: () => (/* binding */ parseBuildxVersion),
+  jZ: () => (/* binding */ readBuildxInstallSettings)
 });
+
+// UNUSED EXPORTS: BuildxInstallError, DEFAULT_BUILDX_DOWNLOAD_URL, checksumsUrl, dockerConfigDir, parseChecksums, releasePlatform, releaseUrl, sameVersion, sha256File
 
 // EXTERNAL MODULE: ./node_modules/@actions/core/lib/core.js + 8 modules
 var lib_core = __nccwpck_require__(6058);
-// EXTERNAL MODULE: external "node:fs/promises"
-var promises_ = __nccwpck_require__(1455);
-;// CONCATENATED MODULE: external "node:os"
-const external_node_os_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:os");
-;// CONCATENATED MODULE: external "node:path"
-const external_node_path_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:path");
-// EXTERNAL MODULE: ./src/input.ts
-var src_input = __nccwpck_require__(3599);
-// EXTERNAL MODULE: ./src/docker.ts
-var src_docker = __nccwpck_require__(3871);
-// EXTERNAL MODULE: ./src/platform.ts
-var src_platform = __nccwpck_require__(3728);
-;// CONCATENATED MODULE: ./src/build.ts
-/**
- * `docker buildx build`: the argv from settings, and what buildx reports back in its metadata file.
- */
-
-
-
-
-
-/** The argv (after `docker`) for one multi-platform build. */
-function buildxBuildArgs(request) {
-    const args = request.dockerContext ? ['--context', request.dockerContext, 'buildx', 'build'] : ['buildx', 'build'];
-    if (request.builder)
-        args.push('--builder', request.builder);
-    args.push('--file', request.file, '--platform', request.platforms.map(src_platform/* formatPlatform */.Bq).join(','));
-    if (request.target)
-        args.push('--target', request.target);
-    for (const arg of request.buildArgs)
-        args.push('--build-arg', `${arg.name}=${arg.value}`);
-    for (const label of request.labels ?? [])
-        args.push('--label', label);
-    for (const annotation of request.annotations ?? [])
-        args.push('--annotation', annotation);
-    for (const secret of request.secretFiles ?? [])
-        args.push('--secret', `id=${secret.id},src=${secret.file}`);
-    for (const cache of request.cacheFrom ?? [])
-        args.push('--cache-from', cache);
-    for (const cache of request.cacheTo ?? [])
-        args.push('--cache-to', cache);
-    if (request.noCache)
-        args.push('--no-cache');
-    if (request.pull)
-        args.push('--pull');
-    if (request.provenance !== undefined)
-        args.push(`--provenance=${request.provenance}`);
-    if (request.sbom !== undefined)
-        args.push(`--sbom=${request.sbom}`);
-    switch (request.output.kind) {
-        case 'load':
-            args.push('--tag', request.output.name, '--load');
-            break;
-        case 'push-by-digest':
-            args.push('--output', `type=image,name=${request.output.repository},push-by-digest=true,name-canonical=true,push=true`);
-            break;
-        case 'none':
-            break;
-    }
-    args.push('--metadata-file', request.metadataFile);
-    args.push(request.context);
-    return args;
-}
-function parseBuildMetadata(json) {
-    let raw;
-    try {
-        raw = JSON.parse(json);
-    }
-    catch (error) {
-        throw new Error(`buildx wrote a metadata file that is not JSON: ${error.message}`, { cause: error });
-    }
-    if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
-        throw new Error('buildx wrote a metadata file that is not a JSON object');
-    }
-    const record = raw;
-    const digest = record['containerimage.digest'];
-    const names = record['image.name'];
-    return {
-        digest: typeof digest === 'string' ? digest : undefined,
-        imageNames: typeof names === 'string' ? names.split(',').filter(n => n !== '') : [],
-        raw: record
-    };
-}
-/**
- * The platform and cause of a failed build, from buildx's progress output. buildx prefixes each step with
- * `[linux/arm64 build 3/4]` and ends with `ERROR: failed to solve: ...`.
- */
-function describeBuildFailure(output) {
-    const lines = output.split('\n').map(l => l.trim());
-    const errorLine = [...lines].reverse().find(l => /^ERROR:/.test(l) || /^error:/i.test(l));
-    const cause = (errorLine ?? lines.filter(l => l !== '').slice(-1)[0] ?? 'no output').replace(/^ERROR:\s*/, '');
-    const failedStep = [...lines].reverse().find(l => /^> \[[^\]]+\]/.test(l)) ?? '';
-    const platform = /\[(\w+\/[\w.]+(?:\/\w+)?)\s/.exec(failedStep)?.[1];
-    const step = /^> \[[^\]]+\]\s*(.*?):?$/.exec(failedStep)?.[1];
-    const where = platform ? ` for ${platform}` : '';
-    const what = step ? ` at \`${step}\`` : '';
-    return `the build failed${where}${what}: ${cause}`;
-}
-class BuildError extends Error {
-    name = 'BuildError';
-}
-/** Runs the build and returns buildx's metadata. A failed build ends in a {@link BuildError} naming the platform. */
-async function runBuild(docker, request, retry) {
-    try {
-        await docker.run(buildxBuildArgs(request), retry ? { retry } : {});
-    }
-    catch (error) {
-        if (error instanceof src_docker/* DockerCommandError */.YJ) {
-            const failure = describeBuildFailure(error.result.stderr || error.result.stdout);
-            throw new BuildError(`${failure}; fix ${request.file} (the step's output is in the build log above)`, { cause: error });
-        }
-        throw error;
-    }
-    let json;
-    try {
-        json = await (0,promises_.readFile)(request.metadataFile, 'utf8');
-    }
-    catch (error) {
-        throw new Error(`buildx succeeded but wrote no metadata file at ${request.metadataFile}`, { cause: error });
-    }
-    return parseBuildMetadata(json);
-}
-/**
- * Where a build's result goes for a driver: the `docker` driver loads into the engine's store (it cannot push by
- * digest); other drivers push by digest when publishing, and keep the result in their cache otherwise.
- */
-function chooseOutput(driver, push, firstRepository, stagingName) {
-    if (driver === 'docker')
-        return { kind: 'load', name: stagingName };
-    return push ? { kind: 'push-by-digest', repository: firstRepository } : { kind: 'none' };
-}
-/** Fails early, naming the input, when the context or the Dockerfile is not there. */
-async function checkBuildFiles(context, file) {
-    const contextStat = await (0,promises_.stat)(context).catch(() => undefined);
-    if (!contextStat?.isDirectory()) {
-        throw new src_input/* InputError */.dz('context', `directory "${context}" does not exist (relative paths start at ${process.cwd()}): check out the repository first, or fix the path`);
-    }
-    const fileStat = await (0,promises_.stat)(file).catch(() => undefined);
-    if (!fileStat?.isFile()) {
-        throw new src_input/* InputError */.dz('file', `Dockerfile "${file}" does not exist (relative paths start at ${process.cwd()}): set "file" to its path`);
-    }
-}
-/** Writes each build secret to its own file (mode 0600) in `dir`, for `--secret id=...,src=FILE`. */
-async function writeSecretFiles(dir, secrets) {
-    const files = [];
-    for (const secret of secrets) {
-        const file = external_node_path_namespaceObject.join(dir, `secret-${files.length}`);
-        await (0,promises_.writeFile)(file, secret.value, { mode: 0o600 });
-        files.push({ id: secret.id, file });
-    }
-    return files;
-}
-
-// EXTERNAL MODULE: ./src/builder.ts
-var src_builder = __nccwpck_require__(4868);
 // EXTERNAL MODULE: ./node_modules/@actions/io/lib/io.js
 var lib_io = __nccwpck_require__(8701);
 // EXTERNAL MODULE: external "crypto"
@@ -40264,6 +39735,14 @@ function _unique(values) {
 var external_node_crypto_ = __nccwpck_require__(7598);
 // EXTERNAL MODULE: external "node:fs"
 var external_node_fs_ = __nccwpck_require__(3024);
+// EXTERNAL MODULE: external "node:fs/promises"
+var promises_ = __nccwpck_require__(1455);
+// EXTERNAL MODULE: external "node:os"
+var external_node_os_ = __nccwpck_require__(8161);
+// EXTERNAL MODULE: external "node:path"
+var external_node_path_ = __nccwpck_require__(6760);
+// EXTERNAL MODULE: ./src/input.ts
+var input = __nccwpck_require__(3599);
 ;// CONCATENATED MODULE: ./src/buildx-install.ts
 /**
  * A pinned buildx (`buildx-version`): when the installed one differs, download that release (from GitHub, or the
@@ -40284,17 +39763,17 @@ function readBuildxInstallSettings(read) {
     const raw = read('buildx-version').trim();
     const version = raw.replace(/^v/, '') || undefined;
     if (version !== undefined && !/^\d+\.\d+\.\d+(?:[-+][0-9A-Za-z.+-]+)?$/.test(version)) {
-        throw new src_input/* InputError */.dz('buildx-version', `"${raw}" is not a buildx release version: write it like 0.13.1`);
+        throw new input/* InputError */.dz('buildx-version', `"${raw}" is not a buildx release version: write it like 0.13.1`);
     }
     const downloadUrl = read('buildx-download-url').trim() || DEFAULT_BUILDX_DOWNLOAD_URL;
     if (!downloadUrl.includes('{version}')) {
-        throw new src_input/* InputError */.dz('buildx-download-url', 'has no {version} placeholder: write a URL template like the default');
+        throw new input/* InputError */.dz('buildx-download-url', 'has no {version} placeholder: write a URL template like the default');
     }
     try {
         new URL(downloadUrl.replace(/\{(version|os|arch)\}/g, 'x'));
     }
     catch {
-        throw new src_input/* InputError */.dz('buildx-download-url', `"${downloadUrl}" is not a URL template`);
+        throw new input/* InputError */.dz('buildx-download-url', `"${downloadUrl}" is not a URL template`);
     }
     return { version, downloadUrl };
 }
@@ -40330,7 +39809,7 @@ function parseChecksums(text) {
     for (const line of text.split('\n')) {
         const m = /^([0-9a-fA-F]{64})\s+\*?(.+?)\s*$/.exec(line);
         if (m && m[1] && m[2])
-            sums.set(external_node_path_namespaceObject.posix.basename(m[2]), m[1].toLowerCase());
+            sums.set(external_node_path_.posix.basename(m[2]), m[1].toLowerCase());
     }
     return sums;
 }
@@ -40353,7 +39832,7 @@ async function sha256File(file) {
     return hash.digest('hex');
 }
 function dockerConfigDir(env = process.env) {
-    return env.DOCKER_CONFIG || external_node_path_namespaceObject.join((0,external_node_os_namespaceObject.homedir)(), '.docker');
+    return env.DOCKER_CONFIG || external_node_path_.join((0,external_node_os_.homedir)(), '.docker');
 }
 class BuildxInstallError extends Error {
     name = 'BuildxInstallError';
@@ -40364,7 +39843,7 @@ async function installedVersion(docker) {
 }
 async function downloadVerified(settings, version, os, arch) {
     const url = releaseUrl(settings.downloadUrl, version, os, arch);
-    const fileName = external_node_path_namespaceObject.posix.basename(new URL(url).pathname);
+    const fileName = external_node_path_.posix.basename(new URL(url).pathname);
     const sumsUrl = checksumsUrl(url);
     lib_core/* info */.pq(`downloading ${url}`);
     let sumsFile;
@@ -40417,11 +39896,11 @@ async function installBuildx(docker, settings, env = process.env) {
         await (0,promises_.rm)(binary, { force: true });
         source = 'download';
     }
-    const pluginDir = external_node_path_namespaceObject.join(dockerConfigDir(env), 'cli-plugins');
-    const plugin = external_node_path_namespaceObject.join(pluginDir, exe);
+    const pluginDir = external_node_path_.join(dockerConfigDir(env), 'cli-plugins');
+    const plugin = external_node_path_.join(pluginDir, exe);
     await (0,promises_.mkdir)(pluginDir, { recursive: true });
     const temporary = `${plugin}.${process.pid}.tmp`;
-    await (0,promises_.copyFile)(external_node_path_namespaceObject.join(cachedDir, exe), temporary);
+    await (0,promises_.copyFile)(external_node_path_.join(cachedDir, exe), temporary);
     await (0,promises_.chmod)(temporary, 0o755);
     await (0,promises_.rename)(temporary, plugin);
     lib_core/* info */.pq(`installed buildx ${version} as ${plugin}`);
@@ -40432,92 +39911,413 @@ async function installBuildx(docker, settings, env = process.env) {
     return { version, source, plugin };
 }
 
-// EXTERNAL MODULE: ./src/errors.ts
-var errors = __nccwpck_require__(3916);
-// EXTERNAL MODULE: ./src/login.ts
-var login = __nccwpck_require__(49);
-;// CONCATENATED MODULE: ./src/outputs.ts
+
+/***/ }),
+
+/***/ 3871:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   YJ: () => (/* binding */ DockerCommandError),
+/* harmony export */   hC: () => (/* binding */ createDocker),
+/* harmony export */   w$: () => (/* binding */ lastLines)
+/* harmony export */ });
+/* unused harmony exports describeArgs, runWithRetries */
+/* harmony import */ var _actions_core__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(6058);
+/* harmony import */ var _actions_exec__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(5260);
+/* harmony import */ var _retry_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(9809);
 /**
- * Step outputs: typed names, so a typo is a compile error, and one place that sets them all.
+ * The one wrapper through which every docker / buildx command runs: argv arrays (never shell strings), captured
+ * output, retries of transient registry faults, and errors that say which command failed and why.
  */
 
-const Output = {
-    /** Digest of the pushed multi-arch index. */
-    Digest: 'digest',
-    /** The main tag. */
-    Tag: 'tag',
-    /** Every full reference published, newline separated. */
-    Tags: 'tags',
-    /** `repository@digest` for every repository, newline separated. */
-    Images: 'images',
-    /** JSON object: version name (`go`) → the version the image was built with. */
-    Versions: 'versions',
-    /** JSON object: platform (`linux/arm64`) → manifest digest. */
-    PlatformDigests: 'platform-digests',
-    /** The index exactly as the registry serves it. */
-    Manifest: 'manifest',
-    /** buildx's metadata JSON. */
-    Metadata: 'metadata',
-    /** JSON list of the index's attestation manifests: digest, the platform attested, predicate types. */
-    Attestations: 'attestations',
-    /** The requested platforms that run through QEMU on this runner, comma separated. */
-    QemuPlatforms: 'qemu-platforms',
-    /** The buildx builder the build ran on. */
-    Builder: 'builder',
-    /** The platforms that builder supports, comma separated. */
-    BuilderPlatforms: 'builder-platforms'
-};
-/** The outputs that describe what was published (the setup phases set theirs as they go). */
-function outputsOf(result, tag) {
-    return {
-        [Output.Digest]: result.digest,
-        [Output.Tag]: tag,
-        [Output.Tags]: result.references.join('\n'),
-        [Output.Images]: result.pinned.join('\n'),
-        [Output.PlatformDigests]: JSON.stringify(result.platformDigests),
-        [Output.Manifest]: result.manifest,
-        [Output.Metadata]: JSON.stringify(result.metadata.raw),
-        [Output.Attestations]: JSON.stringify(result.attestations)
-    };
-}
-function reportOutputs(result, tag) {
-    for (const [name, value] of Object.entries(outputsOf(result, tag)))
-        lib_core/* setOutput */.uH(name, value);
-}
-/** Sets some outputs now (setup phases report theirs as soon as they are known). */
-function setOutputs(outputs) {
-    for (const [name, value] of Object.entries(outputs))
-        lib_core/* setOutput */.uH(name, value);
-}
 
-;// CONCATENATED MODULE: ./src/phases.ts
-/**
- * The pipeline's phases: each runs in its own log group and its duration is kept for the job summary.
- */
 
-class Phases {
-    now;
-    timings = [];
-    origin;
-    constructor(now = Date.now) {
-        this.now = now;
-        this.origin = now();
+class DockerCommandError extends Error {
+    args;
+    result;
+    attempts;
+    failure;
+    constructor(args, result, attempts = 1) {
+        const tries = attempts > 1 ? ` after ${attempts} attempts` : '';
+        super(`docker ${describeArgs(args)} failed${tries} (exit ${result.exitCode}): ${lastLines(result.stderr || result.stdout)}`);
+        this.args = args;
+        this.result = result;
+        this.attempts = attempts;
+        this.name = 'DockerCommandError';
+        this.failure = (0,_retry_js__WEBPACK_IMPORTED_MODULE_2__/* .classifyFailure */ .XE)(`${result.stdout}\n${result.stderr}`);
     }
-    /** Runs `body` in a log group named `name`, timing it (failed phases are kept too). */
-    async run(name, body) {
-        const start = this.now();
-        let ok = false;
+}
+/** The command's subcommand words, without flags' values, for messages: `buildx imagetools inspect`. */
+function describeArgs(args) {
+    const words = [];
+    for (const a of args) {
+        if (a.startsWith('-'))
+            break;
+        words.push(a);
+    }
+    return words.join(' ');
+}
+/** The last meaningful lines of a command's output, which is where docker and buildx put the cause. */
+function lastLines(text, count = 3) {
+    const lines = text
+        .split('\n')
+        .map(l => l.trim())
+        .filter(l => l !== '');
+    return lines.slice(-count).join(' | ') || '(no output)';
+}
+const realSleep = ms => new Promise(resolve => setTimeout(resolve, ms));
+/** The real docker CLI through `@actions/exec`. */
+function createDocker(binary = 'docker', sleep = realSleep) {
+    const once = async (args, options) => {
         try {
-            const result = await lib_core/* group */.Os(name, body);
-            ok = true;
+            const out = await _actions_exec__WEBPACK_IMPORTED_MODULE_1__/* .getExecOutput */ .H(binary, [...args], {
+                ignoreReturnCode: true,
+                silent: options.silent ?? false,
+                input: options.input === undefined ? undefined : Buffer.from(options.input)
+            });
+            return { exitCode: out.exitCode, stdout: out.stdout, stderr: out.stderr };
+        }
+        catch (error) {
+            const cause = error instanceof Error ? error.message : String(error);
+            throw new Error(`cannot run "${binary}": ${cause}. Install the docker CLI with the buildx plugin on the runner.`, {
+                cause: error
+            });
+        }
+    };
+    return { run: (args, options = {}) => runWithRetries(once, args, options, sleep) };
+}
+/** Runs `once` until it succeeds, fails for good, or the policy's attempts are spent. */
+async function runWithRetries(once, args, options, sleep) {
+    const policy = options.allowFailure ? _retry_js__WEBPACK_IMPORTED_MODULE_2__/* .NO_RETRY */ .PE : (options.retry ?? _retry_js__WEBPACK_IMPORTED_MODULE_2__/* .NO_RETRY */ .PE);
+    for (let attempt = 1;; attempt++) {
+        const result = await once(args, options);
+        if (result.exitCode === 0 || options.allowFailure)
             return result;
-        }
-        finally {
-            this.timings.push({ name, startMs: start - this.origin, durationMs: this.now() - start, ok });
-        }
+        const error = new DockerCommandError(args, result, attempt);
+        if (!(0,_retry_js__WEBPACK_IMPORTED_MODULE_2__/* .isRetryable */ .r3)(error.failure.kind) || attempt >= policy.attempts)
+            throw error;
+        const delay = (0,_retry_js__WEBPACK_IMPORTED_MODULE_2__/* .retryDelayMs */ .qO)(policy, attempt, error.failure);
+        _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .warning */ .$e(`docker ${describeArgs(args)}: ${error.failure.cause} (attempt ${attempt} of ${policy.attempts}); retrying in ${Math.round(delay / 100) / 10}s: ${lastLines(result.stderr || result.stdout, 1)}`);
+        await sleep(delay);
     }
 }
 
+
+/***/ }),
+
+/***/ 3916:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   g: () => (/* binding */ errorMessage)
+/* harmony export */ });
+/** A message for any thrown value, not only `Error`. */
+function errorMessage(error) {
+    if (error instanceof Error)
+        return error.message;
+    if (typeof error === 'string')
+        return error;
+    try {
+        return JSON.stringify(error) ?? String(error);
+    }
+    catch {
+        return String(error);
+    }
+}
+
+
+/***/ }),
+
+/***/ 9407:
+/***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
+
+__nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
+/* harmony import */ var _actions_core__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(6058);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(2373);
+/* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(3916);
+/* harmony import */ var _post_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(6661);
+/* harmony import */ var _state_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(2462);
+/**
+ * Entry point of both the main and the post step (the runner starts the same bundle twice; the post step sees
+ * the state the main step saved).
+ */
+
+
+
+
+
+if ((0,_state_js__WEBPACK_IMPORTED_MODULE_3__/* .isPostStep */ .pq)()) {
+    await (0,_post_js__WEBPACK_IMPORTED_MODULE_2__/* .runPost */ .a)().catch(error => _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .warning */ .$e(`post step: ${(0,_errors_js__WEBPACK_IMPORTED_MODULE_4__/* .errorMessage */ .g)(error)}`));
+}
+else {
+    await (0,_main_js__WEBPACK_IMPORTED_MODULE_1__/* .run */ .e)().catch(error => _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .setFailed */ .C1((0,_errors_js__WEBPACK_IMPORTED_MODULE_4__/* .errorMessage */ .g)(error)));
+}
+
+__webpack_async_result__();
+} catch(e) { __webpack_async_result__(e); } }, 1);
+
+/***/ }),
+
+/***/ 3599:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   GW: () => (/* binding */ splitCommand),
+/* harmony export */   Vf: () => (/* binding */ readBoolean),
+/* harmony export */   dz: () => (/* binding */ InputError),
+/* harmony export */   kz: () => (/* binding */ readNumber),
+/* harmony export */   ry: () => (/* binding */ splitList),
+/* harmony export */   uz: () => (/* binding */ splitLines)
+/* harmony export */ });
+/**
+ * Reading raw inputs: the reader type, the user-facing input error, and list/boolean/number helpers.
+ */
+/** A problem with an input the user can fix; the message names the input. */
+class InputError extends Error {
+    input;
+    constructor(input, problem) {
+        super(`input "${input}": ${problem}`);
+        this.input = input;
+        this.name = 'InputError';
+    }
+}
+/** Splits a list input on newlines and commas; trims; drops empty items and `#` comment lines. */
+function splitList(value) {
+    return value
+        .split('\n')
+        .filter(line => !line.trim().startsWith('#'))
+        .flatMap(line => line.split(','))
+        .map(item => item.trim())
+        .filter(item => item !== '');
+}
+/** Splits a list input on newlines only (for items that may hold commas, like cache and annotation specs). */
+function splitLines(value) {
+    return value
+        .split('\n')
+        .map(line => line.trim())
+        .filter(line => line !== '' && !line.startsWith('#'));
+}
+function readBoolean(read, name, fallback) {
+    const value = read(name).trim().toLowerCase();
+    if (value === '')
+        return fallback;
+    if (['true', 'yes', 'on', '1'].includes(value))
+        return true;
+    if (['false', 'no', 'off', '0'].includes(value))
+        return false;
+    throw new InputError(name, `"${read(name).trim()}" is not a boolean: write true or false`);
+}
+function readNumber(read, name, fallback, min, max) {
+    const text = read(name).trim();
+    if (text === '')
+        return fallback;
+    const value = Number(text);
+    if (!Number.isFinite(value) || value < min || value > max) {
+        throw new InputError(name, `"${text}" is not a number from ${min} to ${max}: write one in that range`);
+    }
+    return value;
+}
+/** Splits a command line into words: spaces separate, '…' and "…" quote, \ escapes. No shell runs it. */
+function splitCommand(command) {
+    const words = [];
+    let current = '';
+    let inWord = false;
+    let quote;
+    for (let i = 0; i < command.length; i++) {
+        const c = command[i];
+        if (quote) {
+            if (c === quote)
+                quote = undefined;
+            else if (c === '\\' && quote === '"' && i + 1 < command.length)
+                current += command[++i];
+            else
+                current += c;
+        }
+        else if (c === '"' || c === "'") {
+            quote = c;
+            inWord = true;
+        }
+        else if (c === '\\' && i + 1 < command.length) {
+            current += command[++i];
+            inWord = true;
+        }
+        else if (/\s/.test(c)) {
+            if (inWord)
+                words.push(current);
+            current = '';
+            inWord = false;
+        }
+        else {
+            current += c;
+            inWord = true;
+        }
+    }
+    if (quote)
+        throw new Error(`unterminated ${quote} quote`);
+    if (inWord)
+        words.push(current);
+    return words;
+}
+
+
+/***/ }),
+
+/***/ 49:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   R4: () => (/* binding */ logInAll),
+/* harmony export */   Tm: () => (/* binding */ logoutFrom),
+/* harmony export */   rC: () => (/* binding */ readLogins)
+/* harmony export */ });
+/* unused harmony exports parseLogins, loginArgs, loginTo */
+/* harmony import */ var _actions_core__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(6058);
+/* harmony import */ var yaml__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(8815);
+/* harmony import */ var _docker_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(3871);
+/* harmony import */ var _input_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(3599);
+/**
+ * Registry logins: `docker login --password-stdin` (the password never reaches argv), and logout in the post step
+ * for exactly the registries this action logged into. With no login input, credentials an earlier step stored
+ * (docker/login-action, `docker login`) are used as they are.
+ */
+
+
+
+
+/**
+ * `registry` + `username` + `password` for one registry, and `logins` (a YAML list of
+ * `{registry, username, password}`) for several.
+ */
+function readLogins(read) {
+    const logins = [];
+    const registry = read('registry').trim();
+    const username = read('username').trim();
+    const password = read('password');
+    if (username || password) {
+        if (!username)
+            throw new _input_js__WEBPACK_IMPORTED_MODULE_3__/* .InputError */ .dz('username', 'is empty but "password" is set: give both, or neither');
+        if (!password)
+            throw new _input_js__WEBPACK_IMPORTED_MODULE_3__/* .InputError */ .dz('password', 'is empty but "username" is set: give both, or neither');
+        logins.push({ registry, username, password: password.trim() });
+    }
+    else if (registry) {
+        throw new _input_js__WEBPACK_IMPORTED_MODULE_3__/* .InputError */ .dz('registry', `is set (${registry}) but "username" and "password" are not: give them to log in, or drop "registry" to use the credentials an earlier step stored`);
+    }
+    const text = read('logins');
+    if (text.trim())
+        logins.push(...parseLogins(text));
+    const seen = new Set();
+    for (const login of logins) {
+        if (seen.has(login.registry)) {
+            throw new _input_js__WEBPACK_IMPORTED_MODULE_3__/* .InputError */ .dz('logins', `registry "${login.registry || 'docker.io'}" is given twice: log in to each registry once`);
+        }
+        seen.add(login.registry);
+    }
+    return logins;
+}
+/** Parses the `logins` input. Messages never quote a password. */
+function parseLogins(text) {
+    let doc;
+    try {
+        // Failsafe schema: every value stays the text written (a password 0123 is not the number 123).
+        doc = (0,yaml__WEBPACK_IMPORTED_MODULE_1__/* .parse */ .qg)(text, { schema: 'failsafe' });
+    }
+    catch (error) {
+        // The YAML parser's message can quote the offending line, which may hold a password: keep only its position.
+        const position = error.linePos?.[0]?.line;
+        throw new _input_js__WEBPACK_IMPORTED_MODULE_3__/* .InputError */ .dz('logins', `is not valid YAML${position ? ` (line ${position})` : ''}: write a list of {registry, username, password}`);
+    }
+    if (!Array.isArray(doc))
+        throw new _input_js__WEBPACK_IMPORTED_MODULE_3__/* .InputError */ .dz('logins', 'is not a YAML list: write one "- registry: HOST" entry with username and password per registry');
+    return doc.map((entry, i) => {
+        const item = entry;
+        const field = (name) => {
+            const value = item?.[name];
+            return typeof value === 'string' ? value.trim() : '';
+        };
+        if (typeof item !== 'object' || item === null)
+            throw new _input_js__WEBPACK_IMPORTED_MODULE_3__/* .InputError */ .dz('logins', `entry ${i + 1} is not a mapping of registry, username, password`);
+        const unknown = Object.keys(item).filter(k => !['registry', 'username', 'password'].includes(k));
+        if (unknown.length)
+            throw new _input_js__WEBPACK_IMPORTED_MODULE_3__/* .InputError */ .dz('logins', `entry ${i + 1} has unknown key(s) ${unknown.join(', ')}: use registry, username, password`);
+        const login = { registry: field('registry'), username: field('username'), password: field('password') };
+        if (!login.registry)
+            throw new _input_js__WEBPACK_IMPORTED_MODULE_3__/* .InputError */ .dz('logins', `entry ${i + 1} has no registry: give the registry host, e.g. ghcr.io`);
+        if (!login.username || !login.password)
+            throw new _input_js__WEBPACK_IMPORTED_MODULE_3__/* .InputError */ .dz('logins', `entry ${i + 1} (${login.registry}) needs both username and password: give both`);
+        return login;
+    });
+}
+function loginArgs(login) {
+    const args = ['login', '--username', login.username, '--password-stdin'];
+    if (login.registry)
+        args.push(login.registry);
+    return args;
+}
+async function loginTo(docker, login, retry) {
+    const where = login.registry || 'docker.io';
+    try {
+        await docker.run(loginArgs(login), { input: login.password, retry, silent: true });
+    }
+    catch (error) {
+        if (!(error instanceof _docker_js__WEBPACK_IMPORTED_MODULE_2__/* .DockerCommandError */ .YJ))
+            throw error;
+        const detail = (0,_docker_js__WEBPACK_IMPORTED_MODULE_2__/* .lastLines */ .w$)(error.result.stderr || error.result.stdout, 1);
+        if (error.failure.kind === 'auth') {
+            throw new Error(`login to ${where} failed: the registry refused user "${login.username}" with the given password (${detail}); check the "username" and "password" inputs (or "logins", or the secret behind them)`, { cause: error });
+        }
+        throw new Error(`login to ${where} failed: ${detail}: check the registry host in input "registry" (or "logins") and that the registry is up`, {
+            cause: error
+        });
+    }
+}
+async function logoutFrom(docker, registry) {
+    const args = registry ? ['logout', registry] : ['logout'];
+    await docker.run(args, { silent: true });
+}
+/**
+ * Logs in to every registry in order; `remember` is told the registries logged into so far after each one, so
+ * the post step logs out of exactly those even when a later login fails.
+ */
+async function logInAll(docker, logins, retry, remember) {
+    if (logins.length === 0) {
+        _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .info */ .pq('no login inputs: using the credentials earlier steps stored');
+        return;
+    }
+    const loggedIn = [];
+    for (const login of logins) {
+        await loginTo(docker, login, retry);
+        loggedIn.push(login.registry);
+        remember([...loggedIn]);
+        _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .info */ .pq(`logged in to ${login.registry || 'docker.io'} as ${login.username}`);
+    }
+}
+
+
+/***/ }),
+
+/***/ 2373:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+
+// EXPORTS
+__nccwpck_require__.d(__webpack_exports__, {
+  e: () => (/* binding */ run)
+});
+
+// EXTERNAL MODULE: ./node_modules/@actions/core/lib/core.js + 8 modules
+var core = __nccwpck_require__(6058);
+// EXTERNAL MODULE: external "node:fs/promises"
+var promises_ = __nccwpck_require__(1455);
+// EXTERNAL MODULE: external "node:os"
+var external_node_os_ = __nccwpck_require__(8161);
+// EXTERNAL MODULE: external "node:path"
+var external_node_path_ = __nccwpck_require__(6760);
+// EXTERNAL MODULE: ./src/input.ts
+var src_input = __nccwpck_require__(3599);
+// EXTERNAL MODULE: ./src/docker.ts
+var src_docker = __nccwpck_require__(3871);
 ;// CONCATENATED MODULE: ./src/publish.ts
 
 /** The tag the `docker` driver path pushes through before anything is verified. */
@@ -40671,6 +40471,257 @@ function explainRegistryFailure(error, repository) {
     }
 }
 
+// EXTERNAL MODULE: ./src/platform.ts
+var src_platform = __nccwpck_require__(3728);
+;// CONCATENATED MODULE: ./src/build.ts
+/**
+ * `docker buildx build`: the argv from settings, and what buildx reports back in its metadata file.
+ */
+
+
+
+
+
+
+/** The argv (after `docker`) for one multi-platform build. */
+function buildxBuildArgs(request) {
+    const args = request.dockerContext ? ['--context', request.dockerContext, 'buildx', 'build'] : ['buildx', 'build'];
+    if (request.builder)
+        args.push('--builder', request.builder);
+    args.push('--file', request.file, '--platform', request.platforms.map(src_platform/* formatPlatform */.Bq).join(','));
+    if (request.target)
+        args.push('--target', request.target);
+    for (const arg of request.buildArgs)
+        args.push('--build-arg', `${arg.name}=${arg.value}`);
+    for (const label of request.labels ?? [])
+        args.push('--label', label);
+    for (const annotation of request.annotations ?? [])
+        args.push('--annotation', annotation);
+    for (const secret of request.secretFiles ?? [])
+        args.push('--secret', `id=${secret.id},src=${secret.file}`);
+    for (const cache of request.cacheFrom ?? [])
+        args.push('--cache-from', cache);
+    for (const cache of request.cacheTo ?? [])
+        args.push('--cache-to', cache);
+    if (request.noCache)
+        args.push('--no-cache');
+    if (request.pull)
+        args.push('--pull');
+    if (request.provenance !== undefined)
+        args.push(`--provenance=${request.provenance}`);
+    if (request.sbom !== undefined)
+        args.push(`--sbom=${request.sbom}`);
+    switch (request.output.kind) {
+        case 'load':
+            args.push('--tag', request.output.name, '--load');
+            break;
+        case 'push-by-digest': {
+            // With SOURCE_DATE_EPOCH the files in the layers get that time too, so the same sources give the same digest
+            // on any builder (a fresh docker-container builder has no cache to reuse earlier layers from).
+            const rewrite = request.buildArgs.some(a => a.name === 'SOURCE_DATE_EPOCH') ? ',rewrite-timestamp=true' : '';
+            args.push('--output', `type=image,name=${request.output.repository},push-by-digest=true,name-canonical=true,push=true${rewrite}`);
+            break;
+        }
+        case 'none':
+            break;
+    }
+    args.push('--metadata-file', request.metadataFile);
+    args.push(request.context);
+    return args;
+}
+function parseBuildMetadata(json) {
+    let raw;
+    try {
+        raw = JSON.parse(json);
+    }
+    catch (error) {
+        throw new Error(`buildx wrote a metadata file that is not JSON: ${error.message}`, { cause: error });
+    }
+    if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+        throw new Error('buildx wrote a metadata file that is not a JSON object');
+    }
+    const record = raw;
+    const digest = record['containerimage.digest'];
+    const names = record['image.name'];
+    return {
+        digest: typeof digest === 'string' ? digest : undefined,
+        imageNames: typeof names === 'string' ? names.split(',').filter(n => n !== '') : [],
+        raw: record
+    };
+}
+/**
+ * The platform and cause of a failed build, from buildx's progress output. buildx prefixes each step with
+ * `[linux/arm64 build 3/4]` and ends with `ERROR: failed to solve: ...`.
+ */
+function describeBuildFailure(output) {
+    const lines = output.split('\n').map(l => l.trim());
+    const errorLine = [...lines].reverse().find(l => /^ERROR:/.test(l) || /^error:/i.test(l));
+    const cause = (errorLine ?? lines.filter(l => l !== '').slice(-1)[0] ?? 'no output').replace(/^ERROR:\s*/, '');
+    const failedStep = [...lines].reverse().find(l => /^> \[[^\]]+\]/.test(l)) ?? '';
+    const platform = /\[(\w+\/[\w.]+(?:\/\w+)?)\s/.exec(failedStep)?.[1];
+    const step = /^> \[[^\]]+\]\s*(.*?):?$/.exec(failedStep)?.[1];
+    const where = platform ? ` for ${platform}` : '';
+    const what = step ? ` at \`${step}\`` : '';
+    return `the build failed${where}${what}: ${cause}`;
+}
+/** Whether a failed build failed while BuildKit pushed its result (`failed to push REF: ...`). */
+function isPushFailure(output) {
+    return /failed to push \S+:/.test(output);
+}
+class BuildError extends Error {
+    name = 'BuildError';
+}
+/** Runs the build and returns buildx's metadata. A failed build ends in a {@link BuildError} naming the platform. */
+async function runBuild(docker, request, retry) {
+    try {
+        await docker.run(buildxBuildArgs(request), retry ? { retry } : {});
+    }
+    catch (error) {
+        if (error instanceof src_docker/* DockerCommandError */.YJ) {
+            // A push-by-digest build pushes from BuildKit: a registry that refuses or cannot be reached is not the
+            // Dockerfile's fault.
+            if (request.output.kind === 'push-by-digest' && isPushFailure(error.result.stderr || error.result.stdout)) {
+                throw explainRegistryFailure(error, request.output.repository);
+            }
+            const failure = describeBuildFailure(error.result.stderr || error.result.stdout);
+            throw new BuildError(`${failure}; fix ${request.file} (the step's output is in the build log above)`, { cause: error });
+        }
+        throw error;
+    }
+    let json;
+    try {
+        json = await (0,promises_.readFile)(request.metadataFile, 'utf8');
+    }
+    catch (error) {
+        throw new Error(`buildx succeeded but wrote no metadata file at ${request.metadataFile}`, { cause: error });
+    }
+    return parseBuildMetadata(json);
+}
+/**
+ * Where a build's result goes for a driver: the `docker` driver loads into the engine's store (it cannot push by
+ * digest); other drivers push by digest when publishing, and keep the result in their cache otherwise.
+ */
+function chooseOutput(driver, push, firstRepository, stagingName) {
+    if (driver === 'docker')
+        return { kind: 'load', name: stagingName };
+    return push ? { kind: 'push-by-digest', repository: firstRepository } : { kind: 'none' };
+}
+/** Fails early, naming the input, when the context or the Dockerfile is not there. */
+async function checkBuildFiles(context, file) {
+    const contextStat = await (0,promises_.stat)(context).catch(() => undefined);
+    if (!contextStat?.isDirectory()) {
+        throw new src_input/* InputError */.dz('context', `directory "${context}" does not exist (relative paths start at ${process.cwd()}): check out the repository first, or fix the path`);
+    }
+    const fileStat = await (0,promises_.stat)(file).catch(() => undefined);
+    if (!fileStat?.isFile()) {
+        throw new src_input/* InputError */.dz('file', `Dockerfile "${file}" does not exist (relative paths start at ${process.cwd()}): set "file" to its path`);
+    }
+}
+/** Writes each build secret to its own file (mode 0600) in `dir`, for `--secret id=...,src=FILE`. */
+async function writeSecretFiles(dir, secrets) {
+    const files = [];
+    for (const secret of secrets) {
+        const file = external_node_path_.join(dir, `secret-${files.length}`);
+        await (0,promises_.writeFile)(file, secret.value, { mode: 0o600 });
+        files.push({ id: secret.id, file });
+    }
+    return files;
+}
+
+// EXTERNAL MODULE: ./src/builder.ts
+var src_builder = __nccwpck_require__(4868);
+// EXTERNAL MODULE: ./src/buildx-install.ts + 4 modules
+var buildx_install = __nccwpck_require__(4707);
+// EXTERNAL MODULE: ./src/errors.ts
+var errors = __nccwpck_require__(3916);
+// EXTERNAL MODULE: ./src/login.ts
+var login = __nccwpck_require__(49);
+;// CONCATENATED MODULE: ./src/outputs.ts
+/**
+ * Step outputs: typed names, so a typo is a compile error, and one place that sets them all.
+ */
+
+const Output = {
+    /** Digest of the pushed multi-arch index. */
+    Digest: 'digest',
+    /** The main tag. */
+    Tag: 'tag',
+    /** Every full reference published, newline separated. */
+    Tags: 'tags',
+    /** `repository@digest` for every repository, newline separated. */
+    Images: 'images',
+    /** JSON object: version name (`go`) → the version the image was built with. */
+    Versions: 'versions',
+    /** JSON object: platform (`linux/arm64`) → manifest digest. */
+    PlatformDigests: 'platform-digests',
+    /** The index exactly as the registry serves it. */
+    Manifest: 'manifest',
+    /** buildx's metadata JSON. */
+    Metadata: 'metadata',
+    /** JSON list of the index's attestation manifests: digest, the platform attested, predicate types. */
+    Attestations: 'attestations',
+    /** The requested platforms that run through QEMU on this runner, comma separated. */
+    QemuPlatforms: 'qemu-platforms',
+    /** The buildx builder the build ran on. */
+    Builder: 'builder',
+    /** The platforms that builder supports, comma separated. */
+    BuilderPlatforms: 'builder-platforms'
+};
+/** The outputs that describe what was published (the setup phases set theirs as they go). */
+function outputsOf(result, tag) {
+    return {
+        [Output.Digest]: result.digest,
+        [Output.Tag]: tag,
+        [Output.Tags]: result.references.join('\n'),
+        [Output.Images]: result.pinned.join('\n'),
+        [Output.PlatformDigests]: JSON.stringify(result.platformDigests),
+        [Output.Manifest]: result.manifest,
+        [Output.Metadata]: JSON.stringify(result.metadata.raw),
+        [Output.Attestations]: JSON.stringify(result.attestations)
+    };
+}
+function reportOutputs(result, tag) {
+    for (const [name, value] of Object.entries(outputsOf(result, tag)))
+        core/* setOutput */.uH(name, value);
+}
+/** Sets some outputs now (setup phases report theirs as soon as they are known). */
+function setOutputs(outputs) {
+    for (const [name, value] of Object.entries(outputs))
+        core/* setOutput */.uH(name, value);
+}
+
+;// CONCATENATED MODULE: ./src/phases.ts
+/**
+ * The pipeline's phases: each runs in its own log group and its duration is kept for the job summary.
+ */
+
+class Phases {
+    now;
+    timings = [];
+    origin;
+    constructor(now = Date.now) {
+        this.now = now;
+        this.origin = now();
+    }
+    /** Runs `body` in a log group named `name`, timing it (failed phases are kept too). */
+    async run(name, body) {
+        const start = this.now();
+        let ok = false;
+        try {
+            const result = await core/* group */.Os(name, body);
+            ok = true;
+            return result;
+        }
+        finally {
+            this.timings.push({ name, startMs: start - this.origin, durationMs: this.now() - start, ok });
+        }
+    }
+}
+
+// EXTERNAL MODULE: ./node_modules/@actions/exec/lib/exec.js + 2 modules
+var exec = __nccwpck_require__(5260);
+// EXTERNAL MODULE: external "node:fs"
+var external_node_fs_ = __nccwpck_require__(3024);
 ;// CONCATENATED MODULE: ./src/qemu.ts
 /**
  * QEMU user emulation for the platforms the runner cannot execute itself: which requested platforms are native,
@@ -40766,7 +40817,7 @@ function parseHandler(text) {
 /** The handler registered under `dir/<name>`, or undefined when there is none. */
 async function readHandler(dir, name) {
     try {
-        return parseHandler(await (0,promises_.readFile)(external_node_path_namespaceObject.join(dir, name), 'utf8'));
+        return parseHandler(await (0,promises_.readFile)(external_node_path_.join(dir, name), 'utf8'));
     }
     catch (error) {
         if (error.code === 'ENOENT')
@@ -40777,7 +40828,7 @@ async function readHandler(dir, name) {
 /** Whether binfmt_misc as a whole is mounted and enabled (`dir/status`). */
 async function binfmtEnabled(dir) {
     try {
-        return (await (0,promises_.readFile)(external_node_path_namespaceObject.join(dir, 'status'), 'utf8')).trim() === 'enabled';
+        return (await (0,promises_.readFile)(external_node_path_.join(dir, 'status'), 'utf8')).trim() === 'enabled';
     }
     catch {
         return false;
@@ -40833,7 +40884,7 @@ function realQemuHost() {
         hostArch: hostArchitecture(),
         isRoot: process.getuid?.() === 0,
         async exec(command, args, input) {
-            const out = await lib_exec/* getExecOutput */.H(command, args, {
+            const out = await exec/* getExecOutput */.H(command, args, {
                 ignoreReturnCode: true,
                 input: input === undefined ? undefined : Buffer.from(input)
             });
@@ -40846,7 +40897,7 @@ function realQemuHost() {
 /** Whether the host's qemu-user-static has a rule and an interpreter for every given platform. */
 async function hostHasQemu(host, platforms) {
     for (const platform of platforms) {
-        const conf = external_node_path_namespaceObject.join(host.confDir, `${handlerName(platform)}.conf`);
+        const conf = external_node_path_.join(host.confDir, `${handlerName(platform)}.conf`);
         let text;
         try {
             text = await (0,promises_.readFile)(conf, 'utf8');
@@ -40883,8 +40934,8 @@ async function writeProc(host, file, content) {
 }
 /** `host` mode: registers the host's qemu-user-static rules, with F, for the given platforms. */
 async function registerFromHost(host, platforms) {
-    if (!(0,external_node_fs_.existsSync)(external_node_path_namespaceObject.join(host.binfmtDir, 'register'))) {
-        lib_core/* info */.pq(`mounting binfmt_misc on ${host.binfmtDir}`);
+    if (!(0,external_node_fs_.existsSync)(external_node_path_.join(host.binfmtDir, 'register'))) {
+        core/* info */.pq(`mounting binfmt_misc on ${host.binfmtDir}`);
         const args = ['-t', 'binfmt_misc', 'binfmt_misc', host.binfmtDir];
         if (host.isRoot)
             await host.exec('mount', args);
@@ -40893,7 +40944,7 @@ async function registerFromHost(host, platforms) {
     }
     for (const platform of platforms) {
         const name = handlerName(platform);
-        const conf = external_node_path_namespaceObject.join(host.confDir, `${name}.conf`);
+        const conf = external_node_path_.join(host.confDir, `${name}.conf`);
         let text;
         try {
             text = await (0,promises_.readFile)(conf, 'utf8');
@@ -40904,20 +40955,20 @@ async function registerFromHost(host, platforms) {
         const existing = await readHandler(host.binfmtDir, name);
         if (existing) {
             // A disabled (or F-less) leftover: the kernel refuses a second rule with the same name.
-            lib_core/* info */.pq(`replacing the ${existing.enabled ? 'enabled' : 'disabled'} handler ${name}`);
-            await writeProc(host, external_node_path_namespaceObject.join(host.binfmtDir, name), '-1');
+            core/* info */.pq(`replacing the ${existing.enabled ? 'enabled' : 'disabled'} handler ${name}`);
+            await writeProc(host, external_node_path_.join(host.binfmtDir, name), '-1');
         }
         for (const rule of ruleLines(text)) {
             const line = withFixBinary(rule);
-            lib_core/* info */.pq(`registering ${name} for ${(0,src_platform/* formatPlatform */.Bq)(platform)}: ${line}`);
-            await writeProc(host, external_node_path_namespaceObject.join(host.binfmtDir, 'register'), `${line}\n`);
+            core/* info */.pq(`registering ${name} for ${(0,src_platform/* formatPlatform */.Bq)(platform)}: ${line}`);
+            await writeProc(host, external_node_path_.join(host.binfmtDir, 'register'), `${line}\n`);
         }
     }
 }
 /** `image` mode: the binfmt image installs the handlers. */
 async function registerWithImage(docker, image, platforms) {
     const arches = architectures(platforms).join(',');
-    lib_core/* info */.pq(`installing QEMU handlers for ${arches} with ${image}`);
+    core/* info */.pq(`installing QEMU handlers for ${arches} with ${image}`);
     const result = await docker.run(['run', '--rm', '--privileged', image, '--install', arches], { allowFailure: true });
     if (result.exitCode !== 0) {
         const cause = (result.stderr || result.stdout).trim().split('\n').slice(-3).join(' | ');
@@ -40929,14 +40980,14 @@ async function setUpQemu(docker, settings, platforms, host = realQemuHost()) {
     const binfmtOn = await binfmtEnabled(host.binfmtDir);
     const plan = planQemu(platforms, host.hostArch, await readHandlers(host, platforms), binfmtOn);
     const list = (ps) => ps.map(src_platform/* formatPlatform */.Bq).join(', ') || 'none';
-    lib_core/* info */.pq(`host architecture ${host.hostArch}; native: ${list(plan.native)}; emulated already: ${list(plan.registered)}; missing a handler: ${list(plan.missing)}`);
+    core/* info */.pq(`host architecture ${host.hostArch}; native: ${list(plan.native)}; emulated already: ${list(plan.registered)}; missing a handler: ${list(plan.missing)}`);
     if (settings.mode === 'off') {
-        lib_core/* info */.pq('qemu: off: no handler is installed or checked');
+        core/* info */.pq('qemu: off: no handler is installed or checked');
         return { installedWith: 'none', plan, emulated: plan.registered };
     }
     let installedWith = 'none';
     if (plan.missing.length === 0) {
-        lib_core/* info */.pq(plan.registered.length === 0
+        core/* info */.pq(plan.registered.length === 0
             ? 'nothing to install: every requested platform runs natively on this runner'
             : 'nothing to install: every foreign platform already has an enabled binfmt handler');
     }
@@ -40944,7 +40995,7 @@ async function setUpQemu(docker, settings, platforms, host = realQemuHost()) {
         let mode = settings.mode;
         if (mode === 'auto') {
             mode = (await hostHasQemu(host, plan.missing)) ? 'host' : 'image';
-            lib_core/* info */.pq(mode === 'host'
+            core/* info */.pq(mode === 'host'
                 ? `qemu: auto: using the host's qemu-user-static for ${list(plan.missing)}`
                 : `qemu: auto: no host qemu-user-static for ${list(plan.missing)}; using ${settings.binfmtImage}`);
         }
@@ -40964,6 +41015,8 @@ async function setUpQemu(docker, settings, platforms, host = realQemuHost()) {
     return { installedWith, plan, emulated: verified.registered };
 }
 
+// EXTERNAL MODULE: external "node:crypto"
+var external_node_crypto_ = __nccwpck_require__(7598);
 // EXTERNAL MODULE: ./src/retry.ts
 var src_retry = __nccwpck_require__(9809);
 ;// CONCATENATED MODULE: ./src/registry.ts
@@ -41223,7 +41276,7 @@ function versionsFilePath(settings, dockerfile) {
         }
         return settings.file;
     }
-    const beside = external_node_path_namespaceObject.join(external_node_path_namespaceObject.dirname(dockerfile), DEFAULT_VERSIONS_FILE);
+    const beside = external_node_path_.join(external_node_path_.dirname(dockerfile), DEFAULT_VERSIONS_FILE);
     return (0,external_node_fs_.existsSync)(beside) ? beside : undefined;
 }
 /** Resolves every version from inputs, the versions file and the Dockerfile's ARG defaults. */
@@ -41246,7 +41299,7 @@ async function resolveVersions(settings, dockerfile) {
         if (input !== undefined)
             places.push(`input "${input}"`);
         places.push(file === undefined
-            ? `a versions file (none given in "versions-file", no ${external_node_path_namespaceObject.join(external_node_path_namespaceObject.dirname(dockerfile), DEFAULT_VERSIONS_FILE)})`
+            ? `a versions file (none given in "versions-file", no ${external_node_path_.join(external_node_path_.dirname(dockerfile), DEFAULT_VERSIONS_FILE)})`
             : `${file} (${fileKeys(name).join(' or ')})`);
         places.push(`the default of ARG ${arg} in ${dockerfile}`);
         searched[name] = places;
@@ -41599,7 +41652,7 @@ async function planTags(docker, settings, versions, github, now = new Date()) {
         indexExtras.push('latest');
     let tag = base;
     if (!push) {
-        lib_core/* info */.pq(`not pushing (push: ${t.push}, event ${github.eventName || 'unknown'}): the registry is not asked whether ${base} exists`);
+        core/* info */.pq(`not pushing (push: ${t.push}, event ${github.eventName || 'unknown'}): the registry is not asked whether ${base} exists`);
     }
     else if (t.rebuild !== 'overwrite') {
         tag = await resolveRebuild(docker, settings.images, base, t.rebuild, settings.retry);
@@ -41631,7 +41684,7 @@ async function resolveRebuild(docker, images, base, mode, retry) {
     };
     const found = await existing(base);
     if (found === undefined) {
-        lib_core/* info */.pq(`${base} is new in ${images.join(', ')}`);
+        core/* info */.pq(`${base} is new in ${images.join(', ')}`);
         return base;
     }
     if (mode === 'fail') {
@@ -41641,10 +41694,10 @@ async function resolveRebuild(docker, images, base, mode, retry) {
         const candidate = `${base}-${n}`;
         const taken = await existing(candidate);
         if (taken === undefined) {
-            lib_core/* info */.pq(`${found} exists; this rebuild publishes ${candidate}`);
+            core/* info */.pq(`${found} exists; this rebuild publishes ${candidate}`);
             return candidate;
         }
-        lib_core/* info */.pq(`${taken} exists too`);
+        core/* info */.pq(`${taken} exists too`);
     }
     throw new src_input/* InputError */.dz('rebuild', `${base}-1 … ${base}-${MAX_REBUILDS} all exist: bump a version, or set rebuild: overwrite`);
 }
@@ -41707,7 +41760,7 @@ function buildTime(buildArgs, env = process.env) {
 
 function readSettings(read) {
     const context = read('context').trim() || '.';
-    const file = read('file').trim() || external_node_path_namespaceObject.join(context, 'Dockerfile');
+    const file = read('file').trim() || external_node_path_.join(context, 'Dockerfile');
     const settings = {
         context,
         file,
@@ -41718,7 +41771,7 @@ function readSettings(read) {
         tagging: readTagSettings(read),
         qemu: readQemuSettings(read),
         builder: (0,src_builder/* readBuilderSettings */.lQ)(read),
-        buildx: readBuildxInstallSettings(read),
+        buildx: (0,buildx_install/* readBuildxInstallSettings */.jZ)(read),
         logins: (0,login/* readLogins */.rC)(read),
         retry: readRetry(read),
         verifyCommand: readVerifyCommand(read),
@@ -41889,7 +41942,7 @@ function addTimings(summary, timings) {
 }
 /** A failed run's summary: the error, and how far the pipeline got. No tag a user pulls has moved before "Move tags". */
 async function writeFailureSummary(message, timings) {
-    const summary = lib_core/* summary */.z.addHeading('go-build-action failed', 2);
+    const summary = core/* summary */.z.addHeading('go-build-action failed', 2);
     summary.addRaw(`<p>${escapeHtml(message)}</p>`, true);
     const moved = timings.some(t => t.name === 'Move tags');
     summary.addRaw(moved
@@ -41899,7 +41952,7 @@ async function writeFailureSummary(message, timings) {
     await summary.write();
 }
 async function writeSummary(result, platforms, timings) {
-    const summary = lib_core/* summary */.z.addHeading('go-build-action', 2);
+    const summary = core/* summary */.z.addHeading('go-build-action', 2);
     if (result.pushed) {
         summary.addRaw(`<p>Published index ${code(result.digest)} under:</p>`, true);
         summary.addList(result.references.map(code));
@@ -42033,7 +42086,8 @@ function verifyCommandArgs(image, platform, command) {
     const [program, ...rest] = command;
     if (!program)
         throw new Error('empty verify command');
-    return ['run', '--rm', '--pull', 'never', '--platform', (0,src_platform/* formatPlatform */.Bq)(platform), '--entrypoint', program, image, ...rest];
+    // --quiet: a pull's progress would bury the command's own output in a failure message.
+    return ['run', '--rm', '--quiet', '--pull', 'never', '--platform', (0,src_platform/* formatPlatform */.Bq)(platform), '--entrypoint', program, image, ...rest];
 }
 /** Lines docker itself adds to a failed `docker run`, which say nothing about the cause. */
 const DOCKER_RUN_NOISE = /^Run 'docker run --help' for more information$/;
@@ -42128,25 +42182,25 @@ async function run(docker = (0,src_docker/* createDocker */.hC)()) {
 }
 /** Inputs → versions and tags → QEMU → builder → build → push by digest → verify → move tags → report. */
 async function publish(docker, phases) {
-    const settings = readSettings(name => lib_core/* getInput */.V4(name));
+    const settings = readSettings(name => core/* getInput */.V4(name));
     maskSecrets(settings);
-    const workDir = await (0,promises_.mkdtemp)(external_node_path_namespaceObject.join(process.env.RUNNER_TEMP || (0,external_node_os_namespaceObject.tmpdir)(), 'go-build-action-'));
+    const workDir = await (0,promises_.mkdtemp)(external_node_path_.join(process.env.RUNNER_TEMP || (0,external_node_os_.tmpdir)(), 'go-build-action-'));
     (0,state/* saveState */.LZ)(state/* State */.Uw.WorkDir, workDir);
     await checkBuildFiles(settings.context, settings.file);
     await phases.run('Log in', () => (0,login/* logInAll */.R4)(docker, settings.logins, settings.retry, registries => (0,state/* saveJsonState */.p1)(state/* State */.Uw.Logins, registries)));
     const { versions, plan } = await phases.run('Versions and tags', async () => {
         const resolved = await resolveVersions(settings.versions, settings.file);
         for (const [name, version] of Object.entries(resolved.resolved))
-            lib_core/* info */.pq(`${name} ${version.value} (from ${version.source})`);
+            core/* info */.pq(`${name} ${version.value} (from ${version.source})`);
         const tagPlan = await planTags(docker, settings, resolved, readGitHubContext(), buildTime(settings.buildArgs));
-        lib_core/* info */.pq(`main tag ${tagPlan.tag}; ${tagPlan.push ? 'pushing' : 'not pushing'}`);
+        core/* info */.pq(`main tag ${tagPlan.tag}; ${tagPlan.push ? 'pushing' : 'not pushing'}`);
         return { versions: resolved, plan: tagPlan };
     });
     setOutputs({ [Output.Tag]: plan.tag, [Output.Versions]: JSON.stringify(versionValues(versions)) });
     const qemu = await phases.run('Set up QEMU', () => setUpQemu(docker, settings.qemu, settings.platforms));
     setOutputs({ [Output.QemuPlatforms]: qemu.emulated.map(src_platform/* formatPlatform */.Bq).join(',') });
     if (settings.buildx.version)
-        await phases.run('Install buildx', () => installBuildx(docker, settings.buildx));
+        await phases.run('Install buildx', () => (0,buildx_install/* installBuildx */.K2)(docker, settings.buildx));
     const builder = await phases.run('Set up the builder', () => (0,src_builder/* setUpBuilder */.Vk)(docker, settings.builder, settings.platforms, qemu.emulated));
     setOutputs({ [Output.Builder]: builder.name, [Output.BuilderPlatforms]: builder.platforms.join(',') });
     const [firstRepository] = settings.images;
@@ -42159,7 +42213,7 @@ async function publish(docker, phases) {
         platforms: settings.platforms,
         output,
         buildArgs: withVersionBuildArgs(settings.buildArgs, versions),
-        metadataFile: external_node_path_namespaceObject.join(workDir, 'metadata.json'),
+        metadataFile: external_node_path_.join(workDir, 'metadata.json'),
         builder: builder.name,
         dockerContext: builder.dockerContext,
         target: settings.target || undefined,
@@ -42214,7 +42268,7 @@ async function publish(docker, phases) {
             metadata
         };
     }
-    await lib_core/* group */.Os('Report', async () => {
+    await core/* group */.Os('Report', async () => {
         reportOutputs(result, plan.tag);
         await writeSummary(result, platforms, phases.timings);
     });
@@ -42222,9 +42276,9 @@ async function publish(docker, phases) {
 /** Masks every secret value before anything can print it. */
 function maskSecrets(settings) {
     for (const login of settings.logins)
-        lib_core/* setSecret */.Pq(login.password);
+        core/* setSecret */.Pq(login.password);
     for (const secret of settings.secrets)
-        lib_core/* setSecret */.Pq(secret.value);
+        core/* setSecret */.Pq(secret.value);
 }
 
 
@@ -42661,6 +42715,20 @@ module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:http2")
 /***/ ((module) => {
 
 module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:net");
+
+/***/ }),
+
+/***/ 8161:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:os");
+
+/***/ }),
+
+/***/ 6760:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:path");
 
 /***/ }),
 
