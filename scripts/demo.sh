@@ -9,7 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 # node_modules holds the Node 24 runtime GitHub uses for `runs.using: node24`.
 [ -d node_modules ] || npm ci --no-audit --no-fund
-bash scripts/e2e-env.sh up
+bash scripts/e2e-env.sh up >&2
 status_file=${E2E_STATE_DIR:-/var/lib/go-build-action-e2e}/hosted-path.json
 field() { node -e 'const s = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8")); process.stdout.write(String(s[process.argv[2]] ?? ""))' "$status_file" "$1"; }
 
