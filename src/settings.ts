@@ -23,7 +23,7 @@ export interface Settings {
   file: string
   /** Repositories to publish to, e.g. `ghcr.io/org/go-build`, `localhost:5000/go-build`. */
   images: string[]
-  /** Target platforms, deduplicated, in the order given. */
+  /** Target platforms, normalized (`linux/arm64/v8` → `linux/arm64`), in the order given; never twice. */
   platforms: Platform[]
   /** `--build-arg` values, in the order given. */
   buildArgs: BuildArg[]
@@ -171,6 +171,7 @@ function readImages(read: InputReader): string[] {
 function readPlatforms(read: InputReader): Platform[] {
   const raw = splitList(read('platforms'))
   const items = raw.length > 0 ? raw : [...DEFAULT_PLATFORMS]
+  const spellings = new Map<string, string>()
   const platforms: Platform[] = []
   for (const item of items) {
     let platform: Platform
@@ -180,7 +181,14 @@ function readPlatforms(read: InputReader): Platform[] {
       if (error instanceof PlatformError) throw new InputError('platforms', error.message)
       throw error
     }
-    if (!platforms.some(p => formatPlatform(p) === formatPlatform(platform))) platforms.push(platform)
+    const key = formatPlatform(platform)
+    const earlier = spellings.get(key)
+    if (earlier !== undefined) {
+      const same = earlier === item ? `"${item}" is given twice` : `"${earlier}" and "${item}" both name ${key}`
+      throw new InputError('platforms', `${same}: give each platform once`)
+    }
+    spellings.set(key, item)
+    platforms.push(platform)
   }
   return platforms
 }

@@ -2,7 +2,7 @@
  * Checks, before any tag a user pulls moves, that what was built and staged is what was asked for.
  */
 import type { Docker } from './docker.js'
-import { formatPlatform, parsePlatform, samePlatform, type Platform } from './platform.js'
+import { formatPlatform, parsePlatform, platformKey, samePlatform, type Platform } from './platform.js'
 import { inspectIndex, isAttestation, platformDigests, type ImageIndex, type RegistryIndex } from './registry.js'
 import type { RetryPolicy } from './retry.js'
 
@@ -143,7 +143,7 @@ export async function verifyStagedIndex(
       continue
     }
     const size = descriptor.size + (manifest.config?.size ?? 0) + (manifest.layers ?? []).reduce((sum, l) => sum + (l.size ?? 0), 0)
-    platforms.push({ platform: formatPlatform(descriptor.platform!), digest: descriptor.digest, size })
+    platforms.push({ platform: platformKey(descriptor.platform!), digest: descriptor.digest, size })
   }
 
   for (const repository of others) {
