@@ -38763,7 +38763,7 @@ function covers(supported, platform) {
     return supported.some(text => {
         let s;
         try {
-            s = (0,_platform_js__WEBPACK_IMPORTED_MODULE_4__/* .parsePlatform */ .FL)(text);
+            s = (0,_platform_js__WEBPACK_IMPORTED_MODULE_4__/* .parsePlatform */ .Y8)(text);
         }
         catch {
             return false; // a platform this action cannot build anyway (e.g. another os)
@@ -39013,7 +39013,7 @@ function errorMessage(error) {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
 /* harmony import */ var _actions_core__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(6058);
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(8694);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(8509);
 /* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(3916);
 /* harmony import */ var _post_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(6661);
 /* harmony import */ var _state_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(2462);
@@ -39276,7 +39276,7 @@ async function logInAll(docker, logins, retry, remember) {
 
 /***/ }),
 
-/***/ 8694:
+/***/ 8509:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -40460,6 +40460,12 @@ const Output = {
     Metadata: 'metadata',
     /** JSON list of the index's attestation manifests: digest, the platform attested, predicate types. */
     Attestations: 'attestations',
+    /**
+     * JSON list of every tag move: `reference`, `previous` (the digest it held before, '' for a new tag), `digest`
+     * (what this run moved it to), `now` (what it holds at the end) and `outcome` (moved, not-moved, restored,
+     * restore-failed, other, unknown). Set on failure too.
+     */
+    Moves: 'moves',
     /** The requested platforms that run through QEMU on this runner, comma separated. */
     QemuPlatforms: 'qemu-platforms',
     /** The buildx builder the build ran on. */
@@ -40477,7 +40483,24 @@ function outputsOf(result, tag) {
         [Output.PlatformDigests]: JSON.stringify(result.platformDigests),
         [Output.Manifest]: result.manifest,
         [Output.Metadata]: JSON.stringify(result.metadata.raw),
-        [Output.Attestations]: JSON.stringify(result.attestations)
+        [Output.Attestations]: JSON.stringify(result.attestations),
+        [Output.Moves]: movesJson(result.moves)
+    };
+}
+function movesJson(records) {
+    return JSON.stringify(records.map(r => ({ reference: r.reference, previous: r.previous, digest: r.target, now: r.now, outcome: r.outcome })));
+}
+/**
+ * A run that failed while moving tags: `digest` is the index it was publishing, `tags` every reference that
+ * holds this run's content at the end, `moves` where every planned reference ended.
+ */
+function failureOutputs(records) {
+    const index = records.find(r => r.kind === 'index');
+    const holding = records.filter(r => r.now !== '' && r.now === r.target);
+    return {
+        ...(index ? { [Output.Digest]: index.target } : {}),
+        [Output.Tags]: holding.map(r => r.reference).join('\n'),
+        [Output.Moves]: movesJson(records)
     };
 }
 function reportOutputs(result, tag) {
@@ -40495,6 +40518,8 @@ function setOutputs(outputs) {
  * The pipeline's phases: each runs in its own log group and its duration is kept for the job summary.
  */
 
+/** The phase in which tags users pull move; the failure summary says whether it began. */
+const PUBLISH_PHASE = 'Move tags';
 class Phases {
     now;
     timings = [];
@@ -40520,8 +40545,21 @@ class Phases {
 
 ;// CONCATENATED MODULE: ./src/publish.ts
 
-/** The tag the `docker` driver path pushes through before anything is verified. */
-const STAGING_TAG = 'go-build-action-staging';
+/** The start of every staging tag. */
+const STAGING_TAG_PREFIX = 'go-build-action-staging';
+/**
+ * The tag the `docker` driver path pushes through before anything is verified, one per run, attempt and job
+ * (matrix jobs share a run id), so runs on one engine never remove each other's, and registries with immutable
+ * tags take it: `go-build-action-staging-RUNID-ATTEMPT-RANDOM`.
+ */
+function stagingTag(env = process.env, random = Math.random) {
+    const run = /^\d+$/.test(env.GITHUB_RUN_ID ?? '') ? env.GITHUB_RUN_ID : 'local';
+    const attempt = /^\d+$/.test(env.GITHUB_RUN_ATTEMPT ?? '') ? env.GITHUB_RUN_ATTEMPT : '1';
+    const unique = Math.floor(random() * 36 ** 6)
+        .toString(36)
+        .padStart(6, '0');
+    return `${STAGING_TAG_PREFIX}-${run}-${attempt}-${unique}`;
+}
 /** The digest `docker push` reports on its last line: `TAG: digest: sha256:... size: N`. */
 function parsePushDigest(output) {
     const matches = [...output.matchAll(/digest: (sha256:[0-9a-f]{64})/g)];
@@ -40542,69 +40580,6 @@ async function copyByDigest(docker, source, digest, targets, retry) {
             continue;
         await docker.run(['buildx', 'imagetools', 'create', '--tag', `${target}@${digest}`, `${source}@${digest}`], { retry });
     }
-}
-/** The references each tag move creates, per repository. */
-function plannedMoves(repositories, indexTags, platformTags) {
-    const platforms = {};
-    for (const [platform, tag] of Object.entries(platformTags))
-        platforms[platform] = repositories.map(r => `${r}:${tag}`);
-    return { index: repositories.flatMap(r => indexTags.map(t => `${r}:${t}`)), platforms };
-}
-/** argv that points every index tag of one repository at the staged index. */
-function indexTagArgs(repository, digest, indexTags) {
-    const args = ['buildx', 'imagetools', 'create'];
-    for (const tag of indexTags)
-        args.push('--tag', `${repository}:${tag}`);
-    args.push(`${repository}@${digest}`);
-    return args;
-}
-/**
- * Points a tag at one platform's manifest itself (not a one-entry index wrapping it), so its digest is the one
- * in the index. Newer buildx does this with `imagetools create --prefer-index=false`; buildx 0.13 cannot, and the
- * engine's containerd store pulls the manifest by digest, tags it and pushes it unchanged.
- */
-async function tagPlatformManifest(docker, repository, manifestDigest, tag, preferIndexFlag, retry) {
-    const source = `${repository}@${manifestDigest}`;
-    const target = `${repository}:${tag}`;
-    if (preferIndexFlag) {
-        await docker.run(['buildx', 'imagetools', 'create', '--prefer-index=false', '--tag', target, source], { retry });
-        return;
-    }
-    await docker.run(['pull', '--quiet', source], { retry });
-    await docker.run(['tag', source, target]);
-    const pushed = await docker.run(['push', target], { retry });
-    const digest = parsePushDigest(`${pushed.stdout}\n${pushed.stderr}`);
-    if (digest !== manifestDigest) {
-        // The classic image store rewrites manifests it pushes; only the containerd store pushes them unchanged.
-        throw new Error(`${target} was pushed as ${digest ?? 'an unknown digest'}, not as the platform manifest ${manifestDigest}: this engine rewrites manifests on push. Use a buildx with "imagetools create --prefer-index" (input "buildx-version"), or an engine with the containerd image store; set "platform-tags: false" to publish without per-platform tags`);
-    }
-}
-/** Whether this buildx has `imagetools create --prefer-index`. */
-async function supportsPreferIndex(docker) {
-    const help = await docker.run(['buildx', 'imagetools', 'create', '--help'], { silent: true, allowFailure: true });
-    return help.stdout.includes('--prefer-index');
-}
-/**
- * Moves every tag to content that is already staged and verified: per-platform tags first, then the index tags.
- * Returns the local image names the containerd-store path created, for the post step to remove.
- */
-async function moveTags(docker, staged, indexTags, platformTags, platformDigests, retry) {
-    const preferIndexFlag = Object.keys(platformTags).length > 0 && (await supportsPreferIndex(docker));
-    const localNames = [];
-    for (const repository of staged.repositories) {
-        for (const [platform, tag] of Object.entries(platformTags)) {
-            const digest = platformDigests[platform];
-            if (!digest)
-                throw new Error(`the index has no manifest for ${platform}, so ${repository}:${tag} cannot be published`);
-            await tagPlatformManifest(docker, repository, digest, tag, preferIndexFlag, retry);
-            if (!preferIndexFlag)
-                localNames.push(`${repository}:${tag}`);
-        }
-    }
-    for (const repository of staged.repositories) {
-        await docker.run(indexTagArgs(repository, staged.digest, indexTags), { retry });
-    }
-    return localNames;
 }
 /**
  * Gets the built index into every repository by digest. The `docker` driver's loaded index is pushed through
@@ -41001,13 +40976,16 @@ function isAttestation(descriptor) {
     return (descriptor.annotations?.['vnd.docker.reference.type'] === 'attestation-manifest' ||
         (descriptor.platform?.os === 'unknown' && descriptor.platform?.architecture === 'unknown'));
 }
-/** Platform (`linux/arm64`) → manifest digest, for the image entries of an index (attestations left out). */
+/**
+ * Platform (`linux/arm64`) → manifest digest, for the image entries of an index (attestations left out), keyed by
+ * the normalized spelling (an entry written `arm64/v8` is `linux/arm64`).
+ */
 function platformDigests(index) {
     const digests = {};
     for (const descriptor of index.manifests) {
         if (isAttestation(descriptor) || !descriptor.platform)
             continue;
-        digests[(0,src_platform/* formatPlatform */.Bq)(descriptor.platform)] = descriptor.digest;
+        digests[(0,src_platform/* platformKey */.Ng)(descriptor.platform)] = descriptor.digest;
     }
     return digests;
 }
@@ -41030,6 +41008,13 @@ class RegistryQueryError extends Error {
 }
 /** Asks the registry whether `reference` exists, with a real `imagetools inspect`. */
 async function referenceExists(docker, reference, retry) {
+    return (await currentDigest(docker, reference, retry)) !== '';
+}
+/**
+ * The digest of what `reference` holds now ('' when the registry has no such tag), from the bytes
+ * `imagetools inspect --raw` serves. A registry that cannot be asked is an error, never taken for "no such tag".
+ */
+async function currentDigest(docker, reference, retry) {
     const args = ['buildx', 'imagetools', 'inspect', '--raw', reference];
     let result;
     let attempts = 1;
@@ -41049,10 +41034,10 @@ async function referenceExists(docker, reference, retry) {
         result = await docker.run(args, { silent: true, allowFailure: true });
     }
     if (result.exitCode === 0)
-        return true;
+        return sha256Digest(result.stdout);
     const output = `${result.stderr}\n${result.stdout}`;
     if (isNotFound(output))
-        return false;
+        return '';
     const cause = output
         .split('\n')
         .map(l => l.trim().replace(/^ERROR:\s*/, ''))
@@ -41598,11 +41583,13 @@ async function planTags(docker, settings, versions, github, now = new Date()) {
     if (t.latest === 'always' || (t.latest === 'true' && onDefaultBranch))
         indexExtras.push('latest');
     let tag = base;
+    let seen = {};
     if (!push) {
         lib_core/* info */.pq(`not pushing (push: ${t.push}, event ${github.eventName || 'unknown'}): the registry is not asked whether ${base} exists`);
     }
     else if (t.rebuild !== 'overwrite') {
         tag = await resolveRebuild(docker, settings.images, base, t.rebuild, settings.retry);
+        seen = Object.fromEntries(settings.images.map(image => [`${image}:${tag}`, '']));
     }
     checkTag(tag, 'tag-template', 'the main tag with its rebuild number');
     const platformTags = {};
@@ -41618,7 +41605,7 @@ async function planTags(docker, settings, versions, github, now = new Date()) {
         }
     }
     const metadata = imageMetadata(tag, versions, github, now);
-    return { tag, indexTags, platformTags, push, labels: metadata, annotations: { ...metadata } };
+    return { tag, indexTags, platformTags, push, seen, labels: metadata, annotations: { ...metadata } };
 }
 /** `suffix`: the main tag if free in every repository, else the first `TAG-n` free in all. `fail`: the tag, or an error. */
 async function resolveRebuild(docker, images, base, mode, retry) {
@@ -41802,19 +41789,26 @@ function readImages(read) {
 function readPlatforms(read) {
     const raw = (0,src_input/* splitList */.ry)(read('platforms'));
     const items = raw.length > 0 ? raw : [...src_platform/* DEFAULT_PLATFORMS */.pu];
+    const spellings = new Map();
     const platforms = [];
     for (const item of items) {
         let platform;
         try {
-            platform = (0,src_platform/* parsePlatform */.FL)(item);
+            platform = (0,src_platform/* parsePlatform */.Y8)(item);
         }
         catch (error) {
             if (error instanceof src_platform/* PlatformError */.Wk)
                 throw new src_input/* InputError */.dz('platforms', error.message);
             throw error;
         }
-        if (!platforms.some(p => (0,src_platform/* formatPlatform */.Bq)(p) === (0,src_platform/* formatPlatform */.Bq)(platform)))
-            platforms.push(platform);
+        const key = (0,src_platform/* formatPlatform */.Bq)(platform);
+        const earlier = spellings.get(key);
+        if (earlier !== undefined) {
+            const same = earlier === item ? `"${item}" is given twice` : `"${earlier}" and "${item}" both name ${key}`;
+            throw new src_input/* InputError */.dz('platforms', `${same}: give each platform once`);
+        }
+        spellings.set(key, item);
+        platforms.push(platform);
     }
     return platforms;
 }
@@ -41887,14 +41881,47 @@ function addTimings(summary, timings) {
     ]);
     summary.addRaw(`\n${timingChart(timings)}\n`, true);
 }
-/** A failed run's summary: the error, and how far the pipeline got. No tag a user pulls has moved before "Move tags". */
-async function writeFailureSummary(message, timings) {
+/** What each outcome means, in the failure summary's table. */
+const OUTCOME_WORDS = {
+    moved: 'moved: holds this run\'s content',
+    restored: 'moved, then put back to its previous digest',
+    'not-moved': 'not moved',
+    'restore-failed': 'moved; putting it back failed: holds this run\'s content',
+    other: 'holds content of another run',
+    unknown: 'unknown: the registry could not be read'
+};
+/** One row per planned reference: before → planned, and where it ended. */
+function moveRows(records) {
+    const digest = (d) => (d ? code(d) : 'none');
+    return records.map(r => {
+        const created = r.previous === '' && (r.outcome === 'moved' || r.outcome === 'restore-failed');
+        const note = created ? ' (created by this run: a tag cannot be deleted portably; a re-run completes the publish)' : '';
+        return [code(r.reference), digest(r.previous), digest(r.target), `${escapeHtml(OUTCOME_WORDS[r.outcome])}${escapeHtml(note)}`];
+    });
+}
+/**
+ * A failed run's summary: the error, how far the pipeline got, and, when tags had begun to move, where every
+ * reference ended (before → planned digest). No tag a user pulls moves before the "Move tags" phase.
+ */
+async function writeFailureSummary(message, timings, records = []) {
     const summary = lib_core/* summary */.z.addHeading('go-build-action failed', 2);
     summary.addRaw(`<p>${escapeHtml(message)}</p>`, true);
-    const moved = timings.some(t => t.name === 'Move tags');
-    summary.addRaw(moved
-        ? '<p>The run failed while moving tags: some tags may already point at the new index.</p>'
-        : '<p>No tag a user pulls was moved.</p>', true);
+    const moved = records.filter(r => r.outcome !== 'not-moved');
+    if (moved.length === 0) {
+        summary.addRaw('<p>No tag a user pulls was moved.</p>', true);
+    }
+    else {
+        summary.addRaw('<p>The run failed while moving tags. Where every reference it was moving ended:</p>', true);
+        summary.addTable([
+            [
+                { data: 'Reference', header: true },
+                { data: 'Before', header: true },
+                { data: 'This run', header: true },
+                { data: 'Now', header: true }
+            ],
+            ...moveRows(records)
+        ]);
+    }
     addTimings(summary, timings);
     await summary.write();
 }
@@ -41926,12 +41953,253 @@ async function writeSummary(result, platforms, timings) {
     await summary.write();
 }
 
+;// CONCATENATED MODULE: ./src/limit.ts
+/**
+ * Bounded concurrency for independent registry operations.
+ */
+/** How many registry operations of one step run at once. */
+const REGISTRY_CONCURRENCY = 4;
+/**
+ * Runs `task` for every item, at most `limit` at a time, in the items' order. After the first failure no further
+ * task starts; the ones running are awaited, and the first error is thrown.
+ */
+async function forEachLimited(items, limit, task) {
+    let next = 0;
+    let failure;
+    const worker = async () => {
+        while (failure === undefined && next < items.length) {
+            const item = items[next++];
+            try {
+                await task(item);
+            }
+            catch (error) {
+                failure ??= { error };
+            }
+        }
+    };
+    await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
+    if (failure)
+        throw failure.error;
+}
+/** `forEachLimited` that keeps every result, in the items' order. */
+async function mapLimited(items, limit, task) {
+    const results = new Array(items.length);
+    const indexed = items.map((item, i) => ({ item, i }));
+    await forEachLimited(indexed, limit, async ({ item, i }) => {
+        results[i] = await task(item);
+    });
+    return results;
+}
+
+;// CONCATENATED MODULE: ./src/transaction.ts
+
+
+
+
+/** What the move phase did so far, for the outputs and the summary, also of a failed or cancelled run. */
+class MoveJournal {
+    plan;
+    /** References whose move command succeeded, in order. */
+    moved = [];
+    /** Set once the moves ended (successfully, or reconciled after a failure). */
+    records;
+    /** Local image names the engine path created, for the post step to remove. */
+    localNames = [];
+    /** The references as far as known now: the reconciled records, else the plan with the moves made so far. */
+    snapshot() {
+        if (this.records)
+            return this.records;
+        return (this.plan?.moves ?? []).map(m => this.moved.includes(m.reference) ? { ...m, outcome: 'moved', now: m.target } : { ...m, outcome: 'unknown', now: '' });
+    }
+}
+/** A publish that failed after the moves began; the journal says where every reference ended. */
+class MoveError extends Error {
+    records;
+    name = 'MoveError';
+    constructor(message, records, options) {
+        super(message, options);
+        this.records = records;
+    }
+}
+/** The moves, in order: per-platform tags in every repository, then index tags in every repository. */
+function orderedMoves(staged, indexTags, platformTags, platformDigests) {
+    const moves = [];
+    for (const repository of staged.repositories) {
+        for (const [platform, tag] of Object.entries(platformTags)) {
+            const digest = platformDigests[platform];
+            if (!digest)
+                throw new Error(`the index has no manifest for ${platform}, so ${repository}:${tag} cannot be published; no tag moved`);
+            moves.push({ reference: `${repository}:${tag}`, repository, kind: 'platform', target: digest });
+        }
+    }
+    for (const repository of staged.repositories) {
+        for (const tag of indexTags)
+            moves.push({ reference: `${repository}:${tag}`, repository, kind: 'index', target: staged.digest });
+    }
+    return moves;
+}
+/** Whether this buildx has `imagetools create --prefer-index`. */
+async function supportsPreferIndex(docker) {
+    const help = await docker.run(['buildx', 'imagetools', 'create', '--help'], { silent: true, allowFailure: true });
+    return help.stdout.includes('--prefer-index');
+}
+/**
+ * Without `--prefer-index`, a per-platform tag is pushed by the engine: pull the manifest by digest and tag it.
+ * Only the containerd store keeps the manifest as it is (the image ID is the manifest digest); the classic store
+ * would push a rewritten one, so this is checked here, before any tag moves.
+ */
+async function prepareLocalManifest(docker, move, retry, journal) {
+    const source = `${move.repository}@${move.target}`;
+    await docker.run(['pull', '--quiet', source], { retry });
+    await docker.run(['tag', source, move.reference]);
+    journal.localNames.push(move.reference);
+    const { stdout } = await docker.run(['image', 'inspect', '--format', '{{.Id}}', move.reference], { silent: true });
+    if (stdout.trim() !== move.target) {
+        throw new Error(`the engine holds ${move.target} as ${stdout.trim() || 'an unknown image'}, so pushing ${move.reference} would publish a rewritten manifest; no tag moved: use a buildx with "imagetools create --prefer-index" (input "buildx-version"), or an engine with the containerd image store; set "platform-tags: false" to publish without per-platform tags`);
+    }
+}
+/**
+ * Makes the plan; nothing moves. Throws, with nothing moved, when a digest is missing, a capability lacks, the
+ * registry cannot be asked what a tag holds, or the main tag no longer holds what the tag planner saw.
+ */
+async function planMoves(docker, staged, tags, platformDigests, retry, journal) {
+    const moves = orderedMoves(staged, tags.indexTags, tags.platformTags, platformDigests);
+    const platformMoves = moves.filter(m => m.kind === 'platform');
+    const preferIndex = platformMoves.length > 0 && (await supportsPreferIndex(docker));
+    if (!preferIndex)
+        await forEachLimited(platformMoves, REGISTRY_CONCURRENCY, m => prepareLocalManifest(docker, m, retry, journal));
+    const previous = await mapLimited(moves, REGISTRY_CONCURRENCY, m => currentDigest(docker, m.reference, retry));
+    const plan = { moves: moves.map((m, i) => ({ ...m, previous: previous[i] ?? '' })), preferIndex };
+    for (const move of plan.moves) {
+        const seen = tags.seen[move.reference];
+        if (seen !== undefined && seen !== move.previous) {
+            throw new Error(`${move.reference} ${seen === '' ? 'was free' : `held ${seen}`} when this run chose its tag, and now holds ${move.previous || 'nothing'}: another run is publishing the same tag; no tag moved. Re-run this job to publish the next free tag, and give the workflow a "concurrency:" group keyed on the image so runs publish one at a time`);
+        }
+    }
+    journal.plan = plan;
+    return plan;
+}
+/** argv that points `reference` at `digest` of the same repository with buildx (a carbon copy with `exact`). */
+function imagetoolsTagArgs(reference, source, exact) {
+    return ['buildx', 'imagetools', 'create', ...(exact ? ['--prefer-index=false'] : []), '--tag', reference, source];
+}
+/** Points one reference at its target. */
+async function moveOne(docker, move, preferIndex, retry) {
+    const source = `${move.repository}@${move.target}`;
+    if (move.kind === 'index' || preferIndex) {
+        await docker.run(imagetoolsTagArgs(move.reference, source, move.kind === 'platform'), { retry });
+        return;
+    }
+    const pushed = await docker.run(['push', move.reference], { retry });
+    const digest = parsePushDigest(`${pushed.stdout}\n${pushed.stderr}`);
+    if (digest !== move.target) {
+        throw new Error(`${move.reference} was pushed as ${digest ?? 'an unknown digest'}, not as the platform manifest ${move.target}`);
+    }
+}
+/** Makes the moves in the plan's order: all per-platform tags, then the index tags; stops at the first failure. */
+async function makeMoves(docker, plan, retry, journal) {
+    for (const kind of ['platform', 'index']) {
+        await forEachLimited(plan.moves.filter(m => m.kind === kind), REGISTRY_CONCURRENCY, async (move) => {
+            await moveOne(docker, move, plan.preferIndex, retry);
+            journal.moved.push(move.reference);
+        });
+    }
+}
+/** Reads every planned reference again: what it holds now, and what that means. */
+async function readBack(docker, moves, retry) {
+    return mapLimited(moves, REGISTRY_CONCURRENCY, async (move) => {
+        let now;
+        try {
+            now = await currentDigest(docker, move.reference, retry);
+        }
+        catch {
+            return { ...move, outcome: 'unknown', now: '' };
+        }
+        return { ...move, now, outcome: outcomeOf(move, now) };
+    });
+}
+function outcomeOf(move, now) {
+    if (now === move.target)
+        return 'moved';
+    if (now === move.previous)
+        return 'not-moved';
+    return 'other';
+}
+/**
+ * Puts back every reference that moved and held something before (best effort): a carbon copy of the previous
+ * digest with `--prefer-index=false` where buildx has it; else `imagetools create` for an index, and the engine
+ * (pull, tag, push) for a per-platform manifest. Each is read again to say whether it worked.
+ */
+async function restore(docker, records, preferIndex, retry) {
+    return mapLimited(records, REGISTRY_CONCURRENCY, async (record) => {
+        if (record.outcome !== 'moved' || record.previous === '')
+            return record;
+        const source = `${record.repository}@${record.previous}`;
+        try {
+            if (preferIndex || record.kind === 'index') {
+                await docker.run(imagetoolsTagArgs(record.reference, source, preferIndex), { retry });
+            }
+            else {
+                await docker.run(['pull', '--quiet', source], { retry });
+                await docker.run(['tag', source, record.reference]);
+                await docker.run(['push', record.reference], { retry });
+            }
+            const now = await currentDigest(docker, record.reference, retry);
+            return { ...record, now, outcome: now === record.previous ? 'restored' : 'restore-failed' };
+        }
+        catch {
+            return { ...record, outcome: 'restore-failed' };
+        }
+    });
+}
+/**
+ * Moves every tag of the plan, reads every reference back, and on any failure reconciles: reads every planned
+ * reference again, puts back what it can, and throws a {@link MoveError} whose records say where each ended.
+ */
+async function executeMoves(docker, plan, retry, journal) {
+    let failure;
+    try {
+        await makeMoves(docker, plan, retry, journal);
+    }
+    catch (error) {
+        failure = error;
+    }
+    const records = await readBack(docker, plan.moves, retry);
+    const astray = records.filter(r => r.outcome !== 'moved');
+    if (failure === undefined && astray.length === 0) {
+        journal.records = records;
+        return records;
+    }
+    const reconciled = await restore(docker, records, plan.preferIndex, retry);
+    journal.records = reconciled;
+    const cause = failure !== undefined
+        ? (0,errors/* errorMessage */.g)(failure)
+        : `after moving, ${astray.map(r => `${r.reference} holds ${r.now || 'nothing'}`).join(', ')} instead of what this run moved it to: another run moved it at the same time`;
+    throw new MoveError(`${cause}; ${describeOutcome(reconciled)}`, reconciled, { cause: failure });
+}
+/** One sentence on where the references ended, for the error line (the summary has the table). */
+function describeOutcome(records) {
+    const count = (outcome) => records.filter(r => r.outcome === outcome);
+    const parts = [`${count('moved').length + count('restored').length + count('restore-failed').length} of ${records.length} tag(s) had moved`];
+    if (count('restored').length)
+        parts.push(`${count('restored').length} put back to their previous digest`);
+    const left = [...count('moved'), ...count('restore-failed')];
+    if (left.length) {
+        parts.push(`${left.map(r => r.reference).join(', ')} still point${left.length === 1 ? 's' : ''} at this run's content (a tag this run created cannot be deleted portably; re-run the job to complete the publish)`);
+    }
+    if (count('other').length)
+        parts.push(`${count('other').map(r => r.reference).join(', ')} now hold another run's content`);
+    if (count('unknown').length)
+        parts.push(`${count('unknown').map(r => r.reference).join(', ')} could not be read back`);
+    return parts.join('; ');
+}
+
 ;// CONCATENATED MODULE: ./src/verify.ts
 
 
 /** Compares the image entries of an index with the requested platforms; attestations are counted apart. */
 function checkIndexPlatforms(index, requested) {
-    const present = Object.keys(platformDigests(index)).map(p => (0,src_platform/* parsePlatform */.FL)(p));
+    const present = Object.keys(platformDigests(index)).map(p => (0,src_platform/* parsePlatform */.Y8)(p));
     return {
         missing: requested.filter(r => !present.some(p => (0,src_platform/* samePlatform */.my)(p, r))).map(src_platform/* formatPlatform */.Bq),
         unexpected: present.filter(p => !requested.some(r => (0,src_platform/* samePlatform */.my)(p, r))).map(src_platform/* formatPlatform */.Bq),
@@ -41963,7 +42231,7 @@ function configsByPlatform(printed, index) {
 function checkConfigs(configs, requested) {
     const problems = [];
     for (const platform of requested) {
-        const key = Object.keys(configs).find(k => (0,src_platform/* samePlatform */.my)((0,src_platform/* parsePlatform */.FL)(k), platform));
+        const key = Object.keys(configs).find(k => (0,src_platform/* samePlatform */.my)((0,src_platform/* parsePlatform */.Y8)(k), platform));
         const config = key ? configs[key] : undefined;
         if (!config) {
             problems.push(`${(0,src_platform/* formatPlatform */.Bq)(platform)}: no image config`);
@@ -42019,7 +42287,7 @@ async function verifyStagedIndex(docker, repositories, digest, requested, retry)
             continue;
         }
         const size = descriptor.size + (manifest.config?.size ?? 0) + (manifest.layers ?? []).reduce((sum, l) => sum + (l.size ?? 0), 0);
-        platforms.push({ platform: (0,src_platform/* formatPlatform */.Bq)(descriptor.platform), digest: descriptor.digest, size });
+        platforms.push({ platform: (0,src_platform/* platformKey */.Ng)(descriptor.platform), digest: descriptor.digest, size });
     }
     for (const repository of others) {
         const copy = await inspectIndex(docker, `${repository}@${digest}`, retry);
@@ -42115,19 +42383,21 @@ async function runVerifyCommand(docker, image, platforms, command, pull) {
 
 
 
+
 async function run(docker = (0,src_docker/* createDocker */.hC)()) {
     (0,state/* saveState */.LZ)(state/* State */.Uw.IsPost, 'true');
     const phases = new Phases();
+    const journal = new MoveJournal();
     try {
-        await publish(docker, phases);
+        await publish(docker, phases, journal);
     }
     catch (error) {
-        await writeFailureSummary((0,errors/* errorMessage */.g)(error), phases.timings).catch(() => undefined);
+        await reportFailure((0,errors/* errorMessage */.g)(error), phases, journal);
         throw error;
     }
 }
 /** Inputs → versions and tags → QEMU → builder → build → push by digest → verify → move tags → report. */
-async function publish(docker, phases) {
+async function publish(docker, phases, journal) {
     const settings = readSettings(name => lib_core/* getInput */.V4(name));
     maskSecrets(settings);
     const workDir = await (0,promises_.mkdtemp)(external_node_path_namespaceObject.join(process.env.RUNNER_TEMP || (0,external_node_os_namespaceObject.tmpdir)(), 'go-build-action-'));
@@ -42150,7 +42420,7 @@ async function publish(docker, phases) {
     const builder = await phases.run('Set up the builder', () => (0,src_builder/* setUpBuilder */.Vk)(docker, settings.builder, settings.platforms, qemu.emulated));
     setOutputs({ [Output.Builder]: builder.name, [Output.BuilderPlatforms]: builder.platforms.join(',') });
     const [firstRepository] = settings.images;
-    const output = chooseOutput(builder.driver, plan.push, firstRepository, `${firstRepository}:${STAGING_TAG}`);
+    const output = chooseOutput(builder.driver, plan.push, firstRepository, `${firstRepository}:${stagingTag()}`);
     if (output.kind === 'load')
         (0,state/* saveJsonState */.p1)(state/* State */.Uw.LocalImages, [output.name]);
     const metadata = await phases.run(`Build ${settings.platforms.length} platforms`, async () => runBuild(docker, {
@@ -42184,7 +42454,8 @@ async function publish(docker, phases) {
         platformDigests: {},
         manifest: '',
         attestations: [],
-        metadata
+        metadata,
+        moves: []
     };
     let platforms = [];
     if (plan.push) {
@@ -42197,26 +42468,55 @@ async function publish(docker, phases) {
             return checked;
         });
         const digests = platformDigests(verified.index.index);
-        await phases.run('Move tags', async () => {
-            const created = await moveTags(docker, staged, plan.indexTags, plan.platformTags, digests, settings.retry);
-            (0,state/* saveJsonState */.p1)(state/* State */.Uw.LocalImages, [...(output.kind === 'load' ? [output.name] : []), ...created]);
+        const localNames = output.kind === 'load' ? [output.name] : [];
+        const records = await phases.run(PUBLISH_PHASE, async () => {
+            try {
+                const movePlan = await planMoves(docker, staged, plan, digests, settings.retry, journal);
+                lib_core/* info */.pq(`${movePlan.moves.length} tag(s) to move: ${movePlan.moves.map(m => `${m.reference} (${m.previous || 'new'})`).join(', ')}`);
+                return await executeMoves(docker, movePlan, settings.retry, journal);
+            }
+            finally {
+                (0,state/* saveJsonState */.p1)(state/* State */.Uw.LocalImages, [...localNames, ...journal.localNames]);
+            }
         });
-        const moves = plannedMoves(staged.repositories, plan.indexTags, plan.platformTags);
         platforms = verified.platforms;
         result = {
             pushed: true,
-            references: [...moves.index, ...Object.values(moves.platforms).flat()],
+            references: [...records.filter(r => r.kind === 'index'), ...records.filter(r => r.kind === 'platform')].map(r => r.reference),
             digest: staged.digest,
             pinned: staged.repositories.map(r => `${r}@${staged.digest}`),
             platformDigests: digests,
             manifest: verified.index.raw,
             attestations: verified.attestations,
-            metadata
+            metadata,
+            moves: records
         };
     }
+    // Once published, a failed output or summary write is a warning: the tags users pull have moved.
     await lib_core/* group */.Os('Report', async () => {
-        reportOutputs(result, plan.tag);
-        await writeSummary(result, platforms, phases.timings);
+        try {
+            reportOutputs(result, plan.tag);
+        }
+        catch (error) {
+            lib_core/* warning */.$e(`published, but could not set the outputs: ${(0,errors/* errorMessage */.g)(error)}`);
+        }
+        await writeSummary(result, platforms, phases.timings).catch((error) => {
+            lib_core/* warning */.$e(`published, but could not write the job summary: ${(0,errors/* errorMessage */.g)(error)}`);
+        });
+    });
+}
+/** A failed run's outputs and summary: where every tag this run was moving ended. Writing them never fails the step twice. */
+async function reportFailure(message, phases, journal) {
+    const records = journal.snapshot();
+    try {
+        if (records.length > 0)
+            setOutputs(failureOutputs(records));
+    }
+    catch (error) {
+        lib_core/* warning */.$e(`could not set the outputs: ${(0,errors/* errorMessage */.g)(error)}`);
+    }
+    await writeFailureSummary(message, phases.timings, records).catch((error) => {
+        lib_core/* warning */.$e(`could not write the job summary: ${(0,errors/* errorMessage */.g)(error)}`);
     });
 }
 /** Masks every secret value before anything can print it. */
@@ -42235,14 +42535,18 @@ function maskSecrets(settings) {
 
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
 /* harmony export */   Bq: () => (/* binding */ formatPlatform),
-/* harmony export */   FL: () => (/* binding */ parsePlatform),
+/* harmony export */   Ng: () => (/* binding */ platformKey),
 /* harmony export */   Wk: () => (/* binding */ PlatformError),
+/* harmony export */   Y8: () => (/* binding */ parsePlatform),
 /* harmony export */   my: () => (/* binding */ samePlatform),
 /* harmony export */   pu: () => (/* binding */ DEFAULT_PLATFORMS),
 /* harmony export */   wm: () => (/* binding */ archTagSuffix)
 /* harmony export */ });
+/* unused harmony export normalizePlatform */
 /**
- * Platforms as buildx and OCI name them: `os/architecture[/variant]`.
+ * Platforms as buildx and OCI name them: `os/architecture[/variant]`, normalized the way containerd normalizes
+ * them (`arm64/v8` → `arm64`, `amd64/v1` → `amd64`, `arm` → `arm/v7`, `aarch64` → `arm64`), so one platform has
+ * one spelling everywhere downstream: the tag plan, the index entries, the per-platform digests.
  */
 /** The platforms this action publishes when the `platforms` input is not set. */
 const DEFAULT_PLATFORMS = ['linux/amd64', 'linux/arm64', 'linux/ppc64le', 'linux/s390x'];
@@ -42295,7 +42599,19 @@ function parsePlatform(text) {
         const allowed = variants.length ? `one of ${variants.join(', ')}` : 'none';
         throw new PlatformError(`"${trimmed}": architecture ${architecture} has no variant "${variant}" (variants: ${allowed}): write it without the variant, or with one of those`);
     }
-    return variant === undefined ? { os, architecture } : { os, architecture, variant };
+    return normalizePlatform(variant === undefined ? { os, architecture } : { os, architecture, variant });
+}
+/**
+ * containerd's normalization (platforms.Normalize): the default variant of an architecture is not written
+ * (`arm64/v8` → `arm64`, `amd64/v1` → `amd64`), and `arm` without a variant means `arm/v7`.
+ */
+function normalizePlatform(p) {
+    if ((p.architecture === 'arm64' && p.variant === 'v8') || (p.architecture === 'amd64' && p.variant === 'v1')) {
+        return { os: p.os, architecture: p.architecture };
+    }
+    if (p.architecture === 'arm' && p.variant === undefined)
+        return { os: p.os, architecture: 'arm', variant: 'v7' };
+    return p;
 }
 function formatPlatform(p) {
     return p.variant ? `${p.os}/${p.architecture}/${p.variant}` : `${p.os}/${p.architecture}`;
@@ -42307,10 +42623,13 @@ function formatPlatform(p) {
 function archTagSuffix(p) {
     return p.variant ? `${p.architecture}-${p.variant}` : p.architecture;
 }
+/** The normalized spelling of a platform, the key of every per-platform map (`linux/arm64/v8` → `linux/arm64`). */
+function platformKey(p) {
+    return formatPlatform(normalizePlatform(p));
+}
 /** Whether two platforms name the same thing (arm64 and arm64/v8 are the same platform). */
 function samePlatform(a, b) {
-    const norm = (p) => p.architecture === 'arm64' && p.variant === 'v8' ? `${p.os}/arm64` : formatPlatform(p);
-    return norm(a) === norm(b);
+    return platformKey(a) === platformKey(b);
 }
 
 

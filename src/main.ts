@@ -11,15 +11,16 @@ import { installBuildx } from './buildx-install.js'
 import { createDocker, type Docker } from './docker.js'
 import { errorMessage } from './errors.js'
 import { logInAll } from './login.js'
-import { Output, reportOutputs, setOutputs } from './outputs.js'
-import { Phases } from './phases.js'
+import { failureOutputs, Output, reportOutputs, setOutputs } from './outputs.js'
+import { Phases, PUBLISH_PHASE } from './phases.js'
 import { formatPlatform } from './platform.js'
-import { moveTags, plannedMoves, stageIndex, STAGING_TAG, type PublishResult } from './publish.js'
+import { stageIndex, stagingTag, type PublishResult } from './publish.js'
 import { setUpQemu } from './qemu.js'
 import { platformDigests } from './registry.js'
 import { readSettings, type Settings } from './settings.js'
 import { saveJsonState, saveState, State } from './state.js'
 import { writeFailureSummary, writeSummary } from './summary.js'
+import { executeMoves, MoveJournal, planMoves } from './transaction.js'
 import { annotationArgs, buildTime, labelArgs, planTags, readGitHubContext } from './tags.js'
 import { runVerifyCommand, verifyStagedIndex, type PlatformReport } from './verify.js'
 import { resolveVersions, versionValues, withVersionBuildArgs } from './versions.js'
@@ -27,16 +28,17 @@ import { resolveVersions, versionValues, withVersionBuildArgs } from './versions
 export async function run(docker: Docker = createDocker()): Promise<void> {
   saveState(State.IsPost, 'true')
   const phases = new Phases()
+  const journal = new MoveJournal()
   try {
-    await publish(docker, phases)
+    await publish(docker, phases, journal)
   } catch (error) {
-    await writeFailureSummary(errorMessage(error), phases.timings).catch(() => undefined)
+    await reportFailure(errorMessage(error), phases, journal)
     throw error
   }
 }
 
 /** Inputs → versions and tags → QEMU → builder → build → push by digest → verify → move tags → report. */
-async function publish(docker: Docker, phases: Phases): Promise<void> {
+async function publish(docker: Docker, phases: Phases, journal: MoveJournal): Promise<void> {
   const settings = readSettings(name => core.getInput(name))
   maskSecrets(settings)
   const workDir = await mkdtemp(path.join(process.env.RUNNER_TEMP || tmpdir(), 'go-build-action-'))
@@ -65,7 +67,7 @@ async function publish(docker: Docker, phases: Phases): Promise<void> {
   setOutputs({ [Output.Builder]: builder.name, [Output.BuilderPlatforms]: builder.platforms.join(',') })
 
   const [firstRepository] = settings.images as [string, ...string[]]
-  const output = chooseOutput(builder.driver, plan.push, firstRepository, `${firstRepository}:${STAGING_TAG}`)
+  const output = chooseOutput(builder.driver, plan.push, firstRepository, `${firstRepository}:${stagingTag()}`)
   if (output.kind === 'load') saveJsonState(State.LocalImages, [output.name])
 
   const metadata = await phases.run(`Build ${settings.platforms.length} platforms`, async () =>
@@ -109,7 +111,8 @@ async function publish(docker: Docker, phases: Phases): Promise<void> {
     platformDigests: {},
     manifest: '',
     attestations: [],
-    metadata
+    metadata,
+    moves: []
   }
   let platforms: PlatformReport[] = []
 
@@ -125,27 +128,53 @@ async function publish(docker: Docker, phases: Phases): Promise<void> {
       return checked
     })
     const digests = platformDigests(verified.index.index)
-    await phases.run('Move tags', async () => {
-      const created = await moveTags(docker, staged, plan.indexTags, plan.platformTags, digests, settings.retry)
-      saveJsonState(State.LocalImages, [...(output.kind === 'load' ? [output.name] : []), ...created])
+    const localNames = output.kind === 'load' ? [output.name] : []
+    const records = await phases.run(PUBLISH_PHASE, async () => {
+      try {
+        const movePlan = await planMoves(docker, staged, plan, digests, settings.retry, journal)
+        core.info(`${movePlan.moves.length} tag(s) to move: ${movePlan.moves.map(m => `${m.reference} (${m.previous || 'new'})`).join(', ')}`)
+        return await executeMoves(docker, movePlan, settings.retry, journal)
+      } finally {
+        saveJsonState(State.LocalImages, [...localNames, ...journal.localNames])
+      }
     })
-    const moves = plannedMoves(staged.repositories, plan.indexTags, plan.platformTags)
     platforms = verified.platforms
     result = {
       pushed: true,
-      references: [...moves.index, ...Object.values(moves.platforms).flat()],
+      references: [...records.filter(r => r.kind === 'index'), ...records.filter(r => r.kind === 'platform')].map(r => r.reference),
       digest: staged.digest,
       pinned: staged.repositories.map(r => `${r}@${staged.digest}`),
       platformDigests: digests,
       manifest: verified.index.raw,
       attestations: verified.attestations,
-      metadata
+      metadata,
+      moves: records
     }
   }
 
+  // Once published, a failed output or summary write is a warning: the tags users pull have moved.
   await core.group('Report', async () => {
-    reportOutputs(result, plan.tag)
-    await writeSummary(result, platforms, phases.timings)
+    try {
+      reportOutputs(result, plan.tag)
+    } catch (error) {
+      core.warning(`published, but could not set the outputs: ${errorMessage(error)}`)
+    }
+    await writeSummary(result, platforms, phases.timings).catch((error: unknown) => {
+      core.warning(`published, but could not write the job summary: ${errorMessage(error)}`)
+    })
+  })
+}
+
+/** A failed run's outputs and summary: where every tag this run was moving ended. Writing them never fails the step twice. */
+async function reportFailure(message: string, phases: Phases, journal: MoveJournal): Promise<void> {
+  const records = journal.snapshot()
+  try {
+    if (records.length > 0) setOutputs(failureOutputs(records))
+  } catch (error) {
+    core.warning(`could not set the outputs: ${errorMessage(error)}`)
+  }
+  await writeFailureSummary(message, phases.timings, records).catch((error: unknown) => {
+    core.warning(`could not write the job summary: ${errorMessage(error)}`)
   })
 }
 

@@ -98,6 +98,14 @@ export class RegistryQueryError extends Error {
 
 /** Asks the registry whether `reference` exists, with a real `imagetools inspect`. */
 export async function referenceExists(docker: Docker, reference: string, retry?: RetryPolicy): Promise<boolean> {
+  return (await currentDigest(docker, reference, retry)) !== ''
+}
+
+/**
+ * The digest of what `reference` holds now ('' when the registry has no such tag), from the bytes
+ * `imagetools inspect --raw` serves. A registry that cannot be asked is an error, never taken for "no such tag".
+ */
+export async function currentDigest(docker: Docker, reference: string, retry?: RetryPolicy): Promise<string> {
   const args = ['buildx', 'imagetools', 'inspect', '--raw', reference]
   let result: CommandResult
   let attempts = 1
@@ -113,9 +121,9 @@ export async function referenceExists(docker: Docker, reference: string, retry?:
   } else {
     result = await docker.run(args, { silent: true, allowFailure: true })
   }
-  if (result.exitCode === 0) return true
+  if (result.exitCode === 0) return sha256Digest(result.stdout)
   const output = `${result.stderr}\n${result.stdout}`
-  if (isNotFound(output)) return false
+  if (isNotFound(output)) return ''
   const cause = output
     .split('\n')
     .map(l => l.trim().replace(/^ERROR:\s*/, ''))

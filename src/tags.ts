@@ -30,6 +30,11 @@ export interface TagPlan {
   platformTags: Record<string, string>
   /** Whether this run pushes (event-aware). */
   push: boolean
+  /**
+   * What the registries held under the main tag when it was chosen (`repository:tag` → digest, '' for free);
+   * empty with `rebuild: overwrite`. Checked again right before the first tag moves.
+   */
+  seen: Record<string, string>
   /** OCI labels for the image config and annotations for the index/manifests. */
   labels: Record<string, string>
   annotations: Record<string, string>
@@ -280,10 +285,12 @@ export async function planTags(
   if (t.latest === 'always' || (t.latest === 'true' && onDefaultBranch)) indexExtras.push('latest')
 
   let tag = base
+  let seen: Record<string, string> = {}
   if (!push) {
     core.info(`not pushing (push: ${t.push}, event ${github.eventName || 'unknown'}): the registry is not asked whether ${base} exists`)
   } else if (t.rebuild !== 'overwrite') {
     tag = await resolveRebuild(docker, settings.images, base, t.rebuild, settings.retry)
+    seen = Object.fromEntries(settings.images.map(image => [`${image}:${tag}`, '']))
   }
   checkTag(tag, 'tag-template', 'the main tag with its rebuild number')
 
@@ -304,7 +311,7 @@ export async function planTags(
   }
 
   const metadata = imageMetadata(tag, versions, github, now)
-  return { tag, indexTags, platformTags, push, labels: metadata, annotations: { ...metadata } }
+  return { tag, indexTags, platformTags, push, seen, labels: metadata, annotations: { ...metadata } }
 }
 
 /** `suffix`: the main tag if free in every repository, else the first `TAG-n` free in all. `fail`: the tag, or an error. */

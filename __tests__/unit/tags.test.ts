@@ -2,7 +2,6 @@ import { describe, expect, it } from '@jest/globals'
 import { FakeDocker } from '../../__fixtures__/fake-docker.js'
 import { fixture } from '../../__fixtures__/fixtures.js'
 import { parsePlatform } from '../../src/platform.js'
-import { plannedMoves } from '../../src/publish.js'
 import { runWithRetries, type RunOptions } from '../../src/docker.js'
 import { isNotFound, referenceExists, RegistryQueryError } from '../../src/registry.js'
 import { InputError, readSettings } from '../../src/settings.js'
@@ -88,6 +87,7 @@ describe('planTags: real-world tags', () => {
         'linux/s390x': `${tag}-s390x`
       },
       push: true,
+      seen: { [`localhost:5000/go-build:${tag}`]: '' },
       labels: {
         'org.opencontainers.image.version': tag,
         'org.opencontainers.image.created': '2025-11-23T07:21:00.000Z',
@@ -184,7 +184,7 @@ describe('planTags: rebuilds', () => {
     const docker = registryHolding(`${IMAGE}:${TAG}`, `${other}:${TAG}-1`)
     const plan = await planTags(docker, settings({ rebuild: 'suffix' }, [IMAGE, other]), V, dispatch, NOW)
     expect(plan.tag).toBe(`${TAG}-2`)
-    expect(plannedMoves([IMAGE, other], plan.indexTags, plan.platformTags).index).toEqual([`${IMAGE}:${TAG}-2`, `${other}:${TAG}-2`])
+    expect(plan.seen).toEqual({ [`${IMAGE}:${TAG}-2`]: '', [`${other}:${TAG}-2`]: '' })
   })
 
   it('suffix: keeps TAG when it is new', async () => {

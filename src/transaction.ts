@@ -1,0 +1,284 @@
+/**
+ * Moving tags as a transaction: plan, then move, then read back.
+ *
+ * 1. plan: every digest a move needs is resolved, every capability checked (`imagetools create --prefer-index`,
+ *    or the engine's containerd store, which pushes a pulled manifest unchanged), the complete list of moves is
+ *    known, and what every tag about to move holds now is recorded; the main tag must still hold what the tag
+ *    planner saw (free, for `rebuild: suffix` / `fail`), else another run got there first;
+ * 2. move, in a fixed order: every per-platform tag (`TAG-ARCH`) in every repository, then every index tag;
+ *    independent moves of one step run a few at a time;
+ * 3. read back every moved reference and compare it with the plan.
+ *
+ * A failure after the first move is never left unreported: every planned reference is read again and the
+ * {@link MoveJournal} says which moved (old → new digest) and which did not; a tag that held something before
+ * the run is put back (best effort); a tag this run created cannot be deleted portably and is reported as such.
+ */
+import type { Docker } from './docker.js'
+import { errorMessage } from './errors.js'
+import { forEachLimited, mapLimited, REGISTRY_CONCURRENCY } from './limit.js'
+import { parsePushDigest, type StagedIndex } from './publish.js'
+import { currentDigest } from './registry.js'
+import type { RetryPolicy } from './retry.js'
+
+/** One reference this run points at a digest. */
+export interface TagMove {
+  /** `repository:tag`. */
+  reference: string
+  repository: string
+  /** `platform`: the tag points at one platform's manifest (`TAG-ARCH`); `index`: at the multi-arch index. */
+  kind: 'platform' | 'index'
+  /** The digest the move points the tag at. */
+  target: string
+  /** What the tag held when the plan was made ('' when it did not exist). */
+  previous: string
+}
+
+export interface MovePlan {
+  /** Every move, in the order they are made: per-platform tags first, then index tags. */
+  moves: TagMove[]
+  /** Whether buildx points a tag at a manifest itself (`--prefer-index=false`); else the engine pushes it. */
+  preferIndex: boolean
+}
+
+/**
+ * Where a reference ended:
+ * - `moved`: it holds the new digest; `restored`: it moved and was put back to what it held before;
+ * - `not-moved`: it holds what it held before the run; `restore-failed`: it moved and could not be put back;
+ * - `other`: it holds something neither this run nor the state before it put there (another run);
+ * - `unknown`: the registry could not be asked.
+ */
+export type MoveOutcome = 'moved' | 'restored' | 'not-moved' | 'restore-failed' | 'other' | 'unknown'
+
+export interface MoveRecord extends TagMove {
+  outcome: MoveOutcome
+  /** What the reference holds now, as far as known ('' for no such tag). */
+  now: string
+}
+
+/** What the move phase did so far, for the outputs and the summary, also of a failed or cancelled run. */
+export class MoveJournal {
+  plan?: MovePlan
+  /** References whose move command succeeded, in order. */
+  readonly moved: string[] = []
+  /** Set once the moves ended (successfully, or reconciled after a failure). */
+  records?: MoveRecord[]
+  /** Local image names the engine path created, for the post step to remove. */
+  readonly localNames: string[] = []
+
+  /** The references as far as known now: the reconciled records, else the plan with the moves made so far. */
+  snapshot(): MoveRecord[] {
+    if (this.records) return this.records
+    return (this.plan?.moves ?? []).map(m =>
+      this.moved.includes(m.reference) ? { ...m, outcome: 'moved', now: m.target } : { ...m, outcome: 'unknown', now: '' }
+    )
+  }
+}
+
+/** The main tag as the tag planner saw it: each reference → the digest it held ('' free). */
+export type SeenTags = Record<string, string>
+
+/** A publish that failed after the moves began; the journal says where every reference ended. */
+export class MoveError extends Error {
+  override name = 'MoveError'
+  constructor(
+    message: string,
+    readonly records: MoveRecord[],
+    options?: ErrorOptions
+  ) {
+    super(message, options)
+  }
+}
+
+/** The moves, in order: per-platform tags in every repository, then index tags in every repository. */
+export function orderedMoves(
+  staged: StagedIndex,
+  indexTags: readonly string[],
+  platformTags: Record<string, string>,
+  platformDigests: Record<string, string>
+): Array<Omit<TagMove, 'previous'>> {
+  const moves: Array<Omit<TagMove, 'previous'>> = []
+  for (const repository of staged.repositories) {
+    for (const [platform, tag] of Object.entries(platformTags)) {
+      const digest = platformDigests[platform]
+      if (!digest) throw new Error(`the index has no manifest for ${platform}, so ${repository}:${tag} cannot be published; no tag moved`)
+      moves.push({ reference: `${repository}:${tag}`, repository, kind: 'platform', target: digest })
+    }
+  }
+  for (const repository of staged.repositories) {
+    for (const tag of indexTags) moves.push({ reference: `${repository}:${tag}`, repository, kind: 'index', target: staged.digest })
+  }
+  return moves
+}
+
+/** Whether this buildx has `imagetools create --prefer-index`. */
+export async function supportsPreferIndex(docker: Docker): Promise<boolean> {
+  const help = await docker.run(['buildx', 'imagetools', 'create', '--help'], { silent: true, allowFailure: true })
+  return help.stdout.includes('--prefer-index')
+}
+
+/**
+ * Without `--prefer-index`, a per-platform tag is pushed by the engine: pull the manifest by digest and tag it.
+ * Only the containerd store keeps the manifest as it is (the image ID is the manifest digest); the classic store
+ * would push a rewritten one, so this is checked here, before any tag moves.
+ */
+async function prepareLocalManifest(docker: Docker, move: Omit<TagMove, 'previous'>, retry: RetryPolicy, journal: MoveJournal): Promise<void> {
+  const source = `${move.repository}@${move.target}`
+  await docker.run(['pull', '--quiet', source], { retry })
+  await docker.run(['tag', source, move.reference])
+  journal.localNames.push(move.reference)
+  const { stdout } = await docker.run(['image', 'inspect', '--format', '{{.Id}}', move.reference], { silent: true })
+  if (stdout.trim() !== move.target) {
+    throw new Error(
+      `the engine holds ${move.target} as ${stdout.trim() || 'an unknown image'}, so pushing ${move.reference} would publish a rewritten manifest; no tag moved: use a buildx with "imagetools create --prefer-index" (input "buildx-version"), or an engine with the containerd image store; set "platform-tags: false" to publish without per-platform tags`
+    )
+  }
+}
+
+/**
+ * Makes the plan; nothing moves. Throws, with nothing moved, when a digest is missing, a capability lacks, the
+ * registry cannot be asked what a tag holds, or the main tag no longer holds what the tag planner saw.
+ */
+export async function planMoves(
+  docker: Docker,
+  staged: StagedIndex,
+  tags: { indexTags: readonly string[]; platformTags: Record<string, string>; seen: SeenTags },
+  platformDigests: Record<string, string>,
+  retry: RetryPolicy,
+  journal: MoveJournal
+): Promise<MovePlan> {
+  const moves = orderedMoves(staged, tags.indexTags, tags.platformTags, platformDigests)
+  const platformMoves = moves.filter(m => m.kind === 'platform')
+  const preferIndex = platformMoves.length > 0 && (await supportsPreferIndex(docker))
+  if (!preferIndex) await forEachLimited(platformMoves, REGISTRY_CONCURRENCY, m => prepareLocalManifest(docker, m, retry, journal))
+  const previous = await mapLimited(moves, REGISTRY_CONCURRENCY, m => currentDigest(docker, m.reference, retry))
+  const plan: MovePlan = { moves: moves.map((m, i) => ({ ...m, previous: previous[i] ?? '' })), preferIndex }
+  for (const move of plan.moves) {
+    const seen = tags.seen[move.reference]
+    if (seen !== undefined && seen !== move.previous) {
+      throw new Error(
+        `${move.reference} ${seen === '' ? 'was free' : `held ${seen}`} when this run chose its tag, and now holds ${move.previous || 'nothing'}: another run is publishing the same tag; no tag moved. Re-run this job to publish the next free tag, and give the workflow a "concurrency:" group keyed on the image so runs publish one at a time`
+      )
+    }
+  }
+  journal.plan = plan
+  return plan
+}
+
+/** argv that points `reference` at `digest` of the same repository with buildx (a carbon copy with `exact`). */
+export function imagetoolsTagArgs(reference: string, source: string, exact: boolean): string[] {
+  return ['buildx', 'imagetools', 'create', ...(exact ? ['--prefer-index=false'] : []), '--tag', reference, source]
+}
+
+/** Points one reference at its target. */
+async function moveOne(docker: Docker, move: TagMove, preferIndex: boolean, retry: RetryPolicy): Promise<void> {
+  const source = `${move.repository}@${move.target}`
+  if (move.kind === 'index' || preferIndex) {
+    await docker.run(imagetoolsTagArgs(move.reference, source, move.kind === 'platform'), { retry })
+    return
+  }
+  const pushed = await docker.run(['push', move.reference], { retry })
+  const digest = parsePushDigest(`${pushed.stdout}\n${pushed.stderr}`)
+  if (digest !== move.target) {
+    throw new Error(`${move.reference} was pushed as ${digest ?? 'an unknown digest'}, not as the platform manifest ${move.target}`)
+  }
+}
+
+/** Makes the moves in the plan's order: all per-platform tags, then the index tags; stops at the first failure. */
+async function makeMoves(docker: Docker, plan: MovePlan, retry: RetryPolicy, journal: MoveJournal): Promise<void> {
+  for (const kind of ['platform', 'index'] as const) {
+    await forEachLimited(
+      plan.moves.filter(m => m.kind === kind),
+      REGISTRY_CONCURRENCY,
+      async move => {
+        await moveOne(docker, move, plan.preferIndex, retry)
+        journal.moved.push(move.reference)
+      }
+    )
+  }
+}
+
+/** Reads every planned reference again: what it holds now, and what that means. */
+export async function readBack(docker: Docker, moves: readonly TagMove[], retry: RetryPolicy): Promise<MoveRecord[]> {
+  return mapLimited(moves, REGISTRY_CONCURRENCY, async move => {
+    let now: string
+    try {
+      now = await currentDigest(docker, move.reference, retry)
+    } catch {
+      return { ...move, outcome: 'unknown' as const, now: '' }
+    }
+    return { ...move, now, outcome: outcomeOf(move, now) }
+  })
+}
+
+function outcomeOf(move: TagMove, now: string): MoveOutcome {
+  if (now === move.target) return 'moved'
+  if (now === move.previous) return 'not-moved'
+  return 'other'
+}
+
+/**
+ * Puts back every reference that moved and held something before (best effort): a carbon copy of the previous
+ * digest with `--prefer-index=false` where buildx has it; else `imagetools create` for an index, and the engine
+ * (pull, tag, push) for a per-platform manifest. Each is read again to say whether it worked.
+ */
+async function restore(docker: Docker, records: MoveRecord[], preferIndex: boolean, retry: RetryPolicy): Promise<MoveRecord[]> {
+  return mapLimited(records, REGISTRY_CONCURRENCY, async record => {
+    if (record.outcome !== 'moved' || record.previous === '') return record
+    const source = `${record.repository}@${record.previous}`
+    try {
+      if (preferIndex || record.kind === 'index') {
+        await docker.run(imagetoolsTagArgs(record.reference, source, preferIndex), { retry })
+      } else {
+        await docker.run(['pull', '--quiet', source], { retry })
+        await docker.run(['tag', source, record.reference])
+        await docker.run(['push', record.reference], { retry })
+      }
+      const now = await currentDigest(docker, record.reference, retry)
+      return { ...record, now, outcome: now === record.previous ? ('restored' as const) : ('restore-failed' as const) }
+    } catch {
+      return { ...record, outcome: 'restore-failed' as const }
+    }
+  })
+}
+
+/**
+ * Moves every tag of the plan, reads every reference back, and on any failure reconciles: reads every planned
+ * reference again, puts back what it can, and throws a {@link MoveError} whose records say where each ended.
+ */
+export async function executeMoves(docker: Docker, plan: MovePlan, retry: RetryPolicy, journal: MoveJournal): Promise<MoveRecord[]> {
+  let failure: unknown
+  try {
+    await makeMoves(docker, plan, retry, journal)
+  } catch (error) {
+    failure = error
+  }
+  const records = await readBack(docker, plan.moves, retry)
+  const astray = records.filter(r => r.outcome !== 'moved')
+  if (failure === undefined && astray.length === 0) {
+    journal.records = records
+    return records
+  }
+  const reconciled = await restore(docker, records, plan.preferIndex, retry)
+  journal.records = reconciled
+  const cause =
+    failure !== undefined
+      ? errorMessage(failure)
+      : `after moving, ${astray.map(r => `${r.reference} holds ${r.now || 'nothing'}`).join(', ')} instead of what this run moved it to: another run moved it at the same time`
+  throw new MoveError(`${cause}; ${describeOutcome(reconciled)}`, reconciled, { cause: failure })
+}
+
+/** One sentence on where the references ended, for the error line (the summary has the table). */
+export function describeOutcome(records: readonly MoveRecord[]): string {
+  const count = (outcome: MoveOutcome): MoveRecord[] => records.filter(r => r.outcome === outcome)
+  const parts = [`${count('moved').length + count('restored').length + count('restore-failed').length} of ${records.length} tag(s) had moved`]
+  if (count('restored').length) parts.push(`${count('restored').length} put back to their previous digest`)
+  const left = [...count('moved'), ...count('restore-failed')]
+  if (left.length) {
+    parts.push(
+      `${left.map(r => r.reference).join(', ')} still point${left.length === 1 ? 's' : ''} at this run's content (a tag this run created cannot be deleted portably; re-run the job to complete the publish)`
+    )
+  }
+  if (count('other').length) parts.push(`${count('other').map(r => r.reference).join(', ')} now hold another run's content`)
+  if (count('unknown').length) parts.push(`${count('unknown').map(r => r.reference).join(', ')} could not be read back`)
+  return parts.join('; ')
+}
