@@ -5395,7 +5395,7 @@ exports.Healthcheck = Healthcheck;
 
 /***/ }),
 
-/***/ 6252:
+/***/ 3871:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 
@@ -5913,7 +5913,7 @@ var heredoc_1 = __nccwpck_require__(7599);
 Object.defineProperty(exports, "Heredoc", ({ enumerable: true, get: function () { return heredoc_1.Heredoc; } }));
 var jsonInstruction_1 = __nccwpck_require__(5305);
 Object.defineProperty(exports, "JSONInstruction", ({ enumerable: true, get: function () { return jsonInstruction_1.JSONInstruction; } }));
-var label_1 = __nccwpck_require__(6252);
+var label_1 = __nccwpck_require__(3871);
 Object.defineProperty(exports, "Label", ({ enumerable: true, get: function () { return label_1.Label; } }));
 var modifiableInstruction_1 = __nccwpck_require__(2393);
 Object.defineProperty(exports, "ModifiableInstruction", ({ enumerable: true, get: function () { return modifiableInstruction_1.ModifiableInstruction; } }));
@@ -6089,7 +6089,7 @@ const env_1 = __nccwpck_require__(1822);
 const entrypoint_1 = __nccwpck_require__(1835);
 const from_1 = __nccwpck_require__(5377);
 const healthcheck_1 = __nccwpck_require__(1167);
-const label_1 = __nccwpck_require__(6252);
+const label_1 = __nccwpck_require__(3871);
 const onbuild_1 = __nccwpck_require__(5554);
 const run_1 = __nccwpck_require__(7224);
 const shell_1 = __nccwpck_require__(7523);
@@ -38642,7 +38642,7 @@ var __spreadArray = (this && this.__spreadArray) || function (to, from, pack) {
 /* harmony import */ var node_crypto__WEBPACK_IMPORTED_MODULE_1___default = /*#__PURE__*/__nccwpck_require__.n(node_crypto__WEBPACK_IMPORTED_MODULE_1__);
 /* harmony import */ var node_fs__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(3024);
 /* harmony import */ var node_fs__WEBPACK_IMPORTED_MODULE_2___default = /*#__PURE__*/__nccwpck_require__.n(node_fs__WEBPACK_IMPORTED_MODULE_2__);
-/* harmony import */ var _docker_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(3871);
+/* harmony import */ var _docker_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(6407);
 /* harmony import */ var _platform_js__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(3728);
 /* harmony import */ var _input_js__WEBPACK_IMPORTED_MODULE_5__ = __nccwpck_require__(3599);
 /* harmony import */ var _state_js__WEBPACK_IMPORTED_MODULE_6__ = __nccwpck_require__(2462);
@@ -38893,25 +38893,41 @@ async function removeBuilder(docker, builder, context) {
 
 /***/ }),
 
-/***/ 3871:
+/***/ 6407:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
-/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
-/* harmony export */   YJ: () => (/* binding */ DockerCommandError),
-/* harmony export */   hC: () => (/* binding */ createDocker),
-/* harmony export */   w$: () => (/* binding */ lastLines)
-/* harmony export */ });
-/* unused harmony exports describeArgs, runWithRetries */
-/* harmony import */ var _actions_core__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(6058);
-/* harmony import */ var _actions_exec__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(5260);
-/* harmony import */ var _retry_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(9809);
+
+// EXPORTS
+__nccwpck_require__.d(__webpack_exports__, {
+  YJ: () => (/* binding */ DockerCommandError),
+  hC: () => (/* binding */ createDocker),
+  _X: () => (/* binding */ killRunningCommands),
+  w$: () => (/* binding */ lastLines),
+  dQ: () => (/* binding */ timeoutSentence)
+});
+
+// UNUSED EXPORTS: DEFAULT_TIMEOUT, boundOf, describeArgs, neutralizeCommands, registryIn, runBounded, runWithRetries
+
+// EXTERNAL MODULE: ./node_modules/@actions/core/lib/core.js + 8 modules
+var core = __nccwpck_require__(6058);
+;// CONCATENATED MODULE: external "node:child_process"
+const external_node_child_process_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:child_process");
+// EXTERNAL MODULE: ./src/reference.ts
+var src_reference = __nccwpck_require__(8286);
+// EXTERNAL MODULE: ./src/retry.ts
+var retry = __nccwpck_require__(9809);
+;// CONCATENATED MODULE: ./src/docker.ts
 /**
  * The one wrapper through which every docker / buildx command runs: argv arrays (never shell strings), captured
- * output, retries of transient registry faults, and errors that say which command failed and why.
+ * output, a time bound on every command (its whole process group is killed on expiry), retries of transient
+ * registry faults, output that cannot issue workflow commands, and errors that say which command failed and why.
  */
 
 
 
+
+/** The bound of commands that talk to no registry and run nothing of the user's (tag, inspect, builder setup…). */
+const DEFAULT_TIMEOUT = { seconds: 600 };
 class DockerCommandError extends Error {
     args;
     result;
@@ -38919,12 +38935,14 @@ class DockerCommandError extends Error {
     failure;
     constructor(args, result, attempts = 1) {
         const tries = attempts > 1 ? ` after ${attempts} attempts` : '';
-        super(`docker ${describeArgs(args)} failed${tries} (exit ${result.exitCode}): ${lastLines(result.stderr || result.stdout)}`);
+        super(result.timedOut
+            ? `docker ${describeArgs(args)} was killed${tries}: ${timeoutSentence(args, result.timedOut)}`
+            : `docker ${describeArgs(args)} failed${tries} (exit ${result.exitCode}): ${lastLines(result.stderr || result.stdout)}`);
         this.args = args;
         this.result = result;
         this.attempts = attempts;
         this.name = 'DockerCommandError';
-        this.failure = (0,_retry_js__WEBPACK_IMPORTED_MODULE_2__/* .classifyFailure */ .XE)(`${result.stdout}\n${result.stderr}`);
+        this.failure = (0,retry/* classifyFailure */.XE)(`${result.stdout}\n${result.stderr}`);
     }
 }
 /** The command's subcommand words, without flags' values, for messages: `buildx imagetools inspect`. */
@@ -38937,6 +38955,24 @@ function describeArgs(args) {
     }
     return words.join(' ');
 }
+/** The registry a command talks to: the first argument that is an image reference (`host/repo:tag`, `repo@digest`). */
+function registryIn(args) {
+    const reference = args.find(a => !a.startsWith('-') && /^[a-z0-9.-]+(:\d+)?\/[^\s=,]+([:@][^\s=,/]+)$/i.test(a));
+    return reference ? (0,src_reference/* registryOf */.Fv)(reference) : undefined;
+}
+/** Why a command was killed, naming the registry it talked to and the input that bounds it. */
+function timeoutSentence(args, timeout) {
+    const registry = registryIn(args);
+    const input = timeout.input ? ` (input "${timeout.input}")` : '';
+    const fix = timeout.input ? `; raise "${timeout.input}" if it needs longer` : '';
+    return registry
+        ? `no answer from ${registry} within ${timeout.seconds} s${input}: the registry accepted the connection and did not answer; check that ${registry} is up${fix}`
+        : `it did not finish within ${timeout.seconds} s${input}${fix}`;
+}
+/** A line of a command's output that would be read as a workflow command (`::set-output`, `::error::`) is made inert. */
+function neutralizeCommands(line) {
+    return /^\s*::/.test(line) ? `| ${line}` : line;
+}
 /** The last meaningful lines of a command's output, which is where docker and buildx put the cause. */
 function lastLines(text, count = 3) {
     const lines = text
@@ -38946,38 +38982,120 @@ function lastLines(text, count = 3) {
     return lines.slice(-count).join(' | ') || '(no output)';
 }
 const realSleep = ms => new Promise(resolve => setTimeout(resolve, ms));
-/** The real docker CLI through `@actions/exec`. */
-function createDocker(binary = 'docker', sleep = realSleep) {
-    const once = async (args, options) => {
-        try {
-            const out = await _actions_exec__WEBPACK_IMPORTED_MODULE_1__/* .getExecOutput */ .H(binary, [...args], {
-                ignoreReturnCode: true,
-                silent: options.silent ?? false,
-                input: options.input === undefined ? undefined : Buffer.from(options.input)
-            });
-            return { exitCode: out.exitCode, stdout: out.stdout, stderr: out.stderr };
-        }
-        catch (error) {
-            const cause = error instanceof Error ? error.message : String(error);
-            throw new Error(`cannot run "${binary}": ${cause}. Install the docker CLI with the buildx plugin on the runner.`, {
-                cause: error
-            });
+/** Process groups of the commands running now, so a cancelled job can kill them all. */
+const running = new Set();
+/** Kills every command still running, with its children (a cancelled job: SIGTERM / SIGINT). */
+function killRunningCommands() {
+    for (const pid of running)
+        killGroup(pid);
+}
+function killGroup(pid) {
+    try {
+        process.kill(-pid, 'SIGKILL');
+    }
+    catch {
+        // already gone
+    }
+}
+/** Echoes a stream line by line, each line made unable to issue workflow commands. */
+function lineEcho(write) {
+    let pending = '';
+    return {
+        push(chunk) {
+            pending += chunk;
+            const lines = pending.split('\n');
+            pending = lines.pop() ?? '';
+            for (const line of lines)
+                write(`${neutralizeCommands(line)}\n`);
+        },
+        flush() {
+            if (pending !== '')
+                write(`${neutralizeCommands(pending)}\n`);
+            pending = '';
         }
     };
+}
+/**
+ * Runs one command in a process group of its own (so a timeout kills buildx, its plugin and whatever it started),
+ * bounded by `timeout`; echoes its output unless silent.
+ */
+function runBounded(binary, args, options, timeout) {
+    return new Promise((resolve, reject) => {
+        const silent = options.silent ?? false;
+        if (!silent)
+            process.stdout.write(`[command]${binary} ${args.join(' ')}\n`);
+        const child = (0,external_node_child_process_namespaceObject.spawn)(binary, [...args], { detached: true, stdio: ['pipe', 'pipe', 'pipe'] });
+        let stdout = '';
+        let stderr = '';
+        let timedOut = false;
+        const echoOut = lineEcho(text => process.stdout.write(text));
+        const echoErr = lineEcho(text => process.stderr.write(text));
+        child.stdout.setEncoding('utf8').on('data', (chunk) => {
+            stdout += chunk;
+            if (!silent)
+                echoOut.push(chunk);
+        });
+        child.stderr.setEncoding('utf8').on('data', (chunk) => {
+            stderr += chunk;
+            if (!silent)
+                echoErr.push(chunk);
+        });
+        const timer = setTimeout(() => {
+            timedOut = true;
+            if (child.pid !== undefined)
+                killGroup(child.pid);
+        }, timeout.seconds * 1000);
+        if (child.pid !== undefined)
+            running.add(child.pid);
+        child.on('error', error => {
+            clearTimeout(timer);
+            if (child.pid !== undefined)
+                running.delete(child.pid);
+            reject(new Error(`cannot run "${binary}": ${error.message}. Install the docker CLI with the buildx plugin on the runner.`, { cause: error }));
+        });
+        child.on('close', code => {
+            clearTimeout(timer);
+            if (child.pid !== undefined)
+                running.delete(child.pid);
+            echoOut.flush();
+            echoErr.flush();
+            if (timedOut) {
+                stderr += `\ntimed out: ${timeoutSentence(args, timeout)}\n`;
+                resolve({ exitCode: code ?? 137, stdout, stderr, timedOut: timeout });
+            }
+            else
+                resolve({ exitCode: code ?? 1, stdout, stderr });
+        });
+        child.stdin.on('error', () => undefined);
+        child.stdin.end(options.input ?? '');
+    });
+}
+/** The bound of one attempt: the command's own, else the retry policy's registry timeout, else the default. */
+function boundOf(options) {
+    if (options.timeout)
+        return options.timeout;
+    if (options.retry?.timeoutSeconds !== undefined)
+        return { seconds: options.retry.timeoutSeconds, input: 'registry-timeout' };
+    return DEFAULT_TIMEOUT;
+}
+/** The real docker CLI. */
+function createDocker(binary = 'docker', sleep = realSleep) {
+    const once = (args, options) => runBounded(binary, args, options, boundOf(options));
     return { run: (args, options = {}) => runWithRetries(once, args, options, sleep) };
 }
 /** Runs `once` until it succeeds, fails for good, or the policy's attempts are spent. */
 async function runWithRetries(once, args, options, sleep) {
-    const policy = options.allowFailure ? _retry_js__WEBPACK_IMPORTED_MODULE_2__/* .NO_RETRY */ .PE : (options.retry ?? _retry_js__WEBPACK_IMPORTED_MODULE_2__/* .NO_RETRY */ .PE);
+    const policy = options.allowFailure ? retry/* NO_RETRY */.PE : (options.retry ?? retry/* NO_RETRY */.PE);
     for (let attempt = 1;; attempt++) {
         const result = await once(args, options);
         if (result.exitCode === 0 || options.allowFailure)
             return result;
         const error = new DockerCommandError(args, result, attempt);
-        if (!(0,_retry_js__WEBPACK_IMPORTED_MODULE_2__/* .isRetryable */ .r3)(error.failure.kind) || attempt >= policy.attempts)
+        if (!(0,retry/* isRetryable */.r3)(error.failure.kind) || attempt >= policy.attempts)
             throw error;
-        const delay = (0,_retry_js__WEBPACK_IMPORTED_MODULE_2__/* .retryDelayMs */ .qO)(policy, attempt, error.failure);
-        _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .warning */ .$e(`docker ${describeArgs(args)}: ${error.failure.cause} (attempt ${attempt} of ${policy.attempts}); retrying in ${Math.round(delay / 100) / 10}s: ${lastLines(result.stderr || result.stdout, 1)}`);
+        const delay = (0,retry/* retryDelayMs */.qO)(policy, attempt, error.failure);
+        const cause = result.timedOut ? `killed after ${result.timedOut.seconds} s` : error.failure.cause;
+        core/* warning */.$e(`docker ${describeArgs(args)}: ${cause} (attempt ${attempt} of ${policy.attempts}); retrying in ${Math.round(delay / 100) / 10}s: ${lastLines(result.stderr || result.stdout, 1)}`);
         await sleep(delay);
     }
 }
@@ -39013,10 +39131,11 @@ function errorMessage(error) {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
 /* harmony import */ var _actions_core__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(6058);
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(8509);
-/* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(3916);
-/* harmony import */ var _post_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(6661);
-/* harmony import */ var _state_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(2462);
+/* harmony import */ var _docker_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(6407);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(59);
+/* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_5__ = __nccwpck_require__(3916);
+/* harmony import */ var _post_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(6661);
+/* harmony import */ var _state_js__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(2462);
 /**
  * Entry point of both the main and the post step (the runner starts the same bundle twice; the post step sees
  * the state the main step saved).
@@ -39026,11 +39145,12 @@ __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __we
 
 
 
-if ((0,_state_js__WEBPACK_IMPORTED_MODULE_3__/* .isPostStep */ .pq)()) {
-    await (0,_post_js__WEBPACK_IMPORTED_MODULE_2__/* .runPost */ .a)().catch(error => _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .warning */ .$e(`post step: ${(0,_errors_js__WEBPACK_IMPORTED_MODULE_4__/* .errorMessage */ .g)(error)}`));
+
+if ((0,_state_js__WEBPACK_IMPORTED_MODULE_4__/* .isPostStep */ .pq)()) {
+    await (0,_post_js__WEBPACK_IMPORTED_MODULE_3__/* .runPost */ .a)().catch(error => _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .warning */ .$e(`post step: ${(0,_errors_js__WEBPACK_IMPORTED_MODULE_5__/* .errorMessage */ .g)(error)}`));
 }
 else {
-    await (0,_main_js__WEBPACK_IMPORTED_MODULE_1__/* .run */ .e)().catch(error => _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .setFailed */ .C1((0,_errors_js__WEBPACK_IMPORTED_MODULE_4__/* .errorMessage */ .g)(error)));
+    await (0,_main_js__WEBPACK_IMPORTED_MODULE_2__/* .run */ .e)((0,_docker_js__WEBPACK_IMPORTED_MODULE_1__/* .createDocker */ .hC)(), _main_js__WEBPACK_IMPORTED_MODULE_2__/* .onCancel */ .A).catch(error => _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .setFailed */ .C1((0,_errors_js__WEBPACK_IMPORTED_MODULE_5__/* .errorMessage */ .g)(error)));
 }
 
 __webpack_async_result__();
@@ -39153,7 +39273,7 @@ function splitCommand(command) {
 /* unused harmony exports parseLogins, loginArgs, loginTo */
 /* harmony import */ var _actions_core__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(6058);
 /* harmony import */ var yaml__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(8815);
-/* harmony import */ var _docker_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(3871);
+/* harmony import */ var _docker_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(6407);
 /* harmony import */ var _input_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(3599);
 /**
  * Registry logins: `docker login --password-stdin` (the password never reaches argv), and logout in the post step
@@ -39276,12 +39396,13 @@ async function logInAll(docker, logins, retry, remember) {
 
 /***/ }),
 
-/***/ 8509:
+/***/ 59:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
 // EXPORTS
 __nccwpck_require__.d(__webpack_exports__, {
+  A: () => (/* binding */ onCancel),
   e: () => (/* binding */ run)
 });
 
@@ -39295,8 +39416,8 @@ const external_node_os_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import
 const external_node_path_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:path");
 // EXTERNAL MODULE: ./src/input.ts
 var src_input = __nccwpck_require__(3599);
-// EXTERNAL MODULE: ./src/docker.ts
-var src_docker = __nccwpck_require__(3871);
+// EXTERNAL MODULE: ./src/docker.ts + 1 modules
+var src_docker = __nccwpck_require__(6407);
 // EXTERNAL MODULE: ./src/platform.ts
 var src_platform = __nccwpck_require__(3728);
 ;// CONCATENATED MODULE: ./src/build.ts
@@ -39385,13 +39506,15 @@ function describeBuildFailure(output) {
     const what = step ? ` at \`${step}\`` : '';
     return `the build failed${where}${what}: ${cause}`;
 }
+/** The build's bound: GitHub's limit of a job (6 h); a build's own steps have no shorter natural limit. */
+const BUILD_TIMEOUT = { seconds: 6 * 3600 };
 class BuildError extends Error {
     name = 'BuildError';
 }
 /** Runs the build and returns buildx's metadata. A failed build ends in a {@link BuildError} naming the platform. */
 async function runBuild(docker, request, retry) {
     try {
-        await docker.run(buildxBuildArgs(request), retry ? { retry } : {});
+        await docker.run(buildxBuildArgs(request), retry ? { retry, timeout: BUILD_TIMEOUT } : { timeout: BUILD_TIMEOUT });
     }
     catch (error) {
         if (error instanceof src_docker/* DockerCommandError */.YJ) {
@@ -40543,7 +40666,13 @@ class Phases {
     }
 }
 
+// EXTERNAL MODULE: ./src/reference.ts
+var reference = __nccwpck_require__(8286);
+// EXTERNAL MODULE: ./src/retry.ts
+var src_retry = __nccwpck_require__(9809);
 ;// CONCATENATED MODULE: ./src/publish.ts
+
+
 
 /** The start of every staging tag. */
 const STAGING_TAG_PREFIX = 'go-build-action-staging';
@@ -40565,9 +40694,14 @@ function parsePushDigest(output) {
     const matches = [...output.matchAll(/digest: (sha256:[0-9a-f]{64})/g)];
     return matches.at(-1)?.[1];
 }
+/** Run options of a command that moves image layers: retried, and bounded by a multiple of `registry-timeout`. */
+function withLayerBound(retry) {
+    const timeout = (0,src_retry/* layerTransferTimeout */.eY)(retry);
+    return timeout ? { retry, timeout } : { retry };
+}
 /** `docker push` of the loaded index under the staging tag; returns the digest the registry got. */
 async function pushLoadedIndex(docker, localName, retry) {
-    const { stdout, stderr } = await docker.run(['push', localName], { retry });
+    const { stdout, stderr } = await docker.run(['push', localName], withLayerBound(retry));
     const digest = parsePushDigest(`${stdout}\n${stderr}`);
     if (!digest)
         throw new Error(`docker push ${localName} did not report a digest`);
@@ -40578,7 +40712,7 @@ async function copyByDigest(docker, source, digest, targets, retry) {
     for (const target of targets) {
         if (target === source)
             continue;
-        await docker.run(['buildx', 'imagetools', 'create', '--tag', `${target}@${digest}`, `${source}@${digest}`], { retry });
+        await docker.run(['buildx', 'imagetools', 'create', '--tag', `${target}@${digest}`, `${source}@${digest}`], withLayerBound(retry));
     }
 }
 /**
@@ -40624,17 +40758,17 @@ async function stageTo(docker, output, builtDigest, first, repositories, retry) 
     await copyByDigest(docker, first, digest, repositories, retry);
     return { digest, repositories: [...repositories] };
 }
-/** The registry host of a repository (`localhost:5000/a/b` → `localhost:5000`; Docker Hub for bare names). */
-function registryOf(repository) {
-    const first = repository.split('/')[0] ?? '';
-    return repository.includes('/') && (first.includes('.') || first.includes(':') || first === 'localhost') ? first : 'docker.io';
-}
 /** Turns a failed registry operation into one message that names the registry, the input and the fix. */
 function explainRegistryFailure(error, repository) {
     if (!(error instanceof src_docker/* DockerCommandError */.YJ))
         return error;
-    const registry = registryOf(repository);
+    const registry = (0,reference/* registryOf */.Fv)(repository);
     const detail = (0,src_docker/* lastLines */.w$)(error.result.stderr || error.result.stdout, 1);
+    if (error.result.timedOut) {
+        return new Error(`${registry} did not take ${repository} (${error.attempts} attempt(s)): ${(0,src_docker/* timeoutSentence */.dQ)(error.args, error.result.timedOut)}`, {
+            cause: error
+        });
+    }
     switch (error.failure.kind) {
         case 'auth':
             return new Error(`${registry} refused ${repository} (${detail}): log in with the "registry", "username" and "password" inputs (or "logins"), or give the token push access to ${repository}`, { cause: error });
@@ -40939,8 +41073,6 @@ async function setUpQemu(docker, settings, platforms, host = realQemuHost()) {
     return { installedWith, plan, emulated: verified.registered };
 }
 
-// EXTERNAL MODULE: ./src/retry.ts
-var src_retry = __nccwpck_require__(9809);
 ;// CONCATENATED MODULE: ./src/registry.ts
 /**
  * Reading what a registry holds, through `docker buildx imagetools inspect --raw`.
@@ -41049,42 +41181,6 @@ async function currentDigest(docker, reference, retry) {
         : 'check the registry address in input "images" and that the registry is up';
     const tries = attempts > 1 ? ` after ${attempts} attempts` : '';
     throw new RegistryQueryError(`cannot tell whether ${reference} exists${tries} (${cause ?? 'no output'}): ${fix}`);
-}
-
-;// CONCATENATED MODULE: ./src/reference.ts
-/**
- * The OCI distribution grammar for repository names and tags.
- */
-// The distribution reference grammar: [host[:port]/]path where path components are lowercase.
-const HOST = String.raw `(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*|\[[0-9a-fA-F:]+\])(?::[0-9]+)?`;
-const COMPONENT = String.raw `[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*`;
-const REPOSITORY_RE = new RegExp(`^(?:${HOST}/)?${COMPONENT}(?:/${COMPONENT})*$`);
-const TAG_RE = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/;
-/** Checks a repository name (no tag, no digest) against the distribution reference grammar. */
-function validateRepository(image) {
-    if (image.includes('@'))
-        return 'give the repository without a digest';
-    const lastSlash = image.lastIndexOf('/');
-    if (image.slice(lastSlash + 1).includes(':'))
-        return 'give the repository without a tag (tags come from "tag-template" and "tags")';
-    if (image.length > 255)
-        return 'a repository name is at most 255 characters';
-    if (!REPOSITORY_RE.test(image)) {
-        const lower = image.toLowerCase();
-        if (lower !== image && REPOSITORY_RE.test(lower.replace(/^[^/]*\//, m => m))) {
-            return `repository names must be lowercase: write "${lower}"`;
-        }
-        return 'not a valid repository name: write [registry[:port]/]path with lowercase letters, digits and . _ - / separators';
-    }
-    return undefined;
-}
-/** Checks a tag against the OCI tag grammar `[A-Za-z0-9_][A-Za-z0-9._-]{0,127}`. */
-function validateTag(tag) {
-    if (tag.length > 128)
-        return `a tag is at most 128 characters (this one has ${tag.length}): shorten it`;
-    if (!TAG_RE.test(tag))
-        return 'a tag is letters, digits, _ . and -, starts with a letter, digit or _: use only those characters';
-    return undefined;
 }
 
 // EXTERNAL MODULE: ./node_modules/dockerfile-ast/lib/main.js
@@ -41543,7 +41639,7 @@ function sanitizeTag(name) {
 // ---------------------------------------------------------------------------------------------------------------
 // The plan
 function checkTag(tag, input, what) {
-    const problem = validateTag(tag);
+    const problem = (0,reference/* validateTag */.z7)(tag);
     if (problem)
         throw new src_input/* InputError */.dz(input, `${what} "${tag}" is not a valid tag: ${problem}`);
     return tag;
@@ -41709,6 +41805,7 @@ function readSettings(read) {
         logins: (0,login/* readLogins */.rC)(read),
         retry: readRetry(read),
         verifyCommand: readVerifyCommand(read),
+        verifyTimeoutSeconds: readWholeSeconds(read, 'verify-timeout', DEFAULT_VERIFY_TIMEOUT_SECONDS),
         provenance: readAttestation(read, 'provenance', 'mode=min', /^(true|false|mode=(min|max)(,[a-z-]+=[^,]+)*)$/),
         sbom: readAttestation(read, 'sbom', 'false', /^(true|false|generator=[^,\s]+)$/),
         labels: readKeyValues(read, 'labels'),
@@ -41730,7 +41827,17 @@ function readRetry(read) {
     if (!Number.isInteger(attempts))
         throw new src_input/* InputError */.dz('retry-attempts', `"${attempts}" is not a whole number: write how many times to try, from 1 to 10`);
     const delaySeconds = (0,src_input/* readNumber */.kz)(read, 'retry-delay', src_retry/* DEFAULT_RETRY */.vI.baseDelayMs / 1000, 0, 60);
-    return { attempts, baseDelayMs: delaySeconds * 1000, maxDelayMs: src_retry/* DEFAULT_RETRY */.vI.maxDelayMs };
+    const timeoutSeconds = readWholeSeconds(read, 'registry-timeout', src_retry/* DEFAULT_REGISTRY_TIMEOUT_SECONDS */.Q0);
+    return { attempts, baseDelayMs: delaySeconds * 1000, maxDelayMs: src_retry/* DEFAULT_RETRY */.vI.maxDelayMs, timeoutSeconds };
+}
+/** Seconds the verify command may run per platform, unless `verify-timeout` says otherwise. */
+const DEFAULT_VERIFY_TIMEOUT_SECONDS = 300;
+/** A bound in whole seconds, from 1 s to 6 h (GitHub's limit of a job). */
+function readWholeSeconds(read, name, fallback) {
+    const seconds = (0,src_input/* readNumber */.kz)(read, name, fallback, 1, 6 * 3600);
+    if (!Number.isInteger(seconds))
+        throw new src_input/* InputError */.dz(name, `"${read(name).trim()}" is not a whole number of seconds: write one from 1 to 21600`);
+    return seconds;
 }
 function readVerifyCommand(read) {
     try {
@@ -41780,7 +41887,7 @@ function readImages(read) {
         throw new src_input/* InputError */.dz('images', 'is empty: name at least one repository to publish to, e.g. ghcr.io/org/go-build');
     }
     for (const image of images) {
-        const problem = validateRepository(image);
+        const problem = (0,reference/* validateRepository */.FL)(image);
         if (problem)
             throw new src_input/* InputError */.dz('images', `"${image}": ${problem}`);
     }
@@ -42050,7 +42157,7 @@ async function supportsPreferIndex(docker) {
  */
 async function prepareLocalManifest(docker, move, retry, journal) {
     const source = `${move.repository}@${move.target}`;
-    await docker.run(['pull', '--quiet', source], { retry });
+    await docker.run(['pull', '--quiet', source], withLayerBound(retry));
     await docker.run(['tag', source, move.reference]);
     journal.localNames.push(move.reference);
     const { stdout } = await docker.run(['image', 'inspect', '--format', '{{.Id}}', move.reference], { silent: true });
@@ -42140,7 +42247,7 @@ async function restore(docker, records, preferIndex, retry) {
                 await docker.run(imagetoolsTagArgs(record.reference, source, preferIndex), { retry });
             }
             else {
-                await docker.run(['pull', '--quiet', source], { retry });
+                await docker.run(['pull', '--quiet', source], withLayerBound(retry));
                 await docker.run(['tag', source, record.reference]);
                 await docker.run(['push', record.reference], { retry });
             }
@@ -42296,17 +42403,20 @@ async function verifyStagedIndex(docker, repositories, digest, requested, retry)
     }
     return { index, platforms, attestations };
 }
-/** argv that runs the verify command in one platform's image, whatever the image's entrypoint. */
+/** argv that runs the verify command in one platform's image, whatever the image's entrypoint, without network. */
 function verifyCommandArgs(image, platform, command) {
     const [program, ...rest] = command;
     if (!program)
         throw new Error('empty verify command');
-    return ['run', '--rm', '--pull', 'never', '--platform', (0,src_platform/* formatPlatform */.Bq)(platform), '--entrypoint', program, image, ...rest];
+    return ['run', '--rm', '--pull', 'never', '--network', 'none', '--platform', (0,src_platform/* formatPlatform */.Bq)(platform), '--entrypoint', program, image, ...rest];
 }
 /** Lines docker itself adds to a failed `docker run`, which say nothing about the cause. */
 const DOCKER_RUN_NOISE = /^Run 'docker run --help' for more information$/;
 /** Why a verify run failed, in words a user can act on (the platform is named by the caller). */
-function verifyFailureCause(platform, output, exitCode, program = '') {
+function verifyFailureCause(platform, output, exitCode, program = '', timedOutAfter) {
+    if (timedOutAfter !== undefined) {
+        return `the verify command did not finish within ${timedOutAfter} s and was killed (input "verify-timeout"): make it end sooner, or raise "verify-timeout"`;
+    }
     if (/exec format error/i.test(output)) {
         return `the image does not run here (exec format error): no QEMU handler for ${platform.architecture} is registered, or the image holds binaries for another architecture`;
     }
@@ -42330,7 +42440,7 @@ function describeVerifyFailure(platform, output, exitCode, program = '') {
  * Runs the verify command once per platform (through QEMU for foreign ones). All platforms run; the error lists
  * every one that failed.
  */
-async function runVerifyCommand(docker, image, platforms, command, pull) {
+async function runVerifyCommand(docker, image, platforms, command, pull, timeoutSeconds) {
     const outputs = {};
     // cause → the platforms that failed with it, so the same cause on every platform is said once
     const failures = new Map();
@@ -42338,10 +42448,11 @@ async function runVerifyCommand(docker, image, platforms, command, pull) {
         const args = verifyCommandArgs(image, platform, command);
         if (pull)
             args.splice(args.indexOf('never'), 1, 'missing');
-        const result = await docker.run(args, { allowFailure: true });
+        // an image pulled for the run is a registry operation; the command itself is bounded by verify-timeout
+        const result = await docker.run(args, { allowFailure: true, timeout: { seconds: timeoutSeconds, input: 'verify-timeout' } });
         const output = `${result.stdout}\n${result.stderr}`;
         if (result.exitCode !== 0) {
-            const cause = verifyFailureCause(platform, output, result.exitCode, command[0]);
+            const cause = verifyFailureCause(platform, output, result.exitCode, command[0], result.timedOut?.seconds);
             failures.set(cause, [...(failures.get(cause) ?? []), (0,src_platform/* formatPlatform */.Bq)(platform)]);
         }
         else
@@ -42384,16 +42495,40 @@ async function runVerifyCommand(docker, image, platforms, command, pull) {
 
 
 
-async function run(docker = (0,src_docker/* createDocker */.hC)()) {
+/** A cancelled job: kill every running command, report what moved, and end the step failed. */
+const onCancel = handler => {
+    const listener = (signal) => {
+        (0,src_docker/* killRunningCommands */._X)();
+        void handler(signal).finally(() => process.exit(1));
+    };
+    process.once('SIGTERM', listener);
+    process.once('SIGINT', listener);
+    return () => {
+        process.off('SIGTERM', listener);
+        process.off('SIGINT', listener);
+    };
+};
+async function run(docker = (0,src_docker/* createDocker */.hC)(), cancel) {
     (0,state/* saveState */.LZ)(state/* State */.Uw.IsPost, 'true');
     const phases = new Phases();
     const journal = new MoveJournal();
+    // a cancel kills the running command, which fails the pipeline too: the failure is reported once
+    let reported;
+    const report = (message) => (reported ??= reportFailure(message, phases, journal));
+    const unregister = cancel?.(async (signal) => {
+        const message = `the job was cancelled (${signal}) during the run`;
+        lib_core/* setFailed */.C1(message);
+        await report(message);
+    });
     try {
         await publish(docker, phases, journal);
     }
     catch (error) {
-        await reportFailure((0,errors/* errorMessage */.g)(error), phases, journal);
+        await report((0,errors/* errorMessage */.g)(error));
         throw error;
+    }
+    finally {
+        unregister?.();
     }
 }
 /** Inputs → versions and tags → QEMU → builder → build → push by digest → verify → move tags → report. */
@@ -42444,7 +42579,7 @@ async function publish(docker, phases, journal) {
         sbom: settings.sbom
     }, settings.retry));
     if (output.kind === 'load' && settings.verifyCommand.length > 0) {
-        await phases.run('Verify locally, before anything is pushed', () => runVerifyCommand(docker, output.name, settings.platforms, settings.verifyCommand, false));
+        await phases.run('Verify locally, before anything is pushed', () => runVerifyCommand(docker, output.name, settings.platforms, settings.verifyCommand, false, settings.verifyTimeoutSeconds));
     }
     let result = {
         pushed: false,
@@ -42463,7 +42598,7 @@ async function publish(docker, phases, journal) {
         const verified = await phases.run('Verify what the registries hold', async () => {
             const checked = await verifyStagedIndex(docker, staged.repositories, staged.digest, settings.platforms, settings.retry);
             if (output.kind !== 'load' && settings.verifyCommand.length > 0) {
-                await runVerifyCommand(docker, `${firstRepository}@${staged.digest}`, settings.platforms, settings.verifyCommand, true);
+                await runVerifyCommand(docker, `${firstRepository}@${staged.digest}`, settings.platforms, settings.verifyCommand, true, settings.verifyTimeoutSeconds);
             }
             return checked;
         });
@@ -42645,7 +42780,7 @@ function samePlatform(a, b) {
 /* harmony import */ var node_fs_promises__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(1455);
 /* harmony import */ var node_fs_promises__WEBPACK_IMPORTED_MODULE_1___default = /*#__PURE__*/__nccwpck_require__.n(node_fs_promises__WEBPACK_IMPORTED_MODULE_1__);
 /* harmony import */ var _builder_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(4868);
-/* harmony import */ var _docker_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(3871);
+/* harmony import */ var _docker_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(6407);
 /* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_6__ = __nccwpck_require__(3916);
 /* harmony import */ var _login_js__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(49);
 /* harmony import */ var _state_js__WEBPACK_IMPORTED_MODULE_5__ = __nccwpck_require__(2462);
@@ -42704,16 +42839,70 @@ async function cleanup(what, action) {
 
 /***/ }),
 
+/***/ 8286:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   FL: () => (/* binding */ validateRepository),
+/* harmony export */   Fv: () => (/* binding */ registryOf),
+/* harmony export */   z7: () => (/* binding */ validateTag)
+/* harmony export */ });
+/**
+ * The OCI distribution grammar for repository names and tags.
+ */
+// The distribution reference grammar: [host[:port]/]path where path components are lowercase.
+const HOST = String.raw `(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*|\[[0-9a-fA-F:]+\])(?::[0-9]+)?`;
+const COMPONENT = String.raw `[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*`;
+const REPOSITORY_RE = new RegExp(`^(?:${HOST}/)?${COMPONENT}(?:/${COMPONENT})*$`);
+const TAG_RE = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/;
+/** Checks a repository name (no tag, no digest) against the distribution reference grammar. */
+function validateRepository(image) {
+    if (image.includes('@'))
+        return 'give the repository without a digest';
+    const lastSlash = image.lastIndexOf('/');
+    if (image.slice(lastSlash + 1).includes(':'))
+        return 'give the repository without a tag (tags come from "tag-template" and "tags")';
+    if (image.length > 255)
+        return 'a repository name is at most 255 characters';
+    if (!REPOSITORY_RE.test(image)) {
+        const lower = image.toLowerCase();
+        if (lower !== image && REPOSITORY_RE.test(lower.replace(/^[^/]*\//, m => m))) {
+            return `repository names must be lowercase: write "${lower}"`;
+        }
+        return 'not a valid repository name: write [registry[:port]/]path with lowercase letters, digits and . _ - / separators';
+    }
+    return undefined;
+}
+/** Checks a tag against the OCI tag grammar `[A-Za-z0-9_][A-Za-z0-9._-]{0,127}`. */
+function validateTag(tag) {
+    if (tag.length > 128)
+        return `a tag is at most 128 characters (this one has ${tag.length}): shorten it`;
+    if (!TAG_RE.test(tag))
+        return 'a tag is letters, digits, _ . and -, starts with a letter, digit or _: use only those characters';
+    return undefined;
+}
+/** The registry host of a repository (`localhost:5000/a/b` → `localhost:5000`; Docker Hub for bare names). */
+function registryOf(repository) {
+    const first = repository.split('/')[0] ?? '';
+    return repository.includes('/') && (first.includes('.') || first.includes(':') || first === 'localhost') ? first : 'docker.io';
+}
+
+
+/***/ }),
+
 /***/ 9809:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
 /* harmony export */   PE: () => (/* binding */ NO_RETRY),
+/* harmony export */   Q0: () => (/* binding */ DEFAULT_REGISTRY_TIMEOUT_SECONDS),
 /* harmony export */   XE: () => (/* binding */ classifyFailure),
+/* harmony export */   eY: () => (/* binding */ layerTransferTimeout),
 /* harmony export */   qO: () => (/* binding */ retryDelayMs),
 /* harmony export */   r3: () => (/* binding */ isRetryable),
 /* harmony export */   vI: () => (/* binding */ DEFAULT_RETRY)
 /* harmony export */ });
+/* unused harmony export LAYER_TRANSFER_FACTOR */
 /**
  * Which registry failures are worth another try, and how long to wait before it.
  *
@@ -42721,7 +42910,14 @@ async function cleanup(what, action) {
  * (see __fixtures__/registry-errors.txt). A fault a retry cannot fix (authentication, a bad request, a missing
  * manifest) is never retried.
  */
-const DEFAULT_RETRY = { attempts: 4, baseDelayMs: 2000, maxDelayMs: 60_000 };
+/** Seconds one registry operation may take per attempt, unless `registry-timeout` says otherwise. */
+const DEFAULT_REGISTRY_TIMEOUT_SECONDS = 120;
+const DEFAULT_RETRY = {
+    attempts: 4,
+    baseDelayMs: 2000,
+    maxDelayMs: 60_000,
+    timeoutSeconds: DEFAULT_REGISTRY_TIMEOUT_SECONDS
+};
 const NO_RETRY = { attempts: 1, baseDelayMs: 0, maxDelayMs: 0 };
 const RULES = [
     // A Dockerfile step that failed is the user's build, not the registry: whatever it printed, never retried.
@@ -42768,6 +42964,12 @@ function retryDelayMs(policy, retry, failure) {
         return Math.min(Math.max(asked, exponential), policy.maxDelayMs);
     }
     return Math.min(exponential, policy.maxDelayMs);
+}
+/** How many times `registry-timeout` a command that moves image layers (push, pull, a copy between repositories) may take. */
+const LAYER_TRANSFER_FACTOR = 10;
+/** The bound of one attempt of a command that moves image layers: {@link LAYER_TRANSFER_FACTOR} × `registry-timeout`. */
+function layerTransferTimeout(policy) {
+    return policy.timeoutSeconds === undefined ? undefined : { seconds: policy.timeoutSeconds * LAYER_TRANSFER_FACTOR, input: 'registry-timeout' };
 }
 
 

@@ -8,7 +8,7 @@ import * as path from 'node:path'
 import { checkBuildFiles, chooseOutput, runBuild, writeSecretFiles } from './build.js'
 import { setUpBuilder } from './builder.js'
 import { installBuildx } from './buildx-install.js'
-import { createDocker, type Docker } from './docker.js'
+import { createDocker, killRunningCommands, type Docker } from './docker.js'
 import { errorMessage } from './errors.js'
 import { logInAll } from './login.js'
 import { failureOutputs, Output, reportOutputs, setOutputs } from './outputs.js'
@@ -25,15 +25,42 @@ import { annotationArgs, buildTime, labelArgs, planTags, readGitHubContext } fro
 import { runVerifyCommand, verifyStagedIndex, type PlatformReport } from './verify.js'
 import { resolveVersions, versionValues, withVersionBuildArgs } from './versions.js'
 
-export async function run(docker: Docker = createDocker()): Promise<void> {
+/** Registers what a cancelled job (SIGTERM / SIGINT from the runner) does; returns the unregistration. */
+export type CancelHook = (handler: (signal: string) => Promise<void>) => () => void
+
+/** A cancelled job: kill every running command, report what moved, and end the step failed. */
+export const onCancel: CancelHook = handler => {
+  const listener = (signal: NodeJS.Signals): void => {
+    killRunningCommands()
+    void handler(signal).finally(() => process.exit(1))
+  }
+  process.once('SIGTERM', listener)
+  process.once('SIGINT', listener)
+  return () => {
+    process.off('SIGTERM', listener)
+    process.off('SIGINT', listener)
+  }
+}
+
+export async function run(docker: Docker = createDocker(), cancel?: CancelHook): Promise<void> {
   saveState(State.IsPost, 'true')
   const phases = new Phases()
   const journal = new MoveJournal()
+  // a cancel kills the running command, which fails the pipeline too: the failure is reported once
+  let reported: Promise<void> | undefined
+  const report = (message: string): Promise<void> => (reported ??= reportFailure(message, phases, journal))
+  const unregister = cancel?.(async signal => {
+    const message = `the job was cancelled (${signal}) during the run`
+    core.setFailed(message)
+    await report(message)
+  })
   try {
     await publish(docker, phases, journal)
   } catch (error) {
-    await reportFailure(errorMessage(error), phases, journal)
+    await report(errorMessage(error))
     throw error
+  } finally {
+    unregister?.()
   }
 }
 
@@ -99,7 +126,7 @@ async function publish(docker: Docker, phases: Phases, journal: MoveJournal): Pr
 
   if (output.kind === 'load' && settings.verifyCommand.length > 0) {
     await phases.run('Verify locally, before anything is pushed', () =>
-      runVerifyCommand(docker, output.name, settings.platforms, settings.verifyCommand, false)
+      runVerifyCommand(docker, output.name, settings.platforms, settings.verifyCommand, false, settings.verifyTimeoutSeconds)
     )
   }
 
@@ -123,7 +150,7 @@ async function publish(docker: Docker, phases: Phases, journal: MoveJournal): Pr
     const verified = await phases.run('Verify what the registries hold', async () => {
       const checked = await verifyStagedIndex(docker, staged.repositories, staged.digest, settings.platforms, settings.retry)
       if (output.kind !== 'load' && settings.verifyCommand.length > 0) {
-        await runVerifyCommand(docker, `${firstRepository}@${staged.digest}`, settings.platforms, settings.verifyCommand, true)
+        await runVerifyCommand(docker, `${firstRepository}@${staged.digest}`, settings.platforms, settings.verifyCommand, true, settings.verifyTimeoutSeconds)
       }
       return checked
     })

@@ -12,8 +12,9 @@
  * moves there. Moving the tags users pull is transaction.ts.
  */
 import type { BuildMetadata, BuildOutput } from './build.js'
-import { DockerCommandError, lastLines, type Docker } from './docker.js'
-import type { RetryPolicy } from './retry.js'
+import { DockerCommandError, lastLines, timeoutSentence, type Docker, type RunOptions } from './docker.js'
+import { registryOf } from './reference.js'
+import { layerTransferTimeout, type RetryPolicy } from './retry.js'
 import type { MoveRecord } from './transaction.js'
 import type { AttestationReport } from './verify.js'
 
@@ -68,9 +69,15 @@ export function parsePushDigest(output: string): string | undefined {
   return matches.at(-1)?.[1]
 }
 
+/** Run options of a command that moves image layers: retried, and bounded by a multiple of `registry-timeout`. */
+export function withLayerBound(retry: RetryPolicy): RunOptions {
+  const timeout = layerTransferTimeout(retry)
+  return timeout ? { retry, timeout } : { retry }
+}
+
 /** `docker push` of the loaded index under the staging tag; returns the digest the registry got. */
 export async function pushLoadedIndex(docker: Docker, localName: string, retry: RetryPolicy): Promise<string> {
-  const { stdout, stderr } = await docker.run(['push', localName], { retry })
+  const { stdout, stderr } = await docker.run(['push', localName], withLayerBound(retry))
   const digest = parsePushDigest(`${stdout}\n${stderr}`)
   if (!digest) throw new Error(`docker push ${localName} did not report a digest`)
   return digest
@@ -86,7 +93,7 @@ export async function copyByDigest(
 ): Promise<void> {
   for (const target of targets) {
     if (target === source) continue
-    await docker.run(['buildx', 'imagetools', 'create', '--tag', `${target}@${digest}`, `${source}@${digest}`], { retry })
+    await docker.run(['buildx', 'imagetools', 'create', '--tag', `${target}@${digest}`, `${source}@${digest}`], withLayerBound(retry))
   }
 }
 
@@ -146,17 +153,16 @@ async function stageTo(
   return { digest, repositories: [...repositories] }
 }
 
-/** The registry host of a repository (`localhost:5000/a/b` → `localhost:5000`; Docker Hub for bare names). */
-export function registryOf(repository: string): string {
-  const first = repository.split('/')[0] ?? ''
-  return repository.includes('/') && (first.includes('.') || first.includes(':') || first === 'localhost') ? first : 'docker.io'
-}
-
 /** Turns a failed registry operation into one message that names the registry, the input and the fix. */
 export function explainRegistryFailure(error: unknown, repository: string): unknown {
   if (!(error instanceof DockerCommandError)) return error
   const registry = registryOf(repository)
   const detail = lastLines(error.result.stderr || error.result.stdout, 1)
+  if (error.result.timedOut) {
+    return new Error(`${registry} did not take ${repository} (${error.attempts} attempt(s)): ${timeoutSentence(error.args, error.result.timedOut)}`, {
+      cause: error
+    })
+  }
   switch (error.failure.kind) {
     case 'auth':
       return new Error(

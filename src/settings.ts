@@ -11,7 +11,7 @@ import { readQemuSettings, type QemuSettings } from './qemu.js'
 import { validateRepository } from './reference.js'
 import { readTagSettings, type TagSettings } from './tags.js'
 import { readVersionSettings, type VersionSettings } from './versions.js'
-import { DEFAULT_RETRY, type RetryPolicy } from './retry.js'
+import { DEFAULT_REGISTRY_TIMEOUT_SECONDS, DEFAULT_RETRY, type RetryPolicy } from './retry.js'
 
 export { InputError, readBoolean, splitList, type InputReader } from './input.js'
 export { validateRepository, validateTag } from './reference.js'
@@ -43,6 +43,8 @@ export interface Settings {
   retry: RetryPolicy
   /** A command run in every platform's image before any tag moves (empty: none), as argv. */
   verifyCommand: string[]
+  /** Seconds the verify command may run in one platform's image (`verify-timeout`). */
+  verifyTimeoutSeconds: number
   /** `--provenance` value. */
   provenance: string
   /** `--sbom` value. */
@@ -89,6 +91,7 @@ export function readSettings(read: InputReader): Settings {
     logins: readLogins(read),
     retry: readRetry(read),
     verifyCommand: readVerifyCommand(read),
+    verifyTimeoutSeconds: readWholeSeconds(read, 'verify-timeout', DEFAULT_VERIFY_TIMEOUT_SECONDS),
     provenance: readAttestation(read, 'provenance', 'mode=min', /^(true|false|mode=(min|max)(,[a-z-]+=[^,]+)*)$/),
     sbom: readAttestation(read, 'sbom', 'false', /^(true|false|generator=[^,\s]+)$/),
     labels: readKeyValues(read, 'labels'),
@@ -110,7 +113,18 @@ function readRetry(read: InputReader): RetryPolicy {
   const attempts = readNumber(read, 'retry-attempts', DEFAULT_RETRY.attempts, 1, 10)
   if (!Number.isInteger(attempts)) throw new InputError('retry-attempts', `"${attempts}" is not a whole number: write how many times to try, from 1 to 10`)
   const delaySeconds = readNumber(read, 'retry-delay', DEFAULT_RETRY.baseDelayMs / 1000, 0, 60)
-  return { attempts, baseDelayMs: delaySeconds * 1000, maxDelayMs: DEFAULT_RETRY.maxDelayMs }
+  const timeoutSeconds = readWholeSeconds(read, 'registry-timeout', DEFAULT_REGISTRY_TIMEOUT_SECONDS)
+  return { attempts, baseDelayMs: delaySeconds * 1000, maxDelayMs: DEFAULT_RETRY.maxDelayMs, timeoutSeconds }
+}
+
+/** Seconds the verify command may run per platform, unless `verify-timeout` says otherwise. */
+export const DEFAULT_VERIFY_TIMEOUT_SECONDS = 300
+
+/** A bound in whole seconds, from 1 s to 6 h (GitHub's limit of a job). */
+function readWholeSeconds(read: InputReader, name: string, fallback: number): number {
+  const seconds = readNumber(read, name, fallback, 1, 6 * 3600)
+  if (!Number.isInteger(seconds)) throw new InputError(name, `"${read(name).trim()}" is not a whole number of seconds: write one from 1 to 21600`)
+  return seconds
 }
 
 function readVerifyCommand(read: InputReader): string[] {

@@ -16,7 +16,7 @@
 import type { Docker } from './docker.js'
 import { errorMessage } from './errors.js'
 import { forEachLimited, mapLimited, REGISTRY_CONCURRENCY } from './limit.js'
-import { parsePushDigest, type StagedIndex } from './publish.js'
+import { parsePushDigest, withLayerBound, type StagedIndex } from './publish.js'
 import { currentDigest } from './registry.js'
 import type { RetryPolicy } from './retry.js'
 
@@ -123,7 +123,7 @@ export async function supportsPreferIndex(docker: Docker): Promise<boolean> {
  */
 async function prepareLocalManifest(docker: Docker, move: Omit<TagMove, 'previous'>, retry: RetryPolicy, journal: MoveJournal): Promise<void> {
   const source = `${move.repository}@${move.target}`
-  await docker.run(['pull', '--quiet', source], { retry })
+  await docker.run(['pull', '--quiet', source], withLayerBound(retry))
   await docker.run(['tag', source, move.reference])
   journal.localNames.push(move.reference)
   const { stdout } = await docker.run(['image', 'inspect', '--format', '{{.Id}}', move.reference], { silent: true })
@@ -229,7 +229,7 @@ async function restore(docker: Docker, records: MoveRecord[], preferIndex: boole
       if (preferIndex || record.kind === 'index') {
         await docker.run(imagetoolsTagArgs(record.reference, source, preferIndex), { retry })
       } else {
-        await docker.run(['pull', '--quiet', source], { retry })
+        await docker.run(['pull', '--quiet', source], withLayerBound(retry))
         await docker.run(['tag', source, record.reference])
         await docker.run(['push', record.reference], { retry })
       }

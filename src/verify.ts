@@ -153,18 +153,21 @@ export async function verifyStagedIndex(
   return { index, platforms, attestations }
 }
 
-/** argv that runs the verify command in one platform's image, whatever the image's entrypoint. */
+/** argv that runs the verify command in one platform's image, whatever the image's entrypoint, without network. */
 export function verifyCommandArgs(image: string, platform: Platform, command: readonly string[]): string[] {
   const [program, ...rest] = command
   if (!program) throw new Error('empty verify command')
-  return ['run', '--rm', '--pull', 'never', '--platform', formatPlatform(platform), '--entrypoint', program, image, ...rest]
+  return ['run', '--rm', '--pull', 'never', '--network', 'none', '--platform', formatPlatform(platform), '--entrypoint', program, image, ...rest]
 }
 
 /** Lines docker itself adds to a failed `docker run`, which say nothing about the cause. */
 const DOCKER_RUN_NOISE = /^Run 'docker run --help' for more information$/
 
 /** Why a verify run failed, in words a user can act on (the platform is named by the caller). */
-export function verifyFailureCause(platform: Platform, output: string, exitCode: number, program = ''): string {
+export function verifyFailureCause(platform: Platform, output: string, exitCode: number, program = '', timedOutAfter?: number): string {
+  if (timedOutAfter !== undefined) {
+    return `the verify command did not finish within ${timedOutAfter} s and was killed (input "verify-timeout"): make it end sooner, or raise "verify-timeout"`
+  }
   if (/exec format error/i.test(output)) {
     return `the image does not run here (exec format error): no QEMU handler for ${platform.architecture} is registered, or the image holds binaries for another architecture`
   }
@@ -195,7 +198,8 @@ export async function runVerifyCommand(
   image: string,
   platforms: readonly Platform[],
   command: readonly string[],
-  pull: boolean
+  pull: boolean,
+  timeoutSeconds: number
 ): Promise<Record<string, string>> {
   const outputs: Record<string, string> = {}
   // cause → the platforms that failed with it, so the same cause on every platform is said once
@@ -203,10 +207,11 @@ export async function runVerifyCommand(
   for (const platform of platforms) {
     const args = verifyCommandArgs(image, platform, command)
     if (pull) args.splice(args.indexOf('never'), 1, 'missing')
-    const result = await docker.run(args, { allowFailure: true })
+    // an image pulled for the run is a registry operation; the command itself is bounded by verify-timeout
+    const result = await docker.run(args, { allowFailure: true, timeout: { seconds: timeoutSeconds, input: 'verify-timeout' } })
     const output = `${result.stdout}\n${result.stderr}`
     if (result.exitCode !== 0) {
-      const cause = verifyFailureCause(platform, output, result.exitCode, command[0])
+      const cause = verifyFailureCause(platform, output, result.exitCode, command[0], result.timedOut?.seconds)
       failures.set(cause, [...(failures.get(cause) ?? []), formatPlatform(platform)])
     } else outputs[formatPlatform(platform)] = result.stdout.trim()
   }

@@ -3,12 +3,12 @@ import {
   copyByDigest,
   explainRegistryFailure,
   parsePushDigest,
-  registryOf,
   repositoryIn,
   stageIndex,
   stagingTag
 } from '../../src/publish.js'
 import { DockerCommandError } from '../../src/docker.js'
+import { registryOf } from '../../src/reference.js'
 import { NO_RETRY } from '../../src/retry.js'
 import { FakeDocker } from '../../__fixtures__/fake-docker.js'
 
