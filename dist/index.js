@@ -42403,12 +42403,15 @@ async function verifyStagedIndex(docker, repositories, digest, requested, retry)
     }
     return { index, platforms, attestations };
 }
-/** argv that runs the verify command in one platform's image, whatever the image's entrypoint, without network. */
-function verifyCommandArgs(image, platform, command) {
+/**
+ * argv that runs the verify command in one platform's image, whatever the image's entrypoint, without network,
+ * as a container named `name` (so one that runs past its bound can be removed: killing the CLI leaves it running).
+ */
+function verifyCommandArgs(image, platform, command, name) {
     const [program, ...rest] = command;
     if (!program)
         throw new Error('empty verify command');
-    return ['run', '--rm', '--pull', 'never', '--network', 'none', '--platform', (0,src_platform/* formatPlatform */.Bq)(platform), '--entrypoint', program, image, ...rest];
+    return ['run', '--rm', '--name', name, '--pull', 'never', '--network', 'none', '--platform', (0,src_platform/* formatPlatform */.Bq)(platform), '--entrypoint', program, image, ...rest];
 }
 /** Lines docker itself adds to a failed `docker run`, which say nothing about the cause. */
 const DOCKER_RUN_NOISE = /^Run 'docker run --help' for more information$/;
@@ -42445,11 +42448,13 @@ async function runVerifyCommand(docker, image, platforms, command, pull, timeout
     // cause → the platforms that failed with it, so the same cause on every platform is said once
     const failures = new Map();
     for (const platform of platforms) {
-        const args = verifyCommandArgs(image, platform, command);
+        const name = `go-build-action-verify-${process.pid}-${Date.now().toString(36)}`;
+        const args = verifyCommandArgs(image, platform, command, name);
         if (pull)
             args.splice(args.indexOf('never'), 1, 'missing');
-        // an image pulled for the run is a registry operation; the command itself is bounded by verify-timeout
         const result = await docker.run(args, { allowFailure: true, timeout: { seconds: timeoutSeconds, input: 'verify-timeout' } });
+        if (result.timedOut)
+            await docker.run(['rm', '--force', name], { silent: true, allowFailure: true });
         const output = `${result.stdout}\n${result.stderr}`;
         if (result.exitCode !== 0) {
             const cause = verifyFailureCause(platform, output, result.exitCode, command[0], result.timedOut?.seconds);

@@ -111,8 +111,8 @@ describe('verifyStagedIndex', () => {
 
 describe('the verify command', () => {
   it('overrides the entrypoint so any image can run it', () => {
-    expect(verifyCommandArgs('r:staging', parsePlatform('linux/arm64'), ['go', 'version'])).toEqual([
-      'run', '--rm', '--pull', 'never', '--network', 'none', '--platform', 'linux/arm64', '--entrypoint', 'go', 'r:staging', 'version'
+    expect(verifyCommandArgs('r:staging', parsePlatform('linux/arm64'), ['go', 'version'], 'v1')).toEqual([
+      'run', '--rm', '--name', 'v1', '--pull', 'never', '--network', 'none', '--platform', 'linux/arm64', '--entrypoint', 'go', 'r:staging', 'version'
     ])
   })
 
@@ -153,15 +153,17 @@ describe('the verify command', () => {
   })
 
   it('names the timeout input when the command is killed', async () => {
-    const docker = new FakeDocker().on(['run'], { exitCode: 137, timedOut: { seconds: 5, input: 'verify-timeout' } })
+    const docker = new FakeDocker().on(['run'], { exitCode: 137, timedOut: { seconds: 5, input: 'verify-timeout' } }).on(['rm'], {})
     await expect(runVerifyCommand(docker, 'r:s', four.slice(0, 1), ['sleep', 'infinity'], false, 5)).rejects.toThrow(
       'linux/amd64: the verify command did not finish within 5 s and was killed (input "verify-timeout"): make it end sooner, or raise "verify-timeout"'
     )
     expect(docker.calls[0]?.options.timeout).toEqual({ seconds: 5, input: 'verify-timeout' })
+    // killing the CLI leaves the container running: it is removed by name
+    expect(docker.calls[1]?.args).toEqual(['rm', '--force', docker.calls[0]?.args[3]])
   })
 
   it('returns what each platform printed', async () => {
-    const docker = new FakeDocker().on(['run'], args => ({ stdout: `ran ${args[7]}\n` }))
+    const docker = new FakeDocker().on(['run'], args => ({ stdout: `ran ${args[9]}\n` }))
     await expect(runVerifyCommand(docker, 'r@sha256:x', four.slice(0, 2), ['true'], true, 300)).resolves.toEqual({
       'linux/amd64': 'ran linux/amd64',
       'linux/arm64': 'ran linux/arm64'
