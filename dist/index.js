@@ -3240,6 +3240,376 @@ module.exports = validRange
 
 /***/ }),
 
+/***/ 4158:
+/***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
+
+
+/**
+ * @license
+ * Copyright 2020 Balena Ltd.
+ *
+ * Licensed under the Apache License, Version 2.0 (the "License");
+ * you may not use this file except in compliance with the License.
+ * You may obtain a copy of the License at
+ *
+ *    http://www.apache.org/licenses/LICENSE-2.0
+ *
+ * Unless required by applicable law or agreed to in writing, software
+ * distributed under the License is distributed on an "AS IS" BASIS,
+ * WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+ * See the License for the specific language governing permissions and
+ * limitations under the License.
+ *
+ * ------------------------------------------------------------------------
+ *
+ * Copyright 2018 Zeit, Inc.
+ * Licensed under the MIT License. See file LICENSE.md for a full copy.
+ *
+ * ------------------------------------------------------------------------
+ */
+
+/**
+ * This module implements the [dockerignore
+ * spec](https://docs.docker.com/engine/reference/builder/#dockerignore-file),
+ * closely following Docker's (Moby) Golang implementation:
+ * https://github.com/moby/moby/blob/v19.03.8/builder/dockerignore/dockerignore.go
+ * https://github.com/moby/moby/blob/v19.03.8/pkg/fileutils/fileutils.go
+ * https://github.com/moby/moby/blob/v19.03.8/pkg/archive/archive.go#L825
+ *
+ * Something the spec is not clear about, but we discovered by reading source code
+ * and testing against the "docker build" command, is the handling of backslashes and
+ * forward slashes as path separators and escape characters in the .dockerignore file
+ * across platforms including Windows, Linux and macOS:
+ *
+ * * On Linux and macOS, only forward slashes can be used as path separators in the
+ *   .dockerignore file, and the backslash works as an escape character.
+ * * On Windows, both forward slashes and backslashes are allowed as path separators
+ *   in the .dockerignore file, and the backslash is not used as an escape character.
+ *
+ * This is consistent with how Windows works generally: both forward slashes and
+ * backslashes are accepted as path separators by the cmd.exe Command Prompt or
+ * PowerShell, and by library functions like the Golang filepath.Clean or the
+ * Node.js path.normalize.
+ *
+ * Similarly, path strings provided to the IgnoreBase.ignores() and IgnoreBase.filter()
+ * methods can use either forward slashes or backslashes as path separators on Windows,
+ * but only forward slashes are accepted as path separators on Linux and macOS.
+ */
+
+const path = __nccwpck_require__(6928);
+
+const factory = options => new IgnoreBase(options); // https://github.com/kaelzhang/node-ignore/blob/5.1.4/index.js#L538-L539
+// Fixes typescript module import
+
+
+factory.default = factory;
+module.exports = factory;
+
+function make_array(subject) {
+  return Array.isArray(subject) ? subject : [subject];
+}
+
+const REGEX_TRAILING_SLASH = /(?<=.)\/$/;
+const REGEX_TRAILING_BACKSLASH = /(?<=.)\\$/;
+const REGEX_TRAILING_PATH_SEP = path.sep === '\\' ? REGEX_TRAILING_BACKSLASH : REGEX_TRAILING_SLASH;
+const KEY_IGNORE = typeof Symbol !== 'undefined' ? Symbol.for('dockerignore') : 'dockerignore'; // An implementation of Go's filepath.Clean
+// https://golang.org/pkg/path/filepath/#Clean
+// https://github.com/golang/go/blob/master/src/path/filepath/path.go
+// Note that, like Go, on Windows this function converts forward slashes
+// to backslashes.
+
+function cleanPath(file) {
+  return path.normalize(file).replace(REGEX_TRAILING_PATH_SEP, '');
+} // Javascript port of Golang's filepath.ToSlash
+// https://golang.org/pkg/path/filepath/#ToSlash
+// https://github.com/golang/go/blob/master/src/path/filepath/path.go
+// Convert any OS-specific path separator to '/'. Backslash is converted
+// to forward slash on Windows, but not on Linux/macOS.
+// Note that both forward slashes and backslashes are valid path separators on
+// Windows. As a result, code such as `pattern.split(path.sep).join('/')` fails
+// on Windows when forward slashes are used as path separators.
+
+
+function toSlash(file) {
+  if (path.sep === '/') {
+    return file;
+  }
+
+  return file.replace(/\\/g, '/');
+} // Javascript port of Golang's filepath.FromSlash
+// https://github.com/golang/go/blob/master/src/path/filepath/path.go
+
+
+function fromSlash(file) {
+  if (path.sep === '/') {
+    return file;
+  }
+
+  return file.replace(/\//g, path.sep);
+}
+
+class IgnoreBase {
+  constructor({
+    // https://github.com/kaelzhang/node-ignore/blob/5.1.4/index.js#L372
+    ignorecase = true
+  } = {}) {
+    this._rules = [];
+    this._ignorecase = ignorecase;
+    this[KEY_IGNORE] = true;
+
+    this._initCache();
+  }
+
+  _initCache() {
+    this._cache = {};
+  } // @param {Array.<string>|string|Ignore} pattern
+
+
+  add(pattern) {
+    this._added = false;
+
+    if (typeof pattern === 'string') {
+      pattern = pattern.split(/\r?\n/g);
+    }
+
+    make_array(pattern).forEach(this._addPattern, this); // Some rules have just added to the ignore,
+    // making the behavior changed.
+
+    if (this._added) {
+      this._initCache();
+    }
+
+    return this;
+  } // legacy
+
+
+  addPattern(pattern) {
+    return this.add(pattern);
+  }
+
+  _addPattern(pattern) {
+    // https://github.com/kaelzhang/node-ignore/issues/32
+    if (pattern && pattern[KEY_IGNORE]) {
+      this._rules = this._rules.concat(pattern._rules);
+      this._added = true;
+      return;
+    }
+
+    if (this._checkPattern(pattern)) {
+      const rule = this._createRule(pattern.trim());
+
+      if (rule !== null) {
+        this._added = true;
+
+        this._rules.push(rule);
+      }
+    }
+  }
+
+  _checkPattern(pattern) {
+    // https://github.com/moby/moby/blob/v19.03.8/builder/dockerignore/dockerignore.go#L34-L40
+    return pattern && typeof pattern === 'string' && pattern.indexOf('#') !== 0 && pattern.trim() !== "";
+  }
+
+  filter(paths) {
+    return make_array(paths).filter(path => this._filter(path));
+  }
+
+  createFilter() {
+    return path => this._filter(path);
+  }
+
+  ignores(path) {
+    return !this._filter(path);
+  } // https://github.com/moby/moby/blob/v19.03.8/builder/dockerignore/dockerignore.go#L41-L53
+  // https://github.com/moby/moby/blob/v19.03.8/pkg/fileutils/fileutils.go#L29-L55
+
+
+  _createRule(pattern) {
+    const origin = pattern;
+    let negative = false; // > An optional prefix "!" which negates the pattern;
+    // https://github.com/moby/moby/blob/v19.03.8/builder/dockerignore/dockerignore.go#L43-L46
+
+    if (pattern[0] === '!') {
+      negative = true;
+      pattern = pattern.substring(1).trim();
+    } // https://github.com/moby/moby/blob/v19.03.8/builder/dockerignore/dockerignore.go#L47-L53
+
+
+    if (pattern.length > 0) {
+      pattern = cleanPath(pattern);
+      pattern = toSlash(pattern);
+
+      if (pattern.length > 1 && pattern[0] === '/') {
+        pattern = pattern.slice(1);
+      }
+    } // https://github.com/moby/moby/blob/v19.03.8/builder/dockerignore/dockerignore.go#L54-L55
+
+
+    if (negative) {
+      pattern = '!' + pattern;
+    } // https://github.com/moby/moby/blob/v19.03.8/pkg/fileutils/fileutils.go#L30
+
+
+    pattern = pattern.trim();
+
+    if (pattern === "") {
+      return null;
+    } // https://github.com/moby/moby/blob/v19.03.8/pkg/fileutils/fileutils.go#L34
+    // convert forward slashes to backslashes on Windows
+
+
+    pattern = cleanPath(pattern); // https://github.com/moby/moby/blob/v19.03.8/pkg/fileutils/fileutils.go#L36-L42
+
+    if (pattern[0] === '!') {
+      if (pattern.length === 1) {
+        return null;
+      }
+
+      negative = true;
+      pattern = pattern.substring(1);
+    } else {
+      negative = false;
+    }
+
+    return {
+      origin,
+      pattern,
+      // https://github.com/moby/moby/blob/v19.03.8/pkg/fileutils/fileutils.go#L54
+      dirs: pattern.split(path.sep),
+      negative
+    };
+  } // @returns `Boolean` true if the `path` is NOT ignored
+
+
+  _filter(path) {
+    if (!path) {
+      return false;
+    }
+
+    if (path in this._cache) {
+      return this._cache[path];
+    }
+
+    return this._cache[path] = this._test(path);
+  } // @returns {Boolean} true if a file is NOT ignored
+  // https://github.com/moby/moby/blob/v19.03.8/pkg/fileutils/fileutils.go#L62
+
+
+  _test(file) {
+    file = fromSlash(file); // equivalent to golang filepath.Dir() https://golang.org/src/path/filepath/path.go
+
+    const parentPath = cleanPath(path.dirname(file));
+    const parentPathDirs = parentPath.split(path.sep);
+    let matched = false;
+
+    this._rules.forEach(rule => {
+      let match = this._match(file, rule); // https://github.com/moby/moby/blob/v19.03.8/pkg/fileutils/fileutils.go#L80
+
+
+      if (!match && parentPath !== ".") {
+        // Check to see if the pattern matches one of our parent dirs.
+        if (rule.dirs.includes('**')) {
+          // Ah shucks! We have to test every possible parent path that has 
+          // a number of dirs _n_ where 
+          // `rule.dirs.filter(doubleStar).length <= _n_ <= parentPathDirs.length`
+          // since the ** can imply any number of directories including 0
+          for (let i = rule.dirs.filter(x => x !== '**').length; i <= parentPathDirs.length; i++) {
+            match = match || this._match(parentPathDirs.slice(0, i).join(path.sep), rule);
+          }
+        } else if (rule.dirs.length <= parentPathDirs.length) {
+          // https://github.com/moby/moby/blob/v19.03.8/pkg/fileutils/fileutils.go#L83
+          match = this._match(parentPathDirs.slice(0, rule.dirs.length).join(path.sep), rule);
+        }
+      }
+
+      if (match) {
+        matched = !rule.negative;
+      }
+    });
+
+    return !matched;
+  } // @returns {Boolean} true if a file is matched by a rule
+
+
+  _match(file, rule) {
+    return this._compile(rule).regexp.test(file);
+  } // https://github.com/moby/moby/blob/v19.03.8/pkg/fileutils/fileutils.go#L139
+
+
+  _compile(rule) {
+    if (rule.regexp) {
+      return rule;
+    }
+
+    let regStr = '^'; // Go through the pattern and convert it to a regexp.
+
+    let escapedSlash = path.sep === '\\' ? '\\\\' : path.sep;
+
+    for (let i = 0; i < rule.pattern.length; i++) {
+      const ch = rule.pattern[i];
+
+      if (ch === '*') {
+        if (rule.pattern[i + 1] === '*') {
+          // is some flavor of "**"
+          i++; // Treat **/ as ** so eat the "/"
+
+          if (rule.pattern[i + 1] === path.sep) {
+            i++;
+          }
+
+          if (rule.pattern[i + 1] === undefined) {
+            // is "**EOF" - to align with .gitignore just accept all
+            regStr += ".*";
+          } else {
+            // is "**"
+            // Note that this allows for any # of /'s (even 0) because
+            // the .* will eat everything, even /'s
+            regStr += `(.*${escapedSlash})?`;
+          }
+        } else {
+          // is "*" so map it to anything but "/"
+          regStr += `[^${escapedSlash}]*`;
+        }
+      } else if (ch === '?') {
+        // "?" is any char except "/"
+        regStr += `[^${escapedSlash}]`;
+      } else if (ch === '.' || ch === '$') {
+        // Escape some regexp special chars that have no meaning
+        // in golang's filepath.Match
+        regStr += `\\${ch}`;
+      } else if (ch === '\\') {
+        // escape next char. Note that a trailing \ in the pattern
+        // will be left alone (but need to escape it)
+        if (path.sep === '\\') {
+          // On windows map "\" to "\\", meaning an escaped backslash,
+          // and then just continue because filepath.Match on
+          // Windows doesn't allow escaping at all
+          regStr += escapedSlash;
+          continue;
+        }
+
+        if (rule.pattern[i + 1] !== undefined) {
+          regStr += '\\' + rule.pattern[i + 1];
+          i++;
+        } else {
+          regStr += '\\';
+        }
+      } else {
+        regStr += ch;
+      }
+    }
+
+    regStr += "$";
+    rule.regexp = new RegExp(regStr, this._ignorecase ? 'i' : '');
+    return rule;
+  }
+
+}
+
+
+/***/ }),
+
 /***/ 5940:
 /***/ ((__unused_webpack_module, exports) => {
 
@@ -39132,7 +39502,7 @@ function errorMessage(error) {
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
 /* harmony import */ var _actions_core__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(6058);
 /* harmony import */ var _docker_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(6407);
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(59);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(344);
 /* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_5__ = __nccwpck_require__(3916);
 /* harmony import */ var _post_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(6661);
 /* harmony import */ var _state_js__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(2462);
@@ -39396,7 +39766,7 @@ async function logInAll(docker, logins, retry, remember) {
 
 /***/ }),
 
-/***/ 59:
+/***/ 344:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -40557,6 +40927,371 @@ async function installBuildx(docker, settings, env = process.env) {
 
 // EXTERNAL MODULE: ./src/errors.ts
 var errors = __nccwpck_require__(3916);
+// EXTERNAL MODULE: ./node_modules/@balena/dockerignore/ignore.js
+var ignore = __nccwpck_require__(4158);
+var ignore_default = /*#__PURE__*/__nccwpck_require__.n(ignore);
+// EXTERNAL MODULE: ./node_modules/dockerfile-ast/lib/main.js
+var main = __nccwpck_require__(8390);
+// EXTERNAL MODULE: ./src/retry.ts
+var src_retry = __nccwpck_require__(9809);
+;// CONCATENATED MODULE: ./src/registry.ts
+/**
+ * Reading what a registry holds, through `docker buildx imagetools inspect --raw`.
+ */
+
+
+
+
+const INDEX_MEDIA_TYPES = [
+    'application/vnd.oci.image.index.v1+json',
+    'application/vnd.docker.distribution.manifest.list.v2+json'
+];
+function sha256Digest(bytes) {
+    return `sha256:${(0,external_node_crypto_.createHash)('sha256').update(bytes, 'utf8').digest('hex')}`;
+}
+/** Parses raw manifest bytes as an index; an image manifest (single platform) is an error here. */
+function parseIndex(raw, reference) {
+    let parsed;
+    try {
+        parsed = JSON.parse(raw);
+    }
+    catch {
+        throw new Error(`the registry answered for ${reference} with something that is not JSON`);
+    }
+    const index = parsed;
+    if (!Array.isArray(index.manifests) || (index.mediaType && !INDEX_MEDIA_TYPES.includes(index.mediaType))) {
+        throw new Error(`${reference} is a single-platform manifest (${index.mediaType ?? 'no media type'}), not a multi-arch index`);
+    }
+    return index;
+}
+/** Attestation manifests (provenance, SBOM) sit in the index as `unknown/unknown` entries. */
+function isAttestation(descriptor) {
+    return (descriptor.annotations?.['vnd.docker.reference.type'] === 'attestation-manifest' ||
+        (descriptor.platform?.os === 'unknown' && descriptor.platform?.architecture === 'unknown'));
+}
+/**
+ * Platform (`linux/arm64`) → manifest digest, for the image entries of an index (attestations left out), keyed by
+ * the normalized spelling (an entry written `arm64/v8` is `linux/arm64`).
+ */
+function platformDigests(index) {
+    const digests = {};
+    for (const descriptor of index.manifests) {
+        if (isAttestation(descriptor) || !descriptor.platform)
+            continue;
+        digests[(0,src_platform/* platformKey */.Ng)(descriptor.platform)] = descriptor.digest;
+    }
+    return digests;
+}
+async function inspectIndex(docker, reference, retry) {
+    const { stdout } = await docker.run(['buildx', 'imagetools', 'inspect', '--raw', reference], retry ? { silent: true, retry } : { silent: true });
+    return { reference, digest: sha256Digest(stdout), raw: stdout, index: parseIndex(stdout, reference) };
+}
+/**
+ * Whether buildx's output for a failed `imagetools inspect` says the registry has no such manifest (buildx 0.13:
+ * `ERROR: host/repo:tag: not found`; registries: `manifest unknown`, `MANIFEST_UNKNOWN`, `NAME_UNKNOWN`), as
+ * opposed to a registry that could not be reached or refused to answer. The same classification that decides
+ * retries (retry.ts), so "not found" means one thing everywhere.
+ */
+function isNotFound(output) {
+    return (0,src_retry/* classifyFailure */.XE)(output).kind === 'not-found';
+}
+/** The registry could not be asked (unreachable, unauthorized, …): never read as "the tag is free". */
+class RegistryQueryError extends Error {
+    name = 'RegistryQueryError';
+}
+/** Asks the registry whether `reference` exists, with a real `imagetools inspect`. */
+async function referenceExists(docker, reference, retry) {
+    return (await currentDigest(docker, reference, retry)) !== '';
+}
+/**
+ * The digest of what `reference` holds now ('' when the registry has no such tag), from the bytes
+ * `imagetools inspect --raw` serves. A registry that cannot be asked is an error, never taken for "no such tag".
+ */
+async function currentDigest(docker, reference, retry) {
+    const args = ['buildx', 'imagetools', 'inspect', '--raw', reference];
+    let result;
+    let attempts = 1;
+    if (retry) {
+        // transient faults (5xx, 429, resets, refused connections) are retried; anything else answers the question
+        try {
+            result = await docker.run(args, { silent: true, retry });
+        }
+        catch (error) {
+            if (!(error instanceof src_docker/* DockerCommandError */.YJ))
+                throw error;
+            result = error.result;
+            attempts = error.attempts;
+        }
+    }
+    else {
+        result = await docker.run(args, { silent: true, allowFailure: true });
+    }
+    if (result.exitCode === 0)
+        return sha256Digest(result.stdout);
+    const output = `${result.stderr}\n${result.stdout}`;
+    if (isNotFound(output))
+        return '';
+    const cause = output
+        .split('\n')
+        .map(l => l.trim().replace(/^ERROR:\s*/, ''))
+        .filter(l => l !== '')
+        .slice(-1)[0];
+    const unauthorized = (0,src_retry/* classifyFailure */.XE)(output).kind === 'auth';
+    const fix = unauthorized
+        ? 'log in to the registry before this step (e.g. docker/login-action) with a token that may read it; a repository that does not exist yet may also be refused this way: create it, or publish the first time with rebuild: overwrite'
+        : 'check the registry address in input "images" and that the registry is up';
+    const tries = attempts > 1 ? ` after ${attempts} attempts` : '';
+    throw new RegistryQueryError(`cannot tell whether ${reference} exists${tries} (${cause ?? 'no output'}): ${fix}`);
+}
+
+;// CONCATENATED MODULE: ./src/fingerprint.ts
+/**
+ * The fingerprint of a build: one digest of everything that determines the image, stored on the published index
+ * as the annotation {@link FINGERPRINT_ANNOTATION}, so that a later run can tell whether it would build the same
+ * thing again.
+ *
+ * Ingredients:
+ * - the build context as the build sees it: every file, directory and symlink `.dockerignore` lets through
+ *   (`<Dockerfile>.dockerignore` first, as BuildKit reads it), each by path, kind, permission bits and content
+ *   (not by modification time, which a fresh checkout changes and BuildKit's cache ignores too);
+ * - the Dockerfile's text;
+ * - the build args (the resolved versions among them), the platforms, the versions, the target stage;
+ * - the digest every `FROM` image resolves to in its registry now, so an updated base image means a rebuild;
+ * - the other inputs that change what is published: `provenance`, `sbom`, and the user's labels and annotations
+ *   (not the generated ones, which hold the build time).
+ *
+ * Secrets are not an ingredient: a digest of a secret published on an index would let anyone test guesses of it.
+ *
+ * Everything but reading the context and resolving the `FROM` images is pure; the `FROM` images are resolved with
+ * `buildx imagetools inspect --raw` through the Docker interface.
+ */
+
+
+
+
+
+
+
+
+/** The index annotation that holds the fingerprint (`sha256:…`). */
+const FINGERPRINT_ANNOTATION = 'io.go-build.fingerprint';
+/** Changes whenever what goes into a fingerprint changes, so older fingerprints never match by accident. */
+const SCHEME = 'go-build-action fingerprint v1';
+/** The fingerprint of a build: reads the context and the Dockerfile, and resolves the `FROM` images now. */
+async function fingerprintBuild(docker, request, retry) {
+    const dockerfile = await (0,promises_.readFile)(request.file, 'utf8');
+    const [listing, baseImages] = await Promise.all([
+        contextListing(request.context, request.file),
+        resolveBaseImages(docker, baseImageReferences(dockerfile, request.buildArgs, request.platforms), retry)
+    ]);
+    const ingredients = {
+        context: contextDigest(listing),
+        dockerfile,
+        buildArgs: [...request.buildArgs],
+        platforms: request.platforms.map(src_platform/* formatPlatform */.Bq),
+        versions: { ...request.versions },
+        target: request.target ?? '',
+        baseImages,
+        options: {
+            provenance: request.provenance ?? '',
+            sbom: request.sbom ?? '',
+            labels: [...(request.labels ?? [])],
+            annotations: [...(request.annotations ?? [])]
+        }
+    };
+    return { value: computeFingerprint(ingredients), ingredients, contextEntries: listing.length };
+}
+/**
+ * The fingerprint of the ingredients: sha256 of a canonical JSON form. Build args keep their order (a later one
+ * wins in buildx); platforms, versions and base images are compared as sets and maps.
+ */
+function computeFingerprint(ingredients) {
+    const canonical = {
+        scheme: SCHEME,
+        context: ingredients.context,
+        dockerfile: ingredients.dockerfile,
+        buildArgs: ingredients.buildArgs.map(a => [a.name, a.value]),
+        platforms: [...ingredients.platforms].sort(),
+        versions: sortedEntries(ingredients.versions),
+        target: ingredients.target,
+        baseImages: sortedEntries(ingredients.baseImages),
+        options: {
+            provenance: ingredients.options.provenance,
+            sbom: ingredients.options.sbom,
+            labels: ingredients.options.labels,
+            annotations: ingredients.options.annotations
+        }
+    };
+    return sha256Digest(JSON.stringify(canonical));
+}
+function sortedEntries(record) {
+    return Object.entries(record).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+}
+/** The `--annotation` value that stores a fingerprint on the index. */
+function fingerprintAnnotationArg(fingerprint) {
+    return `index:${FINGERPRINT_ANNOTATION}=${fingerprint}`;
+}
+/** The fingerprint an index carries, if any. */
+function readFingerprint(index) {
+    const value = index.annotations?.[FINGERPRINT_ANNOTATION];
+    return typeof value === 'string' && /^sha256:[0-9a-f]{64}$/.test(value) ? value : undefined;
+}
+/** The digest of a context listing: one line per entry, in path order. */
+function contextDigest(entries) {
+    const lines = [...entries]
+        .sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0))
+        .map(e => `${JSON.stringify(e.path)} ${e.kind} ${e.mode} ${e.content}\n`);
+    return sha256Digest(lines.join(''));
+}
+/** The ignore rules the build applies: `<Dockerfile>.dockerignore` when it exists, else the context's `.dockerignore`. */
+async function readIgnoreRules(context, dockerfile) {
+    for (const file of [`${dockerfile}.dockerignore`, external_node_path_namespaceObject.join(context, '.dockerignore')]) {
+        const text = await (0,promises_.readFile)(file, 'utf8').catch(() => undefined);
+        if (text !== undefined)
+            return text.split(/\r?\n/);
+    }
+    return [];
+}
+/** How many files are hashed at the same time. */
+const HASH_CONCURRENCY = 16;
+/** Every entry of the context the ignore rules let through, files hashed. */
+async function contextListing(context, dockerfile) {
+    const rules = await readIgnoreRules(context, dockerfile);
+    const matcher = ignore_default()["default"]().add(rules);
+    // Without exceptions (`!pattern`) nothing under an ignored directory can come back, so it is not read at all.
+    const hasExceptions = rules.some(r => r.trim().startsWith('!'));
+    const entries = [];
+    const files = [];
+    const walk = async (relativeDir) => {
+        const dirents = await (0,promises_.readdir)(external_node_path_namespaceObject.join(context, relativeDir), { withFileTypes: true });
+        for (const dirent of dirents) {
+            const relative = relativeDir ? `${relativeDir}/${dirent.name}` : dirent.name;
+            const ignored = matcher.ignores(relative);
+            if (dirent.isDirectory()) {
+                if (ignored && !hasExceptions)
+                    continue;
+                if (!ignored)
+                    entries.push({ path: relative, kind: 'dir', mode: await modeOf(context, relative), content: '' });
+                await walk(relative);
+            }
+            else if (!ignored) {
+                const full = external_node_path_namespaceObject.join(context, relative);
+                if (dirent.isSymbolicLink()) {
+                    entries.push({ path: relative, kind: 'symlink', mode: await modeOf(context, relative), content: await (0,promises_.readlink)(full) });
+                }
+                else if (dirent.isFile()) {
+                    const entry = { path: relative, kind: 'file', mode: await modeOf(context, relative), content: '' };
+                    entries.push(entry);
+                    files.push(entry);
+                }
+                // sockets, FIFOs and devices are not sent to the builder
+            }
+        }
+    };
+    await walk('');
+    for (let i = 0; i < files.length; i += HASH_CONCURRENCY) {
+        await Promise.all(files.slice(i, i + HASH_CONCURRENCY).map(async (entry) => {
+            entry.content = await hashFile(external_node_path_namespaceObject.join(context, entry.path));
+        }));
+    }
+    return entries;
+}
+async function modeOf(context, relative) {
+    return ((await (0,promises_.lstat)(external_node_path_namespaceObject.join(context, relative))).mode & 0o7777).toString(8);
+}
+function hashFile(file) {
+    return new Promise((resolve, reject) => {
+        const hash = (0,external_node_crypto_.createHash)('sha256');
+        (0,external_node_fs_.createReadStream)(file)
+            .on('error', reject)
+            .on('data', chunk => hash.update(chunk))
+            .on('end', () => resolve(`sha256:${hash.digest('hex')}`));
+    });
+}
+// ---------------------------------------------------------------------------------------------------------------
+// The FROM images
+class FingerprintError extends Error {
+    name = 'FingerprintError';
+}
+/** OCI architecture names of Node's `process.arch`, for the build platform's automatic ARGs. */
+const NODE_ARCHITECTURES = { x64: 'amd64', arm64: 'arm64', arm: 'arm', ia32: '386', ppc64: 'ppc64le', s390x: 's390x', riscv64: 'riscv64', loong64: 'loong64' };
+/** The automatic platform ARGs BuildKit defines in the global scope, for one target platform. */
+function platformArgs(target, buildArchitecture = NODE_ARCHITECTURES[process.arch] ?? process.arch) {
+    return {
+        TARGETPLATFORM: (0,src_platform/* formatPlatform */.Bq)(target),
+        TARGETOS: target.os,
+        TARGETARCH: target.architecture,
+        TARGETVARIANT: target.variant ?? '',
+        BUILDPLATFORM: `linux/${buildArchitecture}`,
+        BUILDOS: 'linux',
+        BUILDARCH: buildArchitecture,
+        BUILDVARIANT: ''
+    };
+}
+/**
+ * Expands `$NAME`, `${NAME}`, `${NAME:-default}` and `${NAME:+alternative}` as a Dockerfile does. An unset
+ * variable expands to ''.
+ */
+function expandVariables(text, values) {
+    return text.replace(/\$(?:\{([A-Za-z_][A-Za-z0-9_]*)(?::([-+])([^}]*))?\}|([A-Za-z_][A-Za-z0-9_]*))/g, (_, braced, op, word, bare) => {
+        const value = values[(braced ?? bare)];
+        if (op === '-')
+            return value ? value : word;
+        if (op === '+')
+            return value ? word : '';
+        return value ?? '';
+    });
+}
+/**
+ * The images the Dockerfile's `FROM` lines pull, for every target platform: global ARG defaults overridden by the
+ * build args, and the automatic platform ARGs, expanded. `scratch` and earlier stages are not images.
+ */
+function baseImageReferences(dockerfileText, buildArgs, platforms) {
+    const dockerfile = main.DockerfileParser.parse(dockerfileText);
+    const globals = {};
+    for (const instruction of dockerfile.getInitialARGs()) {
+        for (const property of instruction.getProperties()) {
+            const given = buildArgs.findLast(a => a.name === property.getName());
+            const fallback = property.getValue();
+            if (given !== undefined)
+                globals[property.getName()] = given.value;
+            else if (fallback !== null)
+                globals[property.getName()] = expandVariables(fallback, globals);
+        }
+    }
+    const references = new Set();
+    for (const platform of platforms.length > 0 ? platforms : [undefined]) {
+        const values = platform ? { ...platformArgs(platform), ...globals } : globals;
+        const stages = new Set();
+        for (const from of dockerfile.getFROMs()) {
+            const image = expandVariables(from.getImage() ?? '', values).trim();
+            if (image === '')
+                throw new FingerprintError(`a FROM line names no image once its variables are expanded ("${from.getImage() ?? ''}")`);
+            const stage = from.getBuildStage();
+            if (image.toLowerCase() !== 'scratch' && !stages.has(image.toLowerCase()))
+                references.add(image);
+            if (stage)
+                stages.add(stage.toLowerCase());
+        }
+    }
+    return [...references];
+}
+/**
+ * Each image reference → the digest its registry serves for it now (a reference pinned by digest is its own
+ * answer). Asked concurrently; a registry that cannot answer is an error, never a guess.
+ */
+async function resolveBaseImages(docker, references, retry) {
+    const resolved = await Promise.all(references.map(async (reference) => {
+        const pinned = /@(sha256:[0-9a-f]{64})$/.exec(reference)?.[1];
+        if (pinned)
+            return [reference, pinned];
+        const args = ['buildx', 'imagetools', 'inspect', '--raw', reference];
+        const result = await docker.run(args, retry ? { silent: true, retry } : { silent: true });
+        return [reference, sha256Digest(result.stdout)];
+    }));
+    return Object.fromEntries(resolved);
+}
+
 // EXTERNAL MODULE: ./src/login.ts
 var login = __nccwpck_require__(49);
 ;// CONCATENATED MODULE: ./src/outputs.ts
@@ -40668,8 +41403,6 @@ class Phases {
 
 // EXTERNAL MODULE: ./src/reference.ts
 var reference = __nccwpck_require__(8286);
-// EXTERNAL MODULE: ./src/retry.ts
-var src_retry = __nccwpck_require__(9809);
 ;// CONCATENATED MODULE: ./src/publish.ts
 
 
@@ -41073,118 +41806,6 @@ async function setUpQemu(docker, settings, platforms, host = realQemuHost()) {
     return { installedWith, plan, emulated: verified.registered };
 }
 
-;// CONCATENATED MODULE: ./src/registry.ts
-/**
- * Reading what a registry holds, through `docker buildx imagetools inspect --raw`.
- */
-
-
-
-
-const INDEX_MEDIA_TYPES = [
-    'application/vnd.oci.image.index.v1+json',
-    'application/vnd.docker.distribution.manifest.list.v2+json'
-];
-function sha256Digest(bytes) {
-    return `sha256:${(0,external_node_crypto_.createHash)('sha256').update(bytes, 'utf8').digest('hex')}`;
-}
-/** Parses raw manifest bytes as an index; an image manifest (single platform) is an error here. */
-function parseIndex(raw, reference) {
-    let parsed;
-    try {
-        parsed = JSON.parse(raw);
-    }
-    catch {
-        throw new Error(`the registry answered for ${reference} with something that is not JSON`);
-    }
-    const index = parsed;
-    if (!Array.isArray(index.manifests) || (index.mediaType && !INDEX_MEDIA_TYPES.includes(index.mediaType))) {
-        throw new Error(`${reference} is a single-platform manifest (${index.mediaType ?? 'no media type'}), not a multi-arch index`);
-    }
-    return index;
-}
-/** Attestation manifests (provenance, SBOM) sit in the index as `unknown/unknown` entries. */
-function isAttestation(descriptor) {
-    return (descriptor.annotations?.['vnd.docker.reference.type'] === 'attestation-manifest' ||
-        (descriptor.platform?.os === 'unknown' && descriptor.platform?.architecture === 'unknown'));
-}
-/**
- * Platform (`linux/arm64`) → manifest digest, for the image entries of an index (attestations left out), keyed by
- * the normalized spelling (an entry written `arm64/v8` is `linux/arm64`).
- */
-function platformDigests(index) {
-    const digests = {};
-    for (const descriptor of index.manifests) {
-        if (isAttestation(descriptor) || !descriptor.platform)
-            continue;
-        digests[(0,src_platform/* platformKey */.Ng)(descriptor.platform)] = descriptor.digest;
-    }
-    return digests;
-}
-async function inspectIndex(docker, reference, retry) {
-    const { stdout } = await docker.run(['buildx', 'imagetools', 'inspect', '--raw', reference], retry ? { silent: true, retry } : { silent: true });
-    return { reference, digest: sha256Digest(stdout), raw: stdout, index: parseIndex(stdout, reference) };
-}
-/**
- * Whether buildx's output for a failed `imagetools inspect` says the registry has no such manifest (buildx 0.13:
- * `ERROR: host/repo:tag: not found`; registries: `manifest unknown`, `MANIFEST_UNKNOWN`, `NAME_UNKNOWN`), as
- * opposed to a registry that could not be reached or refused to answer. The same classification that decides
- * retries (retry.ts), so "not found" means one thing everywhere.
- */
-function isNotFound(output) {
-    return (0,src_retry/* classifyFailure */.XE)(output).kind === 'not-found';
-}
-/** The registry could not be asked (unreachable, unauthorized, …): never read as "the tag is free". */
-class RegistryQueryError extends Error {
-    name = 'RegistryQueryError';
-}
-/** Asks the registry whether `reference` exists, with a real `imagetools inspect`. */
-async function referenceExists(docker, reference, retry) {
-    return (await currentDigest(docker, reference, retry)) !== '';
-}
-/**
- * The digest of what `reference` holds now ('' when the registry has no such tag), from the bytes
- * `imagetools inspect --raw` serves. A registry that cannot be asked is an error, never taken for "no such tag".
- */
-async function currentDigest(docker, reference, retry) {
-    const args = ['buildx', 'imagetools', 'inspect', '--raw', reference];
-    let result;
-    let attempts = 1;
-    if (retry) {
-        // transient faults (5xx, 429, resets, refused connections) are retried; anything else answers the question
-        try {
-            result = await docker.run(args, { silent: true, retry });
-        }
-        catch (error) {
-            if (!(error instanceof src_docker/* DockerCommandError */.YJ))
-                throw error;
-            result = error.result;
-            attempts = error.attempts;
-        }
-    }
-    else {
-        result = await docker.run(args, { silent: true, allowFailure: true });
-    }
-    if (result.exitCode === 0)
-        return sha256Digest(result.stdout);
-    const output = `${result.stderr}\n${result.stdout}`;
-    if (isNotFound(output))
-        return '';
-    const cause = output
-        .split('\n')
-        .map(l => l.trim().replace(/^ERROR:\s*/, ''))
-        .filter(l => l !== '')
-        .slice(-1)[0];
-    const unauthorized = (0,src_retry/* classifyFailure */.XE)(output).kind === 'auth';
-    const fix = unauthorized
-        ? 'log in to the registry before this step (e.g. docker/login-action) with a token that may read it; a repository that does not exist yet may also be refused this way: create it, or publish the first time with rebuild: overwrite'
-        : 'check the registry address in input "images" and that the registry is up';
-    const tries = attempts > 1 ? ` after ${attempts} attempts` : '';
-    throw new RegistryQueryError(`cannot tell whether ${reference} exists${tries} (${cause ?? 'no output'}): ${fix}`);
-}
-
-// EXTERNAL MODULE: ./node_modules/dockerfile-ast/lib/main.js
-var main = __nccwpck_require__(8390);
 // EXTERNAL MODULE: ./node_modules/yaml/dist/index.js
 var dist = __nccwpck_require__(8815);
 ;// CONCATENATED MODULE: ./src/versions.ts
@@ -41501,6 +42122,7 @@ function dockerfileArgDefaults(text, file, argNames) {
 
 
 
+
 const REBUILD_MODES = ['suffix', 'overwrite', 'fail'];
 const DEFAULT_TAG_TEMPLATE = '{go}-llvm{llvm}-k8s{k8s}';
 /** Reads the naming inputs. Called from `readSettings`. */
@@ -41684,8 +42306,13 @@ async function planTags(docker, settings, versions, github, now = new Date()) {
         lib_core/* info */.pq(`not pushing (push: ${t.push}, event ${github.eventName || 'unknown'}): the registry is not asked whether ${base} exists`);
     }
     else if (t.rebuild !== 'overwrite') {
-        tag = await resolveRebuild(docker, settings.images, base, t.rebuild, settings.retry);
-        seen = Object.fromEntries(settings.images.map(image => [`${image}:${tag}`, '']));
+        const suffixes = t.platformTags ? settings.platforms.map(src_platform/* archTagSuffix */.wm) : [];
+        const unfinished = (tag) => settings.fingerprint === undefined
+            ? Promise.resolve(undefined)
+            : unfinishedPublish(docker, settings.images, tag, suffixes, settings.fingerprint, settings.retry);
+        const resolved = await resolveRebuild(docker, settings.images, base, t.rebuild, unfinished, settings.retry);
+        tag = resolved.tag;
+        seen = resolved.seen;
     }
     checkTag(tag, 'tag-template', 'the main tag with its rebuild number');
     const platformTags = {};
@@ -41703,8 +42330,12 @@ async function planTags(docker, settings, versions, github, now = new Date()) {
     const metadata = imageMetadata(tag, versions, github, now);
     return { tag, indexTags, platformTags, push, seen, labels: metadata, annotations: { ...metadata } };
 }
-/** `suffix`: the main tag if free in every repository, else the first `TAG-n` free in all. `fail`: the tag, or an error. */
-async function resolveRebuild(docker, images, base, mode, retry) {
+/**
+ * `suffix`: the main tag if free in every repository (or an unfinished publish of this very build), else the first
+ * `TAG-n` that is. `fail`: the tag, or an error. Returns the tag and what each repository held under it.
+ */
+async function resolveRebuild(docker, images, base, mode, unfinished, retry) {
+    const free = (tag) => Object.fromEntries(images.map(image => [`${image}:${tag}`, '']));
     const existing = async (tag) => {
         for (const image of images) {
             if (await referenceExists(docker, `${image}:${tag}`, retry))
@@ -41712,11 +42343,21 @@ async function resolveRebuild(docker, images, base, mode, retry) {
         }
         return undefined;
     };
+    const resume = async (tag, found) => {
+        const seen = await unfinished(tag);
+        if (seen === undefined)
+            return undefined;
+        lib_core/* info */.pq(`${found} holds an unfinished publish of this very build (same fingerprint): this run completes it`);
+        return { tag, seen };
+    };
     const found = await existing(base);
     if (found === undefined) {
         lib_core/* info */.pq(`${base} is new in ${images.join(', ')}`);
-        return base;
+        return { tag: base, seen: free(base) };
     }
+    const resumed = await resume(base, found);
+    if (resumed)
+        return resumed;
     if (mode === 'fail') {
         throw new src_input/* InputError */.dz('rebuild', `${found} already exists and rebuild is "fail": set rebuild: suffix to publish ${base}-1, or overwrite to move ${base}`);
     }
@@ -41725,11 +42366,47 @@ async function resolveRebuild(docker, images, base, mode, retry) {
         const taken = await existing(candidate);
         if (taken === undefined) {
             lib_core/* info */.pq(`${found} exists; this rebuild publishes ${candidate}`);
-            return candidate;
+            return { tag: candidate, seen: free(candidate) };
         }
+        const resumedCandidate = await resume(candidate, taken);
+        if (resumedCandidate)
+            return resumedCandidate;
         lib_core/* info */.pq(`${taken} exists too`);
     }
     throw new src_input/* InputError */.dz('rebuild', `${base}-1 … ${base}-${MAX_REBUILDS} all exist: bump a version, or set rebuild: overwrite`);
+}
+/**
+ * Whether `tag` holds an unfinished publish of the build with this fingerprint: where the tag exists its index
+ * carries the fingerprint, and some repository lacks the tag or a `TAG-ARCH` that matches the index. Returns what
+ * each repository holds under the tag (to check again before moving), or undefined when it is not such a publish.
+ */
+async function unfinishedPublish(docker, images, tag, archSuffixes, fingerprint, retry) {
+    const seen = {};
+    let complete = true;
+    for (const image of images) {
+        const digest = await currentDigest(docker, `${image}:${tag}`, retry);
+        seen[`${image}:${tag}`] = digest;
+        if (digest === '') {
+            complete = false;
+            continue;
+        }
+        let index;
+        try {
+            index = await inspectIndex(docker, `${image}@${digest}`, retry);
+        }
+        catch {
+            return undefined;
+        }
+        if (readFingerprint(index.index) !== fingerprint)
+            return undefined;
+        const entries = platformDigests(index.index);
+        for (const suffix of archSuffixes) {
+            const expected = Object.entries(entries).find(([platform]) => (0,src_platform/* archTagSuffix */.wm)((0,src_platform/* parsePlatform */.Y8)(platform)) === suffix)?.[1];
+            if (expected === undefined || (await currentDigest(docker, `${image}:${tag}-${suffix}`, retry)) !== expected)
+                complete = false;
+        }
+    }
+    return complete ? undefined : seen;
 }
 /** Version name → the label namespace the established versions file uses. */
 const LABEL_NAMES = { go: 'golang', k8s: 'kubernetes' };
@@ -42500,6 +43177,7 @@ async function runVerifyCommand(docker, image, platforms, command, pull, timeout
 
 
 
+
 /** A cancelled job: kill every running command, report what moved, and end the step failed. */
 const onCancel = handler => {
     const listener = (signal) => {
@@ -42544,13 +43222,15 @@ async function publish(docker, phases, journal) {
     (0,state/* saveState */.LZ)(state/* State */.Uw.WorkDir, workDir);
     await checkBuildFiles(settings.context, settings.file);
     await phases.run('Log in', () => (0,login/* logInAll */.R4)(docker, settings.logins, settings.retry, registries => (0,state/* saveJsonState */.p1)(state/* State */.Uw.Logins, registries)));
-    const { versions, plan } = await phases.run('Versions and tags', async () => {
+    const { versions, plan, fingerprint } = await phases.run('Versions and tags', async () => {
         const resolved = await resolveVersions(settings.versions, settings.file);
         for (const [name, version] of Object.entries(resolved.resolved))
             lib_core/* info */.pq(`${name} ${version.value} (from ${version.source})`);
-        const tagPlan = await planTags(docker, settings, resolved, readGitHubContext(), buildTime(settings.buildArgs));
+        const github = readGitHubContext();
+        const fingerprint = shouldPush(settings.tagging.push, github) ? await fingerprintOrNone(docker, settings, resolved) : undefined;
+        const tagPlan = await planTags(docker, { ...settings, fingerprint }, resolved, github, buildTime(settings.buildArgs));
         lib_core/* info */.pq(`main tag ${tagPlan.tag}; ${tagPlan.push ? 'pushing' : 'not pushing'}`);
-        return { versions: resolved, plan: tagPlan };
+        return { versions: resolved, plan: tagPlan, fingerprint };
     });
     setOutputs({ [Output.Tag]: plan.tag, [Output.Versions]: JSON.stringify(versionValues(versions)) });
     const qemu = await phases.run('Set up QEMU', () => setUpQemu(docker, settings.qemu, settings.platforms));
@@ -42574,7 +43254,11 @@ async function publish(docker, phases, journal) {
         dockerContext: builder.dockerContext,
         target: settings.target || undefined,
         labels: [...labelArgs(plan.labels), ...settings.labels],
-        annotations: [...annotationArgs(plan.annotations), ...settings.annotations],
+        annotations: [
+            ...annotationArgs(plan.annotations),
+            ...(fingerprint ? [fingerprintAnnotationArg(fingerprint)] : []),
+            ...settings.annotations
+        ],
         secretFiles: await writeSecretFiles(workDir, settings.secrets),
         cacheFrom: settings.cacheFrom,
         cacheTo: settings.cacheTo,
@@ -42658,6 +43342,32 @@ async function reportFailure(message, phases, journal) {
     await writeFailureSummary(message, phases.timings, records).catch((error) => {
         lib_core/* warning */.$e(`could not write the job summary: ${(0,errors/* errorMessage */.g)(error)}`);
     });
+}
+/**
+ * The fingerprint of this build, stored on the index so that a re-run after a failed publish completes it; a
+ * build that cannot be fingerprinted (a FROM image no registry serves) publishes without one, with a warning.
+ */
+async function fingerprintOrNone(docker, settings, versions) {
+    try {
+        const fingerprint = await fingerprintBuild(docker, {
+            context: settings.context,
+            file: settings.file,
+            buildArgs: withVersionBuildArgs(settings.buildArgs, versions),
+            platforms: settings.platforms,
+            versions: versionValues(versions),
+            target: settings.target,
+            provenance: settings.provenance,
+            sbom: settings.sbom,
+            labels: settings.labels,
+            annotations: settings.annotations
+        }, settings.retry);
+        lib_core/* info */.pq(`fingerprint ${fingerprint.value} (${fingerprint.contextEntries} context entries)`);
+        return fingerprint.value;
+    }
+    catch (error) {
+        lib_core/* warning */.$e(`no fingerprint for this build (${(0,errors/* errorMessage */.g)(error)}): a re-run after a failed publish will start a new TAG-n`);
+        return undefined;
+    }
 }
 /** Masks every secret value before anything can print it. */
 function maskSecrets(settings) {
@@ -42934,7 +43644,7 @@ const RULES = [
     { kind: 'transient', cause: 'HTTP 5xx', pattern: /\b50[0-4]\b|internal server error|bad gateway|service unavailable|gateway time-?out/i },
     { kind: 'transient', cause: 'connection reset', pattern: /connection reset|broken pipe|connection closed/i },
     { kind: 'transient', cause: 'unexpected EOF', pattern: /\bEOF\b/ },
-    { kind: 'transient', cause: 'timeout', pattern: /timeout|timed out|deadline exceeded/i },
+    { kind: 'transient', cause: 'timeout', pattern: /\btime-?outs?\b(?![-/:.@])|timed out|deadline exceeded/i },
     { kind: 'transient', cause: 'connection refused', pattern: /connection refused|no route to host|network is unreachable/i },
     { kind: 'not-found', cause: 'not found', pattern: /\b404\b|manifest[ _]unknown|not found|name[ _]unknown|blob[ _]unknown|not known to registry/i },
     { kind: 'permanent', cause: 'bad request', pattern: /\b400\b|bad request|invalid|manifest invalid|unsupported/i }

@@ -10,6 +10,7 @@ import { setUpBuilder } from './builder.js'
 import { installBuildx } from './buildx-install.js'
 import { createDocker, killRunningCommands, type Docker } from './docker.js'
 import { errorMessage } from './errors.js'
+import { fingerprintAnnotationArg, fingerprintBuild } from './fingerprint.js'
 import { logInAll } from './login.js'
 import { failureOutputs, Output, reportOutputs, setOutputs } from './outputs.js'
 import { Phases, PUBLISH_PHASE } from './phases.js'
@@ -21,9 +22,9 @@ import { readSettings, type Settings } from './settings.js'
 import { saveJsonState, saveState, State } from './state.js'
 import { writeFailureSummary, writeSummary } from './summary.js'
 import { executeMoves, MoveJournal, planMoves } from './transaction.js'
-import { annotationArgs, buildTime, labelArgs, planTags, readGitHubContext } from './tags.js'
+import { annotationArgs, buildTime, labelArgs, planTags, readGitHubContext, shouldPush } from './tags.js'
 import { runVerifyCommand, verifyStagedIndex, type PlatformReport } from './verify.js'
-import { resolveVersions, versionValues, withVersionBuildArgs } from './versions.js'
+import { resolveVersions, versionValues, withVersionBuildArgs, type Versions } from './versions.js'
 
 /** Registers what a cancelled job (SIGTERM / SIGINT from the runner) does; returns the unregistration. */
 export type CancelHook = (handler: (signal: string) => Promise<void>) => () => void
@@ -76,12 +77,14 @@ async function publish(docker: Docker, phases: Phases, journal: MoveJournal): Pr
     logInAll(docker, settings.logins, settings.retry, registries => saveJsonState(State.Logins, registries))
   )
 
-  const { versions, plan } = await phases.run('Versions and tags', async () => {
+  const { versions, plan, fingerprint } = await phases.run('Versions and tags', async () => {
     const resolved = await resolveVersions(settings.versions, settings.file)
     for (const [name, version] of Object.entries(resolved.resolved)) core.info(`${name} ${version.value} (from ${version.source})`)
-    const tagPlan = await planTags(docker, settings, resolved, readGitHubContext(), buildTime(settings.buildArgs))
+    const github = readGitHubContext()
+    const fingerprint = shouldPush(settings.tagging.push, github) ? await fingerprintOrNone(docker, settings, resolved) : undefined
+    const tagPlan = await planTags(docker, { ...settings, fingerprint }, resolved, github, buildTime(settings.buildArgs))
     core.info(`main tag ${tagPlan.tag}; ${tagPlan.push ? 'pushing' : 'not pushing'}`)
-    return { versions: resolved, plan: tagPlan }
+    return { versions: resolved, plan: tagPlan, fingerprint }
   })
   setOutputs({ [Output.Tag]: plan.tag, [Output.Versions]: JSON.stringify(versionValues(versions)) })
 
@@ -111,7 +114,11 @@ async function publish(docker: Docker, phases: Phases, journal: MoveJournal): Pr
         dockerContext: builder.dockerContext,
         target: settings.target || undefined,
         labels: [...labelArgs(plan.labels), ...settings.labels],
-        annotations: [...annotationArgs(plan.annotations), ...settings.annotations],
+        annotations: [
+          ...annotationArgs(plan.annotations),
+          ...(fingerprint ? [fingerprintAnnotationArg(fingerprint)] : []),
+          ...settings.annotations
+        ],
         secretFiles: await writeSecretFiles(workDir, settings.secrets),
         cacheFrom: settings.cacheFrom,
         cacheTo: settings.cacheTo,
@@ -203,6 +210,36 @@ async function reportFailure(message: string, phases: Phases, journal: MoveJourn
   await writeFailureSummary(message, phases.timings, records).catch((error: unknown) => {
     core.warning(`could not write the job summary: ${errorMessage(error)}`)
   })
+}
+
+/**
+ * The fingerprint of this build, stored on the index so that a re-run after a failed publish completes it; a
+ * build that cannot be fingerprinted (a FROM image no registry serves) publishes without one, with a warning.
+ */
+async function fingerprintOrNone(docker: Docker, settings: Settings, versions: Versions): Promise<string | undefined> {
+  try {
+    const fingerprint = await fingerprintBuild(
+      docker,
+      {
+        context: settings.context,
+        file: settings.file,
+        buildArgs: withVersionBuildArgs(settings.buildArgs, versions),
+        platforms: settings.platforms,
+        versions: versionValues(versions),
+        target: settings.target,
+        provenance: settings.provenance,
+        sbom: settings.sbom,
+        labels: settings.labels,
+        annotations: settings.annotations
+      },
+      settings.retry
+    )
+    core.info(`fingerprint ${fingerprint.value} (${fingerprint.contextEntries} context entries)`)
+    return fingerprint.value
+  } catch (error) {
+    core.warning(`no fingerprint for this build (${errorMessage(error)}): a re-run after a failed publish will start a new TAG-n`)
+    return undefined
+  }
 }
 
 /** Masks every secret value before anything can print it. */

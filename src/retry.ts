@@ -48,7 +48,7 @@ const RULES: Array<{ kind: FailureKind; cause: string; pattern: RegExp }> = [
   { kind: 'transient', cause: 'HTTP 5xx', pattern: /\b50[0-4]\b|internal server error|bad gateway|service unavailable|gateway time-?out/i },
   { kind: 'transient', cause: 'connection reset', pattern: /connection reset|broken pipe|connection closed/i },
   { kind: 'transient', cause: 'unexpected EOF', pattern: /\bEOF\b/ },
-  { kind: 'transient', cause: 'timeout', pattern: /timeout|timed out|deadline exceeded/i },
+  { kind: 'transient', cause: 'timeout', pattern: /\btime-?outs?\b(?![-/:.@])|timed out|deadline exceeded/i },
   { kind: 'transient', cause: 'connection refused', pattern: /connection refused|no route to host|network is unreachable/i },
   { kind: 'not-found', cause: 'not found', pattern: /\b404\b|manifest[ _]unknown|not found|name[ _]unknown|blob[ _]unknown|not known to registry/i },
   { kind: 'permanent', cause: 'bad request', pattern: /\b400\b|bad request|invalid|manifest invalid|unsupported/i }

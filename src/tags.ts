@@ -14,8 +14,9 @@
 import * as core from '@actions/core'
 import { readFileSync } from 'node:fs'
 import type { Docker } from './docker.js'
-import { archTagSuffix, formatPlatform, type Platform } from './platform.js'
-import { referenceExists } from './registry.js'
+import { archTagSuffix, formatPlatform, parsePlatform, type Platform } from './platform.js'
+import { readFingerprint } from './fingerprint.js'
+import { currentDigest, inspectIndex, platformDigests, referenceExists, type RegistryIndex } from './registry.js'
 import type { RetryPolicy } from './retry.js'
 import { InputError, splitList, type InputReader } from './input.js'
 import { validateTag } from './reference.js'
@@ -237,6 +238,12 @@ export interface PlanSettings {
   images: string[]
   platforms: Platform[]
   tagging: TagSettings
+  /**
+   * The fingerprint of this build (fingerprint.ts), stored on the index: a main tag whose index carries it but
+   * whose publish is incomplete (a run that failed while moving tags) is this build's, and is completed rather
+   * than skipped for `TAG-1`. Unset: no such check.
+   */
+  fingerprint?: string
   /** How the registry check of the main tag retries transient faults (unset: no retry). */
   retry?: RetryPolicy
 }
@@ -289,8 +296,14 @@ export async function planTags(
   if (!push) {
     core.info(`not pushing (push: ${t.push}, event ${github.eventName || 'unknown'}): the registry is not asked whether ${base} exists`)
   } else if (t.rebuild !== 'overwrite') {
-    tag = await resolveRebuild(docker, settings.images, base, t.rebuild, settings.retry)
-    seen = Object.fromEntries(settings.images.map(image => [`${image}:${tag}`, '']))
+    const suffixes = t.platformTags ? settings.platforms.map(archTagSuffix) : []
+    const unfinished = (tag: string): Promise<Record<string, string> | undefined> =>
+      settings.fingerprint === undefined
+        ? Promise.resolve(undefined)
+        : unfinishedPublish(docker, settings.images, tag, suffixes, settings.fingerprint, settings.retry)
+    const resolved = await resolveRebuild(docker, settings.images, base, t.rebuild, unfinished, settings.retry)
+    tag = resolved.tag
+    seen = resolved.seen
   }
   checkTag(tag, 'tag-template', 'the main tag with its rebuild number')
 
@@ -314,25 +327,38 @@ export async function planTags(
   return { tag, indexTags, platformTags, push, seen, labels: metadata, annotations: { ...metadata } }
 }
 
-/** `suffix`: the main tag if free in every repository, else the first `TAG-n` free in all. `fail`: the tag, or an error. */
+/**
+ * `suffix`: the main tag if free in every repository (or an unfinished publish of this very build), else the first
+ * `TAG-n` that is. `fail`: the tag, or an error. Returns the tag and what each repository held under it.
+ */
 async function resolveRebuild(
   docker: Docker,
   images: readonly string[],
   base: string,
   mode: RebuildMode,
+  unfinished: (tag: string) => Promise<Record<string, string> | undefined>,
   retry?: RetryPolicy
-): Promise<string> {
+): Promise<{ tag: string; seen: Record<string, string> }> {
+  const free = (tag: string): Record<string, string> => Object.fromEntries(images.map(image => [`${image}:${tag}`, '']))
   const existing = async (tag: string): Promise<string | undefined> => {
     for (const image of images) {
       if (await referenceExists(docker, `${image}:${tag}`, retry)) return `${image}:${tag}`
     }
     return undefined
   }
+  const resume = async (tag: string, found: string): Promise<{ tag: string; seen: Record<string, string> } | undefined> => {
+    const seen = await unfinished(tag)
+    if (seen === undefined) return undefined
+    core.info(`${found} holds an unfinished publish of this very build (same fingerprint): this run completes it`)
+    return { tag, seen }
+  }
   const found = await existing(base)
   if (found === undefined) {
     core.info(`${base} is new in ${images.join(', ')}`)
-    return base
+    return { tag: base, seen: free(base) }
   }
+  const resumed = await resume(base, found)
+  if (resumed) return resumed
   if (mode === 'fail') {
     throw new InputError(
       'rebuild',
@@ -344,11 +370,51 @@ async function resolveRebuild(
     const taken = await existing(candidate)
     if (taken === undefined) {
       core.info(`${found} exists; this rebuild publishes ${candidate}`)
-      return candidate
+      return { tag: candidate, seen: free(candidate) }
     }
+    const resumedCandidate = await resume(candidate, taken)
+    if (resumedCandidate) return resumedCandidate
     core.info(`${taken} exists too`)
   }
   throw new InputError('rebuild', `${base}-1 … ${base}-${MAX_REBUILDS} all exist: bump a version, or set rebuild: overwrite`)
+}
+
+/**
+ * Whether `tag` holds an unfinished publish of the build with this fingerprint: where the tag exists its index
+ * carries the fingerprint, and some repository lacks the tag or a `TAG-ARCH` that matches the index. Returns what
+ * each repository holds under the tag (to check again before moving), or undefined when it is not such a publish.
+ */
+export async function unfinishedPublish(
+  docker: Docker,
+  images: readonly string[],
+  tag: string,
+  archSuffixes: readonly string[],
+  fingerprint: string,
+  retry?: RetryPolicy
+): Promise<Record<string, string> | undefined> {
+  const seen: Record<string, string> = {}
+  let complete = true
+  for (const image of images) {
+    const digest = await currentDigest(docker, `${image}:${tag}`, retry)
+    seen[`${image}:${tag}`] = digest
+    if (digest === '') {
+      complete = false
+      continue
+    }
+    let index: RegistryIndex
+    try {
+      index = await inspectIndex(docker, `${image}@${digest}`, retry)
+    } catch {
+      return undefined
+    }
+    if (readFingerprint(index.index) !== fingerprint) return undefined
+    const entries = platformDigests(index.index)
+    for (const suffix of archSuffixes) {
+      const expected = Object.entries(entries).find(([platform]) => archTagSuffix(parsePlatform(platform)) === suffix)?.[1]
+      if (expected === undefined || (await currentDigest(docker, `${image}:${tag}-${suffix}`, retry)) !== expected) complete = false
+    }
+  }
+  return complete ? undefined : seen
 }
 
 /** Version name → the label namespace the established versions file uses. */

@@ -8,7 +8,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals'
 import type { ActionRun } from '../../scripts/run-action.mjs'
 import { failNthTagMove, FaultProxy, tagWritten } from './support/fault-proxy.js'
-import { copyOnlyContext, expectSucceeded, registryManifest, requireEnvironment } from './support/environment.js'
+import { copyOnlyContext, expectSucceeded, registryManifest, registryTags, requireEnvironment } from './support/environment.js'
 import { describeEachPath, runOnPath, type BuilderPath } from './support/paths.js'
 
 const MINUTES = 60_000
@@ -92,6 +92,32 @@ describeEachPath('publishing as a transaction', (builderPath: BuilderPath) => {
     await expectComplete(repositories, run.outputs.digest!)
     const moves = JSON.parse(run.outputs.moves!) as MoveReport[]
     expect(moves.map(m => m.outcome)).toEqual(Array(MOVES).fill('moved'))
+  }, 10 * MINUTES)
+
+  it('rebuild: suffix — a re-run of the same build after a failed publish completes TAG instead of starting TAG-1', async () => {
+    const repositories = behindProxy([fresh('resume-a'), fresh('resume-b')])
+    const suffixRun = (): Promise<ActionRun> =>
+      runOnPath(builderPath, {
+        cwd: context,
+        inputs: { images: repositories.join('\n'), 'tag-template': TAG, platforms: PLATFORMS, 'build-args': 'SOURCE_DATE_EPOCH=3', provenance: 'false', 'retry-attempts': '1' }
+      })
+    // the last move fails: TAG is in one repository only, every TAG-ARCH moved
+    proxy.rules = [failNthTagMove(MOVES, { status: 400 })]
+    const failed = await suffixRun()
+    proxy.rules = []
+    expect(failed.main.exitCode).toBe(1)
+    expect(failed.outputs.tag).toBe(TAG)
+    const moves = JSON.parse(failed.outputs.moves!) as MoveReport[]
+    expect(moves.filter(m => m.outcome === 'moved')).toHaveLength(MOVES - 1)
+
+    const rerun = await suffixRun()
+    expectSucceeded(rerun)
+    expect(rerun.outputs.tag).toBe(TAG)
+    expect(rerun.main.log).toContain('holds an unfinished publish of this very build (same fingerprint): this run completes it')
+    await expectComplete(repositories, rerun.outputs.digest!)
+    for (const repository of repositories) {
+      expect((await registryTags(repository.replace(/^localhost:\d+\//, 'localhost:5000/'))).filter(t => t.startsWith(`${TAG}-1`))).toEqual([])
+    }
   }, 10 * MINUTES)
 
   describe.each(Array.from({ length: MOVES }, (_, i) => i + 1))('the tag move number %i fails persistently', n => {
