@@ -39502,7 +39502,7 @@ function errorMessage(error) {
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
 /* harmony import */ var _actions_core__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(6058);
 /* harmony import */ var _docker_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(6407);
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(344);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(9208);
 /* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_5__ = __nccwpck_require__(3916);
 /* harmony import */ var _post_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(6661);
 /* harmony import */ var _state_js__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(2462);
@@ -39636,15 +39636,24 @@ function splitCommand(command) {
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   IU: () => (/* binding */ loginBackupFile),
+/* harmony export */   JA: () => (/* binding */ restoreCredentials),
+/* harmony export */   MY: () => (/* binding */ authKey),
 /* harmony export */   R4: () => (/* binding */ logInAll),
 /* harmony export */   Tm: () => (/* binding */ logoutFrom),
 /* harmony export */   rC: () => (/* binding */ readLogins)
 /* harmony export */ });
-/* unused harmony exports parseLogins, loginArgs, loginTo */
+/* unused harmony exports maskPasswordLines, parseLogins, loginArgs, loginTo, dockerConfigFile, storedCredentials */
 /* harmony import */ var _actions_core__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(6058);
-/* harmony import */ var yaml__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(8815);
-/* harmony import */ var _docker_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(6407);
-/* harmony import */ var _input_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(3599);
+/* harmony import */ var node_fs_promises__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(1455);
+/* harmony import */ var node_fs_promises__WEBPACK_IMPORTED_MODULE_1___default = /*#__PURE__*/__nccwpck_require__.n(node_fs_promises__WEBPACK_IMPORTED_MODULE_1__);
+/* harmony import */ var node_os__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(8161);
+/* harmony import */ var node_os__WEBPACK_IMPORTED_MODULE_2___default = /*#__PURE__*/__nccwpck_require__.n(node_os__WEBPACK_IMPORTED_MODULE_2__);
+/* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(6760);
+/* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_3___default = /*#__PURE__*/__nccwpck_require__.n(node_path__WEBPACK_IMPORTED_MODULE_3__);
+/* harmony import */ var yaml__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(8815);
+/* harmony import */ var _docker_js__WEBPACK_IMPORTED_MODULE_5__ = __nccwpck_require__(6407);
+/* harmony import */ var _input_js__WEBPACK_IMPORTED_MODULE_6__ = __nccwpck_require__(3599);
 /**
  * Registry logins: `docker login --password-stdin` (the password never reaches argv), and logout in the post step
  * for exactly the registries this action logged into. With no login input, credentials an earlier step stored
@@ -39654,51 +39663,98 @@ function splitCommand(command) {
 
 
 
+
+
+
 /**
  * `registry` + `username` + `password` for one registry, and `logins` (a YAML list of
  * `{registry, username, password}`) for several.
  */
-function readLogins(read) {
+function readLogins(read, mask = () => undefined) {
     const logins = [];
     const registry = read('registry').trim();
     const username = read('username').trim();
     const password = read('password');
+    maskVariants(password, mask);
     if (username || password) {
         if (!username)
-            throw new _input_js__WEBPACK_IMPORTED_MODULE_3__/* .InputError */ .dz('username', 'is empty but "password" is set: give both, or neither');
+            throw new _input_js__WEBPACK_IMPORTED_MODULE_6__/* .InputError */ .dz('username', 'is empty but "password" is set: give both, or neither');
         if (!password)
-            throw new _input_js__WEBPACK_IMPORTED_MODULE_3__/* .InputError */ .dz('password', 'is empty but "username" is set: give both, or neither');
+            throw new _input_js__WEBPACK_IMPORTED_MODULE_6__/* .InputError */ .dz('password', 'is empty but "username" is set: give both, or neither');
         logins.push({ registry, username, password: password.trim() });
     }
     else if (registry) {
-        throw new _input_js__WEBPACK_IMPORTED_MODULE_3__/* .InputError */ .dz('registry', `is set (${registry}) but "username" and "password" are not: give them to log in, or drop "registry" to use the credentials an earlier step stored`);
+        throw new _input_js__WEBPACK_IMPORTED_MODULE_6__/* .InputError */ .dz('registry', `is set (${registry}) but "username" and "password" are not: give them to log in, or drop "registry" to use the credentials an earlier step stored`);
     }
     const text = read('logins');
-    if (text.trim())
+    if (text.trim()) {
+        maskPasswordLines(text, mask);
         logins.push(...parseLogins(text));
+    }
     const seen = new Set();
     for (const login of logins) {
         if (seen.has(login.registry)) {
-            throw new _input_js__WEBPACK_IMPORTED_MODULE_3__/* .InputError */ .dz('logins', `registry "${login.registry || 'docker.io'}" is given twice: log in to each registry once`);
+            throw new _input_js__WEBPACK_IMPORTED_MODULE_6__/* .InputError */ .dz('logins', `registry "${login.registry || 'docker.io'}" is given twice: log in to each registry once`);
         }
         seen.add(login.registry);
     }
     return logins;
 }
-/** Parses the `logins` input. Messages never quote a password. */
+/** Masks a secret as written and as it may be read (trimmed, unquoted), before anything parses it. */
+function maskVariants(value, mask) {
+    const trimmed = value.trim();
+    const unquoted = /^(['"])(.*)\1$/.exec(trimmed)?.[2];
+    for (const variant of new Set([value, trimmed, unquoted, trimmed.split(/\s+#/)[0]?.trim()])) {
+        if (variant && variant.trim() !== '')
+            mask(variant);
+    }
+}
+/** Masks the value of every `password:` line of the `logins` YAML as written, before the YAML parser sees it. */
+function maskPasswordLines(text, mask) {
+    for (const line of text.split('\n')) {
+        const value = /^\s*(?:-\s+)?password\s*:(.*)$/.exec(line)?.[1];
+        if (value !== undefined)
+            maskVariants(value, mask);
+    }
+}
+/** What to do with a password YAML would read as something else than written. */
+const PASSWORD_FIX = "quote it (password: 'the password', doubling any ' inside), or write password: ${{ toJSON(secrets.NAME) }}";
+/** Whether line `line` (1-based) of the `logins` text holds a password. */
+function isPasswordLine(text, line) {
+    return line !== undefined && /^\s*(?:-\s+)?password\s*:/.test(text.split('\n')[line - 1] ?? '');
+}
+/**
+ * Parses the `logins` input. Messages never quote a line or a password. A password YAML would alter (a tag `!x`,
+ * an anchor `&x`, an alias `*x`, a comment ` #x`, a leading `%`, `@` or backtick) is refused, naming the fix.
+ */
 function parseLogins(text) {
-    let doc;
-    try {
-        // Failsafe schema: every value stays the text written (a password 0123 is not the number 123).
-        doc = (0,yaml__WEBPACK_IMPORTED_MODULE_1__/* .parse */ .qg)(text, { schema: 'failsafe' });
-    }
-    catch (error) {
+    // Failsafe schema: every value stays the text written (a password 0123 is not the number 123).
+    const document = (0,yaml__WEBPACK_IMPORTED_MODULE_4__/* .parseDocument */ .Tp)(text, { schema: 'failsafe' });
+    const [problem] = document.errors;
+    if (problem) {
         // The YAML parser's message can quote the offending line, which may hold a password: keep only its position.
-        const position = error.linePos?.[0]?.line;
-        throw new _input_js__WEBPACK_IMPORTED_MODULE_3__/* .InputError */ .dz('logins', `is not valid YAML${position ? ` (line ${position})` : ''}: write a list of {registry, username, password}`);
+        const line = problem.linePos?.[0]?.line;
+        if (isPasswordLine(text, line)) {
+            throw new _input_js__WEBPACK_IMPORTED_MODULE_6__/* .InputError */ .dz('logins', `the password on line ${line} cannot be read by YAML as written: ${PASSWORD_FIX}`);
+        }
+        throw new _input_js__WEBPACK_IMPORTED_MODULE_6__/* .InputError */ .dz('logins', `is not valid YAML${line ? ` (line ${line})` : ''}: write a list of {registry, username, password}`);
     }
+    const contents = document.contents;
+    if ((0,yaml__WEBPACK_IMPORTED_MODULE_4__/* .isSeq */ .oP)(contents)) {
+        contents.items.forEach((item, i) => {
+            if (!(0,yaml__WEBPACK_IMPORTED_MODULE_4__/* .isMap */ .jh)(item))
+                return;
+            const pair = item.items.find(p => (0,yaml__WEBPACK_IMPORTED_MODULE_4__/* .isScalar */ .jn)(p.key) && p.key.value === 'password');
+            const value = pair?.value;
+            const altered = (0,yaml__WEBPACK_IMPORTED_MODULE_4__/* .isAlias */ .Vj)(value) || ((0,yaml__WEBPACK_IMPORTED_MODULE_4__/* .isScalar */ .jn)(value) && (value.tag !== undefined || value.anchor !== undefined || value.comment !== undefined));
+            if (altered) {
+                throw new _input_js__WEBPACK_IMPORTED_MODULE_6__/* .InputError */ .dz('logins', `the password of entry ${i + 1} holds a YAML tag, anchor, alias or comment, so YAML would read it as something else than written: ${PASSWORD_FIX}`);
+            }
+        });
+    }
+    const doc = document.toJS();
     if (!Array.isArray(doc))
-        throw new _input_js__WEBPACK_IMPORTED_MODULE_3__/* .InputError */ .dz('logins', 'is not a YAML list: write one "- registry: HOST" entry with username and password per registry');
+        throw new _input_js__WEBPACK_IMPORTED_MODULE_6__/* .InputError */ .dz('logins', 'is not a YAML list: write one "- registry: HOST" entry with username and password per registry');
     return doc.map((entry, i) => {
         const item = entry;
         const field = (name) => {
@@ -39706,15 +39762,15 @@ function parseLogins(text) {
             return typeof value === 'string' ? value.trim() : '';
         };
         if (typeof item !== 'object' || item === null)
-            throw new _input_js__WEBPACK_IMPORTED_MODULE_3__/* .InputError */ .dz('logins', `entry ${i + 1} is not a mapping of registry, username, password`);
+            throw new _input_js__WEBPACK_IMPORTED_MODULE_6__/* .InputError */ .dz('logins', `entry ${i + 1} is not a mapping of registry, username, password`);
         const unknown = Object.keys(item).filter(k => !['registry', 'username', 'password'].includes(k));
         if (unknown.length)
-            throw new _input_js__WEBPACK_IMPORTED_MODULE_3__/* .InputError */ .dz('logins', `entry ${i + 1} has unknown key(s) ${unknown.join(', ')}: use registry, username, password`);
+            throw new _input_js__WEBPACK_IMPORTED_MODULE_6__/* .InputError */ .dz('logins', `entry ${i + 1} has unknown key(s) ${unknown.join(', ')}: use registry, username, password`);
         const login = { registry: field('registry'), username: field('username'), password: field('password') };
         if (!login.registry)
-            throw new _input_js__WEBPACK_IMPORTED_MODULE_3__/* .InputError */ .dz('logins', `entry ${i + 1} has no registry: give the registry host, e.g. ghcr.io`);
+            throw new _input_js__WEBPACK_IMPORTED_MODULE_6__/* .InputError */ .dz('logins', `entry ${i + 1} has no registry: give the registry host, e.g. ghcr.io`);
         if (!login.username || !login.password)
-            throw new _input_js__WEBPACK_IMPORTED_MODULE_3__/* .InputError */ .dz('logins', `entry ${i + 1} (${login.registry}) needs both username and password: give both`);
+            throw new _input_js__WEBPACK_IMPORTED_MODULE_6__/* .InputError */ .dz('logins', `entry ${i + 1} (${login.registry}) needs both username and password: give both`);
         return login;
     });
 }
@@ -39730,9 +39786,9 @@ async function loginTo(docker, login, retry) {
         await docker.run(loginArgs(login), { input: login.password, retry, silent: true });
     }
     catch (error) {
-        if (!(error instanceof _docker_js__WEBPACK_IMPORTED_MODULE_2__/* .DockerCommandError */ .YJ))
+        if (!(error instanceof _docker_js__WEBPACK_IMPORTED_MODULE_5__/* .DockerCommandError */ .YJ))
             throw error;
-        const detail = (0,_docker_js__WEBPACK_IMPORTED_MODULE_2__/* .lastLines */ .w$)(error.result.stderr || error.result.stdout, 1);
+        const detail = (0,_docker_js__WEBPACK_IMPORTED_MODULE_5__/* .lastLines */ .w$)(error.result.stderr || error.result.stdout, 1);
         if (error.failure.kind === 'auth') {
             throw new Error(`login to ${where} failed: the registry refused user "${login.username}" with the given password (${detail}); check the "username" and "password" inputs (or "logins", or the secret behind them)`, { cause: error });
         }
@@ -39745,17 +39801,59 @@ async function logoutFrom(docker, registry) {
     const args = registry ? ['logout', registry] : ['logout'];
     await docker.run(args, { silent: true });
 }
+/** The docker CLI's config file, where `docker login` stores credentials (`$DOCKER_CONFIG/config.json`). */
+function dockerConfigFile(env = process.env) {
+    return node_path__WEBPACK_IMPORTED_MODULE_3__.join(env.DOCKER_CONFIG || node_path__WEBPACK_IMPORTED_MODULE_3__.join((0,node_os__WEBPACK_IMPORTED_MODULE_2__.homedir)(), '.docker'), 'config.json');
+}
+/** The key `docker login` stores a registry's credentials under ('' is Docker Hub). */
+function authKey(registry) {
+    return registry || 'https://index.docker.io/v1/';
+}
+/** Where the main step keeps the credentials a runner had before this run's logins (in its work directory, mode 0600). */
+function loginBackupFile(workDir) {
+    return node_path__WEBPACK_IMPORTED_MODULE_3__.join(workDir, 'logins-before.json');
+}
+async function readDockerConfig(file) {
+    const text = await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_1__.readFile)(file, 'utf8').catch(() => '');
+    try {
+        const parsed = JSON.parse(text || '{}');
+        return typeof parsed === 'object' && parsed !== null ? parsed : {};
+    }
+    catch {
+        return {};
+    }
+}
+/** The `auths` entry a registry has in the docker config now, if any. */
+async function storedCredentials(registry, file = dockerConfigFile()) {
+    const auths = (await readDockerConfig(file)).auths;
+    return auths?.[authKey(registry)];
+}
+/** Puts a registry's `auths` entry back as it was before this run logged in. */
+async function restoreCredentials(registry, entry, file = dockerConfigFile()) {
+    const config = await readDockerConfig(file);
+    const auths = { ...(config.auths ?? {}), [authKey(registry)]: entry };
+    await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_1__.writeFile)(file, `${JSON.stringify({ ...config, auths }, null, '\t')}\n`, { mode: 0o600 });
+}
 /**
- * Logs in to every registry in order; `remember` is told the registries logged into so far after each one, so
- * the post step logs out of exactly those even when a later login fails.
+ * Logs in to every registry in order. Where the runner already had credentials for a registry (a self-hosted
+ * runner's own login), they are kept in `backupFile` first, for the post step to put back instead of logging out.
+ * `remember` is told the registries logged into so far after each one, so the post step handles exactly those
+ * even when a later login fails.
  */
-async function logInAll(docker, logins, retry, remember) {
+async function logInAll(docker, logins, retry, remember, backupFile) {
     if (logins.length === 0) {
         _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .info */ .pq('no login inputs: using the credentials earlier steps stored');
         return;
     }
     const loggedIn = [];
+    const before = {};
     for (const login of logins) {
+        const stored = backupFile ? await storedCredentials(login.registry) : undefined;
+        if (stored !== undefined && backupFile) {
+            before[authKey(login.registry)] = stored;
+            await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_1__.writeFile)(backupFile, JSON.stringify(before), { mode: 0o600 });
+            _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .info */ .pq(`${login.registry || 'docker.io'} had credentials before this run: the post step puts them back`);
+        }
         await loginTo(docker, login, retry);
         loggedIn.push(login.registry);
         remember([...loggedIn]);
@@ -39766,7 +39864,7 @@ async function logInAll(docker, logins, retry, remember) {
 
 /***/ }),
 
-/***/ 344:
+/***/ 9208:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -39780,10 +39878,10 @@ __nccwpck_require__.d(__webpack_exports__, {
 var lib_core = __nccwpck_require__(6058);
 // EXTERNAL MODULE: external "node:fs/promises"
 var promises_ = __nccwpck_require__(1455);
-;// CONCATENATED MODULE: external "node:os"
-const external_node_os_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:os");
-;// CONCATENATED MODULE: external "node:path"
-const external_node_path_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:path");
+// EXTERNAL MODULE: external "node:os"
+var external_node_os_ = __nccwpck_require__(8161);
+// EXTERNAL MODULE: external "node:path"
+var external_node_path_ = __nccwpck_require__(6760);
 // EXTERNAL MODULE: ./src/input.ts
 var src_input = __nccwpck_require__(3599);
 // EXTERNAL MODULE: ./src/docker.ts + 1 modules
@@ -39926,7 +40024,7 @@ async function checkBuildFiles(context, file) {
 async function writeSecretFiles(dir, secrets) {
     const files = [];
     for (const secret of secrets) {
-        const file = external_node_path_namespaceObject.join(dir, `secret-${files.length}`);
+        const file = external_node_path_.join(dir, `secret-${files.length}`);
         await (0,promises_.writeFile)(file, secret.value, { mode: 0o600 });
         files.push({ id: secret.id, file });
     }
@@ -40823,7 +40921,7 @@ function parseChecksums(text) {
     for (const line of text.split('\n')) {
         const m = /^([0-9a-fA-F]{64})\s+\*?(.+?)\s*$/.exec(line);
         if (m && m[1] && m[2])
-            sums.set(external_node_path_namespaceObject.posix.basename(m[2]), m[1].toLowerCase());
+            sums.set(external_node_path_.posix.basename(m[2]), m[1].toLowerCase());
     }
     return sums;
 }
@@ -40846,7 +40944,7 @@ async function sha256File(file) {
     return hash.digest('hex');
 }
 function dockerConfigDir(env = process.env) {
-    return env.DOCKER_CONFIG || external_node_path_namespaceObject.join((0,external_node_os_namespaceObject.homedir)(), '.docker');
+    return env.DOCKER_CONFIG || external_node_path_.join((0,external_node_os_.homedir)(), '.docker');
 }
 class BuildxInstallError extends Error {
     name = 'BuildxInstallError';
@@ -40857,7 +40955,7 @@ async function installedVersion(docker) {
 }
 async function downloadVerified(settings, version, os, arch) {
     const url = releaseUrl(settings.downloadUrl, version, os, arch);
-    const fileName = external_node_path_namespaceObject.posix.basename(new URL(url).pathname);
+    const fileName = external_node_path_.posix.basename(new URL(url).pathname);
     const sumsUrl = checksumsUrl(url);
     lib_core/* info */.pq(`downloading ${url}`);
     let sumsFile;
@@ -40910,11 +41008,11 @@ async function installBuildx(docker, settings, env = process.env) {
         await (0,promises_.rm)(binary, { force: true });
         source = 'download';
     }
-    const pluginDir = external_node_path_namespaceObject.join(dockerConfigDir(env), 'cli-plugins');
-    const plugin = external_node_path_namespaceObject.join(pluginDir, exe);
+    const pluginDir = external_node_path_.join(dockerConfigDir(env), 'cli-plugins');
+    const plugin = external_node_path_.join(pluginDir, exe);
     await (0,promises_.mkdir)(pluginDir, { recursive: true });
     const temporary = `${plugin}.${process.pid}.tmp`;
-    await (0,promises_.copyFile)(external_node_path_namespaceObject.join(cachedDir, exe), temporary);
+    await (0,promises_.copyFile)(external_node_path_.join(cachedDir, exe), temporary);
     await (0,promises_.chmod)(temporary, 0o755);
     await (0,promises_.rename)(temporary, plugin);
     lib_core/* info */.pq(`installed buildx ${version} as ${plugin}`);
@@ -41145,7 +41243,7 @@ function contextDigest(entries) {
 }
 /** The ignore rules the build applies: `<Dockerfile>.dockerignore` when it exists, else the context's `.dockerignore`. */
 async function readIgnoreRules(context, dockerfile) {
-    for (const file of [`${dockerfile}.dockerignore`, external_node_path_namespaceObject.join(context, '.dockerignore')]) {
+    for (const file of [`${dockerfile}.dockerignore`, external_node_path_.join(context, '.dockerignore')]) {
         const text = await (0,promises_.readFile)(file, 'utf8').catch(() => undefined);
         if (text !== undefined)
             return text.split(/\r?\n/);
@@ -41163,7 +41261,7 @@ async function contextListing(context, dockerfile) {
     const entries = [];
     const files = [];
     const walk = async (relativeDir) => {
-        const dirents = await (0,promises_.readdir)(external_node_path_namespaceObject.join(context, relativeDir), { withFileTypes: true });
+        const dirents = await (0,promises_.readdir)(external_node_path_.join(context, relativeDir), { withFileTypes: true });
         for (const dirent of dirents) {
             const relative = relativeDir ? `${relativeDir}/${dirent.name}` : dirent.name;
             const ignored = matcher.ignores(relative);
@@ -41175,7 +41273,7 @@ async function contextListing(context, dockerfile) {
                 await walk(relative);
             }
             else if (!ignored) {
-                const full = external_node_path_namespaceObject.join(context, relative);
+                const full = external_node_path_.join(context, relative);
                 if (dirent.isSymbolicLink()) {
                     entries.push({ path: relative, kind: 'symlink', mode: await modeOf(context, relative), content: await (0,promises_.readlink)(full) });
                 }
@@ -41191,13 +41289,13 @@ async function contextListing(context, dockerfile) {
     await walk('');
     for (let i = 0; i < files.length; i += HASH_CONCURRENCY) {
         await Promise.all(files.slice(i, i + HASH_CONCURRENCY).map(async (entry) => {
-            entry.content = await hashFile(external_node_path_namespaceObject.join(context, entry.path));
+            entry.content = await hashFile(external_node_path_.join(context, entry.path));
         }));
     }
     return entries;
 }
 async function modeOf(context, relative) {
-    return ((await (0,promises_.lstat)(external_node_path_namespaceObject.join(context, relative))).mode & 0o7777).toString(8);
+    return ((await (0,promises_.lstat)(external_node_path_.join(context, relative))).mode & 0o7777).toString(8);
 }
 function hashFile(file) {
     return new Promise((resolve, reject) => {
@@ -41608,7 +41706,7 @@ function parseHandler(text) {
 /** The handler registered under `dir/<name>`, or undefined when there is none. */
 async function readHandler(dir, name) {
     try {
-        return parseHandler(await (0,promises_.readFile)(external_node_path_namespaceObject.join(dir, name), 'utf8'));
+        return parseHandler(await (0,promises_.readFile)(external_node_path_.join(dir, name), 'utf8'));
     }
     catch (error) {
         if (error.code === 'ENOENT')
@@ -41619,7 +41717,7 @@ async function readHandler(dir, name) {
 /** Whether binfmt_misc as a whole is mounted and enabled (`dir/status`). */
 async function binfmtEnabled(dir) {
     try {
-        return (await (0,promises_.readFile)(external_node_path_namespaceObject.join(dir, 'status'), 'utf8')).trim() === 'enabled';
+        return (await (0,promises_.readFile)(external_node_path_.join(dir, 'status'), 'utf8')).trim() === 'enabled';
     }
     catch {
         return false;
@@ -41688,7 +41786,7 @@ function realQemuHost() {
 /** Whether the host's qemu-user-static has a rule and an interpreter for every given platform. */
 async function hostHasQemu(host, platforms) {
     for (const platform of platforms) {
-        const conf = external_node_path_namespaceObject.join(host.confDir, `${handlerName(platform)}.conf`);
+        const conf = external_node_path_.join(host.confDir, `${handlerName(platform)}.conf`);
         let text;
         try {
             text = await (0,promises_.readFile)(conf, 'utf8');
@@ -41725,7 +41823,7 @@ async function writeProc(host, file, content) {
 }
 /** `host` mode: registers the host's qemu-user-static rules, with F, for the given platforms. */
 async function registerFromHost(host, platforms) {
-    if (!(0,external_node_fs_.existsSync)(external_node_path_namespaceObject.join(host.binfmtDir, 'register'))) {
+    if (!(0,external_node_fs_.existsSync)(external_node_path_.join(host.binfmtDir, 'register'))) {
         lib_core/* info */.pq(`mounting binfmt_misc on ${host.binfmtDir}`);
         const args = ['-t', 'binfmt_misc', 'binfmt_misc', host.binfmtDir];
         if (host.isRoot)
@@ -41735,7 +41833,7 @@ async function registerFromHost(host, platforms) {
     }
     for (const platform of platforms) {
         const name = handlerName(platform);
-        const conf = external_node_path_namespaceObject.join(host.confDir, `${name}.conf`);
+        const conf = external_node_path_.join(host.confDir, `${name}.conf`);
         let text;
         try {
             text = await (0,promises_.readFile)(conf, 'utf8');
@@ -41747,12 +41845,12 @@ async function registerFromHost(host, platforms) {
         if (existing) {
             // A disabled (or F-less) leftover: the kernel refuses a second rule with the same name.
             lib_core/* info */.pq(`replacing the ${existing.enabled ? 'enabled' : 'disabled'} handler ${name}`);
-            await writeProc(host, external_node_path_namespaceObject.join(host.binfmtDir, name), '-1');
+            await writeProc(host, external_node_path_.join(host.binfmtDir, name), '-1');
         }
         for (const rule of ruleLines(text)) {
             const line = withFixBinary(rule);
             lib_core/* info */.pq(`registering ${name} for ${(0,src_platform/* formatPlatform */.Bq)(platform)}: ${line}`);
-            await writeProc(host, external_node_path_namespaceObject.join(host.binfmtDir, 'register'), `${line}\n`);
+            await writeProc(host, external_node_path_.join(host.binfmtDir, 'register'), `${line}\n`);
         }
     }
 }
@@ -41925,7 +42023,7 @@ function versionsFilePath(settings, dockerfile) {
         }
         return settings.file;
     }
-    const beside = external_node_path_namespaceObject.join(external_node_path_namespaceObject.dirname(dockerfile), DEFAULT_VERSIONS_FILE);
+    const beside = external_node_path_.join(external_node_path_.dirname(dockerfile), DEFAULT_VERSIONS_FILE);
     return (0,external_node_fs_.existsSync)(beside) ? beside : undefined;
 }
 /** Resolves every version from inputs, the versions file and the Dockerfile's ARG defaults. */
@@ -41948,7 +42046,7 @@ async function resolveVersions(settings, dockerfile) {
         if (input !== undefined)
             places.push(`input "${input}"`);
         places.push(file === undefined
-            ? `a versions file (none given in "versions-file", no ${external_node_path_namespaceObject.join(external_node_path_namespaceObject.dirname(dockerfile), DEFAULT_VERSIONS_FILE)})`
+            ? `a versions file (none given in "versions-file", no ${external_node_path_.join(external_node_path_.dirname(dockerfile), DEFAULT_VERSIONS_FILE)})`
             : `${file} (${fileKeys(name).join(' or ')})`);
         places.push(`the default of ARG ${arg} in ${dockerfile}`);
         searched[name] = places;
@@ -42113,7 +42211,7 @@ function dockerfileArgDefaults(text, file, argNames) {
  * - Per-platform tags are the main tag plus `-<arch>` (`-arm-v7` for variants), on unless `platform-tags: false`.
  * - A published `release` adds the release's tag name (made fit for a tag); `latest: true` adds `latest` on a
  *   push to the default branch (`always`: on every pushing run).
- * - `push: auto` pushes on every event but `pull_request` / `pull_request_target`.
+ * - `push: auto` pushes only on events known to be trusted for publishing ({@link PUBLISHING_EVENTS}).
  */
 
 
@@ -42242,11 +42340,30 @@ function readEventPayload(file) {
         throw new Error(`the event payload ${file} (GITHUB_EVENT_PATH) is not JSON: ${error.message}`, { cause: error });
     }
 }
-/** Whether the run pushes: `push: auto` builds without pushing for pull requests. */
+/**
+ * The events known to be trusted for publishing: `push: auto` pushes on these only. Any other event (a pull
+ * request, an issue comment, a workflow_run of untrusted code, an event added later) builds without pushing.
+ */
+const PUBLISHING_EVENTS = [
+    'push',
+    'release',
+    'workflow_dispatch',
+    'schedule',
+    'workflow_call',
+    'merge_group',
+    'repository_dispatch'
+];
+/** Whether the run pushes: `push: auto` pushes only on {@link PUBLISHING_EVENTS}. */
 function shouldPush(mode, github) {
     if (mode !== 'auto')
         return mode === 'true';
-    return github.eventName !== 'pull_request' && github.eventName !== 'pull_request_target';
+    return PUBLISHING_EVENTS.includes(github.eventName);
+}
+/** Why a run does not push, for the log. */
+function whyNotPushing(mode, github) {
+    if (mode === 'false')
+        return 'push is false';
+    return `push is auto and event "${github.eventName || 'unknown'}" is not one known to be trusted for publishing (${PUBLISHING_EVENTS.join(', ')}); set push: true to publish from it`;
 }
 /**
  * A git tag name made fit for the OCI tag grammar: characters outside `[A-Za-z0-9._-]` become `-`, leading
@@ -42303,7 +42420,7 @@ async function planTags(docker, settings, versions, github, now = new Date()) {
     let tag = base;
     let seen = {};
     if (!push) {
-        lib_core/* info */.pq(`not pushing (push: ${t.push}, event ${github.eventName || 'unknown'}): the registry is not asked whether ${base} exists`);
+        lib_core/* info */.pq(`not pushing (push: ${t.push}, event ${github.eventName || 'unknown'}): ${whyNotPushing(t.push, github)}; the registry is not asked whether ${base} exists`);
     }
     else if (t.rebuild !== 'overwrite') {
         const suffixes = t.platformTags ? settings.platforms.map(src_platform/* archTagSuffix */.wm) : [];
@@ -42465,9 +42582,12 @@ function buildTime(buildArgs, env = process.env) {
 
 
 
-function readSettings(read) {
+/** Reads every input; `mask` is given every password as written, before anything parses it. */
+function readSettings(read, mask = () => undefined) {
+    // first: every password is masked before anything else is read or parsed
+    const logins = (0,login/* readLogins */.rC)(read, mask);
     const context = read('context').trim() || '.';
-    const file = read('file').trim() || external_node_path_namespaceObject.join(context, 'Dockerfile');
+    const file = read('file').trim() || external_node_path_.join(context, 'Dockerfile');
     const settings = {
         context,
         file,
@@ -42479,7 +42599,7 @@ function readSettings(read) {
         qemu: readQemuSettings(read),
         builder: (0,src_builder/* readBuilderSettings */.lQ)(read),
         buildx: readBuildxInstallSettings(read),
-        logins: (0,login/* readLogins */.rC)(read),
+        logins,
         retry: readRetry(read),
         verifyCommand: readVerifyCommand(read),
         verifyTimeoutSeconds: readWholeSeconds(read, 'verify-timeout', DEFAULT_VERIFY_TIMEOUT_SECONDS),
@@ -42716,7 +42836,7 @@ async function writeSummary(result, platforms, timings) {
         summary.addList(result.references.map(code));
     }
     else {
-        summary.addRaw('<p>Built every platform without pushing (input <code>push</code> is <code>false</code>, or <code>auto</code> on a pull request).</p>', true);
+        summary.addRaw('<p>Built every platform without pushing (input <code>push</code> is <code>false</code>, or <code>auto</code> on an event not known to be trusted for publishing, such as a pull request).</p>', true);
     }
     if (platforms.length > 0) {
         summary.addTable([
@@ -42776,6 +42896,22 @@ async function mapLimited(items, limit, task) {
 }
 
 ;// CONCATENATED MODULE: ./src/transaction.ts
+/**
+ * Moving tags as a transaction: plan, then move, then read back.
+ *
+ * 1. plan: every digest a move needs is resolved, every capability checked (`imagetools create --prefer-index`,
+ *    or the engine's containerd store, which pushes a pulled manifest unchanged), the complete list of moves is
+ *    known, and what every tag about to move holds now is recorded; the main tag must still hold what the tag
+ *    planner saw (free, for `rebuild: suffix` / `fail`), else another run got there first;
+ * 2. move, in a fixed order: every per-platform tag (`TAG-ARCH`) in every repository, then every index tag;
+ *    independent moves of one step run a few at a time;
+ * 3. read back every moved reference and compare it with the plan.
+ *
+ * A failure after the first move is never left unreported: every planned reference is read again and the
+ * {@link MoveJournal} says which moved (old → new digest) and which did not; a tag that held something before
+ * the run is put back (best effort); a tag this run created cannot be deleted portably and is reported as such.
+ */
+
 
 
 
@@ -42813,7 +42949,7 @@ function orderedMoves(staged, indexTags, platformTags, platformDigests) {
             const digest = platformDigests[platform];
             if (!digest)
                 throw new Error(`the index has no manifest for ${platform}, so ${repository}:${tag} cannot be published; no tag moved`);
-            moves.push({ reference: `${repository}:${tag}`, repository, kind: 'platform', target: digest });
+            moves.push({ reference: `${repository}:${tag}`, repository, kind: 'platform', platform, target: digest });
         }
     }
     for (const repository of staged.repositories) {
@@ -42910,24 +43046,27 @@ function outcomeOf(move, now) {
     return 'other';
 }
 /**
- * Puts back every reference that moved and held something before (best effort): a carbon copy of the previous
- * digest with `--prefer-index=false` where buildx has it; else `imagetools create` for an index, and the engine
- * (pull, tag, push) for a per-platform manifest. Each is read again to say whether it worked.
+ * Points a reference at a digest of its repository, outside the plan (putting a tag back, settling a race): a
+ * carbon copy with `--prefer-index=false` where buildx has it; else `imagetools create` for an index, and the
+ * engine (pull, tag, push) for a per-platform manifest.
  */
+async function pointTag(docker, move, digest, preferIndex, retry) {
+    const source = `${move.repository}@${digest}`;
+    if (preferIndex || move.kind === 'index') {
+        await docker.run(imagetoolsTagArgs(move.reference, source, preferIndex), { retry });
+        return;
+    }
+    await docker.run(['pull', '--quiet', source], withLayerBound(retry));
+    await docker.run(['tag', source, move.reference]);
+    await docker.run(['push', move.reference], { retry });
+}
+/** Puts back every reference that moved and held something before (best effort); each is read again. */
 async function restore(docker, records, preferIndex, retry) {
     return mapLimited(records, REGISTRY_CONCURRENCY, async (record) => {
         if (record.outcome !== 'moved' || record.previous === '')
             return record;
-        const source = `${record.repository}@${record.previous}`;
         try {
-            if (preferIndex || record.kind === 'index') {
-                await docker.run(imagetoolsTagArgs(record.reference, source, preferIndex), { retry });
-            }
-            else {
-                await docker.run(['pull', '--quiet', source], withLayerBound(retry));
-                await docker.run(['tag', source, record.reference]);
-                await docker.run(['push', record.reference], { retry });
-            }
+            await pointTag(docker, record, record.previous, preferIndex, retry);
             const now = await currentDigest(docker, record.reference, retry);
             return { ...record, now, outcome: now === record.previous ? 'restored' : 'restore-failed' };
         }
@@ -42935,6 +43074,30 @@ async function restore(docker, records, preferIndex, retry) {
             return { ...record, outcome: 'restore-failed' };
         }
     });
+}
+/** How many rounds a run spends settling a race before it reports the tags as they are. */
+const RACE_ROUNDS = 3;
+/**
+ * Two runs moved the same tags at once: registries have no conditional tag write, so both can pass the check
+ * before moving. Both settle on one run's content: the index the first repository's main tag holds (whichever
+ * run moved it last). Every reference is pointed at that index or its platform's entry, and read back, a few
+ * rounds at most. Returns the records and the index they settled on ('' when they did not settle).
+ */
+async function settleRace(docker, plan, records, retry) {
+    let current = records;
+    for (let round = 0; round < RACE_ROUNDS; round++) {
+        const anchor = current.find(r => r.kind === 'index');
+        if (!anchor || anchor.now === '')
+            break;
+        const winner = anchor.now;
+        const entries = winner === anchor.target ? undefined : platformDigests((await inspectIndex(docker, `${anchor.repository}@${winner}`, retry)).index);
+        const desired = (move) => move.kind === 'index' ? winner : entries ? entries[move.platform ?? ''] : move.target;
+        await forEachLimited(current.filter(r => desired(r) !== undefined && r.now !== desired(r)), REGISTRY_CONCURRENCY, r => pointTag(docker, r, desired(r), plan.preferIndex, retry));
+        current = await readBack(docker, plan.moves, retry);
+        if (current.every(r => r.now === desired(r)))
+            return { records: current, settledOn: winner };
+    }
+    return { records: current, settledOn: '' };
 }
 /**
  * Moves every tag of the plan, reads every reference back, and on any failure reconciles: reads every planned
@@ -42948,8 +43111,20 @@ async function executeMoves(docker, plan, retry, journal) {
     catch (error) {
         failure = error;
     }
-    const records = await readBack(docker, plan.moves, retry);
+    let records = await readBack(docker, plan.moves, retry);
     const astray = records.filter(r => r.outcome !== 'moved');
+    if (failure === undefined && astray.some(r => r.outcome === 'other')) {
+        lib_core/* warning */.$e(`another run moved ${astray.map(r => r.reference).join(', ')} at the same time: settling on one run's content`);
+        const settled = await settleRace(docker, plan, records, retry);
+        records = settled.records;
+        journal.records = records;
+        const ours = plan.moves.find(m => m.kind === 'index')?.target;
+        if (settled.settledOn !== '' && settled.settledOn === ours)
+            return records;
+        throw new MoveError(settled.settledOn !== ''
+            ? `another run published ${settled.settledOn} to the same tags at the same time, and its content holds every tag now (TAG and each TAG-ARCH agree): this run's index ${ours ?? ''} is published by digest only. Give the workflow a "concurrency:" group keyed on the image so runs publish one at a time`
+            : `another run moved the same tags at the same time and they did not settle on one run's content; ${describeOutcome(records)}. Re-run one of the runs to publish every tag consistently, and give the workflow a "concurrency:" group keyed on the image`, records);
+    }
     if (failure === undefined && astray.length === 0) {
         journal.records = records;
         return records;
@@ -43216,12 +43391,12 @@ async function run(docker = (0,src_docker/* createDocker */.hC)(), cancel) {
 }
 /** Inputs → versions and tags → QEMU → builder → build → push by digest → verify → move tags → report. */
 async function publish(docker, phases, journal) {
-    const settings = readSettings(name => lib_core/* getInput */.V4(name));
+    const settings = readSettings(name => lib_core/* getInput */.V4(name), secret => lib_core/* setSecret */.Pq(secret));
     maskSecrets(settings);
-    const workDir = await (0,promises_.mkdtemp)(external_node_path_namespaceObject.join(process.env.RUNNER_TEMP || (0,external_node_os_namespaceObject.tmpdir)(), 'go-build-action-'));
+    const workDir = await (0,promises_.mkdtemp)(external_node_path_.join(process.env.RUNNER_TEMP || (0,external_node_os_.tmpdir)(), 'go-build-action-'));
     (0,state/* saveState */.LZ)(state/* State */.Uw.WorkDir, workDir);
     await checkBuildFiles(settings.context, settings.file);
-    await phases.run('Log in', () => (0,login/* logInAll */.R4)(docker, settings.logins, settings.retry, registries => (0,state/* saveJsonState */.p1)(state/* State */.Uw.Logins, registries)));
+    await phases.run('Log in', () => (0,login/* logInAll */.R4)(docker, settings.logins, settings.retry, registries => (0,state/* saveJsonState */.p1)(state/* State */.Uw.Logins, registries), (0,login/* loginBackupFile */.IU)(workDir)));
     const { versions, plan, fingerprint } = await phases.run('Versions and tags', async () => {
         const resolved = await resolveVersions(settings.versions, settings.file);
         for (const [name, version] of Object.entries(resolved.resolved))
@@ -43249,7 +43424,7 @@ async function publish(docker, phases, journal) {
         platforms: settings.platforms,
         output,
         buildArgs: withVersionBuildArgs(settings.buildArgs, versions),
-        metadataFile: external_node_path_namespaceObject.join(workDir, 'metadata.json'),
+        metadataFile: external_node_path_.join(workDir, 'metadata.json'),
         builder: builder.name,
         dockerContext: builder.dockerContext,
         target: settings.target || undefined,
@@ -43510,10 +43685,22 @@ function samePlatform(a, b) {
 
 
 async function runPost(docker = (0,_docker_js__WEBPACK_IMPORTED_MODULE_3__/* .createDocker */ .hC)()) {
+    const workDir = (0,_state_js__WEBPACK_IMPORTED_MODULE_5__/* .loadState */ .C7)(_state_js__WEBPACK_IMPORTED_MODULE_5__/* .State */ .Uw.WorkDir);
+    const before = workDir ? await readCredentialsBefore((0,_login_js__WEBPACK_IMPORTED_MODULE_4__/* .loginBackupFile */ .IU)(workDir)) : {};
     for (const registry of (0,_state_js__WEBPACK_IMPORTED_MODULE_5__/* .loadListState */ .qR)(_state_js__WEBPACK_IMPORTED_MODULE_5__/* .State */ .Uw.Logins)) {
-        await cleanup(`logging out of ${registry || 'docker.io'}`, async () => {
+        const where = registry || 'docker.io';
+        const entry = before[(0,_login_js__WEBPACK_IMPORTED_MODULE_4__/* .authKey */ .MY)(registry)];
+        if (entry !== undefined) {
+            // a self-hosted runner's own login: put it back rather than log out
+            await cleanup(`putting back the credentials ${where} had before`, async () => {
+                await (0,_login_js__WEBPACK_IMPORTED_MODULE_4__/* .restoreCredentials */ .JA)(registry, entry);
+                _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .info */ .pq(`put back the credentials ${where} had before this run`);
+            });
+            continue;
+        }
+        await cleanup(`logging out of ${where}`, async () => {
             await (0,_login_js__WEBPACK_IMPORTED_MODULE_4__/* .logoutFrom */ .Tm)(docker, registry);
-            _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .info */ .pq(`logged out of ${registry || 'docker.io'}`);
+            _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .info */ .pq(`logged out of ${where}`);
         });
     }
     const localImages = (0,_state_js__WEBPACK_IMPORTED_MODULE_5__/* .loadListState */ .qR)(_state_js__WEBPACK_IMPORTED_MODULE_5__/* .State */ .Uw.LocalImages);
@@ -43534,12 +43721,21 @@ async function runPost(docker = (0,_docker_js__WEBPACK_IMPORTED_MODULE_3__/* .cr
                 _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .info */ .pq(line);
         });
     }
-    const workDir = (0,_state_js__WEBPACK_IMPORTED_MODULE_5__/* .loadState */ .C7)(_state_js__WEBPACK_IMPORTED_MODULE_5__/* .State */ .Uw.WorkDir);
     if (workDir) {
         await cleanup('removing the work directory', async () => {
             await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_1__.rm)(workDir, { recursive: true, force: true });
             _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .info */ .pq(`removed ${workDir}`);
         });
+    }
+}
+/** The credentials the main step kept before logging in ({} when there were none). */
+async function readCredentialsBefore(file) {
+    try {
+        const parsed = JSON.parse(await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_1__.readFile)(file, 'utf8'));
+        return typeof parsed === 'object' && parsed !== null ? parsed : {};
+    }
+    catch {
+        return {};
     }
 }
 async function cleanup(what, action) {
@@ -43897,6 +44093,20 @@ module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:http2")
 /***/ ((module) => {
 
 module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:net");
+
+/***/ }),
+
+/***/ 8161:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:os");
+
+/***/ }),
+
+/***/ 6760:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:path");
 
 /***/ }),
 
@@ -46638,14 +46848,14 @@ __webpack_unused_export__ = errors.YAMLError;
 __webpack_unused_export__ = errors.YAMLParseError;
 __webpack_unused_export__ = errors.YAMLWarning;
 __webpack_unused_export__ = Alias.Alias;
-__webpack_unused_export__ = identity.isAlias;
+exports.Vj = identity.isAlias;
 __webpack_unused_export__ = identity.isCollection;
 __webpack_unused_export__ = identity.isDocument;
 exports.jh = identity.isMap;
 __webpack_unused_export__ = identity.isNode;
 __webpack_unused_export__ = identity.isPair;
 exports.jn = identity.isScalar;
-__webpack_unused_export__ = identity.isSeq;
+exports.oP = identity.isSeq;
 __webpack_unused_export__ = Pair.Pair;
 __webpack_unused_export__ = Scalar.Scalar;
 __webpack_unused_export__ = YAMLMap.YAMLMap;
@@ -46654,7 +46864,7 @@ __webpack_unused_export__ = cst;
 __webpack_unused_export__ = lexer.Lexer;
 exports.HN = lineCounter.LineCounter;
 __webpack_unused_export__ = parser.Parser;
-exports.qg = publicApi.parse;
+__webpack_unused_export__ = publicApi.parse;
 __webpack_unused_export__ = publicApi.parseAllDocuments;
 exports.Tp = publicApi.parseDocument;
 __webpack_unused_export__ = publicApi.stringify;

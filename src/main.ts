@@ -11,7 +11,7 @@ import { installBuildx } from './buildx-install.js'
 import { createDocker, killRunningCommands, type Docker } from './docker.js'
 import { errorMessage } from './errors.js'
 import { fingerprintAnnotationArg, fingerprintBuild } from './fingerprint.js'
-import { logInAll } from './login.js'
+import { logInAll, loginBackupFile } from './login.js'
 import { failureOutputs, Output, reportOutputs, setOutputs } from './outputs.js'
 import { Phases, PUBLISH_PHASE } from './phases.js'
 import { formatPlatform } from './platform.js'
@@ -67,14 +67,14 @@ export async function run(docker: Docker = createDocker(), cancel?: CancelHook):
 
 /** Inputs → versions and tags → QEMU → builder → build → push by digest → verify → move tags → report. */
 async function publish(docker: Docker, phases: Phases, journal: MoveJournal): Promise<void> {
-  const settings = readSettings(name => core.getInput(name))
+  const settings = readSettings(name => core.getInput(name), secret => core.setSecret(secret))
   maskSecrets(settings)
   const workDir = await mkdtemp(path.join(process.env.RUNNER_TEMP || tmpdir(), 'go-build-action-'))
   saveState(State.WorkDir, workDir)
   await checkBuildFiles(settings.context, settings.file)
 
   await phases.run('Log in', () =>
-    logInAll(docker, settings.logins, settings.retry, registries => saveJsonState(State.Logins, registries))
+    logInAll(docker, settings.logins, settings.retry, registries => saveJsonState(State.Logins, registries), loginBackupFile(workDir))
   )
 
   const { versions, plan, fingerprint } = await phases.run('Versions and tags', async () => {

@@ -74,7 +74,10 @@ export interface BuildArg {
   value: string
 }
 
-export function readSettings(read: InputReader): Settings {
+/** Reads every input; `mask` is given every password as written, before anything parses it. */
+export function readSettings(read: InputReader, mask: (secret: string) => void = () => undefined): Settings {
+  // first: every password is masked before anything else is read or parsed
+  const logins = readLogins(read, mask)
   const context = read('context').trim() || '.'
   const file = read('file').trim() || path.join(context, 'Dockerfile')
   const settings: Settings = {
@@ -88,7 +91,7 @@ export function readSettings(read: InputReader): Settings {
     qemu: readQemuSettings(read),
     builder: readBuilderSettings(read),
     buildx: readBuildxInstallSettings(read),
-    logins: readLogins(read),
+    logins,
     retry: readRetry(read),
     verifyCommand: readVerifyCommand(read),
     verifyTimeoutSeconds: readWholeSeconds(read, 'verify-timeout', DEFAULT_VERIFY_TIMEOUT_SECONDS),

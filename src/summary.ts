@@ -113,7 +113,7 @@ export async function writeSummary(
     summary.addRaw(`<p>Published index ${code(result.digest)} under:</p>`, true)
     summary.addList(result.references.map(code))
   } else {
-    summary.addRaw('<p>Built every platform without pushing (input <code>push</code> is <code>false</code>, or <code>auto</code> on a pull request).</p>', true)
+    summary.addRaw('<p>Built every platform without pushing (input <code>push</code> is <code>false</code>, or <code>auto</code> on an event not known to be trusted for publishing, such as a pull request).</p>', true)
   }
   if (platforms.length > 0) {
     summary.addTable([

@@ -9,7 +9,7 @@
  * - Per-platform tags are the main tag plus `-<arch>` (`-arm-v7` for variants), on unless `platform-tags: false`.
  * - A published `release` adds the release's tag name (made fit for a tag); `latest: true` adds `latest` on a
  *   push to the default branch (`always`: on every pushing run).
- * - `push: auto` pushes on every event but `pull_request` / `pull_request_target`.
+ * - `push: auto` pushes only on events known to be trusted for publishing ({@link PUBLISHING_EVENTS}).
  */
 import * as core from '@actions/core'
 import { readFileSync } from 'node:fs'
@@ -208,10 +208,30 @@ function readEventPayload(file: string | undefined): Record<string, unknown> {
   }
 }
 
-/** Whether the run pushes: `push: auto` builds without pushing for pull requests. */
+/**
+ * The events known to be trusted for publishing: `push: auto` pushes on these only. Any other event (a pull
+ * request, an issue comment, a workflow_run of untrusted code, an event added later) builds without pushing.
+ */
+export const PUBLISHING_EVENTS: readonly string[] = [
+  'push',
+  'release',
+  'workflow_dispatch',
+  'schedule',
+  'workflow_call',
+  'merge_group',
+  'repository_dispatch'
+]
+
+/** Whether the run pushes: `push: auto` pushes only on {@link PUBLISHING_EVENTS}. */
 export function shouldPush(mode: PushMode, github: GitHubContext): boolean {
   if (mode !== 'auto') return mode === 'true'
-  return github.eventName !== 'pull_request' && github.eventName !== 'pull_request_target'
+  return PUBLISHING_EVENTS.includes(github.eventName)
+}
+
+/** Why a run does not push, for the log. */
+export function whyNotPushing(mode: PushMode, github: GitHubContext): string {
+  if (mode === 'false') return 'push is false'
+  return `push is auto and event "${github.eventName || 'unknown'}" is not one known to be trusted for publishing (${PUBLISHING_EVENTS.join(', ')}); set push: true to publish from it`
 }
 
 /**
@@ -294,7 +314,7 @@ export async function planTags(
   let tag = base
   let seen: Record<string, string> = {}
   if (!push) {
-    core.info(`not pushing (push: ${t.push}, event ${github.eventName || 'unknown'}): the registry is not asked whether ${base} exists`)
+    core.info(`not pushing (push: ${t.push}, event ${github.eventName || 'unknown'}): ${whyNotPushing(t.push, github)}; the registry is not asked whether ${base} exists`)
   } else if (t.rebuild !== 'overwrite') {
     const suffixes = t.platformTags ? settings.platforms.map(archTagSuffix) : []
     const unfinished = (tag: string): Promise<Record<string, string> | undefined> =>

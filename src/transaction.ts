@@ -13,11 +13,12 @@
  * {@link MoveJournal} says which moved (old → new digest) and which did not; a tag that held something before
  * the run is put back (best effort); a tag this run created cannot be deleted portably and is reported as such.
  */
+import * as core from '@actions/core'
 import type { Docker } from './docker.js'
 import { errorMessage } from './errors.js'
 import { forEachLimited, mapLimited, REGISTRY_CONCURRENCY } from './limit.js'
 import { parsePushDigest, withLayerBound, type StagedIndex } from './publish.js'
-import { currentDigest } from './registry.js'
+import { currentDigest, inspectIndex, platformDigests } from './registry.js'
 import type { RetryPolicy } from './retry.js'
 
 /** One reference this run points at a digest. */
@@ -27,6 +28,8 @@ export interface TagMove {
   repository: string
   /** `platform`: the tag points at one platform's manifest (`TAG-ARCH`); `index`: at the multi-arch index. */
   kind: 'platform' | 'index'
+  /** The platform of a `TAG-ARCH` move (`linux/arm64`). */
+  platform?: string
   /** The digest the move points the tag at. */
   target: string
   /** What the tag held when the plan was made ('' when it did not exist). */
@@ -101,7 +104,7 @@ export function orderedMoves(
     for (const [platform, tag] of Object.entries(platformTags)) {
       const digest = platformDigests[platform]
       if (!digest) throw new Error(`the index has no manifest for ${platform}, so ${repository}:${tag} cannot be published; no tag moved`)
-      moves.push({ reference: `${repository}:${tag}`, repository, kind: 'platform', target: digest })
+      moves.push({ reference: `${repository}:${tag}`, repository, kind: 'platform', platform, target: digest })
     }
   }
   for (const repository of staged.repositories) {
@@ -217,28 +220,67 @@ function outcomeOf(move: TagMove, now: string): MoveOutcome {
 }
 
 /**
- * Puts back every reference that moved and held something before (best effort): a carbon copy of the previous
- * digest with `--prefer-index=false` where buildx has it; else `imagetools create` for an index, and the engine
- * (pull, tag, push) for a per-platform manifest. Each is read again to say whether it worked.
+ * Points a reference at a digest of its repository, outside the plan (putting a tag back, settling a race): a
+ * carbon copy with `--prefer-index=false` where buildx has it; else `imagetools create` for an index, and the
+ * engine (pull, tag, push) for a per-platform manifest.
  */
+async function pointTag(docker: Docker, move: TagMove, digest: string, preferIndex: boolean, retry: RetryPolicy): Promise<void> {
+  const source = `${move.repository}@${digest}`
+  if (preferIndex || move.kind === 'index') {
+    await docker.run(imagetoolsTagArgs(move.reference, source, preferIndex), { retry })
+    return
+  }
+  await docker.run(['pull', '--quiet', source], withLayerBound(retry))
+  await docker.run(['tag', source, move.reference])
+  await docker.run(['push', move.reference], { retry })
+}
+
+/** Puts back every reference that moved and held something before (best effort); each is read again. */
 async function restore(docker: Docker, records: MoveRecord[], preferIndex: boolean, retry: RetryPolicy): Promise<MoveRecord[]> {
   return mapLimited(records, REGISTRY_CONCURRENCY, async record => {
     if (record.outcome !== 'moved' || record.previous === '') return record
-    const source = `${record.repository}@${record.previous}`
     try {
-      if (preferIndex || record.kind === 'index') {
-        await docker.run(imagetoolsTagArgs(record.reference, source, preferIndex), { retry })
-      } else {
-        await docker.run(['pull', '--quiet', source], withLayerBound(retry))
-        await docker.run(['tag', source, record.reference])
-        await docker.run(['push', record.reference], { retry })
-      }
+      await pointTag(docker, record, record.previous, preferIndex, retry)
       const now = await currentDigest(docker, record.reference, retry)
       return { ...record, now, outcome: now === record.previous ? ('restored' as const) : ('restore-failed' as const) }
     } catch {
       return { ...record, outcome: 'restore-failed' as const }
     }
   })
+}
+
+/** How many rounds a run spends settling a race before it reports the tags as they are. */
+const RACE_ROUNDS = 3
+
+/**
+ * Two runs moved the same tags at once: registries have no conditional tag write, so both can pass the check
+ * before moving. Both settle on one run's content: the index the first repository's main tag holds (whichever
+ * run moved it last). Every reference is pointed at that index or its platform's entry, and read back, a few
+ * rounds at most. Returns the records and the index they settled on ('' when they did not settle).
+ */
+async function settleRace(
+  docker: Docker,
+  plan: MovePlan,
+  records: MoveRecord[],
+  retry: RetryPolicy
+): Promise<{ records: MoveRecord[]; settledOn: string }> {
+  let current = records
+  for (let round = 0; round < RACE_ROUNDS; round++) {
+    const anchor = current.find(r => r.kind === 'index')
+    if (!anchor || anchor.now === '') break
+    const winner = anchor.now
+    const entries = winner === anchor.target ? undefined : platformDigests((await inspectIndex(docker, `${anchor.repository}@${winner}`, retry)).index)
+    const desired = (move: TagMove): string | undefined =>
+      move.kind === 'index' ? winner : entries ? entries[move.platform ?? ''] : move.target
+    await forEachLimited(
+      current.filter(r => desired(r) !== undefined && r.now !== desired(r)),
+      REGISTRY_CONCURRENCY,
+      r => pointTag(docker, r, desired(r)!, plan.preferIndex, retry)
+    )
+    current = await readBack(docker, plan.moves, retry)
+    if (current.every(r => r.now === desired(r))) return { records: current, settledOn: winner }
+  }
+  return { records: current, settledOn: '' }
 }
 
 /**
@@ -252,8 +294,22 @@ export async function executeMoves(docker: Docker, plan: MovePlan, retry: RetryP
   } catch (error) {
     failure = error
   }
-  const records = await readBack(docker, plan.moves, retry)
+  let records = await readBack(docker, plan.moves, retry)
   const astray = records.filter(r => r.outcome !== 'moved')
+  if (failure === undefined && astray.some(r => r.outcome === 'other')) {
+    core.warning(`another run moved ${astray.map(r => r.reference).join(', ')} at the same time: settling on one run's content`)
+    const settled = await settleRace(docker, plan, records, retry)
+    records = settled.records
+    journal.records = records
+    const ours = plan.moves.find(m => m.kind === 'index')?.target
+    if (settled.settledOn !== '' && settled.settledOn === ours) return records
+    throw new MoveError(
+      settled.settledOn !== ''
+        ? `another run published ${settled.settledOn} to the same tags at the same time, and its content holds every tag now (TAG and each TAG-ARCH agree): this run's index ${ours ?? ''} is published by digest only. Give the workflow a "concurrency:" group keyed on the image so runs publish one at a time`
+        : `another run moved the same tags at the same time and they did not settle on one run's content; ${describeOutcome(records)}. Re-run one of the runs to publish every tag consistently, and give the workflow a "concurrency:" group keyed on the image`,
+      records
+    )
+  }
   if (failure === undefined && astray.length === 0) {
     journal.records = records
     return records

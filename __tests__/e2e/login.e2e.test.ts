@@ -207,6 +207,37 @@ describe('logins for two registries', () => {
   })
 })
 
+describe('a self-hosted runner logged in to the registry itself', () => {
+  const repository = freshRepository('login-own', AUTH_REGISTRY)
+  /** The runner's own login, as `docker login` stored it (another user: the run must not keep it, nor lose it). */
+  const OWN = { auth: Buffer.from('runner-own-user:runner-own-token').toString('base64') }
+  let run: ActionRun
+  let config: string
+
+  beforeAll(async () => {
+    config = await dockerConfig({ auths: { [AUTH_REGISTRY]: OWN } })
+    run = await runAction({
+      cwd: HELLO_CONTEXT,
+      env: { DOCKER_CONFIG: config },
+      inputs: {
+        images: repository,
+        'tag-template': TAG,
+        'build-args': BUILD_ARGS,
+        platforms: PLATFORMS,
+        logins: `- registry: ${AUTH_REGISTRY}\n  username: ${AUTH.user}\n  password: '${AUTH.password}'\n`
+      }
+    })
+  }, 10 * MINUTES)
+
+  it('publishes with the run\'s login, and the post step puts the runner\'s own login back instead of logging out', async () => {
+    expect(succeeded(run)).toEqual({ exitCode: 0, log: '', post: 0 })
+    expect(run.post?.log).toContain(`put back the credentials ${AUTH_REGISTRY} had before this run`)
+    expect(run.post?.log).not.toMatch(/logged out of/)
+    const stored = JSON.parse(await readFile(path.join(config, 'config.json'), 'utf8')) as { auths: Record<string, unknown> }
+    expect(stored.auths[AUTH_REGISTRY]).toEqual(OWN)
+  })
+})
+
 describe('a build secret', () => {
   const repository = freshRepository('login-secret', REGISTRY)
   const secret = `tok-${randomBytes(12).toString('hex')}`

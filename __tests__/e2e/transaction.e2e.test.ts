@@ -120,6 +120,34 @@ describeEachPath('publishing as a transaction', (builderPath: BuilderPath) => {
     }
   }, 10 * MINUTES)
 
+  it('two runs on the same TAG started together, with different build args: both end, and every repository is consistent', async () => {
+    const repositories = [fresh('race-a'), fresh('race-b')].map(name => `localhost:5000/${name}`)
+    const race = (epoch: string): Promise<ActionRun> =>
+      runOnPath(builderPath, {
+        cwd: context,
+        inputs: { images: repositories.join('\n'), 'tag-template': TAG, platforms: PLATFORMS, 'build-args': `SOURCE_DATE_EPOCH=${epoch}`, provenance: 'false' }
+      })
+    const runs = await Promise.all([race('10'), race('11')])
+    for (const run of runs) expect(run.post?.exitCode).toBe(0)
+    // at least one publishes; one that lost the race fails clearly, or (suffix) published the next free tag
+    expect(runs.filter(r => r.main.exitCode === 0).length).toBeGreaterThanOrEqual(1)
+    for (const run of runs.filter(r => r.main.exitCode !== 0)) {
+      expect(run.main.log.split('\n').filter(l => l.startsWith('::error::')).join('\n')).toMatch(/another run/)
+    }
+    const digests = runs.map(r => r.outputs.digest).filter((d): d is string => !!d)
+    const tags = [...new Set(runs.map(r => r.outputs.tag).filter((t): t is string => !!t))]
+    for (const tag of tags) {
+      const holders = await Promise.all(repositories.map(r => held(`${r}:${tag}`)))
+      // TAG holds one run's index, the same in every repository, and every TAG-ARCH holds that index's entry
+      expect(new Set(holders).size).toBe(1)
+      expect(digests).toContain(holders[0])
+      for (const repository of repositories) {
+        const entries = await indexEntries(`${repository}:${tag}`)
+        for (const arch of ARCHES) expect(await held(`${repository}:${tag}-${arch}`)).toBe(entries[arch])
+      }
+    }
+  }, 15 * MINUTES)
+
   describe.each(Array.from({ length: MOVES }, (_, i) => i + 1))('the tag move number %i fails persistently', n => {
     // The first repository held an earlier publish (its tags are put back); the second is new (its tags stay).
     const names = [fresh(`n${n}-held`), fresh(`n${n}-new`)]

@@ -346,6 +346,11 @@ describe('sanitizeTag / shouldPush', () => {
     ['auto', 'pull_request', false],
     ['auto', 'pull_request_target', false],
     ['auto', 'push', true],
+    ['auto', 'issue_comment', false],
+    ['auto', 'workflow_run', false],
+    ['auto', '', false],
+    ['auto', 'merge_group', true],
+    ['auto', 'schedule', true],
     ['auto', 'release', true],
     ['true', 'pull_request', true],
     ['false', 'push', false]

@@ -9,15 +9,25 @@ const RAW = {
   oldIndex: '{"manifests":[1]}',
   amd64: '{"amd64":1}',
   s390x: '{"s390x":1}',
-  oldAmd64: '{"amd64":0}'
+  oldAmd64: '{"amd64":0}',
+  otherS390x: '{"s390x":0}'
 }
-const D = Object.fromEntries(Object.entries(RAW).map(([k, v]) => [k, sha256Digest(v)])) as Record<keyof typeof RAW, string>
+const D = Object.fromEntries(Object.entries(RAW).map(([k, v]) => [k, sha256Digest(v)])) as Record<keyof typeof RAW | 'otherIndex', string>
+/** The index another run published at the same time. */
+const OTHER_INDEX = JSON.stringify({
+  schemaVersion: 2,
+  manifests: [
+    { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: D.oldAmd64, size: 1, platform: { os: 'linux', architecture: 'amd64' } },
+    { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: D.otherS390x, size: 1, platform: { os: 'linux', architecture: 's390x' } }
+  ]
+})
+D.otherIndex = sha256Digest(OTHER_INDEX)
 const PLATFORM_DIGESTS = { 'linux/amd64': D.amd64, 'linux/s390x': D.s390x }
 const TAGS = { indexTags: ['t'], platformTags: { 'linux/amd64': 't-amd64', 'linux/s390x': 't-s390x' }, seen: {} }
 
 /** A registry in memory behind a fake docker CLI: `imagetools inspect --raw` and `imagetools create`. */
 function registry(tags: Record<string, string>, options: { preferIndex?: boolean; failing?: string[] } = {}) {
-  const byDigest = new Map(Object.values(RAW).map(raw => [sha256Digest(raw), raw]))
+  const byDigest = new Map([...Object.values(RAW), OTHER_INDEX].map(raw => [sha256Digest(raw), raw]))
   const held = new Map(Object.entries(tags))
   const creates: string[] = []
   const docker = new FakeDocker()
@@ -109,17 +119,46 @@ describe('planMoves + executeMoves', () => {
     expect(creates).toEqual([])
   })
 
-  it('a reference that holds another run\'s content after the moves fails the run', async () => {
+  /** Runs `during` once, right after the first imagetools create that moves `reference`: another run's move. */
+  function anotherRunMoves(docker: FakeDocker, reference: string, during: () => void): void {
+    const original = docker.run.bind(docker)
+    let done = false
+    docker.run = async (args, options) => {
+      const result = await original(args, options)
+      if (!done && args[2] === 'create' && args.includes(reference)) {
+        done = true
+        during()
+      }
+      return result
+    }
+  }
+
+  it('a race this run won (the first main tag holds its index): the other references are pointed back at its content', async () => {
     const { docker, held } = registry({})
     const journal = new MoveJournal()
     const plan = await planMoves(docker, staged, TAGS, PLATFORM_DIGESTS, NO_RETRY, journal)
-    const original = docker.run.bind(docker)
-    docker.run = async (args, options) => {
-      const result = await original(args, options)
-      if (args[2] === 'create' && args.includes('r2:t')) held.set('r1:t-amd64', D.oldAmd64)
-      return result
+    anotherRunMoves(docker, 'r2:t', () => held.set('r1:t-amd64', D.oldAmd64))
+    const records = await executeMoves(docker, plan, NO_RETRY, journal)
+    expect(records.every(r => r.outcome === 'moved')).toBe(true)
+    expect(held.get('r1:t-amd64')).toBe(D.amd64)
+  })
+
+  it('a race another run won: every reference settles on that run\'s content, never a mix, and this run fails', async () => {
+    const { docker, held } = registry({})
+    const journal = new MoveJournal()
+    const plan = await planMoves(docker, staged, TAGS, PLATFORM_DIGESTS, NO_RETRY, journal)
+    anotherRunMoves(docker, 'r2:t', () => {
+      held.set('r1:t', D.otherIndex)
+      held.set('r2:t-s390x', D.otherS390x)
+    })
+    await expect(executeMoves(docker, plan, NO_RETRY, journal)).rejects.toThrow(
+      /^another run published sha256:.* to the same tags at the same time, and its content holds every tag now \(TAG and each TAG-ARCH agree\).*"concurrency:" group/
+    )
+    for (const repository of ['r1', 'r2']) {
+      expect(held.get(`${repository}:t`)).toBe(D.otherIndex)
+      expect(held.get(`${repository}:t-amd64`)).toBe(D.oldAmd64)
+      expect(held.get(`${repository}:t-s390x`)).toBe(D.otherS390x)
     }
-    await expect(executeMoves(docker, plan, NO_RETRY, journal)).rejects.toThrow(/r1:t-amd64 holds sha256:.* another run moved it at the same time/)
   })
 })
 
