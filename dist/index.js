@@ -39643,7 +39643,7 @@ function splitCommand(command) {
 /* harmony export */   Tm: () => (/* binding */ logoutFrom),
 /* harmony export */   rC: () => (/* binding */ readLogins)
 /* harmony export */ });
-/* unused harmony exports maskPasswordLines, parseLogins, loginArgs, loginTo, dockerConfigFile, storedCredentials */
+/* unused harmony exports maskPasswordLines, alteredPasswordLine, parseLogins, loginArgs, loginTo, dockerConfigFile, storedCredentials */
 /* harmony import */ var _actions_core__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(6058);
 /* harmony import */ var node_fs_promises__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(1455);
 /* harmony import */ var node_fs_promises__WEBPACK_IMPORTED_MODULE_1___default = /*#__PURE__*/__nccwpck_require__.n(node_fs_promises__WEBPACK_IMPORTED_MODULE_1__);
@@ -39719,24 +39719,37 @@ function maskPasswordLines(text, mask) {
 }
 /** What to do with a password YAML would read as something else than written. */
 const PASSWORD_FIX = "quote it (password: 'the password', doubling any ' inside), or write password: ${{ toJSON(secrets.NAME) }}";
-/** Whether line `line` (1-based) of the `logins` text holds a password. */
-function isPasswordLine(text, line) {
-    return line !== undefined && /^\s*(?:-\s+)?password\s*:/.test(text.split('\n')[line - 1] ?? '');
+/**
+ * The first line whose unquoted password YAML would not read as written: it starts with a character YAML
+ * reserves (`!` tag, `&` anchor, `*` alias, `%` directive, `@`, backtick, `[`, `{`, `|`, `>`, `#`, …) or holds
+ * ` #` (a comment) or `: ` (a mapping). Quoted passwords are YAML's own business.
+ */
+function alteredPasswordLine(text) {
+    const lines = text.split('\n');
+    for (let i = 0; i < lines.length; i++) {
+        const value = /^\s*(?:-\s+)?password\s*:\s(.*)$/.exec(lines[i] ?? '')?.[1]?.trim();
+        if (!value || value.startsWith("'") || value.startsWith('"'))
+            continue;
+        if (/^[!&*%@`[\]{},|>#?:-](\s|$)|^[!&*%@`[\]{},|>#]/.test(value) || /\s#/.test(value) || /:(\s|$)/.test(value))
+            return i + 1;
+    }
+    return undefined;
 }
 /**
  * Parses the `logins` input. Messages never quote a line or a password. A password YAML would alter (a tag `!x`,
- * an anchor `&x`, an alias `*x`, a comment ` #x`, a leading `%`, `@` or backtick) is refused, naming the fix.
+ * an anchor `&x`, an alias `*x`, a comment ` #x`, a leading `%`, `@` or backtick, …) is refused, naming the fix.
  */
 function parseLogins(text) {
+    const altered = alteredPasswordLine(text);
+    if (altered !== undefined) {
+        throw new _input_js__WEBPACK_IMPORTED_MODULE_6__/* .InputError */ .dz('logins', `the password on line ${altered} would be read by YAML as something else than written: ${PASSWORD_FIX}`);
+    }
     // Failsafe schema: every value stays the text written (a password 0123 is not the number 123).
     const document = (0,yaml__WEBPACK_IMPORTED_MODULE_4__/* .parseDocument */ .Tp)(text, { schema: 'failsafe' });
     const [problem] = document.errors;
     if (problem) {
         // The YAML parser's message can quote the offending line, which may hold a password: keep only its position.
         const line = problem.linePos?.[0]?.line;
-        if (isPasswordLine(text, line)) {
-            throw new _input_js__WEBPACK_IMPORTED_MODULE_6__/* .InputError */ .dz('logins', `the password on line ${line} cannot be read by YAML as written: ${PASSWORD_FIX}`);
-        }
         throw new _input_js__WEBPACK_IMPORTED_MODULE_6__/* .InputError */ .dz('logins', `is not valid YAML${line ? ` (line ${line})` : ''}: write a list of {registry, username, password}`);
     }
     const contents = document.contents;
@@ -42968,12 +42981,11 @@ async function supportsPreferIndex(docker) {
  * Only the containerd store keeps the manifest as it is (the image ID is the manifest digest); the classic store
  * would push a rewritten one, so this is checked here, before any tag moves.
  */
-async function prepareLocalManifest(docker, move, retry, journal) {
+async function prepareLocalManifest(docker, move, retry) {
     const source = `${move.repository}@${move.target}`;
     await docker.run(['pull', '--quiet', source], withLayerBound(retry));
-    await docker.run(['tag', source, move.reference]);
-    journal.localNames.push(move.reference);
-    const { stdout } = await docker.run(['image', 'inspect', '--format', '{{.Id}}', move.reference], { silent: true });
+    // inspected by digest, not by the tag's local name, which another run on this engine may tag at the same time
+    const { stdout } = await docker.run(['image', 'inspect', '--format', '{{.Id}}', source], { silent: true });
     if (stdout.trim() !== move.target) {
         throw new Error(`the engine holds ${move.target} as ${stdout.trim() || 'an unknown image'}, so pushing ${move.reference} would publish a rewritten manifest; no tag moved: use a buildx with "imagetools create --prefer-index" (input "buildx-version"), or an engine with the containerd image store; set "platform-tags: false" to publish without per-platform tags`);
     }
@@ -42987,7 +42999,7 @@ async function planMoves(docker, staged, tags, platformDigests, retry, journal) 
     const platformMoves = moves.filter(m => m.kind === 'platform');
     const preferIndex = platformMoves.length > 0 && (await supportsPreferIndex(docker));
     if (!preferIndex)
-        await forEachLimited(platformMoves, REGISTRY_CONCURRENCY, m => prepareLocalManifest(docker, m, retry, journal));
+        await forEachLimited(platformMoves, REGISTRY_CONCURRENCY, m => prepareLocalManifest(docker, m, retry));
     const previous = await mapLimited(moves, REGISTRY_CONCURRENCY, m => currentDigest(docker, m.reference, retry));
     const plan = { moves: moves.map((m, i) => ({ ...m, previous: previous[i] ?? '' })), preferIndex };
     for (const move of plan.moves) {
@@ -43003,24 +43015,27 @@ async function planMoves(docker, staged, tags, platformDigests, retry, journal) 
 function imagetoolsTagArgs(reference, source, exact) {
     return ['buildx', 'imagetools', 'create', ...(exact ? ['--prefer-index=false'] : []), '--tag', reference, source];
 }
-/** Points one reference at its target. */
-async function moveOne(docker, move, preferIndex, retry) {
+/**
+ * Points one reference at its target. On the engine path the manifest pulled in the plan is tagged under the
+ * reference and pushed; the digest the registry got is what the read-back compares (another run on this engine
+ * may tag the same local name at the same time: that is a race, settled like any other).
+ */
+async function moveOne(docker, move, preferIndex, retry, journal) {
     const source = `${move.repository}@${move.target}`;
     if (move.kind === 'index' || preferIndex) {
         await docker.run(imagetoolsTagArgs(move.reference, source, move.kind === 'platform'), { retry });
         return;
     }
-    const pushed = await docker.run(['push', move.reference], { retry });
-    const digest = parsePushDigest(`${pushed.stdout}\n${pushed.stderr}`);
-    if (digest !== move.target) {
-        throw new Error(`${move.reference} was pushed as ${digest ?? 'an unknown digest'}, not as the platform manifest ${move.target}`);
-    }
+    await docker.run(['tag', source, move.reference]);
+    if (!journal.localNames.includes(move.reference))
+        journal.localNames.push(move.reference);
+    await docker.run(['push', move.reference], { retry });
 }
 /** Makes the moves in the plan's order: all per-platform tags, then the index tags; stops at the first failure. */
 async function makeMoves(docker, plan, retry, journal) {
     for (const kind of ['platform', 'index']) {
         await forEachLimited(plan.moves.filter(m => m.kind === kind), REGISTRY_CONCURRENCY, async (move) => {
-            await moveOne(docker, move, plan.preferIndex, retry);
+            await moveOne(docker, move, plan.preferIndex, retry, journal);
             journal.moved.push(move.reference);
         });
     }
@@ -43113,14 +43128,18 @@ async function executeMoves(docker, plan, retry, journal) {
     }
     let records = await readBack(docker, plan.moves, retry);
     const astray = records.filter(r => r.outcome !== 'moved');
-    if (failure === undefined && astray.some(r => r.outcome === 'other')) {
-        lib_core/* warning */.$e(`another run moved ${astray.map(r => r.reference).join(', ')} at the same time: settling on one run's content`);
+    if (astray.some(r => r.outcome === 'other')) {
+        const others = astray.filter(r => r.outcome === 'other').map(r => r.reference);
+        lib_core/* warning */.$e(`another run moved ${others.join(', ')} at the same time: settling every tag on one run's content`);
         const settled = await settleRace(docker, plan, records, retry);
         records = settled.records;
         journal.records = records;
         const ours = plan.moves.find(m => m.kind === 'index')?.target;
-        if (settled.settledOn !== '' && settled.settledOn === ours)
+        if (settled.settledOn !== '' && settled.settledOn === ours) {
+            if (failure !== undefined)
+                lib_core/* warning */.$e(`a tag move had failed (${(0,errors/* errorMessage */.g)(failure)}); after settling, every tag holds this run's content`);
             return records;
+        }
         throw new MoveError(settled.settledOn !== ''
             ? `another run published ${settled.settledOn} to the same tags at the same time, and its content holds every tag now (TAG and each TAG-ARCH agree): this run's index ${ours ?? ''} is published by digest only. Give the workflow a "concurrency:" group keyed on the image so runs publish one at a time`
             : `another run moved the same tags at the same time and they did not settle on one run's content; ${describeOutcome(records)}. Re-run one of the runs to publish every tag consistently, and give the workflow a "concurrency:" group keyed on the image`, records);

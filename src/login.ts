@@ -71,25 +71,36 @@ export function maskPasswordLines(text: string, mask: (secret: string) => void):
 /** What to do with a password YAML would read as something else than written. */
 const PASSWORD_FIX = "quote it (password: 'the password', doubling any ' inside), or write password: ${{ toJSON(secrets.NAME) }}"
 
-/** Whether line `line` (1-based) of the `logins` text holds a password. */
-function isPasswordLine(text: string, line: number | undefined): boolean {
-  return line !== undefined && /^\s*(?:-\s+)?password\s*:/.test(text.split('\n')[line - 1] ?? '')
+/**
+ * The first line whose unquoted password YAML would not read as written: it starts with a character YAML
+ * reserves (`!` tag, `&` anchor, `*` alias, `%` directive, `@`, backtick, `[`, `{`, `|`, `>`, `#`, …) or holds
+ * ` #` (a comment) or `: ` (a mapping). Quoted passwords are YAML's own business.
+ */
+export function alteredPasswordLine(text: string): number | undefined {
+  const lines = text.split('\n')
+  for (let i = 0; i < lines.length; i++) {
+    const value = /^\s*(?:-\s+)?password\s*:\s(.*)$/.exec(lines[i] ?? '')?.[1]?.trim()
+    if (!value || value.startsWith("'") || value.startsWith('"')) continue
+    if (/^[!&*%@`[\]{},|>#?:-](\s|$)|^[!&*%@`[\]{},|>#]/.test(value) || /\s#/.test(value) || /:(\s|$)/.test(value)) return i + 1
+  }
+  return undefined
 }
 
 /**
  * Parses the `logins` input. Messages never quote a line or a password. A password YAML would alter (a tag `!x`,
- * an anchor `&x`, an alias `*x`, a comment ` #x`, a leading `%`, `@` or backtick) is refused, naming the fix.
+ * an anchor `&x`, an alias `*x`, a comment ` #x`, a leading `%`, `@` or backtick, …) is refused, naming the fix.
  */
 export function parseLogins(text: string): RegistryLogin[] {
+  const altered = alteredPasswordLine(text)
+  if (altered !== undefined) {
+    throw new InputError('logins', `the password on line ${altered} would be read by YAML as something else than written: ${PASSWORD_FIX}`)
+  }
   // Failsafe schema: every value stays the text written (a password 0123 is not the number 123).
   const document = parseDocument(text, { schema: 'failsafe' })
   const [problem] = document.errors
   if (problem) {
     // The YAML parser's message can quote the offending line, which may hold a password: keep only its position.
     const line = problem.linePos?.[0]?.line
-    if (isPasswordLine(text, line)) {
-      throw new InputError('logins', `the password on line ${line} cannot be read by YAML as written: ${PASSWORD_FIX}`)
-    }
     throw new InputError('logins', `is not valid YAML${line ? ` (line ${line})` : ''}: write a list of {registry, username, password}`)
   }
   const contents = document.contents

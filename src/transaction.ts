@@ -17,7 +17,7 @@ import * as core from '@actions/core'
 import type { Docker } from './docker.js'
 import { errorMessage } from './errors.js'
 import { forEachLimited, mapLimited, REGISTRY_CONCURRENCY } from './limit.js'
-import { parsePushDigest, withLayerBound, type StagedIndex } from './publish.js'
+import { withLayerBound, type StagedIndex } from './publish.js'
 import { currentDigest, inspectIndex, platformDigests } from './registry.js'
 import type { RetryPolicy } from './retry.js'
 
@@ -124,12 +124,11 @@ export async function supportsPreferIndex(docker: Docker): Promise<boolean> {
  * Only the containerd store keeps the manifest as it is (the image ID is the manifest digest); the classic store
  * would push a rewritten one, so this is checked here, before any tag moves.
  */
-async function prepareLocalManifest(docker: Docker, move: Omit<TagMove, 'previous'>, retry: RetryPolicy, journal: MoveJournal): Promise<void> {
+async function prepareLocalManifest(docker: Docker, move: Omit<TagMove, 'previous'>, retry: RetryPolicy): Promise<void> {
   const source = `${move.repository}@${move.target}`
   await docker.run(['pull', '--quiet', source], withLayerBound(retry))
-  await docker.run(['tag', source, move.reference])
-  journal.localNames.push(move.reference)
-  const { stdout } = await docker.run(['image', 'inspect', '--format', '{{.Id}}', move.reference], { silent: true })
+  // inspected by digest, not by the tag's local name, which another run on this engine may tag at the same time
+  const { stdout } = await docker.run(['image', 'inspect', '--format', '{{.Id}}', source], { silent: true })
   if (stdout.trim() !== move.target) {
     throw new Error(
       `the engine holds ${move.target} as ${stdout.trim() || 'an unknown image'}, so pushing ${move.reference} would publish a rewritten manifest; no tag moved: use a buildx with "imagetools create --prefer-index" (input "buildx-version"), or an engine with the containerd image store; set "platform-tags: false" to publish without per-platform tags`
@@ -152,7 +151,7 @@ export async function planMoves(
   const moves = orderedMoves(staged, tags.indexTags, tags.platformTags, platformDigests)
   const platformMoves = moves.filter(m => m.kind === 'platform')
   const preferIndex = platformMoves.length > 0 && (await supportsPreferIndex(docker))
-  if (!preferIndex) await forEachLimited(platformMoves, REGISTRY_CONCURRENCY, m => prepareLocalManifest(docker, m, retry, journal))
+  if (!preferIndex) await forEachLimited(platformMoves, REGISTRY_CONCURRENCY, m => prepareLocalManifest(docker, m, retry))
   const previous = await mapLimited(moves, REGISTRY_CONCURRENCY, m => currentDigest(docker, m.reference, retry))
   const plan: MovePlan = { moves: moves.map((m, i) => ({ ...m, previous: previous[i] ?? '' })), preferIndex }
   for (const move of plan.moves) {
@@ -172,18 +171,20 @@ export function imagetoolsTagArgs(reference: string, source: string, exact: bool
   return ['buildx', 'imagetools', 'create', ...(exact ? ['--prefer-index=false'] : []), '--tag', reference, source]
 }
 
-/** Points one reference at its target. */
-async function moveOne(docker: Docker, move: TagMove, preferIndex: boolean, retry: RetryPolicy): Promise<void> {
+/**
+ * Points one reference at its target. On the engine path the manifest pulled in the plan is tagged under the
+ * reference and pushed; the digest the registry got is what the read-back compares (another run on this engine
+ * may tag the same local name at the same time: that is a race, settled like any other).
+ */
+async function moveOne(docker: Docker, move: TagMove, preferIndex: boolean, retry: RetryPolicy, journal: MoveJournal): Promise<void> {
   const source = `${move.repository}@${move.target}`
   if (move.kind === 'index' || preferIndex) {
     await docker.run(imagetoolsTagArgs(move.reference, source, move.kind === 'platform'), { retry })
     return
   }
-  const pushed = await docker.run(['push', move.reference], { retry })
-  const digest = parsePushDigest(`${pushed.stdout}\n${pushed.stderr}`)
-  if (digest !== move.target) {
-    throw new Error(`${move.reference} was pushed as ${digest ?? 'an unknown digest'}, not as the platform manifest ${move.target}`)
-  }
+  await docker.run(['tag', source, move.reference])
+  if (!journal.localNames.includes(move.reference)) journal.localNames.push(move.reference)
+  await docker.run(['push', move.reference], { retry })
 }
 
 /** Makes the moves in the plan's order: all per-platform tags, then the index tags; stops at the first failure. */
@@ -193,7 +194,7 @@ async function makeMoves(docker: Docker, plan: MovePlan, retry: RetryPolicy, jou
       plan.moves.filter(m => m.kind === kind),
       REGISTRY_CONCURRENCY,
       async move => {
-        await moveOne(docker, move, plan.preferIndex, retry)
+        await moveOne(docker, move, plan.preferIndex, retry, journal)
         journal.moved.push(move.reference)
       }
     )
@@ -296,13 +297,17 @@ export async function executeMoves(docker: Docker, plan: MovePlan, retry: RetryP
   }
   let records = await readBack(docker, plan.moves, retry)
   const astray = records.filter(r => r.outcome !== 'moved')
-  if (failure === undefined && astray.some(r => r.outcome === 'other')) {
-    core.warning(`another run moved ${astray.map(r => r.reference).join(', ')} at the same time: settling on one run's content`)
+  if (astray.some(r => r.outcome === 'other')) {
+    const others = astray.filter(r => r.outcome === 'other').map(r => r.reference)
+    core.warning(`another run moved ${others.join(', ')} at the same time: settling every tag on one run's content`)
     const settled = await settleRace(docker, plan, records, retry)
     records = settled.records
     journal.records = records
     const ours = plan.moves.find(m => m.kind === 'index')?.target
-    if (settled.settledOn !== '' && settled.settledOn === ours) return records
+    if (settled.settledOn !== '' && settled.settledOn === ours) {
+      if (failure !== undefined) core.warning(`a tag move had failed (${errorMessage(failure)}); after settling, every tag holds this run's content`)
+      return records
+    }
     throw new MoveError(
       settled.settledOn !== ''
         ? `another run published ${settled.settledOn} to the same tags at the same time, and its content holds every tag now (TAG and each TAG-ARCH agree): this run's index ${ours ?? ''} is published by digest only. Give the workflow a "concurrency:" group keyed on the image so runs publish one at a time`

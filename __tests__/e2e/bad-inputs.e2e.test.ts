@@ -116,7 +116,7 @@ const TRANSACTION_CASES: BadInput[] = [
     inputs: () => ({ logins: LOGIN(AUTH_REGISTRY, password) }),
     auth: true,
     message:
-      /^input "logins": the password (of entry 1 holds a YAML tag, anchor, alias or comment|on line 3 cannot be read by YAML as written).*: quote it \(password: 'the password', doubling any ' inside\), or write password: \$\{\{ toJSON\(secrets\.NAME\) \}\}$/
+      /^input "logins": the password on line 3 would be read by YAML as something else than written: quote it \(password: 'the password', doubling any ' inside\), or write password: \$\{\{ toJSON\(secrets\.NAME\) \}\}$/
   }))
 ]
 
@@ -267,7 +267,7 @@ const CASES: BadInput[] = [
   // logins
   {
     name: 'logins is not valid YAML',
-    inputs: () => ({ logins: `- registry: ${AUTH_REGISTRY}\n  username: ${AUTH.user}\n  password: [${SECRET}\n` }),
+    inputs: () => ({ logins: `- registry: [${AUTH_REGISTRY}\n  username: ${AUTH.user}\n  password: ${SECRET}\n` }),
     auth: true,
     message: /^input "logins": is not valid YAML \(line \d+\): write a list of \{registry, username, password\}$/
   },

@@ -52,7 +52,8 @@ describe('readLogins', () => {
       'logins',
       /registry "localhost:5001" is given twice: log in to each registry once$/
     ],
-    ['invalid YAML', { logins: `- registry: x\n  password: [${PASSWORD}\n` }, 'logins', /^input "logins": is not valid YAML \(line \d+\): write a list of/],
+    ['invalid YAML', { logins: `- registry: [x\n  username: u\n  password: ${PASSWORD}\n` }, 'logins', /^input "logins": is not valid YAML \(line \d+\): write a list of/],
+    ['a password YAML would read as a list', { logins: `- registry: x\n  username: u\n  password: [${PASSWORD}\n` }, 'logins', /^input "logins": the password on line 3 would be read by YAML as something else than written: quote it/],
     ['not a list', { logins: `registry: x\nusername: u\npassword: ${PASSWORD}\n` }, 'logins', /is not a YAML list: write one "- registry: HOST" entry/],
     ['an entry that is not a mapping', { logins: '- localhost:5001\n' }, 'logins', /entry 1 is not a mapping of registry, username, password/],
     ['an entry without registry', { logins: `- username: u\n  password: ${PASSWORD}\n` }, 'logins', /entry 1 has no registry: give the registry host/],
@@ -115,7 +116,7 @@ describe('logins YAML: passwords YAML would alter', () => {
       }
       throw new Error('accepted')
     })()
-    expect(error.message).toMatch(/^input "logins": the password (of entry 1|on line 3) .*quote it \(password: 'the password'.*\$\{\{ toJSON\(secrets\.NAME\) \}\}$/)
+    expect(error.message).toMatch(/^input "logins": the password on line 3 would be read by YAML as something else than written: quote it \(password: 'the password'.*\$\{\{ toJSON\(secrets\.NAME\) \}\}$/)
     expect(error.message).not.toContain(password.replace(/^[!&*%@`]/, ''))
   })
 
