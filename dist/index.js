@@ -3240,6 +3240,376 @@ module.exports = validRange
 
 /***/ }),
 
+/***/ 4158:
+/***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
+
+
+/**
+ * @license
+ * Copyright 2020 Balena Ltd.
+ *
+ * Licensed under the Apache License, Version 2.0 (the "License");
+ * you may not use this file except in compliance with the License.
+ * You may obtain a copy of the License at
+ *
+ *    http://www.apache.org/licenses/LICENSE-2.0
+ *
+ * Unless required by applicable law or agreed to in writing, software
+ * distributed under the License is distributed on an "AS IS" BASIS,
+ * WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+ * See the License for the specific language governing permissions and
+ * limitations under the License.
+ *
+ * ------------------------------------------------------------------------
+ *
+ * Copyright 2018 Zeit, Inc.
+ * Licensed under the MIT License. See file LICENSE.md for a full copy.
+ *
+ * ------------------------------------------------------------------------
+ */
+
+/**
+ * This module implements the [dockerignore
+ * spec](https://docs.docker.com/engine/reference/builder/#dockerignore-file),
+ * closely following Docker's (Moby) Golang implementation:
+ * https://github.com/moby/moby/blob/v19.03.8/builder/dockerignore/dockerignore.go
+ * https://github.com/moby/moby/blob/v19.03.8/pkg/fileutils/fileutils.go
+ * https://github.com/moby/moby/blob/v19.03.8/pkg/archive/archive.go#L825
+ *
+ * Something the spec is not clear about, but we discovered by reading source code
+ * and testing against the "docker build" command, is the handling of backslashes and
+ * forward slashes as path separators and escape characters in the .dockerignore file
+ * across platforms including Windows, Linux and macOS:
+ *
+ * * On Linux and macOS, only forward slashes can be used as path separators in the
+ *   .dockerignore file, and the backslash works as an escape character.
+ * * On Windows, both forward slashes and backslashes are allowed as path separators
+ *   in the .dockerignore file, and the backslash is not used as an escape character.
+ *
+ * This is consistent with how Windows works generally: both forward slashes and
+ * backslashes are accepted as path separators by the cmd.exe Command Prompt or
+ * PowerShell, and by library functions like the Golang filepath.Clean or the
+ * Node.js path.normalize.
+ *
+ * Similarly, path strings provided to the IgnoreBase.ignores() and IgnoreBase.filter()
+ * methods can use either forward slashes or backslashes as path separators on Windows,
+ * but only forward slashes are accepted as path separators on Linux and macOS.
+ */
+
+const path = __nccwpck_require__(6928);
+
+const factory = options => new IgnoreBase(options); // https://github.com/kaelzhang/node-ignore/blob/5.1.4/index.js#L538-L539
+// Fixes typescript module import
+
+
+factory.default = factory;
+module.exports = factory;
+
+function make_array(subject) {
+  return Array.isArray(subject) ? subject : [subject];
+}
+
+const REGEX_TRAILING_SLASH = /(?<=.)\/$/;
+const REGEX_TRAILING_BACKSLASH = /(?<=.)\\$/;
+const REGEX_TRAILING_PATH_SEP = path.sep === '\\' ? REGEX_TRAILING_BACKSLASH : REGEX_TRAILING_SLASH;
+const KEY_IGNORE = typeof Symbol !== 'undefined' ? Symbol.for('dockerignore') : 'dockerignore'; // An implementation of Go's filepath.Clean
+// https://golang.org/pkg/path/filepath/#Clean
+// https://github.com/golang/go/blob/master/src/path/filepath/path.go
+// Note that, like Go, on Windows this function converts forward slashes
+// to backslashes.
+
+function cleanPath(file) {
+  return path.normalize(file).replace(REGEX_TRAILING_PATH_SEP, '');
+} // Javascript port of Golang's filepath.ToSlash
+// https://golang.org/pkg/path/filepath/#ToSlash
+// https://github.com/golang/go/blob/master/src/path/filepath/path.go
+// Convert any OS-specific path separator to '/'. Backslash is converted
+// to forward slash on Windows, but not on Linux/macOS.
+// Note that both forward slashes and backslashes are valid path separators on
+// Windows. As a result, code such as `pattern.split(path.sep).join('/')` fails
+// on Windows when forward slashes are used as path separators.
+
+
+function toSlash(file) {
+  if (path.sep === '/') {
+    return file;
+  }
+
+  return file.replace(/\\/g, '/');
+} // Javascript port of Golang's filepath.FromSlash
+// https://github.com/golang/go/blob/master/src/path/filepath/path.go
+
+
+function fromSlash(file) {
+  if (path.sep === '/') {
+    return file;
+  }
+
+  return file.replace(/\//g, path.sep);
+}
+
+class IgnoreBase {
+  constructor({
+    // https://github.com/kaelzhang/node-ignore/blob/5.1.4/index.js#L372
+    ignorecase = true
+  } = {}) {
+    this._rules = [];
+    this._ignorecase = ignorecase;
+    this[KEY_IGNORE] = true;
+
+    this._initCache();
+  }
+
+  _initCache() {
+    this._cache = {};
+  } // @param {Array.<string>|string|Ignore} pattern
+
+
+  add(pattern) {
+    this._added = false;
+
+    if (typeof pattern === 'string') {
+      pattern = pattern.split(/\r?\n/g);
+    }
+
+    make_array(pattern).forEach(this._addPattern, this); // Some rules have just added to the ignore,
+    // making the behavior changed.
+
+    if (this._added) {
+      this._initCache();
+    }
+
+    return this;
+  } // legacy
+
+
+  addPattern(pattern) {
+    return this.add(pattern);
+  }
+
+  _addPattern(pattern) {
+    // https://github.com/kaelzhang/node-ignore/issues/32
+    if (pattern && pattern[KEY_IGNORE]) {
+      this._rules = this._rules.concat(pattern._rules);
+      this._added = true;
+      return;
+    }
+
+    if (this._checkPattern(pattern)) {
+      const rule = this._createRule(pattern.trim());
+
+      if (rule !== null) {
+        this._added = true;
+
+        this._rules.push(rule);
+      }
+    }
+  }
+
+  _checkPattern(pattern) {
+    // https://github.com/moby/moby/blob/v19.03.8/builder/dockerignore/dockerignore.go#L34-L40
+    return pattern && typeof pattern === 'string' && pattern.indexOf('#') !== 0 && pattern.trim() !== "";
+  }
+
+  filter(paths) {
+    return make_array(paths).filter(path => this._filter(path));
+  }
+
+  createFilter() {
+    return path => this._filter(path);
+  }
+
+  ignores(path) {
+    return !this._filter(path);
+  } // https://github.com/moby/moby/blob/v19.03.8/builder/dockerignore/dockerignore.go#L41-L53
+  // https://github.com/moby/moby/blob/v19.03.8/pkg/fileutils/fileutils.go#L29-L55
+
+
+  _createRule(pattern) {
+    const origin = pattern;
+    let negative = false; // > An optional prefix "!" which negates the pattern;
+    // https://github.com/moby/moby/blob/v19.03.8/builder/dockerignore/dockerignore.go#L43-L46
+
+    if (pattern[0] === '!') {
+      negative = true;
+      pattern = pattern.substring(1).trim();
+    } // https://github.com/moby/moby/blob/v19.03.8/builder/dockerignore/dockerignore.go#L47-L53
+
+
+    if (pattern.length > 0) {
+      pattern = cleanPath(pattern);
+      pattern = toSlash(pattern);
+
+      if (pattern.length > 1 && pattern[0] === '/') {
+        pattern = pattern.slice(1);
+      }
+    } // https://github.com/moby/moby/blob/v19.03.8/builder/dockerignore/dockerignore.go#L54-L55
+
+
+    if (negative) {
+      pattern = '!' + pattern;
+    } // https://github.com/moby/moby/blob/v19.03.8/pkg/fileutils/fileutils.go#L30
+
+
+    pattern = pattern.trim();
+
+    if (pattern === "") {
+      return null;
+    } // https://github.com/moby/moby/blob/v19.03.8/pkg/fileutils/fileutils.go#L34
+    // convert forward slashes to backslashes on Windows
+
+
+    pattern = cleanPath(pattern); // https://github.com/moby/moby/blob/v19.03.8/pkg/fileutils/fileutils.go#L36-L42
+
+    if (pattern[0] === '!') {
+      if (pattern.length === 1) {
+        return null;
+      }
+
+      negative = true;
+      pattern = pattern.substring(1);
+    } else {
+      negative = false;
+    }
+
+    return {
+      origin,
+      pattern,
+      // https://github.com/moby/moby/blob/v19.03.8/pkg/fileutils/fileutils.go#L54
+      dirs: pattern.split(path.sep),
+      negative
+    };
+  } // @returns `Boolean` true if the `path` is NOT ignored
+
+
+  _filter(path) {
+    if (!path) {
+      return false;
+    }
+
+    if (path in this._cache) {
+      return this._cache[path];
+    }
+
+    return this._cache[path] = this._test(path);
+  } // @returns {Boolean} true if a file is NOT ignored
+  // https://github.com/moby/moby/blob/v19.03.8/pkg/fileutils/fileutils.go#L62
+
+
+  _test(file) {
+    file = fromSlash(file); // equivalent to golang filepath.Dir() https://golang.org/src/path/filepath/path.go
+
+    const parentPath = cleanPath(path.dirname(file));
+    const parentPathDirs = parentPath.split(path.sep);
+    let matched = false;
+
+    this._rules.forEach(rule => {
+      let match = this._match(file, rule); // https://github.com/moby/moby/blob/v19.03.8/pkg/fileutils/fileutils.go#L80
+
+
+      if (!match && parentPath !== ".") {
+        // Check to see if the pattern matches one of our parent dirs.
+        if (rule.dirs.includes('**')) {
+          // Ah shucks! We have to test every possible parent path that has 
+          // a number of dirs _n_ where 
+          // `rule.dirs.filter(doubleStar).length <= _n_ <= parentPathDirs.length`
+          // since the ** can imply any number of directories including 0
+          for (let i = rule.dirs.filter(x => x !== '**').length; i <= parentPathDirs.length; i++) {
+            match = match || this._match(parentPathDirs.slice(0, i).join(path.sep), rule);
+          }
+        } else if (rule.dirs.length <= parentPathDirs.length) {
+          // https://github.com/moby/moby/blob/v19.03.8/pkg/fileutils/fileutils.go#L83
+          match = this._match(parentPathDirs.slice(0, rule.dirs.length).join(path.sep), rule);
+        }
+      }
+
+      if (match) {
+        matched = !rule.negative;
+      }
+    });
+
+    return !matched;
+  } // @returns {Boolean} true if a file is matched by a rule
+
+
+  _match(file, rule) {
+    return this._compile(rule).regexp.test(file);
+  } // https://github.com/moby/moby/blob/v19.03.8/pkg/fileutils/fileutils.go#L139
+
+
+  _compile(rule) {
+    if (rule.regexp) {
+      return rule;
+    }
+
+    let regStr = '^'; // Go through the pattern and convert it to a regexp.
+
+    let escapedSlash = path.sep === '\\' ? '\\\\' : path.sep;
+
+    for (let i = 0; i < rule.pattern.length; i++) {
+      const ch = rule.pattern[i];
+
+      if (ch === '*') {
+        if (rule.pattern[i + 1] === '*') {
+          // is some flavor of "**"
+          i++; // Treat **/ as ** so eat the "/"
+
+          if (rule.pattern[i + 1] === path.sep) {
+            i++;
+          }
+
+          if (rule.pattern[i + 1] === undefined) {
+            // is "**EOF" - to align with .gitignore just accept all
+            regStr += ".*";
+          } else {
+            // is "**"
+            // Note that this allows for any # of /'s (even 0) because
+            // the .* will eat everything, even /'s
+            regStr += `(.*${escapedSlash})?`;
+          }
+        } else {
+          // is "*" so map it to anything but "/"
+          regStr += `[^${escapedSlash}]*`;
+        }
+      } else if (ch === '?') {
+        // "?" is any char except "/"
+        regStr += `[^${escapedSlash}]`;
+      } else if (ch === '.' || ch === '$') {
+        // Escape some regexp special chars that have no meaning
+        // in golang's filepath.Match
+        regStr += `\\${ch}`;
+      } else if (ch === '\\') {
+        // escape next char. Note that a trailing \ in the pattern
+        // will be left alone (but need to escape it)
+        if (path.sep === '\\') {
+          // On windows map "\" to "\\", meaning an escaped backslash,
+          // and then just continue because filepath.Match on
+          // Windows doesn't allow escaping at all
+          regStr += escapedSlash;
+          continue;
+        }
+
+        if (rule.pattern[i + 1] !== undefined) {
+          regStr += '\\' + rule.pattern[i + 1];
+          i++;
+        } else {
+          regStr += '\\';
+        }
+      } else {
+        regStr += ch;
+      }
+    }
+
+    regStr += "$";
+    rule.regexp = new RegExp(regStr, this._ignorecase ? 'i' : '');
+    return rule;
+  }
+
+}
+
+
+/***/ }),
+
 /***/ 5940:
 /***/ ((__unused_webpack_module, exports) => {
 
@@ -5395,7 +5765,7 @@ exports.Healthcheck = Healthcheck;
 
 /***/ }),
 
-/***/ 6252:
+/***/ 3871:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 
@@ -5913,7 +6283,7 @@ var heredoc_1 = __nccwpck_require__(7599);
 Object.defineProperty(exports, "Heredoc", ({ enumerable: true, get: function () { return heredoc_1.Heredoc; } }));
 var jsonInstruction_1 = __nccwpck_require__(5305);
 Object.defineProperty(exports, "JSONInstruction", ({ enumerable: true, get: function () { return jsonInstruction_1.JSONInstruction; } }));
-var label_1 = __nccwpck_require__(6252);
+var label_1 = __nccwpck_require__(3871);
 Object.defineProperty(exports, "Label", ({ enumerable: true, get: function () { return label_1.Label; } }));
 var modifiableInstruction_1 = __nccwpck_require__(2393);
 Object.defineProperty(exports, "ModifiableInstruction", ({ enumerable: true, get: function () { return modifiableInstruction_1.ModifiableInstruction; } }));
@@ -6089,7 +6459,7 @@ const env_1 = __nccwpck_require__(1822);
 const entrypoint_1 = __nccwpck_require__(1835);
 const from_1 = __nccwpck_require__(5377);
 const healthcheck_1 = __nccwpck_require__(1167);
-const label_1 = __nccwpck_require__(6252);
+const label_1 = __nccwpck_require__(3871);
 const onbuild_1 = __nccwpck_require__(5554);
 const run_1 = __nccwpck_require__(7224);
 const shell_1 = __nccwpck_require__(7523);
@@ -38643,7 +39013,7 @@ var __spreadArray = (this && this.__spreadArray) || function (to, from, pack) {
 /* harmony import */ var node_fs__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(3024);
 /* harmony import */ var node_fs__WEBPACK_IMPORTED_MODULE_2___default = /*#__PURE__*/__nccwpck_require__.n(node_fs__WEBPACK_IMPORTED_MODULE_2__);
 /* harmony import */ var _buildx_install_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(4707);
-/* harmony import */ var _docker_js__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(3871);
+/* harmony import */ var _docker_js__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(6407);
 /* harmony import */ var _platform_js__WEBPACK_IMPORTED_MODULE_5__ = __nccwpck_require__(3728);
 /* harmony import */ var _input_js__WEBPACK_IMPORTED_MODULE_6__ = __nccwpck_require__(3599);
 /* harmony import */ var _state_js__WEBPACK_IMPORTED_MODULE_7__ = __nccwpck_require__(2462);
@@ -38765,7 +39135,7 @@ function covers(supported, platform) {
     return supported.some(text => {
         let s;
         try {
-            s = (0,_platform_js__WEBPACK_IMPORTED_MODULE_5__/* .parsePlatform */ .FL)(text);
+            s = (0,_platform_js__WEBPACK_IMPORTED_MODULE_5__/* .parsePlatform */ .Y8)(text);
         }
         catch {
             return false; // a platform this action cannot build anyway (e.g. another os)
@@ -39914,25 +40284,41 @@ async function installBuildx(docker, settings, env = process.env) {
 
 /***/ }),
 
-/***/ 3871:
+/***/ 6407:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
-/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
-/* harmony export */   YJ: () => (/* binding */ DockerCommandError),
-/* harmony export */   hC: () => (/* binding */ createDocker),
-/* harmony export */   w$: () => (/* binding */ lastLines)
-/* harmony export */ });
-/* unused harmony exports describeArgs, runWithRetries */
-/* harmony import */ var _actions_core__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(6058);
-/* harmony import */ var _actions_exec__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(5260);
-/* harmony import */ var _retry_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(9809);
+
+// EXPORTS
+__nccwpck_require__.d(__webpack_exports__, {
+  YJ: () => (/* binding */ DockerCommandError),
+  hC: () => (/* binding */ createDocker),
+  _X: () => (/* binding */ killRunningCommands),
+  w$: () => (/* binding */ lastLines),
+  dQ: () => (/* binding */ timeoutSentence)
+});
+
+// UNUSED EXPORTS: DEFAULT_TIMEOUT, boundOf, describeArgs, neutralizeCommands, registryIn, runBounded, runWithRetries
+
+// EXTERNAL MODULE: ./node_modules/@actions/core/lib/core.js + 8 modules
+var core = __nccwpck_require__(6058);
+;// CONCATENATED MODULE: external "node:child_process"
+const external_node_child_process_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:child_process");
+// EXTERNAL MODULE: ./src/reference.ts
+var src_reference = __nccwpck_require__(8286);
+// EXTERNAL MODULE: ./src/retry.ts
+var retry = __nccwpck_require__(9809);
+;// CONCATENATED MODULE: ./src/docker.ts
 /**
  * The one wrapper through which every docker / buildx command runs: argv arrays (never shell strings), captured
- * output, retries of transient registry faults, and errors that say which command failed and why.
+ * output, a time bound on every command (its whole process group is killed on expiry), retries of transient
+ * registry faults, output that cannot issue workflow commands, and errors that say which command failed and why.
  */
 
 
 
+
+/** The bound of commands that talk to no registry and run nothing of the user's (tag, inspect, builder setup…). */
+const DEFAULT_TIMEOUT = { seconds: 600 };
 class DockerCommandError extends Error {
     args;
     result;
@@ -39940,12 +40326,14 @@ class DockerCommandError extends Error {
     failure;
     constructor(args, result, attempts = 1) {
         const tries = attempts > 1 ? ` after ${attempts} attempts` : '';
-        super(`docker ${describeArgs(args)} failed${tries} (exit ${result.exitCode}): ${lastLines(result.stderr || result.stdout)}`);
+        super(result.timedOut
+            ? `docker ${describeArgs(args)} was killed${tries}: ${timeoutSentence(args, result.timedOut)}`
+            : `docker ${describeArgs(args)} failed${tries} (exit ${result.exitCode}): ${lastLines(result.stderr || result.stdout)}`);
         this.args = args;
         this.result = result;
         this.attempts = attempts;
         this.name = 'DockerCommandError';
-        this.failure = (0,_retry_js__WEBPACK_IMPORTED_MODULE_2__/* .classifyFailure */ .XE)(`${result.stdout}\n${result.stderr}`);
+        this.failure = (0,retry/* classifyFailure */.XE)(`${result.stdout}\n${result.stderr}`);
     }
 }
 /** The command's subcommand words, without flags' values, for messages: `buildx imagetools inspect`. */
@@ -39958,6 +40346,24 @@ function describeArgs(args) {
     }
     return words.join(' ');
 }
+/** The registry a command talks to: the first argument that is an image reference (`host/repo:tag`, `repo@digest`). */
+function registryIn(args) {
+    const reference = args.find(a => !a.startsWith('-') && /^[a-z0-9.-]+(:\d+)?\/[^\s=,]+([:@][^\s=,/]+)$/i.test(a));
+    return reference ? (0,src_reference/* registryOf */.Fv)(reference) : undefined;
+}
+/** Why a command was killed, naming the registry it talked to and the input that bounds it. */
+function timeoutSentence(args, timeout) {
+    const registry = registryIn(args);
+    const input = timeout.input ? ` (input "${timeout.input}")` : '';
+    const fix = timeout.input ? `; raise "${timeout.input}" if it needs longer` : '';
+    return registry
+        ? `no answer from ${registry} within ${timeout.seconds} s${input}: the registry accepted the connection and did not answer; check that ${registry} is up${fix}`
+        : `it did not finish within ${timeout.seconds} s${input}${fix}`;
+}
+/** A line of a command's output that would be read as a workflow command (`::set-output`, `::error::`) is made inert. */
+function neutralizeCommands(line) {
+    return /^\s*::/.test(line) ? `| ${line}` : line;
+}
 /** The last meaningful lines of a command's output, which is where docker and buildx put the cause. */
 function lastLines(text, count = 3) {
     const lines = text
@@ -39967,38 +40373,120 @@ function lastLines(text, count = 3) {
     return lines.slice(-count).join(' | ') || '(no output)';
 }
 const realSleep = ms => new Promise(resolve => setTimeout(resolve, ms));
-/** The real docker CLI through `@actions/exec`. */
-function createDocker(binary = 'docker', sleep = realSleep) {
-    const once = async (args, options) => {
-        try {
-            const out = await _actions_exec__WEBPACK_IMPORTED_MODULE_1__/* .getExecOutput */ .H(binary, [...args], {
-                ignoreReturnCode: true,
-                silent: options.silent ?? false,
-                input: options.input === undefined ? undefined : Buffer.from(options.input)
-            });
-            return { exitCode: out.exitCode, stdout: out.stdout, stderr: out.stderr };
-        }
-        catch (error) {
-            const cause = error instanceof Error ? error.message : String(error);
-            throw new Error(`cannot run "${binary}": ${cause}. Install the docker CLI with the buildx plugin on the runner.`, {
-                cause: error
-            });
+/** Process groups of the commands running now, so a cancelled job can kill them all. */
+const running = new Set();
+/** Kills every command still running, with its children (a cancelled job: SIGTERM / SIGINT). */
+function killRunningCommands() {
+    for (const pid of running)
+        killGroup(pid);
+}
+function killGroup(pid) {
+    try {
+        process.kill(-pid, 'SIGKILL');
+    }
+    catch {
+        // already gone
+    }
+}
+/** Echoes a stream line by line, each line made unable to issue workflow commands. */
+function lineEcho(write) {
+    let pending = '';
+    return {
+        push(chunk) {
+            pending += chunk;
+            const lines = pending.split('\n');
+            pending = lines.pop() ?? '';
+            for (const line of lines)
+                write(`${neutralizeCommands(line)}\n`);
+        },
+        flush() {
+            if (pending !== '')
+                write(`${neutralizeCommands(pending)}\n`);
+            pending = '';
         }
     };
+}
+/**
+ * Runs one command in a process group of its own (so a timeout kills buildx, its plugin and whatever it started),
+ * bounded by `timeout`; echoes its output unless silent.
+ */
+function runBounded(binary, args, options, timeout) {
+    return new Promise((resolve, reject) => {
+        const silent = options.silent ?? false;
+        if (!silent)
+            process.stdout.write(`[command]${binary} ${args.join(' ')}\n`);
+        const child = (0,external_node_child_process_namespaceObject.spawn)(binary, [...args], { detached: true, stdio: ['pipe', 'pipe', 'pipe'] });
+        let stdout = '';
+        let stderr = '';
+        let timedOut = false;
+        const echoOut = lineEcho(text => process.stdout.write(text));
+        const echoErr = lineEcho(text => process.stderr.write(text));
+        child.stdout.setEncoding('utf8').on('data', (chunk) => {
+            stdout += chunk;
+            if (!silent)
+                echoOut.push(chunk);
+        });
+        child.stderr.setEncoding('utf8').on('data', (chunk) => {
+            stderr += chunk;
+            if (!silent)
+                echoErr.push(chunk);
+        });
+        const timer = setTimeout(() => {
+            timedOut = true;
+            if (child.pid !== undefined)
+                killGroup(child.pid);
+        }, timeout.seconds * 1000);
+        if (child.pid !== undefined)
+            running.add(child.pid);
+        child.on('error', error => {
+            clearTimeout(timer);
+            if (child.pid !== undefined)
+                running.delete(child.pid);
+            reject(new Error(`cannot run "${binary}": ${error.message}. Install the docker CLI with the buildx plugin on the runner.`, { cause: error }));
+        });
+        child.on('close', code => {
+            clearTimeout(timer);
+            if (child.pid !== undefined)
+                running.delete(child.pid);
+            echoOut.flush();
+            echoErr.flush();
+            if (timedOut) {
+                stderr += `\ntimed out: ${timeoutSentence(args, timeout)}\n`;
+                resolve({ exitCode: code ?? 137, stdout, stderr, timedOut: timeout });
+            }
+            else
+                resolve({ exitCode: code ?? 1, stdout, stderr });
+        });
+        child.stdin.on('error', () => undefined);
+        child.stdin.end(options.input ?? '');
+    });
+}
+/** The bound of one attempt: the command's own, else the retry policy's registry timeout, else the default. */
+function boundOf(options) {
+    if (options.timeout)
+        return options.timeout;
+    if (options.retry?.timeoutSeconds !== undefined)
+        return { seconds: options.retry.timeoutSeconds, input: 'registry-timeout' };
+    return DEFAULT_TIMEOUT;
+}
+/** The real docker CLI. */
+function createDocker(binary = 'docker', sleep = realSleep) {
+    const once = (args, options) => runBounded(binary, args, options, boundOf(options));
     return { run: (args, options = {}) => runWithRetries(once, args, options, sleep) };
 }
 /** Runs `once` until it succeeds, fails for good, or the policy's attempts are spent. */
 async function runWithRetries(once, args, options, sleep) {
-    const policy = options.allowFailure ? _retry_js__WEBPACK_IMPORTED_MODULE_2__/* .NO_RETRY */ .PE : (options.retry ?? _retry_js__WEBPACK_IMPORTED_MODULE_2__/* .NO_RETRY */ .PE);
+    const policy = options.allowFailure ? retry/* NO_RETRY */.PE : (options.retry ?? retry/* NO_RETRY */.PE);
     for (let attempt = 1;; attempt++) {
         const result = await once(args, options);
         if (result.exitCode === 0 || options.allowFailure)
             return result;
         const error = new DockerCommandError(args, result, attempt);
-        if (!(0,_retry_js__WEBPACK_IMPORTED_MODULE_2__/* .isRetryable */ .r3)(error.failure.kind) || attempt >= policy.attempts)
+        if (!(0,retry/* isRetryable */.r3)(error.failure.kind) || attempt >= policy.attempts)
             throw error;
-        const delay = (0,_retry_js__WEBPACK_IMPORTED_MODULE_2__/* .retryDelayMs */ .qO)(policy, attempt, error.failure);
-        _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .warning */ .$e(`docker ${describeArgs(args)}: ${error.failure.cause} (attempt ${attempt} of ${policy.attempts}); retrying in ${Math.round(delay / 100) / 10}s: ${lastLines(result.stderr || result.stdout, 1)}`);
+        const delay = (0,retry/* retryDelayMs */.qO)(policy, attempt, error.failure);
+        const cause = result.timedOut ? `killed after ${result.timedOut.seconds} s` : error.failure.cause;
+        core/* warning */.$e(`docker ${describeArgs(args)}: ${cause} (attempt ${attempt} of ${policy.attempts}); retrying in ${Math.round(delay / 100) / 10}s: ${lastLines(result.stderr || result.stdout, 1)}`);
         await sleep(delay);
     }
 }
@@ -40034,10 +40522,11 @@ function errorMessage(error) {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
 /* harmony import */ var _actions_core__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(6058);
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(2373);
-/* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(3916);
-/* harmony import */ var _post_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(6661);
-/* harmony import */ var _state_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(2462);
+/* harmony import */ var _docker_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(6407);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(1571);
+/* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_5__ = __nccwpck_require__(3916);
+/* harmony import */ var _post_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(6661);
+/* harmony import */ var _state_js__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(2462);
 /**
  * Entry point of both the main and the post step (the runner starts the same bundle twice; the post step sees
  * the state the main step saved).
@@ -40047,11 +40536,12 @@ __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __we
 
 
 
-if ((0,_state_js__WEBPACK_IMPORTED_MODULE_3__/* .isPostStep */ .pq)()) {
-    await (0,_post_js__WEBPACK_IMPORTED_MODULE_2__/* .runPost */ .a)().catch(error => _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .warning */ .$e(`post step: ${(0,_errors_js__WEBPACK_IMPORTED_MODULE_4__/* .errorMessage */ .g)(error)}`));
+
+if ((0,_state_js__WEBPACK_IMPORTED_MODULE_4__/* .isPostStep */ .pq)()) {
+    await (0,_post_js__WEBPACK_IMPORTED_MODULE_3__/* .runPost */ .a)().catch(error => _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .warning */ .$e(`post step: ${(0,_errors_js__WEBPACK_IMPORTED_MODULE_5__/* .errorMessage */ .g)(error)}`));
 }
 else {
-    await (0,_main_js__WEBPACK_IMPORTED_MODULE_1__/* .run */ .e)().catch(error => _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .setFailed */ .C1((0,_errors_js__WEBPACK_IMPORTED_MODULE_4__/* .errorMessage */ .g)(error)));
+    await (0,_main_js__WEBPACK_IMPORTED_MODULE_2__/* .run */ .e)((0,_docker_js__WEBPACK_IMPORTED_MODULE_1__/* .createDocker */ .hC)(), _main_js__WEBPACK_IMPORTED_MODULE_2__/* .onCancel */ .A).catch(error => _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .setFailed */ .C1((0,_errors_js__WEBPACK_IMPORTED_MODULE_5__/* .errorMessage */ .g)(error)));
 }
 
 __webpack_async_result__();
@@ -40167,15 +40657,24 @@ function splitCommand(command) {
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   IU: () => (/* binding */ loginBackupFile),
+/* harmony export */   JA: () => (/* binding */ restoreCredentials),
+/* harmony export */   MY: () => (/* binding */ authKey),
 /* harmony export */   R4: () => (/* binding */ logInAll),
 /* harmony export */   Tm: () => (/* binding */ logoutFrom),
 /* harmony export */   rC: () => (/* binding */ readLogins)
 /* harmony export */ });
-/* unused harmony exports parseLogins, loginArgs, loginTo */
+/* unused harmony exports maskPasswordLines, alteredPasswordLine, parseLogins, loginArgs, loginTo, dockerConfigFile, storedCredentials */
 /* harmony import */ var _actions_core__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(6058);
-/* harmony import */ var yaml__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(8815);
-/* harmony import */ var _docker_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(3871);
-/* harmony import */ var _input_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(3599);
+/* harmony import */ var node_fs_promises__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(1455);
+/* harmony import */ var node_fs_promises__WEBPACK_IMPORTED_MODULE_1___default = /*#__PURE__*/__nccwpck_require__.n(node_fs_promises__WEBPACK_IMPORTED_MODULE_1__);
+/* harmony import */ var node_os__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(8161);
+/* harmony import */ var node_os__WEBPACK_IMPORTED_MODULE_2___default = /*#__PURE__*/__nccwpck_require__.n(node_os__WEBPACK_IMPORTED_MODULE_2__);
+/* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(6760);
+/* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_3___default = /*#__PURE__*/__nccwpck_require__.n(node_path__WEBPACK_IMPORTED_MODULE_3__);
+/* harmony import */ var yaml__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(8815);
+/* harmony import */ var _docker_js__WEBPACK_IMPORTED_MODULE_5__ = __nccwpck_require__(6407);
+/* harmony import */ var _input_js__WEBPACK_IMPORTED_MODULE_6__ = __nccwpck_require__(3599);
 /**
  * Registry logins: `docker login --password-stdin` (the password never reaches argv), and logout in the post step
  * for exactly the registries this action logged into. With no login input, credentials an earlier step stored
@@ -40185,51 +40684,111 @@ function splitCommand(command) {
 
 
 
+
+
+
 /**
  * `registry` + `username` + `password` for one registry, and `logins` (a YAML list of
  * `{registry, username, password}`) for several.
  */
-function readLogins(read) {
+function readLogins(read, mask = () => undefined) {
     const logins = [];
     const registry = read('registry').trim();
     const username = read('username').trim();
     const password = read('password');
+    maskVariants(password, mask);
     if (username || password) {
         if (!username)
-            throw new _input_js__WEBPACK_IMPORTED_MODULE_3__/* .InputError */ .dz('username', 'is empty but "password" is set: give both, or neither');
+            throw new _input_js__WEBPACK_IMPORTED_MODULE_6__/* .InputError */ .dz('username', 'is empty but "password" is set: give both, or neither');
         if (!password)
-            throw new _input_js__WEBPACK_IMPORTED_MODULE_3__/* .InputError */ .dz('password', 'is empty but "username" is set: give both, or neither');
+            throw new _input_js__WEBPACK_IMPORTED_MODULE_6__/* .InputError */ .dz('password', 'is empty but "username" is set: give both, or neither');
         logins.push({ registry, username, password: password.trim() });
     }
     else if (registry) {
-        throw new _input_js__WEBPACK_IMPORTED_MODULE_3__/* .InputError */ .dz('registry', `is set (${registry}) but "username" and "password" are not: give them to log in, or drop "registry" to use the credentials an earlier step stored`);
+        throw new _input_js__WEBPACK_IMPORTED_MODULE_6__/* .InputError */ .dz('registry', `is set (${registry}) but "username" and "password" are not: give them to log in, or drop "registry" to use the credentials an earlier step stored`);
     }
     const text = read('logins');
-    if (text.trim())
+    if (text.trim()) {
+        maskPasswordLines(text, mask);
         logins.push(...parseLogins(text));
+    }
     const seen = new Set();
     for (const login of logins) {
         if (seen.has(login.registry)) {
-            throw new _input_js__WEBPACK_IMPORTED_MODULE_3__/* .InputError */ .dz('logins', `registry "${login.registry || 'docker.io'}" is given twice: log in to each registry once`);
+            throw new _input_js__WEBPACK_IMPORTED_MODULE_6__/* .InputError */ .dz('logins', `registry "${login.registry || 'docker.io'}" is given twice: log in to each registry once`);
         }
         seen.add(login.registry);
     }
     return logins;
 }
-/** Parses the `logins` input. Messages never quote a password. */
+/** Masks a secret as written and as it may be read (trimmed, unquoted), before anything parses it. */
+function maskVariants(value, mask) {
+    const trimmed = value.trim();
+    const unquoted = /^(['"])(.*)\1$/.exec(trimmed)?.[2];
+    for (const variant of new Set([value, trimmed, unquoted, trimmed.split(/\s+#/)[0]?.trim()])) {
+        if (variant && variant.trim() !== '')
+            mask(variant);
+    }
+}
+/** Masks the value of every `password:` line of the `logins` YAML as written, before the YAML parser sees it. */
+function maskPasswordLines(text, mask) {
+    for (const line of text.split('\n')) {
+        const value = /^\s*(?:-\s+)?password\s*:(.*)$/.exec(line)?.[1];
+        if (value !== undefined)
+            maskVariants(value, mask);
+    }
+}
+/** What to do with a password YAML would read as something else than written. */
+const PASSWORD_FIX = "quote it (password: 'the password', doubling any ' inside), or write password: ${{ toJSON(secrets.NAME) }}";
+/**
+ * The first line whose unquoted password YAML would not read as written: it starts with a character YAML
+ * reserves (`!` tag, `&` anchor, `*` alias, `%` directive, `@`, backtick, `[`, `{`, `|`, `>`, `#`, …) or holds
+ * ` #` (a comment) or `: ` (a mapping). Quoted passwords are YAML's own business.
+ */
+function alteredPasswordLine(text) {
+    const lines = text.split('\n');
+    for (let i = 0; i < lines.length; i++) {
+        const value = /^\s*(?:-\s+)?password\s*:\s(.*)$/.exec(lines[i] ?? '')?.[1]?.trim();
+        if (!value || value.startsWith("'") || value.startsWith('"'))
+            continue;
+        if (/^[!&*%@`[\]{},|>#?:-](\s|$)|^[!&*%@`[\]{},|>#]/.test(value) || /\s#/.test(value) || /:(\s|$)/.test(value))
+            return i + 1;
+    }
+    return undefined;
+}
+/**
+ * Parses the `logins` input. Messages never quote a line or a password. A password YAML would alter (a tag `!x`,
+ * an anchor `&x`, an alias `*x`, a comment ` #x`, a leading `%`, `@` or backtick, …) is refused, naming the fix.
+ */
 function parseLogins(text) {
-    let doc;
-    try {
-        // Failsafe schema: every value stays the text written (a password 0123 is not the number 123).
-        doc = (0,yaml__WEBPACK_IMPORTED_MODULE_1__/* .parse */ .qg)(text, { schema: 'failsafe' });
+    const altered = alteredPasswordLine(text);
+    if (altered !== undefined) {
+        throw new _input_js__WEBPACK_IMPORTED_MODULE_6__/* .InputError */ .dz('logins', `the password on line ${altered} would be read by YAML as something else than written: ${PASSWORD_FIX}`);
     }
-    catch (error) {
+    // Failsafe schema: every value stays the text written (a password 0123 is not the number 123).
+    const document = (0,yaml__WEBPACK_IMPORTED_MODULE_4__/* .parseDocument */ .Tp)(text, { schema: 'failsafe' });
+    const [problem] = document.errors;
+    if (problem) {
         // The YAML parser's message can quote the offending line, which may hold a password: keep only its position.
-        const position = error.linePos?.[0]?.line;
-        throw new _input_js__WEBPACK_IMPORTED_MODULE_3__/* .InputError */ .dz('logins', `is not valid YAML${position ? ` (line ${position})` : ''}: write a list of {registry, username, password}`);
+        const line = problem.linePos?.[0]?.line;
+        throw new _input_js__WEBPACK_IMPORTED_MODULE_6__/* .InputError */ .dz('logins', `is not valid YAML${line ? ` (line ${line})` : ''}: write a list of {registry, username, password}`);
     }
+    const contents = document.contents;
+    if ((0,yaml__WEBPACK_IMPORTED_MODULE_4__/* .isSeq */ .oP)(contents)) {
+        contents.items.forEach((item, i) => {
+            if (!(0,yaml__WEBPACK_IMPORTED_MODULE_4__/* .isMap */ .jh)(item))
+                return;
+            const pair = item.items.find(p => (0,yaml__WEBPACK_IMPORTED_MODULE_4__/* .isScalar */ .jn)(p.key) && p.key.value === 'password');
+            const value = pair?.value;
+            const altered = (0,yaml__WEBPACK_IMPORTED_MODULE_4__/* .isAlias */ .Vj)(value) || ((0,yaml__WEBPACK_IMPORTED_MODULE_4__/* .isScalar */ .jn)(value) && (value.tag !== undefined || value.anchor !== undefined || value.comment !== undefined));
+            if (altered) {
+                throw new _input_js__WEBPACK_IMPORTED_MODULE_6__/* .InputError */ .dz('logins', `the password of entry ${i + 1} holds a YAML tag, anchor, alias or comment, so YAML would read it as something else than written: ${PASSWORD_FIX}`);
+            }
+        });
+    }
+    const doc = document.toJS();
     if (!Array.isArray(doc))
-        throw new _input_js__WEBPACK_IMPORTED_MODULE_3__/* .InputError */ .dz('logins', 'is not a YAML list: write one "- registry: HOST" entry with username and password per registry');
+        throw new _input_js__WEBPACK_IMPORTED_MODULE_6__/* .InputError */ .dz('logins', 'is not a YAML list: write one "- registry: HOST" entry with username and password per registry');
     return doc.map((entry, i) => {
         const item = entry;
         const field = (name) => {
@@ -40237,15 +40796,15 @@ function parseLogins(text) {
             return typeof value === 'string' ? value.trim() : '';
         };
         if (typeof item !== 'object' || item === null)
-            throw new _input_js__WEBPACK_IMPORTED_MODULE_3__/* .InputError */ .dz('logins', `entry ${i + 1} is not a mapping of registry, username, password`);
+            throw new _input_js__WEBPACK_IMPORTED_MODULE_6__/* .InputError */ .dz('logins', `entry ${i + 1} is not a mapping of registry, username, password`);
         const unknown = Object.keys(item).filter(k => !['registry', 'username', 'password'].includes(k));
         if (unknown.length)
-            throw new _input_js__WEBPACK_IMPORTED_MODULE_3__/* .InputError */ .dz('logins', `entry ${i + 1} has unknown key(s) ${unknown.join(', ')}: use registry, username, password`);
+            throw new _input_js__WEBPACK_IMPORTED_MODULE_6__/* .InputError */ .dz('logins', `entry ${i + 1} has unknown key(s) ${unknown.join(', ')}: use registry, username, password`);
         const login = { registry: field('registry'), username: field('username'), password: field('password') };
         if (!login.registry)
-            throw new _input_js__WEBPACK_IMPORTED_MODULE_3__/* .InputError */ .dz('logins', `entry ${i + 1} has no registry: give the registry host, e.g. ghcr.io`);
+            throw new _input_js__WEBPACK_IMPORTED_MODULE_6__/* .InputError */ .dz('logins', `entry ${i + 1} has no registry: give the registry host, e.g. ghcr.io`);
         if (!login.username || !login.password)
-            throw new _input_js__WEBPACK_IMPORTED_MODULE_3__/* .InputError */ .dz('logins', `entry ${i + 1} (${login.registry}) needs both username and password: give both`);
+            throw new _input_js__WEBPACK_IMPORTED_MODULE_6__/* .InputError */ .dz('logins', `entry ${i + 1} (${login.registry}) needs both username and password: give both`);
         return login;
     });
 }
@@ -40261,9 +40820,9 @@ async function loginTo(docker, login, retry) {
         await docker.run(loginArgs(login), { input: login.password, retry, silent: true });
     }
     catch (error) {
-        if (!(error instanceof _docker_js__WEBPACK_IMPORTED_MODULE_2__/* .DockerCommandError */ .YJ))
+        if (!(error instanceof _docker_js__WEBPACK_IMPORTED_MODULE_5__/* .DockerCommandError */ .YJ))
             throw error;
-        const detail = (0,_docker_js__WEBPACK_IMPORTED_MODULE_2__/* .lastLines */ .w$)(error.result.stderr || error.result.stdout, 1);
+        const detail = (0,_docker_js__WEBPACK_IMPORTED_MODULE_5__/* .lastLines */ .w$)(error.result.stderr || error.result.stdout, 1);
         if (error.failure.kind === 'auth') {
             throw new Error(`login to ${where} failed: the registry refused user "${login.username}" with the given password (${detail}); check the "username" and "password" inputs (or "logins", or the secret behind them)`, { cause: error });
         }
@@ -40276,17 +40835,59 @@ async function logoutFrom(docker, registry) {
     const args = registry ? ['logout', registry] : ['logout'];
     await docker.run(args, { silent: true });
 }
+/** The docker CLI's config file, where `docker login` stores credentials (`$DOCKER_CONFIG/config.json`). */
+function dockerConfigFile(env = process.env) {
+    return node_path__WEBPACK_IMPORTED_MODULE_3__.join(env.DOCKER_CONFIG || node_path__WEBPACK_IMPORTED_MODULE_3__.join((0,node_os__WEBPACK_IMPORTED_MODULE_2__.homedir)(), '.docker'), 'config.json');
+}
+/** The key `docker login` stores a registry's credentials under ('' is Docker Hub). */
+function authKey(registry) {
+    return registry || 'https://index.docker.io/v1/';
+}
+/** Where the main step keeps the credentials a runner had before this run's logins (in its work directory, mode 0600). */
+function loginBackupFile(workDir) {
+    return node_path__WEBPACK_IMPORTED_MODULE_3__.join(workDir, 'logins-before.json');
+}
+async function readDockerConfig(file) {
+    const text = await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_1__.readFile)(file, 'utf8').catch(() => '');
+    try {
+        const parsed = JSON.parse(text || '{}');
+        return typeof parsed === 'object' && parsed !== null ? parsed : {};
+    }
+    catch {
+        return {};
+    }
+}
+/** The `auths` entry a registry has in the docker config now, if any. */
+async function storedCredentials(registry, file = dockerConfigFile()) {
+    const auths = (await readDockerConfig(file)).auths;
+    return auths?.[authKey(registry)];
+}
+/** Puts a registry's `auths` entry back as it was before this run logged in. */
+async function restoreCredentials(registry, entry, file = dockerConfigFile()) {
+    const config = await readDockerConfig(file);
+    const auths = { ...(config.auths ?? {}), [authKey(registry)]: entry };
+    await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_1__.writeFile)(file, `${JSON.stringify({ ...config, auths }, null, '\t')}\n`, { mode: 0o600 });
+}
 /**
- * Logs in to every registry in order; `remember` is told the registries logged into so far after each one, so
- * the post step logs out of exactly those even when a later login fails.
+ * Logs in to every registry in order. Where the runner already had credentials for a registry (a self-hosted
+ * runner's own login), they are kept in `backupFile` first, for the post step to put back instead of logging out.
+ * `remember` is told the registries logged into so far after each one, so the post step handles exactly those
+ * even when a later login fails.
  */
-async function logInAll(docker, logins, retry, remember) {
+async function logInAll(docker, logins, retry, remember, backupFile) {
     if (logins.length === 0) {
         _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .info */ .pq('no login inputs: using the credentials earlier steps stored');
         return;
     }
     const loggedIn = [];
+    const before = {};
     for (const login of logins) {
+        const stored = backupFile ? await storedCredentials(login.registry) : undefined;
+        if (stored !== undefined && backupFile) {
+            before[authKey(login.registry)] = stored;
+            await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_1__.writeFile)(backupFile, JSON.stringify(before), { mode: 0o600 });
+            _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .info */ .pq(`${login.registry || 'docker.io'} had credentials before this run: the post step puts them back`);
+        }
         await loginTo(docker, login, retry);
         loggedIn.push(login.registry);
         remember([...loggedIn]);
@@ -40297,12 +40898,13 @@ async function logInAll(docker, logins, retry, remember) {
 
 /***/ }),
 
-/***/ 2373:
+/***/ 1571:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
 // EXPORTS
 __nccwpck_require__.d(__webpack_exports__, {
+  A: () => (/* binding */ onCancel),
   e: () => (/* binding */ run)
 });
 
@@ -40316,20 +40918,44 @@ var external_node_os_ = __nccwpck_require__(8161);
 var external_node_path_ = __nccwpck_require__(6760);
 // EXTERNAL MODULE: ./src/input.ts
 var src_input = __nccwpck_require__(3599);
-// EXTERNAL MODULE: ./src/docker.ts
-var src_docker = __nccwpck_require__(3871);
+// EXTERNAL MODULE: ./src/docker.ts + 1 modules
+var src_docker = __nccwpck_require__(6407);
+// EXTERNAL MODULE: ./src/reference.ts
+var reference = __nccwpck_require__(8286);
+// EXTERNAL MODULE: ./src/retry.ts
+var src_retry = __nccwpck_require__(9809);
 ;// CONCATENATED MODULE: ./src/publish.ts
 
-/** The tag the `docker` driver path pushes through before anything is verified. */
-const STAGING_TAG = 'go-build-action-staging';
+
+
+/** The start of every staging tag. */
+const STAGING_TAG_PREFIX = 'go-build-action-staging';
+/**
+ * The tag the `docker` driver path pushes through before anything is verified, one per run, attempt and job
+ * (matrix jobs share a run id), so runs on one engine never remove each other's, and registries with immutable
+ * tags take it: `go-build-action-staging-RUNID-ATTEMPT-RANDOM`.
+ */
+function stagingTag(env = process.env, random = Math.random) {
+    const run = /^\d+$/.test(env.GITHUB_RUN_ID ?? '') ? env.GITHUB_RUN_ID : 'local';
+    const attempt = /^\d+$/.test(env.GITHUB_RUN_ATTEMPT ?? '') ? env.GITHUB_RUN_ATTEMPT : '1';
+    const unique = Math.floor(random() * 36 ** 6)
+        .toString(36)
+        .padStart(6, '0');
+    return `${STAGING_TAG_PREFIX}-${run}-${attempt}-${unique}`;
+}
 /** The digest `docker push` reports on its last line: `TAG: digest: sha256:... size: N`. */
 function parsePushDigest(output) {
     const matches = [...output.matchAll(/digest: (sha256:[0-9a-f]{64})/g)];
     return matches.at(-1)?.[1];
 }
+/** Run options of a command that moves image layers: retried, and bounded by a multiple of `registry-timeout`. */
+function withLayerBound(retry) {
+    const timeout = (0,src_retry/* layerTransferTimeout */.eY)(retry);
+    return timeout ? { retry, timeout } : { retry };
+}
 /** `docker push` of the loaded index under the staging tag; returns the digest the registry got. */
 async function pushLoadedIndex(docker, localName, retry) {
-    const { stdout, stderr } = await docker.run(['push', localName], { retry });
+    const { stdout, stderr } = await docker.run(['push', localName], withLayerBound(retry));
     const digest = parsePushDigest(`${stdout}\n${stderr}`);
     if (!digest)
         throw new Error(`docker push ${localName} did not report a digest`);
@@ -40340,71 +40966,8 @@ async function copyByDigest(docker, source, digest, targets, retry) {
     for (const target of targets) {
         if (target === source)
             continue;
-        await docker.run(['buildx', 'imagetools', 'create', '--tag', `${target}@${digest}`, `${source}@${digest}`], { retry });
+        await docker.run(['buildx', 'imagetools', 'create', '--tag', `${target}@${digest}`, `${source}@${digest}`], withLayerBound(retry));
     }
-}
-/** The references each tag move creates, per repository. */
-function plannedMoves(repositories, indexTags, platformTags) {
-    const platforms = {};
-    for (const [platform, tag] of Object.entries(platformTags))
-        platforms[platform] = repositories.map(r => `${r}:${tag}`);
-    return { index: repositories.flatMap(r => indexTags.map(t => `${r}:${t}`)), platforms };
-}
-/** argv that points every index tag of one repository at the staged index. */
-function indexTagArgs(repository, digest, indexTags) {
-    const args = ['buildx', 'imagetools', 'create'];
-    for (const tag of indexTags)
-        args.push('--tag', `${repository}:${tag}`);
-    args.push(`${repository}@${digest}`);
-    return args;
-}
-/**
- * Points a tag at one platform's manifest itself (not a one-entry index wrapping it), so its digest is the one
- * in the index. Newer buildx does this with `imagetools create --prefer-index=false`; buildx 0.13 cannot, and the
- * engine's containerd store pulls the manifest by digest, tags it and pushes it unchanged.
- */
-async function tagPlatformManifest(docker, repository, manifestDigest, tag, preferIndexFlag, retry) {
-    const source = `${repository}@${manifestDigest}`;
-    const target = `${repository}:${tag}`;
-    if (preferIndexFlag) {
-        await docker.run(['buildx', 'imagetools', 'create', '--prefer-index=false', '--tag', target, source], { retry });
-        return;
-    }
-    await docker.run(['pull', '--quiet', source], { retry });
-    await docker.run(['tag', source, target]);
-    const pushed = await docker.run(['push', target], { retry });
-    const digest = parsePushDigest(`${pushed.stdout}\n${pushed.stderr}`);
-    if (digest !== manifestDigest) {
-        // The classic image store rewrites manifests it pushes; only the containerd store pushes them unchanged.
-        throw new Error(`${target} was pushed as ${digest ?? 'an unknown digest'}, not as the platform manifest ${manifestDigest}: this engine rewrites manifests on push. Use a buildx with "imagetools create --prefer-index" (input "buildx-version"), or an engine with the containerd image store; set "platform-tags: false" to publish without per-platform tags`);
-    }
-}
-/** Whether this buildx has `imagetools create --prefer-index`. */
-async function supportsPreferIndex(docker) {
-    const help = await docker.run(['buildx', 'imagetools', 'create', '--help'], { silent: true, allowFailure: true });
-    return help.stdout.includes('--prefer-index');
-}
-/**
- * Moves every tag to content that is already staged and verified: per-platform tags first, then the index tags.
- * Returns the local image names the containerd-store path created, for the post step to remove.
- */
-async function moveTags(docker, staged, indexTags, platformTags, platformDigests, retry) {
-    const preferIndexFlag = Object.keys(platformTags).length > 0 && (await supportsPreferIndex(docker));
-    const localNames = [];
-    for (const repository of staged.repositories) {
-        for (const [platform, tag] of Object.entries(platformTags)) {
-            const digest = platformDigests[platform];
-            if (!digest)
-                throw new Error(`the index has no manifest for ${platform}, so ${repository}:${tag} cannot be published`);
-            await tagPlatformManifest(docker, repository, digest, tag, preferIndexFlag, retry);
-            if (!preferIndexFlag)
-                localNames.push(`${repository}:${tag}`);
-        }
-    }
-    for (const repository of staged.repositories) {
-        await docker.run(indexTagArgs(repository, staged.digest, indexTags), { retry });
-    }
-    return localNames;
 }
 /**
  * Gets the built index into every repository by digest. The `docker` driver's loaded index is pushed through
@@ -40449,17 +41012,17 @@ async function stageTo(docker, output, builtDigest, first, repositories, retry) 
     await copyByDigest(docker, first, digest, repositories, retry);
     return { digest, repositories: [...repositories] };
 }
-/** The registry host of a repository (`localhost:5000/a/b` → `localhost:5000`; Docker Hub for bare names). */
-function registryOf(repository) {
-    const first = repository.split('/')[0] ?? '';
-    return repository.includes('/') && (first.includes('.') || first.includes(':') || first === 'localhost') ? first : 'docker.io';
-}
 /** Turns a failed registry operation into one message that names the registry, the input and the fix. */
 function explainRegistryFailure(error, repository) {
     if (!(error instanceof src_docker/* DockerCommandError */.YJ))
         return error;
-    const registry = registryOf(repository);
+    const registry = (0,reference/* registryOf */.Fv)(repository);
     const detail = (0,src_docker/* lastLines */.w$)(error.result.stderr || error.result.stdout, 1);
+    if (error.result.timedOut) {
+        return new Error(`${registry} did not take ${repository} (${error.attempts} attempt(s)): ${(0,src_docker/* timeoutSentence */.dQ)(error.args, error.result.timedOut)}`, {
+            cause: error
+        });
+    }
     switch (error.failure.kind) {
         case 'auth':
             return new Error(`${registry} refused ${repository} (${detail}): log in with the "registry", "username" and "password" inputs (or "logins"), or give the token push access to ${repository}`, { cause: error });
@@ -40568,13 +41131,15 @@ function describeBuildFailure(output) {
 function isPushFailure(output) {
     return /failed to push \S+:/.test(output);
 }
+/** The build's bound: GitHub's limit of a job (6 h); a build's own steps have no shorter natural limit. */
+const BUILD_TIMEOUT = { seconds: 6 * 3600 };
 class BuildError extends Error {
     name = 'BuildError';
 }
 /** Runs the build and returns buildx's metadata. A failed build ends in a {@link BuildError} naming the platform. */
 async function runBuild(docker, request, retry) {
     try {
-        await docker.run(buildxBuildArgs(request), retry ? { retry } : {});
+        await docker.run(buildxBuildArgs(request), retry ? { retry, timeout: BUILD_TIMEOUT } : { timeout: BUILD_TIMEOUT });
     }
     catch (error) {
         if (error instanceof src_docker/* DockerCommandError */.YJ) {
@@ -40634,6 +41199,373 @@ var src_builder = __nccwpck_require__(4868);
 var buildx_install = __nccwpck_require__(4707);
 // EXTERNAL MODULE: ./src/errors.ts
 var errors = __nccwpck_require__(3916);
+// EXTERNAL MODULE: ./node_modules/@balena/dockerignore/ignore.js
+var ignore = __nccwpck_require__(4158);
+var ignore_default = /*#__PURE__*/__nccwpck_require__.n(ignore);
+// EXTERNAL MODULE: ./node_modules/dockerfile-ast/lib/main.js
+var main = __nccwpck_require__(8390);
+// EXTERNAL MODULE: external "node:crypto"
+var external_node_crypto_ = __nccwpck_require__(7598);
+// EXTERNAL MODULE: external "node:fs"
+var external_node_fs_ = __nccwpck_require__(3024);
+;// CONCATENATED MODULE: ./src/registry.ts
+/**
+ * Reading what a registry holds, through `docker buildx imagetools inspect --raw`.
+ */
+
+
+
+
+const INDEX_MEDIA_TYPES = [
+    'application/vnd.oci.image.index.v1+json',
+    'application/vnd.docker.distribution.manifest.list.v2+json'
+];
+function sha256Digest(bytes) {
+    return `sha256:${(0,external_node_crypto_.createHash)('sha256').update(bytes, 'utf8').digest('hex')}`;
+}
+/** Parses raw manifest bytes as an index; an image manifest (single platform) is an error here. */
+function parseIndex(raw, reference) {
+    let parsed;
+    try {
+        parsed = JSON.parse(raw);
+    }
+    catch {
+        throw new Error(`the registry answered for ${reference} with something that is not JSON`);
+    }
+    const index = parsed;
+    if (!Array.isArray(index.manifests) || (index.mediaType && !INDEX_MEDIA_TYPES.includes(index.mediaType))) {
+        throw new Error(`${reference} is a single-platform manifest (${index.mediaType ?? 'no media type'}), not a multi-arch index`);
+    }
+    return index;
+}
+/** Attestation manifests (provenance, SBOM) sit in the index as `unknown/unknown` entries. */
+function isAttestation(descriptor) {
+    return (descriptor.annotations?.['vnd.docker.reference.type'] === 'attestation-manifest' ||
+        (descriptor.platform?.os === 'unknown' && descriptor.platform?.architecture === 'unknown'));
+}
+/**
+ * Platform (`linux/arm64`) → manifest digest, for the image entries of an index (attestations left out), keyed by
+ * the normalized spelling (an entry written `arm64/v8` is `linux/arm64`).
+ */
+function platformDigests(index) {
+    const digests = {};
+    for (const descriptor of index.manifests) {
+        if (isAttestation(descriptor) || !descriptor.platform)
+            continue;
+        digests[(0,src_platform/* platformKey */.Ng)(descriptor.platform)] = descriptor.digest;
+    }
+    return digests;
+}
+async function inspectIndex(docker, reference, retry) {
+    const { stdout } = await docker.run(['buildx', 'imagetools', 'inspect', '--raw', reference], retry ? { silent: true, retry } : { silent: true });
+    return { reference, digest: sha256Digest(stdout), raw: stdout, index: parseIndex(stdout, reference) };
+}
+/**
+ * Whether buildx's output for a failed `imagetools inspect` says the registry has no such manifest (buildx 0.13:
+ * `ERROR: host/repo:tag: not found`; registries: `manifest unknown`, `MANIFEST_UNKNOWN`, `NAME_UNKNOWN`), as
+ * opposed to a registry that could not be reached or refused to answer. The same classification that decides
+ * retries (retry.ts), so "not found" means one thing everywhere.
+ */
+function isNotFound(output) {
+    return (0,src_retry/* classifyFailure */.XE)(output).kind === 'not-found';
+}
+/** The registry could not be asked (unreachable, unauthorized, …): never read as "the tag is free". */
+class RegistryQueryError extends Error {
+    name = 'RegistryQueryError';
+}
+/** Asks the registry whether `reference` exists, with a real `imagetools inspect`. */
+async function referenceExists(docker, reference, retry) {
+    return (await currentDigest(docker, reference, retry)) !== '';
+}
+/**
+ * The digest of what `reference` holds now ('' when the registry has no such tag), from the bytes
+ * `imagetools inspect --raw` serves. A registry that cannot be asked is an error, never taken for "no such tag".
+ */
+async function currentDigest(docker, reference, retry) {
+    const args = ['buildx', 'imagetools', 'inspect', '--raw', reference];
+    let result;
+    let attempts = 1;
+    if (retry) {
+        // transient faults (5xx, 429, resets, refused connections) are retried; anything else answers the question
+        try {
+            result = await docker.run(args, { silent: true, retry });
+        }
+        catch (error) {
+            if (!(error instanceof src_docker/* DockerCommandError */.YJ))
+                throw error;
+            result = error.result;
+            attempts = error.attempts;
+        }
+    }
+    else {
+        result = await docker.run(args, { silent: true, allowFailure: true });
+    }
+    if (result.exitCode === 0)
+        return sha256Digest(result.stdout);
+    const output = `${result.stderr}\n${result.stdout}`;
+    if (isNotFound(output))
+        return '';
+    const cause = output
+        .split('\n')
+        .map(l => l.trim().replace(/^ERROR:\s*/, ''))
+        .filter(l => l !== '')
+        .slice(-1)[0];
+    const unauthorized = (0,src_retry/* classifyFailure */.XE)(output).kind === 'auth';
+    const fix = unauthorized
+        ? 'log in to the registry before this step (e.g. docker/login-action) with a token that may read it; a repository that does not exist yet may also be refused this way: create it, or publish the first time with rebuild: overwrite'
+        : 'check the registry address in input "images" and that the registry is up';
+    const tries = attempts > 1 ? ` after ${attempts} attempts` : '';
+    throw new RegistryQueryError(`cannot tell whether ${reference} exists${tries} (${cause ?? 'no output'}): ${fix}`);
+}
+
+;// CONCATENATED MODULE: ./src/fingerprint.ts
+/**
+ * The fingerprint of a build: one digest of everything that determines the image, stored on the published index
+ * as the annotation {@link FINGERPRINT_ANNOTATION}, so that a later run can tell whether it would build the same
+ * thing again.
+ *
+ * Ingredients:
+ * - the build context as the build sees it: every file, directory and symlink `.dockerignore` lets through
+ *   (`<Dockerfile>.dockerignore` first, as BuildKit reads it), each by path, kind, permission bits and content
+ *   (not by modification time, which a fresh checkout changes and BuildKit's cache ignores too);
+ * - the Dockerfile's text;
+ * - the build args (the resolved versions among them), the platforms, the versions, the target stage;
+ * - the digest every `FROM` image resolves to in its registry now, so an updated base image means a rebuild;
+ * - the other inputs that change what is published: `provenance`, `sbom`, and the user's labels and annotations
+ *   (not the generated ones, which hold the build time).
+ *
+ * Secrets are not an ingredient: a digest of a secret published on an index would let anyone test guesses of it.
+ *
+ * Everything but reading the context and resolving the `FROM` images is pure; the `FROM` images are resolved with
+ * `buildx imagetools inspect --raw` through the Docker interface.
+ */
+
+
+
+
+
+
+
+
+/** The index annotation that holds the fingerprint (`sha256:…`). */
+const FINGERPRINT_ANNOTATION = 'io.go-build.fingerprint';
+/** Changes whenever what goes into a fingerprint changes, so older fingerprints never match by accident. */
+const SCHEME = 'go-build-action fingerprint v1';
+/** The fingerprint of a build: reads the context and the Dockerfile, and resolves the `FROM` images now. */
+async function fingerprintBuild(docker, request, retry) {
+    const dockerfile = await (0,promises_.readFile)(request.file, 'utf8');
+    const [listing, baseImages] = await Promise.all([
+        contextListing(request.context, request.file),
+        resolveBaseImages(docker, baseImageReferences(dockerfile, request.buildArgs, request.platforms), retry)
+    ]);
+    const ingredients = {
+        context: contextDigest(listing),
+        dockerfile,
+        buildArgs: [...request.buildArgs],
+        platforms: request.platforms.map(src_platform/* formatPlatform */.Bq),
+        versions: { ...request.versions },
+        target: request.target ?? '',
+        baseImages,
+        options: {
+            provenance: request.provenance ?? '',
+            sbom: request.sbom ?? '',
+            labels: [...(request.labels ?? [])],
+            annotations: [...(request.annotations ?? [])]
+        }
+    };
+    return { value: computeFingerprint(ingredients), ingredients, contextEntries: listing.length };
+}
+/**
+ * The fingerprint of the ingredients: sha256 of a canonical JSON form. Build args keep their order (a later one
+ * wins in buildx); platforms, versions and base images are compared as sets and maps.
+ */
+function computeFingerprint(ingredients) {
+    const canonical = {
+        scheme: SCHEME,
+        context: ingredients.context,
+        dockerfile: ingredients.dockerfile,
+        buildArgs: ingredients.buildArgs.map(a => [a.name, a.value]),
+        platforms: [...ingredients.platforms].sort(),
+        versions: sortedEntries(ingredients.versions),
+        target: ingredients.target,
+        baseImages: sortedEntries(ingredients.baseImages),
+        options: {
+            provenance: ingredients.options.provenance,
+            sbom: ingredients.options.sbom,
+            labels: ingredients.options.labels,
+            annotations: ingredients.options.annotations
+        }
+    };
+    return sha256Digest(JSON.stringify(canonical));
+}
+function sortedEntries(record) {
+    return Object.entries(record).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+}
+/** The `--annotation` value that stores a fingerprint on the index. */
+function fingerprintAnnotationArg(fingerprint) {
+    return `index:${FINGERPRINT_ANNOTATION}=${fingerprint}`;
+}
+/** The fingerprint an index carries, if any. */
+function readFingerprint(index) {
+    const value = index.annotations?.[FINGERPRINT_ANNOTATION];
+    return typeof value === 'string' && /^sha256:[0-9a-f]{64}$/.test(value) ? value : undefined;
+}
+/** The digest of a context listing: one line per entry, in path order. */
+function contextDigest(entries) {
+    const lines = [...entries]
+        .sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0))
+        .map(e => `${JSON.stringify(e.path)} ${e.kind} ${e.mode} ${e.content}\n`);
+    return sha256Digest(lines.join(''));
+}
+/** The ignore rules the build applies: `<Dockerfile>.dockerignore` when it exists, else the context's `.dockerignore`. */
+async function readIgnoreRules(context, dockerfile) {
+    for (const file of [`${dockerfile}.dockerignore`, external_node_path_.join(context, '.dockerignore')]) {
+        const text = await (0,promises_.readFile)(file, 'utf8').catch(() => undefined);
+        if (text !== undefined)
+            return text.split(/\r?\n/);
+    }
+    return [];
+}
+/** How many files are hashed at the same time. */
+const HASH_CONCURRENCY = 16;
+/** Every entry of the context the ignore rules let through, files hashed. */
+async function contextListing(context, dockerfile) {
+    const rules = await readIgnoreRules(context, dockerfile);
+    const matcher = ignore_default()["default"]().add(rules);
+    // Without exceptions (`!pattern`) nothing under an ignored directory can come back, so it is not read at all.
+    const hasExceptions = rules.some(r => r.trim().startsWith('!'));
+    const entries = [];
+    const files = [];
+    const walk = async (relativeDir) => {
+        const dirents = await (0,promises_.readdir)(external_node_path_.join(context, relativeDir), { withFileTypes: true });
+        for (const dirent of dirents) {
+            const relative = relativeDir ? `${relativeDir}/${dirent.name}` : dirent.name;
+            const ignored = matcher.ignores(relative);
+            if (dirent.isDirectory()) {
+                if (ignored && !hasExceptions)
+                    continue;
+                if (!ignored)
+                    entries.push({ path: relative, kind: 'dir', mode: await modeOf(context, relative), content: '' });
+                await walk(relative);
+            }
+            else if (!ignored) {
+                const full = external_node_path_.join(context, relative);
+                if (dirent.isSymbolicLink()) {
+                    entries.push({ path: relative, kind: 'symlink', mode: await modeOf(context, relative), content: await (0,promises_.readlink)(full) });
+                }
+                else if (dirent.isFile()) {
+                    const entry = { path: relative, kind: 'file', mode: await modeOf(context, relative), content: '' };
+                    entries.push(entry);
+                    files.push(entry);
+                }
+                // sockets, FIFOs and devices are not sent to the builder
+            }
+        }
+    };
+    await walk('');
+    for (let i = 0; i < files.length; i += HASH_CONCURRENCY) {
+        await Promise.all(files.slice(i, i + HASH_CONCURRENCY).map(async (entry) => {
+            entry.content = await hashFile(external_node_path_.join(context, entry.path));
+        }));
+    }
+    return entries;
+}
+async function modeOf(context, relative) {
+    return ((await (0,promises_.lstat)(external_node_path_.join(context, relative))).mode & 0o7777).toString(8);
+}
+function hashFile(file) {
+    return new Promise((resolve, reject) => {
+        const hash = (0,external_node_crypto_.createHash)('sha256');
+        (0,external_node_fs_.createReadStream)(file)
+            .on('error', reject)
+            .on('data', chunk => hash.update(chunk))
+            .on('end', () => resolve(`sha256:${hash.digest('hex')}`));
+    });
+}
+// ---------------------------------------------------------------------------------------------------------------
+// The FROM images
+class FingerprintError extends Error {
+    name = 'FingerprintError';
+}
+/** OCI architecture names of Node's `process.arch`, for the build platform's automatic ARGs. */
+const NODE_ARCHITECTURES = { x64: 'amd64', arm64: 'arm64', arm: 'arm', ia32: '386', ppc64: 'ppc64le', s390x: 's390x', riscv64: 'riscv64', loong64: 'loong64' };
+/** The automatic platform ARGs BuildKit defines in the global scope, for one target platform. */
+function platformArgs(target, buildArchitecture = NODE_ARCHITECTURES[process.arch] ?? process.arch) {
+    return {
+        TARGETPLATFORM: (0,src_platform/* formatPlatform */.Bq)(target),
+        TARGETOS: target.os,
+        TARGETARCH: target.architecture,
+        TARGETVARIANT: target.variant ?? '',
+        BUILDPLATFORM: `linux/${buildArchitecture}`,
+        BUILDOS: 'linux',
+        BUILDARCH: buildArchitecture,
+        BUILDVARIANT: ''
+    };
+}
+/**
+ * Expands `$NAME`, `${NAME}`, `${NAME:-default}` and `${NAME:+alternative}` as a Dockerfile does. An unset
+ * variable expands to ''.
+ */
+function expandVariables(text, values) {
+    return text.replace(/\$(?:\{([A-Za-z_][A-Za-z0-9_]*)(?::([-+])([^}]*))?\}|([A-Za-z_][A-Za-z0-9_]*))/g, (_, braced, op, word, bare) => {
+        const value = values[(braced ?? bare)];
+        if (op === '-')
+            return value ? value : word;
+        if (op === '+')
+            return value ? word : '';
+        return value ?? '';
+    });
+}
+/**
+ * The images the Dockerfile's `FROM` lines pull, for every target platform: global ARG defaults overridden by the
+ * build args, and the automatic platform ARGs, expanded. `scratch` and earlier stages are not images.
+ */
+function baseImageReferences(dockerfileText, buildArgs, platforms) {
+    const dockerfile = main.DockerfileParser.parse(dockerfileText);
+    const globals = {};
+    for (const instruction of dockerfile.getInitialARGs()) {
+        for (const property of instruction.getProperties()) {
+            const given = buildArgs.findLast(a => a.name === property.getName());
+            const fallback = property.getValue();
+            if (given !== undefined)
+                globals[property.getName()] = given.value;
+            else if (fallback !== null)
+                globals[property.getName()] = expandVariables(fallback, globals);
+        }
+    }
+    const references = new Set();
+    for (const platform of platforms.length > 0 ? platforms : [undefined]) {
+        const values = platform ? { ...platformArgs(platform), ...globals } : globals;
+        const stages = new Set();
+        for (const from of dockerfile.getFROMs()) {
+            const image = expandVariables(from.getImage() ?? '', values).trim();
+            if (image === '')
+                throw new FingerprintError(`a FROM line names no image once its variables are expanded ("${from.getImage() ?? ''}")`);
+            const stage = from.getBuildStage();
+            if (image.toLowerCase() !== 'scratch' && !stages.has(image.toLowerCase()))
+                references.add(image);
+            if (stage)
+                stages.add(stage.toLowerCase());
+        }
+    }
+    return [...references];
+}
+/**
+ * Each image reference → the digest its registry serves for it now (a reference pinned by digest is its own
+ * answer). Asked concurrently; a registry that cannot answer is an error, never a guess.
+ */
+async function resolveBaseImages(docker, references, retry) {
+    const resolved = await Promise.all(references.map(async (reference) => {
+        const pinned = /@(sha256:[0-9a-f]{64})$/.exec(reference)?.[1];
+        if (pinned)
+            return [reference, pinned];
+        const args = ['buildx', 'imagetools', 'inspect', '--raw', reference];
+        const result = await docker.run(args, retry ? { silent: true, retry } : { silent: true });
+        return [reference, sha256Digest(result.stdout)];
+    }));
+    return Object.fromEntries(resolved);
+}
+
 // EXTERNAL MODULE: ./src/login.ts
 var login = __nccwpck_require__(49);
 ;// CONCATENATED MODULE: ./src/outputs.ts
@@ -40660,6 +41592,12 @@ const Output = {
     Metadata: 'metadata',
     /** JSON list of the index's attestation manifests: digest, the platform attested, predicate types. */
     Attestations: 'attestations',
+    /**
+     * JSON list of every tag move: `reference`, `previous` (the digest it held before, '' for a new tag), `digest`
+     * (what this run moved it to), `now` (what it holds at the end) and `outcome` (moved, not-moved, restored,
+     * restore-failed, other, unknown). Set on failure too.
+     */
+    Moves: 'moves',
     /** The requested platforms that run through QEMU on this runner, comma separated. */
     QemuPlatforms: 'qemu-platforms',
     /** The buildx builder the build ran on. */
@@ -40677,7 +41615,24 @@ function outputsOf(result, tag) {
         [Output.PlatformDigests]: JSON.stringify(result.platformDigests),
         [Output.Manifest]: result.manifest,
         [Output.Metadata]: JSON.stringify(result.metadata.raw),
-        [Output.Attestations]: JSON.stringify(result.attestations)
+        [Output.Attestations]: JSON.stringify(result.attestations),
+        [Output.Moves]: movesJson(result.moves)
+    };
+}
+function movesJson(records) {
+    return JSON.stringify(records.map(r => ({ reference: r.reference, previous: r.previous, digest: r.target, now: r.now, outcome: r.outcome })));
+}
+/**
+ * A run that failed while moving tags: `digest` is the index it was publishing, `tags` every reference that
+ * holds this run's content at the end, `moves` where every planned reference ended.
+ */
+function failureOutputs(records) {
+    const index = records.find(r => r.kind === 'index');
+    const holding = records.filter(r => r.now !== '' && r.now === r.target);
+    return {
+        ...(index ? { [Output.Digest]: index.target } : {}),
+        [Output.Tags]: holding.map(r => r.reference).join('\n'),
+        [Output.Moves]: movesJson(records)
     };
 }
 function reportOutputs(result, tag) {
@@ -40695,6 +41650,8 @@ function setOutputs(outputs) {
  * The pipeline's phases: each runs in its own log group and its duration is kept for the job summary.
  */
 
+/** The phase in which tags users pull move; the failure summary says whether it began. */
+const PUBLISH_PHASE = 'Move tags';
 class Phases {
     now;
     timings = [];
@@ -40720,8 +41677,6 @@ class Phases {
 
 // EXTERNAL MODULE: ./node_modules/@actions/exec/lib/exec.js + 2 modules
 var exec = __nccwpck_require__(5260);
-// EXTERNAL MODULE: external "node:fs"
-var external_node_fs_ = __nccwpck_require__(3024);
 ;// CONCATENATED MODULE: ./src/qemu.ts
 /**
  * QEMU user emulation for the platforms the runner cannot execute itself: which requested platforms are native,
@@ -41015,148 +41970,6 @@ async function setUpQemu(docker, settings, platforms, host = realQemuHost()) {
     return { installedWith, plan, emulated: verified.registered };
 }
 
-// EXTERNAL MODULE: external "node:crypto"
-var external_node_crypto_ = __nccwpck_require__(7598);
-// EXTERNAL MODULE: ./src/retry.ts
-var src_retry = __nccwpck_require__(9809);
-;// CONCATENATED MODULE: ./src/registry.ts
-/**
- * Reading what a registry holds, through `docker buildx imagetools inspect --raw`.
- */
-
-
-
-
-const INDEX_MEDIA_TYPES = [
-    'application/vnd.oci.image.index.v1+json',
-    'application/vnd.docker.distribution.manifest.list.v2+json'
-];
-function sha256Digest(bytes) {
-    return `sha256:${(0,external_node_crypto_.createHash)('sha256').update(bytes, 'utf8').digest('hex')}`;
-}
-/** Parses raw manifest bytes as an index; an image manifest (single platform) is an error here. */
-function parseIndex(raw, reference) {
-    let parsed;
-    try {
-        parsed = JSON.parse(raw);
-    }
-    catch {
-        throw new Error(`the registry answered for ${reference} with something that is not JSON`);
-    }
-    const index = parsed;
-    if (!Array.isArray(index.manifests) || (index.mediaType && !INDEX_MEDIA_TYPES.includes(index.mediaType))) {
-        throw new Error(`${reference} is a single-platform manifest (${index.mediaType ?? 'no media type'}), not a multi-arch index`);
-    }
-    return index;
-}
-/** Attestation manifests (provenance, SBOM) sit in the index as `unknown/unknown` entries. */
-function isAttestation(descriptor) {
-    return (descriptor.annotations?.['vnd.docker.reference.type'] === 'attestation-manifest' ||
-        (descriptor.platform?.os === 'unknown' && descriptor.platform?.architecture === 'unknown'));
-}
-/** Platform (`linux/arm64`) → manifest digest, for the image entries of an index (attestations left out). */
-function platformDigests(index) {
-    const digests = {};
-    for (const descriptor of index.manifests) {
-        if (isAttestation(descriptor) || !descriptor.platform)
-            continue;
-        digests[(0,src_platform/* formatPlatform */.Bq)(descriptor.platform)] = descriptor.digest;
-    }
-    return digests;
-}
-async function inspectIndex(docker, reference, retry) {
-    const { stdout } = await docker.run(['buildx', 'imagetools', 'inspect', '--raw', reference], retry ? { silent: true, retry } : { silent: true });
-    return { reference, digest: sha256Digest(stdout), raw: stdout, index: parseIndex(stdout, reference) };
-}
-/**
- * Whether buildx's output for a failed `imagetools inspect` says the registry has no such manifest (buildx 0.13:
- * `ERROR: host/repo:tag: not found`; registries: `manifest unknown`, `MANIFEST_UNKNOWN`, `NAME_UNKNOWN`), as
- * opposed to a registry that could not be reached or refused to answer. The same classification that decides
- * retries (retry.ts), so "not found" means one thing everywhere.
- */
-function isNotFound(output) {
-    return (0,src_retry/* classifyFailure */.XE)(output).kind === 'not-found';
-}
-/** The registry could not be asked (unreachable, unauthorized, …): never read as "the tag is free". */
-class RegistryQueryError extends Error {
-    name = 'RegistryQueryError';
-}
-/** Asks the registry whether `reference` exists, with a real `imagetools inspect`. */
-async function referenceExists(docker, reference, retry) {
-    const args = ['buildx', 'imagetools', 'inspect', '--raw', reference];
-    let result;
-    let attempts = 1;
-    if (retry) {
-        // transient faults (5xx, 429, resets, refused connections) are retried; anything else answers the question
-        try {
-            result = await docker.run(args, { silent: true, retry });
-        }
-        catch (error) {
-            if (!(error instanceof src_docker/* DockerCommandError */.YJ))
-                throw error;
-            result = error.result;
-            attempts = error.attempts;
-        }
-    }
-    else {
-        result = await docker.run(args, { silent: true, allowFailure: true });
-    }
-    if (result.exitCode === 0)
-        return true;
-    const output = `${result.stderr}\n${result.stdout}`;
-    if (isNotFound(output))
-        return false;
-    const cause = output
-        .split('\n')
-        .map(l => l.trim().replace(/^ERROR:\s*/, ''))
-        .filter(l => l !== '')
-        .slice(-1)[0];
-    const unauthorized = (0,src_retry/* classifyFailure */.XE)(output).kind === 'auth';
-    const fix = unauthorized
-        ? 'log in to the registry before this step (e.g. docker/login-action) with a token that may read it; a repository that does not exist yet may also be refused this way: create it, or publish the first time with rebuild: overwrite'
-        : 'check the registry address in input "images" and that the registry is up';
-    const tries = attempts > 1 ? ` after ${attempts} attempts` : '';
-    throw new RegistryQueryError(`cannot tell whether ${reference} exists${tries} (${cause ?? 'no output'}): ${fix}`);
-}
-
-;// CONCATENATED MODULE: ./src/reference.ts
-/**
- * The OCI distribution grammar for repository names and tags.
- */
-// The distribution reference grammar: [host[:port]/]path where path components are lowercase.
-const HOST = String.raw `(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*|\[[0-9a-fA-F:]+\])(?::[0-9]+)?`;
-const COMPONENT = String.raw `[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*`;
-const REPOSITORY_RE = new RegExp(`^(?:${HOST}/)?${COMPONENT}(?:/${COMPONENT})*$`);
-const TAG_RE = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/;
-/** Checks a repository name (no tag, no digest) against the distribution reference grammar. */
-function validateRepository(image) {
-    if (image.includes('@'))
-        return 'give the repository without a digest';
-    const lastSlash = image.lastIndexOf('/');
-    if (image.slice(lastSlash + 1).includes(':'))
-        return 'give the repository without a tag (tags come from "tag-template" and "tags")';
-    if (image.length > 255)
-        return 'a repository name is at most 255 characters';
-    if (!REPOSITORY_RE.test(image)) {
-        const lower = image.toLowerCase();
-        if (lower !== image && REPOSITORY_RE.test(lower.replace(/^[^/]*\//, m => m))) {
-            return `repository names must be lowercase: write "${lower}"`;
-        }
-        return 'not a valid repository name: write [registry[:port]/]path with lowercase letters, digits and . _ - / separators';
-    }
-    return undefined;
-}
-/** Checks a tag against the OCI tag grammar `[A-Za-z0-9_][A-Za-z0-9._-]{0,127}`. */
-function validateTag(tag) {
-    if (tag.length > 128)
-        return `a tag is at most 128 characters (this one has ${tag.length}): shorten it`;
-    if (!TAG_RE.test(tag))
-        return 'a tag is letters, digits, _ . and -, starts with a letter, digit or _: use only those characters';
-    return undefined;
-}
-
-// EXTERNAL MODULE: ./node_modules/dockerfile-ast/lib/main.js
-var main = __nccwpck_require__(8390);
 // EXTERNAL MODULE: ./node_modules/yaml/dist/index.js
 var dist = __nccwpck_require__(8815);
 ;// CONCATENATED MODULE: ./src/versions.ts
@@ -41464,8 +42277,9 @@ function dockerfileArgDefaults(text, file, argNames) {
  * - Per-platform tags are the main tag plus `-<arch>` (`-arm-v7` for variants), on unless `platform-tags: false`.
  * - A published `release` adds the release's tag name (made fit for a tag); `latest: true` adds `latest` on a
  *   push to the default branch (`always`: on every pushing run).
- * - `push: auto` pushes on every event but `pull_request` / `pull_request_target`.
+ * - `push: auto` pushes only on events known to be trusted for publishing ({@link PUBLISHING_EVENTS}).
  */
+
 
 
 
@@ -41592,11 +42406,30 @@ function readEventPayload(file) {
         throw new Error(`the event payload ${file} (GITHUB_EVENT_PATH) is not JSON: ${error.message}`, { cause: error });
     }
 }
-/** Whether the run pushes: `push: auto` builds without pushing for pull requests. */
+/**
+ * The events known to be trusted for publishing: `push: auto` pushes on these only. Any other event (a pull
+ * request, an issue comment, a workflow_run of untrusted code, an event added later) builds without pushing.
+ */
+const PUBLISHING_EVENTS = [
+    'push',
+    'release',
+    'workflow_dispatch',
+    'schedule',
+    'workflow_call',
+    'merge_group',
+    'repository_dispatch'
+];
+/** Whether the run pushes: `push: auto` pushes only on {@link PUBLISHING_EVENTS}. */
 function shouldPush(mode, github) {
     if (mode !== 'auto')
         return mode === 'true';
-    return github.eventName !== 'pull_request' && github.eventName !== 'pull_request_target';
+    return PUBLISHING_EVENTS.includes(github.eventName);
+}
+/** Why a run does not push, for the log. */
+function whyNotPushing(mode, github) {
+    if (mode === 'false')
+        return 'push is false';
+    return `push is auto and event "${github.eventName || 'unknown'}" is not one known to be trusted for publishing (${PUBLISHING_EVENTS.join(', ')}); set push: true to publish from it`;
 }
 /**
  * A git tag name made fit for the OCI tag grammar: characters outside `[A-Za-z0-9._-]` become `-`, leading
@@ -41611,7 +42444,7 @@ function sanitizeTag(name) {
 // ---------------------------------------------------------------------------------------------------------------
 // The plan
 function checkTag(tag, input, what) {
-    const problem = validateTag(tag);
+    const problem = (0,reference/* validateTag */.z7)(tag);
     if (problem)
         throw new src_input/* InputError */.dz(input, `${what} "${tag}" is not a valid tag: ${problem}`);
     return tag;
@@ -41651,11 +42484,18 @@ async function planTags(docker, settings, versions, github, now = new Date()) {
     if (t.latest === 'always' || (t.latest === 'true' && onDefaultBranch))
         indexExtras.push('latest');
     let tag = base;
+    let seen = {};
     if (!push) {
-        core/* info */.pq(`not pushing (push: ${t.push}, event ${github.eventName || 'unknown'}): the registry is not asked whether ${base} exists`);
+        core/* info */.pq(`not pushing (push: ${t.push}, event ${github.eventName || 'unknown'}): ${whyNotPushing(t.push, github)}; the registry is not asked whether ${base} exists`);
     }
     else if (t.rebuild !== 'overwrite') {
-        tag = await resolveRebuild(docker, settings.images, base, t.rebuild, settings.retry);
+        const suffixes = t.platformTags ? settings.platforms.map(src_platform/* archTagSuffix */.wm) : [];
+        const unfinished = (tag) => settings.fingerprint === undefined
+            ? Promise.resolve(undefined)
+            : unfinishedPublish(docker, settings.images, tag, suffixes, settings.fingerprint, settings.retry);
+        const resolved = await resolveRebuild(docker, settings.images, base, t.rebuild, unfinished, settings.retry);
+        tag = resolved.tag;
+        seen = resolved.seen;
     }
     checkTag(tag, 'tag-template', 'the main tag with its rebuild number');
     const platformTags = {};
@@ -41671,10 +42511,14 @@ async function planTags(docker, settings, versions, github, now = new Date()) {
         }
     }
     const metadata = imageMetadata(tag, versions, github, now);
-    return { tag, indexTags, platformTags, push, labels: metadata, annotations: { ...metadata } };
+    return { tag, indexTags, platformTags, push, seen, labels: metadata, annotations: { ...metadata } };
 }
-/** `suffix`: the main tag if free in every repository, else the first `TAG-n` free in all. `fail`: the tag, or an error. */
-async function resolveRebuild(docker, images, base, mode, retry) {
+/**
+ * `suffix`: the main tag if free in every repository (or an unfinished publish of this very build), else the first
+ * `TAG-n` that is. `fail`: the tag, or an error. Returns the tag and what each repository held under it.
+ */
+async function resolveRebuild(docker, images, base, mode, unfinished, retry) {
+    const free = (tag) => Object.fromEntries(images.map(image => [`${image}:${tag}`, '']));
     const existing = async (tag) => {
         for (const image of images) {
             if (await referenceExists(docker, `${image}:${tag}`, retry))
@@ -41682,11 +42526,21 @@ async function resolveRebuild(docker, images, base, mode, retry) {
         }
         return undefined;
     };
+    const resume = async (tag, found) => {
+        const seen = await unfinished(tag);
+        if (seen === undefined)
+            return undefined;
+        core/* info */.pq(`${found} holds an unfinished publish of this very build (same fingerprint): this run completes it`);
+        return { tag, seen };
+    };
     const found = await existing(base);
     if (found === undefined) {
         core/* info */.pq(`${base} is new in ${images.join(', ')}`);
-        return base;
+        return { tag: base, seen: free(base) };
     }
+    const resumed = await resume(base, found);
+    if (resumed)
+        return resumed;
     if (mode === 'fail') {
         throw new src_input/* InputError */.dz('rebuild', `${found} already exists and rebuild is "fail": set rebuild: suffix to publish ${base}-1, or overwrite to move ${base}`);
     }
@@ -41695,11 +42549,47 @@ async function resolveRebuild(docker, images, base, mode, retry) {
         const taken = await existing(candidate);
         if (taken === undefined) {
             core/* info */.pq(`${found} exists; this rebuild publishes ${candidate}`);
-            return candidate;
+            return { tag: candidate, seen: free(candidate) };
         }
+        const resumedCandidate = await resume(candidate, taken);
+        if (resumedCandidate)
+            return resumedCandidate;
         core/* info */.pq(`${taken} exists too`);
     }
     throw new src_input/* InputError */.dz('rebuild', `${base}-1 … ${base}-${MAX_REBUILDS} all exist: bump a version, or set rebuild: overwrite`);
+}
+/**
+ * Whether `tag` holds an unfinished publish of the build with this fingerprint: where the tag exists its index
+ * carries the fingerprint, and some repository lacks the tag or a `TAG-ARCH` that matches the index. Returns what
+ * each repository holds under the tag (to check again before moving), or undefined when it is not such a publish.
+ */
+async function unfinishedPublish(docker, images, tag, archSuffixes, fingerprint, retry) {
+    const seen = {};
+    let complete = true;
+    for (const image of images) {
+        const digest = await currentDigest(docker, `${image}:${tag}`, retry);
+        seen[`${image}:${tag}`] = digest;
+        if (digest === '') {
+            complete = false;
+            continue;
+        }
+        let index;
+        try {
+            index = await inspectIndex(docker, `${image}@${digest}`, retry);
+        }
+        catch {
+            return undefined;
+        }
+        if (readFingerprint(index.index) !== fingerprint)
+            return undefined;
+        const entries = platformDigests(index.index);
+        for (const suffix of archSuffixes) {
+            const expected = Object.entries(entries).find(([platform]) => (0,src_platform/* archTagSuffix */.wm)((0,src_platform/* parsePlatform */.Y8)(platform)) === suffix)?.[1];
+            if (expected === undefined || (await currentDigest(docker, `${image}:${tag}-${suffix}`, retry)) !== expected)
+                complete = false;
+        }
+    }
+    return complete ? undefined : seen;
 }
 /** Version name → the label namespace the established versions file uses. */
 const LABEL_NAMES = { go: 'golang', k8s: 'kubernetes' };
@@ -41758,7 +42648,10 @@ function buildTime(buildArgs, env = process.env) {
 
 
 
-function readSettings(read) {
+/** Reads every input; `mask` is given every password as written, before anything parses it. */
+function readSettings(read, mask = () => undefined) {
+    // first: every password is masked before anything else is read or parsed
+    const logins = (0,login/* readLogins */.rC)(read, mask);
     const context = read('context').trim() || '.';
     const file = read('file').trim() || external_node_path_.join(context, 'Dockerfile');
     const settings = {
@@ -41772,9 +42665,10 @@ function readSettings(read) {
         qemu: readQemuSettings(read),
         builder: (0,src_builder/* readBuilderSettings */.lQ)(read),
         buildx: (0,buildx_install/* readBuildxInstallSettings */.jZ)(read),
-        logins: (0,login/* readLogins */.rC)(read),
+        logins,
         retry: readRetry(read),
         verifyCommand: readVerifyCommand(read),
+        verifyTimeoutSeconds: readWholeSeconds(read, 'verify-timeout', DEFAULT_VERIFY_TIMEOUT_SECONDS),
         provenance: readAttestation(read, 'provenance', 'mode=min', /^(true|false|mode=(min|max)(,[a-z-]+=[^,]+)*)$/),
         sbom: readAttestation(read, 'sbom', 'false', /^(true|false|generator=[^,\s]+)$/),
         labels: readKeyValues(read, 'labels'),
@@ -41796,7 +42690,17 @@ function readRetry(read) {
     if (!Number.isInteger(attempts))
         throw new src_input/* InputError */.dz('retry-attempts', `"${attempts}" is not a whole number: write how many times to try, from 1 to 10`);
     const delaySeconds = (0,src_input/* readNumber */.kz)(read, 'retry-delay', src_retry/* DEFAULT_RETRY */.vI.baseDelayMs / 1000, 0, 60);
-    return { attempts, baseDelayMs: delaySeconds * 1000, maxDelayMs: src_retry/* DEFAULT_RETRY */.vI.maxDelayMs };
+    const timeoutSeconds = readWholeSeconds(read, 'registry-timeout', src_retry/* DEFAULT_REGISTRY_TIMEOUT_SECONDS */.Q0);
+    return { attempts, baseDelayMs: delaySeconds * 1000, maxDelayMs: src_retry/* DEFAULT_RETRY */.vI.maxDelayMs, timeoutSeconds };
+}
+/** Seconds the verify command may run per platform, unless `verify-timeout` says otherwise. */
+const DEFAULT_VERIFY_TIMEOUT_SECONDS = 300;
+/** A bound in whole seconds, from 1 s to 6 h (GitHub's limit of a job). */
+function readWholeSeconds(read, name, fallback) {
+    const seconds = (0,src_input/* readNumber */.kz)(read, name, fallback, 1, 6 * 3600);
+    if (!Number.isInteger(seconds))
+        throw new src_input/* InputError */.dz(name, `"${read(name).trim()}" is not a whole number of seconds: write one from 1 to 21600`);
+    return seconds;
 }
 function readVerifyCommand(read) {
     try {
@@ -41846,7 +42750,7 @@ function readImages(read) {
         throw new src_input/* InputError */.dz('images', 'is empty: name at least one repository to publish to, e.g. ghcr.io/org/go-build');
     }
     for (const image of images) {
-        const problem = validateRepository(image);
+        const problem = (0,reference/* validateRepository */.FL)(image);
         if (problem)
             throw new src_input/* InputError */.dz('images', `"${image}": ${problem}`);
     }
@@ -41855,19 +42759,26 @@ function readImages(read) {
 function readPlatforms(read) {
     const raw = (0,src_input/* splitList */.ry)(read('platforms'));
     const items = raw.length > 0 ? raw : [...src_platform/* DEFAULT_PLATFORMS */.pu];
+    const spellings = new Map();
     const platforms = [];
     for (const item of items) {
         let platform;
         try {
-            platform = (0,src_platform/* parsePlatform */.FL)(item);
+            platform = (0,src_platform/* parsePlatform */.Y8)(item);
         }
         catch (error) {
             if (error instanceof src_platform/* PlatformError */.Wk)
                 throw new src_input/* InputError */.dz('platforms', error.message);
             throw error;
         }
-        if (!platforms.some(p => (0,src_platform/* formatPlatform */.Bq)(p) === (0,src_platform/* formatPlatform */.Bq)(platform)))
-            platforms.push(platform);
+        const key = (0,src_platform/* formatPlatform */.Bq)(platform);
+        const earlier = spellings.get(key);
+        if (earlier !== undefined) {
+            const same = earlier === item ? `"${item}" is given twice` : `"${earlier}" and "${item}" both name ${key}`;
+            throw new src_input/* InputError */.dz('platforms', `${same}: give each platform once`);
+        }
+        spellings.set(key, item);
+        platforms.push(platform);
     }
     return platforms;
 }
@@ -41940,14 +42851,47 @@ function addTimings(summary, timings) {
     ]);
     summary.addRaw(`\n${timingChart(timings)}\n`, true);
 }
-/** A failed run's summary: the error, and how far the pipeline got. No tag a user pulls has moved before "Move tags". */
-async function writeFailureSummary(message, timings) {
+/** What each outcome means, in the failure summary's table. */
+const OUTCOME_WORDS = {
+    moved: 'moved: holds this run\'s content',
+    restored: 'moved, then put back to its previous digest',
+    'not-moved': 'not moved',
+    'restore-failed': 'moved; putting it back failed: holds this run\'s content',
+    other: 'holds content of another run',
+    unknown: 'unknown: the registry could not be read'
+};
+/** One row per planned reference: before → planned, and where it ended. */
+function moveRows(records) {
+    const digest = (d) => (d ? code(d) : 'none');
+    return records.map(r => {
+        const created = r.previous === '' && (r.outcome === 'moved' || r.outcome === 'restore-failed');
+        const note = created ? ' (created by this run: a tag cannot be deleted portably; a re-run completes the publish)' : '';
+        return [code(r.reference), digest(r.previous), digest(r.target), `${escapeHtml(OUTCOME_WORDS[r.outcome])}${escapeHtml(note)}`];
+    });
+}
+/**
+ * A failed run's summary: the error, how far the pipeline got, and, when tags had begun to move, where every
+ * reference ended (before → planned digest). No tag a user pulls moves before the "Move tags" phase.
+ */
+async function writeFailureSummary(message, timings, records = []) {
     const summary = core/* summary */.z.addHeading('go-build-action failed', 2);
     summary.addRaw(`<p>${escapeHtml(message)}</p>`, true);
-    const moved = timings.some(t => t.name === 'Move tags');
-    summary.addRaw(moved
-        ? '<p>The run failed while moving tags: some tags may already point at the new index.</p>'
-        : '<p>No tag a user pulls was moved.</p>', true);
+    const moved = records.filter(r => r.outcome !== 'not-moved');
+    if (moved.length === 0) {
+        summary.addRaw('<p>No tag a user pulls was moved.</p>', true);
+    }
+    else {
+        summary.addRaw('<p>The run failed while moving tags. Where every reference it was moving ended:</p>', true);
+        summary.addTable([
+            [
+                { data: 'Reference', header: true },
+                { data: 'Before', header: true },
+                { data: 'This run', header: true },
+                { data: 'Now', header: true }
+            ],
+            ...moveRows(records)
+        ]);
+    }
     addTimings(summary, timings);
     await summary.write();
 }
@@ -41958,7 +42902,7 @@ async function writeSummary(result, platforms, timings) {
         summary.addList(result.references.map(code));
     }
     else {
-        summary.addRaw('<p>Built every platform without pushing (input <code>push</code> is <code>false</code>, or <code>auto</code> on a pull request).</p>', true);
+        summary.addRaw('<p>Built every platform without pushing (input <code>push</code> is <code>false</code>, or <code>auto</code> on an event not known to be trusted for publishing, such as a pull request).</p>', true);
     }
     if (platforms.length > 0) {
         summary.addTable([
@@ -41979,12 +42923,314 @@ async function writeSummary(result, platforms, timings) {
     await summary.write();
 }
 
+;// CONCATENATED MODULE: ./src/limit.ts
+/**
+ * Bounded concurrency for independent registry operations.
+ */
+/** How many registry operations of one step run at once. */
+const REGISTRY_CONCURRENCY = 4;
+/**
+ * Runs `task` for every item, at most `limit` at a time, in the items' order. After the first failure no further
+ * task starts; the ones running are awaited, and the first error is thrown.
+ */
+async function forEachLimited(items, limit, task) {
+    let next = 0;
+    let failure;
+    const worker = async () => {
+        while (failure === undefined && next < items.length) {
+            const item = items[next++];
+            try {
+                await task(item);
+            }
+            catch (error) {
+                failure ??= { error };
+            }
+        }
+    };
+    await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
+    if (failure)
+        throw failure.error;
+}
+/** `forEachLimited` that keeps every result, in the items' order. */
+async function mapLimited(items, limit, task) {
+    const results = new Array(items.length);
+    const indexed = items.map((item, i) => ({ item, i }));
+    await forEachLimited(indexed, limit, async ({ item, i }) => {
+        results[i] = await task(item);
+    });
+    return results;
+}
+
+;// CONCATENATED MODULE: ./src/transaction.ts
+/**
+ * Moving tags as a transaction: plan, then move, then read back.
+ *
+ * 1. plan: every digest a move needs is resolved, every capability checked (`imagetools create --prefer-index`,
+ *    or the engine's containerd store, which pushes a pulled manifest unchanged), the complete list of moves is
+ *    known, and what every tag about to move holds now is recorded; the main tag must still hold what the tag
+ *    planner saw (free, for `rebuild: suffix` / `fail`), else another run got there first;
+ * 2. move, in a fixed order: every per-platform tag (`TAG-ARCH`) in every repository, then every index tag;
+ *    independent moves of one step run a few at a time;
+ * 3. read back every moved reference and compare it with the plan.
+ *
+ * A failure after the first move is never left unreported: every planned reference is read again and the
+ * {@link MoveJournal} says which moved (old → new digest) and which did not; a tag that held something before
+ * the run is put back (best effort); a tag this run created cannot be deleted portably and is reported as such.
+ */
+
+
+
+
+
+/** What the move phase did so far, for the outputs and the summary, also of a failed or cancelled run. */
+class MoveJournal {
+    plan;
+    /** References whose move command succeeded, in order. */
+    moved = [];
+    /** Set once the moves ended (successfully, or reconciled after a failure). */
+    records;
+    /** Local image names the engine path created, for the post step to remove. */
+    localNames = [];
+    /** The references as far as known now: the reconciled records, else the plan with the moves made so far. */
+    snapshot() {
+        if (this.records)
+            return this.records;
+        return (this.plan?.moves ?? []).map(m => this.moved.includes(m.reference) ? { ...m, outcome: 'moved', now: m.target } : { ...m, outcome: 'unknown', now: '' });
+    }
+}
+/** A publish that failed after the moves began; the journal says where every reference ended. */
+class MoveError extends Error {
+    records;
+    name = 'MoveError';
+    constructor(message, records, options) {
+        super(message, options);
+        this.records = records;
+    }
+}
+/** The moves, in order: per-platform tags in every repository, then index tags in every repository. */
+function orderedMoves(staged, indexTags, platformTags, platformDigests) {
+    const moves = [];
+    for (const repository of staged.repositories) {
+        for (const [platform, tag] of Object.entries(platformTags)) {
+            const digest = platformDigests[platform];
+            if (!digest)
+                throw new Error(`the index has no manifest for ${platform}, so ${repository}:${tag} cannot be published; no tag moved`);
+            moves.push({ reference: `${repository}:${tag}`, repository, kind: 'platform', platform, target: digest });
+        }
+    }
+    for (const repository of staged.repositories) {
+        for (const tag of indexTags)
+            moves.push({ reference: `${repository}:${tag}`, repository, kind: 'index', target: staged.digest });
+    }
+    return moves;
+}
+/** Whether this buildx has `imagetools create --prefer-index`. */
+async function supportsPreferIndex(docker) {
+    const help = await docker.run(['buildx', 'imagetools', 'create', '--help'], { silent: true, allowFailure: true });
+    return help.stdout.includes('--prefer-index');
+}
+/**
+ * Without `--prefer-index`, a per-platform tag is pushed by the engine: pull the manifest by digest and tag it.
+ * Only the containerd store keeps the manifest as it is (the image ID is the manifest digest); the classic store
+ * would push a rewritten one, so this is checked here, before any tag moves.
+ */
+async function prepareLocalManifest(docker, move, retry) {
+    const source = `${move.repository}@${move.target}`;
+    await docker.run(['pull', '--quiet', source], withLayerBound(retry));
+    // inspected by digest, not by the tag's local name, which another run on this engine may tag at the same time
+    const { stdout } = await docker.run(['image', 'inspect', '--format', '{{.Id}}', source], { silent: true });
+    if (stdout.trim() !== move.target) {
+        throw new Error(`the engine holds ${move.target} as ${stdout.trim() || 'an unknown image'}, so pushing ${move.reference} would publish a rewritten manifest; no tag moved: use a buildx with "imagetools create --prefer-index" (input "buildx-version"), or an engine with the containerd image store; set "platform-tags: false" to publish without per-platform tags`);
+    }
+}
+/**
+ * Makes the plan; nothing moves. Throws, with nothing moved, when a digest is missing, a capability lacks, the
+ * registry cannot be asked what a tag holds, or the main tag no longer holds what the tag planner saw.
+ */
+async function planMoves(docker, staged, tags, platformDigests, retry, journal) {
+    const moves = orderedMoves(staged, tags.indexTags, tags.platformTags, platformDigests);
+    const platformMoves = moves.filter(m => m.kind === 'platform');
+    const preferIndex = platformMoves.length > 0 && (await supportsPreferIndex(docker));
+    if (!preferIndex)
+        await forEachLimited(platformMoves, REGISTRY_CONCURRENCY, m => prepareLocalManifest(docker, m, retry));
+    const previous = await mapLimited(moves, REGISTRY_CONCURRENCY, m => currentDigest(docker, m.reference, retry));
+    const plan = { moves: moves.map((m, i) => ({ ...m, previous: previous[i] ?? '' })), preferIndex };
+    for (const move of plan.moves) {
+        const seen = tags.seen[move.reference];
+        if (seen !== undefined && seen !== move.previous) {
+            throw new Error(`${move.reference} ${seen === '' ? 'was free' : `held ${seen}`} when this run chose its tag, and now holds ${move.previous || 'nothing'}: another run is publishing the same tag; no tag moved. Re-run this job to publish the next free tag, and give the workflow a "concurrency:" group keyed on the image so runs publish one at a time`);
+        }
+    }
+    journal.plan = plan;
+    return plan;
+}
+/** argv that points `reference` at `digest` of the same repository with buildx (a carbon copy with `exact`). */
+function imagetoolsTagArgs(reference, source, exact) {
+    return ['buildx', 'imagetools', 'create', ...(exact ? ['--prefer-index=false'] : []), '--tag', reference, source];
+}
+/**
+ * Points one reference at its target. On the engine path the manifest pulled in the plan is tagged under the
+ * reference and pushed; the digest the registry got is what the read-back compares (another run on this engine
+ * may tag the same local name at the same time: that is a race, settled like any other).
+ */
+async function moveOne(docker, move, preferIndex, retry, journal) {
+    const source = `${move.repository}@${move.target}`;
+    if (move.kind === 'index' || preferIndex) {
+        await docker.run(imagetoolsTagArgs(move.reference, source, move.kind === 'platform'), { retry });
+        return;
+    }
+    await docker.run(['tag', source, move.reference]);
+    if (!journal.localNames.includes(move.reference))
+        journal.localNames.push(move.reference);
+    await docker.run(['push', move.reference], { retry });
+}
+/** Makes the moves in the plan's order: all per-platform tags, then the index tags; stops at the first failure. */
+async function makeMoves(docker, plan, retry, journal) {
+    for (const kind of ['platform', 'index']) {
+        await forEachLimited(plan.moves.filter(m => m.kind === kind), REGISTRY_CONCURRENCY, async (move) => {
+            await moveOne(docker, move, plan.preferIndex, retry, journal);
+            journal.moved.push(move.reference);
+        });
+    }
+}
+/** Reads every planned reference again: what it holds now, and what that means. */
+async function readBack(docker, moves, retry) {
+    return mapLimited(moves, REGISTRY_CONCURRENCY, async (move) => {
+        let now;
+        try {
+            now = await currentDigest(docker, move.reference, retry);
+        }
+        catch {
+            return { ...move, outcome: 'unknown', now: '' };
+        }
+        return { ...move, now, outcome: outcomeOf(move, now) };
+    });
+}
+function outcomeOf(move, now) {
+    if (now === move.target)
+        return 'moved';
+    if (now === move.previous)
+        return 'not-moved';
+    return 'other';
+}
+/**
+ * Points a reference at a digest of its repository, outside the plan (putting a tag back, settling a race): a
+ * carbon copy with `--prefer-index=false` where buildx has it; else `imagetools create` for an index, and the
+ * engine (pull, tag, push) for a per-platform manifest.
+ */
+async function pointTag(docker, move, digest, preferIndex, retry) {
+    const source = `${move.repository}@${digest}`;
+    if (preferIndex || move.kind === 'index') {
+        await docker.run(imagetoolsTagArgs(move.reference, source, preferIndex), { retry });
+        return;
+    }
+    await docker.run(['pull', '--quiet', source], withLayerBound(retry));
+    await docker.run(['tag', source, move.reference]);
+    await docker.run(['push', move.reference], { retry });
+}
+/** Puts back every reference that moved and held something before (best effort); each is read again. */
+async function restore(docker, records, preferIndex, retry) {
+    return mapLimited(records, REGISTRY_CONCURRENCY, async (record) => {
+        if (record.outcome !== 'moved' || record.previous === '')
+            return record;
+        try {
+            await pointTag(docker, record, record.previous, preferIndex, retry);
+            const now = await currentDigest(docker, record.reference, retry);
+            return { ...record, now, outcome: now === record.previous ? 'restored' : 'restore-failed' };
+        }
+        catch {
+            return { ...record, outcome: 'restore-failed' };
+        }
+    });
+}
+/** How many rounds a run spends settling a race before it reports the tags as they are. */
+const RACE_ROUNDS = 3;
+/**
+ * Two runs moved the same tags at once: registries have no conditional tag write, so both can pass the check
+ * before moving. Both settle on one run's content: the index the first repository's main tag holds (whichever
+ * run moved it last). Every reference is pointed at that index or its platform's entry, and read back, a few
+ * rounds at most. Returns the records and the index they settled on ('' when they did not settle).
+ */
+async function settleRace(docker, plan, records, retry) {
+    let current = records;
+    for (let round = 0; round < RACE_ROUNDS; round++) {
+        const anchor = current.find(r => r.kind === 'index');
+        if (!anchor || anchor.now === '')
+            break;
+        const winner = anchor.now;
+        const entries = winner === anchor.target ? undefined : platformDigests((await inspectIndex(docker, `${anchor.repository}@${winner}`, retry)).index);
+        const desired = (move) => move.kind === 'index' ? winner : entries ? entries[move.platform ?? ''] : move.target;
+        await forEachLimited(current.filter(r => desired(r) !== undefined && r.now !== desired(r)), REGISTRY_CONCURRENCY, r => pointTag(docker, r, desired(r), plan.preferIndex, retry));
+        current = await readBack(docker, plan.moves, retry);
+        if (current.every(r => r.now === desired(r)))
+            return { records: current, settledOn: winner };
+    }
+    return { records: current, settledOn: '' };
+}
+/**
+ * Moves every tag of the plan, reads every reference back, and on any failure reconciles: reads every planned
+ * reference again, puts back what it can, and throws a {@link MoveError} whose records say where each ended.
+ */
+async function executeMoves(docker, plan, retry, journal) {
+    let failure;
+    try {
+        await makeMoves(docker, plan, retry, journal);
+    }
+    catch (error) {
+        failure = error;
+    }
+    let records = await readBack(docker, plan.moves, retry);
+    const astray = records.filter(r => r.outcome !== 'moved');
+    if (astray.some(r => r.outcome === 'other')) {
+        const others = astray.filter(r => r.outcome === 'other').map(r => r.reference);
+        core/* warning */.$e(`another run moved ${others.join(', ')} at the same time: settling every tag on one run's content`);
+        const settled = await settleRace(docker, plan, records, retry);
+        records = settled.records;
+        journal.records = records;
+        const ours = plan.moves.find(m => m.kind === 'index')?.target;
+        if (settled.settledOn !== '' && settled.settledOn === ours) {
+            if (failure !== undefined)
+                core/* warning */.$e(`a tag move had failed (${(0,errors/* errorMessage */.g)(failure)}); after settling, every tag holds this run's content`);
+            return records;
+        }
+        throw new MoveError(settled.settledOn !== ''
+            ? `another run published ${settled.settledOn} to the same tags at the same time, and its content holds every tag now (TAG and each TAG-ARCH agree): this run's index ${ours ?? ''} is published by digest only. Give the workflow a "concurrency:" group keyed on the image so runs publish one at a time`
+            : `another run moved the same tags at the same time and they did not settle on one run's content; ${describeOutcome(records)}. Re-run one of the runs to publish every tag consistently, and give the workflow a "concurrency:" group keyed on the image`, records);
+    }
+    if (failure === undefined && astray.length === 0) {
+        journal.records = records;
+        return records;
+    }
+    const reconciled = await restore(docker, records, plan.preferIndex, retry);
+    journal.records = reconciled;
+    const cause = failure !== undefined
+        ? (0,errors/* errorMessage */.g)(failure)
+        : `after moving, ${astray.map(r => `${r.reference} holds ${r.now || 'nothing'}`).join(', ')} instead of what this run moved it to: another run moved it at the same time`;
+    throw new MoveError(`${cause}; ${describeOutcome(reconciled)}`, reconciled, { cause: failure });
+}
+/** One sentence on where the references ended, for the error line (the summary has the table). */
+function describeOutcome(records) {
+    const count = (outcome) => records.filter(r => r.outcome === outcome);
+    const parts = [`${count('moved').length + count('restored').length + count('restore-failed').length} of ${records.length} tag(s) had moved`];
+    if (count('restored').length)
+        parts.push(`${count('restored').length} put back to their previous digest`);
+    const left = [...count('moved'), ...count('restore-failed')];
+    if (left.length) {
+        parts.push(`${left.map(r => r.reference).join(', ')} still point${left.length === 1 ? 's' : ''} at this run's content (a tag this run created cannot be deleted portably; re-run the job to complete the publish)`);
+    }
+    if (count('other').length)
+        parts.push(`${count('other').map(r => r.reference).join(', ')} now hold another run's content`);
+    if (count('unknown').length)
+        parts.push(`${count('unknown').map(r => r.reference).join(', ')} could not be read back`);
+    return parts.join('; ');
+}
+
 ;// CONCATENATED MODULE: ./src/verify.ts
 
 
 /** Compares the image entries of an index with the requested platforms; attestations are counted apart. */
 function checkIndexPlatforms(index, requested) {
-    const present = Object.keys(platformDigests(index)).map(p => (0,src_platform/* parsePlatform */.FL)(p));
+    const present = Object.keys(platformDigests(index)).map(p => (0,src_platform/* parsePlatform */.Y8)(p));
     return {
         missing: requested.filter(r => !present.some(p => (0,src_platform/* samePlatform */.my)(p, r))).map(src_platform/* formatPlatform */.Bq),
         unexpected: present.filter(p => !requested.some(r => (0,src_platform/* samePlatform */.my)(p, r))).map(src_platform/* formatPlatform */.Bq),
@@ -42016,7 +43262,7 @@ function configsByPlatform(printed, index) {
 function checkConfigs(configs, requested) {
     const problems = [];
     for (const platform of requested) {
-        const key = Object.keys(configs).find(k => (0,src_platform/* samePlatform */.my)((0,src_platform/* parsePlatform */.FL)(k), platform));
+        const key = Object.keys(configs).find(k => (0,src_platform/* samePlatform */.my)((0,src_platform/* parsePlatform */.Y8)(k), platform));
         const config = key ? configs[key] : undefined;
         if (!config) {
             problems.push(`${(0,src_platform/* formatPlatform */.Bq)(platform)}: no image config`);
@@ -42072,7 +43318,7 @@ async function verifyStagedIndex(docker, repositories, digest, requested, retry)
             continue;
         }
         const size = descriptor.size + (manifest.config?.size ?? 0) + (manifest.layers ?? []).reduce((sum, l) => sum + (l.size ?? 0), 0);
-        platforms.push({ platform: (0,src_platform/* formatPlatform */.Bq)(descriptor.platform), digest: descriptor.digest, size });
+        platforms.push({ platform: (0,src_platform/* platformKey */.Ng)(descriptor.platform), digest: descriptor.digest, size });
     }
     for (const repository of others) {
         const copy = await inspectIndex(docker, `${repository}@${digest}`, retry);
@@ -42081,18 +43327,24 @@ async function verifyStagedIndex(docker, repositories, digest, requested, retry)
     }
     return { index, platforms, attestations };
 }
-/** argv that runs the verify command in one platform's image, whatever the image's entrypoint. */
-function verifyCommandArgs(image, platform, command) {
+/**
+ * argv that runs the verify command in one platform's image, whatever the image's entrypoint, without network,
+ * as a container named `name` (so one that runs past its bound can be removed: killing the CLI leaves it running).
+ */
+function verifyCommandArgs(image, platform, command, name) {
     const [program, ...rest] = command;
     if (!program)
         throw new Error('empty verify command');
     // --quiet: a pull's progress would bury the command's own output in a failure message.
-    return ['run', '--rm', '--quiet', '--pull', 'never', '--platform', (0,src_platform/* formatPlatform */.Bq)(platform), '--entrypoint', program, image, ...rest];
+    return ['run', '--rm', '--name', name, '--quiet', '--pull', 'never', '--network', 'none', '--platform', (0,src_platform/* formatPlatform */.Bq)(platform), '--entrypoint', program, image, ...rest];
 }
 /** Lines docker itself adds to a failed `docker run`, which say nothing about the cause. */
 const DOCKER_RUN_NOISE = /^Run 'docker run --help' for more information$/;
 /** Why a verify run failed, in words a user can act on (the platform is named by the caller). */
-function verifyFailureCause(platform, output, exitCode, program = '') {
+function verifyFailureCause(platform, output, exitCode, program = '', timedOutAfter) {
+    if (timedOutAfter !== undefined) {
+        return `the verify command did not finish within ${timedOutAfter} s and was killed (input "verify-timeout"): make it end sooner, or raise "verify-timeout"`;
+    }
     if (/exec format error/i.test(output)) {
         return `the image does not run here (exec format error): no QEMU handler for ${platform.architecture} is registered, or the image holds binaries for another architecture`;
     }
@@ -42116,18 +43368,21 @@ function describeVerifyFailure(platform, output, exitCode, program = '') {
  * Runs the verify command once per platform (through QEMU for foreign ones). All platforms run; the error lists
  * every one that failed.
  */
-async function runVerifyCommand(docker, image, platforms, command, pull) {
+async function runVerifyCommand(docker, image, platforms, command, pull, timeoutSeconds) {
     const outputs = {};
     // cause → the platforms that failed with it, so the same cause on every platform is said once
     const failures = new Map();
     for (const platform of platforms) {
-        const args = verifyCommandArgs(image, platform, command);
+        const name = `go-build-action-verify-${process.pid}-${Date.now().toString(36)}`;
+        const args = verifyCommandArgs(image, platform, command, name);
         if (pull)
             args.splice(args.indexOf('never'), 1, 'missing');
-        const result = await docker.run(args, { allowFailure: true });
+        const result = await docker.run(args, { allowFailure: true, timeout: { seconds: timeoutSeconds, input: 'verify-timeout' } });
+        if (result.timedOut)
+            await docker.run(['rm', '--force', name], { silent: true, allowFailure: true });
         const output = `${result.stdout}\n${result.stderr}`;
         if (result.exitCode !== 0) {
-            const cause = verifyFailureCause(platform, output, result.exitCode, command[0]);
+            const cause = verifyFailureCause(platform, output, result.exitCode, command[0], result.timedOut?.seconds);
             failures.set(cause, [...(failures.get(cause) ?? []), (0,src_platform/* formatPlatform */.Bq)(platform)]);
         }
         else
@@ -42169,32 +43424,61 @@ async function runVerifyCommand(docker, image, platforms, command, pull) {
 
 
 
-async function run(docker = (0,src_docker/* createDocker */.hC)()) {
+
+
+/** A cancelled job: kill every running command, report what moved, and end the step failed. */
+const onCancel = handler => {
+    const listener = (signal) => {
+        (0,src_docker/* killRunningCommands */._X)();
+        void handler(signal).finally(() => process.exit(1));
+    };
+    process.once('SIGTERM', listener);
+    process.once('SIGINT', listener);
+    return () => {
+        process.off('SIGTERM', listener);
+        process.off('SIGINT', listener);
+    };
+};
+async function run(docker = (0,src_docker/* createDocker */.hC)(), cancel) {
     (0,state/* saveState */.LZ)(state/* State */.Uw.IsPost, 'true');
     const phases = new Phases();
+    const journal = new MoveJournal();
+    // a cancel kills the running command, which fails the pipeline too: the failure is reported once
+    let reported;
+    const report = (message) => (reported ??= reportFailure(message, phases, journal));
+    const unregister = cancel?.(async (signal) => {
+        const message = `the job was cancelled (${signal}) during the run`;
+        core/* setFailed */.C1(message);
+        await report(message);
+    });
     try {
-        await publish(docker, phases);
+        await publish(docker, phases, journal);
     }
     catch (error) {
-        await writeFailureSummary((0,errors/* errorMessage */.g)(error), phases.timings).catch(() => undefined);
+        await report((0,errors/* errorMessage */.g)(error));
         throw error;
+    }
+    finally {
+        unregister?.();
     }
 }
 /** Inputs → versions and tags → QEMU → builder → build → push by digest → verify → move tags → report. */
-async function publish(docker, phases) {
-    const settings = readSettings(name => core/* getInput */.V4(name));
+async function publish(docker, phases, journal) {
+    const settings = readSettings(name => core/* getInput */.V4(name), secret => core/* setSecret */.Pq(secret));
     maskSecrets(settings);
     const workDir = await (0,promises_.mkdtemp)(external_node_path_.join(process.env.RUNNER_TEMP || (0,external_node_os_.tmpdir)(), 'go-build-action-'));
     (0,state/* saveState */.LZ)(state/* State */.Uw.WorkDir, workDir);
     await checkBuildFiles(settings.context, settings.file);
-    await phases.run('Log in', () => (0,login/* logInAll */.R4)(docker, settings.logins, settings.retry, registries => (0,state/* saveJsonState */.p1)(state/* State */.Uw.Logins, registries)));
-    const { versions, plan } = await phases.run('Versions and tags', async () => {
+    await phases.run('Log in', () => (0,login/* logInAll */.R4)(docker, settings.logins, settings.retry, registries => (0,state/* saveJsonState */.p1)(state/* State */.Uw.Logins, registries), (0,login/* loginBackupFile */.IU)(workDir)));
+    const { versions, plan, fingerprint } = await phases.run('Versions and tags', async () => {
         const resolved = await resolveVersions(settings.versions, settings.file);
         for (const [name, version] of Object.entries(resolved.resolved))
             core/* info */.pq(`${name} ${version.value} (from ${version.source})`);
-        const tagPlan = await planTags(docker, settings, resolved, readGitHubContext(), buildTime(settings.buildArgs));
+        const github = readGitHubContext();
+        const fingerprint = shouldPush(settings.tagging.push, github) ? await fingerprintOrNone(docker, settings, resolved) : undefined;
+        const tagPlan = await planTags(docker, { ...settings, fingerprint }, resolved, github, buildTime(settings.buildArgs));
         core/* info */.pq(`main tag ${tagPlan.tag}; ${tagPlan.push ? 'pushing' : 'not pushing'}`);
-        return { versions: resolved, plan: tagPlan };
+        return { versions: resolved, plan: tagPlan, fingerprint };
     });
     setOutputs({ [Output.Tag]: plan.tag, [Output.Versions]: JSON.stringify(versionValues(versions)) });
     const qemu = await phases.run('Set up QEMU', () => setUpQemu(docker, settings.qemu, settings.platforms));
@@ -42204,7 +43488,7 @@ async function publish(docker, phases) {
     const builder = await phases.run('Set up the builder', () => (0,src_builder/* setUpBuilder */.Vk)(docker, settings.builder, settings.platforms, qemu.emulated));
     setOutputs({ [Output.Builder]: builder.name, [Output.BuilderPlatforms]: builder.platforms.join(',') });
     const [firstRepository] = settings.images;
-    const output = chooseOutput(builder.driver, plan.push, firstRepository, `${firstRepository}:${STAGING_TAG}`);
+    const output = chooseOutput(builder.driver, plan.push, firstRepository, `${firstRepository}:${stagingTag()}`);
     if (output.kind === 'load')
         (0,state/* saveJsonState */.p1)(state/* State */.Uw.LocalImages, [output.name]);
     const metadata = await phases.run(`Build ${settings.platforms.length} platforms`, async () => runBuild(docker, {
@@ -42218,7 +43502,11 @@ async function publish(docker, phases) {
         dockerContext: builder.dockerContext,
         target: settings.target || undefined,
         labels: [...labelArgs(plan.labels), ...settings.labels],
-        annotations: [...annotationArgs(plan.annotations), ...settings.annotations],
+        annotations: [
+            ...annotationArgs(plan.annotations),
+            ...(fingerprint ? [fingerprintAnnotationArg(fingerprint)] : []),
+            ...settings.annotations
+        ],
         secretFiles: await writeSecretFiles(workDir, settings.secrets),
         cacheFrom: settings.cacheFrom,
         cacheTo: settings.cacheTo,
@@ -42228,7 +43516,7 @@ async function publish(docker, phases) {
         sbom: settings.sbom
     }, settings.retry));
     if (output.kind === 'load' && settings.verifyCommand.length > 0) {
-        await phases.run('Verify locally, before anything is pushed', () => runVerifyCommand(docker, output.name, settings.platforms, settings.verifyCommand, false));
+        await phases.run('Verify locally, before anything is pushed', () => runVerifyCommand(docker, output.name, settings.platforms, settings.verifyCommand, false, settings.verifyTimeoutSeconds));
     }
     let result = {
         pushed: false,
@@ -42238,7 +43526,8 @@ async function publish(docker, phases) {
         platformDigests: {},
         manifest: '',
         attestations: [],
-        metadata
+        metadata,
+        moves: []
     };
     let platforms = [];
     if (plan.push) {
@@ -42246,32 +43535,87 @@ async function publish(docker, phases) {
         const verified = await phases.run('Verify what the registries hold', async () => {
             const checked = await verifyStagedIndex(docker, staged.repositories, staged.digest, settings.platforms, settings.retry);
             if (output.kind !== 'load' && settings.verifyCommand.length > 0) {
-                await runVerifyCommand(docker, `${firstRepository}@${staged.digest}`, settings.platforms, settings.verifyCommand, true);
+                await runVerifyCommand(docker, `${firstRepository}@${staged.digest}`, settings.platforms, settings.verifyCommand, true, settings.verifyTimeoutSeconds);
             }
             return checked;
         });
         const digests = platformDigests(verified.index.index);
-        await phases.run('Move tags', async () => {
-            const created = await moveTags(docker, staged, plan.indexTags, plan.platformTags, digests, settings.retry);
-            (0,state/* saveJsonState */.p1)(state/* State */.Uw.LocalImages, [...(output.kind === 'load' ? [output.name] : []), ...created]);
+        const localNames = output.kind === 'load' ? [output.name] : [];
+        const records = await phases.run(PUBLISH_PHASE, async () => {
+            try {
+                const movePlan = await planMoves(docker, staged, plan, digests, settings.retry, journal);
+                core/* info */.pq(`${movePlan.moves.length} tag(s) to move: ${movePlan.moves.map(m => `${m.reference} (${m.previous || 'new'})`).join(', ')}`);
+                return await executeMoves(docker, movePlan, settings.retry, journal);
+            }
+            finally {
+                (0,state/* saveJsonState */.p1)(state/* State */.Uw.LocalImages, [...localNames, ...journal.localNames]);
+            }
         });
-        const moves = plannedMoves(staged.repositories, plan.indexTags, plan.platformTags);
         platforms = verified.platforms;
         result = {
             pushed: true,
-            references: [...moves.index, ...Object.values(moves.platforms).flat()],
+            references: [...records.filter(r => r.kind === 'index'), ...records.filter(r => r.kind === 'platform')].map(r => r.reference),
             digest: staged.digest,
             pinned: staged.repositories.map(r => `${r}@${staged.digest}`),
             platformDigests: digests,
             manifest: verified.index.raw,
             attestations: verified.attestations,
-            metadata
+            metadata,
+            moves: records
         };
     }
+    // Once published, a failed output or summary write is a warning: the tags users pull have moved.
     await core/* group */.Os('Report', async () => {
-        reportOutputs(result, plan.tag);
-        await writeSummary(result, platforms, phases.timings);
+        try {
+            reportOutputs(result, plan.tag);
+        }
+        catch (error) {
+            core/* warning */.$e(`published, but could not set the outputs: ${(0,errors/* errorMessage */.g)(error)}`);
+        }
+        await writeSummary(result, platforms, phases.timings).catch((error) => {
+            core/* warning */.$e(`published, but could not write the job summary: ${(0,errors/* errorMessage */.g)(error)}`);
+        });
     });
+}
+/** A failed run's outputs and summary: where every tag this run was moving ended. Writing them never fails the step twice. */
+async function reportFailure(message, phases, journal) {
+    const records = journal.snapshot();
+    try {
+        if (records.length > 0)
+            setOutputs(failureOutputs(records));
+    }
+    catch (error) {
+        core/* warning */.$e(`could not set the outputs: ${(0,errors/* errorMessage */.g)(error)}`);
+    }
+    await writeFailureSummary(message, phases.timings, records).catch((error) => {
+        core/* warning */.$e(`could not write the job summary: ${(0,errors/* errorMessage */.g)(error)}`);
+    });
+}
+/**
+ * The fingerprint of this build, stored on the index so that a re-run after a failed publish completes it; a
+ * build that cannot be fingerprinted (a FROM image no registry serves) publishes without one, with a warning.
+ */
+async function fingerprintOrNone(docker, settings, versions) {
+    try {
+        const fingerprint = await fingerprintBuild(docker, {
+            context: settings.context,
+            file: settings.file,
+            buildArgs: withVersionBuildArgs(settings.buildArgs, versions),
+            platforms: settings.platforms,
+            versions: versionValues(versions),
+            target: settings.target,
+            provenance: settings.provenance,
+            sbom: settings.sbom,
+            labels: settings.labels,
+            annotations: settings.annotations
+        }, settings.retry);
+        core/* info */.pq(`fingerprint ${fingerprint.value} (${fingerprint.contextEntries} context entries)`);
+        return fingerprint.value;
+    }
+    catch (error) {
+        core/* warning */.$e(`no fingerprint for this build (${(0,errors/* errorMessage */.g)(error)}): a re-run after a failed publish will start a new TAG-n`);
+        return undefined;
+    }
 }
 /** Masks every secret value before anything can print it. */
 function maskSecrets(settings) {
@@ -42289,14 +43633,18 @@ function maskSecrets(settings) {
 
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
 /* harmony export */   Bq: () => (/* binding */ formatPlatform),
-/* harmony export */   FL: () => (/* binding */ parsePlatform),
+/* harmony export */   Ng: () => (/* binding */ platformKey),
 /* harmony export */   Wk: () => (/* binding */ PlatformError),
+/* harmony export */   Y8: () => (/* binding */ parsePlatform),
 /* harmony export */   my: () => (/* binding */ samePlatform),
 /* harmony export */   pu: () => (/* binding */ DEFAULT_PLATFORMS),
 /* harmony export */   wm: () => (/* binding */ archTagSuffix)
 /* harmony export */ });
+/* unused harmony export normalizePlatform */
 /**
- * Platforms as buildx and OCI name them: `os/architecture[/variant]`.
+ * Platforms as buildx and OCI name them: `os/architecture[/variant]`, normalized the way containerd normalizes
+ * them (`arm64/v8` → `arm64`, `amd64/v1` → `amd64`, `arm` → `arm/v7`, `aarch64` → `arm64`), so one platform has
+ * one spelling everywhere downstream: the tag plan, the index entries, the per-platform digests.
  */
 /** The platforms this action publishes when the `platforms` input is not set. */
 const DEFAULT_PLATFORMS = ['linux/amd64', 'linux/arm64', 'linux/ppc64le', 'linux/s390x'];
@@ -42349,7 +43697,19 @@ function parsePlatform(text) {
         const allowed = variants.length ? `one of ${variants.join(', ')}` : 'none';
         throw new PlatformError(`"${trimmed}": architecture ${architecture} has no variant "${variant}" (variants: ${allowed}): write it without the variant, or with one of those`);
     }
-    return variant === undefined ? { os, architecture } : { os, architecture, variant };
+    return normalizePlatform(variant === undefined ? { os, architecture } : { os, architecture, variant });
+}
+/**
+ * containerd's normalization (platforms.Normalize): the default variant of an architecture is not written
+ * (`arm64/v8` → `arm64`, `amd64/v1` → `amd64`), and `arm` without a variant means `arm/v7`.
+ */
+function normalizePlatform(p) {
+    if ((p.architecture === 'arm64' && p.variant === 'v8') || (p.architecture === 'amd64' && p.variant === 'v1')) {
+        return { os: p.os, architecture: p.architecture };
+    }
+    if (p.architecture === 'arm' && p.variant === undefined)
+        return { os: p.os, architecture: 'arm', variant: 'v7' };
+    return p;
 }
 function formatPlatform(p) {
     return p.variant ? `${p.os}/${p.architecture}/${p.variant}` : `${p.os}/${p.architecture}`;
@@ -42361,10 +43721,13 @@ function formatPlatform(p) {
 function archTagSuffix(p) {
     return p.variant ? `${p.architecture}-${p.variant}` : p.architecture;
 }
+/** The normalized spelling of a platform, the key of every per-platform map (`linux/arm64/v8` → `linux/arm64`). */
+function platformKey(p) {
+    return formatPlatform(normalizePlatform(p));
+}
 /** Whether two platforms name the same thing (arm64 and arm64/v8 are the same platform). */
 function samePlatform(a, b) {
-    const norm = (p) => p.architecture === 'arm64' && p.variant === 'v8' ? `${p.os}/arm64` : formatPlatform(p);
-    return norm(a) === norm(b);
+    return platformKey(a) === platformKey(b);
 }
 
 
@@ -42380,7 +43743,7 @@ function samePlatform(a, b) {
 /* harmony import */ var node_fs_promises__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(1455);
 /* harmony import */ var node_fs_promises__WEBPACK_IMPORTED_MODULE_1___default = /*#__PURE__*/__nccwpck_require__.n(node_fs_promises__WEBPACK_IMPORTED_MODULE_1__);
 /* harmony import */ var _builder_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(4868);
-/* harmony import */ var _docker_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(3871);
+/* harmony import */ var _docker_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(6407);
 /* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_6__ = __nccwpck_require__(3916);
 /* harmony import */ var _login_js__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(49);
 /* harmony import */ var _state_js__WEBPACK_IMPORTED_MODULE_5__ = __nccwpck_require__(2462);
@@ -42395,10 +43758,22 @@ function samePlatform(a, b) {
 
 
 async function runPost(docker = (0,_docker_js__WEBPACK_IMPORTED_MODULE_3__/* .createDocker */ .hC)()) {
+    const workDir = (0,_state_js__WEBPACK_IMPORTED_MODULE_5__/* .loadState */ .C7)(_state_js__WEBPACK_IMPORTED_MODULE_5__/* .State */ .Uw.WorkDir);
+    const before = workDir ? await readCredentialsBefore((0,_login_js__WEBPACK_IMPORTED_MODULE_4__/* .loginBackupFile */ .IU)(workDir)) : {};
     for (const registry of (0,_state_js__WEBPACK_IMPORTED_MODULE_5__/* .loadListState */ .qR)(_state_js__WEBPACK_IMPORTED_MODULE_5__/* .State */ .Uw.Logins)) {
-        await cleanup(`logging out of ${registry || 'docker.io'}`, async () => {
+        const where = registry || 'docker.io';
+        const entry = before[(0,_login_js__WEBPACK_IMPORTED_MODULE_4__/* .authKey */ .MY)(registry)];
+        if (entry !== undefined) {
+            // a self-hosted runner's own login: put it back rather than log out
+            await cleanup(`putting back the credentials ${where} had before`, async () => {
+                await (0,_login_js__WEBPACK_IMPORTED_MODULE_4__/* .restoreCredentials */ .JA)(registry, entry);
+                _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .info */ .pq(`put back the credentials ${where} had before this run`);
+            });
+            continue;
+        }
+        await cleanup(`logging out of ${where}`, async () => {
             await (0,_login_js__WEBPACK_IMPORTED_MODULE_4__/* .logoutFrom */ .Tm)(docker, registry);
-            _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .info */ .pq(`logged out of ${registry || 'docker.io'}`);
+            _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .info */ .pq(`logged out of ${where}`);
         });
     }
     const localImages = (0,_state_js__WEBPACK_IMPORTED_MODULE_5__/* .loadListState */ .qR)(_state_js__WEBPACK_IMPORTED_MODULE_5__/* .State */ .Uw.LocalImages);
@@ -42419,12 +43794,21 @@ async function runPost(docker = (0,_docker_js__WEBPACK_IMPORTED_MODULE_3__/* .cr
                 _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .info */ .pq(line);
         });
     }
-    const workDir = (0,_state_js__WEBPACK_IMPORTED_MODULE_5__/* .loadState */ .C7)(_state_js__WEBPACK_IMPORTED_MODULE_5__/* .State */ .Uw.WorkDir);
     if (workDir) {
         await cleanup('removing the work directory', async () => {
             await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_1__.rm)(workDir, { recursive: true, force: true });
             _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .info */ .pq(`removed ${workDir}`);
         });
+    }
+}
+/** The credentials the main step kept before logging in ({} when there were none). */
+async function readCredentialsBefore(file) {
+    try {
+        const parsed = JSON.parse(await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_1__.readFile)(file, 'utf8'));
+        return typeof parsed === 'object' && parsed !== null ? parsed : {};
+    }
+    catch {
+        return {};
     }
 }
 async function cleanup(what, action) {
@@ -42439,16 +43823,70 @@ async function cleanup(what, action) {
 
 /***/ }),
 
+/***/ 8286:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   FL: () => (/* binding */ validateRepository),
+/* harmony export */   Fv: () => (/* binding */ registryOf),
+/* harmony export */   z7: () => (/* binding */ validateTag)
+/* harmony export */ });
+/**
+ * The OCI distribution grammar for repository names and tags.
+ */
+// The distribution reference grammar: [host[:port]/]path where path components are lowercase.
+const HOST = String.raw `(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*|\[[0-9a-fA-F:]+\])(?::[0-9]+)?`;
+const COMPONENT = String.raw `[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*`;
+const REPOSITORY_RE = new RegExp(`^(?:${HOST}/)?${COMPONENT}(?:/${COMPONENT})*$`);
+const TAG_RE = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/;
+/** Checks a repository name (no tag, no digest) against the distribution reference grammar. */
+function validateRepository(image) {
+    if (image.includes('@'))
+        return 'give the repository without a digest';
+    const lastSlash = image.lastIndexOf('/');
+    if (image.slice(lastSlash + 1).includes(':'))
+        return 'give the repository without a tag (tags come from "tag-template" and "tags")';
+    if (image.length > 255)
+        return 'a repository name is at most 255 characters';
+    if (!REPOSITORY_RE.test(image)) {
+        const lower = image.toLowerCase();
+        if (lower !== image && REPOSITORY_RE.test(lower.replace(/^[^/]*\//, m => m))) {
+            return `repository names must be lowercase: write "${lower}"`;
+        }
+        return 'not a valid repository name: write [registry[:port]/]path with lowercase letters, digits and . _ - / separators';
+    }
+    return undefined;
+}
+/** Checks a tag against the OCI tag grammar `[A-Za-z0-9_][A-Za-z0-9._-]{0,127}`. */
+function validateTag(tag) {
+    if (tag.length > 128)
+        return `a tag is at most 128 characters (this one has ${tag.length}): shorten it`;
+    if (!TAG_RE.test(tag))
+        return 'a tag is letters, digits, _ . and -, starts with a letter, digit or _: use only those characters';
+    return undefined;
+}
+/** The registry host of a repository (`localhost:5000/a/b` → `localhost:5000`; Docker Hub for bare names). */
+function registryOf(repository) {
+    const first = repository.split('/')[0] ?? '';
+    return repository.includes('/') && (first.includes('.') || first.includes(':') || first === 'localhost') ? first : 'docker.io';
+}
+
+
+/***/ }),
+
 /***/ 9809:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
 /* harmony export */   PE: () => (/* binding */ NO_RETRY),
+/* harmony export */   Q0: () => (/* binding */ DEFAULT_REGISTRY_TIMEOUT_SECONDS),
 /* harmony export */   XE: () => (/* binding */ classifyFailure),
+/* harmony export */   eY: () => (/* binding */ layerTransferTimeout),
 /* harmony export */   qO: () => (/* binding */ retryDelayMs),
 /* harmony export */   r3: () => (/* binding */ isRetryable),
 /* harmony export */   vI: () => (/* binding */ DEFAULT_RETRY)
 /* harmony export */ });
+/* unused harmony export LAYER_TRANSFER_FACTOR */
 /**
  * Which registry failures are worth another try, and how long to wait before it.
  *
@@ -42456,7 +43894,14 @@ async function cleanup(what, action) {
  * (see __fixtures__/registry-errors.txt). A fault a retry cannot fix (authentication, a bad request, a missing
  * manifest) is never retried.
  */
-const DEFAULT_RETRY = { attempts: 4, baseDelayMs: 2000, maxDelayMs: 60_000 };
+/** Seconds one registry operation may take per attempt, unless `registry-timeout` says otherwise. */
+const DEFAULT_REGISTRY_TIMEOUT_SECONDS = 120;
+const DEFAULT_RETRY = {
+    attempts: 4,
+    baseDelayMs: 2000,
+    maxDelayMs: 60_000,
+    timeoutSeconds: DEFAULT_REGISTRY_TIMEOUT_SECONDS
+};
 const NO_RETRY = { attempts: 1, baseDelayMs: 0, maxDelayMs: 0 };
 const RULES = [
     // A Dockerfile step that failed is the user's build, not the registry: whatever it printed, never retried.
@@ -42468,7 +43913,7 @@ const RULES = [
     { kind: 'transient', cause: 'HTTP 5xx', pattern: /\b50[0-4]\b|internal server error|bad gateway|service unavailable|gateway time-?out/i },
     { kind: 'transient', cause: 'connection reset', pattern: /connection reset|broken pipe|connection closed/i },
     { kind: 'transient', cause: 'unexpected EOF', pattern: /\bEOF\b/ },
-    { kind: 'transient', cause: 'timeout', pattern: /timeout|timed out|deadline exceeded/i },
+    { kind: 'transient', cause: 'timeout', pattern: /\btime-?outs?\b(?![-/:.@])|timed out|deadline exceeded/i },
     { kind: 'transient', cause: 'connection refused', pattern: /connection refused|no route to host|network is unreachable/i },
     { kind: 'not-found', cause: 'not found', pattern: /\b404\b|manifest[ _]unknown|not found|name[ _]unknown|blob[ _]unknown|not known to registry/i },
     { kind: 'permanent', cause: 'bad request', pattern: /\b400\b|bad request|invalid|manifest invalid|unsupported/i }
@@ -42503,6 +43948,12 @@ function retryDelayMs(policy, retry, failure) {
         return Math.min(Math.max(asked, exponential), policy.maxDelayMs);
     }
     return Math.min(exponential, policy.maxDelayMs);
+}
+/** How many times `registry-timeout` a command that moves image layers (push, pull, a copy between repositories) may take. */
+const LAYER_TRANSFER_FACTOR = 10;
+/** The bound of one attempt of a command that moves image layers: {@link LAYER_TRANSFER_FACTOR} × `registry-timeout`. */
+function layerTransferTimeout(policy) {
+    return policy.timeoutSeconds === undefined ? undefined : { seconds: policy.timeoutSeconds * LAYER_TRANSFER_FACTOR, input: 'registry-timeout' };
 }
 
 
@@ -45470,14 +46921,14 @@ __webpack_unused_export__ = errors.YAMLError;
 __webpack_unused_export__ = errors.YAMLParseError;
 __webpack_unused_export__ = errors.YAMLWarning;
 __webpack_unused_export__ = Alias.Alias;
-__webpack_unused_export__ = identity.isAlias;
+exports.Vj = identity.isAlias;
 __webpack_unused_export__ = identity.isCollection;
 __webpack_unused_export__ = identity.isDocument;
 exports.jh = identity.isMap;
 __webpack_unused_export__ = identity.isNode;
 __webpack_unused_export__ = identity.isPair;
 exports.jn = identity.isScalar;
-__webpack_unused_export__ = identity.isSeq;
+exports.oP = identity.isSeq;
 __webpack_unused_export__ = Pair.Pair;
 __webpack_unused_export__ = Scalar.Scalar;
 __webpack_unused_export__ = YAMLMap.YAMLMap;
@@ -45486,7 +46937,7 @@ __webpack_unused_export__ = cst;
 __webpack_unused_export__ = lexer.Lexer;
 exports.HN = lineCounter.LineCounter;
 __webpack_unused_export__ = parser.Parser;
-exports.qg = publicApi.parse;
+__webpack_unused_export__ = publicApi.parse;
 __webpack_unused_export__ = publicApi.parseAllDocuments;
 exports.Tp = publicApi.parseDocument;
 __webpack_unused_export__ = publicApi.stringify;

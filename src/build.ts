@@ -138,6 +138,9 @@ export function isPushFailure(output: string): boolean {
   return /failed to push \S+:/.test(output)
 }
 
+/** The build's bound: GitHub's limit of a job (6 h); a build's own steps have no shorter natural limit. */
+export const BUILD_TIMEOUT = { seconds: 6 * 3600 }
+
 export class BuildError extends Error {
   override name = 'BuildError'
 }
@@ -145,7 +148,7 @@ export class BuildError extends Error {
 /** Runs the build and returns buildx's metadata. A failed build ends in a {@link BuildError} naming the platform. */
 export async function runBuild(docker: Docker, request: BuildRequest, retry?: RetryPolicy): Promise<BuildMetadata> {
   try {
-    await docker.run(buildxBuildArgs(request), retry ? { retry } : {})
+    await docker.run(buildxBuildArgs(request), retry ? { retry, timeout: BUILD_TIMEOUT } : { timeout: BUILD_TIMEOUT })
   } catch (error) {
     if (error instanceof DockerCommandError) {
       // A push-by-digest build pushes from BuildKit: a registry that refuses or cannot be reached is not the

@@ -3,7 +3,8 @@
  * the state the main step saved).
  */
 import * as core from '@actions/core'
-import { run } from './main.js'
+import { createDocker } from './docker.js'
+import { onCancel, run } from './main.js'
 import { errorMessage } from './errors.js'
 import { runPost } from './post.js'
 import { isPostStep } from './state.js'
@@ -11,5 +12,5 @@ import { isPostStep } from './state.js'
 if (isPostStep()) {
   await runPost().catch(error => core.warning(`post step: ${errorMessage(error)}`))
 } else {
-  await run().catch(error => core.setFailed(errorMessage(error)))
+  await run(createDocker(), onCancel).catch(error => core.setFailed(errorMessage(error)))
 }

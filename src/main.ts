@@ -8,51 +8,83 @@ import * as path from 'node:path'
 import { checkBuildFiles, chooseOutput, runBuild, writeSecretFiles } from './build.js'
 import { setUpBuilder } from './builder.js'
 import { installBuildx } from './buildx-install.js'
-import { createDocker, type Docker } from './docker.js'
+import { createDocker, killRunningCommands, type Docker } from './docker.js'
 import { errorMessage } from './errors.js'
-import { logInAll } from './login.js'
-import { Output, reportOutputs, setOutputs } from './outputs.js'
-import { Phases } from './phases.js'
+import { fingerprintAnnotationArg, fingerprintBuild } from './fingerprint.js'
+import { logInAll, loginBackupFile } from './login.js'
+import { failureOutputs, Output, reportOutputs, setOutputs } from './outputs.js'
+import { Phases, PUBLISH_PHASE } from './phases.js'
 import { formatPlatform } from './platform.js'
-import { moveTags, plannedMoves, stageIndex, STAGING_TAG, type PublishResult } from './publish.js'
+import { stageIndex, stagingTag, type PublishResult } from './publish.js'
 import { setUpQemu } from './qemu.js'
 import { platformDigests } from './registry.js'
 import { readSettings, type Settings } from './settings.js'
 import { saveJsonState, saveState, State } from './state.js'
 import { writeFailureSummary, writeSummary } from './summary.js'
-import { annotationArgs, buildTime, labelArgs, planTags, readGitHubContext } from './tags.js'
+import { executeMoves, MoveJournal, planMoves } from './transaction.js'
+import { annotationArgs, buildTime, labelArgs, planTags, readGitHubContext, shouldPush } from './tags.js'
 import { runVerifyCommand, verifyStagedIndex, type PlatformReport } from './verify.js'
-import { resolveVersions, versionValues, withVersionBuildArgs } from './versions.js'
+import { resolveVersions, versionValues, withVersionBuildArgs, type Versions } from './versions.js'
 
-export async function run(docker: Docker = createDocker()): Promise<void> {
+/** Registers what a cancelled job (SIGTERM / SIGINT from the runner) does; returns the unregistration. */
+export type CancelHook = (handler: (signal: string) => Promise<void>) => () => void
+
+/** A cancelled job: kill every running command, report what moved, and end the step failed. */
+export const onCancel: CancelHook = handler => {
+  const listener = (signal: NodeJS.Signals): void => {
+    killRunningCommands()
+    void handler(signal).finally(() => process.exit(1))
+  }
+  process.once('SIGTERM', listener)
+  process.once('SIGINT', listener)
+  return () => {
+    process.off('SIGTERM', listener)
+    process.off('SIGINT', listener)
+  }
+}
+
+export async function run(docker: Docker = createDocker(), cancel?: CancelHook): Promise<void> {
   saveState(State.IsPost, 'true')
   const phases = new Phases()
+  const journal = new MoveJournal()
+  // a cancel kills the running command, which fails the pipeline too: the failure is reported once
+  let reported: Promise<void> | undefined
+  const report = (message: string): Promise<void> => (reported ??= reportFailure(message, phases, journal))
+  const unregister = cancel?.(async signal => {
+    const message = `the job was cancelled (${signal}) during the run`
+    core.setFailed(message)
+    await report(message)
+  })
   try {
-    await publish(docker, phases)
+    await publish(docker, phases, journal)
   } catch (error) {
-    await writeFailureSummary(errorMessage(error), phases.timings).catch(() => undefined)
+    await report(errorMessage(error))
     throw error
+  } finally {
+    unregister?.()
   }
 }
 
 /** Inputs → versions and tags → QEMU → builder → build → push by digest → verify → move tags → report. */
-async function publish(docker: Docker, phases: Phases): Promise<void> {
-  const settings = readSettings(name => core.getInput(name))
+async function publish(docker: Docker, phases: Phases, journal: MoveJournal): Promise<void> {
+  const settings = readSettings(name => core.getInput(name), secret => core.setSecret(secret))
   maskSecrets(settings)
   const workDir = await mkdtemp(path.join(process.env.RUNNER_TEMP || tmpdir(), 'go-build-action-'))
   saveState(State.WorkDir, workDir)
   await checkBuildFiles(settings.context, settings.file)
 
   await phases.run('Log in', () =>
-    logInAll(docker, settings.logins, settings.retry, registries => saveJsonState(State.Logins, registries))
+    logInAll(docker, settings.logins, settings.retry, registries => saveJsonState(State.Logins, registries), loginBackupFile(workDir))
   )
 
-  const { versions, plan } = await phases.run('Versions and tags', async () => {
+  const { versions, plan, fingerprint } = await phases.run('Versions and tags', async () => {
     const resolved = await resolveVersions(settings.versions, settings.file)
     for (const [name, version] of Object.entries(resolved.resolved)) core.info(`${name} ${version.value} (from ${version.source})`)
-    const tagPlan = await planTags(docker, settings, resolved, readGitHubContext(), buildTime(settings.buildArgs))
+    const github = readGitHubContext()
+    const fingerprint = shouldPush(settings.tagging.push, github) ? await fingerprintOrNone(docker, settings, resolved) : undefined
+    const tagPlan = await planTags(docker, { ...settings, fingerprint }, resolved, github, buildTime(settings.buildArgs))
     core.info(`main tag ${tagPlan.tag}; ${tagPlan.push ? 'pushing' : 'not pushing'}`)
-    return { versions: resolved, plan: tagPlan }
+    return { versions: resolved, plan: tagPlan, fingerprint }
   })
   setOutputs({ [Output.Tag]: plan.tag, [Output.Versions]: JSON.stringify(versionValues(versions)) })
 
@@ -65,7 +97,7 @@ async function publish(docker: Docker, phases: Phases): Promise<void> {
   setOutputs({ [Output.Builder]: builder.name, [Output.BuilderPlatforms]: builder.platforms.join(',') })
 
   const [firstRepository] = settings.images as [string, ...string[]]
-  const output = chooseOutput(builder.driver, plan.push, firstRepository, `${firstRepository}:${STAGING_TAG}`)
+  const output = chooseOutput(builder.driver, plan.push, firstRepository, `${firstRepository}:${stagingTag()}`)
   if (output.kind === 'load') saveJsonState(State.LocalImages, [output.name])
 
   const metadata = await phases.run(`Build ${settings.platforms.length} platforms`, async () =>
@@ -82,7 +114,11 @@ async function publish(docker: Docker, phases: Phases): Promise<void> {
         dockerContext: builder.dockerContext,
         target: settings.target || undefined,
         labels: [...labelArgs(plan.labels), ...settings.labels],
-        annotations: [...annotationArgs(plan.annotations), ...settings.annotations],
+        annotations: [
+          ...annotationArgs(plan.annotations),
+          ...(fingerprint ? [fingerprintAnnotationArg(fingerprint)] : []),
+          ...settings.annotations
+        ],
         secretFiles: await writeSecretFiles(workDir, settings.secrets),
         cacheFrom: settings.cacheFrom,
         cacheTo: settings.cacheTo,
@@ -97,7 +133,7 @@ async function publish(docker: Docker, phases: Phases): Promise<void> {
 
   if (output.kind === 'load' && settings.verifyCommand.length > 0) {
     await phases.run('Verify locally, before anything is pushed', () =>
-      runVerifyCommand(docker, output.name, settings.platforms, settings.verifyCommand, false)
+      runVerifyCommand(docker, output.name, settings.platforms, settings.verifyCommand, false, settings.verifyTimeoutSeconds)
     )
   }
 
@@ -109,7 +145,8 @@ async function publish(docker: Docker, phases: Phases): Promise<void> {
     platformDigests: {},
     manifest: '',
     attestations: [],
-    metadata
+    metadata,
+    moves: []
   }
   let platforms: PlatformReport[] = []
 
@@ -120,33 +157,89 @@ async function publish(docker: Docker, phases: Phases): Promise<void> {
     const verified = await phases.run('Verify what the registries hold', async () => {
       const checked = await verifyStagedIndex(docker, staged.repositories, staged.digest, settings.platforms, settings.retry)
       if (output.kind !== 'load' && settings.verifyCommand.length > 0) {
-        await runVerifyCommand(docker, `${firstRepository}@${staged.digest}`, settings.platforms, settings.verifyCommand, true)
+        await runVerifyCommand(docker, `${firstRepository}@${staged.digest}`, settings.platforms, settings.verifyCommand, true, settings.verifyTimeoutSeconds)
       }
       return checked
     })
     const digests = platformDigests(verified.index.index)
-    await phases.run('Move tags', async () => {
-      const created = await moveTags(docker, staged, plan.indexTags, plan.platformTags, digests, settings.retry)
-      saveJsonState(State.LocalImages, [...(output.kind === 'load' ? [output.name] : []), ...created])
+    const localNames = output.kind === 'load' ? [output.name] : []
+    const records = await phases.run(PUBLISH_PHASE, async () => {
+      try {
+        const movePlan = await planMoves(docker, staged, plan, digests, settings.retry, journal)
+        core.info(`${movePlan.moves.length} tag(s) to move: ${movePlan.moves.map(m => `${m.reference} (${m.previous || 'new'})`).join(', ')}`)
+        return await executeMoves(docker, movePlan, settings.retry, journal)
+      } finally {
+        saveJsonState(State.LocalImages, [...localNames, ...journal.localNames])
+      }
     })
-    const moves = plannedMoves(staged.repositories, plan.indexTags, plan.platformTags)
     platforms = verified.platforms
     result = {
       pushed: true,
-      references: [...moves.index, ...Object.values(moves.platforms).flat()],
+      references: [...records.filter(r => r.kind === 'index'), ...records.filter(r => r.kind === 'platform')].map(r => r.reference),
       digest: staged.digest,
       pinned: staged.repositories.map(r => `${r}@${staged.digest}`),
       platformDigests: digests,
       manifest: verified.index.raw,
       attestations: verified.attestations,
-      metadata
+      metadata,
+      moves: records
     }
   }
 
+  // Once published, a failed output or summary write is a warning: the tags users pull have moved.
   await core.group('Report', async () => {
-    reportOutputs(result, plan.tag)
-    await writeSummary(result, platforms, phases.timings)
+    try {
+      reportOutputs(result, plan.tag)
+    } catch (error) {
+      core.warning(`published, but could not set the outputs: ${errorMessage(error)}`)
+    }
+    await writeSummary(result, platforms, phases.timings).catch((error: unknown) => {
+      core.warning(`published, but could not write the job summary: ${errorMessage(error)}`)
+    })
   })
+}
+
+/** A failed run's outputs and summary: where every tag this run was moving ended. Writing them never fails the step twice. */
+async function reportFailure(message: string, phases: Phases, journal: MoveJournal): Promise<void> {
+  const records = journal.snapshot()
+  try {
+    if (records.length > 0) setOutputs(failureOutputs(records))
+  } catch (error) {
+    core.warning(`could not set the outputs: ${errorMessage(error)}`)
+  }
+  await writeFailureSummary(message, phases.timings, records).catch((error: unknown) => {
+    core.warning(`could not write the job summary: ${errorMessage(error)}`)
+  })
+}
+
+/**
+ * The fingerprint of this build, stored on the index so that a re-run after a failed publish completes it; a
+ * build that cannot be fingerprinted (a FROM image no registry serves) publishes without one, with a warning.
+ */
+async function fingerprintOrNone(docker: Docker, settings: Settings, versions: Versions): Promise<string | undefined> {
+  try {
+    const fingerprint = await fingerprintBuild(
+      docker,
+      {
+        context: settings.context,
+        file: settings.file,
+        buildArgs: withVersionBuildArgs(settings.buildArgs, versions),
+        platforms: settings.platforms,
+        versions: versionValues(versions),
+        target: settings.target,
+        provenance: settings.provenance,
+        sbom: settings.sbom,
+        labels: settings.labels,
+        annotations: settings.annotations
+      },
+      settings.retry
+    )
+    core.info(`fingerprint ${fingerprint.value} (${fingerprint.contextEntries} context entries)`)
+    return fingerprint.value
+  } catch (error) {
+    core.warning(`no fingerprint for this build (${errorMessage(error)}): a re-run after a failed publish will start a new TAG-n`)
+    return undefined
+  }
 }
 
 /** Masks every secret value before anything can print it. */

@@ -9,13 +9,14 @@
  * - Per-platform tags are the main tag plus `-<arch>` (`-arm-v7` for variants), on unless `platform-tags: false`.
  * - A published `release` adds the release's tag name (made fit for a tag); `latest: true` adds `latest` on a
  *   push to the default branch (`always`: on every pushing run).
- * - `push: auto` pushes on every event but `pull_request` / `pull_request_target`.
+ * - `push: auto` pushes only on events known to be trusted for publishing ({@link PUBLISHING_EVENTS}).
  */
 import * as core from '@actions/core'
 import { readFileSync } from 'node:fs'
 import type { Docker } from './docker.js'
-import { archTagSuffix, formatPlatform, type Platform } from './platform.js'
-import { referenceExists } from './registry.js'
+import { archTagSuffix, formatPlatform, parsePlatform, type Platform } from './platform.js'
+import { readFingerprint } from './fingerprint.js'
+import { currentDigest, inspectIndex, platformDigests, referenceExists, type RegistryIndex } from './registry.js'
 import type { RetryPolicy } from './retry.js'
 import { InputError, splitList, type InputReader } from './input.js'
 import { validateTag } from './reference.js'
@@ -30,6 +31,11 @@ export interface TagPlan {
   platformTags: Record<string, string>
   /** Whether this run pushes (event-aware). */
   push: boolean
+  /**
+   * What the registries held under the main tag when it was chosen (`repository:tag` → digest, '' for free);
+   * empty with `rebuild: overwrite`. Checked again right before the first tag moves.
+   */
+  seen: Record<string, string>
   /** OCI labels for the image config and annotations for the index/manifests. */
   labels: Record<string, string>
   annotations: Record<string, string>
@@ -202,10 +208,30 @@ function readEventPayload(file: string | undefined): Record<string, unknown> {
   }
 }
 
-/** Whether the run pushes: `push: auto` builds without pushing for pull requests. */
+/**
+ * The events known to be trusted for publishing: `push: auto` pushes on these only. Any other event (a pull
+ * request, an issue comment, a workflow_run of untrusted code, an event added later) builds without pushing.
+ */
+export const PUBLISHING_EVENTS: readonly string[] = [
+  'push',
+  'release',
+  'workflow_dispatch',
+  'schedule',
+  'workflow_call',
+  'merge_group',
+  'repository_dispatch'
+]
+
+/** Whether the run pushes: `push: auto` pushes only on {@link PUBLISHING_EVENTS}. */
 export function shouldPush(mode: PushMode, github: GitHubContext): boolean {
   if (mode !== 'auto') return mode === 'true'
-  return github.eventName !== 'pull_request' && github.eventName !== 'pull_request_target'
+  return PUBLISHING_EVENTS.includes(github.eventName)
+}
+
+/** Why a run does not push, for the log. */
+export function whyNotPushing(mode: PushMode, github: GitHubContext): string {
+  if (mode === 'false') return 'push is false'
+  return `push is auto and event "${github.eventName || 'unknown'}" is not one known to be trusted for publishing (${PUBLISHING_EVENTS.join(', ')}); set push: true to publish from it`
 }
 
 /**
@@ -232,6 +258,12 @@ export interface PlanSettings {
   images: string[]
   platforms: Platform[]
   tagging: TagSettings
+  /**
+   * The fingerprint of this build (fingerprint.ts), stored on the index: a main tag whose index carries it but
+   * whose publish is incomplete (a run that failed while moving tags) is this build's, and is completed rather
+   * than skipped for `TAG-1`. Unset: no such check.
+   */
+  fingerprint?: string
   /** How the registry check of the main tag retries transient faults (unset: no retry). */
   retry?: RetryPolicy
 }
@@ -280,10 +312,18 @@ export async function planTags(
   if (t.latest === 'always' || (t.latest === 'true' && onDefaultBranch)) indexExtras.push('latest')
 
   let tag = base
+  let seen: Record<string, string> = {}
   if (!push) {
-    core.info(`not pushing (push: ${t.push}, event ${github.eventName || 'unknown'}): the registry is not asked whether ${base} exists`)
+    core.info(`not pushing (push: ${t.push}, event ${github.eventName || 'unknown'}): ${whyNotPushing(t.push, github)}; the registry is not asked whether ${base} exists`)
   } else if (t.rebuild !== 'overwrite') {
-    tag = await resolveRebuild(docker, settings.images, base, t.rebuild, settings.retry)
+    const suffixes = t.platformTags ? settings.platforms.map(archTagSuffix) : []
+    const unfinished = (tag: string): Promise<Record<string, string> | undefined> =>
+      settings.fingerprint === undefined
+        ? Promise.resolve(undefined)
+        : unfinishedPublish(docker, settings.images, tag, suffixes, settings.fingerprint, settings.retry)
+    const resolved = await resolveRebuild(docker, settings.images, base, t.rebuild, unfinished, settings.retry)
+    tag = resolved.tag
+    seen = resolved.seen
   }
   checkTag(tag, 'tag-template', 'the main tag with its rebuild number')
 
@@ -304,28 +344,41 @@ export async function planTags(
   }
 
   const metadata = imageMetadata(tag, versions, github, now)
-  return { tag, indexTags, platformTags, push, labels: metadata, annotations: { ...metadata } }
+  return { tag, indexTags, platformTags, push, seen, labels: metadata, annotations: { ...metadata } }
 }
 
-/** `suffix`: the main tag if free in every repository, else the first `TAG-n` free in all. `fail`: the tag, or an error. */
+/**
+ * `suffix`: the main tag if free in every repository (or an unfinished publish of this very build), else the first
+ * `TAG-n` that is. `fail`: the tag, or an error. Returns the tag and what each repository held under it.
+ */
 async function resolveRebuild(
   docker: Docker,
   images: readonly string[],
   base: string,
   mode: RebuildMode,
+  unfinished: (tag: string) => Promise<Record<string, string> | undefined>,
   retry?: RetryPolicy
-): Promise<string> {
+): Promise<{ tag: string; seen: Record<string, string> }> {
+  const free = (tag: string): Record<string, string> => Object.fromEntries(images.map(image => [`${image}:${tag}`, '']))
   const existing = async (tag: string): Promise<string | undefined> => {
     for (const image of images) {
       if (await referenceExists(docker, `${image}:${tag}`, retry)) return `${image}:${tag}`
     }
     return undefined
   }
+  const resume = async (tag: string, found: string): Promise<{ tag: string; seen: Record<string, string> } | undefined> => {
+    const seen = await unfinished(tag)
+    if (seen === undefined) return undefined
+    core.info(`${found} holds an unfinished publish of this very build (same fingerprint): this run completes it`)
+    return { tag, seen }
+  }
   const found = await existing(base)
   if (found === undefined) {
     core.info(`${base} is new in ${images.join(', ')}`)
-    return base
+    return { tag: base, seen: free(base) }
   }
+  const resumed = await resume(base, found)
+  if (resumed) return resumed
   if (mode === 'fail') {
     throw new InputError(
       'rebuild',
@@ -337,11 +390,51 @@ async function resolveRebuild(
     const taken = await existing(candidate)
     if (taken === undefined) {
       core.info(`${found} exists; this rebuild publishes ${candidate}`)
-      return candidate
+      return { tag: candidate, seen: free(candidate) }
     }
+    const resumedCandidate = await resume(candidate, taken)
+    if (resumedCandidate) return resumedCandidate
     core.info(`${taken} exists too`)
   }
   throw new InputError('rebuild', `${base}-1 … ${base}-${MAX_REBUILDS} all exist: bump a version, or set rebuild: overwrite`)
+}
+
+/**
+ * Whether `tag` holds an unfinished publish of the build with this fingerprint: where the tag exists its index
+ * carries the fingerprint, and some repository lacks the tag or a `TAG-ARCH` that matches the index. Returns what
+ * each repository holds under the tag (to check again before moving), or undefined when it is not such a publish.
+ */
+export async function unfinishedPublish(
+  docker: Docker,
+  images: readonly string[],
+  tag: string,
+  archSuffixes: readonly string[],
+  fingerprint: string,
+  retry?: RetryPolicy
+): Promise<Record<string, string> | undefined> {
+  const seen: Record<string, string> = {}
+  let complete = true
+  for (const image of images) {
+    const digest = await currentDigest(docker, `${image}:${tag}`, retry)
+    seen[`${image}:${tag}`] = digest
+    if (digest === '') {
+      complete = false
+      continue
+    }
+    let index: RegistryIndex
+    try {
+      index = await inspectIndex(docker, `${image}@${digest}`, retry)
+    } catch {
+      return undefined
+    }
+    if (readFingerprint(index.index) !== fingerprint) return undefined
+    const entries = platformDigests(index.index)
+    for (const suffix of archSuffixes) {
+      const expected = Object.entries(entries).find(([platform]) => archTagSuffix(parsePlatform(platform)) === suffix)?.[1]
+      if (expected === undefined || (await currentDigest(docker, `${image}:${tag}-${suffix}`, retry)) !== expected) complete = false
+    }
+  }
+  return complete ? undefined : seen
 }
 
 /** Version name → the label namespace the established versions file uses. */

@@ -17,7 +17,6 @@ import { tmpdir } from 'node:os'
 import * as path from 'node:path'
 import { promisify } from 'node:util'
 import { runAction, type ActionRun, type RunActionOptions } from '../../../scripts/run-action.mjs'
-import { STAGING_TAG } from '../../../src/publish.js'
 import { docker } from './environment.js'
 
 export type PathName = 'hosted' | 'engine'
@@ -149,12 +148,4 @@ export async function builderLeftovers(run: ActionRun): Promise<string[]> {
 export function builderUsed(run: ActionRun): { driver?: string; buildx?: string } {
   const m = /builder \S+ \(([a-z-]+), buildx ([^)]+)\) supports/.exec(run.main.log)
   return { driver: m?.[1], buildx: m?.[2] }
-}
-
-/**
- * The non-user tags a publish leaves in the first repository on this path: the docker driver pushes its loaded
- * index through the staging tag; the docker-container driver pushes by digest and leaves none.
- */
-export function stagingTags(builderPath: BuilderPath): string[] {
-  return builderPath.driver === 'docker' ? [STAGING_TAG] : []
 }
