@@ -40523,7 +40523,7 @@ function errorMessage(error) {
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
 /* harmony import */ var _actions_core__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(6058);
 /* harmony import */ var _docker_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(6407);
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(1571);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(2534);
 /* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_5__ = __nccwpck_require__(3916);
 /* harmony import */ var _post_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(6661);
 /* harmony import */ var _state_js__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(2462);
@@ -40898,7 +40898,7 @@ async function logInAll(docker, logins, retry, remember, backupFile) {
 
 /***/ }),
 
-/***/ 1571:
+/***/ 2534:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -40910,6 +40910,119 @@ __nccwpck_require__.d(__webpack_exports__, {
 
 // EXTERNAL MODULE: ./node_modules/@actions/core/lib/core.js + 8 modules
 var core = __nccwpck_require__(6058);
+// EXTERNAL MODULE: ./src/docker.ts + 1 modules
+var src_docker = __nccwpck_require__(6407);
+// EXTERNAL MODULE: ./src/errors.ts
+var errors = __nccwpck_require__(3916);
+;// CONCATENATED MODULE: ./src/outputs.ts
+/**
+ * Step outputs: typed names, so a typo is a compile error, and one place that sets them all.
+ */
+
+const Output = {
+    /** Digest of the pushed multi-arch index. */
+    Digest: 'digest',
+    /** The main tag. */
+    Tag: 'tag',
+    /** Every full reference published, newline separated. */
+    Tags: 'tags',
+    /** `repository@digest` for every repository, newline separated. */
+    Images: 'images',
+    /** JSON object: version name (`go`) → the version the image was built with. */
+    Versions: 'versions',
+    /** JSON object: platform (`linux/arm64`) → manifest digest. */
+    PlatformDigests: 'platform-digests',
+    /** The index exactly as the registry serves it. */
+    Manifest: 'manifest',
+    /** buildx's metadata JSON. */
+    Metadata: 'metadata',
+    /** JSON list of the index's attestation manifests: digest, the platform attested, predicate types. */
+    Attestations: 'attestations',
+    /**
+     * JSON list of every tag move: `reference`, `previous` (the digest it held before, '' for a new tag), `digest`
+     * (what this run moved it to), `now` (what it holds at the end) and `outcome` (moved, not-moved, restored,
+     * restore-failed, other, unknown). Set on failure too.
+     */
+    Moves: 'moves',
+    /** The requested platforms that run through QEMU on this runner, comma separated. */
+    QemuPlatforms: 'qemu-platforms',
+    /** The buildx builder the build ran on. */
+    Builder: 'builder',
+    /** The platforms that builder supports, comma separated. */
+    BuilderPlatforms: 'builder-platforms'
+};
+/** The outputs that describe what was published (the setup phases set theirs as they go). */
+function outputsOf(result, tag) {
+    return {
+        [Output.Digest]: result.digest,
+        [Output.Tag]: tag,
+        [Output.Tags]: result.references.join('\n'),
+        [Output.Images]: result.pinned.join('\n'),
+        [Output.PlatformDigests]: JSON.stringify(result.platformDigests),
+        [Output.Manifest]: result.manifest,
+        [Output.Metadata]: JSON.stringify(result.metadata.raw),
+        [Output.Attestations]: JSON.stringify(result.attestations),
+        [Output.Moves]: movesJson(result.moves)
+    };
+}
+function movesJson(records) {
+    return JSON.stringify(records.map(r => ({ reference: r.reference, previous: r.previous, digest: r.target, now: r.now, outcome: r.outcome })));
+}
+/**
+ * A run that failed while moving tags: `digest` is the index it was publishing, `tags` every reference that
+ * holds this run's content at the end, `moves` where every planned reference ended.
+ */
+function failureOutputs(records) {
+    const index = records.find(r => r.kind === 'index');
+    const holding = records.filter(r => r.now !== '' && r.now === r.target);
+    return {
+        ...(index ? { [Output.Digest]: index.target } : {}),
+        [Output.Tags]: holding.map(r => r.reference).join('\n'),
+        [Output.Moves]: movesJson(records)
+    };
+}
+function reportOutputs(result, tag) {
+    for (const [name, value] of Object.entries(outputsOf(result, tag)))
+        core/* setOutput */.uH(name, value);
+}
+/** Sets some outputs now (setup phases report theirs as soon as they are known). */
+function setOutputs(outputs) {
+    for (const [name, value] of Object.entries(outputs))
+        core/* setOutput */.uH(name, value);
+}
+
+;// CONCATENATED MODULE: ./src/phases.ts
+/**
+ * The pipeline's phases: each runs in its own log group and its duration is kept for the job summary.
+ */
+
+/** The phase in which tags users pull move; the failure summary says whether it began. */
+const PUBLISH_PHASE = 'Move tags';
+class Phases {
+    now;
+    timings = [];
+    origin;
+    constructor(now = Date.now) {
+        this.now = now;
+        this.origin = now();
+    }
+    /** Runs `body` in a log group named `name`, timing it (failed phases are kept too). */
+    async run(name, body) {
+        const start = this.now();
+        let ok = false;
+        try {
+            const result = await core/* group */.Os(name, body);
+            ok = true;
+            return result;
+        }
+        finally {
+            this.timings.push({ name, startMs: start - this.origin, durationMs: this.now() - start, ok });
+        }
+    }
+}
+
+// EXTERNAL MODULE: ./src/state.ts
+var state = __nccwpck_require__(2462);
 // EXTERNAL MODULE: external "node:fs/promises"
 var promises_ = __nccwpck_require__(1455);
 // EXTERNAL MODULE: external "node:os"
@@ -40918,8 +41031,6 @@ var external_node_os_ = __nccwpck_require__(8161);
 var external_node_path_ = __nccwpck_require__(6760);
 // EXTERNAL MODULE: ./src/input.ts
 var src_input = __nccwpck_require__(3599);
-// EXTERNAL MODULE: ./src/docker.ts + 1 modules
-var src_docker = __nccwpck_require__(6407);
 // EXTERNAL MODULE: ./src/reference.ts
 var reference = __nccwpck_require__(8286);
 // EXTERNAL MODULE: ./src/retry.ts
@@ -41197,8 +41308,6 @@ async function writeSecretFiles(dir, secrets) {
 var src_builder = __nccwpck_require__(4868);
 // EXTERNAL MODULE: ./src/buildx-install.ts + 4 modules
 var buildx_install = __nccwpck_require__(4707);
-// EXTERNAL MODULE: ./src/errors.ts
-var errors = __nccwpck_require__(3916);
 // EXTERNAL MODULE: ./node_modules/@balena/dockerignore/ignore.js
 var ignore = __nccwpck_require__(4158);
 var ignore_default = /*#__PURE__*/__nccwpck_require__.n(ignore);
@@ -41566,115 +41675,219 @@ async function resolveBaseImages(docker, references, retry) {
     return Object.fromEntries(resolved);
 }
 
+;// CONCATENATED MODULE: ./src/handoff.ts
+/**
+ * The hand-off between `mode: leg` jobs and the `mode: merge` job, through the registry alone.
+ *
+ * Each leg records itself, per platform, under a fixed tag in the first repository, `go-build-action-leg-ARCH`:
+ * an index that wraps the leg's built index (its platform manifest and attestations) and carries, as index
+ * annotations, the workflow run and attempt, the runner, the build time and the main tag the leg computed. A later
+ * run overwrites the tag, so the registry holds a bounded set of non-user references (one per platform, plus
+ * `go-build-action-merge` for the merged index before it is published), never one per run. No tag users pull
+ * moves in a leg.
+ *
+ * The merge reads the record of every platform in `platforms`: a missing record, or one from another run, fails
+ * the merge naming the platform, before anything moves; a record from an earlier attempt of this run (GitHub's
+ * "re-run failed jobs" keeps the legs that passed) is used and reported. The merge then creates the index from
+ * the legs' manifests (`imagetools create`, no rebuild) and hands it to the same publish transaction as `mode: all`.
+ */
+
+
+
+
+
+/** The start of every leg record's tag; the platform's `TAG-ARCH` suffix follows. */
+const LEG_TAG_PREFIX = 'go-build-action-leg';
+/** The tag the merge writes its index under in the first repository before it verifies and publishes it. */
+const MERGE_TAG = 'go-build-action-merge';
+/** Index annotations of a leg record (and `RUN_ID` on the merged index, so a re-run recognizes its own). */
+const LegAnnotation = {
+    RunId: 'io.go-build.run-id',
+    RunAttempt: 'io.go-build.run-attempt',
+    Runner: 'io.go-build.leg.runner',
+    BuildSeconds: 'io.go-build.leg.build-seconds',
+    Tag: 'io.go-build.leg.tag',
+    Created: 'io.go-build.leg.created'
+};
+/** `go-build-action-leg-arm64`, `go-build-action-leg-arm-v7`. */
+function legTag(platform) {
+    return `${LEG_TAG_PREFIX}-${(0,src_platform/* archTagSuffix */.wm)(platform)}`;
+}
+/** The run this job belongs to; legs and merges need one (the runner always sets it). */
+function readWorkflowRun(mode, env = process.env) {
+    const id = env.GITHUB_RUN_ID ?? '';
+    if (!/^\d+$/.test(id)) {
+        throw new src_input/* InputError */.dz('mode', `"${mode}" binds legs and merge to one workflow run, and GITHUB_RUN_ID is ${id ? `"${id}"` : 'not set'}: run it in a GitHub Actions job, or use mode: all`);
+    }
+    const attempt = Number(env.GITHUB_RUN_ATTEMPT || '1');
+    return { id, attempt: Number.isInteger(attempt) && attempt > 0 ? attempt : 1 };
+}
+/** The runner, as the legs table shows it. */
+function describeRunner(env = process.env) {
+    const where = [env.RUNNER_OS, env.RUNNER_ARCH].filter(Boolean).join('/');
+    return `${env.RUNNER_NAME || 'unnamed runner'}${where ? ` (${where})` : ''}`;
+}
+/** `--annotation index:KEY=VALUE` arguments of `imagetools create` (buildx reads a value up to a comma). */
+function indexAnnotationArgs(values) {
+    return Object.entries(values).flatMap(([key, value]) => ['--annotation', `index:${key}=${value.replace(/,/g, ' ')}`]);
+}
+/** `--annotation index:KEY=VALUE` arguments of a leg record. */
+function legAnnotationArgs(record) {
+    return indexAnnotationArgs({
+        [LegAnnotation.RunId]: record.run.id,
+        [LegAnnotation.RunAttempt]: String(record.run.attempt),
+        [LegAnnotation.Runner]: record.runner,
+        [LegAnnotation.BuildSeconds]: String(Math.round(record.buildSeconds)),
+        [LegAnnotation.Tag]: record.tag,
+        [LegAnnotation.Created]: record.created
+    });
+}
+/** Reads a leg record's index; throws, naming the platform, when it is not a whole record. */
+function parseLegRecord(platform, reference, digest, index) {
+    const a = index.annotations ?? {};
+    const runId = a[LegAnnotation.RunId];
+    const tag = a[LegAnnotation.Tag];
+    if (!runId || !tag) {
+        throw new Error(`${platform}: ${reference} carries no leg annotations (run id, tag): it was not written by a leg of this action, or the registry dropped index annotations`);
+    }
+    const manifest = platformDigests(index)[platform];
+    if (!manifest)
+        throw new Error(`${platform}: ${reference} holds no ${platform} manifest (it holds ${Object.keys(platformDigests(index)).join(', ') || 'none'})`);
+    const attestations = index.manifests
+        .filter(d => isAttestation(d) && d.annotations?.['vnd.docker.reference.digest'] === manifest)
+        .map(d => d.digest);
+    return {
+        platform,
+        run: { id: runId, attempt: Number(a[LegAnnotation.RunAttempt] ?? '1') },
+        runner: a[LegAnnotation.Runner] ?? '',
+        buildSeconds: Number(a[LegAnnotation.BuildSeconds] ?? '0'),
+        tag,
+        created: a[LegAnnotation.Created] ?? '',
+        manifest,
+        attestations,
+        recordDigest: digest
+    };
+}
+/** Reads one platform's leg record, or undefined when the platform has none. */
+async function readLegRecord(docker, repository, platform, retry) {
+    const reference = `${repository}:${legTag(platform)}`;
+    const digest = await currentDigest(docker, reference, retry);
+    if (digest === '')
+        return undefined;
+    const index = await inspectIndex(docker, `${repository}@${digest}`, retry);
+    return parseLegRecord((0,src_platform/* formatPlatform */.Bq)(platform), reference, digest, index.index);
+}
+/**
+ * Writes this leg's record for each of its platforms (overwriting the previous run's), wrapping the staged index,
+ * and reads each back: a buildx or registry that drops index annotations is an error here, not in the merge.
+ */
+async function recordLeg(docker, repository, stagedDigest, platforms, record, retry) {
+    const written = [];
+    for (const platform of platforms) {
+        const reference = `${repository}:${legTag(platform)}`;
+        await docker.run(['buildx', 'imagetools', 'create', ...legAnnotationArgs(record), '--tag', reference, `${repository}@${stagedDigest}`], withLayerBound(retry));
+        const back = await readLegRecord(docker, repository, platform, retry);
+        if (back?.run.id !== record.run.id || back.run.attempt !== record.run.attempt) {
+            throw new Error(`${reference} does not read back as this leg's record (run ${record.run.id}, attempt ${record.run.attempt}): another leg of the same platform wrote it at the same time; give the workflow a "concurrency:" group keyed on the image`);
+        }
+        core/* info */.pq(`${(0,src_platform/* formatPlatform */.Bq)(platform)}: recorded as ${reference} (${back.recordDigest}) for the merge`);
+        written.push(back);
+    }
+    return written;
+}
+/**
+ * Reads every platform's leg record and checks they belong to this run and agree on the tag. Throws, naming every
+ * platform at fault and saying that nothing moved, before anything is written.
+ */
+async function collectLegs(docker, repository, platforms, run, retry) {
+    const problems = [];
+    const legs = [];
+    for (const platform of platforms) {
+        const name = (0,src_platform/* formatPlatform */.Bq)(platform);
+        let leg;
+        try {
+            leg = await readLegRecord(docker, repository, platform, retry);
+        }
+        catch (error) {
+            if (error instanceof RegistryQueryError)
+                throw error;
+            problems.push(error.message);
+            continue;
+        }
+        if (!leg) {
+            problems.push(`${name}: no leg recorded (${repository}:${legTag(platform)} does not exist): its leg did not run or failed`);
+        }
+        else if (leg.run.id !== run.id) {
+            problems.push(`${name}: the leg recorded under ${repository}:${legTag(platform)} is from run ${leg.run.id} (attempt ${leg.run.attempt}), not this run ${run.id}: this run's ${name} leg did not finish`);
+        }
+        else if (leg.run.attempt > run.attempt) {
+            problems.push(`${name}: the leg recorded is from attempt ${leg.run.attempt}, later than this merge's attempt ${run.attempt}: re-run the merge`);
+        }
+        else {
+            legs.push(leg);
+        }
+    }
+    if (problems.length > 0) {
+        throw new Error(`cannot merge; no tag moved:\n  ${problems.join('\n  ')}`);
+    }
+    const tags = [...new Set(legs.map(l => l.tag))];
+    if (tags.length !== 1) {
+        throw new Error(`cannot merge; no tag moved: the legs computed different tags (${legs.map(l => `${l.platform} → ${l.tag}`).join(', ')}): another run published in between; re-run all the legs, and give the workflow a "concurrency:" group keyed on the image`);
+    }
+    for (const leg of legs) {
+        if (leg.run.attempt < run.attempt) {
+            core/* notice */.lm(`${leg.platform}: using the leg of attempt ${leg.run.attempt} of this run (kept by a re-run of failed jobs), built on ${leg.runner}`);
+        }
+    }
+    const created = legs.map(l => l.created).filter(c => c !== '').sort()[0] ?? '';
+    return { tag: tags[0] ?? '', created, legs };
+}
+/**
+ * Creates the index from the legs' manifests in the first repository (no rebuild) under {@link MERGE_TAG}, and
+ * returns its digest. It carries this run's id, so a re-run of the merge recognizes the index it published.
+ */
+async function createMergedIndex(docker, repository, legs, annotations, run, retry) {
+    const reference = `${repository}:${MERGE_TAG}`;
+    // each record is an index of the leg's manifest and its attestations: imagetools merges their entries
+    const sources = [...new Set(legs.map(l => l.recordDigest))].map(d => `${repository}@${d}`);
+    await docker.run(['buildx', 'imagetools', 'create', ...indexAnnotationArgs({ ...annotations, [LegAnnotation.RunId]: run.id }), '--tag', reference, ...sources], withLayerBound(retry));
+    const index = await inspectIndex(docker, reference, retry);
+    const expected = legs.map(l => l.manifest).sort();
+    const got = Object.values(platformDigests(index.index)).sort();
+    if (JSON.stringify(got) !== JSON.stringify(expected)) {
+        throw new Error(`${reference} does not hold the legs' manifests (another merge of this image wrote it at the same time); no tag moved: give the workflow a "concurrency:" group keyed on the image`);
+    }
+    return index.digest;
+}
+/**
+ * The main tag as the merge may find it: free, or holding an index an earlier attempt of this run's merge
+ * published (a re-run of the merge, or of a leg and then the merge, moves it again). Anything else stays as the
+ * legs saw it, so the transaction refuses to move a tag another run published.
+ */
+async function ownEarlierPublish(docker, seen, run, retry) {
+    const result = { ...seen };
+    for (const [reference, held] of Object.entries(seen)) {
+        if (held !== '')
+            continue;
+        const now = await currentDigest(docker, reference, retry);
+        if (now === '')
+            continue;
+        const at = reference.lastIndexOf(':');
+        const index = await inspectIndex(docker, `${reference.slice(0, at)}@${now}`, retry).catch(() => undefined);
+        if (index?.index.annotations?.[LegAnnotation.RunId] === run.id) {
+            core/* info */.pq(`${reference} holds ${now}, published by an earlier attempt of this run: it moves again`);
+            result[reference] = now;
+        }
+    }
+    return result;
+}
+/** The legs table of the merge's summary: platform, runner, build time, digest. */
+function legRows(legs) {
+    return legs.map(l => [l.platform, l.runner || 'unknown', `${l.buildSeconds} s`, l.manifest, String(l.run.attempt)]);
+}
+
 // EXTERNAL MODULE: ./src/login.ts
 var login = __nccwpck_require__(49);
-;// CONCATENATED MODULE: ./src/outputs.ts
-/**
- * Step outputs: typed names, so a typo is a compile error, and one place that sets them all.
- */
-
-const Output = {
-    /** Digest of the pushed multi-arch index. */
-    Digest: 'digest',
-    /** The main tag. */
-    Tag: 'tag',
-    /** Every full reference published, newline separated. */
-    Tags: 'tags',
-    /** `repository@digest` for every repository, newline separated. */
-    Images: 'images',
-    /** JSON object: version name (`go`) → the version the image was built with. */
-    Versions: 'versions',
-    /** JSON object: platform (`linux/arm64`) → manifest digest. */
-    PlatformDigests: 'platform-digests',
-    /** The index exactly as the registry serves it. */
-    Manifest: 'manifest',
-    /** buildx's metadata JSON. */
-    Metadata: 'metadata',
-    /** JSON list of the index's attestation manifests: digest, the platform attested, predicate types. */
-    Attestations: 'attestations',
-    /**
-     * JSON list of every tag move: `reference`, `previous` (the digest it held before, '' for a new tag), `digest`
-     * (what this run moved it to), `now` (what it holds at the end) and `outcome` (moved, not-moved, restored,
-     * restore-failed, other, unknown). Set on failure too.
-     */
-    Moves: 'moves',
-    /** The requested platforms that run through QEMU on this runner, comma separated. */
-    QemuPlatforms: 'qemu-platforms',
-    /** The buildx builder the build ran on. */
-    Builder: 'builder',
-    /** The platforms that builder supports, comma separated. */
-    BuilderPlatforms: 'builder-platforms'
-};
-/** The outputs that describe what was published (the setup phases set theirs as they go). */
-function outputsOf(result, tag) {
-    return {
-        [Output.Digest]: result.digest,
-        [Output.Tag]: tag,
-        [Output.Tags]: result.references.join('\n'),
-        [Output.Images]: result.pinned.join('\n'),
-        [Output.PlatformDigests]: JSON.stringify(result.platformDigests),
-        [Output.Manifest]: result.manifest,
-        [Output.Metadata]: JSON.stringify(result.metadata.raw),
-        [Output.Attestations]: JSON.stringify(result.attestations),
-        [Output.Moves]: movesJson(result.moves)
-    };
-}
-function movesJson(records) {
-    return JSON.stringify(records.map(r => ({ reference: r.reference, previous: r.previous, digest: r.target, now: r.now, outcome: r.outcome })));
-}
-/**
- * A run that failed while moving tags: `digest` is the index it was publishing, `tags` every reference that
- * holds this run's content at the end, `moves` where every planned reference ended.
- */
-function failureOutputs(records) {
-    const index = records.find(r => r.kind === 'index');
-    const holding = records.filter(r => r.now !== '' && r.now === r.target);
-    return {
-        ...(index ? { [Output.Digest]: index.target } : {}),
-        [Output.Tags]: holding.map(r => r.reference).join('\n'),
-        [Output.Moves]: movesJson(records)
-    };
-}
-function reportOutputs(result, tag) {
-    for (const [name, value] of Object.entries(outputsOf(result, tag)))
-        core/* setOutput */.uH(name, value);
-}
-/** Sets some outputs now (setup phases report theirs as soon as they are known). */
-function setOutputs(outputs) {
-    for (const [name, value] of Object.entries(outputs))
-        core/* setOutput */.uH(name, value);
-}
-
-;// CONCATENATED MODULE: ./src/phases.ts
-/**
- * The pipeline's phases: each runs in its own log group and its duration is kept for the job summary.
- */
-
-/** The phase in which tags users pull move; the failure summary says whether it began. */
-const PUBLISH_PHASE = 'Move tags';
-class Phases {
-    now;
-    timings = [];
-    origin;
-    constructor(now = Date.now) {
-        this.now = now;
-        this.origin = now();
-    }
-    /** Runs `body` in a log group named `name`, timing it (failed phases are kept too). */
-    async run(name, body) {
-        const start = this.now();
-        let ok = false;
-        try {
-            const result = await core/* group */.Os(name, body);
-            ok = true;
-            return result;
-        }
-        finally {
-            this.timings.push({ name, startMs: start - this.origin, durationMs: this.now() - start, ok });
-        }
-    }
-}
-
 // EXTERNAL MODULE: ./node_modules/@actions/exec/lib/exec.js + 2 modules
 var exec = __nccwpck_require__(5260);
 ;// CONCATENATED MODULE: ./src/qemu.ts
@@ -42303,6 +42516,7 @@ function readTagSettings(read) {
     };
 }
 const BOOLEAN_WORDS = { yes: 'true', on: 'true', '1': 'true', no: 'false', off: 'false', '0': 'false' };
+/** Reads an input that takes one of `choices` (boolean words accepted where the choices are true/false). */
 function readChoice(read, name, choices, fallback) {
     const raw = read(name).trim();
     if (raw === '')
@@ -42485,7 +42699,13 @@ async function planTags(docker, settings, versions, github, now = new Date()) {
         indexExtras.push('latest');
     let tag = base;
     let seen = {};
-    if (!push) {
+    if (settings.decidedTag !== undefined) {
+        tag = settings.decidedTag;
+        if (push && t.rebuild !== 'overwrite')
+            seen = Object.fromEntries(settings.images.map(image => [`${image}:${tag}`, '']));
+        core/* info */.pq(`main tag ${tag}, as decided for this workflow run by its legs`);
+    }
+    else if (!push) {
         core/* info */.pq(`not pushing (push: ${t.push}, event ${github.eventName || 'unknown'}): ${whyNotPushing(t.push, github)}; the registry is not asked whether ${base} exists`);
     }
     else if (t.rebuild !== 'overwrite') {
@@ -42648,6 +42868,7 @@ function buildTime(buildArgs, env = process.env) {
 
 
 
+const MODES = ['all', 'leg', 'merge'];
 /** Reads every input; `mask` is given every password as written, before anything parses it. */
 function readSettings(read, mask = () => undefined) {
     // first: every password is masked before anything else is read or parsed
@@ -42655,6 +42876,7 @@ function readSettings(read, mask = () => undefined) {
     const context = read('context').trim() || '.';
     const file = read('file').trim() || external_node_path_.join(context, 'Dockerfile');
     const settings = {
+        mode: readChoice(read, 'mode', MODES, 'all'),
         context,
         file,
         images: readImages(read),
@@ -42800,12 +43022,11 @@ function unique(items) {
     return [...new Set(items)];
 }
 
-// EXTERNAL MODULE: ./src/state.ts
-var state = __nccwpck_require__(2462);
 ;// CONCATENATED MODULE: ./src/summary.ts
 /**
  * The job summary: what was published, per platform, and how long each phase took, at a glance.
  */
+
 
 const code = (text) => `<code>${escapeHtml(text)}</code>`;
 function escapeHtml(text) {
@@ -42895,14 +43116,31 @@ async function writeFailureSummary(message, timings, records = []) {
     addTimings(summary, timings);
     await summary.write();
 }
-async function writeSummary(result, platforms, timings) {
+async function writeSummary(result, platforms, timings, legs) {
     const summary = core/* summary */.z.addHeading('go-build-action', 2);
-    if (result.pushed) {
+    if (legs?.role === 'leg') {
+        summary.addRaw(`<p>Pushed ${code(result.digest)} by digest (no tag users pull moved) and recorded it for the merge as:</p>`, true);
+        summary.addList(legs.records.map(r => code(r.recordDigest)));
+    }
+    else if (result.pushed) {
         summary.addRaw(`<p>Published index ${code(result.digest)} under:</p>`, true);
         summary.addList(result.references.map(code));
     }
     else {
         summary.addRaw('<p>Built every platform without pushing (input <code>push</code> is <code>false</code>, or <code>auto</code> on an event not known to be trusted for publishing, such as a pull request).</p>', true);
+    }
+    if (legs?.role === 'merge') {
+        summary.addHeading('Legs', 3);
+        summary.addTable([
+            [
+                { data: 'Platform', header: true },
+                { data: 'Runner', header: true },
+                { data: 'Build time', header: true },
+                { data: 'Digest', header: true },
+                { data: 'Attempt', header: true }
+            ],
+            ...legRows(legs.records).map(([platform, runner, time, digest, attempt]) => [escapeHtml(platform ?? ''), escapeHtml(runner ?? ''), escapeHtml(time ?? ''), code(digest ?? ''), escapeHtml(attempt ?? '')])
+        ]);
     }
     if (platforms.length > 0) {
         summary.addTable([
@@ -43398,9 +43636,10 @@ async function runVerifyCommand(docker, image, platforms, command, pull, timeout
     return outputs;
 }
 
-;// CONCATENATED MODULE: ./src/main.ts
+;// CONCATENATED MODULE: ./src/stages.ts
 /**
- * The pipeline, phase by phase. No logic of its own: each phase lives in its module.
+ * The pipeline's stages, each a phase (a log group, timed for the summary) that calls its domain's module. main.ts
+ * composes them into the three modes; no stage belongs to one mode.
  */
 
 
@@ -43417,6 +43656,243 @@ async function runVerifyCommand(docker, image, platforms, command, pull, timeout
 
 
 
+
+
+
+
+
+
+
+
+
+/** Inputs read and checked, secrets masked, a work directory. */
+async function startJob(docker, phases, journal) {
+    const settings = readSettings(name => core/* getInput */.V4(name), secret => core/* setSecret */.Pq(secret));
+    maskSecrets(settings);
+    const workDir = await (0,promises_.mkdtemp)(external_node_path_.join(process.env.RUNNER_TEMP || (0,external_node_os_.tmpdir)(), 'go-build-action-'));
+    (0,state/* saveState */.LZ)(state/* State */.Uw.WorkDir, workDir);
+    await checkBuildFiles(settings.context, settings.file);
+    return { docker, settings, phases, journal, workDir };
+}
+async function logIn({ docker, settings, phases, workDir }) {
+    await phases.run('Log in', () => (0,login/* logInAll */.R4)(docker, settings.logins, settings.retry, registries => (0,state/* saveJsonState */.p1)(state/* State */.Uw.Logins, registries), (0,login/* loginBackupFile */.IU)(workDir)));
+}
+/**
+ * Versions and the tag plan. `decided`: the main tag this workflow run already decided (a re-run leg, the merge),
+ * with the `created` time its images carry.
+ */
+async function versionsAndTags(job, decided) {
+    const { docker, settings, phases } = job;
+    const tagged = await phases.run('Versions and tags', async () => {
+        const versions = await resolveVersions(settings.versions, settings.file);
+        for (const [name, version] of Object.entries(versions.resolved))
+            core/* info */.pq(`${name} ${version.value} (from ${version.source})`);
+        const github = readGitHubContext();
+        const fingerprint = shouldPush(settings.tagging.push, github) && !decided ? await fingerprintOrNone(docker, settings, versions) : undefined;
+        const created = decided?.created ? new Date(decided.created) : buildTime(settings.buildArgs);
+        const plan = await planTags(docker, { ...settings, fingerprint, decidedTag: decided?.tag }, versions, github, created);
+        core/* info */.pq(`main tag ${plan.tag}; ${plan.push ? 'pushing' : 'not pushing'}`);
+        return { versions, plan, fingerprint };
+    });
+    setOutputs({ [Output.Tag]: tagged.plan.tag, [Output.Versions]: JSON.stringify(versionValues(tagged.versions)) });
+    return tagged;
+}
+/** QEMU where the platforms need it, a pinned buildx if asked, the builder. */
+async function setUpBuild({ docker, settings, phases }) {
+    const qemu = await phases.run('Set up QEMU', () => setUpQemu(docker, settings.qemu, settings.platforms));
+    setOutputs({ [Output.QemuPlatforms]: qemu.emulated.map(src_platform/* formatPlatform */.Bq).join(',') });
+    if (settings.buildx.version)
+        await phases.run('Install buildx', () => (0,buildx_install/* installBuildx */.K2)(docker, settings.buildx));
+    const builder = await phases.run('Set up the builder', () => (0,src_builder/* setUpBuilder */.Vk)(docker, settings.builder, settings.platforms, qemu.emulated));
+    setOutputs({ [Output.Builder]: builder.name, [Output.BuilderPlatforms]: builder.platforms.join(',') });
+    return builder;
+}
+/** Builds every platform (pushed by digest, or loaded into the engine), then runs the verify command on a loaded image. */
+async function build(job, { versions, plan, fingerprint }, builder) {
+    const { docker, settings, phases, workDir } = job;
+    const [firstRepository] = settings.images;
+    const output = chooseOutput(builder.driver, plan.push, firstRepository, `${firstRepository}:${stagingTag()}`);
+    if (output.kind === 'load')
+        (0,state/* saveJsonState */.p1)(state/* State */.Uw.LocalImages, [output.name]);
+    const started = Date.now();
+    const metadata = await phases.run(`Build ${settings.platforms.length} platform${settings.platforms.length === 1 ? '' : 's'}`, async () => runBuild(docker, {
+        context: settings.context,
+        file: settings.file,
+        platforms: settings.platforms,
+        output,
+        buildArgs: withVersionBuildArgs(settings.buildArgs, versions),
+        metadataFile: external_node_path_.join(workDir, 'metadata.json'),
+        builder: builder.name,
+        dockerContext: builder.dockerContext,
+        target: settings.target || undefined,
+        labels: [...labelArgs(plan.labels), ...settings.labels],
+        annotations: [...annotationArgs(plan.annotations), ...(fingerprint ? [fingerprintAnnotationArg(fingerprint)] : []), ...settings.annotations],
+        secretFiles: await writeSecretFiles(workDir, settings.secrets),
+        cacheFrom: settings.cacheFrom,
+        cacheTo: settings.cacheTo,
+        noCache: settings.noCache,
+        pull: settings.pull,
+        provenance: settings.provenance,
+        sbom: settings.sbom
+    }, settings.retry));
+    const seconds = (Date.now() - started) / 1000;
+    if (output.kind === 'load' && settings.verifyCommand.length > 0) {
+        await phases.run('Verify locally, before anything is pushed', () => runVerifyCommand(docker, output.name, settings.platforms, settings.verifyCommand, false, settings.verifyTimeoutSeconds));
+    }
+    return { output, metadata, seconds };
+}
+/** The built index into every repository, by digest: no tag users pull moves. */
+async function stage({ docker, settings, phases }, { output, metadata }) {
+    return phases.run('Push (by digest, no tag moves)', () => stageIndex(docker, output, metadata.digest, settings.images, settings.retry));
+}
+/**
+ * Reads the staged index back from every repository (platforms, configs), and runs the verify command on each
+ * platform's image when it has not run on a loaded one (`command`).
+ */
+async function verifyStaged({ docker, settings, phases }, staged, command) {
+    return phases.run('Verify what the registries hold', async () => {
+        const checked = await verifyStagedIndex(docker, staged.repositories, staged.digest, settings.platforms, settings.retry);
+        if (command && settings.verifyCommand.length > 0) {
+            const [first] = staged.repositories;
+            await runVerifyCommand(docker, `${first}@${staged.digest}`, settings.platforms, settings.verifyCommand, true, settings.verifyTimeoutSeconds);
+        }
+        return checked;
+    });
+}
+/** The transaction: plan every move, move per-platform tags then index tags, read them back (transaction.ts). */
+async function moveTags(job, staged, verified, plan, localNames = []) {
+    const { docker, settings, phases, journal } = job;
+    return phases.run(PUBLISH_PHASE, async () => {
+        try {
+            const movePlan = await planMoves(docker, staged, plan, platformDigests(verified.index.index), settings.retry, journal);
+            core/* info */.pq(`${movePlan.moves.length} tag(s) to move: ${movePlan.moves.map(m => `${m.reference} (${m.previous || 'new'})`).join(', ')}`);
+            return await executeMoves(docker, movePlan, settings.retry, journal);
+        }
+        finally {
+            (0,state/* saveJsonState */.p1)(state/* State */.Uw.LocalImages, [...localNames, ...journal.localNames]);
+        }
+    });
+}
+/** A leg: records its staged index for the merge, under the fixed per-platform tags (handoff.ts). */
+async function handOff({ docker, settings, phases }, staged, { plan }, built) {
+    return phases.run('Hand off to the merge', () => recordLeg(docker, staged.repositories[0] ?? '', staged.digest, settings.platforms, {
+        run: readWorkflowRun(settings.mode),
+        runner: describeRunner(),
+        buildSeconds: built.seconds,
+        tag: plan.tag,
+        created: plan.annotations['org.opencontainers.image.created'] ?? ''
+    }, settings.retry));
+}
+/**
+ * A re-run leg takes the main tag its platform's leg of this run decided (the first attempt's merge may have
+ * published it since): the tag is decided once per workflow run.
+ */
+async function earlierLegOfThisRun({ docker, settings }) {
+    const run = readWorkflowRun(settings.mode);
+    const [first] = settings.images;
+    const [platform] = settings.platforms;
+    if (!first || !platform || run.attempt === 1)
+        return undefined;
+    const earlier = await readLegRecord(docker, first, platform, settings.retry).catch(() => undefined);
+    if (earlier?.run.id !== run.id)
+        return undefined;
+    core/* info */.pq(`attempt ${run.attempt}: ${earlier.platform}'s leg of attempt ${earlier.run.attempt} decided the main tag ${earlier.tag}`);
+    return { tag: earlier.tag, created: earlier.created };
+}
+/** The merge: every platform's leg of this run, or an error naming the missing ones; undefined when not pushing. */
+async function collect({ docker, settings, phases }) {
+    const run = readWorkflowRun(settings.mode);
+    const github = readGitHubContext();
+    if (!shouldPush(settings.tagging.push, github)) {
+        core/* info */.pq(`not pushing (push: ${settings.tagging.push}, event ${github.eventName || 'unknown'}): the legs pushed nothing, so there is nothing to merge`);
+        return undefined;
+    }
+    return phases.run(`Collect ${settings.platforms.length} legs`, () => collectLegs(docker, settings.images[0] ?? '', settings.platforms, run, settings.retry));
+}
+/** The merge: the index of the legs' manifests, in every repository by digest (no rebuild, no tag users pull). */
+async function mergeLegs(job, collected, tagged) {
+    const { docker, settings, phases } = job;
+    const run = readWorkflowRun(settings.mode);
+    return phases.run('Create the index from the legs', async () => {
+        const [first] = settings.images;
+        const digest = await createMergedIndex(docker, first, collected.legs, tagged.plan.annotations, run, settings.retry);
+        await copyByDigest(docker, first, digest, settings.images, settings.retry);
+        tagged.plan.seen = await ownEarlierPublish(docker, tagged.plan.seen, run, settings.retry);
+        core/* info */.pq(`index ${digest} of ${collected.legs.length} legs`);
+        return { digest, repositories: [...settings.images] };
+    });
+}
+/** What a run that pushed nothing reports. */
+function unpublished(metadata, digest = metadata.digest ?? '') {
+    return { pushed: false, references: [], digest, pinned: [], platformDigests: {}, manifest: '', attestations: [], metadata, moves: [] };
+}
+/** What a run published, or (a leg) pushed by digest without a tag. */
+function published(staged, verified, metadata, records) {
+    return {
+        pushed: true,
+        references: [...records.filter(r => r.kind === 'index'), ...records.filter(r => r.kind === 'platform')].map(r => r.reference),
+        digest: staged.digest,
+        pinned: staged.repositories.map(r => `${r}@${staged.digest}`),
+        platformDigests: platformDigests(verified.index.index),
+        manifest: verified.index.raw,
+        attestations: verified.attestations,
+        metadata,
+        moves: [...records]
+    };
+}
+/** Outputs and summary. Once published, a failed output or summary write is a warning: the tags have moved. */
+async function report(job, result, tag, platforms, legs) {
+    await core/* group */.Os('Report', async () => {
+        try {
+            reportOutputs(result, tag);
+        }
+        catch (error) {
+            core/* warning */.$e(`published, but could not set the outputs: ${(0,errors/* errorMessage */.g)(error)}`);
+        }
+        await writeSummary(result, platforms, job.phases.timings, legs).catch((error) => {
+            core/* warning */.$e(`published, but could not write the job summary: ${(0,errors/* errorMessage */.g)(error)}`);
+        });
+    });
+}
+/**
+ * The fingerprint of this build, stored on the index so that a re-run after a failed publish completes it; a
+ * build that cannot be fingerprinted (a FROM image no registry serves) publishes without one, with a warning.
+ */
+async function fingerprintOrNone(docker, settings, versions) {
+    try {
+        const fingerprint = await fingerprintBuild(docker, {
+            context: settings.context,
+            file: settings.file,
+            buildArgs: withVersionBuildArgs(settings.buildArgs, versions),
+            platforms: settings.platforms,
+            versions: versionValues(versions),
+            target: settings.target,
+            provenance: settings.provenance,
+            sbom: settings.sbom,
+            labels: settings.labels,
+            annotations: settings.annotations
+        }, settings.retry);
+        core/* info */.pq(`fingerprint ${fingerprint.value} (${fingerprint.contextEntries} context entries)`);
+        return fingerprint.value;
+    }
+    catch (error) {
+        core/* warning */.$e(`no fingerprint for this build (${(0,errors/* errorMessage */.g)(error)}): a re-run after a failed publish will start a new TAG-n`);
+        return undefined;
+    }
+}
+/** Masks every secret value before anything can print it. */
+function maskSecrets(settings) {
+    for (const login of settings.logins)
+        core/* setSecret */.Pq(login.password);
+    for (const secret of settings.secrets)
+        core/* setSecret */.Pq(secret.value);
+}
+
+;// CONCATENATED MODULE: ./src/main.ts
+/**
+ * The pipeline of each mode, stage by stage (stages.ts): `all` builds and publishes in one job; `leg` builds its
+ * platforms and hands them to the merge without moving a tag; `merge` publishes the legs. No logic of its own.
+ */
 
 
 
@@ -43462,120 +43938,45 @@ async function run(docker = (0,src_docker/* createDocker */.hC)(), cancel) {
         unregister?.();
     }
 }
-/** Inputs → versions and tags → QEMU → builder → build → push by digest → verify → move tags → report. */
+/** Runs the job's mode: the same stages, composed three ways. */
 async function publish(docker, phases, journal) {
-    const settings = readSettings(name => core/* getInput */.V4(name), secret => core/* setSecret */.Pq(secret));
-    maskSecrets(settings);
-    const workDir = await (0,promises_.mkdtemp)(external_node_path_.join(process.env.RUNNER_TEMP || (0,external_node_os_.tmpdir)(), 'go-build-action-'));
-    (0,state/* saveState */.LZ)(state/* State */.Uw.WorkDir, workDir);
-    await checkBuildFiles(settings.context, settings.file);
-    await phases.run('Log in', () => (0,login/* logInAll */.R4)(docker, settings.logins, settings.retry, registries => (0,state/* saveJsonState */.p1)(state/* State */.Uw.Logins, registries), (0,login/* loginBackupFile */.IU)(workDir)));
-    const { versions, plan, fingerprint } = await phases.run('Versions and tags', async () => {
-        const resolved = await resolveVersions(settings.versions, settings.file);
-        for (const [name, version] of Object.entries(resolved.resolved))
-            core/* info */.pq(`${name} ${version.value} (from ${version.source})`);
-        const github = readGitHubContext();
-        const fingerprint = shouldPush(settings.tagging.push, github) ? await fingerprintOrNone(docker, settings, resolved) : undefined;
-        const tagPlan = await planTags(docker, { ...settings, fingerprint }, resolved, github, buildTime(settings.buildArgs));
-        core/* info */.pq(`main tag ${tagPlan.tag}; ${tagPlan.push ? 'pushing' : 'not pushing'}`);
-        return { versions: resolved, plan: tagPlan, fingerprint };
-    });
-    setOutputs({ [Output.Tag]: plan.tag, [Output.Versions]: JSON.stringify(versionValues(versions)) });
-    const qemu = await phases.run('Set up QEMU', () => setUpQemu(docker, settings.qemu, settings.platforms));
-    setOutputs({ [Output.QemuPlatforms]: qemu.emulated.map(src_platform/* formatPlatform */.Bq).join(',') });
-    if (settings.buildx.version)
-        await phases.run('Install buildx', () => (0,buildx_install/* installBuildx */.K2)(docker, settings.buildx));
-    const builder = await phases.run('Set up the builder', () => (0,src_builder/* setUpBuilder */.Vk)(docker, settings.builder, settings.platforms, qemu.emulated));
-    setOutputs({ [Output.Builder]: builder.name, [Output.BuilderPlatforms]: builder.platforms.join(',') });
-    const [firstRepository] = settings.images;
-    const output = chooseOutput(builder.driver, plan.push, firstRepository, `${firstRepository}:${stagingTag()}`);
-    if (output.kind === 'load')
-        (0,state/* saveJsonState */.p1)(state/* State */.Uw.LocalImages, [output.name]);
-    const metadata = await phases.run(`Build ${settings.platforms.length} platforms`, async () => runBuild(docker, {
-        context: settings.context,
-        file: settings.file,
-        platforms: settings.platforms,
-        output,
-        buildArgs: withVersionBuildArgs(settings.buildArgs, versions),
-        metadataFile: external_node_path_.join(workDir, 'metadata.json'),
-        builder: builder.name,
-        dockerContext: builder.dockerContext,
-        target: settings.target || undefined,
-        labels: [...labelArgs(plan.labels), ...settings.labels],
-        annotations: [
-            ...annotationArgs(plan.annotations),
-            ...(fingerprint ? [fingerprintAnnotationArg(fingerprint)] : []),
-            ...settings.annotations
-        ],
-        secretFiles: await writeSecretFiles(workDir, settings.secrets),
-        cacheFrom: settings.cacheFrom,
-        cacheTo: settings.cacheTo,
-        noCache: settings.noCache,
-        pull: settings.pull,
-        provenance: settings.provenance,
-        sbom: settings.sbom
-    }, settings.retry));
-    if (output.kind === 'load' && settings.verifyCommand.length > 0) {
-        await phases.run('Verify locally, before anything is pushed', () => runVerifyCommand(docker, output.name, settings.platforms, settings.verifyCommand, false, settings.verifyTimeoutSeconds));
-    }
-    let result = {
-        pushed: false,
-        references: [],
-        digest: metadata.digest ?? '',
-        pinned: [],
-        platformDigests: {},
-        manifest: '',
-        attestations: [],
-        metadata,
-        moves: []
-    };
-    let platforms = [];
-    if (plan.push) {
-        const staged = await phases.run('Push (by digest, no tag moves)', () => stageIndex(docker, output, metadata.digest, settings.images, settings.retry));
-        const verified = await phases.run('Verify what the registries hold', async () => {
-            const checked = await verifyStagedIndex(docker, staged.repositories, staged.digest, settings.platforms, settings.retry);
-            if (output.kind !== 'load' && settings.verifyCommand.length > 0) {
-                await runVerifyCommand(docker, `${firstRepository}@${staged.digest}`, settings.platforms, settings.verifyCommand, true, settings.verifyTimeoutSeconds);
-            }
-            return checked;
-        });
-        const digests = platformDigests(verified.index.index);
-        const localNames = output.kind === 'load' ? [output.name] : [];
-        const records = await phases.run(PUBLISH_PHASE, async () => {
-            try {
-                const movePlan = await planMoves(docker, staged, plan, digests, settings.retry, journal);
-                core/* info */.pq(`${movePlan.moves.length} tag(s) to move: ${movePlan.moves.map(m => `${m.reference} (${m.previous || 'new'})`).join(', ')}`);
-                return await executeMoves(docker, movePlan, settings.retry, journal);
-            }
-            finally {
-                (0,state/* saveJsonState */.p1)(state/* State */.Uw.LocalImages, [...localNames, ...journal.localNames]);
-            }
-        });
-        platforms = verified.platforms;
-        result = {
-            pushed: true,
-            references: [...records.filter(r => r.kind === 'index'), ...records.filter(r => r.kind === 'platform')].map(r => r.reference),
-            digest: staged.digest,
-            pinned: staged.repositories.map(r => `${r}@${staged.digest}`),
-            platformDigests: digests,
-            manifest: verified.index.raw,
-            attestations: verified.attestations,
-            metadata,
-            moves: records
-        };
-    }
-    // Once published, a failed output or summary write is a warning: the tags users pull have moved.
-    await core/* group */.Os('Report', async () => {
-        try {
-            reportOutputs(result, plan.tag);
-        }
-        catch (error) {
-            core/* warning */.$e(`published, but could not set the outputs: ${(0,errors/* errorMessage */.g)(error)}`);
-        }
-        await writeSummary(result, platforms, phases.timings).catch((error) => {
-            core/* warning */.$e(`published, but could not write the job summary: ${(0,errors/* errorMessage */.g)(error)}`);
-        });
-    });
+    const job = await startJob(docker, phases, journal);
+    await logIn(job);
+    await MODE_PIPELINES[job.settings.mode](job);
+}
+const MODE_PIPELINES = { all: main_all, leg, merge };
+/** One job: versions and tags → QEMU → builder → build → push by digest → verify → move tags → report. */
+async function main_all(job) {
+    const tagged = await versionsAndTags(job);
+    const built = await build(job, tagged, await setUpBuild(job));
+    if (!tagged.plan.push)
+        return report(job, unpublished(built.metadata), tagged.plan.tag, []);
+    const staged = await stage(job, built);
+    const verified = await verifyStaged(job, staged, built.output.kind !== 'load');
+    const records = await moveTags(job, staged, verified, tagged.plan, built.output.kind === 'load' ? [built.output.name] : []);
+    await report(job, published(staged, verified, built.metadata, records), tagged.plan.tag, verified.platforms);
+}
+/** One runner's platforms: the same tags as `all` → build → push by digest → verify → hand off; no tag moves. */
+async function leg(job) {
+    const tagged = await versionsAndTags(job, await earlierLegOfThisRun(job));
+    const built = await build(job, tagged, await setUpBuild(job));
+    if (!tagged.plan.push)
+        return report(job, unpublished(built.metadata), tagged.plan.tag, []);
+    const staged = await stage(job, built);
+    const verified = await verifyStaged(job, staged, built.output.kind !== 'load');
+    const records = await handOff(job, staged, tagged, built);
+    await report(job, published(staged, verified, built.metadata, []), tagged.plan.tag, verified.platforms, { role: 'leg', records });
+}
+/** The legs of this run → one index (no rebuild) → verify → move tags, as `all` does → report with the legs. */
+async function merge(job) {
+    const collected = await collect(job);
+    if (!collected)
+        return;
+    const tagged = await versionsAndTags(job, collected);
+    const staged = await mergeLegs(job, collected, tagged);
+    const verified = await verifyStaged(job, staged, false);
+    const records = await moveTags(job, staged, verified, tagged.plan);
+    await report(job, published(staged, verified, { imageNames: [], raw: {} }, records), tagged.plan.tag, verified.platforms, { role: 'merge', records: collected.legs });
 }
 /** A failed run's outputs and summary: where every tag this run was moving ended. Writing them never fails the step twice. */
 async function reportFailure(message, phases, journal) {
@@ -43590,39 +43991,6 @@ async function reportFailure(message, phases, journal) {
     await writeFailureSummary(message, phases.timings, records).catch((error) => {
         core/* warning */.$e(`could not write the job summary: ${(0,errors/* errorMessage */.g)(error)}`);
     });
-}
-/**
- * The fingerprint of this build, stored on the index so that a re-run after a failed publish completes it; a
- * build that cannot be fingerprinted (a FROM image no registry serves) publishes without one, with a warning.
- */
-async function fingerprintOrNone(docker, settings, versions) {
-    try {
-        const fingerprint = await fingerprintBuild(docker, {
-            context: settings.context,
-            file: settings.file,
-            buildArgs: withVersionBuildArgs(settings.buildArgs, versions),
-            platforms: settings.platforms,
-            versions: versionValues(versions),
-            target: settings.target,
-            provenance: settings.provenance,
-            sbom: settings.sbom,
-            labels: settings.labels,
-            annotations: settings.annotations
-        }, settings.retry);
-        core/* info */.pq(`fingerprint ${fingerprint.value} (${fingerprint.contextEntries} context entries)`);
-        return fingerprint.value;
-    }
-    catch (error) {
-        core/* warning */.$e(`no fingerprint for this build (${(0,errors/* errorMessage */.g)(error)}): a re-run after a failed publish will start a new TAG-n`);
-        return undefined;
-    }
-}
-/** Masks every secret value before anything can print it. */
-function maskSecrets(settings) {
-    for (const login of settings.logins)
-        core/* setSecret */.Pq(login.password);
-    for (const secret of settings.secrets)
-        core/* setSecret */.Pq(secret.value);
 }
 
 
@@ -52866,6 +53234,7 @@ __nccwpck_require__.d(__webpack_exports__, {
   Gu: () => (/* binding */ getState),
   Os: () => (/* binding */ group),
   pq: () => (/* binding */ info),
+  lm: () => (/* binding */ notice),
   LZ: () => (/* binding */ saveState),
   C1: () => (/* binding */ setFailed),
   uH: () => (/* binding */ setOutput),
@@ -52874,7 +53243,7 @@ __nccwpck_require__.d(__webpack_exports__, {
   $e: () => (/* binding */ warning)
 });
 
-// UNUSED EXPORTS: ExitCode, addPath, endGroup, error, exportVariable, getBooleanInput, getIDToken, getMultilineInput, isDebug, markdownSummary, notice, platform, setCommandEcho, startGroup, toPlatformPath, toPosixPath, toWin32Path
+// UNUSED EXPORTS: ExitCode, addPath, endGroup, error, exportVariable, getBooleanInput, getIDToken, getMultilineInput, isDebug, markdownSummary, platform, setCommandEcho, startGroup, toPlatformPath, toPosixPath, toWin32Path
 
 // EXTERNAL MODULE: external "os"
 var external_os_ = __nccwpck_require__(857);
@@ -52900,7 +53269,7 @@ function utils_toCommandValue(input) {
  * @returns The command properties to send with the actual annotation command
  * See IssueCommandProperties: https://github.com/actions/runner/blob/main/src/Runner.Worker/ActionCommandManager.cs#L646
  */
-function utils_toCommandProperties(annotationProperties) {
+function toCommandProperties(annotationProperties) {
     if (!Object.keys(annotationProperties).length) {
         return {};
     }
@@ -53789,7 +54158,7 @@ function core_debug(message) {
  * @param properties optional properties to add to the annotation.
  */
 function error(message, properties = {}) {
-    command_issueCommand('error', utils_toCommandProperties(properties), message instanceof Error ? message.toString() : message);
+    command_issueCommand('error', toCommandProperties(properties), message instanceof Error ? message.toString() : message);
 }
 /**
  * Adds a warning issue
@@ -53797,7 +54166,7 @@ function error(message, properties = {}) {
  * @param properties optional properties to add to the annotation.
  */
 function warning(message, properties = {}) {
-    command_issueCommand('warning', utils_toCommandProperties(properties), message instanceof Error ? message.toString() : message);
+    command_issueCommand('warning', toCommandProperties(properties), message instanceof Error ? message.toString() : message);
 }
 /**
  * Adds a notice issue
@@ -53805,7 +54174,7 @@ function warning(message, properties = {}) {
  * @param properties optional properties to add to the annotation.
  */
 function notice(message, properties = {}) {
-    issueCommand('notice', toCommandProperties(properties), message instanceof Error ? message.toString() : message);
+    command_issueCommand('notice', toCommandProperties(properties), message instanceof Error ? message.toString() : message);
 }
 /**
  * Writes info to log with console.log.

@@ -1,30 +1,34 @@
 /**
- * The pipeline, phase by phase. No logic of its own: each phase lives in its module.
+ * The pipeline of each mode, stage by stage (stages.ts): `all` builds and publishes in one job; `leg` builds its
+ * platforms and hands them to the merge without moving a tag; `merge` publishes the legs. No logic of its own.
  */
 import * as core from '@actions/core'
-import { mkdtemp } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import * as path from 'node:path'
-import { checkBuildFiles, chooseOutput, runBuild, writeSecretFiles } from './build.js'
-import { setUpBuilder } from './builder.js'
-import { installBuildx } from './buildx-install.js'
 import { createDocker, killRunningCommands, type Docker } from './docker.js'
 import { errorMessage } from './errors.js'
-import { fingerprintAnnotationArg, fingerprintBuild } from './fingerprint.js'
-import { logInAll, loginBackupFile } from './login.js'
-import { failureOutputs, Output, reportOutputs, setOutputs } from './outputs.js'
-import { Phases, PUBLISH_PHASE } from './phases.js'
-import { formatPlatform } from './platform.js'
-import { stageIndex, stagingTag, type PublishResult } from './publish.js'
-import { setUpQemu } from './qemu.js'
-import { platformDigests } from './registry.js'
-import { readSettings, type Settings } from './settings.js'
-import { saveJsonState, saveState, State } from './state.js'
-import { writeFailureSummary, writeSummary } from './summary.js'
-import { executeMoves, MoveJournal, planMoves } from './transaction.js'
-import { annotationArgs, buildTime, labelArgs, planTags, readGitHubContext, shouldPush } from './tags.js'
-import { runVerifyCommand, verifyStagedIndex, type PlatformReport } from './verify.js'
-import { resolveVersions, versionValues, withVersionBuildArgs, type Versions } from './versions.js'
+import { failureOutputs, setOutputs } from './outputs.js'
+import { Phases } from './phases.js'
+import type { Mode } from './settings.js'
+import { saveState, State } from './state.js'
+import {
+  build,
+  collect,
+  earlierLegOfThisRun,
+  handOff,
+  logIn,
+  mergeLegs,
+  moveTags,
+  published,
+  report,
+  setUpBuild,
+  stage,
+  startJob,
+  unpublished,
+  verifyStaged,
+  versionsAndTags,
+  type Job
+} from './stages.js'
+import { writeFailureSummary } from './summary.js'
+import { MoveJournal } from './transaction.js'
 
 /** Registers what a cancelled job (SIGTERM / SIGINT from the runner) does; returns the unregistration. */
 export type CancelHook = (handler: (signal: string) => Promise<void>) => () => void
@@ -65,138 +69,46 @@ export async function run(docker: Docker = createDocker(), cancel?: CancelHook):
   }
 }
 
-/** Inputs → versions and tags → QEMU → builder → build → push by digest → verify → move tags → report. */
+/** Runs the job's mode: the same stages, composed three ways. */
 async function publish(docker: Docker, phases: Phases, journal: MoveJournal): Promise<void> {
-  const settings = readSettings(name => core.getInput(name), secret => core.setSecret(secret))
-  maskSecrets(settings)
-  const workDir = await mkdtemp(path.join(process.env.RUNNER_TEMP || tmpdir(), 'go-build-action-'))
-  saveState(State.WorkDir, workDir)
-  await checkBuildFiles(settings.context, settings.file)
+  const job = await startJob(docker, phases, journal)
+  await logIn(job)
+  await MODE_PIPELINES[job.settings.mode](job)
+}
 
-  await phases.run('Log in', () =>
-    logInAll(docker, settings.logins, settings.retry, registries => saveJsonState(State.Logins, registries), loginBackupFile(workDir))
-  )
+const MODE_PIPELINES: Record<Mode, (job: Job) => Promise<void>> = { all, leg, merge }
 
-  const { versions, plan, fingerprint } = await phases.run('Versions and tags', async () => {
-    const resolved = await resolveVersions(settings.versions, settings.file)
-    for (const [name, version] of Object.entries(resolved.resolved)) core.info(`${name} ${version.value} (from ${version.source})`)
-    const github = readGitHubContext()
-    const fingerprint = shouldPush(settings.tagging.push, github) ? await fingerprintOrNone(docker, settings, resolved) : undefined
-    const tagPlan = await planTags(docker, { ...settings, fingerprint }, resolved, github, buildTime(settings.buildArgs))
-    core.info(`main tag ${tagPlan.tag}; ${tagPlan.push ? 'pushing' : 'not pushing'}`)
-    return { versions: resolved, plan: tagPlan, fingerprint }
-  })
-  setOutputs({ [Output.Tag]: plan.tag, [Output.Versions]: JSON.stringify(versionValues(versions)) })
+/** One job: versions and tags → QEMU → builder → build → push by digest → verify → move tags → report. */
+async function all(job: Job): Promise<void> {
+  const tagged = await versionsAndTags(job)
+  const built = await build(job, tagged, await setUpBuild(job))
+  if (!tagged.plan.push) return report(job, unpublished(built.metadata), tagged.plan.tag, [])
+  const staged = await stage(job, built)
+  const verified = await verifyStaged(job, staged, built.output.kind !== 'load')
+  const records = await moveTags(job, staged, verified, tagged.plan, built.output.kind === 'load' ? [built.output.name] : [])
+  await report(job, published(staged, verified, built.metadata, records), tagged.plan.tag, verified.platforms)
+}
 
-  const qemu = await phases.run('Set up QEMU', () => setUpQemu(docker, settings.qemu, settings.platforms))
-  setOutputs({ [Output.QemuPlatforms]: qemu.emulated.map(formatPlatform).join(',') })
-  if (settings.buildx.version) await phases.run('Install buildx', () => installBuildx(docker, settings.buildx))
-  const builder = await phases.run('Set up the builder', () =>
-    setUpBuilder(docker, settings.builder, settings.platforms, qemu.emulated)
-  )
-  setOutputs({ [Output.Builder]: builder.name, [Output.BuilderPlatforms]: builder.platforms.join(',') })
+/** One runner's platforms: the same tags as `all` → build → push by digest → verify → hand off; no tag moves. */
+async function leg(job: Job): Promise<void> {
+  const tagged = await versionsAndTags(job, await earlierLegOfThisRun(job))
+  const built = await build(job, tagged, await setUpBuild(job))
+  if (!tagged.plan.push) return report(job, unpublished(built.metadata), tagged.plan.tag, [])
+  const staged = await stage(job, built)
+  const verified = await verifyStaged(job, staged, built.output.kind !== 'load')
+  const records = await handOff(job, staged, tagged, built)
+  await report(job, published(staged, verified, built.metadata, []), tagged.plan.tag, verified.platforms, { role: 'leg', records })
+}
 
-  const [firstRepository] = settings.images as [string, ...string[]]
-  const output = chooseOutput(builder.driver, plan.push, firstRepository, `${firstRepository}:${stagingTag()}`)
-  if (output.kind === 'load') saveJsonState(State.LocalImages, [output.name])
-
-  const metadata = await phases.run(`Build ${settings.platforms.length} platforms`, async () =>
-    runBuild(
-      docker,
-      {
-        context: settings.context,
-        file: settings.file,
-        platforms: settings.platforms,
-        output,
-        buildArgs: withVersionBuildArgs(settings.buildArgs, versions),
-        metadataFile: path.join(workDir, 'metadata.json'),
-        builder: builder.name,
-        dockerContext: builder.dockerContext,
-        target: settings.target || undefined,
-        labels: [...labelArgs(plan.labels), ...settings.labels],
-        annotations: [
-          ...annotationArgs(plan.annotations),
-          ...(fingerprint ? [fingerprintAnnotationArg(fingerprint)] : []),
-          ...settings.annotations
-        ],
-        secretFiles: await writeSecretFiles(workDir, settings.secrets),
-        cacheFrom: settings.cacheFrom,
-        cacheTo: settings.cacheTo,
-        noCache: settings.noCache,
-        pull: settings.pull,
-        provenance: settings.provenance,
-        sbom: settings.sbom
-      },
-      settings.retry
-    )
-  )
-
-  if (output.kind === 'load' && settings.verifyCommand.length > 0) {
-    await phases.run('Verify locally, before anything is pushed', () =>
-      runVerifyCommand(docker, output.name, settings.platforms, settings.verifyCommand, false, settings.verifyTimeoutSeconds)
-    )
-  }
-
-  let result: PublishResult = {
-    pushed: false,
-    references: [],
-    digest: metadata.digest ?? '',
-    pinned: [],
-    platformDigests: {},
-    manifest: '',
-    attestations: [],
-    metadata,
-    moves: []
-  }
-  let platforms: PlatformReport[] = []
-
-  if (plan.push) {
-    const staged = await phases.run('Push (by digest, no tag moves)', () =>
-      stageIndex(docker, output, metadata.digest, settings.images, settings.retry)
-    )
-    const verified = await phases.run('Verify what the registries hold', async () => {
-      const checked = await verifyStagedIndex(docker, staged.repositories, staged.digest, settings.platforms, settings.retry)
-      if (output.kind !== 'load' && settings.verifyCommand.length > 0) {
-        await runVerifyCommand(docker, `${firstRepository}@${staged.digest}`, settings.platforms, settings.verifyCommand, true, settings.verifyTimeoutSeconds)
-      }
-      return checked
-    })
-    const digests = platformDigests(verified.index.index)
-    const localNames = output.kind === 'load' ? [output.name] : []
-    const records = await phases.run(PUBLISH_PHASE, async () => {
-      try {
-        const movePlan = await planMoves(docker, staged, plan, digests, settings.retry, journal)
-        core.info(`${movePlan.moves.length} tag(s) to move: ${movePlan.moves.map(m => `${m.reference} (${m.previous || 'new'})`).join(', ')}`)
-        return await executeMoves(docker, movePlan, settings.retry, journal)
-      } finally {
-        saveJsonState(State.LocalImages, [...localNames, ...journal.localNames])
-      }
-    })
-    platforms = verified.platforms
-    result = {
-      pushed: true,
-      references: [...records.filter(r => r.kind === 'index'), ...records.filter(r => r.kind === 'platform')].map(r => r.reference),
-      digest: staged.digest,
-      pinned: staged.repositories.map(r => `${r}@${staged.digest}`),
-      platformDigests: digests,
-      manifest: verified.index.raw,
-      attestations: verified.attestations,
-      metadata,
-      moves: records
-    }
-  }
-
-  // Once published, a failed output or summary write is a warning: the tags users pull have moved.
-  await core.group('Report', async () => {
-    try {
-      reportOutputs(result, plan.tag)
-    } catch (error) {
-      core.warning(`published, but could not set the outputs: ${errorMessage(error)}`)
-    }
-    await writeSummary(result, platforms, phases.timings).catch((error: unknown) => {
-      core.warning(`published, but could not write the job summary: ${errorMessage(error)}`)
-    })
-  })
+/** The legs of this run → one index (no rebuild) → verify → move tags, as `all` does → report with the legs. */
+async function merge(job: Job): Promise<void> {
+  const collected = await collect(job)
+  if (!collected) return
+  const tagged = await versionsAndTags(job, collected)
+  const staged = await mergeLegs(job, collected, tagged)
+  const verified = await verifyStaged(job, staged, false)
+  const records = await moveTags(job, staged, verified, tagged.plan)
+  await report(job, published(staged, verified, { imageNames: [], raw: {} }, records), tagged.plan.tag, verified.platforms, { role: 'merge', records: collected.legs })
 }
 
 /** A failed run's outputs and summary: where every tag this run was moving ended. Writing them never fails the step twice. */
@@ -210,40 +122,4 @@ async function reportFailure(message: string, phases: Phases, journal: MoveJourn
   await writeFailureSummary(message, phases.timings, records).catch((error: unknown) => {
     core.warning(`could not write the job summary: ${errorMessage(error)}`)
   })
-}
-
-/**
- * The fingerprint of this build, stored on the index so that a re-run after a failed publish completes it; a
- * build that cannot be fingerprinted (a FROM image no registry serves) publishes without one, with a warning.
- */
-async function fingerprintOrNone(docker: Docker, settings: Settings, versions: Versions): Promise<string | undefined> {
-  try {
-    const fingerprint = await fingerprintBuild(
-      docker,
-      {
-        context: settings.context,
-        file: settings.file,
-        buildArgs: withVersionBuildArgs(settings.buildArgs, versions),
-        platforms: settings.platforms,
-        versions: versionValues(versions),
-        target: settings.target,
-        provenance: settings.provenance,
-        sbom: settings.sbom,
-        labels: settings.labels,
-        annotations: settings.annotations
-      },
-      settings.retry
-    )
-    core.info(`fingerprint ${fingerprint.value} (${fingerprint.contextEntries} context entries)`)
-    return fingerprint.value
-  } catch (error) {
-    core.warning(`no fingerprint for this build (${errorMessage(error)}): a re-run after a failed publish will start a new TAG-n`)
-    return undefined
-  }
-}
-
-/** Masks every secret value before anything can print it. */
-function maskSecrets(settings: Settings): void {
-  for (const login of settings.logins) core.setSecret(login.password)
-  for (const secret of settings.secrets) core.setSecret(secret.value)
 }

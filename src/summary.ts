@@ -2,6 +2,7 @@
  * The job summary: what was published, per platform, and how long each phase took, at a glance.
  */
 import * as core from '@actions/core'
+import { legRows, type LegRecord } from './handoff.js'
 import type { PhaseTiming } from './phases.js'
 import type { PublishResult } from './publish.js'
 import type { MoveOutcome, MoveRecord } from './transaction.js'
@@ -103,17 +104,40 @@ export async function writeFailureSummary(message: string, timings: readonly Pha
   await summary.write()
 }
 
+/** A distributed build's part in the summary: a leg's records, or the legs a merge published. */
+export interface LegsSummary {
+  role: 'leg' | 'merge'
+  records: readonly LegRecord[]
+}
+
 export async function writeSummary(
   result: PublishResult,
   platforms: readonly PlatformReport[],
-  timings: readonly PhaseTiming[]
+  timings: readonly PhaseTiming[],
+  legs?: LegsSummary
 ): Promise<void> {
   const summary = core.summary.addHeading('go-build-action', 2)
-  if (result.pushed) {
+  if (legs?.role === 'leg') {
+    summary.addRaw(`<p>Pushed ${code(result.digest)} by digest (no tag users pull moved) and recorded it for the merge as:</p>`, true)
+    summary.addList(legs.records.map(r => code(r.recordDigest)))
+  } else if (result.pushed) {
     summary.addRaw(`<p>Published index ${code(result.digest)} under:</p>`, true)
     summary.addList(result.references.map(code))
   } else {
     summary.addRaw('<p>Built every platform without pushing (input <code>push</code> is <code>false</code>, or <code>auto</code> on an event not known to be trusted for publishing, such as a pull request).</p>', true)
+  }
+  if (legs?.role === 'merge') {
+    summary.addHeading('Legs', 3)
+    summary.addTable([
+      [
+        { data: 'Platform', header: true },
+        { data: 'Runner', header: true },
+        { data: 'Build time', header: true },
+        { data: 'Digest', header: true },
+        { data: 'Attempt', header: true }
+      ],
+      ...legRows(legs.records).map(([platform, runner, time, digest, attempt]) => [escapeHtml(platform ?? ''), escapeHtml(runner ?? ''), escapeHtml(time ?? ''), code(digest ?? ''), escapeHtml(attempt ?? '')])
+    ])
   }
   if (platforms.length > 0) {
     summary.addTable([

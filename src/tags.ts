@@ -82,7 +82,8 @@ export function readTagSettings(read: InputReader): TagSettings {
 
 const BOOLEAN_WORDS: Record<string, string> = { yes: 'true', on: 'true', '1': 'true', no: 'false', off: 'false', '0': 'false' }
 
-function readChoice<T extends string>(read: InputReader, name: string, choices: readonly T[], fallback: T): T {
+/** Reads an input that takes one of `choices` (boolean words accepted where the choices are true/false). */
+export function readChoice<T extends string>(read: InputReader, name: string, choices: readonly T[], fallback: T): T {
   const raw = read(name).trim()
   if (raw === '') return fallback
   const lower = raw.toLowerCase()
@@ -266,6 +267,12 @@ export interface PlanSettings {
   fingerprint?: string
   /** How the registry check of the main tag retries transient faults (unset: no retry). */
   retry?: RetryPolicy
+  /**
+   * The main tag as already decided for this workflow run (a distributed build decides it once, in its legs:
+   * a re-run leg and the merge take it from the leg records): used as it is, the registry is not asked, and
+   * `seen` holds it free in every repository (the merge checks it again before moving).
+   */
+  decidedTag?: string
 }
 
 /** How far `rebuild: suffix` counts before giving up. */
@@ -313,7 +320,11 @@ export async function planTags(
 
   let tag = base
   let seen: Record<string, string> = {}
-  if (!push) {
+  if (settings.decidedTag !== undefined) {
+    tag = settings.decidedTag
+    if (push && t.rebuild !== 'overwrite') seen = Object.fromEntries(settings.images.map(image => [`${image}:${tag}`, '']))
+    core.info(`main tag ${tag}, as decided for this workflow run by its legs`)
+  } else if (!push) {
     core.info(`not pushing (push: ${t.push}, event ${github.eventName || 'unknown'}): ${whyNotPushing(t.push, github)}; the registry is not asked whether ${base} exists`)
   } else if (t.rebuild !== 'overwrite') {
     const suffixes = t.platformTags ? settings.platforms.map(archTagSuffix) : []
