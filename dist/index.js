@@ -43055,8 +43055,9 @@ function timingChart(timings) {
     lines.push('```');
     return lines.join('\n');
 }
-function platformRows(platforms, result) {
-    return platforms.map(p => [escapeHtml(p.platform), code(p.digest), formatBytes(p.size), result.pushed ? 'published' : 'built']);
+/** `pushed`: what a pushed platform's row says (a leg's platforms are pushed by digest, not published). */
+function platformRows(platforms, result, pushed = 'published') {
+    return platforms.map(p => [escapeHtml(p.platform), code(p.digest), formatBytes(p.size), result.pushed ? pushed : 'built']);
 }
 /** The timing table and chart, for success and failure alike. */
 function addTimings(summary, timings) {
@@ -43150,7 +43151,7 @@ async function writeSummary(result, platforms, timings, legs) {
                 { data: 'Size', header: true },
                 { data: 'Result', header: true }
             ],
-            ...platformRows(platforms, result)
+            ...platformRows(platforms, result, legs?.role === 'leg' ? 'pushed by digest, handed to the merge' : 'published')
         ]);
     }
     if (result.attestations.length > 0) {

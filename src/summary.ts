@@ -40,8 +40,9 @@ export function timingChart(timings: readonly PhaseTiming[]): string {
   return lines.join('\n')
 }
 
-export function platformRows(platforms: readonly PlatformReport[], result: PublishResult): string[][] {
-  return platforms.map(p => [escapeHtml(p.platform), code(p.digest), formatBytes(p.size), result.pushed ? 'published' : 'built'])
+/** `pushed`: what a pushed platform's row says (a leg's platforms are pushed by digest, not published). */
+export function platformRows(platforms: readonly PlatformReport[], result: PublishResult, pushed = 'published'): string[][] {
+  return platforms.map(p => [escapeHtml(p.platform), code(p.digest), formatBytes(p.size), result.pushed ? pushed : 'built'])
 }
 
 /** The timing table and chart, for success and failure alike. */
@@ -147,7 +148,7 @@ export async function writeSummary(
         { data: 'Size', header: true },
         { data: 'Result', header: true }
       ],
-      ...platformRows(platforms, result)
+      ...platformRows(platforms, result, legs?.role === 'leg' ? 'pushed by digest, handed to the merge' : 'published')
     ])
   }
   if (result.attestations.length > 0) {

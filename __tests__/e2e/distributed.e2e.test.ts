@@ -20,7 +20,7 @@ import {
   splitStaging,
   requireEnvironment
 } from './support/environment.js'
-import { describeEachPath, runOnPath, type BuilderPath } from './support/paths.js'
+import { builderLeftovers, describeEachPath, runOnPath, type BuilderPath } from './support/paths.js'
 
 const MINUTES = 60_000
 const TAG = 'dist'
@@ -141,6 +141,29 @@ describeEachPath('distributed build', builderPath => {
       expect((await registryManifest(`${repository}:${TAG}`)).digest).toBe(merge.outputs.digest)
       expect(again.main.log).toContain('using the leg of attempt 1 of this run')
     }, 10 * MINUTES)
+
+    it('a re-run of one leg after the publish, then of the merge (attempt 3), ends consistent: the same TAG, not TAG-1', async () => {
+      const rerun = await runJob(builderPath, repository, { mode: 'leg', platforms: ['linux/s390x'], runId, attempt: 3 })
+      expectSucceeded(rerun)
+      expect(rerun.outputs.tag).toBe(TAG)
+      expect(rerun.main.log).toContain(`attempt 3: linux/s390x's leg of attempt 1 decided the main tag ${TAG}`)
+      const again = await runJob(builderPath, repository, { mode: 'merge', platforms: FOUR_PLATFORMS, runId, attempt: 3 })
+      expectSucceeded(again)
+      expect(again.main.log).toContain('published by an earlier attempt of this run: it moves again')
+      const s390x = JSON.parse(rerun.outputs['platform-digests'] ?? '{}')['linux/s390x'] as string
+      expect(JSON.parse(again.outputs['platform-digests'] ?? '{}')['linux/s390x']).toBe(s390x)
+      expect((await registryManifest(`${repository}:${TAG}-s390x`)).digest).toBe(s390x)
+      const served = await registryManifest(`${repository}:${TAG}`)
+      expect(served.digest).toBe(again.outputs.digest)
+      for (const platform of FOUR_PLATFORMS) {
+        expect((await registryManifest(`${repository}:${TAG}-${arch(platform)}`)).digest).toBe(JSON.parse(again.outputs['platform-digests'] ?? '{}')[platform])
+      }
+      expect(await tagsOf(repository)).toEqual([TAG, ...FOUR_PLATFORMS.map(p => `${TAG}-${arch(p)}`), ...legTags(FOUR_PLATFORMS), MERGE_TAG].sort())
+    }, 10 * MINUTES)
+
+    it('leaves no builder behind after the legs\' post steps', async () => {
+      for (const leg of legs) expect(await builderLeftovers(leg)).toEqual([])
+    })
   })
 
   describe('missing legs, legs of another run, a re-run leg', () => {
