@@ -43760,9 +43760,13 @@ async function verifyStaged({ docker, settings, phases }, staged, command) {
         return checked;
     });
 }
-/** The transaction: plan every move, move per-platform tags then index tags, read them back (transaction.ts). */
-async function moveTags(job, staged, verified, plan, localNames = []) {
+/**
+ * The transaction: plan every move, move per-platform tags then index tags, read them back (transaction.ts). The
+ * engine's local names (of `built`, and of the moves) are left for the post step to remove.
+ */
+async function moveTags(job, staged, verified, plan, built) {
     const { docker, settings, phases, journal } = job;
+    const localNames = built?.output.kind === 'load' ? [built.output.name] : [];
     return phases.run(PUBLISH_PHASE, async () => {
         try {
             const movePlan = await planMoves(docker, staged, plan, platformDigests(verified.index.index), settings.retry, journal);
@@ -43810,25 +43814,28 @@ async function collect({ docker, settings, phases }) {
     }
     return phases.run(`Collect ${settings.platforms.length} legs`, () => collectLegs(docker, settings.images[0] ?? '', settings.platforms, run, settings.retry));
 }
-/** The merge: the index of the legs' manifests, in every repository by digest (no rebuild, no tag users pull). */
-async function mergeLegs(job, collected, tagged) {
+/**
+ * The merge: the index of the legs' manifests, in every repository by digest (no rebuild, no tag users pull), and
+ * the tag plan with the main tag as the transaction may find it (free, or published by an earlier attempt of this run).
+ */
+async function mergeLegs(job, collected, { plan }) {
     const { docker, settings, phases } = job;
     const run = readWorkflowRun(settings.mode);
     return phases.run('Create the index from the legs', async () => {
         const [first] = settings.images;
-        const digest = await createMergedIndex(docker, first, collected.legs, tagged.plan.annotations, run, settings.retry);
+        const digest = await createMergedIndex(docker, first, collected.legs, plan.annotations, run, settings.retry);
         await copyByDigest(docker, first, digest, settings.images, settings.retry);
-        tagged.plan.seen = await ownEarlierPublish(docker, tagged.plan.seen, run, settings.retry);
         core/* info */.pq(`index ${digest} of ${collected.legs.length} legs`);
-        return { digest, repositories: [...settings.images] };
+        const seen = await ownEarlierPublish(docker, plan.seen, run, settings.retry);
+        return { staged: { digest, repositories: [...settings.images] }, plan: { ...plan, seen } };
     });
 }
 /** What a run that pushed nothing reports. */
 function unpublished(metadata, digest = metadata.digest ?? '') {
     return { pushed: false, references: [], digest, pinned: [], platformDigests: {}, manifest: '', attestations: [], metadata, moves: [] };
 }
-/** What a run published, or (a leg) pushed by digest without a tag. */
-function published(staged, verified, metadata, records) {
+/** What a run published, or (a leg) pushed by digest without a tag; a merge built nothing, so has no build metadata. */
+function published(staged, verified, records, metadata = { imageNames: [], raw: {} }) {
     return {
         pushed: true,
         references: [...records.filter(r => r.kind === 'index'), ...records.filter(r => r.kind === 'platform')].map(r => r.reference),
@@ -43954,8 +43961,8 @@ async function main_all(job) {
         return report(job, unpublished(built.metadata), tagged.plan.tag, []);
     const staged = await stage(job, built);
     const verified = await verifyStaged(job, staged, built.output.kind !== 'load');
-    const records = await moveTags(job, staged, verified, tagged.plan, built.output.kind === 'load' ? [built.output.name] : []);
-    await report(job, published(staged, verified, built.metadata, records), tagged.plan.tag, verified.platforms);
+    const records = await moveTags(job, staged, verified, tagged.plan, built);
+    await report(job, published(staged, verified, records, built.metadata), tagged.plan.tag, verified.platforms);
 }
 /** One runner's platforms: the same tags as `all` → build → push by digest → verify → hand off; no tag moves. */
 async function leg(job) {
@@ -43966,7 +43973,7 @@ async function leg(job) {
     const staged = await stage(job, built);
     const verified = await verifyStaged(job, staged, built.output.kind !== 'load');
     const records = await handOff(job, staged, tagged, built);
-    await report(job, published(staged, verified, built.metadata, []), tagged.plan.tag, verified.platforms, { role: 'leg', records });
+    await report(job, published(staged, verified, [], built.metadata), tagged.plan.tag, verified.platforms, { role: 'leg', records });
 }
 /** The legs of this run → one index (no rebuild) → verify → move tags, as `all` does → report with the legs. */
 async function merge(job) {
@@ -43974,10 +43981,11 @@ async function merge(job) {
     if (!collected)
         return;
     const tagged = await versionsAndTags(job, collected);
-    const staged = await mergeLegs(job, collected, tagged);
+    const { staged, plan } = await mergeLegs(job, collected, tagged);
+    // the verify command ran on each leg, natively where the leg's runner is that architecture
     const verified = await verifyStaged(job, staged, false);
-    const records = await moveTags(job, staged, verified, tagged.plan);
-    await report(job, published(staged, verified, { imageNames: [], raw: {} }, records), tagged.plan.tag, verified.platforms, { role: 'merge', records: collected.legs });
+    const records = await moveTags(job, staged, verified, plan);
+    await report(job, published(staged, verified, records), plan.tag, verified.platforms, { role: 'merge', records: collected.legs });
 }
 /** A failed run's outputs and summary: where every tag this run was moving ended. Writing them never fails the step twice. */
 async function reportFailure(message, phases, journal) {

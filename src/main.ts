@@ -85,8 +85,8 @@ async function all(job: Job): Promise<void> {
   if (!tagged.plan.push) return report(job, unpublished(built.metadata), tagged.plan.tag, [])
   const staged = await stage(job, built)
   const verified = await verifyStaged(job, staged, built.output.kind !== 'load')
-  const records = await moveTags(job, staged, verified, tagged.plan, built.output.kind === 'load' ? [built.output.name] : [])
-  await report(job, published(staged, verified, built.metadata, records), tagged.plan.tag, verified.platforms)
+  const records = await moveTags(job, staged, verified, tagged.plan, built)
+  await report(job, published(staged, verified, records, built.metadata), tagged.plan.tag, verified.platforms)
 }
 
 /** One runner's platforms: the same tags as `all` → build → push by digest → verify → hand off; no tag moves. */
@@ -97,7 +97,7 @@ async function leg(job: Job): Promise<void> {
   const staged = await stage(job, built)
   const verified = await verifyStaged(job, staged, built.output.kind !== 'load')
   const records = await handOff(job, staged, tagged, built)
-  await report(job, published(staged, verified, built.metadata, []), tagged.plan.tag, verified.platforms, { role: 'leg', records })
+  await report(job, published(staged, verified, [], built.metadata), tagged.plan.tag, verified.platforms, { role: 'leg', records })
 }
 
 /** The legs of this run → one index (no rebuild) → verify → move tags, as `all` does → report with the legs. */
@@ -105,10 +105,11 @@ async function merge(job: Job): Promise<void> {
   const collected = await collect(job)
   if (!collected) return
   const tagged = await versionsAndTags(job, collected)
-  const staged = await mergeLegs(job, collected, tagged)
+  const { staged, plan } = await mergeLegs(job, collected, tagged)
+  // the verify command ran on each leg, natively where the leg's runner is that architecture
   const verified = await verifyStaged(job, staged, false)
-  const records = await moveTags(job, staged, verified, tagged.plan)
-  await report(job, published(staged, verified, { imageNames: [], raw: {} }, records), tagged.plan.tag, verified.platforms, { role: 'merge', records: collected.legs })
+  const records = await moveTags(job, staged, verified, plan)
+  await report(job, published(staged, verified, records), plan.tag, verified.platforms, { role: 'merge', records: collected.legs })
 }
 
 /** A failed run's outputs and summary: where every tag this run was moving ended. Writing them never fails the step twice. */

@@ -168,9 +168,13 @@ export async function verifyStaged({ docker, settings, phases }: Job, staged: St
   })
 }
 
-/** The transaction: plan every move, move per-platform tags then index tags, read them back (transaction.ts). */
-export async function moveTags(job: Job, staged: StagedIndex, verified: VerifiedIndex, plan: TagPlan, localNames: readonly string[] = []): Promise<MoveRecord[]> {
+/**
+ * The transaction: plan every move, move per-platform tags then index tags, read them back (transaction.ts). The
+ * engine's local names (of `built`, and of the moves) are left for the post step to remove.
+ */
+export async function moveTags(job: Job, staged: StagedIndex, verified: VerifiedIndex, plan: TagPlan, built?: Built): Promise<MoveRecord[]> {
   const { docker, settings, phases, journal } = job
+  const localNames = built?.output.kind === 'load' ? [built.output.name] : []
   return phases.run(PUBLISH_PHASE, async () => {
     try {
       const movePlan = await planMoves(docker, staged, plan, platformDigests(verified.index.index), settings.retry, journal)
@@ -228,17 +232,20 @@ export async function collect({ docker, settings, phases }: Job): Promise<Collec
   return phases.run(`Collect ${settings.platforms.length} legs`, () => collectLegs(docker, settings.images[0] ?? '', settings.platforms, run, settings.retry))
 }
 
-/** The merge: the index of the legs' manifests, in every repository by digest (no rebuild, no tag users pull). */
-export async function mergeLegs(job: Job, collected: CollectedLegs, tagged: Tagged): Promise<StagedIndex> {
+/**
+ * The merge: the index of the legs' manifests, in every repository by digest (no rebuild, no tag users pull), and
+ * the tag plan with the main tag as the transaction may find it (free, or published by an earlier attempt of this run).
+ */
+export async function mergeLegs(job: Job, collected: CollectedLegs, { plan }: Tagged): Promise<{ staged: StagedIndex; plan: TagPlan }> {
   const { docker, settings, phases } = job
   const run = readWorkflowRun(settings.mode)
   return phases.run('Create the index from the legs', async () => {
     const [first] = settings.images as [string, ...string[]]
-    const digest = await createMergedIndex(docker, first, collected.legs, tagged.plan.annotations, run, settings.retry)
+    const digest = await createMergedIndex(docker, first, collected.legs, plan.annotations, run, settings.retry)
     await copyByDigest(docker, first, digest, settings.images, settings.retry)
-    tagged.plan.seen = await ownEarlierPublish(docker, tagged.plan.seen, run, settings.retry)
     core.info(`index ${digest} of ${collected.legs.length} legs`)
-    return { digest, repositories: [...settings.images] }
+    const seen = await ownEarlierPublish(docker, plan.seen, run, settings.retry)
+    return { staged: { digest, repositories: [...settings.images] }, plan: { ...plan, seen } }
   })
 }
 
@@ -247,8 +254,13 @@ export function unpublished(metadata: BuildMetadata, digest = metadata.digest ??
   return { pushed: false, references: [], digest, pinned: [], platformDigests: {}, manifest: '', attestations: [], metadata, moves: [] }
 }
 
-/** What a run published, or (a leg) pushed by digest without a tag. */
-export function published(staged: StagedIndex, verified: VerifiedIndex, metadata: BuildMetadata, records: readonly MoveRecord[]): PublishResult {
+/** What a run published, or (a leg) pushed by digest without a tag; a merge built nothing, so has no build metadata. */
+export function published(
+  staged: StagedIndex,
+  verified: VerifiedIndex,
+  records: readonly MoveRecord[],
+  metadata: BuildMetadata = { imageNames: [], raw: {} }
+): PublishResult {
   return {
     pushed: true,
     references: [...records.filter(r => r.kind === 'index'), ...records.filter(r => r.kind === 'platform')].map(r => r.reference),
