@@ -39013,7 +39013,7 @@ function errorMessage(error) {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
 /* harmony import */ var _actions_core__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(6058);
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(8694);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(3133);
 /* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(3916);
 /* harmony import */ var _post_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(6661);
 /* harmony import */ var _state_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(2462);
@@ -39043,6 +39043,7 @@ __webpack_async_result__();
 
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
 /* harmony export */   GW: () => (/* binding */ splitCommand),
+/* harmony export */   Kf: () => (/* binding */ readChoice),
 /* harmony export */   Vf: () => (/* binding */ readBoolean),
 /* harmony export */   dz: () => (/* binding */ InputError),
 /* harmony export */   kz: () => (/* binding */ readNumber),
@@ -39086,6 +39087,18 @@ function readBoolean(read, name, fallback) {
     if (['false', 'no', 'off', '0'].includes(value))
         return false;
     throw new InputError(name, `"${read(name).trim()}" is not a boolean: write true or false`);
+}
+const BOOLEAN_WORDS = { yes: 'true', on: 'true', '1': 'true', no: 'false', off: 'false', '0': 'false' };
+/** Reads an input that takes one of fixed words (case-insensitive; yes/on/1 mean true where true is a choice). */
+function readChoice(read, name, choices, fallback) {
+    const raw = read(name).trim();
+    if (raw === '')
+        return fallback;
+    const lower = raw.toLowerCase();
+    const value = choices.includes('true') ? (BOOLEAN_WORDS[lower] ?? lower) : lower;
+    if (choices.includes(value))
+        return value;
+    throw new InputError(name, `"${raw}" is not valid: write one of ${choices.join(', ')}`);
 }
 function readNumber(read, name, fallback, min, max) {
     const text = read(name).trim();
@@ -39276,7 +39289,7 @@ async function logInAll(docker, logins, retry, remember) {
 
 /***/ }),
 
-/***/ 8694:
+/***/ 3133:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -40432,245 +40445,8 @@ async function installBuildx(docker, settings, env = process.env) {
     return { version, source, plugin };
 }
 
-// EXTERNAL MODULE: ./src/errors.ts
-var errors = __nccwpck_require__(3916);
-// EXTERNAL MODULE: ./src/login.ts
-var login = __nccwpck_require__(49);
-;// CONCATENATED MODULE: ./src/outputs.ts
-/**
- * Step outputs: typed names, so a typo is a compile error, and one place that sets them all.
- */
-
-const Output = {
-    /** Digest of the pushed multi-arch index. */
-    Digest: 'digest',
-    /** The main tag. */
-    Tag: 'tag',
-    /** Every full reference published, newline separated. */
-    Tags: 'tags',
-    /** `repository@digest` for every repository, newline separated. */
-    Images: 'images',
-    /** JSON object: version name (`go`) → the version the image was built with. */
-    Versions: 'versions',
-    /** JSON object: platform (`linux/arm64`) → manifest digest. */
-    PlatformDigests: 'platform-digests',
-    /** The index exactly as the registry serves it. */
-    Manifest: 'manifest',
-    /** buildx's metadata JSON. */
-    Metadata: 'metadata',
-    /** JSON list of the index's attestation manifests: digest, the platform attested, predicate types. */
-    Attestations: 'attestations',
-    /** The requested platforms that run through QEMU on this runner, comma separated. */
-    QemuPlatforms: 'qemu-platforms',
-    /** The buildx builder the build ran on. */
-    Builder: 'builder',
-    /** The platforms that builder supports, comma separated. */
-    BuilderPlatforms: 'builder-platforms'
-};
-/** The outputs that describe what was published (the setup phases set theirs as they go). */
-function outputsOf(result, tag) {
-    return {
-        [Output.Digest]: result.digest,
-        [Output.Tag]: tag,
-        [Output.Tags]: result.references.join('\n'),
-        [Output.Images]: result.pinned.join('\n'),
-        [Output.PlatformDigests]: JSON.stringify(result.platformDigests),
-        [Output.Manifest]: result.manifest,
-        [Output.Metadata]: JSON.stringify(result.metadata.raw),
-        [Output.Attestations]: JSON.stringify(result.attestations)
-    };
-}
-function reportOutputs(result, tag) {
-    for (const [name, value] of Object.entries(outputsOf(result, tag)))
-        lib_core/* setOutput */.uH(name, value);
-}
-/** Sets some outputs now (setup phases report theirs as soon as they are known). */
-function setOutputs(outputs) {
-    for (const [name, value] of Object.entries(outputs))
-        lib_core/* setOutput */.uH(name, value);
-}
-
-;// CONCATENATED MODULE: ./src/phases.ts
-/**
- * The pipeline's phases: each runs in its own log group and its duration is kept for the job summary.
- */
-
-class Phases {
-    now;
-    timings = [];
-    origin;
-    constructor(now = Date.now) {
-        this.now = now;
-        this.origin = now();
-    }
-    /** Runs `body` in a log group named `name`, timing it (failed phases are kept too). */
-    async run(name, body) {
-        const start = this.now();
-        let ok = false;
-        try {
-            const result = await lib_core/* group */.Os(name, body);
-            ok = true;
-            return result;
-        }
-        finally {
-            this.timings.push({ name, startMs: start - this.origin, durationMs: this.now() - start, ok });
-        }
-    }
-}
-
-;// CONCATENATED MODULE: ./src/publish.ts
-
-/** The tag the `docker` driver path pushes through before anything is verified. */
-const STAGING_TAG = 'go-build-action-staging';
-/** The digest `docker push` reports on its last line: `TAG: digest: sha256:... size: N`. */
-function parsePushDigest(output) {
-    const matches = [...output.matchAll(/digest: (sha256:[0-9a-f]{64})/g)];
-    return matches.at(-1)?.[1];
-}
-/** `docker push` of the loaded index under the staging tag; returns the digest the registry got. */
-async function pushLoadedIndex(docker, localName, retry) {
-    const { stdout, stderr } = await docker.run(['push', localName], { retry });
-    const digest = parsePushDigest(`${stdout}\n${stderr}`);
-    if (!digest)
-        throw new Error(`docker push ${localName} did not report a digest`);
-    return digest;
-}
-/** Copies the index by digest from the first repository into every other one; no tag moves. */
-async function copyByDigest(docker, source, digest, targets, retry) {
-    for (const target of targets) {
-        if (target === source)
-            continue;
-        await docker.run(['buildx', 'imagetools', 'create', '--tag', `${target}@${digest}`, `${source}@${digest}`], { retry });
-    }
-}
-/** The references each tag move creates, per repository. */
-function plannedMoves(repositories, indexTags, platformTags) {
-    const platforms = {};
-    for (const [platform, tag] of Object.entries(platformTags))
-        platforms[platform] = repositories.map(r => `${r}:${tag}`);
-    return { index: repositories.flatMap(r => indexTags.map(t => `${r}:${t}`)), platforms };
-}
-/** argv that points every index tag of one repository at the staged index. */
-function indexTagArgs(repository, digest, indexTags) {
-    const args = ['buildx', 'imagetools', 'create'];
-    for (const tag of indexTags)
-        args.push('--tag', `${repository}:${tag}`);
-    args.push(`${repository}@${digest}`);
-    return args;
-}
-/**
- * Points a tag at one platform's manifest itself (not a one-entry index wrapping it), so its digest is the one
- * in the index. Newer buildx does this with `imagetools create --prefer-index=false`; buildx 0.13 cannot, and the
- * engine's containerd store pulls the manifest by digest, tags it and pushes it unchanged.
- */
-async function tagPlatformManifest(docker, repository, manifestDigest, tag, preferIndexFlag, retry) {
-    const source = `${repository}@${manifestDigest}`;
-    const target = `${repository}:${tag}`;
-    if (preferIndexFlag) {
-        await docker.run(['buildx', 'imagetools', 'create', '--prefer-index=false', '--tag', target, source], { retry });
-        return;
-    }
-    await docker.run(['pull', '--quiet', source], { retry });
-    await docker.run(['tag', source, target]);
-    const pushed = await docker.run(['push', target], { retry });
-    const digest = parsePushDigest(`${pushed.stdout}\n${pushed.stderr}`);
-    if (digest !== manifestDigest) {
-        // The classic image store rewrites manifests it pushes; only the containerd store pushes them unchanged.
-        throw new Error(`${target} was pushed as ${digest ?? 'an unknown digest'}, not as the platform manifest ${manifestDigest}: this engine rewrites manifests on push. Use a buildx with "imagetools create --prefer-index" (input "buildx-version"), or an engine with the containerd image store; set "platform-tags: false" to publish without per-platform tags`);
-    }
-}
-/** Whether this buildx has `imagetools create --prefer-index`. */
-async function supportsPreferIndex(docker) {
-    const help = await docker.run(['buildx', 'imagetools', 'create', '--help'], { silent: true, allowFailure: true });
-    return help.stdout.includes('--prefer-index');
-}
-/**
- * Moves every tag to content that is already staged and verified: per-platform tags first, then the index tags.
- * Returns the local image names the containerd-store path created, for the post step to remove.
- */
-async function moveTags(docker, staged, indexTags, platformTags, platformDigests, retry) {
-    const preferIndexFlag = Object.keys(platformTags).length > 0 && (await supportsPreferIndex(docker));
-    const localNames = [];
-    for (const repository of staged.repositories) {
-        for (const [platform, tag] of Object.entries(platformTags)) {
-            const digest = platformDigests[platform];
-            if (!digest)
-                throw new Error(`the index has no manifest for ${platform}, so ${repository}:${tag} cannot be published`);
-            await tagPlatformManifest(docker, repository, digest, tag, preferIndexFlag, retry);
-            if (!preferIndexFlag)
-                localNames.push(`${repository}:${tag}`);
-        }
-    }
-    for (const repository of staged.repositories) {
-        await docker.run(indexTagArgs(repository, staged.digest, indexTags), { retry });
-    }
-    return localNames;
-}
-/**
- * Gets the built index into every repository by digest. The `docker` driver's loaded index is pushed through
- * the staging tag of the first repository; a push-by-digest build is there already. The digest the registry
- * reports must be the one buildx built.
- */
-async function stageIndex(docker, output, builtDigest, repositories, retry) {
-    const [first] = repositories;
-    if (!first)
-        throw new Error('no repository to publish to');
-    try {
-        return await stageTo(docker, output, builtDigest, first, repositories, retry);
-    }
-    catch (error) {
-        throw explainRegistryFailure(error, error instanceof src_docker/* DockerCommandError */.YJ ? repositoryIn(error.args, repositories) : first);
-    }
-}
-/** The repository a failed command wrote to (the `--tag` target, else the pushed name), for messages. */
-function repositoryIn(args, repositories) {
-    const tagIndex = args.indexOf('--tag');
-    const target = tagIndex >= 0 ? args[tagIndex + 1] : args.at(-1);
-    const matches = repositories.filter(r => target?.startsWith(`${r}:`) || target?.startsWith(`${r}@`));
-    return matches.sort((a, b) => b.length - a.length)[0] ?? repositories[0] ?? '';
-}
-async function stageTo(docker, output, builtDigest, first, repositories, retry) {
-    let digest;
-    switch (output.kind) {
-        case 'load':
-            digest = await pushLoadedIndex(docker, output.name, retry);
-            if (builtDigest && digest !== builtDigest) {
-                throw new Error(`docker push sent ${digest}, but buildx built ${builtDigest}: the local image ${output.name} changed during the run`);
-            }
-            break;
-        case 'push-by-digest':
-            if (!builtDigest)
-                throw new Error('buildx pushed by digest but its metadata has no containerimage.digest');
-            digest = builtDigest;
-            break;
-        case 'none':
-            throw new Error('nothing to stage: the build kept its result in the builder only');
-    }
-    await copyByDigest(docker, first, digest, repositories, retry);
-    return { digest, repositories: [...repositories] };
-}
-/** The registry host of a repository (`localhost:5000/a/b` → `localhost:5000`; Docker Hub for bare names). */
-function registryOf(repository) {
-    const first = repository.split('/')[0] ?? '';
-    return repository.includes('/') && (first.includes('.') || first.includes(':') || first === 'localhost') ? first : 'docker.io';
-}
-/** Turns a failed registry operation into one message that names the registry, the input and the fix. */
-function explainRegistryFailure(error, repository) {
-    if (!(error instanceof src_docker/* DockerCommandError */.YJ))
-        return error;
-    const registry = registryOf(repository);
-    const detail = (0,src_docker/* lastLines */.w$)(error.result.stderr || error.result.stdout, 1);
-    switch (error.failure.kind) {
-        case 'auth':
-            return new Error(`${registry} refused ${repository} (${detail}): log in with the "registry", "username" and "password" inputs (or "logins"), or give the token push access to ${repository}`, { cause: error });
-        case 'transient':
-        case 'rate-limited':
-            return new Error(`${registry} did not accept ${repository} after ${error.attempts} attempt(s) (${error.failure.cause}: ${detail}): check the registry address in input "images" and that the runner can reach it, or raise "retry-attempts"`, { cause: error });
-        default:
-            return error;
-    }
-}
-
+// EXTERNAL MODULE: ./node_modules/dockerfile-ast/lib/main.js
+var main = __nccwpck_require__(8390);
 ;// CONCATENATED MODULE: ./src/qemu.ts
 /**
  * QEMU user emulation for the platforms the runner cannot execute itself: which requested platforms are native,
@@ -40932,7 +40708,7 @@ async function setUpQemu(docker, settings, platforms, host = realQemuHost()) {
     lib_core/* info */.pq(`host architecture ${host.hostArch}; native: ${list(plan.native)}; emulated already: ${list(plan.registered)}; missing a handler: ${list(plan.missing)}`);
     if (settings.mode === 'off') {
         lib_core/* info */.pq('qemu: off: no handler is installed or checked');
-        return { installedWith: 'none', plan, emulated: plan.registered };
+        return { installedWith: 'none', plan, emulated: plan.registered, hostArch: host.hostArch };
     }
     let installedWith = 'none';
     if (plan.missing.length === 0) {
@@ -40961,7 +40737,742 @@ async function setUpQemu(docker, settings, platforms, host = realQemuHost()) {
         throw new src_input/* InputError */.dz('qemu', `no enabled binfmt handler for ${names} after setting up QEMU (${installedWith === 'none' ? settings.mode : installedWith}): ` +
             'set "qemu: host" with qemu-user-static installed on the runner, or "qemu: image" with a "binfmt-image" this runner can pull, or remove the platform');
     }
-    return { installedWith, plan, emulated: verified.registered };
+    return { installedWith, plan, emulated: verified.registered, hostArch: host.hostArch };
+}
+
+;// CONCATENATED MODULE: ./src/emulation.ts
+/**
+ * The emulation advisor: which Dockerfile stages compile under QEMU on this runner, on which line, and the change
+ * that makes them cross-compile on the runner's own platform instead (QEMU makes a compile 5–20× slower).
+ *
+ * Pure: Dockerfile text, build args, target platforms and the runner's architecture in, findings out. A stage is
+ * flagged when it is built (reachable from the target stage), runs on an emulated platform for at least one
+ * target (no `--platform=$BUILDPLATFORM`, directly or through the stage it is `FROM`), and one of its `RUN`s
+ * runs a compiler or build tool: in the command itself, a heredoc, `sh -c`, or a script the Dockerfile copies in
+ * from the context (or writes with `COPY <<EOF`) and runs, as far as the files can be read.
+ */
+
+
+
+
+
+
+
+
+const EMULATION_MODES = ['warn', 'error', 'ignore'];
+/** Reads the `emulation` input. Called from `readSettings`. */
+function readEmulationMode(read) {
+    return (0,src_input/* readChoice */.Kf)(read, 'emulation', EMULATION_MODES, 'warn');
+}
+const ANNOTATION_TITLE = 'Compiles under QEMU';
+/** The ARGs BuildKit sets for `FROM` lines. */
+const PLATFORM_ARGS = ['BUILDPLATFORM', 'BUILDOS', 'BUILDARCH', 'BUILDVARIANT', 'TARGETPLATFORM', 'TARGETOS', 'TARGETARCH', 'TARGETVARIANT'];
+/** `$VAR`, `${VAR}`, `${VAR:-word}`, `${VAR:+word}` as BuildKit expands them in `FROM`. */
+function expandVariables(text, vars) {
+    return text.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-+])([^}]*))?\}|\$([A-Za-z_][A-Za-z0-9_]*)/g, (_match, braced, op, word, bare) => {
+        const value = vars[(braced ?? bare)];
+        const set = op?.startsWith(':') ? !!value : value !== undefined;
+        if (op?.endsWith('-'))
+            return set ? value : (word ?? '');
+        if (op?.endsWith('+'))
+            return set ? (word ?? '') : '';
+        return value ?? '';
+    });
+}
+function lineOf(instruction) {
+    return instruction.getRange().start.line + 1;
+}
+function readStages(text) {
+    const dockerfile = main.DockerfileParser.parse(text);
+    const globals = [];
+    const stages = [];
+    for (const instruction of dockerfile.getInstructions()) {
+        if (instruction.getKeyword() === 'FROM') {
+            const from = instruction;
+            const alias = from.getBuildStage() ?? undefined;
+            stages.push({ index: stages.length, name: alias?.toLowerCase(), alias, from, instructions: [] });
+        }
+        else if (stages.length === 0)
+            globals.push(instruction);
+        else
+            stages.at(-1).instructions.push(instruction);
+    }
+    return { globals, stages };
+}
+/** The `ARG`s before the first `FROM`, with their defaults overridden by build args. */
+function globalArgs(globals, buildArgs) {
+    // the platform ARGs are known per platform only: a default that names one keeps the reference
+    const vars = Object.fromEntries(PLATFORM_ARGS.map(name => [name, `\${${name}}`]));
+    for (const instruction of globals) {
+        if (instruction.getKeyword() !== 'ARG')
+            continue;
+        for (const word of instruction.getArguments().map(a => a.getValue())) {
+            const eq = word.indexOf('=');
+            const name = eq === -1 ? word : word.slice(0, eq);
+            const given = buildArgs.find(b => b.name === name);
+            vars[name] = given ? given.value : eq === -1 ? undefined : expandVariables(unquote(word.slice(eq + 1)), vars);
+        }
+    }
+    return vars;
+}
+function unquote(word) {
+    return word.replace(/^"(.*)"$/s, '$1').replace(/^'(.*)'$/s, '$1');
+}
+/** The stage a name or index refers to, looking only at stages before `before`. */
+function stageNamed(stages, ref, before) {
+    const lower = ref.toLowerCase();
+    if (/^\d+$/.test(lower))
+        return stages[Number(lower)];
+    return stages.slice(0, before).find(s => s.name === lower);
+}
+/** The stages a stage needs: the one it is FROM, `COPY --from`, `RUN --mount=from=`. */
+function dependencies(stage, stages, vars) {
+    const refs = [];
+    for (const instruction of stage.instructions) {
+        const keyword = instruction.getKeyword();
+        if (keyword === 'COPY' || keyword === 'ADD') {
+            const from = instruction.getFromFlag?.()?.getValue();
+            if (from)
+                refs.push(expandVariables(from, vars));
+        }
+        if (keyword === 'RUN') {
+            for (const flag of instruction.getFlags()) {
+                if (flag.getName() !== 'mount')
+                    continue;
+                const from = /(?:^|,)from=([^,]+)/.exec(flag.getValue() ?? '')?.[1];
+                if (from)
+                    refs.push(expandVariables(from, vars));
+            }
+        }
+    }
+    const found = refs.map(r => stageNamed(stages, r, stage.index)).filter((s) => !!s);
+    return stage.parent ? [stage.parent, ...found] : found;
+}
+/** The stages BuildKit builds for the target: the target stage and everything it needs. */
+function builtStages(stages, root, vars) {
+    const built = new Set();
+    const visit = (stage) => {
+        if (built.has(stage))
+            return;
+        built.add(stage);
+        for (const dependency of dependencies(stage, stages, vars))
+            visit(dependency);
+    };
+    if (root)
+        visit(root);
+    return built;
+}
+/** The platform a stage's steps run on when building for `target`. */
+function runPlatform(stage, target, hostArch, vars) {
+    const flag = stage.from.getPlatformFlag()?.getValue();
+    if (flag) {
+        const platformVars = {
+            ...vars,
+            BUILDPLATFORM: `linux/${hostArch}`,
+            BUILDOS: 'linux',
+            BUILDARCH: hostArch,
+            BUILDVARIANT: '',
+            TARGETPLATFORM: (0,src_platform/* formatPlatform */.Bq)(target),
+            TARGETOS: target.os,
+            TARGETARCH: target.architecture,
+            TARGETVARIANT: target.variant ?? ''
+        };
+        try {
+            return (0,src_platform/* parsePlatform */.FL)(expandVariables(expandVariables(flag, platformVars), platformVars).replace(/\/$/, ''));
+        }
+        catch {
+            return target;
+        }
+    }
+    return stage.parent ? runPlatform(stage.parent, target, hostArch, vars) : target;
+}
+const C_COMPILERS = /^(gcc|cc|c\+\+|g\+\+|clang|clang\+\+|clang-\d+|gcc-\d+|g\+\+-\d+|[a-z0-9_]+-linux-gnu\w*-(gcc|g\+\+))$/;
+const C_BUILD_TOOLS = new Set(['make', 'gmake', 'cmake', 'ninja', 'meson', 'scons', 'configure', 'autoreconf']);
+const WRAPPERS = new Set(['sudo', 'env', 'time', 'nice', 'nohup', 'exec', 'eval', '!', 'then', 'do', 'else', 'if', 'while', 'until', 'elif']);
+const SHELLS = new Set(['sh', 'bash', 'dash', 'ash', 'zsh', 'ksh', 'source', '.']);
+const NATIVE_TOOLCHAIN = /(?:^|[\s=])(build-essential|build-base|g\+\+|gcc|clang|node-gyp)(?=$|[\s;&|])/m;
+/** Splits shell text into simple commands (on `&&`, `||`, `;`, `|`, `&`, newlines, subshells); comments dropped. */
+function simpleCommands(script) {
+    const commands = [];
+    for (const line of script.replace(/\\\r?\n/g, ' ').split('\n')) {
+        const text = line.replace(/(^|\s)#.*$/, '$1');
+        for (const part of text.split(/&&|\|\||[;|&(){}`]|\$\(/)) {
+            const words = part.trim().split(/\s+/).filter(w => w !== '');
+            if (words.length > 0)
+                commands.push(words);
+        }
+    }
+    return commands;
+}
+/** The command word after assignments and wrappers (`CGO_ENABLED=0 env -i sudo go build` → go build …). */
+function commandWords(words) {
+    let i = 0;
+    while (i < words.length) {
+        const word = words[i];
+        if (/^[A-Za-z_][A-Za-z0-9_]*=/.test(word) || WRAPPERS.has(word) || (i > 0 && WRAPPERS.has(words[i - 1]) && word.startsWith('-')))
+            i++;
+        else
+            break;
+    }
+    return words.slice(i).map(w => w.replace(/^["']|["']$/g, ''));
+}
+/** The first argument that is not a flag. */
+function subcommand(args) {
+    return args.find(a => !a.startsWith('-'));
+}
+/** Whether a command compiles (the tool and its family), ignoring scripts. */
+function classify(words, nativeToolchain) {
+    const [program, ...args] = words;
+    if (!program)
+        return undefined;
+    const name = external_node_path_namespaceObject.posix.basename(program);
+    const sub = subcommand(args);
+    if (name === 'go' && sub && ['build', 'install', 'test', 'run'].includes(sub))
+        return { tool: `go ${sub}`, family: 'go' };
+    if (name === 'cargo' && sub && ['build', 'install', 'test', 'run', 'rustc', 'b', 't'].includes(sub))
+        return { tool: `cargo ${sub}`, family: 'cargo' };
+    if (name === 'rustc')
+        return { tool: 'rustc', family: 'cargo' };
+    if (C_COMPILERS.test(name))
+        return { tool: name, family: 'c' };
+    if (C_BUILD_TOOLS.has(name))
+        return { tool: name === 'configure' ? './configure' : name, family: 'c' };
+    if (name === 'tinygo' && sub === 'build')
+        return { tool: 'tinygo build', family: 'other' };
+    if (name === 'zig' && sub && ['build', 'build-exe', 'cc', 'c++'].includes(sub))
+        return { tool: `zig ${sub}`, family: 'other' };
+    if (name === 'bazel' || name === 'bazelisk')
+        return sub && ['build', 'test', 'run'].includes(sub) ? { tool: `bazel ${sub}`, family: 'other' } : undefined;
+    if (name === 'node-gyp' || (name === 'npm' && sub === 'rebuild'))
+        return { tool: name === 'npm' ? 'npm rebuild' : 'node-gyp', family: 'node' };
+    const installs = (name === 'npm' && sub && ['ci', 'install', 'i'].includes(sub)) || (name === 'yarn' && (!sub || sub === 'install')) || (name === 'pnpm' && sub && ['install', 'i'].includes(sub));
+    if (installs && nativeToolchain)
+        return { tool: `${name} ${sub ?? 'install'} (native modules)`, family: 'node' };
+    return undefined;
+}
+/** The content of an absolute path in the stage, when it was copied in from the context or written inline. */
+function readStageFile(files, target, read) {
+    for (const copy of [...files.copies].reverse()) {
+        if (copy.inline !== undefined) {
+            if (copy.dest === target)
+                return copy.inline;
+            continue;
+        }
+        for (const source of copy.sources) {
+            const src = external_node_path_namespaceObject.posix.normalize(source.replace(/^\/+/, '')).replace(/\/$/, '');
+            const candidates = [];
+            if (target === copy.dest)
+                candidates.push(src);
+            const dir = copy.dest.replace(/\/$/, '');
+            if (target.startsWith(`${dir}/`)) {
+                const rel = target.slice(dir.length + 1);
+                candidates.push(src === '.' ? rel : `${src}/${rel}`);
+                if (rel === external_node_path_namespaceObject.posix.basename(src))
+                    candidates.push(src);
+            }
+            for (const candidate of candidates) {
+                const content = read?.(candidate);
+                if (content !== undefined)
+                    return content;
+            }
+        }
+    }
+    return undefined;
+}
+const PATH_DIRS = ['/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin'];
+/** The script a command runs, when it is a file the stage has: `./build.sh`, `sh scripts/x.sh`, `build.sh` on PATH. */
+function scriptRun(words, files, read) {
+    const [program, ...args] = words;
+    if (!program)
+        return undefined;
+    const script = SHELLS.has(external_node_path_namespaceObject.posix.basename(program)) ? subcommand(args) : program;
+    if (!script || (args.includes('-c') && SHELLS.has(external_node_path_namespaceObject.posix.basename(program))))
+        return undefined;
+    const candidates = script.includes('/') ? [external_node_path_namespaceObject.posix.resolve(files.workdir, script)] : [external_node_path_namespaceObject.posix.resolve(files.workdir, script), ...PATH_DIRS.map(d => `${d}/${script}`)];
+    for (const candidate of candidates) {
+        const text = readStageFile(files, candidate, read);
+        if (text !== undefined)
+            return { name: script, text };
+    }
+    return undefined;
+}
+/** The `-c` string of `sh -c '…'` (quotes dropped: the separators inside are split on all the same). */
+function shellString(words) {
+    const [program, ...args] = words;
+    if (!program || !SHELLS.has(external_node_path_namespaceObject.posix.basename(program)) || !args.includes('-c'))
+        return undefined;
+    return args
+        .slice(args.indexOf('-c') + 1)
+        .join(' ')
+        .replace(/^["']|["']$/g, '');
+}
+/** The compiles in a shell script, following scripts it runs (up to three deep). */
+function findCompiles(script, files, read, nativeToolchain, depth = 0) {
+    const found = [];
+    for (const words of simpleCommands(script)) {
+        const command = commandWords(words);
+        const direct = classify(command, nativeToolchain);
+        if (direct) {
+            found.push(direct);
+            continue;
+        }
+        const inner = shellString(command);
+        if (inner !== undefined && depth < 3) {
+            found.push(...findCompiles(inner, files, read, nativeToolchain, depth + 1));
+            continue;
+        }
+        const run = depth < 3 ? scriptRun(command, files, read) : undefined;
+        if (run) {
+            const inScript = findCompiles(run.text, files, read, nativeToolchain || NATIVE_TOOLCHAIN.test(run.text), depth + 1);
+            found.push(...inScript.map(c => ({ ...c, tool: `${c.tool} (in ${run.name})` })));
+        }
+    }
+    return found;
+}
+/** The shell text a `RUN` runs: the command line, its heredocs, or the string of an exec-form `sh -c`. */
+function runScript(run, lines) {
+    const content = run.getArgumentsContent() ?? '';
+    if (content.trimStart().startsWith('[')) {
+        try {
+            const argv = JSON.parse(content);
+            if (Array.isArray(argv)) {
+                const words = argv.map(String);
+                return shellString(words) ?? words.join(' ');
+            }
+        }
+        catch {
+            // not JSON: BuildKit runs it as a shell command
+        }
+    }
+    const heredocs = run.getHeredocs();
+    if (heredocs.length === 0)
+        return content;
+    const bodies = heredocs.map(h => {
+        const range = h.getContentRange();
+        return range ? lines.slice(range.start.line, range.end.line + 1).join('\n') : '';
+    });
+    return [content.split('\n')[0].replace(/<<-?["']?\w+["']?/g, ''), ...bodies].join('\n');
+}
+/** Follows the stage's `WORKDIR`s and context `COPY`/`ADD`s up to (not including) `until`. */
+function stageFiles(stage, until, lines) {
+    const inherited = stage.parent ? stageFiles(stage.parent, undefined, lines) : { copies: [], workdir: '/' };
+    const files = { copies: [...inherited.copies], workdir: inherited.workdir };
+    for (const instruction of stage.instructions) {
+        if (instruction === until)
+            break;
+        const keyword = instruction.getKeyword();
+        if (keyword === 'WORKDIR') {
+            files.workdir = external_node_path_namespaceObject.posix.resolve(files.workdir, instruction.getArgumentsContent()?.trim() ?? '.');
+        }
+        else if (keyword === 'COPY' || keyword === 'ADD') {
+            const copy = instruction;
+            if (copy.getFromFlag())
+                continue;
+            const heredocs = copy.getHeredocs();
+            const words = copy.getArguments().map(a => a.getValue());
+            if (heredocs.length > 0) {
+                const dest = words.find((w, i) => i > 0 && !w.startsWith('<<')) ?? '';
+                const range = heredocs[0].getContentRange();
+                const inline = range ? lines.slice(range.start.line, range.end.line + 1).join('\n') : '';
+                files.copies.push({ sources: [], dest: external_node_path_namespaceObject.posix.resolve(files.workdir, dest), inline });
+                continue;
+            }
+            const argv = words.length > 0 && words[0].startsWith('[') ? jsonWords(copy.getArgumentsContent() ?? '') : words;
+            if (argv.length < 2)
+                continue;
+            const dest = argv.at(-1);
+            const resolved = external_node_path_namespaceObject.posix.resolve(files.workdir, dest);
+            files.copies.push({ sources: argv.slice(0, -1), dest: dest.endsWith('/') ? `${resolved}/` : resolved });
+        }
+    }
+    return files;
+}
+function jsonWords(content) {
+    try {
+        const parsed = JSON.parse(content);
+        return Array.isArray(parsed) ? parsed.map(String) : [];
+    }
+    catch {
+        return [];
+    }
+}
+// ---------------------------------------------------------------------------------------------------------------
+// Advice
+/** Every built stage that compiles under QEMU, with the change that moves its compile to the runner. */
+function adviseEmulation(request) {
+    const { globals, stages } = readStages(request.dockerfile);
+    const lines = request.dockerfile.split('\n');
+    const vars = globalArgs(globals, request.buildArgs);
+    for (const stage of stages) {
+        const image = expandVariables(stage.from.getImage() ?? '', vars);
+        stage.parent = stageNamed(stages, image, stage.index);
+    }
+    const target = (request.target && stages.find(s => s.name === request.target.toLowerCase())) || stages.at(-1);
+    const built = builtStages(stages, target, vars);
+    const imageStages = new Set();
+    for (let s = target; s; s = s.parent)
+        imageStages.add(s);
+    const native = nativeArchitectures(request.hostArchitecture);
+    const findings = [];
+    for (const stage of stages) {
+        if (!built.has(stage))
+            continue;
+        const emulated = request.platforms.filter(p => !native.includes(runPlatform(stage, p, request.hostArchitecture, vars).architecture));
+        if (emulated.length === 0)
+            continue;
+        const stageText = [stage, ...ancestors(stage)].flatMap(s => s.instructions.map(i => i.getRawArgumentsContent() ?? '')).join('\n');
+        const nativeToolchain = NATIVE_TOOLCHAIN.test(stageText);
+        const compiles = [];
+        for (const instruction of stage.instructions) {
+            if (instruction.getKeyword() !== 'RUN')
+                continue;
+            const found = findCompiles(runScript(instruction, lines), stageFiles(stage, instruction, lines), request.readContextFile, nativeToolchain);
+            if (found.length > 0)
+                compiles.push({ line: lineOf(instruction), found });
+        }
+        const [first, ...others] = compiles;
+        if (!first)
+            continue;
+        const all = compiles.flatMap(c => c.found);
+        const finding = {
+            file: request.file,
+            line: first.line,
+            stage: stage.alias ?? `stage ${stage.index}`,
+            fromLine: lineOf(stage.from),
+            platforms: emulated.map(src_platform/* formatPlatform */.Bq),
+            tools: [...new Set(all.map(c => c.tool))],
+            otherLines: others.map(c => c.line)
+        };
+        findings.push({ ...finding, message: adviceMessage(finding, stage, imageStages.has(stage), all, /CGO_ENABLED=1/.test(stageText)) });
+    }
+    return findings;
+}
+function ancestors(stage) {
+    return stage.parent ? [stage.parent, ...ancestors(stage.parent)] : [];
+}
+/** `a, b and c`. */
+function listWords(items) {
+    return items.length <= 1 ? (items[0] ?? '') : `${items.slice(0, -1).join(', ')} and ${items.at(-1)}`;
+}
+/** What to change for each kind of compile, once the stage runs on $BUILDPLATFORM. */
+function crossCompileSteps(families, cgo, arm32) {
+    const steps = [];
+    if (families.has('go')) {
+        steps.push(`declare ARG TARGETOS TARGETARCH${arm32 ? ' TARGETVARIANT' : ''} in the stage and build with GOOS=$TARGETOS GOARCH=$TARGETARCH${arm32 ? ' GOARM=${TARGETVARIANT#v}' : ''}` +
+            (cgo || families.has('c') ? '; with cgo also set CC to a cross compiler for the target (e.g. CC=aarch64-linux-gnu-gcc, or CC="clang --target=aarch64-linux-gnu" with a target sysroot)' : ' (CGO_ENABLED=0)'));
+    }
+    if (families.has('cargo'))
+        steps.push('build with cargo build --target <the target triple, e.g. aarch64-unknown-linux-gnu for arm64> and a cross linker (CARGO_TARGET_<TRIPLE>_LINKER)');
+    if (families.has('c') && !families.has('go')) {
+        steps.push('compile with a cross toolchain for $TARGETARCH: CC/CXX set to <triple>-gcc (Debian\'s gcc-aarch64-linux-gnu, …) or clang --target=<triple> (for make pass CC/CXX; for cmake a toolchain file or -DCMAKE_C_COMPILER)');
+    }
+    if (families.has('node'))
+        steps.push('install with npm_config_arch=$TARGETARCH so native modules are fetched prebuilt for the target (modules without prebuilt binaries need a cross C++ compiler, CXX=<triple>-g++)');
+    if (families.has('other'))
+        steps.push('point the tool at the target ($TARGETOS/$TARGETARCH) instead of the machine it runs on');
+    return steps;
+}
+function adviceMessage(finding, stage, isImage, compiles, cgo) {
+    const image = stage.from.getImage() ?? 'IMAGE';
+    const where = stage.alias ? `Stage "${stage.alias}"` : `The stage on line ${finding.fromLine}`;
+    const also = finding.otherLines.length ? ` (also on line${finding.otherLines.length > 1 ? 's' : ''} ${finding.otherLines.join(', ')})` : '';
+    const head = `${where} runs ${listWords(finding.tools)}${also} under QEMU for ${listWords(finding.platforms)}, typically 5–20× slower than on the runner's own CPU.`;
+    const steps = crossCompileSteps(new Set(compiles.map(c => c.family)), cgo, finding.platforms.some(p => p.startsWith('linux/arm/')));
+    const name = stage.alias ?? 'build';
+    if (isImage) {
+        return `${head} This stage is the image itself, so move the compile into a build stage: FROM --platform=$BUILDPLATFORM ${image} AS build, ${steps.join('; ')}; then COPY --from=build the results into this stage.`;
+    }
+    return `${head} Cross-compile on the runner instead: change line ${finding.fromLine} to FROM --platform=$BUILDPLATFORM ${image} AS ${name}, ${steps.join('; ')}; the COPY --from=${name} into the target stage stays as it is.`;
+}
+// ---------------------------------------------------------------------------------------------------------------
+// The phase
+/** A build context's file by relative path, when it is a regular file inside the context (scripts are small). */
+function contextFileReader(context) {
+    const root = external_node_path_namespaceObject.resolve(context);
+    return relative => {
+        const full = external_node_path_namespaceObject.resolve(root, relative);
+        if (!full.startsWith(`${root}${external_node_path_namespaceObject.sep}`))
+            return undefined;
+        try {
+            const stat = (0,external_node_fs_.statSync)(full);
+            return stat.isFile() && stat.size <= 1024 * 1024 ? (0,external_node_fs_.readFileSync)(full, 'utf8') : undefined;
+        }
+        catch {
+            return undefined;
+        }
+    };
+}
+/**
+ * Annotates each stage that compiles under QEMU on its Dockerfile line (`::warning file=…,line=…,title=Compiles
+ * under QEMU::…`); with `emulation: error` the annotations are errors and the run stops before building.
+ */
+async function checkEmulation(check) {
+    if (check.mode === 'ignore')
+        return [];
+    const workspace = process.env.GITHUB_WORKSPACE || process.cwd();
+    const file = external_node_path_namespaceObject.relative(workspace, external_node_path_namespaceObject.resolve(check.file)).split(external_node_path_namespaceObject.sep).join('/');
+    const findings = adviseEmulation({
+        dockerfile: await (0,promises_.readFile)(check.file, 'utf8'),
+        file,
+        buildArgs: check.buildArgs,
+        platforms: check.platforms,
+        hostArchitecture: check.hostArchitecture,
+        target: check.target,
+        readContextFile: contextFileReader(check.context)
+    });
+    for (const finding of findings) {
+        const properties = { title: ANNOTATION_TITLE, file: finding.file, startLine: finding.line };
+        if (check.mode === 'error')
+            lib_core/* error */.z3(finding.message, properties);
+        else
+            lib_core/* warning */.$e(finding.message, properties);
+    }
+    if (findings.length === 0)
+        lib_core/* info */.pq(`no stage of ${file} compiles under QEMU`);
+    if (findings.length > 0 && check.mode === 'error') {
+        const where = findings.map(f => `line ${f.line} (stage ${f.stage})`).join(', ');
+        throw new src_input/* InputError */.dz('emulation', `is error and ${file} compiles under QEMU at ${where}, so nothing was built: cross-compile on $BUILDPLATFORM as the annotations say, or set "emulation: warn"`);
+    }
+    return findings;
+}
+
+// EXTERNAL MODULE: ./src/errors.ts
+var errors = __nccwpck_require__(3916);
+// EXTERNAL MODULE: ./src/login.ts
+var login = __nccwpck_require__(49);
+;// CONCATENATED MODULE: ./src/outputs.ts
+/**
+ * Step outputs: typed names, so a typo is a compile error, and one place that sets them all.
+ */
+
+const Output = {
+    /** Digest of the pushed multi-arch index. */
+    Digest: 'digest',
+    /** The main tag. */
+    Tag: 'tag',
+    /** Every full reference published, newline separated. */
+    Tags: 'tags',
+    /** `repository@digest` for every repository, newline separated. */
+    Images: 'images',
+    /** JSON object: version name (`go`) → the version the image was built with. */
+    Versions: 'versions',
+    /** JSON object: platform (`linux/arm64`) → manifest digest. */
+    PlatformDigests: 'platform-digests',
+    /** The index exactly as the registry serves it. */
+    Manifest: 'manifest',
+    /** buildx's metadata JSON. */
+    Metadata: 'metadata',
+    /** JSON list of the index's attestation manifests: digest, the platform attested, predicate types. */
+    Attestations: 'attestations',
+    /** The requested platforms that run through QEMU on this runner, comma separated. */
+    QemuPlatforms: 'qemu-platforms',
+    /** The buildx builder the build ran on. */
+    Builder: 'builder',
+    /** The platforms that builder supports, comma separated. */
+    BuilderPlatforms: 'builder-platforms'
+};
+/** The outputs that describe what was published (the setup phases set theirs as they go). */
+function outputsOf(result, tag) {
+    return {
+        [Output.Digest]: result.digest,
+        [Output.Tag]: tag,
+        [Output.Tags]: result.references.join('\n'),
+        [Output.Images]: result.pinned.join('\n'),
+        [Output.PlatformDigests]: JSON.stringify(result.platformDigests),
+        [Output.Manifest]: result.manifest,
+        [Output.Metadata]: JSON.stringify(result.metadata.raw),
+        [Output.Attestations]: JSON.stringify(result.attestations)
+    };
+}
+function reportOutputs(result, tag) {
+    for (const [name, value] of Object.entries(outputsOf(result, tag)))
+        lib_core/* setOutput */.uH(name, value);
+}
+/** Sets some outputs now (setup phases report theirs as soon as they are known). */
+function setOutputs(outputs) {
+    for (const [name, value] of Object.entries(outputs))
+        lib_core/* setOutput */.uH(name, value);
+}
+
+;// CONCATENATED MODULE: ./src/phases.ts
+/**
+ * The pipeline's phases: each runs in its own log group and its duration is kept for the job summary.
+ */
+
+class Phases {
+    now;
+    timings = [];
+    origin;
+    constructor(now = Date.now) {
+        this.now = now;
+        this.origin = now();
+    }
+    /** Runs `body` in a log group named `name`, timing it (failed phases are kept too). */
+    async run(name, body) {
+        const start = this.now();
+        let ok = false;
+        try {
+            const result = await lib_core/* group */.Os(name, body);
+            ok = true;
+            return result;
+        }
+        finally {
+            this.timings.push({ name, startMs: start - this.origin, durationMs: this.now() - start, ok });
+        }
+    }
+}
+
+;// CONCATENATED MODULE: ./src/publish.ts
+
+/** The tag the `docker` driver path pushes through before anything is verified. */
+const STAGING_TAG = 'go-build-action-staging';
+/** The digest `docker push` reports on its last line: `TAG: digest: sha256:... size: N`. */
+function parsePushDigest(output) {
+    const matches = [...output.matchAll(/digest: (sha256:[0-9a-f]{64})/g)];
+    return matches.at(-1)?.[1];
+}
+/** `docker push` of the loaded index under the staging tag; returns the digest the registry got. */
+async function pushLoadedIndex(docker, localName, retry) {
+    const { stdout, stderr } = await docker.run(['push', localName], { retry });
+    const digest = parsePushDigest(`${stdout}\n${stderr}`);
+    if (!digest)
+        throw new Error(`docker push ${localName} did not report a digest`);
+    return digest;
+}
+/** Copies the index by digest from the first repository into every other one; no tag moves. */
+async function copyByDigest(docker, source, digest, targets, retry) {
+    for (const target of targets) {
+        if (target === source)
+            continue;
+        await docker.run(['buildx', 'imagetools', 'create', '--tag', `${target}@${digest}`, `${source}@${digest}`], { retry });
+    }
+}
+/** The references each tag move creates, per repository. */
+function plannedMoves(repositories, indexTags, platformTags) {
+    const platforms = {};
+    for (const [platform, tag] of Object.entries(platformTags))
+        platforms[platform] = repositories.map(r => `${r}:${tag}`);
+    return { index: repositories.flatMap(r => indexTags.map(t => `${r}:${t}`)), platforms };
+}
+/** argv that points every index tag of one repository at the staged index. */
+function indexTagArgs(repository, digest, indexTags) {
+    const args = ['buildx', 'imagetools', 'create'];
+    for (const tag of indexTags)
+        args.push('--tag', `${repository}:${tag}`);
+    args.push(`${repository}@${digest}`);
+    return args;
+}
+/**
+ * Points a tag at one platform's manifest itself (not a one-entry index wrapping it), so its digest is the one
+ * in the index. Newer buildx does this with `imagetools create --prefer-index=false`; buildx 0.13 cannot, and the
+ * engine's containerd store pulls the manifest by digest, tags it and pushes it unchanged.
+ */
+async function tagPlatformManifest(docker, repository, manifestDigest, tag, preferIndexFlag, retry) {
+    const source = `${repository}@${manifestDigest}`;
+    const target = `${repository}:${tag}`;
+    if (preferIndexFlag) {
+        await docker.run(['buildx', 'imagetools', 'create', '--prefer-index=false', '--tag', target, source], { retry });
+        return;
+    }
+    await docker.run(['pull', '--quiet', source], { retry });
+    await docker.run(['tag', source, target]);
+    const pushed = await docker.run(['push', target], { retry });
+    const digest = parsePushDigest(`${pushed.stdout}\n${pushed.stderr}`);
+    if (digest !== manifestDigest) {
+        // The classic image store rewrites manifests it pushes; only the containerd store pushes them unchanged.
+        throw new Error(`${target} was pushed as ${digest ?? 'an unknown digest'}, not as the platform manifest ${manifestDigest}: this engine rewrites manifests on push. Use a buildx with "imagetools create --prefer-index" (input "buildx-version"), or an engine with the containerd image store; set "platform-tags: false" to publish without per-platform tags`);
+    }
+}
+/** Whether this buildx has `imagetools create --prefer-index`. */
+async function supportsPreferIndex(docker) {
+    const help = await docker.run(['buildx', 'imagetools', 'create', '--help'], { silent: true, allowFailure: true });
+    return help.stdout.includes('--prefer-index');
+}
+/**
+ * Moves every tag to content that is already staged and verified: per-platform tags first, then the index tags.
+ * Returns the local image names the containerd-store path created, for the post step to remove.
+ */
+async function moveTags(docker, staged, indexTags, platformTags, platformDigests, retry) {
+    const preferIndexFlag = Object.keys(platformTags).length > 0 && (await supportsPreferIndex(docker));
+    const localNames = [];
+    for (const repository of staged.repositories) {
+        for (const [platform, tag] of Object.entries(platformTags)) {
+            const digest = platformDigests[platform];
+            if (!digest)
+                throw new Error(`the index has no manifest for ${platform}, so ${repository}:${tag} cannot be published`);
+            await tagPlatformManifest(docker, repository, digest, tag, preferIndexFlag, retry);
+            if (!preferIndexFlag)
+                localNames.push(`${repository}:${tag}`);
+        }
+    }
+    for (const repository of staged.repositories) {
+        await docker.run(indexTagArgs(repository, staged.digest, indexTags), { retry });
+    }
+    return localNames;
+}
+/**
+ * Gets the built index into every repository by digest. The `docker` driver's loaded index is pushed through
+ * the staging tag of the first repository; a push-by-digest build is there already. The digest the registry
+ * reports must be the one buildx built.
+ */
+async function stageIndex(docker, output, builtDigest, repositories, retry) {
+    const [first] = repositories;
+    if (!first)
+        throw new Error('no repository to publish to');
+    try {
+        return await stageTo(docker, output, builtDigest, first, repositories, retry);
+    }
+    catch (error) {
+        throw explainRegistryFailure(error, error instanceof src_docker/* DockerCommandError */.YJ ? repositoryIn(error.args, repositories) : first);
+    }
+}
+/** The repository a failed command wrote to (the `--tag` target, else the pushed name), for messages. */
+function repositoryIn(args, repositories) {
+    const tagIndex = args.indexOf('--tag');
+    const target = tagIndex >= 0 ? args[tagIndex + 1] : args.at(-1);
+    const matches = repositories.filter(r => target?.startsWith(`${r}:`) || target?.startsWith(`${r}@`));
+    return matches.sort((a, b) => b.length - a.length)[0] ?? repositories[0] ?? '';
+}
+async function stageTo(docker, output, builtDigest, first, repositories, retry) {
+    let digest;
+    switch (output.kind) {
+        case 'load':
+            digest = await pushLoadedIndex(docker, output.name, retry);
+            if (builtDigest && digest !== builtDigest) {
+                throw new Error(`docker push sent ${digest}, but buildx built ${builtDigest}: the local image ${output.name} changed during the run`);
+            }
+            break;
+        case 'push-by-digest':
+            if (!builtDigest)
+                throw new Error('buildx pushed by digest but its metadata has no containerimage.digest');
+            digest = builtDigest;
+            break;
+        case 'none':
+            throw new Error('nothing to stage: the build kept its result in the builder only');
+    }
+    await copyByDigest(docker, first, digest, repositories, retry);
+    return { digest, repositories: [...repositories] };
+}
+/** The registry host of a repository (`localhost:5000/a/b` → `localhost:5000`; Docker Hub for bare names). */
+function registryOf(repository) {
+    const first = repository.split('/')[0] ?? '';
+    return repository.includes('/') && (first.includes('.') || first.includes(':') || first === 'localhost') ? first : 'docker.io';
+}
+/** Turns a failed registry operation into one message that names the registry, the input and the fix. */
+function explainRegistryFailure(error, repository) {
+    if (!(error instanceof src_docker/* DockerCommandError */.YJ))
+        return error;
+    const registry = registryOf(repository);
+    const detail = (0,src_docker/* lastLines */.w$)(error.result.stderr || error.result.stdout, 1);
+    switch (error.failure.kind) {
+        case 'auth':
+            return new Error(`${registry} refused ${repository} (${detail}): log in with the "registry", "username" and "password" inputs (or "logins"), or give the token push access to ${repository}`, { cause: error });
+        case 'transient':
+        case 'rate-limited':
+            return new Error(`${registry} did not accept ${repository} after ${error.attempts} attempt(s) (${error.failure.cause}: ${detail}): check the registry address in input "images" and that the runner can reach it, or raise "retry-attempts"`, { cause: error });
+        default:
+            return error;
+    }
 }
 
 // EXTERNAL MODULE: ./src/retry.ts
@@ -41102,8 +41613,6 @@ function validateTag(tag) {
     return undefined;
 }
 
-// EXTERNAL MODULE: ./node_modules/dockerfile-ast/lib/main.js
-var main = __nccwpck_require__(8390);
 // EXTERNAL MODULE: ./node_modules/yaml/dist/index.js
 var dist = __nccwpck_require__(8815);
 ;// CONCATENATED MODULE: ./src/versions.ts
@@ -41429,22 +41938,11 @@ function readTagSettings(read) {
         extraTags: [...new Set((0,src_input/* splitList */.ry)(read('tags')))],
         prefix: read('tag-prefix').trim(),
         suffix: read('tag-suffix').trim(),
-        platformTags: readChoice(read, 'platform-tags', ['true', 'false'], 'true') === 'true',
-        rebuild: readChoice(read, 'rebuild', REBUILD_MODES, 'suffix'),
-        latest: readChoice(read, 'latest', ['true', 'false', 'always'], 'false'),
-        push: readChoice(read, 'push', ['auto', 'true', 'false'], 'auto')
+        platformTags: (0,src_input/* readChoice */.Kf)(read, 'platform-tags', ['true', 'false'], 'true') === 'true',
+        rebuild: (0,src_input/* readChoice */.Kf)(read, 'rebuild', REBUILD_MODES, 'suffix'),
+        latest: (0,src_input/* readChoice */.Kf)(read, 'latest', ['true', 'false', 'always'], 'false'),
+        push: (0,src_input/* readChoice */.Kf)(read, 'push', ['auto', 'true', 'false'], 'auto')
     };
-}
-const BOOLEAN_WORDS = { yes: 'true', on: 'true', '1': 'true', no: 'false', off: 'false', '0': 'false' };
-function readChoice(read, name, choices, fallback) {
-    const raw = read(name).trim();
-    if (raw === '')
-        return fallback;
-    const lower = raw.toLowerCase();
-    const value = choices.includes('true') ? (BOOLEAN_WORDS[lower] ?? lower) : lower;
-    if (choices.includes(value))
-        return value;
-    throw new src_input/* InputError */.dz(name, `"${raw}" is not valid: write one of ${choices.join(', ')}`);
 }
 /** Splits `{go}-llvm{llvm}` into text and placeholders; unbalanced or empty braces are an error naming the input. */
 function parseTemplate(template, input) {
@@ -41705,6 +42203,7 @@ function buildTime(buildArgs, env = process.env) {
 
 
 
+
 function readSettings(read) {
     const context = read('context').trim() || '.';
     const file = read('file').trim() || external_node_path_namespaceObject.join(context, 'Dockerfile');
@@ -41717,6 +42216,7 @@ function readSettings(read) {
         versions: readVersionSettings(read),
         tagging: readTagSettings(read),
         qemu: readQemuSettings(read),
+        emulation: readEmulationMode(read),
         builder: (0,src_builder/* readBuilderSettings */.lQ)(read),
         buildx: readBuildxInstallSettings(read),
         logins: (0,login/* readLogins */.rC)(read),
@@ -42115,6 +42615,7 @@ async function runVerifyCommand(docker, image, platforms, command, pull) {
 
 
 
+
 async function run(docker = (0,src_docker/* createDocker */.hC)()) {
     (0,state/* saveState */.LZ)(state/* State */.Uw.IsPost, 'true');
     const phases = new Phases();
@@ -42145,6 +42646,17 @@ async function publish(docker, phases) {
     setOutputs({ [Output.Tag]: plan.tag, [Output.Versions]: JSON.stringify(versionValues(versions)) });
     const qemu = await phases.run('Set up QEMU', () => setUpQemu(docker, settings.qemu, settings.platforms));
     setOutputs({ [Output.QemuPlatforms]: qemu.emulated.map(src_platform/* formatPlatform */.Bq).join(',') });
+    if (settings.emulation !== 'ignore') {
+        await phases.run('Check the Dockerfile for compiles under QEMU', () => checkEmulation({
+            mode: settings.emulation,
+            file: settings.file,
+            context: settings.context,
+            buildArgs: withVersionBuildArgs(settings.buildArgs, versions),
+            platforms: settings.platforms,
+            hostArchitecture: qemu.hostArch,
+            target: settings.target || undefined
+        }));
+    }
     if (settings.buildx.version)
         await phases.run('Install buildx', () => installBuildx(docker, settings.buildx));
     const builder = await phases.run('Set up the builder', () => (0,src_builder/* setUpBuilder */.Vk)(docker, settings.builder, settings.platforms, qemu.emulated));
@@ -51343,6 +51855,7 @@ exports.visitAsync = visitAsync;
 // EXPORTS
 __nccwpck_require__.d(__webpack_exports__, {
   Yz: () => (/* binding */ core_debug),
+  z3: () => (/* binding */ error),
   V4: () => (/* binding */ getInput),
   Gu: () => (/* binding */ getState),
   Os: () => (/* binding */ group),
@@ -51355,7 +51868,7 @@ __nccwpck_require__.d(__webpack_exports__, {
   $e: () => (/* binding */ warning)
 });
 
-// UNUSED EXPORTS: ExitCode, addPath, endGroup, error, exportVariable, getBooleanInput, getIDToken, getMultilineInput, isDebug, markdownSummary, notice, platform, setCommandEcho, startGroup, toPlatformPath, toPosixPath, toWin32Path
+// UNUSED EXPORTS: ExitCode, addPath, endGroup, exportVariable, getBooleanInput, getIDToken, getMultilineInput, isDebug, markdownSummary, notice, platform, setCommandEcho, startGroup, toPlatformPath, toPosixPath, toWin32Path
 
 // EXTERNAL MODULE: external "os"
 var external_os_ = __nccwpck_require__(857);

@@ -8,12 +8,14 @@
  * runs a compiler or build tool: in the command itself, a heredoc, `sh -c`, or a script the Dockerfile copies in
  * from the context (or writes with `COPY <<EOF`) and runs, as far as the files can be read.
  */
+import * as core from '@actions/core'
+import { readFileSync, statSync } from 'node:fs'
+import { readFile } from 'node:fs/promises'
 import * as path from 'node:path'
 import { DockerfileParser, type Copy, type From, type Instruction, type Run } from 'dockerfile-ast'
-import { readChoice, type InputReader } from './input.js'
+import { InputError, readChoice, type InputReader } from './input.js'
 import { formatPlatform, parsePlatform, type Platform } from './platform.js'
 import { nativeArchitectures } from './qemu.js'
-import type { BuildArg } from './settings.js'
 
 export const EMULATION_MODES = ['warn', 'error', 'ignore'] as const
 export type EmulationMode = (typeof EMULATION_MODES)[number]
@@ -30,7 +32,7 @@ export interface EmulationRequest {
   dockerfile: string
   /** The Dockerfile's path, as annotations name it (relative to the repository). */
   file: string
-  buildArgs: readonly BuildArg[]
+  buildArgs: ReadonlyArray<{ name: string; value: string }>
   /** The platforms being built. */
   platforms: readonly Platform[]
   /** The runner's architecture (amd64, arm64, …): every other one runs under QEMU. */
@@ -60,10 +62,6 @@ export interface EmulatedCompile {
   message: string
 }
 
-/** The findings as workflow command annotations, `::warning file=…,line=…,title=Compiles under QEMU::…`. */
-export function annotationProperties(finding: EmulatedCompile): { title: string; file: string; startLine: number } {
-  return { title: ANNOTATION_TITLE, file: finding.file, startLine: finding.line }
-}
 
 // ---------------------------------------------------------------------------------------------------------------
 // Stages
@@ -119,7 +117,7 @@ function readStages(text: string): { globals: Instruction[]; stages: Stage[] } {
 }
 
 /** The `ARG`s before the first `FROM`, with their defaults overridden by build args. */
-function globalArgs(globals: readonly Instruction[], buildArgs: readonly BuildArg[]): Record<string, string | undefined> {
+function globalArgs(globals: readonly Instruction[], buildArgs: EmulationRequest['buildArgs']): Record<string, string | undefined> {
   // the platform ARGs are known per platform only: a default that names one keeps the reference
   const vars: Record<string, string | undefined> = Object.fromEntries(PLATFORM_ARGS.map(name => [name, `\${${name}}`]))
   for (const instruction of globals) {
@@ -497,4 +495,65 @@ function adviceMessage(finding: Omit<EmulatedCompile, 'message'>, stage: Stage, 
     return `${head} This stage is the image itself, so move the compile into a build stage: FROM --platform=$BUILDPLATFORM ${image} AS build, ${steps.join('; ')}; then COPY --from=build the results into this stage.`
   }
   return `${head} Cross-compile on the runner instead: change line ${finding.fromLine} to FROM --platform=$BUILDPLATFORM ${image} AS ${name}, ${steps.join('; ')}; the COPY --from=${name} into the target stage stays as it is.`
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// The phase
+
+/** A build context's file by relative path, when it is a regular file inside the context (scripts are small). */
+export function contextFileReader(context: string): (relative: string) => string | undefined {
+  const root = path.resolve(context)
+  return relative => {
+    const full = path.resolve(root, relative)
+    if (!full.startsWith(`${root}${path.sep}`)) return undefined
+    try {
+      const stat = statSync(full)
+      return stat.isFile() && stat.size <= 1024 * 1024 ? readFileSync(full, 'utf8') : undefined
+    } catch {
+      return undefined
+    }
+  }
+}
+
+export interface EmulationCheck {
+  mode: EmulationMode
+  file: string
+  context: string
+  buildArgs: EmulationRequest['buildArgs']
+  platforms: readonly Platform[]
+  hostArchitecture: string
+  target?: string
+}
+
+/**
+ * Annotates each stage that compiles under QEMU on its Dockerfile line (`::warning file=…,line=…,title=Compiles
+ * under QEMU::…`); with `emulation: error` the annotations are errors and the run stops before building.
+ */
+export async function checkEmulation(check: EmulationCheck): Promise<EmulatedCompile[]> {
+  if (check.mode === 'ignore') return []
+  const workspace = process.env.GITHUB_WORKSPACE || process.cwd()
+  const file = path.relative(workspace, path.resolve(check.file)).split(path.sep).join('/')
+  const findings = adviseEmulation({
+    dockerfile: await readFile(check.file, 'utf8'),
+    file,
+    buildArgs: check.buildArgs,
+    platforms: check.platforms,
+    hostArchitecture: check.hostArchitecture,
+    target: check.target,
+    readContextFile: contextFileReader(check.context)
+  })
+  for (const finding of findings) {
+    const properties = { title: ANNOTATION_TITLE, file: finding.file, startLine: finding.line }
+    if (check.mode === 'error') core.error(finding.message, properties)
+    else core.warning(finding.message, properties)
+  }
+  if (findings.length === 0) core.info(`no stage of ${file} compiles under QEMU`)
+  if (findings.length > 0 && check.mode === 'error') {
+    const where = findings.map(f => `line ${f.line} (stage ${f.stage})`).join(', ')
+    throw new InputError(
+      'emulation',
+      `is error and ${file} compiles under QEMU at ${where}, so nothing was built: cross-compile on $BUILDPLATFORM as the annotations say, or set "emulation: warn"`
+    )
+  }
+  return findings
 }

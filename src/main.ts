@@ -9,6 +9,7 @@ import { checkBuildFiles, chooseOutput, runBuild, writeSecretFiles } from './bui
 import { setUpBuilder } from './builder.js'
 import { installBuildx } from './buildx-install.js'
 import { createDocker, type Docker } from './docker.js'
+import { checkEmulation } from './emulation.js'
 import { errorMessage } from './errors.js'
 import { logInAll } from './login.js'
 import { Output, reportOutputs, setOutputs } from './outputs.js'
@@ -58,6 +59,19 @@ async function publish(docker: Docker, phases: Phases): Promise<void> {
 
   const qemu = await phases.run('Set up QEMU', () => setUpQemu(docker, settings.qemu, settings.platforms))
   setOutputs({ [Output.QemuPlatforms]: qemu.emulated.map(formatPlatform).join(',') })
+  if (settings.emulation !== 'ignore') {
+    await phases.run('Check the Dockerfile for compiles under QEMU', () =>
+      checkEmulation({
+        mode: settings.emulation,
+        file: settings.file,
+        context: settings.context,
+        buildArgs: withVersionBuildArgs(settings.buildArgs, versions),
+        platforms: settings.platforms,
+        hostArchitecture: qemu.hostArch,
+        target: settings.target || undefined
+      })
+    )
+  }
   if (settings.buildx.version) await phases.run('Install buildx', () => installBuildx(docker, settings.buildx))
   const builder = await phases.run('Set up the builder', () =>
     setUpBuilder(docker, settings.builder, settings.platforms, qemu.emulated)
