@@ -39013,7 +39013,7 @@ function errorMessage(error) {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
 /* harmony import */ var _actions_core__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(6058);
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(3133);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(9567);
 /* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(3916);
 /* harmony import */ var _post_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(6661);
 /* harmony import */ var _state_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(2462);
@@ -39289,7 +39289,7 @@ async function logInAll(docker, logins, retry, remember) {
 
 /***/ }),
 
-/***/ 3133:
+/***/ 9567:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -39453,6 +39453,906 @@ async function writeSecretFiles(dir, secrets) {
     return files;
 }
 
+;// CONCATENATED MODULE: ./src/elf.ts
+/**
+ * ELF headers: which machine an executable was built for, read from its first bytes, and whether that machine
+ * runs a platform's binaries. Used by the architecture check (architecture.ts), which reads only file heads.
+ */
+
+/** How many bytes of a file {@link readElfHeader} needs to also see the program headers of common binaries. */
+const ELF_HEAD_BYTES = 4096;
+const EM = {
+    I386: 3,
+    MIPS: 8,
+    PPC: 20,
+    PPC64: 21,
+    S390: 22,
+    ARM: 40,
+    X86_64: 62,
+    AARCH64: 183,
+    RISCV: 243,
+    LOONGARCH: 258
+};
+/** What the ELF header of each OCI architecture's binaries says. */
+const ARCHITECTURE_MACHINES = {
+    amd64: { machine: EM.X86_64, bits: 64, endian: 'little' },
+    '386': { machine: EM.I386, bits: 32, endian: 'little' },
+    arm64: { machine: EM.AARCH64, bits: 64, endian: 'little' },
+    arm: { machine: EM.ARM, bits: 32, endian: 'little' },
+    ppc64le: { machine: EM.PPC64, bits: 64, endian: 'little' },
+    s390x: { machine: EM.S390, bits: 64, endian: 'big' },
+    riscv64: { machine: EM.RISCV, bits: 64, endian: 'little' },
+    mips64le: { machine: EM.MIPS, bits: 64, endian: 'little' },
+    mips64: { machine: EM.MIPS, bits: 64, endian: 'big' },
+    loong64: { machine: EM.LOONGARCH, bits: 64, endian: 'little' }
+};
+/** Reads the ELF header from a file's first bytes; undefined when they are not an ELF file (or too short). */
+function readElfHeader(head) {
+    if (head.length < 20 || head[0] !== 0x7f || head[1] !== 0x45 || head[2] !== 0x4c || head[3] !== 0x46)
+        return undefined;
+    const bits = head[4] === 1 ? 32 : head[4] === 2 ? 64 : undefined;
+    const endian = head[5] === 1 ? 'little' : head[5] === 2 ? 'big' : undefined;
+    if (!bits || !endian)
+        return undefined;
+    const view = new DataView(head.buffer, head.byteOffset, head.byteLength);
+    const little = endian === 'little';
+    const types = { 1: 'relocatable', 2: 'executable', 3: 'shared', 4: 'core' };
+    const header = {
+        bits,
+        endian,
+        type: types[view.getUint16(16, little)] ?? 'other',
+        machine: view.getUint16(18, little)
+    };
+    const dynamic = hasInterpreter(view, bits, little);
+    return dynamic === undefined ? header : { ...header, dynamic };
+}
+/** Whether a `PT_INTERP` program header is present; undefined when the program headers are not in `view`. */
+function hasInterpreter(view, bits, little) {
+    const headerSize = bits === 64 ? 64 : 52;
+    if (view.byteLength < headerSize)
+        return undefined;
+    const phoff = bits === 64 ? Number(view.getBigUint64(32, little)) : view.getUint32(28, little);
+    const entrySize = view.getUint16(bits === 64 ? 54 : 42, little);
+    const count = view.getUint16(bits === 64 ? 56 : 44, little);
+    if (entrySize < 4 || phoff + entrySize * count > view.byteLength)
+        return undefined;
+    const PT_INTERP = 3;
+    for (let i = 0; i < count; i++) {
+        if (view.getUint32(phoff + i * entrySize, little) === PT_INTERP)
+            return true;
+    }
+    return false;
+}
+/** The machine as people name it (`file` and `uname -m` spellings): x86-64, aarch64, ppc64le, s390x, … */
+function describeMachine(header) {
+    switch (header.machine) {
+        case EM.X86_64:
+            return 'x86-64';
+        case EM.I386:
+            return 'i386';
+        case EM.AARCH64:
+            return 'aarch64';
+        case EM.ARM:
+            return 'arm (32-bit)';
+        case EM.PPC64:
+            return header.endian === 'little' ? 'ppc64le' : 'ppc64 (big-endian)';
+        case EM.PPC:
+            return 'ppc (32-bit)';
+        case EM.S390:
+            return header.bits === 64 ? 's390x' : 's390 (31-bit)';
+        case EM.RISCV:
+            return `riscv${header.bits}`;
+        case EM.MIPS:
+            return `mips${header.bits === 64 ? '64' : ''}${header.endian === 'little' ? 'el' : ''}`;
+        case EM.LOONGARCH:
+            return 'loongarch64';
+        default:
+            return `ELF machine ${header.machine}`;
+    }
+}
+/** The OCI architecture an ELF header's binary is for (amd64, arm64, …), or undefined for one this action does not know. */
+function elfArchitecture(header) {
+    return Object.entries(ARCHITECTURE_MACHINES).find(([, m]) => m.machine === header.machine && m.bits === header.bits && m.endian === header.endian)?.[0];
+}
+/**
+ * Whether a platform runs this binary: the machine, word size and byte order must be the platform's. An amd64
+ * image may also hold i386 binaries (x86-64 CPUs run them, as qemu.ts's native architectures say).
+ */
+function runsOn(header, platform) {
+    const arch = elfArchitecture(header);
+    if (arch === platform.architecture)
+        return true;
+    return platform.architecture === 'amd64' && arch === '386';
+}
+/** `linux/arm64: /hello is an x86-64 executable (statically linked)`. */
+function describeElf(header) {
+    const kind = header.type === 'shared' ? 'executable (PIE or shared object)' : header.type === 'executable' ? 'executable' : `${header.type} file`;
+    const linking = header.dynamic === undefined ? '' : header.dynamic ? ', dynamically linked' : ', statically linked';
+    return `${/^[aeisx]/.test(describeMachine(header)) ? 'an' : 'a'} ${describeMachine(header)} ${kind}${linking}`;
+}
+/** The machine a platform's binaries must be built for, in words: `aarch64` for linux/arm64. */
+function expectedMachine(platform) {
+    const m = ARCHITECTURE_MACHINES[platform.architecture];
+    if (!m)
+        return (0,src_platform/* formatPlatform */.Bq)(platform);
+    return describeMachine({ bits: m.bits, endian: m.endian, machine: m.machine, type: 'executable' });
+}
+
+// EXTERNAL MODULE: external "node:zlib"
+var external_node_zlib_ = __nccwpck_require__(8522);
+;// CONCATENATED MODULE: ./src/layers.ts
+
+
+/** The decompressing stream for a layer media type. */
+function decompressor(mediaType) {
+    if (/gzip/.test(mediaType))
+        return external_node_zlib_.createGunzip();
+    if (/zstd/.test(mediaType)) {
+        const create = external_node_zlib_.createZstdDecompress;
+        if (!create)
+            throw new Error(`a layer is ${mediaType}, which this Node cannot decompress (Node 22.15 or later can)`);
+        return create();
+    }
+    if (/\.tar$|tar$/.test(mediaType))
+        return undefined;
+    throw new Error(`a layer has media type ${mediaType}, which is not a tar layer`);
+}
+function normalize(name) {
+    const parts = [];
+    for (const part of name.split('/')) {
+        if (part === '' || part === '.')
+            continue;
+        if (part === '..')
+            parts.pop();
+        else
+            parts.push(part);
+    }
+    return `/${parts.join('/')}`;
+}
+function octal(block, offset, length) {
+    const field = block.subarray(offset, offset + length);
+    if ((field[0] & 0x80) !== 0) {
+        // base-256 (GNU) for sizes of 8 GiB and more
+        let value = field[0] & 0x7f;
+        for (let i = 1; i < field.length; i++)
+            value = value * 256 + field[i];
+        return value;
+    }
+    const text = Buffer.from(field).toString('latin1').replace(/\0.*$/s, '').trim();
+    return text === '' ? 0 : parseInt(text, 8);
+}
+function layers_text(block, offset, length) {
+    const field = Buffer.from(block.subarray(offset, offset + length));
+    const end = field.indexOf(0);
+    return field.subarray(0, end === -1 ? field.length : end).toString('utf8');
+}
+/** `len key=value\n` records of a pax extended header. */
+function paxRecords(data) {
+    const records = {};
+    let offset = 0;
+    while (offset < data.length) {
+        const space = data.indexOf(0x20, offset);
+        if (space === -1)
+            break;
+        const length = parseInt(data.subarray(offset, space).toString('latin1'), 10);
+        if (!length)
+            break;
+        const record = data.subarray(space + 1, offset + length - 1).toString('utf8');
+        const eq = record.indexOf('=');
+        if (eq > 0)
+            records[record.slice(0, eq)] = record.slice(eq + 1);
+        offset += length;
+    }
+    return records;
+}
+/**
+ * Reads one layer (an uncompressed tar stream): every entry's type, mode and link target, and the first
+ * {@link ELF_HEAD_BYTES} of regular files with an execute bit. Long names (pax `path`, GNU `L`) are followed.
+ */
+async function readTar(stream) {
+    const changes = { entries: new Map(), deleted: [], opaque: [] };
+    let pending = Buffer.alloc(0);
+    // what the bytes being read belong to: the next header (data undefined), or an entry's data and padding
+    const at = {};
+    let pax = {};
+    let longName;
+    let longLink;
+    let ended = false;
+    const onHeader = (block) => {
+        if (block.every(b => b === 0)) {
+            ended = true;
+            return;
+        }
+        const typeflag = String.fromCharCode(block[156] || 48);
+        const size = pax.size !== undefined ? Number(pax.size) : octal(block, 124, 12);
+        const prefix = layers_text(block, 257, 6) === 'ustar' ? layers_text(block, 345, 155) : '';
+        const name = longName ?? pax.path ?? (prefix ? `${prefix}/${layers_text(block, 0, 100)}` : layers_text(block, 0, 100));
+        const link = longLink ?? pax.linkpath ?? layers_text(block, 157, 100);
+        const mode = octal(block, 100, 8);
+        const padding = (512 - (size % 512)) % 512;
+        const consume = (keep, done) => {
+            if (size === 0)
+                done(Buffer.alloc(0));
+            else
+                at.data = { remaining: size, padding, collect: keep > 0 ? [] : undefined, keep, done };
+        };
+        if (typeflag === 'x')
+            return consume(size, data => (pax = { ...pax, ...paxRecords(data) }));
+        if (typeflag === 'g')
+            return consume(0, () => undefined);
+        if (typeflag === 'L')
+            return consume(size, data => (longName = data.toString('utf8').replace(/\0+$/, '')));
+        if (typeflag === 'K')
+            return consume(size, data => (longLink = data.toString('utf8').replace(/\0+$/, '')));
+        pax = {};
+        longName = undefined;
+        longLink = undefined;
+        const path = normalize(name);
+        const base = path.slice(path.lastIndexOf('/') + 1);
+        const dir = path.slice(0, path.lastIndexOf('/')) || '/';
+        if (base === '.wh..wh..opq') {
+            changes.opaque.push(dir);
+            return consume(0, () => undefined);
+        }
+        if (base.startsWith('.wh.')) {
+            changes.deleted.push(`${dir === '/' ? '' : dir}/${base.slice(4)}`);
+            return consume(0, () => undefined);
+        }
+        const type = typeflag === '0' || typeflag === '7' ? 'file' : typeflag === '2' ? 'symlink' : typeflag === '1' ? 'hardlink' : typeflag === '5' ? 'directory' : 'other';
+        const entry = type === 'symlink' || type === 'hardlink' ? { type, mode, link } : { type, mode };
+        changes.entries.set(path, entry);
+        const executable = type === 'file' && (mode & 0o111) !== 0;
+        consume(executable ? Math.min(size, ELF_HEAD_BYTES) : 0, data => {
+            if (executable)
+                entry.head = new Uint8Array(data);
+        });
+    };
+    for await (const chunk of stream) {
+        pending = pending.length === 0 ? Buffer.from(chunk) : Buffer.concat([pending, chunk]);
+        let offset = 0;
+        while (!ended) {
+            const current = at.data;
+            if (!current) {
+                if (pending.length - offset < 512)
+                    break;
+                onHeader(pending.subarray(offset, offset + 512));
+                offset += 512;
+                continue;
+            }
+            if (current.remaining > 0) {
+                const take = Math.min(current.remaining, pending.length - offset);
+                if (take === 0)
+                    break;
+                if (current.collect) {
+                    const collected = current.collect.reduce((n, b) => n + b.length, 0);
+                    if (collected < current.keep)
+                        current.collect.push(Buffer.from(pending.subarray(offset, offset + Math.min(take, current.keep - collected))));
+                }
+                current.remaining -= take;
+                offset += take;
+                if (current.remaining > 0)
+                    break;
+                current.done(current.collect ? Buffer.concat(current.collect) : Buffer.alloc(0));
+            }
+            const skip = Math.min(current.padding, pending.length - offset);
+            current.padding -= skip;
+            offset += skip;
+            if (current.padding > 0)
+                break;
+            at.data = undefined;
+        }
+        pending = pending.subarray(offset);
+        if (ended)
+            break;
+    }
+    return changes;
+}
+/** Reads a layer blob stream of the given media type. */
+async function readLayer(blob, mediaType) {
+    const decompress = decompressor(mediaType);
+    const stream = decompress ? blob.pipe(decompress) : blob;
+    try {
+        return await readTar(stream);
+    }
+    finally {
+        blob.destroy();
+    }
+}
+/** The file tree the layers leave, applied in order. */
+function applyLayers(layers) {
+    const tree = new Map();
+    for (const layer of layers) {
+        for (const dir of layer.opaque) {
+            for (const path of [...tree.keys()])
+                if (path.startsWith(`${dir === '/' ? '' : dir}/`))
+                    tree.delete(path);
+        }
+        for (const deleted of layer.deleted) {
+            tree.delete(deleted);
+            for (const path of [...tree.keys()])
+                if (path.startsWith(`${deleted}/`))
+                    tree.delete(path);
+        }
+        for (const [path, entry] of layer.entries)
+            tree.set(path, entry);
+    }
+    return tree;
+}
+/** Follows symlinks (absolute or relative, in any directory of the path) and hardlinks to the file itself. */
+function resolveEntry(tree, path, hops = 0) {
+    if (hops > 16)
+        return undefined;
+    const parts = normalize(path).split('/').slice(1);
+    let current = '';
+    for (let i = 0; i < parts.length; i++) {
+        current = `${current}/${parts[i]}`;
+        const entry = tree.get(current);
+        if (entry?.type === 'symlink' && entry.link) {
+            const target = entry.link.startsWith('/') ? entry.link : `${current.slice(0, current.lastIndexOf('/'))}/${entry.link}`;
+            return resolveEntry(tree, [normalize(target), ...parts.slice(i + 1)].join('/'), hops + 1);
+        }
+        if (i === parts.length - 1) {
+            if (entry?.type === 'hardlink' && entry.link)
+                return resolveEntry(tree, `/${entry.link}`, hops + 1);
+            return entry ? { path: current, entry } : undefined;
+        }
+    }
+    return undefined;
+}
+
+// EXTERNAL MODULE: ./node_modules/@actions/exec/lib/exec.js + 2 modules
+var lib_exec = __nccwpck_require__(5260);
+// EXTERNAL MODULE: external "node:fs"
+var external_node_fs_ = __nccwpck_require__(3024);
+// EXTERNAL MODULE: external "node:stream"
+var external_node_stream_ = __nccwpck_require__(7075);
+;// CONCATENATED MODULE: ./src/publish.ts
+
+/** The tag the `docker` driver path pushes through before anything is verified. */
+const STAGING_TAG = 'go-build-action-staging';
+/** The digest `docker push` reports on its last line: `TAG: digest: sha256:... size: N`. */
+function parsePushDigest(output) {
+    const matches = [...output.matchAll(/digest: (sha256:[0-9a-f]{64})/g)];
+    return matches.at(-1)?.[1];
+}
+/** `docker push` of the loaded index under the staging tag; returns the digest the registry got. */
+async function pushLoadedIndex(docker, localName, retry) {
+    const { stdout, stderr } = await docker.run(['push', localName], { retry });
+    const digest = parsePushDigest(`${stdout}\n${stderr}`);
+    if (!digest)
+        throw new Error(`docker push ${localName} did not report a digest`);
+    return digest;
+}
+/** Copies the index by digest from the first repository into every other one; no tag moves. */
+async function copyByDigest(docker, source, digest, targets, retry) {
+    for (const target of targets) {
+        if (target === source)
+            continue;
+        await docker.run(['buildx', 'imagetools', 'create', '--tag', `${target}@${digest}`, `${source}@${digest}`], { retry });
+    }
+}
+/** The references each tag move creates, per repository. */
+function plannedMoves(repositories, indexTags, platformTags) {
+    const platforms = {};
+    for (const [platform, tag] of Object.entries(platformTags))
+        platforms[platform] = repositories.map(r => `${r}:${tag}`);
+    return { index: repositories.flatMap(r => indexTags.map(t => `${r}:${t}`)), platforms };
+}
+/** argv that points every index tag of one repository at the staged index. */
+function indexTagArgs(repository, digest, indexTags) {
+    const args = ['buildx', 'imagetools', 'create'];
+    for (const tag of indexTags)
+        args.push('--tag', `${repository}:${tag}`);
+    args.push(`${repository}@${digest}`);
+    return args;
+}
+/**
+ * Points a tag at one platform's manifest itself (not a one-entry index wrapping it), so its digest is the one
+ * in the index. Newer buildx does this with `imagetools create --prefer-index=false`; buildx 0.13 cannot, and the
+ * engine's containerd store pulls the manifest by digest, tags it and pushes it unchanged.
+ */
+async function tagPlatformManifest(docker, repository, manifestDigest, tag, preferIndexFlag, retry) {
+    const source = `${repository}@${manifestDigest}`;
+    const target = `${repository}:${tag}`;
+    if (preferIndexFlag) {
+        await docker.run(['buildx', 'imagetools', 'create', '--prefer-index=false', '--tag', target, source], { retry });
+        return;
+    }
+    await docker.run(['pull', '--quiet', source], { retry });
+    await docker.run(['tag', source, target]);
+    const pushed = await docker.run(['push', target], { retry });
+    const digest = parsePushDigest(`${pushed.stdout}\n${pushed.stderr}`);
+    if (digest !== manifestDigest) {
+        // The classic image store rewrites manifests it pushes; only the containerd store pushes them unchanged.
+        throw new Error(`${target} was pushed as ${digest ?? 'an unknown digest'}, not as the platform manifest ${manifestDigest}: this engine rewrites manifests on push. Use a buildx with "imagetools create --prefer-index" (input "buildx-version"), or an engine with the containerd image store; set "platform-tags: false" to publish without per-platform tags`);
+    }
+}
+/** Whether this buildx has `imagetools create --prefer-index`. */
+async function supportsPreferIndex(docker) {
+    const help = await docker.run(['buildx', 'imagetools', 'create', '--help'], { silent: true, allowFailure: true });
+    return help.stdout.includes('--prefer-index');
+}
+/**
+ * Moves every tag to content that is already staged and verified: per-platform tags first, then the index tags.
+ * Returns the local image names the containerd-store path created, for the post step to remove.
+ */
+async function moveTags(docker, staged, indexTags, platformTags, platformDigests, retry) {
+    const preferIndexFlag = Object.keys(platformTags).length > 0 && (await supportsPreferIndex(docker));
+    const localNames = [];
+    for (const repository of staged.repositories) {
+        for (const [platform, tag] of Object.entries(platformTags)) {
+            const digest = platformDigests[platform];
+            if (!digest)
+                throw new Error(`the index has no manifest for ${platform}, so ${repository}:${tag} cannot be published`);
+            await tagPlatformManifest(docker, repository, digest, tag, preferIndexFlag, retry);
+            if (!preferIndexFlag)
+                localNames.push(`${repository}:${tag}`);
+        }
+    }
+    for (const repository of staged.repositories) {
+        await docker.run(indexTagArgs(repository, staged.digest, indexTags), { retry });
+    }
+    return localNames;
+}
+/**
+ * Gets the built index into every repository by digest. The `docker` driver's loaded index is pushed through
+ * the staging tag of the first repository; a push-by-digest build is there already. The digest the registry
+ * reports must be the one buildx built.
+ */
+async function stageIndex(docker, output, builtDigest, repositories, retry) {
+    const [first] = repositories;
+    if (!first)
+        throw new Error('no repository to publish to');
+    try {
+        return await stageTo(docker, output, builtDigest, first, repositories, retry);
+    }
+    catch (error) {
+        throw explainRegistryFailure(error, error instanceof src_docker/* DockerCommandError */.YJ ? repositoryIn(error.args, repositories) : first);
+    }
+}
+/** The repository a failed command wrote to (the `--tag` target, else the pushed name), for messages. */
+function repositoryIn(args, repositories) {
+    const tagIndex = args.indexOf('--tag');
+    const target = tagIndex >= 0 ? args[tagIndex + 1] : args.at(-1);
+    const matches = repositories.filter(r => target?.startsWith(`${r}:`) || target?.startsWith(`${r}@`));
+    return matches.sort((a, b) => b.length - a.length)[0] ?? repositories[0] ?? '';
+}
+async function stageTo(docker, output, builtDigest, first, repositories, retry) {
+    let digest;
+    switch (output.kind) {
+        case 'load':
+            digest = await pushLoadedIndex(docker, output.name, retry);
+            if (builtDigest && digest !== builtDigest) {
+                throw new Error(`docker push sent ${digest}, but buildx built ${builtDigest}: the local image ${output.name} changed during the run`);
+            }
+            break;
+        case 'push-by-digest':
+            if (!builtDigest)
+                throw new Error('buildx pushed by digest but its metadata has no containerimage.digest');
+            digest = builtDigest;
+            break;
+        case 'none':
+            throw new Error('nothing to stage: the build kept its result in the builder only');
+    }
+    await copyByDigest(docker, first, digest, repositories, retry);
+    return { digest, repositories: [...repositories] };
+}
+/** The registry host of a repository (`localhost:5000/a/b` → `localhost:5000`; Docker Hub for bare names). */
+function registryOf(repository) {
+    const first = repository.split('/')[0] ?? '';
+    return repository.includes('/') && (first.includes('.') || first.includes(':') || first === 'localhost') ? first : 'docker.io';
+}
+/** Turns a failed registry operation into one message that names the registry, the input and the fix. */
+function explainRegistryFailure(error, repository) {
+    if (!(error instanceof src_docker/* DockerCommandError */.YJ))
+        return error;
+    const registry = registryOf(repository);
+    const detail = (0,src_docker/* lastLines */.w$)(error.result.stderr || error.result.stdout, 1);
+    switch (error.failure.kind) {
+        case 'auth':
+            return new Error(`${registry} refused ${repository} (${detail}): log in with the "registry", "username" and "password" inputs (or "logins"), or give the token push access to ${repository}`, { cause: error });
+        case 'transient':
+        case 'rate-limited':
+            return new Error(`${registry} did not accept ${repository} after ${error.attempts} attempt(s) (${error.failure.cause}: ${detail}): check the registry address in input "images" and that the runner can reach it, or raise "retry-attempts"`, { cause: error });
+        default:
+            return error;
+    }
+}
+
+;// CONCATENATED MODULE: ./src/registry-http.ts
+/**
+ * Reading manifests and blobs straight from a registry's HTTP API (distribution spec `GET /v2/<name>/…`), with the
+ * credentials docker keeps (`docker login`, docker/login-action): `auths` in the docker config, or its credential
+ * helper. buildx has no command that prints a blob, and the architecture check needs layer bytes; `docker pull`
+ * + `docker save` would copy whole images through the engine for every platform instead.
+ *
+ * Registries on loopback (`localhost`, 127.0.0.0/8, `::1`) are spoken to over plain HTTP, as docker does;
+ * every other one over HTTPS.
+ */
+
+
+
+
+
+
+const MANIFEST_MEDIA_TYPES = [
+    'application/vnd.oci.image.manifest.v1+json',
+    'application/vnd.docker.distribution.manifest.v2+json',
+    'application/vnd.oci.image.index.v1+json',
+    'application/vnd.docker.distribution.manifest.list.v2+json'
+];
+/** Where a repository is served: host for HTTP, and the name in `/v2/<name>/` (Docker Hub adds `library/`). */
+function repositoryLocation(repository) {
+    const registry = registryOf(repository);
+    let name = repository.startsWith(`${registry}/`) ? repository.slice(registry.length + 1) : repository;
+    if (registry === 'docker.io' && !name.includes('/'))
+        name = `library/${name}`;
+    return { host: registry === 'docker.io' ? 'registry-1.docker.io' : registry, name, registry };
+}
+/** Whether docker talks plain HTTP to this registry host without being told (loopback). */
+function isLoopback(host) {
+    const name = host.replace(/:\d+$/, '').replace(/^\[|\]$/g, '');
+    return name === 'localhost' || name === '::1' || /^127\./.test(name);
+}
+function readDockerConfig(env = process.env) {
+    const file = external_node_path_namespaceObject.join(env.DOCKER_CONFIG || external_node_path_namespaceObject.join((0,external_node_os_namespaceObject.homedir)(), '.docker'), 'config.json');
+    if (!(0,external_node_fs_.existsSync)(file))
+        return {};
+    try {
+        return JSON.parse((0,external_node_fs_.readFileSync)(file, 'utf8'));
+    }
+    catch {
+        return {};
+    }
+}
+/** The keys docker may have stored a registry's credentials under. */
+function configKeys(registry) {
+    return registry === 'docker.io'
+        ? ['https://index.docker.io/v1/', 'index.docker.io', 'docker.io', 'registry-1.docker.io']
+        : [registry, `https://${registry}`, `http://${registry}`];
+}
+/** Credentials from the config's `auths` (base64 `user:password`, or username/password fields). */
+function credentialsFromAuths(config, registry) {
+    for (const key of configKeys(registry)) {
+        const entry = config.auths?.[key];
+        if (!entry)
+            continue;
+        if (entry.auth) {
+            const decoded = Buffer.from(entry.auth, 'base64').toString('utf8');
+            const colon = decoded.indexOf(':');
+            if (colon > 0)
+                return { username: decoded.slice(0, colon), password: decoded.slice(colon + 1) };
+        }
+        if (entry.username && entry.password)
+            return { username: entry.username, password: entry.password };
+    }
+    return undefined;
+}
+/** Credentials for a registry: the config's `auths`, else its credential helper (`docker-credential-<x> get`). */
+async function registryCredentials(registry, config = readDockerConfig()) {
+    const inline = credentialsFromAuths(config, registry);
+    if (inline)
+        return inline;
+    const helper = config.credHelpers?.[registry] ?? config.credsStore;
+    if (!helper)
+        return undefined;
+    for (const key of configKeys(registry)) {
+        const out = await lib_exec/* getExecOutput */.H(`docker-credential-${helper}`, ['get'], { input: Buffer.from(key), silent: true, ignoreReturnCode: true })
+            .catch(() => undefined);
+        if (!out || out.exitCode !== 0)
+            continue;
+        try {
+            const parsed = JSON.parse(out.stdout);
+            if (parsed.Username && parsed.Secret)
+                return { username: parsed.Username, password: parsed.Secret };
+        }
+        catch {
+            // not an answer: try the next key
+        }
+    }
+    return undefined;
+}
+/** `Bearer realm="…",service="…",scope="…"` → scheme and parameters. */
+function parseChallenge(header) {
+    const scheme = header.trim().split(/\s+/)[0]?.toLowerCase() ?? '';
+    const params = {};
+    for (const match of header.matchAll(/([a-zA-Z_]+)="([^"]*)"/g))
+        params[match[1].toLowerCase()] = match[2];
+    return { scheme, params };
+}
+class RegistryHttpError extends Error {
+    name = 'RegistryHttpError';
+}
+/** Reads manifests and blobs of one repository, logging in the way the registry asks (Basic, or a Bearer token). */
+class RegistryReader {
+    repository;
+    credentials;
+    authorization;
+    location;
+    constructor(repository, credentials = () => registryCredentials(repositoryLocation(repository).registry)) {
+        this.repository = repository;
+        this.credentials = credentials;
+        this.location = repositoryLocation(repository);
+    }
+    url(kind, digest) {
+        const scheme = isLoopback(this.location.host) ? 'http' : 'https';
+        return `${scheme}://${this.location.host}/v2/${this.location.name}/${kind}/${digest}`;
+    }
+    /** GET, answering one authentication challenge, retrying network faults and 5xx twice. */
+    async get(url, accept) {
+        let lastError;
+        for (let attempt = 1; attempt <= 3; attempt++) {
+            try {
+                let response = await this.fetchOnce(url, accept);
+                if (response.status === 401 && !this.authorization) {
+                    this.authorization = await this.authorize(response.headers.get('www-authenticate') ?? '');
+                    await response.body?.cancel();
+                    response = await this.fetchOnce(url, accept);
+                }
+                if (response.status >= 500 && attempt < 3) {
+                    await response.body?.cancel();
+                    await new Promise(resolve => setTimeout(resolve, 500 * attempt));
+                    continue;
+                }
+                if (!response.ok) {
+                    await response.body?.cancel();
+                    const fix = response.status === 401 || response.status === 403
+                        ? ': log in to the registry before this step, with a token that may read it'
+                        : '';
+                    throw new RegistryHttpError(`GET ${url} answered HTTP ${response.status}${fix}`);
+                }
+                return response;
+            }
+            catch (error) {
+                if (error instanceof RegistryHttpError)
+                    throw error;
+                lastError = error;
+                if (attempt < 3)
+                    await new Promise(resolve => setTimeout(resolve, 500 * attempt));
+            }
+        }
+        const cause = lastError instanceof Error ? (lastError.cause?.message ?? lastError.message) : String(lastError);
+        throw new RegistryHttpError(`GET ${url} failed after 3 attempts (${cause})`);
+    }
+    fetchOnce(url, accept) {
+        const headers = {};
+        if (accept)
+            headers.Accept = accept;
+        if (this.authorization)
+            headers.Authorization = this.authorization;
+        return fetch(url, { headers, redirect: 'follow' });
+    }
+    async authorize(challenge) {
+        const { scheme, params } = parseChallenge(challenge);
+        const credentials = await this.credentials();
+        const basic = credentials ? `Basic ${Buffer.from(`${credentials.username}:${credentials.password}`).toString('base64')}` : undefined;
+        if (scheme === 'basic') {
+            if (!basic)
+                throw new RegistryHttpError(`${this.location.registry} asks for a login and docker has none stored for it: log in before this step`);
+            return basic;
+        }
+        if (scheme !== 'bearer' || !params.realm)
+            throw new RegistryHttpError(`${this.location.registry} asks for an unknown authentication (${challenge || 'none given'})`);
+        const query = new URLSearchParams();
+        if (params.service)
+            query.set('service', params.service);
+        query.set('scope', params.scope ?? `repository:${this.location.name}:pull`);
+        const response = await fetch(`${params.realm}?${query.toString()}`, { headers: basic ? { Authorization: basic } : {} });
+        if (!response.ok)
+            throw new RegistryHttpError(`${this.location.registry} refused a pull token for ${this.repository} (HTTP ${response.status}): log in before this step with a token that may read it`);
+        const body = (await response.json());
+        const token = body.token ?? body.access_token;
+        if (!token)
+            throw new RegistryHttpError(`${this.location.registry} answered a token request without a token`);
+        return `Bearer ${token}`;
+    }
+    /** A manifest by digest, parsed. */
+    async manifest(digest) {
+        const response = await this.get(this.url('manifests', digest), MANIFEST_MEDIA_TYPES.join(', '));
+        return (await response.json());
+    }
+    /** A small blob (an image config), parsed as JSON. */
+    async jsonBlob(digest) {
+        const response = await this.get(this.url('blobs', digest));
+        return (await response.json());
+    }
+    /** A blob as a stream (layers are read as they arrive, never held whole). */
+    async blobStream(digest) {
+        const response = await this.get(this.url('blobs', digest));
+        if (!response.body)
+            throw new RegistryHttpError(`GET ${this.url('blobs', digest)} answered without a body`);
+        return external_node_stream_.Readable.fromWeb(response.body);
+    }
+}
+
+;// CONCATENATED MODULE: ./src/summary.ts
+/**
+ * The job summary: what was published, per platform, and how long each phase took, at a glance.
+ */
+
+const code = (text) => `<code>${escapeHtml(text)}</code>`;
+function escapeHtml(text) {
+    return text.replace(/[&<>"]/g, c => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c] ?? c);
+}
+function formatBytes(bytes) {
+    const units = ['B', 'KiB', 'MiB', 'GiB'];
+    let value = bytes;
+    let unit = 0;
+    while (value >= 1024 && unit < units.length - 1) {
+        value /= 1024;
+        unit++;
+    }
+    return `${unit === 0 ? value : value.toFixed(1)} ${units[unit]}`;
+}
+function formatDuration(ms) {
+    return ms < 60_000 ? `${(ms / 1000).toFixed(1)} s` : `${Math.floor(ms / 60_000)} min ${Math.round((ms % 60_000) / 1000)} s`;
+}
+/** A mermaid Gantt chart of the phases (GitHub renders mermaid in job summaries). */
+function timingChart(timings) {
+    const lines = ['```mermaid', 'gantt', '  dateFormat x', '  axisFormat %M:%S', '  section go-build-action'];
+    for (const t of timings) {
+        const name = t.name.replace(/[:;#]/g, ' ');
+        lines.push(`  ${name} :${t.ok ? '' : 'crit, '}${t.startMs}, ${Math.max(t.durationMs, 1)}ms`);
+    }
+    lines.push('```');
+    return lines.join('\n');
+}
+function platformRows(platforms, result) {
+    return platforms.map(p => [escapeHtml(p.platform), code(p.digest), formatBytes(p.size), result.pushed ? 'published' : 'built']);
+}
+/** The timing table and chart, for success and failure alike. */
+function addTimings(summary, timings) {
+    if (timings.length === 0)
+        return;
+    summary.addHeading('Phases', 3);
+    summary.addTable([
+        [
+            { data: 'Phase', header: true },
+            { data: 'Time', header: true }
+        ],
+        ...timings.map(t => [escapeHtml(t.name), `${formatDuration(t.durationMs)}${t.ok ? '' : ' (failed)'}`])
+    ]);
+    summary.addRaw(`\n${timingChart(timings)}\n`, true);
+}
+/** A failed run's summary: the error, and how far the pipeline got. No tag a user pulls has moved before "Move tags". */
+async function writeFailureSummary(message, timings) {
+    const summary = lib_core/* summary */.z.addHeading('go-build-action failed', 2);
+    summary.addRaw(`<p>${escapeHtml(message)}</p>`, true);
+    const moved = timings.some(t => t.name === 'Move tags');
+    summary.addRaw(moved
+        ? '<p>The run failed while moving tags: some tags may already point at the new index.</p>'
+        : '<p>No tag a user pulls was moved.</p>', true);
+    addTimings(summary, timings);
+    await summary.write();
+}
+async function writeSummary(result, platforms, timings) {
+    const summary = lib_core/* summary */.z.addHeading('go-build-action', 2);
+    if (result.pushed) {
+        summary.addRaw(`<p>Published index ${code(result.digest)} under:</p>`, true);
+        summary.addList(result.references.map(code));
+    }
+    else {
+        summary.addRaw('<p>Built every platform without pushing (input <code>push</code> is <code>false</code>, or <code>auto</code> on a pull request).</p>', true);
+    }
+    if (platforms.length > 0) {
+        summary.addTable([
+            [
+                { data: 'Platform', header: true },
+                { data: 'Manifest digest', header: true },
+                { data: 'Size', header: true },
+                { data: 'Result', header: true }
+            ],
+            ...platformRows(platforms, result)
+        ]);
+    }
+    if (result.attestations.length > 0) {
+        const types = [...new Set(result.attestations.flatMap(a => a.predicateTypes))];
+        summary.addRaw(`<p>The index also holds ${result.attestations.length} attestation manifest(s) (${types.map(code).join(', ') || 'no predicate type'}), one per platform image; they are not platforms.</p>`, true);
+    }
+    addTimings(summary, timings);
+    await summary.write();
+}
+
+;// CONCATENATED MODULE: ./src/architecture.ts
+/**
+ * The architecture check: every platform image must hold executables for that platform. Running an image is not
+ * enough: on a runner with QEMU an arm64 image whose binary is x86-64 "runs" (the x86-64 binary runs natively), and
+ * fails with `exec format error` only on a real arm64 machine. That is what a build stage `FROM` a
+ * single-architecture image produces: BuildKit uses its one manifest for every platform, the compiler runs
+ * natively and builds for the runner.
+ *
+ * For each platform the image's config (entrypoint, command, PATH) and its layers are read from the registry by
+ * digest (see registry-http.ts), not by running anything, so `FROM scratch` images without a shell are checked
+ * the same way. Every layer is read, base layers included (a layer shared by several platforms is read once):
+ * which layers come from the `FROM` image cannot be told from the image alone. Checked: the entrypoint's (or
+ * command's) program and every file in the PATH directories; each ELF executable's machine, word size and byte
+ * order must be the platform's (elf.ts).
+ */
+
+
+
+
+
+
+/** docker's default PATH, for images whose config sets none. */
+const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+/** The programs a user of the image runs: the entrypoint's (or command's) program, and the PATH directories. */
+function programsToCheck(config) {
+    const env = config.config?.Env ?? [];
+    const pathValue = env.find(e => e.startsWith('PATH='))?.slice('PATH='.length) ?? DEFAULT_PATH;
+    const dirs = [...new Set(pathValue.split(':').filter(d => d.startsWith('/')).map(d => d.replace(/\/+$/, '') || '/'))];
+    const first = (config.config?.Entrypoint ?? [])[0] ?? (config.config?.Cmd ?? [])[0];
+    if (!first || !first.includes('/'))
+        return { dirs };
+    const workdir = config.config?.WorkingDir || '/';
+    return { program: first.startsWith('/') ? first : `${workdir.replace(/\/$/, '')}/${first}`, dirs };
+}
+/** The executables a platform image holds that its platform cannot run. */
+function foreignExecutables(tree, config, platform) {
+    const { program, dirs } = programsToCheck(config);
+    const paths = [...(program ? [program] : []), ...[...tree.keys()].filter(p => dirs.includes(p.slice(0, p.lastIndexOf('/')) || '/'))];
+    const seen = new Set();
+    const foreign = [];
+    for (const path of paths) {
+        const resolved = resolveEntry(tree, path);
+        if (!resolved?.entry.head || seen.has(resolved.path))
+            continue;
+        seen.add(resolved.path);
+        const header = readElfHeader(resolved.entry.head);
+        if (!header || (header.type !== 'executable' && header.type !== 'shared'))
+            continue;
+        if (!runsOn(header, platform))
+            foreign.push(resolved.path === path ? { path, header } : { path, target: resolved.path, header });
+    }
+    return { checked: seen.size, foreign };
+}
+/** `linux/arm64: /hello is an x86-64 executable, statically linked, where linux/arm64 runs aarch64 …`, with the cause and fix. */
+function describeForeign(platform, foreign, hostArch) {
+    const [first, ...more] = foreign;
+    if (!first)
+        return '';
+    const name = (f) => (f.target ? `${f.path} (→ ${f.target})` : f.path);
+    const others = more.length ? ` (and ${more.length} more: ${more.slice(0, 5).map(name).join(', ')}${more.length > 5 ? ', …' : ''})` : '';
+    const builtFor = elfArchitecture(first.header);
+    const cause = builtFor === hostArch
+        ? `it was built for the runner's own architecture (${builtFor}): likely a build stage FROM a single-architecture image (BuildKit then uses that one image for every platform, so the compiler runs natively and builds for ${builtFor}), or a cross-compile that does not pass the target (GOARCH=$TARGETARCH for Go, --target for cargo and clang)`
+        : `binaries of another platform were copied in: check the COPY --from and ADD that bring in ${first.path}, and the platform of the image they come from`;
+    return (`${(0,src_platform/* formatPlatform */.Bq)(platform)}: ${name(first)} is ${describeElf(first.header)}, but ${(0,src_platform/* formatPlatform */.Bq)(platform)} runs ${expectedMachine(platform)} executables${others}. ` +
+        `Cause: ${cause}. Fix: build the stage FROM a multi-architecture image with --platform=$BUILDPLATFORM and compile for the target (GOOS=$TARGETOS GOARCH=$TARGETARCH), then COPY --from it; the image would fail with "exec format error" on real ${platform.architecture} machines`);
+}
+class ArchitectureError extends Error {
+    name = 'ArchitectureError';
+}
+/**
+ * Reads every platform image of the staged index from the registry and fails, naming each platform and file, when
+ * one holds executables of another architecture. Nothing has been tagged yet when this runs.
+ */
+async function checkArchitectures(repository, platformDigests, hostArch, reader = new RegistryReader(repository)) {
+    const layers = new Map();
+    const reports = [];
+    const failures = [];
+    for (const [name, digest] of Object.entries(platformDigests)) {
+        const platform = (0,src_platform/* parsePlatform */.FL)(name);
+        const manifest = await reader.manifest(digest);
+        const config = await reader.jsonBlob(manifest.config.digest);
+        const changes = [];
+        for (const layer of manifest.layers) {
+            if (!layers.has(layer.digest))
+                layers.set(layer.digest, reader.blobStream(layer.digest).then(blob => readLayer(blob, layer.mediaType)));
+            changes.push(await layers.get(layer.digest));
+        }
+        const { checked, foreign } = foreignExecutables(applyLayers(changes), config, platform);
+        const size = manifest.layers.reduce((sum, l) => sum + l.size, 0);
+        lib_core/* info */.pq(`${name}: ${checked} executable(s) checked in ${manifest.layers.length} layer(s) (${formatBytes(size)}): ${foreign.length === 0 ? `all ${expectedMachine(platform)}` : `${foreign.length} of another architecture`}`);
+        reports.push({ platform: name, checked, foreign });
+        if (foreign.length > 0)
+            failures.push(describeForeign(platform, foreign, hostArch));
+    }
+    if (failures.length > 0)
+        throw new ArchitectureError(`${failures.join('\n')}\nNo tag moved.`);
+    return reports;
+}
+
 // EXTERNAL MODULE: ./src/builder.ts
 var src_builder = __nccwpck_require__(4868);
 // EXTERNAL MODULE: ./node_modules/@actions/io/lib/io.js
@@ -39583,8 +40483,6 @@ const external_stream_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.
 var external_util_ = __nccwpck_require__(9023);
 // EXTERNAL MODULE: external "assert"
 var external_assert_ = __nccwpck_require__(2613);
-// EXTERNAL MODULE: ./node_modules/@actions/exec/lib/exec.js + 2 modules
-var lib_exec = __nccwpck_require__(5260);
 ;// CONCATENATED MODULE: ./node_modules/@actions/tool-cache/lib/retry-helper.js
 var retry_helper_awaiter = (undefined && undefined.__awaiter) || function (thisArg, _arguments, P, generator) {
     function adopt(value) { return value instanceof P ? value : new P(function (resolve) { resolve(value); }); }
@@ -40275,8 +41173,6 @@ function _unique(values) {
 //# sourceMappingURL=tool-cache.js.map
 // EXTERNAL MODULE: external "node:crypto"
 var external_node_crypto_ = __nccwpck_require__(7598);
-// EXTERNAL MODULE: external "node:fs"
-var external_node_fs_ = __nccwpck_require__(3024);
 ;// CONCATENATED MODULE: ./src/buildx-install.ts
 /**
  * A pinned buildx (`buildx-version`): when the installed one differs, download that release (from GitHub, or the
@@ -41322,159 +42218,6 @@ class Phases {
     }
 }
 
-;// CONCATENATED MODULE: ./src/publish.ts
-
-/** The tag the `docker` driver path pushes through before anything is verified. */
-const STAGING_TAG = 'go-build-action-staging';
-/** The digest `docker push` reports on its last line: `TAG: digest: sha256:... size: N`. */
-function parsePushDigest(output) {
-    const matches = [...output.matchAll(/digest: (sha256:[0-9a-f]{64})/g)];
-    return matches.at(-1)?.[1];
-}
-/** `docker push` of the loaded index under the staging tag; returns the digest the registry got. */
-async function pushLoadedIndex(docker, localName, retry) {
-    const { stdout, stderr } = await docker.run(['push', localName], { retry });
-    const digest = parsePushDigest(`${stdout}\n${stderr}`);
-    if (!digest)
-        throw new Error(`docker push ${localName} did not report a digest`);
-    return digest;
-}
-/** Copies the index by digest from the first repository into every other one; no tag moves. */
-async function copyByDigest(docker, source, digest, targets, retry) {
-    for (const target of targets) {
-        if (target === source)
-            continue;
-        await docker.run(['buildx', 'imagetools', 'create', '--tag', `${target}@${digest}`, `${source}@${digest}`], { retry });
-    }
-}
-/** The references each tag move creates, per repository. */
-function plannedMoves(repositories, indexTags, platformTags) {
-    const platforms = {};
-    for (const [platform, tag] of Object.entries(platformTags))
-        platforms[platform] = repositories.map(r => `${r}:${tag}`);
-    return { index: repositories.flatMap(r => indexTags.map(t => `${r}:${t}`)), platforms };
-}
-/** argv that points every index tag of one repository at the staged index. */
-function indexTagArgs(repository, digest, indexTags) {
-    const args = ['buildx', 'imagetools', 'create'];
-    for (const tag of indexTags)
-        args.push('--tag', `${repository}:${tag}`);
-    args.push(`${repository}@${digest}`);
-    return args;
-}
-/**
- * Points a tag at one platform's manifest itself (not a one-entry index wrapping it), so its digest is the one
- * in the index. Newer buildx does this with `imagetools create --prefer-index=false`; buildx 0.13 cannot, and the
- * engine's containerd store pulls the manifest by digest, tags it and pushes it unchanged.
- */
-async function tagPlatformManifest(docker, repository, manifestDigest, tag, preferIndexFlag, retry) {
-    const source = `${repository}@${manifestDigest}`;
-    const target = `${repository}:${tag}`;
-    if (preferIndexFlag) {
-        await docker.run(['buildx', 'imagetools', 'create', '--prefer-index=false', '--tag', target, source], { retry });
-        return;
-    }
-    await docker.run(['pull', '--quiet', source], { retry });
-    await docker.run(['tag', source, target]);
-    const pushed = await docker.run(['push', target], { retry });
-    const digest = parsePushDigest(`${pushed.stdout}\n${pushed.stderr}`);
-    if (digest !== manifestDigest) {
-        // The classic image store rewrites manifests it pushes; only the containerd store pushes them unchanged.
-        throw new Error(`${target} was pushed as ${digest ?? 'an unknown digest'}, not as the platform manifest ${manifestDigest}: this engine rewrites manifests on push. Use a buildx with "imagetools create --prefer-index" (input "buildx-version"), or an engine with the containerd image store; set "platform-tags: false" to publish without per-platform tags`);
-    }
-}
-/** Whether this buildx has `imagetools create --prefer-index`. */
-async function supportsPreferIndex(docker) {
-    const help = await docker.run(['buildx', 'imagetools', 'create', '--help'], { silent: true, allowFailure: true });
-    return help.stdout.includes('--prefer-index');
-}
-/**
- * Moves every tag to content that is already staged and verified: per-platform tags first, then the index tags.
- * Returns the local image names the containerd-store path created, for the post step to remove.
- */
-async function moveTags(docker, staged, indexTags, platformTags, platformDigests, retry) {
-    const preferIndexFlag = Object.keys(platformTags).length > 0 && (await supportsPreferIndex(docker));
-    const localNames = [];
-    for (const repository of staged.repositories) {
-        for (const [platform, tag] of Object.entries(platformTags)) {
-            const digest = platformDigests[platform];
-            if (!digest)
-                throw new Error(`the index has no manifest for ${platform}, so ${repository}:${tag} cannot be published`);
-            await tagPlatformManifest(docker, repository, digest, tag, preferIndexFlag, retry);
-            if (!preferIndexFlag)
-                localNames.push(`${repository}:${tag}`);
-        }
-    }
-    for (const repository of staged.repositories) {
-        await docker.run(indexTagArgs(repository, staged.digest, indexTags), { retry });
-    }
-    return localNames;
-}
-/**
- * Gets the built index into every repository by digest. The `docker` driver's loaded index is pushed through
- * the staging tag of the first repository; a push-by-digest build is there already. The digest the registry
- * reports must be the one buildx built.
- */
-async function stageIndex(docker, output, builtDigest, repositories, retry) {
-    const [first] = repositories;
-    if (!first)
-        throw new Error('no repository to publish to');
-    try {
-        return await stageTo(docker, output, builtDigest, first, repositories, retry);
-    }
-    catch (error) {
-        throw explainRegistryFailure(error, error instanceof src_docker/* DockerCommandError */.YJ ? repositoryIn(error.args, repositories) : first);
-    }
-}
-/** The repository a failed command wrote to (the `--tag` target, else the pushed name), for messages. */
-function repositoryIn(args, repositories) {
-    const tagIndex = args.indexOf('--tag');
-    const target = tagIndex >= 0 ? args[tagIndex + 1] : args.at(-1);
-    const matches = repositories.filter(r => target?.startsWith(`${r}:`) || target?.startsWith(`${r}@`));
-    return matches.sort((a, b) => b.length - a.length)[0] ?? repositories[0] ?? '';
-}
-async function stageTo(docker, output, builtDigest, first, repositories, retry) {
-    let digest;
-    switch (output.kind) {
-        case 'load':
-            digest = await pushLoadedIndex(docker, output.name, retry);
-            if (builtDigest && digest !== builtDigest) {
-                throw new Error(`docker push sent ${digest}, but buildx built ${builtDigest}: the local image ${output.name} changed during the run`);
-            }
-            break;
-        case 'push-by-digest':
-            if (!builtDigest)
-                throw new Error('buildx pushed by digest but its metadata has no containerimage.digest');
-            digest = builtDigest;
-            break;
-        case 'none':
-            throw new Error('nothing to stage: the build kept its result in the builder only');
-    }
-    await copyByDigest(docker, first, digest, repositories, retry);
-    return { digest, repositories: [...repositories] };
-}
-/** The registry host of a repository (`localhost:5000/a/b` → `localhost:5000`; Docker Hub for bare names). */
-function registryOf(repository) {
-    const first = repository.split('/')[0] ?? '';
-    return repository.includes('/') && (first.includes('.') || first.includes(':') || first === 'localhost') ? first : 'docker.io';
-}
-/** Turns a failed registry operation into one message that names the registry, the input and the fix. */
-function explainRegistryFailure(error, repository) {
-    if (!(error instanceof src_docker/* DockerCommandError */.YJ))
-        return error;
-    const registry = registryOf(repository);
-    const detail = (0,src_docker/* lastLines */.w$)(error.result.stderr || error.result.stdout, 1);
-    switch (error.failure.kind) {
-        case 'auth':
-            return new Error(`${registry} refused ${repository} (${detail}): log in with the "registry", "username" and "password" inputs (or "logins"), or give the token push access to ${repository}`, { cause: error });
-        case 'transient':
-        case 'rate-limited':
-            return new Error(`${registry} did not accept ${repository} after ${error.attempts} attempt(s) (${error.failure.cause}: ${detail}): check the registry address in input "images" and that the runner can reach it, or raise "retry-attempts"`, { cause: error });
-        default:
-            return error;
-    }
-}
-
 // EXTERNAL MODULE: ./src/retry.ts
 var src_retry = __nccwpck_require__(9809);
 ;// CONCATENATED MODULE: ./src/registry.ts
@@ -42338,94 +43081,6 @@ function unique(items) {
 
 // EXTERNAL MODULE: ./src/state.ts
 var state = __nccwpck_require__(2462);
-;// CONCATENATED MODULE: ./src/summary.ts
-/**
- * The job summary: what was published, per platform, and how long each phase took, at a glance.
- */
-
-const code = (text) => `<code>${escapeHtml(text)}</code>`;
-function escapeHtml(text) {
-    return text.replace(/[&<>"]/g, c => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c] ?? c);
-}
-function formatBytes(bytes) {
-    const units = ['B', 'KiB', 'MiB', 'GiB'];
-    let value = bytes;
-    let unit = 0;
-    while (value >= 1024 && unit < units.length - 1) {
-        value /= 1024;
-        unit++;
-    }
-    return `${unit === 0 ? value : value.toFixed(1)} ${units[unit]}`;
-}
-function formatDuration(ms) {
-    return ms < 60_000 ? `${(ms / 1000).toFixed(1)} s` : `${Math.floor(ms / 60_000)} min ${Math.round((ms % 60_000) / 1000)} s`;
-}
-/** A mermaid Gantt chart of the phases (GitHub renders mermaid in job summaries). */
-function timingChart(timings) {
-    const lines = ['```mermaid', 'gantt', '  dateFormat x', '  axisFormat %M:%S', '  section go-build-action'];
-    for (const t of timings) {
-        const name = t.name.replace(/[:;#]/g, ' ');
-        lines.push(`  ${name} :${t.ok ? '' : 'crit, '}${t.startMs}, ${Math.max(t.durationMs, 1)}ms`);
-    }
-    lines.push('```');
-    return lines.join('\n');
-}
-function platformRows(platforms, result) {
-    return platforms.map(p => [escapeHtml(p.platform), code(p.digest), formatBytes(p.size), result.pushed ? 'published' : 'built']);
-}
-/** The timing table and chart, for success and failure alike. */
-function addTimings(summary, timings) {
-    if (timings.length === 0)
-        return;
-    summary.addHeading('Phases', 3);
-    summary.addTable([
-        [
-            { data: 'Phase', header: true },
-            { data: 'Time', header: true }
-        ],
-        ...timings.map(t => [escapeHtml(t.name), `${formatDuration(t.durationMs)}${t.ok ? '' : ' (failed)'}`])
-    ]);
-    summary.addRaw(`\n${timingChart(timings)}\n`, true);
-}
-/** A failed run's summary: the error, and how far the pipeline got. No tag a user pulls has moved before "Move tags". */
-async function writeFailureSummary(message, timings) {
-    const summary = lib_core/* summary */.z.addHeading('go-build-action failed', 2);
-    summary.addRaw(`<p>${escapeHtml(message)}</p>`, true);
-    const moved = timings.some(t => t.name === 'Move tags');
-    summary.addRaw(moved
-        ? '<p>The run failed while moving tags: some tags may already point at the new index.</p>'
-        : '<p>No tag a user pulls was moved.</p>', true);
-    addTimings(summary, timings);
-    await summary.write();
-}
-async function writeSummary(result, platforms, timings) {
-    const summary = lib_core/* summary */.z.addHeading('go-build-action', 2);
-    if (result.pushed) {
-        summary.addRaw(`<p>Published index ${code(result.digest)} under:</p>`, true);
-        summary.addList(result.references.map(code));
-    }
-    else {
-        summary.addRaw('<p>Built every platform without pushing (input <code>push</code> is <code>false</code>, or <code>auto</code> on a pull request).</p>', true);
-    }
-    if (platforms.length > 0) {
-        summary.addTable([
-            [
-                { data: 'Platform', header: true },
-                { data: 'Manifest digest', header: true },
-                { data: 'Size', header: true },
-                { data: 'Result', header: true }
-            ],
-            ...platformRows(platforms, result)
-        ]);
-    }
-    if (result.attestations.length > 0) {
-        const types = [...new Set(result.attestations.flatMap(a => a.predicateTypes))];
-        summary.addRaw(`<p>The index also holds ${result.attestations.length} attestation manifest(s) (${types.map(code).join(', ') || 'no predicate type'}), one per platform image; they are not platforms.</p>`, true);
-    }
-    addTimings(summary, timings);
-    await summary.write();
-}
-
 ;// CONCATENATED MODULE: ./src/verify.ts
 
 
@@ -42616,6 +43271,7 @@ async function runVerifyCommand(docker, image, platforms, command, pull) {
 
 
 
+
 async function run(docker = (0,src_docker/* createDocker */.hC)()) {
     (0,state/* saveState */.LZ)(state/* State */.Uw.IsPost, 'true');
     const phases = new Phases();
@@ -42703,6 +43359,7 @@ async function publish(docker, phases) {
         const staged = await phases.run('Push (by digest, no tag moves)', () => stageIndex(docker, output, metadata.digest, settings.images, settings.retry));
         const verified = await phases.run('Verify what the registries hold', async () => {
             const checked = await verifyStagedIndex(docker, staged.repositories, staged.digest, settings.platforms, settings.retry);
+            await checkArchitectures(firstRepository, platformDigests(checked.index.index), qemu.hostArch);
             if (output.kind !== 'load' && settings.verifyCommand.length > 0) {
                 await runVerifyCommand(docker, `${firstRepository}@${staged.digest}`, settings.platforms, settings.verifyCommand, true);
             }

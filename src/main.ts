@@ -6,6 +6,7 @@ import { mkdtemp } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import * as path from 'node:path'
 import { checkBuildFiles, chooseOutput, runBuild, writeSecretFiles } from './build.js'
+import { checkArchitectures } from './architecture.js'
 import { setUpBuilder } from './builder.js'
 import { installBuildx } from './buildx-install.js'
 import { createDocker, type Docker } from './docker.js'
@@ -133,6 +134,7 @@ async function publish(docker: Docker, phases: Phases): Promise<void> {
     )
     const verified = await phases.run('Verify what the registries hold', async () => {
       const checked = await verifyStagedIndex(docker, staged.repositories, staged.digest, settings.platforms, settings.retry)
+      await checkArchitectures(firstRepository, platformDigests(checked.index.index), qemu.hostArch)
       if (output.kind !== 'load' && settings.verifyCommand.length > 0) {
         await runVerifyCommand(docker, `${firstRepository}@${staged.digest}`, settings.platforms, settings.verifyCommand, true)
       }
