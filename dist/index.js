@@ -39013,7 +39013,7 @@ function errorMessage(error) {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
 /* harmony import */ var _actions_core__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(6058);
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(9567);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(3762);
 /* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(3916);
 /* harmony import */ var _post_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(6661);
 /* harmony import */ var _state_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(2462);
@@ -39289,7 +39289,7 @@ async function logInAll(docker, logins, retry, remember) {
 
 /***/ }),
 
-/***/ 9567:
+/***/ 3762:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -39403,8 +39403,9 @@ class BuildError extends Error {
 }
 /** Runs the build and returns buildx's metadata. A failed build ends in a {@link BuildError} naming the platform. */
 async function runBuild(docker, request, retry) {
+    let progress;
     try {
-        await docker.run(buildxBuildArgs(request), retry ? { retry } : {});
+        progress = (await docker.run(buildxBuildArgs(request), retry ? { retry } : {})).stderr;
     }
     catch (error) {
         if (error instanceof src_docker/* DockerCommandError */.YJ) {
@@ -39420,7 +39421,7 @@ async function runBuild(docker, request, retry) {
     catch (error) {
         throw new Error(`buildx succeeded but wrote no metadata file at ${request.metadataFile}`, { cause: error });
     }
-    return parseBuildMetadata(json);
+    return { ...parseBuildMetadata(json), progress };
 }
 /**
  * Where a build's result goes for a driver: the `docker` driver loads into the engine's store (it cannot push by
@@ -39451,6 +39452,376 @@ async function writeSecretFiles(dir, secrets) {
         files.push({ id: secret.id, file });
     }
     return files;
+}
+
+// EXTERNAL MODULE: ./node_modules/@actions/exec/lib/exec.js + 2 modules
+var lib_exec = __nccwpck_require__(5260);
+// EXTERNAL MODULE: external "node:fs"
+var external_node_fs_ = __nccwpck_require__(3024);
+;// CONCATENATED MODULE: ./src/qemu.ts
+/**
+ * QEMU user emulation for the platforms the runner cannot execute itself: which requested platforms are native,
+ * which already have a binfmt_misc handler, and installing only the missing handlers (`qemu` input).
+ *
+ *   auto   nothing when every platform is native or already registered; otherwise installs only the missing
+ *          handlers: from the host's qemu-user-static when it is installed (its /usr/lib/binfmt.d rules and
+ *          binaries), else with the binfmt image.
+ *   image  `docker run --rm --privileged <binfmt-image> --install <arches>`.
+ *   host   mounts binfmt_misc if needed and registers the host's qemu-user-static rules with the F flag.
+ *   off    touches nothing and checks nothing.
+ */
+
+
+
+
+
+
+
+const QEMU_MODES = ['auto', 'image', 'host', 'off'];
+/**
+ * Pinned, never a floating tag: `tonistiigi/binfmt:latest` once shipped a QEMU (9.2) whose emulated programs
+ * segfaulted at random on ubuntu-24.04 runners (docker/setup-qemu-action#198, tonistiigi/binfmt#240); the 8.1.5
+ * build is the one those reports settled on.
+ */
+const DEFAULT_BINFMT_IMAGE = 'tonistiigi/binfmt:qemu-v8.1.5';
+const BINFMT_MISC_DIR = '/proc/sys/fs/binfmt_misc';
+const BINFMT_CONF_DIR = '/usr/lib/binfmt.d';
+function readQemuSettings(read) {
+    const raw = read('qemu').trim().toLowerCase() || 'auto';
+    if (!QEMU_MODES.includes(raw)) {
+        throw new src_input/* InputError */.dz('qemu', `"${read('qemu').trim()}" is not a mode: write one of ${QEMU_MODES.join(', ')}`);
+    }
+    const binfmtImage = read('binfmt-image').trim() || DEFAULT_BINFMT_IMAGE;
+    if (/\s/.test(binfmtImage))
+        throw new src_input/* InputError */.dz('binfmt-image', `"${binfmtImage}" is not an image reference`);
+    return { mode: raw, binfmtImage };
+}
+/** The binfmt handler name's suffix (`qemu-<name>`) QEMU uses for each OCI architecture. */
+const QEMU_NAMES = {
+    amd64: 'x86_64',
+    '386': 'i386',
+    arm64: 'aarch64',
+    arm: 'arm',
+    ppc64le: 'ppc64le',
+    s390x: 's390x',
+    riscv64: 'riscv64',
+    mips64le: 'mips64el',
+    mips64: 'mips64',
+    loong64: 'loongarch64'
+};
+/** `qemu-aarch64` for linux/arm64: the file name of the handler under /proc/sys/fs/binfmt_misc. */
+function handlerName(platform) {
+    const name = QEMU_NAMES[platform.architecture];
+    if (!name)
+        throw new Error(`no QEMU emulator is known for ${(0,src_platform/* formatPlatform */.Bq)(platform)}`);
+    return `qemu-${name}`;
+}
+/** Node's `process.arch` (or `uname -m`) as an OCI architecture. */
+function hostArchitecture(arch = process.arch) {
+    const map = {
+        x64: 'amd64',
+        x86_64: 'amd64',
+        arm64: 'arm64',
+        aarch64: 'arm64',
+        ia32: '386',
+        i686: '386',
+        arm: 'arm',
+        armv7l: 'arm',
+        ppc64: 'ppc64le',
+        ppc64le: 'ppc64le',
+        s390x: 's390x',
+        riscv64: 'riscv64',
+        loong64: 'loong64',
+        loongarch64: 'loong64',
+        mips64el: 'mips64le'
+    };
+    return map[arch] ?? arch;
+}
+/** Architectures a host runs without emulation: its own, and 386 on amd64 (x86-64 CPUs run 32-bit code). */
+function nativeArchitectures(hostArch) {
+    return hostArch === 'amd64' ? ['amd64', '386'] : [hostArch];
+}
+/** Parses one /proc/sys/fs/binfmt_misc/<name> file. */
+function parseHandler(text) {
+    const lines = text.split('\n').map(l => l.trim());
+    return {
+        enabled: lines[0] === 'enabled',
+        interpreter: lines.find(l => l.startsWith('interpreter '))?.slice('interpreter '.length) ?? '',
+        flags: lines.find(l => l.startsWith('flags:'))?.slice('flags:'.length).trim() ?? ''
+    };
+}
+/** The handler registered under `dir/<name>`, or undefined when there is none. */
+async function readHandler(dir, name) {
+    try {
+        return parseHandler(await (0,promises_.readFile)(external_node_path_namespaceObject.join(dir, name), 'utf8'));
+    }
+    catch (error) {
+        if (error.code === 'ENOENT')
+            return undefined;
+        throw error;
+    }
+}
+/** Whether binfmt_misc as a whole is mounted and enabled (`dir/status`). */
+async function binfmtEnabled(dir) {
+    try {
+        return (await (0,promises_.readFile)(external_node_path_namespaceObject.join(dir, 'status'), 'utf8')).trim() === 'enabled';
+    }
+    catch {
+        return false;
+    }
+}
+/** Sorts the requested platforms into native, already emulated, and missing a handler. */
+function planQemu(platforms, hostArch, handlers, binfmtOn = true) {
+    const native = nativeArchitectures(hostArch);
+    const plan = { native: [], registered: [], missing: [] };
+    for (const platform of platforms) {
+        if (native.includes(platform.architecture))
+            plan.native.push(platform);
+        else if (binfmtOn && handlers[handlerName(platform)]?.enabled)
+            plan.registered.push(platform);
+        else
+            plan.missing.push(platform);
+    }
+    return plan;
+}
+/** The distinct architectures of some platforms, in order (`--install arm,riscv64`). */
+function architectures(platforms) {
+    return [...new Set(platforms.map(p => p.architecture))];
+}
+/**
+ * A binfmt.d rule (`:name:type:offset:magic:mask:interpreter:flags`) with the F (fix-binary) flag: the kernel
+ * opens the interpreter when the rule is registered, so it works inside containers that do not have it.
+ * The first character is the field separator, as the kernel reads it.
+ */
+function withFixBinary(line) {
+    const rule = line.trim();
+    const sep = rule[0];
+    if (!sep)
+        throw new Error('empty binfmt rule');
+    const fields = rule.slice(1).split(sep);
+    if (fields.length < 6 || fields.length > 7) {
+        throw new Error(`not a binfmt rule (:name:type:offset:magic:mask:interpreter:flags): ${rule}`);
+    }
+    const flags = fields[6] ?? '';
+    fields[6] = flags.includes('F') ? flags : `${flags}F`;
+    return sep + fields.join(sep);
+}
+/** The rule lines of a binfmt.d file (no comments, no blank lines). */
+function ruleLines(conf) {
+    return conf
+        .split('\n')
+        .map(l => l.trim())
+        .filter(l => l !== '' && !l.startsWith('#') && !l.startsWith(';'));
+}
+function realQemuHost() {
+    return {
+        binfmtDir: BINFMT_MISC_DIR,
+        confDir: BINFMT_CONF_DIR,
+        hostArch: hostArchitecture(),
+        isRoot: process.getuid?.() === 0,
+        async exec(command, args, input) {
+            const out = await lib_exec/* getExecOutput */.H(command, args, {
+                ignoreReturnCode: true,
+                input: input === undefined ? undefined : Buffer.from(input)
+            });
+            if (out.exitCode !== 0) {
+                throw new Error(`${command} ${args.join(' ')} failed (exit ${out.exitCode}): ${(out.stderr || out.stdout).trim()}`);
+            }
+        }
+    };
+}
+/** Whether the host's qemu-user-static has a rule and an interpreter for every given platform. */
+async function hostHasQemu(host, platforms) {
+    for (const platform of platforms) {
+        const conf = external_node_path_namespaceObject.join(host.confDir, `${handlerName(platform)}.conf`);
+        let text;
+        try {
+            text = await (0,promises_.readFile)(conf, 'utf8');
+        }
+        catch {
+            return false;
+        }
+        const rule = ruleLines(text)[0];
+        if (!rule)
+            return false;
+        const interpreter = rule.slice(1).split(rule[0] ?? ':')[5];
+        if (!interpreter || !(0,external_node_fs_.existsSync)(interpreter))
+            return false;
+    }
+    return true;
+}
+async function readHandlers(host, platforms) {
+    const handlers = {};
+    for (const platform of platforms) {
+        if (nativeArchitectures(host.hostArch).includes(platform.architecture))
+            continue;
+        const name = handlerName(platform);
+        handlers[name] = await readHandler(host.binfmtDir, name);
+    }
+    return handlers;
+}
+async function writeProc(host, file, content) {
+    if (host.isRoot) {
+        await (0,promises_.writeFile)(file, content);
+        return;
+    }
+    // Not root (GitHub-hosted runners): passwordless sudo, without a shell.
+    await host.exec('sudo', ['-n', 'tee', file], content);
+}
+/** `host` mode: registers the host's qemu-user-static rules, with F, for the given platforms. */
+async function registerFromHost(host, platforms) {
+    if (!(0,external_node_fs_.existsSync)(external_node_path_namespaceObject.join(host.binfmtDir, 'register'))) {
+        lib_core/* info */.pq(`mounting binfmt_misc on ${host.binfmtDir}`);
+        const args = ['-t', 'binfmt_misc', 'binfmt_misc', host.binfmtDir];
+        if (host.isRoot)
+            await host.exec('mount', args);
+        else
+            await host.exec('sudo', ['-n', 'mount', ...args]);
+    }
+    for (const platform of platforms) {
+        const name = handlerName(platform);
+        const conf = external_node_path_namespaceObject.join(host.confDir, `${name}.conf`);
+        let text;
+        try {
+            text = await (0,promises_.readFile)(conf, 'utf8');
+        }
+        catch {
+            throw new src_input/* InputError */.dz('qemu', `host mode needs ${conf} for ${(0,src_platform/* formatPlatform */.Bq)(platform)}, and it is missing: install qemu-user-static on the runner (apt-get install qemu-user-static), or set "qemu: image"`);
+        }
+        const existing = await readHandler(host.binfmtDir, name);
+        if (existing) {
+            // A disabled (or F-less) leftover: the kernel refuses a second rule with the same name.
+            lib_core/* info */.pq(`replacing the ${existing.enabled ? 'enabled' : 'disabled'} handler ${name}`);
+            await writeProc(host, external_node_path_namespaceObject.join(host.binfmtDir, name), '-1');
+        }
+        for (const rule of ruleLines(text)) {
+            const line = withFixBinary(rule);
+            lib_core/* info */.pq(`registering ${name} for ${(0,src_platform/* formatPlatform */.Bq)(platform)}: ${line}`);
+            await writeProc(host, external_node_path_namespaceObject.join(host.binfmtDir, 'register'), `${line}\n`);
+        }
+    }
+}
+/** `image` mode: the binfmt image installs the handlers. */
+async function registerWithImage(docker, image, platforms) {
+    const arches = architectures(platforms).join(',');
+    lib_core/* info */.pq(`installing QEMU handlers for ${arches} with ${image}`);
+    const result = await docker.run(['run', '--rm', '--privileged', image, '--install', arches], { allowFailure: true });
+    if (result.exitCode !== 0) {
+        const cause = (result.stderr || result.stdout).trim().split('\n').slice(-3).join(' | ');
+        throw new src_input/* InputError */.dz('binfmt-image', `running ${image} --install ${arches} failed (exit ${result.exitCode}): ${cause}. Point "binfmt-image" at a binfmt image this runner can pull, or set "qemu: host" with qemu-user-static installed`);
+    }
+}
+/** The whole QEMU phase: plan, install the missing handlers, verify. */
+async function setUpQemu(docker, settings, platforms, host = realQemuHost()) {
+    const binfmtOn = await binfmtEnabled(host.binfmtDir);
+    const plan = planQemu(platforms, host.hostArch, await readHandlers(host, platforms), binfmtOn);
+    const list = (ps) => ps.map(src_platform/* formatPlatform */.Bq).join(', ') || 'none';
+    lib_core/* info */.pq(`host architecture ${host.hostArch}; native: ${list(plan.native)}; emulated already: ${list(plan.registered)}; missing a handler: ${list(plan.missing)}`);
+    if (settings.mode === 'off') {
+        lib_core/* info */.pq('qemu: off: no handler is installed or checked');
+        return { installedWith: 'none', plan, emulated: plan.registered, hostArch: host.hostArch };
+    }
+    let installedWith = 'none';
+    if (plan.missing.length === 0) {
+        lib_core/* info */.pq(plan.registered.length === 0
+            ? 'nothing to install: every requested platform runs natively on this runner'
+            : 'nothing to install: every foreign platform already has an enabled binfmt handler');
+    }
+    else {
+        let mode = settings.mode;
+        if (mode === 'auto') {
+            mode = (await hostHasQemu(host, plan.missing)) ? 'host' : 'image';
+            lib_core/* info */.pq(mode === 'host'
+                ? `qemu: auto: using the host's qemu-user-static for ${list(plan.missing)}`
+                : `qemu: auto: no host qemu-user-static for ${list(plan.missing)}; using ${settings.binfmtImage}`);
+        }
+        if (mode === 'host')
+            await registerFromHost(host, plan.missing);
+        else
+            await registerWithImage(docker, settings.binfmtImage, plan.missing);
+        installedWith = mode === 'host' ? 'host' : 'image';
+    }
+    const after = await readHandlers(host, platforms);
+    const verified = planQemu(platforms, host.hostArch, after, await binfmtEnabled(host.binfmtDir));
+    if (verified.missing.length > 0) {
+        const names = verified.missing.map(p => `${(0,src_platform/* formatPlatform */.Bq)(p)} (${handlerName(p)})`).join(', ');
+        throw new src_input/* InputError */.dz('qemu', `no enabled binfmt handler for ${names} after setting up QEMU (${installedWith === 'none' ? settings.mode : installedWith}): ` +
+            'set "qemu: host" with qemu-user-static installed on the runner, or "qemu: image" with a "binfmt-image" this runner can pull, or remove the platform');
+    }
+    return { installedWith, plan, emulated: verified.registered, hostArch: host.hostArch };
+}
+
+;// CONCATENATED MODULE: ./src/build-times.ts
+/**
+ * Per-platform build time from BuildKit's own progress records, as buildx prints them in plain progress (what it
+ * prints when its output is not a terminal, as on a runner):
+ *
+ *   #12 [linux/amd64->arm64 build 4/4] RUN go build …     (runs on linux/amd64, for linux/arm64)
+ *   #14 [linux/arm64 build 4/4] RUN go build …            (runs on linux/arm64: under QEMU on an amd64 runner)
+ *   #14 DONE 45.6s
+ *
+ * so the cost of emulation shows in the job summary. Steps BuildKit shares between platforms (identical steps
+ * of a `$BUILDPLATFORM` stage) are counted once, under the platform BuildKit names; `internal` steps (metadata,
+ * context) are left out. Steps run in parallel, so a platform's time is the sum of its steps, not wall time.
+ */
+
+
+/** The steps with a duration in buildx's plain progress output (cached and internal steps left out). */
+function parseStepTimes(progress, platforms) {
+    const named = new Map();
+    const steps = [];
+    const only = platforms.length === 1 ? (0,src_platform/* formatPlatform */.Bq)(platforms[0]) : undefined;
+    for (const line of progress.split('\n')) {
+        const start = /^#(\d+) \[([^\]]+)\] (.*)$/.exec(line.trim());
+        if (start) {
+            const [, id, label, rest] = start;
+            const [first = '', ...words] = label.split(' ');
+            const hasPlatform = first.includes('/');
+            if ((hasPlatform ? words[0] : first) === 'internal')
+                continue;
+            const place = hasPlatform ? platformsOf(first) : only ? { runsOn: only, platform: only } : undefined;
+            if (place)
+                named.set(id, { ...place, name: `${(hasPlatform ? words : [first, ...words]).join(' ')} ${rest}`.trim() });
+            continue;
+        }
+        const done = /^#(\d+) DONE (\d+(?:\.\d+)?)s$/.exec(line.trim());
+        const step = done ? named.get(done[1]) : undefined;
+        if (done && step)
+            steps.push({ ...step, seconds: Number(done[2]) });
+    }
+    return steps;
+}
+/** `linux/amd64->arm64` → runs on linux/amd64 for linux/arm64; `linux/arm64` → on and for linux/arm64. */
+function platformsOf(text) {
+    const [runsOn = '', target] = text.split('->');
+    try {
+        const on = (0,src_platform/* parsePlatform */.FL)(runsOn);
+        const forPlatform = target ? (0,src_platform/* parsePlatform */.FL)(target.includes('/') ? target : `${on.os}/${target}`) : on;
+        return { runsOn: (0,src_platform/* formatPlatform */.Bq)(on), platform: (0,src_platform/* formatPlatform */.Bq)(forPlatform) };
+    }
+    catch {
+        return undefined;
+    }
+}
+/** Per requested platform: step time, the part under QEMU, and the slowest emulated step. */
+function platformBuildTimes(steps, platforms, hostArch) {
+    const native = nativeArchitectures(hostArch);
+    return platforms.map(src_platform/* formatPlatform */.Bq).map(platform => {
+        const own = steps.filter(s => s.platform === platform);
+        // only RUN steps execute the platform's programs; FROM, COPY, WORKDIR are file operations BuildKit does itself
+        const emulated = own.filter(s => / RUN /.test(` ${s.name}`) && !native.includes((0,src_platform/* parsePlatform */.FL)(s.runsOn).architecture));
+        const slowest = [...emulated].sort((a, b) => b.seconds - a.seconds)[0];
+        const time = {
+            platform,
+            seconds: round(own.reduce((sum, s) => sum + s.seconds, 0)),
+            emulatedSeconds: round(emulated.reduce((sum, s) => sum + s.seconds, 0)),
+            steps: own.length
+        };
+        return slowest ? { ...time, slowestEmulated: { name: slowest.name, seconds: slowest.seconds } } : time;
+    });
+}
+function round(seconds) {
+    return Math.round(seconds * 10) / 10;
 }
 
 ;// CONCATENATED MODULE: ./src/elf.ts
@@ -39800,10 +40171,6 @@ function resolveEntry(tree, path, hops = 0) {
     return undefined;
 }
 
-// EXTERNAL MODULE: ./node_modules/@actions/exec/lib/exec.js + 2 modules
-var lib_exec = __nccwpck_require__(5260);
-// EXTERNAL MODULE: external "node:fs"
-var external_node_fs_ = __nccwpck_require__(3024);
 // EXTERNAL MODULE: external "node:stream"
 var external_node_stream_ = __nccwpck_require__(7075);
 ;// CONCATENATED MODULE: ./src/publish.ts
@@ -40225,7 +40592,32 @@ async function writeFailureSummary(message, timings) {
     addTimings(summary, timings);
     await summary.write();
 }
-async function writeSummary(result, platforms, timings) {
+/** Rows of the per-platform build time table: platform, step time, under QEMU, slowest emulated step. */
+function buildTimeRows(times) {
+    return times.map(t => [
+        escapeHtml(t.platform),
+        formatDuration(t.seconds * 1000),
+        t.emulatedSeconds > 0 ? formatDuration(t.emulatedSeconds * 1000) : 'none (native)',
+        t.slowestEmulated ? `${code(t.slowestEmulated.name)} (${formatDuration(t.slowestEmulated.seconds * 1000)})` : ''
+    ]);
+}
+/** Per-platform build time from BuildKit's step records, so the cost of QEMU shows. */
+function addBuildTimes(summary, times) {
+    if (!times.some(t => t.steps > 0))
+        return;
+    summary.addHeading('Build time per platform', 3);
+    summary.addTable([
+        [
+            { data: 'Platform', header: true },
+            { data: 'Step time', header: true },
+            { data: 'RUN steps under QEMU', header: true },
+            { data: 'Slowest step under QEMU', header: true }
+        ],
+        ...buildTimeRows(times)
+    ]);
+    summary.addRaw('<p>Sums of BuildKit\'s step times (steps run in parallel; a step shared by several platforms counts once; cached steps take no time).</p>', true);
+}
+async function writeSummary(result, platforms, timings, buildTimes = []) {
     const summary = lib_core/* summary */.z.addHeading('go-build-action', 2);
     if (result.pushed) {
         summary.addRaw(`<p>Published index ${code(result.digest)} under:</p>`, true);
@@ -40249,6 +40641,7 @@ async function writeSummary(result, platforms, timings) {
         const types = [...new Set(result.attestations.flatMap(a => a.predicateTypes))];
         summary.addRaw(`<p>The index also holds ${result.attestations.length} attestation manifest(s) (${types.map(code).join(', ') || 'no predicate type'}), one per platform image; they are not platforms.</p>`, true);
     }
+    addBuildTimes(summary, buildTimes);
     addTimings(summary, timings);
     await summary.write();
 }
@@ -41343,299 +41736,6 @@ async function installBuildx(docker, settings, env = process.env) {
 
 // EXTERNAL MODULE: ./node_modules/dockerfile-ast/lib/main.js
 var main = __nccwpck_require__(8390);
-;// CONCATENATED MODULE: ./src/qemu.ts
-/**
- * QEMU user emulation for the platforms the runner cannot execute itself: which requested platforms are native,
- * which already have a binfmt_misc handler, and installing only the missing handlers (`qemu` input).
- *
- *   auto   nothing when every platform is native or already registered; otherwise installs only the missing
- *          handlers: from the host's qemu-user-static when it is installed (its /usr/lib/binfmt.d rules and
- *          binaries), else with the binfmt image.
- *   image  `docker run --rm --privileged <binfmt-image> --install <arches>`.
- *   host   mounts binfmt_misc if needed and registers the host's qemu-user-static rules with the F flag.
- *   off    touches nothing and checks nothing.
- */
-
-
-
-
-
-
-
-const QEMU_MODES = ['auto', 'image', 'host', 'off'];
-/**
- * Pinned, never a floating tag: `tonistiigi/binfmt:latest` once shipped a QEMU (9.2) whose emulated programs
- * segfaulted at random on ubuntu-24.04 runners (docker/setup-qemu-action#198, tonistiigi/binfmt#240); the 8.1.5
- * build is the one those reports settled on.
- */
-const DEFAULT_BINFMT_IMAGE = 'tonistiigi/binfmt:qemu-v8.1.5';
-const BINFMT_MISC_DIR = '/proc/sys/fs/binfmt_misc';
-const BINFMT_CONF_DIR = '/usr/lib/binfmt.d';
-function readQemuSettings(read) {
-    const raw = read('qemu').trim().toLowerCase() || 'auto';
-    if (!QEMU_MODES.includes(raw)) {
-        throw new src_input/* InputError */.dz('qemu', `"${read('qemu').trim()}" is not a mode: write one of ${QEMU_MODES.join(', ')}`);
-    }
-    const binfmtImage = read('binfmt-image').trim() || DEFAULT_BINFMT_IMAGE;
-    if (/\s/.test(binfmtImage))
-        throw new src_input/* InputError */.dz('binfmt-image', `"${binfmtImage}" is not an image reference`);
-    return { mode: raw, binfmtImage };
-}
-/** The binfmt handler name's suffix (`qemu-<name>`) QEMU uses for each OCI architecture. */
-const QEMU_NAMES = {
-    amd64: 'x86_64',
-    '386': 'i386',
-    arm64: 'aarch64',
-    arm: 'arm',
-    ppc64le: 'ppc64le',
-    s390x: 's390x',
-    riscv64: 'riscv64',
-    mips64le: 'mips64el',
-    mips64: 'mips64',
-    loong64: 'loongarch64'
-};
-/** `qemu-aarch64` for linux/arm64: the file name of the handler under /proc/sys/fs/binfmt_misc. */
-function handlerName(platform) {
-    const name = QEMU_NAMES[platform.architecture];
-    if (!name)
-        throw new Error(`no QEMU emulator is known for ${(0,src_platform/* formatPlatform */.Bq)(platform)}`);
-    return `qemu-${name}`;
-}
-/** Node's `process.arch` (or `uname -m`) as an OCI architecture. */
-function hostArchitecture(arch = process.arch) {
-    const map = {
-        x64: 'amd64',
-        x86_64: 'amd64',
-        arm64: 'arm64',
-        aarch64: 'arm64',
-        ia32: '386',
-        i686: '386',
-        arm: 'arm',
-        armv7l: 'arm',
-        ppc64: 'ppc64le',
-        ppc64le: 'ppc64le',
-        s390x: 's390x',
-        riscv64: 'riscv64',
-        loong64: 'loong64',
-        loongarch64: 'loong64',
-        mips64el: 'mips64le'
-    };
-    return map[arch] ?? arch;
-}
-/** Architectures a host runs without emulation: its own, and 386 on amd64 (x86-64 CPUs run 32-bit code). */
-function nativeArchitectures(hostArch) {
-    return hostArch === 'amd64' ? ['amd64', '386'] : [hostArch];
-}
-/** Parses one /proc/sys/fs/binfmt_misc/<name> file. */
-function parseHandler(text) {
-    const lines = text.split('\n').map(l => l.trim());
-    return {
-        enabled: lines[0] === 'enabled',
-        interpreter: lines.find(l => l.startsWith('interpreter '))?.slice('interpreter '.length) ?? '',
-        flags: lines.find(l => l.startsWith('flags:'))?.slice('flags:'.length).trim() ?? ''
-    };
-}
-/** The handler registered under `dir/<name>`, or undefined when there is none. */
-async function readHandler(dir, name) {
-    try {
-        return parseHandler(await (0,promises_.readFile)(external_node_path_namespaceObject.join(dir, name), 'utf8'));
-    }
-    catch (error) {
-        if (error.code === 'ENOENT')
-            return undefined;
-        throw error;
-    }
-}
-/** Whether binfmt_misc as a whole is mounted and enabled (`dir/status`). */
-async function binfmtEnabled(dir) {
-    try {
-        return (await (0,promises_.readFile)(external_node_path_namespaceObject.join(dir, 'status'), 'utf8')).trim() === 'enabled';
-    }
-    catch {
-        return false;
-    }
-}
-/** Sorts the requested platforms into native, already emulated, and missing a handler. */
-function planQemu(platforms, hostArch, handlers, binfmtOn = true) {
-    const native = nativeArchitectures(hostArch);
-    const plan = { native: [], registered: [], missing: [] };
-    for (const platform of platforms) {
-        if (native.includes(platform.architecture))
-            plan.native.push(platform);
-        else if (binfmtOn && handlers[handlerName(platform)]?.enabled)
-            plan.registered.push(platform);
-        else
-            plan.missing.push(platform);
-    }
-    return plan;
-}
-/** The distinct architectures of some platforms, in order (`--install arm,riscv64`). */
-function architectures(platforms) {
-    return [...new Set(platforms.map(p => p.architecture))];
-}
-/**
- * A binfmt.d rule (`:name:type:offset:magic:mask:interpreter:flags`) with the F (fix-binary) flag: the kernel
- * opens the interpreter when the rule is registered, so it works inside containers that do not have it.
- * The first character is the field separator, as the kernel reads it.
- */
-function withFixBinary(line) {
-    const rule = line.trim();
-    const sep = rule[0];
-    if (!sep)
-        throw new Error('empty binfmt rule');
-    const fields = rule.slice(1).split(sep);
-    if (fields.length < 6 || fields.length > 7) {
-        throw new Error(`not a binfmt rule (:name:type:offset:magic:mask:interpreter:flags): ${rule}`);
-    }
-    const flags = fields[6] ?? '';
-    fields[6] = flags.includes('F') ? flags : `${flags}F`;
-    return sep + fields.join(sep);
-}
-/** The rule lines of a binfmt.d file (no comments, no blank lines). */
-function ruleLines(conf) {
-    return conf
-        .split('\n')
-        .map(l => l.trim())
-        .filter(l => l !== '' && !l.startsWith('#') && !l.startsWith(';'));
-}
-function realQemuHost() {
-    return {
-        binfmtDir: BINFMT_MISC_DIR,
-        confDir: BINFMT_CONF_DIR,
-        hostArch: hostArchitecture(),
-        isRoot: process.getuid?.() === 0,
-        async exec(command, args, input) {
-            const out = await lib_exec/* getExecOutput */.H(command, args, {
-                ignoreReturnCode: true,
-                input: input === undefined ? undefined : Buffer.from(input)
-            });
-            if (out.exitCode !== 0) {
-                throw new Error(`${command} ${args.join(' ')} failed (exit ${out.exitCode}): ${(out.stderr || out.stdout).trim()}`);
-            }
-        }
-    };
-}
-/** Whether the host's qemu-user-static has a rule and an interpreter for every given platform. */
-async function hostHasQemu(host, platforms) {
-    for (const platform of platforms) {
-        const conf = external_node_path_namespaceObject.join(host.confDir, `${handlerName(platform)}.conf`);
-        let text;
-        try {
-            text = await (0,promises_.readFile)(conf, 'utf8');
-        }
-        catch {
-            return false;
-        }
-        const rule = ruleLines(text)[0];
-        if (!rule)
-            return false;
-        const interpreter = rule.slice(1).split(rule[0] ?? ':')[5];
-        if (!interpreter || !(0,external_node_fs_.existsSync)(interpreter))
-            return false;
-    }
-    return true;
-}
-async function readHandlers(host, platforms) {
-    const handlers = {};
-    for (const platform of platforms) {
-        if (nativeArchitectures(host.hostArch).includes(platform.architecture))
-            continue;
-        const name = handlerName(platform);
-        handlers[name] = await readHandler(host.binfmtDir, name);
-    }
-    return handlers;
-}
-async function writeProc(host, file, content) {
-    if (host.isRoot) {
-        await (0,promises_.writeFile)(file, content);
-        return;
-    }
-    // Not root (GitHub-hosted runners): passwordless sudo, without a shell.
-    await host.exec('sudo', ['-n', 'tee', file], content);
-}
-/** `host` mode: registers the host's qemu-user-static rules, with F, for the given platforms. */
-async function registerFromHost(host, platforms) {
-    if (!(0,external_node_fs_.existsSync)(external_node_path_namespaceObject.join(host.binfmtDir, 'register'))) {
-        lib_core/* info */.pq(`mounting binfmt_misc on ${host.binfmtDir}`);
-        const args = ['-t', 'binfmt_misc', 'binfmt_misc', host.binfmtDir];
-        if (host.isRoot)
-            await host.exec('mount', args);
-        else
-            await host.exec('sudo', ['-n', 'mount', ...args]);
-    }
-    for (const platform of platforms) {
-        const name = handlerName(platform);
-        const conf = external_node_path_namespaceObject.join(host.confDir, `${name}.conf`);
-        let text;
-        try {
-            text = await (0,promises_.readFile)(conf, 'utf8');
-        }
-        catch {
-            throw new src_input/* InputError */.dz('qemu', `host mode needs ${conf} for ${(0,src_platform/* formatPlatform */.Bq)(platform)}, and it is missing: install qemu-user-static on the runner (apt-get install qemu-user-static), or set "qemu: image"`);
-        }
-        const existing = await readHandler(host.binfmtDir, name);
-        if (existing) {
-            // A disabled (or F-less) leftover: the kernel refuses a second rule with the same name.
-            lib_core/* info */.pq(`replacing the ${existing.enabled ? 'enabled' : 'disabled'} handler ${name}`);
-            await writeProc(host, external_node_path_namespaceObject.join(host.binfmtDir, name), '-1');
-        }
-        for (const rule of ruleLines(text)) {
-            const line = withFixBinary(rule);
-            lib_core/* info */.pq(`registering ${name} for ${(0,src_platform/* formatPlatform */.Bq)(platform)}: ${line}`);
-            await writeProc(host, external_node_path_namespaceObject.join(host.binfmtDir, 'register'), `${line}\n`);
-        }
-    }
-}
-/** `image` mode: the binfmt image installs the handlers. */
-async function registerWithImage(docker, image, platforms) {
-    const arches = architectures(platforms).join(',');
-    lib_core/* info */.pq(`installing QEMU handlers for ${arches} with ${image}`);
-    const result = await docker.run(['run', '--rm', '--privileged', image, '--install', arches], { allowFailure: true });
-    if (result.exitCode !== 0) {
-        const cause = (result.stderr || result.stdout).trim().split('\n').slice(-3).join(' | ');
-        throw new src_input/* InputError */.dz('binfmt-image', `running ${image} --install ${arches} failed (exit ${result.exitCode}): ${cause}. Point "binfmt-image" at a binfmt image this runner can pull, or set "qemu: host" with qemu-user-static installed`);
-    }
-}
-/** The whole QEMU phase: plan, install the missing handlers, verify. */
-async function setUpQemu(docker, settings, platforms, host = realQemuHost()) {
-    const binfmtOn = await binfmtEnabled(host.binfmtDir);
-    const plan = planQemu(platforms, host.hostArch, await readHandlers(host, platforms), binfmtOn);
-    const list = (ps) => ps.map(src_platform/* formatPlatform */.Bq).join(', ') || 'none';
-    lib_core/* info */.pq(`host architecture ${host.hostArch}; native: ${list(plan.native)}; emulated already: ${list(plan.registered)}; missing a handler: ${list(plan.missing)}`);
-    if (settings.mode === 'off') {
-        lib_core/* info */.pq('qemu: off: no handler is installed or checked');
-        return { installedWith: 'none', plan, emulated: plan.registered, hostArch: host.hostArch };
-    }
-    let installedWith = 'none';
-    if (plan.missing.length === 0) {
-        lib_core/* info */.pq(plan.registered.length === 0
-            ? 'nothing to install: every requested platform runs natively on this runner'
-            : 'nothing to install: every foreign platform already has an enabled binfmt handler');
-    }
-    else {
-        let mode = settings.mode;
-        if (mode === 'auto') {
-            mode = (await hostHasQemu(host, plan.missing)) ? 'host' : 'image';
-            lib_core/* info */.pq(mode === 'host'
-                ? `qemu: auto: using the host's qemu-user-static for ${list(plan.missing)}`
-                : `qemu: auto: no host qemu-user-static for ${list(plan.missing)}; using ${settings.binfmtImage}`);
-        }
-        if (mode === 'host')
-            await registerFromHost(host, plan.missing);
-        else
-            await registerWithImage(docker, settings.binfmtImage, plan.missing);
-        installedWith = mode === 'host' ? 'host' : 'image';
-    }
-    const after = await readHandlers(host, platforms);
-    const verified = planQemu(platforms, host.hostArch, after, await binfmtEnabled(host.binfmtDir));
-    if (verified.missing.length > 0) {
-        const names = verified.missing.map(p => `${(0,src_platform/* formatPlatform */.Bq)(p)} (${handlerName(p)})`).join(', ');
-        throw new src_input/* InputError */.dz('qemu', `no enabled binfmt handler for ${names} after setting up QEMU (${installedWith === 'none' ? settings.mode : installedWith}): ` +
-            'set "qemu: host" with qemu-user-static installed on the runner, or "qemu: image" with a "binfmt-image" this runner can pull, or remove the platform');
-    }
-    return { installedWith, plan, emulated: verified.registered, hostArch: host.hostArch };
-}
-
 ;// CONCATENATED MODULE: ./src/emulation.ts
 /**
  * The emulation advisor: which Dockerfile stages compile under QEMU on this runner, on which line, and the change
@@ -43272,6 +43372,7 @@ async function runVerifyCommand(docker, image, platforms, command, pull) {
 
 
 
+
 async function run(docker = (0,src_docker/* createDocker */.hC)()) {
     (0,state/* saveState */.LZ)(state/* State */.Uw.IsPost, 'true');
     const phases = new Phases();
@@ -43341,6 +43442,7 @@ async function publish(docker, phases) {
         provenance: settings.provenance,
         sbom: settings.sbom
     }, settings.retry));
+    const buildTimes = platformBuildTimes(parseStepTimes(metadata.progress ?? '', settings.platforms), settings.platforms, qemu.hostArch);
     if (output.kind === 'load' && settings.verifyCommand.length > 0) {
         await phases.run('Verify locally, before anything is pushed', () => runVerifyCommand(docker, output.name, settings.platforms, settings.verifyCommand, false));
     }
@@ -43385,7 +43487,7 @@ async function publish(docker, phases) {
     }
     await lib_core/* group */.Os('Report', async () => {
         reportOutputs(result, plan.tag);
-        await writeSummary(result, platforms, phases.timings);
+        await writeSummary(result, platforms, phases.timings, buildTimes);
     });
 }
 /** Masks every secret value before anything can print it. */

@@ -6,6 +6,7 @@ import { mkdtemp } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import * as path from 'node:path'
 import { checkBuildFiles, chooseOutput, runBuild, writeSecretFiles } from './build.js'
+import { parseStepTimes, platformBuildTimes } from './build-times.js'
 import { checkArchitectures } from './architecture.js'
 import { setUpBuilder } from './builder.js'
 import { installBuildx } from './buildx-install.js'
@@ -110,6 +111,8 @@ async function publish(docker: Docker, phases: Phases): Promise<void> {
     )
   )
 
+  const buildTimes = platformBuildTimes(parseStepTimes(metadata.progress ?? '', settings.platforms), settings.platforms, qemu.hostArch)
+
   if (output.kind === 'load' && settings.verifyCommand.length > 0) {
     await phases.run('Verify locally, before anything is pushed', () =>
       runVerifyCommand(docker, output.name, settings.platforms, settings.verifyCommand, false)
@@ -161,7 +164,7 @@ async function publish(docker: Docker, phases: Phases): Promise<void> {
 
   await core.group('Report', async () => {
     reportOutputs(result, plan.tag)
-    await writeSummary(result, platforms, phases.timings)
+    await writeSummary(result, platforms, phases.timings, buildTimes)
   })
 }
 
