@@ -40173,581 +40173,6 @@ function resolveEntry(tree, path, hops = 0) {
 
 // EXTERNAL MODULE: external "node:stream"
 var external_node_stream_ = __nccwpck_require__(7075);
-;// CONCATENATED MODULE: ./src/publish.ts
-
-/** The tag the `docker` driver path pushes through before anything is verified. */
-const STAGING_TAG = 'go-build-action-staging';
-/** The digest `docker push` reports on its last line: `TAG: digest: sha256:... size: N`. */
-function parsePushDigest(output) {
-    const matches = [...output.matchAll(/digest: (sha256:[0-9a-f]{64})/g)];
-    return matches.at(-1)?.[1];
-}
-/** `docker push` of the loaded index under the staging tag; returns the digest the registry got. */
-async function pushLoadedIndex(docker, localName, retry) {
-    const { stdout, stderr } = await docker.run(['push', localName], { retry });
-    const digest = parsePushDigest(`${stdout}\n${stderr}`);
-    if (!digest)
-        throw new Error(`docker push ${localName} did not report a digest`);
-    return digest;
-}
-/** Copies the index by digest from the first repository into every other one; no tag moves. */
-async function copyByDigest(docker, source, digest, targets, retry) {
-    for (const target of targets) {
-        if (target === source)
-            continue;
-        await docker.run(['buildx', 'imagetools', 'create', '--tag', `${target}@${digest}`, `${source}@${digest}`], { retry });
-    }
-}
-/** The references each tag move creates, per repository. */
-function plannedMoves(repositories, indexTags, platformTags) {
-    const platforms = {};
-    for (const [platform, tag] of Object.entries(platformTags))
-        platforms[platform] = repositories.map(r => `${r}:${tag}`);
-    return { index: repositories.flatMap(r => indexTags.map(t => `${r}:${t}`)), platforms };
-}
-/** argv that points every index tag of one repository at the staged index. */
-function indexTagArgs(repository, digest, indexTags) {
-    const args = ['buildx', 'imagetools', 'create'];
-    for (const tag of indexTags)
-        args.push('--tag', `${repository}:${tag}`);
-    args.push(`${repository}@${digest}`);
-    return args;
-}
-/**
- * Points a tag at one platform's manifest itself (not a one-entry index wrapping it), so its digest is the one
- * in the index. Newer buildx does this with `imagetools create --prefer-index=false`; buildx 0.13 cannot, and the
- * engine's containerd store pulls the manifest by digest, tags it and pushes it unchanged.
- */
-async function tagPlatformManifest(docker, repository, manifestDigest, tag, preferIndexFlag, retry) {
-    const source = `${repository}@${manifestDigest}`;
-    const target = `${repository}:${tag}`;
-    if (preferIndexFlag) {
-        await docker.run(['buildx', 'imagetools', 'create', '--prefer-index=false', '--tag', target, source], { retry });
-        return;
-    }
-    await docker.run(['pull', '--quiet', source], { retry });
-    await docker.run(['tag', source, target]);
-    const pushed = await docker.run(['push', target], { retry });
-    const digest = parsePushDigest(`${pushed.stdout}\n${pushed.stderr}`);
-    if (digest !== manifestDigest) {
-        // The classic image store rewrites manifests it pushes; only the containerd store pushes them unchanged.
-        throw new Error(`${target} was pushed as ${digest ?? 'an unknown digest'}, not as the platform manifest ${manifestDigest}: this engine rewrites manifests on push. Use a buildx with "imagetools create --prefer-index" (input "buildx-version"), or an engine with the containerd image store; set "platform-tags: false" to publish without per-platform tags`);
-    }
-}
-/** Whether this buildx has `imagetools create --prefer-index`. */
-async function supportsPreferIndex(docker) {
-    const help = await docker.run(['buildx', 'imagetools', 'create', '--help'], { silent: true, allowFailure: true });
-    return help.stdout.includes('--prefer-index');
-}
-/**
- * Moves every tag to content that is already staged and verified: per-platform tags first, then the index tags.
- * Returns the local image names the containerd-store path created, for the post step to remove.
- */
-async function moveTags(docker, staged, indexTags, platformTags, platformDigests, retry) {
-    const preferIndexFlag = Object.keys(platformTags).length > 0 && (await supportsPreferIndex(docker));
-    const localNames = [];
-    for (const repository of staged.repositories) {
-        for (const [platform, tag] of Object.entries(platformTags)) {
-            const digest = platformDigests[platform];
-            if (!digest)
-                throw new Error(`the index has no manifest for ${platform}, so ${repository}:${tag} cannot be published`);
-            await tagPlatformManifest(docker, repository, digest, tag, preferIndexFlag, retry);
-            if (!preferIndexFlag)
-                localNames.push(`${repository}:${tag}`);
-        }
-    }
-    for (const repository of staged.repositories) {
-        await docker.run(indexTagArgs(repository, staged.digest, indexTags), { retry });
-    }
-    return localNames;
-}
-/**
- * Gets the built index into every repository by digest. The `docker` driver's loaded index is pushed through
- * the staging tag of the first repository; a push-by-digest build is there already. The digest the registry
- * reports must be the one buildx built.
- */
-async function stageIndex(docker, output, builtDigest, repositories, retry) {
-    const [first] = repositories;
-    if (!first)
-        throw new Error('no repository to publish to');
-    try {
-        return await stageTo(docker, output, builtDigest, first, repositories, retry);
-    }
-    catch (error) {
-        throw explainRegistryFailure(error, error instanceof src_docker/* DockerCommandError */.YJ ? repositoryIn(error.args, repositories) : first);
-    }
-}
-/** The repository a failed command wrote to (the `--tag` target, else the pushed name), for messages. */
-function repositoryIn(args, repositories) {
-    const tagIndex = args.indexOf('--tag');
-    const target = tagIndex >= 0 ? args[tagIndex + 1] : args.at(-1);
-    const matches = repositories.filter(r => target?.startsWith(`${r}:`) || target?.startsWith(`${r}@`));
-    return matches.sort((a, b) => b.length - a.length)[0] ?? repositories[0] ?? '';
-}
-async function stageTo(docker, output, builtDigest, first, repositories, retry) {
-    let digest;
-    switch (output.kind) {
-        case 'load':
-            digest = await pushLoadedIndex(docker, output.name, retry);
-            if (builtDigest && digest !== builtDigest) {
-                throw new Error(`docker push sent ${digest}, but buildx built ${builtDigest}: the local image ${output.name} changed during the run`);
-            }
-            break;
-        case 'push-by-digest':
-            if (!builtDigest)
-                throw new Error('buildx pushed by digest but its metadata has no containerimage.digest');
-            digest = builtDigest;
-            break;
-        case 'none':
-            throw new Error('nothing to stage: the build kept its result in the builder only');
-    }
-    await copyByDigest(docker, first, digest, repositories, retry);
-    return { digest, repositories: [...repositories] };
-}
-/** The registry host of a repository (`localhost:5000/a/b` → `localhost:5000`; Docker Hub for bare names). */
-function registryOf(repository) {
-    const first = repository.split('/')[0] ?? '';
-    return repository.includes('/') && (first.includes('.') || first.includes(':') || first === 'localhost') ? first : 'docker.io';
-}
-/** Turns a failed registry operation into one message that names the registry, the input and the fix. */
-function explainRegistryFailure(error, repository) {
-    if (!(error instanceof src_docker/* DockerCommandError */.YJ))
-        return error;
-    const registry = registryOf(repository);
-    const detail = (0,src_docker/* lastLines */.w$)(error.result.stderr || error.result.stdout, 1);
-    switch (error.failure.kind) {
-        case 'auth':
-            return new Error(`${registry} refused ${repository} (${detail}): log in with the "registry", "username" and "password" inputs (or "logins"), or give the token push access to ${repository}`, { cause: error });
-        case 'transient':
-        case 'rate-limited':
-            return new Error(`${registry} did not accept ${repository} after ${error.attempts} attempt(s) (${error.failure.cause}: ${detail}): check the registry address in input "images" and that the runner can reach it, or raise "retry-attempts"`, { cause: error });
-        default:
-            return error;
-    }
-}
-
-;// CONCATENATED MODULE: ./src/registry-http.ts
-/**
- * Reading manifests and blobs straight from a registry's HTTP API (distribution spec `GET /v2/<name>/…`), with the
- * credentials docker keeps (`docker login`, docker/login-action): `auths` in the docker config, or its credential
- * helper. buildx has no command that prints a blob, and the architecture check needs layer bytes; `docker pull`
- * + `docker save` would copy whole images through the engine for every platform instead.
- *
- * Registries on loopback (`localhost`, 127.0.0.0/8, `::1`) are spoken to over plain HTTP, as docker does;
- * every other one over HTTPS.
- */
-
-
-
-
-
-
-const MANIFEST_MEDIA_TYPES = [
-    'application/vnd.oci.image.manifest.v1+json',
-    'application/vnd.docker.distribution.manifest.v2+json',
-    'application/vnd.oci.image.index.v1+json',
-    'application/vnd.docker.distribution.manifest.list.v2+json'
-];
-/** Where a repository is served: host for HTTP, and the name in `/v2/<name>/` (Docker Hub adds `library/`). */
-function repositoryLocation(repository) {
-    const registry = registryOf(repository);
-    let name = repository.startsWith(`${registry}/`) ? repository.slice(registry.length + 1) : repository;
-    if (registry === 'docker.io' && !name.includes('/'))
-        name = `library/${name}`;
-    return { host: registry === 'docker.io' ? 'registry-1.docker.io' : registry, name, registry };
-}
-/** Whether docker talks plain HTTP to this registry host without being told (loopback). */
-function isLoopback(host) {
-    const name = host.replace(/:\d+$/, '').replace(/^\[|\]$/g, '');
-    return name === 'localhost' || name === '::1' || /^127\./.test(name);
-}
-function readDockerConfig(env = process.env) {
-    const file = external_node_path_namespaceObject.join(env.DOCKER_CONFIG || external_node_path_namespaceObject.join((0,external_node_os_namespaceObject.homedir)(), '.docker'), 'config.json');
-    if (!(0,external_node_fs_.existsSync)(file))
-        return {};
-    try {
-        return JSON.parse((0,external_node_fs_.readFileSync)(file, 'utf8'));
-    }
-    catch {
-        return {};
-    }
-}
-/** The keys docker may have stored a registry's credentials under. */
-function configKeys(registry) {
-    return registry === 'docker.io'
-        ? ['https://index.docker.io/v1/', 'index.docker.io', 'docker.io', 'registry-1.docker.io']
-        : [registry, `https://${registry}`, `http://${registry}`];
-}
-/** Credentials from the config's `auths` (base64 `user:password`, or username/password fields). */
-function credentialsFromAuths(config, registry) {
-    for (const key of configKeys(registry)) {
-        const entry = config.auths?.[key];
-        if (!entry)
-            continue;
-        if (entry.auth) {
-            const decoded = Buffer.from(entry.auth, 'base64').toString('utf8');
-            const colon = decoded.indexOf(':');
-            if (colon > 0)
-                return { username: decoded.slice(0, colon), password: decoded.slice(colon + 1) };
-        }
-        if (entry.username && entry.password)
-            return { username: entry.username, password: entry.password };
-    }
-    return undefined;
-}
-/** Credentials for a registry: the config's `auths`, else its credential helper (`docker-credential-<x> get`). */
-async function registryCredentials(registry, config = readDockerConfig()) {
-    const inline = credentialsFromAuths(config, registry);
-    if (inline)
-        return inline;
-    const helper = config.credHelpers?.[registry] ?? config.credsStore;
-    if (!helper)
-        return undefined;
-    for (const key of configKeys(registry)) {
-        const out = await lib_exec/* getExecOutput */.H(`docker-credential-${helper}`, ['get'], { input: Buffer.from(key), silent: true, ignoreReturnCode: true })
-            .catch(() => undefined);
-        if (!out || out.exitCode !== 0)
-            continue;
-        try {
-            const parsed = JSON.parse(out.stdout);
-            if (parsed.Username && parsed.Secret)
-                return { username: parsed.Username, password: parsed.Secret };
-        }
-        catch {
-            // not an answer: try the next key
-        }
-    }
-    return undefined;
-}
-/** `Bearer realm="…",service="…",scope="…"` → scheme and parameters. */
-function parseChallenge(header) {
-    const scheme = header.trim().split(/\s+/)[0]?.toLowerCase() ?? '';
-    const params = {};
-    for (const match of header.matchAll(/([a-zA-Z_]+)="([^"]*)"/g))
-        params[match[1].toLowerCase()] = match[2];
-    return { scheme, params };
-}
-class RegistryHttpError extends Error {
-    name = 'RegistryHttpError';
-}
-/** Reads manifests and blobs of one repository, logging in the way the registry asks (Basic, or a Bearer token). */
-class RegistryReader {
-    repository;
-    credentials;
-    authorization;
-    location;
-    constructor(repository, credentials = () => registryCredentials(repositoryLocation(repository).registry)) {
-        this.repository = repository;
-        this.credentials = credentials;
-        this.location = repositoryLocation(repository);
-    }
-    url(kind, digest) {
-        const scheme = isLoopback(this.location.host) ? 'http' : 'https';
-        return `${scheme}://${this.location.host}/v2/${this.location.name}/${kind}/${digest}`;
-    }
-    /** GET, answering one authentication challenge, retrying network faults and 5xx twice. */
-    async get(url, accept) {
-        let lastError;
-        for (let attempt = 1; attempt <= 3; attempt++) {
-            try {
-                let response = await this.fetchOnce(url, accept);
-                if (response.status === 401 && !this.authorization) {
-                    this.authorization = await this.authorize(response.headers.get('www-authenticate') ?? '');
-                    await response.body?.cancel();
-                    response = await this.fetchOnce(url, accept);
-                }
-                if (response.status >= 500 && attempt < 3) {
-                    await response.body?.cancel();
-                    await new Promise(resolve => setTimeout(resolve, 500 * attempt));
-                    continue;
-                }
-                if (!response.ok) {
-                    await response.body?.cancel();
-                    const fix = response.status === 401 || response.status === 403
-                        ? ': log in to the registry before this step, with a token that may read it'
-                        : '';
-                    throw new RegistryHttpError(`GET ${url} answered HTTP ${response.status}${fix}`);
-                }
-                return response;
-            }
-            catch (error) {
-                if (error instanceof RegistryHttpError)
-                    throw error;
-                lastError = error;
-                if (attempt < 3)
-                    await new Promise(resolve => setTimeout(resolve, 500 * attempt));
-            }
-        }
-        const cause = lastError instanceof Error ? (lastError.cause?.message ?? lastError.message) : String(lastError);
-        throw new RegistryHttpError(`GET ${url} failed after 3 attempts (${cause})`);
-    }
-    fetchOnce(url, accept) {
-        const headers = {};
-        if (accept)
-            headers.Accept = accept;
-        if (this.authorization)
-            headers.Authorization = this.authorization;
-        return fetch(url, { headers, redirect: 'follow' });
-    }
-    async authorize(challenge) {
-        const { scheme, params } = parseChallenge(challenge);
-        const credentials = await this.credentials();
-        const basic = credentials ? `Basic ${Buffer.from(`${credentials.username}:${credentials.password}`).toString('base64')}` : undefined;
-        if (scheme === 'basic') {
-            if (!basic)
-                throw new RegistryHttpError(`${this.location.registry} asks for a login and docker has none stored for it: log in before this step`);
-            return basic;
-        }
-        if (scheme !== 'bearer' || !params.realm)
-            throw new RegistryHttpError(`${this.location.registry} asks for an unknown authentication (${challenge || 'none given'})`);
-        const query = new URLSearchParams();
-        if (params.service)
-            query.set('service', params.service);
-        query.set('scope', params.scope ?? `repository:${this.location.name}:pull`);
-        const response = await fetch(`${params.realm}?${query.toString()}`, { headers: basic ? { Authorization: basic } : {} });
-        if (!response.ok)
-            throw new RegistryHttpError(`${this.location.registry} refused a pull token for ${this.repository} (HTTP ${response.status}): log in before this step with a token that may read it`);
-        const body = (await response.json());
-        const token = body.token ?? body.access_token;
-        if (!token)
-            throw new RegistryHttpError(`${this.location.registry} answered a token request without a token`);
-        return `Bearer ${token}`;
-    }
-    /** A manifest by digest, parsed. */
-    async manifest(digest) {
-        const response = await this.get(this.url('manifests', digest), MANIFEST_MEDIA_TYPES.join(', '));
-        return (await response.json());
-    }
-    /** A small blob (an image config), parsed as JSON. */
-    async jsonBlob(digest) {
-        const response = await this.get(this.url('blobs', digest));
-        return (await response.json());
-    }
-    /** A blob as a stream (layers are read as they arrive, never held whole). */
-    async blobStream(digest) {
-        const response = await this.get(this.url('blobs', digest));
-        if (!response.body)
-            throw new RegistryHttpError(`GET ${this.url('blobs', digest)} answered without a body`);
-        return external_node_stream_.Readable.fromWeb(response.body);
-    }
-}
-
-;// CONCATENATED MODULE: ./src/summary.ts
-/**
- * The job summary: what was published, per platform, and how long each phase took, at a glance.
- */
-
-const code = (text) => `<code>${escapeHtml(text)}</code>`;
-function escapeHtml(text) {
-    return text.replace(/[&<>"]/g, c => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c] ?? c);
-}
-function formatBytes(bytes) {
-    const units = ['B', 'KiB', 'MiB', 'GiB'];
-    let value = bytes;
-    let unit = 0;
-    while (value >= 1024 && unit < units.length - 1) {
-        value /= 1024;
-        unit++;
-    }
-    return `${unit === 0 ? value : value.toFixed(1)} ${units[unit]}`;
-}
-function formatDuration(ms) {
-    return ms < 60_000 ? `${(ms / 1000).toFixed(1)} s` : `${Math.floor(ms / 60_000)} min ${Math.round((ms % 60_000) / 1000)} s`;
-}
-/** A mermaid Gantt chart of the phases (GitHub renders mermaid in job summaries). */
-function timingChart(timings) {
-    const lines = ['```mermaid', 'gantt', '  dateFormat x', '  axisFormat %M:%S', '  section go-build-action'];
-    for (const t of timings) {
-        const name = t.name.replace(/[:;#]/g, ' ');
-        lines.push(`  ${name} :${t.ok ? '' : 'crit, '}${t.startMs}, ${Math.max(t.durationMs, 1)}ms`);
-    }
-    lines.push('```');
-    return lines.join('\n');
-}
-function platformRows(platforms, result) {
-    return platforms.map(p => [escapeHtml(p.platform), code(p.digest), formatBytes(p.size), result.pushed ? 'published' : 'built']);
-}
-/** The timing table and chart, for success and failure alike. */
-function addTimings(summary, timings) {
-    if (timings.length === 0)
-        return;
-    summary.addHeading('Phases', 3);
-    summary.addTable([
-        [
-            { data: 'Phase', header: true },
-            { data: 'Time', header: true }
-        ],
-        ...timings.map(t => [escapeHtml(t.name), `${formatDuration(t.durationMs)}${t.ok ? '' : ' (failed)'}`])
-    ]);
-    summary.addRaw(`\n${timingChart(timings)}\n`, true);
-}
-/** A failed run's summary: the error, and how far the pipeline got. No tag a user pulls has moved before "Move tags". */
-async function writeFailureSummary(message, timings) {
-    const summary = lib_core/* summary */.z.addHeading('go-build-action failed', 2);
-    summary.addRaw(`<p>${escapeHtml(message)}</p>`, true);
-    const moved = timings.some(t => t.name === 'Move tags');
-    summary.addRaw(moved
-        ? '<p>The run failed while moving tags: some tags may already point at the new index.</p>'
-        : '<p>No tag a user pulls was moved.</p>', true);
-    addTimings(summary, timings);
-    await summary.write();
-}
-/** Rows of the per-platform build time table: platform, step time, under QEMU, slowest emulated step. */
-function buildTimeRows(times) {
-    return times.map(t => [
-        escapeHtml(t.platform),
-        formatDuration(t.seconds * 1000),
-        t.emulatedSeconds > 0 ? formatDuration(t.emulatedSeconds * 1000) : 'none (native)',
-        t.slowestEmulated ? `${code(t.slowestEmulated.name)} (${formatDuration(t.slowestEmulated.seconds * 1000)})` : ''
-    ]);
-}
-/** Per-platform build time from BuildKit's step records, so the cost of QEMU shows. */
-function addBuildTimes(summary, times) {
-    if (!times.some(t => t.steps > 0))
-        return;
-    summary.addHeading('Build time per platform', 3);
-    summary.addTable([
-        [
-            { data: 'Platform', header: true },
-            { data: 'Step time', header: true },
-            { data: 'RUN steps under QEMU', header: true },
-            { data: 'Slowest step under QEMU', header: true }
-        ],
-        ...buildTimeRows(times)
-    ]);
-    summary.addRaw('<p>Sums of BuildKit\'s step times (steps run in parallel; a step shared by several platforms counts once; cached steps take no time).</p>', true);
-}
-async function writeSummary(result, platforms, timings, buildTimes = []) {
-    const summary = lib_core/* summary */.z.addHeading('go-build-action', 2);
-    if (result.pushed) {
-        summary.addRaw(`<p>Published index ${code(result.digest)} under:</p>`, true);
-        summary.addList(result.references.map(code));
-    }
-    else {
-        summary.addRaw('<p>Built every platform without pushing (input <code>push</code> is <code>false</code>, or <code>auto</code> on a pull request).</p>', true);
-    }
-    if (platforms.length > 0) {
-        summary.addTable([
-            [
-                { data: 'Platform', header: true },
-                { data: 'Manifest digest', header: true },
-                { data: 'Size', header: true },
-                { data: 'Result', header: true }
-            ],
-            ...platformRows(platforms, result)
-        ]);
-    }
-    if (result.attestations.length > 0) {
-        const types = [...new Set(result.attestations.flatMap(a => a.predicateTypes))];
-        summary.addRaw(`<p>The index also holds ${result.attestations.length} attestation manifest(s) (${types.map(code).join(', ') || 'no predicate type'}), one per platform image; they are not platforms.</p>`, true);
-    }
-    addBuildTimes(summary, buildTimes);
-    addTimings(summary, timings);
-    await summary.write();
-}
-
-;// CONCATENATED MODULE: ./src/architecture.ts
-/**
- * The architecture check: every platform image must hold executables for that platform. Running an image is not
- * enough: on a runner with QEMU an arm64 image whose binary is x86-64 "runs" (the x86-64 binary runs natively), and
- * fails with `exec format error` only on a real arm64 machine. That is what a build stage `FROM` a
- * single-architecture image produces: BuildKit uses its one manifest for every platform, the compiler runs
- * natively and builds for the runner.
- *
- * For each platform the image's config (entrypoint, command, PATH) and its layers are read from the registry by
- * digest (see registry-http.ts), not by running anything, so `FROM scratch` images without a shell are checked
- * the same way. Every layer is read, base layers included (a layer shared by several platforms is read once):
- * which layers come from the `FROM` image cannot be told from the image alone. Checked: the entrypoint's (or
- * command's) program and every file in the PATH directories; each ELF executable's machine, word size and byte
- * order must be the platform's (elf.ts).
- */
-
-
-
-
-
-
-/** docker's default PATH, for images whose config sets none. */
-const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
-/** The programs a user of the image runs: the entrypoint's (or command's) program, and the PATH directories. */
-function programsToCheck(config) {
-    const env = config.config?.Env ?? [];
-    const pathValue = env.find(e => e.startsWith('PATH='))?.slice('PATH='.length) ?? DEFAULT_PATH;
-    const dirs = [...new Set(pathValue.split(':').filter(d => d.startsWith('/')).map(d => d.replace(/\/+$/, '') || '/'))];
-    const first = (config.config?.Entrypoint ?? [])[0] ?? (config.config?.Cmd ?? [])[0];
-    if (!first || !first.includes('/'))
-        return { dirs };
-    const workdir = config.config?.WorkingDir || '/';
-    return { program: first.startsWith('/') ? first : `${workdir.replace(/\/$/, '')}/${first}`, dirs };
-}
-/** The executables a platform image holds that its platform cannot run. */
-function foreignExecutables(tree, config, platform) {
-    const { program, dirs } = programsToCheck(config);
-    const paths = [...(program ? [program] : []), ...[...tree.keys()].filter(p => dirs.includes(p.slice(0, p.lastIndexOf('/')) || '/'))];
-    const seen = new Set();
-    const foreign = [];
-    for (const path of paths) {
-        const resolved = resolveEntry(tree, path);
-        if (!resolved?.entry.head || seen.has(resolved.path))
-            continue;
-        seen.add(resolved.path);
-        const header = readElfHeader(resolved.entry.head);
-        if (!header || (header.type !== 'executable' && header.type !== 'shared'))
-            continue;
-        if (!runsOn(header, platform))
-            foreign.push(resolved.path === path ? { path, header } : { path, target: resolved.path, header });
-    }
-    return { checked: seen.size, foreign };
-}
-/** `linux/arm64: /hello is an x86-64 executable, statically linked, where linux/arm64 runs aarch64 …`, with the cause and fix. */
-function describeForeign(platform, foreign, hostArch) {
-    const [first, ...more] = foreign;
-    if (!first)
-        return '';
-    const name = (f) => (f.target ? `${f.path} (→ ${f.target})` : f.path);
-    const others = more.length ? ` (and ${more.length} more: ${more.slice(0, 5).map(name).join(', ')}${more.length > 5 ? ', …' : ''})` : '';
-    const builtFor = elfArchitecture(first.header);
-    const cause = builtFor === hostArch
-        ? `it was built for the runner's own architecture (${builtFor}): likely a build stage FROM a single-architecture image (BuildKit then uses that one image for every platform, so the compiler runs natively and builds for ${builtFor}), or a cross-compile that does not pass the target (GOARCH=$TARGETARCH for Go, --target for cargo and clang)`
-        : `binaries of another platform were copied in: check the COPY --from and ADD that bring in ${first.path}, and the platform of the image they come from`;
-    return (`${(0,src_platform/* formatPlatform */.Bq)(platform)}: ${name(first)} is ${describeElf(first.header)}, but ${(0,src_platform/* formatPlatform */.Bq)(platform)} runs ${expectedMachine(platform)} executables${others}. ` +
-        `Cause: ${cause}. Fix: build the stage FROM a multi-architecture image with --platform=$BUILDPLATFORM and compile for the target (GOOS=$TARGETOS GOARCH=$TARGETARCH), then COPY --from it; the image would fail with "exec format error" on real ${platform.architecture} machines`);
-}
-class ArchitectureError extends Error {
-    name = 'ArchitectureError';
-}
-/**
- * Reads every platform image of the staged index from the registry and fails, naming each platform and file, when
- * one holds executables of another architecture. Nothing has been tagged yet when this runs.
- */
-async function checkArchitectures(repository, platformDigests, hostArch, reader = new RegistryReader(repository)) {
-    const layers = new Map();
-    const reports = [];
-    const failures = [];
-    for (const [name, digest] of Object.entries(platformDigests)) {
-        const platform = (0,src_platform/* parsePlatform */.FL)(name);
-        const manifest = await reader.manifest(digest);
-        const config = await reader.jsonBlob(manifest.config.digest);
-        const changes = [];
-        for (const layer of manifest.layers) {
-            if (!layers.has(layer.digest))
-                layers.set(layer.digest, reader.blobStream(layer.digest).then(blob => readLayer(blob, layer.mediaType)));
-            changes.push(await layers.get(layer.digest));
-        }
-        const { checked, foreign } = foreignExecutables(applyLayers(changes), config, platform);
-        const size = manifest.layers.reduce((sum, l) => sum + l.size, 0);
-        lib_core/* info */.pq(`${name}: ${checked} executable(s) checked in ${manifest.layers.length} layer(s) (${formatBytes(size)}): ${foreign.length === 0 ? `all ${expectedMachine(platform)}` : `${foreign.length} of another architecture`}`);
-        reports.push({ platform: name, checked, foreign });
-        if (foreign.length > 0)
-            failures.push(describeForeign(platform, foreign, hostArch));
-    }
-    if (failures.length > 0)
-        throw new ArchitectureError(`${failures.join('\n')}\nNo tag moved.`);
-    return reports;
-}
-
-// EXTERNAL MODULE: ./src/builder.ts
-var src_builder = __nccwpck_require__(4868);
 // EXTERNAL MODULE: ./node_modules/@actions/io/lib/io.js
 var lib_io = __nccwpck_require__(8701);
 // EXTERNAL MODULE: external "crypto"
@@ -41734,6 +41159,581 @@ async function installBuildx(docker, settings, env = process.env) {
     return { version, source, plugin };
 }
 
+;// CONCATENATED MODULE: ./src/publish.ts
+
+/** The tag the `docker` driver path pushes through before anything is verified. */
+const STAGING_TAG = 'go-build-action-staging';
+/** The digest `docker push` reports on its last line: `TAG: digest: sha256:... size: N`. */
+function parsePushDigest(output) {
+    const matches = [...output.matchAll(/digest: (sha256:[0-9a-f]{64})/g)];
+    return matches.at(-1)?.[1];
+}
+/** `docker push` of the loaded index under the staging tag; returns the digest the registry got. */
+async function pushLoadedIndex(docker, localName, retry) {
+    const { stdout, stderr } = await docker.run(['push', localName], { retry });
+    const digest = parsePushDigest(`${stdout}\n${stderr}`);
+    if (!digest)
+        throw new Error(`docker push ${localName} did not report a digest`);
+    return digest;
+}
+/** Copies the index by digest from the first repository into every other one; no tag moves. */
+async function copyByDigest(docker, source, digest, targets, retry) {
+    for (const target of targets) {
+        if (target === source)
+            continue;
+        await docker.run(['buildx', 'imagetools', 'create', '--tag', `${target}@${digest}`, `${source}@${digest}`], { retry });
+    }
+}
+/** The references each tag move creates, per repository. */
+function plannedMoves(repositories, indexTags, platformTags) {
+    const platforms = {};
+    for (const [platform, tag] of Object.entries(platformTags))
+        platforms[platform] = repositories.map(r => `${r}:${tag}`);
+    return { index: repositories.flatMap(r => indexTags.map(t => `${r}:${t}`)), platforms };
+}
+/** argv that points every index tag of one repository at the staged index. */
+function indexTagArgs(repository, digest, indexTags) {
+    const args = ['buildx', 'imagetools', 'create'];
+    for (const tag of indexTags)
+        args.push('--tag', `${repository}:${tag}`);
+    args.push(`${repository}@${digest}`);
+    return args;
+}
+/**
+ * Points a tag at one platform's manifest itself (not a one-entry index wrapping it), so its digest is the one
+ * in the index. Newer buildx does this with `imagetools create --prefer-index=false`; buildx 0.13 cannot, and the
+ * engine's containerd store pulls the manifest by digest, tags it and pushes it unchanged.
+ */
+async function tagPlatformManifest(docker, repository, manifestDigest, tag, preferIndexFlag, retry) {
+    const source = `${repository}@${manifestDigest}`;
+    const target = `${repository}:${tag}`;
+    if (preferIndexFlag) {
+        await docker.run(['buildx', 'imagetools', 'create', '--prefer-index=false', '--tag', target, source], { retry });
+        return;
+    }
+    await docker.run(['pull', '--quiet', source], { retry });
+    await docker.run(['tag', source, target]);
+    const pushed = await docker.run(['push', target], { retry });
+    const digest = parsePushDigest(`${pushed.stdout}\n${pushed.stderr}`);
+    if (digest !== manifestDigest) {
+        // The classic image store rewrites manifests it pushes; only the containerd store pushes them unchanged.
+        throw new Error(`${target} was pushed as ${digest ?? 'an unknown digest'}, not as the platform manifest ${manifestDigest}: this engine rewrites manifests on push. Use a buildx with "imagetools create --prefer-index" (input "buildx-version"), or an engine with the containerd image store; set "platform-tags: false" to publish without per-platform tags`);
+    }
+}
+/** Whether this buildx has `imagetools create --prefer-index`. */
+async function supportsPreferIndex(docker) {
+    const help = await docker.run(['buildx', 'imagetools', 'create', '--help'], { silent: true, allowFailure: true });
+    return help.stdout.includes('--prefer-index');
+}
+/**
+ * Moves every tag to content that is already staged and verified: per-platform tags first, then the index tags.
+ * Returns the local image names the containerd-store path created, for the post step to remove.
+ */
+async function moveTags(docker, staged, indexTags, platformTags, platformDigests, retry) {
+    const preferIndexFlag = Object.keys(platformTags).length > 0 && (await supportsPreferIndex(docker));
+    const localNames = [];
+    for (const repository of staged.repositories) {
+        for (const [platform, tag] of Object.entries(platformTags)) {
+            const digest = platformDigests[platform];
+            if (!digest)
+                throw new Error(`the index has no manifest for ${platform}, so ${repository}:${tag} cannot be published`);
+            await tagPlatformManifest(docker, repository, digest, tag, preferIndexFlag, retry);
+            if (!preferIndexFlag)
+                localNames.push(`${repository}:${tag}`);
+        }
+    }
+    for (const repository of staged.repositories) {
+        await docker.run(indexTagArgs(repository, staged.digest, indexTags), { retry });
+    }
+    return localNames;
+}
+/**
+ * Gets the built index into every repository by digest. The `docker` driver's loaded index is pushed through
+ * the staging tag of the first repository; a push-by-digest build is there already. The digest the registry
+ * reports must be the one buildx built.
+ */
+async function stageIndex(docker, output, builtDigest, repositories, retry) {
+    const [first] = repositories;
+    if (!first)
+        throw new Error('no repository to publish to');
+    try {
+        return await stageTo(docker, output, builtDigest, first, repositories, retry);
+    }
+    catch (error) {
+        throw explainRegistryFailure(error, error instanceof src_docker/* DockerCommandError */.YJ ? repositoryIn(error.args, repositories) : first);
+    }
+}
+/** The repository a failed command wrote to (the `--tag` target, else the pushed name), for messages. */
+function repositoryIn(args, repositories) {
+    const tagIndex = args.indexOf('--tag');
+    const target = tagIndex >= 0 ? args[tagIndex + 1] : args.at(-1);
+    const matches = repositories.filter(r => target?.startsWith(`${r}:`) || target?.startsWith(`${r}@`));
+    return matches.sort((a, b) => b.length - a.length)[0] ?? repositories[0] ?? '';
+}
+async function stageTo(docker, output, builtDigest, first, repositories, retry) {
+    let digest;
+    switch (output.kind) {
+        case 'load':
+            digest = await pushLoadedIndex(docker, output.name, retry);
+            if (builtDigest && digest !== builtDigest) {
+                throw new Error(`docker push sent ${digest}, but buildx built ${builtDigest}: the local image ${output.name} changed during the run`);
+            }
+            break;
+        case 'push-by-digest':
+            if (!builtDigest)
+                throw new Error('buildx pushed by digest but its metadata has no containerimage.digest');
+            digest = builtDigest;
+            break;
+        case 'none':
+            throw new Error('nothing to stage: the build kept its result in the builder only');
+    }
+    await copyByDigest(docker, first, digest, repositories, retry);
+    return { digest, repositories: [...repositories] };
+}
+/** The registry host of a repository (`localhost:5000/a/b` → `localhost:5000`; Docker Hub for bare names). */
+function registryOf(repository) {
+    const first = repository.split('/')[0] ?? '';
+    return repository.includes('/') && (first.includes('.') || first.includes(':') || first === 'localhost') ? first : 'docker.io';
+}
+/** Turns a failed registry operation into one message that names the registry, the input and the fix. */
+function explainRegistryFailure(error, repository) {
+    if (!(error instanceof src_docker/* DockerCommandError */.YJ))
+        return error;
+    const registry = registryOf(repository);
+    const detail = (0,src_docker/* lastLines */.w$)(error.result.stderr || error.result.stdout, 1);
+    switch (error.failure.kind) {
+        case 'auth':
+            return new Error(`${registry} refused ${repository} (${detail}): log in with the "registry", "username" and "password" inputs (or "logins"), or give the token push access to ${repository}`, { cause: error });
+        case 'transient':
+        case 'rate-limited':
+            return new Error(`${registry} did not accept ${repository} after ${error.attempts} attempt(s) (${error.failure.cause}: ${detail}): check the registry address in input "images" and that the runner can reach it, or raise "retry-attempts"`, { cause: error });
+        default:
+            return error;
+    }
+}
+
+;// CONCATENATED MODULE: ./src/registry-http.ts
+/**
+ * Reading manifests and blobs straight from a registry's HTTP API (distribution spec `GET /v2/<name>/…`), with the
+ * credentials docker keeps (`docker login`, docker/login-action): `auths` in the docker config, or its credential
+ * helper. buildx has no command that prints a blob, and the architecture check needs layer bytes; `docker pull`
+ * + `docker save` would copy whole images through the engine for every platform instead.
+ *
+ * Registries on loopback (`localhost`, 127.0.0.0/8, `::1`) are spoken to over plain HTTP, as docker does;
+ * every other one over HTTPS.
+ */
+
+
+
+
+
+
+const MANIFEST_MEDIA_TYPES = [
+    'application/vnd.oci.image.manifest.v1+json',
+    'application/vnd.docker.distribution.manifest.v2+json',
+    'application/vnd.oci.image.index.v1+json',
+    'application/vnd.docker.distribution.manifest.list.v2+json'
+];
+/** Where a repository is served: host for HTTP, and the name in `/v2/<name>/` (Docker Hub adds `library/`). */
+function repositoryLocation(repository) {
+    const registry = registryOf(repository);
+    let name = repository.startsWith(`${registry}/`) ? repository.slice(registry.length + 1) : repository;
+    if (registry === 'docker.io' && !name.includes('/'))
+        name = `library/${name}`;
+    return { host: registry === 'docker.io' ? 'registry-1.docker.io' : registry, name, registry };
+}
+/** Whether docker talks plain HTTP to this registry host without being told (loopback). */
+function isLoopback(host) {
+    const name = host.replace(/:\d+$/, '').replace(/^\[|\]$/g, '');
+    return name === 'localhost' || name === '::1' || /^127\./.test(name);
+}
+function readDockerConfig(env = process.env) {
+    const file = external_node_path_namespaceObject.join(dockerConfigDir(env), 'config.json');
+    if (!(0,external_node_fs_.existsSync)(file))
+        return {};
+    try {
+        return JSON.parse((0,external_node_fs_.readFileSync)(file, 'utf8'));
+    }
+    catch {
+        return {};
+    }
+}
+/** The keys docker may have stored a registry's credentials under. */
+function configKeys(registry) {
+    return registry === 'docker.io'
+        ? ['https://index.docker.io/v1/', 'index.docker.io', 'docker.io', 'registry-1.docker.io']
+        : [registry, `https://${registry}`, `http://${registry}`];
+}
+/** Credentials from the config's `auths` (base64 `user:password`, or username/password fields). */
+function credentialsFromAuths(config, registry) {
+    for (const key of configKeys(registry)) {
+        const entry = config.auths?.[key];
+        if (!entry)
+            continue;
+        if (entry.auth) {
+            const decoded = Buffer.from(entry.auth, 'base64').toString('utf8');
+            const colon = decoded.indexOf(':');
+            if (colon > 0)
+                return { username: decoded.slice(0, colon), password: decoded.slice(colon + 1) };
+        }
+        if (entry.username && entry.password)
+            return { username: entry.username, password: entry.password };
+    }
+    return undefined;
+}
+/** Credentials for a registry: the config's `auths`, else its credential helper (`docker-credential-<x> get`). */
+async function registryCredentials(registry, config = readDockerConfig()) {
+    const inline = credentialsFromAuths(config, registry);
+    if (inline)
+        return inline;
+    const helper = config.credHelpers?.[registry] ?? config.credsStore;
+    if (!helper)
+        return undefined;
+    for (const key of configKeys(registry)) {
+        const out = await lib_exec/* getExecOutput */.H(`docker-credential-${helper}`, ['get'], { input: Buffer.from(key), silent: true, ignoreReturnCode: true })
+            .catch(() => undefined);
+        if (!out || out.exitCode !== 0)
+            continue;
+        try {
+            const parsed = JSON.parse(out.stdout);
+            if (parsed.Username && parsed.Secret)
+                return { username: parsed.Username, password: parsed.Secret };
+        }
+        catch {
+            // not an answer: try the next key
+        }
+    }
+    return undefined;
+}
+/** `Bearer realm="…",service="…",scope="…"` → scheme and parameters. */
+function parseChallenge(header) {
+    const scheme = header.trim().split(/\s+/)[0]?.toLowerCase() ?? '';
+    const params = {};
+    for (const match of header.matchAll(/([a-zA-Z_]+)="([^"]*)"/g))
+        params[match[1].toLowerCase()] = match[2];
+    return { scheme, params };
+}
+class RegistryHttpError extends Error {
+    name = 'RegistryHttpError';
+}
+/** Reads manifests and blobs of one repository, logging in the way the registry asks (Basic, or a Bearer token). */
+class RegistryReader {
+    repository;
+    credentials;
+    authorization;
+    location;
+    constructor(repository, credentials = () => registryCredentials(repositoryLocation(repository).registry)) {
+        this.repository = repository;
+        this.credentials = credentials;
+        this.location = repositoryLocation(repository);
+    }
+    url(kind, digest) {
+        const scheme = isLoopback(this.location.host) ? 'http' : 'https';
+        return `${scheme}://${this.location.host}/v2/${this.location.name}/${kind}/${digest}`;
+    }
+    /** GET, answering one authentication challenge, retrying network faults and 5xx twice. */
+    async get(url, accept) {
+        let lastError;
+        for (let attempt = 1; attempt <= 3; attempt++) {
+            try {
+                let response = await this.fetchOnce(url, accept);
+                if (response.status === 401 && !this.authorization) {
+                    this.authorization = await this.authorize(response.headers.get('www-authenticate') ?? '');
+                    await response.body?.cancel();
+                    response = await this.fetchOnce(url, accept);
+                }
+                if (response.status >= 500 && attempt < 3) {
+                    await response.body?.cancel();
+                    await new Promise(resolve => setTimeout(resolve, 500 * attempt));
+                    continue;
+                }
+                if (!response.ok) {
+                    await response.body?.cancel();
+                    const fix = response.status === 401 || response.status === 403
+                        ? ': log in to the registry before this step, with a token that may read it'
+                        : '';
+                    throw new RegistryHttpError(`GET ${url} answered HTTP ${response.status}${fix}`);
+                }
+                return response;
+            }
+            catch (error) {
+                if (error instanceof RegistryHttpError)
+                    throw error;
+                lastError = error;
+                if (attempt < 3)
+                    await new Promise(resolve => setTimeout(resolve, 500 * attempt));
+            }
+        }
+        const cause = lastError instanceof Error ? (lastError.cause?.message ?? lastError.message) : String(lastError);
+        throw new RegistryHttpError(`GET ${url} failed after 3 attempts (${cause})`);
+    }
+    fetchOnce(url, accept) {
+        const headers = {};
+        if (accept)
+            headers.Accept = accept;
+        if (this.authorization)
+            headers.Authorization = this.authorization;
+        return fetch(url, { headers, redirect: 'follow' });
+    }
+    async authorize(challenge) {
+        const { scheme, params } = parseChallenge(challenge);
+        const credentials = await this.credentials();
+        const basic = credentials ? `Basic ${Buffer.from(`${credentials.username}:${credentials.password}`).toString('base64')}` : undefined;
+        if (scheme === 'basic') {
+            if (!basic)
+                throw new RegistryHttpError(`${this.location.registry} asks for a login and docker has none stored for it: log in before this step`);
+            return basic;
+        }
+        if (scheme !== 'bearer' || !params.realm)
+            throw new RegistryHttpError(`${this.location.registry} asks for an unknown authentication (${challenge || 'none given'})`);
+        const query = new URLSearchParams();
+        if (params.service)
+            query.set('service', params.service);
+        query.set('scope', params.scope ?? `repository:${this.location.name}:pull`);
+        const response = await fetch(`${params.realm}?${query.toString()}`, { headers: basic ? { Authorization: basic } : {} });
+        if (!response.ok)
+            throw new RegistryHttpError(`${this.location.registry} refused a pull token for ${this.repository} (HTTP ${response.status}): log in before this step with a token that may read it`);
+        const body = (await response.json());
+        const token = body.token ?? body.access_token;
+        if (!token)
+            throw new RegistryHttpError(`${this.location.registry} answered a token request without a token`);
+        return `Bearer ${token}`;
+    }
+    /** A manifest by digest, parsed. */
+    async manifest(digest) {
+        const response = await this.get(this.url('manifests', digest), MANIFEST_MEDIA_TYPES.join(', '));
+        return (await response.json());
+    }
+    /** A small blob (an image config), parsed as JSON. */
+    async jsonBlob(digest) {
+        const response = await this.get(this.url('blobs', digest));
+        return (await response.json());
+    }
+    /** A blob as a stream (layers are read as they arrive, never held whole). */
+    async blobStream(digest) {
+        const response = await this.get(this.url('blobs', digest));
+        if (!response.body)
+            throw new RegistryHttpError(`GET ${this.url('blobs', digest)} answered without a body`);
+        return external_node_stream_.Readable.fromWeb(response.body);
+    }
+}
+
+;// CONCATENATED MODULE: ./src/summary.ts
+/**
+ * The job summary: what was published, per platform, and how long each phase took, at a glance.
+ */
+
+const code = (text) => `<code>${escapeHtml(text)}</code>`;
+function escapeHtml(text) {
+    return text.replace(/[&<>"]/g, c => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c] ?? c);
+}
+function formatBytes(bytes) {
+    const units = ['B', 'KiB', 'MiB', 'GiB'];
+    let value = bytes;
+    let unit = 0;
+    while (value >= 1024 && unit < units.length - 1) {
+        value /= 1024;
+        unit++;
+    }
+    return `${unit === 0 ? value : value.toFixed(1)} ${units[unit]}`;
+}
+function formatDuration(ms) {
+    return ms < 60_000 ? `${(ms / 1000).toFixed(1)} s` : `${Math.floor(ms / 60_000)} min ${Math.round((ms % 60_000) / 1000)} s`;
+}
+/** A mermaid Gantt chart of the phases (GitHub renders mermaid in job summaries). */
+function timingChart(timings) {
+    const lines = ['```mermaid', 'gantt', '  dateFormat x', '  axisFormat %M:%S', '  section go-build-action'];
+    for (const t of timings) {
+        const name = t.name.replace(/[:;#]/g, ' ');
+        lines.push(`  ${name} :${t.ok ? '' : 'crit, '}${t.startMs}, ${Math.max(t.durationMs, 1)}ms`);
+    }
+    lines.push('```');
+    return lines.join('\n');
+}
+function platformRows(platforms, result) {
+    return platforms.map(p => [escapeHtml(p.platform), code(p.digest), formatBytes(p.size), result.pushed ? 'published' : 'built']);
+}
+/** The timing table and chart, for success and failure alike. */
+function addTimings(summary, timings) {
+    if (timings.length === 0)
+        return;
+    summary.addHeading('Phases', 3);
+    summary.addTable([
+        [
+            { data: 'Phase', header: true },
+            { data: 'Time', header: true }
+        ],
+        ...timings.map(t => [escapeHtml(t.name), `${formatDuration(t.durationMs)}${t.ok ? '' : ' (failed)'}`])
+    ]);
+    summary.addRaw(`\n${timingChart(timings)}\n`, true);
+}
+/** A failed run's summary: the error, and how far the pipeline got. No tag a user pulls has moved before "Move tags". */
+async function writeFailureSummary(message, timings) {
+    const summary = lib_core/* summary */.z.addHeading('go-build-action failed', 2);
+    summary.addRaw(`<p>${escapeHtml(message)}</p>`, true);
+    const moved = timings.some(t => t.name === 'Move tags');
+    summary.addRaw(moved
+        ? '<p>The run failed while moving tags: some tags may already point at the new index.</p>'
+        : '<p>No tag a user pulls was moved.</p>', true);
+    addTimings(summary, timings);
+    await summary.write();
+}
+/** Rows of the per-platform build time table: platform, step time, under QEMU, slowest emulated step. */
+function buildTimeRows(times) {
+    return times.map(t => [
+        escapeHtml(t.platform),
+        formatDuration(t.seconds * 1000),
+        t.emulatedSeconds > 0 ? formatDuration(t.emulatedSeconds * 1000) : 'none (native)',
+        t.slowestEmulated ? `${code(t.slowestEmulated.name)} (${formatDuration(t.slowestEmulated.seconds * 1000)})` : ''
+    ]);
+}
+/** Per-platform build time from BuildKit's step records, so the cost of QEMU shows. */
+function addBuildTimes(summary, times) {
+    if (!times.some(t => t.steps > 0))
+        return;
+    summary.addHeading('Build time per platform', 3);
+    summary.addTable([
+        [
+            { data: 'Platform', header: true },
+            { data: 'Step time', header: true },
+            { data: 'RUN steps under QEMU', header: true },
+            { data: 'Slowest step under QEMU', header: true }
+        ],
+        ...buildTimeRows(times)
+    ]);
+    summary.addRaw('<p>Sums of BuildKit\'s step times (steps run in parallel; a step shared by several platforms counts once; cached steps take no time).</p>', true);
+}
+async function writeSummary(result, platforms, timings, buildTimes = []) {
+    const summary = lib_core/* summary */.z.addHeading('go-build-action', 2);
+    if (result.pushed) {
+        summary.addRaw(`<p>Published index ${code(result.digest)} under:</p>`, true);
+        summary.addList(result.references.map(code));
+    }
+    else {
+        summary.addRaw('<p>Built every platform without pushing (input <code>push</code> is <code>false</code>, or <code>auto</code> on a pull request).</p>', true);
+    }
+    if (platforms.length > 0) {
+        summary.addTable([
+            [
+                { data: 'Platform', header: true },
+                { data: 'Manifest digest', header: true },
+                { data: 'Size', header: true },
+                { data: 'Result', header: true }
+            ],
+            ...platformRows(platforms, result)
+        ]);
+    }
+    if (result.attestations.length > 0) {
+        const types = [...new Set(result.attestations.flatMap(a => a.predicateTypes))];
+        summary.addRaw(`<p>The index also holds ${result.attestations.length} attestation manifest(s) (${types.map(code).join(', ') || 'no predicate type'}), one per platform image; they are not platforms.</p>`, true);
+    }
+    addBuildTimes(summary, buildTimes);
+    addTimings(summary, timings);
+    await summary.write();
+}
+
+;// CONCATENATED MODULE: ./src/architecture.ts
+/**
+ * The architecture check: every platform image must hold executables for that platform. Running an image is not
+ * enough: on a runner with QEMU an arm64 image whose binary is x86-64 "runs" (the x86-64 binary runs natively), and
+ * fails with `exec format error` only on a real arm64 machine. That is what a build stage `FROM` a
+ * single-architecture image produces: BuildKit uses its one manifest for every platform, the compiler runs
+ * natively and builds for the runner.
+ *
+ * For each platform the image's config (entrypoint, command, PATH) and its layers are read from the registry by
+ * digest (see registry-http.ts), not by running anything, so `FROM scratch` images without a shell are checked
+ * the same way. Every layer is read, base layers included (a layer shared by several platforms is read once):
+ * which layers come from the `FROM` image cannot be told from the image alone. Checked: the entrypoint's (or
+ * command's) program and every file in the PATH directories; each ELF executable's machine, word size and byte
+ * order must be the platform's (elf.ts).
+ */
+
+
+
+
+
+
+/** docker's default PATH, for images whose config sets none. */
+const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+/** The programs a user of the image runs: the entrypoint's (or command's) program, and the PATH directories. */
+function programsToCheck(config) {
+    const env = config.config?.Env ?? [];
+    const pathValue = env.find(e => e.startsWith('PATH='))?.slice('PATH='.length) ?? DEFAULT_PATH;
+    const dirs = [...new Set(pathValue.split(':').filter(d => d.startsWith('/')).map(d => d.replace(/\/+$/, '') || '/'))];
+    const first = (config.config?.Entrypoint ?? [])[0] ?? (config.config?.Cmd ?? [])[0];
+    if (!first || !first.includes('/'))
+        return { dirs };
+    const workdir = config.config?.WorkingDir || '/';
+    return { program: first.startsWith('/') ? first : `${workdir.replace(/\/$/, '')}/${first}`, dirs };
+}
+/** The executables a platform image holds that its platform cannot run. */
+function foreignExecutables(tree, config, platform) {
+    const { program, dirs } = programsToCheck(config);
+    const paths = [...(program ? [program] : []), ...[...tree.keys()].filter(p => dirs.includes(p.slice(0, p.lastIndexOf('/')) || '/'))];
+    const seen = new Set();
+    const foreign = [];
+    for (const path of paths) {
+        const resolved = resolveEntry(tree, path);
+        if (!resolved?.entry.head || seen.has(resolved.path))
+            continue;
+        seen.add(resolved.path);
+        const header = readElfHeader(resolved.entry.head);
+        if (!header || (header.type !== 'executable' && header.type !== 'shared'))
+            continue;
+        if (!runsOn(header, platform))
+            foreign.push(resolved.path === path ? { path, header } : { path, target: resolved.path, header });
+    }
+    return { checked: seen.size, foreign };
+}
+/** `linux/arm64: /hello is an x86-64 executable, statically linked, where linux/arm64 runs aarch64 …`, with the cause and fix. */
+function describeForeign(platform, foreign, hostArch) {
+    const [first, ...more] = foreign;
+    if (!first)
+        return '';
+    const name = (f) => (f.target ? `${f.path} (→ ${f.target})` : f.path);
+    const others = more.length ? ` (and ${more.length} more: ${more.slice(0, 5).map(name).join(', ')}${more.length > 5 ? ', …' : ''})` : '';
+    const builtFor = elfArchitecture(first.header);
+    const cause = builtFor === hostArch
+        ? `it was built for the runner's own architecture (${builtFor}): likely a build stage FROM a single-architecture image (BuildKit then uses that one image for every platform, so the compiler runs natively and builds for ${builtFor}), or a cross-compile that does not pass the target (GOARCH=$TARGETARCH for Go, --target for cargo and clang)`
+        : `binaries of another platform were copied in: check the COPY --from and ADD that bring in ${first.path}, and the platform of the image they come from`;
+    return (`${(0,src_platform/* formatPlatform */.Bq)(platform)}: ${name(first)} is ${describeElf(first.header)}, but ${(0,src_platform/* formatPlatform */.Bq)(platform)} runs ${expectedMachine(platform)} executables${others}. ` +
+        `Cause: ${cause}. Fix: build the stage FROM a multi-architecture image with --platform=$BUILDPLATFORM and compile for the target (GOOS=$TARGETOS GOARCH=$TARGETARCH), then COPY --from it; the image would fail with "exec format error" on real ${platform.architecture} machines`);
+}
+class ArchitectureError extends Error {
+    name = 'ArchitectureError';
+}
+/**
+ * Reads every platform image of the staged index from the registry and fails, naming each platform and file, when
+ * one holds executables of another architecture. Nothing has been tagged yet when this runs.
+ */
+async function checkArchitectures(repository, platformDigests, hostArch, reader = new RegistryReader(repository)) {
+    const layers = new Map();
+    const reports = [];
+    const failures = [];
+    for (const [name, digest] of Object.entries(platformDigests)) {
+        const platform = (0,src_platform/* parsePlatform */.FL)(name);
+        const manifest = await reader.manifest(digest);
+        const config = await reader.jsonBlob(manifest.config.digest);
+        const changes = [];
+        for (const layer of manifest.layers) {
+            if (!layers.has(layer.digest))
+                layers.set(layer.digest, reader.blobStream(layer.digest).then(blob => readLayer(blob, layer.mediaType)));
+            changes.push(await layers.get(layer.digest));
+        }
+        const { checked, foreign } = foreignExecutables(applyLayers(changes), config, platform);
+        const size = manifest.layers.reduce((sum, l) => sum + l.size, 0);
+        lib_core/* info */.pq(`${name}: ${checked} executable(s) checked in ${manifest.layers.length} layer(s) (${formatBytes(size)}): ${foreign.length === 0 ? `all ${expectedMachine(platform)}` : `${foreign.length} of another architecture`}`);
+        reports.push({ platform: name, checked, foreign });
+        if (foreign.length > 0)
+            failures.push(describeForeign(platform, foreign, hostArch));
+    }
+    if (failures.length > 0)
+        throw new ArchitectureError(`${failures.join('\n')}\nNo tag moved.`);
+    return reports;
+}
+
+// EXTERNAL MODULE: ./src/builder.ts
+var src_builder = __nccwpck_require__(4868);
 // EXTERNAL MODULE: ./node_modules/dockerfile-ast/lib/main.js
 var main = __nccwpck_require__(8390);
 ;// CONCATENATED MODULE: ./src/emulation.ts

@@ -95,6 +95,9 @@ export interface ArchitectureReport {
   foreign: ForeignExecutable[]
 }
 
+/** What the check reads from a registry (registry-http.ts's RegistryReader; unit tests pass fixtures). */
+export type BlobSource = Pick<RegistryReader, 'manifest' | 'jsonBlob' | 'blobStream'>
+
 export class ArchitectureError extends Error {
   override name = 'ArchitectureError'
 }
@@ -107,7 +110,7 @@ export async function checkArchitectures(
   repository: string,
   platformDigests: Readonly<Record<string, string>>,
   hostArch: string,
-  reader: RegistryReader = new RegistryReader(repository)
+  reader: BlobSource = new RegistryReader(repository)
 ): Promise<ArchitectureReport[]> {
   const layers = new Map<string, Promise<LayerChanges>>()
   const reports: ArchitectureReport[] = []

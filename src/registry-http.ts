@@ -9,9 +9,9 @@
  */
 import * as exec from '@actions/exec'
 import { existsSync, readFileSync } from 'node:fs'
-import { homedir } from 'node:os'
 import * as path from 'node:path'
 import { Readable } from 'node:stream'
+import { dockerConfigDir } from './buildx-install.js'
 import { registryOf } from './publish.js'
 
 export const MANIFEST_MEDIA_TYPES = [
@@ -48,7 +48,7 @@ export interface DockerConfig {
 }
 
 export function readDockerConfig(env: NodeJS.ProcessEnv = process.env): DockerConfig {
-  const file = path.join(env.DOCKER_CONFIG || path.join(homedir(), '.docker'), 'config.json')
+  const file = path.join(dockerConfigDir(env), 'config.json')
   if (!existsSync(file)) return {}
   try {
     return JSON.parse(readFileSync(file, 'utf8')) as DockerConfig

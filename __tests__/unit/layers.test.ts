@@ -4,7 +4,7 @@ import * as path from 'node:path'
 import { Readable } from 'node:stream'
 import { fileURLToPath } from 'node:url'
 import { gunzipSync } from 'node:zlib'
-import { describeForeign, foreignExecutables, programsToCheck } from '../../src/architecture.js'
+import { checkArchitectures, describeForeign, foreignExecutables, programsToCheck, type BlobSource } from '../../src/architecture.js'
 import { readElfHeader } from '../../src/elf.js'
 import { applyLayers, decompressor, readLayer, readTar, resolveEntry } from '../../src/layers.js'
 import { parsePlatform } from '../../src/platform.js'
@@ -101,5 +101,45 @@ describe('programsToCheck', () => {
     const checked = programsToCheck(config)
     expect(checked.program).toBe(program)
     expect(checked.dirs).toHaveLength(dirs)
+  })
+})
+
+describe('checkArchitectures', () => {
+  /** Two platform images over the same base layer, read from the fixtures instead of a registry. */
+  function source(reads: string[]): BlobSource {
+    const manifests: Record<string, unknown> = {
+      'sha256:arm64': { config: { digest: 'sha256:config-arm64' }, layers: [{ digest: 'sha256:base', mediaType: GZIP, size: 2176 }] },
+      'sha256:amd64': {
+        config: { digest: 'sha256:config-amd64' },
+        layers: [
+          { digest: 'sha256:base', mediaType: GZIP, size: 2176 },
+          { digest: 'sha256:app', mediaType: GZIP, size: 4365 }
+        ]
+      }
+    }
+    const configs: Record<string, unknown> = {
+      'sha256:config-arm64': { architecture: 'arm64', os: 'linux', config: { Cmd: ['/bin/sh'] } },
+      'sha256:config-amd64': { architecture: 'amd64', os: 'linux', config: { Entrypoint: ['/hello'] } }
+    }
+    return {
+      manifest: async <T>(digest: string) => manifests[digest] as T,
+      jsonBlob: async <T>(digest: string) => configs[digest] as T,
+      blobStream: async (digest: string) => {
+        reads.push(digest)
+        return createReadStream(path.join(dir, digest === 'sha256:base' ? 'base.tar.gz' : 'app.tar.gz'))
+      }
+    }
+  }
+
+  it('fails naming every platform whose executables are foreign, reading a shared layer once', async () => {
+    const reads: string[] = []
+    const check = checkArchitectures('localhost:5000/x', { 'linux/arm64': 'sha256:arm64', 'linux/amd64': 'sha256:amd64' }, 'amd64', source(reads))
+    await expect(check).rejects.toThrow(/^linux\/amd64: \/bin\/busybox is an aarch64 executable, statically linked, but linux\/amd64 runs x86-64 executables \(and 1 more: \/usr\/local\/bin\/tool \(→ \/usr\/local\/lib\/.*\/bin\/tool\)\)\. Cause: binaries of another platform were copied in/)
+    expect(reads).toEqual(['sha256:base', 'sha256:app'])
+  })
+
+  it('passes and reports what it checked when every executable fits', async () => {
+    const reports = await checkArchitectures('localhost:5000/x', { 'linux/arm64': 'sha256:arm64' }, 'amd64', source([]))
+    expect(reports).toEqual([{ platform: 'linux/arm64', checked: 1, foreign: [] }])
   })
 })
