@@ -60,6 +60,9 @@ bench() {
   local log="$WORK/$1.log"
   docker buildx build --builder default --no-cache --progress=plain --platform "$PLATFORM" \
     --build-arg GO_IMAGE="$IMAGE" --build-arg BASE_IMAGE=localhost:5000/base/busybox "$2" >"$log" 2>&1
+  # the docker driver keeps an untagged result in the engine's store: remove it again
+  local result; result=$(grep -oE 'moby-dangling@sha256:[0-9a-f]{64}' "$log" | tail -1 | cut -d@ -f2 || true)
+  [ -z "$result" ] || docker image rm "$result" >/dev/null 2>&1 || true
   local id; id=$(grep -E '^#[0-9]+ \[.*\] RUN .*go build' "$log" | head -1 | cut -d' ' -f1)
   grep -E "^$id DONE " "$log" | tail -1 | sed -E 's/.* DONE ([0-9.]+)s/\1/'
 }
