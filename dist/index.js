@@ -41312,6 +41312,8 @@ function explainRegistryFailure(error, repository) {
     }
 }
 
+// EXTERNAL MODULE: ./src/retry.ts
+var src_retry = __nccwpck_require__(9809);
 ;// CONCATENATED MODULE: ./src/registry-http.ts
 /**
  * Reading manifests and blobs straight from a registry's HTTP API (distribution spec `GET /v2/<name>/…`), with the
@@ -41322,6 +41324,8 @@ function explainRegistryFailure(error, repository) {
  * Registries on loopback (`localhost`, 127.0.0.0/8, `::1`) are spoken to over plain HTTP, as docker does;
  * every other one over HTTPS.
  */
+
+
 
 
 
@@ -41419,11 +41423,13 @@ class RegistryHttpError extends Error {
 /** Reads manifests and blobs of one repository, logging in the way the registry asks (Basic, or a Bearer token). */
 class RegistryReader {
     repository;
+    retry;
     credentials;
     authorization;
     location;
-    constructor(repository, credentials = () => registryCredentials(repositoryLocation(repository).registry)) {
+    constructor(repository, retry = src_retry/* DEFAULT_RETRY */.vI, credentials = () => registryCredentials(repositoryLocation(repository).registry)) {
         this.repository = repository;
+        this.retry = retry;
         this.credentials = credentials;
         this.location = repositoryLocation(repository);
     }
@@ -41431,10 +41437,13 @@ class RegistryReader {
         const scheme = isLoopback(this.location.host) ? 'http' : 'https';
         return `${scheme}://${this.location.host}/v2/${this.location.name}/${kind}/${digest}`;
     }
-    /** GET, answering one authentication challenge, retrying network faults and 5xx twice. */
+    /**
+     * GET, answering one authentication challenge; HTTP 5xx, 429 (after its Retry-After) and network faults are
+     * retried as the run's retry policy says, like every other registry operation (retry.ts).
+     */
     async get(url, accept) {
-        let lastError;
-        for (let attempt = 1; attempt <= 3; attempt++) {
+        for (let attempt = 1;; attempt++) {
+            let failure;
             try {
                 let response = await this.fetchOnce(url, accept);
                 if (response.status === 401 && !this.authorization) {
@@ -41442,30 +41451,31 @@ class RegistryReader {
                     await response.body?.cancel();
                     response = await this.fetchOnce(url, accept);
                 }
-                if (response.status >= 500 && attempt < 3) {
-                    await response.body?.cancel();
-                    await new Promise(resolve => setTimeout(resolve, 500 * attempt));
-                    continue;
-                }
-                if (!response.ok) {
-                    await response.body?.cancel();
-                    const fix = response.status === 401 || response.status === 403
-                        ? ': log in to the registry before this step, with a token that may read it'
-                        : '';
+                if (response.ok)
+                    return response;
+                await response.body?.cancel();
+                const retryAfter = Number(response.headers.get('retry-after'));
+                if (response.status === 429)
+                    failure = { kind: 'rate-limited', cause: 'HTTP 429', ...(retryAfter > 0 ? { retryAfterSeconds: retryAfter } : {}) };
+                else if (response.status >= 500)
+                    failure = { kind: 'transient', cause: `HTTP ${response.status}` };
+                else {
+                    const fix = response.status === 401 || response.status === 403 ? ': log in to the registry before this step, with a token that may read it' : '';
                     throw new RegistryHttpError(`GET ${url} answered HTTP ${response.status}${fix}`);
                 }
-                return response;
             }
             catch (error) {
                 if (error instanceof RegistryHttpError)
                     throw error;
-                lastError = error;
-                if (attempt < 3)
-                    await new Promise(resolve => setTimeout(resolve, 500 * attempt));
+                const cause = error instanceof Error ? (error.cause?.message ?? error.message) : String(error);
+                failure = { kind: 'transient', cause };
             }
+            if (attempt >= this.retry.attempts)
+                throw new RegistryHttpError(`GET ${url} failed after ${attempt} attempt(s) (${failure.cause})`);
+            const delay = (0,src_retry/* retryDelayMs */.qO)(this.retry, attempt, failure);
+            lib_core/* warning */.$e(`GET ${url}: ${failure.cause} (attempt ${attempt} of ${this.retry.attempts}); retrying in ${Math.round(delay / 100) / 10}s`);
+            await new Promise(resolve => setTimeout(resolve, delay));
         }
-        const cause = lastError instanceof Error ? (lastError.cause?.message ?? lastError.message) : String(lastError);
-        throw new RegistryHttpError(`GET ${url} failed after 3 attempts (${cause})`);
     }
     fetchOnce(url, accept) {
         const headers = {};
@@ -41706,7 +41716,7 @@ class ArchitectureError extends Error {
  * Reads every platform image of the staged index from the registry and fails, naming each platform and file, when
  * one holds executables of another architecture. Nothing has been tagged yet when this runs.
  */
-async function checkArchitectures(repository, platformDigests, hostArch, reader = new RegistryReader(repository)) {
+async function checkArchitectures(repository, platformDigests, hostArch, retry, reader = new RegistryReader(repository, retry)) {
     const layers = new Map();
     const reports = [];
     const failures = [];
@@ -42318,8 +42328,6 @@ class Phases {
     }
 }
 
-// EXTERNAL MODULE: ./src/retry.ts
-var src_retry = __nccwpck_require__(9809);
 ;// CONCATENATED MODULE: ./src/registry.ts
 /**
  * Reading what a registry holds, through `docker buildx imagetools inspect --raw`.
@@ -43461,7 +43469,7 @@ async function publish(docker, phases) {
         const staged = await phases.run('Push (by digest, no tag moves)', () => stageIndex(docker, output, metadata.digest, settings.images, settings.retry));
         const verified = await phases.run('Verify what the registries hold', async () => {
             const checked = await verifyStagedIndex(docker, staged.repositories, staged.digest, settings.platforms, settings.retry);
-            await checkArchitectures(firstRepository, platformDigests(checked.index.index), qemu.hostArch);
+            await checkArchitectures(firstRepository, platformDigests(checked.index.index), qemu.hostArch, settings.retry);
             if (output.kind !== 'load' && settings.verifyCommand.length > 0) {
                 await runVerifyCommand(docker, `${firstRepository}@${staged.digest}`, settings.platforms, settings.verifyCommand, true);
             }

@@ -17,6 +17,7 @@ import { describeElf, elfArchitecture, expectedMachine, readElfHeader, runsOn, t
 import { applyLayers, readLayer, resolveEntry, type FileTree, type LayerChanges } from './layers.js'
 import { formatPlatform, parsePlatform, type Platform } from './platform.js'
 import { RegistryReader } from './registry-http.js'
+import type { RetryPolicy } from './retry.js'
 import { formatBytes } from './summary.js'
 
 /** The parts of an image config file the check reads. */
@@ -110,7 +111,8 @@ export async function checkArchitectures(
   repository: string,
   platformDigests: Readonly<Record<string, string>>,
   hostArch: string,
-  reader: BlobSource = new RegistryReader(repository)
+  retry: RetryPolicy,
+  reader: BlobSource = new RegistryReader(repository, retry)
 ): Promise<ArchitectureReport[]> {
   const layers = new Map<string, Promise<LayerChanges>>()
   const reports: ArchitectureReport[] = []

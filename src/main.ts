@@ -137,7 +137,7 @@ async function publish(docker: Docker, phases: Phases): Promise<void> {
     )
     const verified = await phases.run('Verify what the registries hold', async () => {
       const checked = await verifyStagedIndex(docker, staged.repositories, staged.digest, settings.platforms, settings.retry)
-      await checkArchitectures(firstRepository, platformDigests(checked.index.index), qemu.hostArch)
+      await checkArchitectures(firstRepository, platformDigests(checked.index.index), qemu.hostArch, settings.retry)
       if (output.kind !== 'load' && settings.verifyCommand.length > 0) {
         await runVerifyCommand(docker, `${firstRepository}@${staged.digest}`, settings.platforms, settings.verifyCommand, true)
       }

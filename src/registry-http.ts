@@ -7,12 +7,14 @@
  * Registries on loopback (`localhost`, 127.0.0.0/8, `::1`) are spoken to over plain HTTP, as docker does;
  * every other one over HTTPS.
  */
+import * as core from '@actions/core'
 import * as exec from '@actions/exec'
 import { existsSync, readFileSync } from 'node:fs'
 import * as path from 'node:path'
 import { Readable } from 'node:stream'
 import { dockerConfigDir } from './buildx-install.js'
 import { registryOf } from './publish.js'
+import { DEFAULT_RETRY, retryDelayMs, type Classified, type RetryPolicy } from './retry.js'
 
 export const MANIFEST_MEDIA_TYPES = [
   'application/vnd.oci.image.manifest.v1+json',
@@ -119,6 +121,7 @@ export class RegistryReader {
 
   constructor(
     readonly repository: string,
+    private readonly retry: RetryPolicy = DEFAULT_RETRY,
     private readonly credentials: () => Promise<Credentials | undefined> = () => registryCredentials(repositoryLocation(repository).registry)
   ) {
     this.location = repositoryLocation(repository)
@@ -129,10 +132,13 @@ export class RegistryReader {
     return `${scheme}://${this.location.host}/v2/${this.location.name}/${kind}/${digest}`
   }
 
-  /** GET, answering one authentication challenge, retrying network faults and 5xx twice. */
+  /**
+   * GET, answering one authentication challenge; HTTP 5xx, 429 (after its Retry-After) and network faults are
+   * retried as the run's retry policy says, like every other registry operation (retry.ts).
+   */
   private async get(url: string, accept?: string): Promise<Response> {
-    let lastError: unknown
-    for (let attempt = 1; attempt <= 3; attempt++) {
+    for (let attempt = 1; ; attempt++) {
+      let failure: Classified
       try {
         let response = await this.fetchOnce(url, accept)
         if (response.status === 401 && !this.authorization) {
@@ -140,28 +146,25 @@ export class RegistryReader {
           await response.body?.cancel()
           response = await this.fetchOnce(url, accept)
         }
-        if (response.status >= 500 && attempt < 3) {
-          await response.body?.cancel()
-          await new Promise(resolve => setTimeout(resolve, 500 * attempt))
-          continue
-        }
-        if (!response.ok) {
-          await response.body?.cancel()
-          const fix =
-            response.status === 401 || response.status === 403
-              ? ': log in to the registry before this step, with a token that may read it'
-              : ''
+        if (response.ok) return response
+        await response.body?.cancel()
+        const retryAfter = Number(response.headers.get('retry-after'))
+        if (response.status === 429) failure = { kind: 'rate-limited', cause: 'HTTP 429', ...(retryAfter > 0 ? { retryAfterSeconds: retryAfter } : {}) }
+        else if (response.status >= 500) failure = { kind: 'transient', cause: `HTTP ${response.status}` }
+        else {
+          const fix = response.status === 401 || response.status === 403 ? ': log in to the registry before this step, with a token that may read it' : ''
           throw new RegistryHttpError(`GET ${url} answered HTTP ${response.status}${fix}`)
         }
-        return response
       } catch (error) {
         if (error instanceof RegistryHttpError) throw error
-        lastError = error
-        if (attempt < 3) await new Promise(resolve => setTimeout(resolve, 500 * attempt))
+        const cause = error instanceof Error ? ((error.cause as Error | undefined)?.message ?? error.message) : String(error)
+        failure = { kind: 'transient', cause }
       }
+      if (attempt >= this.retry.attempts) throw new RegistryHttpError(`GET ${url} failed after ${attempt} attempt(s) (${failure.cause})`)
+      const delay = retryDelayMs(this.retry, attempt, failure)
+      core.warning(`GET ${url}: ${failure.cause} (attempt ${attempt} of ${this.retry.attempts}); retrying in ${Math.round(delay / 100) / 10}s`)
+      await new Promise(resolve => setTimeout(resolve, delay))
     }
-    const cause = lastError instanceof Error ? ((lastError.cause as Error | undefined)?.message ?? lastError.message) : String(lastError)
-    throw new RegistryHttpError(`GET ${url} failed after 3 attempts (${cause})`)
   }
 
   private fetchOnce(url: string, accept?: string): Promise<Response> {

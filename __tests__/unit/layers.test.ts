@@ -8,6 +8,7 @@ import { checkArchitectures, describeForeign, foreignExecutables, programsToChec
 import { readElfHeader } from '../../src/elf.js'
 import { applyLayers, decompressor, readLayer, readTar, resolveEntry } from '../../src/layers.js'
 import { parsePlatform } from '../../src/platform.js'
+import { NO_RETRY } from '../../src/retry.js'
 
 const dir = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '__fixtures__', 'layers')
 const GZIP = 'application/vnd.oci.image.layer.v1.tar+gzip'
@@ -133,13 +134,13 @@ describe('checkArchitectures', () => {
 
   it('fails naming every platform whose executables are foreign, reading a shared layer once', async () => {
     const reads: string[] = []
-    const check = checkArchitectures('localhost:5000/x', { 'linux/arm64': 'sha256:arm64', 'linux/amd64': 'sha256:amd64' }, 'amd64', source(reads))
+    const check = checkArchitectures('localhost:5000/x', { 'linux/arm64': 'sha256:arm64', 'linux/amd64': 'sha256:amd64' }, 'amd64', NO_RETRY, source(reads))
     await expect(check).rejects.toThrow(/^linux\/amd64: \/bin\/busybox is an aarch64 executable, statically linked, but linux\/amd64 runs x86-64 executables \(and 1 more: \/usr\/local\/bin\/tool \(→ \/usr\/local\/lib\/.*\/bin\/tool\)\)\. Cause: binaries of another platform were copied in/)
     expect(reads).toEqual(['sha256:base', 'sha256:app'])
   })
 
   it('passes and reports what it checked when every executable fits', async () => {
-    const reports = await checkArchitectures('localhost:5000/x', { 'linux/arm64': 'sha256:arm64' }, 'amd64', source([]))
+    const reports = await checkArchitectures('localhost:5000/x', { 'linux/arm64': 'sha256:arm64' }, 'amd64', NO_RETRY, source([]))
     expect(reports).toEqual([{ platform: 'linux/arm64', checked: 1, foreign: [] }])
   })
 })
