@@ -38642,10 +38642,11 @@ var __spreadArray = (this && this.__spreadArray) || function (to, from, pack) {
 /* harmony import */ var node_crypto__WEBPACK_IMPORTED_MODULE_1___default = /*#__PURE__*/__nccwpck_require__.n(node_crypto__WEBPACK_IMPORTED_MODULE_1__);
 /* harmony import */ var node_fs__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(3024);
 /* harmony import */ var node_fs__WEBPACK_IMPORTED_MODULE_2___default = /*#__PURE__*/__nccwpck_require__.n(node_fs__WEBPACK_IMPORTED_MODULE_2__);
-/* harmony import */ var _docker_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(3871);
-/* harmony import */ var _platform_js__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(3728);
-/* harmony import */ var _input_js__WEBPACK_IMPORTED_MODULE_5__ = __nccwpck_require__(3599);
-/* harmony import */ var _state_js__WEBPACK_IMPORTED_MODULE_6__ = __nccwpck_require__(2462);
+/* harmony import */ var _buildx_install_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(4707);
+/* harmony import */ var _docker_js__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(3871);
+/* harmony import */ var _platform_js__WEBPACK_IMPORTED_MODULE_5__ = __nccwpck_require__(3728);
+/* harmony import */ var _input_js__WEBPACK_IMPORTED_MODULE_6__ = __nccwpck_require__(3599);
+/* harmony import */ var _state_js__WEBPACK_IMPORTED_MODULE_7__ = __nccwpck_require__(2462);
 /**
  * The buildx builder: an existing one (`builder` input, never removed), or one this action creates, bootstraps,
  * checks against the requested platforms, and leaves in state for the post step to remove.
@@ -38663,9 +38664,10 @@ var __spreadArray = (this && this.__spreadArray) || function (to, from, pack) {
 
 
 
+
 const DRIVERS = ['docker-container', 'docker'];
 /** Pinned: a builder's BuildKit should change when this action changes, not when a tag moves. */
-const DEFAULT_BUILDKIT_IMAGE = 'moby/buildkit:v0.13.2';
+const DEFAULT_BUILDKIT_IMAGE = 'moby/buildkit:v0.26.3';
 function defaultDriver(env = process.env) {
     return env.RUNNER_ENVIRONMENT === 'github-hosted' ? 'docker-container' : 'docker';
 }
@@ -38674,25 +38676,25 @@ function readBuilderSettings(read, env = process.env) {
     const rawDriver = read('driver').trim();
     const driver = (rawDriver || defaultDriver(env));
     if (!DRIVERS.includes(driver)) {
-        throw new _input_js__WEBPACK_IMPORTED_MODULE_5__/* .InputError */ .dz('driver', `"${rawDriver}" is not supported: write docker-container or docker`);
+        throw new _input_js__WEBPACK_IMPORTED_MODULE_6__/* .InputError */ .dz('driver', `"${rawDriver}" is not supported: write docker-container or docker`);
     }
-    const driverOpts = (0,_input_js__WEBPACK_IMPORTED_MODULE_5__/* .splitList */ .ry)(read('driver-opts'));
+    const driverOpts = (0,_input_js__WEBPACK_IMPORTED_MODULE_6__/* .splitList */ .ry)(read('driver-opts'));
     for (const opt of driverOpts) {
         if (!/^[A-Za-z0-9_.-]+=/.test(opt))
-            throw new _input_js__WEBPACK_IMPORTED_MODULE_5__/* .InputError */ .dz('driver-opts', `"${opt}" is not key=value`);
+            throw new _input_js__WEBPACK_IMPORTED_MODULE_6__/* .InputError */ .dz('driver-opts', `"${opt}" is not key=value`);
     }
     const buildkitImage = read('buildkit-image').trim() || DEFAULT_BUILDKIT_IMAGE;
     const buildkitdConfig = read('buildkitd-config').trim() || undefined;
     if (driver === 'docker' && !existing) {
         if (driverOpts.length > 0) {
-            throw new _input_js__WEBPACK_IMPORTED_MODULE_5__/* .InputError */ .dz('driver-opts', 'only applies to the docker-container driver: remove it, or set "driver: docker-container"');
+            throw new _input_js__WEBPACK_IMPORTED_MODULE_6__/* .InputError */ .dz('driver-opts', 'only applies to the docker-container driver: remove it, or set "driver: docker-container"');
         }
         if (buildkitdConfig) {
-            throw new _input_js__WEBPACK_IMPORTED_MODULE_5__/* .InputError */ .dz('buildkitd-config', 'only applies to the docker-container driver (the docker driver uses the engine\'s BuildKit): remove it, or set "driver: docker-container"');
+            throw new _input_js__WEBPACK_IMPORTED_MODULE_6__/* .InputError */ .dz('buildkitd-config', 'only applies to the docker-container driver (the docker driver uses the engine\'s BuildKit): remove it, or set "driver: docker-container"');
         }
     }
     if (buildkitdConfig && !(0,node_fs__WEBPACK_IMPORTED_MODULE_2__.existsSync)(buildkitdConfig)) {
-        throw new _input_js__WEBPACK_IMPORTED_MODULE_5__/* .InputError */ .dz('buildkitd-config', `${buildkitdConfig} does not exist`);
+        throw new _input_js__WEBPACK_IMPORTED_MODULE_6__/* .InputError */ .dz('buildkitd-config', `${buildkitdConfig} does not exist`);
     }
     return { existing, driver, driverOpts, buildkitImage, buildkitdConfig };
 }
@@ -38763,12 +38765,12 @@ function covers(supported, platform) {
     return supported.some(text => {
         let s;
         try {
-            s = (0,_platform_js__WEBPACK_IMPORTED_MODULE_4__/* .parsePlatform */ .FL)(text);
+            s = (0,_platform_js__WEBPACK_IMPORTED_MODULE_5__/* .parsePlatform */ .FL)(text);
         }
         catch {
             return false; // a platform this action cannot build anyway (e.g. another os)
         }
-        return (0,_platform_js__WEBPACK_IMPORTED_MODULE_4__/* .samePlatform */ .my)(s, platform) || (!platform.variant && s.os === platform.os && s.architecture === platform.architecture);
+        return (0,_platform_js__WEBPACK_IMPORTED_MODULE_5__/* .samePlatform */ .my)(s, platform) || (!platform.variant && s.os === platform.os && s.architecture === platform.architecture);
     });
 }
 /**
@@ -38781,7 +38783,7 @@ function unsupportedPlatforms(requested, info, emulated = []) {
     return requested.filter(p => {
         if (covers(supported, p))
             return false;
-        if (info.driver === 'docker' && emulated.some(e => (0,_platform_js__WEBPACK_IMPORTED_MODULE_4__/* .formatPlatform */ .Bq)(e) === (0,_platform_js__WEBPACK_IMPORTED_MODULE_4__/* .formatPlatform */ .Bq)(p)))
+        if (info.driver === 'docker' && emulated.some(e => (0,_platform_js__WEBPACK_IMPORTED_MODULE_5__/* .formatPlatform */ .Bq)(e) === (0,_platform_js__WEBPACK_IMPORTED_MODULE_5__/* .formatPlatform */ .Bq)(p)))
             return false;
         return true;
     });
@@ -38815,28 +38817,31 @@ async function createDockerBuilder(docker) {
     const name = freshName();
     const endpoint = await currentEndpoint(docker);
     // Saved before creating, so the post step removes even a half-made context.
-    (0,_state_js__WEBPACK_IMPORTED_MODULE_6__/* .saveState */ .LZ)(_state_js__WEBPACK_IMPORTED_MODULE_6__/* .State */ .Uw.DockerContext, name);
+    (0,_state_js__WEBPACK_IMPORTED_MODULE_7__/* .saveState */ .LZ)(_state_js__WEBPACK_IMPORTED_MODULE_7__/* .State */ .Uw.DockerContext, name);
     await docker.run(createContextArgs(name, endpoint));
     _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .info */ .pq(`created docker context ${name} on ${endpoint}; its builder is ${name} (docker driver)`);
     return name;
 }
 async function createContainerBuilder(docker, settings) {
     const name = freshName();
-    (0,_state_js__WEBPACK_IMPORTED_MODULE_6__/* .saveState */ .LZ)(_state_js__WEBPACK_IMPORTED_MODULE_6__/* .State */ .Uw.Builder, name);
+    (0,_state_js__WEBPACK_IMPORTED_MODULE_7__/* .saveState */ .LZ)(_state_js__WEBPACK_IMPORTED_MODULE_7__/* .State */ .Uw.Builder, name);
     const result = await docker.run(createBuilderArgs(name, settings), { allowFailure: true });
     if (result.exitCode !== 0) {
         const output = `${result.stdout}\n${result.stderr}`;
         if (isImagePullFailure(output)) {
             const image = settings.driverOpts.find(o => o.startsWith('image='))?.slice('image='.length) ?? settings.buildkitImage;
-            throw new BuilderError(`the docker-container builder could not boot: its BuildKit image ${image} could not be pulled (${(0,_docker_js__WEBPACK_IMPORTED_MODULE_3__/* .lastLines */ .w$)(result.stderr || result.stdout, 1)}). ` +
+            throw new BuilderError(`the docker-container builder could not boot: its BuildKit image ${image} could not be pulled (${(0,_docker_js__WEBPACK_IMPORTED_MODULE_4__/* .lastLines */ .w$)(result.stderr || result.stdout, 1)}). ` +
                 'Set "driver: docker" to build with the engine\'s own BuildKit, or set "buildkit-image" to a BuildKit image in a registry this runner can reach.');
         }
-        throw new BuilderError(`docker buildx create --driver ${settings.driver} failed: ${(0,_docker_js__WEBPACK_IMPORTED_MODULE_3__/* .lastLines */ .w$)(result.stderr || result.stdout)}`);
+        throw new BuilderError(`docker buildx create --driver ${settings.driver} failed: ${(0,_docker_js__WEBPACK_IMPORTED_MODULE_4__/* .lastLines */ .w$)(result.stderr || result.stdout)}`);
     }
     return name;
 }
 /** The builder phase: use or create, bootstrap, read and check its platforms. */
 async function setUpBuilder(docker, settings, platforms, emulated = []) {
+    // In the log, so a run shows which buildx built it (the runner's, or the one "buildx-version" installed).
+    const version = await docker.run(['buildx', 'version'], { allowFailure: true });
+    const buildxVersion = version.exitCode === 0 ? (0,_buildx_install_js__WEBPACK_IMPORTED_MODULE_3__/* .parseBuildxVersion */ .Ou)(version.stdout) : undefined;
     let name;
     let created = false;
     if (settings.existing) {
@@ -38850,21 +38855,21 @@ async function setUpBuilder(docker, settings, platforms, emulated = []) {
     const { info, output } = await inspect(docker, name);
     if (!info) {
         if (settings.existing) {
-            throw new _input_js__WEBPACK_IMPORTED_MODULE_5__/* .InputError */ .dz('builder', `cannot use the builder "${name}": ${(0,_docker_js__WEBPACK_IMPORTED_MODULE_3__/* .lastLines */ .w$)(output, 1)}. Name a builder listed by "docker buildx ls", or leave "builder" empty to let the action create one`);
+            throw new _input_js__WEBPACK_IMPORTED_MODULE_6__/* .InputError */ .dz('builder', `cannot use the builder "${name}": ${(0,_docker_js__WEBPACK_IMPORTED_MODULE_4__/* .lastLines */ .w$)(output, 1)}. Name a builder listed by "docker buildx ls", or leave "builder" empty to let the action create one`);
         }
-        throw new BuilderError(`the new builder ${name} did not boot: ${(0,_docker_js__WEBPACK_IMPORTED_MODULE_3__/* .lastLines */ .w$)(output)}`);
+        throw new BuilderError(`the new builder ${name} did not boot: ${(0,_docker_js__WEBPACK_IMPORTED_MODULE_4__/* .lastLines */ .w$)(output)}`);
     }
     const supported = builderPlatforms(info);
     const lacking = unsupportedPlatforms(platforms, info, emulated);
     if (lacking.length > 0) {
         const where = settings.existing ? `the builder "${name}"` : `the ${info.driver} builder ${name}`;
-        throw new _input_js__WEBPACK_IMPORTED_MODULE_5__/* .InputError */ .dz('platforms', `${where} cannot build ${lacking.map(_platform_js__WEBPACK_IMPORTED_MODULE_4__/* .formatPlatform */ .Bq).join(', ')}; it supports ${supported.join(', ') || 'no platforms'}. ` +
+        throw new _input_js__WEBPACK_IMPORTED_MODULE_6__/* .InputError */ .dz('platforms', `${where} cannot build ${lacking.map(_platform_js__WEBPACK_IMPORTED_MODULE_5__/* .formatPlatform */ .Bq).join(', ')}; it supports ${supported.join(', ') || 'no platforms'}. ` +
             'Remove the platform, or let QEMU emulate it ("qemu: auto"), or use a builder that supports it');
     }
-    _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .info */ .pq(`builder ${name} (${info.driver}) supports ${supported.join(', ')}`);
+    _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .info */ .pq(`builder ${name} (${info.driver}, buildx ${buildxVersion ?? 'of unknown version'}) supports ${supported.join(', ')}`);
     // A docker-driver builder is named after its docker context (buildx makes one per context).
     const dockerContext = info.driver === 'docker' ? name : undefined;
-    return { name, driver: info.driver, platforms: supported, created, dockerContext };
+    return { name, driver: info.driver, platforms: supported, created, dockerContext, buildxVersion };
 }
 /** Post step: removes what {@link setUpBuilder} created; each removal on its own. */
 async function removeBuilder(docker, builder, context) {
@@ -38893,1286 +38898,22 @@ async function removeBuilder(docker, builder, context) {
 
 /***/ }),
 
-/***/ 3871:
-/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
-
-/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
-/* harmony export */   YJ: () => (/* binding */ DockerCommandError),
-/* harmony export */   hC: () => (/* binding */ createDocker),
-/* harmony export */   w$: () => (/* binding */ lastLines)
-/* harmony export */ });
-/* unused harmony exports describeArgs, runWithRetries */
-/* harmony import */ var _actions_core__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(6058);
-/* harmony import */ var _actions_exec__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(5260);
-/* harmony import */ var _retry_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(9809);
-/**
- * The one wrapper through which every docker / buildx command runs: argv arrays (never shell strings), captured
- * output, retries of transient registry faults, and errors that say which command failed and why.
- */
-
-
-
-class DockerCommandError extends Error {
-    args;
-    result;
-    attempts;
-    failure;
-    constructor(args, result, attempts = 1) {
-        const tries = attempts > 1 ? ` after ${attempts} attempts` : '';
-        super(`docker ${describeArgs(args)} failed${tries} (exit ${result.exitCode}): ${lastLines(result.stderr || result.stdout)}`);
-        this.args = args;
-        this.result = result;
-        this.attempts = attempts;
-        this.name = 'DockerCommandError';
-        this.failure = (0,_retry_js__WEBPACK_IMPORTED_MODULE_2__/* .classifyFailure */ .XE)(`${result.stdout}\n${result.stderr}`);
-    }
-}
-/** The command's subcommand words, without flags' values, for messages: `buildx imagetools inspect`. */
-function describeArgs(args) {
-    const words = [];
-    for (const a of args) {
-        if (a.startsWith('-'))
-            break;
-        words.push(a);
-    }
-    return words.join(' ');
-}
-/** The last meaningful lines of a command's output, which is where docker and buildx put the cause. */
-function lastLines(text, count = 3) {
-    const lines = text
-        .split('\n')
-        .map(l => l.trim())
-        .filter(l => l !== '');
-    return lines.slice(-count).join(' | ') || '(no output)';
-}
-const realSleep = ms => new Promise(resolve => setTimeout(resolve, ms));
-/** The real docker CLI through `@actions/exec`. */
-function createDocker(binary = 'docker', sleep = realSleep) {
-    const once = async (args, options) => {
-        try {
-            const out = await _actions_exec__WEBPACK_IMPORTED_MODULE_1__/* .getExecOutput */ .H(binary, [...args], {
-                ignoreReturnCode: true,
-                silent: options.silent ?? false,
-                input: options.input === undefined ? undefined : Buffer.from(options.input)
-            });
-            return { exitCode: out.exitCode, stdout: out.stdout, stderr: out.stderr };
-        }
-        catch (error) {
-            const cause = error instanceof Error ? error.message : String(error);
-            throw new Error(`cannot run "${binary}": ${cause}. Install the docker CLI with the buildx plugin on the runner.`, {
-                cause: error
-            });
-        }
-    };
-    return { run: (args, options = {}) => runWithRetries(once, args, options, sleep) };
-}
-/** Runs `once` until it succeeds, fails for good, or the policy's attempts are spent. */
-async function runWithRetries(once, args, options, sleep) {
-    const policy = options.allowFailure ? _retry_js__WEBPACK_IMPORTED_MODULE_2__/* .NO_RETRY */ .PE : (options.retry ?? _retry_js__WEBPACK_IMPORTED_MODULE_2__/* .NO_RETRY */ .PE);
-    for (let attempt = 1;; attempt++) {
-        const result = await once(args, options);
-        if (result.exitCode === 0 || options.allowFailure)
-            return result;
-        const error = new DockerCommandError(args, result, attempt);
-        if (!(0,_retry_js__WEBPACK_IMPORTED_MODULE_2__/* .isRetryable */ .r3)(error.failure.kind) || attempt >= policy.attempts)
-            throw error;
-        const delay = (0,_retry_js__WEBPACK_IMPORTED_MODULE_2__/* .retryDelayMs */ .qO)(policy, attempt, error.failure);
-        _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .warning */ .$e(`docker ${describeArgs(args)}: ${error.failure.cause} (attempt ${attempt} of ${policy.attempts}); retrying in ${Math.round(delay / 100) / 10}s: ${lastLines(result.stderr || result.stdout, 1)}`);
-        await sleep(delay);
-    }
-}
-
-
-/***/ }),
-
-/***/ 3916:
-/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
-
-/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
-/* harmony export */   g: () => (/* binding */ errorMessage)
-/* harmony export */ });
-/** A message for any thrown value, not only `Error`. */
-function errorMessage(error) {
-    if (error instanceof Error)
-        return error.message;
-    if (typeof error === 'string')
-        return error;
-    try {
-        return JSON.stringify(error) ?? String(error);
-    }
-    catch {
-        return String(error);
-    }
-}
-
-
-/***/ }),
-
-/***/ 9407:
-/***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
-
-__nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _actions_core__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(6058);
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(3762);
-/* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(3916);
-/* harmony import */ var _post_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(6661);
-/* harmony import */ var _state_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(2462);
-/**
- * Entry point of both the main and the post step (the runner starts the same bundle twice; the post step sees
- * the state the main step saved).
- */
-
-
-
-
-
-if ((0,_state_js__WEBPACK_IMPORTED_MODULE_3__/* .isPostStep */ .pq)()) {
-    await (0,_post_js__WEBPACK_IMPORTED_MODULE_2__/* .runPost */ .a)().catch(error => _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .warning */ .$e(`post step: ${(0,_errors_js__WEBPACK_IMPORTED_MODULE_4__/* .errorMessage */ .g)(error)}`));
-}
-else {
-    await (0,_main_js__WEBPACK_IMPORTED_MODULE_1__/* .run */ .e)().catch(error => _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .setFailed */ .C1((0,_errors_js__WEBPACK_IMPORTED_MODULE_4__/* .errorMessage */ .g)(error)));
-}
-
-__webpack_async_result__();
-} catch(e) { __webpack_async_result__(e); } }, 1);
-
-/***/ }),
-
-/***/ 3599:
-/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
-
-/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
-/* harmony export */   GW: () => (/* binding */ splitCommand),
-/* harmony export */   Kf: () => (/* binding */ readChoice),
-/* harmony export */   Vf: () => (/* binding */ readBoolean),
-/* harmony export */   dz: () => (/* binding */ InputError),
-/* harmony export */   kz: () => (/* binding */ readNumber),
-/* harmony export */   ry: () => (/* binding */ splitList),
-/* harmony export */   uz: () => (/* binding */ splitLines)
-/* harmony export */ });
-/**
- * Reading raw inputs: the reader type, the user-facing input error, and list/boolean/number helpers.
- */
-/** A problem with an input the user can fix; the message names the input. */
-class InputError extends Error {
-    input;
-    constructor(input, problem) {
-        super(`input "${input}": ${problem}`);
-        this.input = input;
-        this.name = 'InputError';
-    }
-}
-/** Splits a list input on newlines and commas; trims; drops empty items and `#` comment lines. */
-function splitList(value) {
-    return value
-        .split('\n')
-        .filter(line => !line.trim().startsWith('#'))
-        .flatMap(line => line.split(','))
-        .map(item => item.trim())
-        .filter(item => item !== '');
-}
-/** Splits a list input on newlines only (for items that may hold commas, like cache and annotation specs). */
-function splitLines(value) {
-    return value
-        .split('\n')
-        .map(line => line.trim())
-        .filter(line => line !== '' && !line.startsWith('#'));
-}
-function readBoolean(read, name, fallback) {
-    const value = read(name).trim().toLowerCase();
-    if (value === '')
-        return fallback;
-    if (['true', 'yes', 'on', '1'].includes(value))
-        return true;
-    if (['false', 'no', 'off', '0'].includes(value))
-        return false;
-    throw new InputError(name, `"${read(name).trim()}" is not a boolean: write true or false`);
-}
-const BOOLEAN_WORDS = { yes: 'true', on: 'true', '1': 'true', no: 'false', off: 'false', '0': 'false' };
-/** Reads an input that takes one of fixed words (case-insensitive; yes/on/1 mean true where true is a choice). */
-function readChoice(read, name, choices, fallback) {
-    const raw = read(name).trim();
-    if (raw === '')
-        return fallback;
-    const lower = raw.toLowerCase();
-    const value = choices.includes('true') ? (BOOLEAN_WORDS[lower] ?? lower) : lower;
-    if (choices.includes(value))
-        return value;
-    throw new InputError(name, `"${raw}" is not valid: write one of ${choices.join(', ')}`);
-}
-function readNumber(read, name, fallback, min, max) {
-    const text = read(name).trim();
-    if (text === '')
-        return fallback;
-    const value = Number(text);
-    if (!Number.isFinite(value) || value < min || value > max) {
-        throw new InputError(name, `"${text}" is not a number from ${min} to ${max}: write one in that range`);
-    }
-    return value;
-}
-/** Splits a command line into words: spaces separate, '…' and "…" quote, \ escapes. No shell runs it. */
-function splitCommand(command) {
-    const words = [];
-    let current = '';
-    let inWord = false;
-    let quote;
-    for (let i = 0; i < command.length; i++) {
-        const c = command[i];
-        if (quote) {
-            if (c === quote)
-                quote = undefined;
-            else if (c === '\\' && quote === '"' && i + 1 < command.length)
-                current += command[++i];
-            else
-                current += c;
-        }
-        else if (c === '"' || c === "'") {
-            quote = c;
-            inWord = true;
-        }
-        else if (c === '\\' && i + 1 < command.length) {
-            current += command[++i];
-            inWord = true;
-        }
-        else if (/\s/.test(c)) {
-            if (inWord)
-                words.push(current);
-            current = '';
-            inWord = false;
-        }
-        else {
-            current += c;
-            inWord = true;
-        }
-    }
-    if (quote)
-        throw new Error(`unterminated ${quote} quote`);
-    if (inWord)
-        words.push(current);
-    return words;
-}
-
-
-/***/ }),
-
-/***/ 49:
-/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
-
-/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
-/* harmony export */   R4: () => (/* binding */ logInAll),
-/* harmony export */   Tm: () => (/* binding */ logoutFrom),
-/* harmony export */   rC: () => (/* binding */ readLogins)
-/* harmony export */ });
-/* unused harmony exports parseLogins, loginArgs, loginTo */
-/* harmony import */ var _actions_core__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(6058);
-/* harmony import */ var yaml__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(8815);
-/* harmony import */ var _docker_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(3871);
-/* harmony import */ var _input_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(3599);
-/**
- * Registry logins: `docker login --password-stdin` (the password never reaches argv), and logout in the post step
- * for exactly the registries this action logged into. With no login input, credentials an earlier step stored
- * (docker/login-action, `docker login`) are used as they are.
- */
-
-
-
-
-/**
- * `registry` + `username` + `password` for one registry, and `logins` (a YAML list of
- * `{registry, username, password}`) for several.
- */
-function readLogins(read) {
-    const logins = [];
-    const registry = read('registry').trim();
-    const username = read('username').trim();
-    const password = read('password');
-    if (username || password) {
-        if (!username)
-            throw new _input_js__WEBPACK_IMPORTED_MODULE_3__/* .InputError */ .dz('username', 'is empty but "password" is set: give both, or neither');
-        if (!password)
-            throw new _input_js__WEBPACK_IMPORTED_MODULE_3__/* .InputError */ .dz('password', 'is empty but "username" is set: give both, or neither');
-        logins.push({ registry, username, password: password.trim() });
-    }
-    else if (registry) {
-        throw new _input_js__WEBPACK_IMPORTED_MODULE_3__/* .InputError */ .dz('registry', `is set (${registry}) but "username" and "password" are not: give them to log in, or drop "registry" to use the credentials an earlier step stored`);
-    }
-    const text = read('logins');
-    if (text.trim())
-        logins.push(...parseLogins(text));
-    const seen = new Set();
-    for (const login of logins) {
-        if (seen.has(login.registry)) {
-            throw new _input_js__WEBPACK_IMPORTED_MODULE_3__/* .InputError */ .dz('logins', `registry "${login.registry || 'docker.io'}" is given twice: log in to each registry once`);
-        }
-        seen.add(login.registry);
-    }
-    return logins;
-}
-/** Parses the `logins` input. Messages never quote a password. */
-function parseLogins(text) {
-    let doc;
-    try {
-        // Failsafe schema: every value stays the text written (a password 0123 is not the number 123).
-        doc = (0,yaml__WEBPACK_IMPORTED_MODULE_1__/* .parse */ .qg)(text, { schema: 'failsafe' });
-    }
-    catch (error) {
-        // The YAML parser's message can quote the offending line, which may hold a password: keep only its position.
-        const position = error.linePos?.[0]?.line;
-        throw new _input_js__WEBPACK_IMPORTED_MODULE_3__/* .InputError */ .dz('logins', `is not valid YAML${position ? ` (line ${position})` : ''}: write a list of {registry, username, password}`);
-    }
-    if (!Array.isArray(doc))
-        throw new _input_js__WEBPACK_IMPORTED_MODULE_3__/* .InputError */ .dz('logins', 'is not a YAML list: write one "- registry: HOST" entry with username and password per registry');
-    return doc.map((entry, i) => {
-        const item = entry;
-        const field = (name) => {
-            const value = item?.[name];
-            return typeof value === 'string' ? value.trim() : '';
-        };
-        if (typeof item !== 'object' || item === null)
-            throw new _input_js__WEBPACK_IMPORTED_MODULE_3__/* .InputError */ .dz('logins', `entry ${i + 1} is not a mapping of registry, username, password`);
-        const unknown = Object.keys(item).filter(k => !['registry', 'username', 'password'].includes(k));
-        if (unknown.length)
-            throw new _input_js__WEBPACK_IMPORTED_MODULE_3__/* .InputError */ .dz('logins', `entry ${i + 1} has unknown key(s) ${unknown.join(', ')}: use registry, username, password`);
-        const login = { registry: field('registry'), username: field('username'), password: field('password') };
-        if (!login.registry)
-            throw new _input_js__WEBPACK_IMPORTED_MODULE_3__/* .InputError */ .dz('logins', `entry ${i + 1} has no registry: give the registry host, e.g. ghcr.io`);
-        if (!login.username || !login.password)
-            throw new _input_js__WEBPACK_IMPORTED_MODULE_3__/* .InputError */ .dz('logins', `entry ${i + 1} (${login.registry}) needs both username and password: give both`);
-        return login;
-    });
-}
-function loginArgs(login) {
-    const args = ['login', '--username', login.username, '--password-stdin'];
-    if (login.registry)
-        args.push(login.registry);
-    return args;
-}
-async function loginTo(docker, login, retry) {
-    const where = login.registry || 'docker.io';
-    try {
-        await docker.run(loginArgs(login), { input: login.password, retry, silent: true });
-    }
-    catch (error) {
-        if (!(error instanceof _docker_js__WEBPACK_IMPORTED_MODULE_2__/* .DockerCommandError */ .YJ))
-            throw error;
-        const detail = (0,_docker_js__WEBPACK_IMPORTED_MODULE_2__/* .lastLines */ .w$)(error.result.stderr || error.result.stdout, 1);
-        if (error.failure.kind === 'auth') {
-            throw new Error(`login to ${where} failed: the registry refused user "${login.username}" with the given password (${detail}); check the "username" and "password" inputs (or "logins", or the secret behind them)`, { cause: error });
-        }
-        throw new Error(`login to ${where} failed: ${detail}: check the registry host in input "registry" (or "logins") and that the registry is up`, {
-            cause: error
-        });
-    }
-}
-async function logoutFrom(docker, registry) {
-    const args = registry ? ['logout', registry] : ['logout'];
-    await docker.run(args, { silent: true });
-}
-/**
- * Logs in to every registry in order; `remember` is told the registries logged into so far after each one, so
- * the post step logs out of exactly those even when a later login fails.
- */
-async function logInAll(docker, logins, retry, remember) {
-    if (logins.length === 0) {
-        _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .info */ .pq('no login inputs: using the credentials earlier steps stored');
-        return;
-    }
-    const loggedIn = [];
-    for (const login of logins) {
-        await loginTo(docker, login, retry);
-        loggedIn.push(login.registry);
-        remember([...loggedIn]);
-        _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .info */ .pq(`logged in to ${login.registry || 'docker.io'} as ${login.username}`);
-    }
-}
-
-
-/***/ }),
-
-/***/ 3762:
+/***/ 4707:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
 // EXPORTS
 __nccwpck_require__.d(__webpack_exports__, {
-  e: () => (/* binding */ run)
+  kG: () => (/* binding */ dockerConfigDir),
+  K2: () => (/* binding */ installBuildx),
+  Ou: () => (/* binding */ parseBuildxVersion),
+  jZ: () => (/* binding */ readBuildxInstallSettings)
 });
+
+// UNUSED EXPORTS: BuildxInstallError, DEFAULT_BUILDX_DOWNLOAD_URL, checksumsUrl, parseChecksums, releasePlatform, releaseUrl, sameVersion, sha256File
 
 // EXTERNAL MODULE: ./node_modules/@actions/core/lib/core.js + 8 modules
 var lib_core = __nccwpck_require__(6058);
-// EXTERNAL MODULE: external "node:fs/promises"
-var promises_ = __nccwpck_require__(1455);
-;// CONCATENATED MODULE: external "node:os"
-const external_node_os_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:os");
-;// CONCATENATED MODULE: external "node:path"
-const external_node_path_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:path");
-// EXTERNAL MODULE: ./src/input.ts
-var src_input = __nccwpck_require__(3599);
-// EXTERNAL MODULE: ./src/docker.ts
-var src_docker = __nccwpck_require__(3871);
-// EXTERNAL MODULE: ./src/platform.ts
-var src_platform = __nccwpck_require__(3728);
-;// CONCATENATED MODULE: ./src/build.ts
-/**
- * `docker buildx build`: the argv from settings, and what buildx reports back in its metadata file.
- */
-
-
-
-
-
-/** The argv (after `docker`) for one multi-platform build. */
-function buildxBuildArgs(request) {
-    const args = request.dockerContext ? ['--context', request.dockerContext, 'buildx', 'build'] : ['buildx', 'build'];
-    if (request.builder)
-        args.push('--builder', request.builder);
-    args.push('--file', request.file, '--platform', request.platforms.map(src_platform/* formatPlatform */.Bq).join(','));
-    if (request.target)
-        args.push('--target', request.target);
-    for (const arg of request.buildArgs)
-        args.push('--build-arg', `${arg.name}=${arg.value}`);
-    for (const label of request.labels ?? [])
-        args.push('--label', label);
-    for (const annotation of request.annotations ?? [])
-        args.push('--annotation', annotation);
-    for (const secret of request.secretFiles ?? [])
-        args.push('--secret', `id=${secret.id},src=${secret.file}`);
-    for (const cache of request.cacheFrom ?? [])
-        args.push('--cache-from', cache);
-    for (const cache of request.cacheTo ?? [])
-        args.push('--cache-to', cache);
-    if (request.noCache)
-        args.push('--no-cache');
-    if (request.pull)
-        args.push('--pull');
-    if (request.provenance !== undefined)
-        args.push(`--provenance=${request.provenance}`);
-    if (request.sbom !== undefined)
-        args.push(`--sbom=${request.sbom}`);
-    switch (request.output.kind) {
-        case 'load':
-            args.push('--tag', request.output.name, '--load');
-            break;
-        case 'push-by-digest':
-            args.push('--output', `type=image,name=${request.output.repository},push-by-digest=true,name-canonical=true,push=true`);
-            break;
-        case 'none':
-            break;
-    }
-    args.push('--metadata-file', request.metadataFile);
-    args.push(request.context);
-    return args;
-}
-function parseBuildMetadata(json) {
-    let raw;
-    try {
-        raw = JSON.parse(json);
-    }
-    catch (error) {
-        throw new Error(`buildx wrote a metadata file that is not JSON: ${error.message}`, { cause: error });
-    }
-    if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
-        throw new Error('buildx wrote a metadata file that is not a JSON object');
-    }
-    const record = raw;
-    const digest = record['containerimage.digest'];
-    const names = record['image.name'];
-    return {
-        digest: typeof digest === 'string' ? digest : undefined,
-        imageNames: typeof names === 'string' ? names.split(',').filter(n => n !== '') : [],
-        raw: record
-    };
-}
-/**
- * The platform and cause of a failed build, from buildx's progress output. buildx prefixes each step with
- * `[linux/arm64 build 3/4]` and ends with `ERROR: failed to solve: ...`.
- */
-function describeBuildFailure(output) {
-    const lines = output.split('\n').map(l => l.trim());
-    const errorLine = [...lines].reverse().find(l => /^ERROR:/.test(l) || /^error:/i.test(l));
-    const cause = (errorLine ?? lines.filter(l => l !== '').slice(-1)[0] ?? 'no output').replace(/^ERROR:\s*/, '');
-    const failedStep = [...lines].reverse().find(l => /^> \[[^\]]+\]/.test(l)) ?? '';
-    const platform = /\[(\w+\/[\w.]+(?:\/\w+)?)\s/.exec(failedStep)?.[1];
-    const step = /^> \[[^\]]+\]\s*(.*?):?$/.exec(failedStep)?.[1];
-    const where = platform ? ` for ${platform}` : '';
-    const what = step ? ` at \`${step}\`` : '';
-    return `the build failed${where}${what}: ${cause}`;
-}
-class BuildError extends Error {
-    name = 'BuildError';
-}
-/** Runs the build and returns buildx's metadata. A failed build ends in a {@link BuildError} naming the platform. */
-async function runBuild(docker, request, retry) {
-    let progress;
-    try {
-        progress = (await docker.run(buildxBuildArgs(request), retry ? { retry } : {})).stderr;
-    }
-    catch (error) {
-        if (error instanceof src_docker/* DockerCommandError */.YJ) {
-            const failure = describeBuildFailure(error.result.stderr || error.result.stdout);
-            throw new BuildError(`${failure}; fix ${request.file} (the step's output is in the build log above)`, { cause: error });
-        }
-        throw error;
-    }
-    let json;
-    try {
-        json = await (0,promises_.readFile)(request.metadataFile, 'utf8');
-    }
-    catch (error) {
-        throw new Error(`buildx succeeded but wrote no metadata file at ${request.metadataFile}`, { cause: error });
-    }
-    return { ...parseBuildMetadata(json), progress };
-}
-/**
- * Where a build's result goes for a driver: the `docker` driver loads into the engine's store (it cannot push by
- * digest); other drivers push by digest when publishing, and keep the result in their cache otherwise.
- */
-function chooseOutput(driver, push, firstRepository, stagingName) {
-    if (driver === 'docker')
-        return { kind: 'load', name: stagingName };
-    return push ? { kind: 'push-by-digest', repository: firstRepository } : { kind: 'none' };
-}
-/** Fails early, naming the input, when the context or the Dockerfile is not there. */
-async function checkBuildFiles(context, file) {
-    const contextStat = await (0,promises_.stat)(context).catch(() => undefined);
-    if (!contextStat?.isDirectory()) {
-        throw new src_input/* InputError */.dz('context', `directory "${context}" does not exist (relative paths start at ${process.cwd()}): check out the repository first, or fix the path`);
-    }
-    const fileStat = await (0,promises_.stat)(file).catch(() => undefined);
-    if (!fileStat?.isFile()) {
-        throw new src_input/* InputError */.dz('file', `Dockerfile "${file}" does not exist (relative paths start at ${process.cwd()}): set "file" to its path`);
-    }
-}
-/** Writes each build secret to its own file (mode 0600) in `dir`, for `--secret id=...,src=FILE`. */
-async function writeSecretFiles(dir, secrets) {
-    const files = [];
-    for (const secret of secrets) {
-        const file = external_node_path_namespaceObject.join(dir, `secret-${files.length}`);
-        await (0,promises_.writeFile)(file, secret.value, { mode: 0o600 });
-        files.push({ id: secret.id, file });
-    }
-    return files;
-}
-
-// EXTERNAL MODULE: ./node_modules/@actions/exec/lib/exec.js + 2 modules
-var lib_exec = __nccwpck_require__(5260);
-// EXTERNAL MODULE: external "node:fs"
-var external_node_fs_ = __nccwpck_require__(3024);
-;// CONCATENATED MODULE: ./src/qemu.ts
-/**
- * QEMU user emulation for the platforms the runner cannot execute itself: which requested platforms are native,
- * which already have a binfmt_misc handler, and installing only the missing handlers (`qemu` input).
- *
- *   auto   nothing when every platform is native or already registered; otherwise installs only the missing
- *          handlers: from the host's qemu-user-static when it is installed (its /usr/lib/binfmt.d rules and
- *          binaries), else with the binfmt image.
- *   image  `docker run --rm --privileged <binfmt-image> --install <arches>`.
- *   host   mounts binfmt_misc if needed and registers the host's qemu-user-static rules with the F flag.
- *   off    touches nothing and checks nothing.
- */
-
-
-
-
-
-
-
-const QEMU_MODES = ['auto', 'image', 'host', 'off'];
-/**
- * Pinned, never a floating tag: `tonistiigi/binfmt:latest` once shipped a QEMU (9.2) whose emulated programs
- * segfaulted at random on ubuntu-24.04 runners (docker/setup-qemu-action#198, tonistiigi/binfmt#240); the 8.1.5
- * build is the one those reports settled on.
- */
-const DEFAULT_BINFMT_IMAGE = 'tonistiigi/binfmt:qemu-v8.1.5';
-const BINFMT_MISC_DIR = '/proc/sys/fs/binfmt_misc';
-const BINFMT_CONF_DIR = '/usr/lib/binfmt.d';
-function readQemuSettings(read) {
-    const raw = read('qemu').trim().toLowerCase() || 'auto';
-    if (!QEMU_MODES.includes(raw)) {
-        throw new src_input/* InputError */.dz('qemu', `"${read('qemu').trim()}" is not a mode: write one of ${QEMU_MODES.join(', ')}`);
-    }
-    const binfmtImage = read('binfmt-image').trim() || DEFAULT_BINFMT_IMAGE;
-    if (/\s/.test(binfmtImage))
-        throw new src_input/* InputError */.dz('binfmt-image', `"${binfmtImage}" is not an image reference`);
-    return { mode: raw, binfmtImage };
-}
-/** The binfmt handler name's suffix (`qemu-<name>`) QEMU uses for each OCI architecture. */
-const QEMU_NAMES = {
-    amd64: 'x86_64',
-    '386': 'i386',
-    arm64: 'aarch64',
-    arm: 'arm',
-    ppc64le: 'ppc64le',
-    s390x: 's390x',
-    riscv64: 'riscv64',
-    mips64le: 'mips64el',
-    mips64: 'mips64',
-    loong64: 'loongarch64'
-};
-/** `qemu-aarch64` for linux/arm64: the file name of the handler under /proc/sys/fs/binfmt_misc. */
-function handlerName(platform) {
-    const name = QEMU_NAMES[platform.architecture];
-    if (!name)
-        throw new Error(`no QEMU emulator is known for ${(0,src_platform/* formatPlatform */.Bq)(platform)}`);
-    return `qemu-${name}`;
-}
-/** Node's `process.arch` (or `uname -m`) as an OCI architecture. */
-function hostArchitecture(arch = process.arch) {
-    const map = {
-        x64: 'amd64',
-        x86_64: 'amd64',
-        arm64: 'arm64',
-        aarch64: 'arm64',
-        ia32: '386',
-        i686: '386',
-        arm: 'arm',
-        armv7l: 'arm',
-        ppc64: 'ppc64le',
-        ppc64le: 'ppc64le',
-        s390x: 's390x',
-        riscv64: 'riscv64',
-        loong64: 'loong64',
-        loongarch64: 'loong64',
-        mips64el: 'mips64le'
-    };
-    return map[arch] ?? arch;
-}
-/** Architectures a host runs without emulation: its own, and 386 on amd64 (x86-64 CPUs run 32-bit code). */
-function nativeArchitectures(hostArch) {
-    return hostArch === 'amd64' ? ['amd64', '386'] : [hostArch];
-}
-/** Parses one /proc/sys/fs/binfmt_misc/<name> file. */
-function parseHandler(text) {
-    const lines = text.split('\n').map(l => l.trim());
-    return {
-        enabled: lines[0] === 'enabled',
-        interpreter: lines.find(l => l.startsWith('interpreter '))?.slice('interpreter '.length) ?? '',
-        flags: lines.find(l => l.startsWith('flags:'))?.slice('flags:'.length).trim() ?? ''
-    };
-}
-/** The handler registered under `dir/<name>`, or undefined when there is none. */
-async function readHandler(dir, name) {
-    try {
-        return parseHandler(await (0,promises_.readFile)(external_node_path_namespaceObject.join(dir, name), 'utf8'));
-    }
-    catch (error) {
-        if (error.code === 'ENOENT')
-            return undefined;
-        throw error;
-    }
-}
-/** Whether binfmt_misc as a whole is mounted and enabled (`dir/status`). */
-async function binfmtEnabled(dir) {
-    try {
-        return (await (0,promises_.readFile)(external_node_path_namespaceObject.join(dir, 'status'), 'utf8')).trim() === 'enabled';
-    }
-    catch {
-        return false;
-    }
-}
-/** Sorts the requested platforms into native, already emulated, and missing a handler. */
-function planQemu(platforms, hostArch, handlers, binfmtOn = true) {
-    const native = nativeArchitectures(hostArch);
-    const plan = { native: [], registered: [], missing: [] };
-    for (const platform of platforms) {
-        if (native.includes(platform.architecture))
-            plan.native.push(platform);
-        else if (binfmtOn && handlers[handlerName(platform)]?.enabled)
-            plan.registered.push(platform);
-        else
-            plan.missing.push(platform);
-    }
-    return plan;
-}
-/** The distinct architectures of some platforms, in order (`--install arm,riscv64`). */
-function architectures(platforms) {
-    return [...new Set(platforms.map(p => p.architecture))];
-}
-/**
- * A binfmt.d rule (`:name:type:offset:magic:mask:interpreter:flags`) with the F (fix-binary) flag: the kernel
- * opens the interpreter when the rule is registered, so it works inside containers that do not have it.
- * The first character is the field separator, as the kernel reads it.
- */
-function withFixBinary(line) {
-    const rule = line.trim();
-    const sep = rule[0];
-    if (!sep)
-        throw new Error('empty binfmt rule');
-    const fields = rule.slice(1).split(sep);
-    if (fields.length < 6 || fields.length > 7) {
-        throw new Error(`not a binfmt rule (:name:type:offset:magic:mask:interpreter:flags): ${rule}`);
-    }
-    const flags = fields[6] ?? '';
-    fields[6] = flags.includes('F') ? flags : `${flags}F`;
-    return sep + fields.join(sep);
-}
-/** The rule lines of a binfmt.d file (no comments, no blank lines). */
-function ruleLines(conf) {
-    return conf
-        .split('\n')
-        .map(l => l.trim())
-        .filter(l => l !== '' && !l.startsWith('#') && !l.startsWith(';'));
-}
-function realQemuHost() {
-    return {
-        binfmtDir: BINFMT_MISC_DIR,
-        confDir: BINFMT_CONF_DIR,
-        hostArch: hostArchitecture(),
-        isRoot: process.getuid?.() === 0,
-        async exec(command, args, input) {
-            const out = await lib_exec/* getExecOutput */.H(command, args, {
-                ignoreReturnCode: true,
-                input: input === undefined ? undefined : Buffer.from(input)
-            });
-            if (out.exitCode !== 0) {
-                throw new Error(`${command} ${args.join(' ')} failed (exit ${out.exitCode}): ${(out.stderr || out.stdout).trim()}`);
-            }
-        }
-    };
-}
-/** Whether the host's qemu-user-static has a rule and an interpreter for every given platform. */
-async function hostHasQemu(host, platforms) {
-    for (const platform of platforms) {
-        const conf = external_node_path_namespaceObject.join(host.confDir, `${handlerName(platform)}.conf`);
-        let text;
-        try {
-            text = await (0,promises_.readFile)(conf, 'utf8');
-        }
-        catch {
-            return false;
-        }
-        const rule = ruleLines(text)[0];
-        if (!rule)
-            return false;
-        const interpreter = rule.slice(1).split(rule[0] ?? ':')[5];
-        if (!interpreter || !(0,external_node_fs_.existsSync)(interpreter))
-            return false;
-    }
-    return true;
-}
-async function readHandlers(host, platforms) {
-    const handlers = {};
-    for (const platform of platforms) {
-        if (nativeArchitectures(host.hostArch).includes(platform.architecture))
-            continue;
-        const name = handlerName(platform);
-        handlers[name] = await readHandler(host.binfmtDir, name);
-    }
-    return handlers;
-}
-async function writeProc(host, file, content) {
-    if (host.isRoot) {
-        await (0,promises_.writeFile)(file, content);
-        return;
-    }
-    // Not root (GitHub-hosted runners): passwordless sudo, without a shell.
-    await host.exec('sudo', ['-n', 'tee', file], content);
-}
-/** `host` mode: registers the host's qemu-user-static rules, with F, for the given platforms. */
-async function registerFromHost(host, platforms) {
-    if (!(0,external_node_fs_.existsSync)(external_node_path_namespaceObject.join(host.binfmtDir, 'register'))) {
-        lib_core/* info */.pq(`mounting binfmt_misc on ${host.binfmtDir}`);
-        const args = ['-t', 'binfmt_misc', 'binfmt_misc', host.binfmtDir];
-        if (host.isRoot)
-            await host.exec('mount', args);
-        else
-            await host.exec('sudo', ['-n', 'mount', ...args]);
-    }
-    for (const platform of platforms) {
-        const name = handlerName(platform);
-        const conf = external_node_path_namespaceObject.join(host.confDir, `${name}.conf`);
-        let text;
-        try {
-            text = await (0,promises_.readFile)(conf, 'utf8');
-        }
-        catch {
-            throw new src_input/* InputError */.dz('qemu', `host mode needs ${conf} for ${(0,src_platform/* formatPlatform */.Bq)(platform)}, and it is missing: install qemu-user-static on the runner (apt-get install qemu-user-static), or set "qemu: image"`);
-        }
-        const existing = await readHandler(host.binfmtDir, name);
-        if (existing) {
-            // A disabled (or F-less) leftover: the kernel refuses a second rule with the same name.
-            lib_core/* info */.pq(`replacing the ${existing.enabled ? 'enabled' : 'disabled'} handler ${name}`);
-            await writeProc(host, external_node_path_namespaceObject.join(host.binfmtDir, name), '-1');
-        }
-        for (const rule of ruleLines(text)) {
-            const line = withFixBinary(rule);
-            lib_core/* info */.pq(`registering ${name} for ${(0,src_platform/* formatPlatform */.Bq)(platform)}: ${line}`);
-            await writeProc(host, external_node_path_namespaceObject.join(host.binfmtDir, 'register'), `${line}\n`);
-        }
-    }
-}
-/** `image` mode: the binfmt image installs the handlers. */
-async function registerWithImage(docker, image, platforms) {
-    const arches = architectures(platforms).join(',');
-    lib_core/* info */.pq(`installing QEMU handlers for ${arches} with ${image}`);
-    const result = await docker.run(['run', '--rm', '--privileged', image, '--install', arches], { allowFailure: true });
-    if (result.exitCode !== 0) {
-        const cause = (result.stderr || result.stdout).trim().split('\n').slice(-3).join(' | ');
-        throw new src_input/* InputError */.dz('binfmt-image', `running ${image} --install ${arches} failed (exit ${result.exitCode}): ${cause}. Point "binfmt-image" at a binfmt image this runner can pull, or set "qemu: host" with qemu-user-static installed`);
-    }
-}
-/** The whole QEMU phase: plan, install the missing handlers, verify. */
-async function setUpQemu(docker, settings, platforms, host = realQemuHost()) {
-    const binfmtOn = await binfmtEnabled(host.binfmtDir);
-    const plan = planQemu(platforms, host.hostArch, await readHandlers(host, platforms), binfmtOn);
-    const list = (ps) => ps.map(src_platform/* formatPlatform */.Bq).join(', ') || 'none';
-    lib_core/* info */.pq(`host architecture ${host.hostArch}; native: ${list(plan.native)}; emulated already: ${list(plan.registered)}; missing a handler: ${list(plan.missing)}`);
-    if (settings.mode === 'off') {
-        lib_core/* info */.pq('qemu: off: no handler is installed or checked');
-        return { installedWith: 'none', plan, emulated: plan.registered, hostArch: host.hostArch };
-    }
-    let installedWith = 'none';
-    if (plan.missing.length === 0) {
-        lib_core/* info */.pq(plan.registered.length === 0
-            ? 'nothing to install: every requested platform runs natively on this runner'
-            : 'nothing to install: every foreign platform already has an enabled binfmt handler');
-    }
-    else {
-        let mode = settings.mode;
-        if (mode === 'auto') {
-            mode = (await hostHasQemu(host, plan.missing)) ? 'host' : 'image';
-            lib_core/* info */.pq(mode === 'host'
-                ? `qemu: auto: using the host's qemu-user-static for ${list(plan.missing)}`
-                : `qemu: auto: no host qemu-user-static for ${list(plan.missing)}; using ${settings.binfmtImage}`);
-        }
-        if (mode === 'host')
-            await registerFromHost(host, plan.missing);
-        else
-            await registerWithImage(docker, settings.binfmtImage, plan.missing);
-        installedWith = mode === 'host' ? 'host' : 'image';
-    }
-    const after = await readHandlers(host, platforms);
-    const verified = planQemu(platforms, host.hostArch, after, await binfmtEnabled(host.binfmtDir));
-    if (verified.missing.length > 0) {
-        const names = verified.missing.map(p => `${(0,src_platform/* formatPlatform */.Bq)(p)} (${handlerName(p)})`).join(', ');
-        throw new src_input/* InputError */.dz('qemu', `no enabled binfmt handler for ${names} after setting up QEMU (${installedWith === 'none' ? settings.mode : installedWith}): ` +
-            'set "qemu: host" with qemu-user-static installed on the runner, or "qemu: image" with a "binfmt-image" this runner can pull, or remove the platform');
-    }
-    return { installedWith, plan, emulated: verified.registered, hostArch: host.hostArch };
-}
-
-;// CONCATENATED MODULE: ./src/build-times.ts
-/**
- * Per-platform build time from BuildKit's own progress records, as buildx prints them in plain progress (what it
- * prints when its output is not a terminal, as on a runner):
- *
- *   #12 [linux/amd64->arm64 build 4/4] RUN go build …     (runs on linux/amd64, for linux/arm64)
- *   #14 [linux/arm64 build 4/4] RUN go build …            (runs on linux/arm64: under QEMU on an amd64 runner)
- *   #14 DONE 45.6s
- *
- * so the cost of emulation shows in the job summary. Steps BuildKit shares between platforms (identical steps
- * of a `$BUILDPLATFORM` stage) are counted once, under the platform BuildKit names; `internal` steps (metadata,
- * context) are left out. Steps run in parallel, so a platform's time is the sum of its steps, not wall time.
- */
-
-
-/** The steps with a duration in buildx's plain progress output (cached and internal steps left out). */
-function parseStepTimes(progress, platforms) {
-    const named = new Map();
-    const steps = [];
-    const only = platforms.length === 1 ? (0,src_platform/* formatPlatform */.Bq)(platforms[0]) : undefined;
-    for (const line of progress.split('\n')) {
-        const start = /^#(\d+) \[([^\]]+)\] (.*)$/.exec(line.trim());
-        if (start) {
-            const [, id, label, rest] = start;
-            const [first = '', ...words] = label.split(' ');
-            const hasPlatform = first.includes('/');
-            if ((hasPlatform ? words[0] : first) === 'internal')
-                continue;
-            const place = hasPlatform ? platformsOf(first) : only ? { runsOn: only, platform: only } : undefined;
-            if (place)
-                named.set(id, { ...place, name: `${(hasPlatform ? words : [first, ...words]).join(' ')} ${rest}`.trim() });
-            continue;
-        }
-        const done = /^#(\d+) DONE (\d+(?:\.\d+)?)s$/.exec(line.trim());
-        const step = done ? named.get(done[1]) : undefined;
-        if (done && step)
-            steps.push({ ...step, seconds: Number(done[2]) });
-    }
-    return steps;
-}
-/** `linux/amd64->arm64` → runs on linux/amd64 for linux/arm64; `linux/arm64` → on and for linux/arm64. */
-function platformsOf(text) {
-    const [runsOn = '', target] = text.split('->');
-    try {
-        const on = (0,src_platform/* parsePlatform */.FL)(runsOn);
-        const forPlatform = target ? (0,src_platform/* parsePlatform */.FL)(target.includes('/') ? target : `${on.os}/${target}`) : on;
-        return { runsOn: (0,src_platform/* formatPlatform */.Bq)(on), platform: (0,src_platform/* formatPlatform */.Bq)(forPlatform) };
-    }
-    catch {
-        return undefined;
-    }
-}
-/** Per requested platform: step time, the part under QEMU, and the slowest emulated step. */
-function platformBuildTimes(steps, platforms, hostArch) {
-    const native = nativeArchitectures(hostArch);
-    return platforms.map(src_platform/* formatPlatform */.Bq).map(platform => {
-        const own = steps.filter(s => s.platform === platform);
-        // only RUN steps execute the platform's programs; FROM, COPY, WORKDIR are file operations BuildKit does itself
-        const emulated = own.filter(s => / RUN /.test(` ${s.name}`) && !native.includes((0,src_platform/* parsePlatform */.FL)(s.runsOn).architecture));
-        const slowest = [...emulated].sort((a, b) => b.seconds - a.seconds)[0];
-        const time = {
-            platform,
-            seconds: round(own.reduce((sum, s) => sum + s.seconds, 0)),
-            emulatedSeconds: round(emulated.reduce((sum, s) => sum + s.seconds, 0)),
-            steps: own.length
-        };
-        return slowest ? { ...time, slowestEmulated: { name: slowest.name, seconds: slowest.seconds } } : time;
-    });
-}
-function round(seconds) {
-    return Math.round(seconds * 10) / 10;
-}
-
-;// CONCATENATED MODULE: ./src/elf.ts
-/**
- * ELF headers: which machine an executable was built for, read from its first bytes, and whether that machine
- * runs a platform's binaries. Used by the architecture check (architecture.ts), which reads only file heads.
- */
-
-/** How many bytes of a file {@link readElfHeader} needs to also see the program headers of common binaries. */
-const ELF_HEAD_BYTES = 4096;
-const EM = {
-    I386: 3,
-    MIPS: 8,
-    PPC: 20,
-    PPC64: 21,
-    S390: 22,
-    ARM: 40,
-    X86_64: 62,
-    AARCH64: 183,
-    RISCV: 243,
-    LOONGARCH: 258
-};
-/** What the ELF header of each OCI architecture's binaries says. */
-const ARCHITECTURE_MACHINES = {
-    amd64: { machine: EM.X86_64, bits: 64, endian: 'little' },
-    '386': { machine: EM.I386, bits: 32, endian: 'little' },
-    arm64: { machine: EM.AARCH64, bits: 64, endian: 'little' },
-    arm: { machine: EM.ARM, bits: 32, endian: 'little' },
-    ppc64le: { machine: EM.PPC64, bits: 64, endian: 'little' },
-    s390x: { machine: EM.S390, bits: 64, endian: 'big' },
-    riscv64: { machine: EM.RISCV, bits: 64, endian: 'little' },
-    mips64le: { machine: EM.MIPS, bits: 64, endian: 'little' },
-    mips64: { machine: EM.MIPS, bits: 64, endian: 'big' },
-    loong64: { machine: EM.LOONGARCH, bits: 64, endian: 'little' }
-};
-/** Reads the ELF header from a file's first bytes; undefined when they are not an ELF file (or too short). */
-function readElfHeader(head) {
-    if (head.length < 20 || head[0] !== 0x7f || head[1] !== 0x45 || head[2] !== 0x4c || head[3] !== 0x46)
-        return undefined;
-    const bits = head[4] === 1 ? 32 : head[4] === 2 ? 64 : undefined;
-    const endian = head[5] === 1 ? 'little' : head[5] === 2 ? 'big' : undefined;
-    if (!bits || !endian)
-        return undefined;
-    const view = new DataView(head.buffer, head.byteOffset, head.byteLength);
-    const little = endian === 'little';
-    const types = { 1: 'relocatable', 2: 'executable', 3: 'shared', 4: 'core' };
-    const header = {
-        bits,
-        endian,
-        type: types[view.getUint16(16, little)] ?? 'other',
-        machine: view.getUint16(18, little)
-    };
-    const dynamic = hasInterpreter(view, bits, little);
-    return dynamic === undefined ? header : { ...header, dynamic };
-}
-/** Whether a `PT_INTERP` program header is present; undefined when the program headers are not in `view`. */
-function hasInterpreter(view, bits, little) {
-    const headerSize = bits === 64 ? 64 : 52;
-    if (view.byteLength < headerSize)
-        return undefined;
-    const phoff = bits === 64 ? Number(view.getBigUint64(32, little)) : view.getUint32(28, little);
-    const entrySize = view.getUint16(bits === 64 ? 54 : 42, little);
-    const count = view.getUint16(bits === 64 ? 56 : 44, little);
-    if (entrySize < 4 || phoff + entrySize * count > view.byteLength)
-        return undefined;
-    const PT_INTERP = 3;
-    for (let i = 0; i < count; i++) {
-        if (view.getUint32(phoff + i * entrySize, little) === PT_INTERP)
-            return true;
-    }
-    return false;
-}
-/** The machine as people name it (`file` and `uname -m` spellings): x86-64, aarch64, ppc64le, s390x, … */
-function describeMachine(header) {
-    switch (header.machine) {
-        case EM.X86_64:
-            return 'x86-64';
-        case EM.I386:
-            return 'i386';
-        case EM.AARCH64:
-            return 'aarch64';
-        case EM.ARM:
-            return 'arm (32-bit)';
-        case EM.PPC64:
-            return header.endian === 'little' ? 'ppc64le' : 'ppc64 (big-endian)';
-        case EM.PPC:
-            return 'ppc (32-bit)';
-        case EM.S390:
-            return header.bits === 64 ? 's390x' : 's390 (31-bit)';
-        case EM.RISCV:
-            return `riscv${header.bits}`;
-        case EM.MIPS:
-            return `mips${header.bits === 64 ? '64' : ''}${header.endian === 'little' ? 'el' : ''}`;
-        case EM.LOONGARCH:
-            return 'loongarch64';
-        default:
-            return `ELF machine ${header.machine}`;
-    }
-}
-/** The OCI architecture an ELF header's binary is for (amd64, arm64, …), or undefined for one this action does not know. */
-function elfArchitecture(header) {
-    return Object.entries(ARCHITECTURE_MACHINES).find(([, m]) => m.machine === header.machine && m.bits === header.bits && m.endian === header.endian)?.[0];
-}
-/**
- * Whether a platform runs this binary: the machine, word size and byte order must be the platform's. An amd64
- * image may also hold i386 binaries (x86-64 CPUs run them, as qemu.ts's native architectures say).
- */
-function runsOn(header, platform) {
-    const arch = elfArchitecture(header);
-    if (arch === platform.architecture)
-        return true;
-    return platform.architecture === 'amd64' && arch === '386';
-}
-/** `linux/arm64: /hello is an x86-64 executable (statically linked)`. */
-function describeElf(header) {
-    const kind = header.type === 'shared' ? 'executable (PIE or shared object)' : header.type === 'executable' ? 'executable' : `${header.type} file`;
-    const linking = header.dynamic === undefined ? '' : header.dynamic ? ', dynamically linked' : ', statically linked';
-    return `${/^[aeisx]/.test(describeMachine(header)) ? 'an' : 'a'} ${describeMachine(header)} ${kind}${linking}`;
-}
-/** The machine a platform's binaries must be built for, in words: `aarch64` for linux/arm64. */
-function expectedMachine(platform) {
-    const m = ARCHITECTURE_MACHINES[platform.architecture];
-    if (!m)
-        return (0,src_platform/* formatPlatform */.Bq)(platform);
-    return describeMachine({ bits: m.bits, endian: m.endian, machine: m.machine, type: 'executable' });
-}
-
-// EXTERNAL MODULE: external "node:zlib"
-var external_node_zlib_ = __nccwpck_require__(8522);
-;// CONCATENATED MODULE: ./src/layers.ts
-
-
-/** The decompressing stream for a layer media type. */
-function decompressor(mediaType) {
-    if (/gzip/.test(mediaType))
-        return external_node_zlib_.createGunzip();
-    if (/zstd/.test(mediaType)) {
-        const create = external_node_zlib_.createZstdDecompress;
-        if (!create)
-            throw new Error(`a layer is ${mediaType}, which this Node cannot decompress (Node 22.15 or later can)`);
-        return create();
-    }
-    if (/\.tar$|tar$/.test(mediaType))
-        return undefined;
-    throw new Error(`a layer has media type ${mediaType}, which is not a tar layer`);
-}
-function normalize(name) {
-    const parts = [];
-    for (const part of name.split('/')) {
-        if (part === '' || part === '.')
-            continue;
-        if (part === '..')
-            parts.pop();
-        else
-            parts.push(part);
-    }
-    return `/${parts.join('/')}`;
-}
-function octal(block, offset, length) {
-    const field = block.subarray(offset, offset + length);
-    if ((field[0] & 0x80) !== 0) {
-        // base-256 (GNU) for sizes of 8 GiB and more
-        let value = field[0] & 0x7f;
-        for (let i = 1; i < field.length; i++)
-            value = value * 256 + field[i];
-        return value;
-    }
-    const text = Buffer.from(field).toString('latin1').replace(/\0.*$/s, '').trim();
-    return text === '' ? 0 : parseInt(text, 8);
-}
-function layers_text(block, offset, length) {
-    const field = Buffer.from(block.subarray(offset, offset + length));
-    const end = field.indexOf(0);
-    return field.subarray(0, end === -1 ? field.length : end).toString('utf8');
-}
-/** `len key=value\n` records of a pax extended header. */
-function paxRecords(data) {
-    const records = {};
-    let offset = 0;
-    while (offset < data.length) {
-        const space = data.indexOf(0x20, offset);
-        if (space === -1)
-            break;
-        const length = parseInt(data.subarray(offset, space).toString('latin1'), 10);
-        if (!length)
-            break;
-        const record = data.subarray(space + 1, offset + length - 1).toString('utf8');
-        const eq = record.indexOf('=');
-        if (eq > 0)
-            records[record.slice(0, eq)] = record.slice(eq + 1);
-        offset += length;
-    }
-    return records;
-}
-/**
- * Reads one layer (an uncompressed tar stream): every entry's type, mode and link target, and the first
- * {@link ELF_HEAD_BYTES} of regular files with an execute bit. Long names (pax `path`, GNU `L`) are followed.
- */
-async function readTar(stream) {
-    const changes = { entries: new Map(), deleted: [], opaque: [] };
-    let pending = Buffer.alloc(0);
-    // what the bytes being read belong to: the next header (data undefined), or an entry's data and padding
-    const at = {};
-    let pax = {};
-    let longName;
-    let longLink;
-    let ended = false;
-    const onHeader = (block) => {
-        if (block.every(b => b === 0)) {
-            ended = true;
-            return;
-        }
-        const typeflag = String.fromCharCode(block[156] || 48);
-        const size = pax.size !== undefined ? Number(pax.size) : octal(block, 124, 12);
-        const prefix = layers_text(block, 257, 6) === 'ustar' ? layers_text(block, 345, 155) : '';
-        const name = longName ?? pax.path ?? (prefix ? `${prefix}/${layers_text(block, 0, 100)}` : layers_text(block, 0, 100));
-        const link = longLink ?? pax.linkpath ?? layers_text(block, 157, 100);
-        const mode = octal(block, 100, 8);
-        const padding = (512 - (size % 512)) % 512;
-        const consume = (keep, done) => {
-            if (size === 0)
-                done(Buffer.alloc(0));
-            else
-                at.data = { remaining: size, padding, collect: keep > 0 ? [] : undefined, keep, done };
-        };
-        if (typeflag === 'x')
-            return consume(size, data => (pax = { ...pax, ...paxRecords(data) }));
-        if (typeflag === 'g')
-            return consume(0, () => undefined);
-        if (typeflag === 'L')
-            return consume(size, data => (longName = data.toString('utf8').replace(/\0+$/, '')));
-        if (typeflag === 'K')
-            return consume(size, data => (longLink = data.toString('utf8').replace(/\0+$/, '')));
-        pax = {};
-        longName = undefined;
-        longLink = undefined;
-        const path = normalize(name);
-        const base = path.slice(path.lastIndexOf('/') + 1);
-        const dir = path.slice(0, path.lastIndexOf('/')) || '/';
-        if (base === '.wh..wh..opq') {
-            changes.opaque.push(dir);
-            return consume(0, () => undefined);
-        }
-        if (base.startsWith('.wh.')) {
-            changes.deleted.push(`${dir === '/' ? '' : dir}/${base.slice(4)}`);
-            return consume(0, () => undefined);
-        }
-        const type = typeflag === '0' || typeflag === '7' ? 'file' : typeflag === '2' ? 'symlink' : typeflag === '1' ? 'hardlink' : typeflag === '5' ? 'directory' : 'other';
-        const entry = type === 'symlink' || type === 'hardlink' ? { type, mode, link } : { type, mode };
-        changes.entries.set(path, entry);
-        const executable = type === 'file' && (mode & 0o111) !== 0;
-        consume(executable ? Math.min(size, ELF_HEAD_BYTES) : 0, data => {
-            if (executable)
-                entry.head = new Uint8Array(data);
-        });
-    };
-    for await (const chunk of stream) {
-        pending = pending.length === 0 ? Buffer.from(chunk) : Buffer.concat([pending, chunk]);
-        let offset = 0;
-        while (!ended) {
-            const current = at.data;
-            if (!current) {
-                if (pending.length - offset < 512)
-                    break;
-                onHeader(pending.subarray(offset, offset + 512));
-                offset += 512;
-                continue;
-            }
-            if (current.remaining > 0) {
-                const take = Math.min(current.remaining, pending.length - offset);
-                if (take === 0)
-                    break;
-                if (current.collect) {
-                    const collected = current.collect.reduce((n, b) => n + b.length, 0);
-                    if (collected < current.keep)
-                        current.collect.push(Buffer.from(pending.subarray(offset, offset + Math.min(take, current.keep - collected))));
-                }
-                current.remaining -= take;
-                offset += take;
-                if (current.remaining > 0)
-                    break;
-                current.done(current.collect ? Buffer.concat(current.collect) : Buffer.alloc(0));
-            }
-            const skip = Math.min(current.padding, pending.length - offset);
-            current.padding -= skip;
-            offset += skip;
-            if (current.padding > 0)
-                break;
-            at.data = undefined;
-        }
-        pending = pending.subarray(offset);
-        if (ended)
-            break;
-    }
-    return changes;
-}
-/** Reads a layer blob stream of the given media type. */
-async function readLayer(blob, mediaType) {
-    const decompress = decompressor(mediaType);
-    const stream = decompress ? blob.pipe(decompress) : blob;
-    try {
-        return await readTar(stream);
-    }
-    finally {
-        blob.destroy();
-    }
-}
-/** The file tree the layers leave, applied in order. */
-function applyLayers(layers) {
-    const tree = new Map();
-    for (const layer of layers) {
-        for (const dir of layer.opaque) {
-            for (const path of [...tree.keys()])
-                if (path.startsWith(`${dir === '/' ? '' : dir}/`))
-                    tree.delete(path);
-        }
-        for (const deleted of layer.deleted) {
-            tree.delete(deleted);
-            for (const path of [...tree.keys()])
-                if (path.startsWith(`${deleted}/`))
-                    tree.delete(path);
-        }
-        for (const [path, entry] of layer.entries)
-            tree.set(path, entry);
-    }
-    return tree;
-}
-/** Follows symlinks (absolute or relative, in any directory of the path) and hardlinks to the file itself. */
-function resolveEntry(tree, path, hops = 0) {
-    if (hops > 16)
-        return undefined;
-    const parts = normalize(path).split('/').slice(1);
-    let current = '';
-    for (let i = 0; i < parts.length; i++) {
-        current = `${current}/${parts[i]}`;
-        const entry = tree.get(current);
-        if (entry?.type === 'symlink' && entry.link) {
-            const target = entry.link.startsWith('/') ? entry.link : `${current.slice(0, current.lastIndexOf('/'))}/${entry.link}`;
-            return resolveEntry(tree, [normalize(target), ...parts.slice(i + 1)].join('/'), hops + 1);
-        }
-        if (i === parts.length - 1) {
-            if (entry?.type === 'hardlink' && entry.link)
-                return resolveEntry(tree, `/${entry.link}`, hops + 1);
-            return entry ? { path: current, entry } : undefined;
-        }
-    }
-    return undefined;
-}
-
-// EXTERNAL MODULE: external "node:stream"
-var external_node_stream_ = __nccwpck_require__(7075);
 // EXTERNAL MODULE: ./node_modules/@actions/io/lib/io.js
 var lib_io = __nccwpck_require__(8701);
 // EXTERNAL MODULE: external "crypto"
@@ -40301,6 +39042,8 @@ const external_stream_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.
 var external_util_ = __nccwpck_require__(9023);
 // EXTERNAL MODULE: external "assert"
 var external_assert_ = __nccwpck_require__(2613);
+// EXTERNAL MODULE: ./node_modules/@actions/exec/lib/exec.js + 2 modules
+var lib_exec = __nccwpck_require__(5260);
 ;// CONCATENATED MODULE: ./node_modules/@actions/tool-cache/lib/retry-helper.js
 var retry_helper_awaiter = (undefined && undefined.__awaiter) || function (thisArg, _arguments, P, generator) {
     function adopt(value) { return value instanceof P ? value : new P(function (resolve) { resolve(value); }); }
@@ -40991,6 +39734,16 @@ function _unique(values) {
 //# sourceMappingURL=tool-cache.js.map
 // EXTERNAL MODULE: external "node:crypto"
 var external_node_crypto_ = __nccwpck_require__(7598);
+// EXTERNAL MODULE: external "node:fs"
+var external_node_fs_ = __nccwpck_require__(3024);
+// EXTERNAL MODULE: external "node:fs/promises"
+var promises_ = __nccwpck_require__(1455);
+// EXTERNAL MODULE: external "node:os"
+var external_node_os_ = __nccwpck_require__(8161);
+// EXTERNAL MODULE: external "node:path"
+var external_node_path_ = __nccwpck_require__(6760);
+// EXTERNAL MODULE: ./src/input.ts
+var input = __nccwpck_require__(3599);
 ;// CONCATENATED MODULE: ./src/buildx-install.ts
 /**
  * A pinned buildx (`buildx-version`): when the installed one differs, download that release (from GitHub, or the
@@ -41011,17 +39764,17 @@ function readBuildxInstallSettings(read) {
     const raw = read('buildx-version').trim();
     const version = raw.replace(/^v/, '') || undefined;
     if (version !== undefined && !/^\d+\.\d+\.\d+(?:[-+][0-9A-Za-z.+-]+)?$/.test(version)) {
-        throw new src_input/* InputError */.dz('buildx-version', `"${raw}" is not a buildx release version: write it like 0.13.1`);
+        throw new input/* InputError */.dz('buildx-version', `"${raw}" is not a buildx release version: write it like 0.13.1`);
     }
     const downloadUrl = read('buildx-download-url').trim() || DEFAULT_BUILDX_DOWNLOAD_URL;
     if (!downloadUrl.includes('{version}')) {
-        throw new src_input/* InputError */.dz('buildx-download-url', 'has no {version} placeholder: write a URL template like the default');
+        throw new input/* InputError */.dz('buildx-download-url', 'has no {version} placeholder: write a URL template like the default');
     }
     try {
         new URL(downloadUrl.replace(/\{(version|os|arch)\}/g, 'x'));
     }
     catch {
-        throw new src_input/* InputError */.dz('buildx-download-url', `"${downloadUrl}" is not a URL template`);
+        throw new input/* InputError */.dz('buildx-download-url', `"${downloadUrl}" is not a URL template`);
     }
     return { version, downloadUrl };
 }
@@ -41057,7 +39810,7 @@ function parseChecksums(text) {
     for (const line of text.split('\n')) {
         const m = /^([0-9a-fA-F]{64})\s+\*?(.+?)\s*$/.exec(line);
         if (m && m[1] && m[2])
-            sums.set(external_node_path_namespaceObject.posix.basename(m[2]), m[1].toLowerCase());
+            sums.set(external_node_path_.posix.basename(m[2]), m[1].toLowerCase());
     }
     return sums;
 }
@@ -41080,7 +39833,7 @@ async function sha256File(file) {
     return hash.digest('hex');
 }
 function dockerConfigDir(env = process.env) {
-    return env.DOCKER_CONFIG || external_node_path_namespaceObject.join((0,external_node_os_namespaceObject.homedir)(), '.docker');
+    return env.DOCKER_CONFIG || external_node_path_.join((0,external_node_os_.homedir)(), '.docker');
 }
 class BuildxInstallError extends Error {
     name = 'BuildxInstallError';
@@ -41091,7 +39844,7 @@ async function installedVersion(docker) {
 }
 async function downloadVerified(settings, version, os, arch) {
     const url = releaseUrl(settings.downloadUrl, version, os, arch);
-    const fileName = external_node_path_namespaceObject.posix.basename(new URL(url).pathname);
+    const fileName = external_node_path_.posix.basename(new URL(url).pathname);
     const sumsUrl = checksumsUrl(url);
     lib_core/* info */.pq(`downloading ${url}`);
     let sumsFile;
@@ -41144,11 +39897,11 @@ async function installBuildx(docker, settings, env = process.env) {
         await (0,promises_.rm)(binary, { force: true });
         source = 'download';
     }
-    const pluginDir = external_node_path_namespaceObject.join(dockerConfigDir(env), 'cli-plugins');
-    const plugin = external_node_path_namespaceObject.join(pluginDir, exe);
+    const pluginDir = external_node_path_.join(dockerConfigDir(env), 'cli-plugins');
+    const plugin = external_node_path_.join(pluginDir, exe);
     await (0,promises_.mkdir)(pluginDir, { recursive: true });
     const temporary = `${plugin}.${process.pid}.tmp`;
-    await (0,promises_.copyFile)(external_node_path_namespaceObject.join(cachedDir, exe), temporary);
+    await (0,promises_.copyFile)(external_node_path_.join(cachedDir, exe), temporary);
     await (0,promises_.chmod)(temporary, 0o755);
     await (0,promises_.rename)(temporary, plugin);
     lib_core/* info */.pq(`installed buildx ${version} as ${plugin}`);
@@ -41159,6 +39912,426 @@ async function installBuildx(docker, settings, env = process.env) {
     return { version, source, plugin };
 }
 
+
+/***/ }),
+
+/***/ 3871:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   YJ: () => (/* binding */ DockerCommandError),
+/* harmony export */   hC: () => (/* binding */ createDocker),
+/* harmony export */   w$: () => (/* binding */ lastLines)
+/* harmony export */ });
+/* unused harmony exports describeArgs, runWithRetries */
+/* harmony import */ var _actions_core__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(6058);
+/* harmony import */ var _actions_exec__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(5260);
+/* harmony import */ var _retry_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(9809);
+/**
+ * The one wrapper through which every docker / buildx command runs: argv arrays (never shell strings), captured
+ * output, retries of transient registry faults, and errors that say which command failed and why.
+ */
+
+
+
+class DockerCommandError extends Error {
+    args;
+    result;
+    attempts;
+    failure;
+    constructor(args, result, attempts = 1) {
+        const tries = attempts > 1 ? ` after ${attempts} attempts` : '';
+        super(`docker ${describeArgs(args)} failed${tries} (exit ${result.exitCode}): ${lastLines(result.stderr || result.stdout)}`);
+        this.args = args;
+        this.result = result;
+        this.attempts = attempts;
+        this.name = 'DockerCommandError';
+        this.failure = (0,_retry_js__WEBPACK_IMPORTED_MODULE_2__/* .classifyFailure */ .XE)(`${result.stdout}\n${result.stderr}`);
+    }
+}
+/** The command's subcommand words, without flags' values, for messages: `buildx imagetools inspect`. */
+function describeArgs(args) {
+    const words = [];
+    for (const a of args) {
+        if (a.startsWith('-'))
+            break;
+        words.push(a);
+    }
+    return words.join(' ');
+}
+/** The last meaningful lines of a command's output, which is where docker and buildx put the cause. */
+function lastLines(text, count = 3) {
+    const lines = text
+        .split('\n')
+        .map(l => l.trim())
+        .filter(l => l !== '');
+    return lines.slice(-count).join(' | ') || '(no output)';
+}
+const realSleep = ms => new Promise(resolve => setTimeout(resolve, ms));
+/** The real docker CLI through `@actions/exec`. */
+function createDocker(binary = 'docker', sleep = realSleep) {
+    const once = async (args, options) => {
+        try {
+            const out = await _actions_exec__WEBPACK_IMPORTED_MODULE_1__/* .getExecOutput */ .H(binary, [...args], {
+                ignoreReturnCode: true,
+                silent: options.silent ?? false,
+                input: options.input === undefined ? undefined : Buffer.from(options.input)
+            });
+            return { exitCode: out.exitCode, stdout: out.stdout, stderr: out.stderr };
+        }
+        catch (error) {
+            const cause = error instanceof Error ? error.message : String(error);
+            throw new Error(`cannot run "${binary}": ${cause}. Install the docker CLI with the buildx plugin on the runner.`, {
+                cause: error
+            });
+        }
+    };
+    return { run: (args, options = {}) => runWithRetries(once, args, options, sleep) };
+}
+/** Runs `once` until it succeeds, fails for good, or the policy's attempts are spent. */
+async function runWithRetries(once, args, options, sleep) {
+    const policy = options.allowFailure ? _retry_js__WEBPACK_IMPORTED_MODULE_2__/* .NO_RETRY */ .PE : (options.retry ?? _retry_js__WEBPACK_IMPORTED_MODULE_2__/* .NO_RETRY */ .PE);
+    for (let attempt = 1;; attempt++) {
+        const result = await once(args, options);
+        if (result.exitCode === 0 || options.allowFailure)
+            return result;
+        const error = new DockerCommandError(args, result, attempt);
+        if (!(0,_retry_js__WEBPACK_IMPORTED_MODULE_2__/* .isRetryable */ .r3)(error.failure.kind) || attempt >= policy.attempts)
+            throw error;
+        const delay = (0,_retry_js__WEBPACK_IMPORTED_MODULE_2__/* .retryDelayMs */ .qO)(policy, attempt, error.failure);
+        _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .warning */ .$e(`docker ${describeArgs(args)}: ${error.failure.cause} (attempt ${attempt} of ${policy.attempts}); retrying in ${Math.round(delay / 100) / 10}s: ${lastLines(result.stderr || result.stdout, 1)}`);
+        await sleep(delay);
+    }
+}
+
+
+/***/ }),
+
+/***/ 3916:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   g: () => (/* binding */ errorMessage)
+/* harmony export */ });
+/** A message for any thrown value, not only `Error`. */
+function errorMessage(error) {
+    if (error instanceof Error)
+        return error.message;
+    if (typeof error === 'string')
+        return error;
+    try {
+        return JSON.stringify(error) ?? String(error);
+    }
+    catch {
+        return String(error);
+    }
+}
+
+
+/***/ }),
+
+/***/ 9407:
+/***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
+
+__nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
+/* harmony import */ var _actions_core__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(6058);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(6439);
+/* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(3916);
+/* harmony import */ var _post_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(6661);
+/* harmony import */ var _state_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(2462);
+/**
+ * Entry point of both the main and the post step (the runner starts the same bundle twice; the post step sees
+ * the state the main step saved).
+ */
+
+
+
+
+
+if ((0,_state_js__WEBPACK_IMPORTED_MODULE_3__/* .isPostStep */ .pq)()) {
+    await (0,_post_js__WEBPACK_IMPORTED_MODULE_2__/* .runPost */ .a)().catch(error => _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .warning */ .$e(`post step: ${(0,_errors_js__WEBPACK_IMPORTED_MODULE_4__/* .errorMessage */ .g)(error)}`));
+}
+else {
+    await (0,_main_js__WEBPACK_IMPORTED_MODULE_1__/* .run */ .e)().catch(error => _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .setFailed */ .C1((0,_errors_js__WEBPACK_IMPORTED_MODULE_4__/* .errorMessage */ .g)(error)));
+}
+
+__webpack_async_result__();
+} catch(e) { __webpack_async_result__(e); } }, 1);
+
+/***/ }),
+
+/***/ 3599:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   GW: () => (/* binding */ splitCommand),
+/* harmony export */   Kf: () => (/* binding */ readChoice),
+/* harmony export */   Vf: () => (/* binding */ readBoolean),
+/* harmony export */   dz: () => (/* binding */ InputError),
+/* harmony export */   kz: () => (/* binding */ readNumber),
+/* harmony export */   ry: () => (/* binding */ splitList),
+/* harmony export */   uz: () => (/* binding */ splitLines)
+/* harmony export */ });
+/**
+ * Reading raw inputs: the reader type, the user-facing input error, and list/boolean/number helpers.
+ */
+/** A problem with an input the user can fix; the message names the input. */
+class InputError extends Error {
+    input;
+    constructor(input, problem) {
+        super(`input "${input}": ${problem}`);
+        this.input = input;
+        this.name = 'InputError';
+    }
+}
+/** Splits a list input on newlines and commas; trims; drops empty items and `#` comment lines. */
+function splitList(value) {
+    return value
+        .split('\n')
+        .filter(line => !line.trim().startsWith('#'))
+        .flatMap(line => line.split(','))
+        .map(item => item.trim())
+        .filter(item => item !== '');
+}
+/** Splits a list input on newlines only (for items that may hold commas, like cache and annotation specs). */
+function splitLines(value) {
+    return value
+        .split('\n')
+        .map(line => line.trim())
+        .filter(line => line !== '' && !line.startsWith('#'));
+}
+function readBoolean(read, name, fallback) {
+    const value = read(name).trim().toLowerCase();
+    if (value === '')
+        return fallback;
+    if (['true', 'yes', 'on', '1'].includes(value))
+        return true;
+    if (['false', 'no', 'off', '0'].includes(value))
+        return false;
+    throw new InputError(name, `"${read(name).trim()}" is not a boolean: write true or false`);
+}
+const BOOLEAN_WORDS = { yes: 'true', on: 'true', '1': 'true', no: 'false', off: 'false', '0': 'false' };
+/** Reads an input that takes one of fixed words (case-insensitive; yes/on/1 mean true where true is a choice). */
+function readChoice(read, name, choices, fallback) {
+    const raw = read(name).trim();
+    if (raw === '')
+        return fallback;
+    const lower = raw.toLowerCase();
+    const value = choices.includes('true') ? (BOOLEAN_WORDS[lower] ?? lower) : lower;
+    if (choices.includes(value))
+        return value;
+    throw new InputError(name, `"${raw}" is not valid: write one of ${choices.join(', ')}`);
+}
+function readNumber(read, name, fallback, min, max) {
+    const text = read(name).trim();
+    if (text === '')
+        return fallback;
+    const value = Number(text);
+    if (!Number.isFinite(value) || value < min || value > max) {
+        throw new InputError(name, `"${text}" is not a number from ${min} to ${max}: write one in that range`);
+    }
+    return value;
+}
+/** Splits a command line into words: spaces separate, '…' and "…" quote, \ escapes. No shell runs it. */
+function splitCommand(command) {
+    const words = [];
+    let current = '';
+    let inWord = false;
+    let quote;
+    for (let i = 0; i < command.length; i++) {
+        const c = command[i];
+        if (quote) {
+            if (c === quote)
+                quote = undefined;
+            else if (c === '\\' && quote === '"' && i + 1 < command.length)
+                current += command[++i];
+            else
+                current += c;
+        }
+        else if (c === '"' || c === "'") {
+            quote = c;
+            inWord = true;
+        }
+        else if (c === '\\' && i + 1 < command.length) {
+            current += command[++i];
+            inWord = true;
+        }
+        else if (/\s/.test(c)) {
+            if (inWord)
+                words.push(current);
+            current = '';
+            inWord = false;
+        }
+        else {
+            current += c;
+            inWord = true;
+        }
+    }
+    if (quote)
+        throw new Error(`unterminated ${quote} quote`);
+    if (inWord)
+        words.push(current);
+    return words;
+}
+
+
+/***/ }),
+
+/***/ 49:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   R4: () => (/* binding */ logInAll),
+/* harmony export */   Tm: () => (/* binding */ logoutFrom),
+/* harmony export */   rC: () => (/* binding */ readLogins)
+/* harmony export */ });
+/* unused harmony exports parseLogins, loginArgs, loginTo */
+/* harmony import */ var _actions_core__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(6058);
+/* harmony import */ var yaml__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(8815);
+/* harmony import */ var _docker_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(3871);
+/* harmony import */ var _input_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(3599);
+/**
+ * Registry logins: `docker login --password-stdin` (the password never reaches argv), and logout in the post step
+ * for exactly the registries this action logged into. With no login input, credentials an earlier step stored
+ * (docker/login-action, `docker login`) are used as they are.
+ */
+
+
+
+
+/**
+ * `registry` + `username` + `password` for one registry, and `logins` (a YAML list of
+ * `{registry, username, password}`) for several.
+ */
+function readLogins(read) {
+    const logins = [];
+    const registry = read('registry').trim();
+    const username = read('username').trim();
+    const password = read('password');
+    if (username || password) {
+        if (!username)
+            throw new _input_js__WEBPACK_IMPORTED_MODULE_3__/* .InputError */ .dz('username', 'is empty but "password" is set: give both, or neither');
+        if (!password)
+            throw new _input_js__WEBPACK_IMPORTED_MODULE_3__/* .InputError */ .dz('password', 'is empty but "username" is set: give both, or neither');
+        logins.push({ registry, username, password: password.trim() });
+    }
+    else if (registry) {
+        throw new _input_js__WEBPACK_IMPORTED_MODULE_3__/* .InputError */ .dz('registry', `is set (${registry}) but "username" and "password" are not: give them to log in, or drop "registry" to use the credentials an earlier step stored`);
+    }
+    const text = read('logins');
+    if (text.trim())
+        logins.push(...parseLogins(text));
+    const seen = new Set();
+    for (const login of logins) {
+        if (seen.has(login.registry)) {
+            throw new _input_js__WEBPACK_IMPORTED_MODULE_3__/* .InputError */ .dz('logins', `registry "${login.registry || 'docker.io'}" is given twice: log in to each registry once`);
+        }
+        seen.add(login.registry);
+    }
+    return logins;
+}
+/** Parses the `logins` input. Messages never quote a password. */
+function parseLogins(text) {
+    let doc;
+    try {
+        // Failsafe schema: every value stays the text written (a password 0123 is not the number 123).
+        doc = (0,yaml__WEBPACK_IMPORTED_MODULE_1__/* .parse */ .qg)(text, { schema: 'failsafe' });
+    }
+    catch (error) {
+        // The YAML parser's message can quote the offending line, which may hold a password: keep only its position.
+        const position = error.linePos?.[0]?.line;
+        throw new _input_js__WEBPACK_IMPORTED_MODULE_3__/* .InputError */ .dz('logins', `is not valid YAML${position ? ` (line ${position})` : ''}: write a list of {registry, username, password}`);
+    }
+    if (!Array.isArray(doc))
+        throw new _input_js__WEBPACK_IMPORTED_MODULE_3__/* .InputError */ .dz('logins', 'is not a YAML list: write one "- registry: HOST" entry with username and password per registry');
+    return doc.map((entry, i) => {
+        const item = entry;
+        const field = (name) => {
+            const value = item?.[name];
+            return typeof value === 'string' ? value.trim() : '';
+        };
+        if (typeof item !== 'object' || item === null)
+            throw new _input_js__WEBPACK_IMPORTED_MODULE_3__/* .InputError */ .dz('logins', `entry ${i + 1} is not a mapping of registry, username, password`);
+        const unknown = Object.keys(item).filter(k => !['registry', 'username', 'password'].includes(k));
+        if (unknown.length)
+            throw new _input_js__WEBPACK_IMPORTED_MODULE_3__/* .InputError */ .dz('logins', `entry ${i + 1} has unknown key(s) ${unknown.join(', ')}: use registry, username, password`);
+        const login = { registry: field('registry'), username: field('username'), password: field('password') };
+        if (!login.registry)
+            throw new _input_js__WEBPACK_IMPORTED_MODULE_3__/* .InputError */ .dz('logins', `entry ${i + 1} has no registry: give the registry host, e.g. ghcr.io`);
+        if (!login.username || !login.password)
+            throw new _input_js__WEBPACK_IMPORTED_MODULE_3__/* .InputError */ .dz('logins', `entry ${i + 1} (${login.registry}) needs both username and password: give both`);
+        return login;
+    });
+}
+function loginArgs(login) {
+    const args = ['login', '--username', login.username, '--password-stdin'];
+    if (login.registry)
+        args.push(login.registry);
+    return args;
+}
+async function loginTo(docker, login, retry) {
+    const where = login.registry || 'docker.io';
+    try {
+        await docker.run(loginArgs(login), { input: login.password, retry, silent: true });
+    }
+    catch (error) {
+        if (!(error instanceof _docker_js__WEBPACK_IMPORTED_MODULE_2__/* .DockerCommandError */ .YJ))
+            throw error;
+        const detail = (0,_docker_js__WEBPACK_IMPORTED_MODULE_2__/* .lastLines */ .w$)(error.result.stderr || error.result.stdout, 1);
+        if (error.failure.kind === 'auth') {
+            throw new Error(`login to ${where} failed: the registry refused user "${login.username}" with the given password (${detail}); check the "username" and "password" inputs (or "logins", or the secret behind them)`, { cause: error });
+        }
+        throw new Error(`login to ${where} failed: ${detail}: check the registry host in input "registry" (or "logins") and that the registry is up`, {
+            cause: error
+        });
+    }
+}
+async function logoutFrom(docker, registry) {
+    const args = registry ? ['logout', registry] : ['logout'];
+    await docker.run(args, { silent: true });
+}
+/**
+ * Logs in to every registry in order; `remember` is told the registries logged into so far after each one, so
+ * the post step logs out of exactly those even when a later login fails.
+ */
+async function logInAll(docker, logins, retry, remember) {
+    if (logins.length === 0) {
+        _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .info */ .pq('no login inputs: using the credentials earlier steps stored');
+        return;
+    }
+    const loggedIn = [];
+    for (const login of logins) {
+        await loginTo(docker, login, retry);
+        loggedIn.push(login.registry);
+        remember([...loggedIn]);
+        _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .info */ .pq(`logged in to ${login.registry || 'docker.io'} as ${login.username}`);
+    }
+}
+
+
+/***/ }),
+
+/***/ 6439:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+
+// EXPORTS
+__nccwpck_require__.d(__webpack_exports__, {
+  e: () => (/* binding */ run)
+});
+
+// EXTERNAL MODULE: ./node_modules/@actions/core/lib/core.js + 8 modules
+var core = __nccwpck_require__(6058);
+// EXTERNAL MODULE: external "node:fs/promises"
+var promises_ = __nccwpck_require__(1455);
+// EXTERNAL MODULE: external "node:os"
+var external_node_os_ = __nccwpck_require__(8161);
+// EXTERNAL MODULE: external "node:path"
+var external_node_path_ = __nccwpck_require__(6760);
+// EXTERNAL MODULE: ./src/input.ts
+var src_input = __nccwpck_require__(3599);
+// EXTERNAL MODULE: ./src/docker.ts
+var src_docker = __nccwpck_require__(3871);
 ;// CONCATENATED MODULE: ./src/publish.ts
 
 /** The tag the `docker` driver path pushes through before anything is verified. */
@@ -41312,6 +40485,885 @@ function explainRegistryFailure(error, repository) {
     }
 }
 
+// EXTERNAL MODULE: ./src/platform.ts
+var src_platform = __nccwpck_require__(3728);
+;// CONCATENATED MODULE: ./src/build.ts
+/**
+ * `docker buildx build`: the argv from settings, and what buildx reports back in its metadata file.
+ */
+
+
+
+
+
+
+/** The argv (after `docker`) for one multi-platform build. */
+function buildxBuildArgs(request) {
+    const args = request.dockerContext ? ['--context', request.dockerContext, 'buildx', 'build'] : ['buildx', 'build'];
+    if (request.builder)
+        args.push('--builder', request.builder);
+    args.push('--file', request.file, '--platform', request.platforms.map(src_platform/* formatPlatform */.Bq).join(','));
+    if (request.target)
+        args.push('--target', request.target);
+    for (const arg of request.buildArgs)
+        args.push('--build-arg', `${arg.name}=${arg.value}`);
+    for (const label of request.labels ?? [])
+        args.push('--label', label);
+    for (const annotation of request.annotations ?? [])
+        args.push('--annotation', annotation);
+    for (const secret of request.secretFiles ?? [])
+        args.push('--secret', `id=${secret.id},src=${secret.file}`);
+    for (const cache of request.cacheFrom ?? [])
+        args.push('--cache-from', cache);
+    for (const cache of request.cacheTo ?? [])
+        args.push('--cache-to', cache);
+    if (request.noCache)
+        args.push('--no-cache');
+    if (request.pull)
+        args.push('--pull');
+    if (request.provenance !== undefined)
+        args.push(`--provenance=${request.provenance}`);
+    if (request.sbom !== undefined)
+        args.push(`--sbom=${request.sbom}`);
+    switch (request.output.kind) {
+        case 'load':
+            args.push('--tag', request.output.name, '--load');
+            break;
+        case 'push-by-digest': {
+            // With SOURCE_DATE_EPOCH the files in the layers get that time too, so the same sources give the same digest
+            // on any builder (a fresh docker-container builder has no cache to reuse earlier layers from).
+            const rewrite = request.buildArgs.some(a => a.name === 'SOURCE_DATE_EPOCH') ? ',rewrite-timestamp=true' : '';
+            args.push('--output', `type=image,name=${request.output.repository},push-by-digest=true,name-canonical=true,push=true${rewrite}`);
+            break;
+        }
+        case 'none':
+            break;
+    }
+    args.push('--metadata-file', request.metadataFile);
+    args.push(request.context);
+    return args;
+}
+function parseBuildMetadata(json) {
+    let raw;
+    try {
+        raw = JSON.parse(json);
+    }
+    catch (error) {
+        throw new Error(`buildx wrote a metadata file that is not JSON: ${error.message}`, { cause: error });
+    }
+    if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+        throw new Error('buildx wrote a metadata file that is not a JSON object');
+    }
+    const record = raw;
+    const digest = record['containerimage.digest'];
+    const names = record['image.name'];
+    return {
+        digest: typeof digest === 'string' ? digest : undefined,
+        imageNames: typeof names === 'string' ? names.split(',').filter(n => n !== '') : [],
+        raw: record
+    };
+}
+/**
+ * The platform and cause of a failed build, from buildx's progress output. buildx prefixes each step with
+ * `[linux/arm64 build 3/4]` and ends with `ERROR: failed to solve: ...`.
+ */
+function describeBuildFailure(output) {
+    const lines = output.split('\n').map(l => l.trim());
+    const errorLine = [...lines].reverse().find(l => /^ERROR:/.test(l) || /^error:/i.test(l));
+    const cause = (errorLine ?? lines.filter(l => l !== '').slice(-1)[0] ?? 'no output').replace(/^ERROR:\s*/, '');
+    const failedStep = [...lines].reverse().find(l => /^> \[[^\]]+\]/.test(l)) ?? '';
+    const platform = /\[(\w+\/[\w.]+(?:\/\w+)?)\s/.exec(failedStep)?.[1];
+    const step = /^> \[[^\]]+\]\s*(.*?):?$/.exec(failedStep)?.[1];
+    const where = platform ? ` for ${platform}` : '';
+    const what = step ? ` at \`${step}\`` : '';
+    return `the build failed${where}${what}: ${cause}`;
+}
+/** Whether a failed build failed while BuildKit pushed its result (`failed to push REF: ...`). */
+function isPushFailure(output) {
+    return /failed to push \S+:/.test(output);
+}
+class BuildError extends Error {
+    name = 'BuildError';
+}
+/** Runs the build and returns buildx's metadata. A failed build ends in a {@link BuildError} naming the platform. */
+async function runBuild(docker, request, retry) {
+    let progress;
+    try {
+        progress = (await docker.run(buildxBuildArgs(request), retry ? { retry } : {})).stderr;
+    }
+    catch (error) {
+        if (error instanceof src_docker/* DockerCommandError */.YJ) {
+            // A push-by-digest build pushes from BuildKit: a registry that refuses or cannot be reached is not the
+            // Dockerfile's fault.
+            if (request.output.kind === 'push-by-digest' && isPushFailure(error.result.stderr || error.result.stdout)) {
+                throw explainRegistryFailure(error, request.output.repository);
+            }
+            const failure = describeBuildFailure(error.result.stderr || error.result.stdout);
+            throw new BuildError(`${failure}; fix ${request.file} (the step's output is in the build log above)`, { cause: error });
+        }
+        throw error;
+    }
+    let json;
+    try {
+        json = await (0,promises_.readFile)(request.metadataFile, 'utf8');
+    }
+    catch (error) {
+        throw new Error(`buildx succeeded but wrote no metadata file at ${request.metadataFile}`, { cause: error });
+    }
+    return { ...parseBuildMetadata(json), progress };
+}
+/**
+ * Where a build's result goes for a driver: the `docker` driver loads into the engine's store (it cannot push by
+ * digest); other drivers push by digest when publishing, and keep the result in their cache otherwise.
+ */
+function chooseOutput(driver, push, firstRepository, stagingName) {
+    if (driver === 'docker')
+        return { kind: 'load', name: stagingName };
+    return push ? { kind: 'push-by-digest', repository: firstRepository } : { kind: 'none' };
+}
+/** Fails early, naming the input, when the context or the Dockerfile is not there. */
+async function checkBuildFiles(context, file) {
+    const contextStat = await (0,promises_.stat)(context).catch(() => undefined);
+    if (!contextStat?.isDirectory()) {
+        throw new src_input/* InputError */.dz('context', `directory "${context}" does not exist (relative paths start at ${process.cwd()}): check out the repository first, or fix the path`);
+    }
+    const fileStat = await (0,promises_.stat)(file).catch(() => undefined);
+    if (!fileStat?.isFile()) {
+        throw new src_input/* InputError */.dz('file', `Dockerfile "${file}" does not exist (relative paths start at ${process.cwd()}): set "file" to its path`);
+    }
+}
+/** Writes each build secret to its own file (mode 0600) in `dir`, for `--secret id=...,src=FILE`. */
+async function writeSecretFiles(dir, secrets) {
+    const files = [];
+    for (const secret of secrets) {
+        const file = external_node_path_.join(dir, `secret-${files.length}`);
+        await (0,promises_.writeFile)(file, secret.value, { mode: 0o600 });
+        files.push({ id: secret.id, file });
+    }
+    return files;
+}
+
+// EXTERNAL MODULE: ./node_modules/@actions/exec/lib/exec.js + 2 modules
+var exec = __nccwpck_require__(5260);
+// EXTERNAL MODULE: external "node:fs"
+var external_node_fs_ = __nccwpck_require__(3024);
+;// CONCATENATED MODULE: ./src/qemu.ts
+/**
+ * QEMU user emulation for the platforms the runner cannot execute itself: which requested platforms are native,
+ * which already have a binfmt_misc handler, and installing only the missing handlers (`qemu` input).
+ *
+ *   auto   nothing when every platform is native or already registered; otherwise installs only the missing
+ *          handlers: from the host's qemu-user-static when it is installed (its /usr/lib/binfmt.d rules and
+ *          binaries), else with the binfmt image.
+ *   image  `docker run --rm --privileged <binfmt-image> --install <arches>`.
+ *   host   mounts binfmt_misc if needed and registers the host's qemu-user-static rules with the F flag.
+ *   off    touches nothing and checks nothing.
+ */
+
+
+
+
+
+
+
+const QEMU_MODES = ['auto', 'image', 'host', 'off'];
+/**
+ * Pinned, never a floating tag: `tonistiigi/binfmt:latest` once shipped a QEMU (9.2) whose emulated programs
+ * segfaulted at random on ubuntu-24.04 runners (docker/setup-qemu-action#198, tonistiigi/binfmt#240); the 8.1.5
+ * build is the one those reports settled on.
+ */
+const DEFAULT_BINFMT_IMAGE = 'tonistiigi/binfmt:qemu-v8.1.5';
+const BINFMT_MISC_DIR = '/proc/sys/fs/binfmt_misc';
+const BINFMT_CONF_DIR = '/usr/lib/binfmt.d';
+function readQemuSettings(read) {
+    const raw = read('qemu').trim().toLowerCase() || 'auto';
+    if (!QEMU_MODES.includes(raw)) {
+        throw new src_input/* InputError */.dz('qemu', `"${read('qemu').trim()}" is not a mode: write one of ${QEMU_MODES.join(', ')}`);
+    }
+    const binfmtImage = read('binfmt-image').trim() || DEFAULT_BINFMT_IMAGE;
+    if (/\s/.test(binfmtImage))
+        throw new src_input/* InputError */.dz('binfmt-image', `"${binfmtImage}" is not an image reference`);
+    return { mode: raw, binfmtImage };
+}
+/** The binfmt handler name's suffix (`qemu-<name>`) QEMU uses for each OCI architecture. */
+const QEMU_NAMES = {
+    amd64: 'x86_64',
+    '386': 'i386',
+    arm64: 'aarch64',
+    arm: 'arm',
+    ppc64le: 'ppc64le',
+    s390x: 's390x',
+    riscv64: 'riscv64',
+    mips64le: 'mips64el',
+    mips64: 'mips64',
+    loong64: 'loongarch64'
+};
+/** `qemu-aarch64` for linux/arm64: the file name of the handler under /proc/sys/fs/binfmt_misc. */
+function handlerName(platform) {
+    const name = QEMU_NAMES[platform.architecture];
+    if (!name)
+        throw new Error(`no QEMU emulator is known for ${(0,src_platform/* formatPlatform */.Bq)(platform)}`);
+    return `qemu-${name}`;
+}
+/** Node's `process.arch` (or `uname -m`) as an OCI architecture. */
+function hostArchitecture(arch = process.arch) {
+    const map = {
+        x64: 'amd64',
+        x86_64: 'amd64',
+        arm64: 'arm64',
+        aarch64: 'arm64',
+        ia32: '386',
+        i686: '386',
+        arm: 'arm',
+        armv7l: 'arm',
+        ppc64: 'ppc64le',
+        ppc64le: 'ppc64le',
+        s390x: 's390x',
+        riscv64: 'riscv64',
+        loong64: 'loong64',
+        loongarch64: 'loong64',
+        mips64el: 'mips64le'
+    };
+    return map[arch] ?? arch;
+}
+/** Architectures a host runs without emulation: its own, and 386 on amd64 (x86-64 CPUs run 32-bit code). */
+function nativeArchitectures(hostArch) {
+    return hostArch === 'amd64' ? ['amd64', '386'] : [hostArch];
+}
+/** Parses one /proc/sys/fs/binfmt_misc/<name> file. */
+function parseHandler(text) {
+    const lines = text.split('\n').map(l => l.trim());
+    return {
+        enabled: lines[0] === 'enabled',
+        interpreter: lines.find(l => l.startsWith('interpreter '))?.slice('interpreter '.length) ?? '',
+        flags: lines.find(l => l.startsWith('flags:'))?.slice('flags:'.length).trim() ?? ''
+    };
+}
+/** The handler registered under `dir/<name>`, or undefined when there is none. */
+async function readHandler(dir, name) {
+    try {
+        return parseHandler(await (0,promises_.readFile)(external_node_path_.join(dir, name), 'utf8'));
+    }
+    catch (error) {
+        if (error.code === 'ENOENT')
+            return undefined;
+        throw error;
+    }
+}
+/** Whether binfmt_misc as a whole is mounted and enabled (`dir/status`). */
+async function binfmtEnabled(dir) {
+    try {
+        return (await (0,promises_.readFile)(external_node_path_.join(dir, 'status'), 'utf8')).trim() === 'enabled';
+    }
+    catch {
+        return false;
+    }
+}
+/** Sorts the requested platforms into native, already emulated, and missing a handler. */
+function planQemu(platforms, hostArch, handlers, binfmtOn = true) {
+    const native = nativeArchitectures(hostArch);
+    const plan = { native: [], registered: [], missing: [] };
+    for (const platform of platforms) {
+        if (native.includes(platform.architecture))
+            plan.native.push(platform);
+        else if (binfmtOn && handlers[handlerName(platform)]?.enabled)
+            plan.registered.push(platform);
+        else
+            plan.missing.push(platform);
+    }
+    return plan;
+}
+/** The distinct architectures of some platforms, in order (`--install arm,riscv64`). */
+function architectures(platforms) {
+    return [...new Set(platforms.map(p => p.architecture))];
+}
+/**
+ * A binfmt.d rule (`:name:type:offset:magic:mask:interpreter:flags`) with the F (fix-binary) flag: the kernel
+ * opens the interpreter when the rule is registered, so it works inside containers that do not have it.
+ * The first character is the field separator, as the kernel reads it.
+ */
+function withFixBinary(line) {
+    const rule = line.trim();
+    const sep = rule[0];
+    if (!sep)
+        throw new Error('empty binfmt rule');
+    const fields = rule.slice(1).split(sep);
+    if (fields.length < 6 || fields.length > 7) {
+        throw new Error(`not a binfmt rule (:name:type:offset:magic:mask:interpreter:flags): ${rule}`);
+    }
+    const flags = fields[6] ?? '';
+    fields[6] = flags.includes('F') ? flags : `${flags}F`;
+    return sep + fields.join(sep);
+}
+/** The rule lines of a binfmt.d file (no comments, no blank lines). */
+function ruleLines(conf) {
+    return conf
+        .split('\n')
+        .map(l => l.trim())
+        .filter(l => l !== '' && !l.startsWith('#') && !l.startsWith(';'));
+}
+function realQemuHost() {
+    return {
+        binfmtDir: BINFMT_MISC_DIR,
+        confDir: BINFMT_CONF_DIR,
+        hostArch: hostArchitecture(),
+        isRoot: process.getuid?.() === 0,
+        async exec(command, args, input) {
+            const out = await exec/* getExecOutput */.H(command, args, {
+                ignoreReturnCode: true,
+                input: input === undefined ? undefined : Buffer.from(input)
+            });
+            if (out.exitCode !== 0) {
+                throw new Error(`${command} ${args.join(' ')} failed (exit ${out.exitCode}): ${(out.stderr || out.stdout).trim()}`);
+            }
+        }
+    };
+}
+/** Whether the host's qemu-user-static has a rule and an interpreter for every given platform. */
+async function hostHasQemu(host, platforms) {
+    for (const platform of platforms) {
+        const conf = external_node_path_.join(host.confDir, `${handlerName(platform)}.conf`);
+        let text;
+        try {
+            text = await (0,promises_.readFile)(conf, 'utf8');
+        }
+        catch {
+            return false;
+        }
+        const rule = ruleLines(text)[0];
+        if (!rule)
+            return false;
+        const interpreter = rule.slice(1).split(rule[0] ?? ':')[5];
+        if (!interpreter || !(0,external_node_fs_.existsSync)(interpreter))
+            return false;
+    }
+    return true;
+}
+async function readHandlers(host, platforms) {
+    const handlers = {};
+    for (const platform of platforms) {
+        if (nativeArchitectures(host.hostArch).includes(platform.architecture))
+            continue;
+        const name = handlerName(platform);
+        handlers[name] = await readHandler(host.binfmtDir, name);
+    }
+    return handlers;
+}
+async function writeProc(host, file, content) {
+    if (host.isRoot) {
+        await (0,promises_.writeFile)(file, content);
+        return;
+    }
+    // Not root (GitHub-hosted runners): passwordless sudo, without a shell.
+    await host.exec('sudo', ['-n', 'tee', file], content);
+}
+/** `host` mode: registers the host's qemu-user-static rules, with F, for the given platforms. */
+async function registerFromHost(host, platforms) {
+    if (!(0,external_node_fs_.existsSync)(external_node_path_.join(host.binfmtDir, 'register'))) {
+        core/* info */.pq(`mounting binfmt_misc on ${host.binfmtDir}`);
+        const args = ['-t', 'binfmt_misc', 'binfmt_misc', host.binfmtDir];
+        if (host.isRoot)
+            await host.exec('mount', args);
+        else
+            await host.exec('sudo', ['-n', 'mount', ...args]);
+    }
+    for (const platform of platforms) {
+        const name = handlerName(platform);
+        const conf = external_node_path_.join(host.confDir, `${name}.conf`);
+        let text;
+        try {
+            text = await (0,promises_.readFile)(conf, 'utf8');
+        }
+        catch {
+            throw new src_input/* InputError */.dz('qemu', `host mode needs ${conf} for ${(0,src_platform/* formatPlatform */.Bq)(platform)}, and it is missing: install qemu-user-static on the runner (apt-get install qemu-user-static), or set "qemu: image"`);
+        }
+        const existing = await readHandler(host.binfmtDir, name);
+        if (existing) {
+            // A disabled (or F-less) leftover: the kernel refuses a second rule with the same name.
+            core/* info */.pq(`replacing the ${existing.enabled ? 'enabled' : 'disabled'} handler ${name}`);
+            await writeProc(host, external_node_path_.join(host.binfmtDir, name), '-1');
+        }
+        for (const rule of ruleLines(text)) {
+            const line = withFixBinary(rule);
+            core/* info */.pq(`registering ${name} for ${(0,src_platform/* formatPlatform */.Bq)(platform)}: ${line}`);
+            await writeProc(host, external_node_path_.join(host.binfmtDir, 'register'), `${line}\n`);
+        }
+    }
+}
+/** `image` mode: the binfmt image installs the handlers. */
+async function registerWithImage(docker, image, platforms) {
+    const arches = architectures(platforms).join(',');
+    core/* info */.pq(`installing QEMU handlers for ${arches} with ${image}`);
+    const result = await docker.run(['run', '--rm', '--privileged', image, '--install', arches], { allowFailure: true });
+    if (result.exitCode !== 0) {
+        const cause = (result.stderr || result.stdout).trim().split('\n').slice(-3).join(' | ');
+        throw new src_input/* InputError */.dz('binfmt-image', `running ${image} --install ${arches} failed (exit ${result.exitCode}): ${cause}. Point "binfmt-image" at a binfmt image this runner can pull, or set "qemu: host" with qemu-user-static installed`);
+    }
+}
+/** The whole QEMU phase: plan, install the missing handlers, verify. */
+async function setUpQemu(docker, settings, platforms, host = realQemuHost()) {
+    const binfmtOn = await binfmtEnabled(host.binfmtDir);
+    const plan = planQemu(platforms, host.hostArch, await readHandlers(host, platforms), binfmtOn);
+    const list = (ps) => ps.map(src_platform/* formatPlatform */.Bq).join(', ') || 'none';
+    core/* info */.pq(`host architecture ${host.hostArch}; native: ${list(plan.native)}; emulated already: ${list(plan.registered)}; missing a handler: ${list(plan.missing)}`);
+    if (settings.mode === 'off') {
+        core/* info */.pq('qemu: off: no handler is installed or checked');
+        return { installedWith: 'none', plan, emulated: plan.registered, hostArch: host.hostArch };
+    }
+    let installedWith = 'none';
+    if (plan.missing.length === 0) {
+        core/* info */.pq(plan.registered.length === 0
+            ? 'nothing to install: every requested platform runs natively on this runner'
+            : 'nothing to install: every foreign platform already has an enabled binfmt handler');
+    }
+    else {
+        let mode = settings.mode;
+        if (mode === 'auto') {
+            mode = (await hostHasQemu(host, plan.missing)) ? 'host' : 'image';
+            core/* info */.pq(mode === 'host'
+                ? `qemu: auto: using the host's qemu-user-static for ${list(plan.missing)}`
+                : `qemu: auto: no host qemu-user-static for ${list(plan.missing)}; using ${settings.binfmtImage}`);
+        }
+        if (mode === 'host')
+            await registerFromHost(host, plan.missing);
+        else
+            await registerWithImage(docker, settings.binfmtImage, plan.missing);
+        installedWith = mode === 'host' ? 'host' : 'image';
+    }
+    const after = await readHandlers(host, platforms);
+    const verified = planQemu(platforms, host.hostArch, after, await binfmtEnabled(host.binfmtDir));
+    if (verified.missing.length > 0) {
+        const names = verified.missing.map(p => `${(0,src_platform/* formatPlatform */.Bq)(p)} (${handlerName(p)})`).join(', ');
+        throw new src_input/* InputError */.dz('qemu', `no enabled binfmt handler for ${names} after setting up QEMU (${installedWith === 'none' ? settings.mode : installedWith}): ` +
+            'set "qemu: host" with qemu-user-static installed on the runner, or "qemu: image" with a "binfmt-image" this runner can pull, or remove the platform');
+    }
+    return { installedWith, plan, emulated: verified.registered, hostArch: host.hostArch };
+}
+
+;// CONCATENATED MODULE: ./src/build-times.ts
+/**
+ * Per-platform build time from BuildKit's own progress records, as buildx prints them in plain progress (what it
+ * prints when its output is not a terminal, as on a runner):
+ *
+ *   #12 [linux/amd64->arm64 build 4/4] RUN go build …     (runs on linux/amd64, for linux/arm64)
+ *   #14 [linux/arm64 build 4/4] RUN go build …            (runs on linux/arm64: under QEMU on an amd64 runner)
+ *   #14 DONE 45.6s
+ *
+ * so the cost of emulation shows in the job summary. Steps BuildKit shares between platforms (identical steps
+ * of a `$BUILDPLATFORM` stage) are counted once, under the platform BuildKit names; `internal` steps (metadata,
+ * context) are left out. Steps run in parallel, so a platform's time is the sum of its steps, not wall time.
+ */
+
+
+/** The steps with a duration in buildx's plain progress output (cached and internal steps left out). */
+function parseStepTimes(progress, platforms) {
+    const named = new Map();
+    const steps = [];
+    const only = platforms.length === 1 ? (0,src_platform/* formatPlatform */.Bq)(platforms[0]) : undefined;
+    for (const line of progress.split('\n')) {
+        const start = /^#(\d+) \[([^\]]+)\] (.*)$/.exec(line.trim());
+        if (start) {
+            const [, id, label, rest] = start;
+            const [first = '', ...words] = label.split(' ');
+            const hasPlatform = first.includes('/');
+            if ((hasPlatform ? words[0] : first) === 'internal')
+                continue;
+            const place = hasPlatform ? platformsOf(first) : only ? { runsOn: only, platform: only } : undefined;
+            if (place)
+                named.set(id, { ...place, name: `${(hasPlatform ? words : [first, ...words]).join(' ')} ${rest}`.trim() });
+            continue;
+        }
+        const done = /^#(\d+) DONE (\d+(?:\.\d+)?)s$/.exec(line.trim());
+        const step = done ? named.get(done[1]) : undefined;
+        if (done && step)
+            steps.push({ ...step, seconds: Number(done[2]) });
+    }
+    return steps;
+}
+/** `linux/amd64->arm64` → runs on linux/amd64 for linux/arm64; `linux/arm64` → on and for linux/arm64. */
+function platformsOf(text) {
+    const [runsOn = '', target] = text.split('->');
+    try {
+        const on = (0,src_platform/* parsePlatform */.FL)(runsOn);
+        const forPlatform = target ? (0,src_platform/* parsePlatform */.FL)(target.includes('/') ? target : `${on.os}/${target}`) : on;
+        return { runsOn: (0,src_platform/* formatPlatform */.Bq)(on), platform: (0,src_platform/* formatPlatform */.Bq)(forPlatform) };
+    }
+    catch {
+        return undefined;
+    }
+}
+/** Per requested platform: step time, the part under QEMU, and the slowest emulated step. */
+function platformBuildTimes(steps, platforms, hostArch) {
+    const native = nativeArchitectures(hostArch);
+    return platforms.map(src_platform/* formatPlatform */.Bq).map(platform => {
+        const own = steps.filter(s => s.platform === platform);
+        // only RUN steps execute the platform's programs; FROM, COPY, WORKDIR are file operations BuildKit does itself
+        const emulated = own.filter(s => / RUN /.test(` ${s.name}`) && !native.includes((0,src_platform/* parsePlatform */.FL)(s.runsOn).architecture));
+        const slowest = [...emulated].sort((a, b) => b.seconds - a.seconds)[0];
+        const time = {
+            platform,
+            seconds: round(own.reduce((sum, s) => sum + s.seconds, 0)),
+            emulatedSeconds: round(emulated.reduce((sum, s) => sum + s.seconds, 0)),
+            steps: own.length
+        };
+        return slowest ? { ...time, slowestEmulated: { name: slowest.name, seconds: slowest.seconds } } : time;
+    });
+}
+function round(seconds) {
+    return Math.round(seconds * 10) / 10;
+}
+
+;// CONCATENATED MODULE: ./src/elf.ts
+/**
+ * ELF headers: which machine an executable was built for, read from its first bytes, and whether that machine
+ * runs a platform's binaries. Used by the architecture check (architecture.ts), which reads only file heads.
+ */
+
+/** How many bytes of a file {@link readElfHeader} needs to also see the program headers of common binaries. */
+const ELF_HEAD_BYTES = 4096;
+const EM = {
+    I386: 3,
+    MIPS: 8,
+    PPC: 20,
+    PPC64: 21,
+    S390: 22,
+    ARM: 40,
+    X86_64: 62,
+    AARCH64: 183,
+    RISCV: 243,
+    LOONGARCH: 258
+};
+/** What the ELF header of each OCI architecture's binaries says. */
+const ARCHITECTURE_MACHINES = {
+    amd64: { machine: EM.X86_64, bits: 64, endian: 'little' },
+    '386': { machine: EM.I386, bits: 32, endian: 'little' },
+    arm64: { machine: EM.AARCH64, bits: 64, endian: 'little' },
+    arm: { machine: EM.ARM, bits: 32, endian: 'little' },
+    ppc64le: { machine: EM.PPC64, bits: 64, endian: 'little' },
+    s390x: { machine: EM.S390, bits: 64, endian: 'big' },
+    riscv64: { machine: EM.RISCV, bits: 64, endian: 'little' },
+    mips64le: { machine: EM.MIPS, bits: 64, endian: 'little' },
+    mips64: { machine: EM.MIPS, bits: 64, endian: 'big' },
+    loong64: { machine: EM.LOONGARCH, bits: 64, endian: 'little' }
+};
+/** Reads the ELF header from a file's first bytes; undefined when they are not an ELF file (or too short). */
+function readElfHeader(head) {
+    if (head.length < 20 || head[0] !== 0x7f || head[1] !== 0x45 || head[2] !== 0x4c || head[3] !== 0x46)
+        return undefined;
+    const bits = head[4] === 1 ? 32 : head[4] === 2 ? 64 : undefined;
+    const endian = head[5] === 1 ? 'little' : head[5] === 2 ? 'big' : undefined;
+    if (!bits || !endian)
+        return undefined;
+    const view = new DataView(head.buffer, head.byteOffset, head.byteLength);
+    const little = endian === 'little';
+    const types = { 1: 'relocatable', 2: 'executable', 3: 'shared', 4: 'core' };
+    const header = {
+        bits,
+        endian,
+        type: types[view.getUint16(16, little)] ?? 'other',
+        machine: view.getUint16(18, little)
+    };
+    const dynamic = hasInterpreter(view, bits, little);
+    return dynamic === undefined ? header : { ...header, dynamic };
+}
+/** Whether a `PT_INTERP` program header is present; undefined when the program headers are not in `view`. */
+function hasInterpreter(view, bits, little) {
+    const headerSize = bits === 64 ? 64 : 52;
+    if (view.byteLength < headerSize)
+        return undefined;
+    const phoff = bits === 64 ? Number(view.getBigUint64(32, little)) : view.getUint32(28, little);
+    const entrySize = view.getUint16(bits === 64 ? 54 : 42, little);
+    const count = view.getUint16(bits === 64 ? 56 : 44, little);
+    if (entrySize < 4 || phoff + entrySize * count > view.byteLength)
+        return undefined;
+    const PT_INTERP = 3;
+    for (let i = 0; i < count; i++) {
+        if (view.getUint32(phoff + i * entrySize, little) === PT_INTERP)
+            return true;
+    }
+    return false;
+}
+/** The machine as people name it (`file` and `uname -m` spellings): x86-64, aarch64, ppc64le, s390x, … */
+function describeMachine(header) {
+    switch (header.machine) {
+        case EM.X86_64:
+            return 'x86-64';
+        case EM.I386:
+            return 'i386';
+        case EM.AARCH64:
+            return 'aarch64';
+        case EM.ARM:
+            return 'arm (32-bit)';
+        case EM.PPC64:
+            return header.endian === 'little' ? 'ppc64le' : 'ppc64 (big-endian)';
+        case EM.PPC:
+            return 'ppc (32-bit)';
+        case EM.S390:
+            return header.bits === 64 ? 's390x' : 's390 (31-bit)';
+        case EM.RISCV:
+            return `riscv${header.bits}`;
+        case EM.MIPS:
+            return `mips${header.bits === 64 ? '64' : ''}${header.endian === 'little' ? 'el' : ''}`;
+        case EM.LOONGARCH:
+            return 'loongarch64';
+        default:
+            return `ELF machine ${header.machine}`;
+    }
+}
+/** The OCI architecture an ELF header's binary is for (amd64, arm64, …), or undefined for one this action does not know. */
+function elfArchitecture(header) {
+    return Object.entries(ARCHITECTURE_MACHINES).find(([, m]) => m.machine === header.machine && m.bits === header.bits && m.endian === header.endian)?.[0];
+}
+/**
+ * Whether a platform runs this binary: the machine, word size and byte order must be the platform's. An amd64
+ * image may also hold i386 binaries (x86-64 CPUs run them, as qemu.ts's native architectures say).
+ */
+function runsOn(header, platform) {
+    const arch = elfArchitecture(header);
+    if (arch === platform.architecture)
+        return true;
+    return platform.architecture === 'amd64' && arch === '386';
+}
+/** `linux/arm64: /hello is an x86-64 executable (statically linked)`. */
+function describeElf(header) {
+    const kind = header.type === 'shared' ? 'executable (PIE or shared object)' : header.type === 'executable' ? 'executable' : `${header.type} file`;
+    const linking = header.dynamic === undefined ? '' : header.dynamic ? ', dynamically linked' : ', statically linked';
+    return `${/^[aeisx]/.test(describeMachine(header)) ? 'an' : 'a'} ${describeMachine(header)} ${kind}${linking}`;
+}
+/** The machine a platform's binaries must be built for, in words: `aarch64` for linux/arm64. */
+function expectedMachine(platform) {
+    const m = ARCHITECTURE_MACHINES[platform.architecture];
+    if (!m)
+        return (0,src_platform/* formatPlatform */.Bq)(platform);
+    return describeMachine({ bits: m.bits, endian: m.endian, machine: m.machine, type: 'executable' });
+}
+
+// EXTERNAL MODULE: external "node:zlib"
+var external_node_zlib_ = __nccwpck_require__(8522);
+;// CONCATENATED MODULE: ./src/layers.ts
+
+
+/** The decompressing stream for a layer media type. */
+function decompressor(mediaType) {
+    if (/gzip/.test(mediaType))
+        return external_node_zlib_.createGunzip();
+    if (/zstd/.test(mediaType)) {
+        const create = external_node_zlib_.createZstdDecompress;
+        if (!create)
+            throw new Error(`a layer is ${mediaType}, which this Node cannot decompress (Node 22.15 or later can)`);
+        return create();
+    }
+    if (/\.tar$|tar$/.test(mediaType))
+        return undefined;
+    throw new Error(`a layer has media type ${mediaType}, which is not a tar layer`);
+}
+function normalize(name) {
+    const parts = [];
+    for (const part of name.split('/')) {
+        if (part === '' || part === '.')
+            continue;
+        if (part === '..')
+            parts.pop();
+        else
+            parts.push(part);
+    }
+    return `/${parts.join('/')}`;
+}
+function octal(block, offset, length) {
+    const field = block.subarray(offset, offset + length);
+    if ((field[0] & 0x80) !== 0) {
+        // base-256 (GNU) for sizes of 8 GiB and more
+        let value = field[0] & 0x7f;
+        for (let i = 1; i < field.length; i++)
+            value = value * 256 + field[i];
+        return value;
+    }
+    const text = Buffer.from(field).toString('latin1').replace(/\0.*$/s, '').trim();
+    return text === '' ? 0 : parseInt(text, 8);
+}
+function layers_text(block, offset, length) {
+    const field = Buffer.from(block.subarray(offset, offset + length));
+    const end = field.indexOf(0);
+    return field.subarray(0, end === -1 ? field.length : end).toString('utf8');
+}
+/** `len key=value\n` records of a pax extended header. */
+function paxRecords(data) {
+    const records = {};
+    let offset = 0;
+    while (offset < data.length) {
+        const space = data.indexOf(0x20, offset);
+        if (space === -1)
+            break;
+        const length = parseInt(data.subarray(offset, space).toString('latin1'), 10);
+        if (!length)
+            break;
+        const record = data.subarray(space + 1, offset + length - 1).toString('utf8');
+        const eq = record.indexOf('=');
+        if (eq > 0)
+            records[record.slice(0, eq)] = record.slice(eq + 1);
+        offset += length;
+    }
+    return records;
+}
+/**
+ * Reads one layer (an uncompressed tar stream): every entry's type, mode and link target, and the first
+ * {@link ELF_HEAD_BYTES} of regular files with an execute bit. Long names (pax `path`, GNU `L`) are followed.
+ */
+async function readTar(stream) {
+    const changes = { entries: new Map(), deleted: [], opaque: [] };
+    let pending = Buffer.alloc(0);
+    // what the bytes being read belong to: the next header (data undefined), or an entry's data and padding
+    const at = {};
+    let pax = {};
+    let longName;
+    let longLink;
+    let ended = false;
+    const onHeader = (block) => {
+        if (block.every(b => b === 0)) {
+            ended = true;
+            return;
+        }
+        const typeflag = String.fromCharCode(block[156] || 48);
+        const size = pax.size !== undefined ? Number(pax.size) : octal(block, 124, 12);
+        const prefix = layers_text(block, 257, 6) === 'ustar' ? layers_text(block, 345, 155) : '';
+        const name = longName ?? pax.path ?? (prefix ? `${prefix}/${layers_text(block, 0, 100)}` : layers_text(block, 0, 100));
+        const link = longLink ?? pax.linkpath ?? layers_text(block, 157, 100);
+        const mode = octal(block, 100, 8);
+        const padding = (512 - (size % 512)) % 512;
+        const consume = (keep, done) => {
+            if (size === 0)
+                done(Buffer.alloc(0));
+            else
+                at.data = { remaining: size, padding, collect: keep > 0 ? [] : undefined, keep, done };
+        };
+        if (typeflag === 'x')
+            return consume(size, data => (pax = { ...pax, ...paxRecords(data) }));
+        if (typeflag === 'g')
+            return consume(0, () => undefined);
+        if (typeflag === 'L')
+            return consume(size, data => (longName = data.toString('utf8').replace(/\0+$/, '')));
+        if (typeflag === 'K')
+            return consume(size, data => (longLink = data.toString('utf8').replace(/\0+$/, '')));
+        pax = {};
+        longName = undefined;
+        longLink = undefined;
+        const path = normalize(name);
+        const base = path.slice(path.lastIndexOf('/') + 1);
+        const dir = path.slice(0, path.lastIndexOf('/')) || '/';
+        if (base === '.wh..wh..opq') {
+            changes.opaque.push(dir);
+            return consume(0, () => undefined);
+        }
+        if (base.startsWith('.wh.')) {
+            changes.deleted.push(`${dir === '/' ? '' : dir}/${base.slice(4)}`);
+            return consume(0, () => undefined);
+        }
+        const type = typeflag === '0' || typeflag === '7' ? 'file' : typeflag === '2' ? 'symlink' : typeflag === '1' ? 'hardlink' : typeflag === '5' ? 'directory' : 'other';
+        const entry = type === 'symlink' || type === 'hardlink' ? { type, mode, link } : { type, mode };
+        changes.entries.set(path, entry);
+        const executable = type === 'file' && (mode & 0o111) !== 0;
+        consume(executable ? Math.min(size, ELF_HEAD_BYTES) : 0, data => {
+            if (executable)
+                entry.head = new Uint8Array(data);
+        });
+    };
+    for await (const chunk of stream) {
+        pending = pending.length === 0 ? Buffer.from(chunk) : Buffer.concat([pending, chunk]);
+        let offset = 0;
+        while (!ended) {
+            const current = at.data;
+            if (!current) {
+                if (pending.length - offset < 512)
+                    break;
+                onHeader(pending.subarray(offset, offset + 512));
+                offset += 512;
+                continue;
+            }
+            if (current.remaining > 0) {
+                const take = Math.min(current.remaining, pending.length - offset);
+                if (take === 0)
+                    break;
+                if (current.collect) {
+                    const collected = current.collect.reduce((n, b) => n + b.length, 0);
+                    if (collected < current.keep)
+                        current.collect.push(Buffer.from(pending.subarray(offset, offset + Math.min(take, current.keep - collected))));
+                }
+                current.remaining -= take;
+                offset += take;
+                if (current.remaining > 0)
+                    break;
+                current.done(current.collect ? Buffer.concat(current.collect) : Buffer.alloc(0));
+            }
+            const skip = Math.min(current.padding, pending.length - offset);
+            current.padding -= skip;
+            offset += skip;
+            if (current.padding > 0)
+                break;
+            at.data = undefined;
+        }
+        pending = pending.subarray(offset);
+        if (ended)
+            break;
+    }
+    return changes;
+}
+/** Reads a layer blob stream of the given media type. */
+async function readLayer(blob, mediaType) {
+    const decompress = decompressor(mediaType);
+    const stream = decompress ? blob.pipe(decompress) : blob;
+    try {
+        return await readTar(stream);
+    }
+    finally {
+        blob.destroy();
+    }
+}
+/** The file tree the layers leave, applied in order. */
+function applyLayers(layers) {
+    const tree = new Map();
+    for (const layer of layers) {
+        for (const dir of layer.opaque) {
+            for (const path of [...tree.keys()])
+                if (path.startsWith(`${dir === '/' ? '' : dir}/`))
+                    tree.delete(path);
+        }
+        for (const deleted of layer.deleted) {
+            tree.delete(deleted);
+            for (const path of [...tree.keys()])
+                if (path.startsWith(`${deleted}/`))
+                    tree.delete(path);
+        }
+        for (const [path, entry] of layer.entries)
+            tree.set(path, entry);
+    }
+    return tree;
+}
+/** Follows symlinks (absolute or relative, in any directory of the path) and hardlinks to the file itself. */
+function resolveEntry(tree, path, hops = 0) {
+    if (hops > 16)
+        return undefined;
+    const parts = normalize(path).split('/').slice(1);
+    let current = '';
+    for (let i = 0; i < parts.length; i++) {
+        current = `${current}/${parts[i]}`;
+        const entry = tree.get(current);
+        if (entry?.type === 'symlink' && entry.link) {
+            const target = entry.link.startsWith('/') ? entry.link : `${current.slice(0, current.lastIndexOf('/'))}/${entry.link}`;
+            return resolveEntry(tree, [normalize(target), ...parts.slice(i + 1)].join('/'), hops + 1);
+        }
+        if (i === parts.length - 1) {
+            if (entry?.type === 'hardlink' && entry.link)
+                return resolveEntry(tree, `/${entry.link}`, hops + 1);
+            return entry ? { path: current, entry } : undefined;
+        }
+    }
+    return undefined;
+}
+
+// EXTERNAL MODULE: external "node:stream"
+var external_node_stream_ = __nccwpck_require__(7075);
+// EXTERNAL MODULE: ./src/buildx-install.ts + 4 modules
+var buildx_install = __nccwpck_require__(4707);
 // EXTERNAL MODULE: ./src/retry.ts
 var src_retry = __nccwpck_require__(9809);
 ;// CONCATENATED MODULE: ./src/registry-http.ts
@@ -41352,7 +41404,7 @@ function isLoopback(host) {
     return name === 'localhost' || name === '::1' || /^127\./.test(name);
 }
 function readDockerConfig(env = process.env) {
-    const file = external_node_path_namespaceObject.join(dockerConfigDir(env), 'config.json');
+    const file = external_node_path_.join((0,buildx_install/* dockerConfigDir */.kG)(env), 'config.json');
     if (!(0,external_node_fs_.existsSync)(file))
         return {};
     try {
@@ -41394,7 +41446,7 @@ async function registryCredentials(registry, config = readDockerConfig()) {
     if (!helper)
         return undefined;
     for (const key of configKeys(registry)) {
-        const out = await lib_exec/* getExecOutput */.H(`docker-credential-${helper}`, ['get'], { input: Buffer.from(key), silent: true, ignoreReturnCode: true })
+        const out = await exec/* getExecOutput */.H(`docker-credential-${helper}`, ['get'], { input: Buffer.from(key), silent: true, ignoreReturnCode: true })
             .catch(() => undefined);
         if (!out || out.exitCode !== 0)
             continue;
@@ -41473,7 +41525,7 @@ class RegistryReader {
             if (attempt >= this.retry.attempts)
                 throw new RegistryHttpError(`GET ${url} failed after ${attempt} attempt(s) (${failure.cause})`);
             const delay = (0,src_retry/* retryDelayMs */.qO)(this.retry, attempt, failure);
-            lib_core/* warning */.$e(`GET ${url}: ${failure.cause} (attempt ${attempt} of ${this.retry.attempts}); retrying in ${Math.round(delay / 100) / 10}s`);
+            core/* warning */.$e(`GET ${url}: ${failure.cause} (attempt ${attempt} of ${this.retry.attempts}); retrying in ${Math.round(delay / 100) / 10}s`);
             await new Promise(resolve => setTimeout(resolve, delay));
         }
     }
@@ -41579,7 +41631,7 @@ function addTimings(summary, timings) {
 }
 /** A failed run's summary: the error, and how far the pipeline got. No tag a user pulls has moved before "Move tags". */
 async function writeFailureSummary(message, timings) {
-    const summary = lib_core/* summary */.z.addHeading('go-build-action failed', 2);
+    const summary = core/* summary */.z.addHeading('go-build-action failed', 2);
     summary.addRaw(`<p>${escapeHtml(message)}</p>`, true);
     const moved = timings.some(t => t.name === 'Move tags');
     summary.addRaw(moved
@@ -41614,7 +41666,7 @@ function addBuildTimes(summary, times) {
     summary.addRaw('<p>Sums of BuildKit\'s step times (steps run in parallel; a step shared by several platforms counts once; cached steps take no time).</p>', true);
 }
 async function writeSummary(result, platforms, timings, buildTimes = []) {
-    const summary = lib_core/* summary */.z.addHeading('go-build-action', 2);
+    const summary = core/* summary */.z.addHeading('go-build-action', 2);
     if (result.pushed) {
         summary.addRaw(`<p>Published index ${code(result.digest)} under:</p>`, true);
         summary.addList(result.references.map(code));
@@ -41732,7 +41784,7 @@ async function checkArchitectures(repository, platformDigests, hostArch, retry, 
         }
         const { checked, foreign } = foreignExecutables(applyLayers(changes), config, platform);
         const size = manifest.layers.reduce((sum, l) => sum + l.size, 0);
-        lib_core/* info */.pq(`${name}: ${checked} executable(s) checked in ${manifest.layers.length} layer(s) (${formatBytes(size)}): ${foreign.length === 0 ? `all ${expectedMachine(platform)}` : `${foreign.length} of another architecture`}`);
+        core/* info */.pq(`${name}: ${checked} executable(s) checked in ${manifest.layers.length} layer(s) (${formatBytes(size)}): ${foreign.length === 0 ? `all ${expectedMachine(platform)}` : `${foreign.length} of another architecture`}`);
         reports.push({ platform: name, checked, foreign });
         if (foreign.length > 0)
             failures.push(describeForeign(platform, foreign, hostArch));
@@ -41931,7 +41983,7 @@ function classify(words, nativeToolchain) {
     const [program, ...args] = words;
     if (!program)
         return undefined;
-    const name = external_node_path_namespaceObject.posix.basename(program);
+    const name = external_node_path_.posix.basename(program);
     const sub = subcommand(args);
     if (name === 'go' && sub && ['build', 'install', 'test', 'run'].includes(sub))
         return { tool: `go ${sub}`, family: 'go' };
@@ -41965,7 +42017,7 @@ function readStageFile(files, target, read) {
             continue;
         }
         for (const source of copy.sources) {
-            const src = external_node_path_namespaceObject.posix.normalize(source.replace(/^\/+/, '')).replace(/\/$/, '');
+            const src = external_node_path_.posix.normalize(source.replace(/^\/+/, '')).replace(/\/$/, '');
             const candidates = [];
             if (target === copy.dest)
                 candidates.push(src);
@@ -41973,7 +42025,7 @@ function readStageFile(files, target, read) {
             if (target.startsWith(`${dir}/`)) {
                 const rel = target.slice(dir.length + 1);
                 candidates.push(src === '.' ? rel : `${src}/${rel}`);
-                if (rel === external_node_path_namespaceObject.posix.basename(src))
+                if (rel === external_node_path_.posix.basename(src))
                     candidates.push(src);
             }
             for (const candidate of candidates) {
@@ -41991,10 +42043,10 @@ function scriptRun(words, files, read) {
     const [program, ...args] = words;
     if (!program)
         return undefined;
-    const script = SHELLS.has(external_node_path_namespaceObject.posix.basename(program)) ? subcommand(args) : program;
-    if (!script || (args.includes('-c') && SHELLS.has(external_node_path_namespaceObject.posix.basename(program))))
+    const script = SHELLS.has(external_node_path_.posix.basename(program)) ? subcommand(args) : program;
+    if (!script || (args.includes('-c') && SHELLS.has(external_node_path_.posix.basename(program))))
         return undefined;
-    const candidates = script.includes('/') ? [external_node_path_namespaceObject.posix.resolve(files.workdir, script)] : [external_node_path_namespaceObject.posix.resolve(files.workdir, script), ...PATH_DIRS.map(d => `${d}/${script}`)];
+    const candidates = script.includes('/') ? [external_node_path_.posix.resolve(files.workdir, script)] : [external_node_path_.posix.resolve(files.workdir, script), ...PATH_DIRS.map(d => `${d}/${script}`)];
     for (const candidate of candidates) {
         const text = readStageFile(files, candidate, read);
         if (text !== undefined)
@@ -42005,7 +42057,7 @@ function scriptRun(words, files, read) {
 /** The `-c` string of `sh -c '…'` (quotes dropped: the separators inside are split on all the same). */
 function shellString(words) {
     const [program, ...args] = words;
-    if (!program || !SHELLS.has(external_node_path_namespaceObject.posix.basename(program)) || !args.includes('-c'))
+    if (!program || !SHELLS.has(external_node_path_.posix.basename(program)) || !args.includes('-c'))
         return undefined;
     return args
         .slice(args.indexOf('-c') + 1)
@@ -42068,7 +42120,7 @@ function stageFiles(stage, until, lines) {
             break;
         const keyword = instruction.getKeyword();
         if (keyword === 'WORKDIR') {
-            files.workdir = external_node_path_namespaceObject.posix.resolve(files.workdir, instruction.getArgumentsContent()?.trim() ?? '.');
+            files.workdir = external_node_path_.posix.resolve(files.workdir, instruction.getArgumentsContent()?.trim() ?? '.');
         }
         else if (keyword === 'COPY' || keyword === 'ADD') {
             const copy = instruction;
@@ -42080,14 +42132,14 @@ function stageFiles(stage, until, lines) {
                 const dest = words.find((w, i) => i > 0 && !w.startsWith('<<')) ?? '';
                 const range = heredocs[0].getContentRange();
                 const inline = range ? lines.slice(range.start.line, range.end.line + 1).join('\n') : '';
-                files.copies.push({ sources: [], dest: external_node_path_namespaceObject.posix.resolve(files.workdir, dest), inline });
+                files.copies.push({ sources: [], dest: external_node_path_.posix.resolve(files.workdir, dest), inline });
                 continue;
             }
             const argv = words.length > 0 && words[0].startsWith('[') ? jsonWords(copy.getArgumentsContent() ?? '') : words;
             if (argv.length < 2)
                 continue;
             const dest = argv.at(-1);
-            const resolved = external_node_path_namespaceObject.posix.resolve(files.workdir, dest);
+            const resolved = external_node_path_.posix.resolve(files.workdir, dest);
             files.copies.push({ sources: argv.slice(0, -1), dest: dest.endsWith('/') ? `${resolved}/` : resolved });
         }
     }
@@ -42194,10 +42246,10 @@ function adviceMessage(finding, stage, isImage, compiles, cgo) {
 // The phase
 /** A build context's file by relative path, when it is a regular file inside the context (scripts are small). */
 function contextFileReader(context) {
-    const root = external_node_path_namespaceObject.resolve(context);
+    const root = external_node_path_.resolve(context);
     return relative => {
-        const full = external_node_path_namespaceObject.resolve(root, relative);
-        if (!full.startsWith(`${root}${external_node_path_namespaceObject.sep}`))
+        const full = external_node_path_.resolve(root, relative);
+        if (!full.startsWith(`${root}${external_node_path_.sep}`))
             return undefined;
         try {
             const stat = (0,external_node_fs_.statSync)(full);
@@ -42216,7 +42268,7 @@ async function checkEmulation(check) {
     if (check.mode === 'ignore')
         return [];
     const workspace = process.env.GITHUB_WORKSPACE || process.cwd();
-    const file = external_node_path_namespaceObject.relative(workspace, external_node_path_namespaceObject.resolve(check.file)).split(external_node_path_namespaceObject.sep).join('/');
+    const file = external_node_path_.relative(workspace, external_node_path_.resolve(check.file)).split(external_node_path_.sep).join('/');
     const findings = adviseEmulation({
         dockerfile: await (0,promises_.readFile)(check.file, 'utf8'),
         file,
@@ -42229,12 +42281,12 @@ async function checkEmulation(check) {
     for (const finding of findings) {
         const properties = { title: ANNOTATION_TITLE, file: finding.file, startLine: finding.line };
         if (check.mode === 'error')
-            lib_core/* error */.z3(finding.message, properties);
+            core/* error */.z3(finding.message, properties);
         else
-            lib_core/* warning */.$e(finding.message, properties);
+            core/* warning */.$e(finding.message, properties);
     }
     if (findings.length === 0)
-        lib_core/* info */.pq(`no stage of ${file} compiles under QEMU`);
+        core/* info */.pq(`no stage of ${file} compiles under QEMU`);
     if (findings.length > 0 && check.mode === 'error') {
         const where = findings.map(f => `line ${f.line} (stage ${f.stage})`).join(', ');
         throw new src_input/* InputError */.dz('emulation', `is error and ${file} compiles under QEMU at ${where}, so nothing was built: cross-compile on $BUILDPLATFORM as the annotations say, or set "emulation: warn"`);
@@ -42292,12 +42344,12 @@ function outputsOf(result, tag) {
 }
 function reportOutputs(result, tag) {
     for (const [name, value] of Object.entries(outputsOf(result, tag)))
-        lib_core/* setOutput */.uH(name, value);
+        core/* setOutput */.uH(name, value);
 }
 /** Sets some outputs now (setup phases report theirs as soon as they are known). */
 function setOutputs(outputs) {
     for (const [name, value] of Object.entries(outputs))
-        lib_core/* setOutput */.uH(name, value);
+        core/* setOutput */.uH(name, value);
 }
 
 ;// CONCATENATED MODULE: ./src/phases.ts
@@ -42318,7 +42370,7 @@ class Phases {
         const start = this.now();
         let ok = false;
         try {
-            const result = await lib_core/* group */.Os(name, body);
+            const result = await core/* group */.Os(name, body);
             ok = true;
             return result;
         }
@@ -42328,6 +42380,8 @@ class Phases {
     }
 }
 
+// EXTERNAL MODULE: external "node:crypto"
+var external_node_crypto_ = __nccwpck_require__(7598);
 ;// CONCATENATED MODULE: ./src/registry.ts
 /**
  * Reading what a registry holds, through `docker buildx imagetools inspect --raw`.
@@ -42583,7 +42637,7 @@ function versionsFilePath(settings, dockerfile) {
         }
         return settings.file;
     }
-    const beside = external_node_path_namespaceObject.join(external_node_path_namespaceObject.dirname(dockerfile), DEFAULT_VERSIONS_FILE);
+    const beside = external_node_path_.join(external_node_path_.dirname(dockerfile), DEFAULT_VERSIONS_FILE);
     return (0,external_node_fs_.existsSync)(beside) ? beside : undefined;
 }
 /** Resolves every version from inputs, the versions file and the Dockerfile's ARG defaults. */
@@ -42606,7 +42660,7 @@ async function resolveVersions(settings, dockerfile) {
         if (input !== undefined)
             places.push(`input "${input}"`);
         places.push(file === undefined
-            ? `a versions file (none given in "versions-file", no ${external_node_path_namespaceObject.join(external_node_path_namespaceObject.dirname(dockerfile), DEFAULT_VERSIONS_FILE)})`
+            ? `a versions file (none given in "versions-file", no ${external_node_path_.join(external_node_path_.dirname(dockerfile), DEFAULT_VERSIONS_FILE)})`
             : `${file} (${fileKeys(name).join(' or ')})`);
         places.push(`the default of ARG ${arg} in ${dockerfile}`);
         searched[name] = places;
@@ -42948,7 +43002,7 @@ async function planTags(docker, settings, versions, github, now = new Date()) {
         indexExtras.push('latest');
     let tag = base;
     if (!push) {
-        lib_core/* info */.pq(`not pushing (push: ${t.push}, event ${github.eventName || 'unknown'}): the registry is not asked whether ${base} exists`);
+        core/* info */.pq(`not pushing (push: ${t.push}, event ${github.eventName || 'unknown'}): the registry is not asked whether ${base} exists`);
     }
     else if (t.rebuild !== 'overwrite') {
         tag = await resolveRebuild(docker, settings.images, base, t.rebuild, settings.retry);
@@ -42980,7 +43034,7 @@ async function resolveRebuild(docker, images, base, mode, retry) {
     };
     const found = await existing(base);
     if (found === undefined) {
-        lib_core/* info */.pq(`${base} is new in ${images.join(', ')}`);
+        core/* info */.pq(`${base} is new in ${images.join(', ')}`);
         return base;
     }
     if (mode === 'fail') {
@@ -42990,10 +43044,10 @@ async function resolveRebuild(docker, images, base, mode, retry) {
         const candidate = `${base}-${n}`;
         const taken = await existing(candidate);
         if (taken === undefined) {
-            lib_core/* info */.pq(`${found} exists; this rebuild publishes ${candidate}`);
+            core/* info */.pq(`${found} exists; this rebuild publishes ${candidate}`);
             return candidate;
         }
-        lib_core/* info */.pq(`${taken} exists too`);
+        core/* info */.pq(`${taken} exists too`);
     }
     throw new src_input/* InputError */.dz('rebuild', `${base}-1 … ${base}-${MAX_REBUILDS} all exist: bump a version, or set rebuild: overwrite`);
 }
@@ -43057,7 +43111,7 @@ function buildTime(buildArgs, env = process.env) {
 
 function readSettings(read) {
     const context = read('context').trim() || '.';
-    const file = read('file').trim() || external_node_path_namespaceObject.join(context, 'Dockerfile');
+    const file = read('file').trim() || external_node_path_.join(context, 'Dockerfile');
     const settings = {
         context,
         file,
@@ -43069,7 +43123,7 @@ function readSettings(read) {
         qemu: readQemuSettings(read),
         emulation: readEmulationMode(read),
         builder: (0,src_builder/* readBuilderSettings */.lQ)(read),
-        buildx: readBuildxInstallSettings(read),
+        buildx: (0,buildx_install/* readBuildxInstallSettings */.jZ)(read),
         logins: (0,login/* readLogins */.rC)(read),
         retry: readRetry(read),
         verifyCommand: readVerifyCommand(read),
@@ -43296,7 +43350,8 @@ function verifyCommandArgs(image, platform, command) {
     const [program, ...rest] = command;
     if (!program)
         throw new Error('empty verify command');
-    return ['run', '--rm', '--pull', 'never', '--platform', (0,src_platform/* formatPlatform */.Bq)(platform), '--entrypoint', program, image, ...rest];
+    // --quiet: a pull's progress would bury the command's own output in a failure message.
+    return ['run', '--rm', '--quiet', '--pull', 'never', '--platform', (0,src_platform/* formatPlatform */.Bq)(platform), '--entrypoint', program, image, ...rest];
 }
 /** Lines docker itself adds to a failed `docker run`, which say nothing about the cause. */
 const DOCKER_RUN_NOISE = /^Run 'docker run --help' for more information$/;
@@ -43394,18 +43449,18 @@ async function run(docker = (0,src_docker/* createDocker */.hC)()) {
 }
 /** Inputs → versions and tags → QEMU → builder → build → push by digest → verify → move tags → report. */
 async function publish(docker, phases) {
-    const settings = readSettings(name => lib_core/* getInput */.V4(name));
+    const settings = readSettings(name => core/* getInput */.V4(name));
     maskSecrets(settings);
-    const workDir = await (0,promises_.mkdtemp)(external_node_path_namespaceObject.join(process.env.RUNNER_TEMP || (0,external_node_os_namespaceObject.tmpdir)(), 'go-build-action-'));
+    const workDir = await (0,promises_.mkdtemp)(external_node_path_.join(process.env.RUNNER_TEMP || (0,external_node_os_.tmpdir)(), 'go-build-action-'));
     (0,state/* saveState */.LZ)(state/* State */.Uw.WorkDir, workDir);
     await checkBuildFiles(settings.context, settings.file);
     await phases.run('Log in', () => (0,login/* logInAll */.R4)(docker, settings.logins, settings.retry, registries => (0,state/* saveJsonState */.p1)(state/* State */.Uw.Logins, registries)));
     const { versions, plan } = await phases.run('Versions and tags', async () => {
         const resolved = await resolveVersions(settings.versions, settings.file);
         for (const [name, version] of Object.entries(resolved.resolved))
-            lib_core/* info */.pq(`${name} ${version.value} (from ${version.source})`);
+            core/* info */.pq(`${name} ${version.value} (from ${version.source})`);
         const tagPlan = await planTags(docker, settings, resolved, readGitHubContext(), buildTime(settings.buildArgs));
-        lib_core/* info */.pq(`main tag ${tagPlan.tag}; ${tagPlan.push ? 'pushing' : 'not pushing'}`);
+        core/* info */.pq(`main tag ${tagPlan.tag}; ${tagPlan.push ? 'pushing' : 'not pushing'}`);
         return { versions: resolved, plan: tagPlan };
     });
     setOutputs({ [Output.Tag]: plan.tag, [Output.Versions]: JSON.stringify(versionValues(versions)) });
@@ -43423,7 +43478,7 @@ async function publish(docker, phases) {
         }));
     }
     if (settings.buildx.version)
-        await phases.run('Install buildx', () => installBuildx(docker, settings.buildx));
+        await phases.run('Install buildx', () => (0,buildx_install/* installBuildx */.K2)(docker, settings.buildx));
     const builder = await phases.run('Set up the builder', () => (0,src_builder/* setUpBuilder */.Vk)(docker, settings.builder, settings.platforms, qemu.emulated));
     setOutputs({ [Output.Builder]: builder.name, [Output.BuilderPlatforms]: builder.platforms.join(',') });
     const [firstRepository] = settings.images;
@@ -43436,7 +43491,7 @@ async function publish(docker, phases) {
         platforms: settings.platforms,
         output,
         buildArgs: withVersionBuildArgs(settings.buildArgs, versions),
-        metadataFile: external_node_path_namespaceObject.join(workDir, 'metadata.json'),
+        metadataFile: external_node_path_.join(workDir, 'metadata.json'),
         builder: builder.name,
         dockerContext: builder.dockerContext,
         target: settings.target || undefined,
@@ -43493,7 +43548,7 @@ async function publish(docker, phases) {
             metadata
         };
     }
-    await lib_core/* group */.Os('Report', async () => {
+    await core/* group */.Os('Report', async () => {
         reportOutputs(result, plan.tag);
         await writeSummary(result, platforms, phases.timings, buildTimes);
     });
@@ -43501,9 +43556,9 @@ async function publish(docker, phases) {
 /** Masks every secret value before anything can print it. */
 function maskSecrets(settings) {
     for (const login of settings.logins)
-        lib_core/* setSecret */.Pq(login.password);
+        core/* setSecret */.Pq(login.password);
     for (const secret of settings.secrets)
-        lib_core/* setSecret */.Pq(secret.value);
+        core/* setSecret */.Pq(secret.value);
 }
 
 
@@ -43940,6 +43995,20 @@ module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:http2")
 /***/ ((module) => {
 
 module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:net");
+
+/***/ }),
+
+/***/ 8161:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:os");
+
+/***/ }),
+
+/***/ 6760:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:path");
 
 /***/ }),
 

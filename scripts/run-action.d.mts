@@ -15,12 +15,16 @@ export interface ActionRun {
   state: Record<string, string>
   summary: string
   runnerDir: string
+  /** The DOCKER_CONFIG both steps ran with (undefined: the docker CLI's default). */
+  dockerConfig?: string
 }
 
-export function runAction(options?: {
+export interface RunActionOptions {
   inputs?: Record<string, string>
   env?: Record<string, string>
   cwd?: string
   echo?: boolean
   post?: boolean
-}): Promise<ActionRun>
+}
+
+export function runAction(options?: RunActionOptions): Promise<ActionRun>
