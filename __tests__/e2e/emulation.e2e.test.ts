@@ -95,10 +95,10 @@ describeEachPath('examples/qemu-compile with emulation: warn, and an amd64-only 
   // skips hosted-path tests).
   if (builderPath.driver === 'docker') {
     it('runs the arm64 image here without complaint: its binary is x86-64 and runs natively', () => {
-    // the verify command passed on both platforms, and both printed the platform the binary was compiled for
-    expect(run.main.log).not.toContain('input "verify-command" failed')
-    expect(run.main.log.match(/hello from linux\/amd64/g)?.length).toBeGreaterThanOrEqual(2)
-    expect(run.main.log).not.toContain('hello from linux/arm64')
+      // the verify command passed on both platforms, and both printed the platform the binary was compiled for
+      expect(run.main.log).not.toContain('input "verify-command" failed')
+      expect(run.main.log.match(/hello from linux\/amd64/g)?.length).toBeGreaterThanOrEqual(2)
+      expect(run.main.log).not.toContain('hello from linux/arm64')
     })
   }
 
