@@ -9,7 +9,7 @@
  * digest (see registry-http.ts), not by running anything, so `FROM scratch` images without a shell are checked
  * the same way. Every layer is read, base layers included (a layer shared by several platforms is read once):
  * which layers come from the `FROM` image cannot be told from the image alone. Checked: the entrypoint's (or
- * command's) program and every file in the PATH directories; each ELF executable's machine, word size and byte
+ * command's) program and every file in the PATH directories and the usual bin directories; each ELF executable's machine, word size and byte
  * order must be the platform's (elf.ts).
  */
 import * as core from '@actions/core'
@@ -33,14 +33,15 @@ interface ImageManifest {
   layers: Array<{ digest: string; mediaType: string; size: number }>
 }
 
-/** docker's default PATH, for images whose config sets none. */
+/** docker's default PATH: the usual bin directories. */
 const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'
 
-/** The programs a user of the image runs: the entrypoint's (or command's) program, and the PATH directories. */
+/** The programs a user of the image runs: the entrypoint's (or command's) program, the PATH and the usual bin directories. */
 export function programsToCheck(config: ImageConfigFile): { program?: string; dirs: string[] } {
   const env = config.config?.Env ?? []
-  const pathValue = env.find(e => e.startsWith('PATH='))?.slice('PATH='.length) ?? DEFAULT_PATH
-  const dirs = [...new Set(pathValue.split(':').filter(d => d.startsWith('/')).map(d => d.replace(/\/+$/, '') || '/'))]
+  const pathValue = env.find(e => e.startsWith('PATH='))?.slice('PATH='.length) ?? ''
+  // the image's PATH, and the usual bin directories whatever PATH says
+  const dirs = [...new Set(`${pathValue}:${DEFAULT_PATH}`.split(':').filter(d => d.startsWith('/')).map(d => d.replace(/\/+$/, '') || '/'))]
   const first = (config.config?.Entrypoint ?? [])[0] ?? (config.config?.Cmd ?? [])[0]
   if (!first || !first.includes('/')) return { dirs }
   const workdir = config.config?.WorkingDir || '/'

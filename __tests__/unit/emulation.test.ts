@@ -2,7 +2,7 @@ import { describe, expect, it } from '@jest/globals'
 import { readFileSync } from 'node:fs'
 import * as path from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { adviseEmulation, expandVariables, readEmulationMode, simpleCommands, type EmulationRequest } from '../../src/emulation.js'
+import { adviseEmulation, contextFileReader, expandVariables, readEmulationMode, simpleCommands, type EmulationRequest } from '../../src/emulation.js'
 import { parsePlatform } from '../../src/platform.js'
 
 const dir = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '__fixtures__', 'dockerfiles')
@@ -175,5 +175,15 @@ describe('readEmulationMode', () => {
 
   it('names the input and the choices', () => {
     expect(() => readEmulationMode(() => 'loud')).toThrow('input "emulation": "loud" is not valid: write one of warn, error, ignore')
+  })
+})
+
+describe('contextFileReader', () => {
+  it('reads files inside the context only', () => {
+    const read = contextFileReader(dir)
+    expect(read('qemu-go.Dockerfile')).toContain('FROM ${GO_IMAGE} AS build')
+    expect(read('../elf/README.md')).toBeUndefined()
+    expect(read('.')).toBeUndefined()
+    expect(read('missing.sh')).toBeUndefined()
   })
 })

@@ -96,9 +96,9 @@ describe('programsToCheck', () => {
   it.each([
     [{ config: { Entrypoint: ['/usr/local/bin/hello'] } }, '/usr/local/bin/hello', 6],
     [{ config: { Cmd: ['./app'], WorkingDir: '/srv/' } }, '/srv/./app', 6],
-    [{ config: { Cmd: ['go', 'version'], Env: ['PATH=/usr/local/go/bin:/go/bin:/usr/bin/'] } }, undefined, 3],
+    [{ config: { Cmd: ['go', 'version'], Env: ['PATH=/usr/local/go/bin:/go/bin:/usr/bin/'] } }, undefined, 8],
     [{}, undefined, 6]
-  ])('%j → %s and %i PATH directories', (config, program, dirs) => {
+  ])('%j → %s and %i directories', (config, program, dirs) => {
     const checked = programsToCheck(config)
     expect(checked.program).toBe(program)
     expect(checked.dirs).toHaveLength(dirs)
