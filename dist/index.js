@@ -41009,6 +41009,10 @@ function platformBuildTimes(steps, platforms, hostArch) {
         return slowest ? { ...time, slowestEmulated: { name: slowest.name, seconds: slowest.seconds } } : time;
     });
 }
+/** Per requested platform, from buildx's progress output. */
+function buildTimesFromProgress(progress, platforms, hostArch) {
+    return platformBuildTimes(parseStepTimes(progress, platforms), platforms, hostArch);
+}
 function round(seconds) {
     return Math.round(seconds * 10) / 10;
 }
@@ -41808,7 +41812,8 @@ var main = __nccwpck_require__(8390);
  * flagged when it is built (reachable from the target stage), runs on an emulated platform for at least one
  * target (no `--platform=$BUILDPLATFORM`, directly or through the stage it is `FROM`), and one of its `RUN`s
  * runs a compiler or build tool: in the command itself, a heredoc, `sh -c`, or a script the Dockerfile copies in
- * from the context (or writes with `COPY <<EOF`) and runs, as far as the files can be read.
+ * from the context (or writes with `COPY <<EOF`) and runs, as far as the files can be read. The phase itself
+ * ({@link checkEmulation}) turns the findings into annotations on the Dockerfile's lines.
  */
 
 
@@ -43506,7 +43511,7 @@ async function publish(docker, phases) {
         provenance: settings.provenance,
         sbom: settings.sbom
     }, settings.retry));
-    const buildTimes = platformBuildTimes(parseStepTimes(metadata.progress ?? '', settings.platforms), settings.platforms, qemu.hostArch);
+    const buildTimes = buildTimesFromProgress(metadata.progress ?? '', settings.platforms, qemu.hostArch);
     if (output.kind === 'load' && settings.verifyCommand.length > 0) {
         await phases.run('Verify locally, before anything is pushed', () => runVerifyCommand(docker, output.name, settings.platforms, settings.verifyCommand, false));
     }

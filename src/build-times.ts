@@ -87,6 +87,11 @@ export function platformBuildTimes(steps: readonly StepTime[], platforms: readon
   })
 }
 
+/** Per requested platform, from buildx's progress output. */
+export function buildTimesFromProgress(progress: string, platforms: readonly Platform[], hostArch: string): PlatformBuildTime[] {
+  return platformBuildTimes(parseStepTimes(progress, platforms), platforms, hostArch)
+}
+
 function round(seconds: number): number {
   return Math.round(seconds * 10) / 10
 }

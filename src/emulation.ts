@@ -6,7 +6,8 @@
  * flagged when it is built (reachable from the target stage), runs on an emulated platform for at least one
  * target (no `--platform=$BUILDPLATFORM`, directly or through the stage it is `FROM`), and one of its `RUN`s
  * runs a compiler or build tool: in the command itself, a heredoc, `sh -c`, or a script the Dockerfile copies in
- * from the context (or writes with `COPY <<EOF`) and runs, as far as the files can be read.
+ * from the context (or writes with `COPY <<EOF`) and runs, as far as the files can be read. The phase itself
+ * ({@link checkEmulation}) turns the findings into annotations on the Dockerfile's lines.
  */
 import * as core from '@actions/core'
 import { readFileSync, statSync } from 'node:fs'
@@ -54,14 +55,13 @@ export interface EmulatedCompile {
   fromLine: number
   /** The target platforms for which the stage runs emulated. */
   platforms: string[]
-  /** What compiles, e.g. `go build`, `make (in build.sh line 3)`. */
+  /** What compiles, e.g. `go build`, `make (in ./scripts/build.sh)`. */
   tools: string[]
   /** Further lines of the stage that compile. */
   otherLines: number[]
   /** The whole annotation text: the platforms and the change to make. */
   message: string
 }
-
 
 // ---------------------------------------------------------------------------------------------------------------
 // Stages

@@ -6,7 +6,7 @@ import { mkdtemp } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import * as path from 'node:path'
 import { checkBuildFiles, chooseOutput, runBuild, writeSecretFiles } from './build.js'
-import { parseStepTimes, platformBuildTimes } from './build-times.js'
+import { buildTimesFromProgress } from './build-times.js'
 import { checkArchitectures } from './architecture.js'
 import { setUpBuilder } from './builder.js'
 import { installBuildx } from './buildx-install.js'
@@ -111,7 +111,7 @@ async function publish(docker: Docker, phases: Phases): Promise<void> {
     )
   )
 
-  const buildTimes = platformBuildTimes(parseStepTimes(metadata.progress ?? '', settings.platforms), settings.platforms, qemu.hostArch)
+  const buildTimes = buildTimesFromProgress(metadata.progress ?? '', settings.platforms, qemu.hostArch)
 
   if (output.kind === 'load' && settings.verifyCommand.length > 0) {
     await phases.run('Verify locally, before anything is pushed', () =>
