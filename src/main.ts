@@ -6,9 +6,12 @@ import { mkdtemp } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import * as path from 'node:path'
 import { checkBuildFiles, chooseOutput, runBuild, writeSecretFiles } from './build.js'
+import { buildTimesFromProgress } from './build-times.js'
+import { checkArchitectures } from './architecture.js'
 import { setUpBuilder } from './builder.js'
 import { installBuildx } from './buildx-install.js'
 import { createDocker, type Docker } from './docker.js'
+import { checkEmulation } from './emulation.js'
 import { errorMessage } from './errors.js'
 import { logInAll } from './login.js'
 import { Output, reportOutputs, setOutputs } from './outputs.js'
@@ -58,6 +61,19 @@ async function publish(docker: Docker, phases: Phases): Promise<void> {
 
   const qemu = await phases.run('Set up QEMU', () => setUpQemu(docker, settings.qemu, settings.platforms))
   setOutputs({ [Output.QemuPlatforms]: qemu.emulated.map(formatPlatform).join(',') })
+  if (settings.emulation !== 'ignore') {
+    await phases.run('Check the Dockerfile for compiles under QEMU', () =>
+      checkEmulation({
+        mode: settings.emulation,
+        file: settings.file,
+        context: settings.context,
+        buildArgs: withVersionBuildArgs(settings.buildArgs, versions),
+        platforms: settings.platforms,
+        hostArchitecture: qemu.hostArch,
+        target: settings.target || undefined
+      })
+    )
+  }
   if (settings.buildx.version) await phases.run('Install buildx', () => installBuildx(docker, settings.buildx))
   const builder = await phases.run('Set up the builder', () =>
     setUpBuilder(docker, settings.builder, settings.platforms, qemu.emulated)
@@ -95,6 +111,8 @@ async function publish(docker: Docker, phases: Phases): Promise<void> {
     )
   )
 
+  const buildTimes = buildTimesFromProgress(metadata.progress ?? '', settings.platforms, qemu.hostArch)
+
   if (output.kind === 'load' && settings.verifyCommand.length > 0) {
     await phases.run('Verify locally, before anything is pushed', () =>
       runVerifyCommand(docker, output.name, settings.platforms, settings.verifyCommand, false)
@@ -119,6 +137,7 @@ async function publish(docker: Docker, phases: Phases): Promise<void> {
     )
     const verified = await phases.run('Verify what the registries hold', async () => {
       const checked = await verifyStagedIndex(docker, staged.repositories, staged.digest, settings.platforms, settings.retry)
+      await checkArchitectures(firstRepository, platformDigests(checked.index.index), qemu.hostArch, settings.retry)
       if (output.kind !== 'load' && settings.verifyCommand.length > 0) {
         await runVerifyCommand(docker, `${firstRepository}@${staged.digest}`, settings.platforms, settings.verifyCommand, true)
       }
@@ -145,7 +164,7 @@ async function publish(docker: Docker, phases: Phases): Promise<void> {
 
   await core.group('Report', async () => {
     reportOutputs(result, plan.tag)
-    await writeSummary(result, platforms, phases.timings)
+    await writeSummary(result, platforms, phases.timings, buildTimes)
   })
 }
 
