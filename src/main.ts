@@ -81,23 +81,23 @@ const MODE_PIPELINES: Record<Mode, (job: Job) => Promise<void>> = { all, leg, me
 /** One job: versions and tags → QEMU → builder → build → push by digest → verify → move tags → report. */
 async function all(job: Job): Promise<void> {
   const tagged = await versionsAndTags(job)
-  const built = await build(job, tagged, await setUpBuild(job))
-  if (!tagged.plan.push) return report(job, unpublished(built.metadata), tagged.plan.tag, [])
+  const built = await build(job, tagged, await setUpBuild(job, tagged))
+  if (!tagged.plan.push) return report(job, unpublished(built.metadata), tagged.plan.tag, [], built)
   const staged = await stage(job, built)
-  const verified = await verifyStaged(job, staged, built.output.kind !== 'load')
+  const verified = await verifyStaged(job, staged, built)
   const records = await moveTags(job, staged, verified, tagged.plan, built)
-  await report(job, published(staged, verified, records, built.metadata), tagged.plan.tag, verified.platforms)
+  await report(job, published(staged, verified, records, built.metadata), tagged.plan.tag, verified.platforms, built)
 }
 
 /** One runner's platforms: the same tags as `all` → build → push by digest → verify → hand off; no tag moves. */
 async function leg(job: Job): Promise<void> {
   const tagged = await versionsAndTags(job, await earlierLegOfThisRun(job))
-  const built = await build(job, tagged, await setUpBuild(job))
-  if (!tagged.plan.push) return report(job, unpublished(built.metadata), tagged.plan.tag, [])
+  const built = await build(job, tagged, await setUpBuild(job, tagged))
+  if (!tagged.plan.push) return report(job, unpublished(built.metadata), tagged.plan.tag, [], built)
   const staged = await stage(job, built)
-  const verified = await verifyStaged(job, staged, built.output.kind !== 'load')
+  const verified = await verifyStaged(job, staged, built)
   const records = await handOff(job, staged, tagged, built)
-  await report(job, published(staged, verified, [], built.metadata), tagged.plan.tag, verified.platforms, { role: 'leg', records })
+  await report(job, published(staged, verified, [], built.metadata), tagged.plan.tag, verified.platforms, built, { role: 'leg', records })
 }
 
 /** The legs of this run → one index (no rebuild) → verify → move tags, as `all` does → report with the legs. */
@@ -106,10 +106,10 @@ async function merge(job: Job): Promise<void> {
   if (!collected) return
   const tagged = await versionsAndTags(job, collected)
   const { staged, plan } = await mergeLegs(job, collected, tagged)
-  // the verify command ran on each leg, natively where the leg's runner is that architecture
-  const verified = await verifyStaged(job, staged, false)
+  // no build here: the architecture check and the verify command ran in each leg, natively on a native runner
+  const verified = await verifyStaged(job, staged)
   const records = await moveTags(job, staged, verified, plan)
-  await report(job, published(staged, verified, records), plan.tag, verified.platforms, { role: 'merge', records: collected.legs })
+  await report(job, published(staged, verified, records), plan.tag, verified.platforms, undefined, { role: 'merge', records: collected.legs })
 }
 
 /** A failed run's outputs and summary: where every tag this run was moving ended. Writing them never fails the step twice. */

@@ -7,9 +7,12 @@ import { mkdtemp } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import * as path from 'node:path'
 import { checkBuildFiles, chooseOutput, runBuild, writeSecretFiles, type BuildMetadata, type BuildOutput } from './build.js'
+import { checkArchitectures } from './architecture.js'
+import { buildTimesFromProgress, type PlatformBuildTime } from './build-times.js'
 import { setUpBuilder, type BuilderResult } from './builder.js'
 import { installBuildx } from './buildx-install.js'
 import type { Docker } from './docker.js'
+import { checkEmulation } from './emulation.js'
 import { errorMessage } from './errors.js'
 import { fingerprintAnnotationArg, fingerprintBuild } from './fingerprint.js'
 import {
@@ -89,14 +92,33 @@ export async function versionsAndTags(job: Job, decided?: { tag: string; created
   return tagged
 }
 
-/** QEMU where the platforms need it, a pinned buildx if asked, the builder. */
-export async function setUpBuild({ docker, settings, phases }: Job): Promise<BuilderResult> {
+/** Where the build runs: the builder, and the runner's architecture (what QEMU emulates is the rest). */
+export interface BuildEnvironment {
+  builder: BuilderResult
+  hostArch: string
+}
+
+/** QEMU where the platforms need it, the emulation advisor, a pinned buildx if asked, the builder. */
+export async function setUpBuild({ docker, settings, phases }: Job, { versions }: Tagged): Promise<BuildEnvironment> {
   const qemu = await phases.run('Set up QEMU', () => setUpQemu(docker, settings.qemu, settings.platforms))
   setOutputs({ [Output.QemuPlatforms]: qemu.emulated.map(formatPlatform).join(',') })
+  if (settings.emulation !== 'ignore') {
+    await phases.run('Check the Dockerfile for compiles under QEMU', () =>
+      checkEmulation({
+        mode: settings.emulation,
+        file: settings.file,
+        context: settings.context,
+        buildArgs: withVersionBuildArgs(settings.buildArgs, versions),
+        platforms: settings.platforms,
+        hostArchitecture: qemu.hostArch,
+        target: settings.target || undefined
+      })
+    )
+  }
   if (settings.buildx.version) await phases.run('Install buildx', () => installBuildx(docker, settings.buildx))
   const builder = await phases.run('Set up the builder', () => setUpBuilder(docker, settings.builder, settings.platforms, qemu.emulated))
   setOutputs({ [Output.Builder]: builder.name, [Output.BuilderPlatforms]: builder.platforms.join(',') })
-  return builder
+  return { builder, hostArch: qemu.hostArch }
 }
 
 export interface Built {
@@ -104,10 +126,14 @@ export interface Built {
   metadata: BuildMetadata
   /** How long the build took. */
   seconds: number
+  /** Per-platform build time from BuildKit's step records. */
+  buildTimes: PlatformBuildTime[]
+  /** The runner's architecture. */
+  hostArch: string
 }
 
 /** Builds every platform (pushed by digest, or loaded into the engine), then runs the verify command on a loaded image. */
-export async function build(job: Job, { versions, plan, fingerprint }: Tagged, builder: BuilderResult): Promise<Built> {
+export async function build(job: Job, { versions, plan, fingerprint }: Tagged, { builder, hostArch }: BuildEnvironment): Promise<Built> {
   const { docker, settings, phases, workDir } = job
   const [firstRepository] = settings.images as [string, ...string[]]
   const output = chooseOutput(builder.driver, plan.push, firstRepository, `${firstRepository}:${stagingTag()}`)
@@ -140,12 +166,13 @@ export async function build(job: Job, { versions, plan, fingerprint }: Tagged, b
     )
   )
   const seconds = (Date.now() - started) / 1000
+  const buildTimes = buildTimesFromProgress(metadata.progress ?? '', settings.platforms, hostArch)
   if (output.kind === 'load' && settings.verifyCommand.length > 0) {
     await phases.run('Verify locally, before anything is pushed', () =>
       runVerifyCommand(docker, output.name, settings.platforms, settings.verifyCommand, false, settings.verifyTimeoutSeconds)
     )
   }
-  return { output, metadata, seconds }
+  return { output, metadata, seconds, buildTimes, hostArch }
 }
 
 /** The built index into every repository, by digest: no tag users pull moves. */
@@ -154,14 +181,16 @@ export async function stage({ docker, settings, phases }: Job, { output, metadat
 }
 
 /**
- * Reads the staged index back from every repository (platforms, configs), and runs the verify command on each
- * platform's image when it has not run on a loaded one (`command`).
+ * Reads the staged index back from every repository (platforms, configs). What this job `built` is also checked
+ * for its executables' architecture, and runs the verify command in each platform's image unless it ran on the
+ * loaded image already.
  */
-export async function verifyStaged({ docker, settings, phases }: Job, staged: StagedIndex, command: boolean): Promise<VerifiedIndex> {
+export async function verifyStaged({ docker, settings, phases }: Job, staged: StagedIndex, built?: Built): Promise<VerifiedIndex> {
   return phases.run('Verify what the registries hold', async () => {
     const checked = await verifyStagedIndex(docker, staged.repositories, staged.digest, settings.platforms, settings.retry)
-    if (command && settings.verifyCommand.length > 0) {
-      const [first] = staged.repositories
+    const [first = ''] = staged.repositories
+    if (built) await checkArchitectures(first, platformDigests(checked.index.index), built.hostArch, settings.retry)
+    if (built && built.output.kind !== 'load' && settings.verifyCommand.length > 0) {
       await runVerifyCommand(docker, `${first}@${staged.digest}`, settings.platforms, settings.verifyCommand, true, settings.verifyTimeoutSeconds)
     }
     return checked
@@ -275,14 +304,21 @@ export function published(
 }
 
 /** Outputs and summary. Once published, a failed output or summary write is a warning: the tags have moved. */
-export async function report(job: Job, result: PublishResult, tag: string, platforms: readonly PlatformReport[], legs?: LegsSummary): Promise<void> {
+export async function report(
+  job: Job,
+  result: PublishResult,
+  tag: string,
+  platforms: readonly PlatformReport[],
+  built?: Built,
+  legs?: LegsSummary
+): Promise<void> {
   await core.group('Report', async () => {
     try {
       reportOutputs(result, tag)
     } catch (error) {
       core.warning(`published, but could not set the outputs: ${errorMessage(error)}`)
     }
-    await writeSummary(result, platforms, job.phases.timings, legs).catch((error: unknown) => {
+    await writeSummary(result, platforms, job.phases.timings, built?.buildTimes ?? [], legs).catch((error: unknown) => {
       core.warning(`published, but could not write the job summary: ${errorMessage(error)}`)
     })
   })
