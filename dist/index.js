@@ -45085,7 +45085,7 @@ async function earlierLegOfThisRun({ docker, settings }) {
     const [platform] = settings.platforms;
     if (!first || !platform || run.attempt === 1)
         return undefined;
-    const earlier = await readLegRecord(docker, first, platform, settings.retry).catch(() => undefined);
+    const earlier = await readLegRecord(docker, first, platform, settings.retry);
     if (earlier?.run.id !== run.id)
         return undefined;
     core/* info */.pq(`attempt ${run.attempt}: ${earlier.platform}'s leg of attempt ${earlier.run.attempt} decided the main tag ${earlier.tag}`);

@@ -244,7 +244,7 @@ export async function earlierLegOfThisRun({ docker, settings }: Job): Promise<{ 
   const [first] = settings.images
   const [platform] = settings.platforms
   if (!first || !platform || run.attempt === 1) return undefined
-  const earlier = await readLegRecord(docker, first, platform, settings.retry).catch(() => undefined)
+  const earlier = await readLegRecord(docker, first, platform, settings.retry)
   if (earlier?.run.id !== run.id) return undefined
   core.info(`attempt ${run.attempt}: ${earlier.platform}'s leg of attempt ${earlier.run.attempt} decided the main tag ${earlier.tag}`)
   return { tag: earlier.tag, created: earlier.created }
