@@ -42078,9 +42078,6 @@ function parseLegRecord(platform, reference, digest, index) {
     const manifest = platformDigests(index)[platform];
     if (!manifest)
         throw new Error(`${platform}: ${reference} holds no ${platform} manifest (it holds ${Object.keys(platformDigests(index)).join(', ') || 'none'})`);
-    const attestations = index.manifests
-        .filter(d => isAttestation(d) && d.annotations?.['vnd.docker.reference.digest'] === manifest)
-        .map(d => d.digest);
     return {
         platform,
         run: { id: runId, attempt: Number(a[LegAnnotation.RunAttempt] ?? '1') },
@@ -42089,7 +42086,6 @@ function parseLegRecord(platform, reference, digest, index) {
         tag,
         created: a[LegAnnotation.Created] ?? '',
         manifest,
-        attestations,
         recordDigest: digest
     };
 }

@@ -18,7 +18,7 @@ import type { Docker } from './docker.js'
 import { InputError } from './input.js'
 import { archTagSuffix, formatPlatform, type Platform } from './platform.js'
 import { withLayerBound } from './publish.js'
-import { currentDigest, inspectIndex, isAttestation, platformDigests, RegistryQueryError, type ImageIndex } from './registry.js'
+import { currentDigest, inspectIndex, platformDigests, RegistryQueryError, type ImageIndex } from './registry.js'
 import type { RetryPolicy } from './retry.js'
 
 /** The start of every leg record's tag; the platform's `TAG-ARCH` suffix follows. */
@@ -56,10 +56,9 @@ export interface LegRecord {
   tag: string
   /** The `org.opencontainers.image.created` the leg's image carries. */
   created: string
-  /** The leg's platform manifest, and the attestation manifests about it. */
+  /** The leg's platform manifest. */
   manifest: string
-  attestations: string[]
-  /** The digest of the record's index (in the first repository). */
+  /** The digest of the record's index (in the first repository): the manifest and its attestations. */
   recordDigest: string
 }
 
@@ -90,7 +89,7 @@ export function indexAnnotationArgs(values: Record<string, string>): string[] {
 }
 
 /** `--annotation index:KEY=VALUE` arguments of a leg record. */
-export function legAnnotationArgs(record: Omit<LegRecord, 'platform' | 'manifest' | 'attestations' | 'recordDigest'>): string[] {
+export function legAnnotationArgs(record: Omit<LegRecord, 'platform' | 'manifest' | 'recordDigest'>): string[] {
   return indexAnnotationArgs({
     [LegAnnotation.RunId]: record.run.id,
     [LegAnnotation.RunAttempt]: String(record.run.attempt),
@@ -111,9 +110,6 @@ export function parseLegRecord(platform: string, reference: string, digest: stri
   }
   const manifest = platformDigests(index)[platform]
   if (!manifest) throw new Error(`${platform}: ${reference} holds no ${platform} manifest (it holds ${Object.keys(platformDigests(index)).join(', ') || 'none'})`)
-  const attestations = index.manifests
-    .filter(d => isAttestation(d) && d.annotations?.['vnd.docker.reference.digest'] === manifest)
-    .map(d => d.digest)
   return {
     platform,
     run: { id: runId, attempt: Number(a[LegAnnotation.RunAttempt] ?? '1') },
@@ -122,7 +118,6 @@ export function parseLegRecord(platform: string, reference: string, digest: stri
     tag,
     created: a[LegAnnotation.Created] ?? '',
     manifest,
-    attestations,
     recordDigest: digest
   }
 }
@@ -145,7 +140,7 @@ export async function recordLeg(
   repository: string,
   stagedDigest: string,
   platforms: readonly Platform[],
-  record: Omit<LegRecord, 'platform' | 'manifest' | 'attestations' | 'recordDigest'>,
+  record: Omit<LegRecord, 'platform' | 'manifest' | 'recordDigest'>,
   retry: RetryPolicy
 ): Promise<LegRecord[]> {
   const written: LegRecord[] = []

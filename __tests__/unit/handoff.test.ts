@@ -79,7 +79,7 @@ describe('leg records', () => {
     ])
   })
 
-  it('read back: the platform manifest, its attestations, the annotations', () => {
+  it('read back: the platform manifest and the annotations', () => {
     const raw = recordIndex('amd64', legAnnotations('7001', 2))
     const leg = parseLegRecord('linux/amd64', `${REPO}:go-build-action-leg-amd64`, 'sha256:r', JSON.parse(raw) as ImageIndex)
     expect(leg).toEqual({
@@ -90,7 +90,6 @@ describe('leg records', () => {
       tag: '1.25.4',
       created: '2026-11-24T10:00:00Z',
       manifest: AMD64,
-      attestations: [expect.stringMatching(/^sha256:/)],
       recordDigest: 'sha256:r'
     })
   })
