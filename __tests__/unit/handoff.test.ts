@@ -5,6 +5,7 @@ import { fixture } from '../../__fixtures__/fixtures.js'
 import {
   collectLegs,
   legAnnotationArgs,
+  legRows,
   legTag,
   LegAnnotation,
   parseLegRecord,
@@ -101,6 +102,13 @@ describe('leg records', () => {
     )
     const other = JSON.parse(recordIndex('arm64', legAnnotations('1', 1))) as ImageIndex
     expect(() => parseLegRecord('linux/amd64', 'r:x', 'sha256:r', other)).toThrow('linux/amd64: r:x holds no linux/amd64 manifest (it holds linux/arm64)')
+  })
+})
+
+describe('the legs table', () => {
+  it('has platform, runner, build time, digest and attempt', () => {
+    const leg = parseLegRecord('linux/amd64', 'r:x', 'sha256:r', JSON.parse(recordIndex('amd64', legAnnotations('7001', 2))) as ImageIndex)
+    expect(legRows([leg])).toEqual([['linux/amd64', 'runner 1 (Linux/ARM64)', '42 s', AMD64, '2']])
   })
 })
 
