@@ -13,8 +13,16 @@
 #   - base images built from Debian packages, pushed to the open registry:
 #       localhost:5000/base/busybox   busybox-static for linux/amd64, arm64, ppc64le, s390x
 #       localhost:5000/base/golang    Debian's Go toolchain for the build platform
+#   - the GitHub-hosted path (a docker-container builder and a current buildx):
+#       localhost:5000/moby/buildkit:v0.26.3   a BuildKit image for the docker-container driver
+#       $STATE_DIR/hosted/buildx-0.30.1/cli-plugins/docker-buildx   buildx 0.30.1, used only where a test asks for
+#                                             it (DOCKER_CONFIG); Debian's buildx 0.13.1 stays the engine's default
+#     both from ../shared/buildkit (BuildKit and buildx built from their upstream tags) when it is there, else from
+#     upstream (docker pull moby/buildkit, the buildx release with its checksum). Where neither is possible the
+#     hosted path is recorded as unavailable, with the reason, in $STATE_DIR/hosted-path.json, and its tests skip.
 #
-# Only loopback addresses are used. Nothing is pulled from the internet: packages come from Debian's archive.
+# Only loopback addresses are used. Nothing is pulled from the internet except, without ../shared/buildkit, the
+# hosted path's BuildKit image and buildx release: packages come from Debian's archive.
 set -euo pipefail
 
 E2E_REGISTRY_PORT=${E2E_REGISTRY_PORT:-5000}
@@ -32,6 +40,19 @@ GOLANG_IMAGE="localhost:$E2E_REGISTRY_PORT/base/golang"
 ARM_BUSYBOX_IMAGE="localhost:$E2E_REGISTRY_PORT/test/busybox-arm"
 TEST_BINFMT_IMAGE="localhost:$E2E_REGISTRY_PORT/test/binfmt"
 TEST_BINFMT_QEMU=(arm riscv64)
+# The GitHub-hosted path: BuildKit for the docker-container driver, and the buildx hosted runners have.
+BUILDKIT_VERSION=v0.26.3
+HOSTED_BUILDX_VERSION=0.30.1
+BUILDKIT_IMAGE="localhost:$E2E_REGISTRY_PORT/moby/buildkit:$BUILDKIT_VERSION"
+REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+SHARED_BUILDKIT=$(realpath -m "${E2E_SHARED_BUILDKIT:-$REPO_ROOT/../shared/buildkit}")
+HOSTED_DIR="$STATE_DIR/hosted"
+HOSTED_BUILDX_DIR="$HOSTED_DIR/buildx-$HOSTED_BUILDX_VERSION"
+HOSTED_STATUS="$STATE_DIR/hosted-path.json"
+# sha256 of the binaries in ../shared/buildkit/buildkit-bin.tar.gz (its README).
+SHARED_SUMS='ff2079c9f57bcf03a85d1cd116381e3c2ad69b8a8687a2ef94ebad93450390b9  buildctl
+47daafcafc83ad35d3bb10c4ba3577df6a3251a29768a36fb3b83d95b853238c  buildkitd
+0b9a77b38ff89cb8d3175b27fc8cd707037c6ce38b65b5d3492a1193fa65289c  docker-buildx'
 
 say() { printf 'e2e-env: %s\n' "$*"; }
 die() { printf 'e2e-env: error: %s\n' "$*" >&2; exit 1; }
@@ -46,7 +67,10 @@ containerd_store() { docker info -f '{{.DriverStatus}}' 2>/dev/null | grep -q 'i
 registry_up() { curl -fsS -o /dev/null -m 2 "http://127.0.0.1:$1/v2/" 2>/dev/null || [ "$(curl -s -o /dev/null -m 2 -w '%{http_code}' "http://127.0.0.1:$1/v2/" 2>/dev/null)" = 401 ]; }
 binfmt_mounted() { [ -e /proc/sys/fs/binfmt_misc/register ]; }
 binfmt_has() { [ -e "/proc/sys/fs/binfmt_misc/qemu-$1" ] && head -n1 "/proc/sys/fs/binfmt_misc/qemu-$1" | grep -q enabled; }
-image_present() { curl -fsS -o /dev/null -m 5 -H 'Accept: application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.list.v2+json' "http://127.0.0.1:$E2E_REGISTRY_PORT/v2/$1/manifests/latest" 2>/dev/null; }
+image_present() { curl -fsS -o /dev/null -m 5 -H 'Accept: application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json' "http://127.0.0.1:$E2E_REGISTRY_PORT/v2/$1/manifests/${2:-latest}" 2>/dev/null; }
+hosted_buildx_ok() { [ -x "$HOSTED_BUILDX_DIR/cli-plugins/docker-buildx" ] && DOCKER_CONFIG="$HOSTED_BUILDX_DIR" docker buildx version 2>/dev/null | grep -q "v$HOSTED_BUILDX_VERSION "; }
+buildkit_image_ok() { image_present moby/buildkit "$BUILDKIT_VERSION"; }
+hosted_path_ok() { hosted_buildx_ok && buildkit_image_ok; }
 
 host_arch() { dpkg --print-architecture 2>/dev/null || uname -m; }
 qemu_name() { case "$1" in arm64) echo aarch64 ;; amd64) echo x86_64 ;; *) echo "$1" ;; esac; }
@@ -400,6 +424,115 @@ DF
 }
 
 # ---------------------------------------------------------------------------------------------------------
+# The GitHub-hosted path: a BuildKit image for the docker-container driver, and buildx 0.30.1
+# ---------------------------------------------------------------------------------------------------------
+# Records whether the hosted path is usable, for the tests (support/paths.ts) and the demo.
+hosted_record() { # hosted_record available SOURCE | hosted_record unavailable REASON
+  mkdir -p "$STATE_DIR"
+  if [ "$1" = available ]; then
+    printf '{"available":true,"source":"%s","buildkitImage":"%s","buildxVersion":"%s","buildxPluginDir":"%s"}\n' \
+      "$2" "$BUILDKIT_IMAGE" "$HOSTED_BUILDX_VERSION" "$HOSTED_BUILDX_DIR/cli-plugins" >"$HOSTED_STATUS"
+  else
+    local reason=${2//\\/\\\\}; reason=${reason//\"/\\\"}
+    printf '{"available":false,"reason":"%s"}\n' "$reason" >"$HOSTED_STATUS"
+  fi
+}
+
+install_hosted_buildx() { # install_hosted_buildx FILE
+  mkdir -p "$HOSTED_BUILDX_DIR/cli-plugins"
+  install -m 0755 "$1" "$HOSTED_BUILDX_DIR/cli-plugins/docker-buildx"
+}
+
+# Unpacks ../shared/buildkit into $HOSTED_DIR/shared after checking every binary against its README's sha256.
+unpack_shared_buildkit() {
+  local dir="$HOSTED_DIR/shared"
+  if [ -f "$dir/.verified" ]; then return 0; fi
+  rm -rf "$dir"; mkdir -p "$dir"
+  tar -xzf "$SHARED_BUILDKIT/buildkit-bin.tar.gz" -C "$dir" || die "cannot unpack $SHARED_BUILDKIT/buildkit-bin.tar.gz"
+  (cd "$dir" && printf '%s\n' "$SHARED_SUMS" | sha256sum --quiet -c -) || die "$SHARED_BUILDKIT/buildkit-bin.tar.gz: a binary does not match the sha256 its README gives"
+  touch "$dir/.verified"
+}
+
+# FROM scratch: buildkitd and buildctl, Debian's runc with the libraries ldd lists for it, and a static busybox
+# for /bin (the image the shared README describes).
+build_buildkit_image_from_shared() {
+  local dir="$HOSTED_DIR/shared" work="$STATE_DIR/build/buildkit"
+  pkg_installed runc || apt_install runc
+  local runc; runc=$(command -v runc) || die "runc is missing: install Debian's runc package"
+  runc=$(readlink -f "$runc")
+  rm -rf "$work"; mkdir -p "$work/rootfs/usr/bin" "$work/rootfs/bin" "$work/rootfs/tmp" "$work/rootfs/run" "$work/rootfs/etc/buildkit"
+  chmod 1777 "$work/rootfs/tmp"
+  cp "$dir/buildkitd" "$dir/buildctl" "$runc" "$work/rootfs/usr/bin/"
+  local lib
+  for lib in $(ldd "$runc" | awk '/=>/ { print $3 } /^\t\// { print $1 }'); do
+    mkdir -p "$work/rootfs$(dirname "$lib")"
+    cp -L "$lib" "$work/rootfs$lib"
+  done
+  download_debs "$STATE_DIR/build/busybox/debs" "busybox-static:$(host_arch)"
+  local bb="$work/busybox"
+  mkdir -p "$bb"; dpkg -x "$STATE_DIR/build/busybox/debs/"busybox-static_*_"$(host_arch)".deb "$bb"
+  cp "$bb/bin/busybox" "$work/rootfs/bin/busybox"
+  local applet
+  for applet in $("$bb/bin/busybox" --list); do [ "$applet" = busybox ] || ln -sf busybox "$work/rootfs/bin/$applet"; done
+  printf 'root:x:0:0:root:/root:/bin/sh\n' >"$work/rootfs/etc/passwd"
+  printf 'root:x:0:\n' >"$work/rootfs/etc/group"
+  cat >"$work/Dockerfile" <<'DF'
+FROM scratch
+COPY rootfs/ /
+ENV PATH=/usr/bin:/bin
+VOLUME /var/lib/buildkit
+ENTRYPOINT ["buildkitd"]
+DF
+  say "building $BUILDKIT_IMAGE for linux/$(host_oci_arch) from $SHARED_BUILDKIT (BuildKit $BUILDKIT_VERSION, Debian runc)"
+  docker buildx build --builder default --platform "linux/$(host_oci_arch)" --provenance=false -t "$BUILDKIT_IMAGE" --push "$work" >"$LOG_DIR/buildkit-build.log" 2>&1 \
+    || die "building $BUILDKIT_IMAGE failed (log: $LOG_DIR/buildkit-build.log)"
+}
+
+# Without ../shared: what a user's clone does on a machine that reaches Docker Hub and GitHub.
+hosted_from_upstream() {
+  local arch; arch=$(host_oci_arch)
+  if ! buildkit_image_ok; then
+    say "docker pull moby/buildkit:$BUILDKIT_VERSION"
+    docker pull --quiet "moby/buildkit:$BUILDKIT_VERSION" >"$LOG_DIR/buildkit-pull.log" 2>&1 || return 1
+    docker tag "moby/buildkit:$BUILDKIT_VERSION" "$BUILDKIT_IMAGE" && docker push --quiet "$BUILDKIT_IMAGE" >>"$LOG_DIR/buildkit-pull.log" 2>&1 || return 1
+  fi
+  if ! hosted_buildx_ok; then
+    local base="https://github.com/docker/buildx/releases/download/v$HOSTED_BUILDX_VERSION" file="buildx-v$HOSTED_BUILDX_VERSION.linux-$arch"
+    local tmp; tmp=$(mktemp -d)
+    say "downloading $base/$file and its checksums.txt"
+    curl -fsSL -m 120 -o "$tmp/$file" "$base/$file" && curl -fsSL -m 30 -o "$tmp/checksums.txt" "$base/checksums.txt" || { rm -rf "$tmp"; return 1; }
+    (cd "$tmp" && grep " \*\?$file\$" checksums.txt | sed 's/ \*/  /' | sha256sum --quiet -c -) || { rm -rf "$tmp"; die "buildx $HOSTED_BUILDX_VERSION from GitHub does not match its checksums.txt"; }
+    install_hosted_buildx "$tmp/$file"; rm -rf "$tmp"
+  fi
+}
+
+setup_hosted_path() {
+  if hosted_path_ok; then
+    say "hosted path ready: $BUILDKIT_IMAGE and buildx $HOSTED_BUILDX_VERSION"
+    [ -f "$HOSTED_STATUS" ] && grep -q '"available":true' "$HOSTED_STATUS" || hosted_record available "$( [ -f "$SHARED_BUILDKIT/buildkit-bin.tar.gz" ] && echo "$SHARED_BUILDKIT" || echo upstream)"
+    return 0
+  fi
+  if [ -f "$SHARED_BUILDKIT/buildkit-bin.tar.gz" ]; then
+    unpack_shared_buildkit
+    hosted_buildx_ok || install_hosted_buildx "$HOSTED_DIR/shared/docker-buildx"
+    buildkit_image_ok || build_buildkit_image_from_shared
+    hosted_path_ok || die "the hosted path from $SHARED_BUILDKIT is still incomplete (logs: $LOG_DIR)"
+    hosted_record available "$SHARED_BUILDKIT"
+  elif hosted_from_upstream && hosted_path_ok; then
+    hosted_record available upstream
+  else
+    local missing=()
+    buildkit_image_ok || missing+=("the BuildKit image $BUILDKIT_IMAGE (neither $SHARED_BUILDKIT/buildkit-bin.tar.gz nor docker pull moby/buildkit:$BUILDKIT_VERSION)")
+    hosted_buildx_ok || missing+=("buildx $HOSTED_BUILDX_VERSION (neither $SHARED_BUILDKIT nor the GitHub release download)")
+    local reason="missing: ${missing[*]}"
+    say "warning: the GitHub-hosted path is unavailable, its tests will be skipped; $reason"
+    hosted_record unavailable "$reason"
+    return 0
+  fi
+  say "hosted path ready: $BUILDKIT_IMAGE and buildx $HOSTED_BUILDX_VERSION (from $(sed -n 's/.*"source":"\([^"]*\)".*/\1/p' "$HOSTED_STATUS"))"
+}
+
+# ---------------------------------------------------------------------------------------------------------
 # Commands
 # ---------------------------------------------------------------------------------------------------------
 cmd_up() {
@@ -415,6 +548,7 @@ cmd_up() {
   build_golang_image
   build_arm_busybox_image
   build_test_binfmt_image
+  setup_hosted_path
   say "ready: registries 127.0.0.1:$E2E_REGISTRY_PORT (open) and 127.0.0.1:$E2E_AUTH_REGISTRY_PORT (htpasswd), $BUSYBOX_IMAGE, $GOLANG_IMAGE"
 }
 
@@ -456,6 +590,10 @@ cmd_status() {
   report "$GOLANG_IMAGE" image_present base/golang
   report "$ARM_BUSYBOX_IMAGE" image_present test/busybox-arm
   report "$TEST_BINFMT_IMAGE" image_present test/binfmt
+  # The hosted path may be unavailable on a machine that has neither ../shared/buildkit nor the internet; its
+  # tests are then skipped (and counted as skipped), so it does not fail the status.
+  if hosted_path_ok; then say "ok       hosted path: $BUILDKIT_IMAGE, buildx $HOSTED_BUILDX_VERSION"
+  else say "skipped  hosted path: $(sed -n 's/.*"reason":"\(.*\)".*/\1/p' "$HOSTED_STATUS" 2>/dev/null || echo "not set up; run: $0 up")"; fi
   return $ok
 }
 

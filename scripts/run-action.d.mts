@@ -17,10 +17,12 @@ export interface ActionRun {
   runnerDir: string
 }
 
-export function runAction(options?: {
+export interface RunActionOptions {
   inputs?: Record<string, string>
   env?: Record<string, string>
   cwd?: string
   echo?: boolean
   post?: boolean
-}): Promise<ActionRun>
+}
+
+export function runAction(options?: RunActionOptions): Promise<ActionRun>

@@ -1,0 +1,113 @@
+/**
+ * The two runner paths every publishing e2e suite runs on:
+ *
+ * - `hosted`: what GitHub-hosted runners do (RUNNER_ENVIRONMENT=github-hosted): a `docker-container` builder
+ *   (BuildKit v0.26.3 in a container, from the local registry) and buildx 0.30.1, as the job's docker CLI plugin;
+ * - `engine`: what self-hosted Debian runners often have: the engine's `docker` driver and Debian's buildx 0.13.1.
+ *
+ * scripts/e2e-env.sh up records in hosted-path.json whether the hosted path could be set up (from ../shared/buildkit
+ * or upstream). Where it could not, the hosted suites are skipped, with the reason in their title, and
+ * scripts/test.sh counts them as skipped, never as passed.
+ */
+import { describe } from '@jest/globals'
+import { existsSync, readFileSync } from 'node:fs'
+import { mkdir, mkdtemp, symlink } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import * as path from 'node:path'
+import { runAction, type ActionRun, type RunActionOptions } from '../../../scripts/run-action.mjs'
+
+export type PathName = 'hosted' | 'engine'
+
+export interface BuilderPath {
+  name: PathName
+  /** For test titles: `[hosted path: docker-container, buildx 0.30.1]`; scripts/test.sh counts tests by it. */
+  title: string
+  /** The driver the action picks on this path. */
+  driver: 'docker-container' | 'docker'
+  available: boolean
+  /** Why the path is unavailable here. */
+  skipReason?: string
+  /** Inputs this path adds to every run (the BuildKit image a hosted runner would pull from Docker Hub). */
+  inputs: Record<string, string>
+  /** Environment this path adds to every run (RUNNER_ENVIRONMENT, a DOCKER_CONFIG with the path's buildx). */
+  env(dockerConfig?: string): Promise<Record<string, string>>
+}
+
+const STATE_DIR = process.env.E2E_STATE_DIR || '/var/lib/go-build-action-e2e'
+export const HOSTED_STATUS_FILE = path.join(STATE_DIR, 'hosted-path.json')
+
+interface HostedStatus {
+  available: boolean
+  reason?: string
+  buildkitImage?: string
+  buildxVersion?: string
+  buildxPluginDir?: string
+}
+
+function readHostedStatus(): HostedStatus {
+  if (!existsSync(HOSTED_STATUS_FILE)) return { available: false, reason: `${HOSTED_STATUS_FILE} is missing: run "bash scripts/e2e-env.sh up"` }
+  return JSON.parse(readFileSync(HOSTED_STATUS_FILE, 'utf8')) as HostedStatus
+}
+
+/** A fresh DOCKER_CONFIG directory (or the given one) whose CLI plugin is the hosted path's buildx. */
+async function withHostedBuildx(pluginDir: string, dockerConfig?: string): Promise<string> {
+  const dir = dockerConfig ?? (await mkdtemp(path.join(tmpdir(), 'go-build-action-docker-config-')))
+  await mkdir(path.join(dir, 'cli-plugins'), { recursive: true })
+  const plugin = path.join(dir, 'cli-plugins', 'docker-buildx')
+  if (!existsSync(plugin)) await symlink(path.join(pluginDir, 'docker-buildx'), plugin)
+  return dir
+}
+
+const hosted = readHostedStatus()
+
+export const HOSTED_PATH: BuilderPath = {
+  name: 'hosted',
+  title: `[hosted path: docker-container, buildx ${hosted.buildxVersion ?? '0.30.1'}]`,
+  driver: 'docker-container',
+  available: hosted.available,
+  skipReason: hosted.available ? undefined : hosted.reason,
+  // On a hosted runner the builder pulls moby/buildkit from Docker Hub and reaches registries on the internet;
+  // here the image comes from the local registry, and the registries are on the host's loopback.
+  inputs: hosted.available ? { 'buildkit-image': hosted.buildkitImage!, 'driver-opts': 'network=host' } : {},
+  env: async dockerConfig => ({
+    RUNNER_ENVIRONMENT: 'github-hosted',
+    DOCKER_CONFIG: await withHostedBuildx(hosted.buildxPluginDir ?? '', dockerConfig)
+  })
+}
+
+export const ENGINE_PATH: BuilderPath = {
+  name: 'engine',
+  title: '[engine path: docker driver, buildx 0.13.1]',
+  driver: 'docker',
+  available: true,
+  inputs: {},
+  env: async dockerConfig => ({ RUNNER_ENVIRONMENT: 'self-hosted', ...(dockerConfig ? { DOCKER_CONFIG: dockerConfig } : {}) })
+}
+
+export const BUILDER_PATHS: readonly BuilderPath[] = [HOSTED_PATH, ENGINE_PATH]
+
+/**
+ * Declares `body` once per path, inside a describe titled with the path. An unavailable path's describe is
+ * skipped, its title saying why.
+ */
+export function describeEachPath(title: string, body: (path: BuilderPath) => void): void {
+  for (const builderPath of BUILDER_PATHS) {
+    if (builderPath.available) describe(`${builderPath.title} ${title}`, () => body(builderPath))
+    else describe.skip(`${builderPath.title} ${title} (skipped: ${builderPath.skipReason})`, () => body(builderPath))
+  }
+}
+
+/**
+ * runAction on a path: the path's inputs under the test's own (none where the test chooses the builder itself
+ * with "builder" or "driver"), and its environment, keeping a DOCKER_CONFIG the test made itself.
+ */
+export async function runOnPath(builderPath: BuilderPath, options: RunActionOptions = {}): Promise<ActionRun> {
+  const env = options.env ?? {}
+  const inputs = options.inputs ?? {}
+  const ownBuilder = Boolean(inputs.builder || inputs.driver)
+  return runAction({
+    ...options,
+    inputs: { ...(ownBuilder ? {} : builderPath.inputs), ...inputs },
+    env: { ...env, ...(await builderPath.env(env.DOCKER_CONFIG)) }
+  })
+}
