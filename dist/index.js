@@ -3240,6 +3240,376 @@ module.exports = validRange
 
 /***/ }),
 
+/***/ 4158:
+/***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
+
+
+/**
+ * @license
+ * Copyright 2020 Balena Ltd.
+ *
+ * Licensed under the Apache License, Version 2.0 (the "License");
+ * you may not use this file except in compliance with the License.
+ * You may obtain a copy of the License at
+ *
+ *    http://www.apache.org/licenses/LICENSE-2.0
+ *
+ * Unless required by applicable law or agreed to in writing, software
+ * distributed under the License is distributed on an "AS IS" BASIS,
+ * WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+ * See the License for the specific language governing permissions and
+ * limitations under the License.
+ *
+ * ------------------------------------------------------------------------
+ *
+ * Copyright 2018 Zeit, Inc.
+ * Licensed under the MIT License. See file LICENSE.md for a full copy.
+ *
+ * ------------------------------------------------------------------------
+ */
+
+/**
+ * This module implements the [dockerignore
+ * spec](https://docs.docker.com/engine/reference/builder/#dockerignore-file),
+ * closely following Docker's (Moby) Golang implementation:
+ * https://github.com/moby/moby/blob/v19.03.8/builder/dockerignore/dockerignore.go
+ * https://github.com/moby/moby/blob/v19.03.8/pkg/fileutils/fileutils.go
+ * https://github.com/moby/moby/blob/v19.03.8/pkg/archive/archive.go#L825
+ *
+ * Something the spec is not clear about, but we discovered by reading source code
+ * and testing against the "docker build" command, is the handling of backslashes and
+ * forward slashes as path separators and escape characters in the .dockerignore file
+ * across platforms including Windows, Linux and macOS:
+ *
+ * * On Linux and macOS, only forward slashes can be used as path separators in the
+ *   .dockerignore file, and the backslash works as an escape character.
+ * * On Windows, both forward slashes and backslashes are allowed as path separators
+ *   in the .dockerignore file, and the backslash is not used as an escape character.
+ *
+ * This is consistent with how Windows works generally: both forward slashes and
+ * backslashes are accepted as path separators by the cmd.exe Command Prompt or
+ * PowerShell, and by library functions like the Golang filepath.Clean or the
+ * Node.js path.normalize.
+ *
+ * Similarly, path strings provided to the IgnoreBase.ignores() and IgnoreBase.filter()
+ * methods can use either forward slashes or backslashes as path separators on Windows,
+ * but only forward slashes are accepted as path separators on Linux and macOS.
+ */
+
+const path = __nccwpck_require__(6928);
+
+const factory = options => new IgnoreBase(options); // https://github.com/kaelzhang/node-ignore/blob/5.1.4/index.js#L538-L539
+// Fixes typescript module import
+
+
+factory.default = factory;
+module.exports = factory;
+
+function make_array(subject) {
+  return Array.isArray(subject) ? subject : [subject];
+}
+
+const REGEX_TRAILING_SLASH = /(?<=.)\/$/;
+const REGEX_TRAILING_BACKSLASH = /(?<=.)\\$/;
+const REGEX_TRAILING_PATH_SEP = path.sep === '\\' ? REGEX_TRAILING_BACKSLASH : REGEX_TRAILING_SLASH;
+const KEY_IGNORE = typeof Symbol !== 'undefined' ? Symbol.for('dockerignore') : 'dockerignore'; // An implementation of Go's filepath.Clean
+// https://golang.org/pkg/path/filepath/#Clean
+// https://github.com/golang/go/blob/master/src/path/filepath/path.go
+// Note that, like Go, on Windows this function converts forward slashes
+// to backslashes.
+
+function cleanPath(file) {
+  return path.normalize(file).replace(REGEX_TRAILING_PATH_SEP, '');
+} // Javascript port of Golang's filepath.ToSlash
+// https://golang.org/pkg/path/filepath/#ToSlash
+// https://github.com/golang/go/blob/master/src/path/filepath/path.go
+// Convert any OS-specific path separator to '/'. Backslash is converted
+// to forward slash on Windows, but not on Linux/macOS.
+// Note that both forward slashes and backslashes are valid path separators on
+// Windows. As a result, code such as `pattern.split(path.sep).join('/')` fails
+// on Windows when forward slashes are used as path separators.
+
+
+function toSlash(file) {
+  if (path.sep === '/') {
+    return file;
+  }
+
+  return file.replace(/\\/g, '/');
+} // Javascript port of Golang's filepath.FromSlash
+// https://github.com/golang/go/blob/master/src/path/filepath/path.go
+
+
+function fromSlash(file) {
+  if (path.sep === '/') {
+    return file;
+  }
+
+  return file.replace(/\//g, path.sep);
+}
+
+class IgnoreBase {
+  constructor({
+    // https://github.com/kaelzhang/node-ignore/blob/5.1.4/index.js#L372
+    ignorecase = true
+  } = {}) {
+    this._rules = [];
+    this._ignorecase = ignorecase;
+    this[KEY_IGNORE] = true;
+
+    this._initCache();
+  }
+
+  _initCache() {
+    this._cache = {};
+  } // @param {Array.<string>|string|Ignore} pattern
+
+
+  add(pattern) {
+    this._added = false;
+
+    if (typeof pattern === 'string') {
+      pattern = pattern.split(/\r?\n/g);
+    }
+
+    make_array(pattern).forEach(this._addPattern, this); // Some rules have just added to the ignore,
+    // making the behavior changed.
+
+    if (this._added) {
+      this._initCache();
+    }
+
+    return this;
+  } // legacy
+
+
+  addPattern(pattern) {
+    return this.add(pattern);
+  }
+
+  _addPattern(pattern) {
+    // https://github.com/kaelzhang/node-ignore/issues/32
+    if (pattern && pattern[KEY_IGNORE]) {
+      this._rules = this._rules.concat(pattern._rules);
+      this._added = true;
+      return;
+    }
+
+    if (this._checkPattern(pattern)) {
+      const rule = this._createRule(pattern.trim());
+
+      if (rule !== null) {
+        this._added = true;
+
+        this._rules.push(rule);
+      }
+    }
+  }
+
+  _checkPattern(pattern) {
+    // https://github.com/moby/moby/blob/v19.03.8/builder/dockerignore/dockerignore.go#L34-L40
+    return pattern && typeof pattern === 'string' && pattern.indexOf('#') !== 0 && pattern.trim() !== "";
+  }
+
+  filter(paths) {
+    return make_array(paths).filter(path => this._filter(path));
+  }
+
+  createFilter() {
+    return path => this._filter(path);
+  }
+
+  ignores(path) {
+    return !this._filter(path);
+  } // https://github.com/moby/moby/blob/v19.03.8/builder/dockerignore/dockerignore.go#L41-L53
+  // https://github.com/moby/moby/blob/v19.03.8/pkg/fileutils/fileutils.go#L29-L55
+
+
+  _createRule(pattern) {
+    const origin = pattern;
+    let negative = false; // > An optional prefix "!" which negates the pattern;
+    // https://github.com/moby/moby/blob/v19.03.8/builder/dockerignore/dockerignore.go#L43-L46
+
+    if (pattern[0] === '!') {
+      negative = true;
+      pattern = pattern.substring(1).trim();
+    } // https://github.com/moby/moby/blob/v19.03.8/builder/dockerignore/dockerignore.go#L47-L53
+
+
+    if (pattern.length > 0) {
+      pattern = cleanPath(pattern);
+      pattern = toSlash(pattern);
+
+      if (pattern.length > 1 && pattern[0] === '/') {
+        pattern = pattern.slice(1);
+      }
+    } // https://github.com/moby/moby/blob/v19.03.8/builder/dockerignore/dockerignore.go#L54-L55
+
+
+    if (negative) {
+      pattern = '!' + pattern;
+    } // https://github.com/moby/moby/blob/v19.03.8/pkg/fileutils/fileutils.go#L30
+
+
+    pattern = pattern.trim();
+
+    if (pattern === "") {
+      return null;
+    } // https://github.com/moby/moby/blob/v19.03.8/pkg/fileutils/fileutils.go#L34
+    // convert forward slashes to backslashes on Windows
+
+
+    pattern = cleanPath(pattern); // https://github.com/moby/moby/blob/v19.03.8/pkg/fileutils/fileutils.go#L36-L42
+
+    if (pattern[0] === '!') {
+      if (pattern.length === 1) {
+        return null;
+      }
+
+      negative = true;
+      pattern = pattern.substring(1);
+    } else {
+      negative = false;
+    }
+
+    return {
+      origin,
+      pattern,
+      // https://github.com/moby/moby/blob/v19.03.8/pkg/fileutils/fileutils.go#L54
+      dirs: pattern.split(path.sep),
+      negative
+    };
+  } // @returns `Boolean` true if the `path` is NOT ignored
+
+
+  _filter(path) {
+    if (!path) {
+      return false;
+    }
+
+    if (path in this._cache) {
+      return this._cache[path];
+    }
+
+    return this._cache[path] = this._test(path);
+  } // @returns {Boolean} true if a file is NOT ignored
+  // https://github.com/moby/moby/blob/v19.03.8/pkg/fileutils/fileutils.go#L62
+
+
+  _test(file) {
+    file = fromSlash(file); // equivalent to golang filepath.Dir() https://golang.org/src/path/filepath/path.go
+
+    const parentPath = cleanPath(path.dirname(file));
+    const parentPathDirs = parentPath.split(path.sep);
+    let matched = false;
+
+    this._rules.forEach(rule => {
+      let match = this._match(file, rule); // https://github.com/moby/moby/blob/v19.03.8/pkg/fileutils/fileutils.go#L80
+
+
+      if (!match && parentPath !== ".") {
+        // Check to see if the pattern matches one of our parent dirs.
+        if (rule.dirs.includes('**')) {
+          // Ah shucks! We have to test every possible parent path that has 
+          // a number of dirs _n_ where 
+          // `rule.dirs.filter(doubleStar).length <= _n_ <= parentPathDirs.length`
+          // since the ** can imply any number of directories including 0
+          for (let i = rule.dirs.filter(x => x !== '**').length; i <= parentPathDirs.length; i++) {
+            match = match || this._match(parentPathDirs.slice(0, i).join(path.sep), rule);
+          }
+        } else if (rule.dirs.length <= parentPathDirs.length) {
+          // https://github.com/moby/moby/blob/v19.03.8/pkg/fileutils/fileutils.go#L83
+          match = this._match(parentPathDirs.slice(0, rule.dirs.length).join(path.sep), rule);
+        }
+      }
+
+      if (match) {
+        matched = !rule.negative;
+      }
+    });
+
+    return !matched;
+  } // @returns {Boolean} true if a file is matched by a rule
+
+
+  _match(file, rule) {
+    return this._compile(rule).regexp.test(file);
+  } // https://github.com/moby/moby/blob/v19.03.8/pkg/fileutils/fileutils.go#L139
+
+
+  _compile(rule) {
+    if (rule.regexp) {
+      return rule;
+    }
+
+    let regStr = '^'; // Go through the pattern and convert it to a regexp.
+
+    let escapedSlash = path.sep === '\\' ? '\\\\' : path.sep;
+
+    for (let i = 0; i < rule.pattern.length; i++) {
+      const ch = rule.pattern[i];
+
+      if (ch === '*') {
+        if (rule.pattern[i + 1] === '*') {
+          // is some flavor of "**"
+          i++; // Treat **/ as ** so eat the "/"
+
+          if (rule.pattern[i + 1] === path.sep) {
+            i++;
+          }
+
+          if (rule.pattern[i + 1] === undefined) {
+            // is "**EOF" - to align with .gitignore just accept all
+            regStr += ".*";
+          } else {
+            // is "**"
+            // Note that this allows for any # of /'s (even 0) because
+            // the .* will eat everything, even /'s
+            regStr += `(.*${escapedSlash})?`;
+          }
+        } else {
+          // is "*" so map it to anything but "/"
+          regStr += `[^${escapedSlash}]*`;
+        }
+      } else if (ch === '?') {
+        // "?" is any char except "/"
+        regStr += `[^${escapedSlash}]`;
+      } else if (ch === '.' || ch === '$') {
+        // Escape some regexp special chars that have no meaning
+        // in golang's filepath.Match
+        regStr += `\\${ch}`;
+      } else if (ch === '\\') {
+        // escape next char. Note that a trailing \ in the pattern
+        // will be left alone (but need to escape it)
+        if (path.sep === '\\') {
+          // On windows map "\" to "\\", meaning an escaped backslash,
+          // and then just continue because filepath.Match on
+          // Windows doesn't allow escaping at all
+          regStr += escapedSlash;
+          continue;
+        }
+
+        if (rule.pattern[i + 1] !== undefined) {
+          regStr += '\\' + rule.pattern[i + 1];
+          i++;
+        } else {
+          regStr += '\\';
+        }
+      } else {
+        regStr += ch;
+      }
+    }
+
+    regStr += "$";
+    rule.regexp = new RegExp(regStr, this._ignorecase ? 'i' : '');
+    return rule;
+  }
+
+}
+
+
+/***/ }),
+
 /***/ 5940:
 /***/ ((__unused_webpack_module, exports) => {
 
@@ -39013,7 +39383,7 @@ function errorMessage(error) {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
 /* harmony import */ var _actions_core__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(6058);
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(8694);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(2425);
 /* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(3916);
 /* harmony import */ var _post_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(6661);
 /* harmony import */ var _state_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(2462);
@@ -39276,7 +39646,7 @@ async function logInAll(docker, logins, retry, remember) {
 
 /***/ }),
 
-/***/ 8694:
+/***/ 2425:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -40434,6 +40804,368 @@ async function installBuildx(docker, settings, env = process.env) {
 
 // EXTERNAL MODULE: ./src/errors.ts
 var errors = __nccwpck_require__(3916);
+// EXTERNAL MODULE: ./node_modules/@balena/dockerignore/ignore.js
+var ignore = __nccwpck_require__(4158);
+var ignore_default = /*#__PURE__*/__nccwpck_require__.n(ignore);
+// EXTERNAL MODULE: ./node_modules/dockerfile-ast/lib/main.js
+var main = __nccwpck_require__(8390);
+// EXTERNAL MODULE: ./src/retry.ts
+var src_retry = __nccwpck_require__(9809);
+;// CONCATENATED MODULE: ./src/registry.ts
+/**
+ * Reading what a registry holds, through `docker buildx imagetools inspect --raw`.
+ */
+
+
+
+
+const INDEX_MEDIA_TYPES = [
+    'application/vnd.oci.image.index.v1+json',
+    'application/vnd.docker.distribution.manifest.list.v2+json'
+];
+function sha256Digest(bytes) {
+    return `sha256:${(0,external_node_crypto_.createHash)('sha256').update(bytes, 'utf8').digest('hex')}`;
+}
+/** Parses raw manifest bytes as an index; an image manifest (single platform) is an error here. */
+function parseIndex(raw, reference) {
+    let parsed;
+    try {
+        parsed = JSON.parse(raw);
+    }
+    catch {
+        throw new Error(`the registry answered for ${reference} with something that is not JSON`);
+    }
+    const index = parsed;
+    if (!Array.isArray(index.manifests) || (index.mediaType && !INDEX_MEDIA_TYPES.includes(index.mediaType))) {
+        throw new Error(`${reference} is a single-platform manifest (${index.mediaType ?? 'no media type'}), not a multi-arch index`);
+    }
+    return index;
+}
+/** Attestation manifests (provenance, SBOM) sit in the index as `unknown/unknown` entries. */
+function isAttestation(descriptor) {
+    return (descriptor.annotations?.['vnd.docker.reference.type'] === 'attestation-manifest' ||
+        (descriptor.platform?.os === 'unknown' && descriptor.platform?.architecture === 'unknown'));
+}
+/** Platform (`linux/arm64`) → manifest digest, for the image entries of an index (attestations left out). */
+function platformDigests(index) {
+    const digests = {};
+    for (const descriptor of index.manifests) {
+        if (isAttestation(descriptor) || !descriptor.platform)
+            continue;
+        digests[(0,src_platform/* formatPlatform */.Bq)(descriptor.platform)] = descriptor.digest;
+    }
+    return digests;
+}
+async function inspectIndex(docker, reference, retry) {
+    const { stdout } = await docker.run(['buildx', 'imagetools', 'inspect', '--raw', reference], retry ? { silent: true, retry } : { silent: true });
+    return { reference, digest: sha256Digest(stdout), raw: stdout, index: parseIndex(stdout, reference) };
+}
+/**
+ * Whether buildx's output for a failed `imagetools inspect` says the registry has no such manifest (buildx 0.13:
+ * `ERROR: host/repo:tag: not found`; registries: `manifest unknown`, `MANIFEST_UNKNOWN`, `NAME_UNKNOWN`), as
+ * opposed to a registry that could not be reached or refused to answer. The same classification that decides
+ * retries (retry.ts), so "not found" means one thing everywhere.
+ */
+function isNotFound(output) {
+    return (0,src_retry/* classifyFailure */.XE)(output).kind === 'not-found';
+}
+/** The registry could not be asked (unreachable, unauthorized, …): never read as "the tag is free". */
+class RegistryQueryError extends Error {
+    name = 'RegistryQueryError';
+}
+/** Asks the registry whether `reference` exists, with a real `imagetools inspect`. */
+async function referenceExists(docker, reference, retry) {
+    return (await inspectIfExists(docker, reference, retry)) !== undefined;
+}
+/**
+ * The manifest the registry serves for `reference`, exactly as served; undefined when the registry has no such
+ * manifest. A registry that cannot be asked is a {@link RegistryQueryError}, never taken for "not there".
+ */
+async function inspectIfExists(docker, reference, retry) {
+    const args = ['buildx', 'imagetools', 'inspect', '--raw', reference];
+    let result;
+    let attempts = 1;
+    if (retry) {
+        // transient faults (5xx, 429, resets, refused connections) are retried; anything else answers the question
+        try {
+            result = await docker.run(args, { silent: true, retry });
+        }
+        catch (error) {
+            if (!(error instanceof src_docker/* DockerCommandError */.YJ))
+                throw error;
+            result = error.result;
+            attempts = error.attempts;
+        }
+    }
+    else {
+        result = await docker.run(args, { silent: true, allowFailure: true });
+    }
+    if (result.exitCode === 0)
+        return result.stdout;
+    const output = `${result.stderr}\n${result.stdout}`;
+    if (isNotFound(output))
+        return undefined;
+    const cause = output
+        .split('\n')
+        .map(l => l.trim().replace(/^ERROR:\s*/, ''))
+        .filter(l => l !== '')
+        .slice(-1)[0];
+    const unauthorized = (0,src_retry/* classifyFailure */.XE)(output).kind === 'auth';
+    const fix = unauthorized
+        ? 'log in to the registry before this step (e.g. docker/login-action) with a token that may read it; a repository that does not exist yet may also be refused this way: create it, or publish the first time with rebuild: overwrite'
+        : 'check the registry address in input "images" and that the registry is up';
+    const tries = attempts > 1 ? ` after ${attempts} attempts` : '';
+    throw new RegistryQueryError(`cannot tell whether ${reference} exists${tries} (${cause ?? 'no output'}): ${fix}`);
+}
+
+;// CONCATENATED MODULE: ./src/fingerprint.ts
+/**
+ * The fingerprint of a build: one digest of everything that determines the image, stored on the published index
+ * as the annotation {@link FINGERPRINT_ANNOTATION}, so that a later run can tell whether it would build the same
+ * thing again.
+ *
+ * Ingredients:
+ * - the build context as the build sees it: every file, directory and symlink `.dockerignore` lets through
+ *   (`<Dockerfile>.dockerignore` first, as BuildKit reads it), each by path, kind, permission bits and content
+ *   (not by modification time, which a fresh checkout changes and BuildKit's cache ignores too);
+ * - the Dockerfile's text;
+ * - the build args (the resolved versions among them), the platforms, the versions, the target stage;
+ * - the digest every `FROM` image resolves to in its registry now, so an updated base image means a rebuild;
+ * - the other inputs that change what is published: `provenance`, `sbom`, and the user's labels and annotations
+ *   (not the generated ones, which hold the build time).
+ *
+ * Secrets are not an ingredient: a digest of a secret published on an index would let anyone test guesses of it.
+ *
+ * Everything but reading the context and resolving the `FROM` images is pure; the `FROM` images are resolved with
+ * `buildx imagetools inspect --raw` through the Docker interface.
+ */
+
+
+
+
+
+
+
+
+/** The index annotation that holds the fingerprint (`sha256:…`). */
+const FINGERPRINT_ANNOTATION = 'io.go-build.fingerprint';
+/** Changes whenever what goes into a fingerprint changes, so older fingerprints never match by accident. */
+const SCHEME = 'go-build-action fingerprint v1';
+/** The fingerprint of a build: reads the context and the Dockerfile, and resolves the `FROM` images now. */
+async function fingerprintBuild(docker, request, retry) {
+    const dockerfile = await (0,promises_.readFile)(request.file, 'utf8');
+    const [listing, baseImages] = await Promise.all([
+        contextListing(request.context, request.file),
+        resolveBaseImages(docker, baseImageReferences(dockerfile, request.buildArgs, request.platforms), retry)
+    ]);
+    const ingredients = {
+        context: contextDigest(listing),
+        dockerfile,
+        buildArgs: [...request.buildArgs],
+        platforms: request.platforms.map(src_platform/* formatPlatform */.Bq),
+        versions: { ...request.versions },
+        target: request.target ?? '',
+        baseImages,
+        options: {
+            provenance: request.provenance ?? '',
+            sbom: request.sbom ?? '',
+            labels: [...(request.labels ?? [])],
+            annotations: [...(request.annotations ?? [])]
+        }
+    };
+    return { value: computeFingerprint(ingredients), ingredients, contextEntries: listing.length };
+}
+/**
+ * The fingerprint of the ingredients: sha256 of a canonical JSON form. Build args keep their order (a later one
+ * wins in buildx); platforms, versions and base images are compared as sets and maps.
+ */
+function computeFingerprint(ingredients) {
+    const canonical = {
+        scheme: SCHEME,
+        context: ingredients.context,
+        dockerfile: ingredients.dockerfile,
+        buildArgs: ingredients.buildArgs.map(a => [a.name, a.value]),
+        platforms: [...ingredients.platforms].sort(),
+        versions: sortedEntries(ingredients.versions),
+        target: ingredients.target,
+        baseImages: sortedEntries(ingredients.baseImages),
+        options: {
+            provenance: ingredients.options.provenance,
+            sbom: ingredients.options.sbom,
+            labels: ingredients.options.labels,
+            annotations: ingredients.options.annotations
+        }
+    };
+    return sha256Digest(JSON.stringify(canonical));
+}
+function sortedEntries(record) {
+    return Object.entries(record).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+}
+/** The `--annotation` value that stores a fingerprint on the index. */
+function fingerprintAnnotationArg(fingerprint) {
+    return `index:${FINGERPRINT_ANNOTATION}=${fingerprint}`;
+}
+/** The fingerprint an index carries, if any. */
+function readFingerprint(index) {
+    const value = index.annotations?.[FINGERPRINT_ANNOTATION];
+    return typeof value === 'string' && /^sha256:[0-9a-f]{64}$/.test(value) ? value : undefined;
+}
+/** The digest of a context listing: one line per entry, in path order. */
+function contextDigest(entries) {
+    const lines = [...entries]
+        .sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0))
+        .map(e => `${JSON.stringify(e.path)} ${e.kind} ${e.mode} ${e.content}\n`);
+    return sha256Digest(lines.join(''));
+}
+/** The ignore rules the build applies: `<Dockerfile>.dockerignore` when it exists, else the context's `.dockerignore`. */
+async function readIgnoreRules(context, dockerfile) {
+    for (const file of [`${dockerfile}.dockerignore`, external_node_path_namespaceObject.join(context, '.dockerignore')]) {
+        const text = await (0,promises_.readFile)(file, 'utf8').catch(() => undefined);
+        if (text !== undefined)
+            return text.split(/\r?\n/);
+    }
+    return [];
+}
+/** How many files are hashed at the same time. */
+const HASH_CONCURRENCY = 16;
+/** Every entry of the context the ignore rules let through, files hashed. */
+async function contextListing(context, dockerfile) {
+    const rules = await readIgnoreRules(context, dockerfile);
+    const matcher = ignore_default()["default"]().add(rules);
+    // Without exceptions (`!pattern`) nothing under an ignored directory can come back, so it is not read at all.
+    const hasExceptions = rules.some(r => r.trim().startsWith('!'));
+    const entries = [];
+    const files = [];
+    const walk = async (relativeDir) => {
+        const dirents = await (0,promises_.readdir)(external_node_path_namespaceObject.join(context, relativeDir), { withFileTypes: true });
+        for (const dirent of dirents) {
+            const relative = relativeDir ? `${relativeDir}/${dirent.name}` : dirent.name;
+            const ignored = matcher.ignores(relative);
+            if (dirent.isDirectory()) {
+                if (ignored && !hasExceptions)
+                    continue;
+                if (!ignored)
+                    entries.push({ path: relative, kind: 'dir', mode: await modeOf(context, relative), content: '' });
+                await walk(relative);
+            }
+            else if (!ignored) {
+                const full = external_node_path_namespaceObject.join(context, relative);
+                if (dirent.isSymbolicLink()) {
+                    entries.push({ path: relative, kind: 'symlink', mode: await modeOf(context, relative), content: await (0,promises_.readlink)(full) });
+                }
+                else if (dirent.isFile()) {
+                    const entry = { path: relative, kind: 'file', mode: await modeOf(context, relative), content: '' };
+                    entries.push(entry);
+                    files.push(entry);
+                }
+                // sockets, FIFOs and devices are not sent to the builder
+            }
+        }
+    };
+    await walk('');
+    for (let i = 0; i < files.length; i += HASH_CONCURRENCY) {
+        await Promise.all(files.slice(i, i + HASH_CONCURRENCY).map(async (entry) => {
+            entry.content = await hashFile(external_node_path_namespaceObject.join(context, entry.path));
+        }));
+    }
+    return entries;
+}
+async function modeOf(context, relative) {
+    return ((await (0,promises_.lstat)(external_node_path_namespaceObject.join(context, relative))).mode & 0o7777).toString(8);
+}
+function hashFile(file) {
+    return new Promise((resolve, reject) => {
+        const hash = (0,external_node_crypto_.createHash)('sha256');
+        (0,external_node_fs_.createReadStream)(file)
+            .on('error', reject)
+            .on('data', chunk => hash.update(chunk))
+            .on('end', () => resolve(`sha256:${hash.digest('hex')}`));
+    });
+}
+// ---------------------------------------------------------------------------------------------------------------
+// The FROM images
+class FingerprintError extends Error {
+    name = 'FingerprintError';
+}
+/** OCI architecture names of Node's `process.arch`, for the build platform's automatic ARGs. */
+const NODE_ARCHITECTURES = { x64: 'amd64', arm64: 'arm64', arm: 'arm', ia32: '386', ppc64: 'ppc64le', s390x: 's390x', riscv64: 'riscv64', loong64: 'loong64' };
+/** The automatic platform ARGs BuildKit defines in the global scope, for one target platform. */
+function platformArgs(target, buildArchitecture = NODE_ARCHITECTURES[process.arch] ?? process.arch) {
+    return {
+        TARGETPLATFORM: (0,src_platform/* formatPlatform */.Bq)(target),
+        TARGETOS: target.os,
+        TARGETARCH: target.architecture,
+        TARGETVARIANT: target.variant ?? '',
+        BUILDPLATFORM: `linux/${buildArchitecture}`,
+        BUILDOS: 'linux',
+        BUILDARCH: buildArchitecture,
+        BUILDVARIANT: ''
+    };
+}
+/**
+ * Expands `$NAME`, `${NAME}`, `${NAME:-default}` and `${NAME:+alternative}` as a Dockerfile does. An unset
+ * variable expands to ''.
+ */
+function expandVariables(text, values) {
+    return text.replace(/\$(?:\{([A-Za-z_][A-Za-z0-9_]*)(?::([-+])([^}]*))?\}|([A-Za-z_][A-Za-z0-9_]*))/g, (_, braced, op, word, bare) => {
+        const value = values[(braced ?? bare)];
+        if (op === '-')
+            return value ? value : word;
+        if (op === '+')
+            return value ? word : '';
+        return value ?? '';
+    });
+}
+/**
+ * The images the Dockerfile's `FROM` lines pull, for every target platform: global ARG defaults overridden by the
+ * build args, and the automatic platform ARGs, expanded. `scratch` and earlier stages are not images.
+ */
+function baseImageReferences(dockerfileText, buildArgs, platforms) {
+    const dockerfile = main.DockerfileParser.parse(dockerfileText);
+    const globals = {};
+    for (const instruction of dockerfile.getInitialARGs()) {
+        for (const property of instruction.getProperties()) {
+            const given = buildArgs.findLast(a => a.name === property.getName());
+            const fallback = property.getValue();
+            if (given !== undefined)
+                globals[property.getName()] = given.value;
+            else if (fallback !== null)
+                globals[property.getName()] = expandVariables(fallback, globals);
+        }
+    }
+    const references = new Set();
+    for (const platform of platforms.length > 0 ? platforms : [undefined]) {
+        const values = platform ? { ...platformArgs(platform), ...globals } : globals;
+        const stages = new Set();
+        for (const from of dockerfile.getFROMs()) {
+            const image = expandVariables(from.getImage() ?? '', values).trim();
+            if (image === '')
+                throw new FingerprintError(`a FROM line names no image once its variables are expanded ("${from.getImage() ?? ''}")`);
+            const stage = from.getBuildStage();
+            if (image.toLowerCase() !== 'scratch' && !stages.has(image.toLowerCase()))
+                references.add(image);
+            if (stage)
+                stages.add(stage.toLowerCase());
+        }
+    }
+    return [...references];
+}
+/**
+ * Each image reference → the digest its registry serves for it now (a reference pinned by digest is its own
+ * answer). Asked concurrently; a registry that cannot answer is an error, never a guess.
+ */
+async function resolveBaseImages(docker, references, retry) {
+    const resolved = await Promise.all(references.map(async (reference) => {
+        const pinned = /@(sha256:[0-9a-f]{64})$/.exec(reference)?.[1];
+        if (pinned)
+            return [reference, pinned];
+        const args = ['buildx', 'imagetools', 'inspect', '--raw', reference];
+        const result = await docker.run(args, retry ? { silent: true, retry } : { silent: true });
+        return [reference, sha256Digest(result.stdout)];
+    }));
+    return Object.fromEntries(resolved);
+}
+
 // EXTERNAL MODULE: ./src/login.ts
 var login = __nccwpck_require__(49);
 ;// CONCATENATED MODULE: ./src/outputs.ts
@@ -40964,108 +41696,6 @@ async function setUpQemu(docker, settings, platforms, host = realQemuHost()) {
     return { installedWith, plan, emulated: verified.registered };
 }
 
-// EXTERNAL MODULE: ./src/retry.ts
-var src_retry = __nccwpck_require__(9809);
-;// CONCATENATED MODULE: ./src/registry.ts
-/**
- * Reading what a registry holds, through `docker buildx imagetools inspect --raw`.
- */
-
-
-
-
-const INDEX_MEDIA_TYPES = [
-    'application/vnd.oci.image.index.v1+json',
-    'application/vnd.docker.distribution.manifest.list.v2+json'
-];
-function sha256Digest(bytes) {
-    return `sha256:${(0,external_node_crypto_.createHash)('sha256').update(bytes, 'utf8').digest('hex')}`;
-}
-/** Parses raw manifest bytes as an index; an image manifest (single platform) is an error here. */
-function parseIndex(raw, reference) {
-    let parsed;
-    try {
-        parsed = JSON.parse(raw);
-    }
-    catch {
-        throw new Error(`the registry answered for ${reference} with something that is not JSON`);
-    }
-    const index = parsed;
-    if (!Array.isArray(index.manifests) || (index.mediaType && !INDEX_MEDIA_TYPES.includes(index.mediaType))) {
-        throw new Error(`${reference} is a single-platform manifest (${index.mediaType ?? 'no media type'}), not a multi-arch index`);
-    }
-    return index;
-}
-/** Attestation manifests (provenance, SBOM) sit in the index as `unknown/unknown` entries. */
-function isAttestation(descriptor) {
-    return (descriptor.annotations?.['vnd.docker.reference.type'] === 'attestation-manifest' ||
-        (descriptor.platform?.os === 'unknown' && descriptor.platform?.architecture === 'unknown'));
-}
-/** Platform (`linux/arm64`) → manifest digest, for the image entries of an index (attestations left out). */
-function platformDigests(index) {
-    const digests = {};
-    for (const descriptor of index.manifests) {
-        if (isAttestation(descriptor) || !descriptor.platform)
-            continue;
-        digests[(0,src_platform/* formatPlatform */.Bq)(descriptor.platform)] = descriptor.digest;
-    }
-    return digests;
-}
-async function inspectIndex(docker, reference, retry) {
-    const { stdout } = await docker.run(['buildx', 'imagetools', 'inspect', '--raw', reference], retry ? { silent: true, retry } : { silent: true });
-    return { reference, digest: sha256Digest(stdout), raw: stdout, index: parseIndex(stdout, reference) };
-}
-/**
- * Whether buildx's output for a failed `imagetools inspect` says the registry has no such manifest (buildx 0.13:
- * `ERROR: host/repo:tag: not found`; registries: `manifest unknown`, `MANIFEST_UNKNOWN`, `NAME_UNKNOWN`), as
- * opposed to a registry that could not be reached or refused to answer. The same classification that decides
- * retries (retry.ts), so "not found" means one thing everywhere.
- */
-function isNotFound(output) {
-    return (0,src_retry/* classifyFailure */.XE)(output).kind === 'not-found';
-}
-/** The registry could not be asked (unreachable, unauthorized, …): never read as "the tag is free". */
-class RegistryQueryError extends Error {
-    name = 'RegistryQueryError';
-}
-/** Asks the registry whether `reference` exists, with a real `imagetools inspect`. */
-async function referenceExists(docker, reference, retry) {
-    const args = ['buildx', 'imagetools', 'inspect', '--raw', reference];
-    let result;
-    let attempts = 1;
-    if (retry) {
-        // transient faults (5xx, 429, resets, refused connections) are retried; anything else answers the question
-        try {
-            result = await docker.run(args, { silent: true, retry });
-        }
-        catch (error) {
-            if (!(error instanceof src_docker/* DockerCommandError */.YJ))
-                throw error;
-            result = error.result;
-            attempts = error.attempts;
-        }
-    }
-    else {
-        result = await docker.run(args, { silent: true, allowFailure: true });
-    }
-    if (result.exitCode === 0)
-        return true;
-    const output = `${result.stderr}\n${result.stdout}`;
-    if (isNotFound(output))
-        return false;
-    const cause = output
-        .split('\n')
-        .map(l => l.trim().replace(/^ERROR:\s*/, ''))
-        .filter(l => l !== '')
-        .slice(-1)[0];
-    const unauthorized = (0,src_retry/* classifyFailure */.XE)(output).kind === 'auth';
-    const fix = unauthorized
-        ? 'log in to the registry before this step (e.g. docker/login-action) with a token that may read it; a repository that does not exist yet may also be refused this way: create it, or publish the first time with rebuild: overwrite'
-        : 'check the registry address in input "images" and that the registry is up';
-    const tries = attempts > 1 ? ` after ${attempts} attempts` : '';
-    throw new RegistryQueryError(`cannot tell whether ${reference} exists${tries} (${cause ?? 'no output'}): ${fix}`);
-}
-
 ;// CONCATENATED MODULE: ./src/reference.ts
 /**
  * The OCI distribution grammar for repository names and tags.
@@ -41102,8 +41732,6 @@ function validateTag(tag) {
     return undefined;
 }
 
-// EXTERNAL MODULE: ./node_modules/dockerfile-ast/lib/main.js
-var main = __nccwpck_require__(8390);
 // EXTERNAL MODULE: ./node_modules/yaml/dist/index.js
 var dist = __nccwpck_require__(8815);
 ;// CONCATENATED MODULE: ./src/versions.ts
@@ -41598,11 +42226,13 @@ async function planTags(docker, settings, versions, github, now = new Date()) {
     if (t.latest === 'always' || (t.latest === 'true' && onDefaultBranch))
         indexExtras.push('latest');
     let tag = base;
+    let previous;
     if (!push) {
         lib_core/* info */.pq(`not pushing (push: ${t.push}, event ${github.eventName || 'unknown'}): the registry is not asked whether ${base} exists`);
     }
     else if (t.rebuild !== 'overwrite') {
-        tag = await resolveRebuild(docker, settings.images, base, t.rebuild, settings.retry);
+        ;
+        ({ tag, previous } = await resolveRebuild(docker, settings.images, base, t.rebuild, settings.retry));
     }
     checkTag(tag, 'tag-template', 'the main tag with its rebuild number');
     const platformTags = {};
@@ -41618,33 +42248,39 @@ async function planTags(docker, settings, versions, github, now = new Date()) {
         }
     }
     const metadata = imageMetadata(tag, versions, github, now);
-    return { tag, indexTags, platformTags, push, labels: metadata, annotations: { ...metadata } };
+    return { tag, indexTags, platformTags, push, labels: metadata, annotations: { ...metadata }, ...(previous ? { previous } : {}) };
 }
-/** `suffix`: the main tag if free in every repository, else the first `TAG-n` free in all. `fail`: the tag, or an error. */
+/**
+ * `suffix`: the main tag if free in every repository, else the first `TAG-n` free in all. `fail`: the tag, or an
+ * error. Also returns the newest tag taken, as the registry served it.
+ */
 async function resolveRebuild(docker, images, base, mode, retry) {
     const existing = async (tag) => {
         for (const image of images) {
-            if (await referenceExists(docker, `${image}:${tag}`, retry))
-                return `${image}:${tag}`;
+            const manifest = await inspectIfExists(docker, `${image}:${tag}`, retry);
+            if (manifest !== undefined)
+                return { tag, reference: `${image}:${tag}`, manifest };
         }
         return undefined;
     };
     const found = await existing(base);
     if (found === undefined) {
         lib_core/* info */.pq(`${base} is new in ${images.join(', ')}`);
-        return base;
+        return { tag: base };
     }
     if (mode === 'fail') {
-        throw new src_input/* InputError */.dz('rebuild', `${found} already exists and rebuild is "fail": set rebuild: suffix to publish ${base}-1, or overwrite to move ${base}`);
+        throw new src_input/* InputError */.dz('rebuild', `${found.reference} already exists and rebuild is "fail": set rebuild: suffix to publish ${base}-1, or overwrite to move ${base}`);
     }
+    let previous = found;
     for (let n = 1; n <= MAX_REBUILDS; n++) {
         const candidate = `${base}-${n}`;
         const taken = await existing(candidate);
         if (taken === undefined) {
-            lib_core/* info */.pq(`${found} exists; this rebuild publishes ${candidate}`);
-            return candidate;
+            lib_core/* info */.pq(`${found.reference} exists; this rebuild publishes ${candidate}`);
+            return { tag: candidate, previous };
         }
-        lib_core/* info */.pq(`${taken} exists too`);
+        lib_core/* info */.pq(`${taken.reference} exists too`);
+        previous = taken;
     }
     throw new src_input/* InputError */.dz('rebuild', `${base}-1 … ${base}-${MAX_REBUILDS} all exist: bump a version, or set rebuild: overwrite`);
 }
@@ -41731,7 +42367,8 @@ function readSettings(read) {
         cacheFrom: (0,src_input/* splitLines */.uz)(read('cache-from')),
         cacheTo: (0,src_input/* splitLines */.uz)(read('cache-to')),
         noCache: (0,src_input/* readBoolean */.Vf)(read, 'no-cache', false),
-        pull: (0,src_input/* readBoolean */.Vf)(read, 'pull', false)
+        pull: (0,src_input/* readBoolean */.Vf)(read, 'pull', false),
+        force: (0,src_input/* readBoolean */.Vf)(read, 'force', false)
     };
     if (settings.noCache && settings.cacheFrom.length > 0) {
         throw new src_input/* InputError */.dz('no-cache', 'is true and "cache-from" is set: a build without cache reads none; drop one of them');
@@ -41898,9 +42535,15 @@ async function writeFailureSummary(message, timings) {
     addTimings(summary, timings);
     await summary.write();
 }
-async function writeSummary(result, platforms, timings) {
+/** A successful run's summary; `skipped` says why nothing was built (the references are what was published before). */
+async function writeSummary(result, platforms, timings, skipped) {
     const summary = lib_core/* summary */.z.addHeading('go-build-action', 2);
-    if (result.pushed) {
+    if (skipped) {
+        summary.addRaw(`<p><strong>${escapeHtml(skipped)}</strong>: nothing was built or pushed. Index ${code(result.digest)} under:</p>`, true);
+        summary.addList(result.references.map(code));
+        summary.addRaw('<p>Set <code>force: true</code> to build and publish anyway.</p>', true);
+    }
+    else if (result.pushed) {
         summary.addRaw(`<p>Published index ${code(result.digest)} under:</p>`, true);
         summary.addList(result.references.map(code));
     }
@@ -42089,10 +42732,122 @@ async function runVerifyCommand(docker, image, platforms, command, pull) {
     return outputs;
 }
 
+;// CONCATENATED MODULE: ./src/unchanged.ts
+/**
+ * Skip unchanged: a run whose build would be the one already published skips the build and the push.
+ *
+ * The tag to compare with is the newest of this run's series (`TAG`, or the highest `TAG-n` with `rebuild:
+ * suffix`), as tags.ts read it from the registry. The run is unchanged when that index carries this run's
+ * fingerprint (fingerprint.ts), lists exactly the requested platforms, and every repository serves the same index
+ * under the tag. Then every output comes from the registry; `force: true` always builds.
+ */
+
+
+
+
+
+
+/** The published tag a rerun compares with: the plan's newest existing tag, or (`rebuild: overwrite`) the tag itself. */
+async function publishedTag(docker, request, retry) {
+    if (request.plan.previous)
+        return request.plan.previous;
+    const [first] = request.repositories;
+    if (!first)
+        return undefined;
+    const reference = `${first}:${request.plan.tag}`;
+    const manifest = await inspectIfExists(docker, reference, retry);
+    return manifest === undefined ? undefined : { tag: request.plan.tag, reference, manifest };
+}
+/** Whether the published index is this run's build: same fingerprint, exactly the platforms, in every repository. */
+async function checkUnchanged(docker, request, retry) {
+    const published = await publishedTag(docker, request, retry);
+    if (!published)
+        return { unchanged: false, reason: `${request.plan.tag} is not published yet` };
+    let index;
+    try {
+        index = parseIndex(published.manifest, published.reference);
+    }
+    catch (error) {
+        return { unchanged: false, reason: error.message };
+    }
+    const fingerprint = readFingerprint(index);
+    if (fingerprint !== request.fingerprint) {
+        const had = fingerprint ? `fingerprint ${fingerprint}` : 'no fingerprint';
+        return { unchanged: false, reason: `${published.reference} holds ${had}; this build's is ${request.fingerprint}` };
+    }
+    const platformProblem = describeIndexCheck(published.reference, checkIndexPlatforms(index, request.platforms));
+    if (platformProblem)
+        return { unchanged: false, reason: platformProblem };
+    const digest = sha256Digest(published.manifest);
+    const elsewhere = request.repositories.filter(r => `${r}:${published.tag}` !== published.reference);
+    const [served, attestations] = await Promise.all([
+        Promise.all(elsewhere.map(async (r) => ({ repository: r, manifest: await inspectIfExists(docker, `${r}:${published.tag}`, retry) }))),
+        attestationReports(docker, published.reference.slice(0, -(published.tag.length + 1)), index, retry)
+    ]);
+    const differing = served.find(s => s.manifest === undefined || sha256Digest(s.manifest) !== digest);
+    if (differing) {
+        return { unchanged: false, reason: `${differing.repository}:${published.tag} is not the index ${published.reference} serves (${digest})` };
+    }
+    const extraTags = request.plan.indexTags.filter(t => t !== request.plan.tag);
+    return { unchanged: true, tag: published.tag, extraTags, result: publishedResult(request, published, extraTags, index, digest, attestations) };
+}
+/** The attestation manifests of an index, read concurrently: the `attestations` output. */
+async function attestationReports(docker, repository, index, retry) {
+    const byDigest = Object.fromEntries(Object.entries(platformDigests(index)).map(([platform, d]) => [d, platform]));
+    return Promise.all(index.manifests.filter(isAttestation).map(async (descriptor) => {
+        const raw = await docker.run(['buildx', 'imagetools', 'inspect', '--raw', `${repository}@${descriptor.digest}`], { silent: true, retry });
+        const about = descriptor.annotations?.['vnd.docker.reference.digest'] ?? '';
+        return { digest: descriptor.digest, platform: byDigest[about] ?? '', predicateTypes: predicateTypes(JSON.parse(raw.stdout)) };
+    }));
+}
+/** What the run reports: the published tag's references in every repository, as the publish that made them did. */
+function publishedResult(request, published, extraTags, index, digest, attestations) {
+    const { plan } = request;
+    const rename = (tag) => (tag.startsWith(plan.tag) ? `${published.tag}${tag.slice(plan.tag.length)}` : tag);
+    const indexTags = [published.tag, ...extraTags];
+    const platformTags = Object.fromEntries(Object.entries(plan.platformTags).map(([platform, tag]) => [platform, rename(tag)]));
+    const moves = plannedMoves(request.repositories, indexTags, platformTags);
+    return {
+        pushed: true,
+        references: [...moves.index, ...Object.values(moves.platforms).flat()],
+        digest,
+        pinned: request.repositories.map(r => `${r}@${digest}`),
+        platformDigests: platformDigests(index),
+        manifest: published.manifest,
+        attestations,
+        metadata: { imageNames: [], raw: {} }
+    };
+}
+/** Logs why the run builds (or that it does not). */
+function reportUnchanged(answer) {
+    if (answer.unchanged)
+        lib_core/* info */.pq(`skipped: unchanged: ${answer.tag} already holds this build's fingerprint and every platform`);
+    else
+        lib_core/* info */.pq(`building: ${answer.reason}`);
+}
+/**
+ * This run's fingerprint, or undefined with a warning when it cannot be computed (a `FROM` image no registry
+ * serves, say): the run then builds and publishes without one, as before fingerprints existed.
+ */
+async function fingerprintOrWarn(docker, request, retry) {
+    try {
+        const fingerprint = await fingerprintBuild(docker, request, retry);
+        const bases = Object.entries(fingerprint.ingredients.baseImages).map(([ref, digest]) => `${ref}@${digest}`);
+        lib_core/* info */.pq(`fingerprint ${fingerprint.value} (${fingerprint.contextEntries} context entries; ${bases.join(', ') || 'no base image'})`);
+        return fingerprint;
+    }
+    catch (error) {
+        lib_core/* warning */.$e(`cannot fingerprint this build, so it is built and published even if unchanged: ${(0,errors/* errorMessage */.g)(error)}`);
+        return undefined;
+    }
+}
+
 ;// CONCATENATED MODULE: ./src/main.ts
 /**
  * The pipeline, phase by phase. No logic of its own: each phase lives in its module.
  */
+
+
 
 
 
@@ -42134,15 +42889,27 @@ async function publish(docker, phases) {
     (0,state/* saveState */.LZ)(state/* State */.Uw.WorkDir, workDir);
     await checkBuildFiles(settings.context, settings.file);
     await phases.run('Log in', () => (0,login/* logInAll */.R4)(docker, settings.logins, settings.retry, registries => (0,state/* saveJsonState */.p1)(state/* State */.Uw.Logins, registries)));
-    const { versions, plan } = await phases.run('Versions and tags', async () => {
+    const { versions, buildArgs, plan, fingerprint } = await phases.run('Versions and tags', async () => {
         const resolved = await resolveVersions(settings.versions, settings.file);
         for (const [name, version] of Object.entries(resolved.resolved))
             lib_core/* info */.pq(`${name} ${version.value} (from ${version.source})`);
-        const tagPlan = await planTags(docker, settings, resolved, readGitHubContext(), buildTime(settings.buildArgs));
+        const github = readGitHubContext();
+        const args = withVersionBuildArgs(settings.buildArgs, resolved);
+        // The fingerprint (context, base images) is computed while the registry is asked about the tags.
+        const fingerprinting = shouldPush(settings.tagging.push, github)
+            ? fingerprintOrWarn(docker, fingerprintRequest(settings, args, versionValues(resolved)), settings.retry)
+            : Promise.resolve(undefined);
+        const tagPlan = await planTags(docker, settings, resolved, github, buildTime(settings.buildArgs));
         lib_core/* info */.pq(`main tag ${tagPlan.tag}; ${tagPlan.push ? 'pushing' : 'not pushing'}`);
-        return { versions: resolved, plan: tagPlan };
+        return { versions: resolved, buildArgs: args, plan: tagPlan, fingerprint: await fingerprinting };
     });
     setOutputs({ [Output.Tag]: plan.tag, [Output.Versions]: JSON.stringify(versionValues(versions)) });
+    if (plan.push && fingerprint) {
+        if (settings.force)
+            lib_core/* info */.pq('force: true: building and publishing whatever the registry holds');
+        else if (await skipUnchanged(docker, phases, settings, plan, fingerprint.value))
+            return;
+    }
     const qemu = await phases.run('Set up QEMU', () => setUpQemu(docker, settings.qemu, settings.platforms));
     setOutputs({ [Output.QemuPlatforms]: qemu.emulated.map(src_platform/* formatPlatform */.Bq).join(',') });
     if (settings.buildx.version)
@@ -42158,13 +42925,17 @@ async function publish(docker, phases) {
         file: settings.file,
         platforms: settings.platforms,
         output,
-        buildArgs: withVersionBuildArgs(settings.buildArgs, versions),
+        buildArgs,
         metadataFile: external_node_path_namespaceObject.join(workDir, 'metadata.json'),
         builder: builder.name,
         dockerContext: builder.dockerContext,
         target: settings.target || undefined,
         labels: [...labelArgs(plan.labels), ...settings.labels],
-        annotations: [...annotationArgs(plan.annotations), ...settings.annotations],
+        annotations: [
+            ...annotationArgs(plan.annotations),
+            ...settings.annotations,
+            ...(fingerprint ? [fingerprintAnnotationArg(fingerprint.value)] : [])
+        ],
         secretFiles: await writeSecretFiles(workDir, settings.secrets),
         cacheFrom: settings.cacheFrom,
         cacheTo: settings.cacheTo,
@@ -42218,6 +42989,44 @@ async function publish(docker, phases) {
         reportOutputs(result, plan.tag);
         await writeSummary(result, platforms, phases.timings);
     });
+}
+/**
+ * Skip unchanged: when the published tag holds this build's fingerprint, its further index tags move to it and
+ * every output comes from the registry. Returns whether the run is done.
+ */
+async function skipUnchanged(docker, phases, settings, plan, fingerprint) {
+    const request = { repositories: settings.images, fingerprint, platforms: settings.platforms, plan };
+    const answer = await phases.run('Compare with the published tag', async () => {
+        const checked = await checkUnchanged(docker, request, settings.retry);
+        reportUnchanged(checked);
+        return checked;
+    });
+    if (!answer.unchanged)
+        return false;
+    if (answer.extraTags.length > 0) {
+        const staged = { digest: answer.result.digest, repositories: settings.images };
+        await phases.run('Move tags', () => moveTags(docker, staged, answer.extraTags, {}, {}, settings.retry));
+    }
+    await lib_core/* group */.Os('Report', async () => {
+        reportOutputs(answer.result, answer.tag);
+        await writeSummary(answer.result, [], phases.timings, `skipped: unchanged: ${answer.tag} already holds this build`);
+    });
+    return true;
+}
+/** What the fingerprint is computed from: the same values the build gets. */
+function fingerprintRequest(settings, buildArgs, versions) {
+    return {
+        context: settings.context,
+        file: settings.file,
+        buildArgs,
+        platforms: settings.platforms,
+        versions,
+        target: settings.target,
+        provenance: settings.provenance,
+        sbom: settings.sbom,
+        labels: settings.labels,
+        annotations: settings.annotations
+    };
 }
 /** Masks every secret value before anything can print it. */
 function maskSecrets(settings) {
@@ -42322,6 +43131,7 @@ function samePlatform(a, b) {
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
 /* harmony export */   a: () => (/* binding */ runPost)
 /* harmony export */ });
+/* unused harmony export removeLocalImages */
 /* harmony import */ var _actions_core__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(6058);
 /* harmony import */ var node_fs_promises__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(1455);
 /* harmony import */ var node_fs_promises__WEBPACK_IMPORTED_MODULE_1___default = /*#__PURE__*/__nccwpck_require__.n(node_fs_promises__WEBPACK_IMPORTED_MODULE_1__);
@@ -42348,13 +43158,10 @@ async function runPost(docker = (0,_docker_js__WEBPACK_IMPORTED_MODULE_3__/* .cr
         });
     }
     const localImages = (0,_state_js__WEBPACK_IMPORTED_MODULE_5__/* .loadListState */ .qR)(_state_js__WEBPACK_IMPORTED_MODULE_5__/* .State */ .Uw.LocalImages);
-    for (const name of localImages) {
-        await cleanup(`removing the local image name ${name}`, async () => {
-            const result = await docker.run(['image', 'rm', name], { silent: true, allowFailure: true });
-            if (result.exitCode === 0)
-                _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .info */ .pq(`removed the local image name ${name}`);
-            else if (!/no such image/i.test(result.stderr))
-                throw new Error(result.stderr.trim());
+    if (localImages.length > 0) {
+        await cleanup('removing the local image names this action created', async () => {
+            for (const line of await removeLocalImages(docker, localImages))
+                _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .info */ .pq(line);
         });
     }
     const builder = (0,_state_js__WEBPACK_IMPORTED_MODULE_5__/* .loadState */ .C7)(_state_js__WEBPACK_IMPORTED_MODULE_5__/* .State */ .Uw.Builder);
@@ -42372,6 +43179,21 @@ async function runPost(docker = (0,_docker_js__WEBPACK_IMPORTED_MODULE_3__/* .cr
             _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .info */ .pq(`removed ${workDir}`);
         });
     }
+}
+/**
+ * Removes local image names in one `docker image rm` (one engine round trip instead of one per name). A name
+ * already gone is fine; any other refusal is an error naming it.
+ */
+async function removeLocalImages(docker, names) {
+    const result = await docker.run(['image', 'rm', ...names], { silent: true, allowFailure: true });
+    const problems = result.stderr
+        .split('\n')
+        .map(l => l.trim())
+        .filter(l => l !== '' && !/no such image/i.test(l));
+    if (problems.length > 0)
+        throw new Error(problems.join(' | '));
+    const missing = new Set([...result.stderr.matchAll(/no such image: (\S+)/gi)].map(m => m[1]));
+    return names.filter(name => !missing.has(name)).map(name => `removed the local image name ${name}`);
 }
 async function cleanup(what, action) {
     try {

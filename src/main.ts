@@ -10,6 +10,7 @@ import { setUpBuilder } from './builder.js'
 import { installBuildx } from './buildx-install.js'
 import { createDocker, type Docker } from './docker.js'
 import { errorMessage } from './errors.js'
+import { fingerprintAnnotationArg, type FingerprintRequest } from './fingerprint.js'
 import { logInAll } from './login.js'
 import { Output, reportOutputs, setOutputs } from './outputs.js'
 import { Phases } from './phases.js'
@@ -17,10 +18,11 @@ import { formatPlatform } from './platform.js'
 import { moveTags, plannedMoves, stageIndex, STAGING_TAG, type PublishResult } from './publish.js'
 import { setUpQemu } from './qemu.js'
 import { platformDigests } from './registry.js'
-import { readSettings, type Settings } from './settings.js'
+import { readSettings, type BuildArg, type Settings } from './settings.js'
 import { saveJsonState, saveState, State } from './state.js'
 import { writeFailureSummary, writeSummary } from './summary.js'
-import { annotationArgs, buildTime, labelArgs, planTags, readGitHubContext } from './tags.js'
+import { annotationArgs, buildTime, labelArgs, planTags, readGitHubContext, shouldPush, type TagPlan } from './tags.js'
+import { checkUnchanged, fingerprintOrWarn, reportUnchanged } from './unchanged.js'
 import { runVerifyCommand, verifyStagedIndex, type PlatformReport } from './verify.js'
 import { resolveVersions, versionValues, withVersionBuildArgs } from './versions.js'
 
@@ -47,14 +49,25 @@ async function publish(docker: Docker, phases: Phases): Promise<void> {
     logInAll(docker, settings.logins, settings.retry, registries => saveJsonState(State.Logins, registries))
   )
 
-  const { versions, plan } = await phases.run('Versions and tags', async () => {
+  const { versions, buildArgs, plan, fingerprint } = await phases.run('Versions and tags', async () => {
     const resolved = await resolveVersions(settings.versions, settings.file)
     for (const [name, version] of Object.entries(resolved.resolved)) core.info(`${name} ${version.value} (from ${version.source})`)
-    const tagPlan = await planTags(docker, settings, resolved, readGitHubContext(), buildTime(settings.buildArgs))
+    const github = readGitHubContext()
+    const args = withVersionBuildArgs(settings.buildArgs, resolved)
+    // The fingerprint (context, base images) is computed while the registry is asked about the tags.
+    const fingerprinting = shouldPush(settings.tagging.push, github)
+      ? fingerprintOrWarn(docker, fingerprintRequest(settings, args, versionValues(resolved)), settings.retry)
+      : Promise.resolve(undefined)
+    const tagPlan = await planTags(docker, settings, resolved, github, buildTime(settings.buildArgs))
     core.info(`main tag ${tagPlan.tag}; ${tagPlan.push ? 'pushing' : 'not pushing'}`)
-    return { versions: resolved, plan: tagPlan }
+    return { versions: resolved, buildArgs: args, plan: tagPlan, fingerprint: await fingerprinting }
   })
   setOutputs({ [Output.Tag]: plan.tag, [Output.Versions]: JSON.stringify(versionValues(versions)) })
+
+  if (plan.push && fingerprint) {
+    if (settings.force) core.info('force: true: building and publishing whatever the registry holds')
+    else if (await skipUnchanged(docker, phases, settings, plan, fingerprint.value)) return
+  }
 
   const qemu = await phases.run('Set up QEMU', () => setUpQemu(docker, settings.qemu, settings.platforms))
   setOutputs({ [Output.QemuPlatforms]: qemu.emulated.map(formatPlatform).join(',') })
@@ -76,13 +89,17 @@ async function publish(docker: Docker, phases: Phases): Promise<void> {
         file: settings.file,
         platforms: settings.platforms,
         output,
-        buildArgs: withVersionBuildArgs(settings.buildArgs, versions),
+        buildArgs,
         metadataFile: path.join(workDir, 'metadata.json'),
         builder: builder.name,
         dockerContext: builder.dockerContext,
         target: settings.target || undefined,
         labels: [...labelArgs(plan.labels), ...settings.labels],
-        annotations: [...annotationArgs(plan.annotations), ...settings.annotations],
+        annotations: [
+          ...annotationArgs(plan.annotations),
+          ...settings.annotations,
+          ...(fingerprint ? [fingerprintAnnotationArg(fingerprint.value)] : [])
+        ],
         secretFiles: await writeSecretFiles(workDir, settings.secrets),
         cacheFrom: settings.cacheFrom,
         cacheTo: settings.cacheTo,
@@ -147,6 +164,45 @@ async function publish(docker: Docker, phases: Phases): Promise<void> {
     reportOutputs(result, plan.tag)
     await writeSummary(result, platforms, phases.timings)
   })
+}
+
+/**
+ * Skip unchanged: when the published tag holds this build's fingerprint, its further index tags move to it and
+ * every output comes from the registry. Returns whether the run is done.
+ */
+async function skipUnchanged(docker: Docker, phases: Phases, settings: Settings, plan: TagPlan, fingerprint: string): Promise<boolean> {
+  const request = { repositories: settings.images, fingerprint, platforms: settings.platforms, plan }
+  const answer = await phases.run('Compare with the published tag', async () => {
+    const checked = await checkUnchanged(docker, request, settings.retry)
+    reportUnchanged(checked)
+    return checked
+  })
+  if (!answer.unchanged) return false
+  if (answer.extraTags.length > 0) {
+    const staged = { digest: answer.result.digest, repositories: settings.images }
+    await phases.run('Move tags', () => moveTags(docker, staged, answer.extraTags, {}, {}, settings.retry))
+  }
+  await core.group('Report', async () => {
+    reportOutputs(answer.result, answer.tag)
+    await writeSummary(answer.result, [], phases.timings, `skipped: unchanged: ${answer.tag} already holds this build`)
+  })
+  return true
+}
+
+/** What the fingerprint is computed from: the same values the build gets. */
+function fingerprintRequest(settings: Settings, buildArgs: BuildArg[], versions: Record<string, string>): FingerprintRequest {
+  return {
+    context: settings.context,
+    file: settings.file,
+    buildArgs,
+    platforms: settings.platforms,
+    versions,
+    target: settings.target,
+    provenance: settings.provenance,
+    sbom: settings.sbom,
+    labels: settings.labels,
+    annotations: settings.annotations
+  }
 }
 
 /** Masks every secret value before anything can print it. */

@@ -60,6 +60,8 @@ export interface Settings {
   noCache: boolean
   /** Always pull base images (`--pull`). */
   pull: boolean
+  /** Build and publish even when the tag already holds this build's fingerprint. */
+  force: boolean
 }
 
 export interface BuildSecret {
@@ -98,7 +100,8 @@ export function readSettings(read: InputReader): Settings {
     cacheFrom: splitLines(read('cache-from')),
     cacheTo: splitLines(read('cache-to')),
     noCache: readBoolean(read, 'no-cache', false),
-    pull: readBoolean(read, 'pull', false)
+    pull: readBoolean(read, 'pull', false),
+    force: readBoolean(read, 'force', false)
   }
   if (settings.noCache && settings.cacheFrom.length > 0) {
     throw new InputError('no-cache', 'is true and "cache-from" is set: a build without cache reads none; drop one of them')

@@ -45,8 +45,13 @@ describe('readSettings', () => {
       cacheFrom: [],
       cacheTo: [],
       noCache: false,
-      pull: false
+      pull: false,
+      force: false
     })
+  })
+
+  it('reads force, for rebuilds whatever the registry holds', () => {
+    expect(readSettings(reader({ ...minimal, force: 'true' })).force).toBe(true)
   })
 
   it('puts the default Dockerfile in the context', () => {
