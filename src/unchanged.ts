@@ -47,8 +47,19 @@ async function publishedTag(docker: Docker, request: UnchangedRequest, retry: Re
   return manifest === undefined ? undefined : { tag: request.plan.tag, reference, manifest }
 }
 
-/** Whether the published index is this run's build: same fingerprint, exactly the platforms, in every repository. */
+/**
+ * Whether the published index is this run's build: same fingerprint, exactly the platforms, in every repository.
+ * A registry that cannot be read is an answer too ("build"): skipping is a saving, never a reason to fail.
+ */
 export async function checkUnchanged(docker: Docker, request: UnchangedRequest, retry: RetryPolicy): Promise<UnchangedAnswer> {
+  try {
+    return await compareWithPublished(docker, request, retry)
+  } catch (error) {
+    return { unchanged: false, reason: `cannot read what the registry holds: ${errorMessage(error)}` }
+  }
+}
+
+async function compareWithPublished(docker: Docker, request: UnchangedRequest, retry: RetryPolicy): Promise<UnchangedAnswer> {
   const published = await publishedTag(docker, request, retry)
   if (!published) return { unchanged: false, reason: `${request.plan.tag} is not published yet` }
   let index: ImageIndex

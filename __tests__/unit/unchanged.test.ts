@@ -101,4 +101,10 @@ describe('checkUnchanged', () => {
     expect(answer.unchanged && answer.extraTags).toEqual(['latest'])
     expect(answer.unchanged && answer.result.references.slice(0, 2)).toEqual([`${IMAGE}:${TAG}-1`, `${IMAGE}:latest`])
   })
+
+  it('builds when the registry cannot be read, instead of failing the run', async () => {
+    const docker = new FakeDocker().on(['buildx', 'imagetools', 'inspect'], { exitCode: 1, stderr: 'ERROR: dial tcp 127.0.0.1:5999: connect: connection refused\n' })
+    const answer = await checkUnchanged(docker, request({ plan: plan({ previous: undefined, tag: TAG }) }), NO_RETRY)
+    expect(answer).toEqual({ unchanged: false, reason: expect.stringMatching(/^cannot read what the registry holds: .*connection refused/) })
+  })
 })
