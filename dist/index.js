@@ -39383,7 +39383,7 @@ function errorMessage(error) {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
 /* harmony import */ var _actions_core__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(6058);
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(2425);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(2843);
 /* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(3916);
 /* harmony import */ var _post_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(6661);
 /* harmony import */ var _state_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(2462);
@@ -39646,7 +39646,7 @@ async function logInAll(docker, logins, retry, remember) {
 
 /***/ }),
 
-/***/ 2425:
+/***/ 2843:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -39665,14 +39665,146 @@ const external_node_os_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import
 const external_node_path_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:path");
 // EXTERNAL MODULE: ./src/input.ts
 var src_input = __nccwpck_require__(3599);
-// EXTERNAL MODULE: ./src/docker.ts
-var src_docker = __nccwpck_require__(3871);
 // EXTERNAL MODULE: ./src/platform.ts
 var src_platform = __nccwpck_require__(3728);
+;// CONCATENATED MODULE: ./src/cache.ts
+/**
+ * The build cache: where a build reads cache from and exports it to (`--cache-from`, `--cache-to`).
+ *
+ * `cache` input:
+ * - `auto` (default): `gha` where the runner provides its cache service (ACTIONS_RUNTIME_TOKEN with
+ *   ACTIONS_CACHE_URL or ACTIONS_RESULTS_URL in the environment), nothing elsewhere;
+ * - `gha`: GitHub's cache service, scoped by the platforms built (so builds of other platforms, such as parallel
+ *   legs, do not evict each other's cache);
+ * - `registry`: a cache image in a registry, `cache-ref` or else the `buildcache` tag of the first repository;
+ * - `inline`: cache metadata inside the published image, read back from the newest published tag;
+ * - `none`: no cache import or export.
+ *
+ * Exporting never fails a publish: every export gets `ignore-error=true`, and a failed export is a warning.
+ * Explicit `cache-from` / `cache-to` replace what `cache` would choose for that direction. The `docker` driver
+ * exports cache only with the engine's containerd image store; without it, export is left out with a warning
+ * (import still works).
+ */
+
+
+
+const CACHE_MODES = ['auto', 'gha', 'registry', 'inline', 'none'];
+/** The tag the registry cache lives under in the first repository. */
+const REGISTRY_CACHE_TAG = 'buildcache';
+function readCacheSettings(read, from, to) {
+    const raw = read('cache').trim();
+    const mode = (raw.toLowerCase() || 'auto');
+    if (!CACHE_MODES.includes(mode))
+        throw new src_input/* InputError */.dz('cache', `"${raw}" is not valid: write one of ${CACHE_MODES.join(', ')}`);
+    const ref = read('cache-ref').trim();
+    if (ref !== '' && mode !== 'registry') {
+        throw new src_input/* InputError */.dz('cache-ref', `only applies to "cache: registry" (cache is "${mode}"): set cache: registry, or remove cache-ref`);
+    }
+    if (ref !== '' && (/\s/.test(ref) || ref.includes(','))) {
+        throw new src_input/* InputError */.dz('cache-ref', `"${ref}" is not an image reference: write one such as ghcr.io/org/cache:go-build`);
+    }
+    return { mode, ref, from, to };
+}
+/** Whether the runner provides GitHub's cache service to this job (what buildx's `type=gha` needs). */
+function runnerHasCacheService(env = process.env) {
+    return Boolean(env.ACTIONS_RUNTIME_TOKEN && (env.ACTIONS_CACHE_URL || env.ACTIONS_RESULTS_URL));
+}
+/** The gha cache scope: the platforms built, so that builds of other platforms keep their own cache. */
+function ghaScope(platforms) {
+    return `go-build-action-${platforms.map(src_platform/* archTagSuffix */.wm).join('-')}`;
+}
+/** Adds `ignore-error=true` to an export that does not say, so that a cache export never fails a publish. */
+function ignoringErrors(cacheTo) {
+    return /(^|,)ignore-error=/.test(cacheTo) ? cacheTo : `${cacheTo},ignore-error=true`;
+}
+/** The `--cache-from` / `--cache-to` values for a build. Pure: the environment comes in `context.env`. */
+function planCache(settings, context) {
+    const env = context.env ?? process.env;
+    let mode = settings.mode;
+    let note;
+    if (mode === 'auto') {
+        mode = runnerHasCacheService(env) ? 'gha' : 'none';
+        note = mode === 'gha' ? 'cache: auto → gha (the runner provides its cache service)' : 'cache: auto → none (no cache service on this runner)';
+    }
+    else
+        note = `cache: ${mode}`;
+    const chosen = chosenCache(mode, settings, context);
+    if (chosen.detail)
+        note += ` (${chosen.detail})`;
+    let to = settings.to.length > 0 ? settings.to : chosen.to;
+    let warning;
+    if (to.length > 0 && context.driver === 'docker' && !context.containerdStore) {
+        warning = `the docker driver exports no build cache without the engine's containerd image store, so ${to.join(', ')} is left out: turn on the containerd image store, or set "driver: docker-container"`;
+        to = [];
+    }
+    const from = context.noCache ? [] : settings.from.length > 0 ? settings.from : chosen.from;
+    return { from, to: to.map(ignoringErrors), note, ...(warning ? { warning } : {}) };
+}
+function chosenCache(mode, settings, context) {
+    switch (mode) {
+        case 'none':
+        case 'auto':
+            return { from: [], to: [] };
+        case 'gha': {
+            const scope = ghaScope(context.platforms);
+            return { from: [`type=gha,scope=${scope}`], to: [`type=gha,scope=${scope},mode=max`], detail: `scope ${scope}` };
+        }
+        case 'registry': {
+            const ref = settings.ref || `${context.firstRepository}:${REGISTRY_CACHE_TAG}`;
+            return {
+                from: [`type=registry,ref=${ref}`],
+                to: [`type=registry,ref=${ref},mode=max,oci-mediatypes=true,image-manifest=true`],
+                detail: ref
+            };
+        }
+        case 'inline':
+            return {
+                from: context.previousReference ? [`type=registry,ref=${context.previousReference}`] : [],
+                to: ['type=inline'],
+                detail: context.previousReference ? `from ${context.previousReference}` : 'nothing published to read from yet'
+            };
+    }
+}
+/**
+ * The cache plan for this builder, logged. The engine is asked about its image store only when a `docker`-driver
+ * build would export cache.
+ */
+async function resolveCache(docker, settings, context) {
+    let plan = planCache(settings, { ...context, containerdStore: true });
+    if (context.driver === 'docker' && plan.to.length > 0 && !(await engineHasContainerdStore(docker))) {
+        plan = planCache(settings, { ...context, containerdStore: false });
+    }
+    lib_core/* info */.pq(plan.note);
+    if (plan.warning)
+        lib_core/* warning */.$e(plan.warning);
+    return plan;
+}
+/** Whether the engine stores images in containerd (`docker info`: the io.containerd.snapshotter driver). */
+async function engineHasContainerdStore(docker) {
+    const info = await docker.run(['info', '--format', '{{json .DriverStatus}}'], { silent: true, allowFailure: true });
+    return info.exitCode === 0 && info.stdout.includes('io.containerd.snapshotter');
+}
+/**
+ * The error of a failed cache export in a build's plain progress output (`#7 exporting cache to registry` …
+ * `#7 ERROR: …`): exported with `ignore-error=true`, the build went on, and the run says so as a warning.
+ */
+function cacheExportFailure(buildOutput) {
+    const exportSteps = new Set([...buildOutput.matchAll(/^#(\d+) exporting cache\b/gm)].map(m => m[1]));
+    for (const match of buildOutput.matchAll(/^#(\d+) ERROR: (.*)$/gm)) {
+        if (exportSteps.has(match[1]))
+            return match[2].trim();
+    }
+    return undefined;
+}
+
+// EXTERNAL MODULE: ./src/docker.ts
+var src_docker = __nccwpck_require__(3871);
 ;// CONCATENATED MODULE: ./src/build.ts
 /**
  * `docker buildx build`: the argv from settings, and what buildx reports back in its metadata file.
  */
+
+
 
 
 
@@ -39761,7 +39893,10 @@ class BuildError extends Error {
 /** Runs the build and returns buildx's metadata. A failed build ends in a {@link BuildError} naming the platform. */
 async function runBuild(docker, request, retry) {
     try {
-        await docker.run(buildxBuildArgs(request), retry ? { retry } : {});
+        const { stdout, stderr } = await docker.run(buildxBuildArgs(request), retry ? { retry } : {});
+        const cacheError = cacheExportFailure(`${stdout}\n${stderr}`);
+        if (cacheError)
+            lib_core/* warning */.$e(`the build cache was not exported (the image is not affected): ${cacheError}`);
     }
     catch (error) {
         if (error instanceof src_docker/* DockerCommandError */.YJ) {
@@ -42341,6 +42476,7 @@ function buildTime(buildArgs, env = process.env) {
 
 
 
+
 function readSettings(read) {
     const context = read('context').trim() || '.';
     const file = read('file').trim() || external_node_path_namespaceObject.join(context, 'Dockerfile');
@@ -42364,13 +42500,12 @@ function readSettings(read) {
         annotations: readKeyValues(read, 'annotations'),
         target: read('target').trim(),
         secrets: readSecrets(read),
-        cacheFrom: (0,src_input/* splitLines */.uz)(read('cache-from')),
-        cacheTo: (0,src_input/* splitLines */.uz)(read('cache-to')),
+        cache: readCacheSettings(read, (0,src_input/* splitLines */.uz)(read('cache-from')), (0,src_input/* splitLines */.uz)(read('cache-to'))),
         noCache: (0,src_input/* readBoolean */.Vf)(read, 'no-cache', false),
         pull: (0,src_input/* readBoolean */.Vf)(read, 'pull', false),
         force: (0,src_input/* readBoolean */.Vf)(read, 'force', false)
     };
-    if (settings.noCache && settings.cacheFrom.length > 0) {
+    if (settings.noCache && settings.cache.from.length > 0) {
         throw new src_input/* InputError */.dz('no-cache', 'is true and "cache-from" is set: a build without cache reads none; drop one of them');
     }
     return settings;
@@ -42758,8 +42893,19 @@ async function publishedTag(docker, request, retry) {
     const manifest = await inspectIfExists(docker, reference, retry);
     return manifest === undefined ? undefined : { tag: request.plan.tag, reference, manifest };
 }
-/** Whether the published index is this run's build: same fingerprint, exactly the platforms, in every repository. */
+/**
+ * Whether the published index is this run's build: same fingerprint, exactly the platforms, in every repository.
+ * A registry that cannot be read is an answer too ("build"): skipping is a saving, never a reason to fail.
+ */
 async function checkUnchanged(docker, request, retry) {
+    try {
+        return await compareWithPublished(docker, request, retry);
+    }
+    catch (error) {
+        return { unchanged: false, reason: `cannot read what the registry holds: ${(0,errors/* errorMessage */.g)(error)}` };
+    }
+}
+async function compareWithPublished(docker, request, retry) {
     const published = await publishedTag(docker, request, retry);
     if (!published)
         return { unchanged: false, reason: `${request.plan.tag} is not published yet` };
@@ -42870,6 +43016,7 @@ async function fingerprintOrWarn(docker, request, retry) {
 
 
 
+
 async function run(docker = (0,src_docker/* createDocker */.hC)()) {
     (0,state/* saveState */.LZ)(state/* State */.Uw.IsPost, 'true');
     const phases = new Phases();
@@ -42920,30 +43067,39 @@ async function publish(docker, phases) {
     const output = chooseOutput(builder.driver, plan.push, firstRepository, `${firstRepository}:${STAGING_TAG}`);
     if (output.kind === 'load')
         (0,state/* saveJsonState */.p1)(state/* State */.Uw.LocalImages, [output.name]);
-    const metadata = await phases.run(`Build ${settings.platforms.length} platforms`, async () => runBuild(docker, {
-        context: settings.context,
-        file: settings.file,
-        platforms: settings.platforms,
-        output,
-        buildArgs,
-        metadataFile: external_node_path_namespaceObject.join(workDir, 'metadata.json'),
-        builder: builder.name,
-        dockerContext: builder.dockerContext,
-        target: settings.target || undefined,
-        labels: [...labelArgs(plan.labels), ...settings.labels],
-        annotations: [
-            ...annotationArgs(plan.annotations),
-            ...settings.annotations,
-            ...(fingerprint ? [fingerprintAnnotationArg(fingerprint.value)] : [])
-        ],
-        secretFiles: await writeSecretFiles(workDir, settings.secrets),
-        cacheFrom: settings.cacheFrom,
-        cacheTo: settings.cacheTo,
-        noCache: settings.noCache,
-        pull: settings.pull,
-        provenance: settings.provenance,
-        sbom: settings.sbom
-    }, settings.retry));
+    const metadata = await phases.run(`Build ${settings.platforms.length} platforms`, async () => {
+        const cache = await resolveCache(docker, settings.cache, {
+            driver: builder.driver,
+            firstRepository,
+            platforms: settings.platforms,
+            previousReference: plan.previous?.reference,
+            noCache: settings.noCache
+        });
+        return runBuild(docker, {
+            context: settings.context,
+            file: settings.file,
+            platforms: settings.platforms,
+            output,
+            buildArgs,
+            metadataFile: external_node_path_namespaceObject.join(workDir, 'metadata.json'),
+            builder: builder.name,
+            dockerContext: builder.dockerContext,
+            target: settings.target || undefined,
+            labels: [...labelArgs(plan.labels), ...settings.labels],
+            annotations: [
+                ...annotationArgs(plan.annotations),
+                ...settings.annotations,
+                ...(fingerprint ? [fingerprintAnnotationArg(fingerprint.value)] : [])
+            ],
+            secretFiles: await writeSecretFiles(workDir, settings.secrets),
+            cacheFrom: cache.from,
+            cacheTo: cache.to,
+            noCache: settings.noCache,
+            pull: settings.pull,
+            provenance: settings.provenance,
+            sbom: settings.sbom
+        }, settings.retry);
+    });
     if (output.kind === 'load' && settings.verifyCommand.length > 0) {
         await phases.run('Verify locally, before anything is pushed', () => runVerifyCommand(docker, output.name, settings.platforms, settings.verifyCommand, false));
     }

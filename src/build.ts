@@ -1,8 +1,10 @@
 /**
  * `docker buildx build`: the argv from settings, and what buildx reports back in its metadata file.
  */
+import * as core from '@actions/core'
 import { readFile, stat, writeFile } from 'node:fs/promises'
 import * as path from 'node:path'
+import { cacheExportFailure } from './cache.js'
 import { InputError } from './input.js'
 import { DockerCommandError, type Docker } from './docker.js'
 import type { RetryPolicy } from './retry.js'
@@ -135,7 +137,9 @@ export class BuildError extends Error {
 /** Runs the build and returns buildx's metadata. A failed build ends in a {@link BuildError} naming the platform. */
 export async function runBuild(docker: Docker, request: BuildRequest, retry?: RetryPolicy): Promise<BuildMetadata> {
   try {
-    await docker.run(buildxBuildArgs(request), retry ? { retry } : {})
+    const { stdout, stderr } = await docker.run(buildxBuildArgs(request), retry ? { retry } : {})
+    const cacheError = cacheExportFailure(`${stdout}\n${stderr}`)
+    if (cacheError) core.warning(`the build cache was not exported (the image is not affected): ${cacheError}`)
   } catch (error) {
     if (error instanceof DockerCommandError) {
       const failure = describeBuildFailure(error.result.stderr || error.result.stdout)

@@ -6,6 +6,7 @@ import { mkdtemp } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import * as path from 'node:path'
 import { checkBuildFiles, chooseOutput, runBuild, writeSecretFiles } from './build.js'
+import { resolveCache } from './cache.js'
 import { setUpBuilder } from './builder.js'
 import { installBuildx } from './buildx-install.js'
 import { createDocker, type Docker } from './docker.js'
@@ -81,8 +82,15 @@ async function publish(docker: Docker, phases: Phases): Promise<void> {
   const output = chooseOutput(builder.driver, plan.push, firstRepository, `${firstRepository}:${STAGING_TAG}`)
   if (output.kind === 'load') saveJsonState(State.LocalImages, [output.name])
 
-  const metadata = await phases.run(`Build ${settings.platforms.length} platforms`, async () =>
-    runBuild(
+  const metadata = await phases.run(`Build ${settings.platforms.length} platforms`, async () => {
+    const cache = await resolveCache(docker, settings.cache, {
+      driver: builder.driver,
+      firstRepository,
+      platforms: settings.platforms,
+      previousReference: plan.previous?.reference,
+      noCache: settings.noCache
+    })
+    return runBuild(
       docker,
       {
         context: settings.context,
@@ -101,8 +109,8 @@ async function publish(docker: Docker, phases: Phases): Promise<void> {
           ...(fingerprint ? [fingerprintAnnotationArg(fingerprint.value)] : [])
         ],
         secretFiles: await writeSecretFiles(workDir, settings.secrets),
-        cacheFrom: settings.cacheFrom,
-        cacheTo: settings.cacheTo,
+        cacheFrom: cache.from,
+        cacheTo: cache.to,
         noCache: settings.noCache,
         pull: settings.pull,
         provenance: settings.provenance,
@@ -110,7 +118,7 @@ async function publish(docker: Docker, phases: Phases): Promise<void> {
       },
       settings.retry
     )
-  )
+  })
 
   if (output.kind === 'load' && settings.verifyCommand.length > 0) {
     await phases.run('Verify locally, before anything is pushed', () =>

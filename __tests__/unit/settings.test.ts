@@ -42,8 +42,7 @@ describe('readSettings', () => {
       annotations: [],
       target: '',
       secrets: [],
-      cacheFrom: [],
-      cacheTo: [],
+      cache: { mode: 'auto', ref: '', from: [], to: [] },
       noCache: false,
       pull: false,
       force: false
