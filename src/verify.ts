@@ -157,7 +157,8 @@ export async function verifyStagedIndex(
 export function verifyCommandArgs(image: string, platform: Platform, command: readonly string[]): string[] {
   const [program, ...rest] = command
   if (!program) throw new Error('empty verify command')
-  return ['run', '--rm', '--pull', 'never', '--platform', formatPlatform(platform), '--entrypoint', program, image, ...rest]
+  // --quiet: a pull's progress would bury the command's own output in a failure message.
+  return ['run', '--rm', '--quiet', '--pull', 'never', '--platform', formatPlatform(platform), '--entrypoint', program, image, ...rest]
 }
 
 /** Lines docker itself adds to a failed `docker run`, which say nothing about the cause. */

@@ -112,7 +112,7 @@ describe('verifyStagedIndex', () => {
 describe('the verify command', () => {
   it('overrides the entrypoint so any image can run it', () => {
     expect(verifyCommandArgs('r:staging', parsePlatform('linux/arm64'), ['go', 'version'])).toEqual([
-      'run', '--rm', '--pull', 'never', '--platform', 'linux/arm64', '--entrypoint', 'go', 'r:staging', 'version'
+      'run', '--rm', '--quiet', '--pull', 'never', '--platform', 'linux/arm64', '--entrypoint', 'go', 'r:staging', 'version'
     ])
   })
 
@@ -153,7 +153,7 @@ describe('the verify command', () => {
   })
 
   it('returns what each platform printed', async () => {
-    const docker = new FakeDocker().on(['run'], args => ({ stdout: `ran ${args[5]}\n` }))
+    const docker = new FakeDocker().on(['run'], args => ({ stdout: `ran ${args[args.indexOf('--platform') + 1]}\n` }))
     await expect(runVerifyCommand(docker, 'r@sha256:x', four.slice(0, 2), ['true'], true)).resolves.toEqual({
       'linux/amd64': 'ran linux/amd64',
       'linux/arm64': 'ran linux/arm64'
