@@ -97,6 +97,8 @@ export interface BuildMetadata {
   imageNames: string[]
   /** The whole metadata object, as buildx wrote it. */
   raw: Record<string, unknown>
+  /** buildx's progress output (plain when not on a terminal), for the per-platform build times (build-times.ts). */
+  progress?: string
 }
 
 export function parseBuildMetadata(json: string): BuildMetadata {
@@ -146,9 +148,11 @@ export class BuildError extends Error {
 
 /** Runs the build and returns buildx's metadata. A failed build ends in a {@link BuildError} naming the platform. */
 export async function runBuild(docker: Docker, request: BuildRequest, retry?: RetryPolicy): Promise<BuildMetadata> {
+  let progress: string
   try {
-    const { stdout, stderr } = await docker.run(buildxBuildArgs(request), retry ? { retry } : {})
-    const cacheError = cacheExportFailure(`${stdout}\n${stderr}`)
+    const result = await docker.run(buildxBuildArgs(request), retry ? { retry } : {})
+    progress = result.stderr
+    const cacheError = cacheExportFailure(`${result.stdout}\n${result.stderr}`)
     if (cacheError) core.warning(`the build cache was not exported (the image is not affected): ${cacheError}`)
   } catch (error) {
     if (error instanceof DockerCommandError) {
@@ -168,7 +172,7 @@ export async function runBuild(docker: Docker, request: BuildRequest, retry?: Re
   } catch (error) {
     throw new Error(`buildx succeeded but wrote no metadata file at ${request.metadataFile}`, { cause: error })
   }
-  return parseBuildMetadata(json)
+  return { ...parseBuildMetadata(json), progress }
 }
 
 /**

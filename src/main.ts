@@ -6,10 +6,13 @@ import { mkdtemp } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import * as path from 'node:path'
 import { checkBuildFiles, chooseOutput, runBuild, writeSecretFiles } from './build.js'
+import { buildTimesFromProgress } from './build-times.js'
+import { checkArchitectures } from './architecture.js'
 import { resolveCache } from './cache.js'
 import { setUpBuilder } from './builder.js'
 import { installBuildx } from './buildx-install.js'
 import { createDocker, type Docker } from './docker.js'
+import { checkEmulation } from './emulation.js'
 import { errorMessage } from './errors.js'
 import { fingerprintAnnotationArg, type FingerprintRequest } from './fingerprint.js'
 import { logInAll } from './login.js'
@@ -72,6 +75,19 @@ async function publish(docker: Docker, phases: Phases): Promise<void> {
 
   const qemu = await phases.run('Set up QEMU', () => setUpQemu(docker, settings.qemu, settings.platforms))
   setOutputs({ [Output.QemuPlatforms]: qemu.emulated.map(formatPlatform).join(',') })
+  if (settings.emulation !== 'ignore') {
+    await phases.run('Check the Dockerfile for compiles under QEMU', () =>
+      checkEmulation({
+        mode: settings.emulation,
+        file: settings.file,
+        context: settings.context,
+        buildArgs,
+        platforms: settings.platforms,
+        hostArchitecture: qemu.hostArch,
+        target: settings.target || undefined
+      })
+    )
+  }
   if (settings.buildx.version) await phases.run('Install buildx', () => installBuildx(docker, settings.buildx))
   const builder = await phases.run('Set up the builder', () =>
     setUpBuilder(docker, settings.builder, settings.platforms, qemu.emulated)
@@ -120,6 +136,8 @@ async function publish(docker: Docker, phases: Phases): Promise<void> {
     )
   })
 
+  const buildTimes = buildTimesFromProgress(metadata.progress ?? '', settings.platforms, qemu.hostArch)
+
   if (output.kind === 'load' && settings.verifyCommand.length > 0) {
     await phases.run('Verify locally, before anything is pushed', () =>
       runVerifyCommand(docker, output.name, settings.platforms, settings.verifyCommand, false)
@@ -144,6 +162,7 @@ async function publish(docker: Docker, phases: Phases): Promise<void> {
     )
     const verified = await phases.run('Verify what the registries hold', async () => {
       const checked = await verifyStagedIndex(docker, staged.repositories, staged.digest, settings.platforms, settings.retry)
+      await checkArchitectures(firstRepository, platformDigests(checked.index.index), qemu.hostArch, settings.retry)
       if (output.kind !== 'load' && settings.verifyCommand.length > 0) {
         await runVerifyCommand(docker, `${firstRepository}@${staged.digest}`, settings.platforms, settings.verifyCommand, true)
       }
@@ -170,7 +189,7 @@ async function publish(docker: Docker, phases: Phases): Promise<void> {
 
   await core.group('Report', async () => {
     reportOutputs(result, plan.tag)
-    await writeSummary(result, platforms, phases.timings)
+    await writeSummary(result, platforms, phases.timings, buildTimes)
   })
 }
 
@@ -192,7 +211,7 @@ async function skipUnchanged(docker: Docker, phases: Phases, settings: Settings,
   }
   await core.group('Report', async () => {
     reportOutputs(answer.result, answer.tag)
-    await writeSummary(answer.result, [], phases.timings, `skipped: unchanged: ${answer.tag} already holds this build`)
+    await writeSummary(answer.result, [], phases.timings, [], `skipped: unchanged: ${answer.tag} already holds this build`)
   })
   return true
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals'
-import { escapeHtml, formatBytes, formatDuration, timingChart } from '../../src/summary.js'
+import { buildTimeRows, escapeHtml, formatBytes, formatDuration, timingChart } from '../../src/summary.js'
 import { Phases } from '../../src/phases.js'
 
 describe('formatting', () => {
@@ -60,6 +60,20 @@ describe('Phases', () => {
     expect(phases.timings).toEqual([
       { name: 'one', startMs: 0, durationMs: 50, ok: true },
       { name: 'two', startMs: 50, durationMs: 20, ok: false }
+    ])
+  })
+})
+
+describe('buildTimeRows', () => {
+  it('shows each platform\'s step time, the part under QEMU and the slowest emulated step', () => {
+    expect(
+      buildTimeRows([
+        { platform: 'linux/amd64', seconds: 59, emulatedSeconds: 0, steps: 4 },
+        { platform: 'linux/arm64', seconds: 412.3, emulatedSeconds: 410.5, steps: 4, slowestEmulated: { name: 'build 4/4 RUN go build -o <x> .', seconds: 409 } }
+      ])
+    ).toEqual([
+      ['linux/amd64', '59.0 s', 'none (native)', ''],
+      ['linux/arm64', '6 min 52 s', '6 min 51 s', '<code>build 4/4 RUN go build -o &lt;x&gt; .</code> (6 min 49 s)']
     ])
   })
 })
