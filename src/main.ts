@@ -198,7 +198,7 @@ async function publish(docker: Docker, phases: Phases): Promise<void> {
  * every output comes from the registry. Returns whether the run is done.
  */
 async function skipUnchanged(docker: Docker, phases: Phases, settings: Settings, plan: TagPlan, fingerprint: string): Promise<boolean> {
-  const request = { repositories: settings.images, fingerprint, platforms: settings.platforms, plan }
+  const request = { repositories: settings.images, fingerprint, platforms: settings.platforms, plan, rebuild: settings.tagging.rebuild }
   const answer = await phases.run('Compare with the published tag', async () => {
     const checked = await checkUnchanged(docker, request, settings.retry)
     reportUnchanged(checked)

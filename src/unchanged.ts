@@ -14,7 +14,7 @@ import type { Platform } from './platform.js'
 import { plannedMoves, type PublishResult } from './publish.js'
 import { inspectIfExists, isAttestation, parseIndex, platformDigests, sha256Digest, type ImageIndex } from './registry.js'
 import type { RetryPolicy } from './retry.js'
-import type { PublishedTag, TagPlan } from './tags.js'
+import type { PublishedTag, RebuildMode, TagPlan } from './tags.js'
 import { checkIndexPlatforms, describeIndexCheck, predicateTypes, type AttestationReport } from './verify.js'
 
 export interface UnchangedRequest {
@@ -23,6 +23,8 @@ export interface UnchangedRequest {
   fingerprint: string
   platforms: readonly Platform[]
   plan: TagPlan
+  /** `rebuild`: with `suffix` and `fail` the plan already asked the registry which tags exist. */
+  rebuild: RebuildMode
 }
 
 /** Why a run builds: no published tag to compare with, or what differs. */
@@ -40,6 +42,8 @@ export type UnchangedAnswer =
 /** The published tag a rerun compares with: the plan's newest existing tag, or (`rebuild: overwrite`) the tag itself. */
 async function publishedTag(docker: Docker, request: UnchangedRequest, retry: RetryPolicy): Promise<PublishedTag | undefined> {
   if (request.plan.previous) return request.plan.previous
+  // planTags found no tag of the series; asking again would get the same answer
+  if (request.rebuild !== 'overwrite') return undefined
   const [first] = request.repositories
   if (!first) return undefined
   const reference = `${first}:${request.plan.tag}`

@@ -45,7 +45,14 @@ function registry(manifests: Record<string, string> = {}): FakeDocker {
   })
 }
 
-const request = (over: Partial<UnchangedRequest> = {}): UnchangedRequest => ({ repositories: [IMAGE], fingerprint: FP, platforms: FOUR, plan: plan(), ...over })
+const request = (over: Partial<UnchangedRequest> = {}): UnchangedRequest => ({
+  repositories: [IMAGE],
+  fingerprint: FP,
+  platforms: FOUR,
+  plan: plan(),
+  rebuild: 'suffix',
+  ...over
+})
 
 describe('checkUnchanged', () => {
   it('skips when the newest published tag holds the fingerprint and every platform; outputs come from the registry', async () => {
@@ -78,14 +85,16 @@ describe('checkUnchanged', () => {
     expect(answer).toEqual({ unchanged: false, reason: expect.stringContaining('missing linux/s390x') })
   })
 
-  it('builds when nothing is published yet', async () => {
-    const answer = await checkUnchanged(registry(), request({ plan: plan({ previous: undefined, tag: TAG }) }), NO_RETRY)
+  it('builds when nothing is published yet, without asking the registry again what the tag plan asked', async () => {
+    const docker = registry()
+    const answer = await checkUnchanged(docker, request({ plan: plan({ previous: undefined, tag: TAG }) }), NO_RETRY)
     expect(answer).toEqual({ unchanged: false, reason: `${TAG} is not published yet` })
+    expect(docker.calls).toEqual([])
   })
 
   it('with rebuild: overwrite (no previous tag planned), compares with the tag itself', async () => {
     const docker = registry({ [`${IMAGE}:${TAG}`]: indexWith(FP) })
-    const answer = await checkUnchanged(docker, request({ plan: plan({ previous: undefined, tag: TAG }) }), NO_RETRY)
+    const answer = await checkUnchanged(docker, request({ plan: plan({ previous: undefined, tag: TAG }), rebuild: 'overwrite' }), NO_RETRY)
     expect(answer.unchanged && answer.tag).toBe(TAG)
   })
 
@@ -104,7 +113,7 @@ describe('checkUnchanged', () => {
 
   it('builds when the registry cannot be read, instead of failing the run', async () => {
     const docker = new FakeDocker().on(['buildx', 'imagetools', 'inspect'], { exitCode: 1, stderr: 'ERROR: dial tcp 127.0.0.1:5999: connect: connection refused\n' })
-    const answer = await checkUnchanged(docker, request({ plan: plan({ previous: undefined, tag: TAG }) }), NO_RETRY)
+    const answer = await checkUnchanged(docker, request({ plan: plan({ previous: undefined, tag: TAG }), rebuild: 'overwrite' }), NO_RETRY)
     expect(answer).toEqual({ unchanged: false, reason: expect.stringMatching(/^cannot read what the registry holds: .*connection refused/) })
   })
 })
