@@ -14,7 +14,7 @@ import { installBuildx } from './buildx-install.js'
 import { createDocker, type Docker } from './docker.js'
 import { checkEmulation } from './emulation.js'
 import { errorMessage } from './errors.js'
-import { fingerprintAnnotationArg, type FingerprintRequest } from './fingerprint.js'
+import { fingerprintAnnotationArg } from './fingerprint.js'
 import { logInAll } from './login.js'
 import { Output, reportOutputs, setOutputs } from './outputs.js'
 import { Phases } from './phases.js'
@@ -22,11 +22,11 @@ import { formatPlatform } from './platform.js'
 import { moveTags, plannedMoves, stageIndex, STAGING_TAG, type PublishResult } from './publish.js'
 import { setUpQemu } from './qemu.js'
 import { platformDigests } from './registry.js'
-import { readSettings, type BuildArg, type Settings } from './settings.js'
+import { readSettings, type Settings } from './settings.js'
 import { saveJsonState, saveState, State } from './state.js'
 import { writeFailureSummary, writeSummary } from './summary.js'
 import { annotationArgs, buildTime, labelArgs, planTags, readGitHubContext, shouldPush, type TagPlan } from './tags.js'
-import { checkUnchanged, fingerprintOrWarn, reportUnchanged } from './unchanged.js'
+import { checkUnchanged, fingerprintOrWarn, fingerprintRequest, reportUnchanged } from './unchanged.js'
 import { runVerifyCommand, verifyStagedIndex, type PlatformReport } from './verify.js'
 import { resolveVersions, versionValues, withVersionBuildArgs } from './versions.js'
 
@@ -214,22 +214,6 @@ async function skipUnchanged(docker: Docker, phases: Phases, settings: Settings,
     await writeSummary(answer.result, [], phases.timings, [], `skipped: unchanged: ${answer.tag} already holds this build`)
   })
   return true
-}
-
-/** What the fingerprint is computed from: the same values the build gets. */
-function fingerprintRequest(settings: Settings, buildArgs: BuildArg[], versions: Record<string, string>): FingerprintRequest {
-  return {
-    context: settings.context,
-    file: settings.file,
-    buildArgs,
-    platforms: settings.platforms,
-    versions,
-    target: settings.target,
-    provenance: settings.provenance,
-    sbom: settings.sbom,
-    labels: settings.labels,
-    annotations: settings.annotations
-  }
 }
 
 /** Masks every secret value before anything can print it. */

@@ -14,6 +14,7 @@ import type { Platform } from './platform.js'
 import { plannedMoves, type PublishResult } from './publish.js'
 import { inspectIfExists, isAttestation, parseIndex, platformDigests, sha256Digest, type ImageIndex } from './registry.js'
 import type { RetryPolicy } from './retry.js'
+import type { BuildArg, Settings } from './settings.js'
 import type { PublishedTag, RebuildMode, TagPlan } from './tags.js'
 import { checkIndexPlatforms, describeIndexCheck, predicateTypes, type AttestationReport } from './verify.js'
 
@@ -151,5 +152,21 @@ export async function fingerprintOrWarn(docker: Docker, request: FingerprintRequ
   } catch (error) {
     core.warning(`cannot fingerprint this build, so it is built and published even if unchanged: ${errorMessage(error)}`)
     return undefined
+  }
+}
+
+/** What the fingerprint is computed from: the same values the build gets. */
+export function fingerprintRequest(settings: Settings, buildArgs: BuildArg[], versions: Record<string, string>): FingerprintRequest {
+  return {
+    context: settings.context,
+    file: settings.file,
+    buildArgs,
+    platforms: settings.platforms,
+    versions,
+    target: settings.target,
+    provenance: settings.provenance,
+    sbom: settings.sbom,
+    labels: settings.labels,
+    annotations: settings.annotations
   }
 }
