@@ -8,11 +8,13 @@ import * as path from 'node:path'
 import { checkBuildFiles, chooseOutput, runBuild, writeSecretFiles } from './build.js'
 import { buildTimesFromProgress } from './build-times.js'
 import { checkArchitectures } from './architecture.js'
+import { resolveCache } from './cache.js'
 import { setUpBuilder } from './builder.js'
 import { installBuildx } from './buildx-install.js'
 import { createDocker, type Docker } from './docker.js'
 import { checkEmulation } from './emulation.js'
 import { errorMessage } from './errors.js'
+import { fingerprintAnnotationArg } from './fingerprint.js'
 import { logInAll } from './login.js'
 import { Output, reportOutputs, setOutputs } from './outputs.js'
 import { Phases } from './phases.js'
@@ -23,7 +25,8 @@ import { platformDigests } from './registry.js'
 import { readSettings, type Settings } from './settings.js'
 import { saveJsonState, saveState, State } from './state.js'
 import { writeFailureSummary, writeSummary } from './summary.js'
-import { annotationArgs, buildTime, labelArgs, planTags, readGitHubContext } from './tags.js'
+import { annotationArgs, buildTime, labelArgs, planTags, readGitHubContext, shouldPush, type TagPlan } from './tags.js'
+import { checkUnchanged, fingerprintOrWarn, fingerprintRequest, reportUnchanged } from './unchanged.js'
 import { runVerifyCommand, verifyStagedIndex, type PlatformReport } from './verify.js'
 import { resolveVersions, versionValues, withVersionBuildArgs } from './versions.js'
 
@@ -50,14 +53,25 @@ async function publish(docker: Docker, phases: Phases): Promise<void> {
     logInAll(docker, settings.logins, settings.retry, registries => saveJsonState(State.Logins, registries))
   )
 
-  const { versions, plan } = await phases.run('Versions and tags', async () => {
+  const { versions, buildArgs, plan, fingerprint } = await phases.run('Versions and tags', async () => {
     const resolved = await resolveVersions(settings.versions, settings.file)
     for (const [name, version] of Object.entries(resolved.resolved)) core.info(`${name} ${version.value} (from ${version.source})`)
-    const tagPlan = await planTags(docker, settings, resolved, readGitHubContext(), buildTime(settings.buildArgs))
+    const github = readGitHubContext()
+    const args = withVersionBuildArgs(settings.buildArgs, resolved)
+    // The fingerprint (context, base images) is computed while the registry is asked about the tags.
+    const fingerprinting = shouldPush(settings.tagging.push, github)
+      ? fingerprintOrWarn(docker, fingerprintRequest(settings, args, versionValues(resolved)), settings.retry)
+      : Promise.resolve(undefined)
+    const tagPlan = await planTags(docker, settings, resolved, github, buildTime(settings.buildArgs))
     core.info(`main tag ${tagPlan.tag}; ${tagPlan.push ? 'pushing' : 'not pushing'}`)
-    return { versions: resolved, plan: tagPlan }
+    return { versions: resolved, buildArgs: args, plan: tagPlan, fingerprint: await fingerprinting }
   })
   setOutputs({ [Output.Tag]: plan.tag, [Output.Versions]: JSON.stringify(versionValues(versions)) })
+
+  if (plan.push && fingerprint) {
+    if (settings.force) core.info('force: true: building and publishing whatever the registry holds')
+    else if (await skipUnchanged(docker, phases, settings, plan, fingerprint.value)) return
+  }
 
   const qemu = await phases.run('Set up QEMU', () => setUpQemu(docker, settings.qemu, settings.platforms))
   setOutputs({ [Output.QemuPlatforms]: qemu.emulated.map(formatPlatform).join(',') })
@@ -67,7 +81,7 @@ async function publish(docker: Docker, phases: Phases): Promise<void> {
         mode: settings.emulation,
         file: settings.file,
         context: settings.context,
-        buildArgs: withVersionBuildArgs(settings.buildArgs, versions),
+        buildArgs,
         platforms: settings.platforms,
         hostArchitecture: qemu.hostArch,
         target: settings.target || undefined
@@ -84,24 +98,35 @@ async function publish(docker: Docker, phases: Phases): Promise<void> {
   const output = chooseOutput(builder.driver, plan.push, firstRepository, `${firstRepository}:${STAGING_TAG}`)
   if (output.kind === 'load') saveJsonState(State.LocalImages, [output.name])
 
-  const metadata = await phases.run(`Build ${settings.platforms.length} platforms`, async () =>
-    runBuild(
+  const metadata = await phases.run(`Build ${settings.platforms.length} platforms`, async () => {
+    const cache = await resolveCache(docker, settings.cache, {
+      driver: builder.driver,
+      firstRepository,
+      platforms: settings.platforms,
+      previousReference: plan.previous?.reference,
+      noCache: settings.noCache
+    })
+    return runBuild(
       docker,
       {
         context: settings.context,
         file: settings.file,
         platforms: settings.platforms,
         output,
-        buildArgs: withVersionBuildArgs(settings.buildArgs, versions),
+        buildArgs,
         metadataFile: path.join(workDir, 'metadata.json'),
         builder: builder.name,
         dockerContext: builder.dockerContext,
         target: settings.target || undefined,
         labels: [...labelArgs(plan.labels), ...settings.labels],
-        annotations: [...annotationArgs(plan.annotations), ...settings.annotations],
+        annotations: [
+          ...annotationArgs(plan.annotations),
+          ...settings.annotations,
+          ...(fingerprint ? [fingerprintAnnotationArg(fingerprint.value)] : [])
+        ],
         secretFiles: await writeSecretFiles(workDir, settings.secrets),
-        cacheFrom: settings.cacheFrom,
-        cacheTo: settings.cacheTo,
+        cacheFrom: cache.from,
+        cacheTo: cache.to,
         noCache: settings.noCache,
         pull: settings.pull,
         provenance: settings.provenance,
@@ -109,7 +134,7 @@ async function publish(docker: Docker, phases: Phases): Promise<void> {
       },
       settings.retry
     )
-  )
+  })
 
   const buildTimes = buildTimesFromProgress(metadata.progress ?? '', settings.platforms, qemu.hostArch)
 
@@ -166,6 +191,29 @@ async function publish(docker: Docker, phases: Phases): Promise<void> {
     reportOutputs(result, plan.tag)
     await writeSummary(result, platforms, phases.timings, buildTimes)
   })
+}
+
+/**
+ * Skip unchanged: when the published tag holds this build's fingerprint, its further index tags move to it and
+ * every output comes from the registry. Returns whether the run is done.
+ */
+async function skipUnchanged(docker: Docker, phases: Phases, settings: Settings, plan: TagPlan, fingerprint: string): Promise<boolean> {
+  const request = { repositories: settings.images, fingerprint, platforms: settings.platforms, plan, rebuild: settings.tagging.rebuild }
+  const answer = await phases.run('Compare with the published tag', async () => {
+    const checked = await checkUnchanged(docker, request, settings.retry)
+    reportUnchanged(checked)
+    return checked
+  })
+  if (!answer.unchanged) return false
+  if (answer.extraTags.length > 0) {
+    const staged = { digest: answer.result.digest, repositories: settings.images }
+    await phases.run('Move tags', () => moveTags(docker, staged, answer.extraTags, {}, {}, settings.retry))
+  }
+  await core.group('Report', async () => {
+    reportOutputs(answer.result, answer.tag)
+    await writeSummary(answer.result, [], phases.timings, [], `skipped: unchanged: ${answer.tag} already holds this build`)
+  })
+  return true
 }
 
 /** Masks every secret value before anything can print it. */

@@ -95,6 +95,14 @@ export class RegistryQueryError extends Error {
 
 /** Asks the registry whether `reference` exists, with a real `imagetools inspect`. */
 export async function referenceExists(docker: Docker, reference: string, retry?: RetryPolicy): Promise<boolean> {
+  return (await inspectIfExists(docker, reference, retry)) !== undefined
+}
+
+/**
+ * The manifest the registry serves for `reference`, exactly as served; undefined when the registry has no such
+ * manifest. A registry that cannot be asked is a {@link RegistryQueryError}, never taken for "not there".
+ */
+export async function inspectIfExists(docker: Docker, reference: string, retry?: RetryPolicy): Promise<string | undefined> {
   const args = ['buildx', 'imagetools', 'inspect', '--raw', reference]
   let result: CommandResult
   let attempts = 1
@@ -110,9 +118,9 @@ export async function referenceExists(docker: Docker, reference: string, retry?:
   } else {
     result = await docker.run(args, { silent: true, allowFailure: true })
   }
-  if (result.exitCode === 0) return true
+  if (result.exitCode === 0) return result.stdout
   const output = `${result.stderr}\n${result.stdout}`
-  if (isNotFound(output)) return false
+  if (isNotFound(output)) return undefined
   const cause = output
     .split('\n')
     .map(l => l.trim().replace(/^ERROR:\s*/, ''))

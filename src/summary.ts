@@ -101,14 +101,20 @@ function addBuildTimes(summary: typeof core.summary, times: readonly PlatformBui
   )
 }
 
+/** A successful run's summary; `skipped` says why nothing was built (the references are what was published before). */
 export async function writeSummary(
   result: PublishResult,
   platforms: readonly PlatformReport[],
   timings: readonly PhaseTiming[],
-  buildTimes: readonly PlatformBuildTime[] = []
+  buildTimes: readonly PlatformBuildTime[] = [],
+  skipped?: string
 ): Promise<void> {
   const summary = core.summary.addHeading('go-build-action', 2)
-  if (result.pushed) {
+  if (skipped) {
+    summary.addRaw(`<p><strong>${escapeHtml(skipped)}</strong>: nothing was built or pushed. Index ${code(result.digest)} under:</p>`, true)
+    summary.addList(result.references.map(code))
+    summary.addRaw('<p>Set <code>force: true</code> to build and publish anyway.</p>', true)
+  } else if (result.pushed) {
     summary.addRaw(`<p>Published index ${code(result.digest)} under:</p>`, true)
     summary.addList(result.references.map(code))
   } else {

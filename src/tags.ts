@@ -15,7 +15,7 @@ import * as core from '@actions/core'
 import { readFileSync } from 'node:fs'
 import type { Docker } from './docker.js'
 import { archTagSuffix, formatPlatform, type Platform } from './platform.js'
-import { referenceExists } from './registry.js'
+import { inspectIfExists } from './registry.js'
 import type { RetryPolicy } from './retry.js'
 import { InputError, readChoice, splitList, type InputReader } from './input.js'
 import { validateTag } from './reference.js'
@@ -30,9 +30,24 @@ export interface TagPlan {
   platformTags: Record<string, string>
   /** Whether this run pushes (event-aware). */
   push: boolean
+  /**
+   * The newest tag of this series already published (`TAG`, or the highest `TAG-n`), with the manifest the
+   * registry served for it: what a rerun with nothing changed compares with. Unset when none exists, when not
+   * pushing, and with `rebuild: overwrite` (which does not ask the registry; `tag` itself is the one to compare).
+   */
+  previous?: PublishedTag
   /** OCI labels for the image config and annotations for the index/manifests. */
   labels: Record<string, string>
   annotations: Record<string, string>
+}
+
+/** A tag the registry already serves. */
+export interface PublishedTag {
+  tag: string
+  /** `repository:tag` of the repository it was read from. */
+  reference: string
+  /** The manifest exactly as the registry served it. */
+  manifest: string
 }
 
 export type RebuildMode = 'suffix' | 'overwrite' | 'fail'
@@ -269,10 +284,11 @@ export async function planTags(
   if (t.latest === 'always' || (t.latest === 'true' && onDefaultBranch)) indexExtras.push('latest')
 
   let tag = base
+  let previous: PublishedTag | undefined
   if (!push) {
     core.info(`not pushing (push: ${t.push}, event ${github.eventName || 'unknown'}): the registry is not asked whether ${base} exists`)
   } else if (t.rebuild !== 'overwrite') {
-    tag = await resolveRebuild(docker, settings.images, base, t.rebuild, settings.retry)
+    ;({ tag, previous } = await resolveRebuild(docker, settings.images, base, t.rebuild, settings.retry))
   }
   checkTag(tag, 'tag-template', 'the main tag with its rebuild number')
 
@@ -293,42 +309,48 @@ export async function planTags(
   }
 
   const metadata = imageMetadata(tag, versions, github, now)
-  return { tag, indexTags, platformTags, push, labels: metadata, annotations: { ...metadata } }
+  return { tag, indexTags, platformTags, push, labels: metadata, annotations: { ...metadata }, ...(previous ? { previous } : {}) }
 }
 
-/** `suffix`: the main tag if free in every repository, else the first `TAG-n` free in all. `fail`: the tag, or an error. */
+/**
+ * `suffix`: the main tag if free in every repository, else the first `TAG-n` free in all. `fail`: the tag, or an
+ * error. Also returns the newest tag taken, as the registry served it.
+ */
 async function resolveRebuild(
   docker: Docker,
   images: readonly string[],
   base: string,
   mode: RebuildMode,
   retry?: RetryPolicy
-): Promise<string> {
-  const existing = async (tag: string): Promise<string | undefined> => {
+): Promise<{ tag: string; previous?: PublishedTag }> {
+  const existing = async (tag: string): Promise<PublishedTag | undefined> => {
     for (const image of images) {
-      if (await referenceExists(docker, `${image}:${tag}`, retry)) return `${image}:${tag}`
+      const manifest = await inspectIfExists(docker, `${image}:${tag}`, retry)
+      if (manifest !== undefined) return { tag, reference: `${image}:${tag}`, manifest }
     }
     return undefined
   }
   const found = await existing(base)
   if (found === undefined) {
     core.info(`${base} is new in ${images.join(', ')}`)
-    return base
+    return { tag: base }
   }
   if (mode === 'fail') {
     throw new InputError(
       'rebuild',
-      `${found} already exists and rebuild is "fail": set rebuild: suffix to publish ${base}-1, or overwrite to move ${base}`
+      `${found.reference} already exists and rebuild is "fail": set rebuild: suffix to publish ${base}-1, or overwrite to move ${base}`
     )
   }
+  let previous = found
   for (let n = 1; n <= MAX_REBUILDS; n++) {
     const candidate = `${base}-${n}`
     const taken = await existing(candidate)
     if (taken === undefined) {
-      core.info(`${found} exists; this rebuild publishes ${candidate}`)
-      return candidate
+      core.info(`${found.reference} exists; this rebuild publishes ${candidate}`)
+      return { tag: candidate, previous }
     }
-    core.info(`${taken} exists too`)
+    core.info(`${taken.reference} exists too`)
+    previous = taken
   }
   throw new InputError('rebuild', `${base}-1 … ${base}-${MAX_REBUILDS} all exist: bump a version, or set rebuild: overwrite`)
 }

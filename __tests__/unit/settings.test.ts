@@ -42,11 +42,15 @@ describe('readSettings', () => {
       annotations: [],
       target: '',
       secrets: [],
-      cacheFrom: [],
-      cacheTo: [],
+      cache: { mode: 'auto', ref: '', from: [], to: [] },
       noCache: false,
-      pull: false
+      pull: false,
+      force: false
     })
+  })
+
+  it('reads force, for rebuilds whatever the registry holds', () => {
+    expect(readSettings(reader({ ...minimal, force: 'true' })).force).toBe(true)
   })
 
   it('puts the default Dockerfile in the context', () => {

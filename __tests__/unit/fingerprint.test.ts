@@ -1,0 +1,249 @@
+import { afterAll, describe, expect, it } from '@jest/globals'
+import { chmod, mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import * as path from 'node:path'
+import {
+  baseImageReferences,
+  computeFingerprint,
+  contextDigest,
+  contextListing,
+  expandVariables,
+  FINGERPRINT_ANNOTATION,
+  fingerprintAnnotationArg,
+  fingerprintBuild,
+  readFingerprint,
+  resolveBaseImages,
+  type FingerprintIngredients,
+  type FingerprintRequest
+} from '../../src/fingerprint.js'
+import { parsePlatform } from '../../src/platform.js'
+import { sha256Digest } from '../../src/registry.js'
+import { FakeDocker } from '../../__fixtures__/fake-docker.js'
+
+const BASE: FingerprintIngredients = {
+  context: sha256Digest('context'),
+  dockerfile: 'FROM busybox\nRUN true\n',
+  buildArgs: [{ name: 'GO_VERSION', value: '1.25.4' }],
+  platforms: ['linux/amd64', 'linux/arm64'],
+  versions: { go: '1.25.4', llvm: '18.1.8' },
+  target: '',
+  baseImages: { busybox: `sha256:${'b'.repeat(64)}` },
+  options: { provenance: 'mode=min', sbom: 'false', labels: [], annotations: [] }
+}
+
+const dirs: string[] = []
+async function tempDir(): Promise<string> {
+  const dir = await mkdtemp(path.join(tmpdir(), 'go-build-action-fingerprint-'))
+  dirs.push(dir)
+  return dir
+}
+afterAll(async () => {
+  for (const dir of dirs) await rm(dir, { recursive: true, force: true })
+})
+
+describe('computeFingerprint', () => {
+  it('is a sha256 digest, the same for the same ingredients', () => {
+    expect(computeFingerprint(BASE)).toMatch(/^sha256:[0-9a-f]{64}$/)
+    expect(computeFingerprint(structuredClone(BASE))).toBe(computeFingerprint(BASE))
+  })
+
+  it.each<[string, Partial<FingerprintIngredients>]>([
+    ['a context file', { context: sha256Digest('other context') }],
+    ['the Dockerfile', { dockerfile: 'FROM busybox\nRUN false\n' }],
+    ['a build arg value', { buildArgs: [{ name: 'GO_VERSION', value: '1.25.5' }] }],
+    ['a further build arg', { buildArgs: [...BASE.buildArgs, { name: 'EXTRA', value: '' }] }],
+    ['the platforms', { platforms: ['linux/amd64', 'linux/arm64', 'linux/s390x'] }],
+    ['a version', { versions: { go: '1.25.4', llvm: '18.1.9' } }],
+    ['the target', { target: 'runtime' }],
+    ['a base image digest', { baseImages: { busybox: `sha256:${'c'.repeat(64)}` } }],
+    ['provenance', { options: { ...BASE.options, provenance: 'mode=max' } }],
+    ['sbom', { options: { ...BASE.options, sbom: 'true' } }],
+    ['a label', { options: { ...BASE.options, labels: ['team=go'] } }],
+    ['an annotation', { options: { ...BASE.options, annotations: ['index:team=go'] } }]
+  ])('changes when %s changes', (_, change) => {
+    expect(computeFingerprint({ ...BASE, ...change })).not.toBe(computeFingerprint(BASE))
+  })
+
+  it('does not depend on the order of platforms, versions or base images', () => {
+    const reordered: FingerprintIngredients = {
+      ...BASE,
+      platforms: [...BASE.platforms].reverse(),
+      versions: { llvm: '18.1.8', go: '1.25.4' },
+      baseImages: { ...BASE.baseImages }
+    }
+    expect(computeFingerprint(reordered)).toBe(computeFingerprint(BASE))
+  })
+
+  it('keeps the order of build args (a later one wins in buildx)', () => {
+    const a = { ...BASE, buildArgs: [{ name: 'X', value: '1' }, { name: 'X', value: '2' }] }
+    const b = { ...BASE, buildArgs: [{ name: 'X', value: '2' }, { name: 'X', value: '1' }] }
+    expect(computeFingerprint(a)).not.toBe(computeFingerprint(b))
+  })
+})
+
+describe('the annotation', () => {
+  const fingerprint = computeFingerprint(BASE)
+
+  it('is set on the index through --annotation', () => {
+    expect(fingerprintAnnotationArg(fingerprint)).toBe(`index:${FINGERPRINT_ANNOTATION}=${fingerprint}`)
+  })
+
+  it('is read back from an index manifest', () => {
+    const index = { schemaVersion: 2, manifests: [], annotations: { [FINGERPRINT_ANNOTATION]: fingerprint, other: 'x' } }
+    expect(readFingerprint(index)).toBe(fingerprint)
+    expect(readFingerprint({ schemaVersion: 2, manifests: [] })).toBeUndefined()
+    expect(readFingerprint({ schemaVersion: 2, manifests: [], annotations: { [FINGERPRINT_ANNOTATION]: 'garbage' } })).toBeUndefined()
+  })
+})
+
+describe('contextListing', () => {
+  async function context(files: Record<string, string>, ignoreRules?: string): Promise<string> {
+    const dir = await tempDir()
+    for (const [name, content] of Object.entries(files)) {
+      await mkdir(path.dirname(path.join(dir, name)), { recursive: true })
+      await writeFile(path.join(dir, name), content)
+    }
+    if (ignoreRules !== undefined) await writeFile(path.join(dir, '.dockerignore'), ignoreRules)
+    return dir
+  }
+  const paths = async (dir: string, dockerfile = path.join(dir, 'Dockerfile')): Promise<string[]> =>
+    (await contextListing(dir, dockerfile)).map(e => `${e.kind} ${e.path}`).sort()
+
+  it('lists files and directories with their content digests and modes', async () => {
+    const dir = await context({ 'Dockerfile': 'FROM scratch\n', 'src/main.go': 'package main\n' })
+    const listing = await contextListing(dir, path.join(dir, 'Dockerfile'))
+    expect(listing.find(e => e.path === 'src/main.go')).toEqual({
+      path: 'src/main.go',
+      kind: 'file',
+      mode: expect.stringMatching(/^[0-7]+$/),
+      content: sha256Digest('package main\n')
+    })
+    expect(listing.find(e => e.path === 'src')?.kind).toBe('dir')
+  })
+
+  it('leaves out what .dockerignore excludes, and keeps what an exception brings back', async () => {
+    const dir = await context(
+      { 'Dockerfile': '', 'a.md': '', 'keep.md': '', 'build/out': '', 'node_modules/x/y.js': '', 'docs/sub/a.md': '' },
+      '# comment\n*.md\n!keep.md\nbuild\nnode_modules\n'
+    )
+    expect(await paths(dir)).toEqual([
+      'dir docs',
+      'dir docs/sub',
+      'file .dockerignore',
+      'file Dockerfile',
+      'file docs/sub/a.md',
+      'file keep.md'
+    ])
+  })
+
+  it('re-includes a file under an excluded directory when an exception names it', async () => {
+    const dir = await context({ 'vendor/a': '', 'vendor/keep': '' }, 'vendor\n!vendor/keep\n')
+    expect(await paths(dir)).toEqual(['file .dockerignore', 'file vendor/keep'])
+  })
+
+  it('reads <Dockerfile>.dockerignore before the context\'s .dockerignore', async () => {
+    const dir = await context({ 'build.Dockerfile': '', 'a.txt': '', 'b.txt': '' }, 'a.txt\n')
+    await writeFile(path.join(dir, 'build.Dockerfile.dockerignore'), 'b.txt\n')
+    expect(await paths(dir, path.join(dir, 'build.Dockerfile'))).toEqual([
+      'file .dockerignore',
+      'file a.txt',
+      'file build.Dockerfile',
+      'file build.Dockerfile.dockerignore'
+    ])
+  })
+
+  it('gives a digest that changes with content, mode, symlink target and an ignored file not at all', async () => {
+    const dir = await context({ 'a.sh': 'echo a\n', 'ignored.log': '1' }, '*.log\n')
+    const digest = async (): Promise<string> => contextDigest(await contextListing(dir, path.join(dir, 'Dockerfile')))
+    const first = await digest()
+    await writeFile(path.join(dir, 'ignored.log'), '2')
+    expect(await digest()).toBe(first)
+    await chmod(path.join(dir, 'a.sh'), 0o755)
+    const executable = await digest()
+    expect(executable).not.toBe(first)
+    await writeFile(path.join(dir, 'a.sh'), 'echo b\n')
+    const edited = await digest()
+    expect(edited).not.toBe(executable)
+    await symlink('a.sh', path.join(dir, 'link'))
+    const linked = await digest()
+    expect(linked).not.toBe(edited)
+    await rm(path.join(dir, 'link'))
+    await symlink('ignored.log', path.join(dir, 'link'))
+    expect(await digest()).not.toBe(linked)
+  })
+})
+
+describe('expandVariables', () => {
+  it('expands the forms a Dockerfile allows', () => {
+    const values = { A: 'a', EMPTY: '' }
+    expect(expandVariables('$A ${A} ${B} ${B:-dflt} ${A:-dflt} ${A:+alt} ${B:+alt} ${EMPTY:-e}', values)).toBe('a a  dflt a alt  e')
+  })
+})
+
+describe('baseImageReferences', () => {
+  const amd64 = parsePlatform('linux/amd64')
+  const arm64 = parsePlatform('linux/arm64')
+
+  it('expands global ARGs, overridden by build args; skips scratch and earlier stages', () => {
+    const text = [
+      'ARG BASE_IMAGE=localhost:5000/base/busybox',
+      'ARG GO_IMAGE=golang:1.25',
+      'FROM --platform=$BUILDPLATFORM ${GO_IMAGE} AS build',
+      'FROM build AS test',
+      'FROM scratch AS empty',
+      'FROM ${BASE_IMAGE}',
+      'COPY --from=build /x /x'
+    ].join('\n')
+    expect(baseImageReferences(text, [], [amd64])).toEqual(['golang:1.25', 'localhost:5000/base/busybox'])
+    expect(baseImageReferences(text, [{ name: 'BASE_IMAGE', value: 'other:1' }], [amd64])).toEqual(['golang:1.25', 'other:1'])
+  })
+
+  it('gives one reference per platform when the FROM names the platform', () => {
+    expect(baseImageReferences('FROM base-${TARGETARCH}:1\n', [], [amd64, arm64])).toEqual(['base-amd64:1', 'base-arm64:1'])
+  })
+
+  it('fails when a FROM names no image once expanded', () => {
+    expect(() => baseImageReferences('ARG BASE\nFROM ${BASE}\n', [], [amd64])).toThrow(/names no image/)
+  })
+})
+
+describe('resolveBaseImages', () => {
+  it('asks the registry for each reference, and trusts a pinned digest', async () => {
+    const pinned = `sha256:${'d'.repeat(64)}`
+    const raw = '{"schemaVersion":2,"manifests":[]}'
+    const docker = new FakeDocker().on(['buildx', 'imagetools', 'inspect', '--raw', 'busybox:1'], { stdout: raw })
+    expect(await resolveBaseImages(docker, ['busybox:1', `golang@${pinned}`])).toEqual({
+      'busybox:1': sha256Digest(raw),
+      [`golang@${pinned}`]: pinned
+    })
+    expect(docker.calls).toHaveLength(1)
+  })
+
+  it('fails when the registry cannot answer', async () => {
+    const docker = new FakeDocker().on(['buildx', 'imagetools', 'inspect'], { exitCode: 1, stderr: 'ERROR: connection refused' })
+    await expect(resolveBaseImages(docker, ['busybox:1'])).rejects.toThrow(/connection refused/)
+  })
+})
+
+describe('fingerprintBuild', () => {
+  it('changes when a FROM image now resolves to another digest', async () => {
+    const dir = await tempDir()
+    await writeFile(path.join(dir, 'Dockerfile'), 'FROM busybox:1\nCOPY . /\n')
+    await writeFile(path.join(dir, 'hello.txt'), 'hello\n')
+    const request: FingerprintRequest = {
+      context: dir,
+      file: path.join(dir, 'Dockerfile'),
+      buildArgs: [],
+      platforms: [parsePlatform('linux/amd64')],
+      versions: {}
+    }
+    let served = '{"v":1}'
+    const docker = new FakeDocker().on(['buildx', 'imagetools', 'inspect', '--raw', 'busybox:1'], () => ({ stdout: served }))
+    const first = await fingerprintBuild(docker, request)
+    expect(first.ingredients.baseImages).toEqual({ 'busybox:1': sha256Digest('{"v":1}') })
+    expect(first.contextEntries).toBe(2)
+    expect((await fingerprintBuild(docker, request)).value).toBe(first.value)
+    served = '{"v":2}'
+    expect((await fingerprintBuild(docker, request)).value).not.toBe(first.value)
+  })
+})

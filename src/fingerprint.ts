@@ -1,0 +1,319 @@
+/**
+ * The fingerprint of a build: one digest of everything that determines the image, stored on the published index
+ * as the annotation {@link FINGERPRINT_ANNOTATION}, so that a later run can tell whether it would build the same
+ * thing again.
+ *
+ * Ingredients:
+ * - the build context as the build sees it: every file, directory and symlink `.dockerignore` lets through
+ *   (`<Dockerfile>.dockerignore` first, as BuildKit reads it), each by path, kind, permission bits and content
+ *   (not by modification time, which a fresh checkout changes and BuildKit's cache ignores too);
+ * - the Dockerfile's text;
+ * - the build args (the resolved versions among them), the platforms, the versions, the target stage;
+ * - the digest every `FROM` image resolves to in its registry now, so an updated base image means a rebuild;
+ * - the other inputs that change what is published: `provenance`, `sbom`, and the user's labels and annotations
+ *   (not the generated ones, which hold the build time).
+ *
+ * Secrets are not an ingredient: a digest of a secret published on an index would let anyone test guesses of it.
+ *
+ * Everything but reading the context and resolving the `FROM` images is pure; the `FROM` images are resolved with
+ * `buildx imagetools inspect --raw` through the Docker interface.
+ */
+import dockerignore from '@balena/dockerignore'
+import { DockerfileParser } from 'dockerfile-ast'
+import { createHash } from 'node:crypto'
+import { createReadStream } from 'node:fs'
+import { lstat, readdir, readFile, readlink } from 'node:fs/promises'
+import * as path from 'node:path'
+import type { Docker } from './docker.js'
+import { formatPlatform, type Platform } from './platform.js'
+import { sha256Digest, type ImageIndex } from './registry.js'
+import type { RetryPolicy } from './retry.js'
+import type { BuildArg } from './settings.js'
+
+/** The index annotation that holds the fingerprint (`sha256:…`). */
+export const FINGERPRINT_ANNOTATION = 'io.go-build.fingerprint'
+
+/** Changes whenever what goes into a fingerprint changes, so older fingerprints never match by accident. */
+const SCHEME = 'go-build-action fingerprint v1'
+
+/** What a fingerprint is computed from (see the module comment). */
+export interface FingerprintIngredients {
+  /** `sha256:…` of the context listing (see {@link contextDigest}). */
+  context: string
+  /** The Dockerfile's text. */
+  dockerfile: string
+  /** Every `--build-arg`, the version args included. */
+  buildArgs: BuildArg[]
+  /** `linux/amd64`, … */
+  platforms: string[]
+  /** Version name → version. */
+  versions: Record<string, string>
+  /** `--target` ('' for the last stage). */
+  target: string
+  /** Each `FROM` image reference → the digest it resolves to. */
+  baseImages: Record<string, string>
+  /** `--provenance` and `--sbom` values, and the user's labels and annotations. */
+  options: { provenance: string; sbom: string; labels: string[]; annotations: string[] }
+}
+
+/** A fingerprint and what it was computed from (for the log). */
+export interface Fingerprint {
+  /** `sha256:…` */
+  value: string
+  ingredients: FingerprintIngredients
+  /** How many context entries the build can see. */
+  contextEntries: number
+}
+
+/** What {@link fingerprintBuild} needs: the same values the build gets. */
+export interface FingerprintRequest {
+  context: string
+  file: string
+  buildArgs: readonly BuildArg[]
+  platforms: readonly Platform[]
+  versions: Record<string, string>
+  target?: string
+  provenance?: string
+  sbom?: string
+  labels?: readonly string[]
+  annotations?: readonly string[]
+}
+
+/** The fingerprint of a build: reads the context and the Dockerfile, and resolves the `FROM` images now. */
+export async function fingerprintBuild(docker: Docker, request: FingerprintRequest, retry?: RetryPolicy): Promise<Fingerprint> {
+  const dockerfile = await readFile(request.file, 'utf8')
+  const [listing, baseImages] = await Promise.all([
+    contextListing(request.context, request.file),
+    resolveBaseImages(docker, baseImageReferences(dockerfile, request.buildArgs, request.platforms), retry)
+  ])
+  const ingredients: FingerprintIngredients = {
+    context: contextDigest(listing),
+    dockerfile,
+    buildArgs: [...request.buildArgs],
+    platforms: request.platforms.map(formatPlatform),
+    versions: { ...request.versions },
+    target: request.target ?? '',
+    baseImages,
+    options: {
+      provenance: request.provenance ?? '',
+      sbom: request.sbom ?? '',
+      labels: [...(request.labels ?? [])],
+      annotations: [...(request.annotations ?? [])]
+    }
+  }
+  return { value: computeFingerprint(ingredients), ingredients, contextEntries: listing.length }
+}
+
+/**
+ * The fingerprint of the ingredients: sha256 of a canonical JSON form. Build args keep their order (a later one
+ * wins in buildx); platforms, versions and base images are compared as sets and maps.
+ */
+export function computeFingerprint(ingredients: FingerprintIngredients): string {
+  const canonical = {
+    scheme: SCHEME,
+    context: ingredients.context,
+    dockerfile: ingredients.dockerfile,
+    buildArgs: ingredients.buildArgs.map(a => [a.name, a.value]),
+    platforms: [...ingredients.platforms].sort(),
+    versions: sortedEntries(ingredients.versions),
+    target: ingredients.target,
+    baseImages: sortedEntries(ingredients.baseImages),
+    options: {
+      provenance: ingredients.options.provenance,
+      sbom: ingredients.options.sbom,
+      labels: ingredients.options.labels,
+      annotations: ingredients.options.annotations
+    }
+  }
+  return sha256Digest(JSON.stringify(canonical))
+}
+
+function sortedEntries(record: Record<string, string>): Array<[string, string]> {
+  return Object.entries(record).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+}
+
+/** The `--annotation` value that stores a fingerprint on the index. */
+export function fingerprintAnnotationArg(fingerprint: string): string {
+  return `index:${FINGERPRINT_ANNOTATION}=${fingerprint}`
+}
+
+/** The fingerprint an index carries, if any. */
+export function readFingerprint(index: ImageIndex): string | undefined {
+  const value = index.annotations?.[FINGERPRINT_ANNOTATION]
+  return typeof value === 'string' && /^sha256:[0-9a-f]{64}$/.test(value) ? value : undefined
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// The build context
+
+/** One entry of the context as the build sees it. */
+export interface ContextEntry {
+  /** Relative to the context, `/`-separated. */
+  path: string
+  kind: 'file' | 'dir' | 'symlink'
+  /** Permission bits, octal (`644`, `755`). */
+  mode: string
+  /** File: `sha256:…` of the content; symlink: its target; dir: ''. */
+  content: string
+}
+
+/** The digest of a context listing: one line per entry, in path order. */
+export function contextDigest(entries: readonly ContextEntry[]): string {
+  const lines = [...entries]
+    .sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0))
+    .map(e => `${JSON.stringify(e.path)} ${e.kind} ${e.mode} ${e.content}\n`)
+  return sha256Digest(lines.join(''))
+}
+
+/** The ignore rules the build applies: `<Dockerfile>.dockerignore` when it exists, else the context's `.dockerignore`. */
+export async function readIgnoreRules(context: string, dockerfile: string): Promise<string[]> {
+  for (const file of [`${dockerfile}.dockerignore`, path.join(context, '.dockerignore')]) {
+    const text = await readFile(file, 'utf8').catch(() => undefined)
+    if (text !== undefined) return text.split(/\r?\n/)
+  }
+  return []
+}
+
+/** How many files are hashed at the same time. */
+const HASH_CONCURRENCY = 16
+
+/** Every entry of the context the ignore rules let through, files hashed. */
+export async function contextListing(context: string, dockerfile: string): Promise<ContextEntry[]> {
+  const rules = await readIgnoreRules(context, dockerfile)
+  const matcher = dockerignore.default().add(rules)
+  // Without exceptions (`!pattern`) nothing under an ignored directory can come back, so it is not read at all.
+  const hasExceptions = rules.some(r => r.trim().startsWith('!'))
+  const entries: ContextEntry[] = []
+  const files: ContextEntry[] = []
+
+  const walk = async (relativeDir: string): Promise<void> => {
+    const dirents = await readdir(path.join(context, relativeDir), { withFileTypes: true })
+    for (const dirent of dirents) {
+      const relative = relativeDir ? `${relativeDir}/${dirent.name}` : dirent.name
+      const ignored = matcher.ignores(relative)
+      if (dirent.isDirectory()) {
+        if (ignored && !hasExceptions) continue
+        if (!ignored) entries.push({ path: relative, kind: 'dir', mode: await modeOf(context, relative), content: '' })
+        await walk(relative)
+      } else if (!ignored) {
+        const full = path.join(context, relative)
+        if (dirent.isSymbolicLink()) {
+          entries.push({ path: relative, kind: 'symlink', mode: await modeOf(context, relative), content: await readlink(full) })
+        } else if (dirent.isFile()) {
+          const entry: ContextEntry = { path: relative, kind: 'file', mode: await modeOf(context, relative), content: '' }
+          entries.push(entry)
+          files.push(entry)
+        }
+        // sockets, FIFOs and devices are not sent to the builder
+      }
+    }
+  }
+  await walk('')
+
+  for (let i = 0; i < files.length; i += HASH_CONCURRENCY) {
+    await Promise.all(
+      files.slice(i, i + HASH_CONCURRENCY).map(async entry => {
+        entry.content = await hashFile(path.join(context, entry.path))
+      })
+    )
+  }
+  return entries
+}
+
+async function modeOf(context: string, relative: string): Promise<string> {
+  return ((await lstat(path.join(context, relative))).mode & 0o7777).toString(8)
+}
+
+function hashFile(file: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const hash = createHash('sha256')
+    createReadStream(file)
+      .on('error', reject)
+      .on('data', chunk => hash.update(chunk))
+      .on('end', () => resolve(`sha256:${hash.digest('hex')}`))
+  })
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// The FROM images
+
+export class FingerprintError extends Error {
+  override name = 'FingerprintError'
+}
+
+/** OCI architecture names of Node's `process.arch`, for the build platform's automatic ARGs. */
+const NODE_ARCHITECTURES: Readonly<Record<string, string>> = { x64: 'amd64', arm64: 'arm64', arm: 'arm', ia32: '386', ppc64: 'ppc64le', s390x: 's390x', riscv64: 'riscv64', loong64: 'loong64' }
+
+/** The automatic platform ARGs BuildKit defines in the global scope, for one target platform. */
+export function platformArgs(target: Platform, buildArchitecture = NODE_ARCHITECTURES[process.arch] ?? process.arch): Record<string, string> {
+  return {
+    TARGETPLATFORM: formatPlatform(target),
+    TARGETOS: target.os,
+    TARGETARCH: target.architecture,
+    TARGETVARIANT: target.variant ?? '',
+    BUILDPLATFORM: `linux/${buildArchitecture}`,
+    BUILDOS: 'linux',
+    BUILDARCH: buildArchitecture,
+    BUILDVARIANT: ''
+  }
+}
+
+/**
+ * Expands `$NAME`, `${NAME}`, `${NAME:-default}` and `${NAME:+alternative}` as a Dockerfile does. An unset
+ * variable expands to ''.
+ */
+export function expandVariables(text: string, values: Readonly<Record<string, string>>): string {
+  return text.replace(/\$(?:\{([A-Za-z_][A-Za-z0-9_]*)(?::([-+])([^}]*))?\}|([A-Za-z_][A-Za-z0-9_]*))/g, (_, braced, op, word, bare) => {
+    const value = values[(braced ?? bare) as string]
+    if (op === '-') return value ? value : (word as string)
+    if (op === '+') return value ? (word as string) : ''
+    return value ?? ''
+  })
+}
+
+/**
+ * The images the Dockerfile's `FROM` lines pull, for every target platform: global ARG defaults overridden by the
+ * build args, and the automatic platform ARGs, expanded. `scratch` and earlier stages are not images.
+ */
+export function baseImageReferences(dockerfileText: string, buildArgs: readonly BuildArg[], platforms: readonly Platform[]): string[] {
+  const dockerfile = DockerfileParser.parse(dockerfileText)
+  const globals: Record<string, string> = {}
+  for (const instruction of dockerfile.getInitialARGs()) {
+    for (const property of instruction.getProperties()) {
+      const given = buildArgs.findLast(a => a.name === property.getName())
+      const fallback = property.getValue()
+      if (given !== undefined) globals[property.getName()] = given.value
+      else if (fallback !== null) globals[property.getName()] = expandVariables(fallback, globals)
+    }
+  }
+  const references = new Set<string>()
+  for (const platform of platforms.length > 0 ? platforms : [undefined]) {
+    const values = platform ? { ...platformArgs(platform), ...globals } : globals
+    const stages = new Set<string>()
+    for (const from of dockerfile.getFROMs()) {
+      const image = expandVariables(from.getImage() ?? '', values).trim()
+      if (image === '') throw new FingerprintError(`a FROM line names no image once its variables are expanded ("${from.getImage() ?? ''}")`)
+      const stage = from.getBuildStage()
+      if (image.toLowerCase() !== 'scratch' && !stages.has(image.toLowerCase())) references.add(image)
+      if (stage) stages.add(stage.toLowerCase())
+    }
+  }
+  return [...references]
+}
+
+/**
+ * Each image reference → the digest its registry serves for it now (a reference pinned by digest is its own
+ * answer). Asked concurrently; a registry that cannot answer is an error, never a guess.
+ */
+export async function resolveBaseImages(docker: Docker, references: readonly string[], retry?: RetryPolicy): Promise<Record<string, string>> {
+  const resolved = await Promise.all(
+    references.map(async reference => {
+      const pinned = /@(sha256:[0-9a-f]{64})$/.exec(reference)?.[1]
+      if (pinned) return [reference, pinned] as const
+      const args = ['buildx', 'imagetools', 'inspect', '--raw', reference]
+      const result = await docker.run(args, retry ? { silent: true, retry } : { silent: true })
+      return [reference, sha256Digest(result.stdout)] as const
+    })
+  )
+  return Object.fromEntries(resolved)
+}
