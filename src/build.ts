@@ -1,8 +1,10 @@
 /**
  * `docker buildx build`: the argv from settings, and what buildx reports back in its metadata file.
  */
+import * as core from '@actions/core'
 import { readFile, stat, writeFile } from 'node:fs/promises'
 import * as path from 'node:path'
+import { cacheExportFailure } from './cache.js'
 import { InputError } from './input.js'
 import { DockerCommandError, type Docker } from './docker.js'
 import { explainRegistryFailure } from './publish.js'
@@ -151,7 +153,10 @@ export class BuildError extends Error {
 export async function runBuild(docker: Docker, request: BuildRequest, retry?: RetryPolicy): Promise<BuildMetadata> {
   let progress: string
   try {
-    progress = (await docker.run(buildxBuildArgs(request), retry ? { retry, timeout: BUILD_TIMEOUT } : { timeout: BUILD_TIMEOUT })).stderr
+    const result = await docker.run(buildxBuildArgs(request), retry ? { retry, timeout: BUILD_TIMEOUT } : { timeout: BUILD_TIMEOUT })
+    progress = result.stderr
+    const cacheError = cacheExportFailure(`${result.stdout}\n${result.stderr}`)
+    if (cacheError) core.warning(`the build cache was not exported (the image is not affected): ${cacheError}`)
   } catch (error) {
     if (error instanceof DockerCommandError) {
       // A push-by-digest build pushes from BuildKit: a registry that refuses or cannot be reached is not the

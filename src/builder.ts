@@ -279,11 +279,11 @@ export async function setUpBuilder(
 export async function removeBuilder(docker: Docker, builder: string, context: string): Promise<string[]> {
   const done: string[] = []
   if (builder) {
-    const exists = await docker.run(['buildx', 'inspect', builder], { allowFailure: true, silent: true })
-    if (exists.exitCode === 0) {
-      await docker.run(['buildx', 'rm', builder])
-      done.push(`removed builder ${builder}`)
-    } else done.push(`builder ${builder} was never created`)
+    // one command: `buildx rm` itself says when there is no such builder
+    const removed = await docker.run(['buildx', 'rm', builder], { allowFailure: true })
+    if (removed.exitCode === 0) done.push(`removed builder ${builder}`)
+    else if (/no builder .* found/i.test(`${removed.stderr}\n${removed.stdout}`)) done.push(`builder ${builder} was never created`)
+    else throw new BuilderError(`docker buildx rm ${builder} failed: ${lastLines(removed.stderr || removed.stdout)}`)
   }
   if (context) {
     const exists = await docker.run(['context', 'inspect', context], { allowFailure: true, silent: true })

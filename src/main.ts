@@ -20,6 +20,7 @@ import {
   published,
   report,
   setUpBuild,
+  skipIfUnchanged,
   stage,
   startJob,
   unpublished,
@@ -78,9 +79,10 @@ async function publish(docker: Docker, phases: Phases, journal: MoveJournal): Pr
 
 const MODE_PIPELINES: Record<Mode, (job: Job) => Promise<void>> = { all, leg, merge }
 
-/** One job: versions and tags → QEMU → builder → build → push by digest → verify → move tags → report. */
+/** One job: versions and tags → skip if unchanged → QEMU → builder → build → push by digest → verify → move tags → report. */
 async function all(job: Job): Promise<void> {
   const tagged = await versionsAndTags(job)
+  if (await skipIfUnchanged(job, tagged)) return
   const built = await build(job, tagged, await setUpBuild(job, tagged))
   if (!tagged.plan.push) return report(job, unpublished(built.metadata), tagged.plan.tag, [], built)
   const staged = await stage(job, built)

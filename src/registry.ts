@@ -98,7 +98,7 @@ export class RegistryQueryError extends Error {
 
 /** Asks the registry whether `reference` exists, with a real `imagetools inspect`. */
 export async function referenceExists(docker: Docker, reference: string, retry?: RetryPolicy): Promise<boolean> {
-  return (await currentDigest(docker, reference, retry)) !== ''
+  return (await inspectIfExists(docker, reference, retry)) !== undefined
 }
 
 /**
@@ -106,6 +106,15 @@ export async function referenceExists(docker: Docker, reference: string, retry?:
  * `imagetools inspect --raw` serves. A registry that cannot be asked is an error, never taken for "no such tag".
  */
 export async function currentDigest(docker: Docker, reference: string, retry?: RetryPolicy): Promise<string> {
+  const raw = await inspectIfExists(docker, reference, retry)
+  return raw === undefined ? '' : sha256Digest(raw)
+}
+
+/**
+ * The manifest the registry serves for `reference`, exactly as served; undefined when the registry has no such
+ * manifest. A registry that cannot be asked is a {@link RegistryQueryError}, never taken for "not there".
+ */
+export async function inspectIfExists(docker: Docker, reference: string, retry?: RetryPolicy): Promise<string | undefined> {
   const args = ['buildx', 'imagetools', 'inspect', '--raw', reference]
   let result: CommandResult
   let attempts = 1
@@ -121,9 +130,9 @@ export async function currentDigest(docker: Docker, reference: string, retry?: R
   } else {
     result = await docker.run(args, { silent: true, allowFailure: true })
   }
-  if (result.exitCode === 0) return sha256Digest(result.stdout)
+  if (result.exitCode === 0) return result.stdout
   const output = `${result.stderr}\n${result.stdout}`
-  if (isNotFound(output)) return ''
+  if (isNotFound(output)) return undefined
   const cause = output
     .split('\n')
     .map(l => l.trim().replace(/^ERROR:\s*/, ''))

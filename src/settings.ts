@@ -3,6 +3,7 @@
  */
 import * as path from 'node:path'
 import { readBuilderSettings, type BuilderSettings } from './builder.js'
+import { readCacheSettings, type CacheSettings } from './cache.js'
 import { readBuildxInstallSettings, type BuildxInstallSettings } from './buildx-install.js'
 import { readEmulationMode, type EmulationMode } from './emulation.js'
 import { InputError, readBoolean, readChoice, readNumber, splitCommand, splitLines, splitList, type InputReader } from './input.js'
@@ -66,11 +67,13 @@ export interface Settings {
   target: string
   /** Build secrets (`--secret id=...`), given to buildx as files. Values are masked. */
   secrets: BuildSecret[]
-  cacheFrom: string[]
-  cacheTo: string[]
+  /** The build cache (`cache`, `cache-ref`, `cache-from`, `cache-to`; see cache.ts). */
+  cache: CacheSettings
   noCache: boolean
   /** Always pull base images (`--pull`). */
   pull: boolean
+  /** Build and publish even when the tag already holds this build's fingerprint. */
+  force: boolean
 }
 
 export interface BuildSecret {
@@ -112,12 +115,12 @@ export function readSettings(read: InputReader, mask: (secret: string) => void =
     annotations: readKeyValues(read, 'annotations'),
     target: read('target').trim(),
     secrets: readSecrets(read),
-    cacheFrom: splitLines(read('cache-from')),
-    cacheTo: splitLines(read('cache-to')),
+    cache: readCacheSettings(read, splitLines(read('cache-from')), splitLines(read('cache-to'))),
     noCache: readBoolean(read, 'no-cache', false),
-    pull: readBoolean(read, 'pull', false)
+    pull: readBoolean(read, 'pull', false),
+    force: readBoolean(read, 'force', false)
   }
-  if (settings.noCache && settings.cacheFrom.length > 0) {
+  if (settings.noCache && settings.cache.from.length > 0) {
     throw new InputError('no-cache', 'is true and "cache-from" is set: a build without cache reads none; drop one of them')
   }
   return settings

@@ -7,6 +7,7 @@ import { mkdtemp } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import * as path from 'node:path'
 import { checkBuildFiles, chooseOutput, runBuild, writeSecretFiles, type BuildMetadata, type BuildOutput } from './build.js'
+import { resolveCache } from './cache.js'
 import { checkArchitectures } from './architecture.js'
 import { buildTimesFromProgress, type PlatformBuildTime } from './build-times.js'
 import { setUpBuilder, type BuilderResult } from './builder.js'
@@ -14,7 +15,7 @@ import { installBuildx } from './buildx-install.js'
 import type { Docker } from './docker.js'
 import { checkEmulation } from './emulation.js'
 import { errorMessage } from './errors.js'
-import { fingerprintAnnotationArg, fingerprintBuild } from './fingerprint.js'
+import { fingerprintAnnotationArg } from './fingerprint.js'
 import {
   collectLegs,
   createMergedIndex,
@@ -39,6 +40,7 @@ import { writeSummary, type LegsSummary } from './summary.js'
 import { executeMoves, planMoves, type MoveJournal, type MoveRecord } from './transaction.js'
 import { annotationArgs, buildTime, labelArgs, planTags, readGitHubContext, shouldPush, type TagPlan } from './tags.js'
 import { runVerifyCommand, verifyStagedIndex, type PlatformReport, type VerifiedIndex } from './verify.js'
+import { checkUnchanged, fingerprintOrWarn, fingerprintRequest, reportUnchanged } from './unchanged.js'
 import { resolveVersions, versionValues, withVersionBuildArgs, type Versions } from './versions.js'
 
 /** One run of the action: what every stage needs. */
@@ -82,7 +84,8 @@ export async function versionsAndTags(job: Job, decided?: { tag: string; created
     const versions = await resolveVersions(settings.versions, settings.file)
     for (const [name, version] of Object.entries(versions.resolved)) core.info(`${name} ${version.value} (from ${version.source})`)
     const github = readGitHubContext()
-    const fingerprint = shouldPush(settings.tagging.push, github) && !decided ? await fingerprintOrNone(docker, settings, versions) : undefined
+    const request = fingerprintRequest(settings, withVersionBuildArgs(settings.buildArgs, versions), versionValues(versions))
+    const fingerprint = shouldPush(settings.tagging.push, github) && !decided ? (await fingerprintOrWarn(docker, request, settings.retry))?.value : undefined
     const created = decided?.created ? new Date(decided.created) : buildTime(settings.buildArgs)
     const plan = await planTags(docker, { ...settings, fingerprint, decidedTag: decided?.tag }, versions, github, created)
     core.info(`main tag ${plan.tag}; ${plan.push ? 'pushing' : 'not pushing'}`)
@@ -90,6 +93,38 @@ export async function versionsAndTags(job: Job, decided?: { tag: string; created
   })
   setOutputs({ [Output.Tag]: tagged.plan.tag, [Output.Versions]: JSON.stringify(versionValues(tagged.versions)) })
   return tagged
+}
+
+/**
+ * Skip unchanged (unchanged.ts): when the published tag holds this build's fingerprint, its further index tags
+ * move to it (as a transaction) and every output comes from the registry. Returns whether the run is done.
+ */
+export async function skipIfUnchanged(job: Job, { plan, fingerprint }: Tagged): Promise<boolean> {
+  const { docker, settings, phases, journal } = job
+  if (!plan.push || !fingerprint) return false
+  if (settings.force) {
+    core.info('force: true: building and publishing whatever the registry holds')
+    return false
+  }
+  const request = { repositories: settings.images, fingerprint, platforms: settings.platforms, plan, rebuild: settings.tagging.rebuild }
+  const answer = await phases.run('Compare with the published tag', async () => {
+    const checked = await checkUnchanged(docker, request, settings.retry)
+    reportUnchanged(checked)
+    return checked
+  })
+  if (!answer.unchanged) return false
+  if (answer.extraTags.length > 0) {
+    const staged = { digest: answer.result.digest, repositories: settings.images }
+    await phases.run(PUBLISH_PHASE, async () => {
+      const movePlan = await planMoves(docker, staged, { indexTags: answer.extraTags, platformTags: {}, seen: {} }, {}, settings.retry, journal)
+      return executeMoves(docker, movePlan, settings.retry, journal)
+    })
+  }
+  await core.group('Report', async () => {
+    reportOutputs(answer.result, answer.tag)
+    await writeSummary(answer.result, [], phases.timings, [], `skipped: unchanged: ${answer.tag} already holds this build`)
+  })
+  return true
 }
 
 /** Where the build runs: the builder, and the runner's architecture (what QEMU emulates is the rest). */
@@ -139,8 +174,15 @@ export async function build(job: Job, { versions, plan, fingerprint }: Tagged, {
   const output = chooseOutput(builder.driver, plan.push, firstRepository, `${firstRepository}:${stagingTag()}`)
   if (output.kind === 'load') saveJsonState(State.LocalImages, [output.name])
   const started = Date.now()
-  const metadata = await phases.run(`Build ${settings.platforms.length} platform${settings.platforms.length === 1 ? '' : 's'}`, async () =>
-    runBuild(
+  const metadata = await phases.run(`Build ${settings.platforms.length} platform${settings.platforms.length === 1 ? '' : 's'}`, async () => {
+    const cache = await resolveCache(docker, settings.cache, {
+      driver: builder.driver,
+      firstRepository,
+      platforms: settings.platforms,
+      previousReference: plan.previous?.reference,
+      noCache: settings.noCache
+    })
+    return runBuild(
       docker,
       {
         context: settings.context,
@@ -155,8 +197,8 @@ export async function build(job: Job, { versions, plan, fingerprint }: Tagged, {
         labels: [...labelArgs(plan.labels), ...settings.labels],
         annotations: [...annotationArgs(plan.annotations), ...(fingerprint ? [fingerprintAnnotationArg(fingerprint)] : []), ...settings.annotations],
         secretFiles: await writeSecretFiles(workDir, settings.secrets),
-        cacheFrom: settings.cacheFrom,
-        cacheTo: settings.cacheTo,
+        cacheFrom: cache.from,
+        cacheTo: cache.to,
         noCache: settings.noCache,
         pull: settings.pull,
         provenance: settings.provenance,
@@ -164,7 +206,7 @@ export async function build(job: Job, { versions, plan, fingerprint }: Tagged, {
       },
       settings.retry
     )
-  )
+  })
   const seconds = (Date.now() - started) / 1000
   const buildTimes = buildTimesFromProgress(metadata.progress ?? '', settings.platforms, hostArch)
   if (output.kind === 'load' && settings.verifyCommand.length > 0) {
@@ -318,40 +360,10 @@ export async function report(
     } catch (error) {
       core.warning(`published, but could not set the outputs: ${errorMessage(error)}`)
     }
-    await writeSummary(result, platforms, job.phases.timings, built?.buildTimes ?? [], legs).catch((error: unknown) => {
+    await writeSummary(result, platforms, job.phases.timings, built?.buildTimes ?? [], undefined, legs).catch((error: unknown) => {
       core.warning(`published, but could not write the job summary: ${errorMessage(error)}`)
     })
   })
-}
-
-/**
- * The fingerprint of this build, stored on the index so that a re-run after a failed publish completes it; a
- * build that cannot be fingerprinted (a FROM image no registry serves) publishes without one, with a warning.
- */
-async function fingerprintOrNone(docker: Docker, settings: Settings, versions: Versions): Promise<string | undefined> {
-  try {
-    const fingerprint = await fingerprintBuild(
-      docker,
-      {
-        context: settings.context,
-        file: settings.file,
-        buildArgs: withVersionBuildArgs(settings.buildArgs, versions),
-        platforms: settings.platforms,
-        versions: versionValues(versions),
-        target: settings.target,
-        provenance: settings.provenance,
-        sbom: settings.sbom,
-        labels: settings.labels,
-        annotations: settings.annotations
-      },
-      settings.retry
-    )
-    core.info(`fingerprint ${fingerprint.value} (${fingerprint.contextEntries} context entries)`)
-    return fingerprint.value
-  } catch (error) {
-    core.warning(`no fingerprint for this build (${errorMessage(error)}): a re-run after a failed publish will start a new TAG-n`)
-    return undefined
-  }
 }
 
 /** Masks every secret value before anything can print it. */

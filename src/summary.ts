@@ -141,15 +141,21 @@ export interface LegsSummary {
   records: readonly LegRecord[]
 }
 
+/** A successful run's summary; `skipped` says why nothing was built (the references are what was published before). */
 export async function writeSummary(
   result: PublishResult,
   platforms: readonly PlatformReport[],
   timings: readonly PhaseTiming[],
   buildTimes: readonly PlatformBuildTime[] = [],
+  skipped?: string,
   legs?: LegsSummary
 ): Promise<void> {
   const summary = core.summary.addHeading('go-build-action', 2)
-  if (legs?.role === 'leg') {
+  if (skipped) {
+    summary.addRaw(`<p><strong>${escapeHtml(skipped)}</strong>: nothing was built or pushed. Index ${code(result.digest)} under:</p>`, true)
+    summary.addList(result.references.map(code))
+    summary.addRaw('<p>Set <code>force: true</code> to build and publish anyway.</p>', true)
+  } else if (legs?.role === 'leg') {
     summary.addRaw(`<p>Pushed ${code(result.digest)} by digest (no tag users pull moved) and recorded it for the merge as:</p>`, true)
     summary.addList(legs.records.map(r => code(r.recordDigest)))
   } else if (result.pushed) {

@@ -16,7 +16,7 @@ import { readFileSync } from 'node:fs'
 import type { Docker } from './docker.js'
 import { archTagSuffix, formatPlatform, parsePlatform, type Platform } from './platform.js'
 import { readFingerprint } from './fingerprint.js'
-import { currentDigest, inspectIndex, platformDigests, referenceExists, type RegistryIndex } from './registry.js'
+import { currentDigest, inspectIfExists, inspectIndex, platformDigests, type RegistryIndex } from './registry.js'
 import type { RetryPolicy } from './retry.js'
 import { InputError, readChoice, splitList, type InputReader } from './input.js'
 import { validateTag } from './reference.js'
@@ -36,9 +36,24 @@ export interface TagPlan {
    * empty with `rebuild: overwrite`. Checked again right before the first tag moves.
    */
   seen: Record<string, string>
+  /**
+   * The newest tag of this series already published (`TAG`, or the highest `TAG-n`), with the manifest the
+   * registry served for it: what a rerun with nothing changed compares with. Unset when none exists, when not
+   * pushing, and with `rebuild: overwrite` (which does not ask the registry; `tag` itself is the one to compare).
+   */
+  previous?: PublishedTag
   /** OCI labels for the image config and annotations for the index/manifests. */
   labels: Record<string, string>
   annotations: Record<string, string>
+}
+
+/** A tag the registry already serves. */
+export interface PublishedTag {
+  tag: string
+  /** `repository:tag` of the repository it was read from. */
+  reference: string
+  /** The manifest exactly as the registry served it. */
+  manifest: string
 }
 
 export type RebuildMode = 'suffix' | 'overwrite' | 'fail'
@@ -308,6 +323,7 @@ export async function planTags(
 
   let tag = base
   let seen: Record<string, string> = {}
+  let previous: PublishedTag | undefined
   if (settings.decidedTag !== undefined) {
     tag = settings.decidedTag
     if (push && t.rebuild !== 'overwrite') seen = Object.fromEntries(settings.images.map(image => [`${image}:${tag}`, '']))
@@ -320,9 +336,7 @@ export async function planTags(
       settings.fingerprint === undefined
         ? Promise.resolve(undefined)
         : unfinishedPublish(docker, settings.images, tag, suffixes, settings.fingerprint, settings.retry)
-    const resolved = await resolveRebuild(docker, settings.images, base, t.rebuild, unfinished, settings.retry)
-    tag = resolved.tag
-    seen = resolved.seen
+    ;({ tag, seen, previous } = await resolveRebuild(docker, settings.images, base, t.rebuild, unfinished, settings.retry))
   }
   checkTag(tag, 'tag-template', 'the main tag with its rebuild number')
 
@@ -343,12 +357,13 @@ export async function planTags(
   }
 
   const metadata = imageMetadata(tag, versions, github, now)
-  return { tag, indexTags, platformTags, push, seen, labels: metadata, annotations: { ...metadata } }
+  return { tag, indexTags, platformTags, push, seen, labels: metadata, annotations: { ...metadata }, ...(previous ? { previous } : {}) }
 }
 
 /**
  * `suffix`: the main tag if free in every repository (or an unfinished publish of this very build), else the first
- * `TAG-n` that is. `fail`: the tag, or an error. Returns the tag and what each repository held under it.
+ * `TAG-n` that is. `fail`: the tag, or an error. Returns the tag, what each repository held under it, and the
+ * newest tag taken, as the registry served it.
  */
 async function resolveRebuild(
   docker: Docker,
@@ -357,11 +372,12 @@ async function resolveRebuild(
   mode: RebuildMode,
   unfinished: (tag: string) => Promise<Record<string, string> | undefined>,
   retry?: RetryPolicy
-): Promise<{ tag: string; seen: Record<string, string> }> {
+): Promise<{ tag: string; seen: Record<string, string>; previous?: PublishedTag }> {
   const free = (tag: string): Record<string, string> => Object.fromEntries(images.map(image => [`${image}:${tag}`, '']))
-  const existing = async (tag: string): Promise<string | undefined> => {
+  const existing = async (tag: string): Promise<PublishedTag | undefined> => {
     for (const image of images) {
-      if (await referenceExists(docker, `${image}:${tag}`, retry)) return `${image}:${tag}`
+      const manifest = await inspectIfExists(docker, `${image}:${tag}`, retry)
+      if (manifest !== undefined) return { tag, reference: `${image}:${tag}`, manifest }
     }
     return undefined
   }
@@ -376,24 +392,26 @@ async function resolveRebuild(
     core.info(`${base} is new in ${images.join(', ')}`)
     return { tag: base, seen: free(base) }
   }
-  const resumed = await resume(base, found)
+  const resumed = await resume(base, found.reference)
   if (resumed) return resumed
   if (mode === 'fail') {
     throw new InputError(
       'rebuild',
-      `${found} already exists and rebuild is "fail": set rebuild: suffix to publish ${base}-1, or overwrite to move ${base}`
+      `${found.reference} already exists and rebuild is "fail": set rebuild: suffix to publish ${base}-1, or overwrite to move ${base}`
     )
   }
+  let previous = found
   for (let n = 1; n <= MAX_REBUILDS; n++) {
     const candidate = `${base}-${n}`
     const taken = await existing(candidate)
     if (taken === undefined) {
-      core.info(`${found} exists; this rebuild publishes ${candidate}`)
-      return { tag: candidate, seen: free(candidate) }
+      core.info(`${found.reference} exists; this rebuild publishes ${candidate}`)
+      return { tag: candidate, seen: free(candidate), previous }
     }
-    const resumedCandidate = await resume(candidate, taken)
-    if (resumedCandidate) return resumedCandidate
-    core.info(`${taken} exists too`)
+    const resumedCandidate = await resume(candidate, taken.reference)
+    if (resumedCandidate) return { ...resumedCandidate, previous }
+    core.info(`${taken.reference} exists too`)
+    previous = taken
   }
   throw new InputError('rebuild', `${base}-1 … ${base}-${MAX_REBUILDS} all exist: bump a version, or set rebuild: overwrite`)
 }

@@ -81,7 +81,8 @@ describeEachPath('tags', builderPath => {
 
     beforeAll(async () => {
       for (let i = 0; i < 3; i++) {
-        runs.push(await runOnPath(builderPath, { cwd: EXAMPLE, inputs: { images: repository, 'build-args': BUILD_ARGS, rebuild: 'suffix' } }))
+        // force: the same build again is skipped as unchanged otherwise (unchanged.e2e.test.ts)
+        runs.push(await runOnPath(builderPath, { cwd: EXAMPLE, inputs: { images: repository, 'build-args': BUILD_ARGS, rebuild: 'suffix', force: 'true' } }))
         digests.push((await registryManifest(`${repository}:${TAG}`)).digest)
       }
     }, 15 * MINUTES)

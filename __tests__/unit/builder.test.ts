@@ -9,6 +9,7 @@ import {
   isImagePullFailure,
   parseInspect,
   readBuilderSettings,
+  removeBuilder,
   setUpBuilder,
   unsupportedPlatforms,
   type BuilderSettings
@@ -183,5 +184,20 @@ describe('setUpBuilder', () => {
     expect(created.slice(0, 2)).toEqual(['context', 'create'])
     expect(result).toMatchObject({ name: created[2], created: true, dockerContext: created[2], buildxVersion: '0.30.1' })
     expect(docker.calls[3]?.args).toEqual(['buildx', 'inspect', '--bootstrap', created[2]])
+  })
+})
+
+describe('removeBuilder', () => {
+  it('removes the builder with one buildx rm, and says when it was never created', async () => {
+    const gone = new FakeDocker().on(['buildx', 'rm'], { stdout: 'b removed\n' })
+    expect(await removeBuilder(gone, 'b', '')).toEqual(['removed builder b'])
+    expect(gone.calls.map(c => c.args)).toEqual([['buildx', 'rm', 'b']])
+    const never = new FakeDocker().on(['buildx', 'rm'], { exitCode: 1, stderr: 'failed to remove b: no builder "b" found\nERROR: failed to remove one or more builders\n' })
+    expect(await removeBuilder(never, 'b', '')).toEqual(['builder b was never created'])
+  })
+
+  it('fails with what buildx said for any other refusal', async () => {
+    const docker = new FakeDocker().on(['buildx', 'rm'], { exitCode: 1, stderr: 'ERROR: Cannot connect to the Docker daemon\n' })
+    await expect(removeBuilder(docker, 'b', '')).rejects.toThrow(/docker buildx rm b failed: ERROR: Cannot connect to the Docker daemon/)
   })
 })

@@ -44,10 +44,10 @@ describe('readSettings', () => {
       annotations: [],
       target: '',
       secrets: [],
-      cacheFrom: [],
-      cacheTo: [],
+      cache: { mode: 'auto', ref: '', from: [], to: [] },
       noCache: false,
-      pull: false
+      pull: false,
+      force: false
     })
   })
 
@@ -55,6 +55,10 @@ describe('readSettings', () => {
     expect(readSettings(reader({ ...minimal, mode: 'Leg' })).mode).toBe('leg')
     expect(readSettings(reader({ ...minimal, mode: 'merge' })).mode).toBe('merge')
     expect(() => readSettings(reader({ ...minimal, mode: 'legs' }))).toThrow('input "mode": "legs" is not valid: write one of all, leg, merge')
+  })
+
+  it('reads force, for rebuilds whatever the registry holds', () => {
+    expect(readSettings(reader({ ...minimal, force: 'true' })).force).toBe(true)
   })
 
   it('puts the default Dockerfile in the context', () => {

@@ -179,6 +179,13 @@ describe('planTags: rebuilds', () => {
     expect(docker.calls.every(c => c.options.allowFailure && c.options.silent)).toBe(true)
   })
 
+  it('suffix: keeps the newest published tag and its manifest, for a rerun to compare with', async () => {
+    const docker = registryHolding(`${IMAGE}:${TAG}`, `${IMAGE}:${TAG}-1`)
+    const plan = await planTags(docker, settings({ rebuild: 'suffix' }), V, dispatch, NOW)
+    expect(plan.previous).toEqual({ tag: `${TAG}-1`, reference: `${IMAGE}:${TAG}-1`, manifest: fixture('index-with-attestations.json') })
+    expect((await planTags(registryHolding(), settings(), V, dispatch, NOW)).previous).toBeUndefined()
+  })
+
   it('suffix: picks a number free in every repository', async () => {
     const other = 'localhost:5001/mirror/go-build'
     const docker = registryHolding(`${IMAGE}:${TAG}`, `${other}:${TAG}-1`)

@@ -1,0 +1,120 @@
+import { describe, expect, it } from '@jest/globals'
+import { FakeDocker } from '../../__fixtures__/fake-docker.js'
+import { fixture } from '../../__fixtures__/fixtures.js'
+import { FINGERPRINT_ANNOTATION } from '../../src/fingerprint.js'
+import { parsePlatform } from '../../src/platform.js'
+import { sha256Digest } from '../../src/registry.js'
+import { NO_RETRY } from '../../src/retry.js'
+import type { TagPlan } from '../../src/tags.js'
+import { checkUnchanged, type UnchangedRequest } from '../../src/unchanged.js'
+
+const IMAGE = 'localhost:5000/go-build'
+const MIRROR = 'localhost:5001/mirror/go-build'
+const TAG = '1.25.4-llvm18.1.8-k8s1.34.1'
+const FP = `sha256:${'f'.repeat(64)}`
+const FOUR = ['linux/amd64', 'linux/arm64', 'linux/ppc64le', 'linux/s390x'].map(p => parsePlatform(p))
+
+/** The captured index (four platforms, four attestations), carrying `fingerprint`. */
+function indexWith(fingerprint?: string, drop?: string): string {
+  const index = JSON.parse(fixture('index-with-attestations.json')) as { manifests: Array<{ platform?: { architecture: string } }>; annotations?: Record<string, string> }
+  if (fingerprint) index.annotations = { ...index.annotations, [FINGERPRINT_ANNOTATION]: fingerprint }
+  if (drop) index.manifests = index.manifests.filter(m => m.platform?.architecture !== drop)
+  return JSON.stringify(index, null, 2)
+}
+
+function plan(over: Partial<TagPlan> = {}): TagPlan {
+  return {
+    tag: `${TAG}-2`,
+    indexTags: [`${TAG}-2`],
+    platformTags: Object.fromEntries(FOUR.map(p => [`${p.os}/${p.architecture}`, `${TAG}-2-${p.architecture}`])),
+    push: true,
+    seen: {},
+    labels: {},
+    annotations: {},
+    previous: { tag: `${TAG}-1`, reference: `${IMAGE}:${TAG}-1`, manifest: indexWith(FP) },
+    ...over
+  }
+}
+
+/** A registry that serves `manifests` by reference, the attestation manifests by digest, and nothing else. */
+function registry(manifests: Record<string, string> = {}): FakeDocker {
+  return new FakeDocker().on(['buildx', 'imagetools', 'inspect', '--raw'], args => {
+    const ref = args[4] ?? ''
+    if (manifests[ref] !== undefined) return { stdout: manifests[ref] }
+    if (ref.includes('@sha256:')) return { stdout: fixture('attestation-manifest.json') }
+    return { exitCode: 1, stderr: `ERROR: ${ref}: not found\n` }
+  })
+}
+
+const request = (over: Partial<UnchangedRequest> = {}): UnchangedRequest => ({
+  repositories: [IMAGE],
+  fingerprint: FP,
+  platforms: FOUR,
+  plan: plan(),
+  rebuild: 'suffix',
+  ...over
+})
+
+describe('checkUnchanged', () => {
+  it('skips when the newest published tag holds the fingerprint and every platform; outputs come from the registry', async () => {
+    const docker = registry()
+    const answer = await checkUnchanged(docker, request(), NO_RETRY)
+    if (!answer.unchanged) throw new Error(answer.reason)
+    const digest = sha256Digest(indexWith(FP))
+    expect(answer.tag).toBe(`${TAG}-1`)
+    expect(answer.extraTags).toEqual([])
+    expect(answer.result.digest).toBe(digest)
+    expect(answer.result.manifest).toBe(indexWith(FP))
+    expect(answer.result.pinned).toEqual([`${IMAGE}@${digest}`])
+    expect(answer.result.references).toEqual([`${IMAGE}:${TAG}-1`, ...['amd64', 'arm64', 'ppc64le', 's390x'].map(a => `${IMAGE}:${TAG}-1-${a}`)])
+    expect(Object.keys(answer.result.platformDigests)).toEqual(['linux/amd64', 'linux/arm64', 'linux/ppc64le', 'linux/s390x'])
+    expect(answer.result.attestations).toHaveLength(4)
+    expect(answer.result.attestations[0]?.platform).toBe('linux/amd64')
+    // the tag's manifest was read when the tags were planned: only the attestation manifests are read now
+    expect(docker.calls.every(c => (c.args[4] ?? '').startsWith(`${IMAGE}@sha256:`))).toBe(true)
+  })
+
+  it('builds when the published index has another fingerprint, or none', async () => {
+    const other = await checkUnchanged(registry(), request({ fingerprint: `sha256:${'e'.repeat(64)}` }), NO_RETRY)
+    expect(other).toEqual({ unchanged: false, reason: expect.stringContaining(`holds fingerprint ${FP}`) })
+    const none = await checkUnchanged(registry(), request({ plan: plan({ previous: { tag: TAG, reference: `${IMAGE}:${TAG}`, manifest: indexWith() } }) }), NO_RETRY)
+    expect(none).toEqual({ unchanged: false, reason: expect.stringContaining('holds no fingerprint') })
+  })
+
+  it('builds when a platform is missing from the published index', async () => {
+    const answer = await checkUnchanged(registry(), request({ plan: plan({ previous: { tag: TAG, reference: `${IMAGE}:${TAG}`, manifest: indexWith(FP, 's390x') } }) }), NO_RETRY)
+    expect(answer).toEqual({ unchanged: false, reason: expect.stringContaining('missing linux/s390x') })
+  })
+
+  it('builds when nothing is published yet, without asking the registry again what the tag plan asked', async () => {
+    const docker = registry()
+    const answer = await checkUnchanged(docker, request({ plan: plan({ previous: undefined, tag: TAG }) }), NO_RETRY)
+    expect(answer).toEqual({ unchanged: false, reason: `${TAG} is not published yet` })
+    expect(docker.calls).toEqual([])
+  })
+
+  it('with rebuild: overwrite (no previous tag planned), compares with the tag itself', async () => {
+    const docker = registry({ [`${IMAGE}:${TAG}`]: indexWith(FP) })
+    const answer = await checkUnchanged(docker, request({ plan: plan({ previous: undefined, tag: TAG }), rebuild: 'overwrite' }), NO_RETRY)
+    expect(answer.unchanged && answer.tag).toBe(TAG)
+  })
+
+  it('builds when another repository does not serve the same index under the tag', async () => {
+    const missing = await checkUnchanged(registry(), request({ repositories: [IMAGE, MIRROR] }), NO_RETRY)
+    expect(missing).toEqual({ unchanged: false, reason: expect.stringContaining(`${MIRROR}:${TAG}-1 is not the index`) })
+    const same = await checkUnchanged(registry({ [`${MIRROR}:${TAG}-1`]: indexWith(FP) }), request({ repositories: [IMAGE, MIRROR] }), NO_RETRY)
+    expect(same.unchanged && same.result.pinned).toEqual([`${IMAGE}@${sha256Digest(indexWith(FP))}`, `${MIRROR}@${sha256Digest(indexWith(FP))}`])
+  })
+
+  it('names the further index tags (release tag, latest) that still have to point at the published index', async () => {
+    const answer = await checkUnchanged(registry(), request({ plan: plan({ indexTags: [`${TAG}-2`, 'latest'] }) }), NO_RETRY)
+    expect(answer.unchanged && answer.extraTags).toEqual(['latest'])
+    expect(answer.unchanged && answer.result.references.slice(0, 2)).toEqual([`${IMAGE}:${TAG}-1`, `${IMAGE}:latest`])
+  })
+
+  it('builds when the registry cannot be read, instead of failing the run', async () => {
+    const docker = new FakeDocker().on(['buildx', 'imagetools', 'inspect'], { exitCode: 1, stderr: 'ERROR: dial tcp 127.0.0.1:5999: connect: connection refused\n' })
+    const answer = await checkUnchanged(docker, request({ plan: plan({ previous: undefined, tag: TAG }), rebuild: 'overwrite' }), NO_RETRY)
+    expect(answer).toEqual({ unchanged: false, reason: expect.stringMatching(/^cannot read what the registry holds: .*connection refused/) })
+  })
+})

@@ -1,0 +1,461 @@
+#!/usr/bin/env node
+// The benchmark (`npm run bench`): the bundled action, run the way the runner runs it, against the bare commands a
+// careful user would write for the same result, side by side, on both runner paths. Needs the environment
+// (`bash scripts/e2e-env.sh up`) and nothing else: no npm install, no network beyond the local registry.
+//
+//   npm run bench [-- --rounds N] [-- --paths hosted,engine] [-- --json FILE] [-- --readme]
+//
+// Every figure is a ratio of two times measured in the same round (medians over the rounds, min–max beside them):
+//   overhead cold / warm   the whole action (main and post step) vs the bare commands, same cache state
+//   rerun                  the action again with nothing changed vs its cold publish
+//   cache                  a build served from the registry cache on a builder without local cache vs cold
+//   start-up, dist size    process start to the first log line; the size of dist/
+// Prints a table and the same figures as JSON on stdout (progress goes to stderr); --readme also writes the table
+// into README.md between its bench markers. Each run publishes to a repository of its own under
+// localhost:5000/bench/.
+import { execFile, spawn } from 'node:child_process'
+import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs'
+import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises'
+import { cpus, tmpdir, totalmem } from 'node:os'
+import * as path from 'node:path'
+import { promisify } from 'node:util'
+import { repoRoot, runAction, runnerNode } from './run-action.mjs'
+
+const execFileAsync = promisify(execFile)
+
+const REGISTRY = 'localhost:5000'
+const BASE_IMAGE = `${REGISTRY}/base/busybox`
+const PLATFORMS = ['linux/amd64', 'linux/arm64', 'linux/ppc64le', 'linux/s390x']
+const VERSIONS = { GO_VERSION: '1.25.4', LLVM_VERSION: '18.1.8', K8S_VERSION: '1.34.1' }
+const TAG = '1.25.4-llvm18.1.8-k8s1.34.1'
+const STATE_DIR = process.env.E2E_STATE_DIR || '/var/lib/go-build-action-e2e'
+const LIMITS = { overhead: 1.05, rerun: 0.05, startupMs: 150, distBytes: 1024 * 1024 }
+const BENCH_MARKERS = ['<!-- bench:start -->', '<!-- bench:end -->']
+
+const log = message => process.stderr.write(`bench: ${message}\n`)
+const runId = `${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`
+let repositoryCount = 0
+const freshRepository = name => `${REGISTRY}/bench/${runId}/${name}-${++repositoryCount}`
+
+function parseArgs(argv) {
+  const options = { rounds: 3, paths: ['hosted', 'engine'], json: undefined, readme: false }
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]
+    if (arg === '--rounds') options.rounds = Number(argv[++i])
+    else if (arg === '--paths') options.paths = argv[++i].split(',').map(p => p.trim())
+    else if (arg === '--json') options.json = argv[++i]
+    else if (arg === '--readme') options.readme = true
+    else throw new Error(`unknown argument ${arg}: use --rounds N, --paths hosted,engine, --json FILE, --readme`)
+  }
+  if (!Number.isInteger(options.rounds) || options.rounds < 3) throw new Error('--rounds: at least 3 (the figures are medians)')
+  for (const p of options.paths) if (!['hosted', 'engine'].includes(p)) throw new Error(`--paths: ${p} is not hosted or engine`)
+  return options
+}
+
+/** Runs a command; its output is returned, a failure throws with the output's tail. */
+async function run(command, args, env = {}) {
+  try {
+    return await execFileAsync(command, args, { env: { ...process.env, ...env }, maxBuffer: 64 * 1024 * 1024 })
+  } catch (error) {
+    const output = `${error.stdout ?? ''}\n${error.stderr ?? ''}`.trim().split('\n').slice(-5).join('\n')
+    throw new Error(`${command} ${args.slice(0, 3).join(' ')} failed:\n${output}`, { cause: error })
+  }
+}
+
+async function timed(body) {
+  const start = process.hrtime.bigint()
+  const value = await body()
+  return { ms: Number(process.hrtime.bigint() - start) / 1e6, value }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// The two paths (the same as __tests__/e2e/support/paths.ts)
+
+async function hostedPath() {
+  const file = path.join(STATE_DIR, 'hosted-path.json')
+  const status = existsSync(file) ? JSON.parse(readFileSync(file, 'utf8')) : { available: false, reason: `${file} is missing` }
+  if (!status.available) return { name: 'hosted', available: false, reason: status.reason }
+  const dockerConfig = await mkdtemp(path.join(tmpdir(), 'go-build-action-bench-docker-config-'))
+  await mkdir(path.join(dockerConfig, 'cli-plugins'))
+  await symlink(path.join(status.buildxPluginDir, 'docker-buildx'), path.join(dockerConfig, 'cli-plugins', 'docker-buildx'))
+  return {
+    name: 'hosted',
+    available: true,
+    title: `hosted path (docker-container, buildx ${status.buildxVersion})`,
+    buildkitImage: status.buildkitImage,
+    inputs: { 'buildkit-image': status.buildkitImage, 'driver-opts': 'network=host' },
+    env: { RUNNER_ENVIRONMENT: 'github-hosted', DOCKER_CONFIG: dockerConfig },
+    cleanup: () => rm(dockerConfig, { recursive: true, force: true })
+  }
+}
+
+async function enginePath() {
+  const version = (await run('docker', ['buildx', 'version'])).stdout.split(' ')[1] ?? '?'
+  return {
+    name: 'engine',
+    available: true,
+    title: `engine path (docker driver, buildx ${version.replace(/\+.*/, '')})`,
+    inputs: {},
+    env: { RUNNER_ENVIRONMENT: 'self-hosted' },
+    cleanup: async () => undefined
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// The fixture: the go-build shape (versions file, version ARGs), with RUN steps every platform executes (foreign
+// ones under QEMU).
+
+async function fixture() {
+  const dir = await mkdtemp(path.join(tmpdir(), 'go-build-action-bench-'))
+  await writeFile(path.join(dir, 'versions.yaml'), 'golang:\n  version: 1.25.4\nllvm:\n  version: 18.1.8\nkubernetes:\n  version: 1.34.1\n')
+  await writeFile(path.join(dir, 'bench-run'), `${runId}\n`)
+  await writeFile(
+    path.join(dir, 'Dockerfile'),
+    [
+      'ARG BASE_IMAGE',
+      'FROM ${BASE_IMAGE}',
+      'ARG GO_VERSION=1.25.4',
+      'ARG LLVM_VERSION=18.1.8',
+      'ARG K8S_VERSION=1.34.1',
+      'COPY bench-run /etc/go-build/bench-run',
+      'RUN echo "go=$GO_VERSION llvm=$LLVM_VERSION k8s=$K8S_VERSION" > /etc/go-build/versions',
+      'RUN uname -m > /etc/go-build/built-on',
+      'CMD ["cat", "/etc/go-build/versions", "/etc/go-build/built-on"]',
+      ''
+    ].join('\n')
+  )
+  return dir
+}
+
+const buildArgFlags = () => [`BASE_IMAGE=${BASE_IMAGE}`, ...Object.entries(VERSIONS).map(([k, v]) => `${k}=${v}`)].flatMap(a => ['--build-arg', a])
+
+// ---------------------------------------------------------------------------------------------------------------
+// The action, as the runner runs it
+
+async function action(benchPath, context, repository, inputs = {}) {
+  const { ms, value: result } = await timed(() =>
+    runAction({
+      cwd: context,
+      inputs: { images: repository, platforms: PLATFORMS.join(','), 'build-args': `BASE_IMAGE=${BASE_IMAGE}`, ...benchPath.inputs, ...inputs },
+      env: benchPath.env
+    })
+  )
+  if (result.main.exitCode !== 0 || result.post?.exitCode !== 0) {
+    throw new Error(`the action failed on the ${benchPath.name} path (exit ${result.main.exitCode}/${result.post?.exitCode}):\n${result.main.log.slice(-3000)}\n${result.post?.log.slice(-1000) ?? ''}`)
+  }
+  return { ms, result }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// The bare commands: the fastest a careful user writes for TAG and each TAG-ARCH
+
+/** Platform → manifest digest of the index under `reference`. */
+async function platformDigests(reference, env) {
+  const index = JSON.parse((await run('docker', ['buildx', 'imagetools', 'inspect', '--raw', reference], env)).stdout)
+  const digests = {}
+  for (const m of index.manifests) {
+    if (m.platform && m.platform.os !== 'unknown') digests[m.platform.architecture] = m.digest
+  }
+  return digests
+}
+
+/**
+ * Engine path (docker driver, buildx 0.13, containerd image store): build and push every platform under TAG; buildx
+ * 0.13 has no `imagetools create --prefer-index=false`, so each TAG-ARCH is the platform manifest pulled by digest,
+ * tagged and pushed (the store pushes it unchanged), the four at once; then the local names go, in one call.
+ */
+async function bareEngine(benchPath, context, repository, { noCache }) {
+  return timed(async () => {
+    const env = benchPath.env
+    await run('docker', ['buildx', 'build', '--builder', 'default', '--platform', PLATFORMS.join(','), ...buildArgFlags(), ...(noCache ? ['--no-cache'] : []), '--push', '--tag', `${repository}:${TAG}`, context], env)
+    const digests = await platformDigests(`${repository}:${TAG}`, env)
+    await Promise.all(
+      Object.entries(digests).map(async ([arch, digest]) => {
+        await run('docker', ['pull', '--quiet', `${repository}@${digest}`], env)
+        await run('docker', ['tag', `${repository}@${digest}`, `${repository}:${TAG}-${arch}`], env)
+        await run('docker', ['push', '--quiet', `${repository}:${TAG}-${arch}`], env)
+      })
+    )
+    await run('docker', ['image', 'rm', `${repository}:${TAG}`, ...Object.keys(digests).map(a => `${repository}:${TAG}-${a}`)], env)
+  })
+}
+
+/**
+ * Hosted path (docker-container builder, buildx 0.30): a builder (as setup-buildx-action makes), build and push
+ * every platform under TAG, then each TAG-ARCH as a carbon copy of its platform manifest, the four at once; the
+ * builder is removed at the end, as the action's post step does.
+ */
+async function bareHosted(benchPath, context, repository, { cacheFrom } = {}) {
+  return timed(async () => {
+    const env = benchPath.env
+    const builder = `go-build-action-bench-${runId}-${++repositoryCount}`
+    await run('docker', ['buildx', 'create', '--name', builder, '--driver', 'docker-container', '--driver-opt', `image=${benchPath.buildkitImage}`, '--driver-opt', 'network=host', '--bootstrap'], env)
+    try {
+      const cache = cacheFrom ? ['--cache-from', cacheFrom] : []
+      await run('docker', ['buildx', 'build', '--builder', builder, '--platform', PLATFORMS.join(','), ...buildArgFlags(), ...cache, '--push', '--tag', `${repository}:${TAG}`, context], env)
+      const digests = await platformDigests(`${repository}:${TAG}`, env)
+      await Promise.all(
+        Object.entries(digests).map(([arch, digest]) =>
+          run('docker', ['buildx', 'imagetools', 'create', '--prefer-index=false', '--tag', `${repository}:${TAG}-${arch}`, `${repository}@${digest}`], env)
+        )
+      )
+    } finally {
+      await run('docker', ['buildx', 'rm', builder], env)
+    }
+  })
+}
+
+/** Fills the registry cache the hosted path's warm runs read (untimed), on a builder of its own. */
+async function primeRegistryCache(benchPath, context, cacheRef) {
+  const env = benchPath.env
+  const builder = `go-build-action-bench-${runId}-prime`
+  await run('docker', ['buildx', 'create', '--name', builder, '--driver', 'docker-container', '--driver-opt', `image=${benchPath.buildkitImage}`, '--driver-opt', 'network=host', '--bootstrap'], env)
+  try {
+    await run('docker', ['buildx', 'build', '--builder', builder, '--platform', PLATFORMS.join(','), ...buildArgFlags(), '--cache-to', `type=registry,ref=${cacheRef},mode=max`, context], env)
+  } finally {
+    await run('docker', ['buildx', 'rm', builder], env)
+  }
+}
+
+/** Fills the engine's build cache for the fixture (untimed), so that warm means warm for both sides. */
+async function primeEngineCache(context) {
+  await run('docker', ['buildx', 'build', '--builder', 'default', '--platform', PLATFORMS.join(','), ...buildArgFlags(), context])
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Rounds
+
+/** One round on one path: every figure's two sides, the order of action and bare alternating between rounds. */
+async function round(benchPath, context, number, cacheRef) {
+  const actionFirst = number % 2 === 0
+  const pair = async (actionSide, bareSide) => {
+    if (actionFirst) {
+      const a = await actionSide()
+      return { action: a, bare: await bareSide() }
+    }
+    const b = await bareSide()
+    return { action: await actionSide(), bare: b }
+  }
+  const hosted = benchPath.name === 'hosted'
+  const coldRepository = freshRepository(`${benchPath.name}-action-cold`)
+  // Cold: the hosted path's builders are new and empty; the engine's cache is shared, so both sides build with --no-cache.
+  const cold = await pair(
+    () => action(benchPath, context, coldRepository, hosted ? {} : { 'no-cache': 'true' }),
+    () =>
+      hosted
+        ? bareHosted(benchPath, context, freshRepository('hosted-bare-cold'))
+        : bareEngine(benchPath, context, freshRepository('engine-bare-cold'), { noCache: true })
+  )
+  // Warm: the engine's cache holds every step; the hosted path's new builders read the registry cache.
+  const warm = await pair(
+    () => action(benchPath, context, freshRepository(`${benchPath.name}-action-warm`), hosted ? { 'cache-from': `type=registry,ref=${cacheRef}` } : {}),
+    () =>
+      hosted
+        ? bareHosted(benchPath, context, freshRepository('hosted-bare-warm'), { cacheFrom: `type=registry,ref=${cacheRef}` })
+        : bareEngine(benchPath, context, freshRepository('engine-bare-warm'), { noCache: false })
+  )
+  // Rerun: the cold publish again, nothing changed.
+  const rerun = await action(benchPath, context, coldRepository, hosted ? {} : { 'no-cache': 'true' })
+  const figures = {
+    cold: { action: cold.action.ms, bare: cold.bare.ms, ratio: cold.action.ms / cold.bare.ms },
+    warm: { action: warm.action.ms, bare: warm.bare.ms, ratio: warm.action.ms / warm.bare.ms },
+    rerun: {
+      action: rerun.ms,
+      cold: cold.action.ms,
+      ratio: rerun.ms / cold.action.ms,
+      tag: rerun.result.outputs.tag,
+      skipped: /skipped: unchanged/.test(rerun.result.summary)
+    }
+  }
+  if (hosted) {
+    // The warm action run was a build on a new builder (no local cache) served from the registry cache.
+    const cachedSteps = (warm.action.result.main.log.match(/^#\d+ CACHED$/gm) ?? []).length
+    figures.cache = { action: warm.action.ms, cold: cold.action.ms, ratio: warm.action.ms / cold.action.ms, cachedSteps }
+  }
+  return figures
+}
+
+/**
+ * A round again when something failed in it (the shared registry answers an occasional 500): its times would mix
+ * a retry with a run, so the whole round is measured anew. Two failures in a row end the benchmark.
+ */
+async function roundWithRetry(benchPath, context, number, cacheRef) {
+  try {
+    return await round(benchPath, context, number, cacheRef)
+  } catch (error) {
+    log(`${benchPath.title} round ${number + 1} failed, measuring it again: ${error.message.split('\n').slice(-1)[0]}`)
+    return round(benchPath, context, number, cacheRef)
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Start-up and dist size
+
+/** Process start to the first line the action prints (an input error: nothing runs, nothing to clean up). */
+async function startupMs() {
+  const dir = await mkdtemp(path.join(tmpdir(), 'go-build-action-bench-startup-'))
+  const files = { GITHUB_OUTPUT: 'output', GITHUB_STATE: 'state', GITHUB_STEP_SUMMARY: 'summary' }
+  for (const [k, v] of Object.entries(files)) {
+    files[k] = path.join(dir, v)
+    await writeFile(files[k], '')
+  }
+  const once = () =>
+    new Promise((resolve, reject) => {
+      const start = process.hrtime.bigint()
+      const child = spawn(runnerNode(), [path.join(repoRoot, 'dist', 'index.js')], {
+        env: { PATH: process.env.PATH, RUNNER_TEMP: dir, ...files },
+        stdio: ['ignore', 'pipe', 'ignore']
+      })
+      let first
+      child.stdout.once('data', () => (first = Number(process.hrtime.bigint() - start) / 1e6))
+      child.on('error', reject)
+      child.on('close', () => (first === undefined ? reject(new Error('the action printed nothing')) : resolve(first)))
+    })
+  const times = []
+  for (let i = 0; i < 7; i++) times.push(await once())
+  await rm(dir, { recursive: true, force: true })
+  return summarize(times)
+}
+
+function distBytes() {
+  const dist = path.join(repoRoot, 'dist')
+  return readdirSync(dist).reduce((sum, name) => sum + statSync(path.join(dist, name)).size, 0)
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Figures and the table
+
+function median(values) {
+  const sorted = [...values].sort((a, b) => a - b)
+  const mid = Math.floor(sorted.length / 2)
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2
+}
+
+function summarize(values) {
+  return { median: median(values), min: Math.min(...values), max: Math.max(...values), values }
+}
+
+const ratio = s => `${s.median.toFixed(2)}× (${s.min.toFixed(2)}–${s.max.toFixed(2)})`
+const seconds = ms => `${(ms / 1000).toFixed(1)} s`
+
+function pathFigures(rounds) {
+  const pick = (figure, field) => summarize(rounds.map(r => r[figure][field]))
+  const figures = {}
+  for (const figure of ['cold', 'warm', 'rerun', 'cache']) {
+    if (!rounds[0][figure]) continue
+    figures[figure] = { ratio: pick(figure, 'ratio'), action: pick(figure, 'action') }
+    if (figure === 'cold' || figure === 'warm') figures[figure].bare = pick(figure, 'bare')
+    if (figure === 'rerun') figures[figure].skipped = rounds.every(r => r.rerun.skipped)
+    if (figure === 'cache') figures[figure].cachedSteps = Math.min(...rounds.map(r => r.cache.cachedSteps))
+  }
+  return figures
+}
+
+async function machine() {
+  const cpu = cpus()
+  const docker = (await run('docker', ['version', '--format', '{{.Server.Version}}'])).stdout.trim()
+  return {
+    cpu: `${cpu.length} × ${cpu[0]?.model ?? 'unknown CPU'}`,
+    memory: `${Math.round(totalmem() / 2 ** 30)} GiB`,
+    docker,
+    node: (await run(runnerNode(), ['--version'])).stdout.trim(),
+    date: new Date().toISOString().slice(0, 16).replace('T', ' ') + ' UTC'
+  }
+}
+
+function table(result) {
+  const lines = [
+    `Measured ${result.machine.date} on ${result.machine.cpu}, ${result.machine.memory}, docker ${result.machine.docker}, node ${result.machine.node}; ${result.rounds} rounds, median (min–max).`,
+    '',
+    '| figure | path | ratio | action | baseline | target |',
+    '| --- | --- | --- | --- | --- | --- |'
+  ]
+  for (const p of result.paths) {
+    if (!p.available) {
+      lines.push(`| all | ${p.name} | not measured: ${p.reason} | | | |`)
+      continue
+    }
+    const f = p.figures
+    lines.push(`| overhead, cold | ${p.title} | ${ratio(f.cold.ratio)} | ${seconds(f.cold.action.median)} | ${seconds(f.cold.bare.median)} bare | ≤ ${LIMITS.overhead}× |`)
+    lines.push(`| overhead, warm | ${p.title} | ${ratio(f.warm.ratio)} | ${seconds(f.warm.action.median)} | ${seconds(f.warm.bare.median)} bare | ≤ ${LIMITS.overhead}× |`)
+    lines.push(`| rerun, nothing changed${f.rerun.skipped ? ' (skipped: unchanged)' : ' (rebuilt)'} | ${p.title} | ${ratio(f.rerun.ratio)} | ${seconds(f.rerun.action.median)} | cold publish | ≤ ${LIMITS.rerun}× |`)
+    if (f.cache) {
+      lines.push(`| cache: registry cache, no local cache (${f.cache.cachedSteps} steps CACHED) | ${p.title} | ${ratio(f.cache.ratio)} | ${seconds(f.cache.action.median)} | cold publish | |`)
+    } else {
+      lines.push(`| cache | ${p.title} | not measured: the engine's build cache is shared, and is never pruned here | | | |`)
+    }
+  }
+  lines.push('| legs: 4 legs in parallel + merge vs `mode: all` | both | not measured: distributed builds (issue 11) are not in the action yet | | | |')
+  lines.push(`| start-up: process start to first log line | | ${result.startup.median.toFixed(0)} ms (${result.startup.min.toFixed(0)}–${result.startup.max.toFixed(0)}) | | | ≤ ${LIMITS.startupMs} ms |`)
+  lines.push(`| dist/ size | | ${(result.distBytes / 1024).toFixed(0)} KiB | | | ≤ ${LIMITS.distBytes / 1024} KiB |`)
+  return lines.join('\n')
+}
+
+async function writeReadme(text) {
+  const readme = path.join(repoRoot, 'README.md')
+  const current = await readFile(readme, 'utf8')
+  const [start, end] = BENCH_MARKERS
+  const from = current.indexOf(start)
+  const to = current.indexOf(end)
+  if (from < 0 || to < from) throw new Error(`README.md has no ${start} … ${end} block to write the table into`)
+  await writeFile(readme, `${current.slice(0, from + start.length)}\n${text}\n${current.slice(to)}`)
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+
+async function main() {
+  const options = parseArgs(process.argv.slice(2))
+  const started = Date.now()
+  try {
+    await run('bash', [path.join(repoRoot, 'scripts', 'e2e-env.sh'), 'status'])
+  } catch (error) {
+    throw new Error(`the environment is not up: run "bash scripts/e2e-env.sh up" first\n${error.message}`, { cause: error })
+  }
+  if (!existsSync(path.join(repoRoot, 'dist', 'index.js'))) throw new Error('dist/index.js is missing: run npm run build')
+  const context = await fixture()
+  const result = { rounds: options.rounds, machine: await machine(), paths: [] }
+  try {
+    for (const name of options.paths) {
+      const benchPath = name === 'hosted' ? await hostedPath() : await enginePath()
+      if (!benchPath.available) {
+        log(`${name} path: not available (${benchPath.reason})`)
+        result.paths.push({ name, available: false, reason: benchPath.reason })
+        continue
+      }
+      try {
+        const cacheRef = `${freshRepository('cache')}:buildcache`
+        log(`${benchPath.title}: priming the ${name === 'hosted' ? 'registry' : "engine's"} cache`)
+        if (name === 'hosted') await primeRegistryCache(benchPath, context, cacheRef)
+        else await primeEngineCache(context)
+        const rounds = []
+        for (let i = 0; i < options.rounds; i++) {
+          const r = await roundWithRetry(benchPath, context, i, cacheRef)
+          rounds.push(r)
+          log(
+            `${benchPath.title} round ${i + 1}: cold ${r.cold.ratio.toFixed(2)}× (${seconds(r.cold.action)} / ${seconds(r.cold.bare)}), ` +
+              `warm ${r.warm.ratio.toFixed(2)}× (${seconds(r.warm.action)} / ${seconds(r.warm.bare)}), ` +
+              `rerun ${r.rerun.ratio.toFixed(2)}× (${seconds(r.rerun.action)}${r.rerun.skipped ? ', skipped' : ''}) [${Math.round((Date.now() - started) / 1000)} s]`
+          )
+        }
+        result.paths.push({ name, available: true, title: benchPath.title, figures: pathFigures(rounds), rounds: rounds })
+      } finally {
+        await benchPath.cleanup()
+      }
+    }
+  } finally {
+    await rm(context, { recursive: true, force: true })
+  }
+  result.startup = await startupMs()
+  result.distBytes = distBytes()
+  result.seconds = Math.round((Date.now() - started) / 1000)
+  const text = table(result)
+  process.stdout.write(`${text}\n\n${JSON.stringify(result, null, 2)}\n`)
+  if (options.json) await writeFile(options.json, `${JSON.stringify(result, null, 2)}\n`)
+  if (options.readme) await writeReadme(text)
+  log(`done in ${result.seconds} s`)
+}
+
+main().catch(error => {
+  process.stderr.write(`bench: ${error.message}\n`)
+  process.exit(1)
+})

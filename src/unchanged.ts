@@ -1,0 +1,176 @@
+/**
+ * Skip unchanged: a run whose build would be the one already published skips the build and the push.
+ *
+ * The tag to compare with is the newest of this run's series (`TAG`, or the highest `TAG-n` with `rebuild:
+ * suffix`), as tags.ts read it from the registry. The run is unchanged when that index carries this run's
+ * fingerprint (fingerprint.ts), lists exactly the requested platforms, and every repository serves the same index
+ * under the tag. Then every output comes from the registry; `force: true` always builds.
+ */
+import * as core from '@actions/core'
+import type { Docker } from './docker.js'
+import { errorMessage } from './errors.js'
+import { fingerprintBuild, readFingerprint, type Fingerprint, type FingerprintRequest } from './fingerprint.js'
+import type { Platform } from './platform.js'
+import type { PublishResult } from './publish.js'
+import { inspectIfExists, isAttestation, parseIndex, platformDigests, sha256Digest, type ImageIndex } from './registry.js'
+import type { RetryPolicy } from './retry.js'
+import type { BuildArg, Settings } from './settings.js'
+import type { PublishedTag, RebuildMode, TagPlan } from './tags.js'
+import { checkIndexPlatforms, describeIndexCheck, predicateTypes, type AttestationReport } from './verify.js'
+
+export interface UnchangedRequest {
+  repositories: readonly string[]
+  /** This run's fingerprint. */
+  fingerprint: string
+  platforms: readonly Platform[]
+  plan: TagPlan
+  /** `rebuild`: with `suffix` and `fail` the plan already asked the registry which tags exist. */
+  rebuild: RebuildMode
+}
+
+/** Why a run builds: no published tag to compare with, or what differs. */
+export type UnchangedAnswer =
+  | {
+      unchanged: true
+      /** The published tag that holds this build. */
+      tag: string
+      /** The plan's further index tags (release tag, `latest`, `tags`), still to point at the published index. */
+      extraTags: string[]
+      result: PublishResult
+    }
+  | { unchanged: false; reason: string }
+
+/** The published tag a rerun compares with: the plan's newest existing tag, or (`rebuild: overwrite`) the tag itself. */
+async function publishedTag(docker: Docker, request: UnchangedRequest, retry: RetryPolicy): Promise<PublishedTag | undefined> {
+  if (request.plan.previous) return request.plan.previous
+  // planTags found no tag of the series; asking again would get the same answer
+  if (request.rebuild !== 'overwrite') return undefined
+  const [first] = request.repositories
+  if (!first) return undefined
+  const reference = `${first}:${request.plan.tag}`
+  const manifest = await inspectIfExists(docker, reference, retry)
+  return manifest === undefined ? undefined : { tag: request.plan.tag, reference, manifest }
+}
+
+/**
+ * Whether the published index is this run's build: same fingerprint, exactly the platforms, in every repository.
+ * A registry that cannot be read is an answer too ("build"): skipping is a saving, never a reason to fail.
+ */
+export async function checkUnchanged(docker: Docker, request: UnchangedRequest, retry: RetryPolicy): Promise<UnchangedAnswer> {
+  try {
+    return await compareWithPublished(docker, request, retry)
+  } catch (error) {
+    return { unchanged: false, reason: `cannot read what the registry holds: ${errorMessage(error)}` }
+  }
+}
+
+async function compareWithPublished(docker: Docker, request: UnchangedRequest, retry: RetryPolicy): Promise<UnchangedAnswer> {
+  const published = await publishedTag(docker, request, retry)
+  if (!published) return { unchanged: false, reason: `${request.plan.tag} is not published yet` }
+  let index: ImageIndex
+  try {
+    index = parseIndex(published.manifest, published.reference)
+  } catch (error) {
+    return { unchanged: false, reason: (error as Error).message }
+  }
+  const fingerprint = readFingerprint(index)
+  if (fingerprint !== request.fingerprint) {
+    const had = fingerprint ? `fingerprint ${fingerprint}` : 'no fingerprint'
+    return { unchanged: false, reason: `${published.reference} holds ${had}; this build's is ${request.fingerprint}` }
+  }
+  const platformProblem = describeIndexCheck(published.reference, checkIndexPlatforms(index, request.platforms))
+  if (platformProblem) return { unchanged: false, reason: platformProblem }
+
+  const digest = sha256Digest(published.manifest)
+  const elsewhere = request.repositories.filter(r => `${r}:${published.tag}` !== published.reference)
+  const [served, attestations] = await Promise.all([
+    Promise.all(elsewhere.map(async r => ({ repository: r, manifest: await inspectIfExists(docker, `${r}:${published.tag}`, retry) }))),
+    attestationReports(docker, published.reference.slice(0, -(published.tag.length + 1)), index, retry)
+  ])
+  const differing = served.find(s => s.manifest === undefined || sha256Digest(s.manifest) !== digest)
+  if (differing) {
+    return { unchanged: false, reason: `${differing.repository}:${published.tag} is not the index ${published.reference} serves (${digest})` }
+  }
+  const extraTags = request.plan.indexTags.filter(t => t !== request.plan.tag)
+  return { unchanged: true, tag: published.tag, extraTags, result: publishedResult(request, published, extraTags, index, digest, attestations) }
+}
+
+/** The attestation manifests of an index, read concurrently: the `attestations` output. */
+async function attestationReports(docker: Docker, repository: string, index: ImageIndex, retry: RetryPolicy): Promise<AttestationReport[]> {
+  const byDigest = Object.fromEntries(Object.entries(platformDigests(index)).map(([platform, d]) => [d, platform]))
+  return Promise.all(
+    index.manifests.filter(isAttestation).map(async descriptor => {
+      const raw = await docker.run(['buildx', 'imagetools', 'inspect', '--raw', `${repository}@${descriptor.digest}`], { silent: true, retry })
+      const about = descriptor.annotations?.['vnd.docker.reference.digest'] ?? ''
+      return { digest: descriptor.digest, platform: byDigest[about] ?? '', predicateTypes: predicateTypes(JSON.parse(raw.stdout)) }
+    })
+  )
+}
+
+/** What the run reports: the published tag's references in every repository, as the publish that made them did. */
+function publishedResult(
+  request: UnchangedRequest,
+  published: PublishedTag,
+  extraTags: readonly string[],
+  index: ImageIndex,
+  digest: string,
+  attestations: AttestationReport[]
+): PublishResult {
+  const { plan } = request
+  const rename = (tag: string): string => (tag.startsWith(plan.tag) ? `${published.tag}${tag.slice(plan.tag.length)}` : tag)
+  const indexTags = [published.tag, ...extraTags]
+  const platformTags = Object.fromEntries(Object.entries(plan.platformTags).map(([platform, tag]) => [platform, rename(tag)]))
+  const references = [
+    ...request.repositories.flatMap(r => indexTags.map(t => `${r}:${t}`)),
+    ...Object.values(platformTags).flatMap(tag => request.repositories.map(r => `${r}:${tag}`))
+  ]
+  return {
+    pushed: true,
+    references,
+    digest,
+    pinned: request.repositories.map(r => `${r}@${digest}`),
+    platformDigests: platformDigests(index),
+    manifest: published.manifest,
+    attestations,
+    metadata: { imageNames: [], raw: {} },
+    moves: []
+  }
+}
+
+/** Logs why the run builds (or that it does not). */
+export function reportUnchanged(answer: UnchangedAnswer): void {
+  if (answer.unchanged) core.info(`skipped: unchanged: ${answer.tag} already holds this build's fingerprint and every platform`)
+  else core.info(`building: ${answer.reason}`)
+}
+
+/**
+ * This run's fingerprint, or undefined with a warning when it cannot be computed (a `FROM` image no registry
+ * serves, say): the run then builds and publishes without one, as before fingerprints existed.
+ */
+export async function fingerprintOrWarn(docker: Docker, request: FingerprintRequest, retry: RetryPolicy): Promise<Fingerprint | undefined> {
+  try {
+    const fingerprint = await fingerprintBuild(docker, request, retry)
+    const bases = Object.entries(fingerprint.ingredients.baseImages).map(([ref, digest]) => `${ref}@${digest}`)
+    core.info(`fingerprint ${fingerprint.value} (${fingerprint.contextEntries} context entries; ${bases.join(', ') || 'no base image'})`)
+    return fingerprint
+  } catch (error) {
+    core.warning(`cannot fingerprint this build, so it is built and published even if unchanged: ${errorMessage(error)}`)
+    return undefined
+  }
+}
+
+/** What the fingerprint is computed from: the same values the build gets. */
+export function fingerprintRequest(settings: Settings, buildArgs: BuildArg[], versions: Record<string, string>): FingerprintRequest {
+  return {
+    context: settings.context,
+    file: settings.file,
+    buildArgs,
+    platforms: settings.platforms,
+    versions,
+    target: settings.target,
+    provenance: settings.provenance,
+    sbom: settings.sbom,
+    labels: settings.labels,
+    annotations: settings.annotations
+  }
+}
