@@ -39012,10 +39012,11 @@ var __spreadArray = (this && this.__spreadArray) || function (to, from, pack) {
 /* harmony import */ var node_crypto__WEBPACK_IMPORTED_MODULE_1___default = /*#__PURE__*/__nccwpck_require__.n(node_crypto__WEBPACK_IMPORTED_MODULE_1__);
 /* harmony import */ var node_fs__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(3024);
 /* harmony import */ var node_fs__WEBPACK_IMPORTED_MODULE_2___default = /*#__PURE__*/__nccwpck_require__.n(node_fs__WEBPACK_IMPORTED_MODULE_2__);
-/* harmony import */ var _docker_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(6407);
-/* harmony import */ var _platform_js__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(3728);
-/* harmony import */ var _input_js__WEBPACK_IMPORTED_MODULE_5__ = __nccwpck_require__(3599);
-/* harmony import */ var _state_js__WEBPACK_IMPORTED_MODULE_6__ = __nccwpck_require__(2462);
+/* harmony import */ var _buildx_install_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(4707);
+/* harmony import */ var _docker_js__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(6407);
+/* harmony import */ var _platform_js__WEBPACK_IMPORTED_MODULE_5__ = __nccwpck_require__(3728);
+/* harmony import */ var _input_js__WEBPACK_IMPORTED_MODULE_6__ = __nccwpck_require__(3599);
+/* harmony import */ var _state_js__WEBPACK_IMPORTED_MODULE_7__ = __nccwpck_require__(2462);
 /**
  * The buildx builder: an existing one (`builder` input, never removed), or one this action creates, bootstraps,
  * checks against the requested platforms, and leaves in state for the post step to remove.
@@ -39033,9 +39034,10 @@ var __spreadArray = (this && this.__spreadArray) || function (to, from, pack) {
 
 
 
+
 const DRIVERS = ['docker-container', 'docker'];
 /** Pinned: a builder's BuildKit should change when this action changes, not when a tag moves. */
-const DEFAULT_BUILDKIT_IMAGE = 'moby/buildkit:v0.13.2';
+const DEFAULT_BUILDKIT_IMAGE = 'moby/buildkit:v0.26.3';
 function defaultDriver(env = process.env) {
     return env.RUNNER_ENVIRONMENT === 'github-hosted' ? 'docker-container' : 'docker';
 }
@@ -39044,25 +39046,25 @@ function readBuilderSettings(read, env = process.env) {
     const rawDriver = read('driver').trim();
     const driver = (rawDriver || defaultDriver(env));
     if (!DRIVERS.includes(driver)) {
-        throw new _input_js__WEBPACK_IMPORTED_MODULE_5__/* .InputError */ .dz('driver', `"${rawDriver}" is not supported: write docker-container or docker`);
+        throw new _input_js__WEBPACK_IMPORTED_MODULE_6__/* .InputError */ .dz('driver', `"${rawDriver}" is not supported: write docker-container or docker`);
     }
-    const driverOpts = (0,_input_js__WEBPACK_IMPORTED_MODULE_5__/* .splitList */ .ry)(read('driver-opts'));
+    const driverOpts = (0,_input_js__WEBPACK_IMPORTED_MODULE_6__/* .splitList */ .ry)(read('driver-opts'));
     for (const opt of driverOpts) {
         if (!/^[A-Za-z0-9_.-]+=/.test(opt))
-            throw new _input_js__WEBPACK_IMPORTED_MODULE_5__/* .InputError */ .dz('driver-opts', `"${opt}" is not key=value`);
+            throw new _input_js__WEBPACK_IMPORTED_MODULE_6__/* .InputError */ .dz('driver-opts', `"${opt}" is not key=value`);
     }
     const buildkitImage = read('buildkit-image').trim() || DEFAULT_BUILDKIT_IMAGE;
     const buildkitdConfig = read('buildkitd-config').trim() || undefined;
     if (driver === 'docker' && !existing) {
         if (driverOpts.length > 0) {
-            throw new _input_js__WEBPACK_IMPORTED_MODULE_5__/* .InputError */ .dz('driver-opts', 'only applies to the docker-container driver: remove it, or set "driver: docker-container"');
+            throw new _input_js__WEBPACK_IMPORTED_MODULE_6__/* .InputError */ .dz('driver-opts', 'only applies to the docker-container driver: remove it, or set "driver: docker-container"');
         }
         if (buildkitdConfig) {
-            throw new _input_js__WEBPACK_IMPORTED_MODULE_5__/* .InputError */ .dz('buildkitd-config', 'only applies to the docker-container driver (the docker driver uses the engine\'s BuildKit): remove it, or set "driver: docker-container"');
+            throw new _input_js__WEBPACK_IMPORTED_MODULE_6__/* .InputError */ .dz('buildkitd-config', 'only applies to the docker-container driver (the docker driver uses the engine\'s BuildKit): remove it, or set "driver: docker-container"');
         }
     }
     if (buildkitdConfig && !(0,node_fs__WEBPACK_IMPORTED_MODULE_2__.existsSync)(buildkitdConfig)) {
-        throw new _input_js__WEBPACK_IMPORTED_MODULE_5__/* .InputError */ .dz('buildkitd-config', `${buildkitdConfig} does not exist`);
+        throw new _input_js__WEBPACK_IMPORTED_MODULE_6__/* .InputError */ .dz('buildkitd-config', `${buildkitdConfig} does not exist`);
     }
     return { existing, driver, driverOpts, buildkitImage, buildkitdConfig };
 }
@@ -39133,12 +39135,12 @@ function covers(supported, platform) {
     return supported.some(text => {
         let s;
         try {
-            s = (0,_platform_js__WEBPACK_IMPORTED_MODULE_4__/* .parsePlatform */ .Y8)(text);
+            s = (0,_platform_js__WEBPACK_IMPORTED_MODULE_5__/* .parsePlatform */ .Y8)(text);
         }
         catch {
             return false; // a platform this action cannot build anyway (e.g. another os)
         }
-        return (0,_platform_js__WEBPACK_IMPORTED_MODULE_4__/* .samePlatform */ .my)(s, platform) || (!platform.variant && s.os === platform.os && s.architecture === platform.architecture);
+        return (0,_platform_js__WEBPACK_IMPORTED_MODULE_5__/* .samePlatform */ .my)(s, platform) || (!platform.variant && s.os === platform.os && s.architecture === platform.architecture);
     });
 }
 /**
@@ -39151,7 +39153,7 @@ function unsupportedPlatforms(requested, info, emulated = []) {
     return requested.filter(p => {
         if (covers(supported, p))
             return false;
-        if (info.driver === 'docker' && emulated.some(e => (0,_platform_js__WEBPACK_IMPORTED_MODULE_4__/* .formatPlatform */ .Bq)(e) === (0,_platform_js__WEBPACK_IMPORTED_MODULE_4__/* .formatPlatform */ .Bq)(p)))
+        if (info.driver === 'docker' && emulated.some(e => (0,_platform_js__WEBPACK_IMPORTED_MODULE_5__/* .formatPlatform */ .Bq)(e) === (0,_platform_js__WEBPACK_IMPORTED_MODULE_5__/* .formatPlatform */ .Bq)(p)))
             return false;
         return true;
     });
@@ -39185,28 +39187,31 @@ async function createDockerBuilder(docker) {
     const name = freshName();
     const endpoint = await currentEndpoint(docker);
     // Saved before creating, so the post step removes even a half-made context.
-    (0,_state_js__WEBPACK_IMPORTED_MODULE_6__/* .saveState */ .LZ)(_state_js__WEBPACK_IMPORTED_MODULE_6__/* .State */ .Uw.DockerContext, name);
+    (0,_state_js__WEBPACK_IMPORTED_MODULE_7__/* .saveState */ .LZ)(_state_js__WEBPACK_IMPORTED_MODULE_7__/* .State */ .Uw.DockerContext, name);
     await docker.run(createContextArgs(name, endpoint));
     _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .info */ .pq(`created docker context ${name} on ${endpoint}; its builder is ${name} (docker driver)`);
     return name;
 }
 async function createContainerBuilder(docker, settings) {
     const name = freshName();
-    (0,_state_js__WEBPACK_IMPORTED_MODULE_6__/* .saveState */ .LZ)(_state_js__WEBPACK_IMPORTED_MODULE_6__/* .State */ .Uw.Builder, name);
+    (0,_state_js__WEBPACK_IMPORTED_MODULE_7__/* .saveState */ .LZ)(_state_js__WEBPACK_IMPORTED_MODULE_7__/* .State */ .Uw.Builder, name);
     const result = await docker.run(createBuilderArgs(name, settings), { allowFailure: true });
     if (result.exitCode !== 0) {
         const output = `${result.stdout}\n${result.stderr}`;
         if (isImagePullFailure(output)) {
             const image = settings.driverOpts.find(o => o.startsWith('image='))?.slice('image='.length) ?? settings.buildkitImage;
-            throw new BuilderError(`the docker-container builder could not boot: its BuildKit image ${image} could not be pulled (${(0,_docker_js__WEBPACK_IMPORTED_MODULE_3__/* .lastLines */ .w$)(result.stderr || result.stdout, 1)}). ` +
+            throw new BuilderError(`the docker-container builder could not boot: its BuildKit image ${image} could not be pulled (${(0,_docker_js__WEBPACK_IMPORTED_MODULE_4__/* .lastLines */ .w$)(result.stderr || result.stdout, 1)}). ` +
                 'Set "driver: docker" to build with the engine\'s own BuildKit, or set "buildkit-image" to a BuildKit image in a registry this runner can reach.');
         }
-        throw new BuilderError(`docker buildx create --driver ${settings.driver} failed: ${(0,_docker_js__WEBPACK_IMPORTED_MODULE_3__/* .lastLines */ .w$)(result.stderr || result.stdout)}`);
+        throw new BuilderError(`docker buildx create --driver ${settings.driver} failed: ${(0,_docker_js__WEBPACK_IMPORTED_MODULE_4__/* .lastLines */ .w$)(result.stderr || result.stdout)}`);
     }
     return name;
 }
 /** The builder phase: use or create, bootstrap, read and check its platforms. */
 async function setUpBuilder(docker, settings, platforms, emulated = []) {
+    // In the log, so a run shows which buildx built it (the runner's, or the one "buildx-version" installed).
+    const version = await docker.run(['buildx', 'version'], { allowFailure: true });
+    const buildxVersion = version.exitCode === 0 ? (0,_buildx_install_js__WEBPACK_IMPORTED_MODULE_3__/* .parseBuildxVersion */ .Ou)(version.stdout) : undefined;
     let name;
     let created = false;
     if (settings.existing) {
@@ -39220,21 +39225,21 @@ async function setUpBuilder(docker, settings, platforms, emulated = []) {
     const { info, output } = await inspect(docker, name);
     if (!info) {
         if (settings.existing) {
-            throw new _input_js__WEBPACK_IMPORTED_MODULE_5__/* .InputError */ .dz('builder', `cannot use the builder "${name}": ${(0,_docker_js__WEBPACK_IMPORTED_MODULE_3__/* .lastLines */ .w$)(output, 1)}. Name a builder listed by "docker buildx ls", or leave "builder" empty to let the action create one`);
+            throw new _input_js__WEBPACK_IMPORTED_MODULE_6__/* .InputError */ .dz('builder', `cannot use the builder "${name}": ${(0,_docker_js__WEBPACK_IMPORTED_MODULE_4__/* .lastLines */ .w$)(output, 1)}. Name a builder listed by "docker buildx ls", or leave "builder" empty to let the action create one`);
         }
-        throw new BuilderError(`the new builder ${name} did not boot: ${(0,_docker_js__WEBPACK_IMPORTED_MODULE_3__/* .lastLines */ .w$)(output)}`);
+        throw new BuilderError(`the new builder ${name} did not boot: ${(0,_docker_js__WEBPACK_IMPORTED_MODULE_4__/* .lastLines */ .w$)(output)}`);
     }
     const supported = builderPlatforms(info);
     const lacking = unsupportedPlatforms(platforms, info, emulated);
     if (lacking.length > 0) {
         const where = settings.existing ? `the builder "${name}"` : `the ${info.driver} builder ${name}`;
-        throw new _input_js__WEBPACK_IMPORTED_MODULE_5__/* .InputError */ .dz('platforms', `${where} cannot build ${lacking.map(_platform_js__WEBPACK_IMPORTED_MODULE_4__/* .formatPlatform */ .Bq).join(', ')}; it supports ${supported.join(', ') || 'no platforms'}. ` +
+        throw new _input_js__WEBPACK_IMPORTED_MODULE_6__/* .InputError */ .dz('platforms', `${where} cannot build ${lacking.map(_platform_js__WEBPACK_IMPORTED_MODULE_5__/* .formatPlatform */ .Bq).join(', ')}; it supports ${supported.join(', ') || 'no platforms'}. ` +
             'Remove the platform, or let QEMU emulate it ("qemu: auto"), or use a builder that supports it');
     }
-    _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .info */ .pq(`builder ${name} (${info.driver}) supports ${supported.join(', ')}`);
+    _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .info */ .pq(`builder ${name} (${info.driver}, buildx ${buildxVersion ?? 'of unknown version'}) supports ${supported.join(', ')}`);
     // A docker-driver builder is named after its docker context (buildx makes one per context).
     const dockerContext = info.driver === 'docker' ? name : undefined;
-    return { name, driver: info.driver, platforms: supported, created, dockerContext };
+    return { name, driver: info.driver, platforms: supported, created, dockerContext, buildxVersion };
 }
 /** Post step: removes what {@link setUpBuilder} created; each removal on its own. */
 async function removeBuilder(docker, builder, context) {
@@ -39263,789 +39268,21 @@ async function removeBuilder(docker, builder, context) {
 
 /***/ }),
 
-/***/ 6407:
+/***/ 4707:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
 // EXPORTS
 __nccwpck_require__.d(__webpack_exports__, {
-  YJ: () => (/* binding */ DockerCommandError),
-  hC: () => (/* binding */ createDocker),
-  _X: () => (/* binding */ killRunningCommands),
-  w$: () => (/* binding */ lastLines),
-  dQ: () => (/* binding */ timeoutSentence)
+  K2: () => (/* binding */ installBuildx),
+  Ou: () => (/* binding */ parseBuildxVersion),
+  jZ: () => (/* binding */ readBuildxInstallSettings)
 });
 
-// UNUSED EXPORTS: DEFAULT_TIMEOUT, boundOf, describeArgs, neutralizeCommands, registryIn, runBounded, runWithRetries
-
-// EXTERNAL MODULE: ./node_modules/@actions/core/lib/core.js + 8 modules
-var core = __nccwpck_require__(6058);
-;// CONCATENATED MODULE: external "node:child_process"
-const external_node_child_process_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:child_process");
-// EXTERNAL MODULE: ./src/reference.ts
-var src_reference = __nccwpck_require__(8286);
-// EXTERNAL MODULE: ./src/retry.ts
-var retry = __nccwpck_require__(9809);
-;// CONCATENATED MODULE: ./src/docker.ts
-/**
- * The one wrapper through which every docker / buildx command runs: argv arrays (never shell strings), captured
- * output, a time bound on every command (its whole process group is killed on expiry), retries of transient
- * registry faults, output that cannot issue workflow commands, and errors that say which command failed and why.
- */
-
-
-
-
-/** The bound of commands that talk to no registry and run nothing of the user's (tag, inspect, builder setup…). */
-const DEFAULT_TIMEOUT = { seconds: 600 };
-class DockerCommandError extends Error {
-    args;
-    result;
-    attempts;
-    failure;
-    constructor(args, result, attempts = 1) {
-        const tries = attempts > 1 ? ` after ${attempts} attempts` : '';
-        super(result.timedOut
-            ? `docker ${describeArgs(args)} was killed${tries}: ${timeoutSentence(args, result.timedOut)}`
-            : `docker ${describeArgs(args)} failed${tries} (exit ${result.exitCode}): ${lastLines(result.stderr || result.stdout)}`);
-        this.args = args;
-        this.result = result;
-        this.attempts = attempts;
-        this.name = 'DockerCommandError';
-        this.failure = (0,retry/* classifyFailure */.XE)(`${result.stdout}\n${result.stderr}`);
-    }
-}
-/** The command's subcommand words, without flags' values, for messages: `buildx imagetools inspect`. */
-function describeArgs(args) {
-    const words = [];
-    for (const a of args) {
-        if (a.startsWith('-'))
-            break;
-        words.push(a);
-    }
-    return words.join(' ');
-}
-/** The registry a command talks to: the first argument that is an image reference (`host/repo:tag`, `repo@digest`). */
-function registryIn(args) {
-    const reference = args.find(a => !a.startsWith('-') && /^[a-z0-9.-]+(:\d+)?\/[^\s=,]+([:@][^\s=,/]+)$/i.test(a));
-    return reference ? (0,src_reference/* registryOf */.Fv)(reference) : undefined;
-}
-/** Why a command was killed, naming the registry it talked to and the input that bounds it. */
-function timeoutSentence(args, timeout) {
-    const registry = registryIn(args);
-    const input = timeout.input ? ` (input "${timeout.input}")` : '';
-    const fix = timeout.input ? `; raise "${timeout.input}" if it needs longer` : '';
-    return registry
-        ? `no answer from ${registry} within ${timeout.seconds} s${input}: the registry accepted the connection and did not answer; check that ${registry} is up${fix}`
-        : `it did not finish within ${timeout.seconds} s${input}${fix}`;
-}
-/** A line of a command's output that would be read as a workflow command (`::set-output`, `::error::`) is made inert. */
-function neutralizeCommands(line) {
-    return /^\s*::/.test(line) ? `| ${line}` : line;
-}
-/** The last meaningful lines of a command's output, which is where docker and buildx put the cause. */
-function lastLines(text, count = 3) {
-    const lines = text
-        .split('\n')
-        .map(l => l.trim())
-        .filter(l => l !== '');
-    return lines.slice(-count).join(' | ') || '(no output)';
-}
-const realSleep = ms => new Promise(resolve => setTimeout(resolve, ms));
-/** Process groups of the commands running now, so a cancelled job can kill them all. */
-const running = new Set();
-/** Kills every command still running, with its children (a cancelled job: SIGTERM / SIGINT). */
-function killRunningCommands() {
-    for (const pid of running)
-        killGroup(pid);
-}
-function killGroup(pid) {
-    try {
-        process.kill(-pid, 'SIGKILL');
-    }
-    catch {
-        // already gone
-    }
-}
-/** Echoes a stream line by line, each line made unable to issue workflow commands. */
-function lineEcho(write) {
-    let pending = '';
-    return {
-        push(chunk) {
-            pending += chunk;
-            const lines = pending.split('\n');
-            pending = lines.pop() ?? '';
-            for (const line of lines)
-                write(`${neutralizeCommands(line)}\n`);
-        },
-        flush() {
-            if (pending !== '')
-                write(`${neutralizeCommands(pending)}\n`);
-            pending = '';
-        }
-    };
-}
-/**
- * Runs one command in a process group of its own (so a timeout kills buildx, its plugin and whatever it started),
- * bounded by `timeout`; echoes its output unless silent.
- */
-function runBounded(binary, args, options, timeout) {
-    return new Promise((resolve, reject) => {
-        const silent = options.silent ?? false;
-        if (!silent)
-            process.stdout.write(`[command]${binary} ${args.join(' ')}\n`);
-        const child = (0,external_node_child_process_namespaceObject.spawn)(binary, [...args], { detached: true, stdio: ['pipe', 'pipe', 'pipe'] });
-        let stdout = '';
-        let stderr = '';
-        let timedOut = false;
-        const echoOut = lineEcho(text => process.stdout.write(text));
-        const echoErr = lineEcho(text => process.stderr.write(text));
-        child.stdout.setEncoding('utf8').on('data', (chunk) => {
-            stdout += chunk;
-            if (!silent)
-                echoOut.push(chunk);
-        });
-        child.stderr.setEncoding('utf8').on('data', (chunk) => {
-            stderr += chunk;
-            if (!silent)
-                echoErr.push(chunk);
-        });
-        const timer = setTimeout(() => {
-            timedOut = true;
-            if (child.pid !== undefined)
-                killGroup(child.pid);
-        }, timeout.seconds * 1000);
-        if (child.pid !== undefined)
-            running.add(child.pid);
-        child.on('error', error => {
-            clearTimeout(timer);
-            if (child.pid !== undefined)
-                running.delete(child.pid);
-            reject(new Error(`cannot run "${binary}": ${error.message}. Install the docker CLI with the buildx plugin on the runner.`, { cause: error }));
-        });
-        child.on('close', code => {
-            clearTimeout(timer);
-            if (child.pid !== undefined)
-                running.delete(child.pid);
-            echoOut.flush();
-            echoErr.flush();
-            if (timedOut) {
-                stderr += `\ntimed out: ${timeoutSentence(args, timeout)}\n`;
-                resolve({ exitCode: code ?? 137, stdout, stderr, timedOut: timeout });
-            }
-            else
-                resolve({ exitCode: code ?? 1, stdout, stderr });
-        });
-        child.stdin.on('error', () => undefined);
-        child.stdin.end(options.input ?? '');
-    });
-}
-/** The bound of one attempt: the command's own, else the retry policy's registry timeout, else the default. */
-function boundOf(options) {
-    if (options.timeout)
-        return options.timeout;
-    if (options.retry?.timeoutSeconds !== undefined)
-        return { seconds: options.retry.timeoutSeconds, input: 'registry-timeout' };
-    return DEFAULT_TIMEOUT;
-}
-/** The real docker CLI. */
-function createDocker(binary = 'docker', sleep = realSleep) {
-    const once = (args, options) => runBounded(binary, args, options, boundOf(options));
-    return { run: (args, options = {}) => runWithRetries(once, args, options, sleep) };
-}
-/** Runs `once` until it succeeds, fails for good, or the policy's attempts are spent. */
-async function runWithRetries(once, args, options, sleep) {
-    const policy = options.allowFailure ? retry/* NO_RETRY */.PE : (options.retry ?? retry/* NO_RETRY */.PE);
-    for (let attempt = 1;; attempt++) {
-        const result = await once(args, options);
-        if (result.exitCode === 0 || options.allowFailure)
-            return result;
-        const error = new DockerCommandError(args, result, attempt);
-        if (!(0,retry/* isRetryable */.r3)(error.failure.kind) || attempt >= policy.attempts)
-            throw error;
-        const delay = (0,retry/* retryDelayMs */.qO)(policy, attempt, error.failure);
-        const cause = result.timedOut ? `killed after ${result.timedOut.seconds} s` : error.failure.cause;
-        core/* warning */.$e(`docker ${describeArgs(args)}: ${cause} (attempt ${attempt} of ${policy.attempts}); retrying in ${Math.round(delay / 100) / 10}s: ${lastLines(result.stderr || result.stdout, 1)}`);
-        await sleep(delay);
-    }
-}
-
-
-/***/ }),
-
-/***/ 3916:
-/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
-
-/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
-/* harmony export */   g: () => (/* binding */ errorMessage)
-/* harmony export */ });
-/** A message for any thrown value, not only `Error`. */
-function errorMessage(error) {
-    if (error instanceof Error)
-        return error.message;
-    if (typeof error === 'string')
-        return error;
-    try {
-        return JSON.stringify(error) ?? String(error);
-    }
-    catch {
-        return String(error);
-    }
-}
-
-
-/***/ }),
-
-/***/ 9407:
-/***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
-
-__nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _actions_core__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(6058);
-/* harmony import */ var _docker_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(6407);
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(9208);
-/* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_5__ = __nccwpck_require__(3916);
-/* harmony import */ var _post_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(6661);
-/* harmony import */ var _state_js__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(2462);
-/**
- * Entry point of both the main and the post step (the runner starts the same bundle twice; the post step sees
- * the state the main step saved).
- */
-
-
-
-
-
-
-if ((0,_state_js__WEBPACK_IMPORTED_MODULE_4__/* .isPostStep */ .pq)()) {
-    await (0,_post_js__WEBPACK_IMPORTED_MODULE_3__/* .runPost */ .a)().catch(error => _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .warning */ .$e(`post step: ${(0,_errors_js__WEBPACK_IMPORTED_MODULE_5__/* .errorMessage */ .g)(error)}`));
-}
-else {
-    await (0,_main_js__WEBPACK_IMPORTED_MODULE_2__/* .run */ .e)((0,_docker_js__WEBPACK_IMPORTED_MODULE_1__/* .createDocker */ .hC)(), _main_js__WEBPACK_IMPORTED_MODULE_2__/* .onCancel */ .A).catch(error => _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .setFailed */ .C1((0,_errors_js__WEBPACK_IMPORTED_MODULE_5__/* .errorMessage */ .g)(error)));
-}
-
-__webpack_async_result__();
-} catch(e) { __webpack_async_result__(e); } }, 1);
-
-/***/ }),
-
-/***/ 3599:
-/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
-
-/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
-/* harmony export */   GW: () => (/* binding */ splitCommand),
-/* harmony export */   Vf: () => (/* binding */ readBoolean),
-/* harmony export */   dz: () => (/* binding */ InputError),
-/* harmony export */   kz: () => (/* binding */ readNumber),
-/* harmony export */   ry: () => (/* binding */ splitList),
-/* harmony export */   uz: () => (/* binding */ splitLines)
-/* harmony export */ });
-/**
- * Reading raw inputs: the reader type, the user-facing input error, and list/boolean/number helpers.
- */
-/** A problem with an input the user can fix; the message names the input. */
-class InputError extends Error {
-    input;
-    constructor(input, problem) {
-        super(`input "${input}": ${problem}`);
-        this.input = input;
-        this.name = 'InputError';
-    }
-}
-/** Splits a list input on newlines and commas; trims; drops empty items and `#` comment lines. */
-function splitList(value) {
-    return value
-        .split('\n')
-        .filter(line => !line.trim().startsWith('#'))
-        .flatMap(line => line.split(','))
-        .map(item => item.trim())
-        .filter(item => item !== '');
-}
-/** Splits a list input on newlines only (for items that may hold commas, like cache and annotation specs). */
-function splitLines(value) {
-    return value
-        .split('\n')
-        .map(line => line.trim())
-        .filter(line => line !== '' && !line.startsWith('#'));
-}
-function readBoolean(read, name, fallback) {
-    const value = read(name).trim().toLowerCase();
-    if (value === '')
-        return fallback;
-    if (['true', 'yes', 'on', '1'].includes(value))
-        return true;
-    if (['false', 'no', 'off', '0'].includes(value))
-        return false;
-    throw new InputError(name, `"${read(name).trim()}" is not a boolean: write true or false`);
-}
-function readNumber(read, name, fallback, min, max) {
-    const text = read(name).trim();
-    if (text === '')
-        return fallback;
-    const value = Number(text);
-    if (!Number.isFinite(value) || value < min || value > max) {
-        throw new InputError(name, `"${text}" is not a number from ${min} to ${max}: write one in that range`);
-    }
-    return value;
-}
-/** Splits a command line into words: spaces separate, '…' and "…" quote, \ escapes. No shell runs it. */
-function splitCommand(command) {
-    const words = [];
-    let current = '';
-    let inWord = false;
-    let quote;
-    for (let i = 0; i < command.length; i++) {
-        const c = command[i];
-        if (quote) {
-            if (c === quote)
-                quote = undefined;
-            else if (c === '\\' && quote === '"' && i + 1 < command.length)
-                current += command[++i];
-            else
-                current += c;
-        }
-        else if (c === '"' || c === "'") {
-            quote = c;
-            inWord = true;
-        }
-        else if (c === '\\' && i + 1 < command.length) {
-            current += command[++i];
-            inWord = true;
-        }
-        else if (/\s/.test(c)) {
-            if (inWord)
-                words.push(current);
-            current = '';
-            inWord = false;
-        }
-        else {
-            current += c;
-            inWord = true;
-        }
-    }
-    if (quote)
-        throw new Error(`unterminated ${quote} quote`);
-    if (inWord)
-        words.push(current);
-    return words;
-}
-
-
-/***/ }),
-
-/***/ 49:
-/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
-
-/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
-/* harmony export */   IU: () => (/* binding */ loginBackupFile),
-/* harmony export */   JA: () => (/* binding */ restoreCredentials),
-/* harmony export */   MY: () => (/* binding */ authKey),
-/* harmony export */   R4: () => (/* binding */ logInAll),
-/* harmony export */   Tm: () => (/* binding */ logoutFrom),
-/* harmony export */   rC: () => (/* binding */ readLogins)
-/* harmony export */ });
-/* unused harmony exports maskPasswordLines, alteredPasswordLine, parseLogins, loginArgs, loginTo, dockerConfigFile, storedCredentials */
-/* harmony import */ var _actions_core__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(6058);
-/* harmony import */ var node_fs_promises__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(1455);
-/* harmony import */ var node_fs_promises__WEBPACK_IMPORTED_MODULE_1___default = /*#__PURE__*/__nccwpck_require__.n(node_fs_promises__WEBPACK_IMPORTED_MODULE_1__);
-/* harmony import */ var node_os__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(8161);
-/* harmony import */ var node_os__WEBPACK_IMPORTED_MODULE_2___default = /*#__PURE__*/__nccwpck_require__.n(node_os__WEBPACK_IMPORTED_MODULE_2__);
-/* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(6760);
-/* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_3___default = /*#__PURE__*/__nccwpck_require__.n(node_path__WEBPACK_IMPORTED_MODULE_3__);
-/* harmony import */ var yaml__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(8815);
-/* harmony import */ var _docker_js__WEBPACK_IMPORTED_MODULE_5__ = __nccwpck_require__(6407);
-/* harmony import */ var _input_js__WEBPACK_IMPORTED_MODULE_6__ = __nccwpck_require__(3599);
-/**
- * Registry logins: `docker login --password-stdin` (the password never reaches argv), and logout in the post step
- * for exactly the registries this action logged into. With no login input, credentials an earlier step stored
- * (docker/login-action, `docker login`) are used as they are.
- */
-
-
-
-
-
-
-
-/**
- * `registry` + `username` + `password` for one registry, and `logins` (a YAML list of
- * `{registry, username, password}`) for several.
- */
-function readLogins(read, mask = () => undefined) {
-    const logins = [];
-    const registry = read('registry').trim();
-    const username = read('username').trim();
-    const password = read('password');
-    maskVariants(password, mask);
-    if (username || password) {
-        if (!username)
-            throw new _input_js__WEBPACK_IMPORTED_MODULE_6__/* .InputError */ .dz('username', 'is empty but "password" is set: give both, or neither');
-        if (!password)
-            throw new _input_js__WEBPACK_IMPORTED_MODULE_6__/* .InputError */ .dz('password', 'is empty but "username" is set: give both, or neither');
-        logins.push({ registry, username, password: password.trim() });
-    }
-    else if (registry) {
-        throw new _input_js__WEBPACK_IMPORTED_MODULE_6__/* .InputError */ .dz('registry', `is set (${registry}) but "username" and "password" are not: give them to log in, or drop "registry" to use the credentials an earlier step stored`);
-    }
-    const text = read('logins');
-    if (text.trim()) {
-        maskPasswordLines(text, mask);
-        logins.push(...parseLogins(text));
-    }
-    const seen = new Set();
-    for (const login of logins) {
-        if (seen.has(login.registry)) {
-            throw new _input_js__WEBPACK_IMPORTED_MODULE_6__/* .InputError */ .dz('logins', `registry "${login.registry || 'docker.io'}" is given twice: log in to each registry once`);
-        }
-        seen.add(login.registry);
-    }
-    return logins;
-}
-/** Masks a secret as written and as it may be read (trimmed, unquoted), before anything parses it. */
-function maskVariants(value, mask) {
-    const trimmed = value.trim();
-    const unquoted = /^(['"])(.*)\1$/.exec(trimmed)?.[2];
-    for (const variant of new Set([value, trimmed, unquoted, trimmed.split(/\s+#/)[0]?.trim()])) {
-        if (variant && variant.trim() !== '')
-            mask(variant);
-    }
-}
-/** Masks the value of every `password:` line of the `logins` YAML as written, before the YAML parser sees it. */
-function maskPasswordLines(text, mask) {
-    for (const line of text.split('\n')) {
-        const value = /^\s*(?:-\s+)?password\s*:(.*)$/.exec(line)?.[1];
-        if (value !== undefined)
-            maskVariants(value, mask);
-    }
-}
-/** What to do with a password YAML would read as something else than written. */
-const PASSWORD_FIX = "quote it (password: 'the password', doubling any ' inside), or write password: ${{ toJSON(secrets.NAME) }}";
-/**
- * The first line whose unquoted password YAML would not read as written: it starts with a character YAML
- * reserves (`!` tag, `&` anchor, `*` alias, `%` directive, `@`, backtick, `[`, `{`, `|`, `>`, `#`, …) or holds
- * ` #` (a comment) or `: ` (a mapping). Quoted passwords are YAML's own business.
- */
-function alteredPasswordLine(text) {
-    const lines = text.split('\n');
-    for (let i = 0; i < lines.length; i++) {
-        const value = /^\s*(?:-\s+)?password\s*:\s(.*)$/.exec(lines[i] ?? '')?.[1]?.trim();
-        if (!value || value.startsWith("'") || value.startsWith('"'))
-            continue;
-        if (/^[!&*%@`[\]{},|>#?:-](\s|$)|^[!&*%@`[\]{},|>#]/.test(value) || /\s#/.test(value) || /:(\s|$)/.test(value))
-            return i + 1;
-    }
-    return undefined;
-}
-/**
- * Parses the `logins` input. Messages never quote a line or a password. A password YAML would alter (a tag `!x`,
- * an anchor `&x`, an alias `*x`, a comment ` #x`, a leading `%`, `@` or backtick, …) is refused, naming the fix.
- */
-function parseLogins(text) {
-    const altered = alteredPasswordLine(text);
-    if (altered !== undefined) {
-        throw new _input_js__WEBPACK_IMPORTED_MODULE_6__/* .InputError */ .dz('logins', `the password on line ${altered} would be read by YAML as something else than written: ${PASSWORD_FIX}`);
-    }
-    // Failsafe schema: every value stays the text written (a password 0123 is not the number 123).
-    const document = (0,yaml__WEBPACK_IMPORTED_MODULE_4__/* .parseDocument */ .Tp)(text, { schema: 'failsafe' });
-    const [problem] = document.errors;
-    if (problem) {
-        // The YAML parser's message can quote the offending line, which may hold a password: keep only its position.
-        const line = problem.linePos?.[0]?.line;
-        throw new _input_js__WEBPACK_IMPORTED_MODULE_6__/* .InputError */ .dz('logins', `is not valid YAML${line ? ` (line ${line})` : ''}: write a list of {registry, username, password}`);
-    }
-    const contents = document.contents;
-    if ((0,yaml__WEBPACK_IMPORTED_MODULE_4__/* .isSeq */ .oP)(contents)) {
-        contents.items.forEach((item, i) => {
-            if (!(0,yaml__WEBPACK_IMPORTED_MODULE_4__/* .isMap */ .jh)(item))
-                return;
-            const pair = item.items.find(p => (0,yaml__WEBPACK_IMPORTED_MODULE_4__/* .isScalar */ .jn)(p.key) && p.key.value === 'password');
-            const value = pair?.value;
-            const altered = (0,yaml__WEBPACK_IMPORTED_MODULE_4__/* .isAlias */ .Vj)(value) || ((0,yaml__WEBPACK_IMPORTED_MODULE_4__/* .isScalar */ .jn)(value) && (value.tag !== undefined || value.anchor !== undefined || value.comment !== undefined));
-            if (altered) {
-                throw new _input_js__WEBPACK_IMPORTED_MODULE_6__/* .InputError */ .dz('logins', `the password of entry ${i + 1} holds a YAML tag, anchor, alias or comment, so YAML would read it as something else than written: ${PASSWORD_FIX}`);
-            }
-        });
-    }
-    const doc = document.toJS();
-    if (!Array.isArray(doc))
-        throw new _input_js__WEBPACK_IMPORTED_MODULE_6__/* .InputError */ .dz('logins', 'is not a YAML list: write one "- registry: HOST" entry with username and password per registry');
-    return doc.map((entry, i) => {
-        const item = entry;
-        const field = (name) => {
-            const value = item?.[name];
-            return typeof value === 'string' ? value.trim() : '';
-        };
-        if (typeof item !== 'object' || item === null)
-            throw new _input_js__WEBPACK_IMPORTED_MODULE_6__/* .InputError */ .dz('logins', `entry ${i + 1} is not a mapping of registry, username, password`);
-        const unknown = Object.keys(item).filter(k => !['registry', 'username', 'password'].includes(k));
-        if (unknown.length)
-            throw new _input_js__WEBPACK_IMPORTED_MODULE_6__/* .InputError */ .dz('logins', `entry ${i + 1} has unknown key(s) ${unknown.join(', ')}: use registry, username, password`);
-        const login = { registry: field('registry'), username: field('username'), password: field('password') };
-        if (!login.registry)
-            throw new _input_js__WEBPACK_IMPORTED_MODULE_6__/* .InputError */ .dz('logins', `entry ${i + 1} has no registry: give the registry host, e.g. ghcr.io`);
-        if (!login.username || !login.password)
-            throw new _input_js__WEBPACK_IMPORTED_MODULE_6__/* .InputError */ .dz('logins', `entry ${i + 1} (${login.registry}) needs both username and password: give both`);
-        return login;
-    });
-}
-function loginArgs(login) {
-    const args = ['login', '--username', login.username, '--password-stdin'];
-    if (login.registry)
-        args.push(login.registry);
-    return args;
-}
-async function loginTo(docker, login, retry) {
-    const where = login.registry || 'docker.io';
-    try {
-        await docker.run(loginArgs(login), { input: login.password, retry, silent: true });
-    }
-    catch (error) {
-        if (!(error instanceof _docker_js__WEBPACK_IMPORTED_MODULE_5__/* .DockerCommandError */ .YJ))
-            throw error;
-        const detail = (0,_docker_js__WEBPACK_IMPORTED_MODULE_5__/* .lastLines */ .w$)(error.result.stderr || error.result.stdout, 1);
-        if (error.failure.kind === 'auth') {
-            throw new Error(`login to ${where} failed: the registry refused user "${login.username}" with the given password (${detail}); check the "username" and "password" inputs (or "logins", or the secret behind them)`, { cause: error });
-        }
-        throw new Error(`login to ${where} failed: ${detail}: check the registry host in input "registry" (or "logins") and that the registry is up`, {
-            cause: error
-        });
-    }
-}
-async function logoutFrom(docker, registry) {
-    const args = registry ? ['logout', registry] : ['logout'];
-    await docker.run(args, { silent: true });
-}
-/** The docker CLI's config file, where `docker login` stores credentials (`$DOCKER_CONFIG/config.json`). */
-function dockerConfigFile(env = process.env) {
-    return node_path__WEBPACK_IMPORTED_MODULE_3__.join(env.DOCKER_CONFIG || node_path__WEBPACK_IMPORTED_MODULE_3__.join((0,node_os__WEBPACK_IMPORTED_MODULE_2__.homedir)(), '.docker'), 'config.json');
-}
-/** The key `docker login` stores a registry's credentials under ('' is Docker Hub). */
-function authKey(registry) {
-    return registry || 'https://index.docker.io/v1/';
-}
-/** Where the main step keeps the credentials a runner had before this run's logins (in its work directory, mode 0600). */
-function loginBackupFile(workDir) {
-    return node_path__WEBPACK_IMPORTED_MODULE_3__.join(workDir, 'logins-before.json');
-}
-async function readDockerConfig(file) {
-    const text = await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_1__.readFile)(file, 'utf8').catch(() => '');
-    try {
-        const parsed = JSON.parse(text || '{}');
-        return typeof parsed === 'object' && parsed !== null ? parsed : {};
-    }
-    catch {
-        return {};
-    }
-}
-/** The `auths` entry a registry has in the docker config now, if any. */
-async function storedCredentials(registry, file = dockerConfigFile()) {
-    const auths = (await readDockerConfig(file)).auths;
-    return auths?.[authKey(registry)];
-}
-/** Puts a registry's `auths` entry back as it was before this run logged in. */
-async function restoreCredentials(registry, entry, file = dockerConfigFile()) {
-    const config = await readDockerConfig(file);
-    const auths = { ...(config.auths ?? {}), [authKey(registry)]: entry };
-    await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_1__.writeFile)(file, `${JSON.stringify({ ...config, auths }, null, '\t')}\n`, { mode: 0o600 });
-}
-/**
- * Logs in to every registry in order. Where the runner already had credentials for a registry (a self-hosted
- * runner's own login), they are kept in `backupFile` first, for the post step to put back instead of logging out.
- * `remember` is told the registries logged into so far after each one, so the post step handles exactly those
- * even when a later login fails.
- */
-async function logInAll(docker, logins, retry, remember, backupFile) {
-    if (logins.length === 0) {
-        _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .info */ .pq('no login inputs: using the credentials earlier steps stored');
-        return;
-    }
-    const loggedIn = [];
-    const before = {};
-    for (const login of logins) {
-        const stored = backupFile ? await storedCredentials(login.registry) : undefined;
-        if (stored !== undefined && backupFile) {
-            before[authKey(login.registry)] = stored;
-            await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_1__.writeFile)(backupFile, JSON.stringify(before), { mode: 0o600 });
-            _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .info */ .pq(`${login.registry || 'docker.io'} had credentials before this run: the post step puts them back`);
-        }
-        await loginTo(docker, login, retry);
-        loggedIn.push(login.registry);
-        remember([...loggedIn]);
-        _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .info */ .pq(`logged in to ${login.registry || 'docker.io'} as ${login.username}`);
-    }
-}
-
-
-/***/ }),
-
-/***/ 9208:
-/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
-
-
-// EXPORTS
-__nccwpck_require__.d(__webpack_exports__, {
-  A: () => (/* binding */ onCancel),
-  e: () => (/* binding */ run)
-});
+// UNUSED EXPORTS: BuildxInstallError, DEFAULT_BUILDX_DOWNLOAD_URL, checksumsUrl, dockerConfigDir, parseChecksums, releasePlatform, releaseUrl, sameVersion, sha256File
 
 // EXTERNAL MODULE: ./node_modules/@actions/core/lib/core.js + 8 modules
 var lib_core = __nccwpck_require__(6058);
-// EXTERNAL MODULE: external "node:fs/promises"
-var promises_ = __nccwpck_require__(1455);
-// EXTERNAL MODULE: external "node:os"
-var external_node_os_ = __nccwpck_require__(8161);
-// EXTERNAL MODULE: external "node:path"
-var external_node_path_ = __nccwpck_require__(6760);
-// EXTERNAL MODULE: ./src/input.ts
-var src_input = __nccwpck_require__(3599);
-// EXTERNAL MODULE: ./src/docker.ts + 1 modules
-var src_docker = __nccwpck_require__(6407);
-// EXTERNAL MODULE: ./src/platform.ts
-var src_platform = __nccwpck_require__(3728);
-;// CONCATENATED MODULE: ./src/build.ts
-/**
- * `docker buildx build`: the argv from settings, and what buildx reports back in its metadata file.
- */
-
-
-
-
-
-/** The argv (after `docker`) for one multi-platform build. */
-function buildxBuildArgs(request) {
-    const args = request.dockerContext ? ['--context', request.dockerContext, 'buildx', 'build'] : ['buildx', 'build'];
-    if (request.builder)
-        args.push('--builder', request.builder);
-    args.push('--file', request.file, '--platform', request.platforms.map(src_platform/* formatPlatform */.Bq).join(','));
-    if (request.target)
-        args.push('--target', request.target);
-    for (const arg of request.buildArgs)
-        args.push('--build-arg', `${arg.name}=${arg.value}`);
-    for (const label of request.labels ?? [])
-        args.push('--label', label);
-    for (const annotation of request.annotations ?? [])
-        args.push('--annotation', annotation);
-    for (const secret of request.secretFiles ?? [])
-        args.push('--secret', `id=${secret.id},src=${secret.file}`);
-    for (const cache of request.cacheFrom ?? [])
-        args.push('--cache-from', cache);
-    for (const cache of request.cacheTo ?? [])
-        args.push('--cache-to', cache);
-    if (request.noCache)
-        args.push('--no-cache');
-    if (request.pull)
-        args.push('--pull');
-    if (request.provenance !== undefined)
-        args.push(`--provenance=${request.provenance}`);
-    if (request.sbom !== undefined)
-        args.push(`--sbom=${request.sbom}`);
-    switch (request.output.kind) {
-        case 'load':
-            args.push('--tag', request.output.name, '--load');
-            break;
-        case 'push-by-digest':
-            args.push('--output', `type=image,name=${request.output.repository},push-by-digest=true,name-canonical=true,push=true`);
-            break;
-        case 'none':
-            break;
-    }
-    args.push('--metadata-file', request.metadataFile);
-    args.push(request.context);
-    return args;
-}
-function parseBuildMetadata(json) {
-    let raw;
-    try {
-        raw = JSON.parse(json);
-    }
-    catch (error) {
-        throw new Error(`buildx wrote a metadata file that is not JSON: ${error.message}`, { cause: error });
-    }
-    if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
-        throw new Error('buildx wrote a metadata file that is not a JSON object');
-    }
-    const record = raw;
-    const digest = record['containerimage.digest'];
-    const names = record['image.name'];
-    return {
-        digest: typeof digest === 'string' ? digest : undefined,
-        imageNames: typeof names === 'string' ? names.split(',').filter(n => n !== '') : [],
-        raw: record
-    };
-}
-/**
- * The platform and cause of a failed build, from buildx's progress output. buildx prefixes each step with
- * `[linux/arm64 build 3/4]` and ends with `ERROR: failed to solve: ...`.
- */
-function describeBuildFailure(output) {
-    const lines = output.split('\n').map(l => l.trim());
-    const errorLine = [...lines].reverse().find(l => /^ERROR:/.test(l) || /^error:/i.test(l));
-    const cause = (errorLine ?? lines.filter(l => l !== '').slice(-1)[0] ?? 'no output').replace(/^ERROR:\s*/, '');
-    const failedStep = [...lines].reverse().find(l => /^> \[[^\]]+\]/.test(l)) ?? '';
-    const platform = /\[(\w+\/[\w.]+(?:\/\w+)?)\s/.exec(failedStep)?.[1];
-    const step = /^> \[[^\]]+\]\s*(.*?):?$/.exec(failedStep)?.[1];
-    const where = platform ? ` for ${platform}` : '';
-    const what = step ? ` at \`${step}\`` : '';
-    return `the build failed${where}${what}: ${cause}`;
-}
-/** The build's bound: GitHub's limit of a job (6 h); a build's own steps have no shorter natural limit. */
-const BUILD_TIMEOUT = { seconds: 6 * 3600 };
-class BuildError extends Error {
-    name = 'BuildError';
-}
-/** Runs the build and returns buildx's metadata. A failed build ends in a {@link BuildError} naming the platform. */
-async function runBuild(docker, request, retry) {
-    try {
-        await docker.run(buildxBuildArgs(request), retry ? { retry, timeout: BUILD_TIMEOUT } : { timeout: BUILD_TIMEOUT });
-    }
-    catch (error) {
-        if (error instanceof src_docker/* DockerCommandError */.YJ) {
-            const failure = describeBuildFailure(error.result.stderr || error.result.stdout);
-            throw new BuildError(`${failure}; fix ${request.file} (the step's output is in the build log above)`, { cause: error });
-        }
-        throw error;
-    }
-    let json;
-    try {
-        json = await (0,promises_.readFile)(request.metadataFile, 'utf8');
-    }
-    catch (error) {
-        throw new Error(`buildx succeeded but wrote no metadata file at ${request.metadataFile}`, { cause: error });
-    }
-    return parseBuildMetadata(json);
-}
-/**
- * Where a build's result goes for a driver: the `docker` driver loads into the engine's store (it cannot push by
- * digest); other drivers push by digest when publishing, and keep the result in their cache otherwise.
- */
-function chooseOutput(driver, push, firstRepository, stagingName) {
-    if (driver === 'docker')
-        return { kind: 'load', name: stagingName };
-    return push ? { kind: 'push-by-digest', repository: firstRepository } : { kind: 'none' };
-}
-/** Fails early, naming the input, when the context or the Dockerfile is not there. */
-async function checkBuildFiles(context, file) {
-    const contextStat = await (0,promises_.stat)(context).catch(() => undefined);
-    if (!contextStat?.isDirectory()) {
-        throw new src_input/* InputError */.dz('context', `directory "${context}" does not exist (relative paths start at ${process.cwd()}): check out the repository first, or fix the path`);
-    }
-    const fileStat = await (0,promises_.stat)(file).catch(() => undefined);
-    if (!fileStat?.isFile()) {
-        throw new src_input/* InputError */.dz('file', `Dockerfile "${file}" does not exist (relative paths start at ${process.cwd()}): set "file" to its path`);
-    }
-}
-/** Writes each build secret to its own file (mode 0600) in `dir`, for `--secret id=...,src=FILE`. */
-async function writeSecretFiles(dir, secrets) {
-    const files = [];
-    for (const secret of secrets) {
-        const file = external_node_path_.join(dir, `secret-${files.length}`);
-        await (0,promises_.writeFile)(file, secret.value, { mode: 0o600 });
-        files.push({ id: secret.id, file });
-    }
-    return files;
-}
-
-// EXTERNAL MODULE: ./src/builder.ts
-var src_builder = __nccwpck_require__(4868);
 // EXTERNAL MODULE: ./node_modules/@actions/io/lib/io.js
 var lib_io = __nccwpck_require__(8701);
 // EXTERNAL MODULE: external "crypto"
@@ -40868,6 +40105,14 @@ function _unique(values) {
 var external_node_crypto_ = __nccwpck_require__(7598);
 // EXTERNAL MODULE: external "node:fs"
 var external_node_fs_ = __nccwpck_require__(3024);
+// EXTERNAL MODULE: external "node:fs/promises"
+var promises_ = __nccwpck_require__(1455);
+// EXTERNAL MODULE: external "node:os"
+var external_node_os_ = __nccwpck_require__(8161);
+// EXTERNAL MODULE: external "node:path"
+var external_node_path_ = __nccwpck_require__(6760);
+// EXTERNAL MODULE: ./src/input.ts
+var input = __nccwpck_require__(3599);
 ;// CONCATENATED MODULE: ./src/buildx-install.ts
 /**
  * A pinned buildx (`buildx-version`): when the installed one differs, download that release (from GitHub, or the
@@ -40888,17 +40133,17 @@ function readBuildxInstallSettings(read) {
     const raw = read('buildx-version').trim();
     const version = raw.replace(/^v/, '') || undefined;
     if (version !== undefined && !/^\d+\.\d+\.\d+(?:[-+][0-9A-Za-z.+-]+)?$/.test(version)) {
-        throw new src_input/* InputError */.dz('buildx-version', `"${raw}" is not a buildx release version: write it like 0.13.1`);
+        throw new input/* InputError */.dz('buildx-version', `"${raw}" is not a buildx release version: write it like 0.13.1`);
     }
     const downloadUrl = read('buildx-download-url').trim() || DEFAULT_BUILDX_DOWNLOAD_URL;
     if (!downloadUrl.includes('{version}')) {
-        throw new src_input/* InputError */.dz('buildx-download-url', 'has no {version} placeholder: write a URL template like the default');
+        throw new input/* InputError */.dz('buildx-download-url', 'has no {version} placeholder: write a URL template like the default');
     }
     try {
         new URL(downloadUrl.replace(/\{(version|os|arch)\}/g, 'x'));
     }
     catch {
-        throw new src_input/* InputError */.dz('buildx-download-url', `"${downloadUrl}" is not a URL template`);
+        throw new input/* InputError */.dz('buildx-download-url', `"${downloadUrl}" is not a URL template`);
     }
     return { version, downloadUrl };
 }
@@ -41036,6 +40281,922 @@ async function installBuildx(docker, settings, env = process.env) {
     return { version, source, plugin };
 }
 
+
+/***/ }),
+
+/***/ 6407:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+
+// EXPORTS
+__nccwpck_require__.d(__webpack_exports__, {
+  YJ: () => (/* binding */ DockerCommandError),
+  hC: () => (/* binding */ createDocker),
+  _X: () => (/* binding */ killRunningCommands),
+  w$: () => (/* binding */ lastLines),
+  dQ: () => (/* binding */ timeoutSentence)
+});
+
+// UNUSED EXPORTS: DEFAULT_TIMEOUT, boundOf, describeArgs, neutralizeCommands, registryIn, runBounded, runWithRetries
+
+// EXTERNAL MODULE: ./node_modules/@actions/core/lib/core.js + 8 modules
+var core = __nccwpck_require__(6058);
+;// CONCATENATED MODULE: external "node:child_process"
+const external_node_child_process_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:child_process");
+// EXTERNAL MODULE: ./src/reference.ts
+var src_reference = __nccwpck_require__(8286);
+// EXTERNAL MODULE: ./src/retry.ts
+var retry = __nccwpck_require__(9809);
+;// CONCATENATED MODULE: ./src/docker.ts
+/**
+ * The one wrapper through which every docker / buildx command runs: argv arrays (never shell strings), captured
+ * output, a time bound on every command (its whole process group is killed on expiry), retries of transient
+ * registry faults, output that cannot issue workflow commands, and errors that say which command failed and why.
+ */
+
+
+
+
+/** The bound of commands that talk to no registry and run nothing of the user's (tag, inspect, builder setup…). */
+const DEFAULT_TIMEOUT = { seconds: 600 };
+class DockerCommandError extends Error {
+    args;
+    result;
+    attempts;
+    failure;
+    constructor(args, result, attempts = 1) {
+        const tries = attempts > 1 ? ` after ${attempts} attempts` : '';
+        super(result.timedOut
+            ? `docker ${describeArgs(args)} was killed${tries}: ${timeoutSentence(args, result.timedOut)}`
+            : `docker ${describeArgs(args)} failed${tries} (exit ${result.exitCode}): ${lastLines(result.stderr || result.stdout)}`);
+        this.args = args;
+        this.result = result;
+        this.attempts = attempts;
+        this.name = 'DockerCommandError';
+        this.failure = (0,retry/* classifyFailure */.XE)(`${result.stdout}\n${result.stderr}`);
+    }
+}
+/** The command's subcommand words, without flags' values, for messages: `buildx imagetools inspect`. */
+function describeArgs(args) {
+    const words = [];
+    for (const a of args) {
+        if (a.startsWith('-'))
+            break;
+        words.push(a);
+    }
+    return words.join(' ');
+}
+/** The registry a command talks to: the first argument that is an image reference (`host/repo:tag`, `repo@digest`). */
+function registryIn(args) {
+    const reference = args.find(a => !a.startsWith('-') && /^[a-z0-9.-]+(:\d+)?\/[^\s=,]+([:@][^\s=,/]+)$/i.test(a));
+    return reference ? (0,src_reference/* registryOf */.Fv)(reference) : undefined;
+}
+/** Why a command was killed, naming the registry it talked to and the input that bounds it. */
+function timeoutSentence(args, timeout) {
+    const registry = registryIn(args);
+    const input = timeout.input ? ` (input "${timeout.input}")` : '';
+    const fix = timeout.input ? `; raise "${timeout.input}" if it needs longer` : '';
+    return registry
+        ? `no answer from ${registry} within ${timeout.seconds} s${input}: the registry accepted the connection and did not answer; check that ${registry} is up${fix}`
+        : `it did not finish within ${timeout.seconds} s${input}${fix}`;
+}
+/** A line of a command's output that would be read as a workflow command (`::set-output`, `::error::`) is made inert. */
+function neutralizeCommands(line) {
+    return /^\s*::/.test(line) ? `| ${line}` : line;
+}
+/** The last meaningful lines of a command's output, which is where docker and buildx put the cause. */
+function lastLines(text, count = 3) {
+    const lines = text
+        .split('\n')
+        .map(l => l.trim())
+        .filter(l => l !== '');
+    return lines.slice(-count).join(' | ') || '(no output)';
+}
+const realSleep = ms => new Promise(resolve => setTimeout(resolve, ms));
+/** Process groups of the commands running now, so a cancelled job can kill them all. */
+const running = new Set();
+/** Kills every command still running, with its children (a cancelled job: SIGTERM / SIGINT). */
+function killRunningCommands() {
+    for (const pid of running)
+        killGroup(pid);
+}
+function killGroup(pid) {
+    try {
+        process.kill(-pid, 'SIGKILL');
+    }
+    catch {
+        // already gone
+    }
+}
+/** Echoes a stream line by line, each line made unable to issue workflow commands. */
+function lineEcho(write) {
+    let pending = '';
+    return {
+        push(chunk) {
+            pending += chunk;
+            const lines = pending.split('\n');
+            pending = lines.pop() ?? '';
+            for (const line of lines)
+                write(`${neutralizeCommands(line)}\n`);
+        },
+        flush() {
+            if (pending !== '')
+                write(`${neutralizeCommands(pending)}\n`);
+            pending = '';
+        }
+    };
+}
+/**
+ * Runs one command in a process group of its own (so a timeout kills buildx, its plugin and whatever it started),
+ * bounded by `timeout`; echoes its output unless silent.
+ */
+function runBounded(binary, args, options, timeout) {
+    return new Promise((resolve, reject) => {
+        const silent = options.silent ?? false;
+        if (!silent)
+            process.stdout.write(`[command]${binary} ${args.join(' ')}\n`);
+        const child = (0,external_node_child_process_namespaceObject.spawn)(binary, [...args], { detached: true, stdio: ['pipe', 'pipe', 'pipe'] });
+        let stdout = '';
+        let stderr = '';
+        let timedOut = false;
+        const echoOut = lineEcho(text => process.stdout.write(text));
+        const echoErr = lineEcho(text => process.stderr.write(text));
+        child.stdout.setEncoding('utf8').on('data', (chunk) => {
+            stdout += chunk;
+            if (!silent)
+                echoOut.push(chunk);
+        });
+        child.stderr.setEncoding('utf8').on('data', (chunk) => {
+            stderr += chunk;
+            if (!silent)
+                echoErr.push(chunk);
+        });
+        const timer = setTimeout(() => {
+            timedOut = true;
+            if (child.pid !== undefined)
+                killGroup(child.pid);
+        }, timeout.seconds * 1000);
+        if (child.pid !== undefined)
+            running.add(child.pid);
+        child.on('error', error => {
+            clearTimeout(timer);
+            if (child.pid !== undefined)
+                running.delete(child.pid);
+            reject(new Error(`cannot run "${binary}": ${error.message}. Install the docker CLI with the buildx plugin on the runner.`, { cause: error }));
+        });
+        child.on('close', code => {
+            clearTimeout(timer);
+            if (child.pid !== undefined)
+                running.delete(child.pid);
+            echoOut.flush();
+            echoErr.flush();
+            if (timedOut) {
+                stderr += `\ntimed out: ${timeoutSentence(args, timeout)}\n`;
+                resolve({ exitCode: code ?? 137, stdout, stderr, timedOut: timeout });
+            }
+            else
+                resolve({ exitCode: code ?? 1, stdout, stderr });
+        });
+        child.stdin.on('error', () => undefined);
+        child.stdin.end(options.input ?? '');
+    });
+}
+/** The bound of one attempt: the command's own, else the retry policy's registry timeout, else the default. */
+function boundOf(options) {
+    if (options.timeout)
+        return options.timeout;
+    if (options.retry?.timeoutSeconds !== undefined)
+        return { seconds: options.retry.timeoutSeconds, input: 'registry-timeout' };
+    return DEFAULT_TIMEOUT;
+}
+/** The real docker CLI. */
+function createDocker(binary = 'docker', sleep = realSleep) {
+    const once = (args, options) => runBounded(binary, args, options, boundOf(options));
+    return { run: (args, options = {}) => runWithRetries(once, args, options, sleep) };
+}
+/** Runs `once` until it succeeds, fails for good, or the policy's attempts are spent. */
+async function runWithRetries(once, args, options, sleep) {
+    const policy = options.allowFailure ? retry/* NO_RETRY */.PE : (options.retry ?? retry/* NO_RETRY */.PE);
+    for (let attempt = 1;; attempt++) {
+        const result = await once(args, options);
+        if (result.exitCode === 0 || options.allowFailure)
+            return result;
+        const error = new DockerCommandError(args, result, attempt);
+        if (!(0,retry/* isRetryable */.r3)(error.failure.kind) || attempt >= policy.attempts)
+            throw error;
+        const delay = (0,retry/* retryDelayMs */.qO)(policy, attempt, error.failure);
+        const cause = result.timedOut ? `killed after ${result.timedOut.seconds} s` : error.failure.cause;
+        core/* warning */.$e(`docker ${describeArgs(args)}: ${cause} (attempt ${attempt} of ${policy.attempts}); retrying in ${Math.round(delay / 100) / 10}s: ${lastLines(result.stderr || result.stdout, 1)}`);
+        await sleep(delay);
+    }
+}
+
+
+/***/ }),
+
+/***/ 3916:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   g: () => (/* binding */ errorMessage)
+/* harmony export */ });
+/** A message for any thrown value, not only `Error`. */
+function errorMessage(error) {
+    if (error instanceof Error)
+        return error.message;
+    if (typeof error === 'string')
+        return error;
+    try {
+        return JSON.stringify(error) ?? String(error);
+    }
+    catch {
+        return String(error);
+    }
+}
+
+
+/***/ }),
+
+/***/ 9407:
+/***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
+
+__nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
+/* harmony import */ var _actions_core__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(6058);
+/* harmony import */ var _docker_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(6407);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(1571);
+/* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_5__ = __nccwpck_require__(3916);
+/* harmony import */ var _post_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(6661);
+/* harmony import */ var _state_js__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(2462);
+/**
+ * Entry point of both the main and the post step (the runner starts the same bundle twice; the post step sees
+ * the state the main step saved).
+ */
+
+
+
+
+
+
+if ((0,_state_js__WEBPACK_IMPORTED_MODULE_4__/* .isPostStep */ .pq)()) {
+    await (0,_post_js__WEBPACK_IMPORTED_MODULE_3__/* .runPost */ .a)().catch(error => _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .warning */ .$e(`post step: ${(0,_errors_js__WEBPACK_IMPORTED_MODULE_5__/* .errorMessage */ .g)(error)}`));
+}
+else {
+    await (0,_main_js__WEBPACK_IMPORTED_MODULE_2__/* .run */ .e)((0,_docker_js__WEBPACK_IMPORTED_MODULE_1__/* .createDocker */ .hC)(), _main_js__WEBPACK_IMPORTED_MODULE_2__/* .onCancel */ .A).catch(error => _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .setFailed */ .C1((0,_errors_js__WEBPACK_IMPORTED_MODULE_5__/* .errorMessage */ .g)(error)));
+}
+
+__webpack_async_result__();
+} catch(e) { __webpack_async_result__(e); } }, 1);
+
+/***/ }),
+
+/***/ 3599:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   GW: () => (/* binding */ splitCommand),
+/* harmony export */   Vf: () => (/* binding */ readBoolean),
+/* harmony export */   dz: () => (/* binding */ InputError),
+/* harmony export */   kz: () => (/* binding */ readNumber),
+/* harmony export */   ry: () => (/* binding */ splitList),
+/* harmony export */   uz: () => (/* binding */ splitLines)
+/* harmony export */ });
+/**
+ * Reading raw inputs: the reader type, the user-facing input error, and list/boolean/number helpers.
+ */
+/** A problem with an input the user can fix; the message names the input. */
+class InputError extends Error {
+    input;
+    constructor(input, problem) {
+        super(`input "${input}": ${problem}`);
+        this.input = input;
+        this.name = 'InputError';
+    }
+}
+/** Splits a list input on newlines and commas; trims; drops empty items and `#` comment lines. */
+function splitList(value) {
+    return value
+        .split('\n')
+        .filter(line => !line.trim().startsWith('#'))
+        .flatMap(line => line.split(','))
+        .map(item => item.trim())
+        .filter(item => item !== '');
+}
+/** Splits a list input on newlines only (for items that may hold commas, like cache and annotation specs). */
+function splitLines(value) {
+    return value
+        .split('\n')
+        .map(line => line.trim())
+        .filter(line => line !== '' && !line.startsWith('#'));
+}
+function readBoolean(read, name, fallback) {
+    const value = read(name).trim().toLowerCase();
+    if (value === '')
+        return fallback;
+    if (['true', 'yes', 'on', '1'].includes(value))
+        return true;
+    if (['false', 'no', 'off', '0'].includes(value))
+        return false;
+    throw new InputError(name, `"${read(name).trim()}" is not a boolean: write true or false`);
+}
+function readNumber(read, name, fallback, min, max) {
+    const text = read(name).trim();
+    if (text === '')
+        return fallback;
+    const value = Number(text);
+    if (!Number.isFinite(value) || value < min || value > max) {
+        throw new InputError(name, `"${text}" is not a number from ${min} to ${max}: write one in that range`);
+    }
+    return value;
+}
+/** Splits a command line into words: spaces separate, '…' and "…" quote, \ escapes. No shell runs it. */
+function splitCommand(command) {
+    const words = [];
+    let current = '';
+    let inWord = false;
+    let quote;
+    for (let i = 0; i < command.length; i++) {
+        const c = command[i];
+        if (quote) {
+            if (c === quote)
+                quote = undefined;
+            else if (c === '\\' && quote === '"' && i + 1 < command.length)
+                current += command[++i];
+            else
+                current += c;
+        }
+        else if (c === '"' || c === "'") {
+            quote = c;
+            inWord = true;
+        }
+        else if (c === '\\' && i + 1 < command.length) {
+            current += command[++i];
+            inWord = true;
+        }
+        else if (/\s/.test(c)) {
+            if (inWord)
+                words.push(current);
+            current = '';
+            inWord = false;
+        }
+        else {
+            current += c;
+            inWord = true;
+        }
+    }
+    if (quote)
+        throw new Error(`unterminated ${quote} quote`);
+    if (inWord)
+        words.push(current);
+    return words;
+}
+
+
+/***/ }),
+
+/***/ 49:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   IU: () => (/* binding */ loginBackupFile),
+/* harmony export */   JA: () => (/* binding */ restoreCredentials),
+/* harmony export */   MY: () => (/* binding */ authKey),
+/* harmony export */   R4: () => (/* binding */ logInAll),
+/* harmony export */   Tm: () => (/* binding */ logoutFrom),
+/* harmony export */   rC: () => (/* binding */ readLogins)
+/* harmony export */ });
+/* unused harmony exports maskPasswordLines, alteredPasswordLine, parseLogins, loginArgs, loginTo, dockerConfigFile, storedCredentials */
+/* harmony import */ var _actions_core__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(6058);
+/* harmony import */ var node_fs_promises__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(1455);
+/* harmony import */ var node_fs_promises__WEBPACK_IMPORTED_MODULE_1___default = /*#__PURE__*/__nccwpck_require__.n(node_fs_promises__WEBPACK_IMPORTED_MODULE_1__);
+/* harmony import */ var node_os__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(8161);
+/* harmony import */ var node_os__WEBPACK_IMPORTED_MODULE_2___default = /*#__PURE__*/__nccwpck_require__.n(node_os__WEBPACK_IMPORTED_MODULE_2__);
+/* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(6760);
+/* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_3___default = /*#__PURE__*/__nccwpck_require__.n(node_path__WEBPACK_IMPORTED_MODULE_3__);
+/* harmony import */ var yaml__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(8815);
+/* harmony import */ var _docker_js__WEBPACK_IMPORTED_MODULE_5__ = __nccwpck_require__(6407);
+/* harmony import */ var _input_js__WEBPACK_IMPORTED_MODULE_6__ = __nccwpck_require__(3599);
+/**
+ * Registry logins: `docker login --password-stdin` (the password never reaches argv), and logout in the post step
+ * for exactly the registries this action logged into. With no login input, credentials an earlier step stored
+ * (docker/login-action, `docker login`) are used as they are.
+ */
+
+
+
+
+
+
+
+/**
+ * `registry` + `username` + `password` for one registry, and `logins` (a YAML list of
+ * `{registry, username, password}`) for several.
+ */
+function readLogins(read, mask = () => undefined) {
+    const logins = [];
+    const registry = read('registry').trim();
+    const username = read('username').trim();
+    const password = read('password');
+    maskVariants(password, mask);
+    if (username || password) {
+        if (!username)
+            throw new _input_js__WEBPACK_IMPORTED_MODULE_6__/* .InputError */ .dz('username', 'is empty but "password" is set: give both, or neither');
+        if (!password)
+            throw new _input_js__WEBPACK_IMPORTED_MODULE_6__/* .InputError */ .dz('password', 'is empty but "username" is set: give both, or neither');
+        logins.push({ registry, username, password: password.trim() });
+    }
+    else if (registry) {
+        throw new _input_js__WEBPACK_IMPORTED_MODULE_6__/* .InputError */ .dz('registry', `is set (${registry}) but "username" and "password" are not: give them to log in, or drop "registry" to use the credentials an earlier step stored`);
+    }
+    const text = read('logins');
+    if (text.trim()) {
+        maskPasswordLines(text, mask);
+        logins.push(...parseLogins(text));
+    }
+    const seen = new Set();
+    for (const login of logins) {
+        if (seen.has(login.registry)) {
+            throw new _input_js__WEBPACK_IMPORTED_MODULE_6__/* .InputError */ .dz('logins', `registry "${login.registry || 'docker.io'}" is given twice: log in to each registry once`);
+        }
+        seen.add(login.registry);
+    }
+    return logins;
+}
+/** Masks a secret as written and as it may be read (trimmed, unquoted), before anything parses it. */
+function maskVariants(value, mask) {
+    const trimmed = value.trim();
+    const unquoted = /^(['"])(.*)\1$/.exec(trimmed)?.[2];
+    for (const variant of new Set([value, trimmed, unquoted, trimmed.split(/\s+#/)[0]?.trim()])) {
+        if (variant && variant.trim() !== '')
+            mask(variant);
+    }
+}
+/** Masks the value of every `password:` line of the `logins` YAML as written, before the YAML parser sees it. */
+function maskPasswordLines(text, mask) {
+    for (const line of text.split('\n')) {
+        const value = /^\s*(?:-\s+)?password\s*:(.*)$/.exec(line)?.[1];
+        if (value !== undefined)
+            maskVariants(value, mask);
+    }
+}
+/** What to do with a password YAML would read as something else than written. */
+const PASSWORD_FIX = "quote it (password: 'the password', doubling any ' inside), or write password: ${{ toJSON(secrets.NAME) }}";
+/**
+ * The first line whose unquoted password YAML would not read as written: it starts with a character YAML
+ * reserves (`!` tag, `&` anchor, `*` alias, `%` directive, `@`, backtick, `[`, `{`, `|`, `>`, `#`, …) or holds
+ * ` #` (a comment) or `: ` (a mapping). Quoted passwords are YAML's own business.
+ */
+function alteredPasswordLine(text) {
+    const lines = text.split('\n');
+    for (let i = 0; i < lines.length; i++) {
+        const value = /^\s*(?:-\s+)?password\s*:\s(.*)$/.exec(lines[i] ?? '')?.[1]?.trim();
+        if (!value || value.startsWith("'") || value.startsWith('"'))
+            continue;
+        if (/^[!&*%@`[\]{},|>#?:-](\s|$)|^[!&*%@`[\]{},|>#]/.test(value) || /\s#/.test(value) || /:(\s|$)/.test(value))
+            return i + 1;
+    }
+    return undefined;
+}
+/**
+ * Parses the `logins` input. Messages never quote a line or a password. A password YAML would alter (a tag `!x`,
+ * an anchor `&x`, an alias `*x`, a comment ` #x`, a leading `%`, `@` or backtick, …) is refused, naming the fix.
+ */
+function parseLogins(text) {
+    const altered = alteredPasswordLine(text);
+    if (altered !== undefined) {
+        throw new _input_js__WEBPACK_IMPORTED_MODULE_6__/* .InputError */ .dz('logins', `the password on line ${altered} would be read by YAML as something else than written: ${PASSWORD_FIX}`);
+    }
+    // Failsafe schema: every value stays the text written (a password 0123 is not the number 123).
+    const document = (0,yaml__WEBPACK_IMPORTED_MODULE_4__/* .parseDocument */ .Tp)(text, { schema: 'failsafe' });
+    const [problem] = document.errors;
+    if (problem) {
+        // The YAML parser's message can quote the offending line, which may hold a password: keep only its position.
+        const line = problem.linePos?.[0]?.line;
+        throw new _input_js__WEBPACK_IMPORTED_MODULE_6__/* .InputError */ .dz('logins', `is not valid YAML${line ? ` (line ${line})` : ''}: write a list of {registry, username, password}`);
+    }
+    const contents = document.contents;
+    if ((0,yaml__WEBPACK_IMPORTED_MODULE_4__/* .isSeq */ .oP)(contents)) {
+        contents.items.forEach((item, i) => {
+            if (!(0,yaml__WEBPACK_IMPORTED_MODULE_4__/* .isMap */ .jh)(item))
+                return;
+            const pair = item.items.find(p => (0,yaml__WEBPACK_IMPORTED_MODULE_4__/* .isScalar */ .jn)(p.key) && p.key.value === 'password');
+            const value = pair?.value;
+            const altered = (0,yaml__WEBPACK_IMPORTED_MODULE_4__/* .isAlias */ .Vj)(value) || ((0,yaml__WEBPACK_IMPORTED_MODULE_4__/* .isScalar */ .jn)(value) && (value.tag !== undefined || value.anchor !== undefined || value.comment !== undefined));
+            if (altered) {
+                throw new _input_js__WEBPACK_IMPORTED_MODULE_6__/* .InputError */ .dz('logins', `the password of entry ${i + 1} holds a YAML tag, anchor, alias or comment, so YAML would read it as something else than written: ${PASSWORD_FIX}`);
+            }
+        });
+    }
+    const doc = document.toJS();
+    if (!Array.isArray(doc))
+        throw new _input_js__WEBPACK_IMPORTED_MODULE_6__/* .InputError */ .dz('logins', 'is not a YAML list: write one "- registry: HOST" entry with username and password per registry');
+    return doc.map((entry, i) => {
+        const item = entry;
+        const field = (name) => {
+            const value = item?.[name];
+            return typeof value === 'string' ? value.trim() : '';
+        };
+        if (typeof item !== 'object' || item === null)
+            throw new _input_js__WEBPACK_IMPORTED_MODULE_6__/* .InputError */ .dz('logins', `entry ${i + 1} is not a mapping of registry, username, password`);
+        const unknown = Object.keys(item).filter(k => !['registry', 'username', 'password'].includes(k));
+        if (unknown.length)
+            throw new _input_js__WEBPACK_IMPORTED_MODULE_6__/* .InputError */ .dz('logins', `entry ${i + 1} has unknown key(s) ${unknown.join(', ')}: use registry, username, password`);
+        const login = { registry: field('registry'), username: field('username'), password: field('password') };
+        if (!login.registry)
+            throw new _input_js__WEBPACK_IMPORTED_MODULE_6__/* .InputError */ .dz('logins', `entry ${i + 1} has no registry: give the registry host, e.g. ghcr.io`);
+        if (!login.username || !login.password)
+            throw new _input_js__WEBPACK_IMPORTED_MODULE_6__/* .InputError */ .dz('logins', `entry ${i + 1} (${login.registry}) needs both username and password: give both`);
+        return login;
+    });
+}
+function loginArgs(login) {
+    const args = ['login', '--username', login.username, '--password-stdin'];
+    if (login.registry)
+        args.push(login.registry);
+    return args;
+}
+async function loginTo(docker, login, retry) {
+    const where = login.registry || 'docker.io';
+    try {
+        await docker.run(loginArgs(login), { input: login.password, retry, silent: true });
+    }
+    catch (error) {
+        if (!(error instanceof _docker_js__WEBPACK_IMPORTED_MODULE_5__/* .DockerCommandError */ .YJ))
+            throw error;
+        const detail = (0,_docker_js__WEBPACK_IMPORTED_MODULE_5__/* .lastLines */ .w$)(error.result.stderr || error.result.stdout, 1);
+        if (error.failure.kind === 'auth') {
+            throw new Error(`login to ${where} failed: the registry refused user "${login.username}" with the given password (${detail}); check the "username" and "password" inputs (or "logins", or the secret behind them)`, { cause: error });
+        }
+        throw new Error(`login to ${where} failed: ${detail}: check the registry host in input "registry" (or "logins") and that the registry is up`, {
+            cause: error
+        });
+    }
+}
+async function logoutFrom(docker, registry) {
+    const args = registry ? ['logout', registry] : ['logout'];
+    await docker.run(args, { silent: true });
+}
+/** The docker CLI's config file, where `docker login` stores credentials (`$DOCKER_CONFIG/config.json`). */
+function dockerConfigFile(env = process.env) {
+    return node_path__WEBPACK_IMPORTED_MODULE_3__.join(env.DOCKER_CONFIG || node_path__WEBPACK_IMPORTED_MODULE_3__.join((0,node_os__WEBPACK_IMPORTED_MODULE_2__.homedir)(), '.docker'), 'config.json');
+}
+/** The key `docker login` stores a registry's credentials under ('' is Docker Hub). */
+function authKey(registry) {
+    return registry || 'https://index.docker.io/v1/';
+}
+/** Where the main step keeps the credentials a runner had before this run's logins (in its work directory, mode 0600). */
+function loginBackupFile(workDir) {
+    return node_path__WEBPACK_IMPORTED_MODULE_3__.join(workDir, 'logins-before.json');
+}
+async function readDockerConfig(file) {
+    const text = await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_1__.readFile)(file, 'utf8').catch(() => '');
+    try {
+        const parsed = JSON.parse(text || '{}');
+        return typeof parsed === 'object' && parsed !== null ? parsed : {};
+    }
+    catch {
+        return {};
+    }
+}
+/** The `auths` entry a registry has in the docker config now, if any. */
+async function storedCredentials(registry, file = dockerConfigFile()) {
+    const auths = (await readDockerConfig(file)).auths;
+    return auths?.[authKey(registry)];
+}
+/** Puts a registry's `auths` entry back as it was before this run logged in. */
+async function restoreCredentials(registry, entry, file = dockerConfigFile()) {
+    const config = await readDockerConfig(file);
+    const auths = { ...(config.auths ?? {}), [authKey(registry)]: entry };
+    await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_1__.writeFile)(file, `${JSON.stringify({ ...config, auths }, null, '\t')}\n`, { mode: 0o600 });
+}
+/**
+ * Logs in to every registry in order. Where the runner already had credentials for a registry (a self-hosted
+ * runner's own login), they are kept in `backupFile` first, for the post step to put back instead of logging out.
+ * `remember` is told the registries logged into so far after each one, so the post step handles exactly those
+ * even when a later login fails.
+ */
+async function logInAll(docker, logins, retry, remember, backupFile) {
+    if (logins.length === 0) {
+        _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .info */ .pq('no login inputs: using the credentials earlier steps stored');
+        return;
+    }
+    const loggedIn = [];
+    const before = {};
+    for (const login of logins) {
+        const stored = backupFile ? await storedCredentials(login.registry) : undefined;
+        if (stored !== undefined && backupFile) {
+            before[authKey(login.registry)] = stored;
+            await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_1__.writeFile)(backupFile, JSON.stringify(before), { mode: 0o600 });
+            _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .info */ .pq(`${login.registry || 'docker.io'} had credentials before this run: the post step puts them back`);
+        }
+        await loginTo(docker, login, retry);
+        loggedIn.push(login.registry);
+        remember([...loggedIn]);
+        _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .info */ .pq(`logged in to ${login.registry || 'docker.io'} as ${login.username}`);
+    }
+}
+
+
+/***/ }),
+
+/***/ 1571:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+
+// EXPORTS
+__nccwpck_require__.d(__webpack_exports__, {
+  A: () => (/* binding */ onCancel),
+  e: () => (/* binding */ run)
+});
+
+// EXTERNAL MODULE: ./node_modules/@actions/core/lib/core.js + 8 modules
+var core = __nccwpck_require__(6058);
+// EXTERNAL MODULE: external "node:fs/promises"
+var promises_ = __nccwpck_require__(1455);
+// EXTERNAL MODULE: external "node:os"
+var external_node_os_ = __nccwpck_require__(8161);
+// EXTERNAL MODULE: external "node:path"
+var external_node_path_ = __nccwpck_require__(6760);
+// EXTERNAL MODULE: ./src/input.ts
+var src_input = __nccwpck_require__(3599);
+// EXTERNAL MODULE: ./src/docker.ts + 1 modules
+var src_docker = __nccwpck_require__(6407);
+// EXTERNAL MODULE: ./src/reference.ts
+var reference = __nccwpck_require__(8286);
+// EXTERNAL MODULE: ./src/retry.ts
+var src_retry = __nccwpck_require__(9809);
+;// CONCATENATED MODULE: ./src/publish.ts
+
+
+
+/** The start of every staging tag. */
+const STAGING_TAG_PREFIX = 'go-build-action-staging';
+/**
+ * The tag the `docker` driver path pushes through before anything is verified, one per run, attempt and job
+ * (matrix jobs share a run id), so runs on one engine never remove each other's, and registries with immutable
+ * tags take it: `go-build-action-staging-RUNID-ATTEMPT-RANDOM`.
+ */
+function stagingTag(env = process.env, random = Math.random) {
+    const run = /^\d+$/.test(env.GITHUB_RUN_ID ?? '') ? env.GITHUB_RUN_ID : 'local';
+    const attempt = /^\d+$/.test(env.GITHUB_RUN_ATTEMPT ?? '') ? env.GITHUB_RUN_ATTEMPT : '1';
+    const unique = Math.floor(random() * 36 ** 6)
+        .toString(36)
+        .padStart(6, '0');
+    return `${STAGING_TAG_PREFIX}-${run}-${attempt}-${unique}`;
+}
+/** The digest `docker push` reports on its last line: `TAG: digest: sha256:... size: N`. */
+function parsePushDigest(output) {
+    const matches = [...output.matchAll(/digest: (sha256:[0-9a-f]{64})/g)];
+    return matches.at(-1)?.[1];
+}
+/** Run options of a command that moves image layers: retried, and bounded by a multiple of `registry-timeout`. */
+function withLayerBound(retry) {
+    const timeout = (0,src_retry/* layerTransferTimeout */.eY)(retry);
+    return timeout ? { retry, timeout } : { retry };
+}
+/** `docker push` of the loaded index under the staging tag; returns the digest the registry got. */
+async function pushLoadedIndex(docker, localName, retry) {
+    const { stdout, stderr } = await docker.run(['push', localName], withLayerBound(retry));
+    const digest = parsePushDigest(`${stdout}\n${stderr}`);
+    if (!digest)
+        throw new Error(`docker push ${localName} did not report a digest`);
+    return digest;
+}
+/** Copies the index by digest from the first repository into every other one; no tag moves. */
+async function copyByDigest(docker, source, digest, targets, retry) {
+    for (const target of targets) {
+        if (target === source)
+            continue;
+        await docker.run(['buildx', 'imagetools', 'create', '--tag', `${target}@${digest}`, `${source}@${digest}`], withLayerBound(retry));
+    }
+}
+/**
+ * Gets the built index into every repository by digest. The `docker` driver's loaded index is pushed through
+ * the staging tag of the first repository; a push-by-digest build is there already. The digest the registry
+ * reports must be the one buildx built.
+ */
+async function stageIndex(docker, output, builtDigest, repositories, retry) {
+    const [first] = repositories;
+    if (!first)
+        throw new Error('no repository to publish to');
+    try {
+        return await stageTo(docker, output, builtDigest, first, repositories, retry);
+    }
+    catch (error) {
+        throw explainRegistryFailure(error, error instanceof src_docker/* DockerCommandError */.YJ ? repositoryIn(error.args, repositories) : first);
+    }
+}
+/** The repository a failed command wrote to (the `--tag` target, else the pushed name), for messages. */
+function repositoryIn(args, repositories) {
+    const tagIndex = args.indexOf('--tag');
+    const target = tagIndex >= 0 ? args[tagIndex + 1] : args.at(-1);
+    const matches = repositories.filter(r => target?.startsWith(`${r}:`) || target?.startsWith(`${r}@`));
+    return matches.sort((a, b) => b.length - a.length)[0] ?? repositories[0] ?? '';
+}
+async function stageTo(docker, output, builtDigest, first, repositories, retry) {
+    let digest;
+    switch (output.kind) {
+        case 'load':
+            digest = await pushLoadedIndex(docker, output.name, retry);
+            if (builtDigest && digest !== builtDigest) {
+                throw new Error(`docker push sent ${digest}, but buildx built ${builtDigest}: the local image ${output.name} changed during the run`);
+            }
+            break;
+        case 'push-by-digest':
+            if (!builtDigest)
+                throw new Error('buildx pushed by digest but its metadata has no containerimage.digest');
+            digest = builtDigest;
+            break;
+        case 'none':
+            throw new Error('nothing to stage: the build kept its result in the builder only');
+    }
+    await copyByDigest(docker, first, digest, repositories, retry);
+    return { digest, repositories: [...repositories] };
+}
+/** Turns a failed registry operation into one message that names the registry, the input and the fix. */
+function explainRegistryFailure(error, repository) {
+    if (!(error instanceof src_docker/* DockerCommandError */.YJ))
+        return error;
+    const registry = (0,reference/* registryOf */.Fv)(repository);
+    const detail = (0,src_docker/* lastLines */.w$)(error.result.stderr || error.result.stdout, 1);
+    if (error.result.timedOut) {
+        return new Error(`${registry} did not take ${repository} (${error.attempts} attempt(s)): ${(0,src_docker/* timeoutSentence */.dQ)(error.args, error.result.timedOut)}`, {
+            cause: error
+        });
+    }
+    switch (error.failure.kind) {
+        case 'auth':
+            return new Error(`${registry} refused ${repository} (${detail}): log in with the "registry", "username" and "password" inputs (or "logins"), or give the token push access to ${repository}`, { cause: error });
+        case 'transient':
+        case 'rate-limited':
+            return new Error(`${registry} did not accept ${repository} after ${error.attempts} attempt(s) (${error.failure.cause}: ${detail}): check the registry address in input "images" and that the runner can reach it, or raise "retry-attempts"`, { cause: error });
+        default:
+            return error;
+    }
+}
+
+// EXTERNAL MODULE: ./src/platform.ts
+var src_platform = __nccwpck_require__(3728);
+;// CONCATENATED MODULE: ./src/build.ts
+/**
+ * `docker buildx build`: the argv from settings, and what buildx reports back in its metadata file.
+ */
+
+
+
+
+
+
+/** The argv (after `docker`) for one multi-platform build. */
+function buildxBuildArgs(request) {
+    const args = request.dockerContext ? ['--context', request.dockerContext, 'buildx', 'build'] : ['buildx', 'build'];
+    if (request.builder)
+        args.push('--builder', request.builder);
+    args.push('--file', request.file, '--platform', request.platforms.map(src_platform/* formatPlatform */.Bq).join(','));
+    if (request.target)
+        args.push('--target', request.target);
+    for (const arg of request.buildArgs)
+        args.push('--build-arg', `${arg.name}=${arg.value}`);
+    for (const label of request.labels ?? [])
+        args.push('--label', label);
+    for (const annotation of request.annotations ?? [])
+        args.push('--annotation', annotation);
+    for (const secret of request.secretFiles ?? [])
+        args.push('--secret', `id=${secret.id},src=${secret.file}`);
+    for (const cache of request.cacheFrom ?? [])
+        args.push('--cache-from', cache);
+    for (const cache of request.cacheTo ?? [])
+        args.push('--cache-to', cache);
+    if (request.noCache)
+        args.push('--no-cache');
+    if (request.pull)
+        args.push('--pull');
+    if (request.provenance !== undefined)
+        args.push(`--provenance=${request.provenance}`);
+    if (request.sbom !== undefined)
+        args.push(`--sbom=${request.sbom}`);
+    switch (request.output.kind) {
+        case 'load':
+            args.push('--tag', request.output.name, '--load');
+            break;
+        case 'push-by-digest': {
+            // With SOURCE_DATE_EPOCH the files in the layers get that time too, so the same sources give the same digest
+            // on any builder (a fresh docker-container builder has no cache to reuse earlier layers from).
+            const rewrite = request.buildArgs.some(a => a.name === 'SOURCE_DATE_EPOCH') ? ',rewrite-timestamp=true' : '';
+            args.push('--output', `type=image,name=${request.output.repository},push-by-digest=true,name-canonical=true,push=true${rewrite}`);
+            break;
+        }
+        case 'none':
+            break;
+    }
+    args.push('--metadata-file', request.metadataFile);
+    args.push(request.context);
+    return args;
+}
+function parseBuildMetadata(json) {
+    let raw;
+    try {
+        raw = JSON.parse(json);
+    }
+    catch (error) {
+        throw new Error(`buildx wrote a metadata file that is not JSON: ${error.message}`, { cause: error });
+    }
+    if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+        throw new Error('buildx wrote a metadata file that is not a JSON object');
+    }
+    const record = raw;
+    const digest = record['containerimage.digest'];
+    const names = record['image.name'];
+    return {
+        digest: typeof digest === 'string' ? digest : undefined,
+        imageNames: typeof names === 'string' ? names.split(',').filter(n => n !== '') : [],
+        raw: record
+    };
+}
+/**
+ * The platform and cause of a failed build, from buildx's progress output. buildx prefixes each step with
+ * `[linux/arm64 build 3/4]` and ends with `ERROR: failed to solve: ...`.
+ */
+function describeBuildFailure(output) {
+    const lines = output.split('\n').map(l => l.trim());
+    const errorLine = [...lines].reverse().find(l => /^ERROR:/.test(l) || /^error:/i.test(l));
+    const cause = (errorLine ?? lines.filter(l => l !== '').slice(-1)[0] ?? 'no output').replace(/^ERROR:\s*/, '');
+    const failedStep = [...lines].reverse().find(l => /^> \[[^\]]+\]/.test(l)) ?? '';
+    const platform = /\[(\w+\/[\w.]+(?:\/\w+)?)\s/.exec(failedStep)?.[1];
+    const step = /^> \[[^\]]+\]\s*(.*?):?$/.exec(failedStep)?.[1];
+    const where = platform ? ` for ${platform}` : '';
+    const what = step ? ` at \`${step}\`` : '';
+    return `the build failed${where}${what}: ${cause}`;
+}
+/** The build's bound: GitHub's limit of a job (6 h); a build's own steps have no shorter natural limit. */
+const BUILD_TIMEOUT = { seconds: 6 * 3600 };
+/** Whether a failed build failed while BuildKit pushed its result (`failed to push REF: ...`). */
+function isPushFailure(output) {
+    return /failed to push \S+:/.test(output);
+}
+class BuildError extends Error {
+    name = 'BuildError';
+}
+/** Runs the build and returns buildx's metadata. A failed build ends in a {@link BuildError} naming the platform. */
+async function runBuild(docker, request, retry) {
+    try {
+        await docker.run(buildxBuildArgs(request), retry ? { retry, timeout: BUILD_TIMEOUT } : { timeout: BUILD_TIMEOUT });
+    }
+    catch (error) {
+        if (error instanceof src_docker/* DockerCommandError */.YJ) {
+            // A push-by-digest build pushes from BuildKit: a registry that refuses or cannot be reached is not the
+            // Dockerfile's fault.
+            if (request.output.kind === 'push-by-digest' && isPushFailure(error.result.stderr || error.result.stdout)) {
+                throw explainRegistryFailure(error, request.output.repository);
+            }
+            const failure = describeBuildFailure(error.result.stderr || error.result.stdout);
+            throw new BuildError(`${failure}; fix ${request.file} (the step's output is in the build log above)`, { cause: error });
+        }
+        throw error;
+    }
+    let json;
+    try {
+        json = await (0,promises_.readFile)(request.metadataFile, 'utf8');
+    }
+    catch (error) {
+        throw new Error(`buildx succeeded but wrote no metadata file at ${request.metadataFile}`, { cause: error });
+    }
+    return parseBuildMetadata(json);
+}
+/**
+ * Where a build's result goes for a driver: the `docker` driver loads into the engine's store (it cannot push by
+ * digest); other drivers push by digest when publishing, and keep the result in their cache otherwise.
+ */
+function chooseOutput(driver, push, firstRepository, stagingName) {
+    if (driver === 'docker')
+        return { kind: 'load', name: stagingName };
+    return push ? { kind: 'push-by-digest', repository: firstRepository } : { kind: 'none' };
+}
+/** Fails early, naming the input, when the context or the Dockerfile is not there. */
+async function checkBuildFiles(context, file) {
+    const contextStat = await (0,promises_.stat)(context).catch(() => undefined);
+    if (!contextStat?.isDirectory()) {
+        throw new src_input/* InputError */.dz('context', `directory "${context}" does not exist (relative paths start at ${process.cwd()}): check out the repository first, or fix the path`);
+    }
+    const fileStat = await (0,promises_.stat)(file).catch(() => undefined);
+    if (!fileStat?.isFile()) {
+        throw new src_input/* InputError */.dz('file', `Dockerfile "${file}" does not exist (relative paths start at ${process.cwd()}): set "file" to its path`);
+    }
+}
+/** Writes each build secret to its own file (mode 0600) in `dir`, for `--secret id=...,src=FILE`. */
+async function writeSecretFiles(dir, secrets) {
+    const files = [];
+    for (const secret of secrets) {
+        const file = external_node_path_.join(dir, `secret-${files.length}`);
+        await (0,promises_.writeFile)(file, secret.value, { mode: 0o600 });
+        files.push({ id: secret.id, file });
+    }
+    return files;
+}
+
+// EXTERNAL MODULE: ./src/builder.ts
+var src_builder = __nccwpck_require__(4868);
+// EXTERNAL MODULE: ./src/buildx-install.ts + 4 modules
+var buildx_install = __nccwpck_require__(4707);
 // EXTERNAL MODULE: ./src/errors.ts
 var errors = __nccwpck_require__(3916);
 // EXTERNAL MODULE: ./node_modules/@balena/dockerignore/ignore.js
@@ -41043,8 +41204,10 @@ var ignore = __nccwpck_require__(4158);
 var ignore_default = /*#__PURE__*/__nccwpck_require__.n(ignore);
 // EXTERNAL MODULE: ./node_modules/dockerfile-ast/lib/main.js
 var main = __nccwpck_require__(8390);
-// EXTERNAL MODULE: ./src/retry.ts
-var src_retry = __nccwpck_require__(9809);
+// EXTERNAL MODULE: external "node:crypto"
+var external_node_crypto_ = __nccwpck_require__(7598);
+// EXTERNAL MODULE: external "node:fs"
+var external_node_fs_ = __nccwpck_require__(3024);
 ;// CONCATENATED MODULE: ./src/registry.ts
 /**
  * Reading what a registry holds, through `docker buildx imagetools inspect --raw`.
@@ -41474,12 +41637,12 @@ function failureOutputs(records) {
 }
 function reportOutputs(result, tag) {
     for (const [name, value] of Object.entries(outputsOf(result, tag)))
-        lib_core/* setOutput */.uH(name, value);
+        core/* setOutput */.uH(name, value);
 }
 /** Sets some outputs now (setup phases report theirs as soon as they are known). */
 function setOutputs(outputs) {
     for (const [name, value] of Object.entries(outputs))
-        lib_core/* setOutput */.uH(name, value);
+        core/* setOutput */.uH(name, value);
 }
 
 ;// CONCATENATED MODULE: ./src/phases.ts
@@ -41502,7 +41665,7 @@ class Phases {
         const start = this.now();
         let ok = false;
         try {
-            const result = await lib_core/* group */.Os(name, body);
+            const result = await core/* group */.Os(name, body);
             ok = true;
             return result;
         }
@@ -41512,118 +41675,8 @@ class Phases {
     }
 }
 
-// EXTERNAL MODULE: ./src/reference.ts
-var reference = __nccwpck_require__(8286);
-;// CONCATENATED MODULE: ./src/publish.ts
-
-
-
-/** The start of every staging tag. */
-const STAGING_TAG_PREFIX = 'go-build-action-staging';
-/**
- * The tag the `docker` driver path pushes through before anything is verified, one per run, attempt and job
- * (matrix jobs share a run id), so runs on one engine never remove each other's, and registries with immutable
- * tags take it: `go-build-action-staging-RUNID-ATTEMPT-RANDOM`.
- */
-function stagingTag(env = process.env, random = Math.random) {
-    const run = /^\d+$/.test(env.GITHUB_RUN_ID ?? '') ? env.GITHUB_RUN_ID : 'local';
-    const attempt = /^\d+$/.test(env.GITHUB_RUN_ATTEMPT ?? '') ? env.GITHUB_RUN_ATTEMPT : '1';
-    const unique = Math.floor(random() * 36 ** 6)
-        .toString(36)
-        .padStart(6, '0');
-    return `${STAGING_TAG_PREFIX}-${run}-${attempt}-${unique}`;
-}
-/** The digest `docker push` reports on its last line: `TAG: digest: sha256:... size: N`. */
-function parsePushDigest(output) {
-    const matches = [...output.matchAll(/digest: (sha256:[0-9a-f]{64})/g)];
-    return matches.at(-1)?.[1];
-}
-/** Run options of a command that moves image layers: retried, and bounded by a multiple of `registry-timeout`. */
-function withLayerBound(retry) {
-    const timeout = (0,src_retry/* layerTransferTimeout */.eY)(retry);
-    return timeout ? { retry, timeout } : { retry };
-}
-/** `docker push` of the loaded index under the staging tag; returns the digest the registry got. */
-async function pushLoadedIndex(docker, localName, retry) {
-    const { stdout, stderr } = await docker.run(['push', localName], withLayerBound(retry));
-    const digest = parsePushDigest(`${stdout}\n${stderr}`);
-    if (!digest)
-        throw new Error(`docker push ${localName} did not report a digest`);
-    return digest;
-}
-/** Copies the index by digest from the first repository into every other one; no tag moves. */
-async function copyByDigest(docker, source, digest, targets, retry) {
-    for (const target of targets) {
-        if (target === source)
-            continue;
-        await docker.run(['buildx', 'imagetools', 'create', '--tag', `${target}@${digest}`, `${source}@${digest}`], withLayerBound(retry));
-    }
-}
-/**
- * Gets the built index into every repository by digest. The `docker` driver's loaded index is pushed through
- * the staging tag of the first repository; a push-by-digest build is there already. The digest the registry
- * reports must be the one buildx built.
- */
-async function stageIndex(docker, output, builtDigest, repositories, retry) {
-    const [first] = repositories;
-    if (!first)
-        throw new Error('no repository to publish to');
-    try {
-        return await stageTo(docker, output, builtDigest, first, repositories, retry);
-    }
-    catch (error) {
-        throw explainRegistryFailure(error, error instanceof src_docker/* DockerCommandError */.YJ ? repositoryIn(error.args, repositories) : first);
-    }
-}
-/** The repository a failed command wrote to (the `--tag` target, else the pushed name), for messages. */
-function repositoryIn(args, repositories) {
-    const tagIndex = args.indexOf('--tag');
-    const target = tagIndex >= 0 ? args[tagIndex + 1] : args.at(-1);
-    const matches = repositories.filter(r => target?.startsWith(`${r}:`) || target?.startsWith(`${r}@`));
-    return matches.sort((a, b) => b.length - a.length)[0] ?? repositories[0] ?? '';
-}
-async function stageTo(docker, output, builtDigest, first, repositories, retry) {
-    let digest;
-    switch (output.kind) {
-        case 'load':
-            digest = await pushLoadedIndex(docker, output.name, retry);
-            if (builtDigest && digest !== builtDigest) {
-                throw new Error(`docker push sent ${digest}, but buildx built ${builtDigest}: the local image ${output.name} changed during the run`);
-            }
-            break;
-        case 'push-by-digest':
-            if (!builtDigest)
-                throw new Error('buildx pushed by digest but its metadata has no containerimage.digest');
-            digest = builtDigest;
-            break;
-        case 'none':
-            throw new Error('nothing to stage: the build kept its result in the builder only');
-    }
-    await copyByDigest(docker, first, digest, repositories, retry);
-    return { digest, repositories: [...repositories] };
-}
-/** Turns a failed registry operation into one message that names the registry, the input and the fix. */
-function explainRegistryFailure(error, repository) {
-    if (!(error instanceof src_docker/* DockerCommandError */.YJ))
-        return error;
-    const registry = (0,reference/* registryOf */.Fv)(repository);
-    const detail = (0,src_docker/* lastLines */.w$)(error.result.stderr || error.result.stdout, 1);
-    if (error.result.timedOut) {
-        return new Error(`${registry} did not take ${repository} (${error.attempts} attempt(s)): ${(0,src_docker/* timeoutSentence */.dQ)(error.args, error.result.timedOut)}`, {
-            cause: error
-        });
-    }
-    switch (error.failure.kind) {
-        case 'auth':
-            return new Error(`${registry} refused ${repository} (${detail}): log in with the "registry", "username" and "password" inputs (or "logins"), or give the token push access to ${repository}`, { cause: error });
-        case 'transient':
-        case 'rate-limited':
-            return new Error(`${registry} did not accept ${repository} after ${error.attempts} attempt(s) (${error.failure.cause}: ${detail}): check the registry address in input "images" and that the runner can reach it, or raise "retry-attempts"`, { cause: error });
-        default:
-            return error;
-    }
-}
-
+// EXTERNAL MODULE: ./node_modules/@actions/exec/lib/exec.js + 2 modules
+var exec = __nccwpck_require__(5260);
 ;// CONCATENATED MODULE: ./src/qemu.ts
 /**
  * QEMU user emulation for the platforms the runner cannot execute itself: which requested platforms are native,
@@ -41786,7 +41839,7 @@ function realQemuHost() {
         hostArch: hostArchitecture(),
         isRoot: process.getuid?.() === 0,
         async exec(command, args, input) {
-            const out = await lib_exec/* getExecOutput */.H(command, args, {
+            const out = await exec/* getExecOutput */.H(command, args, {
                 ignoreReturnCode: true,
                 input: input === undefined ? undefined : Buffer.from(input)
             });
@@ -41837,7 +41890,7 @@ async function writeProc(host, file, content) {
 /** `host` mode: registers the host's qemu-user-static rules, with F, for the given platforms. */
 async function registerFromHost(host, platforms) {
     if (!(0,external_node_fs_.existsSync)(external_node_path_.join(host.binfmtDir, 'register'))) {
-        lib_core/* info */.pq(`mounting binfmt_misc on ${host.binfmtDir}`);
+        core/* info */.pq(`mounting binfmt_misc on ${host.binfmtDir}`);
         const args = ['-t', 'binfmt_misc', 'binfmt_misc', host.binfmtDir];
         if (host.isRoot)
             await host.exec('mount', args);
@@ -41857,12 +41910,12 @@ async function registerFromHost(host, platforms) {
         const existing = await readHandler(host.binfmtDir, name);
         if (existing) {
             // A disabled (or F-less) leftover: the kernel refuses a second rule with the same name.
-            lib_core/* info */.pq(`replacing the ${existing.enabled ? 'enabled' : 'disabled'} handler ${name}`);
+            core/* info */.pq(`replacing the ${existing.enabled ? 'enabled' : 'disabled'} handler ${name}`);
             await writeProc(host, external_node_path_.join(host.binfmtDir, name), '-1');
         }
         for (const rule of ruleLines(text)) {
             const line = withFixBinary(rule);
-            lib_core/* info */.pq(`registering ${name} for ${(0,src_platform/* formatPlatform */.Bq)(platform)}: ${line}`);
+            core/* info */.pq(`registering ${name} for ${(0,src_platform/* formatPlatform */.Bq)(platform)}: ${line}`);
             await writeProc(host, external_node_path_.join(host.binfmtDir, 'register'), `${line}\n`);
         }
     }
@@ -41870,7 +41923,7 @@ async function registerFromHost(host, platforms) {
 /** `image` mode: the binfmt image installs the handlers. */
 async function registerWithImage(docker, image, platforms) {
     const arches = architectures(platforms).join(',');
-    lib_core/* info */.pq(`installing QEMU handlers for ${arches} with ${image}`);
+    core/* info */.pq(`installing QEMU handlers for ${arches} with ${image}`);
     const result = await docker.run(['run', '--rm', '--privileged', image, '--install', arches], { allowFailure: true });
     if (result.exitCode !== 0) {
         const cause = (result.stderr || result.stdout).trim().split('\n').slice(-3).join(' | ');
@@ -41882,14 +41935,14 @@ async function setUpQemu(docker, settings, platforms, host = realQemuHost()) {
     const binfmtOn = await binfmtEnabled(host.binfmtDir);
     const plan = planQemu(platforms, host.hostArch, await readHandlers(host, platforms), binfmtOn);
     const list = (ps) => ps.map(src_platform/* formatPlatform */.Bq).join(', ') || 'none';
-    lib_core/* info */.pq(`host architecture ${host.hostArch}; native: ${list(plan.native)}; emulated already: ${list(plan.registered)}; missing a handler: ${list(plan.missing)}`);
+    core/* info */.pq(`host architecture ${host.hostArch}; native: ${list(plan.native)}; emulated already: ${list(plan.registered)}; missing a handler: ${list(plan.missing)}`);
     if (settings.mode === 'off') {
-        lib_core/* info */.pq('qemu: off: no handler is installed or checked');
+        core/* info */.pq('qemu: off: no handler is installed or checked');
         return { installedWith: 'none', plan, emulated: plan.registered };
     }
     let installedWith = 'none';
     if (plan.missing.length === 0) {
-        lib_core/* info */.pq(plan.registered.length === 0
+        core/* info */.pq(plan.registered.length === 0
             ? 'nothing to install: every requested platform runs natively on this runner'
             : 'nothing to install: every foreign platform already has an enabled binfmt handler');
     }
@@ -41897,7 +41950,7 @@ async function setUpQemu(docker, settings, platforms, host = realQemuHost()) {
         let mode = settings.mode;
         if (mode === 'auto') {
             mode = (await hostHasQemu(host, plan.missing)) ? 'host' : 'image';
-            lib_core/* info */.pq(mode === 'host'
+            core/* info */.pq(mode === 'host'
                 ? `qemu: auto: using the host's qemu-user-static for ${list(plan.missing)}`
                 : `qemu: auto: no host qemu-user-static for ${list(plan.missing)}; using ${settings.binfmtImage}`);
         }
@@ -42433,7 +42486,7 @@ async function planTags(docker, settings, versions, github, now = new Date()) {
     let tag = base;
     let seen = {};
     if (!push) {
-        lib_core/* info */.pq(`not pushing (push: ${t.push}, event ${github.eventName || 'unknown'}): ${whyNotPushing(t.push, github)}; the registry is not asked whether ${base} exists`);
+        core/* info */.pq(`not pushing (push: ${t.push}, event ${github.eventName || 'unknown'}): ${whyNotPushing(t.push, github)}; the registry is not asked whether ${base} exists`);
     }
     else if (t.rebuild !== 'overwrite') {
         const suffixes = t.platformTags ? settings.platforms.map(src_platform/* archTagSuffix */.wm) : [];
@@ -42477,12 +42530,12 @@ async function resolveRebuild(docker, images, base, mode, unfinished, retry) {
         const seen = await unfinished(tag);
         if (seen === undefined)
             return undefined;
-        lib_core/* info */.pq(`${found} holds an unfinished publish of this very build (same fingerprint): this run completes it`);
+        core/* info */.pq(`${found} holds an unfinished publish of this very build (same fingerprint): this run completes it`);
         return { tag, seen };
     };
     const found = await existing(base);
     if (found === undefined) {
-        lib_core/* info */.pq(`${base} is new in ${images.join(', ')}`);
+        core/* info */.pq(`${base} is new in ${images.join(', ')}`);
         return { tag: base, seen: free(base) };
     }
     const resumed = await resume(base, found);
@@ -42495,13 +42548,13 @@ async function resolveRebuild(docker, images, base, mode, unfinished, retry) {
         const candidate = `${base}-${n}`;
         const taken = await existing(candidate);
         if (taken === undefined) {
-            lib_core/* info */.pq(`${found} exists; this rebuild publishes ${candidate}`);
+            core/* info */.pq(`${found} exists; this rebuild publishes ${candidate}`);
             return { tag: candidate, seen: free(candidate) };
         }
         const resumedCandidate = await resume(candidate, taken);
         if (resumedCandidate)
             return resumedCandidate;
-        lib_core/* info */.pq(`${taken} exists too`);
+        core/* info */.pq(`${taken} exists too`);
     }
     throw new src_input/* InputError */.dz('rebuild', `${base}-1 … ${base}-${MAX_REBUILDS} all exist: bump a version, or set rebuild: overwrite`);
 }
@@ -42611,7 +42664,7 @@ function readSettings(read, mask = () => undefined) {
         tagging: readTagSettings(read),
         qemu: readQemuSettings(read),
         builder: (0,src_builder/* readBuilderSettings */.lQ)(read),
-        buildx: readBuildxInstallSettings(read),
+        buildx: (0,buildx_install/* readBuildxInstallSettings */.jZ)(read),
         logins,
         retry: readRetry(read),
         verifyCommand: readVerifyCommand(read),
@@ -42821,7 +42874,7 @@ function moveRows(records) {
  * reference ended (before → planned digest). No tag a user pulls moves before the "Move tags" phase.
  */
 async function writeFailureSummary(message, timings, records = []) {
-    const summary = lib_core/* summary */.z.addHeading('go-build-action failed', 2);
+    const summary = core/* summary */.z.addHeading('go-build-action failed', 2);
     summary.addRaw(`<p>${escapeHtml(message)}</p>`, true);
     const moved = records.filter(r => r.outcome !== 'not-moved');
     if (moved.length === 0) {
@@ -42843,7 +42896,7 @@ async function writeFailureSummary(message, timings, records = []) {
     await summary.write();
 }
 async function writeSummary(result, platforms, timings) {
-    const summary = lib_core/* summary */.z.addHeading('go-build-action', 2);
+    const summary = core/* summary */.z.addHeading('go-build-action', 2);
     if (result.pushed) {
         summary.addRaw(`<p>Published index ${code(result.digest)} under:</p>`, true);
         summary.addList(result.references.map(code));
@@ -43130,14 +43183,14 @@ async function executeMoves(docker, plan, retry, journal) {
     const astray = records.filter(r => r.outcome !== 'moved');
     if (astray.some(r => r.outcome === 'other')) {
         const others = astray.filter(r => r.outcome === 'other').map(r => r.reference);
-        lib_core/* warning */.$e(`another run moved ${others.join(', ')} at the same time: settling every tag on one run's content`);
+        core/* warning */.$e(`another run moved ${others.join(', ')} at the same time: settling every tag on one run's content`);
         const settled = await settleRace(docker, plan, records, retry);
         records = settled.records;
         journal.records = records;
         const ours = plan.moves.find(m => m.kind === 'index')?.target;
         if (settled.settledOn !== '' && settled.settledOn === ours) {
             if (failure !== undefined)
-                lib_core/* warning */.$e(`a tag move had failed (${(0,errors/* errorMessage */.g)(failure)}); after settling, every tag holds this run's content`);
+                core/* warning */.$e(`a tag move had failed (${(0,errors/* errorMessage */.g)(failure)}); after settling, every tag holds this run's content`);
             return records;
         }
         throw new MoveError(settled.settledOn !== ''
@@ -43282,7 +43335,8 @@ function verifyCommandArgs(image, platform, command, name) {
     const [program, ...rest] = command;
     if (!program)
         throw new Error('empty verify command');
-    return ['run', '--rm', '--name', name, '--pull', 'never', '--network', 'none', '--platform', (0,src_platform/* formatPlatform */.Bq)(platform), '--entrypoint', program, image, ...rest];
+    // --quiet: a pull's progress would bury the command's own output in a failure message.
+    return ['run', '--rm', '--quiet', '--name', name, '--pull', 'never', '--network', 'none', '--platform', (0,src_platform/* formatPlatform */.Bq)(platform), '--entrypoint', program, image, ...rest];
 }
 /** Lines docker itself adds to a failed `docker run`, which say nothing about the cause. */
 const DOCKER_RUN_NOISE = /^Run 'docker run --help' for more information$/;
@@ -43394,7 +43448,7 @@ async function run(docker = (0,src_docker/* createDocker */.hC)(), cancel) {
     const report = (message) => (reported ??= reportFailure(message, phases, journal));
     const unregister = cancel?.(async (signal) => {
         const message = `the job was cancelled (${signal}) during the run`;
-        lib_core/* setFailed */.C1(message);
+        core/* setFailed */.C1(message);
         await report(message);
     });
     try {
@@ -43410,7 +43464,7 @@ async function run(docker = (0,src_docker/* createDocker */.hC)(), cancel) {
 }
 /** Inputs → versions and tags → QEMU → builder → build → push by digest → verify → move tags → report. */
 async function publish(docker, phases, journal) {
-    const settings = readSettings(name => lib_core/* getInput */.V4(name), secret => lib_core/* setSecret */.Pq(secret));
+    const settings = readSettings(name => core/* getInput */.V4(name), secret => core/* setSecret */.Pq(secret));
     maskSecrets(settings);
     const workDir = await (0,promises_.mkdtemp)(external_node_path_.join(process.env.RUNNER_TEMP || (0,external_node_os_.tmpdir)(), 'go-build-action-'));
     (0,state/* saveState */.LZ)(state/* State */.Uw.WorkDir, workDir);
@@ -43419,18 +43473,18 @@ async function publish(docker, phases, journal) {
     const { versions, plan, fingerprint } = await phases.run('Versions and tags', async () => {
         const resolved = await resolveVersions(settings.versions, settings.file);
         for (const [name, version] of Object.entries(resolved.resolved))
-            lib_core/* info */.pq(`${name} ${version.value} (from ${version.source})`);
+            core/* info */.pq(`${name} ${version.value} (from ${version.source})`);
         const github = readGitHubContext();
         const fingerprint = shouldPush(settings.tagging.push, github) ? await fingerprintOrNone(docker, settings, resolved) : undefined;
         const tagPlan = await planTags(docker, { ...settings, fingerprint }, resolved, github, buildTime(settings.buildArgs));
-        lib_core/* info */.pq(`main tag ${tagPlan.tag}; ${tagPlan.push ? 'pushing' : 'not pushing'}`);
+        core/* info */.pq(`main tag ${tagPlan.tag}; ${tagPlan.push ? 'pushing' : 'not pushing'}`);
         return { versions: resolved, plan: tagPlan, fingerprint };
     });
     setOutputs({ [Output.Tag]: plan.tag, [Output.Versions]: JSON.stringify(versionValues(versions)) });
     const qemu = await phases.run('Set up QEMU', () => setUpQemu(docker, settings.qemu, settings.platforms));
     setOutputs({ [Output.QemuPlatforms]: qemu.emulated.map(src_platform/* formatPlatform */.Bq).join(',') });
     if (settings.buildx.version)
-        await phases.run('Install buildx', () => installBuildx(docker, settings.buildx));
+        await phases.run('Install buildx', () => (0,buildx_install/* installBuildx */.K2)(docker, settings.buildx));
     const builder = await phases.run('Set up the builder', () => (0,src_builder/* setUpBuilder */.Vk)(docker, settings.builder, settings.platforms, qemu.emulated));
     setOutputs({ [Output.Builder]: builder.name, [Output.BuilderPlatforms]: builder.platforms.join(',') });
     const [firstRepository] = settings.images;
@@ -43490,7 +43544,7 @@ async function publish(docker, phases, journal) {
         const records = await phases.run(PUBLISH_PHASE, async () => {
             try {
                 const movePlan = await planMoves(docker, staged, plan, digests, settings.retry, journal);
-                lib_core/* info */.pq(`${movePlan.moves.length} tag(s) to move: ${movePlan.moves.map(m => `${m.reference} (${m.previous || 'new'})`).join(', ')}`);
+                core/* info */.pq(`${movePlan.moves.length} tag(s) to move: ${movePlan.moves.map(m => `${m.reference} (${m.previous || 'new'})`).join(', ')}`);
                 return await executeMoves(docker, movePlan, settings.retry, journal);
             }
             finally {
@@ -43511,15 +43565,15 @@ async function publish(docker, phases, journal) {
         };
     }
     // Once published, a failed output or summary write is a warning: the tags users pull have moved.
-    await lib_core/* group */.Os('Report', async () => {
+    await core/* group */.Os('Report', async () => {
         try {
             reportOutputs(result, plan.tag);
         }
         catch (error) {
-            lib_core/* warning */.$e(`published, but could not set the outputs: ${(0,errors/* errorMessage */.g)(error)}`);
+            core/* warning */.$e(`published, but could not set the outputs: ${(0,errors/* errorMessage */.g)(error)}`);
         }
         await writeSummary(result, platforms, phases.timings).catch((error) => {
-            lib_core/* warning */.$e(`published, but could not write the job summary: ${(0,errors/* errorMessage */.g)(error)}`);
+            core/* warning */.$e(`published, but could not write the job summary: ${(0,errors/* errorMessage */.g)(error)}`);
         });
     });
 }
@@ -43531,10 +43585,10 @@ async function reportFailure(message, phases, journal) {
             setOutputs(failureOutputs(records));
     }
     catch (error) {
-        lib_core/* warning */.$e(`could not set the outputs: ${(0,errors/* errorMessage */.g)(error)}`);
+        core/* warning */.$e(`could not set the outputs: ${(0,errors/* errorMessage */.g)(error)}`);
     }
     await writeFailureSummary(message, phases.timings, records).catch((error) => {
-        lib_core/* warning */.$e(`could not write the job summary: ${(0,errors/* errorMessage */.g)(error)}`);
+        core/* warning */.$e(`could not write the job summary: ${(0,errors/* errorMessage */.g)(error)}`);
     });
 }
 /**
@@ -43555,20 +43609,20 @@ async function fingerprintOrNone(docker, settings, versions) {
             labels: settings.labels,
             annotations: settings.annotations
         }, settings.retry);
-        lib_core/* info */.pq(`fingerprint ${fingerprint.value} (${fingerprint.contextEntries} context entries)`);
+        core/* info */.pq(`fingerprint ${fingerprint.value} (${fingerprint.contextEntries} context entries)`);
         return fingerprint.value;
     }
     catch (error) {
-        lib_core/* warning */.$e(`no fingerprint for this build (${(0,errors/* errorMessage */.g)(error)}): a re-run after a failed publish will start a new TAG-n`);
+        core/* warning */.$e(`no fingerprint for this build (${(0,errors/* errorMessage */.g)(error)}): a re-run after a failed publish will start a new TAG-n`);
         return undefined;
     }
 }
 /** Masks every secret value before anything can print it. */
 function maskSecrets(settings) {
     for (const login of settings.logins)
-        lib_core/* setSecret */.Pq(login.password);
+        core/* setSecret */.Pq(login.password);
     for (const secret of settings.secrets)
-        lib_core/* setSecret */.Pq(secret.value);
+        core/* setSecret */.Pq(secret.value);
 }
 
 

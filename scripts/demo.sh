@@ -1,16 +1,42 @@
 #!/usr/bin/env bash
 # Runs the action end to end on examples/hello, the way the GitHub runner does, against the local registry
 # (bringing the local environment up first if needed), and prints the step's outputs and job summary.
+#
+# It takes the path a workflow author gets on a GitHub-hosted runner (a docker-container builder with BuildKit
+# v0.26.3 and buildx 0.30.1) where scripts/e2e-env.sh could set it up, and the engine path (docker driver,
+# Debian's buildx) otherwise. DEMO_PATH=engine or DEMO_PATH=hosted chooses.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # node_modules holds the Node 24 runtime GitHub uses for `runs.using: node24`.
 [ -d node_modules ] || npm ci --no-audit --no-fund
-bash scripts/e2e-env.sh up
+bash scripts/e2e-env.sh up >&2
+status_file=${E2E_STATE_DIR:-/var/lib/go-build-action-e2e}/hosted-path.json
+field() { node -e 'const s = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8")); process.stdout.write(String(s[process.argv[2]] ?? ""))' "$status_file" "$1"; }
+
+path=${DEMO_PATH:-}
+if [ -z "$path" ]; then
+  if [ "$(field available)" = true ]; then path=hosted; else path=engine; fi
+fi
 image=localhost:5000/demo/hello
+args=(--cwd examples/hello "images=$image" "tag-template=demo" "rebuild=overwrite"
+  "build-args=GO_IMAGE=localhost:5000/base/golang\nBASE_IMAGE=localhost:5000/base/busybox")
+case "$path" in
+  hosted)
+    [ "$(field available)" = true ] || { echo "demo: the hosted path is unavailable here: $(field reason)" >&2; exit 1; }
+    # A job's own DOCKER_CONFIG with buildx 0.30.1 as its CLI plugin, as on a hosted runner; BuildKit comes from the
+    # local registry (a hosted runner pulls moby/buildkit from Docker Hub) and reaches the registry on loopback.
+    config=$(mktemp -d); trap 'rm -rf "$config"' EXIT
+    mkdir -p "$config/cli-plugins"; ln -s "$(field buildxPluginDir)/docker-buildx" "$config/cli-plugins/docker-buildx"
+    echo "demo: hosted path: docker-container builder (BuildKit $(field buildkitImage)), buildx $(field buildxVersion), RUNNER_ENVIRONMENT=github-hosted" >&2
+    args+=(--env RUNNER_ENVIRONMENT=github-hosted --env "DOCKER_CONFIG=$config" "buildkit-image=$(field buildkitImage)" "driver-opts=network=host")
+    ;;
+  engine)
+    reason=$([ "$(field available)" = true ] || echo " (the hosted path is unavailable here: $(field reason))")
+    echo "demo: engine path: the engine's docker driver, $(docker buildx version)$reason" >&2
+    args+=(--env RUNNER_ENVIRONMENT=self-hosted)
+    ;;
+  *) echo "demo: DEMO_PATH must be hosted or engine, not $path" >&2; exit 2 ;;
+esac
 echo "demo: publishing examples/hello for linux/amd64, arm64, ppc64le and s390x to $image:demo" >&2
-node scripts/run-action.mjs --cwd examples/hello \
-  "images=$image" \
-  "tag-template=demo" \
-  "rebuild=overwrite" \
-  "build-args=GO_IMAGE=localhost:5000/base/golang\nBASE_IMAGE=localhost:5000/base/busybox"
+node scripts/run-action.mjs "${args[@]}"
 echo "demo: try it: docker run --rm --platform linux/s390x $image:demo" >&2

@@ -523,7 +523,7 @@ setup_hosted_path() {
   else
     local missing=()
     buildkit_image_ok || missing+=("the BuildKit image $BUILDKIT_IMAGE (neither $SHARED_BUILDKIT/buildkit-bin.tar.gz nor docker pull moby/buildkit:$BUILDKIT_VERSION)")
-    hosted_buildx_ok || missing+=("buildx $HOSTED_BUILDX_VERSION (neither $SHARED_BUILDKIT nor the GitHub release download)")
+    hosted_buildx_ok || missing+=("buildx $HOSTED_BUILDX_VERSION (neither $SHARED_BUILDKIT/buildkit-bin.tar.gz nor the GitHub release download)")
     local reason="missing: ${missing[*]}"
     say "warning: the GitHub-hosted path is unavailable, its tests will be skipped; $reason"
     hosted_record unavailable "$reason"

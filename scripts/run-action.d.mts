@@ -15,6 +15,8 @@ export interface ActionRun {
   state: Record<string, string>
   summary: string
   runnerDir: string
+  /** The DOCKER_CONFIG both steps ran with (undefined: the docker CLI's default). */
+  dockerConfig?: string
 }
 
 export interface RunActionOptions {

@@ -110,7 +110,8 @@ export async function runAction({ inputs = {}, env = {}, cwd = repoRoot, echo = 
     outputs: parseCommandFile(await readFile(files.GITHUB_OUTPUT, 'utf8')),
     state,
     summary: await readFile(files.GITHUB_STEP_SUMMARY, 'utf8'),
-    runnerDir: dir
+    runnerDir: dir,
+    dockerConfig: base.DOCKER_CONFIG
   }
 }
 

@@ -5,6 +5,7 @@ import { readFile, stat, writeFile } from 'node:fs/promises'
 import * as path from 'node:path'
 import { InputError } from './input.js'
 import { DockerCommandError, type Docker } from './docker.js'
+import { explainRegistryFailure } from './publish.js'
 import type { RetryPolicy } from './retry.js'
 import type { BuildArg, BuildSecret } from './settings.js'
 import { formatPlatform, type Platform } from './platform.js'
@@ -71,9 +72,13 @@ export function buildxBuildArgs(request: BuildRequest): string[] {
     case 'load':
       args.push('--tag', request.output.name, '--load')
       break
-    case 'push-by-digest':
-      args.push('--output', `type=image,name=${request.output.repository},push-by-digest=true,name-canonical=true,push=true`)
+    case 'push-by-digest': {
+      // With SOURCE_DATE_EPOCH the files in the layers get that time too, so the same sources give the same digest
+      // on any builder (a fresh docker-container builder has no cache to reuse earlier layers from).
+      const rewrite = request.buildArgs.some(a => a.name === 'SOURCE_DATE_EPOCH') ? ',rewrite-timestamp=true' : ''
+      args.push('--output', `type=image,name=${request.output.repository},push-by-digest=true,name-canonical=true,push=true${rewrite}`)
       break
+    }
     case 'none':
       break
   }
@@ -131,6 +136,11 @@ export function describeBuildFailure(output: string): string {
 /** The build's bound: GitHub's limit of a job (6 h); a build's own steps have no shorter natural limit. */
 export const BUILD_TIMEOUT = { seconds: 6 * 3600 }
 
+/** Whether a failed build failed while BuildKit pushed its result (`failed to push REF: ...`). */
+export function isPushFailure(output: string): boolean {
+  return /failed to push \S+:/.test(output)
+}
+
 export class BuildError extends Error {
   override name = 'BuildError'
 }
@@ -141,6 +151,11 @@ export async function runBuild(docker: Docker, request: BuildRequest, retry?: Re
     await docker.run(buildxBuildArgs(request), retry ? { retry, timeout: BUILD_TIMEOUT } : { timeout: BUILD_TIMEOUT })
   } catch (error) {
     if (error instanceof DockerCommandError) {
+      // A push-by-digest build pushes from BuildKit: a registry that refuses or cannot be reached is not the
+      // Dockerfile's fault.
+      if (request.output.kind === 'push-by-digest' && isPushFailure(error.result.stderr || error.result.stdout)) {
+        throw explainRegistryFailure(error, request.output.repository)
+      }
       const failure = describeBuildFailure(error.result.stderr || error.result.stdout)
       throw new BuildError(`${failure}; fix ${request.file} (the step's output is in the build log above)`, { cause: error })
     }

@@ -11,6 +11,7 @@
 import * as core from '@actions/core'
 import { randomBytes } from 'node:crypto'
 import { existsSync } from 'node:fs'
+import { parseBuildxVersion } from './buildx-install.js'
 import { lastLines, type Docker } from './docker.js'
 import { formatPlatform, parsePlatform, samePlatform, type Platform } from './platform.js'
 import { InputError, splitList, type InputReader } from './input.js'
@@ -20,7 +21,7 @@ export const DRIVERS = ['docker-container', 'docker'] as const
 export type Driver = (typeof DRIVERS)[number]
 
 /** Pinned: a builder's BuildKit should change when this action changes, not when a tag moves. */
-export const DEFAULT_BUILDKIT_IMAGE = 'moby/buildkit:v0.13.2'
+export const DEFAULT_BUILDKIT_IMAGE = 'moby/buildkit:v0.26.3'
 
 export interface BuilderSettings {
   /** An existing builder to use as is; undefined: create one. */
@@ -180,6 +181,8 @@ export interface BuilderResult {
   created: boolean
   /** For a `docker`-driver builder: its docker context, which buildx must be run from. */
   dockerContext?: string
+  /** The buildx version that runs the build (`0.30.1`), as `docker buildx version` reports it. */
+  buildxVersion?: string
 }
 
 function freshName(): string {
@@ -236,6 +239,9 @@ export async function setUpBuilder(
   platforms: readonly Platform[],
   emulated: readonly Platform[] = []
 ): Promise<BuilderResult> {
+  // In the log, so a run shows which buildx built it (the runner's, or the one "buildx-version" installed).
+  const version = await docker.run(['buildx', 'version'], { allowFailure: true })
+  const buildxVersion = version.exitCode === 0 ? parseBuildxVersion(version.stdout) : undefined
   let name: string
   let created = false
   if (settings.existing) {
@@ -263,10 +269,10 @@ export async function setUpBuilder(
         'Remove the platform, or let QEMU emulate it ("qemu: auto"), or use a builder that supports it'
     )
   }
-  core.info(`builder ${name} (${info.driver}) supports ${supported.join(', ')}`)
+  core.info(`builder ${name} (${info.driver}, buildx ${buildxVersion ?? 'of unknown version'}) supports ${supported.join(', ')}`)
   // A docker-driver builder is named after its docker context (buildx makes one per context).
   const dockerContext = info.driver === 'docker' ? name : undefined
-  return { name, driver: info.driver, platforms: supported, created, dockerContext }
+  return { name, driver: info.driver, platforms: supported, created, dockerContext, buildxVersion }
 }
 
 /** Post step: removes what {@link setUpBuilder} created; each removal on its own. */

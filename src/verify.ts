@@ -160,7 +160,8 @@ export async function verifyStagedIndex(
 export function verifyCommandArgs(image: string, platform: Platform, command: readonly string[], name: string): string[] {
   const [program, ...rest] = command
   if (!program) throw new Error('empty verify command')
-  return ['run', '--rm', '--name', name, '--pull', 'never', '--network', 'none', '--platform', formatPlatform(platform), '--entrypoint', program, image, ...rest]
+  // --quiet: a pull's progress would bury the command's own output in a failure message.
+  return ['run', '--rm', '--quiet', '--name', name, '--pull', 'never', '--network', 'none', '--platform', formatPlatform(platform), '--entrypoint', program, image, ...rest]
 }
 
 /** Lines docker itself adds to a failed `docker run`, which say nothing about the cause. */

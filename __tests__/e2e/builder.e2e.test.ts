@@ -99,7 +99,7 @@ describe('the docker-container driver on this offline machine', () => {
     })
     expect(run.main.exitCode).toBe(1)
     expect(run.main.log).toMatch(
-      /::error::the docker-container builder could not boot: its BuildKit image moby\/buildkit:v0\.13\.2 could not be pulled \(.*\)\. Set "driver: docker" to build with the engine's own BuildKit, or set "buildkit-image" to a BuildKit image in a registry this runner can reach\./
+      /::error::the docker-container builder could not boot: its BuildKit image moby\/buildkit:v0\.26\.3 could not be pulled \(.*\)\. Set "driver: docker" to build with the engine's own BuildKit, or set "buildkit-image" to a BuildKit image in a registry this runner can reach\./
     )
     const name = run.state.builder ?? ''
     expect(name).toMatch(/^go-build-action-[0-9a-f]{8}$/)

@@ -1,7 +1,9 @@
 /**
- * A pinned buildx for real: a local HTTP server on loopback serves Debian's buildx binary and a checksums.txt in
- * GitHub's release layout; the action downloads it once, verifies it, caches it in the tool cache, and installs it
- * as the job's docker CLI plugin (a temporary DOCKER_CONFIG, so the machine's own plugin is left alone).
+ * A pinned buildx for real: a local HTTP server on loopback serves the real buildx 0.30.1 release binary (built
+ * from the upstream tag, ../shared/buildkit; or the GitHub release where scripts/e2e-env.sh fetched it) and a
+ * checksums.txt in GitHub's release layout; the action downloads it once, verifies it, caches it in the tool cache,
+ * installs it as the job's docker CLI plugin (a temporary DOCKER_CONFIG, so the machine's own plugin is left alone),
+ * and the build then runs on it. A tampered binary (one byte changed, the release's checksum) installs nothing.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals'
 import { createHash } from 'node:crypto'
@@ -15,15 +17,25 @@ import { promisify } from 'node:util'
 import { execFile } from 'node:child_process'
 import { runAction, type ActionRun } from '../../scripts/run-action.mjs'
 import { copyOnlyContext, freshRepository, requireEnvironment } from './support/environment.js'
+import { HOSTED_PATH, HOSTED_STATUS } from './support/paths.js'
 
 const MINUTES = 60_000
-const DEBIAN_BUILDX = '/usr/libexec/docker/cli-plugins/docker-buildx'
-// A version name the machine's buildx (0.13.1+ds1) is not, served with Debian's binary.
-const VERSION = '0.12.1'
+// The current buildx of GitHub-hosted runners; the machine's own is Debian's 0.13.1.
+const VERSION = '0.30.1'
 const FILE = `buildx-v${VERSION}.linux-amd64`
+const RELEASE_FILES = ['darwin-amd64', 'darwin-arm64', 'linux-amd64', 'linux-arm-v7', 'linux-arm64', 'linux-ppc64le', 'linux-s390x', 'windows-amd64.exe']
 
-const binary = readFileSync(DEBIAN_BUILDX)
+const releaseBinary = HOSTED_PATH.available ? path.join(HOSTED_STATUS.buildxPluginDir!, 'docker-buildx') : ''
+const binary = releaseBinary ? readFileSync(releaseBinary) : Buffer.alloc(0)
 const sha256 = createHash('sha256').update(binary).digest('hex')
+/** The same binary with one byte changed: what a compromised mirror would serve under the release's checksum. */
+const tampered = Buffer.from(binary)
+if (tampered.length > 0) tampered.writeUInt8(tampered.readUInt8(tampered.length >> 1) ^ 0xff, tampered.length >> 1)
+const sha = (data: Buffer | string): string => createHash('sha256').update(data).digest('hex')
+/** checksums.txt as a buildx release has it: one `SHA256 *FILE` line per release file. */
+const checksums = RELEASE_FILES.map(f => `buildx-v${VERSION}.${f}`)
+  .map(f => `${f === FILE ? sha256 : sha(`not served: ${f}`)} *${f}`)
+  .join('\n')
 const requests: string[] = []
 let server: Server
 let base = ''
@@ -49,15 +61,13 @@ function run(mirror: 'good' | 'bad', dockerConfig: string, toolCache: string): P
 
 beforeAll(async () => {
   await requireEnvironment()
+  if (!HOSTED_PATH.available) return
   server = createServer((req, res) => {
     requests.push(req.url ?? '')
     const [, mirror, dir, file] = (req.url ?? '').split('/')
     if (dir !== `v${VERSION}` || (mirror !== 'good' && mirror !== 'bad')) return void res.writeHead(404).end()
-    if (file === FILE) return void res.writeHead(200, { 'content-type': 'application/octet-stream' }).end(binary)
-    if (file === 'checksums.txt') {
-      const sum = mirror === 'good' ? sha256 : createHash('sha256').update('something else').digest('hex')
-      return void res.writeHead(200).end(`${'0'.repeat(64)} *buildx-v${VERSION}.linux-arm64\n${sum} *${FILE}\n`)
-    }
+    if (file === FILE) return void res.writeHead(200, { 'content-type': 'application/octet-stream' }).end(mirror === 'good' ? binary : tampered)
+    if (file === 'checksums.txt') return void res.writeHead(200).end(`${checksums}\n`)
     res.writeHead(404).end()
   })
   await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
@@ -65,10 +75,11 @@ beforeAll(async () => {
 }, MINUTES)
 
 afterAll(async () => {
-  await new Promise(resolve => server.close(resolve))
+  if (server) await new Promise(resolve => server.close(resolve))
 })
 
-describe('buildx-version', () => {
+const describeWithRelease = HOSTED_PATH.available ? describe : describe.skip
+describeWithRelease(`buildx-version with the real buildx ${VERSION}${HOSTED_PATH.available ? '' : ` (skipped: ${HOSTED_PATH.skipReason})`}`, () => {
   let toolCache: string
 
   it('downloads once, verifies, caches and installs the plugin; the second run uses the tool cache', async () => {
@@ -77,7 +88,7 @@ describe('buildx-version', () => {
     const first = await run('good', firstConfig, toolCache)
     expect({ main: first.main.exitCode, log: first.main.exitCode === 0 ? '' : first.main.log }).toEqual({ main: 0, log: '' })
     expect(first.post?.exitCode).toBe(0)
-    expect(first.main.log).toContain(`buildx 0.13.1+ds1 is installed; buildx-version asks for ${VERSION}`)
+    expect(first.main.log).toMatch(/buildx 0\.13\.1\+ds1 is installed; buildx-version asks for 0\.30\.1/)
     expect(first.main.log).toContain(`sha256 ${sha256} matches`)
     expect(requests).toEqual([`/good/v${VERSION}/checksums.txt`, `/good/v${VERSION}/${FILE}`])
 
@@ -86,6 +97,9 @@ describe('buildx-version', () => {
     const cached = path.join(toolCache, 'docker-buildx', VERSION, 'amd64')
     expect(await readdir(cached)).toEqual(['docker-buildx'])
     expect(existsSync(`${cached}.complete`)).toBe(true)
+    // The build ran on it: the builder phase logs `docker buildx version` and the version it reports.
+    expect(first.main.log).toMatch(new RegExp(`docker buildx version\\n.*github.com/docker/buildx v${VERSION.replace(/\./g, '\\.')} `))
+    expect(first.main.log).toMatch(new RegExp(`builder \\S+ \\(docker, buildx ${VERSION.replace(/\./g, '\\.')}\\) supports`))
     // The docker CLI of this job now runs the installed plugin, not the machine's.
     const { stdout } = await promisify(execFile)('docker', ['info', '--format', '{{json .ClientInfo.Plugins}}'], {
       env: { ...process.env, DOCKER_CONFIG: firstConfig }
@@ -101,7 +115,7 @@ describe('buildx-version', () => {
     expect(existsSync(path.join(secondConfig, 'cli-plugins', 'docker-buildx'))).toBe(true)
   }, 10 * MINUTES)
 
-  it('fails clearly on a checksum mismatch and installs nothing', async () => {
+  it('fails clearly on a tampered binary and installs nothing', async () => {
     const before = requests.length
     const dockerConfig = await temp('docker-config')
     const emptyCache = await temp('toolcache')
@@ -109,7 +123,7 @@ describe('buildx-version', () => {
     expect(bad.main.exitCode).toBe(1)
     expect(requests.slice(before)).toEqual([`/bad/v${VERSION}/checksums.txt`, `/bad/v${VERSION}/${FILE}`])
     expect(bad.main.log).toMatch(
-      new RegExp(`::error::the buildx ${VERSION} download from .*/bad/v${VERSION}/${FILE} has sha256 ${sha256}, but .*checksums.txt says [0-9a-f]{64}: nothing was installed`)
+      new RegExp(`::error::the buildx ${VERSION} download from .*/bad/v${VERSION}/${FILE} has sha256 ${sha(tampered)}, but .*checksums.txt says ${sha256}: nothing was installed`)
     )
     expect(existsSync(path.join(dockerConfig, 'cli-plugins'))).toBe(false)
     expect(await readdir(emptyCache)).toEqual([])

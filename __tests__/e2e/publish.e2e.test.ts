@@ -1,13 +1,14 @@
 /**
  * The bundled action, run as the runner runs it, publishing examples/hello for four platforms to the real local
- * registry; everything is checked from the registry's side. Nothing about docker is mocked.
+ * registry, on both runner paths (support/paths.ts); everything is checked from the registry's side. Nothing about
+ * docker is mocked.
  */
 import { beforeAll, describe, expect, it } from '@jest/globals'
 import { existsSync } from 'node:fs'
 import { mkdtemp, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import * as path from 'node:path'
-import { runAction, type ActionRun } from '../../scripts/run-action.mjs'
+import type { ActionRun } from '../../scripts/run-action.mjs'
 import {
   BASE_IMAGE,
   FOUR_PLATFORMS,
@@ -18,89 +19,99 @@ import {
   registryManifest,
   requireEnvironment
 } from './support/environment.js'
+import { builderLeftovers, builderUsed, describeEachPath, runOnPath } from './support/paths.js'
 
 const MINUTES = 60_000
 
 beforeAll(requireEnvironment, MINUTES)
 
-describe('publishing examples/hello for four platforms', () => {
-  const repository = freshRepository('hello')
-  const reference = `${repository}:skeleton`
-  let run: ActionRun
+describeEachPath('publishing', builderPath => {
+  describe('publishing examples/hello for four platforms', () => {
+    const repository = freshRepository('hello')
+    const reference = `${repository}:skeleton`
+    let run: ActionRun
 
-  beforeAll(async () => {
-    run = await runAction({
-      cwd: HELLO_CONTEXT,
-      inputs: {
-        images: repository,
-        'tag-template': 'skeleton',
-        'build-args': `GO_IMAGE=${GO_IMAGE}\nBASE_IMAGE=${BASE_IMAGE}`
+    beforeAll(async () => {
+      run = await runOnPath(builderPath, {
+        cwd: HELLO_CONTEXT,
+        inputs: {
+          images: repository,
+          'tag-template': 'skeleton',
+          'build-args': `GO_IMAGE=${GO_IMAGE}\nBASE_IMAGE=${BASE_IMAGE}`
+        }
+      })
+    }, 15 * MINUTES)
+
+    it('succeeds in the main and the post step', () => {
+      expect({ exitCode: run.main.exitCode, log: run.main.exitCode === 0 ? '' : run.main.log }).toEqual({ exitCode: 0, log: '' })
+      expect(run.post?.exitCode).toBe(0)
+      expect(run.main.log).not.toMatch(/::error::/)
+    })
+
+    it('reports the digest the registry serves for the tag, and the index byte for byte', async () => {
+      const served = await registryManifest(reference)
+      expect(served.status).toBe(200)
+      expect(run.outputs.digest).toMatch(/^sha256:[0-9a-f]{64}$/)
+      expect(run.outputs.digest).toBe(served.digest)
+      expect(run.outputs.manifest).toBe(served.body)
+      expect(run.outputs.tags?.split('\n')).toEqual([reference, ...['amd64', 'arm64', 'ppc64le', 's390x'].map(a => `${reference}-${a}`)])
+    })
+
+    it('publishes an index that lists exactly the four platforms, as platform-digests says', async () => {
+      const index = JSON.parse((await registryManifest(reference)).body) as {
+        manifests: Array<{ digest: string; platform: { os: string; architecture: string } }>
       }
+      const images = index.manifests.filter(m => m.platform.os !== 'unknown')
+      const platforms = images.map(m => `${m.platform.os}/${m.platform.architecture}`)
+      expect([...platforms].sort()).toEqual([...FOUR_PLATFORMS].sort())
+      expect(JSON.parse(run.outputs['platform-digests'] ?? '{}')).toEqual(
+        Object.fromEntries(images.map(m => [`${m.platform.os}/${m.platform.architecture}`, m.digest]))
+      )
     })
-  }, 15 * MINUTES)
 
-  it('succeeds in the main and the post step', () => {
-    expect({ exitCode: run.main.exitCode, log: run.main.exitCode === 0 ? '' : run.main.log }).toEqual({ exitCode: 0, log: '' })
-    expect(run.post?.exitCode).toBe(0)
-    expect(run.main.log).not.toMatch(/::error::/)
-  })
+    it.each(FOUR_PLATFORMS)('runs on %s (foreign platforms through QEMU) and prints that platform', async platform => {
+      const { stdout } = await docker(['run', '--rm', '--pull', 'always', '--platform', platform, reference])
+      expect(stdout).toContain(`hello from ${platform} `)
+    }, 5 * MINUTES)
 
-  it('reports the digest the registry serves for the tag, and the index byte for byte', async () => {
-    const served = await registryManifest(reference)
-    expect(served.status).toBe(200)
-    expect(run.outputs.digest).toMatch(/^sha256:[0-9a-f]{64}$/)
-    expect(run.outputs.digest).toBe(served.digest)
-    expect(run.outputs.manifest).toBe(served.body)
-    expect(run.outputs.tags?.split('\n')).toEqual([reference, ...['amd64', 'arm64', 'ppc64le', 's390x'].map(a => `${reference}-${a}`)])
-  })
-
-  it('publishes an index that lists exactly the four platforms, as platform-digests says', async () => {
-    const index = JSON.parse((await registryManifest(reference)).body) as {
-      manifests: Array<{ digest: string; platform: { os: string; architecture: string } }>
-    }
-    const images = index.manifests.filter(m => m.platform.os !== 'unknown')
-    const platforms = images.map(m => `${m.platform.os}/${m.platform.architecture}`)
-    expect([...platforms].sort()).toEqual([...FOUR_PLATFORMS].sort())
-    expect(JSON.parse(run.outputs['platform-digests'] ?? '{}')).toEqual(
-      Object.fromEntries(images.map(m => [`${m.platform.os}/${m.platform.architecture}`, m.digest]))
-    )
-  })
-
-  it.each(FOUR_PLATFORMS)('runs on %s (foreign platforms through QEMU) and prints that platform', async platform => {
-    const { stdout } = await docker(['run', '--rm', '--pull', 'always', '--platform', platform, reference])
-    expect(stdout).toContain(`hello from ${platform} `)
-  }, 5 * MINUTES)
-
-  it('writes a job summary naming the index and every platform', () => {
-    expect(run.summary).toContain(run.outputs.digest)
-    for (const platform of FOUR_PLATFORMS) expect(run.summary).toContain(platform)
-  })
-
-  it('leaves no work directory behind after the post step', () => {
-    expect(run.state.workDir).toBeTruthy()
-    expect(existsSync(run.state.workDir!)).toBe(false)
-  })
-})
-
-describe('a platform that fails to build', () => {
-  it('fails the step naming the platform, and pushes nothing', async () => {
-    const context = await mkdtemp(path.join(tmpdir(), 'go-build-action-e2e-'))
-    await writeFile(
-      path.join(context, 'Dockerfile'),
-      `ARG BASE_IMAGE\nFROM \${BASE_IMAGE}\nARG TARGETARCH\nRUN echo "building for $TARGETARCH" && [ "$TARGETARCH" != s390x ]\n`
-    )
-    const repository = freshRepository('fails-on-s390x')
-    const run = await runAction({
-      cwd: context,
-      inputs: { images: repository, 'tag-template': 'never', 'build-args': `BASE_IMAGE=${BASE_IMAGE}` }
+    it('writes a job summary naming the index and every platform', () => {
+      expect(run.summary).toContain(run.outputs.digest)
+      for (const platform of FOUR_PLATFORMS) expect(run.summary).toContain(platform)
     })
-    expect(run.main.exitCode).toBe(1)
-    expect(run.main.log).toMatch(/::error::the build failed for linux\/s390x at `RUN echo "building for s390x"/)
-    expect(run.post?.exitCode).toBe(0)
-    expect((await registryManifest(`${repository}:never`)).status).toBe(404)
-    expect(run.summary).toContain('<h2>go-build-action failed</h2>')
-    expect(run.summary).toContain('the build failed for linux/s390x')
-    expect(run.summary).toContain('No tag a user pulls was moved.')
-    expect(run.summary).toMatch(/Build 4 platforms<\/td><td>[0-9.]+ s \(failed\)/)
-  }, 10 * MINUTES)
+
+    it(`builds with the path's driver and buildx`, () => {
+      expect(builderUsed(run)).toEqual({ driver: builderPath.driver, buildx: builderPath.name === 'hosted' ? '0.30.1' : '0.13.1+ds1' })
+    })
+
+    it('leaves no work directory, builder container, volume or docker context behind after the post step', async () => {
+      expect(run.state.workDir).toBeTruthy()
+      expect(existsSync(run.state.workDir!)).toBe(false)
+      expect(run.state.builder || run.state.dockerContext).toBeTruthy()
+      expect(await builderLeftovers(run)).toEqual([])
+    })
+  })
+
+  describe('a platform that fails to build', () => {
+    it('fails the step naming the platform, and pushes nothing', async () => {
+      const context = await mkdtemp(path.join(tmpdir(), 'go-build-action-e2e-'))
+      await writeFile(
+        path.join(context, 'Dockerfile'),
+        `ARG BASE_IMAGE\nFROM \${BASE_IMAGE}\nARG TARGETARCH\nRUN echo "building for $TARGETARCH" && [ "$TARGETARCH" != s390x ]\n`
+      )
+      const repository = freshRepository('fails-on-s390x')
+      const run = await runOnPath(builderPath, {
+        cwd: context,
+        inputs: { images: repository, 'tag-template': 'never', 'build-args': `BASE_IMAGE=${BASE_IMAGE}` }
+      })
+      expect(run.main.exitCode).toBe(1)
+      expect(run.main.log).toMatch(/::error::the build failed for linux\/s390x at `RUN echo "building for s390x"/)
+      expect(run.post?.exitCode).toBe(0)
+      expect((await registryManifest(`${repository}:never`)).status).toBe(404)
+      expect(run.summary).toContain('<h2>go-build-action failed</h2>')
+      expect(run.summary).toContain('the build failed for linux/s390x')
+      expect(run.summary).toContain('No tag a user pulls was moved.')
+      expect(run.summary).toMatch(/Build 4 platforms<\/td><td>[0-9.]+ s \(failed\)/)
+      expect(await builderLeftovers(run)).toEqual([])
+    }, 10 * MINUTES)
+  })
 })

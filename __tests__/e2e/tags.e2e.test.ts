@@ -10,7 +10,7 @@ import { beforeAll, describe, expect, it } from '@jest/globals'
 import { mkdtemp, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import * as path from 'node:path'
-import { repoRoot, runAction, type ActionRun } from '../../scripts/run-action.mjs'
+import { repoRoot, type ActionRun } from '../../scripts/run-action.mjs'
 import {
   AUTH_REGISTRY,
   BASE_IMAGE,
@@ -22,6 +22,7 @@ import {
   registryManifest,
   requireEnvironment
 } from './support/environment.js'
+import { describeEachPath, runOnPath } from './support/paths.js'
 
 const MINUTES = 60_000
 const EXAMPLE = path.join(repoRoot, 'examples', 'go-build')
@@ -72,167 +73,169 @@ function errorLine(run: ActionRun): string {
   return run.main.log.split('\n').find(line => line.startsWith('::error::')) ?? `(no ::error:: line in)\n${run.main.log}`
 }
 
-describe('examples/go-build: versions file → tag, then rebuilds with rebuild: suffix', () => {
-  const repository = freshRepository('go-build')
-  const runs: ActionRun[] = []
-  const digests: Array<string | null> = []
+describeEachPath('tags', builderPath => {
+  describe('examples/go-build: versions file → tag, then rebuilds with rebuild: suffix', () => {
+    const repository = freshRepository('go-build')
+    const runs: ActionRun[] = []
+    const digests: Array<string | null> = []
 
-  beforeAll(async () => {
-    for (let i = 0; i < 3; i++) {
-      runs.push(await runAction({ cwd: EXAMPLE, inputs: { images: repository, 'build-args': BUILD_ARGS, rebuild: 'suffix' } }))
-      digests.push((await registryManifest(`${repository}:${TAG}`)).digest)
-    }
-  }, 15 * MINUTES)
+    beforeAll(async () => {
+      for (let i = 0; i < 3; i++) {
+        runs.push(await runOnPath(builderPath, { cwd: EXAMPLE, inputs: { images: repository, 'build-args': BUILD_ARGS, rebuild: 'suffix' } }))
+        digests.push((await registryManifest(`${repository}:${TAG}`)).digest)
+      }
+    }, 15 * MINUTES)
 
-  it('the first run publishes TAG from versions.yaml and reports tag, tags and versions', async () => {
-    expectSucceeded(runs[0]!)
-    expect(runs[0]!.outputs.tag).toBe(TAG)
-    expect(runs[0]!.outputs.tags).toBe(published(repository, TAG))
-    expect(JSON.parse(runs[0]!.outputs.versions ?? '')).toEqual(VERSIONS)
-    const { digest, index } = await indexOf(`${repository}:${TAG}`)
-    expect(runs[0]!.outputs.digest).toBe(digest)
-    expect(index.manifests.filter(m => m.platform.os !== 'unknown').map(m => `${m.platform.os}/${m.platform.architecture}`).sort()).toEqual(
-      [...FOUR_PLATFORMS].sort()
-    )
-  })
-
-  it('the first run publishes TAG-amd64, TAG-arm64, TAG-ppc64le and TAG-s390x at the right platform manifests', async () => {
-    await expectPlatformTags(repository, TAG)
-  })
-
-  it('the rebuild publishes TAG-1-ARCH at its own platform manifests; TAG-ARCH still serve the first run', async () => {
-    await expectPlatformTags(repository, `${TAG}-1`)
-    await expectPlatformTags(repository, TAG)
-  })
-
-  it('the first run names the source of each version in the log', () => {
-    expect(runs[0]!.main.log).toContain('go 1.25.4 (from versions.yaml:5 (golang.version))')
-    expect(runs[0]!.main.log).toContain('k8s 1.34.1 (from versions.yaml:15 (kubernetes.version))')
-  })
-
-  it('annotates the index and labels every image with the tag, the source, the revision and the versions', async () => {
-    const { index } = await indexOf(`${repository}:${TAG}`)
-    const expected = {
-      'org.opencontainers.image.version': TAG,
-      'org.opencontainers.image.revision': '0000000000000000000000000000000000000000',
-      'org.opencontainers.image.source': 'https://github.com/example/go-build-action-e2e',
-      'io.go-build.golang.version': '1.25.4',
-      'io.go-build.llvm.version': '18.1.8',
-      'io.go-build.kubernetes.version': '1.34.1'
-    }
-    expect(index.annotations).toMatchObject(expected)
-    expect(Date.parse(index.annotations?.['org.opencontainers.image.created'] ?? '')).not.toBeNaN()
-    for (const entry of index.manifests.filter(m => m.platform.os !== 'unknown')) {
-      expect(await configLabels(repository, entry.digest)).toMatchObject(expected)
-    }
-  })
-
-  it.each(['linux/amd64', 'linux/s390x'])('builds with the versions as build args (image on %s records them)', async platform => {
-    const { stdout } = await docker(['run', '--rm', '--pull', 'always', '--platform', platform, `${repository}:${TAG}`])
-    expect(stdout).toBe(`go=1.25.4\nllvm=18.1.8\nk8s=1.34.1\nplatform=${platform}\n`)
-  }, 5 * MINUTES)
-
-  it('the second run publishes TAG-1 and leaves TAG untouched', async () => {
-    expectSucceeded(runs[1]!)
-    expect(runs[1]!.outputs.tag).toBe(`${TAG}-1`)
-    expect(runs[1]!.outputs.tags).toBe(published(repository, `${TAG}-1`))
-    expect(runs[1]!.main.log).toContain(`${repository}:${TAG} exists; this rebuild publishes ${TAG}-1`)
-    const rebuilt = await indexOf(`${repository}:${TAG}-1`)
-    expect(runs[1]!.outputs.digest).toBe(rebuilt.digest)
-    expect(rebuilt.index.annotations?.['org.opencontainers.image.version']).toBe(`${TAG}-1`)
-    expect(digests[0]).toMatch(/^sha256:/)
-    expect(digests[1]).toBe(digests[0])
-  })
-
-  it('the third run publishes TAG-2; TAG and TAG-1 still serve what they served', async () => {
-    expectSucceeded(runs[2]!)
-    expect(runs[2]!.outputs.tag).toBe(`${TAG}-2`)
-    expect((await indexOf(`${repository}:${TAG}-2`)).digest).toBe(runs[2]!.outputs.digest)
-    expect(digests[2]).toBe(digests[0])
-    expect((await indexOf(`${repository}:${TAG}-1`)).digest).toBe(runs[1]!.outputs.digest)
-  })
-})
-
-describe('events', () => {
-  it('a published release v1.2.3 also tags v1.2.3, pointing at the same index', async () => {
-    const repository = freshRepository('go-build-release')
-    const dir = await mkdtemp(path.join(tmpdir(), 'go-build-action-event-'))
-    const event = path.join(dir, 'event.json')
-    await writeFile(event, JSON.stringify({ action: 'published', release: { tag_name: 'v1.2.3' }, repository: { default_branch: 'main' } }))
-    const run = await runAction({
-      cwd: EXAMPLE,
-      inputs: { images: repository, 'build-args': BUILD_ARGS },
-      env: { GITHUB_EVENT_NAME: 'release', GITHUB_REF: 'refs/tags/v1.2.3', GITHUB_EVENT_PATH: event }
+    it('the first run publishes TAG from versions.yaml and reports tag, tags and versions', async () => {
+      expectSucceeded(runs[0]!)
+      expect(runs[0]!.outputs.tag).toBe(TAG)
+      expect(runs[0]!.outputs.tags).toBe(published(repository, TAG))
+      expect(JSON.parse(runs[0]!.outputs.versions ?? '')).toEqual(VERSIONS)
+      const { digest, index } = await indexOf(`${repository}:${TAG}`)
+      expect(runs[0]!.outputs.digest).toBe(digest)
+      expect(index.manifests.filter(m => m.platform.os !== 'unknown').map(m => `${m.platform.os}/${m.platform.architecture}`).sort()).toEqual(
+        [...FOUR_PLATFORMS].sort()
+      )
     })
-    expectSucceeded(run)
-    expect(run.outputs.tags).toBe(published(repository, TAG, 'v1.2.3'))
-    const main = await indexOf(`${repository}:${TAG}`)
-    expect((await indexOf(`${repository}:v1.2.3`)).digest).toBe(main.digest)
-  }, 10 * MINUTES)
 
-  it('a pull request builds every platform and pushes nothing (push: auto)', async () => {
-    const repository = freshRepository('go-build-pr')
-    const run = await runAction({
-      cwd: EXAMPLE,
-      inputs: { images: repository, 'build-args': BUILD_ARGS },
-      env: { GITHUB_EVENT_NAME: 'pull_request', GITHUB_REF: 'refs/pull/7/merge' }
+    it('the first run publishes TAG-amd64, TAG-arm64, TAG-ppc64le and TAG-s390x at the right platform manifests', async () => {
+      await expectPlatformTags(repository, TAG)
     })
-    expectSucceeded(run)
-    expect(run.outputs.tag).toBe(TAG)
-    expect(run.main.log).toContain('not pushing (push: auto, event pull_request)')
-    for (const platform of FOUR_PLATFORMS) expect(run.main.log).toContain(platform)
-    expect((await registryManifest(`${repository}:${TAG}`)).status).toBe(404)
-  }, 10 * MINUTES)
-})
 
-describe('runs that must push nothing', () => {
-  async function context(files: Record<string, string>): Promise<string> {
-    const dir = await mkdtemp(path.join(tmpdir(), 'go-build-action-e2e-'))
-    for (const [name, text] of Object.entries(files)) await writeFile(path.join(dir, name), text)
-    return dir
-  }
-  const DOCKERFILE = `ARG BASE_IMAGE\nFROM \${BASE_IMAGE}\nARG GO_VERSION\nARG LLVM_VERSION\nARG K8S_VERSION\n`
-
-  it.each<[string, Record<string, string>, Record<string, string>, RegExp]>([
-    ['a version with a space', {}, { 'go-version': '1.25 .4' }, /^::error::input "go-version": "1.25 .4" contains whitespace/],
-    [
-      'a versions file with a YAML syntax error',
-      { 'versions.yaml': 'golang:\n  version: [1.25.4\n' },
-      {},
-      /^::error::.*versions\.yaml:\d+: not valid YAML/
-    ],
-    [
-      'a template placeholder found nowhere',
-      { 'versions.yaml': 'go: 1.25.4\nllvm: 18.1.8\n' },
-      {},
-      /^::error::input "tag-template": "\{go\}-llvm\{llvm\}-k8s\{k8s\}": \{k8s\} has no value; looked in input "k8s-version", .*versions\.yaml \(kubernetes\.version or kubernetes or k8s\.version or k8s\), the default of ARG K8S_VERSION in .*Dockerfile/
-    ]
-  ])('%s', async (_name, files, inputs, message) => {
-    const repository = freshRepository('go-build-malformed')
-    const cwd = await context({ Dockerfile: DOCKERFILE, 'versions.yaml': 'go: 1.25.4\nllvm: 18.1.8\nk8s: 1.34.1\n', ...files })
-    const run = await runAction({ cwd, inputs: { images: repository, 'build-args': BUILD_ARGS, ...inputs } })
-    expect(run.main.exitCode).toBe(1)
-    expect(errorLine(run)).toMatch(message)
-    expect(run.main.log).not.toMatch(/docker buildx build|\[internal\] load build definition/)
-    expect(run.post?.exitCode).toBe(0)
-    // the registry knows no tag at all in the repository
-    const tags = await httpGet(`http://127.0.0.1:5000/v2/${repository.replace(/^[^/]+\//, '')}/tags/list`)
-    expect(tags.status).toBe(404)
-  }, 5 * MINUTES)
-
-  it('a registry that refuses the rebuild check (no login on the htpasswd registry) is an error, not a free tag', async () => {
-    const repository = freshRepository('go-build-unauthorized', AUTH_REGISTRY)
-    // an empty docker config: no credentials, whatever other runs on this machine logged in to
-    const dockerConfig = await mkdtemp(path.join(tmpdir(), 'go-build-action-no-login-'))
-    const run = await runAction({
-      cwd: EXAMPLE,
-      inputs: { images: repository, 'build-args': BUILD_ARGS },
-      env: { DOCKER_CONFIG: dockerConfig }
+    it('the rebuild publishes TAG-1-ARCH at its own platform manifests; TAG-ARCH still serve the first run', async () => {
+      await expectPlatformTags(repository, `${TAG}-1`)
+      await expectPlatformTags(repository, TAG)
     })
-    expect(run.main.exitCode).toBe(1)
-    expect(errorLine(run)).toMatch(
-      new RegExp(`^::error::cannot tell whether ${repository}:${TAG} exists \\(.*(authorization|Unauthorized).*\\): log in to the registry`)
-    )
-    expect(run.main.log).not.toMatch(/\[internal\] load build definition/)
-  }, 5 * MINUTES)
+
+    it('the first run names the source of each version in the log', () => {
+      expect(runs[0]!.main.log).toContain('go 1.25.4 (from versions.yaml:5 (golang.version))')
+      expect(runs[0]!.main.log).toContain('k8s 1.34.1 (from versions.yaml:15 (kubernetes.version))')
+    })
+
+    it('annotates the index and labels every image with the tag, the source, the revision and the versions', async () => {
+      const { index } = await indexOf(`${repository}:${TAG}`)
+      const expected = {
+        'org.opencontainers.image.version': TAG,
+        'org.opencontainers.image.revision': '0000000000000000000000000000000000000000',
+        'org.opencontainers.image.source': 'https://github.com/example/go-build-action-e2e',
+        'io.go-build.golang.version': '1.25.4',
+        'io.go-build.llvm.version': '18.1.8',
+        'io.go-build.kubernetes.version': '1.34.1'
+      }
+      expect(index.annotations).toMatchObject(expected)
+      expect(Date.parse(index.annotations?.['org.opencontainers.image.created'] ?? '')).not.toBeNaN()
+      for (const entry of index.manifests.filter(m => m.platform.os !== 'unknown')) {
+        expect(await configLabels(repository, entry.digest)).toMatchObject(expected)
+      }
+    })
+
+    it.each(['linux/amd64', 'linux/s390x'])('builds with the versions as build args (image on %s records them)', async platform => {
+      const { stdout } = await docker(['run', '--rm', '--pull', 'always', '--platform', platform, `${repository}:${TAG}`])
+      expect(stdout).toBe(`go=1.25.4\nllvm=18.1.8\nk8s=1.34.1\nplatform=${platform}\n`)
+    }, 5 * MINUTES)
+
+    it('the second run publishes TAG-1 and leaves TAG untouched', async () => {
+      expectSucceeded(runs[1]!)
+      expect(runs[1]!.outputs.tag).toBe(`${TAG}-1`)
+      expect(runs[1]!.outputs.tags).toBe(published(repository, `${TAG}-1`))
+      expect(runs[1]!.main.log).toContain(`${repository}:${TAG} exists; this rebuild publishes ${TAG}-1`)
+      const rebuilt = await indexOf(`${repository}:${TAG}-1`)
+      expect(runs[1]!.outputs.digest).toBe(rebuilt.digest)
+      expect(rebuilt.index.annotations?.['org.opencontainers.image.version']).toBe(`${TAG}-1`)
+      expect(digests[0]).toMatch(/^sha256:/)
+      expect(digests[1]).toBe(digests[0])
+    })
+
+    it('the third run publishes TAG-2; TAG and TAG-1 still serve what they served', async () => {
+      expectSucceeded(runs[2]!)
+      expect(runs[2]!.outputs.tag).toBe(`${TAG}-2`)
+      expect((await indexOf(`${repository}:${TAG}-2`)).digest).toBe(runs[2]!.outputs.digest)
+      expect(digests[2]).toBe(digests[0])
+      expect((await indexOf(`${repository}:${TAG}-1`)).digest).toBe(runs[1]!.outputs.digest)
+    })
+  })
+
+  describe('events', () => {
+    it('a published release v1.2.3 also tags v1.2.3, pointing at the same index', async () => {
+      const repository = freshRepository('go-build-release')
+      const dir = await mkdtemp(path.join(tmpdir(), 'go-build-action-event-'))
+      const event = path.join(dir, 'event.json')
+      await writeFile(event, JSON.stringify({ action: 'published', release: { tag_name: 'v1.2.3' }, repository: { default_branch: 'main' } }))
+      const run = await runOnPath(builderPath, {
+        cwd: EXAMPLE,
+        inputs: { images: repository, 'build-args': BUILD_ARGS },
+        env: { GITHUB_EVENT_NAME: 'release', GITHUB_REF: 'refs/tags/v1.2.3', GITHUB_EVENT_PATH: event }
+      })
+      expectSucceeded(run)
+      expect(run.outputs.tags).toBe(published(repository, TAG, 'v1.2.3'))
+      const main = await indexOf(`${repository}:${TAG}`)
+      expect((await indexOf(`${repository}:v1.2.3`)).digest).toBe(main.digest)
+    }, 10 * MINUTES)
+
+    it('a pull request builds every platform and pushes nothing (push: auto)', async () => {
+      const repository = freshRepository('go-build-pr')
+      const run = await runOnPath(builderPath, {
+        cwd: EXAMPLE,
+        inputs: { images: repository, 'build-args': BUILD_ARGS },
+        env: { GITHUB_EVENT_NAME: 'pull_request', GITHUB_REF: 'refs/pull/7/merge' }
+      })
+      expectSucceeded(run)
+      expect(run.outputs.tag).toBe(TAG)
+      expect(run.main.log).toContain('not pushing (push: auto, event pull_request)')
+      for (const platform of FOUR_PLATFORMS) expect(run.main.log).toContain(platform)
+      expect((await registryManifest(`${repository}:${TAG}`)).status).toBe(404)
+    }, 10 * MINUTES)
+  })
+
+  describe('runs that must push nothing', () => {
+    async function context(files: Record<string, string>): Promise<string> {
+      const dir = await mkdtemp(path.join(tmpdir(), 'go-build-action-e2e-'))
+      for (const [name, text] of Object.entries(files)) await writeFile(path.join(dir, name), text)
+      return dir
+    }
+    const DOCKERFILE = `ARG BASE_IMAGE\nFROM \${BASE_IMAGE}\nARG GO_VERSION\nARG LLVM_VERSION\nARG K8S_VERSION\n`
+
+    it.each<[string, Record<string, string>, Record<string, string>, RegExp]>([
+      ['a version with a space', {}, { 'go-version': '1.25 .4' }, /^::error::input "go-version": "1.25 .4" contains whitespace/],
+      [
+        'a versions file with a YAML syntax error',
+        { 'versions.yaml': 'golang:\n  version: [1.25.4\n' },
+        {},
+        /^::error::.*versions\.yaml:\d+: not valid YAML/
+      ],
+      [
+        'a template placeholder found nowhere',
+        { 'versions.yaml': 'go: 1.25.4\nllvm: 18.1.8\n' },
+        {},
+        /^::error::input "tag-template": "\{go\}-llvm\{llvm\}-k8s\{k8s\}": \{k8s\} has no value; looked in input "k8s-version", .*versions\.yaml \(kubernetes\.version or kubernetes or k8s\.version or k8s\), the default of ARG K8S_VERSION in .*Dockerfile/
+      ]
+    ])('%s', async (_name, files, inputs, message) => {
+      const repository = freshRepository('go-build-malformed')
+      const cwd = await context({ Dockerfile: DOCKERFILE, 'versions.yaml': 'go: 1.25.4\nllvm: 18.1.8\nk8s: 1.34.1\n', ...files })
+      const run = await runOnPath(builderPath, { cwd, inputs: { images: repository, 'build-args': BUILD_ARGS, ...inputs } })
+      expect(run.main.exitCode).toBe(1)
+      expect(errorLine(run)).toMatch(message)
+      expect(run.main.log).not.toMatch(/docker buildx build|\[internal\] load build definition/)
+      expect(run.post?.exitCode).toBe(0)
+      // the registry knows no tag at all in the repository
+      const tags = await httpGet(`http://127.0.0.1:5000/v2/${repository.replace(/^[^/]+\//, '')}/tags/list`)
+      expect(tags.status).toBe(404)
+    }, 5 * MINUTES)
+
+    it('a registry that refuses the rebuild check (no login on the htpasswd registry) is an error, not a free tag', async () => {
+      const repository = freshRepository('go-build-unauthorized', AUTH_REGISTRY)
+      // an empty docker config: no credentials, whatever other runs on this machine logged in to
+      const dockerConfig = await mkdtemp(path.join(tmpdir(), 'go-build-action-no-login-'))
+      const run = await runOnPath(builderPath, {
+        cwd: EXAMPLE,
+        inputs: { images: repository, 'build-args': BUILD_ARGS },
+        env: { DOCKER_CONFIG: dockerConfig }
+      })
+      expect(run.main.exitCode).toBe(1)
+      expect(errorLine(run)).toMatch(
+        new RegExp(`^::error::cannot tell whether ${repository}:${TAG} exists \\(.*(authorization|Unauthorized).*\\): log in to the registry`)
+      )
+      expect(run.main.log).not.toMatch(/\[internal\] load build definition/)
+    }, 5 * MINUTES)
+  })
 })

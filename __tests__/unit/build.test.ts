@@ -21,6 +21,14 @@ const request: BuildRequest = {
 }
 
 describe('buildxBuildArgs', () => {
+  it('rewrites layer timestamps to SOURCE_DATE_EPOCH when pushing by digest, so a rebuild gives the same digest', () => {
+    const reproducible = { ...request, buildArgs: [...request.buildArgs, { name: 'SOURCE_DATE_EPOCH', value: '0' }] }
+    expect(buildxBuildArgs(reproducible)).toContain(
+      'type=image,name=localhost:5000/hello,push-by-digest=true,name-canonical=true,push=true,rewrite-timestamp=true'
+    )
+    expect(buildxBuildArgs(request).join(' ')).not.toContain('rewrite-timestamp')
+  })
+
   it('pushes every platform by digest in one buildx call, context last', () => {
     expect(buildxBuildArgs(request)).toEqual([
       'buildx',
@@ -127,5 +135,18 @@ describe('runBuild', () => {
     await expect(runBuild(docker, request)).rejects.toThrow(
       /exit code: 1; fix examples\/hello\/Dockerfile \(the step's output is in the build log above\)$/
     )
+  })
+
+  it('says which registry refused a push-by-digest build, not that the Dockerfile is wrong (buildx 0.30 output)', async () => {
+    const docker = new FakeDocker().on(['buildx', 'build'], { exitCode: 1, stderr: fixture('buildx-push-by-digest-refused.txt') })
+    const pushing = { ...request, output: { kind: 'push-by-digest' as const, repository: 'localhost:5999/e2e/nowhere' } }
+    await expect(runBuild(docker, pushing)).rejects.toThrow(
+      /^localhost:5999 did not accept localhost:5999\/e2e\/nowhere after 1 attempt\(s\) \(connection refused: .*\): check the registry address in input "images"/
+    )
+  })
+
+  it('keeps a build failure a build failure when nothing was being pushed', async () => {
+    const docker = new FakeDocker().on(['buildx', 'build'], { exitCode: 1, stderr: fixture('buildx-push-by-digest-refused.txt') })
+    await expect(runBuild(docker, { ...request, output: { kind: 'none' } })).rejects.toThrow(/^the build failed/)
   })
 })

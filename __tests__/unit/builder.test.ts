@@ -68,8 +68,8 @@ describe('createBuilderArgs (docker-container)', () => {
     ],
     [
       'buildkit-image',
-      { ...container, buildkitImage: 'localhost:5000/moby/buildkit:v0.13.2' },
-      ['buildx', 'create', '--name', 'b', '--driver', 'docker-container', '--driver-opt', 'image=localhost:5000/moby/buildkit:v0.13.2', '--bootstrap']
+      { ...container, buildkitImage: 'localhost:5000/moby/buildkit:v0.26.3' },
+      ['buildx', 'create', '--name', 'b', '--driver', 'docker-container', '--driver-opt', 'image=localhost:5000/moby/buildkit:v0.26.3', '--bootstrap']
     ],
     [
       'an image= driver option, which wins over buildkit-image',
@@ -149,33 +149,39 @@ describe('isImagePullFailure', () => {
   })
 })
 
+const BUILDX_VERSION = { stdout: 'github.com/docker/buildx v0.30.1 9e66234aa13328a5e75b75aa5574e1ca6d6d9c01\n' }
+
 describe('setUpBuilder', () => {
   it('fails before building, listing what the builder supports', async () => {
-    const docker = new FakeDocker().on(['buildx', 'inspect'], { stdout: fixture('buildx-inspect-default.txt') })
+    const docker = new FakeDocker().on(['buildx', 'version'], BUILDX_VERSION).on(['buildx', 'inspect'], { stdout: fixture('buildx-inspect-default.txt') })
     await expect(
       setUpBuilder(docker, { ...container, existing: 'default' }, platforms('linux/amd64', 'linux/mips64le'))
     ).rejects.toThrow(
       /input "platforms": the builder "default" cannot build linux\/mips64le; it supports linux\/amd64, linux\/amd64\/v2, linux\/amd64\/v3, linux\/amd64\/v4, linux\/arm64, linux\/ppc64le, linux\/s390x/
     )
-    expect(docker.calls.map(c => c.args.slice(0, 2))).toEqual([['buildx', 'inspect']])
+    expect(docker.calls.map(c => c.args.slice(0, 2))).toEqual([
+      ['buildx', 'version'],
+      ['buildx', 'inspect']
+    ])
   })
 
   it('says the BuildKit image could not be pulled, and what to set instead', async () => {
-    const docker = new FakeDocker().on(['buildx', 'create'], { exitCode: 1, stderr: fixture('buildx-create-pull-failure.txt') })
+    const docker = new FakeDocker().on(['buildx', 'version'], BUILDX_VERSION).on(['buildx', 'create'], { exitCode: 1, stderr: fixture('buildx-create-pull-failure.txt') })
     await expect(setUpBuilder(docker, container, platforms('linux/amd64'))).rejects.toThrow(
-      /BuildKit image moby\/buildkit:v0.13.2 could not be pulled .*Set "driver: docker".*"buildkit-image"/
+      /BuildKit image moby\/buildkit:v0.26.3 could not be pulled .*Set "driver: docker".*"buildkit-image"/
     )
   })
 
   it('uses the context builder it creates for the docker driver', async () => {
     const docker = new FakeDocker()
+      .on(['buildx', 'version'], BUILDX_VERSION)
       .on(['context', 'inspect'], { stdout: 'unix:///var/run/docker.sock\n' })
       .on(['context', 'create'], {})
       .on(['buildx', 'inspect'], { stdout: fixture('buildx-inspect-context.txt') })
     const result = await setUpBuilder(docker, { ...container, driver: 'docker' }, platforms('linux/amd64', 'linux/arm64'))
-    const created = docker.calls[1]?.args ?? []
+    const created = docker.calls[2]?.args ?? []
     expect(created.slice(0, 2)).toEqual(['context', 'create'])
-    expect(result).toMatchObject({ name: created[2], created: true, dockerContext: created[2] })
-    expect(docker.calls[2]?.args).toEqual(['buildx', 'inspect', '--bootstrap', created[2]])
+    expect(result).toMatchObject({ name: created[2], created: true, dockerContext: created[2], buildxVersion: '0.30.1' })
+    expect(docker.calls[3]?.args).toEqual(['buildx', 'inspect', '--bootstrap', created[2]])
   })
 })

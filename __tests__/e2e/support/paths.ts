@@ -10,11 +10,16 @@
  * scripts/test.sh counts them as skipped, never as passed.
  */
 import { describe } from '@jest/globals'
+import { execFile } from 'node:child_process'
 import { existsSync, readFileSync } from 'node:fs'
 import { mkdir, mkdtemp, symlink } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import * as path from 'node:path'
+import { promisify } from 'node:util'
 import { runAction, type ActionRun, type RunActionOptions } from '../../../scripts/run-action.mjs'
+import { expect } from '@jest/globals'
+import { STAGING_TAG_PREFIX } from '../../../src/publish.js'
+import { docker } from './environment.js'
 
 export type PathName = 'hosted' | 'engine'
 
@@ -33,10 +38,11 @@ export interface BuilderPath {
   env(dockerConfig?: string): Promise<Record<string, string>>
 }
 
+const execFileAsync = promisify(execFile)
 const STATE_DIR = process.env.E2E_STATE_DIR || '/var/lib/go-build-action-e2e'
 export const HOSTED_STATUS_FILE = path.join(STATE_DIR, 'hosted-path.json')
 
-interface HostedStatus {
+export interface HostedStatus {
   available: boolean
   reason?: string
   buildkitImage?: string
@@ -58,7 +64,9 @@ async function withHostedBuildx(pluginDir: string, dockerConfig?: string): Promi
   return dir
 }
 
-const hosted = readHostedStatus()
+/** What scripts/e2e-env.sh recorded about the hosted path. */
+export const HOSTED_STATUS = readHostedStatus()
+const hosted = HOSTED_STATUS
 
 export const HOSTED_PATH: BuilderPath = {
   name: 'hosted',
@@ -110,4 +118,45 @@ export async function runOnPath(builderPath: BuilderPath, options: RunActionOpti
     inputs: { ...(ownBuilder ? {} : builderPath.inputs), ...inputs },
     env: { ...env, ...(await builderPath.env(env.DOCKER_CONFIG)) }
   })
+}
+
+/**
+ * What a run's builder left on the engine after the post step: the BuildKit container and its state volume
+ * (docker-container driver) and the docker context (docker driver). Empty when the post step cleaned up.
+ */
+export async function builderLeftovers(run: ActionRun): Promise<string[]> {
+  const left: string[] = []
+  const builder = run.state.builder || ''
+  const context = run.state.dockerContext || ''
+  if (builder) {
+    const container = `buildx_buildkit_${builder}0`
+    const { stdout: containers } = await docker(['ps', '-a', '--filter', `name=^${container}$`, '--format', '{{.Names}}'])
+    if (containers.trim()) left.push(`container ${containers.trim()}`)
+    const { stdout: volumes } = await docker(['volume', 'ls', '--filter', `name=^${container}_state$`, '--format', '{{.Name}}'])
+    if (volumes.trim()) left.push(`volume ${volumes.trim()}`)
+  }
+  if (context) {
+    const env = { ...process.env, ...(run.dockerConfig ? { DOCKER_CONFIG: run.dockerConfig } : {}) }
+    const exists = await execFileAsync('docker', ['context', 'inspect', context], { env }).then(
+      () => true,
+      () => false
+    )
+    if (exists) left.push(`docker context ${context}`)
+  }
+  return left
+}
+
+/** The builder a run used: the driver it created and the buildx version it logged. */
+export function builderUsed(run: ActionRun): { driver?: string; buildx?: string } {
+  const m = /builder \S+ \(([a-z-]+), buildx ([^)]+)\) supports/.exec(run.main.log)
+  return { driver: m?.[1], buildx: m?.[2] }
+}
+
+/**
+ * The non-user tags one publish leaves in the first repository on this path, as matchers: the docker driver
+ * pushes its loaded index through a staging tag of the run's own; the docker-container driver pushes by digest
+ * and leaves none. Compare with `splitStaging(tags).staging`.
+ */
+export function stagingTags(builderPath: BuilderPath): unknown[] {
+  return builderPath.driver === 'docker' ? [expect.stringMatching(new RegExp(`^${STAGING_TAG_PREFIX}-local-1-[0-9a-z]{6}$`))] : []
 }
