@@ -40284,6 +40284,36 @@ async function installBuildx(docker, settings, env = process.env) {
 
 /***/ }),
 
+/***/ 833:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   A: () => (/* binding */ onCancel)
+/* harmony export */ });
+/* harmony import */ var _docker_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(6407);
+/**
+ * A cancelled job: the runner sends the step SIGINT, then SIGTERM, then kills it. The commands the action runs
+ * are in process groups of their own (docker.ts), so they are killed here; the pipeline then reports what it had
+ * moved so far, and the step ends failed.
+ */
+
+/** Kills every running command, runs `handler` (the report), and ends the step failed. */
+const onCancel = handler => {
+    const listener = (signal) => {
+        (0,_docker_js__WEBPACK_IMPORTED_MODULE_0__/* .killRunningCommands */ ._X)();
+        void handler(signal).finally(() => process.exit(1));
+    };
+    process.once('SIGTERM', listener);
+    process.once('SIGINT', listener);
+    return () => {
+        process.off('SIGTERM', listener);
+        process.off('SIGINT', listener);
+    };
+};
+
+
+/***/ }),
+
 /***/ 6407:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
@@ -40523,10 +40553,11 @@ function errorMessage(error) {
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
 /* harmony import */ var _actions_core__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(6058);
 /* harmony import */ var _docker_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(6407);
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(1571);
-/* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_5__ = __nccwpck_require__(3916);
-/* harmony import */ var _post_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(6661);
-/* harmony import */ var _state_js__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(2462);
+/* harmony import */ var _cancel_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(833);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(1571);
+/* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_6__ = __nccwpck_require__(3916);
+/* harmony import */ var _post_js__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(6661);
+/* harmony import */ var _state_js__WEBPACK_IMPORTED_MODULE_5__ = __nccwpck_require__(2462);
 /**
  * Entry point of both the main and the post step (the runner starts the same bundle twice; the post step sees
  * the state the main step saved).
@@ -40537,11 +40568,12 @@ __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __we
 
 
 
-if ((0,_state_js__WEBPACK_IMPORTED_MODULE_4__/* .isPostStep */ .pq)()) {
-    await (0,_post_js__WEBPACK_IMPORTED_MODULE_3__/* .runPost */ .a)().catch(error => _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .warning */ .$e(`post step: ${(0,_errors_js__WEBPACK_IMPORTED_MODULE_5__/* .errorMessage */ .g)(error)}`));
+
+if ((0,_state_js__WEBPACK_IMPORTED_MODULE_5__/* .isPostStep */ .pq)()) {
+    await (0,_post_js__WEBPACK_IMPORTED_MODULE_4__/* .runPost */ .a)().catch(error => _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .warning */ .$e(`post step: ${(0,_errors_js__WEBPACK_IMPORTED_MODULE_6__/* .errorMessage */ .g)(error)}`));
 }
 else {
-    await (0,_main_js__WEBPACK_IMPORTED_MODULE_2__/* .run */ .e)((0,_docker_js__WEBPACK_IMPORTED_MODULE_1__/* .createDocker */ .hC)(), _main_js__WEBPACK_IMPORTED_MODULE_2__/* .onCancel */ .A).catch(error => _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .setFailed */ .C1((0,_errors_js__WEBPACK_IMPORTED_MODULE_5__/* .errorMessage */ .g)(error)));
+    await (0,_main_js__WEBPACK_IMPORTED_MODULE_3__/* .run */ .e)((0,_docker_js__WEBPACK_IMPORTED_MODULE_1__/* .createDocker */ .hC)(), _cancel_js__WEBPACK_IMPORTED_MODULE_2__/* .onCancel */ .A).catch(error => _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .setFailed */ .C1((0,_errors_js__WEBPACK_IMPORTED_MODULE_6__/* .errorMessage */ .g)(error)));
 }
 
 __webpack_async_result__();
@@ -40904,7 +40936,6 @@ async function logInAll(docker, logins, retry, remember, backupFile) {
 
 // EXPORTS
 __nccwpck_require__.d(__webpack_exports__, {
-  A: () => (/* binding */ onCancel),
   e: () => (/* binding */ run)
 });
 
@@ -42982,6 +43013,7 @@ async function mapLimited(items, limit, task) {
 
 
 
+
 /** What the move phase did so far, for the outputs and the summary, also of a failed or cancelled run. */
 class MoveJournal {
     plan;
@@ -43079,11 +43111,28 @@ async function moveOne(docker, move, preferIndex, retry, journal) {
         await docker.run(imagetoolsTagArgs(move.reference, source, move.kind === 'platform'), { retry });
         return;
     }
-    await docker.run(['tag', source, move.reference]);
+    await tagLocally(docker, source, move.reference);
     if (!journal.localNames.includes(move.reference))
         journal.localNames.push(move.reference);
     await docker.run(['push', move.reference], { retry });
 }
+/**
+ * `docker tag`, tried a few times: when another run on this engine tags the same name at the same moment, the
+ * engine can refuse one ("already exists, but accessing it also failed"); a moment later it works.
+ */
+async function tagLocally(docker, source, reference) {
+    for (let attempt = 1;; attempt++) {
+        const result = await docker.run(['tag', source, reference], { allowFailure: true });
+        if (result.exitCode === 0)
+            return;
+        if (attempt >= LOCAL_TAG_ATTEMPTS) {
+            throw new Error(`the engine could not tag ${reference} (${(0,src_docker/* lastLines */.w$)(result.stderr || result.stdout, 1)}): another run on this engine is likely tagging the same name at the same time; give the workflow a "concurrency:" group keyed on the image`);
+        }
+        await new Promise(resolve => setTimeout(resolve, 250 * attempt));
+    }
+}
+/** How often `docker tag` is tried before the move fails. */
+const LOCAL_TAG_ATTEMPTS = 4;
 /** Makes the moves in the plan's order: all per-platform tags, then the index tags; stops at the first failure. */
 async function makeMoves(docker, plan, retry, journal) {
     for (const kind of ['platform', 'index']) {
@@ -43125,7 +43174,7 @@ async function pointTag(docker, move, digest, preferIndex, retry) {
         return;
     }
     await docker.run(['pull', '--quiet', source], withLayerBound(retry));
-    await docker.run(['tag', source, move.reference]);
+    await tagLocally(docker, source, move.reference);
     await docker.run(['push', move.reference], { retry });
 }
 /** Puts back every reference that moved and held something before (best effort); each is read again. */
@@ -43426,19 +43475,6 @@ async function runVerifyCommand(docker, image, platforms, command, pull, timeout
 
 
 
-/** A cancelled job: kill every running command, report what moved, and end the step failed. */
-const onCancel = handler => {
-    const listener = (signal) => {
-        (0,src_docker/* killRunningCommands */._X)();
-        void handler(signal).finally(() => process.exit(1));
-    };
-    process.once('SIGTERM', listener);
-    process.once('SIGINT', listener);
-    return () => {
-        process.off('SIGTERM', listener);
-        process.off('SIGINT', listener);
-    };
-};
 async function run(docker = (0,src_docker/* createDocker */.hC)(), cancel) {
     (0,state/* saveState */.LZ)(state/* State */.Uw.IsPost, 'true');
     const phases = new Phases();

@@ -8,7 +8,8 @@ import * as path from 'node:path'
 import { checkBuildFiles, chooseOutput, runBuild, writeSecretFiles } from './build.js'
 import { setUpBuilder } from './builder.js'
 import { installBuildx } from './buildx-install.js'
-import { createDocker, killRunningCommands, type Docker } from './docker.js'
+import type { CancelHook } from './cancel.js'
+import { createDocker, type Docker } from './docker.js'
 import { errorMessage } from './errors.js'
 import { fingerprintAnnotationArg, fingerprintBuild } from './fingerprint.js'
 import { logInAll, loginBackupFile } from './login.js'
@@ -25,23 +26,6 @@ import { executeMoves, MoveJournal, planMoves } from './transaction.js'
 import { annotationArgs, buildTime, labelArgs, planTags, readGitHubContext, shouldPush } from './tags.js'
 import { runVerifyCommand, verifyStagedIndex, type PlatformReport } from './verify.js'
 import { resolveVersions, versionValues, withVersionBuildArgs, type Versions } from './versions.js'
-
-/** Registers what a cancelled job (SIGTERM / SIGINT from the runner) does; returns the unregistration. */
-export type CancelHook = (handler: (signal: string) => Promise<void>) => () => void
-
-/** A cancelled job: kill every running command, report what moved, and end the step failed. */
-export const onCancel: CancelHook = handler => {
-  const listener = (signal: NodeJS.Signals): void => {
-    killRunningCommands()
-    void handler(signal).finally(() => process.exit(1))
-  }
-  process.once('SIGTERM', listener)
-  process.once('SIGINT', listener)
-  return () => {
-    process.off('SIGTERM', listener)
-    process.off('SIGINT', listener)
-  }
-}
 
 export async function run(docker: Docker = createDocker(), cancel?: CancelHook): Promise<void> {
   saveState(State.IsPost, 'true')

@@ -14,7 +14,7 @@
  * the run is put back (best effort); a tag this run created cannot be deleted portably and is reported as such.
  */
 import * as core from '@actions/core'
-import type { Docker } from './docker.js'
+import { lastLines, type Docker } from './docker.js'
 import { errorMessage } from './errors.js'
 import { forEachLimited, mapLimited, REGISTRY_CONCURRENCY } from './limit.js'
 import { withLayerBound, type StagedIndex } from './publish.js'
@@ -182,10 +182,30 @@ async function moveOne(docker: Docker, move: TagMove, preferIndex: boolean, retr
     await docker.run(imagetoolsTagArgs(move.reference, source, move.kind === 'platform'), { retry })
     return
   }
-  await docker.run(['tag', source, move.reference])
+  await tagLocally(docker, source, move.reference)
   if (!journal.localNames.includes(move.reference)) journal.localNames.push(move.reference)
   await docker.run(['push', move.reference], { retry })
 }
+
+/**
+ * `docker tag`, tried a few times: when another run on this engine tags the same name at the same moment, the
+ * engine can refuse one ("already exists, but accessing it also failed"); a moment later it works.
+ */
+async function tagLocally(docker: Docker, source: string, reference: string): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    const result = await docker.run(['tag', source, reference], { allowFailure: true })
+    if (result.exitCode === 0) return
+    if (attempt >= LOCAL_TAG_ATTEMPTS) {
+      throw new Error(
+        `the engine could not tag ${reference} (${lastLines(result.stderr || result.stdout, 1)}): another run on this engine is likely tagging the same name at the same time; give the workflow a "concurrency:" group keyed on the image`
+      )
+    }
+    await new Promise(resolve => setTimeout(resolve, 250 * attempt))
+  }
+}
+
+/** How often `docker tag` is tried before the move fails. */
+const LOCAL_TAG_ATTEMPTS = 4
 
 /** Makes the moves in the plan's order: all per-platform tags, then the index tags; stops at the first failure. */
 async function makeMoves(docker: Docker, plan: MovePlan, retry: RetryPolicy, journal: MoveJournal): Promise<void> {
@@ -232,7 +252,7 @@ async function pointTag(docker: Docker, move: TagMove, digest: string, preferInd
     return
   }
   await docker.run(['pull', '--quiet', source], withLayerBound(retry))
-  await docker.run(['tag', source, move.reference])
+  await tagLocally(docker, source, move.reference)
   await docker.run(['push', move.reference], { retry })
 }
 

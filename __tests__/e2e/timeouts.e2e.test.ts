@@ -116,6 +116,31 @@ describeEachPath('bounds', (builderPath: BuilderPath) => {
     expect((await registryTags(`localhost:5000/${name}`)).filter(t => t === TAG || t.startsWith(`${TAG}-`))).toEqual([])
   }, 5 * MINUTES)
 
+  it('a cancelled job during the tag moves: the running command is killed, and the summary and outputs say what moved', async () => {
+    const name = fresh('cancel')
+    const repository = `${proxy.host}/${name}`
+    // the first tag move never gets an answer: the run is in the middle of moving when the job is cancelled
+    proxy.rules = [failNthTagMove(1, HANG)]
+    const started = Date.now()
+    const run = await runOnPath(builderPath, {
+      cwd: copyOnly,
+      inputs: { images: repository, 'tag-template': TAG, platforms: PLATFORMS, rebuild: 'overwrite', provenance: 'false' },
+      cancelWhen: /tag\(s\) to move/
+    })
+    const seconds = (Date.now() - started) / 1000
+    proxy.rules = []
+    // the registry-timeout default (120 s) did not have to pass
+    expect(seconds).toBeLessThan(100)
+    expect(theError(run)).toMatch(/^::error::the job was cancelled \(SIGTERM\) during the run$/)
+    expect(run.summary).toContain('go-build-action failed')
+    expect(run.summary).toContain('The run failed while moving tags')
+    const moves = JSON.parse(run.outputs.moves!) as Array<{ reference: string }>
+    expect(moves.map(m => m.reference).sort()).toEqual([`${repository}:${TAG}`, `${repository}:${TAG}-amd64`, `${repository}:${TAG}-arm64`])
+    expect(run.post?.exitCode).toBe(0)
+    const { stdout } = await docker(['ps', '--format', '{{.Names}}'])
+    expect(stdout).not.toContain(name)
+  }, 5 * MINUTES)
+
   it('a run with the defaults still publishes (the bounds do not cut a normal run short)', async () => {
     const name = fresh('normal')
     const run = await runOnPath(builderPath, {
