@@ -344,7 +344,7 @@ export async function executeMoves(docker: Docker, plan: MovePlan, retry: RetryP
   const cause =
     failure !== undefined
       ? errorMessage(failure)
-      : `after moving, ${astray.map(r => `${r.reference} holds ${r.now || 'nothing'}`).join(', ')} instead of what this run moved it to: another run moved it at the same time`
+      : `after moving, ${astray.map(r => (r.outcome === 'unknown' ? `${r.reference} could not be read back` : `${r.reference} still holds ${r.now || 'nothing'}`)).join(', ')}, not what this run moved it to`
   throw new MoveError(`${cause}; ${describeOutcome(reconciled)}`, reconciled, { cause: failure })
 }
 
@@ -353,12 +353,14 @@ export function describeOutcome(records: readonly MoveRecord[]): string {
   const count = (outcome: MoveOutcome): MoveRecord[] => records.filter(r => r.outcome === outcome)
   const parts = [`${count('moved').length + count('restored').length + count('restore-failed').length} of ${records.length} tag(s) had moved`]
   if (count('restored').length) parts.push(`${count('restored').length} put back to their previous digest`)
-  const left = [...count('moved'), ...count('restore-failed')]
-  if (left.length) {
+  const created = count('moved').filter(r => r.previous === '')
+  if (created.length) {
     parts.push(
-      `${left.map(r => r.reference).join(', ')} still point${left.length === 1 ? 's' : ''} at this run's content (a tag this run created cannot be deleted portably; re-run the job to complete the publish)`
+      `${created.map(r => r.reference).join(', ')} ${created.length === 1 ? 'was' : 'were'} created by this run and still point${created.length === 1 ? 's' : ''} at its content (a tag cannot be deleted portably; re-run the job to complete the publish)`
     )
   }
+  const stuck = [...count('moved').filter(r => r.previous !== ''), ...count('restore-failed')]
+  if (stuck.length) parts.push(`${stuck.map(r => r.reference).join(', ')} could not be put back and point${stuck.length === 1 ? 's' : ''} at this run's content`)
   if (count('other').length) parts.push(`${count('other').map(r => r.reference).join(', ')} now hold another run's content`)
   if (count('unknown').length) parts.push(`${count('unknown').map(r => r.reference).join(', ')} could not be read back`)
   return parts.join('; ')
