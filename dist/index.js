@@ -39274,12 +39274,13 @@ async function removeBuilder(docker, builder, context) {
 
 // EXPORTS
 __nccwpck_require__.d(__webpack_exports__, {
+  kG: () => (/* binding */ dockerConfigDir),
   K2: () => (/* binding */ installBuildx),
   Ou: () => (/* binding */ parseBuildxVersion),
   jZ: () => (/* binding */ readBuildxInstallSettings)
 });
 
-// UNUSED EXPORTS: BuildxInstallError, DEFAULT_BUILDX_DOWNLOAD_URL, checksumsUrl, dockerConfigDir, parseChecksums, releasePlatform, releaseUrl, sameVersion, sha256File
+// UNUSED EXPORTS: BuildxInstallError, DEFAULT_BUILDX_DOWNLOAD_URL, checksumsUrl, parseChecksums, releasePlatform, releaseUrl, sameVersion, sha256File
 
 // EXTERNAL MODULE: ./node_modules/@actions/core/lib/core.js + 8 modules
 var lib_core = __nccwpck_require__(6058);
@@ -40554,7 +40555,7 @@ __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __we
 /* harmony import */ var _actions_core__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(6058);
 /* harmony import */ var _docker_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(6407);
 /* harmony import */ var _cancel_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(833);
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(1571);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(2375);
 /* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_6__ = __nccwpck_require__(3916);
 /* harmony import */ var _post_js__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(6661);
 /* harmony import */ var _state_js__WEBPACK_IMPORTED_MODULE_5__ = __nccwpck_require__(2462);
@@ -40586,6 +40587,7 @@ __webpack_async_result__();
 
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
 /* harmony export */   GW: () => (/* binding */ splitCommand),
+/* harmony export */   Kf: () => (/* binding */ readChoice),
 /* harmony export */   Vf: () => (/* binding */ readBoolean),
 /* harmony export */   dz: () => (/* binding */ InputError),
 /* harmony export */   kz: () => (/* binding */ readNumber),
@@ -40629,6 +40631,18 @@ function readBoolean(read, name, fallback) {
     if (['false', 'no', 'off', '0'].includes(value))
         return false;
     throw new InputError(name, `"${read(name).trim()}" is not a boolean: write true or false`);
+}
+const BOOLEAN_WORDS = { yes: 'true', on: 'true', '1': 'true', no: 'false', off: 'false', '0': 'false' };
+/** Reads an input that takes one of fixed words (case-insensitive; yes/on/1 mean true where true is a choice). */
+function readChoice(read, name, choices, fallback) {
+    const raw = read(name).trim();
+    if (raw === '')
+        return fallback;
+    const lower = raw.toLowerCase();
+    const value = choices.includes('true') ? (BOOLEAN_WORDS[lower] ?? lower) : lower;
+    if (choices.includes(value))
+        return value;
+    throw new InputError(name, `"${raw}" is not valid: write one of ${choices.join(', ')}`);
 }
 function readNumber(read, name, fallback, min, max) {
     const text = read(name).trim();
@@ -40700,11 +40714,10 @@ function splitCommand(command) {
 /* harmony import */ var _actions_core__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(6058);
 /* harmony import */ var node_fs_promises__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(1455);
 /* harmony import */ var node_fs_promises__WEBPACK_IMPORTED_MODULE_1___default = /*#__PURE__*/__nccwpck_require__.n(node_fs_promises__WEBPACK_IMPORTED_MODULE_1__);
-/* harmony import */ var node_os__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(8161);
-/* harmony import */ var node_os__WEBPACK_IMPORTED_MODULE_2___default = /*#__PURE__*/__nccwpck_require__.n(node_os__WEBPACK_IMPORTED_MODULE_2__);
-/* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(6760);
-/* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_3___default = /*#__PURE__*/__nccwpck_require__.n(node_path__WEBPACK_IMPORTED_MODULE_3__);
-/* harmony import */ var yaml__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(8815);
+/* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(6760);
+/* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_2___default = /*#__PURE__*/__nccwpck_require__.n(node_path__WEBPACK_IMPORTED_MODULE_2__);
+/* harmony import */ var yaml__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(8815);
+/* harmony import */ var _buildx_install_js__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(4707);
 /* harmony import */ var _docker_js__WEBPACK_IMPORTED_MODULE_5__ = __nccwpck_require__(6407);
 /* harmony import */ var _input_js__WEBPACK_IMPORTED_MODULE_6__ = __nccwpck_require__(3599);
 /**
@@ -40798,7 +40811,7 @@ function parseLogins(text) {
         throw new _input_js__WEBPACK_IMPORTED_MODULE_6__/* .InputError */ .dz('logins', `the password on line ${altered} would be read by YAML as something else than written: ${PASSWORD_FIX}`);
     }
     // Failsafe schema: every value stays the text written (a password 0123 is not the number 123).
-    const document = (0,yaml__WEBPACK_IMPORTED_MODULE_4__/* .parseDocument */ .Tp)(text, { schema: 'failsafe' });
+    const document = (0,yaml__WEBPACK_IMPORTED_MODULE_3__/* .parseDocument */ .Tp)(text, { schema: 'failsafe' });
     const [problem] = document.errors;
     if (problem) {
         // The YAML parser's message can quote the offending line, which may hold a password: keep only its position.
@@ -40806,13 +40819,13 @@ function parseLogins(text) {
         throw new _input_js__WEBPACK_IMPORTED_MODULE_6__/* .InputError */ .dz('logins', `is not valid YAML${line ? ` (line ${line})` : ''}: write a list of {registry, username, password}`);
     }
     const contents = document.contents;
-    if ((0,yaml__WEBPACK_IMPORTED_MODULE_4__/* .isSeq */ .oP)(contents)) {
+    if ((0,yaml__WEBPACK_IMPORTED_MODULE_3__/* .isSeq */ .oP)(contents)) {
         contents.items.forEach((item, i) => {
-            if (!(0,yaml__WEBPACK_IMPORTED_MODULE_4__/* .isMap */ .jh)(item))
+            if (!(0,yaml__WEBPACK_IMPORTED_MODULE_3__/* .isMap */ .jh)(item))
                 return;
-            const pair = item.items.find(p => (0,yaml__WEBPACK_IMPORTED_MODULE_4__/* .isScalar */ .jn)(p.key) && p.key.value === 'password');
+            const pair = item.items.find(p => (0,yaml__WEBPACK_IMPORTED_MODULE_3__/* .isScalar */ .jn)(p.key) && p.key.value === 'password');
             const value = pair?.value;
-            const altered = (0,yaml__WEBPACK_IMPORTED_MODULE_4__/* .isAlias */ .Vj)(value) || ((0,yaml__WEBPACK_IMPORTED_MODULE_4__/* .isScalar */ .jn)(value) && (value.tag !== undefined || value.anchor !== undefined || value.comment !== undefined));
+            const altered = (0,yaml__WEBPACK_IMPORTED_MODULE_3__/* .isAlias */ .Vj)(value) || ((0,yaml__WEBPACK_IMPORTED_MODULE_3__/* .isScalar */ .jn)(value) && (value.tag !== undefined || value.anchor !== undefined || value.comment !== undefined));
             if (altered) {
                 throw new _input_js__WEBPACK_IMPORTED_MODULE_6__/* .InputError */ .dz('logins', `the password of entry ${i + 1} holds a YAML tag, anchor, alias or comment, so YAML would read it as something else than written: ${PASSWORD_FIX}`);
             }
@@ -40869,7 +40882,7 @@ async function logoutFrom(docker, registry) {
 }
 /** The docker CLI's config file, where `docker login` stores credentials (`$DOCKER_CONFIG/config.json`). */
 function dockerConfigFile(env = process.env) {
-    return node_path__WEBPACK_IMPORTED_MODULE_3__.join(env.DOCKER_CONFIG || node_path__WEBPACK_IMPORTED_MODULE_3__.join((0,node_os__WEBPACK_IMPORTED_MODULE_2__.homedir)(), '.docker'), 'config.json');
+    return node_path__WEBPACK_IMPORTED_MODULE_2__.join((0,_buildx_install_js__WEBPACK_IMPORTED_MODULE_4__/* .dockerConfigDir */ .kG)(env), 'config.json');
 }
 /** The key `docker login` stores a registry's credentials under ('' is Docker Hub). */
 function authKey(registry) {
@@ -40877,7 +40890,7 @@ function authKey(registry) {
 }
 /** Where the main step keeps the credentials a runner had before this run's logins (in its work directory, mode 0600). */
 function loginBackupFile(workDir) {
-    return node_path__WEBPACK_IMPORTED_MODULE_3__.join(workDir, 'logins-before.json');
+    return node_path__WEBPACK_IMPORTED_MODULE_2__.join(workDir, 'logins-before.json');
 }
 async function readDockerConfig(file) {
     const text = await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_1__.readFile)(file, 'utf8').catch(() => '');
@@ -40930,7 +40943,7 @@ async function logInAll(docker, logins, retry, remember, backupFile) {
 
 /***/ }),
 
-/***/ 1571:
+/***/ 2375:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -41169,8 +41182,9 @@ class BuildError extends Error {
 }
 /** Runs the build and returns buildx's metadata. A failed build ends in a {@link BuildError} naming the platform. */
 async function runBuild(docker, request, retry) {
+    let progress;
     try {
-        await docker.run(buildxBuildArgs(request), retry ? { retry, timeout: BUILD_TIMEOUT } : { timeout: BUILD_TIMEOUT });
+        progress = (await docker.run(buildxBuildArgs(request), retry ? { retry, timeout: BUILD_TIMEOUT } : { timeout: BUILD_TIMEOUT })).stderr;
     }
     catch (error) {
         if (error instanceof src_docker/* DockerCommandError */.YJ) {
@@ -41191,7 +41205,7 @@ async function runBuild(docker, request, retry) {
     catch (error) {
         throw new Error(`buildx succeeded but wrote no metadata file at ${request.metadataFile}`, { cause: error });
     }
-    return parseBuildMetadata(json);
+    return { ...parseBuildMetadata(json), progress };
 }
 /**
  * Where a build's result goes for a driver: the `docker` driver loads into the engine's store (it cannot push by
@@ -41224,21 +41238,1701 @@ async function writeSecretFiles(dir, secrets) {
     return files;
 }
 
-// EXTERNAL MODULE: ./src/builder.ts
-var src_builder = __nccwpck_require__(4868);
+// EXTERNAL MODULE: ./node_modules/@actions/exec/lib/exec.js + 2 modules
+var exec = __nccwpck_require__(5260);
+// EXTERNAL MODULE: external "node:fs"
+var external_node_fs_ = __nccwpck_require__(3024);
+;// CONCATENATED MODULE: ./src/qemu.ts
+/**
+ * QEMU user emulation for the platforms the runner cannot execute itself: which requested platforms are native,
+ * which already have a binfmt_misc handler, and installing only the missing handlers (`qemu` input).
+ *
+ *   auto   nothing when every platform is native or already registered; otherwise installs only the missing
+ *          handlers: from the host's qemu-user-static when it is installed (its /usr/lib/binfmt.d rules and
+ *          binaries), else with the binfmt image.
+ *   image  `docker run --rm --privileged <binfmt-image> --install <arches>`.
+ *   host   mounts binfmt_misc if needed and registers the host's qemu-user-static rules with the F flag.
+ *   off    touches nothing and checks nothing.
+ */
+
+
+
+
+
+
+
+const QEMU_MODES = ['auto', 'image', 'host', 'off'];
+/**
+ * Pinned, never a floating tag: `tonistiigi/binfmt:latest` once shipped a QEMU (9.2) whose emulated programs
+ * segfaulted at random on ubuntu-24.04 runners (docker/setup-qemu-action#198, tonistiigi/binfmt#240); the 8.1.5
+ * build is the one those reports settled on.
+ */
+const DEFAULT_BINFMT_IMAGE = 'tonistiigi/binfmt:qemu-v8.1.5';
+const BINFMT_MISC_DIR = '/proc/sys/fs/binfmt_misc';
+const BINFMT_CONF_DIR = '/usr/lib/binfmt.d';
+function readQemuSettings(read) {
+    const raw = read('qemu').trim().toLowerCase() || 'auto';
+    if (!QEMU_MODES.includes(raw)) {
+        throw new src_input/* InputError */.dz('qemu', `"${read('qemu').trim()}" is not a mode: write one of ${QEMU_MODES.join(', ')}`);
+    }
+    const binfmtImage = read('binfmt-image').trim() || DEFAULT_BINFMT_IMAGE;
+    if (/\s/.test(binfmtImage))
+        throw new src_input/* InputError */.dz('binfmt-image', `"${binfmtImage}" is not an image reference`);
+    return { mode: raw, binfmtImage };
+}
+/** The binfmt handler name's suffix (`qemu-<name>`) QEMU uses for each OCI architecture. */
+const QEMU_NAMES = {
+    amd64: 'x86_64',
+    '386': 'i386',
+    arm64: 'aarch64',
+    arm: 'arm',
+    ppc64le: 'ppc64le',
+    s390x: 's390x',
+    riscv64: 'riscv64',
+    mips64le: 'mips64el',
+    mips64: 'mips64',
+    loong64: 'loongarch64'
+};
+/** `qemu-aarch64` for linux/arm64: the file name of the handler under /proc/sys/fs/binfmt_misc. */
+function handlerName(platform) {
+    const name = QEMU_NAMES[platform.architecture];
+    if (!name)
+        throw new Error(`no QEMU emulator is known for ${(0,src_platform/* formatPlatform */.Bq)(platform)}`);
+    return `qemu-${name}`;
+}
+/** Node's `process.arch` (or `uname -m`) as an OCI architecture. */
+function hostArchitecture(arch = process.arch) {
+    const map = {
+        x64: 'amd64',
+        x86_64: 'amd64',
+        arm64: 'arm64',
+        aarch64: 'arm64',
+        ia32: '386',
+        i686: '386',
+        arm: 'arm',
+        armv7l: 'arm',
+        ppc64: 'ppc64le',
+        ppc64le: 'ppc64le',
+        s390x: 's390x',
+        riscv64: 'riscv64',
+        loong64: 'loong64',
+        loongarch64: 'loong64',
+        mips64el: 'mips64le'
+    };
+    return map[arch] ?? arch;
+}
+/** Architectures a host runs without emulation: its own, and 386 on amd64 (x86-64 CPUs run 32-bit code). */
+function nativeArchitectures(hostArch) {
+    return hostArch === 'amd64' ? ['amd64', '386'] : [hostArch];
+}
+/** Parses one /proc/sys/fs/binfmt_misc/<name> file. */
+function parseHandler(text) {
+    const lines = text.split('\n').map(l => l.trim());
+    return {
+        enabled: lines[0] === 'enabled',
+        interpreter: lines.find(l => l.startsWith('interpreter '))?.slice('interpreter '.length) ?? '',
+        flags: lines.find(l => l.startsWith('flags:'))?.slice('flags:'.length).trim() ?? ''
+    };
+}
+/** The handler registered under `dir/<name>`, or undefined when there is none. */
+async function readHandler(dir, name) {
+    try {
+        return parseHandler(await (0,promises_.readFile)(external_node_path_.join(dir, name), 'utf8'));
+    }
+    catch (error) {
+        if (error.code === 'ENOENT')
+            return undefined;
+        throw error;
+    }
+}
+/** Whether binfmt_misc as a whole is mounted and enabled (`dir/status`). */
+async function binfmtEnabled(dir) {
+    try {
+        return (await (0,promises_.readFile)(external_node_path_.join(dir, 'status'), 'utf8')).trim() === 'enabled';
+    }
+    catch {
+        return false;
+    }
+}
+/** Sorts the requested platforms into native, already emulated, and missing a handler. */
+function planQemu(platforms, hostArch, handlers, binfmtOn = true) {
+    const native = nativeArchitectures(hostArch);
+    const plan = { native: [], registered: [], missing: [] };
+    for (const platform of platforms) {
+        if (native.includes(platform.architecture))
+            plan.native.push(platform);
+        else if (binfmtOn && handlers[handlerName(platform)]?.enabled)
+            plan.registered.push(platform);
+        else
+            plan.missing.push(platform);
+    }
+    return plan;
+}
+/** The distinct architectures of some platforms, in order (`--install arm,riscv64`). */
+function architectures(platforms) {
+    return [...new Set(platforms.map(p => p.architecture))];
+}
+/**
+ * A binfmt.d rule (`:name:type:offset:magic:mask:interpreter:flags`) with the F (fix-binary) flag: the kernel
+ * opens the interpreter when the rule is registered, so it works inside containers that do not have it.
+ * The first character is the field separator, as the kernel reads it.
+ */
+function withFixBinary(line) {
+    const rule = line.trim();
+    const sep = rule[0];
+    if (!sep)
+        throw new Error('empty binfmt rule');
+    const fields = rule.slice(1).split(sep);
+    if (fields.length < 6 || fields.length > 7) {
+        throw new Error(`not a binfmt rule (:name:type:offset:magic:mask:interpreter:flags): ${rule}`);
+    }
+    const flags = fields[6] ?? '';
+    fields[6] = flags.includes('F') ? flags : `${flags}F`;
+    return sep + fields.join(sep);
+}
+/** The rule lines of a binfmt.d file (no comments, no blank lines). */
+function ruleLines(conf) {
+    return conf
+        .split('\n')
+        .map(l => l.trim())
+        .filter(l => l !== '' && !l.startsWith('#') && !l.startsWith(';'));
+}
+function realQemuHost() {
+    return {
+        binfmtDir: BINFMT_MISC_DIR,
+        confDir: BINFMT_CONF_DIR,
+        hostArch: hostArchitecture(),
+        isRoot: process.getuid?.() === 0,
+        async exec(command, args, input) {
+            const out = await exec/* getExecOutput */.H(command, args, {
+                ignoreReturnCode: true,
+                input: input === undefined ? undefined : Buffer.from(input)
+            });
+            if (out.exitCode !== 0) {
+                throw new Error(`${command} ${args.join(' ')} failed (exit ${out.exitCode}): ${(out.stderr || out.stdout).trim()}`);
+            }
+        }
+    };
+}
+/** Whether the host's qemu-user-static has a rule and an interpreter for every given platform. */
+async function hostHasQemu(host, platforms) {
+    for (const platform of platforms) {
+        const conf = external_node_path_.join(host.confDir, `${handlerName(platform)}.conf`);
+        let text;
+        try {
+            text = await (0,promises_.readFile)(conf, 'utf8');
+        }
+        catch {
+            return false;
+        }
+        const rule = ruleLines(text)[0];
+        if (!rule)
+            return false;
+        const interpreter = rule.slice(1).split(rule[0] ?? ':')[5];
+        if (!interpreter || !(0,external_node_fs_.existsSync)(interpreter))
+            return false;
+    }
+    return true;
+}
+async function readHandlers(host, platforms) {
+    const handlers = {};
+    for (const platform of platforms) {
+        if (nativeArchitectures(host.hostArch).includes(platform.architecture))
+            continue;
+        const name = handlerName(platform);
+        handlers[name] = await readHandler(host.binfmtDir, name);
+    }
+    return handlers;
+}
+async function writeProc(host, file, content) {
+    if (host.isRoot) {
+        await (0,promises_.writeFile)(file, content);
+        return;
+    }
+    // Not root (GitHub-hosted runners): passwordless sudo, without a shell.
+    await host.exec('sudo', ['-n', 'tee', file], content);
+}
+/** `host` mode: registers the host's qemu-user-static rules, with F, for the given platforms. */
+async function registerFromHost(host, platforms) {
+    if (!(0,external_node_fs_.existsSync)(external_node_path_.join(host.binfmtDir, 'register'))) {
+        core/* info */.pq(`mounting binfmt_misc on ${host.binfmtDir}`);
+        const args = ['-t', 'binfmt_misc', 'binfmt_misc', host.binfmtDir];
+        if (host.isRoot)
+            await host.exec('mount', args);
+        else
+            await host.exec('sudo', ['-n', 'mount', ...args]);
+    }
+    for (const platform of platforms) {
+        const name = handlerName(platform);
+        const conf = external_node_path_.join(host.confDir, `${name}.conf`);
+        let text;
+        try {
+            text = await (0,promises_.readFile)(conf, 'utf8');
+        }
+        catch {
+            throw new src_input/* InputError */.dz('qemu', `host mode needs ${conf} for ${(0,src_platform/* formatPlatform */.Bq)(platform)}, and it is missing: install qemu-user-static on the runner (apt-get install qemu-user-static), or set "qemu: image"`);
+        }
+        const existing = await readHandler(host.binfmtDir, name);
+        if (existing) {
+            // A disabled (or F-less) leftover: the kernel refuses a second rule with the same name.
+            core/* info */.pq(`replacing the ${existing.enabled ? 'enabled' : 'disabled'} handler ${name}`);
+            await writeProc(host, external_node_path_.join(host.binfmtDir, name), '-1');
+        }
+        for (const rule of ruleLines(text)) {
+            const line = withFixBinary(rule);
+            core/* info */.pq(`registering ${name} for ${(0,src_platform/* formatPlatform */.Bq)(platform)}: ${line}`);
+            await writeProc(host, external_node_path_.join(host.binfmtDir, 'register'), `${line}\n`);
+        }
+    }
+}
+/** `image` mode: the binfmt image installs the handlers. */
+async function registerWithImage(docker, image, platforms) {
+    const arches = architectures(platforms).join(',');
+    core/* info */.pq(`installing QEMU handlers for ${arches} with ${image}`);
+    const result = await docker.run(['run', '--rm', '--privileged', image, '--install', arches], { allowFailure: true });
+    if (result.exitCode !== 0) {
+        const cause = (result.stderr || result.stdout).trim().split('\n').slice(-3).join(' | ');
+        throw new src_input/* InputError */.dz('binfmt-image', `running ${image} --install ${arches} failed (exit ${result.exitCode}): ${cause}. Point "binfmt-image" at a binfmt image this runner can pull, or set "qemu: host" with qemu-user-static installed`);
+    }
+}
+/** The whole QEMU phase: plan, install the missing handlers, verify. */
+async function setUpQemu(docker, settings, platforms, host = realQemuHost()) {
+    const binfmtOn = await binfmtEnabled(host.binfmtDir);
+    const plan = planQemu(platforms, host.hostArch, await readHandlers(host, platforms), binfmtOn);
+    const list = (ps) => ps.map(src_platform/* formatPlatform */.Bq).join(', ') || 'none';
+    core/* info */.pq(`host architecture ${host.hostArch}; native: ${list(plan.native)}; emulated already: ${list(plan.registered)}; missing a handler: ${list(plan.missing)}`);
+    if (settings.mode === 'off') {
+        core/* info */.pq('qemu: off: no handler is installed or checked');
+        return { installedWith: 'none', plan, emulated: plan.registered, hostArch: host.hostArch };
+    }
+    let installedWith = 'none';
+    if (plan.missing.length === 0) {
+        core/* info */.pq(plan.registered.length === 0
+            ? 'nothing to install: every requested platform runs natively on this runner'
+            : 'nothing to install: every foreign platform already has an enabled binfmt handler');
+    }
+    else {
+        let mode = settings.mode;
+        if (mode === 'auto') {
+            mode = (await hostHasQemu(host, plan.missing)) ? 'host' : 'image';
+            core/* info */.pq(mode === 'host'
+                ? `qemu: auto: using the host's qemu-user-static for ${list(plan.missing)}`
+                : `qemu: auto: no host qemu-user-static for ${list(plan.missing)}; using ${settings.binfmtImage}`);
+        }
+        if (mode === 'host')
+            await registerFromHost(host, plan.missing);
+        else
+            await registerWithImage(docker, settings.binfmtImage, plan.missing);
+        installedWith = mode === 'host' ? 'host' : 'image';
+    }
+    const after = await readHandlers(host, platforms);
+    const verified = planQemu(platforms, host.hostArch, after, await binfmtEnabled(host.binfmtDir));
+    if (verified.missing.length > 0) {
+        const names = verified.missing.map(p => `${(0,src_platform/* formatPlatform */.Bq)(p)} (${handlerName(p)})`).join(', ');
+        throw new src_input/* InputError */.dz('qemu', `no enabled binfmt handler for ${names} after setting up QEMU (${installedWith === 'none' ? settings.mode : installedWith}): ` +
+            'set "qemu: host" with qemu-user-static installed on the runner, or "qemu: image" with a "binfmt-image" this runner can pull, or remove the platform');
+    }
+    return { installedWith, plan, emulated: verified.registered, hostArch: host.hostArch };
+}
+
+;// CONCATENATED MODULE: ./src/build-times.ts
+/**
+ * Per-platform build time from BuildKit's own progress records, as buildx prints them in plain progress (what it
+ * prints when its output is not a terminal, as on a runner):
+ *
+ *   #12 [linux/amd64->arm64 build 4/4] RUN go build …     (runs on linux/amd64, for linux/arm64)
+ *   #14 [linux/arm64 build 4/4] RUN go build …            (runs on linux/arm64: under QEMU on an amd64 runner)
+ *   #14 DONE 45.6s
+ *
+ * so the cost of emulation shows in the job summary. Steps BuildKit shares between platforms (identical steps
+ * of a `$BUILDPLATFORM` stage) are counted once, under the platform BuildKit names; `internal` steps (metadata,
+ * context) are left out. Steps run in parallel, so a platform's time is the sum of its steps, not wall time.
+ */
+
+
+/** The steps with a duration in buildx's plain progress output (cached and internal steps left out). */
+function parseStepTimes(progress, platforms) {
+    const named = new Map();
+    const steps = [];
+    const only = platforms.length === 1 ? (0,src_platform/* formatPlatform */.Bq)(platforms[0]) : undefined;
+    for (const line of progress.split('\n')) {
+        const start = /^#(\d+) \[([^\]]+)\] (.*)$/.exec(line.trim());
+        if (start) {
+            const [, id, label, rest] = start;
+            const [first = '', ...words] = label.split(' ');
+            const hasPlatform = first.includes('/');
+            if ((hasPlatform ? words[0] : first) === 'internal')
+                continue;
+            const place = hasPlatform ? platformsOf(first) : only ? { runsOn: only, platform: only } : undefined;
+            if (place)
+                named.set(id, { ...place, name: `${(hasPlatform ? words : [first, ...words]).join(' ')} ${rest}`.trim() });
+            continue;
+        }
+        const done = /^#(\d+) DONE (\d+(?:\.\d+)?)s$/.exec(line.trim());
+        const step = done ? named.get(done[1]) : undefined;
+        if (done && step)
+            steps.push({ ...step, seconds: Number(done[2]) });
+    }
+    return steps;
+}
+/** `linux/amd64->arm64` → runs on linux/amd64 for linux/arm64; `linux/arm64` → on and for linux/arm64. */
+function platformsOf(text) {
+    const [runsOn = '', target] = text.split('->');
+    try {
+        const on = (0,src_platform/* parsePlatform */.Y8)(runsOn);
+        const forPlatform = target ? (0,src_platform/* parsePlatform */.Y8)(target.includes('/') ? target : `${on.os}/${target}`) : on;
+        return { runsOn: (0,src_platform/* formatPlatform */.Bq)(on), platform: (0,src_platform/* formatPlatform */.Bq)(forPlatform) };
+    }
+    catch {
+        return undefined;
+    }
+}
+/** Per requested platform: step time, the part under QEMU, and the slowest emulated step. */
+function platformBuildTimes(steps, platforms, hostArch) {
+    const native = nativeArchitectures(hostArch);
+    return platforms.map(src_platform/* formatPlatform */.Bq).map(platform => {
+        const own = steps.filter(s => s.platform === platform);
+        // only RUN steps execute the platform's programs; FROM, COPY, WORKDIR are file operations BuildKit does itself
+        const emulated = own.filter(s => / RUN /.test(` ${s.name}`) && !native.includes((0,src_platform/* parsePlatform */.Y8)(s.runsOn).architecture));
+        const slowest = [...emulated].sort((a, b) => b.seconds - a.seconds)[0];
+        const time = {
+            platform,
+            seconds: round(own.reduce((sum, s) => sum + s.seconds, 0)),
+            emulatedSeconds: round(emulated.reduce((sum, s) => sum + s.seconds, 0)),
+            steps: own.length
+        };
+        return slowest ? { ...time, slowestEmulated: { name: slowest.name, seconds: slowest.seconds } } : time;
+    });
+}
+/** Per requested platform, from buildx's progress output. */
+function buildTimesFromProgress(progress, platforms, hostArch) {
+    return platformBuildTimes(parseStepTimes(progress, platforms), platforms, hostArch);
+}
+function round(seconds) {
+    return Math.round(seconds * 10) / 10;
+}
+
+;// CONCATENATED MODULE: ./src/elf.ts
+/**
+ * ELF headers: which machine an executable was built for, read from its first bytes, and whether that machine
+ * runs a platform's binaries. Used by the architecture check (architecture.ts), which reads only file heads.
+ */
+
+/** How many bytes of a file {@link readElfHeader} needs to also see the program headers of common binaries. */
+const ELF_HEAD_BYTES = 4096;
+const EM = {
+    I386: 3,
+    MIPS: 8,
+    PPC: 20,
+    PPC64: 21,
+    S390: 22,
+    ARM: 40,
+    X86_64: 62,
+    AARCH64: 183,
+    RISCV: 243,
+    LOONGARCH: 258
+};
+/** What the ELF header of each OCI architecture's binaries says. */
+const ARCHITECTURE_MACHINES = {
+    amd64: { machine: EM.X86_64, bits: 64, endian: 'little' },
+    '386': { machine: EM.I386, bits: 32, endian: 'little' },
+    arm64: { machine: EM.AARCH64, bits: 64, endian: 'little' },
+    arm: { machine: EM.ARM, bits: 32, endian: 'little' },
+    ppc64le: { machine: EM.PPC64, bits: 64, endian: 'little' },
+    s390x: { machine: EM.S390, bits: 64, endian: 'big' },
+    riscv64: { machine: EM.RISCV, bits: 64, endian: 'little' },
+    mips64le: { machine: EM.MIPS, bits: 64, endian: 'little' },
+    mips64: { machine: EM.MIPS, bits: 64, endian: 'big' },
+    loong64: { machine: EM.LOONGARCH, bits: 64, endian: 'little' }
+};
+/** Reads the ELF header from a file's first bytes; undefined when they are not an ELF file (or too short). */
+function readElfHeader(head) {
+    if (head.length < 20 || head[0] !== 0x7f || head[1] !== 0x45 || head[2] !== 0x4c || head[3] !== 0x46)
+        return undefined;
+    const bits = head[4] === 1 ? 32 : head[4] === 2 ? 64 : undefined;
+    const endian = head[5] === 1 ? 'little' : head[5] === 2 ? 'big' : undefined;
+    if (!bits || !endian)
+        return undefined;
+    const view = new DataView(head.buffer, head.byteOffset, head.byteLength);
+    const little = endian === 'little';
+    const types = { 1: 'relocatable', 2: 'executable', 3: 'shared', 4: 'core' };
+    const header = {
+        bits,
+        endian,
+        type: types[view.getUint16(16, little)] ?? 'other',
+        machine: view.getUint16(18, little)
+    };
+    const dynamic = hasInterpreter(view, bits, little);
+    return dynamic === undefined ? header : { ...header, dynamic };
+}
+/** Whether a `PT_INTERP` program header is present; undefined when the program headers are not in `view`. */
+function hasInterpreter(view, bits, little) {
+    const headerSize = bits === 64 ? 64 : 52;
+    if (view.byteLength < headerSize)
+        return undefined;
+    const phoff = bits === 64 ? Number(view.getBigUint64(32, little)) : view.getUint32(28, little);
+    const entrySize = view.getUint16(bits === 64 ? 54 : 42, little);
+    const count = view.getUint16(bits === 64 ? 56 : 44, little);
+    if (entrySize < 4 || phoff + entrySize * count > view.byteLength)
+        return undefined;
+    const PT_INTERP = 3;
+    for (let i = 0; i < count; i++) {
+        if (view.getUint32(phoff + i * entrySize, little) === PT_INTERP)
+            return true;
+    }
+    return false;
+}
+/** The machine as people name it (`file` and `uname -m` spellings): x86-64, aarch64, ppc64le, s390x, … */
+function describeMachine(header) {
+    switch (header.machine) {
+        case EM.X86_64:
+            return 'x86-64';
+        case EM.I386:
+            return 'i386';
+        case EM.AARCH64:
+            return 'aarch64';
+        case EM.ARM:
+            return 'arm (32-bit)';
+        case EM.PPC64:
+            return header.endian === 'little' ? 'ppc64le' : 'ppc64 (big-endian)';
+        case EM.PPC:
+            return 'ppc (32-bit)';
+        case EM.S390:
+            return header.bits === 64 ? 's390x' : 's390 (31-bit)';
+        case EM.RISCV:
+            return `riscv${header.bits}`;
+        case EM.MIPS:
+            return `mips${header.bits === 64 ? '64' : ''}${header.endian === 'little' ? 'el' : ''}`;
+        case EM.LOONGARCH:
+            return 'loongarch64';
+        default:
+            return `ELF machine ${header.machine}`;
+    }
+}
+/** The OCI architecture an ELF header's binary is for (amd64, arm64, …), or undefined for one this action does not know. */
+function elfArchitecture(header) {
+    return Object.entries(ARCHITECTURE_MACHINES).find(([, m]) => m.machine === header.machine && m.bits === header.bits && m.endian === header.endian)?.[0];
+}
+/**
+ * Whether a platform runs this binary: the machine, word size and byte order must be the platform's. An amd64
+ * image may also hold i386 binaries (x86-64 CPUs run them, as qemu.ts's native architectures say).
+ */
+function runsOn(header, platform) {
+    const arch = elfArchitecture(header);
+    if (arch === platform.architecture)
+        return true;
+    return platform.architecture === 'amd64' && arch === '386';
+}
+/** `linux/arm64: /hello is an x86-64 executable (statically linked)`. */
+function describeElf(header) {
+    const kind = header.type === 'shared' ? 'executable (PIE or shared object)' : header.type === 'executable' ? 'executable' : `${header.type} file`;
+    const linking = header.dynamic === undefined ? '' : header.dynamic ? ', dynamically linked' : ', statically linked';
+    return `${/^[aeisx]/.test(describeMachine(header)) ? 'an' : 'a'} ${describeMachine(header)} ${kind}${linking}`;
+}
+/** The machine a platform's binaries must be built for, in words: `aarch64` for linux/arm64. */
+function expectedMachine(platform) {
+    const m = ARCHITECTURE_MACHINES[platform.architecture];
+    if (!m)
+        return (0,src_platform/* formatPlatform */.Bq)(platform);
+    return describeMachine({ bits: m.bits, endian: m.endian, machine: m.machine, type: 'executable' });
+}
+
+// EXTERNAL MODULE: external "node:zlib"
+var external_node_zlib_ = __nccwpck_require__(8522);
+;// CONCATENATED MODULE: ./src/layers.ts
+
+
+/** The decompressing stream for a layer media type. */
+function decompressor(mediaType) {
+    if (/gzip/.test(mediaType))
+        return external_node_zlib_.createGunzip();
+    if (/zstd/.test(mediaType)) {
+        const create = external_node_zlib_.createZstdDecompress;
+        if (!create)
+            throw new Error(`a layer is ${mediaType}, which this Node cannot decompress (Node 22.15 or later can)`);
+        return create();
+    }
+    if (/\.tar$|tar$/.test(mediaType))
+        return undefined;
+    throw new Error(`a layer has media type ${mediaType}, which is not a tar layer`);
+}
+function normalize(name) {
+    const parts = [];
+    for (const part of name.split('/')) {
+        if (part === '' || part === '.')
+            continue;
+        if (part === '..')
+            parts.pop();
+        else
+            parts.push(part);
+    }
+    return `/${parts.join('/')}`;
+}
+function octal(block, offset, length) {
+    const field = block.subarray(offset, offset + length);
+    if ((field[0] & 0x80) !== 0) {
+        // base-256 (GNU) for sizes of 8 GiB and more
+        let value = field[0] & 0x7f;
+        for (let i = 1; i < field.length; i++)
+            value = value * 256 + field[i];
+        return value;
+    }
+    const text = Buffer.from(field).toString('latin1').replace(/\0.*$/s, '').trim();
+    return text === '' ? 0 : parseInt(text, 8);
+}
+function layers_text(block, offset, length) {
+    const field = Buffer.from(block.subarray(offset, offset + length));
+    const end = field.indexOf(0);
+    return field.subarray(0, end === -1 ? field.length : end).toString('utf8');
+}
+/** `len key=value\n` records of a pax extended header. */
+function paxRecords(data) {
+    const records = {};
+    let offset = 0;
+    while (offset < data.length) {
+        const space = data.indexOf(0x20, offset);
+        if (space === -1)
+            break;
+        const length = parseInt(data.subarray(offset, space).toString('latin1'), 10);
+        if (!length)
+            break;
+        const record = data.subarray(space + 1, offset + length - 1).toString('utf8');
+        const eq = record.indexOf('=');
+        if (eq > 0)
+            records[record.slice(0, eq)] = record.slice(eq + 1);
+        offset += length;
+    }
+    return records;
+}
+/**
+ * Reads one layer (an uncompressed tar stream): every entry's type, mode and link target, and the first
+ * {@link ELF_HEAD_BYTES} of regular files with an execute bit. Long names (pax `path`, GNU `L`) are followed.
+ */
+async function readTar(stream) {
+    const changes = { entries: new Map(), deleted: [], opaque: [] };
+    let pending = Buffer.alloc(0);
+    // what the bytes being read belong to: the next header (data undefined), or an entry's data and padding
+    const at = {};
+    let pax = {};
+    let longName;
+    let longLink;
+    let ended = false;
+    const onHeader = (block) => {
+        if (block.every(b => b === 0)) {
+            ended = true;
+            return;
+        }
+        const typeflag = String.fromCharCode(block[156] || 48);
+        const size = pax.size !== undefined ? Number(pax.size) : octal(block, 124, 12);
+        const prefix = layers_text(block, 257, 6) === 'ustar' ? layers_text(block, 345, 155) : '';
+        const name = longName ?? pax.path ?? (prefix ? `${prefix}/${layers_text(block, 0, 100)}` : layers_text(block, 0, 100));
+        const link = longLink ?? pax.linkpath ?? layers_text(block, 157, 100);
+        const mode = octal(block, 100, 8);
+        const padding = (512 - (size % 512)) % 512;
+        const consume = (keep, done) => {
+            if (size === 0)
+                done(Buffer.alloc(0));
+            else
+                at.data = { remaining: size, padding, collect: keep > 0 ? [] : undefined, keep, done };
+        };
+        if (typeflag === 'x')
+            return consume(size, data => (pax = { ...pax, ...paxRecords(data) }));
+        if (typeflag === 'g')
+            return consume(0, () => undefined);
+        if (typeflag === 'L')
+            return consume(size, data => (longName = data.toString('utf8').replace(/\0+$/, '')));
+        if (typeflag === 'K')
+            return consume(size, data => (longLink = data.toString('utf8').replace(/\0+$/, '')));
+        pax = {};
+        longName = undefined;
+        longLink = undefined;
+        const path = normalize(name);
+        const base = path.slice(path.lastIndexOf('/') + 1);
+        const dir = path.slice(0, path.lastIndexOf('/')) || '/';
+        if (base === '.wh..wh..opq') {
+            changes.opaque.push(dir);
+            return consume(0, () => undefined);
+        }
+        if (base.startsWith('.wh.')) {
+            changes.deleted.push(`${dir === '/' ? '' : dir}/${base.slice(4)}`);
+            return consume(0, () => undefined);
+        }
+        const type = typeflag === '0' || typeflag === '7' ? 'file' : typeflag === '2' ? 'symlink' : typeflag === '1' ? 'hardlink' : typeflag === '5' ? 'directory' : 'other';
+        const entry = type === 'symlink' || type === 'hardlink' ? { type, mode, link } : { type, mode };
+        changes.entries.set(path, entry);
+        const executable = type === 'file' && (mode & 0o111) !== 0;
+        consume(executable ? Math.min(size, ELF_HEAD_BYTES) : 0, data => {
+            if (executable)
+                entry.head = new Uint8Array(data);
+        });
+    };
+    for await (const chunk of stream) {
+        pending = pending.length === 0 ? Buffer.from(chunk) : Buffer.concat([pending, chunk]);
+        let offset = 0;
+        while (!ended) {
+            const current = at.data;
+            if (!current) {
+                if (pending.length - offset < 512)
+                    break;
+                onHeader(pending.subarray(offset, offset + 512));
+                offset += 512;
+                continue;
+            }
+            if (current.remaining > 0) {
+                const take = Math.min(current.remaining, pending.length - offset);
+                if (take === 0)
+                    break;
+                if (current.collect) {
+                    const collected = current.collect.reduce((n, b) => n + b.length, 0);
+                    if (collected < current.keep)
+                        current.collect.push(Buffer.from(pending.subarray(offset, offset + Math.min(take, current.keep - collected))));
+                }
+                current.remaining -= take;
+                offset += take;
+                if (current.remaining > 0)
+                    break;
+                current.done(current.collect ? Buffer.concat(current.collect) : Buffer.alloc(0));
+            }
+            const skip = Math.min(current.padding, pending.length - offset);
+            current.padding -= skip;
+            offset += skip;
+            if (current.padding > 0)
+                break;
+            at.data = undefined;
+        }
+        pending = pending.subarray(offset);
+        if (ended)
+            break;
+    }
+    return changes;
+}
+/** Reads a layer blob stream of the given media type. */
+async function readLayer(blob, mediaType) {
+    const decompress = decompressor(mediaType);
+    const stream = decompress ? blob.pipe(decompress) : blob;
+    try {
+        return await readTar(stream);
+    }
+    finally {
+        blob.destroy();
+    }
+}
+/** The file tree the layers leave, applied in order. */
+function applyLayers(layers) {
+    const tree = new Map();
+    for (const layer of layers) {
+        for (const dir of layer.opaque) {
+            for (const path of [...tree.keys()])
+                if (path.startsWith(`${dir === '/' ? '' : dir}/`))
+                    tree.delete(path);
+        }
+        for (const deleted of layer.deleted) {
+            tree.delete(deleted);
+            for (const path of [...tree.keys()])
+                if (path.startsWith(`${deleted}/`))
+                    tree.delete(path);
+        }
+        for (const [path, entry] of layer.entries)
+            tree.set(path, entry);
+    }
+    return tree;
+}
+/** Follows symlinks (absolute or relative, in any directory of the path) and hardlinks to the file itself. */
+function resolveEntry(tree, path, hops = 0) {
+    if (hops > 16)
+        return undefined;
+    const parts = normalize(path).split('/').slice(1);
+    let current = '';
+    for (let i = 0; i < parts.length; i++) {
+        current = `${current}/${parts[i]}`;
+        const entry = tree.get(current);
+        if (entry?.type === 'symlink' && entry.link) {
+            const target = entry.link.startsWith('/') ? entry.link : `${current.slice(0, current.lastIndexOf('/'))}/${entry.link}`;
+            return resolveEntry(tree, [normalize(target), ...parts.slice(i + 1)].join('/'), hops + 1);
+        }
+        if (i === parts.length - 1) {
+            if (entry?.type === 'hardlink' && entry.link)
+                return resolveEntry(tree, `/${entry.link}`, hops + 1);
+            return entry ? { path: current, entry } : undefined;
+        }
+    }
+    return undefined;
+}
+
+// EXTERNAL MODULE: external "node:stream"
+var external_node_stream_ = __nccwpck_require__(7075);
 // EXTERNAL MODULE: ./src/buildx-install.ts + 4 modules
 var buildx_install = __nccwpck_require__(4707);
+;// CONCATENATED MODULE: ./src/registry-http.ts
+/**
+ * Reading manifests and blobs straight from a registry's HTTP API (distribution spec `GET /v2/<name>/…`), with the
+ * credentials docker keeps (`docker login`, docker/login-action): `auths` in the docker config, or its credential
+ * helper. buildx has no command that prints a blob, and the architecture check needs layer bytes; `docker pull`
+ * + `docker save` would copy whole images through the engine for every platform instead.
+ *
+ * Registries on loopback (`localhost`, 127.0.0.0/8, `::1`) are spoken to over plain HTTP, as docker does;
+ * every other one over HTTPS.
+ */
+
+
+
+
+
+
+
+
+const MANIFEST_MEDIA_TYPES = [
+    'application/vnd.oci.image.manifest.v1+json',
+    'application/vnd.docker.distribution.manifest.v2+json',
+    'application/vnd.oci.image.index.v1+json',
+    'application/vnd.docker.distribution.manifest.list.v2+json'
+];
+/** Where a repository is served: host for HTTP, and the name in `/v2/<name>/` (Docker Hub adds `library/`). */
+function repositoryLocation(repository) {
+    const registry = (0,reference/* registryOf */.Fv)(repository);
+    let name = repository.startsWith(`${registry}/`) ? repository.slice(registry.length + 1) : repository;
+    if (registry === 'docker.io' && !name.includes('/'))
+        name = `library/${name}`;
+    return { host: registry === 'docker.io' ? 'registry-1.docker.io' : registry, name, registry };
+}
+/** Whether docker talks plain HTTP to this registry host without being told (loopback). */
+function isLoopback(host) {
+    const name = host.replace(/:\d+$/, '').replace(/^\[|\]$/g, '');
+    return name === 'localhost' || name === '::1' || /^127\./.test(name);
+}
+function readDockerConfig(env = process.env) {
+    const file = external_node_path_.join((0,buildx_install/* dockerConfigDir */.kG)(env), 'config.json');
+    if (!(0,external_node_fs_.existsSync)(file))
+        return {};
+    try {
+        return JSON.parse((0,external_node_fs_.readFileSync)(file, 'utf8'));
+    }
+    catch {
+        return {};
+    }
+}
+/** The keys docker may have stored a registry's credentials under. */
+function configKeys(registry) {
+    return registry === 'docker.io'
+        ? ['https://index.docker.io/v1/', 'index.docker.io', 'docker.io', 'registry-1.docker.io']
+        : [registry, `https://${registry}`, `http://${registry}`];
+}
+/** Credentials from the config's `auths` (base64 `user:password`, or username/password fields). */
+function credentialsFromAuths(config, registry) {
+    for (const key of configKeys(registry)) {
+        const entry = config.auths?.[key];
+        if (!entry)
+            continue;
+        if (entry.auth) {
+            const decoded = Buffer.from(entry.auth, 'base64').toString('utf8');
+            const colon = decoded.indexOf(':');
+            if (colon > 0)
+                return { username: decoded.slice(0, colon), password: decoded.slice(colon + 1) };
+        }
+        if (entry.username && entry.password)
+            return { username: entry.username, password: entry.password };
+    }
+    return undefined;
+}
+/** Credentials for a registry: the config's `auths`, else its credential helper (`docker-credential-<x> get`). */
+async function registryCredentials(registry, config = readDockerConfig()) {
+    const inline = credentialsFromAuths(config, registry);
+    if (inline)
+        return inline;
+    const helper = config.credHelpers?.[registry] ?? config.credsStore;
+    if (!helper)
+        return undefined;
+    for (const key of configKeys(registry)) {
+        const out = await exec/* getExecOutput */.H(`docker-credential-${helper}`, ['get'], { input: Buffer.from(key), silent: true, ignoreReturnCode: true })
+            .catch(() => undefined);
+        if (!out || out.exitCode !== 0)
+            continue;
+        try {
+            const parsed = JSON.parse(out.stdout);
+            if (parsed.Username && parsed.Secret)
+                return { username: parsed.Username, password: parsed.Secret };
+        }
+        catch {
+            // not an answer: try the next key
+        }
+    }
+    return undefined;
+}
+/** `Bearer realm="…",service="…",scope="…"` → scheme and parameters. */
+function parseChallenge(header) {
+    const scheme = header.trim().split(/\s+/)[0]?.toLowerCase() ?? '';
+    const params = {};
+    for (const match of header.matchAll(/([a-zA-Z_]+)="([^"]*)"/g))
+        params[match[1].toLowerCase()] = match[2];
+    return { scheme, params };
+}
+class RegistryHttpError extends Error {
+    name = 'RegistryHttpError';
+}
+/** Reads manifests and blobs of one repository, logging in the way the registry asks (Basic, or a Bearer token). */
+class RegistryReader {
+    repository;
+    retry;
+    credentials;
+    authorization;
+    location;
+    constructor(repository, retry = src_retry/* DEFAULT_RETRY */.vI, credentials = () => registryCredentials(repositoryLocation(repository).registry)) {
+        this.repository = repository;
+        this.retry = retry;
+        this.credentials = credentials;
+        this.location = repositoryLocation(repository);
+    }
+    url(kind, digest) {
+        const scheme = isLoopback(this.location.host) ? 'http' : 'https';
+        return `${scheme}://${this.location.host}/v2/${this.location.name}/${kind}/${digest}`;
+    }
+    /**
+     * GET, answering one authentication challenge; HTTP 5xx, 429 (after its Retry-After) and network faults are
+     * retried as the run's retry policy says, like every other registry operation (retry.ts).
+     */
+    async get(url, accept) {
+        for (let attempt = 1;; attempt++) {
+            let failure;
+            try {
+                let response = await this.fetchOnce(url, accept);
+                if (response.status === 401 && !this.authorization) {
+                    this.authorization = await this.authorize(response.headers.get('www-authenticate') ?? '');
+                    await response.body?.cancel();
+                    response = await this.fetchOnce(url, accept);
+                }
+                if (response.ok)
+                    return response;
+                await response.body?.cancel();
+                const retryAfter = Number(response.headers.get('retry-after'));
+                if (response.status === 429)
+                    failure = { kind: 'rate-limited', cause: 'HTTP 429', ...(retryAfter > 0 ? { retryAfterSeconds: retryAfter } : {}) };
+                else if (response.status >= 500)
+                    failure = { kind: 'transient', cause: `HTTP ${response.status}` };
+                else {
+                    const fix = response.status === 401 || response.status === 403 ? ': log in to the registry before this step, with a token that may read it' : '';
+                    throw new RegistryHttpError(`GET ${url} answered HTTP ${response.status}${fix}`);
+                }
+            }
+            catch (error) {
+                if (error instanceof RegistryHttpError)
+                    throw error;
+                const cause = error instanceof Error ? (error.cause?.message ?? error.message) : String(error);
+                failure = { kind: 'transient', cause };
+            }
+            if (attempt >= this.retry.attempts)
+                throw new RegistryHttpError(`GET ${url} failed after ${attempt} attempt(s) (${failure.cause})`);
+            const delay = (0,src_retry/* retryDelayMs */.qO)(this.retry, attempt, failure);
+            core/* warning */.$e(`GET ${url}: ${failure.cause} (attempt ${attempt} of ${this.retry.attempts}); retrying in ${Math.round(delay / 100) / 10}s`);
+            await new Promise(resolve => setTimeout(resolve, delay));
+        }
+    }
+    fetchOnce(url, accept) {
+        const headers = {};
+        if (accept)
+            headers.Accept = accept;
+        if (this.authorization)
+            headers.Authorization = this.authorization;
+        return fetch(url, { headers, redirect: 'follow' });
+    }
+    async authorize(challenge) {
+        const { scheme, params } = parseChallenge(challenge);
+        const credentials = await this.credentials();
+        const basic = credentials ? `Basic ${Buffer.from(`${credentials.username}:${credentials.password}`).toString('base64')}` : undefined;
+        if (scheme === 'basic') {
+            if (!basic)
+                throw new RegistryHttpError(`${this.location.registry} asks for a login and docker has none stored for it: log in before this step`);
+            return basic;
+        }
+        if (scheme !== 'bearer' || !params.realm)
+            throw new RegistryHttpError(`${this.location.registry} asks for an unknown authentication (${challenge || 'none given'})`);
+        const query = new URLSearchParams();
+        if (params.service)
+            query.set('service', params.service);
+        query.set('scope', params.scope ?? `repository:${this.location.name}:pull`);
+        const response = await fetch(`${params.realm}?${query.toString()}`, { headers: basic ? { Authorization: basic } : {} });
+        if (!response.ok)
+            throw new RegistryHttpError(`${this.location.registry} refused a pull token for ${this.repository} (HTTP ${response.status}): log in before this step with a token that may read it`);
+        const body = (await response.json());
+        const token = body.token ?? body.access_token;
+        if (!token)
+            throw new RegistryHttpError(`${this.location.registry} answered a token request without a token`);
+        return `Bearer ${token}`;
+    }
+    /** A manifest by digest, parsed. */
+    async manifest(digest) {
+        const response = await this.get(this.url('manifests', digest), MANIFEST_MEDIA_TYPES.join(', '));
+        return (await response.json());
+    }
+    /** A small blob (an image config), parsed as JSON. */
+    async jsonBlob(digest) {
+        const response = await this.get(this.url('blobs', digest));
+        return (await response.json());
+    }
+    /** A blob as a stream (layers are read as they arrive, never held whole). */
+    async blobStream(digest) {
+        const response = await this.get(this.url('blobs', digest));
+        if (!response.body)
+            throw new RegistryHttpError(`GET ${this.url('blobs', digest)} answered without a body`);
+        return external_node_stream_.Readable.fromWeb(response.body);
+    }
+}
+
+;// CONCATENATED MODULE: ./src/summary.ts
+/**
+ * The job summary: what was published, per platform, and how long each phase took, at a glance.
+ */
+
+const code = (text) => `<code>${escapeHtml(text)}</code>`;
+function escapeHtml(text) {
+    return text.replace(/[&<>"]/g, c => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c] ?? c);
+}
+function formatBytes(bytes) {
+    const units = ['B', 'KiB', 'MiB', 'GiB'];
+    let value = bytes;
+    let unit = 0;
+    while (value >= 1024 && unit < units.length - 1) {
+        value /= 1024;
+        unit++;
+    }
+    return `${unit === 0 ? value : value.toFixed(1)} ${units[unit]}`;
+}
+function formatDuration(ms) {
+    return ms < 60_000 ? `${(ms / 1000).toFixed(1)} s` : `${Math.floor(ms / 60_000)} min ${Math.round((ms % 60_000) / 1000)} s`;
+}
+/** A mermaid Gantt chart of the phases (GitHub renders mermaid in job summaries). */
+function timingChart(timings) {
+    const lines = ['```mermaid', 'gantt', '  dateFormat x', '  axisFormat %M:%S', '  section go-build-action'];
+    for (const t of timings) {
+        const name = t.name.replace(/[:;#]/g, ' ');
+        lines.push(`  ${name} :${t.ok ? '' : 'crit, '}${t.startMs}, ${Math.max(t.durationMs, 1)}ms`);
+    }
+    lines.push('```');
+    return lines.join('\n');
+}
+function platformRows(platforms, result) {
+    return platforms.map(p => [escapeHtml(p.platform), code(p.digest), formatBytes(p.size), result.pushed ? 'published' : 'built']);
+}
+/** The timing table and chart, for success and failure alike. */
+function addTimings(summary, timings) {
+    if (timings.length === 0)
+        return;
+    summary.addHeading('Phases', 3);
+    summary.addTable([
+        [
+            { data: 'Phase', header: true },
+            { data: 'Time', header: true }
+        ],
+        ...timings.map(t => [escapeHtml(t.name), `${formatDuration(t.durationMs)}${t.ok ? '' : ' (failed)'}`])
+    ]);
+    summary.addRaw(`\n${timingChart(timings)}\n`, true);
+}
+/** What each outcome means, in the failure summary's table. */
+const OUTCOME_WORDS = {
+    moved: 'moved: holds this run\'s content',
+    restored: 'moved, then put back to its previous digest',
+    'not-moved': 'not moved',
+    'restore-failed': 'moved; putting it back failed: holds this run\'s content',
+    other: 'holds content of another run',
+    unknown: 'unknown: the registry could not be read'
+};
+/** One row per planned reference: before → planned, and where it ended. */
+function moveRows(records) {
+    const digest = (d) => (d ? code(d) : 'none');
+    return records.map(r => {
+        const created = r.previous === '' && (r.outcome === 'moved' || r.outcome === 'restore-failed');
+        const note = created ? ' (created by this run: a tag cannot be deleted portably; a re-run completes the publish)' : '';
+        return [code(r.reference), digest(r.previous), digest(r.target), `${escapeHtml(OUTCOME_WORDS[r.outcome])}${escapeHtml(note)}`];
+    });
+}
+/**
+ * A failed run's summary: the error, how far the pipeline got, and, when tags had begun to move, where every
+ * reference ended (before → planned digest). No tag a user pulls moves before the "Move tags" phase.
+ */
+async function writeFailureSummary(message, timings, records = []) {
+    const summary = core/* summary */.z.addHeading('go-build-action failed', 2);
+    summary.addRaw(`<p>${escapeHtml(message)}</p>`, true);
+    const moved = records.filter(r => r.outcome !== 'not-moved');
+    if (moved.length === 0) {
+        summary.addRaw('<p>No tag a user pulls was moved.</p>', true);
+    }
+    else {
+        summary.addRaw('<p>The run failed while moving tags. Where every reference it was moving ended:</p>', true);
+        summary.addTable([
+            [
+                { data: 'Reference', header: true },
+                { data: 'Before', header: true },
+                { data: 'This run', header: true },
+                { data: 'Now', header: true }
+            ],
+            ...moveRows(records)
+        ]);
+    }
+    addTimings(summary, timings);
+    await summary.write();
+}
+/** Rows of the per-platform build time table: platform, step time, under QEMU, slowest emulated step. */
+function buildTimeRows(times) {
+    return times.map(t => [
+        escapeHtml(t.platform),
+        formatDuration(t.seconds * 1000),
+        t.emulatedSeconds > 0 ? formatDuration(t.emulatedSeconds * 1000) : 'none (native)',
+        t.slowestEmulated ? `${code(t.slowestEmulated.name)} (${formatDuration(t.slowestEmulated.seconds * 1000)})` : ''
+    ]);
+}
+/** Per-platform build time from BuildKit's step records, so the cost of QEMU shows. */
+function addBuildTimes(summary, times) {
+    if (!times.some(t => t.steps > 0))
+        return;
+    summary.addHeading('Build time per platform', 3);
+    summary.addTable([
+        [
+            { data: 'Platform', header: true },
+            { data: 'Step time', header: true },
+            { data: 'RUN steps under QEMU', header: true },
+            { data: 'Slowest step under QEMU', header: true }
+        ],
+        ...buildTimeRows(times)
+    ]);
+    summary.addRaw('<p>Sums of BuildKit\'s step times (steps run in parallel; a step shared by several platforms counts once; cached steps take no time).</p>', true);
+}
+async function writeSummary(result, platforms, timings, buildTimes = []) {
+    const summary = core/* summary */.z.addHeading('go-build-action', 2);
+    if (result.pushed) {
+        summary.addRaw(`<p>Published index ${code(result.digest)} under:</p>`, true);
+        summary.addList(result.references.map(code));
+    }
+    else {
+        summary.addRaw('<p>Built every platform without pushing (input <code>push</code> is <code>false</code>, or <code>auto</code> on an event not known to be trusted for publishing, such as a pull request).</p>', true);
+    }
+    if (platforms.length > 0) {
+        summary.addTable([
+            [
+                { data: 'Platform', header: true },
+                { data: 'Manifest digest', header: true },
+                { data: 'Size', header: true },
+                { data: 'Result', header: true }
+            ],
+            ...platformRows(platforms, result)
+        ]);
+    }
+    if (result.attestations.length > 0) {
+        const types = [...new Set(result.attestations.flatMap(a => a.predicateTypes))];
+        summary.addRaw(`<p>The index also holds ${result.attestations.length} attestation manifest(s) (${types.map(code).join(', ') || 'no predicate type'}), one per platform image; they are not platforms.</p>`, true);
+    }
+    addBuildTimes(summary, buildTimes);
+    addTimings(summary, timings);
+    await summary.write();
+}
+
+;// CONCATENATED MODULE: ./src/architecture.ts
+/**
+ * The architecture check: every platform image must hold executables for that platform. Running an image is not
+ * enough: on a runner with QEMU an arm64 image whose binary is x86-64 "runs" (the x86-64 binary runs natively), and
+ * fails with `exec format error` only on a real arm64 machine. That is what a build stage `FROM` a
+ * single-architecture image produces: BuildKit uses its one manifest for every platform, the compiler runs
+ * natively and builds for the runner.
+ *
+ * For each platform the image's config (entrypoint, command, PATH) and its layers are read from the registry by
+ * digest (see registry-http.ts), not by running anything, so `FROM scratch` images without a shell are checked
+ * the same way. Every layer is read, base layers included (a layer shared by several platforms is read once):
+ * which layers come from the `FROM` image cannot be told from the image alone. Checked: the entrypoint's (or
+ * command's) program and every file in the PATH directories and the usual bin directories; each ELF executable's machine, word size and byte
+ * order must be the platform's (elf.ts).
+ */
+
+
+
+
+
+
+/** docker's default PATH: the usual bin directories. */
+const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+/** The programs a user of the image runs: the entrypoint's (or command's) program, the PATH and the usual bin directories. */
+function programsToCheck(config) {
+    const env = config.config?.Env ?? [];
+    const pathValue = env.find(e => e.startsWith('PATH='))?.slice('PATH='.length) ?? '';
+    // the image's PATH, and the usual bin directories whatever PATH says
+    const dirs = [...new Set(`${pathValue}:${DEFAULT_PATH}`.split(':').filter(d => d.startsWith('/')).map(d => d.replace(/\/+$/, '') || '/'))];
+    const first = (config.config?.Entrypoint ?? [])[0] ?? (config.config?.Cmd ?? [])[0];
+    if (!first || !first.includes('/'))
+        return { dirs };
+    const workdir = config.config?.WorkingDir || '/';
+    return { program: first.startsWith('/') ? first : `${workdir.replace(/\/$/, '')}/${first}`, dirs };
+}
+/** The executables a platform image holds that its platform cannot run. */
+function foreignExecutables(tree, config, platform) {
+    const { program, dirs } = programsToCheck(config);
+    const paths = [...(program ? [program] : []), ...[...tree.keys()].filter(p => dirs.includes(p.slice(0, p.lastIndexOf('/')) || '/'))];
+    const seen = new Set();
+    const foreign = [];
+    for (const path of paths) {
+        const resolved = resolveEntry(tree, path);
+        if (!resolved?.entry.head || seen.has(resolved.path))
+            continue;
+        seen.add(resolved.path);
+        const header = readElfHeader(resolved.entry.head);
+        if (!header || (header.type !== 'executable' && header.type !== 'shared'))
+            continue;
+        if (!runsOn(header, platform))
+            foreign.push(resolved.path === path ? { path, header } : { path, target: resolved.path, header });
+    }
+    return { checked: seen.size, foreign };
+}
+/** `linux/arm64: /hello is an x86-64 executable, statically linked, where linux/arm64 runs aarch64 …`, with the cause and fix. */
+function describeForeign(platform, foreign, hostArch) {
+    const [first, ...more] = foreign;
+    if (!first)
+        return '';
+    const name = (f) => (f.target ? `${f.path} (→ ${f.target})` : f.path);
+    const others = more.length ? ` (and ${more.length} more: ${more.slice(0, 5).map(name).join(', ')}${more.length > 5 ? ', …' : ''})` : '';
+    const builtFor = elfArchitecture(first.header);
+    const cause = builtFor === hostArch
+        ? `it was built for the runner's own architecture (${builtFor}): likely a build stage FROM a single-architecture image (BuildKit then uses that one image for every platform, so the compiler runs natively and builds for ${builtFor}), or a cross-compile that does not pass the target (GOARCH=$TARGETARCH for Go, --target for cargo and clang)`
+        : `binaries of another platform were copied in: check the COPY --from and ADD that bring in ${first.path}, and the platform of the image they come from`;
+    return (`${(0,src_platform/* formatPlatform */.Bq)(platform)}: ${name(first)} is ${describeElf(first.header)}, but ${(0,src_platform/* formatPlatform */.Bq)(platform)} runs ${expectedMachine(platform)} executables${others}. ` +
+        `Cause: ${cause}. Fix: build the stage FROM a multi-architecture image with --platform=$BUILDPLATFORM and compile for the target (GOOS=$TARGETOS GOARCH=$TARGETARCH), then COPY --from it; the image would fail with "exec format error" on real ${platform.architecture} machines`);
+}
+class ArchitectureError extends Error {
+    name = 'ArchitectureError';
+}
+/**
+ * Reads every platform image of the staged index from the registry and fails, naming each platform and file, when
+ * one holds executables of another architecture. Nothing has been tagged yet when this runs.
+ */
+async function checkArchitectures(repository, platformDigests, hostArch, retry, reader = new RegistryReader(repository, retry)) {
+    const layers = new Map();
+    const reports = [];
+    const failures = [];
+    for (const [name, digest] of Object.entries(platformDigests)) {
+        const platform = (0,src_platform/* parsePlatform */.Y8)(name);
+        const manifest = await reader.manifest(digest);
+        const config = await reader.jsonBlob(manifest.config.digest);
+        const changes = [];
+        for (const layer of manifest.layers) {
+            if (!layers.has(layer.digest))
+                layers.set(layer.digest, reader.blobStream(layer.digest).then(blob => readLayer(blob, layer.mediaType)));
+            changes.push(await layers.get(layer.digest));
+        }
+        const { checked, foreign } = foreignExecutables(applyLayers(changes), config, platform);
+        const size = manifest.layers.reduce((sum, l) => sum + l.size, 0);
+        core/* info */.pq(`${name}: ${checked} executable(s) checked in ${manifest.layers.length} layer(s) (${formatBytes(size)}): ${foreign.length === 0 ? `all ${expectedMachine(platform)}` : `${foreign.length} of another architecture`}`);
+        reports.push({ platform: name, checked, foreign });
+        if (foreign.length > 0)
+            failures.push(describeForeign(platform, foreign, hostArch));
+    }
+    if (failures.length > 0)
+        throw new ArchitectureError(`${failures.join('\n')}\nNo tag moved.`);
+    return reports;
+}
+
+// EXTERNAL MODULE: ./src/builder.ts
+var src_builder = __nccwpck_require__(4868);
+// EXTERNAL MODULE: ./node_modules/dockerfile-ast/lib/main.js
+var main = __nccwpck_require__(8390);
+;// CONCATENATED MODULE: ./src/emulation.ts
+/**
+ * The emulation advisor: which Dockerfile stages compile under QEMU on this runner, on which line, and the change
+ * that makes them cross-compile on the runner's own platform instead (QEMU makes a compile 5–20× slower).
+ *
+ * Pure: Dockerfile text, build args, target platforms and the runner's architecture in, findings out. A stage is
+ * flagged when it is built (reachable from the target stage), runs on an emulated platform for at least one
+ * target (no `--platform=$BUILDPLATFORM`, directly or through the stage it is `FROM`), and one of its `RUN`s
+ * runs a compiler or build tool: in the command itself, a heredoc, `sh -c`, or a script the Dockerfile copies in
+ * from the context (or writes with `COPY <<EOF`) and runs, as far as the files can be read. The phase itself
+ * ({@link checkEmulation}) turns the findings into annotations on the Dockerfile's lines.
+ */
+
+
+
+
+
+
+
+
+const EMULATION_MODES = ['warn', 'error', 'ignore'];
+/** Reads the `emulation` input. Called from `readSettings`. */
+function readEmulationMode(read) {
+    return (0,src_input/* readChoice */.Kf)(read, 'emulation', EMULATION_MODES, 'warn');
+}
+const ANNOTATION_TITLE = 'Compiles under QEMU';
+/** The ARGs BuildKit sets for `FROM` lines. */
+const PLATFORM_ARGS = ['BUILDPLATFORM', 'BUILDOS', 'BUILDARCH', 'BUILDVARIANT', 'TARGETPLATFORM', 'TARGETOS', 'TARGETARCH', 'TARGETVARIANT'];
+/** `$VAR`, `${VAR}`, `${VAR:-word}`, `${VAR:+word}` as BuildKit expands them in `FROM`. */
+function expandVariables(text, vars) {
+    return text.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-+])([^}]*))?\}|\$([A-Za-z_][A-Za-z0-9_]*)/g, (_match, braced, op, word, bare) => {
+        const value = vars[(braced ?? bare)];
+        const set = op?.startsWith(':') ? !!value : value !== undefined;
+        if (op?.endsWith('-'))
+            return set ? value : (word ?? '');
+        if (op?.endsWith('+'))
+            return set ? (word ?? '') : '';
+        return value ?? '';
+    });
+}
+function lineOf(instruction) {
+    return instruction.getRange().start.line + 1;
+}
+function readStages(text) {
+    const dockerfile = main.DockerfileParser.parse(text);
+    const globals = [];
+    const stages = [];
+    for (const instruction of dockerfile.getInstructions()) {
+        if (instruction.getKeyword() === 'FROM') {
+            const from = instruction;
+            const alias = from.getBuildStage() ?? undefined;
+            stages.push({ index: stages.length, name: alias?.toLowerCase(), alias, from, instructions: [] });
+        }
+        else if (stages.length === 0)
+            globals.push(instruction);
+        else
+            stages.at(-1).instructions.push(instruction);
+    }
+    return { globals, stages };
+}
+/** The `ARG`s before the first `FROM`, with their defaults overridden by build args. */
+function globalArgs(globals, buildArgs) {
+    // the platform ARGs are known per platform only: a default that names one keeps the reference
+    const vars = Object.fromEntries(PLATFORM_ARGS.map(name => [name, `\${${name}}`]));
+    for (const instruction of globals) {
+        if (instruction.getKeyword() !== 'ARG')
+            continue;
+        for (const word of instruction.getArguments().map(a => a.getValue())) {
+            const eq = word.indexOf('=');
+            const name = eq === -1 ? word : word.slice(0, eq);
+            const given = buildArgs.find(b => b.name === name);
+            vars[name] = given ? given.value : eq === -1 ? undefined : expandVariables(unquote(word.slice(eq + 1)), vars);
+        }
+    }
+    return vars;
+}
+function unquote(word) {
+    return word.replace(/^"(.*)"$/s, '$1').replace(/^'(.*)'$/s, '$1');
+}
+/** The stage a name or index refers to, looking only at stages before `before`. */
+function stageNamed(stages, ref, before) {
+    const lower = ref.toLowerCase();
+    if (/^\d+$/.test(lower))
+        return stages[Number(lower)];
+    return stages.slice(0, before).find(s => s.name === lower);
+}
+/** The stages a stage needs: the one it is FROM, `COPY --from`, `RUN --mount=from=`. */
+function dependencies(stage, stages, vars) {
+    const refs = [];
+    for (const instruction of stage.instructions) {
+        const keyword = instruction.getKeyword();
+        if (keyword === 'COPY' || keyword === 'ADD') {
+            const from = instruction.getFromFlag?.()?.getValue();
+            if (from)
+                refs.push(expandVariables(from, vars));
+        }
+        if (keyword === 'RUN') {
+            for (const flag of instruction.getFlags()) {
+                if (flag.getName() !== 'mount')
+                    continue;
+                const from = /(?:^|,)from=([^,]+)/.exec(flag.getValue() ?? '')?.[1];
+                if (from)
+                    refs.push(expandVariables(from, vars));
+            }
+        }
+    }
+    const found = refs.map(r => stageNamed(stages, r, stage.index)).filter((s) => !!s);
+    return stage.parent ? [stage.parent, ...found] : found;
+}
+/** The stages BuildKit builds for the target: the target stage and everything it needs. */
+function builtStages(stages, root, vars) {
+    const built = new Set();
+    const visit = (stage) => {
+        if (built.has(stage))
+            return;
+        built.add(stage);
+        for (const dependency of dependencies(stage, stages, vars))
+            visit(dependency);
+    };
+    if (root)
+        visit(root);
+    return built;
+}
+/** The platform a stage's steps run on when building for `target`. */
+function runPlatform(stage, target, hostArch, vars) {
+    const flag = stage.from.getPlatformFlag()?.getValue();
+    if (flag) {
+        const platformVars = {
+            ...vars,
+            BUILDPLATFORM: `linux/${hostArch}`,
+            BUILDOS: 'linux',
+            BUILDARCH: hostArch,
+            BUILDVARIANT: '',
+            TARGETPLATFORM: (0,src_platform/* formatPlatform */.Bq)(target),
+            TARGETOS: target.os,
+            TARGETARCH: target.architecture,
+            TARGETVARIANT: target.variant ?? ''
+        };
+        try {
+            return (0,src_platform/* parsePlatform */.Y8)(expandVariables(expandVariables(flag, platformVars), platformVars).replace(/\/$/, ''));
+        }
+        catch {
+            return target;
+        }
+    }
+    return stage.parent ? runPlatform(stage.parent, target, hostArch, vars) : target;
+}
+const C_COMPILERS = /^(gcc|cc|c\+\+|g\+\+|clang|clang\+\+|clang-\d+|gcc-\d+|g\+\+-\d+|[a-z0-9_]+-linux-gnu\w*-(gcc|g\+\+))$/;
+const C_BUILD_TOOLS = new Set(['make', 'gmake', 'cmake', 'ninja', 'meson', 'scons', 'configure', 'autoreconf']);
+const WRAPPERS = new Set(['sudo', 'env', 'time', 'nice', 'nohup', 'exec', 'eval', '!', 'then', 'do', 'else', 'if', 'while', 'until', 'elif']);
+const SHELLS = new Set(['sh', 'bash', 'dash', 'ash', 'zsh', 'ksh', 'source', '.']);
+const NATIVE_TOOLCHAIN = /(?:^|[\s=])(build-essential|build-base|g\+\+|gcc|clang|node-gyp)(?=$|[\s;&|])/m;
+/** Splits shell text into simple commands (on `&&`, `||`, `;`, `|`, `&`, newlines, subshells); comments dropped. */
+function simpleCommands(script) {
+    const commands = [];
+    for (const line of script.replace(/\\\r?\n/g, ' ').split('\n')) {
+        const text = line.replace(/(^|\s)#.*$/, '$1');
+        for (const part of text.split(/&&|\|\||[;|&(){}`]|\$\(/)) {
+            const words = part.trim().split(/\s+/).filter(w => w !== '');
+            if (words.length > 0)
+                commands.push(words);
+        }
+    }
+    return commands;
+}
+/** The command word after assignments and wrappers (`CGO_ENABLED=0 env -i sudo go build` → go build …). */
+function commandWords(words) {
+    let i = 0;
+    while (i < words.length) {
+        const word = words[i];
+        if (/^[A-Za-z_][A-Za-z0-9_]*=/.test(word) || WRAPPERS.has(word) || (i > 0 && WRAPPERS.has(words[i - 1]) && word.startsWith('-')))
+            i++;
+        else
+            break;
+    }
+    return words.slice(i).map(w => w.replace(/^["']|["']$/g, ''));
+}
+/** The first argument that is not a flag. */
+function subcommand(args) {
+    return args.find(a => !a.startsWith('-'));
+}
+/** Whether a command compiles (the tool and its family), ignoring scripts. */
+function classify(words, nativeToolchain) {
+    const [program, ...args] = words;
+    if (!program)
+        return undefined;
+    const name = external_node_path_.posix.basename(program);
+    const sub = subcommand(args);
+    if (name === 'go' && sub && ['build', 'install', 'test', 'run'].includes(sub))
+        return { tool: `go ${sub}`, family: 'go' };
+    if (name === 'cargo' && sub && ['build', 'install', 'test', 'run', 'rustc', 'b', 't'].includes(sub))
+        return { tool: `cargo ${sub}`, family: 'cargo' };
+    if (name === 'rustc')
+        return { tool: 'rustc', family: 'cargo' };
+    if (C_COMPILERS.test(name))
+        return { tool: name, family: 'c' };
+    if (C_BUILD_TOOLS.has(name))
+        return { tool: name === 'configure' ? './configure' : name, family: 'c' };
+    if (name === 'tinygo' && sub === 'build')
+        return { tool: 'tinygo build', family: 'other' };
+    if (name === 'zig' && sub && ['build', 'build-exe', 'cc', 'c++'].includes(sub))
+        return { tool: `zig ${sub}`, family: 'other' };
+    if (name === 'bazel' || name === 'bazelisk')
+        return sub && ['build', 'test', 'run'].includes(sub) ? { tool: `bazel ${sub}`, family: 'other' } : undefined;
+    if (name === 'node-gyp' || (name === 'npm' && sub === 'rebuild'))
+        return { tool: name === 'npm' ? 'npm rebuild' : 'node-gyp', family: 'node' };
+    const installs = (name === 'npm' && sub && ['ci', 'install', 'i'].includes(sub)) || (name === 'yarn' && (!sub || sub === 'install')) || (name === 'pnpm' && sub && ['install', 'i'].includes(sub));
+    if (installs && nativeToolchain)
+        return { tool: `${name} ${sub ?? 'install'} (native modules)`, family: 'node' };
+    return undefined;
+}
+/** The content of an absolute path in the stage, when it was copied in from the context or written inline. */
+function readStageFile(files, target, read) {
+    for (const copy of [...files.copies].reverse()) {
+        if (copy.inline !== undefined) {
+            if (copy.dest === target)
+                return copy.inline;
+            continue;
+        }
+        for (const source of copy.sources) {
+            const src = external_node_path_.posix.normalize(source.replace(/^\/+/, '')).replace(/\/$/, '');
+            const candidates = [];
+            if (target === copy.dest)
+                candidates.push(src);
+            const dir = copy.dest.replace(/\/$/, '');
+            if (target.startsWith(`${dir}/`)) {
+                const rel = target.slice(dir.length + 1);
+                candidates.push(src === '.' ? rel : `${src}/${rel}`);
+                if (rel === external_node_path_.posix.basename(src))
+                    candidates.push(src);
+            }
+            for (const candidate of candidates) {
+                const content = read?.(candidate);
+                if (content !== undefined)
+                    return content;
+            }
+        }
+    }
+    return undefined;
+}
+const PATH_DIRS = ['/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin'];
+/** The script a command runs, when it is a file the stage has: `./build.sh`, `sh scripts/x.sh`, `build.sh` on PATH. */
+function scriptRun(words, files, read) {
+    const [program, ...args] = words;
+    if (!program)
+        return undefined;
+    const script = SHELLS.has(external_node_path_.posix.basename(program)) ? subcommand(args) : program;
+    if (!script || (args.includes('-c') && SHELLS.has(external_node_path_.posix.basename(program))))
+        return undefined;
+    const candidates = script.includes('/') ? [external_node_path_.posix.resolve(files.workdir, script)] : [external_node_path_.posix.resolve(files.workdir, script), ...PATH_DIRS.map(d => `${d}/${script}`)];
+    for (const candidate of candidates) {
+        const text = readStageFile(files, candidate, read);
+        if (text !== undefined)
+            return { name: script, text };
+    }
+    return undefined;
+}
+/** The `-c` string of `sh -c '…'` (quotes dropped: the separators inside are split on all the same). */
+function shellString(words) {
+    const [program, ...args] = words;
+    if (!program || !SHELLS.has(external_node_path_.posix.basename(program)) || !args.includes('-c'))
+        return undefined;
+    return args
+        .slice(args.indexOf('-c') + 1)
+        .join(' ')
+        .replace(/^["']|["']$/g, '');
+}
+/** The compiles in a shell script, following scripts it runs (up to three deep). */
+function findCompiles(script, files, read, nativeToolchain, depth = 0) {
+    const found = [];
+    for (const words of simpleCommands(script)) {
+        const command = commandWords(words);
+        const direct = classify(command, nativeToolchain);
+        if (direct) {
+            found.push(direct);
+            continue;
+        }
+        const inner = shellString(command);
+        if (inner !== undefined && depth < 3) {
+            found.push(...findCompiles(inner, files, read, nativeToolchain, depth + 1));
+            continue;
+        }
+        const run = depth < 3 ? scriptRun(command, files, read) : undefined;
+        if (run) {
+            const inScript = findCompiles(run.text, files, read, nativeToolchain || NATIVE_TOOLCHAIN.test(run.text), depth + 1);
+            found.push(...inScript.map(c => ({ ...c, tool: `${c.tool} (in ${run.name})` })));
+        }
+    }
+    return found;
+}
+/** The shell text a `RUN` runs: the command line, its heredocs, or the string of an exec-form `sh -c`. */
+function runScript(run, lines) {
+    const content = run.getArgumentsContent() ?? '';
+    if (content.trimStart().startsWith('[')) {
+        try {
+            const argv = JSON.parse(content);
+            if (Array.isArray(argv)) {
+                const words = argv.map(String);
+                return shellString(words) ?? words.join(' ');
+            }
+        }
+        catch {
+            // not JSON: BuildKit runs it as a shell command
+        }
+    }
+    const heredocs = run.getHeredocs();
+    if (heredocs.length === 0)
+        return content;
+    const bodies = heredocs.map(h => {
+        const range = h.getContentRange();
+        return range ? lines.slice(range.start.line, range.end.line + 1).join('\n') : '';
+    });
+    return [content.split('\n')[0].replace(/<<-?["']?\w+["']?/g, ''), ...bodies].join('\n');
+}
+/** Follows the stage's `WORKDIR`s and context `COPY`/`ADD`s up to (not including) `until`. */
+function stageFiles(stage, until, lines) {
+    const inherited = stage.parent ? stageFiles(stage.parent, undefined, lines) : { copies: [], workdir: '/' };
+    const files = { copies: [...inherited.copies], workdir: inherited.workdir };
+    for (const instruction of stage.instructions) {
+        if (instruction === until)
+            break;
+        const keyword = instruction.getKeyword();
+        if (keyword === 'WORKDIR') {
+            files.workdir = external_node_path_.posix.resolve(files.workdir, instruction.getArgumentsContent()?.trim() ?? '.');
+        }
+        else if (keyword === 'COPY' || keyword === 'ADD') {
+            const copy = instruction;
+            if (copy.getFromFlag())
+                continue;
+            const heredocs = copy.getHeredocs();
+            const words = copy.getArguments().map(a => a.getValue());
+            if (heredocs.length > 0) {
+                const dest = words.find((w, i) => i > 0 && !w.startsWith('<<')) ?? '';
+                const range = heredocs[0].getContentRange();
+                const inline = range ? lines.slice(range.start.line, range.end.line + 1).join('\n') : '';
+                files.copies.push({ sources: [], dest: external_node_path_.posix.resolve(files.workdir, dest), inline });
+                continue;
+            }
+            const argv = words.length > 0 && words[0].startsWith('[') ? jsonWords(copy.getArgumentsContent() ?? '') : words;
+            if (argv.length < 2)
+                continue;
+            const dest = argv.at(-1);
+            const resolved = external_node_path_.posix.resolve(files.workdir, dest);
+            files.copies.push({ sources: argv.slice(0, -1), dest: dest.endsWith('/') ? `${resolved}/` : resolved });
+        }
+    }
+    return files;
+}
+function jsonWords(content) {
+    try {
+        const parsed = JSON.parse(content);
+        return Array.isArray(parsed) ? parsed.map(String) : [];
+    }
+    catch {
+        return [];
+    }
+}
+// ---------------------------------------------------------------------------------------------------------------
+// Advice
+/** Every built stage that compiles under QEMU, with the change that moves its compile to the runner. */
+function adviseEmulation(request) {
+    const { globals, stages } = readStages(request.dockerfile);
+    const lines = request.dockerfile.split('\n');
+    const vars = globalArgs(globals, request.buildArgs);
+    for (const stage of stages) {
+        const image = expandVariables(stage.from.getImage() ?? '', vars);
+        stage.parent = stageNamed(stages, image, stage.index);
+    }
+    const target = (request.target && stages.find(s => s.name === request.target.toLowerCase())) || stages.at(-1);
+    const built = builtStages(stages, target, vars);
+    const imageStages = new Set();
+    for (let s = target; s; s = s.parent)
+        imageStages.add(s);
+    const native = nativeArchitectures(request.hostArchitecture);
+    const findings = [];
+    for (const stage of stages) {
+        if (!built.has(stage))
+            continue;
+        const emulated = request.platforms.filter(p => !native.includes(runPlatform(stage, p, request.hostArchitecture, vars).architecture));
+        if (emulated.length === 0)
+            continue;
+        const stageText = [stage, ...ancestors(stage)].flatMap(s => s.instructions.map(i => i.getRawArgumentsContent() ?? '')).join('\n');
+        const nativeToolchain = NATIVE_TOOLCHAIN.test(stageText);
+        const compiles = [];
+        for (const instruction of stage.instructions) {
+            if (instruction.getKeyword() !== 'RUN')
+                continue;
+            const found = findCompiles(runScript(instruction, lines), stageFiles(stage, instruction, lines), request.readContextFile, nativeToolchain);
+            if (found.length > 0)
+                compiles.push({ line: lineOf(instruction), found });
+        }
+        const [first, ...others] = compiles;
+        if (!first)
+            continue;
+        const all = compiles.flatMap(c => c.found);
+        const finding = {
+            file: request.file,
+            line: first.line,
+            stage: stage.alias ?? `stage ${stage.index}`,
+            fromLine: lineOf(stage.from),
+            platforms: emulated.map(src_platform/* formatPlatform */.Bq),
+            tools: [...new Set(all.map(c => c.tool))],
+            otherLines: others.map(c => c.line)
+        };
+        findings.push({ ...finding, message: adviceMessage(finding, stage, imageStages.has(stage), all, /CGO_ENABLED=1/.test(stageText)) });
+    }
+    return findings;
+}
+function ancestors(stage) {
+    return stage.parent ? [stage.parent, ...ancestors(stage.parent)] : [];
+}
+/** `a, b and c`. */
+function listWords(items) {
+    return items.length <= 1 ? (items[0] ?? '') : `${items.slice(0, -1).join(', ')} and ${items.at(-1)}`;
+}
+/** What to change for each kind of compile, once the stage runs on $BUILDPLATFORM. */
+function crossCompileSteps(families, cgo, arm32) {
+    const steps = [];
+    if (families.has('go')) {
+        steps.push(`declare ARG TARGETOS TARGETARCH${arm32 ? ' TARGETVARIANT' : ''} in the stage and build with GOOS=$TARGETOS GOARCH=$TARGETARCH${arm32 ? ' GOARM=${TARGETVARIANT#v}' : ''}` +
+            (cgo || families.has('c') ? '; with cgo also set CC to a cross compiler for the target (e.g. CC=aarch64-linux-gnu-gcc, or CC="clang --target=aarch64-linux-gnu" with a target sysroot)' : ' (CGO_ENABLED=0)'));
+    }
+    if (families.has('cargo'))
+        steps.push('build with cargo build --target <the target triple, e.g. aarch64-unknown-linux-gnu for arm64> and a cross linker (CARGO_TARGET_<TRIPLE>_LINKER)');
+    if (families.has('c') && !families.has('go')) {
+        steps.push('compile with a cross toolchain for $TARGETARCH: CC/CXX set to <triple>-gcc (Debian\'s gcc-aarch64-linux-gnu, …) or clang --target=<triple> (for make pass CC/CXX; for cmake a toolchain file or -DCMAKE_C_COMPILER)');
+    }
+    if (families.has('node'))
+        steps.push('install with npm_config_arch=$TARGETARCH so native modules are fetched prebuilt for the target (modules without prebuilt binaries need a cross C++ compiler, CXX=<triple>-g++)');
+    if (families.has('other'))
+        steps.push('point the tool at the target ($TARGETOS/$TARGETARCH) instead of the machine it runs on');
+    return steps;
+}
+function adviceMessage(finding, stage, isImage, compiles, cgo) {
+    const image = stage.from.getImage() ?? 'IMAGE';
+    const where = stage.alias ? `Stage "${stage.alias}"` : `The stage on line ${finding.fromLine}`;
+    const also = finding.otherLines.length ? ` (also on line${finding.otherLines.length > 1 ? 's' : ''} ${finding.otherLines.join(', ')})` : '';
+    const head = `${where} runs ${listWords(finding.tools)}${also} under QEMU for ${listWords(finding.platforms)}, typically 5–20× slower than on the runner's own CPU.`;
+    const steps = crossCompileSteps(new Set(compiles.map(c => c.family)), cgo, finding.platforms.some(p => p.startsWith('linux/arm/')));
+    const name = stage.alias ?? 'build';
+    if (isImage) {
+        return `${head} This stage is the image itself, so move the compile into a build stage: FROM --platform=$BUILDPLATFORM ${image} AS build, ${steps.join('; ')}; then COPY --from=build the results into this stage.`;
+    }
+    return `${head} Cross-compile on the runner instead: change line ${finding.fromLine} to FROM --platform=$BUILDPLATFORM ${image} AS ${name}, ${steps.join('; ')}; the COPY --from=${name} into the target stage stays as it is.`;
+}
+// ---------------------------------------------------------------------------------------------------------------
+// The phase
+/** A build context's file by relative path, when it is a regular file inside the context (scripts are small). */
+function contextFileReader(context) {
+    const root = external_node_path_.resolve(context);
+    return relative => {
+        const full = external_node_path_.resolve(root, relative);
+        if (!full.startsWith(`${root}${external_node_path_.sep}`))
+            return undefined;
+        try {
+            const stat = (0,external_node_fs_.statSync)(full);
+            return stat.isFile() && stat.size <= 1024 * 1024 ? (0,external_node_fs_.readFileSync)(full, 'utf8') : undefined;
+        }
+        catch {
+            return undefined;
+        }
+    };
+}
+/**
+ * Annotates each stage that compiles under QEMU on its Dockerfile line (`::warning file=…,line=…,title=Compiles
+ * under QEMU::…`); with `emulation: error` the annotations are errors and the run stops before building.
+ */
+async function checkEmulation(check) {
+    if (check.mode === 'ignore')
+        return [];
+    const workspace = process.env.GITHUB_WORKSPACE || process.cwd();
+    const file = external_node_path_.relative(workspace, external_node_path_.resolve(check.file)).split(external_node_path_.sep).join('/');
+    const findings = adviseEmulation({
+        dockerfile: await (0,promises_.readFile)(check.file, 'utf8'),
+        file,
+        buildArgs: check.buildArgs,
+        platforms: check.platforms,
+        hostArchitecture: check.hostArchitecture,
+        target: check.target,
+        readContextFile: contextFileReader(check.context)
+    });
+    for (const finding of findings) {
+        const properties = { title: ANNOTATION_TITLE, file: finding.file, startLine: finding.line };
+        if (check.mode === 'error')
+            core/* error */.z3(finding.message, properties);
+        else
+            core/* warning */.$e(finding.message, properties);
+    }
+    if (findings.length === 0)
+        core/* info */.pq(`no stage of ${file} compiles under QEMU`);
+    if (findings.length > 0 && check.mode === 'error') {
+        const where = findings.map(f => `line ${f.line} (stage ${f.stage})`).join(', ');
+        throw new src_input/* InputError */.dz('emulation', `is error and ${file} compiles under QEMU at ${where}, so nothing was built: cross-compile on $BUILDPLATFORM as the annotations say, or set "emulation: warn"`);
+    }
+    return findings;
+}
+
 // EXTERNAL MODULE: ./src/errors.ts
 var errors = __nccwpck_require__(3916);
 // EXTERNAL MODULE: ./node_modules/@balena/dockerignore/ignore.js
 var ignore = __nccwpck_require__(4158);
 var ignore_default = /*#__PURE__*/__nccwpck_require__.n(ignore);
-// EXTERNAL MODULE: ./node_modules/dockerfile-ast/lib/main.js
-var main = __nccwpck_require__(8390);
 // EXTERNAL MODULE: external "node:crypto"
 var external_node_crypto_ = __nccwpck_require__(7598);
-// EXTERNAL MODULE: external "node:fs"
-var external_node_fs_ = __nccwpck_require__(3024);
 ;// CONCATENATED MODULE: ./src/registry.ts
 /**
  * Reading what a registry holds, through `docker buildx imagetools inspect --raw`.
@@ -41537,7 +43231,7 @@ function platformArgs(target, buildArchitecture = NODE_ARCHITECTURES[process.arc
  * Expands `$NAME`, `${NAME}`, `${NAME:-default}` and `${NAME:+alternative}` as a Dockerfile does. An unset
  * variable expands to ''.
  */
-function expandVariables(text, values) {
+function fingerprint_expandVariables(text, values) {
     return text.replace(/\$(?:\{([A-Za-z_][A-Za-z0-9_]*)(?::([-+])([^}]*))?\}|([A-Za-z_][A-Za-z0-9_]*))/g, (_, braced, op, word, bare) => {
         const value = values[(braced ?? bare)];
         if (op === '-')
@@ -41561,7 +43255,7 @@ function baseImageReferences(dockerfileText, buildArgs, platforms) {
             if (given !== undefined)
                 globals[property.getName()] = given.value;
             else if (fallback !== null)
-                globals[property.getName()] = expandVariables(fallback, globals);
+                globals[property.getName()] = fingerprint_expandVariables(fallback, globals);
         }
     }
     const references = new Set();
@@ -41569,7 +43263,7 @@ function baseImageReferences(dockerfileText, buildArgs, platforms) {
         const values = platform ? { ...platformArgs(platform), ...globals } : globals;
         const stages = new Set();
         for (const from of dockerfile.getFROMs()) {
-            const image = expandVariables(from.getImage() ?? '', values).trim();
+            const image = fingerprint_expandVariables(from.getImage() ?? '', values).trim();
             if (image === '')
                 throw new FingerprintError(`a FROM line names no image once its variables are expanded ("${from.getImage() ?? ''}")`);
             const stage = from.getBuildStage();
@@ -41704,301 +43398,6 @@ class Phases {
             this.timings.push({ name, startMs: start - this.origin, durationMs: this.now() - start, ok });
         }
     }
-}
-
-// EXTERNAL MODULE: ./node_modules/@actions/exec/lib/exec.js + 2 modules
-var exec = __nccwpck_require__(5260);
-;// CONCATENATED MODULE: ./src/qemu.ts
-/**
- * QEMU user emulation for the platforms the runner cannot execute itself: which requested platforms are native,
- * which already have a binfmt_misc handler, and installing only the missing handlers (`qemu` input).
- *
- *   auto   nothing when every platform is native or already registered; otherwise installs only the missing
- *          handlers: from the host's qemu-user-static when it is installed (its /usr/lib/binfmt.d rules and
- *          binaries), else with the binfmt image.
- *   image  `docker run --rm --privileged <binfmt-image> --install <arches>`.
- *   host   mounts binfmt_misc if needed and registers the host's qemu-user-static rules with the F flag.
- *   off    touches nothing and checks nothing.
- */
-
-
-
-
-
-
-
-const QEMU_MODES = ['auto', 'image', 'host', 'off'];
-/**
- * Pinned, never a floating tag: `tonistiigi/binfmt:latest` once shipped a QEMU (9.2) whose emulated programs
- * segfaulted at random on ubuntu-24.04 runners (docker/setup-qemu-action#198, tonistiigi/binfmt#240); the 8.1.5
- * build is the one those reports settled on.
- */
-const DEFAULT_BINFMT_IMAGE = 'tonistiigi/binfmt:qemu-v8.1.5';
-const BINFMT_MISC_DIR = '/proc/sys/fs/binfmt_misc';
-const BINFMT_CONF_DIR = '/usr/lib/binfmt.d';
-function readQemuSettings(read) {
-    const raw = read('qemu').trim().toLowerCase() || 'auto';
-    if (!QEMU_MODES.includes(raw)) {
-        throw new src_input/* InputError */.dz('qemu', `"${read('qemu').trim()}" is not a mode: write one of ${QEMU_MODES.join(', ')}`);
-    }
-    const binfmtImage = read('binfmt-image').trim() || DEFAULT_BINFMT_IMAGE;
-    if (/\s/.test(binfmtImage))
-        throw new src_input/* InputError */.dz('binfmt-image', `"${binfmtImage}" is not an image reference`);
-    return { mode: raw, binfmtImage };
-}
-/** The binfmt handler name's suffix (`qemu-<name>`) QEMU uses for each OCI architecture. */
-const QEMU_NAMES = {
-    amd64: 'x86_64',
-    '386': 'i386',
-    arm64: 'aarch64',
-    arm: 'arm',
-    ppc64le: 'ppc64le',
-    s390x: 's390x',
-    riscv64: 'riscv64',
-    mips64le: 'mips64el',
-    mips64: 'mips64',
-    loong64: 'loongarch64'
-};
-/** `qemu-aarch64` for linux/arm64: the file name of the handler under /proc/sys/fs/binfmt_misc. */
-function handlerName(platform) {
-    const name = QEMU_NAMES[platform.architecture];
-    if (!name)
-        throw new Error(`no QEMU emulator is known for ${(0,src_platform/* formatPlatform */.Bq)(platform)}`);
-    return `qemu-${name}`;
-}
-/** Node's `process.arch` (or `uname -m`) as an OCI architecture. */
-function hostArchitecture(arch = process.arch) {
-    const map = {
-        x64: 'amd64',
-        x86_64: 'amd64',
-        arm64: 'arm64',
-        aarch64: 'arm64',
-        ia32: '386',
-        i686: '386',
-        arm: 'arm',
-        armv7l: 'arm',
-        ppc64: 'ppc64le',
-        ppc64le: 'ppc64le',
-        s390x: 's390x',
-        riscv64: 'riscv64',
-        loong64: 'loong64',
-        loongarch64: 'loong64',
-        mips64el: 'mips64le'
-    };
-    return map[arch] ?? arch;
-}
-/** Architectures a host runs without emulation: its own, and 386 on amd64 (x86-64 CPUs run 32-bit code). */
-function nativeArchitectures(hostArch) {
-    return hostArch === 'amd64' ? ['amd64', '386'] : [hostArch];
-}
-/** Parses one /proc/sys/fs/binfmt_misc/<name> file. */
-function parseHandler(text) {
-    const lines = text.split('\n').map(l => l.trim());
-    return {
-        enabled: lines[0] === 'enabled',
-        interpreter: lines.find(l => l.startsWith('interpreter '))?.slice('interpreter '.length) ?? '',
-        flags: lines.find(l => l.startsWith('flags:'))?.slice('flags:'.length).trim() ?? ''
-    };
-}
-/** The handler registered under `dir/<name>`, or undefined when there is none. */
-async function readHandler(dir, name) {
-    try {
-        return parseHandler(await (0,promises_.readFile)(external_node_path_.join(dir, name), 'utf8'));
-    }
-    catch (error) {
-        if (error.code === 'ENOENT')
-            return undefined;
-        throw error;
-    }
-}
-/** Whether binfmt_misc as a whole is mounted and enabled (`dir/status`). */
-async function binfmtEnabled(dir) {
-    try {
-        return (await (0,promises_.readFile)(external_node_path_.join(dir, 'status'), 'utf8')).trim() === 'enabled';
-    }
-    catch {
-        return false;
-    }
-}
-/** Sorts the requested platforms into native, already emulated, and missing a handler. */
-function planQemu(platforms, hostArch, handlers, binfmtOn = true) {
-    const native = nativeArchitectures(hostArch);
-    const plan = { native: [], registered: [], missing: [] };
-    for (const platform of platforms) {
-        if (native.includes(platform.architecture))
-            plan.native.push(platform);
-        else if (binfmtOn && handlers[handlerName(platform)]?.enabled)
-            plan.registered.push(platform);
-        else
-            plan.missing.push(platform);
-    }
-    return plan;
-}
-/** The distinct architectures of some platforms, in order (`--install arm,riscv64`). */
-function architectures(platforms) {
-    return [...new Set(platforms.map(p => p.architecture))];
-}
-/**
- * A binfmt.d rule (`:name:type:offset:magic:mask:interpreter:flags`) with the F (fix-binary) flag: the kernel
- * opens the interpreter when the rule is registered, so it works inside containers that do not have it.
- * The first character is the field separator, as the kernel reads it.
- */
-function withFixBinary(line) {
-    const rule = line.trim();
-    const sep = rule[0];
-    if (!sep)
-        throw new Error('empty binfmt rule');
-    const fields = rule.slice(1).split(sep);
-    if (fields.length < 6 || fields.length > 7) {
-        throw new Error(`not a binfmt rule (:name:type:offset:magic:mask:interpreter:flags): ${rule}`);
-    }
-    const flags = fields[6] ?? '';
-    fields[6] = flags.includes('F') ? flags : `${flags}F`;
-    return sep + fields.join(sep);
-}
-/** The rule lines of a binfmt.d file (no comments, no blank lines). */
-function ruleLines(conf) {
-    return conf
-        .split('\n')
-        .map(l => l.trim())
-        .filter(l => l !== '' && !l.startsWith('#') && !l.startsWith(';'));
-}
-function realQemuHost() {
-    return {
-        binfmtDir: BINFMT_MISC_DIR,
-        confDir: BINFMT_CONF_DIR,
-        hostArch: hostArchitecture(),
-        isRoot: process.getuid?.() === 0,
-        async exec(command, args, input) {
-            const out = await exec/* getExecOutput */.H(command, args, {
-                ignoreReturnCode: true,
-                input: input === undefined ? undefined : Buffer.from(input)
-            });
-            if (out.exitCode !== 0) {
-                throw new Error(`${command} ${args.join(' ')} failed (exit ${out.exitCode}): ${(out.stderr || out.stdout).trim()}`);
-            }
-        }
-    };
-}
-/** Whether the host's qemu-user-static has a rule and an interpreter for every given platform. */
-async function hostHasQemu(host, platforms) {
-    for (const platform of platforms) {
-        const conf = external_node_path_.join(host.confDir, `${handlerName(platform)}.conf`);
-        let text;
-        try {
-            text = await (0,promises_.readFile)(conf, 'utf8');
-        }
-        catch {
-            return false;
-        }
-        const rule = ruleLines(text)[0];
-        if (!rule)
-            return false;
-        const interpreter = rule.slice(1).split(rule[0] ?? ':')[5];
-        if (!interpreter || !(0,external_node_fs_.existsSync)(interpreter))
-            return false;
-    }
-    return true;
-}
-async function readHandlers(host, platforms) {
-    const handlers = {};
-    for (const platform of platforms) {
-        if (nativeArchitectures(host.hostArch).includes(platform.architecture))
-            continue;
-        const name = handlerName(platform);
-        handlers[name] = await readHandler(host.binfmtDir, name);
-    }
-    return handlers;
-}
-async function writeProc(host, file, content) {
-    if (host.isRoot) {
-        await (0,promises_.writeFile)(file, content);
-        return;
-    }
-    // Not root (GitHub-hosted runners): passwordless sudo, without a shell.
-    await host.exec('sudo', ['-n', 'tee', file], content);
-}
-/** `host` mode: registers the host's qemu-user-static rules, with F, for the given platforms. */
-async function registerFromHost(host, platforms) {
-    if (!(0,external_node_fs_.existsSync)(external_node_path_.join(host.binfmtDir, 'register'))) {
-        core/* info */.pq(`mounting binfmt_misc on ${host.binfmtDir}`);
-        const args = ['-t', 'binfmt_misc', 'binfmt_misc', host.binfmtDir];
-        if (host.isRoot)
-            await host.exec('mount', args);
-        else
-            await host.exec('sudo', ['-n', 'mount', ...args]);
-    }
-    for (const platform of platforms) {
-        const name = handlerName(platform);
-        const conf = external_node_path_.join(host.confDir, `${name}.conf`);
-        let text;
-        try {
-            text = await (0,promises_.readFile)(conf, 'utf8');
-        }
-        catch {
-            throw new src_input/* InputError */.dz('qemu', `host mode needs ${conf} for ${(0,src_platform/* formatPlatform */.Bq)(platform)}, and it is missing: install qemu-user-static on the runner (apt-get install qemu-user-static), or set "qemu: image"`);
-        }
-        const existing = await readHandler(host.binfmtDir, name);
-        if (existing) {
-            // A disabled (or F-less) leftover: the kernel refuses a second rule with the same name.
-            core/* info */.pq(`replacing the ${existing.enabled ? 'enabled' : 'disabled'} handler ${name}`);
-            await writeProc(host, external_node_path_.join(host.binfmtDir, name), '-1');
-        }
-        for (const rule of ruleLines(text)) {
-            const line = withFixBinary(rule);
-            core/* info */.pq(`registering ${name} for ${(0,src_platform/* formatPlatform */.Bq)(platform)}: ${line}`);
-            await writeProc(host, external_node_path_.join(host.binfmtDir, 'register'), `${line}\n`);
-        }
-    }
-}
-/** `image` mode: the binfmt image installs the handlers. */
-async function registerWithImage(docker, image, platforms) {
-    const arches = architectures(platforms).join(',');
-    core/* info */.pq(`installing QEMU handlers for ${arches} with ${image}`);
-    const result = await docker.run(['run', '--rm', '--privileged', image, '--install', arches], { allowFailure: true });
-    if (result.exitCode !== 0) {
-        const cause = (result.stderr || result.stdout).trim().split('\n').slice(-3).join(' | ');
-        throw new src_input/* InputError */.dz('binfmt-image', `running ${image} --install ${arches} failed (exit ${result.exitCode}): ${cause}. Point "binfmt-image" at a binfmt image this runner can pull, or set "qemu: host" with qemu-user-static installed`);
-    }
-}
-/** The whole QEMU phase: plan, install the missing handlers, verify. */
-async function setUpQemu(docker, settings, platforms, host = realQemuHost()) {
-    const binfmtOn = await binfmtEnabled(host.binfmtDir);
-    const plan = planQemu(platforms, host.hostArch, await readHandlers(host, platforms), binfmtOn);
-    const list = (ps) => ps.map(src_platform/* formatPlatform */.Bq).join(', ') || 'none';
-    core/* info */.pq(`host architecture ${host.hostArch}; native: ${list(plan.native)}; emulated already: ${list(plan.registered)}; missing a handler: ${list(plan.missing)}`);
-    if (settings.mode === 'off') {
-        core/* info */.pq('qemu: off: no handler is installed or checked');
-        return { installedWith: 'none', plan, emulated: plan.registered };
-    }
-    let installedWith = 'none';
-    if (plan.missing.length === 0) {
-        core/* info */.pq(plan.registered.length === 0
-            ? 'nothing to install: every requested platform runs natively on this runner'
-            : 'nothing to install: every foreign platform already has an enabled binfmt handler');
-    }
-    else {
-        let mode = settings.mode;
-        if (mode === 'auto') {
-            mode = (await hostHasQemu(host, plan.missing)) ? 'host' : 'image';
-            core/* info */.pq(mode === 'host'
-                ? `qemu: auto: using the host's qemu-user-static for ${list(plan.missing)}`
-                : `qemu: auto: no host qemu-user-static for ${list(plan.missing)}; using ${settings.binfmtImage}`);
-        }
-        if (mode === 'host')
-            await registerFromHost(host, plan.missing);
-        else
-            await registerWithImage(docker, settings.binfmtImage, plan.missing);
-        installedWith = mode === 'host' ? 'host' : 'image';
-    }
-    const after = await readHandlers(host, platforms);
-    const verified = planQemu(platforms, host.hostArch, after, await binfmtEnabled(host.binfmtDir));
-    if (verified.missing.length > 0) {
-        const names = verified.missing.map(p => `${(0,src_platform/* formatPlatform */.Bq)(p)} (${handlerName(p)})`).join(', ');
-        throw new src_input/* InputError */.dz('qemu', `no enabled binfmt handler for ${names} after setting up QEMU (${installedWith === 'none' ? settings.mode : installedWith}): ` +
-            'set "qemu: host" with qemu-user-static installed on the runner, or "qemu: image" with a "binfmt-image" this runner can pull, or remove the platform');
-    }
-    return { installedWith, plan, emulated: verified.registered };
 }
 
 // EXTERNAL MODULE: ./node_modules/yaml/dist/index.js
@@ -42327,22 +43726,11 @@ function readTagSettings(read) {
         extraTags: [...new Set((0,src_input/* splitList */.ry)(read('tags')))],
         prefix: read('tag-prefix').trim(),
         suffix: read('tag-suffix').trim(),
-        platformTags: readChoice(read, 'platform-tags', ['true', 'false'], 'true') === 'true',
-        rebuild: readChoice(read, 'rebuild', REBUILD_MODES, 'suffix'),
-        latest: readChoice(read, 'latest', ['true', 'false', 'always'], 'false'),
-        push: readChoice(read, 'push', ['auto', 'true', 'false'], 'auto')
+        platformTags: (0,src_input/* readChoice */.Kf)(read, 'platform-tags', ['true', 'false'], 'true') === 'true',
+        rebuild: (0,src_input/* readChoice */.Kf)(read, 'rebuild', REBUILD_MODES, 'suffix'),
+        latest: (0,src_input/* readChoice */.Kf)(read, 'latest', ['true', 'false', 'always'], 'false'),
+        push: (0,src_input/* readChoice */.Kf)(read, 'push', ['auto', 'true', 'false'], 'auto')
     };
-}
-const BOOLEAN_WORDS = { yes: 'true', on: 'true', '1': 'true', no: 'false', off: 'false', '0': 'false' };
-function readChoice(read, name, choices, fallback) {
-    const raw = read(name).trim();
-    if (raw === '')
-        return fallback;
-    const lower = raw.toLowerCase();
-    const value = choices.includes('true') ? (BOOLEAN_WORDS[lower] ?? lower) : lower;
-    if (choices.includes(value))
-        return value;
-    throw new src_input/* InputError */.dz(name, `"${raw}" is not valid: write one of ${choices.join(', ')}`);
 }
 /** Splits `{go}-llvm{llvm}` into text and placeholders; unbalanced or empty braces are an error naming the input. */
 function parseTemplate(template, input) {
@@ -42679,6 +44067,7 @@ function buildTime(buildArgs, env = process.env) {
 
 
 
+
 /** Reads every input; `mask` is given every password as written, before anything parses it. */
 function readSettings(read, mask = () => undefined) {
     // first: every password is masked before anything else is read or parsed
@@ -42694,6 +44083,7 @@ function readSettings(read, mask = () => undefined) {
         versions: readVersionSettings(read),
         tagging: readTagSettings(read),
         qemu: readQemuSettings(read),
+        emulation: readEmulationMode(read),
         builder: (0,src_builder/* readBuilderSettings */.lQ)(read),
         buildx: (0,buildx_install/* readBuildxInstallSettings */.jZ)(read),
         logins,
@@ -42833,127 +44223,6 @@ function unique(items) {
 
 // EXTERNAL MODULE: ./src/state.ts
 var state = __nccwpck_require__(2462);
-;// CONCATENATED MODULE: ./src/summary.ts
-/**
- * The job summary: what was published, per platform, and how long each phase took, at a glance.
- */
-
-const code = (text) => `<code>${escapeHtml(text)}</code>`;
-function escapeHtml(text) {
-    return text.replace(/[&<>"]/g, c => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c] ?? c);
-}
-function formatBytes(bytes) {
-    const units = ['B', 'KiB', 'MiB', 'GiB'];
-    let value = bytes;
-    let unit = 0;
-    while (value >= 1024 && unit < units.length - 1) {
-        value /= 1024;
-        unit++;
-    }
-    return `${unit === 0 ? value : value.toFixed(1)} ${units[unit]}`;
-}
-function formatDuration(ms) {
-    return ms < 60_000 ? `${(ms / 1000).toFixed(1)} s` : `${Math.floor(ms / 60_000)} min ${Math.round((ms % 60_000) / 1000)} s`;
-}
-/** A mermaid Gantt chart of the phases (GitHub renders mermaid in job summaries). */
-function timingChart(timings) {
-    const lines = ['```mermaid', 'gantt', '  dateFormat x', '  axisFormat %M:%S', '  section go-build-action'];
-    for (const t of timings) {
-        const name = t.name.replace(/[:;#]/g, ' ');
-        lines.push(`  ${name} :${t.ok ? '' : 'crit, '}${t.startMs}, ${Math.max(t.durationMs, 1)}ms`);
-    }
-    lines.push('```');
-    return lines.join('\n');
-}
-function platformRows(platforms, result) {
-    return platforms.map(p => [escapeHtml(p.platform), code(p.digest), formatBytes(p.size), result.pushed ? 'published' : 'built']);
-}
-/** The timing table and chart, for success and failure alike. */
-function addTimings(summary, timings) {
-    if (timings.length === 0)
-        return;
-    summary.addHeading('Phases', 3);
-    summary.addTable([
-        [
-            { data: 'Phase', header: true },
-            { data: 'Time', header: true }
-        ],
-        ...timings.map(t => [escapeHtml(t.name), `${formatDuration(t.durationMs)}${t.ok ? '' : ' (failed)'}`])
-    ]);
-    summary.addRaw(`\n${timingChart(timings)}\n`, true);
-}
-/** What each outcome means, in the failure summary's table. */
-const OUTCOME_WORDS = {
-    moved: 'moved: holds this run\'s content',
-    restored: 'moved, then put back to its previous digest',
-    'not-moved': 'not moved',
-    'restore-failed': 'moved; putting it back failed: holds this run\'s content',
-    other: 'holds content of another run',
-    unknown: 'unknown: the registry could not be read'
-};
-/** One row per planned reference: before → planned, and where it ended. */
-function moveRows(records) {
-    const digest = (d) => (d ? code(d) : 'none');
-    return records.map(r => {
-        const created = r.previous === '' && (r.outcome === 'moved' || r.outcome === 'restore-failed');
-        const note = created ? ' (created by this run: a tag cannot be deleted portably; a re-run completes the publish)' : '';
-        return [code(r.reference), digest(r.previous), digest(r.target), `${escapeHtml(OUTCOME_WORDS[r.outcome])}${escapeHtml(note)}`];
-    });
-}
-/**
- * A failed run's summary: the error, how far the pipeline got, and, when tags had begun to move, where every
- * reference ended (before → planned digest). No tag a user pulls moves before the "Move tags" phase.
- */
-async function writeFailureSummary(message, timings, records = []) {
-    const summary = core/* summary */.z.addHeading('go-build-action failed', 2);
-    summary.addRaw(`<p>${escapeHtml(message)}</p>`, true);
-    const moved = records.filter(r => r.outcome !== 'not-moved');
-    if (moved.length === 0) {
-        summary.addRaw('<p>No tag a user pulls was moved.</p>', true);
-    }
-    else {
-        summary.addRaw('<p>The run failed while moving tags. Where every reference it was moving ended:</p>', true);
-        summary.addTable([
-            [
-                { data: 'Reference', header: true },
-                { data: 'Before', header: true },
-                { data: 'This run', header: true },
-                { data: 'Now', header: true }
-            ],
-            ...moveRows(records)
-        ]);
-    }
-    addTimings(summary, timings);
-    await summary.write();
-}
-async function writeSummary(result, platforms, timings) {
-    const summary = core/* summary */.z.addHeading('go-build-action', 2);
-    if (result.pushed) {
-        summary.addRaw(`<p>Published index ${code(result.digest)} under:</p>`, true);
-        summary.addList(result.references.map(code));
-    }
-    else {
-        summary.addRaw('<p>Built every platform without pushing (input <code>push</code> is <code>false</code>, or <code>auto</code> on an event not known to be trusted for publishing, such as a pull request).</p>', true);
-    }
-    if (platforms.length > 0) {
-        summary.addTable([
-            [
-                { data: 'Platform', header: true },
-                { data: 'Manifest digest', header: true },
-                { data: 'Size', header: true },
-                { data: 'Result', header: true }
-            ],
-            ...platformRows(platforms, result)
-        ]);
-    }
-    if (result.attestations.length > 0) {
-        const types = [...new Set(result.attestations.flatMap(a => a.predicateTypes))];
-        summary.addRaw(`<p>The index also holds ${result.attestations.length} attestation manifest(s) (${types.map(code).join(', ') || 'no predicate type'}), one per platform image; they are not platforms.</p>`, true);
-    }
-    addTimings(summary, timings);
-    await summary.write();
-}
-
 ;// CONCATENATED MODULE: ./src/limit.ts
 /**
  * Bounded concurrency for independent registry operations.
@@ -43478,6 +44747,9 @@ async function runVerifyCommand(docker, image, platforms, command, pull, timeout
 
 
 
+
+
+
 async function run(docker = (0,src_docker/* createDocker */.hC)(), cancel) {
     (0,state/* saveState */.LZ)(state/* State */.Uw.IsPost, 'true');
     const phases = new Phases();
@@ -43522,6 +44794,17 @@ async function publish(docker, phases, journal) {
     setOutputs({ [Output.Tag]: plan.tag, [Output.Versions]: JSON.stringify(versionValues(versions)) });
     const qemu = await phases.run('Set up QEMU', () => setUpQemu(docker, settings.qemu, settings.platforms));
     setOutputs({ [Output.QemuPlatforms]: qemu.emulated.map(src_platform/* formatPlatform */.Bq).join(',') });
+    if (settings.emulation !== 'ignore') {
+        await phases.run('Check the Dockerfile for compiles under QEMU', () => checkEmulation({
+            mode: settings.emulation,
+            file: settings.file,
+            context: settings.context,
+            buildArgs: withVersionBuildArgs(settings.buildArgs, versions),
+            platforms: settings.platforms,
+            hostArchitecture: qemu.hostArch,
+            target: settings.target || undefined
+        }));
+    }
     if (settings.buildx.version)
         await phases.run('Install buildx', () => (0,buildx_install/* installBuildx */.K2)(docker, settings.buildx));
     const builder = await phases.run('Set up the builder', () => (0,src_builder/* setUpBuilder */.Vk)(docker, settings.builder, settings.platforms, qemu.emulated));
@@ -43554,6 +44837,7 @@ async function publish(docker, phases, journal) {
         provenance: settings.provenance,
         sbom: settings.sbom
     }, settings.retry));
+    const buildTimes = buildTimesFromProgress(metadata.progress ?? '', settings.platforms, qemu.hostArch);
     if (output.kind === 'load' && settings.verifyCommand.length > 0) {
         await phases.run('Verify locally, before anything is pushed', () => runVerifyCommand(docker, output.name, settings.platforms, settings.verifyCommand, false, settings.verifyTimeoutSeconds));
     }
@@ -43573,6 +44857,7 @@ async function publish(docker, phases, journal) {
         const staged = await phases.run('Push (by digest, no tag moves)', () => stageIndex(docker, output, metadata.digest, settings.images, settings.retry));
         const verified = await phases.run('Verify what the registries hold', async () => {
             const checked = await verifyStagedIndex(docker, staged.repositories, staged.digest, settings.platforms, settings.retry);
+            await checkArchitectures(firstRepository, platformDigests(checked.index.index), qemu.hostArch, settings.retry);
             if (output.kind !== 'load' && settings.verifyCommand.length > 0) {
                 await runVerifyCommand(docker, `${firstRepository}@${staged.digest}`, settings.platforms, settings.verifyCommand, true, settings.verifyTimeoutSeconds);
             }
@@ -43611,7 +44896,7 @@ async function publish(docker, phases, journal) {
         catch (error) {
             core/* warning */.$e(`published, but could not set the outputs: ${(0,errors/* errorMessage */.g)(error)}`);
         }
-        await writeSummary(result, platforms, phases.timings).catch((error) => {
+        await writeSummary(result, platforms, phases.timings, buildTimes).catch((error) => {
             core/* warning */.$e(`published, but could not write the job summary: ${(0,errors/* errorMessage */.g)(error)}`);
         });
     });
@@ -52901,6 +54186,7 @@ exports.visitAsync = visitAsync;
 // EXPORTS
 __nccwpck_require__.d(__webpack_exports__, {
   Yz: () => (/* binding */ core_debug),
+  z3: () => (/* binding */ error),
   V4: () => (/* binding */ getInput),
   Gu: () => (/* binding */ getState),
   Os: () => (/* binding */ group),
@@ -52913,7 +54199,7 @@ __nccwpck_require__.d(__webpack_exports__, {
   $e: () => (/* binding */ warning)
 });
 
-// UNUSED EXPORTS: ExitCode, addPath, endGroup, error, exportVariable, getBooleanInput, getIDToken, getMultilineInput, isDebug, markdownSummary, notice, platform, setCommandEcho, startGroup, toPlatformPath, toPosixPath, toWin32Path
+// UNUSED EXPORTS: ExitCode, addPath, endGroup, exportVariable, getBooleanInput, getIDToken, getMultilineInput, isDebug, markdownSummary, notice, platform, setCommandEcho, startGroup, toPlatformPath, toPosixPath, toWin32Path
 
 // EXTERNAL MODULE: external "os"
 var external_os_ = __nccwpck_require__(857);

@@ -95,6 +95,8 @@ export interface BuildMetadata {
   imageNames: string[]
   /** The whole metadata object, as buildx wrote it. */
   raw: Record<string, unknown>
+  /** buildx's progress output (plain when not on a terminal), for the per-platform build times (build-times.ts). */
+  progress?: string
 }
 
 export function parseBuildMetadata(json: string): BuildMetadata {
@@ -147,8 +149,9 @@ export class BuildError extends Error {
 
 /** Runs the build and returns buildx's metadata. A failed build ends in a {@link BuildError} naming the platform. */
 export async function runBuild(docker: Docker, request: BuildRequest, retry?: RetryPolicy): Promise<BuildMetadata> {
+  let progress: string
   try {
-    await docker.run(buildxBuildArgs(request), retry ? { retry, timeout: BUILD_TIMEOUT } : { timeout: BUILD_TIMEOUT })
+    progress = (await docker.run(buildxBuildArgs(request), retry ? { retry, timeout: BUILD_TIMEOUT } : { timeout: BUILD_TIMEOUT })).stderr
   } catch (error) {
     if (error instanceof DockerCommandError) {
       // A push-by-digest build pushes from BuildKit: a registry that refuses or cannot be reached is not the
@@ -167,7 +170,7 @@ export async function runBuild(docker: Docker, request: BuildRequest, retry?: Re
   } catch (error) {
     throw new Error(`buildx succeeded but wrote no metadata file at ${request.metadataFile}`, { cause: error })
   }
-  return parseBuildMetadata(json)
+  return { ...parseBuildMetadata(json), progress }
 }
 
 /**

@@ -42,6 +42,18 @@ export function readBoolean(read: InputReader, name: string, fallback: boolean):
   throw new InputError(name, `"${read(name).trim()}" is not a boolean: write true or false`)
 }
 
+const BOOLEAN_WORDS: Record<string, string> = { yes: 'true', on: 'true', '1': 'true', no: 'false', off: 'false', '0': 'false' }
+
+/** Reads an input that takes one of fixed words (case-insensitive; yes/on/1 mean true where true is a choice). */
+export function readChoice<T extends string>(read: InputReader, name: string, choices: readonly T[], fallback: T): T {
+  const raw = read(name).trim()
+  if (raw === '') return fallback
+  const lower = raw.toLowerCase()
+  const value = (choices as readonly string[]).includes('true') ? (BOOLEAN_WORDS[lower] ?? lower) : lower
+  if ((choices as readonly string[]).includes(value)) return value as T
+  throw new InputError(name, `"${raw}" is not valid: write one of ${choices.join(', ')}`)
+}
+
 export function readNumber(read: InputReader, name: string, fallback: number, min: number, max: number): number {
   const text = read(name).trim()
   if (text === '') return fallback

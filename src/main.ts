@@ -6,10 +6,13 @@ import { mkdtemp } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import * as path from 'node:path'
 import { checkBuildFiles, chooseOutput, runBuild, writeSecretFiles } from './build.js'
+import { buildTimesFromProgress } from './build-times.js'
+import { checkArchitectures } from './architecture.js'
 import { setUpBuilder } from './builder.js'
 import { installBuildx } from './buildx-install.js'
 import type { CancelHook } from './cancel.js'
 import { createDocker, type Docker } from './docker.js'
+import { checkEmulation } from './emulation.js'
 import { errorMessage } from './errors.js'
 import { fingerprintAnnotationArg, fingerprintBuild } from './fingerprint.js'
 import { logInAll, loginBackupFile } from './login.js'
@@ -74,6 +77,19 @@ async function publish(docker: Docker, phases: Phases, journal: MoveJournal): Pr
 
   const qemu = await phases.run('Set up QEMU', () => setUpQemu(docker, settings.qemu, settings.platforms))
   setOutputs({ [Output.QemuPlatforms]: qemu.emulated.map(formatPlatform).join(',') })
+  if (settings.emulation !== 'ignore') {
+    await phases.run('Check the Dockerfile for compiles under QEMU', () =>
+      checkEmulation({
+        mode: settings.emulation,
+        file: settings.file,
+        context: settings.context,
+        buildArgs: withVersionBuildArgs(settings.buildArgs, versions),
+        platforms: settings.platforms,
+        hostArchitecture: qemu.hostArch,
+        target: settings.target || undefined
+      })
+    )
+  }
   if (settings.buildx.version) await phases.run('Install buildx', () => installBuildx(docker, settings.buildx))
   const builder = await phases.run('Set up the builder', () =>
     setUpBuilder(docker, settings.builder, settings.platforms, qemu.emulated)
@@ -115,6 +131,8 @@ async function publish(docker: Docker, phases: Phases, journal: MoveJournal): Pr
     )
   )
 
+  const buildTimes = buildTimesFromProgress(metadata.progress ?? '', settings.platforms, qemu.hostArch)
+
   if (output.kind === 'load' && settings.verifyCommand.length > 0) {
     await phases.run('Verify locally, before anything is pushed', () =>
       runVerifyCommand(docker, output.name, settings.platforms, settings.verifyCommand, false, settings.verifyTimeoutSeconds)
@@ -140,6 +158,7 @@ async function publish(docker: Docker, phases: Phases, journal: MoveJournal): Pr
     )
     const verified = await phases.run('Verify what the registries hold', async () => {
       const checked = await verifyStagedIndex(docker, staged.repositories, staged.digest, settings.platforms, settings.retry)
+      await checkArchitectures(firstRepository, platformDigests(checked.index.index), qemu.hostArch, settings.retry)
       if (output.kind !== 'load' && settings.verifyCommand.length > 0) {
         await runVerifyCommand(docker, `${firstRepository}@${staged.digest}`, settings.platforms, settings.verifyCommand, true, settings.verifyTimeoutSeconds)
       }
@@ -177,7 +196,7 @@ async function publish(docker: Docker, phases: Phases, journal: MoveJournal): Pr
     } catch (error) {
       core.warning(`published, but could not set the outputs: ${errorMessage(error)}`)
     }
-    await writeSummary(result, platforms, phases.timings).catch((error: unknown) => {
+    await writeSummary(result, platforms, phases.timings, buildTimes).catch((error: unknown) => {
       core.warning(`published, but could not write the job summary: ${errorMessage(error)}`)
     })
   })

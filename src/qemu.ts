@@ -307,6 +307,8 @@ export interface QemuResult {
   plan: QemuPlan
   /** The requested platforms that run through QEMU on this runner. */
   emulated: Platform[]
+  /** The runner's own architecture (amd64, arm64, …): every other one runs through QEMU. */
+  hostArch: string
 }
 
 /** The whole QEMU phase: plan, install the missing handlers, verify. */
@@ -323,7 +325,7 @@ export async function setUpQemu(
 
   if (settings.mode === 'off') {
     core.info('qemu: off: no handler is installed or checked')
-    return { installedWith: 'none', plan, emulated: plan.registered }
+    return { installedWith: 'none', plan, emulated: plan.registered, hostArch: host.hostArch }
   }
 
   let installedWith: QemuResult['installedWith'] = 'none'
@@ -358,5 +360,5 @@ export async function setUpQemu(
         'set "qemu: host" with qemu-user-static installed on the runner, or "qemu: image" with a "binfmt-image" this runner can pull, or remove the platform'
     )
   }
-  return { installedWith, plan, emulated: verified.registered }
+  return { installedWith, plan, emulated: verified.registered, hostArch: host.hostArch }
 }

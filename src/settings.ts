@@ -4,6 +4,7 @@
 import * as path from 'node:path'
 import { readBuilderSettings, type BuilderSettings } from './builder.js'
 import { readBuildxInstallSettings, type BuildxInstallSettings } from './buildx-install.js'
+import { readEmulationMode, type EmulationMode } from './emulation.js'
 import { InputError, readBoolean, readNumber, splitCommand, splitLines, splitList, type InputReader } from './input.js'
 import { readLogins, type RegistryLogin } from './login.js'
 import { DEFAULT_PLATFORMS, formatPlatform, parsePlatform, PlatformError, type Platform } from './platform.js'
@@ -33,6 +34,8 @@ export interface Settings {
   tagging: TagSettings
   /** QEMU emulation (`qemu`, `binfmt-image`). */
   qemu: QemuSettings
+  /** What to do about Dockerfile stages that compile under QEMU (`emulation`): warn, error, ignore. */
+  emulation: EmulationMode
   /** The buildx builder (`builder`, `driver`, `driver-opts`, `buildkit-image`, `buildkitd-config`). */
   builder: BuilderSettings
   /** A pinned buildx (`buildx-version`, `buildx-download-url`). */
@@ -89,6 +92,7 @@ export function readSettings(read: InputReader, mask: (secret: string) => void =
     versions: readVersionSettings(read),
     tagging: readTagSettings(read),
     qemu: readQemuSettings(read),
+    emulation: readEmulationMode(read),
     builder: readBuilderSettings(read),
     buildx: readBuildxInstallSettings(read),
     logins,

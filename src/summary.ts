@@ -2,6 +2,7 @@
  * The job summary: what was published, per platform, and how long each phase took, at a glance.
  */
 import * as core from '@actions/core'
+import type { PlatformBuildTime } from './build-times.js'
 import type { PhaseTiming } from './phases.js'
 import type { PublishResult } from './publish.js'
 import type { MoveOutcome, MoveRecord } from './transaction.js'
@@ -103,10 +104,40 @@ export async function writeFailureSummary(message: string, timings: readonly Pha
   await summary.write()
 }
 
+/** Rows of the per-platform build time table: platform, step time, under QEMU, slowest emulated step. */
+export function buildTimeRows(times: readonly PlatformBuildTime[]): string[][] {
+  return times.map(t => [
+    escapeHtml(t.platform),
+    formatDuration(t.seconds * 1000),
+    t.emulatedSeconds > 0 ? formatDuration(t.emulatedSeconds * 1000) : 'none (native)',
+    t.slowestEmulated ? `${code(t.slowestEmulated.name)} (${formatDuration(t.slowestEmulated.seconds * 1000)})` : ''
+  ])
+}
+
+/** Per-platform build time from BuildKit's step records, so the cost of QEMU shows. */
+function addBuildTimes(summary: typeof core.summary, times: readonly PlatformBuildTime[]): void {
+  if (!times.some(t => t.steps > 0)) return
+  summary.addHeading('Build time per platform', 3)
+  summary.addTable([
+    [
+      { data: 'Platform', header: true },
+      { data: 'Step time', header: true },
+      { data: 'RUN steps under QEMU', header: true },
+      { data: 'Slowest step under QEMU', header: true }
+    ],
+    ...buildTimeRows(times)
+  ])
+  summary.addRaw(
+    '<p>Sums of BuildKit\'s step times (steps run in parallel; a step shared by several platforms counts once; cached steps take no time).</p>',
+    true
+  )
+}
+
 export async function writeSummary(
   result: PublishResult,
   platforms: readonly PlatformReport[],
-  timings: readonly PhaseTiming[]
+  timings: readonly PhaseTiming[],
+  buildTimes: readonly PlatformBuildTime[] = []
 ): Promise<void> {
   const summary = core.summary.addHeading('go-build-action', 2)
   if (result.pushed) {
@@ -133,6 +164,7 @@ export async function writeSummary(
       true
     )
   }
+  addBuildTimes(summary, buildTimes)
   addTimings(summary, timings)
   await summary.write()
 }

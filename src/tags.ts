@@ -18,7 +18,7 @@ import { archTagSuffix, formatPlatform, parsePlatform, type Platform } from './p
 import { readFingerprint } from './fingerprint.js'
 import { currentDigest, inspectIndex, platformDigests, referenceExists, type RegistryIndex } from './registry.js'
 import type { RetryPolicy } from './retry.js'
-import { InputError, splitList, type InputReader } from './input.js'
+import { InputError, readChoice, splitList, type InputReader } from './input.js'
 import { validateTag } from './reference.js'
 import { VERSION_INPUTS, versionValues, type Versions } from './versions.js'
 
@@ -78,17 +78,6 @@ export function readTagSettings(read: InputReader): TagSettings {
     latest: readChoice(read, 'latest', ['true', 'false', 'always'], 'false'),
     push: readChoice(read, 'push', ['auto', 'true', 'false'], 'auto')
   }
-}
-
-const BOOLEAN_WORDS: Record<string, string> = { yes: 'true', on: 'true', '1': 'true', no: 'false', off: 'false', '0': 'false' }
-
-function readChoice<T extends string>(read: InputReader, name: string, choices: readonly T[], fallback: T): T {
-  const raw = read(name).trim()
-  if (raw === '') return fallback
-  const lower = raw.toLowerCase()
-  const value = (choices as readonly string[]).includes('true') ? (BOOLEAN_WORDS[lower] ?? lower) : lower
-  if ((choices as readonly string[]).includes(value)) return value as T
-  throw new InputError(name, `"${raw}" is not valid: write one of ${choices.join(', ')}`)
 }
 
 // ---------------------------------------------------------------------------------------------------------------

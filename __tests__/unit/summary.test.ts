@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals'
-import { escapeHtml, formatBytes, formatDuration, moveRows, timingChart } from '../../src/summary.js'
+import { buildTimeRows, escapeHtml, formatBytes, formatDuration, moveRows, timingChart } from '../../src/summary.js'
 import { failureOutputs } from '../../src/outputs.js'
 import type { MoveRecord } from '../../src/transaction.js'
 import { Phases } from '../../src/phases.js'
@@ -100,6 +100,20 @@ describe('the failure report of a run that failed while moving tags', () => {
       { reference: 'r1:t-amd64', previous: D('0'), digest: D('a'), now: D('0'), outcome: 'restored' },
       { reference: 'r2:t-amd64', previous: '', digest: D('a'), now: D('a'), outcome: 'moved' },
       { reference: 'r1:t', previous: D('0'), digest: D('a'), now: D('0'), outcome: 'not-moved' }
+    ])
+  })
+})
+
+describe('buildTimeRows', () => {
+  it('shows each platform\'s step time, the part under QEMU and the slowest emulated step', () => {
+    expect(
+      buildTimeRows([
+        { platform: 'linux/amd64', seconds: 59, emulatedSeconds: 0, steps: 4 },
+        { platform: 'linux/arm64', seconds: 412.3, emulatedSeconds: 410.5, steps: 4, slowestEmulated: { name: 'build 4/4 RUN go build -o <x> .', seconds: 409 } }
+      ])
+    ).toEqual([
+      ['linux/amd64', '59.0 s', 'none (native)', ''],
+      ['linux/arm64', '6 min 52 s', '6 min 51 s', '<code>build 4/4 RUN go build -o &lt;x&gt; .</code> (6 min 49 s)']
     ])
   })
 })

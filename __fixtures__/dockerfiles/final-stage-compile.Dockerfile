@@ -1,0 +1,5 @@
+FROM golang:1.25
+WORKDIR /go/src/app
+COPY . .
+RUN ["sh", "-c", "go install ./cmd/..."]
+CMD ["app"]

@@ -1,0 +1,45 @@
+import { describe, expect, it } from '@jest/globals'
+import { parseStepTimes, platformBuildTimes } from '../../src/build-times.js'
+import { parsePlatform } from '../../src/platform.js'
+import { fixture } from '../../__fixtures__/fixtures.js'
+
+// buildx 0.13.1's plain progress for examples/hello plus a final `RUN uname -m` (which runs under QEMU for
+// arm64 and s390x), built with --no-cache for three platforms on an amd64 runner.
+const progress = fixture('buildx-progress-plain.txt')
+const THREE = ['linux/amd64', 'linux/arm64', 'linux/s390x'].map(parsePlatform)
+
+describe('parseStepTimes', () => {
+  it('reads each finished step, the platform it builds for and the one it runs on, without internal steps', () => {
+    const steps = parseStepTimes(progress, THREE)
+    expect(steps.find(s => s.name.startsWith('build 4/4') && s.platform === 'linux/arm64')).toEqual({
+      platform: 'linux/arm64',
+      runsOn: 'linux/amd64',
+      name: 'build 4/4 RUN GOARM="" CGO_ENABLED=0 GOOS="linux" GOARCH="arm64" go build -trimpath -o /out/hello .',
+      seconds: 61.2
+    })
+    expect(steps.find(s => s.name.startsWith('stage-1 3/3') && s.platform === 'linux/s390x')).toMatchObject({ runsOn: 'linux/s390x', seconds: 0.9 })
+    expect(steps.some(s => /internal|load/.test(s.name))).toBe(false)
+  })
+
+  it('gives a single-platform build (no platform in the labels) to that platform', () => {
+    const steps = parseStepTimes('#5 [build 2/2] RUN make\n#5 DONE 3.5s\n', [parsePlatform('linux/arm64')])
+    expect(steps).toEqual([{ platform: 'linux/arm64', runsOn: 'linux/arm64', name: 'build 2/2 RUN make', seconds: 3.5 }])
+  })
+})
+
+describe('platformBuildTimes', () => {
+  it('sums each platform, the part under QEMU, and names the slowest emulated step', () => {
+    const times = platformBuildTimes(parseStepTimes(progress, THREE), THREE, 'amd64')
+    expect(times).toEqual([
+      { platform: 'linux/amd64', seconds: 59, emulatedSeconds: 0, steps: 4 },
+      {
+        platform: 'linux/arm64',
+        seconds: 62.1,
+        emulatedSeconds: 0.7,
+        steps: 3,
+        slowestEmulated: { name: 'stage-1 3/3 RUN ["/bin/sh", "-c", "uname -m > /built-on && md5sum /usr/local/bin/hello"]', seconds: 0.7 }
+      },
+      expect.objectContaining({ platform: 'linux/s390x', emulatedSeconds: 0.9 })
+    ])
+  })
+})

@@ -1,0 +1,97 @@
+/**
+ * Per-platform build time from BuildKit's own progress records, as buildx prints them in plain progress (what it
+ * prints when its output is not a terminal, as on a runner):
+ *
+ *   #12 [linux/amd64->arm64 build 4/4] RUN go build …     (runs on linux/amd64, for linux/arm64)
+ *   #14 [linux/arm64 build 4/4] RUN go build …            (runs on linux/arm64: under QEMU on an amd64 runner)
+ *   #14 DONE 45.6s
+ *
+ * so the cost of emulation shows in the job summary. Steps BuildKit shares between platforms (identical steps
+ * of a `$BUILDPLATFORM` stage) are counted once, under the platform BuildKit names; `internal` steps (metadata,
+ * context) are left out. Steps run in parallel, so a platform's time is the sum of its steps, not wall time.
+ */
+import { nativeArchitectures } from './qemu.js'
+import { formatPlatform, parsePlatform, type Platform } from './platform.js'
+
+export interface StepTime {
+  /** The platform the step builds for. */
+  platform: string
+  /** The platform the step runs on. */
+  runsOn: string
+  /** The step as buildx names it, e.g. `build 4/4 RUN go build -o /out/hello .`. */
+  name: string
+  seconds: number
+}
+
+/** The steps with a duration in buildx's plain progress output (cached and internal steps left out). */
+export function parseStepTimes(progress: string, platforms: readonly Platform[]): StepTime[] {
+  const named = new Map<string, { platform: string; runsOn: string; name: string }>()
+  const steps: StepTime[] = []
+  const only = platforms.length === 1 ? formatPlatform(platforms[0]!) : undefined
+  for (const line of progress.split('\n')) {
+    const start = /^#(\d+) \[([^\]]+)\] (.*)$/.exec(line.trim())
+    if (start) {
+      const [, id, label, rest] = start as unknown as [string, string, string, string]
+      const [first = '', ...words] = label.split(' ')
+      const hasPlatform = first.includes('/')
+      if ((hasPlatform ? words[0] : first) === 'internal') continue
+      const place = hasPlatform ? platformsOf(first) : only ? { runsOn: only, platform: only } : undefined
+      if (place) named.set(id, { ...place, name: `${(hasPlatform ? words : [first, ...words]).join(' ')} ${rest}`.trim() })
+      continue
+    }
+    const done = /^#(\d+) DONE (\d+(?:\.\d+)?)s$/.exec(line.trim())
+    const step = done ? named.get(done[1]!) : undefined
+    if (done && step) steps.push({ ...step, seconds: Number(done[2]) })
+  }
+  return steps
+}
+
+/** `linux/amd64->arm64` → runs on linux/amd64 for linux/arm64; `linux/arm64` → on and for linux/arm64. */
+function platformsOf(text: string): { runsOn: string; platform: string } | undefined {
+  const [runsOn = '', target] = text.split('->')
+  try {
+    const on = parsePlatform(runsOn)
+    const forPlatform = target ? parsePlatform(target.includes('/') ? target : `${on.os}/${target}`) : on
+    return { runsOn: formatPlatform(on), platform: formatPlatform(forPlatform) }
+  } catch {
+    return undefined
+  }
+}
+
+export interface PlatformBuildTime {
+  platform: string
+  /** Sum of the platform's step times. */
+  seconds: number
+  /** Sum of the times of the RUN steps that ran under QEMU. */
+  emulatedSeconds: number
+  steps: number
+  /** The slowest step that ran under QEMU, if any. */
+  slowestEmulated?: { name: string; seconds: number }
+}
+
+/** Per requested platform: step time, the part under QEMU, and the slowest emulated step. */
+export function platformBuildTimes(steps: readonly StepTime[], platforms: readonly Platform[], hostArch: string): PlatformBuildTime[] {
+  const native = nativeArchitectures(hostArch)
+  return platforms.map(formatPlatform).map(platform => {
+    const own = steps.filter(s => s.platform === platform)
+    // only RUN steps execute the platform's programs; FROM, COPY, WORKDIR are file operations BuildKit does itself
+    const emulated = own.filter(s => / RUN /.test(` ${s.name}`) && !native.includes(parsePlatform(s.runsOn).architecture))
+    const slowest = [...emulated].sort((a, b) => b.seconds - a.seconds)[0]
+    const time: PlatformBuildTime = {
+      platform,
+      seconds: round(own.reduce((sum, s) => sum + s.seconds, 0)),
+      emulatedSeconds: round(emulated.reduce((sum, s) => sum + s.seconds, 0)),
+      steps: own.length
+    }
+    return slowest ? { ...time, slowestEmulated: { name: slowest.name, seconds: slowest.seconds } } : time
+  })
+}
+
+/** Per requested platform, from buildx's progress output. */
+export function buildTimesFromProgress(progress: string, platforms: readonly Platform[], hostArch: string): PlatformBuildTime[] {
+  return platformBuildTimes(parseStepTimes(progress, platforms), platforms, hostArch)
+}
+
+function round(seconds: number): number {
+  return Math.round(seconds * 10) / 10
+}
