@@ -137,6 +137,9 @@ export function describeBuildFailure(output: string): string {
   return `the build failed${where}${what}: ${cause}`
 }
 
+/** The build's bound: GitHub's limit of a job (6 h); a build's own steps have no shorter natural limit. */
+export const BUILD_TIMEOUT = { seconds: 6 * 3600 }
+
 /** Whether a failed build failed while BuildKit pushed its result (`failed to push REF: ...`). */
 export function isPushFailure(output: string): boolean {
   return /failed to push \S+:/.test(output)
@@ -150,7 +153,7 @@ export class BuildError extends Error {
 export async function runBuild(docker: Docker, request: BuildRequest, retry?: RetryPolicy): Promise<BuildMetadata> {
   let progress: string
   try {
-    const result = await docker.run(buildxBuildArgs(request), retry ? { retry } : {})
+    const result = await docker.run(buildxBuildArgs(request), retry ? { retry, timeout: BUILD_TIMEOUT } : { timeout: BUILD_TIMEOUT })
     progress = result.stderr
     const cacheError = cacheExportFailure(`${result.stdout}\n${result.stderr}`)
     if (cacheError) core.warning(`the build cache was not exported (the image is not affected): ${cacheError}`)

@@ -1,16 +1,29 @@
 /**
  * The one wrapper through which every docker / buildx command runs: argv arrays (never shell strings), captured
- * output, retries of transient registry faults, and errors that say which command failed and why.
+ * output, a time bound on every command (its whole process group is killed on expiry), retries of transient
+ * registry faults, output that cannot issue workflow commands, and errors that say which command failed and why.
  */
 import * as core from '@actions/core'
-import * as exec from '@actions/exec'
+import { spawn } from 'node:child_process'
+import { registryOf } from './reference.js'
 import { classifyFailure, isRetryable, NO_RETRY, retryDelayMs, type Classified, type RetryPolicy } from './retry.js'
 
 export interface CommandResult {
   exitCode: number
   stdout: string
   stderr: string
+  /** Set when the command was killed because it ran past its bound. */
+  timedOut?: CommandTimeout
 }
+
+/** How long a command may run, and the input that sets it (for the message when it runs past). */
+export interface CommandTimeout {
+  seconds: number
+  input?: string
+}
+
+/** The bound of commands that talk to no registry and run nothing of the user's (tag, inspect, builder setup…). */
+export const DEFAULT_TIMEOUT: CommandTimeout = { seconds: 600 }
 
 export interface RunOptions {
   /** Written to the command's standard input (for `--password-stdin`, never argv). */
@@ -19,8 +32,13 @@ export interface RunOptions {
   silent?: boolean
   /** Return a non-zero exit instead of throwing (no retries either: the caller judges the result). */
   allowFailure?: boolean
-  /** Retry transient registry faults (HTTP 5xx, 429, resets, EOF, timeouts) with bounded exponential backoff. */
+  /**
+   * Retry transient registry faults (HTTP 5xx, 429, resets, EOF, timeouts) with bounded exponential backoff; each
+   * attempt is bounded by the policy's `timeoutSeconds` (input `registry-timeout`).
+   */
   retry?: RetryPolicy
+  /** The bound of this command (each attempt); default: the retry policy's registry timeout, else {@link DEFAULT_TIMEOUT}. */
+  timeout?: CommandTimeout
 }
 
 /** Runs the docker CLI. Unit tests pass a fake object; e2e tests and the action use {@link createDocker}. */
@@ -37,7 +55,11 @@ export class DockerCommandError extends Error {
     readonly attempts = 1
   ) {
     const tries = attempts > 1 ? ` after ${attempts} attempts` : ''
-    super(`docker ${describeArgs(args)} failed${tries} (exit ${result.exitCode}): ${lastLines(result.stderr || result.stdout)}`)
+    super(
+      result.timedOut
+        ? `docker ${describeArgs(args)} was killed${tries}: ${timeoutSentence(args, result.timedOut)}`
+        : `docker ${describeArgs(args)} failed${tries} (exit ${result.exitCode}): ${lastLines(result.stderr || result.stdout)}`
+    )
     this.name = 'DockerCommandError'
     this.failure = classifyFailure(`${result.stdout}\n${result.stderr}`)
   }
@@ -53,6 +75,27 @@ export function describeArgs(args: readonly string[]): string {
   return words.join(' ')
 }
 
+/** The registry a command talks to: the first argument that is an image reference (`host/repo:tag`, `repo@digest`). */
+export function registryIn(args: readonly string[]): string | undefined {
+  const reference = args.find(a => !a.startsWith('-') && /^[a-z0-9.-]+(:\d+)?\/[^\s=,]+([:@][^\s=,/]+)$/i.test(a))
+  return reference ? registryOf(reference) : undefined
+}
+
+/** Why a command was killed, naming the registry it talked to and the input that bounds it. */
+export function timeoutSentence(args: readonly string[], timeout: CommandTimeout): string {
+  const registry = registryIn(args)
+  const input = timeout.input ? ` (input "${timeout.input}")` : ''
+  const fix = timeout.input ? `; raise "${timeout.input}" if it needs longer` : ''
+  return registry
+    ? `no answer from ${registry} within ${timeout.seconds} s${input}: the registry accepted the connection and did not answer; check that ${registry} is up${fix}`
+    : `it did not finish within ${timeout.seconds} s${input}${fix}`
+}
+
+/** A line of a command's output that would be read as a workflow command (`::set-output`, `::error::`) is made inert. */
+export function neutralizeCommands(line: string): string {
+  return /^\s*::/.test(line) ? `| ${line}` : line
+}
+
 /** The last meaningful lines of a command's output, which is where docker and buildx put the cause. */
 export function lastLines(text: string, count = 3): string {
   const lines = text
@@ -65,23 +108,96 @@ export function lastLines(text: string, count = 3): string {
 export type Sleep = (ms: number) => Promise<void>
 const realSleep: Sleep = ms => new Promise(resolve => setTimeout(resolve, ms))
 
-/** The real docker CLI through `@actions/exec`. */
-export function createDocker(binary = 'docker', sleep: Sleep = realSleep): Docker {
-  const once = async (args: readonly string[], options: RunOptions): Promise<CommandResult> => {
-    try {
-      const out = await exec.getExecOutput(binary, [...args], {
-        ignoreReturnCode: true,
-        silent: options.silent ?? false,
-        input: options.input === undefined ? undefined : Buffer.from(options.input)
-      })
-      return { exitCode: out.exitCode, stdout: out.stdout, stderr: out.stderr }
-    } catch (error) {
-      const cause = error instanceof Error ? error.message : String(error)
-      throw new Error(`cannot run "${binary}": ${cause}. Install the docker CLI with the buildx plugin on the runner.`, {
-        cause: error
-      })
+/** Process groups of the commands running now, so a cancelled job can kill them all. */
+const running = new Set<number>()
+
+/** Kills every command still running, with its children (a cancelled job: SIGTERM / SIGINT). */
+export function killRunningCommands(): void {
+  for (const pid of running) killGroup(pid)
+}
+
+function killGroup(pid: number): void {
+  try {
+    process.kill(-pid, 'SIGKILL')
+  } catch {
+    // already gone
+  }
+}
+
+/** Echoes a stream line by line, each line made unable to issue workflow commands. */
+function lineEcho(write: (text: string) => void): { push(chunk: string): void; flush(): void } {
+  let pending = ''
+  return {
+    push(chunk) {
+      pending += chunk
+      const lines = pending.split('\n')
+      pending = lines.pop() ?? ''
+      for (const line of lines) write(`${neutralizeCommands(line)}\n`)
+    },
+    flush() {
+      if (pending !== '') write(`${neutralizeCommands(pending)}\n`)
+      pending = ''
     }
   }
+}
+
+/**
+ * Runs one command in a process group of its own (so a timeout kills buildx, its plugin and whatever it started),
+ * bounded by `timeout`; echoes its output unless silent.
+ */
+export function runBounded(binary: string, args: readonly string[], options: RunOptions, timeout: CommandTimeout): Promise<CommandResult> {
+  return new Promise((resolve, reject) => {
+    const silent = options.silent ?? false
+    if (!silent) process.stdout.write(`[command]${binary} ${args.join(' ')}\n`)
+    const child = spawn(binary, [...args], { detached: true, stdio: ['pipe', 'pipe', 'pipe'] })
+    let stdout = ''
+    let stderr = ''
+    let timedOut = false
+    const echoOut = lineEcho(text => process.stdout.write(text))
+    const echoErr = lineEcho(text => process.stderr.write(text))
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+      stdout += chunk
+      if (!silent) echoOut.push(chunk)
+    })
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
+      stderr += chunk
+      if (!silent) echoErr.push(chunk)
+    })
+    const timer = setTimeout(() => {
+      timedOut = true
+      if (child.pid !== undefined) killGroup(child.pid)
+    }, timeout.seconds * 1000)
+    if (child.pid !== undefined) running.add(child.pid)
+    child.on('error', error => {
+      clearTimeout(timer)
+      if (child.pid !== undefined) running.delete(child.pid)
+      reject(new Error(`cannot run "${binary}": ${error.message}. Install the docker CLI with the buildx plugin on the runner.`, { cause: error }))
+    })
+    child.on('close', code => {
+      clearTimeout(timer)
+      if (child.pid !== undefined) running.delete(child.pid)
+      echoOut.flush()
+      echoErr.flush()
+      if (timedOut) {
+        stderr += `\ntimed out: ${timeoutSentence(args, timeout)}\n`
+        resolve({ exitCode: code ?? 137, stdout, stderr, timedOut: timeout })
+      } else resolve({ exitCode: code ?? 1, stdout, stderr })
+    })
+    child.stdin.on('error', () => undefined)
+    child.stdin.end(options.input ?? '')
+  })
+}
+
+/** The bound of one attempt: the command's own, else the retry policy's registry timeout, else the default. */
+export function boundOf(options: RunOptions): CommandTimeout {
+  if (options.timeout) return options.timeout
+  if (options.retry?.timeoutSeconds !== undefined) return { seconds: options.retry.timeoutSeconds, input: 'registry-timeout' }
+  return DEFAULT_TIMEOUT
+}
+
+/** The real docker CLI. */
+export function createDocker(binary = 'docker', sleep: Sleep = realSleep): Docker {
+  const once = (args: readonly string[], options: RunOptions): Promise<CommandResult> => runBounded(binary, args, options, boundOf(options))
   return { run: (args, options = {}) => runWithRetries(once, args, options, sleep) }
 }
 
@@ -99,8 +215,9 @@ export async function runWithRetries(
     const error = new DockerCommandError(args, result, attempt)
     if (!isRetryable(error.failure.kind) || attempt >= policy.attempts) throw error
     const delay = retryDelayMs(policy, attempt, error.failure)
+    const cause = result.timedOut ? `killed after ${result.timedOut.seconds} s` : error.failure.cause
     core.warning(
-      `docker ${describeArgs(args)}: ${error.failure.cause} (attempt ${attempt} of ${policy.attempts}); retrying in ${Math.round(delay / 100) / 10}s: ${lastLines(result.stderr || result.stdout, 1)}`
+      `docker ${describeArgs(args)}: ${cause} (attempt ${attempt} of ${policy.attempts}); retrying in ${Math.round(delay / 100) / 10}s: ${lastLines(result.stderr || result.stdout, 1)}`
     )
     await sleep(delay)
   }

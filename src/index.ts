@@ -3,6 +3,8 @@
  * the state the main step saved).
  */
 import * as core from '@actions/core'
+import { createDocker } from './docker.js'
+import { onCancel } from './cancel.js'
 import { run } from './main.js'
 import { errorMessage } from './errors.js'
 import { runPost } from './post.js'
@@ -11,5 +13,5 @@ import { isPostStep } from './state.js'
 if (isPostStep()) {
   await runPost().catch(error => core.warning(`post step: ${errorMessage(error)}`))
 } else {
-  await run().catch(error => core.setFailed(errorMessage(error)))
+  await run(createDocker(), onCancel).catch(error => core.setFailed(errorMessage(error)))
 }

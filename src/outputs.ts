@@ -3,6 +3,7 @@
  */
 import * as core from '@actions/core'
 import type { PublishResult } from './publish.js'
+import type { MoveRecord } from './transaction.js'
 
 export const Output = {
   /** Digest of the pushed multi-arch index. */
@@ -23,6 +24,12 @@ export const Output = {
   Metadata: 'metadata',
   /** JSON list of the index's attestation manifests: digest, the platform attested, predicate types. */
   Attestations: 'attestations',
+  /**
+   * JSON list of every tag move: `reference`, `previous` (the digest it held before, '' for a new tag), `digest`
+   * (what this run moved it to), `now` (what it holds at the end) and `outcome` (moved, not-moved, restored,
+   * restore-failed, other, unknown). Set on failure too.
+   */
+  Moves: 'moves',
   /** The requested platforms that run through QEMU on this runner, comma separated. */
   QemuPlatforms: 'qemu-platforms',
   /** The buildx builder the build ran on. */
@@ -45,7 +52,28 @@ export function outputsOf(result: PublishResult, tag: string): Partial<Outputs> 
     [Output.PlatformDigests]: JSON.stringify(result.platformDigests),
     [Output.Manifest]: result.manifest,
     [Output.Metadata]: JSON.stringify(result.metadata.raw),
-    [Output.Attestations]: JSON.stringify(result.attestations)
+    [Output.Attestations]: JSON.stringify(result.attestations),
+    [Output.Moves]: movesJson(result.moves)
+  }
+}
+
+export function movesJson(records: readonly MoveRecord[]): string {
+  return JSON.stringify(
+    records.map(r => ({ reference: r.reference, previous: r.previous, digest: r.target, now: r.now, outcome: r.outcome }))
+  )
+}
+
+/**
+ * A run that failed while moving tags: `digest` is the index it was publishing, `tags` every reference that
+ * holds this run's content at the end, `moves` where every planned reference ended.
+ */
+export function failureOutputs(records: readonly MoveRecord[]): Partial<Outputs> {
+  const index = records.find(r => r.kind === 'index')
+  const holding = records.filter(r => r.now !== '' && r.now === r.target)
+  return {
+    ...(index ? { [Output.Digest]: index.target } : {}),
+    [Output.Tags]: holding.map(r => r.reference).join('\n'),
+    [Output.Moves]: movesJson(records)
   }
 }
 

@@ -3,6 +3,9 @@
  */
 import * as core from '@actions/core'
 
+/** The phase in which tags users pull move; the failure summary says whether it began. */
+export const PUBLISH_PHASE = 'Move tags'
+
 export interface PhaseTiming {
   name: string
   /** Milliseconds since the first phase started. */

@@ -1,5 +1,7 @@
 /**
- * Platforms as buildx and OCI name them: `os/architecture[/variant]`.
+ * Platforms as buildx and OCI name them: `os/architecture[/variant]`, normalized the way containerd normalizes
+ * them (`arm64/v8` → `arm64`, `amd64/v1` → `amd64`, `arm` → `arm/v7`, `aarch64` → `arm64`), so one platform has
+ * one spelling everywhere downstream: the tag plan, the index entries, the per-platform digests.
  */
 
 export interface Platform {
@@ -63,7 +65,19 @@ export function parsePlatform(text: string): Platform {
     const allowed = variants.length ? `one of ${variants.join(', ')}` : 'none'
     throw new PlatformError(`"${trimmed}": architecture ${architecture} has no variant "${variant}" (variants: ${allowed}): write it without the variant, or with one of those`)
   }
-  return variant === undefined ? { os, architecture } : { os, architecture, variant }
+  return normalizePlatform(variant === undefined ? { os, architecture } : { os, architecture, variant })
+}
+
+/**
+ * containerd's normalization (platforms.Normalize): the default variant of an architecture is not written
+ * (`arm64/v8` → `arm64`, `amd64/v1` → `amd64`), and `arm` without a variant means `arm/v7`.
+ */
+export function normalizePlatform(p: Platform): Platform {
+  if ((p.architecture === 'arm64' && p.variant === 'v8') || (p.architecture === 'amd64' && p.variant === 'v1')) {
+    return { os: p.os, architecture: p.architecture }
+  }
+  if (p.architecture === 'arm' && p.variant === undefined) return { os: p.os, architecture: 'arm', variant: 'v7' }
+  return p
 }
 
 export function formatPlatform(p: Platform): string {
@@ -78,9 +92,12 @@ export function archTagSuffix(p: Platform): string {
   return p.variant ? `${p.architecture}-${p.variant}` : p.architecture
 }
 
+/** The normalized spelling of a platform, the key of every per-platform map (`linux/arm64/v8` → `linux/arm64`). */
+export function platformKey(p: Platform): string {
+  return formatPlatform(normalizePlatform(p))
+}
+
 /** Whether two platforms name the same thing (arm64 and arm64/v8 are the same platform). */
 export function samePlatform(a: Platform, b: Platform): boolean {
-  const norm = (p: Platform): string =>
-    p.architecture === 'arm64' && p.variant === 'v8' ? `${p.os}/arm64` : formatPlatform(p)
-  return norm(a) === norm(b)
+  return platformKey(a) === platformKey(b)
 }

@@ -2,18 +2,30 @@
  * The post step: cleanup only. Each cleanup runs on its own, and a failure is a warning, never a failed job.
  */
 import * as core from '@actions/core'
-import { rm } from 'node:fs/promises'
+import { readFile, rm } from 'node:fs/promises'
 import { removeBuilder } from './builder.js'
 import { createDocker, type Docker } from './docker.js'
 import { errorMessage } from './errors.js'
-import { logoutFrom } from './login.js'
+import { authKey, loginBackupFile, logoutFrom, restoreCredentials } from './login.js'
 import { loadListState, loadState, State } from './state.js'
 
 export async function runPost(docker: Docker = createDocker()): Promise<void> {
+  const workDir = loadState(State.WorkDir)
+  const before = workDir ? await readCredentialsBefore(loginBackupFile(workDir)) : {}
   for (const registry of loadListState(State.Logins)) {
-    await cleanup(`logging out of ${registry || 'docker.io'}`, async () => {
+    const where = registry || 'docker.io'
+    const entry = before[authKey(registry)]
+    if (entry !== undefined) {
+      // a self-hosted runner's own login: put it back rather than log out
+      await cleanup(`putting back the credentials ${where} had before`, async () => {
+        await restoreCredentials(registry, entry)
+        core.info(`put back the credentials ${where} had before this run`)
+      })
+      continue
+    }
+    await cleanup(`logging out of ${where}`, async () => {
       await logoutFrom(docker, registry)
-      core.info(`logged out of ${registry || 'docker.io'}`)
+      core.info(`logged out of ${where}`)
     })
   }
   const localImages = loadListState(State.LocalImages)
@@ -29,7 +41,6 @@ export async function runPost(docker: Docker = createDocker()): Promise<void> {
       for (const line of await removeBuilder(docker, builder, context)) core.info(line)
     })
   }
-  const workDir = loadState(State.WorkDir)
   if (workDir) {
     await cleanup('removing the work directory', async () => {
       await rm(workDir, { recursive: true, force: true })
@@ -51,6 +62,16 @@ export async function removeLocalImages(docker: Docker, names: readonly string[]
   if (problems.length > 0) throw new Error(problems.join(' | '))
   const missing = new Set([...result.stderr.matchAll(/no such image: (\S+)/gi)].map(m => m[1]))
   return names.filter(name => !missing.has(name)).map(name => `removed the local image name ${name}`)
+}
+
+/** The credentials the main step kept before logging in ({} when there were none). */
+async function readCredentialsBefore(file: string): Promise<Record<string, unknown>> {
+  try {
+    const parsed: unknown = JSON.parse(await readFile(file, 'utf8'))
+    return typeof parsed === 'object' && parsed !== null ? (parsed as Record<string, unknown>) : {}
+  } catch {
+    return {}
+  }
 }
 
 async function cleanup(what: string, action: () => Promise<void>): Promise<void> {

@@ -7,29 +7,39 @@
  *
  * How the index reaches the first repository depends on the driver. With its own BuildKit (`docker-container`)
  * buildx pushes it by digest. The `docker` driver cannot push by digest; it loads the image into the engine's
- * containerd store and `docker push` sends it under the one staging tag {@link STAGING_TAG}, which users do not
- * pull. Further repositories get a copy by digest (`imagetools create -t repo@digest`), so no tag moves there.
+ * containerd store and `docker push` sends it under a staging tag of this run's own ({@link stagingTag}), which
+ * users do not pull. Further repositories get a copy by digest (`imagetools create -t repo@digest`), so no tag
+ * moves there. Moving the tags users pull is transaction.ts.
  */
 import type { BuildMetadata, BuildOutput } from './build.js'
-import { DockerCommandError, lastLines, type Docker } from './docker.js'
-import type { RetryPolicy } from './retry.js'
+import { DockerCommandError, lastLines, timeoutSentence, type Docker, type RunOptions } from './docker.js'
+import { registryOf } from './reference.js'
+import { layerTransferTimeout, type RetryPolicy } from './retry.js'
+import type { MoveRecord } from './transaction.js'
 import type { AttestationReport } from './verify.js'
 
-/** The tag the `docker` driver path pushes through before anything is verified. */
-export const STAGING_TAG = 'go-build-action-staging'
+/** The start of every staging tag. */
+export const STAGING_TAG_PREFIX = 'go-build-action-staging'
+
+/**
+ * The tag the `docker` driver path pushes through before anything is verified, one per run, attempt and job
+ * (matrix jobs share a run id), so runs on one engine never remove each other's, and registries with immutable
+ * tags take it: `go-build-action-staging-RUNID-ATTEMPT-RANDOM`.
+ */
+export function stagingTag(env: NodeJS.ProcessEnv = process.env, random: () => number = Math.random): string {
+  const run = /^\d+$/.test(env.GITHUB_RUN_ID ?? '') ? env.GITHUB_RUN_ID : 'local'
+  const attempt = /^\d+$/.test(env.GITHUB_RUN_ATTEMPT ?? '') ? env.GITHUB_RUN_ATTEMPT : '1'
+  const unique = Math.floor(random() * 36 ** 6)
+    .toString(36)
+    .padStart(6, '0')
+  return `${STAGING_TAG_PREFIX}-${run}-${attempt}-${unique}`
+}
 
 export interface StagedIndex {
   /** Digest of the index, the same in every repository. */
   digest: string
   /** Every repository, each holding the index by digest. */
   repositories: string[]
-}
-
-export interface TagMoves {
-  /** Full references that point at the index. */
-  index: string[]
-  /** Full references that point at one platform's manifest: platform → references. */
-  platforms: Record<string, string[]>
 }
 
 /** What a run published. */
@@ -49,6 +59,8 @@ export interface PublishResult {
   /** Attestation manifests in the index (provenance, SBOM). */
   attestations: AttestationReport[]
   metadata: BuildMetadata
+  /** Every tag move: reference, what it held before, the digest it holds now. */
+  moves: MoveRecord[]
 }
 
 /** The digest `docker push` reports on its last line: `TAG: digest: sha256:... size: N`. */
@@ -57,9 +69,15 @@ export function parsePushDigest(output: string): string | undefined {
   return matches.at(-1)?.[1]
 }
 
+/** Run options of a command that moves image layers: retried, and bounded by a multiple of `registry-timeout`. */
+export function withLayerBound(retry: RetryPolicy): RunOptions {
+  const timeout = layerTransferTimeout(retry)
+  return timeout ? { retry, timeout } : { retry }
+}
+
 /** `docker push` of the loaded index under the staging tag; returns the digest the registry got. */
 export async function pushLoadedIndex(docker: Docker, localName: string, retry: RetryPolicy): Promise<string> {
-  const { stdout, stderr } = await docker.run(['push', localName], { retry })
+  const { stdout, stderr } = await docker.run(['push', localName], withLayerBound(retry))
   const digest = parsePushDigest(`${stdout}\n${stderr}`)
   if (!digest) throw new Error(`docker push ${localName} did not report a digest`)
   return digest
@@ -75,92 +93,8 @@ export async function copyByDigest(
 ): Promise<void> {
   for (const target of targets) {
     if (target === source) continue
-    await docker.run(['buildx', 'imagetools', 'create', '--tag', `${target}@${digest}`, `${source}@${digest}`], { retry })
+    await docker.run(['buildx', 'imagetools', 'create', '--tag', `${target}@${digest}`, `${source}@${digest}`], withLayerBound(retry))
   }
-}
-
-/** The references each tag move creates, per repository. */
-export function plannedMoves(
-  repositories: readonly string[],
-  indexTags: readonly string[],
-  platformTags: Record<string, string>
-): TagMoves {
-  const platforms: Record<string, string[]> = {}
-  for (const [platform, tag] of Object.entries(platformTags)) platforms[platform] = repositories.map(r => `${r}:${tag}`)
-  return { index: repositories.flatMap(r => indexTags.map(t => `${r}:${t}`)), platforms }
-}
-
-/** argv that points every index tag of one repository at the staged index. */
-export function indexTagArgs(repository: string, digest: string, indexTags: readonly string[]): string[] {
-  const args = ['buildx', 'imagetools', 'create']
-  for (const tag of indexTags) args.push('--tag', `${repository}:${tag}`)
-  args.push(`${repository}@${digest}`)
-  return args
-}
-
-/**
- * Points a tag at one platform's manifest itself (not a one-entry index wrapping it), so its digest is the one
- * in the index. Newer buildx does this with `imagetools create --prefer-index=false`; buildx 0.13 cannot, and the
- * engine's containerd store pulls the manifest by digest, tags it and pushes it unchanged.
- */
-export async function tagPlatformManifest(
-  docker: Docker,
-  repository: string,
-  manifestDigest: string,
-  tag: string,
-  preferIndexFlag: boolean,
-  retry: RetryPolicy
-): Promise<void> {
-  const source = `${repository}@${manifestDigest}`
-  const target = `${repository}:${tag}`
-  if (preferIndexFlag) {
-    await docker.run(['buildx', 'imagetools', 'create', '--prefer-index=false', '--tag', target, source], { retry })
-    return
-  }
-  await docker.run(['pull', '--quiet', source], { retry })
-  await docker.run(['tag', source, target])
-  const pushed = await docker.run(['push', target], { retry })
-  const digest = parsePushDigest(`${pushed.stdout}\n${pushed.stderr}`)
-  if (digest !== manifestDigest) {
-    // The classic image store rewrites manifests it pushes; only the containerd store pushes them unchanged.
-    throw new Error(
-      `${target} was pushed as ${digest ?? 'an unknown digest'}, not as the platform manifest ${manifestDigest}: this engine rewrites manifests on push. Use a buildx with "imagetools create --prefer-index" (input "buildx-version"), or an engine with the containerd image store; set "platform-tags: false" to publish without per-platform tags`
-    )
-  }
-}
-
-/** Whether this buildx has `imagetools create --prefer-index`. */
-export async function supportsPreferIndex(docker: Docker): Promise<boolean> {
-  const help = await docker.run(['buildx', 'imagetools', 'create', '--help'], { silent: true, allowFailure: true })
-  return help.stdout.includes('--prefer-index')
-}
-
-/**
- * Moves every tag to content that is already staged and verified: per-platform tags first, then the index tags.
- * Returns the local image names the containerd-store path created, for the post step to remove.
- */
-export async function moveTags(
-  docker: Docker,
-  staged: StagedIndex,
-  indexTags: readonly string[],
-  platformTags: Record<string, string>,
-  platformDigests: Record<string, string>,
-  retry: RetryPolicy
-): Promise<string[]> {
-  const preferIndexFlag = Object.keys(platformTags).length > 0 && (await supportsPreferIndex(docker))
-  const localNames: string[] = []
-  for (const repository of staged.repositories) {
-    for (const [platform, tag] of Object.entries(platformTags)) {
-      const digest = platformDigests[platform]
-      if (!digest) throw new Error(`the index has no manifest for ${platform}, so ${repository}:${tag} cannot be published`)
-      await tagPlatformManifest(docker, repository, digest, tag, preferIndexFlag, retry)
-      if (!preferIndexFlag) localNames.push(`${repository}:${tag}`)
-    }
-  }
-  for (const repository of staged.repositories) {
-    await docker.run(indexTagArgs(repository, staged.digest, indexTags), { retry })
-  }
-  return localNames
 }
 
 /**
@@ -219,17 +153,16 @@ async function stageTo(
   return { digest, repositories: [...repositories] }
 }
 
-/** The registry host of a repository (`localhost:5000/a/b` → `localhost:5000`; Docker Hub for bare names). */
-export function registryOf(repository: string): string {
-  const first = repository.split('/')[0] ?? ''
-  return repository.includes('/') && (first.includes('.') || first.includes(':') || first === 'localhost') ? first : 'docker.io'
-}
-
 /** Turns a failed registry operation into one message that names the registry, the input and the fix. */
 export function explainRegistryFailure(error: unknown, repository: string): unknown {
   if (!(error instanceof DockerCommandError)) return error
   const registry = registryOf(repository)
   const detail = lastLines(error.result.stderr || error.result.stdout, 1)
+  if (error.result.timedOut) {
+    return new Error(`${registry} did not take ${repository} (${error.attempts} attempt(s)): ${timeoutSentence(error.args, error.result.timedOut)}`, {
+      cause: error
+    })
+  }
   switch (error.failure.kind) {
     case 'auth':
       return new Error(

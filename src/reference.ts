@@ -30,3 +30,9 @@ export function validateTag(tag: string): string | undefined {
   if (!TAG_RE.test(tag)) return 'a tag is letters, digits, _ . and -, starts with a letter, digit or _: use only those characters'
   return undefined
 }
+
+/** The registry host of a repository (`localhost:5000/a/b` → `localhost:5000`; Docker Hub for bare names). */
+export function registryOf(repository: string): string {
+  const first = repository.split('/')[0] ?? ''
+  return repository.includes('/') && (first.includes('.') || first.includes(':') || first === 'localhost') ? first : 'docker.io'
+}

@@ -13,7 +13,7 @@ import { existsSync, readFileSync } from 'node:fs'
 import * as path from 'node:path'
 import { Readable } from 'node:stream'
 import { dockerConfigDir } from './buildx-install.js'
-import { registryOf } from './publish.js'
+import { registryOf } from './reference.js'
 import { DEFAULT_RETRY, retryDelayMs, type Classified, type RetryPolicy } from './retry.js'
 
 export const MANIFEST_MEDIA_TYPES = [

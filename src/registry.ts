@@ -4,7 +4,7 @@
 import { createHash } from 'node:crypto'
 import { DockerCommandError, type CommandResult, type Docker } from './docker.js'
 import { classifyFailure, type RetryPolicy } from './retry.js'
-import { formatPlatform, type Platform } from './platform.js'
+import { platformKey, type Platform } from './platform.js'
 
 export interface Descriptor {
   mediaType: string
@@ -63,12 +63,15 @@ export function isAttestation(descriptor: Descriptor): boolean {
   )
 }
 
-/** Platform (`linux/arm64`) → manifest digest, for the image entries of an index (attestations left out). */
+/**
+ * Platform (`linux/arm64`) → manifest digest, for the image entries of an index (attestations left out), keyed by
+ * the normalized spelling (an entry written `arm64/v8` is `linux/arm64`).
+ */
 export function platformDigests(index: ImageIndex): Record<string, string> {
   const digests: Record<string, string> = {}
   for (const descriptor of index.manifests) {
     if (isAttestation(descriptor) || !descriptor.platform) continue
-    digests[formatPlatform(descriptor.platform)] = descriptor.digest
+    digests[platformKey(descriptor.platform)] = descriptor.digest
   }
   return digests
 }
@@ -96,6 +99,15 @@ export class RegistryQueryError extends Error {
 /** Asks the registry whether `reference` exists, with a real `imagetools inspect`. */
 export async function referenceExists(docker: Docker, reference: string, retry?: RetryPolicy): Promise<boolean> {
   return (await inspectIfExists(docker, reference, retry)) !== undefined
+}
+
+/**
+ * The digest of what `reference` holds now ('' when the registry has no such tag), from the bytes
+ * `imagetools inspect --raw` serves. A registry that cannot be asked is an error, never taken for "no such tag".
+ */
+export async function currentDigest(docker: Docker, reference: string, retry?: RetryPolicy): Promise<string> {
+  const raw = await inspectIfExists(docker, reference, retry)
+  return raw === undefined ? '' : sha256Digest(raw)
 }
 
 /**

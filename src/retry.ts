@@ -13,9 +13,19 @@ export interface RetryPolicy {
   baseDelayMs: number
   /** Upper bound of any one delay. */
   maxDelayMs: number
+  /** Seconds one attempt may take before its process group is killed (input `registry-timeout`); unset: the default bound. */
+  timeoutSeconds?: number
 }
 
-export const DEFAULT_RETRY: RetryPolicy = { attempts: 4, baseDelayMs: 2000, maxDelayMs: 60_000 }
+/** Seconds one registry operation may take per attempt, unless `registry-timeout` says otherwise. */
+export const DEFAULT_REGISTRY_TIMEOUT_SECONDS = 120
+
+export const DEFAULT_RETRY: RetryPolicy = {
+  attempts: 4,
+  baseDelayMs: 2000,
+  maxDelayMs: 60_000,
+  timeoutSeconds: DEFAULT_REGISTRY_TIMEOUT_SECONDS
+}
 export const NO_RETRY: RetryPolicy = { attempts: 1, baseDelayMs: 0, maxDelayMs: 0 }
 
 export type FailureKind = 'transient' | 'rate-limited' | 'auth' | 'not-found' | 'permanent'
@@ -38,7 +48,7 @@ const RULES: Array<{ kind: FailureKind; cause: string; pattern: RegExp }> = [
   { kind: 'transient', cause: 'HTTP 5xx', pattern: /\b50[0-4]\b|internal server error|bad gateway|service unavailable|gateway time-?out/i },
   { kind: 'transient', cause: 'connection reset', pattern: /connection reset|broken pipe|connection closed/i },
   { kind: 'transient', cause: 'unexpected EOF', pattern: /\bEOF\b/ },
-  { kind: 'transient', cause: 'timeout', pattern: /timeout|timed out|deadline exceeded/i },
+  { kind: 'transient', cause: 'timeout', pattern: /\btime-?outs?\b(?![-/:.@])|timed out|deadline exceeded/i },
   { kind: 'transient', cause: 'connection refused', pattern: /connection refused|no route to host|network is unreachable/i },
   { kind: 'not-found', cause: 'not found', pattern: /\b404\b|manifest[ _]unknown|not found|name[ _]unknown|blob[ _]unknown|not known to registry/i },
   { kind: 'permanent', cause: 'bad request', pattern: /\b400\b|bad request|invalid|manifest invalid|unsupported/i }
@@ -76,4 +86,12 @@ export function retryDelayMs(policy: RetryPolicy, retry: number, failure: Classi
     return Math.min(Math.max(asked, exponential), policy.maxDelayMs)
   }
   return Math.min(exponential, policy.maxDelayMs)
+}
+
+/** How many times `registry-timeout` a command that moves image layers (push, pull, a copy between repositories) may take. */
+export const LAYER_TRANSFER_FACTOR = 10
+
+/** The bound of one attempt of a command that moves image layers: {@link LAYER_TRANSFER_FACTOR} × `registry-timeout`. */
+export function layerTransferTimeout(policy: RetryPolicy): { seconds: number; input: string } | undefined {
+  return policy.timeoutSeconds === undefined ? undefined : { seconds: policy.timeoutSeconds * LAYER_TRANSFER_FACTOR, input: 'registry-timeout' }
 }

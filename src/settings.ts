@@ -13,7 +13,7 @@ import { readQemuSettings, type QemuSettings } from './qemu.js'
 import { validateRepository } from './reference.js'
 import { readTagSettings, type TagSettings } from './tags.js'
 import { readVersionSettings, type VersionSettings } from './versions.js'
-import { DEFAULT_RETRY, type RetryPolicy } from './retry.js'
+import { DEFAULT_REGISTRY_TIMEOUT_SECONDS, DEFAULT_RETRY, type RetryPolicy } from './retry.js'
 
 export { InputError, readBoolean, splitList, type InputReader } from './input.js'
 export { validateRepository, validateTag } from './reference.js'
@@ -25,7 +25,7 @@ export interface Settings {
   file: string
   /** Repositories to publish to, e.g. `ghcr.io/org/go-build`, `localhost:5000/go-build`. */
   images: string[]
-  /** Target platforms, deduplicated, in the order given. */
+  /** Target platforms, normalized (`linux/arm64/v8` → `linux/arm64`), in the order given; never twice. */
   platforms: Platform[]
   /** `--build-arg` values, in the order given. */
   buildArgs: BuildArg[]
@@ -47,6 +47,8 @@ export interface Settings {
   retry: RetryPolicy
   /** A command run in every platform's image before any tag moves (empty: none), as argv. */
   verifyCommand: string[]
+  /** Seconds the verify command may run in one platform's image (`verify-timeout`). */
+  verifyTimeoutSeconds: number
   /** `--provenance` value. */
   provenance: string
   /** `--sbom` value. */
@@ -78,7 +80,10 @@ export interface BuildArg {
   value: string
 }
 
-export function readSettings(read: InputReader): Settings {
+/** Reads every input; `mask` is given every password as written, before anything parses it. */
+export function readSettings(read: InputReader, mask: (secret: string) => void = () => undefined): Settings {
+  // first: every password is masked before anything else is read or parsed
+  const logins = readLogins(read, mask)
   const context = read('context').trim() || '.'
   const file = read('file').trim() || path.join(context, 'Dockerfile')
   const settings: Settings = {
@@ -93,9 +98,10 @@ export function readSettings(read: InputReader): Settings {
     emulation: readEmulationMode(read),
     builder: readBuilderSettings(read),
     buildx: readBuildxInstallSettings(read),
-    logins: readLogins(read),
+    logins,
     retry: readRetry(read),
     verifyCommand: readVerifyCommand(read),
+    verifyTimeoutSeconds: readWholeSeconds(read, 'verify-timeout', DEFAULT_VERIFY_TIMEOUT_SECONDS),
     provenance: readAttestation(read, 'provenance', 'mode=min', /^(true|false|mode=(min|max)(,[a-z-]+=[^,]+)*)$/),
     sbom: readAttestation(read, 'sbom', 'false', /^(true|false|generator=[^,\s]+)$/),
     labels: readKeyValues(read, 'labels'),
@@ -117,7 +123,18 @@ function readRetry(read: InputReader): RetryPolicy {
   const attempts = readNumber(read, 'retry-attempts', DEFAULT_RETRY.attempts, 1, 10)
   if (!Number.isInteger(attempts)) throw new InputError('retry-attempts', `"${attempts}" is not a whole number: write how many times to try, from 1 to 10`)
   const delaySeconds = readNumber(read, 'retry-delay', DEFAULT_RETRY.baseDelayMs / 1000, 0, 60)
-  return { attempts, baseDelayMs: delaySeconds * 1000, maxDelayMs: DEFAULT_RETRY.maxDelayMs }
+  const timeoutSeconds = readWholeSeconds(read, 'registry-timeout', DEFAULT_REGISTRY_TIMEOUT_SECONDS)
+  return { attempts, baseDelayMs: delaySeconds * 1000, maxDelayMs: DEFAULT_RETRY.maxDelayMs, timeoutSeconds }
+}
+
+/** Seconds the verify command may run per platform, unless `verify-timeout` says otherwise. */
+export const DEFAULT_VERIFY_TIMEOUT_SECONDS = 300
+
+/** A bound in whole seconds, from 1 s to 6 h (GitHub's limit of a job). */
+function readWholeSeconds(read: InputReader, name: string, fallback: number): number {
+  const seconds = readNumber(read, name, fallback, 1, 6 * 3600)
+  if (!Number.isInteger(seconds)) throw new InputError(name, `"${read(name).trim()}" is not a whole number of seconds: write one from 1 to 21600`)
+  return seconds
 }
 
 function readVerifyCommand(read: InputReader): string[] {
@@ -178,6 +195,7 @@ function readImages(read: InputReader): string[] {
 function readPlatforms(read: InputReader): Platform[] {
   const raw = splitList(read('platforms'))
   const items = raw.length > 0 ? raw : [...DEFAULT_PLATFORMS]
+  const spellings = new Map<string, string>()
   const platforms: Platform[] = []
   for (const item of items) {
     let platform: Platform
@@ -187,7 +205,14 @@ function readPlatforms(read: InputReader): Platform[] {
       if (error instanceof PlatformError) throw new InputError('platforms', error.message)
       throw error
     }
-    if (!platforms.some(p => formatPlatform(p) === formatPlatform(platform))) platforms.push(platform)
+    const key = formatPlatform(platform)
+    const earlier = spellings.get(key)
+    if (earlier !== undefined) {
+      const same = earlier === item ? `"${item}" is given twice` : `"${earlier}" and "${item}" both name ${key}`
+      throw new InputError('platforms', `${same}: give each platform once`)
+    }
+    spellings.set(key, item)
+    platforms.push(platform)
   }
   return platforms
 }

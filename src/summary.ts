@@ -5,6 +5,7 @@ import * as core from '@actions/core'
 import type { PlatformBuildTime } from './build-times.js'
 import type { PhaseTiming } from './phases.js'
 import type { PublishResult } from './publish.js'
+import type { MoveOutcome, MoveRecord } from './transaction.js'
 import type { PlatformReport } from './verify.js'
 
 const code = (text: string): string => `<code>${escapeHtml(text)}</code>`
@@ -57,17 +58,48 @@ function addTimings(summary: typeof core.summary, timings: readonly PhaseTiming[
   summary.addRaw(`\n${timingChart(timings)}\n`, true)
 }
 
-/** A failed run's summary: the error, and how far the pipeline got. No tag a user pulls has moved before "Move tags". */
-export async function writeFailureSummary(message: string, timings: readonly PhaseTiming[]): Promise<void> {
+/** What each outcome means, in the failure summary's table. */
+const OUTCOME_WORDS: Record<MoveOutcome, string> = {
+  moved: 'moved: holds this run\'s content',
+  restored: 'moved, then put back to its previous digest',
+  'not-moved': 'not moved',
+  'restore-failed': 'moved; putting it back failed: holds this run\'s content',
+  other: 'holds content of another run',
+  unknown: 'unknown: the registry could not be read'
+}
+
+/** One row per planned reference: before → planned, and where it ended. */
+export function moveRows(records: readonly MoveRecord[]): string[][] {
+  const digest = (d: string): string => (d ? code(d) : 'none')
+  return records.map(r => {
+    const created = r.previous === '' && (r.outcome === 'moved' || r.outcome === 'restore-failed')
+    const note = created ? ' (created by this run: a tag cannot be deleted portably; a re-run completes the publish)' : ''
+    return [code(r.reference), digest(r.previous), digest(r.target), `${escapeHtml(OUTCOME_WORDS[r.outcome])}${escapeHtml(note)}`]
+  })
+}
+
+/**
+ * A failed run's summary: the error, how far the pipeline got, and, when tags had begun to move, where every
+ * reference ended (before → planned digest). No tag a user pulls moves before the "Move tags" phase.
+ */
+export async function writeFailureSummary(message: string, timings: readonly PhaseTiming[], records: readonly MoveRecord[] = []): Promise<void> {
   const summary = core.summary.addHeading('go-build-action failed', 2)
   summary.addRaw(`<p>${escapeHtml(message)}</p>`, true)
-  const moved = timings.some(t => t.name === 'Move tags')
-  summary.addRaw(
-    moved
-      ? '<p>The run failed while moving tags: some tags may already point at the new index.</p>'
-      : '<p>No tag a user pulls was moved.</p>',
-    true
-  )
+  const moved = records.filter(r => r.outcome !== 'not-moved')
+  if (moved.length === 0) {
+    summary.addRaw('<p>No tag a user pulls was moved.</p>', true)
+  } else {
+    summary.addRaw('<p>The run failed while moving tags. Where every reference it was moving ended:</p>', true)
+    summary.addTable([
+      [
+        { data: 'Reference', header: true },
+        { data: 'Before', header: true },
+        { data: 'This run', header: true },
+        { data: 'Now', header: true }
+      ],
+      ...moveRows(records)
+    ])
+  }
   addTimings(summary, timings)
   await summary.write()
 }
@@ -118,7 +150,7 @@ export async function writeSummary(
     summary.addRaw(`<p>Published index ${code(result.digest)} under:</p>`, true)
     summary.addList(result.references.map(code))
   } else {
-    summary.addRaw('<p>Built every platform without pushing (input <code>push</code> is <code>false</code>, or <code>auto</code> on a pull request).</p>', true)
+    summary.addRaw('<p>Built every platform without pushing (input <code>push</code> is <code>false</code>, or <code>auto</code> on an event not known to be trusted for publishing, such as a pull request).</p>', true)
   }
   if (platforms.length > 0) {
     summary.addTable([

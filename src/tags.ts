@@ -9,13 +9,14 @@
  * - Per-platform tags are the main tag plus `-<arch>` (`-arm-v7` for variants), on unless `platform-tags: false`.
  * - A published `release` adds the release's tag name (made fit for a tag); `latest: true` adds `latest` on a
  *   push to the default branch (`always`: on every pushing run).
- * - `push: auto` pushes on every event but `pull_request` / `pull_request_target`.
+ * - `push: auto` pushes only on events known to be trusted for publishing ({@link PUBLISHING_EVENTS}).
  */
 import * as core from '@actions/core'
 import { readFileSync } from 'node:fs'
 import type { Docker } from './docker.js'
-import { archTagSuffix, formatPlatform, type Platform } from './platform.js'
-import { inspectIfExists } from './registry.js'
+import { archTagSuffix, formatPlatform, parsePlatform, type Platform } from './platform.js'
+import { readFingerprint } from './fingerprint.js'
+import { currentDigest, inspectIfExists, inspectIndex, platformDigests, type RegistryIndex } from './registry.js'
 import type { RetryPolicy } from './retry.js'
 import { InputError, readChoice, splitList, type InputReader } from './input.js'
 import { validateTag } from './reference.js'
@@ -36,6 +37,11 @@ export interface TagPlan {
    * pushing, and with `rebuild: overwrite` (which does not ask the registry; `tag` itself is the one to compare).
    */
   previous?: PublishedTag
+  /**
+   * What the registries held under the main tag when it was chosen (`repository:tag` → digest, '' for free);
+   * empty with `rebuild: overwrite`. Checked again right before the first tag moves.
+   */
+  seen: Record<string, string>
   /** OCI labels for the image config and annotations for the index/manifests. */
   labels: Record<string, string>
   annotations: Record<string, string>
@@ -206,10 +212,30 @@ function readEventPayload(file: string | undefined): Record<string, unknown> {
   }
 }
 
-/** Whether the run pushes: `push: auto` builds without pushing for pull requests. */
+/**
+ * The events known to be trusted for publishing: `push: auto` pushes on these only. Any other event (a pull
+ * request, an issue comment, a workflow_run of untrusted code, an event added later) builds without pushing.
+ */
+export const PUBLISHING_EVENTS: readonly string[] = [
+  'push',
+  'release',
+  'workflow_dispatch',
+  'schedule',
+  'workflow_call',
+  'merge_group',
+  'repository_dispatch'
+]
+
+/** Whether the run pushes: `push: auto` pushes only on {@link PUBLISHING_EVENTS}. */
 export function shouldPush(mode: PushMode, github: GitHubContext): boolean {
   if (mode !== 'auto') return mode === 'true'
-  return github.eventName !== 'pull_request' && github.eventName !== 'pull_request_target'
+  return PUBLISHING_EVENTS.includes(github.eventName)
+}
+
+/** Why a run does not push, for the log. */
+export function whyNotPushing(mode: PushMode, github: GitHubContext): string {
+  if (mode === 'false') return 'push is false'
+  return `push is auto and event "${github.eventName || 'unknown'}" is not one known to be trusted for publishing (${PUBLISHING_EVENTS.join(', ')}); set push: true to publish from it`
 }
 
 /**
@@ -236,6 +262,12 @@ export interface PlanSettings {
   images: string[]
   platforms: Platform[]
   tagging: TagSettings
+  /**
+   * The fingerprint of this build (fingerprint.ts), stored on the index: a main tag whose index carries it but
+   * whose publish is incomplete (a run that failed while moving tags) is this build's, and is completed rather
+   * than skipped for `TAG-1`. Unset: no such check.
+   */
+  fingerprint?: string
   /** How the registry check of the main tag retries transient faults (unset: no retry). */
   retry?: RetryPolicy
 }
@@ -285,10 +317,16 @@ export async function planTags(
 
   let tag = base
   let previous: PublishedTag | undefined
+  let seen: Record<string, string> = {}
   if (!push) {
-    core.info(`not pushing (push: ${t.push}, event ${github.eventName || 'unknown'}): the registry is not asked whether ${base} exists`)
+    core.info(`not pushing (push: ${t.push}, event ${github.eventName || 'unknown'}): ${whyNotPushing(t.push, github)}; the registry is not asked whether ${base} exists`)
   } else if (t.rebuild !== 'overwrite') {
-    ;({ tag, previous } = await resolveRebuild(docker, settings.images, base, t.rebuild, settings.retry))
+    const suffixes = t.platformTags ? settings.platforms.map(archTagSuffix) : []
+    const unfinished = (tag: string): Promise<Record<string, string> | undefined> =>
+      settings.fingerprint === undefined
+        ? Promise.resolve(undefined)
+        : unfinishedPublish(docker, settings.images, tag, suffixes, settings.fingerprint, settings.retry)
+    ;({ tag, seen, previous } = await resolveRebuild(docker, settings.images, base, t.rebuild, unfinished, settings.retry))
   }
   checkTag(tag, 'tag-template', 'the main tag with its rebuild number')
 
@@ -309,20 +347,23 @@ export async function planTags(
   }
 
   const metadata = imageMetadata(tag, versions, github, now)
-  return { tag, indexTags, platformTags, push, labels: metadata, annotations: { ...metadata }, ...(previous ? { previous } : {}) }
+  return { tag, indexTags, platformTags, push, seen, labels: metadata, annotations: { ...metadata }, ...(previous ? { previous } : {}) }
 }
 
 /**
- * `suffix`: the main tag if free in every repository, else the first `TAG-n` free in all. `fail`: the tag, or an
- * error. Also returns the newest tag taken, as the registry served it.
+ * `suffix`: the main tag if free in every repository (or an unfinished publish of this very build), else the first
+ * `TAG-n` that is. `fail`: the tag, or an error. Returns the tag, what each repository held under it, and the
+ * newest tag of the series taken, as the registry served it.
  */
 async function resolveRebuild(
   docker: Docker,
   images: readonly string[],
   base: string,
   mode: RebuildMode,
+  unfinished: (tag: string) => Promise<Record<string, string> | undefined>,
   retry?: RetryPolicy
-): Promise<{ tag: string; previous?: PublishedTag }> {
+): Promise<{ tag: string; seen: Record<string, string>; previous?: PublishedTag }> {
+  const free = (tag: string): Record<string, string> => Object.fromEntries(images.map(image => [`${image}:${tag}`, '']))
   const existing = async (tag: string): Promise<PublishedTag | undefined> => {
     for (const image of images) {
       const manifest = await inspectIfExists(docker, `${image}:${tag}`, retry)
@@ -330,11 +371,19 @@ async function resolveRebuild(
     }
     return undefined
   }
+  const resume = async (tag: string, found: PublishedTag): Promise<{ tag: string; seen: Record<string, string>; previous: PublishedTag } | undefined> => {
+    const seen = await unfinished(tag)
+    if (seen === undefined) return undefined
+    core.info(`${found.reference} holds an unfinished publish of this very build (same fingerprint): this run completes it`)
+    return { tag, seen, previous: found }
+  }
   const found = await existing(base)
   if (found === undefined) {
     core.info(`${base} is new in ${images.join(', ')}`)
-    return { tag: base }
+    return { tag: base, seen: free(base) }
   }
+  const resumed = await resume(base, found)
+  if (resumed) return resumed
   if (mode === 'fail') {
     throw new InputError(
       'rebuild',
@@ -347,12 +396,52 @@ async function resolveRebuild(
     const taken = await existing(candidate)
     if (taken === undefined) {
       core.info(`${found.reference} exists; this rebuild publishes ${candidate}`)
-      return { tag: candidate, previous }
+      return { tag: candidate, seen: free(candidate), previous }
     }
+    const resumedCandidate = await resume(candidate, taken)
+    if (resumedCandidate) return resumedCandidate
     core.info(`${taken.reference} exists too`)
     previous = taken
   }
   throw new InputError('rebuild', `${base}-1 … ${base}-${MAX_REBUILDS} all exist: bump a version, or set rebuild: overwrite`)
+}
+
+/**
+ * Whether `tag` holds an unfinished publish of the build with this fingerprint: where the tag exists its index
+ * carries the fingerprint, and some repository lacks the tag or a `TAG-ARCH` that matches the index. Returns what
+ * each repository holds under the tag (to check again before moving), or undefined when it is not such a publish.
+ */
+export async function unfinishedPublish(
+  docker: Docker,
+  images: readonly string[],
+  tag: string,
+  archSuffixes: readonly string[],
+  fingerprint: string,
+  retry?: RetryPolicy
+): Promise<Record<string, string> | undefined> {
+  const seen: Record<string, string> = {}
+  let complete = true
+  for (const image of images) {
+    const digest = await currentDigest(docker, `${image}:${tag}`, retry)
+    seen[`${image}:${tag}`] = digest
+    if (digest === '') {
+      complete = false
+      continue
+    }
+    let index: RegistryIndex
+    try {
+      index = await inspectIndex(docker, `${image}@${digest}`, retry)
+    } catch {
+      return undefined
+    }
+    if (readFingerprint(index.index) !== fingerprint) return undefined
+    const entries = platformDigests(index.index)
+    for (const suffix of archSuffixes) {
+      const expected = Object.entries(entries).find(([platform]) => archTagSuffix(parsePlatform(platform)) === suffix)?.[1]
+      if (expected === undefined || (await currentDigest(docker, `${image}:${tag}-${suffix}`, retry)) !== expected) complete = false
+    }
+  }
+  return complete ? undefined : seen
 }
 
 /** Version name → the label namespace the established versions file uses. */

@@ -11,7 +11,7 @@ import type { Docker } from './docker.js'
 import { errorMessage } from './errors.js'
 import { fingerprintBuild, readFingerprint, type Fingerprint, type FingerprintRequest } from './fingerprint.js'
 import type { Platform } from './platform.js'
-import { plannedMoves, type PublishResult } from './publish.js'
+import type { PublishResult } from './publish.js'
 import { inspectIfExists, isAttestation, parseIndex, platformDigests, sha256Digest, type ImageIndex } from './registry.js'
 import type { RetryPolicy } from './retry.js'
 import type { BuildArg, Settings } from './settings.js'
@@ -120,16 +120,21 @@ function publishedResult(
   const rename = (tag: string): string => (tag.startsWith(plan.tag) ? `${published.tag}${tag.slice(plan.tag.length)}` : tag)
   const indexTags = [published.tag, ...extraTags]
   const platformTags = Object.fromEntries(Object.entries(plan.platformTags).map(([platform, tag]) => [platform, rename(tag)]))
-  const moves = plannedMoves(request.repositories, indexTags, platformTags)
+  const references = [
+    ...request.repositories.flatMap(r => indexTags.map(t => `${r}:${t}`)),
+    ...Object.values(platformTags).flatMap(tag => request.repositories.map(r => `${r}:${tag}`))
+  ]
   return {
     pushed: true,
-    references: [...moves.index, ...Object.values(moves.platforms).flat()],
+    references,
     digest,
     pinned: request.repositories.map(r => `${r}@${digest}`),
     platformDigests: platformDigests(index),
     manifest: published.manifest,
     attestations,
-    metadata: { imageNames: [], raw: {} }
+    metadata: { imageNames: [], raw: {} },
+    // nothing moved; extra tags pointed at the published index are added by the caller
+    moves: []
   }
 }
 

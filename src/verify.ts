@@ -2,7 +2,7 @@
  * Checks, before any tag a user pulls moves, that what was built and staged is what was asked for.
  */
 import type { Docker } from './docker.js'
-import { formatPlatform, parsePlatform, samePlatform, type Platform } from './platform.js'
+import { formatPlatform, parsePlatform, platformKey, samePlatform, type Platform } from './platform.js'
 import { inspectIndex, isAttestation, platformDigests, type ImageIndex, type RegistryIndex } from './registry.js'
 import type { RetryPolicy } from './retry.js'
 
@@ -143,7 +143,7 @@ export async function verifyStagedIndex(
       continue
     }
     const size = descriptor.size + (manifest.config?.size ?? 0) + (manifest.layers ?? []).reduce((sum, l) => sum + (l.size ?? 0), 0)
-    platforms.push({ platform: formatPlatform(descriptor.platform!), digest: descriptor.digest, size })
+    platforms.push({ platform: platformKey(descriptor.platform!), digest: descriptor.digest, size })
   }
 
   for (const repository of others) {
@@ -153,19 +153,25 @@ export async function verifyStagedIndex(
   return { index, platforms, attestations }
 }
 
-/** argv that runs the verify command in one platform's image, whatever the image's entrypoint. */
-export function verifyCommandArgs(image: string, platform: Platform, command: readonly string[]): string[] {
+/**
+ * argv that runs the verify command in one platform's image, whatever the image's entrypoint, without network,
+ * as a container named `name` (so one that runs past its bound can be removed: killing the CLI leaves it running).
+ */
+export function verifyCommandArgs(image: string, platform: Platform, command: readonly string[], name: string): string[] {
   const [program, ...rest] = command
   if (!program) throw new Error('empty verify command')
   // --quiet: a pull's progress would bury the command's own output in a failure message.
-  return ['run', '--rm', '--quiet', '--pull', 'never', '--platform', formatPlatform(platform), '--entrypoint', program, image, ...rest]
+  return ['run', '--rm', '--quiet', '--name', name, '--pull', 'never', '--network', 'none', '--platform', formatPlatform(platform), '--entrypoint', program, image, ...rest]
 }
 
 /** Lines docker itself adds to a failed `docker run`, which say nothing about the cause. */
 const DOCKER_RUN_NOISE = /^Run 'docker run --help' for more information$/
 
 /** Why a verify run failed, in words a user can act on (the platform is named by the caller). */
-export function verifyFailureCause(platform: Platform, output: string, exitCode: number, program = ''): string {
+export function verifyFailureCause(platform: Platform, output: string, exitCode: number, program = '', timedOutAfter?: number): string {
+  if (timedOutAfter !== undefined) {
+    return `the verify command did not finish within ${timedOutAfter} s and was killed (input "verify-timeout"): make it end sooner, or raise "verify-timeout"`
+  }
   if (/exec format error/i.test(output)) {
     return `the image does not run here (exec format error): no QEMU handler for ${platform.architecture} is registered, or the image holds binaries for another architecture`
   }
@@ -196,18 +202,21 @@ export async function runVerifyCommand(
   image: string,
   platforms: readonly Platform[],
   command: readonly string[],
-  pull: boolean
+  pull: boolean,
+  timeoutSeconds: number
 ): Promise<Record<string, string>> {
   const outputs: Record<string, string> = {}
   // cause → the platforms that failed with it, so the same cause on every platform is said once
   const failures = new Map<string, string[]>()
   for (const platform of platforms) {
-    const args = verifyCommandArgs(image, platform, command)
+    const name = `go-build-action-verify-${process.pid}-${Date.now().toString(36)}`
+    const args = verifyCommandArgs(image, platform, command, name)
     if (pull) args.splice(args.indexOf('never'), 1, 'missing')
-    const result = await docker.run(args, { allowFailure: true })
+    const result = await docker.run(args, { allowFailure: true, timeout: { seconds: timeoutSeconds, input: 'verify-timeout' } })
+    if (result.timedOut) await docker.run(['rm', '--force', name], { silent: true, allowFailure: true })
     const output = `${result.stdout}\n${result.stderr}`
     if (result.exitCode !== 0) {
-      const cause = verifyFailureCause(platform, output, result.exitCode, command[0])
+      const cause = verifyFailureCause(platform, output, result.exitCode, command[0], result.timedOut?.seconds)
       failures.set(cause, [...(failures.get(cause) ?? []), formatPlatform(platform)])
     } else outputs[formatPlatform(platform)] = result.stdout.trim()
   }

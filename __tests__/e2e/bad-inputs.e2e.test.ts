@@ -53,6 +53,73 @@ const escape = (text: string): string => text.replace(/[.*+?^${}()|[\]\\]/g, '\\
 const LONG_TAG = `t${'x'.repeat(128)}`
 const LOGIN = (registry: string, password = SECRET): string => `- registry: ${registry}\n  username: ${AUTH.user}\n  password: ${password}\n`
 
+/** Platforms that name one platform twice once normalized as containerd does: refused before anything runs. */
+const SAME_PLATFORM_TWICE: Array<[string, string, string, string]> = [
+  ['linux/arm64', 'linux/arm64/v8', 'linux/arm64', 'arm64 and arm64/v8'],
+  ['linux/arm', 'linux/arm/v7', 'linux/arm/v7', 'arm and arm/v7'],
+  ['linux/amd64', 'linux/amd64/v1', 'linux/amd64', 'amd64 and amd64/v1'],
+  ['linux/amd64', 'x86_64', 'linux/amd64', 'amd64 and x86_64'],
+  ['aarch64', 'linux/arm64', 'linux/arm64', 'aarch64 and arm64'],
+  ['armhf', 'linux/arm/v7', 'linux/arm/v7', 'armhf and arm/v7'],
+  ['linux/ppc64el', 'linux/ppc64le', 'linux/ppc64le', 'ppc64el and ppc64le'],
+  ['i386', 'linux/386', 'linux/386', 'i386 and 386']
+]
+
+/** Bounds in whole seconds from 1 to 21600. */
+const BAD_SECONDS: Array<[string, RegExp]> = [
+  ['0', /is not a number from 1 to 21600: write one in that range$/],
+  ['-5', /is not a number from 1 to 21600: write one in that range$/],
+  ['forever', /is not a number from 1 to 21600: write one in that range$/],
+  ['2m', /is not a number from 1 to 21600: write one in that range$/],
+  ['99999', /is not a number from 1 to 21600: write one in that range$/],
+  ['2.5', /is not a whole number of seconds: write one from 1 to 21600$/]
+]
+
+/** Passwords YAML would read as something else than written (the secret never printed). */
+const ALTERED_PASSWORDS: Array<[string, string]> = [
+  ['a YAML tag', `!${SECRET}`],
+  ['a YAML anchor', `&${SECRET}`],
+  ['a YAML alias', `*${SECRET}`],
+  ['a comment', `${SECRET} #tail`],
+  ['a leading %', `%${SECRET}`],
+  ['a leading @', `@${SECRET}`],
+  ['a leading backtick', `\`${SECRET}`],
+  ['": " inside', `${SECRET}: x`]
+]
+
+/** The inputs and failure modes of the publish transaction (issue 10). */
+const TRANSACTION_CASES: BadInput[] = [
+  ...SAME_PLATFORM_TWICE.map(([a, b, key, what]): BadInput => ({
+    name: `platforms: ${what} (one platform twice once normalized)`,
+    inputs: () => ({ platforms: `${a},${b}` }),
+    message: new RegExp(`^input "platforms": "${escape(a)}" and "${escape(b)}" both name ${escape(key)}: give each platform once$`)
+  })),
+  {
+    name: 'platforms: the same spelling twice',
+    inputs: () => ({ platforms: 'linux/s390x,linux/amd64,linux/s390x' }),
+    message: /^input "platforms": "linux\/s390x" is given twice: give each platform once$/
+  },
+  {
+    name: 'platforms: arm64 with a variant it does not have',
+    inputs: () => ({ platforms: 'linux/arm64/v7' }),
+    message: /^input "platforms": "linux\/arm64\/v7": architecture arm64 has no variant "v7" \(variants: one of v8\): write it without the variant, or with one of those$/
+  },
+  ...(['registry-timeout', 'verify-timeout'] as const).flatMap(input =>
+    BAD_SECONDS.map(([value, message]): BadInput => ({
+      name: `${input} ${value}`,
+      inputs: () => ({ [input]: value }),
+      message: new RegExp(`^input "${input}": "${escape(value)}" ${message.source}`)
+    }))
+  ),
+  ...ALTERED_PASSWORDS.map(([what, password]): BadInput => ({
+    name: `logins: a password with ${what}`,
+    inputs: () => ({ logins: LOGIN(AUTH_REGISTRY, password) }),
+    auth: true,
+    message:
+      /^input "logins": the password on line 3 would be read by YAML as something else than written: quote it \(password: 'the password', doubling any ' inside\), or write password: \$\{\{ toJSON\(secrets\.NAME\) \}\}$/
+  }))
+]
+
 const CASES: BadInput[] = [
   // platforms
   {
@@ -200,7 +267,7 @@ const CASES: BadInput[] = [
   // logins
   {
     name: 'logins is not valid YAML',
-    inputs: () => ({ logins: `- registry: ${AUTH_REGISTRY}\n  username: ${AUTH.user}\n  password: [${SECRET}\n` }),
+    inputs: () => ({ logins: `- registry: [${AUTH_REGISTRY}\n  username: ${AUTH.user}\n  password: ${SECRET}\n` }),
     auth: true,
     message: /^input "logins": is not valid YAML \(line \d+\): write a list of \{registry, username, password\}$/
   },
@@ -284,7 +351,8 @@ const CASES: BadInput[] = [
     name: 'driver-opts with the docker driver',
     inputs: () => ({ driver: 'docker', 'driver-opts': 'network=host' }),
     message: /^input "driver-opts": only applies to the docker-container driver: remove it, or set "driver: docker-container"$/
-  }
+  },
+  ...TRANSACTION_CASES
 ]
 
 async function contextDir(files: Record<string, string>): Promise<string> {
@@ -312,8 +380,9 @@ beforeAll(async () => {
 
 describeEachPath('bad inputs', builderPath => {
   describe('bad inputs: one clear error, a clean post step, nothing pushed', () => {
-    it('covers at least 30 bad inputs', () => {
-      expect(CASES.length).toBeGreaterThanOrEqual(30)
+    it('covers at least 30 bad inputs, and at least 30 more for the publish transaction', () => {
+      expect(CASES.length - TRANSACTION_CASES.length).toBeGreaterThanOrEqual(30)
+      expect(TRANSACTION_CASES.length).toBeGreaterThanOrEqual(30)
       expect(new Set(CASES.map(c => c.name)).size).toBe(CASES.length)
     })
 

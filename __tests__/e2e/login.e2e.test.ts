@@ -18,7 +18,8 @@ import {
   REGISTRY,
   freshRepository,
   registryTags,
-  requireEnvironment
+  requireEnvironment,
+  splitStaging
 } from './support/environment.js'
 import { describeEachPath, runOnPath, stagingTags } from './support/paths.js'
 
@@ -136,7 +137,7 @@ describeEachPath('logins and secrets', builderPath => {
       expect(succeeded(run)).toEqual({ exitCode: 0, log: '', post: 0 })
       expect(run.main.log).toContain('no login inputs: using the credentials earlier steps stored')
       // the docker driver's index reaches the first repository through the staging tag (see publish.ts)
-      expect(await registryTags(authed, AUTH)).toEqual([TAG, `${TAG}-amd64`, `${TAG}-s390x`, ...stagingTags(builderPath)].sort())
+      expect(splitStaging(await registryTags(authed, AUTH))).toEqual({ published: [TAG, `${TAG}-amd64`, `${TAG}-s390x`].sort(), staging: stagingTags(builderPath) })
     })
 
     it('are left in place: the post step does not log out of a registry it did not log into', async () => {
@@ -208,6 +209,37 @@ describeEachPath('logins and secrets', builderPath => {
     })
   })
 
+  describe('a self-hosted runner logged in to the registry itself', () => {
+    const repository = freshRepository('login-own', AUTH_REGISTRY)
+    /** The runner's own login, as `docker login` stored it (another user: the run must not keep it, nor lose it). */
+    const OWN = { auth: Buffer.from('runner-own-user:runner-own-token').toString('base64') }
+    let run: ActionRun
+    let config: string
+
+    beforeAll(async () => {
+      config = await dockerConfig({ auths: { [AUTH_REGISTRY]: OWN } })
+      run = await runOnPath(builderPath, {
+        cwd: HELLO_CONTEXT,
+        env: { DOCKER_CONFIG: config },
+        inputs: {
+          images: repository,
+          'tag-template': TAG,
+          'build-args': BUILD_ARGS,
+          platforms: PLATFORMS,
+          logins: `- registry: ${AUTH_REGISTRY}\n  username: ${AUTH.user}\n  password: '${AUTH.password}'\n`
+        }
+      })
+    }, 10 * MINUTES)
+
+    it('publishes with the run\'s login, and the post step puts the runner\'s own login back instead of logging out', async () => {
+      expect(succeeded(run)).toEqual({ exitCode: 0, log: '', post: 0 })
+      expect(run.post?.log).toContain(`put back the credentials ${AUTH_REGISTRY} had before this run`)
+      expect(run.post?.log).not.toMatch(/logged out of/)
+      const stored = JSON.parse(await readFile(path.join(config, 'config.json'), 'utf8')) as { auths: Record<string, unknown> }
+      expect(stored.auths[AUTH_REGISTRY]).toEqual(OWN)
+    })
+  })
+
   describe('a build secret', () => {
     const repository = freshRepository('login-secret', REGISTRY)
     const secret = `tok-${randomBytes(12).toString('hex')}`
@@ -243,7 +275,7 @@ describeEachPath('logins and secrets', builderPath => {
 
     it('reaches the build with its exact content on every platform, and the run publishes', async () => {
       expect(succeeded(run)).toEqual({ exitCode: 0, log: '', post: 0 })
-      expect(await registryTags(repository)).toEqual([TAG, `${TAG}-amd64`, `${TAG}-s390x`, ...stagingTags(builderPath)].sort())
+      expect(splitStaging(await registryTags(repository))).toEqual({ published: [TAG, `${TAG}-amd64`, `${TAG}-s390x`].sort(), staging: stagingTags(builderPath) })
     })
 
     it('is given to buildx as a file, never on argv', () => {

@@ -1,5 +1,18 @@
 import { describe, expect, it } from '@jest/globals'
-import { DockerCommandError, describeArgs, lastLines, runWithRetries, type CommandResult } from '../../src/docker.js'
+import { readFile } from 'node:fs/promises'
+import {
+  boundOf,
+  createDocker,
+  DEFAULT_TIMEOUT,
+  DockerCommandError,
+  describeArgs,
+  lastLines,
+  neutralizeCommands,
+  registryIn,
+  runWithRetries,
+  timeoutSentence,
+  type CommandResult
+} from '../../src/docker.js'
 
 const policy = { attempts: 3, baseDelayMs: 100, maxDelayMs: 1000 }
 
@@ -57,5 +70,56 @@ describe('describeArgs / lastLines', () => {
   it('keeps the last lines, where the cause is', () => {
     expect(lastLines('a\n\nb\nc\nd\n', 2)).toBe('c | d')
     expect(lastLines('')).toBe('(no output)')
+  })
+})
+
+describe('bounds', () => {
+  it('a registry operation is bounded by registry-timeout, others by the default, unless the command says', () => {
+    expect(boundOf({ retry: { ...policy, timeoutSeconds: 7 } })).toEqual({ seconds: 7, input: 'registry-timeout' })
+    expect(boundOf({})).toEqual(DEFAULT_TIMEOUT)
+    expect(boundOf({ retry: policy, timeout: { seconds: 3, input: 'verify-timeout' } })).toEqual({ seconds: 3, input: 'verify-timeout' })
+  })
+
+  it('names the registry the command talks to and the input', () => {
+    expect(registryIn(['buildx', 'imagetools', 'inspect', '--raw', 'localhost:5999/e2e/x:t'])).toBe('localhost:5999')
+    expect(registryIn(['buildx', 'imagetools', 'create', '--tag', 'ghcr.io/o/x:t', 'ghcr.io/o/x@sha256:ab'])).toBe('ghcr.io')
+    expect(registryIn(['image', 'rm', 'x'])).toBeUndefined()
+    expect(timeoutSentence(['push', 'localhost:5999/x:t'], { seconds: 5, input: 'registry-timeout' })).toBe(
+      'no answer from localhost:5999 within 5 s (input "registry-timeout"): the registry accepted the connection and did not answer; check that localhost:5999 is up; raise "registry-timeout" if it needs longer'
+    )
+  })
+
+  it('kills the whole process group when a command runs past its bound', async () => {
+    // `sh` stands in for the docker binary: a child that starts a grandchild, as buildx starts its plugin
+    const sh = createDocker('sh')
+    const started = Date.now()
+    const result = await sh.run(['-c', 'sleep 30 & echo $!; wait'], { silent: true, allowFailure: true, timeout: { seconds: 1, input: 'verify-timeout' } })
+    expect(Date.now() - started).toBeLessThan(10_000)
+    expect(result.timedOut).toEqual({ seconds: 1, input: 'verify-timeout' })
+    // the grandchild held the output pipe open: the run ended in about a second only because it was killed too
+    const grandchild = Number(result.stdout.trim())
+    await new Promise(resolve => setTimeout(resolve, 200))
+    const state = await readFile(`/proc/${grandchild}/stat`, 'utf8').then(
+      stat => stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3),
+      () => 'gone'
+    )
+    expect(['gone', 'Z']).toContain(state)
+  })
+
+  it('says which command was killed and why, and retries it as a transient fault', async () => {
+    const timedOut = { exitCode: 137, stdout: '', stderr: 'timed out', timedOut: { seconds: 2, input: 'registry-timeout' } }
+    const s = scripted([timedOut])
+    await expect(runWithRetries(s.once, ['push', 'localhost:5999/x:t'], { retry: policy }, s.sleep)).rejects.toThrow(
+      'docker push localhost:5999/x:t was killed after 3 attempts: no answer from localhost:5999 within 2 s (input "registry-timeout")'
+    )
+    expect(s.calls).toHaveLength(3)
+  })
+})
+
+describe('neutralizeCommands', () => {
+  it('makes a workflow command from a command\'s output inert', () => {
+    expect(neutralizeCommands('::set-output name=x::y')).toBe('| ::set-output name=x::y')
+    expect(neutralizeCommands('  ::error::boom')).toBe('|   ::error::boom')
+    expect(neutralizeCommands('#5 [linux/amd64 2/3] RUN echo ::x')).toBe('#5 [linux/amd64 2/3] RUN echo ::x')
   })
 })

@@ -2,7 +2,7 @@ import { describe, expect, it } from '@jest/globals'
 import { FakeDocker } from '../../__fixtures__/fake-docker.js'
 import { fixture } from '../../__fixtures__/fixtures.js'
 import { InputError } from '../../src/input.js'
-import { logInAll, loginArgs, loginTo, parseLogins, readLogins } from '../../src/login.js'
+import { logInAll, loginArgs, loginTo, maskPasswordLines, parseLogins, readLogins } from '../../src/login.js'
 import { NO_RETRY } from '../../src/retry.js'
 
 const PASSWORD = 'pa55-word-never-printed'
@@ -52,7 +52,8 @@ describe('readLogins', () => {
       'logins',
       /registry "localhost:5001" is given twice: log in to each registry once$/
     ],
-    ['invalid YAML', { logins: `- registry: x\n  password: [${PASSWORD}\n` }, 'logins', /^input "logins": is not valid YAML \(line \d+\): write a list of/],
+    ['invalid YAML', { logins: `- registry: [x\n  username: u\n  password: ${PASSWORD}\n` }, 'logins', /^input "logins": is not valid YAML \(line \d+\): write a list of/],
+    ['a password YAML would read as a list', { logins: `- registry: x\n  username: u\n  password: [${PASSWORD}\n` }, 'logins', /^input "logins": the password on line 3 would be read by YAML as something else than written: quote it/],
     ['not a list', { logins: `registry: x\nusername: u\npassword: ${PASSWORD}\n` }, 'logins', /is not a YAML list: write one "- registry: HOST" entry/],
     ['an entry that is not a mapping', { logins: '- localhost:5001\n' }, 'logins', /entry 1 is not a mapping of registry, username, password/],
     ['an entry without registry', { logins: `- username: u\n  password: ${PASSWORD}\n` }, 'logins', /entry 1 has no registry: give the registry host/],
@@ -93,6 +94,48 @@ describe('docker login', () => {
     await expect(loginTo(docker, { ...login, registry: 'localhost:5999' }, NO_RETRY)).rejects.toThrow(
       /^login to localhost:5999 failed: .*connection refused: check the registry host in input "registry" \(or "logins"\) and that the registry is up$/
     )
+  })
+})
+
+describe('logins YAML: passwords YAML would alter', () => {
+  const entry = (password: string): string => `- registry: ghcr.io\n  username: u\n  password: ${password}\n`
+  it.each([
+    ['a tag', '!secret-value'],
+    ['an anchor', '&anchor-value'],
+    ['an alias', '*alias-value'],
+    ['a comment', 'pass #word-value'],
+    ['a leading %', '%percent-value'],
+    ['a leading @', '@at-value'],
+    ['a leading backtick', '`tick-value']
+  ])('refuses %s, naming the fix and never the line', (_what, password) => {
+    const error = (() => {
+      try {
+        parseLogins(entry(password))
+      } catch (e) {
+        return e as Error
+      }
+      throw new Error('accepted')
+    })()
+    expect(error.message).toMatch(/^input "logins": the password on line 3 would be read by YAML as something else than written: quote it \(password: 'the password'.*\$\{\{ toJSON\(secrets\.NAME\) \}\}$/)
+    expect(error.message).not.toContain(password.replace(/^[!&*%@`]/, ''))
+  })
+
+  it('takes quoted passwords, and # inside a word, as written', () => {
+    expect(parseLogins(entry("'!not-a-tag #x'"))[0]?.password).toBe('!not-a-tag #x')
+    expect(parseLogins(entry('"%x"'))[0]?.password).toBe('%x')
+    expect(parseLogins(entry('a#b'))[0]?.password).toBe('a#b')
+  })
+
+  it('masks every password line as written, before parsing', () => {
+    const masked: string[] = []
+    maskPasswordLines(`${entry("'quoted pw'")}- registry: r2\n  username: u\n  password: plain #c\n`, s => masked.push(s))
+    expect(masked).toEqual(expect.arrayContaining(["'quoted pw'", 'quoted pw', 'plain #c', 'plain']))
+  })
+
+  it('readLogins masks the password input before anything reads it', () => {
+    const masked: string[] = []
+    readLogins(reader({ username: 'u', password: ' pw ' }), s => masked.push(s))
+    expect(masked).toEqual(expect.arrayContaining([' pw ', 'pw']))
   })
 })
 

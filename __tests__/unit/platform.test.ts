@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals'
-import { archTagSuffix, formatPlatform, parsePlatform, samePlatform } from '../../src/platform.js'
+import { archTagSuffix, formatPlatform, parsePlatform, platformKey, samePlatform } from '../../src/platform.js'
 
 describe('parsePlatform', () => {
   it.each([
@@ -11,7 +11,14 @@ describe('parsePlatform', () => {
     ['x86_64', 'linux/amd64'],
     ['ppc64el', 'linux/ppc64le'],
     ['linux/armhf', 'linux/arm/v7'],
-    [' linux/s390x ', 'linux/s390x']
+    [' linux/s390x ', 'linux/s390x'],
+    ['linux/arm64/v8', 'linux/arm64'],
+    ['linux/aarch64/v8', 'linux/arm64'],
+    ['linux/amd64/v1', 'linux/amd64'],
+    ['linux/amd64/v3', 'linux/amd64/v3'],
+    ['linux/arm', 'linux/arm/v7'],
+    ['linux/armel', 'linux/arm/v6'],
+    ['i386', 'linux/386']
   ])('%s → %s', (text, expected) => {
     expect(formatPlatform(parsePlatform(text))).toBe(expected)
   })
@@ -44,6 +51,13 @@ describe('archTagSuffix', () => {
 describe('samePlatform', () => {
   it('treats arm64 and arm64/v8 as one platform', () => {
     expect(samePlatform(parsePlatform('linux/arm64'), parsePlatform('linux/arm64/v8'))).toBe(true)
+  })
+  it('treats arm and arm/v7, amd64 and amd64/v1 as one platform', () => {
+    expect(samePlatform({ os: 'linux', architecture: 'arm' }, parsePlatform('linux/arm/v7'))).toBe(true)
+    expect(samePlatform({ os: 'linux', architecture: 'amd64', variant: 'v1' }, parsePlatform('linux/amd64'))).toBe(true)
+  })
+  it('keys index entries by the normalized spelling', () => {
+    expect(platformKey({ os: 'linux', architecture: 'arm64', variant: 'v8' })).toBe('linux/arm64')
   })
   it('tells arm/v6 from arm/v7', () => {
     expect(samePlatform(parsePlatform('linux/arm/v6'), parsePlatform('linux/arm/v7'))).toBe(false)

@@ -2,21 +2,19 @@ import { describe, expect, it } from '@jest/globals'
 import {
   copyByDigest,
   explainRegistryFailure,
-  indexTagArgs,
-  moveTags,
   parsePushDigest,
-  plannedMoves,
-  registryOf,
   repositoryIn,
   stageIndex,
-  STAGING_TAG
+  stagingTag
 } from '../../src/publish.js'
 import { DockerCommandError } from '../../src/docker.js'
+import { registryOf } from '../../src/reference.js'
 import { NO_RETRY } from '../../src/retry.js'
 import { FakeDocker } from '../../__fixtures__/fake-docker.js'
 
+const STAGING_TAG = 'go-build-action-staging-1-1-abcdef'
+
 const D = `sha256:${'a'.repeat(64)}`
-const P = { 'linux/amd64': `sha256:${'1'.repeat(64)}`, 'linux/s390x': `sha256:${'2'.repeat(64)}` }
 
 describe('parsePushDigest', () => {
   it('reads the digest docker push reports last', () => {
@@ -26,16 +24,11 @@ describe('parsePushDigest', () => {
   })
 })
 
-describe('plannedMoves / indexTagArgs', () => {
-  it('lists every reference per repository', () => {
-    expect(plannedMoves(['r1', 'r2'], ['t', 'latest'], { 'linux/amd64': 't-amd64' })).toEqual({
-      index: ['r1:t', 'r1:latest', 'r2:t', 'r2:latest'],
-      platforms: { 'linux/amd64': ['r1:t-amd64', 'r2:t-amd64'] }
-    })
-  })
-
-  it('moves all index tags of a repository in one imagetools create', () => {
-    expect(indexTagArgs('r', D, ['t', 'v1.2.3'])).toEqual(['buildx', 'imagetools', 'create', '--tag', 'r:t', '--tag', 'r:v1.2.3', `r@${D}`])
+describe('stagingTag', () => {
+  it('is one of its own per run, attempt and job', () => {
+    expect(stagingTag({ GITHUB_RUN_ID: '123', GITHUB_RUN_ATTEMPT: '2' }, () => 0.5)).toBe('go-build-action-staging-123-2-i00000')
+    expect(stagingTag({}, () => 0)).toBe('go-build-action-staging-local-1-000000')
+    expect(stagingTag({ GITHUB_RUN_ID: '1' })).not.toBe(stagingTag({ GITHUB_RUN_ID: '1' }))
   })
 })
 
@@ -89,60 +82,6 @@ describe('copyByDigest', () => {
     const docker = new FakeDocker().on(['buildx'], {})
     await copyByDigest(docker, 'r1', D, ['r1'], NO_RETRY)
     expect(docker.calls).toHaveLength(0)
-  })
-})
-
-describe('moveTags', () => {
-  it('with buildx 0.13: pulls each platform manifest by digest, tags and pushes it, then moves the index tags', async () => {
-    const docker = new FakeDocker()
-      .on(['buildx', 'imagetools', 'create', '--help'], { stdout: 'Usage: docker buildx imagetools create [OPTIONS]\n  -t, --tag' })
-      .on(['buildx', 'imagetools', 'create'], {})
-      .on(['pull'], {})
-      .on(['tag'], {})
-      .on(['push'], args => ({ stdout: `${args[1]}: digest: ${args[1]?.endsWith('amd64') ? P['linux/amd64'] : P['linux/s390x']} size: 673` }))
-    const created = await moveTags(docker, { digest: D, repositories: ['r'] }, ['t'], { 'linux/amd64': 't-amd64', 'linux/s390x': 't-s390x' }, P, NO_RETRY)
-    expect(docker.calls.map(c => c.args).slice(1)).toEqual([
-      ['pull', '--quiet', `r@${P['linux/amd64']}`],
-      ['tag', `r@${P['linux/amd64']}`, 'r:t-amd64'],
-      ['push', 'r:t-amd64'],
-      ['pull', '--quiet', `r@${P['linux/s390x']}`],
-      ['tag', `r@${P['linux/s390x']}`, 'r:t-s390x'],
-      ['push', 'r:t-s390x'],
-      ['buildx', 'imagetools', 'create', '--tag', 'r:t', `r@${D}`]
-    ])
-    expect(created).toEqual(['r:t-amd64', 'r:t-s390x'])
-  })
-
-  it('stops when the engine pushed a rewritten manifest instead of the platform manifest', async () => {
-    const docker = new FakeDocker()
-      .on(['buildx', 'imagetools', 'create', '--help'], { stdout: '' })
-      .on(['pull'], {})
-      .on(['tag'], {})
-      .on(['push'], { stdout: `t-amd64: digest: sha256:${'9'.repeat(64)} size: 525` })
-    await expect(moveTags(docker, { digest: D, repositories: ['r'] }, ['t'], { 'linux/amd64': 't-amd64' }, P, NO_RETRY)).rejects.toThrow(
-      /^r:t-amd64 was pushed as sha256:9+, not as the platform manifest sha256:1+: this engine rewrites manifests on push/
-    )
-    expect(docker.calls.some(c => c.args.includes('r:t'))).toBe(false)
-  })
-
-  it('with a buildx that has --prefer-index: one imagetools create per platform tag, nothing local', async () => {
-    const docker = new FakeDocker()
-      .on(['buildx', 'imagetools', 'create', '--help'], { stdout: '      --prefer-index   When only a single source is specified...' })
-      .on(['buildx', 'imagetools', 'create'], {})
-    const created = await moveTags(docker, { digest: D, repositories: ['r'] }, ['t'], { 'linux/amd64': 't-amd64' }, P, NO_RETRY)
-    expect(docker.calls.map(c => c.args).slice(1)).toEqual([
-      ['buildx', 'imagetools', 'create', '--prefer-index=false', '--tag', 'r:t-amd64', `r@${P['linux/amd64']}`],
-      ['buildx', 'imagetools', 'create', '--tag', 'r:t', `r@${D}`]
-    ])
-    expect(created).toEqual([])
-  })
-
-  it('moves no tag when a planned platform has no manifest in the index', async () => {
-    const docker = new FakeDocker().on(['buildx', 'imagetools', 'create', '--help'], { stdout: '' })
-    await expect(moveTags(docker, { digest: D, repositories: ['r'] }, ['t'], { 'linux/arm64': 't-arm64' }, P, NO_RETRY)).rejects.toThrow(
-      'the index has no manifest for linux/arm64, so r:t-arm64 cannot be published'
-    )
-    expect(docker.calls).toHaveLength(1)
   })
 })
 

@@ -24,6 +24,8 @@ describe('classifyFailure', () => {
     ['failed commit on ref "layer-sha256:x": unexpected EOF', 'transient', 'unexpected EOF'],
     ['net/http: TLS handshake timeout', 'transient', 'timeout'],
     ['context deadline exceeded', 'transient', 'timeout'],
+    ['dial tcp 10.0.0.1:443: i/o timeout', 'transient', 'timeout'],
+    ['ERROR: localhost:5000/e2e/timeouts-x:timeouts: not found', 'not-found', 'not found'],
     ['denied: requested access to the resource is denied', 'auth', 'access denied'],
     ['unexpected status: 403 Forbidden', 'auth', 'access denied'],
     ['manifest unknown: manifest unknown', 'not-found', 'not found'],

@@ -1,5 +1,6 @@
 import { describe, expect, it } from '@jest/globals'
 import { InputError, readSettings, splitList, validateRepository, validateTag } from '../../src/settings.js'
+import { formatPlatform } from '../../src/platform.js'
 
 const reader =
   (inputs: Record<string, string>) =>
@@ -62,12 +63,26 @@ describe('readSettings', () => {
       reader({
         images: 'localhost:5000/a\nlocalhost:5001/b, localhost:5000/a',
         tags: 'x,y\n# a comment\ny',
-        platforms: 'linux/arm64\nlinux/amd64,linux/arm64'
+        platforms: 'linux/arm64\nlinux/amd64'
       })
     )
     expect(settings.images).toEqual(['localhost:5000/a', 'localhost:5001/b'])
     expect(settings.tagging.extraTags).toEqual(['x', 'y'])
     expect(settings.platforms.map(p => p.architecture)).toEqual(['arm64', 'amd64'])
+  })
+
+  it('normalizes platforms the way containerd does', () => {
+    const settings = readSettings(reader({ ...minimal, platforms: 'linux/amd64/v1,linux/aarch64/v8,linux/arm,armel,linux/ppc64el' }))
+    expect(settings.platforms.map(formatPlatform)).toEqual(['linux/amd64', 'linux/arm64', 'linux/arm/v7', 'linux/arm/v6', 'linux/ppc64le'])
+  })
+
+  it.each([
+    ['linux/arm64,linux/arm64/v8', /^input "platforms": "linux\/arm64" and "linux\/arm64\/v8" both name linux\/arm64: give each platform once$/],
+    ['linux/arm,linux/arm/v7', /"linux\/arm" and "linux\/arm\/v7" both name linux\/arm\/v7/],
+    ['linux/amd64,x86_64', /"linux\/amd64" and "x86_64" both name linux\/amd64/],
+    ['linux/s390x,linux/s390x', /"linux\/s390x" is given twice: give each platform once/]
+  ])('refuses %s: one platform spelled twice', (platforms, message) => {
+    expect(() => readSettings(reader({ ...minimal, platforms }))).toThrow(message)
   })
 
   it('reads build args one per line, values may hold = and spaces', () => {

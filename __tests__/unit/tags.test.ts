@@ -2,9 +2,8 @@ import { describe, expect, it } from '@jest/globals'
 import { FakeDocker } from '../../__fixtures__/fake-docker.js'
 import { fixture } from '../../__fixtures__/fixtures.js'
 import { parsePlatform } from '../../src/platform.js'
-import { plannedMoves } from '../../src/publish.js'
 import { runWithRetries, type RunOptions } from '../../src/docker.js'
-import { isNotFound, referenceExists, RegistryQueryError } from '../../src/registry.js'
+import { isNotFound, referenceExists, RegistryQueryError, sha256Digest } from '../../src/registry.js'
 import { InputError, readSettings } from '../../src/settings.js'
 import {
   buildTime,
@@ -88,6 +87,7 @@ describe('planTags: real-world tags', () => {
         'linux/s390x': `${tag}-s390x`
       },
       push: true,
+      seen: { [`localhost:5000/go-build:${tag}`]: '' },
       labels: {
         'org.opencontainers.image.version': tag,
         'org.opencontainers.image.created': '2025-11-23T07:21:00.000Z',
@@ -191,7 +191,7 @@ describe('planTags: rebuilds', () => {
     const docker = registryHolding(`${IMAGE}:${TAG}`, `${other}:${TAG}-1`)
     const plan = await planTags(docker, settings({ rebuild: 'suffix' }, [IMAGE, other]), V, dispatch, NOW)
     expect(plan.tag).toBe(`${TAG}-2`)
-    expect(plannedMoves([IMAGE, other], plan.indexTags, plan.platformTags).index).toEqual([`${IMAGE}:${TAG}-2`, `${other}:${TAG}-2`])
+    expect(plan.seen).toEqual({ [`${IMAGE}:${TAG}-2`]: '', [`${other}:${TAG}-2`]: '' })
   })
 
   it('suffix: keeps TAG when it is new', async () => {
@@ -219,6 +219,63 @@ describe('planTags: rebuilds', () => {
     const planned = planTags(docker, settings(), V, dispatch, NOW)
     await expect(planned).rejects.toThrow(RegistryQueryError)
     await expect(planTags(docker, settings(), V, dispatch, NOW)).rejects.toThrow(message)
+  })
+})
+
+describe('planTags: completing an unfinished publish of the same build', () => {
+  const TAG = '1.25.4-llvm18.1.8-k8s1.34.1'
+  const F = `sha256:${'f'.repeat(64)}`
+  const amd64 = `sha256:${'1'.repeat(64)}`
+  const arm64 = `sha256:${'2'.repeat(64)}`
+  const index = (fingerprint: string): string =>
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: 'application/vnd.oci.image.index.v1+json',
+      manifests: [
+        { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: amd64, size: 1, platform: { os: 'linux', architecture: 'amd64' } },
+        { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: arm64, size: 1, platform: { os: 'linux', architecture: 'arm64' } }
+      ],
+      annotations: { 'io.go-build.fingerprint': fingerprint }
+    })
+  const other = 'localhost:5001/mirror/go-build'
+  const TWO = ['linux/amd64', 'linux/arm64'].map(p => parsePlatform(p))
+
+  /** The first repository holds TAG (an index with `fingerprint`) and, per `archTags`, its TAG-ARCH; the other nothing. */
+  function halfPublished(fingerprint: string, archTags: Record<string, string>): FakeDocker {
+    const raw = index(fingerprint)
+    const digest = sha256Digest(raw)
+    return new FakeDocker().on(['buildx', 'imagetools', 'inspect', '--raw'], args => {
+      const ref = args[4] ?? ''
+      if (ref === `${IMAGE}:${TAG}` || ref === `${IMAGE}@${digest}`) return { stdout: raw }
+      const arch = /-(amd64|arm64)$/.exec(ref)?.[1]
+      if (ref.startsWith(`${IMAGE}:`) && arch && archTags[arch]) return { stdout: archTags[arch] }
+      return { exitCode: 1, stderr: `ERROR: ${ref}: not found\n` }
+    })
+  }
+
+  it('suffix: TAG whose index carries this fingerprint, missing in a repository, is completed, not skipped for TAG-1', async () => {
+    const docker = halfPublished(F, {})
+    const plan = await planTags(docker, { ...settings({ rebuild: 'suffix' }, [IMAGE, other], TWO), fingerprint: F }, V, dispatch, NOW)
+    expect(plan.tag).toBe(TAG)
+    expect(plan.seen).toEqual({ [`${IMAGE}:${TAG}`]: sha256Digest(index(F)), [`${other}:${TAG}`]: '' })
+  })
+
+  it('suffix: a TAG of another build (another fingerprint) is skipped for TAG-1', async () => {
+    const docker = halfPublished(`sha256:${'e'.repeat(64)}`, {})
+    const plan = await planTags(docker, { ...settings({ rebuild: 'suffix' }, [IMAGE, other], TWO), fingerprint: F }, V, dispatch, NOW)
+    expect(plan.tag).toBe(`${TAG}-1`)
+  })
+
+  it('fail: an unfinished publish of this build is completed rather than refused', async () => {
+    const docker = halfPublished(F, {})
+    const plan = await planTags(docker, { ...settings({ rebuild: 'fail' }, [IMAGE, other], TWO), fingerprint: F }, V, dispatch, NOW)
+    expect(plan.tag).toBe(TAG)
+  })
+
+  it('a complete publish of this build (every repository, every TAG-ARCH) is not taken over', async () => {
+    const docker = halfPublished(F, {})
+    const plan = await planTags(docker, { ...settings({ rebuild: 'suffix', platformTags: false }, [IMAGE], TWO), fingerprint: F }, V, dispatch, NOW)
+    expect(plan.tag).toBe(`${TAG}-1`)
   })
 })
 
@@ -296,6 +353,11 @@ describe('sanitizeTag / shouldPush', () => {
     ['auto', 'pull_request', false],
     ['auto', 'pull_request_target', false],
     ['auto', 'push', true],
+    ['auto', 'issue_comment', false],
+    ['auto', 'workflow_run', false],
+    ['auto', '', false],
+    ['auto', 'merge_group', true],
+    ['auto', 'schedule', true],
     ['auto', 'release', true],
     ['true', 'pull_request', true],
     ['false', 'push', false]

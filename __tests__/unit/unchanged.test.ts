@@ -28,6 +28,7 @@ function plan(over: Partial<TagPlan> = {}): TagPlan {
     indexTags: [`${TAG}-2`],
     platformTags: Object.fromEntries(FOUR.map(p => [`${p.os}/${p.architecture}`, `${TAG}-2-${p.architecture}`])),
     push: true,
+    seen: {},
     labels: {},
     annotations: {},
     previous: { tag: `${TAG}-1`, reference: `${IMAGE}:${TAG}-1`, manifest: indexWith(FP) },

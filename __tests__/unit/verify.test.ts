@@ -111,8 +111,8 @@ describe('verifyStagedIndex', () => {
 
 describe('the verify command', () => {
   it('overrides the entrypoint so any image can run it', () => {
-    expect(verifyCommandArgs('r:staging', parsePlatform('linux/arm64'), ['go', 'version'])).toEqual([
-      'run', '--rm', '--quiet', '--pull', 'never', '--platform', 'linux/arm64', '--entrypoint', 'go', 'r:staging', 'version'
+    expect(verifyCommandArgs('r:staging', parsePlatform('linux/arm64'), ['go', 'version'], 'v1')).toEqual([
+      'run', '--rm', '--quiet', '--name', 'v1', '--pull', 'never', '--network', 'none', '--platform', 'linux/arm64', '--entrypoint', 'go', 'r:staging', 'version'
     ])
   })
 
@@ -128,7 +128,7 @@ describe('the verify command', () => {
         ? { exitCode: 1, stderr: args.includes('linux/arm64') ? 'exec format error' : 'go: not found' }
         : { stdout: 'go version go1.19.8\n' }
     )
-    await expect(runVerifyCommand(docker, 'r:s', four, ['go', 'version'], false)).rejects.toThrow(
+    await expect(runVerifyCommand(docker, 'r:s', four, ['go', 'version'], false, 300)).rejects.toThrow(
       /^input "verify-command" failed on 2 of 4 platform\(s\), so no tag moved: linux\/arm64: the image does not run here.*; linux\/s390x: the verify command exited 1: go: not found; the command must exit 0 in every platform's image: fix the image, or change "verify-command"$/
     )
     expect(docker.calls).toHaveLength(4)
@@ -136,7 +136,7 @@ describe('the verify command', () => {
 
   it('says a cause that every platform shares once, naming the platforms', async () => {
     const docker = new FakeDocker().on(['run'], { exitCode: 1, stderr: "docker: exit status 1\nRun 'docker run --help' for more information\n" })
-    await expect(runVerifyCommand(docker, 'r:s', four.slice(0, 2), ['false'], false)).rejects.toThrow(
+    await expect(runVerifyCommand(docker, 'r:s', four.slice(0, 2), ['false'], false, 300)).rejects.toThrow(
       /^input "verify-command" failed on 2 of 2 platform\(s\), so no tag moved: linux\/amd64, linux\/arm64: the verify command exited 1: docker: exit status 1; the command/
     )
   })
@@ -147,14 +147,24 @@ describe('the verify command', () => {
       'docker: Error response from daemon: failed to create task for container: failed to create shim task: OCI runtime create failed: runc create failed: unable to start container process: exec: "no-such-binary": executable file not found in $PATH: unknown.\n' +
       "Run 'docker run --help' for more information\n"
     const docker = new FakeDocker().on(['run'], { exitCode: 127, stderr })
-    await expect(runVerifyCommand(docker, 'r:s', four.slice(0, 2), ['no-such-binary', '--version'], false)).rejects.toThrow(
+    await expect(runVerifyCommand(docker, 'r:s', four.slice(0, 2), ['no-such-binary', '--version'], false, 300)).rejects.toThrow(
       'input "verify-command" failed on 2 of 2 platform(s), so no tag moved: linux/amd64, linux/arm64: "no-such-binary" is not in the image (executable file not found): install it in the image, or change "verify-command"'
     )
   })
 
+  it('names the timeout input when the command is killed', async () => {
+    const docker = new FakeDocker().on(['run'], { exitCode: 137, timedOut: { seconds: 5, input: 'verify-timeout' } }).on(['rm'], {})
+    await expect(runVerifyCommand(docker, 'r:s', four.slice(0, 1), ['sleep', 'infinity'], false, 5)).rejects.toThrow(
+      'linux/amd64: the verify command did not finish within 5 s and was killed (input "verify-timeout"): make it end sooner, or raise "verify-timeout"'
+    )
+    expect(docker.calls[0]?.options.timeout).toEqual({ seconds: 5, input: 'verify-timeout' })
+    // killing the CLI leaves the container running: it is removed by name
+    expect(docker.calls[1]?.args).toEqual(['rm', '--force', docker.calls[0]?.args[4]])
+  })
+
   it('returns what each platform printed', async () => {
     const docker = new FakeDocker().on(['run'], args => ({ stdout: `ran ${args[args.indexOf('--platform') + 1]}\n` }))
-    await expect(runVerifyCommand(docker, 'r@sha256:x', four.slice(0, 2), ['true'], true)).resolves.toEqual({
+    await expect(runVerifyCommand(docker, 'r@sha256:x', four.slice(0, 2), ['true'], true, 300)).resolves.toEqual({
       'linux/amd64': 'ran linux/amd64',
       'linux/arm64': 'ran linux/arm64'
     })

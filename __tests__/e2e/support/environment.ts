@@ -8,6 +8,7 @@ import * as http from 'node:http'
 import * as path from 'node:path'
 import { promisify } from 'node:util'
 import { repoRoot } from '../../../scripts/run-action.mjs'
+import { STAGING_TAG_PREFIX } from '../../../src/publish.js'
 
 const execFileAsync = promisify(execFile)
 
@@ -99,6 +100,12 @@ export async function registryTags(repository: string, auth?: { user: string; pa
   if (response.status !== 200) throw new Error(`tags/list of ${repository}: HTTP ${response.status}`)
   const body = JSON.parse(response.body) as { tags?: string[] | null }
   return [...(body.tags ?? [])].sort()
+}
+
+/** A repository's tags split into the published ones and this action's staging tags (one per run, see publish.ts). */
+export function splitStaging(tags: readonly string[]): { published: string[]; staging: string[] } {
+  const staging = tags.filter(t => t.startsWith(`${STAGING_TAG_PREFIX}-`))
+  return { published: tags.filter(t => !staging.includes(t)), staging }
 }
 
 /**

@@ -6,11 +6,13 @@
 import * as http from 'node:http'
 import type { AddressInfo } from 'node:net'
 
-export type Fault = { status: number; retryAfter?: number } | 'reset'
+export type Fault = { status: number; retryAfter?: number } | 'reset' | 'hang'
 
 export interface FaultRule {
   method?: string
   path: RegExp
+  /** A further test on the request (may keep state: it is asked once per request that matches method and path). */
+  select?: (method: string, path: string) => boolean
   /** How many matching requests fail; Infinity for a persistent fault. */
   times: number
   fault: Fault
@@ -19,7 +21,7 @@ export interface FaultRule {
 export interface LoggedRequest {
   method: string
   path: string
-  status: number | 'reset'
+  status: number | 'reset' | 'hang'
 }
 
 export class FaultProxy {
@@ -62,9 +64,16 @@ export class FaultProxy {
   private handle(req: http.IncomingMessage, res: http.ServerResponse): void {
     const method = req.method ?? 'GET'
     const path = req.url ?? '/'
-    const rule = this.rules.find(r => (!r.method || r.method === method) && r.path.test(path) && this.failed(r) < r.times)
+    const rule = this.rules.find(
+      r => (!r.method || r.method === method) && r.path.test(path) && (!r.select || r.select(method, path)) && this.failed(r) < r.times
+    )
     if (rule) {
       this.hits.set(rule, this.failed(rule) + 1)
+      if (rule.fault === 'hang') {
+        this.log.push({ method, path, status: 'hang' })
+        req.resume()
+        return
+      }
       if (rule.fault === 'reset') {
         this.log.push({ method, path, status: 'reset' })
         req.socket.destroy()
@@ -93,3 +102,37 @@ export class FaultProxy {
     req.pipe(upstream)
   }
 }
+
+/** `PUT /v2/NAME/manifests/TAG` → `NAME:TAG` for a tag write (not a digest, not the action's staging tag). */
+export function tagWritten(method: string, path: string): string | undefined {
+  const match = /^\/v2\/(.+)\/manifests\/([^/?]+)$/.exec(path)
+  if (method !== 'PUT' || !match || match[2]!.startsWith('sha256:') || match[2]!.startsWith('go-build-action-staging-')) return undefined
+  return `${match[1]}:${match[2]}`
+}
+
+/**
+ * A rule that fails every write of the n-th distinct tag a client writes through the proxy (counting from when
+ * the rule is made; digests and staging tags do not count), persistently: the n-th tag move fails, retries too.
+ */
+export function failNthTagMove(n: number, fault: Fault): FaultRule & { written: string[] } {
+  const written: string[] = []
+  return {
+    written,
+    method: 'PUT',
+    path: /\/manifests\//,
+    times: Infinity,
+    fault,
+    select: (method, path) => {
+      const tag = tagWritten(method, path)
+      if (tag === undefined) return false
+      if (!written.includes(tag)) written.push(tag)
+      return written.indexOf(tag) === n - 1
+    }
+  }
+}
+
+/**
+ * A rule that holds every matching request open without ever answering (a registry that accepts the connection
+ * and never replies); the connections are closed when the proxy stops.
+ */
+export const HANG: Fault = 'hang'

@@ -1,0 +1,217 @@
+/**
+ * Publishing as a transaction, for real, on both runner paths: the action publishes through the fault proxy in
+ * front of the local registry, into two repositories, and the proxy fails the n-th tag move persistently, for
+ * every n. Each time: the run fails, its `moves` output and summary list exactly the references that moved, the
+ * ones that held something before are put back, the ones it created still hold its content, and the next run
+ * completes the publish. Everything is checked from the registry's side.
+ */
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals'
+import type { ActionRun } from '../../scripts/run-action.mjs'
+import { failNthTagMove, FaultProxy, tagWritten } from './support/fault-proxy.js'
+import { copyOnlyContext, expectSucceeded, registryManifest, registryTags, requireEnvironment } from './support/environment.js'
+import { describeEachPath, runOnPath, type BuilderPath } from './support/paths.js'
+
+const MINUTES = 60_000
+const TAG = 'tx'
+/** Two platforms, one written with the variant BuildKit leaves out of the index (normalized to linux/arm64). */
+const PLATFORMS = 'linux/amd64,linux/arm64/v8'
+const ARCHES = ['amd64', 'arm64']
+/** Tag moves of one run into two repositories: 2 × (2 per-platform tags + 1 index tag). */
+const MOVES = 6
+
+interface MoveReport {
+  reference: string
+  previous: string
+  digest: string
+  now: string
+  outcome: string
+}
+
+beforeAll(requireEnvironment, MINUTES)
+
+/** What `reference` holds, read straight from the registry behind the proxy ('' when there is no such tag). */
+async function held(reference: string): Promise<string> {
+  const served = await registryManifest(reference.replace(/^localhost:\d+\//, 'localhost:5000/'))
+  return served.status === 200 ? (served.digest ?? '') : ''
+}
+
+/** The index TAG holds in a repository: its platform → digest entries. */
+async function indexEntries(reference: string): Promise<Record<string, string>> {
+  const served = await registryManifest(reference.replace(/^localhost:\d+\//, 'localhost:5000/'))
+  const index = JSON.parse(served.body) as { manifests: Array<{ digest: string; platform?: { os: string; architecture: string } }> }
+  return Object.fromEntries(
+    index.manifests.filter(m => m.platform && m.platform.os !== 'unknown').map(m => [m.platform!.architecture, m.digest])
+  )
+}
+
+/** Every tag the run publishes holds what it should: TAG the run's index, TAG-ARCH that index's entries. */
+async function expectComplete(repositories: readonly string[], digest: string): Promise<void> {
+  for (const repository of repositories) {
+    expect(await held(`${repository}:${TAG}`)).toBe(digest)
+    const entries = await indexEntries(`${repository}:${TAG}`)
+    expect(Object.keys(entries).sort()).toEqual(ARCHES)
+    for (const arch of ARCHES) expect(await held(`${repository}:${TAG}-${arch}`)).toBe(entries[arch])
+  }
+}
+
+describeEachPath('publishing as a transaction', (builderPath: BuilderPath) => {
+  const proxy = new FaultProxy(5000)
+  let context: string
+
+  /** Reproducible content: the same epoch gives the same index, another epoch other content. */
+  const publish = (images: readonly string[], epoch: string): Promise<ActionRun> =>
+    runOnPath(builderPath, {
+      cwd: context,
+      inputs: {
+        images: images.join('\n'),
+        'tag-template': TAG,
+        platforms: PLATFORMS,
+        rebuild: 'overwrite',
+        'build-args': `SOURCE_DATE_EPOCH=${epoch}`,
+        provenance: 'false',
+        'retry-attempts': '2',
+        'retry-delay': '0.1'
+      }
+    })
+
+  beforeAll(async () => {
+    context = await copyOnlyContext()
+    await proxy.start()
+  }, MINUTES)
+  afterAll(() => proxy.stop())
+
+  /** A repository name of its own; behind the proxy once it listens (its port is known only then). */
+  const fresh = (what: string): string => `e2e/tx-${what}-${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`
+  const behindProxy = (names: readonly string[]): string[] => names.map(name => `${proxy.host}/${name}`)
+
+  it('publishes linux/arm64/v8 as linux/arm64: TAG-arm64 is the index entry, platform-digests keyed linux/arm64', async () => {
+    const repositories = behindProxy([fresh('arm64v8-a'), fresh('arm64v8-b')])
+    const run = await publish(repositories, '1')
+    expectSucceeded(run)
+    expect(Object.keys(JSON.parse(run.outputs['platform-digests']!) as object).sort()).toEqual(['linux/amd64', 'linux/arm64'])
+    await expectComplete(repositories, run.outputs.digest!)
+    const moves = JSON.parse(run.outputs.moves!) as MoveReport[]
+    expect(moves.map(m => m.outcome)).toEqual(Array(MOVES).fill('moved'))
+  }, 10 * MINUTES)
+
+  it('rebuild: suffix — a re-run of the same build after a failed publish completes TAG instead of starting TAG-1', async () => {
+    const repositories = behindProxy([fresh('resume-a'), fresh('resume-b')])
+    const suffixRun = (): Promise<ActionRun> =>
+      runOnPath(builderPath, {
+        cwd: context,
+        inputs: { images: repositories.join('\n'), 'tag-template': TAG, platforms: PLATFORMS, 'build-args': 'SOURCE_DATE_EPOCH=3', provenance: 'false', 'retry-attempts': '1' }
+      })
+    // the last move fails: TAG is in one repository only, every TAG-ARCH moved
+    proxy.rules = [failNthTagMove(MOVES, { status: 400 })]
+    const failed = await suffixRun()
+    proxy.rules = []
+    expect(failed.main.exitCode).toBe(1)
+    expect(failed.outputs.tag).toBe(TAG)
+    const moves = JSON.parse(failed.outputs.moves!) as MoveReport[]
+    expect(moves.filter(m => m.outcome === 'moved')).toHaveLength(MOVES - 1)
+
+    const rerun = await suffixRun()
+    expectSucceeded(rerun)
+    expect(rerun.outputs.tag).toBe(TAG)
+    expect(rerun.main.log).toContain('holds an unfinished publish of this very build (same fingerprint): this run completes it')
+    await expectComplete(repositories, rerun.outputs.digest!)
+    for (const repository of repositories) {
+      expect((await registryTags(repository.replace(/^localhost:\d+\//, 'localhost:5000/'))).filter(t => t.startsWith(`${TAG}-1`))).toEqual([])
+    }
+  }, 10 * MINUTES)
+
+  it('two runs on the same TAG started together, with different build args: both end, and every repository is consistent', async () => {
+    const repositories = [fresh('race-a'), fresh('race-b')].map(name => `localhost:5000/${name}`)
+    const race = (epoch: string): Promise<ActionRun> =>
+      runOnPath(builderPath, {
+        cwd: context,
+        inputs: { images: repositories.join('\n'), 'tag-template': TAG, platforms: PLATFORMS, 'build-args': `SOURCE_DATE_EPOCH=${epoch}`, provenance: 'false' }
+      })
+    const runs = await Promise.all([race('10'), race('11')])
+    for (const run of runs) expect(run.post?.exitCode).toBe(0)
+    // at least one publishes; one that lost the race fails clearly, or (suffix) published the next free tag
+    expect(runs.filter(r => r.main.exitCode === 0).length).toBeGreaterThanOrEqual(1)
+    for (const run of runs.filter(r => r.main.exitCode !== 0)) {
+      expect(run.main.log.split('\n').filter(l => l.startsWith('::error::')).join('\n')).toMatch(/another run/)
+    }
+    const digests = runs.map(r => r.outputs.digest).filter((d): d is string => !!d)
+    const tags = [...new Set(runs.map(r => r.outputs.tag).filter((t): t is string => !!t))]
+    for (const tag of tags) {
+      const holders = await Promise.all(repositories.map(r => held(`${r}:${tag}`)))
+      // TAG holds one run's index, the same in every repository, and every TAG-ARCH holds that index's entry
+      expect(new Set(holders).size).toBe(1)
+      expect(digests).toContain(holders[0])
+      for (const repository of repositories) {
+        const entries = await indexEntries(`${repository}:${tag}`)
+        for (const arch of ARCHES) expect(await held(`${repository}:${tag}-${arch}`)).toBe(entries[arch])
+      }
+    }
+  }, 15 * MINUTES)
+
+  describe.each(Array.from({ length: MOVES }, (_, i) => i + 1))('the tag move number %i fails persistently', n => {
+    // The first repository held an earlier publish (its tags are put back); the second is new (its tags stay).
+    const names = [fresh(`n${n}-held`), fresh(`n${n}-new`)]
+    let repositories: string[]
+    let before: Record<string, string>
+    let failed: ActionRun
+    let failedTag: string
+    let writes: string[]
+
+    beforeAll(async () => {
+      proxy.rules = []
+      repositories = behindProxy(names)
+      expectSucceeded(await publish(repositories.slice(0, 1), '1'))
+      const references = repositories.flatMap(r => [TAG, ...ARCHES.map(a => `${TAG}-${a}`)].map(t => `${r}:${t}`))
+      before = Object.fromEntries(await Promise.all(references.map(async r => [r, await held(r)] as const)))
+      const rule = failNthTagMove(n, { status: 400 })
+      const logged = proxy.log.length
+      proxy.rules = [rule]
+      failed = await publish(repositories, '2')
+      proxy.rules = []
+      failedTag = rule.written[n - 1]!
+      // every tag the proxy let through during the run (restores write the same tags again)
+      writes = [
+        ...new Set(
+          proxy.log
+            .slice(logged)
+            .filter(l => l.status === 201)
+            .map(l => tagWritten(l.method, l.path))
+            .filter((t): t is string => t !== undefined)
+        )
+      ]
+    }, 10 * MINUTES)
+
+    it('fails, naming how many tags had moved', () => {
+      expect(failed.main.exitCode).toBe(1)
+      expect(failed.post?.exitCode).toBe(0)
+      const errors = failed.main.log.split('\n').filter(l => l.startsWith('::error::'))
+      expect(errors).toHaveLength(1)
+      expect(errors[0]).toMatch(new RegExp(`\\d of ${MOVES} tag\\(s\\) had moved`))
+    })
+
+    it('reports exactly the references that moved, and where every one ended', async () => {
+      const moves = JSON.parse(failed.outputs.moves!) as MoveReport[]
+      expect(moves).toHaveLength(MOVES)
+      const moved = moves.filter(m => m.outcome !== 'not-moved').map(m => m.reference.replace(/^localhost:\d+\//, ''))
+      expect(moved.sort()).toEqual(writes.sort())
+      expect(moves.find(m => m.reference === `${proxy.host}/${failedTag}`)?.outcome).toBe('not-moved')
+      for (const move of moves) {
+        expect(move.previous).toBe(before[move.reference])
+        // the registry holds what the report says
+        expect(await held(move.reference)).toBe(move.now)
+        expect(move.now).toBe(move.outcome === 'moved' ? move.digest : move.previous)
+        // what held something before is put back; what this run created stays
+        expect(move.outcome).toMatch(move.previous ? /^(restored|not-moved)$/ : /^(moved|not-moved)$/)
+      }
+      expect(failed.outputs.tags?.split('\n').filter(Boolean).sort()).toEqual(moves.filter(m => m.outcome === 'moved').map(m => m.reference).sort())
+      expect(failed.summary).toContain('The run failed while moving tags')
+      for (const move of moves.filter(m => m.outcome !== 'not-moved')) expect(failed.summary).toContain(move.reference)
+    })
+
+    it('the next run completes the publish', async () => {
+      const run = await publish(repositories, '2')
+      expectSucceeded(run)
+      await expectComplete(repositories, run.outputs.digest!)
+    }, 10 * MINUTES)
+  })
+})

@@ -1,0 +1,367 @@
+/**
+ * Moving tags as a transaction: plan, then move, then read back.
+ *
+ * 1. plan: every digest a move needs is resolved, every capability checked (`imagetools create --prefer-index`,
+ *    or the engine's containerd store, which pushes a pulled manifest unchanged), the complete list of moves is
+ *    known, and what every tag about to move holds now is recorded; the main tag must still hold what the tag
+ *    planner saw (free, for `rebuild: suffix` / `fail`), else another run got there first;
+ * 2. move, in a fixed order: every per-platform tag (`TAG-ARCH`) in every repository, then every index tag;
+ *    independent moves of one step run a few at a time;
+ * 3. read back every moved reference and compare it with the plan.
+ *
+ * A failure after the first move is never left unreported: every planned reference is read again and the
+ * {@link MoveJournal} says which moved (old → new digest) and which did not; a tag that held something before
+ * the run is put back (best effort); a tag this run created cannot be deleted portably and is reported as such.
+ */
+import * as core from '@actions/core'
+import { lastLines, type Docker } from './docker.js'
+import { errorMessage } from './errors.js'
+import { forEachLimited, mapLimited, REGISTRY_CONCURRENCY } from './limit.js'
+import { withLayerBound, type StagedIndex } from './publish.js'
+import { currentDigest, inspectIndex, platformDigests } from './registry.js'
+import type { RetryPolicy } from './retry.js'
+
+/** One reference this run points at a digest. */
+export interface TagMove {
+  /** `repository:tag`. */
+  reference: string
+  repository: string
+  /** `platform`: the tag points at one platform's manifest (`TAG-ARCH`); `index`: at the multi-arch index. */
+  kind: 'platform' | 'index'
+  /** The platform of a `TAG-ARCH` move (`linux/arm64`). */
+  platform?: string
+  /** The digest the move points the tag at. */
+  target: string
+  /** What the tag held when the plan was made ('' when it did not exist). */
+  previous: string
+}
+
+export interface MovePlan {
+  /** Every move, in the order they are made: per-platform tags first, then index tags. */
+  moves: TagMove[]
+  /** Whether buildx points a tag at a manifest itself (`--prefer-index=false`); else the engine pushes it. */
+  preferIndex: boolean
+}
+
+/**
+ * Where a reference ended:
+ * - `moved`: it holds the new digest; `restored`: it moved and was put back to what it held before;
+ * - `not-moved`: it holds what it held before the run; `restore-failed`: it moved and could not be put back;
+ * - `other`: it holds something neither this run nor the state before it put there (another run);
+ * - `unknown`: the registry could not be asked.
+ */
+export type MoveOutcome = 'moved' | 'restored' | 'not-moved' | 'restore-failed' | 'other' | 'unknown'
+
+export interface MoveRecord extends TagMove {
+  outcome: MoveOutcome
+  /** What the reference holds now, as far as known ('' for no such tag). */
+  now: string
+}
+
+/** What the move phase did so far, for the outputs and the summary, also of a failed or cancelled run. */
+export class MoveJournal {
+  plan?: MovePlan
+  /** References whose move command succeeded, in order. */
+  readonly moved: string[] = []
+  /** Set once the moves ended (successfully, or reconciled after a failure). */
+  records?: MoveRecord[]
+  /** Local image names the engine path created, for the post step to remove. */
+  readonly localNames: string[] = []
+
+  /** The references as far as known now: the reconciled records, else the plan with the moves made so far. */
+  snapshot(): MoveRecord[] {
+    if (this.records) return this.records
+    return (this.plan?.moves ?? []).map(m =>
+      this.moved.includes(m.reference) ? { ...m, outcome: 'moved', now: m.target } : { ...m, outcome: 'unknown', now: '' }
+    )
+  }
+}
+
+/** The main tag as the tag planner saw it: each reference → the digest it held ('' free). */
+export type SeenTags = Record<string, string>
+
+/** A publish that failed after the moves began; the journal says where every reference ended. */
+export class MoveError extends Error {
+  override name = 'MoveError'
+  constructor(
+    message: string,
+    readonly records: MoveRecord[],
+    options?: ErrorOptions
+  ) {
+    super(message, options)
+  }
+}
+
+/** The moves, in order: per-platform tags in every repository, then index tags in every repository. */
+export function orderedMoves(
+  staged: StagedIndex,
+  indexTags: readonly string[],
+  platformTags: Record<string, string>,
+  platformDigests: Record<string, string>
+): Array<Omit<TagMove, 'previous'>> {
+  const moves: Array<Omit<TagMove, 'previous'>> = []
+  for (const repository of staged.repositories) {
+    for (const [platform, tag] of Object.entries(platformTags)) {
+      const digest = platformDigests[platform]
+      if (!digest) throw new Error(`the index has no manifest for ${platform}, so ${repository}:${tag} cannot be published; no tag moved`)
+      moves.push({ reference: `${repository}:${tag}`, repository, kind: 'platform', platform, target: digest })
+    }
+  }
+  for (const repository of staged.repositories) {
+    for (const tag of indexTags) moves.push({ reference: `${repository}:${tag}`, repository, kind: 'index', target: staged.digest })
+  }
+  return moves
+}
+
+/** Whether this buildx has `imagetools create --prefer-index`. */
+export async function supportsPreferIndex(docker: Docker): Promise<boolean> {
+  const help = await docker.run(['buildx', 'imagetools', 'create', '--help'], { silent: true, allowFailure: true })
+  return help.stdout.includes('--prefer-index')
+}
+
+/**
+ * Without `--prefer-index`, a per-platform tag is pushed by the engine: pull the manifest by digest and tag it.
+ * Only the containerd store keeps the manifest as it is (the image ID is the manifest digest); the classic store
+ * would push a rewritten one, so this is checked here, before any tag moves.
+ */
+async function prepareLocalManifest(docker: Docker, move: Omit<TagMove, 'previous'>, retry: RetryPolicy): Promise<void> {
+  const source = `${move.repository}@${move.target}`
+  await docker.run(['pull', '--quiet', source], withLayerBound(retry))
+  // inspected by digest, not by the tag's local name, which another run on this engine may tag at the same time
+  const { stdout } = await docker.run(['image', 'inspect', '--format', '{{.Id}}', source], { silent: true })
+  if (stdout.trim() !== move.target) {
+    throw new Error(
+      `the engine holds ${move.target} as ${stdout.trim() || 'an unknown image'}, so pushing ${move.reference} would publish a rewritten manifest; no tag moved: use a buildx with "imagetools create --prefer-index" (input "buildx-version"), or an engine with the containerd image store; set "platform-tags: false" to publish without per-platform tags`
+    )
+  }
+}
+
+/**
+ * Makes the plan; nothing moves. Throws, with nothing moved, when a digest is missing, a capability lacks, the
+ * registry cannot be asked what a tag holds, or the main tag no longer holds what the tag planner saw.
+ */
+export async function planMoves(
+  docker: Docker,
+  staged: StagedIndex,
+  tags: { indexTags: readonly string[]; platformTags: Record<string, string>; seen: SeenTags },
+  platformDigests: Record<string, string>,
+  retry: RetryPolicy,
+  journal: MoveJournal
+): Promise<MovePlan> {
+  const moves = orderedMoves(staged, tags.indexTags, tags.platformTags, platformDigests)
+  const platformMoves = moves.filter(m => m.kind === 'platform')
+  const preferIndex = platformMoves.length > 0 && (await supportsPreferIndex(docker))
+  if (!preferIndex) await forEachLimited(platformMoves, REGISTRY_CONCURRENCY, m => prepareLocalManifest(docker, m, retry))
+  const previous = await mapLimited(moves, REGISTRY_CONCURRENCY, m => currentDigest(docker, m.reference, retry))
+  const plan: MovePlan = { moves: moves.map((m, i) => ({ ...m, previous: previous[i] ?? '' })), preferIndex }
+  for (const move of plan.moves) {
+    const seen = tags.seen[move.reference]
+    if (seen !== undefined && seen !== move.previous) {
+      throw new Error(
+        `${move.reference} ${seen === '' ? 'was free' : `held ${seen}`} when this run chose its tag, and now holds ${move.previous || 'nothing'}: another run is publishing the same tag; no tag moved. Re-run this job to publish the next free tag, and give the workflow a "concurrency:" group keyed on the image so runs publish one at a time`
+      )
+    }
+  }
+  journal.plan = plan
+  return plan
+}
+
+/** argv that points `reference` at `digest` of the same repository with buildx (a carbon copy with `exact`). */
+export function imagetoolsTagArgs(reference: string, source: string, exact: boolean): string[] {
+  return ['buildx', 'imagetools', 'create', ...(exact ? ['--prefer-index=false'] : []), '--tag', reference, source]
+}
+
+/**
+ * Points one reference at its target. On the engine path the manifest pulled in the plan is tagged under the
+ * reference and pushed; the digest the registry got is what the read-back compares (another run on this engine
+ * may tag the same local name at the same time: that is a race, settled like any other).
+ */
+async function moveOne(docker: Docker, move: TagMove, preferIndex: boolean, retry: RetryPolicy, journal: MoveJournal): Promise<void> {
+  const source = `${move.repository}@${move.target}`
+  if (move.kind === 'index' || preferIndex) {
+    await docker.run(imagetoolsTagArgs(move.reference, source, move.kind === 'platform'), { retry })
+    return
+  }
+  await tagLocally(docker, source, move.reference)
+  if (!journal.localNames.includes(move.reference)) journal.localNames.push(move.reference)
+  await docker.run(['push', move.reference], { retry })
+}
+
+/**
+ * `docker tag`, tried a few times: when another run on this engine tags the same name at the same moment, the
+ * engine can refuse one ("already exists, but accessing it also failed"); a moment later it works.
+ */
+async function tagLocally(docker: Docker, source: string, reference: string): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    const result = await docker.run(['tag', source, reference], { allowFailure: true })
+    if (result.exitCode === 0) return
+    if (attempt >= LOCAL_TAG_ATTEMPTS) {
+      throw new Error(
+        `the engine could not tag ${reference} (${lastLines(result.stderr || result.stdout, 1)}): another run on this engine is likely tagging the same name at the same time; give the workflow a "concurrency:" group keyed on the image`
+      )
+    }
+    await new Promise(resolve => setTimeout(resolve, 250 * attempt))
+  }
+}
+
+/** How often `docker tag` is tried before the move fails. */
+const LOCAL_TAG_ATTEMPTS = 4
+
+/** Makes the moves in the plan's order: all per-platform tags, then the index tags; stops at the first failure. */
+async function makeMoves(docker: Docker, plan: MovePlan, retry: RetryPolicy, journal: MoveJournal): Promise<void> {
+  for (const kind of ['platform', 'index'] as const) {
+    await forEachLimited(
+      plan.moves.filter(m => m.kind === kind),
+      REGISTRY_CONCURRENCY,
+      async move => {
+        await moveOne(docker, move, plan.preferIndex, retry, journal)
+        journal.moved.push(move.reference)
+      }
+    )
+  }
+}
+
+/** Reads every planned reference again: what it holds now, and what that means. */
+export async function readBack(docker: Docker, moves: readonly TagMove[], retry: RetryPolicy): Promise<MoveRecord[]> {
+  return mapLimited(moves, REGISTRY_CONCURRENCY, async move => {
+    let now: string
+    try {
+      now = await currentDigest(docker, move.reference, retry)
+    } catch {
+      return { ...move, outcome: 'unknown' as const, now: '' }
+    }
+    return { ...move, now, outcome: outcomeOf(move, now) }
+  })
+}
+
+function outcomeOf(move: TagMove, now: string): MoveOutcome {
+  if (now === move.target) return 'moved'
+  if (now === move.previous) return 'not-moved'
+  return 'other'
+}
+
+/**
+ * Points a reference at a digest of its repository, outside the plan (putting a tag back, settling a race): a
+ * carbon copy with `--prefer-index=false` where buildx has it; else `imagetools create` for an index, and the
+ * engine (pull, tag, push) for a per-platform manifest.
+ */
+async function pointTag(docker: Docker, move: TagMove, digest: string, preferIndex: boolean, retry: RetryPolicy): Promise<void> {
+  const source = `${move.repository}@${digest}`
+  if (preferIndex || move.kind === 'index') {
+    await docker.run(imagetoolsTagArgs(move.reference, source, preferIndex), { retry })
+    return
+  }
+  await docker.run(['pull', '--quiet', source], withLayerBound(retry))
+  await tagLocally(docker, source, move.reference)
+  await docker.run(['push', move.reference], { retry })
+}
+
+/** Puts back every reference that moved and held something before (best effort); each is read again. */
+async function restore(docker: Docker, records: MoveRecord[], preferIndex: boolean, retry: RetryPolicy): Promise<MoveRecord[]> {
+  return mapLimited(records, REGISTRY_CONCURRENCY, async record => {
+    if (record.outcome !== 'moved' || record.previous === '') return record
+    try {
+      await pointTag(docker, record, record.previous, preferIndex, retry)
+      const now = await currentDigest(docker, record.reference, retry)
+      return { ...record, now, outcome: now === record.previous ? ('restored' as const) : ('restore-failed' as const) }
+    } catch {
+      return { ...record, outcome: 'restore-failed' as const }
+    }
+  })
+}
+
+/** How many rounds a run spends settling a race before it reports the tags as they are. */
+const RACE_ROUNDS = 3
+
+/**
+ * Two runs moved the same tags at once: registries have no conditional tag write, so both can pass the check
+ * before moving. Both settle on one run's content: the index the first repository's main tag holds (whichever
+ * run moved it last). Every reference is pointed at that index or its platform's entry, and read back, a few
+ * rounds at most. Returns the records and the index they settled on ('' when they did not settle).
+ */
+async function settleRace(
+  docker: Docker,
+  plan: MovePlan,
+  records: MoveRecord[],
+  retry: RetryPolicy
+): Promise<{ records: MoveRecord[]; settledOn: string }> {
+  let current = records
+  for (let round = 0; round < RACE_ROUNDS; round++) {
+    const anchor = current.find(r => r.kind === 'index')
+    if (!anchor || anchor.now === '') break
+    const winner = anchor.now
+    const entries = winner === anchor.target ? undefined : platformDigests((await inspectIndex(docker, `${anchor.repository}@${winner}`, retry)).index)
+    const desired = (move: TagMove): string | undefined =>
+      move.kind === 'index' ? winner : entries ? entries[move.platform ?? ''] : move.target
+    await forEachLimited(
+      current.filter(r => desired(r) !== undefined && r.now !== desired(r)),
+      REGISTRY_CONCURRENCY,
+      r => pointTag(docker, r, desired(r)!, plan.preferIndex, retry)
+    )
+    current = await readBack(docker, plan.moves, retry)
+    if (current.every(r => r.now === desired(r))) return { records: current, settledOn: winner }
+  }
+  return { records: current, settledOn: '' }
+}
+
+/**
+ * Moves every tag of the plan, reads every reference back, and on any failure reconciles: reads every planned
+ * reference again, puts back what it can, and throws a {@link MoveError} whose records say where each ended.
+ */
+export async function executeMoves(docker: Docker, plan: MovePlan, retry: RetryPolicy, journal: MoveJournal): Promise<MoveRecord[]> {
+  let failure: unknown
+  try {
+    await makeMoves(docker, plan, retry, journal)
+  } catch (error) {
+    failure = error
+  }
+  let records = await readBack(docker, plan.moves, retry)
+  const astray = records.filter(r => r.outcome !== 'moved')
+  if (astray.some(r => r.outcome === 'other')) {
+    const others = astray.filter(r => r.outcome === 'other').map(r => r.reference)
+    core.warning(`another run moved ${others.join(', ')} at the same time: settling every tag on one run's content`)
+    const settled = await settleRace(docker, plan, records, retry)
+    records = settled.records
+    journal.records = records
+    const ours = plan.moves.find(m => m.kind === 'index')?.target
+    if (settled.settledOn !== '' && settled.settledOn === ours) {
+      if (failure !== undefined) core.warning(`a tag move had failed (${errorMessage(failure)}); after settling, every tag holds this run's content`)
+      return records
+    }
+    throw new MoveError(
+      settled.settledOn !== ''
+        ? `another run published ${settled.settledOn} to the same tags at the same time, and its content holds every tag now (TAG and each TAG-ARCH agree): this run's index ${ours ?? ''} is published by digest only. Give the workflow a "concurrency:" group keyed on the image so runs publish one at a time`
+        : `another run moved the same tags at the same time and they did not settle on one run's content; ${describeOutcome(records)}. Re-run one of the runs to publish every tag consistently, and give the workflow a "concurrency:" group keyed on the image`,
+      records
+    )
+  }
+  if (failure === undefined && astray.length === 0) {
+    journal.records = records
+    return records
+  }
+  const reconciled = await restore(docker, records, plan.preferIndex, retry)
+  journal.records = reconciled
+  const cause =
+    failure !== undefined
+      ? errorMessage(failure)
+      : `after moving, ${astray.map(r => (r.outcome === 'unknown' ? `${r.reference} could not be read back` : `${r.reference} still holds ${r.now || 'nothing'}`)).join(', ')}, not what this run moved it to`
+  throw new MoveError(`${cause}; ${describeOutcome(reconciled)}`, reconciled, { cause: failure })
+}
+
+/** One sentence on where the references ended, for the error line (the summary has the table). */
+export function describeOutcome(records: readonly MoveRecord[]): string {
+  const count = (outcome: MoveOutcome): MoveRecord[] => records.filter(r => r.outcome === outcome)
+  const parts = [`${count('moved').length + count('restored').length + count('restore-failed').length} of ${records.length} tag(s) had moved`]
+  if (count('restored').length) parts.push(`${count('restored').length} put back to their previous digest`)
+  const created = count('moved').filter(r => r.previous === '')
+  if (created.length) {
+    parts.push(
+      `${created.map(r => r.reference).join(', ')} ${created.length === 1 ? 'was' : 'were'} created by this run and still point${created.length === 1 ? 's' : ''} at its content (a tag cannot be deleted portably; re-run the job to complete the publish)`
+    )
+  }
+  const stuck = [...count('moved').filter(r => r.previous !== ''), ...count('restore-failed')]
+  if (stuck.length) parts.push(`${stuck.map(r => r.reference).join(', ')} could not be put back and point${stuck.length === 1 ? 's' : ''} at this run's content`)
+  if (count('other').length) parts.push(`${count('other').map(r => r.reference).join(', ')} now hold another run's content`)
+  if (count('unknown').length) parts.push(`${count('unknown').map(r => r.reference).join(', ')} could not be read back`)
+  return parts.join('; ')
+}
