@@ -25,6 +25,8 @@ export interface RunActionOptions {
   cwd?: string
   echo?: boolean
   post?: boolean
+  /** Send the main step SIGTERM (a cancelled job) once its log matches. */
+  cancelWhen?: RegExp
 }
 
 export function runAction(options?: RunActionOptions): Promise<ActionRun>

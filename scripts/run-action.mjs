@@ -49,13 +49,19 @@ export function parseCommandFile(text) {
   return values
 }
 
-function runStep(args, env, cwd, echo) {
+function runStep(args, env, cwd, echo, cancelWhen) {
   return new Promise((resolve, reject) => {
     const child = spawn(runnerNode(), args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] })
     let log = ''
+    let cancelled = false
     const collect = chunk => {
       log += chunk
       if (echo) process.stderr.write(chunk)
+      // a cancelled job: the runner sends the step SIGINT (then SIGTERM); here SIGTERM once the log shows `cancelWhen`
+      if (cancelWhen && !cancelled && cancelWhen.test(log)) {
+        cancelled = true
+        child.kill('SIGTERM')
+      }
     }
     child.stdout.on('data', collect)
     child.stderr.on('data', collect)
@@ -67,9 +73,10 @@ function runStep(args, env, cwd, echo) {
 /**
  * Runs the main step and then the post step, as the runner does. `inputs` maps input names to values; `env`
  * adds variables (GITHUB_EVENT_NAME etc.). Resolves with both steps' exit codes and logs, the outputs, the saved
- * state and the job summary.
+ * state and the job summary. `cancelWhen` (a RegExp) cancels the main step, as a cancelled job does, with SIGTERM
+ * once its log matches.
  */
-export async function runAction({ inputs = {}, env = {}, cwd = repoRoot, echo = false, post = true } = {}) {
+export async function runAction({ inputs = {}, env = {}, cwd = repoRoot, echo = false, post = true, cancelWhen = undefined } = {}) {
   const dir = await mkdtemp(path.join(tmpdir(), 'go-build-action-runner-'))
   const files = {
     GITHUB_OUTPUT: path.join(dir, 'output'),
@@ -97,7 +104,7 @@ export async function runAction({ inputs = {}, env = {}, cwd = repoRoot, echo = 
   for (const key of Object.keys(base)) if (base[key] === undefined) delete base[key]
 
   const entry = path.join(repoRoot, 'dist', 'index.js')
-  const main = await runStep([entry], base, cwd, echo)
+  const main = await runStep([entry], base, cwd, echo, cancelWhen)
   const state = parseCommandFile(await readFile(files.GITHUB_STATE, 'utf8'))
   let postStep
   if (post) {

@@ -137,13 +137,13 @@ export function describeBuildFailure(output: string): string {
   return `the build failed${where}${what}: ${cause}`
 }
 
+/** The build's bound: GitHub's limit of a job (6 h); a build's own steps have no shorter natural limit. */
+export const BUILD_TIMEOUT = { seconds: 6 * 3600 }
+
 /** Whether a failed build failed while BuildKit pushed its result (`failed to push REF: ...`). */
 export function isPushFailure(output: string): boolean {
   return /failed to push \S+:/.test(output)
 }
-
-/** The build's bound: GitHub's limit of a job (6 h); a build's own steps have no shorter natural limit. */
-export const BUILD_TIMEOUT = { seconds: 6 * 3600 }
 
 export class BuildError extends Error {
   override name = 'BuildError'

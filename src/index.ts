@@ -4,7 +4,8 @@
  */
 import * as core from '@actions/core'
 import { createDocker } from './docker.js'
-import { onCancel, run } from './main.js'
+import { onCancel } from './cancel.js'
+import { run } from './main.js'
 import { errorMessage } from './errors.js'
 import { runPost } from './post.js'
 import { isPostStep } from './state.js'

@@ -5,9 +5,9 @@
  */
 import * as core from '@actions/core'
 import { readFile, writeFile } from 'node:fs/promises'
-import { homedir } from 'node:os'
 import * as path from 'node:path'
 import { isAlias, isMap, isScalar, isSeq, parseDocument } from 'yaml'
+import { dockerConfigDir } from './buildx-install.js'
 import { DockerCommandError, lastLines, type Docker } from './docker.js'
 import { InputError, type InputReader } from './input.js'
 import type { RetryPolicy } from './retry.js'
@@ -162,7 +162,7 @@ export async function logoutFrom(docker: Docker, registry: string): Promise<void
 
 /** The docker CLI's config file, where `docker login` stores credentials (`$DOCKER_CONFIG/config.json`). */
 export function dockerConfigFile(env: NodeJS.ProcessEnv = process.env): string {
-  return path.join(env.DOCKER_CONFIG || path.join(homedir(), '.docker'), 'config.json')
+  return path.join(dockerConfigDir(env), 'config.json')
 }
 
 /** The key `docker login` stores a registry's credentials under ('' is Docker Hub). */

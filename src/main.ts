@@ -3,7 +3,8 @@
  * platforms and hands them to the merge without moving a tag; `merge` publishes the legs. No logic of its own.
  */
 import * as core from '@actions/core'
-import { createDocker, killRunningCommands, type Docker } from './docker.js'
+import type { CancelHook } from './cancel.js'
+import { createDocker, type Docker } from './docker.js'
 import { errorMessage } from './errors.js'
 import { failureOutputs, setOutputs } from './outputs.js'
 import { Phases } from './phases.js'
@@ -30,23 +31,6 @@ import {
 } from './stages.js'
 import { writeFailureSummary } from './summary.js'
 import { MoveJournal } from './transaction.js'
-
-/** Registers what a cancelled job (SIGTERM / SIGINT from the runner) does; returns the unregistration. */
-export type CancelHook = (handler: (signal: string) => Promise<void>) => () => void
-
-/** A cancelled job: kill every running command, report what moved, and end the step failed. */
-export const onCancel: CancelHook = handler => {
-  const listener = (signal: NodeJS.Signals): void => {
-    killRunningCommands()
-    void handler(signal).finally(() => process.exit(1))
-  }
-  process.once('SIGTERM', listener)
-  process.once('SIGINT', listener)
-  return () => {
-    process.off('SIGTERM', listener)
-    process.off('SIGINT', listener)
-  }
-}
 
 export async function run(docker: Docker = createDocker(), cancel?: CancelHook): Promise<void> {
   saveState(State.IsPost, 'true')

@@ -49,16 +49,6 @@ export async function runPost(docker: Docker = createDocker()): Promise<void> {
   }
 }
 
-/** The credentials the main step kept before logging in ({} when there were none). */
-async function readCredentialsBefore(file: string): Promise<Record<string, unknown>> {
-  try {
-    const parsed: unknown = JSON.parse(await readFile(file, 'utf8'))
-    return typeof parsed === 'object' && parsed !== null ? (parsed as Record<string, unknown>) : {}
-  } catch {
-    return {}
-  }
-}
-
 /**
  * Removes local image names in one `docker image rm` (one engine round trip instead of one per name). A name
  * already gone is fine; any other refusal is an error naming it.
@@ -72,6 +62,16 @@ export async function removeLocalImages(docker: Docker, names: readonly string[]
   if (problems.length > 0) throw new Error(problems.join(' | '))
   const missing = new Set([...result.stderr.matchAll(/no such image: (\S+)/gi)].map(m => m[1]))
   return names.filter(name => !missing.has(name)).map(name => `removed the local image name ${name}`)
+}
+
+/** The credentials the main step kept before logging in ({} when there were none). */
+async function readCredentialsBefore(file: string): Promise<Record<string, unknown>> {
+  try {
+    const parsed: unknown = JSON.parse(await readFile(file, 'utf8'))
+    return typeof parsed === 'object' && parsed !== null ? (parsed as Record<string, unknown>) : {}
+  } catch {
+    return {}
+  }
 }
 
 async function cleanup(what: string, action: () => Promise<void>): Promise<void> {

@@ -42,16 +42,17 @@ const RULES: Array<{ kind: FailureKind; cause: string; pattern: RegExp }> = [
   // A Dockerfile step that failed is the user's build, not the registry: whatever it printed, never retried.
   { kind: 'permanent', cause: 'a build step failed', pattern: /did not complete successfully|failed to solve: .*(dockerfile|parse)/i },
   // Never retried: the same request fails the same way.
-  { kind: 'auth', cause: 'authentication failed', pattern: /\b401\b|unauthorized|authentication required|no basic auth credentials|incorrect username or password/i },
-  { kind: 'auth', cause: 'access denied', pattern: /\b403\b|forbidden|\bdenied\b/i },
-  { kind: 'rate-limited', cause: 'HTTP 429', pattern: /\b429\b|too many requests|toomanyrequests|rate limit/i },
-  { kind: 'transient', cause: 'HTTP 5xx', pattern: /\b50[0-4]\b|internal server error|bad gateway|service unavailable|gateway time-?out/i },
+  // Status codes stand alone: BuildKit's step timestamps (`#24 0.401 retrying in 1s`) are not HTTP statuses.
+  { kind: 'auth', cause: 'authentication failed', pattern: /(?<![.\w])401(?!\w|\.\d)|unauthorized|authentication required|no basic auth credentials|incorrect username or password/i },
+  { kind: 'auth', cause: 'access denied', pattern: /(?<![.\w])403(?!\w|\.\d)|forbidden|\bdenied\b/i },
+  { kind: 'rate-limited', cause: 'HTTP 429', pattern: /(?<![.\w])429(?!\w|\.\d)|too many requests|toomanyrequests|rate limit/i },
+  { kind: 'transient', cause: 'HTTP 5xx', pattern: /(?<![.\w])50[0-4](?!\w|\.\d)|internal server error|bad gateway|service unavailable|gateway time-?out/i },
   { kind: 'transient', cause: 'connection reset', pattern: /connection reset|broken pipe|connection closed/i },
   { kind: 'transient', cause: 'unexpected EOF', pattern: /\bEOF\b/ },
   { kind: 'transient', cause: 'timeout', pattern: /\btime-?outs?\b(?![-/:.@])|timed out|deadline exceeded/i },
   { kind: 'transient', cause: 'connection refused', pattern: /connection refused|no route to host|network is unreachable/i },
-  { kind: 'not-found', cause: 'not found', pattern: /\b404\b|manifest[ _]unknown|not found|name[ _]unknown|blob[ _]unknown|not known to registry/i },
-  { kind: 'permanent', cause: 'bad request', pattern: /\b400\b|bad request|invalid|manifest invalid|unsupported/i }
+  { kind: 'not-found', cause: 'not found', pattern: /(?<![.\w])404(?!\w|\.\d)|manifest[ _]unknown|not found|name[ _]unknown|blob[ _]unknown|not known to registry/i },
+  { kind: 'permanent', cause: 'bad request', pattern: /(?<![.\w])400(?!\w|\.\d)|bad request|invalid|manifest invalid|unsupported/i }
 ]
 
 /** Classifies a failed command's output. Unknown failures are permanent: retrying blind hides real bugs. */

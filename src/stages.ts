@@ -115,7 +115,7 @@ export async function skipIfUnchanged(job: Job, { plan, fingerprint }: Tagged): 
   if (!answer.unchanged) return false
   if (answer.extraTags.length > 0) {
     const staged = { digest: answer.result.digest, repositories: settings.images }
-    await phases.run(PUBLISH_PHASE, async () => {
+    answer.result.moves = await phases.run(PUBLISH_PHASE, async () => {
       const movePlan = await planMoves(docker, staged, { indexTags: answer.extraTags, platformTags: {}, seen: {} }, {}, settings.retry, journal)
       return executeMoves(docker, movePlan, settings.retry, journal)
     })

@@ -32,16 +32,16 @@ export interface TagPlan {
   /** Whether this run pushes (event-aware). */
   push: boolean
   /**
-   * What the registries held under the main tag when it was chosen (`repository:tag` → digest, '' for free);
-   * empty with `rebuild: overwrite`. Checked again right before the first tag moves.
-   */
-  seen: Record<string, string>
-  /**
    * The newest tag of this series already published (`TAG`, or the highest `TAG-n`), with the manifest the
    * registry served for it: what a rerun with nothing changed compares with. Unset when none exists, when not
    * pushing, and with `rebuild: overwrite` (which does not ask the registry; `tag` itself is the one to compare).
    */
   previous?: PublishedTag
+  /**
+   * What the registries held under the main tag when it was chosen (`repository:tag` → digest, '' for free);
+   * empty with `rebuild: overwrite`. Checked again right before the first tag moves.
+   */
+  seen: Record<string, string>
   /** OCI labels for the image config and annotations for the index/manifests. */
   labels: Record<string, string>
   annotations: Record<string, string>
@@ -322,8 +322,8 @@ export async function planTags(
   if (t.latest === 'always' || (t.latest === 'true' && onDefaultBranch)) indexExtras.push('latest')
 
   let tag = base
-  let seen: Record<string, string> = {}
   let previous: PublishedTag | undefined
+  let seen: Record<string, string> = {}
   if (settings.decidedTag !== undefined) {
     tag = settings.decidedTag
     if (push && t.rebuild !== 'overwrite') seen = Object.fromEntries(settings.images.map(image => [`${image}:${tag}`, '']))
@@ -363,7 +363,7 @@ export async function planTags(
 /**
  * `suffix`: the main tag if free in every repository (or an unfinished publish of this very build), else the first
  * `TAG-n` that is. `fail`: the tag, or an error. Returns the tag, what each repository held under it, and the
- * newest tag taken, as the registry served it.
+ * newest tag of the series taken, as the registry served it.
  */
 async function resolveRebuild(
   docker: Docker,
@@ -381,18 +381,18 @@ async function resolveRebuild(
     }
     return undefined
   }
-  const resume = async (tag: string, found: string): Promise<{ tag: string; seen: Record<string, string> } | undefined> => {
+  const resume = async (tag: string, found: PublishedTag): Promise<{ tag: string; seen: Record<string, string>; previous: PublishedTag } | undefined> => {
     const seen = await unfinished(tag)
     if (seen === undefined) return undefined
-    core.info(`${found} holds an unfinished publish of this very build (same fingerprint): this run completes it`)
-    return { tag, seen }
+    core.info(`${found.reference} holds an unfinished publish of this very build (same fingerprint): this run completes it`)
+    return { tag, seen, previous: found }
   }
   const found = await existing(base)
   if (found === undefined) {
     core.info(`${base} is new in ${images.join(', ')}`)
     return { tag: base, seen: free(base) }
   }
-  const resumed = await resume(base, found.reference)
+  const resumed = await resume(base, found)
   if (resumed) return resumed
   if (mode === 'fail') {
     throw new InputError(
@@ -408,8 +408,8 @@ async function resolveRebuild(
       core.info(`${found.reference} exists; this rebuild publishes ${candidate}`)
       return { tag: candidate, seen: free(candidate), previous }
     }
-    const resumedCandidate = await resume(candidate, taken.reference)
-    if (resumedCandidate) return { ...resumedCandidate, previous }
+    const resumedCandidate = await resume(candidate, taken)
+    if (resumedCandidate) return resumedCandidate
     core.info(`${taken.reference} exists too`)
     previous = taken
   }

@@ -14,7 +14,7 @@
  * the run is put back (best effort); a tag this run created cannot be deleted portably and is reported as such.
  */
 import * as core from '@actions/core'
-import type { Docker } from './docker.js'
+import { lastLines, type Docker } from './docker.js'
 import { errorMessage } from './errors.js'
 import { forEachLimited, mapLimited, REGISTRY_CONCURRENCY } from './limit.js'
 import { withLayerBound, type StagedIndex } from './publish.js'
@@ -182,10 +182,30 @@ async function moveOne(docker: Docker, move: TagMove, preferIndex: boolean, retr
     await docker.run(imagetoolsTagArgs(move.reference, source, move.kind === 'platform'), { retry })
     return
   }
-  await docker.run(['tag', source, move.reference])
+  await tagLocally(docker, source, move.reference)
   if (!journal.localNames.includes(move.reference)) journal.localNames.push(move.reference)
   await docker.run(['push', move.reference], { retry })
 }
+
+/**
+ * `docker tag`, tried a few times: when another run on this engine tags the same name at the same moment, the
+ * engine can refuse one ("already exists, but accessing it also failed"); a moment later it works.
+ */
+async function tagLocally(docker: Docker, source: string, reference: string): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    const result = await docker.run(['tag', source, reference], { allowFailure: true })
+    if (result.exitCode === 0) return
+    if (attempt >= LOCAL_TAG_ATTEMPTS) {
+      throw new Error(
+        `the engine could not tag ${reference} (${lastLines(result.stderr || result.stdout, 1)}): another run on this engine is likely tagging the same name at the same time; give the workflow a "concurrency:" group keyed on the image`
+      )
+    }
+    await new Promise(resolve => setTimeout(resolve, 250 * attempt))
+  }
+}
+
+/** How often `docker tag` is tried before the move fails. */
+const LOCAL_TAG_ATTEMPTS = 4
 
 /** Makes the moves in the plan's order: all per-platform tags, then the index tags; stops at the first failure. */
 async function makeMoves(docker: Docker, plan: MovePlan, retry: RetryPolicy, journal: MoveJournal): Promise<void> {
@@ -232,7 +252,7 @@ async function pointTag(docker: Docker, move: TagMove, digest: string, preferInd
     return
   }
   await docker.run(['pull', '--quiet', source], withLayerBound(retry))
-  await docker.run(['tag', source, move.reference])
+  await tagLocally(docker, source, move.reference)
   await docker.run(['push', move.reference], { retry })
 }
 
@@ -324,7 +344,7 @@ export async function executeMoves(docker: Docker, plan: MovePlan, retry: RetryP
   const cause =
     failure !== undefined
       ? errorMessage(failure)
-      : `after moving, ${astray.map(r => `${r.reference} holds ${r.now || 'nothing'}`).join(', ')} instead of what this run moved it to: another run moved it at the same time`
+      : `after moving, ${astray.map(r => (r.outcome === 'unknown' ? `${r.reference} could not be read back` : `${r.reference} still holds ${r.now || 'nothing'}`)).join(', ')}, not what this run moved it to`
   throw new MoveError(`${cause}; ${describeOutcome(reconciled)}`, reconciled, { cause: failure })
 }
 
@@ -333,12 +353,14 @@ export function describeOutcome(records: readonly MoveRecord[]): string {
   const count = (outcome: MoveOutcome): MoveRecord[] => records.filter(r => r.outcome === outcome)
   const parts = [`${count('moved').length + count('restored').length + count('restore-failed').length} of ${records.length} tag(s) had moved`]
   if (count('restored').length) parts.push(`${count('restored').length} put back to their previous digest`)
-  const left = [...count('moved'), ...count('restore-failed')]
-  if (left.length) {
+  const created = count('moved').filter(r => r.previous === '')
+  if (created.length) {
     parts.push(
-      `${left.map(r => r.reference).join(', ')} still point${left.length === 1 ? 's' : ''} at this run's content (a tag this run created cannot be deleted portably; re-run the job to complete the publish)`
+      `${created.map(r => r.reference).join(', ')} ${created.length === 1 ? 'was' : 'were'} created by this run and still point${created.length === 1 ? 's' : ''} at its content (a tag cannot be deleted portably; re-run the job to complete the publish)`
     )
   }
+  const stuck = [...count('moved').filter(r => r.previous !== ''), ...count('restore-failed')]
+  if (stuck.length) parts.push(`${stuck.map(r => r.reference).join(', ')} could not be put back and point${stuck.length === 1 ? 's' : ''} at this run's content`)
   if (count('other').length) parts.push(`${count('other').map(r => r.reference).join(', ')} now hold another run's content`)
   if (count('unknown').length) parts.push(`${count('unknown').map(r => r.reference).join(', ')} could not be read back`)
   return parts.join('; ')

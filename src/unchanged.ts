@@ -133,6 +133,7 @@ function publishedResult(
     manifest: published.manifest,
     attestations,
     metadata: { imageNames: [], raw: {} },
+    // nothing moved; extra tags pointed at the published index are added by the caller
     moves: []
   }
 }

@@ -161,7 +161,7 @@ export function verifyCommandArgs(image: string, platform: Platform, command: re
   const [program, ...rest] = command
   if (!program) throw new Error('empty verify command')
   // --quiet: a pull's progress would bury the command's own output in a failure message.
-  return ['run', '--rm', '--name', name, '--quiet', '--pull', 'never', '--network', 'none', '--platform', formatPlatform(platform), '--entrypoint', program, image, ...rest]
+  return ['run', '--rm', '--quiet', '--name', name, '--pull', 'never', '--network', 'none', '--platform', formatPlatform(platform), '--entrypoint', program, image, ...rest]
 }
 
 /** Lines docker itself adds to a failed `docker run`, which say nothing about the cause. */

@@ -8,7 +8,6 @@ import { beforeAll, describe, expect, it } from '@jest/globals'
 import { mkdtemp, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import * as path from 'node:path'
-import { runAction } from '../../scripts/run-action.mjs'
 import {
   AUTH,
   AUTH_REGISTRY,
@@ -19,6 +18,7 @@ import {
   registryTags,
   requireEnvironment
 } from './support/environment.js'
+import { describeEachPath, runOnPath } from './support/paths.js'
 
 const MINUTES = 60_000
 const BUILD_ARGS = `GO_IMAGE=${GO_IMAGE}\nBASE_IMAGE=${BASE_IMAGE}`
@@ -378,53 +378,55 @@ beforeAll(async () => {
   contexts['versions-missing-k8s'] = await contextDir({ Dockerfile: versioned, 'versions.yaml': 'go: 1.25.4\nllvm: 18.1.8\n' })
 }, MINUTES)
 
-describe('bad inputs: one clear error, a clean post step, nothing pushed', () => {
-  it('covers at least 30 bad inputs, and at least 30 more for the publish transaction', () => {
-    expect(CASES.length - TRANSACTION_CASES.length).toBeGreaterThanOrEqual(30)
-    expect(TRANSACTION_CASES.length).toBeGreaterThanOrEqual(30)
-    expect(new Set(CASES.map(c => c.name)).size).toBe(CASES.length)
-  })
-
-  it.each(CASES.map(c => [c.name, c] as const))('%s', async (_name, bad) => {
-    const repositories: Repositories = {
-      open: freshRepository('bad-input'),
-      auth: freshRepository('bad-input', AUTH_REGISTRY)
-    }
-    const started = Date.now()
-    const run = await runAction({
-      cwd: contexts[bad.context ?? 'hello'],
-      inputs: {
-        images: bad.auth ? `${repositories.open}\n${repositories.auth}` : repositories.open,
-        'tag-template': 'bad',
-        'build-args': BUILD_ARGS,
-        platforms: 'linux/amd64,linux/s390x',
-        ...bad.inputs(repositories)
-      }
+describeEachPath('bad inputs', builderPath => {
+  describe('bad inputs: one clear error, a clean post step, nothing pushed', () => {
+    it('covers at least 30 bad inputs, and at least 30 more for the publish transaction', () => {
+      expect(CASES.length - TRANSACTION_CASES.length).toBeGreaterThanOrEqual(30)
+      expect(TRANSACTION_CASES.length).toBeGreaterThanOrEqual(30)
+      expect(new Set(CASES.map(c => c.name)).size).toBe(CASES.length)
     })
-    const seconds = (Date.now() - started) / 1000
-    const errors = run.main.log.split('\n').filter(line => line.startsWith('::error::'))
 
-    expect({ exitCode: run.main.exitCode, errors: errors.length }).toEqual({ exitCode: 1, errors: 1 })
-    const message = errors[0]!.slice('::error::'.length)
-    expect(message).toMatch(typeof bad.message === 'function' ? bad.message(repositories) : bad.message)
-    // names the input, a platform or a file, and says what to do
-    expect(message).toMatch(/input "[a-z-]+"|linux\/[a-z0-9]+|Dockerfile|versions\.yaml/)
-    expect(message).toMatch(FIX)
-    // the post step cleans up without failing
-    expect(run.post?.exitCode).toBe(0)
-    expect(run.post?.log).not.toMatch(/^::error::/m)
-    // no secret given to the run is printed anywhere but in the mask command
-    for (const step of [run.main.log, run.post?.log ?? '']) {
-      expect(step.split('\n').filter(line => line.includes(SECRET) && !line.startsWith('::add-mask::'))).toEqual([])
-    }
-    expect(JSON.stringify([run.outputs, run.state, run.summary])).not.toContain(SECRET)
-    // nothing was pushed, to any repository of the run
-    expect(await registryTags(repositories.open)).toEqual([])
-    expect(await registryTags(repositories.auth, AUTH)).toEqual([])
-    // an input rejected before the build costs a fraction of a second
-    if (!bad.builds) {
-      expect(run.main.log).not.toMatch(/\[internal\] load build definition/)
-      expect(seconds).toBeLessThan(10)
-    }
-  }, 5 * MINUTES)
+    it.each(CASES.map(c => [c.name, c] as const))('%s', async (_name, bad) => {
+      const repositories: Repositories = {
+        open: freshRepository('bad-input'),
+        auth: freshRepository('bad-input', AUTH_REGISTRY)
+      }
+      const started = Date.now()
+      const run = await runOnPath(builderPath, {
+        cwd: contexts[bad.context ?? 'hello'],
+        inputs: {
+          images: bad.auth ? `${repositories.open}\n${repositories.auth}` : repositories.open,
+          'tag-template': 'bad',
+          'build-args': BUILD_ARGS,
+          platforms: 'linux/amd64,linux/s390x',
+          ...bad.inputs(repositories)
+        }
+      })
+      const seconds = (Date.now() - started) / 1000
+      const errors = run.main.log.split('\n').filter(line => line.startsWith('::error::'))
+
+      expect({ exitCode: run.main.exitCode, errors: errors.length }).toEqual({ exitCode: 1, errors: 1 })
+      const message = errors[0]!.slice('::error::'.length)
+      expect(message).toMatch(typeof bad.message === 'function' ? bad.message(repositories) : bad.message)
+      // names the input, a platform or a file, and says what to do
+      expect(message).toMatch(/input "[a-z-]+"|linux\/[a-z0-9]+|Dockerfile|versions\.yaml/)
+      expect(message).toMatch(FIX)
+      // the post step cleans up without failing
+      expect(run.post?.exitCode).toBe(0)
+      expect(run.post?.log).not.toMatch(/^::error::/m)
+      // no secret given to the run is printed anywhere but in the mask command
+      for (const step of [run.main.log, run.post?.log ?? '']) {
+        expect(step.split('\n').filter(line => line.includes(SECRET) && !line.startsWith('::add-mask::'))).toEqual([])
+      }
+      expect(JSON.stringify([run.outputs, run.state, run.summary])).not.toContain(SECRET)
+      // nothing was pushed, to any repository of the run
+      expect(await registryTags(repositories.open)).toEqual([])
+      expect(await registryTags(repositories.auth, AUTH)).toEqual([])
+      // an input rejected before the build costs a fraction of a second
+      if (!bad.builds) {
+        expect(run.main.log).not.toMatch(/\[internal\] load build definition/)
+        expect(seconds).toBeLessThan(10)
+      }
+    }, 5 * MINUTES)
+  })
 })

@@ -7,7 +7,7 @@ import { beforeAll, describe, expect, it } from '@jest/globals'
 import { mkdtemp, readFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import * as path from 'node:path'
-import { runAction, type ActionRun } from '../../scripts/run-action.mjs'
+import type { ActionRun } from '../../scripts/run-action.mjs'
 import {
   AUTH,
   AUTH_REGISTRY,
@@ -22,6 +22,7 @@ import {
   splitStaging,
   requireEnvironment
 } from './support/environment.js'
+import { describeEachPath, runOnPath, stagingTags } from './support/paths.js'
 
 const MINUTES = 60_000
 const TAG = '1.25.4-llvm18.1.8-k8s1.34.1'
@@ -29,122 +30,124 @@ const ARCHES = ['amd64', 'arm64', 'ppc64le', 's390x']
 
 beforeAll(requireEnvironment, MINUTES)
 
-describe('publishing to two registries', () => {
-  const open = freshRepository('go-build', REGISTRY)
-  const authed = freshRepository('go-build', AUTH_REGISTRY)
-  let run: ActionRun
+describeEachPath('publishing to several registries', builderPath => {
+  describe('publishing to two registries', () => {
+    const open = freshRepository('go-build', REGISTRY)
+    const authed = freshRepository('go-build', AUTH_REGISTRY)
+    let run: ActionRun
 
-  // The run logs in and out: give it a docker config of its own, so this machine's stays as it was.
-  let dockerConfig: string
+    // The run logs in and out: give it a docker config of its own, so this machine's stays as it was.
+    let dockerConfig: string
 
-  beforeAll(async () => {
-    const context = await goBuildStyleContext()
-    dockerConfig = await mkdtemp(path.join(tmpdir(), 'go-build-action-docker-config-'))
-    run = await runAction({
-      cwd: context,
-      env: { DOCKER_CONFIG: dockerConfig },
-      inputs: {
-        images: `${open}\n${authed}`,
-        'build-args': `BASE_IMAGE=${BASE_IMAGE}`,
-        registry: AUTH_REGISTRY,
-        username: AUTH.user,
-        password: AUTH.password,
-        'verify-command': 'cat /etc/go-build/versions'
+    beforeAll(async () => {
+      const context = await goBuildStyleContext()
+      dockerConfig = await mkdtemp(path.join(tmpdir(), 'go-build-action-docker-config-'))
+      run = await runOnPath(builderPath, {
+        cwd: context,
+        env: { DOCKER_CONFIG: dockerConfig },
+        inputs: {
+          images: `${open}\n${authed}`,
+          'build-args': `BASE_IMAGE=${BASE_IMAGE}`,
+          registry: AUTH_REGISTRY,
+          username: AUTH.user,
+          password: AUTH.password,
+          'verify-command': 'cat /etc/go-build/versions'
+        }
+      })
+    }, 15 * MINUTES)
+
+    it('succeeds', () => {
+      expect({ exitCode: run.main.exitCode, log: run.main.exitCode === 0 ? '' : run.main.log.slice(-3000) }).toEqual({ exitCode: 0, log: '' })
+      expect(run.post?.exitCode).toBe(0)
+    })
+
+    it('puts TAG and the four TAG-ARCH tags in each registry; the first also holds the staging tag', async () => {
+      const published = [TAG, ...ARCHES.map(a => `${TAG}-${a}`)]
+      // The docker driver cannot push by digest: the index reaches the first repository through the staging tag,
+      // and the second gets a copy by digest, with no tag.
+      expect(splitStaging(await registryTags(open))).toEqual({ published: [...published].sort(), staging: stagingTags(builderPath) })
+      expect(await registryTags(authed, AUTH)).toEqual(published.sort())
+    })
+
+    it('points TAG at the index the outputs describe, byte for byte, in both registries', async () => {
+      for (const [repository, auth] of [[open, undefined], [authed, AUTH]] as const) {
+        const served = await registryManifest(`${repository}:${TAG}`, auth)
+        expect(served.digest).toBe(run.outputs.digest)
+        expect(served.body).toBe(run.outputs.manifest)
+      }
+      expect(run.outputs.tag).toBe(TAG)
+      expect(JSON.parse(run.outputs.versions ?? '{}')).toEqual({ go: '1.25.4', llvm: '18.1.8', k8s: '1.34.1' })
+      expect(run.outputs.images?.split('\n')).toEqual([`${open}@${run.outputs.digest}`, `${authed}@${run.outputs.digest}`])
+      expect(run.outputs.tags?.split('\n').sort()).toEqual(
+        [open, authed].flatMap(r => [`${r}:${TAG}`, ...ARCHES.map(a => `${r}:${TAG}-${a}`)]).sort()
+      )
+    })
+
+    it('points each TAG-ARCH at that platform manifest itself, with its digest in the index', async () => {
+      const digests = JSON.parse(run.outputs['platform-digests'] ?? '{}') as Record<string, string>
+      expect(Object.keys(digests).sort()).toEqual([...FOUR_PLATFORMS].sort())
+      for (const [repository, auth] of [[open, undefined], [authed, AUTH]] as const) {
+        for (const arch of ARCHES) {
+          const served = await registryManifest(`${repository}:${TAG}-${arch}`, auth)
+          expect({ arch, digest: served.digest }).toEqual({ arch, digest: digests[`linux/${arch}`] })
+          expect(JSON.parse(served.body).mediaType).toBe('application/vnd.oci.image.manifest.v1+json')
+        }
       }
     })
-  }, 15 * MINUTES)
 
-  it('succeeds', () => {
-    expect({ exitCode: run.main.exitCode, log: run.main.exitCode === 0 ? '' : run.main.log.slice(-3000) }).toEqual({ exitCode: 0, log: '' })
-    expect(run.post?.exitCode).toBe(0)
-  })
+    it('reports the provenance attestations (provenance: mode=min by default) apart from the platforms', async () => {
+      const attestations = JSON.parse(run.outputs.attestations ?? '[]') as Array<{ digest: string; platform: string; predicateTypes: string[] }>
+      expect(attestations.map(a => a.platform).sort()).toEqual([...FOUR_PLATFORMS].sort())
+      for (const a of attestations) expect(a.predicateTypes).toEqual(['https://slsa.dev/provenance/v0.2'])
+      const index = JSON.parse(run.outputs.manifest ?? '{}') as { manifests: Array<{ digest: string; platform: { os: string } }> }
+      expect(index.manifests.filter(m => m.platform.os === 'unknown').map(m => m.digest).sort()).toEqual(attestations.map(a => a.digest).sort())
+      expect(run.summary).toContain('4 attestation manifest(s)')
+    })
 
-  it('puts TAG and the four TAG-ARCH tags in each registry; the first also holds the staging tag', async () => {
-    const published = [TAG, ...ARCHES.map(a => `${TAG}-${a}`)]
-    // The docker driver cannot push by digest: the index reaches the first repository through the staging tag,
-    // and the second gets a copy by digest, with no tag.
-    expect(splitStaging(await registryTags(open))).toEqual({ published: published.sort(), staging: [expect.stringMatching(/^go-build-action-staging-local-1-[0-9a-z]{6}$/)] })
-    expect(await registryTags(authed, AUTH)).toEqual(published.sort())
-  })
+    it.each(ARCHES)('runs TAG-%s on this amd64 host and it was built on that architecture', async arch => {
+      const { stdout } = await docker(['run', '--rm', '--pull', 'always', `${open}:${TAG}-${arch}`])
+      const machine = { amd64: 'x86_64', arm64: 'aarch64', ppc64le: 'ppc64le', s390x: 's390x' }[arch]
+      expect(stdout).toBe(`go=1.25.4 llvm=18.1.8 k8s=1.34.1\n${machine}\n`)
+    }, 5 * MINUTES)
 
-  it('points TAG at the index the outputs describe, byte for byte, in both registries', async () => {
-    for (const [repository, auth] of [[open, undefined], [authed, AUTH]] as const) {
-      const served = await registryManifest(`${repository}:${TAG}`, auth)
-      expect(served.digest).toBe(run.outputs.digest)
-      expect(served.body).toBe(run.outputs.manifest)
-    }
-    expect(run.outputs.tag).toBe(TAG)
-    expect(JSON.parse(run.outputs.versions ?? '{}')).toEqual({ go: '1.25.4', llvm: '18.1.8', k8s: '1.34.1' })
-    expect(run.outputs.images?.split('\n')).toEqual([`${open}@${run.outputs.digest}`, `${authed}@${run.outputs.digest}`])
-    expect(run.outputs.tags?.split('\n').sort()).toEqual(
-      [open, authed].flatMap(r => [`${r}:${TAG}`, ...ARCHES.map(a => `${r}:${TAG}-${a}`)]).sort()
-    )
-  })
+    it('ran the verify command on every platform before moving tags', () => {
+      const verify = run.main.log.indexOf('Verify')
+      const moves = run.main.log.indexOf('::group::Move tags')
+      expect(verify).toBeGreaterThan(-1)
+      expect(moves).toBeGreaterThan(verify)
+      for (const platform of FOUR_PLATFORMS) expect(run.main.log).toContain(`--platform ${platform} --entrypoint cat`)
+    })
 
-  it('points each TAG-ARCH at that platform manifest itself, with its digest in the index', async () => {
-    const digests = JSON.parse(run.outputs['platform-digests'] ?? '{}') as Record<string, string>
-    expect(Object.keys(digests).sort()).toEqual([...FOUR_PLATFORMS].sort())
-    for (const [repository, auth] of [[open, undefined], [authed, AUTH]] as const) {
-      for (const arch of ARCHES) {
-        const served = await registryManifest(`${repository}:${TAG}-${arch}`, auth)
-        expect({ arch, digest: served.digest }).toEqual({ arch, digest: digests[`linux/${arch}`] })
-        expect(JSON.parse(served.body).mediaType).toBe('application/vnd.oci.image.manifest.v1+json')
+    it('writes a job summary with every reference, a platform table and the phase timings', () => {
+      for (const platform of FOUR_PLATFORMS) expect(run.summary).toMatch(new RegExp(`<td>${platform}</td><td><code>sha256:[0-9a-f]{64}</code></td><td>[0-9.]+ (B|KiB|MiB)</td><td>published</td>`))
+      expect(run.summary).toContain(`<code>${open}:${TAG}-s390x</code>`)
+      expect(run.summary).toContain('```mermaid\ngantt')
+      for (const phase of ['Log in', 'Build 4 platforms', 'Push', 'Verify what the registries hold', 'Move tags']) {
+        expect(run.summary).toContain(phase)
       }
-    }
-  })
+    })
 
-  it('reports the provenance attestations (provenance: mode=min by default) apart from the platforms', async () => {
-    const attestations = JSON.parse(run.outputs.attestations ?? '[]') as Array<{ digest: string; platform: string; predicateTypes: string[] }>
-    expect(attestations.map(a => a.platform).sort()).toEqual([...FOUR_PLATFORMS].sort())
-    for (const a of attestations) expect(a.predicateTypes).toEqual(['https://slsa.dev/provenance/v0.2'])
-    const index = JSON.parse(run.outputs.manifest ?? '{}') as { manifests: Array<{ digest: string; platform: { os: string } }> }
-    expect(index.manifests.filter(m => m.platform.os === 'unknown').map(m => m.digest).sort()).toEqual(attestations.map(a => a.digest).sort())
-    expect(run.summary).toContain('4 attestation manifest(s)')
-  })
+    it('never lets the password reach the log, the outputs, the state or the summary', async () => {
+      // `::add-mask::` is the command that tells the runner to mask the value; the runner consumes it and never
+      // shows it. Everything else the runner would show or keep must be free of the password.
+      const addMask = `::add-mask::${AUTH.password}`
+      expect(run.main.log.split('\n')).toContain(addMask)
+      const shown = (log: string): string => log.split('\n').filter(line => line !== addMask).join('\n')
+      const everything = [
+        shown(run.main.log),
+        shown(run.post?.log ?? ''),
+        JSON.stringify(run.outputs),
+        JSON.stringify(run.state),
+        run.summary,
+        await readFile(path.join(run.runnerDir, 'state'), 'utf8')
+      ].join('\n')
+      expect(everything).not.toContain(AUTH.password)
+    })
 
-  it.each(ARCHES)('runs TAG-%s on this amd64 host and it was built on that architecture', async arch => {
-    const { stdout } = await docker(['run', '--rm', '--pull', 'always', `${open}:${TAG}-${arch}`])
-    const machine = { amd64: 'x86_64', arm64: 'aarch64', ppc64le: 'ppc64le', s390x: 's390x' }[arch]
-    expect(stdout).toBe(`go=1.25.4 llvm=18.1.8 k8s=1.34.1\n${machine}\n`)
-  }, 5 * MINUTES)
-
-  it('ran the verify command on every platform before moving tags', () => {
-    const verify = run.main.log.indexOf('Verify')
-    const moves = run.main.log.indexOf('::group::Move tags')
-    expect(verify).toBeGreaterThan(-1)
-    expect(moves).toBeGreaterThan(verify)
-    for (const platform of FOUR_PLATFORMS) expect(run.main.log).toContain(`--platform ${platform} --entrypoint cat`)
-  })
-
-  it('writes a job summary with every reference, a platform table and the phase timings', () => {
-    for (const platform of FOUR_PLATFORMS) expect(run.summary).toMatch(new RegExp(`<td>${platform}</td><td><code>sha256:[0-9a-f]{64}</code></td><td>[0-9.]+ (B|KiB|MiB)</td><td>published</td>`))
-    expect(run.summary).toContain(`<code>${open}:${TAG}-s390x</code>`)
-    expect(run.summary).toContain('```mermaid\ngantt')
-    for (const phase of ['Log in', 'Build 4 platforms', 'Push', 'Verify what the registries hold', 'Move tags']) {
-      expect(run.summary).toContain(phase)
-    }
-  })
-
-  it('never lets the password reach the log, the outputs, the state or the summary', async () => {
-    // `::add-mask::` is the command that tells the runner to mask the value; the runner consumes it and never
-    // shows it. Everything else the runner would show or keep must be free of the password.
-    const addMask = `::add-mask::${AUTH.password}`
-    expect(run.main.log.split('\n')).toContain(addMask)
-    const shown = (log: string): string => log.split('\n').filter(line => line !== addMask).join('\n')
-    const everything = [
-      shown(run.main.log),
-      shown(run.post?.log ?? ''),
-      JSON.stringify(run.outputs),
-      JSON.stringify(run.state),
-      run.summary,
-      await readFile(path.join(run.runnerDir, 'state'), 'utf8')
-    ].join('\n')
-    expect(everything).not.toContain(AUTH.password)
-  })
-
-  it('logs out of the registry it logged into, in the post step', async () => {
-    expect(run.post?.log).toContain(`logged out of ${AUTH_REGISTRY}`)
-    const config = JSON.parse(await readFile(path.join(dockerConfig, 'config.json'), 'utf8'))
-    expect(Object.keys(config.auths ?? {})).not.toContain(AUTH_REGISTRY)
+    it('logs out of the registry it logged into, in the post step', async () => {
+      expect(run.post?.log).toContain(`logged out of ${AUTH_REGISTRY}`)
+      const config = JSON.parse(await readFile(path.join(dockerConfig, 'config.json'), 'utf8'))
+      expect(Object.keys(config.auths ?? {})).not.toContain(AUTH_REGISTRY)
+    })
   })
 })

@@ -7,6 +7,7 @@ import { afterAll, beforeAll, expect, it } from '@jest/globals'
 import { mkdtemp, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import * as path from 'node:path'
+import type { ActionRun } from '../../scripts/run-action.mjs'
 import { failNthTagMove, FaultProxy, HANG } from './support/fault-proxy.js'
 import { BASE_IMAGE, copyOnlyContext, docker, expectSucceeded, registryManifest, registryTags, requireEnvironment } from './support/environment.js'
 import { describeEachPath, runOnPath, type BuilderPath } from './support/paths.js'
@@ -18,7 +19,13 @@ const TAG = 'bounded'
 
 beforeAll(requireEnvironment, MINUTES)
 
-const errorsOf = (log: string): string[] => log.split('\n').filter(l => l.startsWith('::error::'))
+/** The one `::error::` line of a failed run. */
+function theError(run: ActionRun): string {
+  expect(run.main.exitCode).toBe(1)
+  const errors = run.main.log.split('\n').filter(l => l.startsWith('::error::'))
+  expect(errors).toHaveLength(1)
+  return errors[0]!
+}
 const fresh = (what: string): string => `e2e/bounds-${what}-${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`
 
 describeEachPath('bounds', (builderPath: BuilderPath) => {
@@ -34,21 +41,28 @@ describeEachPath('bounds', (builderPath: BuilderPath) => {
   }, MINUTES)
   afterAll(() => proxy.stop())
 
+  /** Runs the action on this path and times it. */
+  const timed = async (cwd: string, inputs: Record<string, string>): Promise<{ run: ActionRun; seconds: number }> => {
+    const started = Date.now()
+    const run = await runOnPath(builderPath, { cwd, inputs })
+    return { run, seconds: (Date.now() - started) / 1000 }
+  }
+
   it('a registry that never answers the tag check: killed after registry-timeout per attempt, naming the registry', async () => {
     proxy.rules = [{ path: /^\/v2\/.*\/manifests\//, times: Infinity, fault: HANG }]
     const name = fresh('check')
-    const started = Date.now()
-    const run = await runOnPath(builderPath, {
-      cwd: copyOnly,
-      inputs: { images: `${proxy.host}/${name}`, 'tag-template': TAG, platforms: PLATFORMS, 'registry-timeout': '3', 'retry-attempts': '2', 'retry-delay': '0.1' }
+    const { run, seconds } = await timed(copyOnly, {
+      images: `${proxy.host}/${name}`,
+      'tag-template': TAG,
+      platforms: PLATFORMS,
+      'registry-timeout': '3',
+      'retry-attempts': '2',
+      'retry-delay': '0.1'
     })
-    const seconds = (Date.now() - started) / 1000
     proxy.rules = []
-    expect(run.main.exitCode).toBe(1)
-    const errors = errorsOf(run.main.log)
-    expect(errors).toHaveLength(1)
-    expect(errors[0]).toContain(`no answer from ${proxy.host} within 3 s (input "registry-timeout")`)
-    expect(errors[0]).toMatch(/after 2 attempts/)
+    const error = theError(run)
+    expect(error).toContain(`no answer from ${proxy.host} within 3 s (input "registry-timeout")`)
+    expect(error).toMatch(/after 2 attempts/)
     // two attempts of 3 s and a short delay, well within a minute (an unbounded run would wait for GitHub's 6 h)
     expect(seconds).toBeLessThan(60)
     expect(run.post?.exitCode).toBe(0)
@@ -59,26 +73,19 @@ describeEachPath('bounds', (builderPath: BuilderPath) => {
     const name = fresh('move')
     const repository = `${proxy.host}/${name}`
     proxy.rules = [failNthTagMove(1, HANG)]
-    const started = Date.now()
-    const run = await runOnPath(builderPath, {
-      cwd: copyOnly,
-      inputs: {
-        images: repository,
-        'tag-template': TAG,
-        platforms: PLATFORMS,
-        rebuild: 'overwrite',
-        provenance: 'false',
-        'registry-timeout': '5',
-        'retry-attempts': '1'
-      }
+    const { run, seconds } = await timed(copyOnly, {
+      images: repository,
+      'tag-template': TAG,
+      platforms: PLATFORMS,
+      rebuild: 'overwrite',
+      provenance: 'false',
+      'registry-timeout': '5',
+      'retry-attempts': '1'
     })
-    const seconds = (Date.now() - started) / 1000
     proxy.rules = []
-    expect(run.main.exitCode).toBe(1)
-    const errors = errorsOf(run.main.log)
-    expect(errors).toHaveLength(1)
-    expect(errors[0]).toContain(`no answer from ${proxy.host} within 5 s (input "registry-timeout")`)
-    expect(errors[0]).toMatch(/\d of 3 tag\(s\) had moved/)
+    const error = theError(run)
+    expect(error).toContain(`no answer from ${proxy.host} within 5 s (input "registry-timeout")`)
+    expect(error).toMatch(/\d of 3 tag\(s\) had moved/)
     expect(seconds).toBeLessThan(3 * 60)
     const moves = JSON.parse(run.outputs.moves!) as Array<{ reference: string; outcome: string; now: string }>
     expect(moves.map(m => m.reference).sort()).toEqual([`${repository}:${TAG}`, `${repository}:${TAG}-amd64`, `${repository}:${TAG}-arm64`])
@@ -91,22 +98,15 @@ describeEachPath('bounds', (builderPath: BuilderPath) => {
 
   it('a verify command that sleeps forever is killed after verify-timeout, its container too, and nothing is published', async () => {
     const name = fresh('verify')
-    const started = Date.now()
-    const run = await runOnPath(builderPath, {
-      cwd: busybox,
-      inputs: {
-        images: `localhost:5000/${name}`,
-        'tag-template': TAG,
-        platforms: PLATFORMS,
-        'build-args': `BASE_IMAGE=${BASE_IMAGE}`,
-        'verify-command': 'sleep 3600',
-        'verify-timeout': '5'
-      }
+    const { run, seconds } = await timed(busybox, {
+      images: `localhost:5000/${name}`,
+      'tag-template': TAG,
+      platforms: PLATFORMS,
+      'build-args': `BASE_IMAGE=${BASE_IMAGE}`,
+      'verify-command': 'sleep 3600',
+      'verify-timeout': '5'
     })
-    const seconds = (Date.now() - started) / 1000
-    expect(run.main.exitCode).toBe(1)
-    const errors = errorsOf(run.main.log)
-    expect(errors).toEqual([
+    expect([theError(run)]).toEqual([
       '::error::input "verify-command" failed on 2 of 2 platform(s), so no tag moved: linux/amd64, linux/arm64: the verify command did not finish within 5 s and was killed (input "verify-timeout"): make it end sooner, or raise "verify-timeout"'
     ])
     expect(seconds).toBeLessThan(3 * 60)
@@ -114,6 +114,31 @@ describeEachPath('bounds', (builderPath: BuilderPath) => {
     const { stdout } = await docker(['ps', '--all', '--filter', 'name=go-build-action-verify-', '--format', '{{.Names}} {{.Image}}'])
     expect(stdout.split('\n').filter(l => l.includes(name))).toEqual([])
     expect((await registryTags(`localhost:5000/${name}`)).filter(t => t === TAG || t.startsWith(`${TAG}-`))).toEqual([])
+  }, 5 * MINUTES)
+
+  it('a cancelled job during the tag moves: the running command is killed, and the summary and outputs say what moved', async () => {
+    const name = fresh('cancel')
+    const repository = `${proxy.host}/${name}`
+    // the first tag move never gets an answer: the run is in the middle of moving when the job is cancelled
+    proxy.rules = [failNthTagMove(1, HANG)]
+    const started = Date.now()
+    const run = await runOnPath(builderPath, {
+      cwd: copyOnly,
+      inputs: { images: repository, 'tag-template': TAG, platforms: PLATFORMS, rebuild: 'overwrite', provenance: 'false' },
+      cancelWhen: /tag\(s\) to move/
+    })
+    const seconds = (Date.now() - started) / 1000
+    proxy.rules = []
+    // the registry-timeout default (120 s) did not have to pass
+    expect(seconds).toBeLessThan(100)
+    expect(theError(run)).toMatch(/^::error::the job was cancelled \(SIGTERM\) during the run$/)
+    expect(run.summary).toContain('go-build-action failed')
+    expect(run.summary).toContain('The run failed while moving tags')
+    const moves = JSON.parse(run.outputs.moves!) as Array<{ reference: string }>
+    expect(moves.map(m => m.reference).sort()).toEqual([`${repository}:${TAG}`, `${repository}:${TAG}-amd64`, `${repository}:${TAG}-arm64`])
+    expect(run.post?.exitCode).toBe(0)
+    const { stdout } = await docker(['ps', '--format', '{{.Names}}'])
+    expect(stdout).not.toContain(name)
   }, 5 * MINUTES)
 
   it('a run with the defaults still publishes (the bounds do not cut a normal run short)', async () => {

@@ -1,4 +1,5 @@
 import { describe, expect, it } from '@jest/globals'
+import { writeFileSync } from 'node:fs'
 import { cp, mkdtemp, readFile, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import * as path from 'node:path'
@@ -216,8 +217,9 @@ describe('setUpQemu', () => {
     const confDir = await mkdtemp(path.join(tmpdir(), 'binfmt.d-'))
     const interpreter = binaryPresent ? process.execPath : path.join(confDir, 'no-such-qemu')
     await writeFile(path.join(confDir, 'qemu-arm.conf'), `# test\n:qemu-arm:M::\\x7f:\\xff:${interpreter}:OP\n`)
+    // written before the fake answers (an unawaited write made this test fail on a loaded machine)
     const docker = new FakeDocker().on(['run'], () => {
-      void writeFile(path.join(host.binfmtDir, 'qemu-arm'), 'enabled\ninterpreter x\nflags: F\n')
+      writeFileSync(path.join(host.binfmtDir, 'qemu-arm'), 'enabled\ninterpreter x\nflags: F\n')
       return {}
     })
     if (binaryPresent) {

@@ -28,6 +28,9 @@ describe('classifyFailure', () => {
     ['ERROR: localhost:5000/e2e/timeouts-x:timeouts: not found', 'not-found', 'not found'],
     ['denied: requested access to the resource is denied', 'auth', 'access denied'],
     ['unexpected status: 403 Forbidden', 'auth', 'access denied'],
+    // BuildKit's step timestamps are not statuses: `0.401` is not a 401, the injected 503 is what failed
+    ['#24 0.401 retrying in 1s\nERROR: failed to push localhost:1/x: unknown: injected fault 503', 'transient', 'HTTP 503'],
+    ['#9 1.500 retrying in 2s\nERROR: failed to push localhost:1/x: server message: insufficient_scope: authorization failed 401', 'auth', 'authentication failed'],
     ['manifest unknown: manifest unknown', 'not-found', 'not found'],
     ['400 Bad Request: manifest invalid', 'permanent', 'bad request'],
     ['something nobody has seen', 'permanent', 'failed']

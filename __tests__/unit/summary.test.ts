@@ -1,5 +1,7 @@
 import { describe, expect, it } from '@jest/globals'
-import { buildTimeRows, escapeHtml, formatBytes, formatDuration, timingChart } from '../../src/summary.js'
+import { buildTimeRows, escapeHtml, formatBytes, formatDuration, moveRows, timingChart } from '../../src/summary.js'
+import { failureOutputs } from '../../src/outputs.js'
+import type { MoveRecord } from '../../src/transaction.js'
 import { Phases } from '../../src/phases.js'
 
 describe('formatting', () => {
@@ -60,6 +62,44 @@ describe('Phases', () => {
     expect(phases.timings).toEqual([
       { name: 'one', startMs: 0, durationMs: 50, ok: true },
       { name: 'two', startMs: 50, durationMs: 20, ok: false }
+    ])
+  })
+})
+
+describe('the failure report of a run that failed while moving tags', () => {
+  const D = (c: string): string => `sha256:${c.repeat(64)}`
+  const record = (reference: string, previous: string, outcome: MoveRecord['outcome'], now: string): MoveRecord => ({
+    reference,
+    repository: reference.split(':')[0]!,
+    kind: reference.endsWith('-amd64') ? 'platform' : 'index',
+    target: D('a'),
+    previous,
+    outcome,
+    now
+  })
+  const records = [
+    record('r1:t-amd64', D('0'), 'restored', D('0')),
+    record('r2:t-amd64', '', 'moved', D('a')),
+    record('r1:t', D('0'), 'not-moved', D('0'))
+  ]
+
+  it('lists every reference: before, this run, where it ended; says a created tag cannot be deleted', () => {
+    const rows = moveRows(records)
+    expect(rows).toHaveLength(3)
+    expect(rows[0]).toEqual(['<code>r1:t-amd64</code>', `<code>${D('0')}</code>`, `<code>${D('a')}</code>`, 'moved, then put back to its previous digest'])
+    expect(rows[1]?.[1]).toBe('none')
+    expect(rows[1]?.[3]).toMatch(/^moved: holds this run's content \(created by this run: a tag cannot be deleted portably; a re-run completes the publish\)$/)
+    expect(rows[2]?.[3]).toBe('not moved')
+  })
+
+  it('sets digest, the references that hold the new content, and every move as outputs', () => {
+    const outputs = failureOutputs(records)
+    expect(outputs.digest).toBe(D('a'))
+    expect(outputs.tags).toBe('r2:t-amd64')
+    expect(JSON.parse(outputs.moves!)).toEqual([
+      { reference: 'r1:t-amd64', previous: D('0'), digest: D('a'), now: D('0'), outcome: 'restored' },
+      { reference: 'r2:t-amd64', previous: '', digest: D('a'), now: D('a'), outcome: 'moved' },
+      { reference: 'r1:t', previous: D('0'), digest: D('a'), now: D('0'), outcome: 'not-moved' }
     ])
   })
 })

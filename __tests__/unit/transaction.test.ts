@@ -98,7 +98,7 @@ describe('planMoves + executeMoves', () => {
     })
     expect(held.get('r1:t')).toBe(D.oldIndex)
     expect(held.get('r1:t-amd64')).toBe(D.oldAmd64)
-    expect((error as Error).message).toMatch(/403 Forbidden.*; 5 of 6 tag\(s\) had moved; 2 put back to their previous digest; r1:t-s390x, r2:t-amd64, r2:t-s390x still point at this run's content \(a tag this run created cannot be deleted portably/)
+    expect((error as Error).message).toMatch(/403 Forbidden.*; 5 of 6 tag\(s\) had moved; 2 put back to their previous digest; r1:t-s390x, r2:t-amd64, r2:t-s390x were created by this run and still point at its content \(a tag cannot be deleted portably/)
     expect(journal.snapshot()).toBe((error as MoveError).records)
   })
 

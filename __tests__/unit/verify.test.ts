@@ -112,7 +112,7 @@ describe('verifyStagedIndex', () => {
 describe('the verify command', () => {
   it('overrides the entrypoint so any image can run it', () => {
     expect(verifyCommandArgs('r:staging', parsePlatform('linux/arm64'), ['go', 'version'], 'v1')).toEqual([
-      'run', '--rm', '--name', 'v1', '--quiet', '--pull', 'never', '--network', 'none', '--platform', 'linux/arm64', '--entrypoint', 'go', 'r:staging', 'version'
+      'run', '--rm', '--quiet', '--name', 'v1', '--pull', 'never', '--network', 'none', '--platform', 'linux/arm64', '--entrypoint', 'go', 'r:staging', 'version'
     ])
   })
 
@@ -159,7 +159,7 @@ describe('the verify command', () => {
     )
     expect(docker.calls[0]?.options.timeout).toEqual({ seconds: 5, input: 'verify-timeout' })
     // killing the CLI leaves the container running: it is removed by name
-    expect(docker.calls[1]?.args).toEqual(['rm', '--force', docker.calls[0]?.args[3]])
+    expect(docker.calls[1]?.args).toEqual(['rm', '--force', docker.calls[0]?.args[4]])
   })
 
   it('returns what each platform printed', async () => {

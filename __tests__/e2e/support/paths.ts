@@ -17,6 +17,8 @@ import { tmpdir } from 'node:os'
 import * as path from 'node:path'
 import { promisify } from 'node:util'
 import { runAction, type ActionRun, type RunActionOptions } from '../../../scripts/run-action.mjs'
+import { expect } from '@jest/globals'
+import { STAGING_TAG_PREFIX } from '../../../src/publish.js'
 import { docker } from './environment.js'
 
 export type PathName = 'hosted' | 'engine'
@@ -148,4 +150,13 @@ export async function builderLeftovers(run: ActionRun): Promise<string[]> {
 export function builderUsed(run: ActionRun): { driver?: string; buildx?: string } {
   const m = /builder \S+ \(([a-z-]+), buildx ([^)]+)\) supports/.exec(run.main.log)
   return { driver: m?.[1], buildx: m?.[2] }
+}
+
+/**
+ * The non-user tags one publish leaves in the first repository on this path, as matchers: the docker driver
+ * pushes its loaded index through a staging tag of the run's own; the docker-container driver pushes by digest
+ * and leaves none. Compare with `splitStaging(tags).staging`.
+ */
+export function stagingTags(builderPath: BuilderPath): unknown[] {
+  return builderPath.driver === 'docker' ? [expect.stringMatching(new RegExp(`^${STAGING_TAG_PREFIX}-local-1-[0-9a-z]{6}$`))] : []
 }
