@@ -2,6 +2,7 @@
  * Checks, before any tag a user pulls moves, that what was built and staged is what was asked for.
  */
 import type { Docker } from './docker.js'
+import { forEachLimited, mapLimited, REGISTRY_CONCURRENCY } from './limit.js'
 import { formatPlatform, parsePlatform, platformKey, samePlatform, type Platform } from './platform.js'
 import { inspectIndex, isAttestation, platformDigests, type ImageIndex, type RegistryIndex } from './registry.js'
 import type { RetryPolicy } from './retry.js'
@@ -123,33 +124,36 @@ export async function verifyStagedIndex(
   const indexProblem = describeIndexCheck(`${first}@${digest}`, check)
   if (indexProblem) throw new Error(indexProblem)
 
-  const configs = await docker.run(['buildx', 'imagetools', 'inspect', '--format', '{{json .Image}}', `${first}@${digest}`], {
-    silent: true,
-    retry
-  })
+  // Independent reads, a few at a time: the image configs, every platform and attestation manifest, and the copy
+  // in every further repository.
+  const descriptors = index.index.manifests.filter(d => d.platform || isAttestation(d))
+  const [configs, manifests] = await Promise.all([
+    docker.run(['buildx', 'imagetools', 'inspect', '--format', '{{json .Image}}', `${first}@${digest}`], { silent: true, retry }),
+    mapLimited(descriptors, REGISTRY_CONCURRENCY, async descriptor => {
+      const raw = await docker.run(['buildx', 'imagetools', 'inspect', '--raw', `${first}@${descriptor.digest}`], { silent: true, retry })
+      return JSON.parse(raw.stdout) as ImageManifest
+    }),
+    forEachLimited(others, REGISTRY_CONCURRENCY, async repository => {
+      const copy = await inspectIndex(docker, `${repository}@${digest}`, retry)
+      if (copy.digest !== digest) throw new Error(`${repository} serves ${copy.digest} for ${digest}`)
+    })
+  ])
   const configProblems = checkConfigs(configsByPlatform(JSON.parse(configs.stdout), index.index), requested)
   if (configProblems.length > 0) throw new Error(`wrong image config: ${configProblems.join('; ')}`)
 
   const platforms: PlatformReport[] = []
   const attestations: AttestationReport[] = []
   const byDigest = Object.fromEntries(Object.entries(platformDigests(index.index)).map(([platform, d]) => [d, platform]))
-  for (const descriptor of index.index.manifests) {
-    if (!descriptor.platform && !isAttestation(descriptor)) continue
-    const raw = await docker.run(['buildx', 'imagetools', 'inspect', '--raw', `${first}@${descriptor.digest}`], { silent: true, retry })
-    const manifest = JSON.parse(raw.stdout) as ImageManifest
+  descriptors.forEach((descriptor, i) => {
+    const manifest = manifests[i] as ImageManifest
     if (isAttestation(descriptor)) {
       const about = descriptor.annotations?.['vnd.docker.reference.digest'] ?? ''
       attestations.push({ digest: descriptor.digest, platform: byDigest[about] ?? '', predicateTypes: predicateTypes(manifest) })
-      continue
+      return
     }
     const size = descriptor.size + (manifest.config?.size ?? 0) + (manifest.layers ?? []).reduce((sum, l) => sum + (l.size ?? 0), 0)
     platforms.push({ platform: platformKey(descriptor.platform!), digest: descriptor.digest, size })
-  }
-
-  for (const repository of others) {
-    const copy = await inspectIndex(docker, `${repository}@${digest}`, retry)
-    if (copy.digest !== digest) throw new Error(`${repository} serves ${copy.digest} for ${digest}`)
-  }
+  })
   return { index, platforms, attestations }
 }
 
