@@ -9,6 +9,8 @@
 //   overhead cold / warm   the whole action (main and post step) vs the bare commands, same cache state
 //   rerun                  the action again with nothing changed vs its cold publish
 //   cache                  a build served from the registry cache on a builder without local cache vs cold
+//   legs                   four `mode: leg` runs started together (one platform each) and the `mode: merge`, vs
+//                          the cold `mode: all` publish (here all on one machine: the legs share its cores)
 //   start-up, dist size    process start to the first log line; the size of dist/
 // Prints a table and the same figures as JSON on stdout (progress goes to stderr); --readme also writes the table
 // into README.md between its bench markers. Each run publishes to a repository of its own under
@@ -132,18 +134,31 @@ const buildArgFlags = () => [`BASE_IMAGE=${BASE_IMAGE}`, ...Object.entries(VERSI
 // ---------------------------------------------------------------------------------------------------------------
 // The action, as the runner runs it
 
-async function action(benchPath, context, repository, inputs = {}) {
+async function action(benchPath, context, repository, inputs = {}, env = {}) {
   const { ms, value: result } = await timed(() =>
     runAction({
       cwd: context,
       inputs: { images: repository, platforms: PLATFORMS.join(','), 'build-args': `BASE_IMAGE=${BASE_IMAGE}`, ...benchPath.inputs, ...inputs },
-      env: benchPath.env
+      env: { ...benchPath.env, ...env }
     })
   )
   if (result.main.exitCode !== 0 || result.post?.exitCode !== 0) {
     throw new Error(`the action failed on the ${benchPath.name} path (exit ${result.main.exitCode}/${result.post?.exitCode}):\n${result.main.log.slice(-3000)}\n${result.post?.log.slice(-1000) ?? ''}`)
   }
   return { ms, result }
+}
+
+/**
+ * A distributed build as a matrix runs it: four `mode: leg` runs started together, one platform each, of one
+ * workflow run, then the `mode: merge`. Returns the whole time and each part's.
+ */
+async function distributed(benchPath, context, repository, inputs) {
+  const env = { GITHUB_RUN_ID: String(Date.now()), GITHUB_RUN_ATTEMPT: '1' }
+  const legs = await timed(() =>
+    Promise.all(PLATFORMS.map(platform => action(benchPath, context, repository, { ...inputs, mode: 'leg', platforms: platform }, env)))
+  )
+  const merge = await action(benchPath, context, repository, { ...inputs, mode: 'merge' }, env)
+  return { ms: legs.ms + merge.ms, legsMs: legs.ms, mergeMs: merge.ms }
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -254,11 +269,14 @@ async function round(benchPath, context, number, cacheRef) {
         ? bareHosted(benchPath, context, freshRepository('hosted-bare-warm'), { cacheFrom: `type=registry,ref=${cacheRef}` })
         : bareEngine(benchPath, context, freshRepository('engine-bare-warm'), { noCache: false })
   )
+  // Legs: the same cold build, distributed over four legs and a merge, against the cold mode: all.
+  const legs = await distributed(benchPath, context, freshRepository(`${benchPath.name}-legs`), hosted ? {} : { 'no-cache': 'true' })
   // Rerun: the cold publish again, nothing changed.
   const rerun = await action(benchPath, context, coldRepository, hosted ? {} : { 'no-cache': 'true' })
   const figures = {
     cold: { action: cold.action.ms, bare: cold.bare.ms, ratio: cold.action.ms / cold.bare.ms },
     warm: { action: warm.action.ms, bare: warm.bare.ms, ratio: warm.action.ms / warm.bare.ms },
+    legs: { action: legs.ms, all: cold.action.ms, ratio: legs.ms / cold.action.ms, legs: legs.legsMs, merge: legs.mergeMs },
     rerun: {
       action: rerun.ms,
       cold: cold.action.ms,
@@ -341,10 +359,11 @@ const seconds = ms => `${(ms / 1000).toFixed(1)} s`
 function pathFigures(rounds) {
   const pick = (figure, field) => summarize(rounds.map(r => r[figure][field]))
   const figures = {}
-  for (const figure of ['cold', 'warm', 'rerun', 'cache']) {
+  for (const figure of ['cold', 'warm', 'legs', 'rerun', 'cache']) {
     if (!rounds[0][figure]) continue
     figures[figure] = { ratio: pick(figure, 'ratio'), action: pick(figure, 'action') }
     if (figure === 'cold' || figure === 'warm') figures[figure].bare = pick(figure, 'bare')
+    if (figure === 'legs') Object.assign(figures[figure], { all: pick(figure, 'all'), legs: pick(figure, 'legs'), merge: pick(figure, 'merge') })
     if (figure === 'rerun') figures[figure].skipped = rounds.every(r => r.rerun.skipped)
     if (figure === 'cache') figures[figure].cachedSteps = Math.min(...rounds.map(r => r.cache.cachedSteps))
   }
@@ -378,6 +397,9 @@ function table(result) {
     const f = p.figures
     lines.push(`| overhead, cold | ${p.title} | ${ratio(f.cold.ratio)} | ${seconds(f.cold.action.median)} | ${seconds(f.cold.bare.median)} bare | ≤ ${LIMITS.overhead}× |`)
     lines.push(`| overhead, warm | ${p.title} | ${ratio(f.warm.ratio)} | ${seconds(f.warm.action.median)} | ${seconds(f.warm.bare.median)} bare | ≤ ${LIMITS.overhead}× |`)
+    lines.push(
+      `| legs: 4 legs started together + merge (${seconds(f.legs.legs.median)} + ${seconds(f.legs.merge.median)}), one machine | ${p.title} | ${ratio(f.legs.ratio)} | ${seconds(f.legs.action.median)} | ${seconds(f.legs.all.median)} \`mode: all\` cold | |`
+    )
     lines.push(`| rerun, nothing changed${f.rerun.skipped ? ' (skipped: unchanged)' : ' (rebuilt)'} | ${p.title} | ${ratio(f.rerun.ratio)} | ${seconds(f.rerun.action.median)} | cold publish | ≤ ${LIMITS.rerun}× |`)
     if (f.cache) {
       lines.push(`| cache: registry cache, no local cache (${f.cache.cachedSteps} steps CACHED) | ${p.title} | ${ratio(f.cache.ratio)} | ${seconds(f.cache.action.median)} | cold publish | |`)
@@ -385,7 +407,6 @@ function table(result) {
       lines.push(`| cache | ${p.title} | not measured: the engine's build cache is shared, and is never pruned here | | | |`)
     }
   }
-  lines.push('| legs: 4 legs in parallel + merge vs `mode: all` | both | not measured: distributed builds (issue 11) are not in the action yet | | | |')
   lines.push(`| start-up: process start to first log line | | ${result.startup.median.toFixed(0)} ms (${result.startup.min.toFixed(0)}–${result.startup.max.toFixed(0)}) | | | ≤ ${LIMITS.startupMs} ms |`)
   lines.push(`| dist/ size | | ${(result.distBytes / 1024).toFixed(0)} KiB | | | ≤ ${LIMITS.distBytes / 1024} KiB |`)
   return lines.join('\n')
@@ -434,6 +455,7 @@ async function main() {
           log(
             `${benchPath.title} round ${i + 1}: cold ${r.cold.ratio.toFixed(2)}× (${seconds(r.cold.action)} / ${seconds(r.cold.bare)}), ` +
               `warm ${r.warm.ratio.toFixed(2)}× (${seconds(r.warm.action)} / ${seconds(r.warm.bare)}), ` +
+              `legs ${r.legs.ratio.toFixed(2)}× (${seconds(r.legs.action)} / ${seconds(r.legs.all)}), ` +
               `rerun ${r.rerun.ratio.toFixed(2)}× (${seconds(r.rerun.action)}${r.rerun.skipped ? ', skipped' : ''}) [${Math.round((Date.now() - started) / 1000)} s]`
           )
         }

@@ -6,7 +6,7 @@ import { readBuilderSettings, type BuilderSettings } from './builder.js'
 import { readCacheSettings, type CacheSettings } from './cache.js'
 import { readBuildxInstallSettings, type BuildxInstallSettings } from './buildx-install.js'
 import { readEmulationMode, type EmulationMode } from './emulation.js'
-import { InputError, readBoolean, readNumber, splitCommand, splitLines, splitList, type InputReader } from './input.js'
+import { InputError, readBoolean, readChoice, readNumber, splitCommand, splitLines, splitList, type InputReader } from './input.js'
 import { readLogins, type RegistryLogin } from './login.js'
 import { DEFAULT_PLATFORMS, formatPlatform, parsePlatform, PlatformError, type Platform } from './platform.js'
 import { readQemuSettings, type QemuSettings } from './qemu.js'
@@ -18,7 +18,13 @@ import { DEFAULT_REGISTRY_TIMEOUT_SECONDS, DEFAULT_RETRY, type RetryPolicy } fro
 export { InputError, readBoolean, splitList, type InputReader } from './input.js'
 export { validateRepository, validateTag } from './reference.js'
 
+/** `all`: one job builds and publishes; `leg`: build, push by digest, hand off; `merge`: collect the legs, publish. */
+export type Mode = 'all' | 'leg' | 'merge'
+export const MODES: readonly Mode[] = ['all', 'leg', 'merge']
+
 export interface Settings {
+  /** `mode`: where this job sits in a distributed build (see handoff.ts). */
+  mode: Mode
   /** Build context directory. */
   context: string
   /** Dockerfile path (relative paths are relative to the working directory, as with `docker buildx build -f`). */
@@ -87,6 +93,7 @@ export function readSettings(read: InputReader, mask: (secret: string) => void =
   const context = read('context').trim() || '.'
   const file = read('file').trim() || path.join(context, 'Dockerfile')
   const settings: Settings = {
+    mode: readChoice(read, 'mode', MODES, 'all'),
     context,
     file,
     images: readImages(read),

@@ -3,6 +3,7 @@
  */
 import * as core from '@actions/core'
 import type { PlatformBuildTime } from './build-times.js'
+import { legRows, type LegRecord } from './handoff.js'
 import type { PhaseTiming } from './phases.js'
 import type { PublishResult } from './publish.js'
 import type { MoveOutcome, MoveRecord } from './transaction.js'
@@ -40,8 +41,9 @@ export function timingChart(timings: readonly PhaseTiming[]): string {
   return lines.join('\n')
 }
 
-export function platformRows(platforms: readonly PlatformReport[], result: PublishResult): string[][] {
-  return platforms.map(p => [escapeHtml(p.platform), code(p.digest), formatBytes(p.size), result.pushed ? 'published' : 'built'])
+/** `pushed`: what a pushed platform's row says (a leg's platforms are pushed by digest, not published). */
+export function platformRows(platforms: readonly PlatformReport[], result: PublishResult, pushed = 'published'): string[][] {
+  return platforms.map(p => [escapeHtml(p.platform), code(p.digest), formatBytes(p.size), result.pushed ? pushed : 'built'])
 }
 
 /** The timing table and chart, for success and failure alike. */
@@ -133,24 +135,47 @@ function addBuildTimes(summary: typeof core.summary, times: readonly PlatformBui
   )
 }
 
+/** A distributed build's part in the summary: a leg's records, or the legs a merge published. */
+export interface LegsSummary {
+  role: 'leg' | 'merge'
+  records: readonly LegRecord[]
+}
+
 /** A successful run's summary; `skipped` says why nothing was built (the references are what was published before). */
 export async function writeSummary(
   result: PublishResult,
   platforms: readonly PlatformReport[],
   timings: readonly PhaseTiming[],
   buildTimes: readonly PlatformBuildTime[] = [],
-  skipped?: string
+  skipped?: string,
+  legs?: LegsSummary
 ): Promise<void> {
   const summary = core.summary.addHeading('go-build-action', 2)
   if (skipped) {
     summary.addRaw(`<p><strong>${escapeHtml(skipped)}</strong>: nothing was built or pushed. Index ${code(result.digest)} under:</p>`, true)
     summary.addList(result.references.map(code))
     summary.addRaw('<p>Set <code>force: true</code> to build and publish anyway.</p>', true)
+  } else if (legs?.role === 'leg') {
+    summary.addRaw(`<p>Pushed ${code(result.digest)} by digest (no tag users pull moved) and recorded it for the merge as:</p>`, true)
+    summary.addList(legs.records.map(r => code(r.recordDigest)))
   } else if (result.pushed) {
     summary.addRaw(`<p>Published index ${code(result.digest)} under:</p>`, true)
     summary.addList(result.references.map(code))
   } else {
     summary.addRaw('<p>Built every platform without pushing (input <code>push</code> is <code>false</code>, or <code>auto</code> on an event not known to be trusted for publishing, such as a pull request).</p>', true)
+  }
+  if (legs?.role === 'merge') {
+    summary.addHeading('Legs', 3)
+    summary.addTable([
+      [
+        { data: 'Platform', header: true },
+        { data: 'Runner', header: true },
+        { data: 'Build time', header: true },
+        { data: 'Digest', header: true },
+        { data: 'Attempt', header: true }
+      ],
+      ...legRows(legs.records).map(([platform, runner, time, digest, attempt]) => [escapeHtml(platform ?? ''), escapeHtml(runner ?? ''), escapeHtml(time ?? ''), code(digest ?? ''), escapeHtml(attempt ?? '')])
+    ])
   }
   if (platforms.length > 0) {
     summary.addTable([
@@ -160,7 +185,7 @@ export async function writeSummary(
         { data: 'Size', header: true },
         { data: 'Result', header: true }
       ],
-      ...platformRows(platforms, result)
+      ...platformRows(platforms, result, legs?.role === 'leg' ? 'pushed by digest, handed to the merge' : 'published')
     ])
   }
   if (result.attestations.length > 0) {

@@ -270,6 +270,12 @@ export interface PlanSettings {
   fingerprint?: string
   /** How the registry check of the main tag retries transient faults (unset: no retry). */
   retry?: RetryPolicy
+  /**
+   * The main tag as already decided for this workflow run (a distributed build decides it once, in its legs:
+   * a re-run leg and the merge take it from the leg records): used as it is, the registry is not asked, and
+   * `seen` holds it free in every repository (the merge checks it again before moving).
+   */
+  decidedTag?: string
 }
 
 /** How far `rebuild: suffix` counts before giving up. */
@@ -318,7 +324,11 @@ export async function planTags(
   let tag = base
   let previous: PublishedTag | undefined
   let seen: Record<string, string> = {}
-  if (!push) {
+  if (settings.decidedTag !== undefined) {
+    tag = settings.decidedTag
+    if (push && t.rebuild !== 'overwrite') seen = Object.fromEntries(settings.images.map(image => [`${image}:${tag}`, '']))
+    core.info(`main tag ${tag}, as decided for this workflow run by its legs`)
+  } else if (!push) {
     core.info(`not pushing (push: ${t.push}, event ${github.eventName || 'unknown'}): ${whyNotPushing(t.push, github)}; the registry is not asked whether ${base} exists`)
   } else if (t.rebuild !== 'overwrite') {
     const suffixes = t.platformTags ? settings.platforms.map(archTagSuffix) : []

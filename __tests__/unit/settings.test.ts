@@ -13,6 +13,7 @@ describe('readSettings', () => {
   it('fills the documented defaults', () => {
     const settings = readSettings(reader(minimal))
     expect(settings).toMatchObject({
+      mode: 'all',
       context: '.',
       file: 'Dockerfile',
       images: ['localhost:5000/go-build'],
@@ -48,6 +49,12 @@ describe('readSettings', () => {
       pull: false,
       force: false
     })
+  })
+
+  it('reads mode: all, leg or merge, and names the choices otherwise', () => {
+    expect(readSettings(reader({ ...minimal, mode: 'Leg' })).mode).toBe('leg')
+    expect(readSettings(reader({ ...minimal, mode: 'merge' })).mode).toBe('merge')
+    expect(() => readSettings(reader({ ...minimal, mode: 'legs' }))).toThrow('input "mode": "legs" is not valid: write one of all, leg, merge')
   })
 
   it('reads force, for rebuilds whatever the registry holds', () => {

