@@ -11,7 +11,7 @@
  */
 import { describe } from '@jest/globals'
 import { execFile } from 'node:child_process'
-import { existsSync, readFileSync } from 'node:fs'
+import { appendFileSync, existsSync, readFileSync } from 'node:fs'
 import { mkdir, mkdtemp, symlink } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import * as path from 'node:path'
@@ -113,11 +113,23 @@ export async function runOnPath(builderPath: BuilderPath, options: RunActionOpti
   const env = options.env ?? {}
   const inputs = options.inputs ?? {}
   const ownBuilder = Boolean(inputs.builder || inputs.driver)
-  return runAction({
+  const started = Date.now()
+  const run = await runAction({
     ...options,
     inputs: { ...(ownBuilder ? {} : builderPath.inputs), ...inputs },
     env: { ...env, ...(await builderPath.env(env.DOCKER_CONFIG)) }
   })
+  recordPathTime(builderPath, Date.now() - started)
+  return run
+}
+
+/**
+ * scripts/test.sh sets E2E_PATH_TIMES to a file where every run on a path adds a line `PATH MILLISECONDS`, so it
+ * can say what each path costs (the action runs are most of the e2e time, and jest does not time hooks).
+ */
+function recordPathTime(builderPath: BuilderPath, ms: number): void {
+  const file = process.env.E2E_PATH_TIMES
+  if (file) appendFileSync(file, `${builderPath.name} ${ms}\n`)
 }
 
 /**
