@@ -9,7 +9,9 @@ describe('classifyFailure', () => {
     ['imagetools-unauthorized.txt', 'auth'],
     ['imagetools-unreachable.txt', 'transient'],
     ['login-wrong-password.txt', 'auth'],
-    ['buildx-failure-arm64.txt', 'permanent']
+    ['buildx-failure-arm64.txt', 'permanent'],
+    // buildx 0.30's imagetools copy to another registry, its manifest PUT ahead of its blobs (seen in CI here)
+    ['imagetools-copy-blob-race.txt', 'transient']
   ])('%s → %s', (name, kind) => {
     expect(classifyFailure(fixture(name)).kind).toBe(kind)
   })
