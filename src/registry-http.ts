@@ -83,6 +83,13 @@ export function credentialsFromAuths(config: DockerConfig, registry: string): Cr
 
 /** Credentials for a registry: the config's `auths`, else its credential helper (`docker-credential-<x> get`). */
 export async function registryCredentials(registry: string, config: DockerConfig = readDockerConfig()): Promise<Credentials | undefined> {
+  const credentials = await storedCredentials(registry, config)
+  // stored by an earlier step or the runner, not given to this action: masked here before anything can print them
+  if (credentials) core.setSecret(credentials.password)
+  return credentials
+}
+
+async function storedCredentials(registry: string, config: DockerConfig): Promise<Credentials | undefined> {
   const inline = credentialsFromAuths(config, registry)
   if (inline) return inline
   const helper = config.credHelpers?.[registry] ?? config.credsStore
