@@ -38,8 +38,8 @@ describe('example workflows', () => {
     lint = await createLinter()
   })
 
-  it('are the one-job and the distributed publish', () => {
-    expect(files.sort()).toEqual(['publish-distributed.yml', 'publish.yml'])
+  it('are the one-job and the distributed publish, and the scheduled update check', () => {
+    expect(files.sort()).toEqual(['publish-distributed.yml', 'publish.yml', 'update.yml'])
   })
 
   it('the linter runs and finds faults (it is not a no-op)', () => {
@@ -83,6 +83,17 @@ describe('example workflows', () => {
     expect(merge?.with).toMatchObject({ mode: 'merge', platforms: legs.map(l => l.platform).join(',') })
     // the legs and the merge name the same image, context and registry
     for (const key of ['images', 'context', 'registry']) expect(merge?.with?.[key]).toBe(leg?.with?.[key])
+  })
+
+  it('the update check: scheduled and dispatched, mode: check, then a pull request made from its outputs only when something changed', () => {
+    const workflow = parse(read('update.yml')) as Workflow & { on: Record<string, unknown> }
+    expect(Object.keys(workflow.on).sort()).toEqual(['schedule', 'workflow_dispatch'])
+    const steps = workflow.jobs.check?.steps ?? []
+    const [check] = actionSteps(workflow)
+    expect(check?.with).toMatchObject({ mode: 'check' })
+    const pr = steps.find(s => s.uses?.startsWith('peter-evans/create-pull-request@')) as (Step & { if?: string }) | undefined
+    expect(pr?.if).toBe("steps.check.outputs.changed == 'true'")
+    expect(String(pr?.with?.title)).toContain('steps.check.outputs.tag')
   })
 
   it('the README shows the distributed workflow as it is', () => {
