@@ -11,6 +11,7 @@ import * as core from '@actions/core'
 import { readFile, writeFile } from 'node:fs/promises'
 import { DockerfileParser } from 'dockerfile-ast'
 import { Composer, CST, isMap, isScalar, Parser, type Document, type Node, type YAMLMap } from 'yaml'
+import { errorMessage } from './errors.js'
 import { Output, setOutputs } from './outputs.js'
 import type { Phases } from './phases.js'
 import type { Platform } from './platform.js'
@@ -91,7 +92,11 @@ export async function runCheck(settings: Settings, phases: Phases): Promise<void
     [Output.Changed]: String(updates.length > 0),
     [Output.Versions]: JSON.stringify(newValues)
   })
-  await core.group('Report', () => writeCheckSummary(settings.check, findings, located.tracked, tag, written))
+  await core.group('Report', () =>
+    writeCheckSummary(settings.check, findings, located.tracked, tag, written).catch((error: unknown) => {
+      core.warning(`the check is done, but could not write the job summary: ${errorMessage(error)}`)
+    })
+  )
 }
 
 interface Located {
@@ -398,7 +403,10 @@ async function writeCheckSummary(
       ...checkSummaryRows(findings)
     ])
   }
-  if (written.length > 0) summary.addRaw(`<p>Rewritten: ${written.map(code).join(', ')}</p>`, true)
+  const sums = written.length > 0 ? Object.keys(updates.find(f => f.checksums)?.checksums ?? {}) : []
+  if (written.length > 0) {
+    summary.addRaw(`<p>Rewritten: ${written.map(code).join(', ')}${sums.length > 0 ? `, with the sha256 of the Go archive for ${sums.map(code).join(', ')}` : ''}</p>`, true)
+  }
   else if (updates.length > 0 && !check.updateVersions) summary.addRaw('<p>No file changed (<code>update-versions: false</code>).</p>', true)
   if (unchecked.length > 0) summary.addRaw(`<p>Not checked: ${unchecked.map(t => `${escapeHtml(t.name)} ${code(t.current)}`).join(', ')}</p>`, true)
   await summary.write()

@@ -100,4 +100,9 @@ describe('example workflows', () => {
     const readme = readFileSync(path.join(root, 'README.md'), 'utf8')
     expect(readme).toContain(`\`\`\`yaml\n${read('publish-distributed.yml')}\`\`\``)
   })
+
+  it('the README shows the update check workflow as it is', () => {
+    const readme = readFileSync(path.join(root, 'README.md'), 'utf8')
+    expect(readme).toContain(`\`\`\`yaml\n${read('update.yml')}\`\`\``)
+  })
 })
