@@ -182,7 +182,9 @@ export function parseGoReleases(text: string, url: string): GoRelease[] {
       throw new ReleaseSourceError(url, `${where} is not a release ({version, stable, files})`, input)
     }
     if (!entry.stable) return
-    const version = /^go/.test(entry.version) ? parseReleaseVersion(entry.version.slice(2)) : undefined
+    // `go1.25.5`, `go1.20` (first releases before Go 1.21), `go1` (Go 1.0)
+    const bare = /^go\d+$/.test(entry.version) ? `${entry.version.slice(2)}.0` : entry.version.slice(2)
+    const version = entry.version.startsWith('go') ? parseReleaseVersion(bare) : undefined
     if (!version) throw new ReleaseSourceError(url, `${where}: "${entry.version}" is marked stable but is not a release version such as go1.25.5`, input)
     const files = entry.files.map((file: unknown, j): GoFile => {
       const ok =

@@ -10,6 +10,7 @@ import * as path from 'node:path'
 import { fixture } from '../../__fixtures__/fixtures.js'
 import { checkSummaryRows, goChecksumKeys, loadYaml, locateVersions, renderMainTag, rewriteDockerfileArgs, rewriteVersionsFile } from '../../src/check.js'
 import { parsePlatform } from '../../src/platform.js'
+import { readSettings } from '../../src/settings.js'
 import { readTagSettings } from '../../src/tags.js'
 import { parseVersionsFile, readVersionSettings, resolveVersions, SourceFileError } from '../../src/versions.js'
 
@@ -149,5 +150,24 @@ describe('locateVersions and the tag', () => {
       ['go', '<code>1.25.4</code>', '<code>1.25.5</code>', '<code>https://go.dev/dl/?mode=json&amp;include=all</code>'],
       ['k8s', '<code>1.34.3</code>', 'current', '<code>https://dl.k8s.io/release/stable-1.34.txt</code>']
     ])
+  })
+})
+
+describe('readSettings in mode: check', () => {
+  it('needs no images (nothing is published), and reads the check inputs', () => {
+    const settings = readSettings(reader({ mode: 'check', update: 'minor', 'llvm-releases-url': 'https://mirror.example/llvm.json' }))
+    expect(settings.mode).toBe('check')
+    expect(settings.images).toEqual([])
+    expect(settings.check).toEqual({
+      policy: 'minor',
+      updateVersions: true,
+      goUrl: 'https://go.dev/dl/?mode=json&include=all',
+      k8sUrl: 'https://dl.k8s.io/release',
+      llvmUrl: 'https://mirror.example/llvm.json'
+    })
+  })
+
+  it('every other mode still needs images', () => {
+    expect(() => readSettings(reader({ mode: 'all' }))).toThrow('input "images": is empty')
   })
 })

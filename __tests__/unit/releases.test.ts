@@ -42,6 +42,7 @@ describe('the Go download list', () => {
   it('keeps the stable releases only (no rc), in the list order', () => {
     expect(releases.map(r => r.version.text)).toEqual(['1.26.0', '1.25.5', '1.25.4', '1.24.11', '1.20'])
     expect(releases.find(r => r.version.text === '1.20')?.version.numbers).toEqual([1, 20, 0])
+    expect(parseGoReleases('[{"version": "go1", "stable": true, "files": []}]', GO_URL)[0]?.version.numbers).toEqual([1, 0, 0])
   })
 
   it.each([
