@@ -1,9 +1,11 @@
 /**
  * The pipeline of each mode, stage by stage (stages.ts): `all` builds and publishes in one job; `leg` builds its
- * platforms and hands them to the merge without moving a tag; `merge` publishes the legs. No logic of its own.
+ * platforms and hands them to the merge without moving a tag; `merge` publishes the legs; `check` looks for newer
+ * toolchain releases (check.ts) without docker: no login, no QEMU, no builder. No logic of its own.
  */
 import * as core from '@actions/core'
 import type { CancelHook } from './cancel.js'
+import { runCheck } from './check.js'
 import { createDocker, type Docker } from './docker.js'
 import { errorMessage } from './errors.js'
 import { failureOutputs, setOutputs } from './outputs.js'
@@ -19,6 +21,7 @@ import {
   mergeLegs,
   moveTags,
   published,
+  readJobSettings,
   report,
   setUpBuild,
   skipIfUnchanged,
@@ -45,7 +48,7 @@ export async function run(docker: Docker = createDocker(), cancel?: CancelHook):
     await report(message)
   })
   try {
-    await publish(docker, phases, journal)
+    await runMode(docker, phases, journal)
   } catch (error) {
     await report(errorMessage(error))
     throw error
@@ -54,14 +57,16 @@ export async function run(docker: Docker = createDocker(), cancel?: CancelHook):
   }
 }
 
-/** Runs the job's mode: the same stages, composed three ways. */
-async function publish(docker: Docker, phases: Phases, journal: MoveJournal): Promise<void> {
-  const job = await startJob(docker, phases, journal)
+/** Runs the job's mode: the same stages, composed three ways; `check` builds nothing, so needs no job (work directory, login). */
+async function runMode(docker: Docker, phases: Phases, journal: MoveJournal): Promise<void> {
+  const settings = readJobSettings()
+  if (settings.mode === 'check') return runCheck(settings, phases)
+  const job = await startJob(docker, phases, journal, settings)
   await logIn(job)
-  await MODE_PIPELINES[job.settings.mode](job)
+  await MODE_PIPELINES[settings.mode](job)
 }
 
-const MODE_PIPELINES: Record<Mode, (job: Job) => Promise<void>> = { all, leg, merge }
+const MODE_PIPELINES: Record<Exclude<Mode, 'check'>, (job: Job) => Promise<void>> = { all, leg, merge }
 
 /** One job: versions and tags → skip if unchanged → QEMU → builder → build → push by digest → verify → move tags → report. */
 async function all(job: Job): Promise<void> {

@@ -35,7 +35,11 @@ export const Output = {
   /** The buildx builder the build ran on. */
   Builder: 'builder',
   /** The platforms that builder supports, comma separated. */
-  BuilderPlatforms: 'builder-platforms'
+  BuilderPlatforms: 'builder-platforms',
+  /** `mode: check`: JSON list of the versions with a newer release: `name`, `from`, `to`, `source` (the URL). */
+  Updates: 'updates',
+  /** `mode: check`: `true` when a version has a newer release (and, with update-versions, was rewritten). */
+  Changed: 'changed'
 } as const
 
 export type OutputName = (typeof Output)[keyof typeof Output]

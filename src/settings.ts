@@ -10,6 +10,7 @@ import { InputError, readBoolean, readChoice, readNumber, splitCommand, splitLin
 import { readLogins, type RegistryLogin } from './login.js'
 import { DEFAULT_PLATFORMS, formatPlatform, parsePlatform, PlatformError, type Platform } from './platform.js'
 import { readQemuSettings, type QemuSettings } from './qemu.js'
+import { readCheckSettings, type CheckSettings } from './releases.js'
 import { validateRepository } from './reference.js'
 import { readTagSettings, type TagSettings } from './tags.js'
 import { readVersionSettings, type VersionSettings } from './versions.js'
@@ -18,9 +19,12 @@ import { DEFAULT_REGISTRY_TIMEOUT_SECONDS, DEFAULT_RETRY, type RetryPolicy } fro
 export { InputError, readBoolean, splitList, type InputReader } from './input.js'
 export { validateRepository, validateTag } from './reference.js'
 
-/** `all`: one job builds and publishes; `leg`: build, push by digest, hand off; `merge`: collect the legs, publish. */
-export type Mode = 'all' | 'leg' | 'merge'
-export const MODES: readonly Mode[] = ['all', 'leg', 'merge']
+/**
+ * `all`: one job builds and publishes; `leg`: build, push by digest, hand off; `merge`: collect the legs, publish;
+ * `check`: the toolchain update check (check.ts), no build.
+ */
+export type Mode = 'all' | 'leg' | 'merge' | 'check'
+export const MODES: readonly Mode[] = ['all', 'leg', 'merge', 'check']
 
 export interface Settings {
   /** `mode`: where this job sits in a distributed build (see handoff.ts). */
@@ -29,7 +33,7 @@ export interface Settings {
   context: string
   /** Dockerfile path (relative paths are relative to the working directory, as with `docker buildx build -f`). */
   file: string
-  /** Repositories to publish to, e.g. `ghcr.io/org/go-build`, `localhost:5000/go-build`. */
+  /** Repositories to publish to, e.g. `ghcr.io/org/go-build`, `localhost:5000/go-build` (may be empty in `mode: check`). */
   images: string[]
   /** Target platforms, normalized (`linux/arm64/v8` → `linux/arm64`), in the order given; never twice. */
   platforms: Platform[]
@@ -74,6 +78,8 @@ export interface Settings {
   pull: boolean
   /** Build and publish even when the tag already holds this build's fingerprint. */
   force: boolean
+  /** `mode: check`: the update policy, the release sources, whether to rewrite the versions (see releases.ts). */
+  check: CheckSettings
 }
 
 export interface BuildSecret {
@@ -92,11 +98,12 @@ export function readSettings(read: InputReader, mask: (secret: string) => void =
   const logins = readLogins(read, mask)
   const context = read('context').trim() || '.'
   const file = read('file').trim() || path.join(context, 'Dockerfile')
+  const mode = readChoice(read, 'mode', MODES, 'all')
   const settings: Settings = {
-    mode: readChoice(read, 'mode', MODES, 'all'),
+    mode,
     context,
     file,
-    images: readImages(read),
+    images: readImages(read, mode !== 'check'),
     platforms: readPlatforms(read),
     buildArgs: readBuildArgs(read),
     versions: readVersionSettings(read),
@@ -118,7 +125,8 @@ export function readSettings(read: InputReader, mask: (secret: string) => void =
     cache: readCacheSettings(read, splitLines(read('cache-from')), splitLines(read('cache-to'))),
     noCache: readBoolean(read, 'no-cache', false),
     pull: readBoolean(read, 'pull', false),
-    force: readBoolean(read, 'force', false)
+    force: readBoolean(read, 'force', false),
+    check: readCheckSettings(read)
   }
   if (settings.noCache && settings.cache.from.length > 0) {
     throw new InputError('no-cache', 'is true and "cache-from" is set: a build without cache reads none; drop one of them')
@@ -187,9 +195,9 @@ function readSecrets(read: InputReader): BuildSecret[] {
     })
 }
 
-function readImages(read: InputReader): string[] {
+function readImages(read: InputReader, required: boolean): string[] {
   const images = unique(splitList(read('images')))
-  if (images.length === 0) {
+  if (images.length === 0 && required) {
     throw new InputError('images', 'is empty: name at least one repository to publish to, e.g. ghcr.io/org/go-build')
   }
   for (const image of images) {

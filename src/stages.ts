@@ -52,10 +52,15 @@ export interface Job {
   workDir: string
 }
 
-/** Inputs read and checked, secrets masked, a work directory. */
-export async function startJob(docker: Docker, phases: Phases, journal: MoveJournal): Promise<Job> {
+/** Every input read and checked, secrets masked. */
+export function readJobSettings(): Settings {
   const settings = readSettings(name => core.getInput(name), secret => core.setSecret(secret))
   maskSecrets(settings)
+  return settings
+}
+
+/** Inputs read and checked, secrets masked, a work directory. */
+export async function startJob(docker: Docker, phases: Phases, journal: MoveJournal, settings: Settings = readJobSettings()): Promise<Job> {
   const workDir = await mkdtemp(path.join(process.env.RUNNER_TEMP || tmpdir(), 'go-build-action-'))
   saveState(State.WorkDir, workDir)
   await checkBuildFiles(settings.context, settings.file)

@@ -35,8 +35,8 @@ export const VERSION_INPUTS: Readonly<Record<string, string>> = {
   k8s: 'k8s-version'
 }
 
-/** The keys a version may have in a versions file: `golang: {version: …}` or `go: 1.25.4`. */
-const FILE_KEYS: Readonly<Record<string, readonly string[]>> = {
+/** The keys a version may have in a versions file: `golang: {version: …}` or `go: 1.25.4` (mode: check rewrites them). */
+export const FILE_KEYS: Readonly<Record<string, readonly string[]>> = {
   go: ['golang', 'go'],
   llvm: ['llvm'],
   k8s: ['kubernetes', 'k8s']

