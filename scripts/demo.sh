@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Runs the action end to end on examples/hello, the way the GitHub runner does, against the local registry
-# (bringing the local environment up first if needed), and prints the step's outputs and job summary.
+# (bringing the local environment up first if needed). The action's log goes to stderr; at the end it prints a
+# short result (image, tag, digest, platforms, time, a `docker run` line to try) and writes the step outputs
+# (parsed) to demo-out/PATH/outputs.json and the job summary to demo-out/PATH/summary.md (DEMO_OUT chooses another
+# directory).
 #
 # It takes the path a workflow author gets on a GitHub-hosted runner (a docker-container builder with BuildKit
 # v0.26.3 and buildx 0.30.1) where scripts/e2e-env.sh could set it up, and the engine path (docker driver,
@@ -13,6 +16,8 @@ bash scripts/e2e-env.sh up >&2
 status_file=${E2E_STATE_DIR:-/var/lib/go-build-action-e2e}/hosted-path.json
 field() { node -e 'const s = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8")); process.stdout.write(String(s[process.argv[2]] ?? ""))' "$status_file" "$1"; }
 
+cleanup=()
+trap 'rm -rf "${cleanup[@]}"' EXIT
 path=${DEMO_PATH:-}
 if [ -z "$path" ]; then
   if [ "$(field available)" = true ]; then path=hosted; else path=engine; fi
@@ -25,7 +30,7 @@ case "$path" in
     [ "$(field available)" = true ] || { echo "demo: the hosted path is unavailable here: $(field reason)" >&2; exit 1; }
     # A job's own DOCKER_CONFIG with buildx 0.30.1 as its CLI plugin, as on a hosted runner; BuildKit comes from the
     # local registry (a hosted runner pulls moby/buildkit from Docker Hub) and reaches the registry on loopback.
-    config=$(mktemp -d); trap 'rm -rf "$config"' EXIT
+    config=$(mktemp -d); cleanup+=("$config")
     mkdir -p "$config/cli-plugins"; ln -s "$(field buildxPluginDir)/docker-buildx" "$config/cli-plugins/docker-buildx"
     echo "demo: hosted path: docker-container builder (BuildKit $(field buildkitImage)), buildx $(field buildxVersion), RUNNER_ENVIRONMENT=github-hosted" >&2
     args+=(--env RUNNER_ENVIRONMENT=github-hosted --env "DOCKER_CONFIG=$config" "buildkit-image=$(field buildkitImage)" "driver-opts=network=host")
@@ -38,5 +43,13 @@ case "$path" in
   *) echo "demo: DEMO_PATH must be hosted or engine, not $path" >&2; exit 2 ;;
 esac
 echo "demo: publishing examples/hello for linux/amd64, arm64, ppc64le and s390x to $image:demo" >&2
-node scripts/run-action.mjs "${args[@]}"
-echo "demo: try it: docker run --rm --platform linux/s390x $image:demo" >&2
+out=${DEMO_OUT:-demo-out/$path}
+run=$(mktemp); cleanup+=("$run")
+started=$EPOCHREALTIME
+status=0
+node scripts/run-action.mjs "${args[@]}" >"$run" || status=$?
+ended=$EPOCHREALTIME
+micros=$(( ${ended/[.,]/} - ${started/[.,]/} )) # EPOCHREALTIME has six decimals
+seconds=$((micros / 1000000)).$(printf %06d $((micros % 1000000)))
+node scripts/demo-result.mjs --run "$run" --out "$out" --image "$image" --seconds "$seconds" --path "$path" || status=$?
+exit "$status"
