@@ -39,6 +39,11 @@ export interface RunOptions {
   retry?: RetryPolicy
   /** The bound of this command (each attempt); default: the retry policy's registry timeout, else {@link DEFAULT_TIMEOUT}. */
   timeout?: CommandTimeout
+  /**
+   * Variables added to this one command's environment only (cosign's COSIGN_PASSWORD, SIGSTORE_ID_TOKEN): no other
+   * command sees them. Never echoed.
+   */
+  env?: Record<string, string>
 }
 
 /** Runs the docker CLI. Unit tests pass a fake object; e2e tests and the action use {@link createDocker}. */
@@ -149,7 +154,8 @@ export function runBounded(binary: string, args: readonly string[], options: Run
   return new Promise((resolve, reject) => {
     const silent = options.silent ?? false
     if (!silent) process.stdout.write(`[command]${binary} ${args.join(' ')}\n`)
-    const child = spawn(binary, [...args], { detached: true, stdio: ['pipe', 'pipe', 'pipe'] })
+    const env = options.env ? { ...process.env, ...options.env } : process.env
+    const child = spawn(binary, [...args], { detached: true, stdio: ['pipe', 'pipe', 'pipe'], env })
     let stdout = ''
     let stderr = ''
     let timedOut = false

@@ -10,6 +10,7 @@ import { InputError, readBoolean, readChoice, readNumber, splitCommand, splitLin
 import { readLogins, type RegistryLogin } from './login.js'
 import { DEFAULT_PLATFORMS, formatPlatform, parsePlatform, PlatformError, type Platform } from './platform.js'
 import { readQemuSettings, type QemuSettings } from './qemu.js'
+import { readSignSettings, type SignSettings } from './sign.js'
 import { validateRepository } from './reference.js'
 import { readTagSettings, type TagSettings } from './tags.js'
 import { readVersionSettings, type VersionSettings } from './versions.js'
@@ -74,6 +75,8 @@ export interface Settings {
   pull: boolean
   /** Build and publish even when the tag already holds this build's fingerprint. */
   force: boolean
+  /** Signing with cosign (`sign`, `sign-key`, `sign-key-password`, …; see sign.ts). */
+  signing: SignSettings
 }
 
 export interface BuildSecret {
@@ -90,6 +93,7 @@ export interface BuildArg {
 export function readSettings(read: InputReader, mask: (secret: string) => void = () => undefined): Settings {
   // first: every password is masked before anything else is read or parsed
   const logins = readLogins(read, mask)
+  const signing = readSignSettings(read, mask)
   const context = read('context').trim() || '.'
   const file = read('file').trim() || path.join(context, 'Dockerfile')
   const settings: Settings = {
@@ -118,7 +122,8 @@ export function readSettings(read: InputReader, mask: (secret: string) => void =
     cache: readCacheSettings(read, splitLines(read('cache-from')), splitLines(read('cache-to'))),
     noCache: readBoolean(read, 'no-cache', false),
     pull: readBoolean(read, 'pull', false),
-    force: readBoolean(read, 'force', false)
+    force: readBoolean(read, 'force', false),
+    signing
   }
   if (settings.noCache && settings.cache.from.length > 0) {
     throw new InputError('no-cache', 'is true and "cache-from" is set: a build without cache reads none; drop one of them')
