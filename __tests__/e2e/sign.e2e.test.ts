@@ -4,7 +4,13 @@
  * with), then `cosign verify --key` as a user on each of the 2 × 5 digests (index and four platform manifests;
  * the attestation manifests stay unsigned). A rerun that skips the build signs with a second key what lacks a
  * signature valid for it. A wrong key password fails before anything is built; a registry that refuses the
- * signature write fails the publish with no tag moved.
+ * signature write fails the publish with no tag moved. In a distributed build the legs sign nothing and the merge
+ * signs the legs' manifests and the merged index, in one cosign run.
+ *
+ * Keyless, offline: a loopback Sigstore (support/sigstore.ts: a GitHub OIDC token service, and @sigstore/mock's
+ * Fulcio and Rekor) certifies the job's workflow; `cosign verify --certificate-identity --certificate-oidc-issuer`
+ * against that trust root accepts every digest and refuses another workflow's identity. Without the token the run
+ * stops before building, naming `permissions: id-token: write`.
  *
  * cosign: on the engine path, the one on PATH as it is (`cosign-version: installed`: Debian's build reports no
  * version); on the hosted path, the pinned release from a loopback mirror (Debian's binary under the release's
@@ -24,6 +30,7 @@ import type { ActionRun } from '../../scripts/run-action.mjs'
 import { FaultProxy } from './support/fault-proxy.js'
 import { AUTH, AUTH_REGISTRY, copyOnlyContext, expectSucceeded, FOUR_PLATFORMS, freshRepository, registryTags, requireEnvironment, splitStaging } from './support/environment.js'
 import { describeEachPath, runOnPath, type BuilderPath } from './support/paths.js'
+import { GITHUB_ISSUER, startLocalSigstore } from './support/sigstore.js'
 
 const MINUTES = 60_000
 const execFileAsync = promisify(execFile)
@@ -38,9 +45,9 @@ async function keyPair(password: string): Promise<{ dir: string; key: string; pu
 }
 
 /** `cosign verify` as a user runs it, with a docker config that may read the htpasswd registry. */
-async function cosignVerify(args: string[], dockerConfig: string): Promise<{ ok: boolean; output: string }> {
+async function cosignVerify(args: string[], dockerConfig: string, env: Record<string, string> = {}): Promise<{ ok: boolean; output: string }> {
   try {
-    const { stdout, stderr } = await execFileAsync('cosign', ['verify', ...args], { env: { ...process.env, DOCKER_CONFIG: dockerConfig } })
+    const { stdout, stderr } = await execFileAsync('cosign', ['verify', ...args], { env: { ...process.env, ...env, DOCKER_CONFIG: dockerConfig } })
     return { ok: true, output: `${stdout}${stderr}` }
   } catch (error) {
     const e = error as { stdout?: string; stderr?: string }
@@ -199,6 +206,120 @@ describeEachPath('signing with cosign', builderPath => {
         expect(refused.summary).toContain('No tag a user pulls was moved.')
         expect(splitStaging(await registryTags(`localhost:5000/${name}`)).published).toEqual([])
         expect(refused.outputs.signatures).toBeUndefined()
+      },
+      10 * MINUTES
+    )
+
+    it(
+      'keyless: the job\'s OIDC token gets a certificate for its workflow; cosign verify with the printed identity and issuer accepts every digest; without the token the run stops naming the permission',
+      async () => {
+        const sigstore = await startLocalSigstore()
+        try {
+          const repository = freshRepository(`sign-keyless-${builderPath.name}`)
+          const cosign = await cosignInputs()
+          const run = await runOnPath(builderPath, {
+            cwd: context,
+            env: { ...cosign.env, ...sigstore.actionEnv },
+            inputs: {
+              images: repository,
+              'tag-template': 'keyless',
+              platforms: 'linux/amd64,linux/arm64',
+              sign: 'true',
+              'sign-fulcio-url': sigstore.fulcioUrl,
+              'sign-rekor-url': sigstore.rekorUrl,
+              ...cosign.inputs
+            }
+          })
+          expectSucceeded(run)
+          const signatures = JSON.parse(run.outputs.signatures!) as Array<{ repository: string; digest: string; signed: string }>
+          expect(signatures.map(s => s.signed)).toEqual(['index', 'platform', 'platform'])
+          expect(sigstore.requests.filter(r => r !== 'GET /token')).toEqual(['POST /fulcio/api/v1/signingCert', 'POST /rekor/api/v1/log/entries', 'POST /rekor/api/v1/log/entries', 'POST /rekor/api/v1/log/entries'])
+
+          // the summary's command, as printed, with the identity Fulcio certified and the issuer of GitHub's tokens
+          const printed = `cosign verify --certificate-identity ${sigstore.identity} --certificate-oidc-issuer ${GITHUB_ISSUER} --rekor-url ${sigstore.rekorUrl} ${repository}@${run.outputs.digest}`
+          expect(run.summary).toContain(`<pre>${printed}</pre>`)
+          const user = await execFileAsync('sh', ['-c', printed], { env: { ...process.env, ...sigstore.trustEnv } })
+          expect(user.stdout).toContain(`"docker-manifest-digest":"${run.outputs.digest}"`)
+          for (const s of signatures) {
+            const verified = await cosignVerify(
+              ['--certificate-identity', sigstore.identity, '--certificate-oidc-issuer', GITHUB_ISSUER, '--rekor-url', sigstore.rekorUrl, `${s.repository}@${s.digest}`],
+              verifyConfig,
+              sigstore.trustEnv
+            )
+            expect({ digest: s.digest, ok: verified.ok, output: verified.ok ? '' : verified.output }).toEqual({ digest: s.digest, ok: true, output: '' })
+            expect(verified.output).toContain('"1.3.6.1.4.1.57264.1.5":"example/go-build-action-e2e"')
+          }
+          const other = sigstore.identity.replace('release.yml', 'other.yml')
+          const refused = await cosignVerify(
+            ['--certificate-identity', other, '--certificate-oidc-issuer', GITHUB_ISSUER, '--rekor-url', sigstore.rekorUrl, `${repository}@${run.outputs.digest}`],
+            verifyConfig,
+            sigstore.trustEnv
+          )
+          expect(refused).toEqual({ ok: false, output: expect.stringContaining('none of the expected identities matched') })
+          const log = (text: string): string => text.split('\n').filter(l => !l.startsWith('::add-mask::')).join('\n')
+          expect([log(run.main.log), log(run.post?.log ?? ''), JSON.stringify(run.outputs), JSON.stringify(run.state), run.summary].join('\n')).not.toContain(sigstore.token)
+        } finally {
+          await sigstore.stop()
+        }
+
+        const cosign = await cosignInputs()
+        const noToken = await runOnPath(builderPath, {
+          cwd: context,
+          env: cosign.env,
+          inputs: { images: freshRepository(`sign-no-token-${builderPath.name}`), 'tag-template': 'keyless', platforms: 'linux/amd64', sign: 'true', ...cosign.inputs }
+        })
+        expect(noToken.main.exitCode).toBe(1)
+        expect(noToken.main.log).toContain('this job has none (ACTIONS_ID_TOKEN_REQUEST_URL is not set): give the job "permissions: id-token: write"')
+        expect(noToken.main.log).not.toMatch(/Build \d+ platform/)
+      },
+      10 * MINUTES
+    )
+
+    it(
+      'distributed: the legs sign nothing; the merge signs the legs\' manifests and the merged index, once',
+      async () => {
+        const repository = freshRepository(`sign-merge-${builderPath.name}`)
+        const runId = `${Date.now()}${Math.floor(Math.random() * 1000)}`
+        const job = async (mode: 'leg' | 'merge', platforms: string[]): Promise<ActionRun> => {
+          const cosign = await cosignInputs()
+          return runOnPath(builderPath, {
+            cwd: context,
+            env: { ...cosign.env, GITHUB_RUN_ID: runId, GITHUB_RUN_ATTEMPT: '1', RUNNER_NAME: `${mode}-${platforms.length}` },
+            inputs: {
+              mode,
+              images: repository,
+              'tag-template': 'merged',
+              platforms: platforms.join(','),
+              sign: 'true',
+              'sign-key': keys.key,
+              'sign-key-password': PASSWORD,
+              'sign-transparency-log': 'false',
+              ...cosign.inputs
+            }
+          })
+        }
+        for (const platform of ['linux/amd64', 'linux/arm64']) {
+          const leg = await job('leg', [platform])
+          expectSucceeded(leg)
+          expect(leg.outputs.signatures).toBeUndefined()
+        }
+        expect((await registryTags(repository)).filter(t => t.endsWith('.sig'))).toEqual([])
+
+        const merge = await job('merge', ['linux/amd64', 'linux/arm64'])
+        expectSucceeded(merge)
+        const platformDigests = JSON.parse(merge.outputs['platform-digests']!) as Record<string, string>
+        const signatures = JSON.parse(merge.outputs.signatures!) as Array<{ digest: string; signed: string; platform?: string }>
+        expect(signatures.map(s => [s.signed, s.platform ?? '', s.digest])).toEqual([
+          ['index', '', merge.outputs.digest],
+          ['platform', 'linux/amd64', platformDigests['linux/amd64']],
+          ['platform', 'linux/arm64', platformDigests['linux/arm64']]
+        ])
+        expect(merge.main.log.match(/\[command\]\S*cosign sign /g)).toHaveLength(1)
+        for (const s of signatures) {
+          const verified = await cosignVerify(['--key', keys.pub, '--insecure-ignore-tlog=true', `${repository}@${s.digest}`], verifyConfig)
+          expect({ digest: s.digest, ok: verified.ok }).toEqual({ digest: s.digest, ok: true })
+        }
+        expect((await registryTags(repository)).filter(t => t.endsWith('.sig'))).toHaveLength(3)
       },
       10 * MINUTES
     )
