@@ -204,7 +204,8 @@ export function boundOf(options: RunOptions): CommandTimeout {
 /** The real docker CLI. */
 export function createDocker(binary = 'docker', sleep: Sleep = realSleep): Docker {
   const once = (args: readonly string[], options: RunOptions): Promise<CommandResult> => runBounded(binary, args, options, boundOf(options))
-  return { run: (args, options = {}) => runWithRetries(once, args, options, sleep) }
+  const tool = binary.split('/').pop() ?? binary
+  return { run: (args, options = {}) => runWithRetries(once, args, options, sleep, tool) }
 }
 
 /** Runs `once` until it succeeds, fails for good, or the policy's attempts are spent. */
@@ -212,7 +213,8 @@ export async function runWithRetries(
   once: (args: readonly string[], options: RunOptions) => Promise<CommandResult>,
   args: readonly string[],
   options: RunOptions,
-  sleep: Sleep
+  sleep: Sleep,
+  tool = 'docker'
 ): Promise<CommandResult> {
   const policy = options.allowFailure ? NO_RETRY : (options.retry ?? NO_RETRY)
   for (let attempt = 1; ; attempt++) {
@@ -223,7 +225,7 @@ export async function runWithRetries(
     const delay = retryDelayMs(policy, attempt, error.failure)
     const cause = result.timedOut ? `killed after ${result.timedOut.seconds} s` : error.failure.cause
     core.warning(
-      `docker ${describeArgs(args)}: ${cause} (attempt ${attempt} of ${policy.attempts}); retrying in ${Math.round(delay / 100) / 10}s: ${lastLines(result.stderr || result.stdout, 1)}`
+      `${tool} ${describeArgs(args)}: ${cause} (attempt ${attempt} of ${policy.attempts}); retrying in ${Math.round(delay / 100) / 10}s: ${lastLines(result.stderr || result.stdout, 1)}`
     )
     await sleep(delay)
   }

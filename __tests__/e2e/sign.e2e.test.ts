@@ -187,7 +187,7 @@ describeEachPath('signing with cosign', builderPath => {
     )
 
     it(
-      'a wrong key password fails before anything is built; a registry that refuses the signature write fails the publish with no tag moved',
+      'a wrong key password fails before anything is built; a registry that refuses the signature write fails the publish with no tag moved; a transient refusal is retried',
       async () => {
         const wrongRepository = freshRepository(`sign-wrong-password-${builderPath.name}`)
         const wrong = await publish(builderPath, { images: wrongRepository, 'sign-key-password': 'not-the-password' })
@@ -206,6 +206,18 @@ describeEachPath('signing with cosign', builderPath => {
         expect(refused.summary).toContain('No tag a user pulls was moved.')
         expect(splitStaging(await registryTags(`localhost:5000/${name}`)).published).toEqual([])
         expect(refused.outputs.signatures).toBeUndefined()
+
+        // a transient refusal (HTTP 500 once) is retried (cosign's registry client retries 5xx itself; the action's
+        // retry policy is behind it) and the publish completes, signed
+        const transient = { method: 'PUT', path: /\/manifests\/sha256-[0-9a-f]{64}\.sig$/, times: 1, fault: { status: 500 } }
+        proxy.rules = [transient]
+        const retried = await publish(builderPath, { images: `${proxy.host}/${name}-transient`, 'retry-delay': '0.2' }, ['linux/amd64'])
+        expectSucceeded(retried)
+        expect(proxy.failed(transient)).toBe(1)
+        for (const s of JSON.parse(retried.outputs.signatures!) as Array<{ repository: string; digest: string }>) {
+          const verified = await cosignVerify(['--key', keys.pub, '--insecure-ignore-tlog=true', `localhost:5000/${name}-transient@${s.digest}`], verifyConfig)
+          expect({ digest: s.digest, ok: verified.ok }).toEqual({ digest: s.digest, ok: true })
+        }
       },
       10 * MINUTES
     )
@@ -225,15 +237,27 @@ describeEachPath('signing with cosign', builderPath => {
               'tag-template': 'keyless',
               platforms: 'linux/amd64,linux/arm64',
               sign: 'true',
+              'sign-attestations': 'true',
               'sign-fulcio-url': sigstore.fulcioUrl,
               'sign-rekor-url': sigstore.rekorUrl,
               ...cosign.inputs
             }
           })
           expectSucceeded(run)
-          const signatures = JSON.parse(run.outputs.signatures!) as Array<{ repository: string; digest: string; signed: string }>
-          expect(signatures.map(s => s.signed)).toEqual(['index', 'platform', 'platform'])
-          expect(sigstore.requests.filter(r => r !== 'GET /token')).toEqual(['POST /fulcio/api/v1/signingCert', 'POST /rekor/api/v1/log/entries', 'POST /rekor/api/v1/log/entries', 'POST /rekor/api/v1/log/entries'])
+          const signatures = JSON.parse(run.outputs.signatures!) as Array<{ repository: string; digest: string; signed: string; platform?: string }>
+          // sign-attestations: the provenance attestation manifests too, each naming the platform it attests
+          expect(signatures.map(s => [s.signed, s.platform])).toEqual([
+            ['index', undefined],
+            ['platform', 'linux/amd64'],
+            ['platform', 'linux/arm64'],
+            ['attestation', 'linux/amd64'],
+            ['attestation', 'linux/arm64']
+          ])
+          expect(signatures.filter(s => s.signed === 'attestation').map(s => s.digest).sort()).toEqual(
+            (JSON.parse(run.outputs.attestations!) as Array<{ digest: string }>).map(a => a.digest).sort()
+          )
+          // one certificate for the run's one cosign sign, one log entry per signature
+          expect(sigstore.requests.filter(r => r !== 'GET /token')).toEqual(['POST /fulcio/api/v1/signingCert', ...Array(5).fill('POST /rekor/api/v1/log/entries')])
 
           // the summary's command, as printed, with the identity Fulcio certified and the issuer of GitHub's tokens
           const printed = `cosign verify --certificate-identity ${sigstore.identity} --certificate-oidc-issuer ${GITHUB_ISSUER} --rekor-url ${sigstore.rekorUrl} ${repository}@${run.outputs.digest}`
