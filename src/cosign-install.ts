@@ -110,11 +110,13 @@ async function reportedVersion(runner: Docker): Promise<{ runs: boolean; version
   }
 }
 
-async function downloadVerified(settings: CosignInstallSettings, version: string, os: string, arch: string): Promise<string> {
+async function downloadVerified(settings: CosignInstallSettings, version: string, os: string, arch: string, unversionedOnPath: boolean): Promise<string> {
   const url = cosignUrl(settings.downloadUrl, version, os, arch)
   const fileName = path.posix.basename(new URL(url).pathname)
   const sumsUrl = cosignChecksumsUrl(url)
-  const fix = 'check "cosign-version", or point "cosign-download-url" at a mirror with the release layout'
+  const fix =
+    'check "cosign-version", or point "cosign-download-url" at a mirror with the release layout' +
+    (unversionedOnPath ? ', or set cosign-version: installed to sign with the cosign on PATH (it reports no version)' : '')
   core.info(`downloading ${url}`)
   let sumsFile: string
   try {
@@ -164,7 +166,7 @@ export async function resolveCosign(settings: CosignInstallSettings, runnerFor: 
   let source: CosignTool['source'] = 'cache'
   if (dir) core.info(`cosign ${wanted} found in the tool cache: ${dir}`)
   else {
-    const binary = await downloadVerified(settings, wanted, os, arch)
+    const binary = await downloadVerified(settings, wanted, os, arch, onPath.runs && !onPath.version)
     dir = await tc.cacheFile(binary, exe, TOOL_NAME, wanted, arch)
     await rm(binary, { force: true })
     source = 'download'

@@ -55,19 +55,27 @@ async function cosignVerify(args: string[], dockerConfig: string, env: Record<st
   }
 }
 
-/** A loopback mirror of the cosign release layout: the binary under its release name, and cosign_checksums.txt. */
-async function cosignMirror(): Promise<{ server: Server; url: string; requests: string[] }> {
+/**
+ * A loopback mirror of the cosign release layout: the binary under its release name, and cosign_checksums.txt;
+ * under /bad/, the same checksums with one byte of the binary changed (a compromised mirror).
+ */
+async function cosignMirror(): Promise<{ server: Server; url: string; badUrl: string; requests: string[] }> {
   const binary = readFileSync('/usr/bin/cosign')
+  const tampered = Buffer.from(binary)
+  tampered.writeUInt8(tampered.readUInt8(tampered.length >> 1) ^ 0xff, tampered.length >> 1)
   const sums = `${createHash('sha256').update(binary).digest('hex')}  cosign-linux-amd64\n${'0'.repeat(64)}  cosign-linux-arm64\n`
   const requests: string[] = []
   const server = createServer((req, res) => {
     requests.push(req.url ?? '')
-    if (req.url === '/v2.5.0/cosign-linux-amd64') return void res.writeHead(200, { 'content-type': 'application/octet-stream' }).end(binary)
-    if (req.url === '/v2.5.0/cosign_checksums.txt') return void res.writeHead(200).end(sums)
+    const file = (req.url ?? '').replace(/^\/bad\//, '/')
+    const served = req.url?.startsWith('/bad/') ? tampered : binary
+    if (file === '/v2.5.0/cosign-linux-amd64') return void res.writeHead(200, { 'content-type': 'application/octet-stream' }).end(served)
+    if (file === '/v2.5.0/cosign_checksums.txt') return void res.writeHead(200).end(sums)
     res.writeHead(404).end()
   })
   await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
-  return { server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/v{version}/cosign-{os}-{arch}`, requests }
+  const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+  return { server, url: `${base}/v{version}/cosign-{os}-{arch}`, badUrl: `${base}/bad/v{version}/cosign-{os}-{arch}`, requests }
 }
 
 beforeAll(requireEnvironment, MINUTES)
@@ -195,6 +203,15 @@ describeEachPath('signing with cosign', builderPath => {
         expect(wrong.main.log).toContain('input "sign-key-password": does not decrypt "sign-key"')
         expect(wrong.main.log).not.toMatch(/Build \d+ platform/)
         expect(await registryTags(wrongRepository)).toEqual([])
+
+        if (mirror) {
+          // the download path: a binary that does not match the release's checksum installs nothing, builds nothing
+          const tampered = await publish(builderPath, { images: wrongRepository, 'cosign-download-url': mirror.badUrl })
+          expect(tampered.main.exitCode).toBe(1)
+          expect(tampered.main.log).toMatch(/the cosign 2\.5\.0 download from \S+ has sha256 [0-9a-f]{64}, but \S+cosign_checksums\.txt says [0-9a-f]{64}: nothing was installed/)
+          expect(tampered.main.log).not.toMatch(/Build \d+ platform/)
+          expect(await registryTags(wrongRepository)).toEqual([])
+        }
 
         const name = `e2e/sign-refused-${builderPath.name}-${Date.now().toString(36)}`
         const refuseSignature = { method: 'PUT', path: /\/manifests\/sha256-[0-9a-f]{64}\.sig$/, times: Infinity, fault: { status: 403 } }

@@ -11,6 +11,7 @@ import {
   DEFAULT_REKOR_URL,
   explainCosignFailure,
   GITHUB_OIDC_ISSUER,
+  insecureRegistries,
   keylessIdentity,
   prepareSigner,
   readSignSettings,
@@ -141,6 +142,16 @@ describe('cosign argv and the printed verify commands', () => {
       issuer: 'https://token.actions.example.ghe.com'
     })
     expect(() => keylessIdentity('not-a-jwt')).toThrow('not a JWT')
+  })
+})
+
+describe('insecureRegistries', () => {
+  it('asks for --allow-insecure-registry only where the engine is configured to reach a registry without TLS', async () => {
+    const docker = new FakeDocker().on(['info'], { stdout: '{"docker.io":{"Secure":true},"registry.lan:5000":{"Secure":false}}' })
+    expect(await insecureRegistries(docker, ['registry.lan:5000/go@sha256:1'])).toBe(true)
+    expect(await insecureRegistries(docker, ['ghcr.io/o/go@sha256:1', 'localhost:5000/go@sha256:1'])).toBe(false)
+    expect(docker.calls[0]!.args).toEqual(['info', '--format', '{{json .RegistryConfig.IndexConfigs}}'])
+    expect(await insecureRegistries(new FakeDocker().on(['info'], { exitCode: 1 }), ['registry.lan:5000/go@sha256:1'])).toBe(false)
   })
 })
 
