@@ -122,7 +122,7 @@ export interface SigningReport {
 
 /**
  * The digests to sign in every repository: the index, each platform manifest, and (`attestations`) each
- * attestation manifest, which otherwise stays unsigned like cosign's own `--recursive` would not leave it.
+ * attestation manifest. Listed rather than `cosign sign --recursive`, which would sign the attestations too.
  */
 export function signingTargets(repositories: readonly string[], indexDigest: string, index: ImageIndex, attestations: boolean): SignTarget[] {
   const platforms = platformDigests(index)
@@ -349,8 +349,8 @@ async function keylessToken(signer: Signer): Promise<string | undefined> {
 }
 
 /**
- * Signs every target, then verifies every signature as a user would. `only` (skip-unchanged) signs just the
- * targets that lack a signature the verifier accepts.
+ * Signs every target, then verifies every signature as a user would. `onlyMissing` (skip-unchanged) signs just
+ * the targets that lack a signature the verifier accepts.
  */
 export async function signAndVerify(docker: Docker, signer: Signer, targets: readonly SignTarget[], retry: RetryPolicy, onlyMissing = false): Promise<SigningReport> {
   const token = await keylessToken(signer)
