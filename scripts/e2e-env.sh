@@ -7,6 +7,7 @@
 #
 # What "up" gives you:
 #   - a docker engine with the containerd image store and buildx (installed from Debian when absent);
+#   - cosign (Debian trixie's 2.5) for the signing tests;
 #   - QEMU user emulation with binfmt handlers for arm64, ppc64le and s390x;
 #   - an open OCI registry on 127.0.0.1:5000 and one with htpasswd auth on 127.0.0.1:5001
 #     (user $E2E_REGISTRY_USER, password $E2E_REGISTRY_PASSWORD below; test credentials only);
@@ -120,7 +121,7 @@ debian_mirror() {
 add_trixie_suite() {
   [ -f /etc/apt/sources.list.d/trixie.sources ] && return 0
   local mirror; mirror=$(debian_mirror)
-  say "adding Debian trixie to apt with pin priority 100 (only docker.io, docker-cli and docker-buildx come from it)"
+  say "adding Debian trixie to apt with pin priority 100 (only docker.io, docker-cli, docker-buildx and cosign come from it)"
   cat >/etc/apt/sources.list.d/trixie.sources <<SRC
 Types: deb
 URIs: $mirror
@@ -161,6 +162,19 @@ install_host_tools() {
     require_debian "${missing[*]}" "the packages ${missing[*]}"
     apt_install "${missing[@]}"
   fi
+}
+
+# cosign for the signing tests (`sign: true`): Debian trixie's 2.5, the version the action pins or newer, so the
+# action uses it from PATH as it would a runner's.
+cosign_ok() { command -v cosign >/dev/null 2>&1; }
+install_cosign() {
+  cosign_ok && return 0
+  need_root "installing cosign"
+  require_debian cosign "cosign 2.5 or newer"
+  add_trixie_suite
+  apt_update
+  say "apt-get install -t trixie cosign"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends -t trixie cosign >/dev/null
 }
 
 # ---------------------------------------------------------------------------------------------------------
@@ -540,6 +554,7 @@ cmd_up() {
   command -v docker >/dev/null 2>&1 && engine_running || { need_root "installing and starting the docker engine"; }
   install_host_tools
   start_engine
+  install_cosign
   check_buildx
   setup_binfmt
   start_registry "$E2E_REGISTRY_PORT" registry
@@ -578,6 +593,7 @@ cmd_status() {
   report "docker engine" engine_running
   report "containerd image store" containerd_store
   report "buildx" buildx_present
+  report "cosign" cosign_ok
   report "binfmt_misc mounted" binfmt_mounted
   local arch
   for arch in "${BASE_ARCHES[@]}"; do

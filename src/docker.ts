@@ -39,6 +39,11 @@ export interface RunOptions {
   retry?: RetryPolicy
   /** The bound of this command (each attempt); default: the retry policy's registry timeout, else {@link DEFAULT_TIMEOUT}. */
   timeout?: CommandTimeout
+  /**
+   * Variables added to this one command's environment only (cosign's COSIGN_PASSWORD, SIGSTORE_ID_TOKEN): no other
+   * command sees them. Never echoed.
+   */
+  env?: Record<string, string>
 }
 
 /** Runs the docker CLI. Unit tests pass a fake object; e2e tests and the action use {@link createDocker}. */
@@ -149,7 +154,8 @@ export function runBounded(binary: string, args: readonly string[], options: Run
   return new Promise((resolve, reject) => {
     const silent = options.silent ?? false
     if (!silent) process.stdout.write(`[command]${binary} ${args.join(' ')}\n`)
-    const child = spawn(binary, [...args], { detached: true, stdio: ['pipe', 'pipe', 'pipe'] })
+    const env = options.env ? { ...process.env, ...options.env } : process.env
+    const child = spawn(binary, [...args], { detached: true, stdio: ['pipe', 'pipe', 'pipe'], env })
     let stdout = ''
     let stderr = ''
     let timedOut = false
@@ -198,7 +204,8 @@ export function boundOf(options: RunOptions): CommandTimeout {
 /** The real docker CLI. */
 export function createDocker(binary = 'docker', sleep: Sleep = realSleep): Docker {
   const once = (args: readonly string[], options: RunOptions): Promise<CommandResult> => runBounded(binary, args, options, boundOf(options))
-  return { run: (args, options = {}) => runWithRetries(once, args, options, sleep) }
+  const tool = binary.split('/').pop() ?? binary
+  return { run: (args, options = {}) => runWithRetries(once, args, options, sleep, tool) }
 }
 
 /** Runs `once` until it succeeds, fails for good, or the policy's attempts are spent. */
@@ -206,7 +213,8 @@ export async function runWithRetries(
   once: (args: readonly string[], options: RunOptions) => Promise<CommandResult>,
   args: readonly string[],
   options: RunOptions,
-  sleep: Sleep
+  sleep: Sleep,
+  tool = 'docker'
 ): Promise<CommandResult> {
   const policy = options.allowFailure ? NO_RETRY : (options.retry ?? NO_RETRY)
   for (let attempt = 1; ; attempt++) {
@@ -217,7 +225,7 @@ export async function runWithRetries(
     const delay = retryDelayMs(policy, attempt, error.failure)
     const cause = result.timedOut ? `killed after ${result.timedOut.seconds} s` : error.failure.cause
     core.warning(
-      `docker ${describeArgs(args)}: ${cause} (attempt ${attempt} of ${policy.attempts}); retrying in ${Math.round(delay / 100) / 10}s: ${lastLines(result.stderr || result.stdout, 1)}`
+      `${tool} ${describeArgs(args)}: ${cause} (attempt ${attempt} of ${policy.attempts}); retrying in ${Math.round(delay / 100) / 10}s: ${lastLines(result.stderr || result.stdout, 1)}`
     )
     await sleep(delay)
   }

@@ -20,10 +20,12 @@ import {
   logIn,
   mergeLegs,
   moveTags,
+  prepareSigning,
   published,
   readJobSettings,
   report,
   setUpBuild,
+  sign,
   skipIfUnchanged,
   stage,
   startJob,
@@ -68,16 +70,21 @@ async function runMode(docker: Docker, phases: Phases, journal: MoveJournal): Pr
 
 const MODE_PIPELINES: Record<Exclude<Mode, 'check'>, (job: Job) => Promise<void>> = { all, leg, merge }
 
-/** One job: versions and tags → skip if unchanged → QEMU → builder → build → push by digest → verify → move tags → report. */
+/**
+ * One job: versions and tags → signing ready → skip if unchanged → QEMU → builder → build → push by digest → verify
+ * → sign → move tags → report.
+ */
 async function all(job: Job): Promise<void> {
   const tagged = await versionsAndTags(job)
-  if (await skipIfUnchanged(job, tagged)) return
+  const signer = await prepareSigning(job, tagged.plan.push)
+  if (await skipIfUnchanged(job, tagged, signer)) return
   const built = await build(job, tagged, await setUpBuild(job, tagged))
   if (!tagged.plan.push) return report(job, unpublished(built.metadata), tagged.plan.tag, [], built)
   const staged = await stage(job, built)
   const verified = await verifyStaged(job, staged, built)
+  const signing = await sign(job, signer, staged, verified)
   const records = await moveTags(job, staged, verified, tagged.plan, built)
-  await report(job, published(staged, verified, records, built.metadata), tagged.plan.tag, verified.platforms, built)
+  await report(job, published(staged, verified, records, built.metadata), tagged.plan.tag, verified.platforms, built, undefined, signing)
 }
 
 /** One runner's platforms: the same tags as `all` → build → push by digest → verify → hand off; no tag moves. */
@@ -91,16 +98,18 @@ async function leg(job: Job): Promise<void> {
   await report(job, published(staged, verified, [], built.metadata), tagged.plan.tag, verified.platforms, built, { role: 'leg', records })
 }
 
-/** The legs of this run → one index (no rebuild) → verify → move tags, as `all` does → report with the legs. */
+/** The legs of this run → one index (no rebuild) → verify → sign (once, here) → move tags, as `all` does → report with the legs. */
 async function merge(job: Job): Promise<void> {
   const collected = await collect(job)
   if (!collected) return
   const tagged = await versionsAndTags(job, collected)
+  const signer = await prepareSigning(job, tagged.plan.push)
   const { staged, plan } = await mergeLegs(job, collected, tagged)
   // no build here: the architecture check and the verify command ran in each leg, natively on a native runner
   const verified = await verifyStaged(job, staged)
+  const signing = await sign(job, signer, staged, verified)
   const records = await moveTags(job, staged, verified, plan)
-  await report(job, published(staged, verified, records), plan.tag, verified.platforms, undefined, { role: 'merge', records: collected.legs })
+  await report(job, published(staged, verified, records), plan.tag, verified.platforms, undefined, { role: 'merge', records: collected.legs }, signing)
 }
 
 /** A failed run's outputs and summary: where every tag this run was moving ended. Writing them never fails the step twice. */

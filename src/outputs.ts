@@ -30,6 +30,8 @@ export const Output = {
    * restore-failed, other, unknown). Set on failure too.
    */
   Moves: 'moves',
+  /** JSON list of the signatures (`sign: true`): repository, digest, what was signed, the signature's reference. */
+  Signatures: 'signatures',
   /** The requested platforms that run through QEMU on this runner, comma separated. */
   QemuPlatforms: 'qemu-platforms',
   /** The buildx builder the build ran on. */

@@ -11,6 +11,7 @@ import { readLogins, type RegistryLogin } from './login.js'
 import { DEFAULT_PLATFORMS, formatPlatform, parsePlatform, PlatformError, type Platform } from './platform.js'
 import { readQemuSettings, type QemuSettings } from './qemu.js'
 import { readCheckSettings, type CheckSettings } from './releases.js'
+import { readSignSettings, type SignSettings } from './sign.js'
 import { validateRepository } from './reference.js'
 import { readTagSettings, type TagSettings } from './tags.js'
 import { readVersionSettings, type VersionSettings } from './versions.js'
@@ -80,6 +81,8 @@ export interface Settings {
   force: boolean
   /** `mode: check`: the update policy, the release sources, whether to rewrite the versions (see releases.ts). */
   check: CheckSettings
+  /** Signing with cosign (`sign`, `sign-key`, `sign-key-password`, …; see sign.ts). */
+  signing: SignSettings
 }
 
 export interface BuildSecret {
@@ -96,6 +99,7 @@ export interface BuildArg {
 export function readSettings(read: InputReader, mask: (secret: string) => void = () => undefined): Settings {
   // first: every password is masked before anything else is read or parsed
   const logins = readLogins(read, mask)
+  const signing = readSignSettings(read, mask)
   const context = read('context').trim() || '.'
   const file = read('file').trim() || path.join(context, 'Dockerfile')
   const mode = readChoice(read, 'mode', MODES, 'all')
@@ -126,7 +130,8 @@ export function readSettings(read: InputReader, mask: (secret: string) => void =
     noCache: readBoolean(read, 'no-cache', false),
     pull: readBoolean(read, 'pull', false),
     force: readBoolean(read, 'force', false),
-    check: readCheckSettings(read)
+    check: readCheckSettings(read),
+    signing
   }
   if (settings.noCache && settings.cache.from.length > 0) {
     throw new InputError('no-cache', 'is true and "cache-from" is set: a build without cache reads none; drop one of them')

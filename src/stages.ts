@@ -33,8 +33,9 @@ import { PUBLISH_PHASE, type Phases } from './phases.js'
 import { formatPlatform } from './platform.js'
 import { copyByDigest, stageIndex, stagingTag, type PublishResult, type StagedIndex } from './publish.js'
 import { setUpQemu } from './qemu.js'
-import { platformDigests } from './registry.js'
+import { parseIndex, platformDigests } from './registry.js'
 import { readSettings, type Settings } from './settings.js'
+import { prepareSigner, signaturesJson, signAndVerify, signingTargets, type Signer, type SigningReport } from './sign.js'
 import { saveJsonState, saveState, State } from './state.js'
 import { writeSummary, type LegsSummary } from './summary.js'
 import { executeMoves, planMoves, type MoveJournal, type MoveRecord } from './transaction.js'
@@ -104,7 +105,7 @@ export async function versionsAndTags(job: Job, decided?: { tag: string; created
  * Skip unchanged (unchanged.ts): when the published tag holds this build's fingerprint, its further index tags
  * move to it (as a transaction) and every output comes from the registry. Returns whether the run is done.
  */
-export async function skipIfUnchanged(job: Job, { plan, fingerprint }: Tagged): Promise<boolean> {
+export async function skipIfUnchanged(job: Job, { plan, fingerprint }: Tagged, signer?: Signer): Promise<boolean> {
   const { docker, settings, phases, journal } = job
   if (!plan.push || !fingerprint) return false
   if (settings.force) {
@@ -118,6 +119,13 @@ export async function skipIfUnchanged(job: Job, { plan, fingerprint }: Tagged): 
     return checked
   })
   if (!answer.unchanged) return false
+  // the published digests carry a valid signature before any further tag points at them
+  const signing = signer
+    ? await phases.run('Sign what lacks a signature', () => {
+        const targets = signingTargets(settings.images, answer.result.digest, parseIndex(answer.result.manifest, answer.tag), signer.settings.attestations)
+        return signAndVerify(docker, signer, targets, settings.retry, true)
+      })
+    : undefined
   if (answer.extraTags.length > 0) {
     const staged = { digest: answer.result.digest, repositories: settings.images }
     answer.result.moves = await phases.run(PUBLISH_PHASE, async () => {
@@ -127,9 +135,33 @@ export async function skipIfUnchanged(job: Job, { plan, fingerprint }: Tagged): 
   }
   await core.group('Report', async () => {
     reportOutputs(answer.result, answer.tag)
-    await writeSummary(answer.result, [], phases.timings, [], `skipped: unchanged: ${answer.tag} already holds this build`)
+    if (signing) setOutputs({ [Output.Signatures]: signaturesJson(signing.signatures) })
+    await writeSummary(answer.result, [], phases.timings, [], `skipped: unchanged: ${answer.tag} already holds this build`, undefined, signing)
   })
   return true
+}
+
+/**
+ * `sign: true` on a run that pushes: cosign ready, and the identity checked (the key's password decrypts it, or
+ * the job has an OIDC token), before anything is built. Undefined when nothing will be signed.
+ */
+export async function prepareSigning({ settings, phases, workDir }: Job, push: boolean): Promise<Signer | undefined> {
+  if (!settings.signing.enabled) return undefined
+  if (!push) {
+    core.info('sign: true, but this run pushes nothing: nothing to sign')
+    return undefined
+  }
+  return phases.run('Set up signing', () => prepareSigner(settings.signing, workDir))
+}
+
+/**
+ * Signs the verified index and its platform manifests in every repository, then verifies every signature as a
+ * user would, before any tag moves: a failure here fails the publish with nothing moved.
+ */
+export async function sign({ docker, settings, phases }: Job, signer: Signer | undefined, staged: StagedIndex, verified: VerifiedIndex): Promise<SigningReport | undefined> {
+  if (!signer) return undefined
+  const targets = signingTargets(staged.repositories, staged.digest, verified.index.index, signer.settings.attestations)
+  return phases.run(`Sign ${targets.length} digests`, () => signAndVerify(docker, signer, targets, settings.retry))
 }
 
 /** Where the build runs: the builder, and the runner's architecture (what QEMU emulates is the rest). */
@@ -357,15 +389,17 @@ export async function report(
   tag: string,
   platforms: readonly PlatformReport[],
   built?: Built,
-  legs?: LegsSummary
+  legs?: LegsSummary,
+  signing?: SigningReport
 ): Promise<void> {
   await core.group('Report', async () => {
     try {
       reportOutputs(result, tag)
+      if (signing) setOutputs({ [Output.Signatures]: signaturesJson(signing.signatures) })
     } catch (error) {
       core.warning(`published, but could not set the outputs: ${errorMessage(error)}`)
     }
-    await writeSummary(result, platforms, job.phases.timings, built?.buildTimes ?? [], undefined, legs).catch((error: unknown) => {
+    await writeSummary(result, platforms, job.phases.timings, built?.buildTimes ?? [], undefined, legs, signing).catch((error: unknown) => {
       core.warning(`published, but could not write the job summary: ${errorMessage(error)}`)
     })
   })
@@ -375,4 +409,6 @@ export async function report(
 function maskSecrets(settings: Settings): void {
   for (const login of settings.logins) core.setSecret(login.password)
   for (const secret of settings.secrets) core.setSecret(secret.value)
+  if (settings.signing.key) core.setSecret(settings.signing.key)
+  if (settings.signing.keyPassword) core.setSecret(settings.signing.keyPassword)
 }

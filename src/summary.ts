@@ -6,6 +6,7 @@ import type { PlatformBuildTime } from './build-times.js'
 import { legRows, type LegRecord } from './handoff.js'
 import type { PhaseTiming } from './phases.js'
 import type { PublishResult } from './publish.js'
+import type { SigningReport } from './sign.js'
 import type { MoveOutcome, MoveRecord } from './transaction.js'
 import type { PlatformReport } from './verify.js'
 
@@ -148,7 +149,8 @@ export async function writeSummary(
   timings: readonly PhaseTiming[],
   buildTimes: readonly PlatformBuildTime[] = [],
   skipped?: string,
-  legs?: LegsSummary
+  legs?: LegsSummary,
+  signing?: SigningReport
 ): Promise<void> {
   const summary = core.summary.addHeading('go-build-action', 2)
   if (skipped) {
@@ -195,7 +197,36 @@ export async function writeSummary(
       true
     )
   }
+  if (signing) summary.addRaw(signingHtml(signing), true)
   addBuildTimes(summary, buildTimes)
   addTimings(summary, timings)
   await summary.write()
+}
+
+/** What was signed, by whom, where the signatures are, and the command that verifies the index. */
+export function signingHtml(signing: SigningReport): string {
+  const repositories = new Set(signing.signatures.map(s => s.repository)).size
+  const perRepository = signing.signatures.length / Math.max(1, repositories)
+  const now = signing.signedNow < signing.signatures.length ? ` (${signing.signedNow} signed by this run, the rest carried a valid signature already)` : ''
+  const rows = signing.signatures.map(s => [
+    code(s.repository),
+    escapeHtml(s.signed === 'index' ? 'index' : s.signed === 'platform' ? `${s.platform ?? ''} manifest` : `attestation of ${s.platform ?? 'unknown'}`),
+    code(s.digest),
+    code(s.signature)
+  ])
+  const table = [
+    '<table><tr><th>Repository</th><th>Signed</th><th>Digest</th><th>Signature</th></tr>',
+    ...rows.map(r => `<tr>${r.map(c => `<td>${c}</td>`).join('')}</tr>`),
+    '</table>'
+  ].join('\n')
+  const key = signing.publicKey ? `<details><summary>The public key (<code>cosign.pub</code>)</summary>\n\n<pre>${escapeHtml(signing.publicKey.trim())}</pre>\n</details>` : ''
+  return [
+    '<h3>Signatures</h3>',
+    `<p>${signing.signatures.length} signature(s) (${perRepository} digest(s) in each of ${repositories} repository(ies))${escapeHtml(now)}, by ${escapeHtml(signing.identity)}, each verified with <code>cosign verify</code> before any tag moved. cosign stores them as <code>sha256-&lt;digest&gt;.sig</code> tags in each repository. Verify the index as a user would:</p>`,
+    `<pre>${escapeHtml(signing.verifyCommand)}</pre>`,
+    key,
+    table
+  ]
+    .filter(Boolean)
+    .join('\n')
 }

@@ -1,0 +1,368 @@
+/**
+ * Signing for real, offline: a key pair made with cosign (Debian's 2.5), `sign: true` with that key into two
+ * repositories (the open registry and the htpasswd one, so cosign uses the credentials the action logged in
+ * with), then `cosign verify --key` as a user on each of the 2 × 5 digests (index and four platform manifests;
+ * the attestation manifests stay unsigned). A rerun that skips the build signs with a second key what lacks a
+ * signature valid for it. A wrong key password fails before anything is built; a registry that refuses the
+ * signature write fails the publish with no tag moved. In a distributed build the legs sign nothing and the merge
+ * signs the legs' manifests and the merged index, in one cosign run.
+ *
+ * Keyless, offline: a loopback Sigstore (support/sigstore.ts: a GitHub OIDC token service, and @sigstore/mock's
+ * Fulcio and Rekor) certifies the job's workflow; `cosign verify --certificate-identity --certificate-oidc-issuer`
+ * against that trust root accepts every digest and refuses another workflow's identity. Without the token the run
+ * stops before building, naming `permissions: id-token: write`.
+ *
+ * cosign: on the engine path, the one on PATH as it is (`cosign-version: installed`: Debian's build reports no
+ * version); on the hosted path, the pinned release from a loopback mirror (Debian's binary under the release's
+ * name and a cosign_checksums.txt), verified and cached in a fresh tool cache, as a hosted runner downloads it.
+ */
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals'
+import { execFile } from 'node:child_process'
+import { createHash } from 'node:crypto'
+import { readFileSync } from 'node:fs'
+import { mkdtemp, writeFile } from 'node:fs/promises'
+import { createServer, type Server } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { tmpdir } from 'node:os'
+import * as path from 'node:path'
+import { promisify } from 'node:util'
+import type { ActionRun } from '../../scripts/run-action.mjs'
+import { FaultProxy } from './support/fault-proxy.js'
+import { AUTH, AUTH_REGISTRY, copyOnlyContext, expectSucceeded, FOUR_PLATFORMS, freshRepository, registryTags, requireEnvironment, splitStaging } from './support/environment.js'
+import { describeEachPath, runOnPath, type BuilderPath } from './support/paths.js'
+import { GITHUB_ISSUER, startLocalSigstore } from './support/sigstore.js'
+
+const MINUTES = 60_000
+const execFileAsync = promisify(execFile)
+const PASSWORD = 'e2e-cosign-Passw0rd'
+const temp = (name: string): Promise<string> => mkdtemp(path.join(tmpdir(), `go-build-action-${name}-`))
+
+/** A key pair as a user makes it: `cosign generate-key-pair` with COSIGN_PASSWORD. */
+async function keyPair(password: string): Promise<{ dir: string; key: string; pub: string }> {
+  const dir = await temp('cosign-keys')
+  await execFileAsync('cosign', ['generate-key-pair'], { cwd: dir, env: { ...process.env, COSIGN_PASSWORD: password } })
+  return { dir, key: readFileSync(path.join(dir, 'cosign.key'), 'utf8'), pub: path.join(dir, 'cosign.pub') }
+}
+
+/** `cosign verify` as a user runs it, with a docker config that may read the htpasswd registry. */
+async function cosignVerify(args: string[], dockerConfig: string, env: Record<string, string> = {}): Promise<{ ok: boolean; output: string }> {
+  try {
+    const { stdout, stderr } = await execFileAsync('cosign', ['verify', ...args], { env: { ...process.env, ...env, DOCKER_CONFIG: dockerConfig } })
+    return { ok: true, output: `${stdout}${stderr}` }
+  } catch (error) {
+    const e = error as { stdout?: string; stderr?: string }
+    return { ok: false, output: `${e.stdout ?? ''}${e.stderr ?? ''}` }
+  }
+}
+
+/**
+ * A loopback mirror of the cosign release layout: the binary under its release name, and cosign_checksums.txt;
+ * under /bad/, the same checksums with one byte of the binary changed (a compromised mirror).
+ */
+async function cosignMirror(): Promise<{ server: Server; url: string; badUrl: string; requests: string[] }> {
+  const binary = readFileSync('/usr/bin/cosign')
+  const tampered = Buffer.from(binary)
+  tampered.writeUInt8(tampered.readUInt8(tampered.length >> 1) ^ 0xff, tampered.length >> 1)
+  const sums = `${createHash('sha256').update(binary).digest('hex')}  cosign-linux-amd64\n${'0'.repeat(64)}  cosign-linux-arm64\n`
+  const requests: string[] = []
+  const server = createServer((req, res) => {
+    requests.push(req.url ?? '')
+    const file = (req.url ?? '').replace(/^\/bad\//, '/')
+    const served = req.url?.startsWith('/bad/') ? tampered : binary
+    if (file === '/v2.5.0/cosign-linux-amd64') return void res.writeHead(200, { 'content-type': 'application/octet-stream' }).end(served)
+    if (file === '/v2.5.0/cosign_checksums.txt') return void res.writeHead(200).end(sums)
+    res.writeHead(404).end()
+  })
+  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
+  const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+  return { server, url: `${base}/v{version}/cosign-{os}-{arch}`, badUrl: `${base}/bad/v{version}/cosign-{os}-{arch}`, requests }
+}
+
+beforeAll(requireEnvironment, MINUTES)
+
+describeEachPath('signing with cosign', builderPath => {
+  describe('signing with cosign', () => {
+    let keys: Awaited<ReturnType<typeof keyPair>>
+    let verifyConfig: string
+    let context: string
+    let mirror: Awaited<ReturnType<typeof cosignMirror>> | undefined
+    const proxy = new FaultProxy(5000)
+
+    beforeAll(async () => {
+      keys = await keyPair(PASSWORD)
+      verifyConfig = await temp('cosign-verify-config')
+      const auth = Buffer.from(`${AUTH.user}:${AUTH.password}`).toString('base64')
+      await writeFile(path.join(verifyConfig, 'config.json'), JSON.stringify({ auths: { [AUTH_REGISTRY]: { auth } } }))
+      context = await copyOnlyContext()
+      if (builderPath.name === 'hosted') mirror = await cosignMirror()
+      await proxy.start()
+    }, MINUTES)
+
+    afterAll(async () => {
+      await proxy.stop()
+      if (mirror) await new Promise(resolve => mirror!.server.close(resolve))
+    })
+
+    /** How this path gets its cosign (see the file's comment). */
+    const cosignInputs = async (): Promise<{ inputs: Record<string, string>; env: Record<string, string> }> =>
+      builderPath.name === 'hosted'
+        ? { inputs: { 'cosign-download-url': mirror!.url }, env: { RUNNER_TOOL_CACHE: await temp('tool-cache') } }
+        : { inputs: { 'cosign-version': 'installed' }, env: {} }
+
+    const publish = async (p: BuilderPath, inputs: Record<string, string>, platforms = FOUR_PLATFORMS): Promise<ActionRun> => {
+      const cosign = await cosignInputs()
+      return runOnPath(p, {
+        cwd: context,
+        env: cosign.env,
+        inputs: {
+          'tag-template': 'signed',
+          platforms: platforms.join(','),
+          sign: 'true',
+          'sign-key': keys.key,
+          'sign-key-password': PASSWORD,
+          'sign-transparency-log': 'false',
+          registry: AUTH_REGISTRY,
+          username: AUTH.user,
+          password: AUTH.password,
+          ...cosign.inputs,
+          ...inputs
+        }
+      })
+    }
+
+    it(
+      'signs the index and the four platform manifests in both repositories before any tag moves; cosign verify --key accepts all 10; a rerun that skips the build signs them for a second key',
+      async () => {
+        const repositories = [freshRepository(`sign-${builderPath.name}`), freshRepository(`sign-${builderPath.name}`, AUTH_REGISTRY)]
+        const run = await publish(builderPath, { images: repositories.join('\n') })
+        expectSucceeded(run)
+
+        const signatures = JSON.parse(run.outputs.signatures!) as Array<{ repository: string; digest: string; signed: string; platform?: string; signature: string }>
+        const platformDigests = JSON.parse(run.outputs['platform-digests']!) as Record<string, string>
+        const expected = repositories.flatMap(repository => [
+          { repository, digest: run.outputs.digest!, signed: 'index', signature: `${repository}:sha256-${run.outputs.digest!.slice(7)}.sig` },
+          ...FOUR_PLATFORMS.map(platform => ({
+            repository,
+            digest: platformDigests[platform]!,
+            signed: 'platform',
+            platform,
+            signature: `${repository}:sha256-${platformDigests[platform]!.slice(7)}.sig`
+          }))
+        ])
+        expect(signatures).toEqual(expected)
+
+        // every one of the 2 × 5 digests, as a user verifies it
+        for (const s of signatures) {
+          const verified = await cosignVerify(['--key', keys.pub, '--insecure-ignore-tlog=true', `${s.repository}@${s.digest}`], verifyConfig)
+          expect({ reference: `${s.repository}@${s.digest}`, ok: verified.ok, output: verified.ok ? '' : verified.output }).toEqual({ reference: `${s.repository}@${s.digest}`, ok: true, output: '' })
+          expect(verified.output).toContain(`"docker-manifest-digest":"${s.digest}"`)
+          expect(verified.output).toContain(`"docker-reference":"${s.repository}"`)
+        }
+        // the attestation manifests are left unsigned (not asked for)
+        const attestations = JSON.parse(run.outputs.attestations!) as Array<{ digest: string }>
+        expect(attestations).toHaveLength(4)
+        const unsigned = await cosignVerify(['--key', keys.pub, '--insecure-ignore-tlog=true', `${repositories[0]}@${attestations[0]!.digest}`], verifyConfig)
+        expect(unsigned.ok).toBe(false)
+        // signatures sit under cosign's tag scheme, beside the published tags
+        const tags = splitStaging(await registryTags(repositories[0]!)).published
+        expect(tags.filter(t => t.endsWith('.sig')).sort()).toEqual(expected.slice(0, 5).map(s => `sha256-${s.digest.slice(7)}.sig`).sort())
+        expect(tags.filter(t => !t.endsWith('.sig'))).toEqual(['signed', 'signed-amd64', 'signed-arm64', 'signed-ppc64le', 'signed-s390x'])
+
+        // the summary's command is the one a user runs, and it works as printed (cosign.pub beside it)
+        const command = new RegExp(`<pre>(cosign verify --key cosign.pub --insecure-ignore-tlog=true ${repositories[0]}@${run.outputs.digest})</pre>`).exec(run.summary)
+        expect(command).not.toBeNull()
+        const printed = await execFileAsync('sh', ['-c', command![1]!], { cwd: keys.dir, env: { ...process.env, DOCKER_CONFIG: verifyConfig } })
+        expect(printed.stdout).toContain(run.outputs.digest)
+        // the key and its password reach no log, output, state or summary (beyond the runner's ::add-mask:: commands)
+        const keyLines = keys.key.split('\n').filter(l => l && !l.startsWith('-----'))
+        const log = (text: string): string => text.split('\n').filter(l => !l.startsWith('::add-mask::')).join('\n')
+        const everything = [log(run.main.log), log(run.post?.log ?? ''), JSON.stringify(run.outputs), JSON.stringify(run.state), run.summary].join('\n')
+        for (const secret of [PASSWORD, ...keyLines]) expect(everything).not.toContain(secret)
+        if (mirror) expect(mirror.requests).toEqual(['/v2.5.0/cosign_checksums.txt', '/v2.5.0/cosign-linux-amd64'])
+
+        // unchanged: nothing is built; with a second key, every published digest lacks a valid signature and gets one
+        const second = await keyPair('second-Passw0rd')
+        const rerun = await publish(builderPath, { images: repositories.join('\n'), 'sign-key': second.key, 'sign-key-password': 'second-Passw0rd' })
+        expectSucceeded(rerun)
+        expect(rerun.summary).toContain('skipped: unchanged')
+        expect(rerun.main.log).toContain('0 of 10 published digest(s) carry a valid signature; signing 10')
+        for (const s of signatures) {
+          const verified = await cosignVerify(['--key', second.pub, '--insecure-ignore-tlog=true', `${s.repository}@${s.digest}`], verifyConfig)
+          expect({ reference: s.digest, ok: verified.ok }).toEqual({ reference: s.digest, ok: true })
+        }
+      },
+      15 * MINUTES
+    )
+
+    it(
+      'a wrong key password fails before anything is built; a registry that refuses the signature write fails the publish with no tag moved; a transient refusal is retried',
+      async () => {
+        const wrongRepository = freshRepository(`sign-wrong-password-${builderPath.name}`)
+        const wrong = await publish(builderPath, { images: wrongRepository, 'sign-key-password': 'not-the-password' })
+        expect(wrong.main.exitCode).toBe(1)
+        expect(wrong.main.log).toContain('input "sign-key-password": does not decrypt "sign-key"')
+        expect(wrong.main.log).not.toMatch(/Build \d+ platform/)
+        expect(await registryTags(wrongRepository)).toEqual([])
+
+        if (mirror) {
+          // the download path: a binary that does not match the release's checksum installs nothing, builds nothing
+          const tampered = await publish(builderPath, { images: wrongRepository, 'cosign-download-url': mirror.badUrl })
+          expect(tampered.main.exitCode).toBe(1)
+          expect(tampered.main.log).toMatch(/the cosign 2\.5\.0 download from \S+ has sha256 [0-9a-f]{64}, but \S+cosign_checksums\.txt says [0-9a-f]{64}: nothing was installed/)
+          expect(tampered.main.log).not.toMatch(/Build \d+ platform/)
+          expect(await registryTags(wrongRepository)).toEqual([])
+        }
+
+        const name = `e2e/sign-refused-${builderPath.name}-${Date.now().toString(36)}`
+        const refuseSignature = { method: 'PUT', path: /\/manifests\/sha256-[0-9a-f]{64}\.sig$/, times: Infinity, fault: { status: 403 } }
+        proxy.rules = [refuseSignature]
+        const refused = await publish(builderPath, { images: `${proxy.host}/${name}` }, ['linux/amd64'])
+        expect(refused.main.exitCode).toBe(1)
+        expect(refused.main.log).toMatch(/cosign could not sign 2 digest\(s\) \(exit 1: .*\): the registry refused; .* no tag moved/)
+        expect(proxy.failed(refuseSignature)).toBeGreaterThan(0)
+        expect(refused.summary).toContain('No tag a user pulls was moved.')
+        expect(splitStaging(await registryTags(`localhost:5000/${name}`)).published).toEqual([])
+        expect(refused.outputs.signatures).toBeUndefined()
+
+        // a transient refusal (HTTP 500 once) is retried (cosign's registry client retries 5xx itself; the action's
+        // retry policy is behind it) and the publish completes, signed
+        const transient = { method: 'PUT', path: /\/manifests\/sha256-[0-9a-f]{64}\.sig$/, times: 1, fault: { status: 500 } }
+        proxy.rules = [transient]
+        const retried = await publish(builderPath, { images: `${proxy.host}/${name}-transient`, 'retry-delay': '0.2' }, ['linux/amd64'])
+        expectSucceeded(retried)
+        expect(proxy.failed(transient)).toBe(1)
+        for (const s of JSON.parse(retried.outputs.signatures!) as Array<{ repository: string; digest: string }>) {
+          const verified = await cosignVerify(['--key', keys.pub, '--insecure-ignore-tlog=true', `localhost:5000/${name}-transient@${s.digest}`], verifyConfig)
+          expect({ digest: s.digest, ok: verified.ok }).toEqual({ digest: s.digest, ok: true })
+        }
+      },
+      10 * MINUTES
+    )
+
+    it(
+      'keyless: the job\'s OIDC token gets a certificate for its workflow; cosign verify with the printed identity and issuer accepts every digest; without the token the run stops naming the permission',
+      async () => {
+        const sigstore = await startLocalSigstore()
+        try {
+          const repository = freshRepository(`sign-keyless-${builderPath.name}`)
+          const cosign = await cosignInputs()
+          const run = await runOnPath(builderPath, {
+            cwd: context,
+            env: { ...cosign.env, ...sigstore.actionEnv },
+            inputs: {
+              images: repository,
+              'tag-template': 'keyless',
+              platforms: 'linux/amd64,linux/arm64',
+              sign: 'true',
+              'sign-attestations': 'true',
+              'sign-fulcio-url': sigstore.fulcioUrl,
+              'sign-rekor-url': sigstore.rekorUrl,
+              ...cosign.inputs
+            }
+          })
+          expectSucceeded(run)
+          const signatures = JSON.parse(run.outputs.signatures!) as Array<{ repository: string; digest: string; signed: string; platform?: string }>
+          // sign-attestations: the provenance attestation manifests too, each naming the platform it attests
+          expect(signatures.map(s => [s.signed, s.platform])).toEqual([
+            ['index', undefined],
+            ['platform', 'linux/amd64'],
+            ['platform', 'linux/arm64'],
+            ['attestation', 'linux/amd64'],
+            ['attestation', 'linux/arm64']
+          ])
+          expect(signatures.filter(s => s.signed === 'attestation').map(s => s.digest).sort()).toEqual(
+            (JSON.parse(run.outputs.attestations!) as Array<{ digest: string }>).map(a => a.digest).sort()
+          )
+          // one certificate for the run's one cosign sign, one log entry per signature
+          expect(sigstore.requests.filter(r => r !== 'GET /token')).toEqual(['POST /fulcio/api/v1/signingCert', ...Array(5).fill('POST /rekor/api/v1/log/entries')])
+
+          // the summary's command, as printed, with the identity Fulcio certified and the issuer of GitHub's tokens
+          const printed = `cosign verify --certificate-identity ${sigstore.identity} --certificate-oidc-issuer ${GITHUB_ISSUER} --rekor-url ${sigstore.rekorUrl} ${repository}@${run.outputs.digest}`
+          expect(run.summary).toContain(`<pre>${printed}</pre>`)
+          const user = await execFileAsync('sh', ['-c', printed], { env: { ...process.env, ...sigstore.trustEnv } })
+          expect(user.stdout).toContain(`"docker-manifest-digest":"${run.outputs.digest}"`)
+          for (const s of signatures) {
+            const verified = await cosignVerify(
+              ['--certificate-identity', sigstore.identity, '--certificate-oidc-issuer', GITHUB_ISSUER, '--rekor-url', sigstore.rekorUrl, `${s.repository}@${s.digest}`],
+              verifyConfig,
+              sigstore.trustEnv
+            )
+            expect({ digest: s.digest, ok: verified.ok, output: verified.ok ? '' : verified.output }).toEqual({ digest: s.digest, ok: true, output: '' })
+            expect(verified.output).toContain('"1.3.6.1.4.1.57264.1.5":"example/go-build-action-e2e"')
+          }
+          const other = sigstore.identity.replace('release.yml', 'other.yml')
+          const refused = await cosignVerify(
+            ['--certificate-identity', other, '--certificate-oidc-issuer', GITHUB_ISSUER, '--rekor-url', sigstore.rekorUrl, `${repository}@${run.outputs.digest}`],
+            verifyConfig,
+            sigstore.trustEnv
+          )
+          expect(refused).toEqual({ ok: false, output: expect.stringContaining('none of the expected identities matched') })
+          const log = (text: string): string => text.split('\n').filter(l => !l.startsWith('::add-mask::')).join('\n')
+          expect([log(run.main.log), log(run.post?.log ?? ''), JSON.stringify(run.outputs), JSON.stringify(run.state), run.summary].join('\n')).not.toContain(sigstore.token)
+        } finally {
+          await sigstore.stop()
+        }
+
+        const cosign = await cosignInputs()
+        const noToken = await runOnPath(builderPath, {
+          cwd: context,
+          env: cosign.env,
+          inputs: { images: freshRepository(`sign-no-token-${builderPath.name}`), 'tag-template': 'keyless', platforms: 'linux/amd64', sign: 'true', ...cosign.inputs }
+        })
+        expect(noToken.main.exitCode).toBe(1)
+        expect(noToken.main.log).toContain('this job has none (ACTIONS_ID_TOKEN_REQUEST_URL is not set): give the job "permissions: id-token: write"')
+        expect(noToken.main.log).not.toMatch(/Build \d+ platform/)
+      },
+      10 * MINUTES
+    )
+
+    it(
+      'distributed: the legs sign nothing; the merge signs the legs\' manifests and the merged index, once',
+      async () => {
+        const repository = freshRepository(`sign-merge-${builderPath.name}`)
+        const runId = `${Date.now()}${Math.floor(Math.random() * 1000)}`
+        const job = async (mode: 'leg' | 'merge', platforms: string[]): Promise<ActionRun> => {
+          const cosign = await cosignInputs()
+          return runOnPath(builderPath, {
+            cwd: context,
+            env: { ...cosign.env, GITHUB_RUN_ID: runId, GITHUB_RUN_ATTEMPT: '1', RUNNER_NAME: `${mode}-${platforms.length}` },
+            inputs: {
+              mode,
+              images: repository,
+              'tag-template': 'merged',
+              platforms: platforms.join(','),
+              sign: 'true',
+              'sign-key': keys.key,
+              'sign-key-password': PASSWORD,
+              'sign-transparency-log': 'false',
+              ...cosign.inputs
+            }
+          })
+        }
+        for (const platform of ['linux/amd64', 'linux/arm64']) {
+          const leg = await job('leg', [platform])
+          expectSucceeded(leg)
+          expect(leg.outputs.signatures).toBeUndefined()
+        }
+        expect((await registryTags(repository)).filter(t => t.endsWith('.sig'))).toEqual([])
+
+        const merge = await job('merge', ['linux/amd64', 'linux/arm64'])
+        expectSucceeded(merge)
+        const platformDigests = JSON.parse(merge.outputs['platform-digests']!) as Record<string, string>
+        const signatures = JSON.parse(merge.outputs.signatures!) as Array<{ digest: string; signed: string; platform?: string }>
+        expect(signatures.map(s => [s.signed, s.platform ?? '', s.digest])).toEqual([
+          ['index', '', merge.outputs.digest],
+          ['platform', 'linux/amd64', platformDigests['linux/amd64']],
+          ['platform', 'linux/arm64', platformDigests['linux/arm64']]
+        ])
+        expect(merge.main.log.match(/\[command\]\S*cosign sign /g)).toHaveLength(1)
+        for (const s of signatures) {
+          const verified = await cosignVerify(['--key', keys.pub, '--insecure-ignore-tlog=true', `${repository}@${s.digest}`], verifyConfig)
+          expect({ digest: s.digest, ok: verified.ok }).toEqual({ digest: s.digest, ok: true })
+        }
+        expect((await registryTags(repository)).filter(t => t.endsWith('.sig'))).toHaveLength(3)
+      },
+      10 * MINUTES
+    )
+  })
+})
