@@ -7,7 +7,7 @@ import { readCacheSettings, type CacheSettings } from './cache.js'
 import { readBuildxInstallSettings, type BuildxInstallSettings } from './buildx-install.js'
 import { readEmulationMode, type EmulationMode } from './emulation.js'
 import { InputError, readBoolean, readChoice, readNumber, splitCommand, splitLines, splitList, type InputReader } from './input.js'
-import { readLogins, type RegistryLogin } from './login.js'
+import { readLogins, type LoginSettings } from './login.js'
 import { DEFAULT_PLATFORMS, formatPlatform, parsePlatform, PlatformError, type Platform } from './platform.js'
 import { readQemuSettings, type QemuSettings } from './qemu.js'
 import { validateRepository } from './reference.js'
@@ -47,8 +47,8 @@ export interface Settings {
   builder: BuilderSettings
   /** A pinned buildx (`buildx-version`, `buildx-download-url`). */
   buildx: BuildxInstallSettings
-  /** Registries to log in to before anything else (empty: use the credentials earlier steps stored). */
-  logins: RegistryLogin[]
+  /** The login inputs and `github-token`; which apply is decided once the run knows whether it pushes (login.ts). */
+  logins: LoginSettings
   /** How registry operations retry transient faults. */
   retry: RetryPolicy
   /** A command run in every platform's image before any tag moves (empty: none), as argv. */
@@ -89,7 +89,7 @@ export interface BuildArg {
 /** Reads every input; `mask` is given every password as written, before anything parses it. */
 export function readSettings(read: InputReader, mask: (secret: string) => void = () => undefined): Settings {
   // first: every password is masked before anything else is read or parsed
-  const logins = readLogins(read, mask)
+  const logins = readLogins(read, mask, () => readImages(read))
   const context = read('context').trim() || '.'
   const file = read('file').trim() || path.join(context, 'Dockerfile')
   const settings: Settings = {

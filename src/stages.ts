@@ -27,7 +27,7 @@ import {
   type CollectedLegs,
   type LegRecord
 } from './handoff.js'
-import { logInAll, loginBackupFile } from './login.js'
+import { logInAll, loginBackupFile, planLogins } from './login.js'
 import { Output, reportOutputs, setOutputs } from './outputs.js'
 import { PUBLISH_PHASE, type Phases } from './phases.js'
 import { formatPlatform } from './platform.js'
@@ -38,7 +38,7 @@ import { readSettings, type Settings } from './settings.js'
 import { saveJsonState, saveState, State } from './state.js'
 import { writeSummary, type LegsSummary } from './summary.js'
 import { executeMoves, planMoves, type MoveJournal, type MoveRecord } from './transaction.js'
-import { annotationArgs, buildTime, labelArgs, planTags, readGitHubContext, shouldPush, type TagPlan } from './tags.js'
+import { annotationArgs, buildTime, labelArgs, planTags, readGitHubContext, shouldPush, whyNotPushing, type TagPlan } from './tags.js'
 import { runVerifyCommand, verifyStagedIndex, type PlatformReport, type VerifiedIndex } from './verify.js'
 import { checkUnchanged, fingerprintOrWarn, fingerprintRequest, reportUnchanged } from './unchanged.js'
 import { resolveVersions, versionValues, withVersionBuildArgs, type Versions } from './versions.js'
@@ -62,9 +62,21 @@ export async function startJob(docker: Docker, phases: Phases, journal: MoveJour
   return { docker, settings, phases, journal, workDir }
 }
 
+/**
+ * Logs in where the run pushes (login.ts decides where: the login inputs, else the job's token for ghcr.io); a run
+ * that will not push (push false, an untrusted event such as a fork's pull request) logs in nowhere.
+ */
 export async function logIn({ docker, settings, phases, workDir }: Job): Promise<void> {
+  const github = readGitHubContext()
+  const notPushing = shouldPush(settings.tagging.push, github) ? undefined : whyNotPushing(settings.tagging.push, github)
   await phases.run('Log in', () =>
-    logInAll(docker, settings.logins, settings.retry, registries => saveJsonState(State.Logins, registries), loginBackupFile(workDir))
+    logInAll(
+      docker,
+      planLogins(settings.logins, settings.images, notPushing),
+      settings.retry,
+      registries => saveJsonState(State.Logins, registries),
+      loginBackupFile(workDir)
+    )
   )
 }
 
@@ -368,6 +380,7 @@ export async function report(
 
 /** Masks every secret value before anything can print it. */
 function maskSecrets(settings: Settings): void {
-  for (const login of settings.logins) core.setSecret(login.password)
+  for (const login of settings.logins.logins) core.setSecret(login.password)
+  if (settings.logins.githubToken) core.setSecret(settings.logins.githubToken)
   for (const secret of settings.secrets) core.setSecret(secret.value)
 }

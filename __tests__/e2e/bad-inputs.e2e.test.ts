@@ -244,13 +244,13 @@ const CASES: BadInput[] = [
     name: 'username without password',
     inputs: () => ({ registry: AUTH_REGISTRY, username: AUTH.user }),
     auth: true,
-    message: /^input "password": is empty but "username" is set: give both, or neither$/
+    message: /^input "password": is empty but "username" is set: give both, or neither \(a pull request from a fork gets no secrets: with push: auto it builds without pushing and logs in nowhere\)$/
   },
   {
     name: 'password without username',
     inputs: () => ({ registry: AUTH_REGISTRY, password: SECRET }),
     auth: true,
-    message: /^input "username": is empty but "password" is set: give both, or neither$/
+    message: /^input "username": is empty but "password" is set: give both, or neither \(a pull request from a fork gets no secrets/
   },
   {
     name: 'registry without credentials',
