@@ -2,6 +2,7 @@
  * Every input, parsed and validated once into one typed object. Nothing else reads inputs.
  */
 import * as path from 'node:path'
+import { readBuildOptions, type BuildOptions } from './build-options.js'
 import { readBuilderSettings, type BuilderSettings } from './builder.js'
 import { readCacheSettings, type CacheSettings } from './cache.js'
 import { readBuildxInstallSettings, type BuildxInstallSettings } from './buildx-install.js'
@@ -67,6 +68,8 @@ export interface Settings {
   target: string
   /** Build secrets (`--secret id=...`), given to buildx as files. Values are masked. */
   secrets: BuildSecret[]
+  /** `ssh`, `build-contexts`, `secret-envs`, `secret-files`, `network`, `add-hosts`, `allow`, `shm-size`, `ulimit`. */
+  buildOptions: BuildOptions
   /** The build cache (`cache`, `cache-ref`, `cache-from`, `cache-to`; see cache.ts). */
   cache: CacheSettings
   noCache: boolean
@@ -115,10 +118,15 @@ export function readSettings(read: InputReader, mask: (secret: string) => void =
     annotations: readKeyValues(read, 'annotations'),
     target: read('target').trim(),
     secrets: readSecrets(read),
+    buildOptions: readBuildOptions(read),
     cache: readCacheSettings(read, splitLines(read('cache-from')), splitLines(read('cache-to'))),
     noCache: readBoolean(read, 'no-cache', false),
     pull: readBoolean(read, 'pull', false),
     force: readBoolean(read, 'force', false)
+  }
+  const secretIds = new Set(settings.secrets.map(s => s.id))
+  for (const { id } of [...settings.buildOptions.secretEnvs, ...settings.buildOptions.secretFiles]) {
+    if (secretIds.has(id)) throw new InputError('secrets', `secret id "${id}" is also given in "secret-envs" or "secret-files": give each secret its own id`)
   }
   if (settings.noCache && settings.cache.from.length > 0) {
     throw new InputError('no-cache', 'is true and "cache-from" is set: a build without cache reads none; drop one of them')

@@ -209,6 +209,7 @@ export async function build(job: Job, { versions, plan, fingerprint }: Tagged, {
         labels: [...labelArgs(plan.labels), ...settings.labels],
         annotations: [...annotationArgs(plan.annotations), ...(fingerprint ? [fingerprintAnnotationArg(fingerprint)] : []), ...settings.annotations],
         secretFiles: await writeSecretFiles(workDir, settings.secrets),
+        options: settings.buildOptions,
         cacheFrom: cache.from,
         cacheTo: cache.to,
         noCache: settings.noCache,
@@ -383,4 +384,9 @@ function maskSecrets(settings: Settings): void {
   for (const login of settings.logins.logins) core.setSecret(login.password)
   if (settings.logins.githubToken) core.setSecret(settings.logins.githubToken)
   for (const secret of settings.secrets) core.setSecret(secret.value)
+  for (const { env } of settings.buildOptions.secretEnvs) {
+    const value = process.env[env] ?? ''
+    // a multi-line secret (a PEM) is masked whole and line by line
+    for (const part of new Set([value, ...value.split(/\r?\n/)])) if (part.trim()) core.setSecret(part)
+  }
 }
