@@ -10,6 +10,9 @@ import { authKey, loginBackupFile, undoLogin, type CredentialsBefore } from './l
 import { loadListState, loadState, State } from './state.js'
 
 export async function runPost(docker: Docker = createDocker()): Promise<void> {
+  // the job's own DOCKER_CONFIG (a pinned buildx): its builder and logins are undone with it, before it is removed
+  const dockerConfig = loadState(State.DockerConfig)
+  if (dockerConfig) process.env.DOCKER_CONFIG = dockerConfig
   const workDir = loadState(State.WorkDir)
   const before = workDir ? await readBackup(loginBackupFile(workDir)) : {}
   for (const registry of loadListState(State.Logins)) {

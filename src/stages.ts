@@ -146,7 +146,7 @@ export interface BuildEnvironment {
 }
 
 /** QEMU where the platforms need it, the emulation advisor, a pinned buildx if asked, the builder. */
-export async function setUpBuild({ docker, settings, phases }: Job, { versions }: Tagged): Promise<BuildEnvironment> {
+export async function setUpBuild({ docker, settings, phases, workDir }: Job, { versions }: Tagged): Promise<BuildEnvironment> {
   const qemu = await phases.run('Set up QEMU', () => setUpQemu(docker, settings.qemu, settings.platforms))
   setOutputs({ [Output.QemuPlatforms]: qemu.emulated.map(formatPlatform).join(',') })
   if (settings.emulation !== 'ignore') {
@@ -162,7 +162,7 @@ export async function setUpBuild({ docker, settings, phases }: Job, { versions }
       })
     )
   }
-  if (settings.buildx.version) await phases.run('Install buildx', () => installBuildx(docker, settings.buildx))
+  if (settings.buildx.version) await phases.run('Install buildx', () => installBuildx(docker, settings.buildx, workDir))
   const builder = await phases.run('Set up the builder', () => setUpBuilder(docker, settings.builder, settings.platforms, qemu.emulated))
   setOutputs({ [Output.Builder]: builder.name, [Output.BuilderPlatforms]: builder.platforms.join(',') })
   return { builder, hostArch: qemu.hostArch }
