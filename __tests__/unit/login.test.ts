@@ -356,6 +356,25 @@ describe('credential stores: the post step leaves config.json and the store exac
     expect(JSON.parse(await readFile(file, 'utf8'))).toEqual(before)
   })
 
+  it('registry: docker.io (as typed) backs up and puts back Docker Hub\'s login under docker\'s own key', async () => {
+    const hub = 'https://index.docker.io/v1/'
+    const before = { credsStore: 'e2e', auths: { [hub]: {} } }
+    const file = await config(before)
+    const h = memoryHelper({ [hub]: { Username: 'runner-hub-user', Secret: 'runner-hub-token' } })
+    const docker = dockerWithStore(file, h)
+    const backup = path.join(path.dirname(file), 'backup.json')
+    const { logins } = readLogins(reader({ registry: 'docker.io', username: 'u', password: 'p' }))
+    await logInAll(docker, logins, NO_RETRY, () => undefined, backup, h.helper, file)
+    expect(docker.calls[0]?.args).toEqual(['login', '--username', 'u', '--password-stdin'])
+    expect(h.store.get(hub)?.Secret).toBe('the-actions-token')
+    const saved = JSON.parse(await readFile(backup, 'utf8')) as Record<string, CredentialsBefore>
+    expect(await undoLogin(docker, logins[0]!.registry, saved[authKey(logins[0]!.registry)], h.helper, file)).toBe(
+      'put back the credentials docker.io had before this run (in docker-credential-e2e)'
+    )
+    expect(Object.fromEntries(h.store)).toEqual({ [hub]: { Username: 'runner-hub-user', Secret: 'runner-hub-token' } })
+    expect(JSON.parse(await readFile(file, 'utf8'))).toEqual(before)
+  })
+
   it('without a store, puts config.json\'s own entry back', async () => {
     const own = { auth: Buffer.from('runner:own').toString('base64') }
     const file = await config({ auths: { 'localhost:5001': own } })
