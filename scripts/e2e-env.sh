@@ -157,6 +157,8 @@ install_host_tools() {
   command -v htpasswd >/dev/null || missing+=(apache2-utils)
   command -v docker-registry >/dev/null || missing+=(docker-registry)
   [ -e /usr/bin/qemu-aarch64-static ] || missing+=(qemu-user-static)
+  # a real ssh agent for the "ssh" build input's e2e test
+  { command -v ssh-agent && command -v ssh-add && command -v ssh-keygen; } >/dev/null || missing+=(openssh-client)
   if [ ${#missing[@]} -gt 0 ]; then
     need_root "installing ${missing[*]}"
     require_debian "${missing[*]}" "the packages ${missing[*]}"

@@ -4,6 +4,7 @@
 import * as core from '@actions/core'
 import { readFile, stat, writeFile } from 'node:fs/promises'
 import * as path from 'node:path'
+import { buildOptionArgs, type BuildOptions } from './build-options.js'
 import { cacheExportFailure } from './cache.js'
 import { InputError } from './input.js'
 import { DockerCommandError, type Docker } from './docker.js'
@@ -44,6 +45,8 @@ export interface BuildRequest {
   annotations?: string[]
   /** Build secrets as files: `--secret id=ID,src=FILE` (the value never reaches argv). */
   secretFiles?: Array<{ id: string; file: string }>
+  /** `ssh`, `build-contexts`, `secret-envs`, `secret-files`, `network`, `add-hosts`, `allow`, `shm-size`, `ulimit`. */
+  options?: BuildOptions
   cacheFrom?: string[]
   cacheTo?: string[]
   noCache?: boolean
@@ -64,6 +67,7 @@ export function buildxBuildArgs(request: BuildRequest): string[] {
   for (const label of request.labels ?? []) args.push('--label', label)
   for (const annotation of request.annotations ?? []) args.push('--annotation', annotation)
   for (const secret of request.secretFiles ?? []) args.push('--secret', `id=${secret.id},src=${secret.file}`)
+  if (request.options) args.push(...buildOptionArgs(request.options))
   for (const cache of request.cacheFrom ?? []) args.push('--cache-from', cache)
   for (const cache of request.cacheTo ?? []) args.push('--cache-to', cache)
   if (request.noCache) args.push('--no-cache')

@@ -1,16 +1,20 @@
 /**
  * A pinned buildx (`buildx-version`): when the installed one differs, download that release (from GitHub, or the
  * mirror `buildx-download-url` names), verify its sha256 against the release's checksums.txt, cache it in the
- * runner's tool cache, and install it as this job's docker CLI plugin ($DOCKER_CONFIG/cli-plugins/docker-buildx).
+ * runner's tool cache, and install it as the docker CLI plugin of this job only: in a DOCKER_CONFIG of the job's
+ * own (in its work directory), which links to everything of the runner's docker config (config.json and its
+ * logins, builders, contexts) but its `cli-plugins`. The runner user's own `docker-buildx` is never replaced, so
+ * later jobs get theirs.
  */
 import * as core from '@actions/core'
 import * as tc from '@actions/tool-cache'
 import { createHash } from 'node:crypto'
 import { createReadStream } from 'node:fs'
-import { chmod, copyFile, mkdir, readFile, rename, rm } from 'node:fs/promises'
+import { chmod, copyFile, mkdir, readdir, readFile, realpath, rename, rm, symlink } from 'node:fs/promises'
 import { homedir } from 'node:os'
 import * as path from 'node:path'
 import type { Docker } from './docker.js'
+import { saveState, State } from './state.js'
 import { InputError, type InputReader } from './input.js'
 
 export const DEFAULT_BUILDX_DOWNLOAD_URL =
@@ -114,6 +118,31 @@ export interface BuildxInstallResult {
   /** `installed` (already the wanted version), `cache` or `download`. */
   source: 'installed' | 'cache' | 'download'
   plugin?: string
+  /** The job's own DOCKER_CONFIG the plugin is in (every docker command of the job, and its post step, use it). */
+  dockerConfig?: string
+}
+
+/**
+ * A DOCKER_CONFIG directory of the job's own, `dir`: a link to each entry of the runner's (`config.json` even when
+ * it does not exist yet, so a login lands where it would have), but its own empty `cli-plugins`.
+ */
+export async function jobDockerConfig(dir: string, env: NodeJS.ProcessEnv = process.env): Promise<string> {
+  const runners = dockerConfigDir(env)
+  await mkdir(path.join(dir, 'cli-plugins'), { recursive: true })
+  const entries = await readdir(runners).catch(() => [] as string[])
+  for (const name of new Set([...entries, 'config.json'])) {
+    if (name === 'cli-plugins') continue
+    const target = path.join(runners, name)
+    // the real path: docker writes config.json through one link, so a link of the runner's own stays a link
+    await symlink(await realpath(target).catch(() => target), path.join(dir, name))
+  }
+  return dir
+}
+
+/** From now on every docker command of this job, and of its post step, uses the job's own DOCKER_CONFIG. */
+export function useDockerConfig(dir: string): void {
+  process.env.DOCKER_CONFIG = dir
+  saveState(State.DockerConfig, dir)
 }
 
 async function installedVersion(docker: Docker): Promise<string | undefined> {
@@ -163,6 +192,7 @@ async function downloadVerified(settings: BuildxInstallSettings, version: string
 export async function installBuildx(
   docker: Docker,
   settings: BuildxInstallSettings,
+  workDir: string,
   env: NodeJS.ProcessEnv = process.env
 ): Promise<BuildxInstallResult | undefined> {
   const version = settings.version
@@ -186,18 +216,18 @@ export async function installBuildx(
     source = 'download'
   }
 
-  const pluginDir = path.join(dockerConfigDir(env), 'cli-plugins')
-  const plugin = path.join(pluginDir, exe)
-  await mkdir(pluginDir, { recursive: true })
+  const dockerConfig = await jobDockerConfig(path.join(workDir, 'docker-config'), env)
+  const plugin = path.join(dockerConfig, 'cli-plugins', exe)
   const temporary = `${plugin}.${process.pid}.tmp`
   await copyFile(path.join(cachedDir, exe), temporary)
   await chmod(temporary, 0o755)
   await rename(temporary, plugin)
-  core.info(`installed buildx ${version} as ${plugin}`)
+  useDockerConfig(dockerConfig)
+  core.info(`installed buildx ${version} as ${plugin}, for this job only (DOCKER_CONFIG ${dockerConfig}; the runner's own docker config and plugins are left as they are)`)
 
   const reported = await installedVersion(docker)
   if (!sameVersion(reported, version)) {
     core.warning(`buildx ${version} was installed as ${plugin}, but "docker buildx version" reports ${reported ?? 'nothing'}`)
   }
-  return { version, source, plugin }
+  return { version, source, plugin, dockerConfig }
 }

@@ -41,7 +41,7 @@ export interface RunOptions {
   timeout?: CommandTimeout
   /**
    * Variables added to this one command's environment only (cosign's COSIGN_PASSWORD, SIGSTORE_ID_TOKEN): no other
-   * command sees them. Never echoed.
+   * command sees them, and the child's environment never holds the step's `INPUT_*` (see {@link childEnvironment}).
    */
   env?: Record<string, string>
 }
@@ -96,9 +96,28 @@ export function timeoutSentence(args: readonly string[], timeout: CommandTimeout
     : `it did not finish within ${timeout.seconds} s${input}${fix}`
 }
 
-/** A line of a command's output that would be read as a workflow command (`::set-output`, `::error::`) is made inert. */
+/**
+ * A line of a command's output made unable to issue a workflow command, in either form the runner reads: `::cmd::`
+ * at the start of a line (`::set-output`, `::error::`) gets a `| ` in front, and the legacy `##[cmd …]`, which the
+ * runner reads anywhere in a line (`##[save-state …]`, `##[add-mask]`, `##[stop-commands]`), becomes `## [`.
+ */
 export function neutralizeCommands(line: string): string {
-  return /^\s*::/.test(line) ? `| ${line}` : line
+  const legacyFree = line.replaceAll('##[', '## [')
+  return /^\s*::/.test(legacyFree) ? `| ${legacyFree}` : legacyFree
+}
+
+/**
+ * The environment every child (docker, buildx, credential helpers) runs with: the action's own, without any
+ * `INPUT_*` variable. Those hold the step's inputs as the runner passes them (`INPUT_PASSWORD`, `INPUT_LOGINS`,
+ * `INPUT_SECRETS`, `INPUT_GITHUB-TOKEN`, a signing key…), and no child needs one. `extra` adds variables
+ * (a child's own settings, never an input's value).
+ */
+export function childEnvironment(env: NodeJS.ProcessEnv = process.env, extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  const clean: NodeJS.ProcessEnv = {}
+  for (const [name, value] of Object.entries(env)) {
+    if (!/^INPUT_/i.test(name)) clean[name] = value
+  }
+  return { ...clean, ...extra }
 }
 
 /** The last meaningful lines of a command's output, which is where docker and buildx put the cause. */
@@ -153,9 +172,8 @@ function lineEcho(write: (text: string) => void): { push(chunk: string): void; f
 export function runBounded(binary: string, args: readonly string[], options: RunOptions, timeout: CommandTimeout): Promise<CommandResult> {
   return new Promise((resolve, reject) => {
     const silent = options.silent ?? false
-    if (!silent) process.stdout.write(`[command]${binary} ${args.join(' ')}\n`)
-    const env = options.env ? { ...process.env, ...options.env } : process.env
-    const child = spawn(binary, [...args], { detached: true, stdio: ['pipe', 'pipe', 'pipe'], env })
+    if (!silent) process.stdout.write(`${neutralizeCommands(`[command]${binary} ${args.join(' ')}`)}\n`)
+    const child = spawn(binary, [...args], { detached: true, stdio: ['pipe', 'pipe', 'pipe'], env: childEnvironment(process.env, options.env) })
     let stdout = ''
     let stderr = ''
     let timedOut = false

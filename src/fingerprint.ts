@@ -52,8 +52,11 @@ export interface FingerprintIngredients {
   target: string
   /** Each `FROM` image reference → the digest it resolves to. */
   baseImages: Record<string, string>
-  /** `--provenance` and `--sbom` values, and the user's labels and annotations. */
-  options: { provenance: string; sbom: string; labels: string[]; annotations: string[] }
+  /**
+   * `--provenance` and `--sbom` values, the user's labels and annotations, and the build inputs that change the image
+   * (`build`: see build-options.ts; a local named context as `build-context=NAME=<digest of its listing>`).
+   */
+  options: { provenance: string; sbom: string; labels: string[]; annotations: string[]; build?: string[] }
 }
 
 /** A fingerprint and what it was computed from (for the log). */
@@ -77,15 +80,23 @@ export interface FingerprintRequest {
   sbom?: string
   labels?: readonly string[]
   annotations?: readonly string[]
+  /** Build inputs that change the image (build-options.ts `fingerprintedOptions`). */
+  buildOptions?: readonly string[]
+  /** Named build contexts that are local directories: name → directory, read like the context. */
+  buildContexts?: Readonly<Record<string, string>>
 }
 
 /** The fingerprint of a build: reads the context and the Dockerfile, and resolves the `FROM` images now. */
 export async function fingerprintBuild(docker: Docker, request: FingerprintRequest, retry?: RetryPolicy): Promise<Fingerprint> {
   const dockerfile = await readFile(request.file, 'utf8')
-  const [listing, baseImages] = await Promise.all([
+  const [listing, baseImages, namedContexts] = await Promise.all([
     contextListing(request.context, request.file),
-    resolveBaseImages(docker, baseImageReferences(dockerfile, request.buildArgs, request.platforms), retry)
+    resolveBaseImages(docker, baseImageReferences(dockerfile, request.buildArgs, request.platforms), retry),
+    Promise.all(
+      Object.entries(request.buildContexts ?? {}).map(async ([name, dir]) => `build-context=${name}=${contextDigest(await contextListing(dir, path.join(dir, 'Dockerfile')))}`)
+    )
   ])
+  const build = [...(request.buildOptions ?? []), ...namedContexts]
   const ingredients: FingerprintIngredients = {
     context: contextDigest(listing),
     dockerfile,
@@ -98,7 +109,8 @@ export async function fingerprintBuild(docker: Docker, request: FingerprintReque
       provenance: request.provenance ?? '',
       sbom: request.sbom ?? '',
       labels: [...(request.labels ?? [])],
-      annotations: [...(request.annotations ?? [])]
+      annotations: [...(request.annotations ?? [])],
+      ...(build.length > 0 ? { build } : {})
     }
   }
   return { value: computeFingerprint(ingredients), ingredients, contextEntries: listing.length }
@@ -122,7 +134,9 @@ export function computeFingerprint(ingredients: FingerprintIngredients): string 
       provenance: ingredients.options.provenance,
       sbom: ingredients.options.sbom,
       labels: ingredients.options.labels,
-      annotations: ingredients.options.annotations
+      annotations: ingredients.options.annotations,
+      // absent when unused, so fingerprints of builds without these inputs stay as they were
+      ...(ingredients.options.build?.length ? { build: ingredients.options.build } : {})
     }
   }
   return sha256Digest(JSON.stringify(canonical))

@@ -8,38 +8,74 @@ import { readFile, writeFile } from 'node:fs/promises'
 import * as path from 'node:path'
 import { isAlias, isMap, isScalar, isSeq, parseDocument } from 'yaml'
 import { dockerConfigDir } from './buildx-install.js'
-import { DockerCommandError, lastLines, type Docker } from './docker.js'
+import { DockerCommandError, lastLines, runBounded, type CommandResult, type Docker } from './docker.js'
+import { errorMessage } from './errors.js'
 import { InputError, type InputReader } from './input.js'
+import { registryOf } from './reference.js'
 import type { RetryPolicy } from './retry.js'
 
 export interface RegistryLogin {
-  /** Registry host (`ghcr.io`, `localhost:5001`); empty means Docker Hub. */
+  /** Registry host (`ghcr.io`, `localhost:5001`); empty means Docker Hub (however it was spelled). */
   registry: string
   username: string
   password: string
+  /** The job's token (`github-token`): used only where no credentials are stored for the registry already. */
+  token?: boolean
+}
+
+/** The login inputs, read once. Which of them a run uses is decided when it knows whether it pushes ({@link planLogins}). */
+export interface LoginSettings {
+  /** `registry`/`username`/`password` and `logins`, in that order (without `registry`: the first image's registry). */
+  logins: RegistryLogin[]
+  /**
+   * A login input left empty (a fork's pull request gets no secrets): an error only for a run that pushes; a run
+   * that does not push logs in nowhere.
+   */
+  problem?: InputError
+  /** `github-token` (masked): logs in to ghcr.io as the actor when no login input is given at all. */
+  githubToken: string
+}
+
+/** Docker Hub's spellings: docker stores its login under `https://index.docker.io/v1/`, whatever was typed. */
+const DOCKER_HUB = new Set(['', 'docker.io', 'index.docker.io', 'registry-1.docker.io', 'https://index.docker.io/v1/', 'https://index.docker.io/v1'])
+
+/** A registry as docker keys its login: '' for Docker Hub in any spelling, else the host as given. */
+export function normalizeRegistry(registry: string): string {
+  const trimmed = registry.trim()
+  return DOCKER_HUB.has(trimmed.toLowerCase()) ? '' : trimmed
 }
 
 /**
  * `registry` + `username` + `password` for one registry, and `logins` (a YAML list of
- * `{registry, username, password}`) for several.
+ * `{registry, username, password}`) for several. Without `registry`, `username`/`password` are for the registry of
+ * the first of `images` (read only after every password is masked).
  */
-export function readLogins(read: InputReader, mask: (secret: string) => void = () => undefined): RegistryLogin[] {
+export function readLogins(read: InputReader, mask: (secret: string) => void = () => undefined, images: () => readonly string[] = () => []): LoginSettings {
   const logins: RegistryLogin[] = []
   const registry = read('registry').trim()
   const username = read('username').trim()
   const password = read('password')
   maskVariants(password, mask)
-  if (username || password) {
-    if (!username) throw new InputError('username', 'is empty but "password" is set: give both, or neither')
-    if (!password) throw new InputError('password', 'is empty but "username" is set: give both, or neither')
-    logins.push({ registry, username, password: password.trim() })
-  } else if (registry) {
-    throw new InputError('registry', `is set (${registry}) but "username" and "password" are not: give them to log in, or drop "registry" to use the credentials an earlier step stored`)
-  }
+  const githubToken = read('github-token').trim()
+  if (githubToken) mask(githubToken)
   const text = read('logins')
+  if (text.trim()) maskPasswordLines(text, mask)
+  let problem: InputError | undefined
+  const fix = 'a pull request from a fork gets no secrets: with push: auto it builds without pushing and logs in nowhere'
+  if (username && password.trim()) {
+    const [first = ''] = registry ? [] : images()
+    logins.push({ registry: normalizeRegistry(registry || registryOf(first)), username, password: password.trim() })
+  } else if (username) {
+    problem = new InputError('password', `is empty but "username" is set: give both, or neither (${fix})`)
+  } else if (password.trim()) {
+    problem = new InputError('username', `is empty but "password" is set: give both, or neither (${fix})`)
+  } else if (registry) {
+    problem = new InputError('registry', `is set (${registry}) but "username" and "password" are not: give them to log in, or drop "registry" to use the credentials an earlier step stored (${fix})`)
+  }
   if (text.trim()) {
-    maskPasswordLines(text, mask)
-    logins.push(...parseLogins(text))
+    const parsed = parseLogins(text, true)
+    logins.push(...parsed.logins)
+    problem ??= parsed.problem
   }
   const seen = new Set<string>()
   for (const login of logins) {
@@ -48,7 +84,30 @@ export function readLogins(read: InputReader, mask: (secret: string) => void = (
     }
     seen.add(login.registry)
   }
-  return logins
+  return { logins, problem, githubToken }
+}
+
+/** Which registries a run logs in to, and why. */
+export interface LoginPlan {
+  logins: RegistryLogin[]
+  /** Said in the log when nothing is logged into. */
+  reason?: string
+}
+
+/**
+ * The logins of a run: none when it does not push (`notPushing` says why: push false, an untrusted event), whatever
+ * the inputs hold; else the login inputs (an empty one is the error now); else, with no login input at all and an
+ * image on ghcr.io, the job's token as the actor; else none: the credentials earlier steps stored are used.
+ */
+export function planLogins(settings: LoginSettings, images: readonly string[], notPushing: string | undefined, actor = process.env.GITHUB_ACTOR ?? ''): LoginPlan {
+  if (notPushing !== undefined) return { logins: [], reason: `not pushing (${notPushing}): logging in nowhere` }
+  if (settings.problem) throw settings.problem
+  if (settings.logins.length > 0) return { logins: settings.logins }
+  const ghcr = images.some(image => registryOf(image).toLowerCase() === 'ghcr.io')
+  if (ghcr && settings.githubToken) {
+    return { logins: [{ registry: 'ghcr.io', username: actor || 'github-actions', password: settings.githubToken, token: true }] }
+  }
+  return { logins: [], reason: 'no login inputs: using the credentials earlier steps stored' }
 }
 
 /** Masks a secret as written and as it may be read (trimmed, unquoted), before anything parses it. */
@@ -90,7 +149,9 @@ export function alteredPasswordLine(text: string): number | undefined {
  * Parses the `logins` input. Messages never quote a line or a password. A password YAML would alter (a tag `!x`,
  * an anchor `&x`, an alias `*x`, a comment ` #x`, a leading `%`, `@` or backtick, …) is refused, naming the fix.
  */
-export function parseLogins(text: string): RegistryLogin[] {
+export function parseLogins(text: string): RegistryLogin[]
+export function parseLogins(text: string, deferEmpty: true): { logins: RegistryLogin[]; problem?: InputError }
+export function parseLogins(text: string, deferEmpty = false): RegistryLogin[] | { logins: RegistryLogin[]; problem?: InputError } {
   const altered = alteredPasswordLine(text)
   if (altered !== undefined) {
     throw new InputError('logins', `the password on line ${altered} would be read by YAML as something else than written: ${PASSWORD_FIX}`)
@@ -117,7 +178,8 @@ export function parseLogins(text: string): RegistryLogin[] {
   }
   const doc: unknown = document.toJS()
   if (!Array.isArray(doc)) throw new InputError('logins', 'is not a YAML list: write one "- registry: HOST" entry with username and password per registry')
-  return doc.map((entry: unknown, i) => {
+  let deferred: InputError | undefined
+  const logins = doc.flatMap((entry: unknown, i): RegistryLogin[] => {
     const item = entry as Record<string, unknown> | null
     const field = (name: string): string => {
       const value = item?.[name]
@@ -126,11 +188,18 @@ export function parseLogins(text: string): RegistryLogin[] {
     if (typeof item !== 'object' || item === null) throw new InputError('logins', `entry ${i + 1} is not a mapping of registry, username, password`)
     const unknown = Object.keys(item).filter(k => !['registry', 'username', 'password'].includes(k))
     if (unknown.length) throw new InputError('logins', `entry ${i + 1} has unknown key(s) ${unknown.join(', ')}: use registry, username, password`)
-    const login = { registry: field('registry'), username: field('username'), password: field('password') }
-    if (!login.registry) throw new InputError('logins', `entry ${i + 1} has no registry: give the registry host, e.g. ghcr.io`)
-    if (!login.username || !login.password) throw new InputError('logins', `entry ${i + 1} (${login.registry}) needs both username and password: give both`)
-    return login
+    const login = { registry: normalizeRegistry(field('registry')), username: field('username'), password: field('password') }
+    if (!field('registry')) throw new InputError('logins', `entry ${i + 1} has no registry: give the registry host, e.g. ghcr.io`)
+    if (!login.username || !login.password) {
+      // an empty secret (a fork's pull request) matters only to a run that pushes
+      const empty = new InputError('logins', `entry ${i + 1} (${field('registry')}) needs both username and password: give both`)
+      if (!deferEmpty) throw empty
+      deferred ??= empty
+      return []
+    }
+    return [login]
   })
+  return deferEmpty ? { logins, problem: deferred } : logins
 }
 
 export function loginArgs(login: RegistryLogin): string[] {
@@ -146,6 +215,9 @@ export async function loginTo(docker: Docker, login: RegistryLogin, retry: Retry
   } catch (error) {
     if (!(error instanceof DockerCommandError)) throw error
     const detail = lastLines(error.result.stderr || error.result.stdout, 1)
+    if (error.failure.kind === 'auth' && login.token) {
+      throw new Error(`login to ${where} with the job's token (input "github-token") as "${login.username}" failed (${detail}): give the job "permissions: packages: write", or log in with "username" and "password"`, { cause: error })
+    }
     if (error.failure.kind === 'auth') {
       throw new Error(`login to ${where} failed: the registry refused user "${login.username}" with the given password (${detail}); check the "username" and "password" inputs (or "logins", or the secret behind them)`, { cause: error })
     }
@@ -185,48 +257,154 @@ async function readDockerConfig(file: string): Promise<Record<string, unknown>> 
   }
 }
 
-/** The `auths` entry a registry has in the docker config now, if any. */
-export async function storedCredentials(registry: string, file = dockerConfigFile()): Promise<unknown> {
-  const auths = (await readDockerConfig(file)).auths as Record<string, unknown> | undefined
-  return auths?.[authKey(registry)]
+/** What docker's credential helper protocol exchanges (`get` answers it, `store` takes it). */
+export interface HelperCredentials {
+  ServerURL: string
+  Username: string
+  Secret: string
 }
 
-/** Puts a registry's `auths` entry back as it was before this run logged in. */
-export async function restoreCredentials(registry: string, entry: unknown, file = dockerConfigFile()): Promise<void> {
+/**
+ * Runs a docker credential helper: `docker-credential-NAME get|store|erase`, its input on standard input (never
+ * argv), through the one wrapper (silent: `get` answers with a secret).
+ */
+export type CredentialHelper = (name: string, action: 'get' | 'store' | 'erase', input: string) => Promise<CommandResult>
+
+export const runCredentialHelper: CredentialHelper = async (name, action, input) => {
+  try {
+    return await runBounded(`docker-credential-${name}`, [action], { input, silent: true }, { seconds: 60 })
+  } catch (error) {
+    throw new Error(`the credential helper docker-credential-${name} (named in ${dockerConfigFile()}) cannot be run: ${errorMessage(error)}`, { cause: error })
+  }
+}
+
+/** The credential helper docker uses for a registry: its `credHelpers` entry, else `credsStore`; none: config.json itself. */
+export function helperFor(config: Record<string, unknown>, registry: string): string | undefined {
+  const helpers = config.credHelpers as Record<string, unknown> | undefined
+  const named = helpers?.[authKey(registry)] ?? config.credsStore
+  return typeof named === 'string' && named !== '' ? named : undefined
+}
+
+/** What a registry's credentials were before this run logged in: config.json's entry, and what a helper held. */
+export interface CredentialsBefore {
+  /** The `auths` entry (with a credential helper often `{}`; undefined: none). */
+  entry?: unknown
+  /** The credential helper docker used for the registry. */
+  helper?: string
+  /** What that helper held for it (undefined: nothing). */
+  stored?: HelperCredentials
+}
+
+/**
+ * Reads a registry's credentials as docker keeps them: config.json's `auths` entry, and through the credential
+ * helper protocol (`get`) what a configured helper holds. The helper's secret is masked.
+ */
+export async function readCredentialsBefore(
+  registry: string,
+  file = dockerConfigFile(),
+  helper: CredentialHelper = runCredentialHelper,
+  mask: (secret: string) => void = secret => core.setSecret(secret)
+): Promise<CredentialsBefore> {
   const config = await readDockerConfig(file)
-  const auths = { ...((config.auths as Record<string, unknown> | undefined) ?? {}), [authKey(registry)]: entry }
+  const key = authKey(registry)
+  const entry = (config.auths as Record<string, unknown> | undefined)?.[key]
+  const name = helperFor(config, registry)
+  if (!name) return { entry }
+  if (!/^[A-Za-z0-9._-]+$/.test(name)) throw new Error(`${file} names the credential helper "${name}", which is not a helper name: fix the config`)
+  const result = await helper(name, 'get', key)
+  if (result.exitCode !== 0) {
+    if (/credentials not found|not found in (native )?keychain|no credentials/i.test(`${result.stdout}${result.stderr}`)) return { entry, helper: name }
+    throw new Error(
+      `cannot read what docker-credential-${name} holds for ${registry || 'docker.io'} (exit ${result.exitCode}): without it the post step could not put it back, so nothing was logged into; fix the credential helper`
+    )
+  }
+  let stored: HelperCredentials
+  try {
+    const parsed = JSON.parse(result.stdout) as Partial<HelperCredentials>
+    stored = { ServerURL: parsed.ServerURL || key, Username: String(parsed.Username ?? ''), Secret: String(parsed.Secret ?? '') }
+  } catch {
+    throw new Error(`docker-credential-${name} answered "get" for ${registry || 'docker.io'} with something that is not JSON: fix the credential helper`)
+  }
+  if (stored.Secret) mask(stored.Secret)
+  return { entry, helper: name, stored }
+}
+
+/** Sets (or, for undefined, removes) a registry's `auths` entry in the docker config, leaving everything else. */
+export async function setAuthEntry(registry: string, entry: unknown, file = dockerConfigFile()): Promise<void> {
+  const config = await readDockerConfig(file)
+  const auths = { ...((config.auths as Record<string, unknown> | undefined) ?? {}) }
+  if (entry === undefined) delete auths[authKey(registry)]
+  else auths[authKey(registry)] = entry
   await writeFile(file, `${JSON.stringify({ ...config, auths }, null, '\t')}\n`, { mode: 0o600 })
 }
 
 /**
- * Logs in to every registry in order. Where the runner already had credentials for a registry (a self-hosted
- * runner's own login), they are kept in `backupFile` first, for the post step to put back instead of logging out.
- * `remember` is told the registries logged into so far after each one, so the post step handles exactly those
- * even when a later login fails.
+ * The post step for one registry this run logged into: the runner's docker config and credential store end as they
+ * were before. Credentials a helper held are stored back through it (`store`, replacing the run's); credentials
+ * config.json held are written back; where there were none, `docker logout` (which erases the helper's copy too).
+ * config.json's entry ends exactly as it was (`{}` included). Returns what was done, for the log.
+ */
+export async function undoLogin(
+  docker: Docker,
+  registry: string,
+  before: CredentialsBefore | undefined,
+  helper: CredentialHelper = runCredentialHelper,
+  file = dockerConfigFile()
+): Promise<string> {
+  const where = registry || 'docker.io'
+  if (before?.helper && before.stored) {
+    const result = await helper(before.helper, 'store', JSON.stringify(before.stored))
+    if (result.exitCode !== 0) throw new Error(`docker-credential-${before.helper} refused to store back ${where}'s credentials (exit ${result.exitCode})`)
+    await setAuthEntry(registry, before.entry, file)
+    return `put back the credentials ${where} had before this run (in docker-credential-${before.helper})`
+  }
+  if (before && !before.helper && before.entry !== undefined) {
+    await setAuthEntry(registry, before.entry, file)
+    return `put back the credentials ${where} had before this run`
+  }
+  await logoutFrom(docker, registry)
+  if (before?.entry !== undefined) await setAuthEntry(registry, before.entry, file)
+  return `logged out of ${where}`
+}
+
+/**
+ * Logs in to every registry in order. What the runner held for each registry before (a self-hosted runner's own
+ * login, in config.json or a credential helper) is kept in `backupFile` first, for the post step to put back
+ * instead of logging out. The job's token (`github-token`) logs in only where no credentials are stored already
+ * (an earlier docker/login-action step's stay in use). `remember` is told the registries logged into so far after
+ * each one, so the post step handles exactly those even when a later login fails.
  */
 export async function logInAll(
   docker: Docker,
-  logins: readonly RegistryLogin[],
+  plan: LoginPlan | readonly RegistryLogin[],
   retry: RetryPolicy,
   remember: (registries: string[]) => void,
-  backupFile?: string
+  backupFile?: string,
+  helper: CredentialHelper = runCredentialHelper,
+  configFile = dockerConfigFile()
 ): Promise<void> {
+  const { logins, reason } = 'logins' in plan ? plan : { logins: plan, reason: 'no login inputs: using the credentials earlier steps stored' }
   if (logins.length === 0) {
-    core.info('no login inputs: using the credentials earlier steps stored')
+    core.info(reason ?? 'nothing to log in to')
     return
   }
   const loggedIn: string[] = []
-  const before: Record<string, unknown> = {}
+  const before: Record<string, CredentialsBefore> = {}
   for (const login of logins) {
-    const stored = backupFile ? await storedCredentials(login.registry) : undefined
-    if (stored !== undefined && backupFile) {
-      before[authKey(login.registry)] = stored
+    const where = login.registry || 'docker.io'
+    const held = backupFile || login.token ? await readCredentialsBefore(login.registry, configFile, helper) : undefined
+    if (login.token && held && (held.stored || (!held.helper && held.entry !== undefined))) {
+      core.info(`${where}: using the credentials an earlier step stored (the job's token logs in only where there are none)`)
+      continue
+    }
+    if (backupFile && held) {
+      before[authKey(login.registry)] = held
       await writeFile(backupFile, JSON.stringify(before), { mode: 0o600 })
-      core.info(`${login.registry || 'docker.io'} had credentials before this run: the post step puts them back`)
+      if (held.stored || (!held.helper && held.entry !== undefined)) core.info(`${where} had credentials before this run: the post step puts them back`)
     }
     await loginTo(docker, login, retry)
     loggedIn.push(login.registry)
     remember([...loggedIn])
-    core.info(`logged in to ${login.registry || 'docker.io'} as ${login.username}`)
+    core.info(`logged in to ${where} as ${login.username}${login.token ? ' (input "github-token")' : ''}`)
   }
 }

@@ -6,26 +6,20 @@ import { readFile, rm } from 'node:fs/promises'
 import { removeBuilder } from './builder.js'
 import { createDocker, type Docker } from './docker.js'
 import { errorMessage } from './errors.js'
-import { authKey, loginBackupFile, logoutFrom, restoreCredentials } from './login.js'
+import { authKey, loginBackupFile, undoLogin, type CredentialsBefore } from './login.js'
 import { loadListState, loadState, State } from './state.js'
 
 export async function runPost(docker: Docker = createDocker()): Promise<void> {
+  // the job's own DOCKER_CONFIG (a pinned buildx): its builder and logins are undone with it, before it is removed
+  const dockerConfig = loadState(State.DockerConfig)
+  if (dockerConfig) process.env.DOCKER_CONFIG = dockerConfig
   const workDir = loadState(State.WorkDir)
-  const before = workDir ? await readCredentialsBefore(loginBackupFile(workDir)) : {}
+  const before = workDir ? await readBackup(loginBackupFile(workDir)) : {}
   for (const registry of loadListState(State.Logins)) {
     const where = registry || 'docker.io'
-    const entry = before[authKey(registry)]
-    if (entry !== undefined) {
-      // a self-hosted runner's own login: put it back rather than log out
-      await cleanup(`putting back the credentials ${where} had before`, async () => {
-        await restoreCredentials(registry, entry)
-        core.info(`put back the credentials ${where} had before this run`)
-      })
-      continue
-    }
-    await cleanup(`logging out of ${where}`, async () => {
-      await logoutFrom(docker, registry)
-      core.info(`logged out of ${where}`)
+    // a self-hosted runner's own login is put back (in config.json or its credential helper) rather than logged out
+    await cleanup(`logging out of ${where} (or putting back what it held before)`, async () => {
+      core.info(await undoLogin(docker, registry, before[authKey(registry)]))
     })
   }
   const localImages = loadListState(State.LocalImages)
@@ -64,11 +58,11 @@ export async function removeLocalImages(docker: Docker, names: readonly string[]
   return names.filter(name => !missing.has(name)).map(name => `removed the local image name ${name}`)
 }
 
-/** The credentials the main step kept before logging in ({} when there were none). */
-async function readCredentialsBefore(file: string): Promise<Record<string, unknown>> {
+/** What the registries held before the main step logged in, by docker's key ({} when the main step kept nothing). */
+async function readBackup(file: string): Promise<Record<string, CredentialsBefore | undefined>> {
   try {
     const parsed: unknown = JSON.parse(await readFile(file, 'utf8'))
-    return typeof parsed === 'object' && parsed !== null ? (parsed as Record<string, unknown>) : {}
+    return typeof parsed === 'object' && parsed !== null ? (parsed as Record<string, CredentialsBefore>) : {}
   } catch {
     return {}
   }

@@ -13,6 +13,7 @@ import { existsSync, readFileSync } from 'node:fs'
 import * as path from 'node:path'
 import { Readable } from 'node:stream'
 import { dockerConfigDir } from './buildx-install.js'
+import { childEnvironment } from './docker.js'
 import { registryOf } from './reference.js'
 import { DEFAULT_RETRY, retryDelayMs, type Classified, type RetryPolicy } from './retry.js'
 
@@ -96,7 +97,7 @@ async function storedCredentials(registry: string, config: DockerConfig): Promis
   if (!helper) return undefined
   for (const key of configKeys(registry)) {
     const out = await exec
-      .getExecOutput(`docker-credential-${helper}`, ['get'], { input: Buffer.from(key), silent: true, ignoreReturnCode: true })
+      .getExecOutput(`docker-credential-${helper}`, ['get'], { input: Buffer.from(key), silent: true, ignoreReturnCode: true, env: childEnvironment() as Record<string, string> })
       .catch(() => undefined)
     if (!out || out.exitCode !== 0) continue
     try {

@@ -2,12 +2,13 @@
  * Every input, parsed and validated once into one typed object. Nothing else reads inputs.
  */
 import * as path from 'node:path'
+import { readBuildOptions, type BuildOptions } from './build-options.js'
 import { readBuilderSettings, type BuilderSettings } from './builder.js'
 import { readCacheSettings, type CacheSettings } from './cache.js'
 import { readBuildxInstallSettings, type BuildxInstallSettings } from './buildx-install.js'
 import { readEmulationMode, type EmulationMode } from './emulation.js'
 import { InputError, readBoolean, readChoice, readNumber, splitCommand, splitLines, splitList, type InputReader } from './input.js'
-import { readLogins, type RegistryLogin } from './login.js'
+import { readLogins, type LoginSettings } from './login.js'
 import { DEFAULT_PLATFORMS, formatPlatform, parsePlatform, PlatformError, type Platform } from './platform.js'
 import { readQemuSettings, type QemuSettings } from './qemu.js'
 import { readCheckSettings, type CheckSettings } from './releases.js'
@@ -52,8 +53,8 @@ export interface Settings {
   builder: BuilderSettings
   /** A pinned buildx (`buildx-version`, `buildx-download-url`). */
   buildx: BuildxInstallSettings
-  /** Registries to log in to before anything else (empty: use the credentials earlier steps stored). */
-  logins: RegistryLogin[]
+  /** The login inputs and `github-token`; which apply is decided once the run knows whether it pushes (login.ts). */
+  logins: LoginSettings
   /** How registry operations retry transient faults. */
   retry: RetryPolicy
   /** A command run in every platform's image before any tag moves (empty: none), as argv. */
@@ -72,6 +73,8 @@ export interface Settings {
   target: string
   /** Build secrets (`--secret id=...`), given to buildx as files. Values are masked. */
   secrets: BuildSecret[]
+  /** `ssh`, `build-contexts`, `secret-envs`, `secret-files`, `network`, `add-hosts`, `allow`, `shm-size`, `ulimit`. */
+  buildOptions: BuildOptions
   /** The build cache (`cache`, `cache-ref`, `cache-from`, `cache-to`; see cache.ts). */
   cache: CacheSettings
   noCache: boolean
@@ -98,7 +101,7 @@ export interface BuildArg {
 /** Reads every input; `mask` is given every password as written, before anything parses it. */
 export function readSettings(read: InputReader, mask: (secret: string) => void = () => undefined): Settings {
   // first: every password is masked before anything else is read or parsed
-  const logins = readLogins(read, mask)
+  const logins = readLogins(read, mask, () => readImages(read, false))
   const signing = readSignSettings(read, mask)
   const context = read('context').trim() || '.'
   const file = read('file').trim() || path.join(context, 'Dockerfile')
@@ -126,12 +129,17 @@ export function readSettings(read: InputReader, mask: (secret: string) => void =
     annotations: readKeyValues(read, 'annotations'),
     target: read('target').trim(),
     secrets: readSecrets(read),
+    buildOptions: readBuildOptions(read),
     cache: readCacheSettings(read, splitLines(read('cache-from')), splitLines(read('cache-to'))),
     noCache: readBoolean(read, 'no-cache', false),
     pull: readBoolean(read, 'pull', false),
     force: readBoolean(read, 'force', false),
     check: readCheckSettings(read),
     signing
+  }
+  const secretIds = new Set(settings.secrets.map(s => s.id))
+  for (const { id } of [...settings.buildOptions.secretEnvs, ...settings.buildOptions.secretFiles]) {
+    if (secretIds.has(id)) throw new InputError('secrets', `secret id "${id}" is also given in "secret-envs" or "secret-files": give each secret its own id`)
   }
   if (settings.noCache && settings.cache.from.length > 0) {
     throw new InputError('no-cache', 'is true and "cache-from" is set: a build without cache reads none; drop one of them')

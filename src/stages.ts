@@ -27,7 +27,7 @@ import {
   type CollectedLegs,
   type LegRecord
 } from './handoff.js'
-import { logInAll, loginBackupFile } from './login.js'
+import { logInAll, loginBackupFile, planLogins } from './login.js'
 import { Output, reportOutputs, setOutputs } from './outputs.js'
 import { PUBLISH_PHASE, type Phases } from './phases.js'
 import { formatPlatform } from './platform.js'
@@ -39,7 +39,7 @@ import { prepareSigner, signaturesJson, signAndVerify, signingTargets, type Sign
 import { saveJsonState, saveState, State } from './state.js'
 import { writeSummary, type LegsSummary } from './summary.js'
 import { executeMoves, planMoves, type MoveJournal, type MoveRecord } from './transaction.js'
-import { annotationArgs, buildTime, labelArgs, planTags, readGitHubContext, shouldPush, type TagPlan } from './tags.js'
+import { annotationArgs, buildTime, labelArgs, planTags, readGitHubContext, shouldPush, whyNotPushing, type TagPlan } from './tags.js'
 import { runVerifyCommand, verifyStagedIndex, type PlatformReport, type VerifiedIndex } from './verify.js'
 import { checkUnchanged, fingerprintOrWarn, fingerprintRequest, reportUnchanged } from './unchanged.js'
 import { resolveVersions, versionValues, withVersionBuildArgs, type Versions } from './versions.js'
@@ -68,9 +68,21 @@ export async function startJob(docker: Docker, phases: Phases, journal: MoveJour
   return { docker, settings, phases, journal, workDir }
 }
 
+/**
+ * Logs in where the run pushes (login.ts decides where: the login inputs, else the job's token for ghcr.io); a run
+ * that will not push (push false, an untrusted event such as a fork's pull request) logs in nowhere.
+ */
 export async function logIn({ docker, settings, phases, workDir }: Job): Promise<void> {
+  const github = readGitHubContext()
+  const notPushing = shouldPush(settings.tagging.push, github) ? undefined : whyNotPushing(settings.tagging.push, github)
   await phases.run('Log in', () =>
-    logInAll(docker, settings.logins, settings.retry, registries => saveJsonState(State.Logins, registries), loginBackupFile(workDir))
+    logInAll(
+      docker,
+      planLogins(settings.logins, settings.images, notPushing),
+      settings.retry,
+      registries => saveJsonState(State.Logins, registries),
+      loginBackupFile(workDir)
+    )
   )
 }
 
@@ -171,7 +183,7 @@ export interface BuildEnvironment {
 }
 
 /** QEMU where the platforms need it, the emulation advisor, a pinned buildx if asked, the builder. */
-export async function setUpBuild({ docker, settings, phases }: Job, { versions }: Tagged): Promise<BuildEnvironment> {
+export async function setUpBuild({ docker, settings, phases, workDir }: Job, { versions }: Tagged): Promise<BuildEnvironment> {
   const qemu = await phases.run('Set up QEMU', () => setUpQemu(docker, settings.qemu, settings.platforms))
   setOutputs({ [Output.QemuPlatforms]: qemu.emulated.map(formatPlatform).join(',') })
   if (settings.emulation !== 'ignore') {
@@ -187,7 +199,7 @@ export async function setUpBuild({ docker, settings, phases }: Job, { versions }
       })
     )
   }
-  if (settings.buildx.version) await phases.run('Install buildx', () => installBuildx(docker, settings.buildx))
+  if (settings.buildx.version) await phases.run('Install buildx', () => installBuildx(docker, settings.buildx, workDir))
   const builder = await phases.run('Set up the builder', () => setUpBuilder(docker, settings.builder, settings.platforms, qemu.emulated))
   setOutputs({ [Output.Builder]: builder.name, [Output.BuilderPlatforms]: builder.platforms.join(',') })
   return { builder, hostArch: qemu.hostArch }
@@ -234,6 +246,7 @@ export async function build(job: Job, { versions, plan, fingerprint }: Tagged, {
         labels: [...labelArgs(plan.labels), ...settings.labels],
         annotations: [...annotationArgs(plan.annotations), ...(fingerprint ? [fingerprintAnnotationArg(fingerprint)] : []), ...settings.annotations],
         secretFiles: await writeSecretFiles(workDir, settings.secrets),
+        options: settings.buildOptions,
         cacheFrom: cache.from,
         cacheTo: cache.to,
         noCache: settings.noCache,
@@ -407,8 +420,14 @@ export async function report(
 
 /** Masks every secret value before anything can print it. */
 function maskSecrets(settings: Settings): void {
-  for (const login of settings.logins) core.setSecret(login.password)
+  for (const login of settings.logins.logins) core.setSecret(login.password)
+  if (settings.logins.githubToken) core.setSecret(settings.logins.githubToken)
   for (const secret of settings.secrets) core.setSecret(secret.value)
   if (settings.signing.key) core.setSecret(settings.signing.key)
   if (settings.signing.keyPassword) core.setSecret(settings.signing.keyPassword)
+  for (const { env } of settings.buildOptions.secretEnvs) {
+    const value = process.env[env] ?? ''
+    // a multi-line secret (a PEM) is masked whole and line by line
+    for (const part of new Set([value, ...value.split(/\r?\n/)])) if (part.trim()) core.setSecret(part)
+  }
 }

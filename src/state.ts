@@ -15,7 +15,9 @@ export const State = {
   /** A buildx builder this action created (docker-container driver); the post step removes it. */
   Builder: 'builder',
   /** A docker context this action created for its docker-driver builder; the post step removes it. */
-  DockerContext: 'dockerContext'
+  DockerContext: 'dockerContext',
+  /** The job's own DOCKER_CONFIG (a pinned buildx, buildx-install.ts); the post step's docker commands use it too. */
+  DockerConfig: 'dockerConfig'
 } as const
 
 export type StateName = (typeof State)[keyof typeof State]

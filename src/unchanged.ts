@@ -7,6 +7,7 @@
  * under the tag. Then every output comes from the registry; `force: true` always builds.
  */
 import * as core from '@actions/core'
+import { fingerprintedOptions } from './build-options.js'
 import type { Docker } from './docker.js'
 import { errorMessage } from './errors.js'
 import { fingerprintBuild, readFingerprint, type Fingerprint, type FingerprintRequest } from './fingerprint.js'
@@ -172,6 +173,8 @@ export function fingerprintRequest(settings: Settings, buildArgs: BuildArg[], ve
     provenance: settings.provenance,
     sbom: settings.sbom,
     labels: settings.labels,
-    annotations: settings.annotations
+    annotations: settings.annotations,
+    buildOptions: fingerprintedOptions(settings.buildOptions),
+    buildContexts: Object.fromEntries(settings.buildOptions.buildContexts.flatMap(c => (c.dir ? [[c.name, c.dir]] : [])))
   }
 }

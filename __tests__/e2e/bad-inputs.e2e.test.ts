@@ -234,6 +234,22 @@ const CASES: BadInput[] = [
     message: /^input "secrets": line 1 is not id=value: write one secret per line/
   },
   { name: 'secrets: the same id twice', inputs: () => ({ secrets: `token=${SECRET}\ntoken=${SECRET}2` }), message: /^input "secrets": secret id "token" is given twice: give each secret its own id$/ },
+  // build inputs
+  {
+    name: 'ssh: default without an ssh agent',
+    inputs: () => ({ ssh: 'default' }),
+    message: /^input "ssh": default needs the runner's ssh agent, but SSH_AUTH_SOCK is not set: start an agent in an earlier step/
+  },
+  {
+    name: 'secret-envs: a variable the step does not set',
+    inputs: () => ({ 'secret-envs': 'token=E2E_NOT_SET_ANYWHERE' }),
+    message: /^input "secret-envs": token: the environment variable E2E_NOT_SET_ANYWHERE is not set: set it in the step's env:/
+  },
+  {
+    name: 'ulimit: an unknown resource',
+    inputs: () => ({ ulimit: 'files=1024' }),
+    message: /^input "ulimit": "files=1024" is not type=soft\[:hard\]: write e\.g\. nofile=1024:1024/
+  },
   // conflicting inputs
   {
     name: 'no-cache with cache-from',
@@ -244,13 +260,13 @@ const CASES: BadInput[] = [
     name: 'username without password',
     inputs: () => ({ registry: AUTH_REGISTRY, username: AUTH.user }),
     auth: true,
-    message: /^input "password": is empty but "username" is set: give both, or neither$/
+    message: /^input "password": is empty but "username" is set: give both, or neither \(a pull request from a fork gets no secrets: with push: auto it builds without pushing and logs in nowhere\)$/
   },
   {
     name: 'password without username',
     inputs: () => ({ registry: AUTH_REGISTRY, password: SECRET }),
     auth: true,
-    message: /^input "username": is empty but "password" is set: give both, or neither$/
+    message: /^input "username": is empty but "password" is set: give both, or neither \(a pull request from a fork gets no secrets/
   },
   {
     name: 'registry without credentials',

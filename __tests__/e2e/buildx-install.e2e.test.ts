@@ -2,12 +2,12 @@
  * A pinned buildx for real: a local HTTP server on loopback serves the real buildx 0.30.1 release binary (built
  * from the upstream tag, ../shared/buildkit; or the GitHub release where scripts/e2e-env.sh fetched it) and a
  * checksums.txt in GitHub's release layout; the action downloads it once, verifies it, caches it in the tool cache,
- * installs it as the job's docker CLI plugin (a temporary DOCKER_CONFIG, so the machine's own plugin is left alone),
- * and the build then runs on it. A tampered binary (one byte changed, the release's checksum) installs nothing.
+ * installs it as the docker CLI plugin of this job only (a DOCKER_CONFIG of the job's own: the runner user's own
+ * plugin stays, for later jobs), and the build then runs on it. A tampered binary (one byte changed, the release's checksum) installs nothing.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals'
 import { createHash } from 'node:crypto'
-import { existsSync, readFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, symlinkSync } from 'node:fs'
 import { mkdtemp, readdir } from 'node:fs/promises'
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
@@ -20,6 +20,8 @@ import { copyOnlyContext, freshRepository, requireEnvironment } from './support/
 import { HOSTED_PATH, HOSTED_STATUS } from './support/paths.js'
 
 const MINUTES = 60_000
+/** The machine's own buildx (Debian's 0.13.1). */
+const MACHINE_BUILDX = '/usr/libexec/docker/cli-plugins/docker-buildx'
 // The current buildx of GitHub-hosted runners; the machine's own is Debian's 0.13.1.
 const VERSION = '0.30.1'
 const FILE = `buildx-v${VERSION}.linux-amd64`
@@ -84,7 +86,10 @@ describeWithRelease(`buildx-version with the real buildx ${VERSION}${HOSTED_PATH
 
   it('downloads once, verifies, caches and installs the plugin; the second run uses the tool cache', async () => {
     toolCache = await temp('toolcache')
+    // a self-hosted runner user with a docker-buildx plugin of their own
     const firstConfig = await temp('docker-config')
+    mkdirSync(path.join(firstConfig, 'cli-plugins'))
+    symlinkSync(MACHINE_BUILDX, path.join(firstConfig, 'cli-plugins', 'docker-buildx'))
     const first = await run('good', firstConfig, toolCache)
     expect({ main: first.main.exitCode, log: first.main.exitCode === 0 ? '' : first.main.log }).toEqual({ main: 0, log: '' })
     expect(first.post?.exitCode).toBe(0)
@@ -92,27 +97,30 @@ describeWithRelease(`buildx-version with the real buildx ${VERSION}${HOSTED_PATH
     expect(first.main.log).toContain(`sha256 ${sha256} matches`)
     expect(requests).toEqual([`/good/v${VERSION}/checksums.txt`, `/good/v${VERSION}/${FILE}`])
 
-    const plugin = path.join(firstConfig, 'cli-plugins', 'docker-buildx')
-    expect(createHash('sha256').update(readFileSync(plugin)).digest('hex')).toBe(sha256)
+    // installed for this job only: the runner user's own plugin (here the machine's 0.13.1) is what later jobs get
+    const own = path.join(firstConfig, 'cli-plugins', 'docker-buildx')
+    expect(readlinkSync(own)).toBe(MACHINE_BUILDX)
+    expect(readdirSync(path.join(firstConfig, 'cli-plugins'))).toEqual(['docker-buildx'])
+    expect(first.main.log).toMatch(/installed buildx 0\.30\.1 as \S+\/docker-config\/cli-plugins\/docker-buildx, for this job only/)
+    expect(first.state.dockerConfig).toMatch(/\/docker-config$/)
+    expect(existsSync(first.state.dockerConfig ?? '')).toBe(false) // the post step removed it with the work directory
     const cached = path.join(toolCache, 'docker-buildx', VERSION, 'amd64')
     expect(await readdir(cached)).toEqual(['docker-buildx'])
     expect(existsSync(`${cached}.complete`)).toBe(true)
     // The build ran on it: the builder phase logs `docker buildx version` and the version it reports.
     expect(first.main.log).toMatch(new RegExp(`docker buildx version\\n.*github.com/docker/buildx v${VERSION.replace(/\./g, '\\.')} `))
     expect(first.main.log).toMatch(new RegExp(`builder \\S+ \\(docker, buildx ${VERSION.replace(/\./g, '\\.')}\\) supports`))
-    // The docker CLI of this job now runs the installed plugin, not the machine's.
-    const { stdout } = await promisify(execFile)('docker', ['info', '--format', '{{json .ClientInfo.Plugins}}'], {
-      env: { ...process.env, DOCKER_CONFIG: firstConfig }
-    })
-    const buildx = (JSON.parse(stdout) as Array<{ Name: string; Path: string }>).find(p => p.Name === 'buildx')
-    expect(buildx?.Path).toBe(plugin)
+    // The post step removed the builder with the same plugin, and a later job's docker CLI runs the runner's own.
+    expect(first.post?.log).toMatch(/removed docker context/)
+    const { stdout } = await promisify(execFile)('docker', ['buildx', 'version'], { env: { ...process.env, DOCKER_CONFIG: firstConfig } })
+    expect(stdout).toMatch(/buildx 0\.13\.1/)
 
     const secondConfig = await temp('docker-config')
     const second = await run('good', secondConfig, toolCache)
     expect({ main: second.main.exitCode, log: second.main.exitCode === 0 ? '' : second.main.log }).toEqual({ main: 0, log: '' })
     expect(second.main.log).toContain(`buildx ${VERSION} found in the tool cache`)
     expect(requests).toHaveLength(2) // nothing downloaded the second time
-    expect(existsSync(path.join(secondConfig, 'cli-plugins', 'docker-buildx'))).toBe(true)
+    expect(existsSync(path.join(secondConfig, 'cli-plugins', 'docker-buildx'))).toBe(false)
   }, 10 * MINUTES)
 
   it('fails clearly on a tampered binary and installs nothing', async () => {

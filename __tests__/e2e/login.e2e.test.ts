@@ -1,10 +1,13 @@
 /**
  * Logins and secrets, end to end, against the htpasswd registry (127.0.0.1:5001) and the open one (:5000). Every
- * run gets its own DOCKER_CONFIG directory, so the machine's own credentials are neither used nor touched.
+ * run gets its own DOCKER_CONFIG directory, so the machine's own credentials are neither used nor touched; a
+ * credential store is a helper of the test's own, speaking docker's protocol. A fork's pull request with an empty
+ * password builds and logs in nowhere.
  */
 import { beforeAll, describe, expect, it } from '@jest/globals'
 import { execFile } from 'node:child_process'
 import { createHash, randomBytes } from 'node:crypto'
+import { existsSync } from 'node:fs'
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import * as path from 'node:path'
@@ -56,6 +59,51 @@ function leaks(run: ActionRun, value: string): string[] {
   const lines = [run.main.log, run.post?.log ?? ''].flatMap(log => log.split('\n')).filter(l => l.includes(value) && !l.startsWith('::add-mask::'))
   const saved = [JSON.stringify(run.outputs), JSON.stringify(run.state), run.summary].filter(text => text.includes(value))
   return [...lines, ...saved]
+}
+
+/**
+ * A docker credential helper of the test's own (`docker-credential-e2etest`), speaking docker's get/store/erase/list
+ * protocol over a JSON file, and recording each call with the names of the INPUT_* variables it was started with.
+ */
+async function credentialHelper(initial: Record<string, { Username: string; Secret: string }>): Promise<{ dir: string; store: string; log: string }> {
+  const dir = await mkdtemp(path.join(tmpdir(), 'go-build-action-helper-'))
+  const store = path.join(dir, 'store.json')
+  const log = path.join(dir, 'calls.jsonl')
+  await writeFile(store, JSON.stringify(initial))
+  await writeFile(log, '')
+  const script = [
+    `#!${process.execPath}`,
+    "const fs = require('fs')",
+    'const action = process.argv[2]',
+    "const input = fs.readFileSync(0, 'utf8')",
+    'const file = process.env.E2E_CRED_STORE',
+    "const store = JSON.parse(fs.readFileSync(file, 'utf8'))",
+    "fs.appendFileSync(process.env.E2E_CRED_LOG, JSON.stringify({ action, inputs: Object.keys(process.env).filter(k => /^INPUT_/i.test(k)) }) + '\\n')",
+    "if (action === 'get') {",
+    '  const found = store[input.trim()]',
+    "  if (!found) { process.stdout.write('credentials not found in native keychain\\n'); process.exit(1) }",
+    '  process.stdout.write(JSON.stringify({ ServerURL: input.trim(), ...found }))',
+    "} else if (action === 'store') {",
+    '  const c = JSON.parse(input)',
+    '  store[c.ServerURL] = { Username: c.Username, Secret: c.Secret }',
+    '  fs.writeFileSync(file, JSON.stringify(store))',
+    "} else if (action === 'erase') {",
+    '  delete store[input.trim()]',
+    '  fs.writeFileSync(file, JSON.stringify(store))',
+    "} else if (action === 'list') {",
+    '  process.stdout.write(JSON.stringify(Object.fromEntries(Object.entries(store).map(([k, v]) => [k, v.Username]))))',
+    '}',
+    ''
+  ].join('\n')
+  await writeFile(path.join(dir, 'docker-credential-e2etest'), script, { mode: 0o755 })
+  return { dir, store, log }
+}
+
+async function helperCalls(log: string): Promise<Array<{ action: string; inputs: string[] }>> {
+  return (await readFile(log, 'utf8'))
+    .split('\n')
+    .filter(l => l !== '')
+    .map(l => JSON.parse(l) as { action: string; inputs: string[] })
 }
 
 function commandLines(run: ActionRun): string[] {
@@ -237,6 +285,86 @@ describeEachPath('logins and secrets', builderPath => {
       expect(run.post?.log).not.toMatch(/logged out of/)
       const stored = JSON.parse(await readFile(path.join(config, 'config.json'), 'utf8')) as { auths: Record<string, unknown> }
       expect(stored.auths[AUTH_REGISTRY]).toEqual(OWN)
+    })
+  })
+
+  describe('a self-hosted runner with a credential store, and username/password without "registry"', () => {
+    const authed = freshRepository('login-store', AUTH_REGISTRY)
+    const open = freshRepository('login-store', REGISTRY)
+    /** What the runner held before: its own login to the htpasswd registry, in the store; config.json shows `{}`. */
+    const STORE_BEFORE = { [AUTH_REGISTRY]: { Username: 'runner-own-user', Secret: 'runner-own-token' }, 'other.example': { Username: 'o', Secret: 's' } }
+    const CONFIG_BEFORE = { credsStore: 'e2etest', auths: { [AUTH_REGISTRY]: {}, 'other.example': {} } }
+    let run: ActionRun
+    let helper: { dir: string; store: string; log: string }
+
+    beforeAll(async () => {
+      helper = await credentialHelper(STORE_BEFORE)
+      const config = await dockerConfig(CONFIG_BEFORE)
+      run = await runOnPath(builderPath, {
+        cwd: HELLO_CONTEXT,
+        env: { DOCKER_CONFIG: config, PATH: `${helper.dir}:${process.env.PATH ?? ''}`, E2E_CRED_STORE: helper.store, E2E_CRED_LOG: helper.log },
+        // the first image's registry is the one to log in to
+        inputs: { images: `${authed}\n${open}`, 'tag-template': TAG, 'build-args': BUILD_ARGS, platforms: 'linux/amd64', username: AUTH.user, password: AUTH.password }
+      })
+    }, 10 * MINUTES)
+
+    it('logs in to the first image\'s registry (not Docker Hub), through the store, and publishes', async () => {
+      expect(succeeded(run)).toEqual({ exitCode: 0, log: '', post: 0 })
+      expect(run.main.log).toContain(`logged in to ${AUTH_REGISTRY} as ${AUTH.user}`)
+      expect(run.main.log).toContain(`${AUTH_REGISTRY} had credentials before this run: the post step puts them back`)
+      expect(await registryTags(authed, AUTH)).toContain(TAG)
+      expect(await registryTags(open)).toContain(TAG)
+      const calls = await helperCalls(helper.log)
+      // docker login stored the run's token in the store; get read the runner's own before that
+      expect(calls.map(c => c.action)).toEqual(expect.arrayContaining(['get', 'store']))
+    })
+
+    it('leaves the store and config.json exactly as they were: the runner\'s own login back, the run\'s gone', async () => {
+      expect(run.post?.log).toContain(`put back the credentials ${AUTH_REGISTRY} had before this run (in docker-credential-e2etest)`)
+      expect(JSON.parse(await readFile(helper.store, 'utf8'))).toEqual(STORE_BEFORE)
+      expect(JSON.parse(await readFile(path.join(run.dockerConfig ?? '', 'config.json'), 'utf8'))).toEqual(CONFIG_BEFORE)
+    })
+
+    it('runs the credential helper (and docker) without any INPUT_* variable in its environment', async () => {
+      const calls = await helperCalls(helper.log)
+      expect(calls.length).toBeGreaterThan(0)
+      expect(calls.flatMap(c => c.inputs)).toEqual([])
+      expect(leaks(run, AUTH.password)).toEqual([])
+    })
+  })
+
+  describe('a pull request from a fork (no secrets: an empty password)', () => {
+    const authed = freshRepository('login-fork', AUTH_REGISTRY)
+    let run: ActionRun
+    let config: string
+
+    beforeAll(async () => {
+      config = await dockerConfig()
+      const event = path.join(await mkdtemp(path.join(tmpdir(), 'go-build-action-event-')), 'event.json')
+      await writeFile(
+        event,
+        JSON.stringify({
+          action: 'opened',
+          number: 7,
+          repository: { full_name: 'example/go-build-action-e2e', default_branch: 'main' },
+          pull_request: { number: 7, head: { ref: 'patch-1', repo: { full_name: 'someone/go-build-action-e2e', fork: true } }, base: { ref: 'main' } }
+        })
+      )
+      run = await runOnPath(builderPath, {
+        cwd: HELLO_CONTEXT,
+        env: { DOCKER_CONFIG: config, GITHUB_EVENT_NAME: 'pull_request', GITHUB_EVENT_PATH: event, GITHUB_REF: 'refs/pull/7/merge' },
+        inputs: { images: authed, 'tag-template': TAG, 'build-args': BUILD_ARGS, platforms: 'linux/amd64', username: AUTH.user, password: '' }
+      })
+    }, 10 * MINUTES)
+
+    it('builds, logs in nowhere and says so, and pushes nothing', async () => {
+      expect(succeeded(run)).toEqual({ exitCode: 0, log: '', post: 0 })
+      expect(run.main.log).toMatch(/not pushing \(.*pull_request.*\): logging in nowhere/)
+      expect(run.main.log).toMatch(/buildx build /)
+      expect(run.main.log).not.toMatch(/logged in to/)
+      expect(run.post?.log).not.toMatch(/logged out|logging out/i)
+      expect(await registryTags(authed, AUTH)).toEqual([])
+      expect(existsSync(path.join(config, 'config.json')) ? await auths(config) : []).toEqual([])
     })
   })
 

@@ -1,6 +1,8 @@
 /**
  * Output of the commands the action runs cannot issue workflow commands, on both runner paths: a Dockerfile
- * `RUN` and the verify command print lines that start with `::`; the runner must see them only as text.
+ * `RUN` and the verify command print lines that start with `::`, and the legacy `##[command]` form the runner
+ * reads anywhere in a line (`##[save-state …]`, `##[add-mask]`, `##[set-output …]`, `##[stop-commands]`); the
+ * runner must see them only as text.
  */
 import { beforeAll, expect, it } from '@jest/globals'
 import { mkdtemp, writeFile } from 'node:fs/promises'
@@ -13,12 +15,25 @@ const MINUTES = 60_000
 
 beforeAll(requireEnvironment, MINUTES)
 
+/**
+ * Whether the runner would take a log line for a command: `::name` at the start (after whitespace), or the legacy
+ * `##[name …]` anywhere (the runner looks for the first `##[` and a `]` after it).
+ */
+function issuesCommand(line: string): boolean {
+  return /^\s*::[a-z-]+/i.test(line) || /##\[[a-z-]+[^\]]*\]/i.test(line)
+}
+
 describeEachPath('workflow commands in command output', builderPath => {
-  it('a "::" line from a Dockerfile RUN or the verify command is echoed inert, and the run publishes', async () => {
+  it('a "::" line or a "##[command]" anywhere in a line, from a Dockerfile RUN or the verify command, is echoed inert, and the run publishes', async () => {
     const context = await mkdtemp(path.join(tmpdir(), 'go-build-action-commands-'))
     await writeFile(
       path.join(context, 'Dockerfile'),
-      'ARG BASE_IMAGE\nFROM ${BASE_IMAGE}\nRUN echo "::error::injected-by-a-dockerfile-run"\n'
+      [
+        'ARG BASE_IMAGE',
+        'FROM ${BASE_IMAGE}',
+        'RUN echo "::error::injected-by-a-dockerfile-run" && echo "step ##[save-state name=builder]injected-builder" && echo "##[add-mask]injected-mask" && echo "x ##[set-output name=digest]injected-digest ##[stop-commands]injected-token"',
+        ''
+      ].join('\n')
     )
     const run = await runOnPath(builderPath, {
       cwd: context,
@@ -28,13 +43,19 @@ describeEachPath('workflow commands in command output', builderPath => {
         platforms: 'linux/amd64,linux/arm64',
         'build-args': `BASE_IMAGE=${BASE_IMAGE}`,
         provenance: 'false',
-        'verify-command': 'echo ::error::injected-by-the-image'
+        'verify-command': 'echo ::error::injected-by-the-image ##[save-state name=workDir]/injected-by-the-image'
       }
     })
     expectSucceeded(run)
-    const lines = run.main.log.split('\n')
-    // the runner reads a workflow command from a line that starts with "::" (after whitespace)
-    expect(lines.filter(l => /^\s*::(error|warning|set-output|add-mask|stop-commands)/.test(l) && l.includes('injected'))).toEqual([])
-    expect(lines.filter(l => l === '| ::error::injected-by-the-image')).toHaveLength(2)
+    const lines = [run.main.log, run.post?.log ?? ''].flatMap(log => log.split('\n'))
+    expect(lines.filter(l => issuesCommand(l) && l.includes('injected'))).toEqual([])
+    // the text is still there, for the user to read
+    expect(lines.filter(l => l === '| ::error::injected-by-the-image ## [save-state name=workDir]/injected-by-the-image')).toHaveLength(2)
+    expect(lines.some(l => l.includes('step ## [save-state name=builder]injected-builder'))).toBe(true)
+    expect(lines.some(l => l.includes('## [add-mask]injected-mask'))).toBe(true)
+    expect(lines.some(l => l.includes('x ## [set-output name=digest]injected-digest ## [stop-commands]injected-token'))).toBe(true)
+    // and nothing acted on it: no output, no state, nothing masked
+    expect(JSON.stringify([run.outputs, run.state])).not.toContain('injected')
+    expect(run.main.log).not.toMatch(/^::add-mask::injected/m)
   }, 10 * MINUTES)
 })

@@ -2,6 +2,7 @@ import { describe, expect, it } from '@jest/globals'
 import { readFile } from 'node:fs/promises'
 import {
   boundOf,
+  childEnvironment,
   createDocker,
   DEFAULT_TIMEOUT,
   DockerCommandError,
@@ -121,5 +122,49 @@ describe('neutralizeCommands', () => {
     expect(neutralizeCommands('::set-output name=x::y')).toBe('| ::set-output name=x::y')
     expect(neutralizeCommands('  ::error::boom')).toBe('|   ::error::boom')
     expect(neutralizeCommands('#5 [linux/amd64 2/3] RUN echo ::x')).toBe('#5 [linux/amd64 2/3] RUN echo ::x')
+  })
+
+  it('makes the legacy ##[command] form inert wherever it stands in a line', () => {
+    expect(neutralizeCommands('#7 0.2 ##[save-state name=builder]evil')).toBe('#7 0.2 ## [save-state name=builder]evil')
+    expect(neutralizeCommands('##[add-mask]x')).toBe('## [add-mask]x')
+    expect(neutralizeCommands('a ##[set-output name=a]1 b ##[stop-commands]t')).toBe('a ## [set-output name=a]1 b ## [stop-commands]t')
+    expect(neutralizeCommands('::warning::##[error]x')).toBe('| ::warning::## [error]x')
+    for (const line of ['##[save-state name=x]y', 'x ##[add-mask]y', '  ::error::z', '###[debug]q']) {
+      expect(neutralizeCommands(line)).not.toMatch(/##\[|^\s*::/)
+    }
+  })
+})
+
+describe('childEnvironment', () => {
+  it('drops every INPUT_* variable (passwords, logins, secrets, tokens, signing keys) and keeps the rest', () => {
+    const env = childEnvironment(
+      {
+        PATH: '/bin',
+        DOCKER_CONFIG: '/d',
+        ACTIONS_RUNTIME_TOKEN: 'cache-token',
+        INPUT_PASSWORD: 'p',
+        INPUT_LOGINS: 'l',
+        INPUT_SECRETS: 's',
+        'INPUT_GITHUB-TOKEN': 'g',
+        'INPUT_SECRET-ENVS': 'e',
+        'INPUT_SIGN-KEY': 'k',
+        'INPUT_SIGN-KEY-PASSWORD': 'kp',
+        input_lower: 'x'
+      },
+      { COSIGN_YES: 'true' }
+    )
+    expect(env).toEqual({ PATH: '/bin', DOCKER_CONFIG: '/d', ACTIONS_RUNTIME_TOKEN: 'cache-token', COSIGN_YES: 'true' })
+  })
+
+  it('is what a command the wrapper runs sees', async () => {
+    process.env['INPUT_PASSWORD'] = 'must-not-reach-the-child'
+    try {
+      const result = await createDocker('sh').run(['-c', 'env'], { silent: true, env: { ADDED: 'yes' } })
+      expect(result.stdout).not.toContain('must-not-reach-the-child')
+      expect(result.stdout).not.toMatch(/^INPUT_/m)
+      expect(result.stdout).toMatch(/^ADDED=yes$/m)
+    } finally {
+      delete process.env['INPUT_PASSWORD']
+    }
   })
 })

@@ -59,9 +59,14 @@ describe('computeFingerprint', () => {
     ['provenance', { options: { ...BASE.options, provenance: 'mode=max' } }],
     ['sbom', { options: { ...BASE.options, sbom: 'true' } }],
     ['a label', { options: { ...BASE.options, labels: ['team=go'] } }],
-    ['an annotation', { options: { ...BASE.options, annotations: ['index:team=go'] } }]
+    ['an annotation', { options: { ...BASE.options, annotations: ['index:team=go'] } }],
+    ['a build input that changes the image (a named context, the network)', { options: { ...BASE.options, build: ['network=none'] } }]
   ])('changes when %s changes', (_, change) => {
     expect(computeFingerprint({ ...BASE, ...change })).not.toBe(computeFingerprint(BASE))
+  })
+
+  it('is the same as before the build inputs existed when none is given', () => {
+    expect(computeFingerprint({ ...BASE, options: { ...BASE.options, build: [] } })).toBe(computeFingerprint(BASE))
   })
 
   it('does not depend on the order of platforms, versions or base images', () => {

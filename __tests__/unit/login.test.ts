@@ -2,7 +2,25 @@ import { describe, expect, it } from '@jest/globals'
 import { FakeDocker } from '../../__fixtures__/fake-docker.js'
 import { fixture } from '../../__fixtures__/fixtures.js'
 import { InputError } from '../../src/input.js'
-import { logInAll, loginArgs, loginTo, maskPasswordLines, parseLogins, readLogins } from '../../src/login.js'
+import { readFileSync, writeFileSync } from 'node:fs'
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import * as path from 'node:path'
+import {
+  authKey,
+  logInAll,
+  loginArgs,
+  loginTo,
+  maskPasswordLines,
+  parseLogins,
+  planLogins,
+  readCredentialsBefore,
+  readLogins,
+  undoLogin,
+  type CredentialHelper,
+  type CredentialsBefore,
+  type HelperCredentials
+} from '../../src/login.js'
 import { NO_RETRY } from '../../src/retry.js'
 
 const PASSWORD = 'pa55-word-never-printed'
@@ -13,7 +31,8 @@ const reader =
 
 function inputError(values: Record<string, string>): InputError {
   try {
-    readLogins(reader(values))
+    const { problem } = readLogins(reader(values))
+    if (problem) return problem
   } catch (error) {
     if (error instanceof InputError) return error
     throw error
@@ -32,19 +51,59 @@ describe('readLogins', () => {
           logins: '- registry: ghcr.io\n  username: bot\n  password: t0ken\n'
         })
       )
-    ).toEqual([
-      { registry: 'localhost:5001', username: 'u', password: PASSWORD },
-      { registry: 'ghcr.io', username: 'bot', password: 't0ken' }
-    ])
+    ).toEqual({
+      logins: [
+        { registry: 'localhost:5001', username: 'u', password: PASSWORD },
+        { registry: 'ghcr.io', username: 'bot', password: 't0ken' }
+      ],
+      problem: undefined,
+      githubToken: ''
+    })
   })
 
   it('reads nothing when no login input is given (earlier steps\' credentials are used)', () => {
-    expect(readLogins(reader({}))).toEqual([])
+    expect(readLogins(reader({}))).toEqual({ logins: [], problem: undefined, githubToken: '' })
+  })
+
+  it.each([
+    ['ghcr.io/org/app', 'ghcr.io'],
+    ['127.0.0.1:5001/team/app', '127.0.0.1:5001'],
+    ['org/app', ''],
+    ['docker.io/org/app', '']
+  ])('without "registry", username/password are for the first image\'s registry (%s → "%s")', (image, registry) => {
+    const settings = readLogins(reader({ username: 'u', password: PASSWORD }), undefined, () => [image, 'quay.io/other/app'])
+    expect(settings.logins).toEqual([{ registry, username: 'u', password: PASSWORD }])
+  })
+
+  it.each(['docker.io', 'index.docker.io', 'registry-1.docker.io', 'https://index.docker.io/v1/', 'Docker.IO'])(
+    'reads Docker Hub spelled %s as Docker Hub, whose login docker keys https://index.docker.io/v1/',
+    spelling => {
+      const settings = readLogins(
+        reader({ registry: spelling, username: 'u', password: PASSWORD, logins: `- registry: ghcr.io\n  username: u\n  password: x\n` })
+      )
+      expect(settings.logins[0]?.registry).toBe('')
+      expect(authKey(settings.logins[0]!.registry)).toBe('https://index.docker.io/v1/')
+      expect(() => readLogins(reader({ registry: spelling, username: 'u', password: 'p', logins: '- registry: docker.io\n  username: u\n  password: p\n' }))).toThrow(
+        'input "logins": registry "docker.io" is given twice'
+      )
+    }
+  )
+
+  it('reads github-token, masked', () => {
+    const masked: string[] = []
+    expect(readLogins(reader({ 'github-token': ' ghs_abc ' }), s => masked.push(s)).githubToken).toBe('ghs_abc')
+    expect(masked).toContain('ghs_abc')
+  })
+
+  it('keeps an empty secret (a fork\'s pull request) as a problem for a pushing run, not an error now', () => {
+    const settings = readLogins(reader({ username: 'actor', password: '', logins: '- registry: ghcr.io\n  username: u\n  password:\n' }))
+    expect(settings.logins).toEqual([])
+    expect(settings.problem?.message).toMatch(/^input "password": is empty but "username" is set: give both, or neither \(a pull request from a fork gets no secrets/)
   })
 
   it.each<[string, Record<string, string>, string, RegExp]>([
-    ['username without password', { username: 'u' }, 'password', /is empty but "username" is set: give both, or neither$/],
-    ['password without username', { password: PASSWORD }, 'username', /is empty but "password" is set: give both, or neither$/],
+    ['username without password', { username: 'u' }, 'password', /is empty but "username" is set: give both, or neither \(a pull request from a fork gets no secrets/],
+    ['password without username', { password: PASSWORD }, 'username', /is empty but "password" is set: give both, or neither/],
     ['registry without credentials', { registry: 'localhost:5001' }, 'registry', /is set \(localhost:5001\) but "username" and "password" are not: give them/],
     [
       'the same registry twice',
@@ -139,6 +198,37 @@ describe('logins YAML: passwords YAML would alter', () => {
   })
 })
 
+describe('planLogins', () => {
+  const explicit = { logins: [{ registry: 'localhost:5001', username: 'u', password: 'p' }], githubToken: 'ghs_t' }
+  const none = { logins: [], githubToken: 'ghs_t' }
+
+  it('logs in nowhere on a run that does not push, whatever the inputs (an empty secret included)', () => {
+    const problem = new InputError('password', 'is empty')
+    expect(planLogins({ ...explicit, problem }, ['ghcr.io/o/a'], 'push is false')).toEqual({ logins: [], reason: 'not pushing (push is false): logging in nowhere' })
+    expect(planLogins(none, ['ghcr.io/o/a'], 'event "pull_request"').logins).toEqual([])
+  })
+
+  it('fails a pushing run for an empty secret', () => {
+    expect(() => planLogins({ ...none, problem: new InputError('password', 'is empty') }, ['ghcr.io/o/a'], undefined)).toThrow('input "password": is empty')
+  })
+
+  it('uses the login inputs where given (and then not the token)', () => {
+    expect(planLogins(explicit, ['ghcr.io/o/a'], undefined)).toEqual({ logins: explicit.logins })
+  })
+
+  it('logs in to ghcr.io as the actor with the job\'s token when no login input is given and an image is there', () => {
+    expect(planLogins(none, ['localhost:5000/a', 'ghcr.io/o/a'], undefined, 'octocat')).toEqual({
+      logins: [{ registry: 'ghcr.io', username: 'octocat', password: 'ghs_t', token: true }]
+    })
+  })
+
+  it('uses the stored credentials with no login input and no image on ghcr.io, or no token', () => {
+    const reason = 'no login inputs: using the credentials earlier steps stored'
+    expect(planLogins(none, ['quay.io/o/a'], undefined)).toEqual({ logins: [], reason })
+    expect(planLogins({ logins: [], githubToken: '' }, ['ghcr.io/o/a'], undefined)).toEqual({ logins: [], reason })
+  })
+})
+
 describe('parseLogins', () => {
   it('keeps every value as the text written (a password 0123 is not the number 123)', () => {
     expect(parseLogins('- registry: r\n  username: 42\n  password: 0123')[0]).toEqual({ registry: 'r', username: '42', password: '0123' })
@@ -171,5 +261,154 @@ describe('logInAll', () => {
       throw new Error('nothing to remember')
     })
     expect(docker.calls).toHaveLength(0)
+  })
+})
+
+describe('credential stores: the post step leaves config.json and the store exactly as they were', () => {
+  /** A credential helper of the test's own, speaking docker's get/store/erase protocol, over an in-memory store. */
+  function memoryHelper(initial: Record<string, { Username: string; Secret: string }> = {}) {
+    const store = new Map(Object.entries(initial))
+    const calls: string[] = []
+    const helper: CredentialHelper = async (name, action, input) => {
+      calls.push(`${name} ${action}`)
+      if (action === 'get') {
+        const found = store.get(input.trim())
+        return found ? { exitCode: 0, stdout: JSON.stringify({ ServerURL: input.trim(), ...found }), stderr: '' } : { exitCode: 1, stdout: 'credentials not found in native keychain\n', stderr: '' }
+      }
+      if (action === 'store') {
+        const c = JSON.parse(input) as HelperCredentials
+        store.set(c.ServerURL, { Username: c.Username, Secret: c.Secret })
+      } else store.delete(input.trim())
+      return { exitCode: 0, stdout: '', stderr: '' }
+    }
+    return { store, calls, helper }
+  }
+
+  /** docker login / logout as the CLI does them with a credsStore: the secret in the helper, `{}` in config.json. */
+  function dockerWithStore(file: string, h: ReturnType<typeof memoryHelper>) {
+    const setEntry = (key: string, entry: unknown): void => {
+      const config = JSON.parse(readFileSync(file, 'utf8')) as { auths?: Record<string, unknown> }
+      const auths = { ...config.auths }
+      if (entry === undefined) delete auths[key]
+      else auths[key] = entry
+      writeFileSync(file, JSON.stringify({ ...config, auths }))
+    }
+    return new FakeDocker()
+      .on(['login'], args => {
+        const key = authKey(args.length > 4 ? (args.at(-1) ?? '') : '')
+        void h.helper('e2e', 'store', JSON.stringify({ ServerURL: key, Username: args[2], Secret: 'the-actions-token' }))
+        setEntry(key, {})
+        return { stdout: 'Login Succeeded' }
+      })
+      .on(['logout'], args => {
+        const key = authKey(args[1] ?? '')
+        void h.helper('e2e', 'erase', key)
+        setEntry(key, undefined)
+        return { stdout: 'Removing login credentials' }
+      })
+  }
+
+  async function config(content: object): Promise<string> {
+    const dir = await mkdtemp(path.join(tmpdir(), 'login-test-'))
+    const file = path.join(dir, 'config.json')
+    await writeFile(file, JSON.stringify(content))
+    return file
+  }
+
+  it.each([
+    ['credsStore', { credsStore: 'e2e' }],
+    ['credHelpers', { credHelpers: { 'localhost:5001': 'e2e', 'https://index.docker.io/v1/': 'e2e' } }]
+  ])('with %s, a prior login (`{}` in config.json) is stored back through the helper, not logged out of', async (_what, stores) => {
+    const before = { ...stores, auths: { 'localhost:5001': {} } }
+    const file = await config(before)
+    const h = memoryHelper({ 'localhost:5001': { Username: 'runner-own', Secret: 'runner-own-secret' } })
+    const docker = dockerWithStore(file, h)
+    const backup = path.join(path.dirname(file), 'backup.json')
+    const masked: string[] = []
+    const held = await readCredentialsBefore('localhost:5001', file, h.helper, s => masked.push(s))
+    expect(held).toEqual({ entry: {}, helper: 'e2e', stored: { ServerURL: 'localhost:5001', Username: 'runner-own', Secret: 'runner-own-secret' } })
+    expect(masked).toEqual(['runner-own-secret'])
+
+    await logInAll(docker, [{ registry: 'localhost:5001', username: 'u', password: 'p' }], NO_RETRY, () => undefined, backup, h.helper, file)
+    expect(h.store.get('localhost:5001')?.Secret).toBe('the-actions-token')
+    const saved = JSON.parse(await readFile(backup, 'utf8')) as Record<string, CredentialsBefore>
+    expect(await undoLogin(docker, 'localhost:5001', saved['localhost:5001'], h.helper, file)).toBe(
+      'put back the credentials localhost:5001 had before this run (in docker-credential-e2e)'
+    )
+    expect(Object.fromEntries(h.store)).toEqual({ 'localhost:5001': { Username: 'runner-own', Secret: 'runner-own-secret' } })
+    expect(JSON.parse(await readFile(file, 'utf8'))).toEqual(before)
+    expect(docker.calls.map(c => c.args[0])).toEqual(['login'])
+  })
+
+  it('with a store that held nothing, logs out (erasing the helper\'s copy) and config.json ends as before', async () => {
+    const before = { credsStore: 'e2e', auths: { 'other.example': {} } }
+    const file = await config(before)
+    const h = memoryHelper({ 'other.example': { Username: 'x', Secret: 'y' } })
+    const docker = dockerWithStore(file, h)
+    const backup = path.join(path.dirname(file), 'backup.json')
+    await logInAll(docker, [{ registry: '', username: 'u', password: 'p' }], NO_RETRY, () => undefined, backup, h.helper, file)
+    expect(h.calls).toContain('e2e get')
+    const saved = JSON.parse(await readFile(backup, 'utf8')) as Record<string, CredentialsBefore>
+    // Docker Hub ('' , however "registry" spelled it) is kept under docker's own key
+    expect(Object.keys(saved)).toEqual(['https://index.docker.io/v1/'])
+    expect(await undoLogin(docker, '', saved['https://index.docker.io/v1/'], h.helper, file)).toBe('logged out of docker.io')
+    expect(Object.fromEntries(h.store)).toEqual({ 'other.example': { Username: 'x', Secret: 'y' } })
+    expect(JSON.parse(await readFile(file, 'utf8'))).toEqual(before)
+  })
+
+  it('registry: docker.io (as typed) backs up and puts back Docker Hub\'s login under docker\'s own key', async () => {
+    const hub = 'https://index.docker.io/v1/'
+    const before = { credsStore: 'e2e', auths: { [hub]: {} } }
+    const file = await config(before)
+    const h = memoryHelper({ [hub]: { Username: 'runner-hub-user', Secret: 'runner-hub-token' } })
+    const docker = dockerWithStore(file, h)
+    const backup = path.join(path.dirname(file), 'backup.json')
+    const { logins } = readLogins(reader({ registry: 'docker.io', username: 'u', password: 'p' }))
+    await logInAll(docker, logins, NO_RETRY, () => undefined, backup, h.helper, file)
+    expect(docker.calls[0]?.args).toEqual(['login', '--username', 'u', '--password-stdin'])
+    expect(h.store.get(hub)?.Secret).toBe('the-actions-token')
+    const saved = JSON.parse(await readFile(backup, 'utf8')) as Record<string, CredentialsBefore>
+    expect(await undoLogin(docker, logins[0]!.registry, saved[authKey(logins[0]!.registry)], h.helper, file)).toBe(
+      'put back the credentials docker.io had before this run (in docker-credential-e2e)'
+    )
+    expect(Object.fromEntries(h.store)).toEqual({ [hub]: { Username: 'runner-hub-user', Secret: 'runner-hub-token' } })
+    expect(JSON.parse(await readFile(file, 'utf8'))).toEqual(before)
+  })
+
+  it('without a store, puts config.json\'s own entry back', async () => {
+    const own = { auth: Buffer.from('runner:own').toString('base64') }
+    const file = await config({ auths: { 'localhost:5001': own } })
+    const docker = new FakeDocker()
+    expect(await undoLogin(docker, 'localhost:5001', { entry: own }, memoryHelper().helper, file)).toBe('put back the credentials localhost:5001 had before this run')
+    expect(JSON.parse(await readFile(file, 'utf8'))).toEqual({ auths: { 'localhost:5001': own } })
+    expect(docker.calls).toHaveLength(0)
+  })
+
+  it('refuses to log in where the helper cannot say what it holds (the post step could not put it back)', async () => {
+    const file = await config({ credsStore: 'broken' })
+    const helper: CredentialHelper = async () => ({ exitCode: 2, stdout: '', stderr: 'dbus: no session' })
+    const docker = new FakeDocker()
+    await expect(
+      logInAll(docker, [{ registry: 'localhost:5001', username: 'u', password: 'p' }], NO_RETRY, () => undefined, path.join(path.dirname(file), 'b.json'), helper, file)
+    ).rejects.toThrow(/^cannot read what docker-credential-broken holds for localhost:5001 \(exit 2\): .*fix the credential helper$/)
+    expect(docker.calls).toHaveLength(0)
+  })
+
+  it('the job\'s token does not replace credentials an earlier step stored (in config.json or a store)', async () => {
+    const token = { registry: 'ghcr.io', username: 'octocat', password: 'ghs_t', token: true }
+    const inFile = await config({ auths: { 'ghcr.io': { auth: 'eDp5' } } })
+    const inStore = await config({ credsStore: 'e2e', auths: { 'ghcr.io': {} } })
+    const h = memoryHelper({ 'ghcr.io': { Username: 'pat-user', Secret: 'pat' } })
+    for (const file of [inFile, inStore]) {
+      const docker = new FakeDocker()
+      await logInAll(docker, { logins: [token] }, NO_RETRY, () => undefined, undefined, h.helper, file)
+      expect(docker.calls).toHaveLength(0)
+    }
+    const empty = await config({})
+    const docker = new FakeDocker().on(['login'], { stdout: 'Login Succeeded' })
+    const remembered: string[][] = []
+    await logInAll(docker, { logins: [token] }, NO_RETRY, r => remembered.push(r), path.join(path.dirname(empty), 'b.json'), h.helper, empty)
+    expect(docker.calls[0]?.args).toEqual(['login', '--username', 'octocat', '--password-stdin', 'ghcr.io'])
+    expect(remembered).toEqual([['ghcr.io']])
   })
 })

@@ -35,7 +35,7 @@ describe('readSettings', () => {
         latest: 'false',
         push: 'auto'
       },
-      logins: [],
+      logins: { logins: [], problem: undefined, githubToken: '' },
       retry: { attempts: 4, baseDelayMs: 2000, maxDelayMs: 60_000 },
       verifyCommand: [],
       provenance: 'mode=min',
