@@ -7,9 +7,10 @@
  *
  * How the index reaches the first repository depends on the driver. With its own BuildKit (`docker-container`)
  * buildx pushes it by digest. The `docker` driver cannot push by digest; it loads the image into the engine's
- * containerd store and `docker push` sends it under a staging tag of this run's own ({@link stagingTag}), which
- * users do not pull. Further repositories get a copy by digest (`imagetools create -t repo@digest`), so no tag
- * moves there. Moving the tags users pull is transaction.ts.
+ * containerd store and `docker push` sends it under the staging tag of its configuration ({@link stagingTag}) in
+ * the bookkeeping repository (`state-repository`, else the first of `images`), which users do not pull. Every
+ * other repository gets a copy by digest (`imagetools create -t repo@digest`), so no tag moves there. Moving the
+ * tags users pull is transaction.ts.
  */
 import type { BuildMetadata, BuildOutput } from './build.js'
 import { DockerCommandError, lastLines, timeoutSentence, type Docker, type RunOptions } from './docker.js'
@@ -22,17 +23,14 @@ import type { AttestationReport } from './verify.js'
 export const STAGING_TAG_PREFIX = 'go-build-action-staging'
 
 /**
- * The tag the `docker` driver path pushes through before anything is verified, one per run, attempt and job
- * (matrix jobs share a run id), so runs on one engine never remove each other's, and registries with immutable
- * tags take it: `go-build-action-staging-RUNID-ATTEMPT-RANDOM`.
+ * The tag the `docker` driver path pushes through before anything is verified: one per configuration
+ * (configuration.ts), overwritten by the next run of it, so the registry holds a bounded set, never one per run;
+ * matrix jobs (other configurations) on one engine never share one. `go-build-action-staging-CONFIG`. Everything
+ * after the push uses the digest the registry reported, so a later run overwriting the tag changes nothing; a
+ * registry with immutable tags refuses it from the second run on: give such a setup a `state-repository`.
  */
-export function stagingTag(env: NodeJS.ProcessEnv = process.env, random: () => number = Math.random): string {
-  const run = /^\d+$/.test(env.GITHUB_RUN_ID ?? '') ? env.GITHUB_RUN_ID : 'local'
-  const attempt = /^\d+$/.test(env.GITHUB_RUN_ATTEMPT ?? '') ? env.GITHUB_RUN_ATTEMPT : '1'
-  const unique = Math.floor(random() * 36 ** 6)
-    .toString(36)
-    .padStart(6, '0')
-  return `${STAGING_TAG_PREFIX}-${run}-${attempt}-${unique}`
+export function stagingTag(configurationId: string): string {
+  return `${STAGING_TAG_PREFIX}-${configurationId}`
 }
 
 export interface StagedIndex {
@@ -149,7 +147,9 @@ async function stageTo(
     case 'none':
       throw new Error('nothing to stage: the build kept its result in the builder only')
   }
-  await copyByDigest(docker, first, digest, repositories, retry)
+  // the loaded index went to the repository of its local name (the bookkeeping repository); the others get copies
+  const source = output.kind === 'load' ? output.name.slice(0, output.name.lastIndexOf(':')) : first
+  await copyByDigest(docker, source, digest, repositories, retry)
   return { digest, repositories: [...repositories] }
 }
 

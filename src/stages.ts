@@ -16,10 +16,12 @@ import type { Docker } from './docker.js'
 import { checkEmulation } from './emulation.js'
 import { errorMessage } from './errors.js'
 import { fingerprintAnnotationArg } from './fingerprint.js'
+import { bookkeepingRepository, cacheKeyOf, configurationOf, type Configuration } from './configuration.js'
 import {
   collectLegs,
   createMergedIndex,
   describeRunner,
+  indexAnnotationsOf,
   ownEarlierPublish,
   readLegRecord,
   readWorkflowRun,
@@ -72,6 +74,32 @@ export interface Tagged {
   versions: Versions
   plan: TagPlan
   fingerprint?: string
+  /** What this job builds, naming the action's own references (configuration.ts). */
+  configuration: Configuration
+}
+
+/** The job's configuration (configuration.ts): its settings with the resolved versions. */
+export function configurationOfJob(settings: Settings, versions: Versions): Configuration {
+  return configurationOf({
+    images: settings.images,
+    context: settings.context,
+    file: settings.file,
+    target: settings.target,
+    buildArgs: withVersionBuildArgs(settings.buildArgs, versions),
+    versions: versionValues(versions),
+    tagTemplate: settings.tagging.template,
+    tagPrefix: settings.tagging.prefix,
+    tagSuffix: settings.tagging.suffix,
+    labels: settings.labels,
+    annotations: settings.annotations,
+    provenance: settings.provenance,
+    sbom: settings.sbom
+  })
+}
+
+/** The configuration before the tag plan (a leg re-run, the merge look up records by it). */
+async function jobConfiguration(settings: Settings): Promise<Configuration> {
+  return configurationOfJob(settings, await resolveVersions(settings.versions, settings.file))
 }
 
 /**
@@ -89,7 +117,9 @@ export async function versionsAndTags(job: Job, decided?: { tag: string; created
     const created = decided?.created ? new Date(decided.created) : buildTime(settings.buildArgs)
     const plan = await planTags(docker, { ...settings, fingerprint, decidedTag: decided?.tag }, versions, github, created)
     core.info(`main tag ${plan.tag}; ${plan.push ? 'pushing' : 'not pushing'}`)
-    return { versions, plan, fingerprint }
+    const configuration = configurationOfJob(settings, versions)
+    core.info(`configuration ${configuration.id} (${configuration.describe})`)
+    return { versions, plan, fingerprint, configuration }
   })
   setOutputs({ [Output.Tag]: tagged.plan.tag, [Output.Versions]: JSON.stringify(versionValues(tagged.versions)) })
   return tagged
@@ -168,16 +198,18 @@ export interface Built {
 }
 
 /** Builds every platform (pushed by digest, or loaded into the engine), then runs the verify command on a loaded image. */
-export async function build(job: Job, { versions, plan, fingerprint }: Tagged, { builder, hostArch }: BuildEnvironment): Promise<Built> {
+export async function build(job: Job, { versions, plan, fingerprint, configuration }: Tagged, { builder, hostArch }: BuildEnvironment): Promise<Built> {
   const { docker, settings, phases, workDir } = job
   const [firstRepository] = settings.images as [string, ...string[]]
-  const output = chooseOutput(builder.driver, plan.push, firstRepository, `${firstRepository}:${stagingTag()}`)
+  const state = bookkeepingRepository(settings)
+  const output = chooseOutput(builder.driver, plan.push, firstRepository, `${state}:${stagingTag(configuration.id)}`)
   if (output.kind === 'load') saveJsonState(State.LocalImages, [output.name])
   const started = Date.now()
   const metadata = await phases.run(`Build ${settings.platforms.length} platform${settings.platforms.length === 1 ? '' : 's'}`, async () => {
     const cache = await resolveCache(docker, settings.cache, {
       driver: builder.driver,
-      firstRepository,
+      bookkeepingRepository: state,
+      cacheKey: cacheKeyOf(settings),
       platforms: settings.platforms,
       previousReference: plan.previous?.reference,
       noCache: settings.noCache
@@ -257,15 +289,18 @@ export async function moveTags(job: Job, staged: StagedIndex, verified: Verified
   })
 }
 
-/** A leg: records its staged index for the merge, under the fixed per-platform tags (handoff.ts). */
-export async function handOff({ docker, settings, phases }: Job, staged: StagedIndex, { plan }: Tagged, built: Built): Promise<LegRecord[]> {
+/** A leg: records its staged index for the merge, under its configuration's per-platform tags (handoff.ts). */
+export async function handOff({ docker, settings, phases }: Job, staged: StagedIndex, { plan, configuration }: Tagged, built: Built): Promise<LegRecord[]> {
   return phases.run('Hand off to the merge', () =>
     recordLeg(
       docker,
+      bookkeepingRepository(settings),
       staged.repositories[0] ?? '',
       staged.digest,
       settings.platforms,
+      configuration,
       {
+        configuration: configuration.digest,
         run: readWorkflowRun(settings.mode),
         runner: describeRunner(),
         buildSeconds: built.seconds,
@@ -283,11 +318,11 @@ export async function handOff({ docker, settings, phases }: Job, staged: StagedI
  */
 export async function earlierLegOfThisRun({ docker, settings }: Job): Promise<{ tag: string; created: string } | undefined> {
   const run = readWorkflowRun(settings.mode)
-  const [first] = settings.images
   const [platform] = settings.platforms
-  if (!first || !platform || run.attempt === 1) return undefined
-  const earlier = await readLegRecord(docker, first, platform, settings.retry)
-  if (earlier?.run.id !== run.id) return undefined
+  if (!platform || run.attempt === 1) return undefined
+  const configuration = await jobConfiguration(settings)
+  const earlier = await readLegRecord(docker, bookkeepingRepository(settings), configuration, platform, settings.retry)
+  if (earlier?.run.id !== run.id || earlier.configuration !== configuration.digest) return undefined
   core.info(`attempt ${run.attempt}: ${earlier.platform}'s leg of attempt ${earlier.run.attempt} decided the main tag ${earlier.tag}`)
   return { tag: earlier.tag, created: earlier.created }
 }
@@ -300,20 +335,26 @@ export async function collect({ docker, settings, phases }: Job): Promise<Collec
     core.info(`not pushing (push: ${settings.tagging.push}, event ${github.eventName || 'unknown'}): the legs pushed nothing, so there is nothing to merge`)
     return undefined
   }
-  return phases.run(`Collect ${settings.platforms.length} legs`, () => collectLegs(docker, settings.images[0] ?? '', settings.platforms, run, settings.retry))
+  return phases.run(`Collect ${settings.platforms.length} legs`, async () => {
+    const configuration = await jobConfiguration(settings)
+    core.info(`configuration ${configuration.id} (${configuration.describe})`)
+    return collectLegs(docker, bookkeepingRepository(settings), settings.platforms, run, configuration, settings.retry)
+  })
 }
 
 /**
  * The merge: the index of the legs' manifests, in every repository by digest (no rebuild, no tag users pull), and
  * the tag plan with the main tag as the transaction may find it (free, or published by an earlier attempt of this run).
  */
-export async function mergeLegs(job: Job, collected: CollectedLegs, { plan }: Tagged): Promise<{ staged: StagedIndex; plan: TagPlan }> {
+export async function mergeLegs(job: Job, collected: CollectedLegs, { plan, configuration }: Tagged): Promise<{ staged: StagedIndex; plan: TagPlan }> {
   const { docker, settings, phases } = job
   const run = readWorkflowRun(settings.mode)
   return phases.run('Create the index from the legs', async () => {
-    const [first] = settings.images as [string, ...string[]]
-    const digest = await createMergedIndex(docker, first, collected.legs, plan.annotations, run, settings.retry)
-    await copyByDigest(docker, first, digest, settings.images, settings.retry)
+    const state = bookkeepingRepository(settings)
+    // the user's index: annotations too (GHCR reads the package description from them), as a build puts them there
+    const annotations = { ...plan.annotations, ...indexAnnotationsOf(settings.annotations) }
+    const digest = await createMergedIndex(docker, state, configuration, collected.legs, annotations, run, settings.retry)
+    await copyByDigest(docker, state, digest, settings.images, settings.retry)
     core.info(`index ${digest} of ${collected.legs.length} legs`)
     const seen = await ownEarlierPublish(docker, plan.seen, run, settings.retry)
     return { staged: { digest, repositories: [...settings.images] }, plan: { ...plan, seen } }

@@ -6,7 +6,7 @@
  */
 import { beforeAll, describe, expect, it } from '@jest/globals'
 import type { ActionRun } from '../../scripts/run-action.mjs'
-import { LEG_TAG_PREFIX, MERGE_TAG } from '../../src/handoff.js'
+import { LEG_TAG_PREFIX, MERGE_TAG_PREFIX } from '../../src/handoff.js'
 import {
   BASE_IMAGE,
   FOUR_PLATFORMS,
@@ -59,12 +59,16 @@ function runJob(builderPath: BuilderPath, repository: string, job: Job): Promise
   })
 }
 
-/** The repository's tags, without the engine path's staging tags (publish.ts). */
+/** The configuration id in the action's own tag names (configuration.ts), as `CONFIG`: the ids differ per test. */
+const withoutId = (tag: string): string => (tag.startsWith('go-build-action-') ? tag.replace(/-[0-9a-f]{12}(?=-|$)/, '-CONFIG') : tag)
+
+/** The repository's tags, without the engine path's staging tag (publish.ts), configuration ids as `CONFIG`. */
 async function tagsOf(repository: string): Promise<string[]> {
-  return splitStaging(await registryTags(repository)).published
+  return splitStaging(await registryTags(repository)).published.map(withoutId).sort()
 }
 
-const legTags = (platforms: readonly string[]): string[] => platforms.map(p => `${LEG_TAG_PREFIX}-${arch(p)}`)
+const legTags = (platforms: readonly string[]): string[] => platforms.map(p => `${LEG_TAG_PREFIX}-CONFIG-${arch(p)}`)
+const MERGE_TAG = `${MERGE_TAG_PREFIX}-CONFIG`
 
 describeEachPath('distributed build', builderPath => {
   describe('four legs in parallel, then one merge', () => {
@@ -180,7 +184,7 @@ describeEachPath('distributed build', builderPath => {
       const merge = await runJob(builderPath, repository, { mode: 'merge', platforms, runId })
       expect(merge.main.exitCode).toBe(1)
       expect(merge.main.log).toContain('::error::cannot merge; no tag moved:')
-      expect(merge.main.log).toContain(`linux/ppc64le: no leg recorded (${repository}:${LEG_TAG_PREFIX}-ppc64le does not exist)`)
+      expect(merge.main.log).toMatch(new RegExp(`linux/ppc64le: no leg of this configuration recorded \\(${repository}:${LEG_TAG_PREFIX}-[0-9a-f]{12}-ppc64le does not exist\\)`))
       expect(merge.main.log).not.toMatch(/linux\/(amd64|arm64): no leg/)
       expect(merge.post?.exitCode).toBe(0)
       expect(await tagsOf(repository)).toEqual(legTags(platforms.slice(0, 2)).sort())
@@ -191,7 +195,7 @@ describeEachPath('distributed build', builderPath => {
       expectSucceeded(await runJob(builderPath, repository, { mode: 'leg', platforms: ['linux/ppc64le'], runId: otherRun }))
       const merge = await runJob(builderPath, repository, { mode: 'merge', platforms, runId })
       expect(merge.main.exitCode).toBe(1)
-      expect(merge.main.log).toContain(`linux/ppc64le: the leg recorded under ${repository}:${LEG_TAG_PREFIX}-ppc64le is from run ${otherRun} (attempt 1), not this run ${runId}`)
+      expect(merge.main.log).toMatch(new RegExp(`linux/ppc64le: the leg recorded under ${repository}:${LEG_TAG_PREFIX}-[0-9a-f]{12}-ppc64le is from run ${otherRun} \\(attempt 1\\), not this run ${runId}`))
       expect(await tagsOf(repository)).toEqual(legTags(platforms).sort())
     }, 10 * MINUTES)
 

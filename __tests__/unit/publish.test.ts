@@ -25,10 +25,9 @@ describe('parsePushDigest', () => {
 })
 
 describe('stagingTag', () => {
-  it('is one of its own per run, attempt and job', () => {
-    expect(stagingTag({ GITHUB_RUN_ID: '123', GITHUB_RUN_ATTEMPT: '2' }, () => 0.5)).toBe('go-build-action-staging-123-2-i00000')
-    expect(stagingTag({}, () => 0)).toBe('go-build-action-staging-local-1-000000')
-    expect(stagingTag({ GITHUB_RUN_ID: '1' })).not.toBe(stagingTag({ GITHUB_RUN_ID: '1' }))
+  it('is one per configuration, the same on every run of it: the registry holds a bounded set', () => {
+    expect(stagingTag('0123456789ab')).toBe('go-build-action-staging-0123456789ab')
+    expect(stagingTag('0123456789ab')).toBe(stagingTag('0123456789ab'))
   })
 })
 
