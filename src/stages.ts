@@ -30,7 +30,7 @@ import {
   type LegRecord
 } from './handoff.js'
 import { logInAll, loginBackupFile } from './login.js'
-import { Output, reportOutputs, setOutputs } from './outputs.js'
+import { completeOutputs, Output, rebuildReason, reportOutputs, setOutputs, type RunFacts, type RunResult } from './outputs.js'
 import { PUBLISH_PHASE, type Phases } from './phases.js'
 import { formatPlatform } from './platform.js'
 import { copyByDigest, stageIndex, stagingTag, type PublishResult, type StagedIndex } from './publish.js'
@@ -61,6 +61,7 @@ export async function startJob(docker: Docker, phases: Phases, journal: MoveJour
   const workDir = await mkdtemp(path.join(process.env.RUNNER_TEMP || tmpdir(), 'go-build-action-'))
   saveState(State.WorkDir, workDir)
   await checkBuildFiles(settings.context, settings.file)
+  setOutputs({ [Output.Platforms]: JSON.stringify(settings.platforms.map(formatPlatform)), [Output.Images]: settings.images.join('\n') })
   return { docker, settings, phases, journal, workDir }
 }
 
@@ -76,6 +77,8 @@ export interface Tagged {
   fingerprint?: string
   /** What this job builds, naming the action's own references (configuration.ts). */
   configuration: Configuration
+  /** Whether the main tag was decided for this workflow run before (a re-run leg, the merge). */
+  decided: boolean
 }
 
 /** The job's configuration (configuration.ts): its settings with the resolved versions. */
@@ -119,7 +122,7 @@ export async function versionsAndTags(job: Job, decided?: { tag: string; created
     core.info(`main tag ${plan.tag}; ${plan.push ? 'pushing' : 'not pushing'}`)
     const configuration = configurationOfJob(settings, versions)
     core.info(`configuration ${configuration.id} (${configuration.describe})`)
-    return { versions, plan, fingerprint, configuration }
+    return { versions, plan, fingerprint, configuration, decided: decided !== undefined }
   })
   setOutputs({ [Output.Tag]: tagged.plan.tag, [Output.Versions]: JSON.stringify(versionValues(tagged.versions)) })
   return tagged
@@ -129,7 +132,8 @@ export async function versionsAndTags(job: Job, decided?: { tag: string; created
  * Skip unchanged (unchanged.ts): when the published tag holds this build's fingerprint, its further index tags
  * move to it (as a transaction) and every output comes from the registry. Returns whether the run is done.
  */
-export async function skipIfUnchanged(job: Job, { plan, fingerprint }: Tagged): Promise<boolean> {
+export async function skipIfUnchanged(job: Job, tagged: Tagged): Promise<boolean> {
+  const { plan, fingerprint } = tagged
   const { docker, settings, phases, journal } = job
   if (!plan.push || !fingerprint) return false
   if (settings.force) {
@@ -151,7 +155,8 @@ export async function skipIfUnchanged(job: Job, { plan, fingerprint }: Tagged): 
     })
   }
   await core.group('Report', async () => {
-    reportOutputs(answer.result, answer.tag)
+    const reason = `unchanged: ${answer.tag} already holds this build (the same fingerprint); nothing was built`
+    reportOutputs(answer.result, { ...factsOf(job, tagged, 'unchanged'), tag: answer.tag, rebuild: reason })
     await writeSummary(answer.result, [], phases.timings, [], `skipped: unchanged: ${answer.tag} already holds this build`)
   })
   return true
@@ -327,12 +332,17 @@ export async function earlierLegOfThisRun({ docker, settings }: Job): Promise<{ 
   return { tag: earlier.tag, created: earlier.created }
 }
 
-/** The merge: every platform's leg of this run, or an error naming the missing ones; undefined when not pushing. */
+/**
+ * The merge: every platform's leg of this run, or an error naming the missing ones; undefined when not pushing
+ * (`result` is then `skipped`).
+ */
 export async function collect({ docker, settings, phases }: Job): Promise<CollectedLegs | undefined> {
   const run = readWorkflowRun(settings.mode)
   const github = readGitHubContext()
   if (!shouldPush(settings.tagging.push, github)) {
     core.info(`not pushing (push: ${settings.tagging.push}, event ${github.eventName || 'unknown'}): the legs pushed nothing, so there is nothing to merge`)
+    setOutputs({ [Output.Result]: 'skipped', [Output.Pushed]: 'false' })
+    completeOutputs()
     return undefined
   }
   return phases.run(`Collect ${settings.platforms.length} legs`, async () => {
@@ -386,18 +396,35 @@ export function published(
   }
 }
 
-/** Outputs and summary. Once published, a failed output or summary write is a warning: the tags have moved. */
+/** What the outputs say about a run besides what it published (outputs.ts). */
+function factsOf({ settings }: Job, { plan, versions, decided }: Tagged, result: RunResult): RunFacts {
+  return {
+    result,
+    mode: settings.mode,
+    tag: plan.tag,
+    repositories: settings.images,
+    platforms: settings.platforms.map(formatPlatform),
+    versions: versionValues(versions),
+    rebuild: rebuildReason(plan, settings.tagging.rebuild, decided)
+  }
+}
+
+/**
+ * Outputs and summary: `published`, `built` (nothing pushed) or, for a leg, `leg`. Once published, a failed output
+ * or summary write is a warning: the tags have moved.
+ */
 export async function report(
   job: Job,
   result: PublishResult,
-  tag: string,
+  tagged: Tagged,
   platforms: readonly PlatformReport[],
   built?: Built,
   legs?: LegsSummary
 ): Promise<void> {
+  const kind: RunResult = !result.pushed ? 'built' : legs?.role === 'leg' ? 'leg' : 'published'
   await core.group('Report', async () => {
     try {
-      reportOutputs(result, tag)
+      reportOutputs(result, factsOf(job, tagged, kind))
     } catch (error) {
       core.warning(`published, but could not set the outputs: ${errorMessage(error)}`)
     }
