@@ -33,7 +33,7 @@ import { logInAll, loginBackupFile } from './login.js'
 import { completeOutputs, Output, rebuildReason, reportOutputs, setOutputs, type RunFacts, type RunResult } from './outputs.js'
 import { PUBLISH_PHASE, type Phases } from './phases.js'
 import { formatPlatform } from './platform.js'
-import { copyByDigest, stageIndex, stagingTag, type PublishResult, type StagedIndex } from './publish.js'
+import { copyByDigest, localBuildName, stageIndex, stagingTag, type PublishResult, type StagedIndex } from './publish.js'
 import { setUpQemu } from './qemu.js'
 import { platformDigests } from './registry.js'
 import { readSettings, type Settings } from './settings.js'
@@ -200,6 +200,8 @@ export interface Built {
   buildTimes: PlatformBuildTime[]
   /** The runner's architecture. */
   hostArch: string
+  /** The `docker` driver's staging name (`repo:go-build-action-staging-…`) the loaded index is pushed under. */
+  stagingName?: string
 }
 
 /** Builds every platform (pushed by digest, or loaded into the engine), then runs the verify command on a loaded image. */
@@ -207,8 +209,9 @@ export async function build(job: Job, { versions, plan, fingerprint, configurati
   const { docker, settings, phases, workDir } = job
   const [firstRepository] = settings.images as [string, ...string[]]
   const state = bookkeepingRepository(settings)
-  const output = chooseOutput(builder.driver, plan.push, firstRepository, `${state}:${stagingTag(configuration.id)}`)
-  if (output.kind === 'load') saveJsonState(State.LocalImages, [output.name])
+  const stagingName = `${state}:${stagingTag(configuration.id, settings.platforms)}`
+  const output = chooseOutput(builder.driver, plan.push, firstRepository, localBuildName(stagingName))
+  if (output.kind === 'load') saveJsonState(State.LocalImages, [output.name, stagingName])
   const started = Date.now()
   const metadata = await phases.run(`Build ${settings.platforms.length} platform${settings.platforms.length === 1 ? '' : 's'}`, async () => {
     const cache = await resolveCache(docker, settings.cache, {
@@ -251,12 +254,12 @@ export async function build(job: Job, { versions, plan, fingerprint, configurati
       runVerifyCommand(docker, output.name, settings.platforms, settings.verifyCommand, false, settings.verifyTimeoutSeconds)
     )
   }
-  return { output, metadata, seconds, buildTimes, hostArch }
+  return { output, metadata, seconds, buildTimes, hostArch, ...(output.kind === 'load' ? { stagingName } : {}) }
 }
 
 /** The built index into every repository, by digest: no tag users pull moves. */
-export async function stage({ docker, settings, phases }: Job, { output, metadata }: Built): Promise<StagedIndex> {
-  return phases.run('Push (by digest, no tag moves)', () => stageIndex(docker, output, metadata.digest, settings.images, settings.retry))
+export async function stage({ docker, settings, phases }: Job, { output, metadata, stagingName }: Built): Promise<StagedIndex> {
+  return phases.run('Push (by digest, no tag moves)', () => stageIndex(docker, output, metadata.digest, settings.images, settings.retry, stagingName))
 }
 
 /**
@@ -282,7 +285,7 @@ export async function verifyStaged({ docker, settings, phases }: Job, staged: St
  */
 export async function moveTags(job: Job, staged: StagedIndex, verified: VerifiedIndex, plan: TagPlan, built?: Built): Promise<MoveRecord[]> {
   const { docker, settings, phases, journal } = job
-  const localNames = built?.output.kind === 'load' ? [built.output.name] : []
+  const localNames = built?.output.kind === 'load' ? [built.output.name, ...(built.stagingName ? [built.stagingName] : [])] : []
   return phases.run(PUBLISH_PHASE, async () => {
     try {
       const movePlan = await planMoves(docker, staged, plan, platformDigests(verified.index.index), settings.retry, journal)

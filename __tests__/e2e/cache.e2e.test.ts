@@ -57,7 +57,7 @@ describeEachPath('cache: registry', builderPath => {
     expect(exported.main.log).toMatch(new RegExp(`cache: registry \\(${state}:${REGISTRY_CACHE_TAG_PREFIX}-[0-9a-f]{12}\\)`))
     const stateTags = await registryTags(state)
     expect(stateTags).toEqual(
-      [expect.stringMatching(new RegExp(`^${REGISTRY_CACHE_TAG_PREFIX}-[0-9a-f]{12}$`)), ...(builderPath.driver === 'docker' ? [expect.stringMatching(/^go-build-action-staging-[0-9a-f]{12}$/)] : [])]
+      [expect.stringMatching(new RegExp(`^${REGISTRY_CACHE_TAG_PREFIX}-[0-9a-f]{12}$`)), ...(builderPath.driver === 'docker' ? [expect.stringMatching(/^go-build-action-staging-[0-9a-f]{12}-amd64-arm64-ppc64le-s390x$/)] : [])]
     )
     expect((await registryTags(repository)).filter(t => t.startsWith('go-build-action-'))).toEqual([])
   })

@@ -343,7 +343,9 @@ describeEachPath('distributed build', builderPath => {
       const [first, second] = rounds
       const ids = new Set(first!.stateTags.map(t => /-([0-9a-f]{12})(?:-|$)/.exec(t)?.[1]))
       expect(ids.size).toBe(2)
-      const perConfiguration = [...legTags(TWO), MERGE_TAG, ...(builderPath.driver === 'docker' ? ['go-build-action-staging-CONFIG'] : [])]
+      // the engine path pushes each leg through the staging tag of its configuration and platform
+      const staging = builderPath.driver === 'docker' ? TWO.map(p => `go-build-action-staging-CONFIG-${arch(p)}`) : []
+      const perConfiguration = [...legTags(TWO), MERGE_TAG, ...staging]
       expect(first!.stateTags.map(withoutId).sort()).toEqual([...perConfiguration, ...perConfiguration].sort())
       expect(second!.stateTags).toEqual(first!.stateTags)
     })

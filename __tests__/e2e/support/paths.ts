@@ -166,9 +166,10 @@ export function builderUsed(run: ActionRun): { driver?: string; buildx?: string 
 
 /**
  * The non-user tags publishes of one configuration leave in the first repository on this path, as matchers: the
- * docker driver pushes its loaded index through the staging tag of its configuration (one, however many runs);
+ * docker driver pushes its loaded index through the staging tag of its configuration and platforms (one, however
+ * many runs);
  * the docker-container driver pushes by digest and leaves none. Compare with `splitStaging(tags).staging`.
  */
 export function stagingTags(builderPath: BuilderPath): unknown[] {
-  return builderPath.driver === 'docker' ? [expect.stringMatching(new RegExp(`^${STAGING_TAG_PREFIX}-[0-9a-f]{12}$`))] : []
+  return builderPath.driver === 'docker' ? [expect.stringMatching(new RegExp(`^${STAGING_TAG_PREFIX}-[0-9a-f]{12}-[0-9a-z-]+$`))] : []
 }
