@@ -66,8 +66,10 @@ export interface LegRecord {
   configuration: string
   /** The leg's platform manifest. */
   manifest: string
-  /** The digest of the record's index (in the first repository): the manifest and its attestations. */
+  /** The digest of the record's index (in the bookkeeping repository): the manifest and its attestations. */
   recordDigest: string
+  /** Where the record is: `repository:go-build-action-leg-CONFIG-ARCH`. */
+  reference: string
 }
 
 /** `go-build-action-leg-0123456789ab-arm64`, `go-build-action-leg-0123456789ab-arm-v7`. */
@@ -122,7 +124,7 @@ export function indexAnnotationsOf(annotations: readonly string[]): Record<strin
 }
 
 /** `--annotation index:KEY=VALUE` arguments of a leg record. */
-export function legAnnotationArgs(record: Omit<LegRecord, 'platform' | 'manifest' | 'recordDigest'>): string[] {
+export function legAnnotationArgs(record: Omit<LegRecord, 'platform' | 'manifest' | 'recordDigest' | 'reference'>): string[] {
   return indexAnnotationArgs({
     [LegAnnotation.RunId]: record.run.id,
     [LegAnnotation.RunAttempt]: String(record.run.attempt),
@@ -153,7 +155,8 @@ export function parseLegRecord(platform: string, reference: string, digest: stri
     created: a[LegAnnotation.Created] ?? '',
     configuration: a[LegAnnotation.Configuration] ?? '',
     manifest,
-    recordDigest: digest
+    recordDigest: digest,
+    reference
   }
 }
 
@@ -184,7 +187,7 @@ export async function recordLeg(
   stagedDigest: string,
   platforms: readonly Platform[],
   configuration: Pick<Configuration, 'id'>,
-  record: Omit<LegRecord, 'platform' | 'manifest' | 'recordDigest'>,
+  record: Omit<LegRecord, 'platform' | 'manifest' | 'recordDigest' | 'reference'>,
   retry: RetryPolicy
 ): Promise<LegRecord[]> {
   const written: LegRecord[] = []

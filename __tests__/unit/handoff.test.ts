@@ -119,7 +119,8 @@ describe('leg records', () => {
       created: '2026-11-24T10:00:00Z',
       configuration: CONFIG.digest,
       manifest: AMD64,
-      recordDigest: 'sha256:r'
+      recordDigest: 'sha256:r',
+      reference: `${REPO}:go-build-action-leg-amd64`
     })
   })
 
