@@ -125,6 +125,8 @@ describeEachPath('distributed build', builderPath => {
       for (const [i, platform] of FOUR_PLATFORMS.entries()) {
         expect(legs[i]?.outputs).toMatchObject({ result: 'leg', pushed: 'true', tags: '', platforms: JSON.stringify([platform]), images: repository })
         expect(legs[i]?.outputs.digest).toMatch(/^sha256:[0-9a-f]{64}$/)
+        // the leg's summary says where its record is
+        expect(legs[i]?.summary).toMatch(new RegExp(`<code>${repository}:${LEG_TAG_PREFIX}-[0-9a-f]{12}-${arch(platform)}</code> \\(<code>sha256:`))
         expect(legs[i]?.outputs.tag).toBe(TAG)
         expect(legs[i]?.main.log).toContain(`hello from ${platform}`)
       }
