@@ -25,7 +25,7 @@ export type CacheMode = (typeof CACHE_MODES)[number]
 
 export interface CacheSettings {
   mode: CacheMode
-  /** `cache-ref`: the registry cache's image reference (`registry` mode); '' for the first repository's `buildcache`. */
+  /** `cache-ref`: the registry cache's image reference (`registry` mode); '' for {@link registryCacheTag} in the bookkeeping repository. */
   ref: string
   /** `cache-from`, one source per line (replace the chosen import when set). */
   from: string[]
@@ -33,8 +33,13 @@ export interface CacheSettings {
   to: string[]
 }
 
-/** The tag the registry cache lives under in the first repository. */
-export const REGISTRY_CACHE_TAG = 'buildcache'
+/** The start of the tag the registry cache lives under in the bookkeeping repository; the cache key follows. */
+export const REGISTRY_CACHE_TAG_PREFIX = 'go-build-action-cache'
+
+/** `go-build-action-cache-KEY`: one cache per image and build definition (configuration.ts cacheKeyOf). */
+export function registryCacheTag(cacheKey: string): string {
+  return `${REGISTRY_CACHE_TAG_PREFIX}-${cacheKey}`
+}
 
 export function readCacheSettings(read: InputReader, from: string[], to: string[]): CacheSettings {
   const raw = read('cache').trim()
@@ -60,8 +65,10 @@ export interface CacheContext {
   driver: string
   /** For the `docker` driver: whether the engine uses the containerd image store (which can export cache). */
   containerdStore: boolean
-  /** The first repository images are published to. */
-  firstRepository: string
+  /** Where the action keeps its own references (`state-repository`, else the first of `images`). */
+  bookkeepingRepository: string
+  /** The image and build definition the cache belongs to (configuration.ts cacheKeyOf). */
+  cacheKey: string
   platforms: readonly Platform[]
   /** The newest published tag of this series (`repo:tag`), where inline cache is read from. */
   previousReference?: string
@@ -81,9 +88,12 @@ export interface CachePlan {
   warning?: string
 }
 
-/** The gha cache scope: the platforms built, so that builds of other platforms keep their own cache. */
-export function ghaScope(platforms: readonly Platform[]): string {
-  return `go-build-action-${platforms.map(archTagSuffix).join('-')}`
+/**
+ * The gha cache scope: the image and build definition (`cacheKey`) and the platforms built, so that two images of
+ * one repository, and builds of other platforms, keep their own cache.
+ */
+export function ghaScope(cacheKey: string, platforms: readonly Platform[]): string {
+  return `go-build-action-${cacheKey}-${platforms.map(archTagSuffix).join('-')}`
 }
 
 /** Adds `ignore-error=true` to an export that does not say, so that a cache export never fails a publish. */
@@ -119,11 +129,11 @@ function chosenCache(mode: CacheMode, settings: CacheSettings, context: CacheCon
     case 'auto':
       return { from: [], to: [] }
     case 'gha': {
-      const scope = ghaScope(context.platforms)
+      const scope = ghaScope(context.cacheKey, context.platforms)
       return { from: [`type=gha,scope=${scope}`], to: [`type=gha,scope=${scope},mode=max`], detail: `scope ${scope}` }
     }
     case 'registry': {
-      const ref = settings.ref || `${context.firstRepository}:${REGISTRY_CACHE_TAG}`
+      const ref = settings.ref || `${context.bookkeepingRepository}:${registryCacheTag(context.cacheKey)}`
       return {
         from: [`type=registry,ref=${ref}`],
         to: [`type=registry,ref=${ref},mode=max,oci-mediatypes=true,image-manifest=true`],

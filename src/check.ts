@@ -12,7 +12,7 @@ import { readFile, writeFile } from 'node:fs/promises'
 import { DockerfileParser } from 'dockerfile-ast'
 import { Composer, CST, isMap, isScalar, Parser, type Document, type Node, type YAMLMap } from 'yaml'
 import { errorMessage } from './errors.js'
-import { Output, setOutputs } from './outputs.js'
+import { completeOutputs, Output, setOutputs } from './outputs.js'
 import type { Phases } from './phases.js'
 import type { Platform } from './platform.js'
 import { validateTag } from './reference.js'
@@ -92,6 +92,7 @@ export async function runCheck(settings: Settings, phases: Phases): Promise<void
     [Output.Changed]: String(updates.length > 0),
     [Output.Versions]: JSON.stringify(newValues)
   })
+  completeOutputs()
   await core.group('Report', () =>
     writeCheckSummary(settings.check, findings, located.tracked, tag, written).catch((error: unknown) => {
       core.warning(`the check is done, but could not write the job summary: ${errorMessage(error)}`)

@@ -1,19 +1,23 @@
 /**
  * The hand-off between `mode: leg` jobs and the `mode: merge` job, through the registry alone.
  *
- * Each leg records itself, per platform, under a fixed tag in the first repository, `go-build-action-leg-ARCH`:
- * an index that wraps the leg's built index (its platform manifest and attestations) and carries, as index
- * annotations, the workflow run and attempt, the runner, the build time and the main tag the leg computed. A later
- * run overwrites the tag, so the registry holds a bounded set of non-user references (one per platform, plus
- * `go-build-action-merge` for the merged index before it is published), never one per run. No tag users pull
- * moves in a leg.
+ * Each leg records itself, per platform, in the bookkeeping repository (`state-repository`, else the first of
+ * `images`) under a tag named by its configuration and platform, `go-build-action-leg-CONFIG-ARCH`
+ * (configuration.ts): an index that wraps the leg's built index (its platform manifest and attestations) and
+ * carries, as index annotations, the configuration's digest, the workflow run and attempt, the runner, the build
+ * time and the main tag the leg computed. A later run of the same configuration overwrites the tag, so the registry
+ * holds a bounded set of non-user references per configuration (one per platform, plus
+ * `go-build-action-merge-CONFIG` for the merged index before it is published), never one per run; a matrix of
+ * configurations in one workflow run writes one set each. No tag users pull moves in a leg.
  *
- * The merge reads the record of every platform in `platforms`: a missing record, or one from another run, fails
- * the merge naming the platform, before anything moves; a record from an earlier attempt of this run (GitHub's
- * "re-run failed jobs" keeps the legs that passed) is used and reported. The merge then creates the index from
- * the legs' manifests (`imagetools create`, no rebuild) and hands it to the same publish transaction as `mode: all`.
+ * The merge reads the record of every platform in `platforms` under its own configuration's tags: a missing
+ * record, one of another configuration or one from another run fails the merge naming the platform, before
+ * anything moves; a record from an earlier attempt of this run (GitHub's "re-run failed jobs" keeps the legs that
+ * passed) is used and reported. The merge then creates the index from the legs' manifests (`imagetools create`, no
+ * rebuild) and hands it to the same publish transaction as `mode: all`.
  */
 import * as core from '@actions/core'
+import type { Configuration } from './configuration.js'
 import type { Docker } from './docker.js'
 import { InputError } from './input.js'
 import { archTagSuffix, formatPlatform, type Platform } from './platform.js'
@@ -21,11 +25,11 @@ import { withLayerBound } from './publish.js'
 import { currentDigest, inspectIndex, platformDigests, RegistryQueryError, type ImageIndex } from './registry.js'
 import type { RetryPolicy } from './retry.js'
 
-/** The start of every leg record's tag; the platform's `TAG-ARCH` suffix follows. */
+/** The start of every leg record's tag; the configuration's id and the platform's `TAG-ARCH` suffix follow. */
 export const LEG_TAG_PREFIX = 'go-build-action-leg'
 
-/** The tag the merge writes its index under in the first repository before it verifies and publishes it. */
-export const MERGE_TAG = 'go-build-action-merge'
+/** The start of the tag the merge writes its index under before it verifies and publishes it; the configuration's id follows. */
+export const MERGE_TAG_PREFIX = 'go-build-action-merge'
 
 /** Index annotations of a leg record (and `RUN_ID` on the merged index, so a re-run recognizes its own). */
 export const LegAnnotation = {
@@ -34,7 +38,9 @@ export const LegAnnotation = {
   Runner: 'io.go-build.leg.runner',
   BuildSeconds: 'io.go-build.leg.build-seconds',
   Tag: 'io.go-build.leg.tag',
-  Created: 'io.go-build.leg.created'
+  Created: 'io.go-build.leg.created',
+  /** The SHA-256 of the configuration the leg built (configuration.ts). */
+  Configuration: 'io.go-build.configuration'
 } as const
 
 /** The workflow run a leg or merge belongs to (GITHUB_RUN_ID, GITHUB_RUN_ATTEMPT). */
@@ -56,15 +62,24 @@ export interface LegRecord {
   tag: string
   /** The `org.opencontainers.image.created` the leg's image carries. */
   created: string
+  /** The digest of the configuration the leg built ({@link Configuration.digest}). */
+  configuration: string
   /** The leg's platform manifest. */
   manifest: string
-  /** The digest of the record's index (in the first repository): the manifest and its attestations. */
+  /** The digest of the record's index (in the bookkeeping repository): the manifest and its attestations. */
   recordDigest: string
+  /** Where the record is: `repository:go-build-action-leg-CONFIG-ARCH`. */
+  reference: string
 }
 
-/** `go-build-action-leg-arm64`, `go-build-action-leg-arm-v7`. */
-export function legTag(platform: Platform): string {
-  return `${LEG_TAG_PREFIX}-${archTagSuffix(platform)}`
+/** `go-build-action-leg-0123456789ab-arm64`, `go-build-action-leg-0123456789ab-arm-v7`. */
+export function legTag(configuration: Pick<Configuration, 'id'>, platform: Platform): string {
+  return `${LEG_TAG_PREFIX}-${configuration.id}-${archTagSuffix(platform)}`
+}
+
+/** `go-build-action-merge-0123456789ab`. */
+export function mergeTag(configuration: Pick<Configuration, 'id'>): string {
+  return `${MERGE_TAG_PREFIX}-${configuration.id}`
 }
 
 /** The run this job belongs to; legs and merges need one (the runner always sets it). */
@@ -88,15 +103,36 @@ export function indexAnnotationArgs(values: Record<string, string>): string[] {
   return Object.entries(values).flatMap(([key, value]) => ['--annotation', `index:${key}=${value.replace(/,/g, ' ')}`])
 }
 
+const ANNOTATION_TYPES = String.raw`(?:manifest|index|manifest-descriptor|index-descriptor)`
+const TYPED_ANNOTATION = new RegExp(String.raw`^(${ANNOTATION_TYPES}(?:,${ANNOTATION_TYPES})*)(\[[^\]]*\])?:(.+)$`)
+
+/**
+ * The user's `annotations` that buildx puts on the index (`index:KEY=VALUE`, `index,manifest:KEY=VALUE`), as the
+ * merge must put them on the index it creates; the others (untyped ones go on the manifests) the legs' manifests
+ * already carry.
+ */
+export function indexAnnotationsOf(annotations: readonly string[]): Record<string, string> {
+  const result: Record<string, string> = {}
+  for (const annotation of annotations) {
+    const eq = annotation.indexOf('=')
+    if (eq <= 0) continue
+    const typed = TYPED_ANNOTATION.exec(annotation.slice(0, eq))
+    if (!typed || typed[2] !== undefined || !typed[1]!.split(',').includes('index')) continue
+    result[typed[3]!] = annotation.slice(eq + 1)
+  }
+  return result
+}
+
 /** `--annotation index:KEY=VALUE` arguments of a leg record. */
-export function legAnnotationArgs(record: Omit<LegRecord, 'platform' | 'manifest' | 'recordDigest'>): string[] {
+export function legAnnotationArgs(record: Omit<LegRecord, 'platform' | 'manifest' | 'recordDigest' | 'reference'>): string[] {
   return indexAnnotationArgs({
     [LegAnnotation.RunId]: record.run.id,
     [LegAnnotation.RunAttempt]: String(record.run.attempt),
     [LegAnnotation.Runner]: record.runner,
     [LegAnnotation.BuildSeconds]: String(Math.round(record.buildSeconds)),
     [LegAnnotation.Tag]: record.tag,
-    [LegAnnotation.Created]: record.created
+    [LegAnnotation.Created]: record.created,
+    [LegAnnotation.Configuration]: record.configuration
   })
 }
 
@@ -117,14 +153,22 @@ export function parseLegRecord(platform: string, reference: string, digest: stri
     buildSeconds: Number(a[LegAnnotation.BuildSeconds] ?? '0'),
     tag,
     created: a[LegAnnotation.Created] ?? '',
+    configuration: a[LegAnnotation.Configuration] ?? '',
     manifest,
-    recordDigest: digest
+    recordDigest: digest,
+    reference
   }
 }
 
-/** Reads one platform's leg record, or undefined when the platform has none. */
-export async function readLegRecord(docker: Docker, repository: string, platform: Platform, retry: RetryPolicy): Promise<LegRecord | undefined> {
-  const reference = `${repository}:${legTag(platform)}`
+/** Reads one platform's leg record of a configuration, or undefined when the platform has none. */
+export async function readLegRecord(
+  docker: Docker,
+  repository: string,
+  configuration: Pick<Configuration, 'id'>,
+  platform: Platform,
+  retry: RetryPolicy
+): Promise<LegRecord | undefined> {
+  const reference = `${repository}:${legTag(configuration, platform)}`
   const digest = await currentDigest(docker, reference, retry)
   if (digest === '') return undefined
   const index = await inspectIndex(docker, `${repository}@${digest}`, retry)
@@ -132,23 +176,26 @@ export async function readLegRecord(docker: Docker, repository: string, platform
 }
 
 /**
- * Writes this leg's record for each of its platforms (overwriting the previous run's), wrapping the staged index,
- * and reads each back: a buildx or registry that drops index annotations is an error here, not in the merge.
+ * Writes this leg's record for each of its platforms into the bookkeeping `repository` (overwriting the previous
+ * run's of this configuration), wrapping the index staged in `source`, and reads each back: a buildx or registry
+ * that drops index annotations is an error here, not in the merge.
  */
 export async function recordLeg(
   docker: Docker,
   repository: string,
+  source: string,
   stagedDigest: string,
   platforms: readonly Platform[],
-  record: Omit<LegRecord, 'platform' | 'manifest' | 'recordDigest'>,
+  configuration: Pick<Configuration, 'id'>,
+  record: Omit<LegRecord, 'platform' | 'manifest' | 'recordDigest' | 'reference'>,
   retry: RetryPolicy
 ): Promise<LegRecord[]> {
   const written: LegRecord[] = []
   for (const platform of platforms) {
-    const reference = `${repository}:${legTag(platform)}`
-    await docker.run(['buildx', 'imagetools', 'create', ...legAnnotationArgs(record), '--tag', reference, `${repository}@${stagedDigest}`], withLayerBound(retry))
-    const back = await readLegRecord(docker, repository, platform, retry)
-    if (back?.run.id !== record.run.id || back.run.attempt !== record.run.attempt) {
+    const reference = `${repository}:${legTag(configuration, platform)}`
+    await docker.run(['buildx', 'imagetools', 'create', ...legAnnotationArgs(record), '--tag', reference, `${source}@${stagedDigest}`], withLayerBound(retry))
+    const back = await readLegRecord(docker, repository, configuration, platform, retry)
+    if (back?.run.id !== record.run.id || back.run.attempt !== record.run.attempt || back.configuration !== record.configuration) {
       throw new Error(`${reference} does not read back as this leg's record (run ${record.run.id}, attempt ${record.run.attempt}): another leg of the same platform wrote it at the same time; give the workflow a "concurrency:" group keyed on the image`)
     }
     core.info(`${formatPlatform(platform)}: recorded as ${reference} (${back.recordDigest}) for the merge`)
@@ -166,32 +213,39 @@ export interface CollectedLegs {
 }
 
 /**
- * Reads every platform's leg record and checks they belong to this run and agree on the tag. Throws, naming every
- * platform at fault and saying that nothing moved, before anything is written.
+ * Reads every platform's leg record of this configuration and checks they belong to this configuration and run and
+ * agree on the tag. Throws, naming every platform at fault and saying that nothing moved, before anything is
+ * written.
  */
 export async function collectLegs(
   docker: Docker,
   repository: string,
   platforms: readonly Platform[],
   run: WorkflowRun,
+  configuration: Configuration,
   retry: RetryPolicy
 ): Promise<CollectedLegs> {
   const problems: string[] = []
   const legs: LegRecord[] = []
   for (const platform of platforms) {
     const name = formatPlatform(platform)
+    const reference = `${repository}:${legTag(configuration, platform)}`
     let leg: LegRecord | undefined
     try {
-      leg = await readLegRecord(docker, repository, platform, retry)
+      leg = await readLegRecord(docker, repository, configuration, platform, retry)
     } catch (error) {
       if (error instanceof RegistryQueryError) throw error
       problems.push((error as Error).message)
       continue
     }
     if (!leg) {
-      problems.push(`${name}: no leg recorded (${repository}:${legTag(platform)} does not exist): its leg did not run or failed`)
+      problems.push(
+        `${name}: no leg of this configuration recorded (${reference} does not exist): its leg did not run or failed, or it ran with other inputs than this merge (the legs and the merge need the same images, context, file, target, build-args, versions, tag-template, tag-prefix, tag-suffix, labels, annotations, provenance, sbom and state-repository; this merge's: ${configuration.describe})`
+      )
+    } else if (leg.configuration !== configuration.digest) {
+      problems.push(`${name}: the leg recorded under ${reference} built another configuration (${leg.configuration || 'none recorded'}, not ${configuration.digest}): re-run that leg`)
     } else if (leg.run.id !== run.id) {
-      problems.push(`${name}: the leg recorded under ${repository}:${legTag(platform)} is from run ${leg.run.id} (attempt ${leg.run.attempt}), not this run ${run.id}: this run's ${name} leg did not finish`)
+      problems.push(`${name}: the leg recorded under ${reference} is from run ${leg.run.id} (attempt ${leg.run.attempt}), not this run ${run.id}: this run's ${name} leg did not finish`)
     } else if (leg.run.attempt > run.attempt) {
       problems.push(`${name}: the leg recorded is from attempt ${leg.run.attempt}, later than this merge's attempt ${run.attempt}: re-run the merge`)
     } else {
@@ -217,18 +271,20 @@ export async function collectLegs(
 }
 
 /**
- * Creates the index from the legs' manifests in the first repository (no rebuild) under {@link MERGE_TAG}, and
- * returns its digest. It carries this run's id, so a re-run of the merge recognizes the index it published.
+ * Creates the index from the legs' manifests in the bookkeeping repository (no rebuild) under {@link mergeTag},
+ * and returns its digest. It carries this run's id, so a re-run of the merge recognizes the index it published,
+ * and `annotations` (the action's and the user's `index:` annotations).
  */
 export async function createMergedIndex(
   docker: Docker,
   repository: string,
+  configuration: Pick<Configuration, 'id'>,
   legs: readonly LegRecord[],
   annotations: Record<string, string>,
   run: WorkflowRun,
   retry: RetryPolicy
 ): Promise<string> {
-  const reference = `${repository}:${MERGE_TAG}`
+  const reference = `${repository}:${mergeTag(configuration)}`
   // each record is an index of the leg's manifest and its attestations: imagetools merges their entries
   const sources = [...new Set(legs.map(l => l.recordDigest))].map(d => `${repository}@${d}`)
   await docker.run(

@@ -8,7 +8,7 @@ import type { CancelHook } from './cancel.js'
 import { runCheck } from './check.js'
 import { createDocker, type Docker } from './docker.js'
 import { errorMessage } from './errors.js'
-import { failureOutputs, setOutputs } from './outputs.js'
+import { completeOutputs, failureOutputs, setOutputs } from './outputs.js'
 import { Phases } from './phases.js'
 import type { Mode } from './settings.js'
 import { saveState, State } from './state.js'
@@ -79,23 +79,23 @@ async function all(job: Job): Promise<void> {
   const signer = await prepareSigning(job, tagged.plan.push)
   if (await skipIfUnchanged(job, tagged, signer)) return
   const built = await build(job, tagged, await setUpBuild(job, tagged))
-  if (!tagged.plan.push) return report(job, unpublished(built.metadata), tagged.plan.tag, [], built)
+  if (!tagged.plan.push) return report(job, unpublished(built.metadata), tagged, [], built)
   const staged = await stage(job, built)
   const verified = await verifyStaged(job, staged, built)
   const signing = await sign(job, signer, staged, verified)
   const records = await moveTags(job, staged, verified, tagged.plan, built)
-  await report(job, published(staged, verified, records, built.metadata), tagged.plan.tag, verified.platforms, built, undefined, signing)
+  await report(job, published(staged, verified, records, built.metadata), tagged, verified.platforms, built, undefined, signing)
 }
 
 /** One runner's platforms: the same tags as `all` → build → push by digest → verify → hand off; no tag moves. */
 async function leg(job: Job): Promise<void> {
   const tagged = await versionsAndTags(job, await earlierLegOfThisRun(job))
   const built = await build(job, tagged, await setUpBuild(job, tagged))
-  if (!tagged.plan.push) return report(job, unpublished(built.metadata), tagged.plan.tag, [], built)
+  if (!tagged.plan.push) return report(job, unpublished(built.metadata), tagged, [], built)
   const staged = await stage(job, built)
   const verified = await verifyStaged(job, staged, built)
   const records = await handOff(job, staged, tagged, built)
-  await report(job, published(staged, verified, [], built.metadata), tagged.plan.tag, verified.platforms, built, { role: 'leg', records })
+  await report(job, published(staged, verified, [], built.metadata), tagged, verified.platforms, built, { role: 'leg', records })
 }
 
 /** The legs of this run → one index (no rebuild) → verify → sign (once, here) → move tags, as `all` does → report with the legs. */
@@ -109,14 +109,15 @@ async function merge(job: Job): Promise<void> {
   const verified = await verifyStaged(job, staged)
   const signing = await sign(job, signer, staged, verified)
   const records = await moveTags(job, staged, verified, plan)
-  await report(job, published(staged, verified, records), plan.tag, verified.platforms, undefined, { role: 'merge', records: collected.legs }, signing)
+  await report(job, published(staged, verified, records), tagged, verified.platforms, undefined, { role: 'merge', records: collected.legs }, signing)
 }
 
 /** A failed run's outputs and summary: where every tag this run was moving ended. Writing them never fails the step twice. */
 async function reportFailure(message: string, phases: Phases, journal: MoveJournal): Promise<void> {
   const records = journal.snapshot()
   try {
-    if (records.length > 0) setOutputs(failureOutputs(records))
+    setOutputs(failureOutputs(records, message))
+    completeOutputs()
   } catch (error) {
     core.warning(`could not set the outputs: ${errorMessage(error)}`)
   }

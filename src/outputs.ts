@@ -1,19 +1,32 @@
 /**
- * Step outputs: typed names, so a typo is a compile error, and one place that sets them all.
+ * Step outputs: typed names, so a typo is a compile error, and one place that sets them all. Every run ends with
+ * every name set, in every mode and on failure: what does not apply to a run is '' (action.yml says when).
  */
 import * as core from '@actions/core'
+import { archTagSuffix, parsePlatform } from './platform.js'
 import type { PublishResult } from './publish.js'
+import type { RebuildMode, TagPlan } from './tags.js'
 import type { MoveRecord } from './transaction.js'
 
 export const Output = {
-  /** Digest of the pushed multi-arch index. */
+  /** What the run did: {@link RunResult}. */
+  Result: 'result',
+  /** `true` when the run wrote images or tags to a registry, else `false`. */
+  Pushed: 'pushed',
+  /** JSON array of the platforms of the run (`["linux/amd64","linux/arm64"]`). */
+  Platforms: 'platforms',
+  /** The whole result as one JSON object ({@link RunJson}). */
+  Json: 'json',
+  /** Digest of the multi-arch index the run published (or, unchanged, that its tags hold); '' when none. */
   Digest: 'digest',
   /** The main tag. */
   Tag: 'tag',
   /** Every full reference published, newline separated. */
   Tags: 'tags',
-  /** `repository@digest` for every repository, newline separated. */
+  /** The repositories, newline separated: what the input `images` names. */
   Images: 'images',
+  /** `repository@digest` of the index in every repository, newline separated. */
+  References: 'references',
   /** JSON object: version name (`go`) → the version the image was built with. */
   Versions: 'versions',
   /** JSON object: platform (`linux/arm64`) → manifest digest. */
@@ -48,46 +61,183 @@ export type OutputName = (typeof Output)[keyof typeof Output]
 
 export type Outputs = Record<OutputName, string>
 
-/** The outputs that describe what was published (the setup phases set theirs as they go). */
-export function outputsOf(result: PublishResult, tag: string): Partial<Outputs> {
+/**
+ * What a run did, as the `result` output says it:
+ * - `published`: the tags moved to a new index (`mode: all` or `merge`);
+ * - `unchanged`: the published tag already holds this build; nothing was built (further tags may have moved);
+ * - `built`: built (and verified) without pushing (`push: false`, or `auto` on an event that does not publish);
+ * - `leg`: a leg pushed its platforms by digest and recorded them for the merge; no tag users pull moved;
+ * - `skipped`: a merge on an event that does not publish (its legs pushed nothing);
+ * - `failed`: the run failed (the `moves` output says where every tag it was moving ended).
+ */
+export type RunResult = 'published' | 'unchanged' | 'built' | 'leg' | 'skipped' | 'failed'
+
+/** One platform of the `json` output: a matrix `include` entry. */
+export interface PlatformJson {
+  platform: string
+  /** The `TAG-ARCH` suffix (`amd64`, `arm-v7`). */
+  arch: string
+  /** The platform's manifest digest ('' where nothing was pushed). */
+  digest: string
+  /** Every `repository:TAG-ARCH` the run published for it. */
+  tags: string[]
+}
+
+/** The `json` output. */
+export interface RunJson {
+  result: RunResult
+  pushed: boolean
+  mode: string
+  digest: string
+  tag: string
+  tags: { index: string[]; platforms: Record<string, string[]> }
+  images: string[]
+  references: string[]
+  platforms: PlatformJson[]
+  versions: Record<string, string>
+  /** Why the main tag is what it is: new, `TAG-n` because `TAG` exists, decided by the legs, unchanged… */
+  rebuild: { tag: string; reason: string }
+  attestations: PublishResult['attestations']
+  moves: ReturnType<typeof moveJson>[]
+  /** The error of a failed run. */
+  error?: string
+}
+
+/** What the report stage knows about a run, besides what it published. */
+export interface RunFacts {
+  result: RunResult
+  mode: string
+  tag: string
+  repositories: readonly string[]
+  platforms: readonly string[]
+  versions: Record<string, string>
+  /** Why the main tag is what it is ({@link rebuildReason}). */
+  rebuild: string
+}
+
+/** Why the main tag is what it is, from the tag plan (tags.ts), for the `json` output. */
+export function rebuildReason(plan: Pick<TagPlan, 'tag' | 'push' | 'previous'>, mode: RebuildMode, decided: boolean): string {
+  if (!plan.push) return 'not pushing: the registry was not asked whether the tag exists'
+  if (decided) return 'decided for this workflow run by its legs'
+  if (mode === 'overwrite') return `rebuild: overwrite: ${plan.tag} moves to this build whatever it held`
+  if (!plan.previous) return `${plan.tag} was free in every repository`
+  if (plan.previous.tag === plan.tag) return `${plan.previous.reference} holds an unfinished publish of this very build: this run completes it`
+  return `${plan.previous.reference} exists (the newest of its series) with other content, so rebuild: suffix publishes ${plan.tag}`
+}
+
+/** Whether a run wrote anything to a registry: its result, and for an unchanged run, whether further tags moved. */
+export function pushedOf(result: RunResult, published: PublishResult): boolean {
+  if (result === 'published' || result === 'leg') return true
+  if (result === 'unchanged') return published.moves.some(m => m.outcome === 'moved')
+  return false
+}
+
+/** The index references and each platform's `TAG-ARCH` references, told apart by the main tag. */
+export function splitReferences(references: readonly string[], tag: string, platforms: readonly string[]): RunJson['tags'] {
+  const byTag = new Map(platforms.map(p => [`${tag}-${archTagSuffix(parsePlatform(p))}`, p]))
+  const split: RunJson['tags'] = { index: [], platforms: Object.fromEntries(platforms.map(p => [p, [] as string[]])) }
+  for (const reference of references) {
+    const platform = byTag.get(reference.slice(reference.lastIndexOf(':') + 1))
+    if (platform) split.platforms[platform]!.push(reference)
+    else split.index.push(reference)
+  }
+  return split
+}
+
+/** Every output of a run that reached its report (success, unchanged, not pushed, a leg, a merge). */
+export function outputsOf(published: PublishResult, facts: RunFacts): Partial<Outputs> {
+  const pushed = pushedOf(facts.result, published)
+  // a run that pushed nothing has no index in a registry; an unchanged one reports the index its tags hold
+  const digest = pushed || facts.result === 'unchanged' ? published.digest : ''
+  const tags = splitReferences(published.references, facts.tag, facts.platforms)
+  const json: RunJson = {
+    result: facts.result,
+    pushed,
+    mode: facts.mode,
+    digest,
+    tag: facts.tag,
+    tags,
+    images: [...facts.repositories],
+    references: digest ? facts.repositories.map(r => `${r}@${digest}`) : [],
+    platforms: facts.platforms.map(platform => ({
+      platform,
+      arch: archTagSuffix(parsePlatform(platform)),
+      digest: published.platformDigests[platform] ?? '',
+      tags: tags.platforms[platform] ?? []
+    })),
+    versions: facts.versions,
+    rebuild: { tag: facts.tag, reason: facts.rebuild },
+    attestations: published.attestations,
+    moves: published.moves.map(moveJson)
+  }
   return {
-    [Output.Digest]: result.digest,
-    [Output.Tag]: tag,
-    [Output.Tags]: result.references.join('\n'),
-    [Output.Images]: result.pinned.join('\n'),
-    [Output.PlatformDigests]: JSON.stringify(result.platformDigests),
-    [Output.Manifest]: result.manifest,
-    [Output.Metadata]: JSON.stringify(result.metadata.raw),
-    [Output.Attestations]: JSON.stringify(result.attestations),
-    [Output.Moves]: movesJson(result.moves)
+    [Output.Result]: facts.result,
+    [Output.Pushed]: String(pushed),
+    [Output.Platforms]: JSON.stringify(facts.platforms),
+    [Output.Json]: JSON.stringify(json),
+    [Output.Digest]: digest,
+    [Output.Tag]: facts.tag,
+    [Output.Tags]: published.references.join('\n'),
+    [Output.Images]: facts.repositories.join('\n'),
+    [Output.References]: json.references.join('\n'),
+    [Output.Versions]: JSON.stringify(facts.versions),
+    [Output.PlatformDigests]: JSON.stringify(published.platformDigests),
+    [Output.Manifest]: published.manifest,
+    [Output.Metadata]: Object.keys(published.metadata.raw).length > 0 ? JSON.stringify(published.metadata.raw) : '',
+    [Output.Attestations]: JSON.stringify(published.attestations),
+    [Output.Moves]: movesJson(published.moves)
   }
 }
 
+function moveJson(r: MoveRecord): { reference: string; previous: string; digest: string; now: string; outcome: string } {
+  return { reference: r.reference, previous: r.previous, digest: r.target, now: r.now, outcome: r.outcome }
+}
+
 export function movesJson(records: readonly MoveRecord[]): string {
-  return JSON.stringify(
-    records.map(r => ({ reference: r.reference, previous: r.previous, digest: r.target, now: r.now, outcome: r.outcome }))
-  )
+  return JSON.stringify(records.map(moveJson))
 }
 
 /**
- * A run that failed while moving tags: `digest` is the index it was publishing, `tags` every reference that
- * holds this run's content at the end, `moves` where every planned reference ended.
+ * A failed run: `result` is `failed`; `digest` is the index it was publishing, `tags` every reference that holds
+ * this run's content at the end, `moves` where every planned reference ended, `pushed` whether any tag users pull
+ * holds this run's content.
  */
-export function failureOutputs(records: readonly MoveRecord[]): Partial<Outputs> {
+export function failureOutputs(records: readonly MoveRecord[], message = ''): Partial<Outputs> {
   const index = records.find(r => r.kind === 'index')
   const holding = records.filter(r => r.now !== '' && r.now === r.target)
+  const pushed = holding.length > 0
+  const json = { result: 'failed' satisfies RunResult, pushed, digest: index?.target ?? '', tags: holding.map(r => r.reference), moves: records.map(moveJson), error: message }
   return {
+    [Output.Result]: 'failed',
+    [Output.Pushed]: String(pushed),
+    [Output.Json]: JSON.stringify(json),
     ...(index ? { [Output.Digest]: index.target } : {}),
     [Output.Tags]: holding.map(r => r.reference).join('\n'),
     [Output.Moves]: movesJson(records)
   }
 }
 
-export function reportOutputs(result: PublishResult, tag: string): void {
-  for (const [name, value] of Object.entries(outputsOf(result, tag))) core.setOutput(name, value)
-}
+/** The names set so far in this process, so that the end of a run can set the rest to ''. */
+const written = new Set<string>()
 
 /** Sets some outputs now (setup phases report theirs as soon as they are known). */
 export function setOutputs(outputs: Partial<Outputs>): void {
-  for (const [name, value] of Object.entries(outputs)) core.setOutput(name, value)
+  for (const [name, value] of Object.entries(outputs)) {
+    core.setOutput(name, value)
+    written.add(name)
+  }
+}
+
+/**
+ * Sets every output not set yet to '': the same names in every mode, also where a run built nothing (a merge, an
+ * unchanged run: no builder, no QEMU, no build metadata) or failed early.
+ */
+export function completeOutputs(): void {
+  setOutputs(Object.fromEntries(Object.values(Output).filter(name => !written.has(name)).map(name => [name, ''])))
+}
+
+/** The outputs of a run that reached its report, then '' for every other name. */
+export function reportOutputs(published: PublishResult, facts: RunFacts): void {
+  setOutputs(outputsOf(published, facts))
+  completeOutputs()
 }

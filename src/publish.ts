@@ -7,12 +7,15 @@
  *
  * How the index reaches the first repository depends on the driver. With its own BuildKit (`docker-container`)
  * buildx pushes it by digest. The `docker` driver cannot push by digest; it loads the image into the engine's
- * containerd store and `docker push` sends it under a staging tag of this run's own ({@link stagingTag}), which
- * users do not pull. Further repositories get a copy by digest (`imagetools create -t repo@digest`), so no tag
- * moves there. Moving the tags users pull is transaction.ts.
+ * containerd store and `docker push` sends it under the staging tag of its configuration ({@link stagingTag}) in
+ * the bookkeeping repository (`state-repository`, else the first of `images`), which users do not pull. Every
+ * other repository gets a copy by digest (`imagetools create -t repo@digest`), so no tag moves there. Moving the
+ * tags users pull is transaction.ts.
  */
+import { createHash } from 'node:crypto'
 import type { BuildMetadata, BuildOutput } from './build.js'
 import { DockerCommandError, lastLines, timeoutSentence, type Docker, type RunOptions } from './docker.js'
+import { archTagSuffix, type Platform } from './platform.js'
 import { registryOf } from './reference.js'
 import { layerTransferTimeout, type RetryPolicy } from './retry.js'
 import type { MoveRecord } from './transaction.js'
@@ -22,17 +25,29 @@ import type { AttestationReport } from './verify.js'
 export const STAGING_TAG_PREFIX = 'go-build-action-staging'
 
 /**
- * The tag the `docker` driver path pushes through before anything is verified, one per run, attempt and job
- * (matrix jobs share a run id), so runs on one engine never remove each other's, and registries with immutable
- * tags take it: `go-build-action-staging-RUNID-ATTEMPT-RANDOM`.
+ * The tag the `docker` driver path pushes through before anything is verified: one per configuration
+ * (configuration.ts) and set of platforms (each leg has its own), overwritten by the next run of it, so the
+ * registry holds a bounded set, never one per run: `go-build-action-staging-CONFIG-amd64-arm64` (the platforms
+ * hashed where they would make the tag too long). Everything after the push uses the digest the registry
+ * reported, so a later run overwriting the tag changes nothing; a registry with immutable tags refuses it from the
+ * second run on: give such a setup a `state-repository`.
  */
-export function stagingTag(env: NodeJS.ProcessEnv = process.env, random: () => number = Math.random): string {
-  const run = /^\d+$/.test(env.GITHUB_RUN_ID ?? '') ? env.GITHUB_RUN_ID : 'local'
-  const attempt = /^\d+$/.test(env.GITHUB_RUN_ATTEMPT ?? '') ? env.GITHUB_RUN_ATTEMPT : '1'
+export function stagingTag(configurationId: string, platforms: readonly Platform[]): string {
+  const arches = platforms.map(archTagSuffix).join('-')
+  const tag = `${STAGING_TAG_PREFIX}-${configurationId}-${arches}`
+  return tag.length <= 120 ? tag : `${STAGING_TAG_PREFIX}-${configurationId}-${createHash('sha256').update(arches).digest('hex').slice(0, 12)}`
+}
+
+/**
+ * The name a build loads into the engine under: the staging name and a suffix of this job's own, so that runs on
+ * one engine (several runners, legs of one configuration) never replace or remove each other's loaded index. It
+ * is tagged as the staging name just before the push ({@link stageIndex}).
+ */
+export function localBuildName(stagingName: string, random: () => number = Math.random): string {
   const unique = Math.floor(random() * 36 ** 6)
     .toString(36)
     .padStart(6, '0')
-  return `${STAGING_TAG_PREFIX}-${run}-${attempt}-${unique}`
+  return `${stagingName}-${unique}`
 }
 
 export interface StagedIndex {
@@ -97,22 +112,58 @@ export async function copyByDigest(
   }
 }
 
+/** How often the loaded index is tagged and pushed under the staging name when another run on the engine took it. */
+const STAGING_ATTEMPTS = 4
+
+/**
+ * `docker tag` of this job's loaded index as the staging name, and `docker push`; again when the registry got
+ * another digest or the name was gone (another run on this engine tagged or removed the same staging name
+ * between the two), so that only this build's digest is ever taken.
+ */
+export async function pushThroughStagingName(
+  docker: Docker,
+  localName: string,
+  stagingName: string,
+  builtDigest: string | undefined,
+  retry: RetryPolicy
+): Promise<string> {
+  for (let attempt = 1; ; attempt++) {
+    const last = attempt >= STAGING_ATTEMPTS
+    const tagged = await docker.run(['tag', localName, stagingName], { allowFailure: true })
+    if (tagged.exitCode !== 0) {
+      if (last) throw new Error(`the engine could not tag ${localName} as ${stagingName}: ${lastLines(tagged.stderr || tagged.stdout, 1)}`)
+      continue
+    }
+    let digest: string
+    try {
+      digest = await pushLoadedIndex(docker, stagingName, retry)
+    } catch (error) {
+      const gone = error instanceof DockerCommandError && /does not exist locally|no such image/i.test(error.result.stderr)
+      if (gone && !last) continue
+      throw error
+    }
+    if (!builtDigest || digest === builtDigest || last) return digest
+    await new Promise(resolve => setTimeout(resolve, 250 * attempt))
+  }
+}
+
 /**
  * Gets the built index into every repository by digest. The `docker` driver's loaded index is pushed through
- * the staging tag of the first repository; a push-by-digest build is there already. The digest the registry
- * reports must be the one buildx built.
+ * `stagingName` (in the bookkeeping repository; without it, under the name it was loaded as); a push-by-digest
+ * build is in the first repository already. The digest the registry reports must be the one buildx built.
  */
 export async function stageIndex(
   docker: Docker,
   output: BuildOutput,
   builtDigest: string | undefined,
   repositories: readonly string[],
-  retry: RetryPolicy
+  retry: RetryPolicy,
+  stagingName?: string
 ): Promise<StagedIndex> {
   const [first] = repositories
   if (!first) throw new Error('no repository to publish to')
   try {
-    return await stageTo(docker, output, builtDigest, first, repositories, retry)
+    return await stageTo(docker, output, builtDigest, first, repositories, retry, stagingName)
   } catch (error) {
     throw explainRegistryFailure(error, error instanceof DockerCommandError ? repositoryIn(error.args, repositories) : first)
   }
@@ -132,12 +183,14 @@ async function stageTo(
   builtDigest: string | undefined,
   first: string,
   repositories: readonly string[],
-  retry: RetryPolicy
+  retry: RetryPolicy,
+  stagingName?: string
 ): Promise<StagedIndex> {
   let digest: string
+  const pushedName = output.kind === 'load' ? (stagingName ?? output.name) : ''
   switch (output.kind) {
     case 'load':
-      digest = await pushLoadedIndex(docker, output.name, retry)
+      digest = stagingName ? await pushThroughStagingName(docker, output.name, stagingName, builtDigest, retry) : await pushLoadedIndex(docker, output.name, retry)
       if (builtDigest && digest !== builtDigest) {
         throw new Error(`docker push sent ${digest}, but buildx built ${builtDigest}: the local image ${output.name} changed during the run`)
       }
@@ -149,7 +202,9 @@ async function stageTo(
     case 'none':
       throw new Error('nothing to stage: the build kept its result in the builder only')
   }
-  await copyByDigest(docker, first, digest, repositories, retry)
+  // the loaded index went to the repository of its local name (the bookkeeping repository); the others get copies
+  const source = output.kind === 'load' ? pushedName.slice(0, pushedName.lastIndexOf(':')) : first
+  await copyByDigest(docker, source, digest, repositories, retry)
   return { digest, repositories: [...repositories] }
 }
 

@@ -37,6 +37,11 @@ export interface Settings {
   file: string
   /** Repositories to publish to, e.g. `ghcr.io/org/go-build`, `localhost:5000/go-build` (may be empty in `mode: check`). */
   images: string[]
+  /**
+   * `state-repository`: where the action keeps its own references (staging tag, leg and merge records, the registry
+   * cache); '' for the first repository of `images` (configuration.ts).
+   */
+  stateRepository: string
   /** Target platforms, normalized (`linux/arm64/v8` → `linux/arm64`), in the order given; never twice. */
   platforms: Platform[]
   /** `--build-arg` values, in the order given. */
@@ -111,6 +116,7 @@ export function readSettings(read: InputReader, mask: (secret: string) => void =
     context,
     file,
     images: readImages(read, mode !== 'check'),
+    stateRepository: readStateRepository(read),
     platforms: readPlatforms(read),
     buildArgs: readBuildArgs(read),
     versions: readVersionSettings(read),
@@ -218,6 +224,13 @@ function readImages(read: InputReader, required: boolean): string[] {
     if (problem) throw new InputError('images', `"${image}": ${problem}`)
   }
   return images
+}
+
+function readStateRepository(read: InputReader): string {
+  const repository = read('state-repository').trim()
+  const problem = repository === '' ? undefined : validateRepository(repository)
+  if (problem) throw new InputError('state-repository', `"${repository}": ${problem}`)
+  return repository
 }
 
 function readPlatforms(read: InputReader): Platform[] {

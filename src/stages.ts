@@ -16,10 +16,12 @@ import type { Docker } from './docker.js'
 import { checkEmulation } from './emulation.js'
 import { errorMessage } from './errors.js'
 import { fingerprintAnnotationArg } from './fingerprint.js'
+import { bookkeepingRepository, cacheKeyOf, configurationOf, type Configuration } from './configuration.js'
 import {
   collectLegs,
   createMergedIndex,
   describeRunner,
+  indexAnnotationsOf,
   ownEarlierPublish,
   readLegRecord,
   readWorkflowRun,
@@ -28,10 +30,10 @@ import {
   type LegRecord
 } from './handoff.js'
 import { logInAll, loginBackupFile, planLogins } from './login.js'
-import { Output, reportOutputs, setOutputs } from './outputs.js'
+import { completeOutputs, Output, rebuildReason, reportOutputs, setOutputs, type RunFacts, type RunResult } from './outputs.js'
 import { PUBLISH_PHASE, type Phases } from './phases.js'
 import { formatPlatform } from './platform.js'
-import { copyByDigest, stageIndex, stagingTag, type PublishResult, type StagedIndex } from './publish.js'
+import { copyByDigest, localBuildName, stageIndex, stagingTag, type PublishResult, type StagedIndex } from './publish.js'
 import { setUpQemu } from './qemu.js'
 import { parseIndex, platformDigests } from './registry.js'
 import { readSettings, type Settings } from './settings.js'
@@ -65,6 +67,7 @@ export async function startJob(docker: Docker, phases: Phases, journal: MoveJour
   const workDir = await mkdtemp(path.join(process.env.RUNNER_TEMP || tmpdir(), 'go-build-action-'))
   saveState(State.WorkDir, workDir)
   await checkBuildFiles(settings.context, settings.file)
+  setOutputs({ [Output.Platforms]: JSON.stringify(settings.platforms.map(formatPlatform)), [Output.Images]: settings.images.join('\n') })
   return { docker, settings, phases, journal, workDir }
 }
 
@@ -90,6 +93,34 @@ export interface Tagged {
   versions: Versions
   plan: TagPlan
   fingerprint?: string
+  /** What this job builds, naming the action's own references (configuration.ts). */
+  configuration: Configuration
+  /** Whether the main tag was decided for this workflow run before (a re-run leg, the merge). */
+  decided: boolean
+}
+
+/** The job's configuration (configuration.ts): its settings with the resolved versions. */
+export function configurationOfJob(settings: Settings, versions: Versions): Configuration {
+  return configurationOf({
+    images: settings.images,
+    context: settings.context,
+    file: settings.file,
+    target: settings.target,
+    buildArgs: withVersionBuildArgs(settings.buildArgs, versions),
+    versions: versionValues(versions),
+    tagTemplate: settings.tagging.template,
+    tagPrefix: settings.tagging.prefix,
+    tagSuffix: settings.tagging.suffix,
+    labels: settings.labels,
+    annotations: settings.annotations,
+    provenance: settings.provenance,
+    sbom: settings.sbom
+  })
+}
+
+/** The configuration before the tag plan (a leg re-run, the merge look up records by it). */
+async function jobConfiguration(settings: Settings): Promise<Configuration> {
+  return configurationOfJob(settings, await resolveVersions(settings.versions, settings.file))
 }
 
 /**
@@ -107,7 +138,9 @@ export async function versionsAndTags(job: Job, decided?: { tag: string; created
     const created = decided?.created ? new Date(decided.created) : buildTime(settings.buildArgs)
     const plan = await planTags(docker, { ...settings, fingerprint, decidedTag: decided?.tag }, versions, github, created)
     core.info(`main tag ${plan.tag}; ${plan.push ? 'pushing' : 'not pushing'}`)
-    return { versions, plan, fingerprint }
+    const configuration = configurationOfJob(settings, versions)
+    core.info(`configuration ${configuration.id} (${configuration.describe})`)
+    return { versions, plan, fingerprint, configuration, decided: decided !== undefined }
   })
   setOutputs({ [Output.Tag]: tagged.plan.tag, [Output.Versions]: JSON.stringify(versionValues(tagged.versions)) })
   return tagged
@@ -117,7 +150,8 @@ export async function versionsAndTags(job: Job, decided?: { tag: string; created
  * Skip unchanged (unchanged.ts): when the published tag holds this build's fingerprint, its further index tags
  * move to it (as a transaction) and every output comes from the registry. Returns whether the run is done.
  */
-export async function skipIfUnchanged(job: Job, { plan, fingerprint }: Tagged, signer?: Signer): Promise<boolean> {
+export async function skipIfUnchanged(job: Job, tagged: Tagged, signer?: Signer): Promise<boolean> {
+  const { plan, fingerprint } = tagged
   const { docker, settings, phases, journal } = job
   if (!plan.push || !fingerprint) return false
   if (settings.force) {
@@ -146,8 +180,9 @@ export async function skipIfUnchanged(job: Job, { plan, fingerprint }: Tagged, s
     })
   }
   await core.group('Report', async () => {
-    reportOutputs(answer.result, answer.tag)
+    const reason = `unchanged: ${answer.tag} already holds this build (the same fingerprint); nothing was built`
     if (signing) setOutputs({ [Output.Signatures]: signaturesJson(signing.signatures) })
+    reportOutputs(answer.result, { ...factsOf(job, tagged, 'unchanged'), tag: answer.tag, rebuild: reason })
     await writeSummary(answer.result, [], phases.timings, [], `skipped: unchanged: ${answer.tag} already holds this build`, undefined, signing)
   })
   return true
@@ -214,19 +249,24 @@ export interface Built {
   buildTimes: PlatformBuildTime[]
   /** The runner's architecture. */
   hostArch: string
+  /** The `docker` driver's staging name (`repo:go-build-action-staging-…`) the loaded index is pushed under. */
+  stagingName?: string
 }
 
 /** Builds every platform (pushed by digest, or loaded into the engine), then runs the verify command on a loaded image. */
-export async function build(job: Job, { versions, plan, fingerprint }: Tagged, { builder, hostArch }: BuildEnvironment): Promise<Built> {
+export async function build(job: Job, { versions, plan, fingerprint, configuration }: Tagged, { builder, hostArch }: BuildEnvironment): Promise<Built> {
   const { docker, settings, phases, workDir } = job
   const [firstRepository] = settings.images as [string, ...string[]]
-  const output = chooseOutput(builder.driver, plan.push, firstRepository, `${firstRepository}:${stagingTag()}`)
-  if (output.kind === 'load') saveJsonState(State.LocalImages, [output.name])
+  const state = bookkeepingRepository(settings)
+  const stagingName = `${state}:${stagingTag(configuration.id, settings.platforms)}`
+  const output = chooseOutput(builder.driver, plan.push, firstRepository, localBuildName(stagingName))
+  if (output.kind === 'load') saveJsonState(State.LocalImages, [output.name, stagingName])
   const started = Date.now()
   const metadata = await phases.run(`Build ${settings.platforms.length} platform${settings.platforms.length === 1 ? '' : 's'}`, async () => {
     const cache = await resolveCache(docker, settings.cache, {
       driver: builder.driver,
-      firstRepository,
+      bookkeepingRepository: state,
+      cacheKey: cacheKeyOf(settings),
       platforms: settings.platforms,
       previousReference: plan.previous?.reference,
       noCache: settings.noCache
@@ -264,12 +304,12 @@ export async function build(job: Job, { versions, plan, fingerprint }: Tagged, {
       runVerifyCommand(docker, output.name, settings.platforms, settings.verifyCommand, false, settings.verifyTimeoutSeconds)
     )
   }
-  return { output, metadata, seconds, buildTimes, hostArch }
+  return { output, metadata, seconds, buildTimes, hostArch, ...(output.kind === 'load' ? { stagingName } : {}) }
 }
 
 /** The built index into every repository, by digest: no tag users pull moves. */
-export async function stage({ docker, settings, phases }: Job, { output, metadata }: Built): Promise<StagedIndex> {
-  return phases.run('Push (by digest, no tag moves)', () => stageIndex(docker, output, metadata.digest, settings.images, settings.retry))
+export async function stage({ docker, settings, phases }: Job, { output, metadata, stagingName }: Built): Promise<StagedIndex> {
+  return phases.run('Push (by digest, no tag moves)', () => stageIndex(docker, output, metadata.digest, settings.images, settings.retry, stagingName))
 }
 
 /**
@@ -295,7 +335,7 @@ export async function verifyStaged({ docker, settings, phases }: Job, staged: St
  */
 export async function moveTags(job: Job, staged: StagedIndex, verified: VerifiedIndex, plan: TagPlan, built?: Built): Promise<MoveRecord[]> {
   const { docker, settings, phases, journal } = job
-  const localNames = built?.output.kind === 'load' ? [built.output.name] : []
+  const localNames = built?.output.kind === 'load' ? [built.output.name, ...(built.stagingName ? [built.stagingName] : [])] : []
   return phases.run(PUBLISH_PHASE, async () => {
     try {
       const movePlan = await planMoves(docker, staged, plan, platformDigests(verified.index.index), settings.retry, journal)
@@ -307,15 +347,18 @@ export async function moveTags(job: Job, staged: StagedIndex, verified: Verified
   })
 }
 
-/** A leg: records its staged index for the merge, under the fixed per-platform tags (handoff.ts). */
-export async function handOff({ docker, settings, phases }: Job, staged: StagedIndex, { plan }: Tagged, built: Built): Promise<LegRecord[]> {
+/** A leg: records its staged index for the merge, under its configuration's per-platform tags (handoff.ts). */
+export async function handOff({ docker, settings, phases }: Job, staged: StagedIndex, { plan, configuration }: Tagged, built: Built): Promise<LegRecord[]> {
   return phases.run('Hand off to the merge', () =>
     recordLeg(
       docker,
+      bookkeepingRepository(settings),
       staged.repositories[0] ?? '',
       staged.digest,
       settings.platforms,
+      configuration,
       {
+        configuration: configuration.digest,
         run: readWorkflowRun(settings.mode),
         runner: describeRunner(),
         buildSeconds: built.seconds,
@@ -333,37 +376,48 @@ export async function handOff({ docker, settings, phases }: Job, staged: StagedI
  */
 export async function earlierLegOfThisRun({ docker, settings }: Job): Promise<{ tag: string; created: string } | undefined> {
   const run = readWorkflowRun(settings.mode)
-  const [first] = settings.images
   const [platform] = settings.platforms
-  if (!first || !platform || run.attempt === 1) return undefined
-  const earlier = await readLegRecord(docker, first, platform, settings.retry)
-  if (earlier?.run.id !== run.id) return undefined
+  if (!platform || run.attempt === 1) return undefined
+  const configuration = await jobConfiguration(settings)
+  const earlier = await readLegRecord(docker, bookkeepingRepository(settings), configuration, platform, settings.retry)
+  if (earlier?.run.id !== run.id || earlier.configuration !== configuration.digest) return undefined
   core.info(`attempt ${run.attempt}: ${earlier.platform}'s leg of attempt ${earlier.run.attempt} decided the main tag ${earlier.tag}`)
   return { tag: earlier.tag, created: earlier.created }
 }
 
-/** The merge: every platform's leg of this run, or an error naming the missing ones; undefined when not pushing. */
+/**
+ * The merge: every platform's leg of this run, or an error naming the missing ones; undefined when not pushing
+ * (`result` is then `skipped`).
+ */
 export async function collect({ docker, settings, phases }: Job): Promise<CollectedLegs | undefined> {
   const run = readWorkflowRun(settings.mode)
   const github = readGitHubContext()
   if (!shouldPush(settings.tagging.push, github)) {
     core.info(`not pushing (push: ${settings.tagging.push}, event ${github.eventName || 'unknown'}): the legs pushed nothing, so there is nothing to merge`)
+    setOutputs({ [Output.Result]: 'skipped', [Output.Pushed]: 'false' })
+    completeOutputs()
     return undefined
   }
-  return phases.run(`Collect ${settings.platforms.length} legs`, () => collectLegs(docker, settings.images[0] ?? '', settings.platforms, run, settings.retry))
+  return phases.run(`Collect ${settings.platforms.length} legs`, async () => {
+    const configuration = await jobConfiguration(settings)
+    core.info(`configuration ${configuration.id} (${configuration.describe})`)
+    return collectLegs(docker, bookkeepingRepository(settings), settings.platforms, run, configuration, settings.retry)
+  })
 }
 
 /**
  * The merge: the index of the legs' manifests, in every repository by digest (no rebuild, no tag users pull), and
  * the tag plan with the main tag as the transaction may find it (free, or published by an earlier attempt of this run).
  */
-export async function mergeLegs(job: Job, collected: CollectedLegs, { plan }: Tagged): Promise<{ staged: StagedIndex; plan: TagPlan }> {
+export async function mergeLegs(job: Job, collected: CollectedLegs, { plan, configuration }: Tagged): Promise<{ staged: StagedIndex; plan: TagPlan }> {
   const { docker, settings, phases } = job
   const run = readWorkflowRun(settings.mode)
   return phases.run('Create the index from the legs', async () => {
-    const [first] = settings.images as [string, ...string[]]
-    const digest = await createMergedIndex(docker, first, collected.legs, plan.annotations, run, settings.retry)
-    await copyByDigest(docker, first, digest, settings.images, settings.retry)
+    const state = bookkeepingRepository(settings)
+    // the user's index: annotations too (GHCR reads the package description from them), as a build puts them there
+    const annotations = { ...plan.annotations, ...indexAnnotationsOf(settings.annotations) }
+    const digest = await createMergedIndex(docker, state, configuration, collected.legs, annotations, run, settings.retry)
+    await copyByDigest(docker, state, digest, settings.images, settings.retry)
     core.info(`index ${digest} of ${collected.legs.length} legs`)
     const seen = await ownEarlierPublish(docker, plan.seen, run, settings.retry)
     return { staged: { digest, repositories: [...settings.images] }, plan: { ...plan, seen } }
@@ -395,20 +449,37 @@ export function published(
   }
 }
 
-/** Outputs and summary. Once published, a failed output or summary write is a warning: the tags have moved. */
+/** What the outputs say about a run besides what it published (outputs.ts). */
+function factsOf({ settings }: Job, { plan, versions, decided }: Tagged, result: RunResult): RunFacts {
+  return {
+    result,
+    mode: settings.mode,
+    tag: plan.tag,
+    repositories: settings.images,
+    platforms: settings.platforms.map(formatPlatform),
+    versions: versionValues(versions),
+    rebuild: rebuildReason(plan, settings.tagging.rebuild, decided)
+  }
+}
+
+/**
+ * Outputs and summary: `published`, `built` (nothing pushed) or, for a leg, `leg`. Once published, a failed output
+ * or summary write is a warning: the tags have moved.
+ */
 export async function report(
   job: Job,
   result: PublishResult,
-  tag: string,
+  tagged: Tagged,
   platforms: readonly PlatformReport[],
   built?: Built,
   legs?: LegsSummary,
   signing?: SigningReport
 ): Promise<void> {
+  const kind: RunResult = !result.pushed ? 'built' : legs?.role === 'leg' ? 'leg' : 'published'
   await core.group('Report', async () => {
     try {
-      reportOutputs(result, tag)
       if (signing) setOutputs({ [Output.Signatures]: signaturesJson(signing.signatures) })
+      reportOutputs(result, factsOf(job, tagged, kind))
     } catch (error) {
       core.warning(`published, but could not set the outputs: ${errorMessage(error)}`)
     }

@@ -159,7 +159,7 @@ export async function writeSummary(
     summary.addRaw('<p>Set <code>force: true</code> to build and publish anyway.</p>', true)
   } else if (legs?.role === 'leg') {
     summary.addRaw(`<p>Pushed ${code(result.digest)} by digest (no tag users pull moved) and recorded it for the merge as:</p>`, true)
-    summary.addList(legs.records.map(r => code(r.recordDigest)))
+    summary.addList(legs.records.map(r => `${code(r.reference)} (${code(r.recordDigest)})`))
   } else if (result.pushed) {
     summary.addRaw(`<p>Published index ${code(result.digest)} under:</p>`, true)
     summary.addList(result.references.map(code))

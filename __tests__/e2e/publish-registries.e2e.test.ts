@@ -77,7 +77,8 @@ describeEachPath('publishing to several registries', builderPath => {
       }
       expect(run.outputs.tag).toBe(TAG)
       expect(JSON.parse(run.outputs.versions ?? '{}')).toEqual({ go: '1.25.4', llvm: '18.1.8', k8s: '1.34.1' })
-      expect(run.outputs.images?.split('\n')).toEqual([`${open}@${run.outputs.digest}`, `${authed}@${run.outputs.digest}`])
+      expect(run.outputs.references?.split('\n')).toEqual([`${open}@${run.outputs.digest}`, `${authed}@${run.outputs.digest}`])
+      expect(run.outputs.images?.split('\n')).toEqual([open, authed])
       expect(run.outputs.tags?.split('\n').sort()).toEqual(
         [open, authed].flatMap(r => [`${r}:${TAG}`, ...ARCHES.map(a => `${r}:${TAG}-${a}`)]).sort()
       )

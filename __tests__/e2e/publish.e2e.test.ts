@@ -30,16 +30,14 @@ describeEachPath('publishing', builderPath => {
     const repository = freshRepository('hello')
     const reference = `${repository}:skeleton`
     let run: ActionRun
+    const inputs = {
+      images: repository,
+      'tag-template': 'skeleton',
+      'build-args': `GO_IMAGE=${GO_IMAGE}\nBASE_IMAGE=${BASE_IMAGE}`
+    }
 
     beforeAll(async () => {
-      run = await runOnPath(builderPath, {
-        cwd: HELLO_CONTEXT,
-        inputs: {
-          images: repository,
-          'tag-template': 'skeleton',
-          'build-args': `GO_IMAGE=${GO_IMAGE}\nBASE_IMAGE=${BASE_IMAGE}`
-        }
-      })
+      run = await runOnPath(builderPath, { cwd: HELLO_CONTEXT, inputs })
     }, 15 * MINUTES)
 
     it('succeeds in the main and the post step', () => {
@@ -56,6 +54,45 @@ describeEachPath('publishing', builderPath => {
       expect(run.outputs.manifest).toBe(served.body)
       expect(run.outputs.tags?.split('\n')).toEqual([reference, ...['amd64', 'arm64', 'ppc64le', 's390x'].map(a => `${reference}-${a}`)])
     })
+
+    it('says what it did in outputs a workflow can branch on: result, pushed, platforms, images, references, json', () => {
+      expect(run.outputs).toMatchObject({
+        result: 'published',
+        pushed: 'true',
+        platforms: JSON.stringify(FOUR_PLATFORMS),
+        images: repository,
+        references: `${repository}@${run.outputs.digest}`
+      })
+      expect(run.outputs.builder).toMatch(/^go-build-action-/)
+      const json = JSON.parse(run.outputs.json ?? '{}') as {
+        result: string
+        digest: string
+        tags: { index: string[]; platforms: Record<string, string[]> }
+        platforms: Array<{ platform: string; arch: string; digest: string; tags: string[] }>
+        rebuild: { tag: string; reason: string }
+      }
+      expect(json.result).toBe('published')
+      expect(json.digest).toBe(run.outputs.digest)
+      expect(json.tags.index).toEqual([reference])
+      expect(json.platforms.map(p => p.platform)).toEqual(FOUR_PLATFORMS)
+      for (const p of json.platforms) {
+        expect(p.tags).toEqual([`${reference}-${p.arch}`])
+        expect(p.digest).toBe(JSON.parse(run.outputs['platform-digests'] ?? '{}')[p.platform])
+      }
+      expect(json.rebuild).toEqual({ tag: 'skeleton', reason: 'skeleton was free in every repository' })
+    })
+
+    it('reports unchanged on a rerun (pushed false, the published digest) and built without push (no digest), with every output name set', async () => {
+      const rerun = await runOnPath(builderPath, { cwd: HELLO_CONTEXT, inputs })
+      const built = await runOnPath(builderPath, { cwd: HELLO_CONTEXT, inputs: { ...inputs, push: 'false', platforms: 'linux/amd64' } })
+      for (const r of [rerun, built]) expect({ exitCode: r.main.exitCode, log: r.main.exitCode === 0 ? '' : r.main.log }).toEqual({ exitCode: 0, log: '' })
+      expect(rerun.outputs).toMatchObject({ result: 'unchanged', pushed: 'false', digest: run.outputs.digest, builder: '', metadata: '', 'qemu-platforms': '' })
+      expect(built.outputs).toMatchObject({ result: 'built', pushed: 'false', digest: '', references: '', tags: '', platforms: '["linux/amd64"]' })
+      expect(JSON.parse(built.outputs.json ?? '{}')).toMatchObject({ result: 'built', pushed: false, digest: '' })
+      for (const name of ['result', 'pushed', 'platforms', 'json', 'digest', 'tag', 'tags', 'images', 'references', 'versions', 'platform-digests', 'manifest', 'metadata', 'attestations', 'moves', 'qemu-platforms', 'builder', 'builder-platforms']) {
+        expect({ name, set: name in rerun.outputs && name in built.outputs }).toEqual({ name, set: true })
+      }
+    }, 10 * MINUTES)
 
     it('publishes an index that lists exactly the four platforms, as platform-digests says', async () => {
       const index = JSON.parse((await registryManifest(reference)).body) as {
@@ -105,6 +142,8 @@ describeEachPath('publishing', builderPath => {
       })
       expect(run.main.exitCode).toBe(1)
       expect(run.main.log).toMatch(/::error::the build failed for linux\/s390x at `RUN echo "building for s390x"/)
+      expect(run.outputs).toMatchObject({ result: 'failed', pushed: 'false', digest: '' })
+      expect(JSON.parse(run.outputs.json ?? '{}')).toMatchObject({ result: 'failed', error: expect.stringContaining('the build failed for linux/s390x') })
       expect(run.post?.exitCode).toBe(0)
       expect((await registryManifest(`${repository}:never`)).status).toBe(404)
       expect(run.summary).toContain('<h2>go-build-action failed</h2>')

@@ -11,9 +11,12 @@ import {
   type CacheContext,
   type CacheSettings
 } from '../../src/cache.js'
+import { cacheKeyOf } from '../../src/configuration.js'
 import { parsePlatform } from '../../src/platform.js'
 
 const REPO = 'localhost:5000/go-build'
+const KEY = '0123456789ab'
+const CACHE_TAG = `go-build-action-cache-${KEY}`
 const FOUR = ['linux/amd64', 'linux/arm64', 'linux/ppc64le', 'linux/s390x'].map(p => parsePlatform(p))
 const RUNNER_CACHE = { ACTIONS_RUNTIME_TOKEN: 't', ACTIONS_RESULTS_URL: 'https://results.example/' }
 
@@ -21,7 +24,8 @@ const settings = (over: Partial<CacheSettings> = {}): CacheSettings => ({ mode: 
 const context = (over: Partial<CacheContext> = {}): CacheContext => ({
   driver: 'docker-container',
   containerdStore: true,
-  firstRepository: REPO,
+  bookkeepingRepository: REPO,
+  cacheKey: KEY,
   platforms: FOUR,
   noCache: false,
   env: {},
@@ -58,7 +62,7 @@ describe('runnerHasCacheService', () => {
 describe('planCache', () => {
   it('auto: gha, scoped by the platforms, where the runner provides its cache service', () => {
     const plan = planCache(settings(), context({ env: RUNNER_CACHE }))
-    const scope = 'go-build-action-amd64-arm64-ppc64le-s390x'
+    const scope = `go-build-action-${KEY}-amd64-arm64-ppc64le-s390x`
     expect(plan).toEqual({
       from: [`type=gha,scope=${scope}`],
       to: [`type=gha,scope=${scope},mode=max,ignore-error=true`],
@@ -70,17 +74,26 @@ describe('planCache', () => {
     expect(planCache(settings(), context())).toEqual({ from: [], to: [], note: 'cache: auto → none (no cache service on this runner)' })
   })
 
-  it('gives each set of platforms (each leg) a scope of its own', () => {
-    expect(ghaScope([parsePlatform('linux/arm/v7')])).toBe('go-build-action-arm-v7')
-    expect(ghaScope(FOUR.slice(0, 1))).not.toBe(ghaScope(FOUR.slice(1, 2)))
+  it('gives each image and build definition, and each set of platforms (each leg), a scope of its own', () => {
+    expect(ghaScope(KEY, [parsePlatform('linux/arm/v7')])).toBe(`go-build-action-${KEY}-arm-v7`)
+    expect(ghaScope(KEY, FOUR.slice(0, 1))).not.toBe(ghaScope(KEY, FOUR.slice(1, 2)))
+    const first = cacheKeyOf({ images: [REPO], context: 'images/a', file: 'images/a/Dockerfile', target: '' })
+    const second = cacheKeyOf({ images: [`${REPO}-second`], context: 'images/a', file: 'images/a/Dockerfile', target: '' })
+    const otherFile = cacheKeyOf({ images: [REPO], context: 'images/a', file: 'images/a/Dockerfile.debug', target: '' })
+    expect(new Set([first, second, otherFile]).size).toBe(3)
+    expect(ghaScope(first, FOUR)).not.toBe(ghaScope(second, FOUR))
+    expect(cacheKeyOf({ images: [REPO], context: 'images/a/', file: './images/a/Dockerfile', target: '' })).toBe(first)
   })
 
-  it('registry: the buildcache tag of the first repository, or the ref given', () => {
+  it('registry: the cache tag of the image and build definition in the bookkeeping repository, or the ref given', () => {
     expect(planCache(settings({ mode: 'registry' }), context())).toMatchObject({
-      from: [`type=registry,ref=${REPO}:buildcache`],
-      to: [`type=registry,ref=${REPO}:buildcache,mode=max,oci-mediatypes=true,image-manifest=true,ignore-error=true`]
+      from: [`type=registry,ref=${REPO}:${CACHE_TAG}`],
+      to: [`type=registry,ref=${REPO}:${CACHE_TAG},mode=max,oci-mediatypes=true,image-manifest=true,ignore-error=true`]
     })
     expect(planCache(settings({ mode: 'registry', ref: 'ghcr.io/o/c:x' }), context()).from).toEqual(['type=registry,ref=ghcr.io/o/c:x'])
+    expect(planCache(settings({ mode: 'registry' }), context({ bookkeepingRepository: 'localhost:5000/state' })).from).toEqual([
+      `type=registry,ref=localhost:5000/state:${CACHE_TAG}`
+    ])
   })
 
   it('inline: exported in the image, read from the newest published tag', () => {
@@ -97,7 +110,7 @@ describe('planCache', () => {
 
   it('explicit cache-from / cache-to win, each for its direction; their exports get ignore-error=true', () => {
     const plan = planCache(settings({ mode: 'registry', to: ['type=local,dest=/tmp/c', 'type=inline,ignore-error=false'] }), context())
-    expect(plan.from).toEqual([`type=registry,ref=${REPO}:buildcache`])
+    expect(plan.from).toEqual([`type=registry,ref=${REPO}:${CACHE_TAG}`])
     expect(plan.to).toEqual(['type=local,dest=/tmp/c,ignore-error=true', 'type=inline,ignore-error=false'])
   })
 

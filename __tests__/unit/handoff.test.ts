@@ -2,11 +2,14 @@ import { describe, expect, it } from '@jest/globals'
 import { createHash } from 'node:crypto'
 import { FakeDocker } from '../../__fixtures__/fake-docker.js'
 import { fixture } from '../../__fixtures__/fixtures.js'
+import { configurationOf, type ConfigurationInput } from '../../src/configuration.js'
 import {
   collectLegs,
+  indexAnnotationsOf,
   legAnnotationArgs,
   legRows,
   legTag,
+  mergeTag,
   LegAnnotation,
   parseLegRecord,
   readWorkflowRun,
@@ -28,8 +31,28 @@ function recordIndex(arch: string, annotations: Record<string, string>): string 
   return JSON.stringify({ ...four, manifests: [manifest, ...attestations], annotations })
 }
 
-function legAnnotations(run: string, attempt: number, tag = '1.25.4'): Record<string, string> {
+const INPUT: ConfigurationInput = {
+  images: [REPO],
+  context: 'images/go-build',
+  file: 'images/go-build/Dockerfile',
+  target: '',
+  buildArgs: [{ name: 'GO_VERSION', value: '1.25.4' }],
+  versions: { go: '1.25.4' },
+  tagTemplate: '{go}',
+  tagPrefix: '',
+  tagSuffix: '',
+  labels: [],
+  annotations: [],
+  provenance: 'mode=min',
+  sbom: 'false'
+}
+const CONFIG = configurationOf(INPUT)
+/** The other pipeline of a matrix over Go versions, in the same repository. */
+const OTHER = configurationOf({ ...INPUT, buildArgs: [{ name: 'GO_VERSION', value: '1.24.9' }], versions: { go: '1.24.9' } })
+
+function legAnnotations(run: string, attempt: number, tag = '1.25.4', configuration = CONFIG.digest): Record<string, string> {
   return {
+    [LegAnnotation.Configuration]: configuration,
     [LegAnnotation.RunId]: run,
     [LegAnnotation.RunAttempt]: String(attempt),
     [LegAnnotation.Runner]: 'runner 1 (Linux/ARM64)',
@@ -39,11 +62,12 @@ function legAnnotations(run: string, attempt: number, tag = '1.25.4'): Record<st
   }
 }
 
-/** A registry holding the given records under `go-build-action-leg-ARCH`, by tag and by digest. */
+/** A registry holding the given records under `go-build-action-leg-CONFIG-ARCH` (key `CONFIG-ARCH`, or `ARCH` for CONFIG), by tag and by digest. */
 function registryWith(records: Record<string, string>): FakeDocker {
   return new FakeDocker().on(['buildx', 'imagetools', 'inspect', '--raw'], args => {
     const reference = args[4] ?? ''
-    const arch = /go-build-action-leg-([a-z0-9-]+)$/.exec(reference)?.[1]
+    const key = /go-build-action-leg-([a-z0-9-]+)$/.exec(reference)?.[1]
+    const arch = key?.startsWith(`${CONFIG.id}-`) && records[key] === undefined ? key.slice(CONFIG.id.length + 1) : key
     const byDigest = Object.values(records).find(raw => reference.endsWith(`@${sha256(raw)}`))
     const raw = arch ? records[arch] : byDigest
     return raw === undefined ? { exitCode: 1, stderr: fixture('imagetools-not-found.txt') } : { stdout: raw }
@@ -56,9 +80,11 @@ const platforms = ['linux/amd64', 'linux/arm64'].map(p => parsePlatform(p))
 const run: WorkflowRun = { id: '7001', attempt: 1 }
 
 describe('leg records', () => {
-  it('are tagged per platform, with the TAG-ARCH suffix', () => {
-    expect(legTag(parsePlatform('linux/arm64'))).toBe('go-build-action-leg-arm64')
-    expect(legTag(parsePlatform('linux/arm/v7'))).toBe('go-build-action-leg-arm-v7')
+  it('are tagged per configuration and platform, with the TAG-ARCH suffix; the merge per configuration', () => {
+    expect(legTag(CONFIG, parsePlatform('linux/arm64'))).toBe(`go-build-action-leg-${CONFIG.id}-arm64`)
+    expect(legTag(CONFIG, parsePlatform('linux/arm/v7'))).toBe(`go-build-action-leg-${CONFIG.id}-arm-v7`)
+    expect(legTag(OTHER, parsePlatform('linux/arm64'))).not.toBe(legTag(CONFIG, parsePlatform('linux/arm64')))
+    expect(mergeTag(CONFIG)).toBe(`go-build-action-merge-${CONFIG.id}`)
   })
 
   it('need the workflow run id; the attempt defaults to 1', () => {
@@ -69,14 +95,15 @@ describe('leg records', () => {
 
   it('carry their run, runner, build time, tag and created time as index annotations (no comma reaches buildx)', () => {
     expect(
-      legAnnotationArgs({ run: { id: '9', attempt: 2 }, runner: 'a,b (Linux/X64)', buildSeconds: 12.6, tag: 'T-1', created: '2026-11-24T10:00:00Z' })
+      legAnnotationArgs({ run: { id: '9', attempt: 2 }, runner: 'a,b (Linux/X64)', buildSeconds: 12.6, tag: 'T-1', created: '2026-11-24T10:00:00Z', configuration: 'c0ffee' })
     ).toEqual([
       '--annotation', 'index:io.go-build.run-id=9',
       '--annotation', 'index:io.go-build.run-attempt=2',
       '--annotation', 'index:io.go-build.leg.runner=a b (Linux/X64)',
       '--annotation', 'index:io.go-build.leg.build-seconds=13',
       '--annotation', 'index:io.go-build.leg.tag=T-1',
-      '--annotation', 'index:io.go-build.leg.created=2026-11-24T10:00:00Z'
+      '--annotation', 'index:io.go-build.leg.created=2026-11-24T10:00:00Z',
+      '--annotation', 'index:io.go-build.configuration=c0ffee'
     ])
   })
 
@@ -90,8 +117,10 @@ describe('leg records', () => {
       buildSeconds: 42,
       tag: '1.25.4',
       created: '2026-11-24T10:00:00Z',
+      configuration: CONFIG.digest,
       manifest: AMD64,
-      recordDigest: 'sha256:r'
+      recordDigest: 'sha256:r',
+      reference: `${REPO}:go-build-action-leg-amd64`
     })
   })
 
@@ -115,7 +144,7 @@ describe('the legs table', () => {
 describe('collecting the legs', () => {
   it('takes every platform of this run, with one tag and the earliest created time', async () => {
     const docker = registryWith({ amd64: recordIndex('amd64', legAnnotations('7001', 1)), arm64: recordIndex('arm64', legAnnotations('7001', 1)) })
-    const collected = await collectLegs(docker, REPO, platforms, run, retry)
+    const collected = await collectLegs(docker, REPO, platforms, run, CONFIG, retry)
     expect(collected.tag).toBe('1.25.4')
     expect(collected.created).toBe('2026-11-24T10:00:00Z')
     expect(collected.legs.map(l => l.platform)).toEqual(['linux/amd64', 'linux/arm64'])
@@ -123,8 +152,8 @@ describe('collecting the legs', () => {
 
   it('names every missing platform and the leg of another run, and says nothing moved', async () => {
     const docker = registryWith({ amd64: recordIndex('amd64', legAnnotations('6999', 2)) })
-    await expect(collectLegs(docker, REPO, platforms, run, retry)).rejects.toThrow(
-      `cannot merge; no tag moved:\n  linux/amd64: the leg recorded under ${REPO}:go-build-action-leg-amd64 is from run 6999 (attempt 2), not this run 7001: this run's linux/amd64 leg did not finish\n  linux/arm64: no leg recorded (${REPO}:go-build-action-leg-arm64 does not exist): its leg did not run or failed`
+    await expect(collectLegs(docker, REPO, platforms, run, CONFIG, retry)).rejects.toThrow(
+      `cannot merge; no tag moved:\n  linux/amd64: the leg recorded under ${REPO}:go-build-action-leg-${CONFIG.id}-amd64 is from run 6999 (attempt 2), not this run 7001: this run's linux/amd64 leg did not finish\n  linux/arm64: no leg of this configuration recorded (${REPO}:go-build-action-leg-${CONFIG.id}-arm64 does not exist): its leg did not run or failed, or it ran with other inputs than this merge`
     )
   })
 
@@ -133,17 +162,85 @@ describe('collecting the legs', () => {
       amd64: recordIndex('amd64', legAnnotations('7001', 1, '1.25.4')),
       arm64: recordIndex('arm64', legAnnotations('7001', 1, '1.25.4-1'))
     })
-    await expect(collectLegs(docker, REPO, platforms, run, retry)).rejects.toThrow(
+    await expect(collectLegs(docker, REPO, platforms, run, CONFIG, retry)).rejects.toThrow(
       'the legs computed different tags (linux/amd64 → 1.25.4, linux/arm64 → 1.25.4-1)'
     )
   })
 
   it('uses a leg kept from an earlier attempt of this run, and refuses one from a later attempt', async () => {
     const kept = registryWith({ amd64: recordIndex('amd64', legAnnotations('7001', 1)), arm64: recordIndex('arm64', legAnnotations('7001', 2)) })
-    await expect(collectLegs(kept, REPO, platforms, { id: '7001', attempt: 2 }, retry)).resolves.toMatchObject({ tag: '1.25.4' })
+    await expect(collectLegs(kept, REPO, platforms, { id: '7001', attempt: 2 }, CONFIG, retry)).resolves.toMatchObject({ tag: '1.25.4' })
     const later = registryWith({ amd64: recordIndex('amd64', legAnnotations('7001', 3)), arm64: recordIndex('arm64', legAnnotations('7001', 2)) })
-    await expect(collectLegs(later, REPO, platforms, { id: '7001', attempt: 2 }, retry)).rejects.toThrow(
+    await expect(collectLegs(later, REPO, platforms, { id: '7001', attempt: 2 }, CONFIG, retry)).rejects.toThrow(
       'linux/amd64: the leg recorded is from attempt 3, later than this merge\'s attempt 2: re-run the merge'
     )
+  })
+})
+
+describe('a matrix of two configurations in one workflow run, into one repository', () => {
+  it('each merge takes exactly its own legs, and never the other configuration\'s', async () => {
+    const records = {
+      [`${CONFIG.id}-amd64`]: recordIndex('amd64', legAnnotations('7001', 1, '1.25.4', CONFIG.digest)),
+      [`${CONFIG.id}-arm64`]: recordIndex('arm64', legAnnotations('7001', 1, '1.25.4', CONFIG.digest)),
+      [`${OTHER.id}-amd64`]: recordIndex('amd64', legAnnotations('7001', 1, '1.24.9', OTHER.digest)),
+      [`${OTHER.id}-arm64`]: recordIndex('arm64', legAnnotations('7001', 1, '1.24.9', OTHER.digest))
+    }
+    const docker = registryWith(records)
+    await expect(collectLegs(docker, REPO, platforms, run, CONFIG, retry)).resolves.toMatchObject({ tag: '1.25.4' })
+    await expect(collectLegs(docker, REPO, platforms, run, OTHER, retry)).resolves.toMatchObject({ tag: '1.24.9' })
+    const asked = docker.calls.map(c => c.args.at(-1))
+    expect(asked).toContain(`${REPO}:go-build-action-leg-${OTHER.id}-arm64`)
+  })
+
+  it('refuses a record under its own tag that another configuration wrote', async () => {
+    const docker = registryWith({ amd64: recordIndex('amd64', legAnnotations('7001', 1, '1.25.4', OTHER.digest)), arm64: recordIndex('arm64', legAnnotations('7001', 1)) })
+    await expect(collectLegs(docker, REPO, platforms, run, CONFIG, retry)).rejects.toThrow(
+      `linux/amd64: the leg recorded under ${REPO}:go-build-action-leg-${CONFIG.id}-amd64 built another configuration (${OTHER.digest}, not ${CONFIG.digest}): re-run that leg`
+    )
+  })
+})
+
+describe('configuration identity', () => {
+  it('changes with every input that changes a leg or its tag, not with their order where order does not matter', () => {
+    const variants: Array<Partial<ConfigurationInput>> = [
+      { images: [`${REPO}-x`] },
+      { context: 'images/other' },
+      { file: 'images/go-build/Dockerfile.ubi' },
+      { target: 'final' },
+      { buildArgs: [{ name: 'GO_VERSION', value: '1.25.4' }, { name: 'CGO', value: '0' }] },
+      { versions: { go: '1.25.4', llvm: '18.1.8' } },
+      { tagTemplate: '{go}-x' },
+      { tagPrefix: 'p-' },
+      { tagSuffix: '-s' },
+      { labels: ['a=b'] },
+      { annotations: ['index:a=b'] },
+      { provenance: 'false' },
+      { sbom: 'true' }
+    ]
+    const ids = variants.map(v => configurationOf({ ...INPUT, ...v }).digest)
+    expect(new Set([CONFIG.digest, ...ids]).size).toBe(variants.length + 1)
+    expect(configurationOf({ ...INPUT, images: [`${REPO}-b`, REPO] }).digest).toBe(configurationOf({ ...INPUT, images: [REPO, `${REPO}-b`] }).digest)
+    expect(configurationOf({ ...INPUT, context: 'images/go-build/', file: './images/go-build/Dockerfile' }).digest).toBe(CONFIG.digest)
+    expect(CONFIG.id).toMatch(/^[0-9a-f]{12}$/)
+    expect(CONFIG.digest.startsWith(CONFIG.id)).toBe(true)
+    expect(CONFIG.describe).toBe('context images/go-build; file images/go-build/Dockerfile; go 1.25.4; tag template {go}')
+  })
+})
+
+describe('the merge keeps the user\'s index annotations', () => {
+  it('takes index: (and index,manifest:) annotations; leaves manifest-only, untyped and per-platform ones to the legs', () => {
+    expect(
+      indexAnnotationsOf([
+        'index:org.opencontainers.image.description=Go toolchain: go, llvm',
+        'index,manifest:org.opencontainers.image.source=https://github.com/o/r',
+        'manifest:org.opencontainers.image.title=t',
+        'org.opencontainers.image.vendor=v',
+        'index[linux/amd64]:x=y',
+        'manifest-descriptor:z=1'
+      ])
+    ).toEqual({
+      'org.opencontainers.image.description': 'Go toolchain: go, llvm',
+      'org.opencontainers.image.source': 'https://github.com/o/r'
+    })
   })
 })

@@ -5,11 +5,14 @@ import {
   parsePushDigest,
   repositoryIn,
   stageIndex,
-  stagingTag
+  stagingTag,
+  localBuildName,
+  pushThroughStagingName
 } from '../../src/publish.js'
 import { DockerCommandError } from '../../src/docker.js'
 import { registryOf } from '../../src/reference.js'
 import { NO_RETRY } from '../../src/retry.js'
+import { parsePlatform } from '../../src/platform.js'
 import { FakeDocker } from '../../__fixtures__/fake-docker.js'
 
 const STAGING_TAG = 'go-build-action-staging-1-1-abcdef'
@@ -25,10 +28,42 @@ describe('parsePushDigest', () => {
 })
 
 describe('stagingTag', () => {
-  it('is one of its own per run, attempt and job', () => {
-    expect(stagingTag({ GITHUB_RUN_ID: '123', GITHUB_RUN_ATTEMPT: '2' }, () => 0.5)).toBe('go-build-action-staging-123-2-i00000')
-    expect(stagingTag({}, () => 0)).toBe('go-build-action-staging-local-1-000000')
-    expect(stagingTag({ GITHUB_RUN_ID: '1' })).not.toBe(stagingTag({ GITHUB_RUN_ID: '1' }))
+  const two = ['linux/amd64', 'linux/arm/v7'].map(p => parsePlatform(p))
+  it('is one per configuration and set of platforms, the same on every run of it: the registry holds a bounded set', () => {
+    expect(stagingTag('0123456789ab', two)).toBe('go-build-action-staging-0123456789ab-amd64-arm-v7')
+    expect(stagingTag('0123456789ab', two)).toBe(stagingTag('0123456789ab', two))
+    expect(stagingTag('0123456789ab', two.slice(0, 1))).not.toBe(stagingTag('0123456789ab', two.slice(1)))
+  })
+
+  it('hashes a platform set too long for a tag', () => {
+    const many = Array.from({ length: 12 }, () => parsePlatform('linux/ppc64le'))
+    expect(stagingTag('0123456789ab', many)).toMatch(/^go-build-action-staging-0123456789ab-[0-9a-f]{12}$/)
+  })
+
+  it('is loaded under a name of the job\'s own', () => {
+    expect(localBuildName('r:go-build-action-staging-x', () => 0.5)).toBe('r:go-build-action-staging-x-i00000')
+    expect(localBuildName('r:s')).not.toBe(localBuildName('r:s'))
+  })
+})
+
+describe('pushThroughStagingName', () => {
+  it('tags the job\'s loaded index as the staging name and pushes that', async () => {
+    const docker = new FakeDocker().on(['tag'], {}).on(['push'], { stdout: `s: digest: ${D} size: 1` })
+    expect(await pushThroughStagingName(docker, 'r:s-abc', 'r:s', D, NO_RETRY)).toBe(D)
+    expect(docker.calls.map(c => c.args)).toEqual([
+      ['tag', 'r:s-abc', 'r:s'],
+      ['push', 'r:s']
+    ])
+  })
+
+  it('tags and pushes again when another run on the engine took the staging name in between', async () => {
+    const other = `sha256:${'b'.repeat(64)}`
+    let pushes = 0
+    const docker = new FakeDocker()
+      .on(['tag'], {})
+      .on(['push'], () => (++pushes === 1 ? { stdout: `s: digest: ${other} size: 1` } : pushes === 2 ? { exitCode: 1, stderr: 'An image does not exist locally with the tag: r' } : { stdout: `s: digest: ${D} size: 1` }))
+    expect(await pushThroughStagingName(docker, 'r:s-abc', 'r:s', D, NO_RETRY)).toBe(D)
+    expect(docker.calls.filter(c => c.args[0] === 'tag')).toHaveLength(3)
   })
 })
 

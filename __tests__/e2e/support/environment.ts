@@ -102,7 +102,7 @@ export async function registryTags(repository: string, auth?: { user: string; pa
   return [...(body.tags ?? [])].sort()
 }
 
-/** A repository's tags split into the published ones and this action's staging tags (one per run, see publish.ts). */
+/** A repository's tags split into the published ones and this action's staging tags (one per configuration, see publish.ts). */
 export function splitStaging(tags: readonly string[]): { published: string[]; staging: string[] } {
   const staging = tags.filter(t => t.startsWith(`${STAGING_TAG_PREFIX}-`))
   return { published: tags.filter(t => !staging.includes(t)), staging }

@@ -165,10 +165,11 @@ export function builderUsed(run: ActionRun): { driver?: string; buildx?: string 
 }
 
 /**
- * The non-user tags one publish leaves in the first repository on this path, as matchers: the docker driver
- * pushes its loaded index through a staging tag of the run's own; the docker-container driver pushes by digest
- * and leaves none. Compare with `splitStaging(tags).staging`.
+ * The non-user tags publishes of one configuration leave in the first repository on this path, as matchers: the
+ * docker driver pushes its loaded index through the staging tag of its configuration and platforms (one, however
+ * many runs);
+ * the docker-container driver pushes by digest and leaves none. Compare with `splitStaging(tags).staging`.
  */
 export function stagingTags(builderPath: BuilderPath): unknown[] {
-  return builderPath.driver === 'docker' ? [expect.stringMatching(new RegExp(`^${STAGING_TAG_PREFIX}-local-1-[0-9a-z]{6}$`))] : []
+  return builderPath.driver === 'docker' ? [expect.stringMatching(new RegExp(`^${STAGING_TAG_PREFIX}-[0-9a-f]{12}-[0-9a-z-]+$`))] : []
 }
