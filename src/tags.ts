@@ -266,7 +266,7 @@ export function whyNotPushing(mode: PushMode, github: GitHubContext): string {
 export function latestDecision(mode: LatestMode, push: boolean, github: GitHubContext): { apply: boolean; reason?: string } {
   if (mode === 'false') return { apply: false }
   if (!push) return { apply: false, reason: 'this run does not push' }
-  if (github.prerelease) return { apply: false, reason: `release ${github.releaseTag ?? ''} is a prerelease`.replace('  ', ' ') }
+  if (github.prerelease) return { apply: false, reason: `${github.releaseTag ? `release ${github.releaseTag}` : 'the release'} is a prerelease` }
   if (mode === 'always') return { apply: true }
   const event = publishingEvent(github)
   if (!event.publishes) return { apply: false, reason: `${event.reason} (latest: always moves it from any pushing run)` }
