@@ -367,6 +367,7 @@ export async function latestGoesBack(
       return undefined
     }
     const ours = versionValues(versions)
+    let compared = false
     for (const name of Object.keys(versions.args)) {
       const theirs = annotations[`io.go-build.${LABEL_NAMES[name] ?? name}.version`]
       const mine = ours[name]
@@ -374,10 +375,16 @@ export async function latestGoesBack(
       const order = compareVersions(mine, theirs)
       if (order < 0) return `${image}:latest holds ${name} ${theirs}, newer than this build's ${mine}: latest never moves backwards`
       if (order > 0) return undefined
+      compared = true
     }
+    // the same versions: a rebuild, which latest follows
+    if (compared) return undefined
     const theirTag = annotations['org.opencontainers.image.version']
+    if (typeof theirTag !== 'string') return undefined
+    // `mainTag` is before any rebuild suffix: latest on `v1.2.3-1` is a rebuild of the same `v1.2.3`
+    if (theirTag === mainTag || (theirTag.startsWith(`${mainTag}-`) && /^[0-9]+$/.test(theirTag.slice(mainTag.length + 1)))) return undefined
     const strip = (tag: string): string => (prefix !== '' && tag.startsWith(prefix) ? tag.slice(prefix.length) : tag)
-    if (typeof theirTag === 'string' && /^v?[0-9]/.test(strip(theirTag)) && /^v?[0-9]/.test(strip(mainTag)) && compareVersions(strip(mainTag), strip(theirTag)) < 0) {
+    if (/^v?[0-9]/.test(strip(theirTag)) && /^v?[0-9]/.test(strip(mainTag)) && compareVersions(strip(mainTag), strip(theirTag)) < 0) {
       return `${image}:latest holds ${theirTag}, newer than this build's ${mainTag}: latest never moves backwards`
     }
     return undefined

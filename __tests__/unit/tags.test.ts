@@ -549,6 +549,15 @@ describe('latest', () => {
     expect(plan.indexTags.includes('latest')).toBe(moves)
   })
 
+  it('follows a rebuild of the same versions, whatever rebuild number latest carries', async () => {
+    const rebuilt = { ...onGo125, 'org.opencontainers.image.version': '1.25.4-llvm18.1.8-k8s1.34.1-1' }
+    const plan = await planTags(latestHolding(rebuilt), settings({ latest: 'true' }), V, dispatch, NOW)
+    expect(plan.indexTags).toEqual(['1.25.4-llvm18.1.8-k8s1.34.1', 'latest'])
+    const release = { ...dispatch, eventName: 'release', ref: 'refs/tags/v1.2.9', releaseTag: 'v1.2.9' }
+    const again = await planTags(latestHolding({ 'org.opencontainers.image.version': 'v1.2.9-2' }), settings({ latest: 'true' }), versionsOf({}), release, NOW)
+    expect(again.indexTags).toEqual(['v1.2.9', 'latest'])
+  })
+
   it('without versions, compares the main tags where both read as versions; sha tags and a free latest move', async () => {
     const none = versionsOf({})
     const release = { ...dispatch, eventName: 'release', ref: 'refs/tags/v1.2.9', releaseTag: 'v1.2.9' }
