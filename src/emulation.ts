@@ -8,6 +8,13 @@
  * runs a compiler or build tool: in the command itself, a heredoc, `sh -c`, or a script the Dockerfile copies in
  * from the context (or writes with `COPY <<EOF`) and runs, as far as the files can be read. The phase itself
  * ({@link checkEmulation}) turns the findings into annotations on the Dockerfile's lines.
+ *
+ * The change advised depends on what the stage hands over. A stage that only hands binaries to the image
+ * (`COPY --from=build /out/app /app`) cross-compiles on `$BUILDPLATFORM`. A stage whose whole filesystem becomes the
+ * image (`COPY --from=ubi / /`, or its `/usr`, as toolchain images built with dnf or apt do) must not: on
+ * `$BUILDPLATFORM` its package installs would put the runner's packages into every target's image. There the advice
+ * is to build those platforms natively (`mode: leg` on a native runner), or to move only the compiling steps into a
+ * `$BUILDPLATFORM` stage whose binaries are copied in.
  */
 import * as core from '@actions/core'
 import { readFileSync, statSync } from 'node:fs'
@@ -162,6 +169,49 @@ function dependencies(stage: Stage, stages: readonly Stage[], vars: Vars): Stage
   }
   const found = refs.map(r => stageNamed(stages, r, stage.index)).filter((s): s is Stage => !!s)
   return stage.parent ? [stage.parent, ...found] : found
+}
+
+/** Directories whose copy carries most of a stage's filesystem (its packages): `/usr`, `/etc`, `/lib`, … */
+const SYSTEM_DIRS = new Set(['/usr', '/etc', '/lib', '/lib64', '/bin', '/sbin', '/var'])
+
+/** A `COPY --from` that takes a stage's whole filesystem (or most of it) into another. */
+interface RootfsCopy {
+  /** 1-based line of the COPY. */
+  line: number
+  /** The COPY as written, e.g. `COPY --from=ubi / /`. */
+  text: string
+}
+
+/** Whether a COPY source is the whole filesystem or a system directory of it (`/`, `/.`, `/*`, `/usr`, `/etc/`). */
+function copiesFilesystem(source: string): boolean {
+  if (!source.startsWith('/')) return false
+  const normalized = path.posix.normalize(source).replace(/\/(\*|\.)?$/, '') || '/'
+  return normalized === '/' || normalized === '/*' || SYSTEM_DIRS.has(normalized)
+}
+
+/**
+ * The stages whose filesystem becomes (most of) another built stage's: each one a `COPY --from` takes `/` or a system
+ * directory from, and the stages it is built `FROM` (their files are in it too).
+ */
+function rootfsStages(stages: readonly Stage[], built: ReadonlySet<Stage>, vars: Vars, lines: readonly string[]): Map<Stage, RootfsCopy> {
+  const found = new Map<Stage, RootfsCopy>()
+  for (const stage of stages) {
+    if (!built.has(stage)) continue
+    for (const instruction of stage.instructions) {
+      if (instruction.getKeyword() !== 'COPY') continue
+      const copy = instruction as Copy
+      const from = copy.getFromFlag()?.getValue()
+      const source = from ? stageNamed(stages, expandVariables(from, vars), stage.index) : undefined
+      if (!source) continue
+      const words = copy.getArguments().map(a => a.getValue())
+      const argv = words.length > 0 && words[0]!.startsWith('[') ? jsonWords(copy.getArgumentsContent() ?? '') : words
+      if (!argv.slice(0, -1).some(copiesFilesystem)) continue
+      const line = lineOf(instruction)
+      const record = { line, text: (lines[line - 1] ?? '').trim() }
+      for (let s: Stage | undefined = source; s; s = s.parent) if (!found.has(s)) found.set(s, record)
+    }
+  }
+  return found
 }
 
 /** The stages BuildKit builds for the target: the target stage and everything it needs. */
@@ -426,6 +476,7 @@ export function adviseEmulation(request: EmulationRequest): EmulatedCompile[] {
   const imageStages = new Set<Stage>()
   for (let s = target; s; s = s.parent) imageStages.add(s)
   const native = nativeArchitectures(request.hostArchitecture)
+  const rootfs = rootfsStages(stages, built, vars, lines)
 
   const findings: EmulatedCompile[] = []
   for (const stage of stages) {
@@ -452,7 +503,10 @@ export function adviseEmulation(request: EmulationRequest): EmulatedCompile[] {
       tools: [...new Set(all.map(c => c.tool))],
       otherLines: others.map(c => c.line)
     }
-    findings.push({ ...finding, message: adviceMessage(finding, stage, imageStages.has(stage), all, /CGO_ENABLED=1/.test(stageText)) })
+    const cgo = /CGO_ENABLED=1/.test(stageText)
+    const whole = imageStages.has(stage) ? undefined : rootfs.get(stage)
+    const message = whole ? rootfsAdvice(finding, whole, all, cgo, request.hostArchitecture) : adviceMessage(finding, stage, imageStages.has(stage), all, cgo)
+    findings.push({ ...finding, message })
   }
   return findings
 }
@@ -484,11 +538,37 @@ function crossCompileSteps(families: ReadonlySet<Compile['family']>, cgo: boolea
   return steps
 }
 
+/** The first sentence of every finding: which stage runs what under QEMU for which platforms. */
+function findingHead(finding: Omit<EmulatedCompile, 'message'>): string {
+  const where = finding.stage.startsWith('stage ') ? `The stage on line ${finding.fromLine}` : `Stage "${finding.stage}"`
+  const also = finding.otherLines.length ? ` (also on line${finding.otherLines.length > 1 ? 's' : ''} ${finding.otherLines.join(', ')})` : ''
+  return `${where} runs ${listWords(finding.tools)}${also} under QEMU for ${listWords(finding.platforms)}, typically 5–20× slower than on the runner's own CPU.`
+}
+
+/** GitHub's hosted runner of an architecture, where there is one. */
+const NATIVE_RUNNERS: Readonly<Record<string, string>> = { amd64: 'ubuntu-24.04', arm64: 'ubuntu-24.04-arm' }
+
+/**
+ * The advice for a stage whose whole filesystem becomes the image: not `$BUILDPLATFORM` (its packages would be
+ * the runner's), but native legs, or only the compiling steps moved into a cross-compiling stage.
+ */
+function rootfsAdvice(finding: Omit<EmulatedCompile, 'message'>, copy: RootfsCopy, compiles: readonly Compile[], cgo: boolean, hostArch: string): string {
+  const platforms = finding.platforms.map(parsePlatform)
+  const hosted = platforms.filter(p => NATIVE_RUNNERS[p.architecture]).map(p => `${NATIVE_RUNNERS[p.architecture]} for ${formatPlatform(p)}`)
+  const selfHosted = platforms.filter(p => !NATIVE_RUNNERS[p.architecture]).map(formatPlatform)
+  const runners = [...hosted, ...(selfHosted.length ? [`a self-hosted runner for ${listWords(selfHosted)}`] : [])]
+  const steps = crossCompileSteps(new Set(compiles.map(c => c.family)), cgo, finding.platforms.some(p => p.startsWith('linux/arm/')))
+  return (
+    `${findingHead(finding)} Its filesystem becomes the image (${copy.text} on line ${copy.line}), so do not move it to FROM --platform=$BUILDPLATFORM: ` +
+    `its package installs would put the runner's linux/${hostArch} packages into the ${listWords(finding.platforms)} image. ` +
+    `Build ${finding.platforms.length > 1 ? 'those platforms' : 'that platform'} natively instead: mode: leg on a native runner (${runners.join('; ')}) and mode: merge; ` +
+    `or move only the compiling steps into a FROM --platform=$BUILDPLATFORM stage that cross-compiles (${steps.join('; ')}) and COPY --from it just the binaries into this stage.`
+  )
+}
+
 function adviceMessage(finding: Omit<EmulatedCompile, 'message'>, stage: Stage, isImage: boolean, compiles: readonly Compile[], cgo: boolean): string {
   const image = stage.from.getImage() ?? 'IMAGE'
-  const where = stage.alias ? `Stage "${stage.alias}"` : `The stage on line ${finding.fromLine}`
-  const also = finding.otherLines.length ? ` (also on line${finding.otherLines.length > 1 ? 's' : ''} ${finding.otherLines.join(', ')})` : ''
-  const head = `${where} runs ${listWords(finding.tools)}${also} under QEMU for ${listWords(finding.platforms)}, typically 5–20× slower than on the runner's own CPU.`
+  const head = findingHead(finding)
   const steps = crossCompileSteps(new Set(compiles.map(c => c.family)), cgo, finding.platforms.some(p => p.startsWith('linux/arm/')))
   const name = stage.alias ?? 'build'
   if (isImage) {

@@ -9,7 +9,9 @@
  *   (not by modification time, which a fresh checkout changes and BuildKit's cache ignores too);
  * - the Dockerfile's text;
  * - the build args (the resolved versions among them), the platforms, the versions, the target stage;
- * - the digest every `FROM` image resolves to in its registry now, so an updated base image means a rebuild;
+ * - the digest every image the build reads resolves to in its registry now (each `FROM` image, and the images
+ *   named by `COPY --from=golang:1.25` and `RUN --mount=from=…` rather than a stage), so an updated image means a
+ *   rebuild;
  * - the other inputs that change what is published: `provenance`, `sbom`, and the user's labels and annotations
  *   (not the generated ones, which hold the build time).
  *
@@ -19,7 +21,7 @@
  * `buildx imagetools inspect --raw` through the Docker interface.
  */
 import dockerignore from '@balena/dockerignore'
-import { DockerfileParser } from 'dockerfile-ast'
+import { DockerfileParser, type Copy, type From, type Instruction, type Run } from 'dockerfile-ast'
 import { createHash } from 'node:crypto'
 import { createReadStream } from 'node:fs'
 import { lstat, readdir, readFile, readlink } from 'node:fs/promises'
@@ -286,8 +288,9 @@ export function expandVariables(text: string, values: Readonly<Record<string, st
 }
 
 /**
- * The images the Dockerfile's `FROM` lines pull, for every target platform: global ARG defaults overridden by the
- * build args, and the automatic platform ARGs, expanded. `scratch` and earlier stages are not images.
+ * The images the Dockerfile pulls, for every target platform: those of its `FROM` lines, and those `COPY --from`
+ * and `RUN --mount=…,from=` name instead of a stage; global ARG defaults overridden by the build args, and the
+ * automatic platform ARGs, expanded. `scratch` and stages (by name or number) are not images.
  */
 export function baseImageReferences(dockerfileText: string, buildArgs: readonly BuildArg[], platforms: readonly Platform[]): string[] {
   const dockerfile = DockerfileParser.parse(dockerfileText)
@@ -301,18 +304,48 @@ export function baseImageReferences(dockerfileText: string, buildArgs: readonly 
     }
   }
   const references = new Set<string>()
+  const froms = dockerfile.getFROMs()
+  // `COPY --from` and a mount's `from` may name any stage of the file, or its number
+  const allStages = new Set(froms.flatMap(from => from.getBuildStage()?.toLowerCase() ?? []))
+  const isStage = (name: string): boolean => allStages.has(name.toLowerCase()) || (/^[0-9]+$/.test(name) && Number(name) < froms.length)
   for (const platform of platforms.length > 0 ? platforms : [undefined]) {
     const values = platform ? { ...platformArgs(platform), ...globals } : globals
     const stages = new Set<string>()
-    for (const from of dockerfile.getFROMs()) {
-      const image = expandVariables(from.getImage() ?? '', values).trim()
-      if (image === '') throw new FingerprintError(`a FROM line names no image once its variables are expanded ("${from.getImage() ?? ''}")`)
-      const stage = from.getBuildStage()
-      if (image.toLowerCase() !== 'scratch' && !stages.has(image.toLowerCase())) references.add(image)
-      if (stage) stages.add(stage.toLowerCase())
+    for (const instruction of dockerfile.getInstructions()) {
+      const keyword = instruction.getKeyword()
+      if (keyword === 'FROM') {
+        const from = instruction as From
+        const image = expandVariables(from.getImage() ?? '', values).trim()
+        if (image === '') throw new FingerprintError(`a FROM line names no image once its variables are expanded ("${from.getImage() ?? ''}")`)
+        const stage = from.getBuildStage()
+        if (image.toLowerCase() !== 'scratch' && !stages.has(image.toLowerCase())) references.add(image)
+        if (stage) stages.add(stage.toLowerCase())
+        continue
+      }
+      for (const source of copiedImages(instruction)) {
+        const image = expandVariables(source, values).trim()
+        if (image !== '' && image.toLowerCase() !== 'scratch' && !isStage(image)) references.add(image)
+      }
     }
   }
   return [...references]
+}
+
+/** What a `COPY --from=` or each `RUN --mount=…,from=…` names (a stage or an image), unexpanded. */
+function copiedImages(instruction: Instruction): string[] {
+  const keyword = instruction.getKeyword()
+  if (keyword === 'COPY') {
+    const from = (instruction as Copy).getFromFlag()?.getValue()
+    return from ? [from] : []
+  }
+  if (keyword !== 'RUN') return []
+  return (instruction as Run)
+    .getFlags()
+    .filter(flag => flag.getName() === 'mount')
+    .flatMap(flag => {
+      const from = /(?:^|,)from=([^,]+)/.exec(flag.getValue() ?? '')?.[1]
+      return from ? [from.replace(/^["']|["']$/g, '')] : []
+    })
 }
 
 /**

@@ -1,6 +1,7 @@
 /**
  * Every input, parsed and validated once into one typed object. Nothing else reads inputs.
  */
+import * as core from '@actions/core'
 import * as path from 'node:path'
 import { readBuildOptions, type BuildOptions } from './build-options.js'
 import { readBuilderSettings, type BuilderSettings } from './builder.js'
@@ -85,13 +86,19 @@ export interface Settings {
   noCache: boolean
   /** Always pull base images (`--pull`). */
   pull: boolean
-  /** Build and publish even when the tag already holds this build's fingerprint. */
-  force: boolean
   /** `mode: check`: the update policy, the release sources, whether to rewrite the versions (see releases.ts). */
   check: CheckSettings
   /** Signing with cosign (`sign`, `sign-key`, `sign-key-password`, …; see sign.ts). */
   signing: SignSettings
+  /**
+   * `skip-unchanged`: whether a run whose build the published tag already holds is skipped. `auto` skips on
+   * automatic events and builds on `workflow_dispatch` and with `no-cache: true`; `force: true` (deprecated) is `false`.
+   */
+  skipUnchanged: SkipUnchangedMode
 }
+
+export type SkipUnchangedMode = 'auto' | 'true' | 'false'
+export const SKIP_UNCHANGED_MODES: readonly SkipUnchangedMode[] = ['auto', 'true', 'false']
 
 export interface BuildSecret {
   id: string
@@ -106,7 +113,7 @@ export interface BuildArg {
 /** Reads every input; `mask` is given every password as written, before anything parses it. */
 export function readSettings(read: InputReader, mask: (secret: string) => void = () => undefined): Settings {
   // first: every password is masked before anything else is read or parsed
-  const logins = readLogins(read, mask, () => readImages(read, false))
+  const logins = readLogins(read, mask, () => readImages(read, false, false))
   const signing = readSignSettings(read, mask)
   const context = read('context').trim() || '.'
   const file = read('file').trim() || path.join(context, 'Dockerfile')
@@ -139,7 +146,7 @@ export function readSettings(read: InputReader, mask: (secret: string) => void =
     cache: readCacheSettings(read, splitLines(read('cache-from')), splitLines(read('cache-to'))),
     noCache: readBoolean(read, 'no-cache', false),
     pull: readBoolean(read, 'pull', false),
-    force: readBoolean(read, 'force', false),
+    skipUnchanged: readSkipUnchanged(read),
     check: readCheckSettings(read),
     signing
   }
@@ -151,6 +158,15 @@ export function readSettings(read: InputReader, mask: (secret: string) => void =
     throw new InputError('no-cache', 'is true and "cache-from" is set: a build without cache reads none; drop one of them')
   }
   return settings
+}
+
+/** `skip-unchanged`, with the deprecated `force: true` read as `skip-unchanged: false` (and a warning). */
+function readSkipUnchanged(read: InputReader): SkipUnchangedMode {
+  const mode = readChoice(read, 'skip-unchanged', SKIP_UNCHANGED_MODES, 'auto')
+  if (!readBoolean(read, 'force', false)) return mode
+  if (mode === 'true') throw new InputError('force', 'is true and "skip-unchanged" is true: force is the old name of skip-unchanged: false; drop force')
+  core.warning('input "force" is deprecated and will be removed before v1: write skip-unchanged: false instead of force: true')
+  return 'false'
 }
 
 function readRetry(read: InputReader): RetryPolicy {
@@ -214,8 +230,20 @@ function readSecrets(read: InputReader): BuildSecret[] {
     })
 }
 
-function readImages(read: InputReader, required: boolean): string[] {
-  const images = unique(splitList(read('images')))
+/**
+ * The repositories, lowercased as docker/metadata-action does (`ghcr.io/${{ github.repository_owner }}/x` for an
+ * owner `MyOrg`), with a notice naming each one changed (`notify`: once per run). `required`: every mode but
+ * `check` publishes somewhere.
+ */
+function readImages(read: InputReader, required: boolean, notify = true): string[] {
+  const given = splitList(read('images'))
+  for (const image of notify ? given : []) {
+    const lower = image.toLowerCase()
+    if (lower !== image && !image.includes('@') && !image.slice(image.lastIndexOf('/') + 1).includes(':')) {
+      core.notice(`images: "${image}" is published as "${lower}": repository names are lowercase`)
+    }
+  }
+  const images = unique(given.map(image => (image.includes('@') || image.slice(image.lastIndexOf('/') + 1).includes(':') ? image : image.toLowerCase())))
   if (images.length === 0 && required) {
     throw new InputError('images', 'is empty: name at least one repository to publish to, e.g. ghcr.io/org/go-build')
   }

@@ -43,7 +43,7 @@ import { writeSummary, type LegsSummary } from './summary.js'
 import { executeMoves, planMoves, type MoveJournal, type MoveRecord } from './transaction.js'
 import { annotationArgs, buildTime, labelArgs, planTags, readGitHubContext, shouldPush, whyNotPushing, type TagPlan } from './tags.js'
 import { runVerifyCommand, verifyStagedIndex, type PlatformReport, type VerifiedIndex } from './verify.js'
-import { checkUnchanged, fingerprintOrWarn, fingerprintRequest, reportUnchanged } from './unchanged.js'
+import { checkUnchanged, fingerprintOrWarn, fingerprintRequest, reportUnchanged, skipUnchangedDecision } from './unchanged.js'
 import { resolveVersions, versionValues, withVersionBuildArgs, type Versions } from './versions.js'
 
 /** One run of the action: what every stage needs. */
@@ -154,8 +154,9 @@ export async function skipIfUnchanged(job: Job, tagged: Tagged, signer?: Signer)
   const { plan, fingerprint } = tagged
   const { docker, settings, phases, journal } = job
   if (!plan.push || !fingerprint) return false
-  if (settings.force) {
-    core.info('force: true: building and publishing whatever the registry holds')
+  const decision = skipUnchangedDecision(settings.skipUnchanged, settings.noCache, readGitHubContext().eventName)
+  if (!decision.compare) {
+    core.info(decision.reason ?? '')
     return false
   }
   const request = { repositories: settings.images, fingerprint, platforms: settings.platforms, plan, rebuild: settings.tagging.rebuild }
@@ -172,11 +173,17 @@ export async function skipIfUnchanged(job: Job, tagged: Tagged, signer?: Signer)
         return signAndVerify(docker, signer, targets, settings.retry, true)
       })
     : undefined
-  if (answer.extraTags.length > 0) {
+  if (answer.extraTags.length > 0 || Object.keys(answer.missingPlatformTags).length > 0) {
     const staged = { digest: answer.result.digest, repositories: settings.images }
+    const tags = { indexTags: answer.extraTags, platformTags: answer.missingPlatformTags, seen: {} }
     answer.result.moves = await phases.run(PUBLISH_PHASE, async () => {
-      const movePlan = await planMoves(docker, staged, { indexTags: answer.extraTags, platformTags: {}, seen: {} }, {}, settings.retry, journal)
-      return executeMoves(docker, movePlan, settings.retry, journal)
+      try {
+        const movePlan = await planMoves(docker, staged, tags, answer.result.platformDigests, settings.retry, journal)
+        return await executeMoves(docker, movePlan, settings.retry, journal)
+      } finally {
+        // the engine path pulls a platform's manifest to tag it: the post step removes those local names
+        if (journal.localNames.length > 0) saveJsonState(State.LocalImages, [...journal.localNames])
+      }
     })
   }
   await core.group('Report', async () => {

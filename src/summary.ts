@@ -156,7 +156,7 @@ export async function writeSummary(
   if (skipped) {
     summary.addRaw(`<p><strong>${escapeHtml(skipped)}</strong>: nothing was built or pushed. Index ${code(result.digest)} under:</p>`, true)
     summary.addList(result.references.map(code))
-    summary.addRaw('<p>Set <code>force: true</code> to build and publish anyway.</p>', true)
+    summary.addRaw('<p>Set <code>skip-unchanged: false</code> (or run the workflow by hand) to build and publish anyway.</p>', true)
   } else if (legs?.role === 'leg') {
     summary.addRaw(`<p>Pushed ${code(result.digest)} by digest (no tag users pull moved) and recorded it for the merge as:</p>`, true)
     summary.addList(legs.records.map(r => `${code(r.reference)} (${code(r.recordDigest)})`))

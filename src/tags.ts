@@ -2,14 +2,18 @@
  * The tag plan: which tags a run publishes, computed from the versions, the inputs, the GitHub event and what
  * the registry already holds. The publisher consumes the {@link TagPlan}; nothing here pushes.
  *
- * - The main tag is `tag-prefix` + `tag-template` (default `{go}-llvm{llvm}-k8s{k8s}`) + `tag-suffix`.
+ * - The main tag is `tag-prefix` + `tag-template` + `tag-suffix`. Without a `tag-template`, it is
+ *   `{go}-llvm{llvm}-k8s{k8s}` where the image carries those versions, and otherwise (a Go program) the release's
+ *   tag on a release or a tag push and `sha-<7 hex>` on any other run, with a notice saying why.
  * - `rebuild` decides what happens when the main tag already exists: `suffix` publishes the next free
  *   `TAG-1`, `TAG-2`, … (in every repository), `overwrite` moves `TAG`, `fail` stops. Only the main tag is
  *   checked; the release tag, `latest` and extra `tags` always move.
  * - Per-platform tags are the main tag plus `-<arch>` (`-arm-v7` for variants), on unless `platform-tags: false`.
- * - A published `release` adds the release's tag name (made fit for a tag); `latest: true` adds `latest` on a
- *   push to the default branch (`always`: on every pushing run).
- * - `push: auto` pushes only on events known to be trusted for publishing ({@link PUBLISHING_EVENTS}).
+ * - A published `release` adds the release's tag name (made fit for a tag). `latest: true` adds `latest` on the
+ *   runs `push: auto` publishes from (on the default branch), never for a prerelease and never backwards: when
+ *   `latest` already holds newer versions (go1.25 while this is a go1.24 patch), it stays ({@link latestDecision}).
+ *   `always`: on every pushing run that is not a prerelease. A `latest` asked for and not applied is logged.
+ * - `push: auto` pushes only on the events and refs trusted for publishing ({@link publishingEvent}).
  */
 import * as core from '@actions/core'
 import { readFileSync } from 'node:fs'
@@ -20,7 +24,7 @@ import { currentDigest, inspectIfExists, inspectIndex, platformDigests, type Reg
 import type { RetryPolicy } from './retry.js'
 import { InputError, readChoice, splitList, type InputReader } from './input.js'
 import { validateTag } from './reference.js'
-import { VERSION_INPUTS, versionValues, type Versions } from './versions.js'
+import { compareVersions, VERSION_INPUTS, versionValues, type Versions } from './versions.js'
 
 export interface TagPlan {
   /** The main tag after rebuild handling, e.g. `1.25.4-llvm18.1.8-k8s1.34.1` or `1.25.4-llvm18.1.8-k8s1.34.1-1`. */
@@ -64,8 +68,10 @@ export type LatestMode = 'true' | 'false' | 'always'
 export const DEFAULT_TAG_TEMPLATE = '{go}-llvm{llvm}-k8s{k8s}'
 
 export interface TagSettings {
-  /** `tag-template`. */
+  /** `tag-template` ({@link DEFAULT_TAG_TEMPLATE} when not given). */
   template: string
+  /** Whether the user wrote a `tag-template`: without one, an image without toolchain versions gets a first-run tag. */
+  templateGiven?: boolean
   /** `tags`: extra tags, templates too. */
   extraTags: string[]
   /** `tag-prefix` / `tag-suffix`, around every tag but `latest`. */
@@ -85,6 +91,7 @@ export interface TagSettings {
 export function readTagSettings(read: InputReader): TagSettings {
   return {
     template: read('tag-template').trim() || DEFAULT_TAG_TEMPLATE,
+    templateGiven: read('tag-template').trim() !== '',
     extraTags: [...new Set(splitList(read('tags')))],
     prefix: read('tag-prefix').trim(),
     suffix: read('tag-suffix').trim(),
@@ -172,6 +179,8 @@ export interface GitHubContext {
   defaultBranch?: string
   /** From the event payload's `release.tag_name` on a `release` event whose action is `published`. */
   releaseTag?: string
+  /** The release payload's `release.prerelease`: such a release never moves `latest`. */
+  prerelease?: boolean
 }
 
 /** The context the runner provides in the environment and the event payload file. */
@@ -179,7 +188,7 @@ export function readGitHubContext(env: NodeJS.ProcessEnv = process.env): GitHubC
   const payload = readEventPayload(env.GITHUB_EVENT_PATH)
   const eventName = env.GITHUB_EVENT_NAME ?? ''
   const repository = payload.repository as { default_branch?: unknown } | undefined
-  const release = payload.release as { tag_name?: unknown } | undefined
+  const release = payload.release as { tag_name?: unknown; prerelease?: unknown } | undefined
   const context: GitHubContext = {
     eventName,
     ref: env.GITHUB_REF ?? '',
@@ -193,6 +202,7 @@ export function readGitHubContext(env: NodeJS.ProcessEnv = process.env): GitHubC
     }
     context.releaseTag = release.tag_name
   }
+  if (eventName === 'release' && release?.prerelease === true) context.prerelease = true
   return context
 }
 
@@ -212,30 +222,59 @@ function readEventPayload(file: string | undefined): Record<string, unknown> {
   }
 }
 
-/**
- * The events known to be trusted for publishing: `push: auto` pushes on these only. Any other event (a pull
- * request, an issue comment, a workflow_run of untrusted code, an event added later) builds without pushing.
- */
-export const PUBLISHING_EVENTS: readonly string[] = [
-  'push',
-  'release',
-  'workflow_dispatch',
-  'schedule',
-  'workflow_call',
-  'merge_group',
-  'repository_dispatch'
-]
+/** Events that publish wherever they run from (a release, or what someone with write access started). */
+export const PUBLISHING_EVENTS: readonly string[] = ['release', 'workflow_dispatch', 'schedule', 'repository_dispatch']
 
-/** Whether the run pushes: `push: auto` pushes only on {@link PUBLISHING_EVENTS}. */
+/**
+ * Whether `push: auto` publishes from this event, and why (for the log): a release, a tag push, a push to the
+ * default branch, a dispatch and a schedule do; a push to any other branch (unreviewed work), `merge_group` (a
+ * commit that may never land), a pull request and any other event build without pushing.
+ */
+export function publishingEvent(github: GitHubContext): { publishes: boolean; reason: string } {
+  const event = github.eventName || 'unknown'
+  if (PUBLISHING_EVENTS.includes(github.eventName)) return { publishes: true, reason: `event "${event}" publishes` }
+  if (github.eventName === 'push') {
+    if (github.ref.startsWith('refs/tags/')) return { publishes: true, reason: `a push of tag ${github.ref.slice('refs/tags/'.length)} publishes` }
+    const branch = github.ref.startsWith('refs/heads/') ? github.ref.slice('refs/heads/'.length) : github.ref
+    if (github.defaultBranch === undefined) {
+      return { publishes: false, reason: `a push to "${branch || 'unknown'}", and the event payload does not name the default branch, so it is not known to be the default branch` }
+    }
+    if (branch === github.defaultBranch) return { publishes: true, reason: `a push to the default branch ${branch} publishes` }
+    return { publishes: false, reason: `a push to branch "${branch}", not the default branch "${github.defaultBranch}", is work not yet reviewed` }
+  }
+  if (github.eventName === 'merge_group') return { publishes: false, reason: 'a merge_group run builds a commit that may never land' }
+  return { publishes: false, reason: `event "${event}" is not one trusted for publishing (a pull request's code, a comment, …)` }
+}
+
+/** Whether the run pushes: `push: auto` pushes only where {@link publishingEvent} says so. */
 export function shouldPush(mode: PushMode, github: GitHubContext): boolean {
   if (mode !== 'auto') return mode === 'true'
-  return PUBLISHING_EVENTS.includes(github.eventName)
+  return publishingEvent(github).publishes
 }
 
 /** Why a run does not push, for the log. */
 export function whyNotPushing(mode: PushMode, github: GitHubContext): string {
   if (mode === 'false') return 'push is false'
-  return `push is auto and event "${github.eventName || 'unknown'}" is not one known to be trusted for publishing (${PUBLISHING_EVENTS.join(', ')}); set push: true to publish from it`
+  return `push is auto and ${publishingEvent(github).reason}; auto publishes on a release, a tag push, a push to the default branch, workflow_dispatch, schedule and repository_dispatch (set push: true to publish from this event)`
+}
+
+/**
+ * Whether `latest` is asked for and may move on this run (before comparing with what `latest` holds): `true` on
+ * the runs `push: auto` publishes from, a dispatch only from the default branch; `always` on every pushing run;
+ * never for a prerelease. `reason` says why not, for the log.
+ */
+export function latestDecision(mode: LatestMode, push: boolean, github: GitHubContext): { apply: boolean; reason?: string } {
+  if (mode === 'false') return { apply: false }
+  if (!push) return { apply: false, reason: 'this run does not push' }
+  if (github.prerelease) return { apply: false, reason: `${github.releaseTag ? `release ${github.releaseTag}` : 'the release'} is a prerelease` }
+  if (mode === 'always') return { apply: true }
+  const event = publishingEvent(github)
+  if (!event.publishes) return { apply: false, reason: `${event.reason} (latest: always moves it from any pushing run)` }
+  const branch = github.ref.startsWith('refs/heads/') ? github.ref.slice('refs/heads/'.length) : undefined
+  if (github.eventName !== 'push' && branch !== undefined && github.defaultBranch !== undefined && branch !== github.defaultBranch) {
+    return { apply: false, reason: `this ${github.eventName} run is on branch "${branch}", not the default branch "${github.defaultBranch}"` }
+  }
+  return { apply: true }
 }
 
 /**
@@ -278,6 +317,81 @@ export interface PlanSettings {
   decidedTag?: string
 }
 
+/**
+ * The main tag of a run without `tag-template` whose image does not carry every version the default template
+ * names (a Go program): the release's tag on a release, the git tag on a tag push, `sha-<7 hex>` otherwise, with
+ * the notice that says why. Undefined where the versioned default applies (or the user wrote a template).
+ */
+export function firstRunTag(t: TagSettings, versions: Versions, github: GitHubContext): { tag: string; why: string } | undefined {
+  if (t.templateGiven !== false) return undefined
+  const values = versionValues(versions)
+  const missing = parseTemplate(t.template, 'tag-template').flatMap(p => ('placeholder' in p && values[p.placeholder] === undefined ? [p.placeholder] : []))
+  if (missing.length === 0) return undefined
+  const found = Object.entries(values).map(([name, value]) => `${name} ${value}`)
+  const lacks = `the image carries no ${missing.map(m => `{${m}}`).join(', ')} version${found.length ? ` (only ${found.join(', ')})` : ''}, so the versioned tag ${t.template} does not apply`
+  const gitTag = github.releaseTag ?? (github.eventName === 'push' && github.ref.startsWith('refs/tags/') ? github.ref.slice('refs/tags/'.length) : undefined)
+  const hint = 'set tag-template to name the image otherwise (e.g. "{go}" from the versions, or a fixed name)'
+  if (gitTag !== undefined) {
+    const tag = sanitizeTag(gitTag)
+    if (tag === '') throw new Error(`the git tag "${gitTag}" has nothing a container tag can hold: set tag-template`)
+    return { tag, why: `${lacks}: the main tag is ${github.releaseTag !== undefined ? 'the release' : 'the pushed'} tag ${tag}; ${hint}` }
+  }
+  if (!/^[0-9a-f]{7,}$/i.test(github.sha)) {
+    throw new InputError('tag-template', `${lacks}, and GITHUB_SHA ("${github.sha}") holds no commit to name the image after: set tag-template`)
+  }
+  const tag = `sha-${github.sha.slice(0, 7).toLowerCase()}`
+  return { tag, why: `${lacks}: the main tag is the commit's ${tag} (a release or a tag push is tagged with its git tag); ${hint}` }
+}
+
+/**
+ * Why `latest` must not move to this build, or undefined when it may: it would go backwards when the index
+ * `latest` holds now carries newer versions (a go1.24 patch after go1.25 is out), compared name by name in the
+ * order of the version names; without versions on both, their main tags are compared where both read as
+ * versions (`v1.2.3`). Anything not comparable (`sha-…` tags, no `latest` yet) lets it move.
+ */
+export async function latestGoesBack(
+  docker: Docker,
+  images: readonly string[],
+  versions: Versions,
+  mainTag: string,
+  prefix: string,
+  retry?: RetryPolicy
+): Promise<string | undefined> {
+  for (const image of images) {
+    const manifest = await inspectIfExists(docker, `${image}:latest`, retry)
+    if (manifest === undefined) continue
+    let annotations: Record<string, unknown>
+    try {
+      annotations = ((JSON.parse(manifest) as { annotations?: Record<string, unknown> }).annotations ?? {}) as Record<string, unknown>
+    } catch {
+      return undefined
+    }
+    const ours = versionValues(versions)
+    let compared = false
+    for (const name of Object.keys(versions.args)) {
+      const theirs = annotations[`io.go-build.${LABEL_NAMES[name] ?? name}.version`]
+      const mine = ours[name]
+      if (typeof theirs !== 'string' || mine === undefined) continue
+      const order = compareVersions(mine, theirs)
+      if (order < 0) return `${image}:latest holds ${name} ${theirs}, newer than this build's ${mine}: latest never moves backwards`
+      if (order > 0) return undefined
+      compared = true
+    }
+    // the same versions: a rebuild, which latest follows
+    if (compared) return undefined
+    const theirTag = annotations['org.opencontainers.image.version']
+    if (typeof theirTag !== 'string') return undefined
+    // `mainTag` is before any rebuild suffix: latest on `v1.2.3-1` is a rebuild of the same `v1.2.3`
+    if (theirTag === mainTag || (theirTag.startsWith(`${mainTag}-`) && /^[0-9]+$/.test(theirTag.slice(mainTag.length + 1)))) return undefined
+    const strip = (tag: string): string => (prefix !== '' && tag.startsWith(prefix) ? tag.slice(prefix.length) : tag)
+    if (/^v?[0-9]/.test(strip(theirTag)) && /^v?[0-9]/.test(strip(mainTag)) && compareVersions(strip(mainTag), strip(theirTag)) < 0) {
+      return `${image}:latest holds ${theirTag}, newer than this build's ${mainTag}: latest never moves backwards`
+    }
+    return undefined
+  }
+  return undefined
+}
+
 /** How far `rebuild: suffix` counts before giving up. */
 export const MAX_REBUILDS = 99
 
@@ -307,7 +421,9 @@ export async function planTags(
   }
   const wrap = (tag: string): string => `${t.prefix}${tag}${t.suffix}`
 
-  const base = checkTag(wrap(renderTemplate(t.template, 'tag-template', versions)), 'tag-template', 'the main tag')
+  const firstRun = firstRunTag(t, versions, github)
+  if (firstRun) core.notice(firstRun.why)
+  const base = checkTag(wrap(firstRun?.tag ?? renderTemplate(t.template, 'tag-template', versions)), 'tag-template', 'the main tag')
   const extra = t.extraTags.map(template => checkTag(wrap(renderTemplate(template, 'tags', versions)), 'tags', 'the tag'))
   const push = shouldPush(t.push, github)
 
@@ -317,9 +433,14 @@ export async function planTags(
     if (sanitized === '') throw new Error(`the release tag "${github.releaseTag}" has nothing a container tag can hold`)
     indexExtras.push(checkTag(wrap(sanitized).slice(0, 128), 'tag-prefix', 'the release tag'))
   }
-  const onDefaultBranch =
-    github.eventName === 'push' && github.defaultBranch !== undefined && github.ref === `refs/heads/${github.defaultBranch}`
-  if (t.latest === 'always' || (t.latest === 'true' && onDefaultBranch)) indexExtras.push('latest')
+  const latest = latestDecision(t.latest, push, github)
+  const backwards = latest.apply ? await latestGoesBack(docker, settings.images, versions, base, t.prefix, settings.retry) : undefined
+  if (latest.apply && backwards === undefined) indexExtras.push('latest')
+  else if (t.latest !== 'false') {
+    const reason = backwards ?? latest.reason ?? ''
+    if (push) core.notice(`latest: ${t.latest} asked for, but latest does not move: ${reason}`)
+    else core.info(`latest: ${t.latest} asked for, but latest does not move: ${reason}`)
+  }
 
   let tag = base
   let previous: PublishedTag | undefined

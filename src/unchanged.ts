@@ -4,7 +4,13 @@
  * The tag to compare with is the newest of this run's series (`TAG`, or the highest `TAG-n` with `rebuild:
  * suffix`), as tags.ts read it from the registry. The run is unchanged when that index carries this run's
  * fingerprint (fingerprint.ts), lists exactly the requested platforms, and every repository serves the same index
- * under the tag. Then every output comes from the registry; `force: true` always builds.
+ * under the tag. Then every output comes from the registry. Per-platform tags (`TAG-amd64`, …) the plan names but
+ * the registry lacks (platform tags just turned on, or a restore that lost one) are completed by the skipped run,
+ * pointed at the published index's manifests, so the outputs never name a tag that does not exist.
+ *
+ * Whether to compare at all is `skip-unchanged` ({@link skipUnchangedDecision}): `auto` skips on automatic events
+ * and always builds on `workflow_dispatch` (someone asked for a rebuild: `rebuild: suffix` publishes `TAG-1`) and
+ * with `no-cache: true`.
  */
 import * as core from '@actions/core'
 import { fingerprintedOptions } from './build-options.js'
@@ -13,9 +19,9 @@ import { errorMessage } from './errors.js'
 import { fingerprintBuild, readFingerprint, type Fingerprint, type FingerprintRequest } from './fingerprint.js'
 import type { Platform } from './platform.js'
 import type { PublishResult } from './publish.js'
-import { inspectIfExists, isAttestation, parseIndex, platformDigests, sha256Digest, type ImageIndex } from './registry.js'
+import { currentDigest, inspectIfExists, isAttestation, parseIndex, platformDigests, sha256Digest, type ImageIndex } from './registry.js'
 import type { RetryPolicy } from './retry.js'
-import type { BuildArg, Settings } from './settings.js'
+import type { BuildArg, Settings, SkipUnchangedMode } from './settings.js'
 import type { PublishedTag, RebuildMode, TagPlan } from './tags.js'
 import { checkIndexPlatforms, describeIndexCheck, predicateTypes, type AttestationReport } from './verify.js'
 
@@ -37,6 +43,8 @@ export type UnchangedAnswer =
       tag: string
       /** The plan's further index tags (release tag, `latest`, `tags`), still to point at the published index. */
       extraTags: string[]
+      /** Per-platform tags (platform → `TAG-arm64`) some repository lacks or holds elsewhere: the run completes them. */
+      missingPlatformTags: Record<string, string>
       result: PublishResult
     }
   | { unchanged: false; reason: string }
@@ -93,7 +101,47 @@ async function compareWithPublished(docker: Docker, request: UnchangedRequest, r
     return { unchanged: false, reason: `${differing.repository}:${published.tag} is not the index ${published.reference} serves (${digest})` }
   }
   const extraTags = request.plan.indexTags.filter(t => t !== request.plan.tag)
-  return { unchanged: true, tag: published.tag, extraTags, result: publishedResult(request, published, extraTags, index, digest, attestations) }
+  const result = publishedResult(request, published, extraTags, index, digest, attestations)
+  const missingPlatformTags = await missingPlatformTagsOf(docker, request.repositories, platformTagsOf(request.plan, published.tag), result.platformDigests, retry)
+  return { unchanged: true, tag: published.tag, extraTags, missingPlatformTags, result }
+}
+
+/** The plan's per-platform tags renamed to the published tag's series (`TAG-1-arm64` → `TAG-arm64`). */
+function platformTagsOf(plan: TagPlan, publishedTag: string): Record<string, string> {
+  const rename = (tag: string): string => (tag.startsWith(plan.tag) ? `${publishedTag}${tag.slice(plan.tag.length)}` : tag)
+  return Object.fromEntries(Object.entries(plan.platformTags).map(([platform, tag]) => [platform, rename(tag)]))
+}
+
+/** The per-platform tags that some repository does not serve as the manifest the index lists for that platform. */
+async function missingPlatformTagsOf(
+  docker: Docker,
+  repositories: readonly string[],
+  platformTags: Record<string, string>,
+  digests: Record<string, string>,
+  retry: RetryPolicy
+): Promise<Record<string, string>> {
+  const checks = await Promise.all(
+    Object.entries(platformTags).map(async ([platform, tag]) => {
+      const served = await Promise.all(repositories.map(r => currentDigest(docker, `${r}:${tag}`, retry)))
+      return served.every(digest => digest !== '' && digest === digests[platform]) ? undefined : ([platform, tag] as const)
+    })
+  )
+  return Object.fromEntries(checks.filter((c): c is readonly [string, string] => c !== undefined))
+}
+
+/**
+ * Whether this run compares with the published tag at all (`skip-unchanged`), and why not when it does not:
+ * `auto` compares on automatic events, not on `workflow_dispatch` (a rebuild asked for by hand) nor with
+ * `no-cache: true`; `true` always compares; `false` never.
+ */
+export function skipUnchangedDecision(mode: SkipUnchangedMode, noCache: boolean, eventName: string): { compare: boolean; reason?: string } {
+  if (mode === 'false') return { compare: false, reason: 'skip-unchanged: false: building and publishing whatever the registry holds' }
+  if (mode === 'true') return { compare: true }
+  if (noCache) return { compare: false, reason: 'no-cache: true asks for a fresh build: building even if unchanged (skip-unchanged: true skips it)' }
+  if (eventName === 'workflow_dispatch') {
+    return { compare: false, reason: 'a workflow_dispatch run is a rebuild asked for by hand: building even if unchanged (skip-unchanged: true skips it)' }
+  }
+  return { compare: true }
 }
 
 /** The attestation manifests of an index, read concurrently: the `attestations` output. */
@@ -117,10 +165,8 @@ function publishedResult(
   digest: string,
   attestations: AttestationReport[]
 ): PublishResult {
-  const { plan } = request
-  const rename = (tag: string): string => (tag.startsWith(plan.tag) ? `${published.tag}${tag.slice(plan.tag.length)}` : tag)
   const indexTags = [published.tag, ...extraTags]
-  const platformTags = Object.fromEntries(Object.entries(plan.platformTags).map(([platform, tag]) => [platform, rename(tag)]))
+  const platformTags = platformTagsOf(request.plan, published.tag)
   const references = [
     ...request.repositories.flatMap(r => indexTags.map(t => `${r}:${t}`)),
     ...Object.values(platformTags).flatMap(tag => request.repositories.map(r => `${r}:${tag}`))
@@ -141,7 +187,11 @@ function publishedResult(
 
 /** Logs why the run builds (or that it does not). */
 export function reportUnchanged(answer: UnchangedAnswer): void {
-  if (answer.unchanged) core.info(`skipped: unchanged: ${answer.tag} already holds this build's fingerprint and every platform`)
+  if (answer.unchanged) {
+    core.info(`skipped: unchanged: ${answer.tag} already holds this build's fingerprint and every platform`)
+    const missing = Object.values(answer.missingPlatformTags)
+    if (missing.length > 0) core.info(`the per-platform tag(s) ${missing.join(', ')} are missing or point elsewhere: this run completes them from the published index`)
+  }
   else core.info(`building: ${answer.reason}`)
 }
 

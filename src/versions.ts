@@ -194,6 +194,30 @@ function fileKeys(name: string): string[] {
   return keys.flatMap(key => [`${key}.version`, key])
 }
 
+/**
+ * Orders two versions (`1.24.10` < `1.25.4`, `v1.2.3` = `1.2.3`, `1.25rc1` < `1.25.0` < `1.25.0-1`): runs of digits
+ * compare as numbers, other runs as text, a number after text; where one runs out, a following word is a
+ * prerelease (smaller) and a following number a later release (greater).
+ */
+export function compareVersions(a: string, b: string): number {
+  const tokens = (v: string): string[] => v.replace(/^v(?=[0-9])/, '').match(/[0-9]+|[A-Za-z]+/g) ?? []
+  const x = tokens(a)
+  const y = tokens(b)
+  const numeric = (t: string): boolean => /^[0-9]/.test(t)
+  for (let i = 0; i < Math.max(x.length, y.length); i++) {
+    const p = x[i]
+    const q = y[i]
+    if (p === undefined) return numeric(q!) ? -1 : 1
+    if (q === undefined) return numeric(p) ? 1 : -1
+    if (numeric(p) && numeric(q)) {
+      const d = Number(p) - Number(q)
+      if (d !== 0) return Math.sign(d)
+    } else if (numeric(p) !== numeric(q)) return numeric(p) ? 1 : -1
+    else if (p !== q) return p < q ? -1 : 1
+  }
+  return 0
+}
+
 /** Version name → value: what the `versions` output reports. */
 export function versionValues(versions: Versions): Record<string, string> {
   return Object.fromEntries(Object.entries(versions.resolved).map(([name, v]) => [name, v.value]))

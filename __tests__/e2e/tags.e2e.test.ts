@@ -4,7 +4,9 @@
  * registry. Everything is checked from the registry's side (and by running the image).
  *
  * Per-platform tags (`TAG-amd64`, …) follow the main tag, rebuild suffix included (`TAG-1-amd64`), and each
- * points at its platform's manifest in the index.
+ * points at its platform's manifest in the index. `latest` follows the newest versions, never back to an older
+ * line. A Go program (examples/hello, no versions) with default inputs is tagged with its release; a push to a
+ * work branch publishes nothing and says why.
  */
 import { beforeAll, describe, expect, it } from '@jest/globals'
 import { mkdtemp, writeFile } from 'node:fs/promises'
@@ -14,7 +16,10 @@ import { repoRoot, type ActionRun } from '../../scripts/run-action.mjs'
 import {
   AUTH_REGISTRY,
   BASE_IMAGE,
+  copyOnlyContext,
   FOUR_PLATFORMS,
+  GO_IMAGE,
+  HELLO_CONTEXT,
   docker,
   expectSucceeded,
   freshRepository,
@@ -79,18 +84,24 @@ describeEachPath('tags', builderPath => {
     const runs: ActionRun[] = []
     const digests: Array<string | null> = []
 
+    const OLDER = '1.24.11-llvm18.1.8-k8s1.34.1'
+    let older: ActionRun
+
     beforeAll(async () => {
+      const inputs = { images: repository, 'build-args': BUILD_ARGS, rebuild: 'suffix', latest: 'true' }
       for (let i = 0; i < 3; i++) {
-        // force: the same build again is skipped as unchanged otherwise (unchanged.e2e.test.ts)
-        runs.push(await runOnPath(builderPath, { cwd: EXAMPLE, inputs: { images: repository, 'build-args': BUILD_ARGS, rebuild: 'suffix', force: 'true' } }))
+        // skip-unchanged: false: the same build again is skipped as unchanged otherwise (unchanged.e2e.test.ts)
+        runs.push(await runOnPath(builderPath, { cwd: EXAMPLE, inputs: { ...inputs, 'skip-unchanged': 'false' } }))
         digests.push((await registryManifest(`${repository}:${TAG}`)).digest)
       }
-    }, 15 * MINUTES)
+      // a patch release of the older go1.24 line, after go1.25 is published: latest stays on go1.25
+      older = await runOnPath(builderPath, { cwd: EXAMPLE, inputs: { ...inputs, 'go-version': '1.24.11' } })
+    }, 20 * MINUTES)
 
     it('the first run publishes TAG from versions.yaml and reports tag, tags and versions', async () => {
       expectSucceeded(runs[0]!)
       expect(runs[0]!.outputs.tag).toBe(TAG)
-      expect(runs[0]!.outputs.tags).toBe(published(repository, TAG))
+      expect(runs[0]!.outputs.tags).toBe(published(repository, TAG, 'latest'))
       expect(JSON.parse(runs[0]!.outputs.versions ?? '')).toEqual(VERSIONS)
       const { digest, index } = await indexOf(`${repository}:${TAG}`)
       expect(runs[0]!.outputs.digest).toBe(digest)
@@ -138,7 +149,7 @@ describeEachPath('tags', builderPath => {
     it('the second run publishes TAG-1 and leaves TAG untouched', async () => {
       expectSucceeded(runs[1]!)
       expect(runs[1]!.outputs.tag).toBe(`${TAG}-1`)
-      expect(runs[1]!.outputs.tags).toBe(published(repository, `${TAG}-1`))
+      expect(runs[1]!.outputs.tags).toBe(published(repository, `${TAG}-1`, 'latest'))
       expect(runs[1]!.main.log).toContain(`${repository}:${TAG} exists; this rebuild publishes ${TAG}-1`)
       const rebuilt = await indexOf(`${repository}:${TAG}-1`)
       expect(runs[1]!.outputs.digest).toBe(rebuilt.digest)
@@ -154,9 +165,85 @@ describeEachPath('tags', builderPath => {
       expect(digests[2]).toBe(digests[0])
       expect((await indexOf(`${repository}:${TAG}-1`)).digest).toBe(runs[1]!.outputs.digest)
     })
+
+    it('latest follows rebuilds of the same versions, and never moves back to an older line\'s patch release', async () => {
+      expectSucceeded(older)
+      expect(older.outputs.tag).toBe(OLDER)
+      expect(older.outputs.tags).toBe(published(repository, OLDER))
+      expect(older.main.log).toContain(
+        `::notice::latest: true asked for, but latest does not move: ${repository}:latest holds go 1.25.4, newer than this build's 1.24.11: latest never moves backwards`
+      )
+      expect((await indexOf(`${repository}:${OLDER}`)).digest).toBe(older.outputs.digest)
+      expect((await indexOf(`${repository}:latest`)).digest).toBe(runs[2]!.outputs.digest)
+    })
   })
 
   describe('events', () => {
+    const HELLO_ARGS = `GO_IMAGE=${GO_IMAGE}\nBASE_IMAGE=${BASE_IMAGE}`
+    async function eventFile(payload: unknown): Promise<string> {
+      const file = path.join(await mkdtemp(path.join(tmpdir(), 'go-build-action-event-')), 'event.json')
+      await writeFile(file, JSON.stringify(payload))
+      return file
+    }
+    const release = async (tag: string): Promise<Record<string, string>> => ({
+      GITHUB_EVENT_NAME: 'release',
+      GITHUB_REF: `refs/tags/${tag}`,
+      GITHUB_EVENT_PATH: await eventFile({ action: 'published', release: { tag_name: tag, prerelease: false }, repository: { default_branch: 'main' } })
+    })
+
+    it('a Go program with default inputs: a release publishes its tag (owner in capitals lowercased), latest stays on the newer release', async () => {
+      const repository = freshRepository('hello-release')
+      // as `ghcr.io/${{ github.repository_owner }}/hello` gives it for an owner MyOrg
+      const written = repository.replace('/e2e/', '/E2E/')
+      expect(written).not.toBe(repository)
+      const first = await runOnPath(builderPath, {
+        cwd: HELLO_CONTEXT,
+        inputs: { images: written, 'build-args': HELLO_ARGS, latest: 'true' },
+        env: await release('v1.3.0')
+      })
+      expectSucceeded(first)
+      expect(first.main.log).toContain(`::notice::images: "${written}" is published as "${repository}"`)
+      expect(first.main.log).toMatch(/::notice::the image carries no \{go\}, \{llvm\}, \{k8s\} version, .*: the main tag is the release tag v1\.3\.0/)
+      expect(first.outputs.tag).toBe('v1.3.0')
+      expect(first.outputs.tags).toBe(published(repository, 'v1.3.0', 'latest'))
+      expect((await indexOf(`${repository}:v1.3.0`)).digest).toBe(first.outputs.digest)
+      expect((await indexOf(`${repository}:latest`)).digest).toBe(first.outputs.digest)
+      await expectPlatformTags(repository, 'v1.3.0')
+
+      // a patch release of the older 1.2 line: published under its tag, latest stays on v1.3.0 (what latest holds
+      // decides, not what is built: a context without a compile keeps this run short)
+      const patch = await runOnPath(builderPath, {
+        cwd: await copyOnlyContext(),
+        inputs: { images: written, latest: 'true', platforms: 'linux/amd64,linux/arm64' },
+        env: await release('v1.2.9')
+      })
+      expectSucceeded(patch)
+      expect(patch.outputs.tag).toBe('v1.2.9')
+      expect(patch.main.log).toContain(`latest does not move: ${repository}:latest holds v1.3.0, newer than this build's v1.2.9`)
+      expect((await indexOf(`${repository}:v1.2.9`)).digest).toBe(patch.outputs.digest)
+      expect((await indexOf(`${repository}:latest`)).digest).toBe(first.outputs.digest)
+    }, 15 * MINUTES)
+
+    it('a push to a work branch builds every platform, publishes nothing and says why', async () => {
+      const repository = freshRepository('work-branch')
+      const run = await runOnPath(builderPath, {
+        cwd: EXAMPLE,
+        inputs: { images: repository, 'build-args': BUILD_ARGS },
+        env: {
+          GITHUB_EVENT_NAME: 'push',
+          GITHUB_REF: 'refs/heads/bump-go',
+          GITHUB_SHA: 'c0ffee0123456789abcdef0123456789abcdef01',
+          GITHUB_EVENT_PATH: await eventFile({ ref: 'refs/heads/bump-go', repository: { default_branch: 'main' } })
+        }
+      })
+      expectSucceeded(run)
+      expect(run.outputs.tag).toBe(TAG)
+      expect(run.main.log).toContain('a push to branch "bump-go", not the default branch "main", is work not yet reviewed')
+      for (const platform of FOUR_PLATFORMS) expect(run.main.log).toContain(platform)
+      const tags = await httpGet(`http://127.0.0.1:5000/v2/${repository.replace(/^[^/]+\//, '')}/tags/list`)
+      expect(tags.status).toBe(404)
+    }, 10 * MINUTES)
+
     it('a published release v1.2.3 also tags v1.2.3, pointing at the same index', async () => {
       const repository = freshRepository('go-build-release')
       const dir = await mkdtemp(path.join(tmpdir(), 'go-build-action-event-'))
@@ -207,7 +294,8 @@ describeEachPath('tags', builderPath => {
       [
         'a template placeholder found nowhere',
         { 'versions.yaml': 'go: 1.25.4\nllvm: 18.1.8\n' },
-        {},
+        // written out: without a tag-template, an image lacking a version gets the first-run tag
+        { 'tag-template': '{go}-llvm{llvm}-k8s{k8s}' },
         /^::error::input "tag-template": "\{go\}-llvm\{llvm\}-k8s\{k8s\}": \{k8s\} has no value; looked in input "k8s-version", .*versions\.yaml \(kubernetes\.version or kubernetes or k8s\.version or k8s\), the default of ARG K8S_VERSION in .*Dockerfile/
       ]
     ])('%s', async (_name, files, inputs, message) => {

@@ -1,7 +1,9 @@
 /**
- * Skip unchanged, end to end on both runner paths: a rerun with nothing changed builds and pushes nothing and
- * reports what the registry holds; a change only `.dockerignore` hides is no change; `force: true` builds; a base
- * image that now resolves to another digest means a rebuild. Checked from the registry's side.
+ * Skip unchanged, end to end on both runner paths: a rerun with nothing changed (a schedule: an automatic event)
+ * builds and pushes nothing and reports what the registry holds; a change only `.dockerignore` hides is no change;
+ * a workflow_dispatch run rebuilds unchanged content as `TAG-1` (`skip-unchanged: auto`); a skipped run whose
+ * `TAG-ARCH` are missing (platform tags turned on) completes them; a base image that now resolves to another
+ * digest means a rebuild. Checked from the registry's side.
  */
 import { beforeAll, expect, it } from '@jest/globals'
 import { mkdtemp, writeFile } from 'node:fs/promises'
@@ -31,8 +33,9 @@ describeEachPath('skip unchanged', builderPath => {
   const repository = freshRepository(`unchanged-${builderPath.name}`)
   const base = `${freshRepository(`unchanged-base-${builderPath.name}`)}:1`
   let context: string
-  const publish = (inputs: Record<string, string> = {}): Promise<ActionRun> =>
-    runOnPath(builderPath, { cwd: context, inputs: { images: repository, 'tag-template': 'v1', ...inputs } })
+  // a schedule: an automatic event, on which skip-unchanged: auto skips
+  const publish = (inputs: Record<string, string> = {}, event = 'schedule'): Promise<ActionRun> =>
+    runOnPath(builderPath, { cwd: context, inputs: { images: repository, 'tag-template': 'v1', ...inputs }, env: { GITHUB_EVENT_NAME: event } })
   let first: ActionRun
 
   beforeAll(async () => {
@@ -64,12 +67,37 @@ describeEachPath('skip unchanged', builderPath => {
     }
   }, 5 * MINUTES)
 
-  it('builds with force: true', async () => {
-    const forced = await publish({ force: 'true' })
-    expectSucceeded(forced)
-    expect(forced.main.log).toContain('force: true: building')
-    expect(forced.outputs.tag).toBe('v1-1')
-  }, 5 * MINUTES)
+  it('rebuilds unchanged content on workflow_dispatch as TAG-1; a later skipped run completes the TAG-ARCH it lacks', async () => {
+    // by hand, and without per-platform tags: v1-1 is published alone
+    const dispatched = await publish({ 'platform-tags': 'false' }, 'workflow_dispatch')
+    expectSucceeded(dispatched)
+    expect(dispatched.main.log).toContain('a workflow_dispatch run is a rebuild asked for by hand: building even if unchanged')
+    expect(dispatched.main.log).toContain(`${repository}:v1 exists; this rebuild publishes v1-1`)
+    expect(dispatched.outputs.tag).toBe('v1-1')
+    const rebuilt = await registryManifest(`${repository}:v1-1`)
+    expect(rebuilt.digest).toBe(dispatched.outputs.digest)
+    for (const arch of ARCHES) expect((await registryManifest(`${repository}:v1-1-${arch}`)).status).toBe(404)
+
+    // platform tags on again, nothing changed: skipped, and v1-1-ARCH are completed from v1-1's index
+    const completed = await publish()
+    expectSucceeded(completed)
+    expect(completed.main.log).toContain('skipped: unchanged: v1-1 already holds')
+    expect(completed.main.log).toContain('are missing or point elsewhere: this run completes them from the published index')
+    expect(completed.main.log).not.toMatch(/buildx build|buildx create|context create/)
+    expect(completed.outputs.digest).toBe(dispatched.outputs.digest)
+    expect((await registryManifest(`${repository}:v1-1`)).digest).toBe(dispatched.outputs.digest)
+    const index = JSON.parse(rebuilt.body) as { manifests: Array<{ digest: string; platform: { architecture: string } }> }
+    for (const arch of ARCHES) {
+      const served = await registryManifest(`${repository}:v1-1-${arch}`)
+      expect({ arch, digest: served.digest }).toEqual({ arch, digest: index.manifests.find(m => m.platform.architecture === arch)?.digest })
+    }
+    expect(completed.outputs.tags?.split('\n')).toEqual([`${repository}:v1-1`, ...ARCHES.map(a => `${repository}:v1-1-${a}`)])
+    // the next automatic run finds everything in place: skipped, nothing to complete
+    const again = await publish()
+    expectSucceeded(again)
+    expect(again.main.log).toContain('skipped: unchanged: v1-1 already holds')
+    expect(again.main.log).not.toContain('this run completes them')
+  }, 10 * MINUTES)
 
   it('builds when the base image now resolves to another digest', async () => {
     // the same platform images in another order: another index, another digest

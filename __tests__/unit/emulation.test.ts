@@ -64,6 +64,15 @@ describe('adviseEmulation over the Dockerfile corpus (__fixtures__/dockerfiles)'
       {},
       [{ line: 4, stage: 'stage 0', platforms: FOREIGN, tools: ['go install'], otherLines: [] }]
     ],
+    ['rootfs-stage.Dockerfile', {}, [{ line: 12, stage: 'ubi', platforms: FOREIGN, tools: ['make', 'go install'], otherLines: [14] }]],
+    [
+      'usr-stage.Dockerfile',
+      {},
+      [
+        { line: 6, stage: 'base', platforms: FOREIGN, tools: ['make'], otherLines: [] },
+        { line: 9, stage: 'toolchain', platforms: FOREIGN, tools: ['gcc'], otherLines: [] }
+      ]
+    ],
     [
       'copied-script-on-path.Dockerfile',
       {},
@@ -104,6 +113,49 @@ describe('adviseEmulation over the Dockerfile corpus (__fixtures__/dockerfiles)'
         'declare ARG TARGETOS TARGETARCH TARGETVARIANT in the stage and build with GOOS=$TARGETOS GOARCH=$TARGETARCH GOARM=${TARGETVARIANT#v} (CGO_ENABLED=0); ' +
         'then COPY --from=build the results into this stage.'
     )
+  })
+
+  it('never advises $BUILDPLATFORM for a stage whose whole filesystem becomes the image (calico\'s go-build shape)', () => {
+    const [finding] = adviseEmulation({
+      dockerfile: dockerfile('rootfs-stage.Dockerfile'),
+      file: 'Dockerfile',
+      buildArgs: [],
+      platforms: FOUR,
+      hostArchitecture: 'amd64'
+    })
+    expect(finding?.message).toBe(
+      'Stage "ubi" runs make and go install (also on line 14) under QEMU for linux/arm64, linux/ppc64le and linux/s390x, typically 5–20× slower than on the runner\'s own CPU. ' +
+        'Its filesystem becomes the image (COPY --from=ubi / / on line 17), so do not move it to FROM --platform=$BUILDPLATFORM: ' +
+        'its package installs would put the runner\'s linux/amd64 packages into the linux/arm64, linux/ppc64le and linux/s390x image. ' +
+        'Build those platforms natively instead: mode: leg on a native runner (ubuntu-24.04-arm for linux/arm64; a self-hosted runner for linux/ppc64le and linux/s390x) and mode: merge; ' +
+        'or move only the compiling steps into a FROM --platform=$BUILDPLATFORM stage that cross-compiles (declare ARG TARGETOS TARGETARCH in the stage and build with GOOS=$TARGETOS GOARCH=$TARGETARCH; ' +
+        'with cgo also set CC to a cross compiler for the target (e.g. CC=aarch64-linux-gnu-gcc, or CC="clang --target=aarch64-linux-gnu" with a target sysroot)) and COPY --from it just the binaries into this stage.'
+    )
+    expect(finding?.message).not.toContain('change line')
+  })
+
+  it('gives the native-build advice for a stage whose /usr and /etc become the image, and for the stage it is built FROM', () => {
+    const findings = adviseEmulation({ dockerfile: dockerfile('usr-stage.Dockerfile'), file: 'Dockerfile', buildArgs: [], platforms: [parsePlatform('linux/arm64')], hostArchitecture: 'amd64' })
+    expect(findings.map(f => f.stage)).toEqual(['base', 'toolchain'])
+    for (const finding of findings) {
+      expect(finding.message).toContain('Its filesystem becomes the image (COPY --from=toolchain /usr/ /usr/ on line 12)')
+      expect(finding.message).toContain('mode: leg on a native runner (ubuntu-24.04-arm for linux/arm64) and mode: merge')
+      expect(finding.message).not.toContain('change line')
+    }
+  })
+
+  it.each([
+    ['a binary', 'COPY --from=build /out/tool /usr/bin/tool', false],
+    ['a directory of binaries under /usr', 'COPY --from=build /usr/local/bin/ /usr/local/bin/', false],
+    ['the whole filesystem', 'COPY --from=build / /', true],
+    ['/* of it', 'COPY --from=build /* /', true],
+    ['its /usr', 'COPY --from=build /usr /usr', true],
+    ['its /etc in exec form', 'COPY --from=build ["/etc", "/etc"]', true]
+  ])('a builder stage handing over %s: %s → native advice %s', (_name, copy, native) => {
+    const text = `FROM debian:12 AS build\nRUN apt-get install -y gcc && gcc -o /out/tool tool.c\nFROM busybox\n${copy}\n`
+    const [finding] = adviseEmulation({ dockerfile: text, file: 'Dockerfile', buildArgs: [], platforms: FOUR, hostArchitecture: 'amd64' })
+    expect(finding?.message.includes('Its filesystem becomes the image')).toBe(native)
+    expect(finding?.message.includes('change line 1 to FROM --platform=$BUILDPLATFORM debian:12 AS build')).toBe(!native)
   })
 
   it('gives the cross C compiler for cgo builds, and the cargo and C steps', () => {

@@ -207,6 +207,25 @@ describe('baseImageReferences', () => {
     expect(baseImageReferences('FROM base-${TARGETARCH}:1\n', [], [amd64, arm64])).toEqual(['base-amd64:1', 'base-arm64:1'])
   })
 
+  it('adds the images COPY --from and RUN --mount=from name instead of a stage', () => {
+    const text = [
+      'ARG GO_IMAGE=golang:1.25',
+      'ARG TOOLS=localhost:5000/tools',
+      'FROM busybox:1.37 AS base',
+      'FROM base AS build',
+      'COPY --from=${GO_IMAGE} /usr/local/go /usr/local/go',
+      'COPY --from=base /etc/passwd /etc/passwd',
+      'COPY --from=0 /bin/sh /bin/sh',
+      'COPY --from=later /x /x',
+      'RUN --mount=type=bind,from=localhost:5000/certs:1,source=/certs,target=/certs --mount=type=cache,target=/root/.cache go version',
+      'RUN --mount=type=bind,from=base,target=/b --mount=from=$TOOLS,target=/t true',
+      'FROM scratch AS later',
+      'COPY --from=scratch / /'
+    ].join('\n')
+    expect(baseImageReferences(text, [], [parsePlatform('linux/amd64')])).toEqual(['busybox:1.37', 'golang:1.25', 'localhost:5000/certs:1', 'localhost:5000/tools'])
+    expect(baseImageReferences(text, [{ name: 'GO_IMAGE', value: 'golang:1.26' }], [parsePlatform('linux/amd64')])).toContain('golang:1.26')
+  })
+
   it('fails when a FROM names no image once expanded', () => {
     expect(() => baseImageReferences('ARG BASE\nFROM ${BASE}\n', [], [amd64])).toThrow(/names no image/)
   })
@@ -249,6 +268,20 @@ describe('fingerprintBuild', () => {
     expect(first.contextEntries).toBe(2)
     expect((await fingerprintBuild(docker, request)).value).toBe(first.value)
     served = '{"v":2}'
+    expect((await fingerprintBuild(docker, request)).value).not.toBe(first.value)
+  })
+
+  it('changes when an image only COPY --from names is rebuilt upstream', async () => {
+    const dir = await tempDir()
+    await writeFile(path.join(dir, 'Dockerfile'), 'FROM busybox:1\nCOPY --from=golang:1.25 /usr/local/go /usr/local/go\n')
+    const request: FingerprintRequest = { context: dir, file: path.join(dir, 'Dockerfile'), buildArgs: [], platforms: [parsePlatform('linux/amd64')], versions: {} }
+    let golang = '{"go":1}'
+    const docker = new FakeDocker()
+      .on(['buildx', 'imagetools', 'inspect', '--raw', 'busybox:1'], { stdout: '{"v":1}' })
+      .on(['buildx', 'imagetools', 'inspect', '--raw', 'golang:1.25'], () => ({ stdout: golang }))
+    const first = await fingerprintBuild(docker, request)
+    expect(first.ingredients.baseImages).toEqual({ 'busybox:1': sha256Digest('{"v":1}'), 'golang:1.25': sha256Digest('{"go":1}') })
+    golang = '{"go":2}'
     expect((await fingerprintBuild(docker, request)).value).not.toBe(first.value)
   })
 })

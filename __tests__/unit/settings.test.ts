@@ -1,4 +1,4 @@
-import { describe, expect, it } from '@jest/globals'
+import { describe, expect, it, jest } from '@jest/globals'
 import { InputError, readSettings, splitList, validateRepository, validateTag } from '../../src/settings.js'
 import { formatPlatform } from '../../src/platform.js'
 
@@ -47,7 +47,7 @@ describe('readSettings', () => {
       cache: { mode: 'auto', ref: '', from: [], to: [] },
       noCache: false,
       pull: false,
-      force: false
+      skipUnchanged: 'auto'
     })
   })
 
@@ -57,8 +57,23 @@ describe('readSettings', () => {
     expect(() => readSettings(reader({ ...minimal, mode: 'legs' }))).toThrow('input "mode": "legs" is not valid: write one of all, leg, merge')
   })
 
-  it('reads force, for rebuilds whatever the registry holds', () => {
-    expect(readSettings(reader({ ...minimal, force: 'true' })).force).toBe(true)
+  it('reads skip-unchanged, and the deprecated force: true as skip-unchanged: false', () => {
+    expect(readSettings(reader({ ...minimal, 'skip-unchanged': 'true' })).skipUnchanged).toBe('true')
+    expect(readSettings(reader({ ...minimal, 'skip-unchanged': 'FALSE' })).skipUnchanged).toBe('false')
+    expect(readSettings(reader({ ...minimal, force: 'true' })).skipUnchanged).toBe('false')
+    expect(readSettings(reader({ ...minimal, force: 'false' })).skipUnchanged).toBe('auto')
+    expect(() => readSettings(reader({ ...minimal, 'skip-unchanged': 'sometimes' }))).toThrow('input "skip-unchanged": "sometimes" is not valid: write one of auto, true, false')
+    expect(() => readSettings(reader({ ...minimal, force: 'true', 'skip-unchanged': 'true' }))).toThrow('input "force": is true and "skip-unchanged" is true')
+  })
+
+  it('lowercases repository names (an owner MyOrg from github.repository_owner), with a notice', () => {
+    const write = jest.spyOn(process.stdout, 'write').mockImplementation(() => true)
+    try {
+      expect(readSettings(reader({ images: 'ghcr.io/MyOrg/Tool, localhost:5000/a' })).images).toEqual(['ghcr.io/myorg/tool', 'localhost:5000/a'])
+      expect(write.mock.calls.map(c => String(c[0])).join('')).toContain('::notice::images: "ghcr.io/MyOrg/Tool" is published as "ghcr.io/myorg/tool"')
+    } finally {
+      write.mockRestore()
+    }
   })
 
   it('puts the default Dockerfile in the context', () => {
@@ -102,7 +117,6 @@ describe('readSettings', () => {
 
   it.each([
     [{ images: '' }, 'images', /is empty/],
-    [{ images: 'localhost:5000/Go-Build' }, 'images', /lowercase: write "localhost:5000\/go-build"$/],
     [{ images: 'localhost:5000/go-build:1.0' }, 'images', /without a tag/],
     [{ images: 'localhost:5000/go-build@sha256:abc' }, 'images', /without a digest/],
     [{ images: 'localhost:5000/go build' }, 'images', /not a valid repository/],

@@ -7,7 +7,12 @@ import { isNotFound, referenceExists, RegistryQueryError, sha256Digest } from '.
 import { InputError, readSettings } from '../../src/settings.js'
 import {
   buildTime,
+  firstRunTag,
+  latestDecision,
+  latestGoesBack,
   parseTemplate,
+  publishingEvent,
+  whyNotPushing,
   planTags,
   readGitHubContext,
   readTagSettings,
@@ -18,7 +23,7 @@ import {
   type PlanSettings,
   type TagSettings
 } from '../../src/tags.js'
-import type { Versions } from '../../src/versions.js'
+import { compareVersions, type Versions } from '../../src/versions.js'
 import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import * as path from 'node:path'
@@ -49,7 +54,8 @@ const dispatch: GitHubContext = {
 }
 
 function tagging(over: Partial<TagSettings> = {}): TagSettings {
-  return { ...readTagSettings(() => ''), ...over }
+  // a template given here is one the user wrote
+  return { ...readTagSettings(() => ''), ...(over.template !== undefined ? { templateGiven: true } : {}), ...over }
 }
 
 function settings(over: Partial<TagSettings> = {}, images = [IMAGE], platforms = FOUR): PlanSettings {
@@ -144,7 +150,7 @@ describe('planTags: GitHub events', () => {
     ['a published release v1.2.3', { eventName: 'release', ref: 'refs/tags/v1.2.3', releaseTag: 'v1.2.3' }, {}, [TAG, 'v1.2.3'], true],
     ['a release named release/2025.11', { eventName: 'release', releaseTag: 'release/2025.11' }, {}, [TAG, 'release-2025.11'], true],
     ['a push to the default branch with latest: true', { eventName: 'push', ref: 'refs/heads/main' }, { latest: 'true' }, [TAG, 'latest'], true],
-    ['a push to another branch with latest: true', { eventName: 'push', ref: 'refs/heads/dev' }, { latest: 'true' }, [TAG], true],
+    ['a push to another branch with latest: true', { eventName: 'push', ref: 'refs/heads/dev' }, { latest: 'true' }, [TAG], false],
     ['a push to the default branch with latest: false', { eventName: 'push', ref: 'refs/heads/main' }, {}, [TAG], true],
     ['workflow_dispatch', {}, {}, [TAG], true],
     ['a pull request (push: auto)', { eventName: 'pull_request', ref: 'refs/pull/7/merge' }, {}, [TAG], false],
@@ -365,7 +371,7 @@ describe('sanitizeTag / shouldPush', () => {
     ['auto', 'issue_comment', false],
     ['auto', 'workflow_run', false],
     ['auto', '', false],
-    ['auto', 'merge_group', true],
+    ['auto', 'merge_group', false],
     ['auto', 'schedule', true],
     ['auto', 'release', true],
     ['true', 'pull_request', true],
@@ -394,6 +400,11 @@ describe('readGitHubContext', () => {
     })
   })
 
+  it('reads a prerelease from the release payload', () => {
+    const file = payload('prerelease.json', { action: 'published', release: { tag_name: 'v2.0.0-rc.1', prerelease: true } })
+    expect(readGitHubContext({ GITHUB_EVENT_NAME: 'release', GITHUB_EVENT_PATH: file })).toMatchObject({ releaseTag: 'v2.0.0-rc.1', prerelease: true })
+  })
+
   it('ignores a release that is only created, and a missing payload file', () => {
     const file = payload('created.json', { action: 'created', release: { tag_name: 'v1.2.3' } })
     expect(readGitHubContext({ GITHUB_EVENT_NAME: 'release', GITHUB_EVENT_PATH: file }).releaseTag).toBeUndefined()
@@ -417,7 +428,6 @@ describe('malformed inputs', () => {
       inputs[name] ?? ''
 
   it.each<[string, Record<string, string>, string, RegExp]>([
-    ['uppercase image name', { images: 'localhost:5000/Go-Build' }, 'images', /lowercase/],
     ['bad rebuild value', { rebuild: 'bump' }, 'rebuild', /"bump" is not valid: write one of suffix, overwrite, fail$/],
     ['bad push value', { push: 'sometimes' }, 'push', /not valid: write one of auto, true, false$/],
     ['bad latest value', { latest: 'maybe' }, 'latest', /not valid: write one of true, false, always$/],
@@ -434,7 +444,7 @@ describe('malformed inputs', () => {
   })
 
   it.each<[string, Partial<TagSettings>, Versions, string, RegExp]>([
-    ['a placeholder with no source', {}, versionsOf({ go: '1.25.4', llvm: '18.1.8' }), 'tag-template', /\{k8s\} has no value; looked in input "k8s-version"/],
+    ['a placeholder with no source', { template: '{go}-llvm{llvm}-k8s{k8s}' }, versionsOf({ go: '1.25.4', llvm: '18.1.8' }), 'tag-template', /\{k8s\} has no value; looked in input "k8s-version"/],
     ['an unknown placeholder', { template: '{go}-{golang}' }, V, 'tag-template', /\{golang\} is not a known placeholder \(known: \{go\}, \{llvm\}, \{k8s\}\)/],
     ['an unclosed brace', { template: '{go}-llvm{llvm' }, V, 'tag-template', /"\{" at position 10 is not closed/],
     ['a stray closing brace', { template: 'go}-{llvm}' }, V, 'tag-template', /"\}" at position 3 closes nothing/],
@@ -469,5 +479,137 @@ describe('buildTime', () => {
 
   it('names the build arg when the epoch is not a number', () => {
     expect(() => buildTime([{ name: 'SOURCE_DATE_EPOCH', value: 'yesterday' }], {})).toThrow(/^input "build-args": SOURCE_DATE_EPOCH "yesterday"/)
+  })
+})
+
+describe('push: auto, by event and ref', () => {
+  const main = { ...dispatch, defaultBranch: 'main' }
+  it.each<[string, Partial<GitHubContext>, boolean, RegExp]>([
+    ['a release', { eventName: 'release', ref: 'refs/tags/v1.2.3' }, true, /event "release" publishes/],
+    ['a tag push', { eventName: 'push', ref: 'refs/tags/v1.2.3' }, true, /a push of tag v1.2.3 publishes/],
+    ['a push to the default branch', { eventName: 'push', ref: 'refs/heads/main' }, true, /default branch main publishes/],
+    ['a push to a work branch', { eventName: 'push', ref: 'refs/heads/bump-go' }, false, /a push to branch "bump-go", not the default branch "main", is work not yet reviewed/],
+    ['a push whose payload names no default branch', { eventName: 'push', ref: 'refs/heads/main', defaultBranch: undefined }, false, /does not name the default branch/],
+    ['workflow_dispatch', { eventName: 'workflow_dispatch' }, true, /publishes/],
+    ['schedule', { eventName: 'schedule' }, true, /publishes/],
+    ['repository_dispatch', { eventName: 'repository_dispatch' }, true, /publishes/],
+    ['merge_group', { eventName: 'merge_group', ref: 'refs/heads/gh-readonly-queue/main/pr-1' }, false, /may never land/],
+    ['a pull request', { eventName: 'pull_request', ref: 'refs/pull/7/merge' }, false, /not one trusted for publishing/]
+  ])('%s', (_name, event, publishes, reason) => {
+    const github = { ...main, ...event }
+    expect(publishingEvent(github)).toEqual({ publishes, reason: expect.stringMatching(reason) })
+    expect(shouldPush('auto', github)).toBe(publishes)
+    if (!publishes) expect(whyNotPushing('auto', github)).toMatch(/^push is auto and .*set push: true to publish from this event\)$/)
+  })
+})
+
+describe('latest', () => {
+  it.each<[string, 'true' | 'always', boolean, Partial<GitHubContext>, boolean, RegExp | undefined]>([
+    ['true on a release', 'true', true, { eventName: 'release', releaseTag: 'v1.2.3' }, true, undefined],
+    ['true on a prerelease', 'true', true, { eventName: 'release', releaseTag: 'v1.3.0-rc.1', prerelease: true }, false, /v1.3.0-rc.1 is a prerelease/],
+    ['always on a prerelease', 'always', true, { eventName: 'release', releaseTag: 'v2-rc', prerelease: true }, false, /prerelease/],
+    ['true on workflow_dispatch from the default branch', 'true', true, {}, true, undefined],
+    ['true on workflow_dispatch from another branch', 'true', true, { ref: 'refs/heads/try' }, false, /on branch "try", not the default branch "main"/],
+    ['true on repository_dispatch', 'true', true, { eventName: 'repository_dispatch' }, true, undefined],
+    ['true on a default-branch push', 'true', true, { eventName: 'push' }, true, undefined],
+    ['true on a work-branch push with push: true', 'true', true, { eventName: 'push', ref: 'refs/heads/dev' }, false, /not the default branch.*latest: always/],
+    ['always on a work-branch push with push: true', 'always', true, { eventName: 'push', ref: 'refs/heads/dev' }, true, undefined],
+    ['true on a run that does not push', 'true', false, { eventName: 'pull_request' }, false, /does not push/]
+  ])('%s', (_name, mode, push, event, apply, reason) => {
+    const decision = latestDecision(mode, push, { ...dispatch, ...event })
+    expect(decision.apply).toBe(apply)
+    if (reason) expect(decision.reason).toMatch(reason)
+  })
+
+  /** A registry whose `latest` carries the given annotations; every other tag is free. */
+  const latestHolding = (annotations: Record<string, string>): FakeDocker =>
+    new FakeDocker().on(['buildx', 'imagetools', 'inspect', '--raw'], args =>
+      args[4] === `${IMAGE}:latest`
+        ? { stdout: JSON.stringify({ ...JSON.parse(fixture('index-with-attestations.json')), annotations }) }
+        : { exitCode: 1, stderr: `ERROR: ${args[4] ?? ''}: not found\n` }
+    )
+  const onGo125 = { 'io.go-build.golang.version': '1.25.4', 'io.go-build.llvm.version': '18.1.8', 'io.go-build.kubernetes.version': '1.34.1', 'org.opencontainers.image.version': '1.25.4-llvm18.1.8-k8s1.34.1' }
+
+  it('never moves latest backwards: a go1.24 patch after go1.25 leaves it, and says so', async () => {
+    const older = versionsOf({ go: '1.24.11', llvm: '18.1.8', k8s: '1.34.1' })
+    const plan = await planTags(latestHolding(onGo125), settings({ latest: 'true' }), older, dispatch, NOW)
+    expect(plan.indexTags).toEqual(['1.24.11-llvm18.1.8-k8s1.34.1'])
+    const reason = await latestGoesBack(latestHolding(onGo125), [IMAGE], older, plan.tag, '')
+    expect(reason).toBe(`${IMAGE}:latest holds go 1.25.4, newer than this build's 1.24.11: latest never moves backwards`)
+  })
+
+  it.each<[string, Record<string, string>, boolean]>([
+    ['a newer go', { go: '1.25.5', llvm: '18.1.8', k8s: '1.34.1' }, true],
+    ['the same versions (a rebuild)', { go: '1.25.4', llvm: '18.1.8', k8s: '1.34.1' }, true],
+    ['a newer llvm on the same go', { go: '1.25.4', llvm: '19.1.0', k8s: '1.34.1' }, true],
+    ['an older k8s on the same go and llvm', { go: '1.25.4', llvm: '18.1.8', k8s: '1.33.9' }, false],
+    ['a newer go with an older llvm (go decides first)', { go: '1.26.0', llvm: '17.0.0', k8s: '1.34.1' }, true]
+  ])('compares versions name by name: %s → moves %s', async (_name, values, moves) => {
+    const plan = await planTags(latestHolding(onGo125), settings({ latest: 'true' }), versionsOf(values), dispatch, NOW)
+    expect(plan.indexTags.includes('latest')).toBe(moves)
+  })
+
+  it('follows a rebuild of the same versions, whatever rebuild number latest carries', async () => {
+    const rebuilt = { ...onGo125, 'org.opencontainers.image.version': '1.25.4-llvm18.1.8-k8s1.34.1-1' }
+    const plan = await planTags(latestHolding(rebuilt), settings({ latest: 'true' }), V, dispatch, NOW)
+    expect(plan.indexTags).toEqual(['1.25.4-llvm18.1.8-k8s1.34.1', 'latest'])
+    const release = { ...dispatch, eventName: 'release', ref: 'refs/tags/v1.2.9', releaseTag: 'v1.2.9' }
+    const again = await planTags(latestHolding({ 'org.opencontainers.image.version': 'v1.2.9-2' }), settings({ latest: 'true' }), versionsOf({}), release, NOW)
+    expect(again.indexTags).toEqual(['v1.2.9', 'latest'])
+  })
+
+  it('without versions, compares the main tags where both read as versions; sha tags and a free latest move', async () => {
+    const none = versionsOf({})
+    const release = { ...dispatch, eventName: 'release', ref: 'refs/tags/v1.2.9', releaseTag: 'v1.2.9' }
+    const older = await planTags(latestHolding({ 'org.opencontainers.image.version': 'v1.3.0' }), settings({ latest: 'true' }), none, release, NOW)
+    expect(older.indexTags).toEqual(['v1.2.9'])
+    const newer = await planTags(latestHolding({ 'org.opencontainers.image.version': 'v1.2.8' }), settings({ latest: 'true' }), none, release, NOW)
+    expect(newer.indexTags).toEqual(['v1.2.9', 'latest'])
+    const sha = await planTags(latestHolding({ 'org.opencontainers.image.version': 'v1.3.0' }), settings({ latest: 'true' }), none, dispatch, NOW)
+    expect(sha.indexTags).toEqual(['sha-0123456', 'latest'])
+    const free = await planTags(registryHolding(), settings({ latest: 'true' }), V, dispatch, NOW)
+    expect(free.indexTags).toEqual(['1.25.4-llvm18.1.8-k8s1.34.1', 'latest'])
+  })
+})
+
+describe('compareVersions', () => {
+  it.each([
+    ['1.24.10', '1.25.4', -1],
+    ['1.25.10', '1.25.9', 1],
+    ['v1.2.3', '1.2.3', 0],
+    ['1.25rc1', '1.25.0', -1],
+    ['1.25.0', '1.25', 1],
+    ['1.37.0-beta.0', '1.37.0', -1],
+    ['1.2.3-1', '1.2.3', 1],
+    ['21.10', '21.9', 1]
+  ] as const)('%s vs %s → %i', (a, b, order) => {
+    expect(compareVersions(a, b)).toBe(order)
+    expect(compareVersions(b, a)).toBe(-order || 0)
+  })
+})
+
+describe('the first-run tag (no tag-template, an image without toolchain versions)', () => {
+  const none = versionsOf({})
+  it.each<[string, Partial<GitHubContext>, Versions, string[]]>([
+    ['a release', { eventName: 'release', ref: 'refs/tags/v1.2.3', releaseTag: 'v1.2.3' }, none, ['v1.2.3']],
+    ['a tag push', { eventName: 'push', ref: 'refs/tags/release/2.0' }, none, ['release-2.0']],
+    ['a default-branch push', { eventName: 'push', ref: 'refs/heads/main' }, none, ['sha-0123456']],
+    ['workflow_dispatch', {}, none, ['sha-0123456']],
+    ['only a go version (a Go program\'s ARG GO_VERSION)', {}, versionsOf({ go: '1.25.4' }), ['sha-0123456']],
+    ['every version: the versioned default stays', { eventName: 'release', releaseTag: 'v9' }, V, ['1.25.4-llvm18.1.8-k8s1.34.1', 'v9']]
+  ])('%s', async (_name, event, versions, indexTags) => {
+    const plan = await planTags(registryHolding(), settings(), versions, { ...dispatch, ...event }, NOW)
+    expect(plan.indexTags).toEqual(indexTags)
+    expect(plan.platformTags['linux/arm64']).toBe(`${indexTags[0]}-arm64`)
+  })
+
+  it('says why in a notice, and keeps the error for a template the user wrote', () => {
+    const first = firstRunTag(tagging(), versionsOf({ go: '1.25.4' }), dispatch)
+    expect(first).toEqual({
+      tag: 'sha-0123456',
+      why: 'the image carries no {llvm}, {k8s} version (only go 1.25.4), so the versioned tag {go}-llvm{llvm}-k8s{k8s} does not apply: the main tag is the commit\'s sha-0123456 (a release or a tag push is tagged with its git tag); set tag-template to name the image otherwise (e.g. "{go}" from the versions, or a fixed name)'
+    })
+    expect(firstRunTag(tagging({ template: '{go}-llvm{llvm}-k8s{k8s}' }), versionsOf({}), dispatch)).toBeUndefined()
+    expect(() => firstRunTag(tagging(), versionsOf({}), { ...dispatch, sha: '' })).toThrow(/input "tag-template": .*GITHUB_SHA \(""\) holds no commit/)
   })
 })

@@ -6,7 +6,7 @@ import { parsePlatform } from '../../src/platform.js'
 import { sha256Digest } from '../../src/registry.js'
 import { NO_RETRY } from '../../src/retry.js'
 import type { TagPlan } from '../../src/tags.js'
-import { checkUnchanged, type UnchangedRequest } from '../../src/unchanged.js'
+import { checkUnchanged, skipUnchangedDecision, type UnchangedRequest } from '../../src/unchanged.js'
 
 const IMAGE = 'localhost:5000/go-build'
 const MIRROR = 'localhost:5001/mirror/go-build'
@@ -70,8 +70,44 @@ describe('checkUnchanged', () => {
     expect(Object.keys(answer.result.platformDigests)).toEqual(['linux/amd64', 'linux/arm64', 'linux/ppc64le', 'linux/s390x'])
     expect(answer.result.attestations).toHaveLength(4)
     expect(answer.result.attestations[0]?.platform).toBe('linux/amd64')
-    // the tag's manifest was read when the tags were planned: only the attestation manifests are read now
-    expect(docker.calls.every(c => (c.args[4] ?? '').startsWith(`${IMAGE}@sha256:`))).toBe(true)
+    // the tag's manifest was read when the tags were planned: only the attestation manifests and TAG-ARCH are read now
+    const perPlatform = ['amd64', 'arm64', 'ppc64le', 's390x'].map(a => `${IMAGE}:${TAG}-1-${a}`)
+    expect(docker.calls.every(c => (c.args[4] ?? '').startsWith(`${IMAGE}@sha256:`) || perPlatform.includes(c.args[4] ?? ''))).toBe(true)
+    // the registry serves none of the per-platform tags: the skipped run completes every one
+    expect(answer.missingPlatformTags).toEqual(Object.fromEntries(FOUR.map(p => [`linux/${p.architecture}`, `${TAG}-1-${p.architecture}`])))
+  })
+
+  it('names the TAG-ARCH a repository lacks or serves elsewhere, for the skipped run to complete', async () => {
+    // an index whose platform manifests are texts this registry serves, so their digests can match
+    const manifestOf = (arch: string): string => JSON.stringify({ schemaVersion: 2, arch })
+    const index = JSON.parse(indexWith(FP)) as { manifests: Array<{ digest: string; platform?: { architecture: string }; annotations?: Record<string, string> }> }
+    const renamed: Record<string, string> = {}
+    for (const m of index.manifests) {
+      if (m.platform && m.platform.architecture !== 'unknown') {
+        renamed[m.digest] = sha256Digest(manifestOf(m.platform.architecture))
+        m.digest = renamed[m.digest]!
+      }
+    }
+    for (const m of index.manifests) {
+      const about = m.annotations?.['vnd.docker.reference.digest']
+      if (about && renamed[about]) m.annotations!['vnd.docker.reference.digest'] = renamed[about]
+    }
+    const published = JSON.stringify(index)
+    const served = (archs: string[], repository = IMAGE): Record<string, string> => Object.fromEntries(archs.map(a => [`${repository}:${TAG}-1-${a}`, manifestOf(a)]))
+    const withPrevious = plan({ previous: { tag: `${TAG}-1`, reference: `${IMAGE}:${TAG}-1`, manifest: published } })
+    const complete = await checkUnchanged(registry(served(['amd64', 'arm64', 'ppc64le', 's390x'])), request({ plan: withPrevious }), NO_RETRY)
+    expect(complete.unchanged && complete.missingPlatformTags).toEqual({})
+    // arm64 lost (a restore), s390x pointing at amd64's manifest
+    const broken = { ...served(['amd64', 'ppc64le']), [`${IMAGE}:${TAG}-1-s390x`]: manifestOf('amd64') }
+    const answer = await checkUnchanged(registry(broken), request({ plan: withPrevious }), NO_RETRY)
+    expect(answer.unchanged && answer.missingPlatformTags).toEqual({ 'linux/arm64': `${TAG}-1-arm64`, 'linux/s390x': `${TAG}-1-s390x` })
+    // a mirror that lacks one is completed in every repository
+    const mirrored = { ...served(['amd64', 'arm64', 'ppc64le', 's390x']), ...served(['amd64', 'arm64', 'ppc64le'], MIRROR), [`${MIRROR}:${TAG}-1`]: published }
+    const mirror = await checkUnchanged(registry(mirrored), request({ plan: withPrevious, repositories: [IMAGE, MIRROR] }), NO_RETRY)
+    expect(mirror.unchanged && mirror.missingPlatformTags).toEqual({ 'linux/s390x': `${TAG}-1-s390x` })
+    // platform-tags: false plans none, so none is missing
+    const off = await checkUnchanged(registry(), request({ plan: plan({ ...withPrevious, platformTags: {} }) }), NO_RETRY)
+    expect(off.unchanged && off.missingPlatformTags).toEqual({})
   })
 
   it('builds when the published index has another fingerprint, or none', async () => {
@@ -116,5 +152,23 @@ describe('checkUnchanged', () => {
     const docker = new FakeDocker().on(['buildx', 'imagetools', 'inspect'], { exitCode: 1, stderr: 'ERROR: dial tcp 127.0.0.1:5999: connect: connection refused\n' })
     const answer = await checkUnchanged(docker, request({ plan: plan({ previous: undefined, tag: TAG }), rebuild: 'overwrite' }), NO_RETRY)
     expect(answer).toEqual({ unchanged: false, reason: expect.stringMatching(/^cannot read what the registry holds: .*connection refused/) })
+  })
+})
+
+describe('skipUnchangedDecision', () => {
+  it.each<[string, 'auto' | 'true' | 'false', boolean, string, boolean, RegExp | undefined]>([
+    ['auto on a push', 'auto', false, 'push', true, undefined],
+    ['auto on a schedule', 'auto', false, 'schedule', true, undefined],
+    ['auto on a release', 'auto', false, 'release', true, undefined],
+    ['auto on workflow_dispatch', 'auto', false, 'workflow_dispatch', false, /workflow_dispatch run is a rebuild asked for by hand/],
+    ['auto with no-cache: true', 'auto', true, 'push', false, /no-cache: true asks for a fresh build/],
+    ['true on workflow_dispatch', 'true', false, 'workflow_dispatch', true, undefined],
+    ['true with no-cache', 'true', true, 'schedule', true, undefined],
+    ['false on a push', 'false', false, 'push', false, /skip-unchanged: false/]
+  ])('%s', (_name, mode, noCache, event, compare, reason) => {
+    const decision = skipUnchangedDecision(mode, noCache, event)
+    expect(decision.compare).toBe(compare)
+    if (reason) expect(decision.reason).toMatch(reason)
+    else expect(decision.reason).toBeUndefined()
   })
 })
