@@ -278,7 +278,9 @@ export async function readBack(
   for (let round = 1; round <= REREAD_ROUNDS; round++) {
     const doubtful = records.flatMap((record, i) => {
       const wanted = expected(record)
-      return record.outcome === 'unknown' || (wanted !== undefined && record.now !== wanted) ? [i] : []
+      // a stale read serves what the reference held before, or nothing; a third digest is another writer's
+      const stale = wanted !== undefined && record.now !== wanted && (record.now === record.previous || record.now === '')
+      return record.outcome === 'unknown' || stale ? [i] : []
     })
     if (doubtful.length === 0) break
     await sleep(rereadDelayMs(retry, round))
@@ -479,6 +481,24 @@ async function settleShared(
 }
 
 /**
+ * How long a run that moved tags shared with other runs waits before it reads them once more: another run that
+ * moved them at the same time and keeps them (the stronger claim) points them back within that time, and this run
+ * then reports them as that run's, never as its own.
+ */
+export const SHARED_SETTLE_MS = 3000
+
+/** Reads the shared tags that read back as this run's once more, after {@link SHARED_SETTLE_MS}. */
+async function rereadShared(docker: Docker, plan: MovePlan, records: MoveRecord[], retry: RetryPolicy, sleep: Sleep): Promise<MoveRecord[]> {
+  const shared = records.flatMap((r, i) => (r.kind === 'index' && !isMainTag(plan, r) && r.outcome === 'moved' && r.previous !== r.target ? [i] : []))
+  if (shared.length === 0 || records.some(r => r.outcome !== 'moved')) return records
+  await sleep(retry.baseDelayMs === 0 ? 0 : SHARED_SETTLE_MS)
+  const again = await readBack(docker, shared.map(i => records[i]!), retry, m => m.target, sleep)
+  const updated = [...records]
+  shared.forEach((i, k) => (updated[i] = again[k]!))
+  return updated
+}
+
+/**
  * Moves every tag of the plan, reads every reference back, and on any failure reconciles: reads every planned
  * reference again, puts back what it can, and throws a {@link MoveError} whose records say where each ended.
  * A cancelled job stops here: no restore or read-back starts once it is cancelled (the report is the journal's).
@@ -500,6 +520,7 @@ export async function executeMoves(
   // what a move command that succeeded wrote is what the registry must serve: a read that says otherwise is read again
   const wrote = (m: TagMove): string | undefined => (journal.moved.includes(m.reference) ? m.target : undefined)
   let records = await readBack(docker, plan.moves, retry, wrote, sleep)
+  records = await rereadShared(docker, plan, records, retry, sleep)
   const astray = records.filter(r => r.outcome !== 'moved')
   const others = astray.filter(r => r.outcome === 'other')
   if (others.some(r => r.now !== '') && failure === undefined && !others.some(r => isMainTag(plan, r))) {
