@@ -485,7 +485,7 @@ async function settleShared(
  * moved them at the same time and keeps them (the stronger claim) points them back within that time, and this run
  * then reports them as that run's, never as its own.
  */
-export const SHARED_SETTLE_MS = 3000
+export const SHARED_SETTLE_MS = 5000
 
 /** Reads the shared tags that read back as this run's once more, after {@link SHARED_SETTLE_MS}. */
 async function rereadShared(docker: Docker, plan: MovePlan, records: MoveRecord[], retry: RetryPolicy, sleep: Sleep): Promise<MoveRecord[]> {
