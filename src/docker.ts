@@ -154,11 +154,6 @@ export function cancelCommands(): string[] {
   return [...containers]
 }
 
-/** Kills every command still running, with its children, and starts no further one (a cancelled job). */
-export function killRunningCommands(): void {
-  cancelCommands()
-}
-
 /** `docker rm --force` of the given containers, the one command a cancelled job still runs; never throws. */
 export async function removeContainers(names: readonly string[], binary = 'docker'): Promise<void> {
   if (names.length === 0) return
