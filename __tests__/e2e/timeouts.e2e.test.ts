@@ -118,8 +118,9 @@ describeEachPath('bounds', (builderPath: BuilderPath) => {
     // the bound counts silence after the last line of progress (a layer pushed), not 10 × registry-timeout
     expect(error).toContain(`no answer from ${proxy.host} for 5 s (input "registry-timeout") after its last progress`)
     expect(error).toMatch(/\(2 attempt\(s\)\)|after 2 attempts/)
-    expect(run.main.log).toMatch(/::warning::docker (push|buildx imagetools create): killed after 5 s without progress \(attempt 1 of 2\)/)
-    expect(hung).toBe(2)
+    expect(run.main.log).toMatch(/::warning::docker (push|buildx imagetools create)\b.*: killed after 5 s without progress \(attempt 1 of 2\)/)
+    // each attempt's manifest PUT hung (a copy PUTs every platform manifest at once)
+    expect(hung).toBeGreaterThanOrEqual(2)
     // two attempts of about 5 s each after the build; 10 × registry-timeout per attempt would be 100 s
     expect(seconds).toBeLessThan(3 * 60)
     expect(run.post?.exitCode).toBe(0)
