@@ -1,5 +1,6 @@
 import { describe, expect, it } from '@jest/globals'
 import { FakeDocker } from '../../__fixtures__/fake-docker.js'
+import { CancelledError, cancelCommands, isCancelled, resetCancelForTests } from '../../src/docker.js'
 import { sha256Digest } from '../../src/registry.js'
 import { NO_RETRY } from '../../src/retry.js'
 import { compareVersions, describeOutcome, executeMoves, MoveError, MoveJournal, orderedMoves, planMoves, strongerClaim, type MoveRecord } from '../../src/transaction.js'
@@ -230,6 +231,36 @@ describe('reconciling from the journal', () => {
     const error = (await executeMoves(docker, plan, NO_RETRY, journal).catch((e: unknown) => e)) as MoveError
     expect(error.records.find(r => r.reference === 'r1:t')).toMatchObject({ outcome: 'restored', now: D.oldIndex })
     expect(held.get('r1:t')).toBe(D.oldIndex)
+  })
+})
+
+describe('a cancelled job', () => {
+  it('stops at the move it was in: no read-back or restore starts afterwards, and the journal says what had moved', async () => {
+    const { docker } = registry({ 'r1:t': D.oldIndex, 'r1:t-amd64': D.oldAmd64 })
+    const journal = new MoveJournal()
+    const plan = await planMoves(docker, staged, TAGS, PLATFORM_DIGESTS, NO_RETRY, journal)
+    const original = docker.run.bind(docker)
+    // the real wrapper refuses every command once cancelled; the cancel comes during the first index tag's move
+    docker.run = async (args, options) => {
+      if (isCancelled()) throw new CancelledError(`docker ${args.join(' ')} was not started: the job was cancelled`)
+      if (args[2] === 'create' && args.includes('r1:t')) {
+        cancelCommands()
+        return original(['buildx', 'imagetools', 'inspect', '--raw', 'r9:killed'], options)
+      }
+      return original(args, options)
+    }
+    const calls = (): number => docker.calls.length
+    try {
+      await expect(executeMoves(docker, plan, NO_RETRY, journal)).rejects.toThrow(CancelledError)
+      const after = calls()
+      await new Promise(resolve => setTimeout(resolve, 20))
+      expect(calls()).toBe(after)
+      expect(docker.calls.some(c => c.args.includes(`r1@${D.oldIndex}`) || c.args.includes(`r1@${D.oldAmd64}`))).toBe(false)
+      const snapshot = Object.fromEntries(journal.snapshot().map(r => [r.reference, r.outcome]))
+      expect(snapshot).toMatchObject({ 'r1:t-amd64': 'moved', 'r2:t-s390x': 'moved', 'r1:t': 'unknown' })
+    } finally {
+      resetCancelForTests()
+    }
   })
 })
 
