@@ -307,7 +307,8 @@ async function pointTag(docker: Docker, move: TagMove, digest: string, preferInd
     await docker.run(imagetoolsTagArgs(move.reference, source, preferIndex), { retry })
     return
   }
-  await docker.run(['pull', source], { ...withLayerBound(retry), silent: true })
+  // pulled and checked as in the plan: an engine that holds the manifest rewritten would push a third digest
+  await prepareLocalManifest(docker, { ...move, target: digest }, retry)
   await tagLocally(docker, source, move.reference)
   await docker.run(['push', move.reference], { retry })
 }

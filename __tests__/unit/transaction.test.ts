@@ -368,6 +368,29 @@ describe('the engine path (buildx without --prefer-index)', () => {
   })
 })
 
+describe('the engine path puts a tag back', () => {
+  it('only with the manifest it held: an engine that holds it rewritten pushes nothing, and the report says so', async () => {
+    const { docker, held } = registry({ 'r1:t': D.oldIndex, 'r1:t-amd64': D.oldAmd64 }, { preferIndex: false, failing: ['r2:t'] })
+    docker
+      .on(['pull'], {})
+      .on(['tag'], {})
+      // the engine holds this run's manifests unchanged, the earlier one rewritten
+      .on(['image', 'inspect'], args => ({ stdout: args.at(-1)!.endsWith(D.oldAmd64) ? `sha256:${'9'.repeat(64)}` : args.at(-1)!.split('@')[1] }))
+      .on(['push'], args => {
+        const digest = args[1]!.endsWith('amd64') ? D.amd64 : D.s390x
+        held.set(args[1]!, digest)
+        return { stdout: `${args[1]}: digest: ${digest} size: 1` }
+      })
+    const journal = new MoveJournal()
+    const plan = await planMoves(docker, staged, TAGS, PLATFORM_DIGESTS, NO_RETRY, journal)
+    const error = (await executeMoves(docker, plan, NO_RETRY, journal).catch((e: unknown) => e)) as MoveError
+    expect(error.records.find(r => r.reference === 'r1:t-amd64')).toMatchObject({ outcome: 'restore-failed', now: D.amd64 })
+    expect(held.get('r1:t-amd64')).toBe(D.amd64)
+    // pushed once, by the move; never with the rewritten manifest
+    expect(docker.calls.filter(c => c.args[0] === 'push' && c.args[1] === 'r1:t-amd64')).toHaveLength(1)
+  })
+})
+
 describe('describeOutcome', () => {
   it('says what moved, what was put back and what another run holds', () => {
     const record = (reference: string, outcome: MoveRecord['outcome']): MoveRecord => ({
