@@ -1,18 +1,20 @@
 /**
  * A cancelled job: the runner sends the step SIGINT, then SIGTERM, then kills it. The commands the action runs
- * are in process groups of their own (docker.ts), so they are killed here; the pipeline then reports what it had
- * moved so far, and the step ends failed.
+ * are in process groups of their own (docker.ts), so they are killed here, and no further command starts: the
+ * pipeline cannot start a restore or a read-back that lands after the report. A verify-command container still
+ * running is removed (killing the CLI leaves it running). The pipeline then reports what it had moved so far,
+ * and the step ends failed.
  */
-import { killRunningCommands } from './docker.js'
+import { cancelCommands, removeContainers } from './docker.js'
 
 /** Registers what a cancelled job does; returns the unregistration. */
 export type CancelHook = (handler: (signal: string) => Promise<void>) => () => void
 
-/** Kills every running command, runs `handler` (the report), and ends the step failed. */
+/** Stops every command (and the verify containers), runs `handler` (the report), and ends the step failed. */
 export const onCancel: CancelHook = handler => {
   const listener = (signal: NodeJS.Signals): void => {
-    killRunningCommands()
-    void handler(signal).finally(() => process.exit(1))
+    const containers = cancelCommands()
+    void Promise.allSettled([removeContainers(containers), handler(signal)]).finally(() => process.exit(1))
   }
   process.once('SIGTERM', listener)
   process.once('SIGINT', listener)

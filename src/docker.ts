@@ -20,6 +20,12 @@ export interface CommandResult {
 export interface CommandTimeout {
   seconds: number
   input?: string
+  /**
+   * A transfer (push, pull, a copy between repositories): `seconds` bounds silence, not the whole command. The
+   * bound restarts at every line the command prints (a layer pushed, a byte count), so a transfer that keeps
+   * making progress is never cut, and one whose registry stops answering ends `seconds` after its last sign of life.
+   */
+  progress?: boolean
 }
 
 /** The bound of commands that talk to no registry and run nothing of the user's (tag, inspect, builder setup…). */
@@ -91,9 +97,12 @@ export function timeoutSentence(args: readonly string[], timeout: CommandTimeout
   const registry = registryIn(args)
   const input = timeout.input ? ` (input "${timeout.input}")` : ''
   const fix = timeout.input ? `; raise "${timeout.input}" if it needs longer` : ''
+  const within = timeout.progress ? `for ${timeout.seconds} s${input} after its last progress` : `within ${timeout.seconds} s${input}`
   return registry
-    ? `no answer from ${registry} within ${timeout.seconds} s${input}: the registry accepted the connection and did not answer; check that ${registry} is up${fix}`
-    : `it did not finish within ${timeout.seconds} s${input}${fix}`
+    ? `no answer from ${registry} ${within}: the registry accepted the connection and did not answer; check that ${registry} is up${fix}`
+    : timeout.progress
+      ? `it made no progress for ${timeout.seconds} s${input}${fix}`
+      : `it did not finish within ${timeout.seconds} s${input}${fix}`
 }
 
 /**
@@ -135,9 +144,50 @@ const realSleep: Sleep = ms => new Promise(resolve => setTimeout(resolve, ms))
 /** Process groups of the commands running now, so a cancelled job can kill them all. */
 const running = new Set<number>()
 
-/** Kills every command still running, with its children (a cancelled job: SIGTERM / SIGINT). */
-export function killRunningCommands(): void {
+/** Containers the action runs now (verify-command): killing the CLI leaves a container running, so a cancel removes them. */
+const containers = new Set<string>()
+
+/** Set once the job is cancelled: from then on no command starts (no restore or read-back lands after the report). */
+let cancelled = false
+
+/** A command refused because the job was cancelled. */
+export class CancelledError extends Error {
+  override name = 'CancelledError'
+}
+
+/** Whether the job was cancelled ({@link cancelCommands}). */
+export function isCancelled(): boolean {
+  return cancelled
+}
+
+/** Records a container the action is about to run, so a cancel removes it; returns the unregistration. */
+export function trackContainer(name: string): () => void {
+  containers.add(name)
+  return () => {
+    containers.delete(name)
+  }
+}
+
+/**
+ * A cancelled job (SIGTERM / SIGINT): no further command starts, every command still running is killed with its
+ * children, and the containers still running are returned for {@link removeContainers}.
+ */
+export function cancelCommands(): string[] {
+  cancelled = true
   for (const pid of running) killGroup(pid)
+  return [...containers]
+}
+
+/** `docker rm --force` of the given containers, the one command a cancelled job still runs; never throws. */
+export async function removeContainers(names: readonly string[], binary = 'docker'): Promise<void> {
+  if (names.length === 0) return
+  await spawnBounded(binary, ['rm', '--force', ...names], { silent: true }, { seconds: 30 }).catch(() => undefined)
+}
+
+/** Resets the module's cancel state; for unit tests only. */
+export function resetCancelForTests(): void {
+  cancelled = false
+  containers.clear()
 }
 
 function killGroup(pid: number): void {
@@ -170,6 +220,11 @@ function lineEcho(write: (text: string) => void): { push(chunk: string): void; f
  * bounded by `timeout`; echoes its output unless silent.
  */
 export function runBounded(binary: string, args: readonly string[], options: RunOptions, timeout: CommandTimeout): Promise<CommandResult> {
+  if (cancelled) return Promise.reject(new CancelledError(`docker ${describeArgs(args)} was not started: the job was cancelled`))
+  return spawnBounded(binary, args, options, timeout)
+}
+
+function spawnBounded(binary: string, args: readonly string[], options: RunOptions, timeout: CommandTimeout): Promise<CommandResult> {
   return new Promise((resolve, reject) => {
     const silent = options.silent ?? false
     if (!silent) process.stdout.write(`${neutralizeCommands(`[command]${binary} ${args.join(' ')}`)}\n`)
@@ -179,18 +234,27 @@ export function runBounded(binary: string, args: readonly string[], options: Run
     let timedOut = false
     const echoOut = lineEcho(text => process.stdout.write(text))
     const echoErr = lineEcho(text => process.stderr.write(text))
+    const expire = (): void => {
+      timedOut = true
+      if (child.pid !== undefined) killGroup(child.pid)
+    }
+    let timer = setTimeout(expire, timeout.seconds * 1000)
+    // a transfer's bound counts silence: each line of progress restarts it
+    const progressed = (chunk: string): void => {
+      if (!timeout.progress || timedOut || !chunk.includes('\n')) return
+      clearTimeout(timer)
+      timer = setTimeout(expire, timeout.seconds * 1000)
+    }
     child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
       stdout += chunk
+      progressed(chunk)
       if (!silent) echoOut.push(chunk)
     })
     child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
       stderr += chunk
+      progressed(chunk)
       if (!silent) echoErr.push(chunk)
     })
-    const timer = setTimeout(() => {
-      timedOut = true
-      if (child.pid !== undefined) killGroup(child.pid)
-    }, timeout.seconds * 1000)
     if (child.pid !== undefined) running.add(child.pid)
     child.on('error', error => {
       clearTimeout(timer)
@@ -240,8 +304,9 @@ export async function runWithRetries(
     if (result.exitCode === 0 || options.allowFailure) return result
     const error = new DockerCommandError(args, result, attempt)
     if (!isRetryable(error.failure.kind) || attempt >= policy.attempts) throw error
+    if (cancelled) throw error
     const delay = retryDelayMs(policy, attempt, error.failure)
-    const cause = result.timedOut ? `killed after ${result.timedOut.seconds} s` : error.failure.cause
+    const cause = result.timedOut ? `killed after ${result.timedOut.seconds} s${result.timedOut.progress ? ' without progress' : ''}` : error.failure.cause
     core.warning(
       `${tool} ${describeArgs(args)}: ${cause} (attempt ${attempt} of ${policy.attempts}); retrying in ${Math.round(delay / 100) / 10}s: ${lastLines(result.stderr || result.stdout, 1)}`
     )

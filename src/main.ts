@@ -44,14 +44,17 @@ export async function run(docker: Docker = createDocker(), cancel?: CancelHook):
   // a cancel kills the running command, which fails the pipeline too: the failure is reported once
   let reported: Promise<void> | undefined
   const report = (message: string): Promise<void> => (reported ??= reportFailure(message, phases, journal))
-  const unregister = cancel?.(async signal => {
+  let cancelled: Promise<void> | undefined
+  const unregister = cancel?.(signal => {
     const message = `the job was cancelled (${signal}) during the run`
     core.setFailed(message)
-    await report(message)
+    return (cancelled = report(message))
   })
   try {
     await runMode(docker, phases, journal)
   } catch (error) {
+    // a cancel already reported (once) and ends the step; the pipeline's own failure is its consequence
+    if (cancelled) return cancelled
     await report(errorMessage(error))
     throw error
   } finally {

@@ -3,7 +3,7 @@
  */
 import { createHash } from 'node:crypto'
 import { DockerCommandError, type CommandResult, type Docker } from './docker.js'
-import { classifyFailure, type RetryPolicy } from './retry.js'
+import { classifyFailure, retryDelayMs, type RetryPolicy } from './retry.js'
 import { platformKey, type Platform } from './platform.js'
 
 export interface Descriptor {
@@ -144,4 +144,31 @@ export async function inspectIfExists(docker: Docker, reference: string, retry?:
     : 'check the registry address in input "images" and that the registry is up'
   const tries = attempts > 1 ? ` after ${attempts} attempts` : ''
   throw new RegistryQueryError(`cannot tell whether ${reference} exists${tries} (${cause ?? 'no output'}): ${fix}`)
+}
+
+/**
+ * How many times a manifest this run just wrote is read before its absence is believed: registries are eventually
+ * consistent, and a read right after a push can answer MANIFEST_UNKNOWN (docker's toolkit retries it up to 15 times).
+ */
+export const CONSISTENCY_ATTEMPTS = 8
+/** The longest pause between two such reads. */
+const CONSISTENCY_MAX_DELAY_MS = 5000
+
+/**
+ * Runs `read` (of something this run just wrote) again while the registry answers "not found", a bounded number
+ * of times with a growing pause (the retry policy's, at most 5 s); any other failure is thrown as it is.
+ */
+export async function readJustWritten<T>(
+  read: () => Promise<T>,
+  retry: RetryPolicy,
+  sleep: (ms: number) => Promise<void> = ms => new Promise(resolve => setTimeout(resolve, ms))
+): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await read()
+    } catch (error) {
+      if (!(error instanceof DockerCommandError) || error.failure.kind !== 'not-found' || attempt >= CONSISTENCY_ATTEMPTS) throw error
+      await sleep(Math.min(CONSISTENCY_MAX_DELAY_MS, retryDelayMs(retry, attempt, { kind: 'transient', cause: 'not yet served' })))
+    }
+  }
 }

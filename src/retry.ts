@@ -96,10 +96,11 @@ export function retryDelayMs(policy: RetryPolicy, retry: number, failure: Classi
   return Math.min(exponential, policy.maxDelayMs)
 }
 
-/** How many times `registry-timeout` a command that moves image layers (push, pull, a copy between repositories) may take. */
-export const LAYER_TRANSFER_FACTOR = 10
-
-/** The bound of one attempt of a command that moves image layers: {@link LAYER_TRANSFER_FACTOR} × `registry-timeout`. */
-export function layerTransferTimeout(policy: RetryPolicy): { seconds: number; input: string } | undefined {
-  return policy.timeoutSeconds === undefined ? undefined : { seconds: policy.timeoutSeconds * LAYER_TRANSFER_FACTOR, input: 'registry-timeout' }
+/**
+ * The bound of one attempt of a command that moves image layers (push, pull, a copy between repositories):
+ * `registry-timeout` of silence, restarted at every line of progress the command prints, so a registry that stops
+ * answering fails within about attempts × `registry-timeout`, and a transfer that keeps moving is never cut.
+ */
+export function layerTransferTimeout(policy: RetryPolicy): { seconds: number; input: string; progress: true } | undefined {
+  return policy.timeoutSeconds === undefined ? undefined : { seconds: policy.timeoutSeconds, input: 'registry-timeout', progress: true }
 }

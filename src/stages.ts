@@ -330,7 +330,7 @@ export async function verifyStaged({ docker, settings, phases }: Job, staged: St
     const [first = ''] = staged.repositories
     if (built) await checkArchitectures(first, platformDigests(checked.index.index), built.hostArch, settings.retry)
     if (built && built.output.kind !== 'load' && settings.verifyCommand.length > 0) {
-      await runVerifyCommand(docker, `${first}@${staged.digest}`, settings.platforms, settings.verifyCommand, true, settings.verifyTimeoutSeconds)
+      await runVerifyCommand(docker, `${first}@${staged.digest}`, settings.platforms, settings.verifyCommand, true, settings.verifyTimeoutSeconds, settings.retry)
     }
     return checked
   })

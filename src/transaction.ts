@@ -9,17 +9,23 @@
  *    independent moves of one step run a few at a time;
  * 3. read back every moved reference and compare it with the plan.
  *
- * A failure after the first move is never left unreported: every planned reference is read again and the
- * {@link MoveJournal} says which moved (old → new digest) and which did not; a tag that held something before
- * the run is put back (best effort); a tag this run created cannot be deleted portably and is reported as such.
+ * A failure after the first move is never left unreported, and reconciled from the {@link MoveJournal}, not from
+ * one read: every reference whose move succeeded or was in flight (a failed or killed command may still have
+ * landed) is read again, a few times where the read disagrees with the journal (a registry still down, or one that
+ * serves the old manifest a moment after a write), put back when it held something before the run, and read
+ * again; a tag this run created cannot be deleted portably and is reported as such.
+ *
+ * Two runs that move the same tags at once settle on one run's content (registries have no conditional write):
+ * the same main tag on the index the first repository's main tag holds; a tag they share besides (`latest`, an
+ * extra tag) on the index of the higher version, the same rule for both runs, and the run that yields it fails.
  */
 import * as core from '@actions/core'
-import { lastLines, type Docker } from './docker.js'
+import { CancelledError, lastLines, type Docker } from './docker.js'
 import { errorMessage } from './errors.js'
 import { forEachLimited, mapLimited, REGISTRY_CONCURRENCY } from './limit.js'
 import { withLayerBound, type StagedIndex } from './publish.js'
-import { currentDigest, inspectIndex, platformDigests } from './registry.js'
-import type { RetryPolicy } from './retry.js'
+import { currentDigest, inspectIndex, platformDigests, type ImageIndex } from './registry.js'
+import { retryDelayMs, type RetryPolicy } from './retry.js'
 
 /** One reference this run points at a digest. */
 export interface TagMove {
@@ -41,6 +47,8 @@ export interface MovePlan {
   moves: TagMove[]
   /** Whether buildx points a tag at a manifest itself (`--prefer-index=false`); else the engine pushes it. */
   preferIndex: boolean
+  /** The run's main tag (`TAG`), whose `TAG-ARCH` tags move with it; the other index tags are shared with other runs. */
+  main?: string
 }
 
 /**
@@ -63,16 +71,25 @@ export class MoveJournal {
   plan?: MovePlan
   /** References whose move command succeeded, in order. */
   readonly moved: string[] = []
+  /** References whose move command started: moved, failed or still running (a failed or killed one may have landed). */
+  readonly attempted: string[] = []
   /** Set once the moves ended (successfully, or reconciled after a failure). */
   records?: MoveRecord[]
   /** Local image names the engine path created, for the post step to remove. */
   readonly localNames: string[] = []
 
-  /** The references as far as known now: the reconciled records, else the plan with the moves made so far. */
+  /**
+   * The references as far as known now: the reconciled records, else the plan with the moves made so far (moved;
+   * started and not known to have ended: unknown; never started: not moved).
+   */
   snapshot(): MoveRecord[] {
     if (this.records) return this.records
     return (this.plan?.moves ?? []).map(m =>
-      this.moved.includes(m.reference) ? { ...m, outcome: 'moved', now: m.target } : { ...m, outcome: 'unknown', now: '' }
+      this.moved.includes(m.reference)
+        ? { ...m, outcome: 'moved', now: m.target }
+        : this.attempted.includes(m.reference)
+          ? { ...m, outcome: 'unknown', now: '' }
+          : { ...m, outcome: 'not-moved', now: m.previous }
     )
   }
 }
@@ -126,7 +143,8 @@ export async function supportsPreferIndex(docker: Docker): Promise<boolean> {
  */
 async function prepareLocalManifest(docker: Docker, move: Omit<TagMove, 'previous'>, retry: RetryPolicy): Promise<void> {
   const source = `${move.repository}@${move.target}`
-  await docker.run(['pull', '--quiet', source], withLayerBound(retry))
+  // not --quiet: each layer's line is the progress that keeps the transfer's bound from expiring
+  await docker.run(['pull', source], { ...withLayerBound(retry), silent: true })
   // inspected by digest, not by the tag's local name, which another run on this engine may tag at the same time
   const { stdout } = await docker.run(['image', 'inspect', '--format', '{{.Id}}', source], { silent: true })
   if (stdout.trim() !== move.target) {
@@ -143,7 +161,7 @@ async function prepareLocalManifest(docker: Docker, move: Omit<TagMove, 'previou
 export async function planMoves(
   docker: Docker,
   staged: StagedIndex,
-  tags: { indexTags: readonly string[]; platformTags: Record<string, string>; seen: SeenTags },
+  tags: { indexTags: readonly string[]; platformTags: Record<string, string>; seen: SeenTags; tag?: string },
   platformDigests: Record<string, string>,
   retry: RetryPolicy,
   journal: MoveJournal
@@ -153,7 +171,7 @@ export async function planMoves(
   const preferIndex = platformMoves.length > 0 && (await supportsPreferIndex(docker))
   if (!preferIndex) await forEachLimited(platformMoves, REGISTRY_CONCURRENCY, m => prepareLocalManifest(docker, m, retry))
   const previous = await mapLimited(moves, REGISTRY_CONCURRENCY, m => currentDigest(docker, m.reference, retry))
-  const plan: MovePlan = { moves: moves.map((m, i) => ({ ...m, previous: previous[i] ?? '' })), preferIndex }
+  const plan: MovePlan = { moves: moves.map((m, i) => ({ ...m, previous: previous[i] ?? '' })), preferIndex, ...(tags.tag ? { main: tags.tag } : {}) }
   for (const move of plan.moves) {
     const seen = tags.seen[move.reference]
     if (seen !== undefined && seen !== move.previous) {
@@ -214,6 +232,7 @@ async function makeMoves(docker: Docker, plan: MovePlan, retry: RetryPolicy, jou
       plan.moves.filter(m => m.kind === kind),
       REGISTRY_CONCURRENCY,
       async move => {
+        journal.attempted.push(move.reference)
         await moveOne(docker, move, plan.preferIndex, retry, journal)
         journal.moved.push(move.reference)
       }
@@ -221,17 +240,54 @@ async function makeMoves(docker: Docker, plan: MovePlan, retry: RetryPolicy, jou
   }
 }
 
-/** Reads every planned reference again: what it holds now, and what that means. */
-export async function readBack(docker: Docker, moves: readonly TagMove[], retry: RetryPolicy): Promise<MoveRecord[]> {
-  return mapLimited(moves, REGISTRY_CONCURRENCY, async move => {
+/** How many times a reference whose read disagrees with the journal is read again, with a growing pause between. */
+export const REREAD_ROUNDS = 4
+
+export type Sleep = (ms: number) => Promise<void>
+const realSleep: Sleep = ms => new Promise(resolve => setTimeout(resolve, ms))
+
+/** The pause before re-read round `round`: the retry policy's backoff, at least a quarter second once there is one. */
+function rereadDelayMs(retry: RetryPolicy, round: number): number {
+  return retry.baseDelayMs === 0 ? 0 : Math.max(250, retryDelayMs(retry, round, { kind: 'transient', cause: 're-read' }))
+}
+
+/**
+ * Reads every planned reference again: what it holds now, and what that means. A read that disagrees with what
+ * `expected` says the reference should hold (what a move command that succeeded wrote, or a restore put back) is
+ * made again, up to {@link REREAD_ROUNDS} times: a registry that could not be asked (still down), or that serves
+ * the old manifest or none a moment after a write (eventual consistency), is not taken at its first word.
+ */
+export async function readBack(
+  docker: Docker,
+  moves: readonly TagMove[],
+  retry: RetryPolicy,
+  expected: (move: TagMove) => string | undefined = () => undefined,
+  sleep: Sleep = realSleep
+): Promise<MoveRecord[]> {
+  const readOne = async (move: TagMove): Promise<MoveRecord> => {
     let now: string
     try {
       now = await currentDigest(docker, move.reference, retry)
-    } catch {
+    } catch (error) {
+      if (error instanceof CancelledError) throw error
       return { ...move, outcome: 'unknown' as const, now: '' }
     }
     return { ...move, now, outcome: outcomeOf(move, now) }
-  })
+  }
+  const records = await mapLimited(moves, REGISTRY_CONCURRENCY, readOne)
+  for (let round = 1; round <= REREAD_ROUNDS; round++) {
+    const doubtful = records.flatMap((record, i) => {
+      const wanted = expected(record)
+      // a stale read serves what the reference held before, or nothing; a third digest is another writer's
+      const stale = wanted !== undefined && record.now !== wanted && (record.now === record.previous || record.now === '')
+      return record.outcome === 'unknown' || stale ? [i] : []
+    })
+    if (doubtful.length === 0) break
+    await sleep(rereadDelayMs(retry, round))
+    const again = await mapLimited(doubtful, REGISTRY_CONCURRENCY, i => readOne(records[i]!))
+    doubtful.forEach((i, k) => (records[i] = again[k]!))
+  }
+  return records
 }
 
 function outcomeOf(move: TagMove, now: string): MoveOutcome {
@@ -251,22 +307,46 @@ async function pointTag(docker: Docker, move: TagMove, digest: string, preferInd
     await docker.run(imagetoolsTagArgs(move.reference, source, preferIndex), { retry })
     return
   }
-  await docker.run(['pull', '--quiet', source], withLayerBound(retry))
+  // pulled and checked as in the plan: an engine that holds the manifest rewritten would push a third digest
+  await prepareLocalManifest(docker, { ...move, target: digest }, retry)
   await tagLocally(docker, source, move.reference)
   await docker.run(['push', move.reference], { retry })
 }
 
-/** Puts back every reference that moved and held something before (best effort); each is read again. */
-async function restore(docker: Docker, records: MoveRecord[], preferIndex: boolean, retry: RetryPolicy): Promise<MoveRecord[]> {
-  return mapLimited(records, REGISTRY_CONCURRENCY, async record => {
-    if (record.outcome !== 'moved' || record.previous === '') return record
+/**
+ * Puts back every reference that held something before the run and, by the read or the journal, moved or may have
+ * (its move was in flight and the registry could not say); then reads each again (with re-reads where it does
+ * not yet serve what was put back). Where every one ended comes from that last read, never from the command alone.
+ */
+async function restore(
+  docker: Docker,
+  records: MoveRecord[],
+  preferIndex: boolean,
+  retry: RetryPolicy,
+  journal: MoveJournal,
+  sleep: Sleep
+): Promise<MoveRecord[]> {
+  const toRestore = (r: MoveRecord): boolean =>
+    r.previous !== '' && (r.outcome === 'moved' || (r.outcome === 'unknown' && journal.attempted.includes(r.reference)))
+  const candidates = records.filter(toRestore)
+  if (candidates.length === 0) return records
+  const putBack = new Set<string>()
+  await mapLimited(candidates, REGISTRY_CONCURRENCY, async record => {
     try {
       await pointTag(docker, record, record.previous, preferIndex, retry)
-      const now = await currentDigest(docker, record.reference, retry)
-      return { ...record, now, outcome: now === record.previous ? ('restored' as const) : ('restore-failed' as const) }
-    } catch {
-      return { ...record, outcome: 'restore-failed' as const }
+      putBack.add(record.reference)
+    } catch (error) {
+      if (error instanceof CancelledError) throw error
     }
+  })
+  const reread = await readBack(docker, candidates, retry, m => (putBack.has(m.reference) ? m.previous : undefined), sleep)
+  const after = new Map(reread.map(r => [r.reference, r]))
+  return records.map(record => {
+    const read = after.get(record.reference)
+    if (!read) return record
+    const outcome: MoveOutcome =
+      read.outcome === 'unknown' ? 'unknown' : read.now === record.previous ? 'restored' : read.now === record.target ? 'restore-failed' : 'other'
+    return { ...read, outcome }
   })
 }
 
@@ -304,22 +384,163 @@ async function settleRace(
   return { records: current, settledOn: '' }
 }
 
+/** The tag of a reference (`repo:tag` → `tag`). */
+function tagOf(move: TagMove): string {
+  return move.reference.slice(move.repository.length + 1)
+}
+
+/** Whether a reference belongs to the run's main tag: `TAG` or a `TAG-ARCH` (no other run moves it without racing on `TAG`). */
+function isMainTag(plan: MovePlan, move: TagMove): boolean {
+  return move.kind === 'platform' || (plan.main !== undefined && tagOf(move) === plan.main)
+}
+
+/** What two runs that both claim a shared tag compare: the index's version annotation, then its creation time. */
+interface Claim {
+  digest: string
+  version: string
+  created: string
+}
+
+const VERSION_ANNOTATION = 'org.opencontainers.image.version'
+const CREATED_ANNOTATION = 'org.opencontainers.image.created'
+
+/** Compares two versions piecewise, digits as numbers (`1.25.10` after `1.25.9`, `1.25.4-1` after `1.25.4`). */
+export function compareVersions(a: string, b: string): number {
+  const pieces = (v: string): string[] => v.match(/\d+|\D+/g) ?? []
+  const [pa, pb] = [pieces(a), pieces(b)]
+  for (let i = 0; i < Math.max(pa.length, pb.length); i++) {
+    const [x, y] = [pa[i], pb[i]]
+    if (x === undefined || y === undefined) return x === undefined ? -1 : 1
+    const numeric = /^\d/.test(x) && /^\d/.test(y)
+    const order = numeric ? Number(x) - Number(y) : x < y ? -1 : x > y ? 1 : 0
+    if (order !== 0) return Math.sign(order)
+  }
+  return 0
+}
+
+/**
+ * Which of two runs keeps the tags they share: the higher version (the main tag it annotates the index with),
+ * then the later creation, then the larger digest; both runs apply the same rule, so they never take a tag back
+ * and forth.
+ */
+export function strongerClaim(a: Claim, b: Claim): Claim {
+  const order = compareVersions(a.version, b.version) || (a.created < b.created ? -1 : a.created > b.created ? 1 : 0) || (a.digest < b.digest ? -1 : 1)
+  return order >= 0 ? a : b
+}
+
+async function claimOf(docker: Docker, repository: string, digest: string, retry: RetryPolicy): Promise<Claim> {
+  let annotations: ImageIndex['annotations']
+  try {
+    annotations = (await inspectIndex(docker, `${repository}@${digest}`, retry)).index.annotations
+  } catch (error) {
+    if (error instanceof CancelledError) throw error
+  }
+  return { digest, version: annotations?.[VERSION_ANNOTATION] ?? '', created: annotations?.[CREATED_ANNOTATION] ?? '' }
+}
+
+/**
+ * Another run moved tags this run shares with it (not its main tag): both settle on the stronger claim
+ * ({@link strongerClaim}). The winner points every shared tag another run holds back at its index; the loser
+ * points the shared tags it still holds at the winner's index (where that repository has it) and leaves the rest.
+ * Returns the records as read at the end, and the winning index.
+ */
+async function settleShared(
+  docker: Docker,
+  plan: MovePlan,
+  records: MoveRecord[],
+  retry: RetryPolicy,
+  sleep: Sleep
+): Promise<{ records: MoveRecord[]; winner: Claim; ours: Claim }> {
+  const contested = records.filter(r => r.outcome === 'other' && r.now !== '')
+  const first = contested[0]!
+  const ours = await claimOf(docker, first.repository, first.target, retry)
+  let winner = ours
+  for (const digest of new Set(contested.map(r => r.now))) {
+    const holder = contested.find(r => r.now === digest)!
+    winner = strongerClaim(winner, await claimOf(docker, holder.repository, digest, retry))
+  }
+  const contestedTags = new Set(contested.map(tagOf))
+  const shared = records.filter(r => r.kind === 'index' && !isMainTag(plan, r) && contestedTags.has(tagOf(r)))
+  const desired = new Map<string, string>()
+  if (winner.digest === ours.digest) {
+    for (const r of shared) desired.set(r.reference, r.target)
+  } else {
+    for (const r of shared.filter(r => r.now === r.target)) {
+      if ((await currentDigest(docker, `${r.repository}@${winner.digest}`, retry).catch(() => '')) === winner.digest) desired.set(r.reference, winner.digest)
+    }
+  }
+  await mapLimited(
+    shared.filter(r => desired.has(r.reference) && r.now !== desired.get(r.reference)),
+    REGISTRY_CONCURRENCY,
+    r => pointTag(docker, r, desired.get(r.reference)!, plan.preferIndex, retry).catch((error: unknown) => {
+      if (error instanceof CancelledError) throw error
+    })
+  )
+  const sharedReferences = new Set(shared.map(r => r.reference))
+  const reread = await readBack(docker, plan.moves, retry, m => desired.get(m.reference) ?? (sharedReferences.has(m.reference) ? undefined : m.target), sleep)
+  return { records: reread, winner, ours }
+}
+
+/**
+ * How long a run that moved tags shared with other runs waits before it reads them once more: another run that
+ * moved them at the same time and keeps them (the stronger claim) points them back within that time, and this run
+ * then reports them as that run's, never as its own.
+ */
+export const SHARED_SETTLE_MS = 5000
+
+/** Reads the shared tags that read back as this run's once more, after {@link SHARED_SETTLE_MS}. */
+async function rereadShared(docker: Docker, plan: MovePlan, records: MoveRecord[], retry: RetryPolicy, sleep: Sleep): Promise<MoveRecord[]> {
+  const shared = records.flatMap((r, i) => (r.kind === 'index' && !isMainTag(plan, r) && r.outcome === 'moved' && r.previous !== r.target ? [i] : []))
+  if (shared.length === 0 || records.some(r => r.outcome !== 'moved')) return records
+  await sleep(retry.baseDelayMs === 0 ? 0 : SHARED_SETTLE_MS)
+  const again = await readBack(docker, shared.map(i => records[i]!), retry, m => m.target, sleep)
+  const updated = [...records]
+  shared.forEach((i, k) => (updated[i] = again[k]!))
+  return updated
+}
+
 /**
  * Moves every tag of the plan, reads every reference back, and on any failure reconciles: reads every planned
  * reference again, puts back what it can, and throws a {@link MoveError} whose records say where each ended.
+ * A cancelled job stops here: no restore or read-back starts once it is cancelled (the report is the journal's).
  */
-export async function executeMoves(docker: Docker, plan: MovePlan, retry: RetryPolicy, journal: MoveJournal): Promise<MoveRecord[]> {
+export async function executeMoves(
+  docker: Docker,
+  plan: MovePlan,
+  retry: RetryPolicy,
+  journal: MoveJournal,
+  sleep: Sleep = realSleep
+): Promise<MoveRecord[]> {
   let failure: unknown
   try {
     await makeMoves(docker, plan, retry, journal)
   } catch (error) {
+    if (error instanceof CancelledError) throw error
     failure = error
   }
-  let records = await readBack(docker, plan.moves, retry)
+  // what a move command that succeeded wrote is what the registry must serve: a read that says otherwise is read again
+  const wrote = (m: TagMove): string | undefined => (journal.moved.includes(m.reference) ? m.target : undefined)
+  let records = await readBack(docker, plan.moves, retry, wrote, sleep)
+  records = await rereadShared(docker, plan, records, retry, sleep)
   const astray = records.filter(r => r.outcome !== 'moved')
-  if (astray.some(r => r.outcome === 'other')) {
-    const others = astray.filter(r => r.outcome === 'other').map(r => r.reference)
-    core.warning(`another run moved ${others.join(', ')} at the same time: settling every tag on one run's content`)
+  const others = astray.filter(r => r.outcome === 'other')
+  if (others.some(r => r.now !== '') && failure === undefined && !others.some(r => isMainTag(plan, r))) {
+    core.warning(`another run moved ${others.map(r => r.reference).join(', ')} at the same time: settling the tags both runs publish on one run's index`)
+    const settled = await settleShared(docker, plan, records, retry, sleep)
+    records = settled.records
+    journal.records = records
+    const taken = records.filter(r => r.outcome !== 'moved')
+    if (taken.length === 0) return records
+    const wonBy = settled.winner.digest === settled.ours.digest ? undefined : settled.winner
+    throw new MoveError(
+      wonBy
+        ? `another run published ${wonBy.digest}${wonBy.version ? ` (${wonBy.version})` : ''} to ${taken.map(r => r.reference).join(', ')} at the same time, and it keeps ${taken.length === 1 ? 'that tag' : 'those tags'} (the higher version wins a tag two runs share); this run's other tags hold its content: ${describeOutcome(records)}. Publish a shared tag such as "latest" from one job only, or give the workflow a "concurrency:" group keyed on the image`
+        : `another run moved ${taken.map(r => r.reference).join(', ')} at the same time and they did not settle on this run's index; ${describeOutcome(records)}. Re-run this job to publish every tag, and give the workflow a "concurrency:" group keyed on the image`,
+      records
+    )
+  }
+  if (others.length > 0 && others.some(r => isMainTag(plan, r))) {
+    core.warning(`another run moved ${others.map(r => r.reference).join(', ')} at the same time: settling every tag on one run's content`)
     const settled = await settleRace(docker, plan, records, retry)
     records = settled.records
     journal.records = records
@@ -339,12 +560,12 @@ export async function executeMoves(docker: Docker, plan: MovePlan, retry: RetryP
     journal.records = records
     return records
   }
-  const reconciled = await restore(docker, records, plan.preferIndex, retry)
+  const reconciled = await restore(docker, records, plan.preferIndex, retry, journal, sleep)
   journal.records = reconciled
   const cause =
     failure !== undefined
       ? errorMessage(failure)
-      : `after moving, ${astray.map(r => (r.outcome === 'unknown' ? `${r.reference} could not be read back` : `${r.reference} still holds ${r.now || 'nothing'}`)).join(', ')}, not what this run moved it to`
+      : `after moving, ${astray.map(r => (r.outcome === 'unknown' ? `${r.reference} could not be read back` : `${r.reference} ${r.outcome === 'other' ? 'holds another run\'s' : 'still holds'} ${r.now || 'nothing'}`)).join(', ')}, not what this run moved it to`
   throw new MoveError(`${cause}; ${describeOutcome(reconciled)}`, reconciled, { cause: failure })
 }
 

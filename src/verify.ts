@@ -1,11 +1,12 @@
 /**
  * Checks, before any tag a user pulls moves, that what was built and staged is what was asked for.
  */
-import type { Docker } from './docker.js'
+import { trackContainer, type Docker } from './docker.js'
+import { errorMessage } from './errors.js'
 import { forEachLimited, mapLimited, REGISTRY_CONCURRENCY } from './limit.js'
 import { formatPlatform, parsePlatform, platformKey, samePlatform, type Platform } from './platform.js'
-import { inspectIndex, isAttestation, platformDigests, type ImageIndex, type RegistryIndex } from './registry.js'
-import type { RetryPolicy } from './retry.js'
+import { inspectIndex, isAttestation, platformDigests, readJustWritten, type ImageIndex, type RegistryIndex } from './registry.js'
+import { layerTransferTimeout, NO_RETRY, type RetryPolicy } from './retry.js'
 
 export interface IndexCheck {
   missing: string[]
@@ -118,7 +119,9 @@ export async function verifyStagedIndex(
 ): Promise<VerifiedIndex> {
   const [first, ...others] = repositories
   if (!first) throw new Error('no repository to verify')
-  const index = await inspectIndex(docker, `${first}@${digest}`, retry)
+  // everything read here was just pushed: a registry that does not serve it yet is asked again (eventual consistency)
+  const fresh = <T>(read: () => Promise<T>): Promise<T> => readJustWritten(read, retry)
+  const index = await fresh(() => inspectIndex(docker, `${first}@${digest}`, retry))
   if (index.digest !== digest) throw new Error(`${first} serves ${index.digest} for ${digest}`)
   const check = checkIndexPlatforms(index.index, requested)
   const indexProblem = describeIndexCheck(`${first}@${digest}`, check)
@@ -128,13 +131,13 @@ export async function verifyStagedIndex(
   // in every further repository.
   const descriptors = index.index.manifests.filter(d => d.platform || isAttestation(d))
   const [configs, manifests] = await Promise.all([
-    docker.run(['buildx', 'imagetools', 'inspect', '--format', '{{json .Image}}', `${first}@${digest}`], { silent: true, retry }),
+    fresh(() => docker.run(['buildx', 'imagetools', 'inspect', '--format', '{{json .Image}}', `${first}@${digest}`], { silent: true, retry })),
     mapLimited(descriptors, REGISTRY_CONCURRENCY, async descriptor => {
-      const raw = await docker.run(['buildx', 'imagetools', 'inspect', '--raw', `${first}@${descriptor.digest}`], { silent: true, retry })
+      const raw = await fresh(() => docker.run(['buildx', 'imagetools', 'inspect', '--raw', `${first}@${descriptor.digest}`], { silent: true, retry }))
       return JSON.parse(raw.stdout) as ImageManifest
     }),
     forEachLimited(others, REGISTRY_CONCURRENCY, async repository => {
-      const copy = await inspectIndex(docker, `${repository}@${digest}`, retry)
+      const copy = await fresh(() => inspectIndex(docker, `${repository}@${digest}`, retry))
       if (copy.digest !== digest) throw new Error(`${repository} serves ${copy.digest} for ${digest}`)
     })
   ])
@@ -198,8 +201,23 @@ export function describeVerifyFailure(platform: Platform, output: string, exitCo
 }
 
 /**
- * Runs the verify command once per platform (through QEMU for foreign ones). All platforms run; the error lists
- * every one that failed.
+ * Pulls one platform's image for the verify command, bounded like any transfer (input `registry-timeout`), so
+ * `verify-timeout` times the command alone, never the download of a multi-GB image.
+ */
+async function pullForVerify(docker: Docker, image: string, platform: Platform, retry: RetryPolicy): Promise<void> {
+  const timeout = layerTransferTimeout(retry)
+  try {
+    await docker.run(['pull', '--platform', formatPlatform(platform), image], timeout ? { silent: true, retry, timeout } : { silent: true, retry })
+  } catch (error) {
+    throw new Error(`cannot pull ${image} for ${formatPlatform(platform)} to run "verify-command" in it, so no tag moved: ${errorMessage(error)}`, { cause: error })
+  }
+}
+
+/**
+ * Runs the verify command once per platform (through QEMU for foreign ones). With `pull`, each platform's image is
+ * pulled first, bounded by `registry-timeout`; `timeoutSeconds` (input `verify-timeout`) bounds the command
+ * alone. A container still running when the job is cancelled is removed (cancel.ts). All platforms run; the
+ * error lists every one that failed.
  */
 export async function runVerifyCommand(
   docker: Docker,
@@ -207,7 +225,8 @@ export async function runVerifyCommand(
   platforms: readonly Platform[],
   command: readonly string[],
   pull: boolean,
-  timeoutSeconds: number
+  timeoutSeconds: number,
+  retry: RetryPolicy = NO_RETRY
 ): Promise<Record<string, string>> {
   const outputs: Record<string, string> = {}
   // cause → the platforms that failed with it, so the same cause on every platform is said once
@@ -215,9 +234,15 @@ export async function runVerifyCommand(
   for (const platform of platforms) {
     const name = `go-build-action-verify-${process.pid}-${Date.now().toString(36)}`
     const args = verifyCommandArgs(image, platform, command, name)
-    if (pull) args.splice(args.indexOf('never'), 1, 'missing')
-    const result = await docker.run(args, { allowFailure: true, timeout: { seconds: timeoutSeconds, input: 'verify-timeout' } })
-    if (result.timedOut) await docker.run(['rm', '--force', name], { silent: true, allowFailure: true })
+    if (pull) await pullForVerify(docker, image, platform, retry)
+    const untrack = trackContainer(name)
+    let result
+    try {
+      result = await docker.run(args, { allowFailure: true, timeout: { seconds: timeoutSeconds, input: 'verify-timeout' } })
+      if (result.timedOut) await docker.run(['rm', '--force', name], { silent: true, allowFailure: true })
+    } finally {
+      untrack()
+    }
     const output = `${result.stdout}\n${result.stderr}`
     if (result.exitCode !== 0) {
       const cause = verifyFailureCause(platform, output, result.exitCode, command[0], result.timedOut?.seconds)

@@ -4,7 +4,7 @@
  * fault fails the run and leaves every tag as it was.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals'
-import { FaultProxy } from './support/fault-proxy.js'
+import { FaultProxy, manifestUnknownOnceAfterPush } from './support/fault-proxy.js'
 import { BASE_IMAGE, GO_IMAGE, HELLO_CONTEXT, registryManifest, requireEnvironment } from './support/environment.js'
 import { describeEachPath, runOnPath } from './support/paths.js'
 
@@ -69,6 +69,19 @@ describeEachPath('registry faults', builderPath => {
       // The 429 is served to whichever client asks first (buildx's resolver retries 429s itself); either way the
       // run goes through. Our own handling of 429 and Retry-After is unit-tested in retry.test.ts.
       expect((await registryManifest(`localhost:5000/${name}-transient:${TAG}`)).digest).toBe(clean.digest)
+    }, 10 * MINUTES)
+
+    it('a registry that answers MANIFEST_UNKNOWN for a manifest just pushed: read again, and the run publishes', async () => {
+      const repository = `${proxy.host}/${name}-consistency`
+      const rule = manifestUnknownOnceAfterPush(proxy)
+      proxy.rules = [rule]
+      const run = await publish(repository)
+      proxy.rules = []
+      expect({ exitCode: run.main.exitCode, log: run.main.exitCode === 0 ? '' : run.main.log.slice(-2000) }).toEqual({ exitCode: 0, log: '' })
+      expect(proxy.failed(rule)).toBe(1)
+      expect(proxy.log.find(l => l.status === 404 && l.path.includes(`${name}-consistency/manifests/`))).toBeDefined()
+      expect(run.outputs.digest).toBe(clean.digest)
+      expect((await registryManifest(`localhost:5000/${name}-consistency:${TAG}`)).digest).toBe(clean.digest)
     }, 10 * MINUTES)
 
     it('fails on a persistent fault and leaves every tag as it was', async () => {

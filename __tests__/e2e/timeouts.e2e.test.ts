@@ -96,6 +96,37 @@ describeEachPath('bounds', (builderPath: BuilderPath) => {
     expect(run.post?.exitCode).toBe(0)
   }, 5 * MINUTES)
 
+  it('a registry that accepts a push and never answers its manifest PUT: killed registry-timeout after the last progress, per attempt', async () => {
+    // engine path: the staging push of the loaded index (docker push); hosted path: BuildKit pushed to the first
+    // repository, and the copy into the second (imagetools create) is the transfer whose manifest PUT hangs
+    const names = [fresh('push-a'), fresh('push-b')]
+    const hangs = builderPath.driver === 'docker' ? /\/manifests\/go-build-action-staging-/ : /\/manifests\//
+    const images = builderPath.driver === 'docker' ? [`${proxy.host}/${names[0]}`] : [`localhost:5000/${names[0]}`, `${proxy.host}/${names[1]}`]
+    proxy.rules = [{ method: 'PUT', path: hangs, times: Infinity, fault: HANG }]
+    const { run, seconds } = await timed(copyOnly, {
+      images: images.join('\n'),
+      'tag-template': TAG,
+      platforms: PLATFORMS,
+      provenance: 'false',
+      'registry-timeout': '5',
+      'retry-attempts': '2',
+      'retry-delay': '0.1'
+    })
+    const hung = proxy.log.filter(l => l.status === 'hang').length
+    proxy.rules = []
+    const error = theError(run)
+    // the bound counts silence after the last line of progress (a layer pushed), not 10 × registry-timeout
+    expect(error).toContain(`no answer from ${proxy.host} for 5 s (input "registry-timeout") after its last progress`)
+    expect(error).toMatch(/\(2 attempt\(s\)\)|after 2 attempts/)
+    expect(run.main.log).toMatch(/::warning::docker (push|buildx imagetools create)\b.*: killed after 5 s without progress \(attempt 1 of 2\)/)
+    // each attempt's manifest PUT hung (a copy PUTs every platform manifest at once)
+    expect(hung).toBeGreaterThanOrEqual(2)
+    // two attempts of about 5 s each after the build; 10 × registry-timeout per attempt would be 100 s
+    expect(seconds).toBeLessThan(3 * 60)
+    expect(run.post?.exitCode).toBe(0)
+    for (const name of names) expect((await registryTags(`localhost:5000/${name}`)).filter(t => t === TAG || t.startsWith(`${TAG}-`))).toEqual([])
+  }, 5 * MINUTES)
+
   it('a verify command that sleeps forever is killed after verify-timeout, its container too, and nothing is published', async () => {
     const name = fresh('verify')
     const { run, seconds } = await timed(busybox, {

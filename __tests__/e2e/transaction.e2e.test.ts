@@ -7,7 +7,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals'
 import type { ActionRun } from '../../scripts/run-action.mjs'
-import { failNthTagMove, FaultProxy, tagWritten } from './support/fault-proxy.js'
+import { downAfterNthTagMove, failNthTagMove, FaultProxy, tagWritten } from './support/fault-proxy.js'
 import { copyOnlyContext, expectSucceeded, registryManifest, registryTags, requireEnvironment } from './support/environment.js'
 import { describeEachPath, runOnPath, type BuilderPath } from './support/paths.js'
 
@@ -28,6 +28,21 @@ interface MoveReport {
 }
 
 beforeAll(requireEnvironment, MINUTES)
+
+/** The outcome of a move says what its `now` is: the digest this run moved it to, what it held before, or another. */
+function expectTruthful(move: MoveReport): void {
+  const expected: Record<string, string | undefined> = {
+    moved: move.digest,
+    'restore-failed': move.digest,
+    restored: move.previous,
+    'not-moved': move.previous
+  }
+  if (move.outcome in expected) {
+    expect({ reference: move.reference, outcome: move.outcome, now: move.now }).toEqual({ reference: move.reference, outcome: move.outcome, now: expected[move.outcome] })
+  }
+  else if (move.outcome === 'other') expect([move.digest, move.previous]).not.toContain(move.now)
+  else throw new Error(`${move.reference}: outcome ${move.outcome}`)
+}
 
 /** What `reference` holds, read straight from the registry behind the proxy ('' when there is no such tag). */
 async function held(reference: string): Promise<string> {
@@ -59,7 +74,7 @@ describeEachPath('publishing as a transaction', (builderPath: BuilderPath) => {
   let context: string
 
   /** Reproducible content: the same epoch gives the same index, another epoch other content. */
-  const publish = (images: readonly string[], epoch: string): Promise<ActionRun> =>
+  const publish = (images: readonly string[], epoch: string, more: Record<string, string> = {}): Promise<ActionRun> =>
     runOnPath(builderPath, {
       cwd: context,
       inputs: {
@@ -70,7 +85,8 @@ describeEachPath('publishing as a transaction', (builderPath: BuilderPath) => {
         'build-args': `SOURCE_DATE_EPOCH=${epoch}`,
         provenance: 'false',
         'retry-attempts': '2',
-        'retry-delay': '0.1'
+        'retry-delay': '0.1',
+        ...more
       }
     })
 
@@ -148,6 +164,83 @@ describeEachPath('publishing as a transaction', (builderPath: BuilderPath) => {
     }
   }, 15 * MINUTES)
 
+  it('the registry goes down during a move (the write lands, the answer is lost): every reference the journal knows moved or was in flight is read again, put back, and reported as it ended', async () => {
+    const repositories = behindProxy([fresh('down-held'), fresh('down-new')])
+    expectSucceeded(await publish(repositories.slice(0, 1), '1'))
+    const references = repositories.flatMap(r => [TAG, ...ARCHES.map(a => `${TAG}-${a}`)].map(t => `${r}:${t}`))
+    const before = Object.fromEntries(await Promise.all(references.map(async r => [r, await held(r)] as const)))
+    // the first index tag's write lands and its answer is lost; then the registry is down for 5 s: longer than a
+    // read and its retry (1 s apart), shorter than the re-reads a disagreeing read gets (1 + 2 + 4 + 8 s)
+    const rules = downAfterNthTagMove(MOVES - 1, 5000)
+    proxy.rules = rules
+    const failed = await publish(repositories, '2', { 'retry-delay': '1' })
+    proxy.rules = []
+    const landed = `${proxy.host}/${(rules[0] as ReturnType<typeof failNthTagMove>).written[MOVES - 2]!}`
+    expect(failed.main.exitCode).toBe(1)
+    expect(failed.post?.exitCode).toBe(0)
+    const moves = JSON.parse(failed.outputs.moves!) as MoveReport[]
+    expect(moves.map(m => m.reference).sort()).toEqual(references.sort())
+    for (const move of moves) {
+      expect(move.previous).toBe(before[move.reference])
+      expect(await held(move.reference)).toBe(move.now)
+      expectTruthful(move)
+    }
+    // every tag of the repository that held an earlier publish holds it again (the ones that moved before the
+    // registry went down are put back although it could not be read at first), and the landed move is known
+    for (const move of moves.filter(m => m.previous !== '')) {
+      expect({ reference: move.reference, outcome: move.outcome }).toEqual({ reference: move.reference, outcome: /-(amd64|arm64)$/.test(move.reference) || move.reference === landed ? 'restored' : expect.stringMatching(/^(restored|not-moved)$/) })
+    }
+    expect(moves.find(m => m.reference === landed)?.outcome).toMatch(/^(restored|moved)$/)
+    expect(failed.summary).toContain('The run failed while moving tags')
+  }, 10 * MINUTES)
+
+  it('two runs with different main tags sharing a tag, their writes of it made to meet: it ends on one index (the higher version), the other run fails naming it, and both report where every tag ended', async () => {
+    const repositories = [fresh('share-a'), fresh('share-b')].map(name => `${proxy.host}/${name}`)
+    const SHARED = 'shared'
+    // each run's write of the shared tag in the first repository waits until the other run's arrives too
+    proxy.rules = [
+      { method: 'PUT', path: new RegExp(`/${repositories[0]!.split('/').slice(1).join('/')}/manifests/${SHARED}$`), times: 2, fault: { gather: 2 } }
+    ]
+    const share = (main: string, epoch: string): Promise<ActionRun> =>
+      runOnPath(builderPath, {
+        cwd: context,
+        inputs: {
+          images: repositories.join('\n'),
+          'tag-template': main,
+          tags: SHARED,
+          platforms: PLATFORMS,
+          rebuild: 'overwrite',
+          'build-args': `SOURCE_DATE_EPOCH=${epoch}`,
+          provenance: 'false',
+          'retry-attempts': '2',
+          'retry-delay': '0.1'
+        }
+      })
+    const [older, newer] = await Promise.all([share('tx-1.24', '20'), share('tx-1.25', '21')])
+    proxy.rules = []
+    expect([older.post?.exitCode, newer.post?.exitCode]).toEqual([0, 0])
+    expectSucceeded(newer)
+    // the shared tag holds the higher version's index in every repository; each main tag its own run's
+    for (const repository of repositories) {
+      expect(await held(`${repository}:${SHARED}`)).toBe(newer.outputs.digest)
+      expect(await held(`${repository}:tx-1.25`)).toBe(newer.outputs.digest)
+      expect(await held(`${repository}:tx-1.24`)).toBe(older.outputs.digest)
+    }
+    expect(older.main.exitCode).toBe(1)
+    const errors = older.main.log.split('\n').filter(l => l.startsWith('::error::'))
+    expect(errors).toHaveLength(1)
+    expect(errors[0]).toMatch(/another run published sha256:\w+ \(tx-1\.25\) to .*:shared.* at the same time, and it keeps/)
+    // both runs report where every tag ended, as the registry holds it; neither claims a tag the other holds
+    for (const run of [older, newer]) {
+      for (const move of JSON.parse(run.outputs.moves!) as MoveReport[]) {
+        expect(await held(move.reference)).toBe(move.now)
+        expectTruthful(move)
+      }
+      for (const reference of run.outputs.tags?.split('\n').filter(Boolean) ?? []) expect(await held(reference)).not.toBe('')
+    }
+    expect((older.outputs.tags ?? '').split('\n')).not.toContain(`${repositories[0]}:${SHARED}`)
+  }, 15 * MINUTES)
+
   describe.each(Array.from({ length: MOVES }, (_, i) => i + 1))('the tag move number %i fails persistently', n => {
     // The first repository held an earlier publish (its tags are put back); the second is new (its tags stay).
     const names = [fresh(`n${n}-held`), fresh(`n${n}-new`)]
@@ -197,11 +290,14 @@ describeEachPath('publishing as a transaction', (builderPath: BuilderPath) => {
       expect(moves.find(m => m.reference === `${proxy.host}/${failedTag}`)?.outcome).toBe('not-moved')
       for (const move of moves) {
         expect(move.previous).toBe(before[move.reference])
-        // the registry holds what the report says
+        // the registry holds what the report says, and the outcome says what that is
         expect(await held(move.reference)).toBe(move.now)
-        expect(move.now).toBe(move.outcome === 'moved' ? move.digest : move.previous)
+        expectTruthful(move)
         // what held something before is put back; what this run created stays
-        expect(move.outcome).toMatch(move.previous ? /^(restored|not-moved)$/ : /^(moved|not-moved)$/)
+        expect({ reference: move.reference, outcome: move.outcome }).toEqual({
+          reference: move.reference,
+          outcome: expect.stringMatching(move.previous ? /^(restored|not-moved)$/ : /^(moved|not-moved)$/)
+        })
       }
       expect(failed.outputs.tags?.split('\n').filter(Boolean).sort()).toEqual(moves.filter(m => m.outcome === 'moved').map(m => m.reference).sort())
       expect(failed.summary).toContain('The run failed while moving tags')

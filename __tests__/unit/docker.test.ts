@@ -3,6 +3,9 @@ import { readFile } from 'node:fs/promises'
 import {
   boundOf,
   childEnvironment,
+  CancelledError,
+  cancelCommands,
+  resetCancelForTests,
   createDocker,
   DEFAULT_TIMEOUT,
   DockerCommandError,
@@ -114,6 +117,48 @@ describe('bounds', () => {
       'docker push localhost:5999/x:t was killed after 3 attempts: no answer from localhost:5999 within 2 s (input "registry-timeout")'
     )
     expect(s.calls).toHaveLength(3)
+  })
+})
+
+describe('a transfer\'s bound counts silence, not the whole command', () => {
+  it('a transfer that keeps printing progress runs past its bound; one that goes silent is killed one bound after its last line', async () => {
+    const sh = createDocker('sh')
+    const bound = { seconds: 1.5, input: 'registry-timeout', progress: true }
+    // four lines, 0.8 s apart: 2.4 s in all, never 1.5 s of silence
+    const moving = await sh.run(['-c', 'for i in 1 2 3 4; do echo "layer $i: Pushed"; sleep 0.8; done'], { silent: true, allowFailure: true, timeout: bound })
+    expect(moving.timedOut).toBeUndefined()
+    expect(moving.stdout.trim().split('\n')).toHaveLength(4)
+    // the same bound, fixed, cuts it
+    const fixed = await sh.run(['-c', 'for i in 1 2 3 4; do echo "layer $i: Pushed"; sleep 0.8; done'], { silent: true, allowFailure: true, timeout: { seconds: 1.5 } })
+    expect(fixed.timedOut).toEqual({ seconds: 1.5 })
+    // layers pushed, then a manifest PUT that is never answered
+    const started = Date.now()
+    const hung = await sh.run(['-c', 'echo "a: Pushed"; sleep 0.5; echo "b: Pushed"; sleep 30'], { silent: true, allowFailure: true, timeout: bound })
+    expect(hung.timedOut).toEqual(bound)
+    expect(Date.now() - started).toBeLessThan(10_000)
+    expect(timeoutSentence(['push', 'localhost:5999/x:t'], bound)).toMatch(/^no answer from localhost:5999 for 1.5 s \(input "registry-timeout"\) after its last progress/)
+  }, 30_000)
+})
+
+describe('a cancelled job', () => {
+  it('starts no further command, and retries none', async () => {
+    const sh = createDocker('sh')
+    cancelCommands()
+    try {
+      await expect(sh.run(['-c', 'echo started'], { silent: true })).rejects.toThrow(CancelledError)
+      await expect(sh.run(['-c', 'echo started'], { silent: true })).rejects.toThrow(/was not started: the job was cancelled/)
+    } finally {
+      resetCancelForTests()
+    }
+    const s = scripted([{ exitCode: 1, stderr: '500 Internal Server Error' }])
+    const once = async (args: readonly string[]): Promise<CommandResult> => {
+      const result = await s.once(args)
+      cancelCommands()
+      return result
+    }
+    await expect(runWithRetries(once, ['push', 'r:1'], { retry: policy }, s.sleep)).rejects.toThrow(DockerCommandError)
+    expect(s.calls).toHaveLength(1)
+    resetCancelForTests()
   })
 })
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals'
-import { inspectIndex, isAttestation, parseIndex, platformDigests, sha256Digest } from '../../src/registry.js'
+import { CONSISTENCY_ATTEMPTS, inspectIndex, isAttestation, parseIndex, platformDigests, readJustWritten, sha256Digest } from '../../src/registry.js'
 import { FakeDocker } from '../../__fixtures__/fake-docker.js'
 import { fixture } from '../../__fixtures__/fixtures.js'
 
@@ -36,5 +36,29 @@ describe('inspectIndex', () => {
     expect(published.digest).toBe(sha256Digest(raw))
     expect(docker.calls[0]?.args).toEqual(['buildx', 'imagetools', 'inspect', '--raw', 'localhost:5000/demo/hello:t1'])
     expect(docker.calls[0]?.options.silent).toBe(true)
+  })
+})
+
+describe('readJustWritten', () => {
+  it('reads again while the registry does not serve a manifest just pushed yet, then gives up', async () => {
+    let reads = 0
+    const docker = new FakeDocker().on(['buildx', 'imagetools', 'inspect', '--raw'], () =>
+      ++reads < 3 ? { exitCode: 1, stderr: 'ERROR: r@sha256:ab: MANIFEST_UNKNOWN: manifest unknown' } : { stdout: '{"manifests":[]}' }
+    )
+    const pauses: number[] = []
+    const sleep = async (ms: number): Promise<void> => void pauses.push(ms)
+    const policy = { attempts: 1, baseDelayMs: 100, maxDelayMs: 60_000 }
+    const index = await readJustWritten(() => inspectIndex(docker, 'r@sha256:ab', policy), policy, sleep)
+    expect(index.index.manifests).toEqual([])
+    expect(pauses).toEqual([100, 200])
+    const never = new FakeDocker().on(['buildx', 'imagetools', 'inspect', '--raw'], { exitCode: 1, stderr: 'MANIFEST_UNKNOWN' })
+    await expect(readJustWritten(() => inspectIndex(never, 'r@sha256:ab', policy), policy, sleep)).rejects.toThrow(/MANIFEST_UNKNOWN/)
+    expect(never.calls).toHaveLength(CONSISTENCY_ATTEMPTS)
+    // bounded pauses: at most 5 s each
+    expect(Math.max(...pauses)).toBeLessThanOrEqual(5000)
+    // other failures are not this function's to retry
+    const refused = new FakeDocker().on(['buildx', 'imagetools', 'inspect', '--raw'], { exitCode: 1, stderr: 'unauthorized' })
+    await expect(readJustWritten(() => inspectIndex(refused, 'r@sha256:ab', policy), policy, sleep)).rejects.toThrow(/unauthorized/)
+    expect(refused.calls).toHaveLength(1)
   })
 })

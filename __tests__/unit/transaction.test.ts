@@ -1,8 +1,9 @@
 import { describe, expect, it } from '@jest/globals'
 import { FakeDocker } from '../../__fixtures__/fake-docker.js'
+import { CancelledError, cancelCommands, isCancelled, resetCancelForTests } from '../../src/docker.js'
 import { sha256Digest } from '../../src/registry.js'
 import { NO_RETRY } from '../../src/retry.js'
-import { describeOutcome, executeMoves, MoveError, MoveJournal, orderedMoves, planMoves, type MoveRecord } from '../../src/transaction.js'
+import { compareVersions, describeOutcome, executeMoves, MoveError, MoveJournal, orderedMoves, planMoves, strongerClaim, type MoveRecord } from '../../src/transaction.js'
 
 const RAW = {
   index: '{"manifests":[]}',
@@ -162,6 +163,179 @@ describe('planMoves + executeMoves', () => {
   })
 })
 
+describe('reconciling from the journal', () => {
+  it('a move that failed after it landed, with the registry down for the next reads: re-read, put back and reported from the registry', async () => {
+    const { docker, held } = registry({ 'r1:t': D.oldIndex, 'r1:t-amd64': D.oldAmd64 })
+    const journal = new MoveJournal()
+    const plan = await planMoves(docker, staged, TAGS, PLATFORM_DIGESTS, NO_RETRY, journal)
+    // r1:t's write lands, its command fails (the registry went down before it answered); the next 5 reads fail too
+    let down = 0
+    const original = docker.run.bind(docker)
+    docker.run = async (args, options) => {
+      if (args[2] === 'create' && args.includes('r1:t')) {
+        await original(args, options)
+        down = 5
+        return original(['buildx', 'imagetools', 'inspect', '--raw', 'r9:none'], options)
+      }
+      if (down > 0 && args[2] === 'inspect') {
+        down--
+        return original(['buildx', 'imagetools', 'inspect', '--raw', 'r9:down'], options).catch(() => {
+          throw new Error('dial tcp: connection refused')
+        })
+      }
+      return original(args, options)
+    }
+    const error = (await executeMoves(docker, plan, NO_RETRY, journal).catch((e: unknown) => e)) as MoveError
+    expect(error).toBeInstanceOf(MoveError)
+    const byReference = Object.fromEntries(error.records.map(r => [r.reference, r]))
+    // the journal knew r1:t was in flight: it is put back although its command failed
+    expect(byReference['r1:t']).toMatchObject({ outcome: 'restored', now: D.oldIndex })
+    expect(byReference['r1:t-amd64']).toMatchObject({ outcome: 'restored', now: D.oldAmd64 })
+    expect(held.get('r1:t')).toBe(D.oldIndex)
+    // every record says what the registry holds
+    for (const record of error.records) expect(record.now).toBe(held.get(record.reference) ?? '')
+  })
+
+  it('a registry that serves the old manifest, or none, right after a write: read again, not reported as a failure', async () => {
+    const { docker } = registry({ 'r1:t': D.oldIndex })
+    const journal = new MoveJournal()
+    const plan = await planMoves(docker, staged, TAGS, PLATFORM_DIGESTS, NO_RETRY, journal)
+    const stale = new Map([['r1:t', 2], ['r2:t-s390x', 1]])
+    const original = docker.run.bind(docker)
+    docker.run = async (args, options) => {
+      const reference = args[4] ?? ''
+      if (args[2] === 'inspect' && journal.moved.includes(reference) && (stale.get(reference) ?? 0) > 0) {
+        stale.set(reference, stale.get(reference)! - 1)
+        // r1:t serves its old index for two reads; r2:t-s390x answers MANIFEST_UNKNOWN once
+        return reference === 'r1:t' ? { exitCode: 0, stdout: RAW.oldIndex, stderr: '' } : original(['buildx', 'imagetools', 'inspect', '--raw', 'r9:none'], options)
+      }
+      return original(args, options)
+    }
+    const records = await executeMoves(docker, plan, NO_RETRY, journal)
+    expect(records.map(r => r.outcome)).toEqual(Array(6).fill('moved'))
+    expect([...stale.values()]).toEqual([0, 0])
+  })
+
+  it('a restore whose command failed after it landed is reported from the registry: restored, not restore-failed', async () => {
+    const { docker, held } = registry({ 'r1:t': D.oldIndex }, { failing: ['r2:t'] })
+    const journal = new MoveJournal()
+    const plan = await planMoves(docker, staged, TAGS, PLATFORM_DIGESTS, NO_RETRY, journal)
+    const original = docker.run.bind(docker)
+    docker.run = async (args, options) => {
+      const result = await original(args, options)
+      if (args[2] === 'create' && args.includes('r1:t') && args.at(-1) === `r1@${D.oldIndex}`) {
+        return original(['buildx', 'imagetools', 'create', '--tag', 'r2:t', 'x'], options)
+      }
+      return result
+    }
+    const error = (await executeMoves(docker, plan, NO_RETRY, journal).catch((e: unknown) => e)) as MoveError
+    expect(error.records.find(r => r.reference === 'r1:t')).toMatchObject({ outcome: 'restored', now: D.oldIndex })
+    expect(held.get('r1:t')).toBe(D.oldIndex)
+  })
+})
+
+describe('a cancelled job', () => {
+  it('stops at the move it was in: no read-back or restore starts afterwards, and the journal says what had moved', async () => {
+    const { docker } = registry({ 'r1:t': D.oldIndex, 'r1:t-amd64': D.oldAmd64 })
+    const journal = new MoveJournal()
+    const plan = await planMoves(docker, staged, TAGS, PLATFORM_DIGESTS, NO_RETRY, journal)
+    const original = docker.run.bind(docker)
+    // the real wrapper refuses every command once cancelled; the cancel comes during the first index tag's move
+    docker.run = async (args, options) => {
+      if (isCancelled()) throw new CancelledError(`docker ${args.join(' ')} was not started: the job was cancelled`)
+      if (args[2] === 'create' && args.includes('r1:t')) {
+        cancelCommands()
+        return original(['buildx', 'imagetools', 'inspect', '--raw', 'r9:killed'], options)
+      }
+      return original(args, options)
+    }
+    const calls = (): number => docker.calls.length
+    try {
+      await expect(executeMoves(docker, plan, NO_RETRY, journal)).rejects.toThrow(CancelledError)
+      const after = calls()
+      await new Promise(resolve => setTimeout(resolve, 20))
+      expect(calls()).toBe(after)
+      expect(docker.calls.some(c => c.args.includes(`r1@${D.oldIndex}`) || c.args.includes(`r1@${D.oldAmd64}`))).toBe(false)
+      const snapshot = Object.fromEntries(journal.snapshot().map(r => [r.reference, r.outcome]))
+      expect(snapshot).toMatchObject({ 'r1:t-amd64': 'moved', 'r2:t-s390x': 'moved', 'r1:t': 'unknown' })
+    } finally {
+      resetCancelForTests()
+    }
+  })
+})
+
+describe('two runs with different main tags that share a tag', () => {
+  const annotated = (version: string, amd64: string): string =>
+    JSON.stringify({
+      schemaVersion: 2,
+      annotations: { 'org.opencontainers.image.version': version, 'org.opencontainers.image.created': '2026-01-01T00:00:00Z' },
+      manifests: [{ mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: amd64, size: 1, platform: { os: 'linux', architecture: 'amd64' } }]
+    })
+
+  it('compares versions piecewise, digits as numbers', () => {
+    expect(compareVersions('1.25.10', '1.25.9')).toBe(1)
+    expect(compareVersions('1.25.4-1', '1.25.4')).toBe(1)
+    expect(compareVersions('1.24.9-llvm18', '1.25.4-llvm18')).toBe(-1)
+    expect(compareVersions('a', 'a')).toBe(0)
+    const claim = (version: string, digest: string) => ({ version, created: '', digest })
+    expect(strongerClaim(claim('1.24', 'sha256:b'), claim('1.25', 'sha256:a')).version).toBe('1.25')
+    expect(strongerClaim(claim('', 'sha256:a'), claim('', 'sha256:b')).digest).toBe('sha256:b')
+  })
+
+  it.each([
+    ['the newer run moves latest last', ['1.24.9', '1.25.4']],
+    ['the older run moves latest last', ['1.25.4', '1.24.9']]
+  ])('%s: latest ends on the higher version in every repository, the other run fails naming it, and both report the truth', async (_, order) => {
+    const raws = { '1.24.9': annotated('1.24.9', D.oldAmd64), '1.25.4': annotated('1.25.4', D.amd64) }
+    const digests = Object.fromEntries(Object.entries(raws).map(([v, raw]) => [v, sha256Digest(raw)]))
+    const byDigest = new Map([...Object.values(RAW), ...Object.values(raws)].map(raw => [sha256Digest(raw), raw]))
+    const held = new Map<string, string>()
+    const docker = new FakeDocker()
+      .on(['buildx', 'imagetools', 'create', '--help'], { stdout: '  --prefer-index' })
+      .on(['buildx', 'imagetools', 'inspect', '--raw'], args => {
+        const reference = args[4]!
+        const digest = reference.includes('@') ? reference.split('@')[1]! : held.get(reference)
+        const raw = digest ? byDigest.get(digest) : undefined
+        return raw === undefined ? { exitCode: 1, stderr: `ERROR: ${reference}: not found` } : { stdout: raw }
+      })
+      .on(['buildx', 'imagetools', 'create'], args => {
+        held.set(args[args.indexOf('--tag') + 1]!, args.at(-1)!.split('@')[1]!)
+        return {}
+      })
+    const run = async (version: string, platformDigest: string): Promise<MoveRecord[] | MoveError> => {
+      const journal = new MoveJournal()
+      const plan = await planMoves(
+        docker,
+        { digest: digests[version]!, repositories: ['r1', 'r2'] },
+        { tag: version, indexTags: [version, 'latest'], platformTags: { 'linux/amd64': `${version}-amd64` }, seen: {} },
+        { 'linux/amd64': platformDigest },
+        NO_RETRY,
+        journal
+      )
+      // real pauses, a hundred times shorter: the settle pause lets the other run point the tags back first
+      const fast = (ms: number): Promise<void> => new Promise(resolve => setTimeout(resolve, ms / 100))
+      return executeMoves(docker, plan, { attempts: 1, baseDelayMs: 100, maxDelayMs: 100 }, journal, fast).catch((e: unknown) => e as MoveError)
+    }
+    const platform = { '1.24.9': D.oldAmd64, '1.25.4': D.amd64 } as Record<string, string>
+    // both start together: their reads and writes interleave
+    const results = await Promise.all(order.map(v => run(v, platform[v]!)))
+    const [older, newer] = order[0] === '1.24.9' ? results : [results[1]!, results[0]!]
+    for (const repository of ['r1', 'r2']) {
+      expect(held.get(`${repository}:latest`)).toBe(digests['1.25.4'])
+      expect(held.get(`${repository}:1.24.9`)).toBe(digests['1.24.9'])
+      expect(held.get(`${repository}:1.25.4`)).toBe(digests['1.25.4'])
+    }
+    expect(Array.isArray(newer)).toBe(true)
+    expect(older).toBeInstanceOf(MoveError)
+    const error = older as MoveError
+    expect(error.message).toMatch(/^another run published sha256:\w+ \(1\.25\.4\) to r1:latest, r2:latest at the same time, and it keeps those tags \(the higher version wins/)
+    for (const records of [newer as MoveRecord[], error.records]) {
+      for (const record of records) expect(record.now).toBe(held.get(record.reference))
+    }
+    expect(error.records.filter(r => r.outcome !== 'moved').map(r => [r.reference, r.outcome])).toEqual([['r1:latest', 'other'], ['r2:latest', 'other']])
+  })
+})
+
 describe('the engine path (buildx without --prefer-index)', () => {
   it('checks, before any tag moves, that the engine holds each platform manifest unchanged', async () => {
     const { docker } = registry({}, { preferIndex: false })
@@ -191,6 +365,29 @@ describe('the engine path (buildx without --prefer-index)', () => {
     const records = await executeMoves(docker, plan, NO_RETRY, journal)
     expect(records.map(r => r.outcome)).toEqual(Array(6).fill('moved'))
     expect(journal.localNames.sort()).toEqual(['r1:t-amd64', 'r1:t-s390x', 'r2:t-amd64', 'r2:t-s390x'])
+  })
+})
+
+describe('the engine path puts a tag back', () => {
+  it('only with the manifest it held: an engine that holds it rewritten pushes nothing, and the report says so', async () => {
+    const { docker, held } = registry({ 'r1:t': D.oldIndex, 'r1:t-amd64': D.oldAmd64 }, { preferIndex: false, failing: ['r2:t'] })
+    docker
+      .on(['pull'], {})
+      .on(['tag'], {})
+      // the engine holds this run's manifests unchanged, the earlier one rewritten
+      .on(['image', 'inspect'], args => ({ stdout: args.at(-1)!.endsWith(D.oldAmd64) ? `sha256:${'9'.repeat(64)}` : args.at(-1)!.split('@')[1] }))
+      .on(['push'], args => {
+        const digest = args[1]!.endsWith('amd64') ? D.amd64 : D.s390x
+        held.set(args[1]!, digest)
+        return { stdout: `${args[1]}: digest: ${digest} size: 1` }
+      })
+    const journal = new MoveJournal()
+    const plan = await planMoves(docker, staged, TAGS, PLATFORM_DIGESTS, NO_RETRY, journal)
+    const error = (await executeMoves(docker, plan, NO_RETRY, journal).catch((e: unknown) => e)) as MoveError
+    expect(error.records.find(r => r.reference === 'r1:t-amd64')).toMatchObject({ outcome: 'restore-failed', now: D.amd64 })
+    expect(held.get('r1:t-amd64')).toBe(D.amd64)
+    // pushed once, by the move; never with the rewritten manifest
+    expect(docker.calls.filter(c => c.args[0] === 'push' && c.args[1] === 'r1:t-amd64')).toHaveLength(1)
   })
 })
 

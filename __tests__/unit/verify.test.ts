@@ -1,4 +1,5 @@
 import { describe, expect, it } from '@jest/globals'
+import { cancelCommands, resetCancelForTests } from '../../src/docker.js'
 import {
   checkConfigs,
   checkIndexPlatforms,
@@ -110,6 +111,44 @@ describe('verifyStagedIndex', () => {
 })
 
 describe('the verify command', () => {
+  it('pulls each platform first, bounded by registry-timeout, and times only the command with verify-timeout', async () => {
+    const docker = new FakeDocker().on(['pull'], {}).on(['run'], { stdout: 'ok\n' })
+    const retry = { attempts: 2, baseDelayMs: 0, maxDelayMs: 0, timeoutSeconds: 15 }
+    await runVerifyCommand(docker, 'r@sha256:ab', four.slice(0, 2), ['go', 'version'], true, 30, retry)
+    expect(docker.calls.map(c => [c.args[0], c.args.includes('linux/arm64') ? 'arm64' : 'amd64', c.options.timeout])).toEqual([
+      ['pull', 'amd64', { seconds: 15, input: 'registry-timeout', progress: true }],
+      ['run', 'amd64', { seconds: 30, input: 'verify-timeout' }],
+      ['pull', 'arm64', { seconds: 15, input: 'registry-timeout', progress: true }],
+      ['run', 'arm64', { seconds: 30, input: 'verify-timeout' }]
+    ])
+    expect(docker.calls[0]?.args).toEqual(['pull', '--platform', 'linux/amd64', 'r@sha256:ab'])
+    // the image is there: the run itself never pulls
+    expect(docker.calls[1]?.args.slice(docker.calls[1].args.indexOf('--pull'), docker.calls[1].args.indexOf('--pull') + 2)).toEqual(['--pull', 'never'])
+  })
+
+  it('a pull that fails is the registry\'s fault, not the command\'s', async () => {
+    const docker = new FakeDocker().on(['pull'], { exitCode: 1, stderr: 'Error response from daemon: manifest unknown' }).on(['run'], {})
+    await expect(runVerifyCommand(docker, 'r@sha256:ab', four.slice(0, 1), ['true'], true, 30)).rejects.toThrow(
+      /^cannot pull r@sha256:ab for linux\/amd64 to run "verify-command" in it, so no tag moved: docker pull failed/
+    )
+  })
+
+  it('records the running container, so a cancelled job removes it', async () => {
+    let during: string[] = []
+    const docker = new FakeDocker().on(['run'], () => {
+      during = cancelCommands()
+      resetCancelForTests()
+      return {}
+    })
+    await runVerifyCommand(docker, 'r:s', four.slice(0, 1), ['true'], false, 30)
+    expect(during).toHaveLength(1)
+    expect(during[0]).toMatch(/^go-build-action-verify-/)
+    expect(docker.calls[0]?.args).toContain(during[0])
+    // no longer running: nothing left to remove
+    expect(cancelCommands()).toEqual([])
+    resetCancelForTests()
+  })
+
   it('overrides the entrypoint so any image can run it', () => {
     expect(verifyCommandArgs('r:staging', parsePlatform('linux/arm64'), ['go', 'version'], 'v1')).toEqual([
       'run', '--rm', '--quiet', '--name', 'v1', '--pull', 'never', '--network', 'none', '--platform', 'linux/arm64', '--entrypoint', 'go', 'r:staging', 'version'
@@ -163,11 +202,11 @@ describe('the verify command', () => {
   })
 
   it('returns what each platform printed', async () => {
-    const docker = new FakeDocker().on(['run'], args => ({ stdout: `ran ${args[args.indexOf('--platform') + 1]}\n` }))
+    const docker = new FakeDocker().on(['pull'], {}).on(['run'], args => ({ stdout: `ran ${args[args.indexOf('--platform') + 1]}\n` }))
     await expect(runVerifyCommand(docker, 'r@sha256:x', four.slice(0, 2), ['true'], true, 300)).resolves.toEqual({
       'linux/amd64': 'ran linux/amd64',
       'linux/arm64': 'ran linux/arm64'
     })
-    expect(docker.calls[0]?.args).toContain('missing')
+    expect(docker.calls.filter(c => c.args[0] === 'run').every(c => c.args.includes('never'))).toBe(true)
   })
 })

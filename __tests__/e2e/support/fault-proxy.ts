@@ -1,12 +1,20 @@
 /**
  * A fault-injecting HTTP proxy in front of a real registry, on loopback only. Rules fail the first N requests
- * that match (method + path) with an HTTP status or a dropped connection; everything else is forwarded as is.
- * Every request is logged so tests can see what the client did.
+ * that match (method + path) with an HTTP status (and a registry error code), a dropped connection, a request
+ * held open, or a request forwarded whose answer is lost (the write lands, the client never hears); everything
+ * else is forwarded as is. Every request is logged so tests can see what the client did.
  */
 import * as http from 'node:http'
 import type { AddressInfo } from 'node:net'
 
-export type Fault = { status: number; retryAfter?: number } | 'reset' | 'hang'
+/**
+ * `status`: that HTTP status (with `code`, the registry error code of the body, e.g. MANIFEST_UNKNOWN); `reset`:
+ * the connection is dropped; `hang`: never answered; `lost-answer`: forwarded to the registry, which acts on it,
+ * and the connection dropped instead of the answer (a registry that went down right after a write); `gather`:
+ * held until that many matching requests wait, then all forwarded at once (two runs' writes made to meet), or
+ * after 60 s.
+ */
+export type Fault = { status: number; retryAfter?: number; code?: string } | 'reset' | 'hang' | 'lost-answer' | { gather: number }
 
 export interface FaultRule {
   method?: string
@@ -21,12 +29,15 @@ export interface FaultRule {
 export interface LoggedRequest {
   method: string
   path: string
-  status: number | 'reset' | 'hang'
+  status: number | 'reset' | 'hang' | 'lost-answer' | 'gathered'
 }
 
 export class FaultProxy {
   readonly log: LoggedRequest[] = []
+  /** Manifest paths (`/v2/NAME/manifests/REF`) the registry accepted a write of, by the reference and by the digest. */
+  readonly written = new Set<string>()
   private readonly hits = new Map<FaultRule, number>()
+  private readonly gathered = new Map<FaultRule, Array<() => void>>()
   private server?: http.Server
 
   constructor(
@@ -79,18 +90,54 @@ export class FaultProxy {
         req.socket.destroy()
         return
       }
+      if (typeof rule.fault === 'object' && 'gather' in rule.fault) {
+        const waiting = this.gathered.get(rule) ?? []
+        this.gathered.set(rule, waiting)
+        let released = false
+        const release = (): void => {
+          if (released) return
+          released = true
+          this.log.push({ method, path, status: 'gathered' })
+          this.forward(req, res, method, path)
+        }
+        waiting.push(release)
+        if (waiting.length >= rule.fault.gather) waiting.splice(0).forEach(r => r())
+        else setTimeout(release, 60_000).unref()
+        return
+      }
+      if (rule.fault === 'lost-answer') {
+        const upstream = http.request({ host: '127.0.0.1', port: this.upstreamPort, method, path, headers: req.headers, agent: false }, response => {
+          this.log.push({ method, path, status: 'lost-answer' })
+          response.resume()
+          req.socket.destroy()
+        })
+        upstream.on('error', () => req.socket.destroy())
+        req.pipe(upstream)
+        return
+      }
       this.log.push({ method, path, status: rule.fault.status })
       const headers: Record<string, string> = { 'Content-Type': 'application/json' }
       if (rule.fault.retryAfter !== undefined) headers['Retry-After'] = String(rule.fault.retryAfter)
       res.writeHead(rule.fault.status, headers)
-      res.end(JSON.stringify({ errors: [{ code: 'UNKNOWN', message: `injected fault ${rule.fault.status}` }] }))
+      const code = rule.fault.code ?? 'UNKNOWN'
+      res.end(JSON.stringify({ errors: [{ code, message: code === 'UNKNOWN' ? `injected fault ${rule.fault.status}` : code.toLowerCase().replace('_', ' ') }] }))
       req.resume()
       return
     }
+    this.forward(req, res, method, path)
+  }
+
+  private forward(req: http.IncomingMessage, res: http.ServerResponse, method: string, path: string): void {
     const upstream = http.request(
       { host: '127.0.0.1', port: this.upstreamPort, method, path, headers: req.headers, agent: false },
       response => {
         this.log.push({ method, path, status: response.statusCode ?? 0 })
+        const manifest = /^(\/v2\/.+\/manifests\/)[^/?]+$/.exec(path)
+        if (method === 'PUT' && manifest && response.statusCode === 201) {
+          this.written.add(path)
+          const digest = response.headers['docker-content-digest']
+          if (typeof digest === 'string') this.written.add(`${manifest[1]}${digest}`)
+        }
         res.writeHead(response.statusCode ?? 502, response.headers)
         response.pipe(res)
       }
@@ -136,3 +183,38 @@ export function failNthTagMove(n: number, fault: Fault): FaultRule & { written: 
  * and never replies); the connections are closed when the proxy stops.
  */
 export const HANG: Fault = 'hang'
+
+/**
+ * An eventually consistent registry: the first read (GET or HEAD) of a manifest the registry accepted a write of
+ * (by its tag or its digest) answers 404 MANIFEST_UNKNOWN, once in all.
+ */
+export function manifestUnknownOnceAfterPush(proxy: FaultProxy): FaultRule {
+  return {
+    path: /\/manifests\//,
+    times: 1,
+    fault: { status: 404, code: 'MANIFEST_UNKNOWN' },
+    select: (method, path) => (method === 'GET' || method === 'HEAD') && proxy.written.has(path)
+  }
+}
+
+/**
+ * A registry that goes down during the tag moves: the n-th distinct tag written lands, its answer is lost (every
+ * write of it, retries too), and for `downMs` from then on every request is dropped; then it answers again.
+ */
+export function downAfterNthTagMove(n: number, downMs: number): FaultRule[] {
+  const lands = failNthTagMove(n, 'lost-answer')
+  let downSince: number | undefined
+  const select = lands.select!
+  lands.select = (method, path) => {
+    const hit = select(method, path)
+    if (hit) downSince ??= Date.now()
+    return hit
+  }
+  const down: FaultRule = {
+    path: /^\/v2\//,
+    times: Infinity,
+    fault: 'reset',
+    select: () => downSince !== undefined && Date.now() - downSince < downMs && Date.now() - downSince > 0
+  }
+  return [lands, down]
+}
