@@ -23,7 +23,7 @@ if [ -z "$path" ]; then
   if [ "$(field available)" = true ]; then path=hosted; else path=engine; fi
 fi
 image=localhost:5000/demo/hello
-args=(--cwd examples/hello "images=$image" "tag-template=demo" "rebuild=overwrite"
+args=(--cwd examples/hello "images=$image" "tag-template=demo" "if-tag-exists=overwrite"
   "build-args=GO_IMAGE=localhost:5000/base/golang\nBASE_IMAGE=localhost:5000/base/busybox")
 case "$path" in
   hosted)

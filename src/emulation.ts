@@ -28,9 +28,9 @@ import { nativeArchitectures } from './qemu.js'
 export const EMULATION_MODES = ['warn', 'error', 'ignore'] as const
 export type EmulationMode = (typeof EMULATION_MODES)[number]
 
-/** Reads the `emulation` input. Called from `readSettings`. */
+/** Reads the `qemu-compile-check` input. Called from `readSettings`. */
 export function readEmulationMode(read: InputReader): EmulationMode {
-  return readChoice(read, 'emulation', EMULATION_MODES, 'warn')
+  return readChoice(read, 'qemu-compile-check', EMULATION_MODES, 'warn')
 }
 
 export const ANNOTATION_TITLE = 'Compiles under QEMU'
@@ -607,7 +607,7 @@ export interface EmulationCheck {
 
 /**
  * Annotates each stage that compiles under QEMU on its Dockerfile line (`::warning file=…,line=…,title=Compiles
- * under QEMU::…`); with `emulation: error` the annotations are errors and the run stops before building.
+ * under QEMU::…`); with `qemu-compile-check: error` the annotations are errors and the run stops before building.
  */
 export async function checkEmulation(check: EmulationCheck): Promise<EmulatedCompile[]> {
   if (check.mode === 'ignore') return []
@@ -631,8 +631,8 @@ export async function checkEmulation(check: EmulationCheck): Promise<EmulatedCom
   if (findings.length > 0 && check.mode === 'error') {
     const where = findings.map(f => `line ${f.line} (stage ${f.stage})`).join(', ')
     throw new InputError(
-      'emulation',
-      `is error and ${file} compiles under QEMU at ${where}, so nothing was built: cross-compile on $BUILDPLATFORM as the annotations say, or set "emulation: warn"`
+      'qemu-compile-check',
+      `is error and ${file} compiles under QEMU at ${where}, so nothing was built: cross-compile on $BUILDPLATFORM as the annotations say, or set "qemu-compile-check: warn"`
     )
   }
   return findings

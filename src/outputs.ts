@@ -119,10 +119,10 @@ export interface RunFacts {
 export function rebuildReason(plan: Pick<TagPlan, 'tag' | 'push' | 'previous'>, mode: RebuildMode, decided: boolean): string {
   if (!plan.push) return 'not pushing: the registry was not asked whether the tag exists'
   if (decided) return 'decided for this workflow run by its legs'
-  if (mode === 'overwrite') return `rebuild: overwrite: ${plan.tag} moves to this build whatever it held`
+  if (mode === 'overwrite') return `if-tag-exists: overwrite: ${plan.tag} moves to this build whatever it held`
   if (!plan.previous) return `${plan.tag} was free in every repository`
   if (plan.previous.tag === plan.tag) return `${plan.previous.reference} holds an unfinished publish of this very build: this run completes it`
-  return `${plan.previous.reference} exists (the newest of its series) with other content, so rebuild: suffix publishes ${plan.tag}`
+  return `${plan.previous.reference} exists (the newest of its series) with other content, so if-tag-exists: suffix publishes ${plan.tag}`
 }
 
 /** Whether a run wrote anything to a registry: its result, and for an unchanged run, whether further tags moved. */

@@ -140,7 +140,7 @@ export async function inspectIfExists(docker: Docker, reference: string, retry?:
     .slice(-1)[0]
   const unauthorized = classifyFailure(output).kind === 'auth'
   const fix = unauthorized
-    ? 'log in to the registry before this step (e.g. docker/login-action) with a token that may read it; a repository that does not exist yet may also be refused this way: create it, or publish the first time with rebuild: overwrite'
+    ? 'log in to the registry before this step (e.g. docker/login-action) with a token that may read it; a repository that does not exist yet may also be refused this way: create it, or publish the first time with if-tag-exists: overwrite'
     : 'check the registry address in input "images" and that the registry is up'
   const tries = attempts > 1 ? ` after ${attempts} attempts` : ''
   throw new RegistryQueryError(`cannot tell whether ${reference} exists${tries} (${cause ?? 'no output'}): ${fix}`)

@@ -53,7 +53,7 @@ export interface Settings {
   tagging: TagSettings
   /** QEMU emulation (`qemu`, `binfmt-image`). */
   qemu: QemuSettings
-  /** What to do about Dockerfile stages that compile under QEMU (`emulation`): warn, error, ignore. */
+  /** What to do about Dockerfile stages that compile under QEMU (`qemu-compile-check`): warn, error, ignore. */
   emulation: EmulationMode
   /** The buildx builder (`builder`, `driver`, `driver-opts`, `buildkit-image`, `buildkitd-config`). */
   builder: BuilderSettings
@@ -92,7 +92,7 @@ export interface Settings {
   signing: SignSettings
   /**
    * `skip-unchanged`: whether a run whose build the published tag already holds is skipped. `auto` skips on
-   * automatic events and builds on `workflow_dispatch` and with `no-cache: true`; `force: true` (deprecated) is `false`.
+   * automatic events and builds on `workflow_dispatch` and with `no-cache: true`.
    */
   skipUnchanged: SkipUnchangedMode
 }
@@ -146,7 +146,7 @@ export function readSettings(read: InputReader, mask: (secret: string) => void =
     cache: readCacheSettings(read, splitLines(read('cache-from')), splitLines(read('cache-to'))),
     noCache: readBoolean(read, 'no-cache', false),
     pull: readBoolean(read, 'pull', false),
-    skipUnchanged: readSkipUnchanged(read),
+    skipUnchanged: readChoice(read, 'skip-unchanged', SKIP_UNCHANGED_MODES, 'auto'),
     check: readCheckSettings(read),
     signing
   }
@@ -158,15 +158,6 @@ export function readSettings(read: InputReader, mask: (secret: string) => void =
     throw new InputError('no-cache', 'is true and "cache-from" is set: a build without cache reads none; drop one of them')
   }
   return settings
-}
-
-/** `skip-unchanged`, with the deprecated `force: true` read as `skip-unchanged: false` (and a warning). */
-function readSkipUnchanged(read: InputReader): SkipUnchangedMode {
-  const mode = readChoice(read, 'skip-unchanged', SKIP_UNCHANGED_MODES, 'auto')
-  if (!readBoolean(read, 'force', false)) return mode
-  if (mode === 'true') throw new InputError('force', 'is true and "skip-unchanged" is true: force is the old name of skip-unchanged: false; drop force')
-  core.warning('input "force" is deprecated and will be removed before v1: write skip-unchanged: false instead of force: true')
-  return 'false'
 }
 
 function readRetry(read: InputReader): RetryPolicy {

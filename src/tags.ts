@@ -38,12 +38,12 @@ export interface TagPlan {
   /**
    * The newest tag of this series already published (`TAG`, or the highest `TAG-n`), with the manifest the
    * registry served for it: what a rerun with nothing changed compares with. Unset when none exists, when not
-   * pushing, and with `rebuild: overwrite` (which does not ask the registry; `tag` itself is the one to compare).
+   * pushing, and with `if-tag-exists: overwrite` (which does not ask the registry; `tag` itself is the one to compare).
    */
   previous?: PublishedTag
   /**
    * What the registries held under the main tag when it was chosen (`repository:tag` → digest, '' for free);
-   * empty with `rebuild: overwrite`. Checked again right before the first tag moves.
+   * empty with `if-tag-exists: overwrite`. Checked again right before the first tag moves.
    */
   seen: Record<string, string>
   /** OCI labels for the image config and annotations for the index/manifests. */
@@ -96,7 +96,7 @@ export function readTagSettings(read: InputReader): TagSettings {
     prefix: read('tag-prefix').trim(),
     suffix: read('tag-suffix').trim(),
     platformTags: readChoice(read, 'platform-tags', ['true', 'false'], 'true') === 'true',
-    rebuild: readChoice(read, 'rebuild', REBUILD_MODES, 'suffix'),
+    rebuild: readChoice(read, 'if-tag-exists', REBUILD_MODES, 'suffix'),
     latest: readChoice(read, 'latest', ['true', 'false', 'always'], 'false'),
     push: readChoice(read, 'push', ['auto', 'true', 'false'], 'auto')
   }
@@ -392,11 +392,11 @@ export async function latestGoesBack(
   return undefined
 }
 
-/** How far `rebuild: suffix` counts before giving up. */
+/** How far `if-tag-exists: suffix` counts before giving up. */
 export const MAX_REBUILDS = 99
 
 /**
- * Computes every tag of this run. With `rebuild: suffix` or `fail` and a pushing run, asks the registry (a real
+ * Computes every tag of this run. With `if-tag-exists: suffix` or `fail` and a pushing run, asks the registry (a real
  * `imagetools inspect`) whether the main tag exists; an unreachable or refusing registry is an error, never
  * taken for "free".
  */
@@ -517,8 +517,8 @@ async function resolveRebuild(
   if (resumed) return resumed
   if (mode === 'fail') {
     throw new InputError(
-      'rebuild',
-      `${found.reference} already exists and rebuild is "fail": set rebuild: suffix to publish ${base}-1, or overwrite to move ${base}`
+      'if-tag-exists',
+      `${found.reference} already exists and if-tag-exists is "fail": set if-tag-exists: suffix to publish ${base}-1, or overwrite to move ${base}`
     )
   }
   let previous = found
@@ -534,7 +534,7 @@ async function resolveRebuild(
     core.info(`${taken.reference} exists too`)
     previous = taken
   }
-  throw new InputError('rebuild', `${base}-1 … ${base}-${MAX_REBUILDS} all exist: bump a version, or set rebuild: overwrite`)
+  throw new InputError('if-tag-exists', `${base}-1 … ${base}-${MAX_REBUILDS} all exist: bump a version, or set if-tag-exists: overwrite`)
 }
 
 /**

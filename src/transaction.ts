@@ -4,7 +4,7 @@
  * 1. plan: every digest a move needs is resolved, every capability checked (`imagetools create --prefer-index`,
  *    or the engine's containerd store, which pushes a pulled manifest unchanged), the complete list of moves is
  *    known, and what every tag about to move holds now is recorded; the main tag must still hold what the tag
- *    planner saw (free, for `rebuild: suffix` / `fail`), else another run got there first;
+ *    planner saw (free, for `if-tag-exists: suffix` / `fail`), else another run got there first;
  * 2. move, in a fixed order: every per-platform tag (`TAG-ARCH`) in every repository, then every index tag;
  *    independent moves of one step run a few at a time;
  * 3. read back every moved reference and compare it with the plan.

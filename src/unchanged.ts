@@ -9,7 +9,7 @@
  * pointed at the published index's manifests, so the outputs never name a tag that does not exist.
  *
  * Whether to compare at all is `skip-unchanged` ({@link skipUnchangedDecision}): `auto` skips on automatic events
- * and always builds on `workflow_dispatch` (someone asked for a rebuild: `rebuild: suffix` publishes `TAG-1`) and
+ * and always builds on `workflow_dispatch` (someone asked for a rebuild: `if-tag-exists: suffix` publishes `TAG-1`) and
  * with `no-cache: true`.
  */
 import * as core from '@actions/core'
@@ -49,7 +49,7 @@ export type UnchangedAnswer =
     }
   | { unchanged: false; reason: string }
 
-/** The published tag a rerun compares with: the plan's newest existing tag, or (`rebuild: overwrite`) the tag itself. */
+/** The published tag a rerun compares with: the plan's newest existing tag, or (`if-tag-exists: overwrite`) the tag itself. */
 async function publishedTag(docker: Docker, request: UnchangedRequest, retry: RetryPolicy): Promise<PublishedTag | undefined> {
   if (request.plan.previous) return request.plan.previous
   // planTags found no tag of the series; asking again would get the same answer

@@ -180,10 +180,10 @@ const CASES: BadInput[] = [
     )
   },
   {
-    name: 'an unreachable registry (rebuild: overwrite, found by the push after the build)',
+    name: 'an unreachable registry (if-tag-exists: overwrite, found by the push after the build)',
     inputs: r => ({
       images: `${UNREACHABLE}/e2e/nowhere\n${r.open}`,
-      rebuild: 'overwrite',
+      'if-tag-exists': 'overwrite',
       'retry-attempts': '2',
       'retry-delay': '0.1'
     }),
@@ -360,7 +360,7 @@ const CASES: BadInput[] = [
     message: /^input "build-args": "1BAD=x" is not NAME=value: write one NAME=value per line/
   },
   // choices
-  { name: 'a bad rebuild value', inputs: () => ({ rebuild: 'sometimes' }), message: /^input "rebuild": "sometimes" is not valid: write one of suffix, overwrite, fail$/ },
+  { name: 'a bad rebuild value', inputs: () => ({ 'if-tag-exists': 'sometimes' }), message: /^input "if-tag-exists": "sometimes" is not valid: write one of suffix, overwrite, fail$/ },
   { name: 'a bad push value', inputs: () => ({ push: 'maybe' }), message: /^input "push": "maybe" is not valid: write one of auto, true, false$/ },
   { name: 'a bad no-cache value', inputs: () => ({ 'no-cache': 'sometimes' }), message: /^input "no-cache": "sometimes" is not a boolean: write true or false$/ },
   { name: 'a bad qemu value', inputs: () => ({ qemu: 'fast' }), message: /^input "qemu": "fast" is not a mode: write one of auto, image, host, off$/ },

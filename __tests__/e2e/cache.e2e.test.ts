@@ -45,7 +45,7 @@ describeEachPath('cache: registry', builderPath => {
     const image = HOSTED_PATH.inputs['buildkit-image'] ?? ''
     await buildx(['create', '--name', builder, '--driver', 'docker-container', '--driver-opt', `image=${image}`, '--driver-opt', 'network=host', '--bootstrap'])
     await buildx(['prune', '--builder', builder, '--all', '--force'])
-    rebuilt = await runOnPath(builderPath, { cwd: context, env, inputs: { ...inputs, builder, force: 'true' } })
+    rebuilt = await runOnPath(builderPath, { cwd: context, env, inputs: { ...inputs, builder, 'skip-unchanged': 'false' } })
   }, 15 * MINUTES)
 
   afterAll(async () => {

@@ -4,7 +4,7 @@
  *
  * examples/qemu-compile is the accidental emulated compile (its build stage has no --platform). What its runs here
  * prove, honestly: the advisor reads the Dockerfile and flags the RUN line for the emulated platforms, and with
- * `emulation: error` nothing is built or pushed. Whether QEMU would actually have run the compiler depends on the
+ * `qemu-compile-check: error` nothing is built or pushed. Whether QEMU would actually have run the compiler depends on the
  * Go image: the only one on this machine, localhost:5000/base/golang, is amd64-only, so BuildKit uses it for every
  * platform and `go build` runs natively and builds amd64 binaries into the arm64 image. That is the real failure
  * the architecture check exists for (and on an amd64 runner the wrong image even "runs": the verify command
@@ -35,14 +35,14 @@ const ANNOTATION = 'title=Compiles under QEMU,file=examples/qemu-compile/Dockerf
 
 beforeAll(requireEnvironment, MINUTES)
 
-describeEachPath('examples/qemu-compile with emulation: error', builderPath => {
+describeEachPath('examples/qemu-compile with qemu-compile-check: error', builderPath => {
   const repository = freshRepository('qemu-error')
   let run: ActionRun
 
   beforeAll(async () => {
     run = await runOnPath(builderPath, {
       cwd: repoRoot,
-      inputs: { context: QEMU_CONTEXT, images: repository, 'tag-template': 'qemu', 'build-args': BUILD_ARGS, emulation: 'error' }
+      inputs: { context: QEMU_CONTEXT, images: repository, 'tag-template': 'qemu', 'build-args': BUILD_ARGS, 'qemu-compile-check': 'error' }
     })
   }, 10 * MINUTES)
 
@@ -56,7 +56,7 @@ describeEachPath('examples/qemu-compile with emulation: error', builderPath => {
 
   it('stops before building, with one error naming the input and the fix', () => {
     expect(run.main.log).toContain(
-      '::error::input "emulation": is error and examples/qemu-compile/Dockerfile compiles under QEMU at line 10 (stage build), so nothing was built'
+      '::error::input "qemu-compile-check": is error and examples/qemu-compile/Dockerfile compiles under QEMU at line 10 (stage build), so nothing was built'
     )
     expect(run.main.log).not.toMatch(/::group::Build \d platforms/)
     expect(run.post?.exitCode).toBe(0)
@@ -67,7 +67,7 @@ describeEachPath('examples/qemu-compile with emulation: error', builderPath => {
   })
 })
 
-describeEachPath('examples/qemu-compile with emulation: warn, and an amd64-only Go image', builderPath => {
+describeEachPath('examples/qemu-compile with qemu-compile-check: warn, and an amd64-only Go image', builderPath => {
   const repository = freshRepository('qemu-warn')
   let run: ActionRun
 

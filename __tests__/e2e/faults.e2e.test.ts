@@ -25,7 +25,7 @@ describeEachPath('registry faults', builderPath => {
         inputs: {
           images: repository,
           'tag-template': TAG,
-          rebuild: 'overwrite',
+          'if-tag-exists': 'overwrite',
           'build-args': `GO_IMAGE=${GO_IMAGE}\nBASE_IMAGE=${BASE_IMAGE}\nSOURCE_DATE_EPOCH=${epoch}`,
           provenance: 'false',
           'retry-attempts': '4',

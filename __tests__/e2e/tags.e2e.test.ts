@@ -79,7 +79,7 @@ function errorLine(run: ActionRun): string {
 }
 
 describeEachPath('tags', builderPath => {
-  describe('examples/go-build: versions file → tag, then rebuilds with rebuild: suffix', () => {
+  describe('examples/go-build: versions file → tag, then rebuilds with if-tag-exists: suffix', () => {
     const repository = freshRepository('go-build')
     const runs: ActionRun[] = []
     const digests: Array<string | null> = []
@@ -88,7 +88,7 @@ describeEachPath('tags', builderPath => {
     let older: ActionRun
 
     beforeAll(async () => {
-      const inputs = { images: repository, 'build-args': BUILD_ARGS, rebuild: 'suffix', latest: 'true' }
+      const inputs = { images: repository, 'build-args': BUILD_ARGS, 'if-tag-exists': 'suffix', latest: 'true' }
       for (let i = 0; i < 3; i++) {
         // skip-unchanged: false: the same build again is skipped as unchanged otherwise (unchanged.e2e.test.ts)
         runs.push(await runOnPath(builderPath, { cwd: EXAMPLE, inputs: { ...inputs, 'skip-unchanged': 'false' } }))

@@ -77,7 +77,7 @@ describeEachPath('bounds', (builderPath: BuilderPath) => {
       images: repository,
       'tag-template': TAG,
       platforms: PLATFORMS,
-      rebuild: 'overwrite',
+      'if-tag-exists': 'overwrite',
       provenance: 'false',
       'registry-timeout': '5',
       'retry-attempts': '1'
@@ -155,7 +155,7 @@ describeEachPath('bounds', (builderPath: BuilderPath) => {
     const started = Date.now()
     const run = await runOnPath(builderPath, {
       cwd: copyOnly,
-      inputs: { images: repository, 'tag-template': TAG, platforms: PLATFORMS, rebuild: 'overwrite', provenance: 'false' },
+      inputs: { images: repository, 'tag-template': TAG, platforms: PLATFORMS, 'if-tag-exists': 'overwrite', provenance: 'false' },
       cancelWhen: /tag\(s\) to move/
     })
     const seconds = (Date.now() - started) / 1000

@@ -81,7 +81,7 @@ describeEachPath('publishing as a transaction', (builderPath: BuilderPath) => {
         images: images.join('\n'),
         'tag-template': TAG,
         platforms: PLATFORMS,
-        rebuild: 'overwrite',
+        'if-tag-exists': 'overwrite',
         'build-args': `SOURCE_DATE_EPOCH=${epoch}`,
         provenance: 'false',
         'retry-attempts': '2',
@@ -110,7 +110,7 @@ describeEachPath('publishing as a transaction', (builderPath: BuilderPath) => {
     expect(moves.map(m => m.outcome)).toEqual(Array(MOVES).fill('moved'))
   }, 10 * MINUTES)
 
-  it('rebuild: suffix — a re-run of the same build after a failed publish completes TAG instead of starting TAG-1', async () => {
+  it('if-tag-exists: suffix — a re-run of the same build after a failed publish completes TAG instead of starting TAG-1', async () => {
     const repositories = behindProxy([fresh('resume-a'), fresh('resume-b')])
     const suffixRun = (): Promise<ActionRun> =>
       runOnPath(builderPath, {
@@ -209,7 +209,7 @@ describeEachPath('publishing as a transaction', (builderPath: BuilderPath) => {
           'tag-template': main,
           tags: SHARED,
           platforms: PLATFORMS,
-          rebuild: 'overwrite',
+          'if-tag-exists': 'overwrite',
           'build-args': `SOURCE_DATE_EPOCH=${epoch}`,
           provenance: 'false',
           'retry-attempts': '2',

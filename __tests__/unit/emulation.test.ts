@@ -226,7 +226,7 @@ describe('readEmulationMode', () => {
   })
 
   it('names the input and the choices', () => {
-    expect(() => readEmulationMode(() => 'loud')).toThrow('input "emulation": "loud" is not valid: write one of warn, error, ignore')
+    expect(() => readEmulationMode(() => 'loud')).toThrow('input "qemu-compile-check": "loud" is not valid: write one of warn, error, ignore')
   })
 })
 

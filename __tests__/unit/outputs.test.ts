@@ -114,10 +114,10 @@ describe('rebuildReason', () => {
   it.each([
     [{ ...plan, push: false }, 'suffix', false, 'not pushing: the registry was not asked whether the tag exists'],
     [plan, 'suffix', true, 'decided for this workflow run by its legs'],
-    [{ tag: 'T', push: true }, 'overwrite', false, 'rebuild: overwrite: T moves to this build whatever it held'],
+    [{ tag: 'T', push: true }, 'overwrite', false, 'if-tag-exists: overwrite: T moves to this build whatever it held'],
     [{ tag: 'T', push: true }, 'suffix', false, 'T was free in every repository'],
     [{ ...plan, tag: 'T' }, 'suffix', false, `${REPO}:T holds an unfinished publish of this very build: this run completes it`],
-    [plan, 'suffix', false, `${REPO}:T exists (the newest of its series) with other content, so rebuild: suffix publishes T-1`]
+    [plan, 'suffix', false, `${REPO}:T exists (the newest of its series) with other content, so if-tag-exists: suffix publishes T-1`]
   ] as const)('%j, rebuild %s, decided %s', (p, mode, decided, reason) => {
     expect(rebuildReason(p, mode, decided)).toBe(reason)
   })

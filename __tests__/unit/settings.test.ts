@@ -57,13 +57,12 @@ describe('readSettings', () => {
     expect(() => readSettings(reader({ ...minimal, mode: 'legs' }))).toThrow('input "mode": "legs" is not valid: write one of all, leg, merge')
   })
 
-  it('reads skip-unchanged, and the deprecated force: true as skip-unchanged: false', () => {
+  it('reads skip-unchanged', () => {
     expect(readSettings(reader({ ...minimal, 'skip-unchanged': 'true' })).skipUnchanged).toBe('true')
     expect(readSettings(reader({ ...minimal, 'skip-unchanged': 'FALSE' })).skipUnchanged).toBe('false')
-    expect(readSettings(reader({ ...minimal, force: 'true' })).skipUnchanged).toBe('false')
-    expect(readSettings(reader({ ...minimal, force: 'false' })).skipUnchanged).toBe('auto')
+    expect(readSettings(reader({ ...minimal, 'skip-unchanged': 'false' })).skipUnchanged).toBe('false')
+    expect(readSettings(reader(minimal)).skipUnchanged).toBe('auto')
     expect(() => readSettings(reader({ ...minimal, 'skip-unchanged': 'sometimes' }))).toThrow('input "skip-unchanged": "sometimes" is not valid: write one of auto, true, false')
-    expect(() => readSettings(reader({ ...minimal, force: 'true', 'skip-unchanged': 'true' }))).toThrow('input "force": is true and "skip-unchanged" is true')
   })
 
   it('lowercases repository names (an owner MyOrg from github.repository_owner), with a notice', () => {

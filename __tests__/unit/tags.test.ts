@@ -221,7 +221,7 @@ describe('planTags: rebuilds', () => {
 
   it('fail: stops when TAG exists, naming the reference and the other choices', async () => {
     await expect(planTags(registryHolding(`${IMAGE}:${TAG}`), settings({ rebuild: 'fail' }), V, dispatch, NOW)).rejects.toThrow(
-      `input "rebuild": ${IMAGE}:${TAG} already exists and rebuild is "fail": set rebuild: suffix to publish ${TAG}-1, or overwrite to move ${TAG}`
+      `input "if-tag-exists": ${IMAGE}:${TAG} already exists and if-tag-exists is "fail": set if-tag-exists: suffix to publish ${TAG}-1, or overwrite to move ${TAG}`
     )
   })
 
@@ -428,7 +428,7 @@ describe('malformed inputs', () => {
       inputs[name] ?? ''
 
   it.each<[string, Record<string, string>, string, RegExp]>([
-    ['bad rebuild value', { rebuild: 'bump' }, 'rebuild', /"bump" is not valid: write one of suffix, overwrite, fail$/],
+    ['bad rebuild value', { 'if-tag-exists': 'bump' }, 'if-tag-exists', /"bump" is not valid: write one of suffix, overwrite, fail$/],
     ['bad push value', { push: 'sometimes' }, 'push', /not valid: write one of auto, true, false$/],
     ['bad latest value', { latest: 'maybe' }, 'latest', /not valid: write one of true, false, always$/],
     ['bad platform-tags value', { 'platform-tags': 'perhaps' }, 'platform-tags', /not valid: write one of true, false$/],

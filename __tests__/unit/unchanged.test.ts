@@ -129,7 +129,7 @@ describe('checkUnchanged', () => {
     expect(docker.calls).toEqual([])
   })
 
-  it('with rebuild: overwrite (no previous tag planned), compares with the tag itself', async () => {
+  it('with if-tag-exists: overwrite (no previous tag planned), compares with the tag itself', async () => {
     const docker = registry({ [`${IMAGE}:${TAG}`]: indexWith(FP) })
     const answer = await checkUnchanged(docker, request({ plan: plan({ previous: undefined, tag: TAG }), rebuild: 'overwrite' }), NO_RETRY)
     expect(answer.unchanged && answer.tag).toBe(TAG)
