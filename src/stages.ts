@@ -16,7 +16,7 @@ import { installBuildx } from './buildx-install.js'
 import type { Docker } from './docker.js'
 import { checkEmulation } from './emulation.js'
 import { errorMessage } from './errors.js'
-import { fingerprintAnnotationArg } from './fingerprint.js'
+import { contextListing, fingerprintAnnotationArg, type ContextEntry } from './fingerprint.js'
 import {
   collectLegs,
   createMergedIndex,
@@ -55,6 +55,8 @@ export interface Job {
   workDir: string
   /** What the run removes as soon as it is no longer needed (cleanup.ts). */
   cleanup: Cleanup
+  /** The build context's listing for the fingerprint, begun at the start so it runs beside the logins and the version reads. */
+  contextListing?: Promise<ContextEntry[]>
 }
 
 /** Inputs read and checked, secrets masked, a work directory. */
@@ -64,7 +66,11 @@ export async function startJob(docker: Docker, phases: Phases, journal: MoveJour
   const workDir = await mkdtemp(path.join(process.env.RUNNER_TEMP || tmpdir(), 'go-build-action-'))
   saveState(State.WorkDir, workDir)
   await checkBuildFiles(settings.context, settings.file)
-  return { docker, settings, phases, journal, workDir, cleanup: new Cleanup(docker) }
+  // a merge builds nothing and a run that does not push compares nothing: neither needs the context hashed
+  const listing = settings.mode !== 'merge' && shouldPush(settings.tagging.push, readGitHubContext()) ? contextListing(settings.context, settings.file) : undefined
+  // awaited by the fingerprint; a failure there is its warning, never an unhandled rejection here
+  listing?.catch(() => undefined)
+  return { docker, settings, phases, journal, workDir, cleanup: new Cleanup(docker), contextListing: listing }
 }
 
 export async function logIn({ docker, settings, phases, workDir }: Job): Promise<void> {
@@ -89,7 +95,7 @@ export async function versionsAndTags(job: Job, decided?: { tag: string; created
     const versions = await resolveVersions(settings.versions, settings.file)
     for (const [name, version] of Object.entries(versions.resolved)) core.info(`${name} ${version.value} (from ${version.source})`)
     const github = readGitHubContext()
-    const request = fingerprintRequest(settings, withVersionBuildArgs(settings.buildArgs, versions), versionValues(versions))
+    const request = { ...fingerprintRequest(settings, withVersionBuildArgs(settings.buildArgs, versions), versionValues(versions)), listing: job.contextListing }
     const fingerprint = shouldPush(settings.tagging.push, github) && !decided ? (await fingerprintOrWarn(docker, request, settings.retry))?.value : undefined
     const created = decided?.created ? new Date(decided.created) : buildTime(settings.buildArgs)
     const plan = await planTags(docker, { ...settings, fingerprint, decidedTag: decided?.tag }, versions, github, created)
