@@ -78,6 +78,10 @@ export function buildxBuildArgs(request: BuildRequest): string[] {
   // With SOURCE_DATE_EPOCH the files in the layers get that time too, so the same sources give the same digest
   // on any builder (a fresh docker-container builder has no cache to reuse earlier layers from).
   const rewrite = request.buildArgs.some(a => a.name === 'SOURCE_DATE_EPOCH') ? ',rewrite-timestamp=true' : ''
+  // The same result, exported once more to the runner's disk (the same rewrite, so the same platform manifests).
+  // First: BuildKit merges the exporters' responses in order, so the metadata's containerimage.digest is the
+  // last one's, the pushed or loaded index (the local export's index differs in its attestations).
+  if (request.layout) args.push('--output', `type=oci,dest=${request.layout},tar=false${request.output.kind === 'load' ? '' : rewrite}`)
   switch (request.output.kind) {
     case 'load':
       args.push('--tag', request.output.name, '--load')
@@ -88,8 +92,6 @@ export function buildxBuildArgs(request: BuildRequest): string[] {
     case 'none':
       break
   }
-  // the same result, exported once more to the runner's disk (the same rewrite, so the same digests)
-  if (request.layout) args.push('--output', `type=oci,dest=${request.layout},tar=false${request.output.kind === 'load' ? '' : rewrite}`)
   args.push('--metadata-file', request.metadataFile)
   args.push(request.context)
   return args
