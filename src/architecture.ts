@@ -106,7 +106,7 @@ export interface ArchitectureReport {
 }
 
 /** What the check reads: the build's local export (oci-layout.ts); unit tests pass fixtures. */
-export type BlobSource = Pick<OciLayout, 'json' | 'blob' | 'platformManifests'>
+export type BlobSource = Pick<OciLayout, 'json' | 'blob' | 'platformManifests' | 'hasManifest'>
 
 export class ArchitectureError extends Error {
   override name = 'ArchitectureError'
@@ -137,11 +137,12 @@ export function isTransientReadError(error: unknown): boolean {
 export async function checkArchitectures(layout: BlobSource, hostArch: string, options: CheckOptions = {}): Promise<ArchitectureReport[]> {
   const cache = options.cache ?? noLayerCache
   const retry = options.retry ?? DEFAULT_RETRY
-  const local = await layout.platformManifests()
-  const mismatch = Object.entries(options.expected ?? {})
-    .filter(([platform, digest]) => local[platform] !== digest)
-    .map(([platform, digest]) => `${platform}: the registry serves ${digest}, the build's local export holds ${local[platform] ?? 'no such platform'}`)
+  // What the registry serves must be in the local export, byte for byte (by digest); else the local export's own.
+  const expected = Object.entries(options.expected ?? {})
+  const held = await Promise.all(expected.map(([, digest]) => layout.hasManifest(digest)))
+  const mismatch = expected.filter((_, i) => !held[i]).map(([platform, digest]) => `${platform}: the registry serves ${digest}, which the build's local export does not hold`)
   if (mismatch.length > 0) throw new ArchitectureError(`the registry does not hold what this build produced (${mismatch.join('; ')}); no tag moved`)
+  const local = options.expected ? { ...options.expected } : await layout.platformManifests()
 
   const layers = new Map<string, Promise<LayerChanges>>()
   const changesOf = (digest: string, mediaType: string, platform: string): Promise<LayerChanges> => {
@@ -152,7 +153,7 @@ export async function checkArchitectures(layout: BlobSource, hostArch: string, o
     }
     return changes
   }
-  const platforms = Object.entries(options.expected ? Object.fromEntries(Object.keys(options.expected).map(p => [p, local[p]!])) : local)
+  const platforms = Object.entries(local)
   const reports = await mapLimited(platforms, options.concurrency ?? availableParallelism(), async ([name, digest]) => {
     const platform = parsePlatform(name)
     const manifest = await layout.json<ImageManifest>(digest)

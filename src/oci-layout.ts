@@ -5,7 +5,8 @@
  * registry's side is covered by comparing digests (content hashes) with what the registry serves.
  */
 import { createReadStream } from 'node:fs'
-import { readFile } from 'node:fs/promises'
+import { createHash } from 'node:crypto'
+import { readdir, readFile, stat } from 'node:fs/promises'
 import * as path from 'node:path'
 import type { Readable } from 'node:stream'
 import { platformKey } from './platform.js'
@@ -39,6 +40,13 @@ export class OciLayout {
     return JSON.parse(text) as T
   }
 
+  /** Whether the layout holds a manifest by that digest (its bytes hash to it: a manifest is small). */
+  async hasManifest(digest: string): Promise<boolean> {
+    const bytes = await readFile(this.blobPath(digest)).catch(() => undefined)
+    const [algorithm, hex] = digest.split(':')
+    return bytes !== undefined && algorithm === 'sha256' && createHash('sha256').update(bytes).digest('hex') === hex
+  }
+
   /** A blob as a stream: layers are read as they come off the disk, never held whole. */
   blob(digest: string): Readable {
     return createReadStream(this.blobPath(digest))
@@ -47,6 +55,8 @@ export class OciLayout {
   /**
    * Platform (`linux/arm64`) → image manifest digest, for every platform image of the layout (attestations left
    * out). A layout whose index.json names one image manifest without a platform takes the platform from its config.
+   * (With several exporters, buildx may write index.json with the last exporter's index digest: where index.json
+   * names an index the layout does not hold, the layout's own index is found among its blobs.)
    */
   async platformManifests(): Promise<Record<string, string>> {
     let top: ImageIndex
@@ -73,7 +83,31 @@ export class OciLayout {
         digests[platformKey({ os: config.os, architecture: config.architecture, ...(config.variant ? { variant: config.variant } : {}) })] = descriptor.digest
       }
     }
-    for (const descriptor of top.manifests ?? []) await visit(descriptor)
+    for (const descriptor of top.manifests ?? []) {
+      if (INDEX_TYPES.includes(descriptor.mediaType) && !(await this.hasManifest(descriptor.digest))) {
+        for (const index of await this.indexBlobs()) await visit(index)
+      } else await visit(descriptor)
+    }
     return digests
+  }
+
+  /** The image indexes among the layout's small blobs. */
+  private async indexBlobs(): Promise<Descriptor[]> {
+    const dir = path.join(this.dir, 'blobs', 'sha256')
+    const found: Descriptor[] = []
+    for (const name of await readdir(dir).catch(() => [] as string[])) {
+      const file = path.join(dir, name)
+      const size = (await stat(file)).size
+      if (size > 1024 * 1024) continue
+      try {
+        const parsed = JSON.parse(await readFile(file, 'utf8')) as Partial<ImageIndex>
+        if (Array.isArray(parsed.manifests) && parsed.manifests.some(m => !!m.platform)) {
+          found.push({ mediaType: INDEX_TYPES[0]!, digest: `sha256:${name}`, size })
+        }
+      } catch {
+        // a layer or a config: not an index
+      }
+    }
+    return found
   }
 }

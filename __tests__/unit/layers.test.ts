@@ -150,12 +150,13 @@ describe('checkArchitectures on a local OCI layout (the build\'s local export)',
     const source: BlobSource = {
       json: d => real.json(d),
       platformManifests: () => real.platformManifests(),
+      hasManifest: d => real.hasManifest(d),
       blob: d => {
         reads.push(d)
         return real.blob(d)
       }
     }
-    return { dir: dirPath, source, reads, base: base.digest, app: app.digest, arm64: arm64.digest, amd64: amd64.digest }
+    return { dir: dirPath, source, reads, base: base.digest, app: app.digest, arm64: arm64.digest, amd64: amd64.digest, index: index.digest }
   }
 
   it('fails naming every platform whose executables are foreign, reading a shared layer once and no attestation', async () => {
@@ -184,11 +185,18 @@ describe('checkArchitectures on a local OCI layout (the build\'s local export)',
     expect(again.reads).toEqual([again.app])
   })
 
-  it('fails when the registry serves another digest than the local export holds', async () => {
+  it('fails when the registry serves a manifest the local export does not hold', async () => {
     const l = await layout('mismatch')
-    await expect(checkArchitectures(l.source, 'amd64', { expected: { 'linux/arm64': l.amd64 }, retry: NO_RETRY })).rejects.toThrow(
-      `the registry does not hold what this build produced (linux/arm64: the registry serves ${l.amd64}, the build's local export holds ${l.arm64}); no tag moved`
+    const other = `sha256:${'f'.repeat(64)}`
+    await expect(checkArchitectures(l.source, 'amd64', { expected: { 'linux/arm64': other }, retry: NO_RETRY })).rejects.toThrow(
+      `the registry does not hold what this build produced (linux/arm64: the registry serves ${other}, which the build's local export does not hold); no tag moved`
     )
+  })
+
+  it('finds its own index when index.json names another exporter\'s (buildx with several outputs)', async () => {
+    const l = await layout('other-index')
+    await writeFile(path.join(l.dir, 'index.json'), JSON.stringify({ schemaVersion: 2, manifests: [{ mediaType: 'application/vnd.oci.image.index.v1+json', digest: `sha256:${'a'.repeat(64)}`, size: 1 }] }))
+    expect(await new OciLayout(l.dir).platformManifests()).toEqual({ 'linux/arm64': l.arm64, 'linux/amd64': l.amd64 })
   })
 
   it('ends a cut layer in one clear error naming the layer and the platform', async () => {
