@@ -188,6 +188,23 @@ function actionPhases(summary) {
   return phases
 }
 
+/**
+ * Bytes of blobs the registry served for a repository (GET …/blobs/…), from its access log: what the action read
+ * back from the registry. The architecture check reads the build's local export, so this is image configs only,
+ * and on the engine path the per-platform tags' pulls (their layers are in the engine already) add nothing more.
+ */
+function registryBlobBytesRead(repository) {
+  const file = path.join(STATE_DIR, 'log', 'registry.log')
+  if (!existsSync(file)) return undefined
+  const name = repository.slice(REGISTRY.length + 1)
+  let bytes = 0
+  for (const line of readFileSync(file, 'utf8').split('\n')) {
+    const match = /"GET \/v2\/(.+?)\/blobs\/sha256:[0-9a-f]+ HTTP\/[0-9.]+" 200 (\d+)/.exec(line)
+    if (match && match[1] === name) bytes += Number(match[2])
+  }
+  return bytes
+}
+
 /** The bare commands' steps, timed one by one. */
 function stepTimer() {
   const steps = {}
@@ -346,7 +363,7 @@ async function round(benchPath, context, number, cacheRef) {
   // Rerun: the cold publish again, nothing changed.
   const rerun = await action(benchPath, context, coldRepository, hosted ? {} : { 'no-cache': 'true' })
   const figures = {
-    cold: { action: cold.action.ms, bare: cold.bare.ms, ratio: cold.action.ms / cold.bare.ms, phases: phaseFigures(cold) },
+    cold: { action: cold.action.ms, bare: cold.bare.ms, ratio: cold.action.ms / cold.bare.ms, phases: phaseFigures(cold), blobBytesRead: registryBlobBytesRead(coldRepository) },
     warm: { action: warm.action.ms, bare: warm.bare.ms, ratio: warm.action.ms / warm.bare.ms, phases: phaseFigures(warm) },
     legs: { action: legs.ms, all: cold.action.ms, ratio: legs.ms / cold.action.ms, legs: legs.legsMs, merge: legs.mergeMs },
     rerun: {
@@ -478,6 +495,8 @@ function pathFigures(rounds) {
         rows.map(row => [row, { action: median(rounds.map(r => r[figure].phases.rows[row].action)), bare: median(rounds.map(r => r[figure].phases.rows[row].bare)) }])
       )
       figures[figure].verifyShare = summarize(rounds.map(r => r[figure].phases.verifyShare))
+      const read = rounds.map(r => r[figure].blobBytesRead).filter(b => b !== undefined)
+      if (read.length > 0) figures[figure].blobBytesRead = Math.max(...read)
     }
     if (figure === 'legs') Object.assign(figures[figure], { all: pick(figure, 'all'), legs: pick(figure, 'legs'), merge: pick(figure, 'merge') })
     if (figure === 'rerun') figures[figure].skipped = rounds.every(r => r.rerun.skipped)
@@ -518,6 +537,7 @@ function table(result) {
       row(['overhead, cold', p.title, ratio(f.cold.ratio), seconds(f.cold.action.median), `${seconds(f.cold.bare.median)} bare`, `≤ ${LIMITS.overhead}×`])
       row(['overhead, warm', p.title, ratio(f.warm.ratio), seconds(f.warm.action.median), `${seconds(f.warm.bare.median)} bare`, `≤ ${LIMITS.overhead}×`])
       row(['verification, share of the cold publish', p.title, ratio(f.cold.verifyShare), '', 'cold publish', fixture.name === 'large' ? `≤ ${LIMITS.verifyShare}×` : ''])
+      if (f.cold.blobBytesRead !== undefined) row(['blobs the registry served the cold run (no second download)', p.title, `${(f.cold.blobBytesRead / 1024).toFixed(0)} KiB`, '', '', ''])
       row([
         `legs: 4 legs started together + merge (${seconds(f.legs.legs.median)} + ${seconds(f.legs.merge.median)}), one machine`,
         p.title,
