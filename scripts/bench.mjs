@@ -3,7 +3,12 @@
 // careful user would write for the same result, side by side, on both runner paths. Needs the environment
 // (`bash scripts/e2e-env.sh up`) and nothing else: no npm install, no network beyond the local registry.
 //
-//   npm run bench [-- --rounds N] [-- --paths hosted,engine] [-- --json FILE] [-- --readme]
+//   npm run bench [-- --rounds N] [-- --large-rounds N] [-- --fixtures small,large] [-- --paths hosted,engine]
+//                 [-- --json FILE] [-- --readme]
+//
+// Two fixtures, each on both paths: `small` (the go-build shape with a 2 MB image: fixed costs) and `large`
+// (go-build-sized: Debian's Go toolchain for every platform, about 330 MB per platform plus 146 MB of sources shared
+// by all, a git checkout of its own; made once and cached by `scripts/e2e-env.sh bench-fixture`).
 //
 // Every figure is a ratio of two times measured in the same round (medians over the rounds, min–max beside them):
 //   overhead cold / warm   the whole action (main and post step) vs the bare commands, same cache state
@@ -12,6 +17,9 @@
 //   legs                   four `mode: leg` runs started together (one platform each) and the `mode: merge`, vs
 //                          the cold `mode: all` publish (here all on one machine: the legs share its cores)
 //   start-up, dist size    process start to the first log line; the size of dist/
+//   phases                 per phase of a cold and a warm round, where the action spends more than the bare
+//                          commands (the action's own phase times from its job summary; the bare commands timed
+//                          step by step)
 // Prints a table and the same figures as JSON on stdout (progress goes to stderr); --readme also writes the table
 // into README.md between its bench markers. Each run publishes to a repository of its own under
 // localhost:5000/bench/.
@@ -31,7 +39,7 @@ const PLATFORMS = ['linux/amd64', 'linux/arm64', 'linux/ppc64le', 'linux/s390x']
 const VERSIONS = { GO_VERSION: '1.25.4', LLVM_VERSION: '18.1.8', K8S_VERSION: '1.34.1' }
 const TAG = '1.25.4-llvm18.1.8-k8s1.34.1'
 const STATE_DIR = process.env.E2E_STATE_DIR || '/var/lib/go-build-action-e2e'
-const LIMITS = { overhead: 1.05, rerun: 0.05, startupMs: 150, distBytes: 1024 * 1024 }
+const LIMITS = { overhead: 1.05, rerun: 0.05, largeRerun: 0.02, verifyShare: 0.03, startupMs: 150, distBytes: 1024 * 1024 }
 const BENCH_MARKERS = ['<!-- bench:start -->', '<!-- bench:end -->']
 
 const log = message => process.stderr.write(`bench: ${message}\n`)
@@ -40,16 +48,20 @@ let repositoryCount = 0
 const freshRepository = name => `${REGISTRY}/bench/${runId}/${name}-${++repositoryCount}`
 
 function parseArgs(argv) {
-  const options = { rounds: 3, paths: ['hosted', 'engine'], json: undefined, readme: false }
+  const options = { rounds: 3, largeRounds: 1, fixtures: ['small', 'large'], paths: ['hosted', 'engine'], json: undefined, readme: false }
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]
     if (arg === '--rounds') options.rounds = Number(argv[++i])
+    else if (arg === '--large-rounds') options.largeRounds = Number(argv[++i])
+    else if (arg === '--fixtures') options.fixtures = argv[++i].split(',').map(f => f.trim())
     else if (arg === '--paths') options.paths = argv[++i].split(',').map(p => p.trim())
     else if (arg === '--json') options.json = argv[++i]
     else if (arg === '--readme') options.readme = true
-    else throw new Error(`unknown argument ${arg}: use --rounds N, --paths hosted,engine, --json FILE, --readme`)
+    else throw new Error(`unknown argument ${arg}: use --rounds N, --large-rounds N, --fixtures small,large, --paths hosted,engine, --json FILE, --readme`)
   }
   if (!Number.isInteger(options.rounds) || options.rounds < 3) throw new Error('--rounds: at least 3 (the figures are medians)')
+  if (!Number.isInteger(options.largeRounds) || options.largeRounds < 1) throw new Error('--large-rounds: at least 1')
+  for (const f of options.fixtures) if (!['small', 'large'].includes(f)) throw new Error(`--fixtures: ${f} is not small or large`)
   for (const p of options.paths) if (!['hosted', 'engine'].includes(p)) throw new Error(`--paths: ${p} is not hosted or engine`)
   return options
 }
@@ -107,6 +119,15 @@ async function enginePath() {
 // The fixture: the go-build shape (versions file, version ARGs), with RUN steps every platform executes (foreign
 // ones under QEMU).
 
+/** The go-build-sized context, made once by the environment script (cached there), with this run's marker file. */
+async function largeFixture() {
+  const { stdout } = await run('bash', [path.join(repoRoot, 'scripts', 'e2e-env.sh'), 'bench-fixture'])
+  const dir = stdout.trim().split('\n').at(-1)
+  if (!dir || !existsSync(path.join(dir, 'Dockerfile'))) throw new Error(`scripts/e2e-env.sh bench-fixture printed no fixture directory (${stdout.trim()})`)
+  await writeFile(path.join(dir, 'bench-run'), `${runId}\n`)
+  return { dir, remove: () => rm(path.join(dir, 'bench-run'), { force: true }) }
+}
+
 async function fixture() {
   const dir = await mkdtemp(path.join(tmpdir(), 'go-build-action-bench-'))
   await writeFile(path.join(dir, 'versions.yaml'), 'golang:\n  version: 1.25.4\nllvm:\n  version: 18.1.8\nkubernetes:\n  version: 1.34.1\n')
@@ -134,18 +155,67 @@ const buildArgFlags = () => [`BASE_IMAGE=${BASE_IMAGE}`, ...Object.entries(VERSI
 // ---------------------------------------------------------------------------------------------------------------
 // The action, as the runner runs it
 
-async function action(benchPath, context, repository, inputs = {}, env = {}) {
+/**
+ * The runner's tool cache, where the action keeps the layers it checked (by digest): a cold run gets an empty one,
+ * as a fresh hosted runner has; the warm run of a round gets the cold run's, as a self-hosted runner keeps it.
+ */
+const toolCaches = []
+async function coldToolCache() {
+  const dir = await mkdtemp(path.join(tmpdir(), 'go-build-action-bench-tool-cache-'))
+  toolCaches.push(dir)
+  return dir
+}
+
+async function action(benchPath, context, repository, inputs = {}, env = {}, toolCache = undefined) {
+  toolCache ??= await coldToolCache()
   const { ms, value: result } = await timed(() =>
     runAction({
       cwd: context,
       inputs: { images: repository, platforms: PLATFORMS.join(','), 'build-args': `BASE_IMAGE=${BASE_IMAGE}`, ...benchPath.inputs, ...inputs },
-      env: { ...benchPath.env, ...env }
+      env: { ...benchPath.env, RUNNER_TOOL_CACHE: toolCache, ...env }
     })
   )
   if (result.main.exitCode !== 0 || result.post?.exitCode !== 0) {
     throw new Error(`the action failed on the ${benchPath.name} path (exit ${result.main.exitCode}/${result.post?.exitCode}):\n${result.main.log.slice(-3000)}\n${result.post?.log.slice(-1000) ?? ''}`)
   }
-  return { ms, result }
+  return { ms, result, phases: actionPhases(result.summary) }
+}
+
+/** The action's phase times (ms) from its job summary's chart (`  NAME :START, DURms`). */
+function actionPhases(summary) {
+  const phases = {}
+  for (const match of summary.matchAll(/^ {2}(.+?) :(?:crit, )?\d+, (\d+)ms$/gm)) phases[match[1].trim()] = (phases[match[1].trim()] ?? 0) + Number(match[2])
+  return phases
+}
+
+/**
+ * Bytes of blobs the registry served for a repository (GET …/blobs/…), from its access log: what the action read
+ * back from the registry. The architecture check reads the build's local export, so this is image configs only,
+ * and on the engine path the per-platform tags' pulls (their layers are in the engine already) add nothing more.
+ */
+function registryBlobBytesRead(repository) {
+  const file = path.join(STATE_DIR, 'log', 'registry.log')
+  if (!existsSync(file)) return undefined
+  const name = repository.slice(REGISTRY.length + 1)
+  let bytes = 0
+  for (const line of readFileSync(file, 'utf8').split('\n')) {
+    const match = /"GET \/v2\/(.+?)\/blobs\/sha256:[0-9a-f]+ HTTP\/[0-9.]+" 200 (\d+)/.exec(line)
+    if (match && match[1] === name) bytes += Number(match[2])
+  }
+  return bytes
+}
+
+/** The bare commands' steps, timed one by one. */
+function stepTimer() {
+  const steps = {}
+  return {
+    steps,
+    async step(name, body) {
+      const { ms, value } = await timed(body)
+      steps[name] = (steps[name] ?? 0) + ms
+      return value
+    }
+  }
 }
 
 /**
@@ -154,10 +224,11 @@ async function action(benchPath, context, repository, inputs = {}, env = {}) {
  */
 async function distributed(benchPath, context, repository, inputs) {
   const env = { GITHUB_RUN_ID: String(Date.now()), GITHUB_RUN_ATTEMPT: '1' }
+  const toolCache = await coldToolCache()
   const legs = await timed(() =>
-    Promise.all(PLATFORMS.map(platform => action(benchPath, context, repository, { ...inputs, mode: 'leg', platforms: platform }, env)))
+    Promise.all(PLATFORMS.map(platform => action(benchPath, context, repository, { ...inputs, mode: 'leg', platforms: platform }, env, toolCache)))
   )
-  const merge = await action(benchPath, context, repository, { ...inputs, mode: 'merge' }, env)
+  const merge = await action(benchPath, context, repository, { ...inputs, mode: 'merge' }, env, toolCache)
   return { ms: legs.ms + merge.ms, legsMs: legs.ms, mergeMs: merge.ms }
 }
 
@@ -180,19 +251,28 @@ async function platformDigests(reference, env) {
  * tagged and pushed (the store pushes it unchanged), the four at once; then the local names go, in one call.
  */
 async function bareEngine(benchPath, context, repository, { noCache }) {
-  return timed(async () => {
+  const { steps, step } = stepTimer()
+  const result = await timed(async () => {
     const env = benchPath.env
-    await run('docker', ['buildx', 'build', '--builder', 'default', '--platform', PLATFORMS.join(','), ...buildArgFlags(), ...(noCache ? ['--no-cache'] : []), '--push', '--tag', `${repository}:${TAG}`, context], env)
-    const digests = await platformDigests(`${repository}:${TAG}`, env)
-    await Promise.all(
-      Object.entries(digests).map(async ([arch, digest]) => {
-        await run('docker', ['pull', '--quiet', `${repository}@${digest}`], env)
-        await run('docker', ['tag', `${repository}@${digest}`, `${repository}:${TAG}-${arch}`], env)
-        await run('docker', ['push', '--quiet', `${repository}:${TAG}-${arch}`], env)
-      })
+    await step('build', () =>
+      run('docker', ['buildx', 'build', '--builder', 'default', '--platform', PLATFORMS.join(','), ...buildArgFlags(), ...(noCache ? ['--no-cache'] : []), '--push', '--tag', `${repository}:${TAG}`, context], env)
     )
-    await run('docker', ['image', 'rm', `${repository}:${TAG}`, ...Object.keys(digests).map(a => `${repository}:${TAG}-${a}`)], env)
+    const digests = await step('tags', () => platformDigests(`${repository}:${TAG}`, env))
+    await step('tags', () =>
+      Promise.all(
+        Object.entries(digests).map(async ([arch, digest]) => {
+          await run('docker', ['pull', '--quiet', `${repository}@${digest}`], env)
+          await run('docker', ['tag', `${repository}@${digest}`, `${repository}:${TAG}-${arch}`], env)
+          await run('docker', ['push', '--quiet', `${repository}:${TAG}-${arch}`], env)
+        })
+      )
+    )
+    await step('cleanup', () =>
+      // the pulled `REPO@DIGEST` names go with the last tag of each
+      run('docker', ['image', 'rm', `${repository}:${TAG}`, ...Object.keys(digests).map(a => `${repository}:${TAG}-${a}`)], env)
+    )
   })
+  return { ...result, steps }
 }
 
 /**
@@ -201,23 +281,31 @@ async function bareEngine(benchPath, context, repository, { noCache }) {
  * builder is removed at the end, as the action's post step does.
  */
 async function bareHosted(benchPath, context, repository, { cacheFrom } = {}) {
-  return timed(async () => {
+  const { steps, step } = stepTimer()
+  const result = await timed(async () => {
     const env = benchPath.env
     const builder = `go-build-action-bench-${runId}-${++repositoryCount}`
-    await run('docker', ['buildx', 'create', '--name', builder, '--driver', 'docker-container', '--driver-opt', `image=${benchPath.buildkitImage}`, '--driver-opt', 'network=host', '--bootstrap'], env)
+    await step('setup', () =>
+      run('docker', ['buildx', 'create', '--name', builder, '--driver', 'docker-container', '--driver-opt', `image=${benchPath.buildkitImage}`, '--driver-opt', 'network=host', '--bootstrap'], env)
+    )
     try {
       const cache = cacheFrom ? ['--cache-from', cacheFrom] : []
-      await run('docker', ['buildx', 'build', '--builder', builder, '--platform', PLATFORMS.join(','), ...buildArgFlags(), ...cache, '--push', '--tag', `${repository}:${TAG}`, context], env)
-      const digests = await platformDigests(`${repository}:${TAG}`, env)
-      await Promise.all(
-        Object.entries(digests).map(([arch, digest]) =>
-          run('docker', ['buildx', 'imagetools', 'create', '--prefer-index=false', '--tag', `${repository}:${TAG}-${arch}`, `${repository}@${digest}`], env)
+      await step('build', () =>
+        run('docker', ['buildx', 'build', '--builder', builder, '--platform', PLATFORMS.join(','), ...buildArgFlags(), ...cache, '--push', '--tag', `${repository}:${TAG}`, context], env)
+      )
+      const digests = await step('tags', () => platformDigests(`${repository}:${TAG}`, env))
+      await step('tags', () =>
+        Promise.all(
+          Object.entries(digests).map(([arch, digest]) =>
+            run('docker', ['buildx', 'imagetools', 'create', '--prefer-index=false', '--tag', `${repository}:${TAG}-${arch}`, `${repository}@${digest}`], env)
+          )
         )
       )
     } finally {
-      await run('docker', ['buildx', 'rm', builder], env)
+      await step('cleanup', () => run('docker', ['buildx', 'rm', builder], env))
     }
   })
+  return { ...result, steps }
 }
 
 /** Fills the registry cache the hosted path's warm runs read (untimed), on a builder of its own. */
@@ -254,8 +342,9 @@ async function round(benchPath, context, number, cacheRef) {
   const hosted = benchPath.name === 'hosted'
   const coldRepository = freshRepository(`${benchPath.name}-action-cold`)
   // Cold: the hosted path's builders are new and empty; the engine's cache is shared, so both sides build with --no-cache.
+  const toolCache = await coldToolCache()
   const cold = await pair(
-    () => action(benchPath, context, coldRepository, hosted ? {} : { 'no-cache': 'true' }),
+    () => action(benchPath, context, coldRepository, hosted ? {} : { 'no-cache': 'true' }, {}, toolCache),
     () =>
       hosted
         ? bareHosted(benchPath, context, freshRepository('hosted-bare-cold'))
@@ -263,7 +352,7 @@ async function round(benchPath, context, number, cacheRef) {
   )
   // Warm: the engine's cache holds every step; the hosted path's new builders read the registry cache.
   const warm = await pair(
-    () => action(benchPath, context, freshRepository(`${benchPath.name}-action-warm`), hosted ? { 'cache-from': `type=registry,ref=${cacheRef}` } : {}),
+    () => action(benchPath, context, freshRepository(`${benchPath.name}-action-warm`), hosted ? { 'cache-from': `type=registry,ref=${cacheRef}` } : {}, {}, toolCache),
     () =>
       hosted
         ? bareHosted(benchPath, context, freshRepository('hosted-bare-warm'), { cacheFrom: `type=registry,ref=${cacheRef}` })
@@ -274,8 +363,8 @@ async function round(benchPath, context, number, cacheRef) {
   // Rerun: the cold publish again, nothing changed.
   const rerun = await action(benchPath, context, coldRepository, hosted ? {} : { 'no-cache': 'true' })
   const figures = {
-    cold: { action: cold.action.ms, bare: cold.bare.ms, ratio: cold.action.ms / cold.bare.ms },
-    warm: { action: warm.action.ms, bare: warm.bare.ms, ratio: warm.action.ms / warm.bare.ms },
+    cold: { action: cold.action.ms, bare: cold.bare.ms, ratio: cold.action.ms / cold.bare.ms, phases: phaseFigures(cold), blobBytesRead: registryBlobBytesRead(coldRepository) },
+    warm: { action: warm.action.ms, bare: warm.bare.ms, ratio: warm.action.ms / warm.bare.ms, phases: phaseFigures(warm) },
     legs: { action: legs.ms, all: cold.action.ms, ratio: legs.ms / cold.action.ms, legs: legs.legsMs, merge: legs.mergeMs },
     rerun: {
       action: rerun.ms,
@@ -294,10 +383,47 @@ async function round(benchPath, context, number, cacheRef) {
 }
 
 /**
+ * Where the action spends more than the bare commands, per phase (ms): the same work on both sides (building and
+ * pushing; moving the tags; setting up and removing the builder), and what only the action does (versions, tags and
+ * the fingerprint; the unchanged check; QEMU and the Dockerfile advisor; verification; the summary; the post step
+ * and process starts, as the rest of the whole time).
+ */
+function phaseFigures({ action: a, bare }) {
+  const p = a.phases
+  const sum = names => names.reduce((total, n) => total + (p[n] ?? 0), 0)
+  const named = prefix => Object.keys(p).filter(n => n.startsWith(prefix))
+  const build = sum([...named('Build '), 'Push (by digest, no tag moves)'])
+  const setup = sum(['Set up the builder', 'Install buildx'])
+  const tags = sum(['Move tags'])
+  const onlyAction = {
+    'versions, tags, fingerprint': sum(['Log in', 'Versions and tags', 'Compare with the published tag']),
+    'QEMU and the Dockerfile advisor': sum(['Set up QEMU', 'Check the Dockerfile for compiles under QEMU']),
+    verification: sum(['Verify what the registries hold', 'Verify locally, before anything is pushed', ...named('Check the architectures')])
+  }
+  const phased = Object.values(p).reduce((t, v) => t + v, 0)
+  const rows = {
+    'build and push': { action: build, bare: bare.steps.build ?? 0 },
+    'builder set-up': { action: setup, bare: bare.steps.setup ?? 0 },
+    'tag moves': { action: tags, bare: bare.steps.tags ?? 0 },
+    ...Object.fromEntries(Object.entries(onlyAction).map(([k, v]) => [k, { action: v, bare: 0 }])),
+    'post step, process starts, summary (the rest)': { action: a.ms - phased, bare: bare.steps.cleanup ?? 0 }
+  }
+  return { rows, verifyShare: onlyAction.verification / a.ms }
+}
+
+/**
  * A round again when something failed in it (the shared registry answers an occasional 500): its times would mix
  * a retry with a run, so the whole round is measured anew. Two failures in a row end the benchmark.
  */
 async function roundWithRetry(benchPath, context, number, cacheRef) {
+  try {
+    return await roundOnce(benchPath, context, number, cacheRef)
+  } finally {
+    for (const dir of toolCaches.splice(0)) await rm(dir, { recursive: true, force: true }).catch(() => undefined)
+  }
+}
+
+async function roundOnce(benchPath, context, number, cacheRef) {
   try {
     return await round(benchPath, context, number, cacheRef)
   } catch (error) {
@@ -362,7 +488,16 @@ function pathFigures(rounds) {
   for (const figure of ['cold', 'warm', 'legs', 'rerun', 'cache']) {
     if (!rounds[0][figure]) continue
     figures[figure] = { ratio: pick(figure, 'ratio'), action: pick(figure, 'action') }
-    if (figure === 'cold' || figure === 'warm') figures[figure].bare = pick(figure, 'bare')
+    if (figure === 'cold' || figure === 'warm') {
+      figures[figure].bare = pick(figure, 'bare')
+      const rows = Object.keys(rounds[0][figure].phases.rows)
+      figures[figure].phases = Object.fromEntries(
+        rows.map(row => [row, { action: median(rounds.map(r => r[figure].phases.rows[row].action)), bare: median(rounds.map(r => r[figure].phases.rows[row].bare)) }])
+      )
+      figures[figure].verifyShare = summarize(rounds.map(r => r[figure].phases.verifyShare))
+      const read = rounds.map(r => r[figure].blobBytesRead).filter(b => b !== undefined)
+      if (read.length > 0) figures[figure].blobBytesRead = Math.max(...read)
+    }
     if (figure === 'legs') Object.assign(figures[figure], { all: pick(figure, 'all'), legs: pick(figure, 'legs'), merge: pick(figure, 'merge') })
     if (figure === 'rerun') figures[figure].skipped = rounds.every(r => r.rerun.skipped)
     if (figure === 'cache') figures[figure].cachedSteps = Math.min(...rounds.map(r => r.cache.cachedSteps))
@@ -384,33 +519,75 @@ async function machine() {
 
 function table(result) {
   const lines = [
-    `Measured ${result.machine.date} on ${result.machine.cpu}, ${result.machine.memory}, docker ${result.machine.docker}, node ${result.machine.node}; ${result.rounds} rounds, median (min–max).`,
+    `Measured ${result.machine.date} on ${result.machine.cpu}, ${result.machine.memory}, docker ${result.machine.docker}, node ${result.machine.node}; ` +
+      result.fixtures.map(f => `${f.name} fixture ${f.rounds} round${f.rounds === 1 ? '' : 's'}`).join(', ') +
+      ', median (min–max).',
     '',
-    '| figure | path | ratio | action | baseline | target |',
-    '| --- | --- | --- | --- | --- | --- |'
+    '| fixture | figure | path | ratio | action | baseline | target |',
+    '| --- | --- | --- | --- | --- | --- | --- |'
   ]
-  for (const p of result.paths) {
-    if (!p.available) {
-      lines.push(`| all | ${p.name} | not measured: ${p.reason} | | | |`)
-      continue
-    }
-    const f = p.figures
-    lines.push(`| overhead, cold | ${p.title} | ${ratio(f.cold.ratio)} | ${seconds(f.cold.action.median)} | ${seconds(f.cold.bare.median)} bare | ≤ ${LIMITS.overhead}× |`)
-    lines.push(`| overhead, warm | ${p.title} | ${ratio(f.warm.ratio)} | ${seconds(f.warm.action.median)} | ${seconds(f.warm.bare.median)} bare | ≤ ${LIMITS.overhead}× |`)
-    lines.push(
-      `| legs: 4 legs started together + merge (${seconds(f.legs.legs.median)} + ${seconds(f.legs.merge.median)}), one machine | ${p.title} | ${ratio(f.legs.ratio)} | ${seconds(f.legs.action.median)} | ${seconds(f.legs.all.median)} \`mode: all\` cold | |`
-    )
-    lines.push(`| rerun, nothing changed${f.rerun.skipped ? ' (skipped: unchanged)' : ' (rebuilt)'} | ${p.title} | ${ratio(f.rerun.ratio)} | ${seconds(f.rerun.action.median)} | cold publish | ≤ ${LIMITS.rerun}× |`)
-    if (f.cache) {
-      lines.push(`| cache: registry cache, no local cache (${f.cache.cachedSteps} steps CACHED) | ${p.title} | ${ratio(f.cache.ratio)} | ${seconds(f.cache.action.median)} | cold publish | |`)
-    } else {
-      lines.push(`| cache | ${p.title} | not measured: the engine's build cache is shared, and is never pruned here | | | |`)
+  for (const fixture of result.fixtures) {
+    const row = cells => lines.push(`| ${fixture.name} | ${cells.join(' | ')} |`)
+    for (const p of fixture.paths) {
+      if (!p.available) {
+        row(['all', p.name, `not measured: ${p.reason}`, '', '', ''])
+        continue
+      }
+      const f = p.figures
+      row(['overhead, cold', p.title, ratio(f.cold.ratio), seconds(f.cold.action.median), `${seconds(f.cold.bare.median)} bare`, `≤ ${LIMITS.overhead}×`])
+      row(['overhead, warm', p.title, ratio(f.warm.ratio), seconds(f.warm.action.median), `${seconds(f.warm.bare.median)} bare`, `≤ ${LIMITS.overhead}×`])
+      row(['verification, share of the cold publish', p.title, ratio(f.cold.verifyShare), '', 'cold publish', fixture.name === 'large' ? `≤ ${LIMITS.verifyShare}×` : ''])
+      if (f.cold.blobBytesRead !== undefined) row(['blobs the registry served the cold run (no second download)', p.title, `${(f.cold.blobBytesRead / 1024).toFixed(0)} KiB`, '', '', ''])
+      row([
+        `legs: 4 legs started together + merge (${seconds(f.legs.legs.median)} + ${seconds(f.legs.merge.median)}), one machine`,
+        p.title,
+        ratio(f.legs.ratio),
+        seconds(f.legs.action.median),
+        `${seconds(f.legs.all.median)} \`mode: all\` cold`,
+        ''
+      ])
+      row([
+        `rerun, nothing changed${f.rerun.skipped ? ' (skipped: unchanged)' : ' (rebuilt)'}`,
+        p.title,
+        ratio(f.rerun.ratio),
+        seconds(f.rerun.action.median),
+        'cold publish',
+        `≤ ${fixture.name === 'large' ? LIMITS.largeRerun : LIMITS.rerun}×`
+      ])
+      if (f.cache) {
+        row([`cache: registry cache, no local cache (${f.cache.cachedSteps} steps CACHED)`, p.title, ratio(f.cache.ratio), seconds(f.cache.action.median), 'cold publish', ''])
+      } else {
+        row(['cache', p.title, "not measured: the engine's build cache is shared, and is never pruned here", '', '', ''])
+      }
     }
   }
-  lines.push(`| start-up: process start to first log line | | ${result.startup.median.toFixed(0)} ms (${result.startup.min.toFixed(0)}–${result.startup.max.toFixed(0)}) | | | ≤ ${LIMITS.startupMs} ms |`)
-  lines.push(`| dist/ size | | ${(result.distBytes / 1024).toFixed(0)} KiB | | | ≤ ${LIMITS.distBytes / 1024} KiB |`)
+  lines.push(`| | start-up: process start to first log line | | ${result.startup.median.toFixed(0)} ms (${result.startup.min.toFixed(0)}–${result.startup.max.toFixed(0)}) | | | ≤ ${LIMITS.startupMs} ms |`)
+  lines.push(`| | dist/ size | | ${(result.distBytes / 1024).toFixed(0)} KiB | | | ≤ ${LIMITS.distBytes / 1024} KiB |`)
+  lines.push('', 'Per phase, median seconds, action / bare commands (cold; warm):', '')
+  lines.push('| fixture | path | ' + PHASE_ROWS.join(' | ') + ' |', `| --- | --- | ${PHASE_ROWS.map(() => '---').join(' | ')} |`)
+  for (const fixture of result.fixtures) {
+    for (const p of fixture.paths.filter(q => q.available)) {
+      const cell = row => {
+        const c = p.figures.cold.phases[row]
+        const w = p.figures.warm.phases[row]
+        return `${secs(c.action)} / ${secs(c.bare)}; ${secs(w.action)} / ${secs(w.bare)}`
+      }
+      lines.push(`| ${fixture.name} | ${p.name} | ${PHASE_ROWS.map(cell).join(' | ')} |`)
+    }
+  }
   return lines.join('\n')
 }
+
+const PHASE_ROWS = [
+  'build and push',
+  'builder set-up',
+  'tag moves',
+  'versions, tags, fingerprint',
+  'QEMU and the Dockerfile advisor',
+  'verification',
+  'post step, process starts, summary (the rest)'
+]
+const secs = ms => (ms / 1000).toFixed(1)
 
 async function writeReadme(text) {
   const readme = path.join(repoRoot, 'README.md')
@@ -424,6 +601,41 @@ async function writeReadme(text) {
 
 // ---------------------------------------------------------------------------------------------------------------
 
+/** Every path on one fixture: its rounds and figures. */
+async function benchFixture(options, context, fixtureName, roundCount, started) {
+  const paths = []
+  for (const name of options.paths) {
+    const benchPath = name === 'hosted' ? await hostedPath() : await enginePath()
+    if (!benchPath.available) {
+      log(`${name} path: not available (${benchPath.reason})`)
+      paths.push({ name, available: false, reason: benchPath.reason })
+      continue
+    }
+    const title = `${fixtureName} fixture, ${benchPath.title}`
+    try {
+      const cacheRef = `${freshRepository('cache')}:buildcache`
+      log(`${title}: priming the ${name === 'hosted' ? 'registry' : "engine's"} cache`)
+      if (name === 'hosted') await primeRegistryCache(benchPath, context, cacheRef)
+      else await primeEngineCache(context)
+      const rounds = []
+      for (let i = 0; i < roundCount; i++) {
+        const r = await roundWithRetry(benchPath, context, i, cacheRef)
+        rounds.push(r)
+        log(
+          `${title} round ${i + 1}: cold ${r.cold.ratio.toFixed(2)}× (${seconds(r.cold.action)} / ${seconds(r.cold.bare)}), ` +
+            `warm ${r.warm.ratio.toFixed(2)}× (${seconds(r.warm.action)} / ${seconds(r.warm.bare)}), ` +
+            `legs ${r.legs.ratio.toFixed(2)}× (${seconds(r.legs.action)} / ${seconds(r.legs.all)}), ` +
+            `rerun ${r.rerun.ratio.toFixed(2)}× (${seconds(r.rerun.action)}${r.rerun.skipped ? ', skipped' : ''}) [${Math.round((Date.now() - started) / 1000)} s]`
+        )
+      }
+      paths.push({ name, available: true, title: benchPath.title, figures: pathFigures(rounds), rounds })
+    } finally {
+      await benchPath.cleanup()
+    }
+  }
+  return paths
+}
+
 async function main() {
   const options = parseArgs(process.argv.slice(2))
   const started = Date.now()
@@ -433,39 +645,17 @@ async function main() {
     throw new Error(`the environment is not up: run "bash scripts/e2e-env.sh up" first\n${error.message}`, { cause: error })
   }
   if (!existsSync(path.join(repoRoot, 'dist', 'index.js'))) throw new Error('dist/index.js is missing: run npm run build')
-  const context = await fixture()
-  const result = { rounds: options.rounds, machine: await machine(), paths: [] }
-  try {
-    for (const name of options.paths) {
-      const benchPath = name === 'hosted' ? await hostedPath() : await enginePath()
-      if (!benchPath.available) {
-        log(`${name} path: not available (${benchPath.reason})`)
-        result.paths.push({ name, available: false, reason: benchPath.reason })
-        continue
-      }
-      try {
-        const cacheRef = `${freshRepository('cache')}:buildcache`
-        log(`${benchPath.title}: priming the ${name === 'hosted' ? 'registry' : "engine's"} cache`)
-        if (name === 'hosted') await primeRegistryCache(benchPath, context, cacheRef)
-        else await primeEngineCache(context)
-        const rounds = []
-        for (let i = 0; i < options.rounds; i++) {
-          const r = await roundWithRetry(benchPath, context, i, cacheRef)
-          rounds.push(r)
-          log(
-            `${benchPath.title} round ${i + 1}: cold ${r.cold.ratio.toFixed(2)}× (${seconds(r.cold.action)} / ${seconds(r.cold.bare)}), ` +
-              `warm ${r.warm.ratio.toFixed(2)}× (${seconds(r.warm.action)} / ${seconds(r.warm.bare)}), ` +
-              `legs ${r.legs.ratio.toFixed(2)}× (${seconds(r.legs.action)} / ${seconds(r.legs.all)}), ` +
-              `rerun ${r.rerun.ratio.toFixed(2)}× (${seconds(r.rerun.action)}${r.rerun.skipped ? ', skipped' : ''}) [${Math.round((Date.now() - started) / 1000)} s]`
-          )
-        }
-        result.paths.push({ name, available: true, title: benchPath.title, figures: pathFigures(rounds), rounds: rounds })
-      } finally {
-        await benchPath.cleanup()
-      }
+  const result = { machine: await machine(), fixtures: [] }
+  for (const fixtureName of options.fixtures) {
+    const made = fixtureName === 'large' ? await largeFixture() : await fixture().then(dir => ({ dir, remove: () => rm(dir, { recursive: true, force: true }) }))
+    const rounds = fixtureName === 'large' ? options.largeRounds : options.rounds
+    const entry = { name: fixtureName, rounds, paths: [] }
+    result.fixtures.push(entry)
+    try {
+      entry.paths = await benchFixture(options, made.dir, fixtureName, rounds, started)
+    } finally {
+      await made.remove()
     }
-  } finally {
-    await rm(context, { recursive: true, force: true })
   }
   result.startup = await startupMs()
   result.distBytes = distBytes()

@@ -4,6 +4,8 @@
 #   scripts/e2e-env.sh up       install (where missing) and start everything; idempotent
 #   scripts/e2e-env.sh down     stop what this script started (registries, and the engine if it started it)
 #   scripts/e2e-env.sh status   say what runs and what is missing; exit 1 when something is missing
+#   scripts/e2e-env.sh bench-fixture   make (once; cached) the benchmark's go-build-sized context and print its
+#                               directory: only `npm run bench` asks for it, so CI never pays for it
 #
 # What "up" gives you:
 #   - a docker engine with the containerd image store and buildx (installed from Debian when absent);
@@ -569,6 +571,61 @@ cmd_up() {
   say "ready: registries 127.0.0.1:$E2E_REGISTRY_PORT (open) and 127.0.0.1:$E2E_AUTH_REGISTRY_PORT (htpasswd), $BUSYBOX_IMAGE, $GOLANG_IMAGE"
 }
 
+# ---------------------------------------------------------------------------------------------------------
+# The benchmark's go-build-sized fixture (only `npm run bench` asks for it)
+# ---------------------------------------------------------------------------------------------------------
+# Debian's Go toolchain for each platform (golang-$GO_PACKAGE_VERSION-go, about 330 MB unpacked per platform) and
+# its sources shared by all (golang-$GO_PACKAGE_VERSION-src): a context the size of a real toolchain image, made
+# from Debian's packages with the private apt configuration above, unpacked with dpkg-deb -x, and committed to a
+# git repository of its own (a checkout, as a workflow has one). Kept in $STATE_DIR/bench-fixture between runs.
+BENCH_FIXTURE_DIR="$STATE_DIR/bench-fixture"
+
+cmd_bench_fixture() {
+  local ctx="$BENCH_FIXTURE_DIR/ctx"
+  if [ -f "$BENCH_FIXTURE_DIR/complete" ]; then echo "$ctx"; return 0; fi
+  require_debian "Debian's Go toolchain packages" "unpack a Go toolchain for each platform into $ctx/go-ARCH yourself"
+  mkdir -p "$STATE_DIR" "$LOG_DIR"
+  local debs="$STATE_DIR/build/bench-fixture/debs" arch pkgs=()
+  for arch in "${BASE_ARCHES[@]}"; do pkgs+=("golang-$GO_PACKAGE_VERSION-go:$(deb_arch "$arch")"); done
+  download_debs "$debs" "${pkgs[@]}" "golang-$GO_PACKAGE_VERSION-src:all" >&2
+  rm -rf "$ctx"; mkdir -p "$ctx"
+  for arch in "${BASE_ARCHES[@]}"; do
+    say "unpacking golang-$GO_PACKAGE_VERSION-go for $arch" >&2
+    mkdir -p "$ctx/go-$arch"
+    dpkg-deb -x "$debs/"golang-$GO_PACKAGE_VERSION-go_*_"$(deb_arch "$arch")".deb "$ctx/go-$arch"
+  done
+  say "unpacking golang-$GO_PACKAGE_VERSION-src" >&2
+  mkdir -p "$ctx/src"
+  dpkg-deb -x "$debs/"golang-$GO_PACKAGE_VERSION-src_*_all.deb "$ctx/src"
+  cat >"$ctx/Dockerfile" <<DF
+# go-build-sized: each platform's Go $GO_PACKAGE_VERSION toolchain over the busybox base, the sources shared by all.
+ARG BASE_IMAGE
+FROM \${BASE_IMAGE}
+ARG GO_VERSION=1.25.4
+ARG LLVM_VERSION=18.1.8
+ARG K8S_VERSION=1.34.1
+ARG TARGETARCH
+COPY src/ /
+COPY go-\${TARGETARCH}/ /
+ENV PATH=/usr/lib/go-$GO_PACKAGE_VERSION/bin:/bin:/usr/bin:/sbin:/usr/sbin
+RUN echo "go=\$GO_VERSION llvm=\$LLVM_VERSION k8s=\$K8S_VERSION" > /etc/go-build-versions
+COPY bench-run /etc/go-build/bench-run
+CMD ["go", "version"]
+DF
+  printf 'golang:\n  version: 1.25.4\nllvm:\n  version: 18.1.8\nkubernetes:\n  version: 1.34.1\n' >"$ctx/versions.yaml"
+  # bench.mjs writes bench-run per benchmark run; it is not part of the checkout
+  printf 'bench-run\n' >"$ctx/.gitignore"
+  # as most repositories have it: the build never sees the git directory
+  printf '.git\n' >"$ctx/.dockerignore"
+  say "committing the fixture to a git repository of its own" >&2
+  git -C "$ctx" init -q
+  git -C "$ctx" add -A
+  git -C "$ctx" -c user.name=bench -c user.email=bench@localhost commit -q -m "go-build-sized benchmark fixture"
+  du -sh "$ctx"/go-* "$ctx/src" >&2
+  touch "$BENCH_FIXTURE_DIR/complete"
+  echo "$ctx"
+}
+
 stop_pid() { # stop_pid NAME
   local f="$STATE_DIR/$1.pid"
   [ -f "$f" ] || return 0
@@ -619,5 +676,6 @@ case "${1:-}" in
   up) cmd_up ;;
   down) cmd_down ;;
   status) cmd_status ;;
-  *) echo "usage: $0 up|down|status" >&2; exit 2 ;;
+  bench-fixture) cmd_bench_fixture ;;
+  *) echo "usage: $0 up|down|status|bench-fixture" >&2; exit 2 ;;
 esac

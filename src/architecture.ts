@@ -5,20 +5,28 @@
  * single-architecture image produces: BuildKit uses its one manifest for every platform, the compiler runs
  * natively and builds for the runner.
  *
- * For each platform the image's config (entrypoint, command, PATH) and its layers are read from the registry by
- * digest (see registry-http.ts), not by running anything, so `FROM scratch` images without a shell are checked
- * the same way. Every layer is read, base layers included (a layer shared by several platforms is read once):
- * which layers come from the `FROM` image cannot be told from the image alone. Checked: the entrypoint's (or
- * command's) program and every file in the PATH directories and the usual bin directories; each ELF executable's machine, word size and byte
- * order must be the platform's (elf.ts).
+ * The check reads what the build produced where it already is: the build's local OCI export (oci-layout.ts),
+ * written beside the push or the engine load, never a second download from the registry. Whether the registry holds
+ * that very content is a comparison of digests (content hashes): every platform manifest the registry serves must
+ * be the one in the local export. Nothing is run, so `FROM scratch` images without a shell are checked the same way.
+ *
+ * Each layer is read once: a layer shared by several platforms is read for the first and reused, a layer checked in
+ * an earlier run (by digest, in the layer cache) is not read at all, and platforms are checked in parallel up to the
+ * runner's cores. Attestation manifests are skipped (they hold no executables). Checked: the entrypoint's (or
+ * command's) program and every file in the PATH directories and the usual bin directories, after every layer's
+ * files and whiteouts are applied (so a wrong binary in a lower layer that an upper layer replaces or deletes is not
+ * reported); each ELF executable's machine, word size and byte order must be the platform's (elf.ts).
  */
 import * as core from '@actions/core'
+import { availableParallelism } from 'node:os'
 import { describeElf, elfArchitecture, expectedMachine, readElfHeader, runsOn, type ElfHeader } from './elf.js'
 import { applyLayers, readLayer, resolveEntry, type FileTree, type LayerChanges } from './layers.js'
+import { mapLimited } from './limit.js'
+import type { OciLayout } from './oci-layout.js'
 import { formatPlatform, parsePlatform, type Platform } from './platform.js'
-import { RegistryReader } from './registry-http.js'
-import type { RetryPolicy } from './retry.js'
+import { DEFAULT_RETRY, type RetryPolicy } from './retry.js'
 import { formatBytes } from './summary.js'
+import { noLayerCache, type LayerCache } from './layer-cache.js'
 
 /** The parts of an image config file the check reads. */
 export interface ImageConfigFile {
@@ -97,42 +105,86 @@ export interface ArchitectureReport {
   foreign: ForeignExecutable[]
 }
 
-/** What the check reads from a registry (registry-http.ts's RegistryReader; unit tests pass fixtures). */
-export type BlobSource = Pick<RegistryReader, 'manifest' | 'jsonBlob' | 'blobStream'>
+/** What the check reads: the build's local export (oci-layout.ts); unit tests pass fixtures. */
+export type BlobSource = Pick<OciLayout, 'json' | 'blob' | 'platformManifests' | 'hasManifest'>
 
 export class ArchitectureError extends Error {
   override name = 'ArchitectureError'
 }
 
+export interface CheckOptions {
+  /** Platform → manifest digest as the registry serves it: every one must be in the local export, the same. */
+  expected?: Readonly<Record<string, string>>
+  /** Layers checked in earlier runs, by digest. */
+  cache?: LayerCache
+  /** How often a read that fails for a transient reason is tried. */
+  retry?: RetryPolicy
+  /** Platforms checked at once; default the runner's cores. */
+  concurrency?: number
+}
+
+/** Whether a failed layer read may succeed when tried again: an I/O fault, not a corrupt or cut blob. */
+export function isTransientReadError(error: unknown): boolean {
+  const code = (error as { code?: unknown } | undefined)?.code
+  if (typeof code !== 'string' || code.startsWith('Z_') || code.startsWith('ERR_')) return false
+  return !['ENOENT', 'EACCES', 'EPERM', 'EISDIR', 'ENOTDIR'].includes(code)
+}
+
 /**
- * Reads every platform image of the staged index from the registry and fails, naming each platform and file, when
- * one holds executables of another architecture. Nothing has been tagged yet when this runs.
+ * Reads every platform image of the build's local export and fails, naming each platform and file, when one holds
+ * executables of another architecture. Nothing has been tagged yet when this runs.
  */
-export async function checkArchitectures(
-  repository: string,
-  platformDigests: Readonly<Record<string, string>>,
-  hostArch: string,
-  retry: RetryPolicy,
-  reader: BlobSource = new RegistryReader(repository, retry)
-): Promise<ArchitectureReport[]> {
+export async function checkArchitectures(layout: BlobSource, hostArch: string, options: CheckOptions = {}): Promise<ArchitectureReport[]> {
+  const cache = options.cache ?? noLayerCache
+  const retry = options.retry ?? DEFAULT_RETRY
+  // What the registry serves must be in the local export, byte for byte (by digest); else the local export's own.
+  const expected = Object.entries(options.expected ?? {})
+  const held = await Promise.all(expected.map(([, digest]) => layout.hasManifest(digest)))
+  const mismatch = expected.filter((_, i) => !held[i]).map(([platform, digest]) => `${platform}: the registry serves ${digest}, which the build's local export does not hold`)
+  if (mismatch.length > 0) throw new ArchitectureError(`the registry does not hold what this build produced (${mismatch.join('; ')}); no tag moved`)
+  const local = options.expected ? { ...options.expected } : await layout.platformManifests()
+
   const layers = new Map<string, Promise<LayerChanges>>()
-  const reports: ArchitectureReport[] = []
-  const failures: string[] = []
-  for (const [name, digest] of Object.entries(platformDigests)) {
-    const platform = parsePlatform(name)
-    const manifest = await reader.manifest<ImageManifest>(digest)
-    const config = await reader.jsonBlob<ImageConfigFile>(manifest.config.digest)
-    const changes: LayerChanges[] = []
-    for (const layer of manifest.layers) {
-      if (!layers.has(layer.digest)) layers.set(layer.digest, reader.blobStream(layer.digest).then(blob => readLayer(blob, layer.mediaType)))
-      changes.push(await layers.get(layer.digest)!)
+  const changesOf = (digest: string, mediaType: string, platform: string): Promise<LayerChanges> => {
+    let changes = layers.get(digest)
+    if (!changes) {
+      changes = (async () => (await cache.get(digest)) ?? cache.put(digest, await readWithRetry(layout, digest, mediaType, platform, retry)))()
+      layers.set(digest, changes)
     }
+    return changes
+  }
+  const platforms = Object.entries(local)
+  const reports = await mapLimited(platforms, options.concurrency ?? availableParallelism(), async ([name, digest]) => {
+    const platform = parsePlatform(name)
+    const manifest = await layout.json<ImageManifest>(digest)
+    const config = await layout.json<ImageConfigFile>(manifest.config.digest)
+    const changes = await Promise.all(manifest.layers.map(l => changesOf(l.digest, l.mediaType, name)))
     const { checked, foreign } = foreignExecutables(applyLayers(changes), config, platform)
     const size = manifest.layers.reduce((sum, l) => sum + l.size, 0)
-    core.info(`${name}: ${checked} executable(s) checked in ${manifest.layers.length} layer(s) (${formatBytes(size)}): ${foreign.length === 0 ? `all ${expectedMachine(platform)}` : `${foreign.length} of another architecture`}`)
-    reports.push({ platform: name, checked, foreign })
-    if (foreign.length > 0) failures.push(describeForeign(platform, foreign, hostArch))
-  }
+    core.info(
+      `${name}: ${checked} executable(s) checked in ${manifest.layers.length} layer(s) (${formatBytes(size)}): ${foreign.length === 0 ? `all ${expectedMachine(platform)}` : `${foreign.length} of another architecture`}`
+    )
+    return { platform: name, checked, foreign }
+  })
+  const failures = reports.filter(r => r.foreign.length > 0).map(r => describeForeign(parsePlatform(r.platform), r.foreign, hostArch))
   if (failures.length > 0) throw new ArchitectureError(`${failures.join('\n')}\nNo tag moved.`)
   return reports
+}
+
+/** One layer, read again where the read failed for a transient reason; otherwise one error naming the layer. */
+async function readWithRetry(layout: BlobSource, digest: string, mediaType: string, platform: string, retry: RetryPolicy): Promise<LayerChanges> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await readLayer(layout.blob(digest), mediaType)
+    } catch (error) {
+      const cause = error instanceof Error ? error.message : String(error)
+      if (isTransientReadError(error) && attempt < retry.attempts) {
+        core.warning(`reading layer ${digest} of ${platform} failed (${cause}); reading it again (attempt ${attempt + 1} of ${retry.attempts})`)
+        continue
+      }
+      throw new ArchitectureError(`the architecture check could not read layer ${digest} of ${platform} from the build's local export: ${cause}; no tag moved`, {
+        cause: error
+      })
+    }
+  }
 }

@@ -55,6 +55,11 @@ export interface BuildRequest {
   provenance?: string
   /** `--sbom` value (`false`, `true`, ...). */
   sbom?: string
+  /**
+   * A directory for the build's local export beside the push or load (`--output type=oci,dest=DIR,tar=false`):
+   * the same manifests and layers, which the architecture check reads instead of downloading them again.
+   */
+  layout?: string
 }
 
 /** The argv (after `docker`) for one multi-platform build. */
@@ -74,17 +79,20 @@ export function buildxBuildArgs(request: BuildRequest): string[] {
   if (request.pull) args.push('--pull')
   if (request.provenance !== undefined) args.push(`--provenance=${request.provenance}`)
   if (request.sbom !== undefined) args.push(`--sbom=${request.sbom}`)
+  // With SOURCE_DATE_EPOCH the files in the layers get that time too, so the same sources give the same digest
+  // on any builder (a fresh docker-container builder has no cache to reuse earlier layers from).
+  const rewrite = request.buildArgs.some(a => a.name === 'SOURCE_DATE_EPOCH') ? ',rewrite-timestamp=true' : ''
+  // The same result, exported once more to the runner's disk (the same rewrite, so the same platform manifests).
+  // First: BuildKit merges the exporters' responses in order, so the metadata's containerimage.digest is the
+  // last one's, the pushed or loaded index (the local export's index differs in its attestations).
+  if (request.layout) args.push('--output', `type=oci,dest=${request.layout},tar=false${request.output.kind === 'load' ? '' : rewrite}`)
   switch (request.output.kind) {
     case 'load':
       args.push('--tag', request.output.name, '--load')
       break
-    case 'push-by-digest': {
-      // With SOURCE_DATE_EPOCH the files in the layers get that time too, so the same sources give the same digest
-      // on any builder (a fresh docker-container builder has no cache to reuse earlier layers from).
-      const rewrite = request.buildArgs.some(a => a.name === 'SOURCE_DATE_EPOCH') ? ',rewrite-timestamp=true' : ''
+    case 'push-by-digest':
       args.push('--output', `type=image,name=${request.output.repository},push-by-digest=true,name-canonical=true,push=true${rewrite}`)
       break
-    }
     case 'none':
       break
   }
@@ -184,11 +192,20 @@ export async function runBuild(docker: Docker, request: BuildRequest, retry?: Re
 
 /**
  * Where a build's result goes for a driver: the `docker` driver loads into the engine's store (it cannot push by
- * digest); other drivers push by digest when publishing, and keep the result in their cache otherwise.
+ * digest); other drivers push by digest when publishing. A build that does not push keeps its result in the
+ * builder (and the local export, for the architecture check), or, with `load`, loads it into the engine too, so
+ * the verify command can run in it.
  */
-export function chooseOutput(driver: string, push: boolean, firstRepository: string, stagingName: string): BuildOutput {
+export function chooseOutput(driver: string, push: boolean, firstRepository: string, stagingName: string, load = false): BuildOutput {
   if (driver === 'docker') return { kind: 'load', name: stagingName }
-  return push ? { kind: 'push-by-digest', repository: firstRepository } : { kind: 'none' }
+  if (push) return { kind: 'push-by-digest', repository: firstRepository }
+  return load ? { kind: 'load', name: stagingName } : { kind: 'none' }
+}
+
+/** Whether the engine keeps multi-platform images (the containerd image store), so a multi-platform build loads. */
+export async function engineLoadsIndexes(docker: Docker): Promise<boolean> {
+  const info = await docker.run(['info', '--format', '{{json .DriverStatus}}'], { silent: true, allowFailure: true })
+  return info.exitCode === 0 && info.stdout.includes('io.containerd.snapshotter')
 }
 
 /** Fails early, naming the input, when the context or the Dockerfile is not there. */

@@ -6,7 +6,10 @@
  * Ingredients:
  * - the build context as the build sees it: every file, directory and symlink `.dockerignore` lets through
  *   (`<Dockerfile>.dockerignore` first, as BuildKit reads it), each by path, kind, permission bits and content
- *   (not by modification time, which a fresh checkout changes and BuildKit's cache ignores too);
+ *   (not by modification time, which a fresh checkout changes and BuildKit's cache ignores too). A file's content
+ *   is its git blob id: for a git checkout, git's index already holds it for every tracked file the worktree has
+ *   not modified (`git ls-files -s`, `git diff --name-only`), so those files are not read at all; every other file
+ *   is read once and hashed the same way, so a file gives the same id however it was found;
  * - the Dockerfile's text;
  * - the build args (the resolved versions among them), the platforms, the versions, the target stage;
  * - the digest every image the build reads resolves to in its registry now (each `FROM` image, and the images
@@ -24,9 +27,12 @@ import dockerignore from '@balena/dockerignore'
 import { DockerfileParser, type Copy, type From, type Instruction, type Run } from 'dockerfile-ast'
 import { createHash } from 'node:crypto'
 import { createReadStream } from 'node:fs'
-import { lstat, readdir, readFile, readlink } from 'node:fs/promises'
+import { lstat, readdir, readFile, readlink, stat } from 'node:fs/promises'
 import * as path from 'node:path'
+import { pipeline } from 'node:stream/promises'
+import * as exec from '@actions/exec'
 import type { Docker } from './docker.js'
+import { forEachLimited } from './limit.js'
 import { formatPlatform, type Platform } from './platform.js'
 import { sha256Digest, type ImageIndex } from './registry.js'
 import type { RetryPolicy } from './retry.js'
@@ -73,6 +79,8 @@ export interface Fingerprint {
 /** What {@link fingerprintBuild} needs: the same values the build gets. */
 export interface FingerprintRequest {
   context: string
+  /** The context listing, when it is already being computed (started early, beside other work). */
+  listing?: Promise<ContextEntry[]>
   file: string
   buildArgs: readonly BuildArg[]
   platforms: readonly Platform[]
@@ -92,7 +100,7 @@ export interface FingerprintRequest {
 export async function fingerprintBuild(docker: Docker, request: FingerprintRequest, retry?: RetryPolicy): Promise<Fingerprint> {
   const dockerfile = await readFile(request.file, 'utf8')
   const [listing, baseImages, namedContexts] = await Promise.all([
-    contextListing(request.context, request.file),
+    request.listing ?? contextListing(request.context, request.file),
     resolveBaseImages(docker, baseImageReferences(dockerfile, request.buildArgs, request.platforms), retry),
     Promise.all(
       Object.entries(request.buildContexts ?? {}).map(async ([name, dir]) => `build-context=${name}=${contextDigest(await contextListing(dir, path.join(dir, 'Dockerfile')))}`)
@@ -169,7 +177,7 @@ export interface ContextEntry {
   kind: 'file' | 'dir' | 'symlink'
   /** Permission bits, octal (`644`, `755`). */
   mode: string
-  /** File: `sha256:…` of the content; symlink: its target; dir: ''. */
+  /** File: `git-sha1:…` (or `git-sha256:…`), the git blob id of the content; symlink: its target; dir: ''. */
   content: string
 }
 
@@ -193,9 +201,48 @@ export async function readIgnoreRules(context: string, dockerfile: string): Prom
 /** How many files are hashed at the same time. */
 const HASH_CONCURRENCY = 16
 
-/** Every entry of the context the ignore rules let through, files hashed. */
-export async function contextListing(context: string, dockerfile: string): Promise<ContextEntry[]> {
-  const rules = await readIgnoreRules(context, dockerfile)
+/** Runs git with argv in a directory and returns its stdout; rejects when git fails or is missing. */
+export type GitRunner = (cwd: string, args: readonly string[]) => Promise<string>
+
+const runGit: GitRunner = async (cwd, args) => {
+  const out = await exec.getExecOutput('git', ['-C', cwd, ...args], { silent: true, ignoreReturnCode: true })
+  if (out.exitCode !== 0) throw new Error(`git ${args[0] ?? ''} failed (exit ${out.exitCode}): ${out.stderr.trim()}`)
+  return out.stdout
+}
+
+/**
+ * What git's index knows of the context's files: path (relative to the context) → git blob id, for every regular
+ * file tracked and not modified in the worktree (`git diff` lists those that differ from the index). Empty when
+ * the context is not in a git checkout, or git is not there.
+ */
+export async function gitKnownContent(context: string, git: GitRunner = runGit): Promise<Map<string, string>> {
+  const known = new Map<string, string>()
+  let staged: string
+  let modified: string
+  try {
+    ;[staged, modified] = await Promise.all([git(context, ['ls-files', '-s', '-z']), git(context, ['diff', '--name-only', '--relative', '-z'])])
+  } catch {
+    return known
+  }
+  const changed = new Set(modified.split('\0').filter(p => p !== ''))
+  for (const record of staged.split('\0')) {
+    // `<mode> <object> <stage>\t<path>`: regular files only (100644, 100755), merged entries only (stage 0)
+    const match = /^(100644|100755) ([0-9a-f]{40}|[0-9a-f]{64}) 0\t(.+)$/s.exec(record)
+    if (!match || changed.has(match[3]!)) continue
+    known.set(match[3]!, `git-sha${match[2]!.length === 40 ? '1' : '256'}:${match[2]}`)
+  }
+  return known
+}
+
+/**
+ * Every entry of the context the ignore rules let through, files hashed: a file git's index knows unmodified by
+ * its blob id there, every other file read once (`git: false` leaves git out).
+ */
+export async function contextListing(context: string, dockerfile: string, git: GitRunner | false = runGit): Promise<ContextEntry[]> {
+  const [rules, known] = await Promise.all([readIgnoreRules(context, dockerfile), git ? gitKnownContent(context, git) : new Map<string, string>()])
+  // a repository's blob ids are sha1 or sha256: files read are hashed the same way
+  const algorithm = [...known.values()][0]?.startsWith('git-sha256:') ? 'sha256' : 'sha1'
+
   const matcher = dockerignore.default().add(rules)
   // Without exceptions (`!pattern`) nothing under an ignored directory can come back, so it is not read at all.
   const hasExceptions = rules.some(r => r.trim().startsWith('!'))
@@ -226,13 +273,14 @@ export async function contextListing(context: string, dockerfile: string): Promi
   }
   await walk('')
 
-  for (let i = 0; i < files.length; i += HASH_CONCURRENCY) {
-    await Promise.all(
-      files.slice(i, i + HASH_CONCURRENCY).map(async entry => {
-        entry.content = await hashFile(path.join(context, entry.path))
-      })
-    )
-  }
+  const toRead = files.filter(entry => {
+    const id = known.get(entry.path)
+    if (id) entry.content = id
+    return !id
+  })
+  await forEachLimited(toRead, HASH_CONCURRENCY, async entry => {
+    entry.content = await gitBlobId(path.join(context, entry.path), algorithm)
+  })
   return entries
 }
 
@@ -240,14 +288,14 @@ async function modeOf(context: string, relative: string): Promise<string> {
   return ((await lstat(path.join(context, relative))).mode & 0o7777).toString(8)
 }
 
-function hashFile(file: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const hash = createHash('sha256')
-    createReadStream(file)
-      .on('error', reject)
-      .on('data', chunk => hash.update(chunk))
-      .on('end', () => resolve(`sha256:${hash.digest('hex')}`))
+/** A file's git blob id (`blob <size>\0<content>`, hashed), read once as a stream. */
+export async function gitBlobId(file: string, algorithm: 'sha1' | 'sha256' = 'sha1'): Promise<string> {
+  const { size } = await stat(file)
+  const hash = createHash(algorithm).update(`blob ${size}\0`)
+  await pipeline(createReadStream(file), async (chunks: AsyncIterable<string | Buffer>) => {
+    for await (const chunk of chunks) hash.update(chunk)
   })
+  return `git-${algorithm}:${hash.digest('hex')}`
 }
 
 // ---------------------------------------------------------------------------------------------------------------

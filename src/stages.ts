@@ -6,16 +6,17 @@ import * as core from '@actions/core'
 import { mkdtemp } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import * as path from 'node:path'
-import { checkBuildFiles, chooseOutput, runBuild, writeSecretFiles, type BuildMetadata, type BuildOutput } from './build.js'
+import { checkBuildFiles, chooseOutput, engineLoadsIndexes, runBuild, writeSecretFiles, type BuildMetadata, type BuildOutput } from './build.js'
 import { resolveCache } from './cache.js'
 import { checkArchitectures } from './architecture.js'
+import { Cleanup } from './cleanup.js'
 import { buildTimesFromProgress, type PlatformBuildTime } from './build-times.js'
 import { setUpBuilder, type BuilderResult } from './builder.js'
 import { installBuildx } from './buildx-install.js'
 import type { Docker } from './docker.js'
 import { checkEmulation } from './emulation.js'
 import { errorMessage } from './errors.js'
-import { fingerprintAnnotationArg } from './fingerprint.js'
+import { contextListing, fingerprintAnnotationArg, type ContextEntry } from './fingerprint.js'
 import { bookkeepingRepository, cacheKeyOf, configurationOf, type Configuration } from './configuration.js'
 import {
   collectLegs,
@@ -29,7 +30,9 @@ import {
   type CollectedLegs,
   type LegRecord
 } from './handoff.js'
+import { directoryLayerCache } from './layer-cache.js'
 import { logInAll, loginBackupFile, planLogins } from './login.js'
+import { OciLayout } from './oci-layout.js'
 import { completeOutputs, Output, rebuildReason, reportOutputs, setOutputs, type RunFacts, type RunResult } from './outputs.js'
 import { PUBLISH_PHASE, type Phases } from './phases.js'
 import { formatPlatform } from './platform.js'
@@ -53,6 +56,10 @@ export interface Job {
   phases: Phases
   journal: MoveJournal
   workDir: string
+  /** What the run removes as soon as it is no longer needed (cleanup.ts). */
+  cleanup: Cleanup
+  /** The build context's listing for the fingerprint, begun at the start so it runs beside the logins and the version reads. */
+  contextListing?: Promise<ContextEntry[]>
 }
 
 /** Every input read and checked, secrets masked. */
@@ -68,7 +75,11 @@ export async function startJob(docker: Docker, phases: Phases, journal: MoveJour
   saveState(State.WorkDir, workDir)
   await checkBuildFiles(settings.context, settings.file)
   setOutputs({ [Output.Platforms]: JSON.stringify(settings.platforms.map(formatPlatform)), [Output.Images]: settings.images.join('\n') })
-  return { docker, settings, phases, journal, workDir }
+  // a merge builds nothing and a run that does not push compares nothing: neither needs the context hashed
+  const listing = settings.mode !== 'merge' && shouldPush(settings.tagging.push, readGitHubContext()) ? contextListing(settings.context, settings.file) : undefined
+  // awaited by the fingerprint; a failure there is its warning, never an unhandled rejection here
+  listing?.catch(() => undefined)
+  return { docker, settings, phases, journal, workDir, cleanup: new Cleanup(docker), contextListing: listing }
 }
 
 /**
@@ -133,7 +144,7 @@ export async function versionsAndTags(job: Job, decided?: { tag: string; created
     const versions = await resolveVersions(settings.versions, settings.file)
     for (const [name, version] of Object.entries(versions.resolved)) core.info(`${name} ${version.value} (from ${version.source})`)
     const github = readGitHubContext()
-    const request = fingerprintRequest(settings, withVersionBuildArgs(settings.buildArgs, versions), versionValues(versions))
+    const request = { ...fingerprintRequest(settings, withVersionBuildArgs(settings.buildArgs, versions), versionValues(versions)), listing: job.contextListing }
     const fingerprint = shouldPush(settings.tagging.push, github) && !decided ? (await fingerprintOrWarn(docker, request, settings.retry))?.value : undefined
     const created = decided?.created ? new Date(decided.created) : buildTime(settings.buildArgs)
     const plan = await planTags(docker, { ...settings, fingerprint, decidedTag: decided?.tag }, versions, github, created)
@@ -258,16 +269,30 @@ export interface Built {
   hostArch: string
   /** The `docker` driver's staging name (`repo:go-build-action-staging-…`) the loaded index is pushed under. */
   stagingName?: string
+  /** The build's local export (an OCI layout directory), which the architecture check reads. */
+  layout: string
 }
 
-/** Builds every platform (pushed by digest, or loaded into the engine), then runs the verify command on a loaded image. */
+/**
+ * Builds every platform (pushed by digest, or loaded into the engine) with a local export beside it, then runs the
+ * verify command on a loaded image. A build that does not push is verified here: loaded into the engine where the
+ * verify command needs it, and the architecture check on the local export.
+ */
 export async function build(job: Job, { versions, plan, fingerprint, configuration }: Tagged, { builder, hostArch }: BuildEnvironment): Promise<Built> {
-  const { docker, settings, phases, workDir } = job
+  const { docker, settings, phases, workDir, cleanup } = job
   const [firstRepository] = settings.images as [string, ...string[]]
   const state = bookkeepingRepository(settings)
   const stagingName = `${state}:${stagingTag(configuration.id, settings.platforms)}`
-  const output = chooseOutput(builder.driver, plan.push, firstRepository, localBuildName(stagingName))
-  if (output.kind === 'load') saveJsonState(State.LocalImages, [output.name, stagingName])
+  const verifyHere = !plan.push && settings.verifyCommand.length > 0 && builder.driver !== 'docker'
+  const load = verifyHere && (await engineLoadsIndexes(docker))
+  if (verifyHere && !load) {
+    core.warning(
+      'input "verify-command" is skipped on this build that does not push: the engine cannot load a multi-platform image (it needs the containerd image store); the architecture check still runs on every platform'
+    )
+  }
+  const output = chooseOutput(builder.driver, plan.push, firstRepository, localBuildName(stagingName), load)
+  if (output.kind === 'load') cleanup.created([output.name, stagingName])
+  const layout = path.join(workDir, 'layout')
   const started = Date.now()
   const metadata = await phases.run(`Build ${settings.platforms.length} platform${settings.platforms.length === 1 ? '' : 's'}`, async () => {
     const cache = await resolveCache(docker, settings.cache, {
@@ -299,7 +324,8 @@ export async function build(job: Job, { versions, plan, fingerprint, configurati
         noCache: settings.noCache,
         pull: settings.pull,
         provenance: settings.provenance,
-        sbom: settings.sbom
+        sbom: settings.sbom,
+        layout
       },
       settings.retry
     )
@@ -311,7 +337,22 @@ export async function build(job: Job, { versions, plan, fingerprint, configurati
       runVerifyCommand(docker, output.name, settings.platforms, settings.verifyCommand, false, settings.verifyTimeoutSeconds)
     )
   }
-  return { output, metadata, seconds, buildTimes, hostArch, ...(output.kind === 'load' ? { stagingName } : {}) }
+  const built = { output, metadata, seconds, buildTimes, hostArch, layout, ...(output.kind === 'load' ? { stagingName } : {}) }
+  if (!plan.push) {
+    // nothing goes to a registry: the loaded image and the local export are done with once checked
+    if (output.kind === 'load') cleanup.removeImages([output.name])
+    try {
+      await phases.run('Check the architectures (not pushed)', () => checkBuiltArchitectures(job, built))
+    } finally {
+      cleanup.removeDirectory(layout)
+    }
+  }
+  return built
+}
+
+/** The architecture check on the build's local export; `expected`: the platform digests a registry serves. */
+function checkBuiltArchitectures({ settings }: Job, built: Built, expected?: Record<string, string>): Promise<unknown> {
+  return checkArchitectures(new OciLayout(built.layout), built.hostArch, { expected, cache: directoryLayerCache(), retry: settings.retry })
 }
 
 /** The built index into every repository, by digest: no tag users pull moves. */
@@ -324,13 +365,29 @@ export async function stage({ docker, settings, phases }: Job, { output, metadat
  * for its executables' architecture, and runs the verify command in each platform's image unless it ran on the
  * loaded image already.
  */
-export async function verifyStaged({ docker, settings, phases }: Job, staged: StagedIndex, built?: Built): Promise<VerifiedIndex> {
+export async function verifyStaged(job: Job, staged: StagedIndex, built?: Built): Promise<VerifiedIndex> {
+  const { docker, settings, phases, cleanup } = job
   return phases.run('Verify what the registries hold', async () => {
     const checked = await verifyStagedIndex(docker, staged.repositories, staged.digest, settings.platforms, settings.retry)
     const [first = ''] = staged.repositories
-    if (built) await checkArchitectures(first, platformDigests(checked.index.index), built.hostArch, settings.retry)
+    if (built) {
+      // the registry serves these digests (content hashes): reading the local export checks the same bytes
+      try {
+        await checkBuiltArchitectures(job, built, platformDigests(checked.index.index))
+      } finally {
+        cleanup.removeDirectory(built.layout)
+      }
+    }
     if (built && built.output.kind !== 'load' && settings.verifyCommand.length > 0) {
-      await runVerifyCommand(docker, `${first}@${staged.digest}`, settings.platforms, settings.verifyCommand, true, settings.verifyTimeoutSeconds, settings.retry)
+      const image = `${first}@${staged.digest}`
+      // pulled for the verify command only: removed once it ran, unless the engine held it before this run
+      const pulled = (await docker.run(['image', 'inspect', '--format', '{{.Id}}', image], { silent: true, allowFailure: true })).exitCode !== 0
+      if (pulled) cleanup.created([image])
+      try {
+        await runVerifyCommand(docker, image, settings.platforms, settings.verifyCommand, true, settings.verifyTimeoutSeconds, settings.retry)
+      } finally {
+        if (pulled) cleanup.removeImages([image])
+      }
     }
     return checked
   })
@@ -338,24 +395,32 @@ export async function verifyStaged({ docker, settings, phases }: Job, staged: St
 
 /**
  * The transaction: plan every move, move per-platform tags then index tags, read them back (transaction.ts). The
- * engine's local names (of `built`, and of the moves) are left for the post step to remove.
+ * engine's local names (of `built`, and of the moves) are removed once the moves are read back, while the run
+ * reports; what a failed run leaves is the post step's.
  */
 export async function moveTags(job: Job, staged: StagedIndex, verified: VerifiedIndex, plan: TagPlan, built?: Built): Promise<MoveRecord[]> {
-  const { docker, settings, phases, journal } = job
+  const { docker, settings, phases, journal, cleanup } = job
   const localNames = built?.output.kind === 'load' ? [built.output.name, ...(built.stagingName ? [built.stagingName] : [])] : []
   return phases.run(PUBLISH_PHASE, async () => {
+    let done = false
     try {
       const movePlan = await planMoves(docker, staged, plan, platformDigests(verified.index.index), settings.retry, journal)
+      cleanup.created(journal.localNames)
       core.info(`${movePlan.moves.length} tag(s) to move: ${movePlan.moves.map(m => `${m.reference} (${m.previous || 'new'})`).join(', ')}`)
-      return await executeMoves(docker, movePlan, settings.retry, journal)
+      const records = await executeMoves(docker, movePlan, settings.retry, journal)
+      done = true
+      return records
     } finally {
-      saveJsonState(State.LocalImages, [...localNames, ...journal.localNames])
+      cleanup.created(journal.localNames)
+      if (done) cleanup.removeImages([...localNames, ...journal.localNames])
     }
   })
 }
 
 /** A leg: records its staged index for the merge, under its configuration's per-platform tags (handoff.ts). */
-export async function handOff({ docker, settings, phases }: Job, staged: StagedIndex, { plan, configuration }: Tagged, built: Built): Promise<LegRecord[]> {
+export async function handOff({ docker, settings, phases, cleanup }: Job, staged: StagedIndex, { plan, configuration }: Tagged, built: Built): Promise<LegRecord[]> {
+  // pushed and verified: a leg moves no tag, so the engine's loaded image (and its staging name) are done with
+  if (built.output.kind === 'load') cleanup.removeImages([built.output.name, ...(built.stagingName ? [built.stagingName] : [])])
   return phases.run('Hand off to the merge', () =>
     recordLeg(
       docker,
@@ -494,6 +559,8 @@ export async function report(
       core.warning(`published, but could not write the job summary: ${errorMessage(error)}`)
     })
   })
+  // removals started during the run (local names, the local export) end before the step does
+  await job.cleanup.settle()
 }
 
 /** Masks every secret value before anything can print it. */

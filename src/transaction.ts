@@ -169,7 +169,11 @@ export async function planMoves(
   const moves = orderedMoves(staged, tags.indexTags, tags.platformTags, platformDigests)
   const platformMoves = moves.filter(m => m.kind === 'platform')
   const preferIndex = platformMoves.length > 0 && (await supportsPreferIndex(docker))
-  if (!preferIndex) await forEachLimited(platformMoves, REGISTRY_CONCURRENCY, m => prepareLocalManifest(docker, m, retry))
+  if (!preferIndex) {
+    // the pulled manifests are local names of this run too (`repo@digest`), removed with the others
+    for (const m of platformMoves) if (!journal.localNames.includes(`${m.repository}@${m.target}`)) journal.localNames.push(`${m.repository}@${m.target}`)
+    await forEachLimited(platformMoves, REGISTRY_CONCURRENCY, m => prepareLocalManifest(docker, m, retry))
+  }
   const previous = await mapLimited(moves, REGISTRY_CONCURRENCY, m => currentDigest(docker, m.reference, retry))
   const plan: MovePlan = { moves: moves.map((m, i) => ({ ...m, previous: previous[i] ?? '' })), preferIndex, ...(tags.tag ? { main: tags.tag } : {}) }
   for (const move of plan.moves) {

@@ -33,7 +33,8 @@ describeEachPath('publishing', builderPath => {
     const inputs = {
       images: repository,
       'tag-template': 'skeleton',
-      'build-args': `GO_IMAGE=${GO_IMAGE}\nBASE_IMAGE=${BASE_IMAGE}`
+      'build-args': `GO_IMAGE=${GO_IMAGE}\nBASE_IMAGE=${BASE_IMAGE}`,
+      'verify-command': '/usr/local/bin/hello'
     }
 
     beforeAll(async () => {
@@ -44,6 +45,14 @@ describeEachPath('publishing', builderPath => {
       expect({ exitCode: run.main.exitCode, log: run.main.exitCode === 0 ? '' : run.main.log }).toEqual({ exitCode: 0, log: '' })
       expect(run.post?.exitCode).toBe(0)
       expect(run.main.log).not.toMatch(/::error::/)
+    })
+
+    it('removes every local image it made or pulled (the build, tags, platform manifests, the verify pull) in the main step', async () => {
+      expect(run.main.log.match(/hello from linux\//g)?.length).toBeGreaterThanOrEqual(4)
+      expect(JSON.parse(run.state.localImages || '[]')).toEqual([])
+      expect(run.post?.log).not.toContain('removed the local image name')
+      const { stdout } = await docker(['image', 'ls', '--format', '{{.Repository}}:{{.Tag}}', '--filter', `reference=${repository}*`])
+      expect(stdout.trim()).toBe('')
     })
 
     it('reports the digest the registry serves for the tag, and the index byte for byte', async () => {

@@ -29,6 +29,20 @@ describe('buildxBuildArgs', () => {
     expect(buildxBuildArgs(request).join(' ')).not.toContain('rewrite-timestamp')
   })
 
+  it('exports the same result to a local OCI layout beside the push or load, with the same timestamp rewrite', () => {
+    const reproducible = { ...request, buildArgs: [...request.buildArgs, { name: 'SOURCE_DATE_EPOCH', value: '0' }], layout: '/tmp/x/layout' }
+    const outputs = (r: BuildRequest) => buildxBuildArgs(r).filter((_, i, all) => all[i - 1] === '--output')
+    // the push last: its index digest is the one buildx's metadata reports
+    expect(outputs(reproducible)).toEqual([
+      'type=oci,dest=/tmp/x/layout,tar=false,rewrite-timestamp=true',
+      'type=image,name=localhost:5000/hello,push-by-digest=true,name-canonical=true,push=true,rewrite-timestamp=true'
+    ])
+    expect(outputs({ ...reproducible, output: { kind: 'none' } })).toEqual(['type=oci,dest=/tmp/x/layout,tar=false,rewrite-timestamp=true'])
+    // the engine's load has no timestamp rewrite: neither has its local export
+    const load = buildxBuildArgs({ ...reproducible, output: { kind: 'load', name: 'r:staging' } })
+    expect(load.slice(load.indexOf('--output'), load.indexOf('--load') + 1)).toEqual(['--output', 'type=oci,dest=/tmp/x/layout,tar=false', '--tag', 'r:staging', '--load'])
+  })
+
   it('pushes every platform by digest in one buildx call, context last', () => {
     expect(buildxBuildArgs(request)).toEqual([
       'buildx',
@@ -96,6 +110,11 @@ describe('chooseOutput', () => {
     ['remote', true, 'push-by-digest']
   ] as const)('%s driver, push %s → %s', (driver, push, kind) => {
     expect(chooseOutput(driver, push, 'r', 'r:staging').kind).toBe(kind)
+  })
+
+  it('loads a build that does not push where the verify command must run in it', () => {
+    expect(chooseOutput('docker-container', false, 'r', 'r:staging', true)).toEqual({ kind: 'load', name: 'r:staging' })
+    expect(chooseOutput('docker-container', true, 'r', 'r:staging', true).kind).toBe('push-by-digest')
   })
 })
 

@@ -1,7 +1,10 @@
 import { afterAll, describe, expect, it } from '@jest/globals'
+import { execFile } from 'node:child_process'
+import { createHash } from 'node:crypto'
 import { chmod, mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import * as path from 'node:path'
+import { promisify } from 'node:util'
 import {
   baseImageReferences,
   computeFingerprint,
@@ -121,7 +124,7 @@ describe('contextListing', () => {
       path: 'src/main.go',
       kind: 'file',
       mode: expect.stringMatching(/^[0-7]+$/),
-      content: sha256Digest('package main\n')
+      content: `git-sha1:${createHash('sha1').update('blob 13\0package main\n').digest('hex')}`
     })
     expect(listing.find(e => e.path === 'src')?.kind).toBe('dir')
   })
@@ -175,6 +178,57 @@ describe('contextListing', () => {
     await rm(path.join(dir, 'link'))
     await symlink('ignored.log', path.join(dir, 'link'))
     expect(await digest()).not.toBe(linked)
+  })
+})
+
+describe('contextListing in a git checkout', () => {
+  const git = promisify(execFile)
+  async function repository(): Promise<string> {
+    const dir = await tempDir()
+    await mkdir(path.join(dir, 'src'))
+    await writeFile(path.join(dir, 'Dockerfile'), 'FROM scratch\nCOPY . /\n')
+    await writeFile(path.join(dir, 'src', 'main.go'), 'package main\n')
+    await writeFile(path.join(dir, 'big.bin'), Buffer.alloc(100_000, 7))
+    await chmod(path.join(dir, 'Dockerfile'), 0o755)
+    await git('git', ['init', '-q', dir])
+    await git('git', ['-C', dir, 'add', '-A'])
+    return dir
+  }
+
+  it('takes unmodified tracked files from git\'s index, and gives the same listing as reading every file', async () => {
+    const dir = await repository()
+    await writeFile(path.join(dir, 'untracked.txt'), 'new\n')
+    const fromGit = await contextListing(dir, path.join(dir, 'Dockerfile'))
+    const read = await contextListing(dir, path.join(dir, 'Dockerfile'), false)
+    expect(fromGit).toEqual(read)
+    expect(fromGit.find(e => e.path === 'big.bin')?.content).toBe(`git-sha1:${(await git('git', ['-C', dir, 'hash-object', 'big.bin'])).stdout.trim()}`)
+  })
+
+  it('reads a tracked file only when the worktree modified it', async () => {
+    const dir = await repository()
+    await writeFile(path.join(dir, 'src', 'main.go'), 'package main // edited\n')
+    const calls: string[][] = []
+    // git's index says big.bin holds an object it does not: the listing trusts the index, so it never read the file
+    const index = (await git('git', ['-C', dir, 'ls-files', '-s', '-z'])).stdout
+    const forged = index.replace(/100644 [0-9a-f]{40} 0\tbig\.bin/, `100644 ${'e'.repeat(40)} 0\tbig.bin`)
+    expect(forged).not.toBe(index)
+    const runner = async (cwd: string, args: readonly string[]): Promise<string> => {
+      calls.push([...args])
+      return args[0] === 'ls-files' ? forged : (await git('git', ['-C', cwd, ...args])).stdout
+    }
+    const listing = await contextListing(dir, path.join(dir, 'Dockerfile'), runner)
+    expect(listing.find(e => e.path === 'big.bin')?.content).toBe(`git-sha1:${'e'.repeat(40)}`)
+    expect(listing.find(e => e.path === 'src/main.go')?.content).toBe(`git-sha1:${createHash('sha1').update('blob 23\0package main // edited\n').digest('hex')}`)
+    expect(calls.map(c => c[0]).sort()).toEqual(['diff', 'ls-files'])
+  })
+
+  it('reads every file outside a git checkout', async () => {
+    const dir = await tempDir()
+    await writeFile(path.join(dir, 'a'), 'a')
+    const listing = await contextListing(dir, path.join(dir, 'Dockerfile'), async () => {
+      throw new Error('fatal: not a git repository')
+    })
+    expect(listing).toEqual([{ path: 'a', kind: 'file', mode: expect.any(String), content: `git-sha1:${createHash('sha1').update('blob 1\0a').digest('hex')}` }])
   })
 })
 

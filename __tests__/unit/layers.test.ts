@@ -1,4 +1,7 @@
-import { describe, expect, it } from '@jest/globals'
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals'
+import { createHash } from 'node:crypto'
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
 import { createReadStream, readFileSync } from 'node:fs'
 import * as path from 'node:path'
 import { Readable } from 'node:stream'
@@ -6,7 +9,9 @@ import { fileURLToPath } from 'node:url'
 import { gunzipSync } from 'node:zlib'
 import { checkArchitectures, describeForeign, foreignExecutables, programsToCheck, type BlobSource } from '../../src/architecture.js'
 import { readElfHeader } from '../../src/elf.js'
-import { applyLayers, decompressor, readLayer, readTar, resolveEntry } from '../../src/layers.js'
+import { applyLayers, decompressor, LayerReadError, readLayer, readTar, resolveEntry, type LayerChanges } from '../../src/layers.js'
+import { directoryLayerCache } from '../../src/layer-cache.js'
+import { OciLayout } from '../../src/oci-layout.js'
 import { parsePlatform } from '../../src/platform.js'
 import { NO_RETRY } from '../../src/retry.js'
 
@@ -105,42 +110,164 @@ describe('programsToCheck', () => {
   })
 })
 
-describe('checkArchitectures', () => {
-  /** Two platform images over the same base layer, read from the fixtures instead of a registry. */
-  function source(reads: string[]): BlobSource {
-    const manifests: Record<string, unknown> = {
-      'sha256:arm64': { config: { digest: 'sha256:config-arm64' }, layers: [{ digest: 'sha256:base', mediaType: GZIP, size: 2176 }] },
-      'sha256:amd64': {
-        config: { digest: 'sha256:config-amd64' },
-        layers: [
-          { digest: 'sha256:base', mediaType: GZIP, size: 2176 },
-          { digest: 'sha256:app', mediaType: GZIP, size: 4365 }
-        ]
+describe('checkArchitectures on a local OCI layout (the build\'s local export)', () => {
+  let root: string
+  beforeAll(async () => {
+    root = await mkdtemp(path.join(tmpdir(), 'layers-test-'))
+  })
+  afterAll(async () => {
+    await rm(root, { recursive: true, force: true })
+  })
+
+  /** Writes a blob, returning its descriptor. */
+  async function blob(layout: string, bytes: Buffer, mediaType: string, extra: Record<string, unknown> = {}) {
+    const hex = createHash('sha256').update(bytes).digest('hex')
+    await mkdir(path.join(layout, 'blobs', 'sha256'), { recursive: true })
+    await writeFile(path.join(layout, 'blobs', 'sha256', hex), bytes)
+    return { mediaType, digest: `sha256:${hex}`, size: bytes.length, ...extra }
+  }
+  const json = (value: unknown) => Buffer.from(JSON.stringify(value))
+
+  /** Two platform images over the same base layer (arm64: base; amd64: base + app), as BuildKit's oci exporter lays them out. */
+  async function layout(name: string) {
+    const dirPath = path.join(root, name)
+    const base = await blob(dirPath, readFileSync(path.join(dir, 'base.tar.gz')), GZIP)
+    const app = await blob(dirPath, readFileSync(path.join(dir, 'app.tar.gz')), GZIP)
+    const image = async (architecture: string, config: unknown, layers: unknown[]) => {
+      const cfg = await blob(dirPath, json({ architecture, os: 'linux', config }), 'application/vnd.oci.image.config.v1+json')
+      return blob(dirPath, json({ schemaVersion: 2, config: cfg, layers }), 'application/vnd.oci.image.manifest.v1+json', { platform: { os: 'linux', architecture } })
+    }
+    const arm64 = await image('arm64', { Cmd: ['/bin/sh'] }, [base])
+    const amd64 = await image('amd64', { Entrypoint: ['/hello'] }, [base, app])
+    const attestation = await blob(dirPath, json({ schemaVersion: 2, config: {}, layers: [] }), 'application/vnd.oci.image.manifest.v1+json', {
+      platform: { os: 'unknown', architecture: 'unknown' },
+      annotations: { 'vnd.docker.reference.type': 'attestation-manifest' }
+    })
+    const index = await blob(dirPath, json({ schemaVersion: 2, manifests: [arm64, amd64, attestation] }), 'application/vnd.oci.image.index.v1+json')
+    await writeFile(path.join(dirPath, 'index.json'), JSON.stringify({ schemaVersion: 2, manifests: [index] }))
+    const reads: string[] = []
+    const real = new OciLayout(dirPath)
+    const source: BlobSource = {
+      json: d => real.json(d),
+      platformManifests: () => real.platformManifests(),
+      hasManifest: d => real.hasManifest(d),
+      blob: d => {
+        reads.push(d)
+        return real.blob(d)
       }
     }
-    const configs: Record<string, unknown> = {
-      'sha256:config-arm64': { architecture: 'arm64', os: 'linux', config: { Cmd: ['/bin/sh'] } },
-      'sha256:config-amd64': { architecture: 'amd64', os: 'linux', config: { Entrypoint: ['/hello'] } }
-    }
-    return {
-      manifest: async <T>(digest: string) => manifests[digest] as T,
-      jsonBlob: async <T>(digest: string) => configs[digest] as T,
-      blobStream: async (digest: string) => {
-        reads.push(digest)
-        return createReadStream(path.join(dir, digest === 'sha256:base' ? 'base.tar.gz' : 'app.tar.gz'))
-      }
-    }
+    return { dir: dirPath, source, reads, base: base.digest, app: app.digest, arm64: arm64.digest, amd64: amd64.digest, index: index.digest }
   }
 
-  it('fails naming every platform whose executables are foreign, reading a shared layer once', async () => {
-    const reads: string[] = []
-    const check = checkArchitectures('localhost:5000/x', { 'linux/arm64': 'sha256:arm64', 'linux/amd64': 'sha256:amd64' }, 'amd64', NO_RETRY, source(reads))
+  it('fails naming every platform whose executables are foreign, reading a shared layer once and no attestation', async () => {
+    const l = await layout('foreign')
+    const check = checkArchitectures(l.source, 'amd64', { retry: NO_RETRY })
     await expect(check).rejects.toThrow(/^linux\/amd64: \/bin\/busybox is an aarch64 executable, statically linked, but linux\/amd64 runs x86-64 executables \(and 1 more: \/usr\/local\/bin\/tool \(→ \/usr\/local\/lib\/.*\/bin\/tool\)\)\. Cause: binaries of another platform were copied in/)
-    expect(reads).toEqual(['sha256:base', 'sha256:app'])
+    expect(l.reads.sort()).toEqual([l.base, l.app].sort())
   })
 
   it('passes and reports what it checked when every executable fits', async () => {
-    const reports = await checkArchitectures('localhost:5000/x', { 'linux/arm64': 'sha256:arm64' }, 'amd64', NO_RETRY, source([]))
+    const l = await layout('fits')
+    const reports = await checkArchitectures(l.source, 'amd64', { expected: { 'linux/arm64': l.arm64 }, retry: NO_RETRY })
     expect(reports).toEqual([{ platform: 'linux/arm64', checked: 1, foreign: [] }])
+    expect(l.reads).toEqual([l.base])
+  })
+
+  it('does not read a layer checked before (by digest): the cache answers', async () => {
+    const l = await layout('cached')
+    const cacheDir = path.join(root, 'cache')
+    const cache = directoryLayerCache(cacheDir)
+    await checkArchitectures(l.source, 'amd64', { expected: { 'linux/arm64': l.arm64 }, cache, retry: NO_RETRY })
+    expect(l.reads).toEqual([l.base])
+    // a later run: the base layer is in the cache, only the app layer is read
+    const again = await layout('cached-again')
+    await expect(checkArchitectures(again.source, 'amd64', { cache, retry: NO_RETRY })).rejects.toThrow(/linux\/amd64: \/bin\/busybox/)
+    expect(again.reads).toEqual([again.app])
+  })
+
+  it('fails when the registry serves a manifest the local export does not hold', async () => {
+    const l = await layout('mismatch')
+    const other = `sha256:${'f'.repeat(64)}`
+    await expect(checkArchitectures(l.source, 'amd64', { expected: { 'linux/arm64': other }, retry: NO_RETRY })).rejects.toThrow(
+      `the registry does not hold what this build produced (linux/arm64: the registry serves ${other}, which the build's local export does not hold); no tag moved`
+    )
+  })
+
+  it('finds its own index when index.json names another exporter\'s (buildx with several outputs)', async () => {
+    const l = await layout('other-index')
+    await writeFile(path.join(l.dir, 'index.json'), JSON.stringify({ schemaVersion: 2, manifests: [{ mediaType: 'application/vnd.oci.image.index.v1+json', digest: `sha256:${'a'.repeat(64)}`, size: 1 }] }))
+    expect(await new OciLayout(l.dir).platformManifests()).toEqual({ 'linux/arm64': l.arm64, 'linux/amd64': l.amd64 })
+  })
+
+  it('ends a cut layer in one clear error naming the layer and the platform', async () => {
+    const l = await layout('cut')
+    const file = path.join(l.dir, 'blobs', 'sha256', l.base.slice('sha256:'.length))
+    const whole = readFileSync(file)
+    await writeFile(file, whole.subarray(0, Math.floor(whole.length / 2)))
+    await expect(checkArchitectures(l.source, 'amd64', { expected: { 'linux/arm64': l.arm64 }, retry: NO_RETRY })).rejects.toThrow(
+      new RegExp(`^the architecture check could not read layer ${l.base} of linux/arm64 from the build's local export: .*; no tag moved$`)
+    )
+  })
+
+  it('reads a layer again when the read failed for a transient reason', async () => {
+    const l = await layout('transient')
+    let failures = 1
+    const flaky: BlobSource = {
+      ...l.source,
+      blob: d => {
+        if (failures-- <= 0) return l.source.blob(d)
+        const broken = new Readable({ read() {} })
+        setImmediate(() => broken.destroy(Object.assign(new Error('read EIO'), { code: 'EIO' })))
+        return broken
+      }
+    }
+    const reports = await checkArchitectures(flaky, 'amd64', { expected: { 'linux/arm64': l.arm64 }, retry: { attempts: 2, baseDelayMs: 0, maxDelayMs: 0 } })
+    expect(reports[0]?.foreign).toEqual([])
+  })
+})
+
+describe('readLayer: a failed or cut read is an error of the promise, never an unhandled event', () => {
+  it('rejects when the source fails mid-body', async () => {
+    const whole = readFileSync(path.join(dir, 'app.tar.gz'))
+    const source = new Readable({ read() {} })
+    source.push(whole.subarray(0, 100))
+    setImmediate(() => source.destroy(new TypeError('terminated')))
+    await expect(readLayer(source, GZIP)).rejects.toThrow('terminated')
+  })
+
+  it('rejects a tar cut in the middle of an entry', async () => {
+    const tar = gunzipSync(readFileSync(path.join(dir, 'app.tar.gz')))
+    await expect(readLayer(Readable.from([tar.subarray(0, 700)]), 'application/vnd.oci.image.layer.v1.tar')).rejects.toThrow(LayerReadError)
+  })
+
+  it('rejects a gzip cut short', async () => {
+    const gz = readFileSync(path.join(dir, 'app.tar.gz'))
+    await expect(readLayer(Readable.from([gz.subarray(0, gz.length - 20)]), GZIP)).rejects.toThrow(/unexpected end of file|ends in the middle/)
+  })
+})
+
+describe('applyLayers: whiteouts in linear time', () => {
+  it('a layer with 10 000 whiteouts costs tree operations proportional to the entries, counted', () => {
+    const n = 10_000
+    const lower: LayerChanges = { entries: new Map(), deleted: [], opaque: [] }
+    for (let i = 0; i < n; i++) {
+      lower.entries.set(`/usr/lib/pkg${i}`, { type: 'directory', mode: 0o755 })
+      lower.entries.set(`/usr/lib/pkg${i}/file`, { type: 'file', mode: 0o644 })
+    }
+    const upper: LayerChanges = { entries: new Map([['/usr/bin/kept', { type: 'file', mode: 0o755 }]]), deleted: [], opaque: ['/opt'] }
+    for (let i = 0; i < n; i++) upper.deleted.push(`/usr/lib/pkg${i}`)
+    const counter = { operations: 0 }
+    const tree = applyLayers([lower, upper], counter)
+    expect([...tree.keys()]).toEqual(['/usr/bin/kept'])
+    const entries = lower.entries.size + upper.entries.size + upper.deleted.length + upper.opaque.length
+    // each entry is added once (with its new parent links) and removed at most once: a few operations per entry,
+    // where a scan of the tree per whiteout would be n × 2n
+    expect(counter.operations).toBeLessThanOrEqual(4 * entries)
+  })
+
+  it('an opaque directory removes what lower layers had under it, and keeps the directory', () => {
+    const lower: LayerChanges = { entries: new Map([['/etc', { type: 'directory', mode: 0o755 }], ['/etc/a', { type: 'file', mode: 0o644 }], ['/etc/x/y', { type: 'file', mode: 0o644 }], ['/etcetera', { type: 'file', mode: 0o644 }]]), deleted: [], opaque: [] }
+    const upper: LayerChanges = { entries: new Map([['/etc/b', { type: 'file', mode: 0o644 }]]), deleted: [], opaque: ['/etc'] }
+    expect([...applyLayers([lower, upper]).keys()].sort()).toEqual(['/etc', '/etc/b', '/etcetera'])
   })
 })
