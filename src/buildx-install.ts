@@ -15,7 +15,7 @@ import { homedir } from 'node:os'
 import * as path from 'node:path'
 import type { Docker } from './docker.js'
 import { saveState, State } from './state.js'
-import { InputError, type InputReader } from './input.js'
+import { InputError, type InputReader, readUrlTemplate } from './input.js'
 
 export const DEFAULT_BUILDX_DOWNLOAD_URL =
   'https://github.com/docker/buildx/releases/download/v{version}/buildx-v{version}.{os}-{arch}'
@@ -35,15 +35,7 @@ export function readBuildxInstallSettings(read: InputReader): BuildxInstallSetti
   if (version !== undefined && !/^\d+\.\d+\.\d+(?:[-+][0-9A-Za-z.+-]+)?$/.test(version)) {
     throw new InputError('buildx-version', `"${raw}" is not a buildx release version: write it like 0.13.1`)
   }
-  const downloadUrl = read('buildx-download-url').trim() || DEFAULT_BUILDX_DOWNLOAD_URL
-  if (!downloadUrl.includes('{version}')) {
-    throw new InputError('buildx-download-url', 'has no {version} placeholder: write a URL template like the default')
-  }
-  try {
-    new URL(downloadUrl.replace(/\{(version|os|arch)\}/g, 'x'))
-  } catch {
-    throw new InputError('buildx-download-url', `"${downloadUrl}" is not a URL template`)
-  }
+  const downloadUrl = readUrlTemplate(read, 'buildx-download-url', DEFAULT_BUILDX_DOWNLOAD_URL)
   return { version, downloadUrl }
 }
 

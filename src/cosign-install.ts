@@ -11,7 +11,7 @@ import * as path from 'node:path'
 import { parseChecksums, sha256File } from './buildx-install.js'
 import { createDocker, type Docker } from './docker.js'
 import { errorMessage } from './errors.js'
-import { InputError, type InputReader } from './input.js'
+import { InputError, type InputReader, readUrlTemplate } from './input.js'
 
 /** The cosign release the action signs with (Debian trixie's too); a newer 2.x on PATH is used as it is. */
 export const PINNED_COSIGN_VERSION = '2.5.0'
@@ -35,15 +35,7 @@ export function readCosignInstallSettings(read: InputReader): CosignInstallSetti
   if (version !== 'installed' && !/^\d+\.\d+\.\d+$/.test(version)) {
     throw new InputError('cosign-version', `"${raw}" is not a cosign release version: write it like ${PINNED_COSIGN_VERSION}, or "installed" for the cosign on PATH`)
   }
-  const downloadUrl = read('cosign-download-url').trim() || DEFAULT_COSIGN_DOWNLOAD_URL
-  if (!downloadUrl.includes('{version}')) {
-    throw new InputError('cosign-download-url', 'has no {version} placeholder: write a URL template like the default')
-  }
-  try {
-    new URL(downloadUrl.replace(/\{(version|os|arch)\}/g, 'x'))
-  } catch {
-    throw new InputError('cosign-download-url', `"${downloadUrl}" is not a URL template`)
-  }
+  const downloadUrl = readUrlTemplate(read, 'cosign-download-url', DEFAULT_COSIGN_DOWNLOAD_URL)
   return { version, downloadUrl }
 }
 

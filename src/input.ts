@@ -95,3 +95,18 @@ export function splitCommand(command: string): string[] {
   if (inWord) words.push(current)
   return words
 }
+
+/**
+ * A download URL template with `{version}` (and optionally `{os}`, `{arch}`), for mirrors of a tool's releases
+ * (`buildx-download-url`, `cosign-download-url`); `fallback` where the input is empty.
+ */
+export function readUrlTemplate(read: InputReader, name: string, fallback: string): string {
+  const template = read(name).trim() || fallback
+  if (!template.includes('{version}')) throw new InputError(name, 'has no {version} placeholder: write a URL template like the default')
+  try {
+    new URL(template.replace(/\{(version|os|arch)\}/g, 'x'))
+  } catch {
+    throw new InputError(name, `"${template}" is not a URL template`)
+  }
+  return template
+}
