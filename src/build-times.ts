@@ -64,6 +64,8 @@ export interface PlatformBuildTime {
   seconds: number
   /** Sum of the times of the RUN steps that ran under QEMU. */
   emulatedSeconds: number
+  /** Whether the runner runs this platform natively (else its RUN steps go through QEMU). */
+  native: boolean
   steps: number
   /** The slowest step that ran under QEMU, if any. */
   slowestEmulated?: { name: string; seconds: number }
@@ -81,6 +83,7 @@ export function platformBuildTimes(steps: readonly StepTime[], platforms: readon
       platform,
       seconds: round(own.reduce((sum, s) => sum + s.seconds, 0)),
       emulatedSeconds: round(emulated.reduce((sum, s) => sum + s.seconds, 0)),
+      native: native.includes(parsePlatform(platform).architecture),
       steps: own.length
     }
     return slowest ? { ...time, slowestEmulated: { name: slowest.name, seconds: slowest.seconds } } : time

@@ -112,7 +112,7 @@ export function buildTimeRows(times: readonly PlatformBuildTime[]): string[][] {
   return times.map(t => [
     escapeHtml(t.platform),
     formatDuration(t.seconds * 1000),
-    t.emulatedSeconds > 0 ? formatDuration(t.emulatedSeconds * 1000) : 'none (native)',
+    t.emulatedSeconds > 0 ? formatDuration(t.emulatedSeconds * 1000) : t.native ? 'none (native)' : 'none (emulated, but no RUN step ran)',
     t.slowestEmulated ? `${code(t.slowestEmulated.name)} (${formatDuration(t.slowestEmulated.seconds * 1000)})` : ''
   ])
 }

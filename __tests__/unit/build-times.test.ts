@@ -31,15 +31,16 @@ describe('platformBuildTimes', () => {
   it('sums each platform, the part under QEMU, and names the slowest emulated step', () => {
     const times = platformBuildTimes(parseStepTimes(progress, THREE), THREE, 'amd64')
     expect(times).toEqual([
-      { platform: 'linux/amd64', seconds: 59, emulatedSeconds: 0, steps: 4 },
+      { platform: 'linux/amd64', seconds: 59, emulatedSeconds: 0, native: true, steps: 4 },
       {
         platform: 'linux/arm64',
         seconds: 62.1,
         emulatedSeconds: 0.7,
+        native: false,
         steps: 3,
         slowestEmulated: { name: 'stage-1 3/3 RUN ["/bin/sh", "-c", "uname -m > /built-on && md5sum /usr/local/bin/hello"]', seconds: 0.7 }
       },
-      expect.objectContaining({ platform: 'linux/s390x', emulatedSeconds: 0.9 })
+      expect.objectContaining({ platform: 'linux/s390x', emulatedSeconds: 0.9, native: false })
     ])
   })
 })

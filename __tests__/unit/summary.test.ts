@@ -108,12 +108,14 @@ describe('buildTimeRows', () => {
   it('shows each platform\'s step time, the part under QEMU and the slowest emulated step', () => {
     expect(
       buildTimeRows([
-        { platform: 'linux/amd64', seconds: 59, emulatedSeconds: 0, steps: 4 },
-        { platform: 'linux/arm64', seconds: 412.3, emulatedSeconds: 410.5, steps: 4, slowestEmulated: { name: 'build 4/4 RUN go build -o <x> .', seconds: 409 } }
+        { platform: 'linux/amd64', seconds: 59, emulatedSeconds: 0, native: true, steps: 4 },
+        { platform: 'linux/arm64', seconds: 412.3, emulatedSeconds: 410.5, native: false, steps: 4, slowestEmulated: { name: 'build 4/4 RUN go build -o <x> .', seconds: 409 } },
+        { platform: 'linux/s390x', seconds: 0.2, emulatedSeconds: 0, native: false, steps: 2 }
       ])
     ).toEqual([
       ['linux/amd64', '59.0 s', 'none (native)', ''],
-      ['linux/arm64', '6 min 52 s', '6 min 51 s', '<code>build 4/4 RUN go build -o &lt;x&gt; .</code> (6 min 49 s)']
+      ['linux/arm64', '6 min 52 s', '6 min 51 s', '<code>build 4/4 RUN go build -o &lt;x&gt; .</code> (6 min 49 s)'],
+      ['linux/s390x', '0.2 s', 'none (emulated, but no RUN step ran)', '']
     ])
   })
 })
