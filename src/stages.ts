@@ -291,7 +291,7 @@ export async function build(job: Job, { versions, plan, fingerprint, configurati
     )
   }
   const output = chooseOutput(builder.driver, plan.push, firstRepository, localBuildName(stagingName), load)
-  if (output.kind === 'load') cleanup.created([output.name, stagingName])
+  if (output.kind === 'load') cleanup.created([output.name])
   const layout = path.join(workDir, 'layout')
   const started = Date.now()
   const metadata = await phases.run(`Build ${settings.platforms.length} platform${settings.platforms.length === 1 ? '' : 's'}`, async () => {
@@ -337,7 +337,8 @@ export async function build(job: Job, { versions, plan, fingerprint, configurati
       runVerifyCommand(docker, output.name, settings.platforms, settings.verifyCommand, false, settings.verifyTimeoutSeconds)
     )
   }
-  const built = { output, metadata, seconds, buildTimes, hostArch, layout, ...(output.kind === 'load' ? { stagingName } : {}) }
+  // the staging name exists only once the loaded index is pushed (stage)
+  const built = { output, metadata, seconds, buildTimes, hostArch, layout, ...(output.kind === 'load' && plan.push ? { stagingName } : {}) }
   if (!plan.push) {
     // nothing goes to a registry: the loaded image and the local export are done with once checked
     if (output.kind === 'load') cleanup.removeImages([output.name])
@@ -356,7 +357,9 @@ function checkBuiltArchitectures({ settings }: Job, built: Built, expected?: Rec
 }
 
 /** The built index into every repository, by digest: no tag users pull moves. */
-export async function stage({ docker, settings, phases }: Job, { output, metadata, stagingName }: Built): Promise<StagedIndex> {
+export async function stage({ docker, settings, phases, cleanup }: Job, { output, metadata, stagingName }: Built): Promise<StagedIndex> {
+  // the engine tags the loaded index as the staging name to push it: a local name of this run from then on
+  if (stagingName) cleanup.created([stagingName])
   return phases.run('Push (by digest, no tag moves)', () => stageIndex(docker, output, metadata.digest, settings.images, settings.retry, stagingName))
 }
 
