@@ -31,7 +31,7 @@ import { lstat, readdir, readFile, readlink, stat } from 'node:fs/promises'
 import * as path from 'node:path'
 import { pipeline } from 'node:stream/promises'
 import * as exec from '@actions/exec'
-import type { Docker } from './docker.js'
+import { childEnvironment, type Docker } from './docker.js'
 import { forEachLimited } from './limit.js'
 import { formatPlatform, type Platform } from './platform.js'
 import { sha256Digest, type ImageIndex } from './registry.js'
@@ -205,7 +205,7 @@ const HASH_CONCURRENCY = 16
 export type GitRunner = (cwd: string, args: readonly string[]) => Promise<string>
 
 const runGit: GitRunner = async (cwd, args) => {
-  const out = await exec.getExecOutput('git', ['-C', cwd, ...args], { silent: true, ignoreReturnCode: true })
+  const out = await exec.getExecOutput('git', ['-C', cwd, ...args], { silent: true, ignoreReturnCode: true, env: childEnvironment() as Record<string, string> })
   if (out.exitCode !== 0) throw new Error(`git ${args[0] ?? ''} failed (exit ${out.exitCode}): ${out.stderr.trim()}`)
   return out.stdout
 }

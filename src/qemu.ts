@@ -14,7 +14,7 @@ import * as exec from '@actions/exec'
 import { existsSync } from 'node:fs'
 import { readFile, writeFile } from 'node:fs/promises'
 import * as path from 'node:path'
-import type { Docker } from './docker.js'
+import { childEnvironment, type Docker } from './docker.js'
 import { formatPlatform, type Platform } from './platform.js'
 import { InputError, type InputReader } from './input.js'
 
@@ -207,6 +207,7 @@ export function realQemuHost(): QemuHost {
     async exec(command, args, input) {
       const out = await exec.getExecOutput(command, args, {
         ignoreReturnCode: true,
+        env: childEnvironment() as Record<string, string>,
         input: input === undefined ? undefined : Buffer.from(input)
       })
       if (out.exitCode !== 0) {
