@@ -69,7 +69,9 @@ export function classifyFailure(output: string): Classified {
   for (const rule of RULES) {
     if (rule.pattern.test(tail)) {
       const retryAfter = /retry-after:?\s*(\d+)/i.exec(tail)
-      const status = /\b(5\d\d|429)\b/.exec(tail)?.[1]
+      // The status the registry answered, never a step timestamp (`#14 7.575`) or a step number (`#503`): the
+      // last that stands alone, nearest the error line.
+      const status = [...tail.matchAll(/(?<![.\w#])(5\d\d|429)(?!\w|\.\d)/g)].at(-1)?.[1]
       const cause = rule.cause === 'HTTP 5xx' && status ? `HTTP ${status}` : rule.cause
       return retryAfter
         ? { kind: rule.kind, cause, retryAfterSeconds: Number(retryAfter[1]) }

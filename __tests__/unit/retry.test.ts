@@ -32,6 +32,9 @@ describe('classifyFailure', () => {
     ['unexpected status: 403 Forbidden', 'auth', 'access denied'],
     // BuildKit's step timestamps are not statuses: `0.401` is not a 401, the injected 503 is what failed
     ['#24 0.401 retrying in 1s\nERROR: failed to push localhost:1/x: unknown: injected fault 503', 'transient', 'HTTP 503'],
+    // …nor is a timestamp the cause's status (a CI run reported "HTTP 575" for an injected 503)
+    ['#14 7.575 pushing layers\n#14 7.598 unknown: injected fault 503\nERROR: failed to push localhost:1/x: unknown: injected fault 503', 'transient', 'HTTP 503'],
+    ['#503 0.120 retrying in 1s\nERROR: failed to push localhost:1/x: 502 Bad Gateway', 'transient', 'HTTP 502'],
     ['#9 1.500 retrying in 2s\nERROR: failed to push localhost:1/x: server message: insufficient_scope: authorization failed 401', 'auth', 'authentication failed'],
     ['manifest unknown: manifest unknown', 'not-found', 'not found'],
     ['400 Bad Request: manifest invalid', 'permanent', 'bad request'],
