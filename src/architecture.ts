@@ -25,7 +25,7 @@ import { mapLimited } from './limit.js'
 import type { OciLayout } from './oci-layout.js'
 import { formatPlatform, parsePlatform, type Platform } from './platform.js'
 import { DEFAULT_RETRY, type RetryPolicy } from './retry.js'
-import { formatBytes } from './summary.js'
+import { formatBytes } from './format.js'
 import { noLayerCache, type LayerCache } from './layer-cache.js'
 
 /** The parts of an image config file the check reads. */

@@ -6,11 +6,10 @@ import { readFile, stat, writeFile } from 'node:fs/promises'
 import * as path from 'node:path'
 import { buildOptionArgs, type BuildOptions } from './build-options.js'
 import { cacheExportFailure } from './cache.js'
-import { InputError } from './input.js'
+import { InputError, type BuildArg, type BuildSecret } from './input.js'
 import { DockerCommandError, type Docker } from './docker.js'
-import { explainRegistryFailure } from './publish.js'
+import { explainRegistryFailure } from './registry.js'
 import type { RetryPolicy } from './retry.js'
-import type { BuildArg, BuildSecret } from './settings.js'
 import { formatPlatform, type Platform } from './platform.js'
 
 /**

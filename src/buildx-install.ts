@@ -8,14 +8,13 @@
  */
 import * as core from '@actions/core'
 import * as tc from '@actions/tool-cache'
-import { createHash } from 'node:crypto'
-import { createReadStream } from 'node:fs'
-import { chmod, copyFile, mkdir, readdir, readFile, realpath, rename, rm, symlink } from 'node:fs/promises'
+import { chmod, copyFile, mkdir, readdir, realpath, rename, rm, symlink } from 'node:fs/promises'
 import { homedir } from 'node:os'
 import * as path from 'node:path'
 import type { Docker } from './docker.js'
 import { saveState, State } from './state.js'
 import { InputError, type InputReader, readUrlTemplate } from './input.js'
+import { downloadVerified, releaseUrl } from './release-download.js'
 
 export const DEFAULT_BUILDX_DOWNLOAD_URL =
   'https://github.com/docker/buildx/releases/download/v{version}/buildx-v{version}.{os}-{arch}'
@@ -54,30 +53,6 @@ export function releasePlatform(platform: string = process.platform, arch: strin
   return { os, arch: archs[arch] ?? arch }
 }
 
-/** Fills the URL template. */
-export function releaseUrl(template: string, version: string, os: string, arch: string): string {
-  const url = template.replaceAll('{version}', version).replaceAll('{os}', os).replaceAll('{arch}', arch)
-  return os === 'windows' && !url.endsWith('.exe') ? `${url}.exe` : url
-}
-
-/** The checksums.txt beside a release file (same directory). */
-export function checksumsUrl(fileUrl: string): string {
-  const url = new URL(fileUrl)
-  url.pathname = `${url.pathname.slice(0, url.pathname.lastIndexOf('/') + 1)}checksums.txt`
-  url.search = ''
-  return url.toString()
-}
-
-/** Parses `sha256sum` output (`<hex>  name` or `<hex> *name`) into file name → lowercase hex digest. */
-export function parseChecksums(text: string): Map<string, string> {
-  const sums = new Map<string, string>()
-  for (const line of text.split('\n')) {
-    const m = /^([0-9a-fA-F]{64})\s+\*?(.+?)\s*$/.exec(line)
-    if (m && m[1] && m[2]) sums.set(path.posix.basename(m[2]), m[1].toLowerCase())
-  }
-  return sums
-}
-
 /** The version `docker buildx version` reports (`0.13.1+ds1` from "github.com/docker/buildx 0.13.1+ds1 ..."). */
 export function parseBuildxVersion(output: string): string | undefined {
   const m = /buildx\s+v?(\d+\.\d+\.\d+[^\s]*)/.exec(output)
@@ -89,12 +64,6 @@ export function sameVersion(installed: string | undefined, wanted: string): bool
   if (!installed) return false
   const strip = (v: string): string => v.replace(/^v/, '').split('+')[0] ?? ''
   return strip(installed) === strip(wanted)
-}
-
-export async function sha256File(file: string): Promise<string> {
-  const hash = createHash('sha256')
-  for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer)
-  return hash.digest('hex')
 }
 
 export function dockerConfigDir(env: NodeJS.ProcessEnv = process.env): string {
@@ -142,44 +111,6 @@ async function installedVersion(docker: Docker): Promise<string | undefined> {
   return result.exitCode === 0 ? parseBuildxVersion(result.stdout) : undefined
 }
 
-async function downloadVerified(settings: BuildxInstallSettings, version: string, os: string, arch: string): Promise<string> {
-  const url = releaseUrl(settings.downloadUrl, version, os, arch)
-  const fileName = path.posix.basename(new URL(url).pathname)
-  const sumsUrl = checksumsUrl(url)
-  core.info(`downloading ${url}`)
-  let sumsFile: string
-  let binary: string
-  try {
-    sumsFile = await tc.downloadTool(sumsUrl)
-  } catch (error) {
-    throw new BuildxInstallError(
-      `cannot download buildx ${version}'s checksums from ${sumsUrl}: ${(error as Error).message}. Check "buildx-version", or point "buildx-download-url" at a mirror with the release layout`,
-      { cause: error }
-    )
-  }
-  const expected = parseChecksums(await readFile(sumsFile, 'utf8')).get(fileName)
-  await rm(sumsFile, { force: true })
-  if (!expected) throw new BuildxInstallError(`${sumsUrl} lists no checksum for ${fileName}; nothing was installed`)
-  try {
-    binary = await tc.downloadTool(url)
-  } catch (error) {
-    throw new BuildxInstallError(
-      `cannot download buildx ${version} from ${url}: ${(error as Error).message}. Check "buildx-version", or point "buildx-download-url" at a mirror with the release layout`,
-      { cause: error }
-    )
-  }
-  const actual = await sha256File(binary)
-  if (actual !== expected) {
-    await rm(binary, { force: true })
-    throw new BuildxInstallError(
-      `the buildx ${version} download from ${url} has sha256 ${actual}, but ${sumsUrl} says ${expected}: nothing was installed. ` +
-        'The download or the mirror is corrupt or tampered with; fix the mirror named by "buildx-download-url"'
-    )
-  }
-  core.info(`sha256 ${actual} matches ${sumsUrl}`)
-  return binary
-}
-
 /** The buildx phase: nothing when unpinned or already the wanted version. */
 export async function installBuildx(
   docker: Docker,
@@ -202,7 +133,14 @@ export async function installBuildx(
   let source: BuildxInstallResult['source'] = 'cache'
   if (cachedDir) core.info(`buildx ${version} found in the tool cache: ${cachedDir}`)
   else {
-    const binary = await downloadVerified(settings, version, os, arch)
+    const binary = await downloadVerified({
+      what: `buildx ${version}`,
+      url: releaseUrl(settings.downloadUrl, version, os, arch),
+      checksumsFile: 'checksums.txt',
+      urlInput: 'buildx-download-url',
+      fix: 'check "buildx-version", or point "buildx-download-url" at a mirror with the release layout',
+      fail: (message, options) => new BuildxInstallError(message, options)
+    })
     cachedDir = await tc.cacheFile(binary, exe, TOOL_NAME, version, arch)
     await rm(binary, { force: true })
     source = 'download'

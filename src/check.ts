@@ -28,7 +28,6 @@ import {
   parseReleaseVersion,
   type CheckSettings
 } from './releases.js'
-import type { Settings } from './settings.js'
 import { escapeHtml } from './summary.js'
 import { renderTemplate, type TagSettings } from './tags.js'
 import {
@@ -40,6 +39,7 @@ import {
   VERSION_INPUTS,
   versionValues,
   versionsFilePath,
+  type VersionSettings,
   type Versions
 } from './versions.js'
 
@@ -75,7 +75,16 @@ export interface Finding {
 /** The versions the check knows a source for: Go and Kubernetes always, LLVM with `llvm-releases-url`. */
 export const CHECKED = ['go', 'k8s', 'llvm'] as const
 
-export async function runCheck(settings: Settings, phases: Phases): Promise<void> {
+/** What the check reads of the job's settings (the job's Settings has them all). */
+export interface CheckJob {
+  check: CheckSettings
+  versions: VersionSettings
+  file: string
+  platforms: Platform[]
+  tagging: TagSettings
+}
+
+export async function runCheck(settings: CheckJob, phases: Phases): Promise<void> {
   const located = await phases.run('Versions', () => locateVersions(settings))
   const checksumKeys = located.yaml ? goChecksumKeys(located.yaml.doc, settings.platforms) : []
   const findings = await phases.run('Ask the release sources', () => askSources(located.tracked, settings.check, checksumKeys))
@@ -108,7 +117,7 @@ interface Located {
 }
 
 /** The versions as a publish resolves them, and where each lives. */
-export async function locateVersions(settings: Pick<Settings, 'versions' | 'file'>): Promise<Located> {
+export async function locateVersions(settings: Pick<CheckJob, 'versions' | 'file'>): Promise<Located> {
   const versions = await resolveVersions(settings.versions, settings.file)
   const file = versionsFilePath(settings.versions, settings.file)
   const yaml = file === undefined ? undefined : loadYaml(await readFile(file, 'utf8'), file)

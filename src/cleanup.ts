@@ -8,7 +8,6 @@ import * as core from '@actions/core'
 import { rm } from 'node:fs/promises'
 import type { Docker } from './docker.js'
 import { errorMessage } from './errors.js'
-import { removeLocalImages } from './post.js'
 import { saveJsonState, State } from './state.js'
 
 export class Cleanup {
@@ -52,4 +51,19 @@ export class Cleanup {
   async settle(): Promise<void> {
     while (this.running.length > 0) await Promise.all(this.running.splice(0))
   }
+}
+
+/**
+ * Removes local image names in one `docker image rm` (one engine round trip instead of one per name). A name
+ * already gone is fine; any other refusal is an error naming it.
+ */
+export async function removeLocalImages(docker: Docker, names: readonly string[]): Promise<string[]> {
+  const result = await docker.run(['image', 'rm', ...names], { silent: true, allowFailure: true })
+  const problems = result.stderr
+    .split('\n')
+    .map(l => l.trim())
+    .filter(l => l !== '' && !/no such image/i.test(l))
+  if (problems.length > 0) throw new Error(problems.join(' | '))
+  const missing = new Set([...result.stderr.matchAll(/no such image: (\S+)/gi)].map(m => m[1]))
+  return names.filter(name => !missing.has(name)).map(name => `removed the local image name ${name}`)
 }

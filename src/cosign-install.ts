@@ -6,11 +6,10 @@
  */
 import * as core from '@actions/core'
 import * as tc from '@actions/tool-cache'
-import { chmod, readFile, rm } from 'node:fs/promises'
+import { chmod, rm } from 'node:fs/promises'
 import * as path from 'node:path'
-import { parseChecksums, sha256File } from './buildx-install.js'
+import { downloadVerified, releaseUrl } from './release-download.js'
 import { createDocker, type Docker } from './docker.js'
-import { errorMessage } from './errors.js'
 import { InputError, type InputReader, readUrlTemplate } from './input.js'
 
 /** The cosign release the action signs with (Debian trixie's too); a newer 2.x on PATH is used as it is. */
@@ -44,20 +43,6 @@ export function cosignPlatform(platform: string = process.platform, arch: string
   const os = platform === 'win32' ? 'windows' : platform
   const archs: Record<string, string> = { x64: 'amd64', arm64: 'arm64', arm: 'arm', ppc64: 'ppc64le', s390x: 's390x', riscv64: 'riscv64' }
   return { os, arch: archs[arch] ?? arch }
-}
-
-/** Fills the URL template. */
-export function cosignUrl(template: string, version: string, os: string, arch: string): string {
-  const url = template.replaceAll('{version}', version).replaceAll('{os}', os).replaceAll('{arch}', arch)
-  return os === 'windows' && !url.endsWith('.exe') ? `${url}.exe` : url
-}
-
-/** The release's `cosign_checksums.txt`, in the directory of the binary. */
-export function cosignChecksumsUrl(fileUrl: string): string {
-  const url = new URL(fileUrl)
-  url.pathname = `${url.pathname.slice(0, url.pathname.lastIndexOf('/') + 1)}${CHECKSUMS_FILE}`
-  url.search = ''
-  return url.toString()
 }
 
 /** The version `cosign version --json` reports (`2.5.0` from `"gitVersion": "v2.5.0"`); undefined for `devel` builds. */
@@ -102,41 +87,6 @@ async function reportedVersion(runner: Docker): Promise<{ runs: boolean; version
   }
 }
 
-async function downloadVerified(settings: CosignInstallSettings, version: string, os: string, arch: string, unversionedOnPath: boolean): Promise<string> {
-  const url = cosignUrl(settings.downloadUrl, version, os, arch)
-  const fileName = path.posix.basename(new URL(url).pathname)
-  const sumsUrl = cosignChecksumsUrl(url)
-  const fix =
-    'check "cosign-version", or point "cosign-download-url" at a mirror with the release layout' +
-    (unversionedOnPath ? ', or set cosign-version: installed to sign with the cosign on PATH (it reports no version)' : '')
-  core.info(`downloading ${url}`)
-  let sumsFile: string
-  try {
-    sumsFile = await tc.downloadTool(sumsUrl)
-  } catch (error) {
-    throw new CosignInstallError(`cannot download cosign ${version}'s checksums from ${sumsUrl}: ${errorMessage(error)}: ${fix}`, { cause: error })
-  }
-  const expected = parseChecksums(await readFile(sumsFile, 'utf8')).get(fileName)
-  await rm(sumsFile, { force: true })
-  if (!expected) throw new CosignInstallError(`${sumsUrl} lists no checksum for ${fileName}; nothing was installed: ${fix}`)
-  let binary: string
-  try {
-    binary = await tc.downloadTool(url)
-  } catch (error) {
-    throw new CosignInstallError(`cannot download cosign ${version} from ${url}: ${errorMessage(error)}: ${fix}`, { cause: error })
-  }
-  const actual = await sha256File(binary)
-  if (actual !== expected) {
-    await rm(binary, { force: true })
-    throw new CosignInstallError(
-      `the cosign ${version} download from ${url} has sha256 ${actual}, but ${sumsUrl} says ${expected}: nothing was installed. ` +
-        'The download or the mirror is corrupt or tampered with; fix the mirror named by "cosign-download-url"'
-    )
-  }
-  core.info(`sha256 ${actual} matches ${sumsUrl}`)
-  return binary
-}
-
 /** The cosign to sign with: on PATH when it will do, else the pinned release from the tool cache or a download. */
 export async function resolveCosign(settings: CosignInstallSettings, runnerFor: (binary: string) => Docker = createDocker): Promise<CosignTool> {
   const onPath = await reportedVersion(runnerFor('cosign'))
@@ -158,7 +108,17 @@ export async function resolveCosign(settings: CosignInstallSettings, runnerFor: 
   let source: CosignTool['source'] = 'cache'
   if (dir) core.info(`cosign ${wanted} found in the tool cache: ${dir}`)
   else {
-    const binary = await downloadVerified(settings, wanted, os, arch, onPath.runs && !onPath.version)
+    const unversionedOnPath = onPath.runs && !onPath.version
+    const binary = await downloadVerified({
+      what: `cosign ${wanted}`,
+      url: releaseUrl(settings.downloadUrl, wanted, os, arch),
+      checksumsFile: CHECKSUMS_FILE,
+      urlInput: 'cosign-download-url',
+      fix:
+        'check "cosign-version", or point "cosign-download-url" at a mirror with the release layout' +
+        (unversionedOnPath ? ', or set cosign-version: installed to sign with the cosign on PATH (it reports no version)' : ''),
+      fail: (message, options) => new CosignInstallError(message, options)
+    })
     dir = await tc.cacheFile(binary, exe, TOOL_NAME, wanted, arch)
     await rm(binary, { force: true })
     source = 'download'

@@ -6,7 +6,7 @@
 import * as core from '@actions/core'
 import { spawn } from 'node:child_process'
 import { registryOf } from './reference.js'
-import { classifyFailure, isRetryable, NO_RETRY, retryDelayMs, type Classified, type RetryPolicy } from './retry.js'
+import { classifyFailure, isRetryable, layerTransferTimeout, NO_RETRY, retryDelayMs, type Classified, type RetryPolicy } from './retry.js'
 
 export interface CommandResult {
   exitCode: number
@@ -312,4 +312,10 @@ export async function runWithRetries(
     )
     await sleep(delay)
   }
+}
+
+/** Run options of a command that moves image layers: retried, and bounded by a multiple of `registry-timeout`. */
+export function withLayerBound(retry: RetryPolicy): RunOptions {
+  const timeout = layerTransferTimeout(retry)
+  return timeout ? { retry, timeout } : { retry }
 }

@@ -36,7 +36,7 @@ import { forEachLimited } from './limit.js'
 import { formatPlatform, type Platform } from './platform.js'
 import { sha256Digest, type ImageIndex } from './registry.js'
 import type { RetryPolicy } from './retry.js'
-import type { BuildArg } from './settings.js'
+import type { BuildArg } from './input.js'
 
 /** The index annotation that holds the fingerprint (`sha256:…`). */
 export const FINGERPRINT_ANNOTATION = 'io.go-build.fingerprint'

@@ -18,10 +18,9 @@
  */
 import * as core from '@actions/core'
 import type { Configuration } from './configuration.js'
-import type { Docker } from './docker.js'
+import { withLayerBound, type Docker } from './docker.js'
 import { InputError } from './input.js'
 import { archTagSuffix, formatPlatform, type Platform } from './platform.js'
-import { withLayerBound } from './publish.js'
 import { currentDigest, inspectIndex, platformDigests, RegistryQueryError, type ImageIndex } from './registry.js'
 import type { RetryPolicy } from './retry.js'
 

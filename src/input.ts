@@ -110,3 +110,15 @@ export function readUrlTemplate(read: InputReader, name: string, fallback: strin
   }
   return template
 }
+
+/** A `--build-arg` value, as given (`build-args`) or derived from the versions. */
+export interface BuildArg {
+  name: string
+  value: string
+}
+
+/** A build secret (`--secret id=...`), given to buildx as a file; its value is masked. */
+export interface BuildSecret {
+  id: string
+  value: string
+}

@@ -5,6 +5,7 @@ import * as core from '@actions/core'
 import { readFile, rm } from 'node:fs/promises'
 import { removeBuilder } from './builder.js'
 import { createDocker, type Docker } from './docker.js'
+import { removeLocalImages } from './cleanup.js'
 import { errorMessage } from './errors.js'
 import { authKey, loginBackupFile, undoLogin, type CredentialsBefore } from './login.js'
 import { loadListState, loadState, State } from './state.js'
@@ -43,20 +44,6 @@ export async function runPost(docker: Docker = createDocker()): Promise<void> {
   }
 }
 
-/**
- * Removes local image names in one `docker image rm` (one engine round trip instead of one per name). A name
- * already gone is fine; any other refusal is an error naming it.
- */
-export async function removeLocalImages(docker: Docker, names: readonly string[]): Promise<string[]> {
-  const result = await docker.run(['image', 'rm', ...names], { silent: true, allowFailure: true })
-  const problems = result.stderr
-    .split('\n')
-    .map(l => l.trim())
-    .filter(l => l !== '' && !/no such image/i.test(l))
-  if (problems.length > 0) throw new Error(problems.join(' | '))
-  const missing = new Set([...result.stderr.matchAll(/no such image: (\S+)/gi)].map(m => m[1]))
-  return names.filter(name => !missing.has(name)).map(name => `removed the local image name ${name}`)
-}
 
 /** What the registries held before the main step logged in, by docker's key ({} when the main step kept nothing). */
 async function readBackup(file: string): Promise<Record<string, CredentialsBefore | undefined>> {

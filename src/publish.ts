@@ -14,10 +14,10 @@
  */
 import { createHash } from 'node:crypto'
 import type { BuildMetadata, BuildOutput } from './build.js'
-import { DockerCommandError, lastLines, timeoutSentence, type Docker, type RunOptions } from './docker.js'
+import { DockerCommandError, lastLines, withLayerBound, type Docker } from './docker.js'
 import { archTagSuffix, type Platform } from './platform.js'
-import { registryOf } from './reference.js'
-import { layerTransferTimeout, type RetryPolicy } from './retry.js'
+import { explainRegistryFailure } from './registry.js'
+import type { RetryPolicy } from './retry.js'
 import type { MoveRecord } from './transaction.js'
 import type { AttestationReport } from './verify.js'
 
@@ -82,12 +82,6 @@ export interface PublishResult {
 export function parsePushDigest(output: string): string | undefined {
   const matches = [...output.matchAll(/digest: (sha256:[0-9a-f]{64})/g)]
   return matches.at(-1)?.[1]
-}
-
-/** Run options of a command that moves image layers: retried, and bounded by a multiple of `registry-timeout`. */
-export function withLayerBound(retry: RetryPolicy): RunOptions {
-  const timeout = layerTransferTimeout(retry)
-  return timeout ? { retry, timeout } : { retry }
 }
 
 /** `docker push` of the loaded index under the staging tag; returns the digest the registry got. */
@@ -206,31 +200,4 @@ async function stageTo(
   const source = output.kind === 'load' ? pushedName.slice(0, pushedName.lastIndexOf(':')) : first
   await copyByDigest(docker, source, digest, repositories, retry)
   return { digest, repositories: [...repositories] }
-}
-
-/** Turns a failed registry operation into one message that names the registry, the input and the fix. */
-export function explainRegistryFailure(error: unknown, repository: string): unknown {
-  if (!(error instanceof DockerCommandError)) return error
-  const registry = registryOf(repository)
-  const detail = lastLines(error.result.stderr || error.result.stdout, 1)
-  if (error.result.timedOut) {
-    return new Error(`${registry} did not take ${repository} (${error.attempts} attempt(s)): ${timeoutSentence(error.args, error.result.timedOut)}`, {
-      cause: error
-    })
-  }
-  switch (error.failure.kind) {
-    case 'auth':
-      return new Error(
-        `${registry} refused ${repository} (${detail}): log in with the "registry", "username" and "password" inputs (or "logins"), or give the token push access to ${repository}`,
-        { cause: error }
-      )
-    case 'transient':
-    case 'rate-limited':
-      return new Error(
-        `${registry} did not accept ${repository} after ${error.attempts} attempt(s) (${error.failure.cause}: ${detail}): check the registry address in input "images" and that the runner can reach it, or raise "retry-attempts"`,
-        { cause: error }
-      )
-    default:
-      return error
-  }
 }

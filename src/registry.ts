@@ -2,7 +2,8 @@
  * Reading what a registry holds, through `docker buildx imagetools inspect --raw`.
  */
 import { createHash } from 'node:crypto'
-import { DockerCommandError, type CommandResult, type Docker } from './docker.js'
+import { DockerCommandError, lastLines, timeoutSentence, type CommandResult, type Docker } from './docker.js'
+import { registryOf } from './reference.js'
 import { classifyFailure, retryDelayMs, type RetryPolicy } from './retry.js'
 import { platformKey, type Platform } from './platform.js'
 
@@ -170,5 +171,32 @@ export async function readJustWritten<T>(
       if (!(error instanceof DockerCommandError) || error.failure.kind !== 'not-found' || attempt >= CONSISTENCY_ATTEMPTS) throw error
       await sleep(Math.min(CONSISTENCY_MAX_DELAY_MS, retryDelayMs(retry, attempt, { kind: 'transient', cause: 'not yet served' })))
     }
+  }
+}
+
+/** Turns a failed registry operation into one message that names the registry, the input and the fix. */
+export function explainRegistryFailure(error: unknown, repository: string): unknown {
+  if (!(error instanceof DockerCommandError)) return error
+  const registry = registryOf(repository)
+  const detail = lastLines(error.result.stderr || error.result.stdout, 1)
+  if (error.result.timedOut) {
+    return new Error(`${registry} did not take ${repository} (${error.attempts} attempt(s)): ${timeoutSentence(error.args, error.result.timedOut)}`, {
+      cause: error
+    })
+  }
+  switch (error.failure.kind) {
+    case 'auth':
+      return new Error(
+        `${registry} refused ${repository} (${detail}): log in with the "registry", "username" and "password" inputs (or "logins"), or give the token push access to ${repository}`,
+        { cause: error }
+      )
+    case 'transient':
+    case 'rate-limited':
+      return new Error(
+        `${registry} did not accept ${repository} after ${error.attempts} attempt(s) (${error.failure.cause}: ${detail}): check the registry address in input "images" and that the runner can reach it, or raise "retry-attempts"`,
+        { cause: error }
+      )
+    default:
+      return error
   }
 }

@@ -8,7 +8,7 @@ import { readBuilderSettings, type BuilderSettings } from './builder.js'
 import { readCacheSettings, type CacheSettings } from './cache.js'
 import { readBuildxInstallSettings, type BuildxInstallSettings } from './buildx-install.js'
 import { readEmulationMode, type EmulationMode } from './emulation.js'
-import { InputError, readBoolean, readChoice, readNumber, splitCommand, splitLines, splitList, type InputReader } from './input.js'
+import { InputError, readBoolean, readChoice, readNumber, splitCommand, splitLines, splitList, type BuildArg, type BuildSecret, type InputReader } from './input.js'
 import { readLogins, type LoginSettings } from './login.js'
 import { DEFAULT_PLATFORMS, formatPlatform, parsePlatform, PlatformError, type Platform } from './platform.js'
 import { readQemuSettings, type QemuSettings } from './qemu.js'
@@ -16,11 +16,9 @@ import { readCheckSettings, type CheckSettings } from './releases.js'
 import { readSignSettings, type SignSettings } from './sign.js'
 import { validateRepository } from './reference.js'
 import { readTagSettings, type TagSettings } from './tags.js'
+import { SKIP_UNCHANGED_MODES, type SkipUnchangedMode } from './unchanged.js'
 import { readVersionSettings, type VersionSettings } from './versions.js'
 import { DEFAULT_REGISTRY_TIMEOUT_SECONDS, DEFAULT_RETRY, type RetryPolicy } from './retry.js'
-
-export { InputError, readBoolean, splitList, type InputReader } from './input.js'
-export { validateRepository, validateTag } from './reference.js'
 
 /**
  * `all`: one job builds and publishes; `leg`: build, push by digest, hand off; `merge`: collect the legs, publish;
@@ -97,18 +95,6 @@ export interface Settings {
   skipUnchanged: SkipUnchangedMode
 }
 
-export type SkipUnchangedMode = 'auto' | 'true' | 'false'
-export const SKIP_UNCHANGED_MODES: readonly SkipUnchangedMode[] = ['auto', 'true', 'false']
-
-export interface BuildSecret {
-  id: string
-  value: string
-}
-
-export interface BuildArg {
-  name: string
-  value: string
-}
 
 /** Reads every input; `mask` is given every password as written, before anything parses it. */
 export function readSettings(read: InputReader, mask: (secret: string) => void = () => undefined): Settings {

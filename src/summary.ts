@@ -3,6 +3,7 @@
  */
 import * as core from '@actions/core'
 import type { PlatformBuildTime } from './build-times.js'
+import { formatBytes } from './format.js'
 import { legRows, type LegRecord } from './handoff.js'
 import type { PhaseTiming } from './phases.js'
 import type { PublishResult } from './publish.js'
@@ -14,17 +15,6 @@ const code = (text: string): string => `<code>${escapeHtml(text)}</code>`
 
 export function escapeHtml(text: string): string {
   return text.replace(/[&<>"]/g, c => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c] ?? c)
-}
-
-export function formatBytes(bytes: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB']
-  let value = bytes
-  let unit = 0
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024
-    unit++
-  }
-  return `${unit === 0 ? value : value.toFixed(1)} ${units[unit]}`
 }
 
 export function formatDuration(ms: number): string {

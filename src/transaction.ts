@@ -20,10 +20,10 @@
  * extra tag) on the index of the higher version, the same rule for both runs, and the run that yields it fails.
  */
 import * as core from '@actions/core'
-import { CancelledError, lastLines, type Docker } from './docker.js'
+import { CancelledError, lastLines, withLayerBound, type Docker } from './docker.js'
 import { errorMessage } from './errors.js'
 import { forEachLimited, mapLimited, REGISTRY_CONCURRENCY } from './limit.js'
-import { withLayerBound, type StagedIndex } from './publish.js'
+import type { StagedIndex } from './publish.js'
 import { currentDigest, inspectIndex, platformDigests, type ImageIndex } from './registry.js'
 import { retryDelayMs, type RetryPolicy } from './retry.js'
 

@@ -13,7 +13,7 @@
  * with `no-cache: true`.
  */
 import * as core from '@actions/core'
-import { fingerprintedOptions } from './build-options.js'
+import { fingerprintedOptions, type BuildOptions } from './build-options.js'
 import type { Docker } from './docker.js'
 import { errorMessage } from './errors.js'
 import { fingerprintBuild, readFingerprint, type Fingerprint, type FingerprintRequest } from './fingerprint.js'
@@ -21,7 +21,7 @@ import type { Platform } from './platform.js'
 import type { PublishResult } from './publish.js'
 import { currentDigest, inspectIfExists, isAttestation, parseIndex, platformDigests, sha256Digest, type ImageIndex } from './registry.js'
 import type { RetryPolicy } from './retry.js'
-import type { BuildArg, Settings, SkipUnchangedMode } from './settings.js'
+import type { BuildArg } from './input.js'
 import type { PublishedTag, RebuildMode, TagPlan } from './tags.js'
 import { checkIndexPlatforms, describeIndexCheck, predicateTypes, type AttestationReport } from './verify.js'
 
@@ -129,6 +129,10 @@ async function missingPlatformTagsOf(
   return Object.fromEntries(checks.filter((c): c is readonly [string, string] => c !== undefined))
 }
 
+/** `skip-unchanged`: `auto` skips on automatic events and builds on `workflow_dispatch` and with `no-cache: true`. */
+export type SkipUnchangedMode = 'auto' | 'true' | 'false'
+export const SKIP_UNCHANGED_MODES: readonly SkipUnchangedMode[] = ['auto', 'true', 'false']
+
 /**
  * Whether this run compares with the published tag at all (`skip-unchanged`), and why not when it does not:
  * `auto` compares on automatic events, not on `workflow_dispatch` (a rebuild asked for by hand) nor with
@@ -212,7 +216,20 @@ export async function fingerprintOrWarn(docker: Docker, request: FingerprintRequ
 }
 
 /** What the fingerprint is computed from: the same values the build gets. */
-export function fingerprintRequest(settings: Settings, buildArgs: BuildArg[], versions: Record<string, string>): FingerprintRequest {
+/** The settings the fingerprint reads (the job's Settings has them all). */
+export interface FingerprintedSettings {
+  context: string
+  file: string
+  platforms: Platform[]
+  target: string
+  provenance: string
+  sbom: string
+  labels: string[]
+  annotations: string[]
+  buildOptions: BuildOptions
+}
+
+export function fingerprintRequest(settings: FingerprintedSettings, buildArgs: BuildArg[], versions: Record<string, string>): FingerprintRequest {
   return {
     context: settings.context,
     file: settings.file,

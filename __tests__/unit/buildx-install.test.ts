@@ -4,15 +4,13 @@ import { tmpdir } from 'node:os'
 import * as path from 'node:path'
 import {
   DEFAULT_BUILDX_DOWNLOAD_URL,
-  checksumsUrl,
   jobDockerConfig,
   parseBuildxVersion,
-  parseChecksums,
   readBuildxInstallSettings,
   releasePlatform,
-  releaseUrl,
   sameVersion
 } from '../../src/buildx-install.js'
+import { checksumsUrl, parseChecksums, releaseUrl } from '../../src/release-download.js'
 
 const reader =
   (inputs: Record<string, string>) =>

@@ -1,14 +1,13 @@
 import { describe, expect, it } from '@jest/globals'
 import { FakeDocker } from '../../__fixtures__/fake-docker.js'
 import {
-  cosignChecksumsUrl,
   cosignPlatform,
-  cosignUrl,
   DEFAULT_COSIGN_DOWNLOAD_URL,
   parseCosignVersion,
   resolveCosign,
   satisfies
 } from '../../src/cosign-install.js'
+import { checksumsUrl, releaseUrl } from '../../src/release-download.js'
 
 describe('cosign release names', () => {
   it.each([
@@ -18,8 +17,8 @@ describe('cosign release names', () => {
     ['win32', 'x64', 'https://github.com/sigstore/cosign/releases/download/v2.5.0/cosign-windows-amd64.exe']
   ])('%s/%s: %s, checksums beside it', (platform, arch, url) => {
     const names = cosignPlatform(platform, arch)
-    expect(cosignUrl(DEFAULT_COSIGN_DOWNLOAD_URL, '2.5.0', names.os, names.arch)).toBe(url)
-    expect(cosignChecksumsUrl(url)).toBe('https://github.com/sigstore/cosign/releases/download/v2.5.0/cosign_checksums.txt')
+    expect(releaseUrl(DEFAULT_COSIGN_DOWNLOAD_URL, '2.5.0', names.os, names.arch)).toBe(url)
+    expect(checksumsUrl(url, 'cosign_checksums.txt')).toBe('https://github.com/sigstore/cosign/releases/download/v2.5.0/cosign_checksums.txt')
   })
 })
 

@@ -1,7 +1,6 @@
 import { describe, expect, it } from '@jest/globals'
 import {
   copyByDigest,
-  explainRegistryFailure,
   parsePushDigest,
   repositoryIn,
   stageIndex,
@@ -9,6 +8,7 @@ import {
   localBuildName,
   pushThroughStagingName
 } from '../../src/publish.js'
+import { explainRegistryFailure } from '../../src/registry.js'
 import { DockerCommandError } from '../../src/docker.js'
 import { registryOf } from '../../src/reference.js'
 import { NO_RETRY } from '../../src/retry.js'

@@ -19,7 +19,7 @@ import {
   withFixBinary,
   type QemuHost
 } from '../../src/qemu.js'
-import { InputError } from '../../src/settings.js'
+import { InputError } from '../../src/input.js'
 import { formatPlatform, parsePlatform } from '../../src/platform.js'
 import { FakeDocker } from '../../__fixtures__/fake-docker.js'
 import { fixture } from '../../__fixtures__/fixtures.js'

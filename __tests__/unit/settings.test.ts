@@ -1,5 +1,7 @@
 import { describe, expect, it, jest } from '@jest/globals'
-import { InputError, readSettings, splitList, validateRepository, validateTag } from '../../src/settings.js'
+import { InputError, splitList } from '../../src/input.js'
+import { validateRepository, validateTag } from '../../src/reference.js'
+import { readSettings } from '../../src/settings.js'
 import { formatPlatform } from '../../src/platform.js'
 
 const reader =

@@ -1,5 +1,6 @@
 import { describe, expect, it } from '@jest/globals'
-import { buildTimeRows, escapeHtml, formatBytes, formatDuration, moveRows, timingChart } from '../../src/summary.js'
+import { formatBytes } from '../../src/format.js'
+import { buildTimeRows, escapeHtml, formatDuration, moveRows, timingChart } from '../../src/summary.js'
 import { failureOutputs } from '../../src/outputs.js'
 import type { MoveRecord } from '../../src/transaction.js'
 import { Phases } from '../../src/phases.js'

@@ -4,7 +4,8 @@ import { fixture } from '../../__fixtures__/fixtures.js'
 import { parsePlatform } from '../../src/platform.js'
 import { runWithRetries, type RunOptions } from '../../src/docker.js'
 import { isNotFound, referenceExists, RegistryQueryError, sha256Digest } from '../../src/registry.js'
-import { InputError, readSettings } from '../../src/settings.js'
+import { InputError } from '../../src/input.js'
+import { readSettings } from '../../src/settings.js'
 import {
   buildTime,
   firstRunTag,

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import * as path from 'node:path'
-import { InputError } from '../../src/settings.js'
+import { InputError } from '../../src/input.js'
 import {
   checkVersion,
   dockerfileArgDefaults,
