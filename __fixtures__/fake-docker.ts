@@ -2,7 +2,7 @@
  * A scripted stand-in for the docker CLI in unit tests: each call is recorded, and answered by the first
  * handler whose argv prefix matches. (e2e tests use the real CLI.)
  */
-import { DockerCommandError, type CommandResult, type Docker, type RunOptions } from '../src/docker.js'
+import { DockerCommandError, type CommandResult, type Docker, type RunOptions } from '../src/core/docker.js'
 
 export type Answer = Partial<CommandResult> | ((args: readonly string[]) => Partial<CommandResult>)
 

@@ -3,12 +3,12 @@
  * the state the main step saved).
  */
 import * as core from '@actions/core'
-import { createDocker } from './docker.js'
-import { onCancel } from './cancel.js'
+import { createDocker } from './core/docker.js'
+import { onCancel } from './core/cancel.js'
 import { run } from './main.js'
-import { errorMessage } from './errors.js'
+import { errorMessage } from './core/errors.js'
 import { runPost } from './post.js'
-import { isPostStep } from './state.js'
+import { isPostStep } from './core/state.js'
 
 if (isPostStep()) {
   await runPost().catch(error => core.warning(`post step: ${errorMessage(error)}`))

@@ -4,14 +4,14 @@
  * toolchain releases (check.ts) without docker: no login, no QEMU, no builder. No logic of its own.
  */
 import * as core from '@actions/core'
-import type { CancelHook } from './cancel.js'
-import { runCheck } from './check.js'
-import { createDocker, type Docker } from './docker.js'
-import { errorMessage } from './errors.js'
-import { completeOutputs, failureOutputs, setOutputs } from './outputs.js'
-import { Phases } from './phases.js'
+import type { CancelHook } from './core/cancel.js'
+import { runCheck } from './check/check.js'
+import { createDocker, type Docker } from './core/docker.js'
+import { errorMessage } from './core/errors.js'
+import { completeOutputs, failureOutputs, setOutputs } from './report/outputs.js'
+import { Phases } from './core/phases.js'
 import type { Mode } from './settings.js'
-import { saveState, State } from './state.js'
+import { saveState, State } from './core/state.js'
 import {
   build,
   collect,
@@ -34,8 +34,8 @@ import {
   versionsAndTags,
   type Job
 } from './stages.js'
-import { writeFailureSummary } from './summary.js'
-import { MoveJournal } from './transaction.js'
+import { writeFailureSummary } from './report/summary.js'
+import { MoveJournal } from './publish/transaction.js'
 
 export async function run(docker: Docker = createDocker(), cancel?: CancelHook): Promise<void> {
   saveState(State.IsPost, 'true')

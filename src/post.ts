@@ -3,12 +3,12 @@
  */
 import * as core from '@actions/core'
 import { readFile, rm } from 'node:fs/promises'
-import { removeBuilder } from './builder.js'
-import { createDocker, type Docker } from './docker.js'
-import { removeLocalImages } from './cleanup.js'
-import { errorMessage } from './errors.js'
-import { authKey, loginBackupFile, undoLogin, type CredentialsBefore } from './login.js'
-import { loadListState, loadState, State } from './state.js'
+import { removeBuilder } from './setup/builder.js'
+import { createDocker, type Docker } from './core/docker.js'
+import { removeLocalImages } from './core/cleanup.js'
+import { errorMessage } from './core/errors.js'
+import { authKey, loginBackupFile, undoLogin, type CredentialsBefore } from './setup/login.js'
+import { loadListState, loadState, State } from './core/state.js'
 
 export async function runPost(docker: Docker = createDocker()): Promise<void> {
   // the job's own DOCKER_CONFIG (a pinned buildx): its builder and logins are undone with it, before it is removed

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, expect, it } from '@jest/globals'
 import { execFile } from 'node:child_process'
 import { promisify } from 'node:util'
 import type { ActionRun } from '../../scripts/run-action.mjs'
-import { REGISTRY_CACHE_TAG_PREFIX } from '../../src/cache.js'
+import { REGISTRY_CACHE_TAG_PREFIX } from '../../src/build/cache.js'
 import { BASE_IMAGE, expectSucceeded, freshRepository, goBuildStyleContext, registryTags, requireEnvironment } from './support/environment.js'
 import { describeEachPath, HOSTED_PATH, runOnPath } from './support/paths.js'
 

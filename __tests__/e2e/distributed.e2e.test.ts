@@ -6,7 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals'
 import type { ActionRun } from '../../scripts/run-action.mjs'
-import { LEG_TAG_PREFIX, MERGE_TAG_PREFIX } from '../../src/handoff.js'
+import { LEG_TAG_PREFIX, MERGE_TAG_PREFIX } from '../../src/publish/handoff.js'
 import { FaultProxy, type FaultRule } from './support/fault-proxy.js'
 import {
   BASE_IMAGE,

@@ -2,9 +2,9 @@ import { describe, expect, it } from '@jest/globals'
 import { mkdtemp, writeFile, mkdir } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import * as path from 'node:path'
-import { buildOptionArgs, fingerprintedOptions, NO_BUILD_OPTIONS, readBuildOptions } from '../../src/build-options.js'
-import { buildxBuildArgs } from '../../src/build.js'
-import { InputError } from '../../src/input.js'
+import { buildOptionArgs, fingerprintedOptions, NO_BUILD_OPTIONS, readBuildOptions } from '../../src/build/build-options.js'
+import { buildxBuildArgs } from '../../src/build/build.js'
+import { InputError } from '../../src/core/input.js'
 
 const reader =
   (values: Record<string, string>) =>

@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals'
-import { parseStepTimes, platformBuildTimes } from '../../src/build-times.js'
-import { parsePlatform } from '../../src/platform.js'
+import { parseStepTimes, platformBuildTimes } from '../../src/build/build-times.js'
+import { parsePlatform } from '../../src/core/platform.js'
 import { fixture } from '../../__fixtures__/fixtures.js'
 
 // buildx 0.13.1's plain progress for examples/hello plus a final `RUN uname -m` (which runs under QEMU for

@@ -6,8 +6,8 @@ import {
   parseBuildMetadata,
   runBuild,
   type BuildRequest
-} from '../../src/build.js'
-import { parsePlatform } from '../../src/platform.js'
+} from '../../src/build/build.js'
+import { parsePlatform } from '../../src/core/platform.js'
 import { FakeDocker } from '../../__fixtures__/fake-docker.js'
 import { fixture } from '../../__fixtures__/fixtures.js'
 

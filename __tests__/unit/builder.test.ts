@@ -13,8 +13,8 @@ import {
   setUpBuilder,
   unsupportedPlatforms,
   type BuilderSettings
-} from '../../src/builder.js'
-import { parsePlatform } from '../../src/platform.js'
+} from '../../src/setup/builder.js'
+import { parsePlatform } from '../../src/core/platform.js'
 import { FakeDocker } from '../../__fixtures__/fake-docker.js'
 import { fixture } from '../../__fixtures__/fixtures.js'
 

@@ -9,8 +9,8 @@ import {
   readBuildxInstallSettings,
   releasePlatform,
   sameVersion
-} from '../../src/buildx-install.js'
-import { checksumsUrl, parseChecksums, releaseUrl } from '../../src/release-download.js'
+} from '../../src/setup/buildx-install.js'
+import { checksumsUrl, parseChecksums, releaseUrl } from '../../src/setup/release-download.js'
 
 const reader =
   (inputs: Record<string, string>) =>

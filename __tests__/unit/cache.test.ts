@@ -10,9 +10,9 @@ import {
   runnerHasCacheService,
   type CacheContext,
   type CacheSettings
-} from '../../src/cache.js'
-import { cacheKeyOf } from '../../src/configuration.js'
-import { parsePlatform } from '../../src/platform.js'
+} from '../../src/build/cache.js'
+import { cacheKeyOf } from '../../src/tags/configuration.js'
+import { parsePlatform } from '../../src/core/platform.js'
 
 const REPO = 'localhost:5000/go-build'
 const KEY = '0123456789ab'

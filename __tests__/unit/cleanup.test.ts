@@ -3,7 +3,7 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { existsSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import * as path from 'node:path'
-import { Cleanup, removeLocalImages } from '../../src/cleanup.js'
+import { Cleanup, removeLocalImages } from '../../src/core/cleanup.js'
 import { FakeDocker } from '../../__fixtures__/fake-docker.js'
 
 describe('Cleanup', () => {

@@ -6,8 +6,8 @@ import {
   parseCosignVersion,
   resolveCosign,
   satisfies
-} from '../../src/cosign-install.js'
-import { checksumsUrl, releaseUrl } from '../../src/release-download.js'
+} from '../../src/setup/cosign-install.js'
+import { checksumsUrl, releaseUrl } from '../../src/setup/release-download.js'
 
 describe('cosign release names', () => {
   it.each([

@@ -16,7 +16,7 @@ import {
   runWithRetries,
   timeoutSentence,
   type CommandResult
-} from '../../src/docker.js'
+} from '../../src/core/docker.js'
 
 const policy = { attempts: 3, baseDelayMs: 100, maxDelayMs: 1000 }
 

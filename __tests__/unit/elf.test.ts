@@ -2,8 +2,8 @@ import { describe, expect, it } from '@jest/globals'
 import { readFileSync } from 'node:fs'
 import * as path from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { describeElf, elfArchitecture, expectedMachine, readElfHeader, runsOn } from '../../src/elf.js'
-import { parsePlatform } from '../../src/platform.js'
+import { describeElf, elfArchitecture, expectedMachine, readElfHeader, runsOn } from '../../src/verify/elf.js'
+import { parsePlatform } from '../../src/core/platform.js'
 
 const dir = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '__fixtures__', 'elf')
 const head = (name: string): Uint8Array => new Uint8Array(readFileSync(path.join(dir, name)))

@@ -2,8 +2,8 @@ import { describe, expect, it } from '@jest/globals'
 import { readFileSync } from 'node:fs'
 import * as path from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { adviseEmulation, contextFileReader, expandVariables, readEmulationMode, simpleCommands, type EmulationRequest } from '../../src/emulation.js'
-import { parsePlatform } from '../../src/platform.js'
+import { adviseEmulation, contextFileReader, expandVariables, readEmulationMode, simpleCommands, type EmulationRequest } from '../../src/setup/emulation.js'
+import { parsePlatform } from '../../src/core/platform.js'
 
 const dir = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '__fixtures__', 'dockerfiles')
 const dockerfile = (name: string): string => readFileSync(path.join(dir, name), 'utf8')

@@ -18,9 +18,9 @@ import {
   resolveBaseImages,
   type FingerprintIngredients,
   type FingerprintRequest
-} from '../../src/fingerprint.js'
-import { parsePlatform } from '../../src/platform.js'
-import { sha256Digest } from '../../src/registry.js'
+} from '../../src/tags/fingerprint.js'
+import { parsePlatform } from '../../src/core/platform.js'
+import { sha256Digest } from '../../src/core/registry.js'
 import { FakeDocker } from '../../__fixtures__/fake-docker.js'
 
 const BASE: FingerprintIngredients = {

@@ -2,7 +2,7 @@ import { describe, expect, it } from '@jest/globals'
 import { createHash } from 'node:crypto'
 import { FakeDocker } from '../../__fixtures__/fake-docker.js'
 import { fixture } from '../../__fixtures__/fixtures.js'
-import { configurationOf, type ConfigurationInput } from '../../src/configuration.js'
+import { configurationOf, type ConfigurationInput } from '../../src/tags/configuration.js'
 import {
   collectLegs,
   indexAnnotationsOf,
@@ -14,10 +14,10 @@ import {
   parseLegRecord,
   readWorkflowRun,
   type WorkflowRun
-} from '../../src/handoff.js'
-import { parsePlatform } from '../../src/platform.js'
-import type { ImageIndex } from '../../src/registry.js'
-import type { RetryPolicy } from '../../src/retry.js'
+} from '../../src/publish/handoff.js'
+import { parsePlatform } from '../../src/core/platform.js'
+import type { ImageIndex } from '../../src/core/registry.js'
+import type { RetryPolicy } from '../../src/core/retry.js'
 
 const retry: RetryPolicy = { attempts: 1, baseDelayMs: 0, maxDelayMs: 0 }
 const REPO = 'localhost:5000/go-build'

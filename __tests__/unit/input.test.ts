@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals'
-import { readNumber, splitCommand, splitLines } from '../../src/input.js'
+import { readNumber, splitCommand, splitLines } from '../../src/core/input.js'
 
 const reader =
   (inputs: Record<string, string>) =>

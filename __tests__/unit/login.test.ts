@@ -1,7 +1,7 @@
 import { describe, expect, it } from '@jest/globals'
 import { FakeDocker } from '../../__fixtures__/fake-docker.js'
 import { fixture } from '../../__fixtures__/fixtures.js'
-import { InputError } from '../../src/input.js'
+import { InputError } from '../../src/core/input.js'
 import { readFileSync, writeFileSync } from 'node:fs'
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -20,8 +20,8 @@ import {
   type CredentialHelper,
   type CredentialsBefore,
   type HelperCredentials
-} from '../../src/login.js'
-import { NO_RETRY } from '../../src/retry.js'
+} from '../../src/setup/login.js'
+import { NO_RETRY } from '../../src/core/retry.js'
 
 const PASSWORD = 'pa55-word-never-printed'
 const reader =

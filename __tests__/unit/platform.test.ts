@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals'
-import { archTagSuffix, formatPlatform, parsePlatform, platformKey, samePlatform } from '../../src/platform.js'
+import { archTagSuffix, formatPlatform, parsePlatform, platformKey, samePlatform } from '../../src/core/platform.js'
 
 describe('parsePlatform', () => {
   it.each([

@@ -7,12 +7,12 @@ import {
   stagingTag,
   localBuildName,
   pushThroughStagingName
-} from '../../src/publish.js'
-import { explainRegistryFailure } from '../../src/registry.js'
-import { DockerCommandError } from '../../src/docker.js'
-import { registryOf } from '../../src/reference.js'
-import { NO_RETRY } from '../../src/retry.js'
-import { parsePlatform } from '../../src/platform.js'
+} from '../../src/publish/publish.js'
+import { explainRegistryFailure } from '../../src/core/registry.js'
+import { DockerCommandError } from '../../src/core/docker.js'
+import { registryOf } from '../../src/core/reference.js'
+import { NO_RETRY } from '../../src/core/retry.js'
+import { parsePlatform } from '../../src/core/platform.js'
 import { FakeDocker } from '../../__fixtures__/fake-docker.js'
 
 const STAGING_TAG = 'go-build-action-staging-1-1-abcdef'

@@ -18,9 +18,9 @@ import {
   setUpQemu,
   withFixBinary,
   type QemuHost
-} from '../../src/qemu.js'
-import { InputError } from '../../src/input.js'
-import { formatPlatform, parsePlatform } from '../../src/platform.js'
+} from '../../src/setup/qemu.js'
+import { InputError } from '../../src/core/input.js'
+import { formatPlatform, parsePlatform } from '../../src/core/platform.js'
 import { FakeDocker } from '../../__fixtures__/fake-docker.js'
 import { fixture } from '../../__fixtures__/fixtures.js'
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals'
-import { CONSISTENCY_ATTEMPTS, inspectIndex, isAttestation, parseIndex, platformDigests, readJustWritten, sha256Digest } from '../../src/registry.js'
+import { CONSISTENCY_ATTEMPTS, inspectIndex, isAttestation, parseIndex, platformDigests, readJustWritten, sha256Digest } from '../../src/core/registry.js'
 import { FakeDocker } from '../../__fixtures__/fake-docker.js'
 import { fixture } from '../../__fixtures__/fixtures.js'
 

@@ -19,7 +19,7 @@ import {
   readCheckSettings,
   ReleaseSourceError,
   type ReleaseVersion
-} from '../../src/releases.js'
+} from '../../src/check/releases.js'
 
 const GO_URL = 'https://go.dev/dl/?mode=json&include=all'
 const LLVM_URL = 'https://api.github.com/repos/llvm/llvm-project/releases'

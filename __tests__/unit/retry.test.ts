@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals'
-import { classifyFailure, DEFAULT_RETRY, isRetryable, retryDelayMs } from '../../src/retry.js'
+import { classifyFailure, DEFAULT_RETRY, isRetryable, retryDelayMs } from '../../src/core/retry.js'
 import { fixture } from '../../__fixtures__/fixtures.js'
 
 describe('classifyFailure', () => {

@@ -1,8 +1,8 @@
 import { describe, expect, it, jest } from '@jest/globals'
-import { InputError, splitList } from '../../src/input.js'
-import { validateRepository, validateTag } from '../../src/reference.js'
+import { InputError, splitList } from '../../src/core/input.js'
+import { validateRepository, validateTag } from '../../src/core/reference.js'
 import { readSettings } from '../../src/settings.js'
-import { formatPlatform } from '../../src/platform.js'
+import { formatPlatform } from '../../src/core/platform.js'
 
 const reader =
   (inputs: Record<string, string>) =>

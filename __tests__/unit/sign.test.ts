@@ -20,11 +20,11 @@ import {
   signingTargets,
   verifyCommandLine,
   type SignSettings
-} from '../../src/sign.js'
-import { DockerCommandError } from '../../src/docker.js'
-import { parseIndex } from '../../src/registry.js'
-import { NO_RETRY } from '../../src/retry.js'
-import { signingHtml } from '../../src/summary.js'
+} from '../../src/publish/sign.js'
+import { DockerCommandError } from '../../src/core/docker.js'
+import { parseIndex } from '../../src/core/registry.js'
+import { NO_RETRY } from '../../src/core/retry.js'
+import { signingHtml } from '../../src/report/summary.js'
 
 const reader =
   (inputs: Record<string, string>) =>

@@ -1,9 +1,9 @@
 import { describe, expect, it } from '@jest/globals'
-import { formatBytes } from '../../src/format.js'
-import { buildTimeRows, escapeHtml, formatDuration, moveRows, timingChart } from '../../src/summary.js'
-import { failureOutputs } from '../../src/outputs.js'
-import type { MoveRecord } from '../../src/transaction.js'
-import { Phases } from '../../src/phases.js'
+import { formatBytes } from '../../src/core/format.js'
+import { buildTimeRows, escapeHtml, formatDuration, moveRows, timingChart } from '../../src/report/summary.js'
+import { failureOutputs } from '../../src/report/outputs.js'
+import type { MoveRecord } from '../../src/publish/transaction.js'
+import { Phases } from '../../src/core/phases.js'
 
 describe('formatting', () => {
   it.each([

@@ -1,10 +1,10 @@
 import { describe, expect, it } from '@jest/globals'
 import { FakeDocker } from '../../__fixtures__/fake-docker.js'
 import { fixture } from '../../__fixtures__/fixtures.js'
-import { parsePlatform } from '../../src/platform.js'
-import { runWithRetries, type RunOptions } from '../../src/docker.js'
-import { isNotFound, referenceExists, RegistryQueryError, sha256Digest } from '../../src/registry.js'
-import { InputError } from '../../src/input.js'
+import { parsePlatform } from '../../src/core/platform.js'
+import { runWithRetries, type RunOptions } from '../../src/core/docker.js'
+import { isNotFound, referenceExists, RegistryQueryError, sha256Digest } from '../../src/core/registry.js'
+import { InputError } from '../../src/core/input.js'
 import { readSettings } from '../../src/settings.js'
 import {
   buildTime,
@@ -23,8 +23,8 @@ import {
   type GitHubContext,
   type PlanSettings,
   type TagSettings
-} from '../../src/tags.js'
-import { compareVersions, type Versions } from '../../src/versions.js'
+} from '../../src/tags/tags.js'
+import { compareVersions, type Versions } from '../../src/tags/versions.js'
 import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import * as path from 'node:path'

@@ -1,9 +1,9 @@
 import { describe, expect, it } from '@jest/globals'
 import { FakeDocker } from '../../__fixtures__/fake-docker.js'
-import { CancelledError, cancelCommands, isCancelled, resetCancelForTests } from '../../src/docker.js'
-import { sha256Digest } from '../../src/registry.js'
-import { NO_RETRY } from '../../src/retry.js'
-import { compareVersions, describeOutcome, executeMoves, MoveError, MoveJournal, orderedMoves, planMoves, strongerClaim, type MoveRecord } from '../../src/transaction.js'
+import { CancelledError, cancelCommands, isCancelled, resetCancelForTests } from '../../src/core/docker.js'
+import { sha256Digest } from '../../src/core/registry.js'
+import { NO_RETRY } from '../../src/core/retry.js'
+import { compareVersions, describeOutcome, executeMoves, MoveError, MoveJournal, orderedMoves, planMoves, strongerClaim, type MoveRecord } from '../../src/publish/transaction.js'
 
 const RAW = {
   index: '{"manifests":[]}',

@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals'
-import { cancelCommands, resetCancelForTests } from '../../src/docker.js'
+import { cancelCommands, resetCancelForTests } from '../../src/core/docker.js'
 import {
   checkConfigs,
   checkIndexPlatforms,
@@ -8,10 +8,10 @@ import {
   runVerifyCommand,
   verifyCommandArgs,
   verifyStagedIndex
-} from '../../src/verify.js'
-import { parsePlatform } from '../../src/platform.js'
-import { parseIndex, sha256Digest } from '../../src/registry.js'
-import { NO_RETRY } from '../../src/retry.js'
+} from '../../src/verify/verify.js'
+import { parsePlatform } from '../../src/core/platform.js'
+import { parseIndex, sha256Digest } from '../../src/core/registry.js'
+import { NO_RETRY } from '../../src/core/retry.js'
 import { FakeDocker } from '../../__fixtures__/fake-docker.js'
 import { fixture } from '../../__fixtures__/fixtures.js'
 

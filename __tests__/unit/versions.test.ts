@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import * as path from 'node:path'
-import { InputError } from '../../src/input.js'
+import { InputError } from '../../src/core/input.js'
 import {
   checkVersion,
   dockerfileArgDefaults,
@@ -13,7 +13,7 @@ import {
   versionValues,
   withVersionBuildArgs,
   type VersionSettings
-} from '../../src/versions.js'
+} from '../../src/tags/versions.js'
 
 const reader =
   (inputs: Record<string, string>) =>

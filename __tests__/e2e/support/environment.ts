@@ -8,7 +8,7 @@ import * as http from 'node:http'
 import * as path from 'node:path'
 import { promisify } from 'node:util'
 import { repoRoot } from '../../../scripts/run-action.mjs'
-import { STAGING_TAG_PREFIX } from '../../../src/publish.js'
+import { STAGING_TAG_PREFIX } from '../../../src/publish/publish.js'
 
 const execFileAsync = promisify(execFile)
 

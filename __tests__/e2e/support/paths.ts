@@ -18,7 +18,7 @@ import * as path from 'node:path'
 import { promisify } from 'node:util'
 import { runAction, type ActionRun, type RunActionOptions } from '../../../scripts/run-action.mjs'
 import { expect } from '@jest/globals'
-import { STAGING_TAG_PREFIX } from '../../../src/publish.js'
+import { STAGING_TAG_PREFIX } from '../../../src/publish/publish.js'
 import { docker } from './environment.js'
 
 export type PathName = 'hosted' | 'engine'

@@ -17,13 +17,13 @@
  */
 import * as core from '@actions/core'
 import { readFileSync } from 'node:fs'
-import type { Docker } from './docker.js'
-import { archTagSuffix, formatPlatform, parsePlatform, type Platform } from './platform.js'
+import type { Docker } from '../core/docker.js'
+import { archTagSuffix, formatPlatform, parsePlatform, type Platform } from '../core/platform.js'
 import { readFingerprint } from './fingerprint.js'
-import { currentDigest, inspectIfExists, inspectIndex, platformDigests, type RegistryIndex } from './registry.js'
-import type { RetryPolicy } from './retry.js'
-import { InputError, readChoice, splitList, type InputReader } from './input.js'
-import { validateTag } from './reference.js'
+import { currentDigest, inspectIfExists, inspectIndex, platformDigests, type RegistryIndex } from '../core/registry.js'
+import type { RetryPolicy } from '../core/retry.js'
+import { InputError, readChoice, splitList, type InputReader } from '../core/input.js'
+import { validateTag } from '../core/reference.js'
 import { compareVersions, VERSION_INPUTS, versionValues, type Versions } from './versions.js'
 
 export interface TagPlan {

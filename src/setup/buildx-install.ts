@@ -11,9 +11,9 @@ import * as tc from '@actions/tool-cache'
 import { chmod, copyFile, mkdir, readdir, realpath, rename, rm, symlink } from 'node:fs/promises'
 import { homedir } from 'node:os'
 import * as path from 'node:path'
-import type { Docker } from './docker.js'
-import { saveState, State } from './state.js'
-import { InputError, type InputReader, readUrlTemplate } from './input.js'
+import type { Docker } from '../core/docker.js'
+import { saveState, State } from '../core/state.js'
+import { InputError, type InputReader, readUrlTemplate } from '../core/input.js'
 import { downloadVerified, releaseUrl } from './release-download.js'
 
 export const DEFAULT_BUILDX_DOWNLOAD_URL =

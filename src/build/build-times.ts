@@ -10,8 +10,8 @@
  * of a `$BUILDPLATFORM` stage) are counted once, under the platform BuildKit names; `internal` steps (metadata,
  * context) are left out. Steps run in parallel, so a platform's time is the sum of its steps, not wall time.
  */
-import { nativeArchitectures } from './qemu.js'
-import { formatPlatform, parsePlatform, type Platform } from './platform.js'
+import { nativeArchitectures } from '../setup/qemu.js'
+import { formatPlatform, parsePlatform, type Platform } from '../core/platform.js'
 
 export interface StepTime {
   /** The platform the step builds for. */

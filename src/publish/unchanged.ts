@@ -13,17 +13,17 @@
  * with `no-cache: true`.
  */
 import * as core from '@actions/core'
-import { fingerprintedOptions, type BuildOptions } from './build-options.js'
-import type { Docker } from './docker.js'
-import { errorMessage } from './errors.js'
-import { fingerprintBuild, readFingerprint, type Fingerprint, type FingerprintRequest } from './fingerprint.js'
-import type { Platform } from './platform.js'
+import { fingerprintedOptions, type BuildOptions } from '../build/build-options.js'
+import type { Docker } from '../core/docker.js'
+import { errorMessage } from '../core/errors.js'
+import { fingerprintBuild, readFingerprint, type Fingerprint, type FingerprintRequest } from '../tags/fingerprint.js'
+import type { Platform } from '../core/platform.js'
 import type { PublishResult } from './publish.js'
-import { currentDigest, inspectIfExists, isAttestation, parseIndex, platformDigests, sha256Digest, type ImageIndex } from './registry.js'
-import type { RetryPolicy } from './retry.js'
-import type { BuildArg } from './input.js'
-import type { PublishedTag, RebuildMode, TagPlan } from './tags.js'
-import { checkIndexPlatforms, describeIndexCheck, predicateTypes, type AttestationReport } from './verify.js'
+import { currentDigest, inspectIfExists, isAttestation, parseIndex, platformDigests, sha256Digest, type ImageIndex } from '../core/registry.js'
+import type { RetryPolicy } from '../core/retry.js'
+import type { BuildArg } from '../core/input.js'
+import type { PublishedTag, RebuildMode, TagPlan } from '../tags/tags.js'
+import { checkIndexPlatforms, describeIndexCheck, predicateTypes, type AttestationReport } from '../verify/verify.js'
 
 export interface UnchangedRequest {
   repositories: readonly string[]

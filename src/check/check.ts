@@ -11,11 +11,11 @@ import * as core from '@actions/core'
 import { readFile, writeFile } from 'node:fs/promises'
 import { DockerfileParser } from 'dockerfile-ast'
 import { Composer, CST, isMap, isScalar, Parser, type Document, type Node, type YAMLMap } from 'yaml'
-import { errorMessage } from './errors.js'
-import { completeOutputs, Output, setOutputs } from './outputs.js'
-import type { Phases } from './phases.js'
-import type { Platform } from './platform.js'
-import { validateTag } from './reference.js'
+import { errorMessage } from '../core/errors.js'
+import { completeOutputs, Output, setOutputs } from '../report/outputs.js'
+import type { Phases } from '../core/phases.js'
+import type { Platform } from '../core/platform.js'
+import { validateTag } from '../core/reference.js'
 import {
   allowed,
   fetchGoReleases,
@@ -28,8 +28,8 @@ import {
   parseReleaseVersion,
   type CheckSettings
 } from './releases.js'
-import { escapeHtml } from './summary.js'
-import { renderTemplate, type TagSettings } from './tags.js'
+import { escapeHtml } from '../report/summary.js'
+import { renderTemplate, type TagSettings } from '../tags/tags.js'
 import {
   dockerfileArgDefaults,
   FILE_KEYS,
@@ -41,7 +41,7 @@ import {
   versionsFilePath,
   type VersionSettings,
   type Versions
-} from './versions.js'
+} from '../tags/versions.js'
 
 /** One version that has a newer release: what the `updates` output lists. */
 export interface VersionUpdate {

@@ -12,10 +12,10 @@ import * as core from '@actions/core'
 import { randomBytes } from 'node:crypto'
 import { existsSync } from 'node:fs'
 import { parseBuildxVersion } from './buildx-install.js'
-import { lastLines, type Docker } from './docker.js'
-import { formatPlatform, parsePlatform, samePlatform, type Platform } from './platform.js'
-import { InputError, splitList, type InputReader } from './input.js'
-import { saveState, State } from './state.js'
+import { lastLines, type Docker } from '../core/docker.js'
+import { formatPlatform, parsePlatform, samePlatform, type Platform } from '../core/platform.js'
+import { InputError, splitList, type InputReader } from '../core/input.js'
+import { saveState, State } from '../core/state.js'
 
 export const DRIVERS = ['docker-container', 'docker'] as const
 export type Driver = (typeof DRIVERS)[number]

@@ -3,10 +3,10 @@
  * every name set, in every mode and on failure: what does not apply to a run is '' (action.yml says when).
  */
 import * as core from '@actions/core'
-import { archTagSuffix, parsePlatform } from './platform.js'
-import type { PublishResult } from './publish.js'
-import type { RebuildMode, TagPlan } from './tags.js'
-import type { MoveRecord } from './transaction.js'
+import { archTagSuffix, parsePlatform } from '../core/platform.js'
+import type { PublishResult } from '../publish/publish.js'
+import type { RebuildMode, TagPlan } from '../tags/tags.js'
+import type { MoveRecord } from '../publish/transaction.js'
 
 export const Output = {
   /** What the run did: {@link RunResult}. */

@@ -14,9 +14,9 @@ import * as exec from '@actions/exec'
 import { existsSync } from 'node:fs'
 import { readFile, writeFile } from 'node:fs/promises'
 import * as path from 'node:path'
-import { childEnvironment, type Docker } from './docker.js'
-import { formatPlatform, type Platform } from './platform.js'
-import { InputError, type InputReader } from './input.js'
+import { childEnvironment, type Docker } from '../core/docker.js'
+import { formatPlatform, type Platform } from '../core/platform.js'
+import { InputError, type InputReader } from '../core/input.js'
 
 export const QEMU_MODES = ['auto', 'image', 'host', 'off'] as const
 export type QemuMode = (typeof QEMU_MODES)[number]

@@ -7,7 +7,7 @@
 import { existsSync, statSync } from 'node:fs'
 import { isIP } from 'node:net'
 import * as path from 'node:path'
-import { InputError, splitLines, splitList, type InputReader } from './input.js'
+import { InputError, splitLines, splitList, type InputReader } from '../core/input.js'
 
 export interface BuildOptions {
   /** `--ssh`: an agent socket or keys per id; `default` with no path is the runner's `SSH_AUTH_SOCK`. */

@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto'
 import { createReadStream } from 'node:fs'
 import { readFile, rm } from 'node:fs/promises'
 import * as path from 'node:path'
-import { errorMessage } from './errors.js'
+import { errorMessage } from '../core/errors.js'
 
 /** Fills a download URL template (`{version}`, `{os}`, `{arch}`); Windows binaries end in `.exe`. */
 export function releaseUrl(template: string, version: string, os: string, arch: string): string {

@@ -2,7 +2,7 @@
  * ELF headers: which machine an executable was built for, read from its first bytes, and whether that machine
  * runs a platform's binaries. Used by the architecture check (architecture.ts), which reads only file heads.
  */
-import { formatPlatform, type Platform } from './platform.js'
+import { formatPlatform, type Platform } from '../core/platform.js'
 
 /** How many bytes of a file {@link readElfHeader} needs to also see the program headers of common binaries. */
 export const ELF_HEAD_BYTES = 4096

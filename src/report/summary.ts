@@ -2,14 +2,14 @@
  * The job summary: what was published, per platform, and how long each phase took, at a glance.
  */
 import * as core from '@actions/core'
-import type { PlatformBuildTime } from './build-times.js'
-import { formatBytes } from './format.js'
-import { legRows, type LegRecord } from './handoff.js'
-import type { PhaseTiming } from './phases.js'
-import type { PublishResult } from './publish.js'
-import type { SigningReport } from './sign.js'
-import type { MoveOutcome, MoveRecord } from './transaction.js'
-import type { PlatformReport } from './verify.js'
+import type { PlatformBuildTime } from '../build/build-times.js'
+import { formatBytes } from '../core/format.js'
+import { legRows, type LegRecord } from '../publish/handoff.js'
+import type { PhaseTiming } from '../core/phases.js'
+import type { PublishResult } from '../publish/publish.js'
+import type { SigningReport } from '../publish/sign.js'
+import type { MoveOutcome, MoveRecord } from '../publish/transaction.js'
+import type { PlatformReport } from '../verify/verify.js'
 
 const code = (text: string): string => `<code>${escapeHtml(text)}</code>`
 

@@ -9,8 +9,8 @@ import * as tc from '@actions/tool-cache'
 import { chmod, rm } from 'node:fs/promises'
 import * as path from 'node:path'
 import { downloadVerified, releaseUrl } from './release-download.js'
-import { createDocker, type Docker } from './docker.js'
-import { InputError, type InputReader, readUrlTemplate } from './input.js'
+import { createDocker, type Docker } from '../core/docker.js'
+import { InputError, type InputReader, readUrlTemplate } from '../core/input.js'
 
 /** The cosign release the action signs with (Debian trixie's too); a newer 2.x on PATH is used as it is. */
 export const PINNED_COSIGN_VERSION = '2.5.0'

@@ -13,13 +13,13 @@
  * tags users pull is transaction.ts.
  */
 import { createHash } from 'node:crypto'
-import type { BuildMetadata, BuildOutput } from './build.js'
-import { DockerCommandError, lastLines, withLayerBound, type Docker } from './docker.js'
-import { archTagSuffix, type Platform } from './platform.js'
-import { explainRegistryFailure } from './registry.js'
-import type { RetryPolicy } from './retry.js'
+import type { BuildMetadata, BuildOutput } from '../build/build.js'
+import { DockerCommandError, lastLines, withLayerBound, type Docker } from '../core/docker.js'
+import { archTagSuffix, type Platform } from '../core/platform.js'
+import { explainRegistryFailure } from '../core/registry.js'
+import type { RetryPolicy } from '../core/retry.js'
 import type { MoveRecord } from './transaction.js'
-import type { AttestationReport } from './verify.js'
+import type { AttestationReport } from '../verify/verify.js'
 
 /** The start of every staging tag. */
 export const STAGING_TAG_PREFIX = 'go-build-action-staging'

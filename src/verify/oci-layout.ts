@@ -9,8 +9,8 @@ import { createHash } from 'node:crypto'
 import { readdir, readFile, stat } from 'node:fs/promises'
 import * as path from 'node:path'
 import type { Readable } from 'node:stream'
-import { platformKey } from './platform.js'
-import { isAttestation, type Descriptor, type ImageIndex } from './registry.js'
+import { platformKey } from '../core/platform.js'
+import { isAttestation, type Descriptor, type ImageIndex } from '../core/registry.js'
 
 const INDEX_TYPES = ['application/vnd.oci.image.index.v1+json', 'application/vnd.docker.distribution.manifest.list.v2+json']
 

@@ -6,11 +6,11 @@ import { readFile, stat, writeFile } from 'node:fs/promises'
 import * as path from 'node:path'
 import { buildOptionArgs, type BuildOptions } from './build-options.js'
 import { cacheExportFailure } from './cache.js'
-import { InputError, type BuildArg, type BuildSecret } from './input.js'
-import { DockerCommandError, type Docker } from './docker.js'
-import { explainRegistryFailure } from './registry.js'
-import type { RetryPolicy } from './retry.js'
-import { formatPlatform, type Platform } from './platform.js'
+import { InputError, type BuildArg, type BuildSecret } from '../core/input.js'
+import { DockerCommandError, type Docker } from '../core/docker.js'
+import { explainRegistryFailure } from '../core/registry.js'
+import type { RetryPolicy } from '../core/retry.js'
+import { formatPlatform, type Platform } from '../core/platform.js'
 
 /**
  * Where the built index goes:

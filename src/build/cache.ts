@@ -16,9 +16,9 @@
  * (import still works).
  */
 import * as core from '@actions/core'
-import type { Docker } from './docker.js'
-import { InputError, type InputReader } from './input.js'
-import { archTagSuffix, type Platform } from './platform.js'
+import type { Docker } from '../core/docker.js'
+import { InputError, type InputReader } from '../core/input.js'
+import { archTagSuffix, type Platform } from '../core/platform.js'
 
 export const CACHE_MODES = ['auto', 'gha', 'registry', 'inline', 'none'] as const
 export type CacheMode = (typeof CACHE_MODES)[number]

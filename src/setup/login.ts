@@ -8,11 +8,11 @@ import { readFile, writeFile } from 'node:fs/promises'
 import * as path from 'node:path'
 import { isAlias, isMap, isScalar, isSeq, parseDocument } from 'yaml'
 import { dockerConfigDir } from './buildx-install.js'
-import { DockerCommandError, lastLines, runBounded, type CommandResult, type Docker } from './docker.js'
-import { errorMessage } from './errors.js'
-import { InputError, type InputReader } from './input.js'
-import { registryOf } from './reference.js'
-import type { RetryPolicy } from './retry.js'
+import { DockerCommandError, lastLines, runBounded, type CommandResult, type Docker } from '../core/docker.js'
+import { errorMessage } from '../core/errors.js'
+import { InputError, type InputReader } from '../core/input.js'
+import { registryOf } from '../core/reference.js'
+import type { RetryPolicy } from '../core/retry.js'
 
 export interface RegistryLogin {
   /** Registry host (`ghcr.io`, `localhost:5001`); empty means Docker Hub (however it was spelled). */

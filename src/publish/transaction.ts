@@ -20,12 +20,12 @@
  * extra tag) on the index of the higher version, the same rule for both runs, and the run that yields it fails.
  */
 import * as core from '@actions/core'
-import { CancelledError, lastLines, withLayerBound, type Docker } from './docker.js'
-import { errorMessage } from './errors.js'
-import { forEachLimited, mapLimited, REGISTRY_CONCURRENCY } from './limit.js'
+import { CancelledError, lastLines, withLayerBound, type Docker } from '../core/docker.js'
+import { errorMessage } from '../core/errors.js'
+import { forEachLimited, mapLimited, REGISTRY_CONCURRENCY } from '../core/limit.js'
 import type { StagedIndex } from './publish.js'
-import { currentDigest, inspectIndex, platformDigests, type ImageIndex } from './registry.js'
-import { retryDelayMs, type RetryPolicy } from './retry.js'
+import { currentDigest, inspectIndex, platformDigests, type ImageIndex } from '../core/registry.js'
+import { retryDelayMs, type RetryPolicy } from '../core/retry.js'
 
 /** One reference this run points at a digest. */
 export interface TagMove {

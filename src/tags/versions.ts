@@ -18,7 +18,7 @@ import { readFile } from 'node:fs/promises'
 import * as path from 'node:path'
 import { DockerfileParser } from 'dockerfile-ast'
 import { isMap, isScalar, LineCounter, parseDocument, type Node } from 'yaml'
-import { InputError, splitList, type BuildArg, type InputReader } from './input.js'
+import { InputError, splitList, type BuildArg, type InputReader } from '../core/input.js'
 
 /** The ARG each version is passed as, unless `version-args` says otherwise. */
 export const DEFAULT_VERSION_ARGS: Readonly<Record<string, string>> = {

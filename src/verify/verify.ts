@@ -1,12 +1,12 @@
 /**
  * Checks, before any tag a user pulls moves, that what was built and staged is what was asked for.
  */
-import { trackContainer, type Docker } from './docker.js'
-import { errorMessage } from './errors.js'
-import { forEachLimited, mapLimited, REGISTRY_CONCURRENCY } from './limit.js'
-import { formatPlatform, parsePlatform, platformKey, samePlatform, type Platform } from './platform.js'
-import { inspectIndex, isAttestation, platformDigests, readJustWritten, type ImageIndex, type RegistryIndex } from './registry.js'
-import { layerTransferTimeout, NO_RETRY, type RetryPolicy } from './retry.js'
+import { trackContainer, type Docker } from '../core/docker.js'
+import { errorMessage } from '../core/errors.js'
+import { forEachLimited, mapLimited, REGISTRY_CONCURRENCY } from '../core/limit.js'
+import { formatPlatform, parsePlatform, platformKey, samePlatform, type Platform } from '../core/platform.js'
+import { inspectIndex, isAttestation, platformDigests, readJustWritten, type ImageIndex, type RegistryIndex } from '../core/registry.js'
+import { layerTransferTimeout, NO_RETRY, type RetryPolicy } from '../core/retry.js'
 
 export interface IndexCheck {
   missing: string[]

@@ -21,8 +21,8 @@ import { readFileSync, statSync } from 'node:fs'
 import { readFile } from 'node:fs/promises'
 import * as path from 'node:path'
 import { DockerfileParser, type Copy, type From, type Instruction, type Run } from 'dockerfile-ast'
-import { InputError, readChoice, type InputReader } from './input.js'
-import { formatPlatform, parsePlatform, type Platform } from './platform.js'
+import { InputError, readChoice, type InputReader } from '../core/input.js'
+import { formatPlatform, parsePlatform, type Platform } from '../core/platform.js'
 import { nativeArchitectures } from './qemu.js'
 
 export const EMULATION_MODES = ['warn', 'error', 'ignore'] as const

@@ -17,12 +17,12 @@
  * rebuild) and hands it to the same publish transaction as `mode: all`.
  */
 import * as core from '@actions/core'
-import type { Configuration } from './configuration.js'
-import { withLayerBound, type Docker } from './docker.js'
-import { InputError } from './input.js'
-import { archTagSuffix, formatPlatform, type Platform } from './platform.js'
-import { currentDigest, inspectIndex, platformDigests, RegistryQueryError, type ImageIndex } from './registry.js'
-import type { RetryPolicy } from './retry.js'
+import type { Configuration } from '../tags/configuration.js'
+import { withLayerBound, type Docker } from '../core/docker.js'
+import { InputError } from '../core/input.js'
+import { archTagSuffix, formatPlatform, type Platform } from '../core/platform.js'
+import { currentDigest, inspectIndex, platformDigests, RegistryQueryError, type ImageIndex } from '../core/registry.js'
+import type { RetryPolicy } from '../core/retry.js'
 
 /** The start of every leg record's tag; the configuration's id and the platform's `TAG-ARCH` suffix follow. */
 export const LEG_TAG_PREFIX = 'go-build-action-leg'

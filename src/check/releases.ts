@@ -12,7 +12,7 @@
  * A source that cannot be reached, answers an HTTP error or answers something unexpected is a
  * {@link ReleaseSourceError} naming the URL and what was wrong: a check never guesses.
  */
-import { InputError, readChoice, type InputReader } from './input.js'
+import { InputError, readChoice, type InputReader } from '../core/input.js'
 
 export type UpdatePolicy = 'patch' | 'minor'
 export const UPDATE_POLICIES: readonly UpdatePolicy[] = ['patch', 'minor']
