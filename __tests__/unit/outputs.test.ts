@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals'
 import { failureOutputs, Output, outputsOf, pushedOf, rebuildReason, splitReferences, type RunFacts, type RunJson } from '../../src/report/outputs.js'
-import type { PublishResult } from '../../src/publish/publish.js'
+import type { PublishResult } from '../../src/publish/result.js'
 import type { MoveRecord } from '../../src/publish/transaction.js'
 
 const D = (c: string): string => `sha256:${c.repeat(64)}`

@@ -13,13 +13,11 @@
  * tags users pull is transaction.ts.
  */
 import { createHash } from 'node:crypto'
-import type { BuildMetadata, BuildOutput } from '../build/build.js'
+import type { BuildOutput } from '../build/build.js'
 import { DockerCommandError, lastLines, withLayerBound, type Docker } from '../core/docker.js'
 import { archTagSuffix, type Platform } from '../core/platform.js'
 import { explainRegistryFailure } from '../core/registry.js'
 import type { RetryPolicy } from '../core/retry.js'
-import type { MoveRecord } from './transaction.js'
-import type { AttestationReport } from '../verify/verify.js'
 
 /** The start of every staging tag. */
 export const STAGING_TAG_PREFIX = 'go-build-action-staging'
@@ -55,27 +53,6 @@ export interface StagedIndex {
   digest: string
   /** Every repository, each holding the index by digest. */
   repositories: string[]
-}
-
-/** What a run published. */
-export interface PublishResult {
-  /** Whether anything was pushed (false with `push: false`). */
-  pushed: boolean
-  /** Every full reference published: index tags, then per-platform tags. */
-  references: string[]
-  /** Digest of the index the references point at. */
-  digest: string
-  /** `repo@digest` for every repository. */
-  pinned: string[]
-  /** Platform → manifest digest, attestations left out. */
-  platformDigests: Record<string, string>
-  /** The index exactly as the registry serves it. */
-  manifest: string
-  /** Attestation manifests in the index (provenance, SBOM). */
-  attestations: AttestationReport[]
-  metadata: BuildMetadata
-  /** Every tag move: reference, what it held before, the digest it holds now. */
-  moves: MoveRecord[]
 }
 
 /** The digest `docker push` reports on its last line: `TAG: digest: sha256:... size: N`. */

@@ -4,7 +4,7 @@
  */
 import * as core from '@actions/core'
 import { archTagSuffix, parsePlatform } from '../core/platform.js'
-import type { PublishResult } from '../publish/publish.js'
+import type { PublishResult } from '../publish/result.js'
 import type { RebuildMode, TagPlan } from '../tags/tags.js'
 import type { MoveRecord } from '../publish/transaction.js'
 
