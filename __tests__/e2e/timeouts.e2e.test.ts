@@ -127,6 +127,33 @@ describeEachPath('bounds', (builderPath: BuilderPath) => {
     for (const name of names) expect((await registryTags(`localhost:5000/${name}`)).filter(t => t === TAG || t.startsWith(`${TAG}-`))).toEqual([])
   }, 5 * MINUTES)
 
+  if (builderPath.driver !== 'docker') {
+    it("BuildKit's own push inside the build, its manifest PUT never answered: killed registry-timeout after the push's last line, per attempt", async () => {
+      // the hosted path pushes by digest from BuildKit, inside `buildx build`; the build's own steps keep the job's
+      // bound, the push gets registry-timeout of silence
+      const name = fresh('buildkit-push')
+      proxy.rules = [{ method: 'PUT', path: /\/manifests\//, times: Infinity, fault: HANG }]
+      const { run, seconds } = await timed(copyOnly, {
+        images: `${proxy.host}/${name}`,
+        'tag-template': TAG,
+        platforms: PLATFORMS,
+        provenance: 'false',
+        'registry-timeout': '5',
+        'retry-attempts': '2',
+        'retry-delay': '0.1'
+      })
+      const hung = proxy.log.filter(l => l.status === 'hang').length
+      proxy.rules = []
+      const error = theError(run)
+      expect(error).toContain(`${proxy.host} did not take ${proxy.host}/${name} (2 attempt(s)): it made no progress for 5 s (input "registry-timeout")`)
+      expect(run.main.log).toMatch(/::warning::docker buildx build: killed after 5 s without progress \(attempt 1 of 2\)/)
+      expect(hung).toBeGreaterThanOrEqual(2)
+      expect(seconds).toBeLessThan(3 * 60)
+      expect(run.post?.exitCode).toBe(0)
+      expect((await registryTags(`localhost:5000/${name}`)).filter(t => t === TAG || t.startsWith(`${TAG}-`))).toEqual([])
+    }, 5 * MINUTES)
+  }
+
   it('a verify command that sleeps forever is killed after verify-timeout, its container too, and nothing is published', async () => {
     const name = fresh('verify')
     const { run, seconds } = await timed(busybox, {

@@ -17,6 +17,7 @@ import {
   timeoutSentence,
   type CommandResult
 } from '../../src/core/docker.js'
+import { buildkitPushTracker } from '../../src/build/build.js'
 
 const policy = { attempts: 3, baseDelayMs: 100, maxDelayMs: 1000 }
 
@@ -137,6 +138,39 @@ describe('a transfer\'s bound counts silence, not the whole command', () => {
     expect(hung.timedOut).toEqual(bound)
     expect(Date.now() - started).toBeLessThan(10_000)
     expect(timeoutSentence(['push', 'localhost:5999/x:t'], bound)).toMatch(/^no answer from localhost:5999 for 1.5 s \(input "registry-timeout"\) after its last progress/)
+  }, 30_000)
+})
+
+describe('a stall bound: silence bounded only while a transfer inside a longer command is open', () => {
+  // the tracker of BuildKit's push: `#N pushing …` opens vertex N, its lines are progress, `#N DONE` closes it
+  const stall = { seconds: 1.5, input: 'registry-timeout', tracker: buildkitPushTracker }
+  const bound = { seconds: 60, stall }
+
+  it('a silent build step (no push open) runs past the stall bound', async () => {
+    const sh = createDocker('sh')
+    const quiet = await sh.run(['-c', 'echo "#5 [linux/arm64 build 3/4] RUN make"; sleep 2.5; echo "#5 DONE 2.5s"'], { silent: true, allowFailure: true, timeout: bound })
+    expect(quiet.timedOut).toBeUndefined()
+    expect(quiet.exitCode).toBe(0)
+  }, 30_000)
+
+  it('a push whose lines keep coming runs on; one that closes frees the command of the bound', async () => {
+    const sh = createDocker('sh')
+    const script = 'echo "#9 pushing layers"; for i in 1 2 3; do sleep 0.8; echo "#9 pushing layer sha256:ab $i MB / 3 MB"; done; echo "#9 DONE 2.4s"; sleep 2'
+    const moving = await sh.run(['-c', script], { silent: true, allowFailure: true, timeout: bound })
+    expect(moving.timedOut).toBeUndefined()
+  }, 30_000)
+
+  it('a push that goes silent is killed one stall bound after its last line, even while another vertex prints', async () => {
+    const sh = createDocker('sh')
+    // the export to the local layout (#10) goes on printing while the push (#9) hangs on its manifest PUT
+    const script =
+      'echo "#9 pushing layers"; echo "#9 pushing manifest for localhost:5999/x@sha256:ab"; ' +
+      'for i in 1 2 3 4 5 6 7 8; do sleep 0.5; echo "#10 exporting layers $i"; done; echo "#10 DONE 4s"; sleep 30'
+    const started = Date.now()
+    const hung = await sh.run(['-c', script], { silent: true, allowFailure: true, timeout: bound })
+    expect(hung.timedOut).toEqual({ seconds: 1.5, input: 'registry-timeout', progress: true })
+    expect(Date.now() - started).toBeLessThan(3_500)
+    expect(hung.stderr).toContain('timed out: it made no progress for 1.5 s (input "registry-timeout")')
   }, 30_000)
 })
 

@@ -7,7 +7,7 @@ import * as path from 'node:path'
 import { buildOptionArgs, type BuildOptions } from './build-options.js'
 import { cacheExportFailure } from './cache.js'
 import { InputError, type BuildArg, type BuildSecret } from '../core/input.js'
-import { DockerCommandError, type Docker } from '../core/docker.js'
+import { DockerCommandError, type CommandTimeout, type Docker } from '../core/docker.js'
 import { explainRegistryFailure } from '../core/registry.js'
 import type { RetryPolicy } from '../core/retry.js'
 import { formatPlatform, type Platform } from '../core/platform.js'
@@ -151,6 +151,39 @@ export function describeBuildFailure(output: string): string {
 /** The build's bound: GitHub's limit of a job (6 h); a build's own steps have no shorter natural limit. */
 export const BUILD_TIMEOUT = { seconds: 6 * 3600 }
 
+/**
+ * BuildKit's push of the build's result, as its plain progress shows it: the export vertex prints `#N pushing
+ * layers` (`pushing layer …`, `pushing manifest for …`), a line per layer and manifest, and ends with `#N DONE` or
+ * `#N ERROR`. Other vertexes interleave (the export to the local layout, the cache export) and are not the push.
+ */
+export function buildkitPushTracker(): (line: string) => { open: boolean; progress: boolean } {
+  const open = new Set<string>()
+  return line => {
+    const m = /^#(\d+) (.*)$/.exec(line)
+    let progress = false
+    if (m?.[1] !== undefined && m[2] !== undefined) {
+      const [, id, rest] = m
+      if (/^pushing (layers?|manifest)\b/.test(rest)) {
+        open.add(id)
+        progress = true
+      } else if (open.has(id)) {
+        progress = true
+        if (/^(DONE|ERROR|CANCELED)\b/.test(rest)) open.delete(id)
+      }
+    }
+    return { open: open.size > 0, progress }
+  }
+}
+
+/**
+ * The bound of a build: the job's limit, and, when BuildKit pushes the result (push by digest), `registry-timeout`
+ * of silence while it pushes, so that a registry that stops answering fails the build as a transfer would.
+ */
+export function buildTimeout(output: BuildOutput, retry?: RetryPolicy): CommandTimeout {
+  if (output.kind !== 'push-by-digest' || retry?.timeoutSeconds === undefined) return BUILD_TIMEOUT
+  return { ...BUILD_TIMEOUT, stall: { seconds: retry.timeoutSeconds, input: 'registry-timeout', tracker: buildkitPushTracker } }
+}
+
 /** Whether a failed build failed while BuildKit pushed its result (`failed to push REF: ...`). */
 export function isPushFailure(output: string): boolean {
   return /failed to push \S+:/.test(output)
@@ -164,7 +197,8 @@ export class BuildError extends Error {
 export async function runBuild(docker: Docker, request: BuildRequest, retry?: RetryPolicy): Promise<BuildMetadata> {
   let progress: string
   try {
-    const result = await docker.run(buildxBuildArgs(request), retry ? { retry, timeout: BUILD_TIMEOUT } : { timeout: BUILD_TIMEOUT })
+    const timeout = buildTimeout(request.output, retry)
+    const result = await docker.run(buildxBuildArgs(request), retry ? { retry, timeout } : { timeout })
     progress = result.stderr
     const cacheError = cacheExportFailure(`${result.stdout}\n${result.stderr}`)
     if (cacheError) core.warning(`the build cache was not exported (the image is not affected): ${cacheError}`)
@@ -172,7 +206,8 @@ export async function runBuild(docker: Docker, request: BuildRequest, retry?: Re
     if (error instanceof DockerCommandError) {
       // A push-by-digest build pushes from BuildKit: a registry that refuses or cannot be reached is not the
       // Dockerfile's fault.
-      if (request.output.kind === 'push-by-digest' && isPushFailure(error.result.stderr || error.result.stdout)) {
+      // So is a push that went silent (killed by its stall bound).
+      if (request.output.kind === 'push-by-digest' && (isPushFailure(error.result.stderr || error.result.stdout) || error.result.timedOut?.progress)) {
         throw explainRegistryFailure(error, request.output.repository)
       }
       const failure = describeBuildFailure(error.result.stderr || error.result.stdout)

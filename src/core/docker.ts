@@ -26,6 +26,19 @@ export interface CommandTimeout {
    * making progress is never cut, and one whose registry stops answering ends `seconds` after its last sign of life.
    */
   progress?: boolean
+  /**
+   * A bound of silence over part of a longer command (BuildKit's push inside a build): while `track` says a
+   * transfer is open, `seconds` without a line of it kills the command, whatever its own bound. The result's
+   * `timedOut` is then this bound, as a transfer's (`progress: true`).
+   */
+  stall?: StallBound
+}
+
+export interface StallBound {
+  seconds: number
+  input: string
+  /** A fresh reader of one attempt's output lines: after each line, whether a transfer is open and whether the line was its progress. */
+  tracker: () => (line: string) => { open: boolean; progress: boolean }
 }
 
 /** The bound of commands that talk to no registry and run nothing of the user's (tag, inspect, builder setup…). */
@@ -245,14 +258,24 @@ function spawnBounded(binary: string, args: readonly string[], options: RunOptio
       clearTimeout(timer)
       timer = setTimeout(expire, timeout.seconds * 1000)
     }
+    // a transfer inside a longer command: its silence is bounded only while it is open
+    let stalled = false
+    const stall = timeout.stall
+      ? watchStall(timeout.stall, () => {
+          stalled = true
+          expire()
+        })
+      : undefined
     child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
       stdout += chunk
       progressed(chunk)
+      stall?.push(chunk)
       if (!silent) echoOut.push(chunk)
     })
     child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
       stderr += chunk
       progressed(chunk)
+      stall?.push(chunk)
       if (!silent) echoErr.push(chunk)
     })
     if (child.pid !== undefined) running.add(child.pid)
@@ -263,17 +286,45 @@ function spawnBounded(binary: string, args: readonly string[], options: RunOptio
     })
     child.on('close', code => {
       clearTimeout(timer)
+      stall?.stop()
       if (child.pid !== undefined) running.delete(child.pid)
       echoOut.flush()
       echoErr.flush()
       if (timedOut) {
-        stderr += `\ntimed out: ${timeoutSentence(args, timeout)}\n`
-        resolve({ exitCode: code ?? 137, stdout, stderr, timedOut: timeout })
+        const bound: CommandTimeout = stalled && timeout.stall ? { seconds: timeout.stall.seconds, input: timeout.stall.input, progress: true } : timeout
+        stderr += `\ntimed out: ${timeoutSentence(args, bound)}\n`
+        resolve({ exitCode: code ?? 137, stdout, stderr, timedOut: bound })
       } else resolve({ exitCode: code ?? 1, stdout, stderr })
     })
     child.stdin.on('error', () => undefined)
     child.stdin.end(options.input ?? '')
   })
+}
+
+/** Reads a command's output line by line for a {@link StallBound}; calls `expire` once an open transfer is silent too long. */
+function watchStall(bound: StallBound, expire: () => void): { push: (chunk: string) => void; stop: () => void } {
+  const track = bound.tracker()
+  let partial = ''
+  let timer: NodeJS.Timeout | undefined
+  const stop = (): void => {
+    if (timer) clearTimeout(timer)
+    timer = undefined
+  }
+  return {
+    push: chunk => {
+      const lines = `${partial}${chunk}`.split('\n')
+      partial = lines.pop() ?? ''
+      for (const line of lines) {
+        const { open, progress } = track(line)
+        if (!open) stop()
+        else if (progress || !timer) {
+          stop()
+          timer = setTimeout(expire, bound.seconds * 1000)
+        }
+      }
+    },
+    stop
+  }
 }
 
 /** The bound of one attempt: the command's own, else the retry policy's registry timeout, else the default. */
