@@ -1,5 +1,8 @@
 import { describe, expect, it } from '@jest/globals'
 import {
+  BUILD_TIMEOUT,
+  buildkitPushTracker,
+  buildTimeout,
   buildxBuildArgs,
   chooseOutput,
   describeBuildFailure,
@@ -167,5 +170,42 @@ describe('runBuild', () => {
   it('keeps a build failure a build failure when nothing was being pushed', async () => {
     const docker = new FakeDocker().on(['buildx', 'build'], { exitCode: 1, stderr: fixture('buildx-push-by-digest-refused.txt') })
     await expect(runBuild(docker, { ...request, output: { kind: 'none' } })).rejects.toThrow(/^the build failed/)
+  })
+})
+
+describe('buildkitPushTracker', () => {
+  it('allows the layer upload ten registry-timeouts of silence and the manifest PUT one, only while the push vertex is open', () => {
+    const track = buildkitPushTracker(120)()
+    const lines = [
+      '#24 exporting to image',
+      '#24 exporting manifest list sha256:45e7 done',
+      '#24 pushing layers',
+      '#25 exporting to oci image format',
+      '#24 pushing layers 0.3s done',
+      '#24 pushing manifest for localhost:5000/x/hello',
+      '#25 exporting layers 0.2s done',
+      '#24 pushing manifest for localhost:5000/x/hello 0.1s done',
+      '#24 DONE 1.2s',
+      '#26 exporting cache to registry'
+    ]
+    expect(lines.map(track)).toEqual([
+      { progress: false },
+      { progress: false },
+      { seconds: 1200, progress: true },
+      { seconds: 1200, progress: false },
+      { seconds: 1200, progress: true },
+      { seconds: 120, progress: true },
+      { seconds: 120, progress: false },
+      { seconds: 120, progress: true },
+      { progress: true },
+      { progress: false }
+    ])
+  })
+
+  it('is a bound of push-by-digest builds only, from registry-timeout', () => {
+    const retry = { attempts: 2, baseDelayMs: 100, maxDelayMs: 1000, timeoutSeconds: 5 }
+    expect(buildTimeout({ kind: 'push-by-digest', repository: 'localhost:5000/x' }, retry).stall?.input).toBe('registry-timeout')
+    expect(buildTimeout({ kind: 'none' }, retry)).toEqual(BUILD_TIMEOUT)
+    expect(buildTimeout({ kind: 'push-by-digest', repository: 'localhost:5000/x' }, { ...retry, timeoutSeconds: undefined })).toEqual(BUILD_TIMEOUT)
   })
 })

@@ -152,36 +152,50 @@ export function describeBuildFailure(output: string): string {
 export const BUILD_TIMEOUT = { seconds: 6 * 3600 }
 
 /**
- * BuildKit's push of the build's result, as its plain progress shows it: the export vertex prints `#N pushing
- * layers` (`pushing layer …`, `pushing manifest for …`), a line per layer and manifest, and ends with `#N DONE` or
- * `#N ERROR`. Other vertexes interleave (the export to the local layout, the cache export) and are not the push.
+ * How many `registry-timeout`s of silence BuildKit's layer upload may take: its plain progress prints nothing
+ * while the bytes of the layers move (`#N pushing layers`, then `#N pushing layers 19.2s done`), so the silence of
+ * a slow upload of a large layer cannot be told from a registry that stopped answering. Its manifest PUT, small,
+ * gets one `registry-timeout`.
  */
-export function buildkitPushTracker(): (line: string) => { open: boolean; progress: boolean } {
-  const open = new Set<string>()
-  return line => {
-    const m = /^#(\d+) (.*)$/.exec(line)
-    let progress = false
-    if (m?.[1] !== undefined && m[2] !== undefined) {
-      const [, id, rest] = m
-      if (/^pushing (layers?|manifest)\b/.test(rest)) {
-        open.add(id)
-        progress = true
-      } else if (open.has(id)) {
-        progress = true
-        if (/^(DONE|ERROR|CANCELED)\b/.test(rest)) open.delete(id)
+export const PUSH_LAYERS_FACTOR = 10
+
+/**
+ * BuildKit's push of the build's result, as its plain progress shows it: the export vertex prints `#N pushing
+ * layers`, then `#N pushing manifest for …`, and ends with `#N DONE` or `#N ERROR`. Other vertexes interleave (the
+ * export to the local layout, the cache export) and are not the push. After each line: the silence allowed now.
+ */
+export function buildkitPushTracker(registrySeconds: number): () => (line: string) => { seconds?: number; progress: boolean } {
+  return () => {
+    const open = new Map<string, 'layers' | 'manifest'>()
+    return line => {
+      const m = /^#(\d+) (.*)$/.exec(line)
+      let progress = false
+      if (m?.[1] !== undefined && m[2] !== undefined) {
+        const [, id, rest] = m
+        const phase = /^pushing manifest\b/.test(rest) ? 'manifest' : /^pushing layers?\b/.test(rest) ? 'layers' : undefined
+        if (phase) {
+          open.set(id, phase)
+          progress = true
+        } else if (open.has(id)) {
+          progress = true
+          if (/^(DONE|ERROR|CANCELED)\b/.test(rest)) open.delete(id)
+        }
       }
+      const phases = [...open.values()]
+      const seconds = phases.includes('layers') ? registrySeconds * PUSH_LAYERS_FACTOR : phases.length > 0 ? registrySeconds : undefined
+      return seconds === undefined ? { progress } : { seconds, progress }
     }
-    return { open: open.size > 0, progress }
   }
 }
 
 /**
- * The bound of a build: the job's limit, and, when BuildKit pushes the result (push by digest), `registry-timeout`
- * of silence while it pushes, so that a registry that stops answering fails the build as a transfer would.
+ * The bound of a build: the job's limit, and, when BuildKit pushes the result (push by digest), a bound of silence
+ * while it pushes (see {@link buildkitPushTracker}), so that a registry that stops answering fails the build as a
+ * transfer would.
  */
 export function buildTimeout(output: BuildOutput, retry?: RetryPolicy): CommandTimeout {
   if (output.kind !== 'push-by-digest' || retry?.timeoutSeconds === undefined) return BUILD_TIMEOUT
-  return { ...BUILD_TIMEOUT, stall: { seconds: retry.timeoutSeconds, input: 'registry-timeout', tracker: buildkitPushTracker } }
+  return { ...BUILD_TIMEOUT, stall: { input: 'registry-timeout', tracker: buildkitPushTracker(retry.timeoutSeconds) } }
 }
 
 /** Whether a failed build failed while BuildKit pushed its result (`failed to push REF: ...`). */

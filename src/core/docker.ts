@@ -35,10 +35,13 @@ export interface CommandTimeout {
 }
 
 export interface StallBound {
-  seconds: number
+  /** The input the bound derives from (named when it kills). */
   input: string
-  /** A fresh reader of one attempt's output lines: after each line, whether a transfer is open and whether the line was its progress. */
-  tracker: () => (line: string) => { open: boolean; progress: boolean }
+  /**
+   * A fresh reader of one attempt's output lines: after each line, the silence allowed now (undefined while no
+   * transfer is open) and whether the line was a transfer's progress.
+   */
+  tracker: () => (line: string) => { seconds?: number; progress: boolean }
 }
 
 /** The bound of commands that talk to no registry and run nothing of the user's (tag, inspect, builder setup…). */
@@ -259,10 +262,10 @@ function spawnBounded(binary: string, args: readonly string[], options: RunOptio
       timer = setTimeout(expire, timeout.seconds * 1000)
     }
     // a transfer inside a longer command: its silence is bounded only while it is open
-    let stalled = false
+    let stalled: number | undefined
     const stall = timeout.stall
-      ? watchStall(timeout.stall, () => {
-          stalled = true
+      ? watchStall(timeout.stall, seconds => {
+          stalled = seconds
           expire()
         })
       : undefined
@@ -291,7 +294,7 @@ function spawnBounded(binary: string, args: readonly string[], options: RunOptio
       echoOut.flush()
       echoErr.flush()
       if (timedOut) {
-        const bound: CommandTimeout = stalled && timeout.stall ? { seconds: timeout.stall.seconds, input: timeout.stall.input, progress: true } : timeout
+        const bound: CommandTimeout = stalled !== undefined && timeout.stall ? { seconds: stalled, input: timeout.stall.input, progress: true } : timeout
         stderr += `\ntimed out: ${timeoutSentence(args, bound)}\n`
         resolve({ exitCode: code ?? 137, stdout, stderr, timedOut: bound })
       } else resolve({ exitCode: code ?? 1, stdout, stderr })
@@ -302,24 +305,27 @@ function spawnBounded(binary: string, args: readonly string[], options: RunOptio
 }
 
 /** Reads a command's output line by line for a {@link StallBound}; calls `expire` once an open transfer is silent too long. */
-function watchStall(bound: StallBound, expire: () => void): { push: (chunk: string) => void; stop: () => void } {
+function watchStall(bound: StallBound, expire: (seconds: number) => void): { push: (chunk: string) => void; stop: () => void } {
   const track = bound.tracker()
   let partial = ''
   let timer: NodeJS.Timeout | undefined
+  let armed: number | undefined
   const stop = (): void => {
     if (timer) clearTimeout(timer)
     timer = undefined
+    armed = undefined
   }
   return {
     push: chunk => {
       const lines = `${partial}${chunk}`.split('\n')
       partial = lines.pop() ?? ''
       for (const line of lines) {
-        const { open, progress } = track(line)
-        if (!open) stop()
-        else if (progress || !timer) {
+        const { seconds, progress } = track(line)
+        if (seconds === undefined) stop()
+        else if (progress || seconds !== armed) {
           stop()
-          timer = setTimeout(expire, bound.seconds * 1000)
+          armed = seconds
+          timer = setTimeout(() => expire(seconds), seconds * 1000)
         }
       }
     },
