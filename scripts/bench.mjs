@@ -341,7 +341,9 @@ async function bareHosted(benchPath, context, repository, { cacheFrom, cacheTo }
 
 /**
  * One round on one path: every figure's two sides, the order of action and bare alternating between rounds.
- * `signing` is the bench run's key pair (signingKey).
+ * `signing` is the bench run's key pair (signingKey). A step that fails (the shared registry answers an occasional
+ * 500) is measured anew, both sides of its figure, into new repositories: its times would mix a retry with a run,
+ * and measuring the whole round again would repeat every step that went well. A second failure ends the benchmark.
  */
 async function round(benchPath, context, number, signing) {
   const actionFirst = number % 2 === 0
@@ -353,46 +355,68 @@ async function round(benchPath, context, number, signing) {
     const b = await bareSide()
     return { action: await actionSide(), bare: b }
   }
+  const again = async (what, body) => {
+    try {
+      return await body()
+    } catch (error) {
+      log(`${benchPath.title} round ${number + 1}, ${what} failed, measuring it again: ${error.message.split('\n').slice(-1)[0]}`)
+      return body()
+    }
+  }
   const hosted = benchPath.name === 'hosted'
-  const coldRepository = freshRepository(`${benchPath.name}-action-cold`)
   // Cold: the hosted path's builders are new and empty, and each side exports its registry cache for its warm run
   // (the same export on both sides); the engine's cache is shared, so both sides build with --no-cache (which
   // still leaves every step in the engine's cache for the warm runs).
   const cache = { action: `${freshRepository('cache-action')}:buildcache`, bare: `${freshRepository('cache-bare')}:buildcache` }
   const cacheTo = ref => `type=registry,ref=${ref},mode=max,ignore-error=true`
-  const toolCache = await coldToolCache()
-  const cold = await pair(
-    () => action(benchPath, context, coldRepository, hosted ? { 'cache-to': cacheTo(cache.action) } : { 'no-cache': 'true' }, {}, toolCache),
-    () =>
-      hosted
-        ? bareHosted(benchPath, context, freshRepository('hosted-bare-cold'), { cacheTo: cacheTo(cache.bare) })
-        : bareEngine(benchPath, context, freshRepository('engine-bare-cold'), { noCache: true })
-  )
+  const coldInputs = hosted ? { 'cache-to': cacheTo(cache.action) } : { 'no-cache': 'true' }
+  const cold = await again('the cold publish', async () => {
+    const repository = freshRepository(`${benchPath.name}-action-cold`)
+    const toolCache = await coldToolCache()
+    const measured = await pair(
+      () => action(benchPath, context, repository, coldInputs, {}, toolCache),
+      () =>
+        hosted
+          ? bareHosted(benchPath, context, freshRepository('hosted-bare-cold'), { cacheTo: cacheTo(cache.bare) })
+          : bareEngine(benchPath, context, freshRepository('engine-bare-cold'), { noCache: true })
+    )
+    return { ...measured, repository, toolCache }
+  })
   // The signed run gets the tool cache as the unsigned warm run gets it (the layers the cold run checked).
   const signToolCache = await coldToolCache()
-  await cp(toolCache, signToolCache, { recursive: true })
+  await cp(cold.toolCache, signToolCache, { recursive: true })
   // Warm: the engine's cache holds every step; the hosted path's new builders read the registry cache.
   const warmInputs = hosted ? { 'cache-from': `type=registry,ref=${cache.action}` } : {}
-  const warm = await pair(
-    () => action(benchPath, context, freshRepository(`${benchPath.name}-action-warm`), warmInputs, {}, toolCache),
-    () =>
-      hosted
-        ? bareHosted(benchPath, context, freshRepository('hosted-bare-warm'), { cacheFrom: `type=registry,ref=${cache.bare}` })
-        : bareEngine(benchPath, context, freshRepository('engine-bare-warm'), { noCache: false })
+  // Signing: the warm publish again, the same cache state, with `sign: true` and the bench run's key; run next to
+  // the unsigned warm action run, before it in the rounds where the action goes first, after it in the others.
+  const signedRun = () =>
+    again('the signed warm publish', async () => {
+      const run = await action(benchPath, context, freshRepository(`${benchPath.name}-action-signed`), { ...warmInputs, ...signing.inputs }, {}, signToolCache)
+      const signatures = JSON.parse(run.result.outputs.signatures || '[]')
+      if (signatures.length !== PLATFORMS.length + 1) {
+        throw new Error(`the signed run on the ${benchPath.name} path reported ${signatures.length} signatures, not ${PLATFORMS.length + 1} (the index and each platform manifest)`)
+      }
+      return { ...run, signatures }
+    })
+  const signedFirst = actionFirst ? await signedRun() : undefined
+  const warm = await again('the warm publish', () =>
+    pair(
+      () => action(benchPath, context, freshRepository(`${benchPath.name}-action-warm`), warmInputs, {}, cold.toolCache),
+      () =>
+        hosted
+          ? bareHosted(benchPath, context, freshRepository('hosted-bare-warm'), { cacheFrom: `type=registry,ref=${cache.bare}` })
+          : bareEngine(benchPath, context, freshRepository('engine-bare-warm'), { noCache: false })
+    )
   )
-  // Signing: the warm publish again, the same cache state, with `sign: true` and the bench run's key.
-  const signed = await action(benchPath, context, freshRepository(`${benchPath.name}-action-signed`), { ...warmInputs, ...signing.inputs }, {}, signToolCache)
-  const signatures = JSON.parse(signed.result.outputs.signatures || '[]')
-  if (signatures.length !== PLATFORMS.length + 1) {
-    throw new Error(`the signed run on the ${benchPath.name} path reported ${signatures.length} signatures, not ${PLATFORMS.length + 1} (the index and each platform manifest)`)
-  }
+  const signed = signedFirst ?? (await signedRun())
   // Legs: the same cold build, distributed over four legs and a merge, against the cold mode: all.
-  const legs = await distributed(benchPath, context, freshRepository(`${benchPath.name}-legs`), hosted ? {} : { 'no-cache': 'true' })
+  const legs = await again('the legs', () => distributed(benchPath, context, freshRepository(`${benchPath.name}-legs`), hosted ? {} : { 'no-cache': 'true' }))
   // Rerun: the cold publish again, nothing changed, asking to skip an unchanged build (the runner's event here is
   // workflow_dispatch, where `auto` builds anyway).
-  const rerun = await action(benchPath, context, coldRepository, { ...(hosted ? { 'cache-to': cacheTo(cache.action) } : { 'no-cache': 'true' }), 'skip-unchanged': 'true' })
+  const rerun = await again('the rerun', () => action(benchPath, context, cold.repository, { ...coldInputs, 'skip-unchanged': 'true' }))
+  const signatures = signed.signatures
   const figures = {
-    cold: { action: cold.action.ms, bare: cold.bare.ms, ratio: cold.action.ms / cold.bare.ms, phases: phaseFigures(cold), blobBytesRead: registryBlobBytesRead(coldRepository) },
+    cold: { action: cold.action.ms, bare: cold.bare.ms, ratio: cold.action.ms / cold.bare.ms, phases: phaseFigures(cold), blobBytesRead: registryBlobBytesRead(cold.repository) },
     warm: { action: warm.action.ms, bare: warm.bare.ms, ratio: warm.action.ms / warm.bare.ms, phases: phaseFigures(warm) },
     sign: {
       action: signed.ms,
@@ -451,24 +475,12 @@ function phaseFigures({ action: a, bare }) {
   return { rows, verifyShare: onlyAction.verification / a.ms }
 }
 
-/**
- * A round again when something failed in it (the shared registry answers an occasional 500): its times would mix
- * a retry with a run, so the whole round is measured anew. Two failures in a row end the benchmark.
- */
-async function roundWithRetry(benchPath, context, number, signing) {
-  try {
-    return await roundOnce(benchPath, context, number, signing)
-  } finally {
-    for (const dir of toolCaches.splice(0)) await rm(dir, { recursive: true, force: true }).catch(() => undefined)
-  }
-}
-
-async function roundOnce(benchPath, context, number, signing) {
+/** A round; the tool caches it made go at its end. */
+async function roundWithCleanup(benchPath, context, number, signing) {
   try {
     return await round(benchPath, context, number, signing)
-  } catch (error) {
-    log(`${benchPath.title} round ${number + 1} failed, measuring it again: ${error.message.split('\n').slice(-1)[0]}`)
-    return round(benchPath, context, number, signing)
+  } finally {
+    for (const dir of toolCaches.splice(0)) await rm(dir, { recursive: true, force: true }).catch(() => undefined)
   }
 }
 
@@ -669,7 +681,7 @@ async function benchFixture(options, context, fixtureName, roundCount, started, 
     try {
       const rounds = []
       for (let i = 0; i < roundCount; i++) {
-        const r = await roundWithRetry(benchPath, context, i, signing)
+        const r = await roundWithCleanup(benchPath, context, i, signing)
         rounds.push(r)
         log(
           `${title} round ${i + 1}: cold ${r.cold.ratio.toFixed(2)}× (${seconds(r.cold.action)} / ${seconds(r.cold.bare)}), ` +
