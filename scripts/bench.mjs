@@ -4,7 +4,7 @@
 // (`bash scripts/e2e-env.sh up`) and nothing else: no npm install, no network beyond the local registry.
 //
 //   npm run bench [-- --rounds N] [-- --large-rounds N] [-- --fixtures small,large] [-- --paths hosted,engine]
-//                 [-- --json FILE] [-- --readme]
+//                 [-- --json FILE] [-- --write-table]
 //
 // Two fixtures, each on both paths: `small` (the go-build shape with a 2 MB image: fixed costs) and `large`
 // (go-build-sized: Debian's Go toolchain for every platform, about 330 MB per platform plus 146 MB of sources shared
@@ -13,6 +13,9 @@
 // Every figure is a ratio of two times measured in the same round (medians over the rounds, min–max beside them):
 //   overhead cold / warm   the whole action (main and post step) vs the bare commands, same cache state
 //   rerun                  the action again with nothing changed vs its cold publish
+//   signing                the warm publish again with `sign: true` (a cosign key pair made once per bench run with
+//                          the cosign on PATH, no transparency log: offline) vs the unsigned warm publish of the round;
+//                          the seconds it adds, and the action's own signing phases from its job summary
 //   cache                  a build served from the registry cache on a builder without local cache vs cold
 //   legs                   four `mode: leg` runs started together (one platform each) and the `mode: merge`, vs
 //                          the cold `mode: all` publish (here all on one machine: the legs share its cores)
@@ -20,12 +23,15 @@
 //   phases                 per phase of a cold and a warm round, where the action spends more than the bare
 //                          commands (the action's own phase times from its job summary; the bare commands timed
 //                          step by step)
-// Prints a table and the same figures as JSON on stdout (progress goes to stderr); --readme also writes the table
-// into README.md between its bench markers. Each run publishes to a repository of its own under
-// localhost:5000/bench/.
+// Warm, on the hosted path, reads the registry cache the cold run of the same side wrote in the same round (both
+// sides export it, `--cache-to type=registry,mode=max`, as a hosted workflow's cold publish exports its cache):
+// no untimed priming build. On the engine path the cold `--no-cache` builds leave every step in the engine's cache.
+// Prints a table and the same figures as JSON on stdout (progress goes to stderr); --write-table (old name:
+// --readme) also writes the table into CONTRIBUTING.md between its bench markers. Each run publishes to a
+// repository of its own under localhost:5000/bench/.
 import { execFile, spawn } from 'node:child_process'
 import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs'
-import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises'
+import { cp, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises'
 import { cpus, tmpdir, totalmem } from 'node:os'
 import * as path from 'node:path'
 import { promisify } from 'node:util'
@@ -48,7 +54,7 @@ let repositoryCount = 0
 const freshRepository = name => `${REGISTRY}/bench/${runId}/${name}-${++repositoryCount}`
 
 function parseArgs(argv) {
-  const options = { rounds: 3, largeRounds: 1, fixtures: ['small', 'large'], paths: ['hosted', 'engine'], json: undefined, readme: false }
+  const options = { rounds: 3, largeRounds: 1, fixtures: ['small', 'large'], paths: ['hosted', 'engine'], json: undefined, writeTable: false }
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]
     if (arg === '--rounds') options.rounds = Number(argv[++i])
@@ -56,8 +62,8 @@ function parseArgs(argv) {
     else if (arg === '--fixtures') options.fixtures = argv[++i].split(',').map(f => f.trim())
     else if (arg === '--paths') options.paths = argv[++i].split(',').map(p => p.trim())
     else if (arg === '--json') options.json = argv[++i]
-    else if (arg === '--readme') options.readme = true
-    else throw new Error(`unknown argument ${arg}: use --rounds N, --large-rounds N, --fixtures small,large, --paths hosted,engine, --json FILE, --readme`)
+    else if (arg === '--write-table' || arg === '--readme') options.writeTable = true
+    else throw new Error(`unknown argument ${arg}: use --rounds N, --large-rounds N, --fixtures small,large, --paths hosted,engine, --json FILE, --write-table`)
   }
   if (!Number.isInteger(options.rounds) || options.rounds < 3) throw new Error('--rounds: at least 3 (the figures are medians)')
   if (!Number.isInteger(options.largeRounds) || options.largeRounds < 1) throw new Error('--large-rounds: at least 1')
@@ -189,6 +195,28 @@ function actionPhases(summary) {
 }
 
 /**
+ * The bench run's cosign key pair, made once with the cosign on PATH (Debian's, installed by the environment
+ * script) as a user makes one, and the action's inputs to sign with it: no transparency log (Rekor is not
+ * reachable offline), and the cosign on PATH as it is (Debian's build reports no version, which the pinned
+ * `cosign-version` would refuse; a hosted runner downloads the pinned release once per job, not measured here).
+ */
+async function signingKey() {
+  const dir = await mkdtemp(path.join(tmpdir(), 'go-build-action-bench-cosign-'))
+  try {
+    const password = `bench-${runId}-${Math.random().toString(36).slice(2)}`
+    await execFileAsync('cosign', ['generate-key-pair'], { cwd: dir, env: { ...process.env, COSIGN_PASSWORD: password } }).catch(error => {
+      throw new Error(`cosign generate-key-pair failed (is cosign installed? run "bash scripts/e2e-env.sh up"): ${`${error.stderr ?? error.message}`.trim()}`, { cause: error })
+    })
+    const key = await readFile(path.join(dir, 'cosign.key'), 'utf8')
+    return {
+      inputs: { sign: 'true', 'sign-key': key, 'sign-key-password': password, 'sign-transparency-log': 'false', 'cosign-version': 'installed' }
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true })
+  }
+}
+
+/**
  * Bytes of blobs the registry served for a repository (GET …/blobs/…), from its access log: what the action read
  * back from the registry. The architecture check reads the build's local export, so this is image configs only,
  * and on the engine path the per-platform tags' pulls (their layers are in the engine already) add nothing more.
@@ -280,7 +308,7 @@ async function bareEngine(benchPath, context, repository, { noCache }) {
  * every platform under TAG, then each TAG-ARCH as a carbon copy of its platform manifest, the four at once; the
  * builder is removed at the end, as the action's post step does.
  */
-async function bareHosted(benchPath, context, repository, { cacheFrom } = {}) {
+async function bareHosted(benchPath, context, repository, { cacheFrom, cacheTo } = {}) {
   const { steps, step } = stepTimer()
   const result = await timed(async () => {
     const env = benchPath.env
@@ -289,7 +317,7 @@ async function bareHosted(benchPath, context, repository, { cacheFrom } = {}) {
       run('docker', ['buildx', 'create', '--name', builder, '--driver', 'docker-container', '--driver-opt', `image=${benchPath.buildkitImage}`, '--driver-opt', 'network=host', '--bootstrap'], env)
     )
     try {
-      const cache = cacheFrom ? ['--cache-from', cacheFrom] : []
+      const cache = [...(cacheFrom ? ['--cache-from', cacheFrom] : []), ...(cacheTo ? ['--cache-to', cacheTo] : [])]
       await step('build', () =>
         run('docker', ['buildx', 'build', '--builder', builder, '--platform', PLATFORMS.join(','), ...buildArgFlags(), ...cache, '--push', '--tag', `${repository}:${TAG}`, context], env)
       )
@@ -308,28 +336,16 @@ async function bareHosted(benchPath, context, repository, { cacheFrom } = {}) {
   return { ...result, steps }
 }
 
-/** Fills the registry cache the hosted path's warm runs read (untimed), on a builder of its own. */
-async function primeRegistryCache(benchPath, context, cacheRef) {
-  const env = benchPath.env
-  const builder = `go-build-action-bench-${runId}-prime`
-  await run('docker', ['buildx', 'create', '--name', builder, '--driver', 'docker-container', '--driver-opt', `image=${benchPath.buildkitImage}`, '--driver-opt', 'network=host', '--bootstrap'], env)
-  try {
-    await run('docker', ['buildx', 'build', '--builder', builder, '--platform', PLATFORMS.join(','), ...buildArgFlags(), '--cache-to', `type=registry,ref=${cacheRef},mode=max`, context], env)
-  } finally {
-    await run('docker', ['buildx', 'rm', builder], env)
-  }
-}
-
-/** Fills the engine's build cache for the fixture (untimed), so that warm means warm for both sides. */
-async function primeEngineCache(context) {
-  await run('docker', ['buildx', 'build', '--builder', 'default', '--platform', PLATFORMS.join(','), ...buildArgFlags(), context])
-}
-
 // ---------------------------------------------------------------------------------------------------------------
 // Rounds
 
-/** One round on one path: every figure's two sides, the order of action and bare alternating between rounds. */
-async function round(benchPath, context, number, cacheRef) {
+/**
+ * One round on one path: every figure's two sides, the order of action and bare alternating between rounds.
+ * `signing` is the bench run's key pair (signingKey). A step that fails (the shared registry answers an occasional
+ * 500) is measured anew, both sides of its figure, into new repositories: its times would mix a retry with a run,
+ * and measuring the whole round again would repeat every step that went well. A second failure ends the benchmark.
+ */
+async function round(benchPath, context, number, signing) {
   const actionFirst = number % 2 === 0
   const pair = async (actionSide, bareSide) => {
     if (actionFirst) {
@@ -339,32 +355,80 @@ async function round(benchPath, context, number, cacheRef) {
     const b = await bareSide()
     return { action: await actionSide(), bare: b }
   }
+  const again = async (what, body) => {
+    try {
+      return await body()
+    } catch (error) {
+      log(`${benchPath.title} round ${number + 1}, ${what} failed, measuring it again: ${error.message.split('\n').slice(-1)[0]}`)
+      return body()
+    }
+  }
   const hosted = benchPath.name === 'hosted'
-  const coldRepository = freshRepository(`${benchPath.name}-action-cold`)
-  // Cold: the hosted path's builders are new and empty; the engine's cache is shared, so both sides build with --no-cache.
-  const toolCache = await coldToolCache()
-  const cold = await pair(
-    () => action(benchPath, context, coldRepository, hosted ? {} : { 'no-cache': 'true' }, {}, toolCache),
-    () =>
-      hosted
-        ? bareHosted(benchPath, context, freshRepository('hosted-bare-cold'))
-        : bareEngine(benchPath, context, freshRepository('engine-bare-cold'), { noCache: true })
-  )
+  // Cold: the hosted path's builders are new and empty, and each side exports its registry cache for its warm run
+  // (the same export on both sides); the engine's cache is shared, so both sides build with --no-cache (which
+  // still leaves every step in the engine's cache for the warm runs).
+  const cache = { action: `${freshRepository('cache-action')}:buildcache`, bare: `${freshRepository('cache-bare')}:buildcache` }
+  const cacheTo = ref => `type=registry,ref=${ref},mode=max,ignore-error=true`
+  const coldInputs = hosted ? { 'cache-to': cacheTo(cache.action) } : { 'no-cache': 'true' }
+  const cold = await again('the cold publish', async () => {
+    const repository = freshRepository(`${benchPath.name}-action-cold`)
+    const toolCache = await coldToolCache()
+    const measured = await pair(
+      () => action(benchPath, context, repository, coldInputs, {}, toolCache),
+      () =>
+        hosted
+          ? bareHosted(benchPath, context, freshRepository('hosted-bare-cold'), { cacheTo: cacheTo(cache.bare) })
+          : bareEngine(benchPath, context, freshRepository('engine-bare-cold'), { noCache: true })
+    )
+    return { ...measured, repository, toolCache }
+  })
+  // The signed run gets the tool cache as the unsigned warm run gets it (the layers the cold run checked).
+  const signToolCache = await coldToolCache()
+  await cp(cold.toolCache, signToolCache, { recursive: true })
   // Warm: the engine's cache holds every step; the hosted path's new builders read the registry cache.
-  const warm = await pair(
-    () => action(benchPath, context, freshRepository(`${benchPath.name}-action-warm`), hosted ? { 'cache-from': `type=registry,ref=${cacheRef}` } : {}, {}, toolCache),
-    () =>
-      hosted
-        ? bareHosted(benchPath, context, freshRepository('hosted-bare-warm'), { cacheFrom: `type=registry,ref=${cacheRef}` })
-        : bareEngine(benchPath, context, freshRepository('engine-bare-warm'), { noCache: false })
+  const warmInputs = hosted ? { 'cache-from': `type=registry,ref=${cache.action}` } : {}
+  // Signing: the warm publish again, the same cache state, with `sign: true` and the bench run's key; run next to
+  // the unsigned warm action run, before it in the rounds where the action goes first, after it in the others.
+  const signedRun = () =>
+    again('the signed warm publish', async () => {
+      const run = await action(benchPath, context, freshRepository(`${benchPath.name}-action-signed`), { ...warmInputs, ...signing.inputs }, {}, signToolCache)
+      const signatures = JSON.parse(run.result.outputs.signatures || '[]')
+      if (signatures.length !== PLATFORMS.length + 1) {
+        throw new Error(`the signed run on the ${benchPath.name} path reported ${signatures.length} signatures, not ${PLATFORMS.length + 1} (the index and each platform manifest)`)
+      }
+      return { ...run, signatures }
+    })
+  const signedFirst = actionFirst ? await signedRun() : undefined
+  const warm = await again('the warm publish', () =>
+    pair(
+      () => action(benchPath, context, freshRepository(`${benchPath.name}-action-warm`), warmInputs, {}, cold.toolCache),
+      () =>
+        hosted
+          ? bareHosted(benchPath, context, freshRepository('hosted-bare-warm'), { cacheFrom: `type=registry,ref=${cache.bare}` })
+          : bareEngine(benchPath, context, freshRepository('engine-bare-warm'), { noCache: false })
+    )
   )
+  const signed = signedFirst ?? (await signedRun())
   // Legs: the same cold build, distributed over four legs and a merge, against the cold mode: all.
-  const legs = await distributed(benchPath, context, freshRepository(`${benchPath.name}-legs`), hosted ? {} : { 'no-cache': 'true' })
-  // Rerun: the cold publish again, nothing changed.
-  const rerun = await action(benchPath, context, coldRepository, hosted ? {} : { 'no-cache': 'true' })
+  const legs = await again('the legs', () => distributed(benchPath, context, freshRepository(`${benchPath.name}-legs`), hosted ? {} : { 'no-cache': 'true' }))
+  // Rerun: the cold publish again, nothing changed, asking to skip an unchanged build (the runner's event here is
+  // workflow_dispatch, where `auto` builds anyway).
+  const rerun = await again('the rerun', () => action(benchPath, context, cold.repository, { ...coldInputs, 'skip-unchanged': 'true' }))
+  const signatures = signed.signatures
   const figures = {
-    cold: { action: cold.action.ms, bare: cold.bare.ms, ratio: cold.action.ms / cold.bare.ms, phases: phaseFigures(cold), blobBytesRead: registryBlobBytesRead(coldRepository) },
+    cold: { action: cold.action.ms, bare: cold.bare.ms, ratio: cold.action.ms / cold.bare.ms, phases: phaseFigures(cold), blobBytesRead: registryBlobBytesRead(cold.repository) },
     warm: { action: warm.action.ms, bare: warm.bare.ms, ratio: warm.action.ms / warm.bare.ms, phases: phaseFigures(warm) },
+    sign: {
+      action: signed.ms,
+      unsigned: warm.action.ms,
+      ratio: signed.ms / warm.action.ms,
+      added: signed.ms - warm.action.ms,
+      setup: signed.phases['Set up signing'] ?? 0,
+      phase: Object.entries(signed.phases)
+        .filter(([name]) => /^Sign \d+ digests?$/.test(name))
+        .reduce((total, [, ms]) => total + ms, 0),
+      digests: signatures.length
+    },
     legs: { action: legs.ms, all: cold.action.ms, ratio: legs.ms / cold.action.ms, legs: legs.legsMs, merge: legs.mergeMs },
     rerun: {
       action: rerun.ms,
@@ -411,24 +475,12 @@ function phaseFigures({ action: a, bare }) {
   return { rows, verifyShare: onlyAction.verification / a.ms }
 }
 
-/**
- * A round again when something failed in it (the shared registry answers an occasional 500): its times would mix
- * a retry with a run, so the whole round is measured anew. Two failures in a row end the benchmark.
- */
-async function roundWithRetry(benchPath, context, number, cacheRef) {
+/** A round; the tool caches it made go at its end. */
+async function roundWithCleanup(benchPath, context, number, signing) {
   try {
-    return await roundOnce(benchPath, context, number, cacheRef)
+    return await round(benchPath, context, number, signing)
   } finally {
     for (const dir of toolCaches.splice(0)) await rm(dir, { recursive: true, force: true }).catch(() => undefined)
-  }
-}
-
-async function roundOnce(benchPath, context, number, cacheRef) {
-  try {
-    return await round(benchPath, context, number, cacheRef)
-  } catch (error) {
-    log(`${benchPath.title} round ${number + 1} failed, measuring it again: ${error.message.split('\n').slice(-1)[0]}`)
-    return round(benchPath, context, number, cacheRef)
   }
 }
 
@@ -485,7 +537,7 @@ const seconds = ms => `${(ms / 1000).toFixed(1)} s`
 function pathFigures(rounds) {
   const pick = (figure, field) => summarize(rounds.map(r => r[figure][field]))
   const figures = {}
-  for (const figure of ['cold', 'warm', 'legs', 'rerun', 'cache']) {
+  for (const figure of ['cold', 'warm', 'sign', 'legs', 'rerun', 'cache']) {
     if (!rounds[0][figure]) continue
     figures[figure] = { ratio: pick(figure, 'ratio'), action: pick(figure, 'action') }
     if (figure === 'cold' || figure === 'warm') {
@@ -499,6 +551,10 @@ function pathFigures(rounds) {
       if (read.length > 0) figures[figure].blobBytesRead = Math.max(...read)
     }
     if (figure === 'legs') Object.assign(figures[figure], { all: pick(figure, 'all'), legs: pick(figure, 'legs'), merge: pick(figure, 'merge') })
+    if (figure === 'sign') {
+      Object.assign(figures[figure], { unsigned: pick(figure, 'unsigned'), added: pick(figure, 'added'), setup: pick(figure, 'setup'), phase: pick(figure, 'phase') })
+      figures[figure].digests = rounds[0].sign.digests
+    }
     if (figure === 'rerun') figures[figure].skipped = rounds.every(r => r.rerun.skipped)
     if (figure === 'cache') figures[figure].cachedSteps = Math.min(...rounds.map(r => r.cache.cachedSteps))
   }
@@ -536,6 +592,15 @@ function table(result) {
       const f = p.figures
       row(['overhead, cold', p.title, ratio(f.cold.ratio), seconds(f.cold.action.median), `${seconds(f.cold.bare.median)} bare`, `≤ ${LIMITS.overhead}×`])
       row(['overhead, warm', p.title, ratio(f.warm.ratio), seconds(f.warm.action.median), `${seconds(f.warm.bare.median)} bare`, `≤ ${LIMITS.overhead}×`])
+      row([
+        `signing: what it adds to a warm publish (+${seconds(f.sign.added.median)}; the action's signing phases ${seconds(f.sign.setup.median + f.sign.phase.median)}: ` +
+          `key check ${seconds(f.sign.setup.median)}, sign and verify ${f.sign.digests} digests ${seconds(f.sign.phase.median)})`,
+        p.title,
+        ratio(f.sign.ratio),
+        seconds(f.sign.action.median),
+        `${seconds(f.sign.unsigned.median)} unsigned warm`,
+        ''
+      ])
       row(['verification, share of the cold publish', p.title, ratio(f.cold.verifyShare), '', 'cold publish', fixture.name === 'large' ? `≤ ${LIMITS.verifyShare}×` : ''])
       if (f.cold.blobBytesRead !== undefined) row(['blobs the registry served the cold run (no second download)', p.title, `${(f.cold.blobBytesRead / 1024).toFixed(0)} KiB`, '', '', ''])
       row([
@@ -589,20 +654,21 @@ const PHASE_ROWS = [
 ]
 const secs = ms => (ms / 1000).toFixed(1)
 
-async function writeReadme(text) {
-  const readme = path.join(repoRoot, 'README.md')
-  const current = await readFile(readme, 'utf8')
+/** Writes the table into CONTRIBUTING.md (the contributors' guide), between its bench markers. */
+async function writeTable(text) {
+  const file = path.join(repoRoot, 'CONTRIBUTING.md')
+  const current = existsSync(file) ? await readFile(file, 'utf8') : ''
   const [start, end] = BENCH_MARKERS
   const from = current.indexOf(start)
   const to = current.indexOf(end)
-  if (from < 0 || to < from) throw new Error(`README.md has no ${start} … ${end} block to write the table into`)
-  await writeFile(readme, `${current.slice(0, from + start.length)}\n${text}\n${current.slice(to)}`)
+  if (from < 0 || to < from) throw new Error(`CONTRIBUTING.md has no ${start} … ${end} block to write the table into`)
+  await writeFile(file, `${current.slice(0, from + start.length)}\n${text}\n${current.slice(to)}`)
 }
 
 // ---------------------------------------------------------------------------------------------------------------
 
 /** Every path on one fixture: its rounds and figures. */
-async function benchFixture(options, context, fixtureName, roundCount, started) {
+async function benchFixture(options, context, fixtureName, roundCount, started, signing) {
   const paths = []
   for (const name of options.paths) {
     const benchPath = name === 'hosted' ? await hostedPath() : await enginePath()
@@ -613,17 +679,14 @@ async function benchFixture(options, context, fixtureName, roundCount, started) 
     }
     const title = `${fixtureName} fixture, ${benchPath.title}`
     try {
-      const cacheRef = `${freshRepository('cache')}:buildcache`
-      log(`${title}: priming the ${name === 'hosted' ? 'registry' : "engine's"} cache`)
-      if (name === 'hosted') await primeRegistryCache(benchPath, context, cacheRef)
-      else await primeEngineCache(context)
       const rounds = []
       for (let i = 0; i < roundCount; i++) {
-        const r = await roundWithRetry(benchPath, context, i, cacheRef)
+        const r = await roundWithCleanup(benchPath, context, i, signing)
         rounds.push(r)
         log(
           `${title} round ${i + 1}: cold ${r.cold.ratio.toFixed(2)}× (${seconds(r.cold.action)} / ${seconds(r.cold.bare)}), ` +
             `warm ${r.warm.ratio.toFixed(2)}× (${seconds(r.warm.action)} / ${seconds(r.warm.bare)}), ` +
+            `signed ${r.sign.ratio.toFixed(2)}× (${seconds(r.sign.action)}, +${seconds(r.sign.added)}, signing ${seconds(r.sign.setup + r.sign.phase)}), ` +
             `legs ${r.legs.ratio.toFixed(2)}× (${seconds(r.legs.action)} / ${seconds(r.legs.all)}), ` +
             `rerun ${r.rerun.ratio.toFixed(2)}× (${seconds(r.rerun.action)}${r.rerun.skipped ? ', skipped' : ''}) [${Math.round((Date.now() - started) / 1000)} s]`
         )
@@ -646,13 +709,14 @@ async function main() {
   }
   if (!existsSync(path.join(repoRoot, 'dist', 'index.js'))) throw new Error('dist/index.js is missing: run npm run build')
   const result = { machine: await machine(), fixtures: [] }
+  const signing = await signingKey()
   for (const fixtureName of options.fixtures) {
     const made = fixtureName === 'large' ? await largeFixture() : await fixture().then(dir => ({ dir, remove: () => rm(dir, { recursive: true, force: true }) }))
     const rounds = fixtureName === 'large' ? options.largeRounds : options.rounds
     const entry = { name: fixtureName, rounds, paths: [] }
     result.fixtures.push(entry)
     try {
-      entry.paths = await benchFixture(options, made.dir, fixtureName, rounds, started)
+      entry.paths = await benchFixture(options, made.dir, fixtureName, rounds, started, signing)
     } finally {
       await made.remove()
     }
@@ -663,7 +727,7 @@ async function main() {
   const text = table(result)
   process.stdout.write(`${text}\n\n${JSON.stringify(result, null, 2)}\n`)
   if (options.json) await writeFile(options.json, `${JSON.stringify(result, null, 2)}\n`)
-  if (options.readme) await writeReadme(text)
+  if (options.writeTable) await writeTable(text)
   log(`done in ${result.seconds} s`)
 }
 
