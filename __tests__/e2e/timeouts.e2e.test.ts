@@ -48,6 +48,23 @@ describeEachPath('bounds', (builderPath: BuilderPath) => {
     return { run, seconds: (Date.now() - started) / 1000 }
   }
 
+  /** A two-platform publish to `images` whose manifest PUTs matching `hangs` are never answered (registry-timeout 5 s, 2 attempts). */
+  const hungManifestPut = async (images: string[], hangs: RegExp): Promise<{ run: ActionRun; seconds: number; hung: number }> => {
+    proxy.rules = [{ method: 'PUT', path: hangs, times: Infinity, fault: HANG }]
+    const { run, seconds } = await timed(copyOnly, {
+      images: images.join('\n'),
+      'tag-template': TAG,
+      platforms: PLATFORMS,
+      provenance: 'false',
+      'registry-timeout': '5',
+      'retry-attempts': '2',
+      'retry-delay': '0.1'
+    })
+    const hung = proxy.log.filter(l => l.status === 'hang').length
+    proxy.rules = []
+    return { run, seconds, hung }
+  }
+
   it('a registry that never answers the tag check: killed after registry-timeout per attempt, naming the registry', async () => {
     proxy.rules = [{ path: /^\/v2\/.*\/manifests\//, times: Infinity, fault: HANG }]
     const name = fresh('check')
@@ -102,18 +119,7 @@ describeEachPath('bounds', (builderPath: BuilderPath) => {
     const names = [fresh('push-a'), fresh('push-b')]
     const hangs = builderPath.driver === 'docker' ? /\/manifests\/go-build-action-staging-/ : /\/manifests\//
     const images = builderPath.driver === 'docker' ? [`${proxy.host}/${names[0]}`] : [`localhost:5000/${names[0]}`, `${proxy.host}/${names[1]}`]
-    proxy.rules = [{ method: 'PUT', path: hangs, times: Infinity, fault: HANG }]
-    const { run, seconds } = await timed(copyOnly, {
-      images: images.join('\n'),
-      'tag-template': TAG,
-      platforms: PLATFORMS,
-      provenance: 'false',
-      'registry-timeout': '5',
-      'retry-attempts': '2',
-      'retry-delay': '0.1'
-    })
-    const hung = proxy.log.filter(l => l.status === 'hang').length
-    proxy.rules = []
+    const { run, seconds, hung } = await hungManifestPut(images, hangs)
     const error = theError(run)
     // the bound counts silence after the last line of progress (a layer pushed), not 10 × registry-timeout
     expect(error).toContain(`no answer from ${proxy.host} for 5 s (input "registry-timeout") after its last progress`)
@@ -132,18 +138,7 @@ describeEachPath('bounds', (builderPath: BuilderPath) => {
       // the hosted path pushes by digest from BuildKit, inside `buildx build`; the build's own steps keep the job's
       // bound, the push gets registry-timeout of silence
       const name = fresh('buildkit-push')
-      proxy.rules = [{ method: 'PUT', path: /\/manifests\//, times: Infinity, fault: HANG }]
-      const { run, seconds } = await timed(copyOnly, {
-        images: `${proxy.host}/${name}`,
-        'tag-template': TAG,
-        platforms: PLATFORMS,
-        provenance: 'false',
-        'registry-timeout': '5',
-        'retry-attempts': '2',
-        'retry-delay': '0.1'
-      })
-      const hung = proxy.log.filter(l => l.status === 'hang').length
-      proxy.rules = []
+      const { run, seconds, hung } = await hungManifestPut([`${proxy.host}/${name}`], /\/manifests\//)
       const error = theError(run)
       expect(error).toContain(`${proxy.host} did not take ${proxy.host}/${name} (2 attempt(s)): it made no progress for 5 s (input "registry-timeout")`)
       expect(run.main.log).toMatch(/::warning::docker buildx build: killed after 5 s without progress \(attempt 1 of 2\)/)
