@@ -156,11 +156,12 @@ export interface RunSummary {
 
 /**
  * Why the main tag is what it is ({@link rebuildReason}), when that is worth a sentence: a rebuild suffix
- * (`TAG-2`, because `TAG-1` holds other content), an unfinished publish completed, `if-tag-exists: overwrite`, or
- * a tag the legs of the run decided. Undefined for a tag that was free, and when not pushing.
+ * (`TAG-2`, because `TAG-1` holds other content), an unfinished publish completed, `if-tag-exists: overwrite`.
+ * Undefined for a tag that was free, when not pushing, and for a tag the legs of the run decided (the merge cannot
+ * tell a suffix from a free tag; the summary of the leg that chose it says why).
  */
 export function tagChoiceSentence(plan: Pick<TagPlan, 'tag' | 'push' | 'previous'>, mode: RebuildMode, decided: boolean): string | undefined {
-  if (!plan.push || (!decided && mode !== 'overwrite' && !plan.previous)) return undefined
+  if (!plan.push || decided || (mode !== 'overwrite' && !plan.previous)) return undefined
   return rebuildReason(plan, mode, decided)
 }
 
