@@ -43,7 +43,7 @@ import { parseIndex, platformDigests } from './core/registry.js'
 import { readSettings, type Settings } from './settings.js'
 import { prepareSigner, signaturesJson, signAndVerify, signingTargets, type Signer, type SigningReport } from './publish/sign.js'
 import { saveJsonState, saveState, State } from './core/state.js'
-import { writeSummary, type LegsSummary } from './report/summary.js'
+import { tagChoiceSentence, writeSummary, type LegsSummary } from './report/summary.js'
 import { executeMoves, planMoves, type MoveJournal, type MoveRecord } from './publish/transaction.js'
 import { annotationArgs, buildTime, labelArgs, planTags, readGitHubContext, shouldPush, whyNotPushing, type TagPlan } from './tags/tags.js'
 import { runVerifyCommand, verifyStagedIndex, type PlatformReport, type VerifiedIndex } from './verify/verify.js'
@@ -202,7 +202,8 @@ export async function skipIfUnchanged(job: Job, tagged: Tagged, signer?: Signer)
     const reason = `unchanged: ${answer.tag} already holds this build (the same fingerprint); nothing was built`
     if (signing) setOutputs({ [Output.Signatures]: signaturesJson(signing.signatures) })
     reportOutputs(answer.result, { ...factsOf(job, tagged, 'unchanged'), tag: answer.tag, rebuild: reason })
-    await writeSummary(answer.result, [], phases.timings, [], `skipped: unchanged: ${answer.tag} already holds this build`, undefined, signing)
+    const { repositories, platforms } = factsOf(job, tagged, 'unchanged')
+    await writeSummary({ result: 'unchanged', published: answer.result, tag: answer.tag, repositories, platforms, timings: phases.timings, signing })
   })
   return true
 }
@@ -551,15 +552,28 @@ export async function report(
   legs?: LegsSummary,
   signing?: SigningReport
 ): Promise<void> {
-  const kind: RunResult = !result.pushed ? 'built' : legs?.role === 'leg' ? 'leg' : 'published'
+  const kind = !result.pushed ? 'built' : legs?.role === 'leg' ? 'leg' : 'published'
+  const facts = factsOf(job, tagged, kind)
   await core.group('Report', async () => {
     try {
       if (signing) setOutputs({ [Output.Signatures]: signaturesJson(signing.signatures) })
-      reportOutputs(result, factsOf(job, tagged, kind))
+      reportOutputs(result, facts)
     } catch (error) {
       core.warning(`published, but could not set the outputs: ${errorMessage(error)}`)
     }
-    await writeSummary(result, platforms, job.phases.timings, built?.buildTimes ?? [], undefined, legs, signing).catch((error: unknown) => {
+    await writeSummary({
+      result: kind,
+      published: result,
+      tag: facts.tag,
+      repositories: facts.repositories,
+      platforms: facts.platforms,
+      reports: platforms,
+      buildTimes: built?.buildTimes ?? [],
+      timings: job.phases.timings,
+      rebuild: tagChoiceSentence(tagged.plan, job.settings.tagging.rebuild, tagged.decided),
+      legs,
+      signing
+    }).catch((error: unknown) => {
       core.warning(`published, but could not write the job summary: ${errorMessage(error)}`)
     })
   })

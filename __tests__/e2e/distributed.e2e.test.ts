@@ -126,7 +126,7 @@ describeEachPath('distributed build', builderPath => {
         expect(legs[i]?.outputs).toMatchObject({ result: 'leg', pushed: 'true', tags: '', platforms: JSON.stringify([platform]), images: repository })
         expect(legs[i]?.outputs.digest).toMatch(/^sha256:[0-9a-f]{64}$/)
         // the leg's summary says where its record is
-        expect(legs[i]?.summary).toMatch(new RegExp(`<code>${repository}:${LEG_TAG_PREFIX}-[0-9a-f]{12}-${arch(platform)}</code> \\(<code>sha256:`))
+        expect(legs[i]?.summary).toMatch(new RegExp(`<code>${repository}:${LEG_TAG_PREFIX}-[0-9a-f]{12}-${arch(platform)}</code> \\(<code title="sha256:[0-9a-f]{64}">sha256:[0-9a-f]{12}</code>\\)`))
         expect(legs[i]?.outputs.tag).toBe(TAG)
         expect(legs[i]?.main.log).toContain(`hello from ${platform}`)
       }
@@ -183,10 +183,14 @@ describeEachPath('distributed build', builderPath => {
       expect(stdout).toContain(`hello from ${platform} `)
     }, 5 * MINUTES)
 
-    it('summarizes the legs: platform, runner, build time, digest', () => {
-      expect(merge.summary).toContain('<h3>Legs</h3>')
+    it('summarizes the legs: per platform its digest, the leg\'s runner, native or QEMU there, and the leg\'s build time', () => {
+      expect(merge.summary).toContain(`<h2>Published ${repository}:${TAG}</h2>`)
+      expect(merge.summary).not.toContain('Why this tag')
       for (const platform of FOUR_PLATFORMS) {
-        expect(merge.summary).toMatch(new RegExp(`<td>${platform}</td><td>leg-${arch(platform)} \\(Linux/X64\\)</td><td>\\d+ s</td><td><code>sha256:`))
+        const how = platform === 'linux/amd64' ? 'native' : 'emulated \\(QEMU\\)'
+        expect(merge.summary).toMatch(
+          new RegExp(`<td>${platform}</td><td><code title="sha256:[0-9a-f]{64}">sha256:[0-9a-f]{12}</code></td><td>[0-9.]+ (B|KiB|MiB)</td><td>leg-${arch(platform)} \\(Linux/X64\\): ${how}</td><td>(?:[0-9.]+ s|\\d+ min \\d+ s) \\(the leg's build\\)</td>`)
+        )
       }
     })
 
@@ -262,7 +266,7 @@ describeEachPath('distributed build', builderPath => {
       expect((await registryManifest(`${repository}:${TAG}-ppc64le`)).digest).toBe(JSON.parse(rerun.outputs['platform-digests'] ?? '{}')['linux/ppc64le'])
       for (const kept of ['linux/amd64', 'linux/arm64']) expect(merge.main.log).toContain(`::notice::${kept}: using the leg of attempt 1 of this run`)
       expect(merge.main.log).not.toContain('linux/ppc64le: using the leg of attempt')
-      expect(merge.summary).toMatch(/<td>linux\/ppc64le<\/td><td>leg-ppc64le \(Linux\/X64\)<\/td><td>\d+ s<\/td><td><code>sha256:[0-9a-f]{64}<\/code><\/td><td>2<\/td>/)
+      expect(merge.summary).toMatch(/<td>linux\/ppc64le<\/td><td><code title="sha256:[0-9a-f]{64}">sha256:[0-9a-f]{12}<\/code><\/td><td>[0-9.]+ (B|KiB|MiB)<\/td><td>leg-ppc64le \(Linux\/X64\) \(run attempt 2\): emulated \(QEMU\)<\/td>/)
     }, 15 * MINUTES)
   })
 

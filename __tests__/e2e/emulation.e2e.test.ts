@@ -146,8 +146,14 @@ describeEachPath('examples/hello, which cross-compiles on $BUILDPLATFORM', build
     expect((await registryManifest(`${repository}:cross`)).status).toBe(200)
   })
 
-  it('shows each platform\'s build time in the summary', () => {
-    expect(run.summary).toContain('<h3>Build time per platform</h3>')
-    for (const platform of FOUR_PLATFORMS) expect(run.summary).toMatch(new RegExp(`<td>${platform}</td><td>[0-9.]+ s|<td>${platform}</td><td>\\d+ min`))
+  it('shows per platform in the summary: native or QEMU (which ran no RUN step: the compile is a cross-compile) and its build time', () => {
+    expect(run.summary).toContain('<h3>Platforms</h3>')
+    for (const platform of FOUR_PLATFORMS) {
+      const native = platform === 'linux/amd64'
+      const [builtOn, underQemu] = native ? ['native', '–'] : ['emulated \\(QEMU\\)', 'no RUN step ran under QEMU']
+      expect(run.summary).toMatch(
+        new RegExp(`<td>${platform}</td><td><code title="sha256:[0-9a-f]{64}">sha256:[0-9a-f]{12}</code></td><td>[0-9.]+ (B|KiB|MiB)</td><td>this runner: ${builtOn}</td><td>(?:[0-9.]+ s|\\d+ min \\d+ s)</td><td>${underQemu}</td>`)
+      )
+    }
   })
 })

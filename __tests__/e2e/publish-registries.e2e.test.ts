@@ -119,9 +119,16 @@ describeEachPath('publishing to several registries', builderPath => {
       for (const platform of FOUR_PLATFORMS) expect(run.main.log).toContain(`--platform ${platform} --entrypoint cat`)
     })
 
-    it('writes a job summary with every reference, a platform table and the phase timings', () => {
-      for (const platform of FOUR_PLATFORMS) expect(run.summary).toMatch(new RegExp(`<td>${platform}</td><td><code>sha256:[0-9a-f]{64}</code></td><td>[0-9.]+ (B|KiB|MiB)</td><td>published</td>`))
-      expect(run.summary).toContain(`<code>${open}:${TAG}-s390x</code>`)
+    it('writes a job summary: the image and tag, the pull command, the tags per repository, a platform table and the phase timings', () => {
+      expect(run.summary.startsWith(`<h2>Published ${open}:${TAG} and 1 other repository</h2>\n\n\`\`\`sh\ndocker pull ${open}:${TAG}\n\`\`\``)).toBe(true)
+      for (const platform of FOUR_PLATFORMS) {
+        expect(run.summary).toMatch(new RegExp(`<td>${platform}</td><td><code title="sha256:[0-9a-f]{64}">sha256:[0-9a-f]{12}</code></td><td>[0-9.]+ (B|KiB|MiB)</td><td>this runner: `))
+      }
+      for (const repository of [open, authed]) {
+        expect(run.summary).toContain(`<tr><td><code>${repository}</code></td><td><code>${TAG}</code>`)
+      }
+      expect(run.summary).toContain(`<code>${TAG}-s390x</code>`)
+      expect(run.summary).toMatch(/<details><summary>Timeline \((?:[0-9.]+ s|\d+ min \d+ s)\)<\/summary>/)
       expect(run.summary).toContain('```mermaid\ngantt')
       for (const phase of ['Log in', 'Build 4 platforms', 'Push', 'Verify what the registries hold', 'Move tags']) {
         expect(run.summary).toContain(phase)

@@ -60,6 +60,11 @@ describeEachPath('skip unchanged', builderPath => {
     expect(rerun.main.log).toContain('skipped: unchanged: v1 already holds')
     expect(rerun.main.log).not.toMatch(/buildx build|buildx create|context create/)
     expect(rerun.summary).toContain('skipped: unchanged')
+    expect(rerun.summary.startsWith(`<h2>Skipped: unchanged ${repository}:v1</h2>\n\n\`\`\`sh\ndocker pull ${repository}:v1\n\`\`\``)).toBe(true)
+    for (const arch of ARCHES) {
+      expect(rerun.summary).toMatch(new RegExp(`<td>linux/${arch}</td><td><code title="sha256:[0-9a-f]{64}">sha256:[0-9a-f]{12}</code></td><td>not built: the tag holds it already</td>`))
+    }
+    expect(rerun.summary).not.toContain('Build time')
     expect(tagsBefore).toEqual(expect.arrayContaining(['v1', ...ARCHES.map(a => `v1-${a}`)]))
     expect(await registryTags(repository)).toEqual(tagsBefore)
     for (const output of ['digest', 'tag', 'tags', 'images', 'platform-digests', 'manifest', 'attestations']) {
@@ -74,6 +79,10 @@ describeEachPath('skip unchanged', builderPath => {
     expect(dispatched.main.log).toContain('a workflow_dispatch run is a rebuild asked for by hand: building even if unchanged')
     expect(dispatched.main.log).toContain(`${repository}:v1 exists; this rebuild publishes v1-1`)
     expect(dispatched.outputs.tag).toBe('v1-1')
+    // the summary says why the tag has a suffix
+    expect(dispatched.summary).toContain(
+      `<p><strong>Why this tag:</strong> ${repository}:v1 exists (the newest of its series) with other content, so if-tag-exists: suffix publishes v1-1.</p>`
+    )
     const rebuilt = await registryManifest(`${repository}:v1-1`)
     expect(rebuilt.digest).toBe(dispatched.outputs.digest)
     for (const arch of ARCHES) expect((await registryManifest(`${repository}:v1-1-${arch}`)).status).toBe(404)

@@ -205,7 +205,7 @@ describe('signAndVerify with a fake cosign', () => {
     })
     const html = signingHtml(report)
     expect(html).toContain(`<pre>cosign verify --key cosign.pub --insecure-ignore-tlog=true localhost:5000/a@${INDEX_DIGEST}</pre>`)
-    expect(html).toContain('10 signature(s) (5 digest(s) in each of 2 repository(ies))')
+    expect(html).toContain('<p>Signed the index and 4 platform manifest(s) in each of 2 repositories: 10 signature(s), by the key given as &quot;sign-key&quot;')
     expect(html).not.toContain('pw')
   })
 
