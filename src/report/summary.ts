@@ -72,7 +72,6 @@ export function moveRows(records: readonly MoveRecord[]): string[][] {
   })
 }
 
-
 /** The phase table and chart, folded: `Timeline (N s)`, naming the phase that failed. */
 export function timelineHtml(timings: readonly PhaseTiming[]): string {
   if (timings.length === 0) return ''
