@@ -7,14 +7,13 @@
  * later jobs get theirs.
  */
 import * as core from '@actions/core'
-import * as tc from '@actions/tool-cache'
-import { chmod, copyFile, mkdir, readdir, realpath, rename, rm, symlink } from 'node:fs/promises'
+import { chmod, copyFile, mkdir, readdir, realpath, rename, symlink } from 'node:fs/promises'
 import { homedir } from 'node:os'
 import * as path from 'node:path'
 import type { Docker } from '../core/docker.js'
 import { saveState, State } from '../core/state.js'
 import { InputError, type InputReader, readUrlTemplate } from '../core/input.js'
-import { downloadVerified, releaseUrl } from './release-download.js'
+import { cachedRelease, releaseUrl } from './release-download.js'
 
 export const DEFAULT_BUILDX_DOWNLOAD_URL =
   'https://github.com/docker/buildx/releases/download/v{version}/buildx-v{version}.{os}-{arch}'
@@ -129,22 +128,14 @@ export async function installBuildx(
   const { os, arch } = releasePlatform()
   const exe = os === 'windows' ? `${TOOL_NAME}.exe` : TOOL_NAME
 
-  let cachedDir = tc.find(TOOL_NAME, version, arch)
-  let source: BuildxInstallResult['source'] = 'cache'
-  if (cachedDir) core.info(`buildx ${version} found in the tool cache: ${cachedDir}`)
-  else {
-    const binary = await downloadVerified({
-      what: `buildx ${version}`,
-      url: releaseUrl(settings.downloadUrl, version, os, arch),
-      checksumsFile: 'checksums.txt',
-      urlInput: 'buildx-download-url',
-      fix: 'check "buildx-version", or point "buildx-download-url" at a mirror with the release layout',
-      fail: (message, options) => new BuildxInstallError(message, options)
-    })
-    cachedDir = await tc.cacheFile(binary, exe, TOOL_NAME, version, arch)
-    await rm(binary, { force: true })
-    source = 'download'
-  }
+  const { dir: cachedDir, source } = await cachedRelease(TOOL_NAME, version, arch, exe, {
+    what: `buildx ${version}`,
+    url: releaseUrl(settings.downloadUrl, version, os, arch),
+    checksumsFile: 'checksums.txt',
+    urlInput: 'buildx-download-url',
+    fix: 'check "buildx-version", or point "buildx-download-url" at a mirror with the release layout',
+    fail: (message, options) => new BuildxInstallError(message, options)
+  })
 
   const dockerConfig = await jobDockerConfig(path.join(workDir, 'docker-config'), env)
   const plugin = path.join(dockerConfig, 'cli-plugins', exe)

@@ -5,10 +5,9 @@
  * cache, as buildx-install.ts does for buildx.
  */
 import * as core from '@actions/core'
-import * as tc from '@actions/tool-cache'
-import { chmod, rm } from 'node:fs/promises'
+import { chmod } from 'node:fs/promises'
 import * as path from 'node:path'
-import { downloadVerified, releaseUrl } from './release-download.js'
+import { cachedRelease, releaseUrl } from './release-download.js'
 import { createDocker, type Docker } from '../core/docker.js'
 import { InputError, type InputReader, readUrlTemplate } from '../core/input.js'
 
@@ -104,25 +103,17 @@ export async function resolveCosign(settings: CosignInstallSettings, runnerFor: 
   core.info(`${found}; signing needs ${wanted} or a newer 2.x: using the pinned release`)
   const { os, arch } = cosignPlatform()
   const exe = os === 'windows' ? `${TOOL_NAME}.exe` : TOOL_NAME
-  let dir = tc.find(TOOL_NAME, wanted, arch)
-  let source: CosignTool['source'] = 'cache'
-  if (dir) core.info(`cosign ${wanted} found in the tool cache: ${dir}`)
-  else {
-    const unversionedOnPath = onPath.runs && !onPath.version
-    const binary = await downloadVerified({
-      what: `cosign ${wanted}`,
-      url: releaseUrl(settings.downloadUrl, wanted, os, arch),
-      checksumsFile: CHECKSUMS_FILE,
-      urlInput: 'cosign-download-url',
-      fix:
-        'check "cosign-version", or point "cosign-download-url" at a mirror with the release layout' +
-        (unversionedOnPath ? ', or set cosign-version: installed to sign with the cosign on PATH (it reports no version)' : ''),
-      fail: (message, options) => new CosignInstallError(message, options)
-    })
-    dir = await tc.cacheFile(binary, exe, TOOL_NAME, wanted, arch)
-    await rm(binary, { force: true })
-    source = 'download'
-  }
+  const unversionedOnPath = onPath.runs && !onPath.version
+  const { dir, source } = await cachedRelease(TOOL_NAME, wanted, arch, exe, {
+    what: `cosign ${wanted}`,
+    url: releaseUrl(settings.downloadUrl, wanted, os, arch),
+    checksumsFile: CHECKSUMS_FILE,
+    urlInput: 'cosign-download-url',
+    fix:
+      'check "cosign-version", or point "cosign-download-url" at a mirror with the release layout' +
+      (unversionedOnPath ? ', or set cosign-version: installed to sign with the cosign on PATH (it reports no version)' : ''),
+    fail: (message, options) => new CosignInstallError(message, options)
+  })
   const binary = path.join(dir, exe)
   await chmod(binary, 0o755)
   const installed = await reportedVersion(runnerFor(binary))

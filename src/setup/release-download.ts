@@ -86,3 +86,25 @@ export async function downloadVerified({ what, url, checksumsFile, urlInput, fix
   core.info(`sha256 ${actual} matches ${sumsUrl}`)
   return binary
 }
+
+/**
+ * The directory of `tool` `version` in the runner's tool cache (the file `exe` in it): found there, or downloaded,
+ * verified ({@link downloadVerified}) and cached.
+ */
+export async function cachedRelease(
+  tool: string,
+  version: string,
+  arch: string,
+  exe: string,
+  download: ReleaseDownload
+): Promise<{ dir: string; source: 'cache' | 'download' }> {
+  const found = tc.find(tool, version, arch)
+  if (found) {
+    core.info(`${download.what} found in the tool cache: ${found}`)
+    return { dir: found, source: 'cache' }
+  }
+  const binary = await downloadVerified(download)
+  const dir = await tc.cacheFile(binary, exe, tool, version, arch)
+  await rm(binary, { force: true })
+  return { dir, source: 'download' }
+}
