@@ -269,16 +269,18 @@ function spawnBounded(binary: string, args: readonly string[], options: RunOptio
           expire()
         })
       : undefined
+    const stallOut = stall?.stream()
+    const stallErr = stall?.stream()
     child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
       stdout += chunk
       progressed(chunk)
-      stall?.push(chunk)
+      stallOut?.(chunk)
       if (!silent) echoOut.push(chunk)
     })
     child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
       stderr += chunk
       progressed(chunk)
-      stall?.push(chunk)
+      stallErr?.(chunk)
       if (!silent) echoErr.push(chunk)
     })
     if (child.pid !== undefined) running.add(child.pid)
@@ -304,10 +306,12 @@ function spawnBounded(binary: string, args: readonly string[], options: RunOptio
   })
 }
 
-/** Reads a command's output line by line for a {@link StallBound}; calls `expire` once an open transfer is silent too long. */
-function watchStall(bound: StallBound, expire: (seconds: number) => void): { push: (chunk: string) => void; stop: () => void } {
+/**
+ * Reads a command's output line by line for a {@link StallBound} (each stream its own lines: a line split across
+ * chunks of stderr is never joined with stdout); calls `expire` once an open transfer is silent too long.
+ */
+function watchStall(bound: StallBound, expire: (seconds: number) => void): { stream: () => (chunk: string) => void; stop: () => void } {
   const track = bound.tracker()
-  let partial = ''
   let timer: NodeJS.Timeout | undefined
   let armed: number | undefined
   const stop = (): void => {
@@ -315,18 +319,22 @@ function watchStall(bound: StallBound, expire: (seconds: number) => void): { pus
     timer = undefined
     armed = undefined
   }
+  const read = (line: string): void => {
+    const { seconds, progress } = track(line)
+    if (seconds === undefined) stop()
+    else if (progress || seconds !== armed) {
+      stop()
+      armed = seconds
+      timer = setTimeout(() => expire(seconds), seconds * 1000)
+    }
+  }
   return {
-    push: chunk => {
-      const lines = `${partial}${chunk}`.split('\n')
-      partial = lines.pop() ?? ''
-      for (const line of lines) {
-        const { seconds, progress } = track(line)
-        if (seconds === undefined) stop()
-        else if (progress || seconds !== armed) {
-          stop()
-          armed = seconds
-          timer = setTimeout(() => expire(seconds), seconds * 1000)
-        }
+    stream: () => {
+      let partial = ''
+      return chunk => {
+        const lines = `${partial}${chunk}`.split('\n')
+        partial = lines.pop() ?? ''
+        lines.forEach(read)
       }
     },
     stop
