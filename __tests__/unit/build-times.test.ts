@@ -21,6 +21,35 @@ describe('parseStepTimes', () => {
     expect(steps.some(s => /internal|load/.test(s.name))).toBe(false)
   })
 
+  it('leaves out the steps taken from a registry cache, whose lines are their layers\' download and extraction, and counts those that ran', () => {
+    // buildx 0.30.1 / BuildKit 0.26.3, linux/amd64 and linux/arm64 on a pruned builder with --cache-from a registry
+    // cache that holds the first RUN step: BuildKit prints no CACHED for it, but DONE (for arm64 twice) after
+    // downloading and extracting its layers; the second RUN step ran (for arm64 under QEMU)
+    const TWO = ['linux/amd64', 'linux/arm64'].map(parsePlatform)
+    const steps = parseStepTimes(fixture('buildx-progress-registry-cache.txt'), TWO)
+    expect(steps.filter(s => s.name.includes('RUN')).map(s => [s.platform, s.name])).toEqual([
+      ['linux/amd64', '3/3 RUN echo c > /c'],
+      ['linux/arm64', '3/3 RUN echo c > /c']
+    ])
+    // FROM still counts: its download is the step's own work
+    expect(steps.filter(s => s.name.includes('FROM')).map(s => s.platform).sort()).toEqual(['linux/amd64', 'linux/arm64'])
+    const arm64 = platformBuildTimes(steps, TWO, 'amd64')[1]
+    expect(arm64).toMatchObject({ emulatedSeconds: 0.1, slowestEmulated: { name: '3/3 RUN echo c > /c', seconds: 0.1 } })
+  })
+
+  it('leaves out a step that said CACHED and later ends again with its layers downloaded', () => {
+    const log = [
+      '#16 [linux/ppc64le 3/3] RUN uname -m > /etc/go-build/built-on',
+      '#16 CACHED',
+      '',
+      '#16 [linux/ppc64le 3/3] RUN uname -m > /etc/go-build/built-on',
+      `#16 sha256:${'e2'.repeat(32)} 196B / 196B 0.0s done`,
+      '#16 DONE 0.1s',
+      ''
+    ].join('\n')
+    expect(parseStepTimes(log, [parsePlatform('linux/ppc64le'), parsePlatform('linux/amd64')])).toEqual([])
+  })
+
   it('gives a single-platform build (no platform in the labels) to that platform', () => {
     const steps = parseStepTimes('#5 [build 2/2] RUN make\n#5 DONE 3.5s\n', [parsePlatform('linux/arm64')])
     expect(steps).toEqual([{ platform: 'linux/arm64', runsOn: 'linux/arm64', name: 'build 2/2 RUN make', seconds: 3.5 }])

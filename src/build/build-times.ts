@@ -9,6 +9,12 @@
  * so the cost of emulation shows in the job summary. Steps BuildKit shares between platforms (identical steps
  * of a `$BUILDPLATFORM` stage) are counted once, under the platform BuildKit names; `internal` steps (metadata,
  * context) are left out. Steps run in parallel, so a platform's time is the sum of its steps, not wall time.
+ *
+ * A step that did not run is left out too. BuildKit says `#N CACHED` for some; a step it takes from a registry
+ * or gha cache often ends `#N DONE 0.1s` instead, its lines being the download and extraction of its layers
+ * (`#N sha256:… 204B / 204B done`, `#N extracting sha256:…`), and it may end twice. A step that runs shows no layer
+ * of its own there (the layers of the cached steps under it show under those steps), so a step other than `FROM`
+ * with such a line was loaded, not run.
  */
 import { nativeArchitectures } from '../setup/qemu.js'
 import { formatPlatform, parsePlatform, type Platform } from '../core/platform.js'
@@ -28,6 +34,7 @@ export function parseStepTimes(progress: string, platforms: readonly Platform[])
   const named = new Map<string, { platform: string; runsOn: string; name: string }>()
   const steps: StepTime[] = []
   const only = platforms.length === 1 ? formatPlatform(platforms[0]!) : undefined
+  const notRun = stepsNotRun(progress)
   for (const line of progress.split('\n')) {
     const start = /^#(\d+) \[([^\]]+)\] (.*)$/.exec(line.trim())
     if (start) {
@@ -40,10 +47,24 @@ export function parseStepTimes(progress: string, platforms: readonly Platform[])
       continue
     }
     const done = /^#(\d+) DONE (\d+(?:\.\d+)?)s$/.exec(line.trim())
-    const step = done ? named.get(done[1]!) : undefined
+    const step = done && !notRun.has(done[1]!) ? named.get(done[1]!) : undefined
     if (done && step) steps.push({ ...step, seconds: Number(done[2]) })
   }
   return steps
+}
+
+/** The ids of the steps BuildKit took from a cache: `#N CACHED`, or (other than `FROM`) a layer download or extraction. */
+function stepsNotRun(progress: string): Set<string> {
+  const from = new Set<string>()
+  const notRun = new Set<string>()
+  for (const raw of progress.split('\n')) {
+    const line = raw.trim()
+    const start = /^#(\d+) \[[^\]]+\] FROM /.exec(line)
+    if (start) from.add(start[1]!)
+    const cached = /^#(\d+) (?:CACHED$|(?:extracting )?sha256:[0-9a-f]{64} )/.exec(line)
+    if (cached && !from.has(cached[1]!)) notRun.add(cached[1]!)
+  }
+  return notRun
 }
 
 /** `linux/amd64->arm64` → runs on linux/amd64 for linux/arm64; `linux/arm64` → on and for linux/arm64. */
