@@ -105,5 +105,7 @@ describeEachPath('cache: registry', builderPath => {
     // the base image's layer and one layer per RUN step
     for (const arch of ARCHES) expect({ arch, layers: first[arch]!.length }).toEqual({ arch, layers: 3 })
     expect(again).toEqual(first)
+    // and the job summary says so: no foreign platform's RUN step counted as run under QEMU
+    expect(rebuilt.summary.match(/no RUN step ran under QEMU/g)?.length).toBe(ARCHES.length - 1)
   })
 })
