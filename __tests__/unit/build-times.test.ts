@@ -37,7 +37,7 @@ describe('parseStepTimes', () => {
     expect(arm64).toMatchObject({ emulatedSeconds: 0.1, slowestEmulated: { name: '3/3 RUN echo c > /c', seconds: 0.1 } })
   })
 
-  it('leaves out a step that said CACHED and later ends again with its layers downloaded', () => {
+  it('leaves out a step that said CACHED and later ends again with its layers downloaded, and one with only an extraction line', () => {
     const log = [
       '#16 [linux/ppc64le 3/3] RUN uname -m > /etc/go-build/built-on',
       '#16 CACHED',
@@ -45,9 +45,13 @@ describe('parseStepTimes', () => {
       '#16 [linux/ppc64le 3/3] RUN uname -m > /etc/go-build/built-on',
       `#16 sha256:${'e2'.repeat(32)} 196B / 196B 0.0s done`,
       '#16 DONE 0.1s',
+      '',
+      '#17 [linux/s390x 3/3] RUN uname -m > /etc/go-build/built-on',
+      `#17 extracting sha256:${'fd'.repeat(32)}`,
+      '#17 DONE 0.1s',
       ''
     ].join('\n')
-    expect(parseStepTimes(log, [parsePlatform('linux/ppc64le'), parsePlatform('linux/amd64')])).toEqual([])
+    expect(parseStepTimes(log, ['linux/ppc64le', 'linux/s390x', 'linux/amd64'].map(parsePlatform))).toEqual([])
   })
 
   it('gives a single-platform build (no platform in the labels) to that platform', () => {

@@ -61,7 +61,7 @@ function stepsNotRun(progress: string): Set<string> {
     const line = raw.trim()
     const start = /^#(\d+) \[[^\]]+\] FROM /.exec(line)
     if (start) from.add(start[1]!)
-    const cached = /^#(\d+) (?:CACHED$|(?:extracting )?sha256:[0-9a-f]{64} )/.exec(line)
+    const cached = /^#(\d+) (?:CACHED$|(?:extracting )?sha256:[0-9a-f]{64}\b)/.exec(line)
     if (cached && !from.has(cached[1]!)) notRun.add(cached[1]!)
   }
   return notRun
