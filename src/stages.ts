@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os'
 import * as path from 'node:path'
 import { checkBuildFiles, chooseOutput, engineLoadsIndexes, runBuild, writeSecretFiles, type BuildMetadata, type BuildOutput } from './build/build.js'
 import { resolveCache } from './build/cache.js'
-import { checkArchitectures } from './verify/architecture.js'
+import { ArchitectureError, checkArchitectures } from './verify/architecture.js'
 import { Cleanup } from './core/cleanup.js'
 import { buildTimesFromProgress, type PlatformBuildTime } from './build/build-times.js'
 import { setUpBuilder, type BuilderResult } from './setup/builder.js'
@@ -16,6 +16,7 @@ import { installBuildx } from './setup/buildx-install.js'
 import type { Docker } from './core/docker.js'
 import { checkEmulation } from './setup/emulation.js'
 import { errorMessage } from './core/errors.js'
+import { formatBytes } from './core/format.js'
 import { contextListing, fingerprintAnnotationArg, type ContextEntry } from './tags/fingerprint.js'
 import { bookkeepingRepository, cacheKeyOf, configurationOf, type Configuration } from './tags/configuration.js'
 import {
@@ -32,7 +33,7 @@ import {
 } from './publish/handoff.js'
 import { directoryLayerCache } from './verify/layer-cache.js'
 import { logInAll, loginBackupFile, planLogins } from './setup/login.js'
-import { OciLayout } from './verify/oci-layout.js'
+import { StreamedExport } from './verify/oci-export.js'
 import { completeOutputs, Output, rebuildReason, reportOutputs, setOutputs, type RunFacts, type RunResult } from './report/outputs.js'
 import { PUBLISH_PHASE, type Phases } from './core/phases.js'
 import { formatPlatform } from './core/platform.js'
@@ -271,14 +272,15 @@ export interface Built {
   hostArch: string
   /** The `docker` driver's staging name (`repo:go-build-action-staging-…`) the loaded index is pushed under. */
   stagingName?: string
-  /** The build's local export (an OCI layout directory), which the architecture check reads. */
-  layout: string
+  /** The build's export, read as it streamed (for the architecture check). */
+  exported: StreamedExport
 }
 
 /**
- * Builds every platform (pushed by digest, or loaded into the engine) with a local export beside it, then runs the
- * verify command on a loaded image. A build that does not push is verified here: loaded into the engine where the
- * verify command needs it, and the architecture check on the local export.
+ * Builds every platform (pushed by digest, pushed by the engine, or loaded into the engine) with its export streamed
+ * beside it into the architecture check's reader, then runs the verify command on a loaded image. A build that does
+ * not push is verified here: loaded into the engine where the verify command needs it, and the architecture check
+ * on the export.
  */
 export async function build(job: Job, { versions, plan, fingerprint, configuration }: Tagged, { builder, hostArch }: BuildEnvironment): Promise<Built> {
   const { docker, settings, phases, workDir, cleanup } = job
@@ -292,9 +294,11 @@ export async function build(job: Job, { versions, plan, fingerprint, configurati
       'input "verify-command" is skipped on this build that does not push: the engine cannot load a multi-platform image (it needs the containerd image store); the architecture check still runs on every platform'
     )
   }
-  const output = chooseOutput(builder.driver, plan.push, firstRepository, localBuildName(stagingName), load)
-  if (output.kind === 'load') cleanup.created([output.name])
-  const layout = path.join(workDir, 'layout')
+  // the engine pushes straight from the build, unless the verify command must run in the image first
+  const pushAs = settings.verifyCommand.length === 0 ? stagingName : undefined
+  const output = chooseOutput(builder.driver, plan.push, firstRepository, localBuildName(stagingName), load, pushAs)
+  if (output.kind === 'load' || output.kind === 'push') cleanup.created([output.name])
+  const exported = new StreamedExport(directoryLayerCache())
   const started = Date.now()
   const metadata = await phases.run(`Build ${settings.platforms.length} platform${settings.platforms.length === 1 ? '' : 's'}`, async () => {
     const cache = await resolveCache(docker, settings.cache, {
@@ -327,7 +331,7 @@ export async function build(job: Job, { versions, plan, fingerprint, configurati
         pull: settings.pull,
         provenance: settings.provenance,
         sbom: settings.sbom,
-        layout
+        exportTo: exported.sink
       },
       settings.retry
     )
@@ -340,22 +344,23 @@ export async function build(job: Job, { versions, plan, fingerprint, configurati
     )
   }
   // the staging name exists only once the loaded index is pushed (stage)
-  const built = { output, metadata, seconds, buildTimes, hostArch, layout, ...(output.kind === 'load' && plan.push ? { stagingName } : {}) }
+  const built = { output, metadata, seconds, buildTimes, hostArch, exported, ...(output.kind === 'load' && plan.push ? { stagingName } : {}) }
   if (!plan.push) {
-    // nothing goes to a registry: the loaded image and the local export are done with once checked
+    // nothing goes to a registry: the loaded image is done with once checked
     if (output.kind === 'load') cleanup.removeImages([output.name])
-    try {
-      await phases.run('Check the architectures (not pushed)', () => checkBuiltArchitectures(job, built))
-    } finally {
-      cleanup.removeDirectory(layout)
-    }
+    await phases.run('Check the architectures (not pushed)', () => checkBuiltArchitectures(built))
   }
   return built
 }
 
-/** The architecture check on the build's local export; `expected`: the platform digests a registry serves. */
-function checkBuiltArchitectures({ settings }: Job, built: Built, expected?: Record<string, string>): Promise<unknown> {
-  return checkArchitectures(new OciLayout(built.layout), built.hostArch, { expected, cache: directoryLayerCache(), retry: settings.retry })
+/** The architecture check on the build's export; `expected`: the platform digests a registry serves. */
+async function checkBuiltArchitectures(built: Built, expected?: Record<string, string>): Promise<unknown> {
+  const exported = await built.exported.contents().catch((error: unknown) => {
+    throw new ArchitectureError(`the architecture check could not read the build's export: ${errorMessage(error)}; no tag moved`, { cause: error })
+  })
+  const { total, layersRead, layersCached } = exported.bytes
+  core.info(`read the build's export as it streamed: ${formatBytes(total)}, ${formatBytes(layersRead)} of layers decompressed, ${formatBytes(layersCached)} of layers checked in earlier runs (layer cache)`)
+  return checkArchitectures(exported, built.hostArch, { expected })
 }
 
 /** The built index into every repository, by digest: no tag users pull moves. */
@@ -375,14 +380,8 @@ export async function verifyStaged(job: Job, staged: StagedIndex, built?: Built)
   return phases.run('Verify what the registries hold', async () => {
     const checked = await verifyStagedIndex(docker, staged.repositories, staged.digest, settings.platforms, settings.retry)
     const [first = ''] = staged.repositories
-    if (built) {
-      // the registry serves these digests (content hashes): reading the local export checks the same bytes
-      try {
-        await checkBuiltArchitectures(job, built, platformDigests(checked.index.index))
-      } finally {
-        cleanup.removeDirectory(built.layout)
-      }
-    }
+    // the registry serves these digests (content hashes): the export holding them is the same bytes
+    if (built) await checkBuiltArchitectures(built, platformDigests(checked.index.index))
     if (built && built.output.kind !== 'load' && settings.verifyCommand.length > 0) {
       const image = `${first}@${staged.digest}`
       // pulled for the verify command only: removed once it ran, unless the engine held it before this run
@@ -405,7 +404,7 @@ export async function verifyStaged(job: Job, staged: StagedIndex, built?: Built)
  */
 export async function moveTags(job: Job, staged: StagedIndex, verified: VerifiedIndex, plan: TagPlan, built?: Built): Promise<MoveRecord[]> {
   const { docker, settings, phases, journal, cleanup } = job
-  const localNames = built?.output.kind === 'load' ? [built.output.name, ...(built.stagingName ? [built.stagingName] : [])] : []
+  const localNames = built ? localNamesOf(built) : []
   return phases.run(PUBLISH_PHASE, async () => {
     let done = false
     try {
@@ -422,10 +421,16 @@ export async function moveTags(job: Job, staged: StagedIndex, verified: Verified
   })
 }
 
+/** The engine's names of the build: the loaded image and the staging name it was pushed under, or the name the build pushed. */
+function localNamesOf({ output, stagingName }: Built): string[] {
+  if (output.kind === 'push') return [output.name]
+  return output.kind === 'load' ? [output.name, ...(stagingName ? [stagingName] : [])] : []
+}
+
 /** A leg: records its staged index for the merge, under its configuration's per-platform tags (handoff.ts). */
 export async function handOff({ docker, settings, phases, cleanup }: Job, staged: StagedIndex, { plan, configuration }: Tagged, built: Built): Promise<LegRecord[]> {
   // pushed and verified: a leg moves no tag, so the engine's loaded image (and its staging name) are done with
-  if (built.output.kind === 'load') cleanup.removeImages([built.output.name, ...(built.stagingName ? [built.stagingName] : [])])
+  cleanup.removeImages(localNamesOf(built))
   return phases.run('Hand off to the merge', () =>
     recordLeg(
       docker,

@@ -1,4 +1,5 @@
 import { describe, expect, it } from '@jest/globals'
+import { PassThrough } from 'node:stream'
 import {
   BUILD_TIMEOUT,
   buildkitPushTracker,
@@ -32,18 +33,26 @@ describe('buildxBuildArgs', () => {
     expect(buildxBuildArgs(request).join(' ')).not.toContain('rewrite-timestamp')
   })
 
-  it('exports the same result to a local OCI layout beside the push or load, with the same timestamp rewrite', () => {
-    const reproducible = { ...request, buildArgs: [...request.buildArgs, { name: 'SOURCE_DATE_EPOCH', value: '0' }], layout: '/tmp/x/layout' }
+  it('streams the same result as an OCI layout tar on stdout beside the push or load, with the same timestamp rewrite', () => {
+    const reproducible = { ...request, buildArgs: [...request.buildArgs, { name: 'SOURCE_DATE_EPOCH', value: '0' }], exportTo: () => new PassThrough() }
     const outputs = (r: BuildRequest) => buildxBuildArgs(r).filter((_, i, all) => all[i - 1] === '--output')
     // the push last: its index digest is the one buildx's metadata reports
     expect(outputs(reproducible)).toEqual([
-      'type=oci,dest=/tmp/x/layout,tar=false,rewrite-timestamp=true',
+      'type=oci,dest=-,rewrite-timestamp=true',
       'type=image,name=localhost:5000/hello,push-by-digest=true,name-canonical=true,push=true,rewrite-timestamp=true'
     ])
-    expect(outputs({ ...reproducible, output: { kind: 'none' } })).toEqual(['type=oci,dest=/tmp/x/layout,tar=false,rewrite-timestamp=true'])
-    // the engine's load has no timestamp rewrite: neither has its local export
+    expect(outputs({ ...reproducible, output: { kind: 'none' } })).toEqual(['type=oci,dest=-,rewrite-timestamp=true'])
+    // the engine unpacks what its image exporter stores, which refuses a timestamp rewrite: neither its load, nor
+    // its push, nor the export beside them rewrites
     const load = buildxBuildArgs({ ...reproducible, output: { kind: 'load', name: 'r:staging' } })
-    expect(load.slice(load.indexOf('--output'), load.indexOf('--load') + 1)).toEqual(['--output', 'type=oci,dest=/tmp/x/layout,tar=false', '--tag', 'r:staging', '--load'])
+    expect(load.slice(load.indexOf('--output'), load.indexOf('--load') + 1)).toEqual(['--output', 'type=oci,dest=-', '--tag', 'r:staging', '--load'])
+    expect(outputs({ ...reproducible, output: { kind: 'push', name: 'r:staging' } })).toEqual(['type=oci,dest=-', 'type=image,name=r:staging,push=true'])
+  })
+
+  it('the docker driver pushes under the staging name from the build, as --push does', () => {
+    const args = buildxBuildArgs({ ...request, output: { kind: 'push', name: 'localhost:5000/state:go-build-action-staging-abc-amd64' } })
+    expect(args.slice(args.indexOf('--output'), args.indexOf('--output') + 2)).toEqual(['--output', 'type=image,name=localhost:5000/state:go-build-action-staging-abc-amd64,push=true'])
+    expect(args).not.toContain('--load')
   })
 
   it('pushes every platform by digest in one buildx call, context last', () => {
@@ -106,13 +115,18 @@ describe('buildxBuildArgs', () => {
 
 describe('chooseOutput', () => {
   it.each([
-    ['docker', true, 'load'],
+    ['docker', true, 'push'],
     ['docker', false, 'load'],
     ['docker-container', true, 'push-by-digest'],
     ['docker-container', false, 'none'],
     ['remote', true, 'push-by-digest']
   ] as const)('%s driver, push %s → %s', (driver, push, kind) => {
-    expect(chooseOutput(driver, push, 'r', 'r:staging').kind).toBe(kind)
+    expect(chooseOutput(driver, push, 'r', 'r:staging-x1', false, 'r:staging').kind).toBe(kind)
+  })
+
+  it('the docker driver pushes under the staging name, and loads under the run\'s own name where nothing may be pushed before the verify command ran', () => {
+    expect(chooseOutput('docker', true, 'r', 'r:staging-x1', false, 'r:staging')).toEqual({ kind: 'push', name: 'r:staging' })
+    expect(chooseOutput('docker', true, 'r', 'r:staging-x1')).toEqual({ kind: 'load', name: 'r:staging-x1' })
   })
 
   it('loads a build that does not push where the verify command must run in it', () => {
@@ -167,6 +181,14 @@ describe('runBuild', () => {
     )
   })
 
+  it('says which registry refused the docker driver\'s push under the staging name (buildx 0.13 output)', async () => {
+    const docker = new FakeDocker().on(['buildx', 'build'], { exitCode: 1, stderr: fixture('buildx-engine-push-refused.txt') })
+    const pushing = { ...request, output: { kind: 'push' as const, name: 'localhost:5999/speedexp/nowhere:staging' } }
+    await expect(runBuild(docker, pushing)).rejects.toThrow(
+      /^localhost:5999 did not accept localhost:5999\/speedexp\/nowhere after 1 attempt\(s\) \(connection refused: .*\): check the registry address in input "images"/
+    )
+  })
+
   it('keeps a build failure a build failure when nothing was being pushed', async () => {
     const docker = new FakeDocker().on(['buildx', 'build'], { exitCode: 1, stderr: fixture('buildx-push-by-digest-refused.txt') })
     await expect(runBuild(docker, { ...request, output: { kind: 'none' } })).rejects.toThrow(/^the build failed/)
@@ -202,9 +224,11 @@ describe('buildkitPushTracker', () => {
     ])
   })
 
-  it('is a bound of push-by-digest builds only, from registry-timeout', () => {
+  it('is a bound of builds that push (by digest, or the docker driver\'s push) only, from registry-timeout', () => {
     const retry = { attempts: 2, baseDelayMs: 100, maxDelayMs: 1000, timeoutSeconds: 5 }
     expect(buildTimeout({ kind: 'push-by-digest', repository: 'localhost:5000/x' }, retry).stall?.input).toBe('registry-timeout')
+    expect(buildTimeout({ kind: 'push', name: 'localhost:5000/x:staging' }, retry).stall?.input).toBe('registry-timeout')
+    expect(buildTimeout({ kind: 'load', name: 'localhost:5000/x:staging' }, retry)).toEqual(BUILD_TIMEOUT)
     expect(buildTimeout({ kind: 'none' }, retry)).toEqual(BUILD_TIMEOUT)
     expect(buildTimeout({ kind: 'push-by-digest', repository: 'localhost:5000/x' }, { ...retry, timeoutSeconds: undefined })).toEqual(BUILD_TIMEOUT)
   })

@@ -1,6 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals'
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
-import { existsSync } from 'node:fs'
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import * as path from 'node:path'
 import { Cleanup, removeLocalImages } from '../../src/core/cleanup.js'
@@ -45,15 +44,6 @@ describe('Cleanup', () => {
     cleanup.removeImages(['r:staging'])
     await expect(cleanup.settle()).resolves.toBeUndefined()
     expect(await localImages()).toEqual(['r:staging'])
-  })
-
-  it('removes a directory in the background', async () => {
-    const layout = path.join(dir, 'layout')
-    await mkdir(path.join(layout, 'blobs'), { recursive: true })
-    const cleanup = new Cleanup(new FakeDocker())
-    cleanup.removeDirectory(layout)
-    await cleanup.settle()
-    expect(existsSync(layout)).toBe(false)
   })
 })
 

@@ -1,5 +1,8 @@
 import { describe, expect, it } from '@jest/globals'
-import { readFile } from 'node:fs/promises'
+import { mkdtemp, readFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import * as path from 'node:path'
+import { Writable } from 'node:stream'
 import {
   boundOf,
   childEnvironment,
@@ -173,6 +176,50 @@ describe('a stall bound: silence bounded only while a transfer inside a longer c
     expect(hung.timedOut).toEqual({ seconds: 1.5, input: 'registry-timeout', progress: true })
     expect(Date.now() - started).toBeLessThan(3_500)
     expect(hung.stderr).toContain('timed out: it made no progress for 1.5 s (input "registry-timeout")')
+  }, 30_000)
+})
+
+describe('standard output into a stream (a build\'s export)', () => {
+  /** A sink collecting what it receives. */
+  const collector = () => {
+    const parts: Buffer[] = []
+    const sink = new Writable({
+      write(chunk: Buffer, _encoding, done) {
+        parts.push(chunk)
+        done()
+      }
+    })
+    return { sink, bytes: () => Buffer.concat(parts) }
+  }
+
+  it('hands every byte to the stream, none to the result; the bounds read standard error', async () => {
+    const c = collector()
+    const result = await createDocker('sh').run(['-c', 'head -c 4194304 /dev/zero; printf "\\001\\377"; echo done >&2'], { silent: true, stdoutTo: () => c.sink })
+    expect(result.stdout).toBe('')
+    expect(result.stderr).toBe('done\n')
+    const bytes = c.bytes()
+    expect(bytes.length).toBe(4 * 1024 * 1024 + 2)
+    expect([...bytes.subarray(-2)]).toEqual([1, 255])
+  }, 30_000)
+
+  it('drains the rest when the stream fails: the command is never left blocked on its output', async () => {
+    const failing = new Writable({
+      write(_chunk, _encoding, done) {
+        done(new Error('not a tar'))
+      }
+    })
+    const result = await createDocker('sh').run(['-c', 'head -c 16777216 /dev/zero; echo finished >&2'], { silent: true, stdoutTo: () => failing, timeout: { seconds: 20 } })
+    expect(result.timedOut).toBeUndefined()
+    expect(result).toMatchObject({ exitCode: 0, stderr: 'finished\n' })
+  }, 30_000)
+
+  it('gives each attempt a fresh stream', async () => {
+    const marker = path.join(await mkdtemp(path.join(tmpdir(), 'docker-test-')), 'tried')
+    const sinks: Array<ReturnType<typeof collector>> = []
+    const sh = createDocker('sh', async () => undefined)
+    const script = `if [ -f ${marker} ]; then echo second; else touch ${marker}; echo first; echo "503 Service Unavailable" >&2; exit 1; fi`
+    await sh.run(['-c', script], { silent: true, retry: policy, stdoutTo: () => sinks[sinks.push(collector()) - 1]!.sink })
+    expect(sinks.map(s => s.bytes().toString())).toEqual(['first\n', 'second\n'])
   }, 30_000)
 })
 

@@ -1,19 +1,13 @@
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals'
-import { createHash } from 'node:crypto'
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { describe, expect, it } from '@jest/globals'
 import { createReadStream, readFileSync } from 'node:fs'
 import * as path from 'node:path'
 import { Readable } from 'node:stream'
 import { fileURLToPath } from 'node:url'
 import { gunzipSync } from 'node:zlib'
-import { checkArchitectures, describeForeign, foreignExecutables, programsToCheck, type BlobSource } from '../../src/verify/architecture.js'
+import { describeForeign, foreignExecutables, programsToCheck } from '../../src/verify/architecture.js'
 import { readElfHeader } from '../../src/verify/elf.js'
 import { applyLayers, decompressor, LayerReadError, readLayer, readTar, resolveEntry, type LayerChanges } from '../../src/verify/layers.js'
-import { directoryLayerCache } from '../../src/verify/layer-cache.js'
-import { OciLayout } from '../../src/verify/oci-layout.js'
 import { parsePlatform } from '../../src/core/platform.js'
-import { NO_RETRY } from '../../src/core/retry.js'
 
 const dir = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '__fixtures__', 'layers')
 const GZIP = 'application/vnd.oci.image.layer.v1.tar+gzip'
@@ -107,122 +101,6 @@ describe('programsToCheck', () => {
     const checked = programsToCheck(config)
     expect(checked.program).toBe(program)
     expect(checked.dirs).toHaveLength(dirs)
-  })
-})
-
-describe('checkArchitectures on a local OCI layout (the build\'s local export)', () => {
-  let root: string
-  beforeAll(async () => {
-    root = await mkdtemp(path.join(tmpdir(), 'layers-test-'))
-  })
-  afterAll(async () => {
-    await rm(root, { recursive: true, force: true })
-  })
-
-  /** Writes a blob, returning its descriptor. */
-  async function blob(layout: string, bytes: Buffer, mediaType: string, extra: Record<string, unknown> = {}) {
-    const hex = createHash('sha256').update(bytes).digest('hex')
-    await mkdir(path.join(layout, 'blobs', 'sha256'), { recursive: true })
-    await writeFile(path.join(layout, 'blobs', 'sha256', hex), bytes)
-    return { mediaType, digest: `sha256:${hex}`, size: bytes.length, ...extra }
-  }
-  const json = (value: unknown) => Buffer.from(JSON.stringify(value))
-
-  /** Two platform images over the same base layer (arm64: base; amd64: base + app), as BuildKit's oci exporter lays them out. */
-  async function layout(name: string) {
-    const dirPath = path.join(root, name)
-    const base = await blob(dirPath, readFileSync(path.join(dir, 'base.tar.gz')), GZIP)
-    const app = await blob(dirPath, readFileSync(path.join(dir, 'app.tar.gz')), GZIP)
-    const image = async (architecture: string, config: unknown, layers: unknown[]) => {
-      const cfg = await blob(dirPath, json({ architecture, os: 'linux', config }), 'application/vnd.oci.image.config.v1+json')
-      return blob(dirPath, json({ schemaVersion: 2, config: cfg, layers }), 'application/vnd.oci.image.manifest.v1+json', { platform: { os: 'linux', architecture } })
-    }
-    const arm64 = await image('arm64', { Cmd: ['/bin/sh'] }, [base])
-    const amd64 = await image('amd64', { Entrypoint: ['/hello'] }, [base, app])
-    const attestation = await blob(dirPath, json({ schemaVersion: 2, config: {}, layers: [] }), 'application/vnd.oci.image.manifest.v1+json', {
-      platform: { os: 'unknown', architecture: 'unknown' },
-      annotations: { 'vnd.docker.reference.type': 'attestation-manifest' }
-    })
-    const index = await blob(dirPath, json({ schemaVersion: 2, manifests: [arm64, amd64, attestation] }), 'application/vnd.oci.image.index.v1+json')
-    await writeFile(path.join(dirPath, 'index.json'), JSON.stringify({ schemaVersion: 2, manifests: [index] }))
-    const reads: string[] = []
-    const real = new OciLayout(dirPath)
-    const source: BlobSource = {
-      json: d => real.json(d),
-      platformManifests: () => real.platformManifests(),
-      hasManifest: d => real.hasManifest(d),
-      blob: d => {
-        reads.push(d)
-        return real.blob(d)
-      }
-    }
-    return { dir: dirPath, source, reads, base: base.digest, app: app.digest, arm64: arm64.digest, amd64: amd64.digest, index: index.digest }
-  }
-
-  it('fails naming every platform whose executables are foreign, reading a shared layer once and no attestation', async () => {
-    const l = await layout('foreign')
-    const check = checkArchitectures(l.source, 'amd64', { retry: NO_RETRY })
-    await expect(check).rejects.toThrow(/^linux\/amd64: \/bin\/busybox is an aarch64 executable, statically linked, but linux\/amd64 runs x86-64 executables \(and 1 more: \/usr\/local\/bin\/tool \(→ \/usr\/local\/lib\/.*\/bin\/tool\)\)\. Cause: binaries of another platform were copied in/)
-    expect(l.reads.sort()).toEqual([l.base, l.app].sort())
-  })
-
-  it('passes and reports what it checked when every executable fits', async () => {
-    const l = await layout('fits')
-    const reports = await checkArchitectures(l.source, 'amd64', { expected: { 'linux/arm64': l.arm64 }, retry: NO_RETRY })
-    expect(reports).toEqual([{ platform: 'linux/arm64', checked: 1, foreign: [] }])
-    expect(l.reads).toEqual([l.base])
-  })
-
-  it('does not read a layer checked before (by digest): the cache answers', async () => {
-    const l = await layout('cached')
-    const cacheDir = path.join(root, 'cache')
-    const cache = directoryLayerCache(cacheDir)
-    await checkArchitectures(l.source, 'amd64', { expected: { 'linux/arm64': l.arm64 }, cache, retry: NO_RETRY })
-    expect(l.reads).toEqual([l.base])
-    // a later run: the base layer is in the cache, only the app layer is read
-    const again = await layout('cached-again')
-    await expect(checkArchitectures(again.source, 'amd64', { cache, retry: NO_RETRY })).rejects.toThrow(/linux\/amd64: \/bin\/busybox/)
-    expect(again.reads).toEqual([again.app])
-  })
-
-  it('fails when the registry serves a manifest the local export does not hold', async () => {
-    const l = await layout('mismatch')
-    const other = `sha256:${'f'.repeat(64)}`
-    await expect(checkArchitectures(l.source, 'amd64', { expected: { 'linux/arm64': other }, retry: NO_RETRY })).rejects.toThrow(
-      `the registry does not hold what this build produced (linux/arm64: the registry serves ${other}, which the build's local export does not hold); no tag moved`
-    )
-  })
-
-  it('finds its own index when index.json names another exporter\'s (buildx with several outputs)', async () => {
-    const l = await layout('other-index')
-    await writeFile(path.join(l.dir, 'index.json'), JSON.stringify({ schemaVersion: 2, manifests: [{ mediaType: 'application/vnd.oci.image.index.v1+json', digest: `sha256:${'a'.repeat(64)}`, size: 1 }] }))
-    expect(await new OciLayout(l.dir).platformManifests()).toEqual({ 'linux/arm64': l.arm64, 'linux/amd64': l.amd64 })
-  })
-
-  it('ends a cut layer in one clear error naming the layer and the platform', async () => {
-    const l = await layout('cut')
-    const file = path.join(l.dir, 'blobs', 'sha256', l.base.slice('sha256:'.length))
-    const whole = readFileSync(file)
-    await writeFile(file, whole.subarray(0, Math.floor(whole.length / 2)))
-    await expect(checkArchitectures(l.source, 'amd64', { expected: { 'linux/arm64': l.arm64 }, retry: NO_RETRY })).rejects.toThrow(
-      new RegExp(`^the architecture check could not read layer ${l.base} of linux/arm64 from the build's local export: .*; no tag moved$`)
-    )
-  })
-
-  it('reads a layer again when the read failed for a transient reason', async () => {
-    const l = await layout('transient')
-    let failures = 1
-    const flaky: BlobSource = {
-      ...l.source,
-      blob: d => {
-        if (failures-- <= 0) return l.source.blob(d)
-        const broken = new Readable({ read() {} })
-        setImmediate(() => broken.destroy(Object.assign(new Error('read EIO'), { code: 'EIO' })))
-        return broken
-      }
-    }
-    const reports = await checkArchitectures(flaky, 'amd64', { expected: { 'linux/arm64': l.arm64 }, retry: { attempts: 2, baseDelayMs: 0, maxDelayMs: 0 } })
-    expect(reports[0]?.foreign).toEqual([])
   })
 })
 

@@ -92,6 +92,19 @@ describe('stageIndex', () => {
     expect(docker.calls).toHaveLength(0)
   })
 
+  it('takes the docker driver\'s push under the staging name as staged in its repository, and copies it by digest to the others', async () => {
+    const docker = new FakeDocker().on(['buildx', 'imagetools', 'create'], {})
+    const staged = await stageIndex(docker, { kind: 'push', name: `state:${STAGING_TAG}` }, D, ['r1', 'r2'], NO_RETRY)
+    expect(staged).toEqual({ digest: D, repositories: ['r1', 'r2'] })
+    expect(docker.calls.map(c => c.args)).toEqual([
+      ['buildx', 'imagetools', 'create', '--tag', `r1@${D}`, `state@${D}`],
+      ['buildx', 'imagetools', 'create', '--tag', `r2@${D}`, `state@${D}`]
+    ])
+    await expect(stageIndex(docker, { kind: 'push', name: `state:${STAGING_TAG}` }, undefined, ['r1'], NO_RETRY)).rejects.toThrow(
+      `buildx pushed state:${STAGING_TAG} but its metadata has no containerimage.digest`
+    )
+  })
+
   it('names the registry, the input and the fix when a registry keeps failing', async () => {
     const docker = new FakeDocker().on(['push'], {
       exitCode: 1,

@@ -4,6 +4,7 @@
 import * as core from '@actions/core'
 import { readFile, stat, writeFile } from 'node:fs/promises'
 import * as path from 'node:path'
+import type { Writable } from 'node:stream'
 import { buildOptionArgs, type BuildOptions } from './build-options.js'
 import { cacheExportFailure } from './cache.js'
 import { InputError, type BuildArg, type BuildSecret } from '../core/input.js'
@@ -16,11 +17,14 @@ import { formatPlatform, type Platform } from '../core/platform.js'
  * Where the built index goes:
  * - `load`: into the engine's image store under a local name (the `docker` driver with the containerd store);
  *   every platform can then run locally before anything leaves the machine;
+ * - `push`: the `docker` driver's push (it cannot push by digest): stored in the engine under `name`, the staging
+ *   name in the bookkeeping repository, and pushed there by the engine as part of the build, as `--push` does;
  * - `push-by-digest`: to a repository without any tag (drivers with their own BuildKit, e.g. `docker-container`);
  * - `none`: nowhere (a build-only run on a driver that cannot load a multi-platform image).
  */
 export type BuildOutput =
   | { kind: 'load'; name: string }
+  | { kind: 'push'; name: string }
   | { kind: 'push-by-digest'; repository: string }
   | { kind: 'none' }
 
@@ -55,10 +59,11 @@ export interface BuildRequest {
   /** `--sbom` value (`false`, `true`, ...). */
   sbom?: string
   /**
-   * A directory for the build's local export beside the push or load (`--output type=oci,dest=DIR,tar=false`):
-   * the same manifests and layers, which the architecture check reads instead of downloading them again.
+   * Where the build's export goes, beside the push or load: the same manifests and layers as an OCI layout tar on
+   * buildx's standard output (`--output type=oci,dest=-`), which the architecture check reads as it streams, instead
+   * of downloading them again or keeping a copy on disk. A fresh stream for each attempt of the command.
    */
-  layout?: string
+  exportTo?: () => Writable
 }
 
 /** The argv (after `docker`) for one multi-platform build. */
@@ -81,13 +86,20 @@ export function buildxBuildArgs(request: BuildRequest): string[] {
   // With SOURCE_DATE_EPOCH the files in the layers get that time too, so the same sources give the same digest
   // on any builder (a fresh docker-container builder has no cache to reuse earlier layers from).
   const rewrite = request.buildArgs.some(a => a.name === 'SOURCE_DATE_EPOCH') ? ',rewrite-timestamp=true' : ''
-  // The same result, exported once more to the runner's disk (the same rewrite, so the same platform manifests).
-  // First: BuildKit merges the exporters' responses in order, so the metadata's containerimage.digest is the
-  // last one's, the pushed or loaded index (the local export's index differs in its attestations).
-  if (request.layout) args.push('--output', `type=oci,dest=${request.layout},tar=false${request.output.kind === 'load' ? '' : rewrite}`)
+  // The docker driver's image exporter unpacks into the engine, which refuses rewrite-timestamp: no rewrite there
+  // (nor, then, in the export beside it).
+  const rewritten = request.output.kind === 'load' || request.output.kind === 'push' ? '' : rewrite
+  // The same result, exported once more as a stream (the same rewrite, so the same platform manifests). BuildKit
+  // runs the exporters side by side. First: BuildKit merges the exporters' responses in order, so the metadata's
+  // containerimage.digest is the last one's, the pushed or loaded index (the export's index differs in its
+  // attestations).
+  if (request.exportTo) args.push('--output', `type=oci,dest=-${rewritten}`)
   switch (request.output.kind) {
     case 'load':
       args.push('--tag', request.output.name, '--load')
+      break
+    case 'push':
+      args.push('--output', `type=image,name=${request.output.name},push=true`)
       break
     case 'push-by-digest':
       args.push('--output', `type=image,name=${request.output.repository},push-by-digest=true,name-canonical=true,push=true${rewrite}`)
@@ -194,8 +206,13 @@ export function buildkitPushTracker(registrySeconds: number): () => (line: strin
  * transfer would.
  */
 export function buildTimeout(output: BuildOutput, retry?: RetryPolicy): CommandTimeout {
-  if (output.kind !== 'push-by-digest' || retry?.timeoutSeconds === undefined) return BUILD_TIMEOUT
+  if (!pushesInBuild(output) || retry?.timeoutSeconds === undefined) return BUILD_TIMEOUT
   return { ...BUILD_TIMEOUT, stall: { input: 'registry-timeout', tracker: buildkitPushTracker(retry.timeoutSeconds) } }
+}
+
+/** Whether the build pushes its result itself (by digest, or the `docker` driver's push under the staging name). */
+export function pushesInBuild(output: BuildOutput): output is Extract<BuildOutput, { kind: 'push' | 'push-by-digest' }> {
+  return output.kind === 'push' || output.kind === 'push-by-digest'
 }
 
 /** Whether a failed build failed while BuildKit pushed its result (`failed to push REF: ...`). */
@@ -212,17 +229,17 @@ export async function runBuild(docker: Docker, request: BuildRequest, retry?: Re
   let progress: string
   try {
     const timeout = buildTimeout(request.output, retry)
-    const result = await docker.run(buildxBuildArgs(request), retry ? { retry, timeout } : { timeout })
+    const stdoutTo = request.exportTo ? { stdoutTo: request.exportTo } : {}
+    const result = await docker.run(buildxBuildArgs(request), retry ? { retry, timeout, ...stdoutTo } : { timeout, ...stdoutTo })
     progress = result.stderr
     const cacheError = cacheExportFailure(`${result.stdout}\n${result.stderr}`)
     if (cacheError) core.warning(`the build cache was not exported (the image is not affected): ${cacheError}`)
   } catch (error) {
     if (error instanceof DockerCommandError) {
-      // A push-by-digest build pushes from BuildKit: a registry that refuses or cannot be reached is not the
-      // Dockerfile's fault.
+      // A build that pushes its result: a registry that refuses or cannot be reached is not the Dockerfile's fault.
       // So is a push that went silent (killed by its stall bound).
-      if (request.output.kind === 'push-by-digest' && (isPushFailure(error.result.stderr || error.result.stdout) || error.result.timedOut?.progress)) {
-        throw explainRegistryFailure(error, request.output.repository)
+      if (pushesInBuild(request.output) && (isPushFailure(error.result.stderr || error.result.stdout) || error.result.timedOut?.progress)) {
+        throw explainRegistryFailure(error, request.output.kind === 'push' ? repositoryOf(request.output.name) : request.output.repository)
       }
       const failure = describeBuildFailure(error.result.stderr || error.result.stdout)
       throw new BuildError(`${failure}; fix ${request.file} (the step's output is in the build log above)`, { cause: error })
@@ -238,16 +255,24 @@ export async function runBuild(docker: Docker, request: BuildRequest, retry?: Re
   return { ...parseBuildMetadata(json), progress }
 }
 
+/** `repo` of `repo:tag`. */
+function repositoryOf(name: string): string {
+  const colon = name.lastIndexOf(':')
+  return colon > name.lastIndexOf('/') ? name.slice(0, colon) : name
+}
+
 /**
- * Where a build's result goes for a driver: the `docker` driver loads into the engine's store (it cannot push by
- * digest); other drivers push by digest when publishing. A build that does not push keeps its result in the
- * builder (and the local export, for the architecture check), or, with `load`, loads it into the engine too, so
- * the verify command can run in it.
+ * Where a build's result goes for a driver. Other drivers than `docker` push by digest when publishing. The
+ * `docker` driver (it cannot push by digest) pushes under the staging name `pushAs` straight from the build, as
+ * `--push` does; it loads into the engine's store under the run's own `localName` instead where something must run
+ * in the image before anything is pushed (no `pushAs`: the verify command), or nothing is pushed. A build that does
+ * not push keeps its result in the builder (and the export the architecture check reads), or, with `load`, loads it
+ * into the engine too, so the verify command can run in it.
  */
-export function chooseOutput(driver: string, push: boolean, firstRepository: string, stagingName: string, load = false): BuildOutput {
-  if (driver === 'docker') return { kind: 'load', name: stagingName }
+export function chooseOutput(driver: string, push: boolean, firstRepository: string, localName: string, load = false, pushAs?: string): BuildOutput {
+  if (driver === 'docker') return push && pushAs ? { kind: 'push', name: pushAs } : { kind: 'load', name: localName }
   if (push) return { kind: 'push-by-digest', repository: firstRepository }
-  return load ? { kind: 'load', name: stagingName } : { kind: 'none' }
+  return load ? { kind: 'load', name: localName } : { kind: 'none' }
 }
 
 /** Whether the engine keeps multi-platform images (the containerd image store), so a multi-platform build loads. */

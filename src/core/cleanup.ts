@@ -1,11 +1,10 @@
 /**
  * Cleanup a user would wait for, done as soon as a thing is no longer needed and while other work goes on: the
- * engine's local image names of this run (the loaded build, tags made to push, manifests pulled to tag or to
- * verify) and the build's local export. The post step is left only what is still listed when the main step ends
+ * engine's local image names of this run (the loaded or pushed build, tags made to push, manifests pulled to tag or
+ * to verify). The post step is left only what is still listed when the main step ends
  * (a failed or cancelled run), through the `localImages` state.
  */
 import * as core from '@actions/core'
-import { rm } from 'node:fs/promises'
 import type { Docker } from './docker.js'
 import { errorMessage } from './errors.js'
 import { saveJsonState, State } from './state.js'
@@ -32,11 +31,6 @@ export class Cleanup {
       for (const name of ours) this.names.delete(name)
       saveJsonState(State.LocalImages, [...this.names])
     })
-  }
-
-  /** Removes a directory in the background (the build's local export, once checked). */
-  removeDirectory(dir: string): void {
-    this.background(`removing ${dir}`, () => rm(dir, { recursive: true, force: true }))
   }
 
   private background(what: string, task: () => Promise<void>): void {

@@ -5,6 +5,7 @@
  */
 import * as core from '@actions/core'
 import { spawn } from 'node:child_process'
+import type { Writable } from 'node:stream'
 import { registryOf } from './reference.js'
 import { classifyFailure, isRetryable, layerTransferTimeout, NO_RETRY, retryDelayMs, type Classified, type RetryPolicy } from './retry.js'
 
@@ -66,6 +67,12 @@ export interface RunOptions {
    * command sees them, and the child's environment never holds the step's `INPUT_*` (see {@link childEnvironment}).
    */
   env?: Record<string, string>
+  /**
+   * Where the command's standard output goes instead of the result: a fresh stream for each attempt (a build's export
+   * as a tar, read as it comes). Not echoed, not text; the bounds read standard error only. Should the stream fail
+   * or close early, the rest of the output is drained, so the command is never blocked on its output.
+   */
+  stdoutTo?: () => Writable
 }
 
 /** Runs the docker CLI. Unit tests pass a fake object; e2e tests and the action use {@link createDocker}. */
@@ -271,12 +278,15 @@ function spawnBounded(binary: string, args: readonly string[], options: RunOptio
       : undefined
     const stallOut = stall?.stream()
     const stallErr = stall?.stream()
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
-      stdout += chunk
-      progressed(chunk)
-      stallOut?.(chunk)
-      if (!silent) echoOut.push(chunk)
-    })
+    if (options.stdoutTo) pipeOut(child.stdout, options.stdoutTo())
+    else {
+      child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+        stdout += chunk
+        progressed(chunk)
+        stallOut?.(chunk)
+        if (!silent) echoOut.push(chunk)
+      })
+    }
     child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
       stderr += chunk
       progressed(chunk)
@@ -304,6 +314,19 @@ function spawnBounded(binary: string, args: readonly string[], options: RunOptio
     child.stdin.on('error', () => undefined)
     child.stdin.end(options.input ?? '')
   })
+}
+
+/** A command's standard output into `sink`, with backpressure; drained to nowhere once the sink fails or closes early. */
+function pipeOut(stdout: NodeJS.ReadableStream, sink: Writable): void {
+  const drain = (): void => {
+    stdout.unpipe(sink)
+    stdout.resume()
+  }
+  sink.on('error', drain)
+  sink.on('close', () => {
+    if (!sink.writableFinished) drain()
+  })
+  stdout.pipe(sink)
 }
 
 /**

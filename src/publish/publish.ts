@@ -6,10 +6,11 @@
  * 3. move tags: only then do `TAG`, the extra tags and `TAG-ARCH` move, all to content already verified.
  *
  * How the index reaches the first repository depends on the driver. With its own BuildKit (`docker-container`)
- * buildx pushes it by digest. The `docker` driver cannot push by digest; it loads the image into the engine's
- * containerd store and `docker push` sends it under the staging tag of its configuration ({@link stagingTag}) in
- * the bookkeeping repository (`state-repository`, else the first of `images`), which users do not pull. Every
- * other repository gets a copy by digest (`imagetools create -t repo@digest`), so no tag moves there. Moving the
+ * buildx pushes it by digest. The `docker` driver cannot push by digest; the build pushes it under the staging tag
+ * of its configuration ({@link stagingTag}) in the bookkeeping repository (`state-repository`, else the first of
+ * `images`), which users do not pull. Where the verify command must run first, the build loads the image into the
+ * engine's containerd store instead, and `docker push` sends it under that staging tag once it ran. Every other
+ * repository gets a copy by digest (`imagetools create -t repo@digest`), so no tag moves there. Moving the
  * tags users pull is transaction.ts.
  */
 import { createHash } from 'node:crypto'
@@ -158,13 +159,22 @@ async function stageTo(
   stagingName?: string
 ): Promise<StagedIndex> {
   let digest: string
-  const pushedName = output.kind === 'load' ? (stagingName ?? output.name) : ''
+  // the repository the index went to: a name pushed by the engine is in the bookkeeping repository
+  let source = first
   switch (output.kind) {
-    case 'load':
+    case 'load': {
+      const pushedName = stagingName ?? output.name
       digest = stagingName ? await pushThroughStagingName(docker, output.name, stagingName, builtDigest, retry) : await pushLoadedIndex(docker, output.name, retry)
       if (builtDigest && digest !== builtDigest) {
         throw new Error(`docker push sent ${digest}, but buildx built ${builtDigest}: the local image ${output.name} changed during the run`)
       }
+      source = pushedName.slice(0, pushedName.lastIndexOf(':'))
+      break
+    }
+    case 'push':
+      if (!builtDigest) throw new Error(`buildx pushed ${output.name} but its metadata has no containerimage.digest`)
+      digest = builtDigest
+      source = output.name.slice(0, output.name.lastIndexOf(':'))
       break
     case 'push-by-digest':
       if (!builtDigest) throw new Error('buildx pushed by digest but its metadata has no containerimage.digest')
@@ -173,8 +183,7 @@ async function stageTo(
     case 'none':
       throw new Error('nothing to stage: the build kept its result in the builder only')
   }
-  // the loaded index went to the repository of its local name (the bookkeeping repository); the others get copies
-  const source = output.kind === 'load' ? pushedName.slice(0, pushedName.lastIndexOf(':')) : first
+  // the others get copies
   await copyByDigest(docker, source, digest, repositories, retry)
   return { digest, repositories: [...repositories] }
 }

@@ -5,28 +5,26 @@
  * single-architecture image produces: BuildKit uses its one manifest for every platform, the compiler runs
  * natively and builds for the runner.
  *
- * The check reads what the build produced where it already is: the build's local OCI export (oci-layout.ts),
- * written beside the push or the engine load, never a second download from the registry. Whether the registry holds
- * that very content is a comparison of digests (content hashes): every platform manifest the registry serves must
- * be the one in the local export. Nothing is run, so `FROM scratch` images without a shell are checked the same way.
+ * The check reads what the build produced as the build produces it: the build's own export of its result, streamed
+ * beside the push or the engine load (oci-export.ts), never a second download from the registry nor a copy on the
+ * runner's disk. Whether the registry holds that very content is a comparison of digests (content hashes): every
+ * platform manifest the registry serves must be one the export holds, and every blob of the export hashes to its
+ * name. Nothing is run, so `FROM scratch` images without a shell are checked the same way.
  *
- * Each layer is read once: a layer shared by several platforms is read for the first and reused, a layer checked in
- * an earlier run (by digest, in the layer cache) is not read at all, and platforms are checked in parallel up to the
- * runner's cores. Attestation manifests are skipped (they hold no executables). Checked: the entrypoint's (or
- * command's) program and every file in the PATH directories and the usual bin directories, after every layer's
+ * Each layer is read once, as it streams past: a layer shared by several platforms is one blob of the export, a
+ * layer checked in an earlier run (by digest, in the layer cache) is only hashed, not decompressed. Attestation
+ * manifests are skipped (they hold no executables). Checked: the entrypoint's (or command's) program and every file in the PATH directories and the usual bin directories, after every layer's
  * files and whiteouts are applied (so a wrong binary in a lower layer that an upper layer replaces or deletes is not
  * reported); each ELF executable's machine, word size and byte order must be the platform's (elf.ts).
  */
 import * as core from '@actions/core'
 import { availableParallelism } from 'node:os'
 import { describeElf, elfArchitecture, expectedMachine, readElfHeader, runsOn, type ElfHeader } from './elf.js'
-import { applyLayers, readLayer, resolveEntry, type FileTree, type LayerChanges } from './layers.js'
+import { applyLayers, resolveEntry, type FileTree, type LayerChanges } from './layers.js'
 import { mapLimited } from '../core/limit.js'
-import type { OciLayout } from './oci-layout.js'
+import type { OciExport } from './oci-export.js'
 import { formatPlatform, parsePlatform, type Platform } from '../core/platform.js'
-import { DEFAULT_RETRY, type RetryPolicy } from '../core/retry.js'
 import { formatBytes } from '../core/format.js'
-import { noLayerCache, type LayerCache } from './layer-cache.js'
 
 /** The parts of an image config file the check reads. */
 export interface ImageConfigFile {
@@ -105,60 +103,38 @@ export interface ArchitectureReport {
   foreign: ForeignExecutable[]
 }
 
-/** What the check reads: the build's local export (oci-layout.ts); unit tests pass fixtures. */
-export type BlobSource = Pick<OciLayout, 'json' | 'blob' | 'platformManifests' | 'hasManifest'>
+/** What the check reads: the build's export (oci-export.ts); unit tests pass fixtures. */
+export type BlobSource = Pick<OciExport, 'json' | 'layer' | 'platformManifests' | 'hasManifest'>
 
 export class ArchitectureError extends Error {
   override name = 'ArchitectureError'
 }
 
 export interface CheckOptions {
-  /** Platform → manifest digest as the registry serves it: every one must be in the local export, the same. */
+  /** Platform → manifest digest as the registry serves it: every one must be in the build's export, the same. */
   expected?: Readonly<Record<string, string>>
-  /** Layers checked in earlier runs, by digest. */
-  cache?: LayerCache
-  /** How often a read that fails for a transient reason is tried. */
-  retry?: RetryPolicy
   /** Platforms checked at once; default the runner's cores. */
   concurrency?: number
 }
 
-/** Whether a failed layer read may succeed when tried again: an I/O fault, not a corrupt or cut blob. */
-export function isTransientReadError(error: unknown): boolean {
-  const code = (error as { code?: unknown } | undefined)?.code
-  if (typeof code !== 'string' || code.startsWith('Z_') || code.startsWith('ERR_')) return false
-  return !['ENOENT', 'EACCES', 'EPERM', 'EISDIR', 'ENOTDIR'].includes(code)
-}
-
 /**
- * Reads every platform image of the build's local export and fails, naming each platform and file, when one holds
+ * Reads every platform image of the build's export and fails, naming each platform and file, when one holds
  * executables of another architecture. Nothing has been tagged yet when this runs.
  */
-export async function checkArchitectures(layout: BlobSource, hostArch: string, options: CheckOptions = {}): Promise<ArchitectureReport[]> {
-  const cache = options.cache ?? noLayerCache
-  const retry = options.retry ?? DEFAULT_RETRY
-  // What the registry serves must be in the local export, byte for byte (by digest); else the local export's own.
+export async function checkArchitectures(exported: BlobSource, hostArch: string, options: CheckOptions = {}): Promise<ArchitectureReport[]> {
+  // What the registry serves must be in the build's export, byte for byte (by digest); else the export's own.
   const expected = Object.entries(options.expected ?? {})
-  const held = await Promise.all(expected.map(([, digest]) => layout.hasManifest(digest)))
-  const mismatch = expected.filter((_, i) => !held[i]).map(([platform, digest]) => `${platform}: the registry serves ${digest}, which the build's local export does not hold`)
+  const held = await Promise.all(expected.map(([, digest]) => exported.hasManifest(digest)))
+  const mismatch = expected.filter((_, i) => !held[i]).map(([platform, digest]) => `${platform}: the registry serves ${digest}, which the build's export does not hold`)
   if (mismatch.length > 0) throw new ArchitectureError(`the registry does not hold what this build produced (${mismatch.join('; ')}); no tag moved`)
-  const local = options.expected ? { ...options.expected } : await layout.platformManifests()
+  const local = options.expected ? { ...options.expected } : await exported.platformManifests()
 
-  const layers = new Map<string, Promise<LayerChanges>>()
-  const changesOf = (digest: string, mediaType: string, platform: string): Promise<LayerChanges> => {
-    let changes = layers.get(digest)
-    if (!changes) {
-      changes = (async () => (await cache.get(digest)) ?? cache.put(digest, await readWithRetry(layout, digest, mediaType, platform, retry)))()
-      layers.set(digest, changes)
-    }
-    return changes
-  }
   const platforms = Object.entries(local)
   const reports = await mapLimited(platforms, options.concurrency ?? availableParallelism(), async ([name, digest]) => {
     const platform = parsePlatform(name)
-    const manifest = await layout.json<ImageManifest>(digest)
-    const config = await layout.json<ImageConfigFile>(manifest.config.digest)
-    const changes = await Promise.all(manifest.layers.map(l => changesOf(l.digest, l.mediaType, name)))
+    const manifest = await exported.json<ImageManifest>(digest)
+    const config = await exported.json<ImageConfigFile>(manifest.config.digest)
+    const changes = await Promise.all(manifest.layers.map(l => layerOf(exported, l.digest, l.mediaType, name)))
     const { checked, foreign } = foreignExecutables(applyLayers(changes), config, platform)
     const size = manifest.layers.reduce((sum, l) => sum + l.size, 0)
     core.info(
@@ -171,20 +147,12 @@ export async function checkArchitectures(layout: BlobSource, hostArch: string, o
   return reports
 }
 
-/** One layer, read again where the read failed for a transient reason; otherwise one error naming the layer. */
-async function readWithRetry(layout: BlobSource, digest: string, mediaType: string, platform: string, retry: RetryPolicy): Promise<LayerChanges> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await readLayer(layout.blob(digest), mediaType)
-    } catch (error) {
-      const cause = error instanceof Error ? error.message : String(error)
-      if (isTransientReadError(error) && attempt < retry.attempts) {
-        core.warning(`reading layer ${digest} of ${platform} failed (${cause}); reading it again (attempt ${attempt + 1} of ${retry.attempts})`)
-        continue
-      }
-      throw new ArchitectureError(`the architecture check could not read layer ${digest} of ${platform} from the build's local export: ${cause}; no tag moved`, {
-        cause: error
-      })
-    }
+/** One layer's changes, or one error naming the layer and the platform. */
+async function layerOf(exported: BlobSource, digest: string, mediaType: string, platform: string): Promise<LayerChanges> {
+  try {
+    return await exported.layer(digest, mediaType)
+  } catch (error) {
+    const cause = error instanceof Error ? error.message : String(error)
+    throw new ArchitectureError(`the architecture check could not read layer ${digest} of ${platform} from the build's export: ${cause}; no tag moved`, { cause: error })
   }
 }

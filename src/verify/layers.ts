@@ -29,15 +29,6 @@ export interface LayerChanges {
   opaque: string[]
 }
 
-interface EntryData {
-  remaining: number
-  padding: number
-  /** The first `keep` bytes, collected. */
-  collect?: Buffer[]
-  keep: number
-  done: (data: Buffer) => void
-}
-
 /** The decompressing stream for a layer media type. */
 export function decompressor(mediaType: string): NodeJS.ReadWriteStream | undefined {
   if (/gzip/.test(mediaType)) return zlib.createGunzip()
@@ -95,21 +86,58 @@ function paxRecords(data: Buffer): Record<string, string> {
   return records
 }
 
+/** One entry of a tar stream, as its header (and a pax header or GNU long name before it) describes it. */
+export interface TarHeader {
+  /** The name as archived (pax \`path\`, GNU long name and ustar prefix applied), not normalized. */
+  name: string
+  type: LayerEntry['type']
+  /** The raw typeflag, for the kinds {@link LayerEntry} does not tell apart. */
+  typeflag: string
+  mode: number
+  link: string
+  size: number
+}
+
+/** What reads an entry's data: each slice in order (awaited when it returns a promise), then the end. */
+export interface EntryReader {
+  data(slice: Buffer): void | Promise<void>
+  end(): void | Promise<void>
+}
+
+interface EntryData {
+  remaining: number
+  padding: number
+  reader?: EntryReader
+}
+
+function entryType(typeflag: string): LayerEntry['type'] {
+  return typeflag === '0' || typeflag === '7' ? 'file' : typeflag === '2' ? 'symlink' : typeflag === '1' ? 'hardlink' : typeflag === '5' ? 'directory' : 'other'
+}
+
+/** A reader keeping an entry's data (a pax header, a long name), then handing it on. */
+function keepAll(done: (data: Buffer) => void): EntryReader {
+  const parts: Buffer[] = []
+  return { data: slice => void parts.push(Buffer.from(slice)), end: () => done(Buffer.concat(parts)) }
+}
+
 /**
- * Reads one layer (an uncompressed tar stream): every entry's type, mode and link target, and the first
- * {@link ELF_HEAD_BYTES} of regular files with an execute bit. Long names (pax `path`, GNU `L`) are followed.
+ * Reads a tar stream entry by entry: `onEntry` gets each entry's header and returns the reader of its data, or
+ * undefined to skip the data. Long names (pax \`path\`, GNU \`L\`) are followed; pax and GNU headers are not
+ * entries. A stream that ends in the middle of an entry is a {@link LayerReadError}.
  */
-export async function readTar(stream: AsyncIterable<Buffer | Uint8Array>): Promise<LayerChanges> {
-  const changes: LayerChanges = { entries: new Map(), deleted: [], opaque: [] }
+export async function scanTar(
+  stream: AsyncIterable<Buffer | Uint8Array>,
+  onEntry: (header: TarHeader) => EntryReader | undefined | Promise<EntryReader | undefined>
+): Promise<void> {
   let pending = Buffer.alloc(0)
   // what the bytes being read belong to: the next header (data undefined), or an entry's data and padding
-  const at: { data?: EntryData } = {}
+  let at: EntryData | undefined
   let pax: Record<string, string> = {}
   let longName: string | undefined
   let longLink: string | undefined
   let ended = false
 
-  const onHeader = (block: Buffer): void => {
+  const onHeader = async (block: Buffer): Promise<void> => {
     if (block.every(b => b === 0)) {
       ended = true
       return
@@ -119,39 +147,19 @@ export async function readTar(stream: AsyncIterable<Buffer | Uint8Array>): Promi
     const prefix = text(block, 257, 6) === 'ustar' ? text(block, 345, 155) : ''
     const name = longName ?? pax.path ?? (prefix ? `${prefix}/${text(block, 0, 100)}` : text(block, 0, 100))
     const link = longLink ?? pax.linkpath ?? text(block, 157, 100)
-    const mode = octal(block, 100, 8)
     const padding = (512 - (size % 512)) % 512
-    const consume = (keep: number, done: (data: Buffer) => void): void => {
-      if (size === 0) done(Buffer.alloc(0))
-      else at.data = { remaining: size, padding, collect: keep > 0 ? [] : undefined, keep, done }
+    let reader: EntryReader | undefined
+    if (typeflag === 'x') reader = keepAll(data => (pax = { ...pax, ...paxRecords(data) }))
+    else if (typeflag === 'L') reader = keepAll(data => (longName = data.toString('utf8').replace(/\0+$/, '')))
+    else if (typeflag === 'K') reader = keepAll(data => (longLink = data.toString('utf8').replace(/\0+$/, '')))
+    else if (typeflag !== 'g') {
+      pax = {}
+      longName = undefined
+      longLink = undefined
+      reader = await onEntry({ name, type: entryType(typeflag), typeflag, mode: octal(block, 100, 8), link, size })
     }
-    if (typeflag === 'x') return consume(size, data => (pax = { ...pax, ...paxRecords(data) }))
-    if (typeflag === 'g') return consume(0, () => undefined)
-    if (typeflag === 'L') return consume(size, data => (longName = data.toString('utf8').replace(/\0+$/, '')))
-    if (typeflag === 'K') return consume(size, data => (longLink = data.toString('utf8').replace(/\0+$/, '')))
-    pax = {}
-    longName = undefined
-    longLink = undefined
-
-    const path = normalize(name)
-    const base = path.slice(path.lastIndexOf('/') + 1)
-    const dir = path.slice(0, path.lastIndexOf('/')) || '/'
-    if (base === '.wh..wh..opq') {
-      changes.opaque.push(dir)
-      return consume(0, () => undefined)
-    }
-    if (base.startsWith('.wh.')) {
-      changes.deleted.push(`${dir === '/' ? '' : dir}/${base.slice(4)}`)
-      return consume(0, () => undefined)
-    }
-    const type: LayerEntry['type'] =
-      typeflag === '0' || typeflag === '7' ? 'file' : typeflag === '2' ? 'symlink' : typeflag === '1' ? 'hardlink' : typeflag === '5' ? 'directory' : 'other'
-    const entry: LayerEntry = type === 'symlink' || type === 'hardlink' ? { type, mode, link } : { type, mode }
-    changes.entries.set(path, entry)
-    const executable = type === 'file' && (mode & 0o111) !== 0
-    consume(executable ? Math.min(size, ELF_HEAD_BYTES) : 0, data => {
-      if (executable) entry.head = new Uint8Array(data)
-    })
+    if (size === 0) await reader?.end()
+    else at = { remaining: size, padding, reader }
   }
 
   for await (const chunk of stream) {
@@ -160,36 +168,79 @@ export async function readTar(stream: AsyncIterable<Buffer | Uint8Array>): Promi
     pending = pending.length === 0 ? Buffer.from(chunk) : Buffer.concat([pending, chunk])
     let offset = 0
     while (!ended) {
-      const current = at.data
+      const current = at
       if (!current) {
         if (pending.length - offset < 512) break
-        onHeader(pending.subarray(offset, offset + 512))
+        await onHeader(pending.subarray(offset, offset + 512))
         offset += 512
         continue
       }
       if (current.remaining > 0) {
         const take = Math.min(current.remaining, pending.length - offset)
         if (take === 0) break
-        if (current.collect) {
-          const collected = current.collect.reduce((n, b) => n + b.length, 0)
-          if (collected < current.keep) current.collect.push(Buffer.from(pending.subarray(offset, offset + Math.min(take, current.keep - collected))))
+        if (current.reader) {
+          const wrote = current.reader.data(pending.subarray(offset, offset + take))
+          if (wrote) await wrote
         }
         current.remaining -= take
         offset += take
         if (current.remaining > 0) break
-        current.done(current.collect ? Buffer.concat(current.collect) : Buffer.alloc(0))
+        const finished = current.reader?.end()
+        if (finished) await finished
       }
       const skip = Math.min(current.padding, pending.length - offset)
       current.padding -= skip
       offset += skip
       if (current.padding > 0) break
-      at.data = undefined
+      at = undefined
     }
     pending = pending.subarray(offset)
   }
-  if (!ended && (at.data !== undefined || pending.length > 0)) {
+  if (!ended && (at !== undefined || pending.length > 0)) {
     throw new LayerReadError('the layer ends in the middle of an entry: the blob is cut short or truncated')
   }
+}
+
+/**
+ * Reads one layer (an uncompressed tar stream): every entry's type, mode and link target, and the first
+ * {@link ELF_HEAD_BYTES} of regular files with an execute bit. Long names (pax \`path\`, GNU \`L\`) are followed.
+ */
+export async function readTar(stream: AsyncIterable<Buffer | Uint8Array>): Promise<LayerChanges> {
+  const changes: LayerChanges = { entries: new Map(), deleted: [], opaque: [] }
+  await scanTar(stream, ({ name, type, mode, link, size }) => {
+    const path = normalize(name)
+    const base = path.slice(path.lastIndexOf('/') + 1)
+    const dir = path.slice(0, path.lastIndexOf('/')) || '/'
+    if (base === '.wh..wh..opq') {
+      changes.opaque.push(dir)
+      return undefined
+    }
+    if (base.startsWith('.wh.')) {
+      changes.deleted.push(`${dir === '/' ? '' : dir}/${base.slice(4)}`)
+      return undefined
+    }
+    const entry: LayerEntry = type === 'symlink' || type === 'hardlink' ? { type, mode, link } : { type, mode }
+    changes.entries.set(path, entry)
+    if (type !== 'file' || (mode & 0o111) === 0) return undefined
+    if (size === 0) {
+      entry.head = new Uint8Array(0)
+      return undefined
+    }
+    // an executable: its first bytes, for the ELF header
+    const parts: Buffer[] = []
+    let kept = 0
+    return {
+      data: slice => {
+        if (kept >= ELF_HEAD_BYTES) return
+        const part = Buffer.from(slice.subarray(0, ELF_HEAD_BYTES - kept))
+        parts.push(part)
+        kept += part.length
+      },
+      end: () => {
+        entry.head = new Uint8Array(Buffer.concat(parts))
+      }
+    }
+  })
   return changes
 }
 
