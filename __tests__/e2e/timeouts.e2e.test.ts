@@ -114,17 +114,22 @@ describeEachPath('bounds', (builderPath: BuilderPath) => {
   }, 5 * MINUTES)
 
   it('a registry that accepts a push and never answers its manifest PUT: killed registry-timeout after the last progress, per attempt', async () => {
-    // engine path: the staging push of the loaded index (docker push); hosted path: BuildKit pushed to the first
-    // repository, and the copy into the second (imagetools create) is the transfer whose manifest PUT hangs
+    // engine path: the build's own push under the staging tag (the engine's push inside docker buildx build);
+    // hosted path: BuildKit pushed to the first repository, and the copy into the second (imagetools create) is the
+    // transfer whose manifest PUT hangs
     const names = [fresh('push-a'), fresh('push-b')]
     const hangs = builderPath.driver === 'docker' ? /\/manifests\/go-build-action-staging-/ : /\/manifests\//
     const images = builderPath.driver === 'docker' ? [`${proxy.host}/${names[0]}`] : [`localhost:5000/${names[0]}`, `${proxy.host}/${names[1]}`]
     const { run, seconds, hung } = await hungManifestPut(images, hangs)
     const error = theError(run)
     // the bound counts silence after the last line of progress (a layer pushed), not 10 × registry-timeout
-    expect(error).toContain(`no answer from ${proxy.host} for 5 s (input "registry-timeout") after its last progress`)
+    expect(error).toContain(
+      builderPath.driver === 'docker'
+        ? `${proxy.host} did not take ${proxy.host}/${names[0]} (2 attempt(s)): it made no progress for 5 s (input "registry-timeout")`
+        : `no answer from ${proxy.host} for 5 s (input "registry-timeout") after its last progress`
+    )
     expect(error).toMatch(/\(2 attempt\(s\)\)|after 2 attempts/)
-    expect(run.main.log).toMatch(/::warning::docker (push|buildx imagetools create)\b.*: killed after 5 s without progress \(attempt 1 of 2\)/)
+    expect(run.main.log).toMatch(/::warning::docker (buildx build|buildx imagetools create)\b.*: killed after 5 s without progress \(attempt 1 of 2\)/)
     // each attempt's manifest PUT hung (a copy PUTs every platform manifest at once)
     expect(hung).toBeGreaterThanOrEqual(2)
     // two attempts of about 5 s each after the build; 10 × registry-timeout per attempt would be 100 s

@@ -74,6 +74,7 @@ describe('runWithRetries', () => {
 describe('describeArgs / lastLines', () => {
   it('names the subcommand without flags or values', () => {
     expect(describeArgs(['buildx', 'imagetools', 'create', '--tag', 'x', 'y'])).toBe('buildx imagetools create')
+    expect(describeArgs(['--context', 'go-build-action-1', 'buildx', 'build', '--builder', 'go-build-action-1', '.'])).toBe('buildx build')
   })
   it('keeps the last lines, where the cause is', () => {
     expect(lastLines('a\n\nb\nc\nd\n', 2)).toBe('c | d')

@@ -99,10 +99,13 @@ export class DockerCommandError extends Error {
   }
 }
 
-/** The command's subcommand words, without flags' values, for messages: `buildx imagetools inspect`. */
+/**
+ * The command's subcommand words, without flags' values, for messages: `buildx imagetools inspect`. A leading
+ * `--context NAME` (the engine's builder runs from its own docker context) is not the command.
+ */
 export function describeArgs(args: readonly string[]): string {
   const words: string[] = []
-  for (const a of args) {
+  for (const a of args[0] === '--context' ? args.slice(2) : args) {
     if (a.startsWith('-')) break
     words.push(a)
   }
