@@ -4,15 +4,26 @@
 // (`bash scripts/e2e-env.sh up`) and nothing else: no npm install, no network beyond the local registry.
 //
 //   npm run bench [-- --rounds N] [-- --large-rounds N] [-- --fixtures small,large] [-- --paths hosted,engine]
-//                 [-- --json FILE] [-- --write-table]
+//                 [-- --json FILE] [-- --write-table] [-- --docker-actions SETUP_BUILDX_DIR,BUILD_PUSH_DIR]
+//
+// Three sides in each round, in turn (the first rotating from round to round): the action; the bare commands; and,
+// given git directories of docker/setup-buildx-action and docker/build-push-action (`--docker-actions`, or
+// BENCH_DOCKER_ACTIONS), docker's own actions at the commits of issue 26 (their committed dist/index.cjs read from
+// git at run time into a temporary directory, never into this repository; the commits are recorded) plus the shell
+// a user writes for each TAG-ARCH.
 //
 // Two fixtures, each on both paths: `small` (the go-build shape with a 2 MB image: fixed costs) and `large`
 // (go-build-sized: Debian's Go toolchain for every platform, about 330 MB per platform plus 146 MB of sources shared
 // by all, a git checkout of its own; made once and cached by `scripts/e2e-env.sh bench-fixture`).
 //
 // Every figure is a ratio of two times measured in the same round (medians over the rounds, min–max beside them):
-//   overhead cold / warm   the whole action (main and post step) vs the bare commands, same cache state
-//   rerun                  the action again with nothing changed vs its cold publish
+//   overhead cold / warm   the whole action (main and post step) vs the bare commands, same cache state; on the small
+//                          fixture also the seconds a warm publish adds
+//   docker's actions       the whole action vs docker's stack (setup-buildx, build-push, the shell, post steps)
+//   rerun                  the action again with nothing changed vs the bare commands' cold publish
+//   disk                   bytes the action's processes wrote to local disk (the kernel's write_bytes of the step and
+//                          every process it waited for: buildx and docker included, BuildKit's and the engine's
+//                          stores not) in its cold run, vs the image's bytes in the registry
 //   signing                the warm publish again with `sign: true` (a cosign key pair made once per bench run with
 //                          the cosign on PATH, no transparency log: offline) vs the unsigned warm publish of the round;
 //                          the seconds it adds, and the action's own signing phases from its job summary
@@ -35,6 +46,7 @@ import { cp, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/pr
 import { cpus, tmpdir, totalmem } from 'node:os'
 import * as path from 'node:path'
 import { promisify } from 'node:util'
+import { parse as parseYaml } from 'yaml'
 import { repoRoot, runAction, runnerNode } from './run-action.mjs'
 
 const execFileAsync = promisify(execFile)
@@ -45,7 +57,19 @@ const PLATFORMS = ['linux/amd64', 'linux/arm64', 'linux/ppc64le', 'linux/s390x']
 const VERSIONS = { GO_VERSION: '1.25.4', LLVM_VERSION: '18.1.8', K8S_VERSION: '1.34.1' }
 const TAG = '1.25.4-llvm18.1.8-k8s1.34.1'
 const STATE_DIR = process.env.E2E_STATE_DIR || '/var/lib/go-build-action-e2e'
-const LIMITS = { overhead: 1.05, rerun: 0.05, largeRerun: 0.02, verifyShare: 0.03, startupMs: 150, distBytes: 1024 * 1024 }
+// Issue 26's goals: overhead (cold and warm) per path; an unchanged rerun ÷ the bare commands' cold publish; the
+// seconds a small warm publish adds; the action ÷ docker's action stack (small, warm); the bytes the action writes
+// to local disk ÷ the image.
+const LIMITS = {
+  overhead: { hosted: 1.05, engine: 1.1 },
+  rerun: 0.02,
+  smallWarmAddedMs: 1000,
+  dockerStack: 0.8,
+  diskShare: 0.01,
+  verifyShare: 0.03,
+  startupMs: 150,
+  distBytes: 1024 * 1024
+}
 const BENCH_MARKERS = ['<!-- bench:start -->', '<!-- bench:end -->']
 
 const log = message => process.stderr.write(`bench: ${message}\n`)
@@ -54,7 +78,15 @@ let repositoryCount = 0
 const freshRepository = name => `${REGISTRY}/bench/${runId}/${name}-${++repositoryCount}`
 
 function parseArgs(argv) {
-  const options = { rounds: 3, largeRounds: 1, fixtures: ['small', 'large'], paths: ['hosted', 'engine'], json: undefined, writeTable: false }
+  const options = {
+    rounds: 3,
+    largeRounds: 1,
+    fixtures: ['small', 'large'],
+    paths: ['hosted', 'engine'],
+    json: undefined,
+    writeTable: false,
+    dockerActions: process.env.BENCH_DOCKER_ACTIONS ? process.env.BENCH_DOCKER_ACTIONS.split(',') : undefined
+  }
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]
     if (arg === '--rounds') options.rounds = Number(argv[++i])
@@ -63,12 +95,16 @@ function parseArgs(argv) {
     else if (arg === '--paths') options.paths = argv[++i].split(',').map(p => p.trim())
     else if (arg === '--json') options.json = argv[++i]
     else if (arg === '--write-table' || arg === '--readme') options.writeTable = true
-    else throw new Error(`unknown argument ${arg}: use --rounds N, --large-rounds N, --fixtures small,large, --paths hosted,engine, --json FILE, --write-table`)
+    else if (arg === '--docker-actions') options.dockerActions = argv[++i].split(',')
+    else throw new Error(`unknown argument ${arg}: use --rounds N, --large-rounds N, --fixtures small,large, --paths hosted,engine, --json FILE, --write-table, --docker-actions SETUP_BUILDX_DIR,BUILD_PUSH_DIR`)
   }
   if (!Number.isInteger(options.rounds) || options.rounds < 3) throw new Error('--rounds: at least 3 (the figures are medians)')
   if (!Number.isInteger(options.largeRounds) || options.largeRounds < 1) throw new Error('--large-rounds: at least 1')
   for (const f of options.fixtures) if (!['small', 'large'].includes(f)) throw new Error(`--fixtures: ${f} is not small or large`)
   for (const p of options.paths) if (!['hosted', 'engine'].includes(p)) throw new Error(`--paths: ${p} is not hosted or engine`)
+  if (options.dockerActions && (options.dockerActions.length !== 2 || options.dockerActions.some(d => !existsSync(d)))) {
+    throw new Error(`--docker-actions (or BENCH_DOCKER_ACTIONS): two git directories, docker/setup-buildx-action's and docker/build-push-action's, comma-separated (got ${options.dockerActions.join(',')})`)
+  }
   return options
 }
 
@@ -103,6 +139,7 @@ async function hostedPath() {
     available: true,
     title: `hosted path (docker-container, buildx ${status.buildxVersion})`,
     buildkitImage: status.buildkitImage,
+    buildxPlugin: path.join(status.buildxPluginDir, 'docker-buildx'),
     inputs: { 'buildkit-image': status.buildkitImage, 'driver-opts': 'network=host' },
     env: { RUNNER_ENVIRONMENT: 'github-hosted', DOCKER_CONFIG: dockerConfig },
     cleanup: () => rm(dockerConfig, { recursive: true, force: true })
@@ -176,6 +213,7 @@ async function action(benchPath, context, repository, inputs = {}, env = {}, too
   toolCache ??= await coldToolCache()
   const { ms, value: result } = await timed(() =>
     runAction({
+      measureDisk: true,
       cwd: context,
       inputs: { images: repository, platforms: PLATFORMS.join(','), 'build-args': `BASE_IMAGE=${BASE_IMAGE}`, ...benchPath.inputs, ...inputs },
       env: { ...benchPath.env, RUNNER_TOOL_CACHE: toolCache, ...env }
@@ -184,7 +222,19 @@ async function action(benchPath, context, repository, inputs = {}, env = {}, too
   if (result.main.exitCode !== 0 || result.post?.exitCode !== 0) {
     throw new Error(`the action failed on the ${benchPath.name} path (exit ${result.main.exitCode}/${result.post?.exitCode}):\n${result.main.log.slice(-3000)}\n${result.post?.log.slice(-1000) ?? ''}`)
   }
-  return { ms, result, phases: actionPhases(result.summary) }
+  return { ms, result, phases: actionPhases(result.summary), written: result.main.writeBytes + result.post.writeBytes }
+}
+
+/** Bytes of the image under `reference` as a registry stores it: every platform's config and layers. */
+async function imageBytes(reference, env) {
+  const index = JSON.parse((await run('docker', ['buildx', 'imagetools', 'inspect', '--raw', reference], env)).stdout)
+  const repository = reference.slice(0, reference.lastIndexOf(':'))
+  let bytes = 0
+  for (const m of index.manifests.filter(d => d.platform && d.platform.os !== 'unknown')) {
+    const manifest = JSON.parse((await run('docker', ['buildx', 'imagetools', 'inspect', '--raw', `${repository}@${m.digest}`], env)).stdout)
+    bytes += manifest.config.size + manifest.layers.reduce((sum, l) => sum + l.size, 0)
+  }
+  return bytes
 }
 
 /** The action's phase times (ms) from its job summary's chart (`  NAME :START, DURms`). */
@@ -274,10 +324,40 @@ async function platformDigests(reference, env) {
 }
 
 /**
- * Engine path (docker driver, buildx 0.13, containerd image store): build and push every platform under TAG; buildx
- * 0.13 has no `imagetools create --prefer-index=false`, so each TAG-ARCH is the platform manifest pulled by digest,
- * tagged and pushed (the store pushes it unchanged), the four at once; then the local names go, in one call.
+ * The shell a user writes for each TAG-ARCH once TAG is pushed, timed as the `tags` step (and `cleanup`): the
+ * platform digests from one `imagetools inspect --raw`, then the four at once. Engine path (buildx 0.13 has no
+ * `imagetools create --prefer-index=false`): each platform manifest pulled by digest, tagged and pushed (the store
+ * pushes it unchanged), then the local names go, in one call. Hosted path: each TAG-ARCH a carbon copy of its
+ * platform manifest.
  */
+async function perArchTags(benchPath, repository, env, step) {
+  const digests = await step('tags', () => platformDigests(`${repository}:${TAG}`, env))
+  if (benchPath.name === 'hosted') {
+    await step('tags', () =>
+      Promise.all(
+        Object.entries(digests).map(([arch, digest]) =>
+          run('docker', ['buildx', 'imagetools', 'create', '--prefer-index=false', '--tag', `${repository}:${TAG}-${arch}`, `${repository}@${digest}`], env)
+        )
+      )
+    )
+    return
+  }
+  await step('tags', () =>
+    Promise.all(
+      Object.entries(digests).map(async ([arch, digest]) => {
+        await run('docker', ['pull', '--quiet', `${repository}@${digest}`], env)
+        await run('docker', ['tag', `${repository}@${digest}`, `${repository}:${TAG}-${arch}`], env)
+        await run('docker', ['push', '--quiet', `${repository}:${TAG}-${arch}`], env)
+      })
+    )
+  )
+  await step('cleanup', () =>
+    // the pulled `REPO@DIGEST` names go with the last tag of each
+    run('docker', ['image', 'rm', `${repository}:${TAG}`, ...Object.keys(digests).map(a => `${repository}:${TAG}-${a}`)], env)
+  )
+}
+
+/** Engine path (docker driver, buildx 0.13, containerd image store): build and push every platform under TAG, then each TAG-ARCH. */
 async function bareEngine(benchPath, context, repository, { noCache }) {
   const { steps, step } = stepTimer()
   const result = await timed(async () => {
@@ -285,28 +365,14 @@ async function bareEngine(benchPath, context, repository, { noCache }) {
     await step('build', () =>
       run('docker', ['buildx', 'build', '--builder', 'default', '--platform', PLATFORMS.join(','), ...buildArgFlags(), ...(noCache ? ['--no-cache'] : []), '--push', '--tag', `${repository}:${TAG}`, context], env)
     )
-    const digests = await step('tags', () => platformDigests(`${repository}:${TAG}`, env))
-    await step('tags', () =>
-      Promise.all(
-        Object.entries(digests).map(async ([arch, digest]) => {
-          await run('docker', ['pull', '--quiet', `${repository}@${digest}`], env)
-          await run('docker', ['tag', `${repository}@${digest}`, `${repository}:${TAG}-${arch}`], env)
-          await run('docker', ['push', '--quiet', `${repository}:${TAG}-${arch}`], env)
-        })
-      )
-    )
-    await step('cleanup', () =>
-      // the pulled `REPO@DIGEST` names go with the last tag of each
-      run('docker', ['image', 'rm', `${repository}:${TAG}`, ...Object.keys(digests).map(a => `${repository}:${TAG}-${a}`)], env)
-    )
+    await perArchTags(benchPath, repository, env, step)
   })
   return { ...result, steps }
 }
 
 /**
  * Hosted path (docker-container builder, buildx 0.30): a builder (as setup-buildx-action makes), build and push
- * every platform under TAG, then each TAG-ARCH as a carbon copy of its platform manifest, the four at once; the
- * builder is removed at the end, as the action's post step does.
+ * every platform under TAG, then each TAG-ARCH; the builder is removed at the end, as the action's post step does.
  */
 async function bareHosted(benchPath, context, repository, { cacheFrom, cacheTo } = {}) {
   const { steps, step } = stepTimer()
@@ -321,19 +387,121 @@ async function bareHosted(benchPath, context, repository, { cacheFrom, cacheTo }
       await step('build', () =>
         run('docker', ['buildx', 'build', '--builder', builder, '--platform', PLATFORMS.join(','), ...buildArgFlags(), ...cache, '--push', '--tag', `${repository}:${TAG}`, context], env)
       )
-      const digests = await step('tags', () => platformDigests(`${repository}:${TAG}`, env))
-      await step('tags', () =>
-        Promise.all(
-          Object.entries(digests).map(([arch, digest]) =>
-            run('docker', ['buildx', 'imagetools', 'create', '--prefer-index=false', '--tag', `${repository}:${TAG}-${arch}`, `${repository}@${digest}`], env)
-          )
-        )
-      )
+      await perArchTags(benchPath, repository, env, step)
     } finally {
       await step('cleanup', () => run('docker', ['buildx', 'rm', builder], env))
     }
   })
   return { ...result, steps }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Docker's own actions: what a user picks instead
+
+/** The commits of docker/setup-buildx-action and docker/build-push-action the bench runs (issue 26). */
+const DOCKER_ACTIONS = {
+  'setup-buildx-action': '37fe631',
+  'build-push-action': 'cb941d0'
+}
+
+/**
+ * Docker's actions at their pinned commits, their committed `dist/index.cjs` read from git directories of the two
+ * repositories (`--docker-actions SETUP_BUILDX_DIR,BUILD_PUSH_DIR`, or BENCH_DOCKER_ACTIONS with the same value)
+ * into a temporary directory: never part of this repository. Undefined (the side is not measured) without them.
+ */
+async function dockerActions(dirs) {
+  if (!dirs) return undefined
+  const root = await mkdtemp(path.join(tmpdir(), 'go-build-action-bench-docker-actions-'))
+  const actions = { root, commits: {} }
+  for (const [[name, commit], dir] of Object.entries(DOCKER_ACTIONS).map((entry, i) => [entry, dirs[i]])) {
+    const full = (await run('git', ['-C', dir, 'rev-parse', '--verify', `${commit}^{commit}`])).stdout.trim()
+    const bundle = (await execFileAsync('git', ['-C', dir, 'show', `${full}:dist/index.cjs`], { maxBuffer: 256 * 1024 * 1024 })).stdout
+    await mkdir(path.join(root, name, 'dist'), { recursive: true })
+    await writeFile(path.join(root, name, 'dist', 'index.cjs'), bundle)
+    // the runner passes every input, its default where the workflow gives none (an expression default, such as
+    // `${{ github.token }}`, is empty here: no token offline)
+    const metadata = parseYaml((await run('git', ['-C', dir, 'show', `${full}:action.yml`])).stdout)
+    const defaults = Object.fromEntries(
+      Object.entries(metadata.inputs ?? {}).map(([input, spec]) => [input, /\$\{\{/.test(`${spec?.default ?? ''}`) ? '' : `${spec?.default ?? ''}`])
+    )
+    actions[name] = { entry: path.join(root, name, 'dist', 'index.cjs'), defaults }
+    actions.commits[name] = full
+  }
+  return actions
+}
+
+/**
+ * Docker's stack, as a workflow runs it: setup-buildx-action (`driver: docker` on the engine path; on the hosted
+ * path `docker-container` with the local BuildKit image and `network=host`; the installed buildx, no download),
+ * build-push-action (the four platforms, `push: true`, `tags: REPO:TAG`, the same provenance as the action's run),
+ * then the shell for each TAG-ARCH, then the post steps in the runner's order (build-push's, then setup-buildx's,
+ * which removes its builder). Each step is run as the runner runs it (INPUT_*, the runner's files), in a
+ * DOCKER_CONFIG of its own, as a job has. build-push-action's build record upload is off (no artifact service
+ * offline); its summary and record export run as on GitHub.
+ */
+async function dockerStack(benchPath, context, repository, actions, { cacheFrom, cacheTo, noCache }) {
+  const { steps, step } = stepTimer()
+  const dockerConfig = await mkdtemp(path.join(tmpdir(), 'go-build-action-bench-docker-stack-'))
+  try {
+    if (benchPath.buildxPlugin) {
+      await mkdir(path.join(dockerConfig, 'cli-plugins'))
+      await symlink(benchPath.buildxPlugin, path.join(dockerConfig, 'cli-plugins', 'docker-buildx'))
+    }
+    const env = { ...benchPath.env, ...RUNNER_CONTEXT, DOCKER_CONFIG: dockerConfig, DOCKER_BUILD_RECORD_UPLOAD: 'false' }
+    const result = await timed(async () => {
+      const hosted = benchPath.name === 'hosted'
+      const setup = await step('setup', () =>
+        runDockerAction(actions['setup-buildx-action'], context, env, hosted ? { driver: 'docker-container', 'driver-opts': `image=${benchPath.buildkitImage}\nnetwork=host` } : { driver: 'docker' })
+      )
+      const buildPush = await step('build', () =>
+        runDockerAction(actions['build-push-action'], context, env, {
+          builder: setup.outputs.name ?? '',
+          context: '.',
+          platforms: PLATFORMS.join(','),
+          'build-args': [`BASE_IMAGE=${BASE_IMAGE}`, ...Object.entries(VERSIONS).map(([k, v]) => `${k}=${v}`)].join('\n'),
+          push: 'true',
+          tags: `${repository}:${TAG}`,
+          provenance: 'mode=min',
+          ...(cacheFrom ? { 'cache-from': cacheFrom } : {}),
+          ...(cacheTo ? { 'cache-to': cacheTo } : {}),
+          ...(noCache ? { 'no-cache': 'true' } : {})
+        })
+      )
+      try {
+        await perArchTags(benchPath, repository, env, step)
+      } finally {
+        await step('cleanup', () => postStep(buildPush))
+        await step('cleanup', () => postStep(setup))
+      }
+    })
+    return { ...result, steps }
+  } finally {
+    await rm(dockerConfig, { recursive: true, force: true })
+  }
+}
+
+/** The runner's variables docker's actions read (the GitHub context of @actions/github), beside run-action.mjs's. */
+const RUNNER_CONTEXT = {
+  GITHUB_REF: 'refs/heads/main',
+  GITHUB_RUN_ID: '1',
+  GITHUB_RUN_NUMBER: '1',
+  GITHUB_RUN_ATTEMPT: '1',
+  GITHUB_JOB: 'publish',
+  GITHUB_WORKFLOW: 'bench',
+  GITHUB_ACTOR: 'bench',
+  GITHUB_API_URL: 'https://api.github.com'
+}
+
+/** One of docker's actions, main step (its post step deferred); fails with the log's tail. */
+async function runDockerAction({ entry, defaults }, cwd, env, inputs) {
+  const result = await runAction({ entry, cwd, env, inputs: { ...defaults, ...inputs }, post: 'deferred' })
+  if (result.main.exitCode !== 0) throw new Error(`${path.basename(path.dirname(path.dirname(entry)))} failed (exit ${result.main.exitCode}):\n${result.main.log.slice(-3000)}`)
+  return result
+}
+
+async function postStep(result) {
+  const post = await result.runPost()
+  if (post.exitCode !== 0) throw new Error(`a post step of docker's actions failed (exit ${post.exitCode}):\n${post.log.slice(-2000)}`)
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -345,15 +513,15 @@ async function bareHosted(benchPath, context, repository, { cacheFrom, cacheTo }
  * 500) is measured anew, both sides of its figure, into new repositories: its times would mix a retry with a run,
  * and measuring the whole round again would repeat every step that went well. A second failure ends the benchmark.
  */
-async function round(benchPath, context, number, signing) {
+async function round(benchPath, context, number, signing, actions) {
   const actionFirst = number % 2 === 0
-  const pair = async (actionSide, bareSide) => {
-    if (actionFirst) {
-      const a = await actionSide()
-      return { action: a, bare: await bareSide() }
-    }
-    const b = await bareSide()
-    return { action: await actionSide(), bare: b }
+  // the sides of a figure in turn, the first one rotating from round to round (action, bare, docker's stack)
+  const sides = async bodies => {
+    const names = Object.keys(bodies).filter(name => bodies[name])
+    const shift = number % names.length
+    const measured = {}
+    for (const name of [...names.slice(shift), ...names.slice(0, shift)]) measured[name] = await bodies[name]()
+    return measured
   }
   const again = async (what, body) => {
     try {
@@ -367,20 +535,25 @@ async function round(benchPath, context, number, signing) {
   // Cold: the hosted path's builders are new and empty, and each side exports its registry cache for its warm run
   // (the same export on both sides); the engine's cache is shared, so both sides build with --no-cache (which
   // still leaves every step in the engine's cache for the warm runs).
-  const cache = { action: `${freshRepository('cache-action')}:buildcache`, bare: `${freshRepository('cache-bare')}:buildcache` }
+  const cache = {
+    action: `${freshRepository('cache-action')}:buildcache`,
+    bare: `${freshRepository('cache-bare')}:buildcache`,
+    docker: `${freshRepository('cache-docker')}:buildcache`
+  }
   const cacheTo = ref => `type=registry,ref=${ref},mode=max,ignore-error=true`
   const coldInputs = hosted ? { 'cache-to': cacheTo(cache.action) } : { 'no-cache': 'true' }
   const cold = await again('the cold publish', async () => {
     const repository = freshRepository(`${benchPath.name}-action-cold`)
     const toolCache = await coldToolCache()
-    const measured = await pair(
-      () => action(benchPath, context, repository, coldInputs, {}, toolCache),
-      () =>
+    const measured = await sides({
+      action: () => action(benchPath, context, repository, coldInputs, {}, toolCache),
+      bare: () =>
         hosted
           ? bareHosted(benchPath, context, freshRepository('hosted-bare-cold'), { cacheTo: cacheTo(cache.bare) })
-          : bareEngine(benchPath, context, freshRepository('engine-bare-cold'), { noCache: true })
-    )
-    return { ...measured, repository, toolCache }
+          : bareEngine(benchPath, context, freshRepository('engine-bare-cold'), { noCache: true }),
+      docker: actions && (() => dockerStack(benchPath, context, freshRepository(`${benchPath.name}-docker-cold`), actions, hosted ? { cacheTo: cacheTo(cache.docker) } : { noCache: true }))
+    })
+    return { ...measured, repository, toolCache, imageBytes: await imageBytes(`${repository}:${TAG}`, benchPath.env) }
   })
   // The signed run gets the tool cache as the unsigned warm run gets it (the layers the cold run checked).
   const signToolCache = await coldToolCache()
@@ -400,13 +573,14 @@ async function round(benchPath, context, number, signing) {
     })
   const signedFirst = actionFirst ? await signedRun() : undefined
   const warm = await again('the warm publish', () =>
-    pair(
-      () => action(benchPath, context, freshRepository(`${benchPath.name}-action-warm`), warmInputs, {}, cold.toolCache),
-      () =>
+    sides({
+      action: () => action(benchPath, context, freshRepository(`${benchPath.name}-action-warm`), warmInputs, {}, cold.toolCache),
+      bare: () =>
         hosted
           ? bareHosted(benchPath, context, freshRepository('hosted-bare-warm'), { cacheFrom: `type=registry,ref=${cache.bare}` })
-          : bareEngine(benchPath, context, freshRepository('engine-bare-warm'), { noCache: false })
-    )
+          : bareEngine(benchPath, context, freshRepository('engine-bare-warm'), { noCache: false }),
+      docker: actions && (() => dockerStack(benchPath, context, freshRepository(`${benchPath.name}-docker-warm`), actions, hosted ? { cacheFrom: `type=registry,ref=${cache.docker}` } : {}))
+    })
   )
   const signed = signedFirst ?? (await signedRun())
   // Legs: the same cold build, distributed over four legs and a merge, against the cold mode: all.
@@ -415,9 +589,18 @@ async function round(benchPath, context, number, signing) {
   // workflow_dispatch, where `auto` builds anyway).
   const rerun = await again('the rerun', () => action(benchPath, context, cold.repository, { ...coldInputs, 'skip-unchanged': 'true' }))
   const signatures = signed.signatures
+  const stack = measured => (measured.docker ? { docker: measured.docker.ms, dockerRatio: measured.action.ms / measured.docker.ms } : {})
   const figures = {
-    cold: { action: cold.action.ms, bare: cold.bare.ms, ratio: cold.action.ms / cold.bare.ms, phases: phaseFigures(cold), blobBytesRead: registryBlobBytesRead(cold.repository) },
-    warm: { action: warm.action.ms, bare: warm.bare.ms, ratio: warm.action.ms / warm.bare.ms, phases: phaseFigures(warm) },
+    cold: {
+      action: cold.action.ms,
+      bare: cold.bare.ms,
+      ratio: cold.action.ms / cold.bare.ms,
+      ...stack(cold),
+      phases: phaseFigures(cold),
+      blobBytesRead: registryBlobBytesRead(cold.repository),
+      disk: { written: cold.action.written, image: cold.imageBytes, ratio: cold.action.written / cold.imageBytes }
+    },
+    warm: { action: warm.action.ms, bare: warm.bare.ms, ratio: warm.action.ms / warm.bare.ms, added: warm.action.ms - warm.bare.ms, ...stack(warm), phases: phaseFigures(warm) },
     sign: {
       action: signed.ms,
       unsigned: warm.action.ms,
@@ -432,8 +615,8 @@ async function round(benchPath, context, number, signing) {
     legs: { action: legs.ms, all: cold.action.ms, ratio: legs.ms / cold.action.ms, legs: legs.legsMs, merge: legs.mergeMs },
     rerun: {
       action: rerun.ms,
-      cold: cold.action.ms,
-      ratio: rerun.ms / cold.action.ms,
+      cold: cold.bare.ms,
+      ratio: rerun.ms / cold.bare.ms,
       tag: rerun.result.outputs.tag,
       skipped: /skipped: unchanged/.test(rerun.result.summary)
     }
@@ -476,9 +659,9 @@ function phaseFigures({ action: a, bare }) {
 }
 
 /** A round; the tool caches it made go at its end. */
-async function roundWithCleanup(benchPath, context, number, signing) {
+async function roundWithCleanup(benchPath, context, number, signing, actions) {
   try {
-    return await round(benchPath, context, number, signing)
+    return await round(benchPath, context, number, signing, actions)
   } finally {
     for (const dir of toolCaches.splice(0)) await rm(dir, { recursive: true, force: true }).catch(() => undefined)
   }
@@ -533,6 +716,9 @@ function summarize(values) {
 
 const ratio = s => `${s.median.toFixed(2)}× (${s.min.toFixed(2)}–${s.max.toFixed(2)})`
 const seconds = ms => `${(ms / 1000).toFixed(1)} s`
+const plusMinus = ms => `${ms < 0 ? '−' : '+'}${seconds(Math.abs(ms))}`
+const addedSeconds = s => `${plusMinus(s.median)} (${plusMinus(s.min)} to ${plusMinus(s.max)})`
+const formatMiB = bytes => (bytes >= 2 ** 30 ? `${(bytes / 2 ** 30).toFixed(2)} GiB` : `${(bytes / 2 ** 20).toFixed(1)} MiB`)
 
 function pathFigures(rounds) {
   const pick = (figure, field) => summarize(rounds.map(r => r[figure][field]))
@@ -542,6 +728,11 @@ function pathFigures(rounds) {
     figures[figure] = { ratio: pick(figure, 'ratio'), action: pick(figure, 'action') }
     if (figure === 'cold' || figure === 'warm') {
       figures[figure].bare = pick(figure, 'bare')
+      if (rounds[0][figure].docker !== undefined) Object.assign(figures[figure], { docker: pick(figure, 'docker'), dockerRatio: pick(figure, 'dockerRatio') })
+      if (figure === 'warm') figures[figure].added = pick(figure, 'added')
+      if (figure === 'cold') {
+        figures[figure].disk = { written: summarize(rounds.map(r => r.cold.disk.written)), image: median(rounds.map(r => r.cold.disk.image)), ratio: summarize(rounds.map(r => r.cold.disk.ratio)) }
+      }
       const rows = Object.keys(rounds[0][figure].phases.rows)
       figures[figure].phases = Object.fromEntries(
         rows.map(row => [row, { action: median(rounds.map(r => r[figure].phases.rows[row].action)), bare: median(rounds.map(r => r[figure].phases.rows[row].bare)) }])
@@ -577,7 +768,10 @@ function table(result) {
   const lines = [
     `Measured ${result.machine.date} on ${result.machine.cpu}, ${result.machine.memory}, docker ${result.machine.docker}, node ${result.machine.node}; ` +
       result.fixtures.map(f => `${f.name} fixture ${f.rounds} round${f.rounds === 1 ? '' : 's'}`).join(', ') +
-      ', median (min–max).',
+      ', median (min–max).' +
+      (result.dockerActions
+        ? ` Docker's actions: ${Object.entries(result.dockerActions).map(([name, commit]) => `docker/${name}@${commit.slice(0, 7)}`).join(', ')}.`
+        : " Docker's actions: not measured (give --docker-actions)."),
     '',
     '| fixture | figure | path | ratio | action | baseline | target |',
     '| --- | --- | --- | --- | --- | --- | --- |'
@@ -590,8 +784,22 @@ function table(result) {
         continue
       }
       const f = p.figures
-      row(['overhead, cold', p.title, ratio(f.cold.ratio), seconds(f.cold.action.median), `${seconds(f.cold.bare.median)} bare`, `≤ ${LIMITS.overhead}×`])
-      row(['overhead, warm', p.title, ratio(f.warm.ratio), seconds(f.warm.action.median), `${seconds(f.warm.bare.median)} bare`, `≤ ${LIMITS.overhead}×`])
+      const small = fixture.name === 'small'
+      row(['overhead, cold', p.title, ratio(f.cold.ratio), seconds(f.cold.action.median), `${seconds(f.cold.bare.median)} bare`, small ? '' : `≤ ${LIMITS.overhead[p.name]}×`])
+      row(['overhead, warm', p.title, ratio(f.warm.ratio), seconds(f.warm.action.median), `${seconds(f.warm.bare.median)} bare`, small ? '' : `≤ ${LIMITS.overhead[p.name]}×`])
+      if (small) row(['seconds a warm publish adds to the bare commands', p.title, addedSeconds(f.warm.added), '', '', `≤ +${seconds(LIMITS.smallWarmAddedMs)}`])
+      for (const when of ['cold', 'warm']) {
+        if (!f[when].dockerRatio) continue
+        row([`against docker's actions (setup-buildx, build-push, the shell for TAG-ARCH), ${when}`, p.title, ratio(f[when].dockerRatio), seconds(f[when].action.median), `${seconds(f[when].docker.median)} docker's`, small && when === 'warm' ? `≤ ${LIMITS.dockerStack}×` : ''])
+      }
+      row([
+        `bytes the action wrote to local disk (${formatMiB(f.cold.disk.written.median)} of a ${formatMiB(f.cold.disk.image)} image; BuildKit's and the engine's stores not counted), cold`,
+        p.title,
+        `${(f.cold.disk.ratio.median * 100).toFixed(2)} % (${(f.cold.disk.ratio.min * 100).toFixed(2)}–${(f.cold.disk.ratio.max * 100).toFixed(2)})`,
+        '',
+        'the image',
+        small ? '' : `≤ ${LIMITS.diskShare * 100} %`
+      ])
       row([
         `signing: what it adds to a warm publish (+${seconds(f.sign.added.median)}; the action's signing phases ${seconds(f.sign.setup.median + f.sign.phase.median)}: ` +
           `key check ${seconds(f.sign.setup.median)}, sign and verify ${f.sign.digests} digests ${seconds(f.sign.phase.median)})`,
@@ -616,8 +824,8 @@ function table(result) {
         p.title,
         ratio(f.rerun.ratio),
         seconds(f.rerun.action.median),
-        'cold publish',
-        `≤ ${fixture.name === 'large' ? LIMITS.largeRerun : LIMITS.rerun}×`
+        "the bare commands' cold publish",
+        fixture.name === 'large' ? `≤ ${LIMITS.rerun}×` : ''
       ])
       if (f.cache) {
         row([`cache: registry cache, no local cache (${f.cache.cachedSteps} steps CACHED)`, p.title, ratio(f.cache.ratio), seconds(f.cache.action.median), 'cold publish', ''])
@@ -668,7 +876,7 @@ async function writeTable(text) {
 // ---------------------------------------------------------------------------------------------------------------
 
 /** Every path on one fixture: its rounds and figures. */
-async function benchFixture(options, context, fixtureName, roundCount, started, signing) {
+async function benchFixture(options, context, fixtureName, roundCount, started, signing, actions) {
   const paths = []
   for (const name of options.paths) {
     const benchPath = name === 'hosted' ? await hostedPath() : await enginePath()
@@ -681,11 +889,12 @@ async function benchFixture(options, context, fixtureName, roundCount, started, 
     try {
       const rounds = []
       for (let i = 0; i < roundCount; i++) {
-        const r = await roundWithCleanup(benchPath, context, i, signing)
+        const r = await roundWithCleanup(benchPath, context, i, signing, actions)
         rounds.push(r)
         log(
-          `${title} round ${i + 1}: cold ${r.cold.ratio.toFixed(2)}× (${seconds(r.cold.action)} / ${seconds(r.cold.bare)}), ` +
-            `warm ${r.warm.ratio.toFixed(2)}× (${seconds(r.warm.action)} / ${seconds(r.warm.bare)}), ` +
+          `${title} round ${i + 1}: cold ${r.cold.ratio.toFixed(2)}× (${seconds(r.cold.action)} / ${seconds(r.cold.bare)}${r.cold.docker ? ` / docker's ${seconds(r.cold.docker)}` : ''}), ` +
+            `warm ${r.warm.ratio.toFixed(2)}× (${seconds(r.warm.action)} / ${seconds(r.warm.bare)}${r.warm.docker ? ` / docker's ${seconds(r.warm.docker)}` : ''}), ` +
+            `wrote ${(r.cold.disk.written / 2 ** 20).toFixed(1)} MiB of a ${(r.cold.disk.image / 2 ** 20).toFixed(1)} MiB image, ` +
             `signed ${r.sign.ratio.toFixed(2)}× (${seconds(r.sign.action)}, +${seconds(r.sign.added)}, signing ${seconds(r.sign.setup + r.sign.phase)}), ` +
             `legs ${r.legs.ratio.toFixed(2)}× (${seconds(r.legs.action)} / ${seconds(r.legs.all)}), ` +
             `rerun ${r.rerun.ratio.toFixed(2)}× (${seconds(r.rerun.action)}${r.rerun.skipped ? ', skipped' : ''}) [${Math.round((Date.now() - started) / 1000)} s]`
@@ -708,7 +917,8 @@ async function main() {
     throw new Error(`the environment is not up: run "bash scripts/e2e-env.sh up" first\n${error.message}`, { cause: error })
   }
   if (!existsSync(path.join(repoRoot, 'dist', 'index.js'))) throw new Error('dist/index.js is missing: run npm run build')
-  const result = { machine: await machine(), fixtures: [] }
+  const actions = await dockerActions(options.dockerActions)
+  const result = { machine: await machine(), dockerActions: actions?.commits, fixtures: [] }
   const signing = await signingKey()
   for (const fixtureName of options.fixtures) {
     const made = fixtureName === 'large' ? await largeFixture() : await fixture().then(dir => ({ dir, remove: () => rm(dir, { recursive: true, force: true }) }))
@@ -716,11 +926,12 @@ async function main() {
     const entry = { name: fixtureName, rounds, paths: [] }
     result.fixtures.push(entry)
     try {
-      entry.paths = await benchFixture(options, made.dir, fixtureName, rounds, started, signing)
+      entry.paths = await benchFixture(options, made.dir, fixtureName, rounds, started, signing, actions)
     } finally {
       await made.remove()
     }
   }
+  if (actions) await rm(actions.root, { recursive: true, force: true })
   result.startup = await startupMs()
   result.distBytes = distBytes()
   result.seconds = Math.round((Date.now() - started) / 1000)

@@ -6,6 +6,9 @@ export function parseCommandFile(text: string): Record<string, string>
 export interface StepResult {
   exitCode: number
   log: string
+  /** With `measureDisk`: bytes the step's processes wrote to disk, and of them those cancelled (files removed before writeback). */
+  writeBytes?: number
+  cancelledWriteBytes?: number
 }
 
 export interface ActionRun {
@@ -17,6 +20,8 @@ export interface ActionRun {
   runnerDir: string
   /** The DOCKER_CONFIG both steps ran with (undefined: the docker CLI's default). */
   dockerConfig?: string
+  /** With `post: 'deferred'`: runs the post step with the main step's state. */
+  runPost?: () => Promise<StepResult>
 }
 
 export interface RunActionOptions {
@@ -24,7 +29,12 @@ export interface RunActionOptions {
   env?: Record<string, string>
   cwd?: string
   echo?: boolean
-  post?: boolean
+  /** Run the post step right after the main step (default), not at all, or when `runPost()` is called. */
+  post?: boolean | 'deferred'
+  /** Another action's bundle to run instead of dist/index.js. */
+  entry?: string
+  /** Measure the bytes each step's processes wrote to disk. */
+  measureDisk?: boolean
   /** Send the main step SIGTERM (a cancelled job) once its log matches. */
   cancelWhen?: RegExp
 }

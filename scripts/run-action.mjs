@@ -49,9 +49,30 @@ export function parseCommandFile(text) {
   return values
 }
 
-function runStep(args, env, cwd, echo, cancelWhen) {
+/**
+ * Bytes written to disk by a step's process and every process it started and waited for (the kernel adds a reaped
+ * child's I/O to its parent's): `write_bytes` of /proc/PID/io, read by a process around the step once it has ended
+ * (Node, not a shell: a shell drops the variables whose names are not its own, as `INPUT_BUILDKIT-IMAGE`).
+ */
+const DISK_WRAPPER = [
+  "const { spawn } = require('node:child_process')",
+  "const { readFileSync, writeFileSync } = require('node:fs')",
+  'const [file, command, ...args] = process.argv.slice(1)',
+  "const child = spawn(command, args, { stdio: 'inherit' })",
+  "process.on('SIGTERM', () => child.kill('SIGTERM'))",
+  "child.on('exit', code => { writeFileSync(file, readFileSync('/proc/self/io')); process.exit(code ?? 1) })"
+].join('\n')
+
+async function diskWrites(file) {
+  const text = await readFile(file, 'utf8')
+  const field = name => Number(new RegExp(`^${name}: (\\d+)$`, 'm').exec(text)?.[1] ?? NaN)
+  return { writeBytes: field('write_bytes'), cancelledWriteBytes: field('cancelled_write_bytes') }
+}
+
+function runStep(args, env, cwd, echo, cancelWhen, diskFile) {
   return new Promise((resolve, reject) => {
-    const child = spawn(runnerNode(), args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] })
+    const [command, argv] = diskFile ? [runnerNode(), ['-e', DISK_WRAPPER, diskFile, runnerNode(), ...args]] : [runnerNode(), args]
+    const child = spawn(command, argv, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] })
     let log = ''
     let cancelled = false
     const collect = chunk => {
@@ -74,9 +95,20 @@ function runStep(args, env, cwd, echo, cancelWhen) {
  * Runs the main step and then the post step, as the runner does. `inputs` maps input names to values; `env`
  * adds variables (GITHUB_EVENT_NAME etc.). Resolves with both steps' exit codes and logs, the outputs, the saved
  * state and the job summary. `cancelWhen` (a RegExp) cancels the main step, as a cancelled job does, with SIGTERM
- * once its log matches.
+ * once its log matches. `entry`: another action's bundle (the benchmark runs docker's actions). `post: 'deferred'`
+ * leaves the post step to `runPost()` of the result (the runner runs the post steps of a job's actions last, in
+ * reverse order). `measureDisk`: each step's `writeBytes` (see diskWrites).
  */
-export async function runAction({ inputs = {}, env = {}, cwd = repoRoot, echo = false, post = true, cancelWhen = undefined } = {}) {
+export async function runAction({
+  inputs = {},
+  env = {},
+  cwd = repoRoot,
+  echo = false,
+  post = true,
+  cancelWhen = undefined,
+  entry = path.join(repoRoot, 'dist', 'index.js'),
+  measureDisk = false
+} = {}) {
   const dir = await mkdtemp(path.join(tmpdir(), 'go-build-action-runner-'))
   const files = {
     GITHUB_OUTPUT: path.join(dir, 'output'),
@@ -103,17 +135,22 @@ export async function runAction({ inputs = {}, env = {}, cwd = repoRoot, echo = 
   for (const [name, value] of Object.entries(inputs)) base[inputVariable(name)] = value
   for (const key of Object.keys(base)) if (base[key] === undefined) delete base[key]
 
-  const entry = path.join(repoRoot, 'dist', 'index.js')
-  const main = await runStep([entry], base, cwd, echo, cancelWhen)
-  const state = parseCommandFile(await readFile(files.GITHUB_STATE, 'utf8'))
-  let postStep
-  if (post) {
-    const stateEnv = Object.fromEntries(Object.entries(state).map(([k, v]) => [`STATE_${k}`, v]))
-    postStep = await runStep([entry], { ...base, ...stateEnv }, cwd, echo)
+  const step = async (stepEnv, name, cancel) => {
+    const diskFile = measureDisk ? path.join(dir, `${name}.io`) : undefined
+    const result = await runStep([entry], stepEnv, cwd, echo, cancel, diskFile)
+    return diskFile ? { ...result, ...(await diskWrites(diskFile)) } : result
   }
+  const main = await step(base, 'main', cancelWhen)
+  const state = parseCommandFile(await readFile(files.GITHUB_STATE, 'utf8'))
+  const runPost = () => {
+    const stateEnv = Object.fromEntries(Object.entries(state).map(([k, v]) => [`STATE_${k}`, v]))
+    return step({ ...base, ...stateEnv }, 'post')
+  }
+  const postStep = post === true ? await runPost() : undefined
   return {
     main,
     post: postStep,
+    ...(post === 'deferred' ? { runPost } : {}),
     outputs: parseCommandFile(await readFile(files.GITHUB_OUTPUT, 'utf8')),
     state,
     summary: await readFile(files.GITHUB_STEP_SUMMARY, 'utf8'),
