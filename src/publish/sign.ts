@@ -116,7 +116,7 @@ export interface SigningReport {
   identity: string
   /** The public key (key signing), for the summary. */
   publicKey?: string
-  /** Skip-unchanged: how many of the published digests lacked a valid signature and were signed by this run. */
+  /** How many of the signatures this run wrote: all of them, or none (a skipped run found every published digest signed by its identity). */
   signedNow: number
 }
 
@@ -348,31 +348,69 @@ async function keylessToken(signer: Signer): Promise<string | undefined> {
   }
 }
 
-/**
- * Signs every target, then verifies every signature as a user would. `onlyMissing` (skip-unchanged) signs just
- * the targets that lack a signature the verifier accepts.
- */
-export async function signAndVerify(docker: Docker, signer: Signer, targets: readonly SignTarget[], retry: RetryPolicy, onlyMissing = false): Promise<SigningReport> {
+/** What a run's cosign commands share: the identity (keyless: the job's token and what Fulcio certifies) and the registries' transport. */
+interface SigningContext {
+  token: string | undefined
+  verifier: Verifier
+  insecure: boolean
+}
+
+async function signingContext(docker: Docker, signer: Signer, targets: readonly SignTarget[]): Promise<SigningContext> {
   const token = await keylessToken(signer)
-  const verifier = verifierFor(signer, token)
-  const insecure = await insecureRegistries(docker, targets.map(referenceOf))
-  let toSign = [...targets]
-  if (onlyMissing) {
-    const valid = await mapLimited(targets, REGISTRY_CONCURRENCY, t => hasValidSignature(signer, verifier, t, insecure))
-    toSign = targets.filter((_, i) => !valid[i])
-    core.info(`${targets.length - toSign.length} of ${targets.length} published digest(s) carry a valid signature; signing ${toSign.length}`)
-  }
-  if (toSign.length > 0) await signTargets(signer, toSign, token, insecure, retry)
-  await verifyTargets(signer, verifier, targets, insecure, retry)
-  const signatures = await signatureReferences(signer, targets, insecure)
+  return { token, verifier: verifierFor(signer, token), insecure: await insecureRegistries(docker, targets.map(referenceOf)) }
+}
+
+/** Who signs, in words: the key, or the certificate identity and issuer. */
+function identityOf(verifier: Verifier): string {
+  return verifier.kind === 'key' ? 'the key given as "sign-key"' : `keyless: certificate identity ${verifier.identity}, issuer ${verifier.issuer}`
+}
+
+/** The report of `targets`, all verified: where each signature is, and the command that verifies the index. */
+async function signingReport(signer: Signer, context: SigningContext, targets: readonly SignTarget[], signedNow: number): Promise<SigningReport> {
+  const signatures = await signatureReferences(signer, targets, context.insecure)
   const index = targets.find(t => t.signed === 'index')
   return {
     signatures,
-    verifyCommand: index ? verifyCommandLine(signer.settings, verifier, referenceOf(index), insecure) : '',
-    identity: verifier.kind === 'key' ? 'the key given as "sign-key"' : `keyless: certificate identity ${verifier.identity}, issuer ${verifier.issuer}`,
+    verifyCommand: index ? verifyCommandLine(signer.settings, context.verifier, referenceOf(index), context.insecure) : '',
+    identity: identityOf(context.verifier),
     ...(signer.publicKey ? { publicKey: signer.publicKey.pem } : {}),
-    signedNow: toSign.length
+    signedNow
   }
+}
+
+/** Signs every target (this run built and verified them), then verifies every signature as a user would. */
+export async function signAndVerify(docker: Docker, signer: Signer, targets: readonly SignTarget[], retry: RetryPolicy): Promise<SigningReport> {
+  const context = await signingContext(docker, signer, targets)
+  await signTargets(signer, targets, context.token, context.insecure, retry)
+  await verifyTargets(signer, context.verifier, targets, context.insecure, retry)
+  return signingReport(signer, context, targets, targets.length)
+}
+
+/** Published digests checked for this run's identity: all signed by it (the report), or those that are not. */
+export type PublishedSignatures = { signed: true; report: SigningReport } | { signed: false; identity: string; unsigned: SignTarget[] }
+
+/**
+ * Whether every target (published digests a run would skip onto) already carries a signature by the signer's
+ * identity that `cosign verify` accepts. Signs nothing: content this run did not build is never signed by it. One
+ * `cosign verify` of them all first (the usual answer, one process); when it refuses, one per target names those
+ * without such a signature. A registry cosign cannot read counts as no signature.
+ */
+export async function verifyPublishedSignatures(docker: Docker, signer: Signer, targets: readonly SignTarget[]): Promise<PublishedSignatures> {
+  const context = await signingContext(docker, signer, targets)
+  const all = await signer.runner.run(cosignVerifyArgs(signer.settings, context.verifier, targets.map(referenceOf), context.insecure), { silent: true, allowFailure: true })
+  if (all.exitCode !== 0) {
+    const valid = await mapLimited(targets, REGISTRY_CONCURRENCY, t => hasValidSignature(signer, context.verifier, t, context.insecure))
+    const unsigned = targets.filter((_, i) => !valid[i])
+    if (unsigned.length > 0) return { signed: false, identity: identityOf(context.verifier), unsigned }
+  }
+  core.info(`cosign verify accepts a signature by ${identityOf(context.verifier)} on all ${targets.length} published digest(s): nothing to sign`)
+  return { signed: true, report: await signingReport(signer, context, targets, 0) }
+}
+
+/** A target in words, as the summary's signature table names it: `index`, `linux/arm64 manifest`, `attestation of linux/arm64`. */
+export function describeTarget(target: SignTarget): string {
+  if (target.signed === 'index') return 'index'
+  return target.signed === 'platform' ? `${target.platform ?? ''} manifest` : `attestation of ${target.platform ?? 'unknown'}`
 }
 
 /** The `signatures` output: repository, digest, what was signed, and where the signature is. */
