@@ -27,6 +27,7 @@ import {
   readLegRecord,
   readWorkflowRun,
   recordLeg,
+  verifyLegSignatures,
   type CollectedLegs,
   type LegRecord
 } from './publish/handoff.js'
@@ -41,7 +42,7 @@ import type { PublishResult } from './publish/result.js'
 import { setUpQemu } from './setup/qemu.js'
 import { platformDigests } from './core/registry.js'
 import { readSettings, type Settings } from './settings.js'
-import { prepareSigner, signaturesJson, signAndVerify, signingTargets, type Signer, type SigningReport } from './publish/sign.js'
+import { prepareSigner, signaturesJson, signAndVerify, signingTargets, statementSigner, type Signer, type SigningReport } from './publish/sign.js'
 import { saveJsonState, saveState, State } from './core/state.js'
 import { tagChoiceSentence, writeSummary, type LegsSummary } from './report/summary.js'
 import { executeMoves, planMoves, type MoveJournal, type MoveRecord } from './publish/transaction.js'
@@ -422,11 +423,21 @@ export async function moveTags(job: Job, staged: StagedIndex, verified: Verified
   })
 }
 
-/** A leg: records its staged index for the merge, under its configuration's per-platform tags (handoff.ts). */
-export async function handOff({ docker, settings, phases, cleanup }: Job, staged: StagedIndex, { plan, configuration }: Tagged, built: Built): Promise<LegRecord[]> {
+/**
+ * A leg: records its staged index for the merge, under its configuration's per-platform tags (handoff.ts); with
+ * `sign: true`, signed with the run's identity over what it verified, so the merge can tell its records from copies.
+ */
+export async function handOff(
+  { docker, settings, phases, cleanup }: Job,
+  staged: StagedIndex,
+  { plan, configuration }: Tagged,
+  built: Built,
+  verified: VerifiedIndex,
+  signer: Signer | undefined
+): Promise<LegRecord[]> {
   // pushed and verified: a leg moves no tag, so the engine's loaded image (and its staging name) are done with
   if (built.output.kind === 'load') cleanup.removeImages([built.output.name, ...(built.stagingName ? [built.stagingName] : [])])
-  return phases.run('Hand off to the merge', () =>
+  return phases.run('Hand off to the merge', async () =>
     recordLeg(
       docker,
       bookkeepingRepository(settings),
@@ -442,9 +453,20 @@ export async function handOff({ docker, settings, phases, cleanup }: Job, staged
         tag: plan.tag,
         created: plan.annotations['org.opencontainers.image.created'] ?? ''
       },
-      settings.retry
+      settings.retry,
+      signer ? { manifests: verified.index.index.manifests.map(m => m.digest), sign: (await statementSigner(signer, settings.retry)).sign } : undefined
     )
   )
+}
+
+/** With `sign: true`, the merge takes only legs whose records carry this run's identity's signature (handoff.ts), before it creates anything. */
+export async function verifyLegs({ settings, phases }: Job, collected: CollectedLegs, signer: Signer | undefined): Promise<void> {
+  if (!signer) return
+  await phases.run("Verify the legs' signatures", async () => {
+    const statements = await statementSigner(signer, settings.retry)
+    await verifyLegSignatures(collected.legs, statements)
+    core.info(`cosign verify-blob accepts the signature by ${statements.identity} on the record of every leg (${collected.legs.length})`)
+  })
 }
 
 /**

@@ -5,8 +5,10 @@
  * the attestation manifests stay unsigned). A rerun that skips the build signs nothing: the key's signatures are
  * there and verified. A rerun that finds, under the tag, an index someone else pushed with the fingerprint copied
  * (what registry write access allows) rebuilds rather than signing it or moving a tag onto it. A wrong key password fails before anything is built; a registry that refuses the
- * signature write fails the publish with no tag moved. In a distributed build the legs sign nothing and the merge
- * signs the legs' manifests and the merged index, in one cosign run.
+ * signature write fails the publish with no tag moved. In a distributed build the legs sign their records for the
+ * merge (cosign sign-blob, no image signature), the merge verifies them and signs the legs' manifests and the
+ * merged index, in one cosign run; a record someone else rewrote (annotations and signature copied onto another
+ * manifest) fails the merge naming the platform (engine path only: nothing of it depends on the path).
  *
  * Keyless, offline: a loopback Sigstore (support/sigstore.ts: a GitHub OIDC token service, and @sigstore/mock's
  * Fulcio and Rekor) certifies the job's workflow; `cosign verify --certificate-identity --certificate-oidc-issuer`
@@ -28,6 +30,7 @@ import { tmpdir } from 'node:os'
 import * as path from 'node:path'
 import { promisify } from 'node:util'
 import type { ActionRun } from '../../scripts/run-action.mjs'
+import { LEG_TAG_PREFIX, LegAnnotation, MERGE_TAG_PREFIX } from '../../src/publish/handoff.js'
 import { FINGERPRINT_ANNOTATION } from '../../src/tags/fingerprint.js'
 import { FaultProxy } from './support/fault-proxy.js'
 import {
@@ -392,38 +395,56 @@ describeEachPath('signing with cosign', builderPath => {
       10 * MINUTES
     )
 
-    it(
-      'distributed: the legs sign nothing; the merge signs the legs\' manifests and the merged index, once',
-      async () => {
-        const repository = freshRepository(`sign-merge-${builderPath.name}`)
-        const runId = `${Date.now()}${Math.floor(Math.random() * 1000)}`
-        const job = async (mode: 'leg' | 'merge', platforms: string[]): Promise<ActionRun> => {
-          const cosign = await cosignInputs()
-          return runOnPath(builderPath, {
-            cwd: context,
-            env: { ...cosign.env, GITHUB_RUN_ID: runId, GITHUB_RUN_ATTEMPT: '1', RUNNER_NAME: `${mode}-${platforms.length}` },
-            inputs: {
-              mode,
-              images: repository,
-              'tag-template': 'merged',
-              platforms: platforms.join(','),
-              sign: 'true',
-              'sign-key': keys.key,
-              'sign-key-password': PASSWORD,
-              'sign-transparency-log': 'false',
-              ...cosign.inputs
-            }
-          })
-        }
-        for (const platform of ['linux/amd64', 'linux/arm64']) {
-          const leg = await job('leg', [platform])
+    describe('distributed', () => {
+      const TWO = ['linux/amd64', 'linux/arm64']
+      const repository = freshRepository(`sign-merge-${builderPath.name}`)
+      const runId = `${Date.now()}${Math.floor(Math.random() * 1000)}`
+      const legs: ActionRun[] = []
+      let merge: ActionRun
+      let sigTagsAfterLegs: string[]
+      let recordTags: string[] = []
+
+      const job = async (mode: 'leg' | 'merge', platforms: string[], attempt = 1): Promise<ActionRun> => {
+        const cosign = await cosignInputs()
+        return runOnPath(builderPath, {
+          cwd: context,
+          env: { ...cosign.env, GITHUB_RUN_ID: runId, GITHUB_RUN_ATTEMPT: String(attempt), RUNNER_NAME: `${mode}-${platforms.length}` },
+          inputs: {
+            mode,
+            images: repository,
+            'tag-template': 'merged',
+            platforms: platforms.join(','),
+            sign: 'true',
+            'sign-key': keys.key,
+            'sign-key-password': PASSWORD,
+            'sign-transparency-log': 'false',
+            ...cosign.inputs
+          }
+        })
+      }
+
+      beforeAll(async () => {
+        for (const platform of TWO) legs.push(await job('leg', [platform]))
+        const tags = await registryTags(repository)
+        sigTagsAfterLegs = tags.filter(t => t.endsWith('.sig'))
+        recordTags = tags.filter(t => t.startsWith(`${LEG_TAG_PREFIX}-`))
+        merge = await job('merge', TWO)
+      }, 10 * MINUTES)
+
+      it("the legs sign their records for the merge (no image signature); the merge verifies them, then signs the legs' manifests and the merged index, once", async () => {
+        for (const [i, leg] of legs.entries()) {
           expectSucceeded(leg)
           expect(leg.outputs.signatures).toBe('')
+          // the record carries the leg's signature of its statement: a cosign bundle, by the key
+          const record = JSON.parse((await registryManifest(`${repository}:${legTagOf(TWO[i]!)}`)).body) as { annotations: Record<string, string> }
+          const bundle = JSON.parse(Buffer.from(record.annotations[LegAnnotation.Signature] ?? '', 'base64').toString('utf8')) as { base64Signature?: string }
+          expect(bundle.base64Signature).toMatch(/^[A-Za-z0-9+/]+=*$/)
+          expect(leg.main.log).toMatch(/\[command\]\S*cosign sign-blob --yes --key \S+ --tlog-upload=false --bundle /)
         }
-        expect((await registryTags(repository)).filter(t => t.endsWith('.sig'))).toEqual([])
+        expect(sigTagsAfterLegs).toEqual([])
 
-        const merge = await job('merge', ['linux/amd64', 'linux/arm64'])
         expectSucceeded(merge)
+        expect(merge.main.log).toContain('cosign verify-blob accepts the signature by the key given as "sign-key" on the record of every leg (2)')
         const platformDigests = JSON.parse(merge.outputs['platform-digests']!) as Record<string, string>
         const signatures = JSON.parse(merge.outputs.signatures!) as Array<{ digest: string; signed: string; platform?: string }>
         expect(signatures.map(s => [s.signed, s.platform ?? '', s.digest])).toEqual([
@@ -437,8 +458,62 @@ describeEachPath('signing with cosign', builderPath => {
           expect({ digest: s.digest, ok: verified.ok }).toEqual({ digest: s.digest, ok: true })
         }
         expect((await registryTags(repository)).filter(t => t.endsWith('.sig'))).toHaveLength(3)
-      },
-      10 * MINUTES
-    )
+      })
+
+      // the merge reads and verifies the records before anything depends on the runner path: one path is enough
+      // (declared on the engine path only: scripts/test.sh fails a run that skips a hosted-path test)
+      if (builderPath.name === 'engine') {
+        it(
+          "a leg record someone else wrote (the genuine record's annotations and signature copied onto an index of another manifest) is not merged: a re-run of the merge fails naming the platform; nothing moves or is signed",
+          async () => {
+            expectSucceeded(merge)
+            const arm64Tag = legTagOf('linux/arm64')
+            // the genuine record's annotations, whatever they are (its signature among them: the test above checks it is there)
+            const genuine = JSON.parse((await registryManifest(`${repository}:${arm64Tag}`)).body) as { annotations: Record<string, string> }
+            const base = JSON.parse((await registryManifest(`${BASE_IMAGE}:latest`)).body) as {
+              manifests: Array<{ mediaType: string; digest: string; size: number; platform: { os: string; architecture: string } }>
+            }
+            const other = base.manifests.find(m => m.platform.architecture === 'arm64')!
+            await docker(['buildx', 'imagetools', 'create', '--tag', `${repository}:other`, `${BASE_IMAGE}@${other.digest}`])
+            const forged = await putRegistryManifest(
+              `${repository}:${arm64Tag}`,
+              'application/vnd.oci.image.index.v1+json',
+              JSON.stringify({
+                schemaVersion: 2,
+                mediaType: 'application/vnd.oci.image.index.v1+json',
+                manifests: [{ mediaType: other.mediaType, digest: other.digest, size: other.size, platform: other.platform }],
+                annotations: genuine.annotations
+              })
+            )
+            const tags = ['merged', 'merged-amd64', 'merged-arm64', mergeTagOf()]
+            const held = async (): Promise<Record<string, string | null>> =>
+              Object.fromEntries(await Promise.all(tags.map(async t => [t, (await registryManifest(`${repository}:${t}`)).digest] as const)))
+            const before = await held()
+            expect(before.merged).toBe(merge.outputs.digest)
+            const sigTags = (await registryTags(repository)).filter(t => t.endsWith('.sig'))
+
+            const again = await job('merge', TWO, 2)
+            expect(again.main.exitCode).toBe(1)
+            expect(again.outputs).toMatchObject({ result: 'failed', pushed: 'false', digest: '', tags: '', signatures: '' })
+            expect(again.main.log).toContain(
+              `linux/arm64: the leg record ${repository}:${arm64Tag} (${forged}) carries no signature by the key given as "sign-key" over its annotations and manifests (cosign verify-blob: `
+            )
+            expect(again.main.log).toContain('this run\'s leg did not write it, or it was changed since; nothing of it is merged: re-run the linux/arm64 leg')
+            expect(again.main.log).not.toContain('linux/amd64: the leg record')
+            expect(again.main.log).not.toMatch(/\[command\]\S*cosign sign /)
+            expect(again.main.log).not.toContain('Create the index from the legs')
+            expect(await held()).toEqual(before)
+            expect((await registryTags(repository)).filter(t => t.endsWith('.sig'))).toEqual(sigTags)
+            const verified = await cosignVerify(['--key', keys.pub, '--insecure-ignore-tlog=true', `${repository}@${other.digest}`], verifyConfig)
+            expect(verified.ok).toBe(false)
+          },
+          5 * MINUTES
+        )
+      }
+
+      /** The record tag of a platform, and the merge's tag (named by the configuration's id, read from the records' tags). */
+      const legTagOf = (platform: string): string => recordTags.find(t => t.endsWith(`-${platform.split('/')[1]}`)) ?? `no record of ${platform}`
+      const mergeTagOf = (): string => `${MERGE_TAG_PREFIX}-${legTagOf('linux/amd64').slice(LEG_TAG_PREFIX.length + 1, LEG_TAG_PREFIX.length + 13)}`
+    })
   })
 })

@@ -1,4 +1,5 @@
 import { describe, expect, it } from '@jest/globals'
+import { readFileSync, writeFileSync } from 'node:fs'
 import { mkdtemp, readdir } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import * as path from 'node:path'
@@ -6,7 +7,9 @@ import { fixture } from '../../__fixtures__/fixtures.js'
 import { FakeDocker } from '../../__fixtures__/fake-docker.js'
 import {
   cosignSignArgs,
+  cosignSignBlobArgs,
   cosignVerifyArgs,
+  cosignVerifyBlobArgs,
   DEFAULT_FULCIO_URL,
   DEFAULT_REKOR_URL,
   explainCosignFailure,
@@ -18,6 +21,7 @@ import {
   signAndVerify,
   signaturesJson,
   signingTargets,
+  statementSigner,
   verifyCommandLine,
   verifyPublishedSignatures,
   type Signer,
@@ -261,6 +265,42 @@ describe('signAndVerify with a fake cosign', () => {
     // one of all, then one per digest
     expect(cosign.calls.filter(c => c.args[0] === 'verify').map(c => c.args.length)).toEqual([10, 6, 6, 6, 6, 6])
     expect(cosign.calls.filter(c => c.args[0] === 'sign' || c.args[0] === 'triangulate' || c.options.env)).toEqual([])
+  })
+
+  it('statements (a leg\'s record): keyless sign-blob gets the token alone, verify-blob the identity and issuer the token names; the files exist only while cosign runs', async () => {
+    const { signer, cosign, token } = await keylessSigner()
+    const workDir = await mkdtemp(path.join(tmpdir(), 'sign-blob-test-'))
+    const statements = await statementSigner({ ...signer, workDir }, NO_RETRY)
+    expect(statements.identity).toBe(`keyless: certificate identity ${IDENTITY}, issuer ${GITHUB_OIDC_ISSUER}`)
+    const written: string[] = []
+    cosign.on(['sign-blob'], args => {
+      written.push(readFileSync(args.at(-1)!, 'utf8'))
+      writeFileSync(args[args.indexOf('--bundle') + 1]!, '{"base64Signature":"MEUC","cert":"LS0t"}')
+      return {}
+    })
+    cosign.on(['verify-blob'], args => ({ exitCode: readFileSync(args.at(-1)!, 'utf8') === 'the statement' ? 0 : 1, stderr: 'Error: invalid signature when validating ASN.1 encoded signature\nerror during command execution: invalid signature' }))
+    const signature = await statements.sign('the statement')
+    expect(Buffer.from(signature, 'base64').toString('utf8')).toEqual('{"base64Signature":"MEUC","cert":"LS0t"}')
+    expect(written).toEqual(['the statement'])
+    const signBlob = cosign.calls.find(c => c.args[0] === 'sign-blob')!
+    expect(signBlob.args.slice(0, 7)).toEqual(['sign-blob', '--yes', '--fulcio-url', DEFAULT_FULCIO_URL, '--tlog-upload=true', '--rekor-url', DEFAULT_REKOR_URL])
+    expect(signBlob.options.env).toEqual({ SIGSTORE_ID_TOKEN: token })
+    expect(await statements.verify('the statement', signature)).toBeUndefined()
+    expect(await statements.verify('another statement', signature)).toBe('Error: invalid signature when validating ASN.1 encoded signature')
+    const verifyBlob = cosign.calls.filter(c => c.args[0] === 'verify-blob')
+    expect(verifyBlob.map(c => c.args.slice(0, 5))).toEqual(Array(2).fill(['verify-blob', '--certificate-identity', IDENTITY, '--certificate-oidc-issuer', GITHUB_OIDC_ISSUER]))
+    expect(verifyBlob.every(c => c.options.env === undefined)).toBe(true)
+    expect(await readdir(workDir)).toEqual([])
+  })
+
+  it('statements with a key: sign-blob with the key file and COSIGN_PASSWORD, verify-blob with the public key, no log when sign-transparency-log is false', () => {
+    const settings = keySettings({ 'sign-transparency-log': 'false' })
+    expect(cosignSignBlobArgs(settings, '/w/statement.json', '/w/bundle.json', '/w/k/cosign.key')).toEqual([
+      'sign-blob', '--yes', '--key', '/w/k/cosign.key', '--tlog-upload=false', '--bundle', '/w/bundle.json', '/w/statement.json'
+    ])
+    expect(cosignVerifyBlobArgs(settings, { kind: 'key', publicKeyFile: '/w/cosign.pub' }, '/w/statement.json', '/w/bundle.json')).toEqual([
+      'verify-blob', '--key', '/w/cosign.pub', '--insecure-ignore-tlog=true', '--bundle', '/w/bundle.json', '/w/statement.json'
+    ])
   })
 
   it('keyless without an OIDC token is an error naming the permission', async () => {

@@ -322,7 +322,9 @@ describe('the job summary', () => {
     configuration: '',
     manifest: digest('4'),
     recordDigest: digest('5'),
-    reference: `${A}:go-build-action-leg-0123456789ab-${platform.split('/')[1]}`
+    reference: `${A}:go-build-action-leg-0123456789ab-${platform.split('/')[1]}`,
+    statement: '',
+    signature: ''
   })
 
   it('of a leg: what it pushed by digest and where its record is, no pull command', async () => {

@@ -9,7 +9,7 @@
  * `sigstore`) given to that cosign alone as SIGSTORE_ID_TOKEN, for a Fulcio certificate, logged in Rekor.
  */
 import * as core from '@actions/core'
-import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import * as path from 'node:path'
 import { readCosignInstallSettings, resolveCosign, type CosignInstallSettings, type CosignTool } from '../setup/cosign-install.js'
 import { createDocker, DockerCommandError, lastLines, type Docker, type RunOptions } from '../core/docker.js'
@@ -147,17 +147,26 @@ export type Verifier = { kind: 'key'; publicKeyFile: string } | { kind: 'keyless
 /** Flags for registries the docker engine is configured to reach insecurely (loopback needs none: cosign uses HTTP there). */
 const INSECURE_FLAGS = ['--allow-insecure-registry', '--allow-http-registry']
 
-/** `cosign sign` of every reference in one process (keyless: one certificate for all). */
-export function cosignSignArgs(settings: SignSettings, references: readonly string[], keyFile: string | undefined, insecure: boolean): string[] {
+/** The identity and log flags of `cosign sign` and `cosign sign-blob`: the key file, or keyless through Fulcio; Rekor unless turned off. */
+function signerFlags(settings: SignSettings, keyFile: string | undefined): string[] {
   return [
-    'sign',
-    '--yes',
     ...(keyFile ? ['--key', keyFile] : ['--fulcio-url', settings.fulcioUrl]),
     `--tlog-upload=${settings.transparencyLog}`,
-    ...(settings.transparencyLog ? ['--rekor-url', settings.rekorUrl] : []),
-    ...(insecure ? INSECURE_FLAGS : []),
-    ...references
+    ...(settings.transparencyLog ? ['--rekor-url', settings.rekorUrl] : [])
   ]
+}
+
+/** `cosign sign` of every reference in one process (keyless: one certificate for all). */
+export function cosignSignArgs(settings: SignSettings, references: readonly string[], keyFile: string | undefined, insecure: boolean): string[] {
+  return ['sign', '--yes', ...signerFlags(settings, keyFile), ...(insecure ? INSECURE_FLAGS : []), ...references]
+}
+
+/** The identity and log flags of `cosign verify` and `cosign verify-blob`: the public key, or the certificate's identity and issuer. */
+function verifierFlags(settings: SignSettings, verifier: Verifier, publicKey: string): string[] {
+  const identity =
+    verifier.kind === 'key' ? ['--key', publicKey] : ['--certificate-identity', verifier.identity, '--certificate-oidc-issuer', verifier.issuer]
+  const tlog = !settings.transparencyLog ? ['--insecure-ignore-tlog=true'] : settings.rekorUrl !== DEFAULT_REKOR_URL ? ['--rekor-url', settings.rekorUrl] : []
+  return [...identity, ...tlog]
 }
 
 /** `cosign verify`, as a user runs it; `publicKey` is what `--key` names (the file here, `cosign.pub` for the user). */
@@ -168,10 +177,17 @@ export function cosignVerifyArgs(
   insecure: boolean,
   publicKey = verifier.kind === 'key' ? verifier.publicKeyFile : ''
 ): string[] {
-  const identity =
-    verifier.kind === 'key' ? ['--key', publicKey] : ['--certificate-identity', verifier.identity, '--certificate-oidc-issuer', verifier.issuer]
-  const tlog = !settings.transparencyLog ? ['--insecure-ignore-tlog=true'] : settings.rekorUrl !== DEFAULT_REKOR_URL ? ['--rekor-url', settings.rekorUrl] : []
-  return ['verify', ...identity, ...tlog, ...(insecure ? INSECURE_FLAGS : []), ...references]
+  return ['verify', ...verifierFlags(settings, verifier, publicKey), ...(insecure ? INSECURE_FLAGS : []), ...references]
+}
+
+/** `cosign sign-blob` of the file `blob`, the signature (and keyless: certificate, log entry) written to the bundle file. */
+export function cosignSignBlobArgs(settings: SignSettings, blob: string, bundle: string, keyFile: string | undefined): string[] {
+  return ['sign-blob', '--yes', ...signerFlags(settings, keyFile), '--bundle', bundle, blob]
+}
+
+/** `cosign verify-blob` of the file `blob` against the bundle {@link cosignSignBlobArgs} wrote, for the verifier's identity. */
+export function cosignVerifyBlobArgs(settings: SignSettings, verifier: Verifier, blob: string, bundle: string): string[] {
+  return ['verify-blob', ...verifierFlags(settings, verifier, verifier.kind === 'key' ? verifier.publicKeyFile : ''), '--bundle', bundle, blob]
 }
 
 /** A word as a POSIX shell reads it: quoted only when it has to be. */
@@ -405,6 +421,56 @@ export async function verifyPublishedSignatures(docker: Docker, signer: Signer, 
   }
   core.info(`cosign verify accepts a signature by ${identityOf(context.verifier)} on all ${targets.length} published digest(s): nothing to sign`)
   return { signed: true, report: await signingReport(signer, context, targets, 0) }
+}
+
+/**
+ * Signs and verifies statements (blobs) with the signer's identity, through `cosign sign-blob` and `verify-blob`:
+ * how a leg binds the record it hands to the merge, and how the merge checks it (handoff.ts). A signature is the
+ * cosign bundle (the signature; keyless: the certificate and the log entry too), base64, so that an annotation
+ * can carry it; the statement and the bundle are files only while cosign reads or writes them.
+ */
+export interface StatementSigner {
+  /** Who signs, in words. */
+  identity: string
+  /** A signature of `statement` by the identity. */
+  sign(statement: string): Promise<string>
+  /** Why `signature` is not a signature of `statement` by the identity (cosign's words), or undefined when `cosign verify-blob` accepts it. */
+  verify(statement: string, signature: string): Promise<string | undefined>
+}
+
+export async function statementSigner(signer: Signer, retry: RetryPolicy): Promise<StatementSigner> {
+  const token = await keylessToken(signer)
+  const verifier = verifierFor(signer, token)
+  const withFiles = async <T>(statement: string, body: (blob: string, bundle: string) => Promise<T>): Promise<T> => {
+    const dir = await mkdtemp(path.join(signer.workDir, 'cosign-blob-'))
+    try {
+      const blob = path.join(dir, 'statement.json')
+      await writeFile(blob, statement)
+      return await body(blob, path.join(dir, 'bundle.json'))
+    } finally {
+      await rm(dir, { recursive: true, force: true })
+    }
+  }
+  const what = 'sign the record it hands to the merge'
+  return {
+    identity: identityOf(verifier),
+    sign: statement =>
+      withFiles(statement, async (blob, bundle) => {
+        if (signer.settings.key) {
+          const env = { COSIGN_PASSWORD: signer.settings.keyPassword }
+          await withKeyFile(signer, keyFile => runCosign(signer, cosignSignBlobArgs(signer.settings, blob, bundle, keyFile), writeOptions(retry, env), what))
+        } else {
+          await runCosign(signer, cosignSignBlobArgs(signer.settings, blob, bundle, undefined), writeOptions(retry, { SIGSTORE_ID_TOKEN: token ?? '' }), what)
+        }
+        return (await readFile(bundle)).toString('base64')
+      }),
+    verify: (statement, signature) =>
+      withFiles(statement, async (blob, bundle) => {
+        await writeFile(bundle, Buffer.from(signature, 'base64'))
+        const result = await signer.runner.run(cosignVerifyBlobArgs(signer.settings, verifier, blob, bundle), { silent: true, allowFailure: true })
+        return result.exitCode === 0 ? undefined : lastLines(`${result.stderr}\n${result.stdout}`.replace(/^(error during command execution|WARNING):.*$/gm, ''), 1)
+      })
+  }
 }
 
 /** A target in words, as the summary's signature table names it: `index`, `linux/arm64 manifest`, `attestation of linux/arm64`. */
