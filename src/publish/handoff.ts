@@ -5,16 +5,18 @@
  * `images`) under a tag named by its configuration and platform, `go-build-action-leg-CONFIG-ARCH`
  * (configuration.ts): an index that wraps the leg's built index (its platform manifest and attestations) and
  * carries, as index annotations, the configuration's digest, the workflow run and attempt, the runner, the build
- * time and the main tag the leg computed. A later run of the same configuration overwrites the tag, so the registry
- * holds a bounded set of non-user references per configuration (one per platform, plus
+ * time and the main tag the leg computed (with `sign: true`, also the leg's signature of all that and of the
+ * digests of the manifests it wraps: {@link legStatement}). A later run of the same configuration overwrites the
+ * tag, so the registry holds a bounded set of non-user references per configuration (one per platform, plus
  * `go-build-action-merge-CONFIG` for the merged index before it is published), never one per run; a matrix of
  * configurations in one workflow run writes one set each. No tag users pull moves in a leg.
  *
- * The merge reads the record of every platform in `platforms` under its own configuration's tags: a missing
- * record, one of another configuration or one from another run fails the merge naming the platform, before
- * anything moves; a record from an earlier attempt of this run (GitHub's "re-run failed jobs" keeps the legs that
- * passed) is used and reported. The merge then creates the index from the legs' manifests (`imagetools create`, no
- * rebuild) and hands it to the same publish transaction as `mode: all`.
+ * The merge reads the record of every platform in `platforms` under its own configuration's tags: a missing record,
+ * one of another configuration or one from another run fails the merge naming the platform, before anything moves;
+ * a record from an earlier attempt of this run (GitHub's "re-run failed jobs" keeps the legs that passed) is used
+ * and reported. With `sign: true` every record's signature is verified with the merge's own identity before the
+ * merge uses it ({@link verifyLegSignatures}). The merge then creates the index from the legs' manifests
+ * (`imagetools create`, no rebuild) and hands it to the same publish transaction as `mode: all`.
  */
 import * as core from '@actions/core'
 import type { Configuration } from '../tags/configuration.js'

@@ -4,6 +4,11 @@
  * verified as a user would verify it (`cosign verify`). cosign stores each signature under its tag scheme
  * (`repo:sha256-<digest>.sig`), where `cosign verify` and policy controllers look.
  *
+ * The identity signs only what this run built and verified: a run that would skip as unchanged verifies the
+ * identity's signatures on the published digests instead of signing them (unchanged.ts), and a leg signs the record
+ * it hands to the merge as a statement (`cosign sign-blob`), which the merge verifies before it uses the record
+ * (handoff.ts).
+ *
  * Two identities: a key (`sign-key`, `sign-key-password`), written to a 0600 file only while cosign runs, its
  * password only in that cosign's environment (COSIGN_PASSWORD); or keyless, the job's OIDC token (audience
  * `sigstore`) given to that cosign alone as SIGSTORE_ID_TOKEN, for a Fulcio certificate, logged in Rekor.
