@@ -247,7 +247,7 @@ describe('checkSignatures: with sign: true, skip only onto digests this run\'s i
     expect((await checkSignatures(docker(), await unchanged(), notAttesting, [IMAGE])).unchanged).toBe(true)
   })
 
-  it('sign off (no signer): the answer stands, as before signatures counted, and cosign never runs', async () => {
+  it('sign off (no signer): the unchanged answer stands as it is (skip, as before signatures counted), and nothing more is asked of the registry', async () => {
     const answer = await unchanged()
     const registryCalls = docker()
     expect(await checkSignatures(registryCalls, answer, undefined, [IMAGE])).toBe(answer)
