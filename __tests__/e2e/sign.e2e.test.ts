@@ -4,11 +4,12 @@
  * with), then `cosign verify --key` as a user on each of the 2 × 5 digests (index and four platform manifests;
  * the attestation manifests stay unsigned). A rerun that skips the build signs nothing: the key's signatures are
  * there and verified. A rerun that finds, under the tag, an index someone else pushed with the fingerprint copied
- * (what registry write access allows) rebuilds rather than signing it or moving a tag onto it. A wrong key password fails before anything is built; a registry that refuses the
- * signature write fails the publish with no tag moved. In a distributed build the legs sign their records for the
- * merge (cosign sign-blob, no image signature), the merge verifies them and signs the legs' manifests and the
- * merged index, in one cosign run; a record someone else rewrote (annotations and signature copied onto another
- * manifest) fails the merge naming the platform (engine path only: nothing of it depends on the path).
+ * (what registry write access allows) rebuilds rather than signing it or moving a tag onto it. A wrong key
+ * password fails before anything is built; a registry that refuses the signature write fails the publish with no
+ * tag moved. In a distributed build the legs sign their records for the merge (cosign sign-blob, no image
+ * signature), the merge verifies them and signs the legs' manifests and the merged index, in one cosign run; a
+ * record someone else rewrote (annotations and signature copied onto another manifest) fails the merge naming the
+ * platform (engine path only: nothing of it depends on the path).
  *
  * Keyless, offline: a loopback Sigstore (support/sigstore.ts: a GitHub OIDC token service, and @sigstore/mock's
  * Fulcio and Rekor) certifies the job's workflow; `cosign verify --certificate-identity --certificate-oidc-issuer`
