@@ -10,7 +10,7 @@ import {
 } from '../../src/publish/publish.js'
 import { explainRegistryFailure } from '../../src/core/registry.js'
 import { DockerCommandError } from '../../src/core/docker.js'
-import { registryOf } from '../../src/core/reference.js'
+import { registryOf, repositoryOf } from '../../src/core/reference.js'
 import { NO_RETRY } from '../../src/core/retry.js'
 import { parsePlatform } from '../../src/core/platform.js'
 import { FakeDocker } from '../../__fixtures__/fake-docker.js'
@@ -140,6 +140,12 @@ describe('registryOf / repositoryIn / explainRegistryFailure', () => {
     ['calico/go-build', 'docker.io'],
     ['go-build', 'docker.io']
   ])('%s is on %s', (repository, registry) => expect(registryOf(repository)).toBe(registry))
+
+  it.each([
+    ['localhost:5000/a/b:go-build-action-staging-x', 'localhost:5000/a/b'],
+    ['localhost:5000/a/b', 'localhost:5000/a/b'],
+    ['ghcr.io/org/x:1.2', 'ghcr.io/org/x']
+  ])('%s is a name in %s', (name, repository) => expect(repositoryOf(name)).toBe(repository))
 
   it('finds the repository a command wrote to', () => {
     expect(repositoryIn(['buildx', 'imagetools', 'create', '--tag', `r2@${D}`, `r1@${D}`], ['r1', 'r2'])).toBe('r2')

@@ -10,6 +10,7 @@ import { cacheExportFailure } from './cache.js'
 import { InputError, type BuildArg, type BuildSecret } from '../core/input.js'
 import { DockerCommandError, type CommandTimeout, type Docker } from '../core/docker.js'
 import { explainRegistryFailure } from '../core/registry.js'
+import { repositoryOf } from '../core/reference.js'
 import type { RetryPolicy } from '../core/retry.js'
 import { formatPlatform, type Platform } from '../core/platform.js'
 
@@ -253,12 +254,6 @@ export async function runBuild(docker: Docker, request: BuildRequest, retry?: Re
     throw new Error(`buildx succeeded but wrote no metadata file at ${request.metadataFile}`, { cause: error })
   }
   return { ...parseBuildMetadata(json), progress }
-}
-
-/** `repo` of `repo:tag`. */
-function repositoryOf(name: string): string {
-  const colon = name.lastIndexOf(':')
-  return colon > name.lastIndexOf('/') ? name.slice(0, colon) : name
 }
 
 /**

@@ -36,3 +36,9 @@ export function registryOf(repository: string): string {
   const first = repository.split('/')[0] ?? ''
   return repository.includes('/') && (first.includes('.') || first.includes(':') || first === 'localhost') ? first : 'docker.io'
 }
+
+/** The repository of `repo:tag` (`localhost:5000/a/b:t` → `localhost:5000/a/b`); a name without a tag is its own. */
+export function repositoryOf(name: string): string {
+  const colon = name.lastIndexOf(':')
+  return colon > name.lastIndexOf('/') ? name.slice(0, colon) : name
+}

@@ -24,6 +24,7 @@ import { withLayerBound, type Docker } from '../core/docker.js'
 import { InputError } from '../core/input.js'
 import { archTagSuffix, formatPlatform, type Platform } from '../core/platform.js'
 import { currentDigest, inspectIndex, platformDigests, RegistryQueryError, type ImageIndex } from '../core/registry.js'
+import { repositoryOf } from '../core/reference.js'
 import type { RetryPolicy } from '../core/retry.js'
 import type { StatementSigner } from './sign.js'
 
@@ -384,8 +385,7 @@ export async function ownEarlierPublish(
     if (held !== '') continue
     const now = await currentDigest(docker, reference, retry)
     if (now === '') continue
-    const at = reference.lastIndexOf(':')
-    const index = await inspectIndex(docker, `${reference.slice(0, at)}@${now}`, retry).catch(() => undefined)
+    const index = await inspectIndex(docker, `${repositoryOf(reference)}@${now}`, retry).catch(() => undefined)
     if (index?.index.annotations?.[LegAnnotation.RunId] === run.id) {
       core.info(`${reference} holds ${now}, published by an earlier attempt of this run: it moves again`)
       result[reference] = now

@@ -18,6 +18,7 @@ import type { BuildOutput } from '../build/build.js'
 import { DockerCommandError, lastLines, withLayerBound, type Docker } from '../core/docker.js'
 import { archTagSuffix, type Platform } from '../core/platform.js'
 import { explainRegistryFailure } from '../core/registry.js'
+import { repositoryOf } from '../core/reference.js'
 import type { RetryPolicy } from '../core/retry.js'
 
 /** The start of every staging tag. */
@@ -168,13 +169,13 @@ async function stageTo(
       if (builtDigest && digest !== builtDigest) {
         throw new Error(`docker push sent ${digest}, but buildx built ${builtDigest}: the local image ${output.name} changed during the run`)
       }
-      source = pushedName.slice(0, pushedName.lastIndexOf(':'))
+      source = repositoryOf(pushedName)
       break
     }
     case 'push':
       if (!builtDigest) throw new Error(`buildx pushed ${output.name} but its metadata has no containerimage.digest`)
       digest = builtDigest
-      source = output.name.slice(0, output.name.lastIndexOf(':'))
+      source = repositoryOf(output.name)
       break
     case 'push-by-digest':
       if (!builtDigest) throw new Error('buildx pushed by digest but its metadata has no containerimage.digest')
