@@ -801,7 +801,7 @@ function table(result) {
         small ? '' : `≤ ${LIMITS.diskShare * 100} %`
       ])
       row([
-        `signing: what it adds to a warm publish (+${seconds(f.sign.added.median)}; the action's signing phases ${seconds(f.sign.setup.median + f.sign.phase.median)}: ` +
+        `signing: what it adds to a warm publish (${plusMinus(f.sign.added.median)}; the action's signing phases ${seconds(f.sign.setup.median + f.sign.phase.median)}: ` +
           `key check ${seconds(f.sign.setup.median)}, sign and verify ${f.sign.digests} digests ${seconds(f.sign.phase.median)})`,
         p.title,
         ratio(f.sign.ratio),
@@ -895,7 +895,7 @@ async function benchFixture(options, context, fixtureName, roundCount, started, 
           `${title} round ${i + 1}: cold ${r.cold.ratio.toFixed(2)}× (${seconds(r.cold.action)} / ${seconds(r.cold.bare)}${r.cold.docker ? ` / docker's ${seconds(r.cold.docker)}` : ''}), ` +
             `warm ${r.warm.ratio.toFixed(2)}× (${seconds(r.warm.action)} / ${seconds(r.warm.bare)}${r.warm.docker ? ` / docker's ${seconds(r.warm.docker)}` : ''}), ` +
             `wrote ${(r.cold.disk.written / 2 ** 20).toFixed(1)} MiB of a ${(r.cold.disk.image / 2 ** 20).toFixed(1)} MiB image, ` +
-            `signed ${r.sign.ratio.toFixed(2)}× (${seconds(r.sign.action)}, +${seconds(r.sign.added)}, signing ${seconds(r.sign.setup + r.sign.phase)}), ` +
+            `signed ${r.sign.ratio.toFixed(2)}× (${seconds(r.sign.action)}, ${plusMinus(r.sign.added)}, signing ${seconds(r.sign.setup + r.sign.phase)}), ` +
             `legs ${r.legs.ratio.toFixed(2)}× (${seconds(r.legs.action)} / ${seconds(r.legs.all)}), ` +
             `rerun ${r.rerun.ratio.toFixed(2)}× (${seconds(r.rerun.action)}${r.rerun.skipped ? ', skipped' : ''}) [${Math.round((Date.now() - started) / 1000)} s]`
         )
