@@ -159,6 +159,16 @@ export async function versionsAndTags(job: Job, decided?: { tag: string; created
 }
 
 /**
+ * A run that builds nothing: `push: auto` on a release event that is not a release going out (created, edited,
+ * deleted, unpublished). A notice says why; `result` is `skipped`.
+ */
+export function notBuilding({ plan }: Tagged): void {
+  core.notice(`nothing built or pushed: ${plan.why}; set push: true to publish from this event`)
+  setOutputs({ [Output.Result]: 'skipped', [Output.Pushed]: 'false' })
+  completeOutputs()
+}
+
+/**
  * Skip unchanged (unchanged.ts): when the published tag holds this build's fingerprint, its further index tags
  * move to it (as a transaction) and every output comes from the registry. Returns whether the run is done.
  */

