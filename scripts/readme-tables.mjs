@@ -155,7 +155,7 @@ export const GROUPS = [
 
 /** Each output's format. */
 export const OUTPUT_FORMATS = {
-  result: '`published` / `unchanged` / `built` / `leg` / `skipped` / `failed`',
+  result: '`published` / `unchanged` / `built` / `leg` / `skipped` / `checked` / `failed`',
   pushed: '`true` / `false`',
   platforms: 'JSON array',
   json: 'JSON object',

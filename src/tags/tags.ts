@@ -468,6 +468,17 @@ export async function latestGoesBack(
   return undefined
 }
 
+/**
+ * The main tag before rebuild handling: `tag-prefix` + the template filled from the versions + `tag-suffix`, or,
+ * where the default template does not apply, the first-run tag ({@link firstRunTag}) with its notice. A publish and
+ * `mode: check` name the image the same way.
+ */
+export function mainTagOf(t: TagSettings, versions: Versions, github: GitHubContext): string {
+  const firstRun = firstRunTag(t, versions, github)
+  if (firstRun) core.notice(firstRun.why)
+  return checkTag(`${t.prefix}${firstRun?.tag ?? renderTemplate(t.template, 'tag-template', versions)}${t.suffix}`, 'tag-template', 'the main tag')
+}
+
 /** How far `if-tag-exists: suffix` counts before giving up. */
 export const MAX_REBUILDS = 99
 
@@ -497,9 +508,7 @@ export async function planTags(
   }
   const wrap = (tag: string): string => `${t.prefix}${tag}${t.suffix}`
 
-  const firstRun = firstRunTag(t, versions, github)
-  if (firstRun) core.notice(firstRun.why)
-  const base = checkTag(wrap(firstRun?.tag ?? renderTemplate(t.template, 'tag-template', versions)), 'tag-template', 'the main tag')
+  const base = mainTagOf(t, versions, github)
   const extra = t.extraTags.map(template => checkTag(wrap(renderTemplate(template, 'tags', versions)), 'tags', 'the tag'))
   const push = shouldPush(t.push, github)
 
