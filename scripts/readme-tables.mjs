@@ -116,7 +116,9 @@ export const GROUPS = [
     title: 'Verification',
     inputs: {
       'verify-command': 'command line',
-      'verify-timeout': 'seconds'
+      'verify-timeout': 'seconds',
+      'architecture-check': oneOf('error', 'warn', 'off'),
+      'architecture-check-skip': 'list of paths (globs)'
     }
   },
   {

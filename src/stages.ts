@@ -365,7 +365,7 @@ export async function build(job: Job, { versions, plan, fingerprint, configurati
 
 /** The architecture check on the build's local export; `expected`: the platform digests a registry serves. */
 function checkBuiltArchitectures({ settings }: Job, built: Built, expected?: Record<string, string>): Promise<unknown> {
-  return checkArchitectures(new OciLayout(built.layout), built.hostArch, { expected, cache: directoryLayerCache(), retry: settings.retry })
+  return checkArchitectures(new OciLayout(built.layout), built.hostArch, { expected, cache: directoryLayerCache(), retry: settings.retry, settings: settings.architecture })
 }
 
 /** The built index into every repository, by digest: no tag users pull moves. */

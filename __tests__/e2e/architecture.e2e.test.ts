@@ -4,12 +4,16 @@
  * and fails the one wrong binary that stays, not the ones upper layers replace or delete. The verify command runs
  * in the loaded images first (the engine's load, or on the hosted path a load beside the local export). One run
  * per path.
+ *
+ * And an image that ships an x86-64 emulator in every platform on purpose (calico's go-build once did): with the
+ * default `architecture-check: error` it can never publish; `architecture-check-skip` naming the emulator's path
+ * publishes it, the skipped file reported in the log.
  */
 import { beforeAll, expect, it } from '@jest/globals'
 import { existsSync } from 'node:fs'
 import * as path from 'node:path'
 import { repoRoot, type ActionRun } from '../../scripts/run-action.mjs'
-import { BASE_IMAGE, GO_IMAGE, HELLO_CONTEXT, docker, freshRepository, registryTags, requireEnvironment } from './support/environment.js'
+import { BASE_IMAGE, GO_IMAGE, HELLO_CONTEXT, copyOnlyContext, docker, expectSucceeded, freshRepository, registryManifest, registryTags, requireEnvironment, splitStaging } from './support/environment.js'
 import { describeEachPath, runOnPath } from './support/paths.js'
 
 const MINUTES = 60_000
@@ -57,5 +61,43 @@ describeEachPath('a pull request whose arm64 image keeps an x86-64 binary under 
     expect(existsSync(path.join(run.state.workDir ?? '', 'layout'))).toBe(false)
     const { stdout } = await docker(['image', 'ls', '--format', '{{.Repository}}', '--filter', `reference=${repository}*`])
     expect(stdout.trim()).toBe('')
+  })
+})
+
+describeEachPath('an image with an x86-64 emulator in every platform on purpose (calico\'s qemu-*-static)', builderPath => {
+  const repository = freshRepository('arch-on-purpose')
+  const runs: ActionRun[] = []
+  const publish = async (inputs: Record<string, string>): Promise<ActionRun> =>
+    runOnPath(builderPath, {
+      cwd: await copyOnlyContext(),
+      inputs: {
+        images: repository,
+        file: path.join(repoRoot, '__fixtures__', 'foreign-on-purpose', 'Dockerfile'),
+        platforms: 'linux/amd64,linux/arm64',
+        'tag-template': 'v1',
+        'build-args': `BASE_IMAGE=${BASE_IMAGE}`,
+        ...inputs
+      }
+    })
+
+  beforeAll(async () => {
+    runs.push(await publish({}))
+    runs.push(await publish({ 'architecture-check-skip': '/usr/bin/qemu-*-static' }))
+  }, 15 * MINUTES)
+
+  it('architecture-check: error (the default) refuses to publish it, naming the file and the input that allows it', async () => {
+    expect(runs[0]!.main.exitCode).toBe(1)
+    expect(runs[0]!.main.log).toMatch(
+      /::error::linux\/arm64: \/usr\/bin\/qemu-aarch64-static is an x86-64 executable, .* If the image holds \/usr\/bin\/qemu-aarch64-static of another architecture on purpose \(an emulator such as qemu-\*-static\), list it in architecture-check-skip/
+    )
+    expect(runs[0]!.outputs.result).toBe('failed')
+  })
+
+  it('architecture-check-skip: /usr/bin/qemu-*-static publishes it, and the log names the file skipped', async () => {
+    expectSucceeded(runs[1]!)
+    expect(runs[1]!.outputs.result).toBe('published')
+    expect(runs[1]!.main.log).toMatch(/linux\/arm64: \d+ executable\(s\) checked in \d+ layer\(s\) \([^)]+\): all aarch64; 1 of another architecture skipped \(architecture-check-skip\): \/usr\/bin\/qemu-aarch64-static \(built for amd64\)/)
+    expect(splitStaging(await registryTags(repository)).published).toEqual(['v1', 'v1-amd64', 'v1-arm64'])
+    expect((await registryManifest(`${repository}:v1`)).digest).toBe(runs[1]!.outputs.digest)
   })
 })
