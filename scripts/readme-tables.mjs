@@ -209,20 +209,19 @@ export function renderTables(action) {
   }
   if (problems.length > 0) throw new Error(`readme-tables: ${problems.join('; ')}`)
 
-  const inputs = GROUPS.flatMap(group => [
-    `**${group.title}**`,
-    '',
+  // one table, a row naming each group before its inputs
+  const inputs = [
     '| Input | Type | Default | Description |',
     '| --- | --- | --- | --- |',
-    ...Object.entries(group.inputs).map(([name, type]) => {
-      const spec = action.inputs[name]
-      const fallback = spec.default === undefined || spec.default === '' ? (spec.required ? '*required*' : '') : `\`${cell(spec.default)}\``
-      return `| \`${name}\` | ${typeText(type)} | ${fallback} | ${cell(spec.description)} |`
-    }),
-    ''
-  ])
-    .join('\n')
-    .trimEnd()
+    ...GROUPS.flatMap(group => [
+      `| **${group.title}** | | | |`,
+      ...Object.entries(group.inputs).map(([name, type]) => {
+        const spec = action.inputs[name]
+        const fallback = spec.default === undefined || spec.default === '' ? (spec.required ? '*required*' : '') : `\`${cell(spec.default)}\``
+        return `| \`${name}\` | ${typeText(type)} | ${fallback} | ${cell(spec.description)} |`
+      })
+    ])
+  ].join('\n')
   const outputs = [
     '| Output | Format | Description |',
     '| --- | --- | --- |',
