@@ -7,7 +7,10 @@
  * index too; a row that does not push leaves the repository empty.
  *
  * And the release family end to end: `released` publishes the release's tag (not `sha-…`); `published` of the
- * same release afterwards ends `unchanged` (never `v1.2.3-1`); `created` builds nothing and says why.
+ * same release afterwards ends `unchanged` (never `v1.2.3-1`); `created` builds nothing and says why; published
+ * again after the content changed, it publishes `v1.2.3-1` with its own per-platform tags and leaves `v1.2.3` and
+ * its per-platform tags together on the first build (every index tag and the per-platform tags derived from it
+ * name one build).
  */
 import { beforeAll, describe, expect, it } from '@jest/globals'
 import { mkdtemp, writeFile } from 'node:fs/promises'
@@ -139,6 +142,31 @@ describeEachPath('events', builderPath => {
         '::notice::nothing built or pushed: release v1.2.3 is not going out ("created"); only "published", "released", "prereleased" publish; set push: true to publish from this event'
       )
       expect(runs[2]!.main.log).not.toMatch(/Set up the builder|docker buildx build|buildx create/)
+    })
+
+    describe('then published again with other content', () => {
+      // after the three runs above have been checked
+      beforeAll(async () => {
+        runs.push(await runRow(builderPath, published, repository, await contextFor('program', 'second')))
+      }, 10 * MINUTES)
+
+      it('if-tag-exists: suffix: v1.2.3-1 and its per-platform tags name the new build, v1.2.3 and its per-platform tags the first (item 3)', async () => {
+        expectSucceeded(runs[3]!)
+        expect({ result: runs[3]!.outputs.result, tag: runs[3]!.outputs.tag }).toEqual({ result: 'published', tag: 'v1.2.3-1' })
+        const { published: tags } = splitStaging(await registryTags(repository))
+        expect(tags).toEqual(['latest', 'v1.2.3', 'v1.2.3-1', 'v1.2.3-1-amd64', 'v1.2.3-1-arm64', 'v1.2.3-amd64', 'v1.2.3-arm64'])
+        // each index tag and its per-platform tags: one build
+        for (const [tag, digest] of [['v1.2.3', runs[0]!.outputs.digest], ['v1.2.3-1', runs[3]!.outputs.digest]] as const) {
+          expect({ tag, digest: (await registryManifest(`${repository}:${tag}`)).digest }).toEqual({ tag, digest })
+          const index = JSON.parse((await registryManifest(`${repository}@${digest}`)).body) as Index
+          for (const arch of ARCHES) {
+            const entry = index.manifests.find(m => m.platform.os === 'linux' && m.platform.architecture === arch)
+            expect({ tag: `${tag}-${arch}`, digest: (await registryManifest(`${repository}:${tag}-${arch}`)).digest }).toEqual({ tag: `${tag}-${arch}`, digest: entry?.digest })
+          }
+        }
+        expect(runs[3]!.outputs.digest).not.toBe(runs[0]!.outputs.digest)
+        expect((await registryManifest(`${repository}:latest`)).digest).toBe(runs[3]!.outputs.digest)
+      })
     })
   })
 })

@@ -104,13 +104,5 @@ describe('the event table', () => {
     if (!row.expect.push) expect(docker.calls).toEqual([])
   }
 
-  /**
-   * Issue 25 item 3, not done yet: a Go program's git tag is its main tag, so under `if-tag-exists: suffix` it
-   * stays with the build its per-platform tags name; today the rerun moves it while its per-platform tags stay.
-   */
-  const awaitingItem3 = (row: EventRow): boolean =>
-    row.image === 'program' && row.event.gitTag !== undefined && row.event.pushes === true && row.registry.holds.length > 0 && row.inputs['if-tag-exists'] === 'suffix'
-  const rows = [...ROWS, ...LATEST_ROWS].map(row => [row.id, row] as const)
-  it.each(rows.filter(([, row]) => !awaitingItem3(row)))('%s', (_id, row) => check(row))
-  it.failing.each(rows.filter(([, row]) => awaitingItem3(row)))('%s (issue 25 item 3: fails until fixed)', (_id, row) => check(row))
+  it.each([...ROWS, ...LATEST_ROWS].map(row => [row.id, row] as const))('%s', (_id, row) => check(row))
 })

@@ -8,7 +8,9 @@
  *   tag (a release's, a pushed tag, a dispatch from a tag) and `sha-<7 hex>` on any other run, with a notice.
  * - `rebuild` decides what happens when the main tag already exists: `suffix` publishes the next free
  *   `TAG-1`, `TAG-2`, … (in every repository), `overwrite` moves `TAG`, `fail` stops. Only the main tag is
- *   checked; the git tag, `latest` and extra `tags` always move.
+ *   checked; the git tag, `latest` and extra `tags` always move, but one that is the main tag (a Go program's git
+ *   tag) follows its decision, so every index tag a run publishes and the per-platform tags derived from it name
+ *   the same build.
  * - Per-platform tags are the main tag plus `-<arch>` (`-arm-v7` for variants), on unless `platform-tags: false`.
  * - The run's git tag ({@link gitTag}, made fit for a tag) is an index tag too. `latest: true` adds `latest` on the
  *   runs `push: auto` publishes from (a dispatch only from the default branch), never backwards: when `latest`
@@ -555,7 +557,9 @@ export async function planTags(
       platformTags[formatPlatform(platform)] = checkTag(`${tag}-${archTagSuffix(platform)}`, 'tag-template', 'the per-platform tag')
     }
   }
-  const indexTags = [...new Set([tag, ...indexExtras, ...extra])]
+  // an event or extra tag that is the main tag (a Go program's git tag) follows the main tag's decision: under
+  // `suffix` it stays with the build its per-platform tags name, and `TAG-1` is published beside it
+  const indexTags = [...new Set([tag, ...[...indexExtras, ...extra].filter(t => t !== base)])]
   for (const [platform, platformTag] of Object.entries(platformTags)) {
     if (indexTags.includes(platformTag)) {
       throw new InputError(
