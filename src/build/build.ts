@@ -17,7 +17,8 @@ import { formatPlatform, type Platform } from '../core/platform.js'
  * - `load`: into the engine's image store under a local name (the `docker` driver with the containerd store);
  *   every platform can then run locally before anything leaves the machine;
  * - `push-by-digest`: to a repository without any tag (drivers with their own BuildKit, e.g. `docker-container`);
- * - `none`: nowhere (a build-only run on a driver that cannot load a multi-platform image).
+ * - `none`: nowhere but the local export (a build that does not push, on a driver with its own BuildKit; the
+ *   verify command loads each platform's image of the export on its own: {@link loadFromLocalExport}).
  */
 export type BuildOutput =
   | { kind: 'load'; name: string }
@@ -241,8 +242,7 @@ export async function runBuild(docker: Docker, request: BuildRequest, retry?: Re
 /**
  * Where a build's result goes for a driver: the `docker` driver loads into the engine's store (it cannot push by
  * digest); other drivers push by digest when publishing. A build that does not push keeps its result in the
- * builder (and the local export, for the architecture check), or, with `load`, loads it into the engine too, so
- * the verify command can run in it.
+ * builder and the local export (which the architecture check reads and the verify command loads from).
  */
 export function chooseOutput(driver: string, push: boolean, firstRepository: string, stagingName: string): BuildOutput {
   if (driver === 'docker') return { kind: 'load', name: stagingName }
