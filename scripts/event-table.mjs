@@ -339,7 +339,7 @@ export function renderDocsTables() {
   const sections = []
   for (const event of EVENTS) {
     const lines = [
-      `#### ${code(event.event)}: ${event.kind}`,
+      `### ${code(event.event)}: ${event.kind}`,
       '',
       `${event.pushes === true ? 'Pushes' : event.pushes === false ? 'Builds and verifies, pushes nothing' : 'Builds and pushes nothing'}: ${cell(event.why)}. Ref \`${event.ref}\`.`,
       '',
@@ -377,5 +377,5 @@ export function renderDocsTables() {
       return `| ${row.image} | ${holds} | ${code(row.inputs.latest)} | ${code(row.expect.tag)} | ${cell(latestText(row.expect))} |`
     })
   ]
-  return `${sections.join('\n\n')}\n\n#### \`latest\` already holds a newer release (a release \`v1.2.3\`)\n\n${latestLines.join('\n')}`
+  return `${sections.join('\n\n')}\n\n### \`latest\` already holds a newer release (a release \`v1.2.3\`)\n\n${latestLines.join('\n')}`
 }
