@@ -76,8 +76,8 @@ async function runMode(docker: Docker, phases: Phases, journal: MoveJournal): Pr
 const MODE_PIPELINES: Record<Exclude<Mode, 'check'>, (job: Job) => Promise<void>> = { all, leg, merge }
 
 /**
- * One job: versions and tags (a release event that is not a release going out stops here) → signing ready → skip if unchanged → QEMU → builder → build → push by digest → verify
- * → sign → move tags → report.
+ * One job: versions and tags (a release event that is not a release going out stops here) → signing ready → skip
+ * if unchanged → QEMU → builder → build → push by digest → verify → sign → move tags → report.
  */
 async function all(job: Job): Promise<void> {
   const tagged = await versionsAndTags(job)
