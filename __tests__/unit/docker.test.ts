@@ -11,7 +11,6 @@ import {
   DockerCommandError,
   describeArgs,
   lastLines,
-  neutralizeCommands,
   registryIn,
   runWithRetries,
   timeoutSentence,
@@ -195,24 +194,6 @@ describe('a cancelled job', () => {
     await expect(runWithRetries(once, ['push', 'r:1'], { retry: policy }, s.sleep)).rejects.toThrow(DockerCommandError)
     expect(s.calls).toHaveLength(1)
     resetCancelForTests()
-  })
-})
-
-describe('neutralizeCommands', () => {
-  it('makes a workflow command from a command\'s output inert', () => {
-    expect(neutralizeCommands('::set-output name=x::y')).toBe('| ::set-output name=x::y')
-    expect(neutralizeCommands('  ::error::boom')).toBe('|   ::error::boom')
-    expect(neutralizeCommands('#5 [linux/amd64 2/3] RUN echo ::x')).toBe('#5 [linux/amd64 2/3] RUN echo ::x')
-  })
-
-  it('makes the legacy ##[command] form inert wherever it stands in a line', () => {
-    expect(neutralizeCommands('#7 0.2 ##[save-state name=builder]evil')).toBe('#7 0.2 ## [save-state name=builder]evil')
-    expect(neutralizeCommands('##[add-mask]x')).toBe('## [add-mask]x')
-    expect(neutralizeCommands('a ##[set-output name=a]1 b ##[stop-commands]t')).toBe('a ## [set-output name=a]1 b ## [stop-commands]t')
-    expect(neutralizeCommands('::warning::##[error]x')).toBe('| ::warning::## [error]x')
-    for (const line of ['##[save-state name=x]y', 'x ##[add-mask]y', '  ::error::z', '###[debug]q']) {
-      expect(neutralizeCommands(line)).not.toMatch(/##\[|^\s*::/)
-    }
   })
 })
 

@@ -19,6 +19,7 @@ import * as core from '@actions/core'
 import type { Docker } from '../core/docker.js'
 import { InputError, type InputReader } from '../core/input.js'
 import { archTagSuffix, type Platform } from '../core/platform.js'
+import * as log from '../core/log.js'
 
 export const CACHE_MODES = ['auto', 'gha', 'registry', 'inline', 'none'] as const
 export type CacheMode = (typeof CACHE_MODES)[number]
@@ -158,7 +159,7 @@ export async function resolveCache(docker: Docker, settings: CacheSettings, cont
   if (context.driver === 'docker' && plan.to.length > 0 && !(await engineHasContainerdStore(docker))) {
     plan = planCache(settings, { ...context, containerdStore: false })
   }
-  core.info(plan.note)
+  log.info(plan.note)
   if (plan.warning) core.warning(plan.warning)
   return plan
 }

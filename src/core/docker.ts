@@ -1,10 +1,12 @@
 /**
  * The one wrapper through which every docker / buildx command runs: argv arrays (never shell strings), captured
  * output, a time bound on every command (its whole process group is killed on expiry), retries of transient
- * registry faults, output that cannot issue workflow commands, and errors that say which command failed and why.
+ * registry faults, output echoed into the fenced log (log.ts), where it cannot issue workflow commands, and errors
+ * that say which command failed and why.
  */
 import * as core from '@actions/core'
 import { spawn } from 'node:child_process'
+import { info, lineEcho } from './log.js'
 import { registryOf } from './reference.js'
 import { classifyFailure, isRetryable, layerTransferTimeout, NO_RETRY, retryDelayMs, type Classified, type RetryPolicy } from './retry.js'
 
@@ -122,16 +124,6 @@ export function timeoutSentence(args: readonly string[], timeout: CommandTimeout
 }
 
 /**
- * A line of a command's output made unable to issue a workflow command, in either form the runner reads: `::cmd::`
- * at the start of a line (`::set-output`, `::error::`) gets a `| ` in front, and the legacy `##[cmd …]`, which the
- * runner reads anywhere in a line (`##[save-state …]`, `##[add-mask]`, `##[stop-commands]`), becomes `## [`.
- */
-export function neutralizeCommands(line: string): string {
-  const legacyFree = line.replaceAll('##[', '## [')
-  return /^\s*::/.test(legacyFree) ? `| ${legacyFree}` : legacyFree
-}
-
-/**
  * The environment every child (docker, buildx, credential helpers) runs with: the action's own, without any
  * `INPUT_*` variable. Those hold the step's inputs as the runner passes them (`INPUT_PASSWORD`, `INPUT_LOGINS`,
  * `INPUT_SECRETS`, `INPUT_GITHUB-TOKEN`, a signing key…), and no child needs one. `extra` adds variables
@@ -214,23 +206,6 @@ function killGroup(pid: number): void {
   }
 }
 
-/** Echoes a stream line by line, each line made unable to issue workflow commands. */
-function lineEcho(write: (text: string) => void): { push(chunk: string): void; flush(): void } {
-  let pending = ''
-  return {
-    push(chunk) {
-      pending += chunk
-      const lines = pending.split('\n')
-      pending = lines.pop() ?? ''
-      for (const line of lines) write(`${neutralizeCommands(line)}\n`)
-    },
-    flush() {
-      if (pending !== '') write(`${neutralizeCommands(pending)}\n`)
-      pending = ''
-    }
-  }
-}
-
 /**
  * Runs one command in a process group of its own (so a timeout kills buildx, its plugin and whatever it started),
  * bounded by `timeout`; echoes its output unless silent.
@@ -243,13 +218,14 @@ export function runBounded(binary: string, args: readonly string[], options: Run
 function spawnBounded(binary: string, args: readonly string[], options: RunOptions, timeout: CommandTimeout): Promise<CommandResult> {
   return new Promise((resolve, reject) => {
     const silent = options.silent ?? false
-    if (!silent) process.stdout.write(`${neutralizeCommands(`[command]${binary} ${args.join(' ')}`)}\n`)
+    if (!silent) info(`[command]${binary} ${args.join(' ')}`)
     const child = spawn(binary, [...args], { detached: true, stdio: ['pipe', 'pipe', 'pipe'], env: childEnvironment(process.env, options.env) })
     let stdout = ''
     let stderr = ''
     let timedOut = false
-    const echoOut = lineEcho(text => process.stdout.write(text))
-    const echoErr = lineEcho(text => process.stderr.write(text))
+    // both streams to the log (stdout, fenced): the runner reads stderr in no fixed order with stdout
+    const echoOut = lineEcho()
+    const echoErr = lineEcho()
     const expire = (): void => {
       timedOut = true
       if (child.pid !== undefined) killGroup(child.pid)

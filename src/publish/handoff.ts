@@ -23,6 +23,7 @@ import { InputError } from '../core/input.js'
 import { archTagSuffix, formatPlatform, type Platform } from '../core/platform.js'
 import { currentDigest, inspectIndex, platformDigests, RegistryQueryError, type ImageIndex } from '../core/registry.js'
 import type { RetryPolicy } from '../core/retry.js'
+import * as log from '../core/log.js'
 
 /** The start of every leg record's tag; the configuration's id and the platform's `TAG-ARCH` suffix follow. */
 export const LEG_TAG_PREFIX = 'go-build-action-leg'
@@ -197,7 +198,7 @@ export async function recordLeg(
     if (back?.run.id !== record.run.id || back.run.attempt !== record.run.attempt || back.configuration !== record.configuration) {
       throw new Error(`${reference} does not read back as this leg's record (run ${record.run.id}, attempt ${record.run.attempt}): another leg of the same platform wrote it at the same time; give the workflow a "concurrency:" group keyed on the image`)
     }
-    core.info(`${formatPlatform(platform)}: recorded as ${reference} (${back.recordDigest}) for the merge`)
+    log.info(`${formatPlatform(platform)}: recorded as ${reference} (${back.recordDigest}) for the merge`)
     written.push(back)
   }
   return written
@@ -318,7 +319,7 @@ export async function ownEarlierPublish(
     const at = reference.lastIndexOf(':')
     const index = await inspectIndex(docker, `${reference.slice(0, at)}@${now}`, retry).catch(() => undefined)
     if (index?.index.annotations?.[LegAnnotation.RunId] === run.id) {
-      core.info(`${reference} holds ${now}, published by an earlier attempt of this run: it moves again`)
+      log.info(`${reference} holds ${now}, published by an earlier attempt of this run: it moves again`)
       result[reference] = now
     }
   }

@@ -27,6 +27,7 @@ import { formatPlatform, parsePlatform, type Platform } from '../core/platform.j
 import { DEFAULT_RETRY, type RetryPolicy } from '../core/retry.js'
 import { formatBytes } from '../core/format.js'
 import { noLayerCache, type LayerCache } from './layer-cache.js'
+import * as log from '../core/log.js'
 
 /** The parts of an image config file the check reads. */
 export interface ImageConfigFile {
@@ -161,7 +162,7 @@ export async function checkArchitectures(layout: BlobSource, hostArch: string, o
     const changes = await Promise.all(manifest.layers.map(l => changesOf(l.digest, l.mediaType, name)))
     const { checked, foreign } = foreignExecutables(applyLayers(changes), config, platform)
     const size = manifest.layers.reduce((sum, l) => sum + l.size, 0)
-    core.info(
+    log.info(
       `${name}: ${checked} executable(s) checked in ${manifest.layers.length} layer(s) (${formatBytes(size)}): ${foreign.length === 0 ? `all ${expectedMachine(platform)}` : `${foreign.length} of another architecture`}`
     )
     return { platform: name, checked, foreign }
