@@ -324,6 +324,7 @@ export async function build(job: Job, { versions, plan, fingerprint, configurati
         options: settings.buildOptions,
         cacheFrom: cache.from,
         cacheTo: cache.to,
+        env: cache.env,
         noCache: settings.noCache,
         pull: settings.pull,
         provenance: settings.provenance,

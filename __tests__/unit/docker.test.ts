@@ -215,18 +215,40 @@ describe('childEnvironment', () => {
       },
       { COSIGN_YES: 'true' }
     )
-    expect(env).toEqual({ PATH: '/bin', DOCKER_CONFIG: '/d', ACTIONS_RUNTIME_TOKEN: 'cache-token', COSIGN_YES: 'true' })
+    expect(env).toEqual({ PATH: '/bin', DOCKER_CONFIG: '/d', COSIGN_YES: 'true' })
+  })
+
+  it("drops the runner's credentials, the services they open and the files that steer later steps; keeps the rest of the runner's variables", () => {
+    const runner = {
+      ACTIONS_RUNTIME_TOKEN: 'runtime-token',
+      ACTIONS_RUNTIME_URL: 'https://pipelines.example/',
+      ACTIONS_ID_TOKEN_REQUEST_TOKEN: 'oidc-request-token',
+      ACTIONS_ID_TOKEN_REQUEST_URL: 'https://oidc.example/',
+      ACTIONS_CACHE_URL: 'https://cache.example/',
+      ACTIONS_RESULTS_URL: 'https://results.example/',
+      ACTIONS_CACHE_SERVICE_V2: 'True',
+      GITHUB_ENV: '/runner/env',
+      GITHUB_PATH: '/runner/path',
+      GITHUB_OUTPUT: '/runner/output',
+      GITHUB_STATE: '/runner/state',
+      GITHUB_STEP_SUMMARY: '/runner/summary'
+    }
+    const kept = { GITHUB_ACTIONS: 'true', GITHUB_REPOSITORY: 'o/r', GITHUB_SHA: 'abc', RUNNER_TEMP: '/tmp/r', ACTIONS_STEP_DEBUG: 'true', HOME: '/home/runner' }
+    expect(childEnvironment({ ...runner, ...kept })).toEqual(kept)
+    // one command may be given what it needs (the gha cache's share, for the build that uses it)
+    expect(childEnvironment({ ...runner, ...kept }, { ACTIONS_RUNTIME_TOKEN: 'runtime-token' })).toEqual({ ...kept, ACTIONS_RUNTIME_TOKEN: 'runtime-token' })
   })
 
   it('is what a command the wrapper runs sees', async () => {
-    process.env['INPUT_PASSWORD'] = 'must-not-reach-the-child'
+    const withheld = { INPUT_PASSWORD: 'must-not-reach-the-child', ACTIONS_ID_TOKEN_REQUEST_TOKEN: 'must-not-reach-the-child-either', GITHUB_ENV: '/must/not/reach' }
+    Object.assign(process.env, withheld)
     try {
       const result = await createDocker('sh').run(['-c', 'env'], { silent: true, env: { ADDED: 'yes' } })
-      expect(result.stdout).not.toContain('must-not-reach-the-child')
-      expect(result.stdout).not.toMatch(/^INPUT_/m)
+      expect(result.stdout).not.toContain('must-not-reach')
+      expect(result.stdout).not.toMatch(/^(INPUT_|ACTIONS_ID_TOKEN|GITHUB_ENV=)/m)
       expect(result.stdout).toMatch(/^ADDED=yes$/m)
     } finally {
-      delete process.env['INPUT_PASSWORD']
+      for (const name of Object.keys(withheld)) delete process.env[name]
     }
   })
 })

@@ -10,6 +10,9 @@
  * - `inline`: cache metadata inside the published image, read back from the newest published tag;
  * - `none`: no cache import or export.
  *
+ * buildx reads the gha cache's service URLs and the runner's token from its environment; no child gets them
+ * (docker.ts childEnvironment) except the build whose cache options name `type=gha` ({@link CachePlan.env}).
+ *
  * Exporting never fails a publish: every export gets `ignore-error=true`, and a failed export is a warning.
  * Explicit `cache-from` / `cache-to` replace what `cache` would choose for that direction. The `docker` driver
  * exports cache only with the engine's containerd image store; without it, export is left out with a warning
@@ -83,6 +86,8 @@ export interface CachePlan {
   from: string[]
   /** `--cache-to` values. */
   to: string[]
+  /** Variables of the runner the build command alone gets (never argv): the gha cache's, when it uses one. */
+  env: Record<string, string>
   /** What was chosen and why, for the log. */
   note: string
   /** Set when the chosen export cannot run here (and was left out). */
@@ -95,6 +100,15 @@ export interface CachePlan {
  */
 export function ghaScope(cacheKey: string, platforms: readonly Platform[]): string {
   return `go-build-action-${cacheKey}-${platforms.map(archTagSuffix).join('-')}`
+}
+
+/** What buildx reads for a `type=gha` cache (its token, url, url_v2 and version defaults), from the runner. */
+export const GHA_CACHE_VARIABLES: readonly string[] = ['ACTIONS_RUNTIME_TOKEN', 'ACTIONS_CACHE_URL', 'ACTIONS_RESULTS_URL', 'ACTIONS_CACHE_SERVICE_V2']
+
+/** The runner's variables a build with these `--cache-from` / `--cache-to` values needs: the gha cache's, or none. */
+export function cacheEnvironment(entries: readonly string[], env: NodeJS.ProcessEnv): Record<string, string> {
+  if (!entries.some(entry => /(^|,)\s*type=gha\s*(,|$)/.test(entry))) return {}
+  return Object.fromEntries(GHA_CACHE_VARIABLES.flatMap(name => (env[name] ? [[name, env[name]]] : [])))
 }
 
 /** Adds `ignore-error=true` to an export that does not say, so that a cache export never fails a publish. */
@@ -121,7 +135,7 @@ export function planCache(settings: CacheSettings, context: CacheContext): Cache
     to = []
   }
   const from = context.noCache ? [] : settings.from.length > 0 ? settings.from : chosen.from
-  return { from, to: to.map(ignoringErrors), note, ...(warning ? { warning } : {}) }
+  return { from, to: to.map(ignoringErrors), env: cacheEnvironment([...from, ...to], env), note, ...(warning ? { warning } : {}) }
 }
 
 function chosenCache(mode: CacheMode, settings: CacheSettings, context: CacheContext): { from: string[]; to: string[]; detail?: string } {

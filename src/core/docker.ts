@@ -1,8 +1,9 @@
 /**
  * The one wrapper through which every docker / buildx command runs: argv arrays (never shell strings), captured
  * output, a time bound on every command (its whole process group is killed on expiry), retries of transient
- * registry faults, output echoed into the fenced log (log.ts), where it cannot issue workflow commands, and errors
- * that say which command failed and why.
+ * registry faults, output echoed into the fenced log (log.ts), where it cannot issue workflow commands, a child
+ * environment without the step's inputs or the runner's credentials, and errors that say which command failed and
+ * why.
  */
 import * as core from '@actions/core'
 import { spawn } from 'node:child_process'
@@ -64,8 +65,9 @@ export interface RunOptions {
   /** The bound of this command (each attempt); default: the retry policy's registry timeout, else {@link DEFAULT_TIMEOUT}. */
   timeout?: CommandTimeout
   /**
-   * Variables added to this one command's environment only (cosign's COSIGN_PASSWORD, SIGSTORE_ID_TOKEN): no other
-   * command sees them, and the child's environment never holds the step's `INPUT_*` (see {@link childEnvironment}).
+   * Variables added to this one command's environment only (cosign's COSIGN_PASSWORD, SIGSTORE_ID_TOKEN, the gha
+   * cache's runner variables for the build): no other command sees them, and otherwise the child's environment never
+   * holds the step's `INPUT_*` nor the runner's credentials (see {@link childEnvironment}).
    */
   env?: Record<string, string>
 }
@@ -124,15 +126,43 @@ export function timeoutSentence(args: readonly string[], timeout: CommandTimeout
 }
 
 /**
- * The environment every child (docker, buildx, credential helpers) runs with: the action's own, without any
- * `INPUT_*` variable. Those hold the step's inputs as the runner passes them (`INPUT_PASSWORD`, `INPUT_LOGINS`,
- * `INPUT_SECRETS`, `INPUT_GITHUB-TOKEN`, a signing key…), and no child needs one. `extra` adds variables
- * (a child's own settings, never an input's value).
+ * What the runner gives the action's step that grants access, and no child needs: the job's runtime token and
+ * the OIDC token request (the same access token; cosign gets an identity token of its own, sign.ts), the services
+ * they open (cache, results, runtime), and the files through which a step sets later steps' environment and PATH,
+ * its own outputs and state, and the job summary. The one build that uses the gha cache gets the cache's share of
+ * them (cache.ts, GHA_CACHE_VARIABLES).
+ */
+export const RUNNER_ACCESS_VARIABLES: readonly string[] = [
+  'ACTIONS_RUNTIME_TOKEN',
+  'ACTIONS_RUNTIME_URL',
+  'ACTIONS_ID_TOKEN_REQUEST_TOKEN',
+  'ACTIONS_ID_TOKEN_REQUEST_URL',
+  'ACTIONS_CACHE_URL',
+  'ACTIONS_RESULTS_URL',
+  'ACTIONS_CACHE_SERVICE_V2',
+  'GITHUB_ENV',
+  'GITHUB_PATH',
+  'GITHUB_OUTPUT',
+  'GITHUB_STATE',
+  'GITHUB_STEP_SUMMARY'
+]
+
+/** Whether a variable is one no child sees: a step input (`INPUT_*`) or one of {@link RUNNER_ACCESS_VARIABLES}. */
+export function isWithheldFromChildren(name: string): boolean {
+  return /^INPUT_/i.test(name) || RUNNER_ACCESS_VARIABLES.includes(name)
+}
+
+/**
+ * The environment every child (docker, buildx, cosign, git, credential helpers) runs with: the action's own,
+ * without any `INPUT_*` variable and without the runner's {@link RUNNER_ACCESS_VARIABLES}. `INPUT_*` hold the
+ * step's inputs as the runner passes them (`INPUT_PASSWORD`, `INPUT_LOGINS`, `INPUT_SECRETS`,
+ * `INPUT_GITHUB-TOKEN`, a signing key…), and no child needs one. `extra` adds variables to one command (a child's
+ * own settings, the gha cache's share of the runner's variables for the build that uses it).
  */
 export function childEnvironment(env: NodeJS.ProcessEnv = process.env, extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   const clean: NodeJS.ProcessEnv = {}
   for (const [name, value] of Object.entries(env)) {
-    if (!/^INPUT_/i.test(name)) clean[name] = value
+    if (!isWithheldFromChildren(name)) clean[name] = value
   }
   return { ...clean, ...extra }
 }
