@@ -104,20 +104,9 @@ async function recordedCalls(dir: string): Promise<ChildCall[]> {
   return calls
 }
 
-/** The runner's tokens, the services they open and the files that steer later steps (as the runner sets them). */
-const RUNNER_ACCESS = [
-  'ACTIONS_RUNTIME_TOKEN',
-  'ACTIONS_RUNTIME_URL',
-  'ACTIONS_ID_TOKEN_REQUEST_TOKEN',
-  'ACTIONS_ID_TOKEN_REQUEST_URL',
-  'ACTIONS_CACHE_URL',
-  'ACTIONS_RESULTS_URL',
-  'GITHUB_ENV',
-  'GITHUB_PATH',
-  'GITHUB_OUTPUT',
-  'GITHUB_STATE',
-  'GITHUB_STEP_SUMMARY'
-]
+/** The command files the local runner (run-action.mjs) gives every step, as the runner does. */
+const COMMAND_FILES = ['GITHUB_OUTPUT', 'GITHUB_STATE', 'GITHUB_STEP_SUMMARY']
+
 /**
  * A runtime token shaped as the runner's (a JWT whose `ac` claim lists the cache scopes, which BuildKit's gha cache
  * reads unverified), its signature the marker.
@@ -138,6 +127,8 @@ describeEachPath('what the runner hands the step', builderPath => {
   /** A marker in the value of each of the runner's variables. */
   const marker = `runner-access-${Math.random().toString(36).slice(2, 10)}`
   let token: string
+  /** The runner's variables this run hands the step that grant access: its tokens, services and command files. */
+  let runnerAccess: string[]
 
   beforeAll(async () => {
     const context = await mkdtemp(path.join(tmpdir(), 'go-build-action-commands-'))
@@ -153,19 +144,20 @@ describeEachPath('what the runner hands the step', builderPath => {
     // nothing listens on port 9: the gha cache's import fails (a warning) and its export is ignore-error
     const unreachable = 'http://127.0.0.1:9'
     token = runnerToken(marker)
+    const runner = {
+      ACTIONS_RUNTIME_TOKEN: token,
+      ACTIONS_RUNTIME_URL: `${unreachable}/${marker}-runtime/`,
+      ACTIONS_ID_TOKEN_REQUEST_TOKEN: token,
+      ACTIONS_ID_TOKEN_REQUEST_URL: `${unreachable}/${marker}-oidc`,
+      ACTIONS_CACHE_URL: `${unreachable}/${marker}-cache/`,
+      ACTIONS_RESULTS_URL: `${unreachable}/${marker}-results/`,
+      GITHUB_ENV: path.join(context, `${marker}-env`),
+      GITHUB_PATH: path.join(context, `${marker}-path`)
+    }
+    runnerAccess = [...Object.keys(runner), ...COMMAND_FILES]
     run = await runOnPath(builderPath, {
       cwd: context,
-      env: {
-        PATH: `${wrappers.bin}:${process.env.PATH}`,
-        ACTIONS_RUNTIME_TOKEN: token,
-        ACTIONS_RUNTIME_URL: `${unreachable}/${marker}-runtime/`,
-        ACTIONS_ID_TOKEN_REQUEST_TOKEN: token,
-        ACTIONS_ID_TOKEN_REQUEST_URL: `${unreachable}/${marker}-oidc`,
-        ACTIONS_CACHE_URL: `${unreachable}/${marker}-cache/`,
-        ACTIONS_RESULTS_URL: `${unreachable}/${marker}-results/`,
-        GITHUB_ENV: path.join(context, `${marker}-env`),
-        GITHUB_PATH: path.join(context, `${marker}-path`)
-      },
+      env: { PATH: `${wrappers.bin}:${process.env.PATH}`, ...runner },
       inputs: {
         images: freshRepository('commands'),
         'tag-template': 'commands',
@@ -220,12 +212,12 @@ describeEachPath('what the runner hands the step', builderPath => {
     expect(own.some(c => c.argv.startsWith('docker ') && !builds.includes(c))).toBe(true)
     expect(own.some(c => c.argv.startsWith('git '))).toBe(true)
     for (const call of own.filter(c => !builds.includes(c))) {
-      expect({ argv: call.argv, withheld: RUNNER_ACCESS.filter(name => call.env.has(name)) }).toEqual({ argv: call.argv, withheld: [] })
+      expect({ argv: call.argv, withheld: runnerAccess.filter(name => call.env.has(name)) }).toEqual({ argv: call.argv, withheld: [] })
       expect([...call.env.values()].filter(value => value.includes(marker) || value.includes(token))).toEqual([])
     }
     // what the build starts has the build's environment, and no more
     for (const call of buildChildren) {
-      expect({ parent: call.parent, argv: call.argv, withheld: RUNNER_ACCESS.filter(name => call.env.has(name) && !GHA_SHARE.includes(name)) }).toEqual({
+      expect({ parent: call.parent, argv: call.argv, withheld: runnerAccess.filter(name => call.env.has(name) && !GHA_SHARE.includes(name)) }).toEqual({
         parent: 'docker-buildx',
         argv: call.argv,
         withheld: []
@@ -233,7 +225,7 @@ describeEachPath('what the runner hands the step', builderPath => {
     }
     const build = builds[0]!
     expect(build.argv).toContain('type=gha')
-    expect(RUNNER_ACCESS.filter(name => build.env.has(name))).toEqual(GHA_SHARE)
+    expect(runnerAccess.filter(name => build.env.has(name))).toEqual(GHA_SHARE)
     expect(GHA_SHARE.map(name => build.env.get(name))).toEqual([token, `http://127.0.0.1:9/${marker}-cache/`, `http://127.0.0.1:9/${marker}-results/`])
     expect(build.argv).not.toContain(marker)
     expect(build.argv).not.toContain(token)
