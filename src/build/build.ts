@@ -215,7 +215,7 @@ export async function runBuild(docker: Docker, request: BuildRequest, retry?: Re
   try {
     const timeout = buildTimeout(request.output, retry)
     const env = request.env && Object.keys(request.env).length > 0 ? { env: request.env } : {}
-    const result = await docker.run(buildxBuildArgs(request), retry ? { retry, timeout, ...env } : { timeout, ...env })
+    const result = await docker.run(buildxBuildArgs(request), { ...(retry ? { retry } : {}), timeout, ...env })
     progress = result.stderr
     const cacheError = cacheExportFailure(`${result.stdout}\n${result.stderr}`)
     if (cacheError) core.warning(`the build cache was not exported (the image is not affected): ${cacheError}`)
