@@ -5,7 +5,11 @@ export function parseCommandFile(text: string): Record<string, string>
 
 export interface StepResult {
   exitCode: number
+  /** Both streams, in the order they arrived. */
   log: string
+  /** Each stream on its own: the runner reads them apart (and in no fixed order between them). */
+  stdout: string
+  stderr: string
   /** With `measureDisk`: bytes the step's processes wrote to disk, and of them those cancelled (files removed before writeback). */
   writeBytes?: number
   cancelledWriteBytes?: number

@@ -74,9 +74,11 @@ function runStep(args, env, cwd, echo, cancelWhen, diskFile) {
     const [command, argv] = diskFile ? [runnerNode(), ['-e', DISK_WRAPPER, diskFile, runnerNode(), ...args]] : [runnerNode(), args]
     const child = spawn(command, argv, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] })
     let log = ''
+    const streams = { stdout: '', stderr: '' }
     let cancelled = false
-    const collect = chunk => {
+    const collect = (stream, chunk) => {
       log += chunk
+      streams[stream] += chunk
       if (echo) process.stderr.write(chunk)
       // a cancelled job: the runner sends the step SIGINT (then SIGTERM); here SIGTERM once the log shows `cancelWhen`
       if (cancelWhen && !cancelled && cancelWhen.test(log)) {
@@ -84,10 +86,10 @@ function runStep(args, env, cwd, echo, cancelWhen, diskFile) {
         child.kill('SIGTERM')
       }
     }
-    child.stdout.on('data', collect)
-    child.stderr.on('data', collect)
+    child.stdout.setEncoding('utf8').on('data', chunk => collect('stdout', chunk))
+    child.stderr.setEncoding('utf8').on('data', chunk => collect('stderr', chunk))
     child.on('error', reject)
-    child.on('close', exitCode => resolve({ exitCode: exitCode ?? 1, log }))
+    child.on('close', exitCode => resolve({ exitCode: exitCode ?? 1, log, ...streams }))
   })
 }
 

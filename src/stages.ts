@@ -6,7 +6,7 @@ import * as core from '@actions/core'
 import { mkdtemp } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import * as path from 'node:path'
-import { checkBuildFiles, chooseOutput, engineLoadsIndexes, runBuild, writeSecretFiles, type BuildMetadata, type BuildOutput } from './build/build.js'
+import { checkBuildFiles, chooseOutput, loadFromLocalExport, runBuild, writeSecretFiles, type BuildMetadata, type BuildOutput } from './build/build.js'
 import { resolveCache } from './build/cache.js'
 import { ArchitectureError, checkArchitectures } from './verify/architecture.js'
 import { Cleanup } from './core/cleanup.js'
@@ -35,9 +35,10 @@ import {
 import { directoryLayerCache } from './verify/layer-cache.js'
 import { logInAll, loginBackupFile, planLogins } from './setup/login.js'
 import { StreamedExport } from './verify/oci-export.js'
+import { OciLayout } from './verify/oci-layout.js'
 import { completeOutputs, Output, rebuildReason, reportOutputs, setOutputs, type RunFacts, type RunResult } from './report/outputs.js'
 import { PUBLISH_PHASE, type Phases } from './core/phases.js'
-import { formatPlatform } from './core/platform.js'
+import { archTagSuffix, formatPlatform } from './core/platform.js'
 import { copyByDigest, localBuildName, stageIndex, stagingTag, type StagedIndex } from './publish/publish.js'
 import type { PublishResult } from './publish/result.js'
 import { setUpQemu } from './setup/qemu.js'
@@ -51,6 +52,7 @@ import { annotationArgs, buildTime, labelArgs, planTags, readGitHubContext, shou
 import { runVerifyCommand, verifyStagedIndex, type PlatformReport, type VerifiedIndex } from './verify/verify.js'
 import { checkSignatures, checkUnchanged, fingerprintOrWarn, fingerprintRequest, reportUnchanged, skipUnchangedDecision } from './publish/unchanged.js'
 import { resolveVersions, versionValues, withVersionBuildArgs, type Versions } from './tags/versions.js'
+import * as log from './core/log.js'
 
 /** One run of the action: what every stage needs. */
 export interface Job {
@@ -147,19 +149,29 @@ export async function versionsAndTags(job: Job, decided?: { tag: string; created
   const { docker, settings, phases } = job
   const tagged = await phases.run('Versions and tags', async () => {
     const versions = await resolveVersions(settings.versions, settings.file)
-    for (const [name, version] of Object.entries(versions.resolved)) core.info(`${name} ${version.value} (from ${version.source})`)
+    for (const [name, version] of Object.entries(versions.resolved)) log.info(`${name} ${version.value} (from ${version.source})`)
     const github = readGitHubContext()
     const request = { ...fingerprintRequest(settings, withVersionBuildArgs(settings.buildArgs, versions), versionValues(versions)), listing: job.contextListing }
     const fingerprint = shouldPush(settings.tagging.push, github) && !decided ? (await fingerprintOrWarn(docker, request, settings.retry))?.value : undefined
     const created = decided?.created ? new Date(decided.created) : buildTime(settings.buildArgs)
     const plan = await planTags(docker, { ...settings, fingerprint, decidedTag: decided?.tag }, versions, github, created)
-    core.info(`main tag ${plan.tag}; ${plan.push ? 'pushing' : 'not pushing'}`)
+    log.info(`main tag ${plan.tag}; ${plan.push ? 'pushing' : 'not pushing'}`)
     const configuration = configurationOfJob(settings, versions)
-    core.info(`configuration ${configuration.id} (${configuration.describe})`)
+    log.info(`configuration ${configuration.id} (${configuration.describe})`)
     return { versions, plan, fingerprint, configuration, decided: decided !== undefined }
   })
   setOutputs({ [Output.Tag]: tagged.plan.tag, [Output.Versions]: JSON.stringify(versionValues(tagged.versions)) })
   return tagged
+}
+
+/**
+ * A run that builds nothing: `push: auto` on a release event that is not a release going out (created, edited,
+ * deleted, unpublished). A notice says why; `result` is `skipped`.
+ */
+export function notBuilding({ plan }: Tagged): void {
+  core.notice(`nothing built or pushed: ${plan.why}; set push: true to publish from this event`)
+  setOutputs({ [Output.Result]: 'skipped', [Output.Pushed]: 'false' })
+  completeOutputs()
 }
 
 /**
@@ -174,7 +186,7 @@ export async function skipIfUnchanged(job: Job, tagged: Tagged, signer?: Signer)
   if (!plan.push || !fingerprint) return false
   const decision = skipUnchangedDecision(settings.skipUnchanged, settings.noCache, readGitHubContext().eventName)
   if (!decision.compare) {
-    core.info(decision.reason ?? '')
+    log.info(decision.reason ?? '')
     return false
   }
   const request = { repositories: settings.images, fingerprint, platforms: settings.platforms, plan, rebuild: settings.tagging.rebuild }
@@ -217,7 +229,7 @@ export async function skipIfUnchanged(job: Job, tagged: Tagged, signer?: Signer)
 export async function prepareSigning({ settings, phases, workDir }: Job, push: boolean): Promise<Signer | undefined> {
   if (!settings.signing.enabled) return undefined
   if (!push) {
-    core.info('sign: true, but this run pushes nothing: nothing to sign')
+    log.info('sign: true, but this run pushes nothing: nothing to sign')
     return undefined
   }
   return phases.run('Set up signing', () => prepareSigner(settings.signing, workDir))
@@ -275,6 +287,8 @@ export interface Built {
   stagingName?: string
   /** The build's export, read as it streamed (for the architecture check). */
   exported: StreamedExport
+  /** The build's local export instead, where the verify command loads its images from it (a build that pushes nothing). */
+  layout?: string
 }
 
 /**
@@ -288,18 +302,14 @@ export async function build(job: Job, { versions, plan, fingerprint, configurati
   const [firstRepository] = settings.images as [string, ...string[]]
   const state = bookkeepingRepository(settings)
   const stagingName = `${state}:${stagingTag(configuration.id, settings.platforms)}`
-  const verifyHere = !plan.push && settings.verifyCommand.length > 0 && builder.driver !== 'docker'
-  const load = verifyHere && (await engineLoadsIndexes(docker))
-  if (verifyHere && !load) {
-    core.warning(
-      'input "verify-command" is skipped on this build that does not push: the engine cannot load a multi-platform image (it needs the containerd image store); the architecture check still runs on every platform'
-    )
-  }
   // the engine pushes straight from the build, unless the verify command must run in the image first
   const pushAs = settings.verifyCommand.length === 0 ? stagingName : undefined
-  const output = chooseOutput(builder.driver, plan.push, firstRepository, localBuildName(stagingName), load, pushAs)
+  const output = chooseOutput(builder.driver, plan.push, firstRepository, localBuildName(stagingName), pushAs)
   if (output.kind === 'load' || output.kind === 'push') cleanup.created([output.name])
-  const exported = new StreamedExport(directoryLayerCache())
+  // The export streams into the architecture check's reader, nothing on disk; a build that pushes nothing exports to
+  // a local directory instead where the verify command must load its images from it (verifyFromLocalExport).
+  const layout = output.kind === 'none' && settings.verifyCommand.length > 0 ? path.join(workDir, 'layout') : undefined
+  const exported = new StreamedExport(directoryLayerCache(), settings.architecture.mode !== 'off')
   const started = Date.now()
   const metadata = await phases.run(`Build ${settings.platforms.length} platform${settings.platforms.length === 1 ? '' : 's'}`, async () => {
     const cache = await resolveCache(docker, settings.cache, {
@@ -328,11 +338,12 @@ export async function build(job: Job, { versions, plan, fingerprint, configurati
         options: settings.buildOptions,
         cacheFrom: cache.from,
         cacheTo: cache.to,
+        env: cache.env,
         noCache: settings.noCache,
         pull: settings.pull,
         provenance: settings.provenance,
         sbom: settings.sbom,
-        exportTo: exported.sink
+        ...(layout ? { layout } : { exportTo: exported.sink })
       },
       settings.retry
     )
@@ -345,23 +356,51 @@ export async function build(job: Job, { versions, plan, fingerprint, configurati
     )
   }
   // the staging name exists only once the loaded index is pushed (stage)
-  const built = { output, metadata, seconds, buildTimes, hostArch, exported, ...(output.kind === 'load' && plan.push ? { stagingName } : {}) }
+  const built = { output, metadata, seconds, buildTimes, hostArch, exported, layout, ...(output.kind === 'load' && plan.push ? { stagingName } : {}) }
   if (!plan.push) {
     // nothing goes to a registry: the loaded image is done with once checked
     if (output.kind === 'load') cleanup.removeImages([output.name])
-    await phases.run('Check the architectures (not pushed)', () => checkBuiltArchitectures(built))
+    try {
+      // first the verify command, as on a build the engine loaded; then the architecture check
+      if (layout) await phases.run('Verify locally, before anything is pushed', () => verifyFromLocalExport(job, built, layout, builder.name, localBuildName(stagingName)))
+      await phases.run('Check the architectures (not pushed)', () => checkBuiltArchitectures(job, built))
+    } finally {
+      if (layout) cleanup.removeDirectory(layout)
+    }
   }
   return built
 }
 
-/** The architecture check on the build's export; `expected`: the platform digests a registry serves. */
-async function checkBuiltArchitectures(built: Built, expected?: Record<string, string>): Promise<unknown> {
+/**
+ * The verify command on a build that pushes nothing from a `docker-container` builder: each platform's image of
+ * the local export the architecture check read is loaded into the engine on its own (a single-platform image, which
+ * any image store holds), the command runs in each, and the images are removed.
+ */
+async function verifyFromLocalExport({ docker, settings, workDir, cleanup }: Job, built: Built, layout: string, builder: string, localName: string): Promise<void> {
+  const manifests = await new OciLayout(layout).platformManifests()
+  const names = new Map<string, string>()
+  try {
+    for (const platform of settings.platforms) {
+      const name = `${localName}-${archTagSuffix(platform)}`
+      cleanup.created([name])
+      names.set(formatPlatform(platform), name)
+      await loadFromLocalExport(docker, { builder, layout, digest: manifests[formatPlatform(platform)] ?? '', platform, name, dir: workDir })
+    }
+    await runVerifyCommand(docker, platform => names.get(formatPlatform(platform)) ?? '', settings.platforms, settings.verifyCommand, false, settings.verifyTimeoutSeconds)
+  } finally {
+    cleanup.removeImages([...names.values()])
+  }
+}
+
+/** The architecture check on the build's export (as it streamed, or the local one); `expected`: the platform digests a registry serves. */
+async function checkBuiltArchitectures({ settings }: Job, built: Built, expected?: Record<string, string>): Promise<unknown> {
+  if (built.layout) return checkArchitectures(new OciLayout(built.layout, directoryLayerCache(), settings.retry), built.hostArch, { expected, settings: settings.architecture })
   const exported = await built.exported.contents().catch((error: unknown) => {
     throw new ArchitectureError(`the architecture check could not read the build's export: ${errorMessage(error)}; no tag moved`, { cause: error })
   })
   const { total, layersRead, layersCached } = exported.bytes
-  core.info(`read the build's export as it streamed: ${formatBytes(total)}, ${formatBytes(layersRead)} of layers decompressed, ${formatBytes(layersCached)} of layers checked in earlier runs (layer cache)`)
-  return checkArchitectures(exported, built.hostArch, { expected })
+  log.info(`read the build's export as it streamed: ${formatBytes(total)}, ${formatBytes(layersRead)} of layers decompressed, ${formatBytes(layersCached)} of layers checked in earlier runs (layer cache)`)
+  return checkArchitectures(exported, built.hostArch, { expected, settings: settings.architecture })
 }
 
 /** The built index into every repository, by digest: no tag users pull moves. */
@@ -382,7 +421,7 @@ export async function verifyStaged(job: Job, staged: StagedIndex, built?: Built)
     const checked = await verifyStagedIndex(docker, staged.repositories, staged.digest, settings.platforms, settings.retry)
     const [first = ''] = staged.repositories
     // the registry serves these digests (content hashes): the export holding them is the same bytes
-    if (built) await checkBuiltArchitectures(built, platformDigests(checked.index.index))
+    if (built) await checkBuiltArchitectures(job, built, platformDigests(checked.index.index))
     if (built && built.output.kind !== 'load' && settings.verifyCommand.length > 0) {
       const image = `${first}@${staged.digest}`
       // pulled for the verify command only: removed once it ran, unless the engine held it before this run
@@ -411,7 +450,7 @@ export async function moveTags(job: Job, staged: StagedIndex, verified: Verified
     try {
       const movePlan = await planMoves(docker, staged, plan, platformDigests(verified.index.index), settings.retry, journal)
       cleanup.created(journal.localNames)
-      core.info(`${movePlan.moves.length} tag(s) to move: ${movePlan.moves.map(m => `${m.reference} (${m.previous || 'new'})`).join(', ')}`)
+      log.info(`${movePlan.moves.length} tag(s) to move: ${movePlan.moves.map(m => `${m.reference} (${m.previous || 'new'})`).join(', ')}`)
       const records = await executeMoves(docker, movePlan, settings.retry, journal)
       done = true
       return records
@@ -470,7 +509,7 @@ export async function verifyLegs({ settings, phases }: Job, collected: Collected
   await phases.run("Verify the legs' signatures", async () => {
     const statements = await statementSigner(signer, settings.retry)
     await verifyLegSignatures(collected.legs, statements)
-    core.info(`cosign verify-blob accepts the signature by ${statements.identity} on the record of every leg (${collected.legs.length})`)
+    log.info(`cosign verify-blob accepts the signature by ${statements.identity} on the record of every leg (${collected.legs.length})`)
   })
 }
 
@@ -485,7 +524,7 @@ export async function earlierLegOfThisRun({ docker, settings }: Job): Promise<{ 
   const configuration = await jobConfiguration(settings)
   const earlier = await readLegRecord(docker, bookkeepingRepository(settings), configuration, platform, settings.retry)
   if (earlier?.run.id !== run.id || earlier.configuration !== configuration.digest) return undefined
-  core.info(`attempt ${run.attempt}: ${earlier.platform}'s leg of attempt ${earlier.run.attempt} decided the main tag ${earlier.tag}`)
+  log.info(`attempt ${run.attempt}: ${earlier.platform}'s leg of attempt ${earlier.run.attempt} decided the main tag ${earlier.tag}`)
   return { tag: earlier.tag, created: earlier.created }
 }
 
@@ -497,14 +536,14 @@ export async function collect({ docker, settings, phases }: Job): Promise<Collec
   const run = readWorkflowRun(settings.mode)
   const github = readGitHubContext()
   if (!shouldPush(settings.tagging.push, github)) {
-    core.info(`not pushing (push: ${settings.tagging.push}, event ${github.eventName || 'unknown'}): the legs pushed nothing, so there is nothing to merge`)
+    log.info(`not pushing (push: ${settings.tagging.push}, event ${github.eventName || 'unknown'}): the legs pushed nothing, so there is nothing to merge`)
     setOutputs({ [Output.Result]: 'skipped', [Output.Pushed]: 'false' })
     completeOutputs()
     return undefined
   }
   return phases.run(`Collect ${settings.platforms.length} legs`, async () => {
     const configuration = await jobConfiguration(settings)
-    core.info(`configuration ${configuration.id} (${configuration.describe})`)
+    log.info(`configuration ${configuration.id} (${configuration.describe})`)
     return collectLegs(docker, bookkeepingRepository(settings), settings.platforms, run, configuration, settings.retry)
   })
 }
@@ -522,7 +561,7 @@ export async function mergeLegs(job: Job, collected: CollectedLegs, { plan, conf
     const annotations = { ...plan.annotations, ...indexAnnotationsOf(settings.annotations) }
     const digest = await createMergedIndex(docker, state, configuration, collected.legs, annotations, run, settings.retry)
     await copyByDigest(docker, state, digest, settings.images, settings.retry)
-    core.info(`index ${digest} of ${collected.legs.length} legs`)
+    log.info(`index ${digest} of ${collected.legs.length} legs`)
     const seen = await ownEarlierPublish(docker, plan.seen, run, settings.retry)
     return { staged: { digest, repositories: [...settings.images] }, plan: { ...plan, seen } }
   })

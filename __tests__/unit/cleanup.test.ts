@@ -1,5 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals'
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { existsSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import * as path from 'node:path'
 import { Cleanup, removeLocalImages } from '../../src/core/cleanup.js'
@@ -44,6 +45,15 @@ describe('Cleanup', () => {
     cleanup.removeImages(['r:staging'])
     await expect(cleanup.settle()).resolves.toBeUndefined()
     expect(await localImages()).toEqual(['r:staging'])
+  })
+
+  it('removes a directory in the background', async () => {
+    const layout = path.join(dir, 'layout')
+    await mkdir(path.join(layout, 'blobs'), { recursive: true })
+    const cleanup = new Cleanup(new FakeDocker())
+    cleanup.removeDirectory(layout)
+    await cleanup.settle()
+    expect(existsSync(layout)).toBe(false)
   })
 })
 

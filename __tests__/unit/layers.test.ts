@@ -1,13 +1,19 @@
-import { describe, expect, it } from '@jest/globals'
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals'
+import { createHash } from 'node:crypto'
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
 import { createReadStream, readFileSync } from 'node:fs'
 import * as path from 'node:path'
 import { Readable } from 'node:stream'
 import { fileURLToPath } from 'node:url'
 import { gunzipSync } from 'node:zlib'
-import { describeForeign, foreignExecutables, programsToCheck } from '../../src/verify/architecture.js'
+import { checkArchitectures, describeForeign, foreignExecutables, pathPattern, programsToCheck, readArchitectureSettings } from '../../src/verify/architecture.js'
 import { readElfHeader } from '../../src/verify/elf.js'
 import { applyLayers, decompressor, LayerReadError, readLayer, readTar, resolveEntry, type LayerChanges } from '../../src/verify/layers.js'
+import { directoryLayerCache, noLayerCache, type LayerCache } from '../../src/verify/layer-cache.js'
+import { OciLayout } from '../../src/verify/oci-layout.js'
 import { parsePlatform } from '../../src/core/platform.js'
+import { NO_RETRY, type RetryPolicy } from '../../src/core/retry.js'
 
 const dir = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '__fixtures__', 'layers')
 const GZIP = 'application/vnd.oci.image.layer.v1.tar+gzip'
@@ -91,6 +97,29 @@ describe('the architecture check on those layers', () => {
   })
 })
 
+describe('architecture-check-skip', () => {
+  it.each([
+    ['/usr/bin/qemu-*-static', '/usr/bin/qemu-aarch64-static', true],
+    ['/usr/bin/qemu-*-static', '/usr/bin/qemu-aarch64-static.bak', false],
+    ['/usr/bin/qemu-*-static', '/usr/bin/sub/qemu-x-static', false],
+    ['/opt/**', '/opt/tools/bin/x', true],
+    ['/usr/bin/tool?', '/usr/bin/tool2', true],
+    ['/usr/bin/a.b', '/usr/bin/aXb', false],
+    ['/usr/bin/c++', '/usr/bin/c++', true]
+  ])('%s matches %s: %s', (glob, file, matches) => expect(pathPattern(glob).test(file)).toBe(matches))
+
+  it('reads the inputs: error and nothing skipped by default; a relative path is an error naming the input', () => {
+    const read = (inputs: Record<string, string>) => (name: string) => inputs[name] ?? ''
+    expect(readArchitectureSettings(read({}))).toEqual({ mode: 'error', skip: [] })
+    expect(readArchitectureSettings(read({ 'architecture-check': 'warn', 'architecture-check-skip': '/usr/bin/qemu-*-static\n/opt/x' }))).toEqual({
+      mode: 'warn',
+      skip: ['/usr/bin/qemu-*-static', '/opt/x']
+    })
+    expect(() => readArchitectureSettings(read({ 'architecture-check-skip': 'usr/bin/qemu' }))).toThrow(/^input "architecture-check-skip": "usr\/bin\/qemu" is not an absolute path/)
+    expect(() => readArchitectureSettings(read({ 'architecture-check': 'maybe' }))).toThrow(/^input "architecture-check": /)
+  })
+})
+
 describe('programsToCheck', () => {
   it.each([
     [{ config: { Entrypoint: ['/usr/local/bin/hello'] } }, '/usr/local/bin/hello', 6],
@@ -101,6 +130,142 @@ describe('programsToCheck', () => {
     const checked = programsToCheck(config)
     expect(checked.program).toBe(program)
     expect(checked.dirs).toHaveLength(dirs)
+  })
+})
+
+describe('checkArchitectures on a local OCI layout (the local export of a build that pushes nothing)', () => {
+  let root: string
+  beforeAll(async () => {
+    root = await mkdtemp(path.join(tmpdir(), 'layers-test-'))
+  })
+  afterAll(async () => {
+    await rm(root, { recursive: true, force: true })
+  })
+
+  /** Writes a blob, returning its descriptor. */
+  async function blob(layout: string, bytes: Buffer, mediaType: string, extra: Record<string, unknown> = {}) {
+    const hex = createHash('sha256').update(bytes).digest('hex')
+    await mkdir(path.join(layout, 'blobs', 'sha256'), { recursive: true })
+    await writeFile(path.join(layout, 'blobs', 'sha256', hex), bytes)
+    return { mediaType, digest: `sha256:${hex}`, size: bytes.length, ...extra }
+  }
+  const json = (value: unknown) => Buffer.from(JSON.stringify(value))
+
+  /** Two platform images over the same base layer (arm64: base; amd64: base + app), as BuildKit's oci exporter lays them out. */
+  async function layout(name: string) {
+    const dirPath = path.join(root, name)
+    const base = await blob(dirPath, readFileSync(path.join(dir, 'base.tar.gz')), GZIP)
+    const app = await blob(dirPath, readFileSync(path.join(dir, 'app.tar.gz')), GZIP)
+    const image = async (architecture: string, config: unknown, layers: unknown[]) => {
+      const cfg = await blob(dirPath, json({ architecture, os: 'linux', config }), 'application/vnd.oci.image.config.v1+json')
+      return blob(dirPath, json({ schemaVersion: 2, config: cfg, layers }), 'application/vnd.oci.image.manifest.v1+json', { platform: { os: 'linux', architecture } })
+    }
+    const arm64 = await image('arm64', { Cmd: ['/bin/sh'] }, [base])
+    const amd64 = await image('amd64', { Entrypoint: ['/hello'] }, [base, app])
+    const attestation = await blob(dirPath, json({ schemaVersion: 2, config: {}, layers: [] }), 'application/vnd.oci.image.manifest.v1+json', {
+      platform: { os: 'unknown', architecture: 'unknown' },
+      annotations: { 'vnd.docker.reference.type': 'attestation-manifest' }
+    })
+    const index = await blob(dirPath, json({ schemaVersion: 2, manifests: [arm64, amd64, attestation] }), 'application/vnd.oci.image.index.v1+json')
+    await writeFile(path.join(dirPath, 'index.json'), JSON.stringify({ schemaVersion: 2, manifests: [index] }))
+    const reads: string[] = []
+    /** The layout, counting the layers it reads (a flaky one fails its first `failures` reads with EIO). */
+    const source = (cache: LayerCache = noLayerCache, retry: RetryPolicy = NO_RETRY, failures = 0) =>
+      new (class extends OciLayout {
+        override blob(d: string): Readable {
+          reads.push(d)
+          if (failures-- <= 0) return super.blob(d)
+          const broken = new Readable({ read() {} })
+          setImmediate(() => broken.destroy(Object.assign(new Error('read EIO'), { code: 'EIO' })))
+          return broken
+        }
+      })(dirPath, cache, retry)
+    return { dir: dirPath, source, reads, base: base.digest, app: app.digest, arm64: arm64.digest, amd64: amd64.digest, index: index.digest }
+  }
+
+  it('fails naming every platform whose executables are foreign, reading a shared layer once and no attestation', async () => {
+    const l = await layout('foreign')
+    const check = checkArchitectures(l.source(), 'amd64')
+    await expect(check).rejects.toThrow(/^linux\/amd64: \/bin\/busybox is an aarch64 executable, statically linked, but linux\/amd64 runs x86-64 executables \(and 1 more: \/usr\/local\/bin\/tool \(→ \/usr\/local\/lib\/.*\/bin\/tool\)\)\. Cause: binaries of another platform were copied in/)
+    expect(l.reads.sort()).toEqual([l.base, l.app].sort())
+  })
+
+  it('passes and reports what it checked when every executable fits', async () => {
+    const l = await layout('fits')
+    const reports = await checkArchitectures(l.source(), 'amd64', { expected: { 'linux/arm64': l.arm64 } })
+    expect(reports).toEqual([{ platform: 'linux/arm64', checked: 1, foreign: [], skipped: [] }])
+    expect(l.reads).toEqual([l.base])
+  })
+
+  it('does not read a layer checked before (by digest): the cache answers', async () => {
+    const l = await layout('cached')
+    const cacheDir = path.join(root, 'cache')
+    const cache = directoryLayerCache(cacheDir)
+    await checkArchitectures(l.source(cache), 'amd64', { expected: { 'linux/arm64': l.arm64 } })
+    expect(l.reads).toEqual([l.base])
+    // a later run: the base layer is in the cache, only the app layer is read
+    const again = await layout('cached-again')
+    await expect(checkArchitectures(again.source(cache), 'amd64')).rejects.toThrow(/linux\/amd64: \/bin\/busybox/)
+    expect(again.reads).toEqual([again.app])
+  })
+
+  it('architecture-check-skip: executables of another architecture at the listed paths (globs) are reported as skipped, never as foreign', async () => {
+    const l = await layout('skipped')
+    const reports = await checkArchitectures(l.source(), 'amd64', { settings: { mode: 'error', skip: ['/bin/busybox', '/usr/local/**/tool'] } })
+    const amd64 = reports.find(r => r.platform === 'linux/amd64')
+    expect(amd64?.foreign).toEqual([])
+    expect(amd64?.skipped.map(f => [f.path, f.target])).toEqual([
+      ['/bin/busybox', undefined],
+      ['/usr/local/bin/tool', LONG]
+    ])
+    // one path skipped is not all: the other still fails the check
+    await expect(checkArchitectures(l.source(), 'amd64', { settings: { mode: 'error', skip: ['/bin/busybox'] } })).rejects.toThrow(
+      /^linux\/amd64: \/usr\/local\/bin\/tool \(→ .*\) is an aarch64 executable.*list it in architecture-check-skip/
+    )
+  })
+
+  it('architecture-check: warn reports the foreign executables and passes; off reads no layer', async () => {
+    const l = await layout('warn')
+    const reports = await checkArchitectures(l.source(), 'amd64', { settings: { mode: 'warn', skip: [] } })
+    expect(reports.find(r => r.platform === 'linux/amd64')?.foreign.map(f => f.path)).toEqual(['/bin/busybox', '/usr/local/bin/tool'])
+    const off = await layout('off')
+    expect(await checkArchitectures(off.source(), 'amd64', { settings: { mode: 'off', skip: [] } })).toEqual([])
+    expect(off.reads).toEqual([])
+    // off still compares what the registry serves with what was built
+    await expect(checkArchitectures(off.source(), 'amd64', { expected: { 'linux/arm64': `sha256:${'f'.repeat(64)}` }, settings: { mode: 'off', skip: [] } })).rejects.toThrow(
+      /the registry does not hold what this build produced/
+    )
+  })
+
+  it('fails when the registry serves a manifest the local export does not hold', async () => {
+    const l = await layout('mismatch')
+    const other = `sha256:${'f'.repeat(64)}`
+    await expect(checkArchitectures(l.source(), 'amd64', { expected: { 'linux/arm64': other } })).rejects.toThrow(
+      `the registry does not hold what this build produced (linux/arm64: the registry serves ${other}, which the build's export does not hold); no tag moved`
+    )
+  })
+
+  it('finds its own index when index.json names another exporter\'s (buildx with several outputs)', async () => {
+    const l = await layout('other-index')
+    await writeFile(path.join(l.dir, 'index.json'), JSON.stringify({ schemaVersion: 2, manifests: [{ mediaType: 'application/vnd.oci.image.index.v1+json', digest: `sha256:${'a'.repeat(64)}`, size: 1 }] }))
+    expect(await new OciLayout(l.dir).platformManifests()).toEqual({ 'linux/arm64': l.arm64, 'linux/amd64': l.amd64 })
+  })
+
+  it('ends a cut layer in one clear error naming the layer and the platform', async () => {
+    const l = await layout('cut')
+    const file = path.join(l.dir, 'blobs', 'sha256', l.base.slice('sha256:'.length))
+    const whole = readFileSync(file)
+    await writeFile(file, whole.subarray(0, Math.floor(whole.length / 2)))
+    await expect(checkArchitectures(l.source(), 'amd64', { expected: { 'linux/arm64': l.arm64 } })).rejects.toThrow(
+      new RegExp(`^the architecture check could not read layer ${l.base} of linux/arm64 from the build's export: .*; no tag moved$`)
+    )
+  })
+
+  it('reads a layer again when the read failed for a transient reason', async () => {
+    const l = await layout('transient')
+    const reports = await checkArchitectures(l.source(noLayerCache, { attempts: 2, baseDelayMs: 0, maxDelayMs: 0 }, 1), 'amd64', { expected: { 'linux/arm64': l.arm64 } })
+    expect(reports[0]?.foreign).toEqual([])
+    expect(l.reads).toEqual([l.base, l.base])
   })
 })
 

@@ -8,7 +8,7 @@ import { Readable } from 'node:stream'
 import { fileURLToPath } from 'node:url'
 import { gunzipSync, gzipSync } from 'node:zlib'
 import { checkArchitectures } from '../../src/verify/architecture.js'
-import { directoryLayerCache } from '../../src/verify/layer-cache.js'
+import { directoryLayerCache, noLayerCache } from '../../src/verify/layer-cache.js'
 import { readOciExport, StreamedExport } from '../../src/verify/oci-export.js'
 
 const fixtures = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '__fixtures__', 'layers')
@@ -110,7 +110,7 @@ describe('readOciExport: the build\'s export, read as it streams', () => {
   it('check: passes and reports what it checked when the platforms the registry serves fit', async () => {
     const e = exportOf()
     const reports = await checkArchitectures(await readOciExport(chunks(e.tar)), 'amd64', { expected: { 'linux/arm64': e.arm64 } })
-    expect(reports).toEqual([{ platform: 'linux/arm64', checked: 1, foreign: [] }])
+    expect(reports).toEqual([{ platform: 'linux/arm64', checked: 1, foreign: [], skipped: [] }])
   })
 
   it('only hashes a layer the layer cache knows by digest: a later export decompresses its new layer only', async () => {
@@ -124,6 +124,15 @@ describe('readOciExport: the build\'s export, read as it streams', () => {
     const again = await readOciExport(chunks(changed.tar), cache)
     expect(again.bytes).toMatchObject({ layersRead: app.length, layersCached: BASE.length })
     await expect(checkArchitectures(again, 'amd64')).rejects.toThrow(/linux\/amd64: \/bin\/busybox/)
+  })
+
+  it('architecture-check: off: hashes every blob and decompresses no layer', async () => {
+    const e = exportOf()
+    const exported = await readOciExport(chunks(e.tar), noLayerCache, false)
+    expect(exported.bytes).toMatchObject({ layersRead: 0, layersCached: 0 })
+    expect(await checkArchitectures(exported, 'amd64', { expected: { 'linux/arm64': e.arm64 }, settings: { mode: 'off', skip: [] } })).toEqual([])
+    const corrupt = exportOf({ rename: { [e.base]: `sha256:${'a'.repeat(64)}` } })
+    await expect(readOciExport(chunks(corrupt.tar), noLayerCache, false)).rejects.toThrow(/whose bytes hash to/)
   })
 
   it('fails when the registry serves a manifest the export does not hold', async () => {
@@ -166,7 +175,7 @@ describe('readOciExport: the build\'s export, read as it streams', () => {
   it('reads a plain tar layer declared as one', async () => {
     const e = exportOf({ layers: { base: gunzipSync(BASE), baseType: 'application/vnd.oci.image.layer.v1.tar' } })
     const reports = await checkArchitectures(await readOciExport(chunks(e.tar)), 'amd64', { expected: { 'linux/arm64': e.arm64 } })
-    expect(reports).toEqual([{ platform: 'linux/arm64', checked: 1, foreign: [] }])
+    expect(reports).toEqual([{ platform: 'linux/arm64', checked: 1, foreign: [], skipped: [] }])
   })
 
   it('refuses a stream that is not an OCI layout', async () => {

@@ -2,7 +2,7 @@
  * `docker buildx build`: the argv from settings, and what buildx reports back in its metadata file.
  */
 import * as core from '@actions/core'
-import { readFile, stat, writeFile } from 'node:fs/promises'
+import { mkdir, readFile, stat, writeFile } from 'node:fs/promises'
 import * as path from 'node:path'
 import type { Writable } from 'node:stream'
 import { buildOptionArgs, type BuildOptions } from './build-options.js'
@@ -21,7 +21,8 @@ import { formatPlatform, type Platform } from '../core/platform.js'
  * - `push`: the `docker` driver's push (it cannot push by digest): stored in the engine under `name`, the staging
  *   name in the bookkeeping repository, and pushed there by the engine as part of the build, as `--push` does;
  * - `push-by-digest`: to a repository without any tag (drivers with their own BuildKit, e.g. `docker-container`);
- * - `none`: nowhere (a build-only run on a driver that cannot load a multi-platform image).
+ * - `none`: nowhere but the build's export (a build that does not push, on a driver with its own BuildKit; with a
+ *   verify command a local export, from which it loads each platform's image on its own: {@link loadFromLocalExport}).
  */
 export type BuildOutput =
   | { kind: 'load'; name: string }
@@ -53,6 +54,8 @@ export interface BuildRequest {
   options?: BuildOptions
   cacheFrom?: string[]
   cacheTo?: string[]
+  /** Variables this build command alone gets, never argv: the runner's cache variables of a gha cache (cache.ts). */
+  env?: Record<string, string>
   noCache?: boolean
   pull?: boolean
   /** `--provenance` value (`false`, `mode=min`, `mode=max`, ...). */
@@ -65,6 +68,11 @@ export interface BuildRequest {
    * of downloading them again or keeping a copy on disk. A fresh stream for each attempt of the command.
    */
   exportTo?: () => Writable
+  /**
+   * A directory for the export instead (`--output type=oci,dest=DIR,tar=false`): where the images must be loaded
+   * from it afterwards (the verify command on a build that pushes nothing, {@link loadFromLocalExport}).
+   */
+  layout?: string
 }
 
 /** The argv (after `docker`) for one multi-platform build. */
@@ -94,7 +102,8 @@ export function buildxBuildArgs(request: BuildRequest): string[] {
   // runs the exporters side by side. First: BuildKit merges the exporters' responses in order, so the metadata's
   // containerimage.digest is the last one's, the pushed or loaded index (the export's index differs in its
   // attestations).
-  if (request.exportTo) args.push('--output', `type=oci,dest=-${rewritten}`)
+  if (request.layout) args.push('--output', `type=oci,dest=${request.layout},tar=false${rewritten}`)
+  else if (request.exportTo) args.push('--output', `type=oci,dest=-${rewritten}`)
   switch (request.output.kind) {
     case 'load':
       args.push('--tag', request.output.name, '--load')
@@ -230,8 +239,9 @@ export async function runBuild(docker: Docker, request: BuildRequest, retry?: Re
   let progress: string
   try {
     const timeout = buildTimeout(request.output, retry)
-    const stdoutTo = request.exportTo ? { stdoutTo: request.exportTo } : {}
-    const result = await docker.run(buildxBuildArgs(request), retry ? { retry, timeout, ...stdoutTo } : { timeout, ...stdoutTo })
+    const env = request.env && Object.keys(request.env).length > 0 ? { env: request.env } : {}
+    const stdoutTo = request.exportTo && !request.layout ? { stdoutTo: request.exportTo } : {}
+    const result = await docker.run(buildxBuildArgs(request), { ...(retry ? { retry } : {}), timeout, ...env, ...stdoutTo })
     progress = result.stderr
     const cacheError = cacheExportFailure(`${result.stdout}\n${result.stderr}`)
     if (cacheError) core.warning(`the build cache was not exported (the image is not affected): ${cacheError}`)
@@ -261,19 +271,41 @@ export async function runBuild(docker: Docker, request: BuildRequest, retry?: Re
  * `docker` driver (it cannot push by digest) pushes under the staging name `pushAs` straight from the build, as
  * `--push` does; it loads into the engine's store under the run's own `localName` instead where something must run
  * in the image before anything is pushed (no `pushAs`: the verify command), or nothing is pushed. A build that does
- * not push keeps its result in the builder (and the export the architecture check reads), or, with `load`, loads it
- * into the engine too, so the verify command can run in it.
+ * not push on another driver keeps its result in the builder and its export (which the architecture check reads
+ * and, from a local export, the verify command loads from).
  */
-export function chooseOutput(driver: string, push: boolean, firstRepository: string, localName: string, load = false, pushAs?: string): BuildOutput {
+export function chooseOutput(driver: string, push: boolean, firstRepository: string, localName: string, pushAs?: string): BuildOutput {
   if (driver === 'docker') return push && pushAs ? { kind: 'push', name: pushAs } : { kind: 'load', name: localName }
   if (push) return { kind: 'push-by-digest', repository: firstRepository }
-  return load ? { kind: 'load', name: localName } : { kind: 'none' }
+  return { kind: 'none' }
 }
 
-/** Whether the engine keeps multi-platform images (the containerd image store), so a multi-platform build loads. */
-export async function engineLoadsIndexes(docker: Docker): Promise<boolean> {
-  const info = await docker.run(['info', '--format', '{{json .DriverStatus}}'], { silent: true, allowFailure: true })
-  return info.exitCode === 0 && info.stdout.includes('io.containerd.snapshotter')
+/** The Dockerfile that loads one image of the local export as it is: its config and layers, nothing added. */
+export const LOAD_DOCKERFILE = 'FROM image\n'
+
+/**
+ * argv that loads one platform's image of the build's local export (`layout`, its manifest `digest`) into the
+ * engine as `name`: a build `FROM` the export (an `oci-layout://` build context) with `--load`, on the builder that
+ * built it. One platform at a time, so any image store holds it (the classic store keeps no multi-platform image).
+ */
+export function loadFromLocalExportArgs(builder: string, layout: string, digest: string, platform: Platform, name: string, dockerfile: string, context: string): string[] {
+  return [
+    'buildx', 'build', '--builder', builder, '--file', dockerfile, '--platform', formatPlatform(platform),
+    '--build-context', `image=oci-layout://${layout}@${digest}`, '--provenance=false', '--sbom=false', '--tag', name, '--load', context
+  ]
+}
+
+/** Loads one platform's image of the local export into the engine ({@link loadFromLocalExportArgs}). */
+export async function loadFromLocalExport(
+  docker: Docker,
+  load: { builder: string; layout: string; digest: string; platform: Platform; name: string; dir: string }
+): Promise<void> {
+  if (!/^sha256:[0-9a-f]{64}$/.test(load.digest)) throw new Error(`the build's local export holds no ${formatPlatform(load.platform)} image to load for the verify command`)
+  const context = path.join(load.dir, 'load-context')
+  await mkdir(context, { recursive: true })
+  const dockerfile = path.join(context, 'Dockerfile')
+  await writeFile(dockerfile, LOAD_DOCKERFILE)
+  await docker.run(loadFromLocalExportArgs(load.builder, load.layout, load.digest, load.platform, load.name, dockerfile, context), { timeout: BUILD_TIMEOUT })
 }
 
 /** Fails early, naming the input, when the context or the Dockerfile is not there. */

@@ -1,13 +1,15 @@
 /**
  * Cleanup a user would wait for, done as soon as a thing is no longer needed and while other work goes on: the
  * engine's local image names of this run (the loaded or pushed build, tags made to push, manifests pulled to tag or
- * to verify). The post step is left only what is still listed when the main step ends
- * (a failed or cancelled run), through the `localImages` state.
+ * to verify) and the build's local export (where there is one). The post step is left only what is still listed
+ * when the main step ends (a failed or cancelled run), through the `localImages` state.
  */
 import * as core from '@actions/core'
+import { rm } from 'node:fs/promises'
 import type { Docker } from './docker.js'
 import { errorMessage } from './errors.js'
 import { saveJsonState, State } from './state.js'
+import * as log from './log.js'
 
 export class Cleanup {
   /** Local image names this run created and has not removed yet (what the post step would remove). */
@@ -27,10 +29,15 @@ export class Cleanup {
     const ours = names.filter(n => this.names.has(n))
     if (ours.length === 0) return
     this.background(`removing the local image names ${ours.join(', ')}`, async () => {
-      for (const line of await removeLocalImages(this.docker, ours)) core.info(line)
+      for (const line of await removeLocalImages(this.docker, ours)) log.info(line)
       for (const name of ours) this.names.delete(name)
       saveJsonState(State.LocalImages, [...this.names])
     })
+  }
+
+  /** Removes a directory in the background (the build's local export, once checked). */
+  removeDirectory(dir: string): void {
+    this.background(`removing ${dir}`, () => rm(dir, { recursive: true, force: true }))
   }
 
   private background(what: string, task: () => Promise<void>): void {

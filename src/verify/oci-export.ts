@@ -9,12 +9,10 @@
 import { createHash } from 'node:crypto'
 import { once } from 'node:events'
 import { PassThrough, Readable, type Writable } from 'node:stream'
-import { platformKey } from '../core/platform.js'
-import { isAttestation, type Descriptor, type ImageIndex } from '../core/registry.js'
+import type { Descriptor, ImageIndex } from '../core/registry.js'
 import { readLayer, scanTar, type EntryReader, type LayerChanges } from './layers.js'
 import { noLayerCache, type LayerCache } from './layer-cache.js'
-
-const INDEX_TYPES = ['application/vnd.oci.image.index.v1+json', 'application/vnd.docker.distribution.manifest.list.v2+json']
+import { INDEX_TYPES, isPlatformIndex, platformManifestsOf } from './oci-layout.js'
 
 /** Blobs up to this size that are not layers are kept (indexes, manifests, configs, attestations). */
 const KEPT_BLOB_BYTES = 4 * 1024 * 1024
@@ -89,37 +87,9 @@ export class OciExport {
     return readLayer(Readable.from([bytes]), mediaType)
   }
 
-  /**
-   * Platform (`linux/arm64`) → image manifest digest, for every platform image of the export (attestations left
-   * out). An index.json that names one image manifest without a platform takes the platform from its config.
-   * (With several exporters, buildx may write index.json with another exporter's index digest: where index.json
-   * names an index the export does not hold, the export's own index is found among its blobs.)
-   */
+  /** Platform (`linux/arm64`) → image manifest digest, for every platform image of the export (oci-layout.ts platformManifestsOf). */
   async platformManifests(): Promise<Record<string, string>> {
-    const digests: Record<string, string> = {}
-    const visit = async (descriptor: Descriptor): Promise<void> => {
-      if (INDEX_TYPES.includes(descriptor.mediaType)) {
-        const index = await this.json<ImageIndex>(descriptor.digest)
-        for (const child of index.manifests) await visit(child)
-        return
-      }
-      if (isAttestation(descriptor)) return
-      if (descriptor.platform) {
-        digests[platformKey(descriptor.platform)] = descriptor.digest
-        return
-      }
-      const manifest = await this.json<{ config: { digest: string } }>(descriptor.digest)
-      const config = await this.json<{ os?: string; architecture?: string; variant?: string }>(manifest.config.digest)
-      if (config.os && config.architecture && config.os !== 'unknown') {
-        digests[platformKey({ os: config.os, architecture: config.architecture, ...(config.variant ? { variant: config.variant } : {}) })] = descriptor.digest
-      }
-    }
-    for (const descriptor of this.top.manifests ?? []) {
-      if (INDEX_TYPES.includes(descriptor.mediaType) && !this.small.has(descriptor.digest)) {
-        for (const index of this.indexBlobs()) await visit(index)
-      } else await visit(descriptor)
-    }
-    return digests
+    return platformManifestsOf(this.top, this, async () => this.indexBlobs())
   }
 
   /** The image indexes among the export's small blobs. */
@@ -127,8 +97,7 @@ export class OciExport {
     const found: Descriptor[] = []
     for (const [digest, bytes] of this.small) {
       try {
-        const parsed = JSON.parse(bytes.toString('utf8')) as Partial<ImageIndex>
-        if (Array.isArray(parsed.manifests) && parsed.manifests.some(m => !!m.platform)) found.push({ mediaType: INDEX_TYPES[0]!, digest, size: bytes.length })
+        if (isPlatformIndex(JSON.parse(bytes.toString('utf8')) as Partial<ImageIndex>)) found.push({ mediaType: INDEX_TYPES[0]!, digest, size: bytes.length })
       } catch {
         // a config or an attestation: not an index
       }
@@ -139,9 +108,10 @@ export class OciExport {
 
 /**
  * Reads an OCI image layout tar as it streams: see the file's comment. Resolves once the stream has ended and every
- * layer is read (and kept in the layer cache), every blob's hash checked.
+ * layer is read (and kept in the layer cache), every blob's hash checked. `readLayers: false` (`architecture-check:
+ * off`): every blob is hashed, no layer decompressed.
  */
-export async function readOciExport(stream: AsyncIterable<Buffer | Uint8Array>, cache: LayerCache = noLayerCache): Promise<OciExport> {
+export async function readOciExport(stream: AsyncIterable<Buffer | Uint8Array>, cache: LayerCache = noLayerCache, readLayers = true): Promise<OciExport> {
   let top: ImageIndex | undefined
   const small = new Map<string, Buffer>()
   const layers = new Map<string, ReadLayer>()
@@ -163,6 +133,7 @@ export async function readOciExport(stream: AsyncIterable<Buffer | Uint8Array>, 
         if (size <= KEPT_BLOB_BYTES) kept = []
         return
       }
+      if (!readLayers) return
       cached = await cache.get(digest)
       if (cached) {
         bytes.layersCached += size
@@ -247,12 +218,15 @@ export async function readOciExport(stream: AsyncIterable<Buffer | Uint8Array>, 
 export class StreamedExport {
   private current?: Promise<OciExport>
 
-  constructor(private readonly cache: LayerCache = noLayerCache) {}
+  constructor(
+    private readonly cache: LayerCache = noLayerCache,
+    private readonly readLayers = true
+  ) {}
 
   /** A stream for one attempt's tar; reading it starts now. */
   readonly sink = (): Writable => {
     const input = new PassThrough()
-    const read = readOciExport(input, this.cache)
+    const read = readOciExport(input, this.cache, this.readLayers)
     // awaited by contents(); a failed attempt's read is never an unhandled rejection
     read.catch(() => undefined)
     this.current = read
