@@ -208,7 +208,7 @@ describe('setUpQemu', () => {
     try {
       const run = async (image: string): Promise<void> => {
         const { host } = await fixtureHost()
-        const docker = new FakeDocker().on(['run'], () => (void writeFile(path.join(host.binfmtDir, 'qemu-riscv64'), 'enabled\ninterpreter x\nflags: F\n'), {}))
+        const docker = new FakeDocker().on(['run'], () => (writeFileSync(path.join(host.binfmtDir, 'qemu-riscv64'), 'enabled\ninterpreter x\nflags: F\n'), {}))
         await setUpQemu(docker, { mode: 'image', binfmtImage: image }, platforms('linux/riscv64'), host)
       }
       await run('localhost:5000/test/binfmt')
