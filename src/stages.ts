@@ -6,7 +6,7 @@ import * as core from '@actions/core'
 import { mkdtemp } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import * as path from 'node:path'
-import { checkBuildFiles, chooseOutput, engineLoadsIndexes, runBuild, writeSecretFiles, type BuildMetadata, type BuildOutput } from './build/build.js'
+import { checkBuildFiles, chooseOutput, loadFromLocalExport, runBuild, writeSecretFiles, type BuildMetadata, type BuildOutput } from './build/build.js'
 import { configuredOptions } from './build/build-options.js'
 import { resolveCache } from './build/cache.js'
 import { checkArchitectures } from './verify/architecture.js'
@@ -37,7 +37,7 @@ import { logInAll, loginBackupFile, planLogins } from './setup/login.js'
 import { OciLayout } from './verify/oci-layout.js'
 import { completeOutputs, Output, rebuildReason, reportOutputs, setOutputs, type RunFacts, type RunResult } from './report/outputs.js'
 import { PUBLISH_PHASE, type Phases } from './core/phases.js'
-import { formatPlatform } from './core/platform.js'
+import { archTagSuffix, formatPlatform } from './core/platform.js'
 import { copyByDigest, localBuildName, stageIndex, stagingTag, type StagedIndex } from './publish/publish.js'
 import type { PublishResult } from './publish/result.js'
 import { setUpQemu } from './setup/qemu.js'
@@ -161,6 +161,16 @@ export async function versionsAndTags(job: Job, decided?: { tag: string; created
   })
   setOutputs({ [Output.Tag]: tagged.plan.tag, [Output.Versions]: JSON.stringify(versionValues(tagged.versions)) })
   return tagged
+}
+
+/**
+ * A run that builds nothing: `push: auto` on a release event that is not a release going out (created, edited,
+ * deleted, unpublished). A notice says why; `result` is `skipped`.
+ */
+export function notBuilding({ plan }: Tagged): void {
+  core.notice(`nothing built or pushed: ${plan.why}; set push: true to publish from this event`)
+  setOutputs({ [Output.Result]: 'skipped', [Output.Pushed]: 'false' })
+  completeOutputs()
 }
 
 /**
@@ -288,14 +298,7 @@ export async function build(job: Job, { versions, plan, fingerprint, configurati
   const [firstRepository] = settings.images as [string, ...string[]]
   const state = bookkeepingRepository(settings)
   const stagingName = `${state}:${stagingTag(configuration.id, settings.platforms)}`
-  const verifyHere = !plan.push && settings.verifyCommand.length > 0 && builder.driver !== 'docker'
-  const load = verifyHere && (await engineLoadsIndexes(docker))
-  if (verifyHere && !load) {
-    core.warning(
-      'input "verify-command" is skipped on this build that does not push: the engine cannot load a multi-platform image (it needs the containerd image store); the architecture check still runs on every platform'
-    )
-  }
-  const output = chooseOutput(builder.driver, plan.push, firstRepository, localBuildName(stagingName), load)
+  const output = chooseOutput(builder.driver, plan.push, firstRepository, localBuildName(stagingName))
   if (output.kind === 'load') cleanup.created([output.name])
   const layout = path.join(workDir, 'layout')
   const started = Date.now()
@@ -348,6 +351,10 @@ export async function build(job: Job, { versions, plan, fingerprint, configurati
     // nothing goes to a registry: the loaded image and the local export are done with once checked
     if (output.kind === 'load') cleanup.removeImages([output.name])
     try {
+      // first the verify command, as on a build the engine loaded; then the architecture check
+      if (output.kind === 'none' && settings.verifyCommand.length > 0) {
+        await phases.run('Verify locally, before anything is pushed', () => verifyFromLocalExport(job, built, builder.name, localBuildName(stagingName)))
+      }
       await phases.run('Check the architectures (not pushed)', () => checkBuiltArchitectures(job, built))
     } finally {
       cleanup.removeDirectory(layout)
@@ -356,9 +363,30 @@ export async function build(job: Job, { versions, plan, fingerprint, configurati
   return built
 }
 
+/**
+ * The verify command on a build that pushes nothing from a `docker-container` builder: each platform's image of
+ * the local export the architecture check read is loaded into the engine on its own (a single-platform image, which
+ * any image store holds), the command runs in each, and the images are removed.
+ */
+async function verifyFromLocalExport({ docker, settings, workDir, cleanup }: Job, built: Built, builder: string, localName: string): Promise<void> {
+  const manifests = await new OciLayout(built.layout).platformManifests()
+  const names = new Map<string, string>()
+  try {
+    for (const platform of settings.platforms) {
+      const name = `${localName}-${archTagSuffix(platform)}`
+      cleanup.created([name])
+      names.set(formatPlatform(platform), name)
+      await loadFromLocalExport(docker, { builder, layout: built.layout, digest: manifests[formatPlatform(platform)] ?? '', platform, name, dir: workDir })
+    }
+    await runVerifyCommand(docker, platform => names.get(formatPlatform(platform)) ?? '', settings.platforms, settings.verifyCommand, false, settings.verifyTimeoutSeconds)
+  } finally {
+    cleanup.removeImages([...names.values()])
+  }
+}
+
 /** The architecture check on the build's local export; `expected`: the platform digests a registry serves. */
 function checkBuiltArchitectures({ settings }: Job, built: Built, expected?: Record<string, string>): Promise<unknown> {
-  return checkArchitectures(new OciLayout(built.layout), built.hostArch, { expected, cache: directoryLayerCache(), retry: settings.retry })
+  return checkArchitectures(new OciLayout(built.layout), built.hostArch, { expected, cache: directoryLayerCache(), retry: settings.retry, settings: settings.architecture })
 }
 
 /** The built index into every repository, by digest: no tag users pull moves. */

@@ -5,6 +5,8 @@ import {
   buildTimeout,
   buildxBuildArgs,
   chooseOutput,
+  loadFromLocalExportArgs,
+  LOAD_DOCKERFILE,
   describeBuildFailure,
   parseBuildMetadata,
   runBuild,
@@ -115,9 +117,16 @@ describe('chooseOutput', () => {
     expect(chooseOutput(driver, push, 'r', 'r:staging').kind).toBe(kind)
   })
 
-  it('loads a build that does not push where the verify command must run in it', () => {
-    expect(chooseOutput('docker-container', false, 'r', 'r:staging', true)).toEqual({ kind: 'load', name: 'r:staging' })
-    expect(chooseOutput('docker-container', true, 'r', 'r:staging', true).kind).toBe('push-by-digest')
+})
+
+describe('loadFromLocalExportArgs', () => {
+  it('loads one platform of the local export, by digest, as it is (no attestation), into the engine under the name', () => {
+    const digest = `sha256:${'a'.repeat(64)}`
+    expect(loadFromLocalExportArgs('b1', '/w/layout', digest, { os: 'linux', architecture: 'arm64' }, 'r:staging-x-arm64', '/w/load-context/Dockerfile', '/w/load-context')).toEqual([
+      'buildx', 'build', '--builder', 'b1', '--file', '/w/load-context/Dockerfile', '--platform', 'linux/arm64',
+      '--build-context', `image=oci-layout:///w/layout@${digest}`, '--provenance=false', '--sbom=false', '--tag', 'r:staging-x-arm64', '--load', '/w/load-context'
+    ])
+    expect(LOAD_DOCKERFILE).toBe('FROM image\n')
   })
 })
 

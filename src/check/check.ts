@@ -12,10 +12,9 @@ import { readFile, writeFile } from 'node:fs/promises'
 import { DockerfileParser } from 'dockerfile-ast'
 import { Composer, CST, isMap, isScalar, Parser, type Document, type Node, type YAMLMap } from 'yaml'
 import { errorMessage } from '../core/errors.js'
-import { completeOutputs, Output, setOutputs } from '../report/outputs.js'
+import { completeOutputs, Output, setOutputs, type RunResult } from '../report/outputs.js'
 import type { Phases } from '../core/phases.js'
 import type { Platform } from '../core/platform.js'
-import { validateTag } from '../core/reference.js'
 import {
   allowed,
   fetchGoReleases,
@@ -29,7 +28,7 @@ import {
   type CheckSettings
 } from './releases.js'
 import { escapeHtml } from '../report/summary.js'
-import { renderTemplate, type TagSettings } from '../tags/tags.js'
+import { mainTagOf, readGitHubContext, type TagSettings } from '../tags/tags.js'
 import {
   dockerfileArgDefaults,
   FILE_KEYS,
@@ -90,12 +89,15 @@ export async function runCheck(settings: CheckJob, phases: Phases): Promise<void
   const findings = await phases.run('Ask the release sources', () => askSources(located.tracked, settings.check, checksumKeys))
   const updates = findings.flatMap(f => (f.newer === undefined ? [] : [{ name: f.name, from: f.current, to: f.newer, source: f.source }]))
   const newValues = { ...versionValues(located.versions), ...Object.fromEntries(updates.map(u => [u.name, u.to])) }
-  const tag = renderMainTag(settings.tagging, { ...located.versions, resolved: withValues(located.versions, newValues) })
+  // named as a publish names it: the versioned template, or (a template the versions cannot fill) the first-run tag
+  const tag = mainTagOf(settings.tagging, { ...located.versions, resolved: withValues(located.versions, newValues) }, readGitHubContext())
   const written = settings.check.updateVersions
     ? await phases.run('Rewrite the versions', () => rewriteVersions(located, findings))
     : []
   if (!settings.check.updateVersions && updates.length > 0) core.info('update-versions: false: no file was changed')
   setOutputs({
+    [Output.Result]: 'checked' satisfies RunResult,
+    [Output.Pushed]: 'false',
     [Output.Updates]: JSON.stringify(updates),
     [Output.Tag]: tag,
     [Output.Changed]: String(updates.length > 0),
@@ -189,13 +191,7 @@ function withValues(versions: Versions, values: Record<string, string>): Version
   return Object.fromEntries(Object.entries(versions.resolved).map(([name, v]) => [name, { ...v, value: values[name] ?? v.value }]))
 }
 
-/** The main tag the versions render to: `tag-prefix` + `tag-template` + `tag-suffix`, as a publish names it. */
-export function renderMainTag(tagging: TagSettings, versions: Versions): string {
-  const tag = `${tagging.prefix}${renderTemplate(tagging.template, 'tag-template', versions)}${tagging.suffix}`
-  const problem = validateTag(tag)
-  if (problem) throw new Error(`the new versions render to the tag "${tag}", which is not a valid tag: ${problem}`)
-  return tag
-}
+
 
 // ---------------------------------------------------------------------------------------------------------------
 // Rewriting
@@ -399,7 +395,13 @@ async function writeCheckSummary(
   const unchecked = tracked.filter(t => !asked.has(t.name))
   const summary = core.summary.addHeading('Toolchain update check', 2)
   summary.addRaw(
-    `<p>${updates.length === 0 ? 'Every version checked is the newest' : `${updates.length} update${updates.length === 1 ? '' : 's'}`} under <code>update: ${check.policy}</code> (prereleases never). The versions render to the tag ${code(tag)}.</p>`,
+    `<p>${
+      findings.length === 0
+        ? `No version with a release source to ask (${CHECKED.map(name => `{${name}}`).join(', ')}; LLVM with <code>llvm-releases-url</code>) was found`
+        : updates.length === 0
+          ? 'Every version checked is the newest'
+          : `${updates.length} update${updates.length === 1 ? '' : 's'}`
+    } under <code>update: ${check.policy}</code> (prereleases never). The versions render to the tag ${code(tag)}.</p>`,
     true
   )
   if (findings.length > 0) {
