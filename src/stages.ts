@@ -51,6 +51,7 @@ import { annotationArgs, buildTime, labelArgs, planTags, readGitHubContext, shou
 import { runVerifyCommand, verifyStagedIndex, type PlatformReport, type VerifiedIndex } from './verify/verify.js'
 import { checkSignatures, checkUnchanged, fingerprintOrWarn, fingerprintRequest, reportUnchanged, skipUnchangedDecision } from './publish/unchanged.js'
 import { resolveVersions, versionValues, withVersionBuildArgs, type Versions } from './tags/versions.js'
+import * as log from './core/log.js'
 
 /** One run of the action: what every stage needs. */
 export interface Job {
@@ -148,15 +149,15 @@ export async function versionsAndTags(job: Job, decided?: { tag: string; created
   const { docker, settings, phases } = job
   const tagged = await phases.run('Versions and tags', async () => {
     const versions = await resolveVersions(settings.versions, settings.file)
-    for (const [name, version] of Object.entries(versions.resolved)) core.info(`${name} ${version.value} (from ${version.source})`)
+    for (const [name, version] of Object.entries(versions.resolved)) log.info(`${name} ${version.value} (from ${version.source})`)
     const github = readGitHubContext()
     const request = { ...fingerprintRequest(settings, withVersionBuildArgs(settings.buildArgs, versions), versionValues(versions)), listing: job.contextListing }
     const fingerprint = shouldPush(settings.tagging.push, github) && !decided ? (await fingerprintOrWarn(docker, request, settings.retry))?.value : undefined
     const created = decided?.created ? new Date(decided.created) : buildTime(settings.buildArgs)
     const plan = await planTags(docker, { ...settings, fingerprint, decidedTag: decided?.tag }, versions, github, created)
-    core.info(`main tag ${plan.tag}; ${plan.push ? 'pushing' : 'not pushing'}`)
+    log.info(`main tag ${plan.tag}; ${plan.push ? 'pushing' : 'not pushing'}`)
     const configuration = configurationOfJob(settings, versions)
-    core.info(`configuration ${configuration.id} (${configuration.describe})`)
+    log.info(`configuration ${configuration.id} (${configuration.describe})`)
     return { versions, plan, fingerprint, configuration, decided: decided !== undefined }
   })
   setOutputs({ [Output.Tag]: tagged.plan.tag, [Output.Versions]: JSON.stringify(versionValues(tagged.versions)) })
@@ -185,7 +186,7 @@ export async function skipIfUnchanged(job: Job, tagged: Tagged, signer?: Signer)
   if (!plan.push || !fingerprint) return false
   const decision = skipUnchangedDecision(settings.skipUnchanged, settings.noCache, readGitHubContext().eventName)
   if (!decision.compare) {
-    core.info(decision.reason ?? '')
+    log.info(decision.reason ?? '')
     return false
   }
   const request = { repositories: settings.images, fingerprint, platforms: settings.platforms, plan, rebuild: settings.tagging.rebuild }
@@ -228,7 +229,7 @@ export async function skipIfUnchanged(job: Job, tagged: Tagged, signer?: Signer)
 export async function prepareSigning({ settings, phases, workDir }: Job, push: boolean): Promise<Signer | undefined> {
   if (!settings.signing.enabled) return undefined
   if (!push) {
-    core.info('sign: true, but this run pushes nothing: nothing to sign')
+    log.info('sign: true, but this run pushes nothing: nothing to sign')
     return undefined
   }
   return phases.run('Set up signing', () => prepareSigner(settings.signing, workDir))
@@ -329,6 +330,7 @@ export async function build(job: Job, { versions, plan, fingerprint, configurati
         options: settings.buildOptions,
         cacheFrom: cache.from,
         cacheTo: cache.to,
+        env: cache.env,
         noCache: settings.noCache,
         pull: settings.pull,
         provenance: settings.provenance,
@@ -442,7 +444,7 @@ export async function moveTags(job: Job, staged: StagedIndex, verified: Verified
     try {
       const movePlan = await planMoves(docker, staged, plan, platformDigests(verified.index.index), settings.retry, journal)
       cleanup.created(journal.localNames)
-      core.info(`${movePlan.moves.length} tag(s) to move: ${movePlan.moves.map(m => `${m.reference} (${m.previous || 'new'})`).join(', ')}`)
+      log.info(`${movePlan.moves.length} tag(s) to move: ${movePlan.moves.map(m => `${m.reference} (${m.previous || 'new'})`).join(', ')}`)
       const records = await executeMoves(docker, movePlan, settings.retry, journal)
       done = true
       return records
@@ -495,7 +497,7 @@ export async function verifyLegs({ settings, phases }: Job, collected: Collected
   await phases.run("Verify the legs' signatures", async () => {
     const statements = await statementSigner(signer, settings.retry)
     await verifyLegSignatures(collected.legs, statements)
-    core.info(`cosign verify-blob accepts the signature by ${statements.identity} on the record of every leg (${collected.legs.length})`)
+    log.info(`cosign verify-blob accepts the signature by ${statements.identity} on the record of every leg (${collected.legs.length})`)
   })
 }
 
@@ -510,7 +512,7 @@ export async function earlierLegOfThisRun({ docker, settings }: Job): Promise<{ 
   const configuration = await jobConfiguration(settings)
   const earlier = await readLegRecord(docker, bookkeepingRepository(settings), configuration, platform, settings.retry)
   if (earlier?.run.id !== run.id || earlier.configuration !== configuration.digest) return undefined
-  core.info(`attempt ${run.attempt}: ${earlier.platform}'s leg of attempt ${earlier.run.attempt} decided the main tag ${earlier.tag}`)
+  log.info(`attempt ${run.attempt}: ${earlier.platform}'s leg of attempt ${earlier.run.attempt} decided the main tag ${earlier.tag}`)
   return { tag: earlier.tag, created: earlier.created }
 }
 
@@ -522,14 +524,14 @@ export async function collect({ docker, settings, phases }: Job): Promise<Collec
   const run = readWorkflowRun(settings.mode)
   const github = readGitHubContext()
   if (!shouldPush(settings.tagging.push, github)) {
-    core.info(`not pushing (push: ${settings.tagging.push}, event ${github.eventName || 'unknown'}): the legs pushed nothing, so there is nothing to merge`)
+    log.info(`not pushing (push: ${settings.tagging.push}, event ${github.eventName || 'unknown'}): the legs pushed nothing, so there is nothing to merge`)
     setOutputs({ [Output.Result]: 'skipped', [Output.Pushed]: 'false' })
     completeOutputs()
     return undefined
   }
   return phases.run(`Collect ${settings.platforms.length} legs`, async () => {
     const configuration = await jobConfiguration(settings)
-    core.info(`configuration ${configuration.id} (${configuration.describe})`)
+    log.info(`configuration ${configuration.id} (${configuration.describe})`)
     return collectLegs(docker, bookkeepingRepository(settings), settings.platforms, run, configuration, settings.retry)
   })
 }
@@ -547,7 +549,7 @@ export async function mergeLegs(job: Job, collected: CollectedLegs, { plan, conf
     const annotations = { ...plan.annotations, ...indexAnnotationsOf(settings.annotations) }
     const digest = await createMergedIndex(docker, state, configuration, collected.legs, annotations, run, settings.retry)
     await copyByDigest(docker, state, digest, settings.images, settings.retry)
-    core.info(`index ${digest} of ${collected.legs.length} legs`)
+    log.info(`index ${digest} of ${collected.legs.length} legs`)
     const seen = await ownEarlierPublish(docker, plan.seen, run, settings.retry)
     return { staged: { digest, repositories: [...settings.images] }, plan: { ...plan, seen } }
   })

@@ -1,4 +1,7 @@
 import { describe, expect, it } from '@jest/globals'
+import { mkdtemp, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import * as path from 'node:path'
 import {
   BUILD_TIMEOUT,
   buildkitPushTracker,
@@ -174,6 +177,18 @@ describe('runBuild', () => {
     await expect(runBuild(docker, pushing)).rejects.toThrow(
       /^localhost:5999 did not accept localhost:5999\/e2e\/nowhere after 1 attempt\(s\) \(connection refused: .*\): check the registry address in input "images"/
     )
+  })
+
+  it("hands the build command the variables it is given (the gha cache's runner token and URLs) in its environment, never in argv", async () => {
+    const metadataFile = path.join(await mkdtemp(path.join(tmpdir(), 'go-build-action-build-')), 'metadata.json')
+    await writeFile(metadataFile, '{"containerimage.digest":"sha256:' + 'a'.repeat(64) + '"}')
+    const docker = new FakeDocker().on(['buildx', 'build'], {})
+    const env = { ACTIONS_RUNTIME_TOKEN: 'runtime-token', ACTIONS_RESULTS_URL: 'https://results.example/' }
+    await runBuild(docker, { ...request, metadataFile, cacheFrom: ['type=gha,scope=s'], env })
+    expect(docker.calls[0]?.options.env).toEqual(env)
+    expect(docker.calls[0]?.args.join(' ')).not.toMatch(/runtime-token|results\.example/)
+    await runBuild(docker, { ...request, metadataFile })
+    expect(docker.calls[1]?.options.env).toBeUndefined()
   })
 
   it('keeps a build failure a build failure when nothing was being pushed', async () => {

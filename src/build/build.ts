@@ -49,6 +49,8 @@ export interface BuildRequest {
   options?: BuildOptions
   cacheFrom?: string[]
   cacheTo?: string[]
+  /** Variables this build command alone gets, never argv: the runner's cache variables of a gha cache (cache.ts). */
+  env?: Record<string, string>
   noCache?: boolean
   pull?: boolean
   /** `--provenance` value (`false`, `mode=min`, `mode=max`, ...). */
@@ -213,7 +215,8 @@ export async function runBuild(docker: Docker, request: BuildRequest, retry?: Re
   let progress: string
   try {
     const timeout = buildTimeout(request.output, retry)
-    const result = await docker.run(buildxBuildArgs(request), retry ? { retry, timeout } : { timeout })
+    const env = request.env && Object.keys(request.env).length > 0 ? { env: request.env } : {}
+    const result = await docker.run(buildxBuildArgs(request), { ...(retry ? { retry } : {}), timeout, ...env })
     progress = result.stderr
     const cacheError = cacheExportFailure(`${result.stdout}\n${result.stderr}`)
     if (cacheError) core.warning(`the build cache was not exported (the image is not affected): ${cacheError}`)

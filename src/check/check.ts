@@ -41,6 +41,7 @@ import {
   type VersionSettings,
   type Versions
 } from '../tags/versions.js'
+import * as log from '../core/log.js'
 
 /** One version that has a newer release: what the `updates` output lists. */
 export interface VersionUpdate {
@@ -94,7 +95,7 @@ export async function runCheck(settings: CheckJob, phases: Phases): Promise<void
   const written = settings.check.updateVersions
     ? await phases.run('Rewrite the versions', () => rewriteVersions(located, findings))
     : []
-  if (!settings.check.updateVersions && updates.length > 0) core.info('update-versions: false: no file was changed')
+  if (!settings.check.updateVersions && updates.length > 0) log.info('update-versions: false: no file was changed')
   setOutputs({
     [Output.Result]: 'checked' satisfies RunResult,
     [Output.Pushed]: 'false',
@@ -134,7 +135,7 @@ export async function locateVersions(settings: Pick<CheckJob, 'versions' | 'file
         : inFile !== undefined && 'value' in inFile && yaml
           ? { kind: 'file', file: yaml.file }
           : { kind: 'arg', file: settings.file, arg: versions.args[name] ?? '' }
-    core.info(`${name} ${version.value} (from ${version.source})`)
+    log.info(`${name} ${version.value} (from ${version.source})`)
     tracked.push({ name, current: version.value, home })
   }
   return { versions, tracked, ...(yaml ? { yaml } : {}) }
@@ -146,7 +147,7 @@ export async function askSources(tracked: readonly TrackedVersion[], check: Chec
   for (const version of tracked) {
     if (!(CHECKED as readonly string[]).includes(version.name)) continue
     if (version.name === 'llvm' && check.llvmUrl === undefined) {
-      core.info(`llvm ${version.current}: not checked (set llvm-releases-url to check LLVM releases)`)
+      log.info(`llvm ${version.current}: not checked (set llvm-releases-url to check LLVM releases)`)
       continue
     }
     const current = parseReleaseVersion(version.current)
@@ -183,7 +184,7 @@ export async function askSources(tracked: readonly TrackedVersion[], check: Chec
     }
   }
   const findings = await Promise.all(asks)
-  for (const f of findings) core.info(f.newer === undefined ? `${f.name} ${f.current}: current (${f.source})` : `${f.name} ${f.current} → ${f.newer} (${f.source})`)
+  for (const f of findings) log.info(f.newer === undefined ? `${f.name} ${f.current}: current (${f.source})` : `${f.name} ${f.current} → ${f.newer} (${f.source})`)
   return findings
 }
 
@@ -219,7 +220,7 @@ async function rewriteVersions(located: Located, findings: readonly Finding[]): 
   for (const [file, edits] of argEdits) writes.push({ file, text: rewriteDockerfileArgs(await readFile(file, 'utf8'), file, edits) })
   for (const { file, text } of writes) {
     await writeFile(file, text)
-    core.info(`rewrote ${file}`)
+    log.info(`rewrote ${file}`)
   }
   return writes.map(w => w.file)
 }

@@ -6,12 +6,12 @@
  * buildx-install.ts does for buildx. What runs is a copy in the job's own directory, checked again at every use:
  * a tool cache others can write to never chooses the program that gets the signing key and its password.
  */
-import * as core from '@actions/core'
 import { mkdtemp } from 'node:fs/promises'
 import * as path from 'node:path'
 import { installRelease, releaseUrl } from './release-download.js'
 import { createDocker, type Docker } from '../core/docker.js'
 import { InputError, type InputReader, readUrlTemplate } from '../core/input.js'
+import * as log from '../core/log.js'
 
 /** The cosign release the action signs with (Debian trixie's too); a newer 2.x on PATH is used as it is. */
 export const PINNED_COSIGN_VERSION = '2.5.0'
@@ -111,21 +111,21 @@ export async function resolveCosign(settings: CosignInstallSettings, dir: string
   const onPath = await reportedVersion(runnerFor('cosign'))
   if (settings.version === 'installed') {
     if (!onPath.runs) throw new CosignInstallError('cosign-version is "installed", but no cosign runs from PATH: install cosign on the runner, or name a version to download')
-    core.info(`cosign ${onPath.version ?? '(a build that reports no version)'} from PATH (cosign-version: installed)`)
+    log.info(`cosign ${onPath.version ?? '(a build that reports no version)'} from PATH (cosign-version: installed)`)
     return { path: 'cosign', version: onPath.version ?? '', source: 'path' }
   }
   const wanted = settings.version
   if (satisfies(onPath.version, wanted)) {
-    core.info(`cosign ${onPath.version} from PATH (${wanted} or newer)`)
+    log.info(`cosign ${onPath.version} from PATH (${wanted} or newer)`)
     return { path: 'cosign', version: onPath.version ?? '', source: 'path' }
   }
   const found = onPath.runs ? `cosign ${onPath.version ?? 'that reports no version'} is on PATH` : 'no cosign on PATH'
-  core.info(`${found}; signing needs ${wanted} or a newer 2.x: using the pinned release`)
+  log.info(`${found}; signing needs ${wanted} or a newer 2.x: using the pinned release`)
   const { os, arch } = cosignPlatform()
   const exe = os === 'windows' ? `${TOOL_NAME}.exe` : TOOL_NAME
   const unversionedOnPath = onPath.runs && !onPath.version
   const pinned = pinnedCosignSha256(wanted, os, arch)
-  if (!pinned) core.info(`this action pins no sha256 for cosign ${wanted} ${os}/${arch}: checking it against the release's ${CHECKSUMS_FILE}`)
+  if (!pinned) log.info(`this action pins no sha256 for cosign ${wanted} ${os}/${arch}: checking it against the release's ${CHECKSUMS_FILE}`)
   // the copy that runs, in a directory of the job's own
   const binary = path.join(await mkdtemp(path.join(dir, 'cosign-')), exe)
   const source = await installRelease(
@@ -148,6 +148,6 @@ export async function resolveCosign(settings: CosignInstallSettings, dir: string
   )
   const installed = await reportedVersion(runnerFor(binary))
   if (!installed.runs) throw new CosignInstallError(`the cosign ${wanted} release (${binary}) does not run on this runner (${os}/${arch})`)
-  core.info(`cosign ${wanted} from ${source === 'cache' ? 'the tool cache' : 'the release'}: ${binary}`)
+  log.info(`cosign ${wanted} from ${source === 'cache' ? 'the tool cache' : 'the release'}: ${binary}`)
   return { path: binary, version: wanted, source }
 }

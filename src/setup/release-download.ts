@@ -12,6 +12,7 @@ import { createReadStream } from 'node:fs'
 import { chmod, copyFile, readFile, rename, rm } from 'node:fs/promises'
 import * as path from 'node:path'
 import { errorMessage } from '../core/errors.js'
+import * as log from '../core/log.js'
 
 /** Fills a download URL template (`{version}`, `{os}`, `{arch}`); Windows binaries end in `.exe`. */
 export function releaseUrl(template: string, version: string, os: string, arch: string): string {
@@ -90,7 +91,7 @@ export async function expectedSum({ what, url, checksumsFile, pinned, fix, fail 
 export async function downloadVerified(download: ReleaseDownload, expected?: ExpectedSum): Promise<string> {
   const { what, url, urlInput, fix, fail } = download
   const sum = expected ?? (await expectedSum(download))
-  core.info(`downloading ${url}`)
+  log.info(`downloading ${url}`)
   let binary: string
   try {
     binary = await tc.downloadTool(url)
@@ -105,7 +106,7 @@ export async function downloadVerified(download: ReleaseDownload, expected?: Exp
         `The download or the mirror is corrupt or tampered with; fix the mirror named by "${urlInput}"${download.pinned ? ' (it must serve the release\'s own file)' : ''}`
     )
   }
-  core.info(`sha256 ${actual} matches ${sum.source}`)
+  log.info(`sha256 ${actual} matches ${sum.source}`)
   return binary
 }
 
@@ -130,7 +131,7 @@ export async function installRelease(
     const cached = path.join(found, exe)
     const actual = await copyVerified(cached, destination, expected)
     if (actual === expected.sha256) {
-      core.info(`${download.what} found in the tool cache (${found}); sha256 ${actual} matches ${expected.source}`)
+      log.info(`${download.what} found in the tool cache (${found}); sha256 ${actual} matches ${expected.source}`)
       return 'cache'
     }
     core.warning(

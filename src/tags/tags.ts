@@ -30,6 +30,7 @@ import type { RetryPolicy } from '../core/retry.js'
 import { InputError, readChoice, splitList, type InputReader } from '../core/input.js'
 import { validateTag } from '../core/reference.js'
 import { compareVersions, VERSION_INPUTS, versionValues, type Versions } from './versions.js'
+import * as log from '../core/log.js'
 
 export interface TagPlan {
   /** The main tag after rebuild handling, e.g. `1.25.4-llvm18.1.8-k8s1.34.1` or `1.25.4-llvm18.1.8-k8s1.34.1-1`. */
@@ -529,7 +530,7 @@ export async function planTags(
   else if (t.latest !== 'false') {
     latestWhy = backwards ?? latest.reason ?? ''
     if (push) core.notice(`latest: ${t.latest} asked for, but latest does not move: ${latestWhy}`)
-    else core.info(`latest: ${t.latest} asked for, but latest does not move: ${latestWhy}`)
+    else log.info(`latest: ${t.latest} asked for, but latest does not move: ${latestWhy}`)
   }
 
   let tag = base
@@ -538,9 +539,9 @@ export async function planTags(
   if (settings.decidedTag !== undefined) {
     tag = settings.decidedTag
     if (push && t.rebuild !== 'overwrite') seen = Object.fromEntries(settings.images.map(image => [`${image}:${tag}`, '']))
-    core.info(`main tag ${tag}, as decided for this workflow run by its legs`)
+    log.info(`main tag ${tag}, as decided for this workflow run by its legs`)
   } else if (!push) {
-    core.info(`not pushing (push: ${t.push}, event ${github.eventName || 'unknown'}): ${whyNotPushing(t.push, github)}; the registry is not asked whether ${base} exists`)
+    log.info(`not pushing (push: ${t.push}, event ${github.eventName || 'unknown'}): ${whyNotPushing(t.push, github)}; the registry is not asked whether ${base} exists`)
   } else if (t.rebuild !== 'overwrite') {
     const suffixes = t.platformTags ? settings.platforms.map(archTagSuffix) : []
     const unfinished = (tag: string): Promise<Record<string, string> | undefined> =>
@@ -609,12 +610,12 @@ async function resolveRebuild(
   const resume = async (tag: string, found: PublishedTag): Promise<{ tag: string; seen: Record<string, string>; previous: PublishedTag } | undefined> => {
     const seen = await unfinished(tag)
     if (seen === undefined) return undefined
-    core.info(`${found.reference} holds an unfinished publish of this very build (same fingerprint): this run completes it`)
+    log.info(`${found.reference} holds an unfinished publish of this very build (same fingerprint): this run completes it`)
     return { tag, seen, previous: found }
   }
   const found = await existing(base)
   if (found === undefined) {
-    core.info(`${base} is new in ${images.join(', ')}`)
+    log.info(`${base} is new in ${images.join(', ')}`)
     return { tag: base, seen: free(base) }
   }
   const resumed = await resume(base, found)
@@ -630,12 +631,12 @@ async function resolveRebuild(
     const candidate = `${base}-${n}`
     const taken = await existing(candidate)
     if (taken === undefined) {
-      core.info(`${found.reference} exists; this rebuild publishes ${candidate}`)
+      log.info(`${found.reference} exists; this rebuild publishes ${candidate}`)
       return { tag: candidate, seen: free(candidate), previous }
     }
     const resumedCandidate = await resume(candidate, taken)
     if (resumedCandidate) return resumedCandidate
-    core.info(`${taken.reference} exists too`)
+    log.info(`${taken.reference} exists too`)
     previous = taken
   }
   throw new InputError('if-tag-exists', `${base}-1 … ${base}-${MAX_REBUILDS} all exist: bump a version, or set if-tag-exists: overwrite`)

@@ -34,6 +34,7 @@ import { formatPlatform, parsePlatform, type Platform } from '../core/platform.j
 import { DEFAULT_RETRY, type RetryPolicy } from '../core/retry.js'
 import { formatBytes } from '../core/format.js'
 import { noLayerCache, type LayerCache } from './layer-cache.js'
+import * as log from '../core/log.js'
 
 export type ArchitectureCheckMode = 'error' | 'warn' | 'off'
 export const ARCHITECTURE_CHECK_MODES: readonly ArchitectureCheckMode[] = ['error', 'warn', 'off']
@@ -204,7 +205,7 @@ export async function checkArchitectures(layout: BlobSource, hostArch: string, o
   if (mismatch.length > 0) throw new ArchitectureError(`the registry does not hold what this build produced (${mismatch.join('; ')}); no tag moved`)
   const { mode, skip } = options.settings ?? { mode: 'error', skip: [] }
   if (mode === 'off') {
-    core.info('architecture-check: off: no executable is read')
+    log.info('architecture-check: off: no executable is read')
     return []
   }
   const skipPatterns = skip.map(pathPattern)
@@ -228,7 +229,7 @@ export async function checkArchitectures(layout: BlobSource, hostArch: string, o
     const { checked, foreign, skipped } = foreignExecutables(applyLayers(changes), config, platform, skipPatterns)
     const size = manifest.layers.reduce((sum, l) => sum + l.size, 0)
     const skippedText = skipped.length === 0 ? '' : `; ${skipped.length} of another architecture skipped (architecture-check-skip): ${skipped.map(f => `${f.path} (built for ${elfArchitecture(f.header)})`).join(', ')}`
-    core.info(
+    log.info(
       `${name}: ${checked} executable(s) checked in ${manifest.layers.length} layer(s) (${formatBytes(size)}): ${foreign.length === 0 ? `all ${expectedMachine(platform)}` : `${foreign.length} of another architecture`}${skippedText}`
     )
     return { platform: name, checked, foreign, skipped }

@@ -27,6 +27,7 @@ import { link, mkdir, open, readdir, readFile, rename, rm, stat, writeFile, type
 import { homedir, tmpdir } from 'node:os'
 import * as path from 'node:path'
 import type { LayerChanges, LayerEntry } from './layers.js'
+import * as log from '../core/log.js'
 
 export interface LayerCache {
   get(digest: string): Promise<LayerChanges | undefined>
@@ -162,7 +163,7 @@ export function directoryLayerCache(dir: string = layerCacheDir(), limit = LAYER
       const expected = Buffer.from(entryMac(secret, digest, String(stored.changes)), 'hex')
       const given = Buffer.from(typeof stored.mac === 'string' ? stored.mac : '', 'hex')
       if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
-        core.info(`the layer cache's entry for ${digest} is not one this runner's runs wrote (its MAC does not verify): ignored, the layer is read`)
+        log.info(`the layer cache's entry for ${digest} is not one this runner's runs wrote (its MAC does not verify): ignored, the layer is read`)
         return undefined
       }
       try {
