@@ -114,7 +114,7 @@ describe('readOciExport: the build\'s export, read as it streams', () => {
   })
 
   it('only hashes a layer the layer cache knows by digest: a later export decompresses its new layer only', async () => {
-    const cache = directoryLayerCache(path.join(root, 'cache'))
+    const cache = directoryLayerCache(path.join(root, 'cache'), undefined, path.join(root, 'cache-key', 'layer-cache.key'))
     const e = exportOf()
     expect((await readOciExport(chunks(e.tar), cache)).bytes).toMatchObject({ layersRead: BASE.length + APP.length, layersCached: 0 })
     // the same files, compressed anew: another digest
