@@ -296,8 +296,8 @@ export interface Built {
 /**
  * Builds every platform (pushed by digest, pushed by the engine, or loaded into the engine) with its export streamed
  * beside it into the architecture check's reader, then runs the verify command on a loaded image. A build that does
- * not push is verified here: loaded into the engine where the verify command needs it, and the architecture check
- * on the export.
+ * not push is verified here: the verify command in the engine's load, or in each platform loaded from a local export
+ * (a driver with its own BuildKit), and the architecture check on the export.
  */
 export async function build(job: Job, { versions, plan, fingerprint, configuration }: Tagged, { builder, hostArch }: BuildEnvironment): Promise<Built> {
   const { docker, settings, phases, workDir, cleanup } = job
