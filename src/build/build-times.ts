@@ -40,7 +40,8 @@ export function parseStepTimes(progress: string, platforms: readonly Platform[])
     if (start) {
       const [, id, label, rest] = start as unknown as [string, string, string, string]
       const [first = '', ...words] = label.split(' ')
-      const hasPlatform = first.includes('/')
+      // `linux/arm64` or `linux/amd64->arm64`, not the step count of an unnamed stage (`[2/2] RUN …`)
+      const hasPlatform = first.includes('/') && !/^\d+\/\d+$/.test(first)
       if ((hasPlatform ? words[0] : first) === 'internal') continue
       const place = hasPlatform ? platformsOf(first) : only ? { runsOn: only, platform: only } : undefined
       if (place) named.set(id, { ...place, name: `${(hasPlatform ? words : [first, ...words]).join(' ')} ${rest}`.trim() })
