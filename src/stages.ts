@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os'
 import * as path from 'node:path'
 import { checkBuildFiles, chooseOutput, engineLoadsIndexes, runBuild, writeSecretFiles, type BuildMetadata, type BuildOutput } from './build/build.js'
 import { resolveCache } from './build/cache.js'
+import { indexAnnotationsOf } from './core/annotations.js'
 import { checkArchitectures } from './verify/architecture.js'
 import { Cleanup } from './core/cleanup.js'
 import { buildTimesFromProgress, type PlatformBuildTime } from './build/build-times.js'
@@ -22,7 +23,6 @@ import {
   collectLegs,
   createMergedIndex,
   describeRunner,
-  indexAnnotationsOf,
   ownEarlierPublish,
   readLegRecord,
   readWorkflowRun,
