@@ -249,3 +249,41 @@ describe('childEnvironment', () => {
     }
   })
 })
+
+describe('a command beside others (a build on one of several nodes)', () => {
+  it('is killed with its whole process group when its signal aborts, is not retried, and none starts once aborted', async () => {
+    const sh = createDocker('sh')
+    const controller = new AbortController()
+    const started = Date.now()
+    const running = sh.run(['-c', 'sleep 30 & echo $!; wait'], { silent: true, allowFailure: true, signal: controller.signal })
+    setTimeout(() => controller.abort(new Error('the build on node "arm64-1" failed')), 300)
+    const result = await running
+    expect(result.exitCode).not.toBe(0)
+    expect(Date.now() - started).toBeLessThan(10_000)
+    const grandchild = Number(result.stdout.trim())
+    await new Promise(resolve => setTimeout(resolve, 200))
+    const state = await readFile(`/proc/${grandchild}/stat`, 'utf8').then(
+      stat => stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3),
+      () => 'gone'
+    )
+    expect(['gone', 'Z']).toContain(state)
+    await expect(sh.run(['-c', 'echo started'], { silent: true, signal: controller.signal })).rejects.toThrow('was not started: Error: the build on node "arm64-1" failed')
+    const s = scripted([{ exitCode: 1, stderr: '500 Internal Server Error' }])
+    await expect(runWithRetries(s.once, ['push', 'r:1'], { retry: policy, signal: controller.signal }, s.sleep)).rejects.toThrow(DockerCommandError)
+    expect(s.calls).toHaveLength(1)
+  }, 30_000)
+
+  it('echoes each line with its prefix, and the prefix cannot make a line a workflow command', async () => {
+    const sh = createDocker('sh')
+    const written: string[] = []
+    const write = process.stdout.write.bind(process.stdout)
+    process.stdout.write = ((chunk: string) => (written.push(String(chunk)), true)) as typeof process.stdout.write
+    try {
+      await sh.run(['-c', 'echo "#5 [2/2] RUN make"; echo "::error::from the build"'], { prefix: '[arm64-1] ' })
+    } finally {
+      process.stdout.write = write
+    }
+    expect(written.join('')).toContain('[arm64-1] #5 [2/2] RUN make\n[arm64-1] ::error::from the build\n')
+    expect(written.join('')).toMatch(/^\[arm64-1\] \[command\]sh -c /)
+  })
+})
