@@ -6,7 +6,7 @@ import * as core from '@actions/core'
 import { mkdtemp } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import * as path from 'node:path'
-import { checkBuildFiles, chooseOutput, engineLoadsIndexes, runBuild, writeSecretFiles, type BuildMetadata, type BuildOutput } from './build/build.js'
+import { checkBuildFiles, chooseOutput, loadFromLocalExport, runBuild, writeSecretFiles, type BuildMetadata, type BuildOutput } from './build/build.js'
 import { resolveCache } from './build/cache.js'
 import { indexAnnotationsOf } from './core/annotations.js'
 import { checkArchitectures } from './verify/architecture.js'
@@ -52,6 +52,7 @@ import { annotationArgs, buildTime, labelArgs, planTags, readGitHubContext, shou
 import { runVerifyCommand, verifyStagedIndex, type PlatformReport, type VerifiedIndex } from './verify/verify.js'
 import { checkSignatures, checkUnchanged, fingerprintOrWarn, fingerprintRequest, reportUnchanged, skipUnchangedDecision } from './publish/unchanged.js'
 import { resolveVersions, versionValues, withVersionBuildArgs, type Versions } from './tags/versions.js'
+import * as log from './core/log.js'
 
 /** One run of the action: what every stage needs. */
 export interface Job {
@@ -148,19 +149,29 @@ export async function versionsAndTags(job: Job, decided?: { tag: string; created
   const { docker, settings, phases } = job
   const tagged = await phases.run('Versions and tags', async () => {
     const versions = await resolveVersions(settings.versions, settings.file)
-    for (const [name, version] of Object.entries(versions.resolved)) core.info(`${name} ${version.value} (from ${version.source})`)
+    for (const [name, version] of Object.entries(versions.resolved)) log.info(`${name} ${version.value} (from ${version.source})`)
     const github = readGitHubContext()
     const request = { ...fingerprintRequest(settings, withVersionBuildArgs(settings.buildArgs, versions), versionValues(versions)), listing: job.contextListing }
     const fingerprint = shouldPush(settings.tagging.push, github) && !decided ? (await fingerprintOrWarn(docker, request, settings.retry))?.value : undefined
     const created = decided?.created ? new Date(decided.created) : buildTime(settings.buildArgs)
     const plan = await planTags(docker, { ...settings, fingerprint, decidedTag: decided?.tag }, versions, github, created)
-    core.info(`main tag ${plan.tag}; ${plan.push ? 'pushing' : 'not pushing'}`)
+    log.info(`main tag ${plan.tag}; ${plan.push ? 'pushing' : 'not pushing'}`)
     const configuration = configurationOfJob(settings, versions)
-    core.info(`configuration ${configuration.id} (${configuration.describe})`)
+    log.info(`configuration ${configuration.id} (${configuration.describe})`)
     return { versions, plan, fingerprint, configuration, decided: decided !== undefined }
   })
   setOutputs({ [Output.Tag]: tagged.plan.tag, [Output.Versions]: JSON.stringify(versionValues(tagged.versions)) })
   return tagged
+}
+
+/**
+ * A run that builds nothing: `push: auto` on a release event that is not a release going out (created, edited,
+ * deleted, unpublished). A notice says why; `result` is `skipped`.
+ */
+export function notBuilding({ plan }: Tagged): void {
+  core.notice(`nothing built or pushed: ${plan.why}; set push: true to publish from this event`)
+  setOutputs({ [Output.Result]: 'skipped', [Output.Pushed]: 'false' })
+  completeOutputs()
 }
 
 /**
@@ -175,7 +186,7 @@ export async function skipIfUnchanged(job: Job, tagged: Tagged, signer?: Signer)
   if (!plan.push || !fingerprint) return false
   const decision = skipUnchangedDecision(settings.skipUnchanged, settings.noCache, readGitHubContext().eventName)
   if (!decision.compare) {
-    core.info(decision.reason ?? '')
+    log.info(decision.reason ?? '')
     return false
   }
   const request = { repositories: settings.images, fingerprint, platforms: settings.platforms, plan, rebuild: settings.tagging.rebuild }
@@ -218,7 +229,7 @@ export async function skipIfUnchanged(job: Job, tagged: Tagged, signer?: Signer)
 export async function prepareSigning({ settings, phases, workDir }: Job, push: boolean): Promise<Signer | undefined> {
   if (!settings.signing.enabled) return undefined
   if (!push) {
-    core.info('sign: true, but this run pushes nothing: nothing to sign')
+    log.info('sign: true, but this run pushes nothing: nothing to sign')
     return undefined
   }
   return phases.run('Set up signing', () => prepareSigner(settings.signing, workDir))
@@ -320,6 +331,8 @@ export interface BuiltLayout {
   dir: string
   platforms: Platform[]
   hostArch: string
+  /** The builder that loads its images for the verify command (this runner's where there is one). */
+  builder: string
 }
 
 /**
@@ -335,21 +348,15 @@ export async function build(job: Job, { versions, plan, fingerprint, configurati
   const [firstRepository] = settings.images as [string, ...string[]]
   const state = bookkeepingRepository(settings)
   const stagingName = `${state}:${stagingTag(configuration.id, settings.platforms)}`
-  const verifyHere = !plan.push && settings.verifyCommand.length > 0 && parts.every(p => p.driver !== 'docker')
-  const load = verifyHere && (await engineLoadsIndexes(docker))
-  if (verifyHere && !load) {
-    core.warning(
-      'input "verify-command" is skipped on this build that does not push: the engine cannot load a multi-platform image (it needs the containerd image store); the architecture check still runs on every platform'
-    )
-  }
   const localName = localBuildName(stagingName)
   const annotations = [...annotationArgs(plan.annotations), ...(fingerprint ? [fingerprintAnnotationArg(fingerprint)] : []), ...settings.annotations]
   const runs = parts.map((part, i) => {
     const suffix = split ? `-${i + 1}` : ''
-    const output = chooseOutput(part.driver, plan.push, firstRepository, `${localName}${suffix}`, load)
+    const output = chooseOutput(part.driver, plan.push, firstRepository, localName)
     if (output.kind === 'load') cleanup.created([output.name])
     return { part, output, layout: path.join(workDir, `layout${suffix}`), metadataFile: path.join(workDir, `metadata${suffix}.json`) }
   })
+  const loadsOnNode = !plan.push && settings.verifyCommand.length > 0 && parts.every(p => p.node)
   const started = Date.now()
   let results: BuildMetadata[]
   try {
@@ -384,6 +391,7 @@ export async function build(job: Job, { versions, plan, fingerprint, configurati
             options: settings.buildOptions,
             cacheFrom: cache.from,
             cacheTo: cache.to,
+            env: cache.env,
             noCache: settings.noCache,
             pull: settings.pull,
             provenance: settings.provenance,
@@ -395,10 +403,13 @@ export async function build(job: Job, { versions, plan, fingerprint, configurati
         )
       })
     })
-  } finally {
-    // buildx reads the nodes' TLS files at every connection: none is made after the build
+  } catch (error) {
     await environment.credentials?.remove()
+    throw error
   }
+  // buildx reads the nodes' TLS files at every connection: none is made after the build, unless a node (with no
+  // builder of this runner's) loads the images of a build that pushes nothing for the verify command
+  if (!loadsOnNode) await environment.credentials?.remove()
   const seconds = (Date.now() - started) / 1000
   const buildTimes = settings.platforms.flatMap(platform => {
     const i = parts.findIndex(p => p.platforms.some(q => samePlatform(q, platform)))
@@ -406,34 +417,41 @@ export async function build(job: Job, { versions, plan, fingerprint, configurati
     const [time] = buildTimesFromProgress(results[i]!.progress ?? '', [platform], part.hostArch, part.native)
     return time ? [part.node ? { ...time, node: part.node.name } : time] : []
   })
-  const loaded = runs.flatMap(r => (r.output.kind === 'load' ? [{ name: r.output.name, platforms: r.part.platforms }] : []))
-  if (loaded.length > 0 && settings.verifyCommand.length > 0) {
-    await phases.run('Verify locally, before anything is pushed', async () => {
-      for (const { name, platforms } of loaded) await runVerifyCommand(docker, name, platforms, settings.verifyCommand, false, settings.verifyTimeoutSeconds)
-    })
-  }
+  // only the docker driver loads, and it builds alone (nodes need the docker-container driver)
   const [single] = runs
   const output: BuildOutput = split ? (plan.push ? { kind: 'push-by-digest', repository: firstRepository } : { kind: 'none' }) : single!.output
+  if (output.kind === 'load' && settings.verifyCommand.length > 0) {
+    await phases.run('Verify locally, before anything is pushed', () =>
+      runVerifyCommand(docker, output.name, settings.platforms, settings.verifyCommand, false, settings.verifyTimeoutSeconds)
+    )
+  }
   const metadata: BuildMetadata = split
     ? { imageNames: [], raw: { builds: Object.fromEntries(runs.map((r, i) => [r.part.node?.name ?? 'runner', results[i]!.raw])) }, progress: results.map(r => r.progress ?? '').join('\n') }
     : results[0]!
+  // an image of a local export is loaded for the verify command through this runner's builder where there is one
+  const loader = parts.find(p => !p.node)?.builder
   const built: Built = {
     output,
     metadata,
     seconds,
     buildTimes,
     hostArch,
-    layouts: runs.map(r => ({ dir: r.layout, platforms: r.part.platforms, hostArch: r.part.hostArch })),
+    layouts: runs.map(r => ({ dir: r.layout, platforms: r.part.platforms, hostArch: r.part.hostArch, builder: loader ?? r.part.builder })),
     // the staging name exists only once the loaded index is pushed (stage)
     ...(output.kind === 'load' && plan.push ? { stagingName } : {}),
     ...(split && plan.push ? { parts: { digests: results.map(r => builtDigest(r)), annotations: indexAnnotationsOf(annotations) } } : {})
   }
   if (!plan.push) {
-    // nothing goes to a registry: the loaded images and the local exports are done with once checked
-    cleanup.removeImages(loaded.map(l => l.name))
+    // nothing goes to a registry: the loaded image and the local exports are done with once checked
+    if (output.kind === 'load') cleanup.removeImages([output.name])
     try {
+      // first the verify command, as on a build the engine loaded; then the architecture check
+      if (output.kind === 'none' && settings.verifyCommand.length > 0) {
+        await phases.run('Verify locally, before anything is pushed', () => verifyFromLocalExport(job, built, localBuildName(stagingName)))
+      }
       await phases.run('Check the architectures (not pushed)', () => checkBuiltArchitectures(job, built))
     } finally {
+      await environment.credentials?.remove()
       for (const layout of built.layouts) cleanup.removeDirectory(layout.dir)
     }
   }
@@ -447,11 +465,34 @@ function builtDigest(metadata: BuildMetadata): string {
 }
 
 /**
+ * The verify command on a build that pushes nothing from a `docker-container` builder (or nodes): each platform's
+ * image of the local export the architecture check read is loaded into the engine on its own (a single-platform
+ * image, which any image store holds), the command runs in each, and the images are removed.
+ */
+async function verifyFromLocalExport({ docker, settings, workDir, cleanup }: Job, built: Built, localName: string): Promise<void> {
+  const names = new Map<string, string>()
+  try {
+    for (const layout of built.layouts) {
+      const manifests = await new OciLayout(layout.dir).platformManifests()
+      for (const platform of layout.platforms) {
+        const name = `${localName}-${archTagSuffix(platform)}`
+        cleanup.created([name])
+        names.set(formatPlatform(platform), name)
+        await loadFromLocalExport(docker, { builder: layout.builder, layout: layout.dir, digest: manifests[formatPlatform(platform)] ?? '', platform, name, dir: workDir })
+      }
+    }
+    await runVerifyCommand(docker, platform => names.get(formatPlatform(platform)) ?? '', settings.platforms, settings.verifyCommand, false, settings.verifyTimeoutSeconds)
+  } finally {
+    cleanup.removeImages([...names.values()])
+  }
+}
+
+/**
  * The architecture check on the build's local exports (one per builder); `expected`: the platform digests a
  * registry serves, each looked for in the export of the builder that built the platform.
  */
 async function checkBuiltArchitectures({ settings }: Job, built: Built, expected?: Record<string, string>): Promise<void> {
-  const options = { cache: directoryLayerCache(), retry: settings.retry }
+  const options = { cache: directoryLayerCache(), retry: settings.retry, settings: settings.architecture }
   if (built.layouts.length === 1) {
     await checkArchitectures(new OciLayout(built.layouts[0]!.dir), built.layouts[0]!.hostArch, { ...options, expected })
     return
@@ -521,7 +562,7 @@ export async function moveTags(job: Job, staged: StagedIndex, verified: Verified
     try {
       const movePlan = await planMoves(docker, staged, plan, platformDigests(verified.index.index), settings.retry, journal)
       cleanup.created(journal.localNames)
-      core.info(`${movePlan.moves.length} tag(s) to move: ${movePlan.moves.map(m => `${m.reference} (${m.previous || 'new'})`).join(', ')}`)
+      log.info(`${movePlan.moves.length} tag(s) to move: ${movePlan.moves.map(m => `${m.reference} (${m.previous || 'new'})`).join(', ')}`)
       const records = await executeMoves(docker, movePlan, settings.retry, journal)
       done = true
       return records
@@ -574,7 +615,7 @@ export async function verifyLegs({ settings, phases }: Job, collected: Collected
   await phases.run("Verify the legs' signatures", async () => {
     const statements = await statementSigner(signer, settings.retry)
     await verifyLegSignatures(collected.legs, statements)
-    core.info(`cosign verify-blob accepts the signature by ${statements.identity} on the record of every leg (${collected.legs.length})`)
+    log.info(`cosign verify-blob accepts the signature by ${statements.identity} on the record of every leg (${collected.legs.length})`)
   })
 }
 
@@ -589,7 +630,7 @@ export async function earlierLegOfThisRun({ docker, settings }: Job): Promise<{ 
   const configuration = await jobConfiguration(settings)
   const earlier = await readLegRecord(docker, bookkeepingRepository(settings), configuration, platform, settings.retry)
   if (earlier?.run.id !== run.id || earlier.configuration !== configuration.digest) return undefined
-  core.info(`attempt ${run.attempt}: ${earlier.platform}'s leg of attempt ${earlier.run.attempt} decided the main tag ${earlier.tag}`)
+  log.info(`attempt ${run.attempt}: ${earlier.platform}'s leg of attempt ${earlier.run.attempt} decided the main tag ${earlier.tag}`)
   return { tag: earlier.tag, created: earlier.created }
 }
 
@@ -601,14 +642,14 @@ export async function collect({ docker, settings, phases }: Job): Promise<Collec
   const run = readWorkflowRun(settings.mode)
   const github = readGitHubContext()
   if (!shouldPush(settings.tagging.push, github)) {
-    core.info(`not pushing (push: ${settings.tagging.push}, event ${github.eventName || 'unknown'}): the legs pushed nothing, so there is nothing to merge`)
+    log.info(`not pushing (push: ${settings.tagging.push}, event ${github.eventName || 'unknown'}): the legs pushed nothing, so there is nothing to merge`)
     setOutputs({ [Output.Result]: 'skipped', [Output.Pushed]: 'false' })
     completeOutputs()
     return undefined
   }
   return phases.run(`Collect ${settings.platforms.length} legs`, async () => {
     const configuration = await jobConfiguration(settings)
-    core.info(`configuration ${configuration.id} (${configuration.describe})`)
+    log.info(`configuration ${configuration.id} (${configuration.describe})`)
     return collectLegs(docker, bookkeepingRepository(settings), settings.platforms, run, configuration, settings.retry)
   })
 }
@@ -626,7 +667,7 @@ export async function mergeLegs(job: Job, collected: CollectedLegs, { plan, conf
     const annotations = { ...plan.annotations, ...indexAnnotationsOf(settings.annotations) }
     const digest = await createMergedIndex(docker, state, configuration, collected.legs, annotations, run, settings.retry)
     await copyByDigest(docker, state, digest, settings.images, settings.retry)
-    core.info(`index ${digest} of ${collected.legs.length} legs`)
+    log.info(`index ${digest} of ${collected.legs.length} legs`)
     const seen = await ownEarlierPublish(docker, plan.seen, run, settings.retry)
     return { staged: { digest, repositories: [...settings.images] }, plan: { ...plan, seen } }
   })

@@ -14,6 +14,7 @@ import type { Docker } from '../core/docker.js'
 import { saveState, State } from '../core/state.js'
 import { InputError, type InputReader, readUrlTemplate } from '../core/input.js'
 import { cachedRelease, releaseUrl } from './release-download.js'
+import * as log from '../core/log.js'
 
 export const DEFAULT_BUILDX_DOWNLOAD_URL =
   'https://github.com/docker/buildx/releases/download/v{version}/buildx-v{version}.{os}-{arch}'
@@ -121,10 +122,10 @@ export async function installBuildx(
   if (!version) return undefined
   const current = await installedVersion(docker)
   if (sameVersion(current, version)) {
-    core.info(`buildx ${current} is installed: nothing to download`)
+    log.info(`buildx ${current} is installed: nothing to download`)
     return { version, source: 'installed' }
   }
-  core.info(`buildx ${current ?? '(none)'} is installed; buildx-version asks for ${version}`)
+  log.info(`buildx ${current ?? '(none)'} is installed; buildx-version asks for ${version}`)
   const { os, arch } = releasePlatform()
   const exe = os === 'windows' ? `${TOOL_NAME}.exe` : TOOL_NAME
 
@@ -144,7 +145,7 @@ export async function installBuildx(
   await chmod(temporary, 0o755)
   await rename(temporary, plugin)
   useDockerConfig(dockerConfig)
-  core.info(`installed buildx ${version} as ${plugin}, for this job only (DOCKER_CONFIG ${dockerConfig}; the runner's own docker config and plugins are left as they are)`)
+  log.info(`installed buildx ${version} as ${plugin}, for this job only (DOCKER_CONFIG ${dockerConfig}; the runner's own docker config and plugins are left as they are)`)
 
   const reported = await installedVersion(docker)
   if (!sameVersion(reported, version)) {
