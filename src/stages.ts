@@ -7,6 +7,7 @@ import { mkdtemp } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import * as path from 'node:path'
 import { checkBuildFiles, chooseOutput, loadFromLocalExport, runBuild, writeSecretFiles, type BuildMetadata, type BuildOutput } from './build/build.js'
+import { configuredOptions } from './build/build-options.js'
 import { resolveCache } from './build/cache.js'
 import { indexAnnotationsOf } from './core/annotations.js'
 import { checkArchitectures } from './verify/architecture.js'
@@ -132,7 +133,8 @@ export function configurationOfJob(settings: Settings, versions: Versions): Conf
     labels: settings.labels,
     annotations: settings.annotations,
     provenance: settings.provenance,
-    sbom: settings.sbom
+    sbom: settings.sbom,
+    buildOptions: configuredOptions(settings.buildOptions)
   })
 }
 
