@@ -40,7 +40,7 @@ export async function runPost(docker: Docker = createDocker()): Promise<void> {
   const nodeBuilders = loadListState(State.NodeBuilders)
   if (nodeBuilders.length > 0) {
     await cleanup('removing the builders of the build nodes', async () => {
-      for (const builder of nodeBuilders) for (const line of await removeBuilder(docker, builder, '')) core.info(line)
+      for (const builder of nodeBuilders) for (const line of await removeBuilder(docker, builder, '')) log.info(line)
     })
   }
   if (workDir) {

@@ -265,11 +265,11 @@ export interface BuildEnvironment {
  */
 export async function setUpBuild({ docker, settings, phases, workDir }: Job, { versions }: Tagged): Promise<BuildEnvironment> {
   const nodes = planNodes(settings.platforms, settings.nodes.nodes)
-  for (const node of nodes.unused) core.info(`${describeNode(node)} serves none of the platforms of this run: not used`)
+  for (const node of nodes.unused) log.info(`${describeNode(node)} serves none of the platforms of this run: not used`)
   const { local } = nodes
   if (nodes.assigned.length > 0) {
     const on = nodes.assigned.map(a => `${a.platforms.map(formatPlatform).join(', ')} on ${describeNode(a.node)}`).join('; ')
-    core.info(`build nodes: ${on}; on this runner: ${local.map(formatPlatform).join(', ') || 'nothing'}`)
+    log.info(`build nodes: ${on}; on this runner: ${local.map(formatPlatform).join(', ') || 'nothing'}`)
   }
   let qemu: QemuResult | undefined
   if (local.length > 0) {

@@ -273,17 +273,18 @@ describe('a command beside others (a build on one of several nodes)', () => {
     expect(s.calls).toHaveLength(1)
   }, 30_000)
 
-  it('echoes each line with its prefix, and the prefix cannot make a line a workflow command', async () => {
+  it('echoes each line, its command line too, with its prefix', async () => {
     const sh = createDocker('sh')
     const written: string[] = []
     const write = process.stdout.write.bind(process.stdout)
     process.stdout.write = ((chunk: string) => (written.push(String(chunk)), true)) as typeof process.stdout.write
     try {
-      await sh.run(['-c', 'echo "#5 [2/2] RUN make"; echo "::error::from the build"'], { prefix: '[arm64-1] ' })
+      await sh.run(['-c', 'echo "#5 [2/2] RUN make"; echo "#5 DONE 0.1s" >&2'], { prefix: '[arm64-1] ' })
     } finally {
       process.stdout.write = write
     }
-    expect(written.join('')).toContain('[arm64-1] #5 [2/2] RUN make\n[arm64-1] ::error::from the build\n')
     expect(written.join('')).toMatch(/^\[arm64-1\] \[command\]sh -c /)
+    expect(written.join('')).toContain('[arm64-1] #5 [2/2] RUN make\n')
+    expect(written.join('')).toContain('[arm64-1] #5 DONE 0.1s\n')
   })
 })

@@ -16,7 +16,7 @@
  * removed when the builds end (or fail), at the process's exit (a cancel), and with the work directory by the post
  * step; the post step removes the builders (`docker buildx rm`, which needs no connection).
  */
-import * as core from '@actions/core'
+import * as log from '../core/log.js'
 import { rmSync } from 'node:fs'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import * as path from 'node:path'
@@ -283,7 +283,7 @@ export async function setUpNode(docker: Docker, builder: string, node: BuildNode
         'Fix the node\'s platforms in "nodes", or start its buildkitd on a machine of that architecture (or with --oci-worker-platform)'
     )
   }
-  core.info(`${describeNode(node)} builds ${platforms.map(formatPlatform).join(', ')} (its BuildKit reports ${supported.join(', ')})`)
+  log.info(`${describeNode(node)} builds ${platforms.map(formatPlatform).join(', ')} (its BuildKit reports ${supported.join(', ')})`)
   return { node, builder, platforms: [...platforms], supported }
 }
 
