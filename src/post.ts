@@ -37,6 +37,12 @@ export async function runPost(docker: Docker = createDocker()): Promise<void> {
       for (const line of await removeBuilder(docker, builder, context)) log.info(line)
     })
   }
+  const nodeBuilders = loadListState(State.NodeBuilders)
+  if (nodeBuilders.length > 0) {
+    await cleanup('removing the builders of the build nodes', async () => {
+      for (const builder of nodeBuilders) for (const line of await removeBuilder(docker, builder, '')) log.info(line)
+    })
+  }
   if (workDir) {
     await cleanup('removing the work directory', async () => {
       await rm(workDir, { recursive: true, force: true })

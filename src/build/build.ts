@@ -7,7 +7,7 @@ import * as path from 'node:path'
 import { buildOptionArgs, type BuildOptions } from './build-options.js'
 import { cacheExportFailure } from './cache.js'
 import { InputError, type BuildArg, type BuildSecret } from '../core/input.js'
-import { DockerCommandError, type CommandTimeout, type Docker } from '../core/docker.js'
+import { DockerCommandError, type CommandTimeout, type Docker, type RunOptions } from '../core/docker.js'
 import { explainRegistryFailure } from '../core/registry.js'
 import type { RetryPolicy } from '../core/retry.js'
 import { formatPlatform, type Platform } from '../core/platform.js'
@@ -210,13 +210,16 @@ export class BuildError extends Error {
   override name = 'BuildError'
 }
 
-/** Runs the build and returns buildx's metadata. A failed build ends in a {@link BuildError} naming the platform. */
-export async function runBuild(docker: Docker, request: BuildRequest, retry?: RetryPolicy): Promise<BuildMetadata> {
+/**
+ * Runs the build and returns buildx's metadata. A failed build ends in a {@link BuildError} naming the platform.
+ * `beside`: a build among others (parts.ts): what stops it, and the prefix of its lines in the log.
+ */
+export async function runBuild(docker: Docker, request: BuildRequest, retry?: RetryPolicy, beside: Pick<RunOptions, 'signal' | 'prefix'> = {}): Promise<BuildMetadata> {
   let progress: string
   try {
     const timeout = buildTimeout(request.output, retry)
     const env = request.env && Object.keys(request.env).length > 0 ? { env: request.env } : {}
-    const result = await docker.run(buildxBuildArgs(request), { ...(retry ? { retry } : {}), timeout, ...env })
+    const result = await docker.run(buildxBuildArgs(request), { ...(retry ? { retry } : {}), timeout, ...env, ...beside })
     progress = result.stderr
     const cacheError = cacheExportFailure(`${result.stdout}\n${result.stderr}`)
     if (cacheError) core.warning(`the build cache was not exported (the image is not affected): ${cacheError}`)

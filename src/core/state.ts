@@ -14,6 +14,8 @@ export const State = {
   LocalImages: 'localImages',
   /** A buildx builder this action created (docker-container driver); the post step removes it. */
   Builder: 'builder',
+  /** JSON list of the builders this action created for its build nodes (nodes.ts); the post step removes them. */
+  NodeBuilders: 'nodeBuilders',
   /** A docker context this action created for its docker-driver builder; the post step removes it. */
   DockerContext: 'dockerContext',
   /** The job's own DOCKER_CONFIG (a pinned buildx, buildx-install.ts); the post step's docker commands use it too. */

@@ -37,12 +37,26 @@ export function defaultDriver(env: NodeJS.ProcessEnv = process.env): Driver {
   return env.RUNNER_ENVIRONMENT === 'github-hosted' ? 'docker-container' : 'docker'
 }
 
-export function readBuilderSettings(read: InputReader, env: NodeJS.ProcessEnv = process.env): BuilderSettings {
+/**
+ * The builder inputs. With `nodes`, the runner's own platforms are built on a `docker-container` builder (the
+ * default then, on any runner): the nodes' builds push by digest and are combined into one index, which the
+ * `docker` driver (it loads into the engine, then pushes a staging tag) cannot join.
+ */
+export function readBuilderSettings(read: InputReader, env: NodeJS.ProcessEnv = process.env, nodes = false): BuilderSettings {
   const existing = read('builder').trim() || undefined
   const rawDriver = read('driver').trim()
-  const driver = (rawDriver || defaultDriver(env)) as Driver
+  const driver = (rawDriver || (nodes ? 'docker-container' : defaultDriver(env))) as Driver
   if (!DRIVERS.includes(driver)) {
     throw new InputError('driver', `"${rawDriver}" is not supported: write docker-container or docker`)
+  }
+  if (nodes && existing) {
+    throw new InputError('builder', 'cannot be combined with "nodes": the action creates a builder for each node and one for the platforms no node serves; remove "builder", or remove "nodes"')
+  }
+  if (nodes && driver === 'docker') {
+    throw new InputError(
+      'driver',
+      '"docker" cannot build beside "nodes": nodes need the docker-container driver for the platforms no node serves (each build pushes by digest, and the run combines them into one index; the docker driver loads into the engine instead). Set "driver: docker-container" or leave it empty, or remove "nodes"'
+    )
   }
   const driverOpts = splitList(read('driver-opts'))
   for (const opt of driverOpts) {
@@ -185,7 +199,8 @@ export interface BuilderResult {
   buildxVersion?: string
 }
 
-function freshName(): string {
+/** A name for a builder this run creates (the nodes' builders take it with the node's name after it). */
+export function freshName(): string {
   return `go-build-action-${randomBytes(4).toString('hex')}`
 }
 
