@@ -6,7 +6,7 @@ import * as core from '@actions/core'
 import { mkdtemp } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import * as path from 'node:path'
-import { checkBuildFiles, chooseOutput, engineLoadsIndexes, runBuild, writeSecretFiles, type BuildMetadata, type BuildOutput } from './build/build.js'
+import { checkBuildFiles, chooseOutput, engineLoadsIndexes, runBuild, withSecretFilesOf, type BuildMetadata, type BuildOutput } from './build/build.js'
 import { resolveCache } from './build/cache.js'
 import { checkArchitectures } from './verify/architecture.js'
 import { Cleanup } from './core/cleanup.js'
@@ -305,31 +305,33 @@ export async function build(job: Job, { versions, plan, fingerprint, configurati
       previousReference: plan.previous?.reference,
       noCache: settings.noCache
     })
-    return runBuild(
-      docker,
-      {
-        context: settings.context,
-        file: settings.file,
-        platforms: settings.platforms,
-        output,
-        buildArgs: withVersionBuildArgs(settings.buildArgs, versions),
-        metadataFile: path.join(workDir, 'metadata.json'),
-        builder: builder.name,
-        dockerContext: builder.dockerContext,
-        target: settings.target || undefined,
-        labels: [...labelArgs(plan.labels), ...settings.labels],
-        annotations: [...annotationArgs(plan.annotations), ...(fingerprint ? [fingerprintAnnotationArg(fingerprint)] : []), ...settings.annotations],
-        secretFiles: await writeSecretFiles(workDir, settings.secrets),
-        options: settings.buildOptions,
-        cacheFrom: cache.from,
-        cacheTo: cache.to,
-        noCache: settings.noCache,
-        pull: settings.pull,
-        provenance: settings.provenance,
-        sbom: settings.sbom,
-        layout
-      },
-      settings.retry
+    return withSecretFilesOf(workDir, settings.secrets, secretFiles =>
+      runBuild(
+        docker,
+        {
+          context: settings.context,
+          file: settings.file,
+          platforms: settings.platforms,
+          output,
+          buildArgs: withVersionBuildArgs(settings.buildArgs, versions),
+          metadataFile: path.join(workDir, 'metadata.json'),
+          builder: builder.name,
+          dockerContext: builder.dockerContext,
+          target: settings.target || undefined,
+          labels: [...labelArgs(plan.labels), ...settings.labels],
+          annotations: [...annotationArgs(plan.annotations), ...(fingerprint ? [fingerprintAnnotationArg(fingerprint)] : []), ...settings.annotations],
+          secretFiles,
+          options: settings.buildOptions,
+          cacheFrom: cache.from,
+          cacheTo: cache.to,
+          noCache: settings.noCache,
+          pull: settings.pull,
+          provenance: settings.provenance,
+          sbom: settings.sbom,
+          layout
+        },
+        settings.retry
+      )
     )
   })
   const seconds = (Date.now() - started) / 1000
