@@ -4,7 +4,6 @@
  */
 import * as core from '@actions/core'
 import { mkdtemp } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
 import * as path from 'node:path'
 import { checkBuildFiles, chooseOutput, engineLoadsIndexes, runBuild, withSecretFilesOf, type BuildMetadata, type BuildOutput } from './build/build.js'
 import { resolveCache } from './build/cache.js'
@@ -13,6 +12,7 @@ import { Cleanup } from './core/cleanup.js'
 import { buildTimesFromProgress, type PlatformBuildTime } from './build/build-times.js'
 import { setUpBuilder, type BuilderResult } from './setup/builder.js'
 import { installBuildx } from './setup/buildx-install.js'
+import { createJobDockerConfig, useDockerConfig, type JobDockerConfig } from './setup/docker-config.js'
 import type { Docker } from './core/docker.js'
 import { checkEmulation } from './setup/emulation.js'
 import { errorMessage } from './core/errors.js'
@@ -31,7 +31,7 @@ import {
   type LegRecord
 } from './publish/handoff.js'
 import { directoryLayerCache } from './verify/layer-cache.js'
-import { logInAll, loginBackupFile, planLogins } from './setup/login.js'
+import { logInAll, planLogins } from './setup/login.js'
 import { OciLayout } from './verify/oci-layout.js'
 import { completeOutputs, Output, rebuildReason, reportOutputs, setOutputs, type RunFacts, type RunResult } from './report/outputs.js'
 import { PUBLISH_PHASE, type Phases } from './core/phases.js'
@@ -42,7 +42,7 @@ import { setUpQemu } from './setup/qemu.js'
 import { parseIndex, platformDigests } from './core/registry.js'
 import { readSettings, type Settings } from './settings.js'
 import { prepareSigner, signaturesJson, signAndVerify, signingTargets, type Signer, type SigningReport } from './publish/sign.js'
-import { saveJsonState, saveState, State } from './core/state.js'
+import { runnerTemp, saveJsonState, saveState, State } from './core/state.js'
 import { tagChoiceSentence, writeSummary, type LegsSummary } from './report/summary.js'
 import { executeMoves, planMoves, type MoveJournal, type MoveRecord } from './publish/transaction.js'
 import { annotationArgs, buildTime, labelArgs, planTags, readGitHubContext, shouldPush, whyNotPushing, type TagPlan } from './tags/tags.js'
@@ -57,6 +57,8 @@ export interface Job {
   phases: Phases
   journal: MoveJournal
   workDir: string
+  /** The job's own DOCKER_CONFIG, every command's from the start (docker-config.ts). */
+  dockerConfig: JobDockerConfig
   /** What the run removes as soon as it is no longer needed (cleanup.ts). */
   cleanup: Cleanup
   /** The build context's listing for the fingerprint, begun at the start so it runs beside the logins and the version reads. */
@@ -70,24 +72,27 @@ export function readJobSettings(): Settings {
   return settings
 }
 
-/** Inputs read and checked, secrets masked, a work directory. */
+/** Inputs read and checked, secrets masked, a work directory, the job's own docker config. */
 export async function startJob(docker: Docker, phases: Phases, journal: MoveJournal, settings: Settings = readJobSettings()): Promise<Job> {
-  const workDir = await mkdtemp(path.join(process.env.RUNNER_TEMP || tmpdir(), 'go-build-action-'))
+  const workDir = await mkdtemp(path.join(runnerTemp(process.env), 'go-build-action-'))
   saveState(State.WorkDir, workDir)
+  const dockerConfig = await createJobDockerConfig(workDir)
+  useDockerConfig(dockerConfig)
   await checkBuildFiles(settings.context, settings.file)
   setOutputs({ [Output.Platforms]: JSON.stringify(settings.platforms.map(formatPlatform)), [Output.Images]: settings.images.join('\n') })
   // a merge builds nothing and a run that does not push compares nothing: neither needs the context hashed
   const listing = settings.mode !== 'merge' && shouldPush(settings.tagging.push, readGitHubContext()) ? contextListing(settings.context, settings.file) : undefined
   // awaited by the fingerprint; a failure there is its warning, never an unhandled rejection here
   listing?.catch(() => undefined)
-  return { docker, settings, phases, journal, workDir, cleanup: new Cleanup(docker), contextListing: listing }
+  return { docker, settings, phases, journal, workDir, dockerConfig, cleanup: new Cleanup(docker), contextListing: listing }
 }
 
 /**
- * Logs in where the run pushes (login.ts decides where: the login inputs, else the job's token for ghcr.io); a run
- * that will not push (push false, an untrusted event such as a fork's pull request) logs in nowhere.
+ * Logs in where the run pushes (login.ts decides where: the login inputs, else the job's token for ghcr.io), in
+ * the job's own docker config; a run that will not push (push false, an untrusted event such as a fork's pull
+ * request) logs in nowhere.
  */
-export async function logIn({ docker, settings, phases, workDir }: Job): Promise<void> {
+export async function logIn({ docker, settings, phases, dockerConfig }: Job): Promise<void> {
   const github = readGitHubContext()
   const notPushing = shouldPush(settings.tagging.push, github) ? undefined : whyNotPushing(settings.tagging.push, github)
   await phases.run('Log in', () =>
@@ -96,7 +101,8 @@ export async function logIn({ docker, settings, phases, workDir }: Job): Promise
       planLogins(settings.logins, settings.images, notPushing),
       settings.retry,
       registries => saveJsonState(State.Logins, registries),
-      loginBackupFile(workDir)
+      dockerConfig.dir,
+      dockerConfig.runnerConfigFile
     )
   )
 }
@@ -238,7 +244,7 @@ export interface BuildEnvironment {
 }
 
 /** QEMU where the platforms need it, the emulation advisor, a pinned buildx if asked, the builder. */
-export async function setUpBuild({ docker, settings, phases, workDir }: Job, { versions }: Tagged): Promise<BuildEnvironment> {
+export async function setUpBuild({ docker, settings, phases, dockerConfig }: Job, { versions }: Tagged): Promise<BuildEnvironment> {
   const qemu = await phases.run('Set up QEMU', () => setUpQemu(docker, settings.qemu, settings.platforms))
   setOutputs({ [Output.QemuPlatforms]: qemu.emulated.map(formatPlatform).join(',') })
   if (settings.emulation !== 'ignore') {
@@ -254,7 +260,7 @@ export async function setUpBuild({ docker, settings, phases, workDir }: Job, { v
       })
     )
   }
-  if (settings.buildx.version) await phases.run('Install buildx', () => installBuildx(docker, settings.buildx, workDir))
+  if (settings.buildx.version) await phases.run('Install buildx', () => installBuildx(docker, settings.buildx, dockerConfig.dir))
   const builder = await phases.run('Set up the builder', () => setUpBuilder(docker, settings.builder, settings.platforms, qemu.emulated))
   setOutputs({ [Output.Builder]: builder.name, [Output.BuilderPlatforms]: builder.platforms.join(',') })
   return { builder, hostArch: qemu.hostArch }

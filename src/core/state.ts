@@ -2,6 +2,7 @@
  * What the main step leaves for the post step, through GITHUB_STATE. Never a secret.
  */
 import * as core from '@actions/core'
+import { tmpdir } from 'node:os'
 
 export const State = {
   /** Set by the main step; the post step is the same bundle started again with this in STATE_isPost. */
@@ -16,11 +17,16 @@ export const State = {
   Builder: 'builder',
   /** A docker context this action created for its docker-driver builder; the post step removes it. */
   DockerContext: 'dockerContext',
-  /** The job's own DOCKER_CONFIG (a pinned buildx, buildx-install.ts); the post step's docker commands use it too. */
+  /** The job's own DOCKER_CONFIG (docker-config.ts); the post step's docker commands use it too, then remove it. */
   DockerConfig: 'dockerConfig'
 } as const
 
 export type StateName = (typeof State)[keyof typeof State]
+
+/** RUNNER_TEMP (the job's temporary directory, emptied by the runner before each job), else the system's. */
+export function runnerTemp(env: NodeJS.ProcessEnv): string {
+  return env.RUNNER_TEMP || tmpdir()
+}
 
 export function saveState(name: StateName, value: string): void {
   core.saveState(name, value)

@@ -1,17 +1,14 @@
 /**
  * A pinned buildx (`buildx-version`): when the installed one differs, download that release (from GitHub, or the
  * mirror `buildx-download-url` names), verify its sha256 against the release's checksums.txt, cache it in the
- * runner's tool cache, and install it as the docker CLI plugin of this job only: in a DOCKER_CONFIG of the job's
- * own (in its work directory), which links to everything of the runner's docker config (config.json and its
- * logins, builders, contexts) but its `cli-plugins`. The runner user's own `docker-buildx` is never replaced, so
- * later jobs get theirs.
+ * runner's tool cache, and install it as the docker CLI plugin of this job only: in the job's own DOCKER_CONFIG
+ * (docker-config.ts), in place of its link to the runner's. The runner user's own `docker-buildx` is never
+ * replaced, so later jobs get theirs.
  */
 import * as core from '@actions/core'
-import { chmod, copyFile, mkdir, readdir, realpath, rename, symlink } from 'node:fs/promises'
-import { homedir } from 'node:os'
+import { chmod, copyFile, rename } from 'node:fs/promises'
 import * as path from 'node:path'
 import type { Docker } from '../core/docker.js'
-import { saveState, State } from '../core/state.js'
 import { InputError, type InputReader, readUrlTemplate } from '../core/input.js'
 import { cachedRelease, releaseUrl } from './release-download.js'
 
@@ -65,10 +62,6 @@ export function sameVersion(installed: string | undefined, wanted: string): bool
   return strip(installed) === strip(wanted)
 }
 
-export function dockerConfigDir(env: NodeJS.ProcessEnv = process.env): string {
-  return env.DOCKER_CONFIG || path.join(homedir(), '.docker')
-}
-
 export class BuildxInstallError extends Error {
   override name = 'BuildxInstallError'
 }
@@ -78,31 +71,6 @@ export interface BuildxInstallResult {
   /** `installed` (already the wanted version), `cache` or `download`. */
   source: 'installed' | 'cache' | 'download'
   plugin?: string
-  /** The job's own DOCKER_CONFIG the plugin is in (every docker command of the job, and its post step, use it). */
-  dockerConfig?: string
-}
-
-/**
- * A DOCKER_CONFIG directory of the job's own, `dir`: a link to each entry of the runner's (`config.json` even when
- * it does not exist yet, so a login lands where it would have), but its own empty `cli-plugins`.
- */
-export async function jobDockerConfig(dir: string, env: NodeJS.ProcessEnv = process.env): Promise<string> {
-  const runners = dockerConfigDir(env)
-  await mkdir(path.join(dir, 'cli-plugins'), { recursive: true })
-  const entries = await readdir(runners).catch(() => [] as string[])
-  for (const name of new Set([...entries, 'config.json'])) {
-    if (name === 'cli-plugins') continue
-    const target = path.join(runners, name)
-    // the real path: docker writes config.json through one link, so a link of the runner's own stays a link
-    await symlink(await realpath(target).catch(() => target), path.join(dir, name))
-  }
-  return dir
-}
-
-/** From now on every docker command of this job, and of its post step, uses the job's own DOCKER_CONFIG. */
-export function useDockerConfig(dir: string): void {
-  process.env.DOCKER_CONFIG = dir
-  saveState(State.DockerConfig, dir)
 }
 
 async function installedVersion(docker: Docker): Promise<string | undefined> {
@@ -110,13 +78,8 @@ async function installedVersion(docker: Docker): Promise<string | undefined> {
   return result.exitCode === 0 ? parseBuildxVersion(result.stdout) : undefined
 }
 
-/** The buildx phase: nothing when unpinned or already the wanted version. */
-export async function installBuildx(
-  docker: Docker,
-  settings: BuildxInstallSettings,
-  workDir: string,
-  env: NodeJS.ProcessEnv = process.env
-): Promise<BuildxInstallResult | undefined> {
+/** The buildx phase: nothing when unpinned or already the wanted version; else the plugin in the job's `dockerConfig`. */
+export async function installBuildx(docker: Docker, settings: BuildxInstallSettings, dockerConfig: string): Promise<BuildxInstallResult | undefined> {
   const version = settings.version
   if (!version) return undefined
   const current = await installedVersion(docker)
@@ -137,18 +100,17 @@ export async function installBuildx(
     fail: (message, options) => new BuildxInstallError(message, options)
   })
 
-  const dockerConfig = await jobDockerConfig(path.join(workDir, 'docker-config'), env)
   const plugin = path.join(dockerConfig, 'cli-plugins', exe)
   const temporary = `${plugin}.${process.pid}.tmp`
   await copyFile(path.join(cachedDir, exe), temporary)
   await chmod(temporary, 0o755)
+  // replaces the link to the runner's plugin, never what it points at
   await rename(temporary, plugin)
-  useDockerConfig(dockerConfig)
   core.info(`installed buildx ${version} as ${plugin}, for this job only (DOCKER_CONFIG ${dockerConfig}; the runner's own docker config and plugins are left as they are)`)
 
   const reported = await installedVersion(docker)
   if (!sameVersion(reported, version)) {
     core.warning(`buildx ${version} was installed as ${plugin}, but "docker buildx version" reports ${reported ?? 'nothing'}`)
   }
-  return { version, source, plugin, dockerConfig }
+  return { version, source, plugin }
 }
