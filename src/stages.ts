@@ -3,7 +3,6 @@
  * composes them into the three modes; no stage belongs to one mode.
  */
 import * as core from '@actions/core'
-import { mkdtemp } from 'node:fs/promises'
 import * as path from 'node:path'
 import { checkBuildFiles, chooseOutput, engineLoadsIndexes, runBuild, withSecretFilesOf, type BuildMetadata, type BuildOutput } from './build/build.js'
 import { resolveCache } from './build/cache.js'
@@ -42,7 +41,7 @@ import { setUpQemu } from './setup/qemu.js'
 import { parseIndex, platformDigests } from './core/registry.js'
 import { readSettings, type Settings } from './settings.js'
 import { prepareSigner, signaturesJson, signAndVerify, signingTargets, type Signer, type SigningReport } from './publish/sign.js'
-import { runnerTemp, saveJsonState, saveState, State } from './core/state.js'
+import { createWorkDir, ownName, saveJsonState, saveState, State } from './core/state.js'
 import { tagChoiceSentence, writeSummary, type LegsSummary } from './report/summary.js'
 import { executeMoves, planMoves, type MoveJournal, type MoveRecord } from './publish/transaction.js'
 import { annotationArgs, buildTime, labelArgs, planTags, readGitHubContext, shouldPush, whyNotPushing, type TagPlan } from './tags/tags.js'
@@ -56,7 +55,10 @@ export interface Job {
   settings: Settings
   phases: Phases
   journal: MoveJournal
+  /** `RUNNER_TEMP/go-build-action-MARKER`: this run's files, removed by the post step (state.ts). */
   workDir: string
+  /** The run marker, in every name and path this run creates. */
+  marker: string
   /** The job's own DOCKER_CONFIG, every command's from the start (docker-config.ts). */
   dockerConfig: JobDockerConfig
   /** What the run removes as soon as it is no longer needed (cleanup.ts). */
@@ -74,17 +76,17 @@ export function readJobSettings(): Settings {
 
 /** Inputs read and checked, secrets masked, a work directory, the job's own docker config. */
 export async function startJob(docker: Docker, phases: Phases, journal: MoveJournal, settings: Settings = readJobSettings()): Promise<Job> {
-  const workDir = await mkdtemp(path.join(runnerTemp(process.env), 'go-build-action-'))
-  saveState(State.WorkDir, workDir)
+  const { workDir, marker } = await createWorkDir()
   const dockerConfig = await createJobDockerConfig(workDir)
   useDockerConfig(dockerConfig)
+  saveState(State.DockerConfig, dockerConfig.dir)
   await checkBuildFiles(settings.context, settings.file)
   setOutputs({ [Output.Platforms]: JSON.stringify(settings.platforms.map(formatPlatform)), [Output.Images]: settings.images.join('\n') })
   // a merge builds nothing and a run that does not push compares nothing: neither needs the context hashed
   const listing = settings.mode !== 'merge' && shouldPush(settings.tagging.push, readGitHubContext()) ? contextListing(settings.context, settings.file) : undefined
   // awaited by the fingerprint; a failure there is its warning, never an unhandled rejection here
   listing?.catch(() => undefined)
-  return { docker, settings, phases, journal, workDir, dockerConfig, cleanup: new Cleanup(docker), contextListing: listing }
+  return { docker, settings, phases, journal, workDir, marker, dockerConfig, cleanup: new Cleanup(docker), contextListing: listing }
 }
 
 /**
@@ -244,7 +246,7 @@ export interface BuildEnvironment {
 }
 
 /** QEMU where the platforms need it, the emulation advisor, a pinned buildx if asked, the builder. */
-export async function setUpBuild({ docker, settings, phases, dockerConfig }: Job, { versions }: Tagged): Promise<BuildEnvironment> {
+export async function setUpBuild({ docker, settings, phases, dockerConfig, marker }: Job, { versions }: Tagged): Promise<BuildEnvironment> {
   const qemu = await phases.run('Set up QEMU', () => setUpQemu(docker, settings.qemu, settings.platforms))
   setOutputs({ [Output.QemuPlatforms]: qemu.emulated.map(formatPlatform).join(',') })
   if (settings.emulation !== 'ignore') {
@@ -261,7 +263,7 @@ export async function setUpBuild({ docker, settings, phases, dockerConfig }: Job
     )
   }
   if (settings.buildx.version) await phases.run('Install buildx', () => installBuildx(docker, settings.buildx, dockerConfig.dir))
-  const builder = await phases.run('Set up the builder', () => setUpBuilder(docker, settings.builder, settings.platforms, qemu.emulated))
+  const builder = await phases.run('Set up the builder', () => setUpBuilder(docker, settings.builder, settings.platforms, qemu.emulated, ownName(marker)))
   setOutputs({ [Output.Builder]: builder.name, [Output.BuilderPlatforms]: builder.platforms.join(',') })
   return { builder, hostArch: qemu.hostArch }
 }

@@ -22,7 +22,6 @@ import * as core from '@actions/core'
 import { chmod, mkdir, readdir, readFile, realpath, symlink, writeFile } from 'node:fs/promises'
 import { homedir } from 'node:os'
 import * as path from 'node:path'
-import { saveState, State } from '../core/state.js'
 
 /** The runner's docker config directory: DOCKER_CONFIG as the job was given it, else `~/.docker`. */
 export function dockerConfigDir(env: NodeJS.ProcessEnv = process.env): string {
@@ -178,7 +177,6 @@ import('node:fs').then(fs => {
 export function useDockerConfig(config: Pick<JobDockerConfig, 'dir' | 'bin'>, env: NodeJS.ProcessEnv = process.env): void {
   env.DOCKER_CONFIG = config.dir
   env.PATH = `${config.bin}${path.delimiter}${env.PATH ?? ''}`
-  saveState(State.DockerConfig, config.dir)
 }
 
 /**
