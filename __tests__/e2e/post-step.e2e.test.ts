@@ -269,7 +269,7 @@ describeEachPath('the post step acts only on what this run made; a later step fi
     expectSucceeded({ main: run.main, post })
     expect(await registryTags(s.repository)).toContain('post-ok')
     expect(JSON.parse(run.outputs.signatures ?? '[]')).not.toEqual([])
-  })
+  }, MINUTES)
 
   it('leaves a later step no build secret, no key file and no copy of the earlier logins\' secrets, and the action\'s own password only in the job\'s docker config', () => {
     expect(found.secrets).toEqual([])
@@ -296,14 +296,14 @@ describeEachPath('the post step acts only on what this run made; a later step fi
     for (const name of ['dockerConfig', 'workDir', 'builder', 'dockerContext', 'localImages', 'logins']) {
       expect(warnings.filter(w => w.includes(`"${name}"`))).toHaveLength(1)
     }
-  })
+  }, MINUTES)
 
   it('removes what this run made: its builder, its work directory and the job\'s docker config with the action\'s login', async () => {
     expect(await builderLeftovers({ ...run, dockerConfig: s.runner.config })).toEqual([])
     const workDirs = (await readdir(run.runnerDir)).filter(n => n.startsWith('go-build-action-'))
     expect(workDirs).toEqual([])
     expect(await secretsIn([run.runnerDir], { buildSecret: s.ownPassword, keyLine: s.ownPassword, earlier: [] })).toEqual([])
-  })
+  }, MINUTES)
 })
 
 describe(`${ENGINE_PATH.title} a later step of a failed or cancelled job finds no build secret, no key and no earlier login`, () => {

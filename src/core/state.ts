@@ -42,17 +42,15 @@ export type StateName = (typeof State)[keyof typeof State]
 const RECORDED = Object.values(State).filter(name => name !== State.IsPost && name !== State.Run)
 
 /** A run marker: 128 random bits, as hex. */
-export const RUN_MARKER = /^[0-9a-f]{32}$/
+const RUN_MARKER = /^[0-9a-f]{32}$/
 
 /** The ledger's file name in the work directory. */
 export const LEDGER = 'run-state.json'
 
-/** The work directory's name in RUNNER_TEMP: the action's prefix and the run marker. */
-export function workDirName(marker: string): string {
-  return `go-build-action-${marker}`
-}
-
-/** What this run names the builder and docker context it creates: the action's prefix and the run marker. */
+/**
+ * What this run names what it creates, its work directory in RUNNER_TEMP, its builder and docker context: the
+ * action's prefix and the run marker.
+ */
 export function ownName(marker: string): string {
   return `go-build-action-${marker}`
 }
@@ -70,7 +68,7 @@ let ledger: { file: string; values: Record<string, string> } | undefined
  * ledger, and the marker in the runner's state, in that order: the post step never finds a marker without both.
  */
 export async function createWorkDir(env: NodeJS.ProcessEnv = process.env, marker: string = randomBytes(16).toString('hex')): Promise<{ workDir: string; marker: string }> {
-  const workDir = path.join(await realpath(runnerTemp(env)), workDirName(marker))
+  const workDir = path.join(await realpath(runnerTemp(env)), ownName(marker))
   await mkdir(workDir, { mode: 0o700 })
   ledger = { file: path.join(workDir, LEDGER), values: { [State.Run]: marker } }
   writeLedger()
@@ -145,7 +143,7 @@ async function findLedger(marker: string, env: NodeJS.ProcessEnv): Promise<{ wor
   if (!RUN_MARKER.test(marker)) return refused('is not a run marker of this action')
   let workDir: string
   try {
-    workDir = path.join(await realpath(runnerTemp(env)), workDirName(marker))
+    workDir = path.join(await realpath(runnerTemp(env)), ownName(marker))
   } catch {
     return refused(`names a work directory in ${runnerTemp(env)}, which does not exist`)
   }

@@ -24,13 +24,8 @@ import { homedir } from 'node:os'
 import * as path from 'node:path'
 
 /** The runner's docker config directory: DOCKER_CONFIG as the job was given it, else `~/.docker`. */
-export function dockerConfigDir(env: NodeJS.ProcessEnv = process.env): string {
+function dockerConfigDir(env: NodeJS.ProcessEnv = process.env): string {
   return env.DOCKER_CONFIG || path.join(homedir(), '.docker')
-}
-
-/** The docker CLI's config file, where `docker login` stores credentials (`$DOCKER_CONFIG/config.json`). */
-export function dockerConfigFile(env: NodeJS.ProcessEnv = process.env): string {
-  return path.join(dockerConfigDir(env), 'config.json')
 }
 
 /** The key `docker login` stores a registry's credentials under ('' is Docker Hub). */
@@ -59,7 +54,7 @@ export function helperFor(config: Record<string, unknown>, registry: string): st
 }
 
 /** The host of a config key (`https://index.docker.io/v1/` → `index.docker.io`), as docker's own lookup compares them. */
-export function hostnameOf(key: string): string {
+function hostnameOf(key: string): string {
   return key.replace(/^https?:\/\//, '').split('/')[0] ?? key
 }
 
