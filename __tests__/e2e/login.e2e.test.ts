@@ -7,7 +7,6 @@
  * password builds and logs in nowhere.
  */
 import { beforeAll, describe, expect, it } from '@jest/globals'
-import { execFile } from 'node:child_process'
 import { createHash, randomBytes } from 'node:crypto'
 import { existsSync } from 'node:fs'
 import { readFileSync } from 'node:fs'
@@ -19,6 +18,7 @@ import {
   AUTH,
   AUTH_REGISTRY,
   BASE_IMAGE,
+  dockerLogin,
   GO_IMAGE,
   HELLO_CONTEXT,
   REGISTRY,
@@ -45,16 +45,6 @@ async function dockerConfig(config?: object): Promise<string> {
 async function auths(dir: string): Promise<string[]> {
   const config = JSON.parse(await readFile(path.join(dir, 'config.json'), 'utf8')) as { auths?: Record<string, unknown> }
   return Object.keys(config.auths ?? {}).sort()
-}
-
-/** `docker login --password-stdin` as an earlier workflow step would run it. */
-function dockerLogin(dir: string, registry: string, user: string, password: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = execFile('docker', ['login', '--username', user, '--password-stdin', registry], { env: { ...process.env, DOCKER_CONFIG: dir } }, (error, stdout, stderr) =>
-      error ? reject(new Error(`docker login ${registry}: ${stderr}`)) : resolve(stdout)
-    )
-    child.stdin?.end(password)
-  })
 }
 
 /** Every place a run can leak a value: both logs, outputs, state, summary. Lines that mask it are allowed. */

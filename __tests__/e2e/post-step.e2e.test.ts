@@ -19,7 +19,7 @@ import * as path from 'node:path'
 import { promisify } from 'node:util'
 import { runPostStep, type ActionRun, type StepResult } from '../../scripts/run-action.mjs'
 import { FaultProxy } from './support/fault-proxy.js'
-import { AUTH, AUTH_REGISTRY, BASE_IMAGE, REGISTRY, docker, expectSucceeded, freshRepository, registryTags, requireEnvironment } from './support/environment.js'
+import { AUTH, AUTH_REGISTRY, BASE_IMAGE, REGISTRY, docker, dockerLogin, expectSucceeded, freshRepository, registryTags, requireEnvironment } from './support/environment.js'
 import { builderLeftovers, describeEachPath, ENGINE_PATH, runOnPath, type BuilderPath } from './support/paths.js'
 
 const MINUTES = 60_000
@@ -31,16 +31,6 @@ const temp = (name: string): Promise<string> => mkdtemp(path.join(tmpdir(), `go-
 const random = (prefix: string): string => `${prefix}-${randomBytes(8).toString('hex')}`
 
 beforeAll(requireEnvironment, MINUTES)
-
-/** `docker login --password-stdin` into `dir`, as an earlier workflow step would run it. */
-function dockerLogin(dir: string, registry: string, user: string, password: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const child = execFile('docker', ['login', '--username', user, '--password-stdin', registry], { env: { ...process.env, DOCKER_CONFIG: dir } }, (error, _stdout, stderr) =>
-      error ? reject(new Error(`docker login ${registry}: ${stderr}`)) : resolve()
-    )
-    child.stdin?.end(password)
-  })
-}
 
 /** A docker command as the runner user runs it, with the runner's docker config. */
 function dockerAs(config: string, args: string[]): Promise<{ stdout: string; stderr: string }> {
@@ -54,25 +44,11 @@ const succeeds = (config: string, args: string[]): Promise<boolean> =>
     () => false
   )
 
-interface Secrets {
-  /** The build secret's value. */
-  buildSecret: string
-  /** The signing key (a line of its encrypted PEM body). */
-  keyLine: string
-  /** The earlier logins: plain passwords and the `auth` values docker stored for them. */
-  earlier: string[]
-}
-
 /**
- * Every file under `dirs` (symbolic links not followed: they point at what the action did not write) that holds
- * one of the secrets, as `file: which`. What a later step of the job could read.
+ * The files under `dirs` (symbolic links not followed: they point at what the action did not write) holding any of
+ * `needles` (what → its values), as `file: what`, each file relative to `base`. What a later step of the job could read.
  */
-async function secretsIn(dirs: string[], secrets: Secrets, skip: (file: string) => boolean = () => false): Promise<string[]> {
-  const needles: Array<[string, string]> = [
-    ['the build secret', secrets.buildSecret],
-    ['the signing key', secrets.keyLine],
-    ...secrets.earlier.map((value): [string, string] => ['an earlier login', value])
-  ]
+async function filesHolding(dirs: string[], needles: Record<string, string[]>, base: string, skip: (file: string) => boolean = () => false): Promise<string[]> {
   const found: string[] = []
   const walk = async (dir: string): Promise<void> => {
     for (const name of await readdir(dir).catch(() => [] as string[])) {
@@ -82,7 +58,7 @@ async function secretsIn(dirs: string[], secrets: Secrets, skip: (file: string) 
       if (info.isDirectory()) await walk(file)
       else if (info.isFile() && !skip(file)) {
         const text = (await readFile(file).catch(() => Buffer.alloc(0))).toString('latin1')
-        for (const [what, needle] of needles) if (text.includes(needle)) found.push(`${file}: ${what}`)
+        for (const [what, values] of Object.entries(needles)) if (values.some(v => text.includes(v))) found.push(`${path.relative(base, file)}: ${what}`)
       }
     }
   }
@@ -190,14 +166,21 @@ async function mainStep(s: Scenario, mode: 'ok' | 'fail' | 'wait', extra: { canc
   })
 }
 
-/** What a later step of the job finds in everything the action wrote: RUNNER_TEMP and the runner's docker config. */
+/** The action's own password, as given and as docker stores it. */
+const ownPassword = (s: Scenario): string[] => [s.ownPassword, Buffer.from(`action-own:${s.ownPassword}`).toString('base64')]
+
+/**
+ * What a later step of the job finds in everything the action wrote, RUNNER_TEMP (files relative to it) and the
+ * runner's docker config (but its config.json, which holds the earlier logins by design).
+ */
 async function laterStepFinds(s: Scenario, run: ActionRun): Promise<{ secrets: string[]; keyFiles: string[]; ownPassword: string[] }> {
+  const dirs = [run.runnerDir, s.runner.config]
   const runnerConfigFile = path.join(s.runner.config, 'config.json')
-  const secrets = await secretsIn([run.runnerDir, s.runner.config], { buildSecret: s.buildSecret, keyLine: s.key.line, earlier: s.runner.earlier }, f => f === runnerConfigFile)
+  const needles = { 'the build secret': [s.buildSecret], 'the signing key': [s.key.line], 'an earlier login': s.runner.earlier }
+  const secrets = await filesHolding(dirs, needles, run.runnerDir, f => f === runnerConfigFile)
   const keyFiles = await filesNamed(run.runnerDir, /cosign\.key|^secret-\d+$/)
-  const own = Buffer.from(`action-own:${s.ownPassword}`).toString('base64')
-  const ownPassword = (await secretsIn([run.runnerDir, s.runner.config], { buildSecret: s.ownPassword, keyLine: own, earlier: [] })).map(f => path.relative(run.runnerDir, f.split(': ')[0] ?? ''))
-  return { secrets, keyFiles, ownPassword }
+  const own = await filesHolding(dirs, { 'the action\'s own password': ownPassword(s) }, run.runnerDir)
+  return { secrets, keyFiles, ownPassword: own }
 }
 
 describeEachPath('the post step acts only on what this run made; a later step finds no secret', builderPath => {
@@ -274,7 +257,7 @@ describeEachPath('the post step acts only on what this run made; a later step fi
   it('leaves a later step no build secret, no key file and no copy of the earlier logins\' secrets, and the action\'s own password only in the job\'s docker config', () => {
     expect(found.secrets).toEqual([])
     expect(found.keyFiles).toEqual([])
-    expect(found.ownPassword).toEqual([`go-build-action-${run.state.run}/docker-config/config.json`])
+    expect(found.ownPassword).toEqual([`go-build-action-${run.state.run}/docker-config/config.json: the action's own password`])
   })
 
   it('never changes the runner\'s own config.json, in the main step or the post step', () => {
@@ -302,7 +285,7 @@ describeEachPath('the post step acts only on what this run made; a later step fi
     expect(await builderLeftovers({ ...run, dockerConfig: s.runner.config })).toEqual([])
     const workDirs = (await readdir(run.runnerDir)).filter(n => n.startsWith('go-build-action-'))
     expect(workDirs).toEqual([])
-    expect(await secretsIn([run.runnerDir], { buildSecret: s.ownPassword, keyLine: s.ownPassword, earlier: [] })).toEqual([])
+    expect(await filesHolding([run.runnerDir], { 'the action\'s own password': ownPassword(s) }, run.runnerDir)).toEqual([])
   }, MINUTES)
 })
 
