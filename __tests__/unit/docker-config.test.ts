@@ -1,15 +1,15 @@
 import { describe, expect, it } from '@jest/globals'
 import { execFile } from 'node:child_process'
-import { lstat, mkdir, mkdtemp, readdir, readFile, readlink, realpath, rm, writeFile } from 'node:fs/promises'
+import { lstat, mkdir, mkdtemp, readdir, readFile, readlink, realpath, rm, symlink, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import * as path from 'node:path'
 import {
   createJobDockerConfig,
-  credentialHelperScript,
   JOB_CREDENTIAL_HELPER,
   storeLoginHere,
   useDockerConfig,
-  withoutCredentials
+  withoutCredentials,
+  writeCredentialHelper
 } from '../../src/setup/docker-config.js'
 
 const auth = (user: string, password: string): string => Buffer.from(`${user}:${password}`).toString('base64')
@@ -104,14 +104,20 @@ describe('withoutCredentials', () => {
 })
 
 describe('the action\'s credential helper', () => {
-  async function script(config: object): Promise<string> {
+  async function script(config: object, node = process.execPath): Promise<string> {
     const dir = await mkdtemp(path.join(tmpdir(), 'helper-'))
     const file = path.join(dir, 'config.json')
     await writeFile(file, JSON.stringify(config))
-    const program = path.join(dir, 'docker-credential-test')
-    await writeFile(program, credentialHelperScript(process.execPath, file), { mode: 0o700 })
-    return program
+    await mkdir(path.join(dir, 'bin'))
+    return writeCredentialHelper(path.join(dir, 'bin'), node, file)
   }
+
+  it('runs the action\'s node wherever it is (a path with a space and a quote)', async () => {
+    const odd = path.join(await mkdtemp(path.join(tmpdir(), 'helper-')), "actions runner's node")
+    await symlink(process.execPath, odd)
+    const program = await script({ auths: { 'localhost:5001': { auth: auth('u', 'p') } } }, odd)
+    expect(JSON.parse((await helper(program, 'get', 'localhost:5001')).stdout)).toEqual({ ServerURL: 'localhost:5001', Username: 'u', Secret: 'p' })
+  })
 
   it('answers get as docker\'s own lookup would (the exact key, else the same host; identity tokens), list, and stores nothing', async () => {
     const program = await script({

@@ -93,11 +93,7 @@ export async function createJobDockerConfig(workDir: string, env: NodeJS.Process
   const runnerConfigFile = path.join(runners, 'config.json')
   const { config, proxied } = withoutCredentials(await readDockerConfig(runnerConfigFile))
   await writeFile(path.join(dir, 'config.json'), `${JSON.stringify(config, null, '\t')}\n`, { mode: 0o600 })
-  if (proxied.length > 0) {
-    const helper = path.join(bin, `docker-credential-${JOB_CREDENTIAL_HELPER}`)
-    await writeFile(helper, credentialHelperScript(node, runnerConfigFile))
-    await chmod(helper, 0o700)
-  }
+  if (proxied.length > 0) await writeCredentialHelper(bin, node, runnerConfigFile)
   core.info(
     `the job's docker config is ${dir}: the runner's config.json and credential helpers are read, never written${proxied.length > 0 ? ` (its logins to ${proxied.join(', ')} read where they are kept)` : ''}`
   )
@@ -128,43 +124,56 @@ export function withoutCredentials(runner: Record<string, unknown>): { config: R
 }
 
 /**
- * The credential helper for the runner's own logins, as a program of docker's credential helper protocol: `get`
- * answers from the runner's config.json (docker's own lookup: the exact key, else the same host), read when asked;
- * `list` names them; `store` and `erase` are refused. It holds no credential itself.
+ * The credential helper for the runner's own logins, `docker-credential-go-build-action` in `bin`: a program of
+ * docker's credential helper protocol. `get` answers from the runner's config.json (docker's own lookup: the exact
+ * key, else the same host), read when asked; `list` names them; `store` and `erase` are refused. It holds no
+ * credential itself. A shell script that runs `node` (the action's own, whatever its path) on the JavaScript beside it.
  */
-export function credentialHelperScript(node: string, runnerConfigFile: string): string {
-  return `#!${node}
-// go-build-action: the runner's own logins (the "auths" of its config.json), read where they are kept; stores nothing
+export async function writeCredentialHelper(bin: string, node: string, runnerConfigFile: string): Promise<string> {
+  const program = path.join(bin, `docker-credential-${JOB_CREDENTIAL_HELPER}`)
+  const script = path.join(bin, 'credential-helper.cjs')
+  const quoted = (text: string): string => `'${text.replace(/'/g, "'\\''")}'`
+  await writeFile(script, credentialHelperScript(runnerConfigFile), { mode: 0o600 })
+  await writeFile(program, `#!/bin/sh\nexec ${quoted(node)} ${quoted(script)} "$@"\n`)
+  await chmod(program, 0o700)
+  return program
+}
+
+function credentialHelperScript(runnerConfigFile: string): string {
+  return `// go-build-action: the runner's own logins (the "auths" of its config.json), read where they are kept; stores nothing
+const fs = require('node:fs')
 const CONFIG = ${JSON.stringify(runnerConfigFile)}
-import('node:fs').then(fs => {
-  const action = process.argv[2]
-  const host = key => key.replace(/^https?:\\/\\//, '').split('/')[0]
-  let auths = {}
-  try { auths = JSON.parse(fs.readFileSync(CONFIG, 'utf8')).auths || {} } catch {}
-  const credentials = entry => {
-    if (!entry || typeof entry !== 'object') return undefined
-    if (entry.identitytoken) return { Username: '<token>', Secret: String(entry.identitytoken) }
-    const plain = entry.auth ? Buffer.from(String(entry.auth), 'base64').toString('utf8') : ''
-    const user = entry.auth ? plain.slice(0, plain.indexOf(':')) : entry.username
-    const secret = entry.auth ? plain.slice(plain.indexOf(':') + 1) : entry.password
-    return entry.auth && !plain.includes(':') ? undefined : user && secret ? { Username: String(user), Secret: String(secret) } : undefined
-  }
-  if (action === 'get') {
-    const url = fs.readFileSync(0, 'utf8').trim()
-    const entry = Object.prototype.hasOwnProperty.call(auths, url) ? auths[url] : Object.entries(auths).find(([key]) => host(key) === url)?.[1]
-    const found = credentials(entry)
-    if (found) process.stdout.write(JSON.stringify({ ServerURL: url, ...found }))
-    else {
-      process.stdout.write('credentials not found in native keychain\\n')
-      process.exitCode = 1
-    }
-  } else if (action === 'list') {
-    process.stdout.write(JSON.stringify(Object.fromEntries(Object.entries(auths).flatMap(([key, entry]) => (credentials(entry) ? [[key, credentials(entry).Username]] : [])))))
-  } else {
-    process.stderr.write('docker-credential-${JOB_CREDENTIAL_HELPER} reads the runner\\'s own logins and stores nothing: "' + action + '" refused\\n')
+const action = process.argv[2]
+const host = key => key.replace(/^https?:\\/\\//, '').split('/')[0]
+let auths = {}
+try {
+  auths = JSON.parse(fs.readFileSync(CONFIG, 'utf8')).auths || {}
+} catch {}
+const credentials = entry => {
+  if (!entry || typeof entry !== 'object') return undefined
+  if (entry.identitytoken) return { Username: '<token>', Secret: String(entry.identitytoken) }
+  const plain = entry.auth ? Buffer.from(String(entry.auth), 'base64').toString('utf8') : ''
+  if (entry.auth && !plain.includes(':')) return undefined
+  const user = entry.auth ? plain.slice(0, plain.indexOf(':')) : entry.username
+  const secret = entry.auth ? plain.slice(plain.indexOf(':') + 1) : entry.password
+  return user && secret ? { Username: String(user), Secret: String(secret) } : undefined
+}
+if (action === 'get') {
+  const url = fs.readFileSync(0, 'utf8').trim()
+  const entry = Object.prototype.hasOwnProperty.call(auths, url) ? auths[url] : Object.entries(auths).find(([key]) => host(key) === url)?.[1]
+  const found = credentials(entry)
+  if (found) process.stdout.write(JSON.stringify({ ServerURL: url, ...found }))
+  else {
+    process.stdout.write('credentials not found in native keychain\\n')
     process.exitCode = 1
   }
-})
+} else if (action === 'list') {
+  const names = Object.entries(auths).flatMap(([key, entry]) => (credentials(entry) ? [[key, credentials(entry).Username]] : []))
+  process.stdout.write(JSON.stringify(Object.fromEntries(names)))
+} else {
+  process.stderr.write('docker-credential-${JOB_CREDENTIAL_HELPER} reads the runner\\'s own logins and stores nothing: "' + action + '" refused\\n')
+  process.exitCode = 1
+}
 `
 }
 
