@@ -110,7 +110,7 @@ async function secretContext(): Promise<string> {
  * The runner's docker config as earlier steps leave it: logged in to the htpasswd registry (the e2e user) and to
  * the open registry (a user of the runner's own), and a private base image pushed with those credentials.
  */
-async function runnerSetUp(): Promise<{ config: string; base: string; earlier: string[]; open: { user: string; password: string } }> {
+async function runnerSetUp(): Promise<{ config: string; base: string; earlier: string[] }> {
   const config = await temp('runner-docker-config')
   const open = { user: 'runner-own', password: random('runner-own-password') }
   await dockerLogin(config, AUTH_REGISTRY, AUTH.user, AUTH.password)
@@ -118,7 +118,7 @@ async function runnerSetUp(): Promise<{ config: string; base: string; earlier: s
   const base = `${freshRepository('private-base', AUTH_REGISTRY)}:base`
   await dockerAs(config, ['buildx', 'imagetools', 'create', '--tag', base, BASE_IMAGE])
   const auth = (user: string, password: string): string => Buffer.from(`${user}:${password}`).toString('base64')
-  return { config, base, earlier: [AUTH.password, auth(AUTH.user, AUTH.password), open.password, auth(open.user, open.password)], open }
+  return { config, base, earlier: [AUTH.password, auth(AUTH.user, AUTH.password), open.password, auth(open.user, open.password)] }
 }
 
 interface Scenario {
