@@ -11,6 +11,7 @@ import { useDockerConfig } from './setup/docker-config.js'
 import { createDocker, type Docker } from './core/docker.js'
 import { removeLocalImages } from './core/cleanup.js'
 import { errorMessage } from './core/errors.js'
+import * as log from './core/log.js'
 import { listValue, ownName, readRunState, State, type StateName } from './core/state.js'
 
 export async function runPost(docker: Docker = createDocker(), env: NodeJS.ProcessEnv = process.env): Promise<void> {
@@ -25,7 +26,7 @@ export async function runPost(docker: Docker = createDocker(), env: NodeJS.Proce
   const localImages = listValue(values[State.LocalImages])
   if (localImages.length > 0) {
     await cleanup('removing the local image names this action created', async () => {
-      for (const line of await removeLocalImages(docker, localImages)) core.info(line)
+      for (const line of await removeLocalImages(docker, localImages)) log.info(line)
     })
   }
   // only a builder or context of this run's own name
@@ -38,17 +39,17 @@ export async function runPost(docker: Docker = createDocker(), env: NodeJS.Proce
   const context = own(State.DockerContext)
   if (builder || context) {
     await cleanup('removing the builder this action created', async () => {
-      for (const line of await removeBuilder(docker, builder, context)) core.info(line)
+      for (const line of await removeBuilder(docker, builder, context)) log.info(line)
     })
   }
   const logins = listValue(values[State.Logins])
   await cleanup('removing the work directory', async () => {
     // the job's config.json first: it holds this run's logins
     await rm(path.join(dockerConfig, 'config.json'), { force: true })
-    for (const registry of logins) core.info(`logged out of ${registry || 'docker.io'} (its login was in the job's docker config only, now removed)`)
+    for (const registry of logins) log.info(`logged out of ${registry || 'docker.io'} (its login was in the job's docker config only, now removed)`)
     // links in it (the job's docker config) are removed, never what they point at
     await rm(workDir, { recursive: true, force: true })
-    core.info(`removed ${workDir}`)
+    log.info(`removed ${workDir}`)
   })
 }
 

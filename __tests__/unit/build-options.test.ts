@@ -102,6 +102,13 @@ describe('readBuildOptions and their buildx flags', () => {
     ['a build context directory that is not there', { 'build-contexts': 'x=./nope' }, {}, 'build-contexts', /x: directory "\.\/nope" does not exist/],
     ['a secret env that is not set', { 'secret-envs': 'tok=GH_TOKEN' }, {}, 'secret-envs', /tok: the environment variable GH_TOKEN is not set: set it in the step's env:/],
     ['a secret env naming an input', { 'secret-envs': 'pw=INPUT_PASSWORD' }, { INPUT_PASSWORD: 'x' }, 'secret-envs', /INPUT_PASSWORD is one of the step's input variables/],
+    [
+      "a secret env naming the runner's token",
+      { 'secret-envs': 'tok=ACTIONS_ID_TOKEN_REQUEST_TOKEN' },
+      { ACTIONS_ID_TOKEN_REQUEST_TOKEN: 'x' },
+      'secret-envs',
+      /tok: ACTIONS_ID_TOKEN_REQUEST_TOKEN is one of the runner's own credentials or files, which no child process sees, nor a build: give the build a secret of its own/
+    ],
     ['a secret env with a bad name', { 'secret-envs': 'tok=GH-TOKEN' }, {}, 'secret-envs', /"tok=GH-TOKEN" is not id=ENV_NAME/],
     ['a secret file that is not there', { 'secret-files': 'netrc=./missing' }, {}, 'secret-files', /netrc: file "\.\/missing" does not exist/],
     ['a secret id in both', { 'secret-envs': 'x=HOME', 'secret-files': 'x=netrc' }, { HOME: '/root' }, 'secret-files', /secret id "x" is given twice/],

@@ -7,7 +7,7 @@ import * as path from 'node:path'
 import { Readable } from 'node:stream'
 import { fileURLToPath } from 'node:url'
 import { gunzipSync } from 'node:zlib'
-import { checkArchitectures, describeForeign, foreignExecutables, programsToCheck, type BlobSource } from '../../src/verify/architecture.js'
+import { checkArchitectures, describeForeign, foreignExecutables, pathPattern, programsToCheck, readArchitectureSettings, type BlobSource } from '../../src/verify/architecture.js'
 import { readElfHeader } from '../../src/verify/elf.js'
 import { applyLayers, decompressor, LayerReadError, readLayer, readTar, resolveEntry, type LayerChanges } from '../../src/verify/layers.js'
 import { directoryLayerCache } from '../../src/verify/layer-cache.js'
@@ -97,6 +97,29 @@ describe('the architecture check on those layers', () => {
   })
 })
 
+describe('architecture-check-skip', () => {
+  it.each([
+    ['/usr/bin/qemu-*-static', '/usr/bin/qemu-aarch64-static', true],
+    ['/usr/bin/qemu-*-static', '/usr/bin/qemu-aarch64-static.bak', false],
+    ['/usr/bin/qemu-*-static', '/usr/bin/sub/qemu-x-static', false],
+    ['/opt/**', '/opt/tools/bin/x', true],
+    ['/usr/bin/tool?', '/usr/bin/tool2', true],
+    ['/usr/bin/a.b', '/usr/bin/aXb', false],
+    ['/usr/bin/c++', '/usr/bin/c++', true]
+  ])('%s matches %s: %s', (glob, file, matches) => expect(pathPattern(glob).test(file)).toBe(matches))
+
+  it('reads the inputs: error and nothing skipped by default; a relative path is an error naming the input', () => {
+    const read = (inputs: Record<string, string>) => (name: string) => inputs[name] ?? ''
+    expect(readArchitectureSettings(read({}))).toEqual({ mode: 'error', skip: [] })
+    expect(readArchitectureSettings(read({ 'architecture-check': 'warn', 'architecture-check-skip': '/usr/bin/qemu-*-static\n/opt/x' }))).toEqual({
+      mode: 'warn',
+      skip: ['/usr/bin/qemu-*-static', '/opt/x']
+    })
+    expect(() => readArchitectureSettings(read({ 'architecture-check-skip': 'usr/bin/qemu' }))).toThrow(/^input "architecture-check-skip": "usr\/bin\/qemu" is not an absolute path/)
+    expect(() => readArchitectureSettings(read({ 'architecture-check': 'maybe' }))).toThrow(/^input "architecture-check": /)
+  })
+})
+
 describe('programsToCheck', () => {
   it.each([
     [{ config: { Entrypoint: ['/usr/local/bin/hello'] } }, '/usr/local/bin/hello', 6],
@@ -169,7 +192,7 @@ describe('checkArchitectures on a local OCI layout (the build\'s local export)',
   it('passes and reports what it checked when every executable fits', async () => {
     const l = await layout('fits')
     const reports = await checkArchitectures(l.source, 'amd64', { expected: { 'linux/arm64': l.arm64 }, retry: NO_RETRY })
-    expect(reports).toEqual([{ platform: 'linux/arm64', checked: 1, foreign: [] }])
+    expect(reports).toEqual([{ platform: 'linux/arm64', checked: 1, foreign: [], skipped: [] }])
     expect(l.reads).toEqual([l.base])
   })
 
@@ -183,6 +206,34 @@ describe('checkArchitectures on a local OCI layout (the build\'s local export)',
     const again = await layout('cached-again')
     await expect(checkArchitectures(again.source, 'amd64', { cache, retry: NO_RETRY })).rejects.toThrow(/linux\/amd64: \/bin\/busybox/)
     expect(again.reads).toEqual([again.app])
+  })
+
+  it('architecture-check-skip: executables of another architecture at the listed paths (globs) are reported as skipped, never as foreign', async () => {
+    const l = await layout('skipped')
+    const reports = await checkArchitectures(l.source, 'amd64', { retry: NO_RETRY, settings: { mode: 'error', skip: ['/bin/busybox', '/usr/local/**/tool'] } })
+    const amd64 = reports.find(r => r.platform === 'linux/amd64')
+    expect(amd64?.foreign).toEqual([])
+    expect(amd64?.skipped.map(f => [f.path, f.target])).toEqual([
+      ['/bin/busybox', undefined],
+      ['/usr/local/bin/tool', LONG]
+    ])
+    // one path skipped is not all: the other still fails the check
+    await expect(checkArchitectures(l.source, 'amd64', { retry: NO_RETRY, settings: { mode: 'error', skip: ['/bin/busybox'] } })).rejects.toThrow(
+      /^linux\/amd64: \/usr\/local\/bin\/tool \(→ .*\) is an aarch64 executable.*list it in architecture-check-skip/
+    )
+  })
+
+  it('architecture-check: warn reports the foreign executables and passes; off reads no layer', async () => {
+    const l = await layout('warn')
+    const reports = await checkArchitectures(l.source, 'amd64', { retry: NO_RETRY, settings: { mode: 'warn', skip: [] } })
+    expect(reports.find(r => r.platform === 'linux/amd64')?.foreign.map(f => f.path)).toEqual(['/bin/busybox', '/usr/local/bin/tool'])
+    const off = await layout('off')
+    expect(await checkArchitectures(off.source, 'amd64', { retry: NO_RETRY, settings: { mode: 'off', skip: [] } })).toEqual([])
+    expect(off.reads).toEqual([])
+    // off still compares what the registry serves with what was built
+    await expect(checkArchitectures(off.source, 'amd64', { expected: { 'linux/arm64': `sha256:${'f'.repeat(64)}` }, retry: NO_RETRY, settings: { mode: 'off', skip: [] } })).rejects.toThrow(
+      /the registry does not hold what this build produced/
+    )
   })
 
   it('fails when the registry serves a manifest the local export does not hold', async () => {

@@ -32,6 +32,8 @@ function plan(over: Partial<TagPlan> = {}): TagPlan {
     indexTags: [`${TAG}-2`],
     platformTags: Object.fromEntries(FOUR.map(p => [`${p.os}/${p.architecture}`, `${TAG}-2-${p.architecture}`])),
     push: true,
+    build: true,
+    why: 'a schedule run publishes',
     seen: {},
     labels: {},
     annotations: {},

@@ -7,6 +7,7 @@
 import { existsSync, statSync } from 'node:fs'
 import { isIP } from 'node:net'
 import * as path from 'node:path'
+import { RUNNER_ACCESS_VARIABLES } from '../core/docker.js'
 import { InputError, splitLines, splitList, type InputReader } from '../core/input.js'
 
 export interface BuildOptions {
@@ -124,6 +125,9 @@ function readSecretEnvs(read: InputReader, env: NodeJS.ProcessEnv): BuildOptions
     }
     if (/^INPUT_/i.test(name)) {
       throw new InputError('secret-envs', `${id}: ${name} is one of the step's input variables, which no child process sees: put the secret in the step's env: under another name`)
+    }
+    if (RUNNER_ACCESS_VARIABLES.includes(name)) {
+      throw new InputError('secret-envs', `${id}: ${name} is one of the runner's own credentials or files, which no child process sees, nor a build: give the build a secret of its own`)
     }
     if (env[name] === undefined) {
       throw new InputError('secret-envs', `${id}: the environment variable ${name} is not set: set it in the step's env: (e.g. ${name}: \${{ secrets.${name} }})`)

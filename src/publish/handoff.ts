@@ -26,6 +26,7 @@ import { archTagSuffix, formatPlatform, type Platform } from '../core/platform.j
 import { currentDigest, inspectIndex, platformDigests, RegistryQueryError, type ImageIndex } from '../core/registry.js'
 import type { RetryPolicy } from '../core/retry.js'
 import type { StatementSigner } from './sign.js'
+import * as log from '../core/log.js'
 
 /** The start of every leg record's tag; the configuration's id and the platform's `TAG-ARCH` suffix follow. */
 export const LEG_TAG_PREFIX = 'go-build-action-leg'
@@ -243,7 +244,7 @@ export async function recordLeg(
     if (statement !== undefined && (back.signature !== signature || back.statement !== statement)) {
       throw new Error(`${reference} does not read back as the record this leg signed (the registry or buildx changed its annotations or manifests), so the merge could not verify it`)
     }
-    core.info(`${formatPlatform(platform)}: recorded as ${reference} (${back.recordDigest}) for the merge`)
+    log.info(`${formatPlatform(platform)}: recorded as ${reference} (${back.recordDigest}) for the merge`)
     written.push(back)
   }
   return written
@@ -387,7 +388,7 @@ export async function ownEarlierPublish(
     const at = reference.lastIndexOf(':')
     const index = await inspectIndex(docker, `${reference.slice(0, at)}@${now}`, retry).catch(() => undefined)
     if (index?.index.annotations?.[LegAnnotation.RunId] === run.id) {
-      core.info(`${reference} holds ${now}, published by an earlier attempt of this run: it moves again`)
+      log.info(`${reference} holds ${now}, published by an earlier attempt of this run: it moves again`)
       result[reference] = now
     }
   }

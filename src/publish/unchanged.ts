@@ -27,6 +27,7 @@ import type { BuildArg } from '../core/input.js'
 import type { PublishedTag, RebuildMode, TagPlan } from '../tags/tags.js'
 import { checkIndexPlatforms, describeIndexCheck, predicateTypes, type AttestationReport } from '../verify/verify.js'
 import { describeTarget, signingTargets, verifyPublishedSignatures, type Signer, type SigningReport } from './sign.js'
+import * as log from '../core/log.js'
 
 export interface UnchangedRequest {
   repositories: readonly string[]
@@ -223,11 +224,11 @@ function publishedResult(
 /** Logs why the run builds (or that it does not). */
 export function reportUnchanged(answer: UnchangedAnswer): void {
   if (answer.unchanged) {
-    core.info(`skipped: unchanged: ${answer.tag} already holds this build's fingerprint and every platform`)
+    log.info(`skipped: unchanged: ${answer.tag} already holds this build's fingerprint and every platform`)
     const missing = Object.values(answer.missingPlatformTags)
-    if (missing.length > 0) core.info(`the per-platform tag(s) ${missing.join(', ')} are missing or point elsewhere: this run completes them from the published index`)
+    if (missing.length > 0) log.info(`the per-platform tag(s) ${missing.join(', ')} are missing or point elsewhere: this run completes them from the published index`)
   }
-  else core.info(`building: ${answer.reason}`)
+  else log.info(`building: ${answer.reason}`)
 }
 
 /**
@@ -238,7 +239,7 @@ export async function fingerprintOrWarn(docker: Docker, request: FingerprintRequ
   try {
     const fingerprint = await fingerprintBuild(docker, request, retry)
     const bases = Object.entries(fingerprint.ingredients.baseImages).map(([ref, digest]) => `${ref}@${digest}`)
-    core.info(`fingerprint ${fingerprint.value} (${fingerprint.contextEntries} context entries; ${bases.join(', ') || 'no base image'})`)
+    log.info(`fingerprint ${fingerprint.value} (${fingerprint.contextEntries} context entries; ${bases.join(', ') || 'no base image'})`)
     return fingerprint
   } catch (error) {
     core.warning(`cannot fingerprint this build, so it is built and published even if unchanged: ${errorMessage(error)}`)

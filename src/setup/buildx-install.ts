@@ -11,6 +11,7 @@ import * as path from 'node:path'
 import type { Docker } from '../core/docker.js'
 import { InputError, type InputReader, readUrlTemplate } from '../core/input.js'
 import { cachedRelease, releaseUrl } from './release-download.js'
+import * as log from '../core/log.js'
 
 export const DEFAULT_BUILDX_DOWNLOAD_URL =
   'https://github.com/docker/buildx/releases/download/v{version}/buildx-v{version}.{os}-{arch}'
@@ -84,10 +85,10 @@ export async function installBuildx(docker: Docker, settings: BuildxInstallSetti
   if (!version) return undefined
   const current = await installedVersion(docker)
   if (sameVersion(current, version)) {
-    core.info(`buildx ${current} is installed: nothing to download`)
+    log.info(`buildx ${current} is installed: nothing to download`)
     return { version, source: 'installed' }
   }
-  core.info(`buildx ${current ?? '(none)'} is installed; buildx-version asks for ${version}`)
+  log.info(`buildx ${current ?? '(none)'} is installed; buildx-version asks for ${version}`)
   const { os, arch } = releasePlatform()
   const exe = os === 'windows' ? `${TOOL_NAME}.exe` : TOOL_NAME
 
@@ -106,7 +107,7 @@ export async function installBuildx(docker: Docker, settings: BuildxInstallSetti
   await chmod(temporary, 0o755)
   // replaces the link to the runner's plugin, never what it points at
   await rename(temporary, plugin)
-  core.info(`installed buildx ${version} as ${plugin}, for this job only (DOCKER_CONFIG ${dockerConfig}; the runner's own docker config and plugins are left as they are)`)
+  log.info(`installed buildx ${version} as ${plugin}, for this job only (DOCKER_CONFIG ${dockerConfig}; the runner's own docker config and plugins are left as they are)`)
 
   const reported = await installedVersion(docker)
   if (!sameVersion(reported, version)) {

@@ -4,12 +4,12 @@
  * `cosign-download-url` names), checked against the release's `cosign_checksums.txt` and kept in the runner's tool
  * cache, as buildx-install.ts does for buildx.
  */
-import * as core from '@actions/core'
 import { chmod } from 'node:fs/promises'
 import * as path from 'node:path'
 import { cachedRelease, releaseUrl } from './release-download.js'
 import { createDocker, type Docker } from '../core/docker.js'
 import { InputError, type InputReader, readUrlTemplate } from '../core/input.js'
+import * as log from '../core/log.js'
 
 /** The cosign release the action signs with (Debian trixie's too); a newer 2.x on PATH is used as it is. */
 export const PINNED_COSIGN_VERSION = '2.5.0'
@@ -91,16 +91,16 @@ export async function resolveCosign(settings: CosignInstallSettings, runnerFor: 
   const onPath = await reportedVersion(runnerFor('cosign'))
   if (settings.version === 'installed') {
     if (!onPath.runs) throw new CosignInstallError('cosign-version is "installed", but no cosign runs from PATH: install cosign on the runner, or name a version to download')
-    core.info(`cosign ${onPath.version ?? '(a build that reports no version)'} from PATH (cosign-version: installed)`)
+    log.info(`cosign ${onPath.version ?? '(a build that reports no version)'} from PATH (cosign-version: installed)`)
     return { path: 'cosign', version: onPath.version ?? '', source: 'path' }
   }
   const wanted = settings.version
   if (satisfies(onPath.version, wanted)) {
-    core.info(`cosign ${onPath.version} from PATH (${wanted} or newer)`)
+    log.info(`cosign ${onPath.version} from PATH (${wanted} or newer)`)
     return { path: 'cosign', version: onPath.version ?? '', source: 'path' }
   }
   const found = onPath.runs ? `cosign ${onPath.version ?? 'that reports no version'} is on PATH` : 'no cosign on PATH'
-  core.info(`${found}; signing needs ${wanted} or a newer 2.x: using the pinned release`)
+  log.info(`${found}; signing needs ${wanted} or a newer 2.x: using the pinned release`)
   const { os, arch } = cosignPlatform()
   const exe = os === 'windows' ? `${TOOL_NAME}.exe` : TOOL_NAME
   const unversionedOnPath = onPath.runs && !onPath.version
@@ -118,6 +118,6 @@ export async function resolveCosign(settings: CosignInstallSettings, runnerFor: 
   await chmod(binary, 0o755)
   const installed = await reportedVersion(runnerFor(binary))
   if (!installed.runs) throw new CosignInstallError(`the cosign ${wanted} in the tool cache (${binary}) does not run on this runner (${os}/${arch})`)
-  core.info(`cosign ${wanted} from ${source === 'cache' ? 'the tool cache' : 'the release'}: ${binary}`)
+  log.info(`cosign ${wanted} from ${source === 'cache' ? 'the tool cache' : 'the release'}: ${binary}`)
   return { path: binary, version: wanted, source }
 }

@@ -22,6 +22,7 @@ import * as core from '@actions/core'
 import { chmod, mkdir, readdir, readFile, realpath, symlink, writeFile } from 'node:fs/promises'
 import { homedir } from 'node:os'
 import * as path from 'node:path'
+import * as log from '../core/log.js'
 
 /** The runner's docker config directory: DOCKER_CONFIG as the job was given it, else `~/.docker`. */
 function dockerConfigDir(env: NodeJS.ProcessEnv = process.env): string {
@@ -94,7 +95,7 @@ export async function createJobDockerConfig(workDir: string, env: NodeJS.Process
   const { config, proxied } = withoutCredentials(await readDockerConfig(runnerConfigFile))
   await writeFile(path.join(dir, 'config.json'), `${JSON.stringify(config, null, '\t')}\n`, { mode: 0o600 })
   if (proxied.length > 0) await writeCredentialHelper(bin, node, runnerConfigFile)
-  core.info(
+  log.info(
     `the job's docker config is ${dir}: the runner's config.json and credential helpers are read, never written${proxied.length > 0 ? ` (its logins to ${proxied.join(', ')} read where they are kept)` : ''}`
   )
   return { dir, bin, runnerConfigFile }
@@ -139,9 +140,11 @@ export async function writeCredentialHelper(bin: string, node: string, runnerCon
   return program
 }
 
+/** The helper's JavaScript. It answers docker on its own standard output (fd 1), never the action's log. */
 function credentialHelperScript(runnerConfigFile: string): string {
   return `// go-build-action: the runner's own logins (the "auths" of its config.json), read where they are kept; stores nothing
 const fs = require('node:fs')
+const answer = text => fs.writeSync(1, text)
 const CONFIG = ${JSON.stringify(runnerConfigFile)}
 const action = process.argv[2]
 const host = key => key.replace(/^https?:\\/\\//, '').split('/')[0]
@@ -162,16 +165,16 @@ if (action === 'get') {
   const url = fs.readFileSync(0, 'utf8').trim()
   const entry = Object.prototype.hasOwnProperty.call(auths, url) ? auths[url] : Object.entries(auths).find(([key]) => host(key) === url)?.[1]
   const found = credentials(entry)
-  if (found) process.stdout.write(JSON.stringify({ ServerURL: url, ...found }))
+  if (found) answer(JSON.stringify({ ServerURL: url, ...found }))
   else {
-    process.stdout.write('credentials not found in native keychain\\n')
+    answer('credentials not found in native keychain\\n')
     process.exitCode = 1
   }
 } else if (action === 'list') {
   const names = Object.entries(auths).flatMap(([key, entry]) => (credentials(entry) ? [[key, credentials(entry).Username]] : []))
-  process.stdout.write(JSON.stringify(Object.fromEntries(names)))
+  answer(JSON.stringify(Object.fromEntries(names)))
 } else {
-  process.stderr.write('docker-credential-${JOB_CREDENTIAL_HELPER} reads the runner\\'s own logins and stores nothing: "' + action + '" refused\\n')
+  fs.writeSync(2, 'docker-credential-${JOB_CREDENTIAL_HELPER} reads the runner\\'s own logins and stores nothing: "' + action + '" refused\\n')
   process.exitCode = 1
 }
 `

@@ -11,6 +11,7 @@ import { errorMessage } from '../core/errors.js'
 import { InputError, type InputReader } from '../core/input.js'
 import { registryOf } from '../core/reference.js'
 import type { RetryPolicy } from '../core/retry.js'
+import * as log from '../core/log.js'
 
 export interface RegistryLogin {
   /** Registry host (`ghcr.io`, `localhost:5001`); empty means Docker Hub (however it was spelled). */
@@ -297,20 +298,20 @@ export async function logInAll(
 ): Promise<void> {
   const { logins, reason } = 'logins' in plan ? plan : { logins: plan, reason: 'no login inputs: using the credentials earlier steps stored' }
   if (logins.length === 0) {
-    core.info(reason ?? 'nothing to log in to')
+    log.info(reason ?? 'nothing to log in to')
     return
   }
   const loggedIn: string[] = []
   for (const login of logins) {
     const where = login.registry || 'docker.io'
     if (login.token && (await holdsCredentials(login.registry, runnerConfigFile, helper))) {
-      core.info(`${where}: using the credentials an earlier step stored (the job's token logs in only where there are none)`)
+      log.info(`${where}: using the credentials an earlier step stored (the job's token logs in only where there are none)`)
       continue
     }
     await storeLoginHere(jobConfig, login.registry)
     await loginTo(docker, login, retry)
     loggedIn.push(login.registry)
     remember([...loggedIn])
-    core.info(`logged in to ${where} as ${login.username}${login.token ? ' (input "github-token")' : ''}, for this job only (in ${jobConfig})`)
+    log.info(`logged in to ${where} as ${login.username}${login.token ? ' (input "github-token")' : ''}, for this job only (in ${jobConfig})`)
   }
 }

@@ -9,7 +9,6 @@
  *   host   mounts binfmt_misc if needed and registers the host's qemu-user-static rules with the F flag.
  *   off    touches nothing and checks nothing.
  */
-import * as core from '@actions/core'
 import * as exec from '@actions/exec'
 import { existsSync } from 'node:fs'
 import { readFile, writeFile } from 'node:fs/promises'
@@ -17,6 +16,7 @@ import * as path from 'node:path'
 import { childEnvironment, type Docker } from '../core/docker.js'
 import { formatPlatform, type Platform } from '../core/platform.js'
 import { InputError, type InputReader } from '../core/input.js'
+import * as log from '../core/log.js'
 
 export const QEMU_MODES = ['auto', 'image', 'host', 'off'] as const
 export type QemuMode = (typeof QEMU_MODES)[number]
@@ -205,7 +205,10 @@ export function realQemuHost(): QemuHost {
     hostArch: hostArchitecture(),
     isRoot: process.getuid?.() === 0,
     async exec(command, args, input) {
+      // silent: @actions/exec echoes output in chunks as they come, which the log cannot tell from the action's
+      // own commands (log.ts); the output is in the error below
       const out = await exec.getExecOutput(command, args, {
+        silent: true,
         ignoreReturnCode: true,
         env: childEnvironment() as Record<string, string>,
         input: input === undefined ? undefined : Buffer.from(input)
@@ -257,7 +260,7 @@ async function writeProc(host: QemuHost, file: string, content: string): Promise
 /** `host` mode: registers the host's qemu-user-static rules, with F, for the given platforms. */
 export async function registerFromHost(host: QemuHost, platforms: readonly Platform[]): Promise<void> {
   if (!existsSync(path.join(host.binfmtDir, 'register'))) {
-    core.info(`mounting binfmt_misc on ${host.binfmtDir}`)
+    log.info(`mounting binfmt_misc on ${host.binfmtDir}`)
     const args = ['-t', 'binfmt_misc', 'binfmt_misc', host.binfmtDir]
     if (host.isRoot) await host.exec('mount', args)
     else await host.exec('sudo', ['-n', 'mount', ...args])
@@ -277,12 +280,12 @@ export async function registerFromHost(host: QemuHost, platforms: readonly Platf
     const existing = await readHandler(host.binfmtDir, name)
     if (existing) {
       // A disabled (or F-less) leftover: the kernel refuses a second rule with the same name.
-      core.info(`replacing the ${existing.enabled ? 'enabled' : 'disabled'} handler ${name}`)
+      log.info(`replacing the ${existing.enabled ? 'enabled' : 'disabled'} handler ${name}`)
       await writeProc(host, path.join(host.binfmtDir, name), '-1')
     }
     for (const rule of ruleLines(text)) {
       const line = withFixBinary(rule)
-      core.info(`registering ${name} for ${formatPlatform(platform)}: ${line}`)
+      log.info(`registering ${name} for ${formatPlatform(platform)}: ${line}`)
       await writeProc(host, path.join(host.binfmtDir, 'register'), `${line}\n`)
     }
   }
@@ -291,7 +294,7 @@ export async function registerFromHost(host: QemuHost, platforms: readonly Platf
 /** `image` mode: the binfmt image installs the handlers. */
 export async function registerWithImage(docker: Docker, image: string, platforms: readonly Platform[]): Promise<void> {
   const arches = architectures(platforms).join(',')
-  core.info(`installing QEMU handlers for ${arches} with ${image}`)
+  log.info(`installing QEMU handlers for ${arches} with ${image}`)
   const result = await docker.run(['run', '--rm', '--privileged', image, '--install', arches], { allowFailure: true })
   if (result.exitCode !== 0) {
     const cause = (result.stderr || result.stdout).trim().split('\n').slice(-3).join(' | ')
@@ -322,16 +325,16 @@ export async function setUpQemu(
   const binfmtOn = await binfmtEnabled(host.binfmtDir)
   const plan = planQemu(platforms, host.hostArch, await readHandlers(host, platforms), binfmtOn)
   const list = (ps: Platform[]): string => ps.map(formatPlatform).join(', ') || 'none'
-  core.info(`host architecture ${host.hostArch}; native: ${list(plan.native)}; emulated already: ${list(plan.registered)}; missing a handler: ${list(plan.missing)}`)
+  log.info(`host architecture ${host.hostArch}; native: ${list(plan.native)}; emulated already: ${list(plan.registered)}; missing a handler: ${list(plan.missing)}`)
 
   if (settings.mode === 'off') {
-    core.info('qemu: off: no handler is installed or checked')
+    log.info('qemu: off: no handler is installed or checked')
     return { installedWith: 'none', plan, emulated: plan.registered, hostArch: host.hostArch }
   }
 
   let installedWith: QemuResult['installedWith'] = 'none'
   if (plan.missing.length === 0) {
-    core.info(
+    log.info(
       plan.registered.length === 0
         ? 'nothing to install: every requested platform runs natively on this runner'
         : 'nothing to install: every foreign platform already has an enabled binfmt handler'
@@ -340,7 +343,7 @@ export async function setUpQemu(
     let mode = settings.mode
     if (mode === 'auto') {
       mode = (await hostHasQemu(host, plan.missing)) ? 'host' : 'image'
-      core.info(
+      log.info(
         mode === 'host'
           ? `qemu: auto: using the host's qemu-user-static for ${list(plan.missing)}`
           : `qemu: auto: no host qemu-user-static for ${list(plan.missing)}; using ${settings.binfmtImage}`

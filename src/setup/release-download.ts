@@ -3,13 +3,13 @@
  * publishes beside it (buildx's `checksums.txt`, cosign's `cosign_checksums.txt`). buildx-install.ts and
  * cosign-install.ts name the tool, the file and the inputs; this is the one download.
  */
-import * as core from '@actions/core'
 import * as tc from '@actions/tool-cache'
 import { createHash } from 'node:crypto'
 import { createReadStream } from 'node:fs'
 import { readFile, rm } from 'node:fs/promises'
 import * as path from 'node:path'
 import { errorMessage } from '../core/errors.js'
+import * as log from '../core/log.js'
 
 /** Fills a download URL template (`{version}`, `{os}`, `{arch}`); Windows binaries end in `.exe`. */
 export function releaseUrl(template: string, version: string, os: string, arch: string): string {
@@ -59,7 +59,7 @@ export interface ReleaseDownload {
 export async function downloadVerified({ what, url, checksumsFile, urlInput, fix, fail }: ReleaseDownload): Promise<string> {
   const fileName = path.posix.basename(new URL(url).pathname)
   const sumsUrl = checksumsUrl(url, checksumsFile)
-  core.info(`downloading ${url}`)
+  log.info(`downloading ${url}`)
   let sumsFile: string
   try {
     sumsFile = await tc.downloadTool(sumsUrl)
@@ -83,7 +83,7 @@ export async function downloadVerified({ what, url, checksumsFile, urlInput, fix
         `The download or the mirror is corrupt or tampered with; fix the mirror named by "${urlInput}"`
     )
   }
-  core.info(`sha256 ${actual} matches ${sumsUrl}`)
+  log.info(`sha256 ${actual} matches ${sumsUrl}`)
   return binary
 }
 
@@ -100,7 +100,7 @@ export async function cachedRelease(
 ): Promise<{ dir: string; source: 'cache' | 'download' }> {
   const found = tc.find(tool, version, arch)
   if (found) {
-    core.info(`${download.what} found in the tool cache: ${found}`)
+    log.info(`${download.what} found in the tool cache: ${found}`)
     return { dir: found, source: 'cache' }
   }
   const binary = await downloadVerified(download)
