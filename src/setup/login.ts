@@ -226,7 +226,7 @@ export async function loginTo(docker: Docker, login: RegistryLogin, retry: Retry
   }
 }
 
-/** What docker's credential helper protocol exchanges (`get` answers it, `store` takes it). */
+/** What a docker credential helper answers to `get`. */
 export interface HelperCredentials {
   ServerURL: string
   Username: string
@@ -234,10 +234,10 @@ export interface HelperCredentials {
 }
 
 /**
- * Runs a docker credential helper: `docker-credential-NAME get|store|erase`, its input on standard input (never
- * argv), through the one wrapper (silent: `get` answers with a secret).
+ * Runs a docker credential helper: `docker-credential-NAME get`, its input on standard input (never argv), through
+ * the one wrapper (silent: it answers with a secret). The action never stores or erases through the runner's helpers.
  */
-export type CredentialHelper = (name: string, action: 'get' | 'store' | 'erase', input: string) => Promise<CommandResult>
+export type CredentialHelper = (name: string, action: 'get', input: string) => Promise<CommandResult>
 
 export const runCredentialHelper: CredentialHelper = async (name, action, input) => {
   try {
