@@ -132,7 +132,7 @@ export function readSettings(read: InputReader, mask: (secret: string) => void =
     annotations: readKeyValues(read, 'annotations'),
     target: read('target').trim(),
     secrets: readSecrets(read),
-    buildOptions: readBuildOptions(read),
+    buildOptions: readBuildOptions(read, process.env, process.cwd(), mode !== 'merge'),
     cache: readCacheSettings(read, splitLines(read('cache-from')), splitLines(read('cache-to'))),
     noCache: readBoolean(read, 'no-cache', false),
     pull: readBoolean(read, 'pull', false),

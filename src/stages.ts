@@ -5,6 +5,7 @@
 import * as core from '@actions/core'
 import * as path from 'node:path'
 import { checkBuildFiles, chooseOutput, loadFromLocalExport, runBuild, withSecretFilesOf, type BuildMetadata, type BuildOutput } from './build/build.js'
+import { configuredOptions } from './build/build-options.js'
 import { resolveCache } from './build/cache.js'
 import { checkArchitectures } from './verify/architecture.js'
 import { Cleanup } from './core/cleanup.js'
@@ -138,7 +139,8 @@ export function configurationOfJob(settings: Settings, versions: Versions): Conf
     labels: settings.labels,
     annotations: settings.annotations,
     provenance: settings.provenance,
-    sbom: settings.sbom
+    sbom: settings.sbom,
+    buildOptions: configuredOptions(settings.buildOptions)
   })
 }
 
@@ -258,7 +260,7 @@ export interface BuildEnvironment {
 }
 
 /** QEMU where the platforms need it, the emulation advisor, a pinned buildx if asked, the builder. */
-export async function setUpBuild({ docker, settings, phases, dockerConfig, marker }: Job, { versions }: Tagged): Promise<BuildEnvironment> {
+export async function setUpBuild({ docker, settings, phases, workDir, dockerConfig, marker }: Job, { versions }: Tagged): Promise<BuildEnvironment> {
   const qemu = await phases.run('Set up QEMU', () => setUpQemu(docker, settings.qemu, settings.platforms))
   setOutputs({ [Output.QemuPlatforms]: qemu.emulated.map(formatPlatform).join(',') })
   if (settings.emulation !== 'ignore') {
@@ -274,7 +276,7 @@ export async function setUpBuild({ docker, settings, phases, dockerConfig, marke
       })
     )
   }
-  if (settings.buildx.version) await phases.run('Install buildx', () => installBuildx(docker, settings.buildx, dockerConfig.dir))
+  if (settings.buildx.version) await phases.run('Install buildx', () => installBuildx(docker, settings.buildx, workDir, dockerConfig.dir))
   const builder = await phases.run('Set up the builder', () => setUpBuilder(docker, settings.builder, settings.platforms, qemu.emulated, ownName(marker)))
   setOutputs({ [Output.Builder]: builder.name, [Output.BuilderPlatforms]: builder.platforms.join(',') })
   return { builder, hostArch: qemu.hostArch }

@@ -286,7 +286,7 @@ export async function collectLegs(
     }
     if (!leg) {
       problems.push(
-        `${name}: no leg of this configuration recorded (${reference} does not exist): its leg did not run or failed, or it ran with other inputs than this merge (the legs and the merge need the same images, context, file, target, build-args, versions, tag-template, tag-prefix, tag-suffix, labels, annotations, provenance, sbom and state-repository; this merge's: ${configuration.describe})`
+        `${name}: no leg of this configuration recorded (${reference} does not exist): its leg did not run or failed, or it ran with other inputs than this merge (the legs and the merge need the same images, context, file, target, build-args, versions, tag-template, tag-prefix, tag-suffix, labels, annotations, provenance, sbom, build-contexts, the ids of secret-envs, secret-files and ssh, network, add-hosts, allow and state-repository; this merge's: ${configuration.describe})`
       )
     } else if (leg.configuration !== configuration.digest) {
       problems.push(`${name}: the leg recorded under ${reference} built another configuration (${leg.configuration || 'none recorded'}, not ${configuration.digest}): re-run that leg`)

@@ -245,7 +245,7 @@ export async function prepareSigner(
   idToken: () => Promise<string> = () => core.getIDToken('sigstore'),
   env: NodeJS.ProcessEnv = process.env
 ): Promise<Signer> {
-  const cosign = await resolveCosign(settings.cosign, runnerFor)
+  const cosign = await resolveCosign(settings.cosign, workDir, runnerFor)
   const runner = runnerFor(cosign.path)
   const signer: Signer = { settings, cosign, runner, workDir, idToken }
   if (settings.key) {

@@ -18,7 +18,7 @@ import * as core from '@actions/core'
 import { fingerprintedOptions, type BuildOptions } from '../build/build-options.js'
 import type { Docker } from '../core/docker.js'
 import { errorMessage } from '../core/errors.js'
-import { fingerprintBuild, readFingerprint, type Fingerprint, type FingerprintRequest } from '../tags/fingerprint.js'
+import { fingerprintBuild, readFingerprint, UnpinnedInputError, type Fingerprint, type FingerprintRequest } from '../tags/fingerprint.js'
 import type { Platform } from '../core/platform.js'
 import type { PublishResult } from './result.js'
 import { currentDigest, inspectIfExists, isAttestation, parseIndex, platformDigests, sha256Digest, type ImageIndex } from '../core/registry.js'
@@ -233,7 +233,8 @@ export function reportUnchanged(answer: UnchangedAnswer): void {
 
 /**
  * This run's fingerprint, or undefined with a warning when it cannot be computed (a `FROM` image no registry
- * serves, say): the run then builds and publishes without one, as before fingerprints existed.
+ * serves, say): the run then builds and publishes without one, as before fingerprints existed. A build that reads
+ * content no digest pins (an `ADD <url>`, a URL or git branch context) has none by design: the log says why.
  */
 export async function fingerprintOrWarn(docker: Docker, request: FingerprintRequest, retry: RetryPolicy): Promise<Fingerprint | undefined> {
   try {
@@ -242,7 +243,8 @@ export async function fingerprintOrWarn(docker: Docker, request: FingerprintRequ
     log.info(`fingerprint ${fingerprint.value} (${fingerprint.contextEntries} context entries; ${bases.join(', ') || 'no base image'})`)
     return fingerprint
   } catch (error) {
-    core.warning(`cannot fingerprint this build, so it is built and published even if unchanged: ${errorMessage(error)}`)
+    if (error instanceof UnpinnedInputError) log.info(`no fingerprint, so this build is built and published every run (skip-unchanged cannot tell it is unchanged): ${error.message}`)
+    else core.warning(`cannot fingerprint this build, so it is built and published even if unchanged: ${errorMessage(error)}`)
     return undefined
   }
 }
@@ -274,6 +276,6 @@ export function fingerprintRequest(settings: FingerprintedSettings, buildArgs: B
     labels: settings.labels,
     annotations: settings.annotations,
     buildOptions: fingerprintedOptions(settings.buildOptions),
-    buildContexts: Object.fromEntries(settings.buildOptions.buildContexts.flatMap(c => (c.dir ? [[c.name, c.dir]] : [])))
+    namedContexts: settings.buildOptions.buildContexts
   }
 }

@@ -1,16 +1,20 @@
 /**
  * A pinned buildx (`buildx-version`): when the installed one differs, download that release (from GitHub, or the
  * mirror `buildx-download-url` names), verify its sha256 against the release's checksums.txt, cache it in the
- * runner's tool cache, and install it as the docker CLI plugin of this job only: in the job's own DOCKER_CONFIG
+ * runner's tool cache, and install it as the docker CLI plugin of this job only. The version is the user's choice,
+ * with no default this action could pin a sum for, so the sum comes from the release's checksums.txt, from the same
+ * origin as the binary: a pinned buildx is as trustworthy as that origin over https (GitHub's release, or the
+ * mirror). Every job reads checksums.txt again and checks the copy it installs, the tool cache's too, so a tool
+ * cache others can write to never decides what runs. The plugin goes in the job's own DOCKER_CONFIG
  * (docker-config.ts), in place of its link to the runner's. The runner user's own `docker-buildx` is never
  * replaced, so later jobs get theirs.
  */
 import * as core from '@actions/core'
-import { chmod, copyFile, rename } from 'node:fs/promises'
+import { rename } from 'node:fs/promises'
 import * as path from 'node:path'
 import type { Docker } from '../core/docker.js'
 import { InputError, type InputReader, readUrlTemplate } from '../core/input.js'
-import { cachedRelease, releaseUrl } from './release-download.js'
+import { installRelease, releaseUrl } from './release-download.js'
 import * as log from '../core/log.js'
 
 export const DEFAULT_BUILDX_DOWNLOAD_URL =
@@ -79,8 +83,11 @@ async function installedVersion(docker: Docker): Promise<string | undefined> {
   return result.exitCode === 0 ? parseBuildxVersion(result.stdout) : undefined
 }
 
-/** The buildx phase: nothing when unpinned or already the wanted version; else the plugin in the job's `dockerConfig`. */
-export async function installBuildx(docker: Docker, settings: BuildxInstallSettings, dockerConfig: string): Promise<BuildxInstallResult | undefined> {
+/**
+ * The buildx phase: nothing when unpinned or already the wanted version; else the plugin in the job's `dockerConfig`,
+ * verified first in the run's `workDir`.
+ */
+export async function installBuildx(docker: Docker, settings: BuildxInstallSettings, workDir: string, dockerConfig: string): Promise<BuildxInstallResult | undefined> {
   const version = settings.version
   if (!version) return undefined
   const current = await installedVersion(docker)
@@ -92,21 +99,27 @@ export async function installBuildx(docker: Docker, settings: BuildxInstallSetti
   const { os, arch } = releasePlatform()
   const exe = os === 'windows' ? `${TOOL_NAME}.exe` : TOOL_NAME
 
-  const { dir: cachedDir, source } = await cachedRelease(TOOL_NAME, version, arch, exe, {
-    what: `buildx ${version}`,
-    url: releaseUrl(settings.downloadUrl, version, os, arch),
-    checksumsFile: 'checksums.txt',
-    urlInput: 'buildx-download-url',
-    fix: 'check "buildx-version", or point "buildx-download-url" at a mirror with the release layout',
-    fail: (message, options) => new BuildxInstallError(message, options)
-  })
+  // verified where it is installed (the job's own directory), then moved into the job's DOCKER_CONFIG
+  const verified = path.join(workDir, `${exe}.verified`)
+  const source = await installRelease(
+    TOOL_NAME,
+    version,
+    arch,
+    exe,
+    {
+      what: `buildx ${version}`,
+      url: releaseUrl(settings.downloadUrl, version, os, arch),
+      checksumsFile: 'checksums.txt',
+      urlInput: 'buildx-download-url',
+      fix: 'check "buildx-version", or point "buildx-download-url" at a mirror with the release layout',
+      fail: (message, options) => new BuildxInstallError(message, options)
+    },
+    verified
+  )
 
   const plugin = path.join(dockerConfig, 'cli-plugins', exe)
-  const temporary = `${plugin}.${process.pid}.tmp`
-  await copyFile(path.join(cachedDir, exe), temporary)
-  await chmod(temporary, 0o755)
   // replaces the link to the runner's plugin, never what it points at
-  await rename(temporary, plugin)
+  await rename(verified, plugin)
   log.info(`installed buildx ${version} as ${plugin}, for this job only (DOCKER_CONFIG ${dockerConfig}; the runner's own docker config and plugins are left as they are)`)
 
   const reported = await installedVersion(docker)

@@ -9,6 +9,7 @@
  *   host   mounts binfmt_misc if needed and registers the host's qemu-user-static rules with the F flag.
  *   off    touches nothing and checks nothing.
  */
+import * as core from '@actions/core'
 import * as exec from '@actions/exec'
 import { existsSync } from 'node:fs'
 import { readFile, writeFile } from 'node:fs/promises'
@@ -24,9 +25,17 @@ export type QemuMode = (typeof QEMU_MODES)[number]
 /**
  * Pinned, never a floating tag: `tonistiigi/binfmt:latest` once shipped a QEMU (9.2) whose emulated programs
  * segfaulted at random on ubuntu-24.04 runners (docker/setup-qemu-action#198, tonistiigi/binfmt#240); the 8.1.5
- * build is the one those reports settled on.
+ * build is the one those reports settled on. And pinned by digest, not by its tag alone: the image runs
+ * `--privileged` (root on the runner), so whoever can push that tag must not choose what runs. The digest is the
+ * one public repositories pin for `qemu-v8.1.5` (its image labels: version qemu-v8.1.5-45, source revision
+ * b7877ff8329dbd8b2827f6fd0321048fff06a70c).
  */
-export const DEFAULT_BINFMT_IMAGE = 'tonistiigi/binfmt:qemu-v8.1.5'
+export const DEFAULT_BINFMT_IMAGE = 'tonistiigi/binfmt:qemu-v8.1.5@sha256:2d2918e86e5327d0661f7083d67a95280b0f7be8f77ed79a8418f81d7d90ce6f'
+
+/** Whether an image reference names its content by digest (`name@sha256:…`, a tag before it or not). */
+export function pinnedByDigest(image: string): boolean {
+  return /@sha256:[0-9a-f]{64}$/.test(image)
+}
 
 export const BINFMT_MISC_DIR = '/proc/sys/fs/binfmt_misc'
 export const BINFMT_CONF_DIR = '/usr/lib/binfmt.d'
@@ -44,6 +53,9 @@ export function readQemuSettings(read: InputReader): QemuSettings {
   }
   const binfmtImage = read('binfmt-image').trim() || DEFAULT_BINFMT_IMAGE
   if (/\s/.test(binfmtImage)) throw new InputError('binfmt-image', `"${binfmtImage}" is not an image reference`)
+  if (binfmtImage.includes('@') && !pinnedByDigest(binfmtImage)) {
+    throw new InputError('binfmt-image', `"${binfmtImage}" is not NAME@sha256:DIGEST: a digest is "sha256:" and 64 lowercase hex digits`)
+  }
   return { mode: raw as QemuMode, binfmtImage }
 }
 
@@ -294,6 +306,12 @@ export async function registerFromHost(host: QemuHost, platforms: readonly Platf
 /** `image` mode: the binfmt image installs the handlers. */
 export async function registerWithImage(docker: Docker, image: string, platforms: readonly Platform[]): Promise<void> {
   const arches = architectures(platforms).join(',')
+  if (!pinnedByDigest(image)) {
+    core.warning(
+      `binfmt-image "${image}" names no digest: the privileged container (root on this runner) runs whatever that tag points at when it is pulled. ` +
+        `Pin it as ${image}@sha256:<digest> ("docker buildx imagetools inspect ${image}" prints the digest)`
+    )
+  }
   log.info(`installing QEMU handlers for ${arches} with ${image}`)
   const result = await docker.run(['run', '--rm', '--privileged', image, '--install', arches], { allowFailure: true })
   if (result.exitCode !== 0) {
