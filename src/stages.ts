@@ -140,7 +140,7 @@ export function configurationOfJob(settings: Settings, versions: Versions): Conf
     annotations: settings.annotations,
     provenance: settings.provenance,
     sbom: settings.sbom,
-    buildOptions: configuredOptions(settings.buildOptions)
+    buildOptions: configuredOptions(settings.buildOptions, settings.secrets)
   })
 }
 

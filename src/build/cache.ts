@@ -4,9 +4,10 @@
  * `cache` input:
  * - `auto` (default): `gha` where the runner provides its cache service (ACTIONS_RUNTIME_TOKEN with
  *   ACTIONS_CACHE_URL or ACTIONS_RESULTS_URL in the environment), nothing elsewhere;
- * - `gha`: GitHub's cache service, scoped by the platforms built (so builds of other platforms, such as parallel
- *   legs, do not evict each other's cache);
- * - `registry`: a cache image in a registry, `cache-ref` or else the `buildcache` tag of the first repository;
+ * - `gha`: GitHub's cache service, scoped by the image and build definition and the platforms built ({@link ghaScope}:
+ *   two images of one repository, and builds of other platforms such as parallel legs, keep their own cache);
+ * - `registry`: a cache image in a registry, `cache-ref` or else `go-build-action-cache-KEY` in the bookkeeping
+ *   repository (`state-repository`, else the first of `images`; {@link registryCacheTag});
  * - `inline`: cache metadata inside the published image, read back from the newest published tag;
  * - `none`: no cache import or export.
  *
