@@ -3,10 +3,8 @@
  * composes them into the three modes; no stage belongs to one mode.
  */
 import * as core from '@actions/core'
-import { mkdtemp } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
 import * as path from 'node:path'
-import { checkBuildFiles, chooseOutput, loadFromLocalExport, runBuild, writeSecretFiles, type BuildMetadata, type BuildOutput } from './build/build.js'
+import { checkBuildFiles, chooseOutput, loadFromLocalExport, runBuild, withSecretFilesOf, type BuildMetadata, type BuildOutput } from './build/build.js'
 import { configuredOptions } from './build/build-options.js'
 import { resolveCache } from './build/cache.js'
 import { indexAnnotationsOf } from './core/annotations.js'
@@ -17,6 +15,7 @@ import { setUpBuilder, type BuilderResult } from './setup/builder.js'
 import { describeNode, planNodes, setUpBuildNodes, type NodeCredentials } from './setup/nodes.js'
 import { inPlatformOrder, nodePart, partPrefix, runnerPart, runParts, type BuildPart } from './build/parts.js'
 import { installBuildx } from './setup/buildx-install.js'
+import { createJobDockerConfig, useDockerConfig, type JobDockerConfig } from './setup/docker-config.js'
 import type { Docker } from './core/docker.js'
 import { checkEmulation } from './setup/emulation.js'
 import { errorMessage } from './core/errors.js'
@@ -35,7 +34,7 @@ import {
   type LegRecord
 } from './publish/handoff.js'
 import { directoryLayerCache } from './verify/layer-cache.js'
-import { logInAll, loginBackupFile, planLogins } from './setup/login.js'
+import { logInAll, planLogins } from './setup/login.js'
 import { OciLayout } from './verify/oci-layout.js'
 import { builtOnJson, completeOutputs, Output, rebuildReason, reportOutputs, setOutputs, type RunFacts, type RunResult } from './report/outputs.js'
 import { PUBLISH_PHASE, type Phases } from './core/phases.js'
@@ -46,7 +45,7 @@ import { hostArchitecture, setUpQemu, type QemuResult } from './setup/qemu.js'
 import { platformDigests } from './core/registry.js'
 import { readSettings, type Settings } from './settings.js'
 import { prepareSigner, signaturesJson, signAndVerify, signingTargets, statementSigner, type Signer, type SigningReport } from './publish/sign.js'
-import { saveJsonState, saveState, State } from './core/state.js'
+import { createWorkDir, ownName, saveJsonState, saveState, State } from './core/state.js'
 import { tagChoiceSentence, writeSummary, type LegsSummary } from './report/summary.js'
 import { executeMoves, planMoves, type MoveJournal, type MoveRecord } from './publish/transaction.js'
 import { annotationArgs, buildTime, labelArgs, planTags, readGitHubContext, shouldPush, whyNotPushing, type TagPlan } from './tags/tags.js'
@@ -61,7 +60,12 @@ export interface Job {
   settings: Settings
   phases: Phases
   journal: MoveJournal
+  /** `RUNNER_TEMP/go-build-action-MARKER`: this run's files, removed by the post step (state.ts). */
   workDir: string
+  /** The run marker, in every name and path this run creates. */
+  marker: string
+  /** The job's own DOCKER_CONFIG, every command's from the start (docker-config.ts). */
+  dockerConfig: JobDockerConfig
   /** What the run removes as soon as it is no longer needed (cleanup.ts). */
   cleanup: Cleanup
   /** The build context's listing for the fingerprint, begun at the start so it runs beside the logins and the version reads. */
@@ -77,24 +81,27 @@ export function readJobSettings(): Settings {
   return settings
 }
 
-/** Inputs read and checked, secrets masked, a work directory. */
+/** Inputs read and checked, secrets masked, a work directory, the job's own docker config. */
 export async function startJob(docker: Docker, phases: Phases, journal: MoveJournal, settings: Settings = readJobSettings()): Promise<Job> {
-  const workDir = await mkdtemp(path.join(process.env.RUNNER_TEMP || tmpdir(), 'go-build-action-'))
-  saveState(State.WorkDir, workDir)
+  const { workDir, marker } = await createWorkDir()
+  const dockerConfig = await createJobDockerConfig(workDir)
+  useDockerConfig(dockerConfig)
+  saveState(State.DockerConfig, dockerConfig.dir)
   await checkBuildFiles(settings.context, settings.file)
   setOutputs({ [Output.Platforms]: JSON.stringify(settings.platforms.map(formatPlatform)), [Output.Images]: settings.images.join('\n') })
   // a merge builds nothing and a run that does not push compares nothing: neither needs the context hashed
   const listing = settings.mode !== 'merge' && shouldPush(settings.tagging.push, readGitHubContext()) ? contextListing(settings.context, settings.file) : undefined
   // awaited by the fingerprint; a failure there is its warning, never an unhandled rejection here
   listing?.catch(() => undefined)
-  return { docker, settings, phases, journal, workDir, cleanup: new Cleanup(docker), contextListing: listing }
+  return { docker, settings, phases, journal, workDir, marker, dockerConfig, cleanup: new Cleanup(docker), contextListing: listing }
 }
 
 /**
- * Logs in where the run pushes (login.ts decides where: the login inputs, else the job's token for ghcr.io); a run
- * that will not push (push false, an untrusted event such as a fork's pull request) logs in nowhere.
+ * Logs in where the run pushes (login.ts decides where: the login inputs, else the job's token for ghcr.io), in
+ * the job's own docker config; a run that will not push (push false, an untrusted event such as a fork's pull
+ * request) logs in nowhere.
  */
-export async function logIn({ docker, settings, phases, workDir }: Job): Promise<void> {
+export async function logIn({ docker, settings, phases, dockerConfig }: Job): Promise<void> {
   const github = readGitHubContext()
   const notPushing = shouldPush(settings.tagging.push, github) ? undefined : whyNotPushing(settings.tagging.push, github)
   await phases.run('Log in', () =>
@@ -103,7 +110,8 @@ export async function logIn({ docker, settings, phases, workDir }: Job): Promise
       planLogins(settings.logins, settings.images, notPushing),
       settings.retry,
       registries => saveJsonState(State.Logins, registries),
-      loginBackupFile(workDir)
+      dockerConfig.dir,
+      dockerConfig.runnerConfigFile
     )
   )
 }
@@ -263,7 +271,7 @@ export interface BuildEnvironment {
  * Build nodes where they serve the run's platforms; then, for the platforms no node serves, QEMU where they need
  * it, the emulation advisor, a pinned buildx if asked, and this runner's builder; then each node's builder.
  */
-export async function setUpBuild({ docker, settings, phases, workDir }: Job, { versions }: Tagged): Promise<BuildEnvironment> {
+export async function setUpBuild({ docker, settings, phases, workDir, dockerConfig, marker }: Job, { versions }: Tagged): Promise<BuildEnvironment> {
   const nodes = planNodes(settings.platforms, settings.nodes.nodes)
   for (const node of nodes.unused) log.info(`${describeNode(node)} serves none of the platforms of this run: not used`)
   const { local } = nodes
@@ -290,14 +298,14 @@ export async function setUpBuild({ docker, settings, phases, workDir }: Job, { v
       })
     )
   }
-  if (settings.buildx.version) await phases.run('Install buildx', () => installBuildx(docker, settings.buildx, workDir))
-  const builder = local.length > 0 ? await phases.run('Set up the builder', () => setUpBuilder(docker, settings.builder, local, qemu?.emulated)) : undefined
+  if (settings.buildx.version) await phases.run('Install buildx', () => installBuildx(docker, settings.buildx, workDir, dockerConfig.dir))
+  const builder = local.length > 0 ? await phases.run('Set up the builder', () => setUpBuilder(docker, settings.builder, local, qemu?.emulated, ownName(marker))) : undefined
   setOutputs({ [Output.Builder]: builder?.name ?? '', [Output.BuilderPlatforms]: builder?.platforms.join(',') ?? '' })
   const builders: string[] = []
   const ready =
     nodes.assigned.length > 0
       ? await phases.run(`Set up ${nodes.assigned.length} build node${nodes.assigned.length === 1 ? '' : 's'}`, () =>
-          setUpBuildNodes(docker, nodes.assigned, settings.nodes.tls, workDir, name => {
+          setUpBuildNodes(docker, nodes.assigned, settings.nodes.tls, workDir, ownName(marker), name => {
             builders.push(name)
             saveJsonState(State.NodeBuilders, builders)
           })
@@ -363,8 +371,8 @@ export async function build(job: Job, { versions, plan, fingerprint, configurati
   let results: BuildMetadata[]
   try {
     results = await phases.run(`Build ${settings.platforms.length} platform${settings.platforms.length === 1 ? '' : 's'}${split ? ` on ${parts.length} builders` : ''}`, async () => {
-      const secretFiles = await writeSecretFiles(workDir, settings.secrets)
-      return runParts(parts, async (part, signal) => {
+      // the build secrets' files exist only while the builds that read them run (secret-files.ts)
+      return withSecretFilesOf(workDir, settings.secrets, secretFiles => runParts(parts, async (part, signal) => {
         const run = runs.find(r => r.part === part)!
         const cache = await resolveCache(docker, settings.cache, {
           driver: part.driver,
@@ -403,7 +411,7 @@ export async function build(job: Job, { versions, plan, fingerprint, configurati
           settings.retry,
           split ? { signal, prefix: partPrefix(part) } : {}
         )
-      })
+      }))
     })
   } catch (error) {
     await environment.credentials?.remove()

@@ -11,6 +11,7 @@ import { DockerCommandError, type CommandTimeout, type Docker, type RunOptions }
 import { explainRegistryFailure } from '../core/registry.js'
 import type { RetryPolicy } from '../core/retry.js'
 import { formatPlatform, type Platform } from '../core/platform.js'
+import { withSecretFiles } from '../core/secret-files.js'
 
 /**
  * Where the built index goes:
@@ -296,13 +297,11 @@ export async function checkBuildFiles(context: string, file: string): Promise<vo
   }
 }
 
-/** Writes each build secret to its own file (mode 0600) in `dir`, for `--secret id=...,src=FILE`. */
-export async function writeSecretFiles(dir: string, secrets: readonly BuildSecret[]): Promise<Array<{ id: string; file: string }>> {
-  const files: Array<{ id: string; file: string }> = []
-  for (const secret of secrets) {
-    const file = path.join(dir, `secret-${files.length}`)
-    await writeFile(file, secret.value, { mode: 0o600 })
-    files.push({ id: secret.id, file })
-  }
-  return files
+/**
+ * Each build secret in a file of its own (`--secret id=...,src=FILE`, never argv), only while `build` runs: the
+ * files go when it ends, however it ends (secret-files.ts).
+ */
+export function withSecretFilesOf<T>(dir: string, secrets: readonly BuildSecret[], build: (files: Array<{ id: string; file: string }>) => Promise<T>): Promise<T> {
+  const files = secrets.map((secret, i) => ({ name: `secret-${i}`, content: secret.value }))
+  return withSecretFiles(dir, files, paths => build(secrets.map((secret, i) => ({ id: secret.id, file: paths[i] ?? '' }))))
 }

@@ -14,7 +14,7 @@ import { parseBuildxVersion } from './buildx-install.js'
 import { lastLines, type Docker } from '../core/docker.js'
 import { formatPlatform, parsePlatform, samePlatform, type Platform } from '../core/platform.js'
 import { InputError, splitList, type InputReader } from '../core/input.js'
-import { saveState, State } from '../core/state.js'
+import { ownName as runName, saveState, State } from '../core/state.js'
 import * as log from '../core/log.js'
 
 export const DRIVERS = ['docker-container', 'docker'] as const
@@ -199,11 +199,6 @@ export interface BuilderResult {
   buildxVersion?: string
 }
 
-/** A name for a builder this run creates (the nodes' builders take it with the node's name after it). */
-export function freshName(): string {
-  return `go-build-action-${randomBytes(4).toString('hex')}`
-}
-
 async function inspect(docker: Docker, name: string): Promise<{ info?: BuilderInfo; output: string }> {
   const result = await docker.run(['buildx', 'inspect', '--bootstrap', name], { allowFailure: true })
   const output = `${result.stdout}\n${result.stderr}`
@@ -219,8 +214,7 @@ async function currentEndpoint(docker: Docker): Promise<string> {
   return endpoint
 }
 
-async function createDockerBuilder(docker: Docker): Promise<string> {
-  const name = freshName()
+async function createDockerBuilder(docker: Docker, name: string): Promise<string> {
   const endpoint = await currentEndpoint(docker)
   // Saved before creating, so the post step removes even a half-made context.
   saveState(State.DockerContext, name)
@@ -229,8 +223,7 @@ async function createDockerBuilder(docker: Docker): Promise<string> {
   return name
 }
 
-async function createContainerBuilder(docker: Docker, settings: BuilderSettings): Promise<string> {
-  const name = freshName()
+async function createContainerBuilder(docker: Docker, settings: BuilderSettings, name: string): Promise<string> {
   saveState(State.Builder, name)
   const result = await docker.run(createBuilderArgs(name, settings), { allowFailure: true })
   if (result.exitCode !== 0) {
@@ -247,12 +240,16 @@ async function createContainerBuilder(docker: Docker, settings: BuilderSettings)
   return name
 }
 
-/** The builder phase: use or create, bootstrap, read and check its platforms. */
+/**
+ * The builder phase: use or create, bootstrap, read and check its platforms. A builder (or docker context) this
+ * action creates is named `ownName`: the action's prefix and the run marker (state.ts).
+ */
 export async function setUpBuilder(
   docker: Docker,
   settings: BuilderSettings,
   platforms: readonly Platform[],
-  emulated: readonly Platform[] = []
+  emulated: readonly Platform[] = [],
+  ownName: string = runName(randomBytes(16).toString('hex'))
 ): Promise<BuilderResult> {
   // In the log, so a run shows which buildx built it (the runner's, or the one "buildx-version" installed).
   const version = await docker.run(['buildx', 'version'], { allowFailure: true })
@@ -263,7 +260,7 @@ export async function setUpBuilder(
     name = settings.existing
     log.info(`using the existing builder ${name} (it is left in place after the job)`)
   } else {
-    name = settings.driver === 'docker' ? await createDockerBuilder(docker) : await createContainerBuilder(docker, settings)
+    name = settings.driver === 'docker' ? await createDockerBuilder(docker, ownName) : await createContainerBuilder(docker, settings, ownName)
     created = true
   }
 

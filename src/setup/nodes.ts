@@ -24,7 +24,7 @@ import { isMap, isScalar, isSeq, parseDocument, type Node as YamlNode } from 'ya
 import { lastLines, type Docker } from '../core/docker.js'
 import { InputError, inputPlatform, splitList, type InputReader } from '../core/input.js'
 import { formatPlatform, samePlatform, type Platform } from '../core/platform.js'
-import { covers, freshName, parseInspect } from './builder.js'
+import { covers, parseInspect } from './builder.js'
 
 /** One BuildKit daemon that builds the platforms it declares. */
 export interface BuildNode {
@@ -314,11 +314,12 @@ export async function setUpBuildNodes(
   assigned: NodePlan['assigned'],
   tls: NodeTls | undefined,
   workDir: string,
+  base: string,
   created: (builder: string) => void
 ): Promise<{ nodes: NodeBuilder[]; credentials?: NodeCredentials }> {
   const credentials = tls && assigned.some(a => a.node.endpoint.startsWith('tcp://')) ? await NodeCredentials.write(workDir, tls) : undefined
   try {
-    return { nodes: await setUpNodes(docker, assigned, freshName(), credentials?.files, created), credentials }
+    return { nodes: await setUpNodes(docker, assigned, base, credentials?.files, created), credentials }
   } catch (error) {
     await credentials?.remove()
     throw error
