@@ -47,7 +47,7 @@ import { cpus, tmpdir, totalmem } from 'node:os'
 import * as path from 'node:path'
 import { promisify } from 'node:util'
 import { parse as parseYaml } from 'yaml'
-import { repoRoot, runAction, runnerNode } from './run-action.mjs'
+import { repoRoot, runAction, runnerNode, runPostStep } from './run-action.mjs'
 
 const execFileAsync = promisify(execFile)
 
@@ -494,13 +494,13 @@ const RUNNER_CONTEXT = {
 
 /** One of docker's actions, main step (its post step deferred); fails with the log's tail. */
 async function runDockerAction({ entry, defaults }, cwd, env, inputs) {
-  const result = await runAction({ entry, cwd, env, inputs: { ...defaults, ...inputs }, post: 'deferred' })
+  const result = await runAction({ entry, cwd, env, inputs: { ...defaults, ...inputs }, post: false })
   if (result.main.exitCode !== 0) throw new Error(`${path.basename(path.dirname(path.dirname(entry)))} failed (exit ${result.main.exitCode}):\n${result.main.log.slice(-3000)}`)
   return result
 }
 
 async function postStep(result) {
-  const post = await result.runPost()
+  const post = await runPostStep(result)
   if (post.exitCode !== 0) throw new Error(`a post step of docker's actions failed (exit ${post.exitCode}):\n${post.log.slice(-2000)}`)
 }
 

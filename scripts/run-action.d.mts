@@ -24,8 +24,6 @@ export interface ActionRun {
   runnerDir: string
   /** The DOCKER_CONFIG both steps ran with (undefined: the docker CLI's default). */
   dockerConfig?: string
-  /** With `post: 'deferred'`: runs the post step with the main step's state. */
-  runPost?: () => Promise<StepResult>
 }
 
 export interface RunActionOptions {
@@ -33,8 +31,8 @@ export interface RunActionOptions {
   env?: Record<string, string>
   cwd?: string
   echo?: boolean
-  /** Run the post step right after the main step (default), not at all, or when `runPost()` is called. */
-  post?: boolean | 'deferred'
+  /** Run the post step right after the main step (default); `false`: later, with {@link runPostStep}. */
+  post?: boolean
   /** Another action's bundle to run instead of dist/index.js. */
   entry?: string
   /** Measure the bytes each step's processes wrote to disk. */
@@ -44,3 +42,11 @@ export interface RunActionOptions {
 }
 
 export function runAction(options?: RunActionOptions): Promise<ActionRun>
+
+export interface PostStepOptions {
+  /** The state the runner hands the post step (default: what the main step saved). */
+  state?: Record<string, string>
+  env?: Record<string, string>
+}
+
+export function runPostStep(run: ActionRun, options?: PostStepOptions): Promise<StepResult>

@@ -97,9 +97,10 @@ function runStep(args, env, cwd, echo, cancelWhen, diskFile) {
  * Runs the main step and then the post step, as the runner does. `inputs` maps input names to values; `env`
  * adds variables (GITHUB_EVENT_NAME etc.). Resolves with both steps' exit codes and logs, the outputs, the saved
  * state and the job summary. `cancelWhen` (a RegExp) cancels the main step, as a cancelled job does, with SIGTERM
- * once its log matches. `entry`: another action's bundle (the benchmark runs docker's actions). `post: 'deferred'`
- * leaves the post step to `runPost()` of the result (the runner runs the post steps of a job's actions last, in
- * reverse order). `measureDisk`: each step's `writeBytes` (see diskWrites).
+ * once its log matches. With `post: false` the post step is left to {@link runPostStep}, so a test can look at
+ * what a later step of the job would find first, or give the post step other state (the benchmark runs docker's
+ * actions' post steps last, in the runner's order). `entry`: another action's bundle (the benchmark runs docker's
+ * actions). `measureDisk`: each step's `writeBytes` (see diskWrites).
  */
 export async function runAction({
   inputs = {},
@@ -137,28 +138,42 @@ export async function runAction({
   for (const [name, value] of Object.entries(inputs)) base[inputVariable(name)] = value
   for (const key of Object.keys(base)) if (base[key] === undefined) delete base[key]
 
-  const step = async (stepEnv, name, cancel) => {
-    const diskFile = measureDisk ? path.join(dir, `${name}.io`) : undefined
-    const result = await runStep([entry], stepEnv, cwd, echo, cancel, diskFile)
-    return diskFile ? { ...result, ...(await diskWrites(diskFile)) } : result
-  }
-  const main = await step(base, 'main', cancelWhen)
-  const state = parseCommandFile(await readFile(files.GITHUB_STATE, 'utf8'))
-  const runPost = () => {
-    const stateEnv = Object.fromEntries(Object.entries(state).map(([k, v]) => [`STATE_${k}`, v]))
-    return step({ ...base, ...stateEnv }, 'post')
-  }
-  const postStep = post === true ? await runPost() : undefined
-  return {
+  const stepOf = { env: base, cwd, echo, entry, measureDisk, dir }
+  const main = await runBundle(stepOf, base, 'main', cancelWhen)
+  const run = {
     main,
-    post: postStep,
-    ...(post === 'deferred' ? { runPost } : {}),
-    outputs: parseCommandFile(await readFile(files.GITHUB_OUTPUT, 'utf8')),
-    state,
-    summary: await readFile(files.GITHUB_STEP_SUMMARY, 'utf8'),
+    post: undefined,
+    outputs: {},
+    state: parseCommandFile(await readFile(files.GITHUB_STATE, 'utf8')),
+    summary: '',
     runnerDir: dir,
     dockerConfig: base.DOCKER_CONFIG
   }
+  // the post step's environment (the main step's, inputs included): kept out of JSON.stringify and the test's reports
+  Object.defineProperty(run, 'step', { value: stepOf, enumerable: false })
+  if (post) run.post = await runPostStep(run)
+  run.outputs = parseCommandFile(await readFile(files.GITHUB_OUTPUT, 'utf8'))
+  run.summary = await readFile(files.GITHUB_STEP_SUMMARY, 'utf8')
+  return run
+}
+
+/**
+ * The post step of `run`, as the runner starts it: the main step's environment (its inputs too) and the state
+ * as STATE_* variables: by default what the main step saved; `state` replaces it (what the runner would hold had
+ * something else issued `save-state` commands during the main step). `env` adds variables.
+ */
+export function runPostStep(run, { state = run.state, env = {} } = {}) {
+  const step = run.step
+  if (!step) throw new Error('runPostStep: not a run made by runAction')
+  const stateEnv = Object.fromEntries(Object.entries(state).map(([k, v]) => [`STATE_${k}`, v]))
+  return runBundle(step, { ...step.env, ...env, ...stateEnv }, 'post')
+}
+
+/** One step of a run: its bundle in the runner's node, with the bytes it wrote to disk where they are measured. */
+async function runBundle({ cwd, echo, entry, measureDisk, dir }, env, name, cancelWhen) {
+  const diskFile = measureDisk ? path.join(dir, `${name}.io`) : undefined
+  const result = await runStep([entry], env, cwd, echo, cancelWhen, diskFile)
+  return diskFile ? { ...result, ...(await diskWrites(diskFile)) } : result
 }
 
 async function cli(argv) {
