@@ -301,6 +301,19 @@ onHosted(`${HOSTED_PATH.title} build nodes${skipped}`, () => {
       for (const root of [amd64!.root, arm64!.root]) expect(run.main.log).toContain(root)
     })
 
+    it('each builder streams its own export beside its push, and the architecture check reads each one (none on the runner\'s disk)', () => {
+      const builds = run.main.log.split('\n').filter(l => /\[command\]docker .*buildx build /.test(l))
+      expect(builds).toHaveLength(3)
+      for (const line of builds) {
+        expect(line).toContain('--output type=oci,dest=-')
+        expect(line).not.toMatch(/type=oci,dest=\//)
+      }
+      const read = run.main.log.split('\n').filter(l => l.includes("read the build's export of ") && l.includes(' as it streamed: '))
+      expect(read.map(l => /export of (.+?) as it streamed/.exec(l)?.[1]).sort()).toEqual(
+        [`node "amd64-1" (${amd64!.endpoint})`, `node "arm64-1" (${arm64!.endpoint})`, 'this runner'].sort()
+      )
+    })
+
     it('the post step leaves no certificate, key or builder behind, and neither reached a log or argv', async () => {
       expect(await leftovers(run, pki)).toEqual([])
       // buildx was given the files by path
