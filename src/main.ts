@@ -39,7 +39,8 @@ import {
 import { writeFailureSummary } from './report/summary.js'
 import { MoveJournal } from './publish/transaction.js'
 
-export async function run(docker: Docker = createDocker(), cancel?: CancelHook): Promise<void> {
+/** `runnerFor`: how another tool (cosign) is run, as `docker` is: the exec wrapper; unit tests pass fakes of both CLIs. */
+export async function run(docker: Docker = createDocker(), cancel?: CancelHook, runnerFor: (binary: string) => Docker = createDocker): Promise<void> {
   saveState(State.IsPost, 'true')
   const phases = new Phases()
   const journal = new MoveJournal()
@@ -53,7 +54,7 @@ export async function run(docker: Docker = createDocker(), cancel?: CancelHook):
     return (cancelled = report(message))
   })
   try {
-    await runMode(docker, phases, journal)
+    await runMode(docker, phases, journal, runnerFor)
   } catch (error) {
     // a cancel already reported (once) and ends the step; the pipeline's own failure is its consequence
     if (cancelled) return cancelled
@@ -65,10 +66,10 @@ export async function run(docker: Docker = createDocker(), cancel?: CancelHook):
 }
 
 /** Runs the job's mode: the same stages, composed three ways; `check` builds nothing, so needs no job (work directory, login). */
-async function runMode(docker: Docker, phases: Phases, journal: MoveJournal): Promise<void> {
+async function runMode(docker: Docker, phases: Phases, journal: MoveJournal, runnerFor: (binary: string) => Docker): Promise<void> {
   const settings = readJobSettings()
   if (settings.mode === 'check') return runCheck(settings, phases)
-  const job = await startJob(docker, phases, journal, settings)
+  const job = await startJob(docker, phases, journal, settings, runnerFor)
   await logIn(job)
   await MODE_PIPELINES[settings.mode](job)
 }

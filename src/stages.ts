@@ -16,7 +16,7 @@ import { describeNode, planNodes, setUpBuildNodes, type NodeCredentials } from '
 import { inPlatformOrder, nodePart, partPrefix, runnerPart, runParts, type BuildPart } from './build/parts.js'
 import { installBuildx } from './setup/buildx-install.js'
 import { createJobDockerConfig, useDockerConfig, type JobDockerConfig } from './setup/docker-config.js'
-import type { Docker } from './core/docker.js'
+import { createDocker, type Docker } from './core/docker.js'
 import { checkEmulation } from './setup/emulation.js'
 import { errorMessage } from './core/errors.js'
 import { contextListing, fingerprintAnnotationArg, type ContextEntry } from './tags/fingerprint.js'
@@ -57,6 +57,8 @@ import * as log from './core/log.js'
 /** One run of the action: what every stage needs. */
 export interface Job {
   docker: Docker
+  /** Runs another tool (cosign) through the same exec wrapper: `createDocker(binary)`; unit tests pass a fake of that tool's CLI. */
+  runnerFor: (binary: string) => Docker
   settings: Settings
   phases: Phases
   journal: MoveJournal
@@ -82,7 +84,13 @@ export function readJobSettings(): Settings {
 }
 
 /** Inputs read and checked, secrets masked, a work directory, the job's own docker config. */
-export async function startJob(docker: Docker, phases: Phases, journal: MoveJournal, settings: Settings = readJobSettings()): Promise<Job> {
+export async function startJob(
+  docker: Docker,
+  phases: Phases,
+  journal: MoveJournal,
+  settings: Settings = readJobSettings(),
+  runnerFor: (binary: string) => Docker = createDocker
+): Promise<Job> {
   const { workDir, marker } = await createWorkDir()
   const dockerConfig = await createJobDockerConfig(workDir)
   useDockerConfig(dockerConfig)
@@ -93,7 +101,7 @@ export async function startJob(docker: Docker, phases: Phases, journal: MoveJour
   const listing = settings.mode !== 'merge' && shouldPush(settings.tagging.push, readGitHubContext()) ? contextListing(settings.context, settings.file) : undefined
   // awaited by the fingerprint; a failure there is its warning, never an unhandled rejection here
   listing?.catch(() => undefined)
-  return { docker, settings, phases, journal, workDir, marker, dockerConfig, cleanup: new Cleanup(docker), contextListing: listing }
+  return { docker, runnerFor, settings, phases, journal, workDir, marker, dockerConfig, cleanup: new Cleanup(docker), contextListing: listing }
 }
 
 /**
@@ -236,13 +244,13 @@ export async function skipIfUnchanged(job: Job, tagged: Tagged, signer?: Signer)
  * `sign: true` on a run that pushes: cosign ready, and the identity checked (the key's password decrypts it, or
  * the job has an OIDC token), before anything is built. Undefined when nothing will be signed.
  */
-export async function prepareSigning({ settings, phases, workDir }: Job, push: boolean): Promise<Signer | undefined> {
+export async function prepareSigning({ settings, phases, workDir, runnerFor }: Job, push: boolean): Promise<Signer | undefined> {
   if (!settings.signing.enabled) return undefined
   if (!push) {
     log.info('sign: true, but this run pushes nothing: nothing to sign')
     return undefined
   }
-  return phases.run('Set up signing', () => prepareSigner(settings.signing, workDir))
+  return phases.run('Set up signing', () => prepareSigner(settings.signing, workDir, runnerFor))
 }
 
 /**

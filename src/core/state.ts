@@ -79,6 +79,11 @@ export async function createWorkDir(env: NodeJS.ProcessEnv = process.env, marker
   return { workDir, marker }
 }
 
+/** Forgets the ledger of an earlier run in this process (unit tests run many main steps in one process). */
+export function resetStateForTests(): void {
+  ledger = undefined
+}
+
 /** Written whole and renamed into place, synchronously: a cancel or a kill leaves the last complete ledger. */
 function writeLedger(): void {
   if (!ledger) return
