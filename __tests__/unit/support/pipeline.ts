@@ -212,11 +212,11 @@ export class FakeCli {
         writeFileSync(path.join(dir, 'index.json'), JSON.stringify({ schemaVersion: 2, manifests: [{ mediaType: INDEX, digest: index, size: indexRaw.length }] }))
       }
       if (fields.type === 'image' && fields['push-by-digest'] === 'true') {
-        for (const image of images) this.registry.configs.set(image.descriptor.digest, image.config)
         for (const image of images) this.registry.put(fields.name!, image.manifestRaw)
         this.registry.put(fields.name!, indexRaw)
       }
     }
+    // what a later push or copy of the loaded index sends (the configs: what `imagetools inspect --format` shows)
     for (const image of images) this.registry.configs.set(image.descriptor.digest, image.config)
     for (const image of images) this.registry.manifests.set(image.descriptor.digest, image.manifestRaw)
     this.registry.manifests.set(index, indexRaw)
