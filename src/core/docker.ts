@@ -355,6 +355,27 @@ export function createDocker(binary = 'docker', sleep: Sleep = realSleep): Docke
   return { run: (args, options = {}) => runWithRetries(once, args, options, sleep, tool) }
 }
 
+/**
+ * Runs a host tool that is not docker (git, sudo, mount) once, through the same bounds, process group and cancel as
+ * every command: its stdout, or an error that says `TOOL ARGS failed (exit N): …`, or why the bound killed it.
+ */
+export async function runTool(binary: string, args: readonly string[], options: Pick<RunOptions, 'input' | 'silent'> = {}, timeout = DEFAULT_TIMEOUT): Promise<string> {
+  const what = `${binary} ${args.join(' ')}`
+  const result = await runBounded(binary, args, options, timeout).catch((error: unknown) => {
+    if (error instanceof CancelledError) throw error
+    // not there: the wrapper's own message is about docker
+    throw new Error(`cannot run ${what}: ${error instanceof Error && error.cause instanceof Error ? error.cause.message : String(error)}`, { cause: error })
+  })
+  if (result.exitCode === 0) return result.stdout
+  if (result.timedOut) throw new ToolTimeoutError(`${what} was killed: ${timeoutSentence([], result.timedOut)}`)
+  throw new Error(`${what} failed (exit ${result.exitCode}): ${(result.stderr || result.stdout).trim()}`)
+}
+
+/** A host tool killed by its bound ({@link runTool}). */
+export class ToolTimeoutError extends Error {
+  override name = 'ToolTimeoutError'
+}
+
 /** Runs `once` until it succeeds, fails for good, or the policy's attempts are spent. */
 export async function runWithRetries(
   once: (args: readonly string[], options: RunOptions) => Promise<CommandResult>,

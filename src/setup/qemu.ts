@@ -10,11 +10,10 @@
  *   off    touches nothing and checks nothing.
  */
 import * as core from '@actions/core'
-import * as exec from '@actions/exec'
 import { existsSync } from 'node:fs'
 import { readFile, writeFile } from 'node:fs/promises'
 import * as path from 'node:path'
-import { childEnvironment, type Docker } from '../core/docker.js'
+import { DEFAULT_TIMEOUT, runTool, type CommandTimeout, type Docker } from '../core/docker.js'
 import { formatPlatform, type Platform } from '../core/platform.js'
 import { InputError, type InputReader } from '../core/input.js'
 
@@ -198,21 +197,16 @@ export interface QemuHost {
   isRoot: boolean
 }
 
-export function realQemuHost(): QemuHost {
+/** The real host; its commands run through the exec wrapper, each bounded by `timeout` (the default bound). */
+export function realQemuHost(timeout: CommandTimeout = DEFAULT_TIMEOUT): QemuHost {
   return {
     binfmtDir: BINFMT_MISC_DIR,
     confDir: BINFMT_CONF_DIR,
     hostArch: hostArchitecture(),
     isRoot: process.getuid?.() === 0,
     async exec(command, args, input) {
-      const out = await exec.getExecOutput(command, args, {
-        ignoreReturnCode: true,
-        env: childEnvironment() as Record<string, string>,
-        input: input === undefined ? undefined : Buffer.from(input)
-      })
-      if (out.exitCode !== 0) {
-        throw new Error(`${command} ${args.join(' ')} failed (exit ${out.exitCode}): ${(out.stderr || out.stdout).trim()}`)
-      }
+      // silent: `tee` echoes what it writes
+      await runTool(command, args, { silent: true, ...(input === undefined ? {} : { input }) }, timeout)
     }
   }
 }
