@@ -184,7 +184,7 @@ describeEachPath('bounds', (builderPath: BuilderPath) => {
     proxy.rules = []
     // the registry-timeout default (120 s) did not have to pass
     expect(seconds).toBeLessThan(100)
-    expect(theError(run)).toMatch(/^::error::the job was cancelled \(SIGTERM\) during the run$/)
+    expect(theError(run)).toMatch(/^::error::the job was cancelled \(SIGINT\) during the run: /)
     expect(run.summary).toContain('go-build-action failed')
     expect(run.summary).toContain('The run failed while moving tags')
     const moves = JSON.parse(run.outputs.moves!) as Array<{ reference: string }>

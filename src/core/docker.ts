@@ -66,6 +66,11 @@ export interface RunOptions {
    * command sees them, and the child's environment never holds the step's `INPUT_*` (see {@link childEnvironment}).
    */
   env?: Record<string, string>
+  /**
+   * The command puts back what this run did (a tag it moved) after the job was cancelled: it may start while the
+   * cancel's window lasts ({@link cancelCommands}), bounded by what is left of it; a second signal kills it too.
+   */
+  afterCancel?: boolean
 }
 
 /** Runs the docker CLI. Unit tests pass a fake object; e2e tests and the action use {@link createDocker}. */
@@ -163,8 +168,11 @@ const running = new Set<number>()
 /** Containers the action runs now (verify-command): killing the CLI leaves a container running, so a cancel removes them. */
 const containers = new Set<string>()
 
-/** Set once the job is cancelled: from then on no command starts (no restore or read-back lands after the report). */
-let cancelled = false
+/**
+ * The job's cancel, once a signal came: until `windowEnd` (ms since the epoch) the commands that put back what the
+ * run did ({@link RunOptions.afterCancel}) may still start; `stopped` once a second signal came (nothing starts).
+ */
+let cancel: { windowEnd: number; stopped: boolean } | undefined
 
 /** A command refused because the job was cancelled. */
 export class CancelledError extends Error {
@@ -173,7 +181,25 @@ export class CancelledError extends Error {
 
 /** Whether the job was cancelled ({@link cancelCommands}). */
 export function isCancelled(): boolean {
-  return cancelled
+  return cancel !== undefined
+}
+
+/**
+ * Milliseconds left for the commands that put back what a cancelled run did: 0 while the job is not cancelled,
+ * once the window has passed, and after a second signal.
+ */
+export function cancelWindowMs(now = Date.now()): number {
+  return cancel && !cancel.stopped ? Math.max(0, cancel.windowEnd - now) : 0
+}
+
+/**
+ * Refuses, with a {@link CancelledError}, a command the job's cancel does not let start: after the first signal
+ * every command but those that put back what the run did, and those too once the window has passed or a second
+ * signal came. The real wrapper asks before every command; unit tests ask it the same way.
+ */
+export function refuseIfCancelled(args: readonly string[], options: RunOptions = {}, now = Date.now()): void {
+  if (!cancel || (options.afterCancel && cancelWindowMs(now) > 0)) return
+  throw new CancelledError(`docker ${describeArgs(args)} was not started: the job was cancelled`)
 }
 
 /** Records a container the action is about to run, so a cancel removes it; returns the unregistration. */
@@ -185,13 +211,20 @@ export function trackContainer(name: string): () => void {
 }
 
 /**
- * A cancelled job (SIGTERM / SIGINT): no further command starts, every command still running is killed with its
- * children, and the containers still running are returned for {@link removeContainers}.
+ * A cancelled job (the runner's first signal): no command of the pipeline starts any more, every command still
+ * running is killed with its children, and for `windowMs` only the commands that put back what the run did may
+ * start. Returns the containers still running, for {@link removeContainers}.
  */
-export function cancelCommands(): string[] {
-  cancelled = true
+export function cancelCommands(windowMs = 0, now = Date.now()): string[] {
+  cancel ??= { windowEnd: now + windowMs, stopped: false }
   for (const pid of running) killGroup(pid)
   return [...containers]
+}
+
+/** The runner's second signal: every command still running is killed (a put-back too), and none starts any more. */
+export function stopCommands(): void {
+  cancel = { windowEnd: cancel?.windowEnd ?? 0, stopped: true }
+  for (const pid of running) killGroup(pid)
 }
 
 /** `docker rm --force` of the given containers, the one command a cancelled job still runs; never throws. */
@@ -202,7 +235,7 @@ export async function removeContainers(names: readonly string[], binary = 'docke
 
 /** Resets the module's cancel state; for unit tests only. */
 export function resetCancelForTests(): void {
-  cancelled = false
+  cancel = undefined
   containers.clear()
 }
 
@@ -236,8 +269,14 @@ function lineEcho(write: (text: string) => void): { push(chunk: string): void; f
  * bounded by `timeout`; echoes its output unless silent.
  */
 export function runBounded(binary: string, args: readonly string[], options: RunOptions, timeout: CommandTimeout): Promise<CommandResult> {
-  if (cancelled) return Promise.reject(new CancelledError(`docker ${describeArgs(args)} was not started: the job was cancelled`))
-  return spawnBounded(binary, args, options, timeout)
+  try {
+    refuseIfCancelled(args, options)
+  } catch (error) {
+    return Promise.reject(error)
+  }
+  // after a cancel, a put-back gets what is left of the window at most
+  const left = cancelWindowMs() / 1000
+  return spawnBounded(binary, args, options, isCancelled() && left < timeout.seconds ? { seconds: left } : timeout)
 }
 
 function spawnBounded(binary: string, args: readonly string[], options: RunOptions, timeout: CommandTimeout): Promise<CommandResult> {
@@ -390,7 +429,7 @@ export async function runWithRetries(
     if (result.exitCode === 0 || options.allowFailure) return result
     const error = new DockerCommandError(args, result, attempt)
     if (!isRetryable(error.failure.kind) || attempt >= policy.attempts) throw error
-    if (cancelled) throw error
+    if (isCancelled()) throw error
     const delay = retryDelayMs(policy, attempt, error.failure)
     const cause = result.timedOut ? `killed after ${result.timedOut.seconds} s${result.timedOut.progress ? ' without progress' : ''}` : error.failure.cause
     core.warning(

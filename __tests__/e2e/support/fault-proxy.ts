@@ -36,6 +36,8 @@ export class FaultProxy {
   readonly log: LoggedRequest[] = []
   /** Manifest paths (`/v2/NAME/manifests/REF`) the registry accepted a write of, by the reference and by the digest. */
   readonly written = new Set<string>()
+  /** Digests of the image indexes (multi-platform manifests) the registry accepted a write of. */
+  readonly indexes = new Set<string>()
   private readonly hits = new Map<FaultRule, number>()
   private readonly gathered = new Map<FaultRule, Array<() => void>>()
   private server?: http.Server
@@ -137,6 +139,7 @@ export class FaultProxy {
           this.written.add(path)
           const digest = response.headers['docker-content-digest']
           if (typeof digest === 'string') this.written.add(`${manifest[1]}${digest}`)
+          if (typeof digest === 'string' && /image\.index|manifest\.list/.test(req.headers['content-type'] ?? '')) this.indexes.add(digest)
         }
         res.writeHead(response.statusCode ?? 502, response.headers)
         response.pipe(res)
