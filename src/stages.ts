@@ -11,7 +11,7 @@ import { resolveCache } from './build/cache.js'
 import { checkArchitectures } from './verify/architecture.js'
 import { Cleanup } from './core/cleanup.js'
 import { buildTimesFromProgress, type PlatformBuildTime } from './build/build-times.js'
-import { setUpBuilder, type BuilderResult } from './setup/builder.js'
+import { builderActivity, setUpBuilder, type BuilderResult } from './setup/builder.js'
 import { installBuildx } from './setup/buildx-install.js'
 import type { Docker } from './core/docker.js'
 import { checkEmulation } from './setup/emulation.js'
@@ -329,7 +329,8 @@ export async function build(job: Job, { versions, plan, fingerprint, configurati
         sbom: settings.sbom,
         layout
       },
-      settings.retry
+      settings.retry,
+      builderActivity(docker, builder)
     )
   })
   const seconds = (Date.now() - started) / 1000

@@ -1,5 +1,6 @@
 import { describe, expect, it } from '@jest/globals'
 import {
+  builderActivity,
   DEFAULT_BUILDKIT_IMAGE,
   builderPlatforms,
   covers,
@@ -199,5 +200,35 @@ describe('removeBuilder', () => {
   it('fails with what buildx said for any other refusal', async () => {
     const docker = new FakeDocker().on(['buildx', 'rm'], { exitCode: 1, stderr: 'ERROR: Cannot connect to the Docker daemon\n' })
     await expect(removeBuilder(docker, 'b', '')).rejects.toThrow(/docker buildx rm b failed: ERROR: Cannot connect to the Docker daemon/)
+  })
+})
+
+describe('builderActivity: what the builder\'s BuildKit has written', () => {
+  it('reads wchar of buildkitd, the child of the container\'s init, with docker exec; no activity for the docker driver', async () => {
+    let io = 'rchar: 5\nwchar: 4096\nsyscr: 1\n'
+    const docker = new FakeDocker().on(['exec', 'buildx_buildkit_b10'], args => {
+      const file = args.at(-1)
+      const files: Record<string, string> = { '/proc/1/comm': 'docker-init\n', '/proc/1/task/1/children': '7 ', '/proc/7/comm': 'buildkitd\n', '/proc/7/io': io }
+      return file && files[file] !== undefined ? { stdout: files[file] } : { exitCode: 1, stderr: 'cat: no such file' }
+    })
+    const activity = builderActivity(docker, { name: 'b1', driver: 'docker-container' })!
+    expect(await activity()).toBe(4096)
+    io = 'wchar: 9000\n'
+    expect(await activity()).toBe(9000)
+    // buildkitd found once; then one read per sample, silent and bounded
+    expect(docker.calls.map(c => c.args.at(-1))).toEqual(['/proc/1/comm', '/proc/1/task/1/children', '/proc/7/comm', '/proc/7/io', '/proc/7/io'])
+    expect(docker.calls.every(c => c.options.silent && c.options.allowFailure && c.options.timeout !== undefined)).toBe(true)
+    expect(builderActivity(docker, { name: 'b1', driver: 'docker' })).toBeUndefined()
+  })
+
+  it('answers undefined when the container cannot be read, and looks for buildkitd again at the next read', async () => {
+    let up = false
+    const docker = new FakeDocker().on(['exec'], args =>
+      up ? { stdout: args.at(-1) === '/proc/1/comm' ? 'buildkitd' : 'wchar: 12\n' } : { exitCode: 1, stderr: 'Error response from daemon: container is not running' }
+    )
+    const activity = builderActivity(docker, { name: 'b2', driver: 'docker-container' })!
+    expect(await activity()).toBeUndefined()
+    up = true
+    expect(await activity()).toBe(12)
   })
 })

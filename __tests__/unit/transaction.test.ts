@@ -4,7 +4,7 @@ import { CANCEL_WINDOW_MS } from '../../src/core/cancel.js'
 import { cancelCommands, DockerCommandError, isCancelled, refuseIfCancelled, resetCancelForTests, stopCommands } from '../../src/core/docker.js'
 import { sha256Digest } from '../../src/core/registry.js'
 import { NO_RETRY } from '../../src/core/retry.js'
-import { CANCEL_LAST_READ_MS, compareVersions, describeOutcome, executeMoves, MoveError, MoveJournal, orderedMoves, planMoves, strongerClaim, type MoveRecord } from '../../src/publish/transaction.js'
+import { CANCEL_LAST_READ_MS, compareVersions, describeOutcome, executeMoves, MoveError, MoveJournal, orderedMoves, planMoves, strongerClaim, type MovePlan, type MoveRecord } from '../../src/publish/transaction.js'
 
 const RAW = {
   index: '{"manifests":[]}',
@@ -239,16 +239,16 @@ describe('reconciling from the journal', () => {
 /**
  * The real wrapper's cancel gate in front of a fake docker, and a clock the commands advance: each command takes
  * `cost(args)` ms; one that runs past its bound is killed there, before its write lands (exit 137, as the
- * wrapper reports a kill). `during(args)` runs when a command starts: the runner's signals come from there.
+ * wrapper reports a kill). `during(args, now)` runs when a command starts: the runner's signals come from there.
  */
-function gated(docker: FakeDocker, cost: (args: readonly string[]) => number, during: (args: readonly string[]) => 'killed' | void = () => undefined) {
+function gated(docker: FakeDocker, cost: (args: readonly string[]) => number, during: (args: readonly string[], now: number) => 'killed' | void = () => undefined) {
   let now = 0
   const original = docker.run.bind(docker)
   docker.run = async (args, options = {}) => {
     refuseIfCancelled(args, options, now)
     const ms = cost(args)
     const bound = options.timeout?.seconds
-    const killed = during(args) === 'killed' || (bound !== undefined && ms > bound * 1000)
+    const killed = during(args, now) === 'killed' || (bound !== undefined && ms > bound * 1000)
     if (killed) {
       now += Math.min(ms, (bound ?? Infinity) * 1000)
       docker.calls.push({ args: [...args], options })
@@ -267,22 +267,26 @@ describe('a cancelled job during the moves', () => {
   const ONE = { digest: D.index, repositories: ['r1'] }
   const isCreate = (args: readonly string[], reference: string): boolean => args[2] === 'create' && args.includes(reference)
   afterEach(() => resetCancelForTests())
-
-  it('SIGINT while TAG moves: the killed move is read, the TAG-ARCH this run moved are put back within the window, and every tag holds what it held before', async () => {
+  /** A publish into one repository whose every tag held an earlier publish: the registry, and the plan made. */
+  const planned = async () => {
     const { docker, held } = registry(EARLIER)
     const journal = new MoveJournal()
     const plan = await planMoves(docker, ONE, { ...TAGS, tag: 't' }, PLATFORM_DIGESTS, NO_RETRY, journal)
-    const clock = gated(
-      docker,
-      () => 300,
-      args => {
-        if (!isCancelled() && isCreate(args, 'r1:t')) {
-          cancelCommands(CANCEL_WINDOW_MS.SIGINT!, clock())
-          return 'killed'
-        }
-      }
-    )
-    const error = (await executeMoves(docker, plan, NO_RETRY, journal, async () => undefined, clock).catch((e: unknown) => e)) as MoveError
+    return { docker, held, journal, plan }
+  }
+  /** The runner's SIGINT while TAG moves: that move is killed there, before it lands. */
+  const sigintWhileTagMoves = (args: readonly string[], now: number): 'killed' | void => {
+    if (isCancelled() || !isCreate(args, 'r1:t')) return
+    cancelCommands(CANCEL_WINDOW_MS.SIGINT!, now)
+    return 'killed'
+  }
+  const execute = async (docker: FakeDocker, plan: MovePlan, journal: MoveJournal, clock: () => number): Promise<MoveError> =>
+    (await executeMoves(docker, plan, NO_RETRY, journal, async () => undefined, clock).catch((e: unknown) => e)) as MoveError
+
+  it('SIGINT while TAG moves: the killed move is read, the TAG-ARCH this run moved are put back within the window, and every tag holds what it held before', async () => {
+    const { docker, held, journal, plan } = await planned()
+    const clock = gated(docker, () => 300, sigintWhileTagMoves)
+    const error = await execute(docker, plan, journal, clock)
     expect(error).toBeInstanceOf(MoveError)
     expect(Object.fromEntries(error.records.map(r => [r.reference, [r.outcome, r.now]]))).toEqual({
       'r1:t-amd64': ['restored', D.oldAmd64],
@@ -303,21 +307,10 @@ describe('a cancelled job during the moves', () => {
   })
 
   it('a window too short for the put-backs: none lands, and the error names the TAG-ARCH that disagree with TAG', async () => {
-    const { docker, held } = registry(EARLIER)
-    const journal = new MoveJournal()
-    const plan = await planMoves(docker, ONE, { ...TAGS, tag: 't' }, PLATFORM_DIGESTS, NO_RETRY, journal)
+    const { docker, held, journal, plan } = await planned()
     // a put-back (a write after the signal) takes longer than the whole window; reads are quick
-    const clock = gated(
-      docker,
-      args => (isCancelled() && args[2] === 'create' ? 10_000 : 200),
-      args => {
-        if (!isCancelled() && isCreate(args, 'r1:t')) {
-          cancelCommands(CANCEL_WINDOW_MS.SIGINT!, clock())
-          return 'killed'
-        }
-      }
-    )
-    const error = (await executeMoves(docker, plan, NO_RETRY, journal, async () => undefined, clock).catch((e: unknown) => e)) as MoveError
+    const clock = gated(docker, args => (isCancelled() && args[2] === 'create' ? 10_000 : 200), sigintWhileTagMoves)
+    const error = await execute(docker, plan, journal, clock)
     expect(Object.fromEntries(error.records.map(r => [r.reference, [r.outcome, r.now]]))).toEqual({
       'r1:t-amd64': ['restore-failed', D.amd64],
       'r1:t-s390x': ['restore-failed', D.s390x],
@@ -337,26 +330,21 @@ describe('a cancelled job during the moves', () => {
   })
 
   it('a second signal during the put-backs: nothing more starts, and the records say what is known then', async () => {
-    const { docker, held } = registry(EARLIER)
-    const journal = new MoveJournal()
-    const plan = await planMoves(docker, ONE, { ...TAGS, tag: 't' }, PLATFORM_DIGESTS, NO_RETRY, journal)
+    const { docker, held, journal, plan } = await planned()
     let putBacks = 0
     const clock = gated(
       docker,
       () => 200,
-      args => {
-        if (!isCancelled() && isCreate(args, 'r1:t')) {
-          cancelCommands(CANCEL_WINDOW_MS.SIGINT!, clock())
-          return 'killed'
-        }
+      (args, now) => {
+        if (!isCancelled()) return sigintWhileTagMoves(args, now)
         // the runner's SIGTERM comes while the first put-back runs: it is killed (before it lands)
-        if (isCancelled() && args[2] === 'create' && ++putBacks === 1) {
+        if (args[2] === 'create' && ++putBacks === 1) {
           stopCommands()
           return 'killed'
         }
       }
     )
-    const error = (await executeMoves(docker, plan, NO_RETRY, journal, async () => undefined, clock).catch((e: unknown) => e)) as MoveError
+    const error = await execute(docker, plan, journal, clock)
     expect(putBacks).toBe(1)
     const byReference = Object.fromEntries(error.records.map(r => [r.reference, r]))
     // the killed put-back may have landed: unknown; the other never started: still this run's, as read
@@ -368,18 +356,11 @@ describe('a cancelled job during the moves', () => {
   })
 
   it('a cancel once every tag had moved (during the read-back): the complete publish is kept', async () => {
-    const { docker, held } = registry(EARLIER)
-    const journal = new MoveJournal()
-    const plan = await planMoves(docker, ONE, { ...TAGS, tag: 't' }, PLATFORM_DIGESTS, NO_RETRY, journal)
-    let reads = 0
-    const clock = gated(
-      docker,
-      () => 200,
-      args => {
-        if (!isCancelled() && journal.moved.length === 3 && args[2] === 'inspect' && ++reads === 1) cancelCommands(CANCEL_WINDOW_MS.SIGINT!, clock())
-      }
-    )
-    const error = (await executeMoves(docker, plan, NO_RETRY, journal, async () => undefined, clock).catch((e: unknown) => e)) as MoveError
+    const { docker, held, journal, plan } = await planned()
+    const clock = gated(docker, () => 200, (args, now) => {
+      if (!isCancelled() && journal.moved.length === 3 && args[2] === 'inspect') cancelCommands(CANCEL_WINDOW_MS.SIGINT!, now)
+    })
+    const error = await execute(docker, plan, journal, clock)
     expect(error.message).toBe("every tag had moved before the cancel: r1:t-amd64, r1:t-s390x, r1:t hold this run's content")
     expect(error.records.map(r => r.outcome)).toEqual(['moved', 'moved', 'moved'])
     expect([held.get('r1:t'), held.get('r1:t-amd64'), held.get('r1:t-s390x')]).toEqual([D.index, D.amd64, D.s390x])

@@ -39,9 +39,16 @@ export interface StallBound {
   input: string
   /**
    * A fresh reader of one attempt's output lines: after each line, the silence allowed now (undefined while no
-   * transfer is open) and whether the line was a transfer's progress.
+   * transfer is open), whether the line was a transfer's progress, and whether the open transfer is quiet (moves
+   * its bytes without printing).
    */
-  tracker: () => (line: string) => { seconds?: number; progress: boolean }
+  tracker: () => (line: string) => { seconds?: number; progress: boolean; quiet?: boolean }
+  /**
+   * For a quiet transfer (BuildKit's layer upload): a count of bytes that moves with its bytes, read every few
+   * seconds while one is open. `seconds` without it growing by `step` bytes, nor a line of the transfer, kills the
+   * command, sooner than the tracker's bound of silence; a count that cannot be read (undefined) decides nothing.
+   */
+  activity?: { seconds: number; step: number; read: () => Promise<number | undefined> }
 }
 
 /** The bound of commands that talk to no registry and run nothing of the user's (tag, inspect, builder setup…). */
@@ -347,25 +354,30 @@ function spawnBounded(binary: string, args: readonly string[], options: RunOptio
 
 /**
  * Reads a command's output line by line for a {@link StallBound} (each stream its own lines: a line split across
- * chunks of stderr is never joined with stdout); calls `expire` once an open transfer is silent too long.
+ * chunks of stderr is never joined with stdout); calls `expire` once an open transfer is silent too long, or a
+ * quiet one's activity stands still too long.
  */
 function watchStall(bound: StallBound, expire: (seconds: number) => void): { stream: () => (chunk: string) => void; stop: () => void } {
   const track = bound.tracker()
   let timer: NodeJS.Timeout | undefined
   let armed: number | undefined
+  const quiet = watchActivity(bound.activity, expire)
   const stop = (): void => {
     if (timer) clearTimeout(timer)
     timer = undefined
     armed = undefined
   }
   const read = (line: string): void => {
-    const { seconds, progress } = track(line)
+    const { seconds, progress, quiet: isQuiet } = track(line)
     if (seconds === undefined) stop()
     else if (progress || seconds !== armed) {
       stop()
       armed = seconds
       timer = setTimeout(() => expire(seconds), seconds * 1000)
     }
+    if (progress) quiet.alive()
+    if (isQuiet) quiet.start()
+    else quiet.stop()
   }
   return {
     stream: () => {
@@ -376,8 +388,53 @@ function watchStall(bound: StallBound, expire: (seconds: number) => void): { str
         lines.forEach(read)
       }
     },
-    stop
+    stop: () => {
+      stop()
+      quiet.stop()
+    }
   }
+}
+
+/**
+ * Samples a quiet transfer's activity ({@link StallBound.activity}) while `start`ed: every fifth of its bound (1 to
+ * 5 s); `expire`s once the count has not grown by a step, and `alive` was not called, for the bound.
+ */
+function watchActivity(
+  activity: StallBound['activity'],
+  expire: (seconds: number) => void
+): { start: () => void; stop: () => void; alive: () => void } {
+  let sampler: NodeJS.Timeout | undefined
+  let last: { value?: number; at: number } = { at: 0 }
+  let reading = false
+  const stop = (): void => {
+    if (sampler) clearInterval(sampler)
+    sampler = undefined
+  }
+  const start = (): void => {
+    if (!activity || sampler) return
+    last = { at: Date.now() }
+    sampler = setInterval(
+      () => {
+        if (reading) return
+        reading = true
+        void activity
+          .read()
+          .catch(() => undefined)
+          .then(value => {
+            reading = false
+            if (!sampler || value === undefined) return
+            // a count that grew by a step, or started again (another process), is a sign of life
+            if (last.value === undefined || value - last.value >= activity.step || value < last.value) last = { value, at: Date.now() }
+            else if (Date.now() - last.at >= activity.seconds * 1000) {
+              stop()
+              expire(activity.seconds)
+            }
+          })
+      },
+      Math.min(5, Math.max(1, activity.seconds / 5)) * 1000
+    )
+  }
+  return { start, stop, alive: () => (last = { ...last, at: Date.now() }) }
 }
 
 /** The bound of one attempt: the command's own, else the retry policy's registry timeout, else the default. */

@@ -275,6 +275,39 @@ export async function setUpBuilder(
   return { name, driver: info.driver, platforms: supported, created, dockerContext, buildxVersion }
 }
 
+/**
+ * What the builder's BuildKit has written so far, as a count that moves while BuildKit's push uploads layers (its
+ * progress prints nothing then): `wchar` of buildkitd (`/proc/PID/io`, read with `docker exec` in its container,
+ * where it runs as the container's user). For a builder whose BuildKit runs in a container of this engine (the
+ * docker-container driver); undefined for others. A read that fails answers undefined.
+ */
+export function builderActivity(docker: Docker, builder: Pick<BuilderResult, 'name' | 'driver'>): (() => Promise<number | undefined>) | undefined {
+  if (builder.driver !== 'docker-container') return undefined
+  const container = `buildx_buildkit_${builder.name}0`
+  const read = async (file: string): Promise<string | undefined> => {
+    const result = await docker.run(['exec', container, 'cat', file], { silent: true, allowFailure: true, timeout: ACTIVITY_READ_TIMEOUT })
+    return result.exitCode === 0 ? result.stdout.trim() : undefined
+  }
+  // buildkitd is the container's first process, or the child of its init (buildx starts the container with one)
+  const findBuildkitd = async (): Promise<string | undefined> => {
+    if ((await read('/proc/1/comm')) === 'buildkitd') return '1'
+    for (const child of (await read('/proc/1/task/1/children'))?.split(/\s+/) ?? []) {
+      if (/^\d+$/.test(child) && (await read(`/proc/${child}/comm`)) === 'buildkitd') return child
+    }
+    return undefined
+  }
+  let pid: string | undefined
+  return async () => {
+    pid ??= await findBuildkitd()
+    if (pid === undefined) return undefined
+    const written = /^wchar:\s*(\d+)$/m.exec((await read(`/proc/${pid}/io`)) ?? '')?.[1]
+    return written === undefined ? undefined : Number(written)
+  }
+}
+
+/** The bound of one read of the builder's activity. */
+const ACTIVITY_READ_TIMEOUT = { seconds: 10 }
+
 /** Post step: removes what {@link setUpBuilder} created; each removal on its own. */
 export async function removeBuilder(docker: Docker, builder: string, context: string): Promise<string[]> {
   const done: string[] = []
