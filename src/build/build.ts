@@ -156,7 +156,7 @@ export const BUILD_TIMEOUT = { seconds: 6 * 3600 }
  * bytes of the layers move (`#N pushing layers`, then `#N pushing layers 19.2s done`; measured with plain and
  * rawjson progress, buildx 0.13.1 and 0.30.1 on BuildKit 0.26.3: no byte count), so the silence of a slow upload of
  * a large layer cannot be told from a registry that stopped answering. Where what BuildKit writes can be read
- * (its builder's activity, builder.ts), the upload gets one `registry-timeout` without a byte written instead, and
+ * (its builder's activity, builder.ts), the upload gets one `registry-timeout` without 4 KiB written instead, and
  * this bound only where it cannot. Its manifest PUT, small, gets one `registry-timeout`.
  */
 export const PUSH_LAYERS_FACTOR = 10

@@ -234,7 +234,7 @@ export function stopCommands(): void {
   for (const pid of running) killGroup(pid)
 }
 
-/** `docker rm --force` of the given containers, the one command a cancelled job still runs; never throws. */
+/** `docker rm --force` of the given containers, which a cancelled job runs whatever its window; never throws. */
 export async function removeContainers(names: readonly string[], binary = 'docker'): Promise<void> {
   if (names.length === 0) return
   await spawnBounded(binary, ['rm', '--force', ...names], { silent: true }, { seconds: 30 }).catch(() => undefined)
