@@ -151,12 +151,12 @@ describeEachPath('bounds', (builderPath: BuilderPath) => {
   }
 
   if (builderPath.driver !== 'docker') {
-    // BuildKit prints nothing while it uploads a layer (plain and rawjson progress alike); the bound reads what its
-    // buildkitd writes instead. A layer of 20 MB of random bytes (it does not compress).
-    const bigLayer = async (): Promise<string> => {
+    // BuildKit prints nothing while it uploads a layer (plain and rawjson progress alike); the bound reads how many
+    // bytes its buildkitd has sent instead. A layer of random bytes (it does not compress).
+    const bigLayer = async (bytes: number): Promise<string> => {
       const dir = await mkdtemp(path.join(tmpdir(), 'go-build-action-big-layer-'))
       await writeFile(path.join(dir, 'Dockerfile'), 'FROM scratch\nCOPY big.bin /\n')
-      await writeFile(path.join(dir, 'big.bin'), randomBytes(20_000_000))
+      await writeFile(path.join(dir, 'big.bin'), randomBytes(bytes))
       return dir
     }
     const blobUploads = (name: string): RegExp => new RegExp(`^/v2/${name}/blobs/uploads/[^/?]+`)
@@ -166,11 +166,11 @@ describeEachPath('bounds', (builderPath: BuilderPath) => {
         inputs: { images: `${proxy.host}/${name}`, 'tag-template': TAG, platforms: PLATFORMS, provenance: 'false', 'registry-timeout': '5', 'retry-attempts': '2', 'retry-delay': '0.1' }
       })
 
-    it("BuildKit's layer upload that the registry never answers: killed registry-timeout after buildkitd stopped writing, per attempt, not ten registry-timeouts", async () => {
+    it("BuildKit's layer upload that the registry never answers: killed registry-timeout after buildkitd stopped sending, per attempt, not ten registry-timeouts", async () => {
       const name = fresh('blob-hang')
       proxy.rules = [{ method: 'PUT', path: blobUploads(name), times: Infinity, fault: HANG }]
       const logged = proxy.log.length
-      const run = await layerPush(await bigLayer(), name)
+      const run = await layerPush(await bigLayer(20_000_000), name)
       proxy.rules = []
       const hung = proxy.log.slice(logged).filter(l => l.status === 'hang')
       const error = theError(run)
@@ -184,10 +184,10 @@ describeEachPath('bounds', (builderPath: BuilderPath) => {
       expect(await registryTags(`localhost:5000/${name}`)).toEqual([])
     }, 10 * MINUTES)
 
-    it("BuildKit's layer upload that moves slowly (20 MB at 1 MB/s: four registry-timeouts without a line) is not cut, and publishes", async () => {
+    it("BuildKit's layer upload that moves slowly (8 MB at 300 KB/s: five registry-timeouts without a line, and buildkitd writing nothing for 10 s at a time while the kernel's send queue drains) is not cut, and publishes", async () => {
       const name = fresh('blob-slow')
-      proxy.rules = [{ method: 'PUT', path: blobUploads(name), times: Infinity, fault: { throttle: 1_000_000 } }]
-      const run = await layerPush(await bigLayer(), name)
+      proxy.rules = [{ method: 'PUT', path: blobUploads(name), times: Infinity, fault: { throttle: 300_000 } }]
+      const run = await layerPush(await bigLayer(8_000_000), name)
       proxy.rules = []
       expectSucceeded(run)
       expect(run.main.log).not.toMatch(/killed after/)
