@@ -155,9 +155,9 @@ export const BUILD_TIMEOUT = { seconds: 6 * 3600 }
  * How many `registry-timeout`s of silence BuildKit's layer upload may take: its progress prints nothing while the
  * bytes of the layers move (`#N pushing layers`, then `#N pushing layers 19.2s done`; measured with plain and
  * rawjson progress, buildx 0.13.1 and 0.30.1 on BuildKit 0.26.3: no byte count), so the silence of a slow upload of
- * a large layer cannot be told from a registry that stopped answering. Where what BuildKit writes can be read
- * (its builder's activity, builder.ts), the upload gets one `registry-timeout` without 4 KiB written instead, and
- * this bound only where it cannot. Its manifest PUT, small, gets one `registry-timeout`.
+ * a large layer cannot be told from a registry that stopped answering. Where what BuildKit sends can be read (its
+ * builder's activity, builder.ts), the upload gets one `registry-timeout` without 4 KiB sent instead, and this
+ * bound only where it cannot. Its manifest PUT, small, gets one `registry-timeout`.
  */
 export const PUSH_LAYERS_FACTOR = 10
 
@@ -193,8 +193,8 @@ export function buildkitPushTracker(registrySeconds: number): () => (line: strin
 /**
  * The bound of a build: the job's limit, and, when BuildKit pushes the result (push by digest), a bound of silence
  * while it pushes (see {@link buildkitPushTracker}), so that a registry that stops answering fails the build as a
- * transfer would; with the builder's `activity` (what BuildKit has written), its layer upload is killed once
- * BuildKit writes nothing for `registry-timeout`.
+ * transfer would; with the builder's `activity` (how many bytes BuildKit has sent), its layer upload is killed once
+ * BuildKit sends nothing for `registry-timeout`.
  */
 export function buildTimeout(output: BuildOutput, retry?: RetryPolicy, activity?: () => Promise<number | undefined>): CommandTimeout {
   if (output.kind !== 'push-by-digest' || retry?.timeoutSeconds === undefined) return BUILD_TIMEOUT
@@ -209,8 +209,8 @@ export function buildTimeout(output: BuildOutput, retry?: RetryPolicy, activity?
 }
 
 /**
- * How many more bytes BuildKit must have written for its layer upload to count as moving: an idle buildkitd still
- * writes 8 bytes every few seconds (measured: its wakeups), an upload writes tens of KiB at a time.
+ * How many more bytes BuildKit must have sent for its layer upload to count as moving: an idle buildkitd still
+ * writes 8 bytes every few seconds (measured: its wakeups), an upload sends tens of KiB a second at least.
  */
 export const ACTIVITY_STEP_BYTES = 4096
 
@@ -225,7 +225,7 @@ export class BuildError extends Error {
 
 /**
  * Runs the build and returns buildx's metadata. A failed build ends in a {@link BuildError} naming the platform.
- * `activity`: what the builder's BuildKit has written so far, where it can be read ({@link buildTimeout}).
+ * `activity`: how many bytes the builder's BuildKit has sent so far, where it can be read ({@link buildTimeout}).
  */
 export async function runBuild(docker: Docker, request: BuildRequest, retry?: RetryPolicy, activity?: () => Promise<number | undefined>): Promise<BuildMetadata> {
   let progress: string
