@@ -3,7 +3,9 @@
  * front of the local registry, into two repositories, and the proxy fails the n-th tag move persistently, for
  * every n. Each time: the run fails, its `moves` output and summary list exactly the references that moved, the
  * ones that held something before are put back, the ones it created still hold its content, and the next run
- * completes the publish. Everything is checked from the registry's side.
+ * completes the publish. Also: two runs that publish one tag at once (they settle on one run's index), and a job
+ * cancelled during the moves as the runner cancels it (what moved is put back, or the disagreeing tags named).
+ * Everything is checked from the registry's side.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals'
 import type { ActionRun } from '../../scripts/run-action.mjs'
@@ -173,7 +175,7 @@ describeEachPath('publishing as a transaction', (builderPath: BuilderPath) => {
     let repositories: string[]
     let before: Record<string, string>
     const references = (repository: string): string[] => [TAG, ...ARCHES.map(a => `${TAG}-${a}`)].map(t => `${repository}:${t}`)
-    /** The first repository's TAG-ARCH no longer hold the earlier publish: one has moved. */
+    /** A TAG-ARCH of `repository` no longer holds the earlier publish: it has moved. */
     const aTagArchMoved = (repository: string) => async (): Promise<boolean> => {
       for (const reference of references(repository).slice(1)) if ((await held(reference)) !== before[reference]) return true
       return false

@@ -14,9 +14,10 @@ export type CancelHook = (handler: (signal: string) => Promise<void>) => () => v
 
 /**
  * How long after the first signal a cancelled run may still put back what it did: the runner sends its next signal
- * 7.5 s after SIGINT and kills the process 2.5 s after SIGTERM; the rest of each is left for the report.
+ * 7.5 s after SIGINT and kills the process 2.5 s after SIGTERM; the rest of each (2 s, 1 s) is left for the report
+ * and a loaded machine.
  */
-export const CANCEL_WINDOW_MS: Readonly<Record<string, number>> = { SIGINT: 6000, SIGTERM: 1500 }
+export const CANCEL_WINDOW_MS: Readonly<Record<string, number>> = { SIGINT: 5500, SIGTERM: 1500 }
 
 /** Stops every command (and the verify containers), runs `handler` (the put-back and the report), and ends the step failed. */
 export const onCancel: CancelHook = handler => {
