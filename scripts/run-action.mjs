@@ -64,6 +64,7 @@ function runStep(args, env, cwd, echo, cancelWhen) {
   return new Promise((resolve, reject) => {
     const child = spawn(runnerNode(), args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] })
     let log = ''
+    const streams = { stdout: '', stderr: '' }
     let exited = false
     const signals = []
     const timers = []
@@ -84,8 +85,9 @@ function runStep(args, env, cwd, echo, cancelWhen) {
         )
       }
     }
-    const collect = chunk => {
+    const collect = (stream, chunk) => {
       log += chunk
+      streams[stream] += chunk
       if (echo) process.stderr.write(chunk)
       if (cancelWhen instanceof RegExp && cancelWhen.test(log)) cancel()
     }
@@ -100,14 +102,14 @@ function runStep(args, env, cwd, echo, cancelWhen) {
           .finally(() => (asking = false))
       }, 100)
     }
-    child.stdout.on('data', collect)
-    child.stderr.on('data', collect)
+    child.stdout.setEncoding('utf8').on('data', chunk => collect('stdout', chunk))
+    child.stderr.setEncoding('utf8').on('data', chunk => collect('stderr', chunk))
     child.on('error', reject)
     child.on('close', exitCode => {
       exited = true
       clearInterval(poll)
       timers.forEach(clearTimeout)
-      resolve({ exitCode: exitCode ?? 1, log, signals, endedAt: Date.now() })
+      resolve({ exitCode: exitCode ?? 1, log, ...streams, signals, endedAt: Date.now() })
     })
   })
 }
