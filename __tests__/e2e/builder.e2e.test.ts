@@ -40,7 +40,7 @@ describe('a builder the action creates (docker driver, the default outside GitHu
     })
     expect({ main: run.main.exitCode, log: run.main.exitCode === 0 ? '' : run.main.log }).toEqual({ main: 0, log: '' })
     const name = run.outputs.builder ?? ''
-    expect(name).toMatch(/^go-build-action-[0-9a-f]{8}$/)
+    expect(name).toMatch(/^go-build-action-[0-9a-f]{32}$/)
     expect(run.state.dockerContext).toBe(name)
     expect(run.state.builder ?? '').toBe('')
     expect(run.outputs['builder-platforms']?.split(',')).toEqual(expect.arrayContaining(['linux/amd64', 'linux/arm64']))
@@ -96,7 +96,7 @@ describe('a requested platform the builder lacks', () => {
       inputs: { images: freshRepository('builder-lacks'), 'tag-template': 'x', push: 'false', platforms: 'linux/amd64,linux/mips64le', qemu: 'off' }
     })
     expect(run.main.exitCode).toBe(1)
-    expect(run.main.log).toMatch(/::error::input "platforms": the docker builder go-build-action-[0-9a-f]{8} cannot build linux\/mips64le; it supports linux\/amd64, /)
+    expect(run.main.log).toMatch(/::error::input "platforms": the docker builder go-build-action-[0-9a-f]{32} cannot build linux\/mips64le; it supports linux\/amd64, /)
     expect(run.main.log).not.toMatch(/buildx build/)
     expect(run.post?.exitCode).toBe(0)
     expect(await contextExists(run.state.dockerContext ?? 'unset')).toBe(false)
@@ -114,7 +114,7 @@ describe('the docker-container driver on this offline machine', () => {
       /::error::the docker-container builder could not boot: its BuildKit image moby\/buildkit:v0\.26\.3 could not be pulled \(.*\)\. Set "driver: docker" to build with the engine's own BuildKit, or set "buildkit-image" to a BuildKit image in a registry this runner can reach\./
     )
     const name = run.state.builder ?? ''
-    expect(name).toMatch(/^go-build-action-[0-9a-f]{8}$/)
+    expect(name).toMatch(/^go-build-action-[0-9a-f]{32}$/)
     expect(run.post?.exitCode).toBe(0)
     expect(run.post?.log).toContain(`removed builder ${name}`)
     expect(await builderExists(name)).toBe(false)

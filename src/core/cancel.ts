@@ -4,10 +4,12 @@
  * (docker.ts), so at the first signal they are killed here and no command of the pipeline starts any more; for a
  * window that ends before the runner's next signal, only the commands that put back what the run did may start (a
  * cancel during the tag moves puts back what this run moved, transaction.ts). A second signal kills those too. A
- * verify-command container still running is removed (killing the CLI leaves it running). The pipeline then reports
- * where every tag ended, and the step ends failed.
+ * verify-command container still running is removed (killing the CLI leaves it running), and the secret files of the
+ * stopped commands (a build's secrets, the signing key) are removed at once. The pipeline then reports where every
+ * tag ended, and the step ends failed.
  */
 import { cancelCommands, removeContainers, stopCommands } from './docker.js'
+import { removeSecretFiles } from './secret-files.js'
 
 /** Registers what a cancelled job does; returns the unregistration. */
 export type CancelHook = (handler: (signal: string) => Promise<void>) => () => void
@@ -19,7 +21,10 @@ export type CancelHook = (handler: (signal: string) => Promise<void>) => () => v
  */
 export const CANCEL_WINDOW_MS: Readonly<Record<string, number>> = { SIGINT: 5500, SIGTERM: 1500 }
 
-/** Stops every command (and the verify containers), runs `handler` (the put-back and the report), and ends the step failed. */
+/**
+ * Stops every command (and the verify containers), removes the secret files of the commands it stopped, runs
+ * `handler` (the put-back and the report), and ends the step failed.
+ */
 export const onCancel: CancelHook = handler => {
   let first: string | undefined
   const listener = (signal: NodeJS.Signals): void => {
@@ -30,6 +35,8 @@ export const onCancel: CancelHook = handler => {
     }
     first = signal
     const containers = cancelCommands(CANCEL_WINDOW_MS[signal] ?? 0)
+    // before anything that could outlast the runner's patience (it kills the step a few seconds after SIGTERM)
+    removeSecretFiles()
     void Promise.allSettled([removeContainers(containers), handler(signal)]).finally(() => process.exit(1))
   }
   process.on('SIGTERM', listener)

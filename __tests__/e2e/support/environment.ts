@@ -57,6 +57,16 @@ export function freshRepository(name: string, registry = REGISTRY): string {
   return `${registry}/e2e/${name}-${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`
 }
 
+/** `docker login --password-stdin` into the docker config `dir`, as an earlier workflow step (docker/login-action) would. */
+export function dockerLogin(dir: string, registry: string, user: string, password: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = execFile('docker', ['login', '--username', user, '--password-stdin', registry], { env: { ...process.env, DOCKER_CONFIG: dir } }, (error, _stdout, stderr) =>
+      error ? reject(new Error(`docker login ${registry}: ${stderr}`)) : resolve()
+    )
+    child.stdin?.end(password)
+  })
+}
+
 export async function docker(args: string[]): Promise<{ stdout: string; stderr: string }> {
   return execFileAsync('docker', args, { maxBuffer: 64 * 1024 * 1024 })
 }
