@@ -466,6 +466,36 @@ describe('two runs on one main tag at once: settling', () => {
     sameAsRegistry(journal.snapshot(), held)
   })
 
+  it('a read of the winning index that fails in every round: caught, this run puts back its own moves, and no record calls "moved" a tag another run holds', async () => {
+    const { docker, held } = registry(EARLIER)
+    const journal = new MoveJournal()
+    const plan = await planMoves(docker, ONE, { ...TAGS, tag: 't' }, PLATFORM_DIGESTS, NO_RETRY, journal)
+    // the other run moves r1:t and r1:t-s390x after this run did; its index cannot be read while this run settles
+    afterCommand(docker, args => args[2] === 'create' && args.includes('r1:t'), () => {
+      held.set('r1:t', D.otherIndex)
+      held.set('r1:t-s390x', D.otherS390x)
+    })
+    const original = docker.run.bind(docker)
+    let failures = 0
+    docker.run = async (args, options) => {
+      if (args[2] === 'inspect' && args[4] === `r1@${D.otherIndex}`) {
+        failures++
+        throw new DockerCommandError(args, { exitCode: 1, stdout: '', stderr: 'unexpected status: 503 Service Unavailable' })
+      }
+      return original(args, options)
+    }
+    const error = (await executeMoves(docker, plan, NO_RETRY, journal, async () => undefined).catch((e: unknown) => e)) as MoveError
+    expect(failures).toBeGreaterThan(1)
+    expect(error).toBeInstanceOf(MoveError)
+    // this run's r1:t-amd64 is put back; TAG and r1:t-s390x keep what the other run moved them to
+    expect(Object.fromEntries(held)).toEqual({ ...EARLIER, 'r1:t': D.otherIndex })
+    expect(error.message).toMatch(/^another run moved the same tags at the same time and they did not settle on one run's content; this run put back what it had moved: .*r1:t now holds another run's content/)
+    sameAsRegistry(error.records, held)
+    expect(error.records.filter(r => r.outcome === 'moved')).toEqual([])
+    // the outputs (the journal's records) say the same
+    expect(journal.snapshot()).toBe(error.records)
+  })
+
   it('a run that cannot finish settling (another writer keeps taking TAG-amd64) puts back its own moves and says which tags another run holds', async () => {
     const { docker, held } = registry(EARLIER)
     const journal = new MoveJournal()
