@@ -78,7 +78,6 @@ export interface RunOptions {
    */
   env?: Record<string, string>
   /**
-  /**
    * The command puts back what this run did (a tag it moved) after the job was cancelled: it may start while the
    * cancel's window lasts ({@link cancelCommands}), bounded by what is left of it; a second signal kills it too.
    */
