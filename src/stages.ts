@@ -11,7 +11,7 @@ import { indexAnnotationsOf } from './core/annotations.js'
 import { checkArchitectures } from './verify/architecture.js'
 import { Cleanup } from './core/cleanup.js'
 import { buildTimesFromProgress, type PlatformBuildTime } from './build/build-times.js'
-import { setUpBuilder, type BuilderResult } from './setup/builder.js'
+import { builderActivity, setUpBuilder, type BuilderResult } from './setup/builder.js'
 import { describeNode, planNodes, setUpBuildNodes, type NodeCredentials } from './setup/nodes.js'
 import { inPlatformOrder, nodePart, partPrefix, runnerPart, runParts, type BuildPart } from './build/parts.js'
 import { installBuildx } from './setup/buildx-install.js'
@@ -417,7 +417,8 @@ export async function build(job: Job, { versions, plan, fingerprint, configurati
             layout: run.layout
           },
           settings.retry,
-          split ? { signal, prefix: partPrefix(part) } : {}
+          split ? { signal, prefix: partPrefix(part) } : {},
+          builderActivity(docker, { name: part.builder, driver: part.driver })
         )
       }))
     })

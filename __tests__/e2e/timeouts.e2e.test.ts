@@ -4,6 +4,7 @@
  * bound, with one error naming the registry or the platform and the timeout input, and leaves nothing running.
  */
 import { afterAll, beforeAll, expect, it } from '@jest/globals'
+import { randomBytes } from 'node:crypto'
 import { mkdtemp, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import * as path from 'node:path'
@@ -149,6 +150,51 @@ describeEachPath('bounds', (builderPath: BuilderPath) => {
     }, 5 * MINUTES)
   }
 
+  if (builderPath.driver !== 'docker') {
+    // BuildKit prints nothing while it uploads a layer (plain and rawjson progress alike); the bound reads how many
+    // bytes its buildkitd has sent instead. A layer of random bytes (it does not compress).
+    const bigLayer = async (bytes: number): Promise<string> => {
+      const dir = await mkdtemp(path.join(tmpdir(), 'go-build-action-big-layer-'))
+      await writeFile(path.join(dir, 'Dockerfile'), 'FROM scratch\nCOPY big.bin /\n')
+      await writeFile(path.join(dir, 'big.bin'), randomBytes(bytes))
+      return dir
+    }
+    const blobUploads = (name: string): RegExp => new RegExp(`^/v2/${name}/blobs/uploads/[^/?]+`)
+    const layerPush = (context: string, name: string): Promise<ActionRun> =>
+      runOnPath(builderPath, {
+        cwd: context,
+        inputs: { images: `${proxy.host}/${name}`, 'tag-template': TAG, platforms: PLATFORMS, provenance: 'false', 'registry-timeout': '5', 'retry-attempts': '2', 'retry-delay': '0.1' }
+      })
+
+    it("BuildKit's layer upload that the registry never answers: killed registry-timeout after buildkitd stopped sending, per attempt, not ten registry-timeouts", async () => {
+      const name = fresh('blob-hang')
+      proxy.rules = [{ method: 'PUT', path: blobUploads(name), times: Infinity, fault: HANG }]
+      const logged = proxy.log.length
+      const run = await layerPush(await bigLayer(20_000_000), name)
+      proxy.rules = []
+      const hung = proxy.log.slice(logged).filter(l => l.status === 'hang')
+      const error = theError(run)
+      expect(error).toContain(`(2 attempt(s)): it made no progress for 5 s (input "registry-timeout")`)
+      expect(run.main.log).toMatch(/::warning::docker buildx build: killed after 5 s without progress \(attempt 1 of 2\)/)
+      expect(hung.length).toBeGreaterThanOrEqual(2)
+      // from the last attempt's hung upload to the end of the step: about one registry-timeout (and a few reads of
+      // buildkitd's count), where ten registry-timeouts of silence (50 s) were allowed before
+      expect(run.main.endedAt - hung.at(-1)!.at!).toBeLessThan(25_000)
+      expect(run.post?.exitCode).toBe(0)
+      expect(await registryTags(`localhost:5000/${name}`)).toEqual([])
+    }, 10 * MINUTES)
+
+    it("BuildKit's layer upload that moves slowly (8 MB at 300 KB/s: five registry-timeouts without a line, and buildkitd writing nothing for 10 s at a time while the kernel's send queue drains) is not cut, and publishes", async () => {
+      const name = fresh('blob-slow')
+      proxy.rules = [{ method: 'PUT', path: blobUploads(name), times: Infinity, fault: { throttle: 300_000 } }]
+      const run = await layerPush(await bigLayer(8_000_000), name)
+      proxy.rules = []
+      expectSucceeded(run)
+      expect(run.main.log).not.toMatch(/killed after/)
+      expect(await registryTags(`localhost:5000/${name}`)).toContain(TAG)
+    }, 10 * MINUTES)
+  }
+
   it('a verify command that sleeps forever is killed after verify-timeout, its container too, and nothing is published', async () => {
     const name = fresh('verify')
     const { run, seconds } = await timed(busybox, {
@@ -184,11 +230,12 @@ describeEachPath('bounds', (builderPath: BuilderPath) => {
     proxy.rules = []
     // the registry-timeout default (120 s) did not have to pass
     expect(seconds).toBeLessThan(100)
-    expect(theError(run)).toMatch(/^::error::the job was cancelled \(SIGTERM\) during the run$/)
+    expect(theError(run)).toMatch(/^::error::the job was cancelled \(SIGINT\) during the run: /)
     expect(run.summary).toContain('go-build-action failed')
-    expect(run.summary).toContain('The run failed while moving tags')
-    const moves = JSON.parse(run.outputs.moves!) as Array<{ reference: string }>
+    const moves = JSON.parse(run.outputs.moves!) as Array<{ reference: string; outcome: string }>
     expect(moves.map(m => m.reference).sort()).toEqual([`${repository}:${TAG}`, `${repository}:${TAG}-amd64`, `${repository}:${TAG}-arm64`])
+    // the cancel's last read says whether a move had landed (the hung one never did)
+    expect(run.summary).toContain(moves.some(m => m.outcome !== 'not-moved') ? 'The run failed while moving tags' : 'No tag a user pulls was moved.')
     expect(run.post?.exitCode).toBe(0)
     const { stdout } = await docker(['ps', '--format', '{{.Names}}'])
     expect(stdout).not.toContain(name)

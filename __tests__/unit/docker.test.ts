@@ -178,6 +178,43 @@ describe('a stall bound: silence bounded only while a transfer inside a longer c
   }, 30_000)
 })
 
+describe('a quiet transfer (BuildKit\'s layer upload): bounded by what its process writes, where that can be read', () => {
+  // registry-timeout 1 s: the layer upload's silence is capped at 10 s; its activity (a byte count, read every
+  // second) must grow by a step within 1 s
+  const tracker = buildkitPushTracker(1)
+  const layers = 'echo "#9 pushing layers"; sleep 4; echo "#9 pushing layers 4s done"; echo "#9 DONE 4s"'
+  const counting = (grow: number) => {
+    let count = 1_000_000
+    return async (): Promise<number | undefined> => (count += grow)
+  }
+  const run = (script: string, read: () => Promise<number | undefined>) =>
+    createDocker('sh').run(['-c', script], {
+      silent: true,
+      allowFailure: true,
+      timeout: { seconds: 60, stall: { input: 'registry-timeout', tracker, activity: { seconds: 1, step: 4096, read } } }
+    })
+
+  it('an upload whose bytes keep moving runs past the bound, though it prints nothing for 4 s', async () => {
+    const moving = await run(layers, counting(50_000))
+    expect(moving.timedOut).toBeUndefined()
+    expect(moving.exitCode).toBe(0)
+  }, 30_000)
+
+  it('an upload whose process writes nothing (or only a few bytes: an idle buildkitd\'s wakeups) is killed one registry-timeout after, not ten', async () => {
+    for (const grow of [0, 8]) {
+      const hung = await run('echo "#9 pushing layers"; sleep 30', counting(grow))
+      // the activity bound (1 s) killed it, not the 10 s of silence the layer upload gets without it
+      expect({ grow, timedOut: hung.timedOut }).toEqual({ grow, timedOut: { seconds: 1, input: 'registry-timeout', progress: true } })
+    }
+  }, 60_000)
+
+  it('an activity that cannot be read decides nothing: the layer upload keeps its ten registry-timeouts of silence', async () => {
+    const unread = await run(layers, async () => undefined)
+    expect(unread.timedOut).toBeUndefined()
+    expect(unread.exitCode).toBe(0)
+  }, 30_000)
+})
+
 describe('a cancelled job', () => {
   it('starts no further command, and retries none', async () => {
     const sh = createDocker('sh')

@@ -12,9 +12,9 @@ import type { AddressInfo } from 'node:net'
  * the connection is dropped; `hang`: never answered; `lost-answer`: forwarded to the registry, which acts on it,
  * and the connection dropped instead of the answer (a registry that went down right after a write); `gather`:
  * held until that many matching requests wait, then all forwarded at once (two runs' writes made to meet), or
- * after 60 s.
+ * after 60 s; `throttle`: forwarded, its body at that many bytes per second (a slow upload that keeps moving).
  */
-export type Fault = { status: number; retryAfter?: number; code?: string } | 'reset' | 'hang' | 'lost-answer' | { gather: number }
+export type Fault = { status: number; retryAfter?: number; code?: string } | 'reset' | 'hang' | 'lost-answer' | { gather: number } | { throttle: number }
 
 export interface FaultRule {
   method?: string
@@ -29,6 +29,8 @@ export interface FaultRule {
 export interface LoggedRequest {
   method: string
   path: string
+  /** When the request came (ms since the epoch). */
+  at?: number
   status: number | 'reset' | 'hang' | 'lost-answer' | 'gathered'
 }
 
@@ -36,6 +38,8 @@ export class FaultProxy {
   readonly log: LoggedRequest[] = []
   /** Manifest paths (`/v2/NAME/manifests/REF`) the registry accepted a write of, by the reference and by the digest. */
   readonly written = new Set<string>()
+  /** Digests of the image indexes (multi-platform manifests) the registry accepted a write of. */
+  readonly indexes = new Set<string>()
   private readonly hits = new Map<FaultRule, number>()
   private readonly gathered = new Map<FaultRule, Array<() => void>>()
   private server?: http.Server
@@ -81,7 +85,7 @@ export class FaultProxy {
     if (rule) {
       this.hits.set(rule, this.failed(rule) + 1)
       if (rule.fault === 'hang') {
-        this.log.push({ method, path, status: 'hang' })
+        this.log.push({ method, path, status: 'hang', at: Date.now() })
         req.resume()
         return
       }
@@ -103,6 +107,10 @@ export class FaultProxy {
         waiting.push(release)
         if (waiting.length >= rule.fault.gather) waiting.splice(0).forEach(r => r())
         else setTimeout(release, 60_000).unref()
+        return
+      }
+      if (typeof rule.fault === 'object' && 'throttle' in rule.fault) {
+        this.forward(req, res, method, path, rule.fault.throttle)
         return
       }
       if (rule.fault === 'lost-answer') {
@@ -127,26 +135,38 @@ export class FaultProxy {
     this.forward(req, res, method, path)
   }
 
-  private forward(req: http.IncomingMessage, res: http.ServerResponse, method: string, path: string): void {
+  /** Forwards a request as it is; with `bytesPerSecond`, its body at that pace. */
+  private forward(req: http.IncomingMessage, res: http.ServerResponse, method: string, path: string, bytesPerSecond?: number): void {
+    const at = Date.now()
     const upstream = http.request(
       { host: '127.0.0.1', port: this.upstreamPort, method, path, headers: req.headers, agent: false },
       response => {
-        this.log.push({ method, path, status: response.statusCode ?? 0 })
+        this.log.push({ method, path, status: response.statusCode ?? 0, at })
         const manifest = /^(\/v2\/.+\/manifests\/)[^/?]+$/.exec(path)
         if (method === 'PUT' && manifest && response.statusCode === 201) {
           this.written.add(path)
           const digest = response.headers['docker-content-digest']
           if (typeof digest === 'string') this.written.add(`${manifest[1]}${digest}`)
+          if (typeof digest === 'string' && /image\.index|manifest\.list/.test(req.headers['content-type'] ?? '')) this.indexes.add(digest)
         }
         res.writeHead(response.statusCode ?? 502, response.headers)
         response.pipe(res)
       }
     )
     upstream.on('error', () => {
-      this.log.push({ method, path, status: 502 })
+      this.log.push({ method, path, status: 502, at })
       res.destroy()
     })
-    req.pipe(upstream)
+    if (bytesPerSecond === undefined) {
+      req.pipe(upstream)
+      return
+    }
+    req.on('data', (chunk: Buffer) => {
+      req.pause()
+      upstream.write(chunk)
+      setTimeout(() => req.resume(), (chunk.length / bytesPerSecond) * 1000)
+    })
+    req.on('end', () => upstream.end())
   }
 }
 
