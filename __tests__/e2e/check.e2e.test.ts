@@ -17,12 +17,10 @@ import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import * as path from 'node:path'
 import { repoRoot, runAction, type ActionRun } from '../../scripts/run-action.mjs'
-import { expectSucceeded } from './support/environment.js'
+import { expectSucceeded, NO_DOCKER } from './support/environment.js'
 
 const FIXTURES = path.join(repoRoot, '__fixtures__', 'releases')
 const SECONDS = 1000
-/** What the check runs with: no docker on PATH, no engine behind DOCKER_HOST. */
-const NO_DOCKER = { PATH: '/nonexistent', DOCKER_HOST: 'tcp://127.0.0.1:9' }
 
 interface Served {
   status?: number

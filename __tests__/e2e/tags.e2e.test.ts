@@ -1,7 +1,8 @@
 /**
  * Naming, end to end: the bundled action reads examples/go-build/versions.yaml, tags the image from the
- * versions, passes them as build args, and handles rebuilds, events and malformed inputs against the real local
- * registry. Everything is checked from the registry's side (and by running the image).
+ * versions, passes them as build args, and handles rebuilds and events against the real local registry (malformed
+ * versions and templates: bad-inputs.e2e.test.ts). Everything is checked from the registry's side (and by running
+ * the image).
  *
  * Per-platform tags (`TAG-amd64`, …) follow the main tag, rebuild suffix included (`TAG-1-amd64`), and each
  * points at its platform's manifest in the index. `latest` follows the newest versions, never back to an older
@@ -275,42 +276,7 @@ describeEachPath('tags', builderPath => {
     }, 10 * MINUTES)
   })
 
-  describe('runs that must push nothing', () => {
-    async function context(files: Record<string, string>): Promise<string> {
-      const dir = await mkdtemp(path.join(tmpdir(), 'go-build-action-e2e-'))
-      for (const [name, text] of Object.entries(files)) await writeFile(path.join(dir, name), text)
-      return dir
-    }
-    const DOCKERFILE = `ARG BASE_IMAGE\nFROM \${BASE_IMAGE}\nARG GO_VERSION\nARG LLVM_VERSION\nARG K8S_VERSION\n`
-
-    it.each<[string, Record<string, string>, Record<string, string>, RegExp]>([
-      ['a version with a space', {}, { 'go-version': '1.25 .4' }, /^::error::input "go-version": "1.25 .4" contains whitespace/],
-      [
-        'a versions file with a YAML syntax error',
-        { 'versions.yaml': 'golang:\n  version: [1.25.4\n' },
-        {},
-        /^::error::.*versions\.yaml:\d+: not valid YAML/
-      ],
-      [
-        'a template placeholder found nowhere',
-        { 'versions.yaml': 'go: 1.25.4\nllvm: 18.1.8\n' },
-        // written out: without a tag-template, an image lacking a version gets the first-run tag
-        { 'tag-template': '{go}-llvm{llvm}-k8s{k8s}' },
-        /^::error::input "tag-template": "\{go\}-llvm\{llvm\}-k8s\{k8s\}": \{k8s\} has no value; looked in input "k8s-version", .*versions\.yaml \(kubernetes\.version or kubernetes or k8s\.version or k8s\), the default of ARG K8S_VERSION in .*Dockerfile/
-      ]
-    ])('%s', async (_name, files, inputs, message) => {
-      const repository = freshRepository('go-build-malformed')
-      const cwd = await context({ Dockerfile: DOCKERFILE, 'versions.yaml': 'go: 1.25.4\nllvm: 18.1.8\nk8s: 1.34.1\n', ...files })
-      const run = await runOnPath(builderPath, { cwd, inputs: { images: repository, 'build-args': BUILD_ARGS, ...inputs } })
-      expect(run.main.exitCode).toBe(1)
-      expect(errorLine(run)).toMatch(message)
-      expect(run.main.log).not.toMatch(/docker buildx build|\[internal\] load build definition/)
-      expect(run.post?.exitCode).toBe(0)
-      // the registry knows no tag at all in the repository
-      const tags = await httpGet(`http://127.0.0.1:5000/v2/${repository.replace(/^[^/]+\//, '')}/tags/list`)
-      expect(tags.status).toBe(404)
-    }, 5 * MINUTES)
-
+  describe('a run that must push nothing', () => {
     it('a registry that refuses the rebuild check (no login on the htpasswd registry) is an error, not a free tag', async () => {
       const repository = freshRepository('go-build-unauthorized', AUTH_REGISTRY)
       // an empty docker config: no credentials, whatever other runs on this machine logged in to

@@ -35,6 +35,8 @@ export function httpGet(url: string, headers: Record<string, string> = {}): Prom
 
 export const REGISTRY = 'localhost:5000'
 export const AUTH_REGISTRY = 'localhost:5001'
+/** A registry port nothing listens on (the e2e registries are 5000 and 5001): no pull or push there can succeed. */
+export const UNREACHABLE = 'localhost:5999'
 export const GO_IMAGE = `${REGISTRY}/base/golang`
 export const BASE_IMAGE = `${REGISTRY}/base/busybox`
 export const HELLO_CONTEXT = path.join(repoRoot, 'examples', 'hello')
@@ -145,6 +147,17 @@ export async function copyOnlyContext(): Promise<string> {
   await writeFile(path.join(context, 'Dockerfile'), 'FROM scratch\nCOPY hello.txt /\n')
   await writeFile(path.join(context, 'hello.txt'), 'hello\n')
   return context
+}
+
+/**
+ * The environment of a run that needs no docker, to show it: no docker (nor any other tool) on PATH, and a
+ * DOCKER_HOST nothing listens on.
+ */
+export const NO_DOCKER: Readonly<Record<string, string>> = { PATH: '/nonexistent', DOCKER_HOST: 'tcp://127.0.0.1:9' }
+
+/** The commands a run's steps started, as @actions/exec echoes each one (`[command]PROGRAM ARGS`). */
+export function commandsRun(run: { main: { log: string }; post?: { log: string } }): string[] {
+  return [run.main.log, run.post?.log ?? ''].flatMap(log => log.split('\n')).filter(line => line.startsWith('[command]'))
 }
 
 /** Expects the main and post steps to have passed; shows the main step's log when it did not. */
