@@ -11,7 +11,14 @@ const common = {
 export default {
   projects: [
     { ...common, displayName: 'unit', testMatch: ['<rootDir>/__tests__/unit/**/*.test.ts'] },
-    { ...common, displayName: 'e2e', testMatch: ['<rootDir>/__tests__/e2e/**/*.test.ts'], slowTestThreshold: 600 }
+    {
+      ...common,
+      displayName: 'e2e',
+      testMatch: ['<rootDir>/__tests__/e2e/**/*.test.ts'],
+      // each test file gets a DOCKER_CONFIG of its own, never the machine's ~/.docker
+      setupFiles: ['<rootDir>/__tests__/e2e/support/setup.ts'],
+      slowTestThreshold: 600
+    }
   ],
   verbose: true,
   // Seen twice on this machine, only while another jest run used the same docker engine at the same time: every

@@ -59,8 +59,21 @@ export function freshRepository(name: string, registry = REGISTRY): string {
   return `${registry}/e2e/${name}-${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`
 }
 
-export async function docker(args: string[]): Promise<{ stdout: string; stderr: string }> {
-  return execFileAsync('docker', args, { maxBuffer: 64 * 1024 * 1024 })
+/**
+ * The docker CLI as the tests run it, with the test file's DOCKER_CONFIG (support/setup.ts; `process.env` here is
+ * the test file's, which a child started without `env` would not get) or the one given.
+ */
+export async function docker(args: string[], dockerConfig?: string): Promise<{ stdout: string; stderr: string }> {
+  return execFileAsync('docker', args, { maxBuffer: 64 * 1024 * 1024, env: { ...process.env, ...(dockerConfig ? { DOCKER_CONFIG: dockerConfig } : {}) } })
+}
+
+/** A DOCKER_CONFIG directory of a run's own: empty, or with this config.json. */
+export async function freshDockerConfig(config?: object): Promise<string> {
+  const { mkdtemp, writeFile } = await import('node:fs/promises')
+  const { tmpdir } = await import('node:os')
+  const dir = await mkdtemp(path.join(tmpdir(), 'go-build-action-docker-config-'))
+  if (config) await writeFile(path.join(dir, 'config.json'), JSON.stringify(config))
+  return dir
 }
 
 const MANIFEST_TYPES = [

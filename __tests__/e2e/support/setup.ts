@@ -1,0 +1,11 @@
+/**
+ * Runs before each e2e test file (jest's `setupFiles`): the file gets a DOCKER_CONFIG of its own, so that nothing
+ * it runs (the action, through scripts/run-action.mjs, and the docker CLI through `docker()`) reads or writes the
+ * machine's ~/.docker, which other test files and other users of this machine share. Runs on a runner path get a
+ * fresh one per run besides (support/paths.ts).
+ */
+import { mkdtempSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import * as path from 'node:path'
+
+process.env.DOCKER_CONFIG = mkdtempSync(path.join(tmpdir(), 'go-build-action-e2e-docker-config-'))
