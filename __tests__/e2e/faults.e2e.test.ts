@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals'
 import { FaultProxy, manifestUnknownOnceAfterPush } from './support/fault-proxy.js'
-import { BASE_IMAGE, GO_IMAGE, HELLO_CONTEXT, registryManifest, requireEnvironment } from './support/environment.js'
+import { copyOnlyContext, registryManifest, requireEnvironment } from './support/environment.js'
 import { describeEachPath, runOnPath } from './support/paths.js'
 
 const MINUTES = 60_000
@@ -18,15 +18,20 @@ describeEachPath('registry faults', builderPath => {
     const proxy = new FaultProxy(5000)
     const name = `e2e/faults-${builderPath.name}-${Date.now().toString(36)}`
 
-    /** Reproducible builds (fixed SOURCE_DATE_EPOCH, no provenance): the same inputs give the same index. */
+    let context: string
+
+    /**
+     * Reproducible builds (fixed SOURCE_DATE_EPOCH, no provenance) of a context with nothing to compile or emulate
+     * (the faults are in the registry): the same inputs give the same index.
+     */
     const publish = (repository: string, epoch = '0') =>
       runOnPath(builderPath, {
-        cwd: HELLO_CONTEXT,
+        cwd: context,
         inputs: {
           images: repository,
           'tag-template': TAG,
           'if-tag-exists': 'overwrite',
-          'build-args': `GO_IMAGE=${GO_IMAGE}\nBASE_IMAGE=${BASE_IMAGE}\nSOURCE_DATE_EPOCH=${epoch}`,
+          'build-args': `SOURCE_DATE_EPOCH=${epoch}`,
           provenance: 'false',
           'retry-attempts': '4',
           'retry-delay': '0.2'
@@ -37,6 +42,7 @@ describeEachPath('registry faults', builderPath => {
 
     beforeAll(async () => {
       await proxy.start()
+      context = await copyOnlyContext()
       const run = await publish(`${proxy.host}/${name}-clean`)
       expect(run.main.exitCode).toBe(0)
       clean = { digest: run.outputs.digest!, platforms: JSON.parse(run.outputs['platform-digests']!) }
@@ -49,9 +55,7 @@ describeEachPath('registry faults', builderPath => {
       const manifestPut = { method: 'PUT', path: /\/manifests\//, times: 2, fault: { status: 500 } }
       const uploadReset = { method: 'POST', path: /\/blobs\/uploads\/$/, times: 1, fault: 'reset' as const }
       const inspect429 = { method: 'GET', path: /\/manifests\/sha256:/, times: 1, fault: { status: 429, retryAfter: 1 } }
-      proxy.rules = [manifestPut, uploadReset, inspect429]
-
-      const run = await publish(repository)
+      const run = await proxy.during([manifestPut, uploadReset, inspect429], () => publish(repository))
 
       expect({ exitCode: run.main.exitCode, log: run.main.exitCode === 0 ? '' : run.main.log.slice(-2000) }).toEqual({ exitCode: 0, log: '' })
       expect(run.outputs.digest).toBe(clean.digest)
@@ -74,9 +78,7 @@ describeEachPath('registry faults', builderPath => {
     it('a registry that answers MANIFEST_UNKNOWN for a manifest just pushed: read again, and the run publishes', async () => {
       const repository = `${proxy.host}/${name}-consistency`
       const rule = manifestUnknownOnceAfterPush(proxy)
-      proxy.rules = [rule]
-      const run = await publish(repository)
-      proxy.rules = []
+      const run = await proxy.during([rule], () => publish(repository))
       expect({ exitCode: run.main.exitCode, log: run.main.exitCode === 0 ? '' : run.main.log.slice(-2000) }).toEqual({ exitCode: 0, log: '' })
       expect(proxy.failed(rule)).toBe(1)
       expect(proxy.log.find(l => l.status === 404 && l.path.includes(`${name}-consistency/manifests/`))).toBeDefined()
@@ -89,10 +91,8 @@ describeEachPath('registry faults', builderPath => {
       const before = await Promise.all(
         [TAG, `${TAG}-amd64`, `${TAG}-s390x`].map(async tag => (await registryManifest(`localhost:5000/${name}-clean:${tag}`)).digest)
       )
-      proxy.rules = [{ method: 'PUT', path: /\/manifests\//, times: Infinity, fault: { status: 503 } }]
-
       // Other content (another SOURCE_DATE_EPOCH), so moving the tags would change them.
-      const run = await publish(repository, '1')
+      const run = await proxy.during([{ method: 'PUT', path: /\/manifests\//, times: Infinity, fault: { status: 503 } }], () => publish(repository, '1'))
 
       expect(run.main.exitCode).toBe(1)
       expect(run.main.log).toMatch(

@@ -67,6 +67,16 @@ export class FaultProxy {
     })
   }
 
+  /** Runs `body` with these rules in force, and none after it, whatever it throws. */
+  async during<T>(rules: FaultRule[], body: () => Promise<T>): Promise<T> {
+    this.rules = rules
+    try {
+      return await body()
+    } finally {
+      this.rules = []
+    }
+  }
+
   /** How many requests a rule failed so far. */
   failed(rule: FaultRule): number {
     return this.hits.get(rule) ?? 0
