@@ -30,6 +30,7 @@ import {
   stage,
   startJob,
   unpublished,
+  verifyLegs,
   verifyStaged,
   versionsAndTags,
   type Job
@@ -90,23 +91,28 @@ async function all(job: Job): Promise<void> {
   await report(job, published(staged, verified, records, built.metadata), tagged, verified.platforms, built, undefined, signing)
 }
 
-/** One runner's platforms: the same tags as `all` → build → push by digest → verify → hand off; no tag moves. */
+/** One runner's platforms: the same tags as `all` → signing ready → build → push by digest → verify → hand off (signed); no tag moves. */
 async function leg(job: Job): Promise<void> {
   const tagged = await versionsAndTags(job, await earlierLegOfThisRun(job))
+  const signer = await prepareSigning(job, tagged.plan.push)
   const built = await build(job, tagged, await setUpBuild(job, tagged))
   if (!tagged.plan.push) return report(job, unpublished(built.metadata), tagged, [], built)
   const staged = await stage(job, built)
   const verified = await verifyStaged(job, staged, built)
-  const records = await handOff(job, staged, tagged, built)
+  const records = await handOff(job, staged, tagged, built, verified, signer)
   await report(job, published(staged, verified, [], built.metadata), tagged, verified.platforms, built, { role: 'leg', records })
 }
 
-/** The legs of this run → one index (no rebuild) → verify → sign (once, here) → move tags, as `all` does → report with the legs. */
+/**
+ * The legs of this run → their signatures verified → one index (no rebuild) → verify → sign → move tags, as `all`
+ * does → report with the legs.
+ */
 async function merge(job: Job): Promise<void> {
   const collected = await collect(job)
   if (!collected) return
   const tagged = await versionsAndTags(job, collected)
   const signer = await prepareSigning(job, tagged.plan.push)
+  await verifyLegs(job, collected, signer)
   const { staged, plan } = await mergeLegs(job, collected, tagged)
   // no build here: the architecture check and the verify command ran in each leg, natively on a native runner
   const verified = await verifyStaged(job, staged)

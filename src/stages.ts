@@ -27,6 +27,7 @@ import {
   readLegRecord,
   readWorkflowRun,
   recordLeg,
+  verifyLegSignatures,
   type CollectedLegs,
   type LegRecord
 } from './publish/handoff.js'
@@ -39,15 +40,15 @@ import { formatPlatform } from './core/platform.js'
 import { copyByDigest, localBuildName, stageIndex, stagingTag, type StagedIndex } from './publish/publish.js'
 import type { PublishResult } from './publish/result.js'
 import { setUpQemu } from './setup/qemu.js'
-import { parseIndex, platformDigests } from './core/registry.js'
+import { platformDigests } from './core/registry.js'
 import { readSettings, type Settings } from './settings.js'
-import { prepareSigner, signaturesJson, signAndVerify, signingTargets, type Signer, type SigningReport } from './publish/sign.js'
+import { prepareSigner, signaturesJson, signAndVerify, signingTargets, statementSigner, type Signer, type SigningReport } from './publish/sign.js'
 import { saveJsonState, saveState, State } from './core/state.js'
 import { tagChoiceSentence, writeSummary, type LegsSummary } from './report/summary.js'
 import { executeMoves, planMoves, type MoveJournal, type MoveRecord } from './publish/transaction.js'
 import { annotationArgs, buildTime, labelArgs, planTags, readGitHubContext, shouldPush, whyNotPushing, type TagPlan } from './tags/tags.js'
 import { runVerifyCommand, verifyStagedIndex, type PlatformReport, type VerifiedIndex } from './verify/verify.js'
-import { checkUnchanged, fingerprintOrWarn, fingerprintRequest, reportUnchanged, skipUnchangedDecision } from './publish/unchanged.js'
+import { checkSignatures, checkUnchanged, fingerprintOrWarn, fingerprintRequest, reportUnchanged, skipUnchangedDecision } from './publish/unchanged.js'
 import { resolveVersions, versionValues, withVersionBuildArgs, type Versions } from './tags/versions.js'
 
 /** One run of the action: what every stage needs. */
@@ -61,6 +62,8 @@ export interface Job {
   cleanup: Cleanup
   /** The build context's listing for the fingerprint, begun at the start so it runs beside the logins and the version reads. */
   contextListing?: Promise<ContextEntry[]>
+  /** Why a run that would have skipped as unchanged built instead (its summary says so): the published digests lack this run's signature. */
+  whyBuilt?: string
 }
 
 /** Every input read and checked, secrets masked. */
@@ -159,8 +162,10 @@ export async function versionsAndTags(job: Job, decided?: { tag: string; created
 }
 
 /**
- * Skip unchanged (unchanged.ts): when the published tag holds this build's fingerprint, its further index tags
- * move to it (as a transaction) and every output comes from the registry. Returns whether the run is done.
+ * Skip unchanged (unchanged.ts): when the published tag holds this build's fingerprint (with `sign: true`: and
+ * every published digest carries this run's identity's signature, verified), its further index tags move to it
+ * (as a transaction) and every output comes from the registry. Returns whether the run is done; a run that builds
+ * because the signatures are not there says why in its summary.
  */
 export async function skipIfUnchanged(job: Job, tagged: Tagged, signer?: Signer): Promise<boolean> {
   const { plan, fingerprint } = tagged
@@ -172,19 +177,15 @@ export async function skipIfUnchanged(job: Job, tagged: Tagged, signer?: Signer)
     return false
   }
   const request = { repositories: settings.images, fingerprint, platforms: settings.platforms, plan, rebuild: settings.tagging.rebuild }
-  const answer = await phases.run('Compare with the published tag', async () => {
-    const checked = await checkUnchanged(docker, request, settings.retry)
-    reportUnchanged(checked)
-    return checked
-  })
-  if (!answer.unchanged) return false
-  // the published digests carry a valid signature before any further tag points at them
-  const signing = signer
-    ? await phases.run('Sign what lacks a signature', () => {
-        const targets = signingTargets(settings.images, answer.result.digest, parseIndex(answer.result.manifest, answer.tag), signer.settings.attestations)
-        return signAndVerify(docker, signer, targets, settings.retry, true)
-      })
-    : undefined
+  const compared = await phases.run('Compare with the published tag', () => checkUnchanged(docker, request, settings.retry))
+  // with sign: true, only onto digests this run's identity signed before: a copied fingerprint is no reason to sign
+  const answer = compared.unchanged && signer ? await phases.run('Verify the published signatures', () => checkSignatures(docker, compared, signer, settings.images)) : compared
+  reportUnchanged(answer)
+  if (!answer.unchanged) {
+    if (compared.unchanged) job.whyBuilt = answer.reason
+    return false
+  }
+  const signing = answer.signing
   if (answer.extraTags.length > 0 || Object.keys(answer.missingPlatformTags).length > 0) {
     const staged = { digest: answer.result.digest, repositories: settings.images }
     const tags = { indexTags: answer.extraTags, platformTags: answer.missingPlatformTags, seen: {} }
@@ -422,11 +423,21 @@ export async function moveTags(job: Job, staged: StagedIndex, verified: Verified
   })
 }
 
-/** A leg: records its staged index for the merge, under its configuration's per-platform tags (handoff.ts). */
-export async function handOff({ docker, settings, phases, cleanup }: Job, staged: StagedIndex, { plan, configuration }: Tagged, built: Built): Promise<LegRecord[]> {
+/**
+ * A leg: records its staged index for the merge, under its configuration's per-platform tags (handoff.ts); with
+ * `sign: true`, signed with the run's identity over what it verified, so the merge can tell its records from copies.
+ */
+export async function handOff(
+  { docker, settings, phases, cleanup }: Job,
+  staged: StagedIndex,
+  { plan, configuration }: Tagged,
+  built: Built,
+  verified: VerifiedIndex,
+  signer: Signer | undefined
+): Promise<LegRecord[]> {
   // pushed and verified: a leg moves no tag, so the engine's loaded image (and its staging name) are done with
   if (built.output.kind === 'load') cleanup.removeImages([built.output.name, ...(built.stagingName ? [built.stagingName] : [])])
-  return phases.run('Hand off to the merge', () =>
+  return phases.run('Hand off to the merge', async () =>
     recordLeg(
       docker,
       bookkeepingRepository(settings),
@@ -442,9 +453,20 @@ export async function handOff({ docker, settings, phases, cleanup }: Job, staged
         tag: plan.tag,
         created: plan.annotations['org.opencontainers.image.created'] ?? ''
       },
-      settings.retry
+      settings.retry,
+      signer ? { manifests: verified.index.index.manifests.map(m => m.digest), sign: (await statementSigner(signer, settings.retry)).sign } : undefined
     )
   )
+}
+
+/** With `sign: true`, the merge takes only legs whose records carry this run's identity's signature (handoff.ts), before it creates anything. */
+export async function verifyLegs({ settings, phases }: Job, collected: CollectedLegs, signer: Signer | undefined): Promise<void> {
+  if (!signer) return
+  await phases.run("Verify the legs' signatures", async () => {
+    const statements = await statementSigner(signer, settings.retry)
+    await verifyLegSignatures(collected.legs, statements)
+    core.info(`cosign verify-blob accepts the signature by ${statements.identity} on the record of every leg (${collected.legs.length})`)
+  })
 }
 
 /**
@@ -571,6 +593,7 @@ export async function report(
       buildTimes: built?.buildTimes ?? [],
       timings: job.phases.timings,
       rebuild: tagChoiceSentence(tagged.plan, job.settings.tagging.rebuild, tagged.decided),
+      whyBuilt: job.whyBuilt,
       legs,
       signing
     }).catch((error: unknown) => {

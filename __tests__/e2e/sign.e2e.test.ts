@@ -2,10 +2,14 @@
  * Signing for real, offline: a key pair made with cosign (Debian's 2.5), `sign: true` with that key into two
  * repositories (the open registry and the htpasswd one, so cosign uses the credentials the action logged in
  * with), then `cosign verify --key` as a user on each of the 2 × 5 digests (index and four platform manifests;
- * the attestation manifests stay unsigned). A rerun that skips the build signs with a second key what lacks a
- * signature valid for it. A wrong key password fails before anything is built; a registry that refuses the
- * signature write fails the publish with no tag moved. In a distributed build the legs sign nothing and the merge
- * signs the legs' manifests and the merged index, in one cosign run.
+ * the attestation manifests stay unsigned). A rerun that skips the build signs nothing: the key's signatures are
+ * there and verified. A rerun that finds, under the tag, an index someone else pushed with the fingerprint copied
+ * (what registry write access allows) rebuilds rather than signing it or moving a tag onto it. A wrong key
+ * password fails before anything is built; a registry that refuses the signature write fails the publish with no
+ * tag moved. In a distributed build the legs sign their records for the merge (cosign sign-blob, no image
+ * signature), the merge verifies them and signs the legs' manifests and the merged index, in one cosign run; a
+ * record someone else rewrote (annotations and signature copied onto another manifest) fails the merge naming the
+ * platform (engine path only: nothing of it depends on the path).
  *
  * Keyless, offline: a loopback Sigstore (support/sigstore.ts: a GitHub OIDC token service, and @sigstore/mock's
  * Fulcio and Rekor) certifies the job's workflow; `cosign verify --certificate-identity --certificate-oidc-issuer`
@@ -27,8 +31,24 @@ import { tmpdir } from 'node:os'
 import * as path from 'node:path'
 import { promisify } from 'node:util'
 import type { ActionRun } from '../../scripts/run-action.mjs'
+import { LEG_TAG_PREFIX, LegAnnotation, MERGE_TAG_PREFIX } from '../../src/publish/handoff.js'
+import { FINGERPRINT_ANNOTATION } from '../../src/tags/fingerprint.js'
 import { FaultProxy } from './support/fault-proxy.js'
-import { AUTH, AUTH_REGISTRY, copyOnlyContext, expectSucceeded, FOUR_PLATFORMS, freshRepository, registryTags, requireEnvironment, splitStaging } from './support/environment.js'
+import {
+  AUTH,
+  AUTH_REGISTRY,
+  BASE_IMAGE,
+  copyOnlyContext,
+  docker,
+  expectSucceeded,
+  FOUR_PLATFORMS,
+  freshRepository,
+  putRegistryManifest,
+  registryManifest,
+  registryTags,
+  requireEnvironment,
+  splitStaging
+} from './support/environment.js'
 import { describeEachPath, runOnPath, type BuilderPath } from './support/paths.js'
 import { GITHUB_ISSUER, startLocalSigstore } from './support/sigstore.js'
 
@@ -109,11 +129,11 @@ describeEachPath('signing with cosign', builderPath => {
         ? { inputs: { 'cosign-download-url': mirror!.url }, env: { RUNNER_TOOL_CACHE: await temp('tool-cache') } }
         : { inputs: { 'cosign-version': 'installed' }, env: {} }
 
-    const publish = async (p: BuilderPath, inputs: Record<string, string>, platforms = FOUR_PLATFORMS): Promise<ActionRun> => {
+    const publish = async (p: BuilderPath, inputs: Record<string, string>, platforms = FOUR_PLATFORMS, env: Record<string, string> = {}): Promise<ActionRun> => {
       const cosign = await cosignInputs()
       return runOnPath(p, {
         cwd: context,
-        env: cosign.env,
+        env: { ...cosign.env, ...env },
         inputs: {
           'tag-template': 'signed',
           platforms: platforms.join(','),
@@ -131,7 +151,7 @@ describeEachPath('signing with cosign', builderPath => {
     }
 
     it(
-      'signs the index and the four platform manifests in both repositories before any tag moves; cosign verify --key accepts all 10; a rerun that skips the build signs them for a second key',
+      'signs the index and the four platform manifests in both repositories before any tag moves; cosign verify --key accepts all 10; a rerun that skips the build finds all 10 signed by the key and signs nothing',
       async () => {
         const repositories = [freshRepository(`sign-${builderPath.name}`), freshRepository(`sign-${builderPath.name}`, AUTH_REGISTRY)]
         const run = await publish(builderPath, { images: repositories.join('\n') })
@@ -180,16 +200,76 @@ describeEachPath('signing with cosign', builderPath => {
         for (const secret of [PASSWORD, ...keyLines]) expect(everything).not.toContain(secret)
         if (mirror) expect(mirror.requests).toEqual(['/v2.5.0/cosign_checksums.txt', '/v2.5.0/cosign-linux-amd64'])
 
-        // unchanged: nothing is built; with a second key, every published digest lacks a valid signature and gets one
-        const second = await keyPair('second-Passw0rd')
-        const rerun = await publish(builderPath, { images: repositories.join('\n'), 'sign-key': second.key, 'sign-key-password': 'second-Passw0rd', 'skip-unchanged': 'true' })
+        // unchanged, the same key: cosign verify accepts the key's signature on all 10 published digests, so the run
+        // skips and signs nothing (every signature manifest is the one the first run wrote)
+        const signatureManifests = async (): Promise<Array<string | null>> =>
+          Promise.all(expected.map(async s => (await registryManifest(s.signature, s.repository.startsWith(AUTH_REGISTRY) ? AUTH : undefined)).digest))
+        const before = await signatureManifests()
+        const rerun = await publish(builderPath, { images: repositories.join('\n'), 'skip-unchanged': 'true' })
         expectSucceeded(rerun)
+        expect(rerun.outputs.result).toBe('unchanged')
         expect(rerun.summary).toContain('skipped: unchanged')
-        expect(rerun.main.log).toContain('0 of 10 published digest(s) carry a valid signature; signing 10')
-        for (const s of signatures) {
-          const verified = await cosignVerify(['--key', second.pub, '--insecure-ignore-tlog=true', `${s.repository}@${s.digest}`], verifyConfig)
-          expect({ reference: s.digest, ok: verified.ok }).toEqual({ reference: s.digest, ok: true })
+        expect(rerun.main.log).toContain('cosign verify accepts a signature by the key given as "sign-key" on all 10 published digest(s): nothing to sign')
+        expect(rerun.main.log).not.toMatch(/\[command\]\S*cosign sign /)
+        expect(JSON.parse(rerun.outputs.signatures!)).toEqual(expected)
+        expect(rerun.summary).toContain('10 signature(s) (0 signed by this run, the rest carried a valid signature already)')
+        expect(await signatureManifests()).toEqual(before)
+      },
+      15 * MINUTES
+    )
+
+    it(
+      'a scheduled rerun does not skip onto an index someone else pushed under TAG with the fingerprint copied: the forged index and manifests get no signature by the key, no tag (TAG, TAG-ARCH, extra tags, latest) moves onto them, and the rerun rebuilds, saying why',
+      async () => {
+        const platforms = ['linux/amd64', 'linux/arm64']
+        const repository = freshRepository(`sign-forged-${builderPath.name}`)
+        const inputs = { images: repository, tags: 'extra', latest: 'always' }
+        const first = await publish(builderPath, inputs, platforms)
+        expectSucceeded(first)
+        const published = JSON.parse((await registryManifest(`${repository}:signed`)).body) as { annotations?: Record<string, string> }
+        expect(published.annotations?.[FINGERPRINT_ANNOTATION]).toMatch(/^sha256:[0-9a-f]{64}$/)
+
+        // what anyone who can push to the repository can do: another image (busybox's manifests for the same
+        // platforms, copied in), under an OCI index carrying every annotation of the published one, fingerprint included
+        const base = JSON.parse((await registryManifest(`${BASE_IMAGE}:latest`)).body) as {
+          manifests: Array<{ mediaType: string; digest: string; size: number; platform: { os: string; architecture: string } }>
         }
+        const other = base.manifests.filter(m => platforms.includes(`${m.platform.os}/${m.platform.architecture}`))
+        expect(other).toHaveLength(2)
+        await docker(['buildx', 'imagetools', 'create', '--tag', `${repository}:other`, ...other.map(m => `${BASE_IMAGE}@${m.digest}`)])
+        const forgedIndex = JSON.stringify({
+          schemaVersion: 2,
+          mediaType: 'application/vnd.oci.image.index.v1+json',
+          manifests: other.map(({ mediaType, digest, size, platform }) => ({ mediaType, digest, size, platform })),
+          annotations: published.annotations
+        })
+        const forgedDigest = await putRegistryManifest(`${repository}:signed`, 'application/vnd.oci.image.index.v1+json', forgedIndex)
+        const forged = [forgedDigest, ...other.map(m => m.digest)]
+
+        const rerun = await publish(builderPath, inputs, platforms, { GITHUB_EVENT_NAME: 'schedule' })
+        expectSucceeded(rerun)
+        // the forged index and its manifests carry no signature by the key
+        for (const digest of forged) {
+          const verified = await cosignVerify(['--key', keys.pub, '--insecure-ignore-tlog=true', `${repository}@${digest}`], verifyConfig)
+          expect({ digest, ok: verified.ok }).toEqual({ digest, ok: false })
+        }
+        // no tag points at them: every tag holds the rerun's build, which the key signed
+        const rebuilt = JSON.parse(rerun.outputs['platform-digests']!) as Record<string, string>
+        const expectedTags = { signed: rerun.outputs.digest, extra: rerun.outputs.digest, latest: rerun.outputs.digest, 'signed-amd64': rebuilt['linux/amd64'], 'signed-arm64': rebuilt['linux/arm64'] }
+        const served: Record<string, string | null> = {}
+        for (const tag of Object.keys(expectedTags)) served[tag] = (await registryManifest(`${repository}:${tag}`)).digest
+        expect(served).toEqual(expectedTags)
+        expect(Object.values(served).filter(d => forged.includes(d ?? ''))).toEqual([])
+        for (const s of JSON.parse(rerun.outputs.signatures!) as Array<{ repository: string; digest: string }>) {
+          const verified = await cosignVerify(['--key', keys.pub, '--insecure-ignore-tlog=true', `${s.repository}@${s.digest}`], verifyConfig)
+          expect({ digest: s.digest, ok: verified.ok }).toEqual({ digest: s.digest, ok: true })
+        }
+        // rebuilt, not skipped, and the log and the summary say why
+        expect(rerun.outputs.result).toBe('published')
+        expect(rerun.main.log).toMatch(/Build 2 platforms/)
+        const why = `${repository}:signed carries this build's fingerprint, but cosign verify accepts no signature by the key given as "sign-key" on its index, linux/amd64 manifest, linux/arm64 manifest: building, since this run signs only what it built and verified, or found signed by that identity`
+        expect(rerun.main.log).toContain(`building: ${why}`)
+        expect(rerun.summary).toContain(`<p><strong>Why it was built:</strong> ${why.replaceAll('"', '&quot;')}.</p>`)
       },
       15 * MINUTES
     )
@@ -316,38 +396,56 @@ describeEachPath('signing with cosign', builderPath => {
       10 * MINUTES
     )
 
-    it(
-      'distributed: the legs sign nothing; the merge signs the legs\' manifests and the merged index, once',
-      async () => {
-        const repository = freshRepository(`sign-merge-${builderPath.name}`)
-        const runId = `${Date.now()}${Math.floor(Math.random() * 1000)}`
-        const job = async (mode: 'leg' | 'merge', platforms: string[]): Promise<ActionRun> => {
-          const cosign = await cosignInputs()
-          return runOnPath(builderPath, {
-            cwd: context,
-            env: { ...cosign.env, GITHUB_RUN_ID: runId, GITHUB_RUN_ATTEMPT: '1', RUNNER_NAME: `${mode}-${platforms.length}` },
-            inputs: {
-              mode,
-              images: repository,
-              'tag-template': 'merged',
-              platforms: platforms.join(','),
-              sign: 'true',
-              'sign-key': keys.key,
-              'sign-key-password': PASSWORD,
-              'sign-transparency-log': 'false',
-              ...cosign.inputs
-            }
-          })
-        }
-        for (const platform of ['linux/amd64', 'linux/arm64']) {
-          const leg = await job('leg', [platform])
+    describe('distributed', () => {
+      const TWO = ['linux/amd64', 'linux/arm64']
+      const repository = freshRepository(`sign-merge-${builderPath.name}`)
+      const runId = `${Date.now()}${Math.floor(Math.random() * 1000)}`
+      const legs: ActionRun[] = []
+      let merge: ActionRun
+      let sigTagsAfterLegs: string[]
+      let recordTags: string[] = []
+
+      const job = async (mode: 'leg' | 'merge', platforms: string[], attempt = 1): Promise<ActionRun> => {
+        const cosign = await cosignInputs()
+        return runOnPath(builderPath, {
+          cwd: context,
+          env: { ...cosign.env, GITHUB_RUN_ID: runId, GITHUB_RUN_ATTEMPT: String(attempt), RUNNER_NAME: `${mode}-${platforms.length}` },
+          inputs: {
+            mode,
+            images: repository,
+            'tag-template': 'merged',
+            platforms: platforms.join(','),
+            sign: 'true',
+            'sign-key': keys.key,
+            'sign-key-password': PASSWORD,
+            'sign-transparency-log': 'false',
+            ...cosign.inputs
+          }
+        })
+      }
+
+      beforeAll(async () => {
+        for (const platform of TWO) legs.push(await job('leg', [platform]))
+        const tags = await registryTags(repository)
+        sigTagsAfterLegs = tags.filter(t => t.endsWith('.sig'))
+        recordTags = tags.filter(t => t.startsWith(`${LEG_TAG_PREFIX}-`))
+        merge = await job('merge', TWO)
+      }, 10 * MINUTES)
+
+      it("the legs sign their records for the merge (no image signature); the merge verifies them, then signs the legs' manifests and the merged index, once", async () => {
+        for (const [i, leg] of legs.entries()) {
           expectSucceeded(leg)
           expect(leg.outputs.signatures).toBe('')
+          // the record carries the leg's signature of its statement: a cosign bundle, by the key
+          const record = JSON.parse((await registryManifest(`${repository}:${legTagOf(TWO[i]!)}`)).body) as { annotations: Record<string, string> }
+          const bundle = JSON.parse(Buffer.from(record.annotations[LegAnnotation.Signature] ?? '', 'base64').toString('utf8')) as { base64Signature?: string }
+          expect(bundle.base64Signature).toMatch(/^[A-Za-z0-9+/]+=*$/)
+          expect(leg.main.log).toMatch(/\[command\]\S*cosign sign-blob --yes --key \S+ --tlog-upload=false --bundle /)
         }
-        expect((await registryTags(repository)).filter(t => t.endsWith('.sig'))).toEqual([])
+        expect(sigTagsAfterLegs).toEqual([])
 
-        const merge = await job('merge', ['linux/amd64', 'linux/arm64'])
         expectSucceeded(merge)
+        expect(merge.main.log).toContain('cosign verify-blob accepts the signature by the key given as "sign-key" on the record of every leg (2)')
         const platformDigests = JSON.parse(merge.outputs['platform-digests']!) as Record<string, string>
         const signatures = JSON.parse(merge.outputs.signatures!) as Array<{ digest: string; signed: string; platform?: string }>
         expect(signatures.map(s => [s.signed, s.platform ?? '', s.digest])).toEqual([
@@ -361,8 +459,62 @@ describeEachPath('signing with cosign', builderPath => {
           expect({ digest: s.digest, ok: verified.ok }).toEqual({ digest: s.digest, ok: true })
         }
         expect((await registryTags(repository)).filter(t => t.endsWith('.sig'))).toHaveLength(3)
-      },
-      10 * MINUTES
-    )
+      })
+
+      // the merge reads and verifies the records before anything depends on the runner path: one path is enough
+      // (declared on the engine path only: scripts/test.sh fails a run that skips a hosted-path test)
+      if (builderPath.name === 'engine') {
+        it(
+          "a leg record someone else wrote (the genuine record's annotations and signature copied onto an index of another manifest) is not merged: a re-run of the merge fails naming the platform; nothing moves or is signed",
+          async () => {
+            expectSucceeded(merge)
+            const arm64Tag = legTagOf('linux/arm64')
+            // the genuine record's annotations, whatever they are (its signature among them: the test above checks it is there)
+            const genuine = JSON.parse((await registryManifest(`${repository}:${arm64Tag}`)).body) as { annotations: Record<string, string> }
+            const base = JSON.parse((await registryManifest(`${BASE_IMAGE}:latest`)).body) as {
+              manifests: Array<{ mediaType: string; digest: string; size: number; platform: { os: string; architecture: string } }>
+            }
+            const other = base.manifests.find(m => m.platform.architecture === 'arm64')!
+            await docker(['buildx', 'imagetools', 'create', '--tag', `${repository}:other`, `${BASE_IMAGE}@${other.digest}`])
+            const forged = await putRegistryManifest(
+              `${repository}:${arm64Tag}`,
+              'application/vnd.oci.image.index.v1+json',
+              JSON.stringify({
+                schemaVersion: 2,
+                mediaType: 'application/vnd.oci.image.index.v1+json',
+                manifests: [{ mediaType: other.mediaType, digest: other.digest, size: other.size, platform: other.platform }],
+                annotations: genuine.annotations
+              })
+            )
+            const tags = ['merged', 'merged-amd64', 'merged-arm64', mergeTagOf()]
+            const held = async (): Promise<Record<string, string | null>> =>
+              Object.fromEntries(await Promise.all(tags.map(async t => [t, (await registryManifest(`${repository}:${t}`)).digest] as const)))
+            const before = await held()
+            expect(before.merged).toBe(merge.outputs.digest)
+            const sigTags = (await registryTags(repository)).filter(t => t.endsWith('.sig'))
+
+            const again = await job('merge', TWO, 2)
+            expect(again.main.exitCode).toBe(1)
+            expect(again.outputs).toMatchObject({ result: 'failed', pushed: 'false', digest: '', tags: '', signatures: '' })
+            expect(again.main.log).toContain(
+              `linux/arm64: the leg record ${repository}:${arm64Tag} (${forged}) carries no signature by the key given as "sign-key" over its annotations and manifests (cosign verify-blob: `
+            )
+            expect(again.main.log).toContain('this run\'s leg did not write it, or it was changed since; nothing of it is merged: re-run the linux/arm64 leg')
+            expect(again.main.log).not.toContain('linux/amd64: the leg record')
+            expect(again.main.log).not.toMatch(/\[command\]\S*cosign sign /)
+            expect(again.main.log).not.toContain('Create the index from the legs')
+            expect(await held()).toEqual(before)
+            expect((await registryTags(repository)).filter(t => t.endsWith('.sig'))).toEqual(sigTags)
+            const verified = await cosignVerify(['--key', keys.pub, '--insecure-ignore-tlog=true', `${repository}@${other.digest}`], verifyConfig)
+            expect(verified.ok).toBe(false)
+          },
+          5 * MINUTES
+        )
+      }
+
+      /** The record tag of a platform, and the merge's tag (named by the configuration's id, read from the records' tags). */
+      const legTagOf = (platform: string): string => recordTags.find(t => t.endsWith(`-${platform.split('/')[1]}`)) ?? `no record of ${platform}`
+      const mergeTagOf = (): string => `${MERGE_TAG_PREFIX}-${legTagOf('linux/amd64').slice(LEG_TAG_PREFIX.length + 1, LEG_TAG_PREFIX.length + 13)}`
+    })
   })
 })

@@ -6,13 +6,19 @@ import { configurationOf, type ConfigurationInput } from '../../src/tags/configu
 import {
   collectLegs,
   indexAnnotationsOf,
-  legAnnotationArgs,
+  indexAnnotationArgs,
+  legAnnotations as recordAnnotations,
   legRows,
+  legStatement,
   legTag,
   mergeTag,
   LegAnnotation,
   parseLegRecord,
   readWorkflowRun,
+  recordLeg,
+  verifyLegSignatures,
+  type LegFacts,
+  type LegRecord,
   type WorkflowRun
 } from '../../src/publish/handoff.js'
 import { parsePlatform } from '../../src/core/platform.js'
@@ -95,7 +101,7 @@ describe('leg records', () => {
 
   it('carry their run, runner, build time, tag and created time as index annotations (no comma reaches buildx)', () => {
     expect(
-      legAnnotationArgs({ run: { id: '9', attempt: 2 }, runner: 'a,b (Linux/X64)', buildSeconds: 12.6, tag: 'T-1', created: '2026-11-24T10:00:00Z', configuration: 'c0ffee' })
+      indexAnnotationArgs(recordAnnotations({ run: { id: '9', attempt: 2 }, runner: 'a,b (Linux/X64)', buildSeconds: 12.6, tag: 'T-1', created: '2026-11-24T10:00:00Z', configuration: 'c0ffee' }))
     ).toEqual([
       '--annotation', 'index:io.go-build.run-id=9',
       '--annotation', 'index:io.go-build.run-attempt=2',
@@ -120,7 +126,9 @@ describe('leg records', () => {
       configuration: CONFIG.digest,
       manifest: AMD64,
       recordDigest: 'sha256:r',
-      reference: `${REPO}:go-build-action-leg-amd64`
+      reference: `${REPO}:go-build-action-leg-amd64`,
+      statement: legStatement(legAnnotations('7001', 2), (JSON.parse(raw) as ImageIndex).manifests.map(m => m.digest)),
+      signature: ''
     })
   })
 
@@ -242,5 +250,115 @@ describe('the merge keeps the user\'s index annotations', () => {
       'org.opencontainers.image.description': 'Go toolchain: go, llvm',
       'org.opencontainers.image.source': 'https://github.com/o/r'
     })
+  })
+})
+
+describe('signed leg records (sign: true)', () => {
+  const facts: LegFacts = { run: { id: '7001', attempt: 1 }, runner: 'runner 1 (Linux/ARM64)', buildSeconds: 42, tag: '1.25.4', created: '2026-11-24T10:00:00Z', configuration: CONFIG.digest }
+  /** The leg's staged index: the fixture's amd64 and arm64 manifests and their attestations. */
+  const staged: ImageIndex = { ...four, manifests: four.manifests.filter(m => ['amd64', 'arm64'].includes(m.platform?.architecture ?? '') || m.annotations?.['vnd.docker.reference.digest']) }
+  const stagedDigests = staged.manifests.map(m => m.digest)
+
+  /**
+   * A registry that writes what `imagetools create --annotation index:K=V --tag REF SRC` would (the staged index's
+   * manifests with those annotations, `alter`ed as a faulty registry might) and serves it by tag and digest.
+   */
+  function recordingRegistry(alter: (index: ImageIndex) => ImageIndex = index => index): FakeDocker {
+    const stored: Record<string, string> = {}
+    return new FakeDocker()
+      .on(['buildx', 'imagetools', 'create'], args => {
+        const annotations: Record<string, string> = {}
+        args.forEach((arg, i) => {
+          if (args[i - 1] !== '--annotation') return
+          const [key, ...value] = arg.replace(/^index:/, '').split('=')
+          annotations[key!] = value.join('=')
+        })
+        const raw = JSON.stringify(alter({ ...staged, annotations }))
+        const tag = args[args.indexOf('--tag') + 1]!
+        stored[tag] = raw
+        stored[`${tag.slice(0, tag.lastIndexOf(':'))}@${sha256(raw)}`] = raw
+        return {}
+      })
+      .on(['buildx', 'imagetools', 'inspect', '--raw'], args => {
+        const raw = stored[args[4] ?? '']
+        return raw === undefined ? { exitCode: 1, stderr: fixture('imagetools-not-found.txt') } : { stdout: raw }
+      })
+  }
+
+  it('a leg signs one statement of its annotations and every manifest its records wrap; each record reads back as that statement, with the signature', async () => {
+    const signed: string[] = []
+    const docker = recordingRegistry()
+    const records = await recordLeg(docker, REPO, REPO, 'sha256:staged', platforms, CONFIG, facts, retry, {
+      manifests: stagedDigests,
+      sign: async statement => (signed.push(statement), 'c2lnbmF0dXJl')
+    })
+    expect(signed).toEqual([legStatement(recordAnnotations(facts), stagedDigests)])
+    expect(JSON.parse(signed[0]!)).toEqual({
+      'go-build-action': 'leg record',
+      annotations: {
+        [LegAnnotation.BuildSeconds]: '42',
+        [LegAnnotation.Configuration]: CONFIG.digest,
+        [LegAnnotation.Created]: '2026-11-24T10:00:00Z',
+        [LegAnnotation.Runner]: 'runner 1 (Linux/ARM64)',
+        [LegAnnotation.RunAttempt]: '1',
+        [LegAnnotation.RunId]: '7001',
+        [LegAnnotation.Tag]: '1.25.4'
+      },
+      manifests: [...stagedDigests].sort()
+    })
+    expect(records.map(r => [r.platform, r.statement === signed[0], r.signature])).toEqual([
+      ['linux/amd64', true, 'c2lnbmF0dXJl'],
+      ['linux/arm64', true, 'c2lnbmF0dXJl']
+    ])
+    const create = docker.calls.filter(c => c.args[2] === 'create')
+    expect(create.every(c => c.args.includes(`index:${LegAnnotation.Signature}=c2lnbmF0dXJl`))).toBe(true)
+  })
+
+  it('a record that does not read back as the statement the leg signed (a registry that drops a manifest) fails the leg, not the merge', async () => {
+    const dropAttestations = (index: ImageIndex): ImageIndex => ({ ...index, manifests: index.manifests.filter(m => m.platform?.os !== 'unknown') })
+    await expect(
+      recordLeg(recordingRegistry(dropAttestations), REPO, REPO, 'sha256:staged', platforms, CONFIG, facts, retry, { manifests: stagedDigests, sign: async () => 'c2ln' })
+    ).rejects.toThrow(`${REPO}:${legTag(CONFIG, platforms[0]!)} does not read back as the record this leg signed`)
+  })
+
+  it('without sign: true a leg signs nothing and its records carry no signature, as before', async () => {
+    const docker = recordingRegistry()
+    const records = await recordLeg(docker, REPO, REPO, 'sha256:staged', platforms, CONFIG, facts, retry)
+    expect(records.map(r => r.signature)).toEqual(['', ''])
+    expect(docker.calls.some(c => c.args.some(a => a.includes(LegAnnotation.Signature)))).toBe(false)
+  })
+
+  it('the statement changes with any annotation the merge reads and with any manifest the record wraps, never with the signature', () => {
+    const annotations = recordAnnotations(facts)
+    const statement = legStatement(annotations, stagedDigests)
+    expect(legStatement({ ...annotations, [LegAnnotation.Signature]: 'other' }, stagedDigests)).toBe(statement)
+    expect(legStatement(annotations, [...stagedDigests].reverse())).toBe(statement)
+    for (const key of Object.keys(annotations)) expect({ key, same: legStatement({ ...annotations, [key]: 'x' }, stagedDigests) === statement }).toEqual({ key, same: false })
+    expect(legStatement(annotations, [...stagedDigests.slice(1), AMD64.replace('ab94', 'ab95')])).not.toBe(statement)
+  })
+
+  /** A verifier that accepts the signature `good` of any statement, and says why not for anything else. */
+  const verifier = { identity: 'the key given as "sign-key"', verify: async (_statement: string, signature: string) => (signature === 'good' ? undefined : 'invalid signature') }
+  const recordOf = (arch: string, signature: string): LegRecord => {
+    const raw = recordIndex(arch, { ...legAnnotations('7001', 1), ...(signature ? { [LegAnnotation.Signature]: signature } : {}) })
+    return parseLegRecord(`linux/${arch}`, `${REPO}:${legTag(CONFIG, parsePlatform(`linux/${arch}`))}`, sha256(raw), JSON.parse(raw) as ImageIndex)
+  }
+
+  it('the merge takes legs whose records carry a signature the identity made, and asks cosign for each', async () => {
+    const asked: string[] = []
+    await verifyLegSignatures([recordOf('amd64', 'good'), recordOf('arm64', 'good')], { ...verifier, verify: async (statement, signature) => (asked.push(statement), verifier.verify(statement, signature)) })
+    expect(asked).toEqual([recordOf('amd64', 'good').statement, recordOf('arm64', 'good').statement])
+  })
+
+  it('the merge refuses, naming each platform and saying nothing moved, a record without a signature or with one the identity did not make', async () => {
+    const error = await verifyLegSignatures([recordOf('amd64', 'good'), recordOf('arm64', 'copied'), recordOf('s390x', '')], verifier).catch((e: Error) => e)
+    expect(error).toBeInstanceOf(Error)
+    const message = (error as Error).message
+    expect(message.startsWith('cannot merge; no tag moved:\n  linux/arm64: ')).toBe(true)
+    expect(message).toContain(
+      `linux/arm64: the leg record ${REPO}:${legTag(CONFIG, parsePlatform('linux/arm64'))} (${recordOf('arm64', 'copied').recordDigest}) carries no signature by the key given as "sign-key" over its annotations and manifests (cosign verify-blob: invalid signature): this run's leg did not write it, or it was changed since; nothing of it is merged: re-run the linux/arm64 leg, with the same signing inputs as the merge`
+    )
+    expect(message).toContain(`linux/s390x: the leg record ${REPO}:${legTag(CONFIG, parsePlatform('linux/s390x'))} (${recordOf('s390x', '').recordDigest}) carries no signature (no ${LegAnnotation.Signature} annotation)`)
+    expect(message).not.toContain('linux/amd64')
   })
 })

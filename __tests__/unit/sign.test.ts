@@ -1,4 +1,5 @@
 import { describe, expect, it } from '@jest/globals'
+import { readFileSync, writeFileSync } from 'node:fs'
 import { mkdtemp, readdir } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import * as path from 'node:path'
@@ -6,7 +7,9 @@ import { fixture } from '../../__fixtures__/fixtures.js'
 import { FakeDocker } from '../../__fixtures__/fake-docker.js'
 import {
   cosignSignArgs,
+  cosignSignBlobArgs,
   cosignVerifyArgs,
+  cosignVerifyBlobArgs,
   DEFAULT_FULCIO_URL,
   DEFAULT_REKOR_URL,
   explainCosignFailure,
@@ -18,7 +21,10 @@ import {
   signAndVerify,
   signaturesJson,
   signingTargets,
+  statementSigner,
   verifyCommandLine,
+  verifyPublishedSignatures,
+  type Signer,
   type SignSettings
 } from '../../src/publish/sign.js'
 import { DockerCommandError } from '../../src/core/docker.js'
@@ -209,25 +215,92 @@ describe('signAndVerify with a fake cosign', () => {
     expect(html).not.toContain('pw')
   })
 
-  it('skip-unchanged signs only the digests that lack a valid signature; keyless gives the token to cosign sign alone', async () => {
+  const IDENTITY = 'https://github.com/o/r/.github/workflows/release.yml@refs/heads/main'
+  /** A keyless signer (the job's token names the workflow) whose cosign refuses to verify `lacking`, alone or among others. */
+  async function keylessSigner(lacking: readonly string[] = []): Promise<{ signer: Signer; cosign: FakeDocker; token: string }> {
     const token = githubToken({ iss: GITHUB_OIDC_ISSUER, job_workflow_ref: 'o/r/.github/workflows/release.yml@refs/heads/main' })
-    const docker = new FakeDocker().on(['info'], { exitCode: 1 })
-    const lacking = `localhost:5000/a@sha256:d91a515e246349fd229d2bd255ebbdd4112eb433c45833525c725f8d3dff2448`
     const cosign = new FakeDocker()
       .on(['version'], { stdout: '{"gitVersion":"v2.6.1"}' })
       .on(['sign'], {})
-      .on(['verify'], args => ({ exitCode: args.length === 6 && args[5] === lacking ? 1 : 0 }))
+      .on(['verify'], args => ({ exitCode: args.some(a => lacking.includes(a)) ? 1 : 0 }))
       .on(['triangulate'], { stdout: 'x.sig' })
     const env = { ACTIONS_ID_TOKEN_REQUEST_URL: 'https://token', ACTIONS_ID_TOKEN_REQUEST_TOKEN: 't' }
     const signer = await prepareSigner(readSignSettings(reader({ sign: 'true' })), tmpdir(), () => cosign, () => Promise.resolve(token), env)
+    return { signer, cosign, token }
+  }
+
+  it('keyless: the token reaches cosign sign alone (SIGSTORE_ID_TOKEN); cosign verify checks the identity and issuer the token names', async () => {
+    const { signer, cosign, token } = await keylessSigner()
     const targets = signingTargets(['localhost:5000/a'], INDEX_DIGEST, INDEX, false)
-    const report = await signAndVerify(docker, signer, targets, NO_RETRY, true)
+    const report = await signAndVerify(new FakeDocker().on(['info'], { exitCode: 1 }), signer, targets, NO_RETRY)
     const sign = cosign.calls.filter(c => c.args[0] === 'sign')
-    expect(sign.map(c => c.args.at(-1))).toEqual([lacking])
+    expect(sign.map(c => c.args.slice(-5))).toEqual([targets.map(t => `${t.repository}@${t.digest}`)])
     expect(sign[0]!.options.env).toEqual({ SIGSTORE_ID_TOKEN: token })
     expect(cosign.calls.filter(c => c.options.env).length).toBe(1)
-    expect(report.signedNow).toBe(1)
-    expect(report.identity).toBe('keyless: certificate identity https://github.com/o/r/.github/workflows/release.yml@refs/heads/main, issuer https://token.actions.githubusercontent.com')
+    expect(cosign.calls.find(c => c.args[0] === 'verify')!.args.slice(0, 5)).toEqual(['verify', '--certificate-identity', IDENTITY, '--certificate-oidc-issuer', GITHUB_OIDC_ISSUER])
+    expect(report.signedNow).toBe(5)
+    expect(report.identity).toBe(`keyless: certificate identity ${IDENTITY}, issuer https://token.actions.githubusercontent.com`)
+  })
+
+  it('published digests (skip-unchanged): one cosign verify of all for the identity the token names; signs nothing', async () => {
+    const { signer, cosign } = await keylessSigner()
+    const targets = signingTargets(['localhost:5000/a'], INDEX_DIGEST, INDEX, false)
+    const checked = await verifyPublishedSignatures(new FakeDocker().on(['info'], { exitCode: 1 }), signer, targets)
+    if (!checked.signed) throw new Error('expected every digest signed')
+    expect(checked.report.signedNow).toBe(0)
+    expect(checked.report.signatures).toHaveLength(5)
+    expect(cosign.calls.filter(c => c.args[0] === 'verify').map(c => c.args)).toEqual([
+      ['verify', '--certificate-identity', IDENTITY, '--certificate-oidc-issuer', GITHUB_OIDC_ISSUER, ...targets.map(t => `${t.repository}@${t.digest}`)]
+    ])
+    expect(cosign.calls.filter(c => c.args[0] === 'sign' || c.options.env)).toEqual([])
+  })
+
+  it('published digests (skip-unchanged): when cosign verify refuses, one verify per digest names those without a signature by the identity; signs nothing', async () => {
+    const lacking = 'localhost:5000/a@sha256:d91a515e246349fd229d2bd255ebbdd4112eb433c45833525c725f8d3dff2448'
+    const { signer, cosign } = await keylessSigner([lacking])
+    const targets = signingTargets(['localhost:5000/a'], INDEX_DIGEST, INDEX, false)
+    const checked = await verifyPublishedSignatures(new FakeDocker().on(['info'], { exitCode: 1 }), signer, targets)
+    expect(checked).toEqual({ signed: false, identity: `keyless: certificate identity ${IDENTITY}, issuer ${GITHUB_OIDC_ISSUER}`, unsigned: [targets[2]] })
+    expect(targets[2]).toMatchObject({ signed: 'platform', platform: 'linux/arm64' })
+    // one of all, then one per digest
+    expect(cosign.calls.filter(c => c.args[0] === 'verify').map(c => c.args.length)).toEqual([10, 6, 6, 6, 6, 6])
+    expect(cosign.calls.filter(c => c.args[0] === 'sign' || c.args[0] === 'triangulate' || c.options.env)).toEqual([])
+  })
+
+  it('statements (a leg\'s record): keyless sign-blob gets the token alone, verify-blob the identity and issuer the token names; the files exist only while cosign runs', async () => {
+    const { signer, cosign, token } = await keylessSigner()
+    const workDir = await mkdtemp(path.join(tmpdir(), 'sign-blob-test-'))
+    const statements = await statementSigner({ ...signer, workDir }, NO_RETRY)
+    expect(statements.identity).toBe(`keyless: certificate identity ${IDENTITY}, issuer ${GITHUB_OIDC_ISSUER}`)
+    const written: string[] = []
+    cosign.on(['sign-blob'], args => {
+      written.push(readFileSync(args.at(-1)!, 'utf8'))
+      writeFileSync(args[args.indexOf('--bundle') + 1]!, '{"base64Signature":"MEUC","cert":"LS0t"}')
+      return {}
+    })
+    cosign.on(['verify-blob'], args => ({ exitCode: readFileSync(args.at(-1)!, 'utf8') === 'the statement' ? 0 : 1, stderr: 'Error: invalid signature when validating ASN.1 encoded signature\nerror during command execution: invalid signature' }))
+    const signature = await statements.sign('the statement')
+    expect(Buffer.from(signature, 'base64').toString('utf8')).toEqual('{"base64Signature":"MEUC","cert":"LS0t"}')
+    expect(written).toEqual(['the statement'])
+    const signBlob = cosign.calls.find(c => c.args[0] === 'sign-blob')!
+    expect(signBlob.args.slice(0, 7)).toEqual(['sign-blob', '--yes', '--fulcio-url', DEFAULT_FULCIO_URL, '--tlog-upload=true', '--rekor-url', DEFAULT_REKOR_URL])
+    expect(signBlob.options.env).toEqual({ SIGSTORE_ID_TOKEN: token })
+    expect(await statements.verify('the statement', signature)).toBeUndefined()
+    expect(await statements.verify('another statement', signature)).toBe('Error: invalid signature when validating ASN.1 encoded signature')
+    const verifyBlob = cosign.calls.filter(c => c.args[0] === 'verify-blob')
+    expect(verifyBlob.map(c => c.args.slice(0, 5))).toEqual(Array(2).fill(['verify-blob', '--certificate-identity', IDENTITY, '--certificate-oidc-issuer', GITHUB_OIDC_ISSUER]))
+    expect(verifyBlob.every(c => c.options.env === undefined)).toBe(true)
+    expect(await readdir(workDir)).toEqual([])
+  })
+
+  it('statements with a key: sign-blob with the key file and COSIGN_PASSWORD, verify-blob with the public key, no log when sign-transparency-log is false', () => {
+    const settings = keySettings({ 'sign-transparency-log': 'false' })
+    expect(cosignSignBlobArgs(settings, '/w/statement.json', '/w/bundle.json', '/w/k/cosign.key')).toEqual([
+      'sign-blob', '--yes', '--key', '/w/k/cosign.key', '--tlog-upload=false', '--bundle', '/w/bundle.json', '/w/statement.json'
+    ])
+    expect(cosignVerifyBlobArgs(settings, { kind: 'key', publicKeyFile: '/w/cosign.pub' }, '/w/statement.json', '/w/bundle.json')).toEqual([
+      'verify-blob', '--key', '/w/cosign.pub', '--insecure-ignore-tlog=true', '--bundle', '/w/bundle.json', '/w/statement.json'
+    ])
   })
 
   it('keyless without an OIDC token is an error naming the permission', async () => {

@@ -217,6 +217,7 @@ describe('the job summary', () => {
         reports: REPORTS,
         buildTimes: BUILD_TIMES,
         rebuild,
+        whyBuilt: `${A}:T-1 carries this build's fingerprint, but cosign verify accepts no signature by the key given as "sign-key" on its index: building`,
         signing
       })
     })
@@ -231,6 +232,13 @@ describe('the job summary', () => {
         `<p><strong>Why this tag:</strong> ${A}:T-1 exists (the newest of its series) with other content, so if-tag-exists: suffix publishes T-2.</p>`
       )
       expect(md.indexOf('Why this tag')).toBeLessThan(md.indexOf('<h3>Tags</h3>'))
+    })
+
+    it('says why a run that could have skipped as unchanged was built (a published digest without this run\'s signature)', () => {
+      expect(md).toContain(
+        `<p><strong>Why it was built:</strong> ${A}:T-1 carries this build's fingerprint, but cosign verify accepts no signature by the key given as &quot;sign-key&quot; on its index: building.</p>`
+      )
+      expect(md.indexOf('Why it was built')).toBeLessThan(md.indexOf('Why this tag'))
     })
 
     it('groups the tags per repository: index tags, then TAG-ARCH', () => {
@@ -314,7 +322,9 @@ describe('the job summary', () => {
     configuration: '',
     manifest: digest('4'),
     recordDigest: digest('5'),
-    reference: `${A}:go-build-action-leg-0123456789ab-${platform.split('/')[1]}`
+    reference: `${A}:go-build-action-leg-0123456789ab-${platform.split('/')[1]}`,
+    statement: '',
+    signature: ''
   })
 
   it('of a leg: what it pushed by digest and where its record is, no pull command', async () => {

@@ -6,7 +6,11 @@ import { parsePlatform } from '../../src/core/platform.js'
 import { sha256Digest } from '../../src/core/registry.js'
 import { NO_RETRY } from '../../src/core/retry.js'
 import type { TagPlan } from '../../src/tags/tags.js'
-import { checkUnchanged, skipUnchangedDecision, type UnchangedRequest } from '../../src/publish/unchanged.js'
+import { mkdtemp } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import * as path from 'node:path'
+import { checkSignatures, checkUnchanged, skipUnchangedDecision, type UnchangedAnswer, type UnchangedRequest } from '../../src/publish/unchanged.js'
+import { GITHUB_OIDC_ISSUER, prepareSigner, readSignSettings, type Signer } from '../../src/publish/sign.js'
 
 const IMAGE = 'localhost:5000/go-build'
 const MIRROR = 'localhost:5001/mirror/go-build'
@@ -170,5 +174,90 @@ describe('skipUnchangedDecision', () => {
     expect(decision.compare).toBe(compare)
     if (reason) expect(decision.reason).toMatch(reason)
     else expect(decision.reason).toBeUndefined()
+  })
+})
+
+describe('checkSignatures: with sign: true, skip only onto digests this run\'s identity signed', () => {
+  const KEY = '-----BEGIN ENCRYPTED SIGSTORE PRIVATE KEY-----\neyJrZGYiOnsibmFtZSI6InNjcnlwdCJ9\n-----END ENCRYPTED SIGSTORE PRIVATE KEY-----'
+  const WORKFLOW = 'o/r/.github/workflows/release.yml@refs/heads/main'
+  const token = `${Buffer.from('{"alg":"RS256"}').toString('base64url')}.${Buffer.from(JSON.stringify({ iss: GITHUB_OIDC_ISSUER, job_workflow_ref: WORKFLOW })).toString('base64url')}.c2ln`
+  const digest = sha256Digest(indexWith(FP))
+  const ARM64 = 'sha256:d91a515e246349fd229d2bd255ebbdd4112eb433c45833525c725f8d3dff2448'
+
+  /** A cosign that verifies every reference but `unsigned` (alone or among others), and a signer of `kind` on it. */
+  async function signerFor(kind: 'key' | 'keyless', unsigned: readonly string[] = []): Promise<{ signer: Signer; cosign: FakeDocker }> {
+    const cosign = new FakeDocker()
+      .on(['version'], { stdout: '{"gitVersion":"v2.5.0"}' })
+      .on(['public-key'], { stdout: '-----BEGIN PUBLIC KEY-----\nMFkw\n-----END PUBLIC KEY-----\n' })
+      .on(['verify'], args => ({ exitCode: args.some(a => unsigned.includes(a)) ? 1 : 0 }))
+      .on(['triangulate'], args => ({ stdout: `${args.at(-1)!.replace('@sha256:', ':sha256-')}.sig\n` }))
+    const inputs: Record<string, string> = kind === 'key' ? { sign: 'true', 'sign-key': KEY, 'sign-key-password': 'pw' } : { sign: 'true' }
+    const env = { ACTIONS_ID_TOKEN_REQUEST_URL: 'https://token', ACTIONS_ID_TOKEN_REQUEST_TOKEN: 't' }
+    const workDir = await mkdtemp(path.join(tmpdir(), 'unchanged-sign-'))
+    const signer = await prepareSigner(readSignSettings(name => inputs[name] ?? ''), workDir, () => cosign, () => Promise.resolve(token), env)
+    return { signer, cosign }
+  }
+
+  const unchanged = async (repositories = [IMAGE]): Promise<UnchangedAnswer> => {
+    const answer = await checkUnchanged(registry({ [`${MIRROR}:${TAG}-1`]: indexWith(FP) }), request({ repositories }), NO_RETRY)
+    expect(answer.unchanged).toBe(true)
+    return answer
+  }
+  const docker = (): FakeDocker => new FakeDocker().on(['info'], { exitCode: 1 })
+
+  it.each(['key', 'keyless'] as const)('%s: the index and every platform manifest verified → skip, signing nothing; the report names every signature', async kind => {
+    const { signer, cosign } = await signerFor(kind)
+    const answer = await checkSignatures(docker(), await unchanged(), signer, [IMAGE])
+    if (!answer.unchanged) throw new Error(answer.reason)
+    expect(answer.signing?.signedNow).toBe(0)
+    expect(answer.signing?.signatures.map(s => [s.signed, s.platform ?? '', s.digest === digest])).toEqual([
+      ['index', '', true],
+      ...['amd64', 'arm64', 'ppc64le', 's390x'].map(a => ['platform', `linux/${a}`, false])
+    ])
+    const verify = cosign.calls.filter(c => c.args[0] === 'verify').map(c => c.args)
+    expect(verify).toHaveLength(1)
+    expect(verify[0]!.slice(1, kind === 'key' ? 2 : 5)).toEqual(kind === 'key' ? ['--key'] : ['--certificate-identity', `https://github.com/${WORKFLOW}`, '--certificate-oidc-issuer', GITHUB_OIDC_ISSUER])
+    expect(verify[0]!.slice(-5)).toEqual([`${IMAGE}@${digest}`, ...Object.values(answer.result.platformDigests).map(d => `${IMAGE}@${d}`)])
+    expect(cosign.calls.filter(c => c.args[0] === 'sign')).toEqual([])
+  })
+
+  it.each(['key', 'keyless'] as const)('%s: one platform manifest without a signature by the identity → build, naming it and the identity', async kind => {
+    const { signer, cosign } = await signerFor(kind, [`${IMAGE}@${ARM64}`])
+    const answer = await checkSignatures(docker(), await unchanged(), signer, [IMAGE])
+    const identity = kind === 'key' ? 'the key given as "sign-key"' : `keyless: certificate identity https://github.com/${WORKFLOW}, issuer ${GITHUB_OIDC_ISSUER}`
+    expect(answer).toEqual({
+      unchanged: false,
+      reason: `${IMAGE}:${TAG}-1 carries this build's fingerprint, but cosign verify accepts no signature by ${identity} on its linux/arm64 manifest: building, since this run signs only what it built and verified, or found signed by that identity`
+    })
+    expect(cosign.calls.filter(c => c.args[0] === 'sign')).toEqual([])
+  })
+
+  it('every repository counts: a mirror whose index lacks the signature → build, naming the mirror', async () => {
+    const { signer } = await signerFor('key', [`${MIRROR}@${digest}`])
+    const answer = await checkSignatures(docker(), await unchanged([IMAGE, MIRROR]), signer, [IMAGE, MIRROR])
+    expect(answer.unchanged === false && answer.reason).toContain(`on its index in ${MIRROR}: building`)
+  })
+
+  it('sign-attestations: the attestation manifests count too', async () => {
+    const { signer } = await signerFor('key', ['localhost:5000/go-build@sha256:4ebcaaae8b0fb56b63a421c1c2d9dcc3a4ac398d2d6aa8b5211c5014fdecec51'])
+    const attesting = { ...signer, settings: { ...signer.settings, attestations: true } }
+    const answer = await checkSignatures(docker(), await unchanged(), attesting, [IMAGE])
+    expect(answer.unchanged === false && answer.reason).toContain('on its attestation of linux/amd64: building')
+    const { signer: notAttesting } = await signerFor('key', ['localhost:5000/go-build@sha256:4ebcaaae8b0fb56b63a421c1c2d9dcc3a4ac398d2d6aa8b5211c5014fdecec51'])
+    expect((await checkSignatures(docker(), await unchanged(), notAttesting, [IMAGE])).unchanged).toBe(true)
+  })
+
+  it('sign off (no signer): the unchanged answer stands as it is (skip, as before signatures counted), and nothing more is asked of the registry', async () => {
+    const answer = await unchanged()
+    const registryCalls = docker()
+    expect(await checkSignatures(registryCalls, answer, undefined, [IMAGE])).toBe(answer)
+    expect(registryCalls.calls).toEqual([])
+  })
+
+  it('a run that builds anyway stays building, without asking cosign', async () => {
+    const { signer, cosign } = await signerFor('key')
+    const building = { unchanged: false as const, reason: 'x is not published yet' }
+    expect(await checkSignatures(docker(), building, signer, [IMAGE])).toBe(building)
+    expect(cosign.calls.filter(c => c.args[0] !== 'version' && c.args[0] !== 'public-key')).toEqual([])
   })
 })

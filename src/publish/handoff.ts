@@ -5,16 +5,18 @@
  * `images`) under a tag named by its configuration and platform, `go-build-action-leg-CONFIG-ARCH`
  * (configuration.ts): an index that wraps the leg's built index (its platform manifest and attestations) and
  * carries, as index annotations, the configuration's digest, the workflow run and attempt, the runner, the build
- * time and the main tag the leg computed. A later run of the same configuration overwrites the tag, so the registry
- * holds a bounded set of non-user references per configuration (one per platform, plus
+ * time and the main tag the leg computed (with `sign: true`, also the leg's signature of all that and of the
+ * digests of the manifests it wraps: {@link legStatement}). A later run of the same configuration overwrites the
+ * tag, so the registry holds a bounded set of non-user references per configuration (one per platform, plus
  * `go-build-action-merge-CONFIG` for the merged index before it is published), never one per run; a matrix of
  * configurations in one workflow run writes one set each. No tag users pull moves in a leg.
  *
- * The merge reads the record of every platform in `platforms` under its own configuration's tags: a missing
- * record, one of another configuration or one from another run fails the merge naming the platform, before
- * anything moves; a record from an earlier attempt of this run (GitHub's "re-run failed jobs" keeps the legs that
- * passed) is used and reported. The merge then creates the index from the legs' manifests (`imagetools create`, no
- * rebuild) and hands it to the same publish transaction as `mode: all`.
+ * The merge reads the record of every platform in `platforms` under its own configuration's tags: a missing record,
+ * one of another configuration or one from another run fails the merge naming the platform, before anything moves;
+ * a record from an earlier attempt of this run (GitHub's "re-run failed jobs" keeps the legs that passed) is used
+ * and reported. With `sign: true` every record's signature is verified with the merge's own identity before the
+ * merge uses it ({@link verifyLegSignatures}). The merge then creates the index from the legs' manifests
+ * (`imagetools create`, no rebuild) and hands it to the same publish transaction as `mode: all`.
  */
 import * as core from '@actions/core'
 import type { Configuration } from '../tags/configuration.js'
@@ -23,6 +25,7 @@ import { InputError } from '../core/input.js'
 import { archTagSuffix, formatPlatform, type Platform } from '../core/platform.js'
 import { currentDigest, inspectIndex, platformDigests, RegistryQueryError, type ImageIndex } from '../core/registry.js'
 import type { RetryPolicy } from '../core/retry.js'
+import type { StatementSigner } from './sign.js'
 
 /** The start of every leg record's tag; the configuration's id and the platform's `TAG-ARCH` suffix follow. */
 export const LEG_TAG_PREFIX = 'go-build-action-leg'
@@ -39,7 +42,9 @@ export const LegAnnotation = {
   Tag: 'io.go-build.leg.tag',
   Created: 'io.go-build.leg.created',
   /** The SHA-256 of the configuration the leg built (configuration.ts). */
-  Configuration: 'io.go-build.configuration'
+  Configuration: 'io.go-build.configuration',
+  /** With `sign: true`: the leg's signature of its {@link legStatement} (a cosign bundle, base64). */
+  Signature: 'io.go-build.leg.signature'
 } as const
 
 /** The workflow run a leg or merge belongs to (GITHUB_RUN_ID, GITHUB_RUN_ATTEMPT). */
@@ -69,7 +74,14 @@ export interface LegRecord {
   recordDigest: string
   /** Where the record is: `repository:go-build-action-leg-CONFIG-ARCH`. */
   reference: string
+  /** What the leg signed, as this record reads ({@link legStatement}): its annotations and the digests of every manifest it wraps. */
+  statement: string
+  /** The leg's signature of the statement ({@link LegAnnotation.Signature}); empty when the leg did not sign. */
+  signature: string
 }
+
+/** The fields of a leg record its leg knows before writing it. */
+export type LegFacts = Omit<LegRecord, 'platform' | 'manifest' | 'recordDigest' | 'reference' | 'statement' | 'signature'>
 
 /** `go-build-action-leg-0123456789ab-arm64`, `go-build-action-leg-0123456789ab-arm-v7`. */
 export function legTag(configuration: Pick<Configuration, 'id'>, platform: Platform): string {
@@ -122,9 +134,9 @@ export function indexAnnotationsOf(annotations: readonly string[]): Record<strin
   return result
 }
 
-/** `--annotation index:KEY=VALUE` arguments of a leg record. */
-export function legAnnotationArgs(record: Omit<LegRecord, 'platform' | 'manifest' | 'recordDigest' | 'reference'>): string[] {
-  return indexAnnotationArgs({
+/** The index annotations of a leg record, as the registry will hold them (buildx reads a value up to a comma). */
+export function legAnnotations(record: LegFacts): Record<string, string> {
+  const values: Record<string, string> = {
     [LegAnnotation.RunId]: record.run.id,
     [LegAnnotation.RunAttempt]: String(record.run.attempt),
     [LegAnnotation.Runner]: record.runner,
@@ -132,7 +144,23 @@ export function legAnnotationArgs(record: Omit<LegRecord, 'platform' | 'manifest
     [LegAnnotation.Tag]: record.tag,
     [LegAnnotation.Created]: record.created,
     [LegAnnotation.Configuration]: record.configuration
-  })
+  }
+  return Object.fromEntries(Object.entries(values).map(([key, value]) => [key, value.replace(/,/g, ' ')]))
+}
+
+/**
+ * What a leg signs with `sign: true`, and the merge verifies before it takes anything from the record: every
+ * annotation the merge reads (run, attempt, configuration, tag, created, runner, build time) and the digests of
+ * every manifest the record wraps (the platform manifests and their attestations), in one canonical text. Anyone
+ * who can push to the repository can copy the annotations onto an index of other manifests, or replay a record;
+ * they cannot make this signature for it.
+ */
+export function legStatement(annotations: Record<string, string>, manifests: readonly string[]): string {
+  const signed = Object.values(LegAnnotation)
+    .filter(key => key !== LegAnnotation.Signature)
+    .sort()
+    .map(key => [key, annotations[key] ?? ''])
+  return JSON.stringify({ 'go-build-action': 'leg record', annotations: Object.fromEntries(signed), manifests: [...new Set(manifests)].sort() })
 }
 
 /** Reads a leg record's index; throws, naming the platform, when it is not a whole record. */
@@ -155,7 +183,9 @@ export function parseLegRecord(platform: string, reference: string, digest: stri
     configuration: a[LegAnnotation.Configuration] ?? '',
     manifest,
     recordDigest: digest,
-    reference
+    reference,
+    statement: legStatement(a, index.manifests.map(m => m.digest)),
+    signature: a[LegAnnotation.Signature] ?? ''
   }
 }
 
@@ -174,10 +204,18 @@ export async function readLegRecord(
   return parseLegRecord(formatPlatform(platform), reference, digest, index.index)
 }
 
+/** What a leg with `sign: true` binds its records with: the manifests its staged index lists, and its identity's signature. */
+export interface LegBinding {
+  /** The digests of every manifest of the staged index (the records wrap them). */
+  manifests: readonly string[]
+  sign(statement: string): Promise<string>
+}
+
 /**
  * Writes this leg's record for each of its platforms into the bookkeeping `repository` (overwriting the previous
  * run's of this configuration), wrapping the index staged in `source`, and reads each back: a buildx or registry
- * that drops index annotations is an error here, not in the merge.
+ * that drops index annotations is an error here, not in the merge. With `binding` (`sign: true`) the records
+ * carry the leg's signature of their {@link legStatement}, and each must read back as the statement it signed.
  */
 export async function recordLeg(
   docker: Docker,
@@ -186,16 +224,24 @@ export async function recordLeg(
   stagedDigest: string,
   platforms: readonly Platform[],
   configuration: Pick<Configuration, 'id'>,
-  record: Omit<LegRecord, 'platform' | 'manifest' | 'recordDigest' | 'reference'>,
-  retry: RetryPolicy
+  record: LegFacts,
+  retry: RetryPolicy,
+  binding?: LegBinding
 ): Promise<LegRecord[]> {
+  const annotations = legAnnotations(record)
+  const statement = binding ? legStatement(annotations, binding.manifests) : undefined
+  const signature = binding && statement !== undefined ? await binding.sign(statement) : ''
   const written: LegRecord[] = []
   for (const platform of platforms) {
     const reference = `${repository}:${legTag(configuration, platform)}`
-    await docker.run(['buildx', 'imagetools', 'create', ...legAnnotationArgs(record), '--tag', reference, `${source}@${stagedDigest}`], withLayerBound(retry))
+    const args = indexAnnotationArgs({ ...annotations, ...(signature ? { [LegAnnotation.Signature]: signature } : {}) })
+    await docker.run(['buildx', 'imagetools', 'create', ...args, '--tag', reference, `${source}@${stagedDigest}`], withLayerBound(retry))
     const back = await readLegRecord(docker, repository, configuration, platform, retry)
     if (back?.run.id !== record.run.id || back.run.attempt !== record.run.attempt || back.configuration !== record.configuration) {
       throw new Error(`${reference} does not read back as this leg's record (run ${record.run.id}, attempt ${record.run.attempt}): another leg of the same platform wrote it at the same time; give the workflow a "concurrency:" group keyed on the image`)
+    }
+    if (statement !== undefined && (back.signature !== signature || back.statement !== statement)) {
+      throw new Error(`${reference} does not read back as the record this leg signed (the registry or buildx changed its annotations or manifests), so the merge could not verify it`)
     }
     core.info(`${formatPlatform(platform)}: recorded as ${reference} (${back.recordDigest}) for the merge`)
     written.push(back)
@@ -267,6 +313,29 @@ export async function collectLegs(
   }
   const created = legs.map(l => l.created).filter(c => c !== '').sort()[0] ?? ''
   return { tag: tags[0] ?? '', created, legs }
+}
+
+/**
+ * With `sign: true`, the merge takes a leg only when its record carries a signature of its {@link legStatement} by
+ * this run's identity (the legs signed with the same key, or the same workflow's OIDC identity) that `cosign
+ * verify-blob` accepts. Throws naming every platform at fault, before anything is written: such a record was not
+ * written by this run's leg, or was changed since.
+ */
+export async function verifyLegSignatures(legs: readonly LegRecord[], verifier: Pick<StatementSigner, 'identity' | 'verify'>): Promise<void> {
+  const problems: string[] = []
+  for (const leg of legs) {
+    const at = `the leg record ${leg.reference} (${leg.recordDigest})`
+    const fix = `nothing of it is merged: re-run the ${leg.platform} leg, with the same signing inputs as the merge`
+    if (!leg.signature) {
+      problems.push(`${leg.platform}: ${at} carries no signature (no ${LegAnnotation.Signature} annotation): its leg ran without sign: true, or someone else wrote it; ${fix}`)
+      continue
+    }
+    const why = await verifier.verify(leg.statement, leg.signature)
+    if (why !== undefined) {
+      problems.push(`${leg.platform}: ${at} carries no signature by ${verifier.identity} over its annotations and manifests (cosign verify-blob: ${why}): this run's leg did not write it, or it was changed since; ${fix}`)
+    }
+  }
+  if (problems.length > 0) throw new Error(`cannot merge; no tag moved:\n  ${problems.join('\n  ')}`)
 }
 
 /**

@@ -4,12 +4,17 @@
  * verified as a user would verify it (`cosign verify`). cosign stores each signature under its tag scheme
  * (`repo:sha256-<digest>.sig`), where `cosign verify` and policy controllers look.
  *
+ * The identity signs only what this run built and verified: a run that would skip as unchanged verifies the
+ * identity's signatures on the published digests instead of signing them (unchanged.ts), and a leg signs the record
+ * it hands to the merge as a statement (`cosign sign-blob`), which the merge verifies before it uses the record
+ * (handoff.ts).
+ *
  * Two identities: a key (`sign-key`, `sign-key-password`), written to a 0600 file only while cosign runs, its
  * password only in that cosign's environment (COSIGN_PASSWORD); or keyless, the job's OIDC token (audience
  * `sigstore`) given to that cosign alone as SIGSTORE_ID_TOKEN, for a Fulcio certificate, logged in Rekor.
  */
 import * as core from '@actions/core'
-import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import * as path from 'node:path'
 import { readCosignInstallSettings, resolveCosign, type CosignInstallSettings, type CosignTool } from '../setup/cosign-install.js'
 import { createDocker, DockerCommandError, lastLines, type Docker, type RunOptions } from '../core/docker.js'
@@ -116,7 +121,7 @@ export interface SigningReport {
   identity: string
   /** The public key (key signing), for the summary. */
   publicKey?: string
-  /** Skip-unchanged: how many of the published digests lacked a valid signature and were signed by this run. */
+  /** How many of the signatures this run wrote: all of them, or none (a skipped run found every published digest signed by its identity). */
   signedNow: number
 }
 
@@ -147,17 +152,26 @@ export type Verifier = { kind: 'key'; publicKeyFile: string } | { kind: 'keyless
 /** Flags for registries the docker engine is configured to reach insecurely (loopback needs none: cosign uses HTTP there). */
 const INSECURE_FLAGS = ['--allow-insecure-registry', '--allow-http-registry']
 
-/** `cosign sign` of every reference in one process (keyless: one certificate for all). */
-export function cosignSignArgs(settings: SignSettings, references: readonly string[], keyFile: string | undefined, insecure: boolean): string[] {
+/** The identity and log flags of `cosign sign` and `cosign sign-blob`: the key file, or keyless through Fulcio; Rekor unless turned off. */
+function signerFlags(settings: SignSettings, keyFile: string | undefined): string[] {
   return [
-    'sign',
-    '--yes',
     ...(keyFile ? ['--key', keyFile] : ['--fulcio-url', settings.fulcioUrl]),
     `--tlog-upload=${settings.transparencyLog}`,
-    ...(settings.transparencyLog ? ['--rekor-url', settings.rekorUrl] : []),
-    ...(insecure ? INSECURE_FLAGS : []),
-    ...references
+    ...(settings.transparencyLog ? ['--rekor-url', settings.rekorUrl] : [])
   ]
+}
+
+/** `cosign sign` of every reference in one process (keyless: one certificate for all). */
+export function cosignSignArgs(settings: SignSettings, references: readonly string[], keyFile: string | undefined, insecure: boolean): string[] {
+  return ['sign', '--yes', ...signerFlags(settings, keyFile), ...(insecure ? INSECURE_FLAGS : []), ...references]
+}
+
+/** The identity and log flags of `cosign verify` and `cosign verify-blob`: the public key, or the certificate's identity and issuer. */
+function verifierFlags(settings: SignSettings, verifier: Verifier, publicKey: string): string[] {
+  const identity =
+    verifier.kind === 'key' ? ['--key', publicKey] : ['--certificate-identity', verifier.identity, '--certificate-oidc-issuer', verifier.issuer]
+  const tlog = !settings.transparencyLog ? ['--insecure-ignore-tlog=true'] : settings.rekorUrl !== DEFAULT_REKOR_URL ? ['--rekor-url', settings.rekorUrl] : []
+  return [...identity, ...tlog]
 }
 
 /** `cosign verify`, as a user runs it; `publicKey` is what `--key` names (the file here, `cosign.pub` for the user). */
@@ -168,10 +182,17 @@ export function cosignVerifyArgs(
   insecure: boolean,
   publicKey = verifier.kind === 'key' ? verifier.publicKeyFile : ''
 ): string[] {
-  const identity =
-    verifier.kind === 'key' ? ['--key', publicKey] : ['--certificate-identity', verifier.identity, '--certificate-oidc-issuer', verifier.issuer]
-  const tlog = !settings.transparencyLog ? ['--insecure-ignore-tlog=true'] : settings.rekorUrl !== DEFAULT_REKOR_URL ? ['--rekor-url', settings.rekorUrl] : []
-  return ['verify', ...identity, ...tlog, ...(insecure ? INSECURE_FLAGS : []), ...references]
+  return ['verify', ...verifierFlags(settings, verifier, publicKey), ...(insecure ? INSECURE_FLAGS : []), ...references]
+}
+
+/** `cosign sign-blob` of the file `blob`, the signature (and keyless: certificate, log entry) written to the bundle file. */
+export function cosignSignBlobArgs(settings: SignSettings, blob: string, bundle: string, keyFile: string | undefined): string[] {
+  return ['sign-blob', '--yes', ...signerFlags(settings, keyFile), '--bundle', bundle, blob]
+}
+
+/** `cosign verify-blob` of the file `blob` against the bundle {@link cosignSignBlobArgs} wrote, for the verifier's identity. */
+export function cosignVerifyBlobArgs(settings: SignSettings, verifier: Verifier, blob: string, bundle: string): string[] {
+  return ['verify-blob', ...verifierFlags(settings, verifier, verifier.kind === 'key' ? verifier.publicKeyFile : ''), '--bundle', bundle, blob]
 }
 
 /** A word as a POSIX shell reads it: quoted only when it has to be. */
@@ -348,31 +369,119 @@ async function keylessToken(signer: Signer): Promise<string | undefined> {
   }
 }
 
-/**
- * Signs every target, then verifies every signature as a user would. `onlyMissing` (skip-unchanged) signs just
- * the targets that lack a signature the verifier accepts.
- */
-export async function signAndVerify(docker: Docker, signer: Signer, targets: readonly SignTarget[], retry: RetryPolicy, onlyMissing = false): Promise<SigningReport> {
+/** What a run's cosign commands share: the identity (keyless: the job's token and what Fulcio certifies) and the registries' transport. */
+interface SigningContext {
+  token: string | undefined
+  verifier: Verifier
+  insecure: boolean
+}
+
+async function signingContext(docker: Docker, signer: Signer, targets: readonly SignTarget[]): Promise<SigningContext> {
   const token = await keylessToken(signer)
-  const verifier = verifierFor(signer, token)
-  const insecure = await insecureRegistries(docker, targets.map(referenceOf))
-  let toSign = [...targets]
-  if (onlyMissing) {
-    const valid = await mapLimited(targets, REGISTRY_CONCURRENCY, t => hasValidSignature(signer, verifier, t, insecure))
-    toSign = targets.filter((_, i) => !valid[i])
-    core.info(`${targets.length - toSign.length} of ${targets.length} published digest(s) carry a valid signature; signing ${toSign.length}`)
-  }
-  if (toSign.length > 0) await signTargets(signer, toSign, token, insecure, retry)
-  await verifyTargets(signer, verifier, targets, insecure, retry)
-  const signatures = await signatureReferences(signer, targets, insecure)
+  return { token, verifier: verifierFor(signer, token), insecure: await insecureRegistries(docker, targets.map(referenceOf)) }
+}
+
+/** Who signs, in words: the key, or the certificate identity and issuer. */
+function identityOf(verifier: Verifier): string {
+  return verifier.kind === 'key' ? 'the key given as "sign-key"' : `keyless: certificate identity ${verifier.identity}, issuer ${verifier.issuer}`
+}
+
+/** The report of `targets`, all verified: where each signature is, and the command that verifies the index. */
+async function signingReport(signer: Signer, context: SigningContext, targets: readonly SignTarget[], signedNow: number): Promise<SigningReport> {
+  const signatures = await signatureReferences(signer, targets, context.insecure)
   const index = targets.find(t => t.signed === 'index')
   return {
     signatures,
-    verifyCommand: index ? verifyCommandLine(signer.settings, verifier, referenceOf(index), insecure) : '',
-    identity: verifier.kind === 'key' ? 'the key given as "sign-key"' : `keyless: certificate identity ${verifier.identity}, issuer ${verifier.issuer}`,
+    verifyCommand: index ? verifyCommandLine(signer.settings, context.verifier, referenceOf(index), context.insecure) : '',
+    identity: identityOf(context.verifier),
     ...(signer.publicKey ? { publicKey: signer.publicKey.pem } : {}),
-    signedNow: toSign.length
+    signedNow
   }
+}
+
+/** Signs every target (this run built and verified them), then verifies every signature as a user would. */
+export async function signAndVerify(docker: Docker, signer: Signer, targets: readonly SignTarget[], retry: RetryPolicy): Promise<SigningReport> {
+  const context = await signingContext(docker, signer, targets)
+  await signTargets(signer, targets, context.token, context.insecure, retry)
+  await verifyTargets(signer, context.verifier, targets, context.insecure, retry)
+  return signingReport(signer, context, targets, targets.length)
+}
+
+/** Published digests checked for this run's identity: all signed by it (the report), or those that are not. */
+export type PublishedSignatures = { signed: true; report: SigningReport } | { signed: false; identity: string; unsigned: SignTarget[] }
+
+/**
+ * Whether every target (published digests a run would skip onto) already carries a signature by the signer's
+ * identity that `cosign verify` accepts. Signs nothing: content this run did not build is never signed by it. One
+ * `cosign verify` of them all first (the usual answer, one process); when it refuses, one per target names those
+ * without such a signature. A registry cosign cannot read counts as no signature.
+ */
+export async function verifyPublishedSignatures(docker: Docker, signer: Signer, targets: readonly SignTarget[]): Promise<PublishedSignatures> {
+  const context = await signingContext(docker, signer, targets)
+  const all = await signer.runner.run(cosignVerifyArgs(signer.settings, context.verifier, targets.map(referenceOf), context.insecure), { silent: true, allowFailure: true })
+  if (all.exitCode !== 0) {
+    const valid = await mapLimited(targets, REGISTRY_CONCURRENCY, t => hasValidSignature(signer, context.verifier, t, context.insecure))
+    const unsigned = targets.filter((_, i) => !valid[i])
+    if (unsigned.length > 0) return { signed: false, identity: identityOf(context.verifier), unsigned }
+  }
+  core.info(`cosign verify accepts a signature by ${identityOf(context.verifier)} on all ${targets.length} published digest(s): nothing to sign`)
+  return { signed: true, report: await signingReport(signer, context, targets, 0) }
+}
+
+/**
+ * Signs and verifies statements (blobs) with the signer's identity, through `cosign sign-blob` and `verify-blob`:
+ * how a leg binds the record it hands to the merge, and how the merge checks it (handoff.ts). A signature is the
+ * cosign bundle (the signature; keyless: the certificate and the log entry too), base64, so that an annotation
+ * can carry it; the statement and the bundle are files only while cosign reads or writes them.
+ */
+export interface StatementSigner {
+  /** Who signs, in words. */
+  identity: string
+  /** A signature of `statement` by the identity. */
+  sign(statement: string): Promise<string>
+  /** Why `signature` is not a signature of `statement` by the identity (cosign's words), or undefined when `cosign verify-blob` accepts it. */
+  verify(statement: string, signature: string): Promise<string | undefined>
+}
+
+export async function statementSigner(signer: Signer, retry: RetryPolicy): Promise<StatementSigner> {
+  const token = await keylessToken(signer)
+  const verifier = verifierFor(signer, token)
+  const withFiles = async <T>(statement: string, body: (blob: string, bundle: string) => Promise<T>): Promise<T> => {
+    const dir = await mkdtemp(path.join(signer.workDir, 'cosign-blob-'))
+    try {
+      const blob = path.join(dir, 'statement.json')
+      await writeFile(blob, statement)
+      return await body(blob, path.join(dir, 'bundle.json'))
+    } finally {
+      await rm(dir, { recursive: true, force: true })
+    }
+  }
+  const what = 'sign the record it hands to the merge'
+  return {
+    identity: identityOf(verifier),
+    sign: statement =>
+      withFiles(statement, async (blob, bundle) => {
+        if (signer.settings.key) {
+          const env = { COSIGN_PASSWORD: signer.settings.keyPassword }
+          await withKeyFile(signer, keyFile => runCosign(signer, cosignSignBlobArgs(signer.settings, blob, bundle, keyFile), writeOptions(retry, env), what))
+        } else {
+          await runCosign(signer, cosignSignBlobArgs(signer.settings, blob, bundle, undefined), writeOptions(retry, { SIGSTORE_ID_TOKEN: token ?? '' }), what)
+        }
+        return (await readFile(bundle)).toString('base64')
+      }),
+    verify: (statement, signature) =>
+      withFiles(statement, async (blob, bundle) => {
+        await writeFile(bundle, Buffer.from(signature, 'base64'))
+        const result = await signer.runner.run(cosignVerifyBlobArgs(signer.settings, verifier, blob, bundle), { silent: true, allowFailure: true })
+        return result.exitCode === 0 ? undefined : lastLines(`${result.stderr}\n${result.stdout}`.replace(/^(error during command execution|WARNING):.*$/gm, ''), 1)
+      })
+  }
+}
+
+/** A target in words, as the summary's signature table names it: `index`, `linux/arm64 manifest`, `attestation of linux/arm64`. */
+export function describeTarget(target: SignTarget): string {
+  if (target.signed === 'index') return 'index'
+  return target.signed === 'platform' ? `${target.platform ?? ''} manifest` : `attestation of ${target.platform ?? 'unknown'}`
 }
 
 /** The `signatures` output: repository, digest, what was signed, and where the signature is. */

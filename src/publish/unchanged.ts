@@ -8,6 +8,8 @@
  * the registry lacks (platform tags just turned on, or a restore that lost one) are completed by the skipped run,
  * pointed at the published index's manifests, so the outputs never name a tag that does not exist.
  *
+ * With `sign: true` the published digests must also carry this run's identity's signature ({@link checkSignatures}).
+ *
  * Whether to compare at all is `skip-unchanged` ({@link skipUnchangedDecision}): `auto` skips on automatic events
  * and always builds on `workflow_dispatch` (someone asked for a rebuild: `if-tag-exists: suffix` publishes `TAG-1`) and
  * with `no-cache: true`.
@@ -24,6 +26,7 @@ import type { RetryPolicy } from '../core/retry.js'
 import type { BuildArg } from '../core/input.js'
 import type { PublishedTag, RebuildMode, TagPlan } from '../tags/tags.js'
 import { checkIndexPlatforms, describeIndexCheck, predicateTypes, type AttestationReport } from '../verify/verify.js'
+import { describeTarget, signingTargets, verifyPublishedSignatures, type Signer, type SigningReport } from './sign.js'
 
 export interface UnchangedRequest {
   repositories: readonly string[]
@@ -46,6 +49,8 @@ export type UnchangedAnswer =
       /** Per-platform tags (platform → `TAG-arm64`) some repository lacks or holds elsewhere: the run completes them. */
       missingPlatformTags: Record<string, string>
       result: PublishResult
+      /** With `sign: true`: the published digests' signatures by this run's identity, verified ({@link checkSignatures}). */
+      signing?: SigningReport
     }
   | { unchanged: false; reason: string }
 
@@ -104,6 +109,32 @@ async function compareWithPublished(docker: Docker, request: UnchangedRequest, r
   const result = publishedResult(request, published, extraTags, index, digest, attestations)
   const missingPlatformTags = await missingPlatformTagsOf(docker, request.repositories, platformTagsOf(request.plan, published.tag), result.platformDigests, retry)
   return { unchanged: true, tag: published.tag, extraTags, missingPlatformTags, result }
+}
+
+/**
+ * With `sign: true`, a run skips only onto content its own identity signed: the published index and every platform
+ * manifest (and attestation manifest, with `sign-attestations`) in every repository must carry a signature by the
+ * key or workflow identity this run signs with, which `cosign verify` accepts. Anyone who can push to the
+ * repository can copy the fingerprint annotation onto an index of their own; skipping onto it would sign their
+ * content with the workflow's identity and move tags onto it. So an answer that cannot show those signatures
+ * becomes "build" (saying which digests lack one): the build is then signed as any build is, after its
+ * verification. Signs nothing. Without a signer (`sign: false`) the answer stands: see the README's security section
+ * for what registry write access allows then.
+ */
+export async function checkSignatures(docker: Docker, answer: UnchangedAnswer, signer: Signer | undefined, repositories: readonly string[]): Promise<UnchangedAnswer> {
+  if (!answer.unchanged || !signer) return answer
+  const index = parseIndex(answer.result.manifest, answer.tag)
+  const targets = signingTargets(repositories, answer.result.digest, index, signer.settings.attestations)
+  const checked = await verifyPublishedSignatures(docker, signer, targets)
+  if (checked.signed) return { ...answer, signing: checked.report }
+  const byRepository = repositories
+    .map(repository => ({ repository, lacking: checked.unsigned.filter(t => t.repository === repository).map(describeTarget) }))
+    .filter(r => r.lacking.length > 0)
+  const lacking = byRepository.map(r => `${r.lacking.join(', ')}${repositories.length > 1 ? ` in ${r.repository}` : ''}`).join('; ')
+  return {
+    unchanged: false,
+    reason: `${repositories[0] ?? ''}:${answer.tag} carries this build's fingerprint, but cosign verify accepts no signature by ${checked.identity} on its ${lacking}: building, since this run signs only what it built and verified, or found signed by that identity`
+  }
 }
 
 /** The plan's per-platform tags renamed to the published tag's series (`TAG-1-arm64` → `TAG-arm64`). */

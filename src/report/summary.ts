@@ -10,7 +10,7 @@ import { formatBytes } from '../core/format.js'
 import type { PhaseTiming } from '../core/phases.js'
 import type { LegRecord } from '../publish/handoff.js'
 import type { PublishResult } from '../publish/result.js'
-import type { SigningReport } from '../publish/sign.js'
+import { describeTarget, type SigningReport } from '../publish/sign.js'
 import type { MoveOutcome, MoveRecord } from '../publish/transaction.js'
 import type { RebuildMode, TagPlan } from '../tags/tags.js'
 import type { PlatformReport } from '../verify/verify.js'
@@ -139,6 +139,8 @@ export interface RunSummary {
   timings: readonly PhaseTiming[]
   /** Why the main tag is what it is, when there is something to say ({@link tagChoiceSentence}). */
   rebuild?: string
+  /** Why a run that compared with the published tag built all the same, where the summary must say it (a skip refused over signatures). */
+  whyBuilt?: string
   legs?: LegsSummary
   signing?: SigningReport
 }
@@ -260,6 +262,7 @@ export async function writeSummary(input: RunSummary): Promise<void> {
     repositories.length > 1 ? `${repositories.length} repositories` : ''
   ].filter(Boolean)
   summary.addRaw(`<p>${facts.join(' · ')}</p>`, true)
+  if (input.whyBuilt) summary.addRaw(`<p><strong>Why it was built:</strong> ${escapeHtml(input.whyBuilt)}.</p>`, true)
   if (input.rebuild) summary.addRaw(`<p><strong>Why this tag:</strong> ${escapeHtml(input.rebuild)}.</p>`, true)
   if (result === 'unchanged') {
     summary.addRaw(`<p><strong>${escapeHtml(`skipped: unchanged: ${tag} already holds this build`)}</strong> (the same fingerprint): nothing was built or pushed. Set <code>skip-unchanged: false</code> (or run the workflow by hand) to build and publish anyway.</p>`, true)
@@ -312,7 +315,7 @@ export function signingHtml(signing: SigningReport): string {
   const now = signing.signedNow < signing.signatures.length ? ` (${signing.signedNow} signed by this run, the rest carried a valid signature already)` : ''
   const rows = signing.signatures.map(s => [
     code(s.repository),
-    escapeHtml(s.signed === 'index' ? 'index' : s.signed === 'platform' ? `${s.platform ?? ''} manifest` : `attestation of ${s.platform ?? 'unknown'}`),
+    escapeHtml(describeTarget(s)),
     shortDigest(s.digest),
     shortSignature(s.signature)
   ])

@@ -104,6 +104,35 @@ export async function registryManifest(reference: string, auth?: { user: string;
 
 export const AUTH = { user: 'e2e-user', password: 'e2e-Passw0rd-not-secret' }
 
+/**
+ * PUTs a manifest straight into the open registry's HTTP API on loopback (what anyone with write access to the
+ * repository can do, without this action or buildx), and returns the digest the registry gives it.
+ */
+export async function putRegistryManifest(reference: string, mediaType: string, body: string): Promise<string> {
+  const match = /^([^/]+)\/(.+?):([^:/@]+)$/.exec(reference)
+  if (!match) throw new Error(`cannot split ${reference}`)
+  const [, host, repository, tag] = match
+  const port = host!.split(':')[1] ?? '80'
+  return new Promise((resolve, reject) => {
+    const request = http.request(
+      `http://127.0.0.1:${port}/v2/${repository}/manifests/${tag}`,
+      { method: 'PUT', headers: { 'Content-Type': mediaType }, agent: false },
+      response => {
+        let answer = ''
+        response.setEncoding('utf8')
+        response.on('data', chunk => (answer += chunk))
+        response.on('end', () => {
+          const digest = response.headers['docker-content-digest']
+          if (response.statusCode !== 201 || typeof digest !== 'string') reject(new Error(`PUT ${reference}: HTTP ${response.statusCode}: ${answer}`))
+          else resolve(digest)
+        })
+      }
+    )
+    request.on('error', reject)
+    request.end(body)
+  })
+}
+
 /** The tags a repository has, straight from the registry ([] when the repository does not exist). */
 export async function registryTags(repository: string, auth?: { user: string; password: string }): Promise<string[]> {
   const [host, ...path] = repository.split('/')
