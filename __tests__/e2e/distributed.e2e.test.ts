@@ -14,6 +14,7 @@ import { LEG_TAG_PREFIX, MERGE_TAG_PREFIX } from '../../src/publish/handoff.js'
 import { FaultProxy, type FaultRule } from './support/fault-proxy.js'
 import {
   BASE_IMAGE,
+  MINUTES,
   REGISTRY,
   FOUR_PLATFORMS,
   docker,
@@ -27,7 +28,6 @@ import {
 } from './support/environment.js'
 import { builderLeftovers, describeEachPath, runOnPath, type BuilderPath } from './support/paths.js'
 
-const MINUTES = 60_000
 const TAG = 'dist'
 const arch = (platform: string): string => platform.split('/')[1] ?? ''
 

@@ -16,17 +16,21 @@ import {
   AUTH,
   AUTH_REGISTRY,
   BASE_IMAGE,
+  commandsRun,
+  expectSucceeded,
   GO_IMAGE,
   HELLO_CONTEXT,
+  leaks,
+  MINUTES,
   REGISTRY,
   freshRepository,
   registryTags,
   requireEnvironment,
-  splitStaging
+  splitStaging,
+  theError
 } from './support/environment.js'
 import { describeEachPath, runOnPath, stagingTags } from './support/paths.js'
 
-const MINUTES = 60_000
 const TAG = 'login'
 const BUILD_ARGS = `GO_IMAGE=${GO_IMAGE}\nBASE_IMAGE=${BASE_IMAGE}`
 const PLATFORMS = 'linux/amd64,linux/s390x'
@@ -52,13 +56,6 @@ function dockerLogin(dir: string, registry: string, user: string, password: stri
     )
     child.stdin?.end(password)
   })
-}
-
-/** Every place a run can leak a value: both logs, outputs, state, summary. Lines that mask it are allowed. */
-function leaks(run: ActionRun, value: string): string[] {
-  const lines = [run.main.log, run.post?.log ?? ''].flatMap(log => log.split('\n')).filter(l => l.includes(value) && !l.startsWith('::add-mask::'))
-  const saved = [JSON.stringify(run.outputs), JSON.stringify(run.state), run.summary].filter(text => text.includes(value))
-  return [...lines, ...saved]
 }
 
 /**
@@ -106,14 +103,6 @@ async function helperCalls(log: string): Promise<Array<{ action: string; inputs:
     .map(l => JSON.parse(l) as { action: string; inputs: string[] })
 }
 
-function commandLines(run: ActionRun): string[] {
-  return [run.main.log, run.post?.log ?? ''].flatMap(log => log.split('\n')).filter(l => l.startsWith('[command]'))
-}
-
-function succeeded(run: ActionRun): { exitCode: number; log: string; post: number | undefined } {
-  return { exitCode: run.main.exitCode, log: run.main.exitCode === 0 ? '' : run.main.log.slice(-3000), post: run.post?.exitCode }
-}
-
 describeEachPath('logins and secrets', builderPath => {
   describe('a wrong password', () => {
     const open = freshRepository('login-wrong', REGISTRY)
@@ -140,10 +129,7 @@ describeEachPath('logins and secrets', builderPath => {
     }, 5 * MINUTES)
 
     it('fails at login with one error naming the user and the username/password inputs', () => {
-      expect(run.main.exitCode).toBe(1)
-      const errors = run.main.log.split('\n').filter(l => l.startsWith('::error::'))
-      expect(errors).toHaveLength(1)
-      expect(errors[0]).toMatch(
+      expect(theError(run)).toMatch(
         /^::error::login to localhost:5001 failed: the registry refused user "e2e-user" with the given password \(.*401 Unauthorized\); check the "username" and "password" inputs/
       )
       expect(run.main.log).not.toMatch(/\[internal\] load build definition|buildx build/)
@@ -158,7 +144,7 @@ describeEachPath('logins and secrets', builderPath => {
     it('prints the wrong password nowhere but in the mask command, and never on argv', () => {
       expect(run.main.log).toContain(`::add-mask::${wrong}`)
       expect(leaks(run, wrong)).toEqual([])
-      expect(commandLines(run).filter(l => l.includes(wrong))).toEqual([])
+      expect(commandsRun(run).filter(l => l.includes(wrong))).toEqual([])
     })
 
     it('logs out of nothing (it logged into nothing)', () => {
@@ -182,7 +168,7 @@ describeEachPath('logins and secrets', builderPath => {
     }, 10 * MINUTES)
 
     it('are used as they are: the run publishes to the htpasswd registry', async () => {
-      expect(succeeded(run)).toEqual({ exitCode: 0, log: '', post: 0 })
+      expectSucceeded(run)
       expect(run.main.log).toContain('no login inputs: using the credentials earlier steps stored')
       // the docker driver's index reaches the first repository through the staging tag (see publish.ts)
       expect(splitStaging(await registryTags(authed, AUTH))).toEqual({ published: [TAG, `${TAG}-amd64`, `${TAG}-s390x`].sort(), staging: stagingTags(builderPath) })
@@ -237,7 +223,7 @@ describeEachPath('logins and secrets', builderPath => {
     }, 10 * MINUTES)
 
     it('logs in to both and publishes to both', async () => {
-      expect(succeeded(run)).toEqual({ exitCode: 0, log: '', post: 0 })
+      expectSucceeded(run)
       expect(during).toEqual([REGISTRY, AUTH_REGISTRY, OTHER].sort())
       expect(await registryTags(authed, AUTH)).toEqual([TAG, `${TAG}-amd64`, `${TAG}-s390x`].sort())
       expect(await registryTags(open)).toContain(TAG)
@@ -251,9 +237,9 @@ describeEachPath('logins and secrets', builderPath => {
 
     it('prints the password nowhere but in the mask command, and never on argv', () => {
       expect(leaks(run, AUTH.password)).toEqual([])
-      const logins = commandLines(run).filter(l => / login /.test(l))
+      const logins = commandsRun(run).filter(l => / login /.test(l))
       expect(logins.length).toBe(0) // login runs silently: not even its argv is echoed
-      expect(commandLines(run).filter(l => l.includes(AUTH.password))).toEqual([])
+      expect(commandsRun(run).filter(l => l.includes(AUTH.password))).toEqual([])
     })
   })
 
@@ -280,7 +266,7 @@ describeEachPath('logins and secrets', builderPath => {
     }, 10 * MINUTES)
 
     it('publishes with the run\'s login, and the post step puts the runner\'s own login back instead of logging out', async () => {
-      expect(succeeded(run)).toEqual({ exitCode: 0, log: '', post: 0 })
+      expectSucceeded(run)
       expect(run.post?.log).toContain(`put back the credentials ${AUTH_REGISTRY} had before this run`)
       expect(run.post?.log).not.toMatch(/logged out of/)
       const stored = JSON.parse(await readFile(path.join(config, 'config.json'), 'utf8')) as { auths: Record<string, unknown> }
@@ -309,7 +295,7 @@ describeEachPath('logins and secrets', builderPath => {
     }, 10 * MINUTES)
 
     it('logs in to the first image\'s registry (not Docker Hub), through the store, and publishes', async () => {
-      expect(succeeded(run)).toEqual({ exitCode: 0, log: '', post: 0 })
+      expectSucceeded(run)
       expect(run.main.log).toContain(`logged in to ${AUTH_REGISTRY} as ${AUTH.user}`)
       expect(run.main.log).toContain(`${AUTH_REGISTRY} had credentials before this run: the post step puts them back`)
       expect(await registryTags(authed, AUTH)).toContain(TAG)
@@ -358,7 +344,7 @@ describeEachPath('logins and secrets', builderPath => {
     }, 10 * MINUTES)
 
     it('builds, logs in nowhere and says so, and pushes nothing', async () => {
-      expect(succeeded(run)).toEqual({ exitCode: 0, log: '', post: 0 })
+      expectSucceeded(run)
       expect(run.main.log).toMatch(/not pushing \(.*pull_request.*\): logging in nowhere/)
       expect(run.main.log).toMatch(/buildx build /)
       expect(run.main.log).not.toMatch(/logged in to/)
@@ -402,15 +388,15 @@ describeEachPath('logins and secrets', builderPath => {
     }, 10 * MINUTES)
 
     it('reaches the build with its exact content on every platform, and the run publishes', async () => {
-      expect(succeeded(run)).toEqual({ exitCode: 0, log: '', post: 0 })
+      expectSucceeded(run)
       expect(splitStaging(await registryTags(repository))).toEqual({ published: [TAG, `${TAG}-amd64`, `${TAG}-s390x`].sort(), staging: stagingTags(builderPath) })
     })
 
     it('is given to buildx as a file, never on argv', () => {
-      const build = commandLines(run).filter(l => / buildx build /.test(l))
+      const build = commandsRun(run).filter(l => / buildx build /.test(l))
       expect(build).toHaveLength(1)
       expect(build[0]).toMatch(/--secret id=token,src=\S+secret-0 /)
-      expect(commandLines(run).filter(l => l.includes(secret))).toEqual([])
+      expect(commandsRun(run).filter(l => l.includes(secret))).toEqual([])
     })
 
     it('is in no log line (but the mask command), output, state or summary', () => {

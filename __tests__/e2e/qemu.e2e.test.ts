@@ -11,9 +11,7 @@ import { tmpdir } from 'node:os'
 import * as path from 'node:path'
 import { runAction } from '../../scripts/run-action.mjs'
 import { ARM_BUSYBOX, TEST_BINFMT_IMAGE, handler, restoreHandlers, saveHandlers, unregister, type SavedHandler } from './support/binfmt.js'
-import { copyOnlyContext, docker, expectSucceeded, freshRepository, requireEnvironment } from './support/environment.js'
-
-const MINUTES = 60_000
+import { copyOnlyContext, docker, expectSucceeded, freshRepository, MINUTES, requireEnvironment } from './support/environment.js'
 
 /** Whether the action's log shows a container run (@actions/exec echoes every command it runs). */
 const ranContainer = (log: string): boolean => /\[command\]\S*docker run\b/.test(log)

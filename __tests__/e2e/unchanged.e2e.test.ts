@@ -13,10 +13,9 @@ import { mkdtemp, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import * as path from 'node:path'
 import type { ActionRun } from '../../scripts/run-action.mjs'
-import { BASE_IMAGE, docker, expectSucceeded, freshRepository, registryManifest, registryTags, requireEnvironment } from './support/environment.js'
+import { BASE_IMAGE, docker, expectSucceeded, freshRepository, MINUTES, registryManifest, registryTags, requireEnvironment } from './support/environment.js'
 import { describeEachPath, runOnPath } from './support/paths.js'
 
-const MINUTES = 60_000
 const FINGERPRINT_ANNOTATION = 'io.go-build.fingerprint'
 const ARCHES = ['amd64', 'arm64', 'ppc64le', 's390x']
 

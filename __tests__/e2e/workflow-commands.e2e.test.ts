@@ -8,10 +8,8 @@ import { beforeAll, expect, it } from '@jest/globals'
 import { mkdtemp, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import * as path from 'node:path'
-import { BASE_IMAGE, expectSucceeded, freshRepository, requireEnvironment } from './support/environment.js'
+import { BASE_IMAGE, expectSucceeded, freshRepository, MINUTES, requireEnvironment } from './support/environment.js'
 import { describeEachPath, runOnPath } from './support/paths.js'
-
-const MINUTES = 60_000
 
 beforeAll(requireEnvironment, MINUTES)
 

@@ -202,6 +202,41 @@ export function commandsRun(run: { main: { log: string }; post?: { log: string }
   return [run.main.log, run.post?.log ?? ''].flatMap(log => log.split('\n')).filter(line => line.startsWith('[command]'))
 }
 
+/** Jest timeouts of the e2e tests are in minutes. */
+export const MINUTES = 60_000
+
+/** .NET's leading white space (`String.TrimStart`), U+0085 included, which the runner trims before `::`. */
+const RUNNER_LEADING_SPACE = /^[\t\n\v\f\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+/
+
+/**
+ * The `::error::` lines of a step, as the runner reads them: its stdout where the run kept it apart (else the
+ * whole log), a line ending at `\r\n`, `\r` or `\n`, leading white space trimmed the .NET way. (stop-commands is
+ * not followed here: support/runner-commands.ts, when it lands, is the full reading, and this the place to use it.)
+ */
+export function errorLines(step: { log: string; stdout?: string }): string[] {
+  return (step.stdout ?? step.log)
+    .split(/\r\n|\r|\n/)
+    .map(line => line.replace(RUNNER_LEADING_SPACE, ''))
+    .filter(line => line.startsWith('::error::'))
+}
+
+/** The one `::error::` line of a run that failed: expects exit code 1 and exactly one such line. */
+export function theError(run: { main: { exitCode: number; log: string; stdout?: string } }): string {
+  const errors = errorLines(run.main)
+  expect({ exitCode: run.main.exitCode, errors: errors.length, log: errors.length === 1 ? '' : run.main.log.slice(-4000) }).toEqual({ exitCode: 1, errors: 1, log: '' })
+  return errors[0]!
+}
+
+/**
+ * Every place a run shows or keeps `value`: lines of either step's log (but the `::add-mask::` command that tells
+ * the runner to mask it, which the runner consumes), and the outputs, the saved state and the job summary.
+ */
+export function leaks(run: { main: { log: string }; post?: { log: string }; outputs: object; state: object; summary: string }, value: string): string[] {
+  const lines = [run.main.log, run.post?.log ?? ''].flatMap(log => log.split('\n')).filter(line => line.includes(value) && !line.startsWith('::add-mask::'))
+  const saved = [JSON.stringify(run.outputs), JSON.stringify(run.state), run.summary].filter(text => text.includes(value))
+  return [...lines, ...saved]
+}
+
 /** Expects the main and post steps to have passed; shows the main step's log when it did not. */
 export function expectSucceeded(run: { main: { exitCode: number; log: string }; post?: { exitCode: number } }): void {
   const tail = (log: string): string => log.slice(-4000)
