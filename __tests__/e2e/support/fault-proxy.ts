@@ -30,6 +30,11 @@ export interface LoggedRequest {
   method: string
   path: string
   status: number | 'reset' | 'hang' | 'lost-answer' | 'gathered'
+  /** When the request reached the proxy, and when it was logged (answered, failed, or held), ms since the epoch. */
+  arrived: number
+  at: number
+  /** A held request (`hang`): when the client closed the connection (the client gave up, or was killed). */
+  closed?: number
 }
 
 export class FaultProxy {
@@ -39,6 +44,7 @@ export class FaultProxy {
   private readonly hits = new Map<FaultRule, number>()
   private readonly gathered = new Map<FaultRule, Array<() => void>>()
   private server?: http.Server
+  private stopping = false
 
   constructor(
     private readonly upstreamPort: number,
@@ -61,6 +67,7 @@ export class FaultProxy {
   }
 
   async stop(): Promise<void> {
+    this.stopping = true
     await new Promise<void>(resolve => {
       this.server?.closeAllConnections()
       this.server?.close(() => resolve())
@@ -85,18 +92,24 @@ export class FaultProxy {
   private handle(req: http.IncomingMessage, res: http.ServerResponse): void {
     const method = req.method ?? 'GET'
     const path = req.url ?? '/'
+    const arrived = Date.now()
+    const log = (status: LoggedRequest['status']): void => void this.log.push({ method, path, status, arrived, at: Date.now() })
     const rule = this.rules.find(
       r => (!r.method || r.method === method) && r.path.test(path) && (!r.select || r.select(method, path)) && this.failed(r) < r.times
     )
     if (rule) {
       this.hits.set(rule, this.failed(rule) + 1)
       if (rule.fault === 'hang') {
-        this.log.push({ method, path, status: 'hang' })
+        const held: LoggedRequest = { method, path, status: 'hang', arrived, at: Date.now() }
+        this.log.push(held)
+        req.socket.once('close', () => {
+          if (!this.stopping) held.closed = Date.now()
+        })
         req.resume()
         return
       }
       if (rule.fault === 'reset') {
-        this.log.push({ method, path, status: 'reset' })
+        log('reset')
         req.socket.destroy()
         return
       }
@@ -107,8 +120,8 @@ export class FaultProxy {
         const release = (): void => {
           if (released) return
           released = true
-          this.log.push({ method, path, status: 'gathered' })
-          this.forward(req, res, method, path)
+          log('gathered')
+          this.forward(req, res, method, path, arrived)
         }
         waiting.push(release)
         if (waiting.length >= rule.fault.gather) waiting.splice(0).forEach(r => r())
@@ -117,7 +130,7 @@ export class FaultProxy {
       }
       if (rule.fault === 'lost-answer') {
         const upstream = http.request({ host: '127.0.0.1', port: this.upstreamPort, method, path, headers: req.headers, agent: false }, response => {
-          this.log.push({ method, path, status: 'lost-answer' })
+          log('lost-answer')
           response.resume()
           req.socket.destroy()
         })
@@ -125,7 +138,7 @@ export class FaultProxy {
         req.pipe(upstream)
         return
       }
-      this.log.push({ method, path, status: rule.fault.status })
+      log(rule.fault.status)
       const headers: Record<string, string> = { 'Content-Type': 'application/json' }
       if (rule.fault.retryAfter !== undefined) headers['Retry-After'] = String(rule.fault.retryAfter)
       res.writeHead(rule.fault.status, headers)
@@ -134,14 +147,14 @@ export class FaultProxy {
       req.resume()
       return
     }
-    this.forward(req, res, method, path)
+    this.forward(req, res, method, path, arrived)
   }
 
-  private forward(req: http.IncomingMessage, res: http.ServerResponse, method: string, path: string): void {
+  private forward(req: http.IncomingMessage, res: http.ServerResponse, method: string, path: string, arrived: number): void {
     const upstream = http.request(
       { host: '127.0.0.1', port: this.upstreamPort, method, path, headers: req.headers, agent: false },
       response => {
-        this.log.push({ method, path, status: response.statusCode ?? 0 })
+        this.log.push({ method, path, status: response.statusCode ?? 0, arrived, at: Date.now() })
         const manifest = /^(\/v2\/.+\/manifests\/)[^/?]+$/.exec(path)
         if (method === 'PUT' && manifest && response.statusCode === 201) {
           this.written.add(path)
@@ -153,7 +166,7 @@ export class FaultProxy {
       }
     )
     upstream.on('error', () => {
-      this.log.push({ method, path, status: 502 })
+      this.log.push({ method, path, status: 502, arrived, at: Date.now() })
       res.destroy()
     })
     req.pipe(upstream)
