@@ -7,7 +7,8 @@
 #
 # It takes the path a workflow author gets on a GitHub-hosted runner (a docker-container builder with BuildKit
 # v0.26.3 and buildx 0.30.1) where scripts/e2e-env.sh could set it up, and the engine path (docker driver,
-# Debian's buildx) otherwise. DEMO_PATH=engine or DEMO_PATH=hosted chooses.
+# Debian's buildx) otherwise. DEMO_PATH=engine or DEMO_PATH=hosted chooses. DEMO_README=1 (npm run readme-summary)
+# runs the Go program quick start as a push of tag v1.2.3 instead and puts its job summary into README.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # node_modules holds the Node 24 runtime GitHub uses for `runs.using: node24`.
@@ -23,8 +24,18 @@ if [ -z "$path" ]; then
   if [ "$(field available)" = true ]; then path=hosted; else path=engine; fi
 fi
 image=localhost:5000/demo/hello
-args=(--cwd examples/hello "images=$image" "tag-template=demo" "if-tag-exists=overwrite"
-  "build-args=GO_IMAGE=localhost:5000/base/golang\nBASE_IMAGE=localhost:5000/base/busybox")
+args=(--cwd examples/hello "build-args=GO_IMAGE=localhost:5000/base/golang\nBASE_IMAGE=localhost:5000/base/busybox")
+if [ -n "${DEMO_README:-}" ]; then
+  # The README's job summary: the Go program quick start's inputs, as a push of tag v1.2.3 would run them, into a
+  # fresh repository (scripts/readme-summary.mjs renames it in the README).
+  image=localhost:5000/readme/hello-$(date +%s)
+  event=$(mktemp); cleanup+=("$event")
+  echo '{"ref":"refs/tags/v1.2.3","repository":{"default_branch":"main"}}' >"$event"
+  args+=("images=$image" "verify-command=/usr/local/bin/hello"
+    --env GITHUB_EVENT_NAME=push --env GITHUB_REF=refs/tags/v1.2.3 --env "GITHUB_EVENT_PATH=$event")
+else
+  args+=("images=$image" "tag-template=demo" "if-tag-exists=overwrite")
+fi
 case "$path" in
   hosted)
     [ "$(field available)" = true ] || { echo "demo: the hosted path is unavailable here: $(field reason)" >&2; exit 1; }
@@ -42,7 +53,7 @@ case "$path" in
     ;;
   *) echo "demo: DEMO_PATH must be hosted or engine, not $path" >&2; exit 2 ;;
 esac
-echo "demo: publishing examples/hello for linux/amd64, arm64, ppc64le and s390x to $image:demo" >&2
+echo "demo: publishing examples/hello for linux/amd64, arm64, ppc64le and s390x to $image" >&2
 out=${DEMO_OUT:-demo-out/$path}
 run=$(mktemp); cleanup+=("$run")
 started=$EPOCHREALTIME
@@ -52,4 +63,7 @@ ended=$EPOCHREALTIME
 micros=$(( ${ended/[.,]/} - ${started/[.,]/} )) # EPOCHREALTIME has six decimals
 seconds=$((micros / 1000000)).$(printf %06d $((micros % 1000000)))
 node scripts/demo-result.mjs --run "$run" --out "$out" --image "$image" --seconds "$seconds" --path "$path" || status=$?
+if [ -n "${DEMO_README:-}" ] && [ "$status" = 0 ]; then
+  node scripts/readme-summary.mjs --summary "$out/summary.md" --repository "$image"
+fi
 exit "$status"

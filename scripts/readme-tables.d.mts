@@ -6,3 +6,4 @@ export const GROUPS: Array<{ title: string; inputs: Record<string, string | { ch
 export const OUTPUT_FORMATS: Record<string, string>
 export function renderTables(action: ActionManifest): { inputs: string; outputs: string }
 export function updatedReadme(readme: string, action: ActionManifest): string
+export function updatedTagsPage(page: string): string

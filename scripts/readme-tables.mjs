@@ -1,15 +1,18 @@
 #!/usr/bin/env node
 // Writes the README's inputs and outputs tables from action.yml, between the markers
-// <!-- inputs:start --> … <!-- inputs:end --> and <!-- outputs:start --> … <!-- outputs:end -->.
+// <!-- inputs:start --> … <!-- inputs:end --> and <!-- outputs:start --> … <!-- outputs:end -->, and the event
+// table (scripts/event-table.mjs) between <!-- events:start --> … <!-- events:end --> in README.md (one row per
+// event, default inputs) and in docs/tags.md (every row).
 // The inputs are grouped by what they control, each with the type of value it takes (GROUPS below); every input
 // of action.yml must be in exactly one group, and every output must have a format (OUTPUT_FORMATS), so a new
 // input or output cannot reach action.yml without its place in the README.
-//   node scripts/readme-tables.mjs          rewrite README.md
-//   node scripts/readme-tables.mjs --check  exit 1 when README.md is out of date
+//   node scripts/readme-tables.mjs          rewrite README.md and docs/tags.md
+//   node scripts/readme-tables.mjs --check  exit 1 when either is out of date
 import { readFileSync, writeFileSync } from 'node:fs'
 import * as path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parse } from 'yaml'
+import { renderDocsTables, renderReadmeTable } from './event-table.mjs'
 
 /** A choice among fixed words, as the type column writes it. */
 const oneOf = (...words) => ({ choices: words, text: words.map(w => `\`${w}\``).join(' / ') })
@@ -113,7 +116,9 @@ export const GROUPS = [
     title: 'Verification',
     inputs: {
       'verify-command': 'command line',
-      'verify-timeout': 'seconds'
+      'verify-timeout': 'seconds',
+      'architecture-check': oneOf('error', 'warn', 'off'),
+      'architecture-check-skip': 'list of paths (globs)'
     }
   },
   {
@@ -152,7 +157,7 @@ export const GROUPS = [
 
 /** Each output's format. */
 export const OUTPUT_FORMATS = {
-  result: '`published` / `unchanged` / `built` / `leg` / `skipped` / `failed`',
+  result: '`published` / `unchanged` / `built` / `leg` / `skipped` / `checked` / `failed`',
   pushed: '`true` / `false`',
   platforms: 'JSON array',
   json: 'JSON object',
@@ -204,20 +209,19 @@ export function renderTables(action) {
   }
   if (problems.length > 0) throw new Error(`readme-tables: ${problems.join('; ')}`)
 
-  const inputs = GROUPS.flatMap(group => [
-    `**${group.title}**`,
-    '',
+  // one table, a row naming each group before its inputs
+  const inputs = [
     '| Input | Type | Default | Description |',
     '| --- | --- | --- | --- |',
-    ...Object.entries(group.inputs).map(([name, type]) => {
-      const spec = action.inputs[name]
-      const fallback = spec.default === undefined || spec.default === '' ? (spec.required ? '*required*' : '') : `\`${cell(spec.default)}\``
-      return `| \`${name}\` | ${typeText(type)} | ${fallback} | ${cell(spec.description)} |`
-    }),
-    ''
-  ])
-    .join('\n')
-    .trimEnd()
+    ...GROUPS.flatMap(group => [
+      `| **${group.title}** | | | |`,
+      ...Object.entries(group.inputs).map(([name, type]) => {
+        const spec = action.inputs[name]
+        const fallback = spec.default === undefined || spec.default === '' ? (spec.required ? '*required*' : '') : `\`${cell(spec.default)}\``
+        return `| \`${name}\` | ${typeText(type)} | ${fallback} | ${cell(spec.description)} |`
+      })
+    ])
+  ].join('\n')
   const outputs = [
     '| Output | Format | Description |',
     '| --- | --- | --- |',
@@ -231,35 +235,44 @@ function replaceBetween(text, marker, body) {
   const end = `<!-- ${marker}:end -->`
   const from = text.indexOf(start)
   const to = text.indexOf(end)
-  if (from === -1 || to === -1) throw new Error(`README.md has no ${start} … ${end} markers`)
+  if (from === -1 || to === -1) throw new Error(`no ${start} … ${end} markers`)
   return `${text.slice(0, from + start.length)}\n${body}\n${text.slice(to)}`
 }
 
-/** README.md with its tables rewritten from action.yml. */
+/** README.md with its tables rewritten from action.yml and the event table. */
 export function updatedReadme(readme, action) {
   const { inputs, outputs } = renderTables(action)
-  return replaceBetween(replaceBetween(readme, 'inputs', inputs), 'outputs', outputs)
+  return replaceBetween(replaceBetween(replaceBetween(readme, 'inputs', inputs), 'outputs', outputs), 'events', renderReadmeTable())
+}
+
+/** docs/tags.md with its tables rewritten from the event table. */
+export function updatedTagsPage(page) {
+  return replaceBetween(page, 'events', renderDocsTables())
 }
 
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
   const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
   const action = parse(readFileSync(path.join(root, 'action.yml'), 'utf8'))
-  const readmePath = path.join(root, 'README.md')
-  const readme = readFileSync(readmePath, 'utf8')
-  let updated
-  try {
-    updated = updatedReadme(readme, action)
-  } catch (error) {
-    console.error(error.message)
-    process.exit(1)
-  }
-  if (process.argv.includes('--check')) {
-    if (updated !== readme) {
-      console.error("readme-tables: README.md's inputs/outputs tables differ from action.yml: run 'npm run readme'")
+  const pages = [
+    { file: 'README.md', update: text => updatedReadme(text, action), what: "the inputs/outputs tables (action.yml) or the event table (scripts/event-table.mjs)" },
+    { file: path.join('docs', 'tags.md'), update: updatedTagsPage, what: 'the event table (scripts/event-table.mjs)' }
+  ]
+  let stale = 0
+  for (const { file, update, what } of pages) {
+    const text = readFileSync(path.join(root, file), 'utf8')
+    let updated
+    try {
+      updated = update(text)
+    } catch (error) {
+      console.error(`readme-tables: ${file}: ${error.message}`)
       process.exit(1)
     }
-    console.log('readme-tables: README.md matches action.yml')
-  } else {
-    writeFileSync(readmePath, updated)
+    if (!process.argv.includes('--check')) writeFileSync(path.join(root, file), updated)
+    else if (updated !== text) {
+      console.error(`readme-tables: ${file} differs from ${what}: run 'npm run readme'`)
+      stale++
+    }
   }
+  if (stale > 0) process.exit(1)
+  if (process.argv.includes('--check')) console.log('readme-tables: README.md and docs/tags.md match action.yml and the event table')
 }

@@ -5,7 +5,11 @@ export function parseCommandFile(text: string): Record<string, string>
 
 export interface StepResult {
   exitCode: number
+  /** Both streams, in the order they arrived. */
   log: string
+  /** Each stream on its own: the runner reads them apart (and in no fixed order between them). */
+  stdout: string
+  stderr: string
 }
 
 export interface ActionRun {

@@ -53,9 +53,11 @@ function runStep(args, env, cwd, echo, cancelWhen) {
   return new Promise((resolve, reject) => {
     const child = spawn(runnerNode(), args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] })
     let log = ''
+    const streams = { stdout: '', stderr: '' }
     let cancelled = false
-    const collect = chunk => {
+    const collect = (stream, chunk) => {
       log += chunk
+      streams[stream] += chunk
       if (echo) process.stderr.write(chunk)
       // a cancelled job: the runner sends the step SIGINT (then SIGTERM); here SIGTERM once the log shows `cancelWhen`
       if (cancelWhen && !cancelled && cancelWhen.test(log)) {
@@ -63,10 +65,10 @@ function runStep(args, env, cwd, echo, cancelWhen) {
         child.kill('SIGTERM')
       }
     }
-    child.stdout.on('data', collect)
-    child.stderr.on('data', collect)
+    child.stdout.setEncoding('utf8').on('data', chunk => collect('stdout', chunk))
+    child.stderr.setEncoding('utf8').on('data', chunk => collect('stderr', chunk))
     child.on('error', reject)
-    child.on('close', exitCode => resolve({ exitCode: exitCode ?? 1, log }))
+    child.on('close', exitCode => resolve({ exitCode: exitCode ?? 1, log, ...streams }))
   })
 }
 

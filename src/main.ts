@@ -20,6 +20,7 @@ import {
   logIn,
   mergeLegs,
   moveTags,
+  notBuilding,
   prepareSigning,
   published,
   readJobSettings,
@@ -75,11 +76,12 @@ async function runMode(docker: Docker, phases: Phases, journal: MoveJournal): Pr
 const MODE_PIPELINES: Record<Exclude<Mode, 'check'>, (job: Job) => Promise<void>> = { all, leg, merge }
 
 /**
- * One job: versions and tags → signing ready → skip if unchanged → QEMU → builder → build → push by digest → verify
- * → sign → move tags → report.
+ * One job: versions and tags (a release event that is not a release going out stops here) → signing ready → skip
+ * if unchanged → QEMU → builder → build → push by digest → verify → sign → move tags → report.
  */
 async function all(job: Job): Promise<void> {
   const tagged = await versionsAndTags(job)
+  if (!tagged.plan.build) return notBuilding(tagged)
   const signer = await prepareSigning(job, tagged.plan.push)
   if (await skipIfUnchanged(job, tagged, signer)) return
   const built = await build(job, tagged, await setUpBuild(job, tagged))
@@ -94,6 +96,7 @@ async function all(job: Job): Promise<void> {
 /** One runner's platforms: the same tags as `all` → signing ready → build → push by digest → verify → hand off (signed); no tag moves. */
 async function leg(job: Job): Promise<void> {
   const tagged = await versionsAndTags(job, await earlierLegOfThisRun(job))
+  if (!tagged.plan.build) return notBuilding(tagged)
   const signer = await prepareSigning(job, tagged.plan.push)
   const built = await build(job, tagged, await setUpBuild(job, tagged))
   if (!tagged.plan.push) return report(job, unpublished(built.metadata), tagged, [], built)

@@ -9,6 +9,7 @@ import { removeLocalImages } from './core/cleanup.js'
 import { errorMessage } from './core/errors.js'
 import { authKey, loginBackupFile, undoLogin, type CredentialsBefore } from './setup/login.js'
 import { loadListState, loadState, State } from './core/state.js'
+import * as log from './core/log.js'
 
 export async function runPost(docker: Docker = createDocker()): Promise<void> {
   // the job's own DOCKER_CONFIG (a pinned buildx): its builder and logins are undone with it, before it is removed
@@ -20,26 +21,26 @@ export async function runPost(docker: Docker = createDocker()): Promise<void> {
     const where = registry || 'docker.io'
     // a self-hosted runner's own login is put back (in config.json or its credential helper) rather than logged out
     await cleanup(`logging out of ${where} (or putting back what it held before)`, async () => {
-      core.info(await undoLogin(docker, registry, before[authKey(registry)]))
+      log.info(await undoLogin(docker, registry, before[authKey(registry)]))
     })
   }
   const localImages = loadListState(State.LocalImages)
   if (localImages.length > 0) {
     await cleanup('removing the local image names this action created', async () => {
-      for (const line of await removeLocalImages(docker, localImages)) core.info(line)
+      for (const line of await removeLocalImages(docker, localImages)) log.info(line)
     })
   }
   const builder = loadState(State.Builder)
   const context = loadState(State.DockerContext)
   if (builder || context) {
     await cleanup('removing the builder this action created', async () => {
-      for (const line of await removeBuilder(docker, builder, context)) core.info(line)
+      for (const line of await removeBuilder(docker, builder, context)) log.info(line)
     })
   }
   if (workDir) {
     await cleanup('removing the work directory', async () => {
       await rm(workDir, { recursive: true, force: true })
-      core.info(`removed ${workDir}`)
+      log.info(`removed ${workDir}`)
     })
   }
 }

@@ -8,6 +8,7 @@ import { readBuilderSettings, type BuilderSettings } from './setup/builder.js'
 import { readCacheSettings, type CacheSettings } from './build/cache.js'
 import { readBuildxInstallSettings, type BuildxInstallSettings } from './setup/buildx-install.js'
 import { readEmulationMode, type EmulationMode } from './setup/emulation.js'
+import { readArchitectureSettings, type ArchitectureSettings } from './verify/architecture.js'
 import { InputError, readBoolean, readChoice, readNumber, splitCommand, splitLines, splitList, type BuildArg, type BuildSecret, type InputReader } from './core/input.js'
 import { readLogins, type LoginSettings } from './setup/login.js'
 import { DEFAULT_PLATFORMS, formatPlatform, parsePlatform, PlatformError, type Platform } from './core/platform.js'
@@ -65,6 +66,8 @@ export interface Settings {
   verifyCommand: string[]
   /** Seconds the verify command may run in one platform's image (`verify-timeout`). */
   verifyTimeoutSeconds: number
+  /** The architecture check (`architecture-check`, `architecture-check-skip`; see architecture.ts). */
+  architecture: ArchitectureSettings
   /** `--provenance` value. */
   provenance: string
   /** `--sbom` value. */
@@ -122,13 +125,14 @@ export function readSettings(read: InputReader, mask: (secret: string) => void =
     retry: readRetry(read),
     verifyCommand: readVerifyCommand(read),
     verifyTimeoutSeconds: readWholeSeconds(read, 'verify-timeout', DEFAULT_VERIFY_TIMEOUT_SECONDS),
+    architecture: readArchitectureSettings(read),
     provenance: readAttestation(read, 'provenance', 'mode=min', /^(true|false|mode=(min|max)(,[a-z-]+=[^,]+)*)$/),
     sbom: readAttestation(read, 'sbom', 'false', /^(true|false|generator=[^,\s]+)$/),
     labels: readKeyValues(read, 'labels'),
     annotations: readKeyValues(read, 'annotations'),
     target: read('target').trim(),
     secrets: readSecrets(read),
-    buildOptions: readBuildOptions(read),
+    buildOptions: readBuildOptions(read, process.env, process.cwd(), mode !== 'merge'),
     cache: readCacheSettings(read, splitLines(read('cache-from')), splitLines(read('cache-to'))),
     noCache: readBoolean(read, 'no-cache', false),
     pull: readBoolean(read, 'pull', false),

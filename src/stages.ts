@@ -6,7 +6,8 @@ import * as core from '@actions/core'
 import { mkdtemp } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import * as path from 'node:path'
-import { checkBuildFiles, chooseOutput, engineLoadsIndexes, runBuild, writeSecretFiles, type BuildMetadata, type BuildOutput } from './build/build.js'
+import { checkBuildFiles, chooseOutput, loadFromLocalExport, runBuild, writeSecretFiles, type BuildMetadata, type BuildOutput } from './build/build.js'
+import { configuredOptions } from './build/build-options.js'
 import { resolveCache } from './build/cache.js'
 import { checkArchitectures } from './verify/architecture.js'
 import { Cleanup } from './core/cleanup.js'
@@ -36,7 +37,7 @@ import { logInAll, loginBackupFile, planLogins } from './setup/login.js'
 import { OciLayout } from './verify/oci-layout.js'
 import { completeOutputs, Output, rebuildReason, reportOutputs, setOutputs, type RunFacts, type RunResult } from './report/outputs.js'
 import { PUBLISH_PHASE, type Phases } from './core/phases.js'
-import { formatPlatform } from './core/platform.js'
+import { archTagSuffix, formatPlatform } from './core/platform.js'
 import { copyByDigest, localBuildName, stageIndex, stagingTag, type StagedIndex } from './publish/publish.js'
 import type { PublishResult } from './publish/result.js'
 import { setUpQemu } from './setup/qemu.js'
@@ -50,6 +51,7 @@ import { annotationArgs, buildTime, labelArgs, planTags, readGitHubContext, shou
 import { runVerifyCommand, verifyStagedIndex, type PlatformReport, type VerifiedIndex } from './verify/verify.js'
 import { checkSignatures, checkUnchanged, fingerprintOrWarn, fingerprintRequest, reportUnchanged, skipUnchangedDecision } from './publish/unchanged.js'
 import { resolveVersions, versionValues, withVersionBuildArgs, type Versions } from './tags/versions.js'
+import * as log from './core/log.js'
 
 /** One run of the action: what every stage needs. */
 export interface Job {
@@ -129,7 +131,8 @@ export function configurationOfJob(settings: Settings, versions: Versions): Conf
     labels: settings.labels,
     annotations: settings.annotations,
     provenance: settings.provenance,
-    sbom: settings.sbom
+    sbom: settings.sbom,
+    buildOptions: configuredOptions(settings.buildOptions)
   })
 }
 
@@ -146,19 +149,29 @@ export async function versionsAndTags(job: Job, decided?: { tag: string; created
   const { docker, settings, phases } = job
   const tagged = await phases.run('Versions and tags', async () => {
     const versions = await resolveVersions(settings.versions, settings.file)
-    for (const [name, version] of Object.entries(versions.resolved)) core.info(`${name} ${version.value} (from ${version.source})`)
+    for (const [name, version] of Object.entries(versions.resolved)) log.info(`${name} ${version.value} (from ${version.source})`)
     const github = readGitHubContext()
     const request = { ...fingerprintRequest(settings, withVersionBuildArgs(settings.buildArgs, versions), versionValues(versions)), listing: job.contextListing }
     const fingerprint = shouldPush(settings.tagging.push, github) && !decided ? (await fingerprintOrWarn(docker, request, settings.retry))?.value : undefined
     const created = decided?.created ? new Date(decided.created) : buildTime(settings.buildArgs)
     const plan = await planTags(docker, { ...settings, fingerprint, decidedTag: decided?.tag }, versions, github, created)
-    core.info(`main tag ${plan.tag}; ${plan.push ? 'pushing' : 'not pushing'}`)
+    log.info(`main tag ${plan.tag}; ${plan.push ? 'pushing' : 'not pushing'}`)
     const configuration = configurationOfJob(settings, versions)
-    core.info(`configuration ${configuration.id} (${configuration.describe})`)
+    log.info(`configuration ${configuration.id} (${configuration.describe})`)
     return { versions, plan, fingerprint, configuration, decided: decided !== undefined }
   })
   setOutputs({ [Output.Tag]: tagged.plan.tag, [Output.Versions]: JSON.stringify(versionValues(tagged.versions)) })
   return tagged
+}
+
+/**
+ * A run that builds nothing: `push: auto` on a release event that is not a release going out (created, edited,
+ * deleted, unpublished). A notice says why; `result` is `skipped`.
+ */
+export function notBuilding({ plan }: Tagged): void {
+  core.notice(`nothing built or pushed: ${plan.why}; set push: true to publish from this event`)
+  setOutputs({ [Output.Result]: 'skipped', [Output.Pushed]: 'false' })
+  completeOutputs()
 }
 
 /**
@@ -173,7 +186,7 @@ export async function skipIfUnchanged(job: Job, tagged: Tagged, signer?: Signer)
   if (!plan.push || !fingerprint) return false
   const decision = skipUnchangedDecision(settings.skipUnchanged, settings.noCache, readGitHubContext().eventName)
   if (!decision.compare) {
-    core.info(decision.reason ?? '')
+    log.info(decision.reason ?? '')
     return false
   }
   const request = { repositories: settings.images, fingerprint, platforms: settings.platforms, plan, rebuild: settings.tagging.rebuild }
@@ -216,7 +229,7 @@ export async function skipIfUnchanged(job: Job, tagged: Tagged, signer?: Signer)
 export async function prepareSigning({ settings, phases, workDir }: Job, push: boolean): Promise<Signer | undefined> {
   if (!settings.signing.enabled) return undefined
   if (!push) {
-    core.info('sign: true, but this run pushes nothing: nothing to sign')
+    log.info('sign: true, but this run pushes nothing: nothing to sign')
     return undefined
   }
   return phases.run('Set up signing', () => prepareSigner(settings.signing, workDir))
@@ -286,14 +299,7 @@ export async function build(job: Job, { versions, plan, fingerprint, configurati
   const [firstRepository] = settings.images as [string, ...string[]]
   const state = bookkeepingRepository(settings)
   const stagingName = `${state}:${stagingTag(configuration.id, settings.platforms)}`
-  const verifyHere = !plan.push && settings.verifyCommand.length > 0 && builder.driver !== 'docker'
-  const load = verifyHere && (await engineLoadsIndexes(docker))
-  if (verifyHere && !load) {
-    core.warning(
-      'input "verify-command" is skipped on this build that does not push: the engine cannot load a multi-platform image (it needs the containerd image store); the architecture check still runs on every platform'
-    )
-  }
-  const output = chooseOutput(builder.driver, plan.push, firstRepository, localBuildName(stagingName), load)
+  const output = chooseOutput(builder.driver, plan.push, firstRepository, localBuildName(stagingName))
   if (output.kind === 'load') cleanup.created([output.name])
   const layout = path.join(workDir, 'layout')
   const started = Date.now()
@@ -324,6 +330,7 @@ export async function build(job: Job, { versions, plan, fingerprint, configurati
         options: settings.buildOptions,
         cacheFrom: cache.from,
         cacheTo: cache.to,
+        env: cache.env,
         noCache: settings.noCache,
         pull: settings.pull,
         provenance: settings.provenance,
@@ -346,6 +353,10 @@ export async function build(job: Job, { versions, plan, fingerprint, configurati
     // nothing goes to a registry: the loaded image and the local export are done with once checked
     if (output.kind === 'load') cleanup.removeImages([output.name])
     try {
+      // first the verify command, as on a build the engine loaded; then the architecture check
+      if (output.kind === 'none' && settings.verifyCommand.length > 0) {
+        await phases.run('Verify locally, before anything is pushed', () => verifyFromLocalExport(job, built, builder.name, localBuildName(stagingName)))
+      }
       await phases.run('Check the architectures (not pushed)', () => checkBuiltArchitectures(job, built))
     } finally {
       cleanup.removeDirectory(layout)
@@ -354,9 +365,30 @@ export async function build(job: Job, { versions, plan, fingerprint, configurati
   return built
 }
 
+/**
+ * The verify command on a build that pushes nothing from a `docker-container` builder: each platform's image of
+ * the local export the architecture check read is loaded into the engine on its own (a single-platform image, which
+ * any image store holds), the command runs in each, and the images are removed.
+ */
+async function verifyFromLocalExport({ docker, settings, workDir, cleanup }: Job, built: Built, builder: string, localName: string): Promise<void> {
+  const manifests = await new OciLayout(built.layout).platformManifests()
+  const names = new Map<string, string>()
+  try {
+    for (const platform of settings.platforms) {
+      const name = `${localName}-${archTagSuffix(platform)}`
+      cleanup.created([name])
+      names.set(formatPlatform(platform), name)
+      await loadFromLocalExport(docker, { builder, layout: built.layout, digest: manifests[formatPlatform(platform)] ?? '', platform, name, dir: workDir })
+    }
+    await runVerifyCommand(docker, platform => names.get(formatPlatform(platform)) ?? '', settings.platforms, settings.verifyCommand, false, settings.verifyTimeoutSeconds)
+  } finally {
+    cleanup.removeImages([...names.values()])
+  }
+}
+
 /** The architecture check on the build's local export; `expected`: the platform digests a registry serves. */
 function checkBuiltArchitectures({ settings }: Job, built: Built, expected?: Record<string, string>): Promise<unknown> {
-  return checkArchitectures(new OciLayout(built.layout), built.hostArch, { expected, cache: directoryLayerCache(), retry: settings.retry })
+  return checkArchitectures(new OciLayout(built.layout), built.hostArch, { expected, cache: directoryLayerCache(), retry: settings.retry, settings: settings.architecture })
 }
 
 /** The built index into every repository, by digest: no tag users pull moves. */
@@ -412,7 +444,7 @@ export async function moveTags(job: Job, staged: StagedIndex, verified: Verified
     try {
       const movePlan = await planMoves(docker, staged, plan, platformDigests(verified.index.index), settings.retry, journal)
       cleanup.created(journal.localNames)
-      core.info(`${movePlan.moves.length} tag(s) to move: ${movePlan.moves.map(m => `${m.reference} (${m.previous || 'new'})`).join(', ')}`)
+      log.info(`${movePlan.moves.length} tag(s) to move: ${movePlan.moves.map(m => `${m.reference} (${m.previous || 'new'})`).join(', ')}`)
       const records = await executeMoves(docker, movePlan, settings.retry, journal)
       done = true
       return records
@@ -465,7 +497,7 @@ export async function verifyLegs({ settings, phases }: Job, collected: Collected
   await phases.run("Verify the legs' signatures", async () => {
     const statements = await statementSigner(signer, settings.retry)
     await verifyLegSignatures(collected.legs, statements)
-    core.info(`cosign verify-blob accepts the signature by ${statements.identity} on the record of every leg (${collected.legs.length})`)
+    log.info(`cosign verify-blob accepts the signature by ${statements.identity} on the record of every leg (${collected.legs.length})`)
   })
 }
 
@@ -480,7 +512,7 @@ export async function earlierLegOfThisRun({ docker, settings }: Job): Promise<{ 
   const configuration = await jobConfiguration(settings)
   const earlier = await readLegRecord(docker, bookkeepingRepository(settings), configuration, platform, settings.retry)
   if (earlier?.run.id !== run.id || earlier.configuration !== configuration.digest) return undefined
-  core.info(`attempt ${run.attempt}: ${earlier.platform}'s leg of attempt ${earlier.run.attempt} decided the main tag ${earlier.tag}`)
+  log.info(`attempt ${run.attempt}: ${earlier.platform}'s leg of attempt ${earlier.run.attempt} decided the main tag ${earlier.tag}`)
   return { tag: earlier.tag, created: earlier.created }
 }
 
@@ -492,14 +524,14 @@ export async function collect({ docker, settings, phases }: Job): Promise<Collec
   const run = readWorkflowRun(settings.mode)
   const github = readGitHubContext()
   if (!shouldPush(settings.tagging.push, github)) {
-    core.info(`not pushing (push: ${settings.tagging.push}, event ${github.eventName || 'unknown'}): the legs pushed nothing, so there is nothing to merge`)
+    log.info(`not pushing (push: ${settings.tagging.push}, event ${github.eventName || 'unknown'}): the legs pushed nothing, so there is nothing to merge`)
     setOutputs({ [Output.Result]: 'skipped', [Output.Pushed]: 'false' })
     completeOutputs()
     return undefined
   }
   return phases.run(`Collect ${settings.platforms.length} legs`, async () => {
     const configuration = await jobConfiguration(settings)
-    core.info(`configuration ${configuration.id} (${configuration.describe})`)
+    log.info(`configuration ${configuration.id} (${configuration.describe})`)
     return collectLegs(docker, bookkeepingRepository(settings), settings.platforms, run, configuration, settings.retry)
   })
 }
@@ -517,7 +549,7 @@ export async function mergeLegs(job: Job, collected: CollectedLegs, { plan, conf
     const annotations = { ...plan.annotations, ...indexAnnotationsOf(settings.annotations) }
     const digest = await createMergedIndex(docker, state, configuration, collected.legs, annotations, run, settings.retry)
     await copyByDigest(docker, state, digest, settings.images, settings.retry)
-    core.info(`index ${digest} of ${collected.legs.length} legs`)
+    log.info(`index ${digest} of ${collected.legs.length} legs`)
     const seen = await ownEarlierPublish(docker, plan.seen, run, settings.retry)
     return { staged: { digest, repositories: [...settings.images] }, plan: { ...plan, seen } }
   })

@@ -4,13 +4,24 @@
  * and fails the one wrong binary that stays, not the ones upper layers replace or delete. The verify command runs
  * in the loaded images first (the engine's load, or on the hosted path a load beside the local export). One run
  * per path.
+ *
+ * A pull request on the hosted path whose engine keeps the classic image store (a GitHub-hosted runner's as it
+ * ships, here a second engine of the test's own): the verify command still runs in every platform's image, each
+ * loaded on its own from the build's local export.
+ *
+ * And an image that ships an x86-64 emulator in every platform on purpose (calico's go-build once did): with the
+ * default `architecture-check: error` it can never publish; `architecture-check-skip` naming the emulator's path
+ * publishes it, the skipped file reported in the log.
  */
-import { beforeAll, expect, it } from '@jest/globals'
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals'
+import { mkdtemp, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
 import { existsSync } from 'node:fs'
 import * as path from 'node:path'
 import { repoRoot, type ActionRun } from '../../scripts/run-action.mjs'
-import { BASE_IMAGE, GO_IMAGE, HELLO_CONTEXT, docker, freshRepository, MINUTES, registryTags, requireEnvironment } from './support/environment.js'
-import { describeEachPath, runOnPath } from './support/paths.js'
+import { BASE_IMAGE, GO_IMAGE, HELLO_CONTEXT, copyOnlyContext, docker, expectSucceeded, freshRepository, MINUTES, registryManifest, registryTags, requireEnvironment, splitStaging } from './support/environment.js'
+import { startClassicEngine, type ClassicEngine } from './support/classic-engine.js'
+import { describeEachPath, HOSTED_PATH, runOnPath } from './support/paths.js'
 
 beforeAll(requireEnvironment, MINUTES)
 
@@ -57,5 +68,83 @@ describeEachPath('a pull request whose arm64 image keeps an x86-64 binary under 
     expect(existsSync(path.join(run.state.workDir ?? '', 'layout'))).toBe(false)
     const { stdout } = await docker(['image', 'ls', '--format', '{{.Repository}}', '--filter', `reference=${repository}*`])
     expect(stdout.trim()).toBe('')
+  })
+})
+
+const describeHosted = HOSTED_PATH.available ? describe : describe.skip
+describeHosted(`${HOSTED_PATH.title} a pull request on an engine with the classic image store (no containerd image store)`, () => {
+  const repository = freshRepository('arch-classic-store')
+  let engine: ClassicEngine
+  let run: ActionRun
+  let left: string
+
+  beforeAll(async () => {
+    engine = await startClassicEngine()
+    const context = await mkdtemp(path.join(tmpdir(), 'go-build-action-classic-'))
+    await writeFile(path.join(context, 'Dockerfile'), 'ARG BASE_IMAGE\nFROM ${BASE_IMAGE}\nCOPY hello.txt /\n')
+    await writeFile(path.join(context, 'hello.txt'), 'hello\n')
+    run = await runOnPath(HOSTED_PATH, {
+      cwd: context,
+      env: { GITHUB_EVENT_NAME: 'pull_request', GITHUB_REF: 'refs/pull/7/merge', DOCKER_HOST: engine.host },
+      inputs: {
+        images: repository,
+        platforms: 'linux/amd64,linux/arm64',
+        'build-args': `BASE_IMAGE=${BASE_IMAGE}`,
+        'verify-command': '/bin/sh -c "echo verified on $(uname -m)"'
+      }
+    })
+    left = (await docker(['--host', engine.host, 'image', 'ls', '--format', '{{.Repository}}:{{.Tag}}'])).stdout.trim()
+  }, 15 * MINUTES)
+
+  afterAll(async () => {
+    await engine?.stop()
+  }, 2 * MINUTES)
+
+  it('runs the verify command in every platform\'s image (item 6: it was skipped there), pushes nothing, and leaves no image in the engine', async () => {
+    expectSucceeded(run)
+    expect(run.main.log).not.toContain('is skipped')
+    expect(run.main.log).toContain('verified on x86_64')
+    expect(run.main.log).toContain('verified on aarch64')
+    expect(run.outputs.result).toBe('built')
+    expect(await registryTags(repository)).toEqual([])
+    expect(left.split('\n').filter(name => name.includes('arch-classic-store'))).toEqual([])
+  })
+})
+
+describeEachPath('an image with an x86-64 emulator in every platform on purpose (calico\'s qemu-*-static)', builderPath => {
+  const repository = freshRepository('arch-on-purpose')
+  const runs: ActionRun[] = []
+  const publish = async (inputs: Record<string, string>): Promise<ActionRun> =>
+    runOnPath(builderPath, {
+      cwd: await copyOnlyContext(),
+      inputs: {
+        images: repository,
+        file: path.join(repoRoot, '__fixtures__', 'foreign-on-purpose', 'Dockerfile'),
+        platforms: 'linux/amd64,linux/arm64',
+        'tag-template': 'v1',
+        'build-args': `BASE_IMAGE=${BASE_IMAGE}`,
+        ...inputs
+      }
+    })
+
+  beforeAll(async () => {
+    runs.push(await publish({}))
+    runs.push(await publish({ 'architecture-check-skip': '/usr/bin/qemu-*-static' }))
+  }, 15 * MINUTES)
+
+  it('architecture-check: error (the default) refuses to publish it, naming the file and the input that allows it', async () => {
+    expect(runs[0]!.main.exitCode).toBe(1)
+    expect(runs[0]!.main.log).toMatch(
+      /::error::linux\/arm64: \/usr\/bin\/qemu-aarch64-static is an x86-64 executable, .* If the image holds \/usr\/bin\/qemu-aarch64-static of another architecture on purpose \(an emulator such as qemu-\*-static\), list it in architecture-check-skip/
+    )
+    expect(runs[0]!.outputs.result).toBe('failed')
+  })
+
+  it('architecture-check-skip: /usr/bin/qemu-*-static publishes it, and the log names the file skipped', async () => {
+    expectSucceeded(runs[1]!)
+    expect(runs[1]!.outputs.result).toBe('published')
+    expect(runs[1]!.main.log).toMatch(/linux\/arm64: \d+ executable\(s\) checked in \d+ layer\(s\) \([^)]+\): all aarch64; 1 of another architecture skipped \(architecture-check-skip\): \/usr\/bin\/qemu-aarch64-static \(built for amd64\)/)
+    expect(splitStaging(await registryTags(repository)).published).toEqual(['v1', 'v1-amd64', 'v1-arm64'])
+    expect((await registryManifest(`${repository}:v1`)).digest).toBe(runs[1]!.outputs.digest)
   })
 })

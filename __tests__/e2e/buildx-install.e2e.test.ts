@@ -4,10 +4,12 @@
  * checksums.txt in GitHub's release layout; the action downloads it once, verifies it, caches it in the tool cache,
  * installs it as the docker CLI plugin of this job only (a DOCKER_CONFIG of the job's own: the runner user's own
  * plugin stays, for later jobs), and the build then runs on it. A tampered binary (one byte changed, the release's checksum) installs nothing.
+ * A program put in the tool cache under buildx's name (what another job of a self-hosted runner could leave there)
+ * never runs: the next job checks the cached copy against checksums.txt, says so, and installs the release again.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals'
 import { createHash } from 'node:crypto'
-import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, symlinkSync } from 'node:fs'
+import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, symlinkSync, writeFileSync } from 'node:fs'
 import { mkdtemp, readdir } from 'node:fs/promises'
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
@@ -114,12 +116,34 @@ describeWithRelease(`buildx-version with the real buildx ${VERSION}${HOSTED_PATH
     expect(stdout).toMatch(/buildx 0\.13\.1/)
 
     const secondConfig = await temp('docker-config')
+    const beforeSecond = requests.length
     const second = await run('good', secondConfig, toolCache)
     expectSucceeded(second)
-    expect(second.main.log).toContain(`buildx ${VERSION} found in the tool cache`)
-    expect(requests).toHaveLength(2) // nothing downloaded the second time
+    expect(second.main.log).toMatch(new RegExp(`buildx ${VERSION.replace(/\./g, '\\.')} found in the tool cache \\(.*\\); sha256 ${sha256} matches .*/good/v${VERSION}/checksums\\.txt`))
+    // the cached copy is checked against the release's checksums again; the binary is not downloaded again
+    expect(requests.slice(beforeSecond)).toEqual([`/good/v${VERSION}/checksums.txt`])
     expect(existsSync(path.join(secondConfig, 'cli-plugins', 'docker-buildx'))).toBe(false)
   }, 10 * MINUTES)
+
+  it('never runs a program left in the tool cache under buildx\'s name: the cached copy is checked, reported, downloaded again and replaced', async () => {
+    const before = requests.length
+    const toolCache = await temp('toolcache')
+    const marker = path.join(await temp('marker'), 'ran')
+    const cached = path.join(toolCache, 'docker-buildx', VERSION, 'amd64')
+    mkdirSync(cached, { recursive: true })
+    writeFileSync(path.join(cached, 'docker-buildx'), `#!/bin/sh\ntouch ${marker}\nexit 1\n`, { mode: 0o755 })
+    writeFileSync(`${cached}.complete`, '')
+    const seeded = await run('good', await temp('docker-config'), toolCache)
+    expectSucceeded(seeded)
+    expect(existsSync(marker)).toBe(false)
+    expect(seeded.main.log).toMatch(
+      new RegExp(`::warning::the buildx ${VERSION.replace(/\./g, '\\.')} in the tool cache \\(${cached}/docker-buildx\\) has sha256 [0-9a-f]{64}, but \\S+/good/v${VERSION}/checksums\\.txt says ${sha256}: it is not run`)
+    )
+    expect(requests.slice(before)).toEqual([`/good/v${VERSION}/checksums.txt`, `/good/v${VERSION}/${FILE}`])
+    expect(sha(readFileSync(path.join(cached, 'docker-buildx')))).toBe(sha256)
+    expect(seeded.main.log).toMatch(new RegExp(`builder \\S+ \\(docker, buildx ${VERSION.replace(/\./g, '\\.')}\\) supports`))
+    expect(existsSync(marker)).toBe(false)
+  }, 5 * MINUTES)
 
   it('fails clearly on a tampered binary and installs nothing', async () => {
     const before = requests.length

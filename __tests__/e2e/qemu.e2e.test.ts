@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os'
 import * as path from 'node:path'
 import { runAction } from '../../scripts/run-action.mjs'
 import { ARM_BUSYBOX, TEST_BINFMT_IMAGE, handler, restoreHandlers, saveHandlers, unregister, type SavedHandler } from './support/binfmt.js'
-import { copyOnlyContext, docker, expectSucceeded, freshRepository, MINUTES, requireEnvironment } from './support/environment.js'
+import { copyOnlyContext, docker, expectSucceeded, freshRepository, MINUTES, registryManifest, requireEnvironment } from './support/environment.js'
 
 /** Whether the action's log shows a container run (@actions/exec echoes every command it runs). */
 const ranContainer = (log: string): boolean => /\[command\]\S*docker run\b/.test(log)
@@ -49,9 +49,10 @@ describe('qemu: host', () => {
 })
 
 describe('qemu: image', () => {
-  it('runs the binfmt image with --install arm,riscv64 and verifies both handlers', async () => {
+  it('runs the binfmt image, pinned by digest, with --install arm,riscv64 and verifies both handlers', async () => {
     unregister('qemu-arm')
     unregister('qemu-riscv64')
+    const image = `${TEST_BINFMT_IMAGE}@${(await registryManifest(`${TEST_BINFMT_IMAGE}:latest`)).digest}`
     const run = await runAction({
       cwd: await copyOnlyContext(),
       inputs: {
@@ -60,11 +61,12 @@ describe('qemu: image', () => {
         push: 'false',
         platforms: 'linux/amd64,linux/arm/v7,linux/riscv64',
         qemu: 'image',
-        'binfmt-image': TEST_BINFMT_IMAGE
+        'binfmt-image': image
       }
     })
     expectSucceeded(run)
-    expect(run.main.log).toContain(`docker run --rm --privileged ${TEST_BINFMT_IMAGE} --install arm,riscv64`)
+    expect(run.main.log).toContain(`docker run --rm --privileged ${image} --install arm,riscv64`)
+    expect(run.main.log).not.toContain('::warning::binfmt-image')
     for (const name of ['qemu-arm', 'qemu-riscv64']) {
       expect(handler(name)).toMatchObject({ enabled: true, flags: 'F', interpreter: `/usr/bin/${name}-static` })
     }
@@ -74,7 +76,7 @@ describe('qemu: image', () => {
     expect(stdout.trim()).toBe('armv7l')
   }, 10 * MINUTES)
 
-  it('fails naming binfmt-image when the image cannot be run', async () => {
+  it('warns that a binfmt image named by tag alone is not pinned, and fails naming binfmt-image when the image cannot be run', async () => {
     unregister('qemu-riscv64')
     const run = await runAction({
       cwd: await copyOnlyContext(),
@@ -88,6 +90,7 @@ describe('qemu: image', () => {
       }
     })
     expect(run.main.exitCode).toBe(1)
+    expect(run.main.log).toContain('::warning::binfmt-image "localhost:5000/test/no-such-binfmt:never" names no digest: the privileged container (root on this runner) runs whatever')
     expect(run.main.log).toMatch(/::error::input "binfmt-image": running localhost:5000\/test\/no-such-binfmt:never --install riscv64 failed/)
     expect(run.post?.exitCode).toBe(0)
   }, 5 * MINUTES)

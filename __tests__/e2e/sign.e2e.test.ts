@@ -17,14 +17,16 @@
  * stops before building, naming `permissions: id-token: write`.
  *
  * cosign: on the engine path, the one on PATH as it is (`cosign-version: installed`: Debian's build reports no
- * version); on the hosted path, the pinned release from a loopback mirror (Debian's binary under the release's
- * name and a cosign_checksums.txt), verified and cached in a fresh tool cache, as a hosted runner downloads it.
+ * version); on the hosted path, a release from a loopback mirror (Debian's binary under the release's name and a
+ * cosign_checksums.txt), verified and cached in a fresh tool cache, as a hosted runner downloads it. That release
+ * is {@link MIRROR_COSIGN_VERSION}, one the action pins no sha256 for: the default (2.5.0) is checked against the
+ * sums of the real release's binaries, which Debian's build is not, and the mirror is refused for it.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals'
 import { execFile } from 'node:child_process'
 import { createHash } from 'node:crypto'
-import { readFileSync } from 'node:fs'
-import { mkdtemp, writeFile } from 'node:fs/promises'
+import { existsSync, readFileSync } from 'node:fs'
+import { mkdir, mkdtemp, writeFile } from 'node:fs/promises'
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
@@ -56,6 +58,8 @@ import { GITHUB_ISSUER, startLocalSigstore } from './support/sigstore.js'
 
 const execFileAsync = promisify(execFile)
 const PASSWORD = 'e2e-cosign-Passw0rd'
+/** The cosign version the loopback mirror serves Debian's binary as: one the action pins no sha256 for. */
+const MIRROR_COSIGN_VERSION = '2.4.3'
 const temp = (name: string): Promise<string> => mkdtemp(path.join(tmpdir(), `go-build-action-${name}-`))
 
 /** A key pair as a user makes it: `cosign generate-key-pair` with COSIGN_PASSWORD. */
@@ -88,10 +92,10 @@ async function cosignMirror(): Promise<{ server: Server; url: string; badUrl: st
   const requests: string[] = []
   const server = createServer((req, res) => {
     requests.push(req.url ?? '')
-    const file = (req.url ?? '').replace(/^\/bad\//, '/')
+    const file = (req.url ?? '').replace(/^\/bad\//, '/').replace(/^\/v[0-9.]+\//, '/')
     const served = req.url?.startsWith('/bad/') ? tampered : binary
-    if (file === '/v2.5.0/cosign-linux-amd64') return void res.writeHead(200, { 'content-type': 'application/octet-stream' }).end(served)
-    if (file === '/v2.5.0/cosign_checksums.txt') return void res.writeHead(200).end(sums)
+    if (file === '/cosign-linux-amd64') return void res.writeHead(200, { 'content-type': 'application/octet-stream' }).end(served)
+    if (file === '/cosign_checksums.txt') return void res.writeHead(200).end(sums)
     res.writeHead(404).end()
   })
   await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
@@ -126,14 +130,14 @@ describeEachPath('signing with cosign', builderPath => {
       if (mirror) await new Promise(resolve => mirror!.server.close(resolve))
     })
 
-    /** How this path gets its cosign (see the file's comment). */
-    const cosignInputs = async (): Promise<{ inputs: Record<string, string>; env: Record<string, string> }> =>
+    /** How this path gets its cosign (see the file's comment); `toolCache` where the test prepared one. */
+    const cosignInputs = async (toolCache?: string): Promise<{ inputs: Record<string, string>; env: Record<string, string> }> =>
       builderPath.name === 'hosted'
-        ? { inputs: { 'cosign-download-url': mirror!.url }, env: { RUNNER_TOOL_CACHE: await temp('tool-cache') } }
+        ? { inputs: { 'cosign-download-url': mirror!.url, 'cosign-version': MIRROR_COSIGN_VERSION }, env: { RUNNER_TOOL_CACHE: toolCache ?? (await temp('tool-cache')) } }
         : { inputs: { 'cosign-version': 'installed' }, env: {} }
 
-    const publish = async (p: BuilderPath, inputs: Record<string, string>, platforms = FOUR_PLATFORMS, env: Record<string, string> = {}): Promise<ActionRun> => {
-      const cosign = await cosignInputs()
+    const publish = async (p: BuilderPath, inputs: Record<string, string>, platforms = FOUR_PLATFORMS, env: Record<string, string> = {}, toolCache?: string): Promise<ActionRun> => {
+      const cosign = await cosignInputs(toolCache)
       return runOnPath(p, {
         cwd: context,
         env: { ...cosign.env, ...env },
@@ -212,7 +216,7 @@ describeEachPath('signing with cosign', builderPath => {
         // the key and its password reach no log, output, state or summary (beyond the runner's ::add-mask:: commands)
         const keyLines = keys.key.split('\n').filter(l => l && !l.startsWith('-----'))
         for (const secret of [PASSWORD, ...keyLines]) expect(leaks(run, secret)).toEqual([])
-        if (mirror) expect(mirror.requests).toEqual(['/v2.5.0/cosign_checksums.txt', '/v2.5.0/cosign-linux-amd64'])
+        if (mirror) expect(mirror.requests).toEqual([`/v${MIRROR_COSIGN_VERSION}/cosign_checksums.txt`, `/v${MIRROR_COSIGN_VERSION}/cosign-linux-amd64`])
 
         // unchanged, the same key: cosign verify accepts the key's signature on all 10 published digests, so the run
         // skips and signs nothing (every signature manifest is the one the first run wrote)
@@ -289,21 +293,42 @@ describeEachPath('signing with cosign', builderPath => {
     )
 
     it(
-      'a wrong key password fails before anything is built; a registry that refuses the signature write fails the publish with no tag moved; a transient refusal is retried',
+      'a wrong key password fails before anything is built (and a program left in the tool cache under cosign\'s name is not what checked it); a mirror serving other bytes installs nothing; a registry that refuses the signature write fails the publish with no tag moved; a transient refusal is retried',
       async () => {
         const wrongRepository = freshRepository(`sign-wrong-password-${builderPath.name}`)
-        const wrong = await publish(builderPath, { images: wrongRepository, 'sign-key-password': 'not-the-password' })
+        // on the hosted path, a tool cache where another job left a program under cosign's name
+        const seeded = mirror ? { dir: await temp('tool-cache'), marker: path.join(await temp('marker'), 'ran') } : undefined
+        if (seeded) {
+          const cached = path.join(seeded.dir, 'cosign', MIRROR_COSIGN_VERSION, 'amd64')
+          await mkdir(cached, { recursive: true })
+          await writeFile(path.join(cached, 'cosign'), `#!/bin/sh\ntouch ${seeded.marker}\necho '{"gitVersion":"v${MIRROR_COSIGN_VERSION}"}'\n`, { mode: 0o755 })
+          await writeFile(`${cached}.complete`, '')
+        }
+        const wrong = await publish(builderPath, { images: wrongRepository, 'sign-key-password': 'not-the-password' }, FOUR_PLATFORMS, {}, seeded?.dir)
         expect(wrong.main.exitCode).toBe(1)
         expect(wrong.main.log).toContain('input "sign-key-password": does not decrypt "sign-key"')
         expect(wrong.main.log).not.toMatch(/Build \d+ platform/)
         expect(await registryTags(wrongRepository)).toEqual([])
 
-        if (mirror) {
+        if (mirror && seeded) {
+          // the cached program never ran (the key and its password were never handed to it): reported, and replaced
+          expect(existsSync(seeded.marker)).toBe(false)
+          expect(wrong.main.log).toMatch(
+            new RegExp(`::warning::the cosign ${MIRROR_COSIGN_VERSION.replace(/\./g, '\\.')} in the tool cache \\(\\S+/cosign\\) has sha256 [0-9a-f]{64}, but \\S+cosign_checksums\\.txt says [0-9a-f]{64}: it is not run`)
+          )
           // the download path: a binary that does not match the release's checksum installs nothing, builds nothing
           const tampered = await publish(builderPath, { images: wrongRepository, 'cosign-download-url': mirror.badUrl })
           expect(tampered.main.exitCode).toBe(1)
-          expect(tampered.main.log).toMatch(/the cosign 2\.5\.0 download from \S+ has sha256 [0-9a-f]{64}, but \S+cosign_checksums\.txt says [0-9a-f]{64}: nothing was installed/)
+          expect(tampered.main.log).toMatch(/the cosign 2\.4\.3 download from \S+ has sha256 [0-9a-f]{64}, but \S+cosign_checksums\.txt says [0-9a-f]{64}: nothing was installed/)
           expect(tampered.main.log).not.toMatch(/Build \d+ platform/)
+          // the default release is checked against the sha256 pinned in the action, not the mirror's checksums:
+          // Debian's build, served under the release's name with matching checksums, is not the release
+          const pinned = await publish(builderPath, { images: wrongRepository, 'cosign-version': '' })
+          expect(pinned.main.exitCode).toBe(1)
+          expect(pinned.main.log).toMatch(
+            /::error::the cosign 2\.5\.0 download from \S+\/v2\.5\.0\/cosign-linux-amd64 has sha256 [0-9a-f]{64}, but the sha256 this action pins for cosign 2\.5\.0 \(cosign-linux-amd64\) says 1f6c194dd0891eb345b436bb71ff9f996768355f5e0ce02dde88567029ac2188: nothing was installed/
+          )
+          expect(pinned.main.log).not.toMatch(/Build \d+ platform/)
           expect(await registryTags(wrongRepository)).toEqual([])
         }
 

@@ -3,18 +3,20 @@
  * builds and pushes nothing and reports what the registry holds; a change only `.dockerignore` hides is no change;
  * a workflow_dispatch run rebuilds unchanged content as `TAG-1` (`skip-unchanged: auto`); a skipped run whose
  * `TAG-ARCH` are missing (platform tags turned on) completes them; a base image that now resolves to another
- * digest means a rebuild. Checked from the registry's side.
+ * digest means a rebuild. Checked from the registry's side. On one path (the fingerprint does not depend on it):
+ * a `FROM ctx` whose `ctx` is a `docker-image://` build context is fingerprinted by that image, so a rerun skips
+ * while it is unchanged and rebuilds once it changes under the same tag.
  *
  * Each test has a repository and a base image of its own (the first two read one publish, which the second must
  * leave as it is), so the tests pass in any order and alone.
  */
-import { beforeAll, expect, it } from '@jest/globals'
+import { beforeAll, describe, expect, it } from '@jest/globals'
 import { mkdtemp, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import * as path from 'node:path'
 import type { ActionRun } from '../../scripts/run-action.mjs'
 import { BASE_IMAGE, docker, expectSucceeded, freshRepository, MINUTES, registryManifest, registryTags, requireEnvironment } from './support/environment.js'
-import { describeEachPath, runOnPath } from './support/paths.js'
+import { describeEachPath, ENGINE_PATH, runOnPath } from './support/paths.js'
 
 const FINGERPRINT_ANNOTATION = 'io.go-build.fingerprint'
 const ARCHES = ['amd64', 'arm64', 'ppc64le', 's390x']
@@ -138,4 +140,43 @@ describeEachPath('skip unchanged', builderPath => {
     expect(rebuilt.main.log).toMatch(/building: .*:v1 holds fingerprint sha256:[0-9a-f]{64}; this build's is/)
     expect(rebuilt.outputs.tag).toBe('v1-1')
   }, 10 * MINUTES)
+})
+
+describe(`${ENGINE_PATH.title} skip unchanged with a named build context`, () => {
+  it('fingerprints FROM ctx by the docker-image:// context ctx names (not docker.io/library/ctx): a rerun skips while that image is unchanged, and builds once it changes under the same tag', async () => {
+    const repository = freshRepository('unchanged-context')
+    const image = `${freshRepository('unchanged-context-base')}:1`
+    await docker(['buildx', 'imagetools', 'create', '--tag', image, `${BASE_IMAGE}:latest`])
+    const context = await mkdtemp(path.join(tmpdir(), 'go-build-action-unchanged-context-'))
+    await writeFile(path.join(context, 'Dockerfile'), 'FROM ctx\nCOPY hello.txt /app/\n')
+    await writeFile(path.join(context, 'hello.txt'), 'hello\n')
+    const publish = (): Promise<ActionRun> =>
+      runOnPath(ENGINE_PATH, {
+        cwd: context,
+        inputs: { images: repository, 'tag-template': 'v1', platforms: 'linux/amd64,linux/arm64', 'build-contexts': `ctx=docker-image://${image}` },
+        env: { GITHUB_EVENT_NAME: 'schedule' }
+      })
+
+    const first = await publish()
+    expectSucceeded(first)
+    const index = JSON.parse((await registryManifest(`${repository}:v1`)).body) as { annotations?: Record<string, string> }
+    const fingerprint = index.annotations?.[FINGERPRINT_ANNOTATION]
+    expect(fingerprint).toMatch(/^sha256:[0-9a-f]{64}$/)
+    // the context's image, resolved now, is what the fingerprint names; ctx is never looked up as an image
+    expect(first.main.log).toMatch(new RegExp(`fingerprint ${fingerprint} \\(\\d+ context entries; ${image.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}@sha256:[0-9a-f]{64}\\)`))
+    expect(first.main.log).not.toContain('cannot fingerprint')
+
+    const rerun = await publish()
+    expectSucceeded(rerun)
+    expect(rerun.main.log).toContain('skipped: unchanged: v1 already holds')
+
+    // the same platform images in another order: the tag the context names now holds another index
+    const base = JSON.parse((await registryManifest(`${BASE_IMAGE}:latest`)).body) as { manifests: Array<{ digest: string }> }
+    await docker(['buildx', 'imagetools', 'create', '--tag', image, ...base.manifests.reverse().map(m => `${BASE_IMAGE}@${m.digest}`)])
+    const rebuilt = await publish()
+    expectSucceeded(rebuilt)
+    expect(rebuilt.main.log).toMatch(new RegExp(`building: .*:v1 holds fingerprint ${fingerprint}; this build's is sha256:[0-9a-f]{64}`))
+    expect(rebuilt.main.log).toMatch(/buildx build/)
+    expect(rebuilt.outputs.tag).toBe('v1-1')
+  }, 15 * MINUTES)
 })

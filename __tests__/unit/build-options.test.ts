@@ -2,7 +2,7 @@ import { describe, expect, it } from '@jest/globals'
 import { mkdtemp, writeFile, mkdir } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import * as path from 'node:path'
-import { buildOptionArgs, fingerprintedOptions, NO_BUILD_OPTIONS, readBuildOptions } from '../../src/build/build-options.js'
+import { buildOptionArgs, configuredOptions, fingerprintedOptions, NO_BUILD_OPTIONS, readBuildOptions } from '../../src/build/build-options.js'
 import { buildxBuildArgs } from '../../src/build/build.js'
 import { InputError } from '../../src/core/input.js'
 
@@ -76,12 +76,10 @@ describe('readBuildOptions and their buildx flags', () => {
     expect(build.join(' ')).toContain(`--secret id=gh_token,env=GH_TOKEN --secret id=pem,env=SIGNING_PEM --secret id=netrc,src=${cwd}/netrc --network none`)
     expect(build.at(-1)).toBe('.')
     expect(options.buildContexts[0]?.dir).toBe(path.join(cwd, 'vendor'))
-    // what changes the image goes into the fingerprint (never a secret's value; a local context by its content)
+    // what changes the image goes into the fingerprint (never a secret's value; the named contexts are the fingerprint's own)
     expect(fingerprintedOptions(options)).toEqual([
       'ssh=default',
       'ssh=github',
-      'build-context=alpine=docker-image://localhost:5000/base/busybox',
-      'build-context=base=target:builder',
       'secret=gh_token',
       'secret=pem',
       'secret=netrc',
@@ -90,6 +88,21 @@ describe('readBuildOptions and their buildx flags', () => {
       'add-host=v6.local:::1',
       'allow=network.host'
     ])
+    // a configuration names every named context as given (a local one by its path), secrets by id
+    expect(configuredOptions(options).filter(o => o.startsWith('build-context='))).toEqual([
+      'build-context=vendor=./vendor',
+      'build-context=alpine=docker-image://localhost:5000/base/busybox',
+      'build-context=base=target:builder'
+    ])
+    expect(configuredOptions(options).join('\n')).not.toMatch(/must-not-appear|BEGIN/)
+  })
+
+  it('reads a merge\'s build inputs (it builds nothing) by name alone: the secrets, agents and keys need not be there', async () => {
+    const cwd = await workspace()
+    const inputs = { ssh: 'default\ngithub=/nonexistent/key', 'secret-envs': 'tok=GH_TOKEN', 'secret-files': 'netrc=./missing', network: 'none' }
+    expect(() => readBuildOptions(reader(inputs), {}, cwd)).toThrow(InputError)
+    const merge = readBuildOptions(reader(inputs), {}, cwd, false)
+    expect(configuredOptions(merge)).toEqual(['ssh=default', 'ssh=github', 'secret=tok', 'secret=netrc', 'network=none'])
   })
 
   it.each<[string, Record<string, string>, NodeJS.ProcessEnv, string, RegExp]>([
@@ -102,6 +115,13 @@ describe('readBuildOptions and their buildx flags', () => {
     ['a build context directory that is not there', { 'build-contexts': 'x=./nope' }, {}, 'build-contexts', /x: directory "\.\/nope" does not exist/],
     ['a secret env that is not set', { 'secret-envs': 'tok=GH_TOKEN' }, {}, 'secret-envs', /tok: the environment variable GH_TOKEN is not set: set it in the step's env:/],
     ['a secret env naming an input', { 'secret-envs': 'pw=INPUT_PASSWORD' }, { INPUT_PASSWORD: 'x' }, 'secret-envs', /INPUT_PASSWORD is one of the step's input variables/],
+    [
+      "a secret env naming the runner's token",
+      { 'secret-envs': 'tok=ACTIONS_ID_TOKEN_REQUEST_TOKEN' },
+      { ACTIONS_ID_TOKEN_REQUEST_TOKEN: 'x' },
+      'secret-envs',
+      /tok: ACTIONS_ID_TOKEN_REQUEST_TOKEN is one of the runner's own credentials or files, which no child process sees, nor a build: give the build a secret of its own/
+    ],
     ['a secret env with a bad name', { 'secret-envs': 'tok=GH-TOKEN' }, {}, 'secret-envs', /"tok=GH-TOKEN" is not id=ENV_NAME/],
     ['a secret file that is not there', { 'secret-files': 'netrc=./missing' }, {}, 'secret-files', /netrc: file "\.\/missing" does not exist/],
     ['a secret id in both', { 'secret-envs': 'x=HOME', 'secret-files': 'x=netrc' }, { HOME: '/root' }, 'secret-files', /secret id "x" is given twice/],

@@ -1,10 +1,15 @@
 import { describe, expect, it } from '@jest/globals'
+import { mkdtemp, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import * as path from 'node:path'
 import {
   BUILD_TIMEOUT,
   buildkitPushTracker,
   buildTimeout,
   buildxBuildArgs,
   chooseOutput,
+  loadFromLocalExportArgs,
+  LOAD_DOCKERFILE,
   describeBuildFailure,
   parseBuildMetadata,
   runBuild,
@@ -115,9 +120,16 @@ describe('chooseOutput', () => {
     expect(chooseOutput(driver, push, 'r', 'r:staging').kind).toBe(kind)
   })
 
-  it('loads a build that does not push where the verify command must run in it', () => {
-    expect(chooseOutput('docker-container', false, 'r', 'r:staging', true)).toEqual({ kind: 'load', name: 'r:staging' })
-    expect(chooseOutput('docker-container', true, 'r', 'r:staging', true).kind).toBe('push-by-digest')
+})
+
+describe('loadFromLocalExportArgs', () => {
+  it('loads one platform of the local export, by digest, as it is (no attestation), into the engine under the name', () => {
+    const digest = `sha256:${'a'.repeat(64)}`
+    expect(loadFromLocalExportArgs('b1', '/w/layout', digest, { os: 'linux', architecture: 'arm64' }, 'r:staging-x-arm64', '/w/load-context/Dockerfile', '/w/load-context')).toEqual([
+      'buildx', 'build', '--builder', 'b1', '--file', '/w/load-context/Dockerfile', '--platform', 'linux/arm64',
+      '--build-context', `image=oci-layout:///w/layout@${digest}`, '--provenance=false', '--sbom=false', '--tag', 'r:staging-x-arm64', '--load', '/w/load-context'
+    ])
+    expect(LOAD_DOCKERFILE).toBe('FROM image\n')
   })
 })
 
@@ -165,6 +177,18 @@ describe('runBuild', () => {
     await expect(runBuild(docker, pushing)).rejects.toThrow(
       /^localhost:5999 did not accept localhost:5999\/e2e\/nowhere after 1 attempt\(s\) \(connection refused: .*\): check the registry address in input "images"/
     )
+  })
+
+  it("hands the build command the variables it is given (the gha cache's runner token and URLs) in its environment, never in argv", async () => {
+    const metadataFile = path.join(await mkdtemp(path.join(tmpdir(), 'go-build-action-build-')), 'metadata.json')
+    await writeFile(metadataFile, '{"containerimage.digest":"sha256:' + 'a'.repeat(64) + '"}')
+    const docker = new FakeDocker().on(['buildx', 'build'], {})
+    const env = { ACTIONS_RUNTIME_TOKEN: 'runtime-token', ACTIONS_RESULTS_URL: 'https://results.example/' }
+    await runBuild(docker, { ...request, metadataFile, cacheFrom: ['type=gha,scope=s'], env })
+    expect(docker.calls[0]?.options.env).toEqual(env)
+    expect(docker.calls[0]?.args.join(' ')).not.toMatch(/runtime-token|results\.example/)
+    await runBuild(docker, { ...request, metadataFile })
+    expect(docker.calls[1]?.options.env).toBeUndefined()
   })
 
   it('keeps a build failure a build failure when nothing was being pushed', async () => {

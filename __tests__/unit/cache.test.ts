@@ -66,12 +66,25 @@ describe('planCache', () => {
     expect(plan).toEqual({
       from: [`type=gha,scope=${scope}`],
       to: [`type=gha,scope=${scope},mode=max,ignore-error=true`],
+      env: RUNNER_CACHE,
       note: `cache: auto → gha (the runner provides its cache service) (scope ${scope})`
     })
   })
 
   it('auto: nothing elsewhere', () => {
-    expect(planCache(settings(), context())).toEqual({ from: [], to: [], note: 'cache: auto → none (no cache service on this runner)' })
+    expect(planCache(settings(), context())).toEqual({ from: [], to: [], env: {}, note: 'cache: auto → none (no cache service on this runner)' })
+  })
+
+  it("gives the build the runner's cache variables only when it uses a gha cache, and only those", () => {
+    const runner = { ...RUNNER_CACHE, ACTIONS_CACHE_SERVICE_V2: 'True', ACTIONS_ID_TOKEN_REQUEST_TOKEN: 'oidc', ACTIONS_RUNTIME_URL: 'https://runtime.example/', GITHUB_ENV: '/env' }
+    expect(planCache(settings({ mode: 'gha' }), context({ env: runner })).env).toEqual({ ...RUNNER_CACHE, ACTIONS_CACHE_SERVICE_V2: 'True' })
+    expect(planCache(settings({ mode: 'registry' }), context({ env: runner })).env).toEqual({})
+    expect(planCache(settings({ mode: 'none' }), context({ env: runner })).env).toEqual({})
+    // a gha cache named in cache-from or cache-to, in any place of its options
+    expect(planCache(settings({ mode: 'none', from: ['scope=x,type=gha'] }), context({ env: runner })).env).toEqual({ ...RUNNER_CACHE, ACTIONS_CACHE_SERVICE_V2: 'True' })
+    expect(planCache(settings({ mode: 'registry', to: ['type=gha,scope=x'] }), context({ env: runner })).env).toMatchObject(RUNNER_CACHE)
+    // no-cache: the export alone still needs them
+    expect(planCache(settings({ mode: 'gha' }), context({ env: runner, noCache: true })).env).toMatchObject(RUNNER_CACHE)
   })
 
   it('gives each image and build definition, and each set of platforms (each leg), a scope of its own', () => {

@@ -8,10 +8,10 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import * as path from 'node:path'
 import { fixture } from '../../__fixtures__/fixtures.js'
-import { checkSummaryRows, goChecksumKeys, loadYaml, locateVersions, renderMainTag, rewriteDockerfileArgs, rewriteVersionsFile } from '../../src/check/check.js'
+import { checkSummaryRows, goChecksumKeys, loadYaml, locateVersions, rewriteDockerfileArgs, rewriteVersionsFile } from '../../src/check/check.js'
 import { parsePlatform } from '../../src/core/platform.js'
 import { readSettings } from '../../src/settings.js'
-import { readTagSettings } from '../../src/tags/tags.js'
+import { mainTagOf, readTagSettings } from '../../src/tags/tags.js'
 import { parseVersionsFile, readVersionSettings, resolveVersions, SourceFileError } from '../../src/tags/versions.js'
 
 const FILE = 'versions.yaml'
@@ -135,11 +135,15 @@ describe('locateVersions and the tag', () => {
     ])
   })
 
-  it('renders the new versions with tag-template, tag-prefix and tag-suffix, as a publish names the tag', async () => {
+  it('renders the new versions with tag-template, tag-prefix and tag-suffix, as a publish names the tag (mainTagOf)', async () => {
     const versions = await resolveVersions(readVersionSettings(reader({})), path.join(dir, 'Dockerfile'))
     const next = { ...versions, resolved: { ...versions.resolved, go: { value: '1.25.5', source: 'x' }, k8s: { value: '1.34.3', source: 'x' } } }
-    expect(renderMainTag(readTagSettings(reader({})), next)).toBe('1.25.5-llvm18.1.7-k8s1.34.3')
-    expect(renderMainTag(readTagSettings(reader({ 'tag-template': 'go{go}', 'tag-prefix': 'tools-', 'tag-suffix': '-bookworm' })), next)).toBe('tools-go1.25.5-bookworm')
+    const github = { eventName: 'schedule', ref: 'refs/heads/main', sha: '0123456789abcdef0123456789abcdef01234567', repositoryUrl: '' }
+    expect(mainTagOf(readTagSettings(reader({})), next, github)).toBe('1.25.5-llvm18.1.7-k8s1.34.3')
+    expect(mainTagOf(readTagSettings(reader({ 'tag-template': 'go{go}', 'tag-prefix': 'tools-', 'tag-suffix': '-bookworm' })), next, github)).toBe('tools-go1.25.5-bookworm')
+    // an image with only a Go version (calico's tinygo): the first-run tag, as a publish falls back to it
+    const goOnly = { ...next, resolved: { go: next.resolved.go! } }
+    expect(mainTagOf(readTagSettings(reader({})), goOnly, github)).toBe('sha-0123456')
   })
 
   it('the summary row of each version: in use, newest allowed or current, the URL asked', () => {

@@ -1,4 +1,5 @@
 import { describe, expect, it } from '@jest/globals'
+import { tmpdir } from 'node:os'
 import { FakeDocker } from '../../__fixtures__/fake-docker.js'
 import {
   cosignPlatform,
@@ -42,10 +43,10 @@ describe('which cosign on PATH will do', () => {
 
   it('uses the cosign on PATH when it is the pinned version or newer, or when told to use it as it is', async () => {
     const newer = new FakeDocker().on(['version'], { stdout: '{"gitVersion":"v2.6.1"}' })
-    expect(await resolveCosign({ version: '2.5.0', downloadUrl: DEFAULT_COSIGN_DOWNLOAD_URL }, () => newer)).toEqual({ path: 'cosign', version: '2.6.1', source: 'path' })
+    expect(await resolveCosign({ version: '2.5.0', downloadUrl: DEFAULT_COSIGN_DOWNLOAD_URL }, tmpdir(), () => newer)).toEqual({ path: 'cosign', version: '2.6.1', source: 'path' })
     const devel = new FakeDocker().on(['version'], { stdout: '{"gitVersion":"devel"}' })
-    expect(await resolveCosign({ version: 'installed', downloadUrl: DEFAULT_COSIGN_DOWNLOAD_URL }, () => devel)).toEqual({ path: 'cosign', version: '', source: 'path' })
+    expect(await resolveCosign({ version: 'installed', downloadUrl: DEFAULT_COSIGN_DOWNLOAD_URL }, tmpdir(), () => devel)).toEqual({ path: 'cosign', version: '', source: 'path' })
     const none = new FakeDocker().on(['version'], { exitCode: 127 })
-    await expect(resolveCosign({ version: 'installed', downloadUrl: DEFAULT_COSIGN_DOWNLOAD_URL }, () => none)).rejects.toThrow('no cosign runs from PATH')
+    await expect(resolveCosign({ version: 'installed', downloadUrl: DEFAULT_COSIGN_DOWNLOAD_URL }, tmpdir(), () => none)).rejects.toThrow('no cosign runs from PATH')
   })
 })

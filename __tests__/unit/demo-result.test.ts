@@ -1,5 +1,6 @@
 import { describe, expect, it } from '@jest/globals'
 import { formatSeconds, parseOutputs, resultLines, shortDigest } from '../../scripts/demo-result.mjs'
+import { readmeSummary, SHOWN_REPOSITORY, withSummary } from '../../scripts/readme-summary.mjs'
 
 const digest = `sha256:${'4606'.repeat(16)}`
 const raw = {
@@ -105,5 +106,37 @@ describe('the demo result', () => {
     expect(post[0]).toBe(
       '  result  published, but the run failed: main step exit 0, post step exit 1 (the log above says why)'
     )
+  })
+})
+
+describe('the README\'s job summary (scripts/readme-summary.mjs)', () => {
+  const repository = 'localhost:5000/readme/hello-1796624188'
+  const summary = [
+    `<h2>Published ${repository}:v1.2.3</h2>`,
+    '',
+    `docker pull ${repository}:v1.2.3`,
+    '',
+    '<details><summary>Timeline (3.0 s)</summary>',
+    '',
+    '<table><tr><td>Build</td></tr></table>',
+    '',
+    '</details>',
+    ''
+  ].join('\n')
+
+  it('renames the run\'s repository, leaves the timeline out, and says so under it', () => {
+    const block = readmeSummary(summary, repository)
+    expect(block).toContain(`<h2>Published ${SHOWN_REPOSITORY}:v1.2.3</h2>`)
+    expect(block).toContain(`docker pull ${SHOWN_REPOSITORY}:v1.2.3`)
+    expect(block).not.toContain('Timeline')
+    expect(block.split('\n').pop()).toBe(
+      "(A real run on the hosted path against a local registry: `npm run readme-summary` wrote it, with the run's repository `localhost:5000/readme/hello-…` replaced by `ghcr.io/OWNER/hello` and the folded timeline left out.)"
+    )
+  })
+
+  it('refuses a summary that still names a loopback registry, and a README without the markers', () => {
+    expect(() => readmeSummary(`${summary}\nFROM localhost:5000/base/busybox`, repository)).toThrow(/loopback/)
+    expect(() => withSummary('# no markers\n', 'x')).toThrow(/no <!-- summary:start -->/)
+    expect(withSummary('a\n<!-- summary:start -->\nold\n<!-- summary:end -->\nb\n', 'new')).toBe('a\n<!-- summary:start -->\n\nnew\n\n<!-- summary:end -->\nb\n')
   })
 })

@@ -11,7 +11,6 @@ import {
   DockerCommandError,
   describeArgs,
   lastLines,
-  neutralizeCommands,
   registryIn,
   runWithRetries,
   timeoutSentence,
@@ -202,24 +201,6 @@ describe('a cancelled job', () => {
   })
 })
 
-describe('neutralizeCommands', () => {
-  it('makes a workflow command from a command\'s output inert', () => {
-    expect(neutralizeCommands('::set-output name=x::y')).toBe('| ::set-output name=x::y')
-    expect(neutralizeCommands('  ::error::boom')).toBe('|   ::error::boom')
-    expect(neutralizeCommands('#5 [linux/amd64 2/3] RUN echo ::x')).toBe('#5 [linux/amd64 2/3] RUN echo ::x')
-  })
-
-  it('makes the legacy ##[command] form inert wherever it stands in a line', () => {
-    expect(neutralizeCommands('#7 0.2 ##[save-state name=builder]evil')).toBe('#7 0.2 ## [save-state name=builder]evil')
-    expect(neutralizeCommands('##[add-mask]x')).toBe('## [add-mask]x')
-    expect(neutralizeCommands('a ##[set-output name=a]1 b ##[stop-commands]t')).toBe('a ## [set-output name=a]1 b ## [stop-commands]t')
-    expect(neutralizeCommands('::warning::##[error]x')).toBe('| ::warning::## [error]x')
-    for (const line of ['##[save-state name=x]y', 'x ##[add-mask]y', '  ::error::z', '###[debug]q']) {
-      expect(neutralizeCommands(line)).not.toMatch(/##\[|^\s*::/)
-    }
-  })
-})
-
 describe('childEnvironment', () => {
   it('drops every INPUT_* variable (passwords, logins, secrets, tokens, signing keys) and keeps the rest', () => {
     const env = childEnvironment(
@@ -238,18 +219,40 @@ describe('childEnvironment', () => {
       },
       { COSIGN_YES: 'true' }
     )
-    expect(env).toEqual({ PATH: '/bin', DOCKER_CONFIG: '/d', ACTIONS_RUNTIME_TOKEN: 'cache-token', COSIGN_YES: 'true' })
+    expect(env).toEqual({ PATH: '/bin', DOCKER_CONFIG: '/d', COSIGN_YES: 'true' })
+  })
+
+  it("drops the runner's credentials, the services they open and the files that steer later steps; keeps the rest of the runner's variables", () => {
+    const runner = {
+      ACTIONS_RUNTIME_TOKEN: 'runtime-token',
+      ACTIONS_RUNTIME_URL: 'https://pipelines.example/',
+      ACTIONS_ID_TOKEN_REQUEST_TOKEN: 'oidc-request-token',
+      ACTIONS_ID_TOKEN_REQUEST_URL: 'https://oidc.example/',
+      ACTIONS_CACHE_URL: 'https://cache.example/',
+      ACTIONS_RESULTS_URL: 'https://results.example/',
+      ACTIONS_CACHE_SERVICE_V2: 'True',
+      GITHUB_ENV: '/runner/env',
+      GITHUB_PATH: '/runner/path',
+      GITHUB_OUTPUT: '/runner/output',
+      GITHUB_STATE: '/runner/state',
+      GITHUB_STEP_SUMMARY: '/runner/summary'
+    }
+    const kept = { GITHUB_ACTIONS: 'true', GITHUB_REPOSITORY: 'o/r', GITHUB_SHA: 'abc', RUNNER_TEMP: '/tmp/r', ACTIONS_STEP_DEBUG: 'true', HOME: '/home/runner' }
+    expect(childEnvironment({ ...runner, ...kept })).toEqual(kept)
+    // one command may be given what it needs (the gha cache's share, for the build that uses it)
+    expect(childEnvironment({ ...runner, ...kept }, { ACTIONS_RUNTIME_TOKEN: 'runtime-token' })).toEqual({ ...kept, ACTIONS_RUNTIME_TOKEN: 'runtime-token' })
   })
 
   it('is what a command the wrapper runs sees', async () => {
-    process.env['INPUT_PASSWORD'] = 'must-not-reach-the-child'
+    const withheld = { INPUT_PASSWORD: 'must-not-reach-the-child', ACTIONS_ID_TOKEN_REQUEST_TOKEN: 'must-not-reach-the-child-either', GITHUB_ENV: '/must/not/reach' }
+    Object.assign(process.env, withheld)
     try {
       const result = await createDocker('sh').run(['-c', 'env'], { silent: true, env: { ADDED: 'yes' } })
-      expect(result.stdout).not.toContain('must-not-reach-the-child')
-      expect(result.stdout).not.toMatch(/^INPUT_/m)
+      expect(result.stdout).not.toContain('must-not-reach')
+      expect(result.stdout).not.toMatch(/^(INPUT_|ACTIONS_ID_TOKEN|GITHUB_ENV=)/m)
       expect(result.stdout).toMatch(/^ADDED=yes$/m)
     } finally {
-      delete process.env['INPUT_PASSWORD']
+      for (const name of Object.keys(withheld)) delete process.env[name]
     }
   })
 })

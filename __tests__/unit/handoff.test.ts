@@ -223,12 +223,20 @@ describe('configuration identity', () => {
       { labels: ['a=b'] },
       { annotations: ['index:a=b'] },
       { provenance: 'false' },
-      { sbom: 'true' }
+      { sbom: 'true' },
+      { buildOptions: ['build-context=base=docker-image://alpine:3'] },
+      { buildOptions: ['build-context=base=docker-image://debian:12'] },
+      { buildOptions: ['secret=token'] },
+      { buildOptions: ['network=none'] },
+      { buildOptions: ['add-host=registry.local:10.0.0.5'] }
     ]
     const ids = variants.map(v => configurationOf({ ...INPUT, ...v }).digest)
     expect(new Set([CONFIG.digest, ...ids]).size).toBe(variants.length + 1)
     expect(configurationOf({ ...INPUT, images: [`${REPO}-b`, REPO] }).digest).toBe(configurationOf({ ...INPUT, images: [REPO, `${REPO}-b`] }).digest)
     expect(configurationOf({ ...INPUT, context: 'images/go-build/', file: './images/go-build/Dockerfile' }).digest).toBe(CONFIG.digest)
+    // build options in any order are one configuration; none given is the configuration as it was before they counted
+    expect(configurationOf({ ...INPUT, buildOptions: ['network=none', 'secret=token'] }).digest).toBe(configurationOf({ ...INPUT, buildOptions: ['secret=token', 'network=none'] }).digest)
+    expect(configurationOf({ ...INPUT, buildOptions: [] }).digest).toBe(CONFIG.digest)
     expect(CONFIG.id).toMatch(/^[0-9a-f]{12}$/)
     expect(CONFIG.digest.startsWith(CONFIG.id)).toBe(true)
     expect(CONFIG.describe).toBe('context images/go-build; file images/go-build/Dockerfile; go 1.25.4; tag template {go}')

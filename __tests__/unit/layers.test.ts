@@ -1,16 +1,16 @@
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals'
+import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals'
 import { createHash } from 'node:crypto'
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { chmod, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
-import { createReadStream, readFileSync } from 'node:fs'
+import { createReadStream, existsSync, readFileSync } from 'node:fs'
 import * as path from 'node:path'
 import { Readable } from 'node:stream'
 import { fileURLToPath } from 'node:url'
 import { gunzipSync } from 'node:zlib'
-import { checkArchitectures, describeForeign, foreignExecutables, programsToCheck, type BlobSource } from '../../src/verify/architecture.js'
+import { checkArchitectures, describeForeign, foreignExecutables, pathPattern, programsToCheck, readArchitectureSettings, type BlobSource } from '../../src/verify/architecture.js'
 import { readElfHeader } from '../../src/verify/elf.js'
 import { applyLayers, decompressor, LayerReadError, readLayer, readTar, resolveEntry, type LayerChanges } from '../../src/verify/layers.js'
-import { directoryLayerCache } from '../../src/verify/layer-cache.js'
+import { directoryLayerCache, entryMac, readOrCreateKey, serializeChanges } from '../../src/verify/layer-cache.js'
 import { OciLayout } from '../../src/verify/oci-layout.js'
 import { parsePlatform } from '../../src/core/platform.js'
 import { NO_RETRY } from '../../src/core/retry.js'
@@ -97,6 +97,29 @@ describe('the architecture check on those layers', () => {
   })
 })
 
+describe('architecture-check-skip', () => {
+  it.each([
+    ['/usr/bin/qemu-*-static', '/usr/bin/qemu-aarch64-static', true],
+    ['/usr/bin/qemu-*-static', '/usr/bin/qemu-aarch64-static.bak', false],
+    ['/usr/bin/qemu-*-static', '/usr/bin/sub/qemu-x-static', false],
+    ['/opt/**', '/opt/tools/bin/x', true],
+    ['/usr/bin/tool?', '/usr/bin/tool2', true],
+    ['/usr/bin/a.b', '/usr/bin/aXb', false],
+    ['/usr/bin/c++', '/usr/bin/c++', true]
+  ])('%s matches %s: %s', (glob, file, matches) => expect(pathPattern(glob).test(file)).toBe(matches))
+
+  it('reads the inputs: error and nothing skipped by default; a relative path is an error naming the input', () => {
+    const read = (inputs: Record<string, string>) => (name: string) => inputs[name] ?? ''
+    expect(readArchitectureSettings(read({}))).toEqual({ mode: 'error', skip: [] })
+    expect(readArchitectureSettings(read({ 'architecture-check': 'warn', 'architecture-check-skip': '/usr/bin/qemu-*-static\n/opt/x' }))).toEqual({
+      mode: 'warn',
+      skip: ['/usr/bin/qemu-*-static', '/opt/x']
+    })
+    expect(() => readArchitectureSettings(read({ 'architecture-check-skip': 'usr/bin/qemu' }))).toThrow(/^input "architecture-check-skip": "usr\/bin\/qemu" is not an absolute path/)
+    expect(() => readArchitectureSettings(read({ 'architecture-check': 'maybe' }))).toThrow(/^input "architecture-check": /)
+  })
+})
+
 describe('programsToCheck', () => {
   it.each([
     [{ config: { Entrypoint: ['/usr/local/bin/hello'] } }, '/usr/local/bin/hello', 6],
@@ -169,20 +192,70 @@ describe('checkArchitectures on a local OCI layout (the build\'s local export)',
   it('passes and reports what it checked when every executable fits', async () => {
     const l = await layout('fits')
     const reports = await checkArchitectures(l.source, 'amd64', { expected: { 'linux/arm64': l.arm64 }, retry: NO_RETRY })
-    expect(reports).toEqual([{ platform: 'linux/arm64', checked: 1, foreign: [] }])
+    expect(reports).toEqual([{ platform: 'linux/arm64', checked: 1, foreign: [], skipped: [] }])
     expect(l.reads).toEqual([l.base])
   })
 
   it('does not read a layer checked before (by digest): the cache answers', async () => {
     const l = await layout('cached')
     const cacheDir = path.join(root, 'cache')
-    const cache = directoryLayerCache(cacheDir)
+    const cache = directoryLayerCache(cacheDir, undefined, path.join(root, 'cache-key', 'layer-cache.key'))
     await checkArchitectures(l.source, 'amd64', { expected: { 'linux/arm64': l.arm64 }, cache, retry: NO_RETRY })
     expect(l.reads).toEqual([l.base])
     // a later run: the base layer is in the cache, only the app layer is read
     const again = await layout('cached-again')
     await expect(checkArchitectures(again.source, 'amd64', { cache, retry: NO_RETRY })).rejects.toThrow(/linux\/amd64: \/bin\/busybox/)
     expect(again.reads).toEqual([again.app])
+  })
+
+  it('ignores cache entries it did not sign: a "clean" listing pre-seeded under each layer\'s name (with no MAC, a wrong one, or one moved from another layer) is not trusted, and the foreign executables are found', async () => {
+    const l = await layout('forged')
+    const cacheDir = path.join(root, 'forged-cache')
+    const keyFile = path.join(root, 'forged-key', 'layer-cache.key')
+    const clean = serializeChanges({ entries: new Map(), deleted: [], opaque: [] })
+    const name = (digest: string): string => path.join(cacheDir, `${digest.replace(/[^a-z0-9]/gi, '-')}.json`)
+    await mkdir(cacheDir, { recursive: true })
+    // what another job can write by file name: the bare listing (the old format), and one with a made-up MAC
+    await writeFile(name(l.base), clean)
+    await writeFile(name(l.app), JSON.stringify({ mac: '0'.repeat(64), changes: clean }))
+    await expect(checkArchitectures(l.source, 'amd64', { cache: directoryLayerCache(cacheDir, undefined, keyFile), retry: NO_RETRY })).rejects.toThrow(/linux\/amd64: \/bin\/busybox is an aarch64 executable/)
+    expect(l.reads.sort()).toEqual([l.base, l.app].sort())
+
+    // an entry this runner signed for one layer, copied under another layer's name, fails too: the MAC covers the digest
+    const { key } = await readOrCreateKey(keyFile)
+    const other = `sha256:${'c'.repeat(64)}`
+    await writeFile(name(l.base), JSON.stringify({ mac: entryMac(key!, other, clean), changes: clean }))
+    const again = await layout('forged-again')
+    await expect(checkArchitectures(again.source, 'amd64', { cache: directoryLayerCache(cacheDir, undefined, keyFile), retry: NO_RETRY })).rejects.toThrow(/linux\/amd64: \/bin\/busybox/)
+    expect(again.reads).toContain(again.base)
+  })
+
+  it('architecture-check-skip: executables of another architecture at the listed paths (globs) are reported as skipped, never as foreign', async () => {
+    const l = await layout('skipped')
+    const reports = await checkArchitectures(l.source, 'amd64', { retry: NO_RETRY, settings: { mode: 'error', skip: ['/bin/busybox', '/usr/local/**/tool'] } })
+    const amd64 = reports.find(r => r.platform === 'linux/amd64')
+    expect(amd64?.foreign).toEqual([])
+    expect(amd64?.skipped.map(f => [f.path, f.target])).toEqual([
+      ['/bin/busybox', undefined],
+      ['/usr/local/bin/tool', LONG]
+    ])
+    // one path skipped is not all: the other still fails the check
+    await expect(checkArchitectures(l.source, 'amd64', { retry: NO_RETRY, settings: { mode: 'error', skip: ['/bin/busybox'] } })).rejects.toThrow(
+      /^linux\/amd64: \/usr\/local\/bin\/tool \(→ .*\) is an aarch64 executable.*list it in architecture-check-skip/
+    )
+  })
+
+  it('architecture-check: warn reports the foreign executables and passes; off reads no layer', async () => {
+    const l = await layout('warn')
+    const reports = await checkArchitectures(l.source, 'amd64', { retry: NO_RETRY, settings: { mode: 'warn', skip: [] } })
+    expect(reports.find(r => r.platform === 'linux/amd64')?.foreign.map(f => f.path)).toEqual(['/bin/busybox', '/usr/local/bin/tool'])
+    const off = await layout('off')
+    expect(await checkArchitectures(off.source, 'amd64', { retry: NO_RETRY, settings: { mode: 'off', skip: [] } })).toEqual([])
+    expect(off.reads).toEqual([])
+    // off still compares what the registry serves with what was built
+    await expect(checkArchitectures(off.source, 'amd64', { expected: { 'linux/arm64': `sha256:${'f'.repeat(64)}` }, retry: NO_RETRY, settings: { mode: 'off', skip: [] } })).rejects.toThrow(
+      /the registry does not hold what this build produced/
+    )
   })
 
   it('fails when the registry serves a manifest the local export does not hold', async () => {
@@ -269,5 +342,49 @@ describe('applyLayers: whiteouts in linear time', () => {
     const lower: LayerChanges = { entries: new Map([['/etc', { type: 'directory', mode: 0o755 }], ['/etc/a', { type: 'file', mode: 0o644 }], ['/etc/x/y', { type: 'file', mode: 0o644 }], ['/etcetera', { type: 'file', mode: 0o644 }]]), deleted: [], opaque: [] }
     const upper: LayerChanges = { entries: new Map([['/etc/b', { type: 'file', mode: 0o644 }]]), deleted: [], opaque: ['/etc'] }
     expect([...applyLayers([lower, upper]).keys()].sort()).toEqual(['/etc', '/etc/b', '/etcetera'])
+  })
+})
+
+describe('the layer cache\'s key', () => {
+  let root: string
+  beforeAll(async () => {
+    root = await mkdtemp(path.join(tmpdir(), 'layer-cache-key-'))
+  })
+  afterAll(async () => {
+    await rm(root, { recursive: true, force: true })
+  })
+  const listing = (): LayerChanges => ({ entries: new Map([['/bin/sh', { type: 'file', mode: 0o755 }]]), deleted: [], opaque: [] })
+
+  it('is made once, 32 random bytes only this user can read, and the entries it signs are read back', async () => {
+    const keyFile = path.join(root, 'made', 'layer-cache.key')
+    const cache = directoryLayerCache(path.join(root, 'made-cache'), undefined, keyFile)
+    const digest = `sha256:${'1'.repeat(64)}`
+    await cache.put(digest, listing())
+    const info = await stat(keyFile)
+    expect({ mode: info.mode & 0o777, size: info.size, uid: info.uid }).toEqual({ mode: 0o600, size: 32, uid: process.getuid!() })
+    // a later run (a new cache object) reads the same key and trusts the entry
+    expect((await directoryLayerCache(path.join(root, 'made-cache'), undefined, keyFile).get(digest))?.entries.get('/bin/sh')).toEqual({ type: 'file', mode: 0o755 })
+    expect((await readOrCreateKey(keyFile)).key).toEqual(await readFile(keyFile))
+  })
+
+  it('turns the cache off, with a warning naming the file and the fix, when the key could be read by others', async () => {
+    const keyFile = path.join(root, 'open', 'layer-cache.key')
+    const cacheDir = path.join(root, 'open-cache')
+    const digest = `sha256:${'2'.repeat(64)}`
+    await directoryLayerCache(cacheDir, undefined, keyFile).put(digest, listing())
+    await chmod(keyFile, 0o644)
+    const write = jest.spyOn(process.stdout, 'write').mockImplementation(() => true)
+    try {
+      const cache = directoryLayerCache(cacheDir, undefined, keyFile)
+      expect(await cache.get(digest)).toBeUndefined()
+      await cache.put(`sha256:${'3'.repeat(64)}`, listing())
+      const warnings = write.mock.calls.map(c => String(c[0])).filter(l => l.startsWith('::warning::'))
+      expect(warnings).toEqual([
+        `::warning::the layer cache is off (every layer is read): the key ${keyFile} is not a 32-byte file that only this user (uid ${process.getuid!()}) can read (owner uid ${process.getuid!()}, mode 644, 32 bytes): remove it, and the next run makes a new one\n`
+      ])
+      expect(existsSync(path.join(cacheDir, `sha256-${'3'.repeat(64)}.json`))).toBe(false)
+    } finally {
+      write.mockRestore()
+    }
   })
 })

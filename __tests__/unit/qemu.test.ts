@@ -1,4 +1,4 @@
-import { describe, expect, it } from '@jest/globals'
+import { describe, expect, it, jest } from '@jest/globals'
 import { writeFileSync } from 'node:fs'
 import { cp, mkdtemp, readFile, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -131,9 +131,18 @@ describe('withFixBinary', () => {
 })
 
 describe('readQemuSettings', () => {
-  it('defaults to auto and the pinned image', () => {
+  it('defaults to auto and the image pinned by tag and digest', () => {
     expect(readQemuSettings(reader({}))).toEqual({ mode: 'auto', binfmtImage: DEFAULT_BINFMT_IMAGE })
-    expect(DEFAULT_BINFMT_IMAGE).toMatch(/:qemu-v\d+\.\d+\.\d+/)
+    expect(DEFAULT_BINFMT_IMAGE).toMatch(/^tonistiigi\/binfmt:qemu-v\d+\.\d+\.\d+@sha256:[0-9a-f]{64}$/)
+  })
+  it.each(['localhost:5000/test/binfmt@sha256:' + 'a'.repeat(64), 'mirror.example/binfmt:qemu-v8.1.5@sha256:' + 'b'.repeat(64), 'localhost:5000/test/binfmt'])(
+    'accepts the binfmt image %s',
+    image => {
+      expect(readQemuSettings(reader({ 'binfmt-image': image })).binfmtImage).toBe(image)
+    }
+  )
+  it.each(['tonistiigi/binfmt@sha256:abc', 'tonistiigi/binfmt@sha512:' + 'a'.repeat(128), 'tonistiigi/binfmt@latest'])('names the input for the broken digest %s', image => {
+    expect(() => readQemuSettings(reader({ 'binfmt-image': image }))).toThrow(`input "binfmt-image": "${image}" is not NAME@sha256:DIGEST`)
   })
   it.each(['auto', 'image', 'host', 'off', 'HOST'])('accepts %s', mode => {
     expect(readQemuSettings(reader({ qemu: mode })).mode).toBe(mode.toLowerCase())
@@ -191,6 +200,28 @@ describe('setUpQemu', () => {
     )
     expect(docker.calls.map(c => c.args)).toEqual([['run', '--rm', '--privileged', 'localhost:5000/test/binfmt', '--install', 'arm,riscv64']])
     expect(names(result.emulated)).toEqual(['linux/arm64', 'linux/arm/v7', 'linux/riscv64'])
+  })
+
+  it('warns before it runs a privileged binfmt image named by tag alone, and not for one pinned by digest', async () => {
+    const write = jest.spyOn(process.stdout, 'write').mockImplementation(() => true)
+    const warnings = (): string[] => write.mock.calls.map(c => String(c[0])).filter(l => l.startsWith('::warning::'))
+    try {
+      const run = async (image: string): Promise<void> => {
+        const { host } = await fixtureHost()
+        const docker = new FakeDocker().on(['run'], () => (writeFileSync(path.join(host.binfmtDir, 'qemu-riscv64'), 'enabled\ninterpreter x\nflags: F\n'), {}))
+        await setUpQemu(docker, { mode: 'image', binfmtImage: image }, platforms('linux/riscv64'), host)
+      }
+      await run('localhost:5000/test/binfmt')
+      expect(warnings()).toEqual([
+        '::warning::binfmt-image "localhost:5000/test/binfmt" names no digest: the privileged container (root on this runner) runs whatever that tag points at when it is pulled. ' +
+          'Pin it as localhost:5000/test/binfmt@sha256:<digest> ("docker buildx imagetools inspect localhost:5000/test/binfmt" prints the digest)\n'
+      ])
+      write.mockClear()
+      await run(DEFAULT_BINFMT_IMAGE)
+      expect(warnings()).toEqual([])
+    } finally {
+      write.mockRestore()
+    }
   })
 
   it('fails naming the platform and the fix when a handler is still missing', async () => {

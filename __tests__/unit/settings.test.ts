@@ -53,6 +53,14 @@ describe('readSettings', () => {
     })
   })
 
+  it('reads a merge\'s secret and ssh inputs by name alone (it builds nothing, so it needs no secret), a leg\'s in full', () => {
+    const inputs = { ...minimal, 'secret-envs': 'token=E2E_UNIT_NOT_SET_ANYWHERE', 'secret-files': 'pem=./no-such-file', ssh: 'default' }
+    const merge = readSettings(reader({ ...inputs, mode: 'merge' }))
+    expect(merge.buildOptions.secretEnvs).toEqual([{ id: 'token', env: 'E2E_UNIT_NOT_SET_ANYWHERE' }])
+    expect(merge.buildOptions.secretFiles.map(s => s.id)).toEqual(['pem'])
+    expect(() => readSettings(reader({ ...inputs, mode: 'leg' }))).toThrow(InputError)
+  })
+
   it('reads mode: all, leg or merge, and names the choices otherwise', () => {
     expect(readSettings(reader({ ...minimal, mode: 'Leg' })).mode).toBe('leg')
     expect(readSettings(reader({ ...minimal, mode: 'merge' })).mode).toBe('merge')

@@ -9,6 +9,7 @@ import { readSettings } from '../../src/settings.js'
 import {
   buildTime,
   firstRunTag,
+  isPrerelease,
   latestDecision,
   latestGoesBack,
   parseTemplate,
@@ -94,6 +95,8 @@ describe('planTags: real-world tags', () => {
         'linux/s390x': `${tag}-s390x`
       },
       push: true,
+      build: true,
+      why: 'a workflow_dispatch run publishes',
       seen: { [`localhost:5000/go-build:${tag}`]: '' },
       labels: {
         'org.opencontainers.image.version': tag,
@@ -144,23 +147,18 @@ describe('planTags: real-world tags', () => {
   })
 })
 
-describe('planTags: GitHub events', () => {
+describe('planTags: GitHub events (the event table walks every event: event-table.test.ts)', () => {
   const TAG = '1.25.4-llvm18.1.8-k8s1.34.1'
 
   it.each<[string, Partial<GitHubContext>, Partial<TagSettings>, string[], boolean]>([
-    ['a published release v1.2.3', { eventName: 'release', ref: 'refs/tags/v1.2.3', releaseTag: 'v1.2.3' }, {}, [TAG, 'v1.2.3'], true],
-    ['a release named release/2025.11', { eventName: 'release', releaseTag: 'release/2025.11' }, {}, [TAG, 'release-2025.11'], true],
-    ['a push to the default branch with latest: true', { eventName: 'push', ref: 'refs/heads/main' }, { latest: 'true' }, [TAG, 'latest'], true],
-    ['a push to another branch with latest: true', { eventName: 'push', ref: 'refs/heads/dev' }, { latest: 'true' }, [TAG], false],
-    ['a push to the default branch with latest: false', { eventName: 'push', ref: 'refs/heads/main' }, {}, [TAG], true],
-    ['workflow_dispatch', {}, {}, [TAG], true],
-    ['a pull request (push: auto)', { eventName: 'pull_request', ref: 'refs/pull/7/merge' }, {}, [TAG], false],
+    ['a release named release/2025.11', { eventName: 'release', releaseAction: 'published', releaseTag: 'release/2025.11' }, {}, [TAG, 'release-2025.11'], true],
     ['a pull request with push: true', { eventName: 'pull_request', ref: 'refs/pull/7/merge' }, { push: 'true' }, [TAG], true],
+    ['a release that is not going out, with push: true', { eventName: 'release', releaseAction: 'edited', releaseTag: 'v1.2.3' }, { push: 'true' }, [TAG, 'v1.2.3'], true],
     ['workflow_dispatch with push: false', {}, { push: 'false' }, [TAG], false]
   ])('%s', async (_name, event, over, indexTags, push) => {
     const docker = registryHolding(`${IMAGE}:${TAG}`)
     const plan = await planTags(docker, settings({ rebuild: 'overwrite', ...over }), V, { ...dispatch, ...event }, NOW)
-    expect({ indexTags: plan.indexTags, push: plan.push }).toEqual({ indexTags, push })
+    expect({ indexTags: plan.indexTags, push: plan.push, build: plan.build }).toEqual({ indexTags, push, build: true })
   })
 
   it('builds a pull request without pushing and without asking the registry, even though TAG exists', async () => {
@@ -374,7 +372,8 @@ describe('sanitizeTag / shouldPush', () => {
     ['auto', '', false],
     ['auto', 'merge_group', false],
     ['auto', 'schedule', true],
-    ['auto', 'release', true],
+    // a release payload that names no action is no release going out
+    ['auto', 'release', false],
     ['true', 'pull_request', true],
     ['false', 'push', false]
   ] as const)('push: %s on %s → %s', (mode, eventName, push) => expect(shouldPush(mode, { ...dispatch, eventName })).toBe(push))
@@ -389,7 +388,7 @@ describe('readGitHubContext', () => {
   }
   const base = { GITHUB_SHA: 'abc', GITHUB_SERVER_URL: 'https://github.com', GITHUB_REPOSITORY: 'org/repo' }
 
-  it('reads a published release and the default branch from the payload', () => {
+  it('reads a published release, its action and the default branch from the payload', () => {
     const file = payload('release.json', { action: 'published', release: { tag_name: 'v1.2.3' }, repository: { default_branch: 'main' } })
     expect(readGitHubContext({ ...base, GITHUB_EVENT_NAME: 'release', GITHUB_REF: 'refs/tags/v1.2.3', GITHUB_EVENT_PATH: file })).toEqual({
       eventName: 'release',
@@ -397,6 +396,7 @@ describe('readGitHubContext', () => {
       sha: 'abc',
       repositoryUrl: 'https://github.com/org/repo',
       defaultBranch: 'main',
+      releaseAction: 'published',
       releaseTag: 'v1.2.3'
     })
   })
@@ -406,15 +406,31 @@ describe('readGitHubContext', () => {
     expect(readGitHubContext({ GITHUB_EVENT_NAME: 'release', GITHUB_EVENT_PATH: file })).toMatchObject({ releaseTag: 'v2.0.0-rc.1', prerelease: true })
   })
 
-  it('ignores a release that is only created, and a missing payload file', () => {
-    const file = payload('created.json', { action: 'created', release: { tag_name: 'v1.2.3' } })
-    expect(readGitHubContext({ GITHUB_EVENT_NAME: 'release', GITHUB_EVENT_PATH: file }).releaseTag).toBeUndefined()
+  it('a release going out must name its tag; one that is only created or deleted may not; a missing payload file is no payload', () => {
+    const out = payload('released.json', { action: 'released', release: {} })
+    expect(() => readGitHubContext({ GITHUB_EVENT_NAME: 'release', GITHUB_EVENT_PATH: out })).toThrow(/has no release\.tag_name/)
+    const deleted = payload('deleted.json', { action: 'deleted', release: {} })
+    expect(readGitHubContext({ GITHUB_EVENT_NAME: 'release', GITHUB_EVENT_PATH: deleted })).toMatchObject({ releaseAction: 'deleted' })
     expect(readGitHubContext({ GITHUB_EVENT_NAME: 'push', GITHUB_EVENT_PATH: path.join(dir, 'none.json') })).toEqual({
       eventName: 'push',
       ref: '',
       sha: '',
       repositoryUrl: ''
     })
+  })
+
+  it.each<[string, Partial<GitHubContext>, boolean]>([
+    ['a tag push of v1.3.0-rc.1', { eventName: 'push', ref: 'refs/tags/v1.3.0-rc.1' }, true],
+    ['a tag push of 2.0.0-beta', { eventName: 'push', ref: 'refs/tags/2.0.0-beta' }, true],
+    ['a module tag hello/v1.3.0-alpha.2', { eventName: 'push', ref: 'refs/tags/hello/v1.3.0-alpha.2' }, true],
+    ['a release v1.0.0-rc.1 not marked a prerelease', { eventName: 'release', releaseAction: 'published', releaseTag: 'v1.0.0-rc.1' }, true],
+    ['a dispatch from tag v1.3.0-rc.1', { eventName: 'workflow_dispatch', ref: 'refs/tags/v1.3.0-rc.1' }, true],
+    ['a tag push of v1.2.3', { eventName: 'push', ref: 'refs/tags/v1.2.3' }, false],
+    ['a tag push of v1.2.3+build.5', { eventName: 'push', ref: 'refs/tags/v1.2.3+build.5' }, false],
+    ['a tag push of release-2025-11 (not SemVer)', { eventName: 'push', ref: 'refs/tags/release-2025-11' }, false],
+    ['a branch named v1.3.0-rc.1', { eventName: 'push', ref: 'refs/heads/v1.3.0-rc.1' }, false]
+  ])('isPrerelease: %s → %s', (_name, event, prerelease) => {
+    expect(isPrerelease({ ...dispatch, ...event })).toBe(prerelease)
   })
 })
 
@@ -483,32 +499,20 @@ describe('buildTime', () => {
   })
 })
 
-describe('push: auto, by event and ref', () => {
-  const main = { ...dispatch, defaultBranch: 'main' }
-  it.each<[string, Partial<GitHubContext>, boolean, RegExp]>([
-    ['a release', { eventName: 'release', ref: 'refs/tags/v1.2.3' }, true, /event "release" publishes/],
-    ['a tag push', { eventName: 'push', ref: 'refs/tags/v1.2.3' }, true, /a push of tag v1.2.3 publishes/],
-    ['a push to the default branch', { eventName: 'push', ref: 'refs/heads/main' }, true, /default branch main publishes/],
-    ['a push to a work branch', { eventName: 'push', ref: 'refs/heads/bump-go' }, false, /a push to branch "bump-go", not the default branch "main", is work not yet reviewed/],
-    ['a push whose payload names no default branch', { eventName: 'push', ref: 'refs/heads/main', defaultBranch: undefined }, false, /does not name the default branch/],
-    ['workflow_dispatch', { eventName: 'workflow_dispatch' }, true, /publishes/],
-    ['schedule', { eventName: 'schedule' }, true, /publishes/],
-    ['repository_dispatch', { eventName: 'repository_dispatch' }, true, /publishes/],
-    ['merge_group', { eventName: 'merge_group', ref: 'refs/heads/gh-readonly-queue/main/pr-1' }, false, /may never land/],
-    ['a pull request', { eventName: 'pull_request', ref: 'refs/pull/7/merge' }, false, /not one trusted for publishing/]
-  ])('%s', (_name, event, publishes, reason) => {
-    const github = { ...main, ...event }
-    expect(publishingEvent(github)).toEqual({ publishes, reason: expect.stringMatching(reason) })
-    expect(shouldPush('auto', github)).toBe(publishes)
-    if (!publishes) expect(whyNotPushing('auto', github)).toMatch(/^push is auto and .*set push: true to publish from this event\)$/)
+describe('push: auto, by event and ref (every event: event-table.test.ts)', () => {
+  it('a push whose payload names no default branch does not publish, and the log says how to publish from it', () => {
+    const github = { ...dispatch, eventName: 'push', ref: 'refs/heads/main', defaultBranch: undefined }
+    expect(publishingEvent(github)).toEqual({ publishes: false, builds: true, reason: expect.stringMatching(/does not name the default branch/) })
+    expect(shouldPush('auto', github)).toBe(false)
+    expect(whyNotPushing('auto', github)).toMatch(/^push is auto and .*set push: true to publish from this event\)$/)
   })
 })
 
 describe('latest', () => {
   it.each<[string, 'true' | 'always', boolean, Partial<GitHubContext>, boolean, RegExp | undefined]>([
-    ['true on a release', 'true', true, { eventName: 'release', releaseTag: 'v1.2.3' }, true, undefined],
-    ['true on a prerelease', 'true', true, { eventName: 'release', releaseTag: 'v1.3.0-rc.1', prerelease: true }, false, /v1.3.0-rc.1 is a prerelease/],
-    ['always on a prerelease', 'always', true, { eventName: 'release', releaseTag: 'v2-rc', prerelease: true }, false, /prerelease/],
+    ['true on a release', 'true', true, { eventName: 'release', releaseAction: 'published', releaseTag: 'v1.2.3' }, true, undefined],
+    ['true on a prerelease', 'true', true, { eventName: 'release', releaseAction: 'published', releaseTag: 'v1.3.0-rc.1', prerelease: true }, false, /release v1.3.0-rc.1 is marked a prerelease/],
+    ['always on a prerelease', 'always', true, { eventName: 'release', releaseAction: 'published', releaseTag: 'v2-rc', prerelease: true }, false, /prerelease/],
     ['true on workflow_dispatch from the default branch', 'true', true, {}, true, undefined],
     ['true on workflow_dispatch from another branch', 'true', true, { ref: 'refs/heads/try' }, false, /on branch "try", not the default branch "main"/],
     ['true on repository_dispatch', 'true', true, { eventName: 'repository_dispatch' }, true, undefined],
@@ -554,14 +558,14 @@ describe('latest', () => {
     const rebuilt = { ...onGo125, 'org.opencontainers.image.version': '1.25.4-llvm18.1.8-k8s1.34.1-1' }
     const plan = await planTags(latestHolding(rebuilt), settings({ latest: 'true' }), V, dispatch, NOW)
     expect(plan.indexTags).toEqual(['1.25.4-llvm18.1.8-k8s1.34.1', 'latest'])
-    const release = { ...dispatch, eventName: 'release', ref: 'refs/tags/v1.2.9', releaseTag: 'v1.2.9' }
+    const release = { ...dispatch, eventName: 'release', ref: 'refs/tags/v1.2.9', releaseAction: 'published', releaseTag: 'v1.2.9' }
     const again = await planTags(latestHolding({ 'org.opencontainers.image.version': 'v1.2.9-2' }), settings({ latest: 'true' }), versionsOf({}), release, NOW)
     expect(again.indexTags).toEqual(['v1.2.9', 'latest'])
   })
 
   it('without versions, compares the main tags where both read as versions; sha tags and a free latest move', async () => {
     const none = versionsOf({})
-    const release = { ...dispatch, eventName: 'release', ref: 'refs/tags/v1.2.9', releaseTag: 'v1.2.9' }
+    const release = { ...dispatch, eventName: 'release', ref: 'refs/tags/v1.2.9', releaseAction: 'published', releaseTag: 'v1.2.9' }
     const older = await planTags(latestHolding({ 'org.opencontainers.image.version': 'v1.3.0' }), settings({ latest: 'true' }), none, release, NOW)
     expect(older.indexTags).toEqual(['v1.2.9'])
     const newer = await planTags(latestHolding({ 'org.opencontainers.image.version': 'v1.2.8' }), settings({ latest: 'true' }), none, release, NOW)

@@ -1,4 +1,7 @@
-import { describe, expect, it } from '@jest/globals'
+import { describe, expect, it, jest } from '@jest/globals'
+import { mkdtemp, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import * as path from 'node:path'
 import { FakeDocker } from '../../__fixtures__/fake-docker.js'
 import { fixture } from '../../__fixtures__/fixtures.js'
 import { FINGERPRINT_ANNOTATION } from '../../src/tags/fingerprint.js'
@@ -6,11 +9,9 @@ import { parsePlatform } from '../../src/core/platform.js'
 import { sha256Digest } from '../../src/core/registry.js'
 import { NO_RETRY } from '../../src/core/retry.js'
 import type { TagPlan } from '../../src/tags/tags.js'
-import { mkdtemp } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import * as path from 'node:path'
-import { checkSignatures, checkUnchanged, skipUnchangedDecision, type UnchangedAnswer, type UnchangedRequest } from '../../src/publish/unchanged.js'
+import { checkSignatures, checkUnchanged, fingerprintOrWarn, fingerprintRequest, skipUnchangedDecision, type UnchangedAnswer, type UnchangedRequest } from '../../src/publish/unchanged.js'
 import { GITHUB_OIDC_ISSUER, prepareSigner, readSignSettings, type Signer } from '../../src/publish/sign.js'
+import { NO_BUILD_OPTIONS } from '../../src/build/build-options.js'
 
 const IMAGE = 'localhost:5000/go-build'
 const MIRROR = 'localhost:5001/mirror/go-build'
@@ -32,6 +33,8 @@ function plan(over: Partial<TagPlan> = {}): TagPlan {
     indexTags: [`${TAG}-2`],
     platformTags: Object.fromEntries(FOUR.map(p => [`${p.os}/${p.architecture}`, `${TAG}-2-${p.architecture}`])),
     push: true,
+    build: true,
+    why: 'a schedule run publishes',
     seen: {},
     labels: {},
     annotations: {},
@@ -259,5 +262,36 @@ describe('checkSignatures: with sign: true, skip only onto digests this run\'s i
     const building = { unchanged: false as const, reason: 'x is not published yet' }
     expect(await checkSignatures(docker(), building, signer, [IMAGE])).toBe(building)
     expect(cosign.calls.filter(c => c.args[0] !== 'version' && c.args[0] !== 'public-key')).toEqual([])
+  })
+})
+
+describe('a build no fingerprint can pin', () => {
+  it('has none, so it is built every run, and says why in the log (not as a warning); the named contexts reach the fingerprint', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'go-build-action-unpinned-'))
+    await writeFile(path.join(dir, 'Dockerfile'), 'FROM ctx\nADD https://example.com/a.tgz /a\n')
+    const settings = {
+      context: dir,
+      file: path.join(dir, 'Dockerfile'),
+      platforms: [parsePlatform('linux/amd64')],
+      target: '',
+      provenance: 'false',
+      sbom: 'false',
+      labels: [],
+      annotations: [],
+      buildOptions: { ...NO_BUILD_OPTIONS, buildContexts: [{ name: 'ctx', value: 'https://example.com/ctx.tgz' }] }
+    }
+    const request = fingerprintRequest(settings, [], {})
+    expect(request.namedContexts).toEqual([{ name: 'ctx', value: 'https://example.com/ctx.tgz' }])
+    const write = jest.spyOn(process.stdout, 'write').mockImplementation(() => true)
+    try {
+      expect(await fingerprintOrWarn(new FakeDocker(), request, NO_RETRY)).toBeUndefined()
+      const log = write.mock.calls.map(c => String(c[0])).join('')
+      expect(log).toContain(
+        'no fingerprint, so this build is built and published every run (skip-unchanged cannot tell it is unchanged): this build reads the build context ctx=https://example.com/ctx.tgz, a URL; ADD https://example.com/a.tgz (line 2), a URL without --checksum=sha256:…'
+      )
+      expect(log).not.toContain('::warning::')
+    } finally {
+      write.mockRestore()
+    }
   })
 })

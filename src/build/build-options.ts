@@ -7,6 +7,7 @@
 import { existsSync, statSync } from 'node:fs'
 import { isIP } from 'node:net'
 import * as path from 'node:path'
+import { RUNNER_ACCESS_VARIABLES } from '../core/docker.js'
 import { InputError, splitLines, splitList, type InputReader } from '../core/input.js'
 
 export interface BuildOptions {
@@ -39,8 +40,12 @@ export const ENTITLEMENTS = ['network.host', 'security.insecure'] as const
 /** The resource names `--ulimit` takes (docker's, from setrlimit). */
 export const ULIMITS = ['core', 'cpu', 'data', 'fsize', 'locks', 'memlock', 'msgqueue', 'nice', 'nofile', 'nproc', 'rss', 'rtprio', 'rttime', 'sigpending', 'stack'] as const
 
-/** Reads the build inputs; `env` is the step's environment (an `ssh: default` agent, the variables `secret-envs` names). */
-export function readBuildOptions(read: InputReader, env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): BuildOptions {
+/**
+ * Reads the build inputs; `env` is the step's environment (an `ssh: default` agent, the variables `secret-envs` names).
+ * `building` false (`mode: merge`, which builds nothing but must name the same configuration as its legs): the ssh
+ * agents and keys and the secrets' variables and files are named, not required, so a merge needs no secret.
+ */
+export function readBuildOptions(read: InputReader, env: NodeJS.ProcessEnv = process.env, cwd = process.cwd(), building = true): BuildOptions {
   const network = read('network').trim().toLowerCase()
   if (network && !(NETWORKS as readonly string[]).includes(network)) {
     throw new InputError('network', `"${read('network').trim()}" is not a network buildx gives RUN steps: write ${NETWORKS.join(', ')}`)
@@ -50,10 +55,10 @@ export function readBuildOptions(read: InputReader, env: NodeJS.ProcessEnv = pro
     throw new InputError('shm-size', `"${shmSize}" is not a size: write a number of bytes with an optional unit b, k, m or g (e.g. 2g)`)
   }
   const options: BuildOptions = {
-    ssh: readSsh(read, env, cwd),
+    ssh: readSsh(read, env, cwd, building),
     buildContexts: readBuildContexts(read, cwd),
-    secretEnvs: readSecretEnvs(read, env),
-    secretFiles: readSecretFiles(read, cwd),
+    secretEnvs: readSecretEnvs(read, env, building),
+    secretFiles: readSecretFiles(read, cwd, building),
     network: network || undefined,
     addHosts: splitList(read('add-hosts')).map(readAddHost),
     allow: readAllow(read),
@@ -78,7 +83,7 @@ function pairs(read: InputReader, input: string, shape: string): Array<{ key: st
   })
 }
 
-function readSsh(read: InputReader, env: NodeJS.ProcessEnv, cwd: string): BuildOptions['ssh'] {
+function readSsh(read: InputReader, env: NodeJS.ProcessEnv, cwd: string, building: boolean): BuildOptions['ssh'] {
   const seen = new Set<string>()
   return splitLines(read('ssh')).map(line => {
     const eq = line.indexOf('=')
@@ -90,11 +95,11 @@ function readSsh(read: InputReader, env: NodeJS.ProcessEnv, cwd: string): BuildO
     if (paths.length === 0) {
       if (id !== 'default') throw new InputError('ssh', `"${id}" names no agent socket or key: write ${id}=PATH, or default for the runner's ssh agent`)
       const socket = env.SSH_AUTH_SOCK
-      if (!socket || !existsSync(socket)) {
+      if (building && (!socket || !existsSync(socket))) {
         throw new InputError('ssh', `default needs the runner's ssh agent, but SSH_AUTH_SOCK is ${socket ? `${socket}, which does not exist` : 'not set'}: start an agent in an earlier step (e.g. webfactory/ssh-agent), or write id=PATH`)
       }
     }
-    for (const p of paths) {
+    for (const p of building ? paths : []) {
       if (!existsSync(path.resolve(cwd, p))) throw new InputError('ssh', `${id}: "${p}" does not exist: give the agent socket or key file's path`)
     }
     return { id, paths }
@@ -117,7 +122,7 @@ function readBuildContexts(read: InputReader, cwd: string): BuildOptions['buildC
   })
 }
 
-function readSecretEnvs(read: InputReader, env: NodeJS.ProcessEnv): BuildOptions['secretEnvs'] {
+function readSecretEnvs(read: InputReader, env: NodeJS.ProcessEnv, building: boolean): BuildOptions['secretEnvs'] {
   return pairs(read, 'secret-envs', 'id=ENV_NAME').map(({ key: id, value: name, line }) => {
     if (!ID.test(id) || !ENV_NAME.test(name)) {
       throw new InputError('secret-envs', `"${line}" is not id=ENV_NAME: the id is letters, digits, _ . -; the variable's name letters, digits and _`)
@@ -125,18 +130,21 @@ function readSecretEnvs(read: InputReader, env: NodeJS.ProcessEnv): BuildOptions
     if (/^INPUT_/i.test(name)) {
       throw new InputError('secret-envs', `${id}: ${name} is one of the step's input variables, which no child process sees: put the secret in the step's env: under another name`)
     }
-    if (env[name] === undefined) {
+    if (RUNNER_ACCESS_VARIABLES.includes(name)) {
+      throw new InputError('secret-envs', `${id}: ${name} is one of the runner's own credentials or files, which no child process sees, nor a build: give the build a secret of its own`)
+    }
+    if (building && env[name] === undefined) {
       throw new InputError('secret-envs', `${id}: the environment variable ${name} is not set: set it in the step's env: (e.g. ${name}: \${{ secrets.${name} }})`)
     }
     return { id, env: name }
   })
 }
 
-function readSecretFiles(read: InputReader, cwd: string): BuildOptions['secretFiles'] {
+function readSecretFiles(read: InputReader, cwd: string, building: boolean): BuildOptions['secretFiles'] {
   return pairs(read, 'secret-files', 'id=PATH').map(({ key: id, value: file, line }) => {
     if (!ID.test(id)) throw new InputError('secret-files', `"${line}" is not id=PATH: the id is letters, digits, _ . -`)
     const full = path.resolve(cwd, file)
-    if (!existsSync(full) || !statSync(full).isFile()) {
+    if (building && (!existsSync(full) || !statSync(full).isFile())) {
       throw new InputError('secret-files', `${id}: file "${file}" does not exist (relative paths start at ${cwd}): write the secret to a file in an earlier step, or fix the path`)
     }
     return { id, file: full }
@@ -191,17 +199,25 @@ export function buildOptionArgs(options: BuildOptions): string[] {
 
 /**
  * What of the options can change the image, for the fingerprint: which secrets and ssh ids a build can mount (not
- * their values), the named contexts (a local one by its directory, which the fingerprint reads), the network,
- * the extra hosts and entitlements. Sizes and limits of RUN steps change no image.
+ * their values), the network, the extra hosts and entitlements. Sizes and limits of RUN steps change no image. The
+ * named contexts are the fingerprint's own ingredient (fingerprint.ts reads or resolves each).
  */
 export function fingerprintedOptions(options: BuildOptions): string[] {
   return [
     ...options.ssh.map(s => `ssh=${s.id}`),
-    ...options.buildContexts.filter(c => c.dir === undefined).map(c => `build-context=${c.name}=${c.value}`),
     ...options.secretEnvs.map(s => `secret=${s.id}`),
     ...options.secretFiles.map(s => `secret=${s.id}`),
     ...(options.network ? [`network=${options.network}`] : []),
     ...options.addHosts.map(h => `add-host=${h}`),
     ...options.allow.map(a => `allow=${a}`)
   ]
+}
+
+/**
+ * What of the options makes a configuration (configuration.ts): the fingerprinted ones, and each named context as
+ * given (a local one by its path, as the context is). Secrets by id only: a secret's value is not meant to change
+ * the image, and a hash of it would travel with the leg records, readable by anyone who can pull them.
+ */
+export function configuredOptions(options: BuildOptions): string[] {
+  return [...fingerprintedOptions(options), ...options.buildContexts.map(c => `build-context=${c.name}=${c.value}`)]
 }

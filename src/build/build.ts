@@ -2,7 +2,7 @@
  * `docker buildx build`: the argv from settings, and what buildx reports back in its metadata file.
  */
 import * as core from '@actions/core'
-import { readFile, stat, writeFile } from 'node:fs/promises'
+import { mkdir, readFile, stat, writeFile } from 'node:fs/promises'
 import * as path from 'node:path'
 import { buildOptionArgs, type BuildOptions } from './build-options.js'
 import { cacheExportFailure } from './cache.js'
@@ -17,7 +17,8 @@ import { formatPlatform, type Platform } from '../core/platform.js'
  * - `load`: into the engine's image store under a local name (the `docker` driver with the containerd store);
  *   every platform can then run locally before anything leaves the machine;
  * - `push-by-digest`: to a repository without any tag (drivers with their own BuildKit, e.g. `docker-container`);
- * - `none`: nowhere (a build-only run on a driver that cannot load a multi-platform image).
+ * - `none`: nowhere but the local export (a build that does not push, on a driver with its own BuildKit; the
+ *   verify command loads each platform's image of the export on its own: {@link loadFromLocalExport}).
  */
 export type BuildOutput =
   | { kind: 'load'; name: string }
@@ -48,6 +49,8 @@ export interface BuildRequest {
   options?: BuildOptions
   cacheFrom?: string[]
   cacheTo?: string[]
+  /** Variables this build command alone gets, never argv: the runner's cache variables of a gha cache (cache.ts). */
+  env?: Record<string, string>
   noCache?: boolean
   pull?: boolean
   /** `--provenance` value (`false`, `mode=min`, `mode=max`, ...). */
@@ -212,7 +215,8 @@ export async function runBuild(docker: Docker, request: BuildRequest, retry?: Re
   let progress: string
   try {
     const timeout = buildTimeout(request.output, retry)
-    const result = await docker.run(buildxBuildArgs(request), retry ? { retry, timeout } : { timeout })
+    const env = request.env && Object.keys(request.env).length > 0 ? { env: request.env } : {}
+    const result = await docker.run(buildxBuildArgs(request), { ...(retry ? { retry } : {}), timeout, ...env })
     progress = result.stderr
     const cacheError = cacheExportFailure(`${result.stdout}\n${result.stderr}`)
     if (cacheError) core.warning(`the build cache was not exported (the image is not affected): ${cacheError}`)
@@ -241,19 +245,40 @@ export async function runBuild(docker: Docker, request: BuildRequest, retry?: Re
 /**
  * Where a build's result goes for a driver: the `docker` driver loads into the engine's store (it cannot push by
  * digest); other drivers push by digest when publishing. A build that does not push keeps its result in the
- * builder (and the local export, for the architecture check), or, with `load`, loads it into the engine too, so
- * the verify command can run in it.
+ * builder and the local export (which the architecture check reads and the verify command loads from).
  */
-export function chooseOutput(driver: string, push: boolean, firstRepository: string, stagingName: string, load = false): BuildOutput {
+export function chooseOutput(driver: string, push: boolean, firstRepository: string, stagingName: string): BuildOutput {
   if (driver === 'docker') return { kind: 'load', name: stagingName }
   if (push) return { kind: 'push-by-digest', repository: firstRepository }
-  return load ? { kind: 'load', name: stagingName } : { kind: 'none' }
+  return { kind: 'none' }
 }
 
-/** Whether the engine keeps multi-platform images (the containerd image store), so a multi-platform build loads. */
-export async function engineLoadsIndexes(docker: Docker): Promise<boolean> {
-  const info = await docker.run(['info', '--format', '{{json .DriverStatus}}'], { silent: true, allowFailure: true })
-  return info.exitCode === 0 && info.stdout.includes('io.containerd.snapshotter')
+/** The Dockerfile that loads one image of the local export as it is: its config and layers, nothing added. */
+export const LOAD_DOCKERFILE = 'FROM image\n'
+
+/**
+ * argv that loads one platform's image of the build's local export (`layout`, its manifest `digest`) into the
+ * engine as `name`: a build `FROM` the export (an `oci-layout://` build context) with `--load`, on the builder that
+ * built it. One platform at a time, so any image store holds it (the classic store keeps no multi-platform image).
+ */
+export function loadFromLocalExportArgs(builder: string, layout: string, digest: string, platform: Platform, name: string, dockerfile: string, context: string): string[] {
+  return [
+    'buildx', 'build', '--builder', builder, '--file', dockerfile, '--platform', formatPlatform(platform),
+    '--build-context', `image=oci-layout://${layout}@${digest}`, '--provenance=false', '--sbom=false', '--tag', name, '--load', context
+  ]
+}
+
+/** Loads one platform's image of the local export into the engine ({@link loadFromLocalExportArgs}). */
+export async function loadFromLocalExport(
+  docker: Docker,
+  load: { builder: string; layout: string; digest: string; platform: Platform; name: string; dir: string }
+): Promise<void> {
+  if (!/^sha256:[0-9a-f]{64}$/.test(load.digest)) throw new Error(`the build's local export holds no ${formatPlatform(load.platform)} image to load for the verify command`)
+  const context = path.join(load.dir, 'load-context')
+  await mkdir(context, { recursive: true })
+  const dockerfile = path.join(context, 'Dockerfile')
+  await writeFile(dockerfile, LOAD_DOCKERFILE)
+  await docker.run(loadFromLocalExportArgs(load.builder, load.layout, load.digest, load.platform, load.name, dockerfile, context), { timeout: BUILD_TIMEOUT })
 }
 
 /** Fails early, naming the input, when the context or the Dockerfile is not there. */

@@ -10,6 +10,9 @@
  * - `inline`: cache metadata inside the published image, read back from the newest published tag;
  * - `none`: no cache import or export.
  *
+ * buildx reads the gha cache's service URLs and the runner's token from its environment; no child gets them
+ * (docker.ts childEnvironment) except the build whose cache options name `type=gha` ({@link CachePlan.env}).
+ *
  * Exporting never fails a publish: every export gets `ignore-error=true`, and a failed export is a warning.
  * Explicit `cache-from` / `cache-to` replace what `cache` would choose for that direction. The `docker` driver
  * exports cache only with the engine's containerd image store; without it, export is left out with a warning
@@ -19,6 +22,7 @@ import * as core from '@actions/core'
 import type { Docker } from '../core/docker.js'
 import { InputError, type InputReader } from '../core/input.js'
 import { archTagSuffix, type Platform } from '../core/platform.js'
+import * as log from '../core/log.js'
 
 export const CACHE_MODES = ['auto', 'gha', 'registry', 'inline', 'none'] as const
 export type CacheMode = (typeof CACHE_MODES)[number]
@@ -82,6 +86,8 @@ export interface CachePlan {
   from: string[]
   /** `--cache-to` values. */
   to: string[]
+  /** Variables of the runner the build command alone gets (never argv): the gha cache's, when it uses one. */
+  env: Record<string, string>
   /** What was chosen and why, for the log. */
   note: string
   /** Set when the chosen export cannot run here (and was left out). */
@@ -94,6 +100,15 @@ export interface CachePlan {
  */
 export function ghaScope(cacheKey: string, platforms: readonly Platform[]): string {
   return `go-build-action-${cacheKey}-${platforms.map(archTagSuffix).join('-')}`
+}
+
+/** What buildx reads for a `type=gha` cache (its token, url, url_v2 and version defaults), from the runner. */
+export const GHA_CACHE_VARIABLES: readonly string[] = ['ACTIONS_RUNTIME_TOKEN', 'ACTIONS_CACHE_URL', 'ACTIONS_RESULTS_URL', 'ACTIONS_CACHE_SERVICE_V2']
+
+/** The runner's variables a build with these `--cache-from` / `--cache-to` values needs: the gha cache's, or none. */
+export function cacheEnvironment(entries: readonly string[], env: NodeJS.ProcessEnv): Record<string, string> {
+  if (!entries.some(entry => /(^|,)\s*type=gha\s*(,|$)/.test(entry))) return {}
+  return Object.fromEntries(GHA_CACHE_VARIABLES.flatMap(name => (env[name] ? [[name, env[name]]] : [])))
 }
 
 /** Adds `ignore-error=true` to an export that does not say, so that a cache export never fails a publish. */
@@ -120,7 +135,7 @@ export function planCache(settings: CacheSettings, context: CacheContext): Cache
     to = []
   }
   const from = context.noCache ? [] : settings.from.length > 0 ? settings.from : chosen.from
-  return { from, to: to.map(ignoringErrors), note, ...(warning ? { warning } : {}) }
+  return { from, to: to.map(ignoringErrors), env: cacheEnvironment([...from, ...to], env), note, ...(warning ? { warning } : {}) }
 }
 
 function chosenCache(mode: CacheMode, settings: CacheSettings, context: CacheContext): { from: string[]; to: string[]; detail?: string } {
@@ -158,7 +173,7 @@ export async function resolveCache(docker: Docker, settings: CacheSettings, cont
   if (context.driver === 'docker' && plan.to.length > 0 && !(await engineHasContainerdStore(docker))) {
     plan = planCache(settings, { ...context, containerdStore: false })
   }
-  core.info(plan.note)
+  log.info(plan.note)
   if (plan.warning) core.warning(plan.warning)
   return plan
 }

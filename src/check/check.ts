@@ -12,10 +12,9 @@ import { readFile, writeFile } from 'node:fs/promises'
 import { DockerfileParser } from 'dockerfile-ast'
 import { Composer, CST, isMap, isScalar, Parser, type Document, type Node, type YAMLMap } from 'yaml'
 import { errorMessage } from '../core/errors.js'
-import { completeOutputs, Output, setOutputs } from '../report/outputs.js'
+import { completeOutputs, Output, setOutputs, type RunResult } from '../report/outputs.js'
 import type { Phases } from '../core/phases.js'
 import type { Platform } from '../core/platform.js'
-import { validateTag } from '../core/reference.js'
 import {
   allowed,
   fetchGoReleases,
@@ -29,7 +28,7 @@ import {
   type CheckSettings
 } from './releases.js'
 import { escapeHtml } from '../report/summary.js'
-import { renderTemplate, type TagSettings } from '../tags/tags.js'
+import { mainTagOf, readGitHubContext, type TagSettings } from '../tags/tags.js'
 import {
   dockerfileArgDefaults,
   FILE_KEYS,
@@ -42,6 +41,7 @@ import {
   type VersionSettings,
   type Versions
 } from '../tags/versions.js'
+import * as log from '../core/log.js'
 
 /** One version that has a newer release: what the `updates` output lists. */
 export interface VersionUpdate {
@@ -90,12 +90,15 @@ export async function runCheck(settings: CheckJob, phases: Phases): Promise<void
   const findings = await phases.run('Ask the release sources', () => askSources(located.tracked, settings.check, checksumKeys))
   const updates = findings.flatMap(f => (f.newer === undefined ? [] : [{ name: f.name, from: f.current, to: f.newer, source: f.source }]))
   const newValues = { ...versionValues(located.versions), ...Object.fromEntries(updates.map(u => [u.name, u.to])) }
-  const tag = renderMainTag(settings.tagging, { ...located.versions, resolved: withValues(located.versions, newValues) })
+  // named as a publish names it: the versioned template, or (a template the versions cannot fill) the first-run tag
+  const tag = mainTagOf(settings.tagging, { ...located.versions, resolved: withValues(located.versions, newValues) }, readGitHubContext())
   const written = settings.check.updateVersions
     ? await phases.run('Rewrite the versions', () => rewriteVersions(located, findings))
     : []
-  if (!settings.check.updateVersions && updates.length > 0) core.info('update-versions: false: no file was changed')
+  if (!settings.check.updateVersions && updates.length > 0) log.info('update-versions: false: no file was changed')
   setOutputs({
+    [Output.Result]: 'checked' satisfies RunResult,
+    [Output.Pushed]: 'false',
     [Output.Updates]: JSON.stringify(updates),
     [Output.Tag]: tag,
     [Output.Changed]: String(updates.length > 0),
@@ -132,7 +135,7 @@ export async function locateVersions(settings: Pick<CheckJob, 'versions' | 'file
         : inFile !== undefined && 'value' in inFile && yaml
           ? { kind: 'file', file: yaml.file }
           : { kind: 'arg', file: settings.file, arg: versions.args[name] ?? '' }
-    core.info(`${name} ${version.value} (from ${version.source})`)
+    log.info(`${name} ${version.value} (from ${version.source})`)
     tracked.push({ name, current: version.value, home })
   }
   return { versions, tracked, ...(yaml ? { yaml } : {}) }
@@ -144,7 +147,7 @@ export async function askSources(tracked: readonly TrackedVersion[], check: Chec
   for (const version of tracked) {
     if (!(CHECKED as readonly string[]).includes(version.name)) continue
     if (version.name === 'llvm' && check.llvmUrl === undefined) {
-      core.info(`llvm ${version.current}: not checked (set llvm-releases-url to check LLVM releases)`)
+      log.info(`llvm ${version.current}: not checked (set llvm-releases-url to check LLVM releases)`)
       continue
     }
     const current = parseReleaseVersion(version.current)
@@ -181,7 +184,7 @@ export async function askSources(tracked: readonly TrackedVersion[], check: Chec
     }
   }
   const findings = await Promise.all(asks)
-  for (const f of findings) core.info(f.newer === undefined ? `${f.name} ${f.current}: current (${f.source})` : `${f.name} ${f.current} → ${f.newer} (${f.source})`)
+  for (const f of findings) log.info(f.newer === undefined ? `${f.name} ${f.current}: current (${f.source})` : `${f.name} ${f.current} → ${f.newer} (${f.source})`)
   return findings
 }
 
@@ -189,13 +192,7 @@ function withValues(versions: Versions, values: Record<string, string>): Version
   return Object.fromEntries(Object.entries(versions.resolved).map(([name, v]) => [name, { ...v, value: values[name] ?? v.value }]))
 }
 
-/** The main tag the versions render to: `tag-prefix` + `tag-template` + `tag-suffix`, as a publish names it. */
-export function renderMainTag(tagging: TagSettings, versions: Versions): string {
-  const tag = `${tagging.prefix}${renderTemplate(tagging.template, 'tag-template', versions)}${tagging.suffix}`
-  const problem = validateTag(tag)
-  if (problem) throw new Error(`the new versions render to the tag "${tag}", which is not a valid tag: ${problem}`)
-  return tag
-}
+
 
 // ---------------------------------------------------------------------------------------------------------------
 // Rewriting
@@ -223,7 +220,7 @@ async function rewriteVersions(located: Located, findings: readonly Finding[]): 
   for (const [file, edits] of argEdits) writes.push({ file, text: rewriteDockerfileArgs(await readFile(file, 'utf8'), file, edits) })
   for (const { file, text } of writes) {
     await writeFile(file, text)
-    core.info(`rewrote ${file}`)
+    log.info(`rewrote ${file}`)
   }
   return writes.map(w => w.file)
 }
@@ -399,7 +396,13 @@ async function writeCheckSummary(
   const unchecked = tracked.filter(t => !asked.has(t.name))
   const summary = core.summary.addHeading('Toolchain update check', 2)
   summary.addRaw(
-    `<p>${updates.length === 0 ? 'Every version checked is the newest' : `${updates.length} update${updates.length === 1 ? '' : 's'}`} under <code>update: ${check.policy}</code> (prereleases never). The versions render to the tag ${code(tag)}.</p>`,
+    `<p>${
+      findings.length === 0
+        ? `No version with a release source to ask (${CHECKED.map(name => `{${name}}`).join(', ')}; LLVM with <code>llvm-releases-url</code>) was found`
+        : updates.length === 0
+          ? 'Every version checked is the newest'
+          : `${updates.length} update${updates.length === 1 ? '' : 's'}`
+    } under <code>update: ${check.policy}</code> (prereleases never). The versions render to the tag ${code(tag)}.</p>`,
     true
   )
   if (findings.length > 0) {

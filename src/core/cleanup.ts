@@ -9,6 +9,7 @@ import { rm } from 'node:fs/promises'
 import type { Docker } from './docker.js'
 import { errorMessage } from './errors.js'
 import { saveJsonState, State } from './state.js'
+import * as log from './log.js'
 
 export class Cleanup {
   /** Local image names this run created and has not removed yet (what the post step would remove). */
@@ -28,7 +29,7 @@ export class Cleanup {
     const ours = names.filter(n => this.names.has(n))
     if (ours.length === 0) return
     this.background(`removing the local image names ${ours.join(', ')}`, async () => {
-      for (const line of await removeLocalImages(this.docker, ours)) core.info(line)
+      for (const line of await removeLocalImages(this.docker, ours)) log.info(line)
       for (const name of ours) this.names.delete(name)
       saveJsonState(State.LocalImages, [...this.names])
     })

@@ -1,10 +1,13 @@
 /**
  * The one wrapper through which every docker / buildx command runs: argv arrays (never shell strings), captured
  * output, a time bound on every command (its whole process group is killed on expiry), retries of transient
- * registry faults, output that cannot issue workflow commands, and errors that say which command failed and why.
+ * registry faults, output echoed into the fenced log (log.ts), where it cannot issue workflow commands, a child
+ * environment without the step's inputs or the runner's credentials, and errors that say which command failed and
+ * why.
  */
 import * as core from '@actions/core'
 import { spawn } from 'node:child_process'
+import { info, lineEcho } from './log.js'
 import { registryOf } from './reference.js'
 import { classifyFailure, isRetryable, layerTransferTimeout, NO_RETRY, retryDelayMs, type Classified, type RetryPolicy } from './retry.js'
 
@@ -62,8 +65,9 @@ export interface RunOptions {
   /** The bound of this command (each attempt); default: the retry policy's registry timeout, else {@link DEFAULT_TIMEOUT}. */
   timeout?: CommandTimeout
   /**
-   * Variables added to this one command's environment only (cosign's COSIGN_PASSWORD, SIGSTORE_ID_TOKEN): no other
-   * command sees them, and the child's environment never holds the step's `INPUT_*` (see {@link childEnvironment}).
+   * Variables added to this one command's environment only (cosign's COSIGN_PASSWORD, SIGSTORE_ID_TOKEN, the gha
+   * cache's runner variables for the build): no other command sees them, and otherwise the child's environment never
+   * holds the step's `INPUT_*` nor the runner's credentials (see {@link childEnvironment}).
    */
   env?: Record<string, string>
 }
@@ -122,25 +126,43 @@ export function timeoutSentence(args: readonly string[], timeout: CommandTimeout
 }
 
 /**
- * A line of a command's output made unable to issue a workflow command, in either form the runner reads: `::cmd::`
- * at the start of a line (`::set-output`, `::error::`) gets a `| ` in front, and the legacy `##[cmd …]`, which the
- * runner reads anywhere in a line (`##[save-state …]`, `##[add-mask]`, `##[stop-commands]`), becomes `## [`.
+ * What the runner gives the action's step that grants access, and no child needs: the job's runtime token and
+ * the OIDC token request (the same access token; cosign gets an identity token of its own, sign.ts), the services
+ * they open (cache, results, runtime), and the files through which a step sets later steps' environment and PATH,
+ * its own outputs and state, and the job summary. The one build that uses the gha cache gets the cache's share of
+ * them (cache.ts, GHA_CACHE_VARIABLES).
  */
-export function neutralizeCommands(line: string): string {
-  const legacyFree = line.replaceAll('##[', '## [')
-  return /^\s*::/.test(legacyFree) ? `| ${legacyFree}` : legacyFree
+export const RUNNER_ACCESS_VARIABLES: readonly string[] = [
+  'ACTIONS_RUNTIME_TOKEN',
+  'ACTIONS_RUNTIME_URL',
+  'ACTIONS_ID_TOKEN_REQUEST_TOKEN',
+  'ACTIONS_ID_TOKEN_REQUEST_URL',
+  'ACTIONS_CACHE_URL',
+  'ACTIONS_RESULTS_URL',
+  'ACTIONS_CACHE_SERVICE_V2',
+  'GITHUB_ENV',
+  'GITHUB_PATH',
+  'GITHUB_OUTPUT',
+  'GITHUB_STATE',
+  'GITHUB_STEP_SUMMARY'
+]
+
+/** Whether a variable is one no child sees: a step input (`INPUT_*`) or one of {@link RUNNER_ACCESS_VARIABLES}. */
+export function isWithheldFromChildren(name: string): boolean {
+  return /^INPUT_/i.test(name) || RUNNER_ACCESS_VARIABLES.includes(name)
 }
 
 /**
- * The environment every child (docker, buildx, credential helpers) runs with: the action's own, without any
- * `INPUT_*` variable. Those hold the step's inputs as the runner passes them (`INPUT_PASSWORD`, `INPUT_LOGINS`,
- * `INPUT_SECRETS`, `INPUT_GITHUB-TOKEN`, a signing key…), and no child needs one. `extra` adds variables
- * (a child's own settings, never an input's value).
+ * The environment every child (docker, buildx, cosign, git, credential helpers) runs with: the action's own,
+ * without any `INPUT_*` variable and without the runner's {@link RUNNER_ACCESS_VARIABLES}. `INPUT_*` hold the
+ * step's inputs as the runner passes them (`INPUT_PASSWORD`, `INPUT_LOGINS`, `INPUT_SECRETS`,
+ * `INPUT_GITHUB-TOKEN`, a signing key…), and no child needs one. `extra` adds variables to one command (a child's
+ * own settings, the gha cache's share of the runner's variables for the build that uses it).
  */
 export function childEnvironment(env: NodeJS.ProcessEnv = process.env, extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   const clean: NodeJS.ProcessEnv = {}
   for (const [name, value] of Object.entries(env)) {
-    if (!/^INPUT_/i.test(name)) clean[name] = value
+    if (!isWithheldFromChildren(name)) clean[name] = value
   }
   return { ...clean, ...extra }
 }
@@ -214,23 +236,6 @@ function killGroup(pid: number): void {
   }
 }
 
-/** Echoes a stream line by line, each line made unable to issue workflow commands. */
-function lineEcho(write: (text: string) => void): { push(chunk: string): void; flush(): void } {
-  let pending = ''
-  return {
-    push(chunk) {
-      pending += chunk
-      const lines = pending.split('\n')
-      pending = lines.pop() ?? ''
-      for (const line of lines) write(`${neutralizeCommands(line)}\n`)
-    },
-    flush() {
-      if (pending !== '') write(`${neutralizeCommands(pending)}\n`)
-      pending = ''
-    }
-  }
-}
-
 /**
  * Runs one command in a process group of its own (so a timeout kills buildx, its plugin and whatever it started),
  * bounded by `timeout`; echoes its output unless silent.
@@ -243,13 +248,14 @@ export function runBounded(binary: string, args: readonly string[], options: Run
 function spawnBounded(binary: string, args: readonly string[], options: RunOptions, timeout: CommandTimeout): Promise<CommandResult> {
   return new Promise((resolve, reject) => {
     const silent = options.silent ?? false
-    if (!silent) process.stdout.write(`${neutralizeCommands(`[command]${binary} ${args.join(' ')}`)}\n`)
+    if (!silent) info(`[command]${binary} ${args.join(' ')}`)
     const child = spawn(binary, [...args], { detached: true, stdio: ['pipe', 'pipe', 'pipe'], env: childEnvironment(process.env, options.env) })
     let stdout = ''
     let stderr = ''
     let timedOut = false
-    const echoOut = lineEcho(text => process.stdout.write(text))
-    const echoErr = lineEcho(text => process.stderr.write(text))
+    // both streams to the log (stdout, fenced): the runner reads stderr in no fixed order with stdout
+    const echoOut = lineEcho()
+    const echoErr = lineEcho()
     const expire = (): void => {
       timedOut = true
       if (child.pid !== undefined) killGroup(child.pid)

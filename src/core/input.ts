@@ -98,17 +98,32 @@ export function splitCommand(command: string): string[] {
 
 /**
  * A download URL template with `{version}` (and optionally `{os}`, `{arch}`), for mirrors of a tool's releases
- * (`buildx-download-url`, `cosign-download-url`); `fallback` where the input is empty.
+ * (`buildx-download-url`, `cosign-download-url`); `fallback` where the input is empty. https only: the binary runs
+ * with the job's credentials (cosign with the signing key). Plain http is accepted for a loopback host alone (a
+ * mirror on the runner itself), where no network lies between the two.
  */
 export function readUrlTemplate(read: InputReader, name: string, fallback: string): string {
   const template = read(name).trim() || fallback
   if (!template.includes('{version}')) throw new InputError(name, 'has no {version} placeholder: write a URL template like the default')
+  let url: URL
   try {
-    new URL(template.replace(/\{(version|os|arch)\}/g, 'x'))
+    url = new URL(template.replace(/\{(version|os|arch)\}/g, 'x'))
   } catch {
     throw new InputError(name, `"${template}" is not a URL template`)
   }
+  if (url.protocol !== 'https:' && !(url.protocol === 'http:' && isLoopbackHost(url.hostname))) {
+    throw new InputError(
+      name,
+      `"${template}" is not an https:// URL: the binary it names runs with the job's credentials (cosign with the signing key), so it must not travel over a connection others can change. Write an https:// URL (http:// is accepted only for a mirror on the runner's own loopback: 127.0.0.1, [::1] or localhost)`
+    )
+  }
   return template
+}
+
+/** Whether a URL's host is this machine's loopback (127.0.0.0/8, ::1, localhost): traffic that never leaves it. */
+export function isLoopbackHost(hostname: string): boolean {
+  const host = hostname.toLowerCase().replace(/^\[(.*)\]$/, '$1')
+  return host === 'localhost' || host === '::1' || /^127(?:\.\d{1,3}){3}$/.test(host)
 }
 
 /** A `--build-arg` value, as given (`build-args`) or derived from the versions. */

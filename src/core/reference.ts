@@ -36,3 +36,22 @@ export function registryOf(repository: string): string {
   const first = repository.split('/')[0] ?? ''
   return repository.includes('/') && (first.includes('.') || first.includes(':') || first === 'localhost') ? first : 'docker.io'
 }
+
+/**
+ * An image reference in the short form docker and BuildKit compare names in (distribution's `FamiliarString`, then
+ * without `:latest`): `docker.io/library/alpine:latest` → `alpine`, `index.docker.io/foo/bar:1` → `foo/bar:1`; a
+ * reference on another registry is left as it is. buildx stores each `--build-context` name in this form, and the
+ * Dockerfile frontend looks a `FROM`, `COPY --from` or mount `from` name up in it.
+ */
+export function familiarName(reference: string): string {
+  const slash = reference.indexOf('/')
+  const first = slash === -1 ? '' : reference.slice(0, slash)
+  const hasDomain = first.includes('.') || first.includes(':') || first === 'localhost'
+  let name = reference
+  if (hasDomain && (first === 'docker.io' || first === 'index.docker.io')) name = reference.slice(slash + 1)
+  if (!hasDomain || name !== reference) {
+    const library = /^library\/([^/]+)$/.exec(name.replace(/[:@].*$/, ''))
+    if (library) name = name.slice('library/'.length)
+  }
+  return name.replace(/:latest$/, '')
+}

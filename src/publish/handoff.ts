@@ -26,6 +26,7 @@ import { archTagSuffix, formatPlatform, type Platform } from '../core/platform.j
 import { currentDigest, inspectIndex, platformDigests, RegistryQueryError, type ImageIndex } from '../core/registry.js'
 import type { RetryPolicy } from '../core/retry.js'
 import type { StatementSigner } from './sign.js'
+import * as log from '../core/log.js'
 
 /** The start of every leg record's tag; the configuration's id and the platform's `TAG-ARCH` suffix follow. */
 export const LEG_TAG_PREFIX = 'go-build-action-leg'
@@ -243,7 +244,7 @@ export async function recordLeg(
     if (statement !== undefined && (back.signature !== signature || back.statement !== statement)) {
       throw new Error(`${reference} does not read back as the record this leg signed (the registry or buildx changed its annotations or manifests), so the merge could not verify it`)
     }
-    core.info(`${formatPlatform(platform)}: recorded as ${reference} (${back.recordDigest}) for the merge`)
+    log.info(`${formatPlatform(platform)}: recorded as ${reference} (${back.recordDigest}) for the merge`)
     written.push(back)
   }
   return written
@@ -285,7 +286,7 @@ export async function collectLegs(
     }
     if (!leg) {
       problems.push(
-        `${name}: no leg of this configuration recorded (${reference} does not exist): its leg did not run or failed, or it ran with other inputs than this merge (the legs and the merge need the same images, context, file, target, build-args, versions, tag-template, tag-prefix, tag-suffix, labels, annotations, provenance, sbom and state-repository; this merge's: ${configuration.describe})`
+        `${name}: no leg of this configuration recorded (${reference} does not exist): its leg did not run or failed, or it ran with other inputs than this merge (the legs and the merge need the same images, context, file, target, build-args, versions, tag-template, tag-prefix, tag-suffix, labels, annotations, provenance, sbom, build-contexts, the ids of secret-envs, secret-files and ssh, network, add-hosts, allow and state-repository; this merge's: ${configuration.describe})`
       )
     } else if (leg.configuration !== configuration.digest) {
       problems.push(`${name}: the leg recorded under ${reference} built another configuration (${leg.configuration || 'none recorded'}, not ${configuration.digest}): re-run that leg`)
@@ -387,7 +388,7 @@ export async function ownEarlierPublish(
     const at = reference.lastIndexOf(':')
     const index = await inspectIndex(docker, `${reference.slice(0, at)}@${now}`, retry).catch(() => undefined)
     if (index?.index.annotations?.[LegAnnotation.RunId] === run.id) {
-      core.info(`${reference} holds ${now}, published by an earlier attempt of this run: it moves again`)
+      log.info(`${reference} holds ${now}, published by an earlier attempt of this run: it moves again`)
       result[reference] = now
     }
   }

@@ -24,6 +24,7 @@ import { mapLimited, REGISTRY_CONCURRENCY } from '../core/limit.js'
 import { registryOf } from '../core/reference.js'
 import { isAttestation, platformDigests, type ImageIndex } from '../core/registry.js'
 import { layerTransferTimeout, type RetryPolicy } from '../core/retry.js'
+import * as log from '../core/log.js'
 
 export const DEFAULT_FULCIO_URL = 'https://fulcio.sigstore.dev'
 export const DEFAULT_REKOR_URL = 'https://rekor.sigstore.dev'
@@ -243,7 +244,7 @@ export async function prepareSigner(
   idToken: () => Promise<string> = () => core.getIDToken('sigstore'),
   env: NodeJS.ProcessEnv = process.env
 ): Promise<Signer> {
-  const cosign = await resolveCosign(settings.cosign, runnerFor)
+  const cosign = await resolveCosign(settings.cosign, workDir, runnerFor)
   const runner = runnerFor(cosign.path)
   const signer: Signer = { settings, cosign, runner, workDir, idToken }
   if (settings.key) {
@@ -252,13 +253,13 @@ export async function prepareSigner(
     )
     const file = path.join(workDir, 'cosign.pub')
     await writeFile(file, pem.stdout)
-    core.info(`signing with the key whose public key is:\n${pem.stdout.trim()}`)
+    log.info(`signing with the key whose public key is:\n${pem.stdout.trim()}`)
     return { ...signer, publicKey: { file, pem: pem.stdout } }
   }
   if (!env.ACTIONS_ID_TOKEN_REQUEST_URL || !env.ACTIONS_ID_TOKEN_REQUEST_TOKEN) {
     throw new Error(`sign: true without "sign-key" signs keyless, with the job's OIDC token, but this job has none (ACTIONS_ID_TOKEN_REQUEST_URL is not set): ${ID_TOKEN_PERMISSION_FIX}`)
   }
-  core.info(`signing keyless: a certificate from ${settings.fulcioUrl} for this job's OIDC identity, logged in ${settings.rekorUrl}`)
+  log.info(`signing keyless: a certificate from ${settings.fulcioUrl} for this job's OIDC identity, logged in ${settings.rekorUrl}`)
   return signer
 }
 
@@ -341,9 +342,9 @@ async function signTargets(signer: Signer, targets: readonly SignTarget[], token
 /** `cosign verify` of every target, as a user verifies; a signature it does not accept fails the publish. */
 async function verifyTargets(signer: Signer, verifier: Verifier, targets: readonly SignTarget[], insecure: boolean, retry: RetryPolicy): Promise<void> {
   const args = cosignVerifyArgs(signer.settings, verifier, targets.map(referenceOf), insecure)
-  core.info(`cosign ${args.join(' ')}`)
+  log.info(`cosign ${args.join(' ')}`)
   await runCosign(signer, args, { silent: true, retry }, `verify the signatures it wrote (${targets.length})`)
-  core.info(`cosign verify accepts the signature of all ${targets.length} digest(s)`)
+  log.info(`cosign verify accepts the signature of all ${targets.length} digest(s)`)
 }
 
 /** Whether one target already carries a signature the verifier accepts. */
@@ -424,7 +425,7 @@ export async function verifyPublishedSignatures(docker: Docker, signer: Signer, 
     const unsigned = targets.filter((_, i) => !valid[i])
     if (unsigned.length > 0) return { signed: false, identity: identityOf(context.verifier), unsigned }
   }
-  core.info(`cosign verify accepts a signature by ${identityOf(context.verifier)} on all ${targets.length} published digest(s): nothing to sign`)
+  log.info(`cosign verify accepts a signature by ${identityOf(context.verifier)} on all ${targets.length} published digest(s): nothing to sign`)
   return { signed: true, report: await signingReport(signer, context, targets, 0) }
 }
 

@@ -18,7 +18,7 @@ import * as core from '@actions/core'
 import { fingerprintedOptions, type BuildOptions } from '../build/build-options.js'
 import type { Docker } from '../core/docker.js'
 import { errorMessage } from '../core/errors.js'
-import { fingerprintBuild, readFingerprint, type Fingerprint, type FingerprintRequest } from '../tags/fingerprint.js'
+import { fingerprintBuild, readFingerprint, UnpinnedInputError, type Fingerprint, type FingerprintRequest } from '../tags/fingerprint.js'
 import type { Platform } from '../core/platform.js'
 import type { PublishResult } from './result.js'
 import { currentDigest, inspectIfExists, isAttestation, parseIndex, platformDigests, sha256Digest, type ImageIndex } from '../core/registry.js'
@@ -27,6 +27,7 @@ import type { BuildArg } from '../core/input.js'
 import type { PublishedTag, RebuildMode, TagPlan } from '../tags/tags.js'
 import { checkIndexPlatforms, describeIndexCheck, predicateTypes, type AttestationReport } from '../verify/verify.js'
 import { describeTarget, signingTargets, verifyPublishedSignatures, type Signer, type SigningReport } from './sign.js'
+import * as log from '../core/log.js'
 
 export interface UnchangedRequest {
   repositories: readonly string[]
@@ -223,25 +224,27 @@ function publishedResult(
 /** Logs why the run builds (or that it does not). */
 export function reportUnchanged(answer: UnchangedAnswer): void {
   if (answer.unchanged) {
-    core.info(`skipped: unchanged: ${answer.tag} already holds this build's fingerprint and every platform`)
+    log.info(`skipped: unchanged: ${answer.tag} already holds this build's fingerprint and every platform`)
     const missing = Object.values(answer.missingPlatformTags)
-    if (missing.length > 0) core.info(`the per-platform tag(s) ${missing.join(', ')} are missing or point elsewhere: this run completes them from the published index`)
+    if (missing.length > 0) log.info(`the per-platform tag(s) ${missing.join(', ')} are missing or point elsewhere: this run completes them from the published index`)
   }
-  else core.info(`building: ${answer.reason}`)
+  else log.info(`building: ${answer.reason}`)
 }
 
 /**
  * This run's fingerprint, or undefined with a warning when it cannot be computed (a `FROM` image no registry
- * serves, say): the run then builds and publishes without one, as before fingerprints existed.
+ * serves, say): the run then builds and publishes without one, as before fingerprints existed. A build that reads
+ * content no digest pins (an `ADD <url>`, a URL or git branch context) has none by design: the log says why.
  */
 export async function fingerprintOrWarn(docker: Docker, request: FingerprintRequest, retry: RetryPolicy): Promise<Fingerprint | undefined> {
   try {
     const fingerprint = await fingerprintBuild(docker, request, retry)
     const bases = Object.entries(fingerprint.ingredients.baseImages).map(([ref, digest]) => `${ref}@${digest}`)
-    core.info(`fingerprint ${fingerprint.value} (${fingerprint.contextEntries} context entries; ${bases.join(', ') || 'no base image'})`)
+    log.info(`fingerprint ${fingerprint.value} (${fingerprint.contextEntries} context entries; ${bases.join(', ') || 'no base image'})`)
     return fingerprint
   } catch (error) {
-    core.warning(`cannot fingerprint this build, so it is built and published even if unchanged: ${errorMessage(error)}`)
+    if (error instanceof UnpinnedInputError) log.info(`no fingerprint, so this build is built and published every run (skip-unchanged cannot tell it is unchanged): ${error.message}`)
+    else core.warning(`cannot fingerprint this build, so it is built and published even if unchanged: ${errorMessage(error)}`)
     return undefined
   }
 }
@@ -273,6 +276,6 @@ export function fingerprintRequest(settings: FingerprintedSettings, buildArgs: B
     labels: settings.labels,
     annotations: settings.annotations,
     buildOptions: fingerprintedOptions(settings.buildOptions),
-    buildContexts: Object.fromEntries(settings.buildOptions.buildContexts.flatMap(c => (c.dir ? [[c.name, c.dir]] : [])))
+    namedContexts: settings.buildOptions.buildContexts
   }
 }

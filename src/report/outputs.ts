@@ -67,10 +67,12 @@ export type Outputs = Record<OutputName, string>
  * - `unchanged`: the published tag already holds this build; nothing was built (further tags may have moved);
  * - `built`: built (and verified) without pushing (`push: false`, or `auto` on an event that does not publish);
  * - `leg`: a leg pushed its platforms by digest and recorded them for the merge; no tag users pull moved;
- * - `skipped`: a merge on an event that does not publish (its legs pushed nothing);
+ * - `skipped`: nothing built: a merge on an event that does not publish (its legs pushed nothing), or a release
+ *   event that is not a release going out;
+ * - `checked`: `mode: check` looked for newer releases (`changed` says whether it found one);
  * - `failed`: the run failed (the `moves` output says where every tag it was moving ended).
  */
-export type RunResult = 'published' | 'unchanged' | 'built' | 'leg' | 'skipped' | 'failed'
+export type RunResult = 'published' | 'unchanged' | 'built' | 'leg' | 'skipped' | 'checked' | 'failed'
 
 /** One platform of the `json` output: a matrix `include` entry. */
 export interface PlatformJson {

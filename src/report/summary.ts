@@ -125,7 +125,7 @@ export interface LegsSummary {
 /** What a run that reached its report tells the summary. */
 export interface RunSummary {
   /** What the run did, as the `result` output says it. */
-  result: Exclude<RunResult, 'skipped' | 'failed'>
+  result: Exclude<RunResult, 'skipped' | 'checked' | 'failed'>
   published: PublishResult
   /** The main tag. */
   tag: string

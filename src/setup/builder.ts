@@ -8,7 +8,6 @@
  * driver builder per docker context, so for `docker` the action creates a docker context on the current engine
  * endpoint and uses the builder buildx makes for it; the post step removes that context.
  */
-import * as core from '@actions/core'
 import { randomBytes } from 'node:crypto'
 import { existsSync } from 'node:fs'
 import { parseBuildxVersion } from './buildx-install.js'
@@ -16,6 +15,7 @@ import { lastLines, type Docker } from '../core/docker.js'
 import { formatPlatform, parsePlatform, samePlatform, type Platform } from '../core/platform.js'
 import { InputError, splitList, type InputReader } from '../core/input.js'
 import { saveState, State } from '../core/state.js'
+import * as log from '../core/log.js'
 
 export const DRIVERS = ['docker-container', 'docker'] as const
 export type Driver = (typeof DRIVERS)[number]
@@ -210,7 +210,7 @@ async function createDockerBuilder(docker: Docker): Promise<string> {
   // Saved before creating, so the post step removes even a half-made context.
   saveState(State.DockerContext, name)
   await docker.run(createContextArgs(name, endpoint))
-  core.info(`created docker context ${name} on ${endpoint}; its builder is ${name} (docker driver)`)
+  log.info(`created docker context ${name} on ${endpoint}; its builder is ${name} (docker driver)`)
   return name
 }
 
@@ -246,7 +246,7 @@ export async function setUpBuilder(
   let created = false
   if (settings.existing) {
     name = settings.existing
-    core.info(`using the existing builder ${name} (it is left in place after the job)`)
+    log.info(`using the existing builder ${name} (it is left in place after the job)`)
   } else {
     name = settings.driver === 'docker' ? await createDockerBuilder(docker) : await createContainerBuilder(docker, settings)
     created = true
@@ -269,7 +269,7 @@ export async function setUpBuilder(
         'Remove the platform, or let QEMU emulate it ("qemu: auto"), or use a builder that supports it'
     )
   }
-  core.info(`builder ${name} (${info.driver}, buildx ${buildxVersion ?? 'of unknown version'}) supports ${supported.join(', ')}`)
+  log.info(`builder ${name} (${info.driver}, buildx ${buildxVersion ?? 'of unknown version'}) supports ${supported.join(', ')}`)
   // A docker-driver builder is named after its docker context (buildx makes one per context).
   const dockerContext = info.driver === 'docker' ? name : undefined
   return { name, driver: info.driver, platforms: supported, created, dockerContext, buildxVersion }

@@ -1,19 +1,24 @@
 /**
  * A pinned buildx (`buildx-version`): when the installed one differs, download that release (from GitHub, or the
  * mirror `buildx-download-url` names), verify its sha256 against the release's checksums.txt, cache it in the
- * runner's tool cache, and install it as the docker CLI plugin of this job only: in a DOCKER_CONFIG of the job's
+ * runner's tool cache, and install it as the docker CLI plugin of this job only. The version is the user's choice,
+ * with no default this action could pin a sum for, so the sum comes from the release's checksums.txt, from the same
+ * origin as the binary: a pinned buildx is as trustworthy as that origin over https (GitHub's release, or the
+ * mirror). Every job reads checksums.txt again and checks the copy it installs, the tool cache's too, so a tool
+ * cache others can write to never decides what runs. The plugin goes in a DOCKER_CONFIG of the job's
  * own (in its work directory), which links to everything of the runner's docker config (config.json and its
  * logins, builders, contexts) but its `cli-plugins`. The runner user's own `docker-buildx` is never replaced, so
  * later jobs get theirs.
  */
 import * as core from '@actions/core'
-import { chmod, copyFile, mkdir, readdir, realpath, rename, symlink } from 'node:fs/promises'
+import { mkdir, readdir, realpath, rename, symlink } from 'node:fs/promises'
 import { homedir } from 'node:os'
 import * as path from 'node:path'
 import type { Docker } from '../core/docker.js'
 import { saveState, State } from '../core/state.js'
 import { InputError, type InputReader, readUrlTemplate } from '../core/input.js'
-import { cachedRelease, releaseUrl } from './release-download.js'
+import { installRelease, releaseUrl } from './release-download.js'
+import * as log from '../core/log.js'
 
 export const DEFAULT_BUILDX_DOWNLOAD_URL =
   'https://github.com/docker/buildx/releases/download/v{version}/buildx-v{version}.{os}-{arch}'
@@ -121,30 +126,36 @@ export async function installBuildx(
   if (!version) return undefined
   const current = await installedVersion(docker)
   if (sameVersion(current, version)) {
-    core.info(`buildx ${current} is installed: nothing to download`)
+    log.info(`buildx ${current} is installed: nothing to download`)
     return { version, source: 'installed' }
   }
-  core.info(`buildx ${current ?? '(none)'} is installed; buildx-version asks for ${version}`)
+  log.info(`buildx ${current ?? '(none)'} is installed; buildx-version asks for ${version}`)
   const { os, arch } = releasePlatform()
   const exe = os === 'windows' ? `${TOOL_NAME}.exe` : TOOL_NAME
 
-  const { dir: cachedDir, source } = await cachedRelease(TOOL_NAME, version, arch, exe, {
-    what: `buildx ${version}`,
-    url: releaseUrl(settings.downloadUrl, version, os, arch),
-    checksumsFile: 'checksums.txt',
-    urlInput: 'buildx-download-url',
-    fix: 'check "buildx-version", or point "buildx-download-url" at a mirror with the release layout',
-    fail: (message, options) => new BuildxInstallError(message, options)
-  })
+  // verified where it is installed (the job's own directory), then moved into the job's DOCKER_CONFIG
+  const verified = path.join(workDir, `${exe}.verified`)
+  const source = await installRelease(
+    TOOL_NAME,
+    version,
+    arch,
+    exe,
+    {
+      what: `buildx ${version}`,
+      url: releaseUrl(settings.downloadUrl, version, os, arch),
+      checksumsFile: 'checksums.txt',
+      urlInput: 'buildx-download-url',
+      fix: 'check "buildx-version", or point "buildx-download-url" at a mirror with the release layout',
+      fail: (message, options) => new BuildxInstallError(message, options)
+    },
+    verified
+  )
 
   const dockerConfig = await jobDockerConfig(path.join(workDir, 'docker-config'), env)
   const plugin = path.join(dockerConfig, 'cli-plugins', exe)
-  const temporary = `${plugin}.${process.pid}.tmp`
-  await copyFile(path.join(cachedDir, exe), temporary)
-  await chmod(temporary, 0o755)
-  await rename(temporary, plugin)
+  await rename(verified, plugin)
   useDockerConfig(dockerConfig)
-  core.info(`installed buildx ${version} as ${plugin}, for this job only (DOCKER_CONFIG ${dockerConfig}; the runner's own docker config and plugins are left as they are)`)
+  log.info(`installed buildx ${version} as ${plugin}, for this job only (DOCKER_CONFIG ${dockerConfig}; the runner's own docker config and plugins are left as they are)`)
 
   const reported = await installedVersion(docker)
   if (!sameVersion(reported, version)) {

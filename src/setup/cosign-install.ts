@@ -1,20 +1,40 @@
 /**
  * cosign for `sign: true`: the one on PATH when it reports the pinned version or a newer one of the same major
  * (cosign 3 stores signatures differently), else the pinned release, downloaded (from GitHub, or the mirror
- * `cosign-download-url` names), checked against the release's `cosign_checksums.txt` and kept in the runner's tool
- * cache, as buildx-install.ts does for buildx.
+ * `cosign-download-url` names), checked against the sha256 this file pins for it ({@link PINNED_COSIGN_SHA256};
+ * another `cosign-version` against its release's `cosign_checksums.txt`) and kept in the runner's tool cache, as
+ * buildx-install.ts does for buildx. What runs is a copy in the job's own directory, checked again at every use:
+ * a tool cache others can write to never chooses the program that gets the signing key and its password.
  */
-import * as core from '@actions/core'
-import { chmod } from 'node:fs/promises'
+import { mkdtemp } from 'node:fs/promises'
 import * as path from 'node:path'
-import { cachedRelease, releaseUrl } from './release-download.js'
+import { installRelease, releaseUrl } from './release-download.js'
 import { createDocker, type Docker } from '../core/docker.js'
 import { InputError, type InputReader, readUrlTemplate } from '../core/input.js'
+import * as log from '../core/log.js'
 
 /** The cosign release the action signs with (Debian trixie's too); a newer 2.x on PATH is used as it is. */
 export const PINNED_COSIGN_VERSION = '2.5.0'
 
 export const DEFAULT_COSIGN_DOWNLOAD_URL = 'https://github.com/sigstore/cosign/releases/download/v{version}/cosign-{os}-{arch}'
+
+/**
+ * The sha256 of each Linux binary of cosign {@link PINNED_COSIGN_VERSION} (the architectures GitHub's runner runs
+ * on), as sigstore/cosign-installer pins them for the same release (its action.yml at fb28c2b, "bump cosign install
+ * to use release v2.5.0"; the amd64 sum is pinned alike in other public repositories). The default release is checked
+ * against these, never against a checksums file from the same place as the binary; another version, or an
+ * architecture without a pin here, against its release's cosign_checksums.txt.
+ */
+export const PINNED_COSIGN_SHA256: Readonly<Record<string, string>> = {
+  'linux-amd64': '1f6c194dd0891eb345b436bb71ff9f996768355f5e0ce02dde88567029ac2188',
+  'linux-arm64': '080a998f9878f22dafdb9ad54d5b2e2b8e7a38c53527250f9d89a6763a28d545',
+  'linux-arm': '9bc75f963a00957ec5ac5834ed26953fef5f05859f22e08b1655dadae24dc931'
+}
+
+/** The pinned sha256 of cosign `version` for os/arch (cosign's names), if this action pins one. */
+export function pinnedCosignSha256(version: string, os: string, arch: string): string | undefined {
+  return version === PINNED_COSIGN_VERSION ? PINNED_COSIGN_SHA256[`${os}-${arch}`] : undefined
+}
 
 /** The checksums file of a cosign release, beside its binaries. */
 const CHECKSUMS_FILE = 'cosign_checksums.txt'
@@ -86,38 +106,48 @@ async function reportedVersion(runner: Docker): Promise<{ runs: boolean; version
   }
 }
 
-/** The cosign to sign with: on PATH when it will do, else the pinned release from the tool cache or a download. */
-export async function resolveCosign(settings: CosignInstallSettings, runnerFor: (binary: string) => Docker = createDocker): Promise<CosignTool> {
+/** The cosign to sign with: on PATH when it will do, else the pinned release (from the tool cache or a download), installed in `dir`. */
+export async function resolveCosign(settings: CosignInstallSettings, dir: string, runnerFor: (binary: string) => Docker = createDocker): Promise<CosignTool> {
   const onPath = await reportedVersion(runnerFor('cosign'))
   if (settings.version === 'installed') {
     if (!onPath.runs) throw new CosignInstallError('cosign-version is "installed", but no cosign runs from PATH: install cosign on the runner, or name a version to download')
-    core.info(`cosign ${onPath.version ?? '(a build that reports no version)'} from PATH (cosign-version: installed)`)
+    log.info(`cosign ${onPath.version ?? '(a build that reports no version)'} from PATH (cosign-version: installed)`)
     return { path: 'cosign', version: onPath.version ?? '', source: 'path' }
   }
   const wanted = settings.version
   if (satisfies(onPath.version, wanted)) {
-    core.info(`cosign ${onPath.version} from PATH (${wanted} or newer)`)
+    log.info(`cosign ${onPath.version} from PATH (${wanted} or newer)`)
     return { path: 'cosign', version: onPath.version ?? '', source: 'path' }
   }
   const found = onPath.runs ? `cosign ${onPath.version ?? 'that reports no version'} is on PATH` : 'no cosign on PATH'
-  core.info(`${found}; signing needs ${wanted} or a newer 2.x: using the pinned release`)
+  log.info(`${found}; signing needs ${wanted} or a newer 2.x: using the pinned release`)
   const { os, arch } = cosignPlatform()
   const exe = os === 'windows' ? `${TOOL_NAME}.exe` : TOOL_NAME
   const unversionedOnPath = onPath.runs && !onPath.version
-  const { dir, source } = await cachedRelease(TOOL_NAME, wanted, arch, exe, {
-    what: `cosign ${wanted}`,
-    url: releaseUrl(settings.downloadUrl, wanted, os, arch),
-    checksumsFile: CHECKSUMS_FILE,
-    urlInput: 'cosign-download-url',
-    fix:
-      'check "cosign-version", or point "cosign-download-url" at a mirror with the release layout' +
-      (unversionedOnPath ? ', or set cosign-version: installed to sign with the cosign on PATH (it reports no version)' : ''),
-    fail: (message, options) => new CosignInstallError(message, options)
-  })
-  const binary = path.join(dir, exe)
-  await chmod(binary, 0o755)
+  const pinned = pinnedCosignSha256(wanted, os, arch)
+  if (!pinned) log.info(`this action pins no sha256 for cosign ${wanted} ${os}/${arch}: checking it against the release's ${CHECKSUMS_FILE}`)
+  // the copy that runs, in a directory of the job's own
+  const binary = path.join(await mkdtemp(path.join(dir, 'cosign-')), exe)
+  const source = await installRelease(
+    TOOL_NAME,
+    wanted,
+    arch,
+    exe,
+    {
+      what: `cosign ${wanted}`,
+      url: releaseUrl(settings.downloadUrl, wanted, os, arch),
+      checksumsFile: CHECKSUMS_FILE,
+      pinned,
+      urlInput: 'cosign-download-url',
+      fix:
+        'check "cosign-version", or point "cosign-download-url" at a mirror with the release layout' +
+        (unversionedOnPath ? ', or set cosign-version: installed to sign with the cosign on PATH (it reports no version)' : ''),
+      fail: (message, options) => new CosignInstallError(message, options)
+    },
+    binary
+  )
   const installed = await reportedVersion(runnerFor(binary))
-  if (!installed.runs) throw new CosignInstallError(`the cosign ${wanted} in the tool cache (${binary}) does not run on this runner (${os}/${arch})`)
-  core.info(`cosign ${wanted} from ${source === 'cache' ? 'the tool cache' : 'the release'}: ${binary}`)
+  if (!installed.runs) throw new CosignInstallError(`the cosign ${wanted} release (${binary}) does not run on this runner (${os}/${arch})`)
+  log.info(`cosign ${wanted} from ${source === 'cache' ? 'the tool cache' : 'the release'}: ${binary}`)
   return { path: binary, version: wanted, source }
 }

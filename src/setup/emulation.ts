@@ -24,6 +24,7 @@ import { DockerfileParser, type Copy, type From, type Instruction, type Run } fr
 import { InputError, readChoice, type InputReader } from '../core/input.js'
 import { formatPlatform, parsePlatform, type Platform } from '../core/platform.js'
 import { nativeArchitectures } from './qemu.js'
+import * as log from '../core/log.js'
 
 export const EMULATION_MODES = ['warn', 'error', 'ignore'] as const
 export type EmulationMode = (typeof EMULATION_MODES)[number]
@@ -627,7 +628,7 @@ export async function checkEmulation(check: EmulationCheck): Promise<EmulatedCom
     if (check.mode === 'error') core.error(finding.message, properties)
     else core.warning(finding.message, properties)
   }
-  if (findings.length === 0) core.info(`no stage of ${file} compiles under QEMU`)
+  if (findings.length === 0) log.info(`no stage of ${file} compiles under QEMU`)
   if (findings.length > 0 && check.mode === 'error') {
     const where = findings.map(f => `line ${f.line} (stage ${f.stage})`).join(', ')
     throw new InputError(

@@ -13,6 +13,7 @@ import { errorMessage } from '../core/errors.js'
 import { InputError, type InputReader } from '../core/input.js'
 import { registryOf } from '../core/reference.js'
 import type { RetryPolicy } from '../core/retry.js'
+import * as log from '../core/log.js'
 
 export interface RegistryLogin {
   /** Registry host (`ghcr.io`, `localhost:5001`); empty means Docker Hub (however it was spelled). */
@@ -385,7 +386,7 @@ export async function logInAll(
 ): Promise<void> {
   const { logins, reason } = 'logins' in plan ? plan : { logins: plan, reason: 'no login inputs: using the credentials earlier steps stored' }
   if (logins.length === 0) {
-    core.info(reason ?? 'nothing to log in to')
+    log.info(reason ?? 'nothing to log in to')
     return
   }
   const loggedIn: string[] = []
@@ -394,17 +395,17 @@ export async function logInAll(
     const where = login.registry || 'docker.io'
     const held = backupFile || login.token ? await readCredentialsBefore(login.registry, configFile, helper) : undefined
     if (login.token && held && (held.stored || (!held.helper && held.entry !== undefined))) {
-      core.info(`${where}: using the credentials an earlier step stored (the job's token logs in only where there are none)`)
+      log.info(`${where}: using the credentials an earlier step stored (the job's token logs in only where there are none)`)
       continue
     }
     if (backupFile && held) {
       before[authKey(login.registry)] = held
       await writeFile(backupFile, JSON.stringify(before), { mode: 0o600 })
-      if (held.stored || (!held.helper && held.entry !== undefined)) core.info(`${where} had credentials before this run: the post step puts them back`)
+      if (held.stored || (!held.helper && held.entry !== undefined)) log.info(`${where} had credentials before this run: the post step puts them back`)
     }
     await loginTo(docker, login, retry)
     loggedIn.push(login.registry)
     remember([...loggedIn])
-    core.info(`logged in to ${where} as ${login.username}${login.token ? ' (input "github-token")' : ''}`)
+    log.info(`logged in to ${where} as ${login.username}${login.token ? ' (input "github-token")' : ''}`)
   }
 }

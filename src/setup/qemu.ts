@@ -17,6 +17,7 @@ import * as path from 'node:path'
 import { childEnvironment, type Docker } from '../core/docker.js'
 import { formatPlatform, type Platform } from '../core/platform.js'
 import { InputError, type InputReader } from '../core/input.js'
+import * as log from '../core/log.js'
 
 export const QEMU_MODES = ['auto', 'image', 'host', 'off'] as const
 export type QemuMode = (typeof QEMU_MODES)[number]
@@ -24,9 +25,17 @@ export type QemuMode = (typeof QEMU_MODES)[number]
 /**
  * Pinned, never a floating tag: `tonistiigi/binfmt:latest` once shipped a QEMU (9.2) whose emulated programs
  * segfaulted at random on ubuntu-24.04 runners (docker/setup-qemu-action#198, tonistiigi/binfmt#240); the 8.1.5
- * build is the one those reports settled on.
+ * build is the one those reports settled on. And pinned by digest, not by its tag alone: the image runs
+ * `--privileged` (root on the runner), so whoever can push that tag must not choose what runs. The digest is the
+ * one public repositories pin for `qemu-v8.1.5` (its image labels: version qemu-v8.1.5-45, source revision
+ * b7877ff8329dbd8b2827f6fd0321048fff06a70c).
  */
-export const DEFAULT_BINFMT_IMAGE = 'tonistiigi/binfmt:qemu-v8.1.5'
+export const DEFAULT_BINFMT_IMAGE = 'tonistiigi/binfmt:qemu-v8.1.5@sha256:2d2918e86e5327d0661f7083d67a95280b0f7be8f77ed79a8418f81d7d90ce6f'
+
+/** Whether an image reference names its content by digest (`name@sha256:…`, a tag before it or not). */
+export function pinnedByDigest(image: string): boolean {
+  return /@sha256:[0-9a-f]{64}$/.test(image)
+}
 
 export const BINFMT_MISC_DIR = '/proc/sys/fs/binfmt_misc'
 export const BINFMT_CONF_DIR = '/usr/lib/binfmt.d'
@@ -44,6 +53,9 @@ export function readQemuSettings(read: InputReader): QemuSettings {
   }
   const binfmtImage = read('binfmt-image').trim() || DEFAULT_BINFMT_IMAGE
   if (/\s/.test(binfmtImage)) throw new InputError('binfmt-image', `"${binfmtImage}" is not an image reference`)
+  if (binfmtImage.includes('@') && !pinnedByDigest(binfmtImage)) {
+    throw new InputError('binfmt-image', `"${binfmtImage}" is not NAME@sha256:DIGEST: a digest is "sha256:" and 64 lowercase hex digits`)
+  }
   return { mode: raw as QemuMode, binfmtImage }
 }
 
@@ -205,7 +217,10 @@ export function realQemuHost(): QemuHost {
     hostArch: hostArchitecture(),
     isRoot: process.getuid?.() === 0,
     async exec(command, args, input) {
+      // silent: @actions/exec echoes output in chunks as they come, which the log cannot tell from the action's
+      // own commands (log.ts); the output is in the error below
       const out = await exec.getExecOutput(command, args, {
+        silent: true,
         ignoreReturnCode: true,
         env: childEnvironment() as Record<string, string>,
         input: input === undefined ? undefined : Buffer.from(input)
@@ -257,7 +272,7 @@ async function writeProc(host: QemuHost, file: string, content: string): Promise
 /** `host` mode: registers the host's qemu-user-static rules, with F, for the given platforms. */
 export async function registerFromHost(host: QemuHost, platforms: readonly Platform[]): Promise<void> {
   if (!existsSync(path.join(host.binfmtDir, 'register'))) {
-    core.info(`mounting binfmt_misc on ${host.binfmtDir}`)
+    log.info(`mounting binfmt_misc on ${host.binfmtDir}`)
     const args = ['-t', 'binfmt_misc', 'binfmt_misc', host.binfmtDir]
     if (host.isRoot) await host.exec('mount', args)
     else await host.exec('sudo', ['-n', 'mount', ...args])
@@ -277,12 +292,12 @@ export async function registerFromHost(host: QemuHost, platforms: readonly Platf
     const existing = await readHandler(host.binfmtDir, name)
     if (existing) {
       // A disabled (or F-less) leftover: the kernel refuses a second rule with the same name.
-      core.info(`replacing the ${existing.enabled ? 'enabled' : 'disabled'} handler ${name}`)
+      log.info(`replacing the ${existing.enabled ? 'enabled' : 'disabled'} handler ${name}`)
       await writeProc(host, path.join(host.binfmtDir, name), '-1')
     }
     for (const rule of ruleLines(text)) {
       const line = withFixBinary(rule)
-      core.info(`registering ${name} for ${formatPlatform(platform)}: ${line}`)
+      log.info(`registering ${name} for ${formatPlatform(platform)}: ${line}`)
       await writeProc(host, path.join(host.binfmtDir, 'register'), `${line}\n`)
     }
   }
@@ -291,7 +306,13 @@ export async function registerFromHost(host: QemuHost, platforms: readonly Platf
 /** `image` mode: the binfmt image installs the handlers. */
 export async function registerWithImage(docker: Docker, image: string, platforms: readonly Platform[]): Promise<void> {
   const arches = architectures(platforms).join(',')
-  core.info(`installing QEMU handlers for ${arches} with ${image}`)
+  if (!pinnedByDigest(image)) {
+    core.warning(
+      `binfmt-image "${image}" names no digest: the privileged container (root on this runner) runs whatever that tag points at when it is pulled. ` +
+        `Pin it as ${image}@sha256:<digest> ("docker buildx imagetools inspect ${image}" prints the digest)`
+    )
+  }
+  log.info(`installing QEMU handlers for ${arches} with ${image}`)
   const result = await docker.run(['run', '--rm', '--privileged', image, '--install', arches], { allowFailure: true })
   if (result.exitCode !== 0) {
     const cause = (result.stderr || result.stdout).trim().split('\n').slice(-3).join(' | ')
@@ -322,16 +343,16 @@ export async function setUpQemu(
   const binfmtOn = await binfmtEnabled(host.binfmtDir)
   const plan = planQemu(platforms, host.hostArch, await readHandlers(host, platforms), binfmtOn)
   const list = (ps: Platform[]): string => ps.map(formatPlatform).join(', ') || 'none'
-  core.info(`host architecture ${host.hostArch}; native: ${list(plan.native)}; emulated already: ${list(plan.registered)}; missing a handler: ${list(plan.missing)}`)
+  log.info(`host architecture ${host.hostArch}; native: ${list(plan.native)}; emulated already: ${list(plan.registered)}; missing a handler: ${list(plan.missing)}`)
 
   if (settings.mode === 'off') {
-    core.info('qemu: off: no handler is installed or checked')
+    log.info('qemu: off: no handler is installed or checked')
     return { installedWith: 'none', plan, emulated: plan.registered, hostArch: host.hostArch }
   }
 
   let installedWith: QemuResult['installedWith'] = 'none'
   if (plan.missing.length === 0) {
-    core.info(
+    log.info(
       plan.registered.length === 0
         ? 'nothing to install: every requested platform runs natively on this runner'
         : 'nothing to install: every foreign platform already has an enabled binfmt handler'
@@ -340,7 +361,7 @@ export async function setUpQemu(
     let mode = settings.mode
     if (mode === 'auto') {
       mode = (await hostHasQemu(host, plan.missing)) ? 'host' : 'image'
-      core.info(
+      log.info(
         mode === 'host'
           ? `qemu: auto: using the host's qemu-user-static for ${list(plan.missing)}`
           : `qemu: auto: no host qemu-user-static for ${list(plan.missing)}; using ${settings.binfmtImage}`

@@ -1,15 +1,18 @@
 /**
- * A tool's release binary, downloaded from a URL template and checked against the checksums file its release
- * publishes beside it (buildx's `checksums.txt`, cosign's `cosign_checksums.txt`). buildx-install.ts and
- * cosign-install.ts name the tool, the file and the inputs; this is the one download.
+ * A tool's release binary, downloaded from a URL template and checked against the sha256 this action pins for it
+ * (cosign's default release), else against the checksums file its release publishes beside it (buildx's
+ * `checksums.txt`, cosign's `cosign_checksums.txt`, from the same origin as the binary). The runner's tool cache
+ * keeps it between jobs, and is checked the same way at every use. buildx-install.ts and cosign-install.ts name the
+ * tool, the file, the pins and the inputs; this is the one download.
  */
 import * as core from '@actions/core'
 import * as tc from '@actions/tool-cache'
 import { createHash } from 'node:crypto'
 import { createReadStream } from 'node:fs'
-import { readFile, rm } from 'node:fs/promises'
+import { chmod, copyFile, readFile, rename, rm } from 'node:fs/promises'
 import * as path from 'node:path'
 import { errorMessage } from '../core/errors.js'
+import * as log from '../core/log.js'
 
 /** Fills a download URL template (`{version}`, `{os}`, `{arch}`); Windows binaries end in `.exe`. */
 export function releaseUrl(template: string, version: string, os: string, arch: string): string {
@@ -47,6 +50,11 @@ export interface ReleaseDownload {
   url: string
   /** The checksums file's name in the release (`checksums.txt`). */
   checksumsFile: string
+  /**
+   * The sha256 this action pins for the file (the release it defaults to, for this os/arch), checked instead of the
+   * release's checksums file, which comes from the same place as the binary.
+   */
+  pinned?: string
   /** The input that points at a mirror (`buildx-download-url`). */
   urlInput: string
   /** How a failed download is fixed, naming the inputs (`check "buildx-version", or point …`). */
@@ -55,20 +63,35 @@ export interface ReleaseDownload {
   fail: (message: string, options?: ErrorOptions) => Error
 }
 
-/** Downloads the checksums, then the binary; returns the binary's path once its sha256 matches. */
-export async function downloadVerified({ what, url, checksumsFile, urlInput, fix, fail }: ReleaseDownload): Promise<string> {
+/** The sha256 a release file must have, and where that comes from (for messages). */
+export interface ExpectedSum {
+  sha256: string
+  /** `the sha256 this action pins for cosign-linux-amd64`, or the checksums file's URL. */
+  source: string
+}
+
+/** The file's pinned sha256, else the one its release's checksums file lists (downloaded now). */
+export async function expectedSum({ what, url, checksumsFile, pinned, fix, fail }: ReleaseDownload): Promise<ExpectedSum> {
   const fileName = path.posix.basename(new URL(url).pathname)
+  if (pinned) return { sha256: pinned, source: `the sha256 this action pins for ${what} (${fileName})` }
   const sumsUrl = checksumsUrl(url, checksumsFile)
-  core.info(`downloading ${url}`)
   let sumsFile: string
   try {
     sumsFile = await tc.downloadTool(sumsUrl)
   } catch (error) {
     throw fail(`cannot download ${what}'s checksums from ${sumsUrl}: ${errorMessage(error)}: ${fix}`, { cause: error })
   }
-  const expected = parseChecksums(await readFile(sumsFile, 'utf8')).get(fileName)
+  const sha256 = parseChecksums(await readFile(sumsFile, 'utf8')).get(fileName)
   await rm(sumsFile, { force: true })
-  if (!expected) throw fail(`${sumsUrl} lists no checksum for ${fileName}; nothing was installed: ${fix}`)
+  if (!sha256) throw fail(`${sumsUrl} lists no checksum for ${fileName}; nothing was installed: ${fix}`)
+  return { sha256, source: sumsUrl }
+}
+
+/** Downloads the binary; returns its path once its sha256 is the expected one (the pinned one, or its release's). */
+export async function downloadVerified(download: ReleaseDownload, expected?: ExpectedSum): Promise<string> {
+  const { what, url, urlInput, fix, fail } = download
+  const sum = expected ?? (await expectedSum(download))
+  log.info(`downloading ${url}`)
   let binary: string
   try {
     binary = await tc.downloadTool(url)
@@ -76,35 +99,76 @@ export async function downloadVerified({ what, url, checksumsFile, urlInput, fix
     throw fail(`cannot download ${what} from ${url}: ${errorMessage(error)}: ${fix}`, { cause: error })
   }
   const actual = await sha256File(binary)
-  if (actual !== expected) {
+  if (actual !== sum.sha256) {
     await rm(binary, { force: true })
     throw fail(
-      `the ${what} download from ${url} has sha256 ${actual}, but ${sumsUrl} says ${expected}: nothing was installed. ` +
-        `The download or the mirror is corrupt or tampered with; fix the mirror named by "${urlInput}"`
+      `the ${what} download from ${url} has sha256 ${actual}, but ${sum.source} says ${sum.sha256}: nothing was installed. ` +
+        `The download or the mirror is corrupt or tampered with; fix the mirror named by "${urlInput}"${download.pinned ? ' (it must serve the release\'s own file)' : ''}`
     )
   }
-  core.info(`sha256 ${actual} matches ${sumsUrl}`)
+  log.info(`sha256 ${actual} matches ${sum.source}`)
   return binary
 }
 
 /**
- * The directory of `tool` `version` in the runner's tool cache (the file `exe` in it): found there, or downloaded,
- * verified ({@link downloadVerified}) and cached.
+ * `tool` `version` (the file `exe` of its release) installed as the file `destination`, in a directory of the job's
+ * own: copied from the runner's tool cache, or downloaded, verified ({@link downloadVerified}), cached and copied.
+ * The copy at `destination`, the file that runs, is what is checked against the pinned or the release's sha256,
+ * so a tool cache someone else can write to (a self-hosted runner's, shared by its jobs) never decides what runs:
+ * a cached binary that does not match is reported, downloaded again and replaced in the cache.
  */
-export async function cachedRelease(
+export async function installRelease(
   tool: string,
   version: string,
   arch: string,
   exe: string,
-  download: ReleaseDownload
-): Promise<{ dir: string; source: 'cache' | 'download' }> {
+  download: ReleaseDownload,
+  destination: string
+): Promise<'cache' | 'download'> {
+  const expected = await expectedSum(download)
   const found = tc.find(tool, version, arch)
   if (found) {
-    core.info(`${download.what} found in the tool cache: ${found}`)
-    return { dir: found, source: 'cache' }
+    const cached = path.join(found, exe)
+    const actual = await copyVerified(cached, destination, expected)
+    if (actual === expected.sha256) {
+      log.info(`${download.what} found in the tool cache (${found}); sha256 ${actual} matches ${expected.source}`)
+      return 'cache'
+    }
+    core.warning(
+      `the ${download.what} in the tool cache (${cached}) has sha256 ${actual ?? '(unreadable)'}, but ${expected.source} says ${expected.sha256}: ` +
+        'it is not run. Something replaced it after it was cached; downloading the release again'
+    )
   }
-  const binary = await downloadVerified(download)
-  const dir = await tc.cacheFile(binary, exe, tool, version, arch)
-  await rm(binary, { force: true })
-  return { dir, source: 'download' }
+  const binary = await downloadVerified(download, expected)
+  try {
+    await tc.cacheFile(binary, exe, tool, version, arch).catch((error: unknown) => {
+      core.warning(`cannot keep ${download.what} in the runner's tool cache (${errorMessage(error)}): this job uses the download, the next one downloads it again`)
+    })
+    const actual = await copyVerified(binary, destination, expected)
+    if (actual !== expected.sha256) throw download.fail(`the ${download.what} download changed while it was installed (sha256 ${actual ?? '(unreadable)'}): nothing was installed`)
+  } finally {
+    await rm(binary, { force: true })
+  }
+  return 'download'
+}
+
+/**
+ * Copies `source` to `destination` (aside first, renamed into place only when it matches) and returns the copy's
+ * sha256: the copy is hashed, not the source, which someone could change in between. Undefined when unreadable.
+ */
+async function copyVerified(source: string, destination: string, expected: ExpectedSum): Promise<string | undefined> {
+  const aside = `${destination}.${process.pid}.tmp`
+  try {
+    await copyFile(source, aside)
+    const actual = await sha256File(aside)
+    if (actual === expected.sha256) {
+      await chmod(aside, 0o755)
+      await rename(aside, destination)
+    }
+    return actual
+  } catch {
+    return undefined
+  } finally {
+    await rm(aside, { force: true })
+  }
 }

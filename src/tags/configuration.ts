@@ -3,7 +3,12 @@
  *
  * A configuration is what decides a leg's content and its main tag: the repositories, the context, the Dockerfile,
  * the target, the build args with the resolved versions, the tag template, prefix and suffix, the labels and
- * annotations, provenance and SBOM. Every reference the action writes for itself (the engine path's staging tag,
+ * annotations, provenance and SBOM, and the build options that change the image (named contexts as given, the
+ * network, extra hosts, entitlements, and the ids of the secrets and ssh sockets a build can mount). A secret's
+ * value is not part of it: the configuration's digest travels with every leg record, where anyone who can pull the
+ * records could test guesses of a secret hashed into it, and no key is shared by the legs (each on its own runner)
+ * that a keyed hash would need. Two configurations that differ only in a secret's value share leg records; a
+ * secret that changes the image is a build arg, not a secret. Every reference the action writes for itself (the engine path's staging tag,
  * the legs' records, the merge's index, the registry cache) is named by it, so that a matrix of configurations in
  * one workflow run never overwrites or takes another's, and a later run of the same configuration overwrites its
  * own: a bounded set per repository and configuration, never one per run.
@@ -33,6 +38,8 @@ export interface ConfigurationInput {
   annotations: readonly string[]
   provenance: string
   sbom: string
+  /** The build options that change the image (build-options.ts `configuredOptions`): `network=none`, … */
+  buildOptions?: readonly string[]
 }
 
 /** A configuration's identity: a short id for reference names, and the canonical text it is the hash of. */
@@ -60,7 +67,9 @@ export function configurationOf(input: ConfigurationInput): Configuration {
     labels: [...input.labels].sort(),
     annotations: [...input.annotations].sort(),
     provenance: input.provenance,
-    sbom: input.sbom
+    sbom: input.sbom,
+    // absent when unused, so the configurations (and record names) of builds without these inputs stay as they were
+    ...(input.buildOptions?.length ? { build: [...input.buildOptions].sort() } : {})
   }
   const canonical = JSON.stringify(canonicalValue)
   const versions = Object.entries(canonicalValue.versions).map(([name, value]) => `${name} ${value}`)

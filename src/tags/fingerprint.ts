@@ -15,16 +15,25 @@
  * - the digest every image the build reads resolves to in its registry now (each `FROM` image, and the images
  *   named by `COPY --from=golang:1.25` and `RUN --mount=from=…` rather than a stage), so an updated image means a
  *   rebuild;
+ * - each named build context (`build-contexts`), the way the Dockerfile reads it: a name a `FROM`, `COPY --from`
+ *   or mount `from` uses is that context, never the Docker Hub image of the same name; a local directory by its
+ *   listing (as the context), a `docker-image://` context by the digest its image resolves to now (as a `FROM`
+ *   image), an `oci-layout://` one by its digest or its layout's index.json, a git context by its commit;
  * - the other inputs that change what is published: `provenance`, `sbom`, and the user's labels and annotations
  *   (not the generated ones, which hold the build time).
  *
- * Secrets are not an ingredient: a digest of a secret published on an index would let anyone test guesses of it.
+ * What no digest pins has no fingerprint ({@link UnpinnedInputError}): a URL context (an archive), a git context
+ * at a branch or tag, `ADD <url>` without `--checksum`, `ADD <git url>` without a commit. Its content can change
+ * while every name stays the same, so such a build is built and published every run, and the log says why.
+ *
+ * Secrets are not an ingredient, only the ids a build can mount: a digest of a secret published on an index would
+ * let anyone test guesses of it, and a secret's value is not meant to change the image.
  *
  * Everything but reading the context and resolving the `FROM` images is pure; the `FROM` images are resolved with
  * `buildx imagetools inspect --raw` through the Docker interface.
  */
 import dockerignore from '@balena/dockerignore'
-import { DockerfileParser, type Copy, type From, type Instruction, type Run } from 'dockerfile-ast'
+import { DockerfileParser, type Add, type Arg, type Copy, type Env, type From, type Instruction, type Run } from 'dockerfile-ast'
 import { createHash } from 'node:crypto'
 import { createReadStream } from 'node:fs'
 import { lstat, readdir, readFile, readlink, stat } from 'node:fs/promises'
@@ -34,6 +43,7 @@ import * as exec from '@actions/exec'
 import { childEnvironment, type Docker } from '../core/docker.js'
 import { forEachLimited } from '../core/limit.js'
 import { formatPlatform, type Platform } from '../core/platform.js'
+import { familiarName } from '../core/reference.js'
 import { sha256Digest, type ImageIndex } from '../core/registry.js'
 import type { RetryPolicy } from '../core/retry.js'
 import type { BuildArg } from '../core/input.js'
@@ -92,19 +102,24 @@ export interface FingerprintRequest {
   annotations?: readonly string[]
   /** Build inputs that change the image (build-options.ts `fingerprintedOptions`). */
   buildOptions?: readonly string[]
-  /** Named build contexts that are local directories: name → directory, read like the context. */
-  buildContexts?: Readonly<Record<string, string>>
+  /** Named build contexts (`build-contexts`): a local directory (`dir`) is read like the context. */
+  namedContexts?: ReadonlyArray<{ name: string; value: string; dir?: string }>
 }
 
 /** The fingerprint of a build: reads the context and the Dockerfile, and resolves the `FROM` images now. */
 export async function fingerprintBuild(docker: Docker, request: FingerprintRequest, retry?: RetryPolicy): Promise<Fingerprint> {
   const dockerfile = await readFile(request.file, 'utf8')
+  const contexts = request.namedContexts ?? []
+  const unpinned = [...contexts.flatMap(c => unpinnedContext(c)), ...unpinnedSources(dockerfile, request.buildArgs)]
+  if (unpinned.length > 0) {
+    throw new UnpinnedInputError(`this build reads ${unpinned.join('; ')}: content no digest pins, which can change while its name stays the same`)
+  }
+  const images = contexts.flatMap(c => contextImage(c.value) ?? [])
+  const references = [...new Set([...baseImageReferences(dockerfile, request.buildArgs, request.platforms, contexts.map(c => c.name)), ...images])]
   const [listing, baseImages, namedContexts] = await Promise.all([
     request.listing ?? contextListing(request.context, request.file),
-    resolveBaseImages(docker, baseImageReferences(dockerfile, request.buildArgs, request.platforms), retry),
-    Promise.all(
-      Object.entries(request.buildContexts ?? {}).map(async ([name, dir]) => `build-context=${name}=${contextDigest(await contextListing(dir, path.join(dir, 'Dockerfile')))}`)
-    )
+    resolveBaseImages(docker, references, retry),
+    Promise.all(contexts.map(async c => `build-context=${c.name}=${await namedContextIngredient(c)}`))
   ])
   const build = [...(request.buildOptions ?? []), ...namedContexts]
   const ingredients: FingerprintIngredients = {
@@ -305,6 +320,11 @@ export class FingerprintError extends Error {
   override name = 'FingerprintError'
 }
 
+/** The build reads content no digest pins: it has no fingerprint, and is built every run. */
+export class UnpinnedInputError extends FingerprintError {
+  override name = 'UnpinnedInputError'
+}
+
 /** OCI architecture names of Node's `process.arch`, for the build platform's automatic ARGs. */
 const NODE_ARCHITECTURES: Readonly<Record<string, string>> = { x64: 'amd64', arm64: 'arm64', arm: 'arm', ia32: '386', ppc64: 'ppc64le', s390x: 's390x', riscv64: 'riscv64', loong64: 'loong64' }
 
@@ -338,9 +358,10 @@ export function expandVariables(text: string, values: Readonly<Record<string, st
 /**
  * The images the Dockerfile pulls, for every target platform: those of its `FROM` lines, and those `COPY --from`
  * and `RUN --mount=…,from=` name instead of a stage; global ARG defaults overridden by the build args, and the
- * automatic platform ARGs, expanded. `scratch` and stages (by name or number) are not images.
+ * automatic platform ARGs, expanded. `scratch`, stages (by name or number) and the names of `namedContexts`
+ * (compared as BuildKit does, {@link familiarName}: `FROM alpine` is the context `alpine`) are not images.
  */
-export function baseImageReferences(dockerfileText: string, buildArgs: readonly BuildArg[], platforms: readonly Platform[]): string[] {
+export function baseImageReferences(dockerfileText: string, buildArgs: readonly BuildArg[], platforms: readonly Platform[], namedContexts: readonly string[] = []): string[] {
   const dockerfile = DockerfileParser.parse(dockerfileText)
   const globals: Record<string, string> = {}
   for (const instruction of dockerfile.getInitialARGs()) {
@@ -356,6 +377,9 @@ export function baseImageReferences(dockerfileText: string, buildArgs: readonly 
   // `COPY --from` and a mount's `from` may name any stage of the file, or its number
   const allStages = new Set(froms.flatMap(from => from.getBuildStage()?.toLowerCase() ?? []))
   const isStage = (name: string): boolean => allStages.has(name.toLowerCase()) || (/^[0-9]+$/.test(name) && Number(name) < froms.length)
+  // a name a named context has is that context (its own ingredient), whatever image it also names
+  const contextNames = new Set(namedContexts.map(familiarName))
+  const isContext = (name: string): boolean => contextNames.has(familiarName(name))
   for (const platform of platforms.length > 0 ? platforms : [undefined]) {
     const values = platform ? { ...platformArgs(platform), ...globals } : globals
     const stages = new Set<string>()
@@ -366,13 +390,13 @@ export function baseImageReferences(dockerfileText: string, buildArgs: readonly 
         const image = expandVariables(from.getImage() ?? '', values).trim()
         if (image === '') throw new FingerprintError(`a FROM line names no image once its variables are expanded ("${from.getImage() ?? ''}")`)
         const stage = from.getBuildStage()
-        if (image.toLowerCase() !== 'scratch' && !stages.has(image.toLowerCase())) references.add(image)
+        if (image.toLowerCase() !== 'scratch' && !stages.has(image.toLowerCase()) && !isContext(image)) references.add(image)
         if (stage) stages.add(stage.toLowerCase())
         continue
       }
       for (const source of copiedImages(instruction)) {
         const image = expandVariables(source, values).trim()
-        if (image !== '' && image.toLowerCase() !== 'scratch' && !isStage(image)) references.add(image)
+        if (image !== '' && image.toLowerCase() !== 'scratch' && !isStage(image) && !isContext(image)) references.add(image)
       }
     }
   }
@@ -411,4 +435,95 @@ export async function resolveBaseImages(docker: Docker, references: readonly str
     })
   )
   return Object.fromEntries(resolved)
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Named contexts and remote sources
+
+/** A git URL as buildx and BuildKit tell one (`git@…`, `git://…`, `…/repo.git`, a GitHub repository). */
+export function isGitUrl(value: string): boolean {
+  if (/^git@|^git:\/\/|^ssh:\/\/|^github\.com\//.test(value)) return true
+  const url = /^https?:\/\/[^#?]*/.exec(value)?.[0]
+  return url !== undefined && (/\.git$/.test(url) || /^https?:\/\/github\.com\/[^/]+\/[^/]+\/?$/.test(url))
+}
+
+/** Whether a git URL names a commit (`#<full commit id>`, optionally `:subdir`), not a branch or tag that moves. */
+export function gitCommitPinned(value: string): boolean {
+  const ref = /#([^:]*)/.exec(value)?.[1] ?? ''
+  return /^(?:[0-9a-f]{40}|[0-9a-f]{64})$/.test(ref)
+}
+
+/** The image a `docker-image://` context names, if it is one. */
+function contextImage(value: string): string | undefined {
+  return /^docker-image:\/\/(.+)$/.exec(value)?.[1]
+}
+
+/** Why a named context's content is not pinned by any digest, or nothing when it is. */
+function unpinnedContext({ name, value, dir }: { name: string; value: string; dir?: string }): string[] {
+  if (dir !== undefined || contextImage(value) !== undefined || /^target:|^oci-layout:\/\//.test(value)) return []
+  if (isGitUrl(value)) return gitCommitPinned(value) ? [] : [`the build context ${name}=${value}, a git repository at a branch or tag (give #<commit id> to pin it)`]
+  return [`the build context ${name}=${value}, a URL`]
+}
+
+/** What a named context is in the fingerprint (the build's contexts are all pinned: see {@link unpinnedContext}). */
+async function namedContextIngredient({ value, dir }: { value: string; dir?: string }): Promise<string> {
+  if (dir !== undefined) return contextDigest(await contextListing(dir, path.join(dir, 'Dockerfile')))
+  const layout = /^oci-layout:\/\/(.+)$/.exec(value)?.[1]
+  if (layout === undefined || /@sha256:[0-9a-f]{64}$/.test(layout)) return value
+  // `oci-layout://PATH[:TAG]`: the tag resolves through the layout's index.json, whose every byte is read
+  const layoutPath = layout.replace(/:[^/:]*$/, '')
+  try {
+    return `${value}@${sha256Digest(await readFile(path.join(layoutPath, 'index.json'), 'utf8'))}`
+  } catch (error) {
+    throw new FingerprintError(`cannot read the OCI layout of the build context ${value}: ${(error as Error).message}`)
+  }
+}
+
+/**
+ * The remote sources of `ADD` no digest pins: a URL without `--checksum=`, a git URL at a branch or tag. Each URL is
+ * read with its variables expanded as its stage sees them (global ARGs a stage redeclares, the stage's ARGs with
+ * the build args over their defaults, its ENVs), so a commit given as a build arg pins it; a variable it cannot
+ * tell expands to nothing, and the source counts as not pinned.
+ */
+export function unpinnedSources(dockerfileText: string, buildArgs: readonly BuildArg[]): string[] {
+  const dockerfile = DockerfileParser.parse(dockerfileText)
+  const given = (name: string): string | undefined => buildArgs.findLast(a => a.name === name)?.value
+  const globals: Record<string, string> = {}
+  for (const instruction of dockerfile.getInitialARGs()) {
+    for (const property of instruction.getProperties()) {
+      const fallback = property.getValue()
+      const value = given(property.getName()) ?? (fallback === null ? undefined : expandVariables(fallback, globals))
+      if (value !== undefined) globals[property.getName()] = value
+    }
+  }
+  const found: string[] = []
+  let values: Record<string, string> = {}
+  const initial = new Set(dockerfile.getInitialARGs())
+  for (const instruction of dockerfile.getInstructions()) {
+    const keyword = instruction.getKeyword()
+    if (keyword === 'FROM') values = {}
+    if ((keyword === 'ARG' && !initial.has(instruction as Arg)) || keyword === 'ENV') {
+      for (const property of (instruction as Arg | Env).getProperties()) {
+        const name = property.getName()
+        const fallback = property.getValue()
+        const value =
+          keyword === 'ENV' ? expandVariables(fallback ?? '', values) : (given(name) ?? (fallback === null ? globals[name] : expandVariables(fallback, values)))
+        if (value !== undefined) values[name] = value
+      }
+    }
+    if (keyword !== 'ADD') continue
+    const add = instruction as Add
+    const json = add.getJSONStrings()
+    const words = json.length > 0 ? json.map(a => a.getJSONValue()) : add.getArguments().map(a => a.getValue())
+    const checksum = add.getFlags().some(f => f.getName() === 'checksum' && (f.getValue() ?? '') !== '')
+    for (const source of words.slice(0, -1).map(w => expandVariables(w, values))) {
+      const line = add.getRange().start.line + 1
+      if (isGitUrl(source)) {
+        if (!gitCommitPinned(source) && !checksum) found.push(`ADD ${source} (line ${line}), a git repository at a branch or tag (give #<commit id>)`)
+      } else if (/^https?:\/\//.test(source) && !checksum) {
+        found.push(`ADD ${source} (line ${line}), a URL without --checksum=sha256:…`)
+      }
+    }
+  }
+  return found
 }

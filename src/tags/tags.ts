@@ -1,19 +1,24 @@
 /**
  * The tag plan: which tags a run publishes, computed from the versions, the inputs, the GitHub event and what
- * the registry already holds. The publisher consumes the {@link TagPlan}; nothing here pushes.
+ * the registry already holds. The publisher consumes the {@link TagPlan}; nothing here pushes. The contract, event
+ * by event, is the table in scripts/event-table.mjs (the README and docs/tags.md render it; a unit test walks it).
  *
  * - The main tag is `tag-prefix` + `tag-template` + `tag-suffix`. Without a `tag-template`, it is
- *   `{go}-llvm{llvm}-k8s{k8s}` where the image carries those versions, and otherwise (a Go program) the release's
- *   tag on a release or a tag push and `sha-<7 hex>` on any other run, with a notice saying why.
+ *   `{go}-llvm{llvm}-k8s{k8s}` where the image carries those versions, and otherwise (a Go program) the run's git
+ *   tag (a release's, a pushed tag, a dispatch from a tag) and `sha-<7 hex>` on any other run, with a notice.
  * - `rebuild` decides what happens when the main tag already exists: `suffix` publishes the next free
  *   `TAG-1`, `TAG-2`, … (in every repository), `overwrite` moves `TAG`, `fail` stops. Only the main tag is
- *   checked; the release tag, `latest` and extra `tags` always move.
+ *   checked; the git tag, `latest` and extra `tags` always move, but one that is the main tag (a Go program's git
+ *   tag) follows its decision, so every index tag a run publishes and the per-platform tags derived from it name
+ *   the same build.
  * - Per-platform tags are the main tag plus `-<arch>` (`-arm-v7` for variants), on unless `platform-tags: false`.
- * - A published `release` adds the release's tag name (made fit for a tag). `latest: true` adds `latest` on the
- *   runs `push: auto` publishes from (on the default branch), never for a prerelease and never backwards: when
- *   `latest` already holds newer versions (go1.25 while this is a go1.24 patch), it stays ({@link latestDecision}).
- *   `always`: on every pushing run that is not a prerelease. A `latest` asked for and not applied is logged.
- * - `push: auto` pushes only on the events and refs trusted for publishing ({@link publishingEvent}).
+ * - The run's git tag ({@link gitTag}, made fit for a tag) is an index tag too. `latest: true` adds `latest` on the
+ *   runs `push: auto` publishes from (a dispatch only from the default branch), never backwards: when `latest`
+ *   already holds newer versions (go1.25 while this is a go1.24 patch), it stays ({@link latestGoesBack}).
+ *   `always`: on every pushing run, whatever `latest` holds. Neither for a prerelease ({@link isPrerelease}: the
+ *   release says so, or the git tag is a SemVer prerelease). A `latest` asked for and not applied is logged.
+ * - `push: auto` pushes only on the events and refs trusted for publishing ({@link publishingEvent}), and builds
+ *   nothing on a release event that is not a release going out.
  */
 import * as core from '@actions/core'
 import { readFileSync } from 'node:fs'
@@ -25,6 +30,7 @@ import type { RetryPolicy } from '../core/retry.js'
 import { InputError, readChoice, splitList, type InputReader } from '../core/input.js'
 import { validateTag } from '../core/reference.js'
 import { compareVersions, VERSION_INPUTS, versionValues, type Versions } from './versions.js'
+import * as log from '../core/log.js'
 
 export interface TagPlan {
   /** The main tag after rebuild handling, e.g. `1.25.4-llvm18.1.8-k8s1.34.1` or `1.25.4-llvm18.1.8-k8s1.34.1-1`. */
@@ -35,6 +41,12 @@ export interface TagPlan {
   platformTags: Record<string, string>
   /** Whether this run pushes (event-aware). */
   push: boolean
+  /** Whether this run builds at all: not on a release event that is not a release going out, under `push: auto`. */
+  build: boolean
+  /** Why the run pushes or not ({@link pushReason}). */
+  why: string
+  /** Why `latest` does not move, where it was asked for. */
+  latestWhy?: string
   /**
    * The newest tag of this series already published (`TAG`, or the highest `TAG-n`), with the manifest the
    * registry served for it: what a rerun with nothing changed compares with. Unset when none exists, when not
@@ -177,15 +189,19 @@ export interface GitHubContext {
   repositoryUrl: string
   /** From the event payload's `repository.default_branch`. */
   defaultBranch?: string
-  /** From the event payload's `release.tag_name` on a `release` event whose action is `published`. */
+  /** A `release` event's `action`: `published`, `released`, `prereleased`, `created`, `edited`, `deleted`, `unpublished`. */
+  releaseAction?: string
+  /** From the payload's `release.tag_name` on a `release` event. */
   releaseTag?: string
-  /** The release payload's `release.prerelease`: such a release never moves `latest`. */
+  /** The release payload's `release.prerelease`. A SemVer prerelease git tag is a prerelease too ({@link isPrerelease}). */
   prerelease?: boolean
 }
 
-/** The context the runner provides in the environment and the event payload file. */
-export function readGitHubContext(env: NodeJS.ProcessEnv = process.env): GitHubContext {
-  const payload = readEventPayload(env.GITHUB_EVENT_PATH)
+/** The `release` actions that mean "this release is out": they publish under `push: auto`. */
+export const RELEASE_OUT: readonly string[] = ['published', 'released', 'prereleased']
+
+/** The context from the runner's environment and the event payload (already parsed). */
+export function githubContextOf(env: NodeJS.ProcessEnv, payload: Record<string, unknown>): GitHubContext {
   const eventName = env.GITHUB_EVENT_NAME ?? ''
   const repository = payload.repository as { default_branch?: unknown } | undefined
   const release = payload.release as { tag_name?: unknown; prerelease?: unknown } | undefined
@@ -196,14 +212,19 @@ export function readGitHubContext(env: NodeJS.ProcessEnv = process.env): GitHubC
     repositoryUrl: env.GITHUB_SERVER_URL && env.GITHUB_REPOSITORY ? `${env.GITHUB_SERVER_URL}/${env.GITHUB_REPOSITORY}` : ''
   }
   if (typeof repository?.default_branch === 'string') context.defaultBranch = repository.default_branch
-  if (eventName === 'release' && payload.action === 'published') {
-    if (typeof release?.tag_name !== 'string' || release.tag_name === '') {
-      throw new Error(`the release event payload (${env.GITHUB_EVENT_PATH ?? 'GITHUB_EVENT_PATH unset'}) has no release.tag_name`)
-    }
-    context.releaseTag = release.tag_name
+  if (eventName !== 'release') return context
+  if (typeof payload.action === 'string') context.releaseAction = payload.action
+  if (typeof release?.tag_name === 'string' && release.tag_name !== '') context.releaseTag = release.tag_name
+  else if (RELEASE_OUT.includes(context.releaseAction ?? '')) {
+    throw new Error(`the release event payload (${env.GITHUB_EVENT_PATH ?? 'GITHUB_EVENT_PATH unset'}) has no release.tag_name`)
   }
-  if (eventName === 'release' && release?.prerelease === true) context.prerelease = true
+  if (release?.prerelease === true) context.prerelease = true
   return context
+}
+
+/** The context the runner provides in the environment and the event payload file. */
+export function readGitHubContext(env: NodeJS.ProcessEnv = process.env): GitHubContext {
+  return githubContextOf(env, readEventPayload(env.GITHUB_EVENT_PATH))
 }
 
 function readEventPayload(file: string | undefined): Record<string, unknown> {
@@ -222,28 +243,70 @@ function readEventPayload(file: string | undefined): Record<string, unknown> {
   }
 }
 
-/** Events that publish wherever they run from (a release, or what someone with write access started). */
-export const PUBLISHING_EVENTS: readonly string[] = ['release', 'workflow_dispatch', 'schedule', 'repository_dispatch']
+/** The git tag a run is for: the release's on a `release` event, else the pushed or checked-out tag (`refs/tags/…`). */
+export function gitTag(github: GitHubContext): string | undefined {
+  if (github.eventName === 'release') return github.releaseTag
+  return github.ref.startsWith('refs/tags/') ? github.ref.slice('refs/tags/'.length) : undefined
+}
+
+/** SemVer 2's prerelease form, with an optional `v`: `v1.3.0-rc.1`, `1.0.0-alpha.2+build.5`. */
+const SEMVER_PRERELEASE = /^v?(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)-[0-9A-Za-z-]+(\.[0-9A-Za-z-]+)*(\+[0-9A-Za-z-]+(\.[0-9A-Za-z-]+)*)?$/
 
 /**
- * Whether `push: auto` publishes from this event, and why (for the log): a release, a tag push, a push to the
- * default branch, a dispatch and a schedule do; a push to any other branch (unreviewed work), `merge_group` (a
- * commit that may never land), a pull request and any other event build without pushing.
+ * Whether the run is for a prerelease: the release payload says so, or its git tag is a SemVer prerelease
+ * (`v1.3.0-rc.1`, `v2.0.0-beta`; the last path segment of `hello/v1.3.0-rc.1`), whatever the event.
  */
-export function publishingEvent(github: GitHubContext): { publishes: boolean; reason: string } {
+export function isPrerelease(github: GitHubContext): boolean {
+  if (github.prerelease) return true
+  const tag = gitTag(github)
+  return tag !== undefined && SEMVER_PRERELEASE.test(tag.slice(tag.lastIndexOf('/') + 1))
+}
+
+/** Events that publish wherever they run from (what someone with write access started, or a schedule). */
+export const PUBLISHING_EVENTS: readonly string[] = ['workflow_dispatch', 'schedule', 'repository_dispatch']
+
+/** What `push: auto` does on an event: publish, build without pushing, or (a release not going out) nothing at all. */
+export interface EventDecision {
+  publishes: boolean
+  /** False where the run builds nothing either: a `release` event that is not a release going out. */
+  builds: boolean
+  /** Why, for the log and the event table. */
+  reason: string
+}
+
+/**
+ * Whether `push: auto` publishes from this event, and why: a release going out (`published`, `released`,
+ * `prereleased`), a tag push, a push to the default branch, a dispatch and a schedule do; a push to any other branch
+ * (unreviewed work), `merge_group` (a commit that may never land), a pull request and any other event build without
+ * pushing; any other release action (`created`, `edited`, `deleted`, `unpublished`) builds nothing.
+ */
+export function publishingEvent(github: GitHubContext): EventDecision {
   const event = github.eventName || 'unknown'
-  if (PUBLISHING_EVENTS.includes(github.eventName)) return { publishes: true, reason: `event "${event}" publishes` }
+  if (github.eventName === 'release') {
+    const action = github.releaseAction ?? ''
+    if (RELEASE_OUT.includes(action)) return { publishes: true, builds: true, reason: `release ${github.releaseTag ?? ''} is out ("${action}")` }
+    return {
+      publishes: false,
+      builds: false,
+      reason: `release ${github.releaseTag ?? ''} is not going out ("${action || 'no action'}"); only ${RELEASE_OUT.map(a => `"${a}"`).join(', ')} publish`
+    }
+  }
+  if (PUBLISHING_EVENTS.includes(github.eventName)) return { publishes: true, builds: true, reason: `a ${event} run publishes` }
   if (github.eventName === 'push') {
-    if (github.ref.startsWith('refs/tags/')) return { publishes: true, reason: `a push of tag ${github.ref.slice('refs/tags/'.length)} publishes` }
+    if (github.ref.startsWith('refs/tags/')) return { publishes: true, builds: true, reason: `a push of tag ${github.ref.slice('refs/tags/'.length)} publishes` }
     const branch = github.ref.startsWith('refs/heads/') ? github.ref.slice('refs/heads/'.length) : github.ref
     if (github.defaultBranch === undefined) {
-      return { publishes: false, reason: `a push to "${branch || 'unknown'}", and the event payload does not name the default branch, so it is not known to be the default branch` }
+      return {
+        publishes: false,
+        builds: true,
+        reason: `a push to "${branch || 'unknown'}", and the event payload does not name the default branch, so it is not known to be the default branch`
+      }
     }
-    if (branch === github.defaultBranch) return { publishes: true, reason: `a push to the default branch ${branch} publishes` }
-    return { publishes: false, reason: `a push to branch "${branch}", not the default branch "${github.defaultBranch}", is work not yet reviewed` }
+    if (branch === github.defaultBranch) return { publishes: true, builds: true, reason: `a push to the default branch ${branch} publishes` }
+    return { publishes: false, builds: true, reason: `a push to branch "${branch}", not the default branch "${github.defaultBranch}", is work not yet reviewed` }
   }
-  if (github.eventName === 'merge_group') return { publishes: false, reason: 'a merge_group run builds a commit that may never land' }
-  return { publishes: false, reason: `event "${event}" is not one trusted for publishing (a pull request's code, a comment, …)` }
+  if (github.eventName === 'merge_group') return { publishes: false, builds: true, reason: 'a merge_group run builds a commit that may never land' }
+  return { publishes: false, builds: true, reason: `event "${event}" is not one trusted for publishing (a pull request's code, a comment, …)` }
 }
 
 /** Whether the run pushes: `push: auto` pushes only where {@link publishingEvent} says so. */
@@ -252,21 +315,37 @@ export function shouldPush(mode: PushMode, github: GitHubContext): boolean {
   return publishingEvent(github).publishes
 }
 
+/** Whether the run builds: always, but with `push: auto` on a release event that is not a release going out. */
+export function shouldBuild(mode: PushMode, github: GitHubContext): boolean {
+  return mode !== 'auto' || publishingEvent(github).builds
+}
+
+/** Why the run pushes or not, as the event table says it. */
+export function pushReason(mode: PushMode, github: GitHubContext): string {
+  if (mode === 'true') return 'push is true'
+  if (mode === 'false') return 'push is false'
+  return publishingEvent(github).reason
+}
+
 /** Why a run does not push, for the log. */
 export function whyNotPushing(mode: PushMode, github: GitHubContext): string {
   if (mode === 'false') return 'push is false'
-  return `push is auto and ${publishingEvent(github).reason}; auto publishes on a release, a tag push, a push to the default branch, workflow_dispatch, schedule and repository_dispatch (set push: true to publish from this event)`
+  return `push is auto and ${publishingEvent(github).reason}; auto publishes on a release going out (published, released, prereleased), a tag push, a push to the default branch, workflow_dispatch, schedule and repository_dispatch (set push: true to publish from this event)`
 }
 
 /**
- * Whether `latest` is asked for and may move on this run (before comparing with what `latest` holds): `true` on
- * the runs `push: auto` publishes from, a dispatch only from the default branch; `always` on every pushing run;
- * never for a prerelease. `reason` says why not, for the log.
+ * Whether `latest` is asked for and may move on this run: never for a prerelease ({@link isPrerelease}) nor on a
+ * run that does not push; `true` on the runs `push: auto` publishes from, a dispatch only from the default branch
+ * (and then only forward: {@link latestGoesBack}); `always` on every pushing run, whatever `latest` holds.
+ * `reason` says why not, for the log.
  */
 export function latestDecision(mode: LatestMode, push: boolean, github: GitHubContext): { apply: boolean; reason?: string } {
   if (mode === 'false') return { apply: false }
   if (!push) return { apply: false, reason: 'this run does not push' }
-  if (github.prerelease) return { apply: false, reason: `${github.releaseTag ? `release ${github.releaseTag}` : 'the release'} is a prerelease` }
+  if (isPrerelease(github)) {
+    const tag = gitTag(github)
+    return { apply: false, reason: github.prerelease ? `release ${tag ?? ''} is marked a prerelease` : `${tag ?? ''} is a SemVer prerelease` }
+  }
   if (mode === 'always') return { apply: true }
   const event = publishingEvent(github)
   if (!event.publishes) return { apply: false, reason: `${event.reason} (latest: always moves it from any pushing run)` }
@@ -329,12 +408,12 @@ export function firstRunTag(t: TagSettings, versions: Versions, github: GitHubCo
   if (missing.length === 0) return undefined
   const found = Object.entries(values).map(([name, value]) => `${name} ${value}`)
   const lacks = `the image carries no ${missing.map(m => `{${m}}`).join(', ')} version${found.length ? ` (only ${found.join(', ')})` : ''}, so the versioned tag ${t.template} does not apply`
-  const gitTag = github.releaseTag ?? (github.eventName === 'push' && github.ref.startsWith('refs/tags/') ? github.ref.slice('refs/tags/'.length) : undefined)
+  const named = gitTag(github)
   const hint = 'set tag-template to name the image otherwise (e.g. "{go}" from the versions, or a fixed name)'
-  if (gitTag !== undefined) {
-    const tag = sanitizeTag(gitTag)
-    if (tag === '') throw new Error(`the git tag "${gitTag}" has nothing a container tag can hold: set tag-template`)
-    return { tag, why: `${lacks}: the main tag is ${github.releaseTag !== undefined ? 'the release' : 'the pushed'} tag ${tag}; ${hint}` }
+  if (named !== undefined) {
+    const tag = sanitizeTag(named)
+    if (tag === '') throw new Error(`the git tag "${named}" has nothing a container tag can hold: set tag-template`)
+    return { tag, why: `${lacks}: the main tag is ${github.eventName === 'release' ? 'the release' : 'the git'} tag ${tag}; ${hint}` }
   }
   if (!/^[0-9a-f]{7,}$/i.test(github.sha)) {
     throw new InputError('tag-template', `${lacks}, and GITHUB_SHA ("${github.sha}") holds no commit to name the image after: set tag-template`)
@@ -392,6 +471,17 @@ export async function latestGoesBack(
   return undefined
 }
 
+/**
+ * The main tag before rebuild handling: `tag-prefix` + the template filled from the versions + `tag-suffix`, or,
+ * where the default template does not apply, the first-run tag ({@link firstRunTag}) with its notice. A publish and
+ * `mode: check` name the image the same way.
+ */
+export function mainTagOf(t: TagSettings, versions: Versions, github: GitHubContext): string {
+  const firstRun = firstRunTag(t, versions, github)
+  if (firstRun) core.notice(firstRun.why)
+  return checkTag(`${t.prefix}${firstRun?.tag ?? renderTemplate(t.template, 'tag-template', versions)}${t.suffix}`, 'tag-template', 'the main tag')
+}
+
 /** How far `if-tag-exists: suffix` counts before giving up. */
 export const MAX_REBUILDS = 99
 
@@ -421,25 +511,26 @@ export async function planTags(
   }
   const wrap = (tag: string): string => `${t.prefix}${tag}${t.suffix}`
 
-  const firstRun = firstRunTag(t, versions, github)
-  if (firstRun) core.notice(firstRun.why)
-  const base = checkTag(wrap(firstRun?.tag ?? renderTemplate(t.template, 'tag-template', versions)), 'tag-template', 'the main tag')
+  const base = mainTagOf(t, versions, github)
   const extra = t.extraTags.map(template => checkTag(wrap(renderTemplate(template, 'tags', versions)), 'tags', 'the tag'))
   const push = shouldPush(t.push, github)
 
   const indexExtras: string[] = []
-  if (github.releaseTag !== undefined) {
-    const sanitized = sanitizeTag(github.releaseTag)
-    if (sanitized === '') throw new Error(`the release tag "${github.releaseTag}" has nothing a container tag can hold`)
-    indexExtras.push(checkTag(wrap(sanitized).slice(0, 128), 'tag-prefix', 'the release tag'))
+  const named = gitTag(github)
+  if (named !== undefined) {
+    const sanitized = sanitizeTag(named)
+    if (sanitized === '') throw new Error(`the git tag "${named}" has nothing a container tag can hold`)
+    indexExtras.push(checkTag(wrap(sanitized).slice(0, 128), 'tag-prefix', 'the git tag'))
   }
   const latest = latestDecision(t.latest, push, github)
-  const backwards = latest.apply ? await latestGoesBack(docker, settings.images, versions, base, t.prefix, settings.retry) : undefined
+  // `always` moves latest whatever it holds; `true` never backwards
+  const backwards = latest.apply && t.latest === 'true' ? await latestGoesBack(docker, settings.images, versions, base, t.prefix, settings.retry) : undefined
+  let latestWhy: string | undefined
   if (latest.apply && backwards === undefined) indexExtras.push('latest')
   else if (t.latest !== 'false') {
-    const reason = backwards ?? latest.reason ?? ''
-    if (push) core.notice(`latest: ${t.latest} asked for, but latest does not move: ${reason}`)
-    else core.info(`latest: ${t.latest} asked for, but latest does not move: ${reason}`)
+    latestWhy = backwards ?? latest.reason ?? ''
+    if (push) core.notice(`latest: ${t.latest} asked for, but latest does not move: ${latestWhy}`)
+    else log.info(`latest: ${t.latest} asked for, but latest does not move: ${latestWhy}`)
   }
 
   let tag = base
@@ -448,9 +539,9 @@ export async function planTags(
   if (settings.decidedTag !== undefined) {
     tag = settings.decidedTag
     if (push && t.rebuild !== 'overwrite') seen = Object.fromEntries(settings.images.map(image => [`${image}:${tag}`, '']))
-    core.info(`main tag ${tag}, as decided for this workflow run by its legs`)
+    log.info(`main tag ${tag}, as decided for this workflow run by its legs`)
   } else if (!push) {
-    core.info(`not pushing (push: ${t.push}, event ${github.eventName || 'unknown'}): ${whyNotPushing(t.push, github)}; the registry is not asked whether ${base} exists`)
+    log.info(`not pushing (push: ${t.push}, event ${github.eventName || 'unknown'}): ${whyNotPushing(t.push, github)}; the registry is not asked whether ${base} exists`)
   } else if (t.rebuild !== 'overwrite') {
     const suffixes = t.platformTags ? settings.platforms.map(archTagSuffix) : []
     const unfinished = (tag: string): Promise<Record<string, string> | undefined> =>
@@ -467,7 +558,9 @@ export async function planTags(
       platformTags[formatPlatform(platform)] = checkTag(`${tag}-${archTagSuffix(platform)}`, 'tag-template', 'the per-platform tag')
     }
   }
-  const indexTags = [...new Set([tag, ...indexExtras, ...extra])]
+  // an event or extra tag that is the main tag (a Go program's git tag) follows the main tag's decision: under
+  // `suffix` it stays with the build its per-platform tags name, and `TAG-1` is published beside it
+  const indexTags = [...new Set([tag, ...[...indexExtras, ...extra].filter(t => t !== base)])]
   for (const [platform, platformTag] of Object.entries(platformTags)) {
     if (indexTags.includes(platformTag)) {
       throw new InputError(
@@ -478,7 +571,19 @@ export async function planTags(
   }
 
   const metadata = imageMetadata(tag, versions, github, now)
-  return { tag, indexTags, platformTags, push, seen, labels: metadata, annotations: { ...metadata }, ...(previous ? { previous } : {}) }
+  return {
+    tag,
+    indexTags,
+    platformTags,
+    push,
+    build: shouldBuild(t.push, github),
+    why: pushReason(t.push, github),
+    ...(latestWhy !== undefined ? { latestWhy } : {}),
+    seen,
+    labels: metadata,
+    annotations: { ...metadata },
+    ...(previous ? { previous } : {})
+  }
 }
 
 /**
@@ -505,12 +610,12 @@ async function resolveRebuild(
   const resume = async (tag: string, found: PublishedTag): Promise<{ tag: string; seen: Record<string, string>; previous: PublishedTag } | undefined> => {
     const seen = await unfinished(tag)
     if (seen === undefined) return undefined
-    core.info(`${found.reference} holds an unfinished publish of this very build (same fingerprint): this run completes it`)
+    log.info(`${found.reference} holds an unfinished publish of this very build (same fingerprint): this run completes it`)
     return { tag, seen, previous: found }
   }
   const found = await existing(base)
   if (found === undefined) {
-    core.info(`${base} is new in ${images.join(', ')}`)
+    log.info(`${base} is new in ${images.join(', ')}`)
     return { tag: base, seen: free(base) }
   }
   const resumed = await resume(base, found)
@@ -526,12 +631,12 @@ async function resolveRebuild(
     const candidate = `${base}-${n}`
     const taken = await existing(candidate)
     if (taken === undefined) {
-      core.info(`${found.reference} exists; this rebuild publishes ${candidate}`)
+      log.info(`${found.reference} exists; this rebuild publishes ${candidate}`)
       return { tag: candidate, seen: free(candidate), previous }
     }
     const resumedCandidate = await resume(candidate, taken)
     if (resumedCandidate) return resumedCandidate
-    core.info(`${taken.reference} exists too`)
+    log.info(`${taken.reference} exists too`)
     previous = taken
   }
   throw new InputError('if-tag-exists', `${base}-1 … ${base}-${MAX_REBUILDS} all exist: bump a version, or set if-tag-exists: overwrite`)

@@ -16,9 +16,16 @@
  * command's) program and every file in the PATH directories and the usual bin directories, after every layer's
  * files and whiteouts are applied (so a wrong binary in a lower layer that an upper layer replaces or deletes is not
  * reported); each ELF executable's machine, word size and byte order must be the platform's (elf.ts).
+ *
+ * `architecture-check` says what a foreign executable does: `error` (default) fails the run before any tag moves,
+ * `warn` reports it and goes on, `off` reads no layer (the registry's digests are still compared with the build's).
+ * `architecture-check-skip` lists paths (globs) holding executables of another architecture on purpose, such as
+ * the amd64 `qemu-*-static` emulators calico's go-build image once shipped in every platform: they are reported as
+ * skipped, never as foreign.
  */
 import * as core from '@actions/core'
 import { availableParallelism } from 'node:os'
+import { InputError, readChoice, splitList, type InputReader } from '../core/input.js'
 import { describeElf, elfArchitecture, expectedMachine, readElfHeader, runsOn, type ElfHeader } from './elf.js'
 import { applyLayers, readLayer, resolveEntry, type FileTree, type LayerChanges } from './layers.js'
 import { mapLimited } from '../core/limit.js'
@@ -27,6 +34,43 @@ import { formatPlatform, parsePlatform, type Platform } from '../core/platform.j
 import { DEFAULT_RETRY, type RetryPolicy } from '../core/retry.js'
 import { formatBytes } from '../core/format.js'
 import { noLayerCache, type LayerCache } from './layer-cache.js'
+import * as log from '../core/log.js'
+
+export type ArchitectureCheckMode = 'error' | 'warn' | 'off'
+export const ARCHITECTURE_CHECK_MODES: readonly ArchitectureCheckMode[] = ['error', 'warn', 'off']
+
+export interface ArchitectureSettings {
+  /** `architecture-check`. */
+  mode: ArchitectureCheckMode
+  /** `architecture-check-skip`: absolute paths, `*` within a path segment, `**` across segments. */
+  skip: string[]
+}
+
+/** Reads `architecture-check` and `architecture-check-skip`. Called from `readSettings`. */
+export function readArchitectureSettings(read: InputReader): ArchitectureSettings {
+  const skip = splitList(read('architecture-check-skip'))
+  for (const pattern of skip) {
+    if (!pattern.startsWith('/')) {
+      throw new InputError('architecture-check-skip', `"${pattern}" is not an absolute path in the image: write it as the image names it, e.g. /usr/bin/qemu-*-static`)
+    }
+  }
+  return { mode: readChoice(read, 'architecture-check', ARCHITECTURE_CHECK_MODES, 'error'), skip }
+}
+
+/** `/usr/bin/qemu-*-static` as a test of a path: `*` and `?` within a segment, `**` across segments. */
+export function pathPattern(glob: string): RegExp {
+  let source = ''
+  for (let i = 0; i < glob.length; i++) {
+    const c = glob[i]!
+    if (c === '*' && glob[i + 1] === '*') {
+      source += '.*'
+      i++
+    } else if (c === '*') source += '[^/]*'
+    else if (c === '?') source += '[^/]'
+    else source += c.replace(/[.+^${}()|[\]\\]/g, '\\$&')
+  }
+  return new RegExp(`^${source}$`)
+}
 
 /** The parts of an image config file the check reads. */
 export interface ImageConfigFile {
@@ -64,21 +108,33 @@ export interface ForeignExecutable {
   header: ElfHeader
 }
 
-/** The executables a platform image holds that its platform cannot run. */
-export function foreignExecutables(tree: FileTree, config: ImageConfigFile, platform: Platform): { checked: number; foreign: ForeignExecutable[] } {
+/**
+ * The executables a platform image holds that its platform cannot run; those at a path `skip` matches (the path
+ * the image names, or where it leads) are `skipped` instead.
+ */
+export function foreignExecutables(
+  tree: FileTree,
+  config: ImageConfigFile,
+  platform: Platform,
+  skip: readonly RegExp[] = []
+): { checked: number; foreign: ForeignExecutable[]; skipped: ForeignExecutable[] } {
   const { program, dirs } = programsToCheck(config)
   const paths = [...(program ? [program] : []), ...[...tree.keys()].filter(p => dirs.includes(p.slice(0, p.lastIndexOf('/')) || '/'))]
   const seen = new Set<string>()
   const foreign: ForeignExecutable[] = []
+  const skipped: ForeignExecutable[] = []
   for (const path of paths) {
     const resolved = resolveEntry(tree, path)
     if (!resolved?.entry.head || seen.has(resolved.path)) continue
     seen.add(resolved.path)
     const header = readElfHeader(resolved.entry.head)
     if (!header || (header.type !== 'executable' && header.type !== 'shared')) continue
-    if (!runsOn(header, platform)) foreign.push(resolved.path === path ? { path, header } : { path, target: resolved.path, header })
+    if (runsOn(header, platform)) continue
+    const found = resolved.path === path ? { path, header } : { path, target: resolved.path, header }
+    if (skip.some(pattern => pattern.test(path) || pattern.test(resolved.path))) skipped.push(found)
+    else foreign.push(found)
   }
-  return { checked: seen.size, foreign }
+  return { checked: seen.size, foreign, skipped }
 }
 
 /** `linux/arm64: /hello is an x86-64 executable, statically linked, where linux/arm64 runs aarch64 …`, with the cause and fix. */
@@ -94,7 +150,8 @@ export function describeForeign(platform: Platform, foreign: readonly ForeignExe
       : `binaries of another platform were copied in: check the COPY --from and ADD that bring in ${first.path}, and the platform of the image they come from`
   return (
     `${formatPlatform(platform)}: ${name(first)} is ${describeElf(first.header)}, but ${formatPlatform(platform)} runs ${expectedMachine(platform)} executables${others}. ` +
-    `Cause: ${cause}. Fix: build the stage FROM a multi-architecture image with --platform=$BUILDPLATFORM and compile for the target (GOOS=$TARGETOS GOARCH=$TARGETARCH), then COPY --from it; the image would fail with "exec format error" on real ${platform.architecture} machines`
+    `Cause: ${cause}. Fix: build the stage FROM a multi-architecture image with --platform=$BUILDPLATFORM and compile for the target (GOOS=$TARGETOS GOARCH=$TARGETARCH), then COPY --from it; the image would fail with "exec format error" on real ${platform.architecture} machines. ` +
+    `If the image holds ${first.path} of another architecture on purpose (an emulator such as qemu-*-static), list it in architecture-check-skip`
   )
 }
 
@@ -103,6 +160,8 @@ export interface ArchitectureReport {
   /** ELF and other files looked at (entrypoint and PATH directories). */
   checked: number
   foreign: ForeignExecutable[]
+  /** Executables of another architecture at a path `architecture-check-skip` lists. */
+  skipped: ForeignExecutable[]
 }
 
 /** What the check reads: the build's local export (oci-layout.ts); unit tests pass fixtures. */
@@ -121,6 +180,8 @@ export interface CheckOptions {
   retry?: RetryPolicy
   /** Platforms checked at once; default the runner's cores. */
   concurrency?: number
+  /** `architecture-check` and `architecture-check-skip`; default `error`, nothing skipped. */
+  settings?: ArchitectureSettings
 }
 
 /** Whether a failed layer read may succeed when tried again: an I/O fault, not a corrupt or cut blob. */
@@ -142,6 +203,12 @@ export async function checkArchitectures(layout: BlobSource, hostArch: string, o
   const held = await Promise.all(expected.map(([, digest]) => layout.hasManifest(digest)))
   const mismatch = expected.filter((_, i) => !held[i]).map(([platform, digest]) => `${platform}: the registry serves ${digest}, which the build's local export does not hold`)
   if (mismatch.length > 0) throw new ArchitectureError(`the registry does not hold what this build produced (${mismatch.join('; ')}); no tag moved`)
+  const { mode, skip } = options.settings ?? { mode: 'error', skip: [] }
+  if (mode === 'off') {
+    log.info('architecture-check: off: no executable is read')
+    return []
+  }
+  const skipPatterns = skip.map(pathPattern)
   const local = options.expected ? { ...options.expected } : await layout.platformManifests()
 
   const layers = new Map<string, Promise<LayerChanges>>()
@@ -159,15 +226,17 @@ export async function checkArchitectures(layout: BlobSource, hostArch: string, o
     const manifest = await layout.json<ImageManifest>(digest)
     const config = await layout.json<ImageConfigFile>(manifest.config.digest)
     const changes = await Promise.all(manifest.layers.map(l => changesOf(l.digest, l.mediaType, name)))
-    const { checked, foreign } = foreignExecutables(applyLayers(changes), config, platform)
+    const { checked, foreign, skipped } = foreignExecutables(applyLayers(changes), config, platform, skipPatterns)
     const size = manifest.layers.reduce((sum, l) => sum + l.size, 0)
-    core.info(
-      `${name}: ${checked} executable(s) checked in ${manifest.layers.length} layer(s) (${formatBytes(size)}): ${foreign.length === 0 ? `all ${expectedMachine(platform)}` : `${foreign.length} of another architecture`}`
+    const skippedText = skipped.length === 0 ? '' : `; ${skipped.length} of another architecture skipped (architecture-check-skip): ${skipped.map(f => `${f.path} (built for ${elfArchitecture(f.header)})`).join(', ')}`
+    log.info(
+      `${name}: ${checked} executable(s) checked in ${manifest.layers.length} layer(s) (${formatBytes(size)}): ${foreign.length === 0 ? `all ${expectedMachine(platform)}` : `${foreign.length} of another architecture`}${skippedText}`
     )
-    return { platform: name, checked, foreign }
+    return { platform: name, checked, foreign, skipped }
   })
   const failures = reports.filter(r => r.foreign.length > 0).map(r => describeForeign(parsePlatform(r.platform), r.foreign, hostArch))
-  if (failures.length > 0) throw new ArchitectureError(`${failures.join('\n')}\nNo tag moved.`)
+  if (failures.length > 0 && mode === 'warn') for (const failure of failures) core.warning(`${failure} (architecture-check: warn: the run goes on)`)
+  else if (failures.length > 0) throw new ArchitectureError(`${failures.join('\n')}\nNo tag moved.`)
   return reports
 }
 

@@ -221,7 +221,7 @@ async function pullForVerify(docker: Docker, image: string, platform: Platform, 
  */
 export async function runVerifyCommand(
   docker: Docker,
-  image: string,
+  image: string | ((platform: Platform) => string),
   platforms: readonly Platform[],
   command: readonly string[],
   pull: boolean,
@@ -233,8 +233,9 @@ export async function runVerifyCommand(
   const failures = new Map<string, string[]>()
   for (const platform of platforms) {
     const name = `go-build-action-verify-${process.pid}-${Date.now().toString(36)}`
-    const args = verifyCommandArgs(image, platform, command, name)
-    if (pull) await pullForVerify(docker, image, platform, retry)
+    const platformImage = typeof image === 'string' ? image : image(platform)
+    const args = verifyCommandArgs(platformImage, platform, command, name)
+    if (pull) await pullForVerify(docker, platformImage, platform, retry)
     const untrack = trackContainer(name)
     let result
     try {

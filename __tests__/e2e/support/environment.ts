@@ -9,6 +9,7 @@ import * as path from 'node:path'
 import { promisify } from 'node:util'
 import { repoRoot } from '../../../scripts/run-action.mjs'
 import { STAGING_TAG_PREFIX } from '../../../src/publish/publish.js'
+import { readAsRunner } from './runner-commands.js'
 
 const execFileAsync = promisify(execFile)
 
@@ -205,23 +206,19 @@ export function commandsRun(run: { main: { log: string }; post?: { log: string }
 /** Jest timeouts of the e2e tests are in minutes. */
 export const MINUTES = 60_000
 
-/** .NET's leading white space (`String.TrimStart`), U+0085 included, which the runner trims before `::`. */
-const RUNNER_LEADING_SPACE = /^[\t\n\v\f\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+/
-
 /**
- * The `::error::` lines of a step, as the runner reads them: its stdout where the run kept it apart (else the
- * whole log), a line ending at `\r\n`, `\r` or `\n`, leading white space trimmed the .NET way. (stop-commands is
- * not followed here: support/runner-commands.ts, when it lands, is the full reading, and this the place to use it.)
+ * The `::error::` messages of a step, as the runner reads its stdout (support/runner-commands.ts: lines end at
+ * `\r\n`, `\r` or `\n`, .NET's leading white space trimmed, stop-commands honoured), each written back as its
+ * `::error::MESSAGE` line; annotations (`::error file=…::`) are not counted.
  */
-export function errorLines(step: { log: string; stdout?: string }): string[] {
-  return (step.stdout ?? step.log)
-    .split(/\r\n|\r|\n/)
-    .map(line => line.replace(RUNNER_LEADING_SPACE, ''))
-    .filter(line => line.startsWith('::error::'))
+export function errorLines(step: { stdout: string }): string[] {
+  return readAsRunner(step.stdout)
+    .processed.filter(command => command.name.toLowerCase() === 'error' && Object.keys(command.properties).length === 0)
+    .map(command => `::error::${command.data}`)
 }
 
 /** The one `::error::` line of a run that failed: expects exit code 1 and exactly one such line. */
-export function theError(run: { main: { exitCode: number; log: string; stdout?: string } }): string {
+export function theError(run: { main: { exitCode: number; log: string; stdout: string } }): string {
   const errors = errorLines(run.main)
   expect({ exitCode: run.main.exitCode, errors: errors.length, log: errors.length === 1 ? '' : run.main.log.slice(-4000) }).toEqual({ exitCode: 1, errors: 1, log: '' })
   return errors[0]!

@@ -1,0 +1,3 @@
+export const SHOWN_REPOSITORY: string
+export function readmeSummary(summary: string, repository: string): string
+export function withSummary(readme: string, block: string): string
