@@ -185,6 +185,12 @@ install_cosign() {
 # Engine
 # ---------------------------------------------------------------------------------------------------------
 start_engine() {
+  if engine_running && ! ip link show docker0 >/dev/null 2>&1 && [ -f "$STATE_DIR/dockerd.pid" ]; then
+    # a second engine started with --bridge none deletes docker0 (the host's network is shared); this engine then
+    # cannot start a container on its default network until it is restarted, which makes the bridge again
+    say "the engine's bridge docker0 is missing: restarting the engine"
+    stop_pid dockerd
+  fi
   if engine_running; then
     say "docker engine already running ($(docker version -f '{{.Server.Version}}' 2>/dev/null))"
     containerd_store || say "warning: this engine does not use the containerd image store; multi-platform --load needs it"

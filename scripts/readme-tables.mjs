@@ -113,6 +113,15 @@ export const GROUPS = [
     }
   },
   {
+    title: 'Build nodes',
+    inputs: {
+      nodes: 'YAML list',
+      'nodes-cacert': 'secret (PEM)',
+      'nodes-cert': 'secret (PEM)',
+      'nodes-key': 'secret (PEM)'
+    }
+  },
+  {
     title: 'Verification',
     inputs: {
       'verify-command': 'command line',
@@ -176,6 +185,7 @@ export const OUTPUT_FORMATS = {
   'qemu-platforms': 'comma separated',
   builder: 'builder name',
   'builder-platforms': 'comma separated',
+  'built-on': 'JSON object',
   updates: 'JSON array',
   changed: '`true` / `false`'
 }

@@ -34,3 +34,11 @@ export interface RunActionOptions {
 }
 
 export function runAction(options?: RunActionOptions): Promise<ActionRun>
+
+export interface PostStepOptions {
+  /** The state the runner hands the post step (default: what the main step saved). */
+  state?: Record<string, string>
+  env?: Record<string, string>
+}
+
+export function runPostStep(run: ActionRun, options?: PostStepOptions): Promise<StepResult>

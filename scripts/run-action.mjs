@@ -76,7 +76,8 @@ function runStep(args, env, cwd, echo, cancelWhen) {
  * Runs the main step and then the post step, as the runner does. `inputs` maps input names to values; `env`
  * adds variables (GITHUB_EVENT_NAME etc.). Resolves with both steps' exit codes and logs, the outputs, the saved
  * state and the job summary. `cancelWhen` (a RegExp) cancels the main step, as a cancelled job does, with SIGTERM
- * once its log matches.
+ * once its log matches. With `post: false` the post step is left to {@link runPostStep}, so a test can look at
+ * what a later step of the job would find first, or give the post step other state.
  */
 export async function runAction({ inputs = {}, env = {}, cwd = repoRoot, echo = false, post = true, cancelWhen = undefined } = {}) {
   const dir = await mkdtemp(path.join(tmpdir(), 'go-build-action-runner-'))
@@ -105,23 +106,38 @@ export async function runAction({ inputs = {}, env = {}, cwd = repoRoot, echo = 
   for (const [name, value] of Object.entries(inputs)) base[inputVariable(name)] = value
   for (const key of Object.keys(base)) if (base[key] === undefined) delete base[key]
 
-  const entry = path.join(repoRoot, 'dist', 'index.js')
-  const main = await runStep([entry], base, cwd, echo, cancelWhen)
-  const state = parseCommandFile(await readFile(files.GITHUB_STATE, 'utf8'))
-  let postStep
-  if (post) {
-    const stateEnv = Object.fromEntries(Object.entries(state).map(([k, v]) => [`STATE_${k}`, v]))
-    postStep = await runStep([entry], { ...base, ...stateEnv }, cwd, echo)
-  }
-  return {
+  const main = await runStep([entry()], base, cwd, echo, cancelWhen)
+  const run = {
     main,
-    post: postStep,
-    outputs: parseCommandFile(await readFile(files.GITHUB_OUTPUT, 'utf8')),
-    state,
-    summary: await readFile(files.GITHUB_STEP_SUMMARY, 'utf8'),
+    post: undefined,
+    outputs: {},
+    state: parseCommandFile(await readFile(files.GITHUB_STATE, 'utf8')),
+    summary: '',
     runnerDir: dir,
     dockerConfig: base.DOCKER_CONFIG
   }
+  // the post step's environment (the main step's, inputs included): kept out of JSON.stringify and the test's reports
+  Object.defineProperty(run, 'step', { value: { env: base, cwd, echo }, enumerable: false })
+  if (post) run.post = await runPostStep(run)
+  run.outputs = parseCommandFile(await readFile(files.GITHUB_OUTPUT, 'utf8'))
+  run.summary = await readFile(files.GITHUB_STEP_SUMMARY, 'utf8')
+  return run
+}
+
+/**
+ * The post step of `run`, as the runner starts it: the main step's environment (its inputs too) and the state
+ * as STATE_* variables: by default what the main step saved; `state` replaces it (what the runner would hold had
+ * something else issued `save-state` commands during the main step). `env` adds variables.
+ */
+export function runPostStep(run, { state = run.state, env = {} } = {}) {
+  const step = run.step
+  if (!step) throw new Error('runPostStep: not a run made by runAction')
+  const stateEnv = Object.fromEntries(Object.entries(state).map(([k, v]) => [`STATE_${k}`, v]))
+  return runStep([entry()], { ...step.env, ...env, ...stateEnv }, step.cwd, step.echo)
+}
+
+function entry() {
+  return path.join(repoRoot, 'dist', 'index.js')
 }
 
 async function cli(argv) {

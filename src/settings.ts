@@ -9,9 +9,10 @@ import { readCacheSettings, type CacheSettings } from './build/cache.js'
 import { readBuildxInstallSettings, type BuildxInstallSettings } from './setup/buildx-install.js'
 import { readEmulationMode, type EmulationMode } from './setup/emulation.js'
 import { readArchitectureSettings, type ArchitectureSettings } from './verify/architecture.js'
-import { InputError, readBoolean, readChoice, readNumber, splitCommand, splitLines, splitList, type BuildArg, type BuildSecret, type InputReader } from './core/input.js'
+import { InputError, inputPlatform, readBoolean, readChoice, readNumber, splitCommand, splitLines, splitList, type BuildArg, type BuildSecret, type InputReader } from './core/input.js'
 import { readLogins, type LoginSettings } from './setup/login.js'
-import { DEFAULT_PLATFORMS, formatPlatform, parsePlatform, PlatformError, type Platform } from './core/platform.js'
+import { DEFAULT_PLATFORMS, formatPlatform, type Platform } from './core/platform.js'
+import { readNodeSettings, type NodeSettings } from './setup/nodes.js'
 import { readQemuSettings, type QemuSettings } from './setup/qemu.js'
 import { readCheckSettings, type CheckSettings } from './check/releases.js'
 import { readSignSettings, type SignSettings } from './publish/sign.js'
@@ -56,6 +57,8 @@ export interface Settings {
   emulation: EmulationMode
   /** The buildx builder (`builder`, `driver`, `driver-opts`, `buildkit-image`, `buildkitd-config`). */
   builder: BuilderSettings
+  /** Remote BuildKit nodes and the TLS material to reach them (`nodes`, `nodes-cacert`, `nodes-cert`, `nodes-key`; see nodes.ts). */
+  nodes: NodeSettings
   /** A pinned buildx (`buildx-version`, `buildx-download-url`). */
   buildx: BuildxInstallSettings
   /** The login inputs and `github-token`; which apply is decided once the run knows whether it pushes (login.ts). */
@@ -104,6 +107,7 @@ export function readSettings(read: InputReader, mask: (secret: string) => void =
   // first: every password is masked before anything else is read or parsed
   const logins = readLogins(read, mask, () => readImages(read, false, false))
   const signing = readSignSettings(read, mask)
+  const nodes = readNodeSettings(read, mask)
   const context = read('context').trim() || '.'
   const file = read('file').trim() || path.join(context, 'Dockerfile')
   const mode = readChoice(read, 'mode', MODES, 'all')
@@ -119,7 +123,8 @@ export function readSettings(read: InputReader, mask: (secret: string) => void =
     tagging: readTagSettings(read),
     qemu: readQemuSettings(read),
     emulation: readEmulationMode(read),
-    builder: readBuilderSettings(read),
+    builder: readBuilderSettings(read, process.env, nodes.nodes.length > 0),
+    nodes,
     buildx: readBuildxInstallSettings(read),
     logins,
     retry: readRetry(read),
@@ -248,13 +253,7 @@ function readPlatforms(read: InputReader): Platform[] {
   const spellings = new Map<string, string>()
   const platforms: Platform[] = []
   for (const item of items) {
-    let platform: Platform
-    try {
-      platform = parsePlatform(item)
-    } catch (error) {
-      if (error instanceof PlatformError) throw new InputError('platforms', error.message)
-      throw error
-    }
+    const platform = inputPlatform('platforms', item)
     const key = formatPlatform(platform)
     const earlier = spellings.get(key)
     if (earlier !== undefined) {

@@ -3,17 +3,19 @@
  * composes them into the three modes; no stage belongs to one mode.
  */
 import * as core from '@actions/core'
-import { mkdtemp } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
 import * as path from 'node:path'
-import { checkBuildFiles, chooseOutput, loadFromLocalExport, runBuild, writeSecretFiles, type BuildMetadata, type BuildOutput } from './build/build.js'
+import { checkBuildFiles, chooseOutput, loadFromLocalExport, runBuild, withSecretFilesOf, type BuildMetadata, type BuildOutput } from './build/build.js'
 import { configuredOptions } from './build/build-options.js'
 import { resolveCache } from './build/cache.js'
+import { indexAnnotationsOf } from './core/annotations.js'
 import { checkArchitectures } from './verify/architecture.js'
 import { Cleanup } from './core/cleanup.js'
 import { buildTimesFromProgress, type PlatformBuildTime } from './build/build-times.js'
 import { setUpBuilder, type BuilderResult } from './setup/builder.js'
+import { describeNode, planNodes, setUpBuildNodes, type NodeCredentials } from './setup/nodes.js'
+import { inPlatformOrder, nodePart, partPrefix, runnerPart, runParts, type BuildPart } from './build/parts.js'
 import { installBuildx } from './setup/buildx-install.js'
+import { createJobDockerConfig, useDockerConfig, type JobDockerConfig } from './setup/docker-config.js'
 import type { Docker } from './core/docker.js'
 import { checkEmulation } from './setup/emulation.js'
 import { errorMessage } from './core/errors.js'
@@ -23,7 +25,6 @@ import {
   collectLegs,
   createMergedIndex,
   describeRunner,
-  indexAnnotationsOf,
   ownEarlierPublish,
   readLegRecord,
   readWorkflowRun,
@@ -33,18 +34,18 @@ import {
   type LegRecord
 } from './publish/handoff.js'
 import { directoryLayerCache } from './verify/layer-cache.js'
-import { logInAll, loginBackupFile, planLogins } from './setup/login.js'
+import { logInAll, planLogins } from './setup/login.js'
 import { OciLayout } from './verify/oci-layout.js'
-import { completeOutputs, Output, rebuildReason, reportOutputs, setOutputs, type RunFacts, type RunResult } from './report/outputs.js'
+import { builtOnJson, completeOutputs, Output, rebuildReason, reportOutputs, setOutputs, type RunFacts, type RunResult } from './report/outputs.js'
 import { PUBLISH_PHASE, type Phases } from './core/phases.js'
-import { archTagSuffix, formatPlatform } from './core/platform.js'
-import { copyByDigest, localBuildName, stageIndex, stagingTag, type StagedIndex } from './publish/publish.js'
+import { archTagSuffix, formatPlatform, samePlatform, type Platform } from './core/platform.js'
+import { combineByDigest, copyByDigest, localBuildName, stageIndex, stagingTag, type StagedIndex } from './publish/publish.js'
 import type { PublishResult } from './publish/result.js'
-import { setUpQemu } from './setup/qemu.js'
+import { hostArchitecture, setUpQemu, type QemuResult } from './setup/qemu.js'
 import { platformDigests } from './core/registry.js'
 import { readSettings, type Settings } from './settings.js'
 import { prepareSigner, signaturesJson, signAndVerify, signingTargets, statementSigner, type Signer, type SigningReport } from './publish/sign.js'
-import { saveJsonState, saveState, State } from './core/state.js'
+import { createWorkDir, ownName, saveJsonState, saveState, State } from './core/state.js'
 import { tagChoiceSentence, writeSummary, type LegsSummary } from './report/summary.js'
 import { executeMoves, planMoves, type MoveJournal, type MoveRecord } from './publish/transaction.js'
 import { annotationArgs, buildTime, labelArgs, planTags, readGitHubContext, shouldPush, whyNotPushing, type TagPlan } from './tags/tags.js'
@@ -59,7 +60,12 @@ export interface Job {
   settings: Settings
   phases: Phases
   journal: MoveJournal
+  /** `RUNNER_TEMP/go-build-action-MARKER`: this run's files, removed by the post step (state.ts). */
   workDir: string
+  /** The run marker, in every name and path this run creates. */
+  marker: string
+  /** The job's own DOCKER_CONFIG, every command's from the start (docker-config.ts). */
+  dockerConfig: JobDockerConfig
   /** What the run removes as soon as it is no longer needed (cleanup.ts). */
   cleanup: Cleanup
   /** The build context's listing for the fingerprint, begun at the start so it runs beside the logins and the version reads. */
@@ -75,24 +81,27 @@ export function readJobSettings(): Settings {
   return settings
 }
 
-/** Inputs read and checked, secrets masked, a work directory. */
+/** Inputs read and checked, secrets masked, a work directory, the job's own docker config. */
 export async function startJob(docker: Docker, phases: Phases, journal: MoveJournal, settings: Settings = readJobSettings()): Promise<Job> {
-  const workDir = await mkdtemp(path.join(process.env.RUNNER_TEMP || tmpdir(), 'go-build-action-'))
-  saveState(State.WorkDir, workDir)
+  const { workDir, marker } = await createWorkDir()
+  const dockerConfig = await createJobDockerConfig(workDir)
+  useDockerConfig(dockerConfig)
+  saveState(State.DockerConfig, dockerConfig.dir)
   await checkBuildFiles(settings.context, settings.file)
   setOutputs({ [Output.Platforms]: JSON.stringify(settings.platforms.map(formatPlatform)), [Output.Images]: settings.images.join('\n') })
   // a merge builds nothing and a run that does not push compares nothing: neither needs the context hashed
   const listing = settings.mode !== 'merge' && shouldPush(settings.tagging.push, readGitHubContext()) ? contextListing(settings.context, settings.file) : undefined
   // awaited by the fingerprint; a failure there is its warning, never an unhandled rejection here
   listing?.catch(() => undefined)
-  return { docker, settings, phases, journal, workDir, cleanup: new Cleanup(docker), contextListing: listing }
+  return { docker, settings, phases, journal, workDir, marker, dockerConfig, cleanup: new Cleanup(docker), contextListing: listing }
 }
 
 /**
- * Logs in where the run pushes (login.ts decides where: the login inputs, else the job's token for ghcr.io); a run
- * that will not push (push false, an untrusted event such as a fork's pull request) logs in nowhere.
+ * Logs in where the run pushes (login.ts decides where: the login inputs, else the job's token for ghcr.io), in
+ * the job's own docker config; a run that will not push (push false, an untrusted event such as a fork's pull
+ * request) logs in nowhere.
  */
-export async function logIn({ docker, settings, phases, workDir }: Job): Promise<void> {
+export async function logIn({ docker, settings, phases, dockerConfig }: Job): Promise<void> {
   const github = readGitHubContext()
   const notPushing = shouldPush(settings.tagging.push, github) ? undefined : whyNotPushing(settings.tagging.push, github)
   await phases.run('Log in', () =>
@@ -101,7 +110,8 @@ export async function logIn({ docker, settings, phases, workDir }: Job): Promise
       planLogins(settings.logins, settings.images, notPushing),
       settings.retry,
       registries => saveJsonState(State.Logins, registries),
-      loginBackupFile(workDir)
+      dockerConfig.dir,
+      dockerConfig.runnerConfigFile
     )
   )
 }
@@ -132,7 +142,7 @@ export function configurationOfJob(settings: Settings, versions: Versions): Conf
     annotations: settings.annotations,
     provenance: settings.provenance,
     sbom: settings.sbom,
-    buildOptions: configuredOptions(settings.buildOptions)
+    buildOptions: configuredOptions(settings.buildOptions, settings.secrets)
   })
 }
 
@@ -245,140 +255,241 @@ export async function sign({ docker, settings, phases }: Job, signer: Signer | u
   return phases.run(`Sign ${targets.length} digests`, () => signAndVerify(docker, signer, targets, settings.retry))
 }
 
-/** Where the build runs: the builder, and the runner's architecture (what QEMU emulates is the rest). */
+/** Where the build runs: the builders and the platforms each builds, and the runner's architecture. */
 export interface BuildEnvironment {
-  builder: BuilderResult
+  /** This runner's builder; undefined when every platform is built on a node. */
+  builder?: BuilderResult
+  /** The runner's architecture. */
   hostArch: string
+  /** Each builder's share of the platforms, in the order of the first platform each builds. */
+  parts: BuildPart[]
+  /** The TLS files buildx reads while it builds on nodes: removed when the build ends. */
+  credentials?: NodeCredentials
 }
 
-/** QEMU where the platforms need it, the emulation advisor, a pinned buildx if asked, the builder. */
-export async function setUpBuild({ docker, settings, phases, workDir }: Job, { versions }: Tagged): Promise<BuildEnvironment> {
-  const qemu = await phases.run('Set up QEMU', () => setUpQemu(docker, settings.qemu, settings.platforms))
-  setOutputs({ [Output.QemuPlatforms]: qemu.emulated.map(formatPlatform).join(',') })
-  if (settings.emulation !== 'ignore') {
+/**
+ * Build nodes where they serve the run's platforms; then, for the platforms no node serves, QEMU where they need
+ * it, the emulation advisor, a pinned buildx if asked, and this runner's builder; then each node's builder.
+ */
+export async function setUpBuild({ docker, settings, phases, workDir, dockerConfig, marker }: Job, { versions }: Tagged): Promise<BuildEnvironment> {
+  const nodes = planNodes(settings.platforms, settings.nodes.nodes)
+  for (const node of nodes.unused) log.info(`${describeNode(node)} serves none of the platforms of this run: not used`)
+  const { local } = nodes
+  if (nodes.assigned.length > 0) {
+    const on = nodes.assigned.map(a => `${a.platforms.map(formatPlatform).join(', ')} on ${describeNode(a.node)}`).join('; ')
+    log.info(`build nodes: ${on}; on this runner: ${local.map(formatPlatform).join(', ') || 'nothing'}`)
+  }
+  let qemu: QemuResult | undefined
+  if (local.length > 0) {
+    qemu = await phases.run('Set up QEMU', () => setUpQemu(docker, settings.qemu, local))
+  }
+  const hostArch = qemu?.hostArch ?? hostArchitecture()
+  setOutputs({ [Output.QemuPlatforms]: (qemu?.emulated ?? []).map(formatPlatform).join(',') })
+  if (settings.emulation !== 'ignore' && local.length > 0) {
     await phases.run('Check the Dockerfile for compiles under QEMU', () =>
       checkEmulation({
         mode: settings.emulation,
         file: settings.file,
         context: settings.context,
         buildArgs: withVersionBuildArgs(settings.buildArgs, versions),
-        platforms: settings.platforms,
-        hostArchitecture: qemu.hostArch,
+        platforms: local,
+        hostArchitecture: hostArch,
         target: settings.target || undefined
       })
     )
   }
-  if (settings.buildx.version) await phases.run('Install buildx', () => installBuildx(docker, settings.buildx, workDir))
-  const builder = await phases.run('Set up the builder', () => setUpBuilder(docker, settings.builder, settings.platforms, qemu.emulated))
-  setOutputs({ [Output.Builder]: builder.name, [Output.BuilderPlatforms]: builder.platforms.join(',') })
-  return { builder, hostArch: qemu.hostArch }
+  if (settings.buildx.version) await phases.run('Install buildx', () => installBuildx(docker, settings.buildx, workDir, dockerConfig.dir))
+  const builder = local.length > 0 ? await phases.run('Set up the builder', () => setUpBuilder(docker, settings.builder, local, qemu?.emulated, ownName(marker))) : undefined
+  setOutputs({ [Output.Builder]: builder?.name ?? '', [Output.BuilderPlatforms]: builder?.platforms.join(',') ?? '' })
+  const builders: string[] = []
+  const ready =
+    nodes.assigned.length > 0
+      ? await phases.run(`Set up ${nodes.assigned.length} build node${nodes.assigned.length === 1 ? '' : 's'}`, () =>
+          setUpBuildNodes(docker, nodes.assigned, settings.nodes.tls, workDir, ownName(marker), name => {
+            builders.push(name)
+            saveJsonState(State.NodeBuilders, builders)
+          })
+        )
+      : undefined
+  const parts = inPlatformOrder([...(builder ? [runnerPart(builder, local, hostArch)] : []), ...(ready?.nodes ?? []).map(nodePart)], settings.platforms)
+  setOutputs({ [Output.BuiltOn]: JSON.stringify(builtOnJson(settings.platforms, parts, qemu?.emulated ?? [])) })
+  const credentials = ready?.credentials
+  return { builder, hostArch, parts, credentials }
 }
 
 export interface Built {
+  /** Where the build's result went: for a build split over nodes, the first repository (each part's index by digest), or nowhere. */
   output: BuildOutput
+  /** buildx's metadata; for a build split over nodes, each part's under `builds` (no digest: {@link stage} combines them). */
   metadata: BuildMetadata
   /** How long the build took. */
   seconds: number
-  /** Per-platform build time from BuildKit's step records. */
+  /** Per-platform build time from BuildKit's step records, and the node that built it. */
   buildTimes: PlatformBuildTime[]
   /** The runner's architecture. */
   hostArch: string
   /** The `docker` driver's staging name (`repo:go-build-action-staging-…`) the loaded index is pushed under. */
   stagingName?: string
-  /** The build's local export (an OCI layout directory), which the architecture check reads. */
-  layout: string
+  /** The build's local exports (OCI layout directories, one per builder), which the architecture check reads. */
+  layouts: BuiltLayout[]
+  /** A build split over nodes: each part's index, pushed by digest into the first repository, and the annotations of the index that combines them. */
+  parts?: { digests: string[]; annotations: Record<string, string> }
+}
+
+/** One builder's local export: the platforms it holds and the architecture of the machine that built them. */
+export interface BuiltLayout {
+  dir: string
+  platforms: Platform[]
+  hostArch: string
+  /** The builder that loads its images for the verify command (this runner's where there is one). */
+  builder: string
 }
 
 /**
  * Builds every platform (pushed by digest, or loaded into the engine) with a local export beside it, then runs the
- * verify command on a loaded image. A build that does not push is verified here: loaded into the engine where the
- * verify command needs it, and the architecture check on the local export.
+ * verify command on a loaded image. Split over build nodes, each builder builds its part side by side with the
+ * others (parts.ts). A build that does not push is verified here: loaded into the engine where the verify command
+ * needs it, and the architecture check on the local export.
  */
-export async function build(job: Job, { versions, plan, fingerprint, configuration }: Tagged, { builder, hostArch }: BuildEnvironment): Promise<Built> {
+export async function build(job: Job, { versions, plan, fingerprint, configuration }: Tagged, environment: BuildEnvironment): Promise<Built> {
   const { docker, settings, phases, workDir, cleanup } = job
+  const { parts, hostArch } = environment
+  const split = parts.length > 1
   const [firstRepository] = settings.images as [string, ...string[]]
   const state = bookkeepingRepository(settings)
   const stagingName = `${state}:${stagingTag(configuration.id, settings.platforms)}`
-  const output = chooseOutput(builder.driver, plan.push, firstRepository, localBuildName(stagingName))
-  if (output.kind === 'load') cleanup.created([output.name])
-  const layout = path.join(workDir, 'layout')
-  const started = Date.now()
-  const metadata = await phases.run(`Build ${settings.platforms.length} platform${settings.platforms.length === 1 ? '' : 's'}`, async () => {
-    const cache = await resolveCache(docker, settings.cache, {
-      driver: builder.driver,
-      bookkeepingRepository: state,
-      cacheKey: cacheKeyOf(settings),
-      platforms: settings.platforms,
-      previousReference: plan.previous?.reference,
-      noCache: settings.noCache
-    })
-    return runBuild(
-      docker,
-      {
-        context: settings.context,
-        file: settings.file,
-        platforms: settings.platforms,
-        output,
-        buildArgs: withVersionBuildArgs(settings.buildArgs, versions),
-        metadataFile: path.join(workDir, 'metadata.json'),
-        builder: builder.name,
-        dockerContext: builder.dockerContext,
-        target: settings.target || undefined,
-        labels: [...labelArgs(plan.labels), ...settings.labels],
-        annotations: [...annotationArgs(plan.annotations), ...(fingerprint ? [fingerprintAnnotationArg(fingerprint)] : []), ...settings.annotations],
-        secretFiles: await writeSecretFiles(workDir, settings.secrets),
-        options: settings.buildOptions,
-        cacheFrom: cache.from,
-        cacheTo: cache.to,
-        env: cache.env,
-        noCache: settings.noCache,
-        pull: settings.pull,
-        provenance: settings.provenance,
-        sbom: settings.sbom,
-        layout
-      },
-      settings.retry
-    )
+  const localName = localBuildName(stagingName)
+  const annotations = [...annotationArgs(plan.annotations), ...(fingerprint ? [fingerprintAnnotationArg(fingerprint)] : []), ...settings.annotations]
+  const runs = parts.map((part, i) => {
+    const suffix = split ? `-${i + 1}` : ''
+    const output = chooseOutput(part.driver, plan.push, firstRepository, localName)
+    if (output.kind === 'load') cleanup.created([output.name])
+    return { part, output, layout: path.join(workDir, `layout${suffix}`), metadataFile: path.join(workDir, `metadata${suffix}.json`) }
   })
+  const loadsOnNode = !plan.push && settings.verifyCommand.length > 0 && parts.every(p => p.node)
+  const started = Date.now()
+  let results: BuildMetadata[]
+  try {
+    results = await phases.run(`Build ${settings.platforms.length} platform${settings.platforms.length === 1 ? '' : 's'}${split ? ` on ${parts.length} builders` : ''}`, async () => {
+      // the build secrets' files exist only while the builds that read them run (secret-files.ts)
+      return withSecretFilesOf(workDir, settings.secrets, secretFiles => runParts(parts, async (part, signal) => {
+        const run = runs.find(r => r.part === part)!
+        const cache = await resolveCache(docker, settings.cache, {
+          driver: part.driver,
+          bookkeepingRepository: state,
+          cacheKey: cacheKeyOf(settings),
+          platforms: part.platforms,
+          ...(split ? { part: part.platforms.map(archTagSuffix).join('-') } : {}),
+          previousReference: plan.previous?.reference,
+          noCache: settings.noCache
+        })
+        return runBuild(
+          docker,
+          {
+            context: settings.context,
+            file: settings.file,
+            platforms: part.platforms,
+            output: run.output,
+            buildArgs: withVersionBuildArgs(settings.buildArgs, versions),
+            metadataFile: run.metadataFile,
+            builder: part.builder,
+            dockerContext: part.dockerContext,
+            target: settings.target || undefined,
+            labels: [...labelArgs(plan.labels), ...settings.labels],
+            annotations,
+            secretFiles,
+            options: settings.buildOptions,
+            cacheFrom: cache.from,
+            cacheTo: cache.to,
+            env: cache.env,
+            noCache: settings.noCache,
+            pull: settings.pull,
+            provenance: settings.provenance,
+            sbom: settings.sbom,
+            layout: run.layout
+          },
+          settings.retry,
+          split ? { signal, prefix: partPrefix(part) } : {}
+        )
+      }))
+    })
+  } catch (error) {
+    await environment.credentials?.remove()
+    throw error
+  }
+  // buildx reads the nodes' TLS files at every connection: none is made after the build, unless a node (with no
+  // builder of this runner's) loads the images of a build that pushes nothing for the verify command
+  if (!loadsOnNode) await environment.credentials?.remove()
   const seconds = (Date.now() - started) / 1000
-  const buildTimes = buildTimesFromProgress(metadata.progress ?? '', settings.platforms, hostArch)
+  const buildTimes = settings.platforms.flatMap(platform => {
+    const i = parts.findIndex(p => p.platforms.some(q => samePlatform(q, platform)))
+    const part = parts[i]!
+    const [time] = buildTimesFromProgress(results[i]!.progress ?? '', [platform], part.hostArch, part.native)
+    return time ? [part.node ? { ...time, node: part.node.name } : time] : []
+  })
+  // only the docker driver loads, and it builds alone (nodes need the docker-container driver)
+  const [single] = runs
+  const output: BuildOutput = split ? (plan.push ? { kind: 'push-by-digest', repository: firstRepository } : { kind: 'none' }) : single!.output
   if (output.kind === 'load' && settings.verifyCommand.length > 0) {
     await phases.run('Verify locally, before anything is pushed', () =>
       runVerifyCommand(docker, output.name, settings.platforms, settings.verifyCommand, false, settings.verifyTimeoutSeconds)
     )
   }
-  // the staging name exists only once the loaded index is pushed (stage)
-  const built = { output, metadata, seconds, buildTimes, hostArch, layout, ...(output.kind === 'load' && plan.push ? { stagingName } : {}) }
+  const metadata: BuildMetadata = split
+    ? { imageNames: [], raw: { builds: Object.fromEntries(runs.map((r, i) => [r.part.node?.name ?? 'runner', results[i]!.raw])) }, progress: results.map(r => r.progress ?? '').join('\n') }
+    : results[0]!
+  // an image of a local export is loaded for the verify command through this runner's builder where there is one
+  const loader = parts.find(p => !p.node)?.builder
+  const built: Built = {
+    output,
+    metadata,
+    seconds,
+    buildTimes,
+    hostArch,
+    layouts: runs.map(r => ({ dir: r.layout, platforms: r.part.platforms, hostArch: r.part.hostArch, builder: loader ?? r.part.builder })),
+    // the staging name exists only once the loaded index is pushed (stage)
+    ...(output.kind === 'load' && plan.push ? { stagingName } : {}),
+    ...(split && plan.push ? { parts: { digests: results.map(r => builtDigest(r)), annotations: indexAnnotationsOf(annotations) } } : {})
+  }
   if (!plan.push) {
-    // nothing goes to a registry: the loaded image and the local export are done with once checked
+    // nothing goes to a registry: the loaded image and the local exports are done with once checked
     if (output.kind === 'load') cleanup.removeImages([output.name])
     try {
       // first the verify command, as on a build the engine loaded; then the architecture check
       if (output.kind === 'none' && settings.verifyCommand.length > 0) {
-        await phases.run('Verify locally, before anything is pushed', () => verifyFromLocalExport(job, built, builder.name, localBuildName(stagingName)))
+        await phases.run('Verify locally, before anything is pushed', () => verifyFromLocalExport(job, built, localBuildName(stagingName)))
       }
       await phases.run('Check the architectures (not pushed)', () => checkBuiltArchitectures(job, built))
     } finally {
-      cleanup.removeDirectory(layout)
+      await environment.credentials?.remove()
+      for (const layout of built.layouts) cleanup.removeDirectory(layout.dir)
     }
   }
   return built
 }
 
+/** The digest of the index a build pushed by digest, from its metadata. */
+function builtDigest(metadata: BuildMetadata): string {
+  if (!metadata.digest) throw new Error('buildx pushed by digest but its metadata has no containerimage.digest')
+  return metadata.digest
+}
+
 /**
- * The verify command on a build that pushes nothing from a `docker-container` builder: each platform's image of
- * the local export the architecture check read is loaded into the engine on its own (a single-platform image, which
- * any image store holds), the command runs in each, and the images are removed.
+ * The verify command on a build that pushes nothing from a `docker-container` builder (or nodes): each platform's
+ * image of the local export the architecture check read is loaded into the engine on its own (a single-platform
+ * image, which any image store holds), the command runs in each, and the images are removed.
  */
-async function verifyFromLocalExport({ docker, settings, workDir, cleanup }: Job, built: Built, builder: string, localName: string): Promise<void> {
-  const manifests = await new OciLayout(built.layout).platformManifests()
+async function verifyFromLocalExport({ docker, settings, workDir, cleanup }: Job, built: Built, localName: string): Promise<void> {
   const names = new Map<string, string>()
   try {
-    for (const platform of settings.platforms) {
-      const name = `${localName}-${archTagSuffix(platform)}`
-      cleanup.created([name])
-      names.set(formatPlatform(platform), name)
-      await loadFromLocalExport(docker, { builder, layout: built.layout, digest: manifests[formatPlatform(platform)] ?? '', platform, name, dir: workDir })
+    for (const layout of built.layouts) {
+      const manifests = await new OciLayout(layout.dir).platformManifests()
+      for (const platform of layout.platforms) {
+        const name = `${localName}-${archTagSuffix(platform)}`
+        cleanup.created([name])
+        names.set(formatPlatform(platform), name)
+        await loadFromLocalExport(docker, { builder: layout.builder, layout: layout.dir, digest: manifests[formatPlatform(platform)] ?? '', platform, name, dir: workDir })
+      }
     }
     await runVerifyCommand(docker, platform => names.get(formatPlatform(platform)) ?? '', settings.platforms, settings.verifyCommand, false, settings.verifyTimeoutSeconds)
   } finally {
@@ -386,16 +497,33 @@ async function verifyFromLocalExport({ docker, settings, workDir, cleanup }: Job
   }
 }
 
-/** The architecture check on the build's local export; `expected`: the platform digests a registry serves. */
-function checkBuiltArchitectures({ settings }: Job, built: Built, expected?: Record<string, string>): Promise<unknown> {
-  return checkArchitectures(new OciLayout(built.layout), built.hostArch, { expected, cache: directoryLayerCache(), retry: settings.retry, settings: settings.architecture })
+/**
+ * The architecture check on the build's local exports (one per builder); `expected`: the platform digests a
+ * registry serves, each looked for in the export of the builder that built the platform.
+ */
+async function checkBuiltArchitectures({ settings }: Job, built: Built, expected?: Record<string, string>): Promise<void> {
+  const options = { cache: directoryLayerCache(), retry: settings.retry, settings: settings.architecture }
+  if (built.layouts.length === 1) {
+    await checkArchitectures(new OciLayout(built.layouts[0]!.dir), built.layouts[0]!.hostArch, { ...options, expected })
+    return
+  }
+  for (const layout of built.layouts) {
+    const own = expected ? Object.fromEntries(layout.platforms.map(formatPlatform).map(p => [p, expected[p] ?? ''])) : undefined
+    await checkArchitectures(new OciLayout(layout.dir), layout.hostArch, { ...options, expected: own })
+  }
 }
 
-/** The built index into every repository, by digest: no tag users pull moves. */
-export async function stage({ docker, settings, phases, cleanup }: Job, { output, metadata, stagingName }: Built): Promise<StagedIndex> {
+/**
+ * The built index into every repository, by digest: no tag users pull moves. A build split over nodes pushed one
+ * index per builder: they are combined into one first (publish.ts), by digest too.
+ */
+export async function stage({ docker, settings, phases, cleanup }: Job, { output, metadata, stagingName, parts }: Built): Promise<StagedIndex> {
   // the engine tags the loaded index as the staging name to push it: a local name of this run from then on
   if (stagingName) cleanup.created([stagingName])
-  return phases.run('Push (by digest, no tag moves)', () => stageIndex(docker, output, metadata.digest, settings.images, settings.retry, stagingName))
+  return phases.run('Push (by digest, no tag moves)', async () => {
+    const digest = parts && output.kind === 'push-by-digest' ? await combineByDigest(docker, output.repository, parts.digests, parts.annotations, settings.retry) : metadata.digest
+    return stageIndex(docker, output, digest, settings.images, settings.retry, stagingName)
+  })
 }
 
 /**
@@ -413,7 +541,7 @@ export async function verifyStaged(job: Job, staged: StagedIndex, built?: Built)
       try {
         await checkBuiltArchitectures(job, built, platformDigests(checked.index.index))
       } finally {
-        cleanup.removeDirectory(built.layout)
+        for (const layout of built.layouts) cleanup.removeDirectory(layout.dir)
       }
     }
     if (built && built.output.kind !== 'load' && settings.verifyCommand.length > 0) {

@@ -17,11 +17,15 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals'
 import { mkdtemp, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { existsSync } from 'node:fs'
+import { execFile } from 'node:child_process'
+import { promisify } from 'node:util'
 import * as path from 'node:path'
 import { repoRoot, type ActionRun } from '../../scripts/run-action.mjs'
 import { BASE_IMAGE, GO_IMAGE, HELLO_CONTEXT, copyOnlyContext, docker, expectSucceeded, freshRepository, MINUTES, registryManifest, registryTags, requireEnvironment, splitStaging } from './support/environment.js'
 import { startClassicEngine, type ClassicEngine } from './support/classic-engine.js'
 import { describeEachPath, HOSTED_PATH, runOnPath } from './support/paths.js'
+
+const execFileAsync = promisify(execFile)
 
 beforeAll(requireEnvironment, MINUTES)
 
@@ -79,6 +83,8 @@ describeHosted(`${HOSTED_PATH.title} a pull request on an engine with the classi
   let left: string
 
   beforeAll(async () => {
+    // precondition of the bridge test below: the environment's engine has its bridge
+    await execFileAsync('ip', ['link', 'show', 'docker0'])
     engine = await startClassicEngine()
     const context = await mkdtemp(path.join(tmpdir(), 'go-build-action-classic-'))
     await writeFile(path.join(context, 'Dockerfile'), 'ARG BASE_IMAGE\nFROM ${BASE_IMAGE}\nCOPY hello.txt /\n')
@@ -108,6 +114,10 @@ describeHosted(`${HOSTED_PATH.title} a pull request on an engine with the classi
     expect(run.outputs.result).toBe('built')
     expect(await registryTags(repository)).toEqual([])
     expect(left.split('\n').filter(name => name.includes('arch-classic-store'))).toEqual([])
+  })
+
+  it('leaves the environment engine\'s bridge docker0 in place (a second engine started with --bridge none deletes it)', async () => {
+    await expect(execFileAsync('ip', ['link', 'show', 'docker0'])).resolves.toBeDefined()
   })
 })
 

@@ -39,7 +39,7 @@ describe('a builder the action creates (docker driver, the default outside GitHu
     })
     expectSucceeded(run)
     const name = run.outputs.builder ?? ''
-    expect(name).toMatch(/^go-build-action-[0-9a-f]{8}$/)
+    expect(name).toMatch(/^go-build-action-[0-9a-f]{32}$/)
     expect(run.state.dockerContext).toBe(name)
     expect(run.state.builder ?? '').toBe('')
     expect(run.outputs['builder-platforms']?.split(',')).toEqual(expect.arrayContaining(['linux/amd64', 'linux/arm64']))
@@ -104,7 +104,7 @@ describeLacking(`a requested platform the builder lacks${LACKING ? '' : ' (skipp
       inputs: { images: freshRepository('builder-lacks'), 'tag-template': 'x', push: 'false', platforms: `linux/amd64,${LACKING}`, qemu: 'off' }
     })
     expect(run.main.exitCode).toBe(1)
-    expect(run.main.log).toMatch(new RegExp(`::error::input "platforms": the docker builder go-build-action-[0-9a-f]{8} cannot build ${LACKING}; it supports linux/amd64, `))
+    expect(run.main.log).toMatch(new RegExp(`::error::input "platforms": the docker builder go-build-action-[0-9a-f]{32} cannot build ${LACKING}; it supports linux/amd64, `))
     expect(run.main.log).not.toMatch(/buildx build/)
     expect(run.post?.exitCode).toBe(0)
     expect(await contextExists(run.state.dockerContext ?? 'unset')).toBe(false)
@@ -133,7 +133,7 @@ describe('the docker-container driver whose BuildKit image cannot be pulled (its
       )
     )
     const name = run.state.builder ?? ''
-    expect(name).toMatch(/^go-build-action-[0-9a-f]{8}$/)
+    expect(name).toMatch(/^go-build-action-[0-9a-f]{32}$/)
     expect(run.post?.exitCode).toBe(0)
     expect(run.post?.log).toContain(`removed builder ${name}`)
     expect(await builderExists(name)).toBe(false)

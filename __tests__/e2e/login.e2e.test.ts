@@ -1,23 +1,27 @@
 /**
  * Logins and secrets, end to end, against the htpasswd registry (127.0.0.1:5001) and the open one (:5000). Every
- * run gets its own DOCKER_CONFIG directory, so the machine's own credentials are neither used nor touched; a
- * credential store is a helper of the test's own, speaking docker's protocol. A fork's pull request with an empty
+ * run gets its own DOCKER_CONFIG directory (the runner's docker config), so the machine's own credentials are
+ * neither used nor touched; a credential store is a helper of the test's own, speaking docker's protocol. The
+ * action logs in only in the job's own docker config (in its work directory): the runner's config.json and its
+ * store are never written, and the run's logins end with the work directory. A fork's pull request with an empty
  * password builds and logs in nowhere.
  */
 import { beforeAll, describe, expect, it } from '@jest/globals'
-import { execFile } from 'node:child_process'
 import { createHash, randomBytes } from 'node:crypto'
 import { existsSync } from 'node:fs'
+import { readFileSync } from 'node:fs'
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import * as path from 'node:path'
-import type { ActionRun } from '../../scripts/run-action.mjs'
+import { runPostStep, type ActionRun } from '../../scripts/run-action.mjs'
 import {
   AUTH,
   AUTH_REGISTRY,
   BASE_IMAGE,
   commandsRun,
+  dockerLogin,
   expectSucceeded,
+  freshDockerConfig,
   GO_IMAGE,
   HELLO_CONTEXT,
   leaks,
@@ -37,25 +41,9 @@ const PLATFORMS = 'linux/amd64,linux/s390x'
 
 beforeAll(requireEnvironment, MINUTES)
 
-async function dockerConfig(config?: object): Promise<string> {
-  const dir = await mkdtemp(path.join(tmpdir(), 'go-build-action-docker-config-'))
-  if (config) await writeFile(path.join(dir, 'config.json'), JSON.stringify(config))
-  return dir
-}
-
 async function auths(dir: string): Promise<string[]> {
   const config = JSON.parse(await readFile(path.join(dir, 'config.json'), 'utf8')) as { auths?: Record<string, unknown> }
   return Object.keys(config.auths ?? {}).sort()
-}
-
-/** `docker login --password-stdin` as an earlier workflow step would run it. */
-function dockerLogin(dir: string, registry: string, user: string, password: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = execFile('docker', ['login', '--username', user, '--password-stdin', registry], { env: { ...process.env, DOCKER_CONFIG: dir } }, (error, stdout, stderr) =>
-      error ? reject(new Error(`docker login ${registry}: ${stderr}`)) : resolve(stdout)
-    )
-    child.stdin?.end(password)
-  })
 }
 
 /**
@@ -112,7 +100,7 @@ describeEachPath('logins and secrets', builderPath => {
     let config: string
 
     beforeAll(async () => {
-      config = await dockerConfig()
+      config = await freshDockerConfig()
       run = await runOnPath(builderPath, {
         cwd: HELLO_CONTEXT,
         env: { DOCKER_CONFIG: config },
@@ -158,7 +146,7 @@ describeEachPath('logins and secrets', builderPath => {
     let config: string
 
     beforeAll(async () => {
-      config = await dockerConfig()
+      config = await freshDockerConfig()
       await dockerLogin(config, AUTH_REGISTRY, AUTH.user, AUTH.password)
       run = await runOnPath(builderPath, {
         cwd: HELLO_CONTEXT,
@@ -183,14 +171,16 @@ describeEachPath('logins and secrets', builderPath => {
   describe('logins for two registries', () => {
     const open = freshRepository('login-two', REGISTRY)
     const authed = freshRepository('login-two', AUTH_REGISTRY)
-    /** An entry an earlier step stored for another registry: the post step must leave it alone. */
+    /** An entry an earlier step stored for another registry: the run must leave it alone. */
     const OTHER = 'registry.example.test'
     let run: ActionRun
     let config: string
-    let during: string[]
+    let before: Buffer
+    let during: { runner: Buffer; job: string[] }
 
     beforeAll(async () => {
-      config = await dockerConfig({ auths: { [OTHER]: { auth: Buffer.from('someone:else').toString('base64') } } })
+      config = await freshDockerConfig({ auths: { [OTHER]: { auth: Buffer.from('someone:else').toString('base64') } } })
+      before = readFileSync(path.join(config, 'config.json'))
       run = await runOnPath(builderPath, {
         cwd: HELLO_CONTEXT,
         env: { DOCKER_CONFIG: config },
@@ -211,28 +201,25 @@ describeEachPath('logins and secrets', builderPath => {
         },
         post: false
       })
-      during = await auths(config)
-      // the post step, as the runner starts it, with the state the main step saved
-      const post = await runOnPath(builderPath, {
-        cwd: HELLO_CONTEXT,
-        env: { DOCKER_CONFIG: config, ...Object.fromEntries(Object.entries(run.state).map(([k, v]) => [`STATE_${k}`, v])) },
-        inputs: {},
-        post: false
-      })
-      run = { ...run, post: post.main }
+      // between the main step and the post step
+      during = { runner: readFileSync(path.join(config, 'config.json')), job: await auths(run.state.dockerConfig ?? '') }
+      run = { ...run, post: await runPostStep(run) }
     }, 10 * MINUTES)
 
-    it('logs in to both and publishes to both', async () => {
+    it('logs in to both, in the job\'s own docker config only, and publishes to both', async () => {
       expectSucceeded(run)
-      expect(during).toEqual([REGISTRY, AUTH_REGISTRY, OTHER].sort())
+      expect(run.state.dockerConfig).toMatch(new RegExp(`^${run.runnerDir}/go-build-action-[0-9a-f]{32}/docker-config$`))
+      expect(during.job).toEqual([REGISTRY, AUTH_REGISTRY].sort())
+      expect(during.runner.equals(before)).toBe(true)
       expect(await registryTags(authed, AUTH)).toEqual([TAG, `${TAG}-amd64`, `${TAG}-s390x`].sort())
       expect(await registryTags(open)).toContain(TAG)
     })
 
-    it('logs out of exactly those two in the post step, and leaves the other registry\'s credentials', async () => {
+    it('logs out of exactly those two in the post step (the job\'s config goes), and the runner\'s config.json is as it was', () => {
       const loggedOut = (run.post?.log ?? '').split('\n').filter(l => l.startsWith('logged out of '))
-      expect(loggedOut.sort()).toEqual([`logged out of ${REGISTRY}`, `logged out of ${AUTH_REGISTRY}`].sort())
-      expect(await auths(config)).toEqual([OTHER])
+      expect(loggedOut.sort()).toEqual([REGISTRY, AUTH_REGISTRY].map(r => `logged out of ${r} (its login was in the job's docker config only, now removed)`).sort())
+      expect(existsSync(run.state.dockerConfig ?? '')).toBe(false)
+      expect(readFileSync(path.join(config, 'config.json')).equals(before)).toBe(true)
     })
 
     it('prints the password nowhere but in the mask command, and never on argv', () => {
@@ -245,13 +232,16 @@ describeEachPath('logins and secrets', builderPath => {
 
   describe('a self-hosted runner logged in to the registry itself', () => {
     const repository = freshRepository('login-own', AUTH_REGISTRY)
-    /** The runner's own login, as `docker login` stored it (another user: the run must not keep it, nor lose it). */
+    /** The runner's own login, as `docker login` stored it (another user: the run must not use it, nor touch it). */
     const OWN = { auth: Buffer.from('runner-own-user:runner-own-token').toString('base64') }
     let run: ActionRun
     let config: string
+    let before: Buffer
+    let during: Buffer
 
     beforeAll(async () => {
-      config = await dockerConfig({ auths: { [AUTH_REGISTRY]: OWN } })
+      config = await freshDockerConfig({ auths: { [AUTH_REGISTRY]: OWN } })
+      before = readFileSync(path.join(config, 'config.json'))
       run = await runOnPath(builderPath, {
         cwd: HELLO_CONTEXT,
         env: { DOCKER_CONFIG: config },
@@ -261,16 +251,18 @@ describeEachPath('logins and secrets', builderPath => {
           'build-args': BUILD_ARGS,
           platforms: PLATFORMS,
           logins: `- registry: ${AUTH_REGISTRY}\n  username: ${AUTH.user}\n  password: '${AUTH.password}'\n`
-        }
+        },
+        post: false
       })
+      during = readFileSync(path.join(config, 'config.json'))
+      run = { ...run, post: await runPostStep(run) }
     }, 10 * MINUTES)
 
-    it('publishes with the run\'s login, and the post step puts the runner\'s own login back instead of logging out', async () => {
+    it('publishes with the run\'s login, and never writes the runner\'s config.json, in the main step or the post step', () => {
       expectSucceeded(run)
-      expect(run.post?.log).toContain(`put back the credentials ${AUTH_REGISTRY} had before this run`)
-      expect(run.post?.log).not.toMatch(/logged out of/)
-      const stored = JSON.parse(await readFile(path.join(config, 'config.json'), 'utf8')) as { auths: Record<string, unknown> }
-      expect(stored.auths[AUTH_REGISTRY]).toEqual(OWN)
+      expect(run.main.log).toContain(`logged in to ${AUTH_REGISTRY} as ${AUTH.user}, for this job only`)
+      expect(during.equals(before)).toBe(true)
+      expect(readFileSync(path.join(config, 'config.json')).equals(before)).toBe(true)
     })
   })
 
@@ -282,10 +274,13 @@ describeEachPath('logins and secrets', builderPath => {
     const CONFIG_BEFORE = { credsStore: 'e2etest', auths: { [AUTH_REGISTRY]: {}, 'other.example': {} } }
     let run: ActionRun
     let helper: { dir: string; store: string; log: string }
+    let config: string
+    let before: { store: Buffer; config: Buffer }
 
     beforeAll(async () => {
       helper = await credentialHelper(STORE_BEFORE)
-      const config = await dockerConfig(CONFIG_BEFORE)
+      config = await freshDockerConfig(CONFIG_BEFORE)
+      before = { store: readFileSync(helper.store), config: readFileSync(path.join(config, 'config.json')) }
       run = await runOnPath(builderPath, {
         cwd: HELLO_CONTEXT,
         env: { DOCKER_CONFIG: config, PATH: `${helper.dir}:${process.env.PATH ?? ''}`, E2E_CRED_STORE: helper.store, E2E_CRED_LOG: helper.log },
@@ -294,21 +289,19 @@ describeEachPath('logins and secrets', builderPath => {
       })
     }, 10 * MINUTES)
 
-    it('logs in to the first image\'s registry (not Docker Hub), through the store, and publishes', async () => {
+    it('logs in to the first image\'s registry (not Docker Hub), in the job\'s own config, and publishes', async () => {
       expectSucceeded(run)
-      expect(run.main.log).toContain(`logged in to ${AUTH_REGISTRY} as ${AUTH.user}`)
-      expect(run.main.log).toContain(`${AUTH_REGISTRY} had credentials before this run: the post step puts them back`)
+      expect(run.main.log).toContain(`logged in to ${AUTH_REGISTRY} as ${AUTH.user}, for this job only`)
       expect(await registryTags(authed, AUTH)).toContain(TAG)
       expect(await registryTags(open)).toContain(TAG)
-      const calls = await helperCalls(helper.log)
-      // docker login stored the run's token in the store; get read the runner's own before that
-      expect(calls.map(c => c.action)).toEqual(expect.arrayContaining(['get', 'store']))
     })
 
-    it('leaves the store and config.json exactly as they were: the runner\'s own login back, the run\'s gone', async () => {
-      expect(run.post?.log).toContain(`put back the credentials ${AUTH_REGISTRY} had before this run (in docker-credential-e2etest)`)
-      expect(JSON.parse(await readFile(helper.store, 'utf8'))).toEqual(STORE_BEFORE)
-      expect(JSON.parse(await readFile(path.join(run.dockerConfig ?? '', 'config.json'), 'utf8'))).toEqual(CONFIG_BEFORE)
+    it('never stores or erases through the runner\'s store: the store and config.json are byte for byte as they were', async () => {
+      const calls = await helperCalls(helper.log)
+      expect(calls.filter(c => c.action !== 'get' && c.action !== 'list')).toEqual([])
+      expect(readFileSync(helper.store).equals(before.store)).toBe(true)
+      expect(readFileSync(path.join(config, 'config.json')).equals(before.config)).toBe(true)
+      expect(run.post?.log).toContain(`logged out of ${AUTH_REGISTRY} (its login was in the job's docker config only, now removed)`)
     })
 
     it('runs the credential helper (and docker) without any INPUT_* variable in its environment', async () => {
@@ -325,7 +318,7 @@ describeEachPath('logins and secrets', builderPath => {
     let config: string
 
     beforeAll(async () => {
-      config = await dockerConfig()
+      config = await freshDockerConfig()
       const event = path.join(await mkdtemp(path.join(tmpdir(), 'go-build-action-event-')), 'event.json')
       await writeFile(
         event,
@@ -375,7 +368,7 @@ describeEachPath('logins and secrets', builderPath => {
       )
       run = await runOnPath(builderPath, {
         cwd: context,
-        env: { DOCKER_CONFIG: await dockerConfig() },
+        env: { DOCKER_CONFIG: await freshDockerConfig() },
         inputs: {
           images: repository,
           'tag-template': TAG,

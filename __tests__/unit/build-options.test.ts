@@ -97,6 +97,14 @@ describe('readBuildOptions and their buildx flags', () => {
     expect(configuredOptions(options).join('\n')).not.toMatch(/must-not-appear|BEGIN/)
   })
 
+  it('counts the ids of the "secrets" input, never their values, in the fingerprint and the configuration', () => {
+    const secrets = [{ id: 'npmrc', value: 'must-not-appear-secret-value' }]
+    expect(fingerprintedOptions(NO_BUILD_OPTIONS, secrets)).toEqual(['secret=npmrc'])
+    expect(configuredOptions(NO_BUILD_OPTIONS, secrets)).toEqual(['secret=npmrc'])
+    expect(configuredOptions(NO_BUILD_OPTIONS, secrets)).not.toEqual(configuredOptions(NO_BUILD_OPTIONS))
+    expect(configuredOptions(NO_BUILD_OPTIONS, secrets).join('\n')).not.toContain('must-not-appear')
+  })
+
   it('reads a merge\'s build inputs (it builds nothing) by name alone: the secrets, agents and keys need not be there', async () => {
     const cwd = await workspace()
     const inputs = { ssh: 'default\ngithub=/nonexistent/key', 'secret-envs': 'tok=GH_TOKEN', 'secret-files': 'netrc=./missing', network: 'none' }

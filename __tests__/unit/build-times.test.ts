@@ -58,6 +58,11 @@ describe('parseStepTimes', () => {
     const steps = parseStepTimes('#5 [build 2/2] RUN make\n#5 DONE 3.5s\n', [parsePlatform('linux/arm64')])
     expect(steps).toEqual([{ platform: 'linux/arm64', runsOn: 'linux/arm64', name: 'build 2/2 RUN make', seconds: 3.5 }])
   })
+
+  it('gives a single-platform build of an unnamed stage (`[2/2] RUN`, a step count, not a platform) to that platform', () => {
+    const steps = parseStepTimes('#5 [2/2] RUN make\n#5 DONE 3.5s\n', [parsePlatform('linux/s390x')])
+    expect(steps).toEqual([{ platform: 'linux/s390x', runsOn: 'linux/s390x', name: '2/2 RUN make', seconds: 3.5 }])
+  })
 })
 
 describe('platformBuildTimes', () => {

@@ -1,10 +1,6 @@
 import { describe, expect, it } from '@jest/globals'
-import { lstat, mkdir, mkdtemp, readdir, readFile, readlink, realpath, rm, writeFile } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import * as path from 'node:path'
 import {
   DEFAULT_BUILDX_DOWNLOAD_URL,
-  jobDockerConfig,
   parseBuildxVersion,
   readBuildxInstallSettings,
   releasePlatform,
@@ -103,34 +99,5 @@ describe('readBuildxInstallSettings', () => {
     [{ 'buildx-download-url': 'mirror/{version}' }, /input "buildx-download-url": "mirror\/\{version\}" is not a URL template/]
   ])('rejects %j', (inputs, message) => {
     expect(() => readBuildxInstallSettings(reader(inputs))).toThrow(message)
-  })
-})
-
-describe('jobDockerConfig: a pinned buildx for this job only', () => {
-  it('links every entry of the runner\'s docker config but cli-plugins, whose docker-buildx stays the runner\'s', async () => {
-    const runner = await mkdtemp(path.join(tmpdir(), 'runner-docker-config-'))
-    await mkdir(path.join(runner, 'cli-plugins'))
-    await writeFile(path.join(runner, 'cli-plugins', 'docker-buildx'), 'the runner user\'s own buildx')
-    await mkdir(path.join(runner, 'buildx'))
-    await writeFile(path.join(runner, 'config.json'), '{"auths":{}}')
-    const work = await mkdtemp(path.join(tmpdir(), 'job-'))
-    const dir = await jobDockerConfig(path.join(work, 'docker-config'), { DOCKER_CONFIG: runner })
-    expect((await readdir(dir)).sort()).toEqual(['buildx', 'cli-plugins', 'config.json'])
-    expect(await readdir(path.join(dir, 'cli-plugins'))).toEqual([])
-    expect(await readlink(path.join(dir, 'config.json'))).toBe(await realpath(path.join(runner, 'config.json')))
-    expect((await lstat(path.join(dir, 'cli-plugins'))).isDirectory()).toBe(true)
-    // what the job writes through the links reaches the runner's config (a login the post step undoes)
-    await writeFile(path.join(dir, 'config.json'), '{"auths":{"x":{}}}')
-    expect(await readFile(path.join(runner, 'config.json'), 'utf8')).toBe('{"auths":{"x":{}}}')
-    // removing the job's directory removes the links, never what they point at
-    await rm(work, { recursive: true, force: true })
-    expect(await readFile(path.join(runner, 'cli-plugins', 'docker-buildx'), 'utf8')).toBe('the runner user\'s own buildx')
-    expect((await readdir(runner)).sort()).toEqual(['buildx', 'cli-plugins', 'config.json'])
-  })
-
-  it('links config.json even before the runner has one, so a login lands where it would have', async () => {
-    const runner = await mkdtemp(path.join(tmpdir(), 'runner-docker-config-'))
-    const dir = await jobDockerConfig(path.join(await mkdtemp(path.join(tmpdir(), 'job-')), 'docker-config'), { DOCKER_CONFIG: runner })
-    expect(await readlink(path.join(dir, 'config.json'))).toBe(path.join(runner, 'config.json'))
   })
 })

@@ -109,6 +109,15 @@ describe('planCache', () => {
     ])
   })
 
+  it("registry, a build split over nodes: each builder's part its own cache tag (the part's platforms after it), so no part's export replaces another's", () => {
+    expect(planCache(settings({ mode: 'registry' }), context({ part: 'arm64-s390x' }))).toMatchObject({
+      from: [`type=registry,ref=${REPO}:${CACHE_TAG}-arm64-s390x`],
+      to: [`type=registry,ref=${REPO}:${CACHE_TAG}-arm64-s390x,mode=max,oci-mediatypes=true,image-manifest=true,ignore-error=true`]
+    })
+    expect(planCache(settings({ mode: 'registry', ref: 'localhost:5000/o/c:x' }), context({ part: 'amd64' })).from).toEqual(['type=registry,ref=localhost:5000/o/c:x-amd64'])
+    expect(planCache(settings({ mode: 'registry', ref: 'localhost:5000/o/c' }), context({ part: 'amd64' })).from).toEqual(['type=registry,ref=localhost:5000/o/c:amd64'])
+  })
+
   it('inline: exported in the image, read from the newest published tag', () => {
     expect(planCache(settings({ mode: 'inline' }), context({ previousReference: `${REPO}:v1` }))).toMatchObject({
       from: [`type=registry,ref=${REPO}:v1`],

@@ -100,13 +100,7 @@ describe('bounds', () => {
     expect(result.timedOut).toEqual({ seconds: 1, input: 'verify-timeout' })
     // the grandchild held the output pipe open for 600 s: the run ended (within this test's 30 s) only because it
     // was killed too
-    const grandchild = Number(result.stdout.trim())
-    await new Promise(resolve => setTimeout(resolve, 200))
-    const state = await readFile(`/proc/${grandchild}/stat`, 'utf8').then(
-      stat => stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3),
-      () => 'gone'
-    )
-    expect(['gone', 'Z']).toContain(state)
+    expect(['gone', 'Z']).toContain(await processState(Number(result.stdout.trim())))
   }, 30_000)
 
   it('says which command was killed and why, and retries it as a transient fault', async () => {
@@ -118,6 +112,15 @@ describe('bounds', () => {
     expect(s.calls).toHaveLength(3)
   })
 })
+
+/** A process's state (`Z` for a zombie) a moment later, or `gone`. */
+async function processState(pid: number): Promise<string> {
+  await new Promise(resolve => setTimeout(resolve, 200))
+  return readFile(`/proc/${pid}/stat`, 'utf8').then(
+    stat => stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3),
+    () => 'gone'
+  )
+}
 
 describe('a transfer\'s bound counts silence, not the whole command', () => {
   // Wall time is what these show (real processes, real pipes), so every margin is wide: a line every 0.25 s against
@@ -254,5 +257,38 @@ describe('childEnvironment', () => {
     } finally {
       for (const name of Object.keys(withheld)) delete process.env[name]
     }
+  })
+})
+
+describe('a command beside others (a build on one of several nodes)', () => {
+  it('is killed with its whole process group when its signal aborts, is not retried, and none starts once aborted', async () => {
+    const sh = createDocker('sh')
+    const controller = new AbortController()
+    // the grandchild sleeps 600 s holding the output pipe: the run ends within this test's 30 s only if the abort
+    // killed the whole group
+    const running = sh.run(['-c', 'sleep 600 & echo $!; wait'], { silent: true, allowFailure: true, signal: controller.signal })
+    setTimeout(() => controller.abort(new Error('the build on node "arm64-1" failed')), 300)
+    const result = await running
+    expect(result.exitCode).not.toBe(0)
+    expect(['gone', 'Z']).toContain(await processState(Number(result.stdout.trim())))
+    await expect(sh.run(['-c', 'echo started'], { silent: true, signal: controller.signal })).rejects.toThrow('was not started: Error: the build on node "arm64-1" failed')
+    const s = scripted([{ exitCode: 1, stderr: '500 Internal Server Error' }])
+    await expect(runWithRetries(s.once, ['push', 'r:1'], { retry: policy, signal: controller.signal }, s.sleep)).rejects.toThrow(DockerCommandError)
+    expect(s.calls).toHaveLength(1)
+  }, 30_000)
+
+  it('echoes each line, its command line too, with its prefix', async () => {
+    const sh = createDocker('sh')
+    const written: string[] = []
+    const write = process.stdout.write.bind(process.stdout)
+    process.stdout.write = ((chunk: string) => (written.push(String(chunk)), true)) as typeof process.stdout.write
+    try {
+      await sh.run(['-c', 'echo "#5 [2/2] RUN make"; echo "#5 DONE 0.1s" >&2'], { prefix: '[arm64-1] ' })
+    } finally {
+      process.stdout.write = write
+    }
+    expect(written.join('')).toMatch(/^\[arm64-1\] \[command\]sh -c /)
+    expect(written.join('')).toContain('[arm64-1] #5 [2/2] RUN make\n')
+    expect(written.join('')).toContain('[arm64-1] #5 DONE 0.1s\n')
   })
 })

@@ -127,7 +127,7 @@ describe('adviseEmulation over the Dockerfile corpus (__fixtures__/dockerfiles)'
       'Stage "ubi" runs make and go install (also on line 14) under QEMU for linux/arm64, linux/ppc64le and linux/s390x, typically 5–20× slower than on the runner\'s own CPU. ' +
         'Its filesystem becomes the image (COPY --from=ubi / / on line 17), so do not move it to FROM --platform=$BUILDPLATFORM: ' +
         'its package installs would put the runner\'s linux/amd64 packages into the linux/arm64, linux/ppc64le and linux/s390x image. ' +
-        'Build those platforms natively instead: mode: leg on a native runner (ubuntu-24.04-arm for linux/arm64; a self-hosted runner for linux/ppc64le and linux/s390x) and mode: merge; ' +
+        'Build those platforms natively instead: mode: leg on a native runner (ubuntu-24.04-arm for linux/arm64; a self-hosted runner for linux/ppc64le and linux/s390x) and mode: merge, or a build node of that architecture (input "nodes"); ' +
         'or move only the compiling steps into a FROM --platform=$BUILDPLATFORM stage that cross-compiles (declare ARG TARGETOS TARGETARCH in the stage and build with GOOS=$TARGETOS GOARCH=$TARGETARCH; ' +
         'with cgo also set CC to a cross compiler for the target (e.g. CC=aarch64-linux-gnu-gcc, or CC="clang --target=aarch64-linux-gnu" with a target sysroot)) and COPY --from it just the binaries into this stage.'
     )

@@ -262,6 +262,13 @@ describe('baseImageReferences', () => {
     expect(baseImageReferences(text, [{ name: 'BASE_IMAGE', value: 'other:1' }], [amd64])).toEqual(['golang:1.25', 'other:1'])
   })
 
+  it('counts the frontend image of a "# syntax=" line, or of the BUILDKIT_SYNTAX build arg over it, as an image the build reads', () => {
+    const text = ['# syntax=docker/dockerfile:1.7', 'FROM localhost:5000/base/busybox'].join('\n')
+    expect(baseImageReferences(text, [], [amd64])).toEqual(['docker/dockerfile:1.7', 'localhost:5000/base/busybox'])
+    expect(baseImageReferences(text, [{ name: 'BUILDKIT_SYNTAX', value: 'example.com/frontend:2' }], [amd64])).toEqual(['example.com/frontend:2', 'localhost:5000/base/busybox'])
+    expect(baseImageReferences('FROM localhost:5000/base/busybox', [], [amd64])).toEqual(['localhost:5000/base/busybox'])
+  })
+
   it('gives one reference per platform when the FROM names the platform', () => {
     expect(baseImageReferences('FROM base-${TARGETARCH}:1\n', [], [amd64, arm64])).toEqual(['base-amd64:1', 'base-arm64:1'])
   })

@@ -3,10 +3,9 @@ import { createHash } from 'node:crypto'
 import { FakeDocker } from '../../__fixtures__/fake-docker.js'
 import { fixture } from '../../__fixtures__/fixtures.js'
 import { configurationOf, type ConfigurationInput } from '../../src/tags/configuration.js'
+import { indexAnnotationArgs, indexAnnotationsOf } from '../../src/core/annotations.js'
 import {
   collectLegs,
-  indexAnnotationsOf,
-  indexAnnotationArgs,
   legAnnotations as recordAnnotations,
   legRows,
   legStatement,

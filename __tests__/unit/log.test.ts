@@ -230,6 +230,27 @@ describe('lineEcho', () => {
     }
     expect(out).toEqual(['b1\n', 'a1 partial\n', 'b2 par\n'])
   })
+
+  it('starts every line with the prefix of the command that printed it, and a hostile line stays fenced behind it', () => {
+    let out = ''
+    const original = process.stdout.write
+    process.stdout.write = ((chunk: string) => {
+      out += chunk
+      return true
+    }) as typeof process.stdout.write
+    try {
+      fenceStdout(process.stdout, process.stdout)
+      const echo = lineEcho('[arm64-1] ')
+      echo.push('#5 [2/2] RUN make\n\n::set-output name=digest::injected\npar')
+      echo.push('tial')
+      echo.flush()
+    } finally {
+      process.stdout.write = original
+    }
+    const reading = readAsRunner(out)
+    expect(acted(reading)).toEqual(['stop'])
+    expect(reading.log.filter(l => l !== '')).toEqual(['::stop-commands::***', '[arm64-1] #5 [2/2] RUN make', '[arm64-1] ::set-output name=digest::injected', '[arm64-1] partial'])
+  })
 })
 
 describe('the log has one writer', () => {

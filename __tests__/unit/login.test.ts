@@ -2,24 +2,21 @@ import { describe, expect, it } from '@jest/globals'
 import { FakeDocker } from '../../__fixtures__/fake-docker.js'
 import { fixture } from '../../__fixtures__/fixtures.js'
 import { InputError } from '../../src/core/input.js'
-import { readFileSync, writeFileSync } from 'node:fs'
+import { readFileSync } from 'node:fs'
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import * as path from 'node:path'
+import { authKey } from '../../src/setup/docker-config.js'
 import {
-  authKey,
+  holdsCredentials,
   logInAll,
   loginArgs,
   loginTo,
   maskPasswordLines,
   parseLogins,
   planLogins,
-  readCredentialsBefore,
   readLogins,
-  undoLogin,
-  type CredentialHelper,
-  type CredentialsBefore,
-  type HelperCredentials
+  type CredentialHelper
 } from '../../src/setup/login.js'
 import { NO_RETRY } from '../../src/core/retry.js'
 
@@ -241,8 +238,18 @@ describe('loginArgs', () => {
   })
 })
 
+/** A job docker config and a runner's config.json, each in a directory of its own. */
+async function configs(runner: object = {}): Promise<{ job: string; runnerFile: string }> {
+  const job = await mkdtemp(path.join(tmpdir(), 'login-job-'))
+  await writeFile(path.join(job, 'config.json'), '{"auths":{}}')
+  const runnerFile = path.join(await mkdtemp(path.join(tmpdir(), 'login-runner-')), 'config.json')
+  await writeFile(runnerFile, JSON.stringify(runner))
+  return { job, runnerFile }
+}
+
 describe('logInAll', () => {
-  it('remembers each registry as soon as it is logged into, so a later failure still logs out of the earlier', async () => {
+  it('remembers each registry as soon as it is logged into, so the post step knows them even when a later login fails', async () => {
+    const { job, runnerFile } = await configs()
     const docker = new FakeDocker().on(['login'], args =>
       args.at(-1) === 'localhost:5999' ? { exitCode: 1, stderr: 'unauthorized: authentication required' } : { stdout: 'Login Succeeded' }
     )
@@ -251,20 +258,28 @@ describe('logInAll', () => {
       { registry: 'localhost:5001', username: 'u', password: 'p' },
       { registry: 'localhost:5999', username: 'u', password: 'p' }
     ]
-    await expect(logInAll(docker, logins, NO_RETRY, r => remembered.push(r))).rejects.toThrow(/^login to localhost:5999 failed/)
+    await expect(logInAll(docker, logins, NO_RETRY, r => remembered.push(r), job, runnerFile)).rejects.toThrow(/^login to localhost:5999 failed/)
     expect(remembered).toEqual([['localhost:5001']])
   })
 
   it('logs in to nothing without login inputs', async () => {
+    const { job, runnerFile } = await configs()
     const docker = new FakeDocker()
-    await logInAll(docker, [], NO_RETRY, () => {
-      throw new Error('nothing to remember')
-    })
+    await logInAll(
+      docker,
+      [],
+      NO_RETRY,
+      () => {
+        throw new Error('nothing to remember')
+      },
+      job,
+      runnerFile
+    )
     expect(docker.calls).toHaveLength(0)
   })
 })
 
-describe('credential stores: the post step leaves config.json and the store exactly as they were', () => {
+describe('credential stores: the runner\'s config.json and credential helpers are read, never written', () => {
   /** A credential helper of the test's own, speaking docker's get/store/erase protocol, over an in-memory store. */
   function memoryHelper(initial: Record<string, { Username: string; Secret: string }> = {}) {
     const store = new Map(Object.entries(initial))
@@ -275,140 +290,76 @@ describe('credential stores: the post step leaves config.json and the store exac
         const found = store.get(input.trim())
         return found ? { exitCode: 0, stdout: JSON.stringify({ ServerURL: input.trim(), ...found }), stderr: '' } : { exitCode: 1, stdout: 'credentials not found in native keychain\n', stderr: '' }
       }
-      if (action === 'store') {
-        const c = JSON.parse(input) as HelperCredentials
-        store.set(c.ServerURL, { Username: c.Username, Secret: c.Secret })
-      } else store.delete(input.trim())
-      return { exitCode: 0, stdout: '', stderr: '' }
+      throw new Error(`the runner's helper was asked to ${action}`)
     }
     return { store, calls, helper }
   }
 
-  /** docker login / logout as the CLI does them with a credsStore: the secret in the helper, `{}` in config.json. */
-  function dockerWithStore(file: string, h: ReturnType<typeof memoryHelper>) {
-    const setEntry = (key: string, entry: unknown): void => {
-      const config = JSON.parse(readFileSync(file, 'utf8')) as { auths?: Record<string, unknown> }
-      const auths = { ...config.auths }
-      if (entry === undefined) delete auths[key]
-      else auths[key] = entry
-      writeFileSync(file, JSON.stringify({ ...config, auths }))
-    }
-    return new FakeDocker()
-      .on(['login'], args => {
-        const key = authKey(args.length > 4 ? (args.at(-1) ?? '') : '')
-        void h.helper('e2e', 'store', JSON.stringify({ ServerURL: key, Username: args[2], Secret: 'the-actions-token' }))
-        setEntry(key, {})
-        return { stdout: 'Login Succeeded' }
-      })
-      .on(['logout'], args => {
-        const key = authKey(args[1] ?? '')
-        void h.helper('e2e', 'erase', key)
-        setEntry(key, undefined)
-        return { stdout: 'Removing login credentials' }
-      })
-  }
-
-  async function config(content: object): Promise<string> {
-    const dir = await mkdtemp(path.join(tmpdir(), 'login-test-'))
-    const file = path.join(dir, 'config.json')
-    await writeFile(file, JSON.stringify(content))
-    return file
+  /** `docker login` as the CLI does it: which helper it stores through, read from the job's config at that moment. */
+  function dockerLoggingIn(job: string) {
+    const seen: Array<{ key: string; helper: unknown }> = []
+    const docker = new FakeDocker().on(['login'], args => {
+      const key = authKey(args.length > 4 ? (args.at(-1) ?? '') : '')
+      const config = JSON.parse(readFileSync(path.join(job, 'config.json'), 'utf8')) as { credHelpers?: Record<string, string> }
+      seen.push({ key, helper: config.credHelpers?.[key] })
+      return { stdout: 'Login Succeeded' }
+    })
+    return { docker, seen }
   }
 
   it.each([
-    ['credsStore', { credsStore: 'e2e' }],
-    ['credHelpers', { credHelpers: { 'localhost:5001': 'e2e', 'https://index.docker.io/v1/': 'e2e' } }]
-  ])('with %s, a prior login (`{}` in config.json) is stored back through the helper, not logged out of', async (_what, stores) => {
-    const before = { ...stores, auths: { 'localhost:5001': {} } }
-    const file = await config(before)
+    ['credsStore', { credsStore: 'e2e', auths: { 'localhost:5001': {} } }],
+    ['credHelpers', { credHelpers: { 'localhost:5001': 'e2e', 'https://index.docker.io/v1/': 'e2e' }, auths: { 'localhost:5001': {} } }],
+    ['auths of its own', { auths: { 'localhost:5001': { auth: Buffer.from('runner-own:secret').toString('base64') } } }]
+  ])('with %s, logs in through no helper (the job\'s config.json stores it), and leaves the runner\'s config and helper as they were', async (_what, runner) => {
+    const { job, runnerFile } = await configs(runner)
+    const before = await readFile(runnerFile)
     const h = memoryHelper({ 'localhost:5001': { Username: 'runner-own', Secret: 'runner-own-secret' } })
-    const docker = dockerWithStore(file, h)
-    const backup = path.join(path.dirname(file), 'backup.json')
-    const masked: string[] = []
-    const held = await readCredentialsBefore('localhost:5001', file, h.helper, s => masked.push(s))
-    expect(held).toEqual({ entry: {}, helper: 'e2e', stored: { ServerURL: 'localhost:5001', Username: 'runner-own', Secret: 'runner-own-secret' } })
-    expect(masked).toEqual(['runner-own-secret'])
-
-    await logInAll(docker, [{ registry: 'localhost:5001', username: 'u', password: 'p' }], NO_RETRY, () => undefined, backup, h.helper, file)
-    expect(h.store.get('localhost:5001')?.Secret).toBe('the-actions-token')
-    const saved = JSON.parse(await readFile(backup, 'utf8')) as Record<string, CredentialsBefore>
-    expect(await undoLogin(docker, 'localhost:5001', saved['localhost:5001'], h.helper, file)).toBe(
-      'put back the credentials localhost:5001 had before this run (in docker-credential-e2e)'
-    )
-    expect(Object.fromEntries(h.store)).toEqual({ 'localhost:5001': { Username: 'runner-own', Secret: 'runner-own-secret' } })
-    expect(JSON.parse(await readFile(file, 'utf8'))).toEqual(before)
-    expect(docker.calls.map(c => c.args[0])).toEqual(['login'])
+    const { docker, seen } = dockerLoggingIn(job)
+    await logInAll(docker, [{ registry: 'localhost:5001', username: 'u', password: 'p' }], NO_RETRY, () => undefined, job, runnerFile, h.helper)
+    expect(seen).toEqual([{ key: 'localhost:5001', helper: '' }])
+    expect((await readFile(runnerFile)).equals(before)).toBe(true)
+    expect(h.calls).toEqual([])
   })
 
-  it('with a store that held nothing, logs out (erasing the helper\'s copy) and config.json ends as before', async () => {
-    const before = { credsStore: 'e2e', auths: { 'other.example': {} } }
-    const file = await config(before)
-    const h = memoryHelper({ 'other.example': { Username: 'x', Secret: 'y' } })
-    const docker = dockerWithStore(file, h)
-    const backup = path.join(path.dirname(file), 'backup.json')
-    await logInAll(docker, [{ registry: '', username: 'u', password: 'p' }], NO_RETRY, () => undefined, backup, h.helper, file)
-    expect(h.calls).toContain('e2e get')
-    const saved = JSON.parse(await readFile(backup, 'utf8')) as Record<string, CredentialsBefore>
-    // Docker Hub ('' , however "registry" spelled it) is kept under docker's own key
-    expect(Object.keys(saved)).toEqual(['https://index.docker.io/v1/'])
-    expect(await undoLogin(docker, '', saved['https://index.docker.io/v1/'], h.helper, file)).toBe('logged out of docker.io')
-    expect(Object.fromEntries(h.store)).toEqual({ 'other.example': { Username: 'x', Secret: 'y' } })
-    expect(JSON.parse(await readFile(file, 'utf8'))).toEqual(before)
-  })
-
-  it('registry: docker.io (as typed) backs up and puts back Docker Hub\'s login under docker\'s own key', async () => {
-    const hub = 'https://index.docker.io/v1/'
-    const before = { credsStore: 'e2e', auths: { [hub]: {} } }
-    const file = await config(before)
-    const h = memoryHelper({ [hub]: { Username: 'runner-hub-user', Secret: 'runner-hub-token' } })
-    const docker = dockerWithStore(file, h)
-    const backup = path.join(path.dirname(file), 'backup.json')
+  it('registry: docker.io (as typed) logs in to Docker Hub under docker\'s own key, stored in the job\'s config', async () => {
+    const { job, runnerFile } = await configs({ credsStore: 'e2e' })
+    const { docker, seen } = dockerLoggingIn(job)
     const { logins } = readLogins(reader({ registry: 'docker.io', username: 'u', password: 'p' }))
-    await logInAll(docker, logins, NO_RETRY, () => undefined, backup, h.helper, file)
+    await logInAll(docker, logins, NO_RETRY, () => undefined, job, runnerFile, memoryHelper().helper)
     expect(docker.calls[0]?.args).toEqual(['login', '--username', 'u', '--password-stdin'])
-    expect(h.store.get(hub)?.Secret).toBe('the-actions-token')
-    const saved = JSON.parse(await readFile(backup, 'utf8')) as Record<string, CredentialsBefore>
-    expect(await undoLogin(docker, logins[0]!.registry, saved[authKey(logins[0]!.registry)], h.helper, file)).toBe(
-      'put back the credentials docker.io had before this run (in docker-credential-e2e)'
-    )
-    expect(Object.fromEntries(h.store)).toEqual({ [hub]: { Username: 'runner-hub-user', Secret: 'runner-hub-token' } })
-    expect(JSON.parse(await readFile(file, 'utf8'))).toEqual(before)
+    expect(seen).toEqual([{ key: 'https://index.docker.io/v1/', helper: '' }])
   })
 
-  it('without a store, puts config.json\'s own entry back', async () => {
-    const own = { auth: Buffer.from('runner:own').toString('base64') }
-    const file = await config({ auths: { 'localhost:5001': own } })
-    const docker = new FakeDocker()
-    expect(await undoLogin(docker, 'localhost:5001', { entry: own }, memoryHelper().helper, file)).toBe('put back the credentials localhost:5001 had before this run')
-    expect(JSON.parse(await readFile(file, 'utf8'))).toEqual({ auths: { 'localhost:5001': own } })
-    expect(docker.calls).toHaveLength(0)
-  })
-
-  it('refuses to log in where the helper cannot say what it holds (the post step could not put it back)', async () => {
-    const file = await config({ credsStore: 'broken' })
-    const helper: CredentialHelper = async () => ({ exitCode: 2, stdout: '', stderr: 'dbus: no session' })
-    const docker = new FakeDocker()
-    await expect(
-      logInAll(docker, [{ registry: 'localhost:5001', username: 'u', password: 'p' }], NO_RETRY, () => undefined, path.join(path.dirname(file), 'b.json'), helper, file)
-    ).rejects.toThrow(/^cannot read what docker-credential-broken holds for localhost:5001 \(exit 2\): .*fix the credential helper$/)
-    expect(docker.calls).toHaveLength(0)
-  })
-
-  it('the job\'s token does not replace credentials an earlier step stored (in config.json or a store)', async () => {
+  it('the job\'s token does not replace credentials an earlier step stored (in config.json or a store), whose secret it masks', async () => {
     const token = { registry: 'ghcr.io', username: 'octocat', password: 'ghs_t', token: true }
-    const inFile = await config({ auths: { 'ghcr.io': { auth: 'eDp5' } } })
-    const inStore = await config({ credsStore: 'e2e', auths: { 'ghcr.io': {} } })
     const h = memoryHelper({ 'ghcr.io': { Username: 'pat-user', Secret: 'pat' } })
-    for (const file of [inFile, inStore]) {
+    for (const runner of [{ auths: { 'ghcr.io': { auth: 'eDp5' } } }, { credsStore: 'e2e', auths: { 'ghcr.io': {} } }]) {
+      const { job, runnerFile } = await configs(runner)
       const docker = new FakeDocker()
-      await logInAll(docker, { logins: [token] }, NO_RETRY, () => undefined, undefined, h.helper, file)
+      await logInAll(docker, { logins: [token] }, NO_RETRY, () => undefined, job, runnerFile, h.helper)
       expect(docker.calls).toHaveLength(0)
     }
-    const empty = await config({})
-    const docker = new FakeDocker().on(['login'], { stdout: 'Login Succeeded' })
+    const masked: string[] = []
+    const { runnerFile } = await configs({ credsStore: 'e2e' })
+    expect(await holdsCredentials('ghcr.io', runnerFile, h.helper, s => masked.push(s))).toBe(true)
+    expect(masked).toEqual(['pat'])
+
+    const empty = await configs({})
+    const { docker, seen } = dockerLoggingIn(empty.job)
     const remembered: string[][] = []
-    await logInAll(docker, { logins: [token] }, NO_RETRY, r => remembered.push(r), path.join(path.dirname(empty), 'b.json'), h.helper, empty)
+    await logInAll(docker, { logins: [token] }, NO_RETRY, r => remembered.push(r), empty.job, empty.runnerFile, h.helper)
     expect(docker.calls[0]?.args).toEqual(['login', '--username', 'octocat', '--password-stdin', 'ghcr.io'])
+    expect(seen).toEqual([{ key: 'ghcr.io', helper: '' }])
     expect(remembered).toEqual([['ghcr.io']])
+  })
+
+  it('a helper that cannot say what it holds counts as holding nothing: the job\'s token logs in', async () => {
+    const { job, runnerFile } = await configs({ credsStore: 'broken' })
+    const helper: CredentialHelper = async () => ({ exitCode: 2, stdout: '', stderr: 'dbus: no session' })
+    expect(await holdsCredentials('ghcr.io', runnerFile, helper)).toBe(false)
+    const docker = new FakeDocker().on(['login'], { stdout: 'Login Succeeded' })
+    await logInAll(docker, { logins: [{ registry: 'ghcr.io', username: 'octocat', password: 'ghs_t', token: true }] }, NO_RETRY, () => undefined, job, runnerFile, helper)
+    expect(docker.calls.map(c => c.args[0])).toEqual(['login'])
   })
 })

@@ -1,5 +1,6 @@
 import { describe, expect, it } from '@jest/globals'
-import { failureOutputs, Output, outputsOf, pushedOf, rebuildReason, splitReferences, type RunFacts, type RunJson } from '../../src/report/outputs.js'
+import { parsePlatform } from '../../src/core/platform.js'
+import { builtOnJson, failureOutputs, Output, outputsOf, pushedOf, rebuildReason, splitReferences, type RunFacts, type RunJson } from '../../src/report/outputs.js'
 import type { PublishResult } from '../../src/publish/result.js'
 import type { MoveRecord } from '../../src/publish/transaction.js'
 
@@ -97,6 +98,20 @@ describe('outputs of a run that reached its report', () => {
     expect(outputs).toMatchObject({ result: 'failed', pushed: 'true', digest: D('a'), tags: `${REPO}:T-amd64` })
     expect(JSON.parse(outputs.json!)).toMatchObject({ result: 'failed', error: 'the registry went away', tags: [`${REPO}:T-amd64`] })
     expect(failureOutputs([], 'bad input')).toMatchObject({ result: 'failed', pushed: 'false', tags: '' })
+  })
+})
+
+describe('builtOnJson', () => {
+  it('says for every platform the builder, the node (with its endpoint) or this runner, and whether it ran under QEMU', () => {
+    const parts = [
+      { builder: 'gba-1', driver: 'docker-container', platforms: [parsePlatform('ppc64le'), parsePlatform('amd64')], native: ['amd64'], hostArch: 'amd64' },
+      { node: { name: 'arm64-1', endpoint: 'tcp://10.0.0.2:1234' }, builder: 'gba-2-arm64-1', driver: 'remote', platforms: [parsePlatform('arm64')], native: ['arm64'], hostArch: 'arm64' }
+    ]
+    expect(builtOnJson(['amd64', 'arm64', 'ppc64le'].map(parsePlatform), parts, [parsePlatform('ppc64le')])).toEqual({
+      'linux/amd64': { builder: 'gba-1', node: '', endpoint: '', emulated: false },
+      'linux/arm64': { builder: 'gba-2-arm64-1', node: 'arm64-1', endpoint: 'tcp://10.0.0.2:1234', emulated: false },
+      'linux/ppc64le': { builder: 'gba-1', node: '', endpoint: '', emulated: true }
+    })
   })
 })
 

@@ -1,5 +1,6 @@
 import { describe, expect, it } from '@jest/globals'
 import {
+  combineByDigest,
   copyByDigest,
   parsePushDigest,
   repositoryIn,
@@ -8,7 +9,7 @@ import {
   localBuildName,
   pushThroughStagingName
 } from '../../src/publish/publish.js'
-import { explainRegistryFailure } from '../../src/core/registry.js'
+import { explainRegistryFailure, sha256Digest } from '../../src/core/registry.js'
 import { DockerCommandError } from '../../src/core/docker.js'
 import { registryOf } from '../../src/core/reference.js'
 import { NO_RETRY } from '../../src/core/retry.js'
@@ -138,5 +139,33 @@ describe('registryOf / repositoryIn / explainRegistryFailure', () => {
     expect(explainRegistryFailure(error, 'r')).toBe(error)
     const notFound = new DockerCommandError(['push'], { exitCode: 1, stdout: '', stderr: 'manifest unknown' })
     expect(explainRegistryFailure(notFound, 'r')).toBe(notFound)
+  })
+})
+
+describe('combineByDigest', () => {
+  const R = 'localhost:5000/x'
+  const parts = [`sha256:${'1'.repeat(64)}`, `sha256:${'2'.repeat(64)}`]
+  const index = '{"schemaVersion":2,"manifests":[],"annotations":{"k":"v w"}}'
+
+  it("pushes one index of the parts' indexes under the digest of buildx's dry run, with the index annotations, and no tag", async () => {
+    const docker = new FakeDocker()
+      .on(['buildx', 'imagetools', 'create', '--annotation', 'index:k=v  w', '--dry-run'], { stdout: `${index}\n` })
+      .on(['buildx', 'imagetools', 'create'], {})
+      .on(['buildx', 'imagetools', 'inspect'], { stdout: index })
+    const digest = await combineByDigest(docker, R, parts, { k: 'v, w' }, NO_RETRY)
+    expect(digest).toBe(sha256Digest(index))
+    expect(docker.calls.map(c => c.args)).toEqual([
+      ['buildx', 'imagetools', 'create', '--annotation', 'index:k=v  w', '--dry-run', `${R}@${parts[0]}`, `${R}@${parts[1]}`],
+      ['buildx', 'imagetools', 'create', '--annotation', 'index:k=v  w', '--tag', `${R}@${digest}`, `${R}@${parts[0]}`, `${R}@${parts[1]}`],
+      ['buildx', 'imagetools', 'inspect', '--raw', `${R}@${digest}`]
+    ])
+  })
+
+  it('fails when the registry does not serve the combined index under its digest', async () => {
+    const docker = new FakeDocker()
+      .on(['buildx', 'imagetools', 'create', '--annotation', 'index:k=v', '--dry-run'], { stdout: `${index}\n` })
+      .on(['buildx', 'imagetools', 'create'], {})
+      .on(['buildx', 'imagetools', 'inspect'], { stdout: '{"schemaVersion":2,"manifests":[]}' })
+    await expect(combineByDigest(docker, R, parts, { k: 'v' }, NO_RETRY)).rejects.toThrow(`${R}@${sha256Digest(index)} does not hold the index combined from ${R}@${parts[0]}, ${R}@${parts[1]}`)
   })
 })

@@ -312,6 +312,21 @@ describe('the job summary', () => {
     expect(row).toEqual(['linux/arm64', `<code title="${digest('2')}">sha256:222222222222</code>`, 'this runner: emulated (QEMU)', 'cached: no step ran', 'no RUN step ran under QEMU'])
   })
 
+  it('names the build node a platform was built on, natively, and nothing under QEMU for it', () => {
+    const [head, arm, ppc] = platformTable({
+      result: 'built',
+      published: publishResult([], { pushed: false, platformDigests: {} }),
+      platforms: ['linux/arm64', 'linux/ppc64le'],
+      buildTimes: [
+        { platform: 'linux/arm64', seconds: 12.5, emulatedSeconds: 0, native: true, steps: 3, node: 'arm64-1' },
+        { platform: 'linux/ppc64le', seconds: 30, emulatedSeconds: 20, native: false, steps: 3 }
+      ]
+    })
+    expect(head).toEqual(['Platform', 'Built on', 'Build time', 'Under QEMU'])
+    expect(arm).toEqual(['linux/arm64', 'remote node <code>arm64-1</code>: native', '12.5 s', '–'])
+    expect(ppc).toEqual(['linux/ppc64le', 'this runner: emulated (QEMU)', '30.0 s', '20.0 s of RUN steps'])
+  })
+
   const leg = (platform: string, runner: string, attempt: number): LegRecord => ({
     platform,
     run: { id: '7', attempt },

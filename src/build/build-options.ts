@@ -198,13 +198,14 @@ export function buildOptionArgs(options: BuildOptions): string[] {
 }
 
 /**
- * What of the options can change the image, for the fingerprint: which secrets and ssh ids a build can mount (not
- * their values), the network, the extra hosts and entitlements. Sizes and limits of RUN steps change no image. The
+ * What of the options can change the image, for the fingerprint: which secrets (`secrets`, `secret-envs`,
+ * `secret-files`) and ssh ids a build can mount (not their values), the network, the extra hosts and entitlements. Sizes and limits of RUN steps change no image. The
  * named contexts are the fingerprint's own ingredient (fingerprint.ts reads or resolves each).
  */
-export function fingerprintedOptions(options: BuildOptions): string[] {
+export function fingerprintedOptions(options: BuildOptions, secrets: ReadonlyArray<{ id: string }> = []): string[] {
   return [
     ...options.ssh.map(s => `ssh=${s.id}`),
+    ...secrets.map(s => `secret=${s.id}`),
     ...options.secretEnvs.map(s => `secret=${s.id}`),
     ...options.secretFiles.map(s => `secret=${s.id}`),
     ...(options.network ? [`network=${options.network}`] : []),
@@ -218,6 +219,6 @@ export function fingerprintedOptions(options: BuildOptions): string[] {
  * given (a local one by its path, as the context is). Secrets by id only: a secret's value is not meant to change
  * the image, and a hash of it would travel with the leg records, readable by anyone who can pull them.
  */
-export function configuredOptions(options: BuildOptions): string[] {
-  return [...fingerprintedOptions(options), ...options.buildContexts.map(c => `build-context=${c.name}=${c.value}`)]
+export function configuredOptions(options: BuildOptions, secrets: ReadonlyArray<{ id: string }> = []): string[] {
+  return [...fingerprintedOptions(options, secrets), ...options.buildContexts.map(c => `build-context=${c.name}=${c.value}`)]
 }

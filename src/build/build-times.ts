@@ -40,7 +40,8 @@ export function parseStepTimes(progress: string, platforms: readonly Platform[])
     if (start) {
       const [, id, label, rest] = start as unknown as [string, string, string, string]
       const [first = '', ...words] = label.split(' ')
-      const hasPlatform = first.includes('/')
+      // `linux/arm64` or `linux/amd64->arm64`, not the step count of an unnamed stage (`[2/2] RUN …`)
+      const hasPlatform = first.includes('/') && !/^\d+\/\d+$/.test(first)
       if ((hasPlatform ? words[0] : first) === 'internal') continue
       const place = hasPlatform ? platformsOf(first) : only ? { runsOn: only, platform: only } : undefined
       if (place) named.set(id, { ...place, name: `${(hasPlatform ? words : [first, ...words]).join(' ')} ${rest}`.trim() })
@@ -90,11 +91,15 @@ export interface PlatformBuildTime {
   steps: number
   /** The slowest step that ran under QEMU, if any. */
   slowestEmulated?: { name: string; seconds: number }
+  /** The build node it was built on (nodes.ts); undefined: this runner. */
+  node?: string
 }
 
-/** Per requested platform: step time, the part under QEMU, and the slowest emulated step. */
-export function platformBuildTimes(steps: readonly StepTime[], platforms: readonly Platform[], hostArch: string): PlatformBuildTime[] {
-  const native = nativeArchitectures(hostArch)
+/**
+ * Per requested platform: step time, the part under QEMU, and the slowest emulated step. `native`: the
+ * architectures that run natively where it was built (a build node's own), else the runner's.
+ */
+export function platformBuildTimes(steps: readonly StepTime[], platforms: readonly Platform[], hostArch: string, native: readonly string[] = nativeArchitectures(hostArch)): PlatformBuildTime[] {
   return platforms.map(formatPlatform).map(platform => {
     const own = steps.filter(s => s.platform === platform)
     // only RUN steps execute the platform's programs; FROM, COPY, WORKDIR are file operations BuildKit does itself
@@ -112,8 +117,8 @@ export function platformBuildTimes(steps: readonly StepTime[], platforms: readon
 }
 
 /** Per requested platform, from buildx's progress output. */
-export function buildTimesFromProgress(progress: string, platforms: readonly Platform[], hostArch: string): PlatformBuildTime[] {
-  return platformBuildTimes(parseStepTimes(progress, platforms), platforms, hostArch)
+export function buildTimesFromProgress(progress: string, platforms: readonly Platform[], hostArch: string, native?: readonly string[]): PlatformBuildTime[] {
+  return platformBuildTimes(parseStepTimes(progress, platforms), platforms, hostArch, native)
 }
 
 function round(seconds: number): number {

@@ -7,10 +7,11 @@ import * as path from 'node:path'
 import { buildOptionArgs, type BuildOptions } from './build-options.js'
 import { cacheExportFailure } from './cache.js'
 import { InputError, type BuildArg, type BuildSecret } from '../core/input.js'
-import { DockerCommandError, type CommandTimeout, type Docker } from '../core/docker.js'
+import { DockerCommandError, type CommandTimeout, type Docker, type RunOptions } from '../core/docker.js'
 import { explainRegistryFailure } from '../core/registry.js'
 import type { RetryPolicy } from '../core/retry.js'
 import { formatPlatform, type Platform } from '../core/platform.js'
+import { withSecretFiles } from '../core/secret-files.js'
 
 /**
  * Where the built index goes:
@@ -210,13 +211,16 @@ export class BuildError extends Error {
   override name = 'BuildError'
 }
 
-/** Runs the build and returns buildx's metadata. A failed build ends in a {@link BuildError} naming the platform. */
-export async function runBuild(docker: Docker, request: BuildRequest, retry?: RetryPolicy): Promise<BuildMetadata> {
+/**
+ * Runs the build and returns buildx's metadata. A failed build ends in a {@link BuildError} naming the platform.
+ * `beside`: a build among others (parts.ts): what stops it, and the prefix of its lines in the log.
+ */
+export async function runBuild(docker: Docker, request: BuildRequest, retry?: RetryPolicy, beside: Pick<RunOptions, 'signal' | 'prefix'> = {}): Promise<BuildMetadata> {
   let progress: string
   try {
     const timeout = buildTimeout(request.output, retry)
     const env = request.env && Object.keys(request.env).length > 0 ? { env: request.env } : {}
-    const result = await docker.run(buildxBuildArgs(request), { ...(retry ? { retry } : {}), timeout, ...env })
+    const result = await docker.run(buildxBuildArgs(request), { ...(retry ? { retry } : {}), timeout, ...env, ...beside })
     progress = result.stderr
     const cacheError = cacheExportFailure(`${result.stdout}\n${result.stderr}`)
     if (cacheError) core.warning(`the build cache was not exported (the image is not affected): ${cacheError}`)
@@ -293,13 +297,11 @@ export async function checkBuildFiles(context: string, file: string): Promise<vo
   }
 }
 
-/** Writes each build secret to its own file (mode 0600) in `dir`, for `--secret id=...,src=FILE`. */
-export async function writeSecretFiles(dir: string, secrets: readonly BuildSecret[]): Promise<Array<{ id: string; file: string }>> {
-  const files: Array<{ id: string; file: string }> = []
-  for (const secret of secrets) {
-    const file = path.join(dir, `secret-${files.length}`)
-    await writeFile(file, secret.value, { mode: 0o600 })
-    files.push({ id: secret.id, file })
-  }
-  return files
+/**
+ * Each build secret in a file of its own (`--secret id=...,src=FILE`, never argv), only while `build` runs: the
+ * files go when it ends, however it ends (secret-files.ts).
+ */
+export function withSecretFilesOf<T>(dir: string, secrets: readonly BuildSecret[], build: (files: Array<{ id: string; file: string }>) => Promise<T>): Promise<T> {
+  const files = secrets.map((secret, i) => ({ name: `secret-${i}`, content: secret.value }))
+  return withSecretFiles(dir, files, paths => build(secrets.map((secret, i) => ({ id: secret.id, file: paths[i] ?? '' }))))
 }

@@ -4,9 +4,10 @@
  * `cache` input:
  * - `auto` (default): `gha` where the runner provides its cache service (ACTIONS_RUNTIME_TOKEN with
  *   ACTIONS_CACHE_URL or ACTIONS_RESULTS_URL in the environment), nothing elsewhere;
- * - `gha`: GitHub's cache service, scoped by the platforms built (so builds of other platforms, such as parallel
- *   legs, do not evict each other's cache);
- * - `registry`: a cache image in a registry, `cache-ref` or else the `buildcache` tag of the first repository;
+ * - `gha`: GitHub's cache service, scoped by the image and build definition and the platforms built ({@link ghaScope}:
+ *   two images of one repository, and builds of other platforms such as parallel legs, keep their own cache);
+ * - `registry`: a cache image in a registry, `cache-ref` or else `go-build-action-cache-KEY` in the bookkeeping
+ *   repository (`state-repository`, else the first of `images`; {@link registryCacheTag});
  * - `inline`: cache metadata inside the published image, read back from the newest published tag;
  * - `none`: no cache import or export.
  *
@@ -74,6 +75,11 @@ export interface CacheContext {
   /** The image and build definition the cache belongs to (configuration.ts cacheKeyOf). */
   cacheKey: string
   platforms: readonly Platform[]
+  /**
+   * A build split over nodes (parts.ts): the part's platforms (`arm64-s390x`), after the registry cache's tag, so
+   * that each builder's cache export does not replace the others' (gha scopes are per platforms already).
+   */
+  part?: string
   /** The newest published tag of this series (`repo:tag`), where inline cache is read from. */
   previousReference?: string
   /** No cache import (`no-cache: true`); the export still refreshes the cache. */
@@ -100,6 +106,12 @@ export interface CachePlan {
  */
 export function ghaScope(cacheKey: string, platforms: readonly Platform[]): string {
   return `go-build-action-${cacheKey}-${platforms.map(archTagSuffix).join('-')}`
+}
+
+/** `repo:tag` → `repo:tag-SUFFIX`; a reference without a tag gets `:SUFFIX`. */
+export function withTagSuffix(reference: string, suffix: string): string {
+  const colon = reference.lastIndexOf(':')
+  return colon > reference.lastIndexOf('/') ? `${reference}-${suffix}` : `${reference}:${suffix}`
 }
 
 /** What buildx reads for a `type=gha` cache (its token, url, url_v2 and version defaults), from the runner. */
@@ -148,7 +160,8 @@ function chosenCache(mode: CacheMode, settings: CacheSettings, context: CacheCon
       return { from: [`type=gha,scope=${scope}`], to: [`type=gha,scope=${scope},mode=max`], detail: `scope ${scope}` }
     }
     case 'registry': {
-      const ref = settings.ref || `${context.bookkeepingRepository}:${registryCacheTag(context.cacheKey)}`
+      const whole = settings.ref || `${context.bookkeepingRepository}:${registryCacheTag(context.cacheKey)}`
+      const ref = context.part ? withTagSuffix(whole, context.part) : whole
       return {
         from: [`type=registry,ref=${ref}`],
         to: [`type=registry,ref=${ref},mode=max,oci-mediatypes=true,image-manifest=true`],

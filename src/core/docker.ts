@@ -70,6 +70,13 @@ export interface RunOptions {
    * holds the step's `INPUT_*` nor the runner's credentials (see {@link childEnvironment}).
    */
   env?: Record<string, string>
+  /**
+   * Stops the command (its whole process group) when aborted, and any retry of it: a build beside others that
+   * failed (a build spread over nodes fails as a whole).
+   */
+  signal?: AbortSignal
+  /** Written before every echoed line: which of the commands running side by side printed it (`[arm64-1] `). */
+  prefix?: string
 }
 
 /** Runs the docker CLI. Unit tests pass a fake object; e2e tests and the action use {@link createDocker}. */
@@ -242,20 +249,21 @@ function killGroup(pid: number): void {
  */
 export function runBounded(binary: string, args: readonly string[], options: RunOptions, timeout: CommandTimeout): Promise<CommandResult> {
   if (cancelled) return Promise.reject(new CancelledError(`docker ${describeArgs(args)} was not started: the job was cancelled`))
+  if (options.signal?.aborted) return Promise.reject(new CancelledError(`docker ${describeArgs(args)} was not started: ${String(options.signal.reason)}`))
   return spawnBounded(binary, args, options, timeout)
 }
 
 function spawnBounded(binary: string, args: readonly string[], options: RunOptions, timeout: CommandTimeout): Promise<CommandResult> {
   return new Promise((resolve, reject) => {
     const silent = options.silent ?? false
-    if (!silent) info(`[command]${binary} ${args.join(' ')}`)
+    if (!silent) info(`${options.prefix ?? ''}[command]${binary} ${args.join(' ')}`)
     const child = spawn(binary, [...args], { detached: true, stdio: ['pipe', 'pipe', 'pipe'], env: childEnvironment(process.env, options.env) })
     let stdout = ''
     let stderr = ''
     let timedOut = false
     // both streams to the log (stdout, fenced): the runner reads stderr in no fixed order with stdout
-    const echoOut = lineEcho()
-    const echoErr = lineEcho()
+    const echoOut = lineEcho(options.prefix)
+    const echoErr = lineEcho(options.prefix)
     const expire = (): void => {
       timedOut = true
       if (child.pid !== undefined) killGroup(child.pid)
@@ -290,12 +298,18 @@ function spawnBounded(binary: string, args: readonly string[], options: RunOptio
       if (!silent) echoErr.push(chunk)
     })
     if (child.pid !== undefined) running.add(child.pid)
+    const abort = (): void => {
+      if (child.pid !== undefined) killGroup(child.pid)
+    }
+    options.signal?.addEventListener('abort', abort, { once: true })
     child.on('error', error => {
+      options.signal?.removeEventListener('abort', abort)
       clearTimeout(timer)
       if (child.pid !== undefined) running.delete(child.pid)
       reject(new Error(`cannot run "${binary}": ${error.message}. Install the docker CLI with the buildx plugin on the runner.`, { cause: error }))
     })
     child.on('close', code => {
+      options.signal?.removeEventListener('abort', abort)
       clearTimeout(timer)
       stall?.stop()
       if (child.pid !== undefined) running.delete(child.pid)
@@ -375,7 +389,7 @@ export async function runWithRetries(
     if (result.exitCode === 0 || options.allowFailure) return result
     const error = new DockerCommandError(args, result, attempt)
     if (!isRetryable(error.failure.kind) || attempt >= policy.attempts) throw error
-    if (cancelled) throw error
+    if (cancelled || options.signal?.aborted) throw error
     const delay = retryDelayMs(policy, attempt, error.failure)
     const cause = result.timedOut ? `killed after ${result.timedOut.seconds} s${result.timedOut.progress ? ' without progress' : ''}` : error.failure.cause
     core.warning(

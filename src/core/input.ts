@@ -1,6 +1,7 @@
 /**
- * Reading raw inputs: the reader type, the user-facing input error, and list/boolean/number helpers.
+ * Reading raw inputs: the reader type, the user-facing input error, and list/boolean/number/platform helpers.
  */
+import { parsePlatform, PlatformError, type Platform } from './platform.js'
 
 /** Reads one input's raw value ('' when unset), like `core.getInput`. */
 export type InputReader = (name: string) => string
@@ -136,4 +137,14 @@ export interface BuildArg {
 export interface BuildSecret {
   id: string
   value: string
+}
+
+/** A platform an input names; one that is not is that input's error (`where`: the place in the input, for the message). */
+export function inputPlatform(input: string, text: string, where = ''): Platform {
+  try {
+    return parsePlatform(text)
+  } catch (error) {
+    if (error instanceof PlatformError) throw new InputError(input, `${where}${error.message}`)
+    throw error
+  }
 }

@@ -138,19 +138,21 @@ export function info(message: string): void {
 /**
  * Echoes one stream of a child's output into the log a line at a time (so lines of commands running at once, or
  * of a child's stdout and stderr, are never spliced), fenced like any text; `flush` ends a last partial line.
+ * `prefix` starts every line (which of the commands running side by side printed it: `[arm64-1] `).
  */
-export function lineEcho(): { push(chunk: string): void; flush(): void } {
+export function lineEcho(prefix = ''): { push(chunk: string): void; flush(): void } {
   let pending = ''
+  const prefixed = (lines: string): string => (prefix ? lines.replace(/^(?=.)/gm, prefix) : lines)
   return {
     push(chunk) {
       pending += chunk
       const end = pending.lastIndexOf('\n')
       if (end < 0) return
-      current().text(pending.slice(0, end + 1))
+      current().text(prefixed(pending.slice(0, end + 1)))
       pending = pending.slice(end + 1)
     },
     flush() {
-      if (pending !== '') current().text(`${pending}\n`)
+      if (pending !== '') current().text(prefixed(`${pending}\n`))
       pending = ''
     }
   }

@@ -20,6 +20,7 @@
  */
 import * as core from '@actions/core'
 import type { Configuration } from '../tags/configuration.js'
+import { indexAnnotationArgs } from '../core/annotations.js'
 import { withLayerBound, type Docker } from '../core/docker.js'
 import { InputError } from '../core/input.js'
 import { archTagSuffix, formatPlatform, type Platform } from '../core/platform.js'
@@ -108,31 +109,6 @@ export function readWorkflowRun(mode: string, env: NodeJS.ProcessEnv = process.e
 export function describeRunner(env: NodeJS.ProcessEnv = process.env): string {
   const where = [env.RUNNER_OS, env.RUNNER_ARCH].filter(Boolean).join('/')
   return `${env.RUNNER_NAME || 'unnamed runner'}${where ? ` (${where})` : ''}`
-}
-
-/** `--annotation index:KEY=VALUE` arguments of `imagetools create` (buildx reads a value up to a comma). */
-export function indexAnnotationArgs(values: Record<string, string>): string[] {
-  return Object.entries(values).flatMap(([key, value]) => ['--annotation', `index:${key}=${value.replace(/,/g, ' ')}`])
-}
-
-const ANNOTATION_TYPES = String.raw`(?:manifest|index|manifest-descriptor|index-descriptor)`
-const TYPED_ANNOTATION = new RegExp(String.raw`^(${ANNOTATION_TYPES}(?:,${ANNOTATION_TYPES})*)(\[[^\]]*\])?:(.+)$`)
-
-/**
- * The user's `annotations` that buildx puts on the index (`index:KEY=VALUE`, `index,manifest:KEY=VALUE`), as the
- * merge must put them on the index it creates; the others (untyped ones go on the manifests) the legs' manifests
- * already carry.
- */
-export function indexAnnotationsOf(annotations: readonly string[]): Record<string, string> {
-  const result: Record<string, string> = {}
-  for (const annotation of annotations) {
-    const eq = annotation.indexOf('=')
-    if (eq <= 0) continue
-    const typed = TYPED_ANNOTATION.exec(annotation.slice(0, eq))
-    if (!typed || typed[2] !== undefined || !typed[1]!.split(',').includes('index')) continue
-    result[typed[3]!] = annotation.slice(eq + 1)
-  }
-  return result
 }
 
 /** The index annotations of a leg record, as the registry will hold them (buildx reads a value up to a comma). */

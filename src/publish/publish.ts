@@ -16,7 +16,8 @@ import { createHash } from 'node:crypto'
 import type { BuildOutput } from '../build/build.js'
 import { DockerCommandError, lastLines, withLayerBound, type Docker } from '../core/docker.js'
 import { archTagSuffix, type Platform } from '../core/platform.js'
-import { explainRegistryFailure } from '../core/registry.js'
+import { indexAnnotationArgs } from '../core/annotations.js'
+import { currentDigest, explainRegistryFailure, sha256Digest } from '../core/registry.js'
 import type { RetryPolicy } from '../core/retry.js'
 
 /** The start of every staging tag. */
@@ -81,6 +82,24 @@ export async function copyByDigest(
     if (target === source) continue
     await docker.run(['buildx', 'imagetools', 'create', '--tag', `${target}@${digest}`, `${source}@${digest}`], withLayerBound(retry))
   }
+}
+
+/**
+ * One index of the indexes of a build split over nodes (each pushed by digest into `repository`): buildx's
+ * `imagetools create` lists their manifests and attestations (no layer moves) under `annotations`, first as a dry
+ * run for the bytes and so the digest it will have, then pushed under that digest, so that no tag moves. Returns
+ * the digest, which the registry must then serve.
+ */
+export async function combineByDigest(docker: Docker, repository: string, digests: readonly string[], annotations: Record<string, string>, retry: RetryPolicy): Promise<string> {
+  const args = ['buildx', 'imagetools', 'create', ...indexAnnotationArgs(annotations)]
+  const sources = digests.map(d => `${repository}@${d}`)
+  const dry = await docker.run([...args, '--dry-run', ...sources], { retry, silent: true })
+  // buildx prints the index and a newline
+  const digest = sha256Digest(dry.stdout.replace(/\n$/, ''))
+  await docker.run([...args, '--tag', `${repository}@${digest}`, ...sources], withLayerBound(retry))
+  const served = await currentDigest(docker, `${repository}@${digest}`, retry)
+  if (served !== digest) throw new Error(`${repository}@${digest} does not hold the index combined from ${sources.join(', ')} (the registry serves ${served || 'nothing'} there)`)
+  return digest
 }
 
 /** How often the loaded index is tagged and pushed under the staging name when another run on the engine took it. */

@@ -24,6 +24,7 @@ import { mapLimited, REGISTRY_CONCURRENCY } from '../core/limit.js'
 import { registryOf } from '../core/reference.js'
 import { isAttestation, platformDigests, type ImageIndex } from '../core/registry.js'
 import { layerTransferTimeout, type RetryPolicy } from '../core/retry.js'
+import { withSecretFiles } from '../core/secret-files.js'
 import * as log from '../core/log.js'
 
 export const DEFAULT_FULCIO_URL = 'https://fulcio.sigstore.dev'
@@ -263,16 +264,9 @@ export async function prepareSigner(
   return signer
 }
 
-/** The private key in a file of its own (0600, in a 0700 directory) only while `body` runs. */
-async function withKeyFile<T>(signer: Signer, body: (file: string) => Promise<T>): Promise<T> {
-  const dir = await mkdtemp(path.join(signer.workDir, 'cosign-key-'))
-  const file = path.join(dir, 'cosign.key')
-  try {
-    await writeFile(file, signer.settings.key ?? '', { mode: 0o600 })
-    return await body(file)
-  } finally {
-    await rm(dir, { recursive: true, force: true })
-  }
+/** The private key in a file of its own (0600, in a 0700 directory) only while `body` runs, however it ends (secret-files.ts). */
+function withKeyFile<T>(signer: Signer, body: (file: string) => Promise<T>): Promise<T> {
+  return withSecretFiles(signer.workDir, [{ name: 'cosign.key', content: signer.settings.key ?? '' }], ([file]) => body(file ?? ''))
 }
 
 /** Runs cosign; a failure becomes one message saying what could not be done and why, and that no tag moved. */

@@ -249,8 +249,7 @@ export async function fingerprintOrWarn(docker: Docker, request: FingerprintRequ
   }
 }
 
-/** What the fingerprint is computed from: the same values the build gets. */
-/** The settings the fingerprint reads (the job's Settings has them all). */
+/** The settings the fingerprint reads (the job's Settings has them all): the same values the build gets. */
 export interface FingerprintedSettings {
   context: string
   file: string
@@ -261,6 +260,8 @@ export interface FingerprintedSettings {
   labels: string[]
   annotations: string[]
   buildOptions: BuildOptions
+  /** `secrets`: only their ids are read. */
+  secrets?: ReadonlyArray<{ id: string }>
 }
 
 export function fingerprintRequest(settings: FingerprintedSettings, buildArgs: BuildArg[], versions: Record<string, string>): FingerprintRequest {
@@ -275,7 +276,7 @@ export function fingerprintRequest(settings: FingerprintedSettings, buildArgs: B
     sbom: settings.sbom,
     labels: settings.labels,
     annotations: settings.annotations,
-    buildOptions: fingerprintedOptions(settings.buildOptions),
+    buildOptions: fingerprintedOptions(settings.buildOptions, settings.secrets),
     namedContexts: settings.buildOptions.buildContexts
   }
 }

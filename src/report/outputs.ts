@@ -3,7 +3,8 @@
  * every name set, in every mode and on failure: what does not apply to a run is '' (action.yml says when).
  */
 import * as core from '@actions/core'
-import { archTagSuffix, parsePlatform } from '../core/platform.js'
+import type { BuildPart } from '../build/parts.js'
+import { archTagSuffix, formatPlatform, parsePlatform, samePlatform, type Platform } from '../core/platform.js'
 import type { PublishResult } from '../publish/result.js'
 import type { RebuildMode, TagPlan } from '../tags/tags.js'
 import type { MoveRecord } from '../publish/transaction.js'
@@ -51,6 +52,8 @@ export const Output = {
   Builder: 'builder',
   /** The platforms that builder supports, comma separated. */
   BuilderPlatforms: 'builder-platforms',
+  /** JSON object: platform → where it was built ({@link BuiltOn}): this runner (natively or under QEMU) or a build node. */
+  BuiltOn: 'built-on',
   /** `mode: check`: JSON list of the versions with a newer release: `name`, `from`, `to`, `source` (the URL). */
   Updates: 'updates',
   /** `mode: check`: `true` when a version has a newer release (and, with update-versions, was rewritten). */
@@ -103,6 +106,34 @@ export interface RunJson {
   moves: ReturnType<typeof moveJson>[]
   /** The error of a failed run. */
   error?: string
+}
+
+/** Where one platform was built (the `built-on` output). */
+export interface BuiltOn {
+  /** The buildx builder that built it. */
+  builder: string
+  /** The build node's name (nodes.ts); '' for this runner. */
+  node: string
+  /** The node's endpoint; '' for this runner. */
+  endpoint: string
+  /** Whether it ran under QEMU (on this runner: a foreign platform; a node builds its own platforms). */
+  emulated: boolean
+}
+
+/** The `built-on` output: for every platform of the run, the builder part that builds it. */
+export function builtOnJson(platforms: readonly Platform[], parts: readonly BuildPart[], emulated: readonly Platform[]): Record<string, BuiltOn> {
+  const result: Record<string, BuiltOn> = {}
+  for (const platform of platforms) {
+    const part = parts.find(p => p.platforms.some(q => samePlatform(q, platform)))
+    if (!part) continue
+    result[formatPlatform(platform)] = {
+      builder: part.builder,
+      node: part.node?.name ?? '',
+      endpoint: part.node?.endpoint ?? '',
+      emulated: !part.node && emulated.some(e => samePlatform(e, platform))
+    }
+  }
+  return result
 }
 
 /** What the report stage knows about a run, besides what it published. */

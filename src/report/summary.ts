@@ -213,7 +213,7 @@ function underQemu(time: PlatformBuildTime): string {
 
 /**
  * The platform table: per platform its manifest digest and size (where pushed), where it was built (this runner,
- * natively or under QEMU; a leg's runner; not at all when unchanged) and its build time. Columns nothing fills are
+ * natively or under QEMU; a build node; a leg's runner; not at all when unchanged) and its build time. Columns nothing fills are
  * left out.
  */
 export function platformTable(input: Pick<RunSummary, 'result' | 'published' | 'platforms' | 'reports' | 'buildTimes' | 'legs'>): string[][] {
@@ -233,7 +233,8 @@ export function platformTable(input: Pick<RunSummary, 'result' | 'published' | '
       builtOn = legBuiltOn(leg)
       buildTime = `${formatDuration(leg.buildSeconds * 1000)} (the leg's build)`
     } else if (time) {
-      builtOn = time.native ? 'this runner: native' : 'this runner: emulated (QEMU)'
+      // a build node builds its own platforms (nodes.ts)
+      builtOn = time.node ? `remote node ${code(time.node)}: native` : time.native ? 'this runner: native' : 'this runner: emulated (QEMU)'
       buildTime = time.steps === 0 ? 'cached: no step ran' : formatDuration(time.seconds * 1000)
       qemu = underQemu(time)
     }

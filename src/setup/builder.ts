@@ -14,7 +14,7 @@ import { parseBuildxVersion } from './buildx-install.js'
 import { lastLines, type Docker } from '../core/docker.js'
 import { formatPlatform, parsePlatform, samePlatform, type Platform } from '../core/platform.js'
 import { InputError, splitList, type InputReader } from '../core/input.js'
-import { saveState, State } from '../core/state.js'
+import { ownName as runName, saveState, State } from '../core/state.js'
 import * as log from '../core/log.js'
 
 export const DRIVERS = ['docker-container', 'docker'] as const
@@ -37,12 +37,26 @@ export function defaultDriver(env: NodeJS.ProcessEnv = process.env): Driver {
   return env.RUNNER_ENVIRONMENT === 'github-hosted' ? 'docker-container' : 'docker'
 }
 
-export function readBuilderSettings(read: InputReader, env: NodeJS.ProcessEnv = process.env): BuilderSettings {
+/**
+ * The builder inputs. With `nodes`, the runner's own platforms are built on a `docker-container` builder (the
+ * default then, on any runner): the nodes' builds push by digest and are combined into one index, which the
+ * `docker` driver (it loads into the engine, then pushes a staging tag) cannot join.
+ */
+export function readBuilderSettings(read: InputReader, env: NodeJS.ProcessEnv = process.env, nodes = false): BuilderSettings {
   const existing = read('builder').trim() || undefined
   const rawDriver = read('driver').trim()
-  const driver = (rawDriver || defaultDriver(env)) as Driver
+  const driver = (rawDriver || (nodes ? 'docker-container' : defaultDriver(env))) as Driver
   if (!DRIVERS.includes(driver)) {
     throw new InputError('driver', `"${rawDriver}" is not supported: write docker-container or docker`)
+  }
+  if (nodes && existing) {
+    throw new InputError('builder', 'cannot be combined with "nodes": the action creates a builder for each node and one for the platforms no node serves; remove "builder", or remove "nodes"')
+  }
+  if (nodes && driver === 'docker') {
+    throw new InputError(
+      'driver',
+      '"docker" cannot build beside "nodes": nodes need the docker-container driver for the platforms no node serves (each build pushes by digest, and the run combines them into one index; the docker driver loads into the engine instead). Set "driver: docker-container" or leave it empty, or remove "nodes"'
+    )
   }
   const driverOpts = splitList(read('driver-opts'))
   for (const opt of driverOpts) {
@@ -185,10 +199,6 @@ export interface BuilderResult {
   buildxVersion?: string
 }
 
-function freshName(): string {
-  return `go-build-action-${randomBytes(4).toString('hex')}`
-}
-
 async function inspect(docker: Docker, name: string): Promise<{ info?: BuilderInfo; output: string }> {
   const result = await docker.run(['buildx', 'inspect', '--bootstrap', name], { allowFailure: true })
   const output = `${result.stdout}\n${result.stderr}`
@@ -204,8 +214,7 @@ async function currentEndpoint(docker: Docker): Promise<string> {
   return endpoint
 }
 
-async function createDockerBuilder(docker: Docker): Promise<string> {
-  const name = freshName()
+async function createDockerBuilder(docker: Docker, name: string): Promise<string> {
   const endpoint = await currentEndpoint(docker)
   // Saved before creating, so the post step removes even a half-made context.
   saveState(State.DockerContext, name)
@@ -214,8 +223,7 @@ async function createDockerBuilder(docker: Docker): Promise<string> {
   return name
 }
 
-async function createContainerBuilder(docker: Docker, settings: BuilderSettings): Promise<string> {
-  const name = freshName()
+async function createContainerBuilder(docker: Docker, settings: BuilderSettings, name: string): Promise<string> {
   saveState(State.Builder, name)
   const result = await docker.run(createBuilderArgs(name, settings), { allowFailure: true })
   if (result.exitCode !== 0) {
@@ -232,12 +240,16 @@ async function createContainerBuilder(docker: Docker, settings: BuilderSettings)
   return name
 }
 
-/** The builder phase: use or create, bootstrap, read and check its platforms. */
+/**
+ * The builder phase: use or create, bootstrap, read and check its platforms. A builder (or docker context) this
+ * action creates is named `ownName`: the action's prefix and the run marker (state.ts).
+ */
 export async function setUpBuilder(
   docker: Docker,
   settings: BuilderSettings,
   platforms: readonly Platform[],
-  emulated: readonly Platform[] = []
+  emulated: readonly Platform[] = [],
+  ownName: string = runName(randomBytes(16).toString('hex'))
 ): Promise<BuilderResult> {
   // In the log, so a run shows which buildx built it (the runner's, or the one "buildx-version" installed).
   const version = await docker.run(['buildx', 'version'], { allowFailure: true })
@@ -248,7 +260,7 @@ export async function setUpBuilder(
     name = settings.existing
     log.info(`using the existing builder ${name} (it is left in place after the job)`)
   } else {
-    name = settings.driver === 'docker' ? await createDockerBuilder(docker) : await createContainerBuilder(docker, settings)
+    name = settings.driver === 'docker' ? await createDockerBuilder(docker, ownName) : await createContainerBuilder(docker, settings, ownName)
     created = true
   }
 

@@ -5,17 +5,14 @@
  * with no default this action could pin a sum for, so the sum comes from the release's checksums.txt, from the same
  * origin as the binary: a pinned buildx is as trustworthy as that origin over https (GitHub's release, or the
  * mirror). Every job reads checksums.txt again and checks the copy it installs, the tool cache's too, so a tool
- * cache others can write to never decides what runs. The plugin goes in a DOCKER_CONFIG of the job's
- * own (in its work directory), which links to everything of the runner's docker config (config.json and its
- * logins, builders, contexts) but its `cli-plugins`. The runner user's own `docker-buildx` is never replaced, so
- * later jobs get theirs.
+ * cache others can write to never decides what runs. The plugin goes in the job's own DOCKER_CONFIG
+ * (docker-config.ts), in place of its link to the runner's. The runner user's own `docker-buildx` is never
+ * replaced, so later jobs get theirs.
  */
 import * as core from '@actions/core'
-import { mkdir, readdir, realpath, rename, symlink } from 'node:fs/promises'
-import { homedir } from 'node:os'
+import { rename } from 'node:fs/promises'
 import * as path from 'node:path'
 import type { Docker } from '../core/docker.js'
-import { saveState, State } from '../core/state.js'
 import { InputError, type InputReader, readUrlTemplate } from '../core/input.js'
 import { installRelease, releaseUrl } from './release-download.js'
 import * as log from '../core/log.js'
@@ -70,10 +67,6 @@ export function sameVersion(installed: string | undefined, wanted: string): bool
   return strip(installed) === strip(wanted)
 }
 
-export function dockerConfigDir(env: NodeJS.ProcessEnv = process.env): string {
-  return env.DOCKER_CONFIG || path.join(homedir(), '.docker')
-}
-
 export class BuildxInstallError extends Error {
   override name = 'BuildxInstallError'
 }
@@ -83,31 +76,6 @@ export interface BuildxInstallResult {
   /** `installed` (already the wanted version), `cache` or `download`. */
   source: 'installed' | 'cache' | 'download'
   plugin?: string
-  /** The job's own DOCKER_CONFIG the plugin is in (every docker command of the job, and its post step, use it). */
-  dockerConfig?: string
-}
-
-/**
- * A DOCKER_CONFIG directory of the job's own, `dir`: a link to each entry of the runner's (`config.json` even when
- * it does not exist yet, so a login lands where it would have), but its own empty `cli-plugins`.
- */
-export async function jobDockerConfig(dir: string, env: NodeJS.ProcessEnv = process.env): Promise<string> {
-  const runners = dockerConfigDir(env)
-  await mkdir(path.join(dir, 'cli-plugins'), { recursive: true })
-  const entries = await readdir(runners).catch(() => [] as string[])
-  for (const name of new Set([...entries, 'config.json'])) {
-    if (name === 'cli-plugins') continue
-    const target = path.join(runners, name)
-    // the real path: docker writes config.json through one link, so a link of the runner's own stays a link
-    await symlink(await realpath(target).catch(() => target), path.join(dir, name))
-  }
-  return dir
-}
-
-/** From now on every docker command of this job, and of its post step, uses the job's own DOCKER_CONFIG. */
-export function useDockerConfig(dir: string): void {
-  process.env.DOCKER_CONFIG = dir
-  saveState(State.DockerConfig, dir)
 }
 
 async function installedVersion(docker: Docker): Promise<string | undefined> {
@@ -115,13 +83,11 @@ async function installedVersion(docker: Docker): Promise<string | undefined> {
   return result.exitCode === 0 ? parseBuildxVersion(result.stdout) : undefined
 }
 
-/** The buildx phase: nothing when unpinned or already the wanted version. */
-export async function installBuildx(
-  docker: Docker,
-  settings: BuildxInstallSettings,
-  workDir: string,
-  env: NodeJS.ProcessEnv = process.env
-): Promise<BuildxInstallResult | undefined> {
+/**
+ * The buildx phase: nothing when unpinned or already the wanted version; else the plugin in the job's `dockerConfig`,
+ * verified first in the run's `workDir`.
+ */
+export async function installBuildx(docker: Docker, settings: BuildxInstallSettings, workDir: string, dockerConfig: string): Promise<BuildxInstallResult | undefined> {
   const version = settings.version
   if (!version) return undefined
   const current = await installedVersion(docker)
@@ -151,15 +117,14 @@ export async function installBuildx(
     verified
   )
 
-  const dockerConfig = await jobDockerConfig(path.join(workDir, 'docker-config'), env)
   const plugin = path.join(dockerConfig, 'cli-plugins', exe)
+  // replaces the link to the runner's plugin, never what it points at
   await rename(verified, plugin)
-  useDockerConfig(dockerConfig)
   log.info(`installed buildx ${version} as ${plugin}, for this job only (DOCKER_CONFIG ${dockerConfig}; the runner's own docker config and plugins are left as they are)`)
 
   const reported = await installedVersion(docker)
   if (!sameVersion(reported, version)) {
     core.warning(`buildx ${version} was installed as ${plugin}, but "docker buildx version" reports ${reported ?? 'nothing'}`)
   }
-  return { version, source, plugin, dockerConfig }
+  return { version, source, plugin }
 }

@@ -13,8 +13,9 @@
  * (`COPY --from=build /out/app /app`) cross-compiles on `$BUILDPLATFORM`. A stage whose whole filesystem becomes the
  * image (`COPY --from=ubi / /`, or its `/usr`, as toolchain images built with dnf or apt do) must not: on
  * `$BUILDPLATFORM` its package installs would put the runner's packages into every target's image. There the advice
- * is to build those platforms natively (`mode: leg` on a native runner), or to move only the compiling steps into a
- * `$BUILDPLATFORM` stage whose binaries are copied in.
+ * is to build those platforms natively (`mode: leg` on a native runner, or a build node: nodes.ts), or to move only
+ * the compiling steps into a `$BUILDPLATFORM` stage whose binaries are copied in. A platform a build node builds is
+ * not checked at all: the node runs it natively.
  */
 import * as core from '@actions/core'
 import { readFileSync, statSync } from 'node:fs'
@@ -562,7 +563,7 @@ function rootfsAdvice(finding: Omit<EmulatedCompile, 'message'>, copy: RootfsCop
   return (
     `${findingHead(finding)} Its filesystem becomes the image (${copy.text} on line ${copy.line}), so do not move it to FROM --platform=$BUILDPLATFORM: ` +
     `its package installs would put the runner's linux/${hostArch} packages into the ${listWords(finding.platforms)} image. ` +
-    `Build ${finding.platforms.length > 1 ? 'those platforms' : 'that platform'} natively instead: mode: leg on a native runner (${runners.join('; ')}) and mode: merge; ` +
+    `Build ${finding.platforms.length > 1 ? 'those platforms' : 'that platform'} natively instead: mode: leg on a native runner (${runners.join('; ')}) and mode: merge, or a build node of that architecture (input "nodes"); ` +
     `or move only the compiling steps into a FROM --platform=$BUILDPLATFORM stage that cross-compiles (${steps.join('; ')}) and COPY --from it just the binaries into this stage.`
   )
 }

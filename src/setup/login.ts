@@ -1,13 +1,11 @@
 /**
- * Registry logins: `docker login --password-stdin` (the password never reaches argv), and logout in the post step
- * for exactly the registries this action logged into. With no login input, credentials an earlier step stored
- * (docker/login-action, `docker login`) are used as they are.
+ * Registry logins: `docker login --password-stdin` (the password never reaches argv), in the job's own docker
+ * config only (docker-config.ts), which the post step removes. With no login input, credentials an earlier step
+ * stored (docker/login-action, `docker login`) are used where they are kept.
  */
 import * as core from '@actions/core'
-import { readFile, writeFile } from 'node:fs/promises'
-import * as path from 'node:path'
 import { isAlias, isMap, isScalar, isSeq, parseDocument } from 'yaml'
-import { dockerConfigDir } from './buildx-install.js'
+import { authKey, helperFor, readDockerConfig, storeLoginHere } from './docker-config.js'
 import { DockerCommandError, lastLines, runBounded, type CommandResult, type Docker } from '../core/docker.js'
 import { errorMessage } from '../core/errors.js'
 import { InputError, type InputReader } from '../core/input.js'
@@ -228,37 +226,7 @@ export async function loginTo(docker: Docker, login: RegistryLogin, retry: Retry
   }
 }
 
-export async function logoutFrom(docker: Docker, registry: string): Promise<void> {
-  const args = registry ? ['logout', registry] : ['logout']
-  await docker.run(args, { silent: true })
-}
-
-/** The docker CLI's config file, where `docker login` stores credentials (`$DOCKER_CONFIG/config.json`). */
-export function dockerConfigFile(env: NodeJS.ProcessEnv = process.env): string {
-  return path.join(dockerConfigDir(env), 'config.json')
-}
-
-/** The key `docker login` stores a registry's credentials under ('' is Docker Hub). */
-export function authKey(registry: string): string {
-  return registry || 'https://index.docker.io/v1/'
-}
-
-/** Where the main step keeps the credentials a runner had before this run's logins (in its work directory, mode 0600). */
-export function loginBackupFile(workDir: string): string {
-  return path.join(workDir, 'logins-before.json')
-}
-
-async function readDockerConfig(file: string): Promise<Record<string, unknown>> {
-  const text = await readFile(file, 'utf8').catch(() => '')
-  try {
-    const parsed: unknown = JSON.parse(text || '{}')
-    return typeof parsed === 'object' && parsed !== null ? (parsed as Record<string, unknown>) : {}
-  } catch {
-    return {}
-  }
-}
-
-/** What docker's credential helper protocol exchanges (`get` answers it, `store` takes it). */
+/** What a docker credential helper answers to `get`. */
 export interface HelperCredentials {
   ServerURL: string
   Username: string
@@ -266,123 +234,67 @@ export interface HelperCredentials {
 }
 
 /**
- * Runs a docker credential helper: `docker-credential-NAME get|store|erase`, its input on standard input (never
- * argv), through the one wrapper (silent: `get` answers with a secret).
+ * Runs a docker credential helper: `docker-credential-NAME get`, its input on standard input (never argv), through
+ * the one wrapper (silent: it answers with a secret). The action never stores or erases through the runner's helpers.
  */
-export type CredentialHelper = (name: string, action: 'get' | 'store' | 'erase', input: string) => Promise<CommandResult>
+export type CredentialHelper = (name: string, action: 'get', input: string) => Promise<CommandResult>
 
 export const runCredentialHelper: CredentialHelper = async (name, action, input) => {
   try {
     return await runBounded(`docker-credential-${name}`, [action], { input, silent: true }, { seconds: 60 })
   } catch (error) {
-    throw new Error(`the credential helper docker-credential-${name} (named in ${dockerConfigFile()}) cannot be run: ${errorMessage(error)}`, { cause: error })
+    throw new Error(`the credential helper docker-credential-${name} cannot be run: ${errorMessage(error)}`, { cause: error })
   }
 }
 
-/** The credential helper docker uses for a registry: its `credHelpers` entry, else `credsStore`; none: config.json itself. */
-export function helperFor(config: Record<string, unknown>, registry: string): string | undefined {
-  const helpers = config.credHelpers as Record<string, unknown> | undefined
-  const named = helpers?.[authKey(registry)] ?? config.credsStore
-  return typeof named === 'string' && named !== '' ? named : undefined
-}
-
-/** What a registry's credentials were before this run logged in: config.json's entry, and what a helper held. */
-export interface CredentialsBefore {
-  /** The `auths` entry (with a credential helper often `{}`; undefined: none). */
-  entry?: unknown
-  /** The credential helper docker used for the registry. */
-  helper?: string
-  /** What that helper held for it (undefined: nothing). */
-  stored?: HelperCredentials
-}
-
 /**
- * Reads a registry's credentials as docker keeps them: config.json's `auths` entry, and through the credential
- * helper protocol (`get`) what a configured helper holds. The helper's secret is masked.
+ * Whether the runner's docker config holds a login for `registry`: config.json's `auths` entry, or what its
+ * credential helper answers to `get` (the secret is masked and kept nowhere). A helper that cannot say is taken
+ * as holding nothing, with a warning.
  */
-export async function readCredentialsBefore(
+export async function holdsCredentials(
   registry: string,
-  file = dockerConfigFile(),
+  file: string,
   helper: CredentialHelper = runCredentialHelper,
   mask: (secret: string) => void = secret => core.setSecret(secret)
-): Promise<CredentialsBefore> {
+): Promise<boolean> {
   const config = await readDockerConfig(file)
   const key = authKey(registry)
   const entry = (config.auths as Record<string, unknown> | undefined)?.[key]
   const name = helperFor(config, registry)
-  if (!name) return { entry }
+  if (!name) return entry !== undefined
   if (!/^[A-Za-z0-9._-]+$/.test(name)) throw new Error(`${file} names the credential helper "${name}", which is not a helper name: fix the config`)
   const result = await helper(name, 'get', key)
   if (result.exitCode !== 0) {
-    if (/credentials not found|not found in (native )?keychain|no credentials/i.test(`${result.stdout}${result.stderr}`)) return { entry, helper: name }
-    throw new Error(
-      `cannot read what docker-credential-${name} holds for ${registry || 'docker.io'} (exit ${result.exitCode}): without it the post step could not put it back, so nothing was logged into; fix the credential helper`
-    )
+    if (!/credentials not found|not found in (native )?keychain|no credentials/i.test(`${result.stdout}${result.stderr}`)) {
+      core.warning(`docker-credential-${name} (named in ${file}) could not say what it holds for ${registry || 'docker.io'} (exit ${result.exitCode}): taken as nothing`)
+    }
+    return false
   }
-  let stored: HelperCredentials
   try {
-    const parsed = JSON.parse(result.stdout) as Partial<HelperCredentials>
-    stored = { ServerURL: parsed.ServerURL || key, Username: String(parsed.Username ?? ''), Secret: String(parsed.Secret ?? '') }
+    const secret = (JSON.parse(result.stdout) as Partial<HelperCredentials>).Secret
+    if (secret) mask(String(secret))
+    return Boolean(secret)
   } catch {
-    throw new Error(`docker-credential-${name} answered "get" for ${registry || 'docker.io'} with something that is not JSON: fix the credential helper`)
+    return false
   }
-  if (stored.Secret) mask(stored.Secret)
-  return { entry, helper: name, stored }
-}
-
-/** Sets (or, for undefined, removes) a registry's `auths` entry in the docker config, leaving everything else. */
-export async function setAuthEntry(registry: string, entry: unknown, file = dockerConfigFile()): Promise<void> {
-  const config = await readDockerConfig(file)
-  const auths = { ...((config.auths as Record<string, unknown> | undefined) ?? {}) }
-  if (entry === undefined) delete auths[authKey(registry)]
-  else auths[authKey(registry)] = entry
-  await writeFile(file, `${JSON.stringify({ ...config, auths }, null, '\t')}\n`, { mode: 0o600 })
 }
 
 /**
- * The post step for one registry this run logged into: the runner's docker config and credential store end as they
- * were before. Credentials a helper held are stored back through it (`store`, replacing the run's); credentials
- * config.json held are written back; where there were none, `docker logout` (which erases the helper's copy too).
- * config.json's entry ends exactly as it was (`{}` included). Returns what was done, for the log.
- */
-export async function undoLogin(
-  docker: Docker,
-  registry: string,
-  before: CredentialsBefore | undefined,
-  helper: CredentialHelper = runCredentialHelper,
-  file = dockerConfigFile()
-): Promise<string> {
-  const where = registry || 'docker.io'
-  if (before?.helper && before.stored) {
-    const result = await helper(before.helper, 'store', JSON.stringify(before.stored))
-    if (result.exitCode !== 0) throw new Error(`docker-credential-${before.helper} refused to store back ${where}'s credentials (exit ${result.exitCode})`)
-    await setAuthEntry(registry, before.entry, file)
-    return `put back the credentials ${where} had before this run (in docker-credential-${before.helper})`
-  }
-  if (before && !before.helper && before.entry !== undefined) {
-    await setAuthEntry(registry, before.entry, file)
-    return `put back the credentials ${where} had before this run`
-  }
-  await logoutFrom(docker, registry)
-  if (before?.entry !== undefined) await setAuthEntry(registry, before.entry, file)
-  return `logged out of ${where}`
-}
-
-/**
- * Logs in to every registry in order. What the runner held for each registry before (a self-hosted runner's own
- * login, in config.json or a credential helper) is kept in `backupFile` first, for the post step to put back
- * instead of logging out. The job's token (`github-token`) logs in only where no credentials are stored already
- * (an earlier docker/login-action step's stay in use). `remember` is told the registries logged into so far after
- * each one, so the post step handles exactly those even when a later login fails.
+ * Logs in to every registry in order, in the job's own docker config (`jobConfig`, docker-config.ts): the
+ * runner's config and its credential helpers are never written, so nothing needs a backup, and the credentials
+ * go when the post step removes the job's config. The job's token (`github-token`) logs in only where the
+ * runner's config (`runnerConfigFile`) holds no credentials already (an earlier docker/login-action step's stay
+ * in use). `remember` is told the registries logged into so far after each one.
  */
 export async function logInAll(
   docker: Docker,
   plan: LoginPlan | readonly RegistryLogin[],
   retry: RetryPolicy,
   remember: (registries: string[]) => void,
-  backupFile?: string,
-  helper: CredentialHelper = runCredentialHelper,
-  configFile = dockerConfigFile()
+  jobConfig: string,
+  runnerConfigFile: string,
+  helper: CredentialHelper = runCredentialHelper
 ): Promise<void> {
   const { logins, reason } = 'logins' in plan ? plan : { logins: plan, reason: 'no login inputs: using the credentials earlier steps stored' }
   if (logins.length === 0) {
@@ -390,22 +302,16 @@ export async function logInAll(
     return
   }
   const loggedIn: string[] = []
-  const before: Record<string, CredentialsBefore> = {}
   for (const login of logins) {
     const where = login.registry || 'docker.io'
-    const held = backupFile || login.token ? await readCredentialsBefore(login.registry, configFile, helper) : undefined
-    if (login.token && held && (held.stored || (!held.helper && held.entry !== undefined))) {
+    if (login.token && (await holdsCredentials(login.registry, runnerConfigFile, helper))) {
       log.info(`${where}: using the credentials an earlier step stored (the job's token logs in only where there are none)`)
       continue
     }
-    if (backupFile && held) {
-      before[authKey(login.registry)] = held
-      await writeFile(backupFile, JSON.stringify(before), { mode: 0o600 })
-      if (held.stored || (!held.helper && held.entry !== undefined)) log.info(`${where} had credentials before this run: the post step puts them back`)
-    }
+    await storeLoginHere(jobConfig, login.registry)
     await loginTo(docker, login, retry)
     loggedIn.push(login.registry)
     remember([...loggedIn])
-    log.info(`logged in to ${where} as ${login.username}${login.token ? ' (input "github-token")' : ''}`)
+    log.info(`logged in to ${where} as ${login.username}${login.token ? ' (input "github-token")' : ''}, for this job only (in ${jobConfig})`)
   }
 }

@@ -356,7 +356,8 @@ export function expandVariables(text: string, values: Readonly<Record<string, st
 }
 
 /**
- * The images the Dockerfile pulls, for every target platform: those of its `FROM` lines, and those `COPY --from`
+ * The images the Dockerfile pulls, for every target platform: the frontend its `# syntax=` line (or the
+ * `BUILDKIT_SYNTAX` build arg) names, those of its `FROM` lines, and those `COPY --from`
  * and `RUN --mount=…,from=` name instead of a stage; global ARG defaults overridden by the build args, and the
  * automatic platform ARGs, expanded. `scratch`, stages (by name or number) and the names of `namedContexts`
  * (compared as BuildKit does, {@link familiarName}: `FROM alpine` is the context `alpine`) are not images.
@@ -373,6 +374,9 @@ export function baseImageReferences(dockerfileText: string, buildArgs: readonly 
     }
   }
   const references = new Set<string>()
+  // the frontend that reads the Dockerfile is an image too: `# syntax=`, or the BUILDKIT_SYNTAX build arg over it
+  const syntax = buildArgs.findLast(a => a.name === 'BUILDKIT_SYNTAX')?.value ?? dockerfile.getDirectives().find(d => d.getName().toLowerCase() === 'syntax')?.getValue()
+  if (syntax?.trim()) references.add(syntax.trim())
   const froms = dockerfile.getFROMs()
   // `COPY --from` and a mount's `from` may name any stage of the file, or its number
   const allStages = new Set(froms.flatMap(from => from.getBuildStage()?.toLowerCase() ?? []))

@@ -60,6 +60,16 @@ export function freshRepository(name: string, registry = REGISTRY): string {
   return `${registry}/e2e/${name}-${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`
 }
 
+/** `docker login --password-stdin` into the docker config `dir`, as an earlier workflow step (docker/login-action) would. */
+export function dockerLogin(dir: string, registry: string, user: string, password: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = execFile('docker', ['login', '--username', user, '--password-stdin', registry], { env: { ...process.env, DOCKER_CONFIG: dir } }, (error, _stdout, stderr) =>
+      error ? reject(new Error(`docker login ${registry}: ${stderr}`)) : resolve()
+    )
+    child.stdin?.end(password)
+  })
+}
+
 /**
  * The docker CLI as the tests run it, with the test file's DOCKER_CONFIG (support/setup.ts; `process.env` here is
  * the test file's, which a child started without `env` would not get) or the one given.
