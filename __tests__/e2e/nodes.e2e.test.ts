@@ -17,7 +17,7 @@ import * as path from 'node:path'
 import { promisify } from 'node:util'
 import { gunzipSync } from 'node:zlib'
 import type { ActionRun } from '../../scripts/run-action.mjs'
-import { BASE_IMAGE, FOUR_PLATFORMS, docker, expectSucceeded, freshRepository, leaks, MINUTES, registryManifest, registryTags, requireEnvironment, theError } from './support/environment.js'
+import { BASE_IMAGE, FOUR_PLATFORMS, docker, expectSucceeded, freshRepository, leaks, MINUTES, registryManifest, registryTags, requireEnvironment, theError, UNREACHABLE } from './support/environment.js'
 import { builderLeftovers, ENGINE_PATH, HOSTED_PATH, runOnPath } from './support/paths.js'
 
 const execFileAsync = promisify(execFile)
@@ -61,16 +61,23 @@ async function makePki(): Promise<Pki> {
   return { dir, ca: await read('ca.pem'), cert: await read('client-cert.pem'), key: await read('client-key.pem'), otherCert: await read('other-client-cert.pem'), otherKey: await read('other-client-key.pem') }
 }
 
-/** A loopback port nothing listens on now. */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer()
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo
-      server.close(() => resolve(port))
+/**
+ * A loopback port nothing listens on now, for a daemon of this file: a random one of 20000–29999, below the
+ * kernel's ephemeral range (32768–60999 by default), from which every port-0 listen of the other test files running
+ * side by side (fault proxies, mirrors) and every outgoing connection takes its port, so none takes this one between
+ * this check and the daemon's own listen.
+ */
+async function freePort(): Promise<number> {
+  for (let attempt = 0; ; attempt++) {
+    const port = 20000 + Math.floor(Math.random() * 10000)
+    const free = await new Promise<boolean>(resolve => {
+      const server = net.createServer()
+      server.once('error', () => resolve(false))
+      server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)))
     })
-  })
+    if (free) return port
+    if (attempt === 50) throw new Error('no free loopback port in 20000–29999 after 50 tries')
+  }
 }
 
 interface Daemon {
@@ -304,7 +311,8 @@ onHosted(`${HOSTED_PATH.title} build nodes${skipped}`, () => {
 
   it('a node with a wrong certificate and an unreachable endpoint: the run fails at set-up naming both, and builds and pushes nothing', async () => {
     const repository = freshRepository('nodes-setup')
-    const unreachable = `tcp://127.0.0.1:${await freePort()}`
+    // the e2e registries' unreachable port, outside the ephemeral range: no other file's listen takes it
+    const unreachable = `tcp://127.0.0.1:${UNREACHABLE.split(':')[1]}`
     const context = await routingContext()
     try {
       const nodes = nodesYaml([
