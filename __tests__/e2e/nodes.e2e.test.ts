@@ -321,9 +321,10 @@ onHosted(`${HOSTED_PATH.title} build nodes${skipped}`, () => {
       ])
       // a client certificate another CA signed: the node's --tlscacert refuses it
       const run = await runWithNodes(context, repository, nodes, { platforms: 'linux/amd64,linux/arm64' }, { cert: pki.otherCert, key: pki.otherKey })
+      // the message as the runner shows it: its %0A escapes read back as line breaks
       expect(theError(run)).toMatch(
         new RegExp(
-          `^::error::2 nodes cannot build:%0A {2}node "amd64-1" \\(${amd64!.endpoint}\\) does not answer: .*tls: .*; check the TLS material: .*%0A {2}node "arm64-1" \\(${unreachable}\\) does not answer: .*connection refused.*; check that its buildkitd runs and listens there`
+          `^::error::2 nodes cannot build:\\n {2}node "amd64-1" \\(${amd64!.endpoint}\\) does not answer: .*tls: .*; check the TLS material: .*\\n {2}node "arm64-1" \\(${unreachable}\\) does not answer: .*connection refused.*; check that its buildkitd runs and listens there`
         )
       )
       expect(run.main.log).not.toContain('::group::Build ')
