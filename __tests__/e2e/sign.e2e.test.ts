@@ -26,7 +26,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals'
 import { execFile } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import { existsSync, readFileSync } from 'node:fs'
-import { mkdir, mkdtemp, writeFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
@@ -60,7 +60,16 @@ const execFileAsync = promisify(execFile)
 const PASSWORD = 'e2e-cosign-Passw0rd'
 /** The cosign version the loopback mirror serves Debian's binary as: one the action pins no sha256 for. */
 const MIRROR_COSIGN_VERSION = '2.4.3'
-const temp = (name: string): Promise<string> => mkdtemp(path.join(tmpdir(), `go-build-action-${name}-`))
+/** A directory of the test's own (keys, a tool cache of 70 MB, …), removed after the file's tests. */
+const made: string[] = []
+const temp = async (name: string): Promise<string> => {
+  const dir = await mkdtemp(path.join(tmpdir(), `go-build-action-${name}-`))
+  made.push(dir)
+  return dir
+}
+afterAll(async () => {
+  for (const dir of made) await rm(dir, { recursive: true, force: true })
+})
 
 /** A key pair as a user makes it: `cosign generate-key-pair` with COSIGN_PASSWORD. */
 async function keyPair(password: string): Promise<{ dir: string; key: string; pub: string }> {

@@ -134,7 +134,7 @@ export async function readRunState(env: NodeJS.ProcessEnv = process.env): Promis
   for (const name of RECORDED) {
     const value = runnerValue(name)
     if (value !== '' && value !== run.values[name]) {
-      problems.push(`the state "${name}" holds a value this run's main step did not record (something else printed a save-state command): ignored`)
+      problems.push(`the state "${name}" holds a value this run's main step did not record (something other than the action wrote the step's state): ignored`)
     }
   }
   return { ...run, problems }
