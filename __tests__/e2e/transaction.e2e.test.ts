@@ -3,18 +3,21 @@
  * front of the local registry, into two repositories, and the proxy fails the n-th tag move persistently, for
  * every n. Each time: the run fails, its `moves` output and summary list exactly the references that moved, the
  * ones that held something before are put back, the ones it created still hold its content, and the next run
- * completes the publish. Also: two runs that publish one tag at once (they settle on one run's index), and a job
+ * completes the publish. A build that fails on one platform over tags already published writes no tag and leaves
+ * every one as it was. Also: two runs that publish one tag at once (they settle on one run's index), and a job
  * cancelled during the moves as the runner cancels it (what moved is put back, or the disagreeing tags named).
  * Everything is checked from the registry's side.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals'
+import { mkdtemp, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import * as path from 'node:path'
 import type { ActionRun } from '../../scripts/run-action.mjs'
 import { downAfterNthTagMove, failNthTagMove, FaultProxy, HANG, tagWritten } from './support/fault-proxy.js'
 import { held, indexEntries, meetAtFirstWrite, meetAtTagThenFailIndexReads, movesOf, publishPair, type MoveReport } from './support/concurrent.js'
-import { copyOnlyContext, expectSucceeded, registryTags, requireEnvironment } from './support/environment.js'
+import { BASE_IMAGE, copyOnlyContext, errorLines, expectSucceeded, FOUR_PLATFORMS, MINUTES, registryTags, requireEnvironment, theError } from './support/environment.js'
 import { describeEachPath, runOnPath, type BuilderPath } from './support/paths.js'
 
-const MINUTES = 60_000
 const TAG = 'tx'
 /** Two platforms, one written with the variant BuildKit leaves out of the index (normalized to linux/arm64). */
 const PLATFORMS = 'linux/amd64,linux/arm64/v8'
@@ -90,6 +93,47 @@ describeEachPath('publishing as a transaction', (builderPath: BuilderPath) => {
     expect(moves.map(m => m.outcome)).toEqual(Array(MOVES).fill('moved'))
   }, 10 * MINUTES)
 
+  it('a build that fails on linux/arm64 over a published TAG (if-tag-exists: overwrite): no tag write reaches the registry, and TAG and all four TAG-ARCH hold exactly what they held', async () => {
+    const repositories = behindProxy([fresh('fails-over-a'), fresh('fails-over-b')])
+    // a RUN step that fails on one architecture only when the build arg names it
+    const dir = await mkdtemp(path.join(tmpdir(), 'go-build-action-tx-fails-'))
+    await writeFile(path.join(dir, 'Dockerfile'), 'ARG BASE_IMAGE\nFROM ${BASE_IMAGE}\nARG FAIL_ON\nRUN test "$(uname -m)" != "$FAIL_ON"\n')
+    const overwrite = (failOn: string): Promise<ActionRun> =>
+      runOnPath(builderPath, {
+        cwd: dir,
+        inputs: {
+          images: repositories.join('\n'),
+          'tag-template': TAG,
+          platforms: FOUR_PLATFORMS.join(','),
+          'if-tag-exists': 'overwrite',
+          'build-args': `BASE_IMAGE=${BASE_IMAGE}\nFAIL_ON=${failOn}`,
+          provenance: 'false'
+        }
+      })
+    const published = await overwrite('none')
+    expectSucceeded(published)
+    const tags = [TAG, ...FOUR_PLATFORMS.map(p => `${TAG}-${p.split('/')[1]}`)]
+    const references = repositories.flatMap(r => tags.map(t => `${r}:${t}`))
+    const before = Object.fromEntries(await Promise.all(references.map(async r => [r, await held(r)] as const)))
+    // what the first run published: TAG its index, every TAG-ARCH that index's entry
+    for (const repository of repositories) {
+      const entries = await indexEntries(`${repository}:${TAG}`)
+      expect(before[`${repository}:${TAG}`]).toBe(published.outputs.digest)
+      for (const platform of FOUR_PLATFORMS) expect(before[`${repository}:${TAG}-${platform.split('/')[1]}`]).toBe(entries[platform.split('/')[1]!])
+    }
+
+    const logged = proxy.log.length
+    const failed = await overwrite('aarch64')
+    expect(failed.main.exitCode).toBe(1)
+    expect(failed.main.log).toMatch(/::error::the build failed for linux\/arm64 at `RUN test "\$\(uname -m\)" != "aarch64"`/)
+    expect(failed.post?.exitCode).toBe(0)
+    expect(failed.outputs).toMatchObject({ result: 'failed', pushed: 'false', digest: '' })
+    expect(failed.summary).toContain('No tag a user pulls was moved.')
+    // the proxy saw no write of any tag users pull during the failed run, and every tag holds what it held
+    expect(proxy.log.slice(logged).filter(l => tagWritten(l.method, l.path) !== undefined)).toEqual([])
+    expect(Object.fromEntries(await Promise.all(references.map(async r => [r, await held(r)] as const)))).toEqual(before)
+  }, 15 * MINUTES)
+
   it('if-tag-exists: suffix — a re-run of the same build after a failed publish completes TAG instead of starting TAG-1', async () => {
     const repositories = behindProxy([fresh('resume-a'), fresh('resume-b')])
     const suffixRun = (): Promise<ActionRun> =>
@@ -98,9 +142,7 @@ describeEachPath('publishing as a transaction', (builderPath: BuilderPath) => {
         inputs: { images: repositories.join('\n'), 'tag-template': TAG, platforms: PLATFORMS, 'build-args': 'SOURCE_DATE_EPOCH=3', provenance: 'false', 'retry-attempts': '1' }
       })
     // the last move fails: TAG is in one repository only, every TAG-ARCH moved
-    proxy.rules = [failNthTagMove(MOVES, { status: 400 })]
-    const failed = await suffixRun()
-    proxy.rules = []
+    const failed = await proxy.during([failNthTagMove(MOVES, { status: 400 })], suffixRun)
     expect(failed.main.exitCode).toBe(1)
     expect(failed.outputs.tag).toBe(TAG)
     const moves = JSON.parse(failed.outputs.moves!) as MoveReport[]
@@ -128,7 +170,7 @@ describeEachPath('publishing as a transaction', (builderPath: BuilderPath) => {
     // at least one publishes; one that lost the race fails clearly, or (suffix) published the next free tag
     expect(runs.filter(r => r.main.exitCode === 0).length).toBeGreaterThanOrEqual(1)
     for (const run of runs.filter(r => r.main.exitCode !== 0)) {
-      expect(run.main.log.split('\n').filter(l => l.startsWith('::error::')).join('\n')).toMatch(/another run/)
+      expect(errorLines(run.main).join('\n')).toMatch(/another run/)
     }
     const digests = runs.map(r => r.outputs.digest).filter((d): d is string => !!d)
     const tags = [...new Set(runs.map(r => r.outputs.tag).filter((t): t is string => !!t))]
@@ -266,9 +308,7 @@ describeEachPath('publishing as a transaction', (builderPath: BuilderPath) => {
     // the first index tag's write lands and its answer is lost; then the registry is down for 5 s: longer than a
     // read and its retry (1 s apart), shorter than the re-reads a disagreeing read gets (1 + 2 + 4 + 8 s)
     const rules = downAfterNthTagMove(MOVES - 1, 5000)
-    proxy.rules = rules
-    const failed = await publish(repositories, '2', { 'retry-delay': '1' })
-    proxy.rules = []
+    const failed = await proxy.during(rules, () => publish(repositories, '2', { 'retry-delay': '1' }))
     const landed = `${proxy.host}/${(rules[0] as ReturnType<typeof failNthTagMove>).written[MOVES - 2]!}`
     expect(failed.main.exitCode).toBe(1)
     expect(failed.post?.exitCode).toBe(0)
@@ -292,9 +332,7 @@ describeEachPath('publishing as a transaction', (builderPath: BuilderPath) => {
     const repositories = [fresh('share-a'), fresh('share-b')].map(name => `${proxy.host}/${name}`)
     const SHARED = 'shared'
     // each run's write of the shared tag in the first repository waits until the other run's arrives too
-    proxy.rules = [
-      { method: 'PUT', path: new RegExp(`/${repositories[0]!.split('/').slice(1).join('/')}/manifests/${SHARED}$`), times: 2, fault: { gather: 2 } }
-    ]
+    const gather = { method: 'PUT', path: new RegExp(`/${repositories[0]!.split('/').slice(1).join('/')}/manifests/${SHARED}$`), times: 2, fault: { gather: 2 } }
     const share = (main: string, epoch: string): Promise<ActionRun> =>
       runOnPath(builderPath, {
         cwd: context,
@@ -310,8 +348,7 @@ describeEachPath('publishing as a transaction', (builderPath: BuilderPath) => {
           'retry-delay': '0.1'
         }
       })
-    const [older, newer] = await Promise.all([share('tx-1.24', '20'), share('tx-1.25', '21')])
-    proxy.rules = []
+    const [older, newer] = await proxy.during([gather], () => Promise.all([share('tx-1.24', '20'), share('tx-1.25', '21')]))
     expect([older.post?.exitCode, newer.post?.exitCode]).toEqual([0, 0])
     expectSucceeded(newer)
     // the shared tag holds the higher version's index in every repository; each main tag its own run's
@@ -320,10 +357,7 @@ describeEachPath('publishing as a transaction', (builderPath: BuilderPath) => {
       expect(await held(`${repository}:tx-1.25`)).toBe(newer.outputs.digest)
       expect(await held(`${repository}:tx-1.24`)).toBe(older.outputs.digest)
     }
-    expect(older.main.exitCode).toBe(1)
-    const errors = older.main.log.split('\n').filter(l => l.startsWith('::error::'))
-    expect(errors).toHaveLength(1)
-    expect(errors[0]).toMatch(/another run published sha256:\w+ \(tx-1\.25\) to .*:shared.* at the same time, and it keeps/)
+    expect(theError(older)).toMatch(/another run published sha256:\w+ \(tx-1\.25\) to .*:shared.* at the same time, and it keeps/)
     // both runs report where every tag ended, as the registry holds it; neither claims a tag the other holds
     for (const run of [older, newer]) {
       for (const move of JSON.parse(run.outputs.moves!) as MoveReport[]) {
@@ -343,18 +377,18 @@ describeEachPath('publishing as a transaction', (builderPath: BuilderPath) => {
     let failed: ActionRun
     let failedTag: string
     let writes: string[]
+    /** What every reference held right after the failed run (the last test publishes again). */
+    let after: Record<string, string>
 
     beforeAll(async () => {
-      proxy.rules = []
       repositories = behindProxy(names)
       expectSucceeded(await publish(repositories.slice(0, 1), '1'))
       const references = repositories.flatMap(r => [TAG, ...ARCHES.map(a => `${TAG}-${a}`)].map(t => `${r}:${t}`))
       before = Object.fromEntries(await Promise.all(references.map(async r => [r, await held(r)] as const)))
       const rule = failNthTagMove(n, { status: 400 })
       const logged = proxy.log.length
-      proxy.rules = [rule]
-      failed = await publish(repositories, '2')
-      proxy.rules = []
+      failed = await proxy.during([rule], () => publish(repositories, '2'))
+      after = Object.fromEntries(await Promise.all(references.map(async r => [r, await held(r)] as const)))
       failedTag = rule.written[n - 1]!
       // every tag the proxy let through during the run (restores write the same tags again)
       writes = [
@@ -369,11 +403,8 @@ describeEachPath('publishing as a transaction', (builderPath: BuilderPath) => {
     }, 10 * MINUTES)
 
     it('fails, naming how many tags had moved', () => {
-      expect(failed.main.exitCode).toBe(1)
       expect(failed.post?.exitCode).toBe(0)
-      const errors = failed.main.log.split('\n').filter(l => l.startsWith('::error::'))
-      expect(errors).toHaveLength(1)
-      expect(errors[0]).toMatch(new RegExp(`\\d of ${MOVES} tag\\(s\\) had moved`))
+      expect(theError(failed)).toMatch(new RegExp(`\\d of ${MOVES} tag\\(s\\) had moved`))
     })
 
     it('reports exactly the references that moved, and where every one ended', async () => {
@@ -384,8 +415,8 @@ describeEachPath('publishing as a transaction', (builderPath: BuilderPath) => {
       expect(moves.find(m => m.reference === `${proxy.host}/${failedTag}`)?.outcome).toBe('not-moved')
       for (const move of moves) {
         expect(move.previous).toBe(before[move.reference])
-        // the registry holds what the report says, and the outcome says what that is
-        expect(await held(move.reference)).toBe(move.now)
+        // the registry held what the report says, and the outcome says what that is
+        expect(after[move.reference]).toBe(move.now)
         expectTruthful(move)
         // what held something before is put back; what this run created stays
         expect({ reference: move.reference, outcome: move.outcome }).toEqual({

@@ -29,9 +29,12 @@ export interface FaultRule {
 export interface LoggedRequest {
   method: string
   path: string
-  /** When the request came (ms since the epoch). */
-  at?: number
   status: number | 'reset' | 'hang' | 'lost-answer' | 'gathered'
+  /** When the request reached the proxy, and when it was logged (answered, failed, or held), ms since the epoch. */
+  arrived: number
+  at: number
+  /** A held request (`hang`): when the client closed the connection (the client gave up, or was killed). */
+  closed?: number
 }
 
 export class FaultProxy {
@@ -43,6 +46,7 @@ export class FaultProxy {
   private readonly hits = new Map<FaultRule, number>()
   private readonly gathered = new Map<FaultRule, Array<() => void>>()
   private server?: http.Server
+  private stopping = false
 
   constructor(
     private readonly upstreamPort: number,
@@ -65,10 +69,21 @@ export class FaultProxy {
   }
 
   async stop(): Promise<void> {
+    this.stopping = true
     await new Promise<void>(resolve => {
       this.server?.closeAllConnections()
       this.server?.close(() => resolve())
     })
+  }
+
+  /** Runs `body` with these rules in force, and none after it, whatever it throws. */
+  async during<T>(rules: FaultRule[], body: () => Promise<T>): Promise<T> {
+    this.rules = rules
+    try {
+      return await body()
+    } finally {
+      this.rules = []
+    }
   }
 
   /** How many requests a rule failed so far. */
@@ -79,18 +94,24 @@ export class FaultProxy {
   private handle(req: http.IncomingMessage, res: http.ServerResponse): void {
     const method = req.method ?? 'GET'
     const path = req.url ?? '/'
+    const arrived = Date.now()
+    const log = (status: LoggedRequest['status']): void => void this.log.push({ method, path, status, arrived, at: Date.now() })
     const rule = this.rules.find(
       r => (!r.method || r.method === method) && r.path.test(path) && (!r.select || r.select(method, path)) && this.failed(r) < r.times
     )
     if (rule) {
       this.hits.set(rule, this.failed(rule) + 1)
       if (rule.fault === 'hang') {
-        this.log.push({ method, path, status: 'hang', at: Date.now() })
+        const held: LoggedRequest = { method, path, status: 'hang', arrived, at: Date.now() }
+        this.log.push(held)
+        req.socket.once('close', () => {
+          if (!this.stopping) held.closed = Date.now()
+        })
         req.resume()
         return
       }
       if (rule.fault === 'reset') {
-        this.log.push({ method, path, status: 'reset' })
+        log('reset')
         req.socket.destroy()
         return
       }
@@ -101,8 +122,8 @@ export class FaultProxy {
         const release = (): void => {
           if (released) return
           released = true
-          this.log.push({ method, path, status: 'gathered' })
-          this.forward(req, res, method, path)
+          log('gathered')
+          this.forward(req, res, method, path, arrived)
         }
         waiting.push(release)
         if (waiting.length >= rule.fault.gather) waiting.splice(0).forEach(r => r())
@@ -110,12 +131,12 @@ export class FaultProxy {
         return
       }
       if (typeof rule.fault === 'object' && 'throttle' in rule.fault) {
-        this.forward(req, res, method, path, rule.fault.throttle)
+        this.forward(req, res, method, path, arrived, rule.fault.throttle)
         return
       }
       if (rule.fault === 'lost-answer') {
         const upstream = http.request({ host: '127.0.0.1', port: this.upstreamPort, method, path, headers: req.headers, agent: false }, response => {
-          this.log.push({ method, path, status: 'lost-answer' })
+          log('lost-answer')
           response.resume()
           req.socket.destroy()
         })
@@ -123,7 +144,7 @@ export class FaultProxy {
         req.pipe(upstream)
         return
       }
-      this.log.push({ method, path, status: rule.fault.status })
+      log(rule.fault.status)
       const headers: Record<string, string> = { 'Content-Type': 'application/json' }
       if (rule.fault.retryAfter !== undefined) headers['Retry-After'] = String(rule.fault.retryAfter)
       res.writeHead(rule.fault.status, headers)
@@ -132,16 +153,15 @@ export class FaultProxy {
       req.resume()
       return
     }
-    this.forward(req, res, method, path)
+    this.forward(req, res, method, path, arrived)
   }
 
   /** Forwards a request as it is; with `bytesPerSecond`, its body at that pace. */
-  private forward(req: http.IncomingMessage, res: http.ServerResponse, method: string, path: string, bytesPerSecond?: number): void {
-    const at = Date.now()
+  private forward(req: http.IncomingMessage, res: http.ServerResponse, method: string, path: string, arrived: number, bytesPerSecond?: number): void {
     const upstream = http.request(
       { host: '127.0.0.1', port: this.upstreamPort, method, path, headers: req.headers, agent: false },
       response => {
-        this.log.push({ method, path, status: response.statusCode ?? 0, at })
+        this.log.push({ method, path, status: response.statusCode ?? 0, arrived, at: Date.now() })
         const manifest = /^(\/v2\/.+\/manifests\/)[^/?]+$/.exec(path)
         if (method === 'PUT' && manifest && response.statusCode === 201) {
           this.written.add(path)
@@ -154,7 +174,7 @@ export class FaultProxy {
       }
     )
     upstream.on('error', () => {
-      this.log.push({ method, path, status: 502, at })
+      this.log.push({ method, path, status: 502, arrived, at: Date.now() })
       res.destroy()
     })
     if (bytesPerSecond === undefined) {
