@@ -324,7 +324,7 @@ onHosted(`${HOSTED_PATH.title} build nodes${skipped}`, () => {
       // the message as the runner shows it: its %0A escapes read back as line breaks
       expect(theError(run)).toMatch(
         new RegExp(
-          `^::error::2 nodes cannot build:\\n {2}node "amd64-1" \\(${amd64!.endpoint}\\) does not answer: .*tls: .*; check the TLS material: .*\\n {2}node "arm64-1" \\(${unreachable}\\) does not answer: .*connection refused.*; check that its buildkitd runs and listens there`
+          `^::error::2 nodes cannot build:\\n {2}node "amd64-1" \\(${amd64!.endpoint}\\) does not answer: .*; (it took the connection and closed it, .*: )?check the TLS material: .*\\n {2}node "arm64-1" \\(${unreachable}\\) does not answer: .*connection refused.*; check that its buildkitd runs and listens there`
         )
       )
       expect(run.main.log).not.toContain('::group::Build ')
