@@ -4,7 +4,8 @@
  */
 import { DockerCommandError, type CommandResult, type Docker, type RunOptions } from '../src/core/docker.js'
 
-export type Answer = Partial<CommandResult> | ((args: readonly string[]) => Partial<CommandResult>)
+/** What a command answers; a function also gets the run's options (a build writes its export to `stdoutTo`). */
+export type Answer = Partial<CommandResult> | ((args: readonly string[], options: RunOptions) => Partial<CommandResult>)
 
 export class FakeDocker implements Docker {
   readonly calls: Array<{ args: string[]; options: RunOptions }> = []
@@ -19,7 +20,7 @@ export class FakeDocker implements Docker {
     this.calls.push({ args: [...args], options })
     const handler = this.handlers.find(h => h.prefix.every((word, i) => args[i] === word))
     if (!handler) throw new Error(`FakeDocker: no answer for docker ${args.join(' ')}`)
-    const partial = typeof handler.answer === 'function' ? handler.answer(args) : handler.answer
+    const partial = typeof handler.answer === 'function' ? handler.answer(args, options) : handler.answer
     const result: CommandResult = { exitCode: 0, stdout: '', stderr: '', ...partial }
     if (result.exitCode !== 0 && !options.allowFailure) throw new DockerCommandError(args, result)
     return result

@@ -13,7 +13,14 @@ export interface StepResult {
   /** With `measureDisk`: bytes the step's processes wrote to disk, and of them those cancelled (files removed before writeback). */
   writeBytes?: number
   cancelledWriteBytes?: number
+  /** The runner's signals sent to a cancelled step, each with when it was sent (ms since the epoch). */
+  signals: Array<{ signal: NodeJS.Signals; at: number }>
+  /** When the step's process ended (ms since the epoch). */
+  endedAt: number
 }
+
+/** What the runner does to a cancelled step: each signal, so many ms after the one before, while the step runs. */
+export const RUNNER_CANCEL: ReadonlyArray<{ signal: NodeJS.Signals; afterMs: number }>
 
 export interface ActionRun {
   main: StepResult
@@ -37,8 +44,11 @@ export interface RunActionOptions {
   entry?: string
   /** Measure the bytes each step's processes wrote to disk. */
   measureDisk?: boolean
-  /** Send the main step SIGTERM (a cancelled job) once its log matches. */
-  cancelWhen?: RegExp
+  /**
+   * Cancel the main step as the runner cancels a job (SIGINT, then SIGTERM 7.5 s later, then SIGKILL 2.5 s later,
+   * while it runs) once its log matches, or once the function (asked every 100 ms with the log so far) says so.
+   */
+  cancelWhen?: RegExp | ((log: string) => boolean | Promise<boolean>)
 }
 
 export function runAction(options?: RunActionOptions): Promise<ActionRun>

@@ -11,6 +11,7 @@ import { existsSync } from 'node:fs'
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import * as path from 'node:path'
+import { clearInterval, clearTimeout, setInterval, setTimeout } from 'node:timers'
 import { fileURLToPath } from 'node:url'
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
@@ -59,7 +60,7 @@ const DISK_WRAPPER = [
   "const { readFileSync, writeFileSync } = require('node:fs')",
   'const [file, command, ...args] = process.argv.slice(1)',
   "const child = spawn(command, args, { stdio: 'inherit' })",
-  "process.on('SIGTERM', () => child.kill('SIGTERM'))",
+  "for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => child.kill(signal))",
   "child.on('exit', code => { writeFileSync(file, readFileSync('/proc/self/io')); process.exit(code ?? 1) })"
 ].join('\n')
 
@@ -69,38 +70,80 @@ async function diskWrites(file) {
   return { writeBytes: field('write_bytes'), cancelledWriteBytes: field('cancelled_write_bytes') }
 }
 
+/**
+ * What the runner does to a cancelled step (ProcessInvoker.cs): SIGINT to the step's process, SIGTERM 7.5 s later
+ * if it still runs, and 2.5 s after that it kills it.
+ */
+export const RUNNER_CANCEL = [
+  { signal: 'SIGINT', afterMs: 0 },
+  { signal: 'SIGTERM', afterMs: 7500 },
+  { signal: 'SIGKILL', afterMs: 2500 }
+]
+
 function runStep(args, env, cwd, echo, cancelWhen, diskFile) {
   return new Promise((resolve, reject) => {
     const [command, argv] = diskFile ? [runnerNode(), ['-e', DISK_WRAPPER, diskFile, runnerNode(), ...args]] : [runnerNode(), args]
     const child = spawn(command, argv, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] })
     let log = ''
     const streams = { stdout: '', stderr: '' }
-    let cancelled = false
+    let exited = false
+    const signals = []
+    const timers = []
+    let poll
+    // a cancelled job: the runner's signals, one after the other while the step still runs
+    const cancel = () => {
+      if (signals.length > 0 || exited) return
+      clearInterval(poll)
+      let at = 0
+      for (const { signal, afterMs } of RUNNER_CANCEL) {
+        at += afterMs
+        timers.push(
+          setTimeout(() => {
+            if (exited) return
+            signals.push({ signal, at: Date.now() })
+            child.kill(signal)
+          }, at)
+        )
+      }
+    }
     const collect = (stream, chunk) => {
       log += chunk
       streams[stream] += chunk
       if (echo) process.stderr.write(chunk)
-      // a cancelled job: the runner sends the step SIGINT (then SIGTERM); here SIGTERM once the log shows `cancelWhen`
-      if (cancelWhen && !cancelled && cancelWhen.test(log)) {
-        cancelled = true
-        child.kill('SIGTERM')
-      }
+      if (cancelWhen instanceof RegExp && cancelWhen.test(log)) cancel()
+    }
+    if (typeof cancelWhen === 'function') {
+      let asking = false
+      poll = setInterval(() => {
+        if (asking) return
+        asking = true
+        Promise.resolve(cancelWhen(log))
+          .then(yes => yes && cancel())
+          .catch(() => undefined)
+          .finally(() => (asking = false))
+      }, 100)
     }
     child.stdout.setEncoding('utf8').on('data', chunk => collect('stdout', chunk))
     child.stderr.setEncoding('utf8').on('data', chunk => collect('stderr', chunk))
     child.on('error', reject)
-    child.on('close', exitCode => resolve({ exitCode: exitCode ?? 1, log, ...streams }))
+    child.on('close', exitCode => {
+      exited = true
+      clearInterval(poll)
+      timers.forEach(clearTimeout)
+      resolve({ exitCode: exitCode ?? 1, log, ...streams, signals, endedAt: Date.now() })
+    })
   })
 }
 
 /**
  * Runs the main step and then the post step, as the runner does. `inputs` maps input names to values; `env`
  * adds variables (GITHUB_EVENT_NAME etc.). Resolves with both steps' exit codes and logs, the outputs, the saved
- * state and the job summary. `cancelWhen` (a RegExp) cancels the main step, as a cancelled job does, with SIGTERM
- * once its log matches. With `post: false` the post step is left to {@link runPostStep}, so a test can look at
- * what a later step of the job would find first, or give the post step other state (the benchmark runs docker's
- * actions' post steps last, in the runner's order). `entry`: another action's bundle (the benchmark runs docker's
- * actions). `measureDisk`: each step's `writeBytes` (see diskWrites).
+ * state and the job summary. `cancelWhen` cancels the main step as the runner cancels a job ({@link RUNNER_CANCEL})
+ * once its log matches (a RegExp), or once the function (given the log so far, asked every 100 ms) says so. With
+ * `post: false` the post step is left to {@link runPostStep}, so a test can look at what a later step of the job
+ * would find first, or give the post step other state (the benchmark runs docker's actions' post steps last, in the
+ * runner's order). `entry`: another action's bundle (the benchmark runs docker's actions). `measureDisk`: each
+ * step's `writeBytes` (see diskWrites).
  */
 export async function runAction({
   inputs = {},

@@ -1,50 +1,41 @@
 #!/usr/bin/env bash
-# The whole test suite: unit tests, then e2e tests against the real local environment (brought up if needed).
-#   npm test                               everything
-#   npm test -- --selectProjects unit      (extra arguments go to jest)
-# Before the last line it counts each runner path's e2e tests (support/paths.ts titles them); the last line is
-# the count of passed and failed tests. A run that skipped the hosted path on a machine where ../shared/buildkit
-# exists (so the hosted path could have run) fails.
+# The whole test suite: the unit tests (in a random order: jest --randomize, its seed printed), then the e2e tests
+# against the real local environment (brought up if needed), E2E_WORKERS test files side by side (default 2).
+#   npm test                     everything
+#   npm test -- -t 'title'       extra arguments go to both jest runs (one project only: npm run test:unit, test:e2e)
+# Before the last line it counts each runner path's e2e tests (support/paths.ts titles them); the last line is the
+# count of passed and failed tests of both runs. The whole unit run also checks each src/ file's line coverage
+# against coverage-floor.json (scripts/coverage-guard.mjs). A run that skipped the hosted path on a machine where
+# ../shared/buildkit exists (so the hosted path could have run) fails.
+# TEST_TIMES=FILE (set by .ci/run) gets how long each part took (`part SECONDS`) and each test file's time
+# (`file SECONDS PATH`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ -d node_modules ] || npm ci --no-audit --no-fund
 [ -f dist/index.js ] || npm run -s build
-bash scripts/e2e-env.sh up
-results=$(mktemp)
-E2E_PATH_TIMES=$(mktemp)
-export E2E_PATH_TIMES
+jest=(node --experimental-vm-modules --no-warnings=ExperimentalWarning node_modules/jest/bin/jest.js)
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+export E2E_PATH_TIMES="$work/path-times"
+: >"$E2E_PATH_TIMES"
+times=${TEST_TIMES:-$work/times}
+timed() { # timed PART COMMAND...: runs it, and records how long it took
+  local part=$1 started=$SECONDS status=0
+  shift
+  "$@" || status=$?
+  echo "part $((SECONDS - started)) $part" >>"$times"
+  return "$status"
+}
+
 status=0
-node --experimental-vm-modules --no-warnings=ExperimentalWarning node_modules/jest/bin/jest.js --json --outputFile="$results" "$@" || status=$?
-shared_buildkit=$(realpath -m "${E2E_SHARED_BUILDKIT:-../shared/buildkit}")
-node -e '
-  const fs = require("fs")
-  const [file, sharedBuildkit, timesFile] = process.argv.slice(1)
-  const r = JSON.parse(fs.readFileSync(file, "utf8"))
-  const paths = { hosted: "[hosted path", engine: "[engine path" }
-  const count = { hosted: {}, engine: {} }
-  for (const suite of r.testResults)
-    for (const t of suite.assertionResults) {
-      const name = Object.keys(paths).find(p => t.fullName.startsWith(paths[p]))
-      if (name) count[name][t.status] = (count[name][t.status] ?? 0) + 1
-    }
-  // the time the action ran on each path, summed over its runs (runs of one suite overlap when it starts them together)
-  const spent = { hosted: { runs: 0, ms: 0 }, engine: { runs: 0, ms: 0 } }
-  for (const row of fs.readFileSync(timesFile, "utf8").split("\n")) {
-    const [name, ms] = row.split(" ")
-    if (spent[name]) { spent[name].runs++; spent[name].ms += Number(ms) }
-  }
-  const cost = s => `${s.runs} action runs, ${Math.round(s.ms / 1000)} s of runs`
-  const line = c => `${c.passed ?? 0} passed, ${c.failed ?? 0} failed, ${(c.pending ?? 0) + (c.skipped ?? 0) + (c.todo ?? 0)} skipped`
-  console.log(`hosted path (docker-container, buildx 0.30.1) ${line(count.hosted)}; ${cost(spent.hosted)}`)
-  console.log(`engine path (docker driver, buildx 0.13.1) ${line(count.engine)}; ${cost(spent.engine)}`)
-  const hostedSkipped = (count.hosted.pending ?? 0) + (count.hosted.skipped ?? 0)
-  let failed = false
-  if (hostedSkipped > 0 && fs.existsSync(`${sharedBuildkit}/buildkit-bin.tar.gz`)) {
-    console.log(`FAILED: ${hostedSkipped} hosted-path tests were skipped, yet ${sharedBuildkit} is here to run them: see "bash scripts/e2e-env.sh status"`)
-    failed = true
-  }
-  console.log(`Tests: ${r.numPassedTests} passed, ${r.numFailedTests} failed` + (r.numPendingTests ? `, ${r.numPendingTests} skipped` : ""))
-  process.exit(failed ? 3 : 0)
-' "$results" "$shared_buildkit" "$E2E_PATH_TIMES" || { s=$?; [ "$s" = 3 ] && status=1 || echo "Tests: no results (jest exited $status before writing them)"; }
-rm -f "$results" "$E2E_PATH_TIMES"
+timed "e2e environment (scripts/e2e-env.sh up)" bash scripts/e2e-env.sh up
+# the whole unit run (no narrowing arguments) measures coverage, and each file of src/ keeps its floor
+coverage=()
+[ "$#" -gt 0 ] || coverage=(--coverage --coverageReporters=json-summary --coverageReporters=text-summary)
+timed "unit tests" "${jest[@]}" --selectProjects unit --randomize --passWithNoTests --json --outputFile="$work/unit.json" "${coverage[@]}" "$@" || status=$?
+if [ "${#coverage[@]}" -gt 0 ]; then node scripts/coverage-guard.mjs || status=1; fi
+timed "e2e tests (${E2E_WORKERS:-2} workers)" "${jest[@]}" --selectProjects e2e --maxWorkers="${E2E_WORKERS:-2}" --passWithNoTests --json --outputFile="$work/e2e.json" "$@" || status=$?
+node scripts/test-summary.mjs --results "$work/unit.json,$work/e2e.json" --path-times "$E2E_PATH_TIMES" \
+  --shared-buildkit "$(realpath -m "${E2E_SHARED_BUILDKIT:-../shared/buildkit}")" --files "$work/files" || status=1
+sed 's/^/file /' "$work/files" | sed 's/\t/ /' >>"$times"
 exit "$status"

@@ -6,7 +6,7 @@
 import * as core from '@actions/core'
 import type { CancelHook } from './core/cancel.js'
 import { runCheck } from './check/check.js'
-import { createDocker, type Docker } from './core/docker.js'
+import { cancelWindowMs, createDocker, type Docker } from './core/docker.js'
 import { errorMessage } from './core/errors.js'
 import { completeOutputs, failureOutputs, setOutputs } from './report/outputs.js'
 import { Phases } from './core/phases.js'
@@ -37,38 +37,58 @@ import {
   type Job
 } from './stages.js'
 import { writeFailureSummary } from './report/summary.js'
-import { MoveJournal } from './publish/transaction.js'
+import { MoveError, MoveJournal } from './publish/transaction.js'
 
-export async function run(docker: Docker = createDocker(), cancel?: CancelHook): Promise<void> {
+/** `runnerFor`: how another tool (cosign) is run, as `docker` is: the exec wrapper; unit tests pass fakes of both CLIs. */
+export async function run(docker: Docker = createDocker(), cancel?: CancelHook, runnerFor: (binary: string) => Docker = createDocker): Promise<void> {
   saveState(State.IsPost, 'true')
   const phases = new Phases()
   const journal = new MoveJournal()
   // a cancel kills the running command, which fails the pipeline too: the failure is reported once
   let reported: Promise<void> | undefined
   const report = (message: string): Promise<void> => (reported ??= reportFailure(message, phases, journal))
+  let pipeline: Promise<void> = Promise.resolve()
   let cancelled: Promise<void> | undefined
-  const unregister = cancel?.(signal => {
-    const message = `the job was cancelled (${signal}) during the run`
-    core.setFailed(message)
-    return (cancelled = report(message))
-  })
+  const unregister = cancel?.(signal => (cancelled ??= reportCancel(signal, pipeline, report)))
   try {
-    await runMode(docker, phases, journal)
+    pipeline = runMode(docker, phases, journal, runnerFor)
+    await pipeline
   } catch (error) {
-    // a cancel already reported (once) and ends the step; the pipeline's own failure is its consequence
-    if (cancelled) return cancelled
+    // a cancel reports (once) and ends the step; the pipeline's own failure is its consequence
+    if (cancelled) return
     await report(errorMessage(error))
     throw error
   } finally {
+    // a cancel that came while the run ended is still reported, and a second signal still finds the handler
+    if (cancelled) await cancelled
     unregister?.()
   }
 }
 
+/**
+ * A cancelled job: the pipeline's commands are killed; a run that was moving tags puts back what it moved (within
+ * the cancel's window, transaction.ts) and says where every tag ended. Waits for that (never past the window), then
+ * fails the step once and reports.
+ */
+async function reportCancel(signal: string, pipeline: Promise<void>, report: (message: string) => Promise<void>): Promise<void> {
+  let timer: NodeJS.Timeout | undefined
+  const windowEnds = new Promise<undefined>(resolve => (timer = setTimeout(resolve, cancelWindowMs() + CANCEL_REPORT_MARGIN_MS, undefined)))
+  const ended = await Promise.race([pipeline.then(() => undefined, (error: unknown) => error), windowEnds])
+  clearTimeout(timer)
+  const moves = ended instanceof MoveError ? `: ${ended.message}` : ''
+  const message = `the job was cancelled (${signal}) during the run${moves}`
+  core.setFailed(message)
+  await report(message)
+}
+
+/** How long past the cancel's window the report waits for the pipeline to end (its last read-back). */
+const CANCEL_REPORT_MARGIN_MS = 500
+
 /** Runs the job's mode: the same stages, composed three ways; `check` builds nothing, so needs no job (work directory, login). */
-async function runMode(docker: Docker, phases: Phases, journal: MoveJournal): Promise<void> {
+async function runMode(docker: Docker, phases: Phases, journal: MoveJournal, runnerFor: (binary: string) => Docker): Promise<void> {
   const settings = readJobSettings()
   if (settings.mode === 'check') return runCheck(settings, phases)
-  const job = await startJob(docker, phases, journal, settings)
+  const job = await startJob(docker, phases, journal, settings, runnerFor)
   await logIn(job)
   await MODE_PIPELINES[settings.mode](job)
 }

@@ -11,12 +11,12 @@ import { indexAnnotationsOf } from './core/annotations.js'
 import { ArchitectureError, checkArchitectures } from './verify/architecture.js'
 import { Cleanup } from './core/cleanup.js'
 import { buildTimesFromProgress, type PlatformBuildTime } from './build/build-times.js'
-import { setUpBuilder, type BuilderResult } from './setup/builder.js'
+import { builderActivity, setUpBuilder, type BuilderResult } from './setup/builder.js'
 import { describeNode, planNodes, setUpBuildNodes, type NodeCredentials } from './setup/nodes.js'
 import { inPlatformOrder, nodePart, partPlace, partPrefix, runnerPart, runParts, type BuildPart } from './build/parts.js'
 import { installBuildx } from './setup/buildx-install.js'
 import { createJobDockerConfig, useDockerConfig, type JobDockerConfig } from './setup/docker-config.js'
-import type { Docker } from './core/docker.js'
+import { createDocker, type Docker } from './core/docker.js'
 import { checkEmulation } from './setup/emulation.js'
 import { errorMessage } from './core/errors.js'
 import { formatBytes } from './core/format.js'
@@ -59,6 +59,8 @@ import * as log from './core/log.js'
 /** One run of the action: what every stage needs. */
 export interface Job {
   docker: Docker
+  /** Runs another tool (cosign) through the same exec wrapper: `createDocker(binary)`; unit tests pass a fake of that tool's CLI. */
+  runnerFor: (binary: string) => Docker
   settings: Settings
   phases: Phases
   journal: MoveJournal
@@ -84,7 +86,13 @@ export function readJobSettings(): Settings {
 }
 
 /** Inputs read and checked, secrets masked, a work directory, the job's own docker config. */
-export async function startJob(docker: Docker, phases: Phases, journal: MoveJournal, settings: Settings = readJobSettings()): Promise<Job> {
+export async function startJob(
+  docker: Docker,
+  phases: Phases,
+  journal: MoveJournal,
+  settings: Settings = readJobSettings(),
+  runnerFor: (binary: string) => Docker = createDocker
+): Promise<Job> {
   const { workDir, marker } = await createWorkDir()
   const dockerConfig = await createJobDockerConfig(workDir)
   useDockerConfig(dockerConfig)
@@ -95,7 +103,7 @@ export async function startJob(docker: Docker, phases: Phases, journal: MoveJour
   const listing = settings.mode !== 'merge' && shouldPush(settings.tagging.push, readGitHubContext()) ? contextListing(settings.context, settings.file) : undefined
   // awaited by the fingerprint; a failure there is its warning, never an unhandled rejection here
   listing?.catch(() => undefined)
-  return { docker, settings, phases, journal, workDir, marker, dockerConfig, cleanup: new Cleanup(docker), contextListing: listing }
+  return { docker, runnerFor, settings, phases, journal, workDir, marker, dockerConfig, cleanup: new Cleanup(docker), contextListing: listing }
 }
 
 /**
@@ -238,13 +246,13 @@ export async function skipIfUnchanged(job: Job, tagged: Tagged, signer?: Signer)
  * `sign: true` on a run that pushes: cosign ready, and the identity checked (the key's password decrypts it, or
  * the job has an OIDC token), before anything is built. Undefined when nothing will be signed.
  */
-export async function prepareSigning({ settings, phases, workDir }: Job, push: boolean): Promise<Signer | undefined> {
+export async function prepareSigning({ settings, phases, workDir, runnerFor }: Job, push: boolean): Promise<Signer | undefined> {
   if (!settings.signing.enabled) return undefined
   if (!push) {
     log.info('sign: true, but this run pushes nothing: nothing to sign')
     return undefined
   }
-  return phases.run('Set up signing', () => prepareSigner(settings.signing, workDir))
+  return phases.run('Set up signing', () => prepareSigner(settings.signing, workDir, runnerFor))
 }
 
 /**
@@ -427,7 +435,8 @@ export async function build(job: Job, { versions, plan, fingerprint, configurati
             ...(run.exported.layout ? { layout: run.exported.layout } : { exportTo: run.exported.streamed!.sink })
           },
           settings.retry,
-          split ? { signal, prefix: partPrefix(part) } : {}
+          split ? { signal, prefix: partPrefix(part) } : {},
+          builderActivity(docker, { name: part.builder, driver: part.driver })
         )
       }))
     })

@@ -1,29 +1,37 @@
 /**
- * Bad inputs, end to end: each one runs the real bundled action (main step, then post step) against the local
- * engine and registries. Unit tests cover the parsing; here each bad input must end the run with ONE clear
- * `::error::` line that names the input, the platform or the file and says what to do, a post step that still
- * passes, and nothing at all pushed to any repository of the run (the registry's own tag list is empty).
+ * Bad inputs, end to end: each one runs the real bundled action (main step, then post step). Unit tests cover the
+ * parsing; here each bad input must end the run with ONE clear `::error::` line that names the input, the platform
+ * or the file and says what to do, a post step that still passes, no secret it was given printed, and nothing at
+ * all pushed to any repository of the run (the registry's own tag list is empty).
+ *
+ * Most are refused before any command runs, whatever the runner path: those run once, with no docker on PATH and a
+ * DOCKER_HOST nothing listens on, and show that no command ran at all. The few that reach a registry (through the
+ * path's buildx) or a build run on both runner paths.
  */
 import { beforeAll, describe, expect, it } from '@jest/globals'
 import { mkdtemp, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import * as path from 'node:path'
+import { runAction, type ActionRun } from '../../scripts/run-action.mjs'
 import {
   AUTH,
   AUTH_REGISTRY,
   BASE_IMAGE,
+  commandsRun,
   freshRepository,
   GO_IMAGE,
   HELLO_CONTEXT,
+  leaks,
+  MINUTES,
+  NO_DOCKER,
   registryTags,
+  theError,
+  UNREACHABLE,
   requireEnvironment
 } from './support/environment.js'
 import { describeEachPath, runOnPath } from './support/paths.js'
 
-const MINUTES = 60_000
 const BUILD_ARGS = `GO_IMAGE=${GO_IMAGE}\nBASE_IMAGE=${BASE_IMAGE}`
-/** A port nothing listens on (the e2e registries are 5000 and 5001). */
-const UNREACHABLE = 'localhost:5999'
 const SECRET = 'hunter2-bad-input-secret'
 /** Words that tell the user what to do; every message must contain one. */
 const FIX = /\b(write|give|set|drop|check|fix|use|shorten|install|change|log in|name at least one|raise|remove|close|map)\b/
@@ -34,7 +42,7 @@ interface Repositories {
   auth: string
 }
 
-type Context = 'hello' | 's390x-fails' | 'versions-yaml-error' | 'versions-missing-k8s'
+type Context = 'hello' | 'busybox' | 's390x-fails' | 'versions-yaml-error' | 'versions-missing-k8s'
 
 interface BadInput {
   name: string
@@ -43,10 +51,14 @@ interface BadInput {
   message: RegExp | ((r: Repositories) => RegExp)
   /** Also put the :5001 repository into `images`. */
   auth?: boolean
-  /** The directory the action runs in (default: examples/hello). */
+  /** The directory the action runs in (default: examples/hello; `busybox`: the base image alone, nothing to compile). */
   context?: Context
-  /** The run builds before it fails (so it may take seconds, not a fraction of one). */
-  builds?: boolean
+  /**
+   * What the run reaches before it fails: nothing (the default: the input is refused before any command runs, so
+   * the case runs once, with no docker at all), a registry read through the path's buildx, or a build. Those two
+   * run on both runner paths.
+   */
+  reaches?: 'registry' | 'build'
 }
 
 const escape = (text: string): string => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
@@ -177,10 +189,12 @@ const CASES: BadInput[] = [
     inputs: r => ({ images: `${r.open}\n${UNREACHABLE}/e2e/nowhere`, 'retry-attempts': '2', 'retry-delay': '0.1' }),
     message: new RegExp(
       `^cannot tell whether ${UNREACHABLE}/e2e/nowhere:bad exists after 2 attempts \\(.*connection refused\\): check the registry address in input "images"`
-    )
+    ),
+    reaches: 'registry'
   },
   {
     name: 'an unreachable registry (if-tag-exists: overwrite, found by the push after the build)',
+    context: 'busybox',
     inputs: r => ({
       images: `${UNREACHABLE}/e2e/nowhere\n${r.open}`,
       'if-tag-exists': 'overwrite',
@@ -190,7 +204,7 @@ const CASES: BadInput[] = [
     message: new RegExp(
       `^${UNREACHABLE} did not accept ${UNREACHABLE}/e2e/nowhere after 2 attempt\\(s\\) \\(connection refused: .*\\): check the registry address in input "images" and that the runner can reach it, or raise "retry-attempts"$`
     ),
-    builds: true
+    reaches: 'build'
   },
   // files
   {
@@ -208,7 +222,7 @@ const CASES: BadInput[] = [
     inputs: () => ({}),
     context: 's390x-fails',
     message: /^the build failed for linux\/s390x at `RUN test "\$\(uname -m\)" != s390x`: .*exit code: 1; fix Dockerfile \(the step's output is in the build log above\)$/,
-    builds: true
+    reaches: 'build'
   },
   {
     name: 'a versions file with a YAML error',
@@ -217,12 +231,17 @@ const CASES: BadInput[] = [
     message: /^versions\.yaml:\d+: not valid YAML \(.*\): fix the syntax; the expected form is/
   },
   {
+    name: 'a version with a space',
+    inputs: () => ({ 'go-version': '1.25 .4' }),
+    message: /^input "go-version": "1\.25 \.4" contains whitespace: write one word such as 1\.25\.4$/
+  },
+  {
     name: 'a tag-template placeholder with no source',
     // written out: without a tag-template, an image lacking a version gets the first-run tag (tags.e2e.test.ts)
     inputs: () => ({ 'tag-template': '{go}-llvm{llvm}-k8s{k8s}' }),
     context: 'versions-missing-k8s',
     message:
-      /^input "tag-template": "\{go\}-llvm\{llvm\}-k8s\{k8s\}": \{k8s\} has no value; looked in input "k8s-version", versions\.yaml .*, the default of ARG K8S_VERSION in Dockerfile\. Set "k8s-version"/
+      /^input "tag-template": "\{go\}-llvm\{llvm\}-k8s\{k8s\}": \{k8s\} has no value; looked in input "k8s-version", .*versions\.yaml \(kubernetes\.version or kubernetes or k8s\.version or k8s\), the default of ARG K8S_VERSION in .*Dockerfile\. Set "k8s-version"/
   },
   // secrets
   {
@@ -339,17 +358,19 @@ const CASES: BadInput[] = [
   },
   {
     name: 'a verify-command that fails on every platform',
+    context: 'busybox',
     inputs: () => ({ 'verify-command': 'false' }),
     message:
       /^input "verify-command" failed on 2 of 2 platform\(s\), so no tag moved: linux\/amd64, linux\/s390x: the verify command exited 1; the command must exit 0 in every platform's image: fix the image, or change "verify-command"$/,
-    builds: true
+    reaches: 'build'
   },
   {
     name: 'a verify-command whose program is not in the image',
+    context: 'busybox',
     inputs: () => ({ 'verify-command': 'no-such-binary --version' }),
     message:
       /^input "verify-command" failed on 2 of 2 platform\(s\), so no tag moved: linux\/amd64, linux\/s390x: "no-such-binary" is not in the image \(executable file not found\): install it in the image, or change "verify-command"$/,
-    builds: true
+    reaches: 'build'
   },
   // key=value lists
   { name: 'labels not key=value', inputs: () => ({ labels: 'org.example.ok=1\nnovalue' }), message: /^input "labels": "novalue" is not key=value: write one key=value per line$/ },
@@ -381,6 +402,7 @@ async function contextDir(files: Record<string, string>): Promise<string> {
 
 const contexts: Record<Context, string> = {
   hello: HELLO_CONTEXT,
+  busybox: '',
   's390x-fails': '',
   'versions-yaml-error': '',
   'versions-missing-k8s': ''
@@ -389,6 +411,7 @@ const contexts: Record<Context, string> = {
 beforeAll(async () => {
   await requireEnvironment()
   const versioned = 'ARG BASE_IMAGE\nFROM ${BASE_IMAGE}\nARG GO_VERSION\nARG LLVM_VERSION\nARG K8S_VERSION\n'
+  contexts.busybox = await contextDir({ Dockerfile: 'ARG BASE_IMAGE\nFROM ${BASE_IMAGE}\n' })
   contexts['s390x-fails'] = await contextDir({
     Dockerfile: 'ARG BASE_IMAGE\nFROM ${BASE_IMAGE}\nRUN test "$(uname -m)" != s390x\n'
   })
@@ -396,55 +419,60 @@ beforeAll(async () => {
   contexts['versions-missing-k8s'] = await contextDir({ Dockerfile: versioned, 'versions.yaml': 'go: 1.25.4\nllvm: 18.1.8\n' })
 }, MINUTES)
 
-describeEachPath('bad inputs', builderPath => {
-  describe('bad inputs: one clear error, a clean post step, nothing pushed', () => {
-    it('covers at least 30 bad inputs, and at least 30 more for the publish transaction', () => {
-      expect(CASES.length - TRANSACTION_CASES.length).toBeGreaterThanOrEqual(30)
-      expect(TRANSACTION_CASES.length).toBeGreaterThanOrEqual(30)
-      expect(new Set(CASES.map(c => c.name)).size).toBe(CASES.length)
-    })
+/** The secret a case gives the run, if any: only those runs are searched for it. */
+const givesSecret = (bad: BadInput, repositories: Repositories): boolean => JSON.stringify(bad.inputs(repositories)).includes(SECRET)
 
-    it.each(CASES.map(c => [c.name, c] as const))('%s', async (_name, bad) => {
-      const repositories: Repositories = {
-        open: freshRepository('bad-input'),
-        auth: freshRepository('bad-input', AUTH_REGISTRY)
-      }
-      const started = Date.now()
-      const run = await runOnPath(builderPath, {
-        cwd: contexts[bad.context ?? 'hello'],
-        inputs: {
-          images: bad.auth ? `${repositories.open}\n${repositories.auth}` : repositories.open,
-          'tag-template': 'bad',
-          'build-args': BUILD_ARGS,
-          platforms: 'linux/amd64,linux/s390x',
-          ...bad.inputs(repositories)
-        }
-      })
-      const seconds = (Date.now() - started) / 1000
-      const errors = run.main.log.split('\n').filter(line => line.startsWith('::error::'))
-
-      expect({ exitCode: run.main.exitCode, errors: errors.length }).toEqual({ exitCode: 1, errors: 1 })
-      const message = errors[0]!.slice('::error::'.length)
-      expect(message).toMatch(typeof bad.message === 'function' ? bad.message(repositories) : bad.message)
-      // names the input, a platform or a file, and says what to do
-      expect(message).toMatch(/input "[a-z-]+"|linux\/[a-z0-9]+|Dockerfile|versions\.yaml/)
-      expect(message).toMatch(FIX)
-      // the post step cleans up without failing
-      expect(run.post?.exitCode).toBe(0)
-      expect(run.post?.log).not.toMatch(/^::error::/m)
-      // no secret given to the run is printed anywhere but in the mask command
-      for (const step of [run.main.log, run.post?.log ?? '']) {
-        expect(step.split('\n').filter(line => line.includes(SECRET) && !line.startsWith('::add-mask::'))).toEqual([])
-      }
-      expect(JSON.stringify([run.outputs, run.state, run.summary])).not.toContain(SECRET)
-      // nothing was pushed, to any repository of the run
-      expect(await registryTags(repositories.open)).toEqual([])
-      expect(await registryTags(repositories.auth, AUTH)).toEqual([])
-      // an input rejected before the build costs a fraction of a second
-      if (!bad.builds) {
-        expect(run.main.log).not.toMatch(/\[internal\] load build definition/)
-        expect(seconds).toBeLessThan(10)
-      }
-    }, 5 * MINUTES)
+/** Runs one case (on a runner path, or with no docker at all) and checks everything the file's comment promises. */
+async function expectOneClearError(bad: BadInput, run: (inputs: Record<string, string>) => Promise<ActionRun>): Promise<ActionRun> {
+  const repositories: Repositories = {
+    open: freshRepository('bad-input'),
+    auth: freshRepository('bad-input', AUTH_REGISTRY)
+  }
+  const result = await run({
+    images: bad.auth ? `${repositories.open}\n${repositories.auth}` : repositories.open,
+    'tag-template': 'bad',
+    'build-args': BUILD_ARGS,
+    platforms: 'linux/amd64,linux/s390x',
+    ...bad.inputs(repositories)
   })
+  const message = theError(result).slice('::error::'.length)
+  expect(message).toMatch(typeof bad.message === 'function' ? bad.message(repositories) : bad.message)
+  // names the input, a platform or a file, and says what to do
+  expect(message).toMatch(/input "[a-z-]+"|linux\/[a-z0-9]+|Dockerfile|versions\.yaml/)
+  expect(message).toMatch(FIX)
+  // the post step cleans up without failing
+  expect(result.post?.exitCode).toBe(0)
+  expect(result.post?.log).not.toMatch(/^::error::/m)
+  // a secret given to the run is printed nowhere but in the mask command
+  if (givesSecret(bad, repositories)) expect(leaks(result, SECRET)).toEqual([])
+  // nothing was pushed, to any repository of the run
+  expect(await registryTags(repositories.open)).toEqual([])
+  expect(await registryTags(repositories.auth, AUTH)).toEqual([])
+  return result
+}
+
+describe('bad inputs', () => {
+  it('covers at least 30 bad inputs, and at least 30 more for the publish transaction; each secret-bearing case is one', () => {
+    expect(CASES.length - TRANSACTION_CASES.length).toBeGreaterThanOrEqual(30)
+    expect(TRANSACTION_CASES.length).toBeGreaterThanOrEqual(30)
+    expect(new Set(CASES.map(c => c.name)).size).toBe(CASES.length)
+    // the leak check runs where there is a secret to leak: the logins and secrets cases
+    const repositories = { open: 'localhost:5000/e2e/x', auth: 'localhost:5001/e2e/x' }
+    expect(CASES.filter(c => givesSecret(c, repositories)).length).toBeGreaterThanOrEqual(15)
+  })
+})
+
+describe('bad inputs refused before any command runs: one clear error, a clean post step, nothing pushed (once: no docker on PATH)', () => {
+  it.each(CASES.filter(c => !c.reaches).map(c => [c.name, c] as const))('%s', async (_name, bad) => {
+    const run = await expectOneClearError(bad, inputs => runAction({ cwd: contexts[bad.context ?? 'hello'], env: NO_DOCKER, inputs }))
+    // refused before anything ran: no command at all (@actions/exec echoes each one), so none could push
+    expect(commandsRun(run)).toEqual([])
+  }, MINUTES)
+})
+
+describeEachPath('bad inputs found by a registry read or a build', builderPath => {
+  it.each(CASES.filter(c => c.reaches).map(c => [c.name, c] as const))('%s: one clear error, a clean post step, nothing pushed', async (_name, bad) => {
+    const run = await expectOneClearError(bad, inputs => runOnPath(builderPath, { cwd: contexts[bad.context ?? 'hello'], inputs }))
+    if (bad.reaches === 'registry') expect(run.main.log).not.toMatch(/\[internal\] load build definition/)
+  }, 5 * MINUTES)
 })

@@ -16,10 +16,9 @@ import path from 'node:path'
 import { promisify } from 'node:util'
 import type { ActionRun } from '../../scripts/run-action.mjs'
 import { REGISTRY_CACHE_TAG_PREFIX } from '../../src/build/cache.js'
-import { BASE_IMAGE, expectSucceeded, freshRepository, registryManifest, registryTags, requireEnvironment } from './support/environment.js'
+import { BASE_IMAGE, expectSucceeded, freshRepository, MINUTES, registryManifest, registryTags, requireEnvironment } from './support/environment.js'
 import { describeEachPath, HOSTED_PATH, runOnPath } from './support/paths.js'
 
-const MINUTES = 60_000
 const execFileAsync = promisify(execFile)
 const ARCHES = ['amd64', 'arm64', 'ppc64le', 's390x']
 

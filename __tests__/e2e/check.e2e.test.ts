@@ -22,12 +22,10 @@ import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import * as path from 'node:path'
 import { repoRoot, runAction, type ActionRun } from '../../scripts/run-action.mjs'
-import { expectSucceeded } from './support/environment.js'
+import { errorLines, expectSucceeded, NO_DOCKER } from './support/environment.js'
 
 const FIXTURES = path.join(repoRoot, '__fixtures__', 'releases')
 const SECONDS = 1000
-/** What the check runs with: no docker on PATH, no engine behind DOCKER_HOST. */
-const NO_DOCKER = { PATH: '/nonexistent', DOCKER_HOST: 'tcp://127.0.0.1:9' }
 
 /**
  * A Go download list in go.dev's format with a later 1.23 patch than calico's tinygo pins (1.23.12): go1.23.13 is
@@ -177,7 +175,7 @@ describe('mode: check (no docker: one run per case, no runner paths)', () => {
         check(failing, { 'go-releases-url': `${base}/broken/500` }),
         check(malformed, { 'go-releases-url': `${base}/broken/malformed` })
       ])
-      const errors = runs.map(run => run.main.log.split('\n').filter(line => line.startsWith('::error::')))
+      const errors = runs.map(run => errorLines(run.main))
       expect(errors).toEqual([
         [
           `::error::${base}/broken/500: answered HTTP 500 Internal Server Error; nothing was changed. Check the source, or point "go-releases-url" at a mirror that serves it`

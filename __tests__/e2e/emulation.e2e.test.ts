@@ -21,13 +21,13 @@ import {
   HELLO_CONTEXT,
   expectSucceeded,
   freshRepository,
+  MINUTES,
   registryManifest,
   registryTags,
   requireEnvironment
 } from './support/environment.js'
 import { describeEachPath, runOnPath, stagingTags } from './support/paths.js'
 
-const MINUTES = 60_000
 const QEMU_CONTEXT = path.join('examples', 'qemu-compile')
 const BUILD_ARGS = `GO_IMAGE=${GO_IMAGE}\nBASE_IMAGE=${BASE_IMAGE}`
 // @actions/core writes the annotation's properties in this order (title, file, line)

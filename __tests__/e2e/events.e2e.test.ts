@@ -18,10 +18,9 @@ import { tmpdir } from 'node:os'
 import * as path from 'node:path'
 import type { ActionRun } from '../../scripts/run-action.mjs'
 import { ARCHES, ROWS, SHA, VERSIONS, type EventRow } from '../../scripts/event-table.mjs'
-import { expectSucceeded, freshRepository, registryManifest, registryTags, requireEnvironment, splitStaging } from './support/environment.js'
+import { expectSucceeded, freshRepository, MINUTES, registryManifest, registryTags, requireEnvironment, splitStaging } from './support/environment.js'
 import { describeEachPath, runOnPath, type BuilderPath } from './support/paths.js'
 
-const MINUTES = 60_000
 const PLATFORMS = ARCHES.map(arch => `linux/${arch}`).join(',')
 
 beforeAll(requireEnvironment, MINUTES)

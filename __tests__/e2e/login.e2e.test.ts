@@ -18,40 +18,32 @@ import {
   AUTH,
   AUTH_REGISTRY,
   BASE_IMAGE,
+  commandsRun,
   dockerLogin,
+  expectSucceeded,
+  freshDockerConfig,
   GO_IMAGE,
   HELLO_CONTEXT,
+  leaks,
+  MINUTES,
   REGISTRY,
   freshRepository,
   registryTags,
   requireEnvironment,
-  splitStaging
+  splitStaging,
+  theError
 } from './support/environment.js'
 import { describeEachPath, runOnPath, stagingTags } from './support/paths.js'
 
-const MINUTES = 60_000
 const TAG = 'login'
 const BUILD_ARGS = `GO_IMAGE=${GO_IMAGE}\nBASE_IMAGE=${BASE_IMAGE}`
 const PLATFORMS = 'linux/amd64,linux/s390x'
 
 beforeAll(requireEnvironment, MINUTES)
 
-async function dockerConfig(config?: object): Promise<string> {
-  const dir = await mkdtemp(path.join(tmpdir(), 'go-build-action-docker-config-'))
-  if (config) await writeFile(path.join(dir, 'config.json'), JSON.stringify(config))
-  return dir
-}
-
 async function auths(dir: string): Promise<string[]> {
   const config = JSON.parse(await readFile(path.join(dir, 'config.json'), 'utf8')) as { auths?: Record<string, unknown> }
   return Object.keys(config.auths ?? {}).sort()
-}
-
-/** Every place a run can leak a value: both logs, outputs, state, summary. Lines that mask it are allowed. */
-function leaks(run: ActionRun, value: string): string[] {
-  const lines = [run.main.log, run.post?.log ?? ''].flatMap(log => log.split('\n')).filter(l => l.includes(value) && !l.startsWith('::add-mask::'))
-  const saved = [JSON.stringify(run.outputs), JSON.stringify(run.state), run.summary].filter(text => text.includes(value))
-  return [...lines, ...saved]
 }
 
 /**
@@ -99,14 +91,6 @@ async function helperCalls(log: string): Promise<Array<{ action: string; inputs:
     .map(l => JSON.parse(l) as { action: string; inputs: string[] })
 }
 
-function commandLines(run: ActionRun): string[] {
-  return [run.main.log, run.post?.log ?? ''].flatMap(log => log.split('\n')).filter(l => l.startsWith('[command]'))
-}
-
-function succeeded(run: ActionRun): { exitCode: number; log: string; post: number | undefined } {
-  return { exitCode: run.main.exitCode, log: run.main.exitCode === 0 ? '' : run.main.log.slice(-3000), post: run.post?.exitCode }
-}
-
 describeEachPath('logins and secrets', builderPath => {
   describe('a wrong password', () => {
     const open = freshRepository('login-wrong', REGISTRY)
@@ -116,7 +100,7 @@ describeEachPath('logins and secrets', builderPath => {
     let config: string
 
     beforeAll(async () => {
-      config = await dockerConfig()
+      config = await freshDockerConfig()
       run = await runOnPath(builderPath, {
         cwd: HELLO_CONTEXT,
         env: { DOCKER_CONFIG: config },
@@ -133,10 +117,7 @@ describeEachPath('logins and secrets', builderPath => {
     }, 5 * MINUTES)
 
     it('fails at login with one error naming the user and the username/password inputs', () => {
-      expect(run.main.exitCode).toBe(1)
-      const errors = run.main.log.split('\n').filter(l => l.startsWith('::error::'))
-      expect(errors).toHaveLength(1)
-      expect(errors[0]).toMatch(
+      expect(theError(run)).toMatch(
         /^::error::login to localhost:5001 failed: the registry refused user "e2e-user" with the given password \(.*401 Unauthorized\); check the "username" and "password" inputs/
       )
       expect(run.main.log).not.toMatch(/\[internal\] load build definition|buildx build/)
@@ -151,7 +132,7 @@ describeEachPath('logins and secrets', builderPath => {
     it('prints the wrong password nowhere but in the mask command, and never on argv', () => {
       expect(run.main.log).toContain(`::add-mask::${wrong}`)
       expect(leaks(run, wrong)).toEqual([])
-      expect(commandLines(run).filter(l => l.includes(wrong))).toEqual([])
+      expect(commandsRun(run).filter(l => l.includes(wrong))).toEqual([])
     })
 
     it('logs out of nothing (it logged into nothing)', () => {
@@ -165,7 +146,7 @@ describeEachPath('logins and secrets', builderPath => {
     let config: string
 
     beforeAll(async () => {
-      config = await dockerConfig()
+      config = await freshDockerConfig()
       await dockerLogin(config, AUTH_REGISTRY, AUTH.user, AUTH.password)
       run = await runOnPath(builderPath, {
         cwd: HELLO_CONTEXT,
@@ -175,7 +156,7 @@ describeEachPath('logins and secrets', builderPath => {
     }, 10 * MINUTES)
 
     it('are used as they are: the run publishes to the htpasswd registry', async () => {
-      expect(succeeded(run)).toEqual({ exitCode: 0, log: '', post: 0 })
+      expectSucceeded(run)
       expect(run.main.log).toContain('no login inputs: using the credentials earlier steps stored')
       // the docker driver's index reaches the first repository through the staging tag (see publish.ts)
       expect(splitStaging(await registryTags(authed, AUTH))).toEqual({ published: [TAG, `${TAG}-amd64`, `${TAG}-s390x`].sort(), staging: stagingTags(builderPath) })
@@ -198,7 +179,7 @@ describeEachPath('logins and secrets', builderPath => {
     let during: { runner: Buffer; job: string[] }
 
     beforeAll(async () => {
-      config = await dockerConfig({ auths: { [OTHER]: { auth: Buffer.from('someone:else').toString('base64') } } })
+      config = await freshDockerConfig({ auths: { [OTHER]: { auth: Buffer.from('someone:else').toString('base64') } } })
       before = readFileSync(path.join(config, 'config.json'))
       run = await runOnPath(builderPath, {
         cwd: HELLO_CONTEXT,
@@ -226,7 +207,7 @@ describeEachPath('logins and secrets', builderPath => {
     }, 10 * MINUTES)
 
     it('logs in to both, in the job\'s own docker config only, and publishes to both', async () => {
-      expect(succeeded(run)).toEqual({ exitCode: 0, log: '', post: 0 })
+      expectSucceeded(run)
       expect(run.state.dockerConfig).toMatch(new RegExp(`^${run.runnerDir}/go-build-action-[0-9a-f]{32}/docker-config$`))
       expect(during.job).toEqual([REGISTRY, AUTH_REGISTRY].sort())
       expect(during.runner.equals(before)).toBe(true)
@@ -243,9 +224,9 @@ describeEachPath('logins and secrets', builderPath => {
 
     it('prints the password nowhere but in the mask command, and never on argv', () => {
       expect(leaks(run, AUTH.password)).toEqual([])
-      const logins = commandLines(run).filter(l => / login /.test(l))
+      const logins = commandsRun(run).filter(l => / login /.test(l))
       expect(logins.length).toBe(0) // login runs silently: not even its argv is echoed
-      expect(commandLines(run).filter(l => l.includes(AUTH.password))).toEqual([])
+      expect(commandsRun(run).filter(l => l.includes(AUTH.password))).toEqual([])
     })
   })
 
@@ -259,7 +240,7 @@ describeEachPath('logins and secrets', builderPath => {
     let during: Buffer
 
     beforeAll(async () => {
-      config = await dockerConfig({ auths: { [AUTH_REGISTRY]: OWN } })
+      config = await freshDockerConfig({ auths: { [AUTH_REGISTRY]: OWN } })
       before = readFileSync(path.join(config, 'config.json'))
       run = await runOnPath(builderPath, {
         cwd: HELLO_CONTEXT,
@@ -278,7 +259,7 @@ describeEachPath('logins and secrets', builderPath => {
     }, 10 * MINUTES)
 
     it('publishes with the run\'s login, and never writes the runner\'s config.json, in the main step or the post step', () => {
-      expect(succeeded(run)).toEqual({ exitCode: 0, log: '', post: 0 })
+      expectSucceeded(run)
       expect(run.main.log).toContain(`logged in to ${AUTH_REGISTRY} as ${AUTH.user}, for this job only`)
       expect(during.equals(before)).toBe(true)
       expect(readFileSync(path.join(config, 'config.json')).equals(before)).toBe(true)
@@ -298,7 +279,7 @@ describeEachPath('logins and secrets', builderPath => {
 
     beforeAll(async () => {
       helper = await credentialHelper(STORE_BEFORE)
-      config = await dockerConfig(CONFIG_BEFORE)
+      config = await freshDockerConfig(CONFIG_BEFORE)
       before = { store: readFileSync(helper.store), config: readFileSync(path.join(config, 'config.json')) }
       run = await runOnPath(builderPath, {
         cwd: HELLO_CONTEXT,
@@ -309,7 +290,7 @@ describeEachPath('logins and secrets', builderPath => {
     }, 10 * MINUTES)
 
     it('logs in to the first image\'s registry (not Docker Hub), in the job\'s own config, and publishes', async () => {
-      expect(succeeded(run)).toEqual({ exitCode: 0, log: '', post: 0 })
+      expectSucceeded(run)
       expect(run.main.log).toContain(`logged in to ${AUTH_REGISTRY} as ${AUTH.user}, for this job only`)
       expect(await registryTags(authed, AUTH)).toContain(TAG)
       expect(await registryTags(open)).toContain(TAG)
@@ -337,7 +318,7 @@ describeEachPath('logins and secrets', builderPath => {
     let config: string
 
     beforeAll(async () => {
-      config = await dockerConfig()
+      config = await freshDockerConfig()
       const event = path.join(await mkdtemp(path.join(tmpdir(), 'go-build-action-event-')), 'event.json')
       await writeFile(
         event,
@@ -356,7 +337,7 @@ describeEachPath('logins and secrets', builderPath => {
     }, 10 * MINUTES)
 
     it('builds, logs in nowhere and says so, and pushes nothing', async () => {
-      expect(succeeded(run)).toEqual({ exitCode: 0, log: '', post: 0 })
+      expectSucceeded(run)
       expect(run.main.log).toMatch(/not pushing \(.*pull_request.*\): logging in nowhere/)
       expect(run.main.log).toMatch(/buildx build /)
       expect(run.main.log).not.toMatch(/logged in to/)
@@ -387,7 +368,7 @@ describeEachPath('logins and secrets', builderPath => {
       )
       run = await runOnPath(builderPath, {
         cwd: context,
-        env: { DOCKER_CONFIG: await dockerConfig() },
+        env: { DOCKER_CONFIG: await freshDockerConfig() },
         inputs: {
           images: repository,
           'tag-template': TAG,
@@ -400,15 +381,15 @@ describeEachPath('logins and secrets', builderPath => {
     }, 10 * MINUTES)
 
     it('reaches the build with its exact content on every platform, and the run publishes', async () => {
-      expect(succeeded(run)).toEqual({ exitCode: 0, log: '', post: 0 })
+      expectSucceeded(run)
       expect(splitStaging(await registryTags(repository))).toEqual({ published: [TAG, `${TAG}-amd64`, `${TAG}-s390x`].sort(), staging: stagingTags(builderPath) })
     })
 
     it('is given to buildx as a file, never on argv', () => {
-      const build = commandLines(run).filter(l => / buildx build /.test(l))
+      const build = commandsRun(run).filter(l => / buildx build /.test(l))
       expect(build).toHaveLength(1)
       expect(build[0]).toMatch(/--secret id=token,src=\S+secret-0 /)
-      expect(commandLines(run).filter(l => l.includes(secret))).toEqual([])
+      expect(commandsRun(run).filter(l => l.includes(secret))).toEqual([])
     })
 
     it('is in no log line (but the mask command), output, state or summary', () => {

@@ -19,10 +19,9 @@ import * as path from 'node:path'
 import { promisify } from 'node:util'
 import { runPostStep, type ActionRun, type StepResult } from '../../scripts/run-action.mjs'
 import { FaultProxy } from './support/fault-proxy.js'
-import { AUTH, AUTH_REGISTRY, BASE_IMAGE, REGISTRY, docker, dockerLogin, expectSucceeded, freshRepository, registryTags, requireEnvironment } from './support/environment.js'
+import { AUTH, AUTH_REGISTRY, BASE_IMAGE, REGISTRY, docker, dockerLogin, expectSucceeded, freshRepository, MINUTES, registryTags, requireEnvironment } from './support/environment.js'
 import { builderLeftovers, describeEachPath, ENGINE_PATH, runOnPath, type BuilderPath } from './support/paths.js'
 
-const MINUTES = 60_000
 const execFileAsync = promisify(execFile)
 /** The machine's own buildx (Debian's 0.13.1): the engine path's plugin. */
 const MACHINE_BUILDX = '/usr/libexec/docker/cli-plugins/docker-buildx'
@@ -32,14 +31,9 @@ const random = (prefix: string): string => `${prefix}-${randomBytes(8).toString(
 
 beforeAll(requireEnvironment, MINUTES)
 
-/** A docker command as the runner user runs it, with the runner's docker config. */
-function dockerAs(config: string, args: string[]): Promise<{ stdout: string; stderr: string }> {
-  return execFileAsync('docker', args, { env: { ...process.env, DOCKER_CONFIG: config } })
-}
-
 /** Whether a docker command succeeds (a builder, a context, an image that exists). */
 const succeeds = (config: string, args: string[]): Promise<boolean> =>
-  dockerAs(config, args).then(
+  docker(args, config).then(
     () => true,
     () => false
   )
@@ -116,7 +110,7 @@ async function runnerSetUp(): Promise<{ config: string; base: string; earlier: s
   await dockerLogin(config, AUTH_REGISTRY, AUTH.user, AUTH.password)
   await dockerLogin(config, REGISTRY, open.user, open.password)
   const base = `${freshRepository('private-base', AUTH_REGISTRY)}:base`
-  await dockerAs(config, ['buildx', 'imagetools', 'create', '--tag', base, BASE_IMAGE])
+  await docker(['buildx', 'imagetools', 'create', '--tag', base, BASE_IMAGE], config)
   const auth = (user: string, password: string): string => Buffer.from(`${user}:${password}`).toString('base64')
   return { config, base, earlier: [AUTH.password, auth(AUTH.user, AUTH.password), open.password, auth(open.user, open.password)] }
 }
@@ -223,8 +217,8 @@ describeEachPath('the post step acts only on what this run made; a later step fi
     forged.workDir = path.join(own, 'work')
     await mkdir(forged.workDir)
     await writeFile(path.join(forged.workDir, 'keep'), 'the test\'s own')
-    await dockerAs(s.runner.config, ['buildx', 'create', '--name', forged.builder, '--driver', 'docker-container'])
-    await dockerAs(s.runner.config, ['context', 'create', forged.context, '--docker', 'host=unix:///var/run/docker.sock'])
+    await docker(['buildx', 'create', '--name', forged.builder, '--driver', 'docker-container'], s.runner.config)
+    await docker(['context', 'create', forged.context, '--docker', 'host=unix:///var/run/docker.sock'], s.runner.config)
     await docker(['tag', BASE_IMAGE, forged.image]).catch(async () => {
       await docker(['pull', BASE_IMAGE])
       await docker(['tag', BASE_IMAGE, forged.image])
@@ -243,8 +237,8 @@ describeEachPath('the post step acts only on what this run made; a later step fi
   }, 10 * MINUTES)
 
   afterAll(async () => {
-    await dockerAs(s.runner.config, ['buildx', 'rm', forged.builder]).catch(() => undefined)
-    await dockerAs(s.runner.config, ['context', 'rm', '--force', forged.context]).catch(() => undefined)
+    await docker(['buildx', 'rm', forged.builder], s.runner.config).catch(() => undefined)
+    await docker(['context', 'rm', '--force', forged.context], s.runner.config).catch(() => undefined)
     await docker(['image', 'rm', forged.image]).catch(() => undefined)
   }, MINUTES)
 

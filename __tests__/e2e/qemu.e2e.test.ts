@@ -2,27 +2,26 @@
  * QEMU setup for real: the bundled action registers binfmt handlers in this machine's kernel (host mode from
  * Debian's qemu-user-static, image mode with a test-only binfmt image built from the same binaries), and auto
  * mode installs exactly the missing ones. Only qemu-arm and qemu-riscv64 are ever unregistered (see
- * support/binfmt.ts); the tests in this file run one after the other.
+ * support/binfmt.ts); each test unregisters what it needs absent, and the file puts both back as it found them.
+ * The tests in this file run one after the other (jest runs a file's tests in sequence).
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals'
 import { mkdtemp, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import * as path from 'node:path'
 import { runAction } from '../../scripts/run-action.mjs'
-import { ARM_BUSYBOX, TEST_BINFMT_IMAGE, handler, unregister } from './support/binfmt.js'
-import { copyOnlyContext, docker, expectSucceeded, freshRepository, registryManifest, requireEnvironment } from './support/environment.js'
-
-const MINUTES = 60_000
+import { ARM_BUSYBOX, TEST_BINFMT_IMAGE, handler, restoreHandlers, saveHandlers, unregister, type SavedHandler } from './support/binfmt.js'
+import { copyOnlyContext, docker, expectSucceeded, freshRepository, MINUTES, registryManifest, requireEnvironment } from './support/environment.js'
 
 /** Whether the action's log shows a container run (@actions/exec echoes every command it runs). */
 const ranContainer = (log: string): boolean => /\[command\]\S*docker run\b/.test(log)
 
-beforeAll(requireEnvironment, MINUTES)
-afterAll(() => {
-  // Leave arm and riscv64 as the environment has them: unregistered.
-  unregister('qemu-arm')
-  unregister('qemu-riscv64')
-})
+let found: SavedHandler[]
+beforeAll(async () => {
+  await requireEnvironment()
+  found = saveHandlers()
+}, MINUTES)
+afterAll(() => restoreHandlers(found))
 
 describe('qemu: host', () => {
   it('registers qemu-arm from qemu-user-static with F, and the built arm/v7 image runs', async () => {

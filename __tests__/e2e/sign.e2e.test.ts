@@ -26,7 +26,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals'
 import { execFile } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import { existsSync, readFileSync } from 'node:fs'
-import { mkdir, mkdtemp, writeFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
@@ -35,7 +35,7 @@ import { promisify } from 'node:util'
 import type { ActionRun } from '../../scripts/run-action.mjs'
 import { LEG_TAG_PREFIX, LegAnnotation, MERGE_TAG_PREFIX } from '../../src/publish/handoff.js'
 import { FINGERPRINT_ANNOTATION } from '../../src/tags/fingerprint.js'
-import { FaultProxy } from './support/fault-proxy.js'
+import { FaultProxy, tagWritten } from './support/fault-proxy.js'
 import {
   AUTH,
   AUTH_REGISTRY,
@@ -45,6 +45,8 @@ import {
   expectSucceeded,
   FOUR_PLATFORMS,
   freshRepository,
+  leaks,
+  MINUTES,
   putRegistryManifest,
   registryManifest,
   registryTags,
@@ -54,12 +56,20 @@ import {
 import { describeEachPath, runOnPath, type BuilderPath } from './support/paths.js'
 import { GITHUB_ISSUER, startLocalSigstore } from './support/sigstore.js'
 
-const MINUTES = 60_000
 const execFileAsync = promisify(execFile)
 const PASSWORD = 'e2e-cosign-Passw0rd'
 /** The cosign version the loopback mirror serves Debian's binary as: one the action pins no sha256 for. */
 const MIRROR_COSIGN_VERSION = '2.4.3'
-const temp = (name: string): Promise<string> => mkdtemp(path.join(tmpdir(), `go-build-action-${name}-`))
+/** A directory of the test's own (keys, a tool cache of 70 MB, …), removed after the file's tests. */
+const made: string[] = []
+const temp = async (name: string): Promise<string> => {
+  const dir = await mkdtemp(path.join(tmpdir(), `go-build-action-${name}-`))
+  made.push(dir)
+  return dir
+}
+afterAll(async () => {
+  for (const dir of made) await rm(dir, { recursive: true, force: true })
+})
 
 /** A key pair as a user makes it: `cosign generate-key-pair` with COSIGN_PASSWORD. */
 async function keyPair(password: string): Promise<{ dir: string; key: string; pub: string }> {
@@ -111,19 +121,21 @@ describeEachPath('signing with cosign', builderPath => {
     let context: string
     let mirror: Awaited<ReturnType<typeof cosignMirror>> | undefined
     const proxy = new FaultProxy(5000)
+    /** The htpasswd registry behind a proxy too, so that the order of every write to either registry is known. */
+    const authProxy = new FaultProxy(5001)
 
     beforeAll(async () => {
       keys = await keyPair(PASSWORD)
+      await Promise.all([proxy.start(), authProxy.start()])
       verifyConfig = await temp('cosign-verify-config')
       const auth = Buffer.from(`${AUTH.user}:${AUTH.password}`).toString('base64')
-      await writeFile(path.join(verifyConfig, 'config.json'), JSON.stringify({ auths: { [AUTH_REGISTRY]: { auth } } }))
+      await writeFile(path.join(verifyConfig, 'config.json'), JSON.stringify({ auths: { [AUTH_REGISTRY]: { auth }, [authProxy.host]: { auth } } }))
       context = await copyOnlyContext()
       if (builderPath.name === 'hosted') mirror = await cosignMirror()
-      await proxy.start()
     }, MINUTES)
 
     afterAll(async () => {
-      await proxy.stop()
+      await Promise.all([proxy.stop(), authProxy.stop()])
       if (mirror) await new Promise(resolve => mirror!.server.close(resolve))
     })
 
@@ -155,11 +167,24 @@ describeEachPath('signing with cosign', builderPath => {
     }
 
     it(
-      'signs the index and the four platform manifests in both repositories before any tag moves; cosign verify --key accepts all 10; a rerun that skips the build finds all 10 signed by the key and signs nothing',
+      'signs the index and the four platform manifests in both repositories, every signature written before the first tag is; cosign verify --key accepts all 10; a rerun that skips the build finds all 10 signed by the key and signs nothing',
       async () => {
-        const repositories = [freshRepository(`sign-${builderPath.name}`), freshRepository(`sign-${builderPath.name}`, AUTH_REGISTRY)]
-        const run = await publish(builderPath, { images: repositories.join('\n') })
+        // both registries through the logging proxies, which see every write in the order it reached them
+        const repositories = [freshRepository(`sign-${builderPath.name}`, proxy.host), freshRepository(`sign-${builderPath.name}`, authProxy.host)]
+        const inputs = { images: repositories.join('\n'), registry: authProxy.host }
+        const logged = [proxy.log.length, authProxy.log.length] as const
+        const run = await publish(builderPath, inputs)
         expectSucceeded(run)
+
+        // every signature manifest the registries took was answered before the first write of a tag users pull reached them
+        const sent = [...proxy.log.slice(logged[0]), ...authProxy.log.slice(logged[1])]
+        const isSignature = (path: string): boolean => /\/manifests\/sha256-[0-9a-f]{64}\.sig$/.test(path)
+        const signatureWrites = sent.filter(l => l.method === 'PUT' && isSignature(l.path) && l.status === 201)
+        const tagWrites = sent.filter(l => tagWritten(l.method, l.path) !== undefined && !isSignature(l.path))
+        expect(signatureWrites).toHaveLength(10)
+        expect(tagWrites.length).toBeGreaterThanOrEqual(10)
+        const lastSignature = Math.max(...signatureWrites.map(l => l.at))
+        expect(tagWrites.filter(l => l.arrived <= lastSignature).map(l => l.path)).toEqual([])
 
         const signatures = JSON.parse(run.outputs.signatures!) as Array<{ repository: string; digest: string; signed: string; platform?: string; signature: string }>
         const platformDigests = JSON.parse(run.outputs['platform-digests']!) as Record<string, string>
@@ -199,17 +224,15 @@ describeEachPath('signing with cosign', builderPath => {
         expect(printed.stdout).toContain(run.outputs.digest)
         // the key and its password reach no log, output, state or summary (beyond the runner's ::add-mask:: commands)
         const keyLines = keys.key.split('\n').filter(l => l && !l.startsWith('-----'))
-        const log = (text: string): string => text.split('\n').filter(l => !l.startsWith('::add-mask::')).join('\n')
-        const everything = [log(run.main.log), log(run.post?.log ?? ''), JSON.stringify(run.outputs), JSON.stringify(run.state), run.summary].join('\n')
-        for (const secret of [PASSWORD, ...keyLines]) expect(everything).not.toContain(secret)
+        for (const secret of [PASSWORD, ...keyLines]) expect(leaks(run, secret)).toEqual([])
         if (mirror) expect(mirror.requests).toEqual([`/v${MIRROR_COSIGN_VERSION}/cosign_checksums.txt`, `/v${MIRROR_COSIGN_VERSION}/cosign-linux-amd64`])
 
         // unchanged, the same key: cosign verify accepts the key's signature on all 10 published digests, so the run
         // skips and signs nothing (every signature manifest is the one the first run wrote)
         const signatureManifests = async (): Promise<Array<string | null>> =>
-          Promise.all(expected.map(async s => (await registryManifest(s.signature, s.repository.startsWith(AUTH_REGISTRY) ? AUTH : undefined)).digest))
+          Promise.all(expected.map(async s => (await registryManifest(s.signature, s.repository.startsWith(authProxy.host) ? AUTH : undefined)).digest))
         const before = await signatureManifests()
-        const rerun = await publish(builderPath, { images: repositories.join('\n'), 'skip-unchanged': 'true' })
+        const rerun = await publish(builderPath, { ...inputs, 'skip-unchanged': 'true' })
         expectSucceeded(rerun)
         expect(rerun.outputs.result).toBe('unchanged')
         expect(rerun.summary).toContain('skipped: unchanged')
@@ -320,8 +343,7 @@ describeEachPath('signing with cosign', builderPath => {
 
         const name = `e2e/sign-refused-${builderPath.name}-${Date.now().toString(36)}`
         const refuseSignature = { method: 'PUT', path: /\/manifests\/sha256-[0-9a-f]{64}\.sig$/, times: Infinity, fault: { status: 403 } }
-        proxy.rules = [refuseSignature]
-        const refused = await publish(builderPath, { images: `${proxy.host}/${name}` }, ['linux/amd64'])
+        const refused = await proxy.during([refuseSignature], () => publish(builderPath, { images: `${proxy.host}/${name}` }, ['linux/amd64']))
         expect(refused.main.exitCode).toBe(1)
         expect(refused.main.log).toMatch(/cosign could not sign 2 digest\(s\) \(exit 1: .*\): the registry refused; .* no tag moved/)
         expect(proxy.failed(refuseSignature)).toBeGreaterThan(0)
@@ -332,8 +354,7 @@ describeEachPath('signing with cosign', builderPath => {
         // a transient refusal (HTTP 500 once) is retried (cosign's registry client retries 5xx itself; the action's
         // retry policy is behind it) and the publish completes, signed
         const transient = { method: 'PUT', path: /\/manifests\/sha256-[0-9a-f]{64}\.sig$/, times: 1, fault: { status: 500 } }
-        proxy.rules = [transient]
-        const retried = await publish(builderPath, { images: `${proxy.host}/${name}-transient`, 'retry-delay': '0.2' }, ['linux/amd64'])
+        const retried = await proxy.during([transient], () => publish(builderPath, { images: `${proxy.host}/${name}-transient`, 'retry-delay': '0.2' }, ['linux/amd64']))
         expectSucceeded(retried)
         expect(proxy.failed(transient)).toBe(1)
         for (const s of JSON.parse(retried.outputs.signatures!) as Array<{ repository: string; digest: string }>) {
@@ -402,8 +423,7 @@ describeEachPath('signing with cosign', builderPath => {
             sigstore.trustEnv
           )
           expect(refused).toEqual({ ok: false, output: expect.stringContaining('none of the expected identities matched') })
-          const log = (text: string): string => text.split('\n').filter(l => !l.startsWith('::add-mask::')).join('\n')
-          expect([log(run.main.log), log(run.post?.log ?? ''), JSON.stringify(run.outputs), JSON.stringify(run.state), run.summary].join('\n')).not.toContain(sigstore.token)
+          expect(leaks(run, sigstore.token)).toEqual([])
         } finally {
           await sigstore.stop()
         }

@@ -1,11 +1,12 @@
 /**
  * Naming, end to end: the bundled action reads examples/go-build/versions.yaml, tags the image from the
- * versions, passes them as build args, and handles rebuilds, events and malformed inputs against the real local
- * registry. Everything is checked from the registry's side (and by running the image).
+ * versions, passes them as build args, and handles rebuilds and events against the real local registry (malformed
+ * versions and templates: bad-inputs.e2e.test.ts). Everything is checked from the registry's side (and by running
+ * the image).
  *
  * Per-platform tags (`TAG-amd64`, …) follow the main tag, rebuild suffix included (`TAG-1-amd64`), and each
  * points at its platform's manifest in the index. `latest` follows the newest versions, never back to an older
- * line. A Go program (examples/hello, no versions) with default inputs is tagged with its release; a push to a
+ * line. An image with no version (as examples/hello) and default inputs is tagged with its release; a push to a
  * work branch publishes nothing and says why.
  */
 import { beforeAll, describe, expect, it } from '@jest/globals'
@@ -18,18 +19,17 @@ import {
   BASE_IMAGE,
   copyOnlyContext,
   FOUR_PLATFORMS,
-  GO_IMAGE,
-  HELLO_CONTEXT,
   docker,
   expectSucceeded,
   freshRepository,
   httpGet,
+  MINUTES,
   registryManifest,
-  requireEnvironment
+  requireEnvironment,
+  theError
 } from './support/environment.js'
 import { describeEachPath, runOnPath } from './support/paths.js'
 
-const MINUTES = 60_000
 const EXAMPLE = path.join(repoRoot, 'examples', 'go-build')
 const TAG = '1.25.4-llvm18.1.8-k8s1.34.1'
 const VERSIONS = { go: '1.25.4', llvm: '18.1.8', k8s: '1.34.1' }
@@ -73,10 +73,6 @@ async function configLabels(repository: string, manifestDigest: string): Promise
   return config.config.Labels ?? {}
 }
 
-/** The one `::error::` line of a failed run. */
-function errorLine(run: ActionRun): string {
-  return run.main.log.split('\n').find(line => line.startsWith('::error::')) ?? `(no ::error:: line in)\n${run.main.log}`
-}
 
 describeEachPath('tags', builderPath => {
   describe('examples/go-build: versions file → tag, then rebuilds with if-tag-exists: suffix', () => {
@@ -179,7 +175,6 @@ describeEachPath('tags', builderPath => {
   })
 
   describe('events', () => {
-    const HELLO_ARGS = `GO_IMAGE=${GO_IMAGE}\nBASE_IMAGE=${BASE_IMAGE}`
     async function eventFile(payload: unknown): Promise<string> {
       const file = path.join(await mkdtemp(path.join(tmpdir(), 'go-build-action-event-')), 'event.json')
       await writeFile(file, JSON.stringify(payload))
@@ -191,14 +186,15 @@ describeEachPath('tags', builderPath => {
       GITHUB_EVENT_PATH: await eventFile({ action: 'published', release: { tag_name: tag, prerelease: false }, repository: { default_branch: 'main' } })
     })
 
-    it('a Go program with default inputs: a release publishes its tag (owner in capitals lowercased), latest stays on the newer release', async () => {
+    it('an image with no version, default inputs: a release publishes its tag (owner in capitals lowercased), latest stays on the newer release', async () => {
       const repository = freshRepository('hello-release')
       // as `ghcr.io/${{ github.repository_owner }}/hello` gives it for an owner MyOrg
       const written = repository.replace('/e2e/', '/E2E/')
       expect(written).not.toBe(repository)
+      // no version ARG, no versions file, as examples/hello (whose compile would add minutes on the hosted path)
       const first = await runOnPath(builderPath, {
-        cwd: HELLO_CONTEXT,
-        inputs: { images: written, 'build-args': HELLO_ARGS, latest: 'true' },
+        cwd: await copyOnlyContext(),
+        inputs: { images: written, latest: 'true' },
         env: await release('v1.3.0')
       })
       expectSucceeded(first)
@@ -275,42 +271,7 @@ describeEachPath('tags', builderPath => {
     }, 10 * MINUTES)
   })
 
-  describe('runs that must push nothing', () => {
-    async function context(files: Record<string, string>): Promise<string> {
-      const dir = await mkdtemp(path.join(tmpdir(), 'go-build-action-e2e-'))
-      for (const [name, text] of Object.entries(files)) await writeFile(path.join(dir, name), text)
-      return dir
-    }
-    const DOCKERFILE = `ARG BASE_IMAGE\nFROM \${BASE_IMAGE}\nARG GO_VERSION\nARG LLVM_VERSION\nARG K8S_VERSION\n`
-
-    it.each<[string, Record<string, string>, Record<string, string>, RegExp]>([
-      ['a version with a space', {}, { 'go-version': '1.25 .4' }, /^::error::input "go-version": "1.25 .4" contains whitespace/],
-      [
-        'a versions file with a YAML syntax error',
-        { 'versions.yaml': 'golang:\n  version: [1.25.4\n' },
-        {},
-        /^::error::.*versions\.yaml:\d+: not valid YAML/
-      ],
-      [
-        'a template placeholder found nowhere',
-        { 'versions.yaml': 'go: 1.25.4\nllvm: 18.1.8\n' },
-        // written out: without a tag-template, an image lacking a version gets the first-run tag
-        { 'tag-template': '{go}-llvm{llvm}-k8s{k8s}' },
-        /^::error::input "tag-template": "\{go\}-llvm\{llvm\}-k8s\{k8s\}": \{k8s\} has no value; looked in input "k8s-version", .*versions\.yaml \(kubernetes\.version or kubernetes or k8s\.version or k8s\), the default of ARG K8S_VERSION in .*Dockerfile/
-      ]
-    ])('%s', async (_name, files, inputs, message) => {
-      const repository = freshRepository('go-build-malformed')
-      const cwd = await context({ Dockerfile: DOCKERFILE, 'versions.yaml': 'go: 1.25.4\nllvm: 18.1.8\nk8s: 1.34.1\n', ...files })
-      const run = await runOnPath(builderPath, { cwd, inputs: { images: repository, 'build-args': BUILD_ARGS, ...inputs } })
-      expect(run.main.exitCode).toBe(1)
-      expect(errorLine(run)).toMatch(message)
-      expect(run.main.log).not.toMatch(/docker buildx build|\[internal\] load build definition/)
-      expect(run.post?.exitCode).toBe(0)
-      // the registry knows no tag at all in the repository
-      const tags = await httpGet(`http://127.0.0.1:5000/v2/${repository.replace(/^[^/]+\//, '')}/tags/list`)
-      expect(tags.status).toBe(404)
-    }, 5 * MINUTES)
-
+  describe('a run that must push nothing', () => {
     it('a registry that refuses the rebuild check (no login on the htpasswd registry) is an error, not a free tag', async () => {
       const repository = freshRepository('go-build-unauthorized', AUTH_REGISTRY)
       // an empty docker config: no credentials, whatever other runs on this machine logged in to
@@ -320,8 +281,7 @@ describeEachPath('tags', builderPath => {
         inputs: { images: repository, 'build-args': BUILD_ARGS },
         env: { DOCKER_CONFIG: dockerConfig }
       })
-      expect(run.main.exitCode).toBe(1)
-      expect(errorLine(run)).toMatch(
+      expect(theError(run)).toMatch(
         new RegExp(`^::error::cannot tell whether ${repository}:${TAG} exists \\(.*(authorization|Unauthorized).*\\): log in to the registry`)
       )
       expect(run.main.log).not.toMatch(/\[internal\] load build definition/)

@@ -6,16 +6,18 @@
  * digest means a rebuild. Checked from the registry's side. On one path (the fingerprint does not depend on it):
  * a `FROM ctx` whose `ctx` is a `docker-image://` build context is fingerprinted by that image, so a rerun skips
  * while it is unchanged and rebuilds once it changes under the same tag.
+ *
+ * Each test has a repository and a base image of its own (the first two read one publish, which the second must
+ * leave as it is), so the tests pass in any order and alone.
  */
 import { beforeAll, describe, expect, it } from '@jest/globals'
 import { mkdtemp, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import * as path from 'node:path'
 import type { ActionRun } from '../../scripts/run-action.mjs'
-import { BASE_IMAGE, docker, expectSucceeded, freshRepository, registryManifest, registryTags, requireEnvironment } from './support/environment.js'
+import { BASE_IMAGE, docker, expectSucceeded, freshRepository, MINUTES, registryManifest, registryTags, requireEnvironment } from './support/environment.js'
 import { describeEachPath, ENGINE_PATH, runOnPath } from './support/paths.js'
 
-const MINUTES = 60_000
 const FINGERPRINT_ANNOTATION = 'io.go-build.fingerprint'
 const ARCHES = ['amd64', 'arm64', 'ppc64le', 's390x']
 
@@ -31,30 +33,47 @@ async function contextOn(base: string): Promise<string> {
   return dir
 }
 
+interface Published {
+  repository: string
+  /** The test's own base image (a copy of the busybox base), so that it can change under the test. */
+  base: string
+  context: string
+  /** Runs the action on `context` into `repository` (a schedule: an automatic event, on which skip-unchanged: auto skips). */
+  publish(inputs?: Record<string, string>, event?: string): Promise<ActionRun>
+  /** The first run, which published `v1`. */
+  first: ActionRun
+}
+
 describeEachPath('skip unchanged', builderPath => {
-  const repository = freshRepository(`unchanged-${builderPath.name}`)
-  const base = `${freshRepository(`unchanged-base-${builderPath.name}`)}:1`
-  let context: string
-  // a schedule: an automatic event, on which skip-unchanged: auto skips
-  const publish = (inputs: Record<string, string> = {}, event = 'schedule'): Promise<ActionRun> =>
-    runOnPath(builderPath, { cwd: context, inputs: { images: repository, 'tag-template': 'v1', ...inputs }, env: { GITHUB_EVENT_NAME: event } })
-  let first: ActionRun
+  /** A repository, base image and context of the caller's own, and its first publish (checked: it succeeded). */
+  async function publishedOnce(name: string): Promise<Published> {
+    const repository = freshRepository(`unchanged-${name}-${builderPath.name}`)
+    const base = `${freshRepository(`unchanged-base-${name}-${builderPath.name}`)}:1`
+    await docker(['buildx', 'imagetools', 'create', '--tag', base, `${BASE_IMAGE}:latest`])
+    const context = await contextOn(base)
+    const publish = (inputs: Record<string, string> = {}, event = 'schedule'): Promise<ActionRun> =>
+      runOnPath(builderPath, { cwd: context, inputs: { images: repository, 'tag-template': 'v1', ...inputs }, env: { GITHUB_EVENT_NAME: event } })
+    const first = await publish()
+    expectSucceeded(first)
+    return { repository, base, context, publish, first }
+  }
+
+  // the first publish that the first two tests read (the second reruns it and changes nothing in the registry)
+  let shared: Published
 
   beforeAll(async () => {
-    // a base image of this test's own, so that it can change under the test
-    await docker(['buildx', 'imagetools', 'create', '--tag', base, `${BASE_IMAGE}:latest`])
-    context = await contextOn(base)
-    first = await publish()
+    shared = await publishedOnce('rerun')
   }, 10 * MINUTES)
 
   it('publishes the first run with its fingerprint on the index', async () => {
-    expectSucceeded(first)
+    const { first, repository } = shared
     const index = JSON.parse((await registryManifest(`${repository}:v1`)).body) as { annotations?: Record<string, string> }
     expect(index.annotations?.[FINGERPRINT_ANNOTATION]).toMatch(/^sha256:[0-9a-f]{64}$/)
     expect(first.main.log).toContain(`fingerprint ${index.annotations?.[FINGERPRINT_ANNOTATION]}`)
   })
 
   it('skips a rerun with nothing changed (an ignored file aside), and reports what the registry holds', async () => {
+    const { context, first, publish, repository } = shared
     await writeFile(path.join(context, 'build.log'), 'second\n')
     const tagsBefore = await registryTags(repository)
     const rerun = await publish()
@@ -75,6 +94,7 @@ describeEachPath('skip unchanged', builderPath => {
   }, 5 * MINUTES)
 
   it('rebuilds unchanged content on workflow_dispatch as TAG-1; a later skipped run completes the TAG-ARCH it lacks', async () => {
+    const { publish, repository } = await publishedOnce('dispatch')
     // by hand, and without per-platform tags: v1-1 is published alone
     const dispatched = await publish({ 'platform-tags': 'false' }, 'workflow_dispatch')
     expectSucceeded(dispatched)
@@ -108,17 +128,18 @@ describeEachPath('skip unchanged', builderPath => {
     expectSucceeded(again)
     expect(again.main.log).toContain('skipped: unchanged: v1-1 already holds')
     expect(again.main.log).not.toContain('this run completes them')
-  }, 10 * MINUTES)
+  }, 15 * MINUTES)
 
-  it('builds when the base image now resolves to another digest', async () => {
+  it('builds when the base image now resolves to another digest: v1 exists with other content, so it publishes v1-1', async () => {
+    const { base, publish } = await publishedOnce('base')
     // the same platform images in another order: another index, another digest
     const index = JSON.parse((await registryManifest(`${BASE_IMAGE}:latest`)).body) as { manifests: Array<{ digest: string }> }
     await docker(['buildx', 'imagetools', 'create', '--tag', base, ...index.manifests.reverse().map(m => `${BASE_IMAGE}@${m.digest}`)])
     const rebuilt = await publish()
     expectSucceeded(rebuilt)
-    expect(rebuilt.main.log).toMatch(/building: .*:v1-1 holds fingerprint sha256:[0-9a-f]{64}; this build's is/)
-    expect(rebuilt.outputs.tag).toBe('v1-2')
-  }, 5 * MINUTES)
+    expect(rebuilt.main.log).toMatch(/building: .*:v1 holds fingerprint sha256:[0-9a-f]{64}; this build's is/)
+    expect(rebuilt.outputs.tag).toBe('v1-1')
+  }, 10 * MINUTES)
 })
 
 describe(`${ENGINE_PATH.title} skip unchanged with a named build context`, () => {

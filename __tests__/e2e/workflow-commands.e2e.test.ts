@@ -17,11 +17,10 @@ import { tmpdir } from 'node:os'
 import * as path from 'node:path'
 import { promisify } from 'node:util'
 import type { ActionRun, StepResult } from '../../scripts/run-action.mjs'
-import { BASE_IMAGE, expectSucceeded, freshRepository, requireEnvironment } from './support/environment.js'
+import { BASE_IMAGE, expectSucceeded, freshRepository, MINUTES, requireEnvironment } from './support/environment.js'
 import { describeEachPath, runOnPath } from './support/paths.js'
 import { readAsRunner, type RunnerReading } from './support/runner-commands.js'
 
-const MINUTES = 60_000
 const execFileAsync = promisify(execFile)
 
 beforeAll(requireEnvironment, MINUTES)

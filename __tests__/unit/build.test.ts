@@ -5,6 +5,7 @@ import * as path from 'node:path'
 import { PassThrough } from 'node:stream'
 import {
   BUILD_TIMEOUT,
+  ACTIVITY_STEP_BYTES,
   buildkitPushTracker,
   buildTimeout,
   buildxBuildArgs,
@@ -219,7 +220,7 @@ describe('runBuild', () => {
 })
 
 describe('buildkitPushTracker', () => {
-  it('allows the layer upload ten registry-timeouts of silence and the manifest PUT one, only while the push vertex is open', () => {
+  it('allows the layer upload (quiet: it prints nothing while its bytes move) ten registry-timeouts of silence and the manifest PUT one, only while the push vertex is open', () => {
     const track = buildkitPushTracker(120)()
     const lines = [
       '#24 exporting to image',
@@ -236,9 +237,9 @@ describe('buildkitPushTracker', () => {
     expect(lines.map(track)).toEqual([
       { progress: false },
       { progress: false },
-      { seconds: 1200, progress: true },
-      { seconds: 1200, progress: false },
-      { seconds: 1200, progress: true },
+      { seconds: 1200, progress: true, quiet: true },
+      { seconds: 1200, progress: false, quiet: true },
+      { seconds: 1200, progress: true, quiet: true },
       { seconds: 120, progress: true },
       { seconds: 120, progress: false },
       { seconds: 120, progress: true },
@@ -254,5 +255,9 @@ describe('buildkitPushTracker', () => {
     expect(buildTimeout({ kind: 'load', name: 'localhost:5000/x:staging' }, retry)).toEqual(BUILD_TIMEOUT)
     expect(buildTimeout({ kind: 'none' }, retry)).toEqual(BUILD_TIMEOUT)
     expect(buildTimeout({ kind: 'push-by-digest', repository: 'localhost:5000/x' }, { ...retry, timeoutSeconds: undefined })).toEqual(BUILD_TIMEOUT)
+    // with the builder's activity, the layer upload is bounded by registry-timeout without BuildKit writing a step of bytes
+    const read = async (): Promise<number | undefined> => 1
+    expect(buildTimeout({ kind: 'push-by-digest', repository: 'localhost:5000/x' }, retry, read).stall?.activity).toEqual({ seconds: 5, step: ACTIVITY_STEP_BYTES, read })
+    expect(buildTimeout({ kind: 'push-by-digest', repository: 'localhost:5000/x' }, retry).stall?.activity).toBeUndefined()
   })
 })

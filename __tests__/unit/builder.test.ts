@@ -1,5 +1,6 @@
 import { describe, expect, it } from '@jest/globals'
 import {
+  builderActivity,
   DEFAULT_BUILDKIT_IMAGE,
   builderPlatforms,
   covers,
@@ -199,5 +200,53 @@ describe('removeBuilder', () => {
   it('fails with what buildx said for any other refusal', async () => {
     const docker = new FakeDocker().on(['buildx', 'rm'], { exitCode: 1, stderr: 'ERROR: Cannot connect to the Docker daemon\n' })
     await expect(removeBuilder(docker, 'b', '')).rejects.toThrow(/docker buildx rm b failed: ERROR: Cannot connect to the Docker daemon/)
+  })
+})
+
+describe('builderActivity: how many bytes the builder\'s BuildKit has sent', () => {
+  // captured from a builder's container while a push uploaded a layer (trimmed): buildkitd's socket 2685360 to the
+  // registry has 0x3E4000 bytes waiting; another process's socket (1399539) does not count
+  const TCP = [
+    '  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode',
+    '   0: 0100007F:A548 0100007F:1F90 01 003E4000:00000000 01:00000014 00000000     0        0 2685360 2 00000000333442dd 20 4 30 10 -1',
+    '   1: 0100007F:A547 0100007F:1F90 01 00010000:00000000 01:00000014 00000000     0        0 1399539 2 000000003e68ccf6 20 4 30 10 -1'
+  ].join('\n')
+  const FDS = 'total 0\nlrwx------    1 root     root    64 Dec  7 07:14 0 -> /dev/null\nlrwx------    1 root     root    64 Dec  7 07:14 12 -> socket:[2685360]\n'
+
+  it('is what buildkitd wrote less what waits in its sockets\' send queues, read with docker exec; no activity for the docker driver', async () => {
+    let wchar = 600_000_000
+    const docker = new FakeDocker().on(['exec', 'buildx_buildkit_b10'], args => {
+      const files: Record<string, string> = { '/proc/1/comm': 'docker-init\n', '/proc/1/task/1/children': '7 ', '/proc/7/comm': 'buildkitd\n' }
+      if (args[2] === 'ls') return { stdout: FDS }
+      if (args.includes('/proc/7/io')) return { stdout: `rchar: 5\nwchar: ${wchar}\nsyscr: 1\n${TCP}\n` }
+      const file = args.at(-1)!
+      return files[file] !== undefined ? { stdout: files[file] } : { exitCode: 1, stderr: 'cat: no such file' }
+    })
+    const activity = builderActivity(docker, { name: 'b1', driver: 'docker-container' })!
+    expect(await activity()).toBe(600_000_000 - 0x3e4000)
+    wchar += 8
+    expect(await activity()).toBe(600_000_008 - 0x3e4000)
+    // buildkitd found once; then per sample one read of its counts and one of its sockets, silent and bounded
+    expect(docker.calls.map(c => c.args.slice(2).join(' '))).toEqual([
+      'cat /proc/1/comm',
+      'cat /proc/1/task/1/children',
+      'cat /proc/7/comm',
+      ...Array(2).fill(['cat /proc/7/io /proc/7/net/tcp /proc/7/net/tcp6', 'ls -l /proc/7/fd']).flat()
+    ])
+    expect(docker.calls.every(c => c.options.silent && c.options.allowFailure && c.options.timeout !== undefined)).toBe(true)
+    expect(builderActivity(docker, { name: 'b1', driver: 'docker' })).toBeUndefined()
+  })
+
+  it('reads what cat could read when a table is missing (no IPv6), answers undefined when the container cannot be read, and looks for buildkitd again at the next read', async () => {
+    let up = false
+    const docker = new FakeDocker().on(['exec'], args => {
+      if (!up) return { exitCode: 1, stderr: 'Error response from daemon: container is not running' }
+      if (args[2] === 'ls') return { stdout: FDS }
+      return args.at(-1) === '/proc/1/comm' ? { stdout: 'buildkitd' } : { exitCode: 1, stdout: `wchar: 5000000\n${TCP}\n`, stderr: 'cat: can\'t open \'/proc/1/net/tcp6\'' }
+    })
+    const activity = builderActivity(docker, { name: 'b2', driver: 'docker-container' })!
+    expect(await activity()).toBeUndefined()
+    up = true
+    expect(await activity()).toBe(5_000_000 - 0x3e4000)
   })
 })

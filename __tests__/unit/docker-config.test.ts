@@ -1,4 +1,4 @@
-import { describe, expect, it } from '@jest/globals'
+import { describe, expect, it, jest } from '@jest/globals'
 import { execFile } from 'node:child_process'
 import { lstat, mkdir, mkdtemp, readdir, readFile, readlink, realpath, rm, symlink, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -24,6 +24,10 @@ async function runnerConfig(config?: object): Promise<string> {
   if (config) await writeFile(path.join(dir, 'config.json'), JSON.stringify(config))
   return dir
 }
+
+// the helper's tests start a node process per lookup (up to ten in a test, one after another): jest's 5 s default
+// is what a loaded 2-core machine misses (seen once during a stress run), not a bound the tests claim
+jest.setTimeout(60_000)
 
 /** Runs the credential helper script as docker does: `ACTION` as its argument, the server URL on standard input. */
 function helper(script: string, action: string, input = ''): Promise<{ code: number; stdout: string; stderr: string }> {

@@ -1,7 +1,7 @@
 import { afterAll, describe, expect, it } from '@jest/globals'
 import { execFile } from 'node:child_process'
 import { createHash } from 'node:crypto'
-import { chmod, mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises'
+import { chmod, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import * as path from 'node:path'
 import { promisify } from 'node:util'
@@ -15,6 +15,7 @@ import {
   fingerprintAnnotationArg,
   fingerprintBuild,
   gitCommitPinned,
+  gitRunner,
   isGitUrl,
   readFingerprint,
   resolveBaseImages,
@@ -226,6 +227,27 @@ describe('contextListing in a git checkout', () => {
     expect(listing.find(e => e.path === 'src/main.go')?.content).toBe(`git-sha1:${createHash('sha1').update('blob 23\0package main // edited\n').digest('hex')}`)
     expect(calls.map(c => c[0]).sort()).toEqual(['diff', 'ls-files'])
   })
+
+  it('a git that hangs is killed at its bound through the exec wrapper, and every file is read instead', async () => {
+    const dir = await repository()
+    // a git on PATH that records its pid and sleeps far past the bound
+    const bin = await tempDir()
+    const pidFile = path.join(bin, 'pid')
+    await writeFile(path.join(bin, 'git'), `#!/bin/sh\necho $$ >> ${pidFile}\nexec sleep 60\n`, { mode: 0o755 })
+    const savedPath = process.env.PATH
+    process.env.PATH = `${bin}:${savedPath}`
+    let listing
+    try {
+      listing = await contextListing(dir, path.join(dir, 'Dockerfile'), gitRunner({ seconds: 1 }))
+    } finally {
+      process.env.PATH = savedPath
+    }
+    expect(listing).toEqual(await contextListing(dir, path.join(dir, 'Dockerfile'), false))
+    // both git commands ran, and neither is left running
+    const pids = (await readFile(pidFile, 'utf8')).trim().split('\n').map(Number)
+    expect(pids).toHaveLength(2)
+    for (const pid of pids) expect(() => process.kill(pid, 0)).toThrow(/ESRCH/)
+  }, 30_000)
 
   it('reads every file outside a git checkout', async () => {
     const dir = await tempDir()

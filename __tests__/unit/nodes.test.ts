@@ -136,6 +136,12 @@ describe('a node builder', () => {
     expect(explainUnreachable(node, 'dial tcp 10.0.0.2:1234: connect: connection refused')).toContain('check that its buildkitd runs and listens there (--addr tcp://0.0.0.0:PORT) and that this runner can reach it')
   })
 
+  it('whose connection drops during the handshake (a refused client certificate, as buildx sometimes reports it) is told to check the TLS material, not whether the daemon runs', () => {
+    const message = explainUnreachable(node, 'failed to call info: Unavailable: connection error: desc = "transport: failed to write client preface: write tcp 127.0.0.1:40000->127.0.0.1:1234: write: broken pipe"')
+    expect(message).toContain("it took the connection and closed it, as a node does that refuses this runner's certificate: check the TLS material: ")
+    expect(message).not.toContain('check that its buildkitd runs')
+  })
+
   it('set-up checks every node, side by side, and names each that does not answer or does not serve its platforms', async () => {
     const inspect = (platformsLine: string): string => `Name: b\nDriver: remote\n\nNodes:\nName: n\nEndpoint: tcp://x\nStatus: running\nPlatforms: ${platformsLine}\n`
     const docker = new FakeDocker()

@@ -13,6 +13,7 @@ import {
   planQemu,
   readHandler,
   readQemuSettings,
+  realQemuHost,
   registerFromHost,
   ruleLines,
   setUpQemu,
@@ -296,4 +297,18 @@ describe('registerFromHost', () => {
     const { host } = await fixtureHost()
     await expect(registerFromHost(host, platforms('linux/mips64le'))).rejects.toThrow(/install qemu-user-static.*qemu: image/)
   })
+})
+
+describe('the real host\'s commands (mount, sudo tee)', () => {
+  it('run through the exec wrapper: bounded (a command that hangs is killed with its process group) and given their input', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'qemu-host-'))
+    const host = realQemuHost({ seconds: 1 })
+    await host.exec('sh', ['-c', `cat > ${path.join(dir, 'written')}`], ':qemu-arm:M::rule:\n')
+    expect(await readFile(path.join(dir, 'written'), 'utf8')).toBe(':qemu-arm:M::rule:\n')
+    const pidFile = path.join(dir, 'pid')
+    await expect(host.exec('sh', ['-c', `echo $$ > ${pidFile}; exec sleep 60`])).rejects.toThrow(/^sh -c .* was killed: it did not finish within 1 s$/)
+    const pid = Number((await readFile(pidFile, 'utf8')).trim())
+    expect(() => process.kill(pid, 0)).toThrow(/ESRCH/)
+    await expect(host.exec('sh', ['-c', 'echo refused >&2; exit 3'])).rejects.toThrow('sh -c echo refused >&2; exit 3 failed (exit 3): refused')
+  }, 30_000)
 })

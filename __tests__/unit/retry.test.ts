@@ -37,6 +37,8 @@ describe('classifyFailure', () => {
     ['#503 0.120 retrying in 1s\nERROR: failed to push localhost:1/x: 502 Bad Gateway', 'transient', 'HTTP 502'],
     ['#9 1.500 retrying in 2s\nERROR: failed to push localhost:1/x: server message: insufficient_scope: authorization failed 401', 'auth', 'authentication failed'],
     ['manifest unknown: manifest unknown', 'not-found', 'not found'],
+    // the same race one level up: the index PUT ahead of a platform manifest it names (seen in CI, hosted path)
+    ['ERROR: failed commit on ref "index-sha256:0a1b": unexpected status from PUT request to http://localhost:5000/v2/e2e/x/manifests/sha256:0a1b: 400 Bad Request\nerrors:\nunknown: blob unknown to registry', 'transient', 'a manifest was sent before its blobs'],
     ['400 Bad Request: manifest invalid', 'permanent', 'bad request'],
     ['something nobody has seen', 'permanent', 'failed']
   ])('%s → %s', (text, kind, cause) => {

@@ -1,9 +1,10 @@
-import { describe, expect, it } from '@jest/globals'
+import { afterEach, describe, expect, it } from '@jest/globals'
 import { FakeDocker } from '../../__fixtures__/fake-docker.js'
-import { CancelledError, cancelCommands, isCancelled, resetCancelForTests } from '../../src/core/docker.js'
+import { CANCEL_WINDOW_MS } from '../../src/core/cancel.js'
+import { cancelCommands, DockerCommandError, isCancelled, refuseIfCancelled, resetCancelForTests, stopCommands } from '../../src/core/docker.js'
 import { sha256Digest } from '../../src/core/registry.js'
 import { NO_RETRY } from '../../src/core/retry.js'
-import { compareVersions, describeOutcome, executeMoves, MoveError, MoveJournal, orderedMoves, planMoves, strongerClaim, type MoveRecord } from '../../src/publish/transaction.js'
+import { CANCEL_LAST_READ_MS, compareVersions, describeOutcome, executeMoves, MoveError, MoveJournal, orderedMoves, planMoves, strongerClaim, type MovePlan, type MoveRecord } from '../../src/publish/transaction.js'
 
 const RAW = {
   index: '{"manifests":[]}',
@@ -11,6 +12,7 @@ const RAW = {
   amd64: '{"amd64":1}',
   s390x: '{"s390x":1}',
   oldAmd64: '{"amd64":0}',
+  otherAmd64: '{"amd64":2}',
   otherS390x: '{"s390x":0}'
 }
 const D = Object.fromEntries(Object.entries(RAW).map(([k, v]) => [k, sha256Digest(v)])) as Record<keyof typeof RAW | 'otherIndex', string>
@@ -234,33 +236,278 @@ describe('reconciling from the journal', () => {
   })
 })
 
-describe('a cancelled job', () => {
-  it('stops at the move it was in: no read-back or restore starts afterwards, and the journal says what had moved', async () => {
-    const { docker } = registry({ 'r1:t': D.oldIndex, 'r1:t-amd64': D.oldAmd64 })
+/**
+ * The real wrapper's cancel gate in front of a fake docker, and a clock the commands advance: each command takes
+ * `cost(args)` ms; one that runs past its bound is killed there, before its write lands (exit 137, as the
+ * wrapper reports a kill). `during(args, now)` runs when a command starts: the runner's signals come from there.
+ */
+function gated(docker: FakeDocker, cost: (args: readonly string[]) => number, during: (args: readonly string[], now: number) => 'killed' | void = () => undefined) {
+  let now = 0
+  const original = docker.run.bind(docker)
+  docker.run = async (args, options = {}) => {
+    refuseIfCancelled(args, options, now)
+    const ms = cost(args)
+    const bound = options.timeout?.seconds
+    const killed = during(args, now) === 'killed' || (bound !== undefined && ms > bound * 1000)
+    if (killed) {
+      now += Math.min(ms, (bound ?? Infinity) * 1000)
+      docker.calls.push({ args: [...args], options })
+      const result = { exitCode: 137, stdout: '', stderr: 'signal: killed', timedOut: bound !== undefined ? { seconds: bound } : undefined }
+      if (options.allowFailure) return result
+      throw new DockerCommandError(args, result)
+    }
+    now += ms
+    return original(args, options)
+  }
+  return () => now
+}
+
+describe('a cancelled job during the moves', () => {
+  const EARLIER = { 'r1:t': D.oldIndex, 'r1:t-amd64': D.oldAmd64, 'r1:t-s390x': D.otherS390x }
+  const ONE = { digest: D.index, repositories: ['r1'] }
+  const isCreate = (args: readonly string[], reference: string): boolean => args[2] === 'create' && args.includes(reference)
+  afterEach(() => resetCancelForTests())
+  /** A publish into one repository whose every tag held an earlier publish: the registry, and the plan made. */
+  const planned = async () => {
+    const { docker, held } = registry(EARLIER)
     const journal = new MoveJournal()
-    const plan = await planMoves(docker, staged, TAGS, PLATFORM_DIGESTS, NO_RETRY, journal)
+    const plan = await planMoves(docker, ONE, { ...TAGS, tag: 't' }, PLATFORM_DIGESTS, NO_RETRY, journal)
+    return { docker, held, journal, plan }
+  }
+  /** The runner's SIGINT while TAG moves: that move is killed there, before it lands. */
+  const sigintWhileTagMoves = (args: readonly string[], now: number): 'killed' | void => {
+    if (isCancelled() || !isCreate(args, 'r1:t')) return
+    cancelCommands(CANCEL_WINDOW_MS.SIGINT!, now)
+    return 'killed'
+  }
+  const execute = async (docker: FakeDocker, plan: MovePlan, journal: MoveJournal, clock: () => number): Promise<MoveError> =>
+    (await executeMoves(docker, plan, NO_RETRY, journal, async () => undefined, clock).catch((e: unknown) => e)) as MoveError
+
+  it('SIGINT while TAG moves: the killed move is read, the TAG-ARCH this run moved are put back within the window, and every tag holds what it held before', async () => {
+    const { docker, held, journal, plan } = await planned()
+    const clock = gated(docker, () => 300, sigintWhileTagMoves)
+    const error = await execute(docker, plan, journal, clock)
+    expect(error).toBeInstanceOf(MoveError)
+    expect(Object.fromEntries(error.records.map(r => [r.reference, [r.outcome, r.now]]))).toEqual({
+      'r1:t-amd64': ['restored', D.oldAmd64],
+      'r1:t-s390x': ['restored', D.otherS390x],
+      'r1:t': ['not-moved', D.oldIndex]
+    })
+    expect(Object.fromEntries(held)).toEqual(EARLIER)
+    expect(error.message).toBe("this run put back what it had moved, as far as the cancel's window let it: 2 of 3 tag(s) had moved; 2 put back to their previous digest")
+    expect(journal.snapshot()).toBe(error.records)
+    // every command after the signal was a put-back or a read, bounded by what was left of the window
+    const after = docker.calls.slice(docker.calls.findIndex(c => isCreate(c.args, 'r1:t')) + 1)
+    expect(after.length).toBeGreaterThan(0)
+    for (const call of after) {
+      expect(call.options).toMatchObject({ afterCancel: true, retry: NO_RETRY })
+      expect(call.options.timeout!.seconds).toBeLessThanOrEqual(CANCEL_WINDOW_MS.SIGINT! / 1000)
+    }
+    expect(clock()).toBeLessThan(CANCEL_WINDOW_MS.SIGINT! + 300)
+  })
+
+  it('a window too short for the put-backs: none lands, and the error names the TAG-ARCH that disagree with TAG', async () => {
+    const { docker, held, journal, plan } = await planned()
+    // a put-back (a write after the signal) takes longer than the whole window; reads are quick
+    const clock = gated(docker, args => (isCancelled() && args[2] === 'create' ? 10_000 : 200), sigintWhileTagMoves)
+    const error = await execute(docker, plan, journal, clock)
+    expect(Object.fromEntries(error.records.map(r => [r.reference, [r.outcome, r.now]]))).toEqual({
+      'r1:t-amd64': ['restore-failed', D.amd64],
+      'r1:t-s390x': ['restore-failed', D.s390x],
+      'r1:t': ['not-moved', D.oldIndex]
+    })
+    expect(held.get('r1:t-amd64')).toBe(D.amd64)
+    expect(error.message).toMatch(
+      /^this run put back what it had moved, as far as the cancel's window let it: 2 of 3 tag\(s\) had moved; r1:t-amd64, r1:t-s390x could not be put back and point at this run's content; TAG and TAG-ARCH disagree: r1:t holds what it held before while r1:t-amd64 holds this run's content, r1:t-s390x holds this run's content \(a re-run publishes them again\)$/
+    )
+    for (const record of error.records) expect(record.now).toBe(held.get(record.reference))
+    // the put-backs started were killed when the window's last read was due (this fake clock runs them one after
+    // the other: the second finds no time left); the read came before the window ended
+    const putBacks = docker.calls.filter(c => c.options.afterCancel && c.args[2] === 'create')
+    expect(putBacks.length).toBeGreaterThanOrEqual(1)
+    for (const call of putBacks) expect(call.options.timeout!.seconds).toBeLessThanOrEqual((CANCEL_WINDOW_MS.SIGINT! - CANCEL_LAST_READ_MS) / 1000)
+    expect(clock()).toBeLessThanOrEqual(CANCEL_WINDOW_MS.SIGINT! + 300)
+  })
+
+  it('a second signal during the put-backs: nothing more starts, and the records say what is known then', async () => {
+    const { docker, held, journal, plan } = await planned()
+    let putBacks = 0
+    const clock = gated(
+      docker,
+      () => 200,
+      (args, now) => {
+        if (!isCancelled()) return sigintWhileTagMoves(args, now)
+        // the runner's SIGTERM comes while the first put-back runs: it is killed (before it lands)
+        if (args[2] === 'create' && ++putBacks === 1) {
+          stopCommands()
+          return 'killed'
+        }
+      }
+    )
+    const error = await execute(docker, plan, journal, clock)
+    expect(putBacks).toBe(1)
+    const byReference = Object.fromEntries(error.records.map(r => [r.reference, r]))
+    // the killed put-back may have landed: unknown; the other never started: still this run's, as read
+    expect(error.records.filter(r => r.outcome === 'unknown')).toHaveLength(1)
+    const other = error.records.find(r => r.kind === 'platform' && r.outcome !== 'unknown')!
+    expect(other).toMatchObject({ outcome: 'restore-failed', now: held.get(other.reference) })
+    expect(byReference['r1:t']).toMatchObject({ outcome: 'not-moved', now: D.oldIndex })
+    expect(error.message).toMatch(/could not be read back; TAG and TAG-ARCH disagree: r1:t holds what it held before while r1:t-\w+ holds what could not be read, r1:t-\w+ holds this run's content/)
+  })
+
+  it('a cancel once every tag had moved (during the read-back): the complete publish is kept', async () => {
+    const { docker, held, journal, plan } = await planned()
+    const clock = gated(docker, () => 200, (args, now) => {
+      if (!isCancelled() && journal.moved.length === 3 && args[2] === 'inspect') cancelCommands(CANCEL_WINDOW_MS.SIGINT!, now)
+    })
+    const error = await execute(docker, plan, journal, clock)
+    expect(error.message).toBe("every tag had moved before the cancel: r1:t-amd64, r1:t-s390x, r1:t hold this run's content")
+    expect(error.records.map(r => r.outcome)).toEqual(['moved', 'moved', 'moved'])
+    expect([held.get('r1:t'), held.get('r1:t-amd64'), held.get('r1:t-s390x')]).toEqual([D.index, D.amd64, D.s390x])
+    expect(docker.calls.filter(c => c.args[2] === 'create' && c.args.includes('--tag'))).toHaveLength(3)
+  })
+})
+
+/**
+ * The engine's side of the engine path in memory (the registry's is {@link registry}): `pull REPO@DIGEST` stores
+ * the manifest under that name, `tag` copies a local name, `push` sends what a local name holds (and prints its
+ * digest, as docker does), `image inspect` reads a local name; a missing name fails as the engine says it.
+ */
+function engine(docker: FakeDocker, held: Map<string, string>) {
+  const local = new Map<string, string>()
+  docker
+    .on(['pull'], args => {
+      local.set(args[1]!, args[1]!.split('@')[1]!)
+      return {}
+    })
+    .on(['image', 'inspect'], args =>
+      local.has(args.at(-1)!) ? { stdout: `${local.get(args.at(-1)!)}\n` } : { exitCode: 1, stderr: `Error response from daemon: No such image: ${args.at(-1)}` }
+    )
+    .on(['tag'], args => {
+      if (!local.has(args[1]!)) return { exitCode: 1, stderr: `Error response from daemon: No such image: ${args[1]}` }
+      local.set(args[2]!, local.get(args[1]!)!)
+      return {}
+    })
+    .on(['push'], args => {
+      const digest = local.get(args[1]!)
+      if (!digest) return { exitCode: 1, stderr: `tag does not exist: ${args[1]}` }
+      held.set(args[1]!, digest)
+      return { stdout: `${args[1]!.split(':')[1]}: digest: ${digest} size: 1` }
+    })
+  return local
+}
+
+/** Runs `during` right after the first command matching `when` (another run acting between two of this run's commands). */
+function afterCommand(docker: FakeDocker, when: (args: readonly string[]) => boolean, during: () => void): void {
+  const original = docker.run.bind(docker)
+  let done = false
+  docker.run = async (args, options) => {
+    try {
+      return await original(args, options)
+    } finally {
+      if (!done && when(args)) {
+        done = true
+        during()
+      }
+    }
+  }
+}
+
+describe('two runs on one main tag at once: settling', () => {
+  const EARLIER = { 'r1:t': D.oldIndex, 'r1:t-amd64': D.oldAmd64, 'r1:t-s390x': D.otherS390x }
+  const ONE = { digest: D.index, repositories: ['r1'] }
+  const sameAsRegistry = (records: readonly MoveRecord[], held: Map<string, string>): void => {
+    for (const record of records) expect({ reference: record.reference, now: record.now }).toEqual({ reference: record.reference, now: held.get(record.reference) ?? '' })
+  }
+
+  it('engine path, the interleaving seen in 2 of 17 rounds: the other run\'s cleanup removes the manifest this run pulled to settle, then the local tag it made: pulled and tagged again, and every tag ends on the other run\'s content', async () => {
+    const { docker, held } = registry({}, { preferIndex: false })
+    const local = engine(docker, held)
+    const journal = new MoveJournal()
+    const plan = await planMoves(docker, ONE, { ...TAGS, tag: 't' }, PLATFORM_DIGESTS, NO_RETRY, journal)
+    // the other run moved r1:t and r1:t-s390x after this run did, and its r1:t-amd64 before
+    afterCommand(docker, args => args[2] === 'create' && args.includes('r1:t'), () => {
+      held.set('r1:t', D.otherIndex)
+      held.set('r1:t-s390x', D.otherS390x)
+    })
+    // its cleanup (docker image rm of its local names) lands between this run's pull and check, then after its tag
+    afterCommand(docker, args => args[0] === 'pull' && args[1] === `r1@${D.oldAmd64}`, () => local.delete(`r1@${D.oldAmd64}`))
+    afterCommand(docker, args => args[0] === 'tag' && args[1] === `r1@${D.oldAmd64}`, () => local.delete('r1:t-amd64'))
+    const error = (await executeMoves(docker, plan, NO_RETRY, journal, async () => undefined).catch((e: unknown) => e)) as MoveError
+    expect(error).toBeInstanceOf(MoveError)
+    expect(error.message).toMatch(/^another run published sha256:\w+ to the same tags at the same time, and its content holds every tag now \(TAG and each TAG-ARCH agree\)/)
+    expect([held.get('r1:t'), held.get('r1:t-amd64'), held.get('r1:t-s390x')]).toEqual([D.otherIndex, D.oldAmd64, D.otherS390x])
+    sameAsRegistry(journal.snapshot(), held)
+    expect(journal.localNames).toContain('r1:t-amd64')
+  })
+
+  /**
+   * The other run moves r1:t and r1:t-s390x right after this run moved r1:t; the registry fails the read of its
+   * index `failing` times (a 503) while this run settles. Returns the registry, the run's error and how many reads failed.
+   */
+  const raceWithWinnerUnreadable = async (failing: number) => {
+    const { docker, held } = registry(EARLIER)
+    const journal = new MoveJournal()
+    const plan = await planMoves(docker, ONE, { ...TAGS, tag: 't' }, PLATFORM_DIGESTS, NO_RETRY, journal)
+    afterCommand(docker, args => args[2] === 'create' && args.includes('r1:t'), () => {
+      held.set('r1:t', D.otherIndex)
+      held.set('r1:t-s390x', D.otherS390x)
+    })
     const original = docker.run.bind(docker)
-    // the real wrapper refuses every command once cancelled; the cancel comes during the first index tag's move
+    let failures = 0
     docker.run = async (args, options) => {
-      if (isCancelled()) throw new CancelledError(`docker ${args.join(' ')} was not started: the job was cancelled`)
-      if (args[2] === 'create' && args.includes('r1:t')) {
-        cancelCommands()
-        return original(['buildx', 'imagetools', 'inspect', '--raw', 'r9:killed'], options)
+      if (failures < failing && args[2] === 'inspect' && args[4] === `r1@${D.otherIndex}`) {
+        failures++
+        throw new DockerCommandError(args, { exitCode: 1, stdout: '', stderr: 'unexpected status: 503 Service Unavailable' })
       }
       return original(args, options)
     }
-    const calls = (): number => docker.calls.length
-    try {
-      await expect(executeMoves(docker, plan, NO_RETRY, journal)).rejects.toThrow(CancelledError)
-      const after = calls()
-      await new Promise(resolve => setTimeout(resolve, 20))
-      expect(calls()).toBe(after)
-      expect(docker.calls.some(c => c.args.includes(`r1@${D.oldIndex}`) || c.args.includes(`r1@${D.oldAmd64}`))).toBe(false)
-      const snapshot = Object.fromEntries(journal.snapshot().map(r => [r.reference, r.outcome]))
-      expect(snapshot).toMatchObject({ 'r1:t-amd64': 'moved', 'r2:t-s390x': 'moved', 'r1:t': 'unknown' })
-    } finally {
-      resetCancelForTests()
+    const error = (await executeMoves(docker, plan, NO_RETRY, journal, async () => undefined).catch((e: unknown) => e)) as MoveError
+    return { held, journal, error, failures }
+  }
+
+  it('a read of the winning index that fails once while settling is made again: the tags settle, and the report says what the registry holds', async () => {
+    const { held, journal, error, failures } = await raceWithWinnerUnreadable(1)
+    expect(failures).toBe(1)
+    expect(error).toBeInstanceOf(MoveError)
+    expect(error.message).toMatch(/its content holds every tag now/)
+    expect([held.get('r1:t'), held.get('r1:t-amd64'), held.get('r1:t-s390x')]).toEqual([D.otherIndex, D.oldAmd64, D.otherS390x])
+    sameAsRegistry(journal.snapshot(), held)
+  })
+
+  it('a read of the winning index that fails in every round: caught, this run puts back its own moves, and no record calls "moved" a tag another run holds', async () => {
+    const { held, journal, error, failures } = await raceWithWinnerUnreadable(Infinity)
+    expect(failures).toBeGreaterThan(1)
+    expect(error).toBeInstanceOf(MoveError)
+    // this run's r1:t-amd64 is put back; TAG and r1:t-s390x keep what the other run moved them to
+    expect(Object.fromEntries(held)).toEqual({ ...EARLIER, 'r1:t': D.otherIndex })
+    expect(error.message).toMatch(/^another run moved the same tags at the same time and they did not settle on one run's content; this run put back what it had moved: .*r1:t now holds another run's content/)
+    sameAsRegistry(error.records, held)
+    expect(error.records.filter(r => r.outcome === 'moved')).toEqual([])
+    // the outputs (the journal's records) say the same
+    expect(journal.snapshot()).toBe(error.records)
+  })
+
+  it('a run that cannot finish settling (another writer keeps taking TAG-amd64) puts back its own moves and says which tags another run holds', async () => {
+    const { docker, held } = registry(EARLIER)
+    const journal = new MoveJournal()
+    const plan = await planMoves(docker, ONE, { ...TAGS, tag: 't' }, PLATFORM_DIGESTS, NO_RETRY, journal)
+    const original = docker.run.bind(docker)
+    docker.run = async (args, options) => {
+      const result = await original(args, options)
+      // each time this run points r1:t-amd64 at its manifest, the other writer points it at its own
+      if (args[2] === 'create' && args.includes('r1:t-amd64')) held.set('r1:t-amd64', D.otherAmd64)
+      return result
     }
+    const error = (await executeMoves(docker, plan, NO_RETRY, journal, async () => undefined).catch((e: unknown) => e)) as MoveError
+    expect(error).toBeInstanceOf(MoveError)
+    // TAG and the TAG-ARCH this run still held hold what they held before; the other writer keeps its tag
+    expect(Object.fromEntries(held)).toEqual({ ...EARLIER, 'r1:t-amd64': D.otherAmd64 })
+    expect(error.message).toMatch(
+      /^another run moved the same tags at the same time and they did not settle on one run's content; this run put back what it had moved: 2 of 3 tag\(s\) had moved; 2 put back to their previous digest; r1:t-amd64 now holds another run's content; TAG and TAG-ARCH disagree: r1:t holds what it held before while r1:t-amd64 holds another run's content .*"concurrency:" group/
+    )
+    sameAsRegistry(error.records, held)
+    expect(journal.snapshot()).toBe(error.records)
   })
 })
 
@@ -400,7 +647,7 @@ describe('describeOutcome', () => {
       reference, repository: 'r', kind: 'index', target: D.index, previous: '', outcome, now: ''
     })
     expect(describeOutcome([record('r:a', 'not-moved'), record('r:b', 'other'), record('r:c', 'unknown')])).toBe(
-      '0 of 3 tag(s) had moved; r:b now hold another run\'s content; r:c could not be read back'
+      '0 of 3 tag(s) had moved; r:b now holds another run\'s content; r:c could not be read back'
     )
   })
 })

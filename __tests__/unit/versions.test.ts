@@ -125,7 +125,7 @@ describe('parseVersionsFile', () => {
   it('keeps a bad entry as an error for the resolver (only thrown when that version is needed)', () => {
     const found = parseVersionsFile('golang:\n  version: 1.25 .4\nllvm:\n  version:\n    - 18\ngo: 1.24.0\n', 'v.yaml', NAMES)
     expect(values(found)).toEqual({
-      go: 'error: v.yaml:2: golang.version: "1.25 .4" contains whitespace: a version is one word such as 1.25.4',
+      go: 'error: v.yaml:2: golang.version: "1.25 .4" contains whitespace: write one word such as 1.25.4',
       llvm: 'error: v.yaml:5: llvm.version must be a version such as 1.25.4 (found a list)'
     })
   })

@@ -175,10 +175,12 @@ export function describeBuildFailure(output: string): string {
 export const BUILD_TIMEOUT = { seconds: 6 * 3600 }
 
 /**
- * How many `registry-timeout`s of silence BuildKit's layer upload may take: its plain progress prints nothing
- * while the bytes of the layers move (`#N pushing layers`, then `#N pushing layers 19.2s done`), so the silence of
- * a slow upload of a large layer cannot be told from a registry that stopped answering. Its manifest PUT, small,
- * gets one `registry-timeout`.
+ * How many `registry-timeout`s of silence BuildKit's layer upload may take: its progress prints nothing while the
+ * bytes of the layers move (`#N pushing layers`, then `#N pushing layers 19.2s done`; measured with plain and
+ * rawjson progress, buildx 0.13.1 and 0.30.1 on BuildKit 0.26.3: no byte count), so the silence of a slow upload of
+ * a large layer cannot be told from a registry that stopped answering. Where what BuildKit sends can be read (its
+ * builder's activity, builder.ts), the upload gets one `registry-timeout` without 4 KiB sent instead, and this
+ * bound only where it cannot. Its manifest PUT, small, gets one `registry-timeout`.
  */
 export const PUSH_LAYERS_FACTOR = 10
 
@@ -187,7 +189,7 @@ export const PUSH_LAYERS_FACTOR = 10
  * layers`, then `#N pushing manifest for …`, and ends with `#N DONE` or `#N ERROR`. Other vertexes interleave (the
  * export to the local layout, the cache export) and are not the push. After each line: the silence allowed now.
  */
-export function buildkitPushTracker(registrySeconds: number): () => (line: string) => { seconds?: number; progress: boolean } {
+export function buildkitPushTracker(registrySeconds: number): () => (line: string) => { seconds?: number; progress: boolean; quiet?: boolean } {
   return () => {
     const open = new Map<string, 'layers' | 'manifest'>()
     return line => {
@@ -205,26 +207,40 @@ export function buildkitPushTracker(registrySeconds: number): () => (line: strin
         }
       }
       const phases = [...open.values()]
-      const seconds = phases.includes('layers') ? registrySeconds * PUSH_LAYERS_FACTOR : phases.length > 0 ? registrySeconds : undefined
-      return seconds === undefined ? { progress } : { seconds, progress }
+      if (phases.includes('layers')) return { seconds: registrySeconds * PUSH_LAYERS_FACTOR, progress, quiet: true }
+      return phases.length > 0 ? { seconds: registrySeconds, progress } : { progress }
     }
   }
 }
 
 /**
- * The bound of a build: the job's limit, and, when BuildKit pushes the result (push by digest), a bound of silence
- * while it pushes (see {@link buildkitPushTracker}), so that a registry that stops answering fails the build as a
- * transfer would.
+ * The bound of a build: the job's limit, and, when BuildKit pushes the result ({@link pushesInBuild}), a bound of
+ * silence while it pushes (see {@link buildkitPushTracker}), so that a registry that stops answering fails the build
+ * as a transfer would; with the builder's `activity` (how many bytes BuildKit has sent), its layer upload is killed
+ * once BuildKit sends nothing for `registry-timeout`.
  */
-export function buildTimeout(output: BuildOutput, retry?: RetryPolicy): CommandTimeout {
+export function buildTimeout(output: BuildOutput, retry?: RetryPolicy, activity?: () => Promise<number | undefined>): CommandTimeout {
   if (!pushesInBuild(output) || retry?.timeoutSeconds === undefined) return BUILD_TIMEOUT
-  return { ...BUILD_TIMEOUT, stall: { input: 'registry-timeout', tracker: buildkitPushTracker(retry.timeoutSeconds) } }
+  return {
+    ...BUILD_TIMEOUT,
+    stall: {
+      input: 'registry-timeout',
+      tracker: buildkitPushTracker(retry.timeoutSeconds),
+      ...(activity ? { activity: { seconds: retry.timeoutSeconds, step: ACTIVITY_STEP_BYTES, read: activity } } : {})
+    }
+  }
 }
 
 /** Whether the build pushes its result itself (by digest, or the `docker` driver's push under the staging name). */
 export function pushesInBuild(output: BuildOutput): output is Extract<BuildOutput, { kind: 'push' | 'push-by-digest' }> {
   return output.kind === 'push' || output.kind === 'push-by-digest'
 }
+
+/**
+ * How many more bytes BuildKit must have sent for its layer upload to count as moving: an idle buildkitd still
+ * writes 8 bytes every few seconds (measured: its wakeups), an upload sends tens of KiB a second at least.
+ */
+export const ACTIVITY_STEP_BYTES = 4096
 
 /** Whether a failed build failed while BuildKit pushed its result (`failed to push REF: ...`). */
 export function isPushFailure(output: string): boolean {
@@ -237,12 +253,19 @@ export class BuildError extends Error {
 
 /**
  * Runs the build and returns buildx's metadata. A failed build ends in a {@link BuildError} naming the platform.
- * `beside`: a build among others (parts.ts): what stops it, and the prefix of its lines in the log.
+ * `beside`: a build among others (parts.ts): what stops it, and the prefix of its lines in the log. `activity`: how
+ * many bytes the builder's BuildKit has sent so far, where it can be read ({@link buildTimeout}).
  */
-export async function runBuild(docker: Docker, request: BuildRequest, retry?: RetryPolicy, beside: Pick<RunOptions, 'signal' | 'prefix'> = {}): Promise<BuildMetadata> {
+export async function runBuild(
+  docker: Docker,
+  request: BuildRequest,
+  retry?: RetryPolicy,
+  beside: Pick<RunOptions, 'signal' | 'prefix'> = {},
+  activity?: () => Promise<number | undefined>
+): Promise<BuildMetadata> {
   let progress: string
   try {
-    const timeout = buildTimeout(request.output, retry)
+    const timeout = buildTimeout(request.output, retry, activity)
     const env = request.env && Object.keys(request.env).length > 0 ? { env: request.env } : {}
     const stdoutTo = request.exportTo && !request.layout ? { stdoutTo: request.exportTo } : {}
     const result = await docker.run(buildxBuildArgs(request), { ...(retry ? { retry } : {}), timeout, ...env, ...stdoutTo, ...beside })

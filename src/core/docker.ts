@@ -43,9 +43,16 @@ export interface StallBound {
   input: string
   /**
    * A fresh reader of one attempt's output lines: after each line, the silence allowed now (undefined while no
-   * transfer is open) and whether the line was a transfer's progress.
+   * transfer is open), whether the line was a transfer's progress, and whether the open transfer is quiet (moves
+   * its bytes without printing).
    */
-  tracker: () => (line: string) => { seconds?: number; progress: boolean }
+  tracker: () => (line: string) => { seconds?: number; progress: boolean; quiet?: boolean }
+  /**
+   * For a quiet transfer (BuildKit's layer upload): a count of bytes that moves with its bytes, read every few
+   * seconds while one is open. `seconds` without it growing by `step` bytes, nor a line of the transfer, kills the
+   * command, sooner than the tracker's bound of silence; a count that cannot be read (undefined) decides nothing.
+   */
+  activity?: { seconds: number; step: number; read: () => Promise<number | undefined> }
 }
 
 /** The bound of commands that talk to no registry and run nothing of the user's (tag, inspect, builder setup…). */
@@ -77,6 +84,11 @@ export interface RunOptions {
    * or close early, the rest of the output is drained, so the command is never blocked on its output.
    */
   stdoutTo?: () => Writable
+  /**
+   * The command puts back what this run did (a tag it moved) after the job was cancelled: it may start while the
+   * cancel's window lasts ({@link cancelCommands}), bounded by what is left of it; a second signal kills it too.
+   */
+  afterCancel?: boolean
   /**
    * Stops the command (its whole process group) when aborted, and any retry of it: a build beside others that
    * failed (a build spread over nodes fails as a whole).
@@ -202,8 +214,11 @@ const running = new Set<number>()
 /** Containers the action runs now (verify-command): killing the CLI leaves a container running, so a cancel removes them. */
 const containers = new Set<string>()
 
-/** Set once the job is cancelled: from then on no command starts (no restore or read-back lands after the report). */
-let cancelled = false
+/**
+ * The job's cancel, once a signal came: until `windowEnd` (ms since the epoch) the commands that put back what the
+ * run did ({@link RunOptions.afterCancel}) may still start; `stopped` once a second signal came (nothing starts).
+ */
+let cancel: { windowEnd: number; stopped: boolean } | undefined
 
 /** A command refused because the job was cancelled. */
 export class CancelledError extends Error {
@@ -212,7 +227,25 @@ export class CancelledError extends Error {
 
 /** Whether the job was cancelled ({@link cancelCommands}). */
 export function isCancelled(): boolean {
-  return cancelled
+  return cancel !== undefined
+}
+
+/**
+ * Milliseconds left for the commands that put back what a cancelled run did: 0 while the job is not cancelled,
+ * once the window has passed, and after a second signal.
+ */
+export function cancelWindowMs(now = Date.now()): number {
+  return cancel && !cancel.stopped ? Math.max(0, cancel.windowEnd - now) : 0
+}
+
+/**
+ * Refuses, with a {@link CancelledError}, a command the job's cancel does not let start: after the first signal
+ * every command but those that put back what the run did, and those too once the window has passed or a second
+ * signal came. The real wrapper asks before every command; unit tests ask it the same way.
+ */
+export function refuseIfCancelled(args: readonly string[], options: RunOptions = {}, now = Date.now()): void {
+  if (!cancel || (options.afterCancel && cancelWindowMs(now) > 0)) return
+  throw new CancelledError(`docker ${describeArgs(args)} was not started: the job was cancelled`)
 }
 
 /** Records a container the action is about to run, so a cancel removes it; returns the unregistration. */
@@ -224,16 +257,23 @@ export function trackContainer(name: string): () => void {
 }
 
 /**
- * A cancelled job (SIGTERM / SIGINT): no further command starts, every command still running is killed with its
- * children, and the containers still running are returned for {@link removeContainers}.
+ * A cancelled job (the runner's first signal): no command of the pipeline starts any more, every command still
+ * running is killed with its children, and for `windowMs` only the commands that put back what the run did may
+ * start. Returns the containers still running, for {@link removeContainers}.
  */
-export function cancelCommands(): string[] {
-  cancelled = true
+export function cancelCommands(windowMs = 0, now = Date.now()): string[] {
+  cancel ??= { windowEnd: now + windowMs, stopped: false }
   for (const pid of running) killGroup(pid)
   return [...containers]
 }
 
-/** `docker rm --force` of the given containers, the one command a cancelled job still runs; never throws. */
+/** The runner's second signal: every command still running is killed (a put-back too), and none starts any more. */
+export function stopCommands(): void {
+  cancel = { windowEnd: cancel?.windowEnd ?? 0, stopped: true }
+  for (const pid of running) killGroup(pid)
+}
+
+/** `docker rm --force` of the given containers, which a cancelled job runs whatever its window; never throws. */
 export async function removeContainers(names: readonly string[], binary = 'docker'): Promise<void> {
   if (names.length === 0) return
   await spawnBounded(binary, ['rm', '--force', ...names], { silent: true }, { seconds: 30 }).catch(() => undefined)
@@ -241,7 +281,7 @@ export async function removeContainers(names: readonly string[], binary = 'docke
 
 /** Resets the module's cancel state; for unit tests only. */
 export function resetCancelForTests(): void {
-  cancelled = false
+  cancel = undefined
   containers.clear()
 }
 
@@ -258,9 +298,15 @@ function killGroup(pid: number): void {
  * bounded by `timeout`; echoes its output unless silent.
  */
 export function runBounded(binary: string, args: readonly string[], options: RunOptions, timeout: CommandTimeout): Promise<CommandResult> {
-  if (cancelled) return Promise.reject(new CancelledError(`docker ${describeArgs(args)} was not started: the job was cancelled`))
+  try {
+    refuseIfCancelled(args, options)
+  } catch (error) {
+    return Promise.reject(error)
+  }
   if (options.signal?.aborted) return Promise.reject(new CancelledError(`docker ${describeArgs(args)} was not started: ${String(options.signal.reason)}`))
-  return spawnBounded(binary, args, options, timeout)
+  // after a cancel, a put-back gets what is left of the window at most
+  const left = cancelWindowMs() / 1000
+  return spawnBounded(binary, args, options, isCancelled() && left < timeout.seconds ? { seconds: left } : timeout)
 }
 
 function spawnBounded(binary: string, args: readonly string[], options: RunOptions, timeout: CommandTimeout): Promise<CommandResult> {
@@ -354,25 +400,30 @@ function pipeOut(stdout: NodeJS.ReadableStream, sink: Writable): void {
 
 /**
  * Reads a command's output line by line for a {@link StallBound} (each stream its own lines: a line split across
- * chunks of stderr is never joined with stdout); calls `expire` once an open transfer is silent too long.
+ * chunks of stderr is never joined with stdout); calls `expire` once an open transfer is silent too long, or a
+ * quiet one's activity stands still too long.
  */
 function watchStall(bound: StallBound, expire: (seconds: number) => void): { stream: () => (chunk: string) => void; stop: () => void } {
   const track = bound.tracker()
   let timer: NodeJS.Timeout | undefined
   let armed: number | undefined
+  const quiet = watchActivity(bound.activity, expire)
   const stop = (): void => {
     if (timer) clearTimeout(timer)
     timer = undefined
     armed = undefined
   }
   const read = (line: string): void => {
-    const { seconds, progress } = track(line)
+    const { seconds, progress, quiet: isQuiet } = track(line)
     if (seconds === undefined) stop()
     else if (progress || seconds !== armed) {
       stop()
       armed = seconds
       timer = setTimeout(() => expire(seconds), seconds * 1000)
     }
+    if (progress) quiet.alive()
+    if (isQuiet) quiet.start()
+    else quiet.stop()
   }
   return {
     stream: () => {
@@ -383,8 +434,53 @@ function watchStall(bound: StallBound, expire: (seconds: number) => void): { str
         lines.forEach(read)
       }
     },
-    stop
+    stop: () => {
+      stop()
+      quiet.stop()
+    }
   }
+}
+
+/**
+ * Samples a quiet transfer's activity ({@link StallBound.activity}) while `start`ed: every fifth of its bound (1 to
+ * 5 s); `expire`s once the count has not grown by a step, and `alive` was not called, for the bound.
+ */
+function watchActivity(
+  activity: StallBound['activity'],
+  expire: (seconds: number) => void
+): { start: () => void; stop: () => void; alive: () => void } {
+  let sampler: NodeJS.Timeout | undefined
+  let last: { value?: number; at: number } = { at: 0 }
+  let reading = false
+  const stop = (): void => {
+    if (sampler) clearInterval(sampler)
+    sampler = undefined
+  }
+  const start = (): void => {
+    if (!activity || sampler) return
+    last = { at: Date.now() }
+    sampler = setInterval(
+      () => {
+        if (reading) return
+        reading = true
+        void activity
+          .read()
+          .catch(() => undefined)
+          .then(value => {
+            reading = false
+            if (!sampler || value === undefined) return
+            // a count that grew by a step, or started again (another process), is a sign of life
+            if (last.value === undefined || value - last.value >= activity.step || value < last.value) last = { value, at: Date.now() }
+            else if (Date.now() - last.at >= activity.seconds * 1000) {
+              stop()
+              expire(activity.seconds)
+            }
+          })
+      },
+      Math.min(5, Math.max(1, activity.seconds / 5)) * 1000
+    )
+  }
+  return { start, stop, alive: () => (last = { ...last, at: Date.now() }) }
 }
 
 /** The bound of one attempt: the command's own, else the retry policy's registry timeout, else the default. */
@@ -401,6 +497,27 @@ export function createDocker(binary = 'docker', sleep: Sleep = realSleep): Docke
   return { run: (args, options = {}) => runWithRetries(once, args, options, sleep, tool) }
 }
 
+/**
+ * Runs a host tool that is not docker (git, sudo, mount) once, through the same bounds, process group and cancel as
+ * every command: its stdout, or an error that says `TOOL ARGS failed (exit N): …`, or why the bound killed it.
+ */
+export async function runTool(binary: string, args: readonly string[], options: Pick<RunOptions, 'input' | 'silent'> = {}, timeout = DEFAULT_TIMEOUT): Promise<string> {
+  const what = `${binary} ${args.join(' ')}`
+  const result = await runBounded(binary, args, options, timeout).catch((error: unknown) => {
+    if (error instanceof CancelledError) throw error
+    // not there: the wrapper's own message is about docker
+    throw new Error(`cannot run ${what}: ${error instanceof Error && error.cause instanceof Error ? error.cause.message : String(error)}`, { cause: error })
+  })
+  if (result.exitCode === 0) return result.stdout
+  if (result.timedOut) throw new ToolTimeoutError(`${what} was killed: ${timeoutSentence([], result.timedOut)}`)
+  throw new Error(`${what} failed (exit ${result.exitCode}): ${(result.stderr || result.stdout).trim()}`)
+}
+
+/** A host tool killed by its bound ({@link runTool}). */
+export class ToolTimeoutError extends Error {
+  override name = 'ToolTimeoutError'
+}
+
 /** Runs `once` until it succeeds, fails for good, or the policy's attempts are spent. */
 export async function runWithRetries(
   once: (args: readonly string[], options: RunOptions) => Promise<CommandResult>,
@@ -415,7 +532,7 @@ export async function runWithRetries(
     if (result.exitCode === 0 || options.allowFailure) return result
     const error = new DockerCommandError(args, result, attempt)
     if (!isRetryable(error.failure.kind) || attempt >= policy.attempts) throw error
-    if (cancelled || options.signal?.aborted) throw error
+    if (isCancelled() || options.signal?.aborted) throw error
     const delay = retryDelayMs(policy, attempt, error.failure)
     const cause = result.timedOut ? `killed after ${result.timedOut.seconds} s${result.timedOut.progress ? ' without progress' : ''}` : error.failure.cause
     core.warning(

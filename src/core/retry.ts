@@ -41,12 +41,13 @@ export interface Classified {
 const RULES: Array<{ kind: FailureKind; cause: string; pattern: RegExp }> = [
   // A Dockerfile step that failed is the user's build, not the registry: whatever it printed, never retried.
   { kind: 'permanent', cause: 'a build step failed', pattern: /did not complete successfully|failed to solve: .*(dockerfile|parse)/i },
-  // A copy whose manifest reached the registry before the blobs it names (buildx's imagetools copy uploads them
-  // concurrently; docker/buildx#3722): the copy is idempotent, and the next attempt finds the blobs in place.
+  // A copy whose manifest (or index) reached the registry before the blobs (or manifests) it names (buildx's
+  // imagetools copy uploads them concurrently; docker/buildx#3722): the copy is idempotent, and the next attempt
+  // finds them in place.
   {
     kind: 'transient',
     cause: 'a manifest was sent before its blobs',
-    pattern: /failed commit on ref "manifest-[^"]*": unexpected status from PUT request[\s\S]*blob unknown to registry/i
+    pattern: /failed commit on ref "(?:manifest|index)-[^"]*": unexpected status from PUT request[\s\S]*blob unknown to registry/i
   },
   // Never retried: the same request fails the same way.
   // Status codes stand alone: BuildKit's step timestamps (`#24 0.401 retrying in 1s`) are not HTTP statuses.

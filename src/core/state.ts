@@ -79,6 +79,11 @@ export async function createWorkDir(env: NodeJS.ProcessEnv = process.env, marker
   return { workDir, marker }
 }
 
+/** Forgets the ledger of an earlier run in this process (unit tests run many main steps in one process). */
+export function resetStateForTests(): void {
+  ledger = undefined
+}
+
 /** Written whole and renamed into place, synchronously: a cancel or a kill leaves the last complete ledger. */
 function writeLedger(): void {
   if (!ledger) return
@@ -134,7 +139,7 @@ export async function readRunState(env: NodeJS.ProcessEnv = process.env): Promis
   for (const name of RECORDED) {
     const value = runnerValue(name)
     if (value !== '' && value !== run.values[name]) {
-      problems.push(`the state "${name}" holds a value this run's main step did not record (something else printed a save-state command): ignored`)
+      problems.push(`the state "${name}" holds a value this run's main step did not record (something other than the action wrote the step's state): ignored`)
     }
   }
   return { ...run, problems }

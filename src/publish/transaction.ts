@@ -17,15 +17,19 @@
  *
  * Two runs that move the same tags at once settle on one run's content (registries have no conditional write):
  * the same main tag on the index the first repository's main tag holds; a tag they share besides (`latest`, an
- * extra tag) on the index of the higher version, the same rule for both runs, and the run that yields it fails.
+ * extra tag) on the index of the higher version, the same rule for both runs, and the run that yields it fails. A
+ * run that cannot finish settling puts back what it moved and says which tags another run holds.
+ *
+ * A cancelled job (cancel.ts) puts back what this run moved within the cancel's window, or, where the window is
+ * too short, stops there and says which `TAG-ARCH` disagree with their `TAG`.
  */
 import * as core from '@actions/core'
-import { CancelledError, lastLines, withLayerBound, type Docker } from '../core/docker.js'
+import { cancelWindowMs, CancelledError, describeArgs, DockerCommandError, isCancelled, lastLines, withLayerBound, type CommandResult, type Docker } from '../core/docker.js'
 import { errorMessage } from '../core/errors.js'
 import { forEachLimited, mapLimited, REGISTRY_CONCURRENCY } from '../core/limit.js'
 import type { StagedIndex } from './publish.js'
 import { currentDigest, inspectIndex, platformDigests, type ImageIndex } from '../core/registry.js'
-import { retryDelayMs, type RetryPolicy } from '../core/retry.js'
+import { NO_RETRY, retryDelayMs, type RetryPolicy } from '../core/retry.js'
 
 /** One reference this run points at a digest. */
 export interface TagMove {
@@ -139,19 +143,34 @@ export async function supportsPreferIndex(docker: Docker): Promise<boolean> {
 /**
  * Without `--prefer-index`, a per-platform tag is pushed by the engine: pull the manifest by digest and tag it.
  * Only the containerd store keeps the manifest as it is (the image ID is the manifest digest); the classic store
- * would push a rewritten one, so this is checked here, before any tag moves.
+ * would push a rewritten one, so this is checked here, before any tag moves. Another run on this engine may remove
+ * the pulled name (its cleanup) between the pull and the check: it is pulled again, a few times.
  */
-async function prepareLocalManifest(docker: Docker, move: Omit<TagMove, 'previous'>, retry: RetryPolicy): Promise<void> {
+async function prepareLocalManifest(docker: Docker, move: Pick<TagMove, 'repository' | 'reference' | 'target'>, retry: RetryPolicy): Promise<void> {
   const source = `${move.repository}@${move.target}`
-  // not --quiet: each layer's line is the progress that keeps the transfer's bound from expiring
-  await docker.run(['pull', source], { ...withLayerBound(retry), silent: true })
-  // inspected by digest, not by the tag's local name, which another run on this engine may tag at the same time
-  const { stdout } = await docker.run(['image', 'inspect', '--format', '{{.Id}}', source], { silent: true })
-  if (stdout.trim() !== move.target) {
+  let held = ''
+  for (let attempt = 1; attempt <= LOCAL_ATTEMPTS && held === ''; attempt++) {
+    // not --quiet: each layer's line is the progress that keeps the transfer's bound from expiring
+    await docker.run(['pull', source], { ...withLayerBound(retry), silent: true })
+    // inspected by digest, not by the tag's local name, which another run on this engine may tag at the same time
+    const inspected = await docker.run(['image', 'inspect', '--format', '{{.Id}}', source], { silent: true, allowFailure: true })
+    if (inspected.exitCode === 0) held = inspected.stdout.trim() || 'an unknown image'
+    else if (!isNoSuchImage(inspected)) throw new DockerCommandError(['image', 'inspect', source], inspected)
+  }
+  if (held === '') throw new Error(`the engine lost ${source} each time it was pulled: another run on this engine removes it at the same time; give the workflow a "concurrency:" group keyed on the image`)
+  if (held !== move.target) {
     throw new Error(
-      `the engine holds ${move.target} as ${stdout.trim() || 'an unknown image'}, so pushing ${move.reference} would publish a rewritten manifest; no tag moved: use a buildx with "imagetools create --prefer-index" (input "buildx-version"), or an engine with the containerd image store; set "platform-tags: false" to publish without per-platform tags`
+      `the engine holds ${move.target} as ${held}, so pushing ${move.reference} would publish a rewritten manifest; no tag moved: use a buildx with "imagetools create --prefer-index" (input "buildx-version"), or an engine with the containerd image store; set "platform-tags: false" to publish without per-platform tags`
     )
   }
+}
+
+/** How many times the engine path pulls, tags or pushes one manifest before it gives up (another run on the engine in the way). */
+const LOCAL_ATTEMPTS = 4
+
+/** Whether a failed local command found no such image or tag (another run on this engine removed it). */
+function isNoSuchImage(result: CommandResult): boolean {
+  return /no such image|tag does not exist|does not exist locally/i.test(`${result.stderr}\n${result.stdout}`)
 }
 
 /**
@@ -193,52 +212,70 @@ export function imagetoolsTagArgs(reference: string, source: string, exact: bool
   return ['buildx', 'imagetools', 'create', ...(exact ? ['--prefer-index=false'] : []), '--tag', reference, source]
 }
 
-/**
- * Points one reference at its target. On the engine path the manifest pulled in the plan is tagged under the
- * reference and pushed; the digest the registry got is what the read-back compares (another run on this engine
- * may tag the same local name at the same time: that is a race, settled like any other).
- */
-async function moveOne(docker: Docker, move: TagMove, preferIndex: boolean, retry: RetryPolicy, journal: MoveJournal): Promise<void> {
-  const source = `${move.repository}@${move.target}`
-  if (move.kind === 'index' || preferIndex) {
-    await docker.run(imagetoolsTagArgs(move.reference, source, move.kind === 'platform'), { retry })
+/** What the steps of the move phase share: the commands, the plan, the retries, the journal, the pauses. */
+interface Mover {
+  docker: Docker
+  plan: MovePlan
+  retry: RetryPolicy
+  journal: MoveJournal
+  sleep: Sleep
+}
+
+/** Points one reference at its target, as the plan says (pulled and checked in the plan on the engine path). */
+async function moveOne(m: Mover, move: TagMove): Promise<void> {
+  if (move.kind === 'index' || m.plan.preferIndex) {
+    await m.docker.run(imagetoolsTagArgs(move.reference, `${move.repository}@${move.target}`, move.kind === 'platform'), { retry: m.retry })
     return
   }
-  await tagLocally(docker, source, move.reference)
-  if (!journal.localNames.includes(move.reference)) journal.localNames.push(move.reference)
-  await docker.run(['push', move.reference], { retry })
+  await pushLocalManifest(m, move, move.target)
 }
 
 /**
- * `docker tag`, tried a few times: when another run on this engine tags the same name at the same moment, the
- * engine can refuse one ("already exists, but accessing it also failed"); a moment later it works.
+ * The engine path points `reference` at the manifest `digest` of its repository, pulled by digest: tagged under the
+ * reference, then pushed. Another run on this engine can, in between, remove the pulled name (its cleanup), tag the
+ * same local name (its own move; the engine refuses one of two tags made at once) or remove it: a missing image is
+ * pulled again, a refused tag made again, and a push that sent another digest (`docker push` prints the one it
+ * sent) made again, a few times. What the registry holds in the end is what the read-back compares.
  */
-async function tagLocally(docker: Docker, source: string, reference: string): Promise<void> {
-  for (let attempt = 1; ; attempt++) {
-    const result = await docker.run(['tag', source, reference], { allowFailure: true })
-    if (result.exitCode === 0) return
-    if (attempt >= LOCAL_TAG_ATTEMPTS) {
-      throw new Error(
-        `the engine could not tag ${reference} (${lastLines(result.stderr || result.stdout, 1)}): another run on this engine is likely tagging the same name at the same time; give the workflow a "concurrency:" group keyed on the image`
-      )
+async function pushLocalManifest(m: Mover, move: Pick<TagMove, 'repository' | 'reference'>, digest: string): Promise<void> {
+  const source = `${move.repository}@${digest}`
+  let problem = ''
+  for (let attempt = 1; attempt <= LOCAL_ATTEMPTS; attempt++) {
+    if (attempt > 1) await m.sleep(250 * attempt)
+    const tagged = await m.docker.run(['tag', source, move.reference], { allowFailure: true })
+    if (tagged.exitCode !== 0) {
+      problem = lastLines(tagged.stderr || tagged.stdout, 1)
+      if (isNoSuchImage(tagged)) await prepareLocalManifest(m.docker, { ...move, target: digest }, m.retry)
+      continue
     }
-    await new Promise(resolve => setTimeout(resolve, 250 * attempt))
+    if (!m.journal.localNames.includes(move.reference)) m.journal.localNames.push(move.reference)
+    let pushed: CommandResult
+    try {
+      pushed = await m.docker.run(['push', move.reference], { retry: m.retry })
+    } catch (error) {
+      if (!(error instanceof DockerCommandError) || !isNoSuchImage(error.result)) throw error
+      problem = lastLines(error.result.stderr || error.result.stdout, 1)
+      continue
+    }
+    const sent = /digest: (sha256:[0-9a-f]{64})/.exec(pushed.stdout)?.[1]
+    if (sent === undefined || sent === digest) return
+    problem = `it pushed ${sent} instead`
   }
+  throw new Error(
+    `the engine could not push ${move.reference} as ${digest} (${problem}): another run on this engine is likely moving the same tag at the same time; give the workflow a "concurrency:" group keyed on the image`
+  )
 }
 
-/** How often `docker tag` is tried before the move fails. */
-const LOCAL_TAG_ATTEMPTS = 4
-
 /** Makes the moves in the plan's order: all per-platform tags, then the index tags; stops at the first failure. */
-async function makeMoves(docker: Docker, plan: MovePlan, retry: RetryPolicy, journal: MoveJournal): Promise<void> {
+async function makeMoves(m: Mover): Promise<void> {
   for (const kind of ['platform', 'index'] as const) {
     await forEachLimited(
-      plan.moves.filter(m => m.kind === kind),
+      m.plan.moves.filter(move => move.kind === kind),
       REGISTRY_CONCURRENCY,
       async move => {
-        journal.attempted.push(move.reference)
-        await moveOne(docker, move, plan.preferIndex, retry, journal)
-        journal.moved.push(move.reference)
+        m.journal.attempted.push(move.reference)
+        await moveOne(m, move)
+        m.journal.moved.push(move.reference)
       }
     )
   }
@@ -305,51 +342,53 @@ function outcomeOf(move: TagMove, now: string): MoveOutcome {
  * carbon copy with `--prefer-index=false` where buildx has it; else `imagetools create` for an index, and the
  * engine (pull, tag, push) for a per-platform manifest.
  */
-async function pointTag(docker: Docker, move: TagMove, digest: string, preferIndex: boolean, retry: RetryPolicy): Promise<void> {
-  const source = `${move.repository}@${digest}`
-  if (preferIndex || move.kind === 'index') {
-    await docker.run(imagetoolsTagArgs(move.reference, source, preferIndex), { retry })
+async function pointTag(m: Mover, move: TagMove, digest: string): Promise<void> {
+  if (m.plan.preferIndex || move.kind === 'index') {
+    await m.docker.run(imagetoolsTagArgs(move.reference, `${move.repository}@${digest}`, m.plan.preferIndex), { retry: m.retry })
     return
   }
   // pulled and checked as in the plan: an engine that holds the manifest rewritten would push a third digest
-  await prepareLocalManifest(docker, { ...move, target: digest }, retry)
-  await tagLocally(docker, source, move.reference)
-  await docker.run(['push', move.reference], { retry })
+  await prepareLocalManifest(m.docker, { ...move, target: digest }, m.retry)
+  await pushLocalManifest(m, move, digest)
 }
 
 /**
  * Puts back every reference that held something before the run and, by the read or the journal, moved or may have
  * (its move was in flight and the registry could not say); then reads each again (with re-reads where it does
  * not yet serve what was put back). Where every one ended comes from that last read, never from the command alone.
+ * A reference another run holds now is left to it.
  */
-async function restore(
-  docker: Docker,
-  records: MoveRecord[],
-  preferIndex: boolean,
-  retry: RetryPolicy,
-  journal: MoveJournal,
-  sleep: Sleep
-): Promise<MoveRecord[]> {
+async function restore(m: Mover, records: MoveRecord[]): Promise<MoveRecord[]> {
   const toRestore = (r: MoveRecord): boolean =>
-    r.previous !== '' && (r.outcome === 'moved' || (r.outcome === 'unknown' && journal.attempted.includes(r.reference)))
+    r.previous !== '' && (r.outcome === 'moved' || (r.outcome === 'unknown' && m.journal.attempted.includes(r.reference)))
   const candidates = records.filter(toRestore)
   if (candidates.length === 0) return records
   const putBack = new Set<string>()
-  await mapLimited(candidates, REGISTRY_CONCURRENCY, async record => {
+  await forEachLimited(candidates, REGISTRY_CONCURRENCY, async record => {
     try {
-      await pointTag(docker, record, record.previous, preferIndex, retry)
+      await pointTag(m, record, record.previous)
       putBack.add(record.reference)
     } catch (error) {
       if (error instanceof CancelledError) throw error
     }
   })
-  const reread = await readBack(docker, candidates, retry, m => (putBack.has(m.reference) ? m.previous : undefined), sleep)
+  const reread = await readBack(m.docker, candidates, m.retry, r => (putBack.has(r.reference) ? r.previous : undefined), m.sleep)
+  return afterPutBack(records, reread, putBack)
+}
+
+/**
+ * The records once some were put back, from their last read: restored (what it held before, after a put-back, or
+ * after a move known to have landed), not moved (a move that may have landed, no put-back made), restore-failed,
+ * another run's, or unknown.
+ */
+function afterPutBack(records: readonly MoveRecord[], reread: readonly MoveRecord[], made: ReadonlySet<string>): MoveRecord[] {
   const after = new Map(reread.map(r => [r.reference, r]))
   return records.map(record => {
     const read = after.get(record.reference)
     if (!read) return record
+    const back = made.has(record.reference) || record.outcome === 'moved'
     const outcome: MoveOutcome =
-      read.outcome === 'unknown' ? 'unknown' : read.now === record.previous ? 'restored' : read.now === record.target ? 'restore-failed' : 'other'
+      read.outcome === 'unknown' ? 'unknown' : read.now === record.previous ? (back ? 'restored' : 'not-moved') : read.now === record.target ? 'restore-failed' : 'other'
     return { ...read, outcome }
   })
 }
@@ -361,28 +400,40 @@ const RACE_ROUNDS = 3
  * Two runs moved the same tags at once: registries have no conditional tag write, so both can pass the check
  * before moving. Both settle on one run's content: the index the first repository's main tag holds (whichever
  * run moved it last). Every reference is pointed at that index or its platform's entry, and read back, a few
- * rounds at most. Returns the records and the index they settled on ('' when they did not settle).
+ * rounds at most; a read or a move that fails in a round (the registry, or the other run on this engine removing a
+ * name) is made again in the next. Returns the records and the index they settled on ('' when they did not settle).
  */
-async function settleRace(
-  docker: Docker,
-  plan: MovePlan,
-  records: MoveRecord[],
-  retry: RetryPolicy
-): Promise<{ records: MoveRecord[]; settledOn: string }> {
+async function settleRace(m: Mover, records: MoveRecord[]): Promise<{ records: MoveRecord[]; settledOn: string }> {
   let current = records
   for (let round = 0; round < RACE_ROUNDS; round++) {
+    if (round > 0) await m.sleep(rereadDelayMs(m.retry, round))
     const anchor = current.find(r => r.kind === 'index')
     if (!anchor || anchor.now === '') break
     const winner = anchor.now
-    const entries = winner === anchor.target ? undefined : platformDigests((await inspectIndex(docker, `${anchor.repository}@${winner}`, retry)).index)
-    const desired = (move: TagMove): string | undefined =>
-      move.kind === 'index' ? winner : entries ? entries[move.platform ?? ''] : move.target
+    let entries: Record<string, string> | undefined
+    if (winner !== anchor.target) {
+      try {
+        entries = platformDigests((await inspectIndex(m.docker, `${anchor.repository}@${winner}`, m.retry)).index)
+      } catch (error) {
+        if (error instanceof CancelledError) throw error
+        current = await readBack(m.docker, m.plan.moves, m.retry, undefined, m.sleep)
+        continue
+      }
+    }
+    const desired = (move: TagMove): string | undefined => (move.kind === 'index' ? winner : entries ? entries[move.platform ?? ''] : move.target)
     await forEachLimited(
       current.filter(r => desired(r) !== undefined && r.now !== desired(r)),
       REGISTRY_CONCURRENCY,
-      r => pointTag(docker, r, desired(r)!, plan.preferIndex, retry)
+      async r => {
+        try {
+          await pointTag(m, r, desired(r)!)
+        } catch (error) {
+          if (error instanceof CancelledError) throw error
+          core.warning(`settling ${r.reference} on ${desired(r)!} failed (tried again): ${errorMessage(error)}`)
+        }
+      }
     )
-    current = await readBack(docker, plan.moves, retry)
+    current = await readBack(m.docker, m.plan.moves, m.retry, desired, m.sleep)
     if (current.every(r => r.now === desired(r))) return { records: current, settledOn: winner }
   }
   return { records: current, settledOn: '' }
@@ -448,13 +499,8 @@ async function claimOf(docker: Docker, repository: string, digest: string, retry
  * points the shared tags it still holds at the winner's index (where that repository has it) and leaves the rest.
  * Returns the records as read at the end, and the winning index.
  */
-async function settleShared(
-  docker: Docker,
-  plan: MovePlan,
-  records: MoveRecord[],
-  retry: RetryPolicy,
-  sleep: Sleep
-): Promise<{ records: MoveRecord[]; winner: Claim; ours: Claim }> {
+async function settleShared(m: Mover, records: MoveRecord[]): Promise<{ records: MoveRecord[]; winner: Claim; ours: Claim }> {
+  const { docker, plan, retry } = m
   const contested = records.filter(r => r.outcome === 'other' && r.now !== '')
   const first = contested[0]!
   const ours = await claimOf(docker, first.repository, first.target, retry)
@@ -476,12 +522,12 @@ async function settleShared(
   await mapLimited(
     shared.filter(r => desired.has(r.reference) && r.now !== desired.get(r.reference)),
     REGISTRY_CONCURRENCY,
-    r => pointTag(docker, r, desired.get(r.reference)!, plan.preferIndex, retry).catch((error: unknown) => {
+    r => pointTag(m, r, desired.get(r.reference)!).catch((error: unknown) => {
       if (error instanceof CancelledError) throw error
     })
   )
   const sharedReferences = new Set(shared.map(r => r.reference))
-  const reread = await readBack(docker, plan.moves, retry, m => desired.get(m.reference) ?? (sharedReferences.has(m.reference) ? undefined : m.target), sleep)
+  const reread = await readBack(docker, plan.moves, retry, r => desired.get(r.reference) ?? (sharedReferences.has(r.reference) ? undefined : r.target), m.sleep)
   return { records: reread, winner, ours }
 }
 
@@ -493,11 +539,11 @@ async function settleShared(
 export const SHARED_SETTLE_MS = 5000
 
 /** Reads the shared tags that read back as this run's once more, after {@link SHARED_SETTLE_MS}. */
-async function rereadShared(docker: Docker, plan: MovePlan, records: MoveRecord[], retry: RetryPolicy, sleep: Sleep): Promise<MoveRecord[]> {
-  const shared = records.flatMap((r, i) => (r.kind === 'index' && !isMainTag(plan, r) && r.outcome === 'moved' && r.previous !== r.target ? [i] : []))
+async function rereadShared(m: Mover, records: MoveRecord[]): Promise<MoveRecord[]> {
+  const shared = records.flatMap((r, i) => (r.kind === 'index' && !isMainTag(m.plan, r) && r.outcome === 'moved' && r.previous !== r.target ? [i] : []))
   if (shared.length === 0 || records.some(r => r.outcome !== 'moved')) return records
-  await sleep(retry.baseDelayMs === 0 ? 0 : SHARED_SETTLE_MS)
-  const again = await readBack(docker, shared.map(i => records[i]!), retry, m => m.target, sleep)
+  await m.sleep(m.retry.baseDelayMs === 0 ? 0 : SHARED_SETTLE_MS)
+  const again = await readBack(m.docker, shared.map(i => records[i]!), m.retry, r => r.target, m.sleep)
   const updated = [...records]
   shared.forEach((i, k) => (updated[i] = again[k]!))
   return updated
@@ -506,31 +552,44 @@ async function rereadShared(docker: Docker, plan: MovePlan, records: MoveRecord[
 /**
  * Moves every tag of the plan, reads every reference back, and on any failure reconciles: reads every planned
  * reference again, puts back what it can, and throws a {@link MoveError} whose records say where each ended.
- * A cancelled job stops here: no restore or read-back starts once it is cancelled (the report is the journal's).
+ * A cancelled job puts back what this run moved within the cancel's window ({@link putBackAfterCancel}).
  */
 export async function executeMoves(
   docker: Docker,
   plan: MovePlan,
   retry: RetryPolicy,
   journal: MoveJournal,
-  sleep: Sleep = realSleep
+  sleep: Sleep = realSleep,
+  clock: () => number = Date.now
 ): Promise<MoveRecord[]> {
+  const m: Mover = { docker, plan, retry, journal, sleep }
+  try {
+    return await moveAndSettle(m)
+  } catch (error) {
+    if (!isCancelled()) throw error
+    throw await putBackAfterCancel(m, clock)
+  }
+}
+
+/** The moves, their read-back, and what a failure or another run's moves call for. */
+async function moveAndSettle(m: Mover): Promise<MoveRecord[]> {
+  const { docker, plan, retry, journal, sleep } = m
   let failure: unknown
   try {
-    await makeMoves(docker, plan, retry, journal)
+    await makeMoves(m)
   } catch (error) {
     if (error instanceof CancelledError) throw error
     failure = error
   }
   // what a move command that succeeded wrote is what the registry must serve: a read that says otherwise is read again
-  const wrote = (m: TagMove): string | undefined => (journal.moved.includes(m.reference) ? m.target : undefined)
+  const wrote = (move: TagMove): string | undefined => (journal.moved.includes(move.reference) ? move.target : undefined)
   let records = await readBack(docker, plan.moves, retry, wrote, sleep)
-  records = await rereadShared(docker, plan, records, retry, sleep)
+  records = await rereadShared(m, records)
   const astray = records.filter(r => r.outcome !== 'moved')
   const others = astray.filter(r => r.outcome === 'other')
   if (others.some(r => r.now !== '') && failure === undefined && !others.some(r => isMainTag(plan, r))) {
     core.warning(`another run moved ${others.map(r => r.reference).join(', ')} at the same time: settling the tags both runs publish on one run's index`)
-    const settled = await settleShared(docker, plan, records, retry, sleep)
+    const settled = await settleShared(m, records)
     records = settled.records
     journal.records = records
     const taken = records.filter(r => r.outcome !== 'moved')
@@ -545,18 +604,26 @@ export async function executeMoves(
   }
   if (others.length > 0 && others.some(r => isMainTag(plan, r))) {
     core.warning(`another run moved ${others.map(r => r.reference).join(', ')} at the same time: settling every tag on one run's content`)
-    const settled = await settleRace(docker, plan, records, retry)
+    const settled = await settleRace(m, records)
     records = settled.records
     journal.records = records
-    const ours = plan.moves.find(m => m.kind === 'index')?.target
+    const ours = plan.moves.find(move => move.kind === 'index')?.target
     if (settled.settledOn !== '' && settled.settledOn === ours) {
       if (failure !== undefined) core.warning(`a tag move had failed (${errorMessage(failure)}); after settling, every tag holds this run's content`)
       return records
     }
+    if (settled.settledOn !== '') {
+      throw new MoveError(
+        `another run published ${settled.settledOn} to the same tags at the same time, and its content holds every tag now (TAG and each TAG-ARCH agree): this run's index ${ours ?? ''} is published by digest only. Give the workflow a "concurrency:" group keyed on the image so runs publish one at a time`,
+        records
+      )
+    }
+    // the runs did not settle: this run takes its own content out of the tags, so what is left is the other run's
+    // or what the tags held before, and says which
+    records = await restore(m, records)
+    journal.records = records
     throw new MoveError(
-      settled.settledOn !== ''
-        ? `another run published ${settled.settledOn} to the same tags at the same time, and its content holds every tag now (TAG and each TAG-ARCH agree): this run's index ${ours ?? ''} is published by digest only. Give the workflow a "concurrency:" group keyed on the image so runs publish one at a time`
-        : `another run moved the same tags at the same time and they did not settle on one run's content; ${describeOutcome(records)}. Re-run one of the runs to publish every tag consistently, and give the workflow a "concurrency:" group keyed on the image`,
+      `another run moved the same tags at the same time and they did not settle on one run's content; this run put back what it had moved: ${describeOutcome(records)}${disagreement(plan, records)}. Re-run one of the runs to publish every tag consistently, and give the workflow a "concurrency:" group keyed on the image`,
       records
     )
   }
@@ -564,13 +631,85 @@ export async function executeMoves(
     journal.records = records
     return records
   }
-  const reconciled = await restore(docker, records, plan.preferIndex, retry, journal, sleep)
+  const reconciled = await restore(m, records)
   journal.records = reconciled
   const cause =
     failure !== undefined
       ? errorMessage(failure)
       : `after moving, ${astray.map(r => (r.outcome === 'unknown' ? `${r.reference} could not be read back` : `${r.reference} ${r.outcome === 'other' ? 'holds another run\'s' : 'still holds'} ${r.now || 'nothing'}`)).join(', ')}, not what this run moved it to`
   throw new MoveError(`${cause}; ${describeOutcome(reconciled)}`, reconciled, { cause: failure })
+}
+
+/**
+ * How much of the cancel's window is kept for the last read of the references a cancelled run put back (a third of
+ * a shorter window): the put-backs that have not ended by then are killed, and the read says where each ended.
+ */
+export const CANCEL_LAST_READ_MS = 1500
+
+/**
+ * The job was cancelled during the moves (the moves running then are killed, no further one starts). Within the
+ * cancel's window (docker.ts, {@link cancelWindowMs}): every planned reference is read; unless every one holds this
+ * run's content (a complete publish is kept), every reference that holds it, or may (its move was killed and the
+ * read could not tell), and held something before is put back; then those are read again. What does not fit in the
+ * window is not started, or is killed at its end; the records say what is known of each reference then (a second
+ * signal ends it at once), and the error says which `TAG-ARCH` disagree with their `TAG`.
+ */
+async function putBackAfterCancel(m: Mover, clock: () => number): Promise<MoveError> {
+  const window = cancelWindowMs(clock())
+  const end = clock() + window
+  // each command runs only while its step has time left, and is bounded by it
+  const until = (deadline: number): Mover => ({
+    ...m,
+    retry: NO_RETRY,
+    docker: {
+      run: (args, options = {}) => {
+        const left = deadline - clock()
+        if (left <= 0) return Promise.reject(new CancelledError(`docker ${describeArgs(args)} was not started: the cancel's window had passed`))
+        return m.docker.run(args, { ...options, retry: NO_RETRY, afterCancel: true, timeout: { seconds: left / 1000 } })
+      }
+    }
+  })
+  const known = new Map(m.journal.snapshot().map(r => [r.reference, r]))
+  const read = async (move: TagMove, deadline: number): Promise<MoveRecord | undefined> => {
+    try {
+      const now = await currentDigest(until(deadline).docker, move.reference)
+      return { ...move, now, outcome: outcomeOf(move, now) }
+    } catch {
+      return undefined
+    }
+  }
+  const putBackBy = end - Math.min(CANCEL_LAST_READ_MS, window / 3)
+  for (const record of await mapLimited(m.plan.moves, REGISTRY_CONCURRENCY, move => read(move, putBackBy))) {
+    if (record) known.set(record.reference, record)
+  }
+  let records = m.plan.moves.map(move => known.get(move.reference)!)
+  const complete = records.every(r => r.outcome === 'moved')
+  if (!complete) {
+    const toPutBack = records.filter(r => r.previous !== '' && (r.outcome === 'moved' || (r.outcome === 'unknown' && m.journal.attempted.includes(r.reference))))
+    // each put-back: made, not started (refused: the registry is as read), or failed or killed (it may have landed)
+    const putBack = new Map<string, 'made' | 'not-started' | 'failed'>()
+    await forEachLimited(toPutBack, REGISTRY_CONCURRENCY, async r => {
+      await pointTag(until(putBackBy), r, r.previous).then(
+        () => putBack.set(r.reference, 'made'),
+        (error: unknown) => putBack.set(r.reference, error instanceof CancelledError ? 'not-started' : 'failed')
+      )
+    })
+    const reread = await mapLimited(toPutBack, REGISTRY_CONCURRENCY, async r => {
+      const again = await read(r, end)
+      if (again) return again
+      // not read again in time: what the put-back command said
+      const made = putBack.get(r.reference)
+      return made === 'made' ? { ...r, now: r.previous, outcome: 'not-moved' as const } : made === 'not-started' ? r : { ...r, now: '', outcome: 'unknown' as const }
+    })
+    records = afterPutBack(records, reread, new Set([...putBack].flatMap(([reference, made]) => (made === 'made' ? [reference] : []))))
+  }
+  m.journal.records = records
+  return new MoveError(
+    complete
+      ? `every tag had moved before the cancel: ${records.map(r => r.reference).join(', ')} hold this run's content`
+      : `this run put back what it had moved, as far as the cancel's window let it: ${describeOutcome(records)}${disagreement(m.plan, records)}`,
+    records
+  )
 }
 
 /** One sentence on where the references ended, for the error line (the summary has the table). */
@@ -586,7 +725,29 @@ export function describeOutcome(records: readonly MoveRecord[]): string {
   }
   const stuck = [...count('moved').filter(r => r.previous !== ''), ...count('restore-failed')]
   if (stuck.length) parts.push(`${stuck.map(r => r.reference).join(', ')} could not be put back and point${stuck.length === 1 ? 's' : ''} at this run's content`)
-  if (count('other').length) parts.push(`${count('other').map(r => r.reference).join(', ')} now hold another run's content`)
+  if (count('other').length) parts.push(`${count('other').map(r => r.reference).join(', ')} now hold${count('other').length === 1 ? 's' : ''} another run's content`)
   if (count('unknown').length) parts.push(`${count('unknown').map(r => r.reference).join(', ')} could not be read back`)
   return parts.join('; ')
+}
+
+/**
+ * The `TAG-ARCH` that disagree with their repository's `TAG`, as the records tell: `TAG` holds this run's index
+ * while a `TAG-ARCH` does not hold this run's manifest, or `TAG` holds what it held before while a `TAG-ARCH` holds
+ * this run's manifest or another run's. '' when they agree (or `TAG` is not among the records); else a clause
+ * naming each, to follow {@link describeOutcome}.
+ */
+export function disagreement(plan: MovePlan, records: readonly MoveRecord[]): string {
+  if (!plan.main) return ''
+  const holds = (r: MoveRecord): string =>
+    r.outcome === 'unknown' ? 'what could not be read' : r.now === r.target ? "this run's content" : r.now === r.previous ? (r.previous ? 'what it held before' : 'nothing') : "another run's content"
+  const clauses: string[] = []
+  for (const repository of new Set(records.map(r => r.repository))) {
+    const main = records.find(r => r.repository === repository && r.kind === 'index' && tagOf(r) === plan.main)
+    if (!main || main.outcome === 'unknown') continue
+    const agrees = (r: MoveRecord): boolean => (main.now === main.target && r.now === r.target) || (main.now === main.previous && r.now === r.previous)
+    const off = records.filter(r => r.repository === repository && r.kind === 'platform' && !agrees(r))
+    if (off.length === 0) continue
+    clauses.push(`${main.reference} holds ${holds(main)} while ${off.map(r => `${r.reference} holds ${holds(r)}`).join(', ')}`)
+  }
+  return clauses.length === 0 ? '' : `; TAG and TAG-ARCH disagree: ${clauses.join('; ')} (a re-run publishes them again)`
 }

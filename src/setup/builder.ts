@@ -287,6 +287,57 @@ export async function setUpBuilder(
   return { name, driver: info.driver, platforms: supported, created, dockerContext, buildxVersion }
 }
 
+/**
+ * How many bytes the builder's BuildKit has sent, as a count that moves while BuildKit's push uploads layers (its
+ * progress prints nothing then): what buildkitd has written (`wchar` of `/proc/PID/io`) less what still waits in
+ * the send queues of its TCP sockets (`tx_queue` in `/proc/PID/net/tcp*`, its sockets by inode in
+ * `/proc/PID/fd`), read with `docker exec` in its container. `wchar` alone stands still for as long as the
+ * kernel's send buffer takes to drain (measured: 11 s at 300 KB/s with a 4 MB queue), the sent count does not. For
+ * a builder whose BuildKit runs in a container of this engine (the docker-container driver); undefined for others.
+ * A read that fails answers undefined.
+ */
+export function builderActivity(docker: Docker, builder: Pick<BuilderResult, 'name' | 'driver'>): (() => Promise<number | undefined>) | undefined {
+  if (builder.driver !== 'docker-container') return undefined
+  const container = `buildx_buildkit_${builder.name}0`
+  const exec = async (...args: string[]): Promise<string | undefined> => {
+    const result = await docker.run(['exec', container, ...args], { silent: true, allowFailure: true, timeout: ACTIVITY_READ_TIMEOUT })
+    // `cat` of several files answers what it could read (a host without IPv6 has no tcp6)
+    return result.exitCode === 0 || result.stdout !== '' ? result.stdout.trim() : undefined
+  }
+  // buildkitd is the container's first process, or the child of its init (buildx starts the container with one)
+  const findBuildkitd = async (): Promise<string | undefined> => {
+    if ((await exec('cat', '/proc/1/comm')) === 'buildkitd') return '1'
+    for (const child of (await exec('cat', '/proc/1/task/1/children'))?.split(/\s+/) ?? []) {
+      if (/^\d+$/.test(child) && (await exec('cat', `/proc/${child}/comm`)) === 'buildkitd') return child
+    }
+    return undefined
+  }
+  let pid: string | undefined
+  return async () => {
+    pid ??= await findBuildkitd()
+    if (pid === undefined) return undefined
+    const [counts, fds] = await Promise.all([exec('cat', `/proc/${pid}/io`, `/proc/${pid}/net/tcp`, `/proc/${pid}/net/tcp6`), exec('ls', '-l', `/proc/${pid}/fd`)])
+    const written = /^wchar:\s*(\d+)$/m.exec(counts ?? '')?.[1]
+    if (written === undefined || fds === undefined) return undefined
+    return Number(written) - queuedBytes(counts ?? '', new Set([...fds.matchAll(/socket:\[(\d+)\]/g)].map(m => m[1]!)))
+  }
+}
+
+/** The bytes waiting in the send queues (`tx_queue`, hex) of the sockets of `/proc/net/tcp*` lines whose inode is given. */
+export function queuedBytes(tables: string, inodes: ReadonlySet<string>): number {
+  let queued = 0
+  for (const line of tables.split('\n')) {
+    // `sl local rem st tx_queue:rx_queue tr:when retrnsmt uid timeout inode …`
+    const fields = line.trim().split(/\s+/)
+    const queues = /^([0-9A-Fa-f]{8}):[0-9A-Fa-f]{8}$/.exec(fields[4] ?? '')
+    if (queues && inodes.has(fields[9] ?? '')) queued += parseInt(queues[1]!, 16)
+  }
+  return queued
+}
+
+/** The bound of one read of the builder's activity. */
+const ACTIVITY_READ_TIMEOUT = { seconds: 10 }
+
 /** Post step: removes what {@link setUpBuilder} created; each removal on its own. */
 export async function removeBuilder(docker: Docker, builder: string, context: string): Promise<string[]> {
   const done: string[] = []

@@ -225,10 +225,16 @@ export function describeNode(node: Pick<BuildNode, 'name' | 'endpoint'>): string
 
 /** Why a node did not answer, from buildx's error, and what to check. */
 export function explainUnreachable(node: BuildNode, cause: string): string {
-  const tls = /tls:|x509|certificate/i.test(cause)
-  const fix = tls
-    ? 'check the TLS material: nodes-cacert must be the CA that signed the node\'s certificate (whose names must include the endpoint\'s host, or set the node\'s servername), and the node\'s --tlscacert must have signed nodes-cert'
-    : node.endpoint.startsWith('tcp://')
+  const checkTls =
+    'check the TLS material: nodes-cacert must be the CA that signed the node\'s certificate (whose names must include the endpoint\'s host, or set the node\'s servername), and the node\'s --tlscacert must have signed nodes-cert'
+  // A node that refuses the runner's certificate ends the handshake; the client may only see the connection drop
+  // (buildx 0.30: "write: broken pipe" in about half the runs here), never a refused connection.
+  const dropped = /broken pipe|connection reset|\bEOF\b/i.test(cause)
+  const fix = /tls:|x509|certificate/i.test(cause)
+    ? checkTls
+    : dropped
+      ? `it took the connection and closed it, as a node does that refuses this runner's certificate: ${checkTls}`
+      : node.endpoint.startsWith('tcp://')
       ? 'check that its buildkitd runs and listens there (--addr tcp://0.0.0.0:PORT) and that this runner can reach it'
       : 'check that its buildkitd runs there'
   return `${describeNode(node)} does not answer: ${cause}; ${fix}, or remove the node from "nodes" to build its platforms on this runner`

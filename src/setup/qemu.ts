@@ -10,11 +10,10 @@
  *   off    touches nothing and checks nothing.
  */
 import * as core from '@actions/core'
-import * as exec from '@actions/exec'
 import { existsSync } from 'node:fs'
 import { readFile, writeFile } from 'node:fs/promises'
 import * as path from 'node:path'
-import { childEnvironment, type Docker } from '../core/docker.js'
+import { DEFAULT_TIMEOUT, runTool, type CommandTimeout, type Docker } from '../core/docker.js'
 import { formatPlatform, type Platform } from '../core/platform.js'
 import { InputError, type InputReader } from '../core/input.js'
 import * as log from '../core/log.js'
@@ -210,24 +209,17 @@ export interface QemuHost {
   isRoot: boolean
 }
 
-export function realQemuHost(): QemuHost {
+/** The real host; its commands run through the exec wrapper, each bounded by `timeout` (the default bound). */
+export function realQemuHost(timeout: CommandTimeout = DEFAULT_TIMEOUT): QemuHost {
   return {
     binfmtDir: BINFMT_MISC_DIR,
     confDir: BINFMT_CONF_DIR,
     hostArch: hostArchitecture(),
     isRoot: process.getuid?.() === 0,
     async exec(command, args, input) {
-      // silent: @actions/exec echoes output in chunks as they come, which the log cannot tell from the action's
-      // own commands (log.ts); the output is in the error below
-      const out = await exec.getExecOutput(command, args, {
-        silent: true,
-        ignoreReturnCode: true,
-        env: childEnvironment() as Record<string, string>,
-        input: input === undefined ? undefined : Buffer.from(input)
-      })
-      if (out.exitCode !== 0) {
-        throw new Error(`${command} ${args.join(' ')} failed (exit ${out.exitCode}): ${(out.stderr || out.stdout).trim()}`)
-      }
+      // silent: `tee` echoes what it writes, and a child's output is never echoed as it comes (log.ts); the output
+      // of a failure is in the error
+      await runTool(command, args, { silent: true, ...(input === undefined ? {} : { input }) }, timeout)
     }
   }
 }

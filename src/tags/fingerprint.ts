@@ -32,6 +32,7 @@
  * Everything but reading the context and resolving the `FROM` images is pure; the `FROM` images are resolved with
  * `buildx imagetools inspect --raw` through the Docker interface.
  */
+import * as core from '@actions/core'
 import dockerignore from '@balena/dockerignore'
 import { DockerfileParser, type Add, type Arg, type Copy, type Env, type From, type Instruction, type Run } from 'dockerfile-ast'
 import { createHash } from 'node:crypto'
@@ -39,8 +40,7 @@ import { createReadStream } from 'node:fs'
 import { lstat, readdir, readFile, readlink, stat } from 'node:fs/promises'
 import * as path from 'node:path'
 import { pipeline } from 'node:stream/promises'
-import * as exec from '@actions/exec'
-import { childEnvironment, type Docker } from '../core/docker.js'
+import { DEFAULT_TIMEOUT, runTool, ToolTimeoutError, type CommandTimeout, type Docker } from '../core/docker.js'
 import { forEachLimited } from '../core/limit.js'
 import { formatPlatform, type Platform } from '../core/platform.js'
 import { familiarName } from '../core/reference.js'
@@ -219,11 +219,12 @@ const HASH_CONCURRENCY = 16
 /** Runs git with argv in a directory and returns its stdout; rejects when git fails or is missing. */
 export type GitRunner = (cwd: string, args: readonly string[]) => Promise<string>
 
-const runGit: GitRunner = async (cwd, args) => {
-  const out = await exec.getExecOutput('git', ['-C', cwd, ...args], { silent: true, ignoreReturnCode: true, env: childEnvironment() as Record<string, string> })
-  if (out.exitCode !== 0) throw new Error(`git ${args[0] ?? ''} failed (exit ${out.exitCode}): ${out.stderr.trim()}`)
-  return out.stdout
+/** git through the exec wrapper, each command bounded by `timeout` (the default bound). */
+export function gitRunner(timeout: CommandTimeout = DEFAULT_TIMEOUT): GitRunner {
+  return (cwd, args) => runTool('git', ['-C', cwd, ...args], { silent: true }, timeout)
 }
+
+const runGit = gitRunner()
 
 /**
  * What git's index knows of the context's files: path (relative to the context) → git blob id, for every regular
@@ -232,13 +233,15 @@ const runGit: GitRunner = async (cwd, args) => {
  */
 export async function gitKnownContent(context: string, git: GitRunner = runGit): Promise<Map<string, string>> {
   const known = new Map<string, string>()
-  let staged: string
-  let modified: string
-  try {
-    ;[staged, modified] = await Promise.all([git(context, ['ls-files', '-s', '-z']), git(context, ['diff', '--name-only', '--relative', '-z'])])
-  } catch {
+  // both end before the listing goes on, failed or not
+  const [index, diff] = await Promise.allSettled([git(context, ['ls-files', '-s', '-z']), git(context, ['diff', '--name-only', '--relative', '-z'])])
+  if (index.status === 'rejected' || diff.status === 'rejected') {
+    // not a checkout, or no git: every file is hashed; a git that hung is worth saying
+    const error: unknown = index.status === 'rejected' ? index.reason : (diff as PromiseRejectedResult).reason
+    if (error instanceof ToolTimeoutError) core.warning(`the fingerprint reads every file of the context instead of git's index: ${error.message}`)
     return known
   }
+  const [staged, modified] = [index.value, diff.value]
   const changed = new Set(modified.split('\0').filter(p => p !== ''))
   for (const record of staged.split('\0')) {
     // `<mode> <object> <stage>\t<path>`: regular files only (100644, 100755), merged entries only (stage 0)

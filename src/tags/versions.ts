@@ -126,7 +126,7 @@ export function readVersionSettings(read: InputReader): VersionSettings {
  */
 export function checkVersion(raw: string): { value: string } | { problem: string } {
   if (raw === '') return { problem: 'is empty: give a version such as 1.25.4' }
-  if (/\s/.test(raw)) return { problem: 'contains whitespace: a version is one word such as 1.25.4' }
+  if (/\s/.test(raw)) return { problem: 'contains whitespace: write one word such as 1.25.4' }
   const value = /^v[0-9]/.test(raw) ? raw.slice(1) : raw
   if (/^go[0-9]/.test(value)) return { problem: `starts with "go": write ${value.slice(2)}` }
   if (value.length > 64) return { problem: `is ${value.length} characters long: a version is at most 64` }

@@ -9,6 +9,7 @@ import * as path from 'node:path'
 import { promisify } from 'node:util'
 import { repoRoot } from '../../../scripts/run-action.mjs'
 import { STAGING_TAG_PREFIX } from '../../../src/publish/publish.js'
+import { readAsRunner } from './runner-commands.js'
 
 const execFileAsync = promisify(execFile)
 
@@ -35,6 +36,8 @@ export function httpGet(url: string, headers: Record<string, string> = {}): Prom
 
 export const REGISTRY = 'localhost:5000'
 export const AUTH_REGISTRY = 'localhost:5001'
+/** A registry port nothing listens on (the e2e registries are 5000 and 5001): no pull or push there can succeed. */
+export const UNREACHABLE = 'localhost:5999'
 export const GO_IMAGE = `${REGISTRY}/base/golang`
 export const BASE_IMAGE = `${REGISTRY}/base/busybox`
 export const HELLO_CONTEXT = path.join(repoRoot, 'examples', 'hello')
@@ -67,8 +70,21 @@ export function dockerLogin(dir: string, registry: string, user: string, passwor
   })
 }
 
-export async function docker(args: string[]): Promise<{ stdout: string; stderr: string }> {
-  return execFileAsync('docker', args, { maxBuffer: 64 * 1024 * 1024 })
+/**
+ * The docker CLI as the tests run it, with the test file's DOCKER_CONFIG (support/setup.ts; `process.env` here is
+ * the test file's, which a child started without `env` would not get) or the one given.
+ */
+export async function docker(args: string[], dockerConfig?: string): Promise<{ stdout: string; stderr: string }> {
+  return execFileAsync('docker', args, { maxBuffer: 64 * 1024 * 1024, env: { ...process.env, ...(dockerConfig ? { DOCKER_CONFIG: dockerConfig } : {}) } })
+}
+
+/** A DOCKER_CONFIG directory of a run's own: empty, or with this config.json. */
+export async function freshDockerConfig(config?: object): Promise<string> {
+  const { mkdtemp, writeFile } = await import('node:fs/promises')
+  const { tmpdir } = await import('node:os')
+  const dir = await mkdtemp(path.join(tmpdir(), 'go-build-action-docker-config-'))
+  if (config) await writeFile(path.join(dir, 'config.json'), JSON.stringify(config))
+  return dir
 }
 
 const MANIFEST_TYPES = [
@@ -184,6 +200,48 @@ export async function copyOnlyContext(): Promise<string> {
   await writeFile(path.join(context, 'Dockerfile'), 'FROM scratch\nCOPY hello.txt /\n')
   await writeFile(path.join(context, 'hello.txt'), 'hello\n')
   return context
+}
+
+/**
+ * The environment of a run that needs no docker, to show it: no docker (nor any other tool) on PATH, and a
+ * DOCKER_HOST nothing listens on.
+ */
+export const NO_DOCKER: Readonly<Record<string, string>> = { PATH: '/nonexistent', DOCKER_HOST: 'tcp://127.0.0.1:9' }
+
+/** The commands a run's steps started, as @actions/exec echoes each one (`[command]PROGRAM ARGS`). */
+export function commandsRun(run: { main: { log: string }; post?: { log: string } }): string[] {
+  return [run.main.log, run.post?.log ?? ''].flatMap(log => log.split('\n')).filter(line => line.startsWith('[command]'))
+}
+
+/** Jest timeouts of the e2e tests are in minutes. */
+export const MINUTES = 60_000
+
+/**
+ * The `::error::` messages of a step, as the runner reads its stdout (support/runner-commands.ts: lines end at
+ * `\r\n`, `\r` or `\n`, .NET's leading white space trimmed, stop-commands honoured), each written back as its
+ * `::error::MESSAGE` line; annotations (`::error file=…::`) are not counted.
+ */
+export function errorLines(step: { stdout: string }): string[] {
+  return readAsRunner(step.stdout)
+    .processed.filter(command => command.name.toLowerCase() === 'error' && Object.keys(command.properties).length === 0)
+    .map(command => `::error::${command.data}`)
+}
+
+/** The one `::error::` line of a run that failed: expects exit code 1 and exactly one such line. */
+export function theError(run: { main: { exitCode: number; log: string; stdout: string } }): string {
+  const errors = errorLines(run.main)
+  expect({ exitCode: run.main.exitCode, errors: errors.length, log: errors.length === 1 ? '' : run.main.log.slice(-4000) }).toEqual({ exitCode: 1, errors: 1, log: '' })
+  return errors[0]!
+}
+
+/**
+ * Every place a run shows or keeps `value`: lines of either step's log (but the `::add-mask::` command that tells
+ * the runner to mask it, which the runner consumes), and the outputs, the saved state and the job summary.
+ */
+export function leaks(run: { main: { log: string }; post?: { log: string }; outputs: object; state: object; summary: string }, value: string): string[] {
+  const lines = [run.main.log, run.post?.log ?? ''].flatMap(log => log.split('\n')).filter(line => line.includes(value) && !line.startsWith('::add-mask::'))
+  const saved = [JSON.stringify(run.outputs), JSON.stringify(run.state), run.summary].filter(text => text.includes(value))
+  return [...lines, ...saved]
 }
 
 /** Expects the main and post steps to have passed; shows the main step's log when it did not. */

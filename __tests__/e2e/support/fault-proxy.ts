@@ -12,9 +12,9 @@ import type { AddressInfo } from 'node:net'
  * the connection is dropped; `hang`: never answered; `lost-answer`: forwarded to the registry, which acts on it,
  * and the connection dropped instead of the answer (a registry that went down right after a write); `gather`:
  * held until that many matching requests wait, then all forwarded at once (two runs' writes made to meet), or
- * after 60 s.
+ * after 60 s; `throttle`: forwarded, its body at that many bytes per second (a slow upload that keeps moving).
  */
-export type Fault = { status: number; retryAfter?: number; code?: string } | 'reset' | 'hang' | 'lost-answer' | { gather: number }
+export type Fault = { status: number; retryAfter?: number; code?: string } | 'reset' | 'hang' | 'lost-answer' | { gather: number } | { throttle: number }
 
 export interface FaultRule {
   method?: string
@@ -30,15 +30,23 @@ export interface LoggedRequest {
   method: string
   path: string
   status: number | 'reset' | 'hang' | 'lost-answer' | 'gathered'
+  /** When the request reached the proxy, and when it was logged (answered, failed, or held), ms since the epoch. */
+  arrived: number
+  at: number
+  /** A held request (`hang`): when the client closed the connection (the client gave up, or was killed). */
+  closed?: number
 }
 
 export class FaultProxy {
   readonly log: LoggedRequest[] = []
   /** Manifest paths (`/v2/NAME/manifests/REF`) the registry accepted a write of, by the reference and by the digest. */
   readonly written = new Set<string>()
+  /** Digests of the image indexes (multi-platform manifests) the registry accepted a write of. */
+  readonly indexes = new Set<string>()
   private readonly hits = new Map<FaultRule, number>()
   private readonly gathered = new Map<FaultRule, Array<() => void>>()
   private server?: http.Server
+  private stopping = false
 
   constructor(
     private readonly upstreamPort: number,
@@ -61,10 +69,21 @@ export class FaultProxy {
   }
 
   async stop(): Promise<void> {
+    this.stopping = true
     await new Promise<void>(resolve => {
       this.server?.closeAllConnections()
       this.server?.close(() => resolve())
     })
+  }
+
+  /** Runs `body` with these rules in force, and none after it, whatever it throws. */
+  async during<T>(rules: FaultRule[], body: () => Promise<T>): Promise<T> {
+    this.rules = rules
+    try {
+      return await body()
+    } finally {
+      this.rules = []
+    }
   }
 
   /** How many requests a rule failed so far. */
@@ -75,18 +94,24 @@ export class FaultProxy {
   private handle(req: http.IncomingMessage, res: http.ServerResponse): void {
     const method = req.method ?? 'GET'
     const path = req.url ?? '/'
+    const arrived = Date.now()
+    const log = (status: LoggedRequest['status']): void => void this.log.push({ method, path, status, arrived, at: Date.now() })
     const rule = this.rules.find(
       r => (!r.method || r.method === method) && r.path.test(path) && (!r.select || r.select(method, path)) && this.failed(r) < r.times
     )
     if (rule) {
       this.hits.set(rule, this.failed(rule) + 1)
       if (rule.fault === 'hang') {
-        this.log.push({ method, path, status: 'hang' })
+        const held: LoggedRequest = { method, path, status: 'hang', arrived, at: Date.now() }
+        this.log.push(held)
+        req.socket.once('close', () => {
+          if (!this.stopping) held.closed = Date.now()
+        })
         req.resume()
         return
       }
       if (rule.fault === 'reset') {
-        this.log.push({ method, path, status: 'reset' })
+        log('reset')
         req.socket.destroy()
         return
       }
@@ -97,17 +122,21 @@ export class FaultProxy {
         const release = (): void => {
           if (released) return
           released = true
-          this.log.push({ method, path, status: 'gathered' })
-          this.forward(req, res, method, path)
+          log('gathered')
+          this.forward(req, res, method, path, arrived)
         }
         waiting.push(release)
         if (waiting.length >= rule.fault.gather) waiting.splice(0).forEach(r => r())
         else setTimeout(release, 60_000).unref()
         return
       }
+      if (typeof rule.fault === 'object' && 'throttle' in rule.fault) {
+        this.forward(req, res, method, path, arrived, rule.fault.throttle)
+        return
+      }
       if (rule.fault === 'lost-answer') {
         const upstream = http.request({ host: '127.0.0.1', port: this.upstreamPort, method, path, headers: req.headers, agent: false }, response => {
-          this.log.push({ method, path, status: 'lost-answer' })
+          log('lost-answer')
           response.resume()
           req.socket.destroy()
         })
@@ -115,7 +144,7 @@ export class FaultProxy {
         req.pipe(upstream)
         return
       }
-      this.log.push({ method, path, status: rule.fault.status })
+      log(rule.fault.status)
       const headers: Record<string, string> = { 'Content-Type': 'application/json' }
       if (rule.fault.retryAfter !== undefined) headers['Retry-After'] = String(rule.fault.retryAfter)
       res.writeHead(rule.fault.status, headers)
@@ -124,29 +153,40 @@ export class FaultProxy {
       req.resume()
       return
     }
-    this.forward(req, res, method, path)
+    this.forward(req, res, method, path, arrived)
   }
 
-  private forward(req: http.IncomingMessage, res: http.ServerResponse, method: string, path: string): void {
+  /** Forwards a request as it is; with `bytesPerSecond`, its body at that pace. */
+  private forward(req: http.IncomingMessage, res: http.ServerResponse, method: string, path: string, arrived: number, bytesPerSecond?: number): void {
     const upstream = http.request(
       { host: '127.0.0.1', port: this.upstreamPort, method, path, headers: req.headers, agent: false },
       response => {
-        this.log.push({ method, path, status: response.statusCode ?? 0 })
+        this.log.push({ method, path, status: response.statusCode ?? 0, arrived, at: Date.now() })
         const manifest = /^(\/v2\/.+\/manifests\/)[^/?]+$/.exec(path)
         if (method === 'PUT' && manifest && response.statusCode === 201) {
           this.written.add(path)
           const digest = response.headers['docker-content-digest']
           if (typeof digest === 'string') this.written.add(`${manifest[1]}${digest}`)
+          if (typeof digest === 'string' && /image\.index|manifest\.list/.test(req.headers['content-type'] ?? '')) this.indexes.add(digest)
         }
         res.writeHead(response.statusCode ?? 502, response.headers)
         response.pipe(res)
       }
     )
     upstream.on('error', () => {
-      this.log.push({ method, path, status: 502 })
+      this.log.push({ method, path, status: 502, arrived, at: Date.now() })
       res.destroy()
     })
-    req.pipe(upstream)
+    if (bytesPerSecond === undefined) {
+      req.pipe(upstream)
+      return
+    }
+    req.on('data', (chunk: Buffer) => {
+      req.pause()
+      upstream.write(chunk)
+      setTimeout(() => req.resume(), (chunk.length / bytesPerSecond) * 1000)
+    })
+    req.on('end', () => upstream.end())
   }
 }
 

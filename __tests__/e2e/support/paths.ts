@@ -12,14 +12,13 @@
 import { describe } from '@jest/globals'
 import { execFile } from 'node:child_process'
 import { appendFileSync, existsSync, readFileSync } from 'node:fs'
-import { mkdir, mkdtemp, symlink } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { mkdir, symlink } from 'node:fs/promises'
 import * as path from 'node:path'
 import { promisify } from 'node:util'
 import { runAction, type ActionRun, type RunActionOptions } from '../../../scripts/run-action.mjs'
 import { expect } from '@jest/globals'
 import { STAGING_TAG_PREFIX } from '../../../src/publish/publish.js'
-import { docker } from './environment.js'
+import { docker, freshDockerConfig } from './environment.js'
 
 export type PathName = 'hosted' | 'engine'
 
@@ -57,7 +56,7 @@ function readHostedStatus(): HostedStatus {
 
 /** A fresh DOCKER_CONFIG directory (or the given one) whose CLI plugin is the hosted path's buildx. */
 async function withHostedBuildx(pluginDir: string, dockerConfig?: string): Promise<string> {
-  const dir = dockerConfig ?? (await mkdtemp(path.join(tmpdir(), 'go-build-action-docker-config-')))
+  const dir = dockerConfig ?? (await freshDockerConfig())
   await mkdir(path.join(dir, 'cli-plugins'), { recursive: true })
   const plugin = path.join(dir, 'cli-plugins', 'docker-buildx')
   if (!existsSync(plugin)) await symlink(path.join(pluginDir, 'docker-buildx'), plugin)
@@ -89,7 +88,8 @@ export const ENGINE_PATH: BuilderPath = {
   driver: 'docker',
   available: true,
   inputs: {},
-  env: async dockerConfig => ({ RUNNER_ENVIRONMENT: 'self-hosted', ...(dockerConfig ? { DOCKER_CONFIG: dockerConfig } : {}) })
+  // a DOCKER_CONFIG of the run's own (the machine's buildx is Debian's system-wide plugin, found from any)
+  env: async dockerConfig => ({ RUNNER_ENVIRONMENT: 'self-hosted', DOCKER_CONFIG: dockerConfig ?? (await freshDockerConfig()) })
 }
 
 export const BUILDER_PATHS: readonly BuilderPath[] = [HOSTED_PATH, ENGINE_PATH]
@@ -107,7 +107,7 @@ export function describeEachPath(title: string, body: (path: BuilderPath) => voi
 
 /**
  * runAction on a path: the path's inputs under the test's own (none where the test chooses the builder itself
- * with "builder" or "driver"), and its environment, keeping a DOCKER_CONFIG the test made itself.
+ * with "builder" or "driver"), and its environment: a DOCKER_CONFIG of the run's own, or the one the test made.
  */
 export async function runOnPath(builderPath: BuilderPath, options: RunActionOptions = {}): Promise<ActionRun> {
   const env = options.env ?? {}
