@@ -3,8 +3,9 @@
 //
 //   node scripts/test-summary.mjs --results unit.json,e2e.json --path-times FILE --shared-buildkit DIR [--files FILE]
 //
-// prints each runner path's e2e counts and what its action runs cost, then, as the LAST line, the count of passed
-// and failed tests over all the runs. A results file that is missing (jest died before writing it) counts as a
+// prints the failed tests (file, title and the head of the failure message: a long log's closing lines still say
+// which test failed and why), each runner path's e2e counts and what its action runs cost, then, as the LAST line,
+// the count of passed and failed tests over all the runs. A results file that is missing (jest died before writing it) counts as a
 // failure. `--files FILE` writes each test file's time (seconds, tab, file, one a line, slowest first) for .ci/run.
 // Exits 3 when the hosted path was skipped on a machine where the shared BuildKit build is there to run it, 4 when
 // a results file is missing, 0 otherwise (jest's own exit status says whether tests failed).
@@ -15,10 +16,11 @@ import { fileURLToPath } from 'node:url'
 const PATHS = { hosted: '[hosted path', engine: '[engine path' }
 
 /** jest's --json results: every test's path and status, and every file's time. */
-function summarize(runs, pathTimes) {
+export function summarize(runs, pathTimes) {
   const count = { hosted: {}, engine: {} }
   const total = { passed: 0, failed: 0, pending: 0 }
   const files = []
+  const failures = []
   for (const run of runs) {
     total.passed += run.numPassedTests
     total.failed += run.numFailedTests
@@ -28,6 +30,7 @@ function summarize(runs, pathTimes) {
       for (const t of suite.assertionResults) {
         const name = Object.keys(PATHS).find(p => t.fullName.startsWith(PATHS[p]))
         if (name) count[name][t.status] = (count[name][t.status] ?? 0) + 1
+        if (t.status === 'failed') failures.push({ file: suite.name, title: t.fullName, messages: t.failureMessages ?? [] })
       }
     }
   }
@@ -41,7 +44,24 @@ function summarize(runs, pathTimes) {
     }
   }
   files.sort((a, b) => b.seconds - a.seconds)
-  return { count, total, spent, files }
+  return { count, total, spent, files, failures }
+}
+
+/**
+ * The failed tests, each with the head of its first failure message (colour codes and stack frames dropped), so
+ * that the closing lines of a long log still say which test failed and why.
+ */
+export function failureLines(failures, root, { tests = 10, lines = 12 } = {}) {
+  const out = []
+  for (const f of failures.slice(0, tests)) {
+    out.push(`FAILED ${path.relative(root, f.file)} › ${f.title}`)
+    // eslint-disable-next-line no-control-regex -- jest's colour codes begin with ESC
+    const text = (f.messages[0] ?? '').replace(/\u001b\[[0-9;]*m/g, '')
+    const head = text.split('\n').filter(l => l.trim() !== '' && !/^\s+at /.test(l)).slice(0, lines)
+    for (const l of head) out.push(`    ${l.slice(0, 300)}`)
+  }
+  if (failures.length > tests) out.push(`… and ${failures.length - tests} more failed tests`)
+  return out
 }
 
 const line = c => `${c.passed ?? 0} passed, ${c.failed ?? 0} failed, ${(c.pending ?? 0) + (c.skipped ?? 0) + (c.todo ?? 0)} skipped`
@@ -56,12 +76,13 @@ function main(argv) {
   const missing = resultFiles.filter(f => !existsSync(f) || readFileSync(f, 'utf8').trim() === '')
   const runs = resultFiles.filter(f => !missing.includes(f)).map(f => JSON.parse(readFileSync(f, 'utf8')))
   const timesFile = arg('path-times')
-  const { count, total, spent, files } = summarize(runs, timesFile && existsSync(timesFile) ? readFileSync(timesFile, 'utf8') : '')
+  const { count, total, spent, files, failures } = summarize(runs, timesFile && existsSync(timesFile) ? readFileSync(timesFile, 'utf8') : '')
+  const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
   const filesOut = arg('files')
   if (filesOut) {
-    const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
     writeFileSync(filesOut, files.map(f => `${f.seconds.toFixed(1)}\t${path.relative(root, f.file)}\n`).join(''))
   }
+  for (const l of failureLines(failures, root)) console.log(l)
   console.log(`hosted path (docker-container, buildx 0.30.1) ${line(count.hosted)}; ${cost(spent.hosted)}`)
   console.log(`engine path (docker driver, buildx 0.13.1) ${line(count.engine)}; ${cost(spent.engine)}`)
   let status = 0

