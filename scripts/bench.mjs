@@ -5,12 +5,15 @@
 //
 //   npm run bench [-- --rounds N] [-- --large-rounds N] [-- --fixtures small,large] [-- --paths hosted,engine]
 //                 [-- --json FILE] [-- --write-table] [-- --docker-actions SETUP_BUILDX_DIR,BUILD_PUSH_DIR]
+//                 [-- --baseline CHECKOUT] [-- --figures cold,warm,sign,legs,rerun]
 //
 // Three sides in each round, in turn (the first rotating from round to round): the action; the bare commands; and,
 // given git directories of docker/setup-buildx-action and docker/build-push-action (`--docker-actions`, or
 // BENCH_DOCKER_ACTIONS), docker's own actions at the commits of issue 26 (their committed dist/index.cjs read from
 // git at run time into a temporary directory, never into this repository; the commits are recorded) plus the shell
-// a user writes for each TAG-ARCH.
+// a user writes for each TAG-ARCH. `--baseline CHECKOUT` adds another build of the action as a fourth side of the
+// cold and warm figures (its `dist/index.js`, e.g. a worktree of main): a change's speed-up, measured side by side.
+// `--figures` measures only those figures of a round (default all; cold and warm always).
 //
 // Two fixtures, each on both paths: `small` (the go-build shape with a 2 MB image: fixed costs) and `large`
 // (go-build-sized: Debian's Go toolchain for every platform, about 330 MB per platform plus 146 MB of sources shared
@@ -71,6 +74,10 @@ const LIMITS = {
   distBytes: 1024 * 1024
 }
 const BENCH_MARKERS = ['<!-- bench:start -->', '<!-- bench:end -->']
+/** The figures of a round (`--figures`); cold and warm are always measured. */
+const FIGURES = ['cold', 'warm', 'sign', 'legs', 'rerun']
+/** `--baseline` (the other build's entry and commit) and `--figures`, set once by main(). */
+const sideOptions = { baseline: undefined, figures: new Set(FIGURES) }
 
 const log = message => process.stderr.write(`bench: ${message}\n`)
 const runId = `${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`
@@ -85,7 +92,9 @@ function parseArgs(argv) {
     paths: ['hosted', 'engine'],
     json: undefined,
     writeTable: false,
-    dockerActions: process.env.BENCH_DOCKER_ACTIONS ? process.env.BENCH_DOCKER_ACTIONS.split(',') : undefined
+    dockerActions: process.env.BENCH_DOCKER_ACTIONS ? process.env.BENCH_DOCKER_ACTIONS.split(',') : undefined,
+    baseline: undefined,
+    figures: new Set(FIGURES)
   }
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]
@@ -96,12 +105,19 @@ function parseArgs(argv) {
     else if (arg === '--json') options.json = argv[++i]
     else if (arg === '--write-table' || arg === '--readme') options.writeTable = true
     else if (arg === '--docker-actions') options.dockerActions = argv[++i].split(',')
-    else throw new Error(`unknown argument ${arg}: use --rounds N, --large-rounds N, --fixtures small,large, --paths hosted,engine, --json FILE, --write-table, --docker-actions SETUP_BUILDX_DIR,BUILD_PUSH_DIR`)
+    else if (arg === '--baseline') options.baseline = path.resolve(argv[++i])
+    else if (arg === '--figures') options.figures = new Set(['cold', 'warm', ...argv[++i].split(',').map(f => f.trim())])
+    else
+      throw new Error(
+        `unknown argument ${arg}: use --rounds N, --large-rounds N, --fixtures small,large, --paths hosted,engine, --json FILE, --write-table, --docker-actions SETUP_BUILDX_DIR,BUILD_PUSH_DIR, --baseline CHECKOUT, --figures ${FIGURES.join(',')}`
+      )
   }
   if (!Number.isInteger(options.rounds) || options.rounds < 3) throw new Error('--rounds: at least 3 (the figures are medians)')
   if (!Number.isInteger(options.largeRounds) || options.largeRounds < 1) throw new Error('--large-rounds: at least 1')
   for (const f of options.fixtures) if (!['small', 'large'].includes(f)) throw new Error(`--fixtures: ${f} is not small or large`)
   for (const p of options.paths) if (!['hosted', 'engine'].includes(p)) throw new Error(`--paths: ${p} is not hosted or engine`)
+  for (const f of options.figures) if (!FIGURES.includes(f)) throw new Error(`--figures: ${f} is not one of ${FIGURES.join(', ')}`)
+  if (options.baseline && !existsSync(path.join(options.baseline, 'dist', 'index.js'))) throw new Error(`--baseline: ${options.baseline} has no dist/index.js (a checkout of the action, built)`)
   if (options.dockerActions && (options.dockerActions.length !== 2 || options.dockerActions.some(d => !existsSync(d)))) {
     throw new Error(`--docker-actions (or BENCH_DOCKER_ACTIONS): two git directories, docker/setup-buildx-action's and docker/build-push-action's, comma-separated (got ${options.dockerActions.join(',')})`)
   }
@@ -209,10 +225,11 @@ async function coldToolCache() {
   return dir
 }
 
-async function action(benchPath, context, repository, inputs = {}, env = {}, toolCache = undefined) {
+async function action(benchPath, context, repository, inputs = {}, env = {}, toolCache = undefined, entry = undefined) {
   toolCache ??= await coldToolCache()
   const { ms, value: result } = await timed(() =>
     runAction({
+      ...(entry ? { entry } : {}),
       measureDisk: true,
       cwd: context,
       inputs: { images: repository, platforms: PLATFORMS.join(','), 'build-args': `BASE_IMAGE=${BASE_IMAGE}`, ...benchPath.inputs, ...inputs },
@@ -538,22 +555,29 @@ async function round(benchPath, context, number, signing, actions) {
   const cache = {
     action: `${freshRepository('cache-action')}:buildcache`,
     bare: `${freshRepository('cache-bare')}:buildcache`,
-    docker: `${freshRepository('cache-docker')}:buildcache`
+    docker: `${freshRepository('cache-docker')}:buildcache`,
+    baseline: `${freshRepository('cache-baseline')}:buildcache`
   }
   const cacheTo = ref => `type=registry,ref=${ref},mode=max,ignore-error=true`
   const coldInputs = hosted ? { 'cache-to': cacheTo(cache.action) } : { 'no-cache': 'true' }
+  const baseline = sideOptions.baseline
   const cold = await again('the cold publish', async () => {
     const repository = freshRepository(`${benchPath.name}-action-cold`)
     const toolCache = await coldToolCache()
+    const baselineToolCache = baseline && (await coldToolCache())
     const measured = await sides({
       action: () => action(benchPath, context, repository, coldInputs, {}, toolCache),
+      baseline:
+        baseline &&
+        (() =>
+          action(benchPath, context, freshRepository(`${benchPath.name}-baseline-cold`), hosted ? { 'cache-to': cacheTo(cache.baseline) } : coldInputs, {}, baselineToolCache, baseline.entry)),
       bare: () =>
         hosted
           ? bareHosted(benchPath, context, freshRepository('hosted-bare-cold'), { cacheTo: cacheTo(cache.bare) })
           : bareEngine(benchPath, context, freshRepository('engine-bare-cold'), { noCache: true }),
       docker: actions && (() => dockerStack(benchPath, context, freshRepository(`${benchPath.name}-docker-cold`), actions, hosted ? { cacheTo: cacheTo(cache.docker) } : { noCache: true }))
     })
-    return { ...measured, repository, toolCache, imageBytes: await imageBytes(`${repository}:${TAG}`, benchPath.env) }
+    return { ...measured, repository, toolCache, baselineToolCache, imageBytes: await imageBytes(`${repository}:${TAG}`, benchPath.env) }
   })
   // The signed run gets the tool cache as the unsigned warm run gets it (the layers the cold run checked).
   const signToolCache = await coldToolCache()
@@ -571,10 +595,23 @@ async function round(benchPath, context, number, signing, actions) {
       }
       return { ...run, signatures }
     })
-  const signedFirst = actionFirst ? await signedRun() : undefined
+  const signing_ = sideOptions.figures.has('sign')
+  const signedFirst = signing_ && actionFirst ? await signedRun() : undefined
   const warm = await again('the warm publish', () =>
     sides({
       action: () => action(benchPath, context, freshRepository(`${benchPath.name}-action-warm`), warmInputs, {}, cold.toolCache),
+      baseline:
+        baseline &&
+        (() =>
+          action(
+            benchPath,
+            context,
+            freshRepository(`${benchPath.name}-baseline-warm`),
+            hosted ? { 'cache-from': `type=registry,ref=${cache.baseline}` } : {},
+            {},
+            cold.baselineToolCache,
+            baseline.entry
+          )),
       bare: () =>
         hosted
           ? bareHosted(benchPath, context, freshRepository('hosted-bare-warm'), { cacheFrom: `type=registry,ref=${cache.bare}` })
@@ -582,14 +619,18 @@ async function round(benchPath, context, number, signing, actions) {
       docker: actions && (() => dockerStack(benchPath, context, freshRepository(`${benchPath.name}-docker-warm`), actions, hosted ? { cacheFrom: `type=registry,ref=${cache.docker}` } : {}))
     })
   )
-  const signed = signedFirst ?? (await signedRun())
+  const signed = signing_ ? (signedFirst ?? (await signedRun())) : undefined
   // Legs: the same cold build, distributed over four legs and a merge, against the cold mode: all.
-  const legs = await again('the legs', () => distributed(benchPath, context, freshRepository(`${benchPath.name}-legs`), hosted ? {} : { 'no-cache': 'true' }))
+  const legs = sideOptions.figures.has('legs')
+    ? await again('the legs', () => distributed(benchPath, context, freshRepository(`${benchPath.name}-legs`), hosted ? {} : { 'no-cache': 'true' }))
+    : undefined
   // Rerun: the cold publish again, nothing changed, asking to skip an unchanged build (the runner's event here is
   // workflow_dispatch, where `auto` builds anyway).
-  const rerun = await again('the rerun', () => action(benchPath, context, cold.repository, { ...coldInputs, 'skip-unchanged': 'true' }))
-  const signatures = signed.signatures
-  const stack = measured => (measured.docker ? { docker: measured.docker.ms, dockerRatio: measured.action.ms / measured.docker.ms } : {})
+  const rerun = sideOptions.figures.has('rerun') ? await again('the rerun', () => action(benchPath, context, cold.repository, { ...coldInputs, 'skip-unchanged': 'true' })) : undefined
+  const stack = measured => ({
+    ...(measured.docker ? { docker: measured.docker.ms, dockerRatio: measured.action.ms / measured.docker.ms } : {}),
+    ...(measured.baseline ? { baseline: measured.baseline.ms, baselineRatio: measured.action.ms / measured.baseline.ms } : {})
+  })
   const figures = {
     cold: {
       action: cold.action.ms,
@@ -601,7 +642,7 @@ async function round(benchPath, context, number, signing, actions) {
       disk: { written: cold.action.written, image: cold.imageBytes, ratio: cold.action.written / cold.imageBytes }
     },
     warm: { action: warm.action.ms, bare: warm.bare.ms, ratio: warm.action.ms / warm.bare.ms, added: warm.action.ms - warm.bare.ms, ...stack(warm), phases: phaseFigures(warm) },
-    sign: {
+    sign: signed && {
       action: signed.ms,
       unsigned: warm.action.ms,
       ratio: signed.ms / warm.action.ms,
@@ -610,10 +651,10 @@ async function round(benchPath, context, number, signing, actions) {
       phase: Object.entries(signed.phases)
         .filter(([name]) => /^Sign \d+ digests?$/.test(name))
         .reduce((total, [, ms]) => total + ms, 0),
-      digests: signatures.length
+      digests: signed.signatures.length
     },
-    legs: { action: legs.ms, all: cold.action.ms, ratio: legs.ms / cold.action.ms, legs: legs.legsMs, merge: legs.mergeMs },
-    rerun: {
+    legs: legs && { action: legs.ms, all: cold.action.ms, ratio: legs.ms / cold.action.ms, legs: legs.legsMs, merge: legs.mergeMs },
+    rerun: rerun && {
       action: rerun.ms,
       cold: cold.bare.ms,
       ratio: rerun.ms / cold.bare.ms,
@@ -729,6 +770,7 @@ function pathFigures(rounds) {
     if (figure === 'cold' || figure === 'warm') {
       figures[figure].bare = pick(figure, 'bare')
       if (rounds[0][figure].docker !== undefined) Object.assign(figures[figure], { docker: pick(figure, 'docker'), dockerRatio: pick(figure, 'dockerRatio') })
+      if (rounds[0][figure].baseline !== undefined) Object.assign(figures[figure], { baseline: pick(figure, 'baseline'), baselineRatio: pick(figure, 'baselineRatio') })
       if (figure === 'warm') figures[figure].added = pick(figure, 'added')
       if (figure === 'cold') {
         figures[figure].disk = { written: summarize(rounds.map(r => r.cold.disk.written)), image: median(rounds.map(r => r.cold.disk.image)), ratio: summarize(rounds.map(r => r.cold.disk.ratio)) }
@@ -771,7 +813,8 @@ function table(result) {
       ', median (min–max).' +
       (result.dockerActions
         ? ` Docker's actions: ${Object.entries(result.dockerActions).map(([name, commit]) => `docker/${name}@${commit.slice(0, 7)}`).join(', ')}.`
-        : " Docker's actions: not measured (give --docker-actions)."),
+        : " Docker's actions: not measured (give --docker-actions).") +
+      (result.baseline ? ` This build: ${result.commit.slice(0, 7)}; baseline: ${result.baseline.commit.slice(0, 7)} (${result.baseline.dir}).` : ''),
     '',
     '| fixture | figure | path | ratio | action | baseline | target |',
     '| --- | --- | --- | --- | --- | --- | --- |'
@@ -792,6 +835,10 @@ function table(result) {
         if (!f[when].dockerRatio) continue
         row([`against docker's actions (setup-buildx, build-push, the shell for TAG-ARCH), ${when}`, p.title, ratio(f[when].dockerRatio), seconds(f[when].action.median), `${seconds(f[when].docker.median)} docker's`, small && when === 'warm' ? `≤ ${LIMITS.dockerStack}×` : ''])
       }
+      for (const when of ['cold', 'warm']) {
+        if (!f[when].baselineRatio) continue
+        row([`against the baseline build of the action (${result.baseline.commit.slice(0, 7)}), ${when}`, p.title, ratio(f[when].baselineRatio), seconds(f[when].action.median), `${seconds(f[when].baseline.median)} baseline`, ''])
+      }
       row([
         `bytes the action wrote to local disk (${formatMiB(f.cold.disk.written.median)} of a ${formatMiB(f.cold.disk.image)} image; BuildKit's and the engine's stores not counted), cold`,
         p.title,
@@ -800,33 +847,36 @@ function table(result) {
         'the image',
         small ? '' : `≤ ${LIMITS.diskShare * 100} %`
       ])
-      row([
-        `signing: what it adds to a warm publish (${plusMinus(f.sign.added.median)}; the action's signing phases ${seconds(f.sign.setup.median + f.sign.phase.median)}: ` +
-          `key check ${seconds(f.sign.setup.median)}, sign and verify ${f.sign.digests} digests ${seconds(f.sign.phase.median)})`,
-        p.title,
-        ratio(f.sign.ratio),
-        seconds(f.sign.action.median),
-        `${seconds(f.sign.unsigned.median)} unsigned warm`,
-        ''
-      ])
+      if (f.sign)
+        row([
+          `signing: what it adds to a warm publish (${plusMinus(f.sign.added.median)}; the action's signing phases ${seconds(f.sign.setup.median + f.sign.phase.median)}: ` +
+            `key check ${seconds(f.sign.setup.median)}, sign and verify ${f.sign.digests} digests ${seconds(f.sign.phase.median)})`,
+          p.title,
+          ratio(f.sign.ratio),
+          seconds(f.sign.action.median),
+          `${seconds(f.sign.unsigned.median)} unsigned warm`,
+          ''
+        ])
       row(['verification, share of the cold publish', p.title, ratio(f.cold.verifyShare), '', 'cold publish', fixture.name === 'large' ? `≤ ${LIMITS.verifyShare}×` : ''])
       if (f.cold.blobBytesRead !== undefined) row(['blobs the registry served the cold run (no second download)', p.title, `${(f.cold.blobBytesRead / 1024).toFixed(0)} KiB`, '', '', ''])
-      row([
-        `legs: 4 legs started together + merge (${seconds(f.legs.legs.median)} + ${seconds(f.legs.merge.median)}), one machine`,
-        p.title,
-        ratio(f.legs.ratio),
-        seconds(f.legs.action.median),
-        `${seconds(f.legs.all.median)} \`mode: all\` cold`,
-        ''
-      ])
-      row([
-        `rerun, nothing changed${f.rerun.skipped ? ' (skipped: unchanged)' : ' (rebuilt)'}`,
-        p.title,
-        ratio(f.rerun.ratio),
-        seconds(f.rerun.action.median),
-        "the bare commands' cold publish",
-        fixture.name === 'large' ? `≤ ${LIMITS.rerun}×` : ''
-      ])
+      if (f.legs)
+        row([
+          `legs: 4 legs started together + merge (${seconds(f.legs.legs.median)} + ${seconds(f.legs.merge.median)}), one machine`,
+          p.title,
+          ratio(f.legs.ratio),
+          seconds(f.legs.action.median),
+          `${seconds(f.legs.all.median)} \`mode: all\` cold`,
+          ''
+        ])
+      if (f.rerun)
+        row([
+          `rerun, nothing changed${f.rerun.skipped ? ' (skipped: unchanged)' : ' (rebuilt)'}`,
+          p.title,
+          ratio(f.rerun.ratio),
+          seconds(f.rerun.action.median),
+          "the bare commands' cold publish",
+          fixture.name === 'large' ? `≤ ${LIMITS.rerun}×` : ''
+        ])
       if (f.cache) {
         row([`cache: registry cache, no local cache (${f.cache.cachedSteps} steps CACHED)`, p.title, ratio(f.cache.ratio), seconds(f.cache.action.median), 'cold publish', ''])
       } else {
@@ -895,9 +945,11 @@ async function benchFixture(options, context, fixtureName, roundCount, started, 
           `${title} round ${i + 1}: cold ${r.cold.ratio.toFixed(2)}× (${seconds(r.cold.action)} / ${seconds(r.cold.bare)}${r.cold.docker ? ` / docker's ${seconds(r.cold.docker)}` : ''}), ` +
             `warm ${r.warm.ratio.toFixed(2)}× (${seconds(r.warm.action)} / ${seconds(r.warm.bare)}${r.warm.docker ? ` / docker's ${seconds(r.warm.docker)}` : ''}), ` +
             `wrote ${(r.cold.disk.written / 2 ** 20).toFixed(1)} MiB of a ${(r.cold.disk.image / 2 ** 20).toFixed(1)} MiB image, ` +
-            `signed ${r.sign.ratio.toFixed(2)}× (${seconds(r.sign.action)}, ${plusMinus(r.sign.added)}, signing ${seconds(r.sign.setup + r.sign.phase)}), ` +
-            `legs ${r.legs.ratio.toFixed(2)}× (${seconds(r.legs.action)} / ${seconds(r.legs.all)}), ` +
-            `rerun ${r.rerun.ratio.toFixed(2)}× (${seconds(r.rerun.action)}${r.rerun.skipped ? ', skipped' : ''}) [${Math.round((Date.now() - started) / 1000)} s]`
+            (r.cold.baseline ? `baseline cold ${r.cold.baselineRatio.toFixed(2)}× (${seconds(r.cold.baseline)}), warm ${r.warm.baselineRatio.toFixed(2)}× (${seconds(r.warm.baseline)}), ` : '') +
+            (r.sign ? `signed ${r.sign.ratio.toFixed(2)}× (${seconds(r.sign.action)}, ${plusMinus(r.sign.added)}, signing ${seconds(r.sign.setup + r.sign.phase)}), ` : '') +
+            (r.legs ? `legs ${r.legs.ratio.toFixed(2)}× (${seconds(r.legs.action)} / ${seconds(r.legs.all)}), ` : '') +
+            (r.rerun ? `rerun ${r.rerun.ratio.toFixed(2)}× (${seconds(r.rerun.action)}${r.rerun.skipped ? ', skipped' : ''}) ` : '') +
+            `[${Math.round((Date.now() - started) / 1000)} s]`
         )
       }
       paths.push({ name, available: true, title: benchPath.title, figures: pathFigures(rounds), rounds })
@@ -918,7 +970,16 @@ async function main() {
   }
   if (!existsSync(path.join(repoRoot, 'dist', 'index.js'))) throw new Error('dist/index.js is missing: run npm run build')
   const actions = await dockerActions(options.dockerActions)
-  const result = { machine: await machine(), dockerActions: actions?.commits, fixtures: [] }
+  const commitOf = async dir => (await run('git', ['-C', dir, 'rev-parse', 'HEAD'])).stdout.trim()
+  sideOptions.figures = options.figures
+  if (options.baseline) sideOptions.baseline = { entry: path.join(options.baseline, 'dist', 'index.js'), dir: options.baseline, commit: await commitOf(options.baseline) }
+  const result = {
+    machine: await machine(),
+    dockerActions: actions?.commits,
+    commit: await commitOf(repoRoot),
+    ...(sideOptions.baseline ? { baseline: { dir: sideOptions.baseline.dir, commit: sideOptions.baseline.commit } } : {}),
+    fixtures: []
+  }
   const signing = await signingKey()
   for (const fixtureName of options.fixtures) {
     const made = fixtureName === 'large' ? await largeFixture() : await fixture().then(dir => ({ dir, remove: () => rm(dir, { recursive: true, force: true }) }))
