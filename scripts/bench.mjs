@@ -580,8 +580,9 @@ async function round(benchPath, context, number, signing, actions) {
     return { ...measured, repository, toolCache, baselineToolCache, imageBytes: await imageBytes(`${repository}:${TAG}`, benchPath.env) }
   })
   // The signed run gets the tool cache as the unsigned warm run gets it (the layers the cold run checked).
-  const signToolCache = await coldToolCache()
-  await cp(cold.toolCache, signToolCache, { recursive: true })
+  const measureSigning = sideOptions.figures.has('sign')
+  const signToolCache = measureSigning ? await coldToolCache() : undefined
+  if (signToolCache) await cp(cold.toolCache, signToolCache, { recursive: true })
   // Warm: the engine's cache holds every step; the hosted path's new builders read the registry cache.
   const warmInputs = hosted ? { 'cache-from': `type=registry,ref=${cache.action}` } : {}
   // Signing: the warm publish again, the same cache state, with `sign: true` and the bench run's key; run next to
@@ -595,8 +596,7 @@ async function round(benchPath, context, number, signing, actions) {
       }
       return { ...run, signatures }
     })
-  const signing_ = sideOptions.figures.has('sign')
-  const signedFirst = signing_ && actionFirst ? await signedRun() : undefined
+  const signedFirst = measureSigning && actionFirst ? await signedRun() : undefined
   const warm = await again('the warm publish', () =>
     sides({
       action: () => action(benchPath, context, freshRepository(`${benchPath.name}-action-warm`), warmInputs, {}, cold.toolCache),
@@ -619,7 +619,7 @@ async function round(benchPath, context, number, signing, actions) {
       docker: actions && (() => dockerStack(benchPath, context, freshRepository(`${benchPath.name}-docker-warm`), actions, hosted ? { cacheFrom: `type=registry,ref=${cache.docker}` } : {}))
     })
   )
-  const signed = signing_ ? (signedFirst ?? (await signedRun())) : undefined
+  const signed = measureSigning ? (signedFirst ?? (await signedRun())) : undefined
   // Legs: the same cold build, distributed over four legs and a merge, against the cold mode: all.
   const legs = sideOptions.figures.has('legs')
     ? await again('the legs', () => distributed(benchPath, context, freshRepository(`${benchPath.name}-legs`), hosted ? {} : { 'no-cache': 'true' }))

@@ -5,8 +5,9 @@
 //
 // prints the failed tests (file, title and the head of the failure message: a long log's closing lines still say
 // which test failed and why), each runner path's e2e counts and what its action runs cost, then, as the LAST line,
-// the count of passed and failed tests over all the runs. A results file that is missing (jest died before writing it) counts as a
-// failure. `--files FILE` writes each test file's time (seconds, tab, file, one a line, slowest first) for .ci/run.
+// the count of passed and failed tests over all the runs. A results file that is missing (jest died before writing
+// it) counts as a failure. `--files FILE` writes each test file's time (seconds, tab, file, one a line, slowest
+// first) for .ci/run.
 // Exits 3 when the hosted path was skipped on a machine where the shared BuildKit build is there to run it, 4 when
 // a results file is missing, 0 otherwise (jest's own exit status says whether tests failed).
 import { existsSync, readFileSync, writeFileSync } from 'node:fs'
@@ -16,7 +17,7 @@ import { fileURLToPath } from 'node:url'
 const PATHS = { hosted: '[hosted path', engine: '[engine path' }
 
 /** jest's --json results: every test's path and status, and every file's time. */
-export function summarize(runs, pathTimes) {
+function summarize(runs, pathTimes) {
   const count = { hosted: {}, engine: {} }
   const total = { passed: 0, failed: 0, pending: 0 }
   const files = []

@@ -45,7 +45,6 @@ const actionSteps = (workflow: Workflow): Step[] =>
 const lintOnce = async (text: string, file: string) => (await createLinter())(text, file)
 
 describe('example workflows', () => {
-
   it('are the two quick starts, the one-job and the distributed publish, the scheduled update check and several images from one repository', () => {
     expect([...files].sort()).toEqual(['multi-image.yml', 'publish-distributed.yml', 'publish.yml', 'quick-start-program.yml', 'quick-start-toolchain.yml', 'update.yml'])
   })
