@@ -6,10 +6,10 @@ import { createReadStream, existsSync, readFileSync } from 'node:fs'
 import * as path from 'node:path'
 import { Readable } from 'node:stream'
 import { fileURLToPath } from 'node:url'
-import { gunzipSync } from 'node:zlib'
+import { gunzipSync, gzipSync } from 'node:zlib'
 import { checkArchitectures, describeForeign, foreignExecutables, pathPattern, programsToCheck, readArchitectureSettings } from '../../src/verify/architecture.js'
 import { readElfHeader } from '../../src/verify/elf.js'
-import { applyLayers, decompressor, LayerReadError, readLayer, readTar, resolveEntry, type LayerChanges } from '../../src/verify/layers.js'
+import { applyLayers, DECOMPRESSED_CHUNK_BYTES, decompressor, LayerReadError, readLayer, readTar, resolveEntry, type LayerChanges } from '../../src/verify/layers.js'
 import { directoryLayerCache, entryMac, noLayerCache, readOrCreateKey, serializeChanges, type LayerCache } from '../../src/verify/layer-cache.js'
 import { OciLayout } from '../../src/verify/oci-layout.js'
 import { parsePlatform } from '../../src/core/platform.js'
@@ -44,6 +44,31 @@ describe('readLayer over real GNU and pax tar layers (__fixtures__/layers)', () 
     const whole = await readTar(Readable.from([tar]))
     const pieces = await readTar(Readable.from(chunks()))
     expect([...pieces.entries.entries()]).toEqual([...whole.entries.entries()])
+  })
+
+  it('reads chunks in place but keeps copies: overwriting every chunk after the read changes nothing it returned', async () => {
+    const tar = gunzipSync(readFileSync(path.join(dir, 'base.tar.gz')))
+    const expected = await readTar(Readable.from([Buffer.from(tar)]))
+    // small chunks (a header or a head cut across chunks) and large ones (a whole head inside one chunk)
+    for (const size of [333, 64 * 1024]) {
+      const chunks: Buffer[] = []
+      for (let i = 0; i < tar.length; i += size) chunks.push(Buffer.from(tar.subarray(i, i + size)))
+      const read = await readTar(Readable.from(chunks))
+      for (const chunk of chunks) chunk.fill(0)
+      expect(read.entries.get('/bin/busybox')?.head?.length).toBe(4096)
+      expect([...read.entries.entries()]).toEqual([...expected.entries.entries()])
+    }
+  })
+
+  it('decompresses a gzip layer in chunks of DECOMPRESSED_CHUNK_BYTES, not zlib\'s 16 KiB', async () => {
+    const gunzip = decompressor(GZIP)!
+    const sizes: number[] = []
+    gunzip.on('data', (chunk: Buffer) => sizes.push(chunk.length))
+    const ended = new Promise(resolve => gunzip.on('end', resolve))
+    gunzip.end(gzipSync(Buffer.alloc(4 * DECOMPRESSED_CHUNK_BYTES)))
+    await ended
+    expect(DECOMPRESSED_CHUNK_BYTES).toBeGreaterThan(16 * 1024)
+    expect(sizes).toEqual([DECOMPRESSED_CHUNK_BYTES, DECOMPRESSED_CHUNK_BYTES, DECOMPRESSED_CHUNK_BYTES, DECOMPRESSED_CHUNK_BYTES])
   })
 
   it('applies layers in order, whiteouts included, and follows symlinks and hardlinks', async () => {
