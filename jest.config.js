@@ -5,7 +5,9 @@ const common = {
   testEnvironment: 'node',
   extensionsToTreatAsEsm: ['.ts'],
   moduleNameMapper: { '^(\\.{1,2}/.*)\\.js$': '$1' },
-  transform: { '^.+\\.ts$': ['ts-jest', { useESM: true, tsconfig: 'tsconfig.json' }] }
+  transform: { '^.+\\.ts$': ['ts-jest', { useESM: true, tsconfig: 'tsconfig.json' }] },
+  // every test file gets a TMPDIR of its own, removed when the file ends (nothing is left in the machine's /tmp)
+  setupFilesAfterEnv: ['<rootDir>/__tests__/support/temp-dir.ts']
 }
 
 export default {
@@ -16,7 +18,7 @@ export default {
       displayName: 'e2e',
       testMatch: ['<rootDir>/__tests__/e2e/**/*.test.ts'],
       // each test file gets a DOCKER_CONFIG of its own, never the machine's ~/.docker, and a minute per test
-      setupFilesAfterEnv: ['<rootDir>/__tests__/e2e/support/setup.ts'],
+      setupFilesAfterEnv: [...common.setupFilesAfterEnv, '<rootDir>/__tests__/e2e/support/setup.ts'],
       slowTestThreshold: 600
     }
   ],
