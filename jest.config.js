@@ -2,12 +2,11 @@
 // QEMU and local registries that scripts/e2e-env.sh brings up).
 const common = {
   preset: 'ts-jest/presets/default-esm',
-  testEnvironment: 'node',
+  // jest's node environment, with a TMPDIR of each test file's own, removed when the file ends
+  testEnvironment: '<rootDir>/__tests__/support/environment.mjs',
   extensionsToTreatAsEsm: ['.ts'],
   moduleNameMapper: { '^(\\.{1,2}/.*)\\.js$': '$1' },
-  transform: { '^.+\\.ts$': ['ts-jest', { useESM: true, tsconfig: 'tsconfig.json' }] },
-  // every test file gets a TMPDIR of its own, removed when the file ends (nothing is left in the machine's /tmp)
-  setupFilesAfterEnv: ['<rootDir>/__tests__/support/temp-dir.ts']
+  transform: { '^.+\\.ts$': ['ts-jest', { useESM: true, tsconfig: 'tsconfig.json' }] }
 }
 
 export default {
@@ -18,7 +17,7 @@ export default {
       displayName: 'e2e',
       testMatch: ['<rootDir>/__tests__/e2e/**/*.test.ts'],
       // each test file gets a DOCKER_CONFIG of its own, never the machine's ~/.docker, and a minute per test
-      setupFilesAfterEnv: [...common.setupFilesAfterEnv, '<rootDir>/__tests__/e2e/support/setup.ts'],
+      setupFilesAfterEnv: ['<rootDir>/__tests__/e2e/support/setup.ts'],
       slowTestThreshold: 600
     }
   ],
