@@ -55,9 +55,34 @@ export async function requireEnvironment(): Promise<void> {
   }
 }
 
+/** The repositories this test file was handed (freshRepository): their images in the engine go when the file ends. */
+const handedOut = new Set<string>()
+
 /** A repository name no earlier run has used. */
 export function freshRepository(name: string, registry = REGISTRY): string {
-  return `${registry}/e2e/${name}-${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`
+  const repository = `${registry}/e2e/${name}-${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`
+  handedOut.add(repository)
+  return repository
+}
+
+/**
+ * Removes from the engine's image store every image of a repository this test file was handed, whoever put it
+ * there (the action's load of a build that pushes nothing, a test's `docker run --pull` or pull): the engine is
+ * shared by every test file and every later run, so a file leaves none of its images behind. Returns the
+ * references it removed. Images of other repositories (the base images, another file's) are never touched.
+ */
+export async function removeHandedOutImages(): Promise<string[]> {
+  if (handedOut.size === 0) return []
+  const { stdout } = await docker(['image', 'ls', '--no-trunc', '--format', '{{.Repository}}\t{{.Tag}}\t{{.Digest}}'])
+  const references = new Set<string>()
+  for (const line of stdout.split('\n')) {
+    const [repository, tag, digest] = line.split('\t')
+    if (!repository || !handedOut.has(repository)) continue
+    if (tag && tag !== '<none>') references.add(`${repository}:${tag}`)
+    else if (digest && digest !== '<none>') references.add(`${repository}@${digest}`)
+  }
+  if (references.size > 0) await docker(['image', 'rm', ...references])
+  return [...references]
 }
 
 /** `docker login --password-stdin` into the docker config `dir`, as an earlier workflow step (docker/login-action) would. */
