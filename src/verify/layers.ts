@@ -172,7 +172,7 @@ export async function scanTar(
   for await (const chunk of stream) {
     // after the end-of-archive blocks only padding follows: drained, so the stream ends as streams do
     if (ended) continue
-    // a chunk is read in place (readers copy what they keep); only a header cut by the chunk's start is joined
+    // a chunk is read in place (readers copy what they keep); only a header cut across two chunks is joined
     const bytes = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk)
     pending = pending.length === 0 ? bytes : Buffer.concat([pending, bytes])
     let offset = 0
