@@ -187,13 +187,16 @@ export async function planMoves(
 ): Promise<MovePlan> {
   const moves = orderedMoves(staged, tags.indexTags, tags.platformTags, platformDigests)
   const platformMoves = moves.filter(m => m.kind === 'platform')
+  // what every tag holds now is read while buildx is asked what it can do (independent; both read nothing of the other)
+  const reading = mapLimited(moves, REGISTRY_CONCURRENCY, m => currentDigest(docker, m.reference, retry))
+  reading.catch(() => undefined)
   const preferIndex = platformMoves.length > 0 && (await supportsPreferIndex(docker))
   if (!preferIndex) {
     // the pulled manifests are local names of this run too (`repo@digest`), removed with the others
     for (const m of platformMoves) if (!journal.localNames.includes(`${m.repository}@${m.target}`)) journal.localNames.push(`${m.repository}@${m.target}`)
     await forEachLimited(platformMoves, REGISTRY_CONCURRENCY, m => prepareLocalManifest(docker, m, retry))
   }
-  const previous = await mapLimited(moves, REGISTRY_CONCURRENCY, m => currentDigest(docker, m.reference, retry))
+  const previous = await reading
   const plan: MovePlan = { moves: moves.map((m, i) => ({ ...m, previous: previous[i] ?? '' })), preferIndex, ...(tags.tag ? { main: tags.tag } : {}) }
   for (const move of plan.moves) {
     const seen = tags.seen[move.reference]
