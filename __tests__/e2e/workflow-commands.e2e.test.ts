@@ -17,6 +17,7 @@ import { tmpdir } from 'node:os'
 import * as path from 'node:path'
 import { promisify } from 'node:util'
 import type { ActionRun, StepResult } from '../../scripts/run-action.mjs'
+import { BUILDX_PLUGIN_ARGS } from '../../src/core/docker.js'
 import { BASE_IMAGE, expectSucceeded, freshRepository, MINUTES, requireEnvironment } from './support/environment.js'
 import { describeEachPath, runOnPath } from './support/paths.js'
 import { readAsRunner, type RunnerReading } from './support/runner-commands.js'
@@ -67,22 +68,45 @@ interface ChildCall {
 }
 
 /**
- * A directory to put first on PATH with `docker` and `git` wrappers: each records the name of the program that
- * started it, its argv and its environment in a file of its own under `calls`, then runs the real program.
+ * A directory to put first on PATH with `docker` and `git` wrappers, and a DOCKER_CONFIG whose buildx plugin is a
+ * wrapper of `buildx` (the path's own, which the action runs standalone, and docker runs as its plugin): each records
+ * the name of the program that started it, its argv and its environment in a file of its own under `calls`, then
+ * runs the real program. buildx records only what it is started for standalone (`buildx ARGS`): a command docker
+ * runs it for is the docker command the docker wrapper recorded, and docker's check of its plugins is neither.
  */
-async function observingWrappers(): Promise<{ bin: string; calls: string }> {
+async function observingWrappers(pathEnv: Record<string, string>): Promise<{ bin: string; calls: string; dockerConfig: string }> {
   const dir = await mkdtemp(path.join(tmpdir(), 'go-build-action-children-'))
   const bin = path.join(dir, 'bin')
   const calls = path.join(dir, 'calls')
+  const dockerConfig = path.join(dir, 'docker-config')
   await mkdir(bin)
   await mkdir(calls)
+  await mkdir(path.join(dockerConfig, 'cli-plugins'), { recursive: true })
+  const record = (program: string, args: string): string => `f=$(mktemp "${calls}/${program}-XXXXXX"); { printf '%s\\t%s\\n' "$(cat /proc/$PPID/comm)" "${program} ${args}"; env -0; } > "$f"`
   for (const program of ['docker', 'git']) {
     const real = (await execFileAsync('sh', ['-c', `command -v ${program}`])).stdout.trim()
-    const script = ['#!/bin/sh', `f=$(mktemp "${calls}/${program}-XXXXXX")`, `{ printf '%s\\t%s\\n' "$(cat /proc/$PPID/comm)" "${program} $*"; env -0; } > "$f"`, `exec "${real}" "$@"`, '']
-    await writeFile(path.join(bin, program), script.join('\n'))
+    await writeFile(path.join(bin, program), ['#!/bin/sh', record(program, '$*'), `exec "${real}" "$@"`, ''].join('\n'))
     await chmod(path.join(bin, program), 0o755)
   }
-  return { bin, calls }
+  // the path's buildx: the plugin docker runs with the path's DOCKER_CONFIG
+  const asked = await execFileAsync('docker', BUILDX_PLUGIN_ARGS, { env: { ...process.env, ...pathEnv } })
+  const buildx = asked.stdout.trim()
+  if (!path.isAbsolute(buildx)) throw new Error(`docker names no buildx plugin (${asked.stdout}${asked.stderr})`)
+  const plugin = path.join(dockerConfig, 'cli-plugins', 'docker-buildx')
+  await writeFile(
+    plugin,
+    [
+      '#!/bin/sh',
+      // run by docker as its plugin (docker sets the variable), the call is docker's, which the docker wrapper saw
+      'if [ -z "$DOCKER_CLI_PLUGIN_ORIGINAL_CLI_COMMAND" ] && [ "$1" != docker-cli-plugin-metadata ]; then',
+      `  ${record('buildx', '$*')}`,
+      'fi',
+      `exec "${buildx}" "$@"`,
+      ''
+    ].join('\n')
+  )
+  await chmod(plugin, 0o755)
+  return { bin, calls, dockerConfig }
 }
 
 async function recordedCalls(dir: string): Promise<ChildCall[]> {
@@ -139,7 +163,7 @@ describeEachPath('what the runner hands the step', builderPath => {
       ['ARG BASE_IMAGE', 'FROM ${BASE_IMAGE}', 'COPY injected.txt /injected.txt', 'RUN --mount=type=secret,id=token cat /injected.txt /run/secrets/token', ''].join('\n')
     )
     secret = `fence-secret-${Math.random().toString(36).slice(2, 12)}`
-    const wrappers = await observingWrappers()
+    const wrappers = await observingWrappers(await builderPath.env())
     // nothing listens on port 9: the gha cache's import fails (a warning) and its export is ignore-error
     const unreachable = 'http://127.0.0.1:9'
     token = runnerToken(marker)
@@ -156,7 +180,7 @@ describeEachPath('what the runner hands the step', builderPath => {
     runnerAccess = [...Object.keys(runner), ...COMMAND_FILES]
     run = await runOnPath(builderPath, {
       cwd: context,
-      env: { PATH: `${wrappers.bin}:${process.env.PATH}`, ...runner },
+      env: { PATH: `${wrappers.bin}:${process.env.PATH}`, DOCKER_CONFIG: wrappers.dockerConfig, ...runner },
       inputs: {
         images: freshRepository('commands'),
         'tag-template': 'commands',

@@ -1,10 +1,12 @@
 import { describe, expect, it } from '@jest/globals'
-import { mkdtemp, readFile } from 'node:fs/promises'
+import { chmod, mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import * as path from 'node:path'
 import { Writable } from 'node:stream'
 import {
   boundOf,
+  BUILDX_PLUGIN_ARGS,
+  BuildxPlugin,
   childEnvironment,
   CancelledError,
   cancelCommands,
@@ -375,5 +377,70 @@ describe('a command beside others (a build on one of several nodes)', () => {
     expect(written.join('')).toMatch(/^\[arm64-1\] \[command\]sh -c /)
     expect(written.join('')).toContain('[arm64-1] #5 [2/2] RUN make\n')
     expect(written.join('')).toContain('[arm64-1] #5 DONE 0.1s\n')
+  })
+})
+
+describe("docker's buildx plugin, run standalone", () => {
+  /**
+   * A `docker` that names `answer` as its buildx plugin when asked (`info`, counted in `asked`) and otherwise says
+   * it ran, and a plugin that says it ran with what argv.
+   */
+  async function fakeDocker(answer: (dir: string) => string): Promise<{ dir: string; docker: string; asked: () => Promise<number> }> {
+    const dir = await mkdtemp(path.join(tmpdir(), 'buildx-plugin-'))
+    const docker = path.join(dir, 'docker')
+    await writeFile(docker, `#!/bin/sh\nif [ "$1" = info ]; then echo "$*" >> "${dir}/asked"; echo "${answer(dir)}"; exit 0; fi\necho "docker $*"\n`)
+    await writeFile(path.join(dir, 'docker-buildx'), '#!/bin/sh\necho "plugin $*"\n')
+    await chmod(docker, 0o755)
+    await chmod(path.join(dir, 'docker-buildx'), 0o755)
+    const asked = async (): Promise<number> => (await readFile(path.join(dir, 'asked'), 'utf8').catch(() => '')).split('\n').filter(l => l !== '').length
+    return { dir, docker, asked }
+  }
+
+  it('runs a buildx command as the plugin docker names, without "buildx", logged as docker buildx; any other command through docker; docker is asked once', async () => {
+    const { dir, docker, asked } = await fakeDocker(d => path.join(d, 'docker-buildx'))
+    const cli = createDocker(docker)
+    const written: string[] = []
+    const write = process.stdout.write.bind(process.stdout)
+    process.stdout.write = ((chunk: string) => (written.push(String(chunk)), true)) as typeof process.stdout.write
+    try {
+      expect((await cli.run(['buildx', 'imagetools', 'inspect', '--raw', 'r:1'])).stdout).toBe('plugin imagetools inspect --raw r:1\n')
+    } finally {
+      process.stdout.write = write
+    }
+    expect((await cli.run(['buildx', 'version'], { silent: true })).stdout).toBe('plugin version\n')
+    expect((await cli.run(['push', 'r:1'], { silent: true })).stdout).toBe('docker push r:1\n')
+    expect((await cli.run(['--context', 'node', 'buildx', 'build', '.'], { silent: true })).stdout).toBe('docker --context node buildx build .\n')
+    expect(written.join('')).toContain(`[command]${docker} buildx imagetools inspect --raw r:1\n`)
+    expect(await readFile(path.join(dir, 'asked'), 'utf8')).toBe(`${BUILDX_PLUGIN_ARGS.join(' ')}\n`)
+    expect(await asked()).toBe(1)
+  })
+
+  it('runs a buildx command through docker when docker names no plugin, or a path that is not absolute', async () => {
+    for (const answer of ['', 'docker-buildx']) {
+      const { docker, asked } = await fakeDocker(() => answer)
+      expect((await createDocker(docker).run(['buildx', 'version'], { silent: true })).stdout).toBe('docker buildx version\n')
+      expect(await asked()).toBe(1)
+    }
+  })
+
+  it('asks docker again when DOCKER_CONFIG changes, or a plugin is put in its cli-plugins directory, and not otherwise', async () => {
+    const { docker, asked } = await fakeDocker(d => path.join(d, 'docker-buildx'))
+    const config = await mkdtemp(path.join(tmpdir(), 'buildx-plugin-config-'))
+    const env: NodeJS.ProcessEnv = { DOCKER_CONFIG: config }
+    const plugin = new BuildxPlugin(docker, env)
+    await plugin.path()
+    await plugin.path()
+    expect(await asked()).toBe(1)
+    await mkdir(path.join(config, 'cli-plugins'))
+    await plugin.path()
+    expect(await asked()).toBe(2)
+    await writeFile(path.join(config, 'cli-plugins', 'docker-buildx'), '')
+    await plugin.path()
+    expect(await asked()).toBe(3)
+    await plugin.path()
+    expect(await asked()).toBe(3)
+    env.DOCKER_CONFIG = await mkdtemp(path.join(tmpdir(), 'buildx-plugin-config-'))
+    expect(await plugin.path()).toBe(path.join(path.dirname(docker), 'docker-buildx'))
+    expect(await asked()).toBe(4)
   })
 })
