@@ -544,7 +544,9 @@ async function round(benchPath, context, number, signing, actions) {
     try {
       return await body()
     } catch (error) {
-      log(`${benchPath.title} round ${number + 1}, ${what} failed, measuring it again: ${error.message.split('\n').slice(-1)[0]}`)
+      // the cause is in the last lines of the failed side's log (the action's step log ends with its post step)
+      const cause = error.message.split('\n').map(l => l.trim()).filter(l => l !== '').slice(-12).join('\n  ')
+      log(`${benchPath.title} round ${number + 1}, ${what} failed, measuring it again:\n  ${cause}`)
       return body()
     }
   }
