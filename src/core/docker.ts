@@ -514,8 +514,8 @@ export const BUILDX_PLUGIN_ARGS = ['info', '--format', '{{range .ClientInfo.Plug
 /**
  * The buildx plugin docker runs, run standalone as buildx allows (`docker-buildx imagetools inspect …`): through
  * the docker CLI, every buildx command starts three programs (docker, the plugin's metadata check, the plugin),
- * standalone one, the same binary with the same DOCKER_CONFIG, context and environment. A registry query or a tag
- * move then costs half the CPU, and a small image's publish about 0.7 s less. Which plugin is docker's to say
+ * standalone one, the same binary with the same DOCKER_CONFIG, context and environment: a registry query or a tag
+ * move costs half the CPU (the bench's small image: CONTRIBUTING.md). Which plugin is docker's to say
  * ({@link BUILDX_PLUGIN_ARGS}), asked again whenever DOCKER_CONFIG or its `cli-plugins` directory changes (the job's
  * own config; a pinned buildx put there, buildx-install.ts). When docker names none (no buildx, a docker that cannot
  * say), the command goes through docker as written, and docker's own error says what is missing.

@@ -187,7 +187,8 @@ export async function planMoves(
 ): Promise<MovePlan> {
   const moves = orderedMoves(staged, tags.indexTags, tags.platformTags, platformDigests)
   const platformMoves = moves.filter(m => m.kind === 'platform')
-  // what every tag holds now is read while buildx is asked what it can do (independent; both read nothing of the other)
+  // what every tag holds now is read while buildx is asked what it can do and, without it, the engine pulls each
+  // platform manifest (independent: neither reads what the other does)
   const reading = mapLimited(moves, REGISTRY_CONCURRENCY, m => currentDigest(docker, m.reference, retry))
   reading.catch(() => undefined)
   const preferIndex = platformMoves.length > 0 && (await supportsPreferIndex(docker))
