@@ -230,9 +230,11 @@ describeEachPath('what the runner hands the step', builderPath => {
     const own = calls.filter(c => !startedByDocker(c))
     const builds = own.filter(c => / buildx build /.test(` ${c.argv} `))
     const buildChildren = calls.filter(startedByDocker)
-    // the wrappers saw the build, other docker commands, and git (the fingerprint)
+    // the wrappers saw the build, other docker commands, buildx run standalone (registry reads, tag moves), and git
+    // (the fingerprint)
     expect(builds).toHaveLength(1)
     expect(own.some(c => c.argv.startsWith('docker ') && !builds.includes(c))).toBe(true)
+    expect(own.some(c => c.argv.startsWith('buildx imagetools '))).toBe(true)
     expect(own.some(c => c.argv.startsWith('git '))).toBe(true)
     for (const call of own.filter(c => !builds.includes(c))) {
       expect({ argv: call.argv, withheld: runnerAccess.filter(name => call.env.has(name)) }).toEqual({ argv: call.argv, withheld: [] })

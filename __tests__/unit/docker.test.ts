@@ -423,6 +423,18 @@ describe("docker's buildx plugin, run standalone", () => {
     }
   })
 
+  it('asks docker again next time when it could not be asked (a docker that did not start), and names no plugin meanwhile', async () => {
+    const { dir, docker, asked } = await fakeDocker(d => path.join(d, 'docker-buildx'))
+    const absent = path.join(dir, 'not-yet', 'docker')
+    const plugin = new BuildxPlugin(absent, { DOCKER_CONFIG: dir })
+    expect(await plugin.path()).toBeUndefined()
+    await mkdir(path.dirname(absent))
+    await writeFile(absent, await readFile(docker))
+    await chmod(absent, 0o755)
+    expect(await plugin.path()).toBe(path.join(dir, 'docker-buildx'))
+    expect(await asked()).toBe(1)
+  })
+
   it('asks docker again when DOCKER_CONFIG changes, or a plugin is put in its cli-plugins directory, and not otherwise', async () => {
     const { docker, asked } = await fakeDocker(d => path.join(d, 'docker-buildx'))
     const config = await mkdtemp(path.join(tmpdir(), 'buildx-plugin-config-'))

@@ -543,11 +543,14 @@ export class BuildxPlugin {
     return this.found
   }
 
+  /**
+   * docker's answer. A docker that could not be asked (not started after a cancel, killed) answers nothing, and is
+   * asked again next time: the command goes through docker meanwhile, and the wrapper's own checks decide whether
+   * it runs.
+   */
   private async ask(): Promise<string | undefined> {
-    const result = await runBounded(this.docker, BUILDX_PLUGIN_ARGS, { silent: true }, DEFAULT_TIMEOUT).catch((error: unknown) => {
-      if (error instanceof CancelledError) throw error
-      return undefined
-    })
+    const result = await runBounded(this.docker, BUILDX_PLUGIN_ARGS, { silent: true }, DEFAULT_TIMEOUT).catch(() => undefined)
+    if (result === undefined) this.key = undefined
     const found = result?.exitCode === 0 ? result.stdout.trim() : ''
     return isAbsolute(found) ? found : undefined
   }
