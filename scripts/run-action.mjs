@@ -167,6 +167,8 @@ export async function runAction({
     HOME: process.env.HOME,
     DOCKER_CONFIG: process.env.DOCKER_CONFIG,
     RUNNER_TEMP: dir,
+    // the run's own tool cache (the layer cache is in it), empty as a fresh runner's: no run finds another's
+    RUNNER_TOOL_CACHE: path.join(dir, 'tool-cache'),
     RUNNER_OS: 'Linux',
     RUNNER_ARCH: 'X64',
     GITHUB_ACTIONS: 'true',
