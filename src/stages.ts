@@ -34,10 +34,11 @@ import {
   type CollectedLegs,
   type LegRecord
 } from './publish/handoff.js'
-import { directoryLayerCache } from './verify/layer-cache.js'
+import { directoryLayerCache, withKnownLayers } from './verify/layer-cache.js'
 import { logInAll, planLogins } from './setup/login.js'
 import { StreamedExport, type OciExport } from './verify/oci-export.js'
-import { OciLayout } from './verify/oci-layout.js'
+import { OciLayout, placeKnownLayers } from './verify/oci-layout.js'
+import type { LayerChanges } from './verify/layers.js'
 import { builtOnJson, completeOutputs, Output, rebuildReason, reportOutputs, setOutputs, type RunFacts, type RunResult } from './report/outputs.js'
 import { PUBLISH_PHASE, type Phases } from './core/phases.js'
 import { archTagSuffix, formatPlatform, samePlatform, type Platform } from './core/platform.js'
@@ -45,6 +46,7 @@ import { combineByDigest, copyByDigest, localBuildName, stageIndex, stagingTag, 
 import type { PublishResult } from './publish/result.js'
 import { hostArchitecture, setUpQemu, type QemuResult } from './setup/qemu.js'
 import { platformDigests } from './core/registry.js'
+import type { RetryPolicy } from './core/retry.js'
 import { readSettings, type Settings } from './settings.js'
 import { prepareSigner, signaturesJson, signAndVerify, signingTargets, statementSigner, type Signer, type SigningReport } from './publish/sign.js'
 import { createWorkDir, ownName, saveJsonState, saveState, State } from './core/state.js'
@@ -354,6 +356,8 @@ export interface Built {
 export interface BuiltExport {
   streamed?: StreamedExport
   layout?: string
+  /** The layers the layer cache knew before the build, left out of `layout` (placed as empty files). */
+  known?: ReadonlyMap<string, LayerChanges>
   platforms: Platform[]
   hostArch: string
   /** The builder that loads its images for the verify command (this runner's where there is one). */
@@ -380,18 +384,25 @@ export async function build(job: Job, { versions, plan, fingerprint, configurati
   const annotations = [...annotationArgs(plan.annotations), ...(fingerprint ? [fingerprintAnnotationArg(fingerprint)] : []), ...settings.annotations]
   // the engine pushes straight from the build, unless the verify command must run in the image first
   const pushAs = settings.verifyCommand.length === 0 ? stagingName : undefined
+  // the layers this runner checked in earlier runs (none on a fresh runner), read once, before the build
+  const known = settings.architecture.mode === 'off' ? new Map<string, LayerChanges>() : await directoryLayerCache().known()
   const runs = parts.map((part, i) => {
     const suffix = split ? `-${i + 1}` : ''
     const output = chooseOutput(part.driver, plan.push, firstRepository, localName, pushAs)
     if (output.kind === 'load' || output.kind === 'push') cleanup.created([output.name])
-    // The export streams into the architecture check's reader, nothing on disk; a build that pushes nothing exports
-    // to a local directory instead where the verify command must load its images from it (verifyFromLocalExport).
-    const exported =
+    // The export streams into the architecture check's reader, nothing on disk. To a local directory instead: where
+    // the verify command must load a build's images from it (it pushes nothing: verifyFromLocalExport); and where
+    // the layer cache knows layers, which are left out of it (oci-layout.ts), so a warm build does not send them.
+    const layout = path.join(workDir, `layout${suffix}`)
+    const exported: Pick<BuiltExport, 'streamed' | 'layout' | 'known'> =
       output.kind === 'none' && settings.verifyCommand.length > 0
-        ? { layout: path.join(workDir, `layout${suffix}`) }
-        : { streamed: new StreamedExport(directoryLayerCache(), settings.architecture.mode !== 'off') }
+        ? { layout }
+        : known.size > 0
+          ? { layout, known }
+          : { streamed: new StreamedExport(directoryLayerCache(), settings.architecture.mode !== 'off') }
     return { part, output, exported, metadataFile: path.join(workDir, `metadata${suffix}.json`) }
   })
+  for (const { exported } of runs) if (exported.known) await placeKnownLayers(exported.layout!, exported.known.keys())
   const loadsOnNode = !plan.push && settings.verifyCommand.length > 0 && parts.every(p => p.node)
   const started = Date.now()
   let results: BuildMetadata[]
@@ -483,7 +494,8 @@ export async function build(job: Job, { versions, plan, fingerprint, configurati
     if (output.kind === 'load') cleanup.removeImages([output.name])
     try {
       // first the verify command, as on a build the engine loaded; then the architecture check
-      if (built.exports.some(e => e.layout)) {
+      // (a layout that leaves known layers out is never loaded: it is made only where no verify command runs)
+      if (settings.verifyCommand.length > 0 && built.exports.some(e => e.layout)) {
         await phases.run('Verify locally, before anything is pushed', () => verifyFromLocalExport(job, built, localName))
       }
       await phases.run('Check the architectures (not pushed)', () => checkBuiltArchitectures(job, built))
@@ -533,9 +545,28 @@ async function checkBuiltArchitectures({ settings }: Job, built: Built, expected
   const several = built.exports.length > 1
   for (const exported of built.exports) {
     const own = expected && several ? Object.fromEntries(exported.platforms.map(formatPlatform).map(p => [p, expected[p] ?? ''])) : expected
-    const source = exported.layout ? new OciLayout(exported.layout, directoryLayerCache(), settings.retry) : await streamedContents(exported, several)
-    await checkArchitectures(source, exported.hostArch, { expected: own, settings: settings.architecture })
+    if (!exported.layout) {
+      await checkArchitectures(await streamedContents(exported, several), exported.hostArch, { expected: own, settings: settings.architecture })
+      continue
+    }
+    const source = layoutContents(exported, settings.retry)
+    try {
+      await checkArchitectures(source, exported.hostArch, { expected: own, settings: settings.architecture })
+    } finally {
+      // what was read, whatever the check found
+      const of = several ? ` of ${exported.place}` : ''
+      const leftOut = exported.known ? `, the ${exported.known.size} layer(s) the layer cache knew left out of it` : ''
+      log.info(
+        `read the build's local export${of} (${formatBytes(await source.storedBytes())} written${leftOut}): ${source.counts.read} layer(s) decompressed, ${source.counts.cached} checked in earlier runs (layer cache)`
+      )
+    }
   }
+}
+
+/** A build's local export; the layers left out of it are answered by what the layer cache held before the build. */
+function layoutContents({ layout, known }: BuiltExport, retry: RetryPolicy): OciLayout {
+  const cache = known ? withKnownLayers(known, directoryLayerCache()) : directoryLayerCache()
+  return new OciLayout(layout!, cache, retry)
 }
 
 /** A build's export as it streamed, read; logs how much of it was read. */
@@ -574,7 +605,14 @@ export async function verifyStaged(job: Job, staged: StagedIndex, built?: Built)
     const checked = await verifyStagedIndex(docker, staged.repositories, staged.digest, settings.platforms, settings.retry)
     const [first = ''] = staged.repositories
     // the registry serves these digests (content hashes): the export holding them is the same bytes
-    if (built) await checkBuiltArchitectures(job, built, platformDigests(checked.index.index))
+    if (built) {
+      try {
+        await checkBuiltArchitectures(job, built, platformDigests(checked.index.index))
+      } finally {
+        // a local export is done with once checked (the post step removes what a killed run leaves, with its work directory)
+        for (const { layout } of built.exports) if (layout) cleanup.removeDirectory(layout)
+      }
+    }
     if (built && built.output.kind !== 'load' && settings.verifyCommand.length > 0) {
       const image = `${first}@${staged.digest}`
       // pulled for the verify command only: removed once it ran, unless the engine held it before this run

@@ -15,7 +15,7 @@
  * publishes it, the skipped file reported in the log.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals'
-import { mkdtemp, writeFile } from 'node:fs/promises'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { existsSync } from 'node:fs'
 import { execFile } from 'node:child_process'
@@ -161,5 +161,76 @@ describeEachPath('an image with an x86-64 emulator in every platform on purpose 
     expect(runs[1]!.main.log).toMatch(/linux\/arm64: \d+ executable\(s\) checked in \d+ layer\(s\) \([^)]+\): all aarch64; 1 of another architecture skipped \(architecture-check-skip\): \/usr\/bin\/qemu-aarch64-static \(built for amd64\)/)
     expect(splitStaging(await registryTags(repository)).published).toEqual(['v1', 'v1-amd64', 'v1-arm64'])
     expect((await registryManifest(`${repository}:v1`)).digest).toBe(runs[1]!.outputs.digest)
+  })
+})
+
+describeEachPath('a runner that keeps its layer cache (one tool cache for four runs)', builderPath => {
+  const repositories = { first: freshRepository('arch-kept-first'), again: freshRepository('arch-kept-again'), wrong: freshRepository('arch-kept-wrong'), pr: freshRepository('arch-kept-pr') }
+  const runs: Record<keyof typeof repositories, ActionRun | undefined> = { first: undefined, again: undefined, wrong: undefined, pr: undefined }
+  let toolCache: string
+  const publish = (repository: string, file?: string, env: Record<string, string> = {}): Promise<ActionRun> =>
+    runOnPath(builderPath, {
+      cwd: HELLO_CONTEXT,
+      env: { RUNNER_TOOL_CACHE: toolCache, ...env },
+      inputs: {
+        images: repository,
+        ...(file ? { file } : {}),
+        platforms: 'linux/amd64,linux/arm64',
+        'tag-template': 'v1',
+        'build-args': `GO_IMAGE=${GO_IMAGE}\nBASE_IMAGE=${BASE_IMAGE}`
+      }
+    })
+
+  beforeAll(async () => {
+    toolCache = await mkdtemp(path.join(tmpdir(), 'arch-kept-tool-cache-'))
+    runs.first = await publish(repositories.first)
+    runs.again = await publish(repositories.again)
+    runs.wrong = await publish(repositories.wrong, path.join(repoRoot, '__fixtures__', 'layered-arch', 'Dockerfile'))
+    runs.pr = await publish(repositories.pr, path.join(repoRoot, '__fixtures__', 'layered-arch', 'Dockerfile'), { GITHUB_EVENT_NAME: 'pull_request', GITHUB_REF: 'refs/pull/8/merge' })
+  }, 15 * MINUTES)
+
+  afterAll(async () => {
+    if (toolCache) await rm(toolCache, { recursive: true, force: true })
+  })
+
+  it('the first publish (an empty layer cache) reads its export as it streams', () => {
+    expectSucceeded(runs.first!)
+    expect(runs.first!.main.log).toMatch(/read the build's export as it streamed: /)
+  })
+
+  it('publishing the same image again, the build writes none of the layers the cache knows into its local export (the engine, whose build cache holds every layer: under 64 KiB, manifests and configs), and the check decompresses only the layers it did not know', async () => {
+    expectSucceeded(runs.again!)
+    expect(runs.again!.main.log).toMatch(/--output type=oci,dest=\S+\/layout,tar=false/)
+    const line = /read the build's local export \(([\d.]+) (B|KiB|MiB) written, the \d+ layer\(s\) the layer cache knew left out of it\): (\d+) layer\(s\) decompressed, (\d+) checked in earlier runs/.exec(runs.again!.main.log)
+    expect(line?.[0]).toEqual(expect.any(String))
+    const written = Number(line![1]) * { B: 1, KiB: 1024, MiB: 1024 ** 2 }[line![2] as 'B']
+    const [decompressed, checked] = [Number(line![3]), Number(line![4])]
+    // the layers a full export holds: the image's, as the registry has them
+    const index = await registryManifest(`${repositories.again}:v1`)
+    expect(index.digest).toBe(runs.again!.outputs.digest)
+    let layerBytes = 0
+    for (const m of (JSON.parse(index.body) as { manifests: Array<{ digest: string; platform?: { os: string } }> }).manifests.filter(m => m.platform?.os === 'linux')) {
+      const manifest = JSON.parse((await registryManifest(`${repositories.again}@${m.digest}`)).body) as { layers: Array<{ size: number }> }
+      layerBytes += manifest.layers.reduce((sum, l) => sum + l.size, 0)
+    }
+    // the base image's layers are the same in both publishes; on a new builder (hosted) the layer of the binary is made anew
+    expect({ checked: checked > 0, leftOut: written < layerBytes }).toEqual({ checked: true, leftOut: true })
+    if (builderPath.driver === 'docker') expect({ decompressed, small: written < 64 * 1024 }).toEqual({ decompressed: 0, small: true })
+  })
+
+  it('a later image that adds an x86-64 binary over the known base layers still fails linux/arm64 for it, reading only the new layers, and moves no tag', async () => {
+    expect(runs.wrong!.main.exitCode).toBe(1)
+    expect(runs.wrong!.main.log).toMatch(/::error::linux\/arm64: \/usr\/bin\/wrong is an x86-64 executable, statically linked, but linux\/arm64 runs aarch64 executables\. Cause:/)
+    expect(runs.wrong!.main.log).toMatch(/read the build's local export \(.*? left out of it\): [1-9]\d* layer\(s\) decompressed, [1-9]\d* checked in earlier runs/)
+    expect(splitStaging(await registryTags(repositories.wrong)).published).toEqual([])
+  })
+
+  it('a pull request of that image (nothing pushed, no verify command) checks the same local export and fails linux/arm64 for the binary, leaving no export behind', async () => {
+    expect(runs.pr!.main.exitCode).toBe(1)
+    expect(runs.pr!.main.log).toMatch(/::error::linux\/arm64: \/usr\/bin\/wrong is an x86-64 executable/)
+    expect(runs.pr!.main.log).toMatch(/read the build's local export \(.*? left out of it\): \d+ layer\(s\) decompressed, [1-9]\d* checked in earlier runs/)
+    expect(runs.pr!.main.log).not.toMatch(/Verify locally/)
+    expect(await registryTags(repositories.pr)).toEqual([])
+    expect(existsSync(path.join(runs.pr!.state.workDir ?? '', 'layout'))).toBe(false)
   })
 })

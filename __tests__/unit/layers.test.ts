@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals'
 import { createHash } from 'node:crypto'
-import { chmod, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises'
+import { chmod, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { createReadStream, existsSync, readFileSync } from 'node:fs'
 import * as path from 'node:path'
@@ -10,8 +10,8 @@ import { gunzipSync, gzipSync } from 'node:zlib'
 import { checkArchitectures, describeForeign, foreignExecutables, pathPattern, programsToCheck, readArchitectureSettings } from '../../src/verify/architecture.js'
 import { readElfHeader } from '../../src/verify/elf.js'
 import { applyLayers, DECOMPRESSED_CHUNK_BYTES, decompressor, LayerReadError, readLayer, readTar, resolveEntry, type LayerChanges } from '../../src/verify/layers.js'
-import { directoryLayerCache, entryMac, noLayerCache, readOrCreateKey, serializeChanges, type LayerCache } from '../../src/verify/layer-cache.js'
-import { OciLayout } from '../../src/verify/oci-layout.js'
+import { directoryLayerCache, entryMac, noLayerCache, readOrCreateKey, serializeChanges, withKnownLayers, type LayerCache } from '../../src/verify/layer-cache.js'
+import { OciLayout, placeKnownLayers } from '../../src/verify/oci-layout.js'
 import { parsePlatform } from '../../src/core/platform.js'
 import { NO_RETRY, type RetryPolicy } from '../../src/core/retry.js'
 
@@ -256,6 +256,39 @@ describe('checkArchitectures on a local OCI layout (the local export of a build 
     expect(again.reads).toContain(again.base)
   })
 
+  it('a layout whose known layers were placed empty (BuildKit left them out): those are answered by the entries read before the build, even once the cache lost them, only the written layers are read, and a foreign executable in a known layer is still found', async () => {
+    const cacheDir = path.join(root, 'placed-cache')
+    const keyFile = path.join(root, 'placed-key', 'layer-cache.key')
+    // an earlier run checked the base layer (only arm64's is asked for: its one layer)
+    const earlier = await layout('placed-earlier')
+    await checkArchitectures(earlier.source(directoryLayerCache(cacheDir, undefined, keyFile)), 'amd64', { expected: { 'linux/arm64': earlier.arm64 } })
+    const known = await directoryLayerCache(cacheDir, undefined, keyFile).known()
+    expect([...known.keys()]).toEqual([earlier.base])
+
+    // this run's export: the base layer's file is the empty one placed before the build, the app layer was written
+    const l = await layout('placed')
+    const baseFile = l.source().blobPath(l.base)
+    await rm(baseFile)
+    await placeKnownLayers(l.dir, known.keys())
+    expect((await stat(baseFile)).size).toBe(0)
+    // the cache's files change after the build started (another run's prune): what was read before still answers
+    await rm(cacheDir, { recursive: true })
+    const source = l.source(withKnownLayers(known, directoryLayerCache(cacheDir, undefined, keyFile)))
+    await expect(checkArchitectures(source, 'amd64')).rejects.toThrow(/^linux\/amd64: \/bin\/busybox is an aarch64 executable/)
+    expect(l.reads).toEqual([l.app])
+    expect(source.counts).toEqual({ read: 1, cached: 1 })
+    expect(await source.storedBytes()).toBe((await stat(l.source().blobPath(l.app))).size + (await storedSmallBytes(l.dir, [l.base, l.app])))
+  })
+
+  it('a layer placed empty that no entry answers for is never taken as checked: the check fails naming it', async () => {
+    const l = await layout('placed-unknown')
+    await rm(l.source().blobPath(l.base))
+    await placeKnownLayers(l.dir, [l.base])
+    await expect(checkArchitectures(l.source(withKnownLayers(new Map(), noLayerCache)), 'amd64')).rejects.toThrow(
+      new RegExp(`holds no bytes for layer ${l.base}, and the layer cache no longer knows it`)
+    )
+  })
+
   it('architecture-check-skip: executables of another architecture at the listed paths (globs) are reported as skipped, never as foreign', async () => {
     const l = await layout('skipped')
     const reports = await checkArchitectures(l.source(), 'amd64', { settings: { mode: 'error', skip: ['/bin/busybox', '/usr/local/**/tool'] } })
@@ -362,6 +395,13 @@ describe('applyLayers: whiteouts in linear time', () => {
   })
 })
 
+/** Bytes of a layout's blobs, the listed ones left out. */
+async function storedSmallBytes(dir: string, except: string[]): Promise<number> {
+  const blobs = path.join(dir, 'blobs', 'sha256')
+  const names = (await readdir(blobs)).filter(n => !except.includes(`sha256:${n}`))
+  return (await Promise.all(names.map(async n => (await stat(path.join(blobs, n))).size))).reduce((a, b) => a + b, 0)
+}
+
 describe('the layer cache\'s key', () => {
   let root: string
   beforeAll(async () => {
@@ -382,6 +422,22 @@ describe('the layer cache\'s key', () => {
     // a later run (a new cache object) reads the same key and trusts the entry
     expect((await directoryLayerCache(path.join(root, 'made-cache'), undefined, keyFile).get(digest))?.entries.get('/bin/sh')).toEqual({ type: 'file', mode: 0o755 })
     expect((await readOrCreateKey(keyFile)).key).toEqual(await readFile(keyFile))
+  })
+
+  it('known() reads every entry this runner signed, and leaves out one whose MAC fails and files of other names; a cache with no directory knows none', async () => {
+    const keyFile = path.join(root, 'known', 'layer-cache.key')
+    const cacheDir = path.join(root, 'known-cache')
+    expect((await directoryLayerCache(cacheDir, undefined, keyFile).known()).size).toBe(0)
+    const cache = directoryLayerCache(cacheDir, undefined, keyFile)
+    const [good, forged] = [`sha256:${'4'.repeat(64)}`, `sha256:${'5'.repeat(64)}`]
+    await cache.put(good, listing())
+    await cache.put(forged, listing())
+    const forgedFile = path.join(cacheDir, `sha256-${'5'.repeat(64)}.json`)
+    await writeFile(forgedFile, JSON.stringify({ ...JSON.parse(await readFile(forgedFile, 'utf8')), mac: '0'.repeat(64) }))
+    await writeFile(path.join(cacheDir, 'sha256-notadigest.json'), '{}')
+    const known = await directoryLayerCache(cacheDir, undefined, keyFile).known()
+    expect([...known.keys()]).toEqual([good])
+    expect(known.get(good)?.entries.get('/bin/sh')).toEqual({ type: 'file', mode: 0o755 })
   })
 
   it('turns the cache off, with a warning naming the file and the fix, when the key could be read by others', async () => {

@@ -28,17 +28,33 @@ import { homedir, tmpdir } from 'node:os'
 import * as path from 'node:path'
 import type { LayerChanges, LayerEntry } from './layers.js'
 import * as log from '../core/log.js'
+import { mapLimited } from '../core/limit.js'
 
 export interface LayerCache {
   get(digest: string): Promise<LayerChanges | undefined>
   /** Stores a layer's changes and returns them. */
   put(digest: string, changes: LayerChanges): Promise<LayerChanges>
+  /** Every entry the cache holds that {@link get} would answer, read now: digest → changes. */
+  known(): Promise<Map<string, LayerChanges>>
 }
 
 /** A cache that keeps nothing. */
 export const noLayerCache: LayerCache = {
   get: async () => undefined,
-  put: async (_digest, changes) => changes
+  put: async (_digest, changes) => changes,
+  known: async () => new Map()
+}
+
+/**
+ * `inner`, answering first from `entries` (read from a cache earlier, {@link LayerCache.known}): what was read then
+ * stays the answer, whatever happens to the cache's files in between (another run's prune, a changed key).
+ */
+export function withKnownLayers(entries: ReadonlyMap<string, LayerChanges>, inner: LayerCache): LayerCache {
+  return {
+    get: async digest => entries.get(digest) ?? inner.get(digest),
+    put: (digest, changes) => inner.put(digest, changes),
+    known: async () => new Map([...(await inner.known()), ...entries])
+  }
 }
 
 /** How many layers the cache keeps; the oldest go first. */
@@ -144,6 +160,27 @@ export async function readOrCreateKey(file: string): Promise<{ key?: Buffer; pro
  */
 export function directoryLayerCache(dir: string = layerCacheDir(), limit = LAYER_CACHE_ENTRIES, keyFile: string = layerCacheKeyFile()): LayerCache {
   const file = (digest: string): string => path.join(dir, `${digest.replace(/[^a-z0-9]/gi, '-')}.json`)
+  const get = async (digest: string): Promise<LayerChanges | undefined> => {
+    const secret = await key()
+    if (!secret) return undefined
+    let stored: StoredFile
+    try {
+      stored = JSON.parse(await readFile(file(digest), 'utf8')) as StoredFile
+    } catch {
+      return undefined
+    }
+    const expected = Buffer.from(entryMac(secret, digest, String(stored.changes)), 'hex')
+    const given = Buffer.from(typeof stored.mac === 'string' ? stored.mac : '', 'hex')
+    if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
+      log.info(`the layer cache's entry for ${digest} is not one this runner's runs wrote (its MAC does not verify): ignored, the layer is read`)
+      return undefined
+    }
+    try {
+      return deserializeChanges(stored.changes)
+    } catch {
+      return undefined
+    }
+  }
   let keyPromise: Promise<Buffer | undefined> | undefined
   const key = (): Promise<Buffer | undefined> =>
     (keyPromise ??= readOrCreateKey(keyFile).then(({ key, problem }) => {
@@ -151,26 +188,12 @@ export function directoryLayerCache(dir: string = layerCacheDir(), limit = LAYER
       return key
     }))
   return {
-    async get(digest) {
-      const secret = await key()
-      if (!secret) return undefined
-      let stored: StoredFile
-      try {
-        stored = JSON.parse(await readFile(file(digest), 'utf8')) as StoredFile
-      } catch {
-        return undefined
-      }
-      const expected = Buffer.from(entryMac(secret, digest, String(stored.changes)), 'hex')
-      const given = Buffer.from(typeof stored.mac === 'string' ? stored.mac : '', 'hex')
-      if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
-        log.info(`the layer cache's entry for ${digest} is not one this runner's runs wrote (its MAC does not verify): ignored, the layer is read`)
-        return undefined
-      }
-      try {
-        return deserializeChanges(stored.changes)
-      } catch {
-        return undefined
-      }
+    get,
+    async known() {
+      const names = await readdir(dir).catch(() => [] as string[])
+      const digests = names.flatMap(n => /^sha256-([a-f0-9]{64})\.json$/.exec(n)?.[1] ?? []).map(hex => `sha256:${hex}`)
+      const read = await mapLimited(digests, KNOWN_READ_CONCURRENCY, async digest => [digest, await get(digest)] as const)
+      return new Map(read.flatMap(([digest, changes]) => (changes ? [[digest, changes] as const] : [])))
     },
     async put(digest, changes) {
       const secret = await key()
@@ -192,6 +215,9 @@ export function directoryLayerCache(dir: string = layerCacheDir(), limit = LAYER
     }
   }
 }
+
+/** How many of the cache's entries {@link LayerCache.known} reads at once. */
+const KNOWN_READ_CONCURRENCY = 8
 
 /** Keeps the newest `limit` entries. */
 async function prune(dir: string, limit: number): Promise<void> {

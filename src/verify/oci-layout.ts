@@ -1,13 +1,19 @@
 /**
- * The build's local export, where a build that pushes nothing must load its images from it for the verify command:
- * an OCI image layout directory (`index.json`, `blobs/sha256/…`) that BuildKit writes
- * (`--output type=oci,dest=DIR,tar=false`, build.ts). The architecture check reads its layers from here, each once
- * (a layer the layer cache knows by digest not at all); every other build's export is read as it streams
- * (oci-export.ts).
+ * The build's local export: an OCI image layout directory (`index.json`, `blobs/sha256/…`) that BuildKit writes
+ * (`--output type=oci,dest=DIR,tar=false`, build.ts). Two builds export here instead of streaming (oci-export.ts):
+ * - one that pushes nothing and must load its images from it for the verify command (every blob written);
+ * - one on a runner whose layer cache knows layers (a runner that keeps its tool cache: the engine path, a
+ *   self-hosted builder): the layers it knows are placed first as empty files ({@link placeKnownLayers}). buildx
+ *   writes the export into a containerd content store over this directory, which takes a blob whose file exists as
+ *   one it already has (containerd's `content.Ingester`: `ErrAlreadyExists`), so BuildKit sends only the blobs not
+ *   there: a warm publish sends its manifests and configs, not the image's layers again (measured on the
+ *   go-build-sized image, CONTRIBUTING.md), and a layer of a registry cache is not fetched for it. What the cache
+ *   did not know is written here, read and removed with the directory.
+ * The architecture check reads the layers from here, each once (a layer the layer cache knows by digest not at all).
  */
 import { createReadStream } from 'node:fs'
 import { createHash } from 'node:crypto'
-import { readdir, readFile, stat } from 'node:fs/promises'
+import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises'
 import * as path from 'node:path'
 import type { Readable } from 'node:stream'
 import { platformKey } from '../core/platform.js'
@@ -26,6 +32,8 @@ export class OciLayoutError extends Error {
 /** One OCI image layout on disk. */
 export class OciLayout {
   private readonly layers = new Map<string, Promise<LayerChanges>>()
+  /** Layers read from the directory, and layers the layer cache answered. */
+  readonly counts = { read: 0, cached: 0 }
 
   constructor(
     readonly dir: string,
@@ -40,13 +48,25 @@ export class OciLayout {
   layer(digest: string, mediaType: string): Promise<LayerChanges> {
     let changes = this.layers.get(digest)
     if (!changes) {
-      changes = (async () => (await this.cache.get(digest)) ?? this.cache.put(digest, await this.readWithRetry(digest, mediaType)))()
+      changes = (async () => {
+        const cached = await this.cache.get(digest)
+        if (cached) {
+          this.counts.cached++
+          return cached
+        }
+        this.counts.read++
+        return this.cache.put(digest, await this.readWithRetry(digest, mediaType))
+      })()
       this.layers.set(digest, changes)
     }
     return changes
   }
 
   private async readWithRetry(digest: string, mediaType: string): Promise<LayerChanges> {
+    // a placed file the layer cache no longer answers for (never a layer's bytes: a tar layer is never empty)
+    if ((await stat(this.blobPath(digest)).catch(() => undefined))?.size === 0) {
+      throw new OciLayoutError(`the build's local export holds no bytes for layer ${digest}, and the layer cache no longer knows it`)
+    }
     for (let attempt = 1; ; attempt++) {
       try {
         return await readLayer(this.blob(digest), mediaType)
@@ -55,6 +75,13 @@ export class OciLayout {
         core.warning(`reading layer ${digest} failed (${(error as Error).message}); reading it again (attempt ${attempt + 1} of ${this.retry.attempts})`)
       }
     }
+  }
+
+  /** Bytes of the blobs the build wrote into the layout (the layers placed empty count nothing). */
+  async storedBytes(): Promise<number> {
+    const dir = path.join(this.dir, 'blobs', 'sha256')
+    const sizes = await Promise.all((await readdir(dir).catch(() => [] as string[])).map(async n => (await stat(path.join(dir, n)).catch(() => undefined))?.size ?? 0))
+    return sizes.reduce((sum, size) => sum + size, 0)
   }
 
   /** Where a blob is stored. */
@@ -118,6 +145,24 @@ export class OciLayout {
       }
     }
     return found
+  }
+}
+
+/**
+ * Makes `dir` an OCI layout's blob directory holding an empty file for each digest in `digests` (layers the layer
+ * cache knows), before the build exports into it: BuildKit then leaves those blobs out (see the file's comment).
+ */
+export async function placeKnownLayers(dir: string, digests: Iterable<string>): Promise<void> {
+  const blobs = path.join(dir, 'blobs', 'sha256')
+  await mkdir(blobs, { recursive: true })
+  for (const digest of digests) {
+    const hex = /^sha256:([a-f0-9]{64})$/.exec(digest)?.[1]
+    // never over a blob already there
+    if (hex) {
+      await writeFile(path.join(blobs, hex), '', { flag: 'wx' }).catch((error: NodeJS.ErrnoException) => {
+        if (error.code !== 'EEXIST') throw error
+      })
+    }
   }
 }
 
