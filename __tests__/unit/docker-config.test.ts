@@ -4,6 +4,7 @@ import { lstat, mkdir, mkdtemp, readdir, readFile, readlink, realpath, rm, symli
 import { tmpdir } from 'node:os'
 import * as path from 'node:path'
 import {
+  buildxNodeIdFile,
   createJobDockerConfig,
   JOB_CREDENTIAL_HELPER,
   storeLoginHere,
@@ -59,9 +60,33 @@ describe('the job\'s own docker config', () => {
 
   it('works where the runner has no docker config at all', async () => {
     const work = await mkdtemp(path.join(tmpdir(), 'job-'))
-    const { dir } = await createJobDockerConfig(work, { DOCKER_CONFIG: path.join(work, 'no-such-dir') })
-    expect((await readdir(dir)).sort()).toEqual(['cli-plugins', 'config.json'])
+    const { dir } = await createJobDockerConfig(work, { DOCKER_CONFIG: path.join(work, 'no-such-dir'), HOME: path.join(work, 'home') })
+    expect((await readdir(dir)).sort()).toEqual(['buildx', 'cli-plugins', 'config.json'])
     expect(JSON.parse(await readFile(path.join(dir, 'config.json'), 'utf8'))).toEqual({ auths: {} })
+  })
+
+  it('gives buildx one node identifier across jobs where the runner has no buildx directory (BuildKit then keeps what it was sent of the context), and links the runner\'s where it has one', async () => {
+    const home = await mkdtemp(path.join(tmpdir(), 'job-home-'))
+    const ids: string[] = []
+    for (let job = 0; job < 2; job++) {
+      const work = await mkdtemp(path.join(tmpdir(), 'job-'))
+      const { dir } = await createJobDockerConfig(work, { DOCKER_CONFIG: path.join(work, 'no-such-dir'), HOME: home })
+      expect((await lstat(path.join(dir, 'buildx'))).isDirectory()).toBe(true)
+      ids.push(await readFile(path.join(dir, 'buildx', '.buildNodeID'), 'utf8'))
+      await rm(work, { recursive: true, force: true })
+    }
+    expect(ids[0]).toMatch(/^[0-9a-f]{16}$/)
+    expect(ids[1]).toBe(ids[0])
+    expect(await readFile(buildxNodeIdFile(home), 'utf8')).toBe(ids[0])
+    // a runner with its own buildx directory: that one is linked, its identifier (buildx's) untouched
+    const runner = await runnerConfig()
+    await writeFile(path.join(runner, 'buildx', '.buildNodeID'), 'runner0000000000')
+    const work = await mkdtemp(path.join(tmpdir(), 'job-'))
+    const { dir } = await createJobDockerConfig(work, { DOCKER_CONFIG: runner, HOME: home })
+    expect(await readlink(path.join(dir, 'buildx'))).toBe(await realpath(path.join(runner, 'buildx')))
+    expect(await readFile(path.join(dir, 'buildx', '.buildNodeID'), 'utf8')).toBe('runner0000000000')
+    await rm(work, { recursive: true, force: true })
+    await rm(home, { recursive: true, force: true })
   })
 
   it('copies no credential: a login config.json holds is read through the action\'s helper, which reads the runner\'s file when asked', async () => {
