@@ -34,11 +34,10 @@ import {
   type CollectedLegs,
   type LegRecord
 } from './publish/handoff.js'
-import { directoryLayerCache, withKnownLayers } from './verify/layer-cache.js'
+import { directoryLayerCache, withKnownLayers, type KnownLayers } from './verify/layer-cache.js'
 import { logInAll, planLogins } from './setup/login.js'
 import { StreamedExport, type OciExport } from './verify/oci-export.js'
 import { OciLayout, placeKnownLayers } from './verify/oci-layout.js'
-import type { LayerChanges } from './verify/layers.js'
 import { builtOnJson, completeOutputs, Output, rebuildReason, reportOutputs, setOutputs, type RunFacts, type RunResult } from './report/outputs.js'
 import { PUBLISH_PHASE, type Phases } from './core/phases.js'
 import { archTagSuffix, formatPlatform, samePlatform, type Platform } from './core/platform.js'
@@ -357,7 +356,7 @@ export interface BuiltExport {
   streamed?: StreamedExport
   layout?: string
   /** The layers the layer cache knew before the build, left out of `layout` (placed as empty files). */
-  known?: ReadonlyMap<string, LayerChanges>
+  known?: KnownLayers
   platforms: Platform[]
   hostArch: string
   /** The builder that loads its images for the verify command (this runner's where there is one). */
@@ -385,7 +384,7 @@ export async function build(job: Job, { versions, plan, fingerprint, configurati
   // the engine pushes straight from the build, unless the verify command must run in the image first
   const pushAs = settings.verifyCommand.length === 0 ? stagingName : undefined
   // the layers this runner checked in earlier runs (none on a fresh runner), read once, before the build
-  const known = settings.architecture.mode === 'off' ? new Map<string, LayerChanges>() : await directoryLayerCache().known()
+  const known: KnownLayers = settings.architecture.mode === 'off' ? new Map() : await directoryLayerCache().known()
   const runs = parts.map((part, i) => {
     const suffix = split ? `-${i + 1}` : ''
     const output = chooseOutput(part.driver, plan.push, firstRepository, localName, pushAs)

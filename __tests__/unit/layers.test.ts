@@ -437,7 +437,7 @@ describe('the layer cache\'s key', () => {
     await writeFile(path.join(cacheDir, 'sha256-notadigest.json'), '{}')
     const known = await directoryLayerCache(cacheDir, undefined, keyFile).known()
     expect([...known.keys()]).toEqual([good])
-    expect(known.get(good)?.entries.get('/bin/sh')).toEqual({ type: 'file', mode: 0o755 })
+    expect(known.get(good)?.()?.entries.get('/bin/sh')).toEqual({ type: 'file', mode: 0o755 })
   })
 
   it('turns the cache off, with a warning naming the file and the fix, when the key could be read by others', async () => {

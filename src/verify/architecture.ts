@@ -7,10 +7,12 @@
  *
  * The check reads what the build produced as the build produces it: the build's own export of its result, streamed
  * beside the push or the engine's push or load (oci-export.ts), never a second download from the registry nor a copy
- * on the runner's disk (a build that pushes nothing and must load its images for the verify command exports to a
- * local directory, oci-layout.ts). Whether the registry holds that very content is a comparison of digests (content
- * hashes): every platform manifest the registry serves must be one the export holds, and every blob of a streamed
- * export hashes to its name. Nothing is run, so `FROM scratch` images without a shell are checked the same way.
+ * on the runner's disk. Two builds export to a local directory instead (oci-layout.ts): one that pushes nothing and
+ * must load its images for the verify command, and one on a runner whose layer cache knows layers, which are left
+ * out of that directory (only what the cache does not know is written). Whether the registry holds that very
+ * content is a comparison of digests (content hashes): every platform manifest the registry serves must be one the
+ * export holds, and every blob of a streamed export hashes to its name (buildx's content store checks each blob it
+ * writes to a directory). Nothing is run, so `FROM scratch` images without a shell are checked the same way.
  *
  * Each layer is read once: a layer shared by several platforms is one blob of the export, a layer checked in an
  * earlier run (by digest, in the layer cache) is not decompressed, and platforms are checked in parallel up to the

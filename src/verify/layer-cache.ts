@@ -34,9 +34,12 @@ export interface LayerCache {
   get(digest: string): Promise<LayerChanges | undefined>
   /** Stores a layer's changes and returns them. */
   put(digest: string, changes: LayerChanges): Promise<LayerChanges>
-  /** Every entry the cache holds that {@link get} would answer, read now: digest → changes. */
-  known(): Promise<Map<string, LayerChanges>>
+  /** Every entry the cache holds that {@link get} would answer, read and verified now, each parsed when first asked for. */
+  known(): Promise<KnownLayers>
 }
+
+/** Entries read and verified at one time: digest → the layer's changes (parsed on the first call; undefined if unparsable). */
+export type KnownLayers = ReadonlyMap<string, () => LayerChanges | undefined>
 
 /** A cache that keeps nothing. */
 export const noLayerCache: LayerCache = {
@@ -45,13 +48,30 @@ export const noLayerCache: LayerCache = {
   known: async () => new Map()
 }
 
+/** Parses an entry's listing once, when first asked for. */
+function parsedOnce(serialized: string): () => LayerChanges | undefined {
+  let parsed: LayerChanges | undefined
+  let tried = false
+  return () => {
+    if (!tried) {
+      tried = true
+      try {
+        parsed = deserializeChanges(serialized)
+      } catch {
+        parsed = undefined
+      }
+    }
+    return parsed
+  }
+}
+
 /**
  * `inner`, answering first from `entries` (read from a cache earlier, {@link LayerCache.known}): what was read then
  * stays the answer, whatever happens to the cache's files in between (another run's prune, a changed key).
  */
-export function withKnownLayers(entries: ReadonlyMap<string, LayerChanges>, inner: LayerCache): LayerCache {
+export function withKnownLayers(entries: KnownLayers, inner: LayerCache): LayerCache {
   return {
-    get: async digest => entries.get(digest) ?? inner.get(digest),
+    get: async digest => entries.get(digest)?.() ?? inner.get(digest),
     put: (digest, changes) => inner.put(digest, changes),
     known: async () => new Map([...(await inner.known()), ...entries])
   }
@@ -160,7 +180,8 @@ export async function readOrCreateKey(file: string): Promise<{ key?: Buffer; pro
  */
 export function directoryLayerCache(dir: string = layerCacheDir(), limit = LAYER_CACHE_ENTRIES, keyFile: string = layerCacheKeyFile()): LayerCache {
   const file = (digest: string): string => path.join(dir, `${digest.replace(/[^a-z0-9]/gi, '-')}.json`)
-  const get = async (digest: string): Promise<LayerChanges | undefined> => {
+  /** An entry's serialized listing, once its MAC verifies. */
+  const verified = async (digest: string): Promise<string | undefined> => {
     const secret = await key()
     if (!secret) return undefined
     let stored: StoredFile
@@ -175,11 +196,7 @@ export function directoryLayerCache(dir: string = layerCacheDir(), limit = LAYER
       log.info(`the layer cache's entry for ${digest} is not one this runner's runs wrote (its MAC does not verify): ignored, the layer is read`)
       return undefined
     }
-    try {
-      return deserializeChanges(stored.changes)
-    } catch {
-      return undefined
-    }
+    return String(stored.changes)
   }
   let keyPromise: Promise<Buffer | undefined> | undefined
   const key = (): Promise<Buffer | undefined> =>
@@ -188,12 +205,15 @@ export function directoryLayerCache(dir: string = layerCacheDir(), limit = LAYER
       return key
     }))
   return {
-    get,
+    async get(digest) {
+      const serialized = await verified(digest)
+      return serialized === undefined ? undefined : parsedOnce(serialized)()
+    },
     async known() {
       const names = await readdir(dir).catch(() => [] as string[])
       const digests = names.flatMap(n => /^sha256-([a-f0-9]{64})\.json$/.exec(n)?.[1] ?? []).map(hex => `sha256:${hex}`)
-      const read = await mapLimited(digests, KNOWN_READ_CONCURRENCY, async digest => [digest, await get(digest)] as const)
-      return new Map(read.flatMap(([digest, changes]) => (changes ? [[digest, changes] as const] : [])))
+      const read = await mapLimited(digests, KNOWN_READ_CONCURRENCY, async digest => [digest, await verified(digest)] as const)
+      return new Map(read.flatMap(([digest, serialized]) => (serialized === undefined ? [] : [[digest, parsedOnce(serialized)] as const])))
     },
     async put(digest, changes) {
       const secret = await key()
