@@ -198,7 +198,7 @@ describeEachPath('a runner that keeps its layer cache (one tool cache for four r
     expect(runs.first!.main.log).toMatch(/read the build's export as it streamed: /)
   })
 
-  it('publishing the same image again, the build writes none of the layers the cache knows into its local export (the engine, whose build cache holds every layer: under 64 KiB, manifests and configs), and the check decompresses only the layers it did not know', async () => {
+  it('publishing the same image again leaves the layers the cache knows out of its local export: it holds less than the image\'s layers (on the engine, whose build cache keeps every layer, under 64 KiB and no layer decompressed)', async () => {
     expectSucceeded(runs.again!)
     expect(runs.again!.main.log).toMatch(/--output type=oci,dest=\S+\/layout,tar=false/)
     const line = /read the build's local export \(([\d.]+) (B|KiB|MiB) written, the \d+ layer\(s\) the layer cache knew left out of it\): (\d+) layer\(s\) decompressed, (\d+) checked in earlier runs/.exec(runs.again!.main.log)
@@ -218,7 +218,7 @@ describeEachPath('a runner that keeps its layer cache (one tool cache for four r
     if (builderPath.driver === 'docker') expect({ decompressed, small: written < 64 * 1024 }).toEqual({ decompressed: 0, small: true })
   })
 
-  it('a later image that adds an x86-64 binary over the known base layers still fails linux/arm64 for it, reading only the new layers, and moves no tag', async () => {
+  it('a later image that adds an x86-64 binary over the known base layers still fails linux/arm64 for it, the known layers answered by the cache and the new ones read, and moves no tag', async () => {
     expect(runs.wrong!.main.exitCode).toBe(1)
     expect(runs.wrong!.main.log).toMatch(/::error::linux\/arm64: \/usr\/bin\/wrong is an x86-64 executable, statically linked, but linux\/arm64 runs aarch64 executables\. Cause:/)
     expect(runs.wrong!.main.log).toMatch(/read the build's local export \(.*? left out of it\): [1-9]\d* layer\(s\) decompressed, [1-9]\d* checked in earlier runs/)

@@ -10,7 +10,8 @@
  * - `cli-plugins` holds a link to each of the runner's plugins (buildx-install.ts puts a pinned buildx in their
  *   place);
  * - where the runner has no `buildx` directory, the job's own gets the buildx node identifier every run of this
- *   user's shares ({@link keepBuildxNodeId}), so the engine's builder is sent only what changed of the context;
+ *   user's shares ({@link keepBuildxNodeId}), so the engine's builder is sent only what differs from the copy of the
+ *   context it kept;
  * - `config.json` is the runner's without its credentials. The runner's logins are reached where they are kept,
  *   never copied: a registry the runner reads through a credential helper (`credHelpers`, `credsStore`) is read
  *   through the same helper here; one whose login config.json itself holds (`auths`, as `docker login` and
