@@ -21,7 +21,7 @@ import { existsSync } from 'node:fs'
 import { execFile } from 'node:child_process'
 import { promisify } from 'node:util'
 import * as path from 'node:path'
-import { repoRoot, type ActionRun } from '../../scripts/run-action.mjs'
+import { repoRoot, runPostStep, type ActionRun } from '../../scripts/run-action.mjs'
 import { BASE_IMAGE, GO_IMAGE, HELLO_CONTEXT, copyOnlyContext, docker, expectSucceeded, freshRepository, MINUTES, registryManifest, registryTags, requireEnvironment, splitStaging } from './support/environment.js'
 import { startClassicEngine, type ClassicEngine } from './support/classic-engine.js'
 import { describeEachPath, HOSTED_PATH, runOnPath } from './support/paths.js'
@@ -168,8 +168,10 @@ describeEachPath('a runner that keeps its layer cache (one tool cache for four r
   const repositories = { first: freshRepository('arch-kept-first'), again: freshRepository('arch-kept-again'), wrong: freshRepository('arch-kept-wrong'), pr: freshRepository('arch-kept-pr') }
   const runs: Record<keyof typeof repositories, ActionRun | undefined> = { first: undefined, again: undefined, wrong: undefined, pr: undefined }
   let toolCache: string
-  const publish = (repository: string, file?: string, env: Record<string, string> = {}): Promise<ActionRun> =>
+  let prLayoutAfterMain: boolean | undefined
+  const publish = (repository: string, file?: string, env: Record<string, string> = {}, post = true): Promise<ActionRun> =>
     runOnPath(builderPath, {
+      post,
       cwd: HELLO_CONTEXT,
       env: { RUNNER_TOOL_CACHE: toolCache, ...env },
       inputs: {
@@ -186,7 +188,10 @@ describeEachPath('a runner that keeps its layer cache (one tool cache for four r
     runs.first = await publish(repositories.first)
     runs.again = await publish(repositories.again)
     runs.wrong = await publish(repositories.wrong, path.join(repoRoot, '__fixtures__', 'layered-arch', 'Dockerfile'))
-    runs.pr = await publish(repositories.pr, path.join(repoRoot, '__fixtures__', 'layered-arch', 'Dockerfile'), { GITHUB_EVENT_NAME: 'pull_request', GITHUB_REF: 'refs/pull/8/merge' })
+    // the post step removes the whole work directory: whether the main step removed its export is looked at before it
+    const pr = await publish(repositories.pr, path.join(repoRoot, '__fixtures__', 'layered-arch', 'Dockerfile'), { GITHUB_EVENT_NAME: 'pull_request', GITHUB_REF: 'refs/pull/8/merge' }, false)
+    prLayoutAfterMain = existsSync(path.join(pr.state.workDir ?? '', 'layout'))
+    runs.pr = { ...pr, post: await runPostStep(pr) }
   }, 15 * MINUTES)
 
   afterAll(async () => {
@@ -225,12 +230,14 @@ describeEachPath('a runner that keeps its layer cache (one tool cache for four r
     expect(splitStaging(await registryTags(repositories.wrong)).published).toEqual([])
   })
 
-  it('a pull request of that image (nothing pushed, no verify command) checks the same local export and fails linux/arm64 for the binary, leaving no export behind', async () => {
+  it('a pull request of that image (nothing pushed, no verify command) checks the same local export and fails linux/arm64 for the binary; its main step removes the export', async () => {
     expect(runs.pr!.main.exitCode).toBe(1)
     expect(runs.pr!.main.log).toMatch(/::error::linux\/arm64: \/usr\/bin\/wrong is an x86-64 executable/)
     expect(runs.pr!.main.log).toMatch(/read the build's local export \(.*? left out of it\): \d+ layer\(s\) decompressed, [1-9]\d* checked in earlier runs/)
     expect(runs.pr!.main.log).not.toMatch(/Verify locally/)
     expect(await registryTags(repositories.pr)).toEqual([])
-    expect(existsSync(path.join(runs.pr!.state.workDir ?? '', 'layout'))).toBe(false)
+    expect(runs.pr!.state.workDir).toEqual(expect.any(String))
+    expect(prLayoutAfterMain).toBe(false)
+    expect(runs.pr!.post?.exitCode).toBe(0)
   })
 })

@@ -65,7 +65,7 @@ describe('the job\'s own docker config', () => {
     expect(JSON.parse(await readFile(path.join(dir, 'config.json'), 'utf8'))).toEqual({ auths: {} })
   })
 
-  it('gives buildx one node identifier across jobs where the runner has no buildx directory (BuildKit then keeps what it was sent of the context), and links the runner\'s where it has one', async () => {
+  it('gives buildx one node identifier across jobs where the runner has no buildx directory, kept in the user\'s go-build-action directory, and links the runner\'s where it has one', async () => {
     const home = await mkdtemp(path.join(tmpdir(), 'job-home-'))
     const ids: string[] = []
     for (let job = 0; job < 2; job++) {
