@@ -189,7 +189,7 @@ describe('setUpQemu', () => {
       // What the binfmt image does, in the fixture directory.
       for (const arch of String(args.at(-1)).split(',')) {
         const name = handlerName(parsePlatform(arch))
-        void writeFile(path.join(host.binfmtDir, name), 'enabled\ninterpreter /usr/bin/x\nflags: F\n')
+        writeFileSync(path.join(host.binfmtDir, name), 'enabled\ninterpreter /usr/bin/x\nflags: F\n')
       }
       return {}
     })
