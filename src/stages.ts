@@ -629,8 +629,9 @@ export async function verifyStaged(job: Job, staged: StagedIndex, built?: Built)
 
 /**
  * The transaction: plan every move, move per-platform tags then index tags, read them back (transaction.ts). The
- * engine's local names (of `built`, and of the moves) are removed once the moves are read back, while the run
- * reports; what a failed run leaves is the post step's.
+ * engine's local names of `built` are removed once the plan is made (the manifests the moves push are pulled then,
+ * and hold their content), while the tags move; those of the moves once they are read back, while the run reports;
+ * what a failed run leaves is the post step's.
  */
 export async function moveTags(job: Job, staged: StagedIndex, verified: VerifiedIndex, plan: TagPlan, built?: Built): Promise<MoveRecord[]> {
   const { docker, settings, phases, journal, cleanup } = job
@@ -640,13 +641,14 @@ export async function moveTags(job: Job, staged: StagedIndex, verified: Verified
     try {
       const movePlan = await planMoves(docker, staged, plan, platformDigests(verified.index.index), settings.retry, journal)
       cleanup.created(journal.localNames)
+      cleanup.removeImages(localNames)
       log.info(`${movePlan.moves.length} tag(s) to move: ${movePlan.moves.map(m => `${m.reference} (${m.previous || 'new'})`).join(', ')}`)
       const records = await executeMoves(docker, movePlan, settings.retry, journal)
       done = true
       return records
     } finally {
       cleanup.created(journal.localNames)
-      if (done) cleanup.removeImages([...localNames, ...journal.localNames])
+      if (done) cleanup.removeImageGroups(journal.localNameGroups())
     }
   })
 }

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os'
 import * as path from 'node:path'
 import { Cleanup, removeLocalImages } from '../../src/core/cleanup.js'
 import { FakeDocker } from '../../__fixtures__/fake-docker.js'
+import type { Docker } from '../../src/core/docker.js'
 
 describe('Cleanup', () => {
   let dir: string
@@ -35,6 +36,32 @@ describe('Cleanup', () => {
     cleanup.removeImages(['r:staging', 'r:t-arm64', 'someone:else'])
     await cleanup.settle()
     expect(docker.calls.map(c => c.args)).toEqual([['image', 'rm', 'r:staging', 'r:t-arm64']])
+    expect(await localImages()).toEqual([])
+  })
+
+  it('removes each group in its own docker image rm, every group started before any ended', async () => {
+    const started: string[][] = []
+    let release!: () => void
+    const gate = new Promise<void>(resolve => (release = resolve))
+    const docker: Docker = {
+      run: async args => {
+        started.push([...args])
+        await gate
+        return { exitCode: 0, stdout: '', stderr: '' }
+      }
+    }
+    const cleanup = new Cleanup(docker)
+    cleanup.created(['r@sha256:a', 'r:t-amd64', 'r@sha256:b', 'r:t-arm64'])
+    cleanup.removeImageGroups([['r@sha256:a', 'r:t-amd64'], ['r@sha256:b', 'r:t-arm64', 'someone:else']])
+    const settled = cleanup.settle()
+    // both commands are running while neither has ended
+    await new Promise(resolve => setImmediate(resolve))
+    expect(started).toEqual([
+      ['image', 'rm', 'r@sha256:a', 'r:t-amd64'],
+      ['image', 'rm', 'r@sha256:b', 'r:t-arm64']
+    ])
+    release()
+    await settled
     expect(await localImages()).toEqual([])
   })
 

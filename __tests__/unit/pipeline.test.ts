@@ -79,6 +79,27 @@ describe('mode all: nothing moves a tag before what it publishes is verified and
   })
 })
 
+describe('the engine path without imagetools create --prefer-index (each TAG-ARCH pulled, tagged and pushed)', () => {
+  it('removes the build\'s staging name once the platform manifests are pulled, before any TAG-ARCH is pushed, and the pulled names after the read-back, one command per image; the post step finds none', async () => {
+    const cli = new FakeCli({ driver: 'docker' })
+      .answer('docker', ['buildx', 'imagetools', 'create', '--help'], { stdout: '' })
+      // the engine's containerd store holds a pulled manifest unchanged: its image ID is the manifest's digest
+      .answer('docker', ['image', 'inspect'], args => ({ stdout: `${args.at(-1)!.split('@')[1]}\n` }))
+    const step = await h.main(cli, inputs({ driver: 'docker', platforms: 'linux/arm64' }))
+    expect(step.error).toBeUndefined()
+    const at = (pattern: RegExp): number[] => cli.timeline.flatMap((c, i) => (pattern.test(c) ? [i] : []))
+    const staging = at(new RegExp(`^docker image rm ${IMAGE}:go-build-action-staging-\\S+$`))
+    expect(staging).toHaveLength(1)
+    expect(staging[0]!).toBeGreaterThan(Math.max(...at(/^docker pull /)))
+    expect(staging[0]!).toBeLessThan(Math.min(...at(new RegExp(`^docker push ${IMAGE}:sha-0123456-arm64$`))))
+    const pulled = cli.timeline.find(c => c.startsWith('docker pull '))!.split(' ').at(-1)!
+    expect(cli.timeline.filter(c => c.startsWith('docker image rm ')).slice(1)).toEqual([`docker image rm ${pulled} ${IMAGE}:sha-0123456-arm64`])
+    expect(at(/^docker image rm /).at(-1)!).toBeGreaterThan(Math.max(...at(/ imagetools inspect --raw \S+:sha-0123456(-arm64)?$/)))
+    expect(JSON.parse(step.state.localImages ?? '[]')).toEqual([])
+    expect(cli.engine.size).toBe(0)
+  })
+})
+
 describe('a main step that failed after logging in: the post step logs out (removes the job\'s docker config)', () => {
   it('the build fails after the login to localhost:5001: the login was in the job\'s config.json only, which the post step removes with the work directory; the runner\'s config.json is as it was', async () => {
     const cli = new FakeCli({ driver: 'docker-container' }).answer('docker', ['buildx', 'build'], { exitCode: 1, stderr: 'ERROR: failed to solve: process "/bin/sh -c go build" did not complete successfully: exit code: 2\n' })

@@ -615,6 +615,25 @@ describe('the engine path (buildx without --prefer-index)', () => {
     expect(journal.localNames.sort()).toEqual(
       ['r1:t-amd64', 'r1:t-s390x', 'r2:t-amd64', 'r2:t-s390x', ...['r1', 'r2'].flatMap(r => [`${r}@${D.amd64}`, `${r}@${D.s390x}`])].sort()
     )
+    // one group per platform manifest, in every repository: the names of one image are removed by one command
+    expect(journal.localNameGroups().map(g => g.sort())).toEqual([
+      [`r1:t-amd64`, `r1@${D.amd64}`, `r2:t-amd64`, `r2@${D.amd64}`],
+      [`r1:t-s390x`, `r1@${D.s390x}`, `r2:t-s390x`, `r2@${D.s390x}`]
+    ])
+  })
+
+  it('groups the local names by the image they name; a name no planned move made is in a last group of its own', () => {
+    const journal = new MoveJournal()
+    journal.plan = {
+      preferIndex: false,
+      moves: [
+        { reference: 'r1:t-amd64', repository: 'r1', kind: 'platform', platform: 'linux/amd64', target: D.amd64, previous: '' },
+        { reference: 'r1:t-s390x', repository: 'r1', kind: 'platform', platform: 'linux/s390x', target: D.s390x, previous: '' },
+        { reference: 'r1:t', repository: 'r1', kind: 'index', target: D.index, previous: '' }
+      ]
+    }
+    journal.localNames.push(`r1@${D.amd64}`, `r1@${D.s390x}`, 'r1:t-amd64', 'r1:other', 'r1:t-s390x')
+    expect(journal.localNameGroups()).toEqual([[`r1@${D.amd64}`, 'r1:t-amd64'], [`r1@${D.s390x}`, 'r1:t-s390x'], ['r1:other']])
   })
 })
 

@@ -26,13 +26,24 @@ export class Cleanup {
 
   /** Removes local names now, in the background (one `docker image rm`); a failure is a warning, and the post step tries again. */
   removeImages(names: readonly string[]): void {
-    const ours = names.filter(n => this.names.has(n))
-    if (ours.length === 0) return
-    this.background(`removing the local image names ${ours.join(', ')}`, async () => {
-      for (const line of await removeLocalImages(this.docker, ours)) log.info(line)
-      for (const name of ours) this.names.delete(name)
-      saveJsonState(State.LocalImages, [...this.names])
-    })
+    this.removeImageGroups([names])
+  }
+
+  /**
+   * Removes local names now, in the background: one `docker image rm` per group, the groups at the same time (the
+   * engine takes a while over each image it deletes). Names of one image (a tag and the `repo@digest` it was pulled
+   * as) must be in one group: two commands removing one image at once fail with "not found" for the other's name.
+   */
+  removeImageGroups(groups: readonly (readonly string[])[]): void {
+    for (const names of groups) {
+      const ours = names.filter(n => this.names.has(n))
+      if (ours.length === 0) continue
+      this.background(`removing the local image names ${ours.join(', ')}`, async () => {
+        for (const line of await removeLocalImages(this.docker, ours)) log.info(line)
+        for (const name of ours) this.names.delete(name)
+        saveJsonState(State.LocalImages, [...this.names])
+      })
+    }
   }
 
   /** Removes a directory in the background (the build's local export, once checked). */

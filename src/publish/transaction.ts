@@ -83,6 +83,21 @@ export class MoveJournal {
   readonly localNames: string[] = []
 
   /**
+   * The local names, one group per image (a pulled `repo@digest` and the `TAG-ARCH` tags pushed from it, in every
+   * repository), for one `docker image rm` each; names of no planned move (put back elsewhere) form the last group.
+   */
+  localNameGroups(): string[][] {
+    const groups = new Map<string, string[]>()
+    const rest: string[] = []
+    for (const name of this.localNames) {
+      const move = this.plan?.moves.find(m => m.kind === 'platform' && (name === m.reference || name === `${m.repository}@${m.target}`))
+      if (!move) rest.push(name)
+      else groups.set(move.target, [...(groups.get(move.target) ?? []), name])
+    }
+    return [...groups.values(), ...(rest.length > 0 ? [rest] : [])]
+  }
+
+  /**
    * The references as far as known now: the reconciled records, else the plan with the moves made so far (moved;
    * started and not known to have ended: unknown; never started: not moved).
    */
