@@ -45,7 +45,7 @@
 // repository of its own under localhost:5000/bench/.
 import { execFile, spawn } from 'node:child_process'
 import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs'
-import { cp, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises'
+import { cp, mkdir, mkdtemp, readFile, rm, statfs, symlink, writeFile } from 'node:fs/promises'
 import { cpus, tmpdir, totalmem } from 'node:os'
 import * as path from 'node:path'
 import { promisify } from 'node:util'
@@ -962,6 +962,29 @@ async function benchFixture(options, context, fixtureName, roundCount, started, 
   return paths
 }
 
+/**
+ * Free space the large fixture needs on the engine's disk per round: every cold build (`--no-cache`, one per side)
+ * leaves about 4 GB of build cache that nothing here prunes (2026-12-08: three rounds with a baseline side filled
+ * 30 GB and the third round failed with ENOSPC).
+ */
+const LARGE_ROUND_BYTES = 15 * 1024 ** 3
+
+/** Stops before the large fixture when the engine's disk cannot hold its rounds, naming what to prune. */
+async function checkDiskForLarge(rounds) {
+  const root = (await run('docker', ['info', '--format', '{{.DockerRootDir}}'])).stdout.trim()
+  const dirs = [root, '/var/lib/containerd'].filter(dir => dir && existsSync(dir))
+  const free = Math.min(...(await Promise.all(dirs.map(async dir => {
+    const stats = await statfs(dir)
+    return stats.bavail * stats.bsize
+  }))))
+  const needed = rounds * LARGE_ROUND_BYTES
+  if (free < needed) {
+    throw new Error(
+      `the engine's disk has ${(free / 1024 ** 3).toFixed(1)} GiB free (${dirs.join(', ')}), and ${rounds} large round(s) need about ${(needed / 1024 ** 3).toFixed(0)} GiB: free space first ("docker builder prune -af" removes the engine's whole build cache, which the large fixture's cold builds fill), or give --large-rounds fewer rounds`
+    )
+  }
+}
+
 async function main() {
   const options = parseArgs(process.argv.slice(2))
   const started = Date.now()
@@ -982,6 +1005,7 @@ async function main() {
     ...(sideOptions.baseline ? { baseline: { dir: sideOptions.baseline.dir, commit: sideOptions.baseline.commit } } : {}),
     fixtures: []
   }
+  if (options.fixtures.includes('large')) await checkDiskForLarge(options.largeRounds)
   const signing = await signingKey()
   for (const fixtureName of options.fixtures) {
     const made = fixtureName === 'large' ? await largeFixture() : await fixture().then(dir => ({ dir, remove: () => rm(dir, { recursive: true, force: true }) }))
