@@ -379,10 +379,18 @@ async function bareEngine(benchPath, context, repository, { noCache }) {
   const { steps, step } = stepTimer()
   const result = await timed(async () => {
     const env = benchPath.env
-    await step('build', () =>
-      run('docker', ['buildx', 'build', '--builder', 'default', '--platform', PLATFORMS.join(','), ...buildArgFlags(), ...(noCache ? ['--no-cache'] : []), '--push', '--tag', `${repository}:${TAG}`, context], env)
-    )
-    await perArchTags(benchPath, repository, env, step)
+    try {
+      await step('build', () =>
+        run('docker', ['buildx', 'build', '--builder', 'default', '--platform', PLATFORMS.join(','), ...buildArgFlags(), ...(noCache ? ['--no-cache'] : []), '--push', '--tag', `${repository}:${TAG}`, context], env)
+      )
+      await perArchTags(benchPath, repository, env, step)
+    } catch (error) {
+      // the docker driver keeps TAG in the engine even when its push failed (the registry's 500 of 2026-12-07/08):
+      // a failed side leaves none of its names behind (the pulled REPO@DIGEST go with their TAG-ARCH)
+      const names = [TAG, ...PLATFORMS.map(p => `${TAG}-${p.split('/')[1]}`)].map(tag => `${repository}:${tag}`)
+      await run('docker', ['image', 'rm', ...names], env).catch(() => undefined)
+      throw error
+    }
   })
   return { ...result, steps }
 }
